@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * walshipd configuration: `key = value` lines like postgresql.conf.
+ *
+ * Every key is declared once, in the table in config.c (name, type, default, bounds,
+ * reloadable, help); parsing, `walshipd --help`, the config dump and docs/configuration.md
+ * come from that table.  Values may be quoted with single quotes ('...'); `#` starts a
+ * comment outside quotes; blank lines are ignored; durations take PostgreSQL's units
+ * (ms, s, min, h, d; a bare number is in the key's base unit), sizes take B, kB, MB, GB,
+ * TB (base 1024).  An unknown key, a bad value, a value out of bounds, or a key given
+ * twice is an error naming file and line.
+ */
+#ifndef WALSHIP_COMMON_CONFIG_H
+#define WALSHIP_COMMON_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/walship/walship.conf"
+#define CONFIG_MAX_NAME 64
+#define CONFIG_MAX_ADDR 256
+#define CONFIG_MAX_SOCKET 108 /* sizeof(sun_path) */
+
+enum config_role {
+	CONFIG_ROLE_PRIMARY = 0,
+	CONFIG_ROLE_REPLICA = 1,
+};
+
+struct config {
+	enum config_role role;			/* role: primary | replica (required) */
+	char node_name[CONFIG_MAX_NAME];	/* node_name: [A-Za-z0-9_.-]{1,63}, default hostname */
+	char listen[CONFIG_MAX_ADDR];		/* listen: host:port, default "0.0.0.0:5480" */
+	char upstream[CONFIG_MAX_ADDR];		/* upstream: host:port of the primary (replica) */
+	char archive_dir[PATH_MAX];		/* archive_dir: replica's durable WAL store */
+	char spool_dir[PATH_MAX];		/* spool_dir: primary's durable hold area */
+	char socket_path[CONFIG_MAX_SOCKET];	/* socket: control socket path */
+	char socket_group[CONFIG_MAX_NAME];	/* socket_group: group owning the socket, "" = daemon's */
+	int socket_permissions;			/* socket_permissions: octal mode, default 0660 */
+	int max_senders;			/* max_senders: replicas admitted, default 10 */
+	int sync_replicas;			/* sync_replicas: acks needed before push succeeds, default 1 */
+	int push_timeout_ms;			/* push_timeout: default 60s */
+	int connect_timeout_ms;			/* connect_timeout: default 10s */
+	int reconnect_min_ms;			/* reconnect_min: first backoff, default 100ms */
+	int reconnect_max_ms;			/* reconnect_max: backoff cap, default 10s */
+	int max_inflight_files;			/* max_inflight_files: per connection, default 8 */
+	int max_queued_pushes;			/* max_queued_pushes: bounded push queue, default 64 */
+	int io_buffers;				/* io_buffers: 1 MiB registered buffers, default 32 */
+	int zero_copy;				/* zero_copy: on | off | auto (default auto) as 1/0/-1 */
+	enum log_level log_level;		/* log_level: default log */
+};
+
+/* Fill @cfg with every key's default. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Parse the file at @path into @cfg (which config_defaults() has filled).  On any error
+ * logs `"%s", line %d: ...` through log_error() and returns -EINVAL (or -errno when the
+ * file cannot be read).  Then checks cross-key rules (config_validate()).
+ */
+int config_load(struct config *cfg, const char *path);
+
+/*
+ * Parse config text held in memory; @source_name names it in messages.  Same rules and
+ * results as config_load(); used by config_load() and by unit tests.
+ */
+int config_parse_string(struct config *cfg, const char *text, const char *source_name);
+
+/*
+ * Cross-key rules: role replica needs upstream and archive_dir; sync_replicas <=
+ * max_senders; reconnect_min <= reconnect_max.  Logs what is wrong; returns -EINVAL.
+ */
+int config_validate(const struct config *cfg, const char *source_name);
+
+/* Print every key with its default, type, bounds and help (walshipd --help). */
+void config_print_help(FILE *out);
+
+/* Print every key with its current value, as a loadable config file. */
+void config_dump(const struct config *cfg, FILE *out);
+
+/* Print docs/configuration.md's key reference in Markdown (walshipd --describe-config). */
+void config_print_markdown(FILE *out);
+
+/* Split "host:port" ("[v6]:port" for IPv6) into parts.  Returns -EINVAL on bad input. */
+int config_split_address(const char *addr, char *host, size_t host_len, uint16_t *port);
+
+#endif /* WALSHIP_COMMON_CONFIG_H */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Logging in PostgreSQL's message style, to stderr:
+ *
+ *   2026-11-28 18:20:01.123 UTC [4242] LOG:  replica "r1" connected from 10.0.0.2:41234
+ *   2026-11-28 18:20:01.124 UTC [4242] DETAIL:  Its system identifier is 7713288329218603033.
+ *
+ * Messages are lowercase without a trailing period; DETAIL and HINT lines are full
+ * sentences.  A failure is logged once, where it happens.
+ */
+#ifndef WALSHIP_COMMON_LOG_H
+#define WALSHIP_COMMON_LOG_H
+
+#include <stdbool.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG = 0, /* "DEBUG" */
+	LOG_LEVEL_INFO,	     /* "INFO" */
+	LOG_LEVEL_LOG,	     /* "LOG": normal operational messages (the default threshold) */
+	LOG_LEVEL_WARNING,   /* "WARNING" */
+	LOG_LEVEL_ERROR,     /* "ERROR": an operation failed, the process goes on */
+	LOG_LEVEL_FATAL,     /* "FATAL": the process is about to exit */
+};
+
+/* Messages below @level are dropped.  Default LOG_LEVEL_LOG. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Prefix timestamps and pids (daemon); the CLI turns them off for one-line errors. */
+void log_set_prefix(bool on);
+
+/* Parse "debug", "info", "log", "warning", "error", "fatal"; returns -EINVAL otherwise. */
+int log_level_parse(const char *text, enum log_level *level);
+const char *log_level_name(enum log_level level);
+
+/*
+ * Write one message at @level.  log_detail() and log_hint() add DETAIL: and HINT: lines
+ * belonging to the message just written (they print only if that message was printed).
+ */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_log(...) log_msg(LOG_LEVEL_LOG, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_fatal(...) log_msg(LOG_LEVEL_FATAL, __VA_ARGS__)
+
+#endif /* WALSHIP_COMMON_LOG_H */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Encoding and decoding of walship wire frames (include/walship/wire.h, docs/protocol.md).
+ *
+ * Pure functions over byte buffers: no I/O, no allocation, so the transport (io_uring,
+ * later TLS) and the unit tests and fuzzers drive them alike.  Decoders parse field by
+ * field, check every length against the buffer and the protocol bounds before copying,
+ * and return -EBADMSG (malformed) or -EPROTO (well-formed but not allowed, e.g. a length
+ * over the bound for its type, non-zero reserved bits).
+ */
+#ifndef WALSHIP_PROTO_CODEC_H
+#define WALSHIP_PROTO_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <walship/wire.h>
+
+struct frame_header {
+	uint8_t type;
+	uint8_t flags;
+	uint32_t length;
+	uint32_t payload_crc;
+};
+
+struct msg_hello {
+	uint16_t version;		/* WIRE_VERSION */
+	uint8_t role;			/* enum wire_role */
+	uint8_t flags;			/* reserved, 0 */
+	uint64_t system_identifier;	/* 0 when not yet known */
+	uint16_t page_magic;		/* 0 when not yet known */
+	uint32_t seg_size;		/* 0 when not yet known */
+	uint32_t block_size;		/* 0 when not yet known */
+	char arch[WIRE_ARCH_LEN + 1];	/* e.g. "x86_64-le", NUL-terminated */
+	char node_name[WIRE_MAX_NAME + 1];
+};
+
+struct msg_file_begin {
+	uint32_t file_id;	/* chosen by the sender, unique among files in flight */
+	uint8_t kind;		/* enum wire_file_kind */
+	uint8_t flags;		/* reserved, 0 */
+	uint64_t size;		/* total size of the file */
+	uint64_t start_offset;	/* first byte that follows in DATA (0 for now) */
+	char name[WIRE_MAX_FILE_NAME + 1];
+};
+
+struct msg_data {
+	uint32_t file_id;
+	uint64_t offset;
+	const uint8_t *data;	/* points into the decoded payload */
+	uint32_t len;		/* 1 .. WIRE_CHUNK_SIZE */
+};
+
+struct msg_file_end {
+	uint32_t file_id;
+	uint64_t size;		/* must equal FILE_BEGIN's size */
+};
+
+struct msg_ack {
+	uint32_t file_id;
+	uint8_t status;			/* enum wire_ack_status */
+	uint64_t durable_offset;	/* bytes of the file that are durable */
+	char name[WIRE_MAX_FILE_NAME + 1];
+	char message[WIRE_MAX_MESSAGE + 1];	/* empty for STORED/DUPLICATE */
+};
+
+struct msg_error {
+	uint32_t code;		/* enum wire_error */
+	char message[WIRE_MAX_MESSAGE + 1];
+};
+
+struct msg_ping {
+	uint64_t token;		/* echoed in PONG */
+};
+
+/* Bound on the payload length of frames of @type (0 for an unknown type). */
+uint32_t frame_max_payload(uint8_t type);
+
+/*
+ * Write a 16-byte frame header into @out for a payload of @len bytes whose CRC-32C is
+ * @payload_crc.
+ */
+void frame_header_encode(uint8_t *out, uint8_t type, uint8_t flags, uint32_t len,
+			 uint32_t payload_crc);
+
+/*
+ * Decode the 16-byte header at @in.  Checks the header CRC, the type, the reserved field
+ * and the length bound of the type.  Returns 0, -EBADMSG (bad header CRC: the stream is
+ * corrupt), or -EPROTO (unknown type, reserved bits, length over the bound).
+ */
+int frame_header_decode(const uint8_t *in, struct frame_header *hdr);
+
+/* Check @payload against hdr->payload_crc.  Returns 0 or -EBADMSG. */
+int frame_payload_check(const struct frame_header *hdr, const uint8_t *payload);
+
+/*
+ * Encoders write a complete frame (header and payload) into @out of @cap bytes and return
+ * its total length, or -ENOSPC when @cap is too small, -EINVAL when a field is out of
+ * bounds (name too long or with bad characters, text too long).
+ */
+int msg_hello_encode(uint8_t *out, size_t cap, const struct msg_hello *m);
+int msg_file_begin_encode(uint8_t *out, size_t cap, const struct msg_file_begin *m);
+int msg_file_end_encode(uint8_t *out, size_t cap, const struct msg_file_end *m);
+int msg_ack_encode(uint8_t *out, size_t cap, const struct msg_ack *m);
+int msg_error_encode(uint8_t *out, size_t cap, const struct msg_error *m);
+int msg_ping_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_ping *m);
+
+/*
+ * DATA frames are built in place so content read from disk into a buffer need not be
+ * copied: the caller reads @len content bytes at @frame + WIRE_HEADER_SIZE +
+ * WIRE_DATA_HEADER_SIZE, then calls this to fill the data header and the frame header
+ * (computing the CRC over the payload).  Returns the total frame length.
+ */
+int msg_data_seal(uint8_t *frame, uint32_t file_id, uint64_t offset, uint32_t len);
+
+/*
+ * Decoders take the payload of a frame whose header decoded and whose CRC checked.
+ * Return 0, -EBADMSG or -EPROTO.  Names are checked for characters and length; text is
+ * copied NUL-terminated.
+ */
+int msg_hello_decode(const uint8_t *payload, uint32_t len, struct msg_hello *m);
+int msg_file_begin_decode(const uint8_t *payload, uint32_t len, struct msg_file_begin *m);
+int msg_data_decode(const uint8_t *payload, uint32_t len, struct msg_data *m);
+int msg_file_end_decode(const uint8_t *payload, uint32_t len, struct msg_file_end *m);
+int msg_ack_decode(const uint8_t *payload, uint32_t len, struct msg_ack *m);
+int msg_error_decode(const uint8_t *payload, uint32_t len, struct msg_error *m);
+int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m);
+
+/* True when @name is a valid node name: 1..63 of [A-Za-z0-9_.-]. */
+bool node_name_valid(const char *name);
+
+/* This build's architecture string for HELLO ("x86_64-le"). */
+const char *wire_arch(void);
+
+/* Names for messages: "HELLO", ...; "ACK" statuses "stored", ...; error codes. */
+const char *wire_type_name(uint8_t type);
+const char *wire_ack_status_name(uint8_t status);
+const char *wire_error_name(uint32_t code);
+
+#endif /* WALSHIP_PROTO_CODEC_H */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * WAL file names, as PostgreSQL's xlog_internal.h defines them:
+ *
+ *   segment   TTTTTTTTXXXXXXXXYYYYYYYY           24 upper-case hex digits
+ *   partial   TTTTTTTTXXXXXXXXYYYYYYYY.partial   a segment cut short at promotion
+ *   history   TTTTTTTT.history                    timeline history
+ *   backup    TTTTTTTTXXXXXXXXYYYYYYYY.OOOOOOOO.backup  backup label (offset in hex)
+ *
+ * Anything else (lower-case hex, slashes, "..", other suffixes, empty, too long) is not a
+ * WAL name and is refused everywhere a name comes from outside.
+ */
+#ifndef WALSHIP_WAL_NAME_H
+#define WALSHIP_WAL_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WAL_NAME_MAX 40 /* longest legal name (backup), without NUL */
+
+enum wal_file_kind {
+	WAL_FILE_SEGMENT = 1, /* values match enum wire_file_kind */
+	WAL_FILE_PARTIAL = 2,
+	WAL_FILE_HISTORY = 3,
+	WAL_FILE_BACKUP = 4,
+};
+
+struct wal_name {
+	enum wal_file_kind kind;
+	uint32_t timeline;	/* TTTTTTTT, never 0 */
+	uint32_t log;		/* XXXXXXXX (segment, partial, backup) */
+	uint32_t seg;		/* YYYYYYYY (segment, partial, backup) */
+	uint32_t backup_offset; /* OOOOOOOO (backup only) */
+};
+
+/*
+ * Parse @name (NUL-terminated).  Returns 0 and fills @out, or -EINVAL when @name is not
+ * a WAL file name.  Does not check the segment number against a segment size (see
+ * wal_name_segno()).
+ */
+int wal_name_parse(const char *name, struct wal_name *out);
+
+/* True when @name is a WAL file name (wal_name_parse() succeeds). */
+bool wal_name_valid(const char *name);
+
+/* "segment", "partial", "history", "backup". */
+const char *wal_file_kind_name(enum wal_file_kind kind);
+
+/*
+ * Segment number of a segment/partial/backup name for @seg_size (a power of two between
+ * 1 MiB and 1 GiB): log * (0x100000000 / seg_size) + seg.  Returns -EINVAL when seg is
+ * out of range for that size (seg >= 0x100000000 / seg_size).
+ */
+int wal_name_segno(const struct wal_name *name, uint32_t seg_size, uint64_t *segno);
+
+/*
+ * Format the segment name for @timeline and @segno at @seg_size into @buf (at least 25
+ * bytes).  Inverse of parse + segno for segments.
+ */
+void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t segno,
+			     uint32_t seg_size);
+
+#endif /* WALSHIP_WAL_NAME_H */

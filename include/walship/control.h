@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Local control protocol between the walship CLI and walshipd, over the UNIX socket named
+ * by the `socket` config key (SOCK_SEQPACKET: one message is one request or one reply).
+ *
+ * Both ends run on the same host and are built from the same tree, so messages are
+ * fixed-layout structs in host byte order; the magic and version catch a mismatched pair.
+ *
+ * Request:  struct ctl_request.  For CTL_PUSH the open WAL file descriptor travels with it
+ *           as SCM_RIGHTS ancillary data (exactly one descriptor), and `name` is the file's
+ *           WAL name (the basename of the path given to `walship push`).
+ * Reply:    struct ctl_reply followed by `text_len` bytes of text (no NUL): the one-line
+ *           verdict for CTL_PUSH, the status document for CTL_STATUS.
+ */
+#ifndef WALSHIP_CONTROL_H
+#define WALSHIP_CONTROL_H
+
+#include <stdint.h>
+
+#define CTL_MAGIC 0x57534354u /* "WSCT" */
+#define CTL_VERSION 1
+#define CTL_MAX_NAME 64
+/* Largest reply, text included. */
+#define CTL_MAX_REPLY (256 * 1024)
+
+enum ctl_op {
+	CTL_PUSH = 1,	/* hand over a WAL file; reply when it is safe or has failed */
+	CTL_STATUS = 2, /* reply with the status document */
+};
+
+enum ctl_flags {
+	CTL_F_JSON = 1u << 0, /* CTL_STATUS: JSON instead of text */
+};
+
+enum ctl_code {
+	CTL_OK = 0,
+	CTL_ERR_INVALID = 1,	/* bad request (name, descriptor, op) */
+	CTL_ERR_FAILED = 2,	/* push could not be made safe; text says why */
+	CTL_ERR_TIMEOUT = 3,	/* push_timeout expired before sync_replicas acknowledged */
+	CTL_ERR_ROLE = 4,	/* operation not valid for this daemon's role */
+	CTL_ERR_BUSY = 5,	/* bounded queue full; retry later */
+	CTL_ERR_CONFLICT = 6,	/* a replica holds different content under this name */
+};
+
+struct ctl_request {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;
+	uint32_t flags;
+	char name[CTL_MAX_NAME]; /* NUL-terminated */
+};
+
+struct ctl_reply {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t code;
+	uint32_t text_len;
+};
+
+#endif /* WALSHIP_CONTROL_H */

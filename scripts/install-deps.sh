@@ -1,0 +1,84 @@
+#!/bin/bash
+# Install the Debian packages needed to build walship and run its tests.
+#
+# Idempotent: asks dpkg which packages are missing and installs only those
+# (apt-get update + install --no-install-recommends).  Prints nothing when all are there.
+# Must run as root (it does in CI and on the appliance build hosts).
+#
+# PostgreSQL: Debian's postgresql-common creates and starts a cluster "main" on port 5432
+# when postgresql-15 is first installed.  The tests never use it (they run their own data
+# directories with pg_ctl from /usr/lib/postgresql/15/bin, inside network namespaces), so
+# on a machine where postgresql-common is not installed yet we ask it not to create that
+# cluster at all.  An existing cluster is left alone.
+set -euo pipefail
+
+# Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF).
+# Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
+# procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
+# `walship status --json`, bc for arithmetic in the bench, iputils-ping for the harness.
+PACKAGES=(
+	build-essential
+	pkg-config
+	git
+	liburing-dev
+	libcmocka-dev
+	libssl-dev
+	libnl-genl-3-dev
+	libbpf-dev
+	clang
+	clang-format
+	postgresql-15
+	postgresql-client-15
+	postgresql-contrib
+	iproute2
+	iputils-ping
+	python3
+	procps
+	psmisc
+	util-linux
+	e2fsprogs
+	jq
+	bc
+)
+
+# Print the names of the packages in "$@" that dpkg does not list as installed.
+missing_packages() {
+	local pkg status
+	for pkg in "$@"; do
+		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+		if [[ "$status" != "install ok installed" ]]; then
+			printf '%s\n' "$pkg"
+		fi
+	done
+}
+
+# Keep postgresql-common from creating (and starting) the default "main" cluster, but only
+# when postgresql-common is not installed yet: an existing configuration is not ours.
+suppress_default_cluster() {
+	local conf=/etc/postgresql-common/createcluster.conf
+	if [[ -n "$(missing_packages postgresql-common)" && ! -e "$conf" ]]; then
+		mkdir -p "$(dirname "$conf")"
+		printf '%s\n' "# written by walship scripts/install-deps.sh: tests use their own clusters" \
+			"create_main_cluster = false" >"$conf"
+	fi
+}
+
+main() {
+	local missing
+	mapfile -t missing < <(missing_packages "${PACKAGES[@]}")
+	if ((${#missing[@]} == 0)); then
+		return 0
+	fi
+	if ((EUID != 0)); then
+		echo "install-deps: missing packages: ${missing[*]}" >&2
+		echo "install-deps: run as root to install them" >&2
+		return 1
+	fi
+	echo "install-deps: installing ${missing[*]}"
+	suppress_default_cluster
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+main "$@"

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for daemon/common/crc32c.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/crc32c.h"
+
+#define PATTERN_LEN (1024 * 1024)
+
+static void test_empty(void **state)
+{
+	(void)state;
+	assert_int_equal(crc32c(0, "", 0), 0);
+	assert_int_equal(crc32c_sw(0, "", 0), 0);
+	assert_int_equal(crc32c(0x12345678, NULL, 0), 0x12345678);
+}
+
+static void test_check_value(void **state)
+{
+	(void)state;
+	assert_int_equal(crc32c(0, "123456789", 9), 0xe3069283);
+	assert_int_equal(crc32c_sw(0, "123456789", 9), 0xe3069283);
+}
+
+/* Vectors from RFC 3720 (iSCSI), appendix B.4. */
+static void test_rfc3720_vectors(void **state)
+{
+	unsigned char buf[48];
+
+	(void)state;
+	memset(buf, 0, 32);
+	assert_int_equal(crc32c(0, buf, 32), 0x8a9136aa);
+	memset(buf, 0xff, 32);
+	assert_int_equal(crc32c(0, buf, 32), 0x62a8ab43);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (unsigned char)i;
+	assert_int_equal(crc32c(0, buf, 32), 0x46dd794e);
+	for (int i = 0; i < 32; i++)
+		buf[i] = (unsigned char)(31 - i);
+	assert_int_equal(crc32c(0, buf, 32), 0x113fdb5c);
+
+	static const unsigned char iscsi_read[48] = {
+		0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00,
+		0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18, 0x28, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	};
+	assert_int_equal(crc32c(0, iscsi_read, sizeof(iscsi_read)), 0xd9963a56);
+	assert_int_equal(crc32c_sw(0, iscsi_read, sizeof(iscsi_read)), 0xd9963a56);
+}
+
+static unsigned char *make_pattern(void)
+{
+	unsigned char *buf = malloc(PATTERN_LEN + 64);
+	uint32_t x = 2463534242u;
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < PATTERN_LEN + 64; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (unsigned char)x;
+	}
+	return buf;
+}
+
+/* The dispatched (hardware) path equals the table path at odd lengths and alignments. */
+static void test_against_sw(void **state)
+{
+	unsigned char *buf = make_pattern();
+	static const size_t lengths[] = {
+		1,
+		3,
+		7,
+		8,
+		9,
+		15,
+		16,
+		17,
+		63,
+		255,
+		256,
+		257,
+		767,
+		768,
+		769,
+		1000,
+		4095,
+		4096,
+		8191,
+		8192,
+		24575,
+		24576,
+		24577,
+		24583,
+		65536 + 5,
+		100003,
+		3 * 8192 * 7 + 3 * 256 + 13,
+		PATTERN_LEN - 1,
+		PATTERN_LEN,
+	};
+
+	(void)state;
+	for (size_t offset = 0; offset < 9; offset++) {
+		for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+			size_t len = lengths[i];
+
+			assert_int_equal(crc32c(0, buf + offset, len),
+					 crc32c_sw(0, buf + offset, len));
+			assert_int_equal(crc32c(0xdeadbeef, buf + offset, len),
+					 crc32c_sw(0xdeadbeef, buf + offset, len));
+		}
+	}
+	for (size_t len = 0; len < 2048; len += 1 + len / 16)
+		for (size_t offset = 0; offset < 8; offset++)
+			assert_int_equal(crc32c(0, buf + offset, len),
+					 crc32c_sw(0, buf + offset, len));
+	free(buf);
+}
+
+/* crc32c(crc32c(0, a, n), b, m) == crc32c(0, a||b, n+m), for both implementations. */
+static void test_chaining(void **state)
+{
+	unsigned char *buf = make_pattern();
+	uint32_t whole = crc32c(0, buf, PATTERN_LEN);
+	static const size_t splits[] = { 0, 1, 7, 8, 4097, 24576, 300001, PATTERN_LEN };
+
+	(void)state;
+	assert_int_equal(whole, crc32c_sw(0, buf, PATTERN_LEN));
+	for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+		size_t split = splits[i];
+		uint32_t crc = crc32c(0, buf, split);
+
+		assert_int_equal(crc32c(crc, buf + split, PATTERN_LEN - split), whole);
+		crc = crc32c_sw(0, buf, split);
+		assert_int_equal(crc32c_sw(crc, buf + split, PATTERN_LEN - split), whole);
+	}
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_empty),		cmocka_unit_test(test_check_value),
+		cmocka_unit_test(test_rfc3720_vectors), cmocka_unit_test(test_against_sw),
+		cmocka_unit_test(test_chaining),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

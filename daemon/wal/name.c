@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+/*
+ * WAL file names (contract in name.h).  The checks follow PostgreSQL's IsXLogFileName(),
+ * IsPartialXLogFileName(), IsTLHistoryFileName() and IsBackupHistoryFileName(), with one
+ * addition: timeline 0 does not exist, so a name carrying it is refused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wal/name.h"
+
+#define WAL_HEX_FIELD 8 /* TTTTTTTT, XXXXXXXX, YYYYYYYY, OOOOOOOO */
+#define WAL_SEGMENT_NAME_LEN 24
+
+#define WAL_SEG_SIZE_MIN (1024u * 1024u)
+#define WAL_SEG_SIZE_MAX (1024u * 1024u * 1024u)
+
+/*
+ * Parse the 8 upper-case hex digits at @text into @value.  Returns false on any other
+ * character (lower case included: PostgreSQL always writes upper case, so a lower-case
+ * name is not one it produced).
+ */
+static bool parse_hex8(const char *text, uint32_t *value)
+{
+	uint32_t result = 0;
+
+	for (int pos = 0; pos < WAL_HEX_FIELD; pos++) {
+		char digit = text[pos];
+		uint32_t nibble;
+
+		if (digit >= '0' && digit <= '9')
+			nibble = (uint32_t)(digit - '0');
+		else if (digit >= 'A' && digit <= 'F')
+			nibble = (uint32_t)(digit - 'A' + 10);
+		else
+			return false;
+		result = (result << 4) | nibble;
+	}
+	*value = result;
+	return true;
+}
+
+/* TTTTTTTTXXXXXXXXYYYYYYYY at @text into @out. */
+static bool parse_segment_part(const char *text, struct wal_name *out)
+{
+	return parse_hex8(text, &out->timeline) && parse_hex8(text + 8, &out->log) &&
+	       parse_hex8(text + 16, &out->seg);
+}
+
+int wal_name_parse(const char *name, struct wal_name *out)
+{
+	struct wal_name parsed = { 0 };
+	size_t len;
+
+	if (!name)
+		return -EINVAL;
+	/* Bounded scan: a name from outside may be long, and longer than any legal one. */
+	len = strnlen(name, WAL_NAME_MAX + 1);
+
+	switch (len) {
+	case WAL_SEGMENT_NAME_LEN:
+		parsed.kind = WAL_FILE_SEGMENT;
+		if (!parse_segment_part(name, &parsed))
+			return -EINVAL;
+		break;
+	case WAL_SEGMENT_NAME_LEN + sizeof(".partial") - 1:
+		parsed.kind = WAL_FILE_PARTIAL;
+		if (!parse_segment_part(name, &parsed) ||
+		    strcmp(name + WAL_SEGMENT_NAME_LEN, ".partial") != 0)
+			return -EINVAL;
+		break;
+	case WAL_HEX_FIELD + sizeof(".history") - 1:
+		parsed.kind = WAL_FILE_HISTORY;
+		if (!parse_hex8(name, &parsed.timeline) ||
+		    strcmp(name + WAL_HEX_FIELD, ".history") != 0)
+			return -EINVAL;
+		break;
+	case WAL_SEGMENT_NAME_LEN + 1 + WAL_HEX_FIELD + sizeof(".backup") - 1:
+		parsed.kind = WAL_FILE_BACKUP;
+		if (!parse_segment_part(name, &parsed) || name[WAL_SEGMENT_NAME_LEN] != '.' ||
+		    !parse_hex8(name + WAL_SEGMENT_NAME_LEN + 1, &parsed.backup_offset) ||
+		    strcmp(name + WAL_SEGMENT_NAME_LEN + 1 + WAL_HEX_FIELD, ".backup") != 0)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	if (parsed.timeline == 0)
+		return -EINVAL;
+	if (out)
+		*out = parsed;
+	return 0;
+}
+
+bool wal_name_valid(const char *name)
+{
+	return wal_name_parse(name, NULL) == 0;
+}
+
+const char *wal_file_kind_name(enum wal_file_kind kind)
+{
+	switch (kind) {
+	case WAL_FILE_SEGMENT:
+		return "segment";
+	case WAL_FILE_PARTIAL:
+		return "partial";
+	case WAL_FILE_HISTORY:
+		return "history";
+	case WAL_FILE_BACKUP:
+		return "backup";
+	}
+	return "unknown";
+}
+
+/* A segment size PostgreSQL accepts: a power of two, 1 MiB .. 1 GiB. */
+static bool seg_size_valid(uint32_t seg_size)
+{
+	return seg_size >= WAL_SEG_SIZE_MIN && seg_size <= WAL_SEG_SIZE_MAX &&
+	       (seg_size & (seg_size - 1)) == 0;
+}
+
+int wal_name_segno(const struct wal_name *name, uint32_t seg_size, uint64_t *segno)
+{
+	uint64_t segs_per_id;
+
+	if (!seg_size_valid(seg_size))
+		return -EINVAL;
+	if (name->kind != WAL_FILE_SEGMENT && name->kind != WAL_FILE_PARTIAL &&
+	    name->kind != WAL_FILE_BACKUP)
+		return -EINVAL;
+
+	segs_per_id = UINT64_C(0x100000000) / seg_size;
+	if (name->seg >= segs_per_id)
+		return -EINVAL;
+	*segno = (uint64_t)name->log * segs_per_id + name->seg;
+	return 0;
+}
+
+void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t segno,
+			     uint32_t seg_size)
+{
+	uint64_t segs_per_id;
+
+	if (!seg_size_valid(seg_size)) {
+		/* Contract violation by the caller: leave an empty string rather than garbage. */
+		if (len > 0)
+			buf[0] = '\0';
+		return;
+	}
+	segs_per_id = UINT64_C(0x100000000) / seg_size;
+	snprintf(buf, len, "%08X%08X%08X", timeline, (uint32_t)(segno / segs_per_id),
+		 (uint32_t)(segno % segs_per_id));
+}

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for daemon/wal/name.c. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wal/name.h"
+
+static void test_segment(void **state)
+{
+	struct wal_name name;
+
+	(void)state;
+	assert_int_equal(wal_name_parse("0000000100000002000000A3", &name), 0);
+	assert_int_equal(name.kind, WAL_FILE_SEGMENT);
+	assert_int_equal(name.timeline, 1);
+	assert_int_equal(name.log, 2);
+	assert_int_equal(name.seg, 0xA3);
+	assert_int_equal(name.backup_offset, 0);
+	assert_true(wal_name_valid("FFFFFFFFFFFFFFFFFFFFFFFF"));
+	assert_string_equal(wal_file_kind_name(name.kind), "segment");
+}
+
+static void test_partial(void **state)
+{
+	struct wal_name name;
+
+	(void)state;
+	assert_int_equal(wal_name_parse("000000020000000000000003.partial", &name), 0);
+	assert_int_equal(name.kind, WAL_FILE_PARTIAL);
+	assert_int_equal(name.timeline, 2);
+	assert_int_equal(name.log, 0);
+	assert_int_equal(name.seg, 3);
+	assert_string_equal(wal_file_kind_name(name.kind), "partial");
+	assert_false(wal_name_valid("000000020000000000000003.partia"));
+	assert_false(wal_name_valid("000000020000000000000003.partial2"));
+	assert_false(wal_name_valid("000000020000000000000003.PARTIAL"));
+	assert_false(wal_name_valid("000000020000000000000003xpartial"));
+}
+
+static void test_history(void **state)
+{
+	struct wal_name name;
+
+	(void)state;
+	assert_int_equal(wal_name_parse("0000000A.history", &name), 0);
+	assert_int_equal(name.kind, WAL_FILE_HISTORY);
+	assert_int_equal(name.timeline, 10);
+	assert_string_equal(wal_file_kind_name(name.kind), "history");
+	assert_false(wal_name_valid("0000000a.history"));
+	assert_false(wal_name_valid("0000000A.histor"));
+	assert_false(wal_name_valid("000000A.history"));
+	assert_false(wal_name_valid("00000000.history"));
+	assert_false(wal_name_valid("0000000A_history"));
+}
+
+static void test_backup(void **state)
+{
+	struct wal_name name;
+
+	(void)state;
+	assert_int_equal(wal_name_parse("000000010000000000000002.00000028.backup", &name), 0);
+	assert_int_equal(name.kind, WAL_FILE_BACKUP);
+	assert_int_equal(name.timeline, 1);
+	assert_int_equal(name.log, 0);
+	assert_int_equal(name.seg, 2);
+	assert_int_equal(name.backup_offset, 0x28);
+	assert_string_equal(wal_file_kind_name(name.kind), "backup");
+	assert_false(wal_name_valid("000000010000000000000002.0000002g.backup"));
+	assert_false(wal_name_valid("000000010000000000000002_00000028.backup"));
+	assert_false(wal_name_valid("000000010000000000000002.00000028.backuP"));
+	assert_false(wal_name_valid("000000010000000000000002.00000028.backup.partial"));
+}
+
+static void test_refused(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"0",
+		"00000001000000000000000", /* 23 */
+		"0000000100000000000000001", /* 25 */
+		"00000001000000000000000a", /* lower case */
+		"0000000100000000000000aB",
+		"00000001000000000000000G",
+		"00000000000000000000000A", /* timeline 0 */
+		"000000000000000000000001.partial", /* timeline 0 */
+		"000000000000000000000001.00000000.backup",
+		"../000000010000000000000001",
+		"00000001/0000000000000001",
+		"0000000100000000000000/1",
+		"..",
+		"000000010000000000000001.",
+		"000000010000000000000001.gz",
+		"000000010000000000000001.ready",
+		"000000010000000000000001.done",
+		"000000010000000000000001 ",
+		" 000000010000000000000001",
+		"0000000100000000000000-1",
+		"0x0000010000000000000001",
+		"000000010000000000000001000000010000000000000001000000010000000000000001",
+		"archive_status",
+		"00000001.history.partial",
+	};
+	struct wal_name name = { .kind = WAL_FILE_SEGMENT, .timeline = 77 };
+
+	(void)state;
+	for (size_t idx = 0; idx < sizeof(bad) / sizeof(bad[0]); idx++) {
+		if (wal_name_parse(bad[idx], &name) != -EINVAL)
+			fail_msg("accepted \"%s\"", bad[idx]);
+		assert_false(wal_name_valid(bad[idx]));
+	}
+	/* A failed parse leaves the output alone. */
+	assert_int_equal(name.timeline, 77);
+	assert_int_equal(wal_name_parse(NULL, &name), -EINVAL);
+	assert_false(wal_name_valid(NULL));
+}
+
+static void test_embedded_nul(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	memcpy(buf, "000000010000000000000001\0.partial", 33);
+	assert_true(wal_name_valid(buf)); /* the name ends at the NUL */
+	memcpy(buf, "0000000100000000\0000000001", 25);
+	assert_false(wal_name_valid(buf));
+}
+
+static void test_segno(void **state)
+{
+	static const struct {
+		uint32_t seg_size;
+		uint32_t segs_per_id;
+	} sizes[] = {
+		{ 1u << 20, 4096 },
+		{ 16u << 20, 256 },
+		{ 64u << 20, 64 },
+		{ 1u << 30, 4 },
+	};
+	struct wal_name name;
+	uint64_t segno;
+
+	(void)state;
+	for (size_t idx = 0; idx < sizeof(sizes) / sizeof(sizes[0]); idx++) {
+		uint32_t per = sizes[idx].segs_per_id;
+		char buf[32];
+
+		assert_int_equal(wal_name_parse("000000010000000300000002", &name), 0);
+		assert_int_equal(wal_name_segno(&name, sizes[idx].seg_size, &segno), 0);
+		assert_int_equal(segno, 3ull * per + 2);
+
+		name.seg = per - 1;
+		assert_int_equal(wal_name_segno(&name, sizes[idx].seg_size, &segno), 0);
+		assert_int_equal(segno, 3ull * per + per - 1);
+		wal_name_format_segment(buf, sizeof(buf), 1, segno, sizes[idx].seg_size);
+		assert_int_equal(strlen(buf), 24);
+		struct wal_name back;
+		assert_int_equal(wal_name_parse(buf, &back), 0);
+		assert_int_equal(back.log, 3);
+		assert_int_equal(back.seg, per - 1);
+
+		name.seg = per;
+		assert_int_equal(wal_name_segno(&name, sizes[idx].seg_size, &segno), -EINVAL);
+	}
+
+	/* 16 MB: seg 0x100 is out of range, 0xFF is the last. */
+	assert_int_equal(wal_name_parse("0000000100000000000000FF", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 16u << 20, &segno), 0);
+	assert_int_equal(segno, 255);
+	assert_int_equal(wal_name_parse("000000010000000000000100", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 16u << 20, &segno), -EINVAL);
+	assert_int_equal(wal_name_segno(&name, 1u << 20, &segno), 0);
+	assert_int_equal(segno, 256);
+
+	/* Largest log id. */
+	assert_int_equal(wal_name_parse("00000001FFFFFFFF000000FF", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 16u << 20, &segno), 0);
+	assert_int_equal(segno, 0xFFFFFFFFull * 256 + 255);
+
+	/* Bad segment sizes. */
+	assert_int_equal(wal_name_parse("000000010000000000000001", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 0, &segno), -EINVAL);
+	assert_int_equal(wal_name_segno(&name, 512u << 10, &segno), -EINVAL);
+	assert_int_equal(wal_name_segno(&name, (16u << 20) + 1, &segno), -EINVAL);
+	assert_int_equal(wal_name_segno(&name, 3u << 20, &segno), -EINVAL);
+	assert_int_equal(wal_name_segno(&name, 2u << 30, &segno), -EINVAL);
+
+	/* Partial and backup have segment numbers, history does not. */
+	assert_int_equal(wal_name_parse("000000010000000100000004.partial", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 16u << 20, &segno), 0);
+	assert_int_equal(segno, 260);
+	assert_int_equal(wal_name_parse("000000010000000100000004.000000D0.backup", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 16u << 20, &segno), 0);
+	assert_int_equal(segno, 260);
+	assert_int_equal(wal_name_parse("00000001.history", &name), 0);
+	assert_int_equal(wal_name_segno(&name, 16u << 20, &segno), -EINVAL);
+}
+
+static void test_format(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	wal_name_format_segment(buf, sizeof(buf), 1, 3, 16u << 20);
+	assert_string_equal(buf, "000000010000000000000003");
+	wal_name_format_segment(buf, sizeof(buf), 0x1A, 0x1FF, 16u << 20);
+	assert_string_equal(buf, "0000001A00000001000000FF");
+	wal_name_format_segment(buf, sizeof(buf), 2, 0x1FF, 1u << 20);
+	assert_string_equal(buf, "0000000200000000000001FF");
+	wal_name_format_segment(buf, sizeof(buf), 2, 9, 1u << 30);
+	assert_string_equal(buf, "000000020000000200000001");
+	wal_name_format_segment(buf, sizeof(buf), 2, 9, 12345);
+	assert_string_equal(buf, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_segment), cmocka_unit_test(test_partial),
+		cmocka_unit_test(test_history), cmocka_unit_test(test_backup),
+		cmocka_unit_test(test_refused), cmocka_unit_test(test_embedded_nul),
+		cmocka_unit_test(test_segno),	cmocka_unit_test(test_format),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -6,20 +6,23 @@
  *   2026-11-28 18:20:01.124 UTC [4242] DETAIL:  Its system identifier is 7713288329218603033.
  *
  * Messages are lowercase without a trailing period; DETAIL and HINT lines are full
- * sentences.  A failure is logged once, where it happens.
+ * sentences.  A failure is logged once, where it happens.  Each line is one write(2), so
+ * lines from several threads do not interleave; without the prefix (the CLI) a line is
+ * just `ERROR:  could not open file "x": No such file or directory`.
  */
 #ifndef WALSHIP_COMMON_LOG_H
 #define WALSHIP_COMMON_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_DEBUG = 0, /* "DEBUG" */
-	LOG_LEVEL_INFO,	     /* "INFO" */
-	LOG_LEVEL_LOG,	     /* "LOG": normal operational messages (the default threshold) */
-	LOG_LEVEL_WARNING,   /* "WARNING" */
-	LOG_LEVEL_ERROR,     /* "ERROR": an operation failed, the process goes on */
-	LOG_LEVEL_FATAL,     /* "FATAL": the process is about to exit */
+	LOG_LEVEL_INFO, /* "INFO" */
+	LOG_LEVEL_LOG, /* "LOG": normal operational messages (the default threshold) */
+	LOG_LEVEL_WARNING, /* "WARNING" */
+	LOG_LEVEL_ERROR, /* "ERROR": an operation failed, the process goes on */
+	LOG_LEVEL_FATAL, /* "FATAL": the process is about to exit */
 };
 
 /* Messages below @level are dropped.  Default LOG_LEVEL_LOG. */
@@ -40,6 +43,15 @@ const char *log_level_name(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Where formatted lines go instead of stderr (tests capture messages this way).  @line is
+ * one whole line, prefix and trailing newline included, @len its length; @level is the
+ * level of the message (a DETAIL or HINT line carries its message's level).  NULL
+ * restores stderr.  Not for use while other threads log.
+ */
+typedef void log_sink_fn(void *arg, enum log_level level, const char *line, size_t len);
+void log_set_sink(log_sink_fn *sink, void *arg);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

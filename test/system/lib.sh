@@ -1,0 +1,705 @@
+# shellcheck shell=bash
+# walship system-test library.  Sourced by test/system/t_*.sh and scripts/demo.sh:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   ws_setup            # root check, test dir, cleanup trap
+#   net_create 1        # namespaces: $NS_P (primary host), $NS_R1 (replica host 1)
+#   ...
+#
+# Hosts are network namespaces joined by veth pairs through a bridge in the primary's
+# namespace: ws-<X>-p has 10.77.<X>.1 on br0, ws-<X>-r<i> has 10.77.<X>.<1+i> on eth0.
+# <X> is the first free number in 1..250 (ip netns add is the lock), so concurrent or
+# repeated runs never share a subnet.  Only addresses inside these namespaces are used.
+#
+# Everything a test starts (namespaces, PostgreSQL clusters, walshipd, background jobs,
+# the test directory) is recorded and torn down by ws_cleanup, which ws_setup registers on
+# EXIT; INT and TERM exit through it too, so a failing or interrupted test leaves nothing.
+#
+# Exit codes: 0 pass, 1 fail (fail), 77 skip (skip; its reason is the last line printed).
+#
+# Environment:
+#   WALSHIP_TEST_DIR  use this directory (created if needed) instead of a mktemp one
+#   WALSHIP_KEEP=1    keep the test directory after the test (logs, data dirs)
+#   PG_BIN            PostgreSQL 15 binaries (default /usr/lib/postgresql/15/bin)
+
+set -euo pipefail
+
+WS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WALSHIPD=${WALSHIPD:-$WS_ROOT/build/walshipd}
+WALSHIP=${WALSHIP:-$WS_ROOT/build/walship}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+WS_TEST_NAME=${WS_TEST_NAME:-$(basename "$0" .sh)}
+# Port the primary walshipd listens on (inside its namespace).
+WALSHIP_PORT=${WALSHIP_PORT:-5480}
+
+TEST_DIR=""
+WS_NET_ID=""
+WS_NAMESPACES=()
+WS_PG_DIRS=()
+WS_BG_PIDS=()
+declare -A WS_NS_ADDR=()	# namespace -> its address
+declare -A WS_PG_NS=()		# data dir -> namespace its postmaster runs in
+declare -A WS_DAEMON_PID=()	# walshipd config file -> pid
+WS_CLEANED=0
+WS_TRAPPED=0
+
+# ---------------------------------------------------------------------------------------
+# Messages and assertions
+
+# log MSG...: a progress line on stdout, prefixed with the time and test name.
+log() {
+	printf '%s [%s] %s\n' "$(date +%H:%M:%S)" "$WS_TEST_NAME" "$*"
+}
+
+# fail MSG...: report a failure and exit 1 (cleanup runs from the EXIT trap).
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+# skip MSG...: report why the test cannot run here and exit 77.  The reason is printed
+# last, on stdout, so the runner can show it.
+skip() {
+	WS_SKIP_REASON="$*"
+	# Before ws_setup there is no EXIT trap to print the reason last: print it here.
+	((WS_TRAPPED)) || echo "SKIP: $WS_SKIP_REASON"
+	exit 77
+}
+
+# pid_alive PID: true if PID runs (a zombie, dead but not yet reaped, does not count).
+pid_alive() {
+	local state
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[[ -n "$state" && "$state" != Z* ]]
+}
+
+# assert_eq EXPECTED ACTUAL WHAT: fail unless the two strings are equal.
+assert_eq() {
+	if [[ "$1" != "$2" ]]; then
+		fail "$3: expected '$1', got '$2'"
+	fi
+}
+
+# assert_file_identical A B: fail unless files A and B exist and have the same bytes.
+assert_file_identical() {
+	[[ -f "$1" ]] || fail "file $1 does not exist"
+	[[ -f "$2" ]] || fail "file $2 does not exist"
+	cmp -s "$1" "$2" || fail "files differ: $1 ($(stat -c %s "$1") bytes) and $2 ($(stat -c %s "$2") bytes)"
+}
+
+# assert_file_absent PATH: fail if PATH exists.
+assert_file_absent() {
+	[[ ! -e "$1" ]] || fail "$1 exists but must not"
+}
+
+# run_capture OUTFILE CMD...: run CMD with stdout+stderr into OUTFILE, never failing;
+# sets RC to CMD's exit code.
+run_capture() {
+	local out=$1
+	shift
+	RC=0
+	"$@" >"$out" 2>&1 || RC=$?
+}
+
+# assert_exit EXPECTED DESCRIPTION CMD...: run CMD, fail unless it exits EXPECTED.  The
+# output goes to $TEST_DIR/last.out (and is printed on mismatch).
+assert_exit() {
+	local expected=$1 what=$2
+	shift 2
+	run_capture "$TEST_DIR/last.out" "$@"
+	if [[ "$RC" != "$expected" ]]; then
+		sed 's/^/    | /' "$TEST_DIR/last.out" >&2
+		fail "$what: expected exit $expected, got $RC from: $*"
+	fi
+}
+
+# assert_fails DESCRIPTION CMD...: run CMD, fail unless it exits non-zero AND prints a
+# message (stdout or stderr).  The output is left in $TEST_DIR/last.out.
+assert_fails() {
+	local what=$1
+	shift
+	run_capture "$TEST_DIR/last.out" "$@"
+	if [[ "$RC" == 0 ]]; then
+		sed 's/^/    | /' "$TEST_DIR/last.out" >&2
+		fail "$what: expected a non-zero exit, got 0 from: $*"
+	fi
+	if [[ ! -s "$TEST_DIR/last.out" ]]; then
+		fail "$what: exited $RC but printed no message: $*"
+	fi
+	log "ok: $what (exit $RC: $(head -1 "$TEST_DIR/last.out"))"
+}
+
+# wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every 0.2 s) until it succeeds; fail
+# with DESCRIPTION if it has not after TIMEOUT_S seconds.  A bounded wait, not an
+# assertion about timing.
+wait_for() {
+	local timeout=$1 what=$2
+	shift 2
+	local deadline=$((SECONDS + timeout))
+	while ! "$@" >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			fail "timed out after ${timeout}s waiting for $what"
+		fi
+		sleep 0.2
+	done
+}
+
+# ---------------------------------------------------------------------------------------
+# Setup and cleanup
+
+# require_root: skip unless running as root (namespaces, runuser, chgrp need it).
+require_root() {
+	((EUID == 0)) || skip "needs root (network namespaces, runuser)"
+}
+
+# require_cmds CMD...: skip unless every command is on PATH.
+require_cmds() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "command $c not found (run scripts/install-deps.sh)"
+	done
+}
+
+# require_postgres: skip unless PostgreSQL 15 server binaries and the postgres user exist.
+require_postgres() {
+	[[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]] ||
+		skip "PostgreSQL 15 server not found in $PG_BIN (run scripts/install-deps.sh)"
+	id postgres >/dev/null 2>&1 || skip "no postgres user"
+}
+
+# require_walship: skip unless build/walshipd and build/walship exist; fail if the
+# postgres user cannot execute them (archive_command and restore_command run as postgres).
+require_walship() {
+	[[ -x "$WALSHIPD" && -x "$WALSHIP" ]] || skip "walship not built ($WALSHIPD, $WALSHIP): run make"
+	runuser -u postgres -- test -x "$WALSHIP" ||
+		fail "user postgres cannot execute $WALSHIP (check the permissions of its directories)"
+}
+
+# ws_setup: common start of every test: root and tool checks, test directory (mode 0755
+# so postgres can reach its own subdirectories), cleanup trap on EXIT, INT and TERM.
+ws_setup() {
+	require_root
+	require_cmds ip runuser timeout cmp md5sum
+	require_postgres
+	trap ws_cleanup EXIT
+	WS_TRAPPED=1
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	if [[ -n "${WALSHIP_TEST_DIR:-}" ]]; then
+		TEST_DIR=$WALSHIP_TEST_DIR
+		mkdir -p "$TEST_DIR"
+	else
+		TEST_DIR=$(mktemp -d /tmp/walship-test.XXXXXX)
+	fi
+	chmod 0755 "$TEST_DIR"
+	log "test directory $TEST_DIR"
+}
+
+# ws_cleanup: EXIT trap.  Stops walshipd daemons, PostgreSQL clusters and background jobs,
+# kills whatever still runs in our namespaces, deletes the namespaces and the test
+# directory (kept when WALSHIP_KEEP=1).  On failure, prints the tails of the daemon and
+# PostgreSQL logs first.  Keeps the exit status of the test.
+ws_cleanup() {
+	local rc=$?
+	((WS_CLEANED)) && return "$rc"
+	WS_CLEANED=1
+	set +e
+	trap '' INT TERM
+	if ((rc != 0 && rc != 77)) && [[ -n "$TEST_DIR" ]]; then
+		ws_dump_logs
+	fi
+	local pid conf dir ns
+	for pid in "${WS_BG_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for conf in "${!WS_DAEMON_PID[@]}"; do
+		pid=${WS_DAEMON_PID[$conf]}
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for dir in "${WS_PG_DIRS[@]}"; do
+		if [[ -f "$dir/postmaster.pid" ]]; then
+			runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -m immediate -t 20 -w stop \
+				>/dev/null 2>&1
+		fi
+	done
+	# Anything left in our namespaces (daemons that ignored SIGTERM, psql, pgbench).
+	local deadline=$((SECONDS + 10)) left
+	while :; do
+		left=""
+		for ns in "${WS_NAMESPACES[@]}"; do
+			left+=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+		done
+		for pid in "${WS_BG_PIDS[@]}" "${WS_DAEMON_PID[@]}"; do
+			pid_alive "$pid" && left+="$pid "
+		done
+		[[ -z "${left// /}" ]] && break
+		if ((SECONDS >= deadline)); then
+			echo "cleanup: killing leftover processes: $left" >&2
+			# shellcheck disable=SC2086  # a list of pids
+			kill -KILL $left 2>/dev/null
+			sleep 0.5
+			break
+		fi
+		sleep 0.2
+	done
+	for ns in "${WS_NAMESPACES[@]}"; do
+		ip netns delete "$ns" 2>/dev/null
+	done
+	if [[ -n "$TEST_DIR" && -d "$TEST_DIR" ]]; then
+		if [[ "${WALSHIP_KEEP:-0}" == 1 ]]; then
+			echo "keeping $TEST_DIR" >&2
+		elif [[ -z "${WALSHIP_TEST_DIR:-}" ]]; then
+			rm -rf "$TEST_DIR"
+		fi
+	fi
+	if ((rc == 77)); then
+		echo "SKIP: ${WS_SKIP_REASON:-no reason given}"
+	fi
+	return "$rc"
+}
+
+# ws_dump_logs: print the last lines of every *.log under the test directory (daemon and
+# PostgreSQL logs), so the runner's saved output explains a failure.
+ws_dump_logs() {
+	local f
+	while IFS= read -r f; do
+		echo "----- tail of $f -----" >&2
+		tail -n 30 "$f" >&2
+	done < <(find "$TEST_DIR" -maxdepth 3 -name '*.log' -type f 2>/dev/null | sort)
+}
+
+# bg_start LOGFILE CMD...: run CMD in the background with output to LOGFILE; records the
+# pid (for cleanup) in BG_PID.
+bg_start() {
+	local logfile=$1
+	shift
+	"$@" >"$logfile" 2>&1 &
+	BG_PID=$!
+	WS_BG_PIDS+=("$BG_PID")
+}
+
+# ---------------------------------------------------------------------------------------
+# Network namespaces
+
+# net_create [NREPLICAS]: create the primary host namespace NS_P and NREPLICAS (default 1)
+# replica host namespaces NS_R1.. joined through bridge br0 in NS_P; sets NET_PREFIX
+# (10.77.X), ADDR_P, ADDR_R1.., and checks each replica can ping the primary.
+net_create() {
+	local nrep=${1:-1} x i ns addr
+	for ((x = 1; x <= 250; x++)); do
+		if ip netns add "ws-$x-p" 2>/dev/null; then
+			WS_NET_ID=$x
+			break
+		fi
+	done
+	[[ -n "$WS_NET_ID" ]] || fail "no free namespace number in 1..250 (stale ws-*-p namespaces?)"
+	NS_P="ws-$WS_NET_ID-p"
+	WS_NAMESPACES+=("$NS_P")
+	NET_PREFIX="10.77.$WS_NET_ID"
+	ADDR_P="$NET_PREFIX.1"
+	WS_NS_ADDR[$NS_P]=$ADDR_P
+	ip -n "$NS_P" link set lo up
+	ip -n "$NS_P" link add br0 type bridge
+	ip -n "$NS_P" link set br0 type bridge forward_delay 0 stp_state 0
+	ip -n "$NS_P" addr add "$ADDR_P/24" dev br0
+	ip -n "$NS_P" link set br0 up
+	for ((i = 1; i <= nrep; i++)); do
+		ns="ws-$WS_NET_ID-r$i"
+		addr="$NET_PREFIX.$((1 + i))"
+		ip netns add "$ns" || fail "could not create namespace $ns"
+		WS_NAMESPACES+=("$ns")
+		WS_NS_ADDR[$ns]=$addr
+		ip -n "$ns" link set lo up
+		ip -n "$NS_P" link add "vr$i" type veth peer name eth0 netns "$ns"
+		ip -n "$NS_P" link set "vr$i" master br0
+		ip -n "$NS_P" link set "vr$i" up
+		ip -n "$ns" addr add "$addr/24" dev eth0
+		ip -n "$ns" link set eth0 up
+		printf -v "NS_R$i" '%s' "$ns"
+		printf -v "ADDR_R$i" '%s' "$addr"
+	done
+	for ((i = 1; i <= nrep; i++)); do
+		ns="ws-$WS_NET_ID-r$i"
+		wait_for 10 "$ns to reach $ADDR_P" ip netns exec "$ns" ping -c 1 -W 1 "$ADDR_P"
+	done
+	log "network: $NS_P ($ADDR_P) with $nrep replica host(s) on $NET_PREFIX.0/24"
+}
+
+# ns_addr NS: print the address of namespace NS.
+ns_addr() {
+	printf '%s\n' "${WS_NS_ADDR[$1]}"
+}
+
+# in_ns NS CMD...: run CMD inside namespace NS.
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# as_postgres_in NS CMD...: run CMD as user postgres inside namespace NS.
+as_postgres_in() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" runuser -u postgres -- "$@"
+}
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL
+
+# pg_socket_dir DATADIR: the unix socket directory used for the cluster at DATADIR.
+pg_socket_dir() {
+	printf '%s.sock\n' "$1"
+}
+
+# pg_primary_init DIR PORT NS ARCHIVE_COMMAND: initdb a primary at DIR (as postgres) for
+# namespace NS: wal_level replica, archive_mode on with ARCHIVE_COMMAND, listening on NS's
+# address and PORT, sockets in $(pg_socket_dir DIR), trust for the test subnet (replication
+# included).  PG_ARCHIVE_TIMEOUT (default 0 = off) sets archive_timeout.
+pg_primary_init() {
+	local dir=$1 port=$2 ns=$3 archive_command=$4
+	local sock
+	sock=$(pg_socket_dir "$dir")
+	mkdir -p "$dir" "$sock"
+	chown postgres:postgres "$dir" "$sock"
+	chmod 0700 "$dir"
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust \
+		--no-locale -E UTF8 >"$dir.initdb.out" 2>&1 ||
+		{ cat "$dir.initdb.out" >&2; fail "initdb $dir failed"; }
+	cat >>"$dir/postgresql.conf" <<-EOF
+		# walship test settings
+		listen_addresses = '$(ns_addr "$ns")'
+		port = $port
+		unix_socket_directories = '$sock'
+		wal_level = replica
+		archive_mode = on
+		archive_command = '${archive_command//\'/\'\'}'
+		archive_timeout = ${PG_ARCHIVE_TIMEOUT:-0}
+		max_wal_senders = 4
+		wal_keep_size = 256MB
+		shared_buffers = 64MB
+		max_connections = 40
+		checkpoint_timeout = 5min
+		max_wal_size = 1GB
+		log_line_prefix = '%m [%p] '
+		log_checkpoints = off
+	EOF
+	cat >>"$dir/pg_hba.conf" <<-EOF
+		# walship test hosts
+		host all all $NET_PREFIX.0/24 trust
+		host replication all $NET_PREFIX.0/24 trust
+	EOF
+}
+
+# pg_start DIR NS: start the cluster at DIR inside namespace NS (as postgres); waits until
+# it accepts connections.  Its log is DIR.log.
+pg_start() {
+	local dir=$1 ns=$2
+	WS_PG_NS[$dir]=$ns
+	local d
+	for d in "${WS_PG_DIRS[@]}"; do
+		[[ "$d" == "$dir" ]] && break
+	done
+	[[ "${d:-}" == "$dir" ]] || WS_PG_DIRS+=("$dir")
+	touch "$dir.log" && chown postgres:postgres "$dir.log"
+	as_postgres_in "$ns" "$PG_BIN/pg_ctl" -D "$dir" -l "$dir.log" -w -t 60 start \
+		>/dev/null || { tail -n 30 "$dir.log" >&2; fail "could not start PostgreSQL at $dir"; }
+}
+
+# pg_stop DIR [MODE]: stop the cluster at DIR (MODE fast by default), bounded.
+pg_stop() {
+	local dir=$1 mode=${2:-fast}
+	as_postgres_in "${WS_PG_NS[$dir]}" "$PG_BIN/pg_ctl" -D "$dir" -m "$mode" -w -t 60 stop \
+		>/dev/null || fail "could not stop PostgreSQL at $dir"
+}
+
+# psql_at NS PORT SQL: run SQL on the cluster listening on NS's address and PORT, as user
+# postgres over TCP; prints unaligned tuples-only output; fails on SQL errors.
+psql_at() {
+	local ns=$1 port=$2 sql=$3
+	in_ns "$ns" "$PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+		"host=$(ns_addr "$ns") port=$port user=postgres dbname=postgres connect_timeout=10" \
+		-c "$sql"
+}
+
+# pg_standby_from_basebackup PRIMARY_NS PRIMARY_PORT DIR NS PORT RESTORE_COMMAND: take a
+# pg_basebackup of the primary over the network from namespace NS into DIR, and configure it
+# as a standby fed only by RESTORE_COMMAND (no primary_conninfo, no streaming): standby.signal,
+# hot_standby, archive_mode off, listening on NS's address and PORT.  Does not start it.
+pg_standby_from_basebackup() {
+	local pns=$1 pport=$2 dir=$3 ns=$4 port=$5 restore_command=$6
+	local sock
+	sock=$(pg_socket_dir "$dir")
+	mkdir -p "$dir" "$sock"
+	chown postgres:postgres "$dir" "$sock"
+	chmod 0700 "$dir"
+	as_postgres_in "$ns" "$PG_BIN/pg_basebackup" -h "$(ns_addr "$pns")" -p "$pport" \
+		-U postgres -D "$dir" -X stream -c fast --no-sync >"$dir.basebackup.out" 2>&1 ||
+		{ cat "$dir.basebackup.out" >&2; fail "pg_basebackup into $dir failed"; }
+	cat >>"$dir/postgresql.conf" <<-EOF
+		# walship test standby settings (override the primary's above)
+		listen_addresses = '$(ns_addr "$ns")'
+		port = $port
+		unix_socket_directories = '$sock'
+		archive_mode = off
+		hot_standby = on
+		primary_conninfo = ''
+		restore_command = '${restore_command//\'/\'\'}'
+		recovery_target_timeline = 'latest'
+		wal_retrieve_retry_interval = 200ms
+	EOF
+	runuser -u postgres -- touch "$dir/standby.signal"
+}
+
+# pg_current_lsn NS PORT: the primary's current WAL insert position (X/X).
+pg_current_lsn() {
+	psql_at "$1" "$2" "select pg_current_wal_lsn()"
+}
+
+# pg_replay_lsn NS PORT: the standby's last replayed position (X/X; empty if none yet).
+pg_replay_lsn() {
+	psql_at "$1" "$2" "select pg_last_wal_replay_lsn()"
+}
+
+# lsn_to_int X/Y: print the LSN as a decimal integer.
+lsn_to_int() {
+	local hi=${1%/*} lo=${1#*/}
+	printf '%d\n' $(((16#$hi << 32) + 16#$lo))
+}
+
+# lsn_ge A B: true if LSN A >= LSN B (false if A is empty).
+lsn_ge() {
+	[[ -n "$1" ]] || return 1
+	(($(lsn_to_int "$1") >= $(lsn_to_int "$2")))
+}
+
+# standby_reached NS PORT LSN: true if the standby at NS:PORT has replayed up to LSN.
+standby_reached() {
+	local replay
+	replay=$(pg_replay_lsn "$1" "$2" 2>/dev/null) || return 1
+	lsn_ge "$replay" "$3"
+}
+
+# pg_finish_load NS PORT: after a load on the primary, print the LSN the standby must reach
+# to have every change made so far, and switch WAL segments so that it gets archived.
+pg_finish_load() {
+	local ns=$1 port=$2 lsn
+	lsn=$(pg_current_lsn "$ns" "$port")
+	psql_at "$ns" "$port" "select pg_switch_wal()" >/dev/null
+	printf '%s\n' "$lsn"
+}
+
+# wait_standby_lsn NS PORT LSN TIMEOUT_S: wait (bounded) until the standby has replayed LSN;
+# on timeout fails with the standby's position.
+wait_standby_lsn() {
+	local ns=$1 port=$2 lsn=$3 timeout=$4
+	local deadline=$((SECONDS + timeout)) replay=""
+	while :; do
+		replay=$(pg_replay_lsn "$ns" "$port" 2>/dev/null) || replay=""
+		lsn_ge "$replay" "$lsn" && return 0
+		if ((SECONDS >= deadline)); then
+			fail "standby replayed up to '${replay:-nothing}', not $lsn, after ${timeout}s"
+		fi
+		sleep 0.2
+	done
+}
+
+# pg_data_checksum NS PORT: print one line per user table ("schema.table rows md5") over
+# every user table of database postgres, row order independent.  Works on a hot standby.
+pg_data_checksum() {
+	local ns=$1 port=$2 table
+	local tables
+	tables=$(psql_at "$ns" "$port" "select format('%I.%I', n.nspname, c.relname)
+		from pg_class c join pg_namespace n on n.oid = c.relnamespace
+		where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema')
+		and n.nspname not like 'pg_toast%' order by 1")
+	for table in $tables; do
+		printf '%s %s\n' "$table" "$(psql_at "$ns" "$port" "select count(*) || ' ' ||
+			coalesce(md5(string_agg(h, '' order by h)), '-')
+			from (select md5(t::text) as h from $table t) s")"
+	done
+}
+
+# assert_same_data NS_A PORT_A NS_B PORT_B: fail unless both clusters hold the same rows
+# in every user table; prints the checksums.
+assert_same_data() {
+	local a b
+	a=$(pg_data_checksum "$1" "$2")
+	b=$(pg_data_checksum "$3" "$4")
+	[[ -n "$a" ]] || fail "no user tables on $1:$2 to compare"
+	printf '%s\n' "$a" | sed 's/^/    /'
+	if [[ "$a" != "$b" ]]; then
+		diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") >&2
+		fail "data differ between $1:$2 and $3:$4"
+	fi
+}
+
+# pgbench_at NS PORT ARGS...: run pgbench as postgres in NS against NS's address and PORT.
+pgbench_at() {
+	local ns=$1 port=$2
+	shift 2
+	in_ns "$ns" "$PG_BIN/pgbench" -h "$(ns_addr "$ns")" -p "$port" -U postgres "$@" postgres
+}
+
+# pg_system_identifier DIR: print the database system identifier of the cluster at DIR.
+pg_system_identifier() {
+	"$PG_BIN/pg_controldata" "$1" | awk -F': *' '/^Database system identifier/ {print $2}'
+}
+
+# ---------------------------------------------------------------------------------------
+# walship configuration and daemons
+
+# ws_write_conf FILE KEY=VALUE...: write a walshipd config file, one `key = value` per
+# argument, in order; a later KEY replaces an earlier one (walshipd refuses duplicates).
+ws_write_conf() {
+	local file=$1 kv key
+	shift
+	local -a keys=()
+	local -A values=()
+	for kv in "$@"; do
+		key=${kv%%=*}
+		[[ -v "values[$key]" ]] || keys+=("$key")
+		values[$key]=${kv#*=}
+	done
+	{
+		echo "# written by test/system/lib.sh for $WS_TEST_NAME"
+		for key in "${keys[@]}"; do
+			printf '%s = %s\n' "$key" "${values[$key]}"
+		done
+	} >"$file"
+	chmod 0644 "$file"
+}
+
+# write_primary_conf FILE NODE_DIR NS [KEY=VALUE...]: config for a primary walshipd in NS
+# named after NODE_DIR's basename: listen on NS's address, spool in NODE_DIR/spool,
+# control socket NODE_DIR/walshipd.sock usable by group postgres.  Extra KEY=VALUE
+# arguments override the defaults.
+write_primary_conf() {
+	local file=$1 nodedir=$2 ns=$3
+	shift 3
+	mkdir -p "$nodedir/spool"
+	chmod 0755 "$nodedir"
+	ws_write_conf "$file" \
+		role=primary \
+		"node_name=$(basename "$nodedir")" \
+		"listen=$(ns_addr "$ns"):$WALSHIP_PORT" \
+		"spool_dir=$nodedir/spool" \
+		"socket=$nodedir/walshipd.sock" \
+		socket_group=postgres \
+		socket_permissions=0660 \
+		sync_replicas=1 \
+		push_timeout=20s \
+		connect_timeout=5s \
+		"$@"
+}
+
+# write_replica_conf FILE NODE_DIR UPSTREAM_NS [KEY=VALUE...]: config for a replica walshipd
+# named after NODE_DIR's basename, pulling from the primary walshipd in UPSTREAM_NS, storing
+# WAL in NODE_DIR/archive (group postgres, mode 2750 so restore_command can read it),
+# control socket NODE_DIR/walshipd.sock.  Extra KEY=VALUE arguments override the defaults.
+write_replica_conf() {
+	local file=$1 nodedir=$2 upns=$3
+	shift 3
+	mkdir -p "$nodedir/archive"
+	chmod 0755 "$nodedir"
+	chgrp postgres "$nodedir/archive"
+	chmod 2750 "$nodedir/archive"
+	ws_write_conf "$file" \
+		role=replica \
+		"node_name=$(basename "$nodedir")" \
+		"upstream=$(ns_addr "$upns"):$WALSHIP_PORT" \
+		"archive_dir=$nodedir/archive" \
+		"socket=$nodedir/walshipd.sock" \
+		socket_group=postgres \
+		socket_permissions=0660 \
+		connect_timeout=5s \
+		reconnect_min=100ms \
+		reconnect_max=1s \
+		"$@"
+}
+
+# conf_get FILE KEY: print KEY's value from a config file written above.
+conf_get() {
+	awk -v k="$2" -F' *= *' '$1 == k {print $2}' "$1"
+}
+
+# walshipd_start NS CONF LOGFILE: start walshipd -c CONF inside NS in the background (log
+# to LOGFILE, appended), record its pid in WALSHIPD_PID, and wait (10 s at most) until its
+# control socket exists.  Fails with the log's tail if it exits or never gets ready.
+walshipd_start() {
+	local ns=$1 conf=$2 logfile=$3
+	local sock pid
+	sock=$(conf_get "$conf" socket)
+	ip netns exec "$ns" "$WALSHIPD" -c "$conf" >>"$logfile" 2>&1 &
+	pid=$!
+	WS_DAEMON_PID[$conf]=$pid
+	# shellcheck disable=SC2034  # for the test that sourced us
+	WALSHIPD_PID=$pid
+	local deadline=$((SECONDS + 10))
+	while [[ ! -S "$sock" ]]; do
+		if ! pid_alive "$pid"; then
+			local rc=0
+			wait "$pid" || rc=$?
+			tail -n 30 "$logfile" >&2
+			unset "WS_DAEMON_PID[$conf]"
+			fail "walshipd -c $conf exited with status $rc before it was ready"
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 30 "$logfile" >&2
+			fail "walshipd -c $conf did not create its socket $sock within 10s"
+		fi
+		sleep 0.1
+	done
+	log "walshipd $(conf_get "$conf" node_name) started in $ns (pid $pid)"
+}
+
+# walshipd_stop CONF: SIGTERM the walshipd started with CONF, wait 10 s at most, then
+# SIGKILL it and fail (it must stop cleanly on SIGTERM).
+walshipd_stop() {
+	local conf=$1 pid
+	pid=${WS_DAEMON_PID[$conf]:-}
+	[[ -n "$pid" ]] || fail "walshipd_stop: no walshipd started with $conf"
+	kill -TERM "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + 10))
+	while pid_alive "$pid"; do
+		if ((SECONDS >= deadline)); then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			unset "WS_DAEMON_PID[$conf]"
+			fail "walshipd (pid $pid, $conf) did not stop within 10s of SIGTERM; killed"
+		fi
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null || true
+	unset "WS_DAEMON_PID[$conf]"
+}
+
+# walshipd_kill CONF: SIGKILL the walshipd started with CONF (crash simulation) and reap it.
+walshipd_kill() {
+	local conf=$1 pid
+	pid=${WS_DAEMON_PID[$conf]:-}
+	[[ -n "$pid" ]] || fail "walshipd_kill: no walshipd started with $conf"
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "WS_DAEMON_PID[$conf]"
+}
+
+# walship_status CONF [--json]: `walship status -c CONF` (in the daemon's own host; the
+# socket is a path, so any namespace works).
+walship_status() {
+	local conf=$1
+	shift
+	"$WALSHIP" status -c "$conf" "$@"
+}
+
+# walship_push_as_postgres CONF PATH: `walship push -c CONF PATH` as user postgres, like
+# archive_command does.
+walship_push_as_postgres() {
+	runuser -u postgres -- "$WALSHIP" push -c "$1" "$2"
+}
+
+# walship_fetch_as_postgres CONF NAME DEST: `walship fetch -c CONF NAME DEST` as user
+# postgres, like restore_command does.
+walship_fetch_as_postgres() {
+	runuser -u postgres -- "$WALSHIP" fetch -c "$1" "$2" "$3"
+}

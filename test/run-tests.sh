@@ -1,0 +1,168 @@
+#!/bin/bash
+# Run every walship test from the repository root (make check calls this after building):
+#   1. `make format-check`, as one test;
+#   2. every unit test binary under build/unit (cmocka; each cmocka test counts once when
+#      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
+#      binary counts once);
+#   3. every test/system/t_*.sh in sorted order, each under a timeout: exit 0 pass, 77 skip
+#      (its last output line is the reason), anything else fail.
+# Each test's output goes to build/test-logs/NAME.log; a failure shows its last 50 lines.
+#
+# Environment:
+#   TESTS=REGEX         run only tests whose name matches (names: format-check,
+#                       unit/<path>, system/t_NN_name)
+#   TEST_TIMEOUT=SECS   per system test (default 300); unit binaries get the same
+#
+# The last line of output is always `N passed, N failed` (`, N skipped` when any were
+# skipped).  Exit status is non-zero if any test failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LOG_DIR=build/test-logs
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+TESTS=${TESTS:-}
+PASSED=0
+FAILED=0
+SKIPPED=0
+FAILED_NAMES=()
+SKIPPED_NAMES=()
+
+mkdir -p "$LOG_DIR"
+
+# selected NAME: true if NAME is to run under $TESTS.
+selected() {
+	[[ -z "$TESTS" || "$1" =~ $TESTS ]]
+}
+
+# log_path NAME: the log file for test NAME (slashes become dashes).
+log_path() {
+	printf '%s/%s.log\n' "$LOG_DIR" "${1//\//-}"
+}
+
+# show_failure NAME LOG: print the tail of a failed test's log.
+show_failure() {
+	echo "---- last 50 lines of $2 ----"
+	tail -n 50 "$2"
+	echo "---- end of $1 ----"
+}
+
+# record NAME RESULT [DETAIL]: count one result (pass, fail, skip) and print it.
+record() {
+	local name=$1 result=$2 detail=${3:-}
+	case "$result" in
+	pass)
+		PASSED=$((PASSED + 1))
+		printf 'PASS  %s%s\n' "$name" "${detail:+ ($detail)}"
+		;;
+	fail)
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES+=("$name")
+		printf 'FAIL  %s%s\n' "$name" "${detail:+ ($detail)}"
+		;;
+	skip)
+		SKIPPED=$((SKIPPED + 1))
+		SKIPPED_NAMES+=("$name: $detail")
+		printf 'SKIP  %s: %s\n' "$name" "$detail"
+		;;
+	esac
+}
+
+# run_format_check: `make format-check` as one test.
+run_format_check() {
+	local name=format-check logf rc=0
+	selected "$name" || return 0
+	logf=$(log_path "$name")
+	make --no-print-directory format-check </dev/null >"$logf" 2>&1 || rc=$?
+	if ((rc == 0)); then
+		record "$name" pass
+	else
+		record "$name" fail "exit $rc"
+		show_failure "$name" "$logf"
+	fi
+}
+
+# run_unit_tests: every executable under build/unit, counted per cmocka test when its
+# summary lines can be read.
+run_unit_tests() {
+	[[ -d build/unit ]] || return 0
+	local bin name logf rc npass nfail
+	while IFS= read -r bin; do
+		name=unit/${bin#build/unit/}
+		selected "$name" || continue
+		logf=$(log_path "$name")
+		rc=0
+		timeout -k 10 "$TEST_TIMEOUT" "$bin" </dev/null >"$logf" 2>&1 || rc=$?
+		npass=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\..*/\1/p' "$logf" |
+			awk '{s += $1} END {print s + 0}')
+		nfail=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$logf" |
+			awk '{s += $1} END {print s + 0}')
+		if ((rc != 0 && nfail == 0)); then
+			# Crashed, sanitizer report, timeout: the binary itself failed.
+			nfail=1
+		fi
+		if ((npass == 0 && nfail == 0)); then
+			npass=1
+		fi
+		PASSED=$((PASSED + npass))
+		FAILED=$((FAILED + nfail))
+		if ((nfail == 0)); then
+			printf 'PASS  %s (%d test(s))\n' "$name" "$npass"
+		else
+			FAILED_NAMES+=("$name")
+			printf 'FAIL  %s (%d passed, %d failed, exit %d)\n' "$name" "$npass" "$nfail" "$rc"
+			show_failure "$name" "$logf"
+		fi
+	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
+}
+
+# run_system_tests: every test/system/t_*.sh, in order, under a timeout.
+run_system_tests() {
+	local script name logf rc start reason
+	for script in test/system/t_*.sh; do
+		[[ -e "$script" ]] || continue
+		name=system/$(basename "$script" .sh)
+		selected "$name" || continue
+		logf=$(log_path "$name")
+		start=$SECONDS
+		rc=0
+		timeout -k 30 "$TEST_TIMEOUT" bash "$script" </dev/null >"$logf" 2>&1 || rc=$?
+		case "$rc" in
+		0)
+			record "$name" pass "$((SECONDS - start))s"
+			;;
+		77)
+			reason=$(grep -v '^[[:space:]]*$' "$logf" | tail -n 1)
+			record "$name" skip "${reason#SKIP: }"
+			;;
+		124)
+			record "$name" fail "timed out after ${TEST_TIMEOUT}s"
+			show_failure "$name" "$logf"
+			;;
+		*)
+			record "$name" fail "exit $rc, $((SECONDS - start))s"
+			show_failure "$name" "$logf"
+			;;
+		esac
+	done
+}
+
+run_format_check
+run_unit_tests
+run_system_tests
+
+echo
+echo "logs in $LOG_DIR/"
+if ((${#SKIPPED_NAMES[@]} > 0)); then
+	echo "skipped:"
+	printf '  %s\n' "${SKIPPED_NAMES[@]}"
+fi
+if ((${#FAILED_NAMES[@]} > 0)); then
+	echo "failed:"
+	printf '  %s\n' "${FAILED_NAMES[@]}"
+fi
+if ((SKIPPED > 0)); then
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+else
+	echo "$PASSED passed, $FAILED failed"
+fi
+((FAILED == 0))

@@ -42,6 +42,8 @@ declare -A WS_PG_NS=()		# data dir -> namespace its postmaster runs in
 declare -A WS_DAEMON_PID=()	# walshipd config file -> pid
 WS_CLEANED=0
 WS_TRAPPED=0
+PRIMARY_CONF_EXTRA=()
+REPLICA_CONF_EXTRA=()
 
 # ---------------------------------------------------------------------------------------
 # Messages and assertions
@@ -702,4 +704,72 @@ walship_push_as_postgres() {
 # postgres, like restore_command does.
 walship_fetch_as_postgres() {
 	runuser -u postgres -- "$WALSHIP" fetch -c "$1" "$2" "$3"
+}
+
+# peers_streaming PCONF: true if the primary walshipd with config PCONF reports at least one
+# peer in state "streaming".
+peers_streaming() {
+	walship_status "$1" --json |
+		jq -e '[.peers[] | select(.state == "streaming")] | length >= 1' >/dev/null
+}
+
+# wait_replica_streaming PCONF [TIMEOUT_S]: wait (default 20 s at most) until
+# peers_streaming PCONF holds.
+wait_replica_streaming() {
+	local conf=$1 timeout=${2:-20}
+	wait_for "$timeout" "a replica streaming from $(conf_get "$conf" node_name)" \
+		peers_streaming "$conf"
+}
+
+# status_counter CONF FIELD: print a node-level counter (e.g. conflicts) from
+# `walship status --json` of the daemon with config CONF.
+status_counter() {
+	walship_status "$1" --json | jq -er ".$2"
+}
+
+# walship_topology_up [SCALE]: the setup of the demo and of most walship tests:
+#   hosts NS_P (primary) and NS_R1 (replica) on one bridge;
+#   walshipd primary (config PCONF, node ws-primary) in NS_P and walshipd replica
+#   (RCONF, node ws-r1, archive RARCHIVE) in NS_R1, the replica streaming;
+#   a PostgreSQL primary (PDATA, port PG_PORT) in NS_P with
+#   archive_command = 'walship push -c PCONF %p', initialised by pgbench -i -s SCALE
+#   (default 1);
+#   a standby (SDATA, port PG_PORT) in NS_R1 from pg_basebackup, fed only by
+#   restore_command = 'walship fetch -c RCONF %f %p', started.
+# Extra primary/replica config keys come from the arrays PRIMARY_CONF_EXTRA and
+# REPLICA_CONF_EXTRA (KEY=VALUE) when set.
+walship_topology_up() {
+	local scale=${1:-1}
+	require_walship
+	require_cmds jq
+	net_create 1
+	PG_PORT=5432
+	PCONF=$TEST_DIR/ws-primary/walship.conf
+	RCONF=$TEST_DIR/ws-r1/walship.conf
+	# shellcheck disable=SC2034  # for the test that sourced us
+	RARCHIVE=$TEST_DIR/ws-r1/archive
+	PDATA=$TEST_DIR/pg-primary
+	SDATA=$TEST_DIR/pg-standby
+	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1"
+	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" "${PRIMARY_CONF_EXTRA[@]}"
+	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
+
+	log "starting walshipd primary ($NS_P) and replica ($NS_R1)"
+	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+	wait_replica_streaming "$PCONF" 20
+
+	log "PostgreSQL primary in $NS_P: archive_command = walship push"
+	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "$WALSHIP push -c $PCONF %p"
+	pg_start "$PDATA" "$NS_P"
+	log "pgbench -i -s $scale"
+	pgbench_at "$NS_P" "$PG_PORT" -i -s "$scale" -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
+		{ cat "$TEST_DIR/pgbench-init.out"; fail "pgbench -i failed"; }
+
+	log "standby in $NS_R1 from pg_basebackup: restore_command = walship fetch"
+	pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$PG_PORT" \
+		"$WALSHIP fetch -c $RCONF %f %p"
+	pg_start "$SDATA" "$NS_R1"
+	assert_eq t "$(psql_at "$NS_R1" "$PG_PORT" 'select pg_is_in_recovery()')" \
+		"standby in recovery"
 }

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Control-socket client: one connection, one request, one reply.  See client.h.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "common/log.h"
+
+static int set_timeout(int sock, int optname, int timeout_ms)
+{
+	struct timeval tv = {
+		.tv_sec = timeout_ms / 1000,
+		.tv_usec = (timeout_ms % 1000) * 1000,
+	};
+
+	if (setsockopt(sock, SOL_SOCKET, optname, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t path_len = strlen(socket_path);
+	int fd;
+	int ret;
+
+	if (path_len == 0 || path_len >= sizeof(addr.sun_path)) {
+		log_error("invalid walshipd socket path \"%s\": length must be 1 to %zu bytes",
+			  socket_path, sizeof(addr.sun_path) - 1);
+		return path_len == 0 ? -EINVAL : -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, socket_path, path_len + 1);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not create socket: %s", strerror(-ret));
+		return ret;
+	}
+
+	if (timeout_ms > 0) {
+		ret = set_timeout(fd, SO_SNDTIMEO, timeout_ms);
+		if (ret == 0)
+			ret = set_timeout(fd, SO_RCVTIMEO, timeout_ms);
+		if (ret < 0) {
+			log_error("could not set socket timeout: %s", strerror(-ret));
+			goto out_close;
+		}
+	}
+
+	while (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		if (errno == EINTR)
+			continue;
+		ret = -errno;
+		if (ret == -EAGAIN || ret == -EINPROGRESS)
+			ret = -ETIMEDOUT;
+		log_error("could not connect to walshipd at \"%s\": %s%s", socket_path,
+			  strerror(-ret),
+			  ret == -ENOENT || ret == -ECONNREFUSED ? " (is walshipd running?)" : "");
+		goto out_close;
+	}
+
+	*sock = fd;
+	return 0;
+
+out_close:
+	close(fd);
+	return ret;
+}
+
+static int send_request(int sock, struct ctl_request *req, int pass_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = {
+		.iov_base = req,
+		.iov_len = sizeof(*req),
+	};
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	struct cmsghdr *cmsg;
+	ssize_t sent;
+
+	if (pass_fd >= 0) {
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+	}
+
+	do {
+		sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	} while (sent < 0 && errno == EINTR);
+	if (sent < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	/* SOCK_SEQPACKET sends a record whole or not at all. */
+	if ((size_t)sent != sizeof(*req))
+		return -EPROTO;
+	return 0;
+}
+
+/* Check the fixed part of a reply of @len bytes in @buf; log what is wrong. */
+static int check_reply(const char *buf, size_t len, struct ctl_reply *hdr)
+{
+	if (len < sizeof(*hdr)) {
+		log_error("invalid reply from walshipd: %zu bytes, expected at least %zu", len,
+			  sizeof(*hdr));
+		return -EPROTO;
+	}
+	memcpy(hdr, buf, sizeof(*hdr));
+	if (hdr->magic != CTL_MAGIC) {
+		log_error("invalid reply from walshipd: magic %08x, expected %08x", hdr->magic,
+			  CTL_MAGIC);
+		return -EPROTO;
+	}
+	if (hdr->version != CTL_VERSION) {
+		log_error("walshipd speaks control protocol version %u, this walship speaks %u",
+			  hdr->version, CTL_VERSION);
+		return -EPROTO;
+	}
+	if (hdr->text_len != len - sizeof(*hdr)) {
+		log_error("invalid reply from walshipd: text length %u in a %zu-byte message",
+			  hdr->text_len, len);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int pass_fd,
+		    struct ctl_client_reply *reply)
+{
+	struct ctl_request req = {
+		.magic = CTL_MAGIC,
+		.version = CTL_VERSION,
+		.op = op,
+		.flags = flags,
+	};
+	struct ctl_reply hdr;
+	struct iovec iov;
+	struct msghdr msg = { 0 };
+	size_t name_len = name ? strlen(name) : 0;
+	char *buf;
+	ssize_t got;
+	int ret;
+
+	memset(reply, 0, sizeof(*reply));
+	if (name_len >= sizeof(req.name)) {
+		log_error("file name \"%s\" is too long for the control protocol", name);
+		return -ENAMETOOLONG;
+	}
+	if (name_len)
+		memcpy(req.name, name, name_len + 1);
+
+	ret = send_request(sock, &req, pass_fd);
+	if (ret < 0) {
+		log_error("could not send request to walshipd: %s", strerror(-ret));
+		return ret;
+	}
+
+	/* One byte more than the largest legal reply, to tell "too long" from "full". */
+	buf = malloc(CTL_MAX_REPLY + 1);
+	if (!buf) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	iov.iov_base = buf;
+	iov.iov_len = CTL_MAX_REPLY + 1;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+
+	do {
+		got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (ret == -ETIMEDOUT)
+			log_error("timed out waiting for a reply from walshipd");
+		else
+			log_error("could not receive reply from walshipd: %s", strerror(-ret));
+		goto out_free;
+	}
+	if (got == 0) {
+		ret = -ECONNRESET;
+		log_error("walshipd closed the connection without replying");
+		goto out_free;
+	}
+	if ((msg.msg_flags & MSG_TRUNC) || (size_t)got > CTL_MAX_REPLY) {
+		ret = -EPROTO;
+		log_error("invalid reply from walshipd: longer than %d bytes", CTL_MAX_REPLY);
+		goto out_free;
+	}
+	ret = check_reply(buf, (size_t)got, &hdr);
+	if (ret < 0)
+		goto out_free;
+
+	/* Reuse the buffer for the text: move it to the front and terminate it. */
+	memmove(buf, buf + sizeof(hdr), hdr.text_len);
+	buf[hdr.text_len] = '\0';
+	reply->code = hdr.code;
+	reply->text = buf;
+	reply->text_len = hdr.text_len;
+	return 0;
+
+out_free:
+	free(buf);
+	return ret;
+}
+
+void ctl_client_reply_free(struct ctl_client_reply *reply)
+{
+	free(reply->text);
+	reply->text = NULL;
+	reply->text_len = 0;
+}
+
+const char *ctl_code_name(uint16_t code)
+{
+	switch (code) {
+	case CTL_OK:
+		return "ok";
+	case CTL_ERR_INVALID:
+		return "invalid request";
+	case CTL_ERR_FAILED:
+		return "failed";
+	case CTL_ERR_TIMEOUT:
+		return "timed out";
+	case CTL_ERR_ROLE:
+		return "not valid for this daemon's role";
+	case CTL_ERR_BUSY:
+		return "busy";
+	case CTL_ERR_CONFLICT:
+		return "conflicting content";
+	}
+	return "unknown code";
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Client side of the local control protocol (include/walship/control.h): connect to
+ * walshipd's UNIX SOCK_SEQPACKET socket, send one request (optionally with one file
+ * descriptor as SCM_RIGHTS), receive and check one reply.
+ *
+ * Every function logs its failure once, as one ERROR line, and returns a negative errno;
+ * callers add nothing but their exit code.
+ */
+#ifndef WALSHIP_TOOLS_CLIENT_H
+#define WALSHIP_TOOLS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "walship/control.h"
+
+struct ctl_client_reply {
+	uint16_t code; /* enum ctl_code */
+	char *text; /* reply text, NUL added; malloc'd, never NULL after success */
+	size_t text_len; /* bytes of text, without the added NUL */
+};
+
+/*
+ * Connect to the daemon at @socket_path.  @timeout_ms bounds every later send and
+ * receive on the socket (SO_SNDTIMEO, SO_RCVTIMEO), and the connect itself.  On success
+ * stores the socket in *@sock (close-on-exec) and returns 0.  Returns -ENAMETOOLONG for a
+ * path that does not fit sun_path, or the connect error (-ENOENT, -ECONNREFUSED: the
+ * daemon is not running).
+ */
+int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock);
+
+/*
+ * Send one request (@op, @flags, @name; @name may be NULL or "" for none, and must be
+ * shorter than CTL_MAX_NAME) with @pass_fd attached as SCM_RIGHTS when it is >= 0, then
+ * wait for the reply and fill @reply (free it with ctl_client_reply_free()).  Returns 0
+ * for any well-formed reply, whatever its code; -ETIMEDOUT when none came in time;
+ * -EPROTO for a malformed, truncated or mismatched reply; -ECONNRESET when the daemon
+ * closed the connection without replying; other -errno from the socket calls.
+ */
+int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int pass_fd,
+		    struct ctl_client_reply *reply);
+
+/* Release the text of @reply (safe on a zeroed or already freed reply). */
+void ctl_client_reply_free(struct ctl_client_reply *reply);
+
+/* "ok", "invalid request", ... for an enum ctl_code; "unknown code" otherwise. */
+const char *ctl_code_name(uint16_t code);
+
+#endif /* WALSHIP_TOOLS_CLIENT_H */

@@ -117,7 +117,9 @@ int msg_data_seal(uint8_t *frame, uint32_t file_id, uint64_t offset, uint32_t le
 /*
  * Decoders take the payload of a frame whose header decoded and whose CRC checked.
  * Return 0, -EBADMSG or -EPROTO.  Names are checked for characters and length; text is
- * copied NUL-terminated.
+ * copied NUL-terminated.  msg_hello_decode() reads the version before anything else: on
+ * -EPROTO with m->version != WIRE_VERSION the peer speaks another protocol version (answer
+ * ERROR VERSION); the rest of @m is then zero.
  */
 int msg_hello_decode(const uint8_t *payload, uint32_t len, struct msg_hello *m);
 int msg_file_begin_decode(const uint8_t *payload, uint32_t len, struct msg_file_begin *m);

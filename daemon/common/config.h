@@ -4,11 +4,12 @@
  *
  * Every key is declared once, in the table in config.c (name, type, default, bounds,
  * reloadable, help); parsing, `walshipd --help`, the config dump and docs/configuration.md
- * come from that table.  Values may be quoted with single quotes ('...'); `#` starts a
- * comment outside quotes; blank lines are ignored; durations take PostgreSQL's units
- * (ms, s, min, h, d; a bare number is in the key's base unit), sizes take B, kB, MB, GB,
- * TB (base 1024).  An unknown key, a bad value, a value out of bounds, or a key given
- * twice is an error naming file and line.
+ * come from that table.  Values may be quoted with single quotes ('...', '' for a quote);
+ * `#` starts a comment outside quotes; the `=` is optional; blank lines are ignored;
+ * durations take PostgreSQL's units (ms, s, min, h, d; a bare number is in the key's base
+ * unit, milliseconds for every duration key today).  An unknown key, a bad value, a value
+ * out of bounds, or a key given twice is an error naming file and line, in PostgreSQL's
+ * words: `unrecognized configuration parameter "foo" in file "/etc/x.conf" line 3`.
  */
 #ifndef WALSHIP_COMMON_CONFIG_H
 #define WALSHIP_COMMON_CONFIG_H
@@ -31,35 +32,41 @@ enum config_role {
 };
 
 struct config {
-	enum config_role role;			/* role: primary | replica (required) */
-	char node_name[CONFIG_MAX_NAME];	/* node_name: [A-Za-z0-9_.-]{1,63}, default hostname */
-	char listen[CONFIG_MAX_ADDR];		/* listen: host:port, default "0.0.0.0:5480" */
-	char upstream[CONFIG_MAX_ADDR];		/* upstream: host:port of the primary (replica) */
-	char archive_dir[PATH_MAX];		/* archive_dir: replica's durable WAL store */
-	char spool_dir[PATH_MAX];		/* spool_dir: primary's durable hold area */
-	char socket_path[CONFIG_MAX_SOCKET];	/* socket: control socket path */
-	char socket_group[CONFIG_MAX_NAME];	/* socket_group: group owning the socket, "" = daemon's */
-	int socket_permissions;			/* socket_permissions: octal mode, default 0660 */
-	int max_senders;			/* max_senders: replicas admitted, default 10 */
-	int sync_replicas;			/* sync_replicas: acks needed before push succeeds, default 1 */
-	int push_timeout_ms;			/* push_timeout: default 60s */
-	int connect_timeout_ms;			/* connect_timeout: default 10s */
-	int reconnect_min_ms;			/* reconnect_min: first backoff, default 100ms */
-	int reconnect_max_ms;			/* reconnect_max: backoff cap, default 10s */
-	int max_inflight_files;			/* max_inflight_files: per connection, default 8 */
-	int max_queued_pushes;			/* max_queued_pushes: bounded push queue, default 64 */
-	int io_buffers;				/* io_buffers: 1 MiB registered buffers, default 32 */
-	int zero_copy;				/* zero_copy: on | off | auto (default auto) as 1/0/-1 */
-	enum log_level log_level;		/* log_level: default log */
+	enum config_role role; /* role: primary | replica (required) */
+	char node_name[CONFIG_MAX_NAME]; /* node_name: [A-Za-z0-9_.-]{1,63}, default hostname */
+	char listen[CONFIG_MAX_ADDR]; /* listen: host:port, default "0.0.0.0:5480" */
+	char upstream[CONFIG_MAX_ADDR]; /* upstream: host:port of the primary (replica) */
+	char archive_dir[PATH_MAX]; /* archive_dir: replica's durable WAL store */
+	char spool_dir[PATH_MAX]; /* spool_dir: primary's durable hold area */
+	char socket_path[CONFIG_MAX_SOCKET]; /* socket: control socket path */
+	char socket_group
+		[CONFIG_MAX_NAME]; /* socket_group: group owning the socket, "" = daemon's */
+	int socket_permissions; /* socket_permissions: octal mode, default 0660 */
+	int max_senders; /* max_senders: replicas admitted, default 10 */
+	int sync_replicas; /* sync_replicas: acks needed before push succeeds, default 1 */
+	int push_timeout_ms; /* push_timeout: default 60s */
+	int connect_timeout_ms; /* connect_timeout: default 10s */
+	int reconnect_min_ms; /* reconnect_min: first backoff, default 100ms */
+	int reconnect_max_ms; /* reconnect_max: backoff cap, default 10s */
+	int max_inflight_files; /* max_inflight_files: per connection, default 8 */
+	int max_queued_pushes; /* max_queued_pushes: bounded push queue, default 64 */
+	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */
+	int zero_copy; /* zero_copy: on | off | auto (default auto) as 1/0/-1 */
+	enum log_level log_level; /* log_level: default log */
 };
 
-/* Fill @cfg with every key's default. */
+/*
+ * Fill @cfg with every key's default.  role has none: it is left unset (neither enum
+ * value) until a file sets it, and config_validate() reports it as required.
+ */
 void config_defaults(struct config *cfg);
 
 /*
  * Parse the file at @path into @cfg (which config_defaults() has filled).  On any error
- * logs `"%s", line %d: ...` through log_error() and returns -EINVAL (or -errno when the
- * file cannot be read).  Then checks cross-key rules (config_validate()).
+ * logs `... in file "%s" line %d` (plus DETAIL/HINT) through log_error() and returns
+ * -EINVAL (or -errno when the file cannot be read).  Then checks cross-key rules
+ * (config_validate()).  All or nothing: on failure @cfg is left as it was.  Keys absent
+ * from the file keep @cfg's values, so a reload starts again from config_defaults().
  */
 int config_load(struct config *cfg, const char *path);
 
@@ -84,7 +91,22 @@ void config_dump(const struct config *cfg, FILE *out);
 /* Print docs/configuration.md's key reference in Markdown (walshipd --describe-config). */
 void config_print_markdown(FILE *out);
 
-/* Split "host:port" ("[v6]:port" for IPv6) into parts.  Returns -EINVAL on bad input. */
+/*
+ * Split "host:port" ("[v6]:port" for IPv6) into parts; the host is not resolved, the port
+ * must be 1..65535.  @host and @port may be NULL to only check.  Returns -EINVAL on bad
+ * input, -ENAMETOOLONG when the host does not fit @host_len.  Logs nothing.
+ */
 int config_split_address(const char *addr, char *host, size_t host_len, uint16_t *port);
+
+/*
+ * Apply @next, freshly loaded from @source_name (config_defaults() + config_load()), to
+ * the running @cur, as on SIGHUP.  Keys marked reloadable take their new value, each
+ * change logged as `parameter "push_timeout" changed to "30s"`; a changed key that needs
+ * a restart keeps its old value and is logged as `parameter "%s" cannot be changed
+ * without restarting the server`, as PostgreSQL does.  The merged result is validated
+ * first: if that fails nothing changes and -EINVAL is returned.  Returns the number of
+ * keys changed.  The caller applies the new log_level (log_set_level()).
+ */
+int config_reload(struct config *cur, const struct config *next, const char *source_name);
 
 #endif /* WALSHIP_COMMON_CONFIG_H */

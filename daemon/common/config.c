@@ -1,0 +1,1372 @@
+// SPDX-License-Identifier: MIT
+/*
+ * walshipd configuration: one table of keys (config_keys[] below) drives the parser, the
+ * defaults, validation, `walshipd --help`, the config dump and the Markdown reference in
+ * docs/configuration.md.  Adding a key is one table row plus its struct config field.
+ *
+ * A line is `key = value`, `key value`, blank, or a `# comment`.  A value is one unquoted
+ * token (no whitespace, `#` or quote) or a single-quoted string where '' stands for a quote.
+ * Defaults are strings run through the same parser as the file, so the table cannot hold a
+ * default the parser would refuse.
+ */
+#include "common/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_FILE_SIZE (1024 * 1024)
+#define CONFIG_MAX_ERRORS 100
+
+/* Milliseconds per unit. */
+#define MS_PER_S 1000LL
+#define MS_PER_MIN (60 * MS_PER_S)
+#define MS_PER_H (60 * MS_PER_MIN)
+#define MS_PER_D (24 * MS_PER_H)
+
+_Static_assert(sizeof(enum config_role) == sizeof(int), "role is stored as an int");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "log_level is stored as an int");
+
+enum config_type {
+	CONFIG_TYPE_STRING, /* char[] field, NUL-terminated */
+	CONFIG_TYPE_PATH, /* char[] field, a file system path */
+	CONFIG_TYPE_INT, /* int field */
+	CONFIG_TYPE_BOOL, /* bool field: on/off/true/false/yes/no/1/0 */
+	CONFIG_TYPE_ENUM, /* int field, one of the key's enum values */
+	CONFIG_TYPE_DURATION, /* int field, milliseconds */
+	CONFIG_TYPE_OCTAL, /* int field, a file mode written in octal */
+	CONFIG_TYPE_LOG_LEVEL, /* enum log_level field */
+};
+
+struct config_enum_value {
+	const char *name;
+	int value;
+};
+
+/* A parsed value on its way into a struct config field. */
+struct config_value {
+	long long number;
+	const char *text;
+};
+
+/* Why a value was refused: DETAIL and HINT sentences, either may be empty. */
+struct config_problem {
+	char detail[256];
+	char hint[256];
+};
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	size_t offset; /* of the field in struct config */
+	size_t size; /* of the field (strings: buffer size, NUL included) */
+	const char *default_value; /* parsed like the file; NULL: required or computed */
+	void (*default_fn)(char *buf, size_t len); /* computes the default text */
+	const char *default_doc; /* shown for a computed default */
+	long long min, max; /* numbers: bounds; strings: min is the least length */
+	const struct config_enum_value *values; /* enum: NULL-terminated */
+	/* Further checks on a value already in bounds; fill @problem and return false. */
+	bool (*check)(const struct config_value *value, struct config_problem *problem);
+	const char *range_doc; /* allowed values, when the type alone does not say */
+	bool reloadable; /* SIGHUP applies it; otherwise a restart is needed */
+	const char *help; /* one line, lowercase, no period */
+};
+
+static const struct config_enum_value config_role_values[] = {
+	{ "primary", CONFIG_ROLE_PRIMARY },
+	{ "replica", CONFIG_ROLE_REPLICA },
+	{ NULL, 0 },
+};
+
+/* "on" and "off" make the boolean spellings (true, no, 1, ...) acceptable too. */
+static const struct config_enum_value config_zero_copy_values[] = {
+	{ "on", 1 },
+	{ "off", 0 },
+	{ "auto", -1 },
+	{ NULL, 0 },
+};
+
+static void config_default_node_name(char *buf, size_t len);
+static bool config_check_node_name(const struct config_value *value,
+				   struct config_problem *problem);
+static bool config_check_address(const struct config_value *value, struct config_problem *problem);
+static bool config_check_socket_mode(const struct config_value *value,
+				     struct config_problem *problem);
+
+#define FIELD(member) offsetof(struct config, member), sizeof(((struct config *)0)->member)
+
+/* The keys, in the order of --help, the dump and the docs. */
+static const struct config_key config_keys[] = {
+	{
+		.name = "role",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(role),
+		.default_value = NULL, /* required */
+		.values = config_role_values,
+		.help = "whether this node ships WAL to replicas (primary) or receives and stores it (replica)",
+	},
+	{
+		.name = "node_name",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(node_name),
+		.default_fn = config_default_node_name,
+		.default_doc = "host name",
+		.min = 1,
+		.check = config_check_node_name,
+		.range_doc = "1 to 63 of `A-Z a-z 0-9 _ . -`",
+		.help = "name of this node in status output and in the handshake with peers",
+	},
+	{
+		.name = "listen",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(listen),
+		.default_value = "0.0.0.0:5480",
+		.min = 1,
+		.check = config_check_address,
+		.range_doc = "`host:port` or `[IPv6]:port`",
+		.help = "address and TCP port on which the primary accepts replica connections",
+	},
+	{
+		.name = "upstream",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(upstream),
+		.default_value = "",
+		.check = config_check_address,
+		.range_doc = "`host:port` or `[IPv6]:port`",
+		.help = "address and TCP port of the primary this replica receives WAL from (required for a replica)",
+	},
+	{
+		.name = "archive_dir",
+		.type = CONFIG_TYPE_PATH,
+		FIELD(archive_dir),
+		.default_value = "",
+		.help = "directory where a replica stores received WAL durably (required for a replica)",
+	},
+	{
+		.name = "spool_dir",
+		.type = CONFIG_TYPE_PATH,
+		FIELD(spool_dir),
+		.default_value = "/var/lib/walship/spool",
+		.min = 1,
+		.help = "directory where the primary holds WAL until every registered replica has acknowledged it",
+	},
+	{
+		.name = "socket",
+		.type = CONFIG_TYPE_PATH,
+		FIELD(socket_path),
+		.default_value = "/run/walship/walshipd.sock",
+		.min = 1,
+		.help = "control socket through which the walship command (push, fetch, status) talks to the daemon",
+	},
+	{
+		.name = "socket_group",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(socket_group),
+		.default_value = "",
+		.help = "group that owns the control socket; empty keeps the daemon's group",
+	},
+	{
+		.name = "socket_permissions",
+		.type = CONFIG_TYPE_OCTAL,
+		FIELD(socket_permissions),
+		.default_value = "0660",
+		.min = 0,
+		.max = 0777,
+		.check = config_check_socket_mode,
+		.range_doc = "`0000` to `0770`, no bits for others",
+		.help = "file mode of the control socket; modes that let every local user in are refused",
+	},
+	{
+		.name = "max_senders",
+		.type = CONFIG_TYPE_INT,
+		FIELD(max_senders),
+		.default_value = "10",
+		.min = 1,
+		.max = 64,
+		.help = "most replicas the primary serves at once",
+	},
+	{
+		.name = "sync_replicas",
+		.type = CONFIG_TYPE_INT,
+		FIELD(sync_replicas),
+		.default_value = "1",
+		.min = 0,
+		.max = 64,
+		.reloadable = true,
+		.help = "replicas that must have stored a segment durably before walship push succeeds",
+	},
+	{
+		.name = "push_timeout",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(push_timeout_ms),
+		.default_value = "60s",
+		.min = 100,
+		.max = MS_PER_D,
+		.reloadable = true,
+		.help = "how long walship push waits for the segment to be safe before it fails",
+	},
+	{
+		.name = "connect_timeout",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(connect_timeout_ms),
+		.default_value = "10s",
+		.min = 100,
+		.max = 10 * MS_PER_MIN,
+		.help = "how long a connection and handshake with a peer may take",
+	},
+	{
+		.name = "reconnect_min",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(reconnect_min_ms),
+		.default_value = "100ms",
+		.min = 10,
+		.max = MS_PER_H,
+		.reloadable = true,
+		.help = "first delay before reconnecting after a connection is lost",
+	},
+	{
+		.name = "reconnect_max",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(reconnect_max_ms),
+		.default_value = "10s",
+		.min = 10,
+		.max = MS_PER_D,
+		.reloadable = true,
+		.help = "longest delay between reconnection attempts (the delay doubles up to it)",
+	},
+	{
+		.name = "max_inflight_files",
+		.type = CONFIG_TYPE_INT,
+		FIELD(max_inflight_files),
+		.default_value = "8",
+		.min = 1,
+		.max = 64,
+		.help = "WAL files in flight at once on one connection",
+	},
+	{
+		.name = "max_queued_pushes",
+		.type = CONFIG_TYPE_INT,
+		FIELD(max_queued_pushes),
+		.default_value = "64",
+		.min = 1,
+		.max = 4096,
+		.help = "pushes that may wait in the queue; further pushes are refused until it drains",
+	},
+	{
+		.name = "io_buffers",
+		.type = CONFIG_TYPE_INT,
+		FIELD(io_buffers),
+		.default_value = "32",
+		.min = 4,
+		.max = 1024,
+		.help = "1 MiB buffers registered with io_uring",
+	},
+	{
+		.name = "zero_copy",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(zero_copy),
+		.default_value = "auto",
+		.values = config_zero_copy_values,
+		.help = "send with MSG_ZEROCOPY: on, off, or auto (used where the kernel supports it)",
+	},
+	{
+		.name = "log_level",
+		.type = CONFIG_TYPE_LOG_LEVEL,
+		FIELD(log_level),
+		.default_value = "log",
+		.reloadable = true,
+		.help = "least severe message level written to the log",
+	},
+};
+
+#define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static const char *const config_type_names[] = {
+	[CONFIG_TYPE_STRING] = "string",    [CONFIG_TYPE_PATH] = "path",
+	[CONFIG_TYPE_INT] = "integer",	    [CONFIG_TYPE_BOOL] = "boolean",
+	[CONFIG_TYPE_ENUM] = "enum",	    [CONFIG_TYPE_DURATION] = "duration",
+	[CONFIG_TYPE_OCTAL] = "octal mode", [CONFIG_TYPE_LOG_LEVEL] = "enum",
+};
+
+static const char *const config_log_level_values = "debug, info, log, warning, error, fatal";
+
+/* ---- field access ---- */
+
+static int *config_int_field(struct config *cfg, const struct config_key *key)
+{
+	return (int *)((char *)cfg + key->offset);
+}
+
+static int config_int_value(const struct config *cfg, const struct config_key *key)
+{
+	return *(const int *)((const char *)cfg + key->offset);
+}
+
+static char *config_string_field(struct config *cfg, const struct config_key *key)
+{
+	return (char *)cfg + key->offset;
+}
+
+static const char *config_string_value(const struct config *cfg, const struct config_key *key)
+{
+	return (const char *)cfg + key->offset;
+}
+
+static bool config_is_string(const struct config_key *key)
+{
+	return key->type == CONFIG_TYPE_STRING || key->type == CONFIG_TYPE_PATH;
+}
+
+static const struct config_key *config_find_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++)
+		if (strlen(config_keys[i].name) == len &&
+		    strncasecmp(config_keys[i].name, name, len) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+/* ---- value parsers: text to number, no logging ---- */
+
+/* Decimal integer, optional sign, nothing else. */
+static bool config_parse_integer(const char *text, long long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)text[0]) && text[0] != '-' && text[0] != '+')
+		return false;
+	errno = 0;
+	*out = strtoll(text, &end, 10);
+	return errno == 0 && end != text && *end == '\0';
+}
+
+static bool config_parse_bool(const char *text, bool *out)
+{
+	static const char *const truths[] = { "on", "true", "yes", "1" };
+	static const char *const lies[] = { "off", "false", "no", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(text, truths[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(text, lies[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Integer with an optional unit (ms, s, min, h, d; none means ms), in milliseconds. */
+static bool config_parse_duration(const char *text, long long *out_ms)
+{
+	static const struct {
+		const char *unit;
+		long long ms;
+	} units[] = {
+		{ "ms", 1 },	   { "s", MS_PER_S }, { "min", MS_PER_MIN },
+		{ "h", MS_PER_H }, { "d", MS_PER_D },
+	};
+	const char *p = text;
+	long long number = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p)) {
+		if (number > (LLONG_MAX - 9) / 10)
+			return false;
+		number = number * 10 + (*p++ - '0');
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		*out_ms = number;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) == 0) {
+			if (number > LLONG_MAX / units[i].ms)
+				return false;
+			*out_ms = number * units[i].ms;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Octal digits only, as chmod takes them ("660" and "0660" are the same). */
+static bool config_parse_octal(const char *text, long long *out)
+{
+	long long number = 0;
+
+	if (*text == '\0' || strlen(text) > 12)
+		return false;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '7')
+			return false;
+		number = number * 8 + (*p - '0');
+	}
+	*out = number;
+	return true;
+}
+
+/* Largest unit that divides @ms exactly: "60s" prints as "1min". */
+static void config_format_duration(long long ms, char *buf, size_t len)
+{
+	if (ms != 0 && ms % MS_PER_D == 0)
+		snprintf(buf, len, "%lldd", ms / MS_PER_D);
+	else if (ms != 0 && ms % MS_PER_H == 0)
+		snprintf(buf, len, "%lldh", ms / MS_PER_H);
+	else if (ms != 0 && ms % MS_PER_MIN == 0)
+		snprintf(buf, len, "%lldmin", ms / MS_PER_MIN);
+	else if (ms != 0 && ms % MS_PER_S == 0)
+		snprintf(buf, len, "%llds", ms / MS_PER_S);
+	else
+		snprintf(buf, len, "%lldms", ms);
+}
+
+static void config_enum_list(const struct config_key *key, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (key->type == CONFIG_TYPE_LOG_LEVEL) {
+		snprintf(buf, len, "%s", config_log_level_values);
+		return;
+	}
+	for (const struct config_enum_value *v = key->values; v->name && used < len; v++) {
+		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", v->name);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+static bool config_parse_enum(const struct config_key *key, const char *text, long long *out)
+{
+	const struct config_enum_value *on = NULL, *off = NULL;
+	bool flag;
+
+	for (const struct config_enum_value *v = key->values; v->name; v++) {
+		if (strcasecmp(text, v->name) == 0) {
+			*out = v->value;
+			return true;
+		}
+		if (strcmp(v->name, "on") == 0)
+			on = v;
+		else if (strcmp(v->name, "off") == 0)
+			off = v;
+	}
+	if (on && off && config_parse_bool(text, &flag)) {
+		*out = flag ? on->value : off->value;
+		return true;
+	}
+	return false;
+}
+
+/* Bounds in the key's own notation, e.g. "100ms .. 1d" or "1 .. 64". */
+static void config_format_bound(const struct config_key *key, long long number, char *buf,
+				size_t len)
+{
+	if (key->type == CONFIG_TYPE_DURATION)
+		config_format_duration(number, buf, len);
+	else if (key->type == CONFIG_TYPE_OCTAL)
+		snprintf(buf, len, "%04llo", number);
+	else
+		snprintf(buf, len, "%lld", number);
+}
+
+/*
+ * Parse @text for @key into @value.  Returns false with @problem filled when the text is
+ * not a valid value for the key (syntax, bounds, or the key's own check).
+ */
+static bool config_parse_value(const struct config_key *key, const char *text,
+			       struct config_value *value, struct config_problem *problem)
+{
+	char low[32], high[32], list[128];
+	bool flag;
+	bool parsed;
+
+	problem->detail[0] = '\0';
+	problem->hint[0] = '\0';
+	value->text = text;
+	value->number = 0;
+
+	switch (key->type) {
+	case CONFIG_TYPE_STRING:
+	case CONFIG_TYPE_PATH: {
+		size_t len = strlen(text);
+
+		if (len >= key->size) {
+			snprintf(problem->detail, sizeof(problem->detail),
+				 "The value is %zu bytes long; at most %zu are allowed.", len,
+				 key->size - 1);
+			return false;
+		}
+		if ((long long)len < key->min) {
+			snprintf(problem->detail, sizeof(problem->detail),
+				 "The value must not be empty.");
+			return false;
+		}
+		for (const char *p = text; *p; p++) {
+			if (iscntrl((unsigned char)*p)) {
+				snprintf(problem->detail, sizeof(problem->detail),
+					 "The value contains a control character.");
+				return false;
+			}
+		}
+		break;
+	}
+	case CONFIG_TYPE_BOOL:
+		if (!config_parse_bool(text, &flag)) {
+			snprintf(problem->hint, sizeof(problem->hint),
+				 "Valid values are on, off, true, false, yes, no, 1 and 0.");
+			return false;
+		}
+		value->number = flag;
+		break;
+	case CONFIG_TYPE_ENUM:
+	case CONFIG_TYPE_LOG_LEVEL:
+		if (key->type == CONFIG_TYPE_ENUM) {
+			parsed = config_parse_enum(key, text, &value->number);
+		} else {
+			enum log_level level;
+
+			parsed = log_level_parse(text, &level) == 0;
+			value->number = level;
+		}
+		if (!parsed) {
+			config_enum_list(key, list, sizeof(list));
+			snprintf(problem->hint, sizeof(problem->hint), "Available values: %s.",
+				 list);
+			return false;
+		}
+		break;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_DURATION:
+	case CONFIG_TYPE_OCTAL:
+		config_format_bound(key, key->min, low, sizeof(low));
+		config_format_bound(key, key->max, high, sizeof(high));
+		if (key->type == CONFIG_TYPE_INT)
+			parsed = config_parse_integer(text, &value->number);
+		else if (key->type == CONFIG_TYPE_DURATION)
+			parsed = config_parse_duration(text, &value->number);
+		else
+			parsed = config_parse_octal(text, &value->number);
+		if (!parsed) {
+			if (key->type == CONFIG_TYPE_DURATION)
+				snprintf(
+					problem->hint, sizeof(problem->hint),
+					"Valid units for this parameter are \"ms\", \"s\", \"min\", \"h\", and \"d\"; a number without a unit is in milliseconds.");
+			else if (key->type == CONFIG_TYPE_OCTAL)
+				snprintf(
+					problem->hint, sizeof(problem->hint),
+					"Write the mode in octal digits, as chmod takes it, between %s and %s.",
+					low, high);
+			else
+				snprintf(problem->hint, sizeof(problem->hint),
+					 "Valid values are integers between %s and %s.", low, high);
+			return false;
+		}
+		if (value->number < key->min || value->number > key->max) {
+			snprintf(
+				problem->detail, sizeof(problem->detail),
+				"The value is outside the valid range for this parameter (%s .. %s).",
+				low, high);
+			return false;
+		}
+		break;
+	}
+	if (key->check && !key->check(value, problem))
+		return false;
+	return true;
+}
+
+static void config_store_value(struct config *cfg, const struct config_key *key,
+			       const struct config_value *value)
+{
+	switch (key->type) {
+	case CONFIG_TYPE_STRING:
+	case CONFIG_TYPE_PATH:
+		snprintf(config_string_field(cfg, key), key->size, "%s", value->text);
+		break;
+	case CONFIG_TYPE_BOOL:
+		*(bool *)((char *)cfg + key->offset) = value->number != 0;
+		break;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_ENUM:
+	case CONFIG_TYPE_DURATION:
+	case CONFIG_TYPE_OCTAL:
+	case CONFIG_TYPE_LOG_LEVEL:
+		*config_int_field(cfg, key) = (int)value->number;
+		break;
+	}
+}
+
+/* The field's value as text, unquoted ("" for an unset required key). */
+static void config_format_value(const struct config *cfg, const struct config_key *key, char *buf,
+				size_t len)
+{
+	int number;
+
+	buf[0] = '\0';
+	switch (key->type) {
+	case CONFIG_TYPE_STRING:
+	case CONFIG_TYPE_PATH:
+		snprintf(buf, len, "%s", config_string_value(cfg, key));
+		break;
+	case CONFIG_TYPE_BOOL:
+		snprintf(buf, len, "%s",
+			 *(const bool *)((const char *)cfg + key->offset) ? "on" : "off");
+		break;
+	case CONFIG_TYPE_INT:
+		snprintf(buf, len, "%d", config_int_value(cfg, key));
+		break;
+	case CONFIG_TYPE_DURATION:
+		config_format_duration(config_int_value(cfg, key), buf, len);
+		break;
+	case CONFIG_TYPE_OCTAL:
+		snprintf(buf, len, "%04o", (unsigned int)config_int_value(cfg, key));
+		break;
+	case CONFIG_TYPE_ENUM:
+		number = config_int_value(cfg, key);
+		for (const struct config_enum_value *v = key->values; v->name; v++) {
+			if (v->value == number) {
+				snprintf(buf, len, "%s", v->name);
+				break;
+			}
+		}
+		break;
+	case CONFIG_TYPE_LOG_LEVEL:
+		snprintf(buf, len, "%s",
+			 log_level_name((enum log_level)config_int_value(cfg, key)));
+		break;
+	}
+}
+
+static bool config_values_equal(const struct config *a, const struct config *b,
+				const struct config_key *key)
+{
+	if (config_is_string(key))
+		return strcmp(config_string_value(a, key), config_string_value(b, key)) == 0;
+	if (key->type == CONFIG_TYPE_BOOL)
+		return *(const bool *)((const char *)a + key->offset) ==
+		       *(const bool *)((const char *)b + key->offset);
+	return config_int_value(a, key) == config_int_value(b, key);
+}
+
+/* ---- per-key checks ---- */
+
+static bool config_node_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len < 1 || len >= CONFIG_MAX_NAME)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	return true;
+}
+
+static bool config_check_node_name(const struct config_value *value, struct config_problem *problem)
+{
+	if (config_node_name_valid(value->text))
+		return true;
+	snprintf(problem->detail, sizeof(problem->detail),
+		 "A node name is 1 to %d letters, digits, \"_\", \".\" or \"-\".",
+		 CONFIG_MAX_NAME - 1);
+	return false;
+}
+
+static bool config_check_address(const struct config_value *value, struct config_problem *problem)
+{
+	if (value->text[0] == '\0') /* keys that must not be empty have min = 1 */
+		return true;
+	if (config_split_address(value->text, NULL, 0, NULL) == 0)
+		return true;
+	snprintf(
+		problem->detail, sizeof(problem->detail),
+		"An address is host:port, or [address]:port for IPv6, with a port between 1 and 65535.");
+	return false;
+}
+
+static bool config_check_socket_mode(const struct config_value *value,
+				     struct config_problem *problem)
+{
+	if ((value->number & 0007) == 0)
+		return true;
+	snprintf(
+		problem->detail, sizeof(problem->detail),
+		"Mode %04llo lets every local user reach the control socket, and with it walship push and fetch.",
+		value->number);
+	snprintf(
+		problem->hint, sizeof(problem->hint),
+		"Use a mode without bits for others, such as 0660, and socket_group to admit a group.");
+	return false;
+}
+
+/* Host name, with characters a node name may not hold turned into "_", at most 63 long. */
+static void config_default_node_name(char *buf, size_t len)
+{
+	char host[256] = "";
+	size_t out = 0;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	for (const char *p = host; *p && out + 1 < len && out < CONFIG_MAX_NAME - 1; p++) {
+		bool ok = isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-';
+
+		buf[out++] = ok ? *p : '_';
+	}
+	buf[out] = '\0';
+	if (out == 0)
+		snprintf(buf, len, "walship");
+}
+
+/* ---- defaults ---- */
+
+/* role has no default: an int that is neither enum value marks it unset. */
+#define CONFIG_UNSET (-1)
+
+void config_defaults(struct config *cfg)
+{
+	char computed[CONFIG_MAX_ADDR];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+		const char *text = key->default_value;
+		struct config_problem problem;
+		struct config_value value;
+
+		if (key->default_fn) {
+			key->default_fn(computed, sizeof(computed));
+			text = computed;
+		}
+		if (!text) {
+			*config_int_field(cfg, key) = CONFIG_UNSET;
+			continue;
+		}
+		if (!config_parse_value(key, text, &value, &problem)) {
+			/* A bad table entry: the build is wrong, not the operator. */
+			log_fatal("default \"%s\" of parameter \"%s\" is invalid", text, key->name);
+			abort();
+		}
+		config_store_value(cfg, key, &value);
+	}
+}
+
+/* ---- parsing ---- */
+
+struct config_parser {
+	struct config *cfg;
+	const char *source;
+	int line;
+	int errors;
+	int first_line[CONFIG_KEY_COUNT]; /* where each key was set, 0 = not yet */
+};
+
+/* " in file "x" line N" (or less when the source or line is not known). */
+static void config_where(char *buf, size_t len, const char *source, int line)
+{
+	if (source && line > 0)
+		snprintf(buf, len, " in file \"%s\" line %d", source, line);
+	else if (source)
+		snprintf(buf, len, " in file \"%s\"", source);
+	else
+		buf[0] = '\0';
+}
+
+static void config_report_problem(const struct config_problem *problem)
+{
+	if (problem->detail[0])
+		log_detail("%s", problem->detail);
+	if (problem->hint[0])
+		log_hint("%s", problem->hint);
+}
+
+static void config_report_invalid(const struct config_key *key, const char *text,
+				  const struct config_problem *problem, const char *source,
+				  int line)
+{
+	char where[PATH_MAX + 64];
+
+	config_where(where, sizeof(where), source, line);
+	log_error("invalid value for parameter \"%s\": \"%s\"%s", key->name, text, where);
+	config_report_problem(problem);
+}
+
+static bool config_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static const char *config_skip_space(const char *p, const char *end)
+{
+	while (p < end && config_is_space(*p))
+		p++;
+	return p;
+}
+
+static bool config_is_key_char(char c, bool first)
+{
+	return isalpha((unsigned char)c) || c == '_' ||
+	       (!first && (isdigit((unsigned char)c) || c == '.' || c == '-'));
+}
+
+static void config_syntax_error(struct config_parser *parser, const char *p, const char *end)
+{
+	const char *token_end = p;
+
+	parser->errors++;
+	if (p >= end || *p == '#') {
+		log_error("syntax error in file \"%s\" line %d, near end of line", parser->source,
+			  parser->line);
+		return;
+	}
+	if (*p == '\'') {
+		token_end = p + 1;
+		while (token_end < end && *token_end != '\'')
+			token_end++;
+		if (token_end < end)
+			token_end++;
+	} else {
+		while (token_end < end && !config_is_space(*token_end) && *token_end != '#' &&
+		       *token_end != '\'' && *token_end != '=')
+			token_end++;
+		if (token_end == p)
+			token_end++;
+	}
+	log_error("syntax error in file \"%s\" line %d, near token \"%.*s\"", parser->source,
+		  parser->line, (int)(token_end - p), p);
+}
+
+/* One line, [@p, @end).  @value_buf holds at least end - p + 1 bytes. */
+static void config_parse_line(struct config_parser *parser, const char *p, const char *end,
+			      char *value_buf)
+{
+	const char *name, *name_end;
+	const struct config_key *key;
+	struct config_problem problem;
+	struct config_value value;
+	char where[PATH_MAX + 64];
+	size_t value_len = 0;
+	size_t index;
+
+	p = config_skip_space(p, end);
+	if (p >= end || *p == '#')
+		return;
+	if (!config_is_key_char(*p, true)) {
+		config_syntax_error(parser, p, end);
+		return;
+	}
+	name = p;
+	while (p < end && config_is_key_char(*p, false))
+		p++;
+	name_end = p;
+	p = config_skip_space(p, end);
+	if (p < end && *p == '=')
+		p = config_skip_space(p + 1, end);
+	if (p >= end || *p == '#') {
+		config_syntax_error(parser, p, end);
+		return;
+	}
+	if (*p == '\'') {
+		const char *quote = p++;
+
+		for (;;) {
+			if (p >= end) {
+				parser->errors++;
+				log_error(
+					"unterminated quoted string in file \"%s\" line %d, near token \"%.*s\"",
+					parser->source, parser->line, (int)(end - quote), quote);
+				return;
+			}
+			if (*p == '\'') {
+				if (p + 1 < end && p[1] == '\'') {
+					value_buf[value_len++] = '\'';
+					p += 2;
+					continue;
+				}
+				p++;
+				break;
+			}
+			value_buf[value_len++] = *p++;
+		}
+	} else {
+		while (p < end && !config_is_space(*p) && *p != '#' && *p != '\'')
+			value_buf[value_len++] = *p++;
+	}
+	value_buf[value_len] = '\0';
+	p = config_skip_space(p, end);
+	if (p < end && *p != '#') {
+		config_syntax_error(parser, p, end);
+		return;
+	}
+
+	config_where(where, sizeof(where), parser->source, parser->line);
+	key = config_find_key(name, (size_t)(name_end - name));
+	if (!key) {
+		parser->errors++;
+		log_error("unrecognized configuration parameter \"%.*s\"%s", (int)(name_end - name),
+			  name, where);
+		return;
+	}
+	index = (size_t)(key - config_keys);
+	if (parser->first_line[index]) {
+		parser->errors++;
+		log_error("parameter \"%s\" specified more than once%s", key->name, where);
+		log_detail("It was first set on line %d.", parser->first_line[index]);
+		return;
+	}
+	parser->first_line[index] = parser->line;
+	if (!config_parse_value(key, value_buf, &value, &problem)) {
+		parser->errors++;
+		config_report_invalid(key, value_buf, &problem, parser->source, parser->line);
+		return;
+	}
+	config_store_value(parser->cfg, key, &value);
+}
+
+/* Parse @len bytes of @text (may hold NULs: they are reported) into @cfg, all or nothing. */
+static int config_parse_buffer(struct config *cfg, const char *text, size_t len,
+			       const char *source_name)
+{
+	struct config_parser parser = { .source = source_name };
+	const char *p = text, *end = text + len;
+	char *value_buf;
+	int ret = -EINVAL;
+
+	parser.cfg = malloc(sizeof(*parser.cfg));
+	value_buf = malloc(len + 1);
+	if (!parser.cfg || !value_buf) {
+		log_error("out of memory");
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	*parser.cfg = *cfg;
+
+	while (p < end) {
+		const char *line_end = memchr(p, '\n', (size_t)(end - p));
+
+		if (!line_end)
+			line_end = end;
+		parser.line++;
+		if (memchr(p, '\0', (size_t)(line_end - p))) {
+			parser.errors++;
+			log_error("invalid NUL byte in file \"%s\" line %d", source_name,
+				  parser.line);
+		} else {
+			config_parse_line(&parser, p, line_end, value_buf);
+		}
+		if (parser.errors >= CONFIG_MAX_ERRORS) {
+			log_error("too many errors found, abandoning file \"%s\"", source_name);
+			break;
+		}
+		p = line_end + 1;
+	}
+	if (parser.errors)
+		goto out_free;
+	ret = config_validate(parser.cfg, source_name);
+	if (ret < 0)
+		goto out_free;
+	*cfg = *parser.cfg;
+	ret = 0;
+out_free:
+	free(value_buf);
+	free(parser.cfg);
+	return ret;
+}
+
+int config_parse_string(struct config *cfg, const char *text, const char *source_name)
+{
+	return config_parse_buffer(cfg, text, strlen(text), source_name);
+}
+
+int config_load(struct config *cfg, const char *path)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not open configuration file \"%s\": %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		log_error("could not stat configuration file \"%s\": %s", path, strerror(-ret));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_FILE_SIZE) {
+		log_error("configuration file \"%s\" is not a regular file of at most %d bytes",
+			  path, CONFIG_MAX_FILE_SIZE);
+		ret = -EINVAL;
+		goto out_close;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		log_error("out of memory");
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			log_error("could not read configuration file \"%s\": %s", path,
+				  strerror(-ret));
+			goto out_free;
+		}
+		if (n == 0)
+			break; /* shrank under us: parse what is there */
+		len += (size_t)n;
+	}
+	text[len] = '\0';
+	ret = config_parse_buffer(cfg, text, len, path);
+out_free:
+	free(text);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* ---- validation ---- */
+
+int config_validate(const struct config *cfg, const char *source_name)
+{
+	char where[PATH_MAX + 64];
+	char text[PATH_MAX];
+	int errors = 0;
+
+	config_where(where, sizeof(where), source_name, 0);
+
+	/* Every key on its own, through the same parser as the file. */
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+		struct config_problem problem;
+		struct config_value value;
+
+		if (key->default_value == NULL && !key->default_fn &&
+		    config_int_value(cfg, key) == CONFIG_UNSET) {
+			errors++;
+			log_error("parameter \"%s\" is required%s", key->name, where);
+			if (key == &config_keys[0])
+				log_hint("Set role = primary or role = replica.");
+			continue;
+		}
+		config_format_value(cfg, key, text, sizeof(text));
+		if (!config_parse_value(key, text, &value, &problem)) {
+			errors++;
+			config_report_invalid(key, text, &problem, source_name, 0);
+		}
+	}
+	if (errors)
+		return -EINVAL;
+
+	if (cfg->role == CONFIG_ROLE_REPLICA) {
+		if (cfg->upstream[0] == '\0') {
+			errors++;
+			log_error("parameter \"upstream\" is required when role is replica%s",
+				  where);
+			log_hint("Set upstream to the primary's host:port.");
+		}
+		if (cfg->archive_dir[0] == '\0') {
+			errors++;
+			log_error("parameter \"archive_dir\" is required when role is replica%s",
+				  where);
+			log_hint("Set archive_dir to the directory that keeps the received WAL.");
+		}
+	}
+	if (cfg->sync_replicas > cfg->max_senders) {
+		errors++;
+		log_error("\"sync_replicas\" (%d) cannot be greater than \"max_senders\" (%d)%s",
+			  cfg->sync_replicas, cfg->max_senders, where);
+		log_detail("A push could never be acknowledged by enough replicas.");
+	}
+	if (cfg->reconnect_min_ms > cfg->reconnect_max_ms) {
+		char low[32], high[32];
+
+		config_format_duration(cfg->reconnect_min_ms, low, sizeof(low));
+		config_format_duration(cfg->reconnect_max_ms, high, sizeof(high));
+		errors++;
+		log_error("\"reconnect_min\" (%s) cannot be greater than \"reconnect_max\" (%s)%s",
+			  low, high, where);
+	}
+	return errors ? -EINVAL : 0;
+}
+
+int config_reload(struct config *cur, const struct config *next, const char *source_name)
+{
+	char text[PATH_MAX];
+	struct config merged = *cur;
+	int changed = 0;
+	int ret;
+
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+
+		if (config_values_equal(cur, next, key) || !key->reloadable)
+			continue;
+		if (config_is_string(key))
+			memcpy(config_string_field(&merged, key), config_string_value(next, key),
+			       key->size);
+		else if (key->type == CONFIG_TYPE_BOOL)
+			*(bool *)((char *)&merged + key->offset) =
+				*(const bool *)((const char *)next + key->offset);
+		else
+			*config_int_field(&merged, key) = config_int_value(next, key);
+	}
+	ret = config_validate(&merged, source_name);
+	if (ret < 0) {
+		log_error("configuration file \"%s\" contains errors; no changes were applied",
+			  source_name ? source_name : "(unknown)");
+		return ret;
+	}
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+
+		if (config_values_equal(cur, next, key))
+			continue;
+		if (!key->reloadable) {
+			log_log("parameter \"%s\" cannot be changed without restarting the server",
+				key->name);
+			continue;
+		}
+		config_format_value(next, key, text, sizeof(text));
+		log_log("parameter \"%s\" changed to \"%s\"", key->name, text);
+		changed++;
+	}
+	*cur = merged;
+	return changed;
+}
+
+/* ---- addresses ---- */
+
+int config_split_address(const char *addr, char *host, size_t host_len, uint16_t *port)
+{
+	const char *host_begin, *host_end, *port_text;
+	unsigned long number = 0;
+
+	if (!addr)
+		return -EINVAL;
+	if (addr[0] == '[') {
+		host_begin = addr + 1;
+		host_end = strchr(host_begin, ']');
+		if (!host_end || host_end[1] != ':')
+			return -EINVAL;
+		port_text = host_end + 2;
+		if (!memchr(host_begin, ':', (size_t)(host_end - host_begin)))
+			return -EINVAL; /* brackets are for IPv6 only */
+	} else {
+		host_begin = addr;
+		host_end = strrchr(addr, ':');
+		if (!host_end || memchr(addr, ':', (size_t)(host_end - addr)))
+			return -EINVAL; /* none, or an IPv6 address without brackets */
+		port_text = host_end + 1;
+	}
+	if (host_end == host_begin)
+		return -EINVAL;
+	for (const char *p = host_begin; p < host_end; p++)
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p) || *p == '[' ||
+		    *p == ']' || *p == '/')
+			return -EINVAL;
+	if (*port_text == '\0' || strlen(port_text) > 5)
+		return -EINVAL;
+	for (const char *p = port_text; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		number = number * 10 + (unsigned long)(*p - '0');
+	}
+	if (number < 1 || number > 65535)
+		return -EINVAL;
+	if (host) {
+		size_t len = (size_t)(host_end - host_begin);
+
+		if (len >= host_len)
+			return -ENAMETOOLONG;
+		memcpy(host, host_begin, len);
+		host[len] = '\0';
+	}
+	if (port)
+		*port = (uint16_t)number;
+	return 0;
+}
+
+/* ---- descriptions: --help, dump, Markdown ---- */
+
+/* The default as the docs show it. */
+static const char *config_default_doc(const struct config_key *key)
+{
+	if (key->default_doc)
+		return key->default_doc;
+	if (!key->default_value)
+		return NULL; /* required */
+	return key->default_value;
+}
+
+/* Allowed values: "1 .. 64", "100ms .. 1d", "primary, replica", "at most 107 bytes". */
+static void config_range_doc(const struct config_key *key, char *buf, size_t len, bool markdown)
+{
+	char low[32], high[32], list[128];
+	const char *tick = markdown ? "`" : "";
+
+	if (key->range_doc) {
+		if (markdown) {
+			snprintf(buf, len, "%s", key->range_doc);
+		} else {
+			size_t out = 0;
+
+			for (const char *p = key->range_doc; *p && out + 1 < len; p++)
+				if (*p != '`')
+					buf[out++] = *p;
+			buf[out] = '\0';
+		}
+		return;
+	}
+	switch (key->type) {
+	case CONFIG_TYPE_STRING:
+	case CONFIG_TYPE_PATH:
+		snprintf(buf, len, "at most %zu bytes", key->size - 1);
+		break;
+	case CONFIG_TYPE_BOOL:
+		snprintf(buf, len, "%son%s, %soff%s", tick, tick, tick, tick);
+		break;
+	case CONFIG_TYPE_ENUM:
+	case CONFIG_TYPE_LOG_LEVEL:
+		if (!markdown) {
+			config_enum_list(key, buf, len);
+		} else {
+			size_t used = 0;
+			char *save = NULL;
+
+			config_enum_list(key, list, sizeof(list));
+			buf[0] = '\0';
+			for (char *word = strtok_r(list, ", ", &save); word && used < len;
+			     word = strtok_r(NULL, ", ", &save)) {
+				int n = snprintf(buf + used, len - used, "%s`%s`", used ? ", " : "",
+						 word);
+
+				if (n < 0)
+					break;
+				used += (size_t)n;
+			}
+		}
+		break;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_DURATION:
+	case CONFIG_TYPE_OCTAL:
+		config_format_bound(key, key->min, low, sizeof(low));
+		config_format_bound(key, key->max, high, sizeof(high));
+		snprintf(buf, len, "%s%s%s to %s%s%s", tick, low, tick, tick, high, tick);
+		break;
+	}
+}
+
+static const char *config_type_doc(const struct config_key *key)
+{
+	return config_type_names[key->type];
+}
+
+void config_print_help(FILE *out)
+{
+	char range[160];
+
+	fprintf(out, "Configuration file keys (\"key = value\" lines, default file %s):\n",
+		CONFIG_DEFAULT_PATH);
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+		const char *def = config_default_doc(key);
+
+		config_range_doc(key, range, sizeof(range), false);
+		fprintf(out, "\n  %s (%s%s; ", key->name, config_type_doc(key),
+			key->type == CONFIG_TYPE_DURATION ? ", bare number in ms" : "");
+		if (def && config_is_string(key) && !key->default_doc)
+			fprintf(out, "default '%s'", def);
+		else if (def)
+			fprintf(out, "default %s", def);
+		else
+			fprintf(out, "required");
+		fprintf(out, "; %s; %s)\n      %s\n", range,
+			key->reloadable ? "reloads on SIGHUP" : "restart to change", key->help);
+	}
+}
+
+/* @text single-quoted for the file, '' for each quote. */
+static void config_write_quoted(FILE *out, const char *text)
+{
+	fputc('\'', out);
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			fputc('\'', out);
+		fputc(*p, out);
+	}
+	fputc('\'', out);
+}
+
+void config_dump(const struct config *cfg, FILE *out)
+{
+	char text[PATH_MAX];
+
+	fprintf(out, "# walshipd configuration: every key with its current value.\n"
+		     "# Reference: docs/configuration.md; durations without a unit are in ms.\n");
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+
+		fprintf(out, "\n# %s%s\n", key->help, key->reloadable ? "; reloads on SIGHUP" : "");
+		if (key->default_value == NULL && !key->default_fn &&
+		    config_int_value(cfg, key) == CONFIG_UNSET) {
+			config_range_doc(key, text, sizeof(text), false);
+			fprintf(out, "#%s =    # required, one of: %s\n", key->name, text);
+			continue;
+		}
+		config_format_value(cfg, key, text, sizeof(text));
+		fprintf(out, "%s = ", key->name);
+		if (config_is_string(key))
+			config_write_quoted(out, text);
+		else
+			fputs(text, out);
+		fputc('\n', out);
+	}
+}
+
+void config_print_markdown(FILE *out)
+{
+	char range[160];
+
+	fprintf(out, "| Key | Type | Default | Allowed values | On SIGHUP | Description |\n"
+		     "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+		const char *def = config_default_doc(key);
+
+		config_range_doc(key, range, sizeof(range), true);
+		fprintf(out, "| `%s` | %s | ", key->name, config_type_doc(key));
+		if (!def)
+			fprintf(out, "*required*");
+		else if (key->default_doc)
+			fprintf(out, "%s", def);
+		else if (def[0] == '\0')
+			fprintf(out, "empty");
+		else
+			fprintf(out, "`%s`", def);
+		fprintf(out, " | %s | %s | %s |\n", range, key->reloadable ? "reload" : "restart",
+			key->help);
+	}
+}

@@ -25,53 +25,53 @@ struct frame_header {
 };
 
 struct msg_hello {
-	uint16_t version;		/* WIRE_VERSION */
-	uint8_t role;			/* enum wire_role */
-	uint8_t flags;			/* reserved, 0 */
-	uint64_t system_identifier;	/* 0 when not yet known */
-	uint16_t page_magic;		/* 0 when not yet known */
-	uint32_t seg_size;		/* 0 when not yet known */
-	uint32_t block_size;		/* 0 when not yet known */
-	char arch[WIRE_ARCH_LEN + 1];	/* e.g. "x86_64-le", NUL-terminated */
+	uint16_t version; /* WIRE_VERSION */
+	uint8_t role; /* enum wire_role */
+	uint8_t flags; /* reserved, 0 */
+	uint64_t system_identifier; /* 0 when not yet known */
+	uint16_t page_magic; /* 0 when not yet known */
+	uint32_t seg_size; /* 0 when not yet known */
+	uint32_t block_size; /* 0 when not yet known */
+	char arch[WIRE_ARCH_LEN + 1]; /* e.g. "x86_64-le", NUL-terminated */
 	char node_name[WIRE_MAX_NAME + 1];
 };
 
 struct msg_file_begin {
-	uint32_t file_id;	/* chosen by the sender, unique among files in flight */
-	uint8_t kind;		/* enum wire_file_kind */
-	uint8_t flags;		/* reserved, 0 */
-	uint64_t size;		/* total size of the file */
-	uint64_t start_offset;	/* first byte that follows in DATA (0 for now) */
+	uint32_t file_id; /* chosen by the sender, unique among files in flight */
+	uint8_t kind; /* enum wire_file_kind */
+	uint8_t flags; /* reserved, 0 */
+	uint64_t size; /* total size of the file */
+	uint64_t start_offset; /* first byte that follows in DATA (0 for now) */
 	char name[WIRE_MAX_FILE_NAME + 1];
 };
 
 struct msg_data {
 	uint32_t file_id;
 	uint64_t offset;
-	const uint8_t *data;	/* points into the decoded payload */
-	uint32_t len;		/* 1 .. WIRE_CHUNK_SIZE */
+	const uint8_t *data; /* points into the decoded payload */
+	uint32_t len; /* 1 .. WIRE_CHUNK_SIZE */
 };
 
 struct msg_file_end {
 	uint32_t file_id;
-	uint64_t size;		/* must equal FILE_BEGIN's size */
+	uint64_t size; /* must equal FILE_BEGIN's size */
 };
 
 struct msg_ack {
 	uint32_t file_id;
-	uint8_t status;			/* enum wire_ack_status */
-	uint64_t durable_offset;	/* bytes of the file that are durable */
+	uint8_t status; /* enum wire_ack_status */
+	uint64_t durable_offset; /* bytes of the file that are durable */
 	char name[WIRE_MAX_FILE_NAME + 1];
-	char message[WIRE_MAX_MESSAGE + 1];	/* empty for STORED/DUPLICATE */
+	char message[WIRE_MAX_MESSAGE + 1]; /* empty for STORED/DUPLICATE */
 };
 
 struct msg_error {
-	uint32_t code;		/* enum wire_error */
+	uint32_t code; /* enum wire_error */
 	char message[WIRE_MAX_MESSAGE + 1];
 };
 
 struct msg_ping {
-	uint64_t token;		/* echoed in PONG */
+	uint64_t token; /* echoed in PONG */
 };
 
 /* Bound on the payload length of frames of @type (0 for an unknown type). */

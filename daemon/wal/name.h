@@ -28,9 +28,9 @@ enum wal_file_kind {
 
 struct wal_name {
 	enum wal_file_kind kind;
-	uint32_t timeline;	/* TTTTTTTT, never 0 */
-	uint32_t log;		/* XXXXXXXX (segment, partial, backup) */
-	uint32_t seg;		/* YYYYYYYY (segment, partial, backup) */
+	uint32_t timeline; /* TTTTTTTT, never 0 */
+	uint32_t log; /* XXXXXXXX (segment, partial, backup) */
+	uint32_t seg; /* YYYYYYYY (segment, partial, backup) */
 	uint32_t backup_offset; /* OOOOOOOO (backup only) */
 };
 

@@ -43,18 +43,18 @@
 /* Identity of the cluster a segment belongs to, read from its first page. */
 struct wal_identity {
 	uint64_t system_identifier;
-	uint16_t page_magic;   /* XLOG_PAGE_MAGIC: fixes the PostgreSQL major version */
+	uint16_t page_magic; /* XLOG_PAGE_MAGIC: fixes the PostgreSQL major version */
 	uint32_t seg_size;
 	uint32_t block_size;
-	uint32_t timeline;     /* xlp_tli of page 0 */
+	uint32_t timeline; /* xlp_tli of page 0 */
 };
 
 /* Validator state for one file; opaque to callers but on the stack (no allocation). */
 struct wal_validator {
 	struct wal_name name;
 	uint64_t expected_sysid; /* 0: accept any */
-	uint64_t file_size;	 /* total size announced for the file */
-	uint64_t offset;	 /* bytes consumed so far */
+	uint64_t file_size; /* total size announced for the file */
+	uint64_t offset; /* bytes consumed so far */
 	uint8_t page_buf[WAL_PAGE_LONG_HEADER]; /* a header split across feed() calls */
 	uint32_t page_buf_len;
 	struct wal_identity id;
@@ -62,8 +62,8 @@ struct wal_validator {
 	bool in_tail;
 	uint32_t last_tli;
 	uint64_t valid_pages;
-	int error;		/* first error, sticky */
-	char message[256];	/* why, in PostgreSQL's message style */
+	int error; /* first error, sticky */
+	char message[256]; /* why, in PostgreSQL's message style */
 };
 
 /*
@@ -71,8 +71,8 @@ struct wal_validator {
  * system identifier.  Returns 0, or -EINVAL (with wv->message set) when the size alone is
  * already impossible for the kind.
  */
-int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name,
-			uint64_t file_size, uint64_t expected_sysid);
+int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, uint64_t file_size,
+			uint64_t expected_sysid);
 
 /*
  * Feed the next @len bytes of the file.  Bytes must come in order without gaps.  Returns 0

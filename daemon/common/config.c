@@ -942,7 +942,7 @@ static void config_parse_line(struct config_parser *parser, const char *p, const
 static int config_parse_buffer(struct config *cfg, const char *text, size_t len,
 			       const char *source_name)
 {
-	struct config_parser parser = { .source = source_name };
+	struct config_parser parser = { .source = source_name ? source_name : "(unnamed)" };
 	const char *p = text, *end = text + len;
 	char *value_buf;
 	int ret = -EINVAL;
@@ -964,20 +964,20 @@ static int config_parse_buffer(struct config *cfg, const char *text, size_t len,
 		parser.line++;
 		if (memchr(p, '\0', (size_t)(line_end - p))) {
 			parser.errors++;
-			log_error("invalid NUL byte in file \"%s\" line %d", source_name,
+			log_error("invalid NUL byte in file \"%s\" line %d", parser.source,
 				  parser.line);
 		} else {
 			config_parse_line(&parser, p, line_end, value_buf);
 		}
 		if (parser.errors >= CONFIG_MAX_ERRORS) {
-			log_error("too many errors found, abandoning file \"%s\"", source_name);
+			log_error("too many errors found, abandoning file \"%s\"", parser.source);
 			break;
 		}
 		p = line_end + 1;
 	}
 	if (parser.errors)
 		goto out_free;
-	ret = config_validate(parser.cfg, source_name);
+	ret = config_validate(parser.cfg, parser.source);
 	if (ret < 0)
 		goto out_free;
 	*cfg = *parser.cfg;

@@ -454,6 +454,10 @@ static void test_all_errors_reported(void **state)
 	struct config cfg;
 
 	(void)state;
+	config_defaults(&cfg);
+	clear_log();
+	assert_int_equal(config_parse_string(&cfg, "foo = 1\n", NULL), -EINVAL);
+	assert_logged("\"foo\" in file \"(unnamed)\" line 1\n");
 	assert_int_equal(parse(&cfg, "role = primary\nfoo = 1\nmax_senders = x\nbar 2\n"), -EINVAL);
 	assert_logged("\"foo\" in file \"" SRC "\" line 2\n");
 	assert_logged("\"max_senders\": \"x\" in file \"" SRC "\" line 3\n");

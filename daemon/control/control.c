@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The local control socket (see control.h).
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "control/control.h"
+
+struct ctl_client {
+	struct ring_op op;
+	struct control_server *cs;
+	int fd;
+	pid_t pid;
+	struct ctl_request req;
+	struct iovec iov[2];
+	struct msghdr msg;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} cmsg;
+	struct ctl_reply reply;
+	char *text;
+};
+
+static void control_accept_post(struct control_server *cs);
+
+static void client_free(struct ctl_client *cl)
+{
+	if (cl->fd >= 0)
+		close(cl->fd);
+	cl->cs->clients--;
+	free(cl->text);
+	free(cl);
+}
+
+pid_t control_client_pid(const struct ctl_client *client)
+{
+	return client->pid;
+}
+
+static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
+{
+	struct ctl_client *cl = (struct ctl_client *)op;
+
+	(void)flags;
+	if (res < 0)
+		log_log("could not send reply to control client (pid %d): %s", (int)cl->pid,
+			strerror(-res));
+	client_free(cl);
+}
+
+void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_t len)
+{
+	struct io_uring_sqe *sqe;
+
+	if (len > CTL_MAX_REPLY - sizeof(cl->reply))
+		len = CTL_MAX_REPLY - sizeof(cl->reply);
+	cl->reply.magic = CTL_MAGIC;
+	cl->reply.version = CTL_VERSION;
+	cl->reply.code = code;
+	cl->reply.text_len = (uint32_t)len;
+	free(cl->text);
+	cl->text = NULL;
+	if (len) {
+		cl->text = malloc(len);
+		if (!cl->text) {
+			len = 0;
+			cl->reply.text_len = 0;
+		} else {
+			memcpy(cl->text, text, len);
+		}
+	}
+	memset(&cl->msg, 0, sizeof(cl->msg));
+	cl->iov[0].iov_base = &cl->reply;
+	cl->iov[0].iov_len = sizeof(cl->reply);
+	cl->iov[1].iov_base = cl->text;
+	cl->iov[1].iov_len = len;
+	cl->msg.msg_iov = cl->iov;
+	cl->msg.msg_iovlen = len ? 2 : 1;
+	cl->op.cb = client_reply_sent;
+	sqe = ring_sqe(cl->cs->ring, &cl->op);
+	io_uring_prep_sendmsg(sqe, cl->fd, &cl->msg, MSG_NOSIGNAL);
+}
+
+static void client_request_received(struct ring_op *op, int res, uint32_t flags)
+{
+	struct ctl_client *cl = (struct ctl_client *)op;
+	struct cmsghdr *cmsg;
+	int passed_fd = -1;
+
+	(void)flags;
+	if (res <= 0) {
+		if (res < 0)
+			log_log("could not receive control request: %s", strerror(-res));
+		client_free(cl);
+		return;
+	}
+	/* Take every descriptor passed, so none leaks whatever the request says. */
+	for (cmsg = CMSG_FIRSTHDR(&cl->msg); cmsg; cmsg = CMSG_NXTHDR(&cl->msg, cmsg)) {
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+			size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int *fds = (int *)CMSG_DATA(cmsg);
+
+			for (size_t i = 0; i < n; i++) {
+				if (passed_fd < 0)
+					passed_fd = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+	}
+	if ((size_t)res != sizeof(cl->req) || (cl->msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	    cl->req.magic != CTL_MAGIC || cl->req.version != CTL_VERSION ||
+	    memchr(cl->req.name, '\0', sizeof(cl->req.name)) == NULL) {
+		static const char msg[] = "malformed control request";
+
+		log_warning("malformed control request from pid %d", (int)cl->pid);
+		if (passed_fd >= 0)
+			close(passed_fd);
+		control_reply(cl, CTL_ERR_INVALID, msg, sizeof(msg) - 1);
+		return;
+	}
+	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, passed_fd);
+}
+
+static void control_accepted(struct ring_op *op, int res, uint32_t flags)
+{
+	struct control_server *cs = (struct control_server *)((char *)op -
+							      offsetof(struct control_server,
+								       accept_op));
+	struct ctl_client *cl;
+	struct io_uring_sqe *sqe;
+	struct ucred cred;
+	socklen_t cl_len = sizeof(cred);
+
+	(void)flags;
+	if (cs->closing) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res < 0) {
+		if (res != -EINTR && res != -ECANCELED)
+			log_warning("could not accept control connection: %s", strerror(-res));
+		control_accept_post(cs);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		log_error("out of memory");
+		close(res);
+		control_accept_post(cs);
+		return;
+	}
+	cl->cs = cs;
+	cl->fd = res;
+	cs->clients++;
+	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0)
+		cl->pid = cred.pid;
+	cl->iov[0].iov_base = &cl->req;
+	cl->iov[0].iov_len = sizeof(cl->req);
+	cl->msg.msg_iov = cl->iov;
+	cl->msg.msg_iovlen = 1;
+	cl->msg.msg_control = cl->cmsg.buf;
+	cl->msg.msg_controllen = sizeof(cl->cmsg.buf);
+	cl->op.cb = client_request_received;
+	sqe = ring_sqe(cs->ring, &cl->op);
+	io_uring_prep_recvmsg(sqe, cl->fd, &cl->msg, MSG_CMSG_CLOEXEC);
+	control_accept_post(cs);
+}
+
+static void control_accept_post(struct control_server *cs)
+{
+	struct io_uring_sqe *sqe;
+
+	cs->accept_op.cb = control_accepted;
+	sqe = ring_sqe(cs->ring, &cs->accept_op);
+	io_uring_prep_accept(sqe, cs->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int control_start(struct control_server *cs, struct ring *r, const char *path,
+		  const char *group, int mode, control_request_fn fn, void *ctx)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	memset(cs, 0, sizeof(*cs));
+	cs->ring = r;
+	cs->on_request = fn;
+	cs->ctx = ctx;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_error("control socket path \"%s\" is too long", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(cs->path, sizeof(cs->path), "%s", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not create control socket: %s", strerror(errno));
+		return ret;
+	}
+	/* A socket file that answers belongs to a running daemon: never steal it. */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		log_error("control socket \"%s\" is in use by another walshipd", path);
+		log_hint("Stop the other daemon, or give this one another \"socket\".");
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	{
+		/* Create it with no access for anyone else, then open it up to @mode. */
+		mode_t old = umask(0177);
+
+		ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+		umask(old);
+	}
+	if (ret < 0) {
+		ret = -errno;
+		log_error("could not bind control socket \"%s\": %s", path, strerror(errno));
+		goto out_close;
+	}
+	if (group && group[0]) {
+		struct group *gr = getgrnam(group);
+
+		if (!gr) {
+			log_error("group \"%s\" (socket_group) does not exist", group);
+			ret = -ENOENT;
+			goto out_unlink;
+		}
+		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+			ret = -errno;
+			log_error("could not set group of control socket \"%s\": %s", path,
+				  strerror(errno));
+			goto out_unlink;
+		}
+	}
+	if (chmod(path, (mode_t)mode) < 0) {
+		ret = -errno;
+		log_error("could not set permissions of control socket \"%s\": %s", path,
+			  strerror(errno));
+		goto out_unlink;
+	}
+	if (listen(fd, 64) < 0) {
+		ret = -errno;
+		log_error("could not listen on control socket \"%s\": %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	cs->listen_fd = fd;
+	control_accept_post(cs);
+	return 0;
+
+out_unlink:
+	unlink(path);
+out_close:
+	close(fd);
+	return ret;
+}
+
+void control_stop(struct control_server *cs)
+{
+	if (cs->closing)
+		return;
+	cs->closing = true;
+	/* The pending accept completes with an error once the socket is shut down. */
+	shutdown(cs->listen_fd, SHUT_RDWR);
+	close(cs->listen_fd);
+	unlink(cs->path);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The local control socket (include/walship/control.h): a UNIX SOCK_SEQPACKET socket the
+ * CLI talks to.  Accepting, receiving requests (with a WAL file's descriptor passed as
+ * SCM_RIGHTS) and sending replies all go through io_uring.  One request per connection:
+ * the reply is sent, then the connection is closed.
+ */
+#ifndef WALSHIP_CONTROL_CONTROL_H
+#define WALSHIP_CONTROL_CONTROL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <walship/control.h>
+
+#include "ring/ring.h"
+
+struct ctl_client;
+
+/*
+ * Called for every well-formed request.  @fd is the passed descriptor (-1 if none); the
+ * callee owns it.  The callee must eventually call control_reply() exactly once.
+ */
+typedef void (*control_request_fn)(void *ctx, struct ctl_client *client,
+				   const struct ctl_request *req, int fd);
+
+struct control_server {
+	struct ring *ring;
+	struct ring_op accept_op;
+	int listen_fd;
+	char path[108];
+	control_request_fn on_request;
+	void *ctx;
+	unsigned int clients;
+	bool closing;
+};
+
+/*
+ * Create the socket at @path (refusing if a live daemon answers there, replacing a stale
+ * one), owned by group @group ("" for the daemon's own) with mode @mode, and start
+ * accepting.  Returns 0 or -errno (logged).
+ */
+int control_start(struct control_server *cs, struct ring *r, const char *path,
+		  const char *group, int mode, control_request_fn fn, void *ctx);
+
+/* Stop accepting and remove the socket file. */
+void control_stop(struct control_server *cs);
+
+/* Send the reply for @client's request and release the client. */
+void control_reply(struct ctl_client *client, uint16_t code, const char *text, size_t len);
+
+/* Credentials of the client process (SO_PEERCRED), for messages. */
+pid_t control_client_pid(const struct ctl_client *client);
+
+#endif /* WALSHIP_CONTROL_CONTROL_H */

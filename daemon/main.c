@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/*
+ * walshipd: the walship daemon.  Runs in the foreground, logs to stderr, one io_uring
+ * event loop; the role (primary or replica) comes from the config file.
+ *
+ *   walshipd -c FILE           run
+ *   walshipd -c FILE --check   load and check the config, print it, exit
+ *   walshipd --help            usage and every config key
+ *   walshipd --describe-config the config key reference in Markdown
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <walship/wire.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "ring/ring.h"
+#include "role/role.h"
+
+/* A registered buffer holds one whole frame: header, DATA header, a chunk. */
+#define SLOT_SIZE (WIRE_HEADER_SIZE + WIRE_MAX_PAYLOAD + 4096 - 32)
+/* How long a stop waits for in-flight work before exiting anyway. */
+#define STOP_GRACE_MS 5000
+
+struct daemon {
+	struct ring ring;
+	const struct role_ops *role;
+	void *state;
+	const char *config_path;
+	struct config cfg;
+	int signal_fd;
+	struct signalfd_siginfo siginfo;
+	struct ring_op signal_op;
+	struct ring_op tick_op;
+	struct __kernel_timespec tick_ts;
+	bool stop_requested;
+};
+
+int64_t role_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void signal_post(struct daemon *d);
+
+static void daemon_reload(struct daemon *d)
+{
+	struct config fresh;
+
+	config_defaults(&fresh);
+	if (config_load(&fresh, d->config_path) < 0) {
+		log_error("configuration file \"%s\" contains errors; unaffected changes were "
+			  "not applied",
+			  d->config_path);
+		return;
+	}
+	log_set_level(fresh.log_level);
+	d->role->reload(d->state, &fresh);
+	log_log("received SIGHUP, reloaded configuration file \"%s\"", d->config_path);
+	log_detail("Reloadable keys: log_level, push_timeout, sync_replicas, reconnect_min, "
+		   "reconnect_max; others need a restart.");
+}
+
+static void signal_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct daemon *d = (struct daemon *)((char *)op - offsetof(struct daemon, signal_op));
+
+	(void)flags;
+	if (res == (int)sizeof(d->siginfo)) {
+		if (d->siginfo.ssi_signo == SIGHUP) {
+			daemon_reload(d);
+		} else if (!d->stop_requested) {
+			log_log("received %s, shutting down",
+				d->siginfo.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			d->stop_requested = true;
+		}
+	}
+	signal_post(d);
+}
+
+static void signal_post(struct daemon *d)
+{
+	struct io_uring_sqe *sqe;
+
+	d->signal_op.cb = signal_done;
+	sqe = ring_sqe(&d->ring, &d->signal_op);
+	io_uring_prep_read(sqe, d->signal_fd, &d->siginfo, sizeof(d->siginfo), 0);
+}
+
+static void tick_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct daemon *d = (struct daemon *)((char *)op - offsetof(struct daemon, tick_op));
+	struct io_uring_sqe *sqe;
+
+	(void)res;
+	(void)flags;
+	d->role->tick(d->state, role_now_ms());
+	sqe = ring_sqe(&d->ring, &d->tick_op);
+	io_uring_prep_timeout(sqe, &d->tick_ts, 0, 0);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "walshipd %s: ships PostgreSQL WAL from a primary to replicas\n\n"
+		     "Usage:\n"
+		     "  walshipd -c FILE            run in the foreground (logs to stderr)\n"
+		     "  walshipd -c FILE --check    check the configuration and print it\n"
+		     "  walshipd --describe-config  print the key reference in Markdown\n"
+		     "  walshipd --version\n\n"
+		     "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n\n"
+		     "Configuration keys:\n",
+		WALSHIP_VERSION);
+	config_print_help(out);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "describe-config", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .signal_fd = -1 };
+	bool check_only = false;
+	sigset_t mask;
+	int opt, ret = 1;
+	int64_t stop_deadline = 0;
+
+	d.config_path = CONFIG_DEFAULT_PATH;
+	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'D':
+			config_print_markdown(stdout);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("walshipd %s\n", WALSHIP_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	config_defaults(&d.cfg);
+	if (config_load(&d.cfg, d.config_path) < 0)
+		return 2;
+	log_set_level(d.cfg.log_level);
+	if (check_only) {
+		config_dump(&d.cfg, stdout);
+		return 0;
+	}
+	d.role = d.cfg.role == CONFIG_ROLE_PRIMARY ? &primary_role : &replica_role;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d.signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (d.signal_fd < 0) {
+		log_fatal("could not create signalfd: %s", strerror(errno));
+		return 1;
+	}
+
+	if (ring_init(&d.ring, 512, (uint32_t)d.cfg.io_buffers, SLOT_SIZE) < 0) {
+		log_fatal("could not start the I/O engine");
+		goto out_close;
+	}
+	log_log("walshipd %s starting as %s \"%s\" (io_uring, %d buffers of %d kB%s)",
+		WALSHIP_VERSION, d.role->name, d.cfg.node_name, d.cfg.io_buffers, SLOT_SIZE / 1024,
+		d.ring.fixed_buffers ? ", registered" : "");
+	d.state = d.role->start(&d.cfg, &d.ring);
+	if (!d.state) {
+		log_fatal("could not start %s", d.role->name);
+		goto out_ring;
+	}
+	signal_post(&d);
+	d.tick_ts.tv_nsec = (long long)ROLE_TICK_MS * 1000000;
+	d.tick_op.cb = tick_done;
+	tick_done(&d.tick_op, 0, 0);
+
+	for (;;) {
+		if (ring_run(&d.ring, stop_deadline ? 100 : -1) < 0)
+			break;
+		d.role->pump(d.state);
+		if (d.stop_requested && !stop_deadline) {
+			d.role->stop(d.state);
+			stop_deadline = role_now_ms() + STOP_GRACE_MS;
+		}
+		if (stop_deadline) {
+			if (d.role->stopped(d.state))
+				break;
+			if (role_now_ms() > stop_deadline) {
+				log_warning("stopping with work still in flight after %d ms",
+					    STOP_GRACE_MS);
+				break;
+			}
+		}
+	}
+	ret = 0;
+	log_log("walshipd stopped");
+	/* The ring goes first: it cancels whatever is still in flight. */
+	ring_exit(&d.ring);
+	d.role->free(d.state);
+	goto out_close;
+
+out_ring:
+	ring_exit(&d.ring);
+out_close:
+	close(d.signal_fd);
+	return ret;
+}

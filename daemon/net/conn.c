@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Framed connections over io_uring (see conn.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "net/conn.h"
+
+/* After this many consecutive "copied" notifications, auto mode stops trying SEND_ZC:
+ * a deferred copy costs more than a copy at send time (msg_zerocopy.rst). */
+#define ZC_COPIED_STREAK_MAX 8
+
+static void conn_rx_post(struct conn *c);
+static void conn_tx_post(struct conn *c);
+static void conn_maybe_finish(struct conn *c);
+
+void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "local");
+	}
+}
+
+void conn_tune_socket(int fd)
+{
+	int one = 1;
+	int idle = 10, intvl = 5, cnt = 3;
+	unsigned int user_timeout = 30000;
+
+	/* Frames are written whole; small control frames must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A dead peer is noticed by the kernel even when nothing is being sent. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+void conn_op_begin(struct conn *c)
+{
+	c->ops_pending++;
+}
+
+void conn_op_end(struct conn *c)
+{
+	c->ops_pending--;
+	conn_maybe_finish(c);
+}
+
+unsigned int conn_tx_backlog(const struct conn *c)
+{
+	return c->tx_queued;
+}
+
+static void conn_item_free(struct conn *c, struct conn_tx_item *item)
+{
+	if (item->slot)
+		ring_slot_put(c->ring, item->slot);
+	free(item);
+}
+
+void conn_close(struct conn *c, int err)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_error = err;
+	/* Pending receives and sends complete (with errors) once the socket is shut down. */
+	shutdown(c->fd, SHUT_RDWR);
+	conn_maybe_finish(c);
+}
+
+static void conn_maybe_finish(struct conn *c)
+{
+	struct conn_tx_item *item, *next;
+
+	if (!c->closing || c->ops_pending || c->closed_called)
+		return;
+	/* Nothing is in flight: every item's buffer is ours again. */
+	for (item = c->tx_head; item; item = next) {
+		next = item->next;
+		conn_item_free(c, item);
+	}
+	c->tx_head = c->tx_tail = NULL;
+	c->tx_queued = 0;
+	if (c->rx_slot) {
+		ring_slot_put(c->ring, c->rx_slot);
+		c->rx_slot = NULL;
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->closed_called = true;
+	c->ops->closed(c);
+}
+
+/* ---- receive ---- */
+
+static void conn_rx_deliver(struct conn *c)
+{
+	struct ring_slot *slot = c->rx_slot;
+	int ret;
+
+	if (frame_payload_check(&c->rx_frame, c->rx_buf) < 0) {
+		log_error("checksum mismatch in %s frame of %u bytes from %s",
+			  wire_type_name(c->rx_frame.type), c->rx_frame.length, c->peer_addr);
+		log_detail("The connection is reset; unacknowledged data is sent again.");
+		conn_close(c, -EBADMSG);
+		return;
+	}
+	c->stats.frames_received++;
+	c->rx_slot = NULL;
+	ret = c->ops->rx_frame(c, &c->rx_frame, c->rx_buf, slot);
+	if (ret < 0) {
+		conn_close(c, ret);
+		return;
+	}
+	c->rx_in_header = true;
+	c->rx_want = WIRE_HEADER_SIZE;
+	c->rx_have = 0;
+	c->rx_buf = c->rx_hdr;
+	conn_rx_post(c);
+}
+
+/* The header is complete: decode it and find a buffer for the payload. */
+static void conn_rx_header_done(struct conn *c)
+{
+	int ret = frame_header_decode(c->rx_hdr, &c->rx_frame);
+
+	if (ret < 0) {
+		log_error("invalid frame header from %s: %s", c->peer_addr,
+			  ret == -EBADMSG ? "header checksum mismatch" :
+					    "unknown type, reserved bits or length over bound");
+		conn_close(c, -EBADMSG);
+		return;
+	}
+	c->rx_in_header = false;
+	c->rx_have = 0;
+	c->rx_want = c->rx_frame.length;
+	c->rx_buf = NULL;
+	conn_rx_resume(c);
+}
+
+void conn_rx_resume(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->rx_paused = false;
+	if (c->rx_in_header) {
+		conn_rx_post(c);
+		return;
+	}
+	if (!c->rx_buf) {
+		struct ring_slot *slot = NULL;
+
+		if (c->rx_frame.length <= sizeof(c->rx_small) && c->rx_frame.type != WIRE_DATA) {
+			c->rx_buf = c->rx_small;
+		} else {
+			c->rx_buf = c->ops->rx_buffer(c, &c->rx_frame, &slot);
+			if (!c->rx_buf) {
+				c->rx_paused = true;
+				return;
+			}
+			c->rx_slot = slot;
+		}
+	}
+	if (c->rx_want == 0)
+		conn_rx_deliver(c);
+	else
+		conn_rx_post(c);
+}
+
+static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
+{
+	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, rx_op));
+
+	(void)flags;
+	c->rx_posted = false;
+	c->ops_pending--;
+	if (c->closing) {
+		conn_maybe_finish(c);
+		return;
+	}
+	if (res <= 0) {
+		if (res == 0)
+			log_log("connection from %s closed by peer", c->peer_addr);
+		else
+			log_log("could not receive from %s: %s", c->peer_addr, strerror(-res));
+		conn_close(c, res == 0 ? -ECONNRESET : res);
+		return;
+	}
+	c->stats.bytes_received += (uint64_t)res;
+	c->rx_have += (uint32_t)res;
+	if (c->rx_have < c->rx_want) {
+		conn_rx_post(c);
+		return;
+	}
+	if (c->rx_in_header)
+		conn_rx_header_done(c);
+	else
+		conn_rx_deliver(c);
+}
+
+static void conn_rx_post(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->closing || c->rx_posted)
+		return;
+	c->rx_op.cb = conn_rx_complete;
+	sqe = ring_sqe(c->ring, &c->rx_op);
+	io_uring_prep_recv(sqe, c->fd, c->rx_buf + c->rx_have, c->rx_want - c->rx_have,
+			   MSG_WAITALL);
+	c->rx_posted = true;
+	c->ops_pending++;
+}
+
+void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
+	       int zero_copy)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	memset(c, 0, sizeof(*c));
+	c->ring = r;
+	c->fd = fd;
+	c->ops = ops;
+	c->owner = owner;
+	c->zero_copy = zero_copy;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		conn_format_addr((struct sockaddr *)&ss, c->peer_addr, sizeof(c->peer_addr));
+	else
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+	c->rx_in_header = true;
+	c->rx_want = WIRE_HEADER_SIZE;
+	c->rx_buf = c->rx_hdr;
+	conn_rx_post(c);
+}
+
+/* ---- send ---- */
+
+static void conn_tx_pop(struct conn *c)
+{
+	struct conn_tx_item *item = c->tx_head;
+
+	c->tx_head = item->next;
+	if (!c->tx_head)
+		c->tx_tail = NULL;
+	item->queued = false;
+	c->tx_queued--;
+}
+
+static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
+{
+	struct conn_tx_item *item =
+		(struct conn_tx_item *)((char *)op - offsetof(struct conn_tx_item, send_op));
+	struct conn *c = item->conn;
+
+	if (flags & IORING_CQE_F_NOTIF) {
+		/* The kernel is done with the buffer. */
+		item->notifs_pending--;
+		if (c->zero_copy == -1) {
+			if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
+				c->stats.zc_copied++;
+				if (++c->zc_copied_streak >= ZC_COPIED_STREAK_MAX) {
+					log_log("zero-copy sends to %s are copied by the kernel; "
+						"using copying sends",
+						c->peer_addr);
+					c->zero_copy = 0;
+				}
+			} else {
+				c->zc_copied_streak = 0;
+			}
+		} else if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
+			c->stats.zc_copied++;
+		}
+		c->ops_pending--;
+		if (item->send_finished && !item->notifs_pending)
+			conn_item_free(c, item);
+		conn_maybe_finish(c);
+		return;
+	}
+
+	if (flags & IORING_CQE_F_MORE)
+		item->notifs_pending++;
+	else
+		c->ops_pending--;
+	c->tx_posted = false;
+
+	if (c->closing) {
+		/* The item stays queued; it is freed when the connection finishes. */
+		conn_maybe_finish(c);
+		return;
+	}
+	if (item->zc && (res == -EOPNOTSUPP || res == -EINVAL)) {
+		/* Zero-copy refused for this socket: copy from now on, resend this item. */
+		log_log("zero-copy send refused for %s (%s); using copying sends", c->peer_addr,
+			strerror(-res));
+		c->zero_copy = 0;
+		conn_tx_post(c);
+		return;
+	}
+	if (res < 0) {
+		log_log("could not send to %s: %s", c->peer_addr, strerror(-res));
+		conn_close(c, res); /* may free c */
+		return;
+	}
+	item->sent += (uint32_t)res;
+	c->stats.bytes_sent += (uint64_t)res;
+	if (item->sent < item->len) {
+		/* Short send (signal, memory pressure): the rest goes next.  The kernel
+		 * may still hold the first part for zero-copy; it only reads it. */
+		conn_tx_post(c);
+		return;
+	}
+	c->stats.frames_sent++;
+	conn_tx_pop(c);
+	item->send_finished = true;
+	if (!item->notifs_pending)
+		conn_item_free(c, item);
+	conn_tx_post(c);
+	if (c->ops->tx_progress && !c->closing)
+		c->ops->tx_progress(c);
+}
+
+static void conn_tx_post(struct conn *c)
+{
+	struct conn_tx_item *item = c->tx_head;
+	struct io_uring_sqe *sqe;
+	bool zc;
+
+	if (c->closing || c->tx_posted || !item || !item->ready)
+		return;
+	zc = item->slot && c->zero_copy != 0;
+	item->zc = zc;
+	item->send_op.cb = conn_tx_complete;
+	sqe = ring_sqe(c->ring, &item->send_op);
+	ring_prep_send_slot(sqe, c->fd, c->ring, item->slot, item->buf + item->sent,
+			    item->len - item->sent, zc);
+	if (zc)
+		c->stats.zc_sends++;
+	else
+		c->stats.copy_sends++;
+	c->tx_posted = true;
+	c->ops_pending++;
+}
+
+static void conn_tx_append(struct conn *c, struct conn_tx_item *item)
+{
+	item->conn = c;
+	item->queued = true;
+	if (c->tx_tail)
+		c->tx_tail->next = item;
+	else
+		c->tx_head = item;
+	c->tx_tail = item;
+	c->tx_queued++;
+}
+
+int conn_send_frame(struct conn *c, const uint8_t *frame, uint32_t len)
+{
+	struct conn_tx_item *item;
+
+	if (c->closing)
+		return -EPIPE;
+	item = calloc(1, sizeof(*item) + len);
+	if (!item) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	memcpy(item->small, frame, len);
+	item->buf = item->small;
+	item->len = len;
+	item->ready = true;
+	conn_tx_append(c, item);
+	conn_tx_post(c);
+	return 0;
+}
+
+struct conn_tx_item *conn_queue_slot(struct conn *c, struct ring_slot *slot, uint32_t len,
+				     bool ready)
+{
+	struct conn_tx_item *item = calloc(1, sizeof(*item));
+
+	if (!item) {
+		log_error("out of memory");
+		return NULL;
+	}
+	item->slot = slot;
+	item->buf = slot->data;
+	item->len = len;
+	item->ready = ready;
+	conn_tx_append(c, item);
+	if (ready)
+		conn_tx_post(c);
+	return item;
+}
+
+void conn_item_ready(struct conn *c, struct conn_tx_item *item, uint32_t len)
+{
+	item->len = len;
+	item->ready = true;
+	conn_tx_post(c);
+}
+
+void conn_item_failed(struct conn *c, struct conn_tx_item *item, int err)
+{
+	item->failed = true;
+	conn_close(c, err);
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A framed walship connection over a stream socket, driven by io_uring.
+ *
+ * Receiving: the 16-byte frame header is received (MSG_WAITALL), decoded and checked,
+ * then the payload is received into a buffer the owner provides (a registered slot for
+ * DATA, so it can be written to disk without a copy); the payload CRC is checked and the
+ * frame handed to the owner.  If the owner has no buffer to give, receiving pauses until
+ * conn_rx_resume(): the kernel's socket buffer fills and TCP pushes back on the sender.
+ *
+ * Sending: an ordered queue of items, one send in flight per socket (io_uring does not
+ * order independent sends on one socket), each item either a small frame copied into the
+ * item or a DATA frame built in a registered slot.  An item may be queued before its
+ * bytes are ready (a read into its slot is in flight) and is sent when marked ready.
+ * Slot items go out with SEND_ZC when the connection's zero-copy mode allows; the slot is
+ * released only on the notification that the kernel is done with it.
+ *
+ * Lifetime: every request submitted for the connection is counted; conn_close() shuts
+ * the socket down and the owner's closed() callback runs once nothing is in flight.
+ */
+#ifndef WALSHIP_NET_CONN_H
+#define WALSHIP_NET_CONN_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto/codec.h"
+#include "ring/ring.h"
+
+struct conn;
+
+struct conn_tx_item {
+	struct ring_op send_op;
+	struct ring_op load_op; /* for the owner's read into the slot */
+	struct conn *conn;
+	struct conn_tx_item *next;
+	uint8_t *buf;
+	uint32_t len;
+	uint32_t sent;
+	struct ring_slot *slot; /* NULL for small frames (buf points into small[]) */
+	bool ready;
+	bool queued;
+	unsigned int notifs_pending; /* SEND_ZC notifications still to come */
+	bool send_finished;
+	bool failed;
+	bool zc;		/* the last send of this item was SEND_ZC */
+	void *owner;		/* owner's context for load callbacks */
+	uint64_t owner_arg;
+	uint8_t small[];
+};
+
+struct conn_ops {
+	/*
+	 * Return where to receive a payload of hdr->length bytes, or NULL to pause
+	 * receiving (call conn_rx_resume() later).  Set *slot when the buffer is a slot
+	 * whose ownership passes to rx_frame().
+	 */
+	uint8_t *(*rx_buffer)(struct conn *c, const struct frame_header *hdr,
+			      struct ring_slot **slot);
+	/*
+	 * A whole frame with a good CRC.  Return 0, or -errno to close the connection
+	 * (the callee has logged why).  Owns @slot if not NULL.
+	 */
+	int (*rx_frame)(struct conn *c, const struct frame_header *hdr, uint8_t *payload,
+			struct ring_slot *slot);
+	/* The send queue drained an item: the owner may queue more. */
+	void (*tx_progress)(struct conn *c);
+	/* Nothing is in flight any more after conn_close(); the owner frees @c. */
+	void (*closed)(struct conn *c);
+};
+
+struct conn_stats {
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t frames_sent;
+	uint64_t frames_received;
+	uint64_t zc_sends;
+	uint64_t zc_copied;	/* notifications saying the kernel copied after all */
+	uint64_t copy_sends;
+};
+
+struct conn {
+	struct ring *ring;
+	const struct conn_ops *ops;
+	void *owner;
+	int fd;
+	char peer_addr[64];	/* "10.0.0.2:41234" */
+	int zero_copy;		/* 1 on, 0 off, -1 auto (zero-copy until the kernel copies) */
+	unsigned int zc_copied_streak;
+
+	/* receive */
+	struct ring_op rx_op;
+	uint8_t rx_hdr[WIRE_HEADER_SIZE];
+	struct frame_header rx_frame;
+	uint8_t *rx_buf;
+	struct ring_slot *rx_slot;
+	uint32_t rx_want;
+	uint32_t rx_have;
+	bool rx_in_header;
+	bool rx_paused;
+	bool rx_posted;
+	uint8_t rx_small[WIRE_MAX_CONTROL_PAYLOAD];
+
+	/* send */
+	struct conn_tx_item *tx_head;
+	struct conn_tx_item *tx_tail;
+	unsigned int tx_queued;	/* items queued and not yet fully sent */
+	bool tx_posted;
+
+	unsigned int ops_pending;
+	bool closing;
+	bool closed_called;
+	int close_error;	/* first error that closed it (-errno), 0 for a clean close */
+	struct conn_stats stats;
+};
+
+/* Take over connected socket @fd and start receiving. */
+void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
+	       int zero_copy);
+
+/* Queue a small frame (already encoded, at most WIRE_HEADER_SIZE +
+ * WIRE_MAX_CONTROL_PAYLOAD bytes).  Returns -ENOMEM or -EPIPE when closing. */
+int conn_send_frame(struct conn *c, const uint8_t *frame, uint32_t len);
+
+/*
+ * Queue a slot item: @slot holds (or will hold) a frame of @len bytes at slot->data.
+ * When @ready is false the owner fills it later and calls conn_item_ready().  The
+ * returned item stays valid until it is sent (or the connection closes).
+ */
+struct conn_tx_item *conn_queue_slot(struct conn *c, struct ring_slot *slot, uint32_t len,
+				     bool ready);
+void conn_item_ready(struct conn *c, struct conn_tx_item *item, uint32_t len);
+/* The owner's load failed: the connection is closed with @err. */
+void conn_item_failed(struct conn *c, struct conn_tx_item *item, int err);
+
+/* Count a request the owner submits on the connection's behalf (e.g. a file read that
+ * fills a slot item), and its completion: closed() waits for these too. */
+void conn_op_begin(struct conn *c);
+void conn_op_end(struct conn *c);
+
+/* Start receiving again after rx_buffer() returned NULL. */
+void conn_rx_resume(struct conn *c);
+
+/* Items queued and not yet fully sent. */
+unsigned int conn_tx_backlog(const struct conn *c);
+
+/* Shut the connection down (@err: reason, 0 clean); closed() follows. */
+void conn_close(struct conn *c, int err);
+
+/* Format @sa as "addr:port". */
+void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Set TCP_NODELAY, keepalive and buffer sizes on a data socket. */
+void conn_tune_socket(int fd);
+
+#endif /* WALSHIP_NET_CONN_H */

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The io_uring engine (see ring.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "ring/ring.h"
+
+int ring_init(struct ring *r, unsigned int entries, uint32_t nslots, uint32_t slot_size)
+{
+	struct io_uring_params params;
+	struct iovec *iov = NULL;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	memset(&params, 0, sizeof(params));
+	/*
+	 * One thread submits and reaps: SINGLE_ISSUER and COOP_TASKRUN avoid interrupting
+	 * the thread for task work.  Kernels before 6.0 refuse SINGLE_ISSUER; retry without.
+	 */
+	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+	ret = io_uring_queue_init_params(entries, &r->uring, &params);
+	if (ret == -EINVAL) {
+		memset(&params, 0, sizeof(params));
+		ret = io_uring_queue_init_params(entries, &r->uring, &params);
+	}
+	if (ret < 0) {
+		log_error("could not set up io_uring: %s", strerror(-ret));
+		return ret;
+	}
+
+	r->nslots = nslots;
+	r->arena_size = (size_t)nslots * slot_size;
+	if (nslots == 0)
+		return 0;
+	r->arena = mmap(NULL, r->arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (r->arena == MAP_FAILED) {
+		ret = -errno;
+		log_error("could not allocate %zu bytes of I/O buffers: %s", r->arena_size,
+			  strerror(errno));
+		r->arena = NULL;
+		goto out_queue_exit;
+	}
+	r->slots = calloc(nslots, sizeof(*r->slots));
+	iov = calloc(nslots, sizeof(*iov));
+	if (!r->slots || !iov) {
+		ret = -ENOMEM;
+		log_error("out of memory");
+		goto out_free;
+	}
+	for (uint32_t i = nslots; i-- > 0;) {
+		struct ring_slot *slot = &r->slots[i];
+
+		slot->data = r->arena + (size_t)i * slot_size;
+		slot->index = i;
+		slot->size = slot_size;
+		slot->next_free = r->free_list;
+		r->free_list = slot;
+		iov[i].iov_base = slot->data;
+		iov[i].iov_len = slot_size;
+	}
+	r->slots_free = nslots;
+	ret = io_uring_register_buffers(&r->uring, iov, nslots);
+	if (ret < 0) {
+		log_warning("could not register %zu bytes of I/O buffers with io_uring: %s",
+			    r->arena_size, strerror(-ret));
+		log_hint("Raise RLIMIT_MEMLOCK (ulimit -l, LimitMEMLOCK=) or lower io_buffers; "
+			 "walshipd goes on with unregistered buffers and copying I/O.");
+	} else {
+		r->fixed_buffers = true;
+	}
+	free(iov);
+	return 0;
+
+out_free:
+	free(iov);
+	free(r->slots);
+	r->slots = NULL;
+	munmap(r->arena, r->arena_size);
+	r->arena = NULL;
+out_queue_exit:
+	io_uring_queue_exit(&r->uring);
+	return ret;
+}
+
+void ring_exit(struct ring *r)
+{
+	io_uring_queue_exit(&r->uring);
+	if (r->arena)
+		munmap(r->arena, r->arena_size);
+	free(r->slots);
+	memset(r, 0, sizeof(*r));
+}
+
+struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+
+	while (!sqe) {
+		/* Submission queue full: hand what is there to the kernel. */
+		io_uring_submit(&r->uring);
+		sqe = io_uring_get_sqe(&r->uring);
+	}
+	io_uring_sqe_set_data(sqe, op);
+	r->inflight++;
+	return sqe;
+}
+
+int ring_run(struct ring *r, int timeout_ms)
+{
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts;
+	unsigned int head, handled = 0;
+	int ret;
+
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+		ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
+	} else {
+		ret = io_uring_submit_and_wait(&r->uring, 1);
+	}
+	if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+		log_error("io_uring wait failed: %s", strerror(-ret));
+		return ret;
+	}
+
+	/*
+	 * Callbacks may queue new requests but never wait, so walking the completion
+	 * queue while they run is safe; advance once at the end.
+	 */
+	for (;;) {
+		unsigned int batch = 0;
+
+		io_uring_for_each_cqe(&r->uring, head, cqe)
+		{
+			struct ring_op *op = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+			uint32_t flags = cqe->flags;
+
+			batch++;
+			if (!(flags & IORING_CQE_F_MORE))
+				r->inflight--;
+			if (op && op->cb)
+				op->cb(op, res, flags);
+		}
+		if (!batch)
+			break;
+		io_uring_cq_advance(&r->uring, batch);
+		handled += batch;
+	}
+	return (int)handled;
+}
+
+struct ring_slot *ring_slot_get(struct ring *r)
+{
+	struct ring_slot *slot = r->free_list;
+
+	if (!slot)
+		return NULL;
+	r->free_list = slot->next_free;
+	slot->next_free = NULL;
+	r->slots_free--;
+	return slot;
+}
+
+void ring_slot_put(struct ring *r, struct ring_slot *slot)
+{
+	slot->next_free = r->free_list;
+	r->free_list = slot;
+	r->slots_free++;
+}
+
+void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
+			 const struct ring_slot *slot, const void *buf, size_t len,
+			 bool zero_copy)
+{
+	int msg_flags = MSG_WAITALL | MSG_NOSIGNAL;
+
+	if (zero_copy) {
+		io_uring_prep_send_zc(sqe, fd, buf, len, msg_flags, IORING_SEND_ZC_REPORT_USAGE);
+		if (r->fixed_buffers) {
+			sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+			sqe->buf_index = (uint16_t)slot->index;
+		}
+	} else {
+		io_uring_prep_send(sqe, fd, buf, len, msg_flags);
+	}
+}

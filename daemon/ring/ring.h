@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The io_uring engine: one ring per event-loop thread, completion callbacks, and a pool
+ * of registered buffers ("slots") that reads, writes and zero-copy sends use by index.
+ *
+ * Every request carries a struct ring_op (embedded in the object that owns the request);
+ * its callback runs once per completion.  A SEND_ZC request completes twice: first with
+ * the result (IORING_CQE_F_MORE set when a notification follows), then with
+ * IORING_CQE_F_NOTIF when the kernel no longer uses the buffer; the callback sees both.
+ */
+#ifndef WALSHIP_RING_RING_H
+#define WALSHIP_RING_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <liburing.h>
+
+/* liburing 2.3 predates these (kernel 6.2, backported to 6.1 stable). */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
+struct ring_op;
+typedef void (*ring_cb)(struct ring_op *op, int res, uint32_t cqe_flags);
+
+struct ring_op {
+	ring_cb cb;
+};
+
+/* One registered buffer. */
+struct ring_slot {
+	uint8_t *data;
+	uint32_t index; /* buf_index for *_FIXED operations */
+	uint32_t size;
+	struct ring_slot *next_free;
+};
+
+struct ring {
+	struct io_uring uring;
+	unsigned int inflight; /* requests submitted whose last completion has not arrived */
+	uint8_t *arena;
+	size_t arena_size;
+	struct ring_slot *slots;
+	uint32_t nslots;
+	uint32_t slots_free;
+	struct ring_slot *free_list;
+	bool fixed_buffers; /* arena registered with the kernel */
+};
+
+/*
+ * Set up a ring of @entries submission entries and an arena of @nslots buffers of
+ * @slot_size bytes each, registered as fixed buffers (falling back to unregistered
+ * buffers, with a warning, if the kernel refuses, e.g. RLIMIT_MEMLOCK).  Returns -errno.
+ */
+int ring_init(struct ring *r, unsigned int entries, uint32_t nslots, uint32_t slot_size);
+void ring_exit(struct ring *r);
+
+/*
+ * A submission entry for @op, never NULL: when the submission queue is full it is
+ * submitted first.  The caller preps the entry and must not touch it after the next
+ * ring call.
+ */
+struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op);
+
+/*
+ * Submit what is queued, wait up to @timeout_ms (-1: forever) for at least one
+ * completion, and run the callbacks of all available completions.  Returns the number
+ * of completions handled, or -errno (-EINTR is returned as 0).
+ */
+int ring_run(struct ring *r, int timeout_ms);
+
+/* Take a free slot, or NULL when none is free (back-pressure: try again later). */
+struct ring_slot *ring_slot_get(struct ring *r);
+void ring_slot_put(struct ring *r, struct ring_slot *slot);
+
+/* Prepare a send of @len bytes at @buf within @slot: SEND_ZC from the fixed buffer when
+ * @zero_copy, a plain SEND otherwise.  MSG_WAITALL and MSG_NOSIGNAL are always set. */
+void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
+			 const struct ring_slot *slot, const void *buf, size_t len,
+			 bool zero_copy);
+
+#endif /* WALSHIP_RING_RING_H */

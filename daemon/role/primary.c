@@ -1,0 +1,1026 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The primary role: takes WAL files from `walship push` over the control socket and
+ * sends each to every connected replica; a push succeeds once `sync_replicas` replicas
+ * have acknowledged the file as durable, and fails (PostgreSQL keeps the file and
+ * retries) when a replica refuses it or push_timeout passes first.
+ *
+ * Data path per replica: the file is read with READ_FIXED into a registered slot, right
+ * behind the room for the frame and DATA headers, sealed (CRC-32C) in place and sent with
+ * SEND_ZC from the same slot; the slot returns to the pool on the zero-copy notification.
+ * Each connection has at most PEER_MAX_QUEUED frames queued (reads included) and at most
+ * max_inflight_files files unacknowledged; the slot pool is shared, so memory is bounded
+ * whatever the number of replicas and pushes (back-pressure, DESIGN §4.5).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "control/control.h"
+#include "net/conn.h"
+#include "proto/codec.h"
+#include "role/role.h"
+#include "status/status.h"
+#include "wal/name.h"
+#include "wal/page.h"
+
+/* Frames queued per replica connection before its producer waits (reads included). */
+#define PEER_MAX_QUEUED 6
+
+enum peer_state {
+	PEER_HANDSHAKE,
+	PEER_STREAMING,
+};
+
+struct primary;
+
+struct push {
+	struct push *next;
+	struct primary *pr;
+	uint64_t id;
+	char name[CTL_MAX_NAME];
+	struct wal_name wn;
+	int fd;
+	uint64_t size;
+	struct ctl_client *client; /* NULL once replied */
+	int64_t started_ms;
+	int64_t deadline_ms;
+	unsigned int acks;
+	unsigned int refs; /* transfers and reads that still use fd */
+	char acked_by[256];
+};
+
+struct xfer {
+	struct xfer *next;
+	struct peer *peer;
+	struct push *push;
+	uint32_t file_id;
+	uint64_t next_read;
+	bool begin_queued;
+	bool end_queued;
+};
+
+struct peer {
+	struct conn conn; /* first: conn callbacks find the peer from it */
+	struct peer *next;
+	struct primary *pr;
+	enum peer_state state;
+	bool refused; /* an ERROR is queued: close once it is sent */
+	char name[WIRE_MAX_NAME + 1];
+	int64_t accepted_ms;
+	int64_t connected_since;
+	struct xfer *xfers; /* unacknowledged transfers, in order */
+	struct xfer *fill;  /* first transfer not completely queued */
+	unsigned int inflight_files;
+	uint32_t next_file_id;
+	uint64_t files_sent;
+	uint64_t files_acked;
+	uint64_t errors;
+	char last_sent[WIRE_MAX_FILE_NAME + 1];
+	char last_acked[WIRE_MAX_FILE_NAME + 1];
+	char last_error[STATUS_MAX_TEXT];
+};
+
+struct primary {
+	struct config cfg;
+	struct ring *ring;
+	struct control_server control;
+	int listen_fd;
+	struct ring_op accept_op;
+	bool accepting;
+	bool stopping;
+	struct peer *peers;
+	unsigned int npeers;
+	struct push *pushes;
+	unsigned int npushes;
+	uint64_t next_push_id;
+	/* cluster identity, learned from the first page of shipped segments */
+	uint64_t system_identifier;
+	uint16_t page_magic;
+	uint32_t seg_size;
+	uint32_t block_size;
+	struct status_node st;
+};
+
+static const struct conn_ops peer_conn_ops;
+
+static struct peer *peer_of(struct conn *c)
+{
+	return (struct peer *)c;
+}
+
+/* ---- pushes ---- */
+
+static void push_release(struct push *p)
+{
+	struct primary *pr = p->pr;
+	struct push **pp;
+
+	for (pp = &pr->pushes; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	pr->npushes--;
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+static void push_unref(struct push *p)
+{
+	if (--p->refs == 0 && !p->client)
+		push_release(p);
+}
+
+static void push_reply(struct push *p, uint16_t code, const char *text)
+{
+	struct primary *pr = p->pr;
+
+	if (!p->client)
+		return;
+	control_reply(p->client, code, text, strlen(text));
+	p->client = NULL;
+	if (code == CTL_OK) {
+		pr->st.pushes_ok++;
+	} else {
+		pr->st.pushes_failed++;
+		snprintf(pr->st.last_error, sizeof(pr->st.last_error), "%s", text);
+	}
+	if (p->refs == 0)
+		push_release(p);
+}
+
+static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	if (!p->client)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_log("could not archive \"%s\": %s", p->name, text);
+	push_reply(p, code, text);
+}
+
+static void push_acked(struct push *p, const char *replica)
+{
+	struct primary *pr = p->pr;
+	size_t used = strlen(p->acked_by);
+
+	p->acks++;
+	snprintf(p->acked_by + used, sizeof(p->acked_by) - used, "%s%s", used ? ", " : "",
+		 replica);
+	if (p->client && p->acks >= (unsigned int)pr->cfg.sync_replicas) {
+		char text[512];
+
+		snprintf(text, sizeof(text), "durable on %u replica(s): %s", p->acks,
+			 p->acked_by);
+		log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name,
+			  role_now_ms() - p->started_ms, text);
+		push_reply(p, CTL_OK, text);
+	}
+}
+
+/* ---- transfers ---- */
+
+static void peer_add_xfer(struct peer *peer, struct push *p)
+{
+	struct xfer *x = calloc(1, sizeof(*x)), **xp;
+
+	if (!x) {
+		log_error("out of memory");
+		conn_close(&peer->conn, -ENOMEM);
+		return;
+	}
+	x->peer = peer;
+	x->push = p;
+	x->file_id = ++peer->next_file_id;
+	p->refs++;
+	for (xp = &peer->xfers; *xp; xp = &(*xp)->next)
+		;
+	*xp = x;
+	if (!peer->fill)
+		peer->fill = x;
+}
+
+static void xfer_free(struct xfer *x)
+{
+	struct push *p = x->push;
+
+	free(x);
+	push_unref(p);
+}
+
+static void peer_learn_identity(struct primary *pr, const uint8_t *page, uint32_t len)
+{
+	uint16_t magic, info;
+
+	if (len < WAL_PAGE_LONG_HEADER)
+		return;
+	memcpy(&magic, page, 2);
+	memcpy(&info, page + 2, 2);
+	if (!(info & 0x0002) || !wal_page_magic_version(magic))
+		return;
+	if (!pr->system_identifier) {
+		memcpy(&pr->system_identifier, page + 24, 8);
+		memcpy(&pr->seg_size, page + 32, 4);
+		memcpy(&pr->block_size, page + 36, 4);
+		pr->page_magic = magic;
+		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
+			pr->system_identifier, wal_page_magic_version(magic));
+	}
+}
+
+static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct conn_tx_item *item =
+		(struct conn_tx_item *)((char *)op - offsetof(struct conn_tx_item, load_op));
+	struct xfer *x = item->owner;
+	struct peer *peer = x->peer;
+	struct push *p = x->push;
+	uint64_t offset = item->owner_arg;
+	uint32_t want = item->len;
+
+	(void)flags;
+	if (res < 0 || (uint32_t)res != want) {
+		char msg[256];
+
+		if (res < 0)
+			snprintf(msg, sizeof(msg), "could not read file \"%s\": %s", p->name,
+				 strerror(-res));
+		else
+			snprintf(msg, sizeof(msg),
+				 "could not read file \"%s\": read %d of %u bytes at offset %" PRIu64,
+				 p->name, res, want, offset);
+		push_fail(p, CTL_ERR_FAILED, "%s", msg);
+		conn_item_failed(&peer->conn, item, res < 0 ? res : -EIO);
+	} else {
+		uint8_t *content = item->slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+
+		if (offset == 0 && (p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL))
+			peer_learn_identity(peer->pr, content, want);
+		conn_item_ready(&peer->conn, item,
+				(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));
+	}
+	push_unref(p);
+	conn_op_end(&peer->conn); /* may free peer */
+}
+
+static int peer_queue_small(struct peer *peer, int len, const uint8_t *frame)
+{
+	if (len < 0) {
+		log_error("could not encode frame for %s: %s", peer->conn.peer_addr,
+			  strerror(-len));
+		return len;
+	}
+	return conn_send_frame(&peer->conn, frame, (uint32_t)len);
+}
+
+/* Queue what can be queued for @peer within its bounds. */
+static void peer_fill(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+
+	while (peer->state == PEER_STREAMING && !peer->conn.closing && peer->fill) {
+		struct xfer *x = peer->fill;
+		struct push *p = x->push;
+
+		if (conn_tx_backlog(&peer->conn) >= PEER_MAX_QUEUED)
+			return;
+		if (!x->begin_queued) {
+			struct msg_file_begin fb = { .file_id = x->file_id,
+						     .kind = (uint8_t)p->wn.kind,
+						     .size = p->size };
+
+			if (peer->inflight_files >= (unsigned int)pr->cfg.max_inflight_files)
+				return;
+			snprintf(fb.name, sizeof(fb.name), "%s", p->name);
+			if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb),
+					     frame) < 0)
+				return;
+			x->begin_queued = true;
+			peer->inflight_files++;
+			peer->files_sent++;
+			snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
+			continue;
+		}
+		if (x->next_read < p->size) {
+			uint32_t len = (uint32_t)(p->size - x->next_read < WIRE_CHUNK_SIZE ?
+							  p->size - x->next_read :
+							  WIRE_CHUNK_SIZE);
+			struct ring_slot *slot = ring_slot_get(pr->ring);
+			struct conn_tx_item *item;
+			struct io_uring_sqe *sqe;
+			uint8_t *dst;
+
+			if (!slot)
+				return; /* pool exhausted: primary_pump() retries */
+			item = conn_queue_slot(&peer->conn, slot, len, false);
+			if (!item) {
+				ring_slot_put(pr->ring, slot);
+				conn_close(&peer->conn, -ENOMEM);
+				return;
+			}
+			item->owner = x;
+			item->owner_arg = x->next_read;
+			item->load_op.cb = peer_read_done;
+			dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+			sqe = ring_sqe(pr->ring, &item->load_op);
+			if (pr->ring->fixed_buffers)
+				io_uring_prep_read_fixed(sqe, p->fd, dst, len, x->next_read,
+							 (int)slot->index);
+			else
+				io_uring_prep_read(sqe, p->fd, dst, len, x->next_read);
+			conn_op_begin(&peer->conn);
+			p->refs++;
+			x->next_read += len;
+			continue;
+		}
+		if (!x->end_queued) {
+			struct msg_file_end fe = { .file_id = x->file_id, .size = p->size };
+
+			if (peer_queue_small(peer, msg_file_end_encode(frame, sizeof(frame), &fe),
+					     frame) < 0)
+				return;
+			x->end_queued = true;
+		}
+		peer->fill = x->next;
+	}
+}
+
+/* ---- replica connections ---- */
+
+static void peer_set_error(struct peer *peer, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void peer_set_error(struct peer *peer, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(peer->last_error, sizeof(peer->last_error), fmt, ap);
+	va_end(ap);
+	peer->errors++;
+}
+
+/* Send ERROR and close. */
+static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
+{
+	struct msg_error me = { .code = code };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	vsnprintf(me.message, sizeof(me.message), fmt, ap);
+	va_end(ap);
+	log_log("refusing replica connection from %s: %s", peer->conn.peer_addr, me.message);
+	peer->pr->st.connections_refused++;
+	len = msg_error_encode(frame, sizeof(frame), &me);
+	if (len < 0 || conn_send_frame(&peer->conn, frame, (uint32_t)len) < 0)
+		return -EPROTO;
+	/* Let the ERROR go out before the socket is shut down (peer_tx_progress). */
+	peer->state = PEER_HANDSHAKE;
+	peer->refused = true;
+	return 0;
+}
+
+static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct primary *pr = peer->pr;
+	struct msg_hello in, out = { 0 };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct push *p;
+	int ret;
+
+	ret = msg_hello_decode(payload, len, &in);
+	if (ret < 0) {
+		log_log("malformed HELLO from %s", peer->conn.peer_addr);
+		return ret;
+	}
+	if (in.version != WIRE_VERSION)
+		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
+				   in.version);
+	if (in.role != WIRE_ROLE_REPLICA)
+		return peer_refuse(peer, WIRE_ERR_ROLE,
+				   "only replicas connect to a primary: WAL flows from primary to "
+				   "replica only");
+	if (strcmp(in.arch, wire_arch()) != 0)
+		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
+				   "replica platform %s differs from primary platform %s", in.arch,
+				   wire_arch());
+	if (in.system_identifier && pr->system_identifier &&
+	    in.system_identifier != pr->system_identifier)
+		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
+				   "replica holds WAL of system %" PRIu64 ", this primary ships %" PRIu64,
+				   in.system_identifier, pr->system_identifier);
+	if (in.page_magic && pr->page_magic && in.page_magic != pr->page_magic)
+		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
+				   "replica holds WAL of PostgreSQL %s, this primary ships PostgreSQL %s",
+				   wal_page_magic_version(in.page_magic) ?: "?",
+				   wal_page_magic_version(pr->page_magic) ?: "?");
+	if (in.seg_size && pr->seg_size && in.seg_size != pr->seg_size)
+		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
+				   "replica WAL segment size %u differs from primary's %u",
+				   in.seg_size, pr->seg_size);
+	/* A replica that reconnects replaces its old, possibly half-open, connection. */
+	for (struct peer *other = pr->peers; other; other = other->next) {
+		if (other != peer && other->state == PEER_STREAMING &&
+		    !strcmp(other->name, in.node_name) && !other->conn.closing) {
+			log_log("replica \"%s\" connected again from %s; closing its connection "
+				"from %s",
+				in.node_name, peer->conn.peer_addr, other->conn.peer_addr);
+			conn_close(&other->conn, -ECONNRESET);
+			break;
+		}
+	}
+	snprintf(peer->name, sizeof(peer->name), "%s", in.node_name);
+
+	out.version = WIRE_VERSION;
+	out.role = WIRE_ROLE_PRIMARY;
+	out.system_identifier = pr->system_identifier;
+	out.page_magic = pr->page_magic;
+	out.seg_size = pr->seg_size;
+	out.block_size = pr->block_size;
+	snprintf(out.arch, sizeof(out.arch), "%s", wire_arch());
+	snprintf(out.node_name, sizeof(out.node_name), "%s", pr->cfg.node_name);
+	ret = peer_queue_small(peer, msg_hello_encode(frame, sizeof(frame), &out), frame);
+	if (ret < 0)
+		return ret;
+	peer->state = PEER_STREAMING;
+	peer->connected_since = time(NULL);
+	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
+
+	/* Files waiting for acknowledgements go to the newcomer too. */
+	for (p = pr->pushes; p; p = p->next)
+		if (p->client)
+			peer_add_xfer(peer, p);
+	peer_fill(peer);
+	return 0;
+}
+
+static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct primary *pr = peer->pr;
+	struct msg_ack ack;
+	struct xfer **xp, *x;
+	int ret = msg_ack_decode(payload, len, &ack);
+
+	if (ret < 0) {
+		log_log("malformed ACK from replica \"%s\"", peer->name);
+		return ret;
+	}
+	for (xp = &peer->xfers; (x = *xp); xp = &x->next)
+		if (x->file_id == ack.file_id)
+			break;
+	if (!x || !x->end_queued || strcmp(ack.name, x->push->name) != 0) {
+		log_log("replica \"%s\" acknowledged unknown file %u (\"%s\")", peer->name,
+			ack.file_id, ack.name);
+		return -EPROTO;
+	}
+	switch (ack.status) {
+	case WIRE_ACK_STORED:
+	case WIRE_ACK_DUPLICATE:
+		if (ack.durable_offset != x->push->size) {
+			log_log("replica \"%s\" acknowledged %" PRIu64 " of %" PRIu64
+				" bytes of \"%s\" as complete",
+				peer->name, ack.durable_offset, x->push->size, ack.name);
+			return -EPROTO;
+		}
+		peer->files_acked++;
+		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", ack.name);
+		if (ack.status == WIRE_ACK_DUPLICATE)
+			pr->st.duplicates++;
+		push_acked(x->push, peer->name);
+		break;
+	case WIRE_ACK_CONFLICT:
+		pr->st.conflicts++;
+		snprintf(pr->st.last_conflict, sizeof(pr->st.last_conflict),
+			 "replica \"%s\": %s", peer->name, ack.message);
+		log_warning("replica \"%s\" holds different content for \"%s\"", peer->name,
+			    ack.name);
+		log_detail("%s", ack.message);
+		peer_set_error(peer, "%s", ack.message);
+		push_fail(x->push, CTL_ERR_CONFLICT, "replica \"%s\" refused it: %s", peer->name,
+			  ack.message);
+		break;
+	default:
+		peer_set_error(peer, "%s", ack.message);
+		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s",
+			  peer->name, wire_ack_status_name(ack.status), ack.message);
+		break;
+	}
+	*xp = x->next;
+	if (peer->fill == x)
+		peer->fill = x->next;
+	peer->inflight_files--;
+	xfer_free(x);
+	peer_fill(peer);
+	return 0;
+}
+
+static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t *payload,
+			 struct ring_slot *slot)
+{
+	struct peer *peer = peer_of(c);
+
+	if (slot)
+		ring_slot_put(c->ring, slot); /* replicas send no DATA */
+	if (peer->refused)
+		return 0; /* waiting for our ERROR to go out */
+	if (peer->state == PEER_HANDSHAKE) {
+		if (hdr->type != WIRE_HELLO) {
+			log_log("expected HELLO from %s, got %s", c->peer_addr,
+				wire_type_name(hdr->type));
+			return -EPROTO;
+		}
+		return peer_on_hello(peer, payload, hdr->length);
+	}
+	switch (hdr->type) {
+	case WIRE_ACK:
+		return peer_on_ack(peer, payload, hdr->length);
+	case WIRE_PING: {
+		struct msg_ping ping;
+		uint8_t frame[WIRE_HEADER_SIZE + 8];
+
+		if (msg_ping_decode(payload, hdr->length, &ping) < 0)
+			return -EPROTO;
+		return peer_queue_small(peer,
+					msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping),
+					frame);
+	}
+	case WIRE_PONG:
+		return 0;
+	case WIRE_ERROR: {
+		struct msg_error me;
+
+		if (msg_error_decode(payload, hdr->length, &me) == 0) {
+			log_log("replica \"%s\" reported an error: %s", peer->name, me.message);
+			peer_set_error(peer, "%s", me.message);
+		}
+		return -ECONNRESET;
+	}
+	default:
+		log_log("unexpected %s frame from replica \"%s\"", wire_type_name(hdr->type),
+			peer->name);
+		peer_set_error(peer, "protocol violation: unexpected %s frame",
+			       wire_type_name(hdr->type));
+		return -EPROTO;
+	}
+}
+
+static uint8_t *peer_rx_buffer(struct conn *c, const struct frame_header *hdr,
+			       struct ring_slot **slot)
+{
+	/* Only DATA frames can be larger than rx_small, and replicas send none: take a
+	 * slot so the frame can be read and refused as a protocol error. */
+	(void)hdr;
+	*slot = ring_slot_get(c->ring);
+	return *slot ? (*slot)->data : NULL;
+}
+
+static void peer_tx_progress(struct conn *c)
+{
+	struct peer *peer = peer_of(c);
+
+	if (peer->refused) {
+		if (conn_tx_backlog(c) == 0)
+			conn_close(c, -EPROTO); /* may free peer */
+		return;
+	}
+	peer_fill(peer);
+}
+
+static void peer_closed(struct conn *c)
+{
+	struct peer *peer = peer_of(c), **pp;
+	struct primary *pr = peer->pr;
+	struct xfer *x, *next;
+
+	if (peer->state == PEER_STREAMING)
+		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);
+	for (x = peer->xfers; x; x = next) {
+		next = x->next;
+		xfer_free(x);
+	}
+	for (pp = &pr->peers; *pp; pp = &(*pp)->next) {
+		if (*pp == peer) {
+			*pp = peer->next;
+			break;
+		}
+	}
+	pr->npeers--;
+	free(peer);
+}
+
+static const struct conn_ops peer_conn_ops = {
+	.rx_buffer = peer_rx_buffer,
+	.rx_frame = peer_rx_frame,
+	.tx_progress = peer_tx_progress,
+	.closed = peer_closed,
+};
+
+static void primary_accept_post(struct primary *pr);
+
+static void primary_accepted(struct ring_op *op, int res, uint32_t flags)
+{
+	struct primary *pr = (struct primary *)((char *)op - offsetof(struct primary, accept_op));
+	struct peer *peer;
+
+	(void)flags;
+	pr->accepting = false;
+	if (pr->stopping) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res < 0) {
+		log_warning("could not accept replica connection: %s", strerror(-res));
+		primary_accept_post(pr);
+		return;
+	}
+	peer = calloc(1, sizeof(*peer));
+	if (!peer) {
+		log_error("out of memory");
+		close(res);
+		primary_accept_post(pr);
+		return;
+	}
+	conn_tune_socket(res);
+	peer->pr = pr;
+	peer->accepted_ms = role_now_ms();
+	peer->next = pr->peers;
+	pr->peers = peer;
+	pr->npeers++;
+	conn_init(&peer->conn, pr->ring, res, &peer_conn_ops, peer, pr->cfg.zero_copy);
+	{
+		unsigned int live = 0;
+
+		for (struct peer *o = pr->peers; o; o = o->next)
+			if (!o->conn.closing && !o->refused)
+				live++;
+		if (live > (unsigned int)pr->cfg.max_senders) {
+			if (peer_refuse(peer, WIRE_ERR_TOO_MANY,
+					"too many replicas connected (max_senders = %d)",
+					pr->cfg.max_senders) < 0)
+				conn_close(&peer->conn, -EPROTO);
+		}
+	}
+	primary_accept_post(pr);
+}
+
+static void primary_accept_post(struct primary *pr)
+{
+	struct io_uring_sqe *sqe;
+
+	if (pr->stopping || pr->accepting)
+		return;
+	pr->accept_op.cb = primary_accepted;
+	sqe = ring_sqe(pr->ring, &pr->accept_op);
+	io_uring_prep_accept(sqe, pr->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	pr->accepting = true;
+}
+
+static int primary_listen(struct primary *pr)
+{
+	char host[CONFIG_MAX_ADDR], portstr[8];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE |
+									 AI_NUMERICSERV };
+	struct addrinfo *res;
+	uint16_t port;
+	int fd, one = 1, ret;
+
+	if (config_split_address(pr->cfg.listen, host, sizeof(host), &port) < 0) {
+		log_error("invalid listen address \"%s\"", pr->cfg.listen);
+		return -EINVAL;
+	}
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	ret = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+	if (ret != 0) {
+		log_error("could not resolve listen address \"%s\": %s", pr->cfg.listen,
+			  gai_strerror(ret));
+		return -EINVAL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not create socket: %s", strerror(errno));
+		goto out_free;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		ret = -errno;
+		log_error("could not listen on \"%s\": %s", pr->cfg.listen, strerror(errno));
+		close(fd);
+		goto out_free;
+	}
+	pr->listen_fd = fd;
+	ret = 0;
+	log_log("listening for replicas on %s", pr->cfg.listen);
+out_free:
+	freeaddrinfo(res);
+	return ret;
+}
+
+/* ---- control requests ---- */
+
+static void primary_status(struct primary *pr, struct ctl_client *client, bool json)
+{
+	struct status_node *n = &pr->st;
+	struct status_peer *peers = calloc(pr->npeers ? pr->npeers : 1, sizeof(*peers));
+	unsigned int i = 0;
+	size_t len;
+	char *text;
+
+	n->role = "primary";
+	snprintf(n->node_name, sizeof(n->node_name), "%s", pr->cfg.node_name);
+	n->system_identifier = pr->system_identifier;
+	n->page_magic = pr->page_magic;
+	n->seg_size = pr->seg_size;
+	n->sync_replicas = pr->cfg.sync_replicas;
+	n->max_senders = pr->cfg.max_senders;
+	n->pushes_queued = pr->npushes;
+	n->peers = peers;
+	for (struct peer *peer = pr->peers; peer && peers; peer = peer->next) {
+		struct status_peer *sp = &peers[i++];
+
+		snprintf(sp->name, sizeof(sp->name), "%s", peer->name);
+		snprintf(sp->addr, sizeof(sp->addr), "%s", peer->conn.peer_addr);
+		sp->state = peer->conn.closing ? "disconnected" :
+			    peer->state == PEER_STREAMING ? "streaming" : "handshake";
+		snprintf(sp->last_sent, sizeof(sp->last_sent), "%s", peer->last_sent);
+		snprintf(sp->last_acked, sizeof(sp->last_acked), "%s", peer->last_acked);
+		sp->bytes_sent = peer->conn.stats.bytes_sent;
+		sp->bytes_received = peer->conn.stats.bytes_received;
+		sp->files_sent = peer->files_sent;
+		sp->files_acked = peer->files_acked;
+		sp->files_inflight = peer->inflight_files;
+		sp->errors = peer->errors;
+		sp->zc_sends = peer->conn.stats.zc_sends;
+		sp->zc_copied = peer->conn.stats.zc_copied;
+		sp->copy_sends = peer->conn.stats.copy_sends;
+		sp->connected_since = peer->connected_since;
+		snprintf(sp->last_error, sizeof(sp->last_error), "%s", peer->last_error);
+	}
+	n->npeers = peers ? i : 0;
+	text = status_render(n, json, &len);
+	if (text)
+		control_reply(client, CTL_OK, text, len);
+	else
+		control_reply(client, CTL_ERR_FAILED, "out of memory", 13);
+	free(text);
+	free(peers);
+	n->peers = NULL;
+}
+
+static void primary_push(struct primary *pr, struct ctl_client *client, const char *name,
+			 int fd)
+{
+	struct wal_name wn;
+	struct stat sb;
+	struct push *p;
+	char text[256];
+
+	if (fd < 0) {
+		control_reply(client, CTL_ERR_INVALID, "no file descriptor passed", 25);
+		return;
+	}
+	if (wal_name_parse(name, &wn) < 0) {
+		snprintf(text, sizeof(text), "\"%s\" is not a WAL file name", name);
+		goto out_refuse;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(text, sizeof(text), "\"%s\" is not a regular file", name);
+		goto out_refuse;
+	}
+	if ((wn.kind == WAL_FILE_HISTORY || wn.kind == WAL_FILE_BACKUP) ?
+		    (sb.st_size <= 0 || sb.st_size > WAL_TEXT_FILE_MAX) :
+		    (sb.st_size < (1 << 20) || sb.st_size > (1 << 30) ||
+		     (sb.st_size & (sb.st_size - 1)))) {
+		snprintf(text, sizeof(text), "file \"%s\" has impossible size %lld for a %s", name,
+			 (long long)sb.st_size, wal_file_kind_name(wn.kind));
+		goto out_refuse;
+	}
+	if (pr->stopping) {
+		close(fd);
+		control_reply(client, CTL_ERR_FAILED, "walshipd is shutting down", 25);
+		pr->st.pushes_failed++;
+		return;
+	}
+	if (pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes) {
+		close(fd);
+		snprintf(text, sizeof(text), "too many pushes in progress (max_queued_pushes = %d)",
+			 pr->cfg.max_queued_pushes);
+		log_warning("could not archive \"%s\": %s", name, text);
+		control_reply(client, CTL_ERR_BUSY, text, strlen(text));
+		pr->st.pushes_failed++;
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		close(fd);
+		control_reply(client, CTL_ERR_FAILED, "out of memory", 13);
+		return;
+	}
+	p->pr = pr;
+	p->id = ++pr->next_push_id;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->wn = wn;
+	p->fd = fd;
+	p->size = (uint64_t)sb.st_size;
+	p->client = client;
+	p->started_ms = role_now_ms();
+	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
+	p->next = pr->pushes;
+	pr->pushes = p;
+	pr->npushes++;
+	p->refs = 1; /* held until the loop below has added every transfer */
+	log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", name, p->size,
+		  (int)control_client_pid(client));
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing)
+			peer_add_xfer(peer, p);
+	if (pr->cfg.sync_replicas == 0)
+		push_reply(p, CTL_OK, "queued (sync_replicas = 0)");
+	push_unref(p);
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_fill(peer);
+	return;
+
+out_refuse:
+	close(fd);
+	log_log("refused push: %s", text);
+	pr->st.pushes_failed++;
+	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
+}
+
+static void primary_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
+			    int fd)
+{
+	struct primary *pr = ctx;
+
+	switch (req->op) {
+	case CTL_PUSH:
+		primary_push(pr, client, req->name, fd);
+		return;
+	case CTL_STATUS:
+		if (fd >= 0)
+			close(fd);
+		primary_status(pr, client, req->flags & CTL_F_JSON);
+		return;
+	default:
+		if (fd >= 0)
+			close(fd);
+		control_reply(client, CTL_ERR_INVALID, "unknown request", 15);
+	}
+}
+
+/* ---- role operations ---- */
+
+static void *primary_start(const struct config *cfg, struct ring *r)
+{
+	struct primary *pr = calloc(1, sizeof(*pr));
+
+	if (!pr) {
+		log_error("out of memory");
+		return NULL;
+	}
+	pr->cfg = *cfg;
+	pr->ring = r;
+	pr->listen_fd = -1;
+	pr->st.started = time(NULL);
+	if (cfg->sync_replicas == 0)
+		log_warning("sync_replicas = 0: pushes succeed before any replica holds the "
+			    "WAL, and nothing holds it for replicas that are away");
+	if (primary_listen(pr) < 0)
+		goto out_free;
+	if (control_start(&pr->control, r, cfg->socket_path, cfg->socket_group,
+			  cfg->socket_permissions, primary_request, pr) < 0)
+		goto out_close;
+	primary_accept_post(pr);
+	log_log("primary \"%s\" ready: sync_replicas = %d, max_senders = %d", cfg->node_name,
+		cfg->sync_replicas, cfg->max_senders);
+	return pr;
+
+out_close:
+	close(pr->listen_fd);
+out_free:
+	free(pr);
+	return NULL;
+}
+
+static void primary_pump(void *state)
+{
+	struct primary *pr = state;
+
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_fill(peer);
+}
+
+static void primary_tick(void *state, int64_t now_ms)
+{
+	struct primary *pr = state;
+	struct push *p, *next;
+
+	for (p = pr->pushes; p; p = next) {
+		next = p->next; /* push_fail may release p */
+		if (p->client && now_ms >= p->deadline_ms) {
+			unsigned int connected = 0;
+
+			for (struct peer *peer = pr->peers; peer; peer = peer->next)
+				if (peer->state == PEER_STREAMING && !peer->conn.closing)
+					connected++;
+			p->refs++;
+			push_fail(p, CTL_ERR_TIMEOUT,
+				  "only %u of %d required replica acknowledgements within %d ms "
+				  "(%u replica(s) connected)",
+				  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms,
+				  connected);
+			next = p->next;
+			push_unref(p);
+		}
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_HANDSHAKE && !peer->conn.closing &&
+		    now_ms - peer->accepted_ms > pr->cfg.connect_timeout_ms) {
+			log_log("closing connection from %s: no handshake within %d ms",
+				peer->conn.peer_addr, pr->cfg.connect_timeout_ms);
+			pr->st.connections_refused++;
+			conn_close(&peer->conn, -ETIMEDOUT);
+		}
+	}
+}
+
+static void primary_stop(void *state)
+{
+	struct primary *pr = state;
+	struct push *p, *next;
+
+	pr->stopping = true;
+	control_stop(&pr->control);
+	if (pr->listen_fd >= 0) {
+		shutdown(pr->listen_fd, SHUT_RDWR);
+		close(pr->listen_fd);
+		pr->listen_fd = -1;
+	}
+	for (p = pr->pushes; p; p = next) {
+		p->refs++;
+		push_fail(p, CTL_ERR_FAILED, "walshipd is shutting down");
+		next = p->next;
+		push_unref(p);
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		conn_close(&peer->conn, 0);
+}
+
+static bool primary_stopped(void *state)
+{
+	struct primary *pr = state;
+
+	return pr->peers == NULL && pr->control.clients == 0 && !pr->accepting;
+}
+
+static void primary_reload(void *state, const struct config *cfg)
+{
+	struct primary *pr = state;
+
+	pr->cfg.sync_replicas = cfg->sync_replicas;
+	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
+	pr->cfg.log_level = cfg->log_level;
+}
+
+static void primary_free(void *state)
+{
+	free(state);
+}
+
+const struct role_ops primary_role = {
+	.name = "primary",
+	.start = primary_start,
+	.pump = primary_pump,
+	.tick = primary_tick,
+	.stop = primary_stop,
+	.stopped = primary_stopped,
+	.reload = primary_reload,
+	.free = primary_free,
+};

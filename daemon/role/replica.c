@@ -1,0 +1,982 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The replica role: connects to `upstream`, receives WAL files and stores them durably
+ * in `archive_dir` (DESIGN §4.2), acknowledging each file only once it is there:
+ *
+ *   FILE_BEGIN  open archive_dir/.incoming/<name>.<seq> (O_EXCL)
+ *   DATA        validate the chunk's pages in memory, WRITE_FIXED it from the slot it
+ *               was received into (no copy), at its offset
+ *   FILE_END    all writes done: fdatasync, close, rename to archive_dir/<name> with
+ *               RENAME_NOREPLACE, fsync archive_dir, then ACK
+ *
+ * A name that already exists is the duplicate rule (DESIGN §4.3): same content is
+ * acknowledged as a duplicate, different content refused, counted and logged.  A file
+ * that fails validation is never renamed into place.  The first segment stored fixes
+ * the store's system identifier; WAL of any other system is refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "control/control.h"
+#include "net/conn.h"
+#include "proto/codec.h"
+#include "role/role.h"
+#include "status/status.h"
+#include "wal/name.h"
+#include "wal/page.h"
+#include "wal/store.h"
+
+struct replica;
+struct link;
+
+enum infile_state {
+	IN_RECEIVING,
+	IN_SYNCING,
+	IN_RENAMING,
+	IN_DIR_SYNCING,
+};
+
+struct chunk_write {
+	struct ring_op op;
+	struct infile *f;
+	struct ring_slot *slot;
+	uint64_t offset;
+	uint32_t len;
+	struct chunk_write *next;
+};
+
+struct infile {
+	struct infile *next;
+	struct link *link;
+	struct ring_op op;
+	enum infile_state state;
+	uint32_t file_id;
+	char name[WIRE_MAX_FILE_NAME + 1];
+	char tmp_name[WIRE_MAX_FILE_NAME + 32];
+	struct wal_name wn;
+	uint64_t size;
+	uint64_t received;
+	int fd;
+	bool opening;
+	bool end_received;
+	unsigned int writes_pending;
+	struct chunk_write *waiting; /* chunks received before the open completed */
+	struct chunk_write **waiting_tail;
+	struct wal_validator wv;
+	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
+	char fail_msg[WIRE_MAX_MESSAGE + 1];
+};
+
+struct link {
+	struct conn conn; /* first: conn callbacks find the link from it */
+	struct replica *rp;
+	bool established;
+	char primary_name[WIRE_MAX_NAME + 1];
+	struct infile *files;
+	uint64_t files_received;
+	uint64_t files_acked;
+	char last_acked[WIRE_MAX_FILE_NAME + 1];
+	char last_received[WIRE_MAX_FILE_NAME + 1];
+};
+
+struct replica {
+	struct config cfg;
+	struct ring *ring;
+	struct control_server control;
+	struct store store;
+	struct link *link;
+	/* connecting */
+	int connect_fd;
+	struct ring_op connect_op;
+	struct ring_op connect_timeout_op;
+	struct __kernel_timespec connect_ts;
+	struct sockaddr_storage upstream_addr;
+	socklen_t upstream_len;
+	bool connecting;
+	int64_t next_attempt_ms;
+	int backoff_ms;
+	bool stopping;
+	uint64_t seq;
+	uint64_t reconnects;
+	uint64_t errors;
+	char last_error[STATUS_MAX_TEXT];
+	struct status_node st;
+};
+
+static void replica_connect(struct replica *rp);
+
+static struct link *link_of(struct conn *c)
+{
+	return (struct link *)c;
+}
+
+static void replica_set_error(struct replica *rp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void replica_set_error(struct replica *rp, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rp->last_error, sizeof(rp->last_error), fmt, ap);
+	va_end(ap);
+	rp->errors++;
+}
+
+/* ---- files ---- */
+
+static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->fail_status != WIRE_ACK_STORED)
+		return; /* the first reason stands */
+	f->fail_status = status;
+	va_start(ap, fmt);
+	vsnprintf(f->fail_msg, sizeof(f->fail_msg), fmt, ap);
+	va_end(ap);
+}
+
+static void infile_free(struct infile *f)
+{
+	struct link *lk = f->link;
+	struct infile **fp;
+	struct chunk_write *cw, *next;
+
+	for (cw = f->waiting; cw; cw = next) {
+		next = cw->next;
+		ring_slot_put(lk->rp->ring, cw->slot);
+		free(cw);
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
+		if (*fp == f) {
+			*fp = f->next;
+			break;
+		}
+	}
+	free(f);
+}
+
+static void infile_discard(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	if (f->fd >= 0) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (f->tmp_name[0] && unlinkat(rp->store.incoming_fd, f->tmp_name, 0) < 0 &&
+	    errno != ENOENT)
+		log_warning("could not remove file \"%s/%s/%s\": %s", rp->store.path,
+			    STORE_INCOMING_DIR, f->tmp_name, strerror(errno));
+	f->tmp_name[0] = '\0';
+}
+
+static void infile_ack(struct infile *f, uint8_t status, const char *message)
+{
+	struct link *lk = f->link;
+	struct msg_ack ack = { .file_id = f->file_id, .status = status };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	int len;
+
+	ack.durable_offset = (status == WIRE_ACK_STORED || status == WIRE_ACK_DUPLICATE) ?
+				     f->size :
+				     0;
+	snprintf(ack.name, sizeof(ack.name), "%s", f->name);
+	snprintf(ack.message, sizeof(ack.message), "%s", message ? message : "");
+	len = msg_ack_encode(frame, sizeof(frame), &ack);
+	if (len < 0) {
+		log_error("could not encode ACK for \"%s\"", f->name);
+		return;
+	}
+	if (conn_send_frame(&lk->conn, frame, (uint32_t)len) == 0) {
+		lk->files_acked++;
+		snprintf(lk->last_acked, sizeof(lk->last_acked), "%s", f->name);
+	}
+}
+
+/* The file will not be stored: count, log, remove the temporary file, refuse it. */
+static void infile_refuse(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	switch (f->fail_status) {
+	case WIRE_ACK_INVALID:
+		rp->st.invalid++;
+		break;
+	case WIRE_ACK_SYSID:
+		rp->st.sysid_refused++;
+		break;
+	case WIRE_ACK_CONFLICT:
+		rp->st.conflicts++;
+		snprintf(rp->st.last_conflict, sizeof(rp->st.last_conflict), "%s", f->fail_msg);
+		break;
+	default:
+		rp->st.io_errors++;
+		break;
+	}
+	if (f->fail_status == WIRE_ACK_CONFLICT)
+		log_warning("refused \"%s\": %s", f->name, f->fail_msg);
+	else
+		log_error("refused \"%s\": %s", f->name, f->fail_msg);
+	snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
+	infile_discard(f);
+	infile_ack(f, f->fail_status, f->fail_msg);
+	infile_free(f);
+}
+
+static void infile_step(struct ring_op *op, int res, uint32_t flags);
+
+static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
+{
+	(void)sqe;
+	conn_op_begin(&f->link->conn);
+}
+
+static void infile_stored(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	rp->st.files_stored++;
+	rp->st.bytes_stored += f->size;
+	log_debug("stored \"%s\" (%" PRIu64 " bytes)", f->name, f->size);
+	infile_ack(f, WIRE_ACK_STORED, NULL);
+	infile_free(f);
+}
+
+/* All bytes are written: check the file as a whole, then make it durable. */
+static void infile_maybe_finish(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+	struct wal_identity id;
+
+	if (!f->end_received || f->writes_pending || f->opening || f->state != IN_RECEIVING)
+		return;
+	if (f->fail_status == WIRE_ACK_STORED && wal_validator_end(&f->wv, &id) < 0)
+		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+	if (f->fail_status != WIRE_ACK_STORED) {
+		infile_refuse(f);
+		return;
+	}
+	f->state = IN_SYNCING;
+	f->op.cb = infile_step;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+	infile_submit(f, sqe);
+}
+
+static void infile_step(struct ring_op *op, int res, uint32_t flags)
+{
+	struct infile *f = (struct infile *)((char *)op - offsetof(struct infile, op));
+	struct link *lk = f->link;
+	struct replica *rp = lk->rp;
+	struct io_uring_sqe *sqe;
+
+	(void)flags;
+	switch (f->state) {
+	case IN_SYNCING:
+		if (res < 0) {
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s",
+				    f->tmp_name, strerror(-res));
+			infile_refuse(f);
+			break;
+		}
+		close(f->fd);
+		f->fd = -1;
+		/* The first segment fixes the store's system identifier, durably, before
+		 * anything of that system is acknowledged. */
+		if (!rp->store.system_identifier && f->wv.have_id &&
+		    store_set_system_identifier(&rp->store, f->wv.id.system_identifier) < 0) {
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
+			infile_refuse(f);
+			break;
+		}
+		f->state = IN_RENAMING;
+		sqe = ring_sqe(rp->ring, &f->op);
+		io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd,
+				       f->name, RENAME_NOREPLACE);
+		infile_submit(f, sqe);
+		break;
+	case IN_RENAMING:
+		if (res == -EEXIST) {
+			int same = store_same_content(&rp->store, f->tmp_name, f->name);
+
+			if (same == 1) {
+				rp->st.duplicates++;
+				log_log("\"%s\" is already stored with identical content", f->name);
+				infile_discard(f);
+				infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
+				infile_free(f);
+				break;
+			}
+			if (same == 0)
+				infile_fail(f, WIRE_ACK_CONFLICT,
+					    "\"%s\" is already stored with different content; the "
+					    "stored file is kept",
+					    f->name);
+			else
+				infile_fail(f, WIRE_ACK_IO_ERROR,
+					    "could not compare \"%s\" with the stored file: %s",
+					    f->name, strerror(-same));
+			infile_refuse(f);
+			break;
+		}
+		if (res < 0) {
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not rename \"%s\" to \"%s\": %s",
+				    f->tmp_name, f->name, strerror(-res));
+			infile_refuse(f);
+			break;
+		}
+		f->tmp_name[0] = '\0';
+		f->state = IN_DIR_SYNCING;
+		sqe = ring_sqe(rp->ring, &f->op);
+		io_uring_prep_fsync(sqe, rp->store.dir_fd, 0);
+		infile_submit(f, sqe);
+		break;
+	case IN_DIR_SYNCING:
+		if (res < 0) {
+			/* The file is complete and fsynced but its name may not survive a
+			 * crash: do not acknowledge; the primary sends it again and the
+			 * duplicate rule applies. */
+			log_error("could not fsync directory \"%s\": %s", rp->store.path,
+				  strerror(-res));
+			rp->st.io_errors++;
+			infile_ack(f, WIRE_ACK_IO_ERROR, "could not fsync the archive directory");
+			infile_free(f);
+			break;
+		}
+		infile_stored(f);
+		break;
+	case IN_RECEIVING:
+		/* the open */
+		f->opening = false;
+		if (res < 0) {
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
+				    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, strerror(-res));
+			f->tmp_name[0] = '\0';
+		} else {
+			f->fd = res;
+		}
+		/* Chunks that arrived meanwhile. */
+		while (f->waiting) {
+			struct chunk_write *cw = f->waiting;
+
+			f->waiting = cw->next;
+			if (f->fd < 0 || f->fail_status != WIRE_ACK_STORED) {
+				ring_slot_put(rp->ring, cw->slot);
+				free(cw);
+				continue;
+			}
+			cw->next = NULL;
+			sqe = ring_sqe(rp->ring, &cw->op);
+			if (rp->ring->fixed_buffers)
+				io_uring_prep_write_fixed(sqe, f->fd,
+							  cw->slot->data + WIRE_DATA_HEADER_SIZE,
+							  cw->len, cw->offset, (int)cw->slot->index);
+			else
+				io_uring_prep_write(sqe, f->fd, cw->slot->data + WIRE_DATA_HEADER_SIZE,
+						    cw->len, cw->offset);
+			f->writes_pending++;
+			infile_submit(f, sqe);
+		}
+		f->waiting_tail = &f->waiting;
+		infile_maybe_finish(f);
+		break;
+	}
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static void chunk_written(struct ring_op *op, int res, uint32_t flags)
+{
+	struct chunk_write *cw = (struct chunk_write *)op;
+	struct infile *f = cw->f;
+	struct link *lk = f->link;
+
+	(void)flags;
+	if (res < 0 || (uint32_t)res != cw->len) {
+		/* errno = 0 semantics: a short write without an error is ENOSPC. */
+		int err = res < 0 ? -res : ENOSPC;
+
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not write file \"%s\" at offset %" PRIu64 ": %s",
+			    f->name, cw->offset, strerror(err));
+	}
+	ring_slot_put(lk->rp->ring, cw->slot);
+	free(cw);
+	f->writes_pending--;
+	infile_maybe_finish(f);
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static struct infile *link_find_file(struct link *lk, uint32_t file_id)
+{
+	for (struct infile *f = lk->files; f; f = f->next)
+		if (f->file_id == file_id && f->state == IN_RECEIVING)
+			return f;
+	return NULL;
+}
+
+static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
+{
+	struct replica *rp = lk->rp;
+	struct msg_file_begin fb;
+	struct infile *f;
+	struct io_uring_sqe *sqe;
+
+	if (msg_file_begin_decode(payload, len, &fb) < 0) {
+		log_log("malformed FILE_BEGIN from the primary");
+		return -EPROTO;
+	}
+	if (link_find_file(lk, fb.file_id)) {
+		log_log("primary reused file id %u", fb.file_id);
+		return -EPROTO;
+	}
+	if (fb.start_offset != 0) {
+		log_log("primary asked to resume \"%s\" at %" PRIu64 "; not supported", fb.name,
+			fb.start_offset);
+		return -EPROTO;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	f->link = lk;
+	f->fd = -1;
+	f->file_id = fb.file_id;
+	f->size = fb.size;
+	f->waiting_tail = &f->waiting;
+	snprintf(f->name, sizeof(f->name), "%s", fb.name);
+	f->next = lk->files;
+	lk->files = f;
+	lk->files_received++;
+	snprintf(lk->last_received, sizeof(lk->last_received), "%s", fb.name);
+
+	if (wal_name_parse(fb.name, &f->wn) < 0 || (uint8_t)f->wn.kind != fb.kind) {
+		infile_fail(f, WIRE_ACK_INVALID, "\"%s\" is not a WAL file name of kind %u",
+			    fb.name, fb.kind);
+		return 0;
+	}
+	if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
+		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+		return 0;
+	}
+	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, ++rp->seq);
+	f->opening = true;
+	f->op.cb = infile_step;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_openat(sqe, rp->store.incoming_fd, f->tmp_name,
+			     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	infile_submit(f, sqe);
+	return 0;
+}
+
+static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len,
+			struct ring_slot *slot)
+{
+	struct replica *rp = lk->rp;
+	struct msg_data md;
+	struct infile *f;
+	struct chunk_write *cw;
+
+	if (msg_data_decode(payload, len, &md) < 0) {
+		log_log("malformed DATA from the primary");
+		goto out_put;
+	}
+	f = link_find_file(lk, md.file_id);
+	if (!f || f->end_received || md.offset != f->received || md.len > f->size - f->received) {
+		log_log("DATA for file %u at offset %" PRIu64 " does not continue any file",
+			md.file_id, md.offset);
+		goto out_put;
+	}
+	f->received += md.len;
+	if (f->fail_status == WIRE_ACK_STORED) {
+		bool had_id = f->wv.have_id;
+
+		if (wal_validator_feed(&f->wv, md.data, md.len) < 0)
+			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+		else if (!had_id && f->wv.have_id && rp->store.system_identifier &&
+			 f->wv.id.system_identifier != rp->store.system_identifier)
+			infile_fail(f, WIRE_ACK_SYSID,
+				    "WAL segment \"%s\" belongs to system %" PRIu64
+				    ", this replica holds system %" PRIu64,
+				    f->name, f->wv.id.system_identifier,
+				    rp->store.system_identifier);
+	}
+	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
+		ring_slot_put(rp->ring, slot);
+		return 0;
+	}
+	cw = calloc(1, sizeof(*cw));
+	if (!cw) {
+		log_error("out of memory");
+		ring_slot_put(rp->ring, slot);
+		return -ENOMEM;
+	}
+	cw->op.cb = chunk_written;
+	cw->f = f;
+	cw->slot = slot;
+	cw->offset = md.offset;
+	cw->len = md.len;
+	if (f->opening) {
+		*f->waiting_tail = cw;
+		f->waiting_tail = &cw->next;
+		return 0;
+	}
+	{
+		struct io_uring_sqe *sqe = ring_sqe(rp->ring, &cw->op);
+
+		if (rp->ring->fixed_buffers)
+			io_uring_prep_write_fixed(sqe, f->fd, slot->data + WIRE_DATA_HEADER_SIZE,
+						  md.len, md.offset, (int)slot->index);
+		else
+			io_uring_prep_write(sqe, f->fd, slot->data + WIRE_DATA_HEADER_SIZE, md.len,
+					    md.offset);
+		f->writes_pending++;
+		infile_submit(f, sqe);
+	}
+	return 0;
+
+out_put:
+	ring_slot_put(rp->ring, slot);
+	return -EPROTO;
+}
+
+static int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len)
+{
+	struct msg_file_end fe;
+	struct infile *f;
+
+	if (msg_file_end_decode(payload, len, &fe) < 0) {
+		log_log("malformed FILE_END from the primary");
+		return -EPROTO;
+	}
+	f = link_find_file(lk, fe.file_id);
+	if (!f || f->end_received || fe.size != f->size || f->received != f->size) {
+		log_log("FILE_END for file %u does not match what was received", fe.file_id);
+		return -EPROTO;
+	}
+	f->end_received = true;
+	infile_maybe_finish(f);
+	return 0;
+}
+
+static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
+{
+	struct replica *rp = lk->rp;
+	struct msg_hello h;
+
+	if (msg_hello_decode(payload, len, &h) < 0) {
+		log_log("malformed HELLO from the primary");
+		return -EPROTO;
+	}
+	if (h.version != WIRE_VERSION || h.role != WIRE_ROLE_PRIMARY) {
+		log_error("upstream %s is not a walship primary of protocol version %d",
+			  rp->cfg.upstream, WIRE_VERSION);
+		replica_set_error(rp, "upstream is not a walship primary");
+		return -EPROTO;
+	}
+	if (strcmp(h.arch, wire_arch()) != 0 ||
+	    (h.system_identifier && rp->store.system_identifier &&
+	     h.system_identifier != rp->store.system_identifier)) {
+		log_error("upstream %s is incompatible: platform %s, system %" PRIu64
+			  "; this replica: platform %s, system %" PRIu64,
+			  rp->cfg.upstream, h.arch, h.system_identifier, wire_arch(),
+			  rp->store.system_identifier);
+		replica_set_error(rp, "upstream is incompatible");
+		return -EPROTO;
+	}
+	lk->established = true;
+	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
+	rp->backoff_ms = rp->cfg.reconnect_min_ms;
+	log_log("connected to primary \"%s\" at %s", h.node_name, rp->cfg.upstream);
+	return 0;
+}
+
+static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t *payload,
+			 struct ring_slot *slot)
+{
+	struct link *lk = link_of(c);
+
+	if (hdr->type == WIRE_DATA && lk->established)
+		return link_on_data(lk, payload, hdr->length, slot);
+	if (slot)
+		ring_slot_put(c->ring, slot);
+	if (hdr->type == WIRE_ERROR) {
+		struct msg_error me;
+
+		if (msg_error_decode(payload, hdr->length, &me) == 0) {
+			log_error("primary at %s refused this replica: %s", lk->rp->cfg.upstream,
+				  me.message);
+			replica_set_error(lk->rp, "%s", me.message);
+		}
+		return -ECONNREFUSED;
+	}
+	if (!lk->established) {
+		if (hdr->type != WIRE_HELLO) {
+			log_log("expected HELLO from the primary, got %s", wire_type_name(hdr->type));
+			return -EPROTO;
+		}
+		return link_on_hello(lk, payload, hdr->length);
+	}
+	switch (hdr->type) {
+	case WIRE_FILE_BEGIN:
+		return link_on_file_begin(lk, payload, hdr->length);
+	case WIRE_FILE_END:
+		return link_on_file_end(lk, payload, hdr->length);
+	case WIRE_PING: {
+		struct msg_ping ping;
+		uint8_t frame[WIRE_HEADER_SIZE + 8];
+		int n;
+
+		if (msg_ping_decode(payload, hdr->length, &ping) < 0)
+			return -EPROTO;
+		n = msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping);
+		return n < 0 ? n : conn_send_frame(c, frame, (uint32_t)n);
+	}
+	case WIRE_PONG:
+		return 0;
+	default:
+		log_log("unexpected %s frame from the primary", wire_type_name(hdr->type));
+		return -EPROTO;
+	}
+}
+
+static uint8_t *link_rx_buffer(struct conn *c, const struct frame_header *hdr,
+			       struct ring_slot **slot)
+{
+	(void)hdr;
+	*slot = ring_slot_get(c->ring);
+	return *slot ? (*slot)->data : NULL; /* NULL: wait for a write to free a slot */
+}
+
+static void link_closed(struct conn *c)
+{
+	struct link *lk = link_of(c);
+	struct replica *rp = lk->rp;
+
+	/* Files not completely received are discarded; the primary sends them again. */
+	while (lk->files) {
+		infile_discard(lk->files);
+		infile_free(lk->files);
+	}
+	if (lk->established)
+		log_log("disconnected from primary at %s", rp->cfg.upstream);
+	if (rp->link == lk)
+		rp->link = NULL;
+	free(lk);
+	if (!rp->stopping)
+		rp->next_attempt_ms = role_now_ms() + rp->backoff_ms;
+}
+
+static const struct conn_ops link_conn_ops = {
+	.rx_buffer = link_rx_buffer,
+	.rx_frame = link_rx_frame,
+	.closed = link_closed,
+};
+
+/* ---- connecting ---- */
+
+static void replica_backoff(struct replica *rp)
+{
+	/* Exponential backoff with jitter, so replicas do not reconnect in lockstep. */
+	int jitter = rp->backoff_ms / 4 ? rand() % (rp->backoff_ms / 4) : 0;
+
+	rp->next_attempt_ms = role_now_ms() + rp->backoff_ms + jitter;
+	rp->backoff_ms *= 2;
+	if (rp->backoff_ms > rp->cfg.reconnect_max_ms)
+		rp->backoff_ms = rp->cfg.reconnect_max_ms;
+}
+
+static void replica_connected(struct ring_op *op, int res, uint32_t flags)
+{
+	struct replica *rp = (struct replica *)((char *)op - offsetof(struct replica, connect_op));
+	struct msg_hello h = { 0 };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct link *lk;
+	int len;
+
+	(void)flags;
+	rp->connecting = false;
+	if (res < 0 || rp->stopping) {
+		if (res < 0) {
+			if (res == -ECANCELED)
+				res = -ETIMEDOUT;
+			log_log("could not connect to primary at %s: %s", rp->cfg.upstream,
+				strerror(-res));
+			replica_set_error(rp, "could not connect to %s: %s", rp->cfg.upstream,
+					  strerror(-res));
+		}
+		close(rp->connect_fd);
+		rp->connect_fd = -1;
+		replica_backoff(rp);
+		return;
+	}
+	lk = calloc(1, sizeof(*lk));
+	if (!lk) {
+		log_error("out of memory");
+		close(rp->connect_fd);
+		rp->connect_fd = -1;
+		replica_backoff(rp);
+		return;
+	}
+	lk->rp = rp;
+	rp->link = lk;
+	conn_tune_socket(rp->connect_fd);
+	conn_init(&lk->conn, rp->ring, rp->connect_fd, &link_conn_ops, lk, 0);
+	rp->connect_fd = -1;
+	rp->reconnects++;
+
+	h.version = WIRE_VERSION;
+	h.role = WIRE_ROLE_REPLICA;
+	h.system_identifier = rp->store.system_identifier;
+	snprintf(h.arch, sizeof(h.arch), "%s", wire_arch());
+	snprintf(h.node_name, sizeof(h.node_name), "%s", rp->cfg.node_name);
+	len = msg_hello_encode(frame, sizeof(frame), &h);
+	if (len < 0 || conn_send_frame(&lk->conn, frame, (uint32_t)len) < 0)
+		conn_close(&lk->conn, -EPROTO);
+	/* A refused handshake must not be retried in a tight loop. */
+	replica_backoff(rp);
+}
+
+static void replica_connect_timeout_done(struct ring_op *op, int res, uint32_t flags)
+{
+	(void)op;
+	(void)res;
+	(void)flags;
+}
+
+static int replica_resolve(struct replica *rp)
+{
+	char host[CONFIG_MAX_ADDR], portstr[8];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res;
+	uint16_t port;
+	int ret;
+
+	if (config_split_address(rp->cfg.upstream, host, sizeof(host), &port) < 0) {
+		log_error("invalid upstream address \"%s\"", rp->cfg.upstream);
+		return -EINVAL;
+	}
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	ret = getaddrinfo(host, portstr, &hints, &res);
+	if (ret != 0) {
+		log_warning("could not resolve upstream \"%s\": %s", rp->cfg.upstream,
+			    gai_strerror(ret));
+		return -EAGAIN;
+	}
+	memcpy(&rp->upstream_addr, res->ai_addr, res->ai_addrlen);
+	rp->upstream_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void replica_connect(struct replica *rp)
+{
+	struct io_uring_sqe *sqe;
+
+	if (rp->connecting || rp->link || rp->stopping)
+		return;
+	if (replica_resolve(rp) < 0) {
+		replica_backoff(rp);
+		return;
+	}
+	rp->connect_fd = socket(rp->upstream_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (rp->connect_fd < 0) {
+		log_error("could not create socket: %s", strerror(errno));
+		replica_backoff(rp);
+		return;
+	}
+	rp->connect_op.cb = replica_connected;
+	sqe = ring_sqe(rp->ring, &rp->connect_op);
+	io_uring_prep_connect(sqe, rp->connect_fd, (struct sockaddr *)&rp->upstream_addr,
+			      rp->upstream_len);
+	sqe->flags |= IOSQE_IO_LINK;
+	rp->connect_ts.tv_sec = rp->cfg.connect_timeout_ms / 1000;
+	rp->connect_ts.tv_nsec = (long long)(rp->cfg.connect_timeout_ms % 1000) * 1000000;
+	rp->connect_timeout_op.cb = replica_connect_timeout_done;
+	sqe = ring_sqe(rp->ring, &rp->connect_timeout_op);
+	io_uring_prep_link_timeout(sqe, &rp->connect_ts, 0);
+	rp->connecting = true;
+}
+
+/* ---- control requests ---- */
+
+static void replica_status(struct replica *rp, struct ctl_client *client, bool json)
+{
+	struct status_node *n = &rp->st;
+	struct status_peer peer = { 0 };
+	struct link *lk = rp->link;
+	size_t len;
+	char *text;
+
+	n->role = "replica";
+	snprintf(n->node_name, sizeof(n->node_name), "%s", rp->cfg.node_name);
+	n->system_identifier = rp->store.system_identifier;
+	snprintf(n->upstream, sizeof(n->upstream), "%s", rp->cfg.upstream);
+	snprintf(n->archive_dir, sizeof(n->archive_dir), "%s", rp->cfg.archive_dir);
+	snprintf(peer.name, sizeof(peer.name), "%s", lk ? lk->primary_name : "");
+	snprintf(peer.addr, sizeof(peer.addr), "%s", rp->cfg.upstream);
+	peer.state = !lk ? (rp->connecting ? "connecting" : "disconnected") :
+		     lk->conn.closing ? "disconnected" :
+		     lk->established ? "streaming" : "handshake";
+	if (lk) {
+		snprintf(peer.last_sent, sizeof(peer.last_sent), "%s", lk->last_received);
+		snprintf(peer.last_acked, sizeof(peer.last_acked), "%s", lk->last_acked);
+		peer.bytes_sent = lk->conn.stats.bytes_sent;
+		peer.bytes_received = lk->conn.stats.bytes_received;
+		peer.files_sent = lk->files_received;
+		peer.files_acked = lk->files_acked;
+		for (struct infile *f = lk->files; f; f = f->next)
+			peer.files_inflight++;
+	}
+	peer.errors = rp->errors;
+	peer.reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
+	snprintf(peer.last_error, sizeof(peer.last_error), "%s", rp->last_error);
+	n->peers = &peer;
+	n->npeers = 1;
+	text = status_render(n, json, &len);
+	if (text)
+		control_reply(client, CTL_OK, text, len);
+	else
+		control_reply(client, CTL_ERR_FAILED, "out of memory", 13);
+	free(text);
+	n->peers = NULL;
+}
+
+static void replica_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
+			    int fd)
+{
+	struct replica *rp = ctx;
+	static const char not_primary[] =
+		"this walshipd is a replica: WAL flows from primary to replica only";
+
+	if (fd >= 0)
+		close(fd);
+	switch (req->op) {
+	case CTL_STATUS:
+		replica_status(rp, client, req->flags & CTL_F_JSON);
+		return;
+	case CTL_PUSH:
+		log_warning("refused push of \"%s\": %s", req->name, not_primary);
+		control_reply(client, CTL_ERR_ROLE, not_primary, sizeof(not_primary) - 1);
+		return;
+	default:
+		control_reply(client, CTL_ERR_INVALID, "unknown request", 15);
+	}
+}
+
+/* ---- role operations ---- */
+
+static void *replica_start(const struct config *cfg, struct ring *r)
+{
+	struct replica *rp = calloc(1, sizeof(*rp));
+
+	if (!rp) {
+		log_error("out of memory");
+		return NULL;
+	}
+	rp->cfg = *cfg;
+	rp->ring = r;
+	rp->connect_fd = -1;
+	rp->backoff_ms = cfg->reconnect_min_ms;
+	rp->st.started = time(NULL);
+	srand((unsigned int)(time(NULL) ^ getpid()));
+	if (store_open(&rp->store, cfg->archive_dir) < 0)
+		goto out_free;
+	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
+			  cfg->socket_permissions, replica_request, rp) < 0)
+		goto out_store;
+	if (rp->store.system_identifier)
+		log_log("replica \"%s\" ready: archive \"%s\" holds system %" PRIu64,
+			cfg->node_name, cfg->archive_dir, rp->store.system_identifier);
+	else
+		log_log("replica \"%s\" ready: archive \"%s\" is empty", cfg->node_name,
+			cfg->archive_dir);
+	replica_connect(rp);
+	return rp;
+
+out_store:
+	store_close(&rp->store);
+out_free:
+	free(rp);
+	return NULL;
+}
+
+static void replica_pump(void *state)
+{
+	struct replica *rp = state;
+
+	/* Receiving waits for a free slot; writes that completed may have freed some. */
+	if (rp->link && rp->link->conn.rx_paused && rp->ring->slots_free)
+		conn_rx_resume(&rp->link->conn);
+}
+
+static void replica_tick(void *state, int64_t now_ms)
+{
+	struct replica *rp = state;
+
+	if (!rp->link && !rp->connecting && !rp->stopping && now_ms >= rp->next_attempt_ms)
+		replica_connect(rp);
+}
+
+static void replica_stop(void *state)
+{
+	struct replica *rp = state;
+
+	rp->stopping = true;
+	control_stop(&rp->control);
+	if (rp->link)
+		conn_close(&rp->link->conn, 0);
+	if (rp->connecting && rp->connect_fd >= 0)
+		shutdown(rp->connect_fd, SHUT_RDWR);
+}
+
+static bool replica_stopped(void *state)
+{
+	struct replica *rp = state;
+
+	return !rp->link && !rp->connecting && rp->control.clients == 0;
+}
+
+static void replica_reload(void *state, const struct config *cfg)
+{
+	struct replica *rp = state;
+
+	rp->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
+	rp->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
+	rp->cfg.log_level = cfg->log_level;
+}
+
+static void replica_free(void *state)
+{
+	struct replica *rp = state;
+
+	store_close(&rp->store);
+	free(rp);
+}
+
+const struct role_ops replica_role = {
+	.name = "replica",
+	.start = replica_start,
+	.pump = replica_pump,
+	.tick = replica_tick,
+	.stop = replica_stop,
+	.stopped = replica_stopped,
+	.reload = replica_reload,
+	.free = replica_free,
+};

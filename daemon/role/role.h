@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A role (primary or replica) as the event loop in main.c sees it.
+ */
+#ifndef WALSHIP_ROLE_ROLE_H
+#define WALSHIP_ROLE_ROLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "ring/ring.h"
+
+struct role_ops {
+	const char *name;
+	/* Set up listeners and connections; returns an opaque state or NULL (logged). */
+	void *(*start)(const struct config *cfg, struct ring *r);
+	/* After every batch of completions: move work forward (fill send queues). */
+	void (*pump)(void *state);
+	/* Every tick (ROLE_TICK_MS): timeouts, reconnects. */
+	void (*tick)(void *state, int64_t now_ms);
+	/* Begin a clean stop: refuse new work, close connections. */
+	void (*stop)(void *state);
+	/* True when stop() has finished its work and nothing is in flight. */
+	bool (*stopped)(void *state);
+	/* Apply reloadable keys from a new configuration (SIGHUP). */
+	void (*reload)(void *state, const struct config *cfg);
+	void (*free)(void *state);
+};
+
+#define ROLE_TICK_MS 100
+
+extern const struct role_ops primary_role;
+extern const struct role_ops replica_role;
+
+/* Monotonic milliseconds. */
+int64_t role_now_ms(void);
+
+#endif /* WALSHIP_ROLE_ROLE_H */

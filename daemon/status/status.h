@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state as one document: `walship status` (text) and `walship status --json`.
+ * The roles fill a struct status_node; this module renders it.  Later publishers
+ * (sysfs through walship.ko, Prometheus) read the same structure.
+ */
+#ifndef WALSHIP_STATUS_STATUS_H
+#define WALSHIP_STATUS_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATUS_MAX_TEXT 256
+
+struct status_peer {
+	char name[64];
+	char addr[64];
+	const char *state;		/* "handshake", "streaming", "connecting", "disconnected" */
+	char last_sent[48];		/* WAL file name, "" if none */
+	char last_acked[48];
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t files_sent;
+	uint64_t files_acked;
+	uint64_t files_inflight;
+	uint64_t errors;
+	uint64_t reconnects;
+	uint64_t zc_sends;
+	uint64_t zc_copied;
+	uint64_t copy_sends;
+	int64_t connected_since;	/* unix seconds, 0 if not connected */
+	char last_error[STATUS_MAX_TEXT];
+};
+
+struct status_node {
+	const char *role;
+	char node_name[64];
+	uint64_t system_identifier;	/* 0 unknown */
+	uint16_t page_magic;
+	uint32_t seg_size;
+	uint32_t timeline;
+	int64_t started;		/* unix seconds */
+	int sync_replicas;
+	int max_senders;
+	char upstream[256];		/* replica */
+	char archive_dir[4096];		/* replica */
+	/* counters */
+	uint64_t pushes_ok;
+	uint64_t pushes_failed;
+	uint64_t pushes_queued;		/* now */
+	uint64_t files_stored;
+	uint64_t bytes_stored;
+	uint64_t duplicates;
+	uint64_t conflicts;
+	uint64_t invalid;
+	uint64_t sysid_refused;
+	uint64_t io_errors;
+	uint64_t connections_refused;
+	char last_conflict[STATUS_MAX_TEXT];
+	char last_error[STATUS_MAX_TEXT];
+	struct status_peer *peers;
+	unsigned int npeers;
+};
+
+/* Render @n as text or JSON into a malloc'd buffer (*len bytes, NUL-terminated).
+ * Returns NULL when out of memory. */
+char *status_render(const struct status_node *n, bool json, size_t *len);
+
+#endif /* WALSHIP_STATUS_STATUS_H */

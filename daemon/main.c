@@ -58,18 +58,16 @@ static void daemon_reload(struct daemon *d)
 {
 	struct config fresh;
 
+	log_log("received SIGHUP, reloading configuration file \"%s\"", d->config_path);
 	config_defaults(&fresh);
-	if (config_load(&fresh, d->config_path) < 0) {
-		log_error("configuration file \"%s\" contains errors; unaffected changes were "
-			  "not applied",
+	if (config_load(&fresh, d->config_path) < 0 ||
+	    config_reload(&d->cfg, &fresh, d->config_path) < 0) {
+		log_error("configuration file \"%s\" contains errors; no changes were applied",
 			  d->config_path);
 		return;
 	}
-	log_set_level(fresh.log_level);
-	d->role->reload(d->state, &fresh);
-	log_log("received SIGHUP, reloaded configuration file \"%s\"", d->config_path);
-	log_detail("Reloadable keys: log_level, push_timeout, sync_replicas, reconnect_min, "
-		   "reconnect_max; others need a restart.");
+	log_set_level(d->cfg.log_level);
+	d->role->reload(d->state, &d->cfg);
 }
 
 static void signal_done(struct ring_op *op, int res, uint32_t flags)

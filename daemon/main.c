@@ -110,14 +110,15 @@ static void tick_done(struct ring_op *op, int res, uint32_t flags)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "walshipd %s: ships PostgreSQL WAL from a primary to replicas\n\n"
-		     "Usage:\n"
-		     "  walshipd -c FILE            run in the foreground (logs to stderr)\n"
-		     "  walshipd -c FILE --check    check the configuration and print it\n"
-		     "  walshipd --describe-config  print the key reference in Markdown\n"
-		     "  walshipd --version\n\n"
-		     "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n\n"
-		     "Configuration keys:\n",
+	fprintf(out,
+		"walshipd %s: ships PostgreSQL WAL from a primary to replicas\n\n"
+		"Usage:\n"
+		"  walshipd -c FILE            run in the foreground (logs to stderr)\n"
+		"  walshipd -c FILE --check    check the configuration and print it\n"
+		"  walshipd --describe-config  print the key reference in Markdown\n"
+		"  walshipd --version\n\n"
+		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n\n"
+		"Configuration keys:\n",
 		WALSHIP_VERSION);
 	config_print_help(out);
 }
@@ -125,12 +126,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 'k' },
-		{ "describe-config", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' },    { "check", no_argument, NULL, 'k' },
+		{ "describe-config", no_argument, NULL, 'D' }, { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },	       { NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .signal_fd = -1 };
 	bool check_only = false;

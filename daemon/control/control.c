@@ -133,9 +133,8 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 
 static void control_accepted(struct ring_op *op, int res, uint32_t flags)
 {
-	struct control_server *cs = (struct control_server *)((char *)op -
-							      offsetof(struct control_server,
-								       accept_op));
+	struct control_server *cs =
+		(struct control_server *)((char *)op - offsetof(struct control_server, accept_op));
 	struct ctl_client *cl;
 	struct io_uring_sqe *sqe;
 	struct ucred cred;
@@ -186,8 +185,8 @@ static void control_accept_post(struct control_server *cs)
 	io_uring_prep_accept(sqe, cs->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
-int control_start(struct control_server *cs, struct ring *r, const char *path,
-		  const char *group, int mode, control_request_fn fn, void *ctx)
+int control_start(struct control_server *cs, struct ring *r, const char *path, const char *group,
+		  int mode, control_request_fn fn, void *ctx)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd, ret;

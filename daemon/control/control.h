@@ -41,8 +41,8 @@ struct control_server {
  * one), owned by group @group ("" for the daemon's own) with mode @mode, and start
  * accepting.  Returns 0 or -errno (logged).
  */
-int control_start(struct control_server *cs, struct ring *r, const char *path,
-		  const char *group, int mode, control_request_fn fn, void *ctx);
+int control_start(struct control_server *cs, struct ring *r, const char *path, const char *group,
+		  int mode, control_request_fn fn, void *ctx);
 
 /* Stop accepting and remove the socket file. */
 void control_stop(struct control_server *cs);

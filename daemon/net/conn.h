@@ -45,8 +45,8 @@ struct conn_tx_item {
 	unsigned int notifs_pending; /* SEND_ZC notifications still to come */
 	bool send_finished;
 	bool failed;
-	bool zc;		/* the last send of this item was SEND_ZC */
-	void *owner;		/* owner's context for load callbacks */
+	bool zc; /* the last send of this item was SEND_ZC */
+	void *owner; /* owner's context for load callbacks */
 	uint64_t owner_arg;
 	uint8_t small[];
 };
@@ -77,7 +77,7 @@ struct conn_stats {
 	uint64_t frames_sent;
 	uint64_t frames_received;
 	uint64_t zc_sends;
-	uint64_t zc_copied;	/* notifications saying the kernel copied after all */
+	uint64_t zc_copied; /* notifications saying the kernel copied after all */
 	uint64_t copy_sends;
 };
 
@@ -86,8 +86,8 @@ struct conn {
 	const struct conn_ops *ops;
 	void *owner;
 	int fd;
-	char peer_addr[64];	/* "10.0.0.2:41234" */
-	int zero_copy;		/* 1 on, 0 off, -1 auto (zero-copy until the kernel copies) */
+	char peer_addr[64]; /* "10.0.0.2:41234" */
+	int zero_copy; /* 1 on, 0 off, -1 auto (zero-copy until the kernel copies) */
 	unsigned int zc_copied_streak;
 
 	/* receive */
@@ -106,13 +106,13 @@ struct conn {
 	/* send */
 	struct conn_tx_item *tx_head;
 	struct conn_tx_item *tx_tail;
-	unsigned int tx_queued;	/* items queued and not yet fully sent */
+	unsigned int tx_queued; /* items queued and not yet fully sent */
 	bool tx_posted;
 
 	unsigned int ops_pending;
 	bool closing;
 	bool closed_called;
-	int close_error;	/* first error that closed it (-errno), 0 for a clean close */
+	int close_error; /* first error that closed it (-errno), 0 for a clean close */
 	struct conn_stats stats;
 };
 

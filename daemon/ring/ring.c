@@ -138,8 +138,7 @@ int ring_run(struct ring *r, int timeout_ms)
 	for (;;) {
 		unsigned int batch = 0;
 
-		io_uring_for_each_cqe(&r->uring, head, cqe)
-		{
+		io_uring_for_each_cqe(&r->uring, head, cqe) {
 			struct ring_op *op = io_uring_cqe_get_data(cqe);
 			int res = cqe->res;
 			uint32_t flags = cqe->flags;
@@ -178,8 +177,7 @@ void ring_slot_put(struct ring *r, struct ring_slot *slot)
 }
 
 void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
-			 const struct ring_slot *slot, const void *buf, size_t len,
-			 bool zero_copy)
+			 const struct ring_slot *slot, const void *buf, size_t len, bool zero_copy)
 {
 	int msg_flags = MSG_WAITALL | MSG_NOSIGNAL;
 

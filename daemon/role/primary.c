@@ -79,7 +79,7 @@ struct peer {
 	int64_t accepted_ms;
 	int64_t connected_since;
 	struct xfer *xfers; /* unacknowledged transfers, in order */
-	struct xfer *fill;  /* first transfer not completely queued */
+	struct xfer *fill; /* first transfer not completely queued */
 	unsigned int inflight_files;
 	uint32_t next_file_id;
 	uint64_t files_sent;
@@ -184,13 +184,11 @@ static void push_acked(struct push *p, const char *replica)
 	size_t used = strlen(p->acked_by);
 
 	p->acks++;
-	snprintf(p->acked_by + used, sizeof(p->acked_by) - used, "%s%s", used ? ", " : "",
-		 replica);
+	snprintf(p->acked_by + used, sizeof(p->acked_by) - used, "%s%s", used ? ", " : "", replica);
 	if (p->client && p->acks >= (unsigned int)pr->cfg.sync_replicas) {
 		char text[512];
 
-		snprintf(text, sizeof(text), "durable on %u replica(s): %s", p->acks,
-			 p->acked_by);
+		snprintf(text, sizeof(text), "durable on %u replica(s): %s", p->acks, p->acked_by);
 		log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name,
 			  role_now_ms() - p->started_ms, text);
 		push_reply(p, CTL_OK, text);
@@ -265,18 +263,21 @@ static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 			snprintf(msg, sizeof(msg), "could not read file \"%s\": %s", p->name,
 				 strerror(-res));
 		else
-			snprintf(msg, sizeof(msg),
-				 "could not read file \"%s\": read %d of %u bytes at offset %" PRIu64,
-				 p->name, res, want, offset);
+			snprintf(
+				msg, sizeof(msg),
+				"could not read file \"%s\": read %d of %u bytes at offset %" PRIu64,
+				p->name, res, want, offset);
 		push_fail(p, CTL_ERR_FAILED, "%s", msg);
 		conn_item_failed(&peer->conn, item, res < 0 ? res : -EIO);
 	} else {
 		uint8_t *content = item->slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
 
-		if (offset == 0 && (p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL))
+		if (offset == 0 &&
+		    (p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL))
 			peer_learn_identity(peer->pr, content, want);
-		conn_item_ready(&peer->conn, item,
-				(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));
+		conn_item_ready(
+			&peer->conn, item,
+			(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));
 	}
 	push_unref(p);
 	conn_op_end(&peer->conn); /* may free peer */
@@ -432,13 +433,15 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	if (in.system_identifier && pr->system_identifier &&
 	    in.system_identifier != pr->system_identifier)
 		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
-				   "replica holds WAL of system %" PRIu64 ", this primary ships %" PRIu64,
+				   "replica holds WAL of system %" PRIu64
+				   ", this primary ships %" PRIu64,
 				   in.system_identifier, pr->system_identifier);
 	if (in.page_magic && pr->page_magic && in.page_magic != pr->page_magic)
-		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
-				   "replica holds WAL of PostgreSQL %s, this primary ships PostgreSQL %s",
-				   wal_page_magic_version(in.page_magic) ?: "?",
-				   wal_page_magic_version(pr->page_magic) ?: "?");
+		return peer_refuse(
+			peer, WIRE_ERR_INCOMPATIBLE,
+			"replica holds WAL of PostgreSQL %s, this primary ships PostgreSQL %s",
+			wal_page_magic_version(in.page_magic) ?: "?",
+			wal_page_magic_version(pr->page_magic) ?: "?");
 	if (in.seg_size && pr->seg_size && in.seg_size != pr->seg_size)
 		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
 				   "replica WAL segment size %u differs from primary's %u",
@@ -515,8 +518,8 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		break;
 	case WIRE_ACK_CONFLICT:
 		pr->st.conflicts++;
-		snprintf(pr->st.last_conflict, sizeof(pr->st.last_conflict),
-			 "replica \"%s\": %s", peer->name, ack.message);
+		snprintf(pr->st.last_conflict, sizeof(pr->st.last_conflict), "replica \"%s\": %s",
+			 peer->name, ack.message);
 		log_warning("replica \"%s\" holds different content for \"%s\"", peer->name,
 			    ack.name);
 		log_detail("%s", ack.message);
@@ -526,8 +529,8 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		break;
 	default:
 		peer_set_error(peer, "%s", ack.message);
-		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s",
-			  peer->name, wire_ack_status_name(ack.status), ack.message);
+		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s", peer->name,
+			  wire_ack_status_name(ack.status), ack.message);
 		break;
 	}
 	*xp = x->next;
@@ -565,9 +568,8 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 
 		if (msg_ping_decode(payload, hdr->length, &ping) < 0)
 			return -EPROTO;
-		return peer_queue_small(peer,
-					msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping),
-					frame);
+		return peer_queue_small(
+			peer, msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping), frame);
 	}
 	case WIRE_PONG:
 		return 0;
@@ -704,8 +706,8 @@ static void primary_accept_post(struct primary *pr)
 static int primary_listen(struct primary *pr)
 {
 	char host[CONFIG_MAX_ADDR], portstr[8];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE |
-									 AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res;
 	uint16_t port;
 	int fd, one = 1, ret;
@@ -766,8 +768,9 @@ static void primary_status(struct primary *pr, struct ctl_client *client, bool j
 
 		snprintf(sp->name, sizeof(sp->name), "%s", peer->name);
 		snprintf(sp->addr, sizeof(sp->addr), "%s", peer->conn.peer_addr);
-		sp->state = peer->conn.closing ? "disconnected" :
-			    peer->state == PEER_STREAMING ? "streaming" : "handshake";
+		sp->state = peer->conn.closing		  ? "disconnected" :
+			    peer->state == PEER_STREAMING ? "streaming" :
+							    "handshake";
 		snprintf(sp->last_sent, sizeof(sp->last_sent), "%s", peer->last_sent);
 		snprintf(sp->last_acked, sizeof(sp->last_acked), "%s", peer->last_acked);
 		sp->bytes_sent = peer->conn.stats.bytes_sent;
@@ -793,8 +796,7 @@ static void primary_status(struct primary *pr, struct ctl_client *client, bool j
 	n->peers = NULL;
 }
 
-static void primary_push(struct primary *pr, struct ctl_client *client, const char *name,
-			 int fd)
+static void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
 {
 	struct wal_name wn;
 	struct stat sb;

@@ -193,9 +193,8 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	int len;
 
-	ack.durable_offset = (status == WIRE_ACK_STORED || status == WIRE_ACK_DUPLICATE) ?
-				     f->size :
-				     0;
+	ack.durable_offset =
+		(status == WIRE_ACK_STORED || status == WIRE_ACK_DUPLICATE) ? f->size : 0;
 	snprintf(ack.name, sizeof(ack.name), "%s", f->name);
 	snprintf(ack.message, sizeof(ack.message), "%s", message ? message : "");
 	len = msg_ack_encode(frame, sizeof(frame), &ack);
@@ -367,7 +366,8 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 		f->opening = false;
 		if (res < 0) {
 			infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
-				    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, strerror(-res));
+				    rp->store.path, STORE_INCOMING_DIR, f->tmp_name,
+				    strerror(-res));
 			f->tmp_name[0] = '\0';
 		} else {
 			f->fd = res;
@@ -385,12 +385,13 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 			cw->next = NULL;
 			sqe = ring_sqe(rp->ring, &cw->op);
 			if (rp->ring->fixed_buffers)
-				io_uring_prep_write_fixed(sqe, f->fd,
-							  cw->slot->data + WIRE_DATA_HEADER_SIZE,
-							  cw->len, cw->offset, (int)cw->slot->index);
+				io_uring_prep_write_fixed(
+					sqe, f->fd, cw->slot->data + WIRE_DATA_HEADER_SIZE, cw->len,
+					cw->offset, (int)cw->slot->index);
 			else
-				io_uring_prep_write(sqe, f->fd, cw->slot->data + WIRE_DATA_HEADER_SIZE,
-						    cw->len, cw->offset);
+				io_uring_prep_write(sqe, f->fd,
+						    cw->slot->data + WIRE_DATA_HEADER_SIZE, cw->len,
+						    cw->offset);
 			f->writes_pending++;
 			infile_submit(f, sqe);
 		}
@@ -412,8 +413,9 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 		/* errno = 0 semantics: a short write without an error is ENOSPC. */
 		int err = res < 0 ? -res : ENOSPC;
 
-		infile_fail(f, WIRE_ACK_IO_ERROR, "could not write file \"%s\" at offset %" PRIu64 ": %s",
-			    f->name, cw->offset, strerror(err));
+		infile_fail(f, WIRE_ACK_IO_ERROR,
+			    "could not write file \"%s\" at offset %" PRIu64 ": %s", f->name,
+			    cw->offset, strerror(err));
 	}
 	ring_slot_put(lk->rp->ring, cw->slot);
 	free(cw);
@@ -628,7 +630,8 @@ static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 	}
 	if (!lk->established) {
 		if (hdr->type != WIRE_HELLO) {
-			log_log("expected HELLO from the primary, got %s", wire_type_name(hdr->type));
+			log_log("expected HELLO from the primary, got %s",
+				wire_type_name(hdr->type));
 			return -EPROTO;
 		}
 		return link_on_hello(lk, payload, hdr->length);
@@ -831,9 +834,10 @@ static void replica_status(struct replica *rp, struct ctl_client *client, bool j
 	snprintf(n->archive_dir, sizeof(n->archive_dir), "%s", rp->cfg.archive_dir);
 	snprintf(peer.name, sizeof(peer.name), "%s", lk ? lk->primary_name : "");
 	snprintf(peer.addr, sizeof(peer.addr), "%s", rp->cfg.upstream);
-	peer.state = !lk ? (rp->connecting ? "connecting" : "disconnected") :
+	peer.state = !lk	      ? (rp->connecting ? "connecting" : "disconnected") :
 		     lk->conn.closing ? "disconnected" :
-		     lk->established ? "streaming" : "handshake";
+		     lk->established  ? "streaming" :
+					"handshake";
 	if (lk) {
 		snprintf(peer.last_sent, sizeof(peer.last_sent), "%s", lk->last_received);
 		snprintf(peer.last_acked, sizeof(peer.last_acked), "%s", lk->last_acked);

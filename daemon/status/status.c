@@ -82,8 +82,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_printf(sb, ",\"system_identifier\":\"%" PRIu64 "\"", n->system_identifier);
 	sb_printf(sb, ",\"page_magic\":%u,\"seg_size\":%u,\"started\":%" PRId64, n->page_magic,
 		  n->seg_size, n->started);
-	sb_printf(sb, ",\"sync_replicas\":%d,\"max_senders\":%d", n->sync_replicas,
-		  n->max_senders);
+	sb_printf(sb, ",\"sync_replicas\":%d,\"max_senders\":%d", n->sync_replicas, n->max_senders);
 	sb_printf(sb, ",\"upstream\":");
 	sb_json_str(sb, n->upstream);
 	sb_printf(sb, ",\"archive_dir\":");
@@ -91,12 +90,12 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_printf(sb,
 		  ",\"pushes_ok\":%" PRIu64 ",\"pushes_failed\":%" PRIu64
 		  ",\"pushes_queued\":%" PRIu64 ",\"files_stored\":%" PRIu64
-		  ",\"bytes_stored\":%" PRIu64 ",\"duplicates\":%" PRIu64
-		  ",\"conflicts\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"sysid_refused\":%" PRIu64
-		  ",\"io_errors\":%" PRIu64 ",\"connections_refused\":%" PRIu64,
-		  n->pushes_ok, n->pushes_failed, n->pushes_queued, n->files_stored, n->bytes_stored,
-		  n->duplicates, n->conflicts, n->invalid, n->sysid_refused, n->io_errors,
-		  n->connections_refused);
+		  ",\"bytes_stored\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"conflicts\":%" PRIu64
+		  ",\"invalid\":%" PRIu64 ",\"sysid_refused\":%" PRIu64 ",\"io_errors\":%" PRIu64
+		  ",\"connections_refused\":%" PRIu64,
+		  n->pushes_ok, n->pushes_failed, n->pushes_queued, n->files_stored,
+		  n->bytes_stored, n->duplicates, n->conflicts, n->invalid, n->sysid_refused,
+		  n->io_errors, n->connections_refused);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -147,14 +146,16 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 	if (!strcmp(n->role, "primary")) {
 		sb_printf(sb, "sync replicas:       %d of at most %d\n", n->sync_replicas,
 			  n->max_senders);
-		sb_printf(sb, "pushes:              %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
-			      " in progress\n",
+		sb_printf(sb,
+			  "pushes:              %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
+			  " in progress\n",
 			  n->pushes_ok, n->pushes_failed, n->pushes_queued);
 	} else {
 		sb_printf(sb, "files stored:        %" PRIu64 " (%" PRIu64 " bytes)\n",
 			  n->files_stored, n->bytes_stored);
-		sb_printf(sb, "refused:             %" PRIu64 " invalid, %" PRIu64
-			      " other system, %" PRIu64 " I/O errors\n",
+		sb_printf(sb,
+			  "refused:             %" PRIu64 " invalid, %" PRIu64
+			  " other system, %" PRIu64 " I/O errors\n",
 			  n->invalid, n->sysid_refused, n->io_errors);
 	}
 	sb_printf(sb, "duplicates:          %" PRIu64 " identical, %" PRIu64 " conflicting\n",
@@ -170,15 +171,16 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb, "\n  peer %s (%s): %s\n", p->name[0] ? p->name : "?", p->addr,
 			  p->state);
 		sb_printf(sb, "    last sent:       %s\n", p->last_sent[0] ? p->last_sent : "-");
-		sb_printf(sb, "    last acked:      %s\n",
-			  p->last_acked[0] ? p->last_acked : "-");
-		sb_printf(sb, "    files:           %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64
-			      " in flight\n",
+		sb_printf(sb, "    last acked:      %s\n", p->last_acked[0] ? p->last_acked : "-");
+		sb_printf(sb,
+			  "    files:           %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64
+			  " in flight\n",
 			  p->files_sent, p->files_acked, p->files_inflight);
 		sb_printf(sb, "    bytes:           %" PRIu64 " sent, %" PRIu64 " received\n",
 			  p->bytes_sent, p->bytes_received);
-		sb_printf(sb, "    sends:           %" PRIu64 " zero-copy (%" PRIu64
-			      " copied by the kernel), %" PRIu64 " copying\n",
+		sb_printf(sb,
+			  "    sends:           %" PRIu64 " zero-copy (%" PRIu64
+			  " copied by the kernel), %" PRIu64 " copying\n",
 			  p->zc_sends, p->zc_copied, p->copy_sends);
 		sb_printf(sb, "    errors:          %" PRIu64 ", reconnects: %" PRIu64 "\n",
 			  p->errors, p->reconnects);

@@ -16,8 +16,8 @@
 struct status_peer {
 	char name[64];
 	char addr[64];
-	const char *state;		/* "handshake", "streaming", "connecting", "disconnected" */
-	char last_sent[48];		/* WAL file name, "" if none */
+	const char *state; /* "handshake", "streaming", "connecting", "disconnected" */
+	char last_sent[48]; /* WAL file name, "" if none */
 	char last_acked[48];
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
@@ -29,26 +29,26 @@ struct status_peer {
 	uint64_t zc_sends;
 	uint64_t zc_copied;
 	uint64_t copy_sends;
-	int64_t connected_since;	/* unix seconds, 0 if not connected */
+	int64_t connected_since; /* unix seconds, 0 if not connected */
 	char last_error[STATUS_MAX_TEXT];
 };
 
 struct status_node {
 	const char *role;
 	char node_name[64];
-	uint64_t system_identifier;	/* 0 unknown */
+	uint64_t system_identifier; /* 0 unknown */
 	uint16_t page_magic;
 	uint32_t seg_size;
 	uint32_t timeline;
-	int64_t started;		/* unix seconds */
+	int64_t started; /* unix seconds */
 	int sync_replicas;
 	int max_senders;
-	char upstream[256];		/* replica */
-	char archive_dir[4096];		/* replica */
+	char upstream[256]; /* replica */
+	char archive_dir[4096]; /* replica */
 	/* counters */
 	uint64_t pushes_ok;
 	uint64_t pushes_failed;
-	uint64_t pushes_queued;		/* now */
+	uint64_t pushes_queued; /* now */
 	uint64_t files_stored;
 	uint64_t bytes_stored;
 	uint64_t duplicates;

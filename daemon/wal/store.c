@@ -89,7 +89,8 @@ int store_open(struct store *st, const char *path)
 	ret = store_mkdir(st->dir_fd, STORE_STATE_DIR, path);
 	if (ret < 0)
 		goto out_close;
-	st->incoming_fd = openat(st->dir_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st->incoming_fd =
+		openat(st->dir_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->incoming_fd < 0) {
 		ret = -errno;
 		log_error("could not open directory \"%s/%s\": %s", path, STORE_INCOMING_DIR,
@@ -170,7 +171,8 @@ int store_set_system_identifier(struct store *st, uint64_t sysid)
 		goto out_close_dir;
 	}
 	close(fd);
-	if (renameat(state_fd, SYSID_FILE ".tmp", state_fd, SYSID_FILE) < 0 || fsync(state_fd) < 0) {
+	if (renameat(state_fd, SYSID_FILE ".tmp", state_fd, SYSID_FILE) < 0 ||
+	    fsync(state_fd) < 0) {
 		ret = -errno;
 		log_error("could not rename file \"%s/%s/%s.tmp\": %s", st->path, STORE_STATE_DIR,
 			  SYSID_FILE, strerror(errno));

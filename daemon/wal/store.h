@@ -21,8 +21,8 @@
 
 struct store {
 	char path[4096];
-	int dir_fd;		/* archive_dir, O_DIRECTORY */
-	int incoming_fd;	/* archive_dir/.incoming */
+	int dir_fd; /* archive_dir, O_DIRECTORY */
+	int incoming_fd; /* archive_dir/.incoming */
 	uint64_t system_identifier; /* 0 until the first file is stored */
 };
 

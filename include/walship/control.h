@@ -24,7 +24,7 @@
 #define CTL_MAX_REPLY (256 * 1024)
 
 enum ctl_op {
-	CTL_PUSH = 1,	/* hand over a WAL file; reply when it is safe or has failed */
+	CTL_PUSH = 1, /* hand over a WAL file; reply when it is safe or has failed */
 	CTL_STATUS = 2, /* reply with the status document */
 };
 
@@ -34,12 +34,12 @@ enum ctl_flags {
 
 enum ctl_code {
 	CTL_OK = 0,
-	CTL_ERR_INVALID = 1,	/* bad request (name, descriptor, op) */
-	CTL_ERR_FAILED = 2,	/* push could not be made safe; text says why */
-	CTL_ERR_TIMEOUT = 3,	/* push_timeout expired before sync_replicas acknowledged */
-	CTL_ERR_ROLE = 4,	/* operation not valid for this daemon's role */
-	CTL_ERR_BUSY = 5,	/* bounded queue full; retry later */
-	CTL_ERR_CONFLICT = 6,	/* a replica holds different content under this name */
+	CTL_ERR_INVALID = 1, /* bad request (name, descriptor, op) */
+	CTL_ERR_FAILED = 2, /* push could not be made safe; text says why */
+	CTL_ERR_TIMEOUT = 3, /* push_timeout expired before sync_replicas acknowledged */
+	CTL_ERR_ROLE = 4, /* operation not valid for this daemon's role */
+	CTL_ERR_BUSY = 5, /* bounded queue full; retry later */
+	CTL_ERR_CONFLICT = 6, /* a replica holds different content under this name */
 };
 
 struct ctl_request {

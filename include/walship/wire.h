@@ -38,20 +38,20 @@
 /* Every frame type other than DATA is small. */
 #define WIRE_MAX_CONTROL_PAYLOAD 4096
 
-#define WIRE_MAX_NAME 63	/* node names */
-#define WIRE_MAX_FILE_NAME 63	/* WAL file names (longest legal is 40) */
-#define WIRE_MAX_MESSAGE 1024	/* human-readable text in ACK and ERROR */
+#define WIRE_MAX_NAME 63 /* node names */
+#define WIRE_MAX_FILE_NAME 63 /* WAL file names (longest legal is 40) */
+#define WIRE_MAX_MESSAGE 1024 /* human-readable text in ACK and ERROR */
 #define WIRE_ARCH_LEN 16
 
 enum wire_type {
-	WIRE_HELLO = 1,		/* both ways, replica first */
-	WIRE_FILE_BEGIN = 2,	/* primary -> replica */
-	WIRE_DATA = 3,		/* primary -> replica */
-	WIRE_FILE_END = 4,	/* primary -> replica */
-	WIRE_ACK = 5,		/* replica -> primary */
-	WIRE_ERROR = 6,		/* either way, then the sender closes */
-	WIRE_PING = 7,		/* either way */
-	WIRE_PONG = 8,		/* answer to PING */
+	WIRE_HELLO = 1, /* both ways, replica first */
+	WIRE_FILE_BEGIN = 2, /* primary -> replica */
+	WIRE_DATA = 3, /* primary -> replica */
+	WIRE_FILE_END = 4, /* primary -> replica */
+	WIRE_ACK = 5, /* replica -> primary */
+	WIRE_ERROR = 6, /* either way, then the sender closes */
+	WIRE_PING = 7, /* either way */
+	WIRE_PONG = 8, /* answer to PING */
 };
 
 enum wire_role {
@@ -69,24 +69,24 @@ enum wire_file_kind {
 
 /* ACK status: what the replica did with a file. */
 enum wire_ack_status {
-	WIRE_ACK_STORED = 0,	/* durable under its final name */
+	WIRE_ACK_STORED = 0, /* durable under its final name */
 	WIRE_ACK_DUPLICATE = 1, /* already present with identical content */
-	WIRE_ACK_CONFLICT = 2,	/* already present with different content: refused */
-	WIRE_ACK_INVALID = 3,	/* failed name or page-header validation: refused */
-	WIRE_ACK_IO_ERROR = 4,	/* could not store (e.g. ENOSPC): refused */
-	WIRE_ACK_SYSID = 5,	/* system identifier differs from the one this replica holds */
+	WIRE_ACK_CONFLICT = 2, /* already present with different content: refused */
+	WIRE_ACK_INVALID = 3, /* failed name or page-header validation: refused */
+	WIRE_ACK_IO_ERROR = 4, /* could not store (e.g. ENOSPC): refused */
+	WIRE_ACK_SYSID = 5, /* system identifier differs from the one this replica holds */
 };
 
 /* ERROR codes. */
 enum wire_error {
-	WIRE_ERR_PROTOCOL = 1,	    /* malformed frame or unexpected message */
-	WIRE_ERR_VERSION = 2,	    /* protocol version not supported */
-	WIRE_ERR_INCOMPATIBLE = 3,  /* system id, page magic, sizes or architecture differ */
-	WIRE_ERR_ROLE = 4,	    /* peer has the wrong role (data flows one way only) */
-	WIRE_ERR_TOO_MANY = 5,	    /* max_senders reached */
-	WIRE_ERR_CHECKSUM = 6,	    /* CRC mismatch */
-	WIRE_ERR_SHUTDOWN = 7,	    /* peer is shutting down */
-	WIRE_ERR_NAME = 8,	    /* bad or duplicate node name */
+	WIRE_ERR_PROTOCOL = 1, /* malformed frame or unexpected message */
+	WIRE_ERR_VERSION = 2, /* protocol version not supported */
+	WIRE_ERR_INCOMPATIBLE = 3, /* system id, page magic, sizes or architecture differ */
+	WIRE_ERR_ROLE = 4, /* peer has the wrong role (data flows one way only) */
+	WIRE_ERR_TOO_MANY = 5, /* max_senders reached */
+	WIRE_ERR_CHECKSUM = 6, /* CRC mismatch */
+	WIRE_ERR_SHUTDOWN = 7, /* peer is shutting down */
+	WIRE_ERR_NAME = 8, /* bad or duplicate node name */
 };
 
 #endif /* WALSHIP_WIRE_H */

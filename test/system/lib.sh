@@ -727,19 +727,13 @@ status_counter() {
 	walship_status "$1" --json | jq -er ".$2"
 }
 
-# walship_topology_up [SCALE]: the setup of the demo and of most walship tests:
-#   hosts NS_P (primary) and NS_R1 (replica) on one bridge;
-#   walshipd primary (config PCONF, node ws-primary) in NS_P and walshipd replica
-#   (RCONF, node ws-r1, archive RARCHIVE) in NS_R1, the replica streaming;
-#   a PostgreSQL primary (PDATA, port PG_PORT) in NS_P with
-#   archive_command = 'walship push -c PCONF %p', initialised by pgbench -i -s SCALE
-#   (default 1);
-#   a standby (SDATA, port PG_PORT) in NS_R1 from pg_basebackup, fed only by
-#   restore_command = 'walship fetch -c RCONF %f %p', started.
-# Extra primary/replica config keys come from the arrays PRIMARY_CONF_EXTRA and
-# REPLICA_CONF_EXTRA (KEY=VALUE) when set.
-walship_topology_up() {
-	local scale=${1:-1}
+# walship_daemons_up: hosts NS_P (primary) and NS_R1 (replica) on one bridge; walshipd
+# primary (config PCONF, node ws-primary) in NS_P and walshipd replica (RCONF, node ws-r1,
+# archive RARCHIVE) in NS_R1, waiting until the replica streams.  Also SCRATCH, a directory
+# postgres can read and write, for files handed to `walship push` / `walship fetch` by hand.
+# Extra config keys come from the arrays PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA
+# (KEY=VALUE), when a test sets them after sourcing this file.
+walship_daemons_up() {
 	require_walship
 	require_cmds jq
 	net_create 1
@@ -750,7 +744,9 @@ walship_topology_up() {
 	RARCHIVE=$TEST_DIR/ws-r1/archive
 	PDATA=$TEST_DIR/pg-primary
 	SDATA=$TEST_DIR/pg-standby
-	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1"
+	SCRATCH=$TEST_DIR/scratch
+	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$SCRATCH"
+	chown postgres:postgres "$SCRATCH"
 	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" "${PRIMARY_CONF_EXTRA[@]}"
 	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
 
@@ -758,18 +754,98 @@ walship_topology_up() {
 	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 	wait_replica_streaming "$PCONF" 20
+}
 
+# walship_primary_up [SCALE]: after walship_daemons_up, a PostgreSQL primary (PDATA, port
+# PG_PORT) in NS_P with archive_command = 'walship push -c PCONF %p', initialised by
+# pgbench -i -s SCALE (default 1).
+walship_primary_up() {
+	local scale=${1:-1}
 	log "PostgreSQL primary in $NS_P: archive_command = walship push"
 	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "$WALSHIP push -c $PCONF %p"
 	pg_start "$PDATA" "$NS_P"
 	log "pgbench -i -s $scale"
 	pgbench_at "$NS_P" "$PG_PORT" -i -s "$scale" -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
 		{ cat "$TEST_DIR/pgbench-init.out"; fail "pgbench -i failed"; }
+}
 
+# walship_standby_up: after walship_primary_up, a standby (SDATA, port PG_PORT) in NS_R1 from
+# pg_basebackup, fed only by restore_command = 'walship fetch -c RCONF %f %p', started.
+walship_standby_up() {
 	log "standby in $NS_R1 from pg_basebackup: restore_command = walship fetch"
 	pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$PG_PORT" \
 		"$WALSHIP fetch -c $RCONF %f %p"
 	pg_start "$SDATA" "$NS_R1"
 	assert_eq t "$(psql_at "$NS_R1" "$PG_PORT" 'select pg_is_in_recovery()')" \
 		"standby in recovery"
+}
+
+# walship_topology_up [SCALE]: the setup of the demo and of most walship tests:
+# walship_daemons_up, walship_primary_up SCALE, walship_standby_up.
+walship_topology_up() {
+	walship_daemons_up
+	walship_primary_up "${1:-1}"
+	walship_standby_up
+}
+
+# wait_archived NAME [TIMEOUT_S]: wait (default 30 s at most) until NAME is in the replica's
+# archive directory RARCHIVE.
+wait_archived() {
+	wait_for "${2:-30}" "$1 in the replica archive $RARCHIVE" test -f "$RARCHIVE/$1"
+}
+
+# fetch_and_compare NAME ORIGINAL: `walship fetch -c RCONF NAME DEST` as postgres into a
+# fresh DEST; fails unless it exits 0 and DEST has the same bytes as ORIGINAL.
+fetch_and_compare() {
+	local name=$1 original=$2 dest
+	dest=$SCRATCH/fetched.$name
+	rm -f "$dest"
+	assert_exit 0 "walship fetch $name" walship_fetch_as_postgres "$RCONF" "$name" "$dest"
+	assert_file_identical "$original" "$dest"
+	log "ok: fetched $name, identical to $original"
+}
+
+# pg_segment_name NS PORT: the name of the WAL segment the primary is writing.
+pg_segment_name() {
+	psql_at "$1" "$2" "select pg_walfile_name(pg_current_wal_lsn())"
+}
+
+# pg_complete_segment NS PORT: write WAL on the primary (table ws_fill) until the segment it
+# was writing is full and a new one begun, without pg_switch_wal (so every page of it holds
+# real records); prints the completed segment's name.
+pg_complete_segment() {
+	local ns=$1 port=$2 seg tries=0
+	psql_at "$ns" "$port" "create table if not exists ws_fill (i int, pad text)"
+	seg=$(pg_segment_name "$ns" "$port")
+	while [[ "$(pg_segment_name "$ns" "$port")" == "$seg" ]]; do
+		((tries++ < 20)) || fail "could not fill WAL segment $seg"
+		psql_at "$ns" "$port" "insert into ws_fill
+			select g, repeat('x', 200) from generate_series(1, 20000) g"
+	done
+	printf '%s\n' "$seg"
+}
+
+# wal_segment_numbers DIR: print the segment numbers (decimal, sorted) of the timeline-1
+# WAL segments (24 hex digits, no suffix) in DIR, assuming 16 MB segments.
+wal_segment_numbers() {
+	local f name
+	for f in "$1"/*; do
+		name=$(basename "$f")
+		[[ "$name" =~ ^[0-9A-F]{24}$ ]] || continue
+		printf '%d\n' $(((16#${name:8:8} << 8) + 16#${name:16:8}))
+	done | sort -n
+}
+
+# assert_no_gap DIR: fail unless the WAL segments in DIR form one run without holes.
+assert_no_gap() {
+	local prev="" n count=0
+	while read -r n; do
+		if [[ -n "$prev" ]] && ((n != prev + 1)); then
+			fail "gap in $1 between segments $prev and $n"
+		fi
+		prev=$n
+		count=$((count + 1))
+	done < <(wal_segment_numbers "$1")
+	((count > 0)) || fail "no WAL segment in $1"
+	log "ok: $count WAL segments in $1, no gap"
 }

@@ -1,0 +1,51 @@
+#!/bin/bash
+# Every kind of WAL file PostgreSQL archives goes through walship byte for byte:
+#   - a .backup history file (the real one PostgreSQL archives after pg_basebackup);
+#   - a timeline .history file (synthetic text, pushed by hand);
+#   - a .partial segment (a copy of a real segment under NAME.partial, pushed by hand);
+#   - a plain segment completed by PostgreSQL itself.
+# Each is fetched on the replica host with `walship fetch` and compared with the original.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+walship_topology_up 1
+# The standby would look at timeline history files: keep it out of this test's way.
+pg_stop "$SDATA"
+
+log ".backup file written by pg_basebackup"
+backup_file=$(find "$PDATA/pg_wal" -maxdepth 1 -name '*.backup' -printf '%f\n' | sort | tail -n 1)
+[[ -n "$backup_file" ]] || fail "no .backup file in $PDATA/pg_wal after pg_basebackup"
+wait_archived "$backup_file"
+cp "$PDATA/pg_wal/$backup_file" "$SCRATCH/orig.$backup_file"
+fetch_and_compare "$backup_file" "$SCRATCH/orig.$backup_file"
+
+log "plain segment completed by PostgreSQL"
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+cp "$PDATA/pg_wal/$seg" "$SCRATCH/orig.$seg"
+wait_archived "$seg"
+fetch_and_compare "$seg" "$SCRATCH/orig.$seg"
+
+log ".history file (synthetic, pushed by hand)"
+history=$SCRATCH/00000002.history
+printf '1\t0/%X\tno recovery target specified\n' $((16#${seg:16:8} * 16#1000000 + 16#1000000)) \
+	>"$history"
+chown postgres:postgres "$history"
+assert_exit 0 "walship push 00000002.history" walship_push_as_postgres "$PCONF" "$history"
+assert_file_identical "$history" "$RARCHIVE/00000002.history"
+fetch_and_compare 00000002.history "$history"
+
+log ".partial segment (copy of $seg, pushed by hand)"
+partial=$SCRATCH/$seg.partial
+cp "$SCRATCH/orig.$seg" "$partial"
+chown postgres:postgres "$partial"
+assert_exit 0 "walship push $seg.partial" walship_push_as_postgres "$PCONF" "$partial"
+assert_file_identical "$partial" "$RARCHIVE/$seg.partial"
+fetch_and_compare "$seg.partial" "$partial"
+
+log "a name the archive does not hold: fetch exits 1"
+assert_exit 1 "walship fetch of a missing segment" \
+	walship_fetch_as_postgres "$RCONF" 0000000100000000000000FF "$SCRATCH/missing"
+assert_file_absent "$SCRATCH/missing"
+log "PASS"

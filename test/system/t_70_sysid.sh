@@ -1,0 +1,59 @@
+#!/bin/bash
+# A replica that has seen one system identifier refuses WAL from another (DESIGN.md 4.4):
+# after the main cluster's WAL is archived, a segment from a second initdb cluster (another
+# system identifier) pushed to the same walshipd is refused with a non-zero exit and never
+# stored.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+walship_daemons_up
+walship_primary_up 1
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_archived "$seg"
+log "replica holds WAL of system $(pg_system_identifier "$PDATA") (up to $seg)"
+
+# The other cluster archives with plain cp into its own directory, on another port.
+other=$TEST_DIR/pg-other
+other_arch=$TEST_DIR/other-archive
+other_port=5433
+mkdir -p "$other_arch" && chown postgres:postgres "$other_arch"
+pg_primary_init "$other" "$other_port" "$NS_P" "cp %p $other_arch/%f"
+pg_start "$other" "$NS_P"
+sysid_main=$(pg_system_identifier "$PDATA")
+sysid_other=$(pg_system_identifier "$other")
+[[ "$sysid_main" != "$sysid_other" ]] || fail "test bug: both clusters have system $sysid_main"
+log "second cluster: system $sysid_other"
+
+# Take the other cluster past the main one's segment numbers, so its segment has a name the
+# replica has never seen (a refusal then cannot be a name conflict).
+main_last=$(wal_segment_numbers "$RARCHIVE" | tail -n 1)
+psql_at "$NS_P" "$other_port" "create table t70 (i int)"
+other_last=""
+for ((i = 0; i < main_last + 3; i++)); do
+	psql_at "$NS_P" "$other_port" "insert into t70 values ($i); select pg_switch_wal()" \
+		>/dev/null
+	other_last=$(wal_segment_numbers "$other_arch" | tail -n 1)
+	[[ -n "$other_last" ]] && ((other_last > main_last + 1)) && break
+done
+if [[ -z "$other_last" ]] || ((other_last <= main_last + 1)); then
+	fail "the second cluster did not get past segment $main_last"
+fi
+other_seg=$(printf '00000001%08X%08X' $((other_last >> 8)) $((other_last & 255)))
+[[ -f "$other_arch/$other_seg" ]] || fail "test bug: $other_seg not in $other_arch"
+assert_file_absent "$RARCHIVE/$other_seg"
+log "pushing $other_seg of system $sysid_other"
+
+cp "$other_arch/$other_seg" "$SCRATCH/$other_seg"
+chown postgres:postgres "$SCRATCH/$other_seg"
+assert_fails "push of a segment from another system" \
+	walship_push_as_postgres "$PCONF" "$SCRATCH/$other_seg"
+assert_file_absent "$RARCHIVE/$other_seg"
+refused=$(($(status_counter "$PCONF" sysid_refused) + $(status_counter "$RCONF" sysid_refused)))
+((refused >= 1)) || fail "no daemon counted the refusal (sysid_refused: 0 on both)"
+
+log "the main cluster still archives"
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_archived "$seg"
+log "PASS"

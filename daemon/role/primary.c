@@ -862,8 +862,6 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing)
 			peer_add_xfer(peer, p);
-	if (pr->cfg.sync_replicas == 0)
-		push_reply(p, CTL_OK, "queued (sync_replicas = 0)");
 	push_unref(p);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);
@@ -911,9 +909,16 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 	pr->ring = r;
 	pr->listen_fd = -1;
 	pr->st.started = time(NULL);
-	if (cfg->sync_replicas == 0)
-		log_warning("sync_replicas = 0: pushes succeed before any replica holds the "
-			    "WAL, and nothing holds it for replicas that are away");
+	if (cfg->sync_replicas == 0) {
+		/* Asynchronous pushes are safe only once the primary spools WAL durably for
+		 * replicas that have not acknowledged it (DESIGN §4.1); until then a push
+		 * that succeeded with no replica holding the file could lose WAL. */
+		log_error("sync_replicas = 0 is not supported yet");
+		log_detail("Asynchronous archiving needs the primary's durable spool, which this "
+			   "version does not have; PostgreSQL could recycle WAL no replica holds.");
+		log_hint("Set sync_replicas to 1 or more.");
+		goto out_free;
+	}
 	if (primary_listen(pr) < 0)
 		goto out_free;
 	if (control_start(&pr->control, r, cfg->socket_path, cfg->socket_group,
@@ -1006,7 +1011,11 @@ static void primary_reload(void *state, const struct config *cfg)
 {
 	struct primary *pr = state;
 
-	pr->cfg.sync_replicas = cfg->sync_replicas;
+	if (cfg->sync_replicas > 0)
+		pr->cfg.sync_replicas = cfg->sync_replicas;
+	else
+		log_warning("sync_replicas = 0 is not supported yet; keeping %d",
+			    pr->cfg.sync_replicas);
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
 }

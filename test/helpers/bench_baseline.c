@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_baseline: the plain contenders of `make bench` (test/bench/run-bench.sh).
+ *
+ *   bench_baseline recv --listen ADDR:PORT --dir DIR [--stats FILE]
+ *	Accept one TCP connection and receive a stream of files.  Each file is written to
+ *	DIR/NAME.tmp with write(), fsynced, renamed to DIR/NAME, and DIR is fsynced; only
+ *	then is a one-byte ack sent.  At the end of the stream, print (or write to FILE)
+ *	"files N bytes N wall_s 0 user_s X sys_s X" for this process.
+ *
+ *   bench_baseline send --connect ADDR:PORT [--latencies FILE] [--stats FILE]
+ *			[--progress N] FILE...
+ *	Send the files one at a time, as archive_command would: read() each into a 1 MiB
+ *	buffer, write() it to the socket, wait for its ack.  Per-file latencies (from the
+ *	open of the file to its ack, in microseconds) go to FILE, one a line.
+ *
+ *   bench_baseline each --list LIST [--latencies FILE] [--stats FILE] [--progress N]
+ *			-- PROG ARG...
+ *	For each path in LIST (one a line), run PROG ARG... PATH and wait for it, like
+ *	PostgreSQL's archiver runs archive_command; stop at the first non-zero exit.
+ *	Per-file latencies as above; the stats line gives the CPU of the children.
+ *
+ * send and each print the count of files done every N files on stdout (--progress N),
+ * and their stats line has wall_s, the time from the first file to the last ack.
+ *
+ * The wire format of send/recv, per file: u16 name length (network order), the name, u64
+ * size (network order), the bytes.  A name length of 0 ends the stream.  No tricks:
+ * plain blocking read()/write(), no sendfile, no splice, no io_uring.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF_SIZE (1024 * 1024)
+#define NAME_MAX_LEN 255
+#define CONNECT_RETRY_S 10
+#define MAX_ARGS 64
+
+static char buf[BUF_SIZE];
+
+/* die: print "bench_baseline: MSG" and exit 1. */
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("bench_baseline: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* now_us: CLOCK_MONOTONIC in microseconds. */
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* read_full: read exactly len bytes from fd; false on EOF or error (errno set). */
+static bool read_full(int fd, void *p, size_t len)
+{
+	char *c = p;
+
+	while (len > 0) {
+		ssize_t n = read(fd, c, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EPIPE;
+			return false;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* write_full: write exactly len bytes to fd; false on error (errno set). */
+static bool write_full(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+
+	while (len > 0) {
+		ssize_t n;
+
+		errno = 0;
+		n = write(fd, c, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			return false;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* parse_addr: split "ADDR:PORT" into a sockaddr_in; dies on a bad address. */
+static void parse_addr(const char *spec, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	size_t hlen;
+	long port;
+	char *end;
+
+	if (!colon)
+		die("address \"%s\" is not ADDR:PORT", spec);
+	hlen = (size_t)(colon - spec);
+	if (hlen == 0 || hlen >= sizeof(host))
+		die("bad host in \"%s\"", spec);
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		die("bad port in \"%s\"", spec);
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		die("bad IPv4 address \"%s\"", host);
+}
+
+/*
+ * write_stats: print "files N bytes N wall_s X user_s X sys_s X" to path (stdout if NULL);
+ * wall_s is the time since start_us (0 when start_us is 0), user_s and sys_s the CPU of
+ * who (RUSAGE_SELF or RUSAGE_CHILDREN).
+ */
+static void write_stats(const char *path, int who, uint64_t start_us, uint64_t files,
+			uint64_t bytes)
+{
+	uint64_t wall = start_us ? now_us() - start_us : 0;
+	struct rusage ru;
+	FILE *out = stdout;
+
+	if (getrusage(who, &ru) < 0)
+		die("getrusage: %s", strerror(errno));
+	if (path) {
+		out = fopen(path, "w");
+		if (!out)
+			die("could not open \"%s\": %s", path, strerror(errno));
+	}
+	fprintf(out, "files %llu bytes %llu wall_s %llu.%06llu user_s %ld.%06ld sys_s %ld.%06ld\n",
+		(unsigned long long)files, (unsigned long long)bytes,
+		(unsigned long long)(wall / 1000000), (unsigned long long)(wall % 1000000),
+		(long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec, (long)ru.ru_stime.tv_sec,
+		(long)ru.ru_stime.tv_usec);
+	if (path && fclose(out) != 0)
+		die("could not write \"%s\": %s", path, strerror(errno));
+}
+
+/* open_latencies: open path for per-file latencies, or return NULL if path is NULL. */
+static FILE *open_latencies(const char *path)
+{
+	FILE *f;
+
+	if (!path)
+		return NULL;
+	f = fopen(path, "w");
+	if (!f)
+		die("could not open \"%s\": %s", path, strerror(errno));
+	return f;
+}
+
+/* close_latencies: flush and close the latency file, dying on a write error. */
+static void close_latencies(FILE *f, const char *path)
+{
+	if (f && fclose(f) != 0)
+		die("could not write \"%s\": %s", path, strerror(errno));
+}
+
+/* progress: every `every` files (0: never), print the count so far on stdout. */
+static void progress(uint64_t done, unsigned int every)
+{
+	if (every && done % every == 0) {
+		printf(" %llu", (unsigned long long)done);
+		fflush(stdout);
+	}
+}
+
+/* valid_name: true if name is a plain file name (no slash, not "." or ".."). */
+static bool valid_name(const char *name)
+{
+	return name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* recv_one_file: receive size bytes from sock into dir/name durably. */
+static void recv_one_file(int sock, int dirfd, const char *name, uint64_t size)
+{
+	char tmp[NAME_MAX_LEN + 8];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die("could not create \"%s\": %s", tmp, strerror(errno));
+	while (size > 0) {
+		size_t chunk = size < BUF_SIZE ? (size_t)size : BUF_SIZE;
+		ssize_t n = read(sock, buf, chunk);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("connection lost in \"%s\": %s", name,
+			    n == 0 ? "end of stream" : strerror(errno));
+		if (!write_full(fd, buf, (size_t)n))
+			die("could not write \"%s\": %s", tmp, strerror(errno));
+		size -= (uint64_t)n;
+	}
+	if (fsync(fd) < 0)
+		die("could not fsync \"%s\": %s", tmp, strerror(errno));
+	if (close(fd) < 0)
+		die("could not close \"%s\": %s", tmp, strerror(errno));
+	if (renameat(dirfd, tmp, dirfd, name) < 0)
+		die("could not rename \"%s\": %s", tmp, strerror(errno));
+	if (fsync(dirfd) < 0)
+		die("could not fsync directory: %s", strerror(errno));
+}
+
+/* cmd_recv: the receiving side of the plain TCP baseline. */
+static int cmd_recv(const char *listen_spec, const char *dir, const char *stats)
+{
+	struct sockaddr_in sa;
+	uint64_t files = 0, bytes = 0;
+	int lsock, sock, dirfd, one = 1;
+
+	parse_addr(listen_spec, &sa);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		die("could not open directory \"%s\": %s", dir, strerror(errno));
+	lsock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lsock < 0)
+		die("socket: %s", strerror(errno));
+	setsockopt(lsock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("could not bind %s: %s", listen_spec, strerror(errno));
+	if (listen(lsock, 1) < 0)
+		die("listen: %s", strerror(errno));
+	sock = accept(lsock, NULL, NULL);
+	if (sock < 0)
+		die("accept: %s", strerror(errno));
+	close(lsock);
+	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	for (;;) {
+		char name[NAME_MAX_LEN + 1];
+		uint16_t nlen;
+		uint64_t size;
+		char ack = 1;
+
+		if (!read_full(sock, &nlen, sizeof(nlen)))
+			die("connection lost: %s", strerror(errno));
+		nlen = ntohs(nlen);
+		if (nlen == 0)
+			break;
+		if (nlen > NAME_MAX_LEN)
+			die("name of %u bytes is too long", nlen);
+		if (!read_full(sock, name, nlen) || !read_full(sock, &size, sizeof(size)))
+			die("connection lost: %s", strerror(errno));
+		name[nlen] = '\0';
+		if (!valid_name(name))
+			die("refusing file name \"%s\"", name);
+		size = be64toh(size);
+		recv_one_file(sock, dirfd, name, size);
+		if (!write_full(sock, &ack, 1))
+			die("could not send ack: %s", strerror(errno));
+		files++;
+		bytes += size;
+	}
+	close(sock);
+	close(dirfd);
+	write_stats(stats, RUSAGE_SELF, 0, files, bytes);
+	return 0;
+}
+
+/* connect_retry: connect to sa, retrying for CONNECT_RETRY_S while it is refused. */
+static int connect_retry(const struct sockaddr_in *sa, const char *spec)
+{
+	uint64_t deadline = now_us() + CONNECT_RETRY_S * 1000000ULL;
+
+	for (;;) {
+		int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (sock < 0)
+			die("socket: %s", strerror(errno));
+		if (connect(sock, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+			return sock;
+		if (errno != ECONNREFUSED || now_us() > deadline)
+			die("could not connect to %s: %s", spec, strerror(errno));
+		close(sock);
+		usleep(50000);
+	}
+}
+
+/* send_one_file: stream path over sock and wait for its ack; returns its size. */
+static uint64_t send_one_file(int sock, const char *path)
+{
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t nlen = strlen(name);
+	uint16_t wire_nlen;
+	uint64_t size, wire_size, left;
+	struct stat st;
+	char ack;
+	int fd;
+
+	if (nlen == 0 || nlen > NAME_MAX_LEN)
+		die("bad file name \"%s\"", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die("could not open \"%s\": %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		die("could not stat \"%s\": %s", path, strerror(errno));
+	size = (uint64_t)st.st_size;
+	wire_nlen = htons((uint16_t)nlen);
+	wire_size = htobe64(size);
+	if (!write_full(sock, &wire_nlen, sizeof(wire_nlen)) || !write_full(sock, name, nlen) ||
+	    !write_full(sock, &wire_size, sizeof(wire_size)))
+		die("could not send header of \"%s\": %s", path, strerror(errno));
+	for (left = size; left > 0;) {
+		size_t chunk = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
+
+		if (!read_full(fd, buf, chunk))
+			die("could not read \"%s\": %s", path, strerror(errno));
+		if (!write_full(sock, buf, chunk))
+			die("could not send \"%s\": %s", path, strerror(errno));
+		left -= chunk;
+	}
+	close(fd);
+	if (!read_full(sock, &ack, 1))
+		die("no ack for \"%s\": %s", path, strerror(errno));
+	return size;
+}
+
+/* cmd_send: the sending side of the plain TCP baseline. */
+static int cmd_send(const char *spec, const char *lat_path, const char *stats, unsigned int every,
+		    int nfiles, char **files)
+{
+	struct sockaddr_in sa;
+	uint64_t bytes = 0, t0;
+	uint16_t end = 0;
+	FILE *lat;
+	int sock, i, one = 1;
+
+	parse_addr(spec, &sa);
+	lat = open_latencies(lat_path);
+	sock = connect_retry(&sa, spec);
+	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	t0 = now_us();
+	for (i = 0; i < nfiles; i++) {
+		uint64_t start = now_us();
+
+		bytes += send_one_file(sock, files[i]);
+		if (lat)
+			fprintf(lat, "%llu\n", (unsigned long long)(now_us() - start));
+		progress((uint64_t)i + 1, every);
+	}
+	if (!write_full(sock, &end, sizeof(end)))
+		die("could not end the stream: %s", strerror(errno));
+	/* Wait for the receiver to close, so its stats are written when we return. */
+	while (read(sock, buf, 1) > 0)
+		;
+	close(sock);
+	close_latencies(lat, lat_path);
+	write_stats(stats, RUSAGE_SELF, t0, (uint64_t)nfiles, bytes);
+	return 0;
+}
+
+/* run_child: run argv (with path as the extra last argument) and wait for it. */
+static int run_child(char **argv, int argc, const char *path)
+{
+	char *args[MAX_ARGS];
+	int status, i;
+	pid_t pid;
+
+	if (argc + 2 > MAX_ARGS)
+		die("too many arguments for the command");
+	for (i = 0; i < argc; i++)
+		args[i] = argv[i];
+	args[argc] = (char *)(uintptr_t)path;
+	args[argc + 1] = NULL;
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execvp(args[0], args);
+		fprintf(stderr, "bench_baseline: could not run \"%s\": %s\n", args[0],
+			strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* cmd_each: run a command once per listed file, one after another. */
+static int cmd_each(const char *list, const char *lat_path, const char *stats, unsigned int every,
+		    int argc, char **argv)
+{
+	char line[4096];
+	uint64_t files = 0, bytes = 0, t0 = now_us();
+	FILE *in, *lat;
+
+	if (argc < 1)
+		die("each: no command given after --");
+	in = fopen(list, "r");
+	if (!in)
+		die("could not open \"%s\": %s", list, strerror(errno));
+	lat = open_latencies(lat_path);
+	while (fgets(line, sizeof(line), in)) {
+		struct stat st;
+		uint64_t start;
+		int rc;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		if (stat(line, &st) < 0)
+			die("could not stat \"%s\": %s", line, strerror(errno));
+		start = now_us();
+		rc = run_child(argv, argc, line);
+		if (rc != 0)
+			die("command failed with status %d on \"%s\"", rc, line);
+		if (lat)
+			fprintf(lat, "%llu\n", (unsigned long long)(now_us() - start));
+		files++;
+		bytes += (uint64_t)st.st_size;
+		progress(files, every);
+	}
+	fclose(in);
+	close_latencies(lat, lat_path);
+	write_stats(stats, RUSAGE_CHILDREN, t0, files, bytes);
+	return 0;
+}
+
+/* usage: print the synopsis to out. */
+static void usage(FILE *out)
+{
+	fputs("Usage:\n"
+	      "  bench_baseline recv --listen ADDR:PORT --dir DIR [--stats FILE]\n"
+	      "  bench_baseline send --connect ADDR:PORT [--latencies FILE] [--stats FILE] "
+	      "[--progress N] FILE...\n"
+	      "  bench_baseline each --list LIST [--latencies FILE] [--stats FILE] "
+	      "[--progress N] -- PROG ARG...\n",
+	      out);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "latencies", required_argument, NULL, 'L' },
+		{ "stats", required_argument, NULL, 's' },
+		{ "list", required_argument, NULL, 'f' },
+		{ "progress", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen_spec = NULL, *connect_spec = NULL, *dir = NULL;
+	const char *lat = NULL, *stats = NULL, *list = NULL, *cmd;
+	unsigned int every = 0;
+	int opt;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			listen_spec = optarg;
+			break;
+		case 'c':
+			connect_spec = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'L':
+			lat = optarg;
+			break;
+		case 's':
+			stats = optarg;
+			break;
+		case 'f':
+			list = optarg;
+			break;
+		case 'p':
+			every = (unsigned int)strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (strcmp(cmd, "recv") == 0 && listen_spec && dir && optind == argc)
+		return cmd_recv(listen_spec, dir, stats);
+	if (strcmp(cmd, "send") == 0 && connect_spec && optind < argc)
+		return cmd_send(connect_spec, lat, stats, every, argc - optind, argv + optind);
+	if (strcmp(cmd, "each") == 0 && list && optind < argc)
+		return cmd_each(list, lat, stats, every, argc - optind, argv + optind);
+	usage(stderr);
+	return 2;
+}

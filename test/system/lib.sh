@@ -8,8 +8,8 @@
 #
 # Hosts are network namespaces joined by veth pairs through a bridge in the primary's
 # namespace: ws-<X>-p has 10.77.<X>.1 on br0, ws-<X>-r<i> has 10.77.<X>.<1+i> on eth0.
-# <X> is the first free number in 1..250 (ip netns add is the lock), so concurrent or
-# repeated runs never share a subnet.  Only addresses inside these namespaces are used.
+# <X> is a free number in 1..250 (ip netns add is the lock), tried from one derived from
+# the pid, so concurrent or repeated runs never share a subnet.  Only addresses inside these namespaces are used.
 #
 # Everything a test starts (namespaces, PostgreSQL clusters, walshipd, background jobs,
 # the test directory) is recorded and torn down by ws_cleanup, which ws_setup registers on
@@ -287,8 +287,11 @@ bg_start() {
 # replica host namespaces NS_R1.. joined through bridge br0 in NS_P; sets NET_PREFIX
 # (10.77.X), ADDR_P, ADDR_R1.., and checks each replica can ping the primary.
 net_create() {
-	local nrep=${1:-1} x i ns addr
-	for ((x = 1; x <= 250; x++)); do
+	local nrep=${1:-1} x i k ns addr
+	# Start from a number derived from our pid, so that concurrent runs rarely race for
+	# the same number and a number just freed is not reused at once.
+	for ((k = 0; k < 250; k++)); do
+		x=$(((BASHPID + k) % 250 + 1))
 		if ip netns add "ws-$x-p" 2>/dev/null; then
 			WS_NET_ID=$x
 			break
@@ -448,7 +451,7 @@ pg_standby_from_basebackup() {
 		primary_conninfo = ''
 		restore_command = '${restore_command//\'/\'\'}'
 		recovery_target_timeline = 'latest'
-		wal_retrieve_retry_interval = 200ms
+		wal_retrieve_retry_interval = 500ms
 	EOF
 	runuser -u postgres -- touch "$dir/standby.signal"
 }

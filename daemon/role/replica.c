@@ -38,6 +38,15 @@
 struct replica;
 struct link;
 
+/*
+ * Segments are written with O_DIRECT from the registered slot they were received into:
+ * no copy into the page cache, the disk writes overlap the transfer, and fdatasync at the
+ * end has little left to do.  Content offsets and lengths are multiples of 1 MiB (segment
+ * sizes are powers of two of at least 1 MiB), so only the buffer address needs aligning.
+ */
+#define DIO_ALIGN 4096
+#define RX_DATA_OFFSET (DIO_ALIGN - WIRE_DATA_HEADER_SIZE)
+
 enum infile_state {
 	IN_RECEIVING,
 	IN_SYNCING,
@@ -49,6 +58,7 @@ struct chunk_write {
 	struct ring_op op;
 	struct infile *f;
 	struct ring_slot *slot;
+	const uint8_t *data; /* the chunk's content inside slot */
 	uint64_t offset;
 	uint32_t len;
 	struct chunk_write *next;
@@ -66,6 +76,7 @@ struct infile {
 	uint64_t size;
 	uint64_t received;
 	int fd;
+	bool direct; /* opened (or being opened) with O_DIRECT */
 	bool opening;
 	bool end_received;
 	unsigned int writes_pending;
@@ -73,6 +84,7 @@ struct infile {
 	struct chunk_write **waiting_tail;
 	struct wal_validator wv;
 	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
+	int64_t t_begin, t_end, t_written, t_synced; /* ms, for the debug log */
 	char fail_msg[WIRE_MAX_MESSAGE + 1];
 };
 
@@ -105,6 +117,7 @@ struct replica {
 	int64_t next_attempt_ms;
 	int backoff_ms;
 	bool stopping;
+	bool no_direct_io; /* archive_dir refused O_DIRECT once */
 	uint64_t seq;
 	uint64_t reconnects;
 	uint64_t errors;
@@ -246,13 +259,40 @@ static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
 	conn_op_begin(&f->link->conn);
 }
 
+static void infile_clear_direct(struct infile *f)
+{
+	int flags = fcntl(f->fd, F_GETFL);
+
+	if (flags < 0 || fcntl(f->fd, F_SETFL, flags & ~O_DIRECT) < 0)
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not turn off direct I/O for \"%s\": %s",
+			    f->tmp_name, strerror(errno));
+}
+
+static void infile_open(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (f->direct ? O_DIRECT : 0);
+
+	f->op.cb = infile_step;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_openat(sqe, rp->store.incoming_fd, f->tmp_name, flags, 0640);
+	infile_submit(f, sqe);
+}
+
 static void infile_stored(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 
+	int64_t now = role_now_ms();
+
 	rp->st.files_stored++;
 	rp->st.bytes_stored += f->size;
-	log_debug("stored \"%s\" (%" PRIu64 " bytes)", f->name, f->size);
+	log_debug("stored \"%s\" (%" PRIu64 " bytes): received in %" PRId64
+		  " ms, writes done +%" PRId64 " ms, fdatasync +%" PRId64
+		  " ms, rename and directory fsync +%" PRId64 " ms",
+		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
+		  f->t_synced - f->t_written, now - f->t_synced);
 	infile_ack(f, WIRE_ACK_STORED, NULL);
 	infile_free(f);
 }
@@ -272,6 +312,7 @@ static void infile_maybe_finish(struct infile *f)
 		infile_refuse(f);
 		return;
 	}
+	f->t_written = role_now_ms();
 	f->state = IN_SYNCING;
 	f->op.cb = infile_step;
 	sqe = ring_sqe(rp->ring, &f->op);
@@ -295,6 +336,7 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 			infile_refuse(f);
 			break;
 		}
+		f->t_synced = role_now_ms();
 		close(f->fd);
 		f->fd = -1;
 		/* The first segment fixes the store's system identifier, durably, before
@@ -363,6 +405,15 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 		break;
 	case IN_RECEIVING:
 		/* the open */
+		if (res == -EINVAL && f->direct) {
+			/* The file system has no direct I/O (tmpfs): buffered from now on. */
+			log_log("direct I/O is not available in \"%s\"; using buffered writes",
+				rp->store.path);
+			rp->no_direct_io = true;
+			f->direct = false;
+			infile_open(f);
+			break;
+		}
 		f->opening = false;
 		if (res < 0) {
 			infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
@@ -371,6 +422,9 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 			f->tmp_name[0] = '\0';
 		} else {
 			f->fd = res;
+			if (!f->direct && f->wn.kind != WAL_FILE_HISTORY &&
+			    f->wn.kind != WAL_FILE_BACKUP && !rp->no_direct_io)
+				infile_clear_direct(f); /* a chunk came that needs it */
 		}
 		/* Chunks that arrived meanwhile. */
 		while (f->waiting) {
@@ -385,13 +439,10 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 			cw->next = NULL;
 			sqe = ring_sqe(rp->ring, &cw->op);
 			if (rp->ring->fixed_buffers)
-				io_uring_prep_write_fixed(
-					sqe, f->fd, cw->slot->data + WIRE_DATA_HEADER_SIZE, cw->len,
-					cw->offset, (int)cw->slot->index);
+				io_uring_prep_write_fixed(sqe, f->fd, cw->data, cw->len, cw->offset,
+							  (int)cw->slot->index);
 			else
-				io_uring_prep_write(sqe, f->fd,
-						    cw->slot->data + WIRE_DATA_HEADER_SIZE, cw->len,
-						    cw->offset);
+				io_uring_prep_write(sqe, f->fd, cw->data, cw->len, cw->offset);
 			f->writes_pending++;
 			infile_submit(f, sqe);
 		}
@@ -437,7 +488,6 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 	struct replica *rp = lk->rp;
 	struct msg_file_begin fb;
 	struct infile *f;
-	struct io_uring_sqe *sqe;
 
 	if (msg_file_begin_decode(payload, len, &fb) < 0) {
 		log_log("malformed FILE_BEGIN from the primary");
@@ -462,6 +512,7 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 	f->file_id = fb.file_id;
 	f->size = fb.size;
 	f->waiting_tail = &f->waiting;
+	f->t_begin = role_now_ms();
 	snprintf(f->name, sizeof(f->name), "%s", fb.name);
 	f->next = lk->files;
 	lk->files = f;
@@ -478,12 +529,10 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 		return 0;
 	}
 	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, ++rp->seq);
+	f->direct = !rp->no_direct_io &&
+		    (f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL);
 	f->opening = true;
-	f->op.cb = infile_step;
-	sqe = ring_sqe(rp->ring, &f->op);
-	io_uring_prep_openat(sqe, rp->store.incoming_fd, f->tmp_name,
-			     O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	infile_submit(f, sqe);
+	infile_open(f);
 	return 0;
 }
 
@@ -529,9 +578,17 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len,
 		ring_slot_put(rp->ring, slot);
 		return -ENOMEM;
 	}
+	if (f->direct && ((md.offset | md.len) % DIO_ALIGN || (uintptr_t)md.data % DIO_ALIGN)) {
+		/* A chunk direct I/O cannot take (another sender's chunking): buffered
+		 * writes for the rest of this file. */
+		f->direct = false;
+		if (f->fd >= 0)
+			infile_clear_direct(f);
+	}
 	cw->op.cb = chunk_written;
 	cw->f = f;
 	cw->slot = slot;
+	cw->data = md.data;
 	cw->offset = md.offset;
 	cw->len = md.len;
 	if (f->opening) {
@@ -543,11 +600,10 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len,
 		struct io_uring_sqe *sqe = ring_sqe(rp->ring, &cw->op);
 
 		if (rp->ring->fixed_buffers)
-			io_uring_prep_write_fixed(sqe, f->fd, slot->data + WIRE_DATA_HEADER_SIZE,
-						  md.len, md.offset, (int)slot->index);
+			io_uring_prep_write_fixed(sqe, f->fd, md.data, md.len, md.offset,
+						  (int)slot->index);
 		else
-			io_uring_prep_write(sqe, f->fd, slot->data + WIRE_DATA_HEADER_SIZE, md.len,
-					    md.offset);
+			io_uring_prep_write(sqe, f->fd, md.data, md.len, md.offset);
 		f->writes_pending++;
 		infile_submit(f, sqe);
 	}
@@ -573,6 +629,7 @@ static int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t le
 		return -EPROTO;
 	}
 	f->end_received = true;
+	f->t_end = role_now_ms();
 	infile_maybe_finish(f);
 	return 0;
 }
@@ -662,9 +719,14 @@ static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 static uint8_t *link_rx_buffer(struct conn *c, const struct frame_header *hdr,
 			       struct ring_slot **slot)
 {
-	(void)hdr;
 	*slot = ring_slot_get(c->ring);
-	return *slot ? (*slot)->data : NULL; /* NULL: wait for a write to free a slot */
+	if (!*slot)
+		return NULL; /* wait for a write to free a slot */
+	/* Place a DATA payload so that its content starts on a DIO_ALIGN boundary: the
+	 * chunk can then be written with O_DIRECT straight from the slot. */
+	if (hdr->type == WIRE_DATA && RX_DATA_OFFSET + hdr->length <= (*slot)->size)
+		return (*slot)->data + RX_DATA_OFFSET;
+	return (*slot)->data;
 }
 
 static void link_closed(struct conn *c)

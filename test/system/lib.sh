@@ -260,10 +260,15 @@ ws_cleanup() {
 	return "$rc"
 }
 
-# ws_dump_logs: print the last lines of every *.log under the test directory (daemon and
-# PostgreSQL logs), so the runner's saved output explains a failure.
+# ws_dump_logs: name the walshipd daemons that died on their own, and print the last lines
+# of every *.log under the test directory (daemon and PostgreSQL logs), so the runner's
+# saved output explains a failure.
 ws_dump_logs() {
-	local f
+	local f conf
+	for conf in "${!WS_DAEMON_PID[@]}"; do
+		pid_alive "${WS_DAEMON_PID[$conf]}" ||
+			echo "note: walshipd -c $conf (pid ${WS_DAEMON_PID[$conf]}) was no longer running" >&2
+	done
 	while IFS= read -r f; do
 		echo "----- tail of $f -----" >&2
 		tail -n 30 "$f" >&2
@@ -725,9 +730,26 @@ wait_replica_streaming() {
 }
 
 # status_counter CONF FIELD: print a node-level counter (e.g. conflicts) from
-# `walship status --json` of the daemon with config CONF.
+# `walship status --json` of the daemon with config CONF; fails if it cannot be read.
+# Assign it (x=$(status_counter ...)) so that such a failure stops the test.
 status_counter() {
-	walship_status "$1" --json | jq -er ".$2"
+	local value
+	value=$(walship_status "$1" --json | jq -er ".$2") ||
+		fail "could not read $2 from walship status -c $1 --json"
+	[[ "$value" =~ ^[0-9]+$ ]] || fail "$2 in walship status -c $1 --json is '$value'"
+	printf '%s\n' "$value"
+}
+
+# status_counter_sum FIELD CONF...: the sum of counter FIELD over the daemons with the
+# given configs (see status_counter).
+status_counter_sum() {
+	local field=$1 conf value sum=0
+	shift
+	for conf in "$@"; do
+		value=$(status_counter "$conf" "$field")
+		sum=$((sum + value))
+	done
+	printf '%s\n' "$sum"
 }
 
 # walship_daemons_up: hosts NS_P (primary) and NS_R1 (replica) on one bridge; walshipd

@@ -27,7 +27,7 @@ chown postgres:postgres "$original"
 
 log "pushing $seg again with the same content: success"
 assert_exit 0 "second push of identical $seg" walship_push_as_postgres "$PCONF" "$original"
-dups=$(($(status_counter "$PCONF" duplicates) + $(status_counter "$RCONF" duplicates)))
+dups=$(status_counter_sum duplicates "$PCONF" "$RCONF")
 ((dups >= 1)) || fail "no daemon counted the duplicate push (duplicates: 0 on both)"
 assert_eq 0 "$(status_counter "$RCONF" conflicts)" "replica conflicts after a duplicate"
 

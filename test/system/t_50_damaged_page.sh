@@ -30,7 +30,7 @@ chown postgres:postgres "$damaged"
 
 assert_fails "push of $seg with a damaged page" walship_push_as_postgres "$PCONF" "$damaged"
 assert_file_absent "$RARCHIVE/$seg"
-invalid=$(($(status_counter "$PCONF" invalid) + $(status_counter "$RCONF" invalid)))
+invalid=$(status_counter_sum invalid "$PCONF" "$RCONF")
 ((invalid >= 1)) || fail "no daemon counted the invalid file (invalid: 0 on both)"
 
 log "resuming archiving: the real $seg must arrive intact"

@@ -50,7 +50,7 @@ chown postgres:postgres "$SCRATCH/$other_seg"
 assert_fails "push of a segment from another system" \
 	walship_push_as_postgres "$PCONF" "$SCRATCH/$other_seg"
 assert_file_absent "$RARCHIVE/$other_seg"
-refused=$(($(status_counter "$PCONF" sysid_refused) + $(status_counter "$RCONF" sysid_refused)))
+refused=$(status_counter_sum sysid_refused "$PCONF" "$RCONF")
 ((refused >= 1)) || fail "no daemon counted the refusal (sysid_refused: 0 on both)"
 
 log "the main cluster still archives"

@@ -92,6 +92,12 @@ static const struct config_enum_value config_zero_copy_values[] = {
 	{ NULL, 0 },
 };
 
+static const struct config_enum_value config_send_source_values[] = {
+	{ "map", CONFIG_SEND_MAP },
+	{ "buffers", CONFIG_SEND_BUFFERS },
+	{ NULL, 0 },
+};
+
 static void config_default_node_name(char *buf, size_t len);
 static bool config_check_node_name(const struct config_value *value,
 				   struct config_problem *problem);
@@ -273,7 +279,15 @@ static const struct config_key config_keys[] = {
 		FIELD(zero_copy),
 		.default_value = "auto",
 		.values = config_zero_copy_values,
-		.help = "send with MSG_ZEROCOPY: on, off, or auto (used where the kernel supports it)",
+		.help = "send with io_uring SEND_ZC: on, off, or auto (copying sends where the kernel copies)",
+	},
+	{
+		.name = "send_source",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(send_source),
+		.default_value = "map",
+		.values = config_send_source_values,
+		.help = "primary: send WAL from a read-only mapping of the file (map) or read it into registered buffers first (buffers)",
 	},
 	{
 		.name = "log_level",

@@ -31,6 +31,11 @@ enum config_role {
 	CONFIG_ROLE_REPLICA = 1,
 };
 
+enum config_send_source {
+	CONFIG_SEND_MAP = 0, /* send from a read-only mapping of the WAL file */
+	CONFIG_SEND_BUFFERS = 1, /* READ_FIXED into registered buffers, send from those */
+};
+
 struct config {
 	enum config_role role; /* role: primary | replica (required) */
 	char node_name[CONFIG_MAX_NAME]; /* node_name: [A-Za-z0-9_.-]{1,63}, default hostname */
@@ -52,6 +57,7 @@ struct config {
 	int max_queued_pushes; /* max_queued_pushes: bounded push queue, default 64 */
 	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */
 	int zero_copy; /* zero_copy: on | off | auto (default auto) as 1/0/-1 */
+	int send_source; /* send_source: enum config_send_source, default map */
 	enum log_level log_level; /* log_level: default log */
 };
 

@@ -74,6 +74,8 @@ unsigned int conn_tx_backlog(const struct conn *c)
 
 static void conn_item_free(struct conn *c, struct conn_tx_item *item)
 {
+	if (item->release)
+		item->release(item);
 	if (item->slot)
 		ring_slot_put(c->ring, item->slot);
 	free(item);
@@ -352,12 +354,38 @@ static void conn_tx_post(struct conn *c)
 
 	if (c->closing || c->tx_posted || !item || !item->ready)
 		return;
-	zc = item->slot && c->zero_copy != 0;
+	zc = (item->slot || item->ext) && c->zero_copy != 0;
 	item->zc = zc;
 	item->send_op.cb = conn_tx_complete;
 	sqe = ring_sqe(c->ring, &item->send_op);
-	ring_prep_send_slot(sqe, c->fd, c->ring, item->slot, item->buf + item->sent,
-			    item->len - item->sent, zc);
+	if (item->ext) {
+		uint32_t hdr_len = item->len - item->ext_len;
+		int n = 0;
+
+		if (item->sent < hdr_len) {
+			item->iov[n].iov_base = item->buf + item->sent;
+			item->iov[n++].iov_len = hdr_len - item->sent;
+			item->iov[n].iov_base = (void *)(uintptr_t)item->ext;
+			item->iov[n++].iov_len = item->ext_len;
+		} else {
+			item->iov[n].iov_base =
+				(void *)(uintptr_t)(item->ext + item->sent - hdr_len);
+			item->iov[n++].iov_len = item->len - item->sent;
+		}
+		memset(&item->msg, 0, sizeof(item->msg));
+		item->msg.msg_iov = item->iov;
+		item->msg.msg_iovlen = (size_t)n;
+		if (zc) {
+			io_uring_prep_sendmsg_zc(sqe, c->fd, &item->msg,
+						 MSG_WAITALL | MSG_NOSIGNAL);
+			sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+		} else {
+			io_uring_prep_sendmsg(sqe, c->fd, &item->msg, MSG_WAITALL | MSG_NOSIGNAL);
+		}
+	} else {
+		ring_prep_send_slot(sqe, c->fd, c->ring, item->slot, item->buf + item->sent,
+				    item->len - item->sent, zc);
+	}
 	if (zc)
 		c->stats.zc_sends++;
 	else
@@ -414,6 +442,32 @@ struct conn_tx_item *conn_queue_slot(struct conn *c, struct ring_slot *slot, uin
 	conn_tx_append(c, item);
 	if (ready)
 		conn_tx_post(c);
+	return item;
+}
+
+struct conn_tx_item *conn_queue_mapped(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
+				       const uint8_t *ext, uint32_t ext_len,
+				       void (*release)(struct conn_tx_item *item), void *owner)
+{
+	struct conn_tx_item *item;
+
+	if (c->closing)
+		return NULL;
+	item = calloc(1, sizeof(*item) + hdr_len);
+	if (!item) {
+		log_error("out of memory");
+		return NULL;
+	}
+	memcpy(item->small, hdr, hdr_len);
+	item->buf = item->small;
+	item->ext = ext;
+	item->ext_len = ext_len;
+	item->len = hdr_len + ext_len;
+	item->owner = owner;
+	item->release = release;
+	item->ready = true;
+	conn_tx_append(c, item);
+	conn_tx_post(c);
 	return item;
 }
 

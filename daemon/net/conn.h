@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "proto/codec.h"
 #include "ring/ring.h"
@@ -48,6 +49,13 @@ struct conn_tx_item {
 	bool zc; /* the last send of this item was SEND_ZC */
 	void *owner; /* owner's context for load callbacks */
 	uint64_t owner_arg;
+	/* mapped items: the frame's headers in small[], its content at ext (not ours) */
+	const uint8_t *ext;
+	uint32_t ext_len;
+	struct iovec iov[2];
+	struct msghdr msg;
+	/* called when the kernel no longer uses the item's memory (ext included) */
+	void (*release)(struct conn_tx_item *item);
 	uint8_t small[];
 };
 
@@ -132,6 +140,16 @@ int conn_send_frame(struct conn *c, const uint8_t *frame, uint32_t len);
 struct conn_tx_item *conn_queue_slot(struct conn *c, struct ring_slot *slot, uint32_t len,
 				     bool ready);
 void conn_item_ready(struct conn *c, struct conn_tx_item *item, uint32_t len);
+
+/*
+ * Queue a frame made of @hdr_len header bytes (copied) and @ext_len content bytes at
+ * @ext, which stay where they are (a mapping of the file) and go out with the header in
+ * one SENDMSG or SENDMSG_ZC.  @release(item) runs once the kernel is done with @ext
+ * (after the zero-copy notification); item->owner is set to @owner first.
+ */
+struct conn_tx_item *conn_queue_mapped(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
+				       const uint8_t *ext, uint32_t ext_len,
+				       void (*release)(struct conn_tx_item *item), void *owner);
 /* The owner's load failed: the connection is closed with @err. */
 void conn_item_failed(struct conn *c, struct conn_tx_item *item, int err);
 

@@ -441,6 +441,24 @@ int msg_data_seal(uint8_t *frame, uint32_t file_id, uint64_t offset, uint32_t le
 	return seal(frame, WIRE_DATA, WIRE_DATA_HEADER_SIZE + len);
 }
 
+uint32_t msg_data_split_begin(uint8_t *hdr, uint32_t file_id, uint64_t offset)
+{
+	struct writer w = { hdr + WIRE_HEADER_SIZE };
+
+	put_u32(&w, file_id);
+	put_u32(&w, 0);
+	put_u64(&w, offset);
+	return crc32c(0, hdr + WIRE_HEADER_SIZE, WIRE_DATA_HEADER_SIZE);
+}
+
+int msg_data_split_end(uint8_t *hdr, uint64_t offset, uint32_t len, uint32_t crc)
+{
+	if (len == 0 || len > WIRE_CHUNK_SIZE || offset > UINT64_MAX - len)
+		return -EINVAL;
+	frame_header_encode(hdr, WIRE_DATA, 0, WIRE_DATA_HEADER_SIZE + len, crc);
+	return WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+}
+
 int msg_data_decode(const uint8_t *payload, uint32_t len, struct msg_data *m)
 {
 	struct reader r = { payload, len };

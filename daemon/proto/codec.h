@@ -115,6 +115,18 @@ int msg_ping_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_pin
 int msg_data_seal(uint8_t *frame, uint32_t file_id, uint64_t offset, uint32_t len);
 
 /*
+ * DATA frames whose content stays where it is (a mapping of the WAL file) and is sent
+ * with a second iovec: msg_data_split_begin() writes the DATA header into @hdr (which has
+ * room for WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE bytes) and returns the CRC state over
+ * it; the caller continues that CRC over the @len content bytes (crc32c(state, content,
+ * len)) and passes the result to msg_data_split_end(), which writes the frame header.
+ * The bytes on the wire are the same as msg_data_seal()'s.  split_end returns the header
+ * length, or -EINVAL when @len is out of bounds.
+ */
+uint32_t msg_data_split_begin(uint8_t *hdr, uint32_t file_id, uint64_t offset);
+int msg_data_split_end(uint8_t *hdr, uint64_t offset, uint32_t len, uint32_t crc);
+
+/*
  * Decoders take the payload of a frame whose header decoded and whose CRC checked.
  * Return 0, -EBADMSG or -EPROTO.  Names are checked for characters and length; text is
  * copied NUL-terminated.  msg_hello_decode() reads the version before anything else: on

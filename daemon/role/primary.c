@@ -20,11 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/mapguard.h"
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
@@ -51,6 +53,7 @@ struct push {
 	struct wal_name wn;
 	int fd;
 	uint64_t size;
+	const uint8_t *map; /* read-only mapping of the file (send_source = map), or NULL */
 	struct ctl_client *client; /* NULL once replied */
 	int64_t started_ms;
 	int64_t deadline_ms;
@@ -132,6 +135,8 @@ static void push_release(struct push *p)
 		}
 	}
 	pr->npushes--;
+	if (p->map)
+		munmap((void *)(uintptr_t)p->map, p->size);
 	if (p->fd >= 0)
 		close(p->fd);
 	free(p);
@@ -293,6 +298,47 @@ static int peer_queue_small(struct peer *peer, int len, const uint8_t *frame)
 	return conn_send_frame(&peer->conn, frame, (uint32_t)len);
 }
 
+static void peer_mapped_release(struct conn_tx_item *item)
+{
+	push_unref(item->owner);
+}
+
+/*
+ * Queue the next chunk of @x from the file's mapping: checksum it where it lies and send
+ * headers and content with one SENDMSG(_ZC), so the content is never copied in user
+ * space.  Returns false when the connection was closed.
+ */
+static bool peer_queue_mapped(struct peer *peer, struct xfer *x)
+{
+	struct push *p = x->push;
+	uint64_t offset = x->next_read;
+	uint32_t len =
+		(uint32_t)(p->size - offset < WIRE_CHUNK_SIZE ? p->size - offset : WIRE_CHUNK_SIZE);
+	uint8_t hdr[WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE];
+	uint32_t crc = msg_data_split_begin(hdr, x->file_id, offset);
+	int hdr_len;
+
+	if (mapguard_crc32c(crc, p->map + offset, len, &crc) < 0) {
+		/* The file shrank under us: this transfer cannot complete, and the
+		 * protocol has no way to abandon one file, so the connection goes. */
+		push_fail(p, CTL_ERR_FAILED, "file \"%s\" shrank while it was being sent", p->name);
+		conn_close(&peer->conn, -EIO);
+		return false;
+	}
+	if (offset == 0 && (p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL))
+		peer_learn_identity(peer->pr, p->map, len);
+	hdr_len = msg_data_split_end(hdr, offset, len, crc);
+	p->refs++;
+	if (hdr_len < 0 || !conn_queue_mapped(&peer->conn, hdr, (uint32_t)hdr_len, p->map + offset,
+					      len, peer_mapped_release, p)) {
+		push_unref(p);
+		conn_close(&peer->conn, hdr_len < 0 ? hdr_len : -ENOMEM);
+		return false;
+	}
+	x->next_read += len;
+	return true;
+}
+
 /* Queue what can be queued for @peer within its bounds. */
 static void peer_fill(struct peer *peer)
 {
@@ -320,6 +366,11 @@ static void peer_fill(struct peer *peer)
 			peer->inflight_files++;
 			peer->files_sent++;
 			snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
+			continue;
+		}
+		if (x->next_read < p->size && p->map) {
+			if (!peer_queue_mapped(peer, x))
+				return;
 			continue;
 		}
 		if (x->next_read < p->size) {
@@ -850,6 +901,15 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 	p->wn = wn;
 	p->fd = fd;
 	p->size = (uint64_t)sb.st_size;
+	if (pr->cfg.send_source == CONFIG_SEND_MAP) {
+		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (map == MAP_FAILED)
+			log_debug("could not map \"%s\" (%s); reading it into buffers", name,
+				  strerror(errno));
+		else
+			p->map = map;
+	}
 	p->client = client;
 	p->started_ms = role_now_ms();
 	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
@@ -917,6 +977,10 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 		log_detail("Asynchronous archiving needs the primary's durable spool, which this "
 			   "version does not have; PostgreSQL could recycle WAL no replica holds.");
 		log_hint("Set sync_replicas to 1 or more.");
+		goto out_free;
+	}
+	if (mapguard_init() < 0) {
+		log_error("could not install the SIGBUS handler: %s", strerror(errno));
 		goto out_free;
 	}
 	if (primary_listen(pr) < 0)

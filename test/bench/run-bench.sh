@@ -408,16 +408,19 @@ daemon_start() {
 	done
 }
 
-# run_walship RUN: one walship run: fresh daemons, push every segment, measure.
+# run_walship RUN [NAME SEND_SOURCE]: one walship run: fresh daemons, push every segment,
+# measure.  NAME (default walship) labels the contender; SEND_SOURCE (default map) is the
+# primary's send_source: map sends from a mapping of the file, buffers reads it into
+# registered buffers first.
 run_walship() {
-	local run=$1 dir pconf rconf ppid rpid p0 p1 r0 r1 st
-	dir=$RUN_DIR/walship-$run
+	local run=$1 name=${2:-walship} source=${3:-map} dir pconf rconf ppid rpid p0 p1 r0 r1 st
+	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir/spool"
 	pconf=$dir/primary.conf
 	rconf=$dir/replica.conf
 	walship_conf "$pconf" role=primary node_name=bench-snd "listen=$ADDR_SND:$WALSHIP_PORT" \
 		"socket=$dir/p.sock" "spool_dir=$dir/spool" socket_permissions=0600 \
-		sync_replicas=1 push_timeout=30s
+		sync_replicas=1 push_timeout=30s "send_source=$source"
 	walship_conf "$rconf" role=replica node_name=bench-rcv "upstream=$ADDR_SND:$WALSHIP_PORT" \
 		"archive_dir=$STORE" "socket=$dir/r.sock" socket_permissions=0600 \
 		reconnect_min=50ms reconnect_max=500ms
@@ -428,7 +431,7 @@ run_walship() {
 	rpid=$DAEMON_PID
 	wait_for 20 "the replica walshipd to connect to the primary" \
 		grep -q "connected to primary" "$dir/replica.log"
-	printf '%s [bench] walship  run %d:' "$(date +%H:%M:%S)" "$run"
+	printf '%s [bench] %-8s run %d:' "$(date +%H:%M:%S)" "$name" "$run"
 	p0=$(proc_cpu "$ppid")
 	r0=$(proc_cpu "$rpid")
 	st=0
@@ -448,15 +451,15 @@ run_walship() {
 	r1=$(proc_cpu "$rpid")
 	stop_pid "$ppid"
 	stop_pid "$rpid"
-	store_check walship
-	record walship "$run" "$(stats_field "$dir/stats" wall_s)" \
+	store_check "$name"
+	record "$name" "$run" "$(stats_field "$dir/stats" wall_s)" \
 		"$(awk -v a="$p0" -v b="$p1" -v c="$(stats_cpu "$dir/stats")" \
 			'BEGIN {printf "%.3f", b - a + c}')" \
 		"$(awk -v a="$r0" -v b="$r1" 'BEGIN {printf "%.3f", b - a}')" "$dir/latencies"
 	# Where walship's CPU went, to tell the daemons from the per-file push processes.
-	log "$(awk -v run="$run" -v p0="$p0" -v p1="$p1" -v r0="$r0" -v r1="$r1" \
+	log "$(awk -v name="$name" -v run="$run" -v p0="$p0" -v p1="$p1" -v r0="$r0" -v r1="$r1" \
 		-v push="$(stats_cpu "$dir/stats")" 'BEGIN {
-			printf "walship  run %d CPU s: primary walshipd %.2f, ", run, p1 - p0
+			printf "%s run %d CPU s: primary walshipd %.2f, ", name, run, p1 - p0
 			printf "push processes %.2f, replica walshipd %.2f", push, r1 - r0
 		}')"
 }
@@ -538,7 +541,7 @@ ratio() {
 report() {
 	local c
 	declare -A m=()
-	for c in walship baseline cp; do
+	for c in walship walship-buf baseline cp; do
 		# RESULTS_TSV: name run wall seg/s MB/s sndcpu rcvcpu p50 p99 max
 		m[$c.segs]=$(median "$c" 4)
 		m[$c.mbs]=$(median "$c" 5)
@@ -558,14 +561,16 @@ report() {
 		echo "MB = 10^6 bytes; CPU s/GB = (user + system) CPU seconds per 10^9 bytes shipped;"
 		echo "latency = one file handed over until durable on the receiver (archive_command time)"
 		echo
-		printf '%-9s %9s %8s %14s %14s %9s %9s %9s\n' contender "seg/s" "MB/s" \
+		printf '%-11s %9s %8s %14s %14s %9s %9s %9s\n' contender "seg/s" "MB/s" \
 			"send CPU s/GB" "recv CPU s/GB" "p50 ms" "p99 ms" "max ms"
-		for c in walship baseline cp; do
-			printf '%-9s %9s %8s %14s %14s %9s %9s %9s\n' "$c" "${m[$c.segs]}" \
+		for c in walship walship-buf baseline cp; do
+			printf '%-11s %9s %8s %14s %14s %9s %9s %9s\n' "$c" "${m[$c.segs]}" \
 				"${m[$c.mbs]}" "${m[$c.scpu]}" "${m[$c.rcpu]}" "${m[$c.p50]}" \
 				"${m[$c.p99]}" "${m[$c.max]}"
 		done
 		echo
+		echo "walship: send_source = map (content sent from a mapping of the WAL file);"
+		echo "walship-buf: send_source = buffers (READ_FIXED into registered buffers, then sent)"
 		echo "walship sender:   walshipd (primary) + every walship push process"
 		echo "walship receiver: walshipd (replica); baseline: bench_baseline send / recv;"
 		echo "cp: sh + cp + sync + mv processes (no receiving process: recv CPU is '-')"
@@ -577,6 +582,10 @@ report() {
 			"$(ratio "${m[walship.segs]}" "${m[cp.segs]}")"
 		printf '  sender CPU/GB walship/baseline    %s   (goal < 1.00)\n' \
 			"$(ratio "${m[walship.scpu]}" "${m[baseline.scpu]}")"
+		printf '  sender CPU/GB walship-buf/baseline %s\n' \
+			"$(ratio "${m[walship-buf.scpu]}" "${m[baseline.scpu]}")"
+		printf '  throughput walship-buf/baseline   %s\n' \
+			"$(ratio "${m[walship-buf.segs]}" "${m[baseline.segs]}")"
 		printf '  receiver CPU/GB walship/baseline  %s\n' \
 			"$(ratio "${m[walship.rcpu]}" "${m[baseline.rcpu]}")"
 		printf '  latency p50 walship/baseline      %s\n' \
@@ -601,12 +610,13 @@ main() {
 	STORE=$RUN_DIR/store
 	RESULTS_TSV=$RUN_DIR/runs.txt
 	: >"$RESULTS_TSV"
-	log "$SEGMENTS segments x $RUNS runs x 3 contenders (walship, baseline, cp)"
+	log "$SEGMENTS segments x $RUNS runs x 4 contenders (walship, walship-buf, baseline, cp)"
 	corpus_prepare
 	net_create
 	local run
 	for ((run = 1; run <= RUNS; run++)); do
 		run_walship "$run"
+		run_walship "$run" walship-buf buffers
 		run_baseline "$run"
 		run_cp "$run"
 	done

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/common/mapguard.c: a checksum over a mapping of a file that shrank
+ * returns -EFAULT instead of killing the process with SIGBUS.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/crc32c.h"
+#include "common/mapguard.h"
+
+#define FILE_SIZE (256 * 1024)
+
+static int make_file(void)
+{
+	char path[] = "build/mapguard-test.XXXXXX";
+	static uint8_t buf[FILE_SIZE];
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 31);
+	assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	return fd;
+}
+
+static void test_whole_file(void **state)
+{
+	int fd = make_file();
+	uint8_t *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	uint32_t got = 0;
+
+	(void)state;
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mapguard_init(), 0);
+	assert_int_equal(mapguard_crc32c(0, map, FILE_SIZE, &got), 0);
+	assert_int_equal(got, crc32c(0, map, FILE_SIZE));
+	munmap(map, FILE_SIZE);
+	close(fd);
+}
+
+static void test_shrunk_file(void **state)
+{
+	int fd = make_file();
+	uint8_t *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	uint32_t got = 12345;
+
+	(void)state;
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mapguard_init(), 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(mapguard_crc32c(0, map, FILE_SIZE, &got), -EFAULT);
+	assert_int_equal(got, 12345); /* untouched */
+	/* The guard is disarmed again and usable afterwards. */
+	assert_int_equal(mapguard_crc32c(0, map, 4096, &got), 0);
+	assert_int_equal(got, crc32c(0, map, 4096));
+	munmap(map, FILE_SIZE);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_whole_file),
+		cmocka_unit_test(test_shrunk_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

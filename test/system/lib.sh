@@ -132,17 +132,28 @@ assert_fails() {
 }
 
 # wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every 0.2 s) until it succeeds; fail
-# with DESCRIPTION if it has not after TIMEOUT_S seconds.  A bounded wait, not an
-# assertion about timing.
+# with DESCRIPTION if it has not after TIMEOUT_S seconds, or at once if a walshipd died
+# (ws_check_daemons).  A bounded wait, not an assertion about timing.
 wait_for() {
 	local timeout=$1 what=$2
 	shift 2
 	local deadline=$((SECONDS + timeout))
 	while ! "$@" >/dev/null 2>&1; do
+		ws_check_daemons
 		if ((SECONDS >= deadline)); then
 			fail "timed out after ${timeout}s waiting for $what"
 		fi
 		sleep 0.2
+	done
+}
+
+# ws_check_daemons: fail at once if a walshipd this test started (and has not stopped or
+# killed on purpose) is no longer running, instead of waiting out a timeout.
+ws_check_daemons() {
+	local conf
+	for conf in "${!WS_DAEMON_PID[@]}"; do
+		pid_alive "${WS_DAEMON_PID[$conf]}" ||
+			fail "walshipd -c $conf (pid ${WS_DAEMON_PID[$conf]}) exited unexpectedly"
 	done
 }
 
@@ -507,6 +518,7 @@ wait_standby_lsn() {
 	while :; do
 		replay=$(pg_replay_lsn "$ns" "$port" 2>/dev/null) || replay=""
 		lsn_ge "$replay" "$lsn" && return 0
+		ws_check_daemons
 		if ((SECONDS >= deadline)); then
 			fail "standby replayed up to '${replay:-nothing}', not $lsn, after ${timeout}s"
 		fi

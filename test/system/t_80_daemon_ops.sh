@@ -1,0 +1,82 @@
+#!/bin/bash
+# How walshipd behaves as a daemon: configuration errors name file and line; max_senders
+# admits no more replicas than it says; a replica refuses pushes (one direction only);
+# with fewer than sync_replicas replicas a push fails after push_timeout with a one-line
+# reason, and succeeds again once the replica is back (it reconnects by itself); SIGHUP
+# reloads reloadable keys; SIGTERM stops cleanly and removes the control socket.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+PRIMARY_CONF_EXTRA=(push_timeout=2s max_senders=1)
+walship_daemons_up
+walship_primary_up 1
+# PostgreSQL's own archiver ships this segment too; the pushes below are retries of it.
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+segpath=$SCRATCH/$seg
+cp "$PDATA/pg_wal/$seg" "$segpath"
+chown postgres:postgres "$segpath"
+
+log "a bad configuration is refused with file and line"
+bad=$TEST_DIR/bad.conf
+printf 'role = primary\nno_such_key = 1\n' >"$bad"
+run_capture "$TEST_DIR/bad.out" "$WALSHIPD" -c "$bad"
+assert_eq 2 "$RC" "walshipd exit code for an unknown key"
+grep -q "unrecognized configuration parameter \"no_such_key\".*line 2" "$TEST_DIR/bad.out" ||
+	fail "no file:line in: $(cat "$TEST_DIR/bad.out")"
+printf 'role = primary\nmax_senders = lots\n' >"$bad"
+run_capture "$TEST_DIR/bad.out" "$WALSHIPD" -c "$bad"
+assert_eq 2 "$RC" "walshipd exit code for a bad value"
+grep -q "max_senders.*line 2" "$TEST_DIR/bad.out" || fail "bad value not named: $(cat "$TEST_DIR/bad.out")"
+
+log "max_senders = 1: a second replica is refused"
+R2DIR=$TEST_DIR/ws-r2
+mkdir -p "$R2DIR"
+R2CONF=$R2DIR/walship.conf
+write_replica_conf "$R2CONF" "$R2DIR" "$NS_P"
+walshipd_start "$NS_R1" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 20 "the primary to refuse replica ws-r2" \
+	grep -q "too many replicas connected (max_senders = 1)" "$TEST_DIR/ws-r2.log"
+refused=$(status_counter "$PCONF" connections_refused)
+((refused >= 1)) || fail "connections_refused is $refused"
+streaming=$(walship_status "$PCONF" --json | jq '[.peers[] | select(.state == "streaming")] | length')
+assert_eq 1 "$streaming" "replicas streaming with max_senders = 1"
+walshipd_stop "$R2CONF"
+
+log "a replica's daemon refuses pushes: WAL flows from primary to replica only"
+assert_fails "push to the replica's daemon" walship_push_as_postgres "$RCONF" "$segpath"
+grep -q "replica" "$TEST_DIR/last.out" || fail "unexpected message: $(cat "$TEST_DIR/last.out")"
+
+log "with the replica gone, a push fails after push_timeout with a reason"
+walshipd_stop "$RCONF"
+wait_for 10 "the primary to notice the replica left" bash -c "! peers_streaming '$PCONF'"
+failed0=$(status_counter "$PCONF" pushes_failed)
+assert_fails "push without replicas" walship_push_as_postgres "$PCONF" "$segpath"
+grep -q "only 0 of 1 required replica acknowledgements" "$TEST_DIR/last.out" ||
+	fail "unexpected message: $(cat "$TEST_DIR/last.out")"
+[[ $(wc -l <"$TEST_DIR/last.out") -eq 1 ]] || fail "push printed more than one line"
+failed1=$(status_counter "$PCONF" pushes_failed)
+((failed1 > failed0)) || fail "pushes_failed went from $failed0 to $failed1"
+
+log "the replica comes back by itself and the retried push succeeds"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+wait_replica_streaming "$PCONF" 20
+assert_exit 0 "push after the replica is back" walship_push_as_postgres "$PCONF" "$segpath"
+assert_file_identical "$segpath" "$RARCHIVE/$seg"
+
+log "SIGHUP reloads push_timeout"
+sed -i 's/^push_timeout = .*/push_timeout = 7s/' "$PCONF"
+kill -HUP "${WS_DAEMON_PID[$PCONF]}"
+wait_for 10 "the primary to log the new push_timeout" \
+	grep -q 'parameter "push_timeout" changed to "7s"' "$TEST_DIR/ws-primary.log"
+
+log "SIGTERM stops both daemons cleanly and removes their sockets"
+psock=$(conf_get "$PCONF" socket)
+rsock=$(conf_get "$RCONF" socket)
+walshipd_stop "$PCONF"
+walshipd_stop "$RCONF"
+assert_file_absent "$psock"
+assert_file_absent "$rsock"
+grep -q "walshipd stopped" "$TEST_DIR/ws-primary.log" || fail "primary did not log its stop"
+log "PASS"

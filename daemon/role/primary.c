@@ -797,14 +797,13 @@ out_free:
 
 /* ---- control requests ---- */
 
-static void primary_status(struct primary *pr, struct ctl_client *client, bool json)
+/* Fill @n with the primary's state; the caller releases it with status_node_release(). */
+static void primary_fill_status(void *state, struct status_node *n)
 {
-	struct status_node *n = &pr->st;
-	struct status_peer *peers = calloc(pr->npeers ? pr->npeers : 1, sizeof(*peers));
+	struct primary *pr = state;
 	unsigned int i = 0;
-	size_t len;
-	char *text;
 
+	*n = pr->st;
 	n->role = "primary";
 	snprintf(n->node_name, sizeof(n->node_name), "%s", pr->cfg.node_name);
 	n->system_identifier = pr->system_identifier;
@@ -813,9 +812,9 @@ static void primary_status(struct primary *pr, struct ctl_client *client, bool j
 	n->sync_replicas = pr->cfg.sync_replicas;
 	n->max_senders = pr->cfg.max_senders;
 	n->pushes_queued = pr->npushes;
-	n->peers = peers;
-	for (struct peer *peer = pr->peers; peer && peers; peer = peer->next) {
-		struct status_peer *sp = &peers[i++];
+	n->peers = calloc(pr->npeers ? pr->npeers : 1, sizeof(*n->peers));
+	for (struct peer *peer = pr->peers; peer && n->peers; peer = peer->next) {
+		struct status_peer *sp = &n->peers[i++];
 
 		snprintf(sp->name, sizeof(sp->name), "%s", peer->name);
 		snprintf(sp->addr, sizeof(sp->addr), "%s", peer->conn.peer_addr);
@@ -836,15 +835,7 @@ static void primary_status(struct primary *pr, struct ctl_client *client, bool j
 		sp->connected_since = peer->connected_since;
 		snprintf(sp->last_error, sizeof(sp->last_error), "%s", peer->last_error);
 	}
-	n->npeers = peers ? i : 0;
-	text = status_render(n, json, &len);
-	if (text)
-		control_reply(client, CTL_OK, text, len);
-	else
-		control_reply(client, CTL_ERR_FAILED, "out of memory", 13);
-	free(text);
-	free(peers);
-	n->peers = NULL;
+	n->npeers = n->peers ? i : 0;
 }
 
 static void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
@@ -946,7 +937,7 @@ static void primary_request(void *ctx, struct ctl_client *client, const struct c
 	case CTL_STATUS:
 		if (fd >= 0)
 			close(fd);
-		primary_status(pr, client, req->flags & CTL_F_JSON);
+		status_reply(client, primary_fill_status, pr, req->flags & CTL_F_JSON);
 		return;
 	default:
 		if (fd >= 0)
@@ -1097,5 +1088,6 @@ const struct role_ops primary_role = {
 	.stop = primary_stop,
 	.stopped = primary_stopped,
 	.reload = primary_reload,
+	.status = primary_fill_status,
 	.free = primary_free,
 };

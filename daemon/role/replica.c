@@ -881,47 +881,43 @@ static void replica_connect(struct replica *rp)
 
 /* ---- control requests ---- */
 
-static void replica_status(struct replica *rp, struct ctl_client *client, bool json)
+/* Fill @n with the replica's state; the caller releases it with status_node_release(). */
+static void replica_fill_status(void *state, struct status_node *n)
 {
-	struct status_node *n = &rp->st;
-	struct status_peer peer = { 0 };
+	struct replica *rp = state;
+	struct status_peer *peer;
 	struct link *lk = rp->link;
-	size_t len;
-	char *text;
 
+	*n = rp->st;
 	n->role = "replica";
 	snprintf(n->node_name, sizeof(n->node_name), "%s", rp->cfg.node_name);
 	n->system_identifier = rp->store.system_identifier;
 	snprintf(n->upstream, sizeof(n->upstream), "%s", rp->cfg.upstream);
 	snprintf(n->archive_dir, sizeof(n->archive_dir), "%s", rp->cfg.archive_dir);
-	snprintf(peer.name, sizeof(peer.name), "%s", lk ? lk->primary_name : "");
-	snprintf(peer.addr, sizeof(peer.addr), "%s", rp->cfg.upstream);
-	peer.state = !lk	      ? (rp->connecting ? "connecting" : "disconnected") :
-		     lk->conn.closing ? "disconnected" :
-		     lk->established  ? "streaming" :
-					"handshake";
+	n->peers = calloc(1, sizeof(*n->peers));
+	n->npeers = n->peers ? 1 : 0;
+	if (!n->peers)
+		return;
+	peer = n->peers;
+	snprintf(peer->name, sizeof(peer->name), "%s", lk ? lk->primary_name : "");
+	snprintf(peer->addr, sizeof(peer->addr), "%s", rp->cfg.upstream);
+	peer->state = !lk	       ? (rp->connecting ? "connecting" : "disconnected") :
+		      lk->conn.closing ? "disconnected" :
+		      lk->established  ? "streaming" :
+					 "handshake";
 	if (lk) {
-		snprintf(peer.last_sent, sizeof(peer.last_sent), "%s", lk->last_received);
-		snprintf(peer.last_acked, sizeof(peer.last_acked), "%s", lk->last_acked);
-		peer.bytes_sent = lk->conn.stats.bytes_sent;
-		peer.bytes_received = lk->conn.stats.bytes_received;
-		peer.files_sent = lk->files_received;
-		peer.files_acked = lk->files_acked;
+		snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", lk->last_received);
+		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", lk->last_acked);
+		peer->bytes_sent = lk->conn.stats.bytes_sent;
+		peer->bytes_received = lk->conn.stats.bytes_received;
+		peer->files_sent = lk->files_received;
+		peer->files_acked = lk->files_acked;
 		for (struct infile *f = lk->files; f; f = f->next)
-			peer.files_inflight++;
+			peer->files_inflight++;
 	}
-	peer.errors = rp->errors;
-	peer.reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
-	snprintf(peer.last_error, sizeof(peer.last_error), "%s", rp->last_error);
-	n->peers = &peer;
-	n->npeers = 1;
-	text = status_render(n, json, &len);
-	if (text)
-		control_reply(client, CTL_OK, text, len);
-	else
-		control_reply(client, CTL_ERR_FAILED, "out of memory", 13);
-	free(text);
-	n->peers = NULL;
+	peer->errors = rp->errors;
+	peer->reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
+	snprintf(peer->last_error, sizeof(peer->last_error), "%s", rp->last_error);
 }
 
 static void replica_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
@@ -935,7 +931,7 @@ static void replica_request(void *ctx, struct ctl_client *client, const struct c
 		close(fd);
 	switch (req->op) {
 	case CTL_STATUS:
-		replica_status(rp, client, req->flags & CTL_F_JSON);
+		status_reply(client, replica_fill_status, rp, req->flags & CTL_F_JSON);
 		return;
 	case CTL_PUSH:
 		log_warning("refused push of \"%s\": %s", req->name, not_primary);
@@ -1044,5 +1040,6 @@ const struct role_ops replica_role = {
 	.stop = replica_stop,
 	.stopped = replica_stopped,
 	.reload = replica_reload,
+	.status = replica_fill_status,
 	.free = replica_free,
 };

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "ring/ring.h"
+#include "status/status.h"
 
 struct role_ops {
 	const char *name;
@@ -25,6 +26,9 @@ struct role_ops {
 	bool (*stopped)(void *state);
 	/* Apply reloadable keys from a new configuration (SIGHUP). */
 	void (*reload)(void *state, const struct config *cfg);
+	/* Fill @n with the current state (for status replies and publishers); release it
+	 * with status_node_release(). */
+	void (*status)(void *state, struct status_node *n);
 	void (*free)(void *state);
 };
 
@@ -32,6 +36,11 @@ struct role_ops {
 
 extern const struct role_ops primary_role;
 extern const struct role_ops replica_role;
+
+/* Reply to a CTL_STATUS request with the state @fill produces, as text or JSON. */
+struct ctl_client;
+void status_reply(struct ctl_client *client, void (*fill)(void *state, struct status_node *n),
+		  void *state, bool json);
 
 /* Monotonic milliseconds. */
 int64_t role_now_ms(void);

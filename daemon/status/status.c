@@ -207,3 +207,10 @@ char *status_render(const struct status_node *n, bool json, size_t *len)
 	*len = sb.len;
 	return sb.data;
 }
+
+void status_node_release(struct status_node *n)
+{
+	free(n->peers);
+	n->peers = NULL;
+	n->npeers = 0;
+}

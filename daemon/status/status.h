@@ -63,6 +63,9 @@ struct status_node {
 	unsigned int npeers;
 };
 
+/* Free what a role's status() allocated in @n (the peers array). */
+void status_node_release(struct status_node *n);
+
 /* Render @n as text or JSON into a malloc'd buffer (*len bytes, NUL-terminated).
  * Returns NULL when out of memory. */
 char *status_render(const struct status_node *n, bool json, size_t *len);

@@ -25,6 +25,9 @@ PACKAGES=(
 	libssl-dev
 	libnl-genl-3-dev
 	libbpf-dev
+	bpftool
+	libelf-dev
+	zlib1g-dev
 	clang
 	clang-format
 	postgresql-15
@@ -39,6 +42,7 @@ PACKAGES=(
 	e2fsprogs
 	jq
 	bc
+	curl
 )
 
 # Print the names of the packages in "$@" that dpkg does not list as installed.

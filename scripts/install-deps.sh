@@ -16,6 +16,9 @@ set -euo pipefail
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
 # `walship status --json`, bc for arithmetic in the bench, iputils-ping for the harness.
+# Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
+# module is built against them and booted under QEMU with TCG), busybox-static and cpio
+# for the guest's initramfs, kmod for modinfo, dkms for the packaging check.
 PACKAGES=(
 	build-essential
 	pkg-config
@@ -43,6 +46,13 @@ PACKAGES=(
 	jq
 	bc
 	curl
+	linux-headers-cloud-amd64
+	linux-image-cloud-amd64
+	qemu-system-x86
+	busybox-static
+	cpio
+	kmod
+	dkms
 )
 
 # Print the names of the packages in "$@" that dpkg does not list as installed.

@@ -834,8 +834,13 @@ static void primary_fill_status(void *state, struct status_node *n)
 		sp->copy_sends = peer->conn.stats.copy_sends;
 		sp->connected_since = peer->connected_since;
 		snprintf(sp->last_error, sizeof(sp->last_error), "%s", peer->last_error);
+		sp->oldest_unacked_ms = peer->xfers ? peer->xfers->push->started_ms : 0;
 	}
 	n->npeers = n->peers ? i : 0;
+	for (struct push *p = pr->pushes; p; p = p->next)
+		if (p->wn.kind == WAL_FILE_SEGMENT && strcmp(p->name, n->newest_pushed) > 0)
+			snprintf(n->newest_pushed, sizeof(n->newest_pushed), "%s", p->name);
+	status_derive(n, role_now_ms());
 }
 
 static void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)

@@ -918,6 +918,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer->errors = rp->errors;
 	peer->reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
 	snprintf(peer->last_error, sizeof(peer->last_error), "%s", rp->last_error);
+	status_derive(n, role_now_ms());
 }
 
 static void replica_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,

@@ -13,6 +13,9 @@
 #include <time.h>
 
 #include "status/status.h"
+#include "wal/name.h"
+
+#define STATUS_DEFAULT_SEG_SIZE (16u << 20)
 
 struct sbuf {
 	char *data;
@@ -80,8 +83,8 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_printf(sb, ",\"node_name\":");
 	sb_json_str(sb, n->node_name);
 	sb_printf(sb, ",\"system_identifier\":\"%" PRIu64 "\"", n->system_identifier);
-	sb_printf(sb, ",\"page_magic\":%u,\"seg_size\":%u,\"started\":%" PRId64, n->page_magic,
-		  n->seg_size, n->started);
+	sb_printf(sb, ",\"page_magic\":%u,\"seg_size\":%u,\"timeline\":%u,\"started\":%" PRId64,
+		  n->page_magic, n->seg_size, n->timeline, n->started);
 	sb_printf(sb, ",\"sync_replicas\":%d,\"max_senders\":%d", n->sync_replicas, n->max_senders);
 	sb_printf(sb, ",\"upstream\":");
 	sb_json_str(sb, n->upstream);
@@ -124,6 +127,13 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 			  p->bytes_sent, p->bytes_received, p->files_sent, p->files_acked,
 			  p->files_inflight, p->errors, p->reconnects, p->zc_sends, p->zc_copied,
 			  p->copy_sends, p->connected_since);
+		sb_printf(sb,
+			  ",\"sent_lsn\":\"%X/%X\",\"write_lsn\":\"%X/%X\",\"flush_lsn\":\"%X/%X\""
+			  ",\"lag_bytes\":%" PRIu64 ",\"lag_us\":%" PRIu64,
+			  (unsigned int)(p->sent_lsn >> 32), (unsigned int)p->sent_lsn,
+			  (unsigned int)(p->write_lsn >> 32), (unsigned int)p->write_lsn,
+			  (unsigned int)(p->flush_lsn >> 32), (unsigned int)p->flush_lsn,
+			  p->lag_bytes, p->lag_us);
 		sb_printf(sb, ",\"last_error\":");
 		sb_json_str(sb, p->last_error);
 		sb_printf(sb, "}");
@@ -206,6 +216,50 @@ char *status_render(const struct status_node *n, bool json, size_t *len)
 	}
 	*len = sb.len;
 	return sb.data;
+}
+
+/* The LSN just past segment @name, or 0 when @name is not a segment; *tli its timeline. */
+static uint64_t status_segment_end(const char *name, uint32_t seg_size, uint32_t *tli)
+{
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (!name[0] || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
+		return 0;
+	if (tli)
+		*tli = wn.timeline;
+	return (segno + 1) * seg_size;
+}
+
+void status_derive(struct status_node *n, int64_t now_ms)
+{
+	uint32_t seg_size = n->seg_size ? n->seg_size : STATUS_DEFAULT_SEG_SIZE;
+	uint32_t tli = 0;
+	uint64_t newest = status_segment_end(n->newest_pushed, seg_size, &tli);
+
+	for (unsigned int i = 0; i < n->npeers; i++) {
+		struct status_peer *p = &n->peers[i];
+		uint64_t end = status_segment_end(p->last_sent, seg_size, NULL);
+
+		if (end > newest)
+			newest = status_segment_end(p->last_sent, seg_size, &tli);
+		if (end)
+			p->sent_lsn = end;
+		end = status_segment_end(p->last_acked, seg_size, NULL);
+		if (end)
+			p->write_lsn = p->flush_lsn = end;
+	}
+	for (unsigned int i = 0; i < n->npeers; i++) {
+		struct status_peer *p = &n->peers[i];
+
+		p->lag_bytes = newest > p->flush_lsn ? newest - p->flush_lsn : 0;
+		p->lag_us = p->oldest_unacked_ms && now_ms > p->oldest_unacked_ms ?
+				    (uint64_t)(now_ms - p->oldest_unacked_ms) * 1000 :
+				    0;
+	}
+	if (!n->timeline)
+		n->timeline = tli;
 }
 
 void status_node_release(struct status_node *n)

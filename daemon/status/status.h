@@ -31,6 +31,14 @@ struct status_peer {
 	uint64_t copy_sends;
 	int64_t connected_since; /* unix seconds, 0 if not connected */
 	char last_error[STATUS_MAX_TEXT];
+	/* Filled by the role: monotonic ms of the oldest push this peer has not acknowledged
+	 * (0: none).  The rest is derived by status_derive() (docs/sysfs.md). */
+	int64_t oldest_unacked_ms;
+	uint64_t sent_lsn; /* end of the segment named by last_sent */
+	uint64_t write_lsn; /* end of last_acked: a replica acknowledges only durable WAL */
+	uint64_t flush_lsn;
+	uint64_t lag_bytes;
+	uint64_t lag_us;
 };
 
 struct status_node {
@@ -59,9 +67,20 @@ struct status_node {
 	uint64_t connections_refused;
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
+	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */
 	struct status_peer *peers;
 	unsigned int npeers;
 };
+
+/*
+ * Derive the peers' positions from WAL file names (docs/sysfs.md): sent/write/flush LSN
+ * as the end of the last sent and acknowledged segments (seg_size, 16 MiB when unknown),
+ * lag_bytes as the newest segment end known to the node (newest_pushed, any peer's
+ * last_sent) minus the peer's flush_lsn, lag_us as the time since oldest_unacked_ms.
+ * Sets the node's timeline from the newest segment when the role left it 0.  Names that
+ * are not segments (.history, .backup, .partial) leave the positions as they are.
+ */
+void status_derive(struct status_node *n, int64_t now_ms);
 
 /* Free what a role's status() allocated in @n (the peers array). */
 void status_node_release(struct status_node *n);

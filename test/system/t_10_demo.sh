@@ -8,6 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
+# shellcheck disable=SC2034  # read by lib.sh
 PG_ARCHIVE_TIMEOUT=5s
 walship_topology_up 2
 

@@ -912,6 +912,9 @@ static void replica_fill_status(void *state, struct status_node *n)
 		peer->bytes_received = lk->conn.stats.bytes_received;
 		peer->files_sent = lk->files_received;
 		peer->files_acked = lk->files_acked;
+		peer->zc_sends = lk->conn.stats.zc_sends;
+		peer->zc_copied = lk->conn.stats.zc_copied;
+		peer->copy_sends = lk->conn.stats.copy_sends;
 		for (struct infile *f = lk->files; f; f = f->next)
 			peer->files_inflight++;
 	}

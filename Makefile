@@ -45,16 +45,20 @@ CPPFLAGS += -D_GNU_SOURCE -DWALSHIP_VERSION=\"$(VERSION)\" -Iinclude -Idaemon
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARNINGS) -MMD -MP -fno-strict-aliasing
 LDLIBS   += -luring
+# libnl-genl-3: the sysfs publisher (daemon/publish/) talks generic netlink to walship.ko.
+CPPFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
+LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)
 
 # Sanitizer build for unit tests.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 
 # Sources.  Every .c under these folders is built; adding a file needs no Makefile edit.
-# Layers (lower never includes higher): common < wal, proto < ring < net < control, status < role.
+# Layers (lower never includes higher): common < wal, proto < ring < net < control, status < role;
+# publish (status to walship.ko) sits beside role, used only by main.c.
 CORE_SRCS   := $(sort $(wildcard daemon/common/*.c daemon/wal/*.c daemon/proto/*.c))
 DAEMON_SRCS := $(sort $(wildcard daemon/ring/*.c daemon/net/*.c daemon/control/*.c daemon/status/*.c \
-	daemon/role/*.c))
+	daemon/role/*.c daemon/publish/*.c))
 TOOL_SRCS   := $(sort $(wildcard tools/*.c))
 UNIT_SRCS   := $(sort $(shell find test/unit -name '*_test.c' 2>/dev/null))
 HELPER_SRCS := $(sort $(wildcard test/helpers/*.c))

@@ -23,6 +23,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "ring/ring.h"
+#include "publish/publish.h"
 #include "role/role.h"
 
 /* A registered buffer holds one whole frame: header, DATA header, a chunk. */
@@ -42,6 +43,7 @@ struct daemon {
 	struct ring_op tick_op;
 	struct __kernel_timespec tick_ts;
 	bool stop_requested;
+	struct publisher *publisher; /* NULL with --no-sysfs */
 };
 
 int64_t role_now_ms(void)
@@ -104,6 +106,13 @@ static void tick_done(struct ring_op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	d->role->tick(d->state, role_now_ms());
+	if (d->publisher) {
+		struct status_node n;
+
+		d->role->status(d->state, &n);
+		publish_tick(d->publisher, &n, role_now_ms());
+		status_node_release(&n);
+	}
 	sqe = ring_sqe(&d->ring, &d->tick_op);
 	io_uring_prep_timeout(sqe, &d->tick_ts, 0, 0);
 }
@@ -115,6 +124,7 @@ static void usage(FILE *out)
 		"Usage:\n"
 		"  walshipd -c FILE            run in the foreground (logs to stderr)\n"
 		"  walshipd -c FILE --check    check the configuration and print it\n"
+		"  walshipd -c FILE --no-sysfs do not publish to walship.ko (docs/sysfs.md)\n"
 		"  walshipd --describe-config  print the key reference in Markdown\n"
 		"  walshipd --version\n\n"
 		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n\n"
@@ -126,12 +136,17 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },    { "check", no_argument, NULL, 'k' },
-		{ "describe-config", no_argument, NULL, 'D' }, { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },	       { NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "describe-config", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "no-sysfs", no_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d = { .signal_fd = -1 };
 	bool check_only = false;
+	bool sysfs = true;
 	sigset_t mask;
 	int opt, ret = 1;
 	int64_t stop_deadline = 0;
@@ -144,6 +159,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			check_only = true;
+			break;
+		case 'S':
+			sysfs = false;
 			break;
 		case 'D':
 			config_print_markdown(stdout);
@@ -198,6 +216,8 @@ int main(int argc, char **argv)
 		log_fatal("could not start %s", d.role->name);
 		goto out_ring;
 	}
+	if (sysfs)
+		d.publisher = publish_new();
 	signal_post(&d);
 	d.tick_ts.tv_nsec = (long long)ROLE_TICK_MS * 1000000;
 	d.tick_op.cb = tick_done;
@@ -226,6 +246,7 @@ int main(int argc, char **argv)
 	/* The ring goes first: it cancels whatever is still in flight. */
 	ring_exit(&d.ring);
 	d.role->free(d.state);
+	publish_free(d.publisher);
 	goto out_close;
 
 out_ring:

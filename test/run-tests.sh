@@ -5,7 +5,8 @@
 #      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
 #      binary counts once);
 #   3. every test/system/t_*.sh in sorted order, each under a timeout: exit 0 pass, 77 skip
-#      (its last output line is the reason), anything else fail.
+#      (its last output line is the reason), anything else fail.  A test that prints
+#      `SUBTESTS: N passed, M failed` (t_84 for its QEMU guest) counts N + M results.
 # Each test's output goes to build/test-logs/NAME.log; a failure shows its last 50 lines.
 #
 # Environment:
@@ -117,7 +118,7 @@ run_unit_tests() {
 
 # run_system_tests: every test/system/t_*.sh, in order, under a timeout.
 run_system_tests() {
-	local script name logf rc start reason
+	local script name logf rc start reason sub npass nfail
 	for script in test/system/t_*.sh; do
 		[[ -e "$script" ]] || continue
 		name=system/$(basename "$script" .sh)
@@ -126,6 +127,18 @@ run_system_tests() {
 		start=$SECONDS
 		rc=0
 		timeout -k 30 "$TEST_TIMEOUT" bash "$script" </dev/null >"$logf" 2>&1 || rc=$?
+		sub=$(sed -n 's/^SUBTESTS: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$logf" | tail -n 1)
+		if [[ -n "$sub" && "$rc" != 77 ]]; then
+			read -r npass nfail <<<"$sub"
+			((rc == 0 || nfail > 0)) || nfail=1
+			PASSED=$((PASSED + npass))
+			FAILED=$((FAILED + nfail))
+			((nfail == 0)) || FAILED_NAMES+=("$name")
+			printf '%s  %s (%d passed, %d failed, %ds)\n' "$( ((nfail)) && echo FAIL || echo PASS)" \
+				"$name" "$npass" "$nfail" "$((SECONDS - start))"
+			((nfail == 0)) || show_failure "$name" "$logf"
+			continue
+		fi
 		case "$rc" in
 		0)
 			record "$name" pass "$((SECONDS - start))s"

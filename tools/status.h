@@ -15,6 +15,9 @@
 /* Seconds to wait for the daemon's status reply. */
 #define STATUS_TIMEOUT_MS (10 * 1000)
 
+/* Where walship.ko shows the state (`walship status --sysfs`). */
+#define STATUS_SYSFS_DIR "/sys/kernel/walship"
+
 /* Run the subcommand; @argv[0] is "status".  Returns the process exit code. */
 int status_main(int argc, char **argv);
 

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sysfs publisher: sends the daemon's state to walship.ko over the generic netlink
+ * family "walship" (include/walship/netlink.h), which shows it under /sys/kernel/walship/.
+ *
+ * Off the data path: main.c calls publish_tick() from its 100 ms tick with a fresh status
+ * snapshot.  The netlink socket is non-blocking; a change is sent at most every
+ * PUBLISH_MIN_INTERVAL_MS, coalescing what happened in between.  Without the module
+ * (not loaded yet, unloaded, reloaded) the family is resolved again every
+ * PUBLISH_RETRY_MS, and once found everything is published afresh, so loading the module
+ * after the daemon, or rmmod + insmod, needs nothing from the operator.
+ */
+#ifndef WALSHIP_PUBLISH_PUBLISH_H
+#define WALSHIP_PUBLISH_PUBLISH_H
+
+#include <stdint.h>
+
+#include "status/status.h"
+
+#define PUBLISH_MIN_INTERVAL_MS 200
+#define PUBLISH_RETRY_MS 2000
+
+struct publisher;
+
+/* A publisher that has not resolved the family yet, or NULL when out of memory (logged). */
+struct publisher *publish_new(void);
+
+/* Publish @n if it differs from what walship.ko last received (see above). */
+void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now_ms);
+
+/* Close the socket: walship.ko then shows daemon "none" and peers "unknown". */
+void publish_free(struct publisher *pb);
+
+#endif /* WALSHIP_PUBLISH_PUBLISH_H */

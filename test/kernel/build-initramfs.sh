@@ -1,0 +1,37 @@
+#!/bin/bash
+# Build the QEMU guest's initramfs for test/system/t_84_kmod_qemu.sh:
+#
+#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION EXPECTED_FLUSH_LSN
+#
+# busybox (static) with its applets, the module, the programs with every shared library
+# ldd names (plus jq for JSON), the WAL segments of WALDIR under /wal, and
+# test/kernel/guest-init.sh as /init.
+set -euo pipefail
+out=$1 ko=$2 walshipd=$3 walship=$4 nlcheck=$5 waldir=$6 version=$7 flush_lsn=$8
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,wal,lib64,etc}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do
+	[[ -e "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
+done
+cp "$ko" "$root/walship.ko"
+cp "$walshipd" "$walship" "$(command -v jq)" "$root/bin/"
+cp "$nlcheck" "$root/nlcheck"
+# Shared libraries, at the paths the dynamic linker looks for them.
+for prog in "$walshipd" "$walship" "$nlcheck" "$(command -v jq)"; do
+	ldd "$prog" | grep -o '/[^ ]*' | while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+done
+cp "$waldir"/* "$root/wal/"
+echo "$version" >"$root/version.txt"
+echo "$flush_lsn" >"$root/expected_flush_lsn.txt"
+echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
+echo "root:x:0:" >"$root/etc/group"
+cp "$here/guest-init.sh" "$root/init"
+chmod 0755 "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"

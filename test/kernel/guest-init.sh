@@ -1,0 +1,155 @@
+#!/bin/sh
+# /init of the QEMU guest that test/system/t_84_kmod_qemu.sh boots (busybox, walship.ko,
+# walshipd and walship with their shared libraries, WAL segments under /wal).  Each
+# assertion prints "GUEST PASS: ..." or "GUEST FAIL: ..."; the last line before power-off
+# is "RESULT: N passed, M failed", which the host test reports as SUBTESTS.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+ip link set lo up
+echo "GUEST: booted, kernel $(uname -r)"
+
+W=/sys/kernel/walship
+PASSED=0
+FAILED=0
+pass() { echo "GUEST PASS: $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "GUEST FAIL: $*"; FAILED=$((FAILED + 1)); }
+# check DESC CMD...: one assertion.
+check() {
+	desc=$1
+	shift
+	if "$@"; then pass "$desc"; else fail "$desc"; fi
+}
+# eq DESC EXPECTED ACTUAL
+eq() {
+	if [ "$2" = "$3" ]; then pass "$1 ($3)"; else fail "$1: expected \"$2\", got \"$3\""; fi
+}
+# wait_for SECONDS CMD...: retry every 0.1 s.
+wait_for() {
+	n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
+file_not() { [ -e "$1" ] && [ "$(cat "$1" 2>/dev/null)" != "$2" ]; }
+
+# ---- module load, sysfs tree ----
+check "insmod walship.ko" insmod /walship.ko
+check "sysfs tree /sys/kernel/walship/peers appears" test -d $W/peers
+eq "version" "$(cat /version.txt)" "$(cat $W/version)"
+eq "daemon before any publisher" none "$(cat $W/daemon)"
+check "nothing under /sys/kernel/walship is world-writable" \
+	sh -c "[ -z \"\$(find $W -perm -o+w -type f)\" ]"
+
+# ---- netlink policy: permissions, malformed and oversized attributes, peer limit ----
+/nlcheck policy >/tmp/nlcheck.out 2>&1
+while read -r line; do
+	case "$line" in
+	PASS:*) pass "netlink: ${line#PASS: }" ;;
+	FAIL:*) fail "netlink: ${line#FAIL: }" ;;
+	esac
+done </tmp/nlcheck.out
+eq "no peers left by the policy checks" "" "$(ls $W/peers)"
+
+# ---- a primary and a replica on loopback ----
+mkdir -p /tmp/p /tmp/r1/archive
+cat >/tmp/p.conf <<CONF
+role = primary
+node_name = p
+listen = 127.0.0.1:5480
+spool_dir = /tmp/p/spool
+socket = /tmp/p/walshipd.sock
+sync_replicas = 1
+push_timeout = 20s
+CONF
+cat >/tmp/r1.conf <<CONF
+role = replica
+node_name = r1
+upstream = 127.0.0.1:5480
+archive_dir = /tmp/r1/archive
+socket = /tmp/r1/walshipd.sock
+CONF
+mkdir -p /tmp/p/spool
+# Only the primary publishes: one module, one node.
+walshipd -c /tmp/r1.conf --no-sysfs 2>/tmp/r1.log &
+R_PID=$!
+walshipd -c /tmp/p.conf 2>/tmp/p.log &
+P_PID=$!
+check "primary publishes: daemon = its pid" wait_for 20 file_is $W/daemon $P_PID
+check "peer r1 streaming in sysfs" wait_for 30 file_is $W/peers/r1/state streaming
+pushed=0
+for seg in /wal/*; do
+	# Retried once, as PostgreSQL's archiver retries: on tmpfs the replica's fallback from
+	# O_DIRECT can refuse a segment's first attempt (reported to the replica's owner).
+	if walship push -c /tmp/p.conf "$seg" >>/tmp/push.log 2>&1 ||
+		walship push -c /tmp/p.conf "$seg" >>/tmp/push.log 2>&1; then
+		pushed=$((pushed + 1))
+	fi
+done
+eq "segments pushed" "$(ls /wal | wc -l)" "$pushed"
+check "flush_lsn reaches the last segment's end" wait_for 10 file_is $W/peers/r1/flush_lsn \
+	"$(cat /expected_flush_lsn.txt)"
+sleep 1
+walship status -c /tmp/p.conf --json >/tmp/status.json
+for f in role node_name system_identifier timeline; do
+	eq "node $f equals status --json" "$(jq -r ".$f" /tmp/status.json)" "$(cat $W/$f)"
+done
+for f in state sent_lsn write_lsn flush_lsn lag_bytes lag_us bytes_sent reconnects; do
+	eq "peer r1 $f equals status --json" \
+		"$(jq -r ".peers[] | select(.name == \"r1\") | .$f" /tmp/status.json)" \
+		"$(cat $W/peers/r1/$f)"
+done
+eq "peer r1 segments_sent equals status --json files_sent" \
+	"$(jq -r '.peers[] | select(.name == "r1") | .files_sent' /tmp/status.json)" \
+	"$(cat $W/peers/r1/segments_sent)"
+walship status --sysfs >/tmp/sysfs.txt
+eq "walship status --sysfs shows the peer's flush_lsn" \
+	"peers/r1/flush_lsn = $(cat $W/peers/r1/flush_lsn)" "$(grep '^peers/r1/flush_lsn' /tmp/sysfs.txt)"
+
+# ---- poll() on state wakes when the publisher dies; lifetimes ----
+/nlcheck poll $W/peers/r1/state 10000 >/tmp/poll.out 2>&1 &
+POLL_PID=$!
+sleep 0.5
+kill -KILL $P_PID
+wait $P_PID 2>/dev/null
+wait $POLL_PID
+eq "poll() on peers/r1/state wakes with the new state" "woke: unknown" "$(cat /tmp/poll.out)"
+eq "after SIGKILL, daemon" none "$(cat $W/daemon)"
+eq "after SIGKILL, peer state" unknown "$(cat $W/peers/r1/state)"
+
+# ---- rmmod while the daemon runs, then insmod: published again ----
+walshipd -c /tmp/p.conf 2>>/tmp/p.log &
+P_PID=$!
+check "restarted primary publishes" wait_for 20 file_is $W/daemon $P_PID
+check "rmmod while walshipd runs" rmmod walship
+check "walshipd survives rmmod" kill -0 $P_PID
+sleep 1
+check "insmod again" insmod /walship.ko
+check "daemon published again after insmod" wait_for 15 file_is $W/daemon $P_PID
+check "peer r1 published again after insmod" wait_for 15 file_is $W/peers/r1/state streaming
+kill -TERM $P_PID $R_PID
+wait $P_PID $R_PID 2>/dev/null
+check "rmmod at the end" rmmod walship
+
+# ---- the kernel log ----
+dmesg >/tmp/dmesg.txt
+if grep -E 'BUG:|WARNING:|Oops|lockdep|possible circular locking|INFO: task' /tmp/dmesg.txt; then
+	fail "kernel log has a BUG, WARNING, Oops or lockdep report"
+else
+	pass "kernel log has no BUG, WARNING, Oops or lockdep report"
+fi
+if [ "$FAILED" -gt 0 ]; then
+	echo "---- primary log ----"; tail -n 30 /tmp/p.log
+	echo "---- replica log ----"; tail -n 15 /tmp/r1.log
+	echo "---- push log ----"; tail -n 10 /tmp/push.log
+fi
+echo "RESULT: $PASSED passed, $FAILED failed"
+sync
+poweroff -f

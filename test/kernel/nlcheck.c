@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nlcheck: the guest's probe of walship.ko (test/kernel/guest-init.sh).
+ *
+ *   nlcheck policy           send requests the module must refuse, with raw netlink so
+ *                            that malformed attributes can be built; prints one
+ *                            "PASS: ..." or "FAIL: ..." line per check
+ *   nlcheck poll FILE MS     read FILE, poll() it for POLLPRI, print "woke: VALUE" with
+ *                            its new first line, or "timeout"
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <walship/netlink.h>
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+
+struct req {
+	char buf[8192];
+	size_t len;
+};
+
+static int failures;
+
+static void result(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void result(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: ", ok ? "PASS" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	failures += !ok;
+}
+
+static void req_begin(struct req *r, uint16_t type, uint8_t cmd)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)r->buf;
+	struct genlmsghdr *g = NLMSG_DATA(nlh);
+
+	memset(r->buf, 0, sizeof(r->buf));
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	g->cmd = cmd;
+	g->version = 1;
+	r->len = NLMSG_HDRLEN + GENL_HDRLEN;
+}
+
+static void req_put(struct req *r, uint16_t type, const void *data, uint16_t len)
+{
+	struct nlattr *a = (struct nlattr *)(r->buf + r->len);
+
+	a->nla_type = type;
+	a->nla_len = NLA_HDRLEN + len;
+	memcpy((char *)a + NLA_HDRLEN, data, len);
+	r->len += NLA_ALIGN(a->nla_len);
+}
+
+static void req_put_str(struct req *r, uint16_t type, const char *s)
+{
+	req_put(r, type, s, (uint16_t)(strlen(s) + 1));
+}
+
+/*
+ * Send @r and read the answer: returns the error (0 for an ACK) and copies the extended
+ * ACK message into @msg; for a reply with CTRL_ATTR_FAMILY_ID, *family gets it.
+ */
+static int req_send(int fd, struct req *r, char *msg, size_t msglen, int *family)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)r->buf;
+	static char in[16384];
+	ssize_t n;
+
+	nlh->nlmsg_len = (uint32_t)r->len;
+	msg[0] = '\0';
+	if (send(fd, r->buf, r->len, 0) < 0)
+		return -errno;
+	for (;;) {
+		n = recv(fd, in, sizeof(in), 0);
+		if (n < 0)
+			return -errno;
+		for (nlh = (struct nlmsghdr *)in; NLMSG_OK(nlh, n); nlh = NLMSG_NEXT(nlh, n)) {
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(nlh);
+				size_t off = NLMSG_HDRLEN + sizeof(*e);
+				struct nlattr *a;
+
+				if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+					off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+				if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+					for (a = (struct nlattr *)((char *)nlh + off);
+					     (char *)a + NLA_HDRLEN <= (char *)nlh + nlh->nlmsg_len;
+					     a = (struct nlattr *)((char *)a +
+								   NLA_ALIGN(a->nla_len))) {
+						if (a->nla_len < NLA_HDRLEN)
+							break;
+						if (a->nla_type == NLMSGERR_ATTR_MSG)
+							snprintf(msg, msglen, "%s",
+								 (char *)a + NLA_HDRLEN);
+					}
+				}
+				return e->error;
+			}
+			if (family && nlh->nlmsg_type == GENL_ID_CTRL) {
+				struct nlattr *a =
+					(struct nlattr *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN);
+				char *end = (char *)nlh + nlh->nlmsg_len;
+
+				for (; (char *)a + NLA_HDRLEN <= end && a->nla_len >= NLA_HDRLEN;
+				     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len)))
+					if (a->nla_type == CTRL_ATTR_FAMILY_ID)
+						*family = *(uint16_t *)((char *)a + NLA_HDRLEN);
+			}
+		}
+	}
+}
+
+static int nl_open(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	int one = 1;
+
+	if (fd < 0 || setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one)) < 0) {
+		perror("netlink socket");
+		exit(2);
+	}
+	return fd;
+}
+
+static int family_id(int fd)
+{
+	struct req r;
+	char msg[256];
+	int family = -1;
+
+	req_begin(&r, GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
+	req_put_str(&r, CTRL_ATTR_FAMILY_NAME, WALSHIP_GENL_NAME);
+	if (req_send(fd, &r, msg, sizeof(msg), &family) < 0 || family < 0) {
+		fprintf(stderr, "generic netlink family \"%s\" not found\n", WALSHIP_GENL_NAME);
+		exit(2);
+	}
+	return family;
+}
+
+/* Send @r; check the error is @want and the extended ACK contains @text (NULL: any text). */
+static void expect(int fd, struct req *r, int want, const char *text, const char *what)
+{
+	char msg[512];
+	int err = req_send(fd, r, msg, sizeof(msg), NULL);
+
+	result(err == want && (!text || strstr(msg, text)) && (want == 0 || text == NULL || msg[0]),
+	       "%s refused with error %d and extended ack \"%s\"", what, err, msg);
+}
+
+static int check_policy(void)
+{
+	int fd = nl_open();
+	int fam = family_id(fd);
+	char name[300];
+	uint32_t u32;
+	struct req r;
+	pid_t pid;
+	int status;
+
+	/* Without CAP_NET_ADMIN: a child that gave up root. */
+	pid = fork();
+	if (pid == 0) {
+		char msg[256];
+		int err;
+
+		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(3);
+		req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_NODE);
+		req_put_str(&r, WALSHIP_A_NODE_NAME, "intruder");
+		err = req_send(fd, &r, msg, sizeof(msg), NULL);
+		_exit(err == -EPERM ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "SET_NODE without CAP_NET_ADMIN refused with EPERM");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "bad/name");
+	expect(fd, &r, -EINVAL, "peer name must be", "peer name with \"/\"");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "..");
+	expect(fd, &r, -EINVAL, "peer name must be", "peer name \"..\"");
+
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, name);
+	expect(fd, &r, -EINVAL, NULL, "oversized peer name (299 bytes)");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "short");
+	u32 = 1;
+	req_put(&r, WALSHIP_A_PEER_SENT_LSN, &u32, sizeof(u32));
+	expect(fd, &r, -EINVAL, NULL, "4-byte value for a u64 attribute");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "short");
+	u32 = 99;
+	req_put(&r, WALSHIP_A_PEER_STATE, &u32, sizeof(u32));
+	expect(fd, &r, -ERANGE, NULL, "peer state 99 out of range");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	u32 = 1;
+	req_put(&r, WALSHIP_A_PEER_STATE, &u32, sizeof(u32));
+	expect(fd, &r, -EINVAL, "missing peer name", "SET_PEER without a name");
+
+	for (int i = 0; i <= WALSHIP_MAX_PEERS; i++) {
+		char msg[256];
+		int err;
+
+		snprintf(name, sizeof(name), "peer%d", i);
+		req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+		req_put_str(&r, WALSHIP_A_PEER_NAME, name);
+		err = req_send(fd, &r, msg, sizeof(msg), NULL);
+		if (i < WALSHIP_MAX_PEERS && err) {
+			result(false, "peer %d of %d refused: %d %s", i, WALSHIP_MAX_PEERS, err,
+			       msg);
+			break;
+		}
+		if (i == WALSHIP_MAX_PEERS)
+			result(err == -ENOSPC && strstr(msg, "too many peers"),
+			       "peer %d beyond the maximum refused with error %d and extended ack \"%s\"",
+			       i + 1, err, msg);
+	}
+	for (int i = 0; i < WALSHIP_MAX_PEERS; i++) {
+		char msg[256];
+
+		snprintf(name, sizeof(name), "peer%d", i);
+		req_begin(&r, (uint16_t)fam, WALSHIP_CMD_DEL_PEER);
+		req_put_str(&r, WALSHIP_A_PEER_NAME, name);
+		req_send(fd, &r, msg, sizeof(msg), NULL);
+	}
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+static int read_first_line(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int check_poll(const char *path, int timeout_ms)
+{
+	struct pollfd pfd = { .events = POLLPRI | POLLERR };
+	char value[256];
+
+	pfd.fd = open(path, O_RDONLY);
+	if (pfd.fd < 0 || read_first_line(pfd.fd, value, sizeof(value)) < 0) {
+		perror(path);
+		return 2;
+	}
+	if (poll(&pfd, 1, timeout_ms) <= 0) {
+		printf("timeout\n");
+		return 1;
+	}
+	read_first_line(pfd.fd, value, sizeof(value));
+	printf("woke: %s\n", value);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "policy"))
+		return check_policy();
+	if (argc == 4 && !strcmp(argv[1], "poll"))
+		return check_poll(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: nlcheck policy | nlcheck poll FILE TIMEOUT_MS\n");
+	return 2;
+}

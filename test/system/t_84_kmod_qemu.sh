@@ -1,0 +1,81 @@
+#!/bin/bash
+# walship.ko in a real kernel (issue 4): build the module against Debian's cloud kernel
+# headers (W=1, no warnings), boot that kernel under qemu-system-x86_64 -accel tcg with an
+# initramfs holding busybox, the module, walshipd, walship and test/kernel/nlcheck, and
+# run test/kernel/guest-init.sh there: insmod and the sysfs tree, netlink policy refusals
+# with extended-ack text, a primary and a replica shipping segments with every sysfs value
+# equal to `walship status --json`, poll() on a state file, SIGKILL of the publisher,
+# rmmod + insmod under a running daemon, and a clean kernel log.
+#
+# Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
+# counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$ROOT/build
+OUT=$BUILD/kmod-test
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
+
+KVER=$(ls /boot | sed -n 's/^vmlinuz-\(.*-cloud-amd64\)$/\1/p' | sort -V | tail -n 1)
+KDIR=/usr/src/linux-headers-$KVER
+if [[ -z "$KVER" || ! -d "$KDIR" ]] || ! command -v qemu-system-x86_64 >/dev/null ||
+	[[ ! -x /bin/busybox ]]; then
+	echo "SKIP: linux-image/linux-headers-cloud-amd64, qemu-system-x86 or busybox-static missing"
+	exit 77
+fi
+VERSION=$("$BUILD/walshipd" --version | awk '{print $2}')
+
+rm -rf "$OUT"
+mkdir -p "$OUT/wal"
+echo "== module: DKMS source tree, built with W=1 against $KVER"
+make -s -C "$ROOT/kmod" dkms-source DESTDIR="$OUT/dkms" WALSHIP_VERSION="$VERSION"
+SRC=$OUT/dkms/usr/src/walship-$VERSION
+make -C "$SRC" KDIR="$KDIR" W=1 WALSHIP_VERSION="$VERSION" >"$OUT/kbuild.log" 2>&1 ||
+	{ cat "$OUT/kbuild.log"; exit 1; }
+if grep -E 'warning:|error:' "$OUT/kbuild.log"; then
+	echo "FAIL: the module does not build W=1 clean"
+	exit 1
+fi
+echo "PASS: walship.ko builds with W=1 and no warnings"
+
+echo "== guest programs"
+gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/include" -o "$OUT/nlcheck" \
+	"$ROOT/test/kernel/nlcheck.c"
+# Four 1 MiB WAL segments of a made-up PostgreSQL 15 cluster: a long page header on the
+# first page (magic 0xD110, timeline 1, page address, system identifier, segment and block
+# size), the rest an unused tail of zeros.
+python3 - "$OUT/wal" <<'PY'
+import struct, sys
+SEG = 1 << 20
+for segno in range(1, 5):
+    hdr = struct.pack('<HHIQI4xQII', 0xD110, 0x0002, 1, segno * SEG, 0,
+                      7300000000000000084, SEG, 8192)
+    with open('%s/00000001%08X%08X' % (sys.argv[1], segno // 4096, segno % 4096), 'wb') as f:
+        f.write(hdr + b'\0' * (SEG - len(hdr)))
+PY
+# The replica acknowledges the fourth segment: flush position at its end, 5 MiB.
+"$ROOT/test/kernel/build-initramfs.sh" "$OUT/initramfs.cpio.gz" "$SRC/walship.ko" \
+	"$BUILD/walshipd" "$BUILD/walship" "$OUT/nlcheck" "$OUT/wal" "$VERSION" "0/500000"
+
+echo "== booting $KVER under QEMU (TCG)"
+start=$SECONDS
+timeout -k 10 "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic \
+	-no-reboot -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.cpio.gz" \
+	-append "console=ttyS0 panic=-1 noapic quiet rdinit=/init" </dev/null \
+	>"$OUT/console.log" 2>&1 || true
+echo "QEMU ran $((SECONDS - start)) s; console in $OUT/console.log"
+grep -E '^(GUEST|RESULT)' "$OUT/console.log" | tr -d '\r' || true
+
+result=$(tr -d '\r' <"$OUT/console.log" | sed -n 's/^RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+if [[ -z "$result" ]]; then
+	tail -n 40 "$OUT/console.log"
+	echo "SUBTESTS: 0 passed, 1 failed"
+	echo "FAIL: the guest did not report a result (panic or timeout)"
+	exit 1
+fi
+read -r passed failed <<<"$result"
+if tr -d '\r' <"$OUT/console.log" | grep -v '^GUEST' | grep -E 'Kernel panic|BUG:|Oops'; then
+	failed=$((failed + 1))
+fi
+# The W=1 build counts as one more assertion.
+echo "SUBTESTS: $((passed + 1)) passed, $failed failed"
+((failed == 0))

@@ -44,7 +44,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
 CPPFLAGS += -D_GNU_SOURCE -DWALSHIP_VERSION=\"$(VERSION)\" -Iinclude -Idaemon
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARNINGS) -MMD -MP -fno-strict-aliasing
-LDLIBS   += -luring
+LDLIBS   += -luring -lbpf -lelf -lz
 # libnl-genl-3: the sysfs publisher (daemon/publish/) talks generic netlink to walship.ko.
 CPPFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
 LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)
@@ -58,7 +58,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # publish (status to walship.ko) sits beside role, used only by main.c.
 CORE_SRCS   := $(sort $(wildcard daemon/common/*.c daemon/wal/*.c daemon/proto/*.c))
 DAEMON_SRCS := $(sort $(wildcard daemon/ring/*.c daemon/net/*.c daemon/control/*.c daemon/status/*.c \
-	daemon/role/*.c daemon/publish/*.c))
+	daemon/role/*.c daemon/publish/*.c daemon/probe/*.c daemon/metrics/*.c))
 TOOL_SRCS   := $(sort $(wildcard tools/*.c))
 UNIT_SRCS   := $(sort $(shell find test/unit -name '*_test.c' 2>/dev/null))
 HELPER_SRCS := $(sort $(wildcard test/helpers/*.c))
@@ -73,12 +73,38 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/helpers/%)
 LIBCORE := $(BUILD)/libwalship.a
 LIBASAN := $(BUILD)/libwalship-asan.a
 
-.PHONY: all check demo bench install uninstall clean format format-check deps unit \
+.PHONY: all check demo bench install uninstall clean format format-check deps unit vmlinux \
 	system helpers
 
 all: $(BUILD)/walshipd $(BUILD)/walship helpers
 
 helpers: $(HELPER_BINS)
+
+# BPF probes (bpf/): clang -target bpf, then bpftool turns the object into a skeleton
+# header in $(BUILD)/bpf that daemon/probe/ includes.  bpf/vmlinux.h is kept in the tree
+# (CO-RE makes it portable); `make vmlinux` regenerates it from the running kernel.
+CLANG      ?= clang
+BPFTOOL    ?= bpftool
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Wall -Werror
+BPF_SKELS  := $(BUILD)/bpf/probes.skel.h
+CPPFLAGS   += -I$(BUILD)/bpf
+
+$(BUILD)/bpf/%.tmp.bpf.o: bpf/%.bpf.c bpf/%.h bpf/vmlinux.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
+
+$(BUILD)/bpf/%.bpf.o: $(BUILD)/bpf/%.tmp.bpf.o
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@$(if $(Q),echo "  GEN-SKEL $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/daemon/probe/probe.o $(BUILD)/asan/daemon/probe/probe.o: $(BPF_SKELS)
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -136,10 +162,10 @@ bench: deps
 	$(Q)test/bench/run-bench.sh
 
 format:
-	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h' ':!bpf/vmlinux.h')
 
 format-check:
-	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' ':!bpf/vmlinux.h')
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)

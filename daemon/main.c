@@ -22,6 +22,8 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "metrics/metrics.h"
+#include "probe/probe.h"
 #include "ring/ring.h"
 #include "publish/publish.h"
 #include "role/role.h"
@@ -43,6 +45,8 @@ struct daemon {
 	struct ring_op tick_op;
 	struct __kernel_timespec tick_ts;
 	bool stop_requested;
+	struct probe *probe; /* NULL: BPF probes off */
+	struct metrics *metrics; /* NULL: metrics_listen off */
 	struct publisher *publisher; /* NULL with --no-sysfs */
 };
 
@@ -106,6 +110,7 @@ static void tick_done(struct ring_op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	d->role->tick(d->state, role_now_ms());
+	probe_tick(d->probe);
 	if (d->publisher) {
 		struct status_node n;
 
@@ -204,6 +209,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Before the role starts, so its start-up fsyncs are measured too. */
+	if (probe_start(&d.cfg, &d.probe) < 0)
+		goto out_close;
 	if (ring_init(&d.ring, 512, (uint32_t)d.cfg.io_buffers, SLOT_SIZE) < 0) {
 		log_fatal("could not start the I/O engine");
 		goto out_close;
@@ -218,6 +226,16 @@ int main(int argc, char **argv)
 	}
 	if (sysfs)
 		d.publisher = publish_new();
+	if (d.cfg.metrics_listen[0]) {
+		struct metrics_source src = { &d.ring, d.role->status, d.state, d.probe };
+
+		d.metrics = metrics_start(d.cfg.metrics_listen, &src);
+		if (!d.metrics) {
+			ring_exit(&d.ring);
+			d.role->free(d.state);
+			goto out_close;
+		}
+	}
 	signal_post(&d);
 	d.tick_ts.tv_nsec = (long long)ROLE_TICK_MS * 1000000;
 	d.tick_op.cb = tick_done;
@@ -245,6 +263,7 @@ int main(int argc, char **argv)
 	log_log("walshipd stopped");
 	/* The ring goes first: it cancels whatever is still in flight. */
 	ring_exit(&d.ring);
+	metrics_free(d.metrics);
 	d.role->free(d.state);
 	publish_free(d.publisher);
 	goto out_close;
@@ -252,6 +271,7 @@ int main(int argc, char **argv)
 out_ring:
 	ring_exit(&d.ring);
 out_close:
+	probe_stop(d.probe);
 	close(d.signal_fd);
 	return ret;
 }

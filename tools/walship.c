@@ -5,6 +5,7 @@
  *   walship push  [-c FILE] PATH        archive_command (push.h)
  *   walship fetch [-c FILE] NAME DEST   restore_command (fetch.h)
  *   walship status [-c FILE] [--json]   the daemon's state (status.h)
+ *   walship stats [-c FILE] [--json] [--interval N]   BPF latency histograms (stats.h)
  *
  * docs/cli.md documents them, their exit codes and the permissions they need.
  */
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "fetch.h"
 #include "push.h"
+#include "stats.h"
 #include "status.h"
 
 #ifndef WALSHIP_VERSION
@@ -33,6 +35,7 @@ static const struct subcommand subcommands[] = {
 	{ "fetch", fetch_main, fetch_usage,
 	  "restore a WAL file from the archive (restore_command)" },
 	{ "status", status_main, status_usage, "print walshipd's state (text or --json)" },
+	{ "stats", stats_main, stats_usage, "print the BPF fsync and send latency histograms" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -98,6 +98,13 @@ static const struct config_enum_value config_send_source_values[] = {
 	{ NULL, 0 },
 };
 
+static const struct config_enum_value config_probes_values[] = {
+	{ "on", 1 },
+	{ "off", 0 },
+	{ "auto", -1 },
+	{ NULL, 0 },
+};
+
 static void config_default_node_name(char *buf, size_t len);
 static bool config_check_node_name(const struct config_value *value,
 				   struct config_problem *problem);
@@ -288,6 +295,30 @@ static const struct config_key config_keys[] = {
 		.default_value = "map",
 		.values = config_send_source_values,
 		.help = "primary: send WAL from a read-only mapping of the file (map) or read it into registered buffers first (buffers)",
+	},
+	{
+		.name = "probes",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(probes),
+		.default_value = "auto",
+		.values = config_probes_values,
+		.help = "BPF latency probes (fsync, send): on (refuse to start without them), off, or auto (on when the kernel and privileges allow)",
+	},
+	{
+		.name = "bpf_keep_pins",
+		.type = CONFIG_TYPE_BOOL,
+		FIELD(bpf_keep_pins),
+		.default_value = "off",
+		.help = "leave the probes' histograms pinned under /sys/fs/bpf/walship after exit (a restart goes on counting in them)",
+	},
+	{
+		.name = "metrics_listen",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(metrics_listen),
+		.default_value = "",
+		.check = config_check_address,
+		.range_doc = "host:port, or empty",
+		.help = "address serving Prometheus metrics at /metrics over HTTP; empty: off",
 	},
 	{
 		.name = "log_level",

@@ -58,6 +58,9 @@ struct config {
 	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */
 	int zero_copy; /* zero_copy: on | off | auto (default auto) as 1/0/-1 */
 	int send_source; /* send_source: enum config_send_source, default map */
+	int probes; /* probes: on | off | auto (default auto) as 1/0/-1 */
+	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */
+	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
 	enum log_level log_level; /* log_level: default log */
 };
 

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "net/conn.h"
+#include "net/peertag.h"
 
 /* After this many consecutive "copied" notifications, auto mode stops trying SEND_ZC:
  * a deferred copy costs more than a copy at send time (msg_zerocopy.rst). */
@@ -254,6 +255,7 @@ void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *op
 		conn_format_addr((struct sockaddr *)&ss, c->peer_addr, sizeof(c->peer_addr));
 	else
 		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+	c->peer_tag = peertag_get(c->peer_addr);
 	c->rx_in_header = true;
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;
@@ -358,6 +360,7 @@ static void conn_tx_post(struct conn *c)
 	item->zc = zc;
 	item->send_op.cb = conn_tx_complete;
 	sqe = ring_sqe(c->ring, &item->send_op);
+	ring_sqe_tag(c->ring, sqe, c->peer_tag); /* attributes the send to the peer (BPF) */
 	if (item->ext) {
 		uint32_t hdr_len = item->len - item->ext_len;
 		int n = 0;

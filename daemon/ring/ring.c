@@ -98,18 +98,38 @@ void ring_exit(struct ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Count the fsyncs among the entries queued since the last call (before each submit). */
+static void ring_count_queued(struct ring *r)
+{
+	struct io_uring_sq *sq = &r->uring.sq;
+
+	for (; r->counted_tail != sq->sqe_tail; r->counted_tail++) {
+		if (sq->sqes[r->counted_tail & sq->ring_mask].opcode == IORING_OP_FSYNC)
+			r->fsyncs_submitted++;
+	}
+}
+
 struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
 
 	while (!sqe) {
 		/* Submission queue full: hand what is there to the kernel. */
+		ring_count_queued(r);
 		io_uring_submit(&r->uring);
 		sqe = io_uring_get_sqe(&r->uring);
 	}
 	io_uring_sqe_set_data(sqe, op);
 	r->inflight++;
 	return sqe;
+}
+
+void ring_sqe_tag(struct ring *r, struct io_uring_sqe *sqe, unsigned int tag)
+{
+	if (!tag || tag > RING_TAG_MAX)
+		return;
+	sqe->user_data |= (uint64_t)tag << RING_TAG_SHIFT;
+	r->tagged_submitted++;
 }
 
 int ring_run(struct ring *r, int timeout_ms)
@@ -119,6 +139,7 @@ int ring_run(struct ring *r, int timeout_ms)
 	unsigned int head, handled = 0;
 	int ret;
 
+	ring_count_queued(r);
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
@@ -139,7 +160,9 @@ int ring_run(struct ring *r, int timeout_ms)
 		unsigned int batch = 0;
 
 		io_uring_for_each_cqe(&r->uring, head, cqe) {
-			struct ring_op *op = io_uring_cqe_get_data(cqe);
+			struct ring_op *op =
+				(struct ring_op *)(uintptr_t)(cqe->user_data &
+							      ((1ULL << RING_TAG_SHIFT) - 1));
 			int res = cqe->res;
 			uint32_t flags = cqe->flags;
 

@@ -24,6 +24,14 @@
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
 
+/*
+ * A request's user_data is the address of its struct ring_op; the bits from
+ * RING_TAG_SHIFT up may carry a small tag (a peer's number, for the BPF send probes)
+ * that completions mask off.  User-space addresses stay below 2^47.
+ */
+#define RING_TAG_SHIFT 48
+#define RING_TAG_MAX 0x7fff
+
 struct ring_op;
 typedef void (*ring_cb)(struct ring_op *op, int res, uint32_t cqe_flags);
 
@@ -49,6 +57,10 @@ struct ring {
 	uint32_t slots_free;
 	struct ring_slot *free_list;
 	bool fixed_buffers; /* arena registered with the kernel */
+	/* what was submitted, for comparison with the BPF probes' counts */
+	uint64_t fsyncs_submitted; /* IORING_OP_FSYNC requests */
+	uint64_t tagged_submitted; /* requests given a tag (sends to peers) */
+	unsigned int counted_tail; /* submission entries counted up to here */
 };
 
 /*
@@ -65,6 +77,9 @@ void ring_exit(struct ring *r);
  * ring call.
  */
 struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op);
+
+/* Tag the request @sqe (from ring_sqe()) with @tag, 1 to RING_TAG_MAX; 0 leaves it. */
+void ring_sqe_tag(struct ring *r, struct io_uring_sqe *sqe, unsigned int tag);
 
 /*
  * Submit what is queued, wait up to @timeout_ms (-1: forever) for at least one

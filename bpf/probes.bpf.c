@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * walship's latency probes: fsync and send latency of one walshipd process, as log2
+ * histograms in pinned maps (see probes.h).  Tracepoints only (no kprobes, no fentry):
+ *
+ *   io_uring_submit_req (6.4+) / io_uring_submit_sqe (6.1) -> io_uring_complete
+ *       FSYNC requests, and sends carrying a peer tag in their user_data; a zero-copy
+ *       send's notification (IORING_CQE_F_NOTIF) completes its "released" time;
+ *   syscalls/sys_enter_fsync, _fdatasync -> sys_exit_*: the synchronous calls;
+ *   ext4/ext4_sync_file_enter -> _exit: every ext4 fsync by the process's threads,
+ *       io_uring's io-wq workers included.
+ *
+ * Each io_uring program exists as tp_btf and as a classic tracepoint; the loader keeps
+ * the one the running kernel has.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "probes.h"
+
+#define OP_FSYNC 3
+#define OP_SENDMSG 9
+#define OP_SEND 26
+#define OP_SEND_ZC 47
+#define OP_SENDMSG_ZC 48
+#define CQE_F_MORE (1U << 1)
+#define CQE_F_NOTIF (1U << 3)
+
+/* Set by the loader before load: the walshipd process to watch. */
+const volatile __u32 targ_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct probe_fsync);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} fsync_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PROBE_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, struct probe_send);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} send_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PROBE_MAX_PEERS);
+	__type(key, __u32);
+	__type(value, struct probe_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} peers SEC(".maps");
+
+/* A request in flight: (ring, user_data) is unique while it is. */
+struct req_key {
+	__u64 ctx;
+	__u64 user_data;
+};
+
+struct req_start {
+	__u64 ts;
+	__u32 peer;
+	__u32 fsync; /* 1: FSYNC, 0: a send */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct req_key);
+	__type(value, struct req_start);
+} req_start SEC(".maps");
+
+/* Zero-copy sends waiting for their notification. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct req_key);
+	__type(value, struct req_start);
+} notif_start SEC(".maps");
+
+/* Synchronous fsyncs and ext4 syncs, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} sys_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} ext4_start SEC(".maps");
+
+static __always_inline __u32 log2_u32(__u32 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 hi = v >> 32;
+
+	return hi ? log2_u32(hi) + 32 : log2_u32((__u32)v);
+}
+
+static __always_inline void hist_add(struct probe_hist *h, __u64 delta_ns)
+{
+	__u32 slot = log2_u64(delta_ns / 1000);
+
+	if (slot >= PROBE_HIST_SLOTS)
+		slot = PROBE_HIST_SLOTS - 1;
+	__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, delta_ns);
+}
+
+static __always_inline bool is_ours(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+}
+
+static __always_inline int on_submit(void *ctx, __u64 user_data, __u8 opcode)
+{
+	struct req_key key = { .ctx = (__u64)ctx, .user_data = user_data };
+	struct req_start start = {};
+	__u32 peer = user_data >> PROBE_TAG_SHIFT;
+
+	if (!is_ours())
+		return 0;
+	if (opcode == OP_FSYNC)
+		start.fsync = 1;
+	else if (!peer || peer >= PROBE_MAX_PEERS)
+		return 0; /* not a tagged send */
+	start.ts = bpf_ktime_get_ns();
+	start.peer = peer;
+	bpf_map_update_elem(&req_start, &key, &start, BPF_ANY);
+	if (!start.fsync && (opcode == OP_SEND_ZC || opcode == OP_SENDMSG_ZC))
+		bpf_map_update_elem(&notif_start, &key, &start, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_complete(void *ctx, __u64 user_data, __u32 cflags)
+{
+	struct req_key key = { .ctx = (__u64)ctx, .user_data = user_data };
+	__u64 now = bpf_ktime_get_ns();
+	struct req_start *start;
+	struct probe_send *send;
+	struct probe_fsync *fs;
+	__u32 zero = 0;
+
+	if (cflags & CQE_F_NOTIF) {
+		start = bpf_map_lookup_elem(&notif_start, &key);
+		if (!start)
+			return 0;
+		send = bpf_map_lookup_elem(&send_hist, &start->peer);
+		if (send)
+			hist_add(&send->released, now - start->ts);
+		bpf_map_delete_elem(&notif_start, &key);
+		return 0;
+	}
+	start = bpf_map_lookup_elem(&req_start, &key);
+	if (!start)
+		return 0;
+	if (start->fsync) {
+		fs = bpf_map_lookup_elem(&fsync_hist, &zero);
+		if (fs)
+			hist_add(&fs->io_uring, now - start->ts);
+	} else {
+		send = bpf_map_lookup_elem(&send_hist, &start->peer);
+		if (send)
+			hist_add(&send->sent, now - start->ts);
+		/* No notification follows a zero-copy send that failed outright. */
+		if (!(cflags & CQE_F_MORE))
+			bpf_map_delete_elem(&notif_start, &key);
+	}
+	bpf_map_delete_elem(&req_start, &key);
+	return 0;
+}
+
+/* ---- io_uring submission: 6.4+ and 6.1 names, BTF-typed and classic ---- */
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(submit_req_btf, struct io_kiocb *req)
+{
+	return on_submit(BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
+			 BPF_CORE_READ(req, opcode));
+}
+
+SEC("tp_btf/io_uring_submit_sqe")
+int BPF_PROG(submit_sqe_btf, struct io_kiocb *req, bool force_nonblock)
+{
+	return on_submit(BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
+			 BPF_CORE_READ(req, opcode));
+}
+
+/* The classic records of both kernels (field names are stable, CO-RE finds them). */
+struct trace_event_raw_io_uring_submit_sqe {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+	unsigned long long user_data;
+	u8 opcode;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_io_uring_complete___classic {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+	u64 user_data;
+	int res;
+	unsigned int cflags;
+} __attribute__((preserve_access_index));
+
+SEC("tp/io_uring/io_uring_submit_req")
+int submit_req_tp(struct trace_event_raw_io_uring_submit_req *rec)
+{
+	return on_submit(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
+			 BPF_CORE_READ(rec, opcode));
+}
+
+SEC("tp/io_uring/io_uring_submit_sqe")
+int submit_sqe_tp(struct trace_event_raw_io_uring_submit_sqe *rec)
+{
+	return on_submit(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
+			 BPF_CORE_READ(rec, opcode));
+}
+
+/* ---- io_uring completion: the (ctx, req, cqe) prototype of 6.3+, or the record ---- */
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(complete_btf, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return on_complete(ring, BPF_CORE_READ(cqe, user_data), BPF_CORE_READ(cqe, flags));
+}
+
+SEC("tp/io_uring/io_uring_complete")
+int complete_tp(struct trace_event_raw_io_uring_complete___classic *rec)
+{
+	return on_complete(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
+			   BPF_CORE_READ(rec, cflags));
+}
+
+/* ---- synchronous fsync(2) / fdatasync(2) ---- */
+
+static __always_inline int sys_enter(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 ts;
+
+	if (!is_ours())
+		return 0;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&sys_start, &tid, &ts, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int sys_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct probe_fsync *fs;
+	__u32 zero = 0;
+	__u64 *tsp;
+
+	tsp = bpf_map_lookup_elem(&sys_start, &tid);
+	if (!tsp)
+		return 0;
+	fs = bpf_map_lookup_elem(&fsync_hist, &zero);
+	if (fs)
+		hist_add(&fs->syscall, bpf_ktime_get_ns() - *tsp);
+	bpf_map_delete_elem(&sys_start, &tid);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_fsync")
+int fsync_enter(void *ctx)
+{
+	return sys_enter();
+}
+
+SEC("tp/syscalls/sys_exit_fsync")
+int fsync_exit(void *ctx)
+{
+	return sys_exit();
+}
+
+SEC("tp/syscalls/sys_enter_fdatasync")
+int fdatasync_enter(void *ctx)
+{
+	return sys_enter();
+}
+
+SEC("tp/syscalls/sys_exit_fdatasync")
+int fdatasync_exit(void *ctx)
+{
+	return sys_exit();
+}
+
+/* ---- ext4: every fsync the filesystem does for our threads ---- */
+
+SEC("tp/ext4/ext4_sync_file_enter")
+int ext4_sync_enter(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 ts;
+
+	if (!is_ours())
+		return 0;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&ext4_start, &tid, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/ext4/ext4_sync_file_exit")
+int ext4_sync_exit(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct probe_fsync *fs;
+	__u32 zero = 0;
+	__u64 *tsp;
+
+	tsp = bpf_map_lookup_elem(&ext4_start, &tid);
+	if (!tsp)
+		return 0;
+	fs = bpf_map_lookup_elem(&fsync_hist, &zero);
+	if (fs)
+		hist_add(&fs->ext4, bpf_ktime_get_ns() - *tsp);
+	bpf_map_delete_elem(&ext4_start, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

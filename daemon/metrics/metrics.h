@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Prometheus metrics over HTTP (metrics_listen): GET /metrics returns the status
+ * counters and gauges, the ring's submission counters, and the BPF histograms in the
+ * Prometheus text format (0.0.4).  Served through the daemon's io_uring (accept, recv,
+ * send), never blocking the event loop; at most METRICS_MAX_CLIENTS at once, one request
+ * per connection.
+ */
+#ifndef WALSHIP_METRICS_METRICS_H
+#define WALSHIP_METRICS_METRICS_H
+
+#include <stdio.h>
+
+#include "probe/probe.h"
+#include "ring/ring.h"
+#include "status/status.h"
+
+#define METRICS_MAX_CLIENTS 8
+
+struct metrics_source {
+	struct ring *ring;
+	/* the role's status snapshot (role_ops.status) and its state */
+	void (*fill)(void *state, struct status_node *n);
+	void *state;
+	struct probe *probe; /* NULL when the probes are off */
+};
+
+struct metrics;
+
+/* Listen on @addr ("host:port") and serve.  NULL on error (logged). */
+struct metrics *metrics_start(const char *addr, const struct metrics_source *src);
+
+/* Close everything; call after ring_exit() (requests in flight are gone). */
+void metrics_free(struct metrics *m);
+
+/* The whole /metrics document for @src (exposed for tests and reuse). */
+void metrics_render(FILE *out, const struct metrics_source *src);
+
+#endif /* WALSHIP_METRICS_METRICS_H */

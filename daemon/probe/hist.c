@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Histogram arithmetic and rendering (see hist.h).
+ */
+#include <string.h>
+
+#include "probe/hist.h"
+
+struct hist_ref {
+	const char *family; /* "fsync" or "send" */
+	const char *label; /* io_uring, syscall, ext4; sent, released */
+	const char *what; /* one line for the text output */
+	const struct probe_hist *h;
+};
+
+static const char *const fsync_what[] = {
+	"IORING_OP_FSYNC, submission to completion",
+	"fsync(2)/fdatasync(2) system calls",
+	"ext4_sync_file, every fsync by the daemon's threads",
+};
+
+uint64_t probe_hist_count(const struct probe_hist *h)
+{
+	uint64_t n = 0;
+
+	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++)
+		n += h->slots[slot];
+	return n;
+}
+
+/* Bucket @slot holds [low, high) microseconds. */
+static double slot_low_us(int slot)
+{
+	return slot == 0 ? 0.0 : (double)(1ULL << slot);
+}
+
+static double slot_high_us(int slot)
+{
+	return (double)(1ULL << (slot + 1));
+}
+
+double probe_hist_quantile_us(const struct probe_hist *h, double q)
+{
+	uint64_t total = probe_hist_count(h), seen = 0;
+	double rank = q * (double)total;
+
+	if (!total)
+		return 0.0;
+	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++) {
+		uint64_t n = h->slots[slot];
+
+		if (n && (double)(seen + n) >= rank) {
+			double frac = (rank - (double)seen) / (double)n;
+
+			return slot_low_us(slot) + (slot_high_us(slot) - slot_low_us(slot)) * frac;
+		}
+		seen += n;
+	}
+	return slot_high_us(PROBE_HIST_SLOTS - 1);
+}
+
+static void hist_sub(struct probe_hist *out, const struct probe_hist *a, const struct probe_hist *b)
+{
+	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++)
+		out->slots[slot] = a->slots[slot] - b->slots[slot];
+	out->count = a->count - b->count;
+	out->sum_ns = a->sum_ns - b->sum_ns;
+}
+
+void probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
+			const struct probe_snapshot *before)
+{
+	hist_sub(&out->fsync.io_uring, &now->fsync.io_uring, &before->fsync.io_uring);
+	hist_sub(&out->fsync.syscall, &now->fsync.syscall, &before->fsync.syscall);
+	hist_sub(&out->fsync.ext4, &now->fsync.ext4, &before->fsync.ext4);
+	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		hist_sub(&out->send[peer].sent, &now->send[peer].sent, &before->send[peer].sent);
+		hist_sub(&out->send[peer].released, &now->send[peer].released,
+			 &before->send[peer].released);
+		memcpy(out->peer[peer], now->peer[peer], sizeof(out->peer[peer]));
+	}
+}
+
+/* Peers worth printing: named, or with counts. */
+static bool peer_used(const struct probe_snapshot *s, int peer)
+{
+	return s->peer[peer][0] || probe_hist_count(&s->send[peer].sent) ||
+	       probe_hist_count(&s->send[peer].released);
+}
+
+static const char *peer_name(const struct probe_snapshot *s, int peer)
+{
+	return s->peer[peer][0] ? s->peer[peer] : "unknown";
+}
+
+static void print_duration(FILE *out, double us)
+{
+	if (us >= 1000000.0)
+		fprintf(out, "%.2f s", us / 1000000.0);
+	else if (us >= 1000.0)
+		fprintf(out, "%.2f ms", us / 1000.0);
+	else
+		fprintf(out, "%.0f us", us);
+}
+
+static void print_hist_head(FILE *out, const struct probe_hist *h)
+{
+	uint64_t n = probe_hist_count(h);
+
+	fprintf(out, "%llu ops", (unsigned long long)n);
+	if (!n)
+		return;
+	fprintf(out, ", p50 ");
+	print_duration(out, probe_hist_quantile_us(h, 0.50));
+	fprintf(out, ", p90 ");
+	print_duration(out, probe_hist_quantile_us(h, 0.90));
+	fprintf(out, ", p99 ");
+	print_duration(out, probe_hist_quantile_us(h, 0.99));
+	fprintf(out, ", avg ");
+	print_duration(out, (double)h->sum_ns / 1000.0 / (double)n);
+}
+
+/* The biolatency layout: "low -> high : count |****|", 40-star bars. */
+static void print_log2_hist(FILE *out, const struct probe_hist *h)
+{
+	int first = -1, last = -1;
+	uint64_t max = 0;
+
+	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++) {
+		if (!h->slots[slot])
+			continue;
+		if (first < 0)
+			first = slot;
+		last = slot;
+		if (h->slots[slot] > max)
+			max = h->slots[slot];
+	}
+	if (first < 0)
+		return;
+	fprintf(out, "     usecs               : count    distribution\n");
+	for (int slot = 0; slot <= last; slot++) {
+		unsigned long long low = slot == 0 ? 0 : 1ULL << slot;
+		unsigned long long high = (1ULL << (slot + 1)) - 1;
+		int stars = (int)(h->slots[slot] * 40 / max);
+
+		fprintf(out, "%10llu -> %-10llu : %-8llu |%-*.*s|\n", low, high,
+			(unsigned long long)h->slots[slot], 40, stars,
+			"****************************************");
+	}
+}
+
+void probe_print_text(FILE *out, const struct probe_snapshot *s)
+{
+	const struct probe_hist *fs[] = { &s->fsync.io_uring, &s->fsync.syscall, &s->fsync.ext4 };
+	const char *names[] = { "io_uring", "syscall", "ext4" };
+
+	for (int i = 0; i < 3; i++) {
+		fprintf(out, "fsync %s (%s): ", names[i], fsync_what[i]);
+		print_hist_head(out, fs[i]);
+		fprintf(out, "\n");
+		print_log2_hist(out, fs[i]);
+	}
+	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		if (!peer_used(s, peer))
+			continue;
+		fprintf(out, "send to %s (submission to completion): ", peer_name(s, peer));
+		print_hist_head(out, &s->send[peer].sent);
+		fprintf(out, "\n");
+		print_log2_hist(out, &s->send[peer].sent);
+		fprintf(out, "send to %s (submission to zero-copy release): ", peer_name(s, peer));
+		print_hist_head(out, &s->send[peer].released);
+		fprintf(out, "\n");
+		print_log2_hist(out, &s->send[peer].released);
+	}
+}
+
+void probe_print_summary(FILE *out, const struct probe_snapshot *s)
+{
+	fprintf(out, "  fsync io_uring: ");
+	print_hist_head(out, &s->fsync.io_uring);
+	fprintf(out, "\n  fsync syscall:  ");
+	print_hist_head(out, &s->fsync.syscall);
+	fprintf(out, "\n  fsync ext4:     ");
+	print_hist_head(out, &s->fsync.ext4);
+	fprintf(out, "\n");
+	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		if (!peer_used(s, peer))
+			continue;
+		fprintf(out, "  send %s: ", peer_name(s, peer));
+		print_hist_head(out, &s->send[peer].sent);
+		fprintf(out, "\n  released %s: ", peer_name(s, peer));
+		print_hist_head(out, &s->send[peer].released);
+		fprintf(out, "\n");
+	}
+}
+
+static void json_hist(FILE *out, const struct probe_hist *h)
+{
+	uint64_t n = probe_hist_count(h);
+	bool first = true;
+
+	fprintf(out,
+		"{\"count\": %llu, \"sum_us\": %.3f, \"p50_us\": %.1f, \"p90_us\": %.1f, "
+		"\"p99_us\": %.1f, \"buckets\": [",
+		(unsigned long long)n, (double)h->sum_ns / 1000.0, probe_hist_quantile_us(h, 0.5),
+		probe_hist_quantile_us(h, 0.9), probe_hist_quantile_us(h, 0.99));
+	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++) {
+		if (!h->slots[slot])
+			continue;
+		fprintf(out, "%s{\"low_us\": %llu, \"high_us\": %llu, \"count\": %llu}",
+			first ? "" : ", ", slot == 0 ? 0ULL : 1ULL << slot,
+			(1ULL << (slot + 1)) - 1, (unsigned long long)h->slots[slot]);
+		first = false;
+	}
+	fprintf(out, "]}");
+}
+
+void probe_print_json(FILE *out, const struct probe_snapshot *s)
+{
+	bool first = true;
+
+	fprintf(out, "{\"fsync\": {\"io_uring\": ");
+	json_hist(out, &s->fsync.io_uring);
+	fprintf(out, ", \"syscall\": ");
+	json_hist(out, &s->fsync.syscall);
+	fprintf(out, ", \"ext4\": ");
+	json_hist(out, &s->fsync.ext4);
+	fprintf(out, "}, \"send\": [");
+	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		if (!peer_used(s, peer))
+			continue;
+		/* Addresses are IP literals: nothing to escape. */
+		fprintf(out, "%s{\"peer\": %d, \"addr\": \"%s\", \"sent\": ", first ? "" : ", ",
+			peer, s->peer[peer]);
+		json_hist(out, &s->send[peer].sent);
+		fprintf(out, ", \"released\": ");
+		json_hist(out, &s->send[peer].released);
+		fprintf(out, "}");
+		first = false;
+	}
+	fprintf(out, "]}\n");
+}
+
+static void prom_hist(FILE *out, const char *name, const char *labels, const struct probe_hist *h)
+{
+	uint64_t cum = 0;
+
+	for (int slot = 0; slot < PROBE_HIST_SLOTS - 1; slot++) {
+		cum += h->slots[slot];
+		fprintf(out, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
+			slot_high_us(slot) / 1e6, (unsigned long long)cum);
+	}
+	cum += h->slots[PROBE_HIST_SLOTS - 1];
+	fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
+	fprintf(out, "%s_sum{%s} %.9f\n", name, labels, (double)h->sum_ns / 1e9);
+	fprintf(out, "%s_count{%s} %llu\n", name, labels, (unsigned long long)cum);
+}
+
+void probe_print_prometheus(FILE *out, const struct probe_snapshot *s)
+{
+	char labels[128];
+
+	fprintf(out, "# HELP walship_fsync_duration_seconds Latency of the daemon's fsyncs, "
+		     "by where they were seen (BPF).\n"
+		     "# TYPE walship_fsync_duration_seconds histogram\n");
+	prom_hist(out, "walship_fsync_duration_seconds", "path=\"io_uring\"", &s->fsync.io_uring);
+	prom_hist(out, "walship_fsync_duration_seconds", "path=\"syscall\"", &s->fsync.syscall);
+	prom_hist(out, "walship_fsync_duration_seconds", "path=\"ext4\"", &s->fsync.ext4);
+	fprintf(out, "# HELP walship_send_duration_seconds Latency of sends to a peer: to "
+		     "completion (stage sent) and to the zero-copy release (stage released).\n"
+		     "# TYPE walship_send_duration_seconds histogram\n");
+	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		if (!peer_used(s, peer))
+			continue;
+		snprintf(labels, sizeof(labels), "peer=\"%s\",stage=\"sent\"", peer_name(s, peer));
+		prom_hist(out, "walship_send_duration_seconds", labels, &s->send[peer].sent);
+		snprintf(labels, sizeof(labels), "peer=\"%s\",stage=\"released\"",
+			 peer_name(s, peer));
+		prom_hist(out, "walship_send_duration_seconds", labels, &s->send[peer].released);
+	}
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The probes' histograms as one snapshot, and what is computed and printed from it:
+ * quantiles, biolatency-style text, JSON, the Prometheus text format.  Pure functions:
+ * the daemon (metrics), `walship stats` and `walship status` share them.
+ */
+#ifndef WALSHIP_PROBE_HIST_H
+#define WALSHIP_PROBE_HIST_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../../bpf/probes.h"
+
+struct probe_snapshot {
+	struct probe_fsync fsync;
+	struct probe_send send[PROBE_MAX_PEERS];
+	char peer[PROBE_MAX_PEERS][PROBE_PEER_ADDR_LEN]; /* "" when unused */
+};
+
+/* Operations counted in @h: the sum of its slots (consistent with the buckets). */
+uint64_t probe_hist_count(const struct probe_hist *h);
+
+/* Quantile @q (0..1) of @h in microseconds, interpolated inside its log2 bucket as
+ * Prometheus' histogram_quantile() does; 0 when @h is empty. */
+double probe_hist_quantile_us(const struct probe_hist *h, double q);
+
+/* @out = @now - @before, slot by slot (for --interval deltas); peers are kept. */
+void probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
+			const struct probe_snapshot *before);
+
+/* biolatency-style histograms with p50/p90/p99 and counts; empty ones are one line. */
+void probe_print_text(FILE *out, const struct probe_snapshot *s);
+
+/* One line per histogram: "fsync io_uring: 12 ops, p50 1.2 ms, ..." (walship status). */
+void probe_print_summary(FILE *out, const struct probe_snapshot *s);
+
+/* The snapshot as a JSON object. */
+void probe_print_json(FILE *out, const struct probe_snapshot *s);
+
+/* walship_fsync_duration_seconds and walship_send_duration_seconds as Prometheus
+ * histograms (cumulative _bucket{le}, _sum, _count). */
+void probe_print_prometheus(FILE *out, const struct probe_snapshot *s);
+
+#endif /* WALSHIP_PROBE_HIST_H */

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: MIT
+/*
+ * BPF probe loader (see probe.h).  The program is the libbpf-tools pattern: a skeleton
+ * (generated into the build folder), read-only config set before load, for each
+ * tracepoint a tp_btf and a classic variant of which only one is loaded.
+ */
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "net/peertag.h"
+#include "probe/probe.h"
+/* The generated skeleton casts const away; not ours to fix. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#include "probes.skel.h"
+#pragma GCC diagnostic pop
+#include "ring/ring.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+_Static_assert(PROBE_TAG_SHIFT == RING_TAG_SHIFT, "send tags: ring and probes agree");
+_Static_assert(PEERTAG_MAX < PROBE_MAX_PEERS, "every peer number has a histogram");
+
+struct probe {
+	struct probes_bpf *skel;
+	char pin_dir[256];
+	bool keep_pins;
+	unsigned int peers_published;
+};
+
+void probe_pin_dir(const char *node_name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", PROBE_PIN_ROOT, node_name);
+}
+
+/* libbpf's own messages go to the debug level: the reason we report is enough. */
+static int probe_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("libbpf: %s", line);
+	return 0;
+}
+
+static bool tracepoint_exists(const char *category, const char *event)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/%s", category, event);
+	if (access(path, F_OK) == 0)
+		return true;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/%s/%s", category, event);
+	return access(path, F_OK) == 0;
+}
+
+static bool tp_btf_exists(const char *event)
+{
+	return libbpf_find_vmlinux_btf_id(event, BPF_TRACE_RAW_TP) > 0;
+}
+
+/* io_uring_complete takes (ctx, req, cqe) since 6.3; 6.1 passes the fields one by one. */
+static bool complete_has_cqe_arg(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool ret = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_io_uring_complete", BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		t = btf__type_by_id(btf, id);
+		t = btf__type_by_id(btf, t->type); /* pointer */
+		if (t && btf_is_ptr(t))
+			t = btf__type_by_id(btf, t->type);
+		ret = t && btf_is_func_proto(t) && btf_vlen(t) == 4;
+	}
+	btf__free(btf);
+	return ret;
+}
+
+/* bpffs at /sys/fs/bpf, mounted if it is not. */
+static int probe_bpffs(const char **why)
+{
+	struct statfs st;
+
+	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL) == 0)
+		return 0;
+	*why = "bpffs is not mounted at /sys/fs/bpf and could not be mounted";
+	return -errno;
+}
+
+static void set_autoload(struct bpf_program *prog, bool on)
+{
+	bpf_program__set_autoload(prog, on);
+}
+
+/* Choose which variant of each program loads; returns what io_uring probes use. */
+static const char *probe_choose(struct probes_bpf *skel)
+{
+	bool req_btf = tp_btf_exists("io_uring_submit_req");
+	bool sqe_btf = !req_btf && tp_btf_exists("io_uring_submit_sqe");
+	bool req_tp = !req_btf && !sqe_btf && tracepoint_exists("io_uring", "io_uring_submit_req");
+	bool sqe_tp = !req_btf && !sqe_btf && !req_tp &&
+		      tracepoint_exists("io_uring", "io_uring_submit_sqe");
+	bool submit = req_btf || sqe_btf || req_tp || sqe_tp;
+	bool complete_btf = submit && complete_has_cqe_arg();
+	bool complete_tp =
+		submit && !complete_btf && tracepoint_exists("io_uring", "io_uring_complete");
+	bool syscalls = tracepoint_exists("syscalls", "sys_enter_fdatasync");
+	bool ext4 = tracepoint_exists("ext4", "ext4_sync_file_enter");
+
+	set_autoload(skel->progs.submit_req_btf, req_btf);
+	set_autoload(skel->progs.submit_sqe_btf, sqe_btf);
+	set_autoload(skel->progs.submit_req_tp, req_tp);
+	set_autoload(skel->progs.submit_sqe_tp, sqe_tp);
+	set_autoload(skel->progs.complete_btf, complete_btf);
+	set_autoload(skel->progs.complete_tp, complete_tp && submit);
+	set_autoload(skel->progs.fsync_enter, syscalls);
+	set_autoload(skel->progs.fsync_exit, syscalls);
+	set_autoload(skel->progs.fdatasync_enter, syscalls);
+	set_autoload(skel->progs.fdatasync_exit, syscalls);
+	set_autoload(skel->progs.ext4_sync_enter, ext4);
+	set_autoload(skel->progs.ext4_sync_exit, ext4);
+	if (!submit || !(complete_btf || complete_tp))
+		return "none (no io_uring tracepoints)";
+	return req_btf ? "tp_btf io_uring_submit_req" :
+	       sqe_btf ? "tp_btf io_uring_submit_sqe" :
+	       req_tp  ? "tracepoint io_uring_submit_req" :
+			 "tracepoint io_uring_submit_sqe";
+}
+
+static void probe_unpin(struct probe *p)
+{
+	bpf_map__unpin(p->skel->maps.fsync_hist, NULL);
+	bpf_map__unpin(p->skel->maps.send_hist, NULL);
+	bpf_map__unpin(p->skel->maps.peers, NULL);
+	rmdir(p->pin_dir);
+	rmdir(PROBE_PIN_ROOT); /* fails while other nodes' pins are there */
+}
+
+int probe_start(const struct config *cfg, struct probe **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	const char *why = NULL, *submit;
+	struct probe *p;
+	int ret;
+
+	*out = NULL;
+	if (cfg->probes == 0) {
+		log_log("BPF probes are off (probes = off)");
+		return 0;
+	}
+	libbpf_set_print(probe_libbpf_print);
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		log_error("out of memory");
+		return cfg->probes == 1 ? -ENOMEM : 0;
+	}
+	p->keep_pins = cfg->bpf_keep_pins;
+	probe_pin_dir(cfg->node_name, p->pin_dir, sizeof(p->pin_dir));
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		ret = -ENOENT;
+		why = "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing)";
+		goto out_off;
+	}
+	ret = probe_bpffs(&why);
+	if (ret < 0)
+		goto out_off;
+	if ((mkdir(PROBE_PIN_ROOT, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(p->pin_dir, 0700) < 0 && errno != EEXIST)) {
+		ret = -errno;
+		why = "could not create the pin folder under /sys/fs/bpf";
+		goto out_off;
+	}
+	opts.pin_root_path = p->pin_dir;
+	p->skel = probes_bpf__open_opts(&opts);
+	if (!p->skel) {
+		ret = -errno;
+		why = "could not open the BPF object";
+		goto out_rmdir;
+	}
+	p->skel->rodata->targ_tgid = (__u32)getpid();
+	submit = probe_choose(p->skel);
+	ret = probes_bpf__load(p->skel);
+	if (ret < 0) {
+		why = ret == -EPERM || ret == -EACCES ?
+			      "no permission to load BPF programs (CAP_BPF and CAP_PERFMON, or "
+			      "root, are needed)" :
+			      "the kernel refused the BPF programs";
+		goto out_destroy;
+	}
+	ret = probes_bpf__attach(p->skel);
+	if (ret < 0) {
+		why = "could not attach the BPF programs to their tracepoints";
+		goto out_unpin;
+	}
+	log_log("BPF probes on: fsync and send latency (submission: %s), histograms pinned in "
+		"\"%s\"",
+		submit, p->pin_dir);
+	probe_tick(p);
+	*out = p;
+	return 0;
+
+out_unpin:
+	probe_unpin(p);
+out_destroy:
+	probes_bpf__destroy(p->skel);
+out_rmdir:
+	rmdir(p->pin_dir);
+out_off:
+	free(p);
+	if (cfg->probes == 1) {
+		log_error("could not start the BPF probes: %s: %s", why, strerror(-ret));
+		log_hint("Run walshipd as root or with CAP_BPF and CAP_PERFMON, or set "
+			 "probes = auto or off.");
+		return ret;
+	}
+	log_log("BPF probes are off: %s (%s)", why, strerror(-ret));
+	log_detail("WAL is shipped as usual; fsync and send latency are not measured.");
+	return 0;
+}
+
+void probe_tick(struct probe *p)
+{
+	unsigned int n = peertag_count();
+	int fd;
+
+	if (!p || p->peers_published == n)
+		return;
+	fd = bpf_map__fd(p->skel->maps.peers);
+	for (unsigned int tag = p->peers_published + 1; tag <= n; tag++) {
+		struct probe_peer peer = { { 0 } };
+		__u32 key = tag;
+
+		snprintf(peer.addr, sizeof(peer.addr), "%s", peertag_host(tag));
+		bpf_map_update_elem(fd, &key, &peer, BPF_ANY);
+	}
+	p->peers_published = n;
+}
+
+static int probe_read_fds(int fsync_fd, int send_fd, int peers_fd, struct probe_snapshot *s)
+{
+	__u32 key = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (bpf_map_lookup_elem(fsync_fd, &key, &s->fsync) < 0)
+		return -errno;
+	for (key = 0; key < PROBE_MAX_PEERS; key++) {
+		struct probe_peer peer;
+
+		if (bpf_map_lookup_elem(send_fd, &key, &s->send[key]) < 0)
+			return -errno;
+		if (bpf_map_lookup_elem(peers_fd, &key, &peer) < 0)
+			return -errno;
+		peer.addr[sizeof(peer.addr) - 1] = '\0';
+		memcpy(s->peer[key], peer.addr, sizeof(s->peer[key]));
+	}
+	return 0;
+}
+
+int probe_read(struct probe *p, struct probe_snapshot *s)
+{
+	return probe_read_fds(bpf_map__fd(p->skel->maps.fsync_hist),
+			      bpf_map__fd(p->skel->maps.send_hist),
+			      bpf_map__fd(p->skel->maps.peers), s);
+}
+
+int probe_read_pinned(const char *dir, struct probe_snapshot *s)
+{
+	char path[512];
+	int fds[3], ret;
+	const char *names[3] = { PROBE_MAP_FSYNC, PROBE_MAP_SEND, PROBE_MAP_PEERS };
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		fds[i] = bpf_obj_get(path);
+		if (fds[i] < 0) {
+			ret = -errno;
+			while (i-- > 0)
+				close(fds[i]);
+			return ret;
+		}
+	}
+	ret = probe_read_fds(fds[0], fds[1], fds[2], s);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	return ret;
+}
+
+void probe_stop(struct probe *p)
+{
+	if (!p)
+		return;
+	if (!p->keep_pins)
+		probe_unpin(p);
+	probes_bpf__destroy(p->skel);
+	free(p);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The BPF latency probes (bpf/probes.bpf.c): loading, attaching, pinning the histograms
+ * under PROBE_PIN_ROOT/<node_name>/, and reading them back (here or from the pins).
+ *
+ * Probes are optional: with `probes = auto` a kernel without BTF or tracepoints, a
+ * process without CAP_BPF/CAP_PERFMON, or no bpffs turn them off with one message
+ * saying why, and walshipd replicates as before.
+ */
+#ifndef WALSHIP_PROBE_PROBE_H
+#define WALSHIP_PROBE_PROBE_H
+
+#include <stddef.h>
+
+#include "common/config.h"
+#include "probe/hist.h"
+
+struct probe;
+
+/*
+ * Load and attach the probes for this process as @cfg says (probes, bpf_keep_pins,
+ * node_name).  Sets *out to NULL when the probes are off (the reason logged once).
+ * Returns -errno only when `probes = on` and they could not start.
+ */
+int probe_start(const struct config *cfg, struct probe **out);
+
+/* Publish peer numbers assigned since the last call to the peers map (every tick). */
+void probe_tick(struct probe *p);
+
+/* Read the histograms. Returns -errno. */
+int probe_read(struct probe *p, struct probe_snapshot *s);
+
+/* Detach, and unpin unless bpf_keep_pins.  @p may be NULL. */
+void probe_stop(struct probe *p);
+
+/* The pin folder of node @node_name. */
+void probe_pin_dir(const char *node_name, char *buf, size_t len);
+
+/* Read the histograms pinned in @dir (for the CLI).  Returns -errno (not logged). */
+int probe_read_pinned(const char *dir, struct probe_snapshot *s);
+
+#endif /* WALSHIP_PROBE_PROBE_H */

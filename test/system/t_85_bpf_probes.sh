@@ -1,0 +1,108 @@
+#!/bin/bash
+# BPF latency probes (issue 5): the programs load and attach; after shipping segments the
+# fsync histogram counts every IORING_OP_FSYNC the replica submitted and the send
+# histograms every send the primary submitted; the pins dump as JSON with named fields;
+# /metrics is Prometheus text whose counts agree with `walship stats --json`.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_cmds bpftool curl jq nsenter
+[[ -r /sys/kernel/btf/vmlinux ]] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+ws_setup
+METRICS_PORT=9187
+# shellcheck disable=SC2034  # read by walship_daemons_up
+PRIMARY_CONF_EXTRA=(probes=on "metrics_listen=0.0.0.0:$METRICS_PORT")
+# shellcheck disable=SC2034
+REPLICA_CONF_EXTRA=(probes=on "metrics_listen=0.0.0.0:$METRICS_PORT")
+walship_daemons_up
+grep -q 'BPF probes on' "$TEST_DIR/ws-r1.log" || fail "replica did not report probes on"
+PPIN=/sys/fs/bpf/walship/ws-primary
+RPIN=/sys/fs/bpf/walship/ws-r1
+P_PID=${WS_DAEMON_PID[$PCONF]}
+R_PID=${WS_DAEMON_PID[$RCONF]}
+# `ip netns exec` gives each daemon a /sys of its own, where it mounts bpffs: look at
+# its pins from inside its mount namespace.
+in_mnt() {
+	local pid=$1
+	shift
+	nsenter -t "$pid" -m -n "$@"
+}
+for map in fsync_hist send_hist peers; do
+	in_mnt "$P_PID" test -e "$PPIN/$map" || fail "pin $PPIN/$map missing"
+	in_mnt "$R_PID" test -e "$RPIN/$map" || fail "pin $RPIN/$map missing"
+done
+
+walship_primary_up 1
+for _ in 1 2 3; do
+	seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name(pg_switch_wal())")
+	psql_at "$NS_P" "$PG_PORT" "insert into pgbench_history values (1, 1, 1, 1, now())"
+done
+wait_archived "$seg"
+# Let the last acknowledgements and zero-copy notifications land.
+sleep 1
+
+# metric NS NAME_REGEX: the sum of the samples matching NAME_REGEX in NS's /metrics.
+metrics_of() {
+	ip netns exec "$1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"
+}
+metric_sum() {
+	awk -v re="$2" '$1 ~ re {s += $2} END {printf "%d\n", s}' <<<"$1"
+}
+
+rm_=$(metrics_of "$NS_R1")
+pm_=$(metrics_of "$NS_P")
+# Prometheus text: every line a comment or "name{labels} value".
+grep -Ev '^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[^}]*\})? [-+0-9.eInf]+)$' <<<"$rm_"$'\n'"$pm_" &&
+	fail "lines above are not Prometheus text format"
+
+submitted=$(metric_sum "$rm_" '^walship_io_uring_fsyncs_submitted_total$')
+probed=$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="io_uring"\}$')
+stored=$(status_counter "$RCONF" files_stored)
+log "replica: $stored files stored, $submitted FSYNC submitted, $probed measured"
+((submitted >= 2 * stored && stored >= 3)) || fail "replica submitted too few fsyncs"
+assert_eq "$submitted" "$probed" "fsync histogram count vs fsyncs submitted"
+ext4=$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="ext4"\}$')
+log "ext4 probe: $ext4 fsyncs (0 when the archive is not on ext4)"
+
+sends=$(metric_sum "$pm_" '^walship_sends_submitted_total$')
+sent=$(metric_sum "$pm_" '^walship_send_duration_seconds_count\{.*stage="sent"')
+peer_sends=$(($(status_counter_sum "peers[0].zc_sends" "$PCONF") +
+	$(status_counter_sum "peers[0].copy_sends" "$PCONF")))
+log "primary: $sends sends submitted, $peer_sends counted by the peer, $sent measured"
+((sends > 0)) || fail "primary submitted no sends"
+assert_eq "$sends" "$sent" "send histogram count vs sends submitted"
+assert_eq "$peer_sends" "$sent" "send histogram count vs the peer's sends"
+
+# The pins dump with BTF: named fields.
+in_mnt "$R_PID" bpftool -j map dump pinned "$RPIN/fsync_hist" >"$TEST_DIR/fsync.json"
+assert_eq "$probed" "$(jq '.[0].formatted.value.io_uring.slots | add' "$TEST_DIR/fsync.json")" \
+	"bpftool dump of fsync_hist, io_uring slots"
+in_mnt "$P_PID" bpftool -j map dump pinned "$PPIN/send_hist" |
+	jq -e '[.[].formatted.value.sent.count] | add > 0' >/dev/null ||
+	fail "bpftool dump of send_hist has no named sent.count"
+in_mnt "$P_PID" bpftool -j map dump pinned "$PPIN/peers" |
+	jq -e "[.[].formatted.value.addr] | index(\"$(ns_addr "$NS_R1")\") != null" >/dev/null ||
+	fail "peers map does not name the replica's address"
+
+# walship stats --json agrees with /metrics (nothing is shipping now).
+rm_=$(metrics_of "$NS_R1")
+stats=$(in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json)
+assert_eq "$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="io_uring"\}$')" \
+	"$(jq '.fsync.io_uring.count' <<<"$stats")" "walship stats vs /metrics, fsync io_uring"
+assert_eq "$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="ext4"\}$')" \
+	"$(jq '.fsync.ext4.count' <<<"$stats")" "walship stats vs /metrics, fsync ext4"
+stats=$(in_mnt "$P_PID" "$WALSHIP" stats -c "$PCONF" --json)
+assert_eq "$sent" "$(jq '[.send[].sent.count] | add' <<<"$stats")" \
+	"walship stats vs /metrics, sends"
+in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" | grep -q 'usecs' || fail "walship stats text has no histogram"
+in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json --interval 1 --count 1 | jq -e '.fsync' >/dev/null ||
+	fail "walship stats --interval printed no JSON"
+
+# Pins go away at exit (bpf_keep_pins = off).
+in_mnt "$P_PID" test -e "$PPIN/fsync_hist" || fail "primary pins gone early"
+walshipd_stop "$PCONF"
+log "primary stopped; its pins must be gone"
+ls /proc/"$P_PID" >/dev/null 2>&1 && fail "primary still running"
+log "PASS"

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `walship stats`: the probes' histograms from their pins.  See stats.h.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/log.h"
+#include "probe/probe.h"
+#include "stats.h"
+
+void stats_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: walship stats [-c FILE] [--json] [--interval N [--count M]]\n"
+		"\n"
+		"Print the fsync and send latency histograms the local walshipd's BPF probes\n"
+		"keep in %s/NODE (docs/observability.md).\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config=FILE   config file, for node_name (default $%s, else %s)\n"
+		"  -j, --json          JSON instead of text\n"
+		"  -i, --interval=N    print what happened in each N seconds (deltas), like iostat\n"
+		"  -n, --count=M       with --interval: stop after M intervals\n"
+		"  -h, --help          show this help and exit\n"
+		"\n"
+		"Exit codes: 0 printed; 1 no probes' pins (probes off, walshipd stopped, or no\n"
+		"permission); 2 usage error or unusable config file.\n",
+		PROBE_PIN_ROOT, CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+static void stats_print(const struct probe_snapshot *s, bool json)
+{
+	if (json)
+		probe_print_json(stdout, s);
+	else
+		probe_print_text(stdout, s);
+	fflush(stdout);
+}
+
+int stats_main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct probe_snapshot *now, *before, *delta;
+	const char *config_option = NULL;
+	long interval = 0, count = -1;
+	struct config cfg;
+	char dir[256], *end;
+	bool json = false;
+	int opt, ret;
+
+	cli_log_init(false);
+	while ((opt = getopt_long(argc, argv, "c:ji:n:h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_option = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'i':
+		case 'n':
+			ret = (int)strtol(optarg, &end, 10);
+			if (*end || ret < 1) {
+				log_error("invalid --%s \"%s\": a positive number is expected",
+					  opt == 'i' ? "interval" : "count", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			if (opt == 'i')
+				interval = ret;
+			else
+				count = ret;
+			break;
+		case 'h':
+			stats_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			stats_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_error("walship stats takes no arguments, got \"%s\"", argv[optind]);
+		stats_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (cli_load_config(&cfg, cli_config_path(config_option)) < 0)
+		return CLI_EXIT_USAGE;
+	probe_pin_dir(cfg.node_name, dir, sizeof(dir));
+
+	now = calloc(3, sizeof(*now));
+	if (!now) {
+		log_error("out of memory");
+		return 1;
+	}
+	before = now + 1;
+	delta = now + 2;
+	ret = probe_read_pinned(dir, now);
+	if (ret < 0) {
+		log_error("could not read the probes' histograms in \"%s\": %s", dir,
+			  strerror(-ret));
+		log_hint("The probes are on while walshipd runs with probes = on or auto and the "
+			 "privileges for BPF; reading the pins needs root or CAP_BPF.");
+		free(now);
+		return 1;
+	}
+	if (!interval) {
+		stats_print(now, json);
+		free(now);
+		return CLI_EXIT_OK;
+	}
+	for (long i = 0; count < 0 || i < count; i++) {
+		*before = *now;
+		sleep((unsigned int)interval);
+		if (probe_read_pinned(dir, now) < 0) {
+			log_error("the probes' pins in \"%s\" are gone (walshipd stopped?)", dir);
+			free(now);
+			return 1;
+		}
+		probe_snapshot_sub(delta, now, before);
+		if (!json) {
+			time_t t = time(NULL);
+			char stamp[32];
+
+			strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&t));
+			printf("%s (last %ld s)\n", stamp, interval);
+		}
+		stats_print(delta, json);
+	}
+	free(now);
+	return CLI_EXIT_OK;
+}

@@ -411,6 +411,8 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 				rp->store.path);
 			rp->no_direct_io = true;
 			f->direct = false;
+			/* The failed open may have created the file (tmpfs does): O_EXCL again. */
+			unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
 			infile_open(f);
 			break;
 		}

@@ -50,7 +50,10 @@ grep -q "replica" "$TEST_DIR/last.out" || fail "unexpected message: $(cat "$TEST
 
 log "with the replica gone, a push fails after push_timeout with a reason"
 walshipd_stop "$RCONF"
-wait_for 10 "the primary to notice the replica left" bash -c "! peers_streaming '$PCONF'"
+no_replica_streaming() {
+	! peers_streaming "$PCONF"
+}
+wait_for 10 "the primary to notice the replica left" no_replica_streaming
 failed0=$(status_counter "$PCONF" pushes_failed)
 assert_fails "push without replicas" walship_push_as_postgres "$PCONF" "$segpath"
 grep -q "only 0 of 1 required replica acknowledgements" "$TEST_DIR/last.out" ||

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "fetch.h"
 #include "push.h"
+#include "replica.h"
 #include "stats.h"
 #include "status.h"
 
@@ -36,6 +37,8 @@ static const struct subcommand subcommands[] = {
 	  "restore a WAL file from the archive (restore_command)" },
 	{ "status", status_main, status_usage, "print walshipd's state (text or --json)" },
 	{ "stats", stats_main, stats_usage, "print the BPF fsync and send latency histograms" },
+	{ "replica", replica_main, replica_usage,
+	  "replica drop NAME: forget a registered replica (primary)" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

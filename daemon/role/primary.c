@@ -30,13 +30,17 @@
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
+#include "ring/worker.h"
 #include "role/role.h"
 #include "status/status.h"
 #include "wal/name.h"
 #include "wal/page.h"
+#include "wal/spool.h"
 
 /* Frames queued per replica connection before its producer waits (reads included). */
 #define PEER_MAX_QUEUED 6
+/* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */
+#define PUSH_MAX_EARLY_ACKS 64
 
 enum peer_state {
 	PEER_HANDSHAKE,
@@ -60,6 +64,25 @@ struct push {
 	unsigned int acks;
 	unsigned int refs; /* transfers and reads that still use fd */
 	char acked_by[256];
+	bool from_spool; /* a held file sent to a replica catching up: no client */
+	bool spool_needed; /* registered replicas lack it: hold it before answering */
+	bool spool_done; /* the spool job finished (successfully or not) */
+	bool spooled; /* held durably in the spool */
+	/* replicas that acknowledged it: they need no held copy (claims made while the
+	 * spool job ran are released when it finishes) */
+	unsigned int nacked;
+	char acked_names[PUSH_MAX_EARLY_ACKS][WIRE_MAX_NAME + 1];
+};
+
+/* Copying a pushed file into the spool, on the worker thread. */
+struct spool_job {
+	struct worker_job job;
+	struct push *push;
+	struct spool *spool;
+	char **replicas;
+	int nreplicas;
+	int ret;
+	char err[256];
 };
 
 struct xfer {
@@ -84,6 +107,9 @@ struct peer {
 	struct xfer *xfers; /* unacknowledged transfers, in order */
 	struct xfer *fill; /* first transfer not completely queued */
 	unsigned int inflight_files;
+	char **backlog; /* held files this replica still needs, in WAL order */
+	int nbacklog;
+	int backlog_next;
 	uint32_t next_file_id;
 	uint64_t files_sent;
 	uint64_t files_acked;
@@ -111,10 +137,17 @@ struct primary {
 	uint16_t page_magic;
 	uint32_t seg_size;
 	uint32_t block_size;
+	struct spool spool;
+	struct worker worker;
+	char **registered; /* registered replicas, sorted */
+	uint64_t *held; /* files the spool holds for each of them */
+	int nregistered;
 	struct status_node st;
 };
 
 static const struct conn_ops peer_conn_ops;
+static int primary_registered_index(const struct primary *pr, const char *name);
+static void primary_release(struct primary *pr, const char *replica, const char *file);
 
 static struct peer *peer_of(struct conn *c)
 {
@@ -183,6 +216,55 @@ static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 	push_reply(p, code, text);
 }
 
+static int push_spool(struct push *p);
+
+static bool push_acked_by(const struct push *p, const char *replica)
+{
+	for (unsigned int i = 0; i < p->nacked; i++)
+		if (!strcmp(p->acked_names[i], replica))
+			return true;
+	return false;
+}
+
+/*
+ * Answer the push once it is safe (DESIGN §4.1): durable on sync_replicas replicas, and
+ * held in the spool for every registered replica that has not acknowledged it.  The copy
+ * into the spool is made only then, and only if some registered replica still lacks the
+ * file: with every registered replica quick enough, nothing is copied at all.
+ */
+static void push_check(struct push *p)
+{
+	struct primary *pr = p->pr;
+	char text[512];
+
+	if (!p->client || p->acks < (unsigned int)pr->cfg.sync_replicas)
+		return;
+	if (!p->spool_needed) {
+		bool missing = false;
+
+		for (int i = 0; i < pr->nregistered && !missing; i++)
+			missing = !push_acked_by(p, pr->registered[i]);
+		if (missing) {
+			if (push_spool(p) < 0)
+				push_fail(p, CTL_ERR_FAILED, "out of memory");
+			return; /* answered when the spool job is done */
+		}
+	}
+	if (p->spool_needed && !p->spooled)
+		return;
+	if (p->acks)
+		snprintf(text, sizeof(text), "durable on %u replica(s): %s%s", p->acks, p->acked_by,
+			 p->spooled ? "; held in the spool for the others" : "");
+	else
+		snprintf(text, sizeof(text), "%s (sync_replicas = 0)",
+			 p->spooled ? "held in the spool for every registered replica" :
+				      "no replica is registered to hold it for");
+	log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name, role_now_ms() - p->started_ms,
+		  text);
+	push_reply(p, CTL_OK, text);
+}
+
+/* @replica holds @p durably: count it, and drop its claim on the spool's copy. */
 static void push_acked(struct push *p, const char *replica)
 {
 	struct primary *pr = p->pr;
@@ -190,14 +272,133 @@ static void push_acked(struct push *p, const char *replica)
 
 	p->acks++;
 	snprintf(p->acked_by + used, sizeof(p->acked_by) - used, "%s%s", used ? ", " : "", replica);
-	if (p->client && p->acks >= (unsigned int)pr->cfg.sync_replicas) {
-		char text[512];
+	if (p->nacked < PUSH_MAX_EARLY_ACKS)
+		snprintf(p->acked_names[p->nacked++], WIRE_MAX_NAME + 1, "%s", replica);
+	/* While the spool job runs it may be linking this very file: release after it. */
+	if (p->from_spool || p->spool_done)
+		primary_release(pr, replica, p->name);
+	push_check(p);
+}
 
-		snprintf(text, sizeof(text), "durable on %u replica(s): %s", p->acks, p->acked_by);
-		log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name,
-			  role_now_ms() - p->started_ms, text);
-		push_reply(p, CTL_OK, text);
+static void spool_job_run(struct worker_job *job)
+{
+	struct spool_job *sj = (struct spool_job *)job;
+	struct push *p = sj->push;
+
+	sj->ret = spool_store(sj->spool, p->fd, p->name, p->size, sj->replicas, sj->nreplicas,
+			      sj->err, sizeof(sj->err));
+}
+
+static void spool_job_done(struct worker_job *job)
+{
+	struct spool_job *sj = (struct spool_job *)job;
+	struct push *p = sj->push;
+	struct primary *pr = p->pr;
+
+	p->spool_done = true;
+	if (sj->ret < 0) {
+		log_error("%s", sj->err);
+		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", sj->err);
+	} else {
+		p->spooled = true;
+		for (int i = 0; i < sj->nreplicas; i++) {
+			int k = primary_registered_index(pr, sj->replicas[i]);
+
+			if (k >= 0)
+				pr->held[k]++;
+		}
+		for (unsigned int i = 0; i < p->nacked; i++)
+			primary_release(pr, p->acked_names[i], p->name);
+		push_check(p);
 	}
+	spool_free_names(sj->replicas, sj->nreplicas);
+	free(sj);
+	push_unref(p);
+}
+
+/* Hand @p to the worker to be copied into the spool for every registered replica that
+ * has not acknowledged it. */
+static int push_spool(struct push *p)
+{
+	struct primary *pr = p->pr;
+	struct spool_job *sj = calloc(1, sizeof(*sj));
+
+	if (!sj)
+		return -ENOMEM;
+	sj->replicas = calloc((size_t)pr->nregistered + 1, sizeof(char *));
+	if (!sj->replicas) {
+		free(sj);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < pr->nregistered; i++) {
+		if (push_acked_by(p, pr->registered[i]))
+			continue;
+		sj->replicas[sj->nreplicas] = strdup(pr->registered[i]);
+		if (!sj->replicas[sj->nreplicas]) {
+			spool_free_names(sj->replicas, sj->nreplicas);
+			free(sj);
+			return -ENOMEM;
+		}
+		sj->nreplicas++;
+	}
+	sj->push = p;
+	sj->spool = &pr->spool;
+	sj->job.run = spool_job_run;
+	sj->job.done = spool_job_done;
+	p->spool_needed = true;
+	p->refs++;
+	worker_submit(&pr->worker, &sj->job);
+	return 0;
+}
+
+/* ---- registered replicas ---- */
+
+static int primary_registered_index(const struct primary *pr, const char *name)
+{
+	for (int i = 0; i < pr->nregistered; i++)
+		if (!strcmp(pr->registered[i], name))
+			return i;
+	return -1;
+}
+
+/* @replica no longer needs the held copy of @file. */
+static void primary_release(struct primary *pr, const char *replica, const char *file)
+{
+	int i = primary_registered_index(pr, replica);
+
+	if (spool_release(&pr->spool, replica, file) == 1 && i >= 0 && pr->held[i])
+		pr->held[i]--;
+}
+
+static int primary_load_registered(struct primary *pr)
+{
+	int n;
+
+	spool_free_names(pr->registered, pr->nregistered);
+	pr->registered = NULL;
+	pr->nregistered = 0;
+	free(pr->held);
+	pr->held = NULL;
+	n = spool_replicas(&pr->spool, &pr->registered);
+	if (n < 0) {
+		log_error("could not list registered replicas in \"%s\": %s", pr->spool.path,
+			  strerror(-n));
+		return n;
+	}
+	pr->nregistered = n;
+	pr->held = calloc((size_t)n + 1, sizeof(*pr->held));
+	if (!pr->held)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		char **names;
+		int held = spool_backlog(&pr->spool, pr->registered[i], &names);
+
+		if (held > 0) {
+			pr->held[i] = (uint64_t)held;
+			spool_free_names(names, held);
+		}
+	}
+	return 0;
 }
 
 /* ---- transfers ---- */
@@ -339,12 +540,80 @@ static bool peer_queue_mapped(struct peer *peer, struct xfer *x)
 	return true;
 }
 
+static bool peer_has_file(const struct peer *peer, const char *name)
+{
+	for (const struct xfer *x = peer->xfers; x; x = x->next)
+		if (!strcmp(x->push->name, name))
+			return true;
+	return false;
+}
+
+/* A held file, opened from the spool, to send to a replica catching up. */
+static struct push *push_from_spool(struct primary *pr, const char *name)
+{
+	struct stat sb;
+	struct push *p;
+	int fd = spool_open_file(&pr->spool, name);
+
+	if (fd < 0)
+		return NULL; /* released meanwhile */
+	p = calloc(1, sizeof(*p));
+	if (!p || fstat(fd, &sb) < 0 || wal_name_parse(name, &p->wn) < 0) {
+		free(p);
+		close(fd);
+		return NULL;
+	}
+	p->pr = pr;
+	p->id = ++pr->next_push_id;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->fd = fd;
+	p->size = (uint64_t)sb.st_size;
+	p->from_spool = true;
+	p->started_ms = role_now_ms();
+	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
+		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (map != MAP_FAILED)
+			p->map = map;
+	}
+	p->next = pr->pushes;
+	pr->pushes = p;
+	pr->npushes++;
+	return p;
+}
+
+/*
+ * A replica catching up: queue its next held files, in WAL order, keeping at most
+ * max_inflight_files ahead.  Files it is already being sent (new pushes) are skipped.
+ */
+static void peer_fill_backlog(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+
+	while (!peer->fill && peer->backlog_next < peer->nbacklog &&
+	       peer->inflight_files < (unsigned int)pr->cfg.max_inflight_files) {
+		const char *name = peer->backlog[peer->backlog_next++];
+		struct push *p;
+
+		if (peer_has_file(peer, name))
+			continue;
+		p = push_from_spool(pr, name);
+		if (!p)
+			continue;
+		p->refs = 1;
+		peer_add_xfer(peer, p);
+		push_unref(p);
+	}
+}
+
 /* Queue what can be queued for @peer within its bounds. */
 static void peer_fill(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 
+	if (peer->state == PEER_STREAMING && !peer->conn.closing)
+		peer_fill_backlog(peer);
 	while (peer->state == PEER_STREAMING && !peer->conn.closing && peer->fill) {
 		struct xfer *x = peer->fill;
 		struct push *p = x->push;
@@ -525,9 +794,31 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	peer->connected_since = time(NULL);
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
 
-	/* Files waiting for acknowledgements go to the newcomer too. */
+	/* From its first connection on, the spool holds WAL for it (DESIGN §4.1). */
+	ret = spool_register(&pr->spool, peer->name);
+	if (ret < 0)
+		return ret;
+	if (ret == 1) {
+		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
+			peer->name);
+		if (primary_load_registered(pr) < 0)
+			return -EIO;
+	}
+	ret = spool_backlog(&pr->spool, peer->name, &peer->backlog);
+	if (ret < 0) {
+		log_error("could not list the files held for replica \"%s\": %s", peer->name,
+			  strerror(-ret));
+		return ret;
+	}
+	peer->nbacklog = ret;
+	if (ret)
+		log_log("replica \"%s\" catches up on %d held file(s), from %s", peer->name, ret,
+			peer->backlog[0]);
+
+	/* Files waiting for acknowledgements go to the newcomer too (new ones first: the
+	 * held backlog follows in WAL order). */
 	for (p = pr->pushes; p; p = p->next)
-		if (p->client)
+		if (p->client && !p->from_spool)
 			peer_add_xfer(peer, p);
 	peer_fill(peer);
 	return 0;
@@ -583,6 +874,12 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s", peer->name,
 			  wire_ack_status_name(ack.status), ack.message);
 		break;
+	}
+	if (ack.status != WIRE_ACK_STORED && ack.status != WIRE_ACK_DUPLICATE &&
+	    ack.status != WIRE_ACK_IO_ERROR && (x->push->from_spool || x->push->spool_done)) {
+		/* Refused for good (conflict, invalid, other system): holding it longer
+		 * would only send it again.  The refusal is counted and shown. */
+		primary_release(pr, peer->name, x->push->name);
 	}
 	*xp = x->next;
 	if (peer->fill == x)
@@ -669,6 +966,8 @@ static void peer_closed(struct conn *c)
 	struct peer *peer = peer_of(c), **pp;
 	struct primary *pr = peer->pr;
 	struct xfer *x, *next;
+
+	spool_free_names(peer->backlog, peer->nbacklog);
 
 	if (peer->state == PEER_STREAMING)
 		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);
@@ -812,7 +1111,10 @@ static void primary_fill_status(void *state, struct status_node *n)
 	n->sync_replicas = pr->cfg.sync_replicas;
 	n->max_senders = pr->cfg.max_senders;
 	n->pushes_queued = pr->npushes;
-	n->peers = calloc(pr->npeers ? pr->npeers : 1, sizeof(*n->peers));
+	n->spool_files = pr->spool.files;
+	n->spool_bytes = pr->spool.used_bytes;
+	n->registered_replicas = (uint64_t)pr->nregistered;
+	n->peers = calloc(pr->npeers + (unsigned int)pr->nregistered + 1, sizeof(*n->peers));
 	for (struct peer *peer = pr->peers; peer && n->peers; peer = peer->next) {
 		struct status_peer *sp = &n->peers[i++];
 
@@ -835,6 +1137,27 @@ static void primary_fill_status(void *state, struct status_node *n)
 		sp->connected_since = peer->connected_since;
 		snprintf(sp->last_error, sizeof(sp->last_error), "%s", peer->last_error);
 		sp->oldest_unacked_ms = peer->xfers ? peer->xfers->push->started_ms : 0;
+		if (peer->state == PEER_STREAMING) {
+			int k = primary_registered_index(pr, peer->name);
+
+			sp->held = k >= 0 ? pr->held[k] : 0;
+		}
+	}
+	/* Registered replicas that are not connected: the spool holds WAL for them. */
+	for (int k = 0; n->peers && k < pr->nregistered; k++) {
+		struct status_peer *sp;
+		bool connected = false;
+
+		for (struct peer *peer = pr->peers; peer; peer = peer->next)
+			if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+			    !strcmp(peer->name, pr->registered[k]))
+				connected = true;
+		if (connected)
+			continue;
+		sp = &n->peers[i++];
+		snprintf(sp->name, sizeof(sp->name), "%s", pr->registered[k]);
+		sp->state = "away";
+		sp->held = pr->held[k];
 	}
 	n->npeers = n->peers ? i : 0;
 	for (struct push *p = pr->pushes; p; p = p->next)
@@ -918,6 +1241,7 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing)
 			peer_add_xfer(peer, p);
+	push_check(p); /* sync_replicas = 0: hold it for the registered replicas now */
 	push_unref(p);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);
@@ -930,6 +1254,43 @@ out_refuse:
 	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
 }
 
+/* `walship replica drop NAME`: forget a registered replica and release what the spool
+ * holds for it.  A connected replica is not dropped: it would register again at once. */
+static void primary_replica_drop(struct primary *pr, struct ctl_client *client, const char *name)
+{
+	char text[256];
+	int k = primary_registered_index(pr, name), ret;
+	uint64_t held;
+
+	if (k < 0) {
+		snprintf(text, sizeof(text), "replica \"%s\" is not registered", name);
+		control_reply(client, CTL_ERR_INVALID, text, strlen(text));
+		return;
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    !strcmp(peer->name, name)) {
+			snprintf(text, sizeof(text),
+				 "replica \"%s\" is connected from %s; stop its walshipd first",
+				 name, peer->conn.peer_addr);
+			control_reply(client, CTL_ERR_FAILED, text, strlen(text));
+			return;
+		}
+	}
+	held = pr->held[k];
+	ret = spool_drop(&pr->spool, name);
+	if (ret < 0 || primary_load_registered(pr) < 0) {
+		snprintf(text, sizeof(text), "could not drop replica \"%s\": %s", name,
+			 strerror(ret < 0 ? -ret : EIO));
+		control_reply(client, CTL_ERR_FAILED, text, strlen(text));
+		return;
+	}
+	snprintf(text, sizeof(text), "replica \"%s\" dropped; %" PRIu64 " held file(s) released",
+		 name, held);
+	log_log("%s", text);
+	control_reply(client, CTL_OK, text, strlen(text));
+}
+
 static void primary_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
 			    int fd)
 {
@@ -938,6 +1299,11 @@ static void primary_request(void *ctx, struct ctl_client *client, const struct c
 	switch (req->op) {
 	case CTL_PUSH:
 		primary_push(pr, client, req->name, fd);
+		return;
+	case CTL_REPLICA_DROP:
+		if (fd >= 0)
+			close(fd);
+		primary_replica_drop(pr, client, req->name);
 		return;
 	case CTL_STATUS:
 		if (fd >= 0)
@@ -965,22 +1331,26 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 	pr->ring = r;
 	pr->listen_fd = -1;
 	pr->st.started = time(NULL);
-	if (cfg->sync_replicas == 0) {
-		/* Asynchronous pushes are safe only once the primary spools WAL durably for
-		 * replicas that have not acknowledged it (DESIGN §4.1); until then a push
-		 * that succeeded with no replica holding the file could lose WAL. */
-		log_error("sync_replicas = 0 is not supported yet");
-		log_detail("Asynchronous archiving needs the primary's durable spool, which this "
-			   "version does not have; PostgreSQL could recycle WAL no replica holds.");
-		log_hint("Set sync_replicas to 1 or more.");
-		goto out_free;
-	}
 	if (mapguard_init() < 0) {
 		log_error("could not install the SIGBUS handler: %s", strerror(errno));
 		goto out_free;
 	}
-	if (primary_listen(pr) < 0)
+	if (spool_open(&pr->spool, cfg->spool_dir) < 0)
 		goto out_free;
+	if (primary_load_registered(pr) < 0)
+		goto out_spool;
+	if (pr->spool.files)
+		log_log("spool \"%s\" holds %" PRIu64 " file(s), %" PRIu64
+			" bytes, for %d registered "
+			"replica(s)",
+			cfg->spool_dir, pr->spool.files, pr->spool.used_bytes, pr->nregistered);
+	if (cfg->sync_replicas == 0 && pr->nregistered == 0)
+		log_warning("sync_replicas = 0 and no registered replica: pushes succeed with no "
+			    "copy of the WAL anywhere until a replica connects once");
+	if (worker_start(&pr->worker, r) < 0)
+		goto out_spool;
+	if (primary_listen(pr) < 0)
+		goto out_worker;
 	if (control_start(&pr->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, primary_request, pr) < 0)
 		goto out_close;
@@ -991,6 +1361,12 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 
 out_close:
 	close(pr->listen_fd);
+out_worker:
+	worker_stop(&pr->worker);
+out_spool:
+	spool_close(&pr->spool);
+	spool_free_names(pr->registered, pr->nregistered);
+	free(pr->held);
 out_free:
 	free(pr);
 	return NULL;
@@ -1064,25 +1440,28 @@ static bool primary_stopped(void *state)
 {
 	struct primary *pr = state;
 
-	return pr->peers == NULL && pr->control.clients == 0 && !pr->accepting;
+	return pr->peers == NULL && pr->control.clients == 0 && !pr->accepting &&
+	       worker_pending(&pr->worker) == 0;
 }
 
 static void primary_reload(void *state, const struct config *cfg)
 {
 	struct primary *pr = state;
 
-	if (cfg->sync_replicas > 0)
-		pr->cfg.sync_replicas = cfg->sync_replicas;
-	else
-		log_warning("sync_replicas = 0 is not supported yet; keeping %d",
-			    pr->cfg.sync_replicas);
+	pr->cfg.sync_replicas = cfg->sync_replicas;
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
 }
 
 static void primary_free(void *state)
 {
-	free(state);
+	struct primary *pr = state;
+
+	worker_stop(&pr->worker);
+	spool_close(&pr->spool);
+	spool_free_names(pr->registered, pr->nregistered);
+	free(pr->held);
+	free(pr);
 }
 
 const struct role_ops primary_role = {

@@ -99,6 +99,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		  n->pushes_ok, n->pushes_failed, n->pushes_queued, n->files_stored,
 		  n->bytes_stored, n->duplicates, n->conflicts, n->invalid, n->sysid_refused,
 		  n->io_errors, n->connections_refused);
+	sb_printf(sb,
+		  ",\"spool_files\":%" PRIu64 ",\"spool_bytes\":%" PRIu64
+		  ",\"registered_replicas\":%" PRIu64,
+		  n->spool_files, n->spool_bytes, n->registered_replicas);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -123,10 +127,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 			  ",\"files_inflight\":%" PRIu64 ",\"errors\":%" PRIu64
 			  ",\"reconnects\":%" PRIu64 ",\"zc_sends\":%" PRIu64
 			  ",\"zc_copied\":%" PRIu64 ",\"copy_sends\":%" PRIu64
-			  ",\"connected_since\":%" PRId64,
+			  ",\"connected_since\":%" PRId64 ",\"held\":%" PRIu64,
 			  p->bytes_sent, p->bytes_received, p->files_sent, p->files_acked,
 			  p->files_inflight, p->errors, p->reconnects, p->zc_sends, p->zc_copied,
-			  p->copy_sends, p->connected_since);
+			  p->copy_sends, p->connected_since, p->held);
 		sb_printf(sb,
 			  ",\"sent_lsn\":\"%X/%X\",\"write_lsn\":\"%X/%X\",\"flush_lsn\":\"%X/%X\""
 			  ",\"lag_bytes\":%" PRIu64 ",\"lag_us\":%" PRIu64,
@@ -160,6 +164,10 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "pushes:              %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
 			  " in progress\n",
 			  n->pushes_ok, n->pushes_failed, n->pushes_queued);
+		sb_printf(sb,
+			  "spool:               %" PRIu64 " file(s), %" PRIu64
+			  " bytes, for %" PRIu64 " registered replica(s)\n",
+			  n->spool_files, n->spool_bytes, n->registered_replicas);
 	} else {
 		sb_printf(sb, "files stored:        %" PRIu64 " (%" PRIu64 " bytes)\n",
 			  n->files_stored, n->bytes_stored);
@@ -194,6 +202,8 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  p->zc_sends, p->zc_copied, p->copy_sends);
 		sb_printf(sb, "    errors:          %" PRIu64 ", reconnects: %" PRIu64 "\n",
 			  p->errors, p->reconnects);
+		if (!strcmp(n->role, "primary"))
+			sb_printf(sb, "    held in spool:   %" PRIu64 " file(s)\n", p->held);
 		if (p->last_error[0])
 			sb_printf(sb, "    last error:      %s\n", p->last_error);
 	}

@@ -26,6 +26,7 @@ struct status_peer {
 	uint64_t files_inflight;
 	uint64_t errors;
 	uint64_t reconnects;
+	uint64_t held; /* primary: files the spool holds for this replica */
 	uint64_t zc_sends;
 	uint64_t zc_copied;
 	uint64_t copy_sends;
@@ -65,6 +66,9 @@ struct status_node {
 	uint64_t sysid_refused;
 	uint64_t io_errors;
 	uint64_t connections_refused;
+	uint64_t spool_files; /* primary: files held in spool_dir */
+	uint64_t spool_bytes;
+	uint64_t registered_replicas;
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
 	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */

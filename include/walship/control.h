@@ -26,6 +26,7 @@
 enum ctl_op {
 	CTL_PUSH = 1, /* hand over a WAL file; reply when it is safe or has failed */
 	CTL_STATUS = 2, /* reply with the status document */
+	CTL_REPLICA_DROP = 3, /* primary: forget registered replica `name`, release its WAL */
 };
 
 enum ctl_flags {

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The primary's durable spool (see spool.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "wal/name.h"
+#include "wal/spool.h"
+
+#define SPOOL_WAL "wal"
+#define SPOOL_REPLICAS "replicas"
+#define SPOOL_INCOMING ".incoming"
+
+static int spool_mkdirat(int dir_fd, const char *name, const char *path)
+{
+	if (mkdirat(dir_fd, name, 0750) < 0 && errno != EEXIST) {
+		int err = -errno;
+
+		log_error("could not create directory \"%s/%s\": %s", path, name, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static int spool_opendir(int dir_fd, const char *name, const char *path)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int err = -errno;
+
+		log_error("could not open directory \"%s/%s\": %s", path, name, strerror(errno));
+		return err;
+	}
+	return fd;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void spool_free_names(char **names, int count)
+{
+	for (int i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+/*
+ * The entries of directory @fd accepted by @keep, sorted.  @fd is not consumed.
+ * Returns the count or -errno.
+ */
+static int spool_list(int fd, bool (*keep)(const char *name), char ***out)
+{
+	int dup_fd = dup(fd), count = 0, cap = 0;
+	char **names = NULL;
+	struct dirent *de;
+	DIR *dir;
+
+	*out = NULL;
+	if (dup_fd < 0)
+		return -errno;
+	dir = fdopendir(dup_fd);
+	if (!dir) {
+		close(dup_fd);
+		return -errno;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (!keep(de->d_name))
+			continue;
+		if (count == cap) {
+			char **grown;
+
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(names, (size_t)cap * sizeof(*names));
+			if (!grown)
+				goto out_nomem;
+			names = grown;
+		}
+		names[count] = strdup(de->d_name);
+		if (!names[count])
+			goto out_nomem;
+		count++;
+	}
+	closedir(dir);
+	if (count)
+		qsort(names, (size_t)count, sizeof(*names), cmp_names);
+	*out = names;
+	return count;
+
+out_nomem:
+	closedir(dir);
+	spool_free_names(names, count);
+	return -ENOMEM;
+}
+
+static bool is_wal_name(const char *name)
+{
+	return wal_name_valid(name);
+}
+
+static bool is_replica_name(const char *name)
+{
+	return name[0] != '.';
+}
+
+static bool is_any(const char *name)
+{
+	return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+int spool_open(struct spool *sp, const char *path)
+{
+	char **names;
+	int ret, n;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->dir_fd = sp->wal_fd = sp->replicas_fd = sp->incoming_fd = -1;
+	snprintf(sp->path, sizeof(sp->path), "%s", path);
+	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+		ret = -errno;
+		log_error("could not create directory \"%s\": %s", path, strerror(errno));
+		return ret;
+	}
+	sp->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dir_fd < 0) {
+		ret = -errno;
+		log_error("could not open directory \"%s\": %s", path, strerror(errno));
+		return ret;
+	}
+	if ((ret = spool_mkdirat(sp->dir_fd, SPOOL_WAL, path)) < 0 ||
+	    (ret = spool_mkdirat(sp->dir_fd, SPOOL_REPLICAS, path)) < 0 ||
+	    (ret = spool_mkdirat(sp->dir_fd, SPOOL_INCOMING, path)) < 0)
+		goto out_close;
+	if ((sp->wal_fd = spool_opendir(sp->dir_fd, SPOOL_WAL, path)) < 0 ||
+	    (sp->replicas_fd = spool_opendir(sp->dir_fd, SPOOL_REPLICAS, path)) < 0 ||
+	    (sp->incoming_fd = spool_opendir(sp->dir_fd, SPOOL_INCOMING, path)) < 0) {
+		ret = -EIO;
+		goto out_close;
+	}
+	fsync(sp->dir_fd);
+
+	/* Copies interrupted by a crash were never claimed: discard them. */
+	n = spool_list(sp->incoming_fd, is_any, &names);
+	for (int i = 0; i < n; i++)
+		unlinkat(sp->incoming_fd, names[i], 0);
+	if (n > 0)
+		spool_free_names(names, n);
+
+	n = spool_list(sp->wal_fd, is_wal_name, &names);
+	if (n < 0) {
+		ret = n;
+		goto out_close;
+	}
+	for (int i = 0; i < n; i++) {
+		struct stat sb;
+
+		if (fstatat(sp->wal_fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			sp->used_bytes += (uint64_t)sb.st_size;
+			sp->files++;
+		}
+	}
+	spool_free_names(names, n);
+	return 0;
+
+out_close:
+	spool_close(sp);
+	return ret;
+}
+
+void spool_close(struct spool *sp)
+{
+	int *fds[] = { &sp->incoming_fd, &sp->replicas_fd, &sp->wal_fd, &sp->dir_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+int spool_register(struct spool *sp, const char *name)
+{
+	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		log_error("could not register replica \"%s\" in \"%s/%s\": %s", name, sp->path,
+			  SPOOL_REPLICAS, strerror(errno));
+		return -errno;
+	}
+	if (fsync(sp->replicas_fd) < 0) {
+		log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+			  strerror(errno));
+		return -errno;
+	}
+	return 1;
+}
+
+int spool_replicas(struct spool *sp, char ***names)
+{
+	return spool_list(sp->replicas_fd, is_replica_name, names);
+}
+
+int spool_backlog(struct spool *sp, const char *name, char ***names)
+{
+	int fd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n;
+
+	*names = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	n = spool_list(fd, is_wal_name, names);
+	close(fd);
+	return n;
+}
+
+/* Compare the whole contents of two open files of @size bytes: 1 same, 0 different. */
+static int same_content(int a, int b, uint64_t size)
+{
+	static __thread uint8_t ba[1 << 16], bb[1 << 16];
+
+	for (uint64_t off = 0; off < size;) {
+		size_t want = size - off < sizeof(ba) ? (size_t)(size - off) : sizeof(ba);
+		ssize_t na = pread(a, ba, want, (off_t)off), nb = pread(b, bb, want, (off_t)off);
+
+		if (na < 0 || nb < 0)
+			return -errno;
+		if (na != nb || na == 0 || memcmp(ba, bb, (size_t)na) != 0)
+			return 0;
+		off += (uint64_t)na;
+	}
+	return 1;
+}
+
+/* Make wal/@file a durable copy of @src_fd; returns 0 or -errno with @err filled. */
+static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t size, char *err,
+		      size_t errlen)
+{
+	char tmp[128];
+	int fd, ret = 0;
+	loff_t in_off = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)gettid());
+	fd = openat(sp->incoming_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "could not create spool file \"%s/%s/%s\": %s", sp->path,
+			 SPOOL_INCOMING, tmp, strerror(errno));
+		return ret;
+	}
+	while ((uint64_t)in_off < size) {
+		ssize_t n;
+
+		errno = 0;
+		n = copy_file_range(src_fd, &in_off, fd, NULL, (size_t)(size - (uint64_t)in_off),
+				    0);
+		if (n <= 0) {
+			/* copy_file_range returning 0 early: the source shrank; else ENOSPC. */
+			ret = errno ? -errno : (n == 0 ? -ENODATA : -ENOSPC);
+			snprintf(err, errlen, "could not copy \"%s\" into the spool: %s", file,
+				 ret == -ENODATA ? "the file is shorter than when it was pushed" :
+						   strerror(-ret));
+			goto out_unlink;
+		}
+	}
+	if (fdatasync(fd) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "could not fsync spool file \"%s\": %s", tmp,
+			 strerror(errno));
+		goto out_unlink;
+	}
+	if (renameat2(sp->incoming_fd, tmp, sp->wal_fd, file, RENAME_NOREPLACE) < 0) {
+		ret = -errno;
+		if (errno == EEXIST) {
+			/* A retried push: keep the held copy if it is the same WAL. */
+			int held = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC);
+			int same = held < 0 ? -errno : same_content(held, fd, size);
+			struct stat sb;
+
+			if (held >= 0 && fstat(held, &sb) == 0 && (uint64_t)sb.st_size != size)
+				same = 0;
+			if (held >= 0)
+				close(held);
+			if (same == 1)
+				ret = 0;
+			else
+				snprintf(
+					err, errlen,
+					"the spool holds \"%s\" with different content; it is kept",
+					file);
+		} else {
+			snprintf(err, errlen, "could not rename spool file \"%s\": %s", tmp,
+				 strerror(errno));
+		}
+		goto out_unlink;
+	}
+	close(fd);
+	if (fsync(sp->wal_fd) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "could not fsync directory \"%s/%s\": %s", sp->path,
+			 SPOOL_WAL, strerror(errno));
+		return ret;
+	}
+	__atomic_add_fetch(&sp->used_bytes, size, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&sp->files, 1, __ATOMIC_RELAXED);
+	return 0;
+
+out_unlink:
+	close(fd);
+	unlinkat(sp->incoming_fd, tmp, 0);
+	return ret;
+}
+
+int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
+		char *const *replicas, int nreplicas, char *err, size_t errlen)
+{
+	int ret = spool_copy(sp, src_fd, file, size, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	for (int i = 0; i < nreplicas; i++) {
+		int rfd = openat(sp->replicas_fd, replicas[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (rfd < 0 || (linkat(sp->wal_fd, file, rfd, file, 0) < 0 && errno != EEXIST) ||
+		    fsync(rfd) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "could not hold \"%s\" for replica \"%s\": %s", file,
+				 replicas[i], strerror(errno));
+			if (rfd >= 0)
+				close(rfd);
+			/* Undo the claims made so far: all or nothing. */
+			while (i-- > 0)
+				spool_release(sp, replicas[i], file);
+			return ret;
+		}
+		close(rfd);
+	}
+	if (nreplicas == 0)
+		spool_release(sp, "", file); /* held for nobody: drop the copy again */
+	return 0;
+}
+
+int spool_release(struct spool *sp, const char *name, const char *file)
+{
+	struct stat sb;
+	int dropped = 0;
+
+	if (name[0]) {
+		int rfd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (rfd < 0)
+			return errno == ENOENT ? 0 : -errno;
+		if (unlinkat(rfd, file, 0) == 0)
+			dropped = 1;
+		else if (errno != ENOENT)
+			log_warning("could not release \"%s\" for replica \"%s\": %s", file, name,
+				    strerror(errno));
+		close(rfd);
+	}
+	/* The last claim gone, the copy goes (link count 1: only wal/ holds it). */
+	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_nlink <= 1 &&
+	    unlinkat(sp->wal_fd, file, 0) == 0) {
+		__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
+	}
+	return dropped;
+}
+
+int spool_drop(struct spool *sp, const char *name)
+{
+	char **files;
+	int n = spool_backlog(sp, name, &files);
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		spool_release(sp, name, files[i]);
+	spool_free_names(files, n);
+	if (unlinkat(sp->replicas_fd, name, AT_REMOVEDIR) < 0) {
+		int err = -errno;
+
+		log_error("could not remove \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, name,
+			  strerror(errno));
+		return err;
+	}
+	fsync(sp->replicas_fd);
+	return 0;
+}
+
+int spool_open_file(struct spool *sp, const char *file)
+{
+	int fd = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	return fd < 0 ? -errno : fd;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The primary's spool: WAL held durably for registered replicas that have not
+ * acknowledged it (the idea of PostgreSQL's replication slots, per file).
+ *
+ *   spool_dir/wal/NAME            one durable copy of each held file
+ *   spool_dir/replicas/R/         exists: replica R is registered
+ *   spool_dir/replicas/R/NAME     hard link to wal/NAME: R still needs NAME
+ *   spool_dir/.incoming/          copies being made (removed at start)
+ *
+ * A file is held as long as some replica directory links it; when the last claim goes,
+ * wal/NAME goes.  Everything is plain directory state, so a restart resumes from exactly
+ * what is on disk.  Creating a copy is durable before it is claimed: copy, fsync, rename
+ * into wal/ (never replacing), fsync wal/, link into each replica's directory, fsync those.
+ * Releasing a claim needs no fsync: a claim that reappears after a crash only makes the
+ * file go again, and the replica answers it as a duplicate.
+ *
+ * These functions block (copy and fsync): the primary runs spool_store() on a worker
+ * thread.  The others are quick metadata operations.
+ */
+#ifndef WALSHIP_WAL_SPOOL_H
+#define WALSHIP_WAL_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct spool {
+	char path[4096];
+	int dir_fd;
+	int wal_fd;
+	int replicas_fd;
+	int incoming_fd;
+	uint64_t used_bytes; /* sum of the sizes of wal/ files */
+	uint64_t files;
+};
+
+/* Open (creating if needed) the spool at @path; discard leftovers of interrupted copies;
+ * count what it holds.  Returns 0 or -errno (logged). */
+int spool_open(struct spool *sp, const char *path);
+void spool_close(struct spool *sp);
+
+/* Register replica @name (durably).  Returns 1 if it was new, 0 if already registered,
+ * -errno on error (logged). */
+int spool_register(struct spool *sp, const char *name);
+
+/* Names of the registered replicas, sorted, as a malloc'd array of malloc'd strings
+ * (free with spool_free_names()).  Returns the count or -errno. */
+int spool_replicas(struct spool *sp, char ***names);
+
+/* WAL file names replica @name still needs, in WAL order (sorted by name).  Returns the
+ * count or -errno. */
+int spool_backlog(struct spool *sp, const char *name, char ***names);
+
+void spool_free_names(char **names, int count);
+
+/*
+ * Store the @size bytes of @src_fd durably as wal/@file (copy_file_range, no user-space
+ * copy) and claim it for each of the @nreplicas replicas.  If wal/@file already exists
+ * with the same content (a retried push) it is reused; with different content the call
+ * fails with -EEXIST.  On error nothing is claimed.  Fills @err (at least 256 bytes) with
+ * the reason.  Thread-safe with respect to the other functions only in that it touches
+ * files: the caller must not run two spool_store() for the same name at once.
+ */
+int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
+		char *const *replicas, int nreplicas, char *err, size_t errlen);
+
+/* Replica @name no longer needs @file: drop its claim, and the file with the last claim.
+ * Returns 1 if a claim was dropped, 0 if there was none, -errno on error. */
+int spool_release(struct spool *sp, const char *name, const char *file);
+
+/* Forget replica @name: every claim, then its registration.  Returns 0 or -errno. */
+int spool_drop(struct spool *sp, const char *name);
+
+/* Open wal/@file read-only.  Returns the descriptor or -errno. */
+int spool_open_file(struct spool *sp, const char *file);
+
+#endif /* WALSHIP_WAL_SPOOL_H */

@@ -247,6 +247,8 @@ const char *ctl_code_name(uint16_t code)
 		return "busy";
 	case CTL_ERR_CONFLICT:
 		return "conflicting content";
+	case CTL_WARN_LOST:
+		return "a replica lost WAL";
 	}
 	return "unknown code";
 }

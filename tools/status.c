@@ -33,7 +33,8 @@ void status_usage(FILE *out)
 		"  -h, --help         show this help and exit\n"
 		"\n"
 		"Exit codes: 0 printed; 1 walshipd unreachable or refused; 2 usage error or\n"
-		"unusable config file.\n",
+		"unusable config file; 3 printed, and a registered replica has lost WAL\n"
+		"(released on spool overflow: see its LOST line).\n",
 		CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH, STATUS_SYSFS_DIR);
 }
 
@@ -134,7 +135,7 @@ int status_main(int argc, char **argv)
 	if (ctl_client_call(sock, CTL_STATUS, flags, NULL, -1, &reply) < 0)
 		goto out_close;
 
-	if (reply.code != CTL_OK) {
+	if (reply.code != CTL_OK && reply.code != CTL_WARN_LOST) {
 		log_error("walshipd refused the status request: %s",
 			  reply.text_len ? reply.text : ctl_code_name(reply.code));
 		goto out_free;
@@ -144,7 +145,7 @@ int status_main(int argc, char **argv)
 		log_error("could not write status to standard output");
 		goto out_free;
 	}
-	exit_code = STATUS_EXIT_OK;
+	exit_code = reply.code == CTL_WARN_LOST ? STATUS_EXIT_LOST : STATUS_EXIT_OK;
 
 out_free:
 	ctl_client_reply_free(&reply);

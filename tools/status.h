@@ -11,6 +11,7 @@
 #define STATUS_EXIT_OK 0
 #define STATUS_EXIT_UNAVAILABLE 1 /* daemon unreachable or its reply is not CTL_OK */
 #define STATUS_EXIT_USAGE 2 /* bad arguments or unusable config file */
+#define STATUS_EXIT_LOST 3 /* printed; a registered replica lost WAL (spool overflow) */
 
 /* Seconds to wait for the daemon's status reply. */
 #define STATUS_TIMEOUT_MS (10 * 1000)

@@ -40,6 +40,7 @@ enum config_type {
 	CONFIG_TYPE_BOOL, /* bool field: on/off/true/false/yes/no/1/0 */
 	CONFIG_TYPE_ENUM, /* int field, one of the key's enum values */
 	CONFIG_TYPE_DURATION, /* int field, milliseconds */
+	CONFIG_TYPE_SIZE_MB, /* int field, megabytes (as PostgreSQL's max_wal_size) */
 	CONFIG_TYPE_OCTAL, /* int field, a file mode written in octal */
 	CONFIG_TYPE_LOG_LEVEL, /* enum log_level field */
 };
@@ -92,6 +93,12 @@ static const struct config_enum_value config_zero_copy_values[] = {
 	{ NULL, 0 },
 };
 
+static const struct config_enum_value config_spool_overflow_values[] = {
+	{ "fail", CONFIG_SPOOL_FAIL },
+	{ "release_slowest", CONFIG_SPOOL_RELEASE_SLOWEST },
+	{ NULL, 0 },
+};
+
 static const struct config_enum_value config_send_source_values[] = {
 	{ "map", CONFIG_SEND_MAP },
 	{ "buffers", CONFIG_SEND_BUFFERS },
@@ -99,6 +106,13 @@ static const struct config_enum_value config_send_source_values[] = {
 };
 
 static const struct config_enum_value config_probes_values[] = {
+	{ "on", 1 },
+	{ "off", 0 },
+	{ "auto", -1 },
+	{ NULL, 0 },
+};
+
+static const struct config_enum_value config_sysfs_values[] = {
 	{ "on", 1 },
 	{ "off", 0 },
 	{ "auto", -1 },
@@ -168,6 +182,25 @@ static const struct config_key config_keys[] = {
 		.default_value = "/var/lib/walship/spool",
 		.min = 1,
 		.help = "directory where the primary holds WAL until every registered replica has acknowledged it",
+	},
+	{
+		.name = "spool_max_size",
+		.type = CONFIG_TYPE_SIZE_MB,
+		FIELD(spool_max_size_mb),
+		.default_value = "0",
+		.min = 0,
+		.max = 1024 * 1024 * 1024,
+		.reloadable = true,
+		.help = "most WAL the primary's spool holds for registered replicas; 0: no bound",
+	},
+	{
+		.name = "spool_overflow",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(spool_overflow),
+		.default_value = "fail",
+		.values = config_spool_overflow_values,
+		.reloadable = true,
+		.help = "when the spool is full: fail the push (PostgreSQL keeps the WAL and retries), or release_slowest: drop the claims of the replica furthest behind, marking its files lost",
 	},
 	{
 		.name = "socket",
@@ -305,6 +338,14 @@ static const struct config_key config_keys[] = {
 		.help = "BPF latency probes (fsync, send): on (refuse to start without them), off, or auto (on when the kernel and privileges allow)",
 	},
 	{
+		.name = "sysfs",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(sysfs),
+		.default_value = "auto",
+		.values = config_sysfs_values,
+		.help = "publish state to walship.ko under /sys/kernel/walship: on (refuse to start without the module), off, or auto (whenever the module is loaded, also later)",
+	},
+	{
 		.name = "bpf_keep_pins",
 		.type = CONFIG_TYPE_BOOL,
 		FIELD(bpf_keep_pins),
@@ -337,6 +378,7 @@ static const char *const config_type_names[] = {
 	[CONFIG_TYPE_INT] = "integer",	    [CONFIG_TYPE_BOOL] = "boolean",
 	[CONFIG_TYPE_ENUM] = "enum",	    [CONFIG_TYPE_DURATION] = "duration",
 	[CONFIG_TYPE_OCTAL] = "octal mode", [CONFIG_TYPE_LOG_LEVEL] = "enum",
+	[CONFIG_TYPE_SIZE_MB] = "size",
 };
 
 static const char *const config_log_level_values = "debug, info, log, warning, error, fatal";
@@ -446,6 +488,51 @@ static bool config_parse_duration(const char *text, long long *out_ms)
 	return false;
 }
 
+/* Integer with an optional unit (MB, GB, TB; none means MB), in megabytes. */
+static bool config_parse_size_mb(const char *text, long long *out_mb)
+{
+	static const struct {
+		const char *unit;
+		long long mb;
+	} units[] = { { "MB", 1 }, { "GB", 1024 }, { "TB", 1024 * 1024 } };
+	const char *p = text;
+	long long number = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p)) {
+		if (number > (LLONG_MAX - 9) / 10)
+			return false;
+		number = number * 10 + (*p++ - '0');
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		*out_mb = number;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) == 0) {
+			if (number > LLONG_MAX / units[i].mb)
+				return false;
+			*out_mb = number * units[i].mb;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Largest unit that divides @mb exactly: "2048MB" prints as "2GB". */
+static void config_format_size_mb(long long mb, char *buf, size_t len)
+{
+	if (mb != 0 && mb % (1024 * 1024) == 0)
+		snprintf(buf, len, "%lldTB", mb / (1024 * 1024));
+	else if (mb != 0 && mb % 1024 == 0)
+		snprintf(buf, len, "%lldGB", mb / 1024);
+	else
+		snprintf(buf, len, "%lldMB", mb);
+}
+
 /* Octal digits only, as chmod takes them ("660" and "0660" are the same). */
 static bool config_parse_octal(const char *text, long long *out)
 {
@@ -523,6 +610,8 @@ static void config_format_bound(const struct config_key *key, long long number, 
 {
 	if (key->type == CONFIG_TYPE_DURATION)
 		config_format_duration(number, buf, len);
+	else if (key->type == CONFIG_TYPE_SIZE_MB)
+		config_format_size_mb(number, buf, len);
 	else if (key->type == CONFIG_TYPE_OCTAL)
 		snprintf(buf, len, "%04llo", number);
 	else
@@ -597,6 +686,7 @@ static bool config_parse_value(const struct config_key *key, const char *text,
 		break;
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_DURATION:
+	case CONFIG_TYPE_SIZE_MB:
 	case CONFIG_TYPE_OCTAL:
 		config_format_bound(key, key->min, low, sizeof(low));
 		config_format_bound(key, key->max, high, sizeof(high));
@@ -604,6 +694,8 @@ static bool config_parse_value(const struct config_key *key, const char *text,
 			parsed = config_parse_integer(text, &value->number);
 		else if (key->type == CONFIG_TYPE_DURATION)
 			parsed = config_parse_duration(text, &value->number);
+		else if (key->type == CONFIG_TYPE_SIZE_MB)
+			parsed = config_parse_size_mb(text, &value->number);
 		else
 			parsed = config_parse_octal(text, &value->number);
 		if (!parsed) {
@@ -616,6 +708,10 @@ static bool config_parse_value(const struct config_key *key, const char *text,
 					problem->hint, sizeof(problem->hint),
 					"Write the mode in octal digits, as chmod takes it, between %s and %s.",
 					low, high);
+			else if (key->type == CONFIG_TYPE_SIZE_MB)
+				snprintf(
+					problem->hint, sizeof(problem->hint),
+					"Valid units for this parameter are \"MB\", \"GB\", and \"TB\"; a number without a unit is in megabytes.");
 			else
 				snprintf(problem->hint, sizeof(problem->hint),
 					 "Valid values are integers between %s and %s.", low, high);
@@ -649,6 +745,7 @@ static void config_store_value(struct config *cfg, const struct config_key *key,
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_ENUM:
 	case CONFIG_TYPE_DURATION:
+	case CONFIG_TYPE_SIZE_MB:
 	case CONFIG_TYPE_OCTAL:
 	case CONFIG_TYPE_LOG_LEVEL:
 		*config_int_field(cfg, key) = (int)value->number;
@@ -677,6 +774,9 @@ static void config_format_value(const struct config *cfg, const struct config_ke
 		break;
 	case CONFIG_TYPE_DURATION:
 		config_format_duration(config_int_value(cfg, key), buf, len);
+		break;
+	case CONFIG_TYPE_SIZE_MB:
+		config_format_size_mb(config_int_value(cfg, key), buf, len);
 		break;
 	case CONFIG_TYPE_OCTAL:
 		snprintf(buf, len, "%04o", (unsigned int)config_int_value(cfg, key));
@@ -1316,6 +1416,7 @@ static void config_range_doc(const struct config_key *key, char *buf, size_t len
 		break;
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_DURATION:
+	case CONFIG_TYPE_SIZE_MB:
 	case CONFIG_TYPE_OCTAL:
 		config_format_bound(key, key->min, low, sizeof(low));
 		config_format_bound(key, key->max, high, sizeof(high));
@@ -1341,7 +1442,9 @@ void config_print_help(FILE *out)
 
 		config_range_doc(key, range, sizeof(range), false);
 		fprintf(out, "\n  %s (%s%s; ", key->name, config_type_doc(key),
-			key->type == CONFIG_TYPE_DURATION ? ", bare number in ms" : "");
+			key->type == CONFIG_TYPE_DURATION ? ", bare number in ms" :
+			key->type == CONFIG_TYPE_SIZE_MB  ? ", bare number in MB" :
+							    "");
 		if (def && config_is_string(key) && !key->default_doc)
 			fprintf(out, "default '%s'", def);
 		else if (def)

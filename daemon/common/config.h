@@ -31,6 +31,11 @@ enum config_role {
 	CONFIG_ROLE_REPLICA = 1,
 };
 
+enum config_spool_overflow {
+	CONFIG_SPOOL_FAIL = 0, /* refuse the push: PostgreSQL keeps the WAL */
+	CONFIG_SPOOL_RELEASE_SLOWEST = 1, /* drop the furthest-behind replica's claims */
+};
+
 enum config_send_source {
 	CONFIG_SEND_MAP = 0, /* SENDMSG(_ZC) from a read-only mapping of the WAL file */
 	CONFIG_SEND_BUFFERS = 1, /* READ_FIXED into registered buffers, SEND(_ZC) from those */
@@ -43,6 +48,8 @@ struct config {
 	char upstream[CONFIG_MAX_ADDR]; /* upstream: host:port of the primary (replica) */
 	char archive_dir[PATH_MAX]; /* archive_dir: replica's durable WAL store */
 	char spool_dir[PATH_MAX]; /* spool_dir: primary's durable hold area */
+	int spool_max_size_mb; /* spool_max_size: 0 = no bound */
+	int spool_overflow; /* spool_overflow: enum config_spool_overflow */
 	char socket_path[CONFIG_MAX_SOCKET]; /* socket: control socket path */
 	char socket_group
 		[CONFIG_MAX_NAME]; /* socket_group: group owning the socket, "" = daemon's */
@@ -59,6 +66,7 @@ struct config {
 	int zero_copy; /* zero_copy: on | off | auto (default auto) as 1/0/-1 */
 	int send_source; /* send_source: enum config_send_source, default map */
 	int probes; /* probes: on | off | auto (default auto) as 1/0/-1 */
+	int sysfs; /* sysfs: publish to walship.ko, on | off | auto (default auto) as 1/0/-1 */
 	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */
 	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
 	enum log_level log_level; /* log_level: default log */

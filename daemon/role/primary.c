@@ -141,6 +141,8 @@ struct primary {
 	struct worker worker;
 	char **registered; /* registered replicas, sorted */
 	uint64_t *held; /* files the spool holds for each of them */
+	struct spool_lost *lost; /* what each lost to spool overflow */
+	uint64_t spool_reserved; /* bytes of spool jobs in progress */
 	int nregistered;
 	struct status_node st;
 };
@@ -217,6 +219,7 @@ static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 }
 
 static int push_spool(struct push *p);
+static bool primary_spool_room(struct primary *pr, struct push *p);
 
 static bool push_acked_by(const struct push *p, const char *replica)
 {
@@ -245,7 +248,7 @@ static void push_check(struct push *p)
 		for (int i = 0; i < pr->nregistered && !missing; i++)
 			missing = !push_acked_by(p, pr->registered[i]);
 		if (missing) {
-			if (push_spool(p) < 0)
+			if (primary_spool_room(pr, p) && push_spool(p) < 0)
 				push_fail(p, CTL_ERR_FAILED, "out of memory");
 			return; /* answered when the spool job is done */
 		}
@@ -296,6 +299,7 @@ static void spool_job_done(struct worker_job *job)
 	struct primary *pr = p->pr;
 
 	p->spool_done = true;
+	pr->spool_reserved -= p->size;
 	if (sj->ret < 0) {
 		log_error("%s", sj->err);
 		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", sj->err);
@@ -347,6 +351,7 @@ static int push_spool(struct push *p)
 	sj->job.done = spool_job_done;
 	p->spool_needed = true;
 	p->refs++;
+	pr->spool_reserved += p->size;
 	worker_submit(&pr->worker, &sj->job);
 	return 0;
 }
@@ -370,6 +375,62 @@ static void primary_release(struct primary *pr, const char *replica, const char 
 		pr->held[i]--;
 }
 
+/*
+ * Bounded spool (DESIGN §4.5: overflow is explicit, never a silent drop).  Before @p is
+ * copied in: if spool_max_size would be exceeded, either fail the push (spool_overflow =
+ * fail: PostgreSQL keeps the WAL and retries) or release the claims of the replica
+ * furthest behind, recording durably that it lost those files (release_slowest), until
+ * the file fits.  Returns true when @p may be spooled (false: it has been failed).
+ */
+static bool primary_spool_room(struct primary *pr, struct push *p)
+{
+	uint64_t max = (uint64_t)pr->cfg.spool_max_size_mb << 20;
+
+	if (!max)
+		return true;
+	for (;;) {
+		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +
+				pr->spool_reserved;
+		int slowest = -1;
+		struct spool_lost lost;
+		uint64_t released;
+
+		if (used + p->size <= max)
+			return true;
+		if (pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST) {
+			for (int i = 0; i < pr->nregistered; i++)
+				if (pr->held[i] && (slowest < 0 || pr->held[i] > pr->held[slowest]))
+					slowest = i;
+		}
+		if (slowest < 0) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full: it holds %" PRIu64
+				  " MB of %d MB (spool_max_size) "
+				  "for replicas that are behind",
+				  used >> 20, pr->cfg.spool_max_size_mb);
+			pr->st.spool_full++;
+			return false;
+		}
+		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released) <
+		    0) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full and releasing a replica failed");
+			return false;
+		}
+		log_warning("spool full: replica \"%s\" lost %" PRIu64
+			    " held file(s), now %s to %s "
+			    "(%" PRIu64 " in all)",
+			    pr->registered[slowest], released, lost.first, lost.last, lost.files);
+		log_detail("spool_overflow = release_slowest released the claims of the replica "
+			   "furthest behind to make room.");
+		log_hint("Its standby needs another archive or a new base backup; see walship "
+			 "status.");
+		pr->lost[slowest] = lost;
+		pr->held[slowest] = 0;
+		pr->st.lost_files += released;
+	}
+}
+
 static int primary_load_registered(struct primary *pr)
 {
 	int n;
@@ -379,6 +440,8 @@ static int primary_load_registered(struct primary *pr)
 	pr->nregistered = 0;
 	free(pr->held);
 	pr->held = NULL;
+	free(pr->lost);
+	pr->lost = NULL;
 	n = spool_replicas(&pr->spool, &pr->registered);
 	if (n < 0) {
 		log_error("could not list registered replicas in \"%s\": %s", pr->spool.path,
@@ -387,12 +450,14 @@ static int primary_load_registered(struct primary *pr)
 	}
 	pr->nregistered = n;
 	pr->held = calloc((size_t)n + 1, sizeof(*pr->held));
-	if (!pr->held)
+	pr->lost = calloc((size_t)n + 1, sizeof(*pr->lost));
+	if (!pr->held || !pr->lost)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
 		char **names;
 		int held = spool_backlog(&pr->spool, pr->registered[i], &names);
 
+		spool_read_lost(&pr->spool, pr->registered[i], &pr->lost[i]);
 		if (held > 0) {
 			pr->held[i] = (uint64_t)held;
 			spool_free_names(names, held);
@@ -1096,6 +1161,15 @@ out_free:
 
 /* ---- control requests ---- */
 
+/* The spool's view of registered replica @k: held and lost files. */
+static void primary_fill_registered(const struct primary *pr, int k, struct status_peer *sp)
+{
+	sp->held = pr->held[k];
+	sp->lost_files = pr->lost[k].files;
+	snprintf(sp->lost_first, sizeof(sp->lost_first), "%s", pr->lost[k].first);
+	snprintf(sp->lost_last, sizeof(sp->lost_last), "%s", pr->lost[k].last);
+}
+
 /* Fill @n with the primary's state; the caller releases it with status_node_release(). */
 static void primary_fill_status(void *state, struct status_node *n)
 {
@@ -1114,6 +1188,9 @@ static void primary_fill_status(void *state, struct status_node *n)
 	n->spool_files = pr->spool.files;
 	n->spool_bytes = pr->spool.used_bytes;
 	n->registered_replicas = (uint64_t)pr->nregistered;
+	n->lost_files = 0;
+	for (int k = 0; k < pr->nregistered; k++)
+		n->lost_files += pr->lost[k].files;
 	n->peers = calloc(pr->npeers + (unsigned int)pr->nregistered + 1, sizeof(*n->peers));
 	for (struct peer *peer = pr->peers; peer && n->peers; peer = peer->next) {
 		struct status_peer *sp = &n->peers[i++];
@@ -1140,7 +1217,8 @@ static void primary_fill_status(void *state, struct status_node *n)
 		if (peer->state == PEER_STREAMING) {
 			int k = primary_registered_index(pr, peer->name);
 
-			sp->held = k >= 0 ? pr->held[k] : 0;
+			if (k >= 0)
+				primary_fill_registered(pr, k, sp);
 		}
 	}
 	/* Registered replicas that are not connected: the spool holds WAL for them. */
@@ -1157,7 +1235,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 		sp = &n->peers[i++];
 		snprintf(sp->name, sizeof(sp->name), "%s", pr->registered[k]);
 		sp->state = "away";
-		sp->held = pr->held[k];
+		primary_fill_registered(pr, k, sp);
 	}
 	n->npeers = n->peers ? i : 0;
 	for (struct push *p = pr->pushes; p; p = p->next)
@@ -1367,6 +1445,7 @@ out_spool:
 	spool_close(&pr->spool);
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);
+	free(pr->lost);
 out_free:
 	free(pr);
 	return NULL;
@@ -1449,6 +1528,8 @@ static void primary_reload(void *state, const struct config *cfg)
 	struct primary *pr = state;
 
 	pr->cfg.sync_replicas = cfg->sync_replicas;
+	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
+	pr->cfg.spool_overflow = cfg->spool_overflow;
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
 }
@@ -1461,6 +1542,7 @@ static void primary_free(void *state)
 	spool_close(&pr->spool);
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);
+	free(pr->lost);
 	free(pr);
 }
 

@@ -9,6 +9,15 @@
 #include "control/control.h"
 #include "role/role.h"
 
+static void (*status_hook)(struct status_node *n, void *arg);
+static void *status_hook_arg;
+
+void role_set_status_hook(void (*hook)(struct status_node *n, void *arg), void *arg)
+{
+	status_hook = hook;
+	status_hook_arg = arg;
+}
+
 void status_reply(struct ctl_client *client, void (*fill)(void *state, struct status_node *n),
 		  void *state, bool json)
 {
@@ -16,12 +25,19 @@ void status_reply(struct ctl_client *client, void (*fill)(void *state, struct st
 	struct status_node n;
 	size_t len;
 	char *text;
+	bool lost;
 
 	fill(state, &n);
+	n.probes = NULL;
+	if (status_hook)
+		status_hook(&n, status_hook_arg);
+	lost = n.lost_files != 0;
 	text = status_render(&n, json, &len);
 	status_node_release(&n);
 	if (text)
-		control_reply(client, CTL_OK, text, len);
+		/* Lost WAL shows in the exit status of `walship status`, not only in its
+		 * text (DESIGN §4.5: never a silent drop). */
+		control_reply(client, lost ? CTL_WARN_LOST : CTL_OK, text, len);
 	else
 		control_reply(client, CTL_ERR_FAILED, oom, sizeof(oom) - 1);
 	free(text);

@@ -42,6 +42,10 @@ struct ctl_client;
 void status_reply(struct ctl_client *client, void (*fill)(void *state, struct status_node *n),
 		  void *state, bool json);
 
+/* Set what status_reply() calls after the role filled the node, before rendering: the
+ * daemon adds what is not the role's (the BPF probes' quantiles).  @hook NULL: none. */
+void role_set_status_hook(void (*hook)(struct status_node *n, void *arg), void *arg);
+
 /* Monotonic milliseconds. */
 int64_t role_now_ms(void);
 

@@ -76,6 +76,41 @@ static void sb_json_str(struct sbuf *sb, const char *s)
 	sb_printf(sb, "\"");
 }
 
+static void json_quantiles(struct sbuf *sb, const char *key, const struct status_quantiles *q)
+{
+	/* The precision of `walship stats --json`, so both can be compared as they are. */
+	sb_printf(sb,
+		  "\"%s\":{\"count\":%" PRIu64 ",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f}",
+		  key, q->count, q->p50_us, q->p90_us, q->p99_us);
+}
+
+/* "probes": null when off, else the quantiles shaped like `walship stats --json`. */
+static void render_json_probes(struct sbuf *sb, const struct status_probes *pr)
+{
+	sb_printf(sb, ",\"probes\":");
+	if (!pr) {
+		sb_printf(sb, "null");
+		return;
+	}
+	sb_printf(sb, "{\"fsync\":{");
+	json_quantiles(sb, "io_uring", &pr->fsync_io_uring);
+	sb_printf(sb, ",");
+	json_quantiles(sb, "syscall", &pr->fsync_syscall);
+	sb_printf(sb, ",");
+	json_quantiles(sb, "ext4", &pr->fsync_ext4);
+	sb_printf(sb, "},\"send\":[");
+	for (unsigned int i = 0; i < pr->npeers; i++) {
+		sb_printf(sb, "%s{\"addr\":", i ? "," : "");
+		sb_json_str(sb, pr->peers[i].addr);
+		sb_printf(sb, ",");
+		json_quantiles(sb, "sent", &pr->peers[i].sent);
+		sb_printf(sb, ",");
+		json_quantiles(sb, "released", &pr->peers[i].released);
+		sb_printf(sb, "}");
+	}
+	sb_printf(sb, "]}");
+}
+
 static void render_json(struct sbuf *sb, const struct status_node *n)
 {
 	sb_printf(sb, "{\"role\":");
@@ -101,8 +136,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		  n->io_errors, n->connections_refused);
 	sb_printf(sb,
 		  ",\"spool_files\":%" PRIu64 ",\"spool_bytes\":%" PRIu64
-		  ",\"registered_replicas\":%" PRIu64,
-		  n->spool_files, n->spool_bytes, n->registered_replicas);
+		  ",\"registered_replicas\":%" PRIu64 ",\"spool_full\":%" PRIu64
+		  ",\"lost_files\":%" PRIu64,
+		  n->spool_files, n->spool_bytes, n->registered_replicas, n->spool_full,
+		  n->lost_files);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -138,11 +175,61 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 			  (unsigned int)(p->write_lsn >> 32), (unsigned int)p->write_lsn,
 			  (unsigned int)(p->flush_lsn >> 32), (unsigned int)p->flush_lsn,
 			  p->lag_bytes, p->lag_us);
+		sb_printf(sb, ",\"lost_files\":%" PRIu64 ",\"lost_first\":", p->lost_files);
+		sb_json_str(sb, p->lost_first);
+		sb_printf(sb, ",\"lost_last\":");
+		sb_json_str(sb, p->lost_last);
 		sb_printf(sb, ",\"last_error\":");
 		sb_json_str(sb, p->last_error);
 		sb_printf(sb, "}");
 	}
-	sb_printf(sb, "]}\n");
+	sb_printf(sb, "]");
+	render_json_probes(sb, n->probes);
+	sb_printf(sb, "}\n");
+}
+
+static void text_duration(struct sbuf *sb, double us)
+{
+	if (us >= 1000000.0)
+		sb_printf(sb, "%.2f s", us / 1000000.0);
+	else if (us >= 1000.0)
+		sb_printf(sb, "%.2f ms", us / 1000.0);
+	else
+		sb_printf(sb, "%.0f us", us);
+}
+
+static void text_quantiles(struct sbuf *sb, const char *what, const struct status_quantiles *q)
+{
+	sb_printf(sb, "  %-27s %" PRIu64 " ops", what, q->count);
+	if (q->count) {
+		sb_printf(sb, ", p50 ");
+		text_duration(sb, q->p50_us);
+		sb_printf(sb, ", p90 ");
+		text_duration(sb, q->p90_us);
+		sb_printf(sb, ", p99 ");
+		text_duration(sb, q->p99_us);
+	}
+	sb_printf(sb, "\n");
+}
+
+static void render_text_probes(struct sbuf *sb, const struct status_probes *pr)
+{
+	char what[96];
+
+	if (!pr) {
+		sb_printf(sb, "latency probes:      off\n");
+		return;
+	}
+	sb_printf(sb, "latency probes:      on (BPF; walship stats for the histograms)\n");
+	text_quantiles(sb, "fsync io_uring:", &pr->fsync_io_uring);
+	text_quantiles(sb, "fsync syscall:", &pr->fsync_syscall);
+	text_quantiles(sb, "fsync ext4:", &pr->fsync_ext4);
+	for (unsigned int i = 0; i < pr->npeers; i++) {
+		snprintf(what, sizeof(what), "send to %s:", pr->peers[i].addr);
+		text_quantiles(sb, what, &pr->peers[i].sent);
+		snprintf(what, sizeof(what), "released by %s:", pr->peers[i].addr);
+		text_quantiles(sb, what, &pr->peers[i].released);
+	}
 }
 
 static void render_text(struct sbuf *sb, const struct status_node *n)
@@ -168,6 +255,11 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "spool:               %" PRIu64 " file(s), %" PRIu64
 			  " bytes, for %" PRIu64 " registered replica(s)\n",
 			  n->spool_files, n->spool_bytes, n->registered_replicas);
+		if (n->spool_full || n->lost_files)
+			sb_printf(sb,
+				  "spool overflow:      %" PRIu64 " push(es) refused, %" PRIu64
+				  " file(s) lost by replicas\n",
+				  n->spool_full, n->lost_files);
 	} else {
 		sb_printf(sb, "files stored:        %" PRIu64 " (%" PRIu64 " bytes)\n",
 			  n->files_stored, n->bytes_stored);
@@ -182,6 +274,7 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb, "last conflict:       %s\n", n->last_conflict);
 	if (n->last_error[0])
 		sb_printf(sb, "last error:          %s\n", n->last_error);
+	render_text_probes(sb, n->probes);
 	sb_printf(sb, "peers:               %u\n", n->npeers);
 	for (unsigned int i = 0; i < n->npeers; i++) {
 		const struct status_peer *p = &n->peers[i];
@@ -204,6 +297,12 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  p->errors, p->reconnects);
 		if (!strcmp(n->role, "primary"))
 			sb_printf(sb, "    held in spool:   %" PRIu64 " file(s)\n", p->held);
+		if (p->lost_files)
+			sb_printf(sb,
+				  "    LOST:            %" PRIu64 " file(s), %s to %s: released on "
+				  "spool overflow; its standby needs another archive or a new base "
+				  "backup\n",
+				  p->lost_files, p->lost_first, p->lost_last);
 		if (p->last_error[0])
 			sb_printf(sb, "    last error:      %s\n", p->last_error);
 	}

@@ -27,6 +27,9 @@ struct status_peer {
 	uint64_t errors;
 	uint64_t reconnects;
 	uint64_t held; /* primary: files the spool holds for this replica */
+	uint64_t lost_files; /* primary: files released on spool overflow, */
+	char lost_first[48]; /* from this WAL file */
+	char lost_last[48]; /* to this one */
 	uint64_t zc_sends;
 	uint64_t zc_copied;
 	uint64_t copy_sends;
@@ -40,6 +43,29 @@ struct status_peer {
 	uint64_t flush_lsn;
 	uint64_t lag_bytes;
 	uint64_t lag_us;
+};
+
+/* One latency histogram of the BPF probes, as quantiles (docs/observability.md). */
+struct status_quantiles {
+	uint64_t count;
+	double p50_us;
+	double p90_us;
+	double p99_us;
+};
+
+#define STATUS_MAX_PROBE_PEERS 64
+
+/* The probes' quantiles, filled by the daemon (not the roles) when the probes are on. */
+struct status_probes {
+	struct status_quantiles fsync_io_uring; /* IORING_OP_FSYNC */
+	struct status_quantiles fsync_syscall; /* fsync(2), fdatasync(2) */
+	struct status_quantiles fsync_ext4; /* ext4_sync_file */
+	struct {
+		char addr[64];
+		struct status_quantiles sent; /* submission to completion */
+		struct status_quantiles released; /* submission to the zero-copy notification */
+	} peers[STATUS_MAX_PROBE_PEERS];
+	unsigned int npeers;
 };
 
 struct status_node {
@@ -69,11 +95,16 @@ struct status_node {
 	uint64_t spool_files; /* primary: files held in spool_dir */
 	uint64_t spool_bytes;
 	uint64_t registered_replicas;
+	uint64_t spool_full; /* pushes refused because the spool was full */
+	uint64_t lost_files; /* files released for replicas on spool overflow */
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
 	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */
 	struct status_peer *peers;
 	unsigned int npeers;
+	/* NULL: probes off (or not filled in: the roles leave it NULL, status_reply's hook
+	 * sets it).  Not owned by the node. */
+	const struct status_probes *probes;
 };
 
 /*

@@ -18,6 +18,7 @@
 #define SPOOL_WAL "wal"
 #define SPOOL_REPLICAS "replicas"
 #define SPOOL_INCOMING ".incoming"
+#define SPOOL_LOST "LOST" /* not a WAL name: never taken for a held file */
 
 static int spool_mkdirat(int dir_fd, const char *name, const char *path)
 {
@@ -385,6 +386,12 @@ int spool_drop(struct spool *sp, const char *name)
 	for (int i = 0; i < n; i++)
 		spool_release(sp, name, files[i]);
 	spool_free_names(files, n);
+	{
+		char lost[256];
+
+		snprintf(lost, sizeof(lost), "%s/%s", name, SPOOL_LOST);
+		unlinkat(sp->replicas_fd, lost, 0);
+	}
 	if (unlinkat(sp->replicas_fd, name, AT_REMOVEDIR) < 0) {
 		int err = -errno;
 
@@ -401,4 +408,87 @@ int spool_open_file(struct spool *sp, const char *file)
 	int fd = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	return fd < 0 ? -errno : fd;
+}
+
+int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out)
+{
+	char path[256], buf[256];
+	unsigned long long files;
+	int fd;
+	ssize_t n;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "%s/%s", name, SPOOL_LOST);
+	fd = openat(sp->replicas_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EINVAL;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %47s %47s", &files, out->first, out->last) != 3 ||
+	    !wal_name_valid(out->first) || !wal_name_valid(out->last)) {
+		log_error("invalid lost-WAL record \"%s/%s/%s\"", sp->path, SPOOL_REPLICAS, path);
+		memset(out, 0, sizeof(*out));
+		return -EINVAL;
+	}
+	out->files = files;
+	return 0;
+}
+
+/* Write @lost as replicas/NAME/LOST: temporary file, fsync, rename, directory fsync. */
+static int spool_write_lost(struct spool *sp, const char *name, const struct spool_lost *lost)
+{
+	char buf[160];
+	int rfd, fd, ret = 0, len;
+
+	rfd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	len = snprintf(buf, sizeof(buf), "%llu %s %s\n", (unsigned long long)lost->files,
+		       lost->first, lost->last);
+	fd = openat(rfd, SPOOL_LOST ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	errno = 0;
+	if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0 ||
+	    renameat(rfd, SPOOL_LOST ".tmp", rfd, SPOOL_LOST) < 0 || fsync(rfd) < 0) {
+		ret = errno ? -errno : -ENOSPC;
+		log_error("could not record lost WAL for replica \"%s\": %s", name, strerror(-ret));
+	}
+	if (fd >= 0)
+		close(fd);
+	close(rfd);
+	return ret;
+}
+
+int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
+			   uint64_t *released)
+{
+	char **files;
+	int n = spool_backlog(sp, name, &files), ret;
+
+	*released = 0;
+	if (n < 0)
+		return n;
+	ret = spool_read_lost(sp, name, out);
+	if (ret < 0)
+		memset(out, 0, sizeof(*out));
+	if (n > 0) {
+		if (!out->files || strcmp(files[0], out->first) < 0)
+			snprintf(out->first, sizeof(out->first), "%s", files[0]);
+		if (!out->files || strcmp(files[n - 1], out->last) > 0)
+			snprintf(out->last, sizeof(out->last), "%s", files[n - 1]);
+		out->files += (uint64_t)n;
+		/* Record the loss before releasing: a crash in between loses nothing more. */
+		ret = spool_write_lost(sp, name, out);
+		if (ret < 0) {
+			spool_free_names(files, n);
+			return ret;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		spool_release(sp, name, files[i]);
+	spool_free_names(files, n);
+	*released = (uint64_t)n;
+	return 0;
 }

@@ -72,6 +72,23 @@ int spool_release(struct spool *sp, const char *name, const char *file);
 /* Forget replica @name: every claim, then its registration.  Returns 0 or -errno. */
 int spool_drop(struct spool *sp, const char *name);
 
+/* WAL a replica was marked as having lost (spool overflow, release_slowest policy). */
+struct spool_lost {
+	uint64_t files; /* 0: nothing lost */
+	char first[48], last[48]; /* the range, in WAL order */
+};
+
+/*
+ * Release every claim of replica @name and record (durably, in replicas/NAME/LOST) that
+ * it lost them, merged with what it lost before; @out receives the merged record and
+ * @released the number of files released now.  Returns 0 or -errno (logged).
+ */
+int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
+			   uint64_t *released);
+
+/* What replica @name lost (zeroed when nothing).  Returns 0 or -errno. */
+int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out);
+
 /* Open wal/@file read-only.  Returns the descriptor or -errno. */
 int spool_open_file(struct spool *sp, const char *file);
 

@@ -41,6 +41,7 @@ enum ctl_code {
 	CTL_ERR_ROLE = 4, /* operation not valid for this daemon's role */
 	CTL_ERR_BUSY = 5, /* bounded queue full; retry later */
 	CTL_ERR_CONFLICT = 6, /* a replica holds different content under this name */
+	CTL_WARN_LOST = 7, /* CTL_STATUS: the document follows, and a replica lost WAL */
 };
 
 struct ctl_request {

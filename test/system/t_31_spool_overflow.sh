@@ -1,0 +1,101 @@
+#!/bin/bash
+# A bounded spool with an explicit overflow policy (issue 3, part 2), never a silent drop:
+# - spool_overflow = fail (the default): a push that does not fit fails with a clear
+#   reason, counted in status; PostgreSQL would keep the WAL and retry;
+# - spool_overflow = release_slowest (reloaded with SIGHUP): the replica furthest behind
+#   loses its held files, which status shows as a range, counts, and reports with exit
+#   status 3, also after a restart; the replica then catches up on what is still held.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+require_walship
+require_cmds jq
+require_postgres
+net_create 2
+PG_PORT=5432
+PDATA=$TEST_DIR/pg-primary
+SCRATCH=$TEST_DIR/scratch
+mkdir -p "$SCRATCH" "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$TEST_DIR/ws-r2"
+chown postgres:postgres "$SCRATCH"
+PCONF=$TEST_DIR/ws-primary/walship.conf
+R1CONF=$TEST_DIR/ws-r1/walship.conf
+R2CONF=$TEST_DIR/ws-r2/walship.conf
+# Room for two 16 MiB segments, not three.
+write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" push_timeout=5s \
+	spool_max_size=40MB spool_overflow=fail
+write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
+write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
+
+log "making 3 real WAL segments"
+pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
+pg_start "$PDATA" "$NS_P"
+SEGS=()
+for _ in 1 2 3; do
+	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+	cp "$PDATA/pg_wal/$seg" "$SCRATCH/$seg"
+	SEGS+=("$seg")
+done
+chown postgres:postgres "$SCRATCH"/*
+pg_stop "$PDATA"
+
+streaming_is() {
+	test "$(walship_status "$PCONF" --json |
+		jq '[.peers[] | select(.state == "streaming")] | length')" = "$1"
+}
+peer_field() {
+	walship_status "$PCONF" --json | jq -r --arg n "$1" --arg f "$2" \
+		'[.peers[] | select(.name == $n)][0][$f]'
+}
+push_ok() {
+	assert_exit 0 "push $1" walship_push_as_postgres "$PCONF" "$SCRATCH/$1"
+}
+
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
+walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 20 "both replicas streaming" streaming_is 2
+walshipd_stop "$R2CONF"
+wait_for 10 "ws-r2 away" streaming_is 1
+
+log "spool_overflow = fail: two segments are held for ws-r2, the third does not fit"
+push_ok "${SEGS[0]}"
+push_ok "${SEGS[1]}"
+assert_eq 2 "$(peer_field ws-r2 held)" "files held for ws-r2"
+assert_fails "push beyond spool_max_size" walship_push_as_postgres "$PCONF" "$SCRATCH/${SEGS[2]}"
+grep -q "the spool is full" "$TEST_DIR/last.out" || fail "unclear reason: $(cat "$TEST_DIR/last.out")"
+assert_eq 1 "$(status_counter "$PCONF" spool_full)" "pushes refused for a full spool"
+assert_eq 2 "$(peer_field ws-r2 held)" "files held for ws-r2 after the refusal"
+assert_eq 0 "$(status_counter "$PCONF" lost_files)" "files lost under the fail policy"
+assert_exit 0 "walship status with nothing lost" walship_status "$PCONF"
+
+log "spool_overflow = release_slowest: ws-r2 loses what was held, explicitly"
+sed -i 's/^spool_overflow = .*/spool_overflow = release_slowest/' "$PCONF"
+kill -HUP "${WS_DAEMON_PID[$PCONF]}"
+wait_for 10 "the reload" grep -q 'parameter "spool_overflow" changed' "$TEST_DIR/ws-primary.log"
+push_ok "${SEGS[2]}"
+assert_eq 2 "$(peer_field ws-r2 lost_files)" "files ws-r2 lost"
+assert_eq "${SEGS[0]}" "$(peer_field ws-r2 lost_first)" "first file ws-r2 lost"
+assert_eq "${SEGS[1]}" "$(peer_field ws-r2 lost_last)" "last file ws-r2 lost"
+assert_eq 1 "$(peer_field ws-r2 held)" "files held for ws-r2 after the release"
+grep -q "spool full: replica \"ws-r2\" lost 2 held file(s)" "$TEST_DIR/ws-primary.log" ||
+	fail "the primary did not log the loss"
+assert_exit 3 "walship status reports the loss" walship_status "$PCONF"
+grep -q "LOST:.*${SEGS[0]} to ${SEGS[1]}" "$TEST_DIR/last.out" || fail "no LOST line in status"
+
+log "the loss is durable: still reported after a restart of the primary's daemon"
+walshipd_stop "$PCONF"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+assert_exit 3 "walship status after a restart" walship_status "$PCONF"
+assert_eq 2 "$(peer_field ws-r2 lost_files)" "files ws-r2 lost, after a restart"
+
+log "ws-r2 comes back: it gets what is still held, not what it lost"
+walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 30 "ws-r2 to receive ${SEGS[2]}" test -f "$TEST_DIR/ws-r2/archive/${SEGS[2]}"
+assert_file_identical "$SCRATCH/${SEGS[2]}" "$TEST_DIR/ws-r2/archive/${SEGS[2]}"
+assert_file_absent "$TEST_DIR/ws-r2/archive/${SEGS[1]}"
+for seg in "${SEGS[@]}"; do
+	assert_file_identical "$SCRATCH/$seg" "$TEST_DIR/ws-r1/archive/$seg"
+done
+log "PASS"

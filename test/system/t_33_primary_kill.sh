@@ -1,0 +1,77 @@
+#!/bin/bash
+# Issue 3, fault injection: the primary walshipd is SIGKILLed in the middle of a segment
+# (the replica has a file in .incoming, the transfer under way) during pgbench load, and
+# restarted.  PostgreSQL's failed pushes are retried; the replica discards or completes the
+# half-received file; nothing acknowledged is lost (check_invariants), the standby catches
+# up and its data equal the primary's.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+# shellcheck disable=SC2034  # read by lib.sh
+PG_ARCHIVE_TIMEOUT=5s
+inv_topology_up 2
+
+log "load: pgbench 25 s in the background"
+bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 25 -P 1
+pgbench_pid=$BG_PID
+wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
+
+# kill_primary_mid_file: SIGKILL the primary walshipd as soon as the replica has a
+# non-empty file in .incoming (a segment under transfer); true if that file had not been
+# stored under its final name when the kill landed (the transfer was cut).
+kill_primary_mid_file() {
+	local pid=${WS_DAEMON_PID[$PCONF]} deadline=$((SECONDS + 30)) f name size
+	while ((SECONDS < deadline)); do
+		for f in "$RARCHIVE"/.incoming/*; do
+			[[ -s "$f" ]] || continue
+			kill -KILL "$pid"
+			size=$(stat -c %s "$f" 2>/dev/null) || size="?"
+			walshipd_kill "$PCONF"
+			name=$(basename "$f")
+			name=${name%.*}
+			if [[ ! -e "$RARCHIVE/$name" ]]; then
+				log "primary killed while the replica received $name ($size bytes in .incoming)"
+				CUT=$name
+				return 0
+			fi
+			return 1
+		done
+	done
+	fail "no file appeared in $RARCHIVE/.incoming within 30 s of load"
+}
+
+killed=0
+for attempt in 1 2 3 4 5; do
+	if kill_primary_mid_file; then
+		killed=1
+		break
+	fi
+	log "attempt $attempt: the file was complete before the kill landed; restarting"
+	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+	wait_replica_streaming "$PCONF" 20
+done
+((killed)) || fail "could not kill the primary walshipd in the middle of a file in 5 attempts"
+
+# Pushes fail meanwhile: PostgreSQL keeps the segments.
+sleep 2
+log "restarting the primary walshipd"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+wait_replica_streaming "$PCONF" 30
+
+pgbench_done() {
+	! pid_alive "$pgbench_pid"
+}
+wait_for 60 "pgbench to finish" pgbench_done
+rc=0
+wait "$pgbench_pid" || rc=$?
+((rc == 0)) || { tail -n 20 "$TEST_DIR/pgbench-run.out"; fail "pgbench exited $rc"; }
+
+final=$(pg_finish_load "$NS_P" "$PG_PORT")
+log "primary at $final; waiting for the standby"
+wait_standby_lsn "$NS_R1" "$PG_PORT" "$final" 90
+wait_archived "$CUT" 30
+assert_no_gap "$RARCHIVE"
+check_invariants -P "$PCONF" -R "$RCONF" -D "$NS_P $PG_PORT $NS_R1 $PG_PORT"
+log "PASS"

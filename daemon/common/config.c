@@ -287,6 +287,26 @@ static const struct config_key config_keys[] = {
 		.help = "longest delay between reconnection attempts (the delay doubles up to it)",
 	},
 	{
+		.name = "keepalive_interval",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(keepalive_interval_ms),
+		.default_value = "5s",
+		.min = 100,
+		.max = MS_PER_H,
+		.reloadable = true,
+		.help = "send a PING on a connection that has sent nothing for this long",
+	},
+	{
+		.name = "keepalive_timeout",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(keepalive_timeout_ms),
+		.default_value = "30s",
+		.min = 1000,
+		.max = MS_PER_D,
+		.reloadable = true,
+		.help = "close a connection that has received nothing for this long (a dead or stuck peer)",
+	},
+	{
 		.name = "max_inflight_files",
 		.type = CONFIG_TYPE_INT,
 		FIELD(max_inflight_files),
@@ -1238,6 +1258,16 @@ int config_validate(const struct config *cfg, const char *source_name)
 				  where);
 			log_hint("Set archive_dir to the directory that keeps the received WAL.");
 		}
+	}
+	if (cfg->keepalive_timeout_ms <= cfg->keepalive_interval_ms) {
+		char interval[32], timeout[32];
+
+		config_format_duration(cfg->keepalive_interval_ms, interval, sizeof(interval));
+		config_format_duration(cfg->keepalive_timeout_ms, timeout, sizeof(timeout));
+		errors++;
+		log_error("\"keepalive_timeout\" (%s) must be longer than \"keepalive_interval\" "
+			  "(%s)%s",
+			  timeout, interval, where);
 	}
 	if (cfg->sync_replicas > cfg->max_senders) {
 		errors++;

@@ -4,10 +4,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -55,6 +57,38 @@ void conn_tune_socket(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+int64_t conn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms)
+{
+	if (c->closing)
+		return false;
+	/* A receive paused for want of buffers is our own slowness, not the peer's. */
+	if (!c->rx_paused && now_ms - c->last_rx_ms > timeout_ms) {
+		log_log("closing connection to %s: nothing received for %" PRId64 " ms "
+			"(keepalive_timeout)",
+			c->peer_addr, now_ms - c->last_rx_ms);
+		conn_close(c, -ETIMEDOUT);
+		return true;
+	}
+	if (now_ms - c->last_tx_ms > interval_ms && c->tx_queued == 0) {
+		struct msg_ping ping = { .token = (uint64_t)now_ms };
+		uint8_t frame[WIRE_HEADER_SIZE + 8];
+		int len = msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping);
+
+		if (len > 0)
+			conn_send_frame(c, frame, (uint32_t)len);
+		c->last_tx_ms = now_ms; /* one PING per interval, even before it completes */
+	}
+	return false;
 }
 
 void conn_op_begin(struct conn *c)
@@ -214,6 +248,7 @@ static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	c->stats.bytes_received += (uint64_t)res;
+	c->last_rx_ms = conn_now_ms();
 	c->rx_have += (uint32_t)res;
 	if (c->rx_have < c->rx_want) {
 		conn_rx_post(c);
@@ -259,6 +294,7 @@ void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *op
 	c->rx_in_header = true;
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;
+	c->last_rx_ms = c->last_tx_ms = conn_now_ms();
 	conn_rx_post(c);
 }
 
@@ -332,6 +368,7 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 	}
 	item->sent += (uint32_t)res;
 	c->stats.bytes_sent += (uint64_t)res;
+	c->last_tx_ms = conn_now_ms();
 	if (item->sent < item->len) {
 		/* Short send (signal, memory pressure): the rest goes next.  The kernel
 		 * may still hold the first part for zero-copy; it only reads it. */

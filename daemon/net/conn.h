@@ -118,6 +118,8 @@ struct conn {
 	unsigned int tx_queued; /* items queued and not yet fully sent */
 	bool tx_posted;
 
+	int64_t last_rx_ms; /* monotonic time of the last bytes received */
+	int64_t last_tx_ms; /* ... and sent */
 	unsigned int ops_pending;
 	bool closing;
 	bool closed_called;
@@ -164,6 +166,16 @@ void conn_rx_resume(struct conn *c);
 
 /* Items queued and not yet fully sent. */
 unsigned int conn_tx_backlog(const struct conn *c);
+
+/*
+ * Keepalive: send a PING when nothing was sent for @interval_ms; close the connection
+ * (-ETIMEDOUT) when nothing was received for @timeout_ms while it was ready to receive.
+ * Call it periodically.  Returns true if it closed the connection.
+ */
+bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms);
+
+/* Monotonic milliseconds, as conn_keepalive() expects them. */
+int64_t conn_now_ms(void);
 
 /* Shut the connection down (@err: reason, 0 clean); closed() follows. */
 void conn_close(struct conn *c, int err);

@@ -1483,6 +1483,10 @@ static void primary_tick(void *state, int64_t now_ms)
 		}
 	}
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_STREAMING &&
+		    conn_keepalive(&peer->conn, conn_now_ms(), pr->cfg.keepalive_interval_ms,
+				   pr->cfg.keepalive_timeout_ms))
+			peer_set_error(peer, "no data for longer than keepalive_timeout");
 		if (peer->state == PEER_HANDSHAKE && !peer->conn.closing &&
 		    now_ms - peer->accepted_ms > pr->cfg.connect_timeout_ms) {
 			log_log("closing connection from %s: no handshake within %d ms",
@@ -1530,6 +1534,8 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.sync_replicas = cfg->sync_replicas;
 	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
 	pr->cfg.spool_overflow = cfg->spool_overflow;
+	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
+	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
 }

@@ -288,6 +288,7 @@ static void infile_stored(struct infile *f)
 
 	rp->st.files_stored++;
 	rp->st.bytes_stored += f->size;
+	rp->st.seg_size = f->wv.have_id ? f->wv.id.seg_size : rp->st.seg_size;
 	log_debug("stored \"%s\" (%" PRIu64 " bytes): received in %" PRId64
 		  " ms, writes done +%" PRId64 " ms, fdatasync +%" PRId64
 		  " ms, rename and directory fsync +%" PRId64 " ms",
@@ -1000,6 +1001,10 @@ static void replica_tick(void *state, int64_t now_ms)
 
 	if (!rp->link && !rp->connecting && !rp->stopping && now_ms >= rp->next_attempt_ms)
 		replica_connect(rp);
+	if (rp->link && rp->link->established &&
+	    conn_keepalive(&rp->link->conn, conn_now_ms(), rp->cfg.keepalive_interval_ms,
+			   rp->cfg.keepalive_timeout_ms))
+		replica_set_error(rp, "no data from the primary for longer than keepalive_timeout");
 }
 
 static void replica_stop(void *state)
@@ -1027,6 +1032,8 @@ static void replica_reload(void *state, const struct config *cfg)
 
 	rp->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
 	rp->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
+	rp->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
+	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	rp->cfg.log_level = cfg->log_level;
 }
 

@@ -1,0 +1,78 @@
+#!/bin/bash
+# Issue 3, fault injection: the link between the hosts is cut (interface down) for a while
+# during pgbench load, first on the replica's side (eth0 in its namespace), then on the
+# primary's side (its veth end, in its namespace); each time it is restored.  While it is
+# down, WAL waits in PostgreSQL (segments marked .ready, not acknowledged); afterwards
+# everything flows, the standby catches up, nothing acknowledged is lost
+# (check_invariants).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+# shellcheck disable=SC2034  # read by lib.sh
+PG_ARCHIVE_TIMEOUT=2s
+PRIMARY_CONF_EXTRA=(push_timeout=5s)
+inv_topology_up 2
+
+log "load: pgbench 40 s in the background"
+bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 40 -P 1 -R 400
+pgbench_pid=$BG_PID
+wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
+
+# ready_count: segments PostgreSQL has completed and not archived yet.
+ready_count() {
+	find "$PDATA/pg_wal/archive_status" -name '*.ready' | wc -l
+}
+# wal_waits: true while PostgreSQL holds at least one completed, unarchived segment.
+wal_waits() {
+	(($(ready_count) > 0))
+}
+# acked_now: how many files push has acknowledged so far.
+acked_now() {
+	wc -l <"$INV_ACKED"
+}
+
+# cut NS DEV SECS: take DEV down inside NS for SECS seconds under load, then up again;
+# asserts that WAL waited in PostgreSQL meanwhile and that pushes resume afterwards.
+cut() {
+	local ns=$1 dev=$2 secs=$3 before
+	log "cutting $dev in $ns for ${secs}s"
+	ip -n "$ns" link set "$dev" down
+	sleep "$secs"
+	wait_for 20 "PostgreSQL to hold unarchived WAL while $dev is down" wal_waits
+	before=$(acked_now)
+	log "link down: $(ready_count) segment(s) wait in pg_wal; restoring $dev"
+	ip -n "$ns" link set "$dev" up
+	ip -n "$NS_P" link set br0 up
+	wait_for 20 "$NS_R1 to reach the primary again" \
+		in_ns "$NS_R1" ping -c 1 -W 1 "$ADDR_P"
+	acked_more() {
+		(($(acked_now) > before))
+	}
+	wait_for 60 "pushes to be acknowledged again after the cut of $dev" acked_more
+	wait_replica_streaming "$PCONF" 30
+	log "ok: pushes flow again after the cut of $dev ($(acked_now) acknowledged)"
+}
+
+cut "$NS_R1" eth0 8
+cut "$NS_P" vr1 8
+
+pgbench_done() {
+	! pid_alive "$pgbench_pid"
+}
+wait_for 60 "pgbench to finish" pgbench_done
+rc=0
+wait "$pgbench_pid" || rc=$?
+((rc == 0)) || { tail -n 20 "$TEST_DIR/pgbench-run.out"; fail "pgbench exited $rc"; }
+
+final=$(pg_finish_load "$NS_P" "$PG_PORT")
+log "primary at $final; waiting for the standby"
+wait_standby_lsn "$NS_R1" "$PG_PORT" "$final" 90
+no_ready() {
+	(($(ready_count) == 0))
+}
+wait_for 60 "PostgreSQL to have archived everything" no_ready
+assert_no_gap "$RARCHIVE"
+check_invariants -P "$PCONF" -R "$RCONF" -D "$NS_P $PG_PORT $NS_R1 $PG_PORT"
+log "PASS"

@@ -39,6 +39,8 @@
 
 /* Frames queued per replica connection before its producer waits (reads included). */
 #define PEER_MAX_QUEUED 6
+/* How long a stopping primary waits for acknowledgements of files in flight. */
+#define DRAIN_MS 3000
 /* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */
 #define PUSH_MAX_EARLY_ACKS 64
 
@@ -127,6 +129,7 @@ struct primary {
 	struct ring_op accept_op;
 	bool accepting;
 	bool stopping;
+	int64_t drain_deadline_ms; /* stopping: give up waiting for acknowledgements then */
 	struct peer *peers;
 	unsigned int npeers;
 	struct push *pushes;
@@ -655,7 +658,7 @@ static void peer_fill_backlog(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
 
-	while (!peer->fill && peer->backlog_next < peer->nbacklog &&
+	while (!pr->stopping && !peer->fill && peer->backlog_next < peer->nbacklog &&
 	       peer->inflight_files < (unsigned int)pr->cfg.max_inflight_files) {
 		const char *name = peer->backlog[peer->backlog_next++];
 		struct push *p;
@@ -1451,12 +1454,43 @@ out_free:
 	return NULL;
 }
 
+/*
+ * Stopping: once no push waits for an acknowledgement and no file is in flight (or the
+ * drain time is up: the pushes left fail and PostgreSQL retries them), close the
+ * replicas' connections.
+ */
+static void primary_drain(struct primary *pr)
+{
+	bool busy = false;
+	struct push *p, *next;
+
+	for (p = pr->pushes; p && !busy; p = p->next)
+		busy = p->client != NULL;
+	for (struct peer *peer = pr->peers; peer && !busy; peer = peer->next)
+		busy = peer->inflight_files > 0 && !peer->conn.closing;
+	if (busy && role_now_ms() < pr->drain_deadline_ms)
+		return;
+	if (busy)
+		log_warning("stopping with acknowledgements still outstanding after %d ms",
+			    DRAIN_MS);
+	for (p = pr->pushes; p; p = next) {
+		p->refs++;
+		push_fail(p, CTL_ERR_FAILED, "walshipd is shutting down");
+		next = p->next;
+		push_unref(p);
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		conn_close(&peer->conn, 0);
+}
+
 static void primary_pump(void *state)
 {
 	struct primary *pr = state;
 
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);
+	if (pr->stopping)
+		primary_drain(pr);
 }
 
 static void primary_tick(void *state, int64_t now_ms)
@@ -1497,26 +1531,22 @@ static void primary_tick(void *state, int64_t now_ms)
 	}
 }
 
+static void primary_drain(struct primary *pr);
+
 static void primary_stop(void *state)
 {
 	struct primary *pr = state;
-	struct push *p, *next;
 
+	/* No new pushes or replicas; files in flight get DRAIN_MS to be acknowledged. */
 	pr->stopping = true;
+	pr->drain_deadline_ms = role_now_ms() + DRAIN_MS;
 	control_stop(&pr->control);
 	if (pr->listen_fd >= 0) {
 		shutdown(pr->listen_fd, SHUT_RDWR);
 		close(pr->listen_fd);
 		pr->listen_fd = -1;
 	}
-	for (p = pr->pushes; p; p = next) {
-		p->refs++;
-		push_fail(p, CTL_ERR_FAILED, "walshipd is shutting down");
-		next = p->next;
-		push_unref(p);
-	}
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		conn_close(&peer->conn, 0);
+	primary_drain(pr);
 }
 
 static bool primary_stopped(void *state)

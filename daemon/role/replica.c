@@ -45,6 +45,8 @@ struct link;
  * sizes are powers of two of at least 1 MiB), so only the buffer address needs aligning.
  */
 #define DIO_ALIGN 4096
+/* How long a stopping replica waits for complete files to be made durable and acked. */
+#define DRAIN_MS 3000
 #define RX_DATA_OFFSET (DIO_ALIGN - WIRE_DATA_HEADER_SIZE)
 
 enum infile_state {
@@ -117,6 +119,7 @@ struct replica {
 	int64_t next_attempt_ms;
 	int backoff_ms;
 	bool stopping;
+	int64_t drain_deadline_ms; /* stopping: close the link by then at the latest */
 	bool no_direct_io; /* archive_dir refused O_DIRECT once */
 	uint64_t seq;
 	uint64_t reconnects;
@@ -986,9 +989,27 @@ out_free:
 	return NULL;
 }
 
+/* Stopping: close the link once no complete file is still being made durable (files
+ * still arriving are discarded: the primary sends them again), or the time is up. */
+static void replica_drain(struct replica *rp)
+{
+	bool busy = false;
+
+	if (!rp->link || rp->link->conn.closing)
+		return;
+	for (struct infile *f = rp->link->files; f && !busy; f = f->next)
+		busy = f->end_received;
+	if (busy && role_now_ms() < rp->drain_deadline_ms)
+		return;
+	conn_close(&rp->link->conn, 0);
+}
+
 static void replica_pump(void *state)
 {
 	struct replica *rp = state;
+
+	if (rp->stopping)
+		replica_drain(rp);
 
 	/* Receiving waits for a free slot; writes that completed may have freed some. */
 	if (rp->link && rp->link->conn.rx_paused && rp->ring->slots_free)
@@ -1007,16 +1028,19 @@ static void replica_tick(void *state, int64_t now_ms)
 		replica_set_error(rp, "no data from the primary for longer than keepalive_timeout");
 }
 
+static void replica_drain(struct replica *rp);
+
 static void replica_stop(void *state)
 {
 	struct replica *rp = state;
 
+	/* Files already complete finish their fsync, rename and acknowledgement first. */
 	rp->stopping = true;
+	rp->drain_deadline_ms = role_now_ms() + DRAIN_MS;
 	control_stop(&rp->control);
-	if (rp->link)
-		conn_close(&rp->link->conn, 0);
 	if (rp->connecting && rp->connect_fd >= 0)
 		shutdown(rp->connect_fd, SHUT_RDWR);
+	replica_drain(rp);
 }
 
 static bool replica_stopped(void *state)

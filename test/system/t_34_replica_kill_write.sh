@@ -1,0 +1,88 @@
+#!/bin/bash
+# Issue 3, fault injection: the replica walshipd is SIGKILLed in the middle of a write (a
+# file in archive_dir/.incoming) during pgbench load, and restarted.  While it is down,
+# nothing under a final name in its archive is partial or invalid; at its start the
+# half-written file is discarded (or completed), never served; the standby catches up;
+# nothing acknowledged is lost (check_invariants).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+# shellcheck disable=SC2034  # read by lib.sh
+PG_ARCHIVE_TIMEOUT=5s
+inv_topology_up 2
+
+log "load: pgbench 25 s in the background"
+bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 25 -P 1
+pgbench_pid=$BG_PID
+wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
+
+# kill_replica_mid_write: SIGKILL the replica walshipd as soon as a file in .incoming has
+# bytes written;
+# true (and INCOMING set to it) if the file was still there after the kill.
+kill_replica_mid_write() {
+	local pid=${WS_DAEMON_PID[$RCONF]} deadline=$((SECONDS + 30)) f
+	while ((SECONDS < deadline)); do
+		for f in "$RARCHIVE"/.incoming/*; do
+			[[ -s "$f" ]] || continue
+			kill -KILL "$pid"
+			walshipd_kill "$RCONF"
+			if [[ -e "$f" ]]; then
+				INCOMING=$f
+				return 0
+			fi
+			return 1
+		done
+	done
+	fail "no file appeared in $RARCHIVE/.incoming within 30 s of load"
+}
+
+killed=0
+for attempt in 1 2 3 4 5; do
+	if kill_replica_mid_write; then
+		killed=1
+		break
+	fi
+	log "attempt $attempt: the file was renamed before the kill landed; restarting"
+	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+	wait_replica_streaming "$PCONF" 20
+done
+((killed)) || fail "could not kill the replica walshipd in the middle of a write in 5 attempts"
+name=$(basename "$INCOMING")
+name=${name%.*}
+log "replica killed while writing $name ($(stat -c %s "$INCOMING") bytes in .incoming)"
+
+# While it is down: no partial file under a final name (fetch validates every one).
+inv_check_stored "$RCONF"
+log "ok: $INV_STORED file(s) under final names, all valid, with the daemon down"
+if [[ -f "$RARCHIVE/$name" ]]; then
+	fail "$name is under its final name although its write was cut"
+fi
+
+sleep 2
+log "restarting the replica walshipd"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+wait_replica_streaming "$PCONF" 30
+# Discarded, or completed and renamed: either way not left behind.
+incoming_gone() {
+	[[ ! -e "$INCOMING" ]]
+}
+wait_for 30 "the half-written $(basename "$INCOMING") to leave .incoming" incoming_gone
+log "ok: the half-written $(basename "$INCOMING") is gone from .incoming"
+
+pgbench_done() {
+	! pid_alive "$pgbench_pid"
+}
+wait_for 60 "pgbench to finish" pgbench_done
+rc=0
+wait "$pgbench_pid" || rc=$?
+((rc == 0)) || { tail -n 20 "$TEST_DIR/pgbench-run.out"; fail "pgbench exited $rc"; }
+
+final=$(pg_finish_load "$NS_P" "$PG_PORT")
+log "primary at $final; waiting for the standby"
+wait_standby_lsn "$NS_R1" "$PG_PORT" "$final" 90
+wait_archived "$name" 60
+assert_no_gap "$RARCHIVE"
+check_invariants -P "$PCONF" -R "$RCONF" -D "$NS_P $PG_PORT $NS_R1 $PG_PORT"
+log "PASS"

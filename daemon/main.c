@@ -47,7 +47,7 @@ struct daemon {
 	bool stop_requested;
 	struct probe *probe; /* NULL: BPF probes off */
 	struct metrics *metrics; /* NULL: metrics_listen off */
-	struct publisher *publisher; /* NULL with --no-sysfs */
+	struct publisher *publisher; /* NULL with sysfs = off or --no-sysfs */
 };
 
 int64_t role_now_ms(void)
@@ -129,7 +129,7 @@ static void usage(FILE *out)
 		"Usage:\n"
 		"  walshipd -c FILE            run in the foreground (logs to stderr)\n"
 		"  walshipd -c FILE --check    check the configuration and print it\n"
-		"  walshipd -c FILE --no-sysfs do not publish to walship.ko (docs/sysfs.md)\n"
+		"  walshipd -c FILE --no-sysfs do not publish to walship.ko: overrides sysfs\n"
 		"  walshipd --describe-config  print the key reference in Markdown\n"
 		"  walshipd --version\n\n"
 		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n\n"
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 	};
 	struct daemon d = { .signal_fd = -1 };
 	bool check_only = false;
-	bool sysfs = true;
+	bool no_sysfs = false;
 	sigset_t mask;
 	int opt, ret = 1;
 	int64_t stop_deadline = 0;
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
 			check_only = true;
 			break;
 		case 'S':
-			sysfs = false;
+			no_sysfs = true;
 			break;
 		case 'D':
 			config_print_markdown(stdout);
@@ -224,8 +224,16 @@ int main(int argc, char **argv)
 		log_fatal("could not start %s", d.role->name);
 		goto out_ring;
 	}
-	if (sysfs)
+	if (d.cfg.sysfs && !no_sysfs) {
 		d.publisher = publish_new();
+		if (d.cfg.sysfs > 0 && !publish_ready(d.publisher, role_now_ms())) {
+			log_fatal("sysfs = on, but walship.ko is not loaded (docs/sysfs.md)");
+			publish_free(d.publisher);
+			ring_exit(&d.ring);
+			d.role->free(d.state);
+			goto out_close;
+		}
+	}
 	if (d.cfg.metrics_listen[0]) {
 		struct metrics_source src = { &d.ring, d.role->status, d.state, d.probe };
 

@@ -178,6 +178,11 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	return true;
 }
 
+bool publish_ready(struct publisher *pb, int64_t now_ms)
+{
+	return pb && pub_resolve(pb, now_ms);
+}
+
 /* Read the kernel's error replies, if any.  Returns false when one says we are off. */
 static bool pub_drain(struct publisher *pb, int64_t now_ms)
 {

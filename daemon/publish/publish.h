@@ -9,10 +9,14 @@
  * (not loaded yet, unloaded, reloaded) the family is resolved again every
  * PUBLISH_RETRY_MS, and once found everything is published afresh, so loading the module
  * after the daemon, or rmmod + insmod, needs nothing from the operator.
+ *
+ * The config key sysfs (on | off | auto, docs/configuration.md) decides whether main.c
+ * creates a publisher; walshipd --no-sysfs overrides it with off.
  */
 #ifndef WALSHIP_PUBLISH_PUBLISH_H
 #define WALSHIP_PUBLISH_PUBLISH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "status/status.h"
@@ -24,6 +28,10 @@ struct publisher;
 
 /* A publisher that has not resolved the family yet, or NULL when out of memory (logged). */
 struct publisher *publish_new(void);
+
+/* Resolve the family now (sysfs = on checks it at start): false when walship.ko is not
+ * loaded; the publisher goes on trying every PUBLISH_RETRY_MS either way. */
+bool publish_ready(struct publisher *pb, int64_t now_ms);
 
 /* Publish @n if it differs from what walship.ko last received (see above). */
 void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now_ms);

@@ -7,6 +7,15 @@
  * reply, drops the family id: it is resolved again PUBLISH_RETRY_MS later and then
  * everything is sent afresh.  A full refresh also runs every PUBLISH_REFRESH_MS, so a
  * module reloaded between two ticks (same family id, empty state) is filled again.
+ *
+ * Taking over: once the family is resolved, the peers the module already has (left by a
+ * previous publisher, shown "unknown") are read with a dump, so that those this daemon
+ * does not report are removed rather than left behind.
+ *
+ * A replica always reports its upstream peer, but under the primary's node name only
+ * once a handshake told it; until then, and while disconnected, the name is empty.  The
+ * publisher keeps the last name the handshake gave (PUBLISH_UPSTREAM_NAME before any),
+ * so the peer shows "connecting" or "disconnected" instead of vanishing.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -67,6 +76,7 @@ struct publisher {
 	int64_t last_refresh_ms;
 	bool node_valid; /* node holds what the module has */
 	bool announced_missing;
+	char upstream_name[WALSHIP_NAME_MAX + 1]; /* replica: last name from a handshake */
 	struct pub_node node;
 	struct pub_peer peers[WALSHIP_MAX_PEERS]; /* what the module has */
 	unsigned int npeers;
@@ -135,6 +145,49 @@ static void pub_lost(struct publisher *pb, int64_t now_ms, const char *why)
 	pb->next_resolve_ms = now_ms + PUBLISH_RETRY_MS;
 }
 
+/* A dump reply: remember a peer's name, with a state no snapshot has (never "same"). */
+static int pub_adopt_one(struct nl_msg *msg, void *arg)
+{
+	struct publisher *pb = arg;
+	struct nlattr *attrs[WALSHIP_A_MAX + 1];
+	struct pub_peer *pp;
+	const char *name;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, attrs, WALSHIP_A_MAX, NULL) < 0 ||
+	    !attrs[WALSHIP_A_PEER_NAME] || pb->npeers >= WALSHIP_MAX_PEERS)
+		return NL_OK;
+	name = nla_get_string(attrs[WALSHIP_A_PEER_NAME]);
+	if (!pub_name_valid(name))
+		return NL_OK;
+	pp = &pb->peers[pb->npeers++];
+	memset(pp, 0, sizeof(*pp));
+	snprintf(pp->name, sizeof(pp->name), "%s", name);
+	pp->state = UINT32_MAX;
+	return NL_OK;
+}
+
+/*
+ * Take over from a previous publisher: read the peers the module has into pb->peers, so
+ * the next tick removes those this daemon does not report.  The socket is blocking here;
+ * the kernel builds the dump as it is read.  A failure leaves pb->peers empty.
+ */
+static void pub_adopt(struct publisher *pb)
+{
+	struct nl_cb *sock_cb = nl_socket_get_cb(pb->sk); /* sequence checks off */
+	struct nl_cb *cb = nl_cb_clone(sock_cb);
+
+	nl_cb_put(sock_cb);
+	pb->npeers = 0;
+	if (!cb)
+		return;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, pub_adopt_one, pb);
+	if (genl_send_simple(pb->sk, pb->family, WALSHIP_CMD_GET, WALSHIP_GENL_VERSION,
+			     NLM_F_DUMP) >= 0 &&
+	    nl_recvmsgs(pb->sk, cb) < 0)
+		pb->npeers = 0;
+	nl_cb_put(cb);
+}
+
 /* Set up the socket if needed and resolve the family.  Returns true when resolved. */
 static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 {
@@ -162,6 +215,10 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	family = genl_ctrl_resolve(pb->sk, WALSHIP_GENL_NAME);
+	if (family >= 0) {
+		pb->family = family;
+		pub_adopt(pb);
+	}
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	if (family < 0) {
 		if (!pb->announced_missing)
@@ -169,10 +226,8 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 		pb->announced_missing = true;
 		return false;
 	}
-	pb->family = family;
 	pb->announced_missing = false;
 	pb->node_valid = false;
-	pb->npeers = 0;
 	log_log("publishing state to walship.ko (generic netlink family \"%s\", id %d)",
 		WALSHIP_GENL_NAME, family);
 	return true;
@@ -266,26 +321,34 @@ static bool pub_send_del(struct publisher *pb, const char *name, int64_t now_ms)
 }
 
 /* The module's view of @n: at most WALSHIP_MAX_PEERS peers with valid names. */
-static unsigned int pub_snapshot(const struct status_node *n, struct pub_node *node,
-				 struct pub_peer *peers)
+static unsigned int pub_snapshot(struct publisher *pb, const struct status_node *n,
+				 struct pub_node *node, struct pub_peer *peers)
 {
+	bool replica;
 	unsigned int count = 0;
 
 	memset(node, 0, sizeof(*node));
 	node->role = !strcmp(n->role, "primary") ? WALSHIP_ROLE_PRIMARY :
 		     !strcmp(n->role, "replica") ? WALSHIP_ROLE_REPLICA :
 						   WALSHIP_ROLE_UNKNOWN;
+	replica = node->role == WALSHIP_ROLE_REPLICA;
 	snprintf(node->name, sizeof(node->name), "%s", n->node_name);
 	node->system_identifier = n->system_identifier;
 	node->timeline = n->timeline;
 	for (unsigned int i = 0; i < n->npeers && count < WALSHIP_MAX_PEERS; i++) {
 		const struct status_peer *sp = &n->peers[i];
 		struct pub_peer *pp = &peers[count];
+		const char *name = sp->name;
 
-		if (!pub_name_valid(sp->name))
+		/* A replica's one peer is its upstream, named or not (see the top). */
+		if (replica && pub_name_valid(name))
+			snprintf(pb->upstream_name, sizeof(pb->upstream_name), "%s", name);
+		else if (replica)
+			name = pb->upstream_name[0] ? pb->upstream_name : PUBLISH_UPSTREAM_NAME;
+		if (!pub_name_valid(name))
 			continue;
 		memset(pp, 0, sizeof(*pp));
-		snprintf(pp->name, sizeof(pp->name), "%s", sp->name);
+		snprintf(pp->name, sizeof(pp->name), "%s", name);
 		pp->state = pub_peer_state(sp->state);
 		pp->values[PUB_SENT_LSN] = sp->sent_lsn;
 		pp->values[PUB_WRITE_LSN] = sp->write_lsn;
@@ -328,7 +391,7 @@ void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now
 		pb->last_refresh_ms = now_ms;
 	}
 
-	nfresh = pub_snapshot(n, &node, fresh);
+	nfresh = pub_snapshot(pb, n, &node, fresh);
 	if (!pb->node_valid || memcmp(&node, &pb->node, sizeof(node))) {
 		if (!pub_send_node(pb, &node, now_ms))
 			return;

@@ -23,6 +23,8 @@
 
 #define PUBLISH_MIN_INTERVAL_MS 200
 #define PUBLISH_RETRY_MS 2000
+/* A replica's upstream peer before any handshake named it (docs/sysfs.md). */
+#define PUBLISH_UPSTREAM_NAME "upstream"
 
 struct publisher;
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the QEMU guest's initramfs for test/system/t_84_kmod_qemu.sh:
 #
-#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION EXPECTED_FLUSH_LSN
+#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION "FLUSH_LSN LATE_FLUSH_LSN"
 #
 # busybox (static) with its applets, the module, the programs with every shared library
 # ldd names (plus jq for JSON), the WAL segments of WALDIR under /wal, and

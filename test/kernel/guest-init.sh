@@ -77,15 +77,22 @@ archive_dir = /tmp/r1/archive
 socket = /tmp/r1/walshipd.sock
 CONF
 mkdir -p /tmp/p/spool
-# Only the primary publishes: one module, one node.
-walshipd -c /tmp/r1.conf --no-sysfs 2>/tmp/r1.log &
+# The same replica publishing (sysfs = on), for the replica's view further down.
+{ cat /tmp/r1.conf; echo "sysfs = on"; } >/tmp/r1-pub.conf
+# Only the primary publishes: one module, one node (the replica's config says so).
+echo "sysfs = off" >>/tmp/r1.conf
+walshipd -c /tmp/r1.conf 2>/tmp/r1.log &
 R_PID=$!
 walshipd -c /tmp/p.conf 2>/tmp/p.log &
 P_PID=$!
 check "primary publishes: daemon = its pid" wait_for 20 file_is $W/daemon $P_PID
 check "peer r1 streaming in sysfs" wait_for 30 file_is $W/peers/r1/state streaming
+# The last segment is pushed later, while the replica publishes.
+read -r FLUSH_LSN LATE_FLUSH_LSN </expected_flush_lsn.txt
+LATE=/wal/$(ls /wal | tail -n 1)
 pushed=0
 for seg in /wal/*; do
+	[ "$seg" = "$LATE" ] && continue
 	# Retried once, as PostgreSQL's archiver retries: on tmpfs the replica's fallback from
 	# O_DIRECT can refuse a segment's first attempt (reported to the replica's owner).
 	if walship push -c /tmp/p.conf "$seg" >>/tmp/push.log 2>&1 ||
@@ -93,9 +100,9 @@ for seg in /wal/*; do
 		pushed=$((pushed + 1))
 	fi
 done
-eq "segments pushed" "$(ls /wal | wc -l)" "$pushed"
+eq "segments pushed" "$(($(ls /wal | wc -l) - 1))" "$pushed"
 check "flush_lsn reaches the last segment's end" wait_for 10 file_is $W/peers/r1/flush_lsn \
-	"$(cat /expected_flush_lsn.txt)"
+	"$FLUSH_LSN"
 sleep 1
 walship status -c /tmp/p.conf --json >/tmp/status.json
 for f in role node_name system_identifier timeline; do
@@ -116,11 +123,17 @@ eq "walship status --sysfs shows the peer's flush_lsn" \
 # ---- poll() on state wakes when the publisher dies; lifetimes ----
 /nlcheck poll $W/peers/r1/state 10000 >/tmp/poll.out 2>&1 &
 POLL_PID=$!
+/nlcheck events r1 unknown 10000 >/tmp/events.out 2>&1 &
+EVENTS_PID=$!
+wait_for 5 grep -q subscribed /tmp/events.out
 sleep 0.5
 kill -KILL $P_PID
 wait $P_PID 2>/dev/null
 wait $POLL_PID
+wait $EVENTS_PID
 eq "poll() on peers/r1/state wakes with the new state" "woke: unknown" "$(cat /tmp/poll.out)"
+eq "a listener on the events group hears r1 become unknown" "event: r1 unknown" \
+	"$(tail -n 1 /tmp/events.out)"
 eq "after SIGKILL, daemon" none "$(cat $W/daemon)"
 eq "after SIGKILL, peer state" unknown "$(cat $W/peers/r1/state)"
 
@@ -134,9 +147,63 @@ sleep 1
 check "insmod again" insmod /walship.ko
 check "daemon published again after insmod" wait_for 15 file_is $W/daemon $P_PID
 check "peer r1 published again after insmod" wait_for 15 file_is $W/peers/r1/state streaming
+
+# ---- the replica's view: its upstream peer follows its status ----
+# The primary goes on without publishing (--no-sysfs overrides the config's auto); the
+# replica publishes and takes over the module: the primary's r1 is removed.
 kill -TERM $P_PID $R_PID
 wait $P_PID $R_PID 2>/dev/null
+walshipd -c /tmp/p.conf --no-sysfs 2>>/tmp/p.log &
+P_PID=$!
+walshipd -c /tmp/r1-pub.conf 2>>/tmp/r1.log &
+R_PID=$!
+check "replica publishes: daemon = its pid" wait_for 20 file_is $W/daemon $R_PID
+eq "role" replica "$(cat $W/role)"
+check "replica's upstream peer p streaming" wait_for 30 file_is $W/peers/p/state streaming
+eq "the previous publisher's peers are removed" p "$(ls $W/peers)"
+check "push of the last segment to the replica" sh -c \
+	"walship push -c /tmp/p.conf $LATE >>/tmp/push.log 2>&1 ||
+	 walship push -c /tmp/p.conf $LATE >>/tmp/push.log 2>&1"
+sleep 1
+walship status -c /tmp/r1-pub.conf --json >/tmp/r-status.json
+eq "replica learned the segment size from the WAL" 1048576 "$(jq -r .seg_size /tmp/r-status.json)"
+for f in state sent_lsn write_lsn flush_lsn lag_bytes bytes_sent reconnects; do
+	eq "replica's peer p $f equals status --json" \
+		"$(jq -r ".peers[] | select(.name == \"p\") | .$f" /tmp/r-status.json)" \
+		"$(cat $W/peers/p/$f)"
+done
+eq "replica's flush_lsn is the last segment's end" "$LATE_FLUSH_LSN" \
+	"$(cat $W/peers/p/flush_lsn)"
+/nlcheck events p connecting,disconnected 10000 >/tmp/events.out 2>&1 &
+EVENTS_PID=$!
+wait_for 5 grep -q subscribed /tmp/events.out
+kill -TERM $P_PID
+wait $P_PID 2>/dev/null
+wait $EVENTS_PID
+check "a listener on the events group hears p leave streaming" \
+	grep -qE '^event: p (connecting|disconnected)$' /tmp/events.out
+sleep 1
+state=$(cat $W/peers/p/state 2>/dev/null)
+check "primary stopped: peer p stays, state connecting or disconnected ($state)" \
+	test "$state" = connecting -o "$state" = disconnected
+# A replica that never reached its primary: the peer is there from the start.
+kill -TERM $R_PID
+wait $R_PID 2>/dev/null
+walshipd -c /tmp/r1-pub.conf 2>>/tmp/r1.log &
+R_PID=$!
+check "replica restarted without its primary publishes" wait_for 20 file_is $W/daemon $R_PID
+# Its upstream is unnamed before a handshake: published as "upstream" (docs/sysfs.md).
+check "peer upstream connecting or disconnected, not vanished" wait_for 10 sh -c \
+	"grep -qxE 'connecting|disconnected' $W/peers/upstream/state"
+kill -TERM $R_PID
+wait $R_PID 2>/dev/null
 check "rmmod at the end" rmmod walship
+if timeout 10 walshipd -c /tmp/r1-pub.conf 2>/tmp/r-on.log; then
+	fail "sysfs = on starts without walship.ko"
+else
+	check "sysfs = on refuses to start without walship.ko" grep -q "walship.ko is not loaded" \
+		/tmp/r-on.log
+fi
 
 # ---- the kernel log ----
 dmesg >/tmp/dmesg.txt

@@ -7,6 +7,11 @@
  *                            "PASS: ..." or "FAIL: ..." line per check
  *   nlcheck poll FILE MS     read FILE, poll() it for POLLPRI, print "woke: VALUE" with
  *                            its new first line, or "timeout"
+ *   nlcheck events PEER STATES MS
+ *                            join the multicast group "events", print "subscribed", then
+ *                            wait for a WALSHIP_CMD_EVENT about PEER whose state is one of
+ *                            the comma-separated STATES (others are skipped): print
+ *                            "event: PEER STATE", or "timeout"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +40,7 @@ struct req {
 };
 
 static int failures;
+static int events_group = -1; /* the "events" multicast group, from family_id() */
 
 static void result(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -76,6 +82,34 @@ static void req_put(struct req *r, uint16_t type, const void *data, uint16_t len
 static void req_put_str(struct req *r, uint16_t type, const char *s)
 {
 	req_put(r, type, s, (uint16_t)(strlen(s) + 1));
+}
+
+/* Each attribute nested in @a. */
+#define NESTED_FOR_EACH(pos, a)                                                                    \
+	for (pos = (struct nlattr *)((char *)(a) + NLA_HDRLEN);                                    \
+	     (char *)pos + NLA_HDRLEN <= (char *)(a) + (a)->nla_len && pos->nla_len >= NLA_HDRLEN; \
+	     pos = (struct nlattr *)((char *)pos + NLA_ALIGN(pos->nla_len)))
+
+/* CTRL_ATTR_MCAST_GROUPS: one nested entry per group, with its name and id. */
+static void find_events_group(const struct nlattr *groups)
+{
+	const struct nlattr *grp, *a;
+
+	NESTED_FOR_EACH(grp, groups)
+	{
+		const char *name = NULL;
+		int id = -1;
+
+		NESTED_FOR_EACH(a, grp)
+		{
+			if (a->nla_type == CTRL_ATTR_MCAST_GRP_NAME)
+				name = (const char *)a + NLA_HDRLEN;
+			if (a->nla_type == CTRL_ATTR_MCAST_GRP_ID)
+				id = (int)*(const uint32_t *)((const char *)a + NLA_HDRLEN);
+		}
+		if (name && !strcmp(name, WALSHIP_GENL_MCGRP))
+			events_group = id;
+	}
 }
 
 /*
@@ -124,9 +158,12 @@ static int req_send(int fd, struct req *r, char *msg, size_t msglen, int *family
 				char *end = (char *)nlh + nlh->nlmsg_len;
 
 				for (; (char *)a + NLA_HDRLEN <= end && a->nla_len >= NLA_HDRLEN;
-				     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len)))
+				     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len))) {
 					if (a->nla_type == CTRL_ATTR_FAMILY_ID)
 						*family = *(uint16_t *)((char *)a + NLA_HDRLEN);
+					if ((a->nla_type & NLA_TYPE_MASK) == CTRL_ATTR_MCAST_GROUPS)
+						find_events_group(a);
+				}
 			}
 		}
 	}
@@ -287,12 +324,81 @@ static int check_poll(const char *path, int timeout_ms)
 	return 0;
 }
 
+static const char *const state_names[] = {
+	[WALSHIP_PEER_UNKNOWN] = "unknown",	      [WALSHIP_PEER_CONNECTING] = "connecting",
+	[WALSHIP_PEER_HANDSHAKE] = "handshake",	      [WALSHIP_PEER_STREAMING] = "streaming",
+	[WALSHIP_PEER_DISCONNECTED] = "disconnected",
+};
+
+/* Is @state one of the comma-separated @states? */
+static bool state_listed(const char *states, const char *state)
+{
+	size_t len = strlen(state);
+
+	for (const char *p = states; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, state, len) && (p[len] == ',' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
+static int check_events(const char *peer, const char *states, int timeout_ms)
+{
+	int fd = nl_open();
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	static char in[16384];
+
+	family_id(fd);
+	if (events_group < 0 || setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &events_group,
+					   sizeof(events_group)) < 0) {
+		fprintf(stderr, "cannot join multicast group \"%s\"\n", WALSHIP_GENL_MCGRP);
+		return 2;
+	}
+	printf("subscribed\n");
+	fflush(stdout);
+	while (poll(&pfd, 1, timeout_ms) > 0) {
+		ssize_t n = recv(fd, in, sizeof(in), 0);
+		struct nlmsghdr *nlh;
+
+		if (n < 0)
+			break;
+		for (nlh = (struct nlmsghdr *)in; NLMSG_OK(nlh, n); nlh = NLMSG_NEXT(nlh, n)) {
+			struct genlmsghdr *g = NLMSG_DATA(nlh);
+			struct nlattr *a = (struct nlattr *)((char *)g + GENL_HDRLEN);
+			char *end = (char *)nlh + nlh->nlmsg_len;
+			const char *name = NULL, *state = NULL;
+
+			if (nlh->nlmsg_type < NLMSG_MIN_TYPE || g->cmd != WALSHIP_CMD_EVENT)
+				continue;
+			for (; (char *)a + NLA_HDRLEN <= end && a->nla_len >= NLA_HDRLEN;
+			     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len))) {
+				uint32_t v;
+
+				if (a->nla_type == WALSHIP_A_PEER_NAME)
+					name = (const char *)a + NLA_HDRLEN;
+				if (a->nla_type != WALSHIP_A_PEER_STATE)
+					continue;
+				v = *(uint32_t *)((char *)a + NLA_HDRLEN);
+				state = v <= WALSHIP_PEER_MAX ? state_names[v] : "?";
+			}
+			if (name && state && !strcmp(name, peer) && state_listed(states, state)) {
+				printf("event: %s %s\n", name, state);
+				return 0;
+			}
+		}
+	}
+	printf("timeout\n");
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "policy"))
 		return check_policy();
 	if (argc == 4 && !strcmp(argv[1], "poll"))
 		return check_poll(argv[2], atoi(argv[3]));
-	fprintf(stderr, "usage: nlcheck policy | nlcheck poll FILE TIMEOUT_MS\n");
+	if (argc == 5 && !strcmp(argv[1], "events"))
+		return check_events(argv[2], argv[3], atoi(argv[4]));
+	fprintf(stderr, "usage: nlcheck policy | nlcheck poll FILE TIMEOUT_MS |\n"
+			"       nlcheck events PEER STATE[,STATE...] TIMEOUT_MS\n");
 	return 2;
 }

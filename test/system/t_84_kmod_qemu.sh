@@ -40,21 +40,22 @@ echo "PASS: walship.ko builds with W=1 and no warnings"
 echo "== guest programs"
 gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/include" -o "$OUT/nlcheck" \
 	"$ROOT/test/kernel/nlcheck.c"
-# Four 1 MiB WAL segments of a made-up PostgreSQL 15 cluster: a long page header on the
+# Five 1 MiB WAL segments of a made-up PostgreSQL 15 cluster: a long page header on the
 # first page (magic 0xD110, timeline 1, page address, system identifier, segment and block
 # size), the rest an unused tail of zeros.
 python3 - "$OUT/wal" <<'PY'
 import struct, sys
 SEG = 1 << 20
-for segno in range(1, 5):
+for segno in range(1, 6):
     hdr = struct.pack('<HHIQI4xQII', 0xD110, 0x0002, 1, segno * SEG, 0,
                       7300000000000000084, SEG, 8192)
     with open('%s/00000001%08X%08X' % (sys.argv[1], segno // 4096, segno % 4096), 'wb') as f:
         f.write(hdr + b'\0' * (SEG - len(hdr)))
 PY
-# The replica acknowledges the fourth segment: flush position at its end, 5 MiB.
+# The replica acknowledges the fourth segment (flush position at its end, 5 MiB), then,
+# pushed while the replica publishes, the fifth (6 MiB).
 "$ROOT/test/kernel/build-initramfs.sh" "$OUT/initramfs.cpio.gz" "$SRC/walship.ko" \
-	"$BUILD/walshipd" "$BUILD/walship" "$OUT/nlcheck" "$OUT/wal" "$VERSION" "0/500000"
+	"$BUILD/walshipd" "$BUILD/walship" "$OUT/nlcheck" "$OUT/wal" "$VERSION" "0/500000 0/600000"
 
 echo "== booting $KVER under QEMU (TCG)"
 start=$SECONDS

@@ -30,6 +30,9 @@
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
+#ifndef TRACEFS_MAGIC
+#define TRACEFS_MAGIC 0x74726163
+#endif
 
 _Static_assert(PROBE_TAG_SHIFT == RING_TAG_SHIFT, "send tags: ring and probes agree");
 _Static_assert(PEERTAG_MAX < PROBE_MAX_PEERS, "every peer number has a histogram");
@@ -110,13 +113,36 @@ static int probe_bpffs(const char **why)
 	return -errno;
 }
 
+/*
+ * tracefs at /sys/kernel/tracing, mounted if it is not.  The classic tracepoints
+ * (syscalls, ext4) are found and attached through it (libbpf reads their ids there).
+ * `ip netns exec` mounts a fresh /sys without tracefs in its own mount namespace: there,
+ * without this, the fsync(2) and ext4 probes silently did not load (only the tp_btf
+ * io_uring probes, which need no tracefs, did).  False when there is none.
+ */
+static bool probe_tracefs(void)
+{
+	struct statfs st;
+
+	if (statfs("/sys/kernel/tracing", &st) == 0 && st.f_type == TRACEFS_MAGIC)
+		return true;
+	if (statfs("/sys/kernel/debug/tracing", &st) == 0 && st.f_type == TRACEFS_MAGIC)
+		return true;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+		return true;
+	log_debug("tracefs is not mounted at /sys/kernel/tracing and could not be: %s",
+		  strerror(errno));
+	return false;
+}
+
 static void set_autoload(struct bpf_program *prog, bool on)
 {
 	bpf_program__set_autoload(prog, on);
 }
 
-/* Choose which variant of each program loads; returns what io_uring probes use. */
-static const char *probe_choose(struct probes_bpf *skel)
+/* Choose which variant of each program loads; returns what io_uring probes use, and in
+ * @others which of the classic ones (syscalls, ext4) load. */
+static const char *probe_choose(struct probes_bpf *skel, char *others, size_t len)
 {
 	bool req_btf = tp_btf_exists("io_uring_submit_req");
 	bool sqe_btf = !req_btf && tp_btf_exists("io_uring_submit_sqe");
@@ -142,6 +168,8 @@ static const char *probe_choose(struct probes_bpf *skel)
 	set_autoload(skel->progs.fdatasync_exit, syscalls);
 	set_autoload(skel->progs.ext4_sync_enter, ext4);
 	set_autoload(skel->progs.ext4_sync_exit, ext4);
+	snprintf(others, len, "fsync(2) probes %s, ext4 probes %s", syscalls ? "on" : "off",
+		 ext4 ? "on" : "off (no ext4_sync_file tracepoints or no tracefs)");
 	if (!submit || !(complete_btf || complete_tp))
 		return "none (no io_uring tracepoints)";
 	return req_btf ? "tp_btf io_uring_submit_req" :
@@ -163,6 +191,7 @@ int probe_start(const struct config *cfg, struct probe **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	const char *why = NULL, *submit;
+	char others[128];
 	struct probe *p;
 	int ret;
 
@@ -202,7 +231,8 @@ int probe_start(const struct config *cfg, struct probe **out)
 		goto out_rmdir;
 	}
 	p->skel->rodata->targ_tgid = (__u32)getpid();
-	submit = probe_choose(p->skel);
+	probe_tracefs();
+	submit = probe_choose(p->skel, others, sizeof(others));
 	ret = probes_bpf__load(p->skel);
 	if (ret < 0) {
 		why = ret == -EPERM || ret == -EACCES ?
@@ -216,9 +246,9 @@ int probe_start(const struct config *cfg, struct probe **out)
 		why = "could not attach the BPF programs to their tracepoints";
 		goto out_unpin;
 	}
-	log_log("BPF probes on: fsync and send latency (submission: %s), histograms pinned in "
-		"\"%s\"",
-		submit, p->pin_dir);
+	log_log("BPF probes on: fsync and send latency (submission: %s; %s), histograms pinned "
+		"in \"%s\"",
+		submit, others, p->pin_dir);
 	probe_tick(p);
 	*out = p;
 	return 0;

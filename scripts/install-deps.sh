@@ -15,7 +15,8 @@ set -euo pipefail
 # Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF).
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
-# `walship status --json`, bc for arithmetic in the bench, iputils-ping for the harness.
+# `walship status --json`, bc for arithmetic in the bench, iputils-ping for the harness,
+# libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities).
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
 # module is built against them and booted under QEMU with TCG), busybox-static and cpio
 # for the guest's initramfs, kmod for modinfo, dkms for the packaging check.
@@ -42,6 +43,7 @@ PACKAGES=(
 	procps
 	psmisc
 	util-linux
+	libcap2-bin
 	e2fsprogs
 	jq
 	bc

@@ -100,6 +100,37 @@ static bool complete_has_cqe_arg(void)
 	return ret;
 }
 
+/* True if this process's effective set has capability @cap (from /proc/self/status). */
+static bool have_cap(unsigned int cap)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return true; /* cannot tell: let the kernel say */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return !found || (eff >> cap) & 1;
+}
+
+/* The capabilities BPF tracing needs: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN for both
+ * (kernels before 5.8, and what mounting bpffs and tracefs needs).  NULL when enough. */
+static const char *probe_caps_missing(void)
+{
+	const unsigned int cap_sys_admin = 21, cap_perfmon = 38, cap_bpf = 39;
+
+	if (have_cap(cap_sys_admin) || (have_cap(cap_bpf) && have_cap(cap_perfmon)))
+		return NULL;
+	return "walshipd lacks the capabilities for BPF (CAP_BPF and CAP_PERFMON, or "
+	       "CAP_SYS_ADMIN; root normally has them)";
+}
+
 /* bpffs at /sys/fs/bpf, mounted if it is not. */
 static int probe_bpffs(const char **why)
 {
@@ -212,6 +243,11 @@ int probe_start(const struct config *cfg, struct probe **out)
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		ret = -ENOENT;
 		why = "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing)";
+		goto out_off;
+	}
+	why = probe_caps_missing();
+	if (why) {
+		ret = -EPERM;
 		goto out_off;
 	}
 	ret = probe_bpffs(&why);

@@ -1,0 +1,82 @@
+#!/bin/bash
+# BPF probes degrade cleanly (issue 5): with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN dropped
+# (capsh), both walshipd daemons with probes = auto log once why the probes are off, and
+# WAL still ships: segments arrive byte-identical and `walship status` says the probes
+# are off.  With probes = on and the same capabilities dropped, walshipd refuses to start
+# with a clear error.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_cmds capsh jq
+DROP=cap_bpf,cap_perfmon,cap_sys_admin
+# capsh must know every capability it drops (libcap too old for CAP_BPF: skip, not fail).
+capsh --drop="$DROP" -- -c true 2>/dev/null || skip "capsh cannot drop $DROP (libcap2-bin too old?)"
+ws_setup
+
+# walshipd as the harness starts it (ip netns exec "$WALSHIPD" -c CONF), but through a
+# wrapper that drops the capabilities from the bounding set first: the daemon, exec'd
+# after the drop, has none of them although it runs as root.
+REAL_WALSHIPD=$WALSHIPD
+WALSHIPD=$TEST_DIR/walshipd-nocaps
+cat >"$WALSHIPD" <<EOF
+#!/bin/bash
+exec capsh --drop=$DROP -- -c 'exec "\$@"' walshipd "$REAL_WALSHIPD" "\$@"
+EOF
+chmod 0755 "$WALSHIPD"
+# The wrapper really drops them: bit 39 (CAP_BPF), 38 (CAP_PERFMON), 21 (CAP_SYS_ADMIN).
+eff=$(capsh --drop="$DROP" -- -c 'exec grep ^CapEff: /proc/self/status' | awk '{print $2}')
+(((16#$eff >> 39 & 1) + (16#$eff >> 38 & 1) + (16#$eff >> 21 & 1) == 0)) ||
+	fail "test bug: capsh left capabilities $eff"
+
+# shellcheck disable=SC2034  # read by walship_daemons_up
+PRIMARY_CONF_EXTRA=(probes=auto)
+# shellcheck disable=SC2034
+REPLICA_CONF_EXTRA=(probes=auto)
+walship_daemons_up
+
+for f in "$TEST_DIR/ws-primary.log" "$TEST_DIR/ws-r1.log"; do
+	grep -q 'BPF probes on' "$f" && fail "$f: probes on although capabilities were dropped"
+	n=$(grep -c 'BPF probes are off' "$f" || true)
+	assert_eq 1 "$n" "lines saying the probes are off in $f"
+	grep 'BPF probes are off' "$f" | grep -q 'lacks the capabilities for BPF' ||
+		fail "$f does not say why the probes are off: $(grep 'BPF probes' "$f")"
+	log "ok: $(basename "$f"): $(grep 'BPF probes are off' "$f" | sed 's/^.*\(BPF probes are off\)/\1/')"
+done
+for conf in "$PCONF" "$RCONF"; do
+	walship_status "$conf" --json | jq -e '.probes == null' >/dev/null ||
+		fail "walship status -c $conf --json does not show the probes off"
+	walship_status "$conf" | grep -q '^latency probes: *off' ||
+		fail "walship status -c $conf does not say the probes are off"
+done
+
+# WAL still ships: full segments (every page real records) arrive byte-identical.
+walship_primary_up 1
+for _ in 1 2 3; do
+	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+	wait_archived "$seg"
+	assert_file_identical "$PDATA/pg_wal/$seg" "$RARCHIVE/$seg"
+	log "ok: $seg shipped, identical"
+done
+stored=$(status_counter "$RCONF" files_stored)
+((stored >= 3)) || fail "replica stored $stored files, expected at least 3"
+
+# The same daemon log still says it once (no repeat per connection or per tick).
+for f in "$TEST_DIR/ws-primary.log" "$TEST_DIR/ws-r1.log"; do
+	assert_eq 1 "$(grep -c 'BPF probes are off' "$f" || true)" "probes-off lines in $f at the end"
+done
+
+# probes = on without the capabilities: refuse to start, saying why and what to do.
+ONCONF=$TEST_DIR/ws-on/walship.conf
+mkdir -p "$TEST_DIR/ws-on"
+write_replica_conf "$ONCONF" "$TEST_DIR/ws-on" "$NS_P" probes=on
+run_capture "$TEST_DIR/ws-on.log" timeout 20 ip netns exec "$NS_R1" "$WALSHIPD" -c "$ONCONF"
+sed 's/^/    | /' "$TEST_DIR/ws-on.log"
+((RC != 0 && RC != 124)) || fail "walshipd with probes = on and no BPF capabilities: exit $RC"
+grep -q 'could not start the BPF probes: walshipd lacks the capabilities for BPF' \
+	"$TEST_DIR/ws-on.log" || fail "walshipd with probes = on did not say why it refused"
+grep -qi 'probes = auto or off' "$TEST_DIR/ws-on.log" || fail "no hint to set probes = auto or off"
+[[ -S "$TEST_DIR/ws-on/walshipd.sock" ]] && fail "walshipd with probes = on left a socket"
+log "ok: probes = on refused (exit $RC)"
+log "PASS"

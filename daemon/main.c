@@ -46,6 +46,7 @@ struct daemon {
 	struct __kernel_timespec tick_ts;
 	bool stop_requested;
 	struct probe *probe; /* NULL: BPF probes off */
+	struct status_probes probe_status; /* the probes' quantiles for status replies */
 	struct metrics *metrics; /* NULL: metrics_listen off */
 	struct publisher *publisher; /* NULL with sysfs = off or --no-sysfs */
 };
@@ -120,6 +121,15 @@ static void tick_done(struct ring_op *op, int res, uint32_t flags)
 	}
 	sqe = ring_sqe(&d->ring, &d->tick_op);
 	io_uring_prep_timeout(sqe, &d->tick_ts, 0, 0);
+}
+
+/* status_reply()'s hook: the probes' quantiles in `walship status`. */
+static void daemon_status_probes(struct status_node *n, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->probe && probe_status(d->probe, &d->probe_status) == 0)
+		n->probes = &d->probe_status;
 }
 
 static void usage(FILE *out)
@@ -212,6 +222,7 @@ int main(int argc, char **argv)
 	/* Before the role starts, so its start-up fsyncs are measured too. */
 	if (probe_start(&d.cfg, &d.probe) < 0)
 		goto out_close;
+	role_set_status_hook(daemon_status_probes, &d);
 	if (ring_init(&d.ring, 512, (uint32_t)d.cfg.io_buffers, SLOT_SIZE) < 0) {
 		log_fatal("could not start the I/O engine");
 		goto out_close;

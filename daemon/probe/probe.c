@@ -375,6 +375,47 @@ int probe_read_pinned(const char *dir, struct probe_snapshot *s)
 	return ret;
 }
 
+static void quantiles_of(const struct probe_hist *h, struct status_quantiles *q)
+{
+	q->count = probe_hist_count(h);
+	q->p50_us = probe_hist_quantile_us(h, 0.50);
+	q->p90_us = probe_hist_quantile_us(h, 0.90);
+	q->p99_us = probe_hist_quantile_us(h, 0.99);
+}
+
+int probe_status(struct probe *p, struct status_probes *out)
+{
+	struct probe_snapshot *s = malloc(sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ret = probe_read(p, s);
+	if (ret < 0) {
+		free(s);
+		return ret;
+	}
+	memset(out, 0, sizeof(*out));
+	quantiles_of(&s->fsync.io_uring, &out->fsync_io_uring);
+	quantiles_of(&s->fsync.syscall, &out->fsync_syscall);
+	quantiles_of(&s->fsync.ext4, &out->fsync_ext4);
+	/* The peers `walship stats` shows: named, or with counts. */
+	for (int peer = 0; peer < PROBE_MAX_PEERS && out->npeers < STATUS_MAX_PROBE_PEERS; peer++) {
+		const struct probe_send *ps = &s->send[peer];
+
+		if (!s->peer[peer][0] && !probe_hist_count(&ps->sent) &&
+		    !probe_hist_count(&ps->released))
+			continue;
+		snprintf(out->peers[out->npeers].addr, sizeof(out->peers[0].addr), "%s",
+			 s->peer[peer][0] ? s->peer[peer] : "unknown");
+		quantiles_of(&ps->sent, &out->peers[out->npeers].sent);
+		quantiles_of(&ps->released, &out->peers[out->npeers].released);
+		out->npeers++;
+	}
+	free(s);
+	return 0;
+}
+
 void probe_stop(struct probe *p)
 {
 	if (!p)

@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "probe/hist.h"
+#include "status/status.h"
 
 struct probe;
 
@@ -29,6 +30,9 @@ void probe_tick(struct probe *p);
 
 /* Read the histograms. Returns -errno. */
 int probe_read(struct probe *p, struct probe_snapshot *s);
+
+/* The quantiles of every histogram, for `walship status` (@p non-NULL).  Returns -errno. */
+int probe_status(struct probe *p, struct status_probes *out);
 
 /* Detach, and unpin unless bpf_keep_pins.  @p may be NULL. */
 void probe_stop(struct probe *p);

@@ -3,7 +3,8 @@
 # fsync histogram counts every IORING_OP_FSYNC the replica submitted and the send
 # histograms every send the primary submitted; the pins dump as JSON with named fields;
 # /metrics is Prometheus text whose counts agree with `walship stats --json`; the ext4
-# probe sees the replica's fsyncs (its archive is on ext4 here).
+# probe sees the replica's fsyncs (its archive is on ext4 here); `walship status` shows
+# the same quantiles as `walship stats`.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -109,6 +110,35 @@ assert_eq "$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="ext
 stats=$(in_mnt "$P_PID" "$WALSHIP" stats -c "$PCONF" --json)
 assert_eq "$sent" "$(jq '[.send[].sent.count] | add' <<<"$stats")" \
 	"walship stats vs /metrics, sends"
+# walship status shows the same quantiles (same precision, same peers).
+q='{count, p50_us, p90_us, p99_us}'
+for node in "$R_PID $RCONF" "$P_PID $PCONF"; do
+	read -r pid conf <<<"$node"
+	stats=$(in_mnt "$pid" "$WALSHIP" stats -c "$conf" --json)
+	status=$(walship_status "$conf" --json)
+	for path in io_uring syscall ext4; do
+		assert_eq "$(jq -c ".fsync.$path | $q" <<<"$stats")" \
+			"$(jq -c ".probes.fsync.$path | $q" <<<"$status")" \
+			"walship status vs stats, fsync $path quantiles ($conf)"
+	done
+	assert_eq "$(jq -c "[.send[] | {addr, sent: (.sent | $q), released: (.released | $q)}]" \
+		<<<"$stats")" \
+		"$(jq -c "[.probes.send[] | {addr, sent: (.sent | $q), released: (.released | $q)}]" \
+			<<<"$status")" "walship status vs stats, send quantiles ($conf)"
+done
+jq -e '.probes.fsync.io_uring.count > 0 and .probes.fsync.io_uring.p99_us > 0' \
+	<<<"$(walship_status "$RCONF" --json)" >/dev/null || fail "replica status: no fsync quantiles"
+jq -e '.probes.send[0].sent.count > 0 and .probes.send[0].sent.p50_us > 0' \
+	<<<"$(walship_status "$PCONF" --json)" >/dev/null || fail "primary status: no send quantiles"
+# (Outputs captured first: grep -q closing the pipe early would fail it under pipefail.)
+text=$(walship_status "$RCONF")
+grep -Eq '^  fsync io_uring: +[0-9]+ ops, p50 .*, p90 .*, p99 ' <<<"$text" ||
+	fail "walship status text has no fsync quantiles"
+sed -n '/^latency probes/,/^peers/p' <<<"$text"
+text=$(walship_status "$PCONF")
+grep -Eq "^  send to $(ns_addr "$NS_R1"): +[0-9]+ ops, p50 " <<<"$text" ||
+	fail "walship status text has no send quantiles"
+
 text=$(in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF")
 grep -q 'usecs' <<<"$text" || fail "walship stats text has no histogram"
 in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json --interval 1 --count 1 | jq -e '.fsync' >/dev/null ||

@@ -1,11 +1,15 @@
 #!/bin/bash
 # walship benchmark (`make bench`): ship BENCH_SEGMENTS real 16 MiB WAL segments from a
-# sender host to a receiver host (two network namespaces joined by a veth pair) with three
+# sender host to a receiver host (two network namespaces joined by a veth pair) with these
 # contenders, each BENCH_RUNS times, alternating, on the same corpus:
 #
 #   walship   primary walshipd (sender) -> replica walshipd (receiver), every segment
 #             handed over by `walship push`, one after another as PostgreSQL's archiver
-#             does, sync_replicas = 1;
+#             does, sync_replicas = 1, probes = off;
+#   walship-probes  the same with probes = on in both daemons (the BPF fsync and send
+#             latency probes, docs/observability.md), run right after walship: what the
+#             probes cost (goal: at most 3 % of throughput); left out without BTF;
+#   walship-buf  the same as walship with send_source = buffers;
 #   baseline  build/helpers/bench_baseline send/recv: plain read()/write() over one TCP
 #             connection, the receiver writes NAME.tmp, fsyncs it, renames it, fsyncs the
 #             directory and acks each file;
@@ -24,7 +28,10 @@
 #   BENCH_SEGMENTS=N    segments shipped per run (default 200)
 #   BENCH_RUNS=N        runs per contender (default 3); the median is reported
 #   BENCH_PROGRESS=N    print a counter every N segments (default 20)
-#   BENCH_WALSHIP_EXTRA="key=value ..."  extra config keys for both walshipd daemons
+#   BENCH_WALSHIP_EXTRA="key=value ..."  extra config keys for both walshipd daemons (not
+#                       probes: each contender sets it)
+#   BENCH_PROBES=0      leave out the walship-probes contender (default 1: in it when the
+#                       kernel has BTF)
 #   BENCH_RUN_DIR=DIR   logs and the receiver's store (default build/bench-run; emptied
 #                       at the start; must be on a real disk, not tmpfs)
 #   BENCH_RESULTS=FILE  where the table is written (default build/bench-results.txt)
@@ -46,6 +53,7 @@ SEGMENTS=${BENCH_SEGMENTS:-200}
 RUNS=${BENCH_RUNS:-3}
 PROGRESS=${BENCH_PROGRESS:-20}
 WALSHIP_EXTRA=${BENCH_WALSHIP_EXTRA:-}
+PROBES=${BENCH_PROBES:-1}
 CORPUS_ROOT=$BUILD/bench-corpus
 RUN_DIR=${BENCH_RUN_DIR:-$BUILD/bench-run}
 RESULTS=${BENCH_RESULTS:-$BUILD/bench-results.txt}
@@ -348,7 +356,7 @@ record() {
 	# shellcheck disable=SC2086  # split line into its fields
 	set -- $line
 	printf '\n'
-	log "$(printf '%-8s run %d: %6.1f seg/s %6s MB/s  cpu/GB send %6s s recv %6s s  latency p50 %s p99 %s max %s ms' \
+	log "$(printf '%-14s run %d: %6.1f seg/s %6s MB/s  cpu/GB send %6s s recv %6s s  latency p50 %s p99 %s max %s ms' \
 		"$name" "$run" "$1" "$2" "$3" "$4" "$p50" "$p99" "$max")"
 }
 
@@ -408,22 +416,24 @@ daemon_start() {
 	done
 }
 
-# run_walship RUN [NAME SEND_SOURCE]: one walship run: fresh daemons, push every segment,
-# measure.  NAME (default walship) labels the contender; SEND_SOURCE (default map) is the
-# primary's send_source: map sends from a mapping of the file, buffers reads it into
-# registered buffers first.
+# run_walship RUN [NAME SEND_SOURCE [PROBES]]: one walship run: fresh daemons, push every
+# segment, measure.  NAME (default walship) labels the contender; SEND_SOURCE (default map)
+# is the primary's send_source: map sends from a mapping of the file, buffers reads it into
+# registered buffers first; PROBES (default off) is both daemons' probes key: with on, both
+# must report the probes loaded.
 run_walship() {
-	local run=$1 name=${2:-walship} source=${3:-map} dir pconf rconf ppid rpid p0 p1 r0 r1 st
+	local run=$1 name=${2:-walship} source=${3:-map} probes=${4:-off}
+	local dir pconf rconf ppid rpid p0 p1 r0 r1 st f
 	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir/spool"
 	pconf=$dir/primary.conf
 	rconf=$dir/replica.conf
 	walship_conf "$pconf" role=primary node_name=bench-snd "listen=$ADDR_SND:$WALSHIP_PORT" \
 		"socket=$dir/p.sock" "spool_dir=$dir/spool" socket_permissions=0600 \
-		sync_replicas=1 push_timeout=30s "send_source=$source"
+		sync_replicas=1 push_timeout=30s "send_source=$source" "probes=$probes"
 	walship_conf "$rconf" role=replica node_name=bench-rcv "upstream=$ADDR_SND:$WALSHIP_PORT" \
 		"archive_dir=$STORE" "socket=$dir/r.sock" socket_permissions=0600 \
-		reconnect_min=50ms reconnect_max=500ms
+		reconnect_min=50ms reconnect_max=500ms "probes=$probes"
 	store_reset
 	daemon_start "$NS_SND" "$pconf" "$dir/primary.log"
 	ppid=$DAEMON_PID
@@ -431,7 +441,14 @@ run_walship() {
 	rpid=$DAEMON_PID
 	wait_for 20 "the replica walshipd to connect to the primary" \
 		grep -q "connected to primary" "$dir/replica.log"
-	printf '%s [bench] %-8s run %d:' "$(date +%H:%M:%S)" "$name" "$run"
+	for f in "$dir/primary.log" "$dir/replica.log"; do
+		if grep -q "BPF probes on" "$f"; then
+			[[ $probes == on ]] || die "$name: probes are on in $f"
+		else
+			[[ $probes != on ]] || die "$name: probes are not on in $f"
+		fi
+	done
+	printf '%s [bench] %-14s run %d:' "$(date +%H:%M:%S)" "$name" "$run"
 	p0=$(proc_cpu "$ppid")
 	r0=$(proc_cpu "$rpid")
 	st=0
@@ -475,7 +492,7 @@ run_baseline() {
 		2>"$dir/recv.err" &
 	rpid=$!
 	PIDS+=("$rpid")
-	printf '%s [bench] baseline run %d:' "$(date +%H:%M:%S)" "$run"
+	printf '%s [bench] baseline       run %d:' "$(date +%H:%M:%S)" "$run"
 	# shellcheck disable=SC2046  # one argument per corpus file
 	ip netns exec "$NS_SND" timeout -k 5 900 "$HELPER" send \
 		--connect "$ADDR_RCV:$BASELINE_PORT" --latencies "$dir/latencies" \
@@ -502,7 +519,7 @@ run_cp() {
 		mv "$d/$f.tmp" "$d/$f" && sync "$d"'
 	mkdir -p "$dir"
 	store_reset
-	printf '%s [bench] cp       run %d:' "$(date +%H:%M:%S)" "$run"
+	printf '%s [bench] cp             run %d:' "$(date +%H:%M:%S)" "$run"
 	ip netns exec "$NS_SND" timeout -k 5 900 "$HELPER" each --list "$CORPUS_LIST" \
 		--latencies "$dir/latencies" --stats "$dir/stats" --progress "$PROGRESS" \
 		-- sh -c "$cmd" sh "$STORE" 2>"$dir/each.err" || st=$?
@@ -537,11 +554,17 @@ ratio() {
 		if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'
 }
 
+# ratio3 A B: A / B to three decimals (a 3 % goal needs them).
+ratio3() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.3f\n", a / b }'
+}
+
 # report: the table of medians and the ratios, on stdout and in build/bench-results.txt.
 report() {
 	local c
 	declare -A m=()
-	for c in walship walship-buf baseline cp; do
+	for c in walship walship-probes walship-buf baseline cp; do
 		# RESULTS_TSV: name run wall seg/s MB/s sndcpu rcvcpu p50 p99 max
 		m[$c.segs]=$(median "$c" 4)
 		m[$c.mbs]=$(median "$c" 5)
@@ -561,15 +584,16 @@ report() {
 		echo "MB = 10^6 bytes; CPU s/GB = (user + system) CPU seconds per 10^9 bytes shipped;"
 		echo "latency = one file handed over until durable on the receiver (archive_command time)"
 		echo
-		printf '%-11s %9s %8s %14s %14s %9s %9s %9s\n' contender "seg/s" "MB/s" \
+		printf '%-14s %9s %8s %14s %14s %9s %9s %9s\n' contender "seg/s" "MB/s" \
 			"send CPU s/GB" "recv CPU s/GB" "p50 ms" "p99 ms" "max ms"
-		for c in walship walship-buf baseline cp; do
-			printf '%-11s %9s %8s %14s %14s %9s %9s %9s\n' "$c" "${m[$c.segs]}" \
+		for c in walship walship-probes walship-buf baseline cp; do
+			printf '%-14s %9s %8s %14s %14s %9s %9s %9s\n' "$c" "${m[$c.segs]}" \
 				"${m[$c.mbs]}" "${m[$c.scpu]}" "${m[$c.rcpu]}" "${m[$c.p50]}" \
 				"${m[$c.p99]}" "${m[$c.max]}"
 		done
 		echo
-		echo "walship: send_source = map (content sent from a mapping of the WAL file);"
+		echo "walship: send_source = map (content sent from a mapping of the WAL file), probes = off;"
+		echo "walship-probes: walship with probes = on (BPF fsync and send latency) in both daemons;"
 		echo "walship-buf: send_source = buffers (READ_FIXED into registered buffers, then sent)"
 		echo "walship sender:   walshipd (primary) + every walship push process"
 		echo "walship receiver: walshipd (replica); baseline: bench_baseline send / recv;"
@@ -591,6 +615,16 @@ report() {
 		printf '  latency p50 walship/baseline      %s\n' \
 			"$(ratio "${m[walship.p50]}" "${m[baseline.p50]}")"
 		echo
+		echo "the probes' cost (probes on / off, same run):"
+		printf '  throughput walship-probes/walship    %s   (goal >= 0.97)\n' \
+			"$(ratio3 "${m[walship-probes.segs]}" "${m[walship.segs]}")"
+		printf '  sender CPU/GB walship-probes/walship %s\n' \
+			"$(ratio3 "${m[walship-probes.scpu]}" "${m[walship.scpu]}")"
+		printf '  receiver CPU/GB walship-probes/walship %s\n' \
+			"$(ratio3 "${m[walship-probes.rcpu]}" "${m[walship.rcpu]}")"
+		printf '  latency p50 walship-probes/walship   %s\n' \
+			"$(ratio3 "${m[walship-probes.p50]}" "${m[walship.p50]}")"
+		echo
 		echo "every run (contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max):"
 		sed 's/^/  /' "$RESULTS_TSV"
 	} | tee "$RESULTS"
@@ -610,13 +644,19 @@ main() {
 	STORE=$RUN_DIR/store
 	RESULTS_TSV=$RUN_DIR/runs.txt
 	: >"$RESULTS_TSV"
-	log "$SEGMENTS segments x $RUNS runs x 4 contenders (walship, walship-buf, baseline, cp)"
+	if ((PROBES)) && [[ ! -r /sys/kernel/btf/vmlinux ]]; then
+		log "no BTF (/sys/kernel/btf/vmlinux): the walship-probes contender is left out"
+		PROBES=0
+	fi
+	log "$SEGMENTS segments x $RUNS runs of walship$( ((PROBES)) && echo ", walship-probes")," \
+		"walship-buf, baseline, cp"
 	corpus_prepare
 	net_create
 	local run
 	for ((run = 1; run <= RUNS; run++)); do
-		run_walship "$run"
-		run_walship "$run" walship-buf buffers
+		run_walship "$run" walship map off
+		((PROBES)) && run_walship "$run" walship-probes map on
+		run_walship "$run" walship-buf buffers off
 		run_baseline "$run"
 		run_cp "$run"
 	done

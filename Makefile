@@ -44,7 +44,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
 CPPFLAGS += -D_GNU_SOURCE -DWALSHIP_VERSION=\"$(VERSION)\" -Iinclude -Idaemon
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARNINGS) -MMD -MP -fno-strict-aliasing
-LDLIBS   += -luring -lbpf -lelf -lz
+LDLIBS   += -luring -lbpf -lelf -lz -lssl -lcrypto
 # libnl-genl-3: the sysfs publisher (daemon/publish/) talks generic netlink to walship.ko.
 CPPFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
 LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)

@@ -12,8 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+
 #include "common/log.h"
 #include "net/conn.h"
+#include "proto/codec.h"
 #include "net/peertag.h"
 
 /* After this many consecutive "copied" notifications, auto mode stops trying SEND_ZC:
@@ -23,6 +27,13 @@
 static void conn_rx_post(struct conn *c);
 static void conn_tx_post(struct conn *c);
 static void conn_maybe_finish(struct conn *c);
+static void conn_tls_pump(struct conn *c);
+static void conn_tls_handshake(struct conn *c);
+
+/* Ciphertext received per recv. */
+#define TLS_RX_SIZE 65536
+/* The first byte of a TLS record carrying a handshake: never a frame type. */
+#define TLS_RECORD_HANDSHAKE 0x16
 
 void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -109,6 +120,7 @@ unsigned int conn_tx_backlog(const struct conn *c)
 
 static void conn_item_free(struct conn *c, struct conn_tx_item *item)
 {
+	free(item->tls_out);
 	if (item->release)
 		item->release(item);
 	if (item->slot)
@@ -140,6 +152,18 @@ static void conn_maybe_finish(struct conn *c)
 	}
 	c->tx_head = c->tx_tail = NULL;
 	c->tx_queued = 0;
+	for (item = c->raw_head; item; item = next) {
+		next = item->next;
+		conn_item_free(c, item);
+	}
+	c->raw_head = c->raw_tail = NULL;
+	if (c->tls) {
+		tls_conn_free(c->tls);
+		free(c->tls);
+		c->tls = NULL;
+	}
+	free(c->tls_rx);
+	c->tls_rx = NULL;
 	if (c->rx_slot) {
 		ring_slot_put(c->ring, c->rx_slot);
 		c->rx_slot = NULL;
@@ -185,6 +209,12 @@ static void conn_rx_header_done(struct conn *c)
 {
 	int ret = frame_header_decode(c->rx_hdr, &c->rx_frame);
 
+	if (ret < 0 && c->stats.frames_received == 0 && c->rx_hdr[0] == TLS_RECORD_HANDSHAKE) {
+		log_error("a TLS client connected from %s, but this walshipd has tls = off",
+			  c->peer_addr);
+		conn_close(c, -EPROTO);
+		return;
+	}
 	if (ret < 0) {
 		log_error("invalid frame header from %s: %s", c->peer_addr,
 			  ret == -EBADMSG ? "header checksum mismatch" :
@@ -266,6 +296,10 @@ static void conn_rx_post(struct conn *c)
 
 	if (c->closing || c->rx_posted)
 		return;
+	if (c->tls) {
+		conn_tls_pump(c);
+		return;
+	}
 	c->rx_op.cb = conn_rx_complete;
 	sqe = ring_sqe(c->ring, &c->rx_op);
 	io_uring_prep_recv(sqe, c->fd, c->rx_buf + c->rx_have, c->rx_want - c->rx_have,
@@ -274,8 +308,8 @@ static void conn_rx_post(struct conn *c)
 	c->ops_pending++;
 }
 
-void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
-	       int zero_copy)
+static void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops,
+		       void *owner, int zero_copy)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -295,7 +329,35 @@ void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *op
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;
 	c->last_rx_ms = c->last_tx_ms = conn_now_ms();
+}
+
+void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
+	       int zero_copy)
+{
+	conn_setup(c, r, fd, ops, owner, zero_copy);
 	conn_rx_post(c);
+}
+
+int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
+		  const struct tls_ctx *ctx)
+{
+	conn_setup(c, r, fd, ops, owner, 0);
+	c->tls = calloc(1, sizeof(*c->tls));
+	c->tls_rx = malloc(TLS_RX_SIZE);
+	if (!c->tls || !c->tls_rx || tls_conn_init(c->tls, ctx) < 0) {
+		free(c->tls);
+		c->tls = NULL;
+		log_error("out of memory");
+		conn_close(c, -ENOMEM);
+		return -ENOMEM;
+	}
+	conn_tls_handshake(c);
+	return 0;
+}
+
+const char *conn_peer_cert_name(const struct conn *c)
+{
+	return c->tls && c->tls->handshake_done ? c->tls->peer_name : NULL;
 }
 
 /* ---- send ---- */
@@ -376,7 +438,13 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	c->stats.frames_sent++;
-	conn_tx_pop(c);
+	if (item->raw) {
+		c->raw_head = item->next;
+		if (!c->raw_head)
+			c->raw_tail = NULL;
+	} else {
+		conn_tx_pop(c);
+	}
 	item->send_finished = true;
 	if (!item->notifs_pending)
 		conn_item_free(c, item);
@@ -385,12 +453,286 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 		c->ops->tx_progress(c);
 }
 
+/* ---- TLS ---- */
+
+/* Move what OpenSSL wrote into its memory BIO to a raw item, sent before any frame. */
+static void conn_tls_flush_raw(struct conn *c)
+{
+	size_t pending = BIO_ctrl_pending(c->tls->wbio);
+	struct conn_tx_item *item;
+
+	if (!pending)
+		return;
+	item = calloc(1, sizeof(*item) + pending);
+	if (!item) {
+		log_error("out of memory");
+		conn_close(c, -ENOMEM);
+		return;
+	}
+	BIO_read(c->tls->wbio, item->small, (int)pending);
+	item->buf = item->small;
+	item->len = (uint32_t)pending;
+	item->ready = true;
+	item->raw = true;
+	item->conn = c;
+	if (c->raw_tail)
+		c->raw_tail->next = item;
+	else
+		c->raw_head = item;
+	c->raw_tail = item;
+	conn_tx_post(c);
+}
+
+/* Best effort, for a connection about to be closed: send what OpenSSL has for the peer
+ * (an alert saying why) without waiting. */
+static void conn_tls_send_now(struct conn *c)
+{
+	uint8_t buf[4096];
+	int n = BIO_read(c->tls->wbio, buf, sizeof(buf));
+
+	if (n > 0 && send(c->fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("could not send TLS alert to %s: %s", c->peer_addr, strerror(errno));
+}
+
+/* Encrypt @item into TLS records: its headers and content in order, as one stream. */
+static int conn_tls_encrypt(struct conn *c, struct conn_tx_item *item)
+{
+	uint32_t hdr_len = item->ext ? item->len - item->ext_len : item->len;
+	size_t pending;
+
+	if ((hdr_len && SSL_write(c->tls->ssl, item->buf, (int)hdr_len) <= 0) ||
+	    (item->ext && SSL_write(c->tls->ssl, item->ext, (int)item->ext_len) <= 0)) {
+		char why[256];
+
+		tls_conn_error(c->tls, why, sizeof(why), "SSL_write failed");
+		log_error("could not encrypt for %s: %s", c->peer_addr, why);
+		return -EPROTO;
+	}
+	/* Everything OpenSSL produced so far, in its order: this item's records and any
+	 * protocol bytes made while reading. */
+	pending = BIO_ctrl_pending(c->tls->wbio);
+	item->tls_out = malloc(pending ? pending : 1);
+	if (!item->tls_out)
+		return -ENOMEM;
+	BIO_read(c->tls->wbio, item->tls_out, (int)pending);
+	item->buf = item->tls_out;
+	item->len = (uint32_t)pending;
+	item->ext = NULL;
+	item->ext_len = 0;
+	item->sent = 0;
+	return 0;
+}
+
+static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags);
+
+static void conn_tls_tx_post(struct conn *c)
+{
+	struct conn_tx_item *item = c->raw_head;
+	struct io_uring_sqe *sqe;
+
+	if (!item) {
+		if (!c->tls->handshake_done)
+			return; /* frames wait for the handshake */
+		item = c->tx_head;
+		if (!item || !item->ready) {
+			if (!c->tls->pumping && BIO_ctrl_pending(c->tls->wbio))
+				conn_tls_flush_raw(c);
+			return;
+		}
+		if (!item->tls_out) {
+			int ret = conn_tls_encrypt(c, item);
+
+			if (ret < 0) {
+				conn_close(c, ret);
+				return;
+			}
+		}
+	}
+	item->zc = false;
+	item->send_op.cb = conn_tx_complete;
+	sqe = ring_sqe(c->ring, &item->send_op);
+	io_uring_prep_send(sqe, c->fd, item->buf + item->sent, item->len - item->sent,
+			   MSG_WAITALL | MSG_NOSIGNAL);
+	c->stats.copy_sends++;
+	c->tx_posted = true;
+	c->ops_pending++;
+}
+
+static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags);
+
+static void conn_tls_recv_post(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->closing || c->tls_rx_posted)
+		return;
+	c->tls_rx_op.cb = conn_tls_rx_complete;
+	sqe = ring_sqe(c->ring, &c->tls_rx_op);
+	io_uring_prep_recv(sqe, c->fd, c->tls_rx, TLS_RX_SIZE, 0);
+	c->tls_rx_posted = true;
+	c->ops_pending++;
+}
+
+/* A plaintext client at a TLS server: tell it in plaintext, so its log says why. */
+static void conn_tls_refuse_plaintext(struct conn *c)
+{
+	struct msg_error me = { .code = WIRE_ERR_PROTOCOL };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	int len;
+
+	snprintf(me.message, sizeof(me.message),
+		 "this walshipd requires TLS (tls = on): set tls = on and the certificate "
+		 "files on the replica");
+	log_log("refusing plaintext connection from %s: this walshipd requires TLS", c->peer_addr);
+	len = msg_error_encode(frame, sizeof(frame), &me);
+	if (len > 0 && send(c->fd, frame, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("could not send to %s: %s", c->peer_addr, strerror(errno));
+	conn_close(c, -EPROTO);
+}
+
+/* Drive the handshake with what arrived; may close (and so free) @c: callers return. */
+static void conn_tls_handshake(struct conn *c)
+{
+	struct tls_conn *tc = c->tls;
+	char why[256];
+	int r = SSL_do_handshake(tc->ssl);
+
+	if (r == 1) {
+		conn_tls_flush_raw(c);
+		if (tls_conn_established(tc) < 0) {
+			log_error("TLS peer %s presented no certificate with a common name",
+				  c->peer_addr);
+			conn_close(c, -EPERM);
+			return;
+		}
+		log_log("TLS established with %s: %s, peer certificate \"%s\"", c->peer_addr,
+			tc->version, tc->peer_name);
+		conn_tx_post(c);
+		conn_tls_pump(c);
+		return;
+	}
+	if (SSL_get_error(tc->ssl, r) == SSL_ERROR_WANT_READ) {
+		conn_tls_flush_raw(c);
+		conn_tls_recv_post(c);
+		return;
+	}
+	tls_conn_error(tc, why, sizeof(why), "handshake failed");
+	log_error("TLS handshake with %s failed: %s", c->peer_addr, why);
+	conn_tls_send_now(c);
+	conn_close(c, -EPROTO);
+}
+
+static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
+{
+	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, tls_rx_op));
+	struct tls_conn *tc = c->tls;
+
+	(void)flags;
+	c->tls_rx_posted = false;
+	c->ops_pending--;
+	if (c->closing) {
+		conn_maybe_finish(c);
+		return;
+	}
+	if (res <= 0) {
+		if (res == 0)
+			log_log("connection from %s closed by peer%s", c->peer_addr,
+				tc->handshake_done ?
+					"" :
+					" during the TLS handshake (does it use TLS?)");
+		else
+			log_log("could not receive from %s: %s", c->peer_addr, strerror(-res));
+		conn_close(c, res == 0 ? -ECONNRESET : res);
+		return;
+	}
+	if (!tc->first_byte_seen) {
+		tc->first_byte_seen = true;
+		if (tc->server && c->tls_rx[0] != TLS_RECORD_HANDSHAKE) {
+			conn_tls_refuse_plaintext(c);
+			return;
+		}
+	}
+	c->stats.bytes_received += (uint64_t)res;
+	c->last_rx_ms = conn_now_ms();
+	BIO_write(tc->rbio, c->tls_rx, res);
+	if (!tc->handshake_done)
+		conn_tls_handshake(c);
+	else
+		conn_tls_pump(c);
+}
+
+/*
+ * Decrypt into the frame receive state machine for as long as plaintext is there and the
+ * owner takes it.  Holds an op reference while it runs, so that a close in between
+ * cannot free @c under it.
+ */
+static void conn_tls_pump(struct conn *c)
+{
+	struct tls_conn *tc = c->tls;
+
+	if (tc->pumping || c->closing)
+		return;
+	if (!tc->handshake_done) {
+		conn_tls_recv_post(c);
+		return;
+	}
+	tc->pumping = true;
+	c->ops_pending++;
+	while (!c->closing && !c->rx_paused && c->rx_buf) {
+		int n;
+
+		if (c->rx_want == c->rx_have) {
+			/* a zero-length payload */
+			conn_rx_deliver(c);
+			continue;
+		}
+		n = SSL_read(tc->ssl, c->rx_buf + c->rx_have, (int)(c->rx_want - c->rx_have));
+		if (n > 0) {
+			c->rx_have += (uint32_t)n;
+			if (c->rx_have < c->rx_want)
+				continue;
+			if (c->rx_in_header)
+				conn_rx_header_done(c);
+			else
+				conn_rx_deliver(c);
+			continue;
+		}
+		switch (SSL_get_error(tc->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			conn_tls_recv_post(c);
+			break;
+		case SSL_ERROR_ZERO_RETURN:
+			log_log("TLS connection from %s closed by peer", c->peer_addr);
+			conn_close(c, -ECONNRESET);
+			break;
+		default: {
+			char why[256];
+
+			tls_conn_error(tc, why, sizeof(why), "SSL_read failed");
+			log_error("TLS error on connection from %s: %s", c->peer_addr, why);
+			conn_close(c, -EPROTO);
+			break;
+		}
+		}
+		break;
+	}
+	tc->pumping = false;
+	if (!c->closing && !c->tx_posted)
+		conn_tx_post(c); /* protocol bytes OpenSSL made while reading */
+	c->ops_pending--;
+	conn_maybe_finish(c); /* may free c */
+}
+
 static void conn_tx_post(struct conn *c)
 {
 	struct conn_tx_item *item = c->tx_head;
 	struct io_uring_sqe *sqe;
 	bool zc;
 
+	if (c->tls && !c->closing && !c->tx_posted) {
+		conn_tls_tx_post(c);
+		return;
+	}
 	if (c->closing || c->tx_posted || !item || !item->ready)
 		return;
 	zc = (item->slot || item->ext) && c->zero_copy != 0;

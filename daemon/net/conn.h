@@ -28,6 +28,7 @@
 #include <sys/uio.h>
 
 #include "proto/codec.h"
+#include "net/tls.h"
 #include "ring/ring.h"
 
 struct conn;
@@ -47,6 +48,8 @@ struct conn_tx_item {
 	bool send_finished;
 	bool failed;
 	bool zc; /* the last send of this item was SEND_ZC */
+	bool raw; /* TLS: ciphertext OpenSSL produced on its own (handshake, alerts) */
+	uint8_t *tls_out; /* TLS: the item's records, sent instead of its plaintext */
 	void *owner; /* owner's context for load callbacks */
 	uint64_t owner_arg;
 	/* mapped items: the frame's headers in small[], its content at ext (not ours) */
@@ -120,6 +123,15 @@ struct conn {
 
 	int64_t last_rx_ms; /* monotonic time of the last bytes received */
 	int64_t last_tx_ms; /* ... and sent */
+	/* TLS (NULL: plaintext): ciphertext is received into tls_rx and fed to OpenSSL;
+	 * items are encrypted when they reach the head of the queue, so records leave in
+	 * the order OpenSSL made them; raw items (handshake) go first. */
+	struct tls_conn *tls;
+	uint8_t *tls_rx;
+	struct ring_op tls_rx_op;
+	bool tls_rx_posted;
+	struct conn_tx_item *raw_head, *raw_tail;
+
 	unsigned int ops_pending;
 	bool closing;
 	bool closed_called;
@@ -130,6 +142,18 @@ struct conn {
 /* Take over connected socket @fd and start receiving. */
 void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
 	       int zero_copy);
+
+/*
+ * The same over TLS (@ctx's role: accept or connect): the handshake runs first; frames
+ * queued meanwhile wait for it.  Zero-copy does not apply (records are built in memory).
+ * A failed handshake closes the connection with the reason logged.  Returns 0 or
+ * -ENOMEM (then the connection is closing).
+ */
+int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
+		  const struct tls_ctx *ctx);
+
+/* The peer certificate's common name once TLS is established, NULL without TLS. */
+const char *conn_peer_cert_name(const struct conn *c);
 
 /* Queue a small frame (already encoded, at most WIRE_HEADER_SIZE +
  * WIRE_MAX_CONTROL_PAYLOAD bytes).  Returns -ENOMEM or -EPIPE when closing. */

@@ -142,6 +142,7 @@ struct primary {
 	uint32_t block_size;
 	struct spool spool;
 	struct worker worker;
+	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	char **registered; /* registered replicas, sorted */
 	uint64_t *held; /* files the spool holds for each of them */
 	struct spool_lost *lost; /* what each lost to spool overflow */
@@ -834,6 +835,12 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
 				   "replica WAL segment size %u differs from primary's %u",
 				   in.seg_size, pr->seg_size);
+	/* With TLS, the certificate says who the peer is: its name must be the node name. */
+	if (conn_peer_cert_name(&peer->conn) &&
+	    strcmp(conn_peer_cert_name(&peer->conn), in.node_name) != 0)
+		return peer_refuse(peer, WIRE_ERR_NAME,
+				   "certificate name \"%s\" does not match node name \"%s\"",
+				   conn_peer_cert_name(&peer->conn), in.node_name);
 	/* A replica that reconnects replaces its old, possibly half-open, connection. */
 	for (struct peer *other = pr->peers; other; other = other->next) {
 		if (other != peer && other->state == PEER_STREAMING &&
@@ -1092,7 +1099,14 @@ static void primary_accepted(struct ring_op *op, int res, uint32_t flags)
 	peer->next = pr->peers;
 	pr->peers = peer;
 	pr->npeers++;
-	conn_init(&peer->conn, pr->ring, res, &peer_conn_ops, peer, pr->cfg.zero_copy);
+	if (pr->tls.ctx) {
+		if (conn_init_tls(&peer->conn, pr->ring, res, &peer_conn_ops, peer, &pr->tls) < 0) {
+			primary_accept_post(pr);
+			return; /* closing; peer_closed() frees it */
+		}
+	} else {
+		conn_init(&peer->conn, pr->ring, res, &peer_conn_ops, peer, pr->cfg.zero_copy);
+	}
 	{
 		unsigned int live = 0;
 
@@ -1412,6 +1426,14 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 	pr->ring = r;
 	pr->listen_fd = -1;
 	pr->st.started = time(NULL);
+	if (cfg->tls) {
+		if (tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
+				 cfg->tls_key_file) < 0)
+			goto out_free;
+	} else {
+		log_warning("tls = off: WAL travels between hosts in plaintext, and replicas are "
+			    "not authenticated");
+	}
 	if (mapguard_init() < 0) {
 		log_error("could not install the SIGBUS handler: %s", strerror(errno));
 		goto out_free;
@@ -1450,6 +1472,7 @@ out_spool:
 	free(pr->held);
 	free(pr->lost);
 out_free:
+	tls_ctx_free(&pr->tls);
 	free(pr);
 	return NULL;
 }
@@ -1579,6 +1602,7 @@ static void primary_free(void *state)
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);
 	free(pr->lost);
+	tls_ctx_free(&pr->tls);
 	free(pr);
 }
 

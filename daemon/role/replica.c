@@ -125,6 +125,7 @@ struct replica {
 	uint64_t reconnects;
 	uint64_t errors;
 	char last_error[STATUS_MAX_TEXT];
+	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	struct status_node st;
 };
 
@@ -665,6 +666,12 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 		replica_set_error(rp, "upstream is incompatible");
 		return -EPROTO;
 	}
+	if (conn_peer_cert_name(&lk->conn) && strcmp(conn_peer_cert_name(&lk->conn), h.node_name)) {
+		log_error("upstream %s presents certificate name \"%s\" but node name \"%s\"",
+			  rp->cfg.upstream, conn_peer_cert_name(&lk->conn), h.node_name);
+		replica_set_error(rp, "primary's certificate name does not match its node name");
+		return -EPROTO;
+	}
 	lk->established = true;
 	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
 	rp->backoff_ms = rp->cfg.reconnect_min_ms;
@@ -808,7 +815,17 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 	lk->rp = rp;
 	rp->link = lk;
 	conn_tune_socket(rp->connect_fd);
-	conn_init(&lk->conn, rp->ring, rp->connect_fd, &link_conn_ops, lk, 0);
+	if (rp->tls.ctx) {
+		int fd = rp->connect_fd;
+
+		rp->connect_fd = -1;
+		if (conn_init_tls(&lk->conn, rp->ring, fd, &link_conn_ops, lk, &rp->tls) < 0) {
+			replica_backoff(rp);
+			return; /* closing; link_closed() frees it */
+		}
+	} else {
+		conn_init(&lk->conn, rp->ring, rp->connect_fd, &link_conn_ops, lk, 0);
+	}
 	rp->connect_fd = -1;
 	rp->reconnects++;
 
@@ -968,6 +985,14 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	rp->backoff_ms = cfg->reconnect_min_ms;
 	rp->st.started = time(NULL);
 	srand((unsigned int)(time(NULL) ^ getpid()));
+	if (cfg->tls) {
+		if (tls_ctx_init(&rp->tls, false, cfg->tls_ca_file, cfg->tls_cert_file,
+				 cfg->tls_key_file) < 0)
+			goto out_free;
+	} else {
+		log_warning("tls = off: WAL travels between hosts in plaintext, and the primary is "
+			    "not authenticated");
+	}
 	if (store_open(&rp->store, cfg->archive_dir) < 0)
 		goto out_free;
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
@@ -1066,6 +1091,7 @@ static void replica_free(void *state)
 	struct replica *rp = state;
 
 	store_close(&rp->store);
+	tls_ctx_free(&rp->tls);
 	free(rp);
 }
 

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TLS context and per-connection state (see tls.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "common/log.h"
+#include "net/tls.h"
+
+static void tls_log_openssl(const char *what, const char *file)
+{
+	unsigned long err = ERR_get_error();
+	char buf[256] = "unknown error";
+
+	if (err)
+		ERR_error_string_n(err, buf, sizeof(buf));
+	if (file)
+		log_error("%s \"%s\": %s", what, file, buf);
+	else
+		log_error("%s: %s", what, buf);
+	ERR_clear_error();
+}
+
+int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
+		 const char *key_file)
+{
+	memset(t, 0, sizeof(*t));
+	t->server = server;
+	if (!ca_file[0] || !cert_file[0] || !key_file[0]) {
+		log_error("tls = on needs tls_ca_file, tls_cert_file and tls_key_file");
+		return -EINVAL;
+	}
+	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!t->ctx) {
+		tls_log_openssl("could not create TLS context", NULL);
+		return -EINVAL;
+	}
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION);
+	SSL_CTX_set_num_tickets(t->ctx, 0);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
+		tls_log_openssl("could not load certificate file", cert_file);
+		goto out_free;
+	}
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		tls_log_openssl("could not load private key file", key_file);
+		goto out_free;
+	}
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		tls_log_openssl("private key does not match certificate", key_file);
+		goto out_free;
+	}
+	if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
+		tls_log_openssl("could not load CA file", ca_file);
+		goto out_free;
+	}
+	/* Mutual authentication: both ends present a certificate of this CA. */
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return 0;
+
+out_free:
+	SSL_CTX_free(t->ctx);
+	t->ctx = NULL;
+	return -EINVAL;
+}
+
+void tls_ctx_free(struct tls_ctx *t)
+{
+	SSL_CTX_free(t->ctx);
+	t->ctx = NULL;
+}
+
+int tls_conn_init(struct tls_conn *tc, const struct tls_ctx *t)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->server = t->server;
+	tc->ssl = SSL_new(t->ctx);
+	tc->rbio = BIO_new(BIO_s_mem());
+	tc->wbio = BIO_new(BIO_s_mem());
+	if (!tc->ssl || !tc->rbio || !tc->wbio) {
+		tls_log_openssl("could not set up a TLS connection", NULL);
+		BIO_free(tc->rbio);
+		BIO_free(tc->wbio);
+		SSL_free(tc->ssl);
+		memset(tc, 0, sizeof(*tc));
+		return -ENOMEM;
+	}
+	/* An empty memory BIO means "no data yet", not end of file. */
+	BIO_set_mem_eof_return(tc->rbio, -1);
+	SSL_set_bio(tc->ssl, tc->rbio, tc->wbio); /* the SSL owns both now */
+	if (t->server)
+		SSL_set_accept_state(tc->ssl);
+	else
+		SSL_set_connect_state(tc->ssl);
+	return 0;
+}
+
+void tls_conn_free(struct tls_conn *tc)
+{
+	SSL_free(tc->ssl); /* frees the BIOs */
+	memset(tc, 0, sizeof(*tc));
+}
+
+void tls_conn_error(struct tls_conn *tc, char *buf, size_t len, const char *fallback)
+{
+	long verify = tc->ssl ? SSL_get_verify_result(tc->ssl) : X509_V_OK;
+	unsigned long err = ERR_get_error();
+
+	if (verify != X509_V_OK)
+		snprintf(buf, len, "certificate verification failed: %s",
+			 X509_verify_cert_error_string(verify));
+	else if (err)
+		ERR_error_string_n(err, buf, len);
+	else
+		snprintf(buf, len, "%s", fallback);
+	ERR_clear_error();
+}
+
+int tls_conn_established(struct tls_conn *tc)
+{
+	X509 *cert = SSL_get1_peer_certificate(tc->ssl);
+	int n;
+
+	tc->handshake_done = true;
+	snprintf(tc->version, sizeof(tc->version), "%s %s", SSL_get_version(tc->ssl),
+		 SSL_get_cipher_name(tc->ssl));
+	if (!cert)
+		return -EPERM;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, tc->peer_name,
+				      sizeof(tc->peer_name));
+	X509_free(cert);
+	return n > 0 ? 0 : -EPERM;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLS for walship connections: OpenSSL 3 over memory BIOs, so that io_uring keeps moving
+ * every byte (the ciphertext) and OpenSSL only encrypts and decrypts in memory.
+ *
+ * TLS 1.3 only, mutual certificate authentication against one CA file, no session
+ * tickets.  The connection layer (conn.c) drives the handshake and the records; this
+ * module holds the context (certificates, key, verification) and the per-connection
+ * state.
+ */
+#ifndef WALSHIP_NET_TLS_H
+#define WALSHIP_NET_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ssl_ctx_st;
+struct ssl_st;
+struct bio_st;
+
+struct tls_ctx {
+	struct ssl_ctx_st *ctx;
+	bool server;
+};
+
+/*
+ * Load @cert_file (PEM chain), @key_file and the trust anchor @ca_file; require TLS 1.3
+ * and a peer certificate signed by that CA.  @server: accept (primary) or connect
+ * (replica).  Returns 0 or -EINVAL with the reason logged (file and OpenSSL's error).
+ */
+int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
+		 const char *key_file);
+void tls_ctx_free(struct tls_ctx *t);
+
+/* Per-connection TLS state (owned by struct conn). */
+struct tls_conn {
+	struct ssl_st *ssl;
+	struct bio_st *rbio; /* ciphertext received, for OpenSSL to read */
+	struct bio_st *wbio; /* ciphertext OpenSSL produced, to be sent */
+	bool server;
+	bool handshake_done;
+	bool first_byte_seen;
+	bool pumping;
+	char peer_name[256]; /* the peer certificate's common name */
+	char version[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+};
+
+/* Returns 0 or -ENOMEM (logged). */
+int tls_conn_init(struct tls_conn *tc, const struct tls_ctx *t);
+void tls_conn_free(struct tls_conn *tc);
+
+/*
+ * Why the last OpenSSL call failed, for a log line: the verification error when there is
+ * one ("certificate has expired"), else OpenSSL's error queue, else @fallback.
+ */
+void tls_conn_error(struct tls_conn *tc, char *buf, size_t len, const char *fallback);
+
+/* After the handshake: fill peer_name and version.  Returns 0, or -EPERM when the peer
+ * presented no certificate or it has no common name. */
+int tls_conn_established(struct tls_conn *tc);
+
+#endif /* WALSHIP_NET_TLS_H */

@@ -1,0 +1,95 @@
+#!/bin/bash
+# TLS between walshipd peers (issue 6): TLS 1.3 with mutual certificate authentication
+# ships WAL; a replica is refused, with the reason in both logs, when its certificate
+# comes from an unknown CA, has expired, names another node, or when it speaks plaintext
+# to a TLS primary.  Certificates are made here, at test time (never committed keys).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+require_cmds openssl
+PKI=$TEST_DIR/pki
+mkdir -p "$PKI"
+
+# make_ca NAME: a CA key and certificate.
+make_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$PKI/$1.key" -out "$PKI/$1.pem" -days 30 -subj "/CN=$1" 2>/dev/null
+}
+# make_cert CA CN FILE [DAYS]: a key and a certificate for CN signed by CA (DAYS may be
+# -1: already expired).
+make_cert() {
+	local ca=$1 cn=$2 file=$3 days=${4:-30}
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$PKI/$file.key" -out "$PKI/$file.csr" -subj "/CN=$cn" 2>/dev/null
+	openssl x509 -req -in "$PKI/$file.csr" -CA "$PKI/$ca.pem" -CAkey "$PKI/$ca.key" \
+		-CAcreateserial -out "$PKI/$file.pem" -days "$days" 2>/dev/null
+}
+make_ca ca
+make_ca otherca
+make_cert ca ws-primary primary
+make_cert ca ws-r1 r1
+make_cert otherca ws-r2 r2-unknown-ca
+make_cert ca ws-r2 r2-expired -1
+make_cert ca ws-r1 r2-wrong-name
+tls_keys() { # tls_keys CERT: the config lines for TLS with certificate CERT
+	echo tls=on "tls_ca_file=$PKI/ca.pem" "tls_cert_file=$PKI/$1.pem" "tls_key_file=$PKI/$1.key"
+}
+# shellcheck disable=SC2207
+PRIMARY_CONF_EXTRA=($(tls_keys primary))
+# shellcheck disable=SC2207
+REPLICA_CONF_EXTRA=($(tls_keys r1))
+walship_daemons_up
+grep -q 'TLS established with .*TLSv1.3.*peer certificate "ws-r1"' "$TEST_DIR/ws-primary.log" ||
+	fail "the primary did not log the TLS peer"
+grep -q 'TLS established with .*TLSv1.3.*peer certificate "ws-primary"' "$TEST_DIR/ws-r1.log" ||
+	fail "the replica did not log the TLS peer"
+
+log "WAL ships over TLS"
+walship_primary_up 1
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_archived "$seg"
+assert_file_identical "$PDATA/pg_wal/$seg" "$RARCHIVE/$seg"
+
+# try_replica DESC EXPECT_PRIMARY_LOG EXPECT_REPLICA_LOG KEY=VALUE...: start a second
+# replica ws-r2 with the given config, wait until both logs show the refusal, check it
+# never streams, stop it.
+try_replica() {
+	local desc=$1 plog=$2 rlog=$3 dir=$TEST_DIR/ws-r2 conf
+	shift 3
+	log "refused: $desc"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	conf=$dir/walship.conf
+	write_replica_conf "$conf" "$dir" "$NS_P" "$@"
+	: >"$TEST_DIR/ws-r2.log"
+	local mark
+	mark=$(wc -l <"$TEST_DIR/ws-primary.log")
+	walshipd_start "$NS_R1" "$conf" "$TEST_DIR/ws-r2.log"
+	primary_says() { tail -n +"$((mark + 1))" "$TEST_DIR/ws-primary.log" | grep -qE -- "$plog"; }
+	wait_for 15 "the primary to refuse ($desc)" primary_says
+	wait_for 15 "ws-r2 to log why ($desc)" grep -qE -- "$rlog" "$TEST_DIR/ws-r2.log"
+	! walship_status "$PCONF" --json | jq -e '.peers[] | select(.name == "ws-r2" and .state == "streaming")' >/dev/null ||
+		fail "ws-r2 is streaming despite: $desc"
+	walshipd_stop "$conf"
+}
+# shellcheck disable=SC2046
+try_replica "a certificate from an unknown CA" \
+	"TLS handshake with .* failed" "TLS (handshake with .* failed|error on connection)" \
+	$(tls_keys r2-unknown-ca | sed "s#$PKI/ca.pem#$PKI/otherca.pem#")
+# shellcheck disable=SC2046
+try_replica "an expired certificate" \
+	"certificate has expired" "TLS (handshake with .* failed|error on connection).*expired" \
+	$(tls_keys r2-expired)
+# shellcheck disable=SC2046
+try_replica "a certificate naming another node" \
+	'certificate name "ws-r1" does not match node name "ws-r2"' \
+	'certificate name "ws-r1" does not match node name "ws-r2"' $(tls_keys r2-wrong-name)
+try_replica "a plaintext replica at a TLS primary" \
+	"refusing plaintext connection" "requires TLS" tls=off
+
+log "the first replica is still streaming and shipping"
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_archived "$seg"
+log "PASS"

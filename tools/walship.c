@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "cli.h"
 #include "common/log.h"
 #include "fetch.h"
@@ -39,6 +40,7 @@ static const struct subcommand subcommands[] = {
 	{ "stats", stats_main, stats_usage, "print the BPF fsync and send latency histograms" },
 	{ "replica", replica_main, replica_usage,
 	  "replica drop NAME: forget a registered replica (primary)" },
+	{ "check", check_main, check_usage, "preflight: is this host set up to ship WAL" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

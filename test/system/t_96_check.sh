@@ -1,0 +1,142 @@
+#!/bin/bash
+# t_96: `walship check` (issue 6).  On the usual topology (walship_topology_up: primary
+# and standby with walship), the check passes on both hosts; then, on copies of the data
+# directories' control and config files (the running clusters are never touched), each
+# item is broken on purpose and must be the one item named FAIL, with exit 1:
+# wal_level = minimal, archive_mode off, archive_command without walship, restore_command
+# without walship, the wrong walship role for the host, streaming without max_wal_senders
+# or a replication line in pg_hba.conf, a config file with an error, an unreachable
+# socket, and a cluster whose system identifier differs from the one walshipd learnt.
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+walship_topology_up 1
+
+# check_out NAME ARGS...: run `walship check ARGS` into $TEST_DIR/check-NAME.out; sets RC.
+check_out() {
+	local name=$1
+	shift
+	run_capture "$TEST_DIR/check-$name.out" "$WALSHIP" check -B "$PG_BIN" "$@"
+	sed 's/^/    | /' "$TEST_DIR/check-$name.out"
+}
+
+# expect_pass NAME ARGS...: the check exits 0 with no FAIL line.
+expect_pass() {
+	local name=$1
+	check_out "$@"
+	[[ "$RC" == 0 ]] || fail "walship check ($name): expected exit 0, got $RC"
+	! grep -q '^FAIL' "$TEST_DIR/check-$name.out" || fail "walship check ($name): a FAIL line"
+	log "ok: walship check passes ($name)"
+}
+
+# expect_fail ITEM NAME ARGS...: the check exits 1 and ITEM is the only item that FAILs.
+expect_fail() {
+	local item=$1 name=$2 out=$TEST_DIR/check-$2.out nfail
+	shift
+	check_out "$@"
+	[[ "$RC" == 1 ]] || fail "walship check ($name): expected exit 1, got $RC"
+	grep -q "^FAIL  $item " "$out" || fail "walship check ($name): item \"$item\" not named FAIL"
+	nfail=$(grep -c '^FAIL' "$out")
+	[[ "$nfail" == 1 ]] || fail "walship check ($name): $nfail FAIL lines, expected only $item"
+	grep -A1 "^FAIL  $item " "$out" | grep -q '^      hint: ' ||
+		fail "walship check ($name): no hint after the FAIL line"
+	log "ok: walship check names \"$item\" ($name)"
+}
+
+# fake_pgdata SRC DST: a data directory for walship check only: PG_VERSION, the control
+# file and the config files of SRC (and its standby.signal), nothing else.
+fake_pgdata() {
+	local src=$1 dst=$2
+	rm -rf "$dst"
+	mkdir -p "$dst/global"
+	cp "$src/PG_VERSION" "$src/postgresql.conf" "$src/postgresql.auto.conf" "$src/pg_hba.conf" "$dst/"
+	cp "$src/global/pg_control" "$dst/global/"
+	[[ ! -e "$src/standby.signal" ]] || cp "$src/standby.signal" "$dst/"
+}
+
+# Make sure WAL has gone through, so the replica's walshipd knows the system identifier.
+lsn=$(pg_finish_load "$NS_P" "$PG_PORT")
+wait_standby_lsn "$NS_R1" "$PG_PORT" "$lsn" 60
+
+log "correct setup: both hosts pass"
+expect_pass primary -c "$PCONF" -D "$PDATA"
+expect_pass primary-streaming -c "$PCONF" -D "$PDATA" --streaming
+grep -q '^PASS  pg_hba.conf replication' "$TEST_DIR/check-primary-streaming.out" ||
+	fail "walship check --streaming did not check pg_hba.conf"
+expect_pass standby -c "$RCONF" -D "$SDATA"
+grep -q '^PASS  system identifier' "$TEST_DIR/check-standby.out" ||
+	fail "walship check on the standby did not compare the system identifier"
+grep -q '^PASS  restore_command' "$TEST_DIR/check-standby.out" ||
+	fail "walship check on the standby did not check restore_command"
+expect_pass walship-only -c "$RCONF"
+
+FP=$TEST_DIR/fake-primary
+FS=$TEST_DIR/fake-standby
+
+log "broken: wal_level = minimal"
+fake_pgdata "$PDATA" "$FP"
+echo "wal_level = minimal" >>"$FP/postgresql.auto.conf"
+expect_fail wal_level wal-level-minimal -c "$PCONF" -D "$FP"
+grep -q 'wal_level = minimal (file ".*postgresql.auto.conf" line' "$TEST_DIR/check-wal-level-minimal.out" ||
+	fail "walship check did not say where wal_level was set"
+
+log "broken: archive_mode off"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_mode = off" >>"$FP/postgresql.conf"
+expect_fail archive_mode archive-mode-off -c "$PCONF" -D "$FP"
+
+log "broken: archive_command without walship"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = 'cp %p /mnt/archive/%f'" >>"$FP/postgresql.conf"
+expect_fail archive_command archive-command-cp -c "$PCONF" -D "$FP"
+
+log "broken: archive_command with another walship config, through an include"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push -c /etc/walship/other.conf %p'" >"$FP/extra.conf"
+echo "include 'extra.conf'" >>"$FP/postgresql.conf"
+expect_fail archive_command archive-command-other-config -c "$PCONF" -D "$FP"
+
+log "broken: restore_command without walship"
+fake_pgdata "$SDATA" "$FS"
+echo "restore_command = 'cp /mnt/archive/%f %p'" >>"$FS/postgresql.auto.conf"
+expect_fail restore_command restore-command-cp -c "$RCONF" -D "$FS"
+
+log "broken: wrong walship role for the host"
+# A standby whose restore_command names the primary's config, checked with that config,
+# so that only the role is wrong.
+fake_pgdata "$SDATA" "$FS"
+echo "restore_command = '$WALSHIP fetch -c $PCONF %f %p'" >>"$FS/postgresql.auto.conf"
+expect_fail "walship role" wrong-role -c "$PCONF" -D "$FS"
+
+log "broken: streaming without max_wal_senders, then without a replication line"
+fake_pgdata "$PDATA" "$FP"
+echo "max_wal_senders = 0" >>"$FP/postgresql.conf"
+expect_fail max_wal_senders no-wal-senders -c "$PCONF" -D "$FP" --streaming
+fake_pgdata "$PDATA" "$FP"
+sed -i '/replication/d' "$FP/pg_hba.conf"
+expect_fail "pg_hba.conf replication" no-replication-line -c "$PCONF" -D "$FP" --streaming
+
+log "broken: walship config with an error"
+cp "$PCONF" "$TEST_DIR/bad.conf"
+echo "sync_replica = 1" >>"$TEST_DIR/bad.conf"
+expect_fail "walship config" bad-config -c "$TEST_DIR/bad.conf"
+grep -q 'unrecognized configuration parameter "sync_replica"' "$TEST_DIR/check-bad-config.out" ||
+	fail "walship check did not show the config error"
+
+log "broken: walshipd not running on the configured socket"
+sed "s|^socket = .*|socket = $TEST_DIR/nobody.sock|" "$PCONF" >"$TEST_DIR/nosock.conf"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push -c $TEST_DIR/nosock.conf %p'" >>"$FP/postgresql.conf"
+expect_fail "walshipd socket" no-daemon -c "$TEST_DIR/nosock.conf" -D "$FP"
+
+log "broken: another cluster than the one walshipd learnt"
+OTHER=$TEST_DIR/pg-other
+mkdir -p "$OTHER" && chown postgres:postgres "$OTHER" && chmod 0700 "$OTHER"
+runuser -u postgres -- "$PG_BIN/initdb" -D "$OTHER" -U postgres --auth=trust --no-locale \
+	-E UTF8 >"$TEST_DIR/initdb-other.out" 2>&1 || fail "initdb $OTHER failed"
+fake_pgdata "$OTHER" "$FS"
+cp "$SDATA/standby.signal" "$FS/"
+echo "restore_command = '$WALSHIP fetch -c $RCONF %f %p'" >>"$FS/postgresql.auto.conf"
+expect_fail "system identifier" other-cluster -c "$RCONF" -D "$FS"
+
+log "t_96: walship check passes on a correct setup and names each broken item"

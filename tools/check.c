@@ -1,0 +1,733 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `walship check`: a preflight for one host.  See check.h and docs/security.md.
+ *
+ * Each item prints one line, PASS, FAIL, WARN or SKIP, with what was found, and a hint
+ * after a FAIL or WARN.  Only FAIL changes the exit code: WARN is for what cannot be
+ * decided here (a peer that is not reachable right now), SKIP for what does not apply.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cli.h"
+#include "client.h"
+#include "common/log.h"
+#include "walship/control.h"
+
+#define CHECK_MAX_SETTINGS 256
+#define CHECK_MAX_DEPTH 10 /* include nesting, as PostgreSQL's CONF_FILE_MAX_DEPTH */
+#define CHECK_VALUE_MAX 1024
+
+/* One postgresql.conf setting: the last assignment wins, as in the server. */
+struct pg_setting {
+	char name[64];
+	char value[CHECK_VALUE_MAX];
+	char file[PATH_MAX];
+	int line;
+};
+
+struct check_run {
+	const char *config_path;
+	const char *pgdata;
+	const char *pg_bin;
+	bool streaming;
+	bool standby;
+	struct pg_setting settings[CHECK_MAX_SETTINGS];
+	size_t nsettings;
+	int passed, failed, warned, skipped;
+};
+
+enum check_result { CHECK_PASS, CHECK_FAIL, CHECK_WARN, CHECK_SKIP };
+
+/* Print one item; @hint (may be NULL) follows a FAIL or WARN. */
+__attribute__((format(printf, 5, 6))) static void check_item(struct check_run *run,
+							     enum check_result result,
+							     const char *item, const char *hint,
+							     const char *fmt, ...)
+{
+	static const char *const labels[] = { "PASS", "FAIL", "WARN", "SKIP" };
+	char what[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	printf("%s  %-24s %s\n", labels[result], item, what);
+	if (hint && (result == CHECK_FAIL || result == CHECK_WARN))
+		printf("      hint: %s\n", hint);
+	switch (result) {
+	case CHECK_PASS:
+		run->passed++;
+		break;
+	case CHECK_FAIL:
+		run->failed++;
+		break;
+	case CHECK_WARN:
+		run->warned++;
+		break;
+	case CHECK_SKIP:
+		run->skipped++;
+		break;
+	}
+	fflush(stdout);
+}
+
+void check_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: walship check [-c FILE] [-D PGDATA] [--pg-bin DIR] [--streaming]\n"
+		"\n"
+		"Check that this host's PostgreSQL and walshipd are set up to ship WAL, and\n"
+		"print a checklist: PASS, FAIL (with a hint), WARN or SKIP per item.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config=FILE  walship config file (default $%s, else %s)\n"
+		"  -D, --pgdata=DIR   PostgreSQL data directory (default $PGDATA); without it,\n"
+		"                     only walship's own items are checked\n"
+		"  -B, --pg-bin=DIR   where pg_controldata is (default: PATH, then\n"
+		"                     /usr/lib/postgresql/<version>/bin)\n"
+		"  -s, --streaming    streaming is configured: also check max_wal_senders and a\n"
+		"                     replication line in pg_hba.conf (primary)\n"
+		"  -h, --help         show this help and exit\n"
+		"\n"
+		"Exit codes: 0 no item failed; 1 at least one failed; 2 usage error.\n",
+		CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+/* ---- postgresql.conf ------------------------------------------------------------- */
+
+static struct pg_setting *pg_setting_find(struct check_run *run, const char *name)
+{
+	for (size_t idx = 0; idx < run->nsettings; idx++) {
+		if (strcasecmp(run->settings[idx].name, name) == 0)
+			return &run->settings[idx];
+	}
+	return NULL;
+}
+
+static const char *pg_setting_value(struct check_run *run, const char *name, const char *dflt)
+{
+	struct pg_setting *setting = pg_setting_find(run, name);
+
+	return setting ? setting->value : dflt;
+}
+
+static void pg_setting_set(struct check_run *run, const char *name, const char *value,
+			   const char *file, int line)
+{
+	struct pg_setting *setting = pg_setting_find(run, name);
+
+	if (!setting) {
+		if (run->nsettings == CHECK_MAX_SETTINGS)
+			return; /* more distinct settings than PostgreSQL has: ignore the rest */
+		setting = &run->settings[run->nsettings++];
+		snprintf(setting->name, sizeof(setting->name), "%s", name);
+	}
+	snprintf(setting->value, sizeof(setting->value), "%s", value);
+	snprintf(setting->file, sizeof(setting->file), "%s", file);
+	setting->line = line;
+}
+
+static int pg_conf_read(struct check_run *run, const char *path, int depth, bool missing_ok);
+
+/* @name relative to the directory of @from, as PostgreSQL resolves include paths. */
+static void pg_conf_resolve(const char *from, const char *name, char *out, size_t len)
+{
+	const char *slash = strrchr(from, '/');
+
+	if (name[0] == '/' || !slash)
+		snprintf(out, len, "%s", name);
+	else
+		snprintf(out, len, "%.*s/%s", (int)(slash - from), from, name);
+}
+
+static int pg_conf_include_dir(struct check_run *run, const char *dir, int depth)
+{
+	struct dirent **entries;
+	int count = scandir(dir, &entries, NULL, alphasort);
+	char path[PATH_MAX];
+	int ret = 0;
+
+	if (count < 0) {
+		log_error("could not open directory \"%s\": %m", dir);
+		return -errno;
+	}
+	for (int idx = 0; idx < count; idx++) {
+		const char *name = entries[idx]->d_name;
+		size_t len = strlen(name);
+
+		if (ret == 0 && name[0] != '.' && len > 5 && strcmp(name + len - 5, ".conf") == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, name);
+			ret = pg_conf_read(run, path, depth + 1, false);
+		}
+		free(entries[idx]);
+	}
+	free(entries);
+	return ret;
+}
+
+/* Parse one line of a PostgreSQL config file: `name [=] value`, # comments, '' quotes. */
+static int pg_conf_line(struct check_run *run, char *p, const char *path, int line, int depth)
+{
+	char name[64], value[CHECK_VALUE_MAX], target[PATH_MAX];
+	size_t name_len = 0, value_len = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '.')) {
+		if (name_len + 1 < sizeof(name))
+			name[name_len++] = *p;
+		p++;
+	}
+	name[name_len] = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '=')
+		p++;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\'') {
+		for (p++; *p; p++) {
+			if (*p == '\'' && p[1] == '\'') {
+				p++;
+			} else if (*p == '\'') {
+				break;
+			} else if (*p == '\\' && p[1]) {
+				p++; /* backslash escapes, as the server's lexer allows */
+			}
+			if (value_len + 1 < sizeof(value))
+				value[value_len++] = *p;
+		}
+	} else {
+		while (*p && !isspace((unsigned char)*p) && *p != '#') {
+			if (value_len + 1 < sizeof(value))
+				value[value_len++] = *p;
+			p++;
+		}
+	}
+	value[value_len] = '\0';
+	if (name_len == 0)
+		return 0; /* the server would refuse it; not ours to report */
+	if (strcasecmp(name, "include") == 0 || strcasecmp(name, "include_if_exists") == 0) {
+		pg_conf_resolve(path, value, target, sizeof(target));
+		return pg_conf_read(run, target, depth + 1,
+				    strcasecmp(name, "include_if_exists") == 0);
+	}
+	if (strcasecmp(name, "include_dir") == 0) {
+		pg_conf_resolve(path, value, target, sizeof(target));
+		return pg_conf_include_dir(run, target, depth);
+	}
+	pg_setting_set(run, name, value, path, line);
+	return 0;
+}
+
+static int pg_conf_read(struct check_run *run, const char *path, int depth, bool missing_ok)
+{
+	char buf[4096];
+	int line = 0, ret = 0;
+	FILE *in;
+
+	if (depth > CHECK_MAX_DEPTH) {
+		log_error(
+			"could not open configuration file \"%s\": maximum nesting depth exceeded",
+			path);
+		return -ELOOP;
+	}
+	in = fopen(path, "re");
+	if (!in) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
+		ret = -errno;
+		log_error("could not open configuration file \"%s\": %s", path, strerror(-ret));
+		return ret;
+	}
+	while (ret == 0 && fgets(buf, sizeof(buf), in)) {
+		line++;
+		buf[strcspn(buf, "\n")] = '\0';
+		ret = pg_conf_line(run, buf, path, line, depth);
+	}
+	fclose(in);
+	return ret;
+}
+
+/* Where a setting came from, for messages: ` (file "x" line 3)` or ` (default)`. */
+static const char *pg_setting_where(struct check_run *run, const char *name, char *buf, size_t len)
+{
+	struct pg_setting *setting = pg_setting_find(run, name);
+
+	if (!setting)
+		snprintf(buf, len, " (default)");
+	else
+		snprintf(buf, len, " (file \"%s\" line %d)", setting->file, setting->line);
+	return buf;
+}
+
+/* ---- pg_controldata ----------------------------------------------------------- */
+
+struct controldata {
+	bool ok;
+	char version[16]; /* PG_VERSION */
+	uint64_t system_identifier;
+	uint64_t seg_size;
+	uint64_t block_size;
+	char cluster_state[64];
+};
+
+static void check_controldata(struct check_run *run, struct controldata *cd)
+{
+	char cmd[PATH_MAX * 2 + 64], path[PATH_MAX], line[512];
+	const char *prog = "pg_controldata";
+	FILE *in;
+	int status;
+
+	snprintf(path, sizeof(path), "%s/PG_VERSION", run->pgdata);
+	in = fopen(path, "re");
+	if (!in || !fgets(cd->version, sizeof(cd->version), in)) {
+		check_item(run, CHECK_FAIL, "data directory",
+			   "Give the data directory of this host's cluster with -D PGDATA.",
+			   "could not read \"%s\": %m", path);
+		if (in)
+			fclose(in);
+		return;
+	}
+	fclose(in);
+	cd->version[strcspn(cd->version, "\n")] = '\0';
+	check_item(run, CHECK_PASS, "data directory", NULL, "%s: PostgreSQL %s, %s", run->pgdata,
+		   cd->version,
+		   run->standby ? "standby (standby.signal or recovery.signal)" :
+				  "primary (no standby.signal)");
+
+	if (run->pg_bin) {
+		snprintf(path, sizeof(path), "%s/pg_controldata", run->pg_bin);
+		prog = path;
+	} else if (system("command -v pg_controldata >/dev/null 2>&1") != 0) {
+		snprintf(path, sizeof(path), "/usr/lib/postgresql/%s/bin/pg_controldata",
+			 cd->version);
+		prog = path;
+	}
+	snprintf(cmd, sizeof(cmd), "LC_ALL=C '%s' '%s' 2>&1", prog, run->pgdata);
+	in = popen(cmd, "r");
+	if (!in) {
+		check_item(run, CHECK_FAIL, "pg_controldata", NULL, "could not run \"%s\": %m",
+			   prog);
+		return;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		char *colon = strchr(line, ':');
+		char *value;
+
+		if (!colon)
+			continue;
+		*colon = '\0';
+		value = colon + 1;
+		while (*value == ' ')
+			value++;
+		value[strcspn(value, "\n")] = '\0';
+		if (strcmp(line, "Database system identifier") == 0)
+			cd->system_identifier = strtoull(value, NULL, 10);
+		else if (strcmp(line, "Bytes per WAL segment") == 0)
+			cd->seg_size = strtoull(value, NULL, 10);
+		else if (strcmp(line, "WAL block size") == 0)
+			cd->block_size = strtoull(value, NULL, 10);
+		else if (strcmp(line, "Database cluster state") == 0)
+			snprintf(cd->cluster_state, sizeof(cd->cluster_state), "%s", value);
+	}
+	status = pclose(in);
+	if (status != 0 || cd->system_identifier == 0) {
+		check_item(run, CHECK_FAIL, "pg_controldata",
+			   "Run it by hand to see why; give its directory with --pg-bin DIR.",
+			   "\"%s %s\" failed", prog, run->pgdata);
+		return;
+	}
+	cd->ok = true;
+	check_item(run, CHECK_PASS, "pg_controldata", NULL,
+		   "system identifier %" PRIu64 ", WAL segment %" PRIu64 " bytes, block %" PRIu64
+		   " bytes, state \"%s\"",
+		   cd->system_identifier, cd->seg_size, cd->block_size, cd->cluster_state);
+}
+
+/* ---- PostgreSQL settings ------------------------------------------------------- */
+
+/* True when @command runs walship's @sub (push/fetch) with @args and this config. */
+static bool command_calls_walship(const char *command, const char *sub, const char *args,
+				  const char *config_path, bool *other_config)
+{
+	const char *at = strstr(command, "walship");
+	char word[32];
+
+	*other_config = false;
+	if (!at)
+		return false;
+	snprintf(word, sizeof(word), " %s ", sub);
+	if (!strstr(at, word) || !strstr(at, args))
+		return false;
+	/* With a -c, it must name this config; without, walship reads the default path. */
+	if (strstr(at, " -c ") || strstr(at, "--config")) {
+		if (!strstr(at, config_path)) {
+			*other_config = true;
+			return false;
+		}
+	} else if (strcmp(config_path, CONFIG_DEFAULT_PATH) != 0 && !getenv(CLI_CONFIG_ENV)) {
+		*other_config = true;
+		return false;
+	}
+	return true;
+}
+
+static bool setting_on(const char *value)
+{
+	return strcasecmp(value, "on") == 0 || strcasecmp(value, "true") == 0 ||
+	       strcasecmp(value, "yes") == 0 || strcasecmp(value, "1") == 0 ||
+	       strcasecmp(value, "always") == 0;
+}
+
+/* A `host`/`hostssl`/`hostnossl`/`local` line of pg_hba.conf whose database is replication. */
+static int hba_has_replication_line(const char *path)
+{
+	char line[1024], type[32], database[256];
+	int found = 0;
+	FILE *in = fopen(path, "re");
+
+	if (!in)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), in)) {
+		char *hash = strchr(line, '#');
+
+		if (hash)
+			*hash = '\0';
+		if (sscanf(line, "%31s %255s", type, database) != 2)
+			continue;
+		if (strncmp(type, "host", 4) != 0 && strcmp(type, "local") != 0)
+			continue;
+		for (char *tok = strtok(database, ","); tok; tok = strtok(NULL, ","))
+			if (strcmp(tok, "replication") == 0 || strcmp(tok, "\"replication\"") == 0)
+				found = 1;
+	}
+	fclose(in);
+	return found;
+}
+
+static void check_pg_settings(struct check_run *run)
+{
+	char path[PATH_MAX], where[PATH_MAX + 64], hint[PATH_MAX + 256];
+	const char *wal_level, *value;
+	bool other;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/postgresql.conf", run->pgdata);
+	ret = pg_conf_read(run, path, 0, false);
+	if (ret == 0) {
+		snprintf(path, sizeof(path), "%s/postgresql.auto.conf", run->pgdata);
+		ret = pg_conf_read(run, path, 0, true);
+	}
+	if (ret < 0) {
+		check_item(run, CHECK_FAIL, "postgresql.conf", NULL, "could not read the settings");
+		return;
+	}
+
+	wal_level = pg_setting_value(run, "wal_level", "replica");
+	pg_setting_where(run, "wal_level", where, sizeof(where));
+	if (strcasecmp(wal_level, "replica") == 0 || strcasecmp(wal_level, "logical") == 0 ||
+	    strcasecmp(wal_level, "archive") == 0 || strcasecmp(wal_level, "hot_standby") == 0)
+		check_item(run, CHECK_PASS, "wal_level", NULL, "wal_level = %s%s", wal_level,
+			   where);
+	else
+		check_item(
+			run, CHECK_FAIL, "wal_level",
+			"Set wal_level = replica and restart PostgreSQL: minimal leaves out what "
+			"a replica needs to replay.",
+			"wal_level = %s%s, at least replica is needed", wal_level, where);
+
+	if (!run->standby) {
+		value = pg_setting_value(run, "archive_mode", "off");
+		pg_setting_where(run, "archive_mode", where, sizeof(where));
+		if (setting_on(value))
+			check_item(run, CHECK_PASS, "archive_mode", NULL, "archive_mode = %s%s",
+				   value, where);
+		else
+			check_item(run, CHECK_FAIL, "archive_mode",
+				   "Set archive_mode = on and restart PostgreSQL.",
+				   "archive_mode = %s%s: completed segments are not handed to "
+				   "archive_command",
+				   value, where);
+
+		snprintf(hint, sizeof(hint),
+			 "Set archive_command = 'walship push -c %s %%p' (and no archive_library).",
+			 run->config_path);
+		value = pg_setting_value(run, "archive_library", "");
+		if (value[0] != '\0') {
+			check_item(run, CHECK_FAIL, "archive_command", hint,
+				   "archive_library = '%s' is set, so archive_command is not used",
+				   value);
+		} else {
+			value = pg_setting_value(run, "archive_command", "");
+			pg_setting_where(run, "archive_command", where, sizeof(where));
+			if (command_calls_walship(value, "push", "%p", run->config_path, &other))
+				check_item(run, CHECK_PASS, "archive_command", NULL,
+					   "archive_command = '%s'", value);
+			else
+				check_item(run, CHECK_FAIL, "archive_command", hint,
+					   "archive_command = '%s'%s does not call walship push%s",
+					   value, where, other ? " with this config" : " %p");
+		}
+	} else {
+		check_item(run, CHECK_SKIP, "archive_mode", NULL, "standby: archiving not needed");
+		snprintf(hint, sizeof(hint),
+			 "Set restore_command = 'walship fetch -c %s %%f %%p' and restart "
+			 "PostgreSQL.",
+			 run->config_path);
+		value = pg_setting_value(run, "restore_command", "");
+		pg_setting_where(run, "restore_command", where, sizeof(where));
+		if (command_calls_walship(value, "fetch", "%f %p", run->config_path, &other))
+			check_item(run, CHECK_PASS, "restore_command", NULL,
+				   "restore_command = '%s'", value);
+		else
+			check_item(run, CHECK_FAIL, "restore_command", hint,
+				   "restore_command = '%s'%s does not call walship fetch%s", value,
+				   where, other ? " with this config" : " %f %p");
+	}
+
+	if (!run->streaming || run->standby) {
+		check_item(run, CHECK_SKIP, "max_wal_senders", NULL,
+			   "streaming not configured (--streaming)");
+		check_item(run, CHECK_SKIP, "pg_hba.conf replication", NULL,
+			   "streaming not configured (--streaming)");
+		return;
+	}
+	value = pg_setting_value(run, "max_wal_senders", "10");
+	pg_setting_where(run, "max_wal_senders", where, sizeof(where));
+	if (atoi(value) > 0)
+		check_item(run, CHECK_PASS, "max_wal_senders", NULL, "max_wal_senders = %s%s",
+			   value, where);
+	else
+		check_item(run, CHECK_FAIL, "max_wal_senders",
+			   "Set max_wal_senders to at least 1 (one per streaming reader) and "
+			   "restart PostgreSQL.",
+			   "max_wal_senders = %s%s: no replication connection is possible", value,
+			   where);
+	value = pg_setting_value(run, "hba_file", "");
+	if (value[0] == '\0')
+		snprintf(path, sizeof(path), "%s/pg_hba.conf", run->pgdata);
+	else
+		snprintf(path, sizeof(path), "%s", value);
+	ret = hba_has_replication_line(path);
+	if (ret > 0)
+		check_item(run, CHECK_PASS, "pg_hba.conf replication", NULL,
+			   "\"%s\" has a replication line", path);
+	else if (ret == 0)
+		check_item(run, CHECK_FAIL, "pg_hba.conf replication",
+			   "Add a line such as \"host replication walship 127.0.0.1/32 "
+			   "scram-sha-256\" and reload PostgreSQL.",
+			   "\"%s\" has no line for the replication database", path);
+	else
+		check_item(run, CHECK_FAIL, "pg_hba.conf replication", NULL,
+			   "could not read \"%s\": %s", path, strerror(-ret));
+}
+
+/* ---- walshipd ------------------------------------------------------------------- */
+
+/* The string value of "key" in the first object of @json ("" when absent). */
+static void json_string(const char *json, const char *key, char *out, size_t len)
+{
+	char needle[64];
+	const char *at;
+	size_t n = 0;
+
+	snprintf(needle, sizeof(needle), "\"%s\":\"", key);
+	out[0] = '\0';
+	at = strstr(json, needle);
+	if (!at)
+		return;
+	for (at += strlen(needle); *at && *at != '"' && n + 1 < len; at++)
+		out[n++] = *at;
+	out[n] = '\0';
+}
+
+static void check_daemon(struct check_run *run, const struct config *cfg,
+			 const struct controldata *cd)
+{
+	struct ctl_client_reply reply = { 0 };
+	const char *cfg_role = cfg->role == CONFIG_ROLE_PRIMARY ? "primary" : "replica";
+	const char *want_role = run->standby ? "replica" : "primary";
+	char role[32], sysid_text[32];
+	uint64_t sysid;
+	int sock, ret;
+
+	if (run->pgdata) {
+		if (strcmp(cfg_role, want_role) == 0)
+			check_item(run, CHECK_PASS, "walship role", NULL, "role = %s on a %s host",
+				   cfg_role, run->standby ? "standby" : "primary");
+		else
+			check_item(run, CHECK_FAIL, "walship role",
+				   run->standby ?
+					   "A standby host runs walshipd with role = replica." :
+					   "A primary host runs walshipd with role = primary.",
+				   "role = %s in \"%s\", but this is a %s host", cfg_role,
+				   run->config_path, run->standby ? "standby" : "primary");
+	}
+
+	/* The daemon's answer logs its own errors: keep them off this checklist. */
+	log_set_level(LOG_LEVEL_FATAL);
+	ret = ctl_client_connect(cfg->socket_path, CHECK_TIMEOUT_MS, &sock);
+	if (ret == 0) {
+		ret = ctl_client_call(sock, CTL_STATUS, CTL_F_JSON, NULL, -1, &reply);
+		close(sock);
+		if (ret == 0 && reply.code != CTL_OK)
+			ret = -EPROTO;
+	}
+	log_set_level(LOG_LEVEL_LOG);
+	if (ret < 0) {
+		check_item(run, CHECK_FAIL, "walshipd socket",
+			   "Start walshipd with this config (walshipd -c FILE), and check that "
+			   "this user may use its socket (socket_group, socket_permissions).",
+			   "could not get the status from \"%s\": %s", cfg->socket_path,
+			   strerror(-ret));
+		ctl_client_reply_free(&reply);
+		check_item(run, CHECK_SKIP, "system identifier", NULL, "walshipd not reachable");
+		check_item(run, CHECK_SKIP, "peer", NULL, "walshipd not reachable");
+		return;
+	}
+	json_string(reply.text, "role", role, sizeof(role));
+	if (strcmp(role, cfg_role) == 0)
+		check_item(run, CHECK_PASS, "walshipd socket", NULL, "\"%s\" answers: role %s",
+			   cfg->socket_path, role);
+	else
+		check_item(run, CHECK_FAIL, "walshipd socket",
+			   "The daemon on this socket runs with another config file: restart it "
+			   "with this one.",
+			   "\"%s\" answers with role %s, not %s as configured", cfg->socket_path,
+			   role, cfg_role);
+
+	json_string(reply.text, "system_identifier", sysid_text, sizeof(sysid_text));
+	sysid = strtoull(sysid_text, NULL, 10);
+	if (!cd || !cd->ok)
+		check_item(run, CHECK_SKIP, "system identifier", NULL,
+			   "no pg_controldata output to compare with (-D PGDATA)");
+	else if (sysid == 0)
+		check_item(run, CHECK_SKIP, "system identifier", NULL,
+			   "walshipd has seen no WAL yet");
+	else if (sysid == cd->system_identifier)
+		check_item(run, CHECK_PASS, "system identifier", NULL,
+			   "walshipd's %" PRIu64 " matches pg_controldata's", sysid);
+	else
+		check_item(run, CHECK_FAIL, "system identifier",
+			   "This walshipd serves another cluster: point it at this one (its own "
+			   "archive_dir), or this host at the right walshipd.",
+			   "walshipd holds WAL of system %" PRIu64 ", pg_controldata says %" PRIu64,
+			   sysid, cd->system_identifier);
+
+	if (strstr(reply.text, "\"state\":\"streaming\""))
+		check_item(run, CHECK_PASS, "peer", NULL, "a peer is streaming");
+	else
+		check_item(
+			run, CHECK_WARN, "peer",
+			cfg->role == CONFIG_ROLE_REPLICA ?
+				"Check that the primary's walshipd runs and that upstream "
+				"points at it." :
+				"No replica is connected: WAL is held in the spool until one is.",
+			"no peer is streaming right now");
+	ctl_client_reply_free(&reply);
+}
+
+int check_main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "pgdata", required_argument, NULL, 'D' },
+		{ "pg-bin", required_argument, NULL, 'B' },
+		{ "streaming", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct check_run run;
+	struct controldata cd = { 0 };
+	const char *config_option = NULL;
+	char path[PATH_MAX];
+	struct config cfg;
+	bool cfg_ok;
+	int opt;
+
+	cli_log_init(false);
+	memset(&run, 0, sizeof(run));
+	run.pgdata = getenv("PGDATA");
+	while ((opt = getopt_long(argc, argv, "c:D:B:sh", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_option = optarg;
+			break;
+		case 'D':
+			run.pgdata = optarg;
+			break;
+		case 'B':
+			run.pg_bin = optarg;
+			break;
+		case 's':
+			run.streaming = true;
+			break;
+		case 'h':
+			check_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			check_usage(stderr);
+			return CHECK_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		log_error("walship check takes no arguments, got \"%s\"", argv[optind]);
+		check_usage(stderr);
+		return CHECK_EXIT_USAGE;
+	}
+	if (run.pgdata && run.pgdata[0] == '\0')
+		run.pgdata = NULL;
+	run.config_path = cli_config_path(config_option);
+	if (run.pgdata) {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/standby.signal", run.pgdata);
+		run.standby = stat(path, &st) == 0;
+		snprintf(path, sizeof(path), "%s/recovery.signal", run.pgdata);
+		run.standby = run.standby || stat(path, &st) == 0;
+	}
+
+	printf("walship check: config \"%s\"%s%s\n", run.config_path,
+	       run.pgdata ? ", data directory " : "", run.pgdata ? run.pgdata : "");
+	/* The parser's own ERROR lines (file and line) go to stderr, the item here. */
+	cfg_ok = cli_load_config(&cfg, run.config_path) == 0;
+	if (cfg_ok)
+		check_item(&run, CHECK_PASS, "walship config", NULL, "loads: role %s, node \"%s\"",
+			   cfg.role == CONFIG_ROLE_PRIMARY ? "primary" : "replica", cfg.node_name);
+	else
+		check_item(&run, CHECK_FAIL, "walship config",
+			   "Fix the errors printed above; walshipd refuses the same file.",
+			   "\"%s\" does not load", run.config_path);
+
+	if (run.pgdata) {
+		check_controldata(&run, &cd);
+		check_pg_settings(&run);
+	} else {
+		check_item(&run, CHECK_SKIP, "PostgreSQL", NULL,
+			   "no data directory given (-D PGDATA)");
+	}
+	if (cfg_ok)
+		check_daemon(&run, &cfg, &cd);
+
+	printf("%d passed, %d failed, %d warnings, %d skipped\n", run.passed, run.failed,
+	       run.warned, run.skipped);
+	return run.failed ? CHECK_EXIT_FAILED : CHECK_EXIT_OK;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `walship check [-c FILE] [-D PGDATA] [--pg-bin DIR] [--streaming]`: a preflight for one
+ * host.  It reads PostgreSQL's settings from the data directory (postgresql.conf with its
+ * include directives, then postgresql.auto.conf, as the server does), pg_controldata's
+ * output and walship's config; asks the local walshipd for its status; and prints a
+ * checklist, one line per item:
+ *
+ *   PASS  wal_level          wal_level = replica
+ *   FAIL  archive_command    archive_command does not call walship push
+ *         hint: Set archive_command = 'walship push -c /etc/walship/walship.conf %p'.
+ *
+ * The host is a standby when PGDATA holds standby.signal or recovery.signal, else a
+ * primary.  docs/security.md ("What walship check verifies") lists every item.
+ */
+#ifndef WALSHIP_TOOLS_CHECK_H
+#define WALSHIP_TOOLS_CHECK_H
+
+#include <stdio.h>
+
+#define CHECK_EXIT_OK 0 /* every item passed (or was skipped) */
+#define CHECK_EXIT_FAILED 1 /* at least one item failed */
+#define CHECK_EXIT_USAGE 2 /* bad arguments */
+
+/* Seconds to wait for the daemon's status reply. */
+#define CHECK_TIMEOUT_MS (5 * 1000)
+
+/* Run the subcommand; @argv[0] is "check".  Returns the process exit code. */
+int check_main(int argc, char **argv);
+
+/* Print the subcommand's usage to @out. */
+void check_usage(FILE *out);
+
+#endif /* WALSHIP_TOOLS_CHECK_H */

@@ -4,6 +4,7 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       primary + replica in two network namespaces, real PostgreSQL 15
 #   make bench      the benchmark (prints ratios against baselines of the same run)
+#   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     reformat the C sources with .clang-format
 #   V=1             print full commands
@@ -160,6 +161,13 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)test/bench/run-bench.sh
+
+# libFuzzer targets (test/fuzz/, clang): build them and run each for FUZZ_SECONDS.
+# `make check` runs them briefly (test/system/t_95_fuzz.sh).
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz: deps
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) test/fuzz/run.sh
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h' ':!bpf/vmlinux.h')

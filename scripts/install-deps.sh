@@ -16,7 +16,8 @@ set -euo pipefail
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
 # `walship status --json`, bc for arithmetic in the bench, iputils-ping for the harness,
-# libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities).
+# libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities); libclang-rt-14-dev
+# for clang's libFuzzer and sanitizer runtimes (test/fuzz/, t_95).
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
 # module is built against them and booted under QEMU with TCG), busybox-static and cpio
 # for the guest's initramfs, kmod for modinfo, dkms for the packaging check.
@@ -33,6 +34,7 @@ PACKAGES=(
 	libelf-dev
 	zlib1g-dev
 	clang
+	libclang-rt-14-dev
 	clang-format
 	postgresql-15
 	postgresql-client-15

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writes the seed corpus of the fuzz targets into test/fuzz/corpus/<target>/ (run from
+ * the repository root: `make -f test/fuzz/Makefile corpus`).  Frames come from the codec's
+ * own encoders, so they are valid by construction; the WAL prefix is the first page of a
+ * synthetic PostgreSQL 15 segment; texts are config files, rules and names as an
+ * operator writes them.  The output is committed; rerun this after a wire change.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto/codec.h"
+
+#define CORPUS "test/fuzz/corpus"
+
+static void write_seed(const char *target, const char *name, const void *data, size_t len)
+{
+	char path[256];
+	FILE *out;
+
+	snprintf(path, sizeof(path), CORPUS "/%s", target);
+	mkdir(CORPUS, 0755);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), CORPUS "/%s/%s", target, name);
+	out = fopen(path, "wb");
+	if (!out || fwrite(data, 1, len, out) != len || fclose(out) != 0) {
+		fprintf(stderr, "could not write file \"%s\": %s\n", path, strerror(errno));
+		exit(1);
+	}
+}
+
+static void write_text(const char *target, const char *name, const char *text)
+{
+	write_seed(target, name, text, strlen(text));
+}
+
+/* A frame seed for fuzz_frame: mode byte, then the bytes. */
+static void write_frame(const char *name, uint8_t mode, const uint8_t *frame, size_t len)
+{
+	uint8_t buf[8192];
+
+	buf[0] = mode;
+	if (mode == 0) {
+		memcpy(buf + 1, frame, len);
+		write_seed("frame", name, buf, len + 1);
+	} else if (mode == 1) {
+		/* type flags reserved(2), then the payload; the target computes the CRCs. */
+		buf[1] = frame[0];
+		buf[2] = buf[3] = buf[4] = 0;
+		memcpy(buf + 5, frame + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+		write_seed("frame", name, buf, len - WIRE_HEADER_SIZE + 5);
+	} else {
+		buf[1] = frame[0];
+		memcpy(buf + 2, frame + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+		write_seed("frame", name, buf, len - WIRE_HEADER_SIZE + 2);
+	}
+}
+
+static void put_le(uint8_t *at, uint64_t v, int bytes)
+{
+	for (int idx = 0; idx < bytes; idx++)
+		at[idx] = (uint8_t)(v >> (8 * idx));
+}
+
+static void frames(void)
+{
+	static uint8_t stream[65536];
+	struct msg_hello hello = { .version = WIRE_VERSION,
+				   .role = WIRE_ROLE_REPLICA,
+				   .system_identifier = UINT64_C(7713288329218603033),
+				   .page_magic = 0xD110,
+				   .seg_size = 16 * 1024 * 1024,
+				   .block_size = 8192 };
+	struct msg_file_begin begin = { .file_id = 1,
+					.kind = WIRE_FILE_SEGMENT,
+					.size = 16 * 1024 * 1024,
+					.name = "000000010000000000000003" };
+	struct msg_file_end end = { .file_id = 1, .size = 16 * 1024 * 1024 };
+	struct msg_ack ack = {
+		.file_id = 1,
+		.status = WIRE_ACK_CONFLICT,
+		.durable_offset = 4096,
+		.name = "000000010000000000000003",
+		.message = "file \"000000010000000000000003\" exists with other content"
+	};
+	struct msg_error error = { .code = WIRE_ERR_INCOMPATIBLE,
+				   .message = "system identifier differs" };
+	struct msg_ping ping = { .token = 42 };
+	uint8_t frame[8192];
+	size_t at = 0;
+	int len;
+
+	strcpy(hello.arch, wire_arch());
+	strcpy(hello.node_name, "r1");
+
+#define ADD(name, expr)                                                    \
+	do {                                                               \
+		len = (expr);                                              \
+		if (len < 0)                                               \
+			exit(1);                                           \
+		for (uint8_t mode = 0; mode < 3; mode++) {                 \
+			char seed[64];                                     \
+			snprintf(seed, sizeof(seed), "%s-%u", name, mode); \
+			write_frame(seed, mode, frame, (size_t)len);       \
+		}                                                          \
+		memcpy(stream + at, frame, (size_t)len);                   \
+		at += (size_t)len;                                         \
+	} while (0)
+
+	ADD("hello", msg_hello_encode(frame, sizeof(frame), &hello));
+	write_seed("hello", "replica", frame + WIRE_HEADER_SIZE, (size_t)len - WIRE_HEADER_SIZE);
+	hello.role = WIRE_ROLE_PRIMARY;
+	hello.system_identifier = 0;
+	hello.page_magic = 0;
+	hello.seg_size = 0;
+	hello.block_size = 0;
+	strcpy(hello.node_name, "ws-primary.example_1");
+	len = msg_hello_encode(frame, sizeof(frame), &hello);
+	write_seed("hello", "primary-unknown-ids", frame + WIRE_HEADER_SIZE,
+		   (size_t)len - WIRE_HEADER_SIZE);
+	/* A later protocol version: only the version is read. */
+	put_le(frame + WIRE_HEADER_SIZE, WIRE_VERSION + 1, 2);
+	write_seed("hello", "version-2", frame + WIRE_HEADER_SIZE, (size_t)len - WIRE_HEADER_SIZE);
+
+	ADD("file-begin", msg_file_begin_encode(frame, sizeof(frame), &begin));
+	memset(frame + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE, 0x5a, 64);
+	ADD("data", msg_data_seal(frame, 1, 0, 64));
+	ADD("file-end", msg_file_end_encode(frame, sizeof(frame), &end));
+	ADD("ack", msg_ack_encode(frame, sizeof(frame), &ack));
+	ADD("error", msg_error_encode(frame, sizeof(frame), &error));
+	ADD("ping", msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping));
+	ADD("pong", msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping));
+	begin.kind = WIRE_FILE_HISTORY;
+	begin.size = 42;
+	strcpy(begin.name, "00000002.history");
+	ADD("file-begin-history", msg_file_begin_encode(frame, sizeof(frame), &begin));
+#undef ADD
+	memmove(stream + 1, stream, at);
+	stream[0] = 0;
+	write_seed("frame", "stream", stream, at + 1);
+}
+
+/* fuzz_page seeds: control bytes, then the first page of a PG 15 segment 1 (1 MiB). */
+static void pages(void)
+{
+	uint8_t seed[4 + 8192] = { 0 };
+	uint8_t *page = seed + 4;
+
+	put_le(page, 0xD110, 2); /* xlp_magic, PostgreSQL 15 */
+	put_le(page + 2, 0x0002 | 0x0004, 2); /* XLP_LONG_HEADER | XLP_BKP_REMOVABLE */
+	put_le(page + 4, 1, 4); /* xlp_tli */
+	put_le(page + 8, 1024 * 1024, 8); /* xlp_pageaddr: segment 1 of 1 MiB */
+	put_le(page + 24, UINT64_C(7713288329218603033), 8);
+	put_le(page + 32, 1024 * 1024, 4); /* xlp_seg_size */
+	put_le(page + 36, 8192, 4); /* xlp_xlog_blcksz */
+	memset(page + 40, 0x5a, 200); /* record bytes */
+
+	/* segment, expected sysid, 12 stamped pages; 1 MiB; pieces seeded. */
+	seed[0] = 0 | 4 | (12 << 3);
+	seed[1] = 0;
+	seed[2] = 0x34;
+	seed[3] = 0x12;
+	write_seed("page", "segment-1m-header", seed, 4 + 256);
+	seed[0] = 1 | (3 << 3); /* partial, any sysid */
+	write_seed("page", "partial-1m", seed, 4 + 256);
+	seed[0] = 0 | (31 << 3);
+	write_seed("page", "segment-full-first-page", seed, sizeof(seed));
+	/* A history file: text of its own length. */
+	memcpy(seed + 4, "1\t0/3000000\tno recovery target specified\n", 42);
+	seed[0] = 2;
+	seed[1] = 2;
+	write_seed("page", "history", seed, 4 + 42);
+}
+
+int main(void)
+{
+	frames();
+	pages();
+
+	write_text("config", "primary.conf",
+		   "# walshipd on the primary host\n"
+		   "role = primary\n"
+		   "node_name = 'db1'\n"
+		   "listen = 10.0.0.1:5480\n"
+		   "spool_dir = '/var/lib/walship/spool'\n"
+		   "socket = /run/walship/walshipd.sock\n"
+		   "socket_group = postgres\n"
+		   "socket_permissions = 0660\n"
+		   "max_senders = 4\n"
+		   "sync_replicas = 1\n"
+		   "push_timeout = 1min\n"
+		   "keepalive_interval = 5s\n"
+		   "keepalive_timeout = 30s\n"
+		   "spool_max_size = 2048\n"
+		   "spool_overflow = fail\n"
+		   "zero_copy = auto\n"
+		   "log_level = log\n");
+	write_text("config", "replica.conf",
+		   "role replica   # '=' is optional\n"
+		   "node_name = r1\n"
+		   "upstream = '[fd00:77::1]:5480'\n"
+		   "archive_dir = '/var/lib/walship/archive'\n"
+		   "reconnect_min = 100ms\n"
+		   "reconnect_max = 10s\n"
+		   "connect_timeout = 5s\n"
+		   "metrics_listen = '127.0.0.1:9187'\n"
+		   "probes = off\n");
+	write_text("config", "errors.conf",
+		   "role = standby\nfoo = 1\nmax_senders = 99999\nnode_name = 'it''s'\n"
+		   "push_timeout = 3 fortnights\nrole = primary\n");
+
+	write_text("walname", "segment", "000000010000000000000003");
+	write_text("walname", "partial", "00000001000000000000000A.partial");
+	write_text("walname", "history", "00000002.history");
+	write_text("walname", "backup", "000000010000000000000002.00000028.backup");
+	write_text("walname", "lowercase", "00000001000000000000000a");
+	write_text("walname", "traversal", "../000000010000000000000003");
+
+	write_text("hba", "example.hba",
+		   "# TYPE     ROLE     NODE_NAME  CERT_NAME        ADDRESS\n"
+		   "hostssl    replica  r1         r1.example.net   10.0.0.0/24   # first\n"
+		   "host       replica  r2,r3      all              10.0.1.0/24\n"
+		   "hostssl    replica  all        samenode         fd00:77::/64\n"
+		   "hostnossl  replica  lab        all              127.0.0.1\n"
+		   "reject     all      bad        all              all\n"
+		   "host       primary  up         all              ::ffff:10.0.9.9/128\n"
+		   "reject     replica  all        all              0.0.0.0/0\n");
+	write_text("hba", "errors.hba",
+		   "hots replica all all all\nhost replica all all 10.0.0.1/24\n"
+		   "host replica r1, all all\nhostnossl replica all c all\n");
+	return 0;
+}

@@ -22,11 +22,12 @@ mkdir -p "$FILES"
 log "writing $NFILES small files"
 for ((i = 0; i < NFILES / 2; i++)); do
 	tli=$((0x1000 + i))
+	printf -v hname '%08X.history' "$tli"
+	printf -v bname '000000010000000000000002.%08X.backup' $((0x28 + i * 8))
 	printf '%d\t0/%X\tno recovery target specified\n' $((tli - 1)) $(((i + 3) * 16#1000000)) \
-		>"$FILES/$(printf '%08X' "$tli").history"
+		>"$FILES/$hname"
 	printf 'START WAL LOCATION: 0/%X (file 000000010000000000000002)\nLABEL: t_39 %d\n' \
-		$((0x2000028 + i * 8)) "$i" \
-		>"$FILES/$(printf '000000010000000000000002.%08X' $((0x28 + i * 8))).backup"
+		$((0x2000028 + i * 8)) "$i" >"$FILES/$bname"
 done
 chown -R postgres:postgres "$FILES"
 BUSY_LOG=$TEST_DIR/busy.log

@@ -334,6 +334,14 @@ static const struct config_key config_keys[] = {
 		.help = "1 MiB buffers registered with io_uring",
 	},
 	{
+		.name = "hba_file",
+		.type = CONFIG_TYPE_PATH,
+		FIELD(hba_file),
+		.default_value = "",
+		.reloadable = true,
+		.help = "primary: access rules, like pg_hba.conf (docs/security.md); empty: every replica that reaches listen is admitted",
+	},
+	{
 		.name = "tls",
 		.type = CONFIG_TYPE_BOOL,
 		FIELD(tls),

@@ -66,6 +66,8 @@ struct config {
 	int max_queued_pushes; /* max_queued_pushes: bounded push queue, default 64 */
 	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */
 	int zero_copy; /* zero_copy: on | off | auto (default auto) as 1/0/-1 */
+
+	char hba_file[PATH_MAX]; /* hba_file: access rules, "" = none */
 	bool tls; /* tls: default off */
 	char tls_ca_file[PATH_MAX];
 	char tls_cert_file[PATH_MAX];

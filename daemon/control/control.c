@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@ struct ctl_client {
 	struct control_server *cs;
 	int fd;
 	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool cred_ok;
 	struct ctl_request req;
 	struct iovec iov[2];
 	struct msghdr msg;
@@ -128,7 +132,44 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 		control_reply(cl, CTL_ERR_INVALID, msg, sizeof(msg) - 1);
 		return;
 	}
+	if (!cl->cred_ok) {
+		char text[256];
+		struct passwd *pw = getpwuid(cl->uid);
+
+		snprintf(text, sizeof(text),
+			 "user \"%s\" (uid %d) may not use this walshipd's socket: only its owner "
+			 "and group do (socket_group)",
+			 pw ? pw->pw_name : "?", (int)cl->uid);
+		log_warning("refused control request from pid %d: %s", (int)cl->pid, text);
+		cl->cs->refused++;
+		if (passed_fd >= 0)
+			close(passed_fd);
+		control_reply(cl, CTL_ERR_INVALID, text, strlen(text));
+		return;
+	}
 	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, passed_fd);
+}
+
+/*
+ * Only the socket's owner and group may use it (as PostgreSQL's unix_socket_group): the
+ * file mode says so, and the peer's credentials are checked too, so that a mode widened
+ * by hand or a descriptor passed around does not let another user push WAL.
+ */
+static bool control_cred_allowed(const struct control_server *cs, uid_t uid, gid_t gid)
+{
+	struct passwd *pw;
+	gid_t groups[64];
+	int ngroups = 64;
+
+	if (uid == 0 || uid == geteuid() || gid == cs->group)
+		return true;
+	pw = getpwuid(uid);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0)
+		return false;
+	for (int i = 0; i < ngroups; i++)
+		if (groups[i] == cs->group)
+			return true;
+	return false;
 }
 
 static void control_accepted(struct ring_op *op, int res, uint32_t flags)
@@ -162,8 +203,12 @@ static void control_accepted(struct ring_op *op, int res, uint32_t flags)
 	cl->cs = cs;
 	cl->fd = res;
 	cs->clients++;
-	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0)
+	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0) {
 		cl->pid = cred.pid;
+		cl->uid = cred.uid;
+		cl->gid = cred.gid;
+		cl->cred_ok = control_cred_allowed(cs, cred.uid, cred.gid);
+	}
 	cl->iov[0].iov_base = &cl->req;
 	cl->iov[0].iov_len = sizeof(cl->req);
 	cl->msg.msg_iov = cl->iov;
@@ -193,6 +238,7 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 
 	memset(cs, 0, sizeof(*cs));
 	cs->ring = r;
+	cs->group = getegid();
 	cs->on_request = fn;
 	cs->ctx = ctx;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -240,6 +286,7 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 			ret = -ENOENT;
 			goto out_unlink;
 		}
+		cs->group = gr->gr_gid;
 		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
 			ret = -errno;
 			log_error("could not set group of control socket \"%s\": %s", path,

@@ -34,6 +34,8 @@ struct control_server {
 	void *ctx;
 	unsigned int clients;
 	bool closing;
+	gid_t group; /* the socket's group: its members may use it */
+	uint64_t refused; /* clients refused by their credentials */
 };
 
 /*

@@ -320,9 +320,10 @@ static void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn
 	c->ops = ops;
 	c->owner = owner;
 	c->zero_copy = zero_copy;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		conn_format_addr((struct sockaddr *)&ss, c->peer_addr, sizeof(c->peer_addr));
-	else
+		c->peer_sa = ss;
+	} else
 		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
 	c->peer_tag = peertag_get(c->peer_addr);
 	c->rx_in_header = true;

@@ -98,6 +98,7 @@ struct conn {
 	void *owner;
 	int fd;
 	char peer_addr[64]; /* "10.0.0.2:41234" */
+	struct sockaddr_storage peer_sa; /* the same, for access rules */
 	unsigned int peer_tag; /* the peer host's number in send tags (peertag.h) */
 	int zero_copy; /* 1 on, 0 off, -1 auto (zero-copy until the kernel copies) */
 	unsigned int zc_copied_streak;

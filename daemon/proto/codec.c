@@ -574,7 +574,7 @@ int msg_error_encode(uint8_t *out, size_t cap, const struct msg_error *m)
 	long msg_len = bounded_len(m->message, sizeof(m->message));
 	uint32_t len;
 
-	if (m->code < WIRE_ERR_PROTOCOL || m->code > WIRE_ERR_NAME || msg_len < 0)
+	if (m->code < WIRE_ERR_PROTOCOL || m->code > WIRE_ERR_ACCESS || msg_len < 0)
 		return -EINVAL;
 	len = ERROR_FIXED + (uint32_t)msg_len;
 	if (cap < WIRE_HEADER_SIZE + len)
@@ -601,7 +601,7 @@ int msg_error_decode(const uint8_t *payload, uint32_t len, struct msg_error *m)
 		return ret;
 	if (r.left != 0)
 		return -EBADMSG;
-	if (m->code < WIRE_ERR_PROTOCOL || m->code > WIRE_ERR_NAME)
+	if (m->code < WIRE_ERR_PROTOCOL || m->code > WIRE_ERR_ACCESS)
 		return -EPROTO;
 	return 0;
 }
@@ -723,6 +723,8 @@ const char *wire_error_name(uint32_t code)
 		return "checksum";
 	case WIRE_ERR_SHUTDOWN:
 		return "shutdown";
+	case WIRE_ERR_ACCESS:
+		return "access";
 	case WIRE_ERR_NAME:
 		return "name";
 	}

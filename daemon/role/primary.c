@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hba.h"
 #include "common/log.h"
 #include "common/mapguard.h"
 #include "control/control.h"
@@ -143,6 +144,7 @@ struct primary {
 	struct spool spool;
 	struct worker worker;
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
+	struct hba_table *hba; /* access rules; NULL: every replica admitted */
 	char **registered; /* registered replicas, sorted */
 	uint64_t *held; /* files the spool holds for each of them */
 	struct spool_lost *lost; /* what each lost to spool overflow */
@@ -841,6 +843,23 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		return peer_refuse(peer, WIRE_ERR_NAME,
 				   "certificate name \"%s\" does not match node name \"%s\"",
 				   conn_peer_cert_name(&peer->conn), in.node_name);
+	/* Access rules (hba_file): first match wins; no match is a refusal. */
+	if (pr->hba) {
+		struct hba_request req = {
+			.role = HBA_ROLE_REPLICA,
+			.node_name = in.node_name,
+			.cert_name = conn_peer_cert_name(&peer->conn),
+			.addr = (const struct sockaddr *)&peer->conn.peer_sa,
+		};
+		struct hba_match match;
+		char why[512];
+
+		if (hba_match(pr->hba, &req, &match) != HBA_ALLOW) {
+			hba_format_refusal(pr->hba, &req, &match, why, sizeof(why));
+			pr->st.hba_refused++;
+			return peer_refuse(peer, WIRE_ERR_ACCESS, "%s", why);
+		}
+	}
 	/* A replica that reconnects replaces its old, possibly half-open, connection. */
 	for (struct peer *other = pr->peers; other; other = other->next) {
 		if (other != peer && other->state == PEER_STREAMING &&
@@ -1202,6 +1221,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 	n->sync_replicas = pr->cfg.sync_replicas;
 	n->max_senders = pr->cfg.max_senders;
 	n->pushes_queued = pr->npushes;
+	n->connections_refused = pr->st.connections_refused + pr->control.refused;
 	n->spool_files = pr->spool.files;
 	n->spool_bytes = pr->spool.used_bytes;
 	n->registered_replicas = (uint64_t)pr->nregistered;
@@ -1434,6 +1454,13 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 		log_warning("tls = off: WAL travels between hosts in plaintext, and replicas are "
 			    "not authenticated");
 	}
+	if (cfg->hba_file[0] && hba_load(cfg->hba_file, &pr->hba) < 0) {
+		log_error("could not load access rules from \"%s\"", cfg->hba_file);
+		goto out_free;
+	}
+	if (!cfg->hba_file[0])
+		log_log("hba_file is not set: any replica that reaches %s is admitted",
+			cfg->listen);
 	if (mapguard_init() < 0) {
 		log_error("could not install the SIGBUS handler: %s", strerror(errno));
 		goto out_free;
@@ -1473,6 +1500,7 @@ out_spool:
 	free(pr->lost);
 out_free:
 	tls_ctx_free(&pr->tls);
+	hba_free(pr->hba);
 	free(pr);
 	return NULL;
 }
@@ -1580,6 +1608,22 @@ static bool primary_stopped(void *state)
 	       worker_pending(&pr->worker) == 0;
 }
 
+/* SIGHUP: load the access rules again; keep the old ones if the file has errors. */
+static void primary_reload_hba(struct primary *pr, const char *path)
+{
+	struct hba_table *fresh = NULL;
+
+	if (path[0] && hba_load(path, &fresh) < 0) {
+		log_error("access rules in \"%s\" not reloaded; the previous rules stay", path);
+		return;
+	}
+	hba_free(pr->hba);
+	pr->hba = fresh;
+	snprintf(pr->cfg.hba_file, sizeof(pr->cfg.hba_file), "%s", path);
+	if (path[0])
+		log_log("access rules reloaded from \"%s\" (%zu rule(s))", path, fresh->count);
+}
+
 static void primary_reload(void *state, const struct config *cfg)
 {
 	struct primary *pr = state;
@@ -1588,6 +1632,7 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
 	pr->cfg.spool_overflow = cfg->spool_overflow;
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
+	primary_reload_hba(pr, cfg->hba_file);
 	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
@@ -1603,6 +1648,7 @@ static void primary_free(void *state)
 	free(pr->held);
 	free(pr->lost);
 	tls_ctx_free(&pr->tls);
+	hba_free(pr->hba);
 	free(pr);
 }
 

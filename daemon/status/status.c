@@ -137,9 +137,9 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_printf(sb,
 		  ",\"spool_files\":%" PRIu64 ",\"spool_bytes\":%" PRIu64
 		  ",\"registered_replicas\":%" PRIu64 ",\"spool_full\":%" PRIu64
-		  ",\"lost_files\":%" PRIu64,
+		  ",\"hba_refused\":%" PRIu64 ",\"lost_files\":%" PRIu64,
 		  n->spool_files, n->spool_bytes, n->registered_replicas, n->spool_full,
-		  n->lost_files);
+		  n->hba_refused, n->lost_files);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");

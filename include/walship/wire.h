@@ -87,6 +87,7 @@ enum wire_error {
 	WIRE_ERR_CHECKSUM = 6, /* CRC mismatch */
 	WIRE_ERR_SHUTDOWN = 7, /* peer is shutting down */
 	WIRE_ERR_NAME = 8, /* bad or duplicate node name */
+	WIRE_ERR_ACCESS = 9, /* the access rules (hba_file) refuse this peer */
 };
 
 #endif /* WALSHIP_WIRE_H */

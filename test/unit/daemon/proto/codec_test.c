@@ -538,7 +538,7 @@ static void test_ack_refuses(void **state)
 static void test_error(void **state)
 {
 	(void)state;
-	for (uint32_t code = WIRE_ERR_PROTOCOL; code <= WIRE_ERR_NAME; code++) {
+	for (uint32_t code = WIRE_ERR_PROTOCOL; code <= WIRE_ERR_ACCESS; code++) {
 		struct msg_error in = { .code = code }, out;
 		const uint8_t *payload;
 		int total;
@@ -562,7 +562,7 @@ static void test_error(void **state)
 		/* Unknown codes. */
 		frame[WIRE_HEADER_SIZE] = 0;
 		assert_int_equal(msg_error_decode(frame + WIRE_HEADER_SIZE, 6, &out), -EPROTO);
-		frame[WIRE_HEADER_SIZE] = WIRE_ERR_NAME + 1;
+		frame[WIRE_HEADER_SIZE] = WIRE_ERR_ACCESS + 1;
 		assert_int_equal(msg_error_decode(frame + WIRE_HEADER_SIZE, 6, &out), -EPROTO);
 		/* Text over the bound. */
 		frame[WIRE_HEADER_SIZE] = 1;

@@ -54,3 +54,15 @@ int mapguard_crc32c(uint32_t crc, const void *data, size_t len, uint32_t *out)
 	*out = result;
 	return 0;
 }
+
+int mapguard_copy(void *dst, const void *src, size_t len)
+{
+	if (sigsetjmp(mapguard_env, 1)) {
+		mapguard_active = 0;
+		return -EFAULT;
+	}
+	mapguard_active = 1;
+	memcpy(dst, src, len);
+	mapguard_active = 0;
+	return 0;
+}

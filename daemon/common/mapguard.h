@@ -24,4 +24,8 @@ int mapguard_init(void);
  */
 int mapguard_crc32c(uint32_t crc, const void *data, size_t len, uint32_t *out);
 
+/* memcpy(@dst, @src, @len) from mapped memory; 0, or -EFAULT when a page could not be
+ * read. */
+int mapguard_copy(void *dst, const void *src, size_t len);
+
 #endif /* WALSHIP_COMMON_MAPGUARD_H */

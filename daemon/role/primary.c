@@ -522,6 +522,43 @@ static void peer_learn_identity(struct primary *pr, const uint8_t *page, uint32_
 	}
 }
 
+/*
+ * A pushed segment's first page names its cluster.  The first one fixes (durably) the
+ * cluster this primary ships; a segment of another cluster is refused before anything is
+ * sent (a replica would refuse it too, file by file), and the handshake can refuse a
+ * replica of another cluster.  Returns 0, or -EINVAL with @why filled.
+ */
+static int primary_check_identity(struct primary *pr, const uint8_t *page, const char *name,
+				  char *why, size_t whylen)
+{
+	uint64_t sysid;
+	uint16_t magic, info;
+
+	memcpy(&magic, page, 2);
+	memcpy(&info, page + 2, 2);
+	if (!(info & 0x0002) || !wal_page_magic_version(magic))
+		return 0; /* not a valid first page: the replica's validator says why */
+	memcpy(&sysid, page + 24, 8);
+	if (!pr->system_identifier) {
+		struct spool_identity id = { .system_identifier = sysid, .page_magic = magic };
+
+		memcpy(&id.seg_size, page + 32, 4);
+		memcpy(&id.block_size, page + 36, 4);
+		peer_learn_identity(pr, page, WAL_PAGE_LONG_HEADER);
+		spool_set_identity(&pr->spool, &id);
+		return 0;
+	}
+	if (sysid != pr->system_identifier || magic != pr->page_magic) {
+		snprintf(why, whylen,
+			 "\"%s\" is WAL of system %" PRIu64 " (PostgreSQL %s); this primary ships "
+			 "system %" PRIu64 " (PostgreSQL %s)",
+			 name, sysid, wal_page_magic_version(magic), pr->system_identifier,
+			 wal_page_magic_version(pr->page_magic) ?: "?");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 {
 	struct conn_tx_item *item =
@@ -1344,6 +1381,28 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 		else
 			p->map = map;
 	}
+	if (wn.kind == WAL_FILE_SEGMENT || wn.kind == WAL_FILE_PARTIAL) {
+		uint8_t page[WAL_PAGE_LONG_HEADER];
+		char why[384];
+		/* 40 bytes, once per push: through the mapping, else a plain pread */
+		int got = p->map ? (mapguard_copy(page, p->map, sizeof(page)) == 0 ?
+					    (int)sizeof(page) :
+					    -1) :
+				   (int)pread(fd, page, sizeof(page), 0);
+
+		if (got == (int)sizeof(page) &&
+		    primary_check_identity(pr, page, name, why, sizeof(why)) < 0) {
+			log_warning("refused push: %s", why);
+			pr->st.sysid_refused++;
+			pr->st.pushes_failed++;
+			control_reply(client, CTL_ERR_INVALID, why, strlen(why));
+			if (p->map)
+				munmap((void *)(uintptr_t)p->map, p->size);
+			close(fd);
+			free(p);
+			return;
+		}
+	}
 	p->client = client;
 	p->started_ms = role_now_ms();
 	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
@@ -1469,6 +1528,19 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 		goto out_free;
 	if (primary_load_registered(pr) < 0)
 		goto out_spool;
+	{
+		struct spool_identity id;
+
+		if (spool_get_identity(&pr->spool, &id) == 0 && id.system_identifier) {
+			pr->system_identifier = id.system_identifier;
+			pr->page_magic = id.page_magic;
+			pr->seg_size = id.seg_size;
+			pr->block_size = id.block_size;
+			log_log("primary ships WAL of system %" PRIu64 " (PostgreSQL %s)",
+				pr->system_identifier,
+				wal_page_magic_version(pr->page_magic) ?: "?");
+		}
+	}
 	if (pr->spool.files)
 		log_log("spool \"%s\" holds %" PRIu64 " file(s), %" PRIu64
 			" bytes, for %d registered "

@@ -492,3 +492,52 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 	*released = (uint64_t)n;
 	return 0;
 }
+
+int spool_get_identity(struct spool *sp, struct spool_identity *id)
+{
+	char buf[128];
+	unsigned long long sysid;
+	unsigned int magic, seg, blk;
+	int fd = openat(sp->dir_fd, "identity", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	memset(id, 0, sizeof(*id));
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %u %u %u", &sysid, &magic, &seg, &blk) != 4 || !sysid) {
+		log_error("invalid identity file \"%s/identity\"", sp->path);
+		return -EINVAL;
+	}
+	id->system_identifier = sysid;
+	id->page_magic = (uint16_t)magic;
+	id->seg_size = seg;
+	id->block_size = blk;
+	return 0;
+}
+
+int spool_set_identity(struct spool *sp, const struct spool_identity *id)
+{
+	char buf[128];
+	int fd, ret = 0;
+	int len = snprintf(buf, sizeof(buf), "%llu %u %u %u\n",
+			   (unsigned long long)id->system_identifier, id->page_magic, id->seg_size,
+			   id->block_size);
+
+	fd = openat(sp->dir_fd, "identity.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	errno = 0;
+	if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0 ||
+	    renameat(sp->dir_fd, "identity.tmp", sp->dir_fd, "identity") < 0 ||
+	    fsync(sp->dir_fd) < 0) {
+		ret = errno ? -errno : -ENOSPC;
+		log_error("could not record the cluster identity in \"%s/identity\": %s", sp->path,
+			  strerror(-ret));
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}

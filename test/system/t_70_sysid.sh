@@ -56,4 +56,23 @@ refused=$(status_counter_sum sysid_refused "$PCONF" "$RCONF")
 log "the main cluster still archives"
 seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
 wait_archived "$seg"
+
+log "handshake: a primary shipping another system refuses the replica, on both sides"
+walshipd_stop "$RCONF"
+walshipd_stop "$PCONF"
+P2DIR=$TEST_DIR/ws-primary2
+mkdir -p "$P2DIR"
+P2CONF=$P2DIR/walship.conf
+write_primary_conf "$P2CONF" "$P2DIR" "$NS_P" push_timeout=1s
+walshipd_start "$NS_P" "$P2CONF" "$TEST_DIR/ws-primary2.log"
+# No replica yet: the push fails, but the primary learns (durably) what it ships.
+assert_fails "push with no replica" walship_push_as_postgres "$P2CONF" "$SCRATCH/$other_seg"
+grep -q "ships WAL of system $sysid_other\|holds WAL of system $sysid_other" \
+	"$TEST_DIR/ws-primary2.log" || fail "the second primary did not learn system $sysid_other"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+wait_for 15 "the primary to refuse the replica of system $sysid_main" grep -q \
+	"replica holds WAL of system $sysid_main, this primary ships $sysid_other" \
+	"$TEST_DIR/ws-primary2.log"
+wait_for 15 "the replica to log the refusal" grep -q \
+	"refused this replica: replica holds WAL of system $sysid_main" "$TEST_DIR/ws-r1.log"
 log "PASS"

@@ -123,12 +123,21 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return hi ? log2_u32(hi) + 32 : log2_u32((__u32)v);
 }
 
+/*
+ * The slot is a 64-bit value clamped in the register that indexes: with a 32-bit slot,
+ * clang compared a copy and then zero-extended the original for the index, and the 6.1
+ * verifier, which does not carry the bound across that copy, refused the programs with
+ * "R2 unbounded memory access" (6.18 accepts either).
+ */
 static __always_inline void hist_add(struct probe_hist *h, __u64 delta_ns)
 {
-	__u32 slot = log2_u64(delta_ns / 1000);
+	__u64 slot = log2_u64(delta_ns / 1000);
 
 	if (slot >= PROBE_HIST_SLOTS)
 		slot = PROBE_HIST_SLOTS - 1;
+	barrier_var(slot);
+	if (slot >= PROBE_HIST_SLOTS)
+		return; /* never: for the verifier, on the register used below */
 	__sync_fetch_and_add(&h->slots[slot], 1);
 	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum_ns, delta_ns);

@@ -49,16 +49,22 @@ void probe_pin_dir(const char *node_name, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", PROBE_PIN_ROOT, node_name);
 }
 
-/* libbpf's own messages go to the debug level: the reason we report is enough. */
+/*
+ * libbpf's own messages go to the debug level: the reason we report is enough.  One line
+ * each: a refused program's verifier log comes as one message of many lines (and up to
+ * several KiB), which is what says why the kernel refused it.
+ */
 static int probe_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[512];
+	char *text = NULL, *line, *save = NULL;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("libbpf: %s", line);
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_debug("libbpf: %s", line);
+	free(text);
 	return 0;
 }
 
@@ -171,8 +177,9 @@ static void set_autoload(struct bpf_program *prog, bool on)
 	bpf_program__set_autoload(prog, on);
 }
 
-/* Choose which variant of each program loads; returns what io_uring probes use, and in
- * @others which of the classic ones (syscalls, ext4) load. */
+/* Choose which variant of each program loads; returns what the io_uring submission probe
+ * uses, and in @others the completion probe's variant and which of the classic ones
+ * (syscalls, ext4) load. */
 static const char *probe_choose(struct probes_bpf *skel, char *others, size_t len)
 {
 	bool req_btf = tp_btf_exists("io_uring_submit_req");
@@ -199,7 +206,11 @@ static const char *probe_choose(struct probes_bpf *skel, char *others, size_t le
 	set_autoload(skel->progs.fdatasync_exit, syscalls);
 	set_autoload(skel->progs.ext4_sync_enter, ext4);
 	set_autoload(skel->progs.ext4_sync_exit, ext4);
-	snprintf(others, len, "fsync(2) probes %s, ext4 probes %s", syscalls ? "on" : "off",
+	snprintf(others, len, "completion: %s; fsync(2) probes %s, ext4 probes %s",
+		 complete_btf ? "tp_btf io_uring_complete" :
+		 complete_tp  ? "tracepoint io_uring_complete" :
+				"none",
+		 syscalls ? "on" : "off",
 		 ext4 ? "on" : "off (no ext4_sync_file tracepoints or no tracefs)");
 	if (!submit || !(complete_btf || complete_tp))
 		return "none (no io_uring tracepoints)";
@@ -222,7 +233,7 @@ int probe_start(const struct config *cfg, struct probe **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	const char *why = NULL, *submit;
-	char others[128];
+	char others[192];
 	struct probe *p;
 	int ret;
 
@@ -271,10 +282,11 @@ int probe_start(const struct config *cfg, struct probe **out)
 	submit = probe_choose(p->skel, others, sizeof(others));
 	ret = probes_bpf__load(p->skel);
 	if (ret < 0) {
-		why = ret == -EPERM || ret == -EACCES ?
-			      "no permission to load BPF programs (CAP_BPF and CAP_PERFMON, or "
-			      "root, are needed)" :
-			      "the kernel refused the BPF programs";
+		/* The capabilities were there (probe_caps_missing()): EACCES is the verifier. */
+		why = ret == -EPERM ? "no permission to load BPF programs (CAP_BPF and "
+				      "CAP_PERFMON, or root, are needed)" :
+				      "the kernel refused the BPF programs (log_level = debug "
+				      "shows the verifier's log)";
 		goto out_destroy;
 	}
 	ret = probes_bpf__attach(p->skel);
@@ -299,8 +311,11 @@ out_off:
 	free(p);
 	if (cfg->probes == 1) {
 		log_error("could not start the BPF probes: %s: %s", why, strerror(-ret));
-		log_hint("Run walshipd as root or with CAP_BPF and CAP_PERFMON, or set "
-			 "probes = auto or off.");
+		if (ret == -EPERM)
+			log_hint("Run walshipd as root or with CAP_BPF and CAP_PERFMON, or set "
+				 "probes = auto or off.");
+		else
+			log_hint("Set probes = auto or off to replicate without them.");
 		return ret;
 	}
 	log_log("BPF probes are off: %s (%s)", why, strerror(-ret));

@@ -345,8 +345,8 @@ static const struct config_key config_keys[] = {
 		.name = "tls",
 		.type = CONFIG_TYPE_BOOL,
 		FIELD(tls),
-		.default_value = "off",
-		.help = "TLS 1.3 with mutual certificate authentication between walshipd peers",
+		.default_value = "on",
+		.help = "TLS 1.3 with mutual certificate authentication between walshipd peers; off (plaintext) only when set explicitly",
 	},
 	{
 		.name = "tls_ca_file",

@@ -33,7 +33,11 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 	memset(t, 0, sizeof(*t));
 	t->server = server;
 	if (!ca_file[0] || !cert_file[0] || !key_file[0]) {
-		log_error("tls = on needs tls_ca_file, tls_cert_file and tls_key_file");
+		log_error(
+			"tls = on (the default) needs tls_ca_file, tls_cert_file and tls_key_file");
+		log_hint(
+			"See docs/security.md to make certificates.  For plaintext, set tls = off "
+			"explicitly: WAL then travels unencrypted and peers are not authenticated.");
 		return -EINVAL;
 	}
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());

@@ -612,6 +612,7 @@ write_primary_conf() {
 		sync_replicas=1 \
 		push_timeout=20s \
 		connect_timeout=5s \
+		tls=off \
 		"$@"
 }
 
@@ -637,6 +638,7 @@ write_replica_conf() {
 		connect_timeout=5s \
 		reconnect_min=100ms \
 		reconnect_max=1s \
+		tls=off \
 		"$@"
 }
 

@@ -30,6 +30,14 @@ run_capture "$TEST_DIR/bad.out" "$WALSHIPD" -c "$bad"
 assert_eq 2 "$RC" "walshipd exit code for a bad value"
 grep -q "max_senders.*line 2" "$TEST_DIR/bad.out" || fail "bad value not named: $(cat "$TEST_DIR/bad.out")"
 
+log "TLS is the default: without certificates (and no explicit tls = off) walshipd refuses"
+printf 'role = primary\nsocket = %s/notls.sock\nspool_dir = %s/notls-spool\n' "$TEST_DIR" \
+	"$TEST_DIR" >"$bad"
+run_capture "$TEST_DIR/bad.out" timeout 10 "$WALSHIPD" -c "$bad"
+[[ "$RC" -ne 0 && "$RC" -ne 124 ]] || fail "walshipd started without certificates (exit $RC)"
+grep -q "tls = on (the default) needs tls_ca_file" "$TEST_DIR/bad.out" ||
+	fail "no clear reason: $(cat "$TEST_DIR/bad.out")"
+
 log "max_senders = 1: a second replica is refused"
 R2DIR=$TEST_DIR/ws-r2
 mkdir -p "$R2DIR"

@@ -393,6 +393,7 @@ walship_conf() {
 	shift
 	{
 		echo "# written by test/bench/run-bench.sh"
+		echo "tls = off" # namespaces on one host: plaintext, said explicitly
 		for kv in "$@" $WALSHIP_EXTRA; do
 			printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
 		done

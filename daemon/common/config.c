@@ -10,6 +10,7 @@
  * default the parser would refuse.
  */
 #include "common/config.h"
+#include "common/textfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1196,55 +1197,14 @@ int config_parse_string(struct config *cfg, const char *text, const char *source
 
 int config_load(struct config *cfg, const char *path)
 {
-	struct stat st;
-	char *text = NULL;
-	size_t len = 0;
-	int fd, ret;
+	char *text;
+	size_t len;
+	int ret = textfile_read(path, "configuration file", CONFIG_MAX_FILE_SIZE, &text, &len);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		log_error("could not open configuration file \"%s\": %s", path, strerror(-ret));
+	if (ret < 0)
 		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("could not stat configuration file \"%s\": %s", path, strerror(-ret));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_FILE_SIZE) {
-		log_error("configuration file \"%s\" is not a regular file of at most %d bytes",
-			  path, CONFIG_MAX_FILE_SIZE);
-		ret = -EINVAL;
-		goto out_close;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		log_error("out of memory");
-		ret = -ENOMEM;
-		goto out_close;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			log_error("could not read configuration file \"%s\": %s", path,
-				  strerror(-ret));
-			goto out_free;
-		}
-		if (n == 0)
-			break; /* shrank under us: parse what is there */
-		len += (size_t)n;
-	}
-	text[len] = '\0';
 	ret = config_parse_buffer(cfg, text, len, path);
-out_free:
 	free(text);
-out_close:
-	close(fd);
 	return ret;
 }
 

@@ -8,6 +8,7 @@
  * handed out only when the whole text was good.
  */
 #include "common/hba.h"
+#include "common/textfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -433,59 +434,19 @@ out_free:
 
 int hba_load(const char *path, struct hba_table **out)
 {
-	struct stat st;
-	char *text = NULL;
-	size_t done = 0;
-	int fd, ret;
+	char *text;
+	size_t len;
+	int ret = textfile_read(path, "file", HBA_FILE_MAX, &text, &len);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		log_error("could not open file \"%s\": %s", path, strerror(-ret));
+	if (ret < 0)
 		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("could not stat file \"%s\": %s", path, strerror(-ret));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > HBA_FILE_MAX) {
-		log_error("file \"%s\" is not a regular file of at most %d bytes", path,
-			  HBA_FILE_MAX);
-		ret = -EINVAL;
-		goto out_close;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		log_error("out of memory");
-		ret = -ENOMEM;
-		goto out_close;
-	}
-	while (done < (size_t)st.st_size) {
-		ssize_t got = read(fd, text + done, (size_t)st.st_size - done);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			ret = -errno;
-			log_error("could not read file \"%s\": %s", path, strerror(-ret));
-			goto out_free;
-		}
-		if (got == 0)
-			break;
-		done += (size_t)got;
-	}
-	text[done] = '\0';
-	if (strlen(text) != done) {
+	if (strlen(text) != len) {
 		log_error("invalid NUL byte in file \"%s\"", path);
 		ret = -EINVAL;
-		goto out_free;
+	} else {
+		ret = hba_parse_string(text, path, out);
 	}
-	ret = hba_parse_string(text, path, out);
-out_free:
 	free(text);
-out_close:
-	close(fd);
 	return ret;
 }
 

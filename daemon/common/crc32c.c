@@ -189,3 +189,50 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 #endif
 	return ~crc32c_sw_raw(~crc, data, len);
 }
+
+/*
+ * Combining CRCs (the method of zlib's crc32_combine): in the reflected representation a
+ * CRC register is a polynomial over GF(2) with x^0 in bit 31.  Appending n zero bytes
+ * multiplies the register by x^(8n) modulo the polynomial; the pre- and post-inversion
+ * of crc32c() cancel out, so crc(a||b) = crc(a) * x^(8 |b|) + crc(b).
+ */
+
+/* a * b modulo the CRC polynomial (reflected). */
+static uint32_t crc32c_multmodp(uint32_t a, uint32_t b)
+{
+	uint32_t m = 1u << 31, p = 0;
+
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if ((a & (m - 1)) == 0)
+				break;
+		}
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+	}
+	return p;
+}
+
+/* x^(n * 2^k) modulo the polynomial. */
+static uint32_t crc32c_x2nmodp(uint64_t n, unsigned int k)
+{
+	uint32_t p = 1u << 31; /* x^0 */
+	uint32_t x2k = 1u << 30; /* x^1, squared k times below */
+
+	for (unsigned int i = 0; i < k; i++)
+		x2k = crc32c_multmodp(x2k, x2k);
+	while (n) {
+		if (n & 1)
+			p = crc32c_multmodp(x2k, p);
+		n >>= 1;
+		x2k = crc32c_multmodp(x2k, x2k);
+	}
+	return p;
+}
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	/* x^(8 len_b) = x^(len_b * 2^3) */
+	return crc32c_multmodp(crc32c_x2nmodp(len_b, 3), crc_a) ^ crc_b;
+}

@@ -22,4 +22,13 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len);
  */
 uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
 
+/*
+ * The CRC of a||b from crc32c(0, a, ...) = @crc_a and crc32c(0, b, @len_b) = @crc_b,
+ * without the bytes: crc32c_combine(crc_a, crc_b, len_b) == crc32c(crc_a, b, len_b).
+ * O(log len_b).  Because the map is linear, the CRC of b alone also follows from the CRC
+ * of a||b: crc_b == crc_ab ^ crc32c_combine(crc_a, 0, len_b); the replica derives the CRC
+ * of a DATA frame's content from the frame's payload CRC that way.
+ */
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 #endif /* WALSHIP_COMMON_CRC32C_H */

@@ -143,12 +143,43 @@ static void test_chaining(void **state)
 	free(buf);
 }
 
+/* crc32c_combine() joins two CRCs as if computed over the concatenation, and
+ * separates a known prefix from a CRC, at every length including 0 and 1 MiB. */
+static void test_combine(void **state)
+{
+	static const size_t lens[] = { 0, 1, 3, 16, 255, 4096, 65537, PATTERN_LEN };
+	unsigned char *buf = malloc(2 * PATTERN_LEN);
+
+	(void)state;
+	assert_non_null(buf);
+	srand(7);
+	for (size_t i = 0; i < 2 * PATTERN_LEN; i++)
+		buf[i] = (unsigned char)rand();
+	for (size_t ia = 0; ia < sizeof(lens) / sizeof(lens[0]); ia++) {
+		for (size_t ib = 0; ib < sizeof(lens) / sizeof(lens[0]); ib++) {
+			size_t la = lens[ia], lb = lens[ib];
+			uint32_t crc_a = crc32c(0, buf, la);
+			uint32_t crc_b = crc32c(0, buf + la, lb);
+			uint32_t crc_ab = crc32c(0, buf, la + lb);
+
+			assert_int_equal(crc32c_combine(crc_a, crc_b, lb), crc_ab);
+			/* The content's CRC from the whole's, knowing the prefix's. */
+			assert_int_equal(crc_ab ^ crc32c_combine(crc_a, 0, lb), crc_b);
+		}
+	}
+	/* A prefix of 16 bytes and 1 MiB of content: what the replica does per DATA frame. */
+	assert_int_equal(crc32c(0, buf + 16, PATTERN_LEN),
+			 crc32c(0, buf, 16 + PATTERN_LEN) ^
+				 crc32c_combine(crc32c(0, buf, 16), 0, PATTERN_LEN));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),		cmocka_unit_test(test_check_value),
 		cmocka_unit_test(test_rfc3720_vectors), cmocka_unit_test(test_against_sw),
-		cmocka_unit_test(test_chaining),
+		cmocka_unit_test(test_chaining),	cmocka_unit_test(test_combine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,11 +28,16 @@
 #define ACK_FIXED 19 /* 17 + name + msg_len(2) + message */
 #define ERROR_FIXED 6
 #define PING_SIZE 8
+#define HAVE_FIXED 4 /* count(2) reserved(2), then the entries */
+#define HAVE_ENTRY_FIXED 25 /* kind(1) reserved(3) crc(4) size(8) durable(8) name_len(1) */
 
 #define HELLO_MAX (HELLO_FIXED + WIRE_MAX_NAME)
 #define FILE_BEGIN_MAX (FILE_BEGIN_FIXED + WIRE_MAX_FILE_NAME)
 #define ACK_MAX (ACK_FIXED + WIRE_MAX_FILE_NAME + WIRE_MAX_MESSAGE)
 #define ERROR_MAX (ERROR_FIXED + WIRE_MAX_MESSAGE)
+#define HAVE_MAX (HAVE_FIXED + WIRE_MAX_HAVE * (HAVE_ENTRY_FIXED + WIRE_MAX_FILE_NAME))
+
+_Static_assert(HAVE_MAX <= WIRE_MAX_CONTROL_PAYLOAD, "HAVE fits a control frame");
 
 /* Little-endian writer over a buffer whose size the caller has already checked. */
 struct writer {
@@ -178,6 +183,8 @@ uint32_t frame_max_payload(uint8_t type)
 	case WIRE_PING:
 	case WIRE_PONG:
 		return PING_SIZE;
+	case WIRE_HAVE:
+		return HAVE_MAX;
 	}
 	return 0;
 }
@@ -630,6 +637,93 @@ int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m)
 	return 0;
 }
 
+/* An entry's sizes fit its kind: complete files whole, partial ones a strict prefix. */
+static bool have_entry_valid(const struct msg_have_entry *e)
+{
+	if (e->size == 0)
+		return false;
+	if (e->kind == WIRE_HAVE_COMPLETE)
+		return e->durable == e->size;
+	if (e->kind == WIRE_HAVE_PARTIAL)
+		return e->durable > 0 && e->durable < e->size;
+	return false;
+}
+
+int msg_have_encode(uint8_t *out, size_t cap, const struct msg_have *m)
+{
+	struct writer w;
+	uint32_t len = HAVE_FIXED;
+
+	if (m->count > WIRE_MAX_HAVE)
+		return -EINVAL;
+	for (uint32_t idx = 0; idx < m->count; idx++) {
+		const struct msg_have_entry *e = &m->entries[idx];
+		long name_len = bounded_len(e->name, sizeof(e->name));
+
+		if (name_len < 0 || !file_name_valid(e->name, NULL) || !have_entry_valid(e))
+			return -EINVAL;
+		len += HAVE_ENTRY_FIXED + (uint32_t)name_len;
+	}
+	if (cap < WIRE_HEADER_SIZE + len)
+		return -ENOSPC;
+
+	w.at = out + WIRE_HEADER_SIZE;
+	put_u16(&w, (uint16_t)m->count);
+	put_u16(&w, 0);
+	for (uint32_t idx = 0; idx < m->count; idx++) {
+		const struct msg_have_entry *e = &m->entries[idx];
+		size_t name_len = strlen(e->name);
+
+		put_u8(&w, e->kind);
+		put_u8(&w, 0);
+		put_u16(&w, 0);
+		put_u32(&w, e->crc);
+		put_u64(&w, e->size);
+		put_u64(&w, e->durable);
+		put_u8(&w, (uint8_t)name_len);
+		put_bytes(&w, e->name, name_len);
+	}
+	return seal(out, WIRE_HAVE, len);
+}
+
+int msg_have_decode(const uint8_t *payload, uint32_t len, struct msg_have *m)
+{
+	struct reader r = { payload, len };
+	uint16_t reserved;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	if (!need(&r, HAVE_FIXED))
+		return -EBADMSG;
+	m->count = get_u16(&r);
+	reserved = get_u16(&r);
+	if (reserved != 0 || m->count > WIRE_MAX_HAVE)
+		return -EPROTO;
+	for (uint32_t idx = 0; idx < m->count; idx++) {
+		struct msg_have_entry *e = &m->entries[idx];
+		uint8_t reserved8;
+
+		if (!need(&r, HAVE_ENTRY_FIXED - 1))
+			return -EBADMSG;
+		e->kind = get_u8(&r);
+		reserved8 = get_u8(&r);
+		reserved = get_u16(&r);
+		e->crc = get_u32(&r);
+		e->size = get_u64(&r);
+		e->durable = get_u64(&r);
+		ret = get_name(&r, e->name, WIRE_MAX_FILE_NAME);
+		if (ret)
+			return ret;
+		if (reserved8 != 0 || reserved != 0)
+			return -EPROTO;
+		if (!file_name_valid(e->name, NULL) || !have_entry_valid(e))
+			return -EPROTO;
+	}
+	if (r.left != 0)
+		return -EBADMSG;
+	return 0;
+}
+
 /* Architecture and byte order of this build, from the compiler's predefined macros. */
 #if defined(__x86_64__)
 #define WIRE_ARCH_CPU "x86_64"
@@ -683,6 +777,8 @@ const char *wire_type_name(uint8_t type)
 		return "PING";
 	case WIRE_PONG:
 		return "PONG";
+	case WIRE_HAVE:
+		return "HAVE";
 	}
 	return "unknown";
 }

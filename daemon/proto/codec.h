@@ -41,7 +41,7 @@ struct msg_file_begin {
 	uint8_t kind; /* enum wire_file_kind */
 	uint8_t flags; /* reserved, 0 */
 	uint64_t size; /* total size of the file */
-	uint64_t start_offset; /* first byte that follows in DATA (0 for now) */
+	uint64_t start_offset; /* first byte that follows in DATA: 0, or a HAVE's durable */
 	char name[WIRE_MAX_FILE_NAME + 1];
 };
 
@@ -72,6 +72,20 @@ struct msg_error {
 
 struct msg_ping {
 	uint64_t token; /* echoed in PONG */
+};
+
+/* One file the replica holds, completely or a durable prefix of it. */
+struct msg_have_entry {
+	uint8_t kind; /* enum wire_have_kind */
+	uint32_t crc; /* CRC-32C of the first @durable bytes */
+	uint64_t size; /* the file's whole size */
+	uint64_t durable; /* = size (complete), or 1 .. size - 1 (partial) */
+	char name[WIRE_MAX_FILE_NAME + 1];
+};
+
+struct msg_have {
+	uint32_t count; /* 0 .. WIRE_MAX_HAVE */
+	struct msg_have_entry entries[WIRE_MAX_HAVE];
 };
 
 /* Bound on the payload length of frames of @type (0 for an unknown type). */
@@ -105,6 +119,7 @@ int msg_file_end_encode(uint8_t *out, size_t cap, const struct msg_file_end *m);
 int msg_ack_encode(uint8_t *out, size_t cap, const struct msg_ack *m);
 int msg_error_encode(uint8_t *out, size_t cap, const struct msg_error *m);
 int msg_ping_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_ping *m);
+int msg_have_encode(uint8_t *out, size_t cap, const struct msg_have *m);
 
 /*
  * DATA frames are built in place so content read from disk into a buffer need not be
@@ -140,6 +155,7 @@ int msg_file_end_decode(const uint8_t *payload, uint32_t len, struct msg_file_en
 int msg_ack_decode(const uint8_t *payload, uint32_t len, struct msg_ack *m);
 int msg_error_decode(const uint8_t *payload, uint32_t len, struct msg_error *m);
 int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m);
+int msg_have_decode(const uint8_t *payload, uint32_t len, struct msg_have *m);
 
 /* True when @name is a valid node name: 1..63 of [A-Za-z0-9_.-]. */
 bool node_name_valid(const char *name);

@@ -27,7 +27,11 @@
 
 #include <stdint.h>
 
-#define WIRE_VERSION 1
+/*
+ * Version 2 added HAVE (the replica's inventory after HELLO) and FILE_BEGIN start_offset
+ * > 0 (resuming a file from the replica's durable length).
+ */
+#define WIRE_VERSION 2
 
 #define WIRE_HEADER_SIZE 16
 /* One DATA frame carries at most this many bytes of file content. */
@@ -42,6 +46,7 @@
 #define WIRE_MAX_FILE_NAME 63 /* WAL file names (longest legal is 40) */
 #define WIRE_MAX_MESSAGE 1024 /* human-readable text in ACK and ERROR */
 #define WIRE_ARCH_LEN 16
+#define WIRE_MAX_HAVE 32 /* entries in one HAVE */
 
 enum wire_type {
 	WIRE_HELLO = 1, /* both ways, replica first */
@@ -52,6 +57,13 @@ enum wire_type {
 	WIRE_ERROR = 6, /* either way, then the sender closes */
 	WIRE_PING = 7, /* either way */
 	WIRE_PONG = 8, /* answer to PING */
+	WIRE_HAVE = 9, /* replica -> primary, once, right after its HELLO */
+};
+
+/* HAVE entries: what the replica holds of a file. */
+enum wire_have_kind {
+	WIRE_HAVE_COMPLETE = 1, /* stored under its final name: durable = size */
+	WIRE_HAVE_PARTIAL = 2, /* being received: 0 < durable < size bytes are durable */
 };
 
 enum wire_role {

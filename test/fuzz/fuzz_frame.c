@@ -47,6 +47,7 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		struct msg_ack ack;
 		struct msg_error error;
 		struct msg_ping ping;
+		struct msg_have have;
 	} m;
 	int ret = -EPROTO;
 
@@ -99,6 +100,18 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		if (ret == 0)
 			same_payload(msg_ping_encode(encoded, sizeof(encoded), type, &m.ping),
 				     payload, len);
+		break;
+	case WIRE_HAVE:
+		ret = msg_have_decode(payload, len, &m.have);
+		if (ret == 0) {
+			FUZZ_ASSERT(m.have.count <= WIRE_MAX_HAVE);
+			for (uint32_t idx = 0; idx < m.have.count; idx++)
+				FUZZ_ASSERT(m.have.entries[idx].durable > 0 &&
+					    m.have.entries[idx].durable <=
+						    m.have.entries[idx].size);
+			same_payload(msg_have_encode(encoded, sizeof(encoded), &m.have), payload,
+				     len);
+		}
 		break;
 	default:
 		return;

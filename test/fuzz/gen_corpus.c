@@ -89,6 +89,19 @@ static void frames(void)
 	struct msg_error error = { .code = WIRE_ERR_INCOMPATIBLE,
 				   .message = "system identifier differs" };
 	struct msg_ping ping = { .token = 42 };
+	struct msg_have have = {
+		.count = 2,
+		.entries = { { .kind = WIRE_HAVE_PARTIAL,
+			       .crc = 0x1234abcd,
+			       .size = 16 * 1024 * 1024,
+			       .durable = 3 * 1024 * 1024,
+			       .name = "000000010000000000000004" },
+			     { .kind = WIRE_HAVE_COMPLETE,
+			       .crc = 0x89abcdef,
+			       .size = 16 * 1024 * 1024,
+			       .durable = 16 * 1024 * 1024,
+			       .name = "000000010000000000000003" } },
+	};
 	uint8_t frame[8192];
 	size_t at = 0;
 	int len;
@@ -123,7 +136,8 @@ static void frames(void)
 		   (size_t)len - WIRE_HEADER_SIZE);
 	/* A later protocol version: only the version is read. */
 	put_le(frame + WIRE_HEADER_SIZE, WIRE_VERSION + 1, 2);
-	write_seed("hello", "version-2", frame + WIRE_HEADER_SIZE, (size_t)len - WIRE_HEADER_SIZE);
+	write_seed("hello", "version-later", frame + WIRE_HEADER_SIZE,
+		   (size_t)len - WIRE_HEADER_SIZE);
 
 	ADD("file-begin", msg_file_begin_encode(frame, sizeof(frame), &begin));
 	memset(frame + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE, 0x5a, 64);
@@ -133,6 +147,7 @@ static void frames(void)
 	ADD("error", msg_error_encode(frame, sizeof(frame), &error));
 	ADD("ping", msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping));
 	ADD("pong", msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping));
+	ADD("have", msg_have_encode(frame, sizeof(frame), &have));
 	begin.kind = WIRE_FILE_HISTORY;
 	begin.size = 42;
 	strcpy(begin.name, "00000002.history");

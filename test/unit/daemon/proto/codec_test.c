@@ -101,6 +101,11 @@ static int ping_dec(const uint8_t *p, uint32_t l, void *o)
 	return msg_ping_decode(p, l, o);
 }
 
+static int have_dec(const uint8_t *p, uint32_t l, void *o)
+{
+	return msg_have_decode(p, l, o);
+}
+
 static struct msg_hello sample_hello(void)
 {
 	struct msg_hello m = {
@@ -224,10 +229,12 @@ static void test_hello_decode_refuses(void **state)
 
 	(void)state;
 	/* Another version: -EPROTO with the version readable. */
-	assert_int_equal(hello_with(0, 2, &out), -EPROTO);
-	assert_int_equal(out.version, 2);
+	assert_int_equal(hello_with(0, WIRE_VERSION + 1, &out), -EPROTO);
+	assert_int_equal(out.version, WIRE_VERSION + 1);
+	assert_int_equal(hello_with(0, 1, &out), -EPROTO); /* version 1: no HAVE, no resume */
+	assert_int_equal(out.version, 1);
 	assert_int_equal(hello_with(1, 1, &out), -EPROTO);
-	assert_int_equal(out.version, 0x0101);
+	assert_int_equal(out.version, 0x0100 | WIRE_VERSION);
 	/* Role out of range, flags, reserved. */
 	assert_int_equal(hello_with(2, 0, &out), -EPROTO);
 	assert_int_equal(hello_with(2, 3, &out), -EPROTO);
@@ -603,11 +610,115 @@ static void test_ping_pong(void **state)
 	assert_int_equal(msg_ping_encode(frame, WIRE_HEADER_SIZE + 7, WIRE_PING, &in), -ENOSPC);
 }
 
+static void test_have(void **state)
+{
+	struct msg_have in = { .count = 3 }, out;
+	const uint8_t *payload;
+	uint8_t bad[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	int total;
+
+	(void)state;
+	in.entries[0] = (struct msg_have_entry){
+		.kind = WIRE_HAVE_PARTIAL, .crc = 0xdeadbeef, .size = 16u << 20, .durable = 5u << 20
+	};
+	strcpy(in.entries[0].name, SEG);
+	in.entries[1] = (struct msg_have_entry){
+		.kind = WIRE_HAVE_COMPLETE, .crc = 1, .size = 16u << 20, .durable = 16u << 20
+	};
+	strcpy(in.entries[1].name, "000000010000000000000002");
+	in.entries[2] = (struct msg_have_entry){
+		.kind = WIRE_HAVE_COMPLETE, .crc = 2, .size = 42, .durable = 42
+	};
+	strcpy(in.entries[2].name, "00000002.history");
+
+	total = msg_have_encode(frame, sizeof(frame), &in);
+	assert_int_equal(total, WIRE_HEADER_SIZE + 4 + 3 * 25 + 24 + 24 + 16);
+	payload = open_frame(frame, total, WIRE_HAVE);
+	assert_int_equal(msg_have_decode(payload, (uint32_t)total - WIRE_HEADER_SIZE, &out), 0);
+	assert_int_equal(out.count, 3);
+	for (int idx = 0; idx < 3; idx++) {
+		assert_int_equal(out.entries[idx].kind, in.entries[idx].kind);
+		assert_int_equal(out.entries[idx].crc, in.entries[idx].crc);
+		assert_true(out.entries[idx].size == in.entries[idx].size);
+		assert_true(out.entries[idx].durable == in.entries[idx].durable);
+		assert_string_equal(out.entries[idx].name, in.entries[idx].name);
+	}
+	check_truncations(payload, (uint32_t)total - WIRE_HEADER_SIZE, have_dec);
+
+	/* An empty inventory is a valid HAVE (a replica with nothing to offer). */
+	out.count = 0;
+	total = msg_have_encode(frame, sizeof(frame), &out);
+	assert_int_equal(total, WIRE_HEADER_SIZE + 4);
+	payload = open_frame(frame, total, WIRE_HAVE);
+	assert_int_equal(msg_have_decode(payload, 4, &out), 0);
+	assert_int_equal(out.count, 0);
+
+	/* The largest HAVE fits the bound of its type. */
+	in.count = WIRE_MAX_HAVE;
+	for (int idx = 0; idx < WIRE_MAX_HAVE; idx++) {
+		in.entries[idx] = in.entries[0];
+		strcpy(in.entries[idx].name, "000000010000000000000003.00000028.backup");
+		in.entries[idx].kind = WIRE_HAVE_COMPLETE;
+		in.entries[idx].durable = in.entries[idx].size;
+	}
+	total = msg_have_encode(frame, sizeof(frame), &in);
+	assert_true(total > 0);
+	assert_true((uint32_t)total - WIRE_HEADER_SIZE <= frame_max_payload(WIRE_HAVE));
+
+	/* Encoder refusals: too many entries, sizes that do not fit the kind, bad names. */
+	in.count = WIRE_MAX_HAVE + 1;
+	assert_int_equal(msg_have_encode(frame, sizeof(frame), &in), -EINVAL);
+	in.count = 1;
+	in.entries[0].kind = WIRE_HAVE_PARTIAL;
+	in.entries[0].durable = in.entries[0].size;
+	assert_int_equal(msg_have_encode(frame, sizeof(frame), &in), -EINVAL);
+	in.entries[0].durable = 0;
+	assert_int_equal(msg_have_encode(frame, sizeof(frame), &in), -EINVAL);
+	in.entries[0].kind = WIRE_HAVE_COMPLETE;
+	in.entries[0].durable = 1;
+	assert_int_equal(msg_have_encode(frame, sizeof(frame), &in), -EINVAL);
+	in.entries[0].kind = 3;
+	assert_int_equal(msg_have_encode(frame, sizeof(frame), &in), -EINVAL);
+	in.entries[0].kind = WIRE_HAVE_PARTIAL;
+	strcpy(in.entries[0].name, "../etc/passwd");
+	assert_int_equal(msg_have_encode(frame, sizeof(frame), &in), -EINVAL);
+	strcpy(in.entries[0].name, SEG);
+	assert_int_equal(msg_have_encode(frame, WIRE_HEADER_SIZE + 10, &in), -ENOSPC);
+
+	/* Decoder refusals, each from a valid one-entry HAVE with one field changed. */
+	in.entries[0].durable = 4096;
+	total = msg_have_encode(bad, sizeof(bad), &in);
+	assert_true(total > 0);
+	{
+		uint8_t *pl = bad + WIRE_HEADER_SIZE;
+		uint32_t len = (uint32_t)total - WIRE_HEADER_SIZE;
+
+		pl[0] = WIRE_MAX_HAVE + 1; /* count over the bound */
+		assert_int_equal(msg_have_decode(pl, len, &out), -EPROTO);
+		pl[0] = 2; /* count says two, one is there */
+		assert_int_equal(msg_have_decode(pl, len, &out), -EBADMSG);
+		pl[0] = 1;
+		pl[2] = 1; /* reserved */
+		assert_int_equal(msg_have_decode(pl, len, &out), -EPROTO);
+		pl[2] = 0;
+		pl[4] = 7; /* kind */
+		assert_int_equal(msg_have_decode(pl, len, &out), -EPROTO);
+		pl[4] = WIRE_HAVE_PARTIAL;
+		pl[5] = 1; /* entry reserved */
+		assert_int_equal(msg_have_decode(pl, len, &out), -EPROTO);
+		pl[5] = 0;
+		pl[4 + 25 + 3] = '/'; /* a slash in the name */
+		assert_int_equal(msg_have_decode(pl, len, &out), -EPROTO);
+		pl[4 + 25 + 3] = '0';
+		assert_int_equal(msg_have_decode(pl, len, &out), 0);
+	}
+}
+
 /* Every decoder on filler bytes of every length: no crash, no overrun, no false success. */
 static void test_garbage(void **state)
 {
-	static const decode_fn decoders[] = { hello_dec, file_begin_dec, file_end_dec,
-					      ack_dec,	 error_dec,	 ping_dec };
+	static const decode_fn decoders[] = { hello_dec, file_begin_dec, file_end_dec, ack_dec,
+					      error_dec, ping_dec,	 have_dec };
 	static const uint8_t fillers[] = { 0x00, 0xff, 0x30, 0x01 };
 	uint8_t out[4096];
 
@@ -621,10 +732,12 @@ static void test_garbage(void **state)
 			for (size_t dec = 0; dec < sizeof(decoders) / sizeof(decoders[0]); dec++) {
 				int ret = decoders[dec](buf, len, out);
 
-				/* Only PING/PONG (any 8 bytes) and FILE_END (16 bytes, zero
-				 * reserved) can be valid by accident. */
+				/* Only PING/PONG (any 8 bytes), FILE_END (16 bytes, zero
+				 * reserved) and an empty HAVE (4 zero bytes) can be valid by
+				 * accident. */
 				if (ret == 0 && !(decoders[dec] == ping_dec && len == 8) &&
-				    !(decoders[dec] == file_end_dec && len == 16))
+				    !(decoders[dec] == file_end_dec && len == 16) &&
+				    !(decoders[dec] == have_dec && len == 4 && !fillers[fill]))
 					fail_msg("decoder %zu accepted %u bytes of %02x", dec, len,
 						 fillers[fill]);
 			}
@@ -670,7 +783,7 @@ static void test_header(void **state)
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, 0x16, 0, 0, 0); /* a TLS record, never a frame type */
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
-	frame_header_encode(buf, WIRE_PONG + 1, 0, 0, 0);
+	frame_header_encode(buf, WIRE_HAVE + 1, 0, 0, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, WIRE_PING, 1, 8, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
@@ -814,6 +927,7 @@ int main(void)
 		cmocka_unit_test(test_ack_refuses),
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_ping_pong),
+		cmocka_unit_test(test_have),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_data_split),

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "wal/store.h"
 
@@ -28,10 +30,136 @@ static int store_mkdir(int dir_fd, const char *name, const char *path)
 	return 0;
 }
 
-/* Remove every entry of the directory at @fd (files only; .incoming holds no dirs). */
-static int store_empty_dir(int fd, const char *path)
+#define XATTR_RESUME "user.walship.resume"
+#define XATTR_CRC "user.walship.crc32c"
+/* user.walship.resume: magic(4) size(8) durable(8) crc(4) record_crc(4), little-endian */
+#define RESUME_MAGIC 0x31525357u /* "WSR1" */
+#define RESUME_LEN 28
+/* user.walship.crc32c: magic(4) size(8) crc(4) record_crc(4) */
+#define CRC_MAGIC 0x31435357u /* "WSC1" */
+#define CRC_LEN 20
+#define READ_CHUNK (1024 * 1024)
+
+static void put_le(uint8_t *at, uint64_t value, int bytes)
 {
-	int dup_fd = dup(fd);
+	for (int idx = 0; idx < bytes; idx++)
+		at[idx] = (uint8_t)(value >> (8 * idx));
+}
+
+static uint64_t get_le(const uint8_t *at, int bytes)
+{
+	uint64_t value = 0;
+
+	for (int idx = 0; idx < bytes; idx++)
+		value |= (uint64_t)at[idx] << (8 * idx);
+	return value;
+}
+
+static bool xattr_unsupported(int err)
+{
+	return err == ENOTSUP || err == EOPNOTSUPP;
+}
+
+static void store_no_xattr(struct store *st)
+{
+	if (st->no_xattr)
+		return;
+	st->no_xattr = true;
+	log_log("archive \"%s\" keeps no extended attributes: a transfer cut short is received "
+		"again from its start",
+		st->path);
+}
+
+/* Read the resume record of @fd: 0 with the fields, or -ENODATA when it has none or a bad one. */
+static int store_read_resume(int fd, uint64_t *size, uint64_t *durable, uint32_t *crc)
+{
+	uint8_t rec[RESUME_LEN];
+	ssize_t len = fgetxattr(fd, XATTR_RESUME, rec, sizeof(rec));
+
+	if (len != RESUME_LEN || get_le(rec, 4) != RESUME_MAGIC ||
+	    get_le(rec + 24, 4) != crc32c(0, rec, 24))
+		return -ENODATA;
+	*size = get_le(rec + 4, 8);
+	*durable = get_le(rec + 12, 8);
+	*crc = (uint32_t)get_le(rec + 20, 4);
+	return 0;
+}
+
+/*
+ * Is @tmp_name in .incoming a partial file that can be resumed?  Its record must be
+ * sound, and its first durable bytes must still have the recorded CRC and validate as
+ * the start of the file its name says.  Fills @p; false means remove it.
+ */
+static bool store_check_partial(struct store *st, const char *tmp_name, struct store_partial *p)
+{
+	const char *dot = strrchr(tmp_name, '.');
+	struct wal_name wn;
+	struct stat sb;
+	uint8_t *buf = NULL;
+	uint64_t off = 0;
+	uint32_t crc = 0;
+	char *end;
+	bool ok = false;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	if (!dot || dot == tmp_name || (size_t)(dot - tmp_name) >= sizeof(p->name) ||
+	    strlen(tmp_name) >= sizeof(p->tmp_name))
+		return false;
+	memcpy(p->name, tmp_name, (size_t)(dot - tmp_name));
+	p->seq = strtoull(dot + 1, &end, 10);
+	if (*end || !p->seq || wal_name_parse(p->name, &wn) < 0 ||
+	    (wn.kind != WAL_FILE_SEGMENT && wn.kind != WAL_FILE_PARTIAL))
+		return false;
+	snprintf(p->tmp_name, sizeof(p->tmp_name), "%s", tmp_name);
+	fd = openat(st->incoming_fd, tmp_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	if (store_read_resume(fd, &p->size, &p->durable, &p->crc) < 0 || fstat(fd, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode) || p->durable == 0 || p->durable >= p->size ||
+	    (uint64_t)sb.st_size < p->durable || wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
+		goto out_close;
+	buf = malloc(READ_CHUNK);
+	if (!buf)
+		goto out_close;
+	while (off < p->durable) {
+		size_t want =
+			p->durable - off < READ_CHUNK ? (size_t)(p->durable - off) : READ_CHUNK;
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+
+		if (got <= 0)
+			goto out_free;
+		crc = crc32c(crc, buf, (size_t)got);
+		if (wal_validator_feed(&p->wv, buf, (size_t)got) < 0) {
+			log_log("partial file \"%s\" is not valid WAL: %s", tmp_name,
+				p->wv.message);
+			goto out_free;
+		}
+		off += (uint64_t)got;
+	}
+	if (crc != p->crc) {
+		log_log("partial file \"%s\" does not match its record (CRC %08x, recorded %08x)",
+			tmp_name, crc, p->crc);
+		goto out_free;
+	}
+	if (st->system_identifier && p->wv.have_id &&
+	    p->wv.id.system_identifier != st->system_identifier)
+		goto out_free;
+	ok = true;
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return ok;
+}
+
+/*
+ * Go through .incoming after a start: keep the partial files that can be resumed, remove
+ * the rest (never acknowledged: the primary sends them again).
+ */
+static int store_scan_incoming(struct store *st, const char *path)
+{
+	int dup_fd = dup(st->incoming_fd);
 	DIR *dir;
 	struct dirent *de;
 	int removed = 0;
@@ -44,10 +172,21 @@ static int store_empty_dir(int fd, const char *path)
 		return -errno;
 	}
 	while ((de = readdir(dir)) != NULL) {
+		struct store_partial p;
+
 		if (de->d_name[0] == '.' &&
 		    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
-		if (unlinkat(fd, de->d_name, 0) < 0) {
+		if (store_check_partial(st, de->d_name, &p)) {
+			if (p.seq > st->max_seq)
+				st->max_seq = p.seq;
+			log_log("kept partial file \"%s\": %" PRIu64 " of %" PRIu64
+				" bytes are durable and checked",
+				de->d_name, p.durable, p.size);
+			store_partial_keep(st, &p);
+			continue;
+		}
+		if (unlinkat(st->incoming_fd, de->d_name, 0) < 0) {
 			log_warning("could not remove incomplete file \"%s/%s\": %s", path,
 				    de->d_name, strerror(errno));
 			continue;
@@ -58,9 +197,79 @@ static int store_empty_dir(int fd, const char *path)
 	if (removed) {
 		log_log("removed %d incomplete file(s) from \"%s\"", removed, path);
 		log_detail("They were never acknowledged; the primary sends them again.");
-		fsync(fd);
+		fsync(st->incoming_fd);
 	}
 	return 0;
+}
+
+/* Read the CRC record of @name in the store: 0, or -ENODATA. */
+static int store_read_crc(struct store *st, const char *name, uint64_t *size, uint32_t *crc)
+{
+	uint8_t rec[CRC_LEN];
+	struct stat sb;
+	ssize_t len;
+	int fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -ENODATA;
+	len = fgetxattr(fd, XATTR_CRC, rec, sizeof(rec));
+	if (len != CRC_LEN || fstat(fd, &sb) < 0 || get_le(rec, 4) != CRC_MAGIC ||
+	    get_le(rec + 16, 4) != crc32c(0, rec, 16) ||
+	    get_le(rec + 4, 8) != (uint64_t)sb.st_size) {
+		close(fd);
+		return -ENODATA;
+	}
+	close(fd);
+	*size = get_le(rec + 4, 8);
+	*crc = (uint32_t)get_le(rec + 12, 4);
+	return 0;
+}
+
+/*
+ * Remember the newest files under final names (WAL names sort by timeline, then
+ * position), with the CRCs recorded when they were stored.
+ */
+static void store_scan_recent(struct store *st)
+{
+	char newest[STORE_MAX_RECENT][64];
+	unsigned int count = 0;
+	int dup_fd = dup(st->dir_fd);
+	DIR *dir;
+	struct dirent *de;
+
+	if (dup_fd < 0)
+		return;
+	dir = fdopendir(dup_fd);
+	if (!dir) {
+		close(dup_fd);
+		return;
+	}
+	/* newest[] is kept sorted ascending; a name enters if it beats the smallest. */
+	while ((de = readdir(dir)) != NULL) {
+		struct wal_name wn;
+		unsigned int at;
+
+		if (strlen(de->d_name) >= sizeof(newest[0]) || wal_name_parse(de->d_name, &wn) < 0)
+			continue;
+		if (count == STORE_MAX_RECENT) {
+			if (strcmp(de->d_name, newest[0]) <= 0)
+				continue;
+			memmove(newest[0], newest[1], (count - 1) * sizeof(newest[0]));
+			count--;
+		}
+		for (at = count; at > 0 && strcmp(newest[at - 1], de->d_name) > 0; at--)
+			memcpy(newest[at], newest[at - 1], sizeof(newest[0]));
+		snprintf(newest[at], sizeof(newest[at]), "%s", de->d_name);
+		count++;
+	}
+	closedir(dir);
+	for (unsigned int idx = 0; idx < count; idx++) {
+		uint64_t size;
+		uint32_t crc;
+
+		if (store_read_crc(st, newest[idx], &size, &crc) == 0)
+			store_recent_add(st, newest[idx], size, crc);
+	}
 }
 
 int store_open(struct store *st, const char *path)
@@ -98,8 +307,6 @@ int store_open(struct store *st, const char *path)
 		goto out_close;
 	}
 	snprintf(sub, sizeof(sub), "%s/%s", path, STORE_INCOMING_DIR);
-	store_empty_dir(st->incoming_fd, sub);
-	fsync(st->dir_fd);
 
 	/* The system identifier this store belongs to, if it has stored anything. */
 	{
@@ -126,6 +333,10 @@ int store_open(struct store *st, const char *path)
 			goto out_close;
 		}
 	}
+	/* After the system identifier: a partial of another system is not kept. */
+	store_scan_incoming(st, sub);
+	fsync(st->dir_fd);
+	store_scan_recent(st);
 	return 0;
 
 out_close:
@@ -242,4 +453,114 @@ int64_t store_file_size(struct store *st, const char *name)
 	if (fstatat(st->dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return sb.st_size;
+}
+
+int store_mark_durable(struct store *st, int fd, uint64_t size, uint64_t durable, uint32_t crc)
+{
+	uint8_t rec[RESUME_LEN];
+
+	if (st->no_xattr)
+		return -ENOTSUP;
+	put_le(rec, RESUME_MAGIC, 4);
+	put_le(rec + 4, size, 8);
+	put_le(rec + 12, durable, 8);
+	put_le(rec + 20, crc, 4);
+	put_le(rec + 24, crc32c(0, rec, 24), 4);
+	if (fsetxattr(fd, XATTR_RESUME, rec, sizeof(rec), 0) < 0) {
+		int err = errno;
+
+		if (xattr_unsupported(err)) {
+			store_no_xattr(st);
+			return -ENOTSUP;
+		}
+		log_warning("could not record the durable length of a file in \"%s/%s\": %s",
+			    st->path, STORE_INCOMING_DIR, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+void store_mark_complete(struct store *st, int fd, uint64_t size, uint32_t crc)
+{
+	uint8_t rec[CRC_LEN];
+
+	if (st->no_xattr)
+		return;
+	if (fremovexattr(fd, XATTR_RESUME) < 0 && xattr_unsupported(errno)) {
+		store_no_xattr(st);
+		return;
+	}
+	put_le(rec, CRC_MAGIC, 4);
+	put_le(rec + 4, size, 8);
+	put_le(rec + 12, crc, 4);
+	put_le(rec + 16, crc32c(0, rec, 16), 4);
+	if (fsetxattr(fd, XATTR_CRC, rec, sizeof(rec), 0) < 0 && xattr_unsupported(errno))
+		store_no_xattr(st);
+}
+
+struct store_partial *store_partial_find(struct store *st, const char *name)
+{
+	for (unsigned int idx = 0; idx < st->npartials; idx++)
+		if (!strcmp(st->partials[idx].name, name))
+			return &st->partials[idx];
+	return NULL;
+}
+
+void store_partial_take(struct store *st, struct store_partial *p)
+{
+	unsigned int idx = (unsigned int)(p - st->partials);
+
+	if (idx >= st->npartials)
+		return;
+	st->partials[idx] = st->partials[--st->npartials];
+}
+
+void store_partial_discard(struct store *st, struct store_partial *p)
+{
+	if (unlinkat(st->incoming_fd, p->tmp_name, 0) < 0 && errno != ENOENT)
+		log_warning("could not remove file \"%s/%s/%s\": %s", st->path, STORE_INCOMING_DIR,
+			    p->tmp_name, strerror(errno));
+	store_partial_take(st, p);
+}
+
+void store_partial_keep(struct store *st, const struct store_partial *p)
+{
+	struct store_partial *old = store_partial_find(st, p->name);
+
+	if (old && strcmp(old->tmp_name, p->tmp_name) != 0)
+		store_partial_discard(st, old);
+	else if (old)
+		store_partial_take(st, old);
+	if (st->npartials == STORE_MAX_PARTIALS) {
+		struct store_partial *oldest = &st->partials[0];
+
+		for (unsigned int idx = 1; idx < st->npartials; idx++)
+			if (st->partials[idx].seq < oldest->seq)
+				oldest = &st->partials[idx];
+		log_log("discarding partial file \"%s\" to keep at most %d", oldest->tmp_name,
+			STORE_MAX_PARTIALS);
+		store_partial_discard(st, oldest);
+	}
+	st->partials[st->npartials++] = *p;
+}
+
+void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc)
+{
+	struct store_recent *r;
+
+	/* The same name again (a duplicate acknowledged): refresh, do not repeat it. */
+	for (unsigned int idx = 0; idx < st->nrecent; idx++) {
+		if (!strcmp(st->recent[idx].name, name)) {
+			st->recent[idx].size = size;
+			st->recent[idx].crc = crc;
+			return;
+		}
+	}
+	r = &st->recent[st->recent_next];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->size = size;
+	r->crc = crc;
+	st->recent_next = (st->recent_next + 1) % STORE_MAX_RECENT;
+	if (st->nrecent < STORE_MAX_RECENT)
+		st->nrecent++;
 }

@@ -5,6 +5,16 @@
  * served: `walship fetch` opens only WAL names in archive_dir itself); `archive_dir/.walship/`
  * holds the store's own durable state (the system identifier it belongs to).
  *
+ * Resuming (docs/operations.md, "Resuming a cut transfer"): a file in .incoming whose
+ * first bytes have been made durable carries the extended attribute user.walship.resume
+ * (durable length, CRC-32C of those bytes), set before the fsync that makes them durable.
+ * At start the store keeps every such file whose bytes still match their record and whose
+ * pages validate, as a partial the primary may resume; everything else in .incoming is
+ * removed.  A complete file carries user.walship.crc32c (its size and CRC), so the
+ * replica can tell the primary what it holds without reading it again.  Both records
+ * are hints checked against the bytes (and by the primary against its own copy): a lost
+ * or stale record costs a resend, never a wrong file.
+ *
  * These are the synchronous pieces of the store (start-up, rare paths).  The data path's
  * write, fsync, rename and directory fsync are issued through io_uring by the replica
  * role, in the order DESIGN §4.2 requires.
@@ -16,20 +26,53 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wal/page.h"
+
 #define STORE_INCOMING_DIR ".incoming"
 #define STORE_STATE_DIR ".walship"
+/* Partial files kept for resuming; the oldest is discarded to make room. */
+#define STORE_MAX_PARTIALS 16
+/* Recently stored files the store remembers (name, size, CRC) to offer the primary. */
+#define STORE_MAX_RECENT 16
+
+/* A file in .incoming whose first @durable bytes are durable and checked. */
+struct store_partial {
+	char name[64]; /* its WAL file name */
+	char tmp_name[96]; /* its name in .incoming: NAME.SEQ */
+	uint64_t seq;
+	uint64_t size; /* the whole file's size */
+	uint64_t durable; /* 1 .. size - 1 */
+	uint32_t crc; /* CRC-32C of the first @durable bytes */
+	struct wal_validator wv; /* the validator after those bytes */
+};
+
+/* A file stored under its final name. */
+struct store_recent {
+	char name[64];
+	uint64_t size;
+	uint32_t crc;
+};
 
 struct store {
 	char path[4096];
 	int dir_fd; /* archive_dir, O_DIRECTORY */
 	int incoming_fd; /* archive_dir/.incoming */
 	uint64_t system_identifier; /* 0 until the first file is stored */
+	uint64_t max_seq; /* highest NAME.SEQ found in .incoming at start */
+	bool no_xattr; /* the file system keeps no user xattrs: nothing is resumable */
+	struct store_partial partials[STORE_MAX_PARTIALS];
+	unsigned int npartials;
+	struct store_recent recent[STORE_MAX_RECENT]; /* a ring, newest at recent_next - 1 */
+	unsigned int nrecent;
+	unsigned int recent_next;
 };
 
 /*
- * Open (creating if needed) the store at @path: create .incoming and .walship, discard
- * files left in .incoming by a crash (they were never acknowledged), read the recorded
- * system identifier.  Returns 0 or -errno (logged).
+ * Open (creating if needed) the store at @path: create .incoming and .walship, read the
+ * recorded system identifier, keep the resumable partial files left in .incoming by a
+ * crash (their durable bytes are read back, checked against their CRC and validated) and
+ * discard the rest (they were never acknowledged), and remember the newest stored files.
+ * Returns 0 or -errno (logged).
  */
 int store_open(struct store *st, const char *path);
 void store_close(struct store *st);
@@ -48,5 +91,37 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
 
 /* Size of @name in the store, or -errno (-ENOENT when absent). */
 int64_t store_file_size(struct store *st, const char *name);
+
+/*
+ * Record on @fd (a file in .incoming of @size bytes) that its first @durable bytes have
+ * CRC-32C @crc.  The caller makes it durable with the fsync that follows (the record is
+ * inode metadata: fsync, not fdatasync).  Returns 0, or -ENOTSUP when the file system
+ * keeps no user xattrs (logged once; then no file is resumable), or -errno (logged).
+ */
+int store_mark_durable(struct store *st, int fd, uint64_t size, uint64_t durable, uint32_t crc);
+
+/*
+ * @fd is complete (@size bytes, CRC-32C @crc) and about to be fsynced and renamed: drop
+ * its resume record and record its CRC.  Best effort (a missing record costs a resend).
+ */
+void store_mark_complete(struct store *st, int fd, uint64_t size, uint32_t crc);
+
+/*
+ * Keep @p (its file in .incoming, durable as recorded) for resuming.  A partial of the
+ * same name is discarded first; when the table is full, the oldest is.
+ */
+void store_partial_keep(struct store *st, const struct store_partial *p);
+
+/* The partial kept for @name, or NULL. */
+struct store_partial *store_partial_find(struct store *st, const char *name);
+
+/* Forget @p without touching its file (a transfer resumes it and owns the file now). */
+void store_partial_take(struct store *st, struct store_partial *p);
+
+/* Remove @p's file from .incoming and forget it. */
+void store_partial_discard(struct store *st, struct store_partial *p);
+
+/* Remember that @name (@size bytes, CRC-32C @crc) is stored under its final name. */
+void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc);
 
 #endif /* WALSHIP_WAL_STORE_H */

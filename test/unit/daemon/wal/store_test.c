@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for daemon/wal/store.c: what survives in .incoming across a restart (the
+ * resumable partial files and nothing else), the records behind them, and the newest
+ * stored files the store offers the primary.  On a real directory (extended attributes
+ * are the records), made under build/ so that it lives on the disk, not a tmpfs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "wal/store.h"
+
+#define MB (1024u * 1024u)
+#define BLCKSZ 8192u
+#define SEG3 "000000010000000000000003"
+#define SYSID UINT64_C(7713288329218603033)
+
+static char dir[256];
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int idx = 0; idx < bytes; idx++)
+		p[idx] = (uint8_t)(v >> (8 * idx));
+}
+
+/* A 1 MiB PostgreSQL 15 segment, number 3 of timeline 1, every page valid. */
+static uint8_t *build_segment(void)
+{
+	uint8_t *seg = calloc(1, MB);
+	uint64_t start = 3ull * MB;
+
+	assert_non_null(seg);
+	for (uint32_t page = 0; page < MB / BLCKSZ; page++) {
+		uint8_t *at = seg + (size_t)page * BLCKSZ;
+
+		memset(at + 40, 0x5a, BLCKSZ - 40);
+		put_le(at, 0xD110, 2);
+		put_le(at + 2, page ? 0 : 0x0002, 2);
+		put_le(at + 4, 1, 4);
+		put_le(at + 8, start + (uint64_t)page * BLCKSZ, 8);
+		put_le(at + 16, 0, 4);
+		if (page == 0) {
+			put_le(at + 24, SYSID, 8);
+			put_le(at + 32, MB, 4);
+			put_le(at + 36, BLCKSZ, 4);
+		}
+	}
+	return seg;
+}
+
+/* Write @len bytes of @data to @name under the store's .incoming; return an open fd. */
+static int write_incoming(struct store *st, const char *name, const uint8_t *data, size_t len)
+{
+	int fd = openat(st->incoming_fd, name, O_RDWR | O_CREAT | O_TRUNC, 0640);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	return fd;
+}
+
+static bool incoming_exists(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/.incoming/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	mkdir("build", 0755);
+	snprintf(dir, sizeof(dir), "build/store-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	log_set_level(LOG_LEVEL_WARNING);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * A half-received segment whose first 512 KiB were recorded durable is kept across a
+ * restart, with its CRC, its validator state and its sequence number; one without a
+ * record, one whose bytes no longer match their record, and a text file are removed.
+ */
+static void test_partials_survive_restart(void **state)
+{
+	struct store st;
+	uint8_t *seg = build_segment();
+	uint32_t crc = crc32c(0, seg, MB / 2);
+	struct store_partial *p;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.npartials, 0);
+
+	/* Kept: 600 KiB written, 512 KiB of them recorded durable. */
+	fd = write_incoming(&st, SEG3 ".7", seg, 600 * 1024);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc), 0);
+	close(fd);
+	/* Removed: no record. */
+	close(write_incoming(&st, "000000010000000000000004.8", seg, 4096));
+	/* Removed: a record whose CRC the bytes do not have (a torn write after it). */
+	fd = write_incoming(&st, "000000010000000000000005.9", seg, MB / 2);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc ^ 1), 0);
+	close(fd);
+	/* Removed: a text file is never resumed. */
+	fd = write_incoming(&st, "00000002.history.10", (const uint8_t *)"1\t0/3000000\tno\n", 15);
+	assert_int_equal(store_mark_durable(&st, fd, 30, 15, crc32c(0, "1\t0/3000000\tno\n", 15)),
+			 0);
+	close(fd);
+	store_close(&st);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.npartials, 1);
+	p = store_partial_find(&st, SEG3);
+	assert_non_null(p);
+	assert_string_equal(p->tmp_name, SEG3 ".7");
+	assert_int_equal(p->seq, 7);
+	assert_true(p->size == MB && p->durable == MB / 2);
+	assert_int_equal(p->crc, crc);
+	assert_true(p->wv.have_id);
+	assert_true(p->wv.id.system_identifier == SYSID);
+	assert_true(p->wv.offset == MB / 2);
+	assert_true(st.max_seq == 7);
+	assert_true(incoming_exists(SEG3 ".7"));
+	assert_false(incoming_exists("000000010000000000000004.8"));
+	assert_false(incoming_exists("000000010000000000000005.9"));
+	assert_false(incoming_exists("00000002.history.10"));
+
+	/* The rest of the file, fed to the kept validator, completes a valid segment. */
+	assert_int_equal(wal_validator_feed(&p->wv, seg + MB / 2, MB / 2), 0);
+	assert_int_equal(wal_validator_end(&p->wv, NULL), 0);
+	assert_int_equal(crc32c(p->crc, seg + MB / 2, MB / 2), crc32c(0, seg, MB));
+
+	/* Discarding removes the file; the next start finds nothing. */
+	store_partial_discard(&st, p);
+	assert_int_equal(st.npartials, 0);
+	assert_false(incoming_exists(SEG3 ".7"));
+	store_close(&st);
+	free(seg);
+}
+
+/* A partial of another system than the store's is not kept. */
+static void test_partial_of_other_system(void **state)
+{
+	struct store st;
+	uint8_t *seg = build_segment();
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(store_set_system_identifier(&st, SYSID + 1), 0);
+	fd = write_incoming(&st, SEG3 ".3", seg, MB / 2);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc32c(0, seg, MB / 2)), 0);
+	close(fd);
+	store_close(&st);
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.npartials, 0);
+	assert_false(incoming_exists(SEG3 ".3"));
+	store_close(&st);
+	free(seg);
+}
+
+/* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first. */
+static void test_partial_table_bound(void **state)
+{
+	struct store st;
+	uint8_t byte = 0;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	for (unsigned int idx = 0; idx <= STORE_MAX_PARTIALS; idx++) {
+		struct store_partial p = { .seq = idx + 1, .size = MB, .durable = 1 };
+
+		snprintf(p.name, sizeof(p.name), "0000000100000000000000%02X", idx + 16);
+		snprintf(p.tmp_name, sizeof(p.tmp_name), "%s.%u", p.name, idx + 1);
+		close(write_incoming(&st, p.tmp_name, &byte, 1));
+		store_partial_keep(&st, &p);
+	}
+	assert_int_equal(st.npartials, STORE_MAX_PARTIALS);
+	assert_null(store_partial_find(&st, "000000010000000000000010"));
+	assert_false(incoming_exists("000000010000000000000010.1"));
+	assert_non_null(store_partial_find(&st, "000000010000000000000020"));
+	/* Keeping a newer partial of a name replaces the older one's file. */
+	{
+		struct store_partial p = { .seq = 99, .size = MB, .durable = 2 };
+
+		snprintf(p.name, sizeof(p.name), "000000010000000000000020");
+		snprintf(p.tmp_name, sizeof(p.tmp_name), "%s.99", p.name);
+		close(write_incoming(&st, p.tmp_name, &byte, 1));
+		store_partial_keep(&st, &p);
+		assert_int_equal(st.npartials, STORE_MAX_PARTIALS);
+		assert_true(store_partial_find(&st, p.name)->durable == 2);
+		assert_false(incoming_exists("000000010000000000000020.17"));
+	}
+	while (st.npartials)
+		store_partial_discard(&st, &st.partials[0]);
+	store_close(&st);
+}
+
+/*
+ * Files stored under their final names with a CRC record are remembered at start, the
+ * newest STORE_MAX_RECENT of them by WAL order; files without a record, or whose size
+ * changed since, are not offered.
+ */
+static void test_recent_files(void **state)
+{
+	struct store st;
+	char name[64], path[512];
+	bool seen_newest = false;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	for (unsigned int idx = 0; idx < STORE_MAX_RECENT + 4; idx++) {
+		uint8_t data[64];
+		int fd;
+
+		memset(data, (int)idx, sizeof(data));
+		snprintf(name, sizeof(name), "0000000100000000000000%02X", idx + 0x30);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+		store_mark_complete(&st, fd, sizeof(data), crc32c(0, data, sizeof(data)));
+		if (idx == STORE_MAX_RECENT + 3)
+			assert_int_equal(write(fd, data, 1), 1); /* grew after its record */
+		close(fd);
+	}
+	store_close(&st);
+	assert_int_equal(store_open(&st, dir), 0);
+	/* 16 newest names; the very newest has a stale record, so 15 are offered. */
+	assert_int_equal(st.nrecent, STORE_MAX_RECENT - 1);
+	for (unsigned int idx = 0; idx < st.nrecent; idx++) {
+		const struct store_recent *r = &st.recent[idx];
+		uint8_t data[64];
+		unsigned int number = (unsigned int)strtoul(r->name + 16, NULL, 16) - 0x30;
+
+		memset(data, (int)number, sizeof(data));
+		assert_true(number >= 4 && number < STORE_MAX_RECENT + 3);
+		assert_true(r->size == sizeof(data));
+		assert_int_equal(r->crc, crc32c(0, data, sizeof(data)));
+		if (number == STORE_MAX_RECENT + 2)
+			seen_newest = true;
+	}
+	assert_true(seen_newest);
+	/* Adding an existing name refreshes it instead of taking a second entry. */
+	store_recent_add(&st, st.recent[0].name, 1, 2);
+	assert_int_equal(st.nrecent, STORE_MAX_RECENT - 1);
+	store_recent_add(&st, "000000010000000000000099", 3, 4);
+	store_recent_add(&st, "00000001000000000000009A", 3, 4);
+	assert_int_equal(st.nrecent, STORE_MAX_RECENT);
+	store_close(&st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_partials_survive_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_of_other_system, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

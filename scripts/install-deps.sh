@@ -17,7 +17,9 @@ set -euo pipefail
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
 # `walship status --json`, bc for arithmetic in the bench, pgbackrest and gnuplot-nox for
 # `make bench` (a contender; its plots), iputils-ping for the harness,
-# libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities); libclang-rt-14-dev
+# libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities); attr for getfattr
+# (t_34 waits for a partial file's durable-length record); iptables (t_30b drops a
+# replica's acknowledgements); libclang-rt-14-dev
 # for clang's libFuzzer and sanitizer runtimes (test/fuzz/, t_95).
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
 # module is built against them and booted under QEMU with TCG), busybox-static and cpio
@@ -47,6 +49,8 @@ PACKAGES=(
 	psmisc
 	util-linux
 	libcap2-bin
+	attr
+	iptables
 	e2fsprogs
 	jq
 	bc

@@ -308,6 +308,16 @@ static const struct config_key config_keys[] = {
 		.help = "close a connection that has received nothing for this long (a dead or stuck peer)",
 	},
 	{
+		.name = "checkpoint_interval",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(checkpoint_interval_ms),
+		.default_value = "1s",
+		.min = 0,
+		.max = MS_PER_H,
+		.reloadable = true,
+		.help = "replica: make a file being received durable this often, so a transfer cut by a crash resumes there (0: only when the connection is lost)",
+	},
+	{
 		.name = "max_inflight_files",
 		.type = CONFIG_TYPE_INT,
 		FIELD(max_inflight_files),

@@ -62,6 +62,7 @@ struct config {
 	int reconnect_max_ms; /* reconnect_max: backoff cap, default 10s */
 	int keepalive_interval_ms; /* keepalive_interval: default 5s */
 	int keepalive_timeout_ms; /* keepalive_timeout: default 30s */
+	int checkpoint_interval_ms; /* checkpoint_interval: replica, default 1s, 0 = on loss only */
 	int max_inflight_files; /* max_inflight_files: per connection, default 8 */
 	int max_queued_pushes; /* max_queued_pushes: bounded push queue, default 64 */
 	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */

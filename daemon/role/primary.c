@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/hba.h"
 #include "common/log.h"
 #include "common/mapguard.h"
@@ -46,7 +47,8 @@
 #define PUSH_MAX_EARLY_ACKS 64
 
 enum peer_state {
-	PEER_HANDSHAKE,
+	PEER_HANDSHAKE, /* waiting for HELLO */
+	PEER_INVENTORY, /* HELLO answered, waiting for HAVE */
 	PEER_STREAMING,
 };
 
@@ -114,6 +116,7 @@ struct peer {
 	int nbacklog;
 	int backlog_next;
 	uint32_t next_file_id;
+	struct msg_have have; /* what the replica said it holds; entries used are cleared */
 	uint64_t files_sent;
 	uint64_t files_acked;
 	uint64_t errors;
@@ -714,6 +717,91 @@ static void peer_fill_backlog(struct peer *peer)
 	}
 }
 
+/* CRC-32C of the first @len bytes of @p's file: through its mapping, else read. */
+static int push_crc(const struct push *p, uint64_t len, uint32_t *crc)
+{
+	uint8_t *buf;
+	uint64_t off = 0;
+
+	if (p->map)
+		return mapguard_crc32c(0, p->map, len, crc);
+	buf = malloc(WIRE_CHUNK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	*crc = 0;
+	while (off < len) {
+		size_t want = len - off < WIRE_CHUNK_SIZE ? (size_t)(len - off) : WIRE_CHUNK_SIZE;
+		ssize_t got = pread(p->fd, buf, want, (off_t)off);
+
+		if (got <= 0) {
+			free(buf);
+			return got < 0 ? -errno : -EIO;
+		}
+		*crc = crc32c(*crc, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	free(buf);
+	return 0;
+}
+
+enum have_verdict {
+	HAVE_NONE, /* send the file from its start */
+	HAVE_RESUME, /* send it from the replica's durable length */
+	HAVE_SKIP, /* the replica holds the same file: nothing to send */
+};
+
+/*
+ * Before @x is begun: did the replica say (HAVE) that it holds the file, or a durable
+ * part of it?  Taken only when the sizes agree and the CRC of those bytes equals this
+ * side's copy; otherwise the file goes from its start (and where the replica holds other
+ * content under the name, it refuses it as a conflict).  Each entry is used once.
+ */
+static enum have_verdict peer_check_have(struct peer *peer, struct xfer *x, uint64_t *start)
+{
+	struct push *p = x->push;
+	struct msg_have_entry *e = NULL;
+	uint32_t crc;
+
+	for (uint32_t idx = 0; idx < peer->have.count && !e; idx++)
+		if (peer->have.entries[idx].name[0] &&
+		    !strcmp(peer->have.entries[idx].name, p->name))
+			e = &peer->have.entries[idx];
+	if (!e)
+		return HAVE_NONE;
+	e->name[0] = '\0';
+	if (e->size != p->size || push_crc(p, e->durable, &crc) < 0)
+		return HAVE_NONE;
+	if (crc != e->crc) {
+		log_log("replica \"%s\" holds %" PRIu64 " bytes of \"%s\" with other content; "
+			"sending it from its start",
+			peer->name, e->durable, p->name);
+		return HAVE_NONE;
+	}
+	if (e->kind == WIRE_HAVE_COMPLETE)
+		return HAVE_SKIP;
+	*start = e->durable;
+	return HAVE_RESUME;
+}
+
+/* @x is the fill position and the replica already holds its file: acknowledged as it is. */
+static void peer_skip_xfer(struct peer *peer, struct xfer *x)
+{
+	struct primary *pr = peer->pr;
+	struct xfer **xp;
+
+	for (xp = &peer->xfers; *xp != x; xp = &(*xp)->next)
+		;
+	*xp = x->next;
+	peer->fill = x->next;
+	peer->files_acked++;
+	pr->st.skipped_files++;
+	snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", x->push->name);
+	log_log("replica \"%s\" already holds \"%s\" with the same content; not sent again",
+		peer->name, x->push->name);
+	push_acked(x->push, peer->name);
+	xfer_free(x);
+}
+
 /* Queue what can be queued for @peer within its bounds. */
 static void peer_fill(struct peer *peer)
 {
@@ -735,6 +823,21 @@ static void peer_fill(struct peer *peer)
 
 			if (peer->inflight_files >= (unsigned int)pr->cfg.max_inflight_files)
 				return;
+			switch (peer_check_have(peer, x, &fb.start_offset)) {
+			case HAVE_SKIP:
+				peer_skip_xfer(peer, x);
+				continue;
+			case HAVE_RESUME:
+				x->next_read = fb.start_offset;
+				pr->st.resumed_files++;
+				pr->st.resumed_bytes += fb.start_offset;
+				log_log("resuming \"%s\" for replica \"%s\" at offset %" PRIu64
+					", its durable length",
+					p->name, peer->name, fb.start_offset);
+				break;
+			case HAVE_NONE:
+				break;
+			}
 			snprintf(fb.name, sizeof(fb.name), "%s", p->name);
 			if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb),
 					     frame) < 0)
@@ -839,7 +942,6 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	struct primary *pr = peer->pr;
 	struct msg_hello in, out = { 0 };
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
-	struct push *p;
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
@@ -921,6 +1023,22 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	ret = peer_queue_small(peer, msg_hello_encode(frame, sizeof(frame), &out), frame);
 	if (ret < 0)
 		return ret;
+	peer->state = PEER_INVENTORY; /* HAVE follows the replica's HELLO */
+	return 0;
+}
+
+/* The replica's inventory: from now on it streams. */
+static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct primary *pr = peer->pr;
+	struct push *p;
+	int ret;
+
+	ret = msg_have_decode(payload, len, &peer->have);
+	if (ret < 0) {
+		log_log("malformed HAVE from replica \"%s\"", peer->name);
+		return ret;
+	}
 	peer->state = PEER_STREAMING;
 	peer->connected_since = time(NULL);
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
@@ -1037,6 +1155,14 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 			return -EPROTO;
 		}
 		return peer_on_hello(peer, payload, hdr->length);
+	}
+	if (peer->state == PEER_INVENTORY) {
+		if (hdr->type != WIRE_HAVE) {
+			log_log("expected HAVE from replica \"%s\", got %s", peer->name,
+				wire_type_name(hdr->type));
+			return -EPROTO;
+		}
+		return peer_on_have(peer, payload, hdr->length);
 	}
 	switch (hdr->type) {
 	case WIRE_ACK:
@@ -1644,7 +1770,7 @@ static void primary_tick(void *state, int64_t now_ms)
 		    conn_keepalive(&peer->conn, conn_now_ms(), pr->cfg.keepalive_interval_ms,
 				   pr->cfg.keepalive_timeout_ms))
 			peer_set_error(peer, "no data for longer than keepalive_timeout");
-		if (peer->state == PEER_HANDSHAKE && !peer->conn.closing &&
+		if (peer->state != PEER_STREAMING && !peer->conn.closing &&
 		    now_ms - peer->accepted_ms > pr->cfg.connect_timeout_ms) {
 			log_log("closing connection from %s: no handshake within %d ms",
 				peer->conn.peer_addr, pr->cfg.connect_timeout_ms);

@@ -13,6 +13,15 @@
  * acknowledged as a duplicate, different content refused, counted and logged.  A file
  * that fails validation is never renamed into place.  The first segment stored fixes
  * the store's system identifier; WAL of any other system is refused.
+ *
+ * Resuming: while a segment arrives its CRC-32C is kept up to date from the frames' own
+ * CRCs (no second pass over the bytes).  Every checkpoint_interval, and when the
+ * connection is lost, what has been written is made durable and recorded with its CRC
+ * (store_mark_durable, then fsync); such a file is kept in .incoming as a partial.
+ * After HELLO the replica sends HAVE: its partials and its newest stored files, each
+ * with a CRC.  The primary checks them against its own copy and sends a partial on from
+ * its durable length (FILE_BEGIN start_offset), or skips a file the replica already
+ * holds with the same content.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "control/control.h"
 #include "net/conn.h"
@@ -70,6 +80,7 @@ struct infile {
 	struct infile *next;
 	struct link *link;
 	struct ring_op op;
+	struct ring_op ck_op; /* a checkpoint's fsync, beside the writes */
 	enum infile_state state;
 	uint32_t file_id;
 	char name[WIRE_MAX_FILE_NAME + 1];
@@ -77,6 +88,13 @@ struct infile {
 	struct wal_name wn;
 	uint64_t size;
 	uint64_t received;
+	uint32_t crc; /* CRC-32C of the first @received bytes */
+	uint64_t seq; /* of tmp_name */
+	uint64_t durable; /* bytes recorded durable (a checkpoint) */
+	uint64_t ck_pending; /* the checkpoint in flight covers this many */
+	int64_t ck_ms; /* when the last checkpoint began (or the file, if none) */
+	bool checkpointing;
+	bool resumed; /* continues a partial file: open it, do not create it */
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */
 	bool opening;
@@ -276,7 +294,8 @@ static void infile_open(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 	struct io_uring_sqe *sqe;
-	int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (f->direct ? O_DIRECT : 0);
+	int flags = O_WRONLY | O_CLOEXEC | (f->direct ? O_DIRECT : 0) |
+		    (f->resumed ? 0 : O_CREAT | O_EXCL);
 
 	f->op.cb = infile_step;
 	sqe = ring_sqe(rp->ring, &f->op);
@@ -298,6 +317,7 @@ static void infile_stored(struct infile *f)
 		  " ms, rename and directory fsync +%" PRId64 " ms",
 		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
 		  f->t_synced - f->t_written, now - f->t_synced);
+	store_recent_add(&rp->store, f->name, f->size, f->crc);
 	infile_ack(f, WIRE_ACK_STORED, NULL);
 	infile_free(f);
 }
@@ -309,7 +329,8 @@ static void infile_maybe_finish(struct infile *f)
 	struct io_uring_sqe *sqe;
 	struct wal_identity id;
 
-	if (!f->end_received || f->writes_pending || f->opening || f->state != IN_RECEIVING)
+	if (!f->end_received || f->writes_pending || f->opening || f->checkpointing ||
+	    f->state != IN_RECEIVING)
 		return;
 	if (f->fail_status == WIRE_ACK_STORED && wal_validator_end(&f->wv, &id) < 0)
 		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
@@ -318,6 +339,7 @@ static void infile_maybe_finish(struct infile *f)
 		return;
 	}
 	f->t_written = role_now_ms();
+	store_mark_complete(&rp->store, f->fd, f->size, f->crc);
 	f->state = IN_SYNCING;
 	f->op.cb = infile_step;
 	sqe = ring_sqe(rp->ring, &f->op);
@@ -365,6 +387,7 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 			if (same == 1) {
 				rp->st.duplicates++;
 				log_log("\"%s\" is already stored with identical content", f->name);
+				store_recent_add(&rp->store, f->name, f->size, f->crc);
 				infile_discard(f);
 				infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
 				infile_free(f);
@@ -416,8 +439,10 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 				rp->store.path);
 			rp->no_direct_io = true;
 			f->direct = false;
-			/* The failed open may have created the file (tmpfs does): O_EXCL again. */
-			unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
+			/* The failed open may have created the file (tmpfs does): O_EXCL again.
+			 * A resumed file holds durable bytes: it is opened again as it is. */
+			if (!f->resumed)
+				unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
 			infile_open(f);
 			break;
 		}
@@ -482,6 +507,111 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 	conn_op_end(&lk->conn); /* may free the link */
 }
 
+/* Segments and .partial files can be resumed; .history and .backup files are small. */
+static bool infile_resumable(const struct infile *f)
+{
+	return f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL;
+}
+
+static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
+{
+	struct infile *f = (struct infile *)((char *)op - offsetof(struct infile, ck_op));
+	struct link *lk = f->link;
+	struct replica *rp = lk->rp;
+
+	(void)flags;
+	f->checkpointing = false;
+	if (res < 0) {
+		/* An fsync error is not retried (the kernel may have dropped the pages). */
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
+			    strerror(-res));
+	} else {
+		f->durable = f->ck_pending;
+		rp->st.checkpoints++;
+		log_debug("\"%s\": %" PRIu64 " of %" PRIu64 " bytes durable", f->name, f->durable,
+			  f->size);
+	}
+	infile_maybe_finish(f);
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+/*
+ * Make what has been written of @f durable and record it (checkpoint_interval), so that
+ * a crash of this host or daemon does not cost the whole file: the record goes on the
+ * file first, then one fsync makes bytes and record durable together.  Only when no
+ * write is in flight, so that every byte counted has been written.
+ */
+static void infile_checkpoint(struct infile *f, int64_t now_ms)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	f->ck_ms = now_ms;
+	if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+		return;
+	f->ck_pending = f->received;
+	f->checkpointing = true;
+	f->ck_op.cb = infile_checkpointed;
+	sqe = ring_sqe(rp->ring, &f->ck_op);
+	io_uring_prep_fsync(sqe, f->fd, 0);
+	infile_submit(f, sqe);
+}
+
+static void link_checkpoint_due(struct link *lk, int64_t now_ms)
+{
+	int interval = lk->rp->cfg.checkpoint_interval_ms;
+
+	if (!interval || lk->conn.closing)
+		return;
+	for (struct infile *f = lk->files; f; f = f->next) {
+		if (f->state == IN_RECEIVING && infile_resumable(f) && !f->opening &&
+		    !f->checkpointing && !f->end_received && f->fd >= 0 && !f->writes_pending &&
+		    f->fail_status == WIRE_ACK_STORED && f->received > f->durable &&
+		    now_ms - f->ck_ms >= interval)
+			infile_checkpoint(f, now_ms);
+	}
+}
+
+/*
+ * The connection is gone with @f half received: if its bytes so far can be made durable
+ * and recorded, keep it as a partial the primary can resume; otherwise discard it.  Runs
+ * when nothing is in flight any more (every write has completed), on the rare path of a
+ * lost connection, so the fsync is synchronous.
+ */
+static void infile_keep_or_discard(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct store_partial p = { 0 };
+
+	if (f->state != IN_RECEIVING || !infile_resumable(f) || f->fd < 0 || f->opening ||
+	    f->fail_status != WIRE_ACK_STORED || f->received == 0 || f->received >= f->size ||
+	    !f->tmp_name[0])
+		goto out_discard;
+	if (f->received > f->durable) {
+		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+			goto out_discard;
+		if (fsync(f->fd) < 0) {
+			log_warning("could not fsync file \"%s\": %s", f->tmp_name,
+				    strerror(errno));
+			goto out_discard;
+		}
+		rp->st.checkpoints++;
+	}
+	snprintf(p.name, sizeof(p.name), "%s", f->name);
+	snprintf(p.tmp_name, sizeof(p.tmp_name), "%s", f->tmp_name);
+	p.seq = f->seq;
+	p.size = f->size;
+	p.durable = f->received;
+	p.crc = f->crc;
+	p.wv = f->wv;
+	store_partial_keep(&rp->store, &p);
+	log_log("kept \"%s\" for resuming: %" PRIu64 " of %" PRIu64 " bytes are durable", f->name,
+		p.durable, p.size);
+	f->tmp_name[0] = '\0'; /* the store has it now */
+out_discard:
+	infile_discard(f);
+}
+
 static struct infile *link_find_file(struct link *lk, uint32_t file_id)
 {
 	for (struct infile *f = lk->files; f; f = f->next)
@@ -494,6 +624,7 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 {
 	struct replica *rp = lk->rp;
 	struct msg_file_begin fb;
+	struct store_partial *sp;
 	struct infile *f;
 
 	if (msg_file_begin_decode(payload, len, &fb) < 0) {
@@ -504,10 +635,20 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 		log_log("primary reused file id %u", fb.file_id);
 		return -EPROTO;
 	}
-	if (fb.start_offset != 0) {
-		log_log("primary asked to resume \"%s\" at %" PRIu64 "; not supported", fb.name,
-			fb.start_offset);
+	sp = store_partial_find(&rp->store, fb.name);
+	if (fb.start_offset && (!sp || sp->size != fb.size || sp->durable != fb.start_offset)) {
+		log_log("primary asked to resume \"%s\" at %" PRIu64 ", which this replica did not "
+			"offer",
+			fb.name, fb.start_offset);
 		return -EPROTO;
+	}
+	if (!fb.start_offset && sp) {
+		/* The primary did not take the offer (its copy differs, or it does not look
+		 * at HAVE): the file comes again from its start. */
+		log_log("discarding partial file \"%s\": the primary sends \"%s\" from its start",
+			sp->tmp_name, fb.name);
+		store_partial_discard(&rp->store, sp);
+		sp = NULL;
 	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -519,7 +660,7 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 	f->file_id = fb.file_id;
 	f->size = fb.size;
 	f->waiting_tail = &f->waiting;
-	f->t_begin = role_now_ms();
+	f->t_begin = f->ck_ms = role_now_ms();
 	snprintf(f->name, sizeof(f->name), "%s", fb.name);
 	f->next = lk->files;
 	lk->files = f;
@@ -531,19 +672,35 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 			    fb.name, fb.kind);
 		return 0;
 	}
-	if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
-		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
-		return 0;
-	}
-	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, ++rp->seq);
 	f->direct = !rp->no_direct_io &&
 		    (f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL);
+	if (sp) {
+		/* Resume: the validator, CRC and name of the partial file go on. */
+		f->resumed = true;
+		f->wv = sp->wv;
+		f->seq = sp->seq;
+		f->received = f->durable = sp->durable;
+		f->crc = sp->crc;
+		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
+		store_partial_take(&rp->store, sp);
+		rp->st.resumed_files++;
+		rp->st.resumed_bytes += f->received;
+		log_log("resuming \"%s\" at offset %" PRIu64 " of %" PRIu64, f->name, f->received,
+			f->size);
+	} else {
+		if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
+			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+			return 0;
+		}
+		f->seq = ++rp->seq;
+		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, f->seq);
+	}
 	f->opening = true;
 	infile_open(f);
 	return 0;
 }
 
-static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len,
+static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t payload_crc,
 			struct ring_slot *slot)
 {
 	struct replica *rp = lk->rp;
@@ -562,6 +719,12 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len,
 		goto out_put;
 	}
 	f->received += md.len;
+	/* The content's CRC from the frame's (checked) payload CRC, without reading it
+	 * again: payload = 16-byte DATA header || content. */
+	f->crc = crc32c_combine(
+		f->crc,
+		payload_crc ^ crc32c_combine(crc32c(0, payload, WIRE_DATA_HEADER_SIZE), 0, md.len),
+		md.len);
 	if (f->fail_status == WIRE_ACK_STORED) {
 		bool had_id = f->wv.have_id;
 
@@ -685,7 +848,7 @@ static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 	struct link *lk = link_of(c);
 
 	if (hdr->type == WIRE_DATA && lk->established)
-		return link_on_data(lk, payload, hdr->length, slot);
+		return link_on_data(lk, payload, hdr->length, hdr->payload_crc, slot);
 	if (slot)
 		ring_slot_put(c->ring, slot);
 	if (hdr->type == WIRE_ERROR) {
@@ -747,9 +910,10 @@ static void link_closed(struct conn *c)
 	struct link *lk = link_of(c);
 	struct replica *rp = lk->rp;
 
-	/* Files not completely received are discarded; the primary sends them again. */
+	/* Files not completely received are kept for resuming where their bytes can be
+	 * made durable, else discarded; the primary sends them on or again. */
 	while (lk->files) {
-		infile_discard(lk->files);
+		infile_keep_or_discard(lk->files);
 		infile_free(lk->files);
 	}
 	if (lk->established)
@@ -778,6 +942,40 @@ static void replica_backoff(struct replica *rp)
 	rp->backoff_ms *= 2;
 	if (rp->backoff_ms > rp->cfg.reconnect_max_ms)
 		rp->backoff_ms = rp->cfg.reconnect_max_ms;
+}
+
+/*
+ * What this replica holds that the primary may be about to send: every partial file, with
+ * its durable length, and the newest stored files, each with its CRC.
+ */
+static void replica_inventory(struct replica *rp, struct msg_have *have)
+{
+	struct store *st = &rp->store;
+
+	memset(have, 0, sizeof(*have));
+	for (unsigned int idx = 0; idx < st->npartials && have->count < WIRE_MAX_HAVE; idx++) {
+		struct msg_have_entry *e = &have->entries[have->count++];
+
+		e->kind = WIRE_HAVE_PARTIAL;
+		e->size = st->partials[idx].size;
+		e->durable = st->partials[idx].durable;
+		e->crc = st->partials[idx].crc;
+		snprintf(e->name, sizeof(e->name), "%s", st->partials[idx].name);
+	}
+	for (unsigned int idx = 0; idx < st->nrecent && have->count < WIRE_MAX_HAVE; idx++) {
+		struct msg_have_entry *e;
+
+		/* Still there as it was stored (archive_cleanup_command may have removed it). */
+		if (store_file_size(st, st->recent[idx].name) != (int64_t)st->recent[idx].size)
+			continue;
+		e = &have->entries[have->count++];
+		e->kind = WIRE_HAVE_COMPLETE;
+		e->size = e->durable = st->recent[idx].size;
+		e->crc = st->recent[idx].crc;
+		snprintf(e->name, sizeof(e->name), "%s", st->recent[idx].name);
+	}
+	if (st->npartials)
+		log_log("offering the primary %u partial file(s) to resume", st->npartials);
 }
 
 static void replica_connected(struct ring_op *op, int res, uint32_t flags)
@@ -835,8 +1033,17 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 	snprintf(h.arch, sizeof(h.arch), "%s", wire_arch());
 	snprintf(h.node_name, sizeof(h.node_name), "%s", rp->cfg.node_name);
 	len = msg_hello_encode(frame, sizeof(frame), &h);
-	if (len < 0 || conn_send_frame(&lk->conn, frame, (uint32_t)len) < 0)
+	if (len < 0 || conn_send_frame(&lk->conn, frame, (uint32_t)len) < 0) {
 		conn_close(&lk->conn, -EPROTO);
+	} else {
+		/* HAVE right behind HELLO: the primary reads it before it sends anything. */
+		struct msg_have have;
+
+		replica_inventory(rp, &have);
+		len = msg_have_encode(frame, sizeof(frame), &have);
+		if (len < 0 || conn_send_frame(&lk->conn, frame, (uint32_t)len) < 0)
+			conn_close(&lk->conn, -EPROTO);
+	}
 	/* A refused handshake must not be retried in a tight loop. */
 	replica_backoff(rp);
 }
@@ -995,6 +1202,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	}
 	if (store_open(&rp->store, cfg->archive_dir) < 0)
 		goto out_free;
+	rp->seq = rp->store.max_seq; /* new names in .incoming never meet kept partials */
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, rp) < 0)
 		goto out_store;
@@ -1047,6 +1255,8 @@ static void replica_tick(void *state, int64_t now_ms)
 
 	if (!rp->link && !rp->connecting && !rp->stopping && now_ms >= rp->next_attempt_ms)
 		replica_connect(rp);
+	if (rp->link)
+		link_checkpoint_due(rp->link, now_ms);
 	if (rp->link && rp->link->established &&
 	    conn_keepalive(&rp->link->conn, conn_now_ms(), rp->cfg.keepalive_interval_ms,
 			   rp->cfg.keepalive_timeout_ms))
@@ -1083,6 +1293,7 @@ static void replica_reload(void *state, const struct config *cfg)
 	rp->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
 	rp->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+	rp->cfg.checkpoint_interval_ms = cfg->checkpoint_interval_ms;
 	rp->cfg.log_level = cfg->log_level;
 }
 

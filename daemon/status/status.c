@@ -140,6 +140,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		  ",\"hba_refused\":%" PRIu64 ",\"lost_files\":%" PRIu64,
 		  n->spool_files, n->spool_bytes, n->registered_replicas, n->spool_full,
 		  n->hba_refused, n->lost_files);
+	sb_printf(sb,
+		  ",\"resumed_files\":%" PRIu64 ",\"resumed_bytes\":%" PRIu64
+		  ",\"skipped_files\":%" PRIu64 ",\"checkpoints\":%" PRIu64,
+		  n->resumed_files, n->resumed_bytes, n->skipped_files, n->checkpoints);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -270,6 +274,11 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 	}
 	sb_printf(sb, "duplicates:          %" PRIu64 " identical, %" PRIu64 " conflicting\n",
 		  n->duplicates, n->conflicts);
+	if (n->resumed_files || n->skipped_files)
+		sb_printf(sb,
+			  "resumed:             %" PRIu64 " file(s), %" PRIu64
+			  " bytes not sent again; %" PRIu64 " file(s) already held, not sent\n",
+			  n->resumed_files, n->resumed_bytes, n->skipped_files);
 	if (n->last_conflict[0])
 		sb_printf(sb, "last conflict:       %s\n", n->last_conflict);
 	if (n->last_error[0])

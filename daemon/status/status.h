@@ -98,6 +98,10 @@ struct status_node {
 	uint64_t registered_replicas;
 	uint64_t spool_full; /* pushes refused because the spool was full */
 	uint64_t lost_files; /* files released for replicas on spool overflow */
+	uint64_t resumed_files; /* transfers continued from the replica's durable length */
+	uint64_t resumed_bytes; /* bytes that did not cross the network again thanks to that */
+	uint64_t skipped_files; /* primary: not sent, the replica holds the same content */
+	uint64_t checkpoints; /* replica: partial files made durable and recorded */
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
 	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Issue 3, fault injection: the primary walshipd is SIGKILLed in the middle of a segment
 # (the replica has a file in .incoming, the transfer under way) during pgbench load, and
-# restarted.  PostgreSQL's failed pushes are retried; the replica discards or completes the
-# half-received file; nothing acknowledged is lost (check_invariants), the standby catches
-# up and its data equal the primary's.
+# restarted.  PostgreSQL's failed pushes are retried; the replica keeps the half-received
+# file (made durable when the connection broke) and the restarted primary sends only the
+# rest of it, from the replica's durable length; nothing acknowledged is lost
+# (check_invariants), the standby catches up and its data equal the primary's.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -76,6 +77,12 @@ final=$(pg_finish_load "$NS_P" "$PG_PORT")
 log "primary at $final; waiting for the standby"
 wait_standby_lsn "$NS_R1" "$PG_PORT" "$final" 90
 wait_archived "$CUT" 30
+# The cut file was resumed from what the replica held durably, not sent again whole.
+kept_at=$(sed -n "s/.*kept \"$CUT\" for resuming: \([0-9]*\) of .*/\1/p" "$TEST_DIR/ws-r1.log" | tail -n 1)
+[[ -n "$kept_at" ]] || fail "the replica did not keep the cut $CUT for resuming"
+grep -q "resuming \"$CUT\" for replica \"ws-r1\" at offset $kept_at," "$TEST_DIR/ws-primary.log" ||
+	fail "the restarted primary did not resume $CUT at the replica's durable length $kept_at"
+log "ok: $CUT resumed at offset $kept_at after the primary's restart"
 assert_no_gap "$RARCHIVE"
 check_invariants -P "$PCONF" -R "$RCONF" -D "$NS_P $PG_PORT $NS_R1 $PG_PORT"
 log "PASS"

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Issue 3, fault injection: the replica walshipd is SIGKILLed in the middle of a write (a
 # file in archive_dir/.incoming) during pgbench load, and restarted.  While it is down,
-# nothing under a final name in its archive is partial or invalid; at its start the
-# half-written file is discarded (or completed), never served; the standby catches up;
-# nothing acknowledged is lost (check_invariants).
+# nothing under a final name in its archive is partial or invalid.  The kill is aimed after
+# the file's first checkpoint (its durable-length record, user.walship.resume): at its start
+# the replica keeps the partial file, offers it, and the primary sends the rest from the
+# durable length; the completed file is byte-identical to the primary's.  The standby
+# catches up; nothing acknowledged is lost (check_invariants).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -18,14 +20,16 @@ bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 
 pgbench_pid=$BG_PID
 wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
 
-# kill_replica_mid_write: SIGKILL the replica walshipd as soon as a file in .incoming has
-# bytes written;
+# kill_replica_mid_write: SIGKILL the replica walshipd as soon as a segment in .incoming
+# carries a durable-length record (checkpoint_interval has passed while it arrived);
 # true (and INCOMING set to it) if the file was still there after the kill.
 kill_replica_mid_write() {
 	local pid=${WS_DAEMON_PID[$RCONF]} deadline=$((SECONDS + 30)) f
 	while ((SECONDS < deadline)); do
 		for f in "$RARCHIVE"/.incoming/*; do
 			[[ -s "$f" ]] || continue
+			getfattr --absolute-names -n user.walship.resume "$f" >/dev/null 2>&1 ||
+				continue
 			kill -KILL "$pid"
 			walshipd_kill "$RCONF"
 			if [[ -e "$f" ]]; then
@@ -55,7 +59,7 @@ done
 in_ns "$NS_P" tc qdisc del dev vr1 root
 name=$(basename "$INCOMING")
 name=${name%.*}
-log "replica killed while writing $name ($(stat -c %s "$INCOMING") bytes in .incoming)"
+log "replica killed while writing $name ($(stat -c %s "$INCOMING") bytes in .incoming, with a durable-length record)"
 
 # While it is down: no partial file under a final name (fetch validates every one).
 inv_check_stored "$RCONF"
@@ -68,12 +72,25 @@ sleep 2
 log "restarting the replica walshipd"
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 wait_replica_streaming "$PCONF" 30
-# Discarded, or completed and renamed: either way not left behind.
+# Completed and renamed: not left behind.
 incoming_gone() {
 	[[ ! -e "$INCOMING" ]]
 }
 wait_for 30 "the half-written $(basename "$INCOMING") to leave .incoming" incoming_gone
 log "ok: the half-written $(basename "$INCOMING") is gone from .incoming"
+
+# It was resumed, not sent again: the replica kept it at start and continued it from its
+# durable length, and the primary sent only the rest.
+grep -q "kept partial file \"$(basename "$INCOMING")\"" "$TEST_DIR/ws-r1.log" ||
+	fail "the replica did not keep the partial $(basename "$INCOMING") at its start"
+resumed_at=$(sed -n "s/.*resuming \"$name\" at offset \([0-9]*\) of .*/\1/p" "$TEST_DIR/ws-r1.log" | tail -n 1)
+[[ -n "$resumed_at" ]] || fail "the replica did not resume $name"
+((resumed_at > 0)) || fail "$name resumed at offset 0"
+grep -q "resuming \"$name\" for replica \"ws-r1\" at offset $resumed_at," "$TEST_DIR/ws-primary.log" ||
+	fail "the primary did not resume $name at offset $resumed_at"
+resumed=$(status_counter "$RCONF" resumed_files)
+((resumed >= 1)) || fail "replica status shows no resumed file"
+log "ok: $name resumed at offset $resumed_at (replica and primary agree)"
 
 pgbench_done() {
 	! pid_alive "$pgbench_pid"

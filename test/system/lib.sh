@@ -649,7 +649,7 @@ conf_get() {
 
 # walshipd_start NS CONF LOGFILE: start walshipd -c CONF inside NS in the background (log
 # to LOGFILE, appended), record its pid in WALSHIPD_PID, and wait (10 s at most) until its
-# control socket exists.  Fails with the log's tail if it exits or never gets ready.
+# control socket answers.  Fails with the log's tail if it exits or never gets ready.
 walshipd_start() {
 	local ns=$1 conf=$2 logfile=$3
 	local sock pid
@@ -660,7 +660,9 @@ walshipd_start() {
 	# shellcheck disable=SC2034  # for the test that sourced us
 	WALSHIPD_PID=$pid
 	local deadline=$((SECONDS + 10))
-	while [[ ! -S "$sock" ]]; do
+	# Ready when its socket answers: a daemon that was killed leaves its socket behind,
+	# which refuses connections until the new daemon replaces it.
+	while ! walship_answers "$conf"; do
 		if ! pid_alive "$pid"; then
 			local rc=0
 			wait "$pid" || rc=$?
@@ -670,7 +672,7 @@ walshipd_start() {
 		fi
 		if ((SECONDS >= deadline)); then
 			tail -n 30 "$logfile" >&2
-			fail "walshipd -c $conf did not create its socket $sock within 10s"
+			fail "walshipd -c $conf did not answer on its socket $sock within 10s"
 		fi
 		sleep 0.1
 	done
@@ -696,6 +698,14 @@ walshipd_stop() {
 	done
 	wait "$pid" 2>/dev/null || true
 	unset "WS_DAEMON_PID[$conf]"
+}
+
+# walship_answers CONF: true if the walshipd with config CONF answers `walship status`
+# (exit 0, or 3: it answered and reports lost segments).
+walship_answers() {
+	local rc=0
+	"$WALSHIP" status -c "$1" >/dev/null 2>&1 || rc=$?
+	((rc == 0 || rc == 3))
 }
 
 # walshipd_kill CONF: SIGKILL the walshipd started with CONF (crash simulation) and reap it.

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Issue 3, fault injection: the primary walshipd is SIGKILLed in the middle of a segment
 # (the replica has a file in .incoming, the transfer under way) during pgbench load, and
-# restarted.  PostgreSQL's failed pushes are retried; the replica keeps the half-received
-# file (made durable when the connection broke) and the restarted primary sends only the
-# rest of it, from the replica's durable length; nothing acknowledged is lost
+# restarted; the replica's daemon is SIGKILLed too before both come back.  PostgreSQL's
+# failed pushes are retried; the replica keeps the half-received file (made durable when
+# the connection broke, checked again at its restart) and the restarted primary sends only
+# the rest of it, from the replica's durable length; nothing acknowledged is lost
 # (check_invariants), the standby catches up and its data equal the primary's.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -59,9 +60,20 @@ done
 ((killed)) || fail "could not kill the primary walshipd in the middle of a file in 5 attempts"
 in_ns "$NS_P" tc qdisc del dev vr1 root
 
-# Pushes fail meanwhile: PostgreSQL keeps the segments.
+# Pushes fail meanwhile: PostgreSQL keeps the segments.  The replica keeps the cut file
+# when its connection breaks; then its daemon is SIGKILLed too (both daemons down), so
+# that the partial must survive a restart: read back, checked against its record.
+wait_for 20 "the replica to keep $CUT for resuming" \
+	grep -q "kept \"$CUT\" for resuming" "$TEST_DIR/ws-r1.log"
+walshipd_kill "$RCONF"
+log "replica walshipd killed as well"
 sleep 2
-log "restarting the primary walshipd"
+log "restarting the replica and the primary walshipd"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+# (its old control socket is still there: wait for the new daemon's word, not the socket)
+wait_for 10 "the restarted replica to keep the partial $CUT" \
+	grep -q "kept partial file \"$CUT\.[0-9]*\": [0-9]* of [0-9]* bytes are durable and checked" \
+	"$TEST_DIR/ws-r1.log"
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 wait_replica_streaming "$PCONF" 30
 

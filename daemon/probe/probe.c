@@ -261,12 +261,23 @@ int probe_start(const struct config *cfg, struct probe **out)
 		ret = -EPERM;
 		goto out_off;
 	}
-	ret = probe_bpffs(&why);
-	if (ret < 0)
-		goto out_off;
-	if ((mkdir(PROBE_PIN_ROOT, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(p->pin_dir, 0700) < 0 && errno != EEXIST)) {
-		ret = -errno;
+	/*
+	 * Two daemons starting together on a host without bpffs may both mount it, one over
+	 * the other: a folder made in the lower mount then vanishes from the path.  The
+	 * second round sees the top mount, which stays.
+	 */
+	for (int round = 0; round < 2; round++) {
+		ret = probe_bpffs(&why);
+		if (ret < 0)
+			goto out_off;
+		ret = 0;
+		if ((mkdir(PROBE_PIN_ROOT, 0700) < 0 && errno != EEXIST) ||
+		    (mkdir(p->pin_dir, 0700) < 0 && errno != EEXIST))
+			ret = -errno;
+		if (ret != -ENOENT)
+			break;
+	}
+	if (ret < 0) {
 		why = "could not create the pin folder under /sys/fs/bpf";
 		goto out_off;
 	}

@@ -381,6 +381,14 @@ static const struct config_key config_keys[] = {
 		.help = "PEM private key of tls_cert_file (tls = on)",
 	},
 	{
+		.name = "ktls",
+		.type = CONFIG_TYPE_ENUM,
+		FIELD(ktls),
+		.default_value = "auto",
+		.values = config_zero_copy_values,
+		.help = "hand TLS records to the kernel after the handshake (kernel TLS, the tls module): on (required), off, or auto (where the kernel has it)",
+	},
+	{
 		.name = "zero_copy",
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(zero_copy),

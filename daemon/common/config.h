@@ -73,6 +73,7 @@ struct config {
 	char tls_ca_file[PATH_MAX];
 	char tls_cert_file[PATH_MAX];
 	char tls_key_file[PATH_MAX];
+	int ktls; /* ktls: on | off | auto (default auto) as 1/0/-1 */
 	int send_source; /* send_source: enum config_send_source, default map */
 	int probes; /* probes: on | off | auto (default auto) as 1/0/-1 */
 	int sysfs; /* sysfs: publish to walship.ko, on | off | auto (default auto) as 1/0/-1 */

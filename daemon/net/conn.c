@@ -12,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/tls.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "common/log.h"
@@ -29,11 +31,17 @@ static void conn_tx_post(struct conn *c);
 static void conn_maybe_finish(struct conn *c);
 static void conn_tls_pump(struct conn *c);
 static void conn_tls_handshake(struct conn *c);
+static void conn_ktls_tx(struct conn *c);
+static void conn_ktls_control_record(struct conn *c);
 
 /* Ciphertext received per recv. */
 #define TLS_RX_SIZE 65536
 /* The first byte of a TLS record carrying a handshake: never a frame type. */
 #define TLS_RECORD_HANDSHAKE 0x16
+#define TLS_RECORD_ALERT 0x15
+/* A TLS record: 5-byte header, then at most 2^14 + 256 bytes (RFC 8446, 5.2). */
+#define TLS_RECORD_HEADER 5
+#define TLS_RECORD_MAX (16384 + 256)
 
 void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -258,6 +266,37 @@ void conn_rx_resume(struct conn *c)
 		conn_rx_post(c);
 }
 
+/*
+ * The kernel decrypts (kTLS RX) and a record that is not application data arrived: a
+ * receive without room for its type fails with EIO.  Read it with its type, to say what
+ * the peer meant (an alert: "certificate expired"); the connection closes either way.
+ */
+static void conn_ktls_control_record(struct conn *c)
+{
+	uint8_t data[64], control[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *cmsg;
+	ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT);
+	int type = -1;
+
+	for (cmsg = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+		if (cmsg->cmsg_level == SOL_TLS && cmsg->cmsg_type == TLS_GET_RECORD_TYPE)
+			type = *CMSG_DATA(cmsg);
+	if (type == TLS_RECORD_ALERT && n >= 2)
+		log_error("TLS error on connection from %s: the peer sent alert \"%s\"",
+			  c->peer_addr, SSL_alert_desc_string_long(data[1]));
+	else if (type >= 0)
+		log_error("TLS error on connection from %s: unexpected TLS record of type %d "
+			  "(kernel TLS carries application data only)",
+			  c->peer_addr, type);
+	else
+		log_log("could not receive from %s: %s", c->peer_addr, strerror(EIO));
+}
+
 static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 {
 	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, rx_op));
@@ -270,7 +309,9 @@ static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	if (res <= 0) {
-		if (res == 0)
+		if (res == -EIO && c->tls && c->tls->ktls_rx)
+			conn_ktls_control_record(c);
+		else if (res == 0)
 			log_log("connection from %s closed by peer", c->peer_addr);
 		else
 			log_log("could not receive from %s: %s", c->peer_addr, strerror(-res));
@@ -296,7 +337,7 @@ static void conn_rx_post(struct conn *c)
 
 	if (c->closing || c->rx_posted)
 		return;
-	if (c->tls) {
+	if (c->tls && !c->tls->ktls_rx) {
 		conn_tls_pump(c);
 		return;
 	}
@@ -330,6 +371,7 @@ static void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;
 	c->last_rx_ms = c->last_tx_ms = conn_now_ms();
+	c->send_flags = MSG_WAITALL | MSG_NOSIGNAL;
 }
 
 void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
@@ -345,6 +387,7 @@ int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops 
 	conn_setup(c, r, fd, ops, owner, 0);
 	c->tls = calloc(1, sizeof(*c->tls));
 	c->tls_rx = malloc(TLS_RX_SIZE);
+	c->tls_rec_want = TLS_RECORD_HEADER;
 	if (!c->tls || !c->tls_rx || tls_conn_init(c->tls, ctx) < 0) {
 		free(c->tls);
 		c->tls = NULL;
@@ -359,6 +402,16 @@ int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops 
 const char *conn_peer_cert_name(const struct conn *c)
 {
 	return c->tls && c->tls->handshake_done ? c->tls->peer_name : NULL;
+}
+
+const char *conn_tls_version(const struct conn *c)
+{
+	return c->tls && c->tls->handshake_done ? c->tls->version : "";
+}
+
+const char *conn_ktls_state(const struct conn *c)
+{
+	return c->tls && c->tls->handshake_done ? tls_conn_ktls_state(c->tls) : "";
 }
 
 /* ---- send ---- */
@@ -534,6 +587,12 @@ static void conn_tls_tx_post(struct conn *c)
 	if (!item) {
 		if (!c->tls->handshake_done)
 			return; /* frames wait for the handshake */
+		if (c->tls->ktls_tx_pending) {
+			conn_ktls_tx(c);
+			if (!c->closing)
+				conn_tx_post(c);
+			return;
+		}
 		item = c->tx_head;
 		if (!item || !item->ready) {
 			if (!c->tls->pumping && BIO_ctrl_pending(c->tls->wbio))
@@ -569,7 +628,13 @@ static void conn_tls_recv_post(struct conn *c)
 		return;
 	c->tls_rx_op.cb = conn_tls_rx_complete;
 	sqe = ring_sqe(c->ring, &c->tls_rx_op);
-	io_uring_prep_recv(sqe, c->fd, c->tls_rx, TLS_RX_SIZE, 0);
+	if (c->tls->ktls && !c->tls->handshake_done)
+		/* One record at a time, so that nothing after the handshake leaves the socket
+		 * before the kernel takes over (kernel TLS). */
+		io_uring_prep_recv(sqe, c->fd, c->tls_rx + c->tls_rec_have,
+				   c->tls_rec_want - c->tls_rec_have, MSG_WAITALL);
+	else
+		io_uring_prep_recv(sqe, c->fd, c->tls_rx, TLS_RX_SIZE, 0);
 	c->tls_rx_posted = true;
 	c->ops_pending++;
 }
@@ -591,6 +656,93 @@ static void conn_tls_refuse_plaintext(struct conn *c)
 	conn_close(c, -EPROTO);
 }
 
+/* Forget the captured traffic secrets (kernel TLS will not be used for them). */
+static void conn_ktls_forget(struct tls_conn *tc)
+{
+	OPENSSL_cleanse(tc->secret_tx, sizeof(tc->secret_tx));
+	OPENSSL_cleanse(tc->secret_rx, sizeof(tc->secret_rx));
+	tc->have_tx = tc->have_rx = false;
+}
+
+/*
+ * The handshake is done: hand the records to the kernel (net/ktls.h).  RX at once: the
+ * handshake was read one record at a time, so nothing after it has left the socket.  TX
+ * once the handshake's last bytes (the client's Finished) have been sent: see
+ * conn_tls_tx_post().  Without kernel TLS, ktls = auto stays in user space (said once),
+ * ktls = on closes the connection.
+ */
+static void conn_ktls_begin(struct conn *c)
+{
+	struct tls_conn *tc = c->tls;
+	static bool missing_logged;
+	struct ktls_keys keys;
+	int ret = ktls_attach(c->fd);
+
+	if (ret < 0) {
+		conn_ktls_forget(tc);
+		if (tc->ktls == 1) {
+			log_error("kernel TLS is not available for the connection with %s: %s",
+				  c->peer_addr, strerror(-ret));
+			log_hint(
+				"Load the kernel's tls module (modprobe tls), or set ktls = auto to "
+				"encrypt in user space.");
+			conn_close(c, -EOPNOTSUPP);
+		} else if (!missing_logged) {
+			missing_logged = true;
+			log_log("kernel TLS is not available (%s): TLS records are made in user "
+				"space",
+				strerror(-ret));
+		}
+		return;
+	}
+	tc->ktls_attached = true;
+	if (BIO_ctrl_pending(tc->rbio) == 0 && SSL_pending(tc->ssl) == 0) {
+		ret = tls_conn_ktls_keys(tc, false, &keys);
+		if (ret == 0)
+			ret = ktls_install(c->fd, 0, &keys);
+		OPENSSL_cleanse(&keys, sizeof(keys));
+		if (ret == 0)
+			tc->ktls_rx = true;
+		else
+			log_log("kernel TLS receive not set up for %s: %s", c->peer_addr,
+				strerror(-ret));
+	}
+	tc->ktls_tx_pending = true;
+}
+
+/* The handshake's bytes are out: the kernel encrypts from now on (or OpenSSL goes on). */
+static void conn_ktls_tx(struct conn *c)
+{
+	struct tls_conn *tc = c->tls;
+	struct ktls_keys keys;
+	int ret;
+
+	tc->ktls_tx_pending = false;
+	ret = tls_conn_ktls_keys(tc, true, &keys);
+	if (ret == 0)
+		ret = ktls_install(c->fd, 1, &keys);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (ret < 0) {
+		log_log("kernel TLS send not set up for %s: %s", c->peer_addr, strerror(-ret));
+		if (tc->ktls == 1) {
+			conn_close(c, ret);
+			return;
+		}
+	} else {
+		tc->ktls_tx = true;
+		c->zero_copy = tc->zero_copy;
+		/* tls_sw_sendmsg() refuses MSG_WAITALL; short sends are sent on anyway. */
+		c->send_flags = MSG_NOSIGNAL;
+	}
+	if (tc->ktls == 1 && !tc->ktls_rx) {
+		log_error("kernel TLS receive is not available for the connection with %s",
+			  c->peer_addr);
+		conn_close(c, -EOPNOTSUPP);
+		return;
+	}
+	log_log("kernel TLS for %s: %s", c->peer_addr, tls_conn_ktls_state(tc));
+}
+
 /* Drive the handshake with what arrived; may close (and so free) @c: callers return. */
 static void conn_tls_handshake(struct conn *c)
 {
@@ -608,8 +760,15 @@ static void conn_tls_handshake(struct conn *c)
 		}
 		log_log("TLS established with %s: %s, peer certificate \"%s\"", c->peer_addr,
 			tc->version, tc->peer_name);
+		if (tc->ktls)
+			conn_ktls_begin(c);
+		if (c->closing)
+			return;
 		conn_tx_post(c);
-		conn_tls_pump(c);
+		if (tc->ktls_rx)
+			conn_rx_post(c);
+		else
+			conn_tls_pump(c);
 		return;
 	}
 	if (SSL_get_error(tc->ssl, r) == SSL_ERROR_WANT_READ) {
@@ -655,6 +814,28 @@ static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
 	}
 	c->stats.bytes_received += (uint64_t)res;
 	c->last_rx_ms = conn_now_ms();
+	if (tc->ktls && !tc->handshake_done) {
+		c->tls_rec_have += (uint32_t)res;
+		if (c->tls_rec_have == TLS_RECORD_HEADER && c->tls_rec_want == TLS_RECORD_HEADER) {
+			uint32_t body = (uint32_t)c->tls_rx[3] << 8 | c->tls_rx[4];
+
+			if (body > TLS_RECORD_MAX) {
+				log_error(
+					"TLS record of %u bytes from %s during the handshake: not TLS",
+					body, c->peer_addr);
+				conn_close(c, -EPROTO);
+				return;
+			}
+			c->tls_rec_want += body;
+		}
+		if (c->tls_rec_have < c->tls_rec_want) {
+			conn_tls_recv_post(c);
+			return;
+		}
+		res = (int)c->tls_rec_want;
+		c->tls_rec_have = 0;
+		c->tls_rec_want = TLS_RECORD_HEADER;
+	}
 	BIO_write(tc->rbio, c->tls_rx, res);
 	if (!tc->handshake_done)
 		conn_tls_handshake(c);
@@ -730,7 +911,7 @@ static void conn_tx_post(struct conn *c)
 	struct io_uring_sqe *sqe;
 	bool zc;
 
-	if (c->tls && !c->closing && !c->tx_posted) {
+	if (c->tls && !c->tls->ktls_tx && !c->closing && !c->tx_posted) {
 		conn_tls_tx_post(c);
 		return;
 	}
@@ -759,15 +940,14 @@ static void conn_tx_post(struct conn *c)
 		item->msg.msg_iov = item->iov;
 		item->msg.msg_iovlen = (size_t)n;
 		if (zc) {
-			io_uring_prep_sendmsg_zc(sqe, c->fd, &item->msg,
-						 MSG_WAITALL | MSG_NOSIGNAL);
+			io_uring_prep_sendmsg_zc(sqe, c->fd, &item->msg, c->send_flags);
 			sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
 		} else {
-			io_uring_prep_sendmsg(sqe, c->fd, &item->msg, MSG_WAITALL | MSG_NOSIGNAL);
+			io_uring_prep_sendmsg(sqe, c->fd, &item->msg, c->send_flags);
 		}
 	} else {
 		ring_prep_send_slot(sqe, c->fd, c->ring, item->slot, item->buf + item->sent,
-				    item->len - item->sent, zc);
+				    item->len - item->sent, zc, c->send_flags);
 	}
 	if (zc)
 		c->stats.zc_sends++;

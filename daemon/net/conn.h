@@ -101,6 +101,7 @@ struct conn {
 	struct sockaddr_storage peer_sa; /* the same, for access rules */
 	unsigned int peer_tag; /* the peer host's number in send tags (peertag.h) */
 	int zero_copy; /* 1 on, 0 off, -1 auto (zero-copy until the kernel copies) */
+	int send_flags; /* MSG_WAITALL | MSG_NOSIGNAL; MSG_NOSIGNAL under kernel TLS */
 	unsigned int zc_copied_streak;
 
 	/* receive */
@@ -131,6 +132,7 @@ struct conn {
 	uint8_t *tls_rx;
 	struct ring_op tls_rx_op;
 	bool tls_rx_posted;
+	uint32_t tls_rec_have, tls_rec_want; /* kernel TLS: the handshake record being read */
 	struct conn_tx_item *raw_head, *raw_tail;
 
 	unsigned int ops_pending;
@@ -146,8 +148,10 @@ void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *op
 
 /*
  * The same over TLS (@ctx's role: accept or connect): the handshake runs first; frames
- * queued meanwhile wait for it.  Zero-copy does not apply (records are built in memory).
- * A failed handshake closes the connection with the reason logged.  Returns 0 or
+ * queued meanwhile wait for it.  With kernel TLS (@ctx->ktls) the kernel takes the records
+ * over after the handshake, and frames are sent and received as in plaintext (zero-copy
+ * as @ctx->zero_copy says); otherwise OpenSSL makes them in memory and zero-copy does not
+ * apply.  A failed handshake closes the connection with the reason logged.  Returns 0 or
  * -ENOMEM (then the connection is closing).
  */
 int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
@@ -155,6 +159,13 @@ int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops 
 
 /* The peer certificate's common name once TLS is established, NULL without TLS. */
 const char *conn_peer_cert_name(const struct conn *c);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is established, "" otherwise. */
+const char *conn_tls_version(const struct conn *c);
+
+/* Which directions the kernel encrypts (net/ktls.h): "tx+rx", "tx", "rx", "off"; "" without
+ * TLS or before the handshake. */
+const char *conn_ktls_state(const struct conn *c);
 
 /* Queue a small frame (already encoded, at most WIRE_HEADER_SIZE +
  * WIRE_MAX_CONTROL_PAYLOAD bytes).  Returns -ENOMEM or -EPIPE when closing. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -27,11 +28,65 @@ static void tls_log_openssl(const char *what, const char *file)
 	ERR_clear_error();
 }
 
+/* Hex digits to bytes; returns the length, or -1. */
+static int tls_unhex(const char *hex, size_t hex_len, uint8_t *out, size_t cap)
+{
+	if (hex_len % 2 || hex_len / 2 > cap)
+		return -1;
+	for (size_t idx = 0; idx < hex_len / 2; idx++) {
+		unsigned int byte;
+
+		if (sscanf(hex + 2 * idx, "%2x", &byte) != 1)
+			return -1;
+		out[idx] = (uint8_t)byte;
+	}
+	return (int)(hex_len / 2);
+}
+
+/*
+ * OpenSSL's key log line ("LABEL <client random> <secret>", NSS format): keep the two
+ * application traffic secrets, which kernel TLS needs, and nothing else.  Our TX secret
+ * is the client's on a client, the server's on a server.
+ */
+static void tls_keylog(const SSL *ssl, const char *line)
+{
+	struct tls_conn *tc = SSL_get_app_data(ssl);
+	const char *random, *secret;
+	bool client;
+	uint8_t *dst;
+	int len;
+
+	if (!tc)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
+		client = true;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24))
+		client = false;
+	else
+		return;
+	random = line + 24;
+	secret = strchr(random, ' ');
+	if (!secret)
+		return;
+	secret++;
+	dst = client == !tc->server ? tc->secret_tx : tc->secret_rx;
+	len = tls_unhex(secret, strlen(secret), dst, KTLS_MAX_SECRET);
+	if (len <= 0)
+		return;
+	tc->secret_len = (size_t)len;
+	if (client == !tc->server)
+		tc->have_tx = true;
+	else
+		tc->have_rx = true;
+}
+
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
-		 const char *key_file)
+		 const char *key_file, int ktls, int zero_copy)
 {
 	memset(t, 0, sizeof(*t));
 	t->server = server;
+	t->ktls = ktls;
+	t->zero_copy = zero_copy;
 	if (!ca_file[0] || !cert_file[0] || !key_file[0]) {
 		log_error(
 			"tls = on (the default) needs tls_ca_file, tls_cert_file and tls_key_file");
@@ -66,6 +121,8 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 	}
 	/* Mutual authentication: both ends present a certificate of this CA. */
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (ktls)
+		SSL_CTX_set_keylog_callback(t->ctx, tls_keylog);
 	return 0;
 
 out_free:
@@ -84,6 +141,8 @@ int tls_conn_init(struct tls_conn *tc, const struct tls_ctx *t)
 {
 	memset(tc, 0, sizeof(*tc));
 	tc->server = t->server;
+	tc->ktls = t->ktls;
+	tc->zero_copy = t->zero_copy;
 	tc->ssl = SSL_new(t->ctx);
 	tc->rbio = BIO_new(BIO_s_mem());
 	tc->wbio = BIO_new(BIO_s_mem());
@@ -95,6 +154,7 @@ int tls_conn_init(struct tls_conn *tc, const struct tls_ctx *t)
 		memset(tc, 0, sizeof(*tc));
 		return -ENOMEM;
 	}
+	SSL_set_app_data(tc->ssl, tc); /* for tls_keylog() */
 	/* An empty memory BIO means "no data yet", not end of file. */
 	BIO_set_mem_eof_return(tc->rbio, -1);
 	SSL_set_bio(tc->ssl, tc->rbio, tc->wbio); /* the SSL owns both now */
@@ -108,7 +168,36 @@ int tls_conn_init(struct tls_conn *tc, const struct tls_ctx *t)
 void tls_conn_free(struct tls_conn *tc)
 {
 	SSL_free(tc->ssl); /* frees the BIOs */
-	memset(tc, 0, sizeof(*tc));
+	OPENSSL_cleanse(tc, sizeof(*tc));
+}
+
+int tls_conn_ktls_keys(struct tls_conn *tc, bool tx, struct ktls_keys *keys)
+{
+	uint8_t *secret = tx ? tc->secret_tx : tc->secret_rx;
+	bool have = tx ? tc->have_tx : tc->have_rx;
+	int ret;
+
+	if (!have)
+		return -ENOKEY;
+	ret = ktls_derive((uint16_t)SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(tc->ssl)),
+			  secret, tc->secret_len, keys);
+	OPENSSL_cleanse(secret, KTLS_MAX_SECRET);
+	if (tx)
+		tc->have_tx = false;
+	else
+		tc->have_rx = false;
+	return ret;
+}
+
+const char *tls_conn_ktls_state(const struct tls_conn *tc)
+{
+	if (tc->ktls_tx && tc->ktls_rx)
+		return "tx+rx";
+	if (tc->ktls_tx)
+		return "tx";
+	if (tc->ktls_rx)
+		return "rx";
+	return "off";
 }
 
 void tls_conn_error(struct tls_conn *tc, char *buf, size_t len, const char *fallback)

@@ -6,7 +6,9 @@
  * TLS 1.3 only, mutual certificate authentication against one CA file, no session
  * tickets.  The connection layer (conn.c) drives the handshake and the records; this
  * module holds the context (certificates, key, verification) and the per-connection
- * state.
+ * state.  With kernel TLS wanted (ktls, net/ktls.h), the context also keeps each
+ * connection's application traffic secrets from OpenSSL's key log callback, so that the
+ * connection can hand the records to the kernel once the handshake is done.
  */
 #ifndef WALSHIP_NET_TLS_H
 #define WALSHIP_NET_TLS_H
@@ -15,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/ktls.h"
+
 struct ssl_ctx_st;
 struct ssl_st;
 struct bio_st;
@@ -22,15 +26,19 @@ struct bio_st;
 struct tls_ctx {
 	struct ssl_ctx_st *ctx;
 	bool server;
+	int ktls; /* kernel TLS: 1 on (required), 0 off, -1 auto (when the kernel has it) */
+	int zero_copy; /* zero_copy for connections the kernel encrypts (conn.h) */
+	bool ktls_missing_logged; /* auto: "not available" is said once */
 };
 
 /*
  * Load @cert_file (PEM chain), @key_file and the trust anchor @ca_file; require TLS 1.3
  * and a peer certificate signed by that CA.  @server: accept (primary) or connect
- * (replica).  Returns 0 or -EINVAL with the reason logged (file and OpenSSL's error).
+ * (replica).  @ktls and @zero_copy as in struct tls_ctx.  Returns 0 or -EINVAL with the
+ * reason logged (file and OpenSSL's error).
  */
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
-		 const char *key_file);
+		 const char *key_file, int ktls, int zero_copy);
 void tls_ctx_free(struct tls_ctx *t);
 
 /* Per-connection TLS state (owned by struct conn). */
@@ -44,6 +52,16 @@ struct tls_conn {
 	bool pumping;
 	char peer_name[256]; /* the peer certificate's common name */
 	char version[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+	/* kernel TLS */
+	int ktls; /* the context's wish */
+	int zero_copy; /* the context's zero_copy, for when the kernel encrypts */
+	uint8_t secret_tx[KTLS_MAX_SECRET]; /* application traffic secrets, until installed */
+	uint8_t secret_rx[KTLS_MAX_SECRET];
+	size_t secret_len;
+	bool have_tx, have_rx;
+	bool ktls_attached; /* the "tls" ULP is on the socket */
+	bool ktls_tx, ktls_rx; /* the kernel protects that direction */
+	bool ktls_tx_pending; /* TX waits for the handshake's last bytes to leave */
 };
 
 /* Returns 0 or -ENOMEM (logged). */
@@ -59,5 +77,15 @@ void tls_conn_error(struct tls_conn *tc, char *buf, size_t len, const char *fall
 /* After the handshake: fill peer_name and version.  Returns 0, or -EPERM when the peer
  * presented no certificate or it has no common name. */
 int tls_conn_established(struct tls_conn *tc);
+
+/*
+ * After the handshake: derive the key and IV of direction @tx (else RX) from the captured
+ * secret, and forget the secret.  Returns 0, -ENOKEY when the secret was not captured,
+ * or ktls_derive()'s error.
+ */
+int tls_conn_ktls_keys(struct tls_conn *tc, bool tx, struct ktls_keys *keys);
+
+/* "tx+rx", "tx", "rx" or "off": which directions the kernel protects. */
+const char *tls_conn_ktls_state(const struct tls_conn *tc);
 
 #endif /* WALSHIP_NET_TLS_H */

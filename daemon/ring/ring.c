@@ -200,10 +200,9 @@ void ring_slot_put(struct ring *r, struct ring_slot *slot)
 }
 
 void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
-			 const struct ring_slot *slot, const void *buf, size_t len, bool zero_copy)
+			 const struct ring_slot *slot, const void *buf, size_t len, bool zero_copy,
+			 int msg_flags)
 {
-	int msg_flags = MSG_WAITALL | MSG_NOSIGNAL;
-
 	if (zero_copy) {
 		io_uring_prep_send_zc(sqe, fd, buf, len, msg_flags, IORING_SEND_ZC_REPORT_USAGE);
 		if (r->fixed_buffers) {

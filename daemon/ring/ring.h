@@ -93,8 +93,10 @@ struct ring_slot *ring_slot_get(struct ring *r);
 void ring_slot_put(struct ring *r, struct ring_slot *slot);
 
 /* Prepare a send of @len bytes at @buf within @slot: SEND_ZC from the fixed buffer when
- * @zero_copy, a plain SEND otherwise.  MSG_WAITALL and MSG_NOSIGNAL are always set. */
+ * @zero_copy, a plain SEND otherwise, with @msg_flags (MSG_NOSIGNAL, and MSG_WAITALL where
+ * the socket takes it: kernel TLS refuses it). */
 void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
-			 const struct ring_slot *slot, const void *buf, size_t len, bool zero_copy);
+			 const struct ring_slot *slot, const void *buf, size_t len, bool zero_copy,
+			 int msg_flags);
 
 #endif /* WALSHIP_RING_RING_H */

@@ -1412,6 +1412,8 @@ static void primary_fill_status(void *state, struct status_node *n)
 		sp->zc_copied = peer->conn.stats.zc_copied;
 		sp->copy_sends = peer->conn.stats.copy_sends;
 		sp->connected_since = peer->connected_since;
+		snprintf(sp->tls, sizeof(sp->tls), "%s", conn_tls_version(&peer->conn));
+		snprintf(sp->ktls, sizeof(sp->ktls), "%s", conn_ktls_state(&peer->conn));
 		snprintf(sp->last_error, sizeof(sp->last_error), "%s", peer->last_error);
 		sp->oldest_unacked_ms = peer->xfers ? peer->xfers->push->started_ms : 0;
 		if (peer->state == PEER_STREAMING) {
@@ -1633,7 +1635,7 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 	pr->st.started = time(NULL);
 	if (cfg->tls) {
 		if (tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
-				 cfg->tls_key_file) < 0)
+				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
 			goto out_free;
 	} else {
 		log_warning("tls = off: WAL travels between hosts in plaintext, and replicas are "

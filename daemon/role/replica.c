@@ -1145,6 +1145,8 @@ static void replica_fill_status(void *state, struct status_node *n)
 		peer->zc_sends = lk->conn.stats.zc_sends;
 		peer->zc_copied = lk->conn.stats.zc_copied;
 		peer->copy_sends = lk->conn.stats.copy_sends;
+		snprintf(peer->tls, sizeof(peer->tls), "%s", conn_tls_version(&lk->conn));
+		snprintf(peer->ktls, sizeof(peer->ktls), "%s", conn_ktls_state(&lk->conn));
 		for (struct infile *f = lk->files; f; f = f->next)
 			peer->files_inflight++;
 	}
@@ -1194,7 +1196,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	srand((unsigned int)(time(NULL) ^ getpid()));
 	if (cfg->tls) {
 		if (tls_ctx_init(&rp->tls, false, cfg->tls_ca_file, cfg->tls_cert_file,
-				 cfg->tls_key_file) < 0)
+				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
 			goto out_free;
 	} else {
 		log_warning("tls = off: WAL travels between hosts in plaintext, and the primary is "

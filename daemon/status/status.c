@@ -179,6 +179,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 			  (unsigned int)(p->write_lsn >> 32), (unsigned int)p->write_lsn,
 			  (unsigned int)(p->flush_lsn >> 32), (unsigned int)p->flush_lsn,
 			  p->lag_bytes, p->lag_us);
+		sb_printf(sb, ",\"tls\":");
+		sb_json_str(sb, p->tls);
+		sb_printf(sb, ",\"ktls\":");
+		sb_json_str(sb, p->ktls);
 		sb_printf(sb, ",\"lost_files\":%" PRIu64 ",\"lost_first\":", p->lost_files);
 		sb_json_str(sb, p->lost_first);
 		sb_printf(sb, ",\"lost_last\":");
@@ -302,6 +306,8 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "    sends:           %" PRIu64 " zero-copy (%" PRIu64
 			  " copied by the kernel), %" PRIu64 " copying\n",
 			  p->zc_sends, p->zc_copied, p->copy_sends);
+		if (p->tls[0])
+			sb_printf(sb, "    tls:             %s, kernel TLS %s\n", p->tls, p->ktls);
 		sb_printf(sb, "    errors:          %" PRIu64 ", reconnects: %" PRIu64 "\n",
 			  p->errors, p->reconnects);
 		if (!strcmp(n->role, "primary"))

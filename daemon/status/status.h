@@ -34,6 +34,8 @@ struct status_peer {
 	uint64_t zc_copied;
 	uint64_t copy_sends;
 	int64_t connected_since; /* unix seconds, 0 if not connected */
+	char tls[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" for plaintext */
+	char ktls[8]; /* directions the kernel encrypts: "tx+rx", "tx", "rx", "off"; "" */
 	char last_error[STATUS_MAX_TEXT];
 	/* Filled by the role: monotonic ms of the oldest push this peer has not acknowledged
 	 * (0: none).  The rest is derived by status_derive() (docs/sysfs.md). */

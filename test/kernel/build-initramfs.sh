@@ -1,13 +1,14 @@
 #!/bin/bash
 # Build the QEMU guest's initramfs for test/system/t_84_kmod_qemu.sh:
 #
-#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION "FLUSH_LSN LATE_FLUSH_LSN"
+#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION "FLUSH_LSN LATE_FLUSH_LSN" [EXTRA]
 #
 # busybox (static) with its applets, the module, the programs with every shared library
-# ldd names (plus jq for JSON), the WAL segments of WALDIR under /wal, and
+# ldd names (plus jq for JSON), the WAL segments of WALDIR under /wal, the files of the
+# directory EXTRA (certificates, the kernel's tls.ko) under /extra, and
 # test/kernel/guest-init.sh as /init.
 set -euo pipefail
-out=$1 ko=$2 walshipd=$3 walship=$4 nlcheck=$5 waldir=$6 version=$7 flush_lsn=$8
+out=$1 ko=$2 walshipd=$3 walship=$4 nlcheck=$5 waldir=$6 version=$7 flush_lsn=$8 extra=${9:-}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -28,6 +29,10 @@ for prog in "$walshipd" "$walship" "$nlcheck" "$(command -v jq)"; do
 	done
 done
 cp "$waldir"/* "$root/wal/"
+if [[ -n "$extra" ]]; then
+	mkdir -p "$root/extra"
+	cp -r "$extra"/* "$root/extra/"
+fi
 echo "$version" >"$root/version.txt"
 echo "$flush_lsn" >"$root/expected_flush_lsn.txt"
 echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"

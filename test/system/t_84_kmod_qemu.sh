@@ -9,7 +9,10 @@
 # probes = on (issue 5): on 6.1 the BPF programs load and attach through
 # io_uring_submit_sqe (tp_btf) and the classic io_uring_complete tracepoint, the maps are
 # pinned, and the histograms count every FSYNC and send the daemons submitted (/metrics
-# through busybox wget, `walship stats --json`, `walship status --json`).
+# through busybox wget, `walship stats --json`, `walship status --json`).  Kernel TLS
+# (issue 6): the guest loads the kernel's tls module and runs a TLS primary and replica
+# with ktls = on, certificates made here (never committed): the WAL crosses byte for byte
+# with both directions encrypted by the kernel, and an expired certificate is refused.
 #
 # Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
 # counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.
@@ -56,10 +59,39 @@ for segno in range(1, 6):
     with open('%s/00000001%08X%08X' % (sys.argv[1], segno // 4096, segno % 4096), 'wb') as f:
         f.write(hdr + b'\0' * (SEG - len(hdr)))
 PY
+# Kernel TLS: the kernel's own tls module with the AES-GCM it encrypts with (generic
+# code: TCG's CPU has no AES-NI or PCLMUL), in load order, and a CA with certificates for
+# the guest's primary "kp", replica "kr" and an expired one for "kr2".
+mkdir -p "$OUT/extra/modules"
+n=0
+for mod in gf128mul ghash-generic ctr gcm tls; do
+	n=$((n + 1))
+	ko=$(modinfo -k "$KVER" -n "$mod" 2>/dev/null) || { echo "note: no module $mod for $KVER"; continue; }
+	dst=$OUT/extra/modules/$(printf '%02d' "$n")-$mod.ko
+	case "$ko" in
+	*.ko) cp "$ko" "$dst" ;;
+	*.ko.xz) xz -dc "$ko" >"$dst" ;;
+	*.ko.zst) zstd -qdc "$ko" >"$dst" ;;
+	esac
+done
+pki() {
+	local dir=$OUT/extra
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$OUT/ca.key" -out "$dir/ca.pem" -days 30 -subj "/CN=guest-ca" 2>/dev/null
+	for spec in kp:kp:30 kr:kr:30 kr2-expired:kr2:-1; do
+		IFS=: read -r file cn days <<<"$spec"
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$dir/$file.key" -out "$OUT/$file.csr" -subj "/CN=$cn" 2>/dev/null
+		openssl x509 -req -in "$OUT/$file.csr" -CA "$dir/ca.pem" -CAkey "$OUT/ca.key" \
+			-CAcreateserial -out "$dir/$file.pem" -days "$days" 2>/dev/null
+	done
+}
+pki
 # The replica acknowledges the fourth segment (flush position at its end, 5 MiB), then,
 # pushed while the replica publishes, the fifth (6 MiB).
 "$ROOT/test/kernel/build-initramfs.sh" "$OUT/initramfs.cpio.gz" "$SRC/walship.ko" \
-	"$BUILD/walshipd" "$BUILD/walship" "$OUT/nlcheck" "$OUT/wal" "$VERSION" "0/500000 0/600000"
+	"$BUILD/walshipd" "$BUILD/walship" "$OUT/nlcheck" "$OUT/wal" "$VERSION" "0/500000 0/600000" \
+	"$OUT/extra"
 
 echo "== booting $KVER under QEMU (TCG)"
 start=$SECONDS

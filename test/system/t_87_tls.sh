@@ -45,6 +45,21 @@ grep -q 'TLS established with .*TLSv1.3.*peer certificate "ws-r1"' "$TEST_DIR/ws
 	fail "the primary did not log the TLS peer"
 grep -q 'TLS established with .*TLSv1.3.*peer certificate "ws-primary"' "$TEST_DIR/ws-r1.log" ||
 	fail "the replica did not log the TLS peer"
+# Status names the protocol and suite, and whether the kernel encrypts (ktls = auto: this
+# host's kernel has no TLS, so OpenSSL does it; the QEMU test t_84 covers kernel TLS).
+pstatus=$(walship_status "$PCONF" --json)
+jq -e '.peers[] | select(.name == "ws-r1") | .tls | startswith("TLSv1.3 TLS_")' \
+	<<<"$pstatus" >/dev/null || fail "primary status does not name the TLS version of ws-r1"
+# (A kernel whose TCP_ULP "tls" worked has the tls module loaded by now.)
+if [[ -d /sys/module/tls ]]; then
+	assert_eq tx+rx "$(jq -r '.peers[] | select(.name == "ws-r1") | .ktls' <<<"$pstatus")" \
+		"ktls of ws-r1 with kernel TLS"
+else
+	assert_eq off "$(jq -r '.peers[] | select(.name == "ws-r1") | .ktls' <<<"$pstatus")" \
+		"ktls of ws-r1 without kernel TLS"
+	grep -q 'kernel TLS is not available' "$TEST_DIR/ws-primary.log" ||
+		fail "the primary did not say that kernel TLS is not available"
+fi
 
 log "WAL ships over TLS"
 walship_primary_up 1

@@ -49,10 +49,10 @@ static int hkdf_expand_label(const char *digest, const uint8_t *secret, size_t s
 	if (!kctx)
 		goto out_free;
 	params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)(uintptr_t)digest,
-						     0);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-						      (void *)(uintptr_t)secret, secret_len);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     (char *)(uintptr_t)digest, 0);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)(uintptr_t)secret,
+						      secret_len);
 	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, at);
 	params[4] = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, len, params) == 1)

@@ -976,6 +976,10 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
 				   "replica WAL segment size %u differs from primary's %u",
 				   in.seg_size, pr->seg_size);
+	if (in.block_size && pr->block_size && in.block_size != pr->block_size)
+		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
+				   "replica WAL block size %u differs from primary's %u",
+				   in.block_size, pr->block_size);
 	/* With TLS, the certificate says who the peer is: its name must be the node name. */
 	if (conn_peer_cert_name(&peer->conn) &&
 	    strcmp(conn_peer_cert_name(&peer->conn), in.node_name) != 0)

@@ -369,7 +369,7 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 		/* The first segment fixes the store's system identifier, durably, before
 		 * anything of that system is acknowledged. */
 		if (!rp->store.system_identifier && f->wv.have_id &&
-		    store_set_system_identifier(&rp->store, f->wv.id.system_identifier) < 0) {
+		    store_set_identity(&rp->store, &f->wv.id) < 0) {
 			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
 			infile_refuse(f);
 			break;
@@ -737,6 +737,14 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, u
 				    ", this replica holds system %" PRIu64,
 				    f->name, f->wv.id.system_identifier,
 				    rp->store.system_identifier);
+		else if (!had_id && f->wv.have_id && rp->store.page_magic &&
+			 f->wv.id.page_magic != rp->store.page_magic)
+			infile_fail(
+				f, WIRE_ACK_SYSID,
+				"WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL "
+				"of PostgreSQL %s",
+				f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
+				wal_page_magic_version(rp->store.page_magic) ?: "?");
 	}
 	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
 		ring_slot_put(rp->ring, slot);
@@ -827,6 +835,18 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 			  rp->cfg.upstream, h.arch, h.system_identifier, wire_arch(),
 			  rp->store.system_identifier);
 		replica_set_error(rp, "upstream is incompatible");
+		return -EPROTO;
+	}
+	if ((h.page_magic && rp->store.page_magic && h.page_magic != rp->store.page_magic) ||
+	    (h.seg_size && rp->store.seg_size && h.seg_size != rp->store.seg_size) ||
+	    (h.block_size && rp->store.block_size && h.block_size != rp->store.block_size)) {
+		log_error(
+			"upstream %s ships WAL of PostgreSQL %s (segment size %u, block size %u); "
+			"this replica holds PostgreSQL %s (segment size %u, block size %u)",
+			rp->cfg.upstream, wal_page_magic_version(h.page_magic) ?: "?", h.seg_size,
+			h.block_size, wal_page_magic_version(rp->store.page_magic) ?: "?",
+			rp->store.seg_size, rp->store.block_size);
+		replica_set_error(rp, "upstream ships WAL of another PostgreSQL version or layout");
 		return -EPROTO;
 	}
 	if (conn_peer_cert_name(&lk->conn) && strcmp(conn_peer_cert_name(&lk->conn), h.node_name)) {
@@ -1030,6 +1050,9 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 	h.version = WIRE_VERSION;
 	h.role = WIRE_ROLE_REPLICA;
 	h.system_identifier = rp->store.system_identifier;
+	h.page_magic = rp->store.page_magic;
+	h.seg_size = rp->store.seg_size;
+	h.block_size = rp->store.block_size;
 	snprintf(h.arch, sizeof(h.arch), "%s", wire_arch());
 	snprintf(h.node_name, sizeof(h.node_name), "%s", rp->cfg.node_name);
 	len = msg_hello_encode(frame, sizeof(frame), &h);

@@ -143,7 +143,8 @@ static bool store_check_partial(struct store *st, const char *tmp_name, struct s
 		goto out_free;
 	}
 	if (st->system_identifier && p->wv.have_id &&
-	    p->wv.id.system_identifier != st->system_identifier)
+	    (p->wv.id.system_identifier != st->system_identifier ||
+	     (st->page_magic && p->wv.id.page_magic != st->page_magic)))
 		goto out_free;
 	ok = true;
 out_free:
@@ -308,18 +309,29 @@ int store_open(struct store *st, const char *path)
 	}
 	snprintf(sub, sizeof(sub), "%s/%s", path, STORE_INCOMING_DIR);
 
-	/* The system identifier this store belongs to, if it has stored anything. */
+	/* The cluster this store belongs to, if it has stored anything: "SYSID\n" (older
+	 * stores), or "SYSID MAGIC SEG_SIZE BLOCK_SIZE\n". */
 	{
-		char buf[64] = { 0 };
+		char buf[96] = { 0 };
 		int fd = openat(st->dir_fd, STORE_STATE_DIR "/" SYSID_FILE, O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0) {
 			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			char *end;
+			char *end = buf;
+			unsigned int magic, seg, block;
+			int used = 0;
 
 			close(fd);
 			if (n > 0)
 				st->system_identifier = strtoull(buf, &end, 10);
+			if (n > 0 && *end == ' ' &&
+			    sscanf(end, " %x %u %u%n", &magic, &seg, &block, &used) == 3 &&
+			    magic <= 0xffff) {
+				st->page_magic = (uint16_t)magic;
+				st->seg_size = seg;
+				st->block_size = block;
+				end += used;
+			}
 			if (n <= 0 || (*end != '\n' && *end != '\0') || !st->system_identifier) {
 				log_error("invalid system identifier file \"%s/%s/%s\"", path,
 					  STORE_STATE_DIR, SYSID_FILE);
@@ -353,11 +365,12 @@ void store_close(struct store *st)
 	st->incoming_fd = st->dir_fd = -1;
 }
 
-int store_set_system_identifier(struct store *st, uint64_t sysid)
+int store_set_identity(struct store *st, const struct wal_identity *id)
 {
-	char buf[32];
+	char buf[96];
 	int state_fd, fd, ret = 0;
-	int len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", sysid);
+	int len = snprintf(buf, sizeof(buf), "%" PRIu64 " %04X %u %u\n", id->system_identifier,
+			   id->page_magic, id->seg_size, id->block_size);
 
 	state_fd = openat(st->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (state_fd < 0) {
@@ -389,7 +402,10 @@ int store_set_system_identifier(struct store *st, uint64_t sysid)
 			  SYSID_FILE, strerror(errno));
 		goto out_close_dir;
 	}
-	st->system_identifier = sysid;
+	st->system_identifier = id->system_identifier;
+	st->page_magic = id->page_magic;
+	st->seg_size = id->seg_size;
+	st->block_size = id->block_size;
 out_close_dir:
 	close(state_fd);
 	return ret;

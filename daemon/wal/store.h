@@ -58,6 +58,9 @@ struct store {
 	int dir_fd; /* archive_dir, O_DIRECTORY */
 	int incoming_fd; /* archive_dir/.incoming */
 	uint64_t system_identifier; /* 0 until the first file is stored */
+	uint16_t page_magic; /* its PostgreSQL version, segment and block size; 0 unknown */
+	uint32_t seg_size;
+	uint32_t block_size;
 	uint64_t max_seq; /* highest NAME.SEQ found in .incoming at start */
 	bool no_xattr; /* the file system keeps no user xattrs: nothing is resumable */
 	struct store_partial partials[STORE_MAX_PARTIALS];
@@ -78,10 +81,11 @@ int store_open(struct store *st, const char *path);
 void store_close(struct store *st);
 
 /*
- * Record @sysid as the store's system identifier, durably (temporary file, fsync, rename,
- * directory fsync).  Returns 0 or -errno (logged).
+ * Record the cluster of the store's first segment (system identifier, page magic, segment
+ * and block size), durably (temporary file, fsync, rename, directory fsync).  Returns 0
+ * or -errno (logged).
  */
-int store_set_system_identifier(struct store *st, uint64_t sysid);
+int store_set_identity(struct store *st, const struct wal_identity *id);
 
 /*
  * Compare the complete file @incoming_name in .incoming with @name in the store.

@@ -171,7 +171,14 @@ static void test_partial_of_other_system(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(&st, dir), 0);
-	assert_int_equal(store_set_system_identifier(&st, SYSID + 1), 0);
+	{
+		struct wal_identity id = { .system_identifier = SYSID + 1,
+					   .page_magic = 0xD110,
+					   .seg_size = MB,
+					   .block_size = BLCKSZ };
+
+		assert_int_equal(store_set_identity(&st, &id), 0);
+	}
 	fd = write_incoming(&st, SEG3 ".3", seg, MB / 2);
 	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc32c(0, seg, MB / 2)), 0);
 	close(fd);
@@ -179,8 +186,39 @@ static void test_partial_of_other_system(void **state)
 	assert_int_equal(store_open(&st, dir), 0);
 	assert_int_equal(st.npartials, 0);
 	assert_false(incoming_exists(SEG3 ".3"));
+	/* The whole identity was recorded and read back. */
+	assert_true(st.system_identifier == SYSID + 1);
+	assert_int_equal(st.page_magic, 0xD110);
+	assert_int_equal(st.seg_size, MB);
+	assert_int_equal(st.block_size, BLCKSZ);
 	store_close(&st);
 	free(seg);
+}
+
+/* A store written before the identity held more than the system identifier still opens. */
+static void test_old_identity_file(void **state)
+{
+	struct store st;
+	char path[512];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	store_close(&st);
+	snprintf(path, sizeof(path), "%s/.walship/system_identifier", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%llu\n", (unsigned long long)SYSID);
+	fclose(f);
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_true(st.system_identifier == SYSID);
+	assert_int_equal(st.page_magic, 0);
+	store_close(&st);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%llu garbage\n", (unsigned long long)SYSID);
+	fclose(f);
+	assert_int_equal(store_open(&st, dir), -EINVAL);
 }
 
 /* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first. */
@@ -280,6 +318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partials_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_of_other_system, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
 	};
 

@@ -195,6 +195,16 @@ static const struct config_key config_keys[] = {
 		.help = "most WAL the primary's spool holds for registered replicas; 0: no bound",
 	},
 	{
+		.name = "spool_delay",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(spool_delay_ms),
+		.default_value = "200ms",
+		.min = 0,
+		.max = MS_PER_MIN,
+		.reloadable = true,
+		.help = "primary: before holding a pushed file in the spool for connected replicas that keep up, wait this long for their acknowledgements (0: hold it at once)",
+	},
+	{
 		.name = "spool_overflow",
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(spool_overflow),

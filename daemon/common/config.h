@@ -50,6 +50,7 @@ struct config {
 	char spool_dir[PATH_MAX]; /* spool_dir: primary's durable hold area */
 	int spool_max_size_mb; /* spool_max_size: 0 = no bound */
 	int spool_overflow; /* spool_overflow: enum config_spool_overflow */
+	int spool_delay_ms; /* spool_delay: wait for replicas that keep up, default 200ms */
 	char socket_path[CONFIG_MAX_SOCKET]; /* socket: control socket path */
 	char socket_group
 		[CONFIG_MAX_NAME]; /* socket_group: group owning the socket, "" = daemon's */

@@ -73,6 +73,7 @@ struct push {
 	bool spool_needed; /* registered replicas lack it: hold it before answering */
 	bool spool_done; /* the spool job finished (successfully or not) */
 	bool spooled; /* held durably in the spool */
+	int64_t spool_wait_until_ms; /* spool_delay: copy into the spool then, if still needed */
 	/* replicas that acknowledged it: they need no held copy (claims made while the
 	 * spool job ran are released when it finishes) */
 	unsigned int nacked;
@@ -96,6 +97,7 @@ struct xfer {
 	struct push *push;
 	uint32_t file_id;
 	uint64_t next_read;
+	int64_t begin_ms; /* when FILE_BEGIN was queued */
 	bool begin_queued;
 	bool end_queued;
 };
@@ -119,6 +121,8 @@ struct peer {
 	struct msg_have have; /* what the replica said it holds; entries used are cleared */
 	uint64_t files_sent;
 	uint64_t files_acked;
+	int64_t ack_ewma_ms; /* moving average of FILE_BEGIN to ACK, once ack_seen */
+	bool ack_seen;
 	uint64_t errors;
 	char last_sent[WIRE_MAX_FILE_NAME + 1];
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
@@ -229,6 +233,7 @@ static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 
 static int push_spool(struct push *p);
 static bool primary_spool_room(struct primary *pr, struct push *p);
+static bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p);
 
 static bool push_acked_by(const struct push *p, const char *replica)
 {
@@ -252,15 +257,29 @@ static void push_check(struct push *p)
 	if (!p->client || p->acks < (unsigned int)pr->cfg.sync_replicas)
 		return;
 	if (!p->spool_needed) {
-		bool missing = false;
+		bool missing = false, wait = pr->cfg.spool_delay_ms > 0;
 
-		for (int i = 0; i < pr->nregistered && !missing; i++)
-			missing = !push_acked_by(p, pr->registered[i]);
+		for (int i = 0; i < pr->nregistered; i++) {
+			if (push_acked_by(p, pr->registered[i]))
+				continue;
+			missing = true;
+			wait = wait && primary_keeping_up(pr, pr->registered[i], p);
+		}
+		if (missing && wait) {
+			/* Every replica that lacks it is connected, is being sent it and
+			 * acknowledges within spool_delay: a copy is likely not needed. */
+			if (!p->spool_wait_until_ms)
+				p->spool_wait_until_ms = role_now_ms() + pr->cfg.spool_delay_ms;
+			if (role_now_ms() < p->spool_wait_until_ms)
+				return; /* push_acked() or primary_tick() looks again */
+		}
 		if (missing) {
 			if (primary_spool_room(pr, p) && push_spool(p) < 0)
 				push_fail(p, CTL_ERR_FAILED, "out of memory");
 			return; /* answered when the spool job is done */
 		}
+		if (p->spool_wait_until_ms)
+			pr->st.spool_avoided++;
 	}
 	if (p->spool_needed && !p->spooled)
 		return;
@@ -314,6 +333,7 @@ static void spool_job_done(struct worker_job *job)
 		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", sj->err);
 	} else {
 		p->spooled = true;
+		pr->st.spool_copies++;
 		for (int i = 0; i < sj->nreplicas; i++) {
 			int k = primary_registered_index(pr, sj->replicas[i]);
 
@@ -363,6 +383,28 @@ static int push_spool(struct push *p)
 	pr->spool_reserved += p->size;
 	worker_submit(&pr->worker, &sj->job);
 	return 0;
+}
+
+/*
+ * Is registered replica @replica about to acknowledge @p?  It is connected and streaming,
+ * has no held files left to catch up on, is being sent @p, and its acknowledgements have
+ * been coming within spool_delay.
+ */
+static bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p)
+{
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state != PEER_STREAMING || peer->conn.closing ||
+		    strcmp(peer->name, replica))
+			continue;
+		if (peer->backlog_next < peer->nbacklog || !peer->ack_seen ||
+		    peer->ack_ewma_ms >= pr->cfg.spool_delay_ms)
+			return false;
+		for (const struct xfer *x = peer->xfers; x; x = x->next)
+			if (x->push == p)
+				return true;
+		return false;
+	}
+	return false;
 }
 
 /* ---- registered replicas ---- */
@@ -843,6 +885,7 @@ static void peer_fill(struct peer *peer)
 					     frame) < 0)
 				return;
 			x->begin_queued = true;
+			x->begin_ms = role_now_ms();
 			peer->inflight_files++;
 			peer->files_sent++;
 			snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
@@ -1107,6 +1150,14 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		}
 		peer->files_acked++;
 		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", ack.name);
+		{
+			/* FILE_BEGIN to ACK, smoothed (1/4 weight to the newest). */
+			int64_t took = role_now_ms() - x->begin_ms;
+
+			peer->ack_ewma_ms =
+				peer->ack_seen ? (3 * peer->ack_ewma_ms + took) / 4 : took;
+			peer->ack_seen = true;
+		}
 		if (ack.status == WIRE_ACK_DUPLICATE)
 			pr->st.duplicates++;
 		push_acked(x->push, peer->name);
@@ -1754,6 +1805,16 @@ static void primary_tick(void *state, int64_t now_ms)
 	struct push *p, *next;
 
 	for (p = pr->pushes; p; p = next) {
+		next = p->next; /* push_check may release p */
+		if (p->client && p->spool_wait_until_ms && !p->spool_needed &&
+		    now_ms >= p->spool_wait_until_ms) {
+			p->refs++;
+			push_check(p); /* spool_delay is over: hold it in the spool now */
+			next = p->next;
+			push_unref(p);
+		}
+	}
+	for (p = pr->pushes; p; p = next) {
 		next = p->next; /* push_fail may release p */
 		if (p->client && now_ms >= p->deadline_ms) {
 			unsigned int connected = 0;
@@ -1835,6 +1896,7 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.sync_replicas = cfg->sync_replicas;
 	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
 	pr->cfg.spool_overflow = cfg->spool_overflow;
+	pr->cfg.spool_delay_ms = cfg->spool_delay_ms;
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	primary_reload_hba(pr, cfg->hba_file);
 	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;

@@ -142,8 +142,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		  n->hba_refused, n->lost_files);
 	sb_printf(sb,
 		  ",\"resumed_files\":%" PRIu64 ",\"resumed_bytes\":%" PRIu64
-		  ",\"skipped_files\":%" PRIu64 ",\"checkpoints\":%" PRIu64,
-		  n->resumed_files, n->resumed_bytes, n->skipped_files, n->checkpoints);
+		  ",\"skipped_files\":%" PRIu64 ",\"checkpoints\":%" PRIu64
+		  ",\"spool_copies\":%" PRIu64 ",\"spool_avoided\":%" PRIu64,
+		  n->resumed_files, n->resumed_bytes, n->skipped_files, n->checkpoints,
+		  n->spool_copies, n->spool_avoided);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -263,6 +265,10 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "spool:               %" PRIu64 " file(s), %" PRIu64
 			  " bytes, for %" PRIu64 " registered replica(s)\n",
 			  n->spool_files, n->spool_bytes, n->registered_replicas);
+		sb_printf(sb,
+			  "spool copies:        %" PRIu64 " made, %" PRIu64
+			  " not needed (replicas acknowledged within spool_delay)\n",
+			  n->spool_copies, n->spool_avoided);
 		if (n->spool_full || n->lost_files)
 			sb_printf(sb,
 				  "spool overflow:      %" PRIu64 " push(es) refused, %" PRIu64

@@ -100,6 +100,9 @@ struct status_node {
 	uint64_t registered_replicas;
 	uint64_t spool_full; /* pushes refused because the spool was full */
 	uint64_t lost_files; /* files released for replicas on spool overflow */
+	uint64_t spool_copies; /* primary: pushed files copied into the spool */
+	uint64_t spool_avoided; /* primary: pushes answered without a spool copy thanks to
+				 * spool_delay (the replicas acknowledged meanwhile) */
 	uint64_t resumed_files; /* transfers continued from the replica's durable length */
 	uint64_t resumed_bytes; /* bytes that did not cross the network again thanks to that */
 	uint64_t skipped_files; /* primary: not sent, the replica holds the same content */

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Smoke test of the benchmark: run test/bench/run-bench.sh with 8 segments and one run of
-# every contender (walship sync and async, walship-probes and -buf, pgBackRest sync/async x
-# none/lz4 over TLS, plain TCP baseline, cp archive_command, streaming replication for 3 s,
-# fan-out to 1 and 2 replicas with 4 segments), plots and Markdown report into its own
-# directory; pass (exit 0) when every contender shipped every segment and the table was
-# printed.  No speed goal is checked here: the figures of so short a run mean nothing.
+# every contender (walship sync and async, walship-probes and -buf, pgBackRest sync x
+# off/none/lz4 and async x off/lz4 over TLS, plain TCP baseline, cp archive_command,
+# streaming replication for 3 s, fan-out to 1 and 2 replicas with 4 segments), plots and
+# Markdown report into its own directory; pass (exit 0) when every contender shipped every
+# segment and the table was printed.  No speed goal is checked here: the figures of so
+# short a run mean nothing.
 #
 # Exit codes follow test/system: 0 pass, 1 fail, 77 skip (the reason is the last line).
 # To run it with the system tests, a test/system/t_*.sh wrapper can exec it:
@@ -37,7 +38,7 @@ rc=0
 contenders="walship walship-async walship-buf baseline cp streaming fanout-1 fanout-2"
 pgbr=1
 if command -v pgbackrest >/dev/null; then
-	contenders+=" pgbr-sync-none pgbr-sync-lz4 pgbr-async-none pgbr-async-lz4"
+	contenders+=" pgbr-sync-off pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4"
 else
 	echo "smoke: pgbackrest is not installed (scripts/install-deps.sh): its contenders are left out"
 	pgbr=0

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -645,6 +647,54 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	ctl_client_reply_free(&reply);
 }
 
+/*
+ * The replica's archive_dir: what its file system gives walshipd.  Extended attributes
+ * (user.walship.resume) let a cut transfer resume from its durable length; direct I/O
+ * lets segments be written from the receive buffers without the page cache.  Without
+ * either walshipd still works (it resends, or writes buffered): a WARN.  Probed with a
+ * scratch file in archive_dir/.walship, removed again.
+ */
+static void check_archive_dir(struct check_run *run, const struct config *cfg)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/.walship/check.%d", cfg->archive_dir, (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		check_item(run, CHECK_SKIP, "archive_dir", NULL,
+			   "cannot create a file in \"%s/.walship\" as this user (%m); walshipd "
+			   "checks it at its start",
+			   cfg->archive_dir);
+		return;
+	}
+	if (fsetxattr(fd, "user.walship.check", "1", 1, 0) == 0)
+		check_item(run, CHECK_PASS, "archive_dir xattrs", NULL,
+			   "\"%s\" keeps extended attributes: cut transfers resume",
+			   cfg->archive_dir);
+	else
+		check_item(
+			run, CHECK_WARN, "archive_dir xattrs",
+			"Use a file system with user extended attributes (ext4 and XFS have them "
+			"by default) so that a cut transfer resumes instead of starting again.",
+			"\"%s\" keeps no extended attributes (%m): a transfer cut by a crash is "
+			"received again from its start",
+			cfg->archive_dir);
+	close(fd);
+	fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0) {
+		check_item(run, CHECK_PASS, "archive_dir direct I/O", NULL,
+			   "segments are written with O_DIRECT from the receive buffers");
+		close(fd);
+	} else {
+		check_item(run, CHECK_WARN, "archive_dir direct I/O",
+			   "walshipd writes through the page cache instead; a disk file system "
+			   "(not tmpfs) takes direct I/O.",
+			   "\"%s\" refuses O_DIRECT (%m)", cfg->archive_dir);
+	}
+	unlink(path);
+}
+
 int check_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -726,6 +776,8 @@ int check_main(int argc, char **argv)
 	}
 	if (cfg_ok)
 		check_daemon(&run, &cfg, &cd);
+	if (cfg_ok && cfg.role == CONFIG_ROLE_REPLICA)
+		check_archive_dir(&run, &cfg);
 
 	printf("%d passed, %d failed, %d warnings, %d skipped\n", run.passed, run.failed,
 	       run.warned, run.skipped);

@@ -68,6 +68,12 @@ grep -q '^PASS  system identifier' "$TEST_DIR/check-standby.out" ||
 	fail "walship check on the standby did not compare the system identifier"
 grep -q '^PASS  restore_command' "$TEST_DIR/check-standby.out" ||
 	fail "walship check on the standby did not check restore_command"
+# The archive's file system, probed (ext4 here: extended attributes and direct I/O).
+grep -q '^PASS  archive_dir xattrs .*cut transfers resume' "$TEST_DIR/check-standby.out" ||
+	fail "walship check did not probe the archive's extended attributes"
+grep -q '^PASS  archive_dir direct I/O' "$TEST_DIR/check-standby.out" ||
+	fail "walship check did not probe the archive's direct I/O"
+compgen -G "$RARCHIVE/.walship/check.*" >/dev/null && fail "walship check left its probe file"
 expect_pass walship-only -c "$RCONF"
 
 FP=$TEST_DIR/fake-primary

@@ -695,7 +695,6 @@ static void conn_ktls_begin(struct conn *c)
 		}
 		return;
 	}
-	tc->ktls_attached = true;
 	if (BIO_ctrl_pending(tc->rbio) == 0 && SSL_pending(tc->ssl) == 0) {
 		ret = tls_conn_ktls_keys(tc, false, &keys);
 		if (ret == 0)

@@ -28,21 +28,6 @@ static void tls_log_openssl(const char *what, const char *file)
 	ERR_clear_error();
 }
 
-/* Hex digits to bytes; returns the length, or -1. */
-static int tls_unhex(const char *hex, size_t hex_len, uint8_t *out, size_t cap)
-{
-	if (hex_len % 2 || hex_len / 2 > cap)
-		return -1;
-	for (size_t idx = 0; idx < hex_len / 2; idx++) {
-		unsigned int byte;
-
-		if (sscanf(hex + 2 * idx, "%2x", &byte) != 1)
-			return -1;
-		out[idx] = (uint8_t)byte;
-	}
-	return (int)(hex_len / 2);
-}
-
 /*
  * OpenSSL's key log line ("LABEL <client random> <secret>", NSS format): keep the two
  * application traffic secrets, which kernel TLS needs, and nothing else.  Our TX secret
@@ -54,7 +39,7 @@ static void tls_keylog(const SSL *ssl, const char *line)
 	const char *random, *secret;
 	bool client;
 	uint8_t *dst;
-	int len;
+	size_t len;
 
 	if (!tc)
 		return;
@@ -70,10 +55,9 @@ static void tls_keylog(const SSL *ssl, const char *line)
 		return;
 	secret++;
 	dst = client == !tc->server ? tc->secret_tx : tc->secret_rx;
-	len = tls_unhex(secret, strlen(secret), dst, KTLS_MAX_SECRET);
-	if (len <= 0)
+	if (OPENSSL_hexstr2buf_ex(dst, KTLS_MAX_SECRET, &len, secret, '\0') != 1 || !len)
 		return;
-	tc->secret_len = (size_t)len;
+	tc->secret_len = len;
 	if (client == !tc->server)
 		tc->have_tx = true;
 	else

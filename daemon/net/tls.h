@@ -28,7 +28,6 @@ struct tls_ctx {
 	bool server;
 	int ktls; /* kernel TLS: 1 on (required), 0 off, -1 auto (when the kernel has it) */
 	int zero_copy; /* zero_copy for connections the kernel encrypts (conn.h) */
-	bool ktls_missing_logged; /* auto: "not available" is said once */
 };
 
 /*
@@ -59,7 +58,6 @@ struct tls_conn {
 	uint8_t secret_rx[KTLS_MAX_SECRET];
 	size_t secret_len;
 	bool have_tx, have_rx;
-	bool ktls_attached; /* the "tls" ULP is on the socket */
 	bool ktls_tx, ktls_rx; /* the kernel protects that direction */
 	bool ktls_tx_pending; /* TX waits for the handshake's last bytes to leave */
 };

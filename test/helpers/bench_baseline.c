@@ -35,6 +35,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -495,6 +496,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* A receiver that goes away is reported as EPIPE by write_full, not by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	cmd = argv[1];
 	argc--;
 	argv++;

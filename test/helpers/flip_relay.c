@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * flip_relay: a test-only TCP relay that corrupts one byte in transit, once
- * (test/system/t_38_flip.sh).
+ * (test/system/t_37_flip.sh).
  *
  *   flip_relay LISTEN_ADDR:PORT TARGET_ADDR:PORT OFFSET
  *
@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,6 +110,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	flip_offset = strtoull(argv[3], NULL, 10);
+	/*
+	 * The replica resets the connection as soon as it sees the flipped byte, while bytes
+	 * of the same connection may still be on their way to it: a write to that socket
+	 * must fail with EPIPE and close the pair, not kill the relay with SIGPIPE.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(lfd, (struct sockaddr *)&lsa, sizeof(lsa)) < 0 || listen(lfd, 8) < 0) {

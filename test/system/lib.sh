@@ -718,6 +718,27 @@ walshipd_kill() {
 	unset "WS_DAEMON_PID[$conf]"
 }
 
+# kill_mid_file KILL_FN NS CONF LOGFILE WHAT: aim a SIGKILL at a walshipd in the middle of a
+# file.  The primary's link to the first replica (vr1) is slowed to 40 Mbit/s meanwhile, so
+# that a 16 MiB segment takes about 3.4 s to cross and the kill lands mid-file whatever the
+# machine's load.  KILL_FN kills the daemon and is true when the kill landed mid-file; on
+# a miss the daemon (walshipd -c CONF in NS, logging to LOGFILE) is started again and
+# KILL_FN tried again, 5 times at most.  WHAT names the daemon in the failure.
+kill_mid_file() {
+	local fn=$1 ns=$2 conf=$3 logfile=$4 what=$5 attempt
+	in_ns "$NS_P" tc qdisc add dev vr1 root tbf rate 40mbit burst 64kb latency 400ms
+	for attempt in 1 2 3 4 5; do
+		if "$fn"; then
+			in_ns "$NS_P" tc qdisc del dev vr1 root
+			return 0
+		fi
+		log "attempt $attempt: the file was complete before the kill landed; restarting"
+		walshipd_start "$ns" "$conf" "$logfile"
+		wait_replica_streaming "$PCONF" 20
+	done
+	fail "could not kill $what in the middle of a file in 5 attempts"
+}
+
 # walship_status CONF [--json]: `walship status -c CONF` (in the daemon's own host; the
 # socket is a path, so any namespace works).
 walship_status() {

@@ -44,21 +44,7 @@ kill_primary_mid_file() {
 	fail "no file appeared in $RARCHIVE/.incoming within 30 s of load"
 }
 
-killed=0
-# Slow the link while the kill is aimed, so that a segment takes seconds to cross (16 MiB at
-# 40 Mbit/s: about 3.4 s) and the kill lands mid-file whatever the machine's load.
-in_ns "$NS_P" tc qdisc add dev vr1 root tbf rate 40mbit burst 64kb latency 400ms
-for attempt in 1 2 3 4 5; do
-	if kill_primary_mid_file; then
-		killed=1
-		break
-	fi
-	log "attempt $attempt: the file was complete before the kill landed; restarting"
-	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
-	wait_replica_streaming "$PCONF" 20
-done
-((killed)) || fail "could not kill the primary walshipd in the middle of a file in 5 attempts"
-in_ns "$NS_P" tc qdisc del dev vr1 root
+kill_mid_file kill_primary_mid_file "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log" "the primary walshipd"
 
 # Pushes fail meanwhile: PostgreSQL keeps the segments.  The replica keeps the cut file
 # when its connection breaks; then its daemon is SIGKILLed too (both daemons down), so

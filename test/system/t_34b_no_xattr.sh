@@ -78,19 +78,7 @@ kill_replica_mid_write() {
 	fail "no segment grew to 8 MiB in $RARCHIVE/.incoming within 30 s"
 }
 
-killed=0
-in_ns "$NS_P" tc qdisc add dev vr1 root tbf rate 40mbit burst 64kb latency 400ms
-for attempt in 1 2 3 4 5; do
-	if kill_replica_mid_write; then
-		killed=1
-		break
-	fi
-	log "attempt $attempt: the file was renamed before the kill landed; restarting"
-	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
-	wait_replica_streaming "$PCONF" 20
-done
-((killed)) || fail "could not kill the replica walshipd in the middle of a write in 5 attempts"
-in_ns "$NS_P" tc qdisc del dev vr1 root
+kill_mid_file kill_replica_mid_write "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log" "the replica walshipd"
 name=$(basename "$INCOMING")
 name=${name%.*}
 log "replica killed while writing $name ($(stat -c %s "$INCOMING") bytes in .incoming)"

@@ -4,8 +4,8 @@
 #   2. every unit test binary under build/unit (cmocka; each cmocka test counts once when
 #      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
 #      binary counts once);
-#   3. every test/system/t_*.sh in sorted order, each under a timeout: exit 0 pass, 77 skip
-#      (its last output line is the reason), anything else fail.  A test that prints
+#   3. every test/system/t_*.sh, up to TEST_JOBS side by side, each under a timeout: exit 0
+#      pass, 77 skip (its last output line is the reason), anything else fail.  A test that prints
 #      `SUBTESTS: N passed, M failed` (t_84 for its QEMU guest) counts N + M results.
 # Each test's output goes to build/test-logs/NAME.log; a failure shows its last 50 lines.
 #
@@ -13,6 +13,9 @@
 #   TESTS=REGEX         run only tests whose name matches (names: format-check,
 #                       unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300); unit binaries get the same
+#   TEST_JOBS=N         system-test slots run side by side (default 4; 1 runs them one by
+#                       one, in name order); a test's `# test-slots: N` line says how many
+#                       it takes (default 1)
 #
 # The last line of output is always `N passed, N failed` (`, N skipped` when any were
 # skipped).  Exit status is non-zero if any test failed.
@@ -21,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 LOG_DIR=build/test-logs
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+TEST_JOBS=${TEST_JOBS:-4}
 TESTS=${TESTS:-}
 PASSED=0
 FAILED=0
@@ -116,46 +120,110 @@ run_unit_tests() {
 	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
 }
 
-# run_system_tests: every test/system/t_*.sh, in order, under a timeout.
+# test_slots SCRIPT: how many of the $TEST_JOBS slots SCRIPT takes while it runs: the number
+# on its `# test-slots: N` line (a test that loads both cores, e.g. a QEMU guest or a
+# benchmark, takes them all), else 1.
+test_slots() {
+	local n
+	n=$(sed -n 's/^# test-slots: *\([0-9]\+\).*/\1/p' "$1" | head -n 1)
+	n=${n:-1}
+	((n <= TEST_JOBS)) || n=$TEST_JOBS
+	((n >= 1)) || n=1
+	echo "$n"
+}
+
+# run_one SCRIPT NAME LOG: run one system test under the timeout; its exit status and
+# duration go to LOG.result for report_one.
+run_one() {
+	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0
+	WS_TEST_NAME=$(basename "$script" .sh) timeout -k 30 "$TEST_TIMEOUT" bash "$script" \
+		</dev/null >"$logf" 2>&1 || rc=$?
+	echo "$rc $((SECONDS - start))" >"$logf.result"
+}
+
+# report_one NAME LOG: count and print the result run_one left for NAME.
+report_one() {
+	local name=$1 logf=$2 rc secs reason sub npass nfail
+	read -r rc secs <"$logf.result"
+	rm -f "$logf.result"
+	sub=$(sed -n 's/^SUBTESTS: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$logf" | tail -n 1)
+	if [[ -n "$sub" && "$rc" != 77 ]]; then
+		read -r npass nfail <<<"$sub"
+		((rc == 0 || nfail > 0)) || nfail=1
+		PASSED=$((PASSED + npass))
+		FAILED=$((FAILED + nfail))
+		((nfail == 0)) || FAILED_NAMES+=("$name")
+		printf '%s  %s (%d passed, %d failed, %ds)\n' "$( ((nfail)) && echo FAIL || echo PASS)" \
+			"$name" "$npass" "$nfail" "$secs"
+		((nfail == 0)) || show_failure "$name" "$logf"
+		return 0
+	fi
+	case "$rc" in
+	0)
+		record "$name" pass "${secs}s"
+		;;
+	77)
+		reason=$(grep -v '^[[:space:]]*$' "$logf" | tail -n 1)
+		record "$name" skip "${reason#SKIP: }"
+		;;
+	124)
+		record "$name" fail "timed out after ${TEST_TIMEOUT}s"
+		show_failure "$name" "$logf"
+		;;
+	*)
+		record "$name" fail "exit $rc, ${secs}s"
+		show_failure "$name" "$logf"
+		;;
+	esac
+}
+
+# run_system_tests: every test/system/t_*.sh under a timeout, up to $TEST_JOBS slots' worth
+# side by side (each test makes its own namespaces, addresses, clusters and directories,
+# so tests share nothing but the machine).  Tests that take several slots start first (they
+# are the long ones), the rest in name order; results are printed as tests finish.
 run_system_tests() {
-	local script name logf rc start reason sub npass nfail
+	local script name slots used=0 pid
+	local -a queue=() heavy=() light=()
+	local -A running=() pid_slots=() pid_log=()
 	for script in test/system/t_*.sh; do
 		[[ -e "$script" ]] || continue
 		name=system/$(basename "$script" .sh)
 		selected "$name" || continue
-		logf=$(log_path "$name")
-		start=$SECONDS
-		rc=0
-		timeout -k 30 "$TEST_TIMEOUT" bash "$script" </dev/null >"$logf" 2>&1 || rc=$?
-		sub=$(sed -n 's/^SUBTESTS: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$logf" | tail -n 1)
-		if [[ -n "$sub" && "$rc" != 77 ]]; then
-			read -r npass nfail <<<"$sub"
-			((rc == 0 || nfail > 0)) || nfail=1
-			PASSED=$((PASSED + npass))
-			FAILED=$((FAILED + nfail))
-			((nfail == 0)) || FAILED_NAMES+=("$name")
-			printf '%s  %s (%d passed, %d failed, %ds)\n' "$( ((nfail)) && echo FAIL || echo PASS)" \
-				"$name" "$npass" "$nfail" "$((SECONDS - start))"
-			((nfail == 0)) || show_failure "$name" "$logf"
-			continue
+		if (($(test_slots "$script") > 1)); then
+			heavy+=("$script")
+		else
+			light+=("$script")
 		fi
-		case "$rc" in
-		0)
-			record "$name" pass "$((SECONDS - start))s"
-			;;
-		77)
-			reason=$(grep -v '^[[:space:]]*$' "$logf" | tail -n 1)
-			record "$name" skip "${reason#SKIP: }"
-			;;
-		124)
-			record "$name" fail "timed out after ${TEST_TIMEOUT}s"
-			show_failure "$name" "$logf"
-			;;
-		*)
-			record "$name" fail "exit $rc, $((SECONDS - start))s"
-			show_failure "$name" "$logf"
-			;;
-		esac
+	done
+	queue=("${heavy[@]}" "${light[@]}")
+	while ((${#queue[@]} > 0 || ${#running[@]} > 0)); do
+		# Start the next test when its slots are free (in queue order, so a heavy test
+		# is not overtaken for ever by light ones).
+		if ((${#queue[@]} > 0)); then
+			script=${queue[0]}
+			slots=$(test_slots "$script")
+			if ((used + slots <= TEST_JOBS)); then
+				queue=("${queue[@]:1}")
+				name=system/$(basename "$script" .sh)
+				run_one "$script" "$name" "$(log_path "$name")" &
+				pid=$!
+				running[$pid]=$name
+				pid_slots[$pid]=$slots
+				pid_log[$pid]=$(log_path "$name")
+				used=$((used + slots))
+				continue
+			fi
+		fi
+		# Wait for any test to end, then report every one that has.
+		wait -n || true
+		for pid in "${!running[@]}"; do
+			if ! kill -0 "$pid" 2>/dev/null; then
+				wait "$pid" 2>/dev/null || true
+				report_one "${running[$pid]}" "${pid_log[$pid]}"
+				used=$((used - pid_slots[$pid]))
+				unset "running[$pid]" "pid_slots[$pid]" "pid_log[$pid]"
+			fi
+		done
 	done
 }
 

@@ -151,8 +151,11 @@ unit: $(UNIT_BINS)
 deps:
 	$(Q)scripts/install-deps.sh
 
+# The build runs one job per core; the tests run side by side (TEST_JOBS, test/run-tests.sh).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
 check: deps
-	$(Q)$(MAKE) --no-print-directory all unit
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all unit
 	$(Q)test/run-tests.sh
 
 demo: deps

@@ -56,8 +56,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 
 # Sources.  Every .c under these folders is built; adding a file needs no Makefile edit.
-# Layers (lower never includes higher): common < wal, proto < ring < net < control, status < role;
-# publish (status to walship.ko) sits beside role, used only by main.c.
+# The layer order is the table "Layers of the code" in docs/architecture.md, checked by
+# scripts/check-layers.sh in `make check`.
 CORE_SRCS   := $(sort $(wildcard daemon/common/*.c daemon/wal/*.c daemon/proto/*.c))
 DAEMON_SRCS := $(sort $(wildcard daemon/ring/*.c daemon/net/*.c daemon/control/*.c daemon/status/*.c \
 	daemon/role/*.c daemon/publish/*.c daemon/probe/*.c daemon/metrics/*.c))
@@ -89,7 +89,8 @@ CLANG      ?= clang
 BPFTOOL    ?= bpftool
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Wall -Werror
 BPF_SKELS  := $(BUILD)/bpf/probes.skel.h
-CPPFLAGS   += -I$(BUILD)/bpf
+# bpf/ is an include root: bpf/probes.h holds the map layouts shared with user space.
+CPPFLAGS   += -I$(BUILD)/bpf -Ibpf
 
 $(BUILD)/bpf/%.tmp.bpf.o: bpf/%.bpf.c bpf/%.h bpf/vmlinux.h
 	@mkdir -p $(dir $@)

@@ -246,7 +246,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (d.cfg.metrics_listen[0]) {
-		struct metrics_source src = { &d.ring, d.role->status, d.state, d.probe };
+		struct metrics_source src = { &d.ring, d.role->status, d.state, probe_metrics,
+					      d.probe };
 
 		d.metrics = metrics_start(d.cfg.metrics_listen, &src);
 		if (!d.metrics) {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Run every walship test from the repository root (make check calls this after building):
-#   1. `make format-check`, as one test;
+#   1. `make format-check`, as one test; `scripts/check-layers.sh` (the layer order of
+#      docs/architecture.md), as one test;
 #   2. every unit test binary under build/unit (cmocka; each cmocka test counts once when
 #      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
 #      binary counts once);
@@ -11,7 +12,7 @@
 #
 # Environment:
 #   TESTS=REGEX         run only tests whose name matches (names: format-check,
-#                       unit/<path>, system/t_NN_name)
+#                       layers, unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300); unit binaries get the same
 #   TEST_JOBS=N         system-test slots run side by side (default 4; 1 runs them one by
 #                       one, in name order); a test's `# test-slots: N` line says how many
@@ -78,6 +79,21 @@ run_format_check() {
 	selected "$name" || return 0
 	logf=$(log_path "$name")
 	make --no-print-directory format-check </dev/null >"$logf" 2>&1 || rc=$?
+	if ((rc == 0)); then
+		record "$name" pass
+	else
+		record "$name" fail "exit $rc"
+		show_failure "$name" "$logf"
+	fi
+}
+
+# run_layer_check: scripts/check-layers.sh (no lower layer includes a higher one) as one
+# test.
+run_layer_check() {
+	local name=layers logf rc=0
+	selected "$name" || return 0
+	logf=$(log_path "$name")
+	scripts/check-layers.sh </dev/null >"$logf" 2>&1 || rc=$?
 	if ((rc == 0)); then
 		record "$name" pass
 	else
@@ -228,6 +244,7 @@ run_system_tests() {
 }
 
 run_format_check
+run_layer_check
 run_unit_tests
 run_system_tests
 

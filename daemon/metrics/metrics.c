@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "metrics/metrics.h"
 
@@ -93,7 +94,6 @@ static void prom_node(FILE *out, const char *name, const char *type, const char 
 void metrics_render(FILE *out, const struct metrics_source *src)
 {
 	struct status_node n;
-	struct probe_snapshot *snap;
 
 	memset(&n, 0, sizeof(n));
 	src->fill(src->state, &n);
@@ -141,12 +141,8 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	prom_node(out, "walship_sends_submitted_total", "counter",
 		  "Sends to peers the daemon submitted (each is one send probe measurement).",
 		  src->ring->tagged_submitted);
-	prom_node(out, "walship_probes_enabled", "gauge",
-		  "1 when the BPF latency probes are loaded.", src->probe != NULL);
-	snap = src->probe ? malloc(sizeof(*snap)) : NULL;
-	if (snap && probe_read(src->probe, snap) == 0)
-		probe_print_prometheus(out, snap);
-	free(snap);
+	if (src->more)
+		src->more(out, src->more_arg);
 }
 
 static void client_sent(struct ring_op *op, int res, uint32_t flags)

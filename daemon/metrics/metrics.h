@@ -11,7 +11,6 @@
 
 #include <stdio.h>
 
-#include "probe/probe.h"
 #include "ring/ring.h"
 #include "status/status.h"
 
@@ -22,7 +21,10 @@ struct metrics_source {
 	/* the role's status snapshot (role_ops.status) and its state */
 	void (*fill)(void *state, struct status_node *n);
 	void *state;
-	struct probe *probe; /* NULL when the probes are off */
+	/* more series appended to the document by a higher layer (main.c: the BPF
+	 * histograms), or NULL */
+	void (*more)(FILE *out, void *arg);
+	void *more_arg;
 };
 
 struct metrics;

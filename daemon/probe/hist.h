@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../../bpf/probes.h"
+#include "probes.h" /* bpf/probes.h: the map layouts shared with the BPF programs */
 
 struct probe_snapshot {
 	struct probe_fsync fsync;

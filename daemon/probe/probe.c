@@ -451,3 +451,19 @@ void probe_stop(struct probe *p)
 	probes_bpf__destroy(p->skel);
 	free(p);
 }
+
+void probe_metrics(FILE *out, void *probe)
+{
+	struct probe *p = probe;
+	struct probe_snapshot *snap;
+
+	fprintf(out,
+		"# HELP walship_probes_enabled 1 when the BPF latency probes are loaded.\n"
+		"# TYPE walship_probes_enabled gauge\n"
+		"walship_probes_enabled %d\n",
+		p != NULL);
+	snap = p ? malloc(sizeof(*snap)) : NULL;
+	if (snap && probe_read(p, snap) == 0)
+		probe_print_prometheus(out, snap);
+	free(snap);
+}

@@ -11,6 +11,7 @@
 #define WALSHIP_PROBE_PROBE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/config.h"
 #include "probe/hist.h"
@@ -36,6 +37,13 @@ int probe_status(struct probe *p, struct status_probes *out);
 
 /* Detach, and unpin unless bpf_keep_pins.  @p may be NULL. */
 void probe_stop(struct probe *p);
+
+/*
+ * The probes' part of /metrics, in the Prometheus text format: the gauge
+ * walship_probes_enabled and, when @probe (a struct probe *, NULL when the probes are off)
+ * is there, the fsync and send histograms.  Shaped as metrics_source.more.
+ */
+void probe_metrics(FILE *out, void *probe);
 
 /* The pin folder of node @node_name. */
 void probe_pin_dir(const char *node_name, char *buf, size_t len);

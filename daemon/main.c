@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	/* Before the role starts, so its start-up fsyncs are measured too. */
 	if (probe_start(&d.cfg, &d.probe) < 0)
 		goto out_close;
-	role_set_status_hook(daemon_status_probes, &d);
+	status_reply_set_hook(daemon_status_probes, &d);
 	if (ring_init(&d.ring, 512, (uint32_t)d.cfg.io_buffers, SLOT_SIZE) < 0) {
 		log_fatal("could not start the I/O engine");
 		goto out_close;

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "ring/ring.h"
+#include "status/reply.h"
 #include "status/status.h"
 
 struct role_ops {
@@ -36,15 +37,6 @@ struct role_ops {
 
 extern const struct role_ops primary_role;
 extern const struct role_ops replica_role;
-
-/* Reply to a CTL_STATUS request with the state @fill produces, as text or JSON. */
-struct ctl_client;
-void status_reply(struct ctl_client *client, void (*fill)(void *state, struct status_node *n),
-		  void *state, bool json);
-
-/* Set what status_reply() calls after the role filled the node, before rendering: the
- * daemon adds what is not the role's (the BPF probes' quantiles).  @hook NULL: none. */
-void role_set_status_hook(void (*hook)(struct status_node *n, void *arg), void *arg);
 
 /* Monotonic milliseconds. */
 int64_t role_now_ms(void);

@@ -1,18 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * Helpers shared by the roles.
+ * status_reply(): a status node rendered into a control-socket reply (see reply.h).
  */
 #include <stdlib.h>
-#include <string.h>
 
-#include "common/log.h"
 #include "control/control.h"
-#include "role/role.h"
+#include "status/reply.h"
 
 static void (*status_hook)(struct status_node *n, void *arg);
 static void *status_hook_arg;
 
-void role_set_status_hook(void (*hook)(struct status_node *n, void *arg), void *arg)
+void status_reply_set_hook(void (*hook)(struct status_node *n, void *arg), void *arg)
 {
 	status_hook = hook;
 	status_hook_arg = arg;
@@ -36,7 +34,7 @@ void status_reply(struct ctl_client *client, void (*fill)(void *state, struct st
 	status_node_release(&n);
 	if (text)
 		/* Lost WAL shows in the exit status of `walship status`, not only in its
-		 * text (DESIGN §4.5: never a silent drop). */
+		 * text: never a silent drop. */
 		control_reply(client, lost ? CTL_WARN_LOST : CTL_OK, text, len);
 	else
 		control_reply(client, CTL_ERR_FAILED, oom, sizeof(oom) - 1);

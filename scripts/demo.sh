@@ -14,8 +14,6 @@
 # Exit 0 when the standby replayed everything and holds identical data.
 set -euo pipefail
 WS_TEST_NAME=demo
-# The demo shows the BPF latency probes where this kernel allows them.
-WS_PROBES=${WS_PROBES:-auto}
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/../test/system/lib.sh"
 

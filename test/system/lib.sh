@@ -31,11 +31,6 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 WS_TEST_NAME=${WS_TEST_NAME:-$(basename "$0" .sh)}
 # Port the primary walshipd listens on (inside its namespace).
 WALSHIP_PORT=${WALSHIP_PORT:-5480}
-# The daemons' `probes` setting.  Off by default in tests: probes pin their maps under
-# /sys/fs/bpf/walship/<node_name>, one folder for the whole host, and tests running side
-# by side use the same node names.  The probe tests set probes themselves; the demo uses
-# auto.
-WS_PROBES=${WS_PROBES:-off}
 
 TEST_DIR=""
 WS_NET_ID=""
@@ -618,7 +613,6 @@ write_primary_conf() {
 		push_timeout=20s \
 		connect_timeout=5s \
 		tls=off \
-		"probes=$WS_PROBES" \
 		"$@"
 }
 
@@ -645,7 +639,6 @@ write_replica_conf() {
 		reconnect_min=100ms \
 		reconnect_max=1s \
 		tls=off \
-		"probes=$WS_PROBES" \
 		"$@"
 }
 

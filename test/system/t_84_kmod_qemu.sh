@@ -16,6 +16,7 @@
 #
 # Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
 # counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.
+# test-slots: 2 (the guest runs on two emulated CPUs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$ROOT/build

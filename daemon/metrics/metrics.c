@@ -79,17 +79,45 @@ static void prom_node(FILE *out, const char *name, const char *type, const char 
 	fprintf(out, "%s %llu\n", name, (unsigned long long)value);
 }
 
-#define PEER_METRIC(field, type, help)                                                    \
-	do {                                                                              \
-		prom_head(out, "walship_peer_" #field, type, help);                       \
-		for (unsigned int i = 0; i < n.npeers; i++) {                             \
-			fprintf(out, "walship_peer_" #field "{peer=\"");                  \
-			prom_label(out, n.peers[i].name);                                 \
-			fprintf(out, "\",addr=\"");                                       \
-			prom_label(out, n.peers[i].addr);                                 \
-			fprintf(out, "\"} %llu\n", (unsigned long long)n.peers[i].field); \
-		}                                                                         \
-	} while (0)
+/* The metric's name for value @v: @prefix + name, and "_total" for a counter. */
+static void prom_name(char *buf, size_t len, const char *prefix, const struct status_value *v)
+{
+	snprintf(buf, len, "%s%s%s", prefix, v->name, v->kind == STATUS_COUNTER ? "_total" : "");
+}
+
+/* One unlabelled sample per value of @base (status.h's table). */
+static void prom_values(FILE *out, const char *prefix, const void *base,
+			const struct status_value *values, size_t nvalues)
+{
+	char name[96];
+
+	for (size_t i = 0; i < nvalues; i++) {
+		prom_name(name, sizeof(name), prefix, &values[i]);
+		prom_node(out, name, values[i].kind == STATUS_COUNTER ? "counter" : "gauge",
+			  values[i].help, status_value_get(base, &values[i]));
+	}
+}
+
+/* walship_peer_<value>{peer,addr}: one family per peer value, one sample per peer. */
+static void prom_peer_values(FILE *out, const struct status_node *n)
+{
+	char name[96];
+
+	for (size_t v = 0; v < status_peer_nvalues; v++) {
+		const struct status_value *val = &status_peer_values[v];
+
+		prom_name(name, sizeof(name), "walship_peer_", val);
+		prom_head(out, name, val->kind == STATUS_COUNTER ? "counter" : "gauge", val->help);
+		for (unsigned int i = 0; i < n->npeers; i++) {
+			fprintf(out, "%s{peer=\"", name);
+			prom_label(out, n->peers[i].name);
+			fprintf(out, "\",addr=\"");
+			prom_label(out, n->peers[i].addr);
+			fprintf(out, "\"} %llu\n",
+				(unsigned long long)status_value_get(&n->peers[i], val));
+		}
+	}
+}
 
 void metrics_render(FILE *out, const struct metrics_source *src)
 {
@@ -103,37 +131,9 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	fprintf(out, "\"} 1\n");
 	prom_node(out, "walship_start_time_seconds", "gauge", "When walshipd started (unix time).",
 		  (uint64_t)n.started);
-	prom_node(out, "walship_pushes_ok_total", "counter", "Pushes answered with success.",
-		  n.pushes_ok);
-	prom_node(out, "walship_pushes_failed_total", "counter", "Pushes answered with failure.",
-		  n.pushes_failed);
-	prom_node(out, "walship_pushes_queued", "gauge", "Pushes in progress.", n.pushes_queued);
-	prom_node(out, "walship_files_stored_total", "counter", "WAL files stored durably.",
-		  n.files_stored);
-	prom_node(out, "walship_bytes_stored_total", "counter", "Bytes of WAL stored durably.",
-		  n.bytes_stored);
-	prom_node(out, "walship_duplicates_total", "counter", "Files received again, identical.",
-		  n.duplicates);
-	prom_node(out, "walship_conflicts_total", "counter",
-		  "Files refused: same name, different content.", n.conflicts);
-	prom_node(out, "walship_invalid_total", "counter", "Files refused by validation.",
-		  n.invalid);
-	prom_node(out, "walship_sysid_refused_total", "counter",
-		  "Files refused for another system identifier.", n.sysid_refused);
-	prom_node(out, "walship_io_errors_total", "counter", "I/O errors.", n.io_errors);
-	prom_node(out, "walship_connections_refused_total", "counter", "Connections refused.",
-		  n.connections_refused);
+	prom_values(out, "walship_", &n, status_node_values, status_node_nvalues);
 	prom_node(out, "walship_peers", "gauge", "Peers known to this node.", n.npeers);
-	PEER_METRIC(bytes_sent, "counter", "Bytes sent to the peer.");
-	PEER_METRIC(bytes_received, "counter", "Bytes received from the peer.");
-	PEER_METRIC(files_sent, "counter", "WAL files sent to the peer.");
-	PEER_METRIC(files_acked, "counter", "WAL files the peer acknowledged.");
-	PEER_METRIC(files_inflight, "gauge", "WAL files sent and not yet acknowledged.");
-	PEER_METRIC(errors, "counter", "Errors on the peer's connections.");
-	PEER_METRIC(reconnects, "counter", "Reconnections to or from the peer.");
-	PEER_METRIC(zc_sends, "counter", "Zero-copy sends (SEND_ZC, SENDMSG_ZC) to the peer.");
-	PEER_METRIC(zc_copied, "counter", "Zero-copy sends the kernel copied after all.");
-	PEER_METRIC(copy_sends, "counter", "Copying sends to the peer.");
+	prom_peer_values(out, &n);
 	status_node_release(&n);
 
 	prom_node(out, "walship_io_uring_fsyncs_submitted_total", "counter",

@@ -17,6 +17,14 @@
 
 #define STATUS_DEFAULT_SEG_SIZE (16u << 20)
 
+#define STATUS_NODE_ENTRY(n, k, h) { #n, STATUS_##k, h, offsetof(struct status_node, n) },
+#define STATUS_PEER_ENTRY(n, k, h) { #n, STATUS_##k, h, offsetof(struct status_peer, n) },
+
+const struct status_value status_node_values[] = { STATUS_NODE_VALUES(STATUS_NODE_ENTRY) };
+const size_t status_node_nvalues = sizeof(status_node_values) / sizeof(status_node_values[0]);
+const struct status_value status_peer_values[] = { STATUS_PEER_VALUES(STATUS_PEER_ENTRY) };
+const size_t status_peer_nvalues = sizeof(status_peer_values) / sizeof(status_peer_values[0]);
+
 struct sbuf {
 	char *data;
 	size_t len;
@@ -111,6 +119,15 @@ static void render_json_probes(struct sbuf *sb, const struct status_probes *pr)
 	sb_printf(sb, "]}");
 }
 
+/* ,"name":value for each of the @nvalues values of @base. */
+static void json_values(struct sbuf *sb, const void *base, const struct status_value *values,
+			size_t nvalues)
+{
+	for (size_t i = 0; i < nvalues; i++)
+		sb_printf(sb, ",\"%s\":%" PRIu64, values[i].name,
+			  status_value_get(base, &values[i]));
+}
+
 static void render_json(struct sbuf *sb, const struct status_node *n)
 {
 	sb_printf(sb, "{\"role\":");
@@ -125,27 +142,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_json_str(sb, n->upstream);
 	sb_printf(sb, ",\"archive_dir\":");
 	sb_json_str(sb, n->archive_dir);
-	sb_printf(sb,
-		  ",\"pushes_ok\":%" PRIu64 ",\"pushes_failed\":%" PRIu64
-		  ",\"pushes_queued\":%" PRIu64 ",\"files_stored\":%" PRIu64
-		  ",\"bytes_stored\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"conflicts\":%" PRIu64
-		  ",\"invalid\":%" PRIu64 ",\"sysid_refused\":%" PRIu64 ",\"io_errors\":%" PRIu64
-		  ",\"connections_refused\":%" PRIu64,
-		  n->pushes_ok, n->pushes_failed, n->pushes_queued, n->files_stored,
-		  n->bytes_stored, n->duplicates, n->conflicts, n->invalid, n->sysid_refused,
-		  n->io_errors, n->connections_refused);
-	sb_printf(sb,
-		  ",\"spool_files\":%" PRIu64 ",\"spool_bytes\":%" PRIu64
-		  ",\"registered_replicas\":%" PRIu64 ",\"spool_full\":%" PRIu64
-		  ",\"hba_refused\":%" PRIu64 ",\"lost_files\":%" PRIu64,
-		  n->spool_files, n->spool_bytes, n->registered_replicas, n->spool_full,
-		  n->hba_refused, n->lost_files);
-	sb_printf(sb,
-		  ",\"resumed_files\":%" PRIu64 ",\"resumed_bytes\":%" PRIu64
-		  ",\"skipped_files\":%" PRIu64 ",\"checkpoints\":%" PRIu64
-		  ",\"spool_copies\":%" PRIu64 ",\"spool_avoided\":%" PRIu64,
-		  n->resumed_files, n->resumed_bytes, n->skipped_files, n->checkpoints,
-		  n->spool_copies, n->spool_avoided);
+	json_values(sb, n, status_node_values, status_node_nvalues);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -164,16 +161,8 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		sb_json_str(sb, p->last_sent);
 		sb_printf(sb, ",\"last_acked\":");
 		sb_json_str(sb, p->last_acked);
-		sb_printf(sb,
-			  ",\"bytes_sent\":%" PRIu64 ",\"bytes_received\":%" PRIu64
-			  ",\"files_sent\":%" PRIu64 ",\"files_acked\":%" PRIu64
-			  ",\"files_inflight\":%" PRIu64 ",\"errors\":%" PRIu64
-			  ",\"reconnects\":%" PRIu64 ",\"zc_sends\":%" PRIu64
-			  ",\"zc_copied\":%" PRIu64 ",\"copy_sends\":%" PRIu64
-			  ",\"connected_since\":%" PRId64 ",\"held\":%" PRIu64,
-			  p->bytes_sent, p->bytes_received, p->files_sent, p->files_acked,
-			  p->files_inflight, p->errors, p->reconnects, p->zc_sends, p->zc_copied,
-			  p->copy_sends, p->connected_since, p->held);
+		json_values(sb, p, status_peer_values, status_peer_nvalues);
+		sb_printf(sb, ",\"connected_since\":%" PRId64, p->connected_since);
 		sb_printf(sb,
 			  ",\"sent_lsn\":\"%X/%X\",\"write_lsn\":\"%X/%X\",\"flush_lsn\":\"%X/%X\""
 			  ",\"lag_bytes\":%" PRIu64 ",\"lag_us\":%" PRIu64,
@@ -185,7 +174,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		sb_json_str(sb, p->tls);
 		sb_printf(sb, ",\"ktls\":");
 		sb_json_str(sb, p->ktls);
-		sb_printf(sb, ",\"lost_files\":%" PRIu64 ",\"lost_first\":", p->lost_files);
+		sb_printf(sb, ",\"lost_first\":");
 		sb_json_str(sb, p->lost_first);
 		sb_printf(sb, ",\"lost_last\":");
 		sb_json_str(sb, p->lost_last);
@@ -278,10 +267,16 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb, "files stored:        %" PRIu64 " (%" PRIu64 " bytes)\n",
 			  n->files_stored, n->bytes_stored);
 		sb_printf(sb,
-			  "refused:             %" PRIu64 " invalid, %" PRIu64
-			  " other system, %" PRIu64 " I/O errors\n",
-			  n->invalid, n->sysid_refused, n->io_errors);
+			  "checkpoints:         %" PRIu64
+			  " (partial files made durable and recorded)\n",
+			  n->checkpoints);
 	}
+	sb_printf(sb,
+		  "refused:             %" PRIu64 " invalid, %" PRIu64 " other system, %" PRIu64
+		  " I/O errors\n",
+		  n->invalid, n->sysid_refused, n->io_errors);
+	sb_printf(sb, "connections refused: %" PRIu64 " (%" PRIu64 " by the access rules)\n",
+		  n->connections_refused, n->hba_refused);
 	sb_printf(sb, "duplicates:          %" PRIu64 " identical, %" PRIu64 " conflicting\n",
 		  n->duplicates, n->conflicts);
 	if (n->resumed_files || n->skipped_files)

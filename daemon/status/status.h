@@ -13,26 +13,81 @@
 
 #define STATUS_MAX_TEXT 256
 
+/*
+ * The numeric state of a node and of each peer, one line per value:
+ * X(name, kind, help), kind COUNTER (only grows) or GAUGE (a level now).  These two lists
+ * are the one table of the status counters: they declare the uint64_t fields of struct
+ * status_node and struct status_peer, and `walship status --json` and /metrics
+ * (walship_<name>_total for a counter, walship_<name> for a gauge; walship_peer_<name>
+ * with peer and addr labels for a peer's) are rendered by walking them.  The text of
+ * `walship status` says them in sentences; test/unit/daemon/status/status_test.c fails
+ * when a value is missing from the text, the JSON or /metrics.
+ */
+#define STATUS_NODE_VALUES(X)                                                                     \
+	X(pushes_ok, COUNTER, "Pushes answered with success.")                                    \
+	X(pushes_failed, COUNTER, "Pushes answered with failure.")                                \
+	X(pushes_queued, GAUGE, "Pushes in progress.")                                            \
+	X(files_stored, COUNTER, "WAL files stored durably.")                                     \
+	X(bytes_stored, COUNTER, "Bytes of WAL stored durably.")                                  \
+	X(duplicates, COUNTER, "Files received again, identical.")                                \
+	X(conflicts, COUNTER, "Files refused: same name, different content.")                     \
+	X(invalid, COUNTER, "Files refused by validation.")                                       \
+	X(sysid_refused, COUNTER, "Files refused for another system identifier.")                 \
+	X(io_errors, COUNTER, "I/O errors.")                                                      \
+	X(connections_refused, COUNTER, "Connections refused.")                                   \
+	X(hba_refused, COUNTER, "Connections refused by the access rules (of those refused).")    \
+	X(spool_files, GAUGE, "Primary: files held in the spool.")                                \
+	X(spool_bytes, GAUGE, "Primary: bytes held in the spool.")                                \
+	X(registered_replicas, GAUGE, "Primary: replicas the spool holds WAL for.")               \
+	X(spool_full, COUNTER, "Primary: pushes refused because the spool was full.")             \
+	X(lost_files, GAUGE, "Primary: files released for replicas on spool overflow.")           \
+	X(spool_copies, COUNTER, "Primary: pushed files copied into the spool.")                  \
+	X(spool_avoided, COUNTER,                                                                 \
+	  "Primary: pushes answered without a spool copy (acknowledged within spool_delay).")     \
+	X(resumed_files, COUNTER, "Transfers continued from the replica's durable length.")       \
+	X(resumed_bytes, COUNTER, "Bytes not sent again thanks to resumed transfers.")            \
+	X(skipped_files, COUNTER, "Primary: files not sent, the replica holds the same content.") \
+	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")
+
+#define STATUS_PEER_VALUES(X)                                                       \
+	X(bytes_sent, COUNTER, "Bytes sent to the peer.")                           \
+	X(bytes_received, COUNTER, "Bytes received from the peer.")                 \
+	X(files_sent, COUNTER, "WAL files sent to the peer.")                       \
+	X(files_acked, COUNTER, "WAL files the peer acknowledged.")                 \
+	X(files_inflight, GAUGE, "WAL files sent and not yet acknowledged.")        \
+	X(errors, COUNTER, "Errors on the peer's connections.")                     \
+	X(reconnects, COUNTER, "Reconnections to or from the peer.")                \
+	X(held, GAUGE, "Primary: files the spool holds for this replica.")          \
+	X(lost_files, GAUGE, "Primary: files this replica lost to spool overflow.") \
+	X(zc_sends, COUNTER, "Zero-copy sends (SEND_ZC, SENDMSG_ZC) to the peer.")  \
+	X(zc_copied, COUNTER, "Zero-copy sends the kernel copied after all.")       \
+	X(copy_sends, COUNTER, "Copying sends to the peer.")
+
+enum status_kind {
+	STATUS_COUNTER,
+	STATUS_GAUGE,
+};
+
+/* One value of the lists above, with where it lives in its struct. */
+struct status_value {
+	const char *name;
+	enum status_kind kind;
+	const char *help;
+	size_t offset;
+};
+
+#define STATUS_FIELD(name, kind, help) uint64_t name;
+
 struct status_peer {
 	char name[64];
 	char addr[64];
 	const char *state; /* "handshake", "streaming", "connecting", "disconnected" */
 	char last_sent[48]; /* WAL file name, "" if none */
 	char last_acked[48];
-	uint64_t bytes_sent;
-	uint64_t bytes_received;
-	uint64_t files_sent;
-	uint64_t files_acked;
-	uint64_t files_inflight;
-	uint64_t errors;
-	uint64_t reconnects;
-	uint64_t held; /* primary: files the spool holds for this replica */
-	uint64_t lost_files; /* primary: files released on spool overflow, */
+	STATUS_PEER_VALUES(STATUS_FIELD)
+	/* the files lost_files counts (released on spool overflow) */
 	char lost_first[48]; /* from this WAL file */
 	char lost_last[48]; /* to this one */
-	uint64_t zc_sends;
-	uint64_t zc_copied;
-	uint64_t copy_sends;
 	int64_t connected_since; /* unix seconds, 0 if not connected */
 	char tls[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "" for plaintext */
 	char ktls[8]; /* directions the kernel encrypts: "tx+rx", "tx", "rx", "off"; "" */
@@ -82,31 +137,7 @@ struct status_node {
 	int max_senders;
 	char upstream[256]; /* replica */
 	char archive_dir[4096]; /* replica */
-	/* counters */
-	uint64_t pushes_ok;
-	uint64_t pushes_failed;
-	uint64_t pushes_queued; /* now */
-	uint64_t files_stored;
-	uint64_t bytes_stored;
-	uint64_t duplicates;
-	uint64_t conflicts;
-	uint64_t invalid;
-	uint64_t sysid_refused;
-	uint64_t io_errors;
-	uint64_t connections_refused;
-	uint64_t hba_refused; /* of which by the access rules */
-	uint64_t spool_files; /* primary: files held in spool_dir */
-	uint64_t spool_bytes;
-	uint64_t registered_replicas;
-	uint64_t spool_full; /* pushes refused because the spool was full */
-	uint64_t lost_files; /* files released for replicas on spool overflow */
-	uint64_t spool_copies; /* primary: pushed files copied into the spool */
-	uint64_t spool_avoided; /* primary: pushes answered without a spool copy thanks to
-				 * spool_delay (the replicas acknowledged meanwhile) */
-	uint64_t resumed_files; /* transfers continued from the replica's durable length */
-	uint64_t resumed_bytes; /* bytes that did not cross the network again thanks to that */
-	uint64_t skipped_files; /* primary: not sent, the replica holds the same content */
-	uint64_t checkpoints; /* replica: partial files made durable and recorded */
+	STATUS_NODE_VALUES(STATUS_FIELD)
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
 	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */
@@ -116,6 +147,18 @@ struct status_node {
 	 * sets it).  Not owned by the node. */
 	const struct status_probes *probes;
 };
+
+/* The node's and a peer's values (the lists above), in their order. */
+extern const struct status_value status_node_values[];
+extern const size_t status_node_nvalues;
+extern const struct status_value status_peer_values[];
+extern const size_t status_peer_nvalues;
+
+/* The value @v of @base (a struct status_node or struct status_peer, as @v says). */
+static inline uint64_t status_value_get(const void *base, const struct status_value *v)
+{
+	return *(const uint64_t *)((const char *)base + v->offset);
+}
 
 /*
  * Derive the peers' positions from WAL file names (docs/sysfs.md): sent/write/flush LSN

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Every status counter (the tables STATUS_NODE_VALUES and STATUS_PEER_VALUES in
+ * daemon/status/status.h) reaches every place that shows it: the text of `walship
+ * status` (daemon/status/status.c), its JSON, and /metrics (daemon/metrics/metrics.c).
+ * Each value is given a distinct seven-digit number, and each number must appear.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "metrics/metrics.h"
+#include "ring/ring.h"
+#include "status/status.h"
+
+#define NODE_BASE 7100000u
+#define PEER_BASE 7200000u
+
+static void set_value(void *base, const struct status_value *v, uint64_t value)
+{
+	*(uint64_t *)((char *)base + v->offset) = value;
+}
+
+/* A node of @role with one peer, every value distinct.  The peers array is malloc'd. */
+static void fill_node(struct status_node *n, const char *role)
+{
+	memset(n, 0, sizeof(*n));
+	n->role = role;
+	snprintf(n->node_name, sizeof(n->node_name), "n1");
+	for (size_t i = 0; i < status_node_nvalues; i++)
+		set_value(n, &status_node_values[i], NODE_BASE + 13 * i);
+	n->peers = calloc(1, sizeof(*n->peers));
+	assert_non_null(n->peers);
+	n->npeers = 1;
+	snprintf(n->peers[0].name, sizeof(n->peers[0].name), "p1");
+	snprintf(n->peers[0].addr, sizeof(n->peers[0].addr), "10.0.0.2:5480");
+	n->peers[0].state = "streaming";
+	for (size_t i = 0; i < status_peer_nvalues; i++)
+		set_value(&n->peers[0], &status_peer_values[i], PEER_BASE + 13 * i);
+}
+
+static char *render(const char *role, bool json)
+{
+	struct status_node n;
+	size_t len;
+	char *text;
+
+	fill_node(&n, role);
+	text = status_render(&n, json, &len);
+	status_node_release(&n);
+	assert_non_null(text);
+	return text;
+}
+
+static void test_json_has_every_value(void **state)
+{
+	char *json = render("primary", true);
+	char want[128];
+
+	(void)state;
+	for (size_t i = 0; i < status_node_nvalues; i++) {
+		snprintf(want, sizeof(want), "\"%s\":%zu", status_node_values[i].name,
+			 (size_t)(NODE_BASE + 13 * i));
+		if (!strstr(json, want))
+			fail_msg("walship status --json lacks %s", want);
+	}
+	for (size_t i = 0; i < status_peer_nvalues; i++) {
+		snprintf(want, sizeof(want), "\"%s\":%zu", status_peer_values[i].name,
+			 (size_t)(PEER_BASE + 13 * i));
+		if (!strstr(json, want))
+			fail_msg("walship status --json lacks the peer's %s", want);
+	}
+	free(json);
+}
+
+/* A value may be said by one role's text only (files_stored by a replica's, the spool's
+ * by a primary's), but by one of them. */
+static void test_text_has_every_value(void **state)
+{
+	char *primary = render("primary", false);
+	char *replica = render("replica", false);
+	char want[32];
+
+	(void)state;
+	for (size_t i = 0; i < status_node_nvalues; i++) {
+		snprintf(want, sizeof(want), "%zu", (size_t)(NODE_BASE + 13 * i));
+		if (!strstr(primary, want) && !strstr(replica, want))
+			fail_msg("walship status says nothing of %s", status_node_values[i].name);
+	}
+	for (size_t i = 0; i < status_peer_nvalues; i++) {
+		snprintf(want, sizeof(want), "%zu", (size_t)(PEER_BASE + 13 * i));
+		if (!strstr(primary, want) && !strstr(replica, want))
+			fail_msg("walship status says nothing of the peer's %s",
+				 status_peer_values[i].name);
+	}
+	free(primary);
+	free(replica);
+}
+
+static void fill_primary(void *state, struct status_node *n)
+{
+	(void)state;
+	fill_node(n, "primary");
+}
+
+static void test_metrics_have_every_value(void **state)
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill_primary };
+	char *doc = NULL;
+	size_t len = 0;
+	char want[160];
+	FILE *out;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	for (size_t i = 0; i < status_node_nvalues; i++) {
+		const struct status_value *v = &status_node_values[i];
+
+		snprintf(want, sizeof(want), "\nwalship_%s%s %zu\n", v->name,
+			 v->kind == STATUS_COUNTER ? "_total" : "", (size_t)(NODE_BASE + 13 * i));
+		if (!strstr(doc, want))
+			fail_msg("/metrics lacks%s", want);
+	}
+	for (size_t i = 0; i < status_peer_nvalues; i++) {
+		const struct status_value *v = &status_peer_values[i];
+
+		snprintf(want, sizeof(want),
+			 "\nwalship_peer_%s%s{peer=\"p1\",addr=\"10.0.0.2:5480\"} %zu\n", v->name,
+			 v->kind == STATUS_COUNTER ? "_total" : "", (size_t)(PEER_BASE + 13 * i));
+		if (!strstr(doc, want))
+			fail_msg("/metrics lacks%s", want);
+	}
+	free(doc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_has_every_value),
+		cmocka_unit_test(test_text_has_every_value),
+		cmocka_unit_test(test_metrics_have_every_value),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -12,12 +12,15 @@
  *             trailing bytes, a CRC mismatch);
  *   -EPROTO   the message is well formed but carries a value the protocol forbids (a
  *             length over its bound, non-zero reserved bits, an enum out of range, a bad
- *             name, a NUL inside text, another protocol version).
+ *             name, a NUL inside text, another protocol version);
+ *   -EINVAL   HELLO only: the node name breaks the node-name rule (common/node_name.h),
+ *             which the receiver answers with ERROR NAME.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "common/node_name.h"
 #include "proto/codec.h"
 #include "wal/name.h"
 
@@ -262,25 +265,6 @@ static bool arch_valid(const char *arch, size_t len)
 	return true;
 }
 
-bool node_name_valid(const char *name)
-{
-	size_t len;
-
-	if (!name)
-		return false;
-	len = strnlen(name, WIRE_MAX_NAME + 1);
-	if (len == 0 || len > WIRE_MAX_NAME)
-		return false;
-	for (size_t idx = 0; idx < len; idx++) {
-		char c = name[idx];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* A WAL file name that fits the wire bound, and the kind it names. */
 static bool file_name_valid(const char *name, uint8_t *kind)
 {
@@ -372,7 +356,7 @@ int msg_hello_decode(const uint8_t *payload, uint32_t len, struct msg_hello *m)
 		}
 	}
 	if (!node_name_valid(m->node_name))
-		return -EPROTO;
+		return -EINVAL;
 	return 0;
 }
 

@@ -17,6 +17,8 @@
 
 #include <walship/wire.h>
 
+#include "common/node_name.h"
+
 struct frame_header {
 	uint8_t type;
 	uint8_t flags;
@@ -146,7 +148,10 @@ int msg_data_split_end(uint8_t *hdr, uint64_t offset, uint32_t len, uint32_t crc
  * Return 0, -EBADMSG or -EPROTO.  Names are checked for characters and length; text is
  * copied NUL-terminated.  msg_hello_decode() reads the version before anything else: on
  * -EPROTO with m->version != WIRE_VERSION the peer speaks another protocol version (answer
- * ERROR VERSION); the rest of @m is then zero.
+ * ERROR VERSION); the rest of @m is then zero.  It returns -EINVAL when all is well but
+ * the node name, which breaks node_name_valid() (answer ERROR NAME); m->node_name then
+ * holds the name as received (no NUL inside, at most WIRE_MAX_NAME bytes, maybe
+ * unprintable).
  */
 int msg_hello_decode(const uint8_t *payload, uint32_t len, struct msg_hello *m);
 int msg_file_begin_decode(const uint8_t *payload, uint32_t len, struct msg_file_begin *m);
@@ -156,9 +161,6 @@ int msg_ack_decode(const uint8_t *payload, uint32_t len, struct msg_ack *m);
 int msg_error_decode(const uint8_t *payload, uint32_t len, struct msg_error *m);
 int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m);
 int msg_have_decode(const uint8_t *payload, uint32_t len, struct msg_have *m);
-
-/* True when @name is a valid node name: 1..63 of [A-Za-z0-9_.-]. */
-bool node_name_valid(const char *name);
 
 /* This build's architecture string for HELLO ("x86_64-le"). */
 const char *wire_arch(void);

@@ -29,6 +29,7 @@
 #include "common/hba.h"
 #include "common/log.h"
 #include "common/mapguard.h"
+#include "common/node_name.h"
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
@@ -988,6 +989,9 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
+	if (ret == -EINVAL)
+		return peer_refuse(peer, WIRE_ERR_NAME, "invalid node name: a node name is %s",
+				   WALSHIP_NODE_NAME_RULE);
 	if (ret < 0) {
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;

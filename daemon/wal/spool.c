@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/node_name.h"
 #include "wal/name.h"
 #include "wal/spool.h"
 
@@ -112,7 +113,7 @@ static bool is_wal_name(const char *name)
 
 static bool is_replica_name(const char *name)
 {
-	return name[0] != '.';
+	return node_name_valid(name);
 }
 
 static bool is_any(const char *name)
@@ -192,6 +193,11 @@ void spool_close(struct spool *sp)
 
 int spool_register(struct spool *sp, const char *name)
 {
+	/* The listing (spool_replicas) keeps only valid names: never hold files for others. */
+	if (!node_name_valid(name)) {
+		log_error("could not register replica \"%s\": not a valid node name", name);
+		return -EINVAL;
+	}
 	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
 		if (errno == EEXIST)
 			return 0;

@@ -41,7 +41,7 @@ int spool_open(struct spool *sp, const char *path);
 void spool_close(struct spool *sp);
 
 /* Register replica @name (durably).  Returns 1 if it was new, 0 if already registered,
- * -errno on error (logged). */
+ * -errno on error (logged); -EINVAL for a name node_name_valid() refuses. */
 int spool_register(struct spool *sp, const char *name);
 
 /* Names of the registered replicas, sorted, as a malloc'd array of malloc'd strings

@@ -245,8 +245,11 @@ static void test_hello_decode_refuses(void **state)
 	assert_int_equal(hello_with(24, 0, &out), -EPROTO);
 	assert_int_equal(hello_with(24 + 12, 'x', &out), -EPROTO);
 	assert_int_equal(hello_with(24 + 1, '\n', &out), -EPROTO);
-	/* Node name: bad character, NUL inside, over-long length, length past the end. */
-	assert_int_equal(hello_with(41 + 3, '/', &out), -EPROTO);
+	/* Node name: against the rule (ERROR NAME), NUL inside, over-long length, length past
+	 * the end. */
+	assert_int_equal(hello_with(41 + 3, '/', &out), -EINVAL);
+	assert_int_equal(hello_with(41, '.', &out), -EINVAL);
+	assert_string_equal(out.node_name, ".eplica-1.dc_2");
 	assert_int_equal(hello_with(41 + 3, 0, &out), -EPROTO);
 	assert_int_equal(hello_with(40, 64, &out), -EPROTO);
 	assert_int_equal(hello_with(40, 255, &out), -EPROTO);
@@ -260,7 +263,7 @@ static void test_hello_decode_refuses(void **state)
 
 		total = msg_hello_encode(frame, sizeof(frame), &m);
 		frame[WIRE_HEADER_SIZE + 40] = 0;
-		assert_int_equal(msg_hello_decode(frame + WIRE_HEADER_SIZE, 41, &out), -EPROTO);
+		assert_int_equal(msg_hello_decode(frame + WIRE_HEADER_SIZE, 41, &out), -EINVAL);
 		(void)total;
 	}
 }

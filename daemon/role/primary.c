@@ -989,6 +989,9 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
+	if (ret == -EPROTONOSUPPORT)
+		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
+				   in.version);
 	if (ret == -EINVAL)
 		return peer_refuse(peer, WIRE_ERR_NAME, "invalid node name: a node name is %s",
 				   WALSHIP_NODE_NAME_RULE);
@@ -996,9 +999,6 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;
 	}
-	if (in.version != WIRE_VERSION)
-		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
-				   in.version);
 	if (in.role != WIRE_ROLE_REPLICA)
 		return peer_refuse(peer, WIRE_ERR_ROLE,
 				   "only replicas connect to a primary: WAL flows from primary to "
@@ -1284,6 +1284,8 @@ static void peer_closed(struct conn *c)
 	struct xfer *x, *next;
 
 	spool_free_names(peer->backlog, peer->nbacklog);
+	if (c->close_error == -ENOBUFS)
+		pr->st.queue_overflows++; /* its send queue reached its bound (net/conn.h) */
 
 	if (peer->state == PEER_STREAMING)
 		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);

@@ -992,10 +992,7 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	if (ret == -EPROTONOSUPPORT)
 		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
 				   in.version);
-	if (ret == -EINVAL)
-		return peer_refuse(peer, WIRE_ERR_NAME, "invalid node name: a node name is %s",
-				   WALSHIP_NODE_NAME_RULE);
-	if (ret < 0) {
+	if (ret < 0 && ret != -EINVAL) {
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;
 	}
@@ -1003,6 +1000,9 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		return peer_refuse(peer, WIRE_ERR_ROLE,
 				   "only replicas connect to a primary: WAL flows from primary to "
 				   "replica only");
+	if (ret == -EINVAL) /* all else well formed: the name breaks the rule */
+		return peer_refuse(peer, WIRE_ERR_NAME, "invalid node name: a node name is %s",
+				   WALSHIP_NODE_NAME_RULE);
 	if (strcmp(in.arch, wire_arch()) != 0)
 		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
 				   "replica platform %s differs from primary platform %s", in.arch,

@@ -857,15 +857,15 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 		return link_refuse(lk, WIRE_ERR_VERSION,
 				   "upstream speaks protocol version %u, this replica version %d",
 				   h.version, WIRE_VERSION);
-	if (ret == -EINVAL)
-		return link_refuse(lk, WIRE_ERR_NAME, "invalid node name: a node name is %s",
-				   WALSHIP_NODE_NAME_RULE);
-	if (ret < 0)
+	if (ret < 0 && ret != -EINVAL)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed HELLO");
 	if (h.role != WIRE_ROLE_PRIMARY)
 		return link_refuse(lk, WIRE_ERR_ROLE,
 				   "upstream is not a walship primary: a replica takes WAL from a "
 				   "primary only");
+	if (ret == -EINVAL) /* all else well formed: the name breaks the rule */
+		return link_refuse(lk, WIRE_ERR_NAME, "invalid node name: a node name is %s",
+				   WALSHIP_NODE_NAME_RULE);
 	if (strcmp(h.arch, wire_arch()) != 0)
 		return link_refuse(lk, WIRE_ERR_INCOMPATIBLE,
 				   "primary platform %s differs from replica platform %s", h.arch,

@@ -11,7 +11,8 @@
  *   --connect    connect to ADDR:PORT, then run the steps
  *   --listen     listen on ADDR:PORT (logs "fake_peer: listening on ADDR:PORT" on stderr),
  *                accept one connection, then run the steps
- *   --name       node name in our HELLO (default "fake")
+ *   --name       node name in our HELLO (default "fake"); one the node-name rule refuses
+ *                (".r2") is sent all the same
  *   --version    protocol version in our HELLO (default: this build's WIRE_VERSION)
  *   --sysid      system identifier in our HELLO (default: what the peer's HELLO said,
  *                if read-hello ran before, else 0 = not known)
@@ -60,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "proto/codec.h"
 
 #define FRAME_MAX (WIRE_HEADER_SIZE + WIRE_MAX_PAYLOAD)
@@ -245,6 +247,9 @@ static void step_hello(uint8_t role, const char *step)
 {
 	struct msg_hello h = { .version = (uint16_t)opts.version, .role = role };
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	size_t name_len;
+	bool forged;
+	int len;
 
 	/* Whatever the peer told of the cluster: a plausible identity unless told. */
 	if (peer_hello_seen) {
@@ -257,7 +262,21 @@ static void step_hello(uint8_t role, const char *step)
 		h.system_identifier = opts.sysid;
 	snprintf(h.arch, sizeof(h.arch), "%s", wire_arch());
 	snprintf(h.node_name, sizeof(h.node_name), "%s", opts.name);
-	send_frame(frame, msg_hello_encode(frame, sizeof(frame), &h), step);
+	name_len = strlen(h.node_name);
+	/* A name against the rule (--name .r2) is sent all the same, the receiver's check
+	 * being what is tested: encode one of the same length, then put it in its place (the
+	 * last field) and seal the frame again. */
+	forged = name_len > 0 && !node_name_valid(h.node_name);
+	if (forged)
+		memset(h.node_name, 'x', name_len);
+	len = msg_hello_encode(frame, sizeof(frame), &h);
+	if (forged && len > 0) {
+		memcpy(frame + len - name_len, opts.name, name_len);
+		frame_header_encode(
+			frame, WIRE_HELLO, 0, (uint32_t)len - WIRE_HEADER_SIZE,
+			crc32c(0, frame + WIRE_HEADER_SIZE, (size_t)len - WIRE_HEADER_SIZE));
+	}
+	send_frame(frame, len, step);
 }
 
 static void step_read_hello(void)

@@ -8,15 +8,17 @@
  *   fake_peer --connect ADDR:PORT | --listen ADDR:PORT
  *             [--name NAME] [--version N] [--sysid N] [--timeout SECONDS] STEP...
  *
- *   --connect    connect to ADDR:PORT, then run the steps
+ *   --connect    connect to ADDR:PORT (retrying while it is refused, up to the timeout),
+ *                then run the steps
  *   --listen     listen on ADDR:PORT (logs "fake_peer: listening on ADDR:PORT" on stderr),
- *                accept one connection, then run the steps
+ *                accept one connection (waiting up to the timeout), then run the steps
  *   --name       node name in our HELLO (default "fake"); one the node-name rule refuses
  *                (".r2") is sent all the same
  *   --version    protocol version in our HELLO (default: this build's WIRE_VERSION)
  *   --sysid      system identifier in our HELLO (default: what the peer's HELLO said,
  *                if read-hello ran before, else 0 = not known)
- *   --timeout    how long a reading step waits for the peer (default 30 s)
+ *   --timeout    how long connecting, accepting or a reading step waits for the peer
+ *                (default 30 s)
  *
  * Steps, run in order:
  *   hello-replica       send a replica HELLO
@@ -123,14 +125,27 @@ static int open_connection(bool listen_mode, const char *addr)
 	if (s < 0)
 		die("could not create socket: %s", strerror(errno));
 	if (!listen_mode) {
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			die("could not connect to %s: %s", addr, strerror(errno));
+		/* Refused: the daemon may still be starting; try again every 100 ms. */
+		for (int waited = 0; connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0;
+		     waited += 100) {
+			if (errno != ECONNREFUSED || waited >= opts.timeout_ms)
+				die("could not connect to %s: %s", addr, strerror(errno));
+			close(s);
+			usleep(100 * 1000);
+			s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (s < 0)
+				die("could not create socket: %s", strerror(errno));
+		}
 		c = s;
 	} else {
+		struct pollfd pfd = { .fd = s, .events = POLLIN };
+
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 1) < 0)
 			die("could not listen on %s: %s", addr, strerror(errno));
 		fprintf(stderr, "fake_peer: listening on %s\n", addr);
+		if (poll(&pfd, 1, opts.timeout_ms) == 0)
+			die("nobody connected to %s within %d ms", addr, opts.timeout_ms);
 		c = accept(s, NULL, NULL);
 		if (c < 0)
 			die("could not accept on %s: %s", addr, strerror(errno));

@@ -34,6 +34,7 @@
 #include <net/net_namespace.h>
 
 #include <walship/netlink.h>
+#include <walship/node_name.h>
 
 #ifndef WALSHIP_VERSION
 #define WALSHIP_VERSION "0.0.0"
@@ -345,19 +346,6 @@ out_free:
 
 /* ---- netlink commands ---- */
 
-/* True if @name is 1 to WALSHIP_NAME_MAX letters, digits, '_', '.' or '-', not "." or "..". */
-static bool walship_name_valid(const char *name)
-{
-	const char *p;
-
-	if (!*name || !strcmp(name, ".") || !strcmp(name, ".."))
-		return false;
-	for (p = name; *p; p++)
-		if (!isalnum(*p) && *p != '_' && *p != '.' && *p != '-')
-			return false;
-	return p - name <= WALSHIP_NAME_MAX;
-}
-
 static struct walship_peer *walship_peer_find(const char *name)
 {
 	struct walship_peer *peer;
@@ -392,11 +380,9 @@ static int walship_set_node(struct sk_buff *skb, struct genl_info *info)
 	bool daemon_changed;
 
 	if (attrs[WALSHIP_A_NODE_NAME] &&
-	    !walship_name_valid(nla_data(attrs[WALSHIP_A_NODE_NAME]))) {
-		NL_SET_ERR_MSG_ATTR(
-			info->extack, attrs[WALSHIP_A_NODE_NAME],
-			"node name must be 1 to " __stringify(
-				WALSHIP_NAME_MAX) " letters, digits, \"_\", \".\" or \"-\"");
+	    !walship_node_name_valid(nla_data(attrs[WALSHIP_A_NODE_NAME]))) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[WALSHIP_A_NODE_NAME],
+				    "node name must be " WALSHIP_NODE_NAME_RULE);
 		return -EINVAL;
 	}
 
@@ -462,11 +448,9 @@ static int walship_set_peer(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	name = nla_data(attrs[WALSHIP_A_PEER_NAME]);
-	if (!walship_name_valid(name)) {
-		NL_SET_ERR_MSG_ATTR(
-			info->extack, attrs[WALSHIP_A_PEER_NAME],
-			"peer name must be 1 to " __stringify(
-				WALSHIP_NAME_MAX) " letters, digits, \"_\", \".\" or \"-\"");
+	if (!walship_node_name_valid(name)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[WALSHIP_A_PEER_NAME],
+				    "peer name must be " WALSHIP_NODE_NAME_RULE);
 		return -EINVAL;
 	}
 

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "client.h"
 #include "common/log.h"
-#include "proto/codec.h"
+#include "common/node_name.h"
 #include "replica.h"
 #include "walship/control.h"
 

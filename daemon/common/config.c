@@ -10,7 +10,9 @@
  * default the parser would refuse.
  */
 #include "common/config.h"
+#include "common/node_name.h"
 #include "common/textfile.h"
+#include <walship/wire.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -147,7 +149,8 @@ static const struct config_key config_keys[] = {
 		.default_doc = "host name",
 		.min = 1,
 		.check = config_check_node_name,
-		.range_doc = "1 to 63 of `A-Z a-z 0-9 _ . -`",
+		.range_doc = "1 to " WALSHIP_NODE_NAME_STR(
+			WALSHIP_NODE_NAME_MAX) " of `A-Z a-z 0-9 _ . -`, not starting with `.`",
 		.help = "name of this node in status output and in the handshake with peers",
 	},
 	{
@@ -333,7 +336,7 @@ static const struct config_key config_keys[] = {
 		FIELD(max_inflight_files),
 		.default_value = "8",
 		.min = 1,
-		.max = 64,
+		.max = WIRE_MAX_INFLIGHT_FILES, /* what a replica accepts */
 		.help = "WAL files in flight at once on one connection",
 	},
 	{
@@ -895,25 +898,12 @@ static bool config_values_equal(const struct config *a, const struct config *b,
 
 /* ---- per-key checks ---- */
 
-static bool config_node_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len < 1 || len >= CONFIG_MAX_NAME)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
-			return false;
-	return true;
-}
-
 static bool config_check_node_name(const struct config_value *value, struct config_problem *problem)
 {
-	if (config_node_name_valid(value->text))
+	if (node_name_valid(value->text))
 		return true;
-	snprintf(problem->detail, sizeof(problem->detail),
-		 "A node name is 1 to %d letters, digits, \"_\", \".\" or \"-\".",
-		 CONFIG_MAX_NAME - 1);
+	snprintf(problem->detail, sizeof(problem->detail), "A node name is %s.",
+		 WALSHIP_NODE_NAME_RULE);
 	return false;
 }
 
@@ -944,25 +934,18 @@ static bool config_check_socket_mode(const struct config_value *value,
 	return false;
 }
 
-/* Host name, with characters a node name may not hold turned into "_", at most 63 long. */
+/* Host name, with characters a node name may not hold turned into "_" (node_name.h). */
 static void config_default_node_name(char *buf, size_t len)
 {
 	char host[256] = "";
-	size_t out = 0;
 
 	if (gethostname(host, sizeof(host) - 1) < 0)
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	for (const char *p = host; *p && out + 1 < len && out < CONFIG_MAX_NAME - 1; p++) {
-		bool ok = isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-';
-
-		buf[out++] = ok ? *p : '_';
-	}
-	buf[out] = '\0';
-	if (out == 0)
+	node_name_from_text(host, buf, len);
+	if (buf[0] == '\0')
 		snprintf(buf, len, "walship");
 }
-
 /* ---- defaults ---- */
 
 /* role has no default: an int that is neither enum value marks it unset. */

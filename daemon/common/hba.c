@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/node_name.h"
 
 #define HBA_FIELDS 5 /* TYPE ROLE NODE_NAME CERT_NAME ADDRESS */
-#define HBA_NODE_NAME_MAX 63 /* WIRE_MAX_NAME: the node names HELLO carries */
 
 struct hba_parser {
 	const char *source;
@@ -52,23 +52,6 @@ const char *hba_type_name(enum hba_type type)
 static bool hba_is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-/* Node names as HELLO allows them: 1..63 of [A-Za-z0-9_.-] (codec.c's node_name_valid()). */
-static bool hba_node_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > HBA_NODE_NAME_MAX)
-		return false;
-	for (size_t idx = 0; idx < len; idx++) {
-		char c = name[idx];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 /* Certificate names: 1..255 printable ASCII characters other than blank, comma and '#'. */
@@ -213,12 +196,11 @@ static bool hba_parse_names(struct hba_parser *parser, char *field, bool certs,
 				  what);
 			return false;
 		}
-		if (certs ? !hba_cert_name_valid(token) : !hba_node_name_valid(token)) {
+		if (certs ? !hba_cert_name_valid(token) : !node_name_valid(token)) {
 			hba_error(parser, "invalid %s \"%.*s\"", what, HBA_MAX_CERT_NAME, token);
 			log_detail(certs ? "A certificate name is 1 to 255 printable characters "
 					   "other than blanks, commas and \"#\"." :
-					   "A node name is 1 to 63 letters, digits, \"_\", \".\" "
-					   "or \"-\".");
+					   "A node name is " WALSHIP_NODE_NAME_RULE ".");
 			return false;
 		}
 		if (names->count == cap) {

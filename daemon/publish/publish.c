@@ -17,7 +17,6 @@
  * publisher keeps the last name the handshake gave (PUBLISH_UPSTREAM_NAME before any),
  * so the peer shows "connecting" or "disconnected" instead of vanishing.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -32,6 +31,7 @@
 #include <walship/netlink.h>
 
 #include "common/log.h"
+#include "common/node_name.h"
 #include "publish/publish.h"
 
 #define PUBLISH_REFRESH_MS 5000
@@ -103,19 +103,6 @@ void publish_free(struct publisher *pb)
 	free(pb);
 }
 
-/* Same rule as the module: 1 to 63 of A-Z a-z 0-9 _ . -, not "." or "..". */
-static bool pub_name_valid(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len < 1 || len > WALSHIP_NAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
-			return false;
-	return true;
-}
-
 static uint32_t pub_peer_state(const char *state)
 {
 	static const struct {
@@ -157,7 +144,7 @@ static int pub_adopt_one(struct nl_msg *msg, void *arg)
 	    !attrs[WALSHIP_A_PEER_NAME] || pb->npeers >= WALSHIP_MAX_PEERS)
 		return NL_OK;
 	name = nla_get_string(attrs[WALSHIP_A_PEER_NAME]);
-	if (!pub_name_valid(name))
+	if (!node_name_valid(name))
 		return NL_OK;
 	pp = &pb->peers[pb->npeers++];
 	memset(pp, 0, sizeof(*pp));
@@ -341,11 +328,11 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 		const char *name = sp->name;
 
 		/* A replica's one peer is its upstream, named or not (see the top). */
-		if (replica && pub_name_valid(name))
+		if (replica && node_name_valid(name))
 			snprintf(pb->upstream_name, sizeof(pb->upstream_name), "%s", name);
 		else if (replica)
 			name = pb->upstream_name[0] ? pb->upstream_name : PUBLISH_UPSTREAM_NAME;
-		if (!pub_name_valid(name))
+		if (!node_name_valid(name))
 			continue;
 		memset(pp, 0, sizeof(*pp));
 		snprintf(pp->name, sizeof(pp->name), "%s", name);

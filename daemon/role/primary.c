@@ -29,6 +29,7 @@
 #include "common/hba.h"
 #include "common/log.h"
 #include "common/mapguard.h"
+#include "common/node_name.h"
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
@@ -988,17 +989,20 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
-	if (ret < 0) {
+	if (ret == -EPROTONOSUPPORT)
+		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
+				   in.version);
+	if (ret < 0 && ret != -EINVAL) {
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;
 	}
-	if (in.version != WIRE_VERSION)
-		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
-				   in.version);
 	if (in.role != WIRE_ROLE_REPLICA)
 		return peer_refuse(peer, WIRE_ERR_ROLE,
 				   "only replicas connect to a primary: WAL flows from primary to "
 				   "replica only");
+	if (ret == -EINVAL) /* all else well formed: the name breaks the rule */
+		return peer_refuse(peer, WIRE_ERR_NAME, "invalid node name: a node name is %s",
+				   WALSHIP_NODE_NAME_RULE);
 	if (strcmp(in.arch, wire_arch()) != 0)
 		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
 				   "replica platform %s differs from primary platform %s", in.arch,
@@ -1280,6 +1284,8 @@ static void peer_closed(struct conn *c)
 	struct xfer *x, *next;
 
 	spool_free_names(peer->backlog, peer->nbacklog);
+	if (c->close_error == -ENOBUFS)
+		pr->st.queue_overflows++; /* its send queue reached its bound (net/conn.h) */
 
 	if (peer->state == PEER_STREAMING)
 		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);

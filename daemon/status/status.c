@@ -284,6 +284,11 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "resumed:             %" PRIu64 " file(s), %" PRIu64
 			  " bytes not sent again; %" PRIu64 " file(s) already held, not sent\n",
 			  n->resumed_files, n->resumed_bytes, n->skipped_files);
+	if (n->queue_overflows)
+		sb_printf(sb,
+			  "peers dropped:       %" PRIu64
+			  " connection(s) over a bound (unread send queue, files in flight)\n",
+			  n->queue_overflows);
 	if (n->last_conflict[0])
 		sb_printf(sb, "last conflict:       %s\n", n->last_conflict);
 	if (n->last_error[0])

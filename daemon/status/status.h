@@ -47,7 +47,10 @@
 	X(resumed_files, COUNTER, "Transfers continued from the replica's durable length.")       \
 	X(resumed_bytes, COUNTER, "Bytes not sent again thanks to resumed transfers.")            \
 	X(skipped_files, COUNTER, "Primary: files not sent, the replica holds the same content.") \
-	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")
+	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")              \
+	X(queue_overflows, COUNTER,                                                               \
+	  "Connections dropped for exceeding a per-connection bound (a peer that does not "       \
+	  "read, too many files in flight).")
 
 #define STATUS_PEER_VALUES(X)                                                       \
 	X(bytes_sent, COUNTER, "Bytes sent to the peer.")                           \

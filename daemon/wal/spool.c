@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_copy.h"
 #include "common/log.h"
+#include "common/node_name.h"
 #include "wal/name.h"
 #include "wal/spool.h"
 
@@ -112,7 +114,7 @@ static bool is_wal_name(const char *name)
 
 static bool is_replica_name(const char *name)
 {
-	return name[0] != '.';
+	return node_name_valid(name);
 }
 
 static bool is_any(const char *name)
@@ -192,6 +194,11 @@ void spool_close(struct spool *sp)
 
 int spool_register(struct spool *sp, const char *name)
 {
+	/* The listing (spool_replicas) keeps only valid names: never hold files for others. */
+	if (!node_name_valid(name)) {
+		log_error("could not register replica \"%s\": not a valid node name", name);
+		return -EINVAL;
+	}
 	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
 		if (errno == EEXIST)
 			return 0;
@@ -248,7 +255,6 @@ static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t s
 {
 	char tmp[128];
 	int fd, ret = 0;
-	loff_t in_off = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)gettid());
 	fd = openat(sp->incoming_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -258,21 +264,15 @@ static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t s
 			 SPOOL_INCOMING, tmp, strerror(errno));
 		return ret;
 	}
-	while ((uint64_t)in_off < size) {
-		ssize_t n;
-
-		errno = 0;
-		n = copy_file_range(src_fd, &in_off, fd, NULL, (size_t)(size - (uint64_t)in_off),
-				    0);
-		if (n <= 0) {
-			/* copy_file_range returning 0 early: the source shrank; else ENOSPC. */
-			ret = errno ? -errno : (n == 0 ? -ENODATA : -ENOSPC);
-			snprintf(err, errlen, "could not copy \"%s\" into the spool: %s", file,
-				 ret == -ENODATA ? "the file is shorter than when it was pushed" :
-						   strerror(-ret));
-			goto out_unlink;
-		}
+	/* In the kernel where it can; pg_wal on another file system falls back (file_copy.h). */
+	ret = file_copy(src_fd, fd, size, FILE_COPY_RANGE);
+	if (ret < 0) {
+		snprintf(err, errlen, "could not copy \"%s\" into the spool: %s", file,
+			 ret == -ENODATA ? "the file is shorter than when it was pushed" :
+					   strerror(-ret));
+		goto out_unlink;
 	}
+	ret = 0;
 	if (fdatasync(fd) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "could not fsync spool file \"%s\": %s", tmp,

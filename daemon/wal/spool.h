@@ -41,7 +41,7 @@ int spool_open(struct spool *sp, const char *path);
 void spool_close(struct spool *sp);
 
 /* Register replica @name (durably).  Returns 1 if it was new, 0 if already registered,
- * -errno on error (logged). */
+ * -errno on error (logged); -EINVAL for a name node_name_valid() refuses. */
 int spool_register(struct spool *sp, const char *name);
 
 /* Names of the registered replicas, sorted, as a malloc'd array of malloc'd strings
@@ -55,8 +55,8 @@ int spool_backlog(struct spool *sp, const char *name, char ***names);
 void spool_free_names(char **names, int count);
 
 /*
- * Store the @size bytes of @src_fd durably as wal/@file (copy_file_range, no user-space
- * copy) and claim it for each of the @nreplicas replicas.  If wal/@file already exists
+ * Store the @size bytes of @src_fd durably as wal/@file (file_copy(): in the kernel,
+ * across file systems too) and claim it for each of the @nreplicas replicas.  If wal/@file already exists
  * with the same content (a retried push) it is reused; with different content the call
  * fails with -EEXIST.  On error nothing is claimed.  Fills @err (at least 256 bytes) with
  * the reason.  Thread-safe with respect to the other functions only in that it touches

@@ -18,8 +18,8 @@
  *                         present for a peer; WALSHIP_A_PEER_GONE for a removed peer).
  *
  * Attribute numbers start at 1 (0 is never sent).  u64 attributes are 8-byte aligned with
- * WALSHIP_A_PAD where needed.  Names: 1 to WALSHIP_NAME_MAX letters, digits, "_", "." or
- * "-", not "." or ".."; the module keeps at most WALSHIP_MAX_PEERS peers.
+ * WALSHIP_A_PAD where needed.  Names follow the node-name rule of walship/node_name.h
+ * (WALSHIP_NAME_MAX is its bound); the module keeps at most WALSHIP_MAX_PEERS peers.
  */
 #ifndef WALSHIP_NETLINK_H
 #define WALSHIP_NETLINK_H

@@ -241,6 +241,10 @@ static int check_policy(void)
 	req_put_str(&r, WALSHIP_A_PEER_NAME, "..");
 	expect(fd, &r, -EINVAL, "peer name must be", "peer name \"..\"");
 
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, ".r2");
+	expect(fd, &r, -EINVAL, "not starting with", "peer name \".r2\" (leading dot)");
+
 	memset(name, 'a', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
 	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);

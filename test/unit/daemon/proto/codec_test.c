@@ -228,12 +228,12 @@ static void test_hello_decode_refuses(void **state)
 	int total;
 
 	(void)state;
-	/* Another version: -EPROTO with the version readable. */
-	assert_int_equal(hello_with(0, WIRE_VERSION + 1, &out), -EPROTO);
+	/* Another version: -EPROTONOSUPPORT with the version readable. */
+	assert_int_equal(hello_with(0, WIRE_VERSION + 1, &out), -EPROTONOSUPPORT);
 	assert_int_equal(out.version, WIRE_VERSION + 1);
-	assert_int_equal(hello_with(0, 1, &out), -EPROTO); /* version 1: no HAVE, no resume */
+	assert_int_equal(hello_with(0, 1, &out), -EPROTONOSUPPORT); /* version 1: no HAVE */
 	assert_int_equal(out.version, 1);
-	assert_int_equal(hello_with(1, 1, &out), -EPROTO);
+	assert_int_equal(hello_with(1, 1, &out), -EPROTONOSUPPORT);
 	assert_int_equal(out.version, 0x0100 | WIRE_VERSION);
 	/* Role out of range, flags, reserved. */
 	assert_int_equal(hello_with(2, 0, &out), -EPROTO);
@@ -245,8 +245,11 @@ static void test_hello_decode_refuses(void **state)
 	assert_int_equal(hello_with(24, 0, &out), -EPROTO);
 	assert_int_equal(hello_with(24 + 12, 'x', &out), -EPROTO);
 	assert_int_equal(hello_with(24 + 1, '\n', &out), -EPROTO);
-	/* Node name: bad character, NUL inside, over-long length, length past the end. */
-	assert_int_equal(hello_with(41 + 3, '/', &out), -EPROTO);
+	/* Node name: against the rule (ERROR NAME), NUL inside, over-long length, length past
+	 * the end. */
+	assert_int_equal(hello_with(41 + 3, '/', &out), -EINVAL);
+	assert_int_equal(hello_with(41, '.', &out), -EINVAL);
+	assert_string_equal(out.node_name, ".eplica-1.dc_2");
 	assert_int_equal(hello_with(41 + 3, 0, &out), -EPROTO);
 	assert_int_equal(hello_with(40, 64, &out), -EPROTO);
 	assert_int_equal(hello_with(40, 255, &out), -EPROTO);
@@ -260,7 +263,7 @@ static void test_hello_decode_refuses(void **state)
 
 		total = msg_hello_encode(frame, sizeof(frame), &m);
 		frame[WIRE_HEADER_SIZE + 40] = 0;
-		assert_int_equal(msg_hello_decode(frame + WIRE_HEADER_SIZE, 41, &out), -EPROTO);
+		assert_int_equal(msg_hello_decode(frame + WIRE_HEADER_SIZE, 41, &out), -EINVAL);
 		(void)total;
 	}
 }
@@ -776,6 +779,28 @@ static void test_header(void **state)
 		memcpy(copy, buf, sizeof(copy));
 		copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		assert_int_equal(frame_header_decode(copy, &hdr), -EBADMSG);
+	}
+
+	/* A damaged header that still looks like one (a flip in a CRC field) is told apart
+	 * from bytes that are no frame header at all (ERROR CHECKSUM vs PROTOCOL). */
+	for (int bit = 64; bit < WIRE_HEADER_SIZE * 8; bit++) {
+		uint8_t copy[WIRE_HEADER_SIZE];
+
+		memcpy(copy, buf, sizeof(copy));
+		copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_true(frame_header_plausible(copy));
+	}
+	{
+		static const uint8_t http[WIRE_HEADER_SIZE] = "GET / HTTP/1.1\r\n";
+		uint8_t copy[WIRE_HEADER_SIZE];
+
+		assert_false(frame_header_plausible(http));
+		memcpy(copy, buf, sizeof(copy));
+		copy[2] = 1; /* reserved */
+		assert_false(frame_header_plausible(copy));
+		memcpy(copy, buf, sizeof(copy));
+		copy[0] = WIRE_PING; /* 1234 bytes: over the bound of PING */
+		assert_false(frame_header_plausible(copy));
 	}
 
 	/* Valid CRC but forbidden contents. */

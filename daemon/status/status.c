@@ -140,6 +140,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		  ",\"hba_refused\":%" PRIu64 ",\"lost_files\":%" PRIu64,
 		  n->spool_files, n->spool_bytes, n->registered_replicas, n->spool_full,
 		  n->hba_refused, n->lost_files);
+	sb_printf(sb, ",\"connections_shed\":%" PRIu64, n->connections_shed);
 	sb_printf(sb,
 		  ",\"resumed_files\":%" PRIu64 ",\"resumed_bytes\":%" PRIu64
 		  ",\"skipped_files\":%" PRIu64 ",\"checkpoints\":%" PRIu64

@@ -95,6 +95,8 @@ struct status_node {
 	uint64_t io_errors;
 	uint64_t connections_refused;
 	uint64_t hba_refused; /* of which by the access rules */
+	uint64_t connections_shed; /* primary: closed at once, unanswered: no descriptor to
+				    * spare, or too many handshakes in progress */
 	uint64_t spool_files; /* primary: files held in spool_dir */
 	uint64_t spool_bytes;
 	uint64_t registered_replicas;

@@ -3,7 +3,11 @@
  * The local control socket (include/walship/control.h): a UNIX SOCK_SEQPACKET socket the
  * CLI talks to.  Accepting, receiving requests (with a WAL file's descriptor passed as
  * SCM_RIGHTS) and sending replies all go through io_uring.  One request per connection:
- * the reply is sent, then the connection is closed.
+ * the reply is sent, then the connection is closed.  Accepting goes through the shared
+ * accept loop (net/acceptor.h): at the open-file limit a client is closed at once and the
+ * failure logged once per interval.  A request is checked by control/request.h (one
+ * descriptor at most, with CTL_PUSH only; anything else is refused and every descriptor
+ * closed), the client's credentials as the kernel took them at connect().
  */
 #ifndef WALSHIP_CONTROL_CONTROL_H
 #define WALSHIP_CONTROL_CONTROL_H
@@ -14,6 +18,7 @@
 
 #include <walship/control.h>
 
+#include "net/acceptor.h"
 #include "ring/ring.h"
 
 struct ctl_client;
@@ -27,7 +32,7 @@ typedef void (*control_request_fn)(void *ctx, struct ctl_client *client,
 
 struct control_server {
 	struct ring *ring;
-	struct ring_op accept_op;
+	struct acceptor acceptor;
 	int listen_fd;
 	char path[108];
 	control_request_fn on_request;
@@ -35,7 +40,8 @@ struct control_server {
 	unsigned int clients;
 	bool closing;
 	gid_t group; /* the socket's group: its members may use it */
-	uint64_t refused; /* clients refused by their credentials */
+	uint64_t refused; /* clients refused by their credentials, or closed at once (no
+			   * descriptor to spare) */
 };
 
 /*

@@ -61,14 +61,17 @@ static void acceptor_note(struct acceptor *a, int error, const char *reason, uns
 /*
  * At the open-file limit: give up the reserve descriptor, accept and close the
  * connections waiting (without blocking: the listening socket is a blocking one), and take
- * the reserve again.  Returns how many were closed.
+ * the reserve again.  Returns how many were closed, 0 when none was waiting, -1 when that
+ * could not be done (no reserve, or the accept failed all the same).
  */
-static unsigned int acceptor_shed(struct acceptor *a)
+static int acceptor_shed(struct acceptor *a)
 {
-	unsigned int closed = 0;
+	int closed = 0, failed = 0;
 
 	if (a->reserve_fd < 0)
-		return 0;
+		a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (a->reserve_fd < 0)
+		return -1;
 	close(a->reserve_fd);
 	a->reserve_fd = -1;
 	while (closed < ACCEPTOR_SHED_MAX) {
@@ -81,6 +84,7 @@ static unsigned int acceptor_shed(struct acceptor *a)
 		if (fd < 0) {
 			if (errno == ECONNABORTED || errno == EINTR)
 				continue;
+			failed = 1;
 			break;
 		}
 		close(fd);
@@ -88,7 +92,7 @@ static unsigned int acceptor_shed(struct acceptor *a)
 	}
 	/* Failing here (another thread took the slot) only means no shedding next time. */
 	a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	return closed;
+	return closed == 0 && failed ? -1 : closed;
 }
 
 static void acceptor_back_off(struct acceptor *a)
@@ -105,7 +109,7 @@ static void acceptor_back_off(struct acceptor *a)
 /* The failure of the last round, now that the owner goes on. */
 static void acceptor_handle_error(struct acceptor *a, int error)
 {
-	unsigned int closed;
+	int closed;
 
 	switch (error) {
 	case EINTR:
@@ -115,9 +119,16 @@ static void acceptor_handle_error(struct acceptor *a, int error)
 		return;
 	case EMFILE:
 	case ENFILE:
+		/*
+		 * io_uring fails the accept before it looks for a connection: at the limit it
+		 * fails at once whether one waits or not.  Close those waiting; when none does,
+		 * wait for the next one to close it (POLLIN), instead of failing again at once.
+		 */
 		closed = acceptor_shed(a);
-		acceptor_note(a, error, NULL, closed);
+		acceptor_note(a, error, NULL, closed > 0 ? (unsigned int)closed : 0);
 		if (closed == 0)
+			a->poll_next = true;
+		else if (closed < 0)
 			acceptor_back_off(a);
 		return;
 	/* The connection went away or was refused by the network: it is off the queue. */
@@ -164,6 +175,16 @@ static void acceptor_waited(struct ring_op *op, int res, uint32_t flags)
 	a->done(a, -ETIME);
 }
 
+static void acceptor_polled(struct ring_op *op, int res, uint32_t flags)
+{
+	struct acceptor *a = acceptor_of(op);
+
+	(void)flags;
+	(void)res; /* POLLIN: a connection waits; POLLHUP: the socket was shut down */
+	a->error = 0;
+	a->done(a, -EAGAIN);
+}
+
 void acceptor_post(struct acceptor *a)
 {
 	struct io_uring_sqe *sqe;
@@ -174,6 +195,13 @@ void acceptor_post(struct acceptor *a)
 
 		a->error = 0;
 		acceptor_handle_error(a, error);
+	}
+	if (a->poll_next) {
+		a->poll_next = false;
+		a->op.cb = acceptor_polled;
+		sqe = ring_sqe(a->ring, &a->op);
+		io_uring_prep_poll_add(sqe, a->listen_fd, POLLIN);
+		return;
 	}
 	now = conn_now_ms();
 	if (a->resume_ms > now) {

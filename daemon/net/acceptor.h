@@ -12,7 +12,9 @@
  *    ENFILE it closes the reserve, accepts and closes at once the connections waiting
  *    (up to ACCEPTOR_SHED_MAX), and opens the reserve again: a client over the limit has
  *    its connection closed at once instead of waiting in the backlog, and the loop has
- *    made progress, so it may post the next accept at once;
+ *    made progress, so it may post the next accept at once.  io_uring fails an accept at
+ *    the limit before it looks for a connection, so when none was waiting the acceptor
+ *    waits for one (a POLLIN poll through the ring) and tries again then;
  *  - backs off when it could not make progress that way (no reserve, ENOBUFS, ENOMEM, or
  *    an error that is not about one connection): the next accept waits for a timer
  *    through the ring, ACCEPTOR_BACKOFF_MIN_MS doubling up to ACCEPTOR_BACKOFF_MAX_MS,
@@ -33,6 +35,7 @@
 #ifndef WALSHIP_NET_ACCEPTOR_H
 #define WALSHIP_NET_ACCEPTOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ring/ring.h"
@@ -60,6 +63,7 @@ struct acceptor {
 	uint64_t *shed_count; /* the owner's counter of connections closed at once, or NULL */
 	struct __kernel_timespec wait_ts;
 	int error; /* of the last round, dealt with at the next acceptor_post() */
+	bool poll_next; /* at the limit with no connection waiting: wait for one */
 	int backoff_ms; /* current back-off, 0 none */
 	int64_t resume_ms; /* no accept before this (monotonic ms), 0 none */
 	/* the log line: what happened since the last one */

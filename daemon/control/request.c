@@ -16,14 +16,15 @@
  */
 static unsigned int request_take_fds(struct msghdr *msg, int *first, bool *other)
 {
-	const char *end = (const char *)msg->msg_control + msg->msg_controllen;
 	unsigned int count = 0;
 	struct cmsghdr *cmsg;
+	const char *end;
 
 	*first = -1;
 	*other = false;
 	if (!msg->msg_control)
 		return 0;
+	end = (const char *)msg->msg_control + msg->msg_controllen;
 	for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
 		size_t n;
 

@@ -101,10 +101,14 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 	int passed_fd;
 
 	(void)flags;
-	if (res <= 0) {
-		if (res < 0)
-			log_log("could not receive control request: %s", strerror(-res));
-		/* The kernel installed no descriptor: recvmsg() failed or saw the end. */
+	if (res < 0) {
+		log_log("could not receive control request: %s", strerror(-res));
+		client_free(cl); /* recvmsg() failed: the kernel installed no descriptor */
+		return;
+	}
+	if (res == 0) {
+		/* The end, or an empty message that may still carry descriptors: close them. */
+		(void)control_request_check(&cl->req, 0, &cl->msg, &passed_fd, &why);
 		client_free(cl);
 		return;
 	}

@@ -76,6 +76,17 @@ log "a push with more descriptors than the daemon makes room for (MSG_CTRUNC) to
 send_refused "eight descriptors" 8
 grep -q "refused control request from pid [0-9]*: more than one descriptor passed" \
 	"$TEST_DIR/ws-primary.log" || fail "the refusal was not logged"
+log "an empty message with two descriptors: both closed"
+python3 - "$sock" "$TEST_DIR/file0" "$TEST_DIR/file1" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+fds = [os.open(path, os.O_RDONLY) for path in sys.argv[2:]]
+socket.send_fds(s, [b""], fds)
+s.settimeout(10)
+s.recv(4096)  # the daemon answers or closes
+PY
+wait_for 10 "the daemon to close the descriptors of the empty message" fds_back
 log "one descriptor still reaches the push code (which judges the content)"
 run_capture "$TEST_DIR/one.out" "$CTL_SEND" "$sock" push 000000010000000000000001 \
 	"$TEST_DIR/file0"

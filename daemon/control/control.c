@@ -25,6 +25,7 @@ struct ctl_client {
 	uid_t uid;
 	gid_t gid;
 	bool cred_ok;
+	bool waiting; /* counted in cs->waiting: the request has not arrived */
 	struct ctl_request req;
 	struct iovec iov[2];
 	struct msghdr msg;
@@ -41,6 +42,8 @@ static void client_free(struct ctl_client *cl)
 	if (cl->fd >= 0)
 		close(cl->fd);
 	cl->cs->clients--;
+	if (cl->waiting)
+		cl->cs->waiting--;
 	free(cl->text);
 	free(cl);
 }
@@ -101,6 +104,8 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 	int passed_fd;
 
 	(void)flags;
+	cl->waiting = false;
+	cl->cs->waiting--;
 	if (res < 0) {
 		log_log("could not receive control request: %s", strerror(-res));
 		client_free(cl); /* recvmsg() failed: the kernel installed no descriptor */
@@ -238,6 +243,11 @@ static void control_accepted(struct acceptor *a, int res)
 		acceptor_post(a); /* it counts, logs and backs off */
 		return;
 	}
+	if (cs->waiting >= CONTROL_MAX_WAITING) {
+		acceptor_refuse(a, res, "too many clients that have not sent their request");
+		acceptor_post(a);
+		return;
+	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		acceptor_refuse(a, res, "out of memory");
@@ -247,6 +257,8 @@ static void control_accepted(struct acceptor *a, int res)
 	cl->cs = cs;
 	cl->fd = res;
 	cs->clients++;
+	cl->waiting = true;
+	cs->waiting++;
 	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0) {
 		cl->pid = cred.pid;
 		cl->uid = cred.uid;

@@ -24,6 +24,13 @@
 struct ctl_client;
 
 /*
+ * Clients connected whose request has not arrived yet, at most: past it a new client is
+ * closed at once (and counted in refused), so silent clients cannot take every
+ * descriptor.  A real client sends its request as soon as it has connected.
+ */
+#define CONTROL_MAX_WAITING 32
+
+/*
  * Called for every well-formed request.  @fd is the passed descriptor (-1 if none); the
  * callee owns it.  The callee must eventually call control_reply() exactly once.
  */
@@ -38,6 +45,7 @@ struct control_server {
 	control_request_fn on_request;
 	void *ctx;
 	unsigned int clients;
+	unsigned int waiting; /* of which their request has not arrived yet */
 	bool closing;
 	gid_t group; /* the socket's group: its members may use it */
 	uint64_t refused; /* clients refused by their credentials, or closed at once (no

@@ -3,8 +3,10 @@
 # groups as the kernel recorded them at connect (a service given socket_group only as a
 # supplementary group, as systemd's SupplementaryGroups= does, is served; /etc/group is
 # not consulted), a caller outside the group is refused even when the mode is widened by
-# hand, and a request carrying more than one descriptor is refused with every descriptor
-# closed in the daemon (its descriptor count comes back to where it was).
+# hand, a request carrying more than one descriptor (or an empty message carrying some) is
+# refused with every descriptor closed in the daemon (its descriptor count comes back to
+# where it was), and clients that connect and send nothing are bounded
+# (CONTROL_MAX_WAITING = 32 in daemon/control/control.h).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -93,4 +95,26 @@ run_capture "$TEST_DIR/one.out" "$CTL_SEND" "$sock" push 00000001000000000000000
 assert_eq 0 "$RC" "ctl_send exit code (one descriptor)"
 grep -q "descriptor" "$TEST_DIR/one.out" && fail "one descriptor refused: $(cat "$TEST_DIR/one.out")"
 wait_for 10 "the daemon to close the pushed file" fds_back
+log "silent clients: at most 32 wait for their request, the others are closed at once"
+refused0=$(status_counter "$PCONF" connections_refused)
+run_capture "$TEST_DIR/silent.out" python3 - "$sock" <<'PY'
+import select, socket, sys, time
+socks = []
+for _ in range(40):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    socks.append(s)
+closed, deadline = set(), time.monotonic() + 10
+while len(closed) < 8 and time.monotonic() < deadline:
+    ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.5)
+    for s in ready:
+        if s.recv(4096) == b"":
+            closed.add(s)
+print(len(closed))
+PY
+assert_eq 0 "$RC" "the silent clients' script"
+assert_eq 8 "$(cat "$TEST_DIR/silent.out")" "silent control clients closed at once"
+wait_for 10 "the daemon to close the silent clients" fds_back
+refused1=$(status_counter "$PCONF" connections_refused)
+((refused1 - refused0 >= 8)) || fail "connections_refused went from $refused0 to $refused1"
 log "PASS"

@@ -113,9 +113,11 @@ static void acceptor_handle_error(struct acceptor *a, int error)
 
 	switch (error) {
 	case EINTR:
-	case EAGAIN:
 	case ECANCELED:
 	case ETIME: /* the back-off wait is over */
+		return;
+	case EAGAIN: /* no connection waits (a non-blocking socket): wait for one */
+		a->poll_next = true;
 		return;
 	case EMFILE:
 	case ENFILE:
@@ -180,8 +182,10 @@ static void acceptor_polled(struct ring_op *op, int res, uint32_t flags)
 	struct acceptor *a = acceptor_of(op);
 
 	(void)flags;
-	(void)res; /* POLLIN: a connection waits; POLLHUP: the socket was shut down */
 	a->error = 0;
+	/* Without POLLIN (POLLHUP: shut down, POLLERR) an accept now would fail at once. */
+	if (res < 0 || !(res & POLLIN))
+		acceptor_back_off(a);
 	a->done(a, -EAGAIN);
 }
 

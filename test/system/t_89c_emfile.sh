@@ -25,6 +25,8 @@ SLACK=2
 
 ws_setup
 require_cmds prlimit python3
+# The interpreter itself, not a version manager's shim: the clients start five times.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 # max_senders above the handshake bound, so that silent connections meet the bound first.
 PRIMARY_CONF_EXTRA=(connect_timeout=30s max_senders=64)
 walship_daemons_up
@@ -86,7 +88,7 @@ PY
 hold() {
 	local name=$1 ns=$2 kind=$3 target=$4 n=$5
 	rm -f "$TEST_DIR/$name.st"
-	bg_start "$TEST_DIR/$name.out" ip netns exec "$ns" python3 "$TEST_DIR/hold.py" "$kind" \
+	bg_start "$TEST_DIR/$name.out" ip netns exec "$ns" "$PYTHON" "$TEST_DIR/hold.py" "$kind" \
 		"$target" "$n" "$TEST_DIR/$name.st"
 	HOLD_PID=$BG_PID
 	wait_for 20 "client $name to open its connections" test -s "$TEST_DIR/$name.st"
@@ -130,7 +132,7 @@ episode_end() {
 
 # A PostgreSQL 15 segment of a made-up system (pushes validate the headers).
 seg=000000010000000000000003
-python3 - "$SCRATCH/$seg" <<'PY'
+"$PYTHON" - "$SCRATCH/$seg" <<'PY'
 import struct, sys
 SEG = 16 << 20
 hdr = struct.pack('<HHIQI4xQII', 0xD110, 0x0002, 1, 3 * SEG, 0, 7713288329218603033, SEG, 8192)

@@ -140,6 +140,13 @@ $(BUILD)/helpers/%: test/helpers/%.c $(LIBCORE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBCORE) $(LDFLAGS) $(LDLIBS)
 
+# ctl_send speaks the control protocol through the CLI's own client code.
+$(BUILD)/helpers/ctl_send: test/helpers/ctl_send.c $(BUILD)/obj/tools/client.o $(LIBCORE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itools $(CFLAGS) -o $@ $< $(BUILD)/obj/tools/client.o $(LIBCORE) \
+		$(LDFLAGS) $(LDLIBS)
+
 # Unit tests: cmocka, built and run with ASan+UBSan.
 $(BUILD)/unit/%: test/unit/%.c $(LIBASAN)
 	@mkdir -p $(dir $@)

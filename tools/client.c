@@ -77,10 +77,10 @@ out_close:
 	return ret;
 }
 
-static int send_request(int sock, struct ctl_request *req, int pass_fd)
+static int send_request(int sock, struct ctl_request *req, const int *fds, unsigned int nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * CTL_CLIENT_MAX_FDS)];
 		struct cmsghdr align;
 	} control;
 	struct iovec iov = {
@@ -94,15 +94,15 @@ static int send_request(int sock, struct ctl_request *req, int pass_fd)
 	struct cmsghdr *cmsg;
 	ssize_t sent;
 
-	if (pass_fd >= 0) {
+	if (nfds > 0) {
 		memset(&control, 0, sizeof(control));
 		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		cmsg = CMSG_FIRSTHDR(&msg);
 		cmsg->cmsg_level = SOL_SOCKET;
 		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
 	}
 
 	do {
@@ -146,6 +146,12 @@ static int check_reply(const char *buf, size_t len, struct ctl_reply *hdr)
 int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int pass_fd,
 		    struct ctl_client_reply *reply)
 {
+	return ctl_client_call_fds(sock, op, flags, name, &pass_fd, pass_fd >= 0 ? 1 : 0, reply);
+}
+
+int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
+			unsigned int nfds, struct ctl_client_reply *reply)
+{
 	struct ctl_request req = {
 		.magic = CTL_MAGIC,
 		.version = CTL_VERSION,
@@ -167,8 +173,12 @@ int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int
 	}
 	if (name_len)
 		memcpy(req.name, name, name_len + 1);
+	if (nfds > CTL_CLIENT_MAX_FDS) {
+		log_error("at most %d descriptors can be passed", CTL_CLIENT_MAX_FDS);
+		return -EINVAL;
+	}
 
-	ret = send_request(sock, &req, pass_fd);
+	ret = send_request(sock, &req, fds, nfds);
 	if (ret < 0) {
 		log_error("could not send request to walshipd: %s", strerror(-ret));
 		return ret;

@@ -41,6 +41,15 @@ int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock);
 int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int pass_fd,
 		    struct ctl_client_reply *reply);
 
+/*
+ * The same with @nfds descriptors @fds (at most CTL_CLIENT_MAX_FDS) in one SCM_RIGHTS
+ * message.  The protocol takes one, with CTL_PUSH only; more are for tests that check the
+ * daemon refuses them (test/helpers/ctl_send.c).
+ */
+#define CTL_CLIENT_MAX_FDS 8
+int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
+			unsigned int nfds, struct ctl_client_reply *reply);
+
 /* Release the text of @reply (safe on a zeroed or already freed reply). */
 void ctl_client_reply_free(struct ctl_client_reply *reply);
 

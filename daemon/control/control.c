@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <stdbool.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "common/log.h"
 #include "control/control.h"
+#include "control/request.h"
 
 struct ctl_client {
 	struct ring_op op;
@@ -23,6 +25,7 @@ struct ctl_client {
 	uid_t uid;
 	gid_t gid;
 	bool cred_ok;
+	bool waiting; /* counted in cs->waiting: the request has not arrived */
 	struct ctl_request req;
 	struct iovec iov[2];
 	struct msghdr msg;
@@ -34,13 +37,13 @@ struct ctl_client {
 	char *text;
 };
 
-static void control_accept_post(struct control_server *cs);
-
 static void client_free(struct ctl_client *cl)
 {
 	if (cl->fd >= 0)
 		close(cl->fd);
 	cl->cs->clients--;
+	if (cl->waiting)
+		cl->cs->waiting--;
 	free(cl->text);
 	free(cl);
 }
@@ -97,39 +100,26 @@ void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_
 static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 {
 	struct ctl_client *cl = (struct ctl_client *)op;
-	struct cmsghdr *cmsg;
-	int passed_fd = -1;
+	const char *why;
+	int passed_fd;
 
 	(void)flags;
-	if (res <= 0) {
-		if (res < 0)
-			log_log("could not receive control request: %s", strerror(-res));
+	cl->waiting = false;
+	cl->cs->waiting--;
+	if (res < 0) {
+		log_log("could not receive control request: %s", strerror(-res));
+		client_free(cl); /* recvmsg() failed: the kernel installed no descriptor */
+		return;
+	}
+	if (res == 0) {
+		/* The end, or an empty message that may still carry descriptors: close them. */
+		(void)control_request_check(&cl->req, 0, &cl->msg, &passed_fd, &why);
 		client_free(cl);
 		return;
 	}
-	/* Take every descriptor passed, so none leaks whatever the request says. */
-	for (cmsg = CMSG_FIRSTHDR(&cl->msg); cmsg; cmsg = CMSG_NXTHDR(&cl->msg, cmsg)) {
-		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
-			size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int *fds = (int *)CMSG_DATA(cmsg);
-
-			for (size_t i = 0; i < n; i++) {
-				if (passed_fd < 0)
-					passed_fd = fds[i];
-				else
-					close(fds[i]);
-			}
-		}
-	}
-	if ((size_t)res != sizeof(cl->req) || (cl->msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-	    cl->req.magic != CTL_MAGIC || cl->req.version != CTL_VERSION ||
-	    memchr(cl->req.name, '\0', sizeof(cl->req.name)) == NULL) {
-		static const char msg[] = "malformed control request";
-
-		log_warning("malformed control request from pid %d", (int)cl->pid);
-		if (passed_fd >= 0)
-			close(passed_fd);
-		control_reply(cl, CTL_ERR_INVALID, msg, sizeof(msg) - 1);
+	if (control_request_check(&cl->req, (size_t)res, &cl->msg, &passed_fd, &why) < 0) {
+		log_warning("refused control request from pid %d: %s", (int)cl->pid, why);
+		control_reply(cl, CTL_ERR_INVALID, why, strlen(why));
 		return;
 	}
 	if (!cl->cred_ok) {
@@ -151,63 +141,129 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 }
 
 /*
- * Only the socket's owner and group may use it (as PostgreSQL's unix_socket_group): the
- * file mode says so, and the peer's credentials are checked too, so that a mode widened
- * by hand or a descriptor passed around does not let another user push WAL.
+ * The supplementary groups of the process at the other end of @fd, as they were when it
+ * connected: SO_PEERGROUPS (Linux 4.13), else the Groups: line of /proc/PID/status (the
+ * process as it is now).  Returns a malloc'd array and its length in *@count, or NULL.
  */
-static bool control_cred_allowed(const struct control_server *cs, uid_t uid, gid_t gid)
+static gid_t *control_peer_groups(int fd, pid_t pid, int *count)
 {
-	struct passwd *pw;
-	gid_t groups[64];
-	int ngroups = 64;
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL;
+	char path[64], line[4096];
+	FILE *status;
 
-	if (uid == 0 || uid == geteuid() || gid == cs->group)
-		return true;
-	pw = getpwuid(uid);
-	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0)
-		return false;
-	for (int i = 0; i < ngroups; i++)
-		if (groups[i] == cs->group)
-			return true;
-	return false;
+	for (;;) {
+		gid_t *bigger = realloc(groups, len ? len : sizeof(gid_t));
+
+		if (!bigger)
+			goto out_free;
+		groups = bigger;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+			*count = (int)(len / sizeof(gid_t));
+			return groups;
+		}
+		if (errno != ERANGE)
+			break;
+		/* len now says how much room the list needs. */
+	}
+	if (errno != ENOPROTOOPT)
+		goto out_free;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	status = fopen(path, "re");
+	if (!status)
+		goto out_free;
+	*count = 0;
+	while (fgets(line, sizeof(line), status)) {
+		char *p = line + 7, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (;;) {
+			unsigned long gid = strtoul(p, &end, 10);
+			gid_t *bigger;
+
+			if (end == p)
+				break;
+			bigger = realloc(groups, (size_t)(*count + 1) * sizeof(gid_t));
+			if (!bigger) {
+				fclose(status);
+				goto out_free;
+			}
+			groups = bigger;
+			groups[(*count)++] = (gid_t)gid;
+			p = end;
+		}
+		fclose(status);
+		return groups;
+	}
+	fclose(status);
+out_free:
+	free(groups);
+	return NULL;
 }
 
-static void control_accepted(struct ring_op *op, int res, uint32_t flags)
+/*
+ * Only the socket's owner and group may use it (as PostgreSQL's unix_socket_group): the
+ * file mode says so, and the peer's credentials are checked too, so that a mode widened
+ * by hand or a descriptor passed around does not let another user push WAL.  The
+ * credentials are the peer's own, taken by the kernel at connect() (SO_PEERCRED,
+ * SO_PEERGROUPS): a member of the group only through its supplementary groups (systemd's
+ * SupplementaryGroups=) is let in, and /etc/group is never consulted.
+ */
+static bool control_cred_allowed(const struct control_server *cs, int fd, const struct ucred *cred)
+{
+	gid_t *groups;
+	int count = 0;
+	bool allowed = false;
+
+	if (cred->uid == 0 || cred->uid == geteuid() || cred->gid == cs->group)
+		return true;
+	groups = control_peer_groups(fd, cred->pid, &count);
+	for (int i = 0; groups && i < count && !allowed; i++)
+		allowed = groups[i] == cs->group;
+	free(groups);
+	return allowed;
+}
+
+static void control_accepted(struct acceptor *a, int res)
 {
 	struct control_server *cs =
-		(struct control_server *)((char *)op - offsetof(struct control_server, accept_op));
+		(struct control_server *)((char *)a - offsetof(struct control_server, acceptor));
 	struct ctl_client *cl;
 	struct io_uring_sqe *sqe;
 	struct ucred cred;
 	socklen_t cl_len = sizeof(cred);
 
-	(void)flags;
 	if (cs->closing) {
 		if (res >= 0)
 			close(res);
 		return;
 	}
 	if (res < 0) {
-		if (res != -EINTR && res != -ECANCELED)
-			log_warning("could not accept control connection: %s", strerror(-res));
-		control_accept_post(cs);
+		acceptor_post(a); /* it counts, logs and backs off */
+		return;
+	}
+	if (cs->waiting >= CONTROL_MAX_WAITING) {
+		acceptor_refuse(a, res, "too many clients that have not sent their request");
+		acceptor_post(a);
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
-		log_error("out of memory");
-		close(res);
-		control_accept_post(cs);
+		acceptor_refuse(a, res, "out of memory");
+		acceptor_post(a);
 		return;
 	}
 	cl->cs = cs;
 	cl->fd = res;
 	cs->clients++;
+	cl->waiting = true;
+	cs->waiting++;
 	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0) {
 		cl->pid = cred.pid;
 		cl->uid = cred.uid;
 		cl->gid = cred.gid;
-		cl->cred_ok = control_cred_allowed(cs, cred.uid, cred.gid);
+		cl->cred_ok = control_cred_allowed(cs, res, &cred);
 	}
 	cl->iov[0].iov_base = &cl->req;
 	cl->iov[0].iov_len = sizeof(cl->req);
@@ -218,16 +274,7 @@ static void control_accepted(struct ring_op *op, int res, uint32_t flags)
 	cl->op.cb = client_request_received;
 	sqe = ring_sqe(cs->ring, &cl->op);
 	io_uring_prep_recvmsg(sqe, cl->fd, &cl->msg, MSG_CMSG_CLOEXEC);
-	control_accept_post(cs);
-}
-
-static void control_accept_post(struct control_server *cs)
-{
-	struct io_uring_sqe *sqe;
-
-	cs->accept_op.cb = control_accepted;
-	sqe = ring_sqe(cs->ring, &cs->accept_op);
-	io_uring_prep_accept(sqe, cs->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	acceptor_post(a);
 }
 
 int control_start(struct control_server *cs, struct ring *r, const char *path, const char *group,
@@ -306,7 +353,12 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 		goto out_unlink;
 	}
 	cs->listen_fd = fd;
-	control_accept_post(cs);
+	/* Connections closed at once for want of descriptors count as refused. */
+	ret = acceptor_init(&cs->acceptor, r, fd, "control connection", control_accepted,
+			    &cs->refused);
+	if (ret < 0)
+		goto out_unlink;
+	acceptor_post(&cs->acceptor);
 	return 0;
 
 out_unlink:
@@ -324,5 +376,6 @@ void control_stop(struct control_server *cs)
 	/* The pending accept completes with an error once the socket is shut down. */
 	shutdown(cs->listen_fd, SHUT_RDWR);
 	close(cs->listen_fd);
+	acceptor_release(&cs->acceptor);
 	unlink(cs->path);
 }

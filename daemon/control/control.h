@@ -3,7 +3,11 @@
  * The local control socket (include/walship/control.h): a UNIX SOCK_SEQPACKET socket the
  * CLI talks to.  Accepting, receiving requests (with a WAL file's descriptor passed as
  * SCM_RIGHTS) and sending replies all go through io_uring.  One request per connection:
- * the reply is sent, then the connection is closed.
+ * the reply is sent, then the connection is closed.  Accepting goes through the shared
+ * accept loop (net/acceptor.h): at the open-file limit a client is closed at once and the
+ * failure logged once per interval.  A request is checked by control/request.h (one
+ * descriptor at most, with CTL_PUSH only; anything else is refused and every descriptor
+ * closed), the client's credentials as the kernel took them at connect().
  */
 #ifndef WALSHIP_CONTROL_CONTROL_H
 #define WALSHIP_CONTROL_CONTROL_H
@@ -14,9 +18,17 @@
 
 #include <walship/control.h>
 
+#include "net/acceptor.h"
 #include "ring/ring.h"
 
 struct ctl_client;
+
+/*
+ * Clients connected whose request has not arrived yet, at most: past it a new client is
+ * closed at once (and counted in refused), so silent clients cannot take every
+ * descriptor.  A real client sends its request as soon as it has connected.
+ */
+#define CONTROL_MAX_WAITING 32
 
 /*
  * Called for every well-formed request.  @fd is the passed descriptor (-1 if none); the
@@ -27,15 +39,17 @@ typedef void (*control_request_fn)(void *ctx, struct ctl_client *client,
 
 struct control_server {
 	struct ring *ring;
-	struct ring_op accept_op;
+	struct acceptor acceptor;
 	int listen_fd;
 	char path[108];
 	control_request_fn on_request;
 	void *ctx;
 	unsigned int clients;
+	unsigned int waiting; /* of which their request has not arrived yet */
 	bool closing;
 	gid_t group; /* the socket's group: its members may use it */
-	uint64_t refused; /* clients refused by their credentials */
+	uint64_t refused; /* clients refused by their credentials, or closed at once (no
+			   * descriptor to spare) */
 };
 
 /*

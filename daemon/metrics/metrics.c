@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "metrics/metrics.h"
+#include "net/acceptor.h"
 
 #define METRICS_MAX_REQUEST 4096
 
@@ -28,14 +29,12 @@ struct metrics_client {
 };
 
 struct metrics {
-	struct ring_op accept_op;
+	struct acceptor acceptor;
 	struct metrics_source src;
 	int listen_fd;
 	unsigned int nclients;
 	struct metrics_client *clients;
 };
-
-static void metrics_accept_post(struct metrics *m);
 
 static void client_free(struct metrics_client *cl)
 {
@@ -248,26 +247,22 @@ static void client_received(struct ring_op *op, int res, uint32_t flags)
 	io_uring_prep_recv(sqe, cl->fd, cl->req + cl->have, sizeof(cl->req) - 1 - cl->have, 0);
 }
 
-static void metrics_accepted(struct ring_op *op, int res, uint32_t flags)
+static void metrics_accepted(struct acceptor *a, int res)
 {
-	struct metrics *m = (struct metrics *)((char *)op - offsetof(struct metrics, accept_op));
+	struct metrics *m = (struct metrics *)((char *)a - offsetof(struct metrics, acceptor));
 	struct metrics_client *cl;
 	struct io_uring_sqe *sqe;
 
-	(void)flags;
-	metrics_accept_post(m);
-	if (res < 0) {
-		if (res != -ECANCELED)
-			log_log("could not accept a metrics connection: %s", strerror(-res));
+	acceptor_post(a); /* a failure is counted, logged and backed off there */
+	if (res < 0)
 		return;
-	}
 	if (m->nclients >= METRICS_MAX_CLIENTS) {
-		close(res); /* bounded: scrapers retry */
+		acceptor_refuse(a, res, "too many metrics clients"); /* bounded: scrapers retry */
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
-		close(res);
+		acceptor_refuse(a, res, "out of memory");
 		return;
 	}
 	cl->m = m;
@@ -278,15 +273,6 @@ static void metrics_accepted(struct ring_op *op, int res, uint32_t flags)
 	cl->op.cb = client_received;
 	sqe = ring_sqe(m->src.ring, &cl->op);
 	io_uring_prep_recv(sqe, cl->fd, cl->req, sizeof(cl->req) - 1, 0);
-}
-
-static void metrics_accept_post(struct metrics *m)
-{
-	struct io_uring_sqe *sqe;
-
-	m->accept_op.cb = metrics_accepted;
-	sqe = ring_sqe(m->src.ring, &m->accept_op);
-	io_uring_prep_accept(sqe, m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
 struct metrics *metrics_start(const char *addr, const struct metrics_source *src)
@@ -327,7 +313,13 @@ struct metrics *metrics_start(const char *addr, const struct metrics_source *src
 	freeaddrinfo(res);
 	m->src = *src;
 	m->listen_fd = fd;
-	metrics_accept_post(m);
+	if (acceptor_init(&m->acceptor, src->ring, fd, "metrics connection", metrics_accepted,
+			  NULL) < 0) {
+		free(m);
+		close(fd);
+		return NULL;
+	}
+	acceptor_post(&m->acceptor);
 	log_log("serving Prometheus metrics on http://%s/metrics", addr);
 	return m;
 
@@ -344,6 +336,7 @@ void metrics_free(struct metrics *m)
 		return;
 	while (m->clients)
 		client_free(m->clients);
+	acceptor_release(&m->acceptor);
 	close(m->listen_fd);
 	free(m);
 }

@@ -31,6 +31,7 @@
 #include "common/mapguard.h"
 #include "common/node_name.h"
 #include "control/control.h"
+#include "net/acceptor.h"
 #include "net/conn.h"
 #include "proto/codec.h"
 #include "ring/worker.h"
@@ -135,7 +136,7 @@ struct primary {
 	struct ring *ring;
 	struct control_server control;
 	int listen_fd;
-	struct ring_op accept_op;
+	struct acceptor acceptor; /* the accept loop on listen_fd */
 	bool accepting;
 	bool stopping;
 	int64_t drain_deadline_ms; /* stopping: give up waiting for acknowledgements then */
@@ -1310,29 +1311,43 @@ static const struct conn_ops peer_conn_ops = {
 	.closed = peer_closed,
 };
 
+/*
+ * Connections accepted but not past HELLO yet, at most: past it a new connection is closed
+ * at once (and counted in connections_shed), so silent clients cannot hold every
+ * descriptor until connect_timeout.
+ */
+#define PRIMARY_MAX_HANDSHAKES 16
+
 static void primary_accept_post(struct primary *pr);
 
-static void primary_accepted(struct ring_op *op, int res, uint32_t flags)
+static void primary_accepted(struct acceptor *a, int res)
 {
-	struct primary *pr = (struct primary *)((char *)op - offsetof(struct primary, accept_op));
+	struct primary *pr = (struct primary *)((char *)a - offsetof(struct primary, acceptor));
+	unsigned int handshakes = 0;
 	struct peer *peer;
 
-	(void)flags;
 	pr->accepting = false;
 	if (pr->stopping) {
 		if (res >= 0)
 			close(res);
+		acceptor_release(a);
 		return;
 	}
 	if (res < 0) {
-		log_warning("could not accept replica connection: %s", strerror(-res));
+		primary_accept_post(pr); /* the acceptor counts, logs and backs off */
+		return;
+	}
+	for (struct peer *o = pr->peers; o; o = o->next)
+		if (o->state == PEER_HANDSHAKE && !o->conn.closing)
+			handshakes++;
+	if (handshakes >= PRIMARY_MAX_HANDSHAKES) {
+		acceptor_refuse(a, res, "too many connections in the handshake");
 		primary_accept_post(pr);
 		return;
 	}
 	peer = calloc(1, sizeof(*peer));
 	if (!peer) {
-		log_error("out of memory");
-		close(res);
+		acceptor_refuse(a, res, "out of memory");
 		primary_accept_post(pr);
 		return;
 	}
@@ -1368,13 +1383,9 @@ static void primary_accepted(struct ring_op *op, int res, uint32_t flags)
 
 static void primary_accept_post(struct primary *pr)
 {
-	struct io_uring_sqe *sqe;
-
 	if (pr->stopping || pr->accepting)
 		return;
-	pr->accept_op.cb = primary_accepted;
-	sqe = ring_sqe(pr->ring, &pr->accept_op);
-	io_uring_prep_accept(sqe, pr->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	acceptor_post(&pr->acceptor);
 	pr->accepting = true;
 }
 
@@ -1411,8 +1422,13 @@ static int primary_listen(struct primary *pr)
 		close(fd);
 		goto out_free;
 	}
+	ret = acceptor_init(&pr->acceptor, pr->ring, fd, "replica connection", primary_accepted,
+			    &pr->st.connections_shed);
+	if (ret < 0) {
+		close(fd);
+		goto out_free;
+	}
 	pr->listen_fd = fd;
-	ret = 0;
 	log_log("listening for replicas on %s", pr->cfg.listen);
 out_free:
 	freeaddrinfo(res);

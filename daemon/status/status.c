@@ -275,8 +275,10 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		  "refused:             %" PRIu64 " invalid, %" PRIu64 " other system, %" PRIu64
 		  " I/O errors\n",
 		  n->invalid, n->sysid_refused, n->io_errors);
-	sb_printf(sb, "connections refused: %" PRIu64 " (%" PRIu64 " by the access rules)\n",
-		  n->connections_refused, n->hba_refused);
+	sb_printf(sb,
+		  "connections refused: %" PRIu64 " (%" PRIu64 " by the access rules); %" PRIu64
+		  " closed at once (descriptor or handshake limit)\n",
+		  n->connections_refused, n->hba_refused, n->connections_shed);
 	sb_printf(sb, "duplicates:          %" PRIu64 " identical, %" PRIu64 " conflicting\n",
 		  n->duplicates, n->conflicts);
 	if (n->resumed_files || n->skipped_files)

@@ -36,6 +36,8 @@
 	X(io_errors, COUNTER, "I/O errors.")                                                      \
 	X(connections_refused, COUNTER, "Connections refused.")                                   \
 	X(hba_refused, COUNTER, "Connections refused by the access rules (of those refused).")    \
+	X(connections_shed, COUNTER,                                                              \
+	  "Connections closed at once: no descriptor to spare, or too many handshakes.")          \
 	X(spool_files, GAUGE, "Primary: files held in the spool.")                                \
 	X(spool_bytes, GAUGE, "Primary: bytes held in the spool.")                                \
 	X(registered_replicas, GAUGE, "Primary: replicas the spool holds WAL for.")               \

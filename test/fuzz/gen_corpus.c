@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "proto/codec.h"
+#include "walship/control.h"
 
 #define CORPUS "test/fuzz/corpus"
 
@@ -190,8 +191,44 @@ static void pages(void)
 	write_seed("page", "history", seed, 4 + 42);
 }
 
+/*
+ * A seed for fuzz_control: receive flags, the control messages (one byte each, see the
+ * target), then the request.
+ */
+static void control_seed(const char *name, uint8_t flags, const uint8_t *plans, uint8_t nplans,
+			 uint16_t op, uint32_t magic)
+{
+	struct ctl_request req = { .magic = magic, .version = CTL_VERSION, .op = op };
+	uint8_t buf[8 + sizeof(req)];
+
+	snprintf(req.name, sizeof(req.name), "%s", "000000010000000000000003");
+	buf[0] = flags;
+	buf[1] = nplans;
+	if (nplans)
+		memcpy(buf + 2, plans, nplans);
+	memcpy(buf + 2 + nplans, &req, sizeof(req));
+	write_seed("control", name, buf, 2 + nplans + sizeof(req));
+}
+
+static void control_requests(void)
+{
+	static const uint8_t one[] = { 1 }, two[] = { 2 }, split[] = { 1, 1 }, creds[] = { 0x41 };
+
+	control_seed("push", 0, one, 1, CTL_PUSH, CTL_MAGIC);
+	control_seed("status", 0, NULL, 0, CTL_STATUS, CTL_MAGIC);
+	control_seed("drop", 0, NULL, 0, CTL_REPLICA_DROP, CTL_MAGIC);
+	control_seed("push-two-fds", 0, two, 1, CTL_PUSH, CTL_MAGIC);
+	control_seed("push-two-cmsgs", 0, split, 2, CTL_PUSH, CTL_MAGIC);
+	control_seed("push-ctrunc", 2, one, 1, CTL_PUSH, CTL_MAGIC);
+	control_seed("push-no-fd", 0, NULL, 0, CTL_PUSH, CTL_MAGIC);
+	control_seed("status-with-fd", 0, one, 1, CTL_STATUS, CTL_MAGIC);
+	control_seed("push-creds", 0, creds, 1, CTL_PUSH, CTL_MAGIC);
+	control_seed("bad-magic", 0, one, 1, CTL_PUSH, 0x12345678);
+}
+
 int main(void)
 {
+	control_requests();
 	frames();
 	pages();
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # t_95: hostile input (issue 6).  Builds every libFuzzer target in test/fuzz/ (frame
-# decoder, HELLO, config parser, WAL names, page-header validation, access rules) and runs
-# each from its seed corpus for FUZZ_SECONDS (default 10 here, to keep `make check` short;
-# `make fuzz` runs 300 s per target).
+# decoder, HELLO, config parser, WAL names, page-header validation, access rules, control
+# socket requests) and runs each from its seed corpus for FUZZ_SECONDS (default 10 here, to
+# keep `make check` short; `make fuzz` runs 300 s per target).
 # Fails on any crash, sanitizer report, timeout or broken property; the input that did it
 # is kept under build/fuzz/artifacts/.  Needs clang with the libFuzzer runtime, nothing
 # else: no root, no PostgreSQL.

@@ -1,0 +1,120 @@
+#!/bin/bash
+# The control socket (issue 11, defect 13): the credential check uses the caller's own
+# groups as the kernel recorded them at connect (a service given socket_group only as a
+# supplementary group, as systemd's SupplementaryGroups= does, is served; /etc/group is
+# not consulted), a caller outside the group is refused even when the mode is widened by
+# hand, a request carrying more than one descriptor (or an empty message carrying some) is
+# refused with every descriptor closed in the daemon (its descriptor count comes back to
+# where it was), and clients that connect and send nothing are bounded
+# (CONTROL_MAX_WAITING = 32 in daemon/control/control.h).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+CTL_SEND=$WS_ROOT/build/helpers/ctl_send
+ws_setup
+require_walship
+require_cmds setpriv jq
+[[ -x "$CTL_SEND" ]] || skip "helper $CTL_SEND not built: run make"
+id nobody >/dev/null 2>&1 || skip "no user nobody"
+getent group postgres >/dev/null || skip "no group postgres"
+nogroup=$(id -g nobody)
+# nobody's own groups must not include postgres, or the test proves nothing.
+id -nG nobody | tr ' ' '\n' | grep -qx postgres && skip "user nobody is in group postgres"
+
+net_create 1
+PCONF=$TEST_DIR/ws-primary/walship.conf
+mkdir -p "$TEST_DIR/ws-primary"
+write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+pid=$WALSHIPD_PID
+sock=$(conf_get "$PCONF" socket)
+
+log "nobody with postgres as a supplementary group only is served"
+run_capture "$TEST_DIR/supp.out" setpriv --reuid=nobody --regid="$nogroup" --groups=postgres \
+	"$WALSHIP" status -c "$PCONF" --json
+assert_eq 0 "$RC" "walship status as nobody with supplementary group postgres"
+jq -e '.role == "primary"' "$TEST_DIR/supp.out" >/dev/null ||
+	fail "no status document: $(cat "$TEST_DIR/supp.out")"
+
+log "nobody without the group is refused, even with the socket's mode widened by hand"
+chmod 0666 "$sock"
+refused0=$(status_counter "$PCONF" connections_refused)
+run_capture "$TEST_DIR/nogroup.out" setpriv --reuid=nobody --regid="$nogroup" --clear-groups \
+	"$WALSHIP" status -c "$PCONF"
+[[ "$RC" -ne 0 ]] || fail "walship status as nobody without the group succeeded"
+grep -q "may not use this walshipd's socket" "$TEST_DIR/nogroup.out" ||
+	fail "unexpected message: $(cat "$TEST_DIR/nogroup.out")"
+refused1=$(status_counter "$PCONF" connections_refused)
+((refused1 > refused0)) || fail "the refusal was not counted ($refused0 -> $refused1)"
+chmod 0660 "$sock"
+
+fd_count() {
+	find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+fds_back() {
+	(($(fd_count) == fds0))
+}
+# send_refused WHAT NFDS: a push with NFDS descriptors must be refused for carrying more
+# than one, and leave none of them open in the daemon.
+send_refused() {
+	local what=$1 nfds=$2 files=() i
+	for ((i = 0; i < nfds; i++)); do
+		head -c 8192 /dev/zero >"$TEST_DIR/file$i"
+		files+=("$TEST_DIR/file$i")
+	done
+	run_capture "$TEST_DIR/fds.out" "$CTL_SEND" "$sock" push 000000010000000000000001 \
+		"${files[@]}"
+	assert_eq 0 "$RC" "ctl_send exit code ($what)"
+	grep -q '^1 more than one descriptor passed' "$TEST_DIR/fds.out" ||
+		fail "$what: not refused as such: $(cat "$TEST_DIR/fds.out")"
+	wait_for 10 "the daemon to close the descriptors of the refused request ($what)" fds_back
+}
+
+fds0=$(fd_count)
+log "a push with two descriptors is refused, both closed (daemon has $fds0 descriptors)"
+send_refused "two descriptors" 2
+log "a push with more descriptors than the daemon makes room for (MSG_CTRUNC) too"
+send_refused "eight descriptors" 8
+grep -q "refused control request from pid [0-9]*: more than one descriptor passed" \
+	"$TEST_DIR/ws-primary.log" || fail "the refusal was not logged"
+log "an empty message with two descriptors: both closed"
+python3 - "$sock" "$TEST_DIR/file0" "$TEST_DIR/file1" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+fds = [os.open(path, os.O_RDONLY) for path in sys.argv[2:]]
+socket.send_fds(s, [b""], fds)
+s.settimeout(10)
+s.recv(4096)  # the daemon answers or closes
+PY
+wait_for 10 "the daemon to close the descriptors of the empty message" fds_back
+log "one descriptor still reaches the push code (which judges the content)"
+run_capture "$TEST_DIR/one.out" "$CTL_SEND" "$sock" push 000000010000000000000001 \
+	"$TEST_DIR/file0"
+assert_eq 0 "$RC" "ctl_send exit code (one descriptor)"
+grep -q "descriptor" "$TEST_DIR/one.out" && fail "one descriptor refused: $(cat "$TEST_DIR/one.out")"
+wait_for 10 "the daemon to close the pushed file" fds_back
+log "silent clients: at most 32 wait for their request, the others are closed at once"
+refused0=$(status_counter "$PCONF" connections_refused)
+run_capture "$TEST_DIR/silent.out" python3 - "$sock" <<'PY'
+import select, socket, sys, time
+socks = []
+for _ in range(40):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    socks.append(s)
+closed, deadline = set(), time.monotonic() + 10
+while len(closed) < 8 and time.monotonic() < deadline:
+    ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.5)
+    for s in ready:
+        if s.recv(4096) == b"":
+            closed.add(s)
+print(len(closed))
+PY
+assert_eq 0 "$RC" "the silent clients' script"
+assert_eq 8 "$(cat "$TEST_DIR/silent.out")" "silent control clients closed at once"
+wait_for 10 "the daemon to close the silent clients" fds_back
+refused1=$(status_counter "$PCONF" connections_refused)
+((refused1 - refused0 >= 8)) || fail "connections_refused went from $refused0 to $refused1"
+log "PASS"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Never overwrite (DESIGN.md 4.3): pushing a segment the replica already holds with the
+# Never overwrite (durability rule 3, docs/architecture.md): pushing a segment the replica already holds with the
 # same content is a no-op success; the same name with different content is refused, the
 # stored file is untouched, and both daemons count a conflict in `walship status --json`.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Validate before storing (DESIGN.md 4.4): a segment whose middle page has a broken magic
+# Validate before storing (durability rule 4, docs/architecture.md): a segment whose middle page has a broken magic
 # is refused by `walship push` (non-zero exit) and never appears on the replica; the real
 # segment under the same name is then archived normally.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Restart resumes from durable state (DESIGN.md 4.6): under pgbench load, SIGKILL the
+# Restart resumes from durable state (durability rule 6, docs/architecture.md): under pgbench load, SIGKILL the
 # replica walshipd, let PostgreSQL complete segments meanwhile, restart it; the standby
 # then replays up to the primary's final position, the replica's archive has no gap and the
 # data are identical.

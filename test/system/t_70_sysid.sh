@@ -1,5 +1,5 @@
 #!/bin/bash
-# A replica that has seen one system identifier refuses WAL from another (DESIGN.md 4.4):
+# A replica that has seen one system identifier refuses WAL from another (durability rule 4, docs/architecture.md):
 # after the main cluster's WAL is archived, a segment from a second initdb cluster (another
 # system identifier) pushed to the same walshipd is refused with a non-zero exit and never
 # stored.

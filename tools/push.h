@@ -7,8 +7,8 @@
  * Opens PATH (a WAL file; its basename must be a WAL name) and hands the open descriptor
  * to the local walshipd over the control socket (SCM_RIGHTS, op CTL_PUSH), then waits for
  * the daemon's verdict.  Exit 0 only when the daemon answers CTL_OK, i.e. the segment is
- * safe per the durability rules of docs/architecture.md; PostgreSQL keeps the segment and retries on any other
- * exit code.
+ * safe per the durability rules of docs/architecture.md; PostgreSQL keeps the segment and
+ * retries on any other exit code.
  */
 #ifndef WALSHIP_TOOLS_PUSH_H
 #define WALSHIP_TOOLS_PUSH_H

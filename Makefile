@@ -73,6 +73,11 @@ UNIT_BINS   := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/unit/%)
 HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/helpers/%)
 
 LIBCORE := $(BUILD)/libwalship.a
+# The CLI needs the lower layers and the reading of pinned BPF maps, not the daemon's
+# engine, roles, TLS or netlink: it links this smaller archive and libbpf alone.
+CLI_OBJS    := $(CORE_OBJS) $(BUILD)/obj/daemon/probe/hist.o $(BUILD)/obj/daemon/probe/pins.o
+LIBCLI      := $(BUILD)/libwalship-cli.a
+CLI_LDLIBS  := -lbpf
 LIBASAN := $(BUILD)/libwalship-asan.a
 
 .PHONY: all check demo bench soak install uninstall clean format format-check deps unit vmlinux \
@@ -131,9 +136,13 @@ $(BUILD)/walshipd: $(BUILD)/obj/daemon/main.o $(LIBCORE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/walship: $(TOOL_OBJS) $(LIBCORE)
+$(LIBCLI): $(CLI_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/walship: $(TOOL_OBJS) $(LIBCLI)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CLI_LDLIBS)
 
 $(BUILD)/helpers/%: test/helpers/%.c $(LIBCORE)
 	@mkdir -p $(dir $@)

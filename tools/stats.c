@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "common/log.h"
-#include "probe/probe.h"
+#include "probe/pins.h"
 #include "stats.h"
 
 void stats_usage(FILE *out)

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "net/peertag.h"
+#include "probe/pins.h"
 #include "probe/probe.h"
 /* The generated skeleton casts const away; not ours to fix. */
 #pragma GCC diagnostic push
@@ -43,11 +44,6 @@ struct probe {
 	bool keep_pins;
 	unsigned int peers_published;
 };
-
-void probe_pin_dir(const char *node_name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", PROBE_PIN_ROOT, node_name);
-}
 
 /*
  * libbpf's own messages go to the debug level: the reason we report is enough.  One line
@@ -352,53 +348,11 @@ void probe_tick(struct probe *p)
 	p->peers_published = n;
 }
 
-static int probe_read_fds(int fsync_fd, int send_fd, int peers_fd, struct probe_snapshot *s)
-{
-	__u32 key = 0;
-
-	memset(s, 0, sizeof(*s));
-	if (bpf_map_lookup_elem(fsync_fd, &key, &s->fsync) < 0)
-		return -errno;
-	for (key = 0; key < PROBE_MAX_PEERS; key++) {
-		struct probe_peer peer;
-
-		if (bpf_map_lookup_elem(send_fd, &key, &s->send[key]) < 0)
-			return -errno;
-		if (bpf_map_lookup_elem(peers_fd, &key, &peer) < 0)
-			return -errno;
-		peer.addr[sizeof(peer.addr) - 1] = '\0';
-		memcpy(s->peer[key], peer.addr, sizeof(s->peer[key]));
-	}
-	return 0;
-}
-
 int probe_read(struct probe *p, struct probe_snapshot *s)
 {
-	return probe_read_fds(bpf_map__fd(p->skel->maps.fsync_hist),
-			      bpf_map__fd(p->skel->maps.send_hist),
-			      bpf_map__fd(p->skel->maps.peers), s);
-}
-
-int probe_read_pinned(const char *dir, struct probe_snapshot *s)
-{
-	char path[512];
-	int fds[3], ret;
-	const char *names[3] = { PROBE_MAP_FSYNC, PROBE_MAP_SEND, PROBE_MAP_PEERS };
-
-	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		fds[i] = bpf_obj_get(path);
-		if (fds[i] < 0) {
-			ret = -errno;
-			while (i-- > 0)
-				close(fds[i]);
-			return ret;
-		}
-	}
-	ret = probe_read_fds(fds[0], fds[1], fds[2], s);
-	for (int i = 0; i < 3; i++)
-		close(fds[i]);
-	return ret;
+	return probe_read_maps(bpf_map__fd(p->skel->maps.fsync_hist),
+			       bpf_map__fd(p->skel->maps.send_hist),
+			       bpf_map__fd(p->skel->maps.peers), s);
 }
 
 static void quantiles_of(const struct probe_hist *h, struct status_quantiles *q)

@@ -45,10 +45,4 @@ void probe_stop(struct probe *p);
  */
 void probe_metrics(FILE *out, void *probe);
 
-/* The pin folder of node @node_name. */
-void probe_pin_dir(const char *node_name, char *buf, size_t len);
-
-/* Read the histograms pinned in @dir (for the CLI).  Returns -errno (not logged). */
-int probe_read_pinned(const char *dir, struct probe_snapshot *s);
-
 #endif /* WALSHIP_PROBE_PROBE_H */

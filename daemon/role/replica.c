@@ -660,9 +660,7 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_BEGIN");
 	if (link_find_file(lk, fb.file_id))
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
-				   "FILE_BEGIN reuses file id %u of a file "
-				   "in flight",
-				   fb.file_id);
+				   "FILE_BEGIN reuses file id %u of a file in flight", fb.file_id);
 	if (lk->nfiles >= WIRE_MAX_INFLIGHT_FILES) {
 		/* A primary keeps at most max_inflight_files unacknowledged (at most this):
 		 * more is a peer that does not follow the protocol, and each costs a

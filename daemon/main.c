@@ -20,6 +20,8 @@
 
 #include <walship/wire.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "metrics/metrics.h"
@@ -51,14 +53,6 @@ struct daemon {
 	struct publisher *publisher; /* NULL with sysfs = off or --no-sysfs */
 };
 
-int64_t role_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void signal_post(struct daemon *d);
 
 static void daemon_reload(struct daemon *d)
@@ -79,7 +73,7 @@ static void daemon_reload(struct daemon *d)
 
 static void signal_done(struct ring_op *op, int res, uint32_t flags)
 {
-	struct daemon *d = (struct daemon *)((char *)op - offsetof(struct daemon, signal_op));
+	struct daemon *d = container_of(op, struct daemon, signal_op);
 
 	(void)flags;
 	if (res == (int)sizeof(d->siginfo)) {
@@ -105,18 +99,18 @@ static void signal_post(struct daemon *d)
 
 static void tick_done(struct ring_op *op, int res, uint32_t flags)
 {
-	struct daemon *d = (struct daemon *)((char *)op - offsetof(struct daemon, tick_op));
+	struct daemon *d = container_of(op, struct daemon, tick_op);
 	struct io_uring_sqe *sqe;
 
 	(void)res;
 	(void)flags;
-	d->role->tick(d->state, role_now_ms());
+	d->role->tick(d->state, clock_now_ms());
 	probe_tick(d->probe);
 	if (d->publisher) {
 		struct status_node n;
 
 		d->role->status(d->state, &n);
-		publish_tick(d->publisher, &n, role_now_ms());
+		publish_tick(d->publisher, &n, clock_now_ms());
 		status_node_release(&n);
 	}
 	sqe = ring_sqe(&d->ring, &d->tick_op);
@@ -237,7 +231,7 @@ int main(int argc, char **argv)
 	}
 	if (d.cfg.sysfs && !no_sysfs) {
 		d.publisher = publish_new();
-		if (d.cfg.sysfs > 0 && !publish_ready(d.publisher, role_now_ms())) {
+		if (d.cfg.sysfs > 0 && !publish_ready(d.publisher, clock_now_ms())) {
 			log_fatal("sysfs = on, but walship.ko is not loaded (docs/sysfs.md)");
 			publish_free(d.publisher);
 			ring_exit(&d.ring);
@@ -267,12 +261,12 @@ int main(int argc, char **argv)
 		d.role->pump(d.state);
 		if (d.stop_requested && !stop_deadline) {
 			d.role->stop(d.state);
-			stop_deadline = role_now_ms() + STOP_GRACE_MS;
+			stop_deadline = clock_now_ms() + STOP_GRACE_MS;
 		}
 		if (stop_deadline) {
 			if (d.role->stopped(d.state))
 				break;
-			if (role_now_ms() > stop_deadline) {
+			if (clock_now_ms() > stop_deadline) {
 				log_warning("stopping with work still in flight after %d ms",
 					    STOP_GRACE_MS);
 				break;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/compiler.h"
 #include "check.h"
 #include "cli.h"
 #include "common/log.h"
@@ -43,7 +44,7 @@ static const struct subcommand subcommands[] = {
 	{ "check", check_main, check_usage, "preflight: is this host set up to ship WAL" },
 };
 
-#define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+#define N_SUBCOMMANDS (ARRAY_SIZE(subcommands))
 
 static void usage(FILE *out)
 {

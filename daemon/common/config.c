@@ -9,6 +9,7 @@
  * Defaults are strings run through the same parser as the file, so the table cannot hold a
  * default the parser would refuse.
  */
+#include "common/compiler.h"
 #include "common/config.h"
 #include "common/node_name.h"
 #include "common/textfile.h"
@@ -459,7 +460,7 @@ static const struct config_key config_keys[] = {
 	},
 };
 
-#define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
+#define CONFIG_KEY_COUNT (ARRAY_SIZE(config_keys))
 
 static const char *const config_type_names[] = {
 	[CONFIG_TYPE_STRING] = "string",    [CONFIG_TYPE_PATH] = "path",
@@ -565,7 +566,7 @@ static bool config_parse_duration(const char *text, long long *out_ms)
 		*out_ms = number;
 		return true;
 	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(p, units[i].unit) == 0) {
 			if (number > LLONG_MAX / units[i].ms)
 				return false;
@@ -599,7 +600,7 @@ static bool config_parse_size_mb(const char *text, long long *out_mb)
 		*out_mb = number;
 		return true;
 	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(p, units[i].unit) == 0) {
 			if (number > LLONG_MAX / units[i].mb)
 				return false;

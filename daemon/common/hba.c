@@ -7,6 +7,7 @@
  * every message names the field that is wrong.  Rules are built into a growing array and
  * handed out only when the whole text was good.
  */
+#include "common/compiler.h"
 #include "common/hba.h"
 #include "common/textfile.h"
 
@@ -44,7 +45,7 @@ static const char *const hba_type_names[] = {
 
 const char *hba_type_name(enum hba_type type)
 {
-	if ((size_t)type < sizeof(hba_type_names) / sizeof(hba_type_names[0]))
+	if ((size_t)type < ARRAY_SIZE(hba_type_names))
 		return hba_type_names[type];
 	return "unknown";
 }
@@ -94,8 +95,7 @@ void hba_free(struct hba_table *table)
 }
 
 /* Log one error about the current line; the caller adds DETAIL/HINT lines after it. */
-__attribute__((format(printf, 2, 3))) static void hba_error(struct hba_parser *parser,
-							    const char *fmt, ...)
+attr_printf(2, 3) static void hba_error(struct hba_parser *parser, const char *fmt, ...)
 {
 	char message[512];
 	va_list ap;
@@ -109,7 +109,7 @@ __attribute__((format(printf, 2, 3))) static void hba_error(struct hba_parser *p
 
 static bool hba_parse_type(struct hba_parser *parser, const char *field, enum hba_type *type)
 {
-	for (size_t idx = 0; idx < sizeof(hba_type_names) / sizeof(hba_type_names[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(hba_type_names); idx++) {
 		if (strcmp(field, hba_type_names[idx]) == 0) {
 			*type = (enum hba_type)idx;
 			return true;

@@ -3,6 +3,7 @@
  * PostgreSQL-style log lines on stderr.  Each line is formatted into a buffer on the stack
  * and written with one write(2); an over-long message is cut to fit and marked with "...".
  */
+#include "common/compiler.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -97,8 +98,8 @@ static void log_write_line(enum log_level level, const char *line, size_t len)
 }
 
 /* Format "<prefix><label>:  <message>\n" and write it. */
-__attribute__((format(printf, 3, 0))) static void log_emit(enum log_level level, const char *label,
-							   const char *fmt, va_list args)
+attr_printf(3, 0) static void log_emit(enum log_level level, const char *label, const char *fmt,
+				       va_list args)
 {
 	char line[LOG_LINE_MAX];
 	size_t used = 0;

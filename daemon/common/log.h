@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/compiler.h"
+
 enum log_level {
 	LOG_LEVEL_DEBUG = 0, /* "DEBUG" */
 	LOG_LEVEL_INFO, /* "INFO" */
@@ -40,9 +42,9 @@ const char *log_level_name(enum log_level level);
  * Write one message at @level.  log_detail() and log_hint() add DETAIL: and HINT: lines
  * belonging to the message just written (they print only if that message was printed).
  */
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_msg(enum log_level level, const char *fmt, ...) attr_printf(2, 3);
+void log_detail(const char *fmt, ...) attr_printf(1, 2);
+void log_hint(const char *fmt, ...) attr_printf(1, 2);
 
 /*
  * Where formatted lines go instead of stderr (tests capture messages this way).  @line is

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
 #include "common/log.h"
 #include "control/control.h"
 #include "control/request.h"
@@ -227,8 +228,7 @@ static bool control_cred_allowed(const struct control_server *cs, int fd, const 
 
 static void control_accepted(struct acceptor *a, int res)
 {
-	struct control_server *cs =
-		(struct control_server *)((char *)a - offsetof(struct control_server, acceptor));
+	struct control_server *cs = container_of(a, struct control_server, acceptor);
 	struct ctl_client *cl;
 	struct io_uring_sqe *sqe;
 	struct ucred cred;

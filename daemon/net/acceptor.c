@@ -11,13 +11,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/log.h"
 #include "net/acceptor.h"
 #include "net/conn.h"
 
 static struct acceptor *acceptor_of(struct ring_op *op)
 {
-	return (struct acceptor *)((char *)op - offsetof(struct acceptor, op));
+	return container_of(op, struct acceptor, op);
 }
 
 /* Write the line about what happened since the last one, and start counting afresh. */
@@ -43,7 +45,7 @@ static void acceptor_log(struct acceptor *a, int64_t now, bool recovered)
 /* Count an event; write the line if the interval since the last one has passed. */
 static void acceptor_note(struct acceptor *a, int error, const char *reason, unsigned int shed)
 {
-	int64_t now = conn_now_ms();
+	int64_t now = clock_now_ms();
 
 	if (error) {
 		a->failed++;
@@ -103,7 +105,7 @@ static void acceptor_back_off(struct acceptor *a)
 		a->backoff_ms *= 2;
 	else
 		a->backoff_ms = ACCEPTOR_BACKOFF_MAX_MS;
-	a->resume_ms = conn_now_ms() + a->backoff_ms;
+	a->resume_ms = clock_now_ms() + a->backoff_ms;
 }
 
 /* The failure of the last round, now that the owner goes on. */
@@ -158,8 +160,8 @@ static void acceptor_accepted(struct ring_op *op, int res, uint32_t flags)
 	if (res >= 0) {
 		a->backoff_ms = 0;
 		if ((a->failed || a->shed) &&
-		    conn_now_ms() - a->logged_ms >= ACCEPTOR_LOG_INTERVAL_MS)
-			acceptor_log(a, conn_now_ms(), true);
+		    clock_now_ms() - a->logged_ms >= ACCEPTOR_LOG_INTERVAL_MS)
+			acceptor_log(a, clock_now_ms(), true);
 	} else {
 		a->error = -res;
 	}
@@ -207,7 +209,7 @@ void acceptor_post(struct acceptor *a)
 		io_uring_prep_poll_add(sqe, a->listen_fd, POLLIN);
 		return;
 	}
-	now = conn_now_ms();
+	now = clock_now_ms();
 	if (a->resume_ms > now) {
 		int64_t wait_ms = a->resume_ms - now;
 

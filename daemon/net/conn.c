@@ -18,6 +18,8 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/log.h"
 #include "net/conn.h"
 #include "proto/codec.h"
@@ -79,14 +81,6 @@ void conn_tune_socket(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
-}
-
-int64_t conn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms)
@@ -329,7 +323,7 @@ static void conn_ktls_control_record(struct conn *c)
 
 static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 {
-	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, rx_op));
+	struct conn *c = container_of(op, struct conn, rx_op);
 
 	(void)flags;
 	c->rx_posted = false;
@@ -351,7 +345,7 @@ static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	c->stats.bytes_received += (uint64_t)res;
-	c->last_rx_ms = conn_now_ms();
+	c->last_rx_ms = clock_now_ms();
 	c->rx_have += (uint32_t)res;
 	if (c->rx_have < c->rx_want) {
 		conn_rx_post(c);
@@ -402,7 +396,7 @@ static void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn
 	c->rx_in_header = true;
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;
-	c->last_rx_ms = c->last_tx_ms = conn_now_ms();
+	c->last_rx_ms = c->last_tx_ms = clock_now_ms();
 	c->send_flags = MSG_WAITALL | MSG_NOSIGNAL;
 }
 
@@ -461,8 +455,7 @@ static void conn_tx_pop(struct conn *c)
 
 static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 {
-	struct conn_tx_item *item =
-		(struct conn_tx_item *)((char *)op - offsetof(struct conn_tx_item, send_op));
+	struct conn_tx_item *item = container_of(op, struct conn_tx_item, send_op);
 	struct conn *c = item->conn;
 
 	if (flags & IORING_CQE_F_NOTIF) {
@@ -516,7 +509,7 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 	}
 	item->sent += (uint32_t)res;
 	c->stats.bytes_sent += (uint64_t)res;
-	c->last_tx_ms = conn_now_ms();
+	c->last_tx_ms = clock_now_ms();
 	if (item->sent < item->len) {
 		/* Short send (signal, memory pressure): the rest goes next.  The kernel
 		 * may still hold the first part for zero-copy; it only reads it. */
@@ -828,7 +821,7 @@ static void conn_tls_handshake(struct conn *c)
 
 static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
 {
-	struct conn *c = (struct conn *)((char *)op - offsetof(struct conn, tls_rx_op));
+	struct conn *c = container_of(op, struct conn, tls_rx_op);
 	struct tls_conn *tc = c->tls;
 
 	(void)flags;
@@ -857,7 +850,7 @@ static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		}
 	}
 	c->stats.bytes_received += (uint64_t)res;
-	c->last_rx_ms = conn_now_ms();
+	c->last_rx_ms = clock_now_ms();
 	if (tc->ktls && !tc->handshake_done) {
 		c->tls_rec_have += (uint32_t)res;
 		if (c->tls_rec_have == TLS_RECORD_HEADER && c->tls_rec_want == TLS_RECORD_HEADER) {
@@ -1161,7 +1154,7 @@ void conn_fail(struct conn *c, uint32_t code, int err, const char *fmt, ...)
 	c->tx_queued++;
 	c->fail_item = item;
 	c->fail_error = err;
-	c->fail_deadline_ms = conn_now_ms() + CONN_ERROR_LINGER_MS;
+	c->fail_deadline_ms = clock_now_ms() + CONN_ERROR_LINGER_MS;
 	conn_tx_post(c);
 }
 

@@ -37,6 +37,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "common/compiler.h"
+#include "common/clock.h"
 #include "proto/codec.h"
 #include "net/tls.h"
 #include "ring/ring.h"
@@ -240,8 +242,8 @@ unsigned int conn_tx_backlog(const struct conn *c);
  */
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms);
 
-/* Monotonic milliseconds, as conn_keepalive() expects them. */
-int64_t conn_now_ms(void);
+/* TEMPORARY until primary.c is converted: clock_now_ms() (common/clock.h). */
+#define conn_now_ms clock_now_ms
 
 /* Shut the connection down (@err: reason, 0 clean); closed() follows. */
 void conn_close(struct conn *c, int err);
@@ -254,8 +256,7 @@ void conn_close(struct conn *c, int err);
  * (conn_keepalive) if the peer does not take it.  The caller has logged the reason.  A
  * connection already failing or closing is left as it is.
  */
-void conn_fail(struct conn *c, uint32_t code, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void conn_fail(struct conn *c, uint32_t code, int err, const char *fmt, ...) attr_printf(4, 5);
 
 /* True once conn_fail() ran or the connection is closing: nothing more is received. */
 bool conn_failing(const struct conn *c);

@@ -30,6 +30,7 @@
 
 #include <walship/netlink.h>
 
+#include "common/compiler.h"
 #include "common/log.h"
 #include "common/node_name.h"
 #include "publish/publish.h"
@@ -115,7 +116,7 @@ static uint32_t pub_peer_state(const char *state)
 		{ "disconnected", WALSHIP_PEER_DISCONNECTED },
 	};
 
-	for (size_t i = 0; state && i < sizeof(states) / sizeof(states[0]); i++)
+	for (size_t i = 0; state && i < ARRAY_SIZE(states); i++)
 		if (!strcmp(state, states[i].name))
 			return states[i].value;
 	return WALSHIP_PEER_UNKNOWN;

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
 #include "common/log.h"
 #include "ring/worker.h"
 
@@ -46,7 +47,7 @@ static void *worker_main(void *arg)
 
 static void worker_event_done(struct ring_op *op, int res, uint32_t flags)
 {
-	struct worker *w = (struct worker *)((char *)op - offsetof(struct worker, event_op));
+	struct worker *w = container_of(op, struct worker, event_op);
 	struct worker_job *list;
 
 	(void)res;

@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/node_name.h"
@@ -161,8 +163,7 @@ static struct link *link_of(struct conn *c)
 	return (struct link *)c;
 }
 
-static void replica_set_error(struct replica *rp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void replica_set_error(struct replica *rp, const char *fmt, ...) attr_printf(2, 3);
 
 static void replica_set_error(struct replica *rp, const char *fmt, ...)
 {
@@ -178,8 +179,7 @@ static void replica_set_error(struct replica *rp, const char *fmt, ...)
  * The primary sent what this replica cannot accept: log it, tell the primary why (ERROR
  * @code, docs/protocol.md), close once that is sent.  Returns -EPROTO for rx_frame.
  */
-static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...) attr_printf(3, 4);
 
 static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 {
@@ -197,8 +197,7 @@ static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 
 /* ---- files ---- */
 
-static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...) attr_printf(3, 4);
 
 static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
 {
@@ -336,7 +335,7 @@ static void infile_stored(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 
-	int64_t now = role_now_ms();
+	int64_t now = clock_now_ms();
 
 	rp->st.files_stored++;
 	rp->st.bytes_stored += f->size;
@@ -367,7 +366,7 @@ static void infile_maybe_finish(struct infile *f)
 		infile_refuse(f);
 		return;
 	}
-	f->t_written = role_now_ms();
+	f->t_written = clock_now_ms();
 	store_mark_complete(&rp->store, f->fd, f->size, f->crc);
 	f->state = IN_SYNCING;
 	f->op.cb = infile_step;
@@ -378,7 +377,7 @@ static void infile_maybe_finish(struct infile *f)
 
 static void infile_step(struct ring_op *op, int res, uint32_t flags)
 {
-	struct infile *f = (struct infile *)((char *)op - offsetof(struct infile, op));
+	struct infile *f = container_of(op, struct infile, op);
 	struct link *lk = f->link;
 	struct replica *rp = lk->rp;
 	struct io_uring_sqe *sqe;
@@ -392,7 +391,7 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 			infile_refuse(f);
 			break;
 		}
-		f->t_synced = role_now_ms();
+		f->t_synced = clock_now_ms();
 		close(f->fd);
 		f->fd = -1;
 		/* The first segment fixes the store's system identifier, durably, before
@@ -544,7 +543,7 @@ static bool infile_resumable(const struct infile *f)
 
 static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 {
-	struct infile *f = (struct infile *)((char *)op - offsetof(struct infile, ck_op));
+	struct infile *f = container_of(op, struct infile, ck_op);
 	struct link *lk = f->link;
 	struct replica *rp = lk->rp;
 
@@ -695,7 +694,7 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 	f->file_id = fb.file_id;
 	f->size = fb.size;
 	f->waiting_tail = &f->waiting;
-	f->t_begin = f->ck_ms = role_now_ms();
+	f->t_begin = f->ck_ms = clock_now_ms();
 	snprintf(f->name, sizeof(f->name), "%s", fb.name);
 	f->next = lk->files;
 	lk->files = f;
@@ -839,7 +838,7 @@ static int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t le
 				   "FILE_END for file %u does not match what was received",
 				   fe.file_id);
 	f->end_received = true;
-	f->t_end = role_now_ms();
+	f->t_end = clock_now_ms();
 	infile_maybe_finish(f);
 	return 0;
 }
@@ -982,7 +981,7 @@ static void link_closed(struct conn *c)
 		rp->link = NULL;
 	free(lk);
 	if (!rp->stopping)
-		rp->next_attempt_ms = role_now_ms() + rp->backoff_ms;
+		rp->next_attempt_ms = clock_now_ms() + rp->backoff_ms;
 }
 
 static const struct conn_ops link_conn_ops = {
@@ -998,7 +997,7 @@ static void replica_backoff(struct replica *rp)
 	/* Exponential backoff with jitter, so replicas do not reconnect in lockstep. */
 	int jitter = rp->backoff_ms / 4 ? rand() % (rp->backoff_ms / 4) : 0;
 
-	rp->next_attempt_ms = role_now_ms() + rp->backoff_ms + jitter;
+	rp->next_attempt_ms = clock_now_ms() + rp->backoff_ms + jitter;
 	rp->backoff_ms *= 2;
 	if (rp->backoff_ms > rp->cfg.reconnect_max_ms)
 		rp->backoff_ms = rp->cfg.reconnect_max_ms;
@@ -1040,7 +1039,7 @@ static void replica_inventory(struct replica *rp, struct msg_have *have)
 
 static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 {
-	struct replica *rp = (struct replica *)((char *)op - offsetof(struct replica, connect_op));
+	struct replica *rp = container_of(op, struct replica, connect_op);
 	struct msg_hello h = { 0 };
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	struct link *lk;
@@ -1216,7 +1215,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer->errors = rp->errors;
 	peer->reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
 	snprintf(peer->last_error, sizeof(peer->last_error), "%s", rp->last_error);
-	status_derive(n, role_now_ms());
+	status_derive(n, clock_now_ms());
 }
 
 static void replica_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
@@ -1297,7 +1296,7 @@ static void replica_drain(struct replica *rp)
 		return;
 	for (struct infile *f = rp->link->files; f && !busy; f = f->next)
 		busy = f->end_received;
-	if (busy && role_now_ms() < rp->drain_deadline_ms)
+	if (busy && clock_now_ms() < rp->drain_deadline_ms)
 		return;
 	conn_close(&rp->link->conn, 0);
 }
@@ -1324,7 +1323,7 @@ static void replica_tick(void *state, int64_t now_ms)
 		link_checkpoint_due(rp->link, now_ms);
 	/* conn_keepalive() also closes a link whose ERROR the primary does not take. */
 	if (rp->link && (rp->link->established || conn_failing(&rp->link->conn)) &&
-	    conn_keepalive(&rp->link->conn, conn_now_ms(), rp->cfg.keepalive_interval_ms,
+	    conn_keepalive(&rp->link->conn, clock_now_ms(), rp->cfg.keepalive_interval_ms,
 			   rp->cfg.keepalive_timeout_ms))
 		replica_set_error(rp, "no data from the primary for longer than keepalive_timeout");
 }
@@ -1337,7 +1336,7 @@ static void replica_stop(void *state)
 
 	/* Files already complete finish their fsync, rename and acknowledgement first. */
 	rp->stopping = true;
-	rp->drain_deadline_ms = role_now_ms() + DRAIN_MS;
+	rp->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
 	control_stop(&rp->control);
 	if (rp->connecting && rp->connect_fd >= 0)
 		shutdown(rp->connect_fd, SHUT_RDWR);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "ring/ring.h"
 #include "status/reply.h"
@@ -38,7 +39,7 @@ struct role_ops {
 extern const struct role_ops primary_role;
 extern const struct role_ops replica_role;
 
-/* Monotonic milliseconds. */
-int64_t role_now_ms(void);
+/* TEMPORARY until primary.c is converted: clock_now_ms() (common/clock.h). */
+#define role_now_ms clock_now_ms
 
 #endif /* WALSHIP_ROLE_ROLE_H */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/compiler.h"
 #include "status/status.h"
 #include "wal/name.h"
 
@@ -21,9 +22,9 @@
 #define STATUS_PEER_ENTRY(n, k, h) { #n, STATUS_##k, h, offsetof(struct status_peer, n) },
 
 const struct status_value status_node_values[] = { STATUS_NODE_VALUES(STATUS_NODE_ENTRY) };
-const size_t status_node_nvalues = sizeof(status_node_values) / sizeof(status_node_values[0]);
+const size_t status_node_nvalues = ARRAY_SIZE(status_node_values);
 const struct status_value status_peer_values[] = { STATUS_PEER_VALUES(STATUS_PEER_ENTRY) };
-const size_t status_peer_nvalues = sizeof(status_peer_values) / sizeof(status_peer_values[0]);
+const size_t status_peer_nvalues = ARRAY_SIZE(status_peer_values);
 
 struct sbuf {
 	char *data;
@@ -32,7 +33,7 @@ struct sbuf {
 	bool failed;
 };
 
-static void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *sb, const char *fmt, ...) attr_printf(2, 3);
 
 static void sb_printf(struct sbuf *sb, const char *fmt, ...)
 {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
 #include "wal/page.h"
 
 /* xlp_info bits, access/xlog_internal.h. */
@@ -59,7 +60,7 @@ struct page_header {
 
 const char *wal_page_magic_version(uint16_t magic)
 {
-	for (size_t idx = 0; idx < sizeof(page_magics) / sizeof(page_magics[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(page_magics); idx++) {
 		if (page_magics[idx].magic == magic)
 			return page_magics[idx].version;
 	}
@@ -150,8 +151,7 @@ static const char *file_noun(enum wal_file_kind kind)
  * Record the first error: format @fmt into wv->message and make the validator fail from
  * now on.  Returns -EINVAL for the caller to pass up.
  */
-static int __attribute__((format(printf, 2, 3)))
-fail(struct wal_validator *wv, const char *fmt, ...)
+static int attr_printf(2, 3) fail(struct wal_validator *wv, const char *fmt, ...)
 {
 	va_list ap;
 

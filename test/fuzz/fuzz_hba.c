@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 
+#include "common/compiler.h"
 #include "common/hba.h"
 #include "fuzz.h"
 
@@ -65,8 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(table->count >= 1);
 		for (size_t idx = 1; idx < table->count; idx++)
 			FUZZ_ASSERT(table->rules[idx - 1].line < table->rules[idx].line);
-		for (size_t n = 0; n < sizeof(nodes) / sizeof(nodes[0]); n++) {
-			for (size_t c = 0; c < sizeof(certs) / sizeof(certs[0]); c++) {
+		for (size_t n = 0; n < ARRAY_SIZE(nodes); n++) {
+			for (size_t c = 0; c < ARRAY_SIZE(certs); c++) {
 				for (size_t a = 0; a < 3; a++) {
 					inet_pton(AF_INET, v4[a], &in4.sin_addr);
 					inet_pton(AF_INET6, v6[a], &in6.sin6_addr);

@@ -63,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
 #include "common/crc32c.h"
 #include "proto/codec.h"
 
@@ -85,7 +86,7 @@ static struct msg_hello peer_hello;
 static bool peer_hello_seen;
 static uint8_t rx_buf[FRAME_MAX];
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int die(const char *fmt, ...) attr_printf(1, 2);
 
 static int die(const char *fmt, ...)
 {

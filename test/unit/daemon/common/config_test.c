@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "common/compiler.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -184,7 +185,7 @@ static void test_duration_units(void **state)
 	char text[128];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		snprintf(text, sizeof(text), "role = primary\npush_timeout = %s\n", cases[i].text);
 		assert_int_equal(parse(&cfg, text), 0);
 		assert_int_equal(cfg.push_timeout_ms, cases[i].ms);
@@ -204,7 +205,7 @@ static void test_zero_copy_and_octal_spellings(void **state)
 	char text[128];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(zero_copy) / sizeof(zero_copy[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(zero_copy); i++) {
 		snprintf(text, sizeof(text), "role primary\nzero_copy %s\n", zero_copy[i].text);
 		assert_int_equal(parse(&cfg, text), 0);
 		assert_int_equal(cfg.zero_copy, zero_copy[i].value);
@@ -318,7 +319,7 @@ static void test_bad_values(void **state)
 	char where[128];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		snprintf(text, sizeof(text), "# bad value test\nrole = primary\n%s\n",
 			 cases[i].line);
 		config_defaults(&cfg);
@@ -439,7 +440,7 @@ static void test_syntax_errors(void **state)
 	char text[256];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		snprintf(text, sizeof(text), "role = primary\n%s\nmax_senders = 4\n",
 			 cases[i].line);
 		if (parse(&cfg, text) != -EINVAL)
@@ -585,7 +586,7 @@ static void test_split_address(void **state)
 	uint16_t port;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		int ret = config_split_address(cases[i].addr, host, sizeof(host), &port);
 
 		if (ret != cases[i].ret)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/compiler.h"
 #include "common/crc32c.h"
 
 #define PATTERN_LEN (1024 * 1024)
@@ -107,7 +108,7 @@ static void test_against_sw(void **state)
 
 	(void)state;
 	for (size_t offset = 0; offset < 9; offset++) {
-		for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(lengths); i++) {
 			size_t len = lengths[i];
 
 			assert_int_equal(crc32c(0, buf + offset, len),
@@ -132,7 +133,7 @@ static void test_chaining(void **state)
 
 	(void)state;
 	assert_int_equal(whole, crc32c_sw(0, buf, PATTERN_LEN));
-	for (size_t i = 0; i < sizeof(splits) / sizeof(splits[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(splits); i++) {
 		size_t split = splits[i];
 		uint32_t crc = crc32c(0, buf, split);
 
@@ -155,8 +156,8 @@ static void test_combine(void **state)
 	srand(7);
 	for (size_t i = 0; i < 2 * PATTERN_LEN; i++)
 		buf[i] = (unsigned char)rand();
-	for (size_t ia = 0; ia < sizeof(lens) / sizeof(lens[0]); ia++) {
-		for (size_t ib = 0; ib < sizeof(lens) / sizeof(lens[0]); ib++) {
+	for (size_t ia = 0; ia < ARRAY_SIZE(lens); ia++) {
+		for (size_t ib = 0; ib < ARRAY_SIZE(lens); ib++) {
 			size_t la = lens[ia], lb = lens[ib];
 			uint32_t crc_a = crc32c(0, buf, la);
 			uint32_t crc_b = crc32c(0, buf + la, lb);

@@ -17,6 +17,7 @@
 
 #include <walship/node_name.h>
 
+#include "common/compiler.h"
 #include "common/node_name.h"
 
 #define NAME_63 "a23456789012345678901234567890123456789012345678901234567890123"
@@ -55,7 +56,7 @@ static const struct {
 static void test_rule_table(void **state)
 {
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(name_cases) / sizeof(name_cases[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(name_cases); idx++) {
 		const char *name = name_cases[idx].name;
 
 		if (node_name_valid(name) != name_cases[idx].valid)
@@ -95,7 +96,7 @@ static void test_from_text(void **state)
 	char buf[64], small[4];
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(cases) / sizeof(cases[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(cases); idx++) {
 		node_name_from_text(cases[idx].text, buf, sizeof(buf));
 		assert_string_equal(buf, cases[idx].name);
 		assert_true(!buf[0] || node_name_valid(buf));

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "common/compiler.h"
 #include "common/crc32c.h"
 #include "proto/codec.h"
 
@@ -294,7 +295,7 @@ static void test_file_begin(void **state)
 	};
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(names) / sizeof(names[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(names); idx++) {
 		struct msg_file_begin in = sample_begin(), out;
 		const uint8_t *payload;
 		int total;
@@ -732,7 +733,7 @@ static void test_garbage(void **state)
 
 			assert_non_null(buf);
 			memset(buf, fillers[fill], len);
-			for (size_t dec = 0; dec < sizeof(decoders) / sizeof(decoders[0]); dec++) {
+			for (size_t dec = 0; dec < ARRAY_SIZE(decoders); dec++) {
 				int ret = decoders[dec](buf, len, out);
 
 				/* Only PING/PONG (any 8 bytes), FILE_END (16 bytes, zero
@@ -917,7 +918,7 @@ static void test_data_split(void **state)
 	uint32_t lens[] = { 1, 8191, WIRE_CHUNK_SIZE };
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
 		uint32_t len = lens[i], crc;
 		uint8_t *content = sealed + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
 		int total;

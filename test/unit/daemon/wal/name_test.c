@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "common/compiler.h"
 #include "wal/name.h"
 
 static void test_segment(void **state)
@@ -109,7 +110,7 @@ static void test_refused(void **state)
 	struct wal_name name = { .kind = WAL_FILE_SEGMENT, .timeline = 77 };
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(bad) / sizeof(bad[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(bad); idx++) {
 		if (wal_name_parse(bad[idx], &name) != -EINVAL)
 			fail_msg("accepted \"%s\"", bad[idx]);
 		assert_false(wal_name_valid(bad[idx]));
@@ -146,7 +147,7 @@ static void test_segno(void **state)
 	uint64_t segno;
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(sizes) / sizeof(sizes[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(sizes); idx++) {
 		uint32_t per = sizes[idx].segs_per_id;
 		char buf[32];
 

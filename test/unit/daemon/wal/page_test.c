@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "common/compiler.h"
 #include "wal/page.h"
 
 #define MB (1024u * 1024u)
@@ -184,7 +185,7 @@ static void test_block_sizes(void **state)
 	static const uint32_t sizes[] = { 1024, 2048, 4096, 8192, 16384, 32768, 65536 };
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(sizes) / sizeof(sizes[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(sizes); idx++) {
 		struct seg_spec spec = default_spec;
 		struct wal_validator wv;
 		struct wal_identity id;
@@ -398,7 +399,7 @@ static void test_block_size_bad(void **state)
 	uint8_t *seg = build_segment(&default_spec);
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(bad) / sizeof(bad[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(bad); idx++) {
 		char expect[64];
 
 		put_le32(seg + 36, bad[idx]);
@@ -415,7 +416,7 @@ static void check_pieces(const char *name, const uint8_t *seg, uint64_t size)
 	struct wal_validator whole, wv;
 	int expected = validate(name, seg, size, 0, SYSID, &whole, NULL);
 
-	for (size_t idx = 0; idx < sizeof(pieces) / sizeof(pieces[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(pieces); idx++) {
 		assert_int_equal(validate(name, seg, size, pieces[idx], SYSID, &wv, NULL),
 				 expected);
 		assert_string_equal(wv.message, whole.message);
@@ -497,7 +498,7 @@ static void test_other_versions(void **state)
 					   0xD106, 0xD10D, 0xD113, 0xD116 };
 
 	(void)state;
-	for (size_t idx = 0; idx < sizeof(magics) / sizeof(magics[0]); idx++) {
+	for (size_t idx = 0; idx < ARRAY_SIZE(magics); idx++) {
 		struct seg_spec spec = default_spec;
 		struct wal_validator wv;
 		struct wal_identity id;

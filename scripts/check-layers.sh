@@ -6,7 +6,7 @@
 # the folders and files of each layer in backquotes (`daemon/common/`, `tools/`,
 # `include/walship/wire.h`).  A C file may include headers of its own layer and of the
 # layers above its row, never of a row below.  Includes are written from the include
-# roots (`-Idaemon -Iinclude -Ibpf`): "wal/page.h", "walship/wire.h"; a bare "x.h" is the
+# roots (`-Idaemon -Iinclude -Ibpf`): "wal/page.h", <walship/wire.h>; a bare "x.h" is the
 # file's own folder, else a root's; a relative "../" include is refused (it hides the
 # dependency).
 #
@@ -87,7 +87,8 @@ for file in "${files[@]}"; do
 			breaches=$((breaches + 1))
 		fi
 		irank=""
-	done < <(grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$file")
+	done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*("|<walship/)' "$file" |
+		sed -E 's/<(walship\/[^>]*)>/"\1"/')
 	frank=""
 done
 if ((breaches > 0)); then

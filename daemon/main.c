@@ -30,8 +30,6 @@
 #include "publish/publish.h"
 #include "role/role.h"
 
-/* A registered buffer holds one whole frame: header, DATA header, a chunk. */
-#define SLOT_SIZE (WIRE_HEADER_SIZE + WIRE_MAX_PAYLOAD + 4096 - 32)
 /* How long a stop waits for in-flight work before exiting anyway. */
 #define STOP_GRACE_MS 5000
 
@@ -217,13 +215,13 @@ int main(int argc, char **argv)
 	if (probe_start(&d.cfg, &d.probe) < 0)
 		goto out_close;
 	status_reply_set_hook(daemon_status_probes, &d);
-	if (ring_init(&d.ring, 512, (uint32_t)d.cfg.io_buffers, SLOT_SIZE) < 0) {
+	if (ring_init(&d.ring, 512, (uint32_t)d.cfg.io_buffers, ROLE_SLOT_SIZE) < 0) {
 		log_fatal("could not start the I/O engine");
 		goto out_close;
 	}
 	log_log("walshipd %s starting as %s \"%s\" (io_uring, %d buffers of %d kB%s)",
-		WALSHIP_VERSION, d.role->name, d.cfg.node_name, d.cfg.io_buffers, SLOT_SIZE / 1024,
-		d.ring.fixed_buffers ? ", registered" : "");
+		WALSHIP_VERSION, d.role->name, d.cfg.node_name, d.cfg.io_buffers,
+		ROLE_SLOT_SIZE / 1024, d.ring.fixed_buffers ? ", registered" : "");
 	d.state = d.role->start(&d.cfg, &d.ring);
 	if (!d.state) {
 		log_fatal("could not start %s", d.role->name);

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 /* The object of type @type whose member @member is at @ptr. */
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* The number of elements of array @arr (an array, not a pointer). */
 #define ARRAY_SIZE(arr) (sizeof(arr) / sizeof((arr)[0]))

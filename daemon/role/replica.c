@@ -57,15 +57,12 @@ struct replica;
 struct link;
 
 /*
- * Segments are written with O_DIRECT from the registered slot they were received into:
- * no copy into the page cache, the disk writes overlap the transfer, and fdatasync at the
- * end has little left to do.  Content offsets and lengths are multiples of 1 MiB (segment
- * sizes are powers of two of at least 1 MiB), so only the buffer address needs aligning.
+ * Segments are written with O_DIRECT from the registered slot they were received into
+ * (the slot layout is in role.h): no copy into the page cache, the disk writes overlap
+ * the transfer, and fdatasync at the end has little left to do.
  */
-#define DIO_ALIGN 4096
 /* How long a stopping replica waits for complete files to be made durable and acked. */
 #define DRAIN_MS 3000
-#define RX_DATA_OFFSET (DIO_ALIGN - WIRE_DATA_HEADER_SIZE)
 
 enum infile_state {
 	IN_RECEIVING,
@@ -793,7 +790,8 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, u
 		ring_slot_put(rp->ring, slot);
 		return -ENOMEM;
 	}
-	if (f->direct && ((md.offset | md.len) % DIO_ALIGN || (uintptr_t)md.data % DIO_ALIGN)) {
+	if (f->direct &&
+	    ((md.offset | md.len) % ROLE_DIO_ALIGN || (uintptr_t)md.data % ROLE_DIO_ALIGN)) {
 		/* A chunk direct I/O cannot take (another sender's chunking): buffered
 		 * writes for the rest of this file. */
 		f->direct = false;
@@ -953,10 +951,10 @@ static uint8_t *link_rx_buffer(struct conn *c, const struct frame_header *hdr,
 	*slot = ring_slot_get(c->ring);
 	if (!*slot)
 		return NULL; /* wait for a write to free a slot */
-	/* Place a DATA payload so that its content starts on a DIO_ALIGN boundary: the
+	/* Place a DATA payload so that its content starts on a ROLE_DIO_ALIGN boundary: the
 	 * chunk can then be written with O_DIRECT straight from the slot. */
-	if (hdr->type == WIRE_DATA && RX_DATA_OFFSET + hdr->length <= (*slot)->size)
-		return (*slot)->data + RX_DATA_OFFSET;
+	if (hdr->type == WIRE_DATA && ROLE_SLOT_DATA_OFFSET + hdr->length <= (*slot)->size)
+		return (*slot)->data + ROLE_SLOT_DATA_OFFSET;
 	return (*slot)->data;
 }
 

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <walship/wire.h>
+
 #include "common/clock.h"
 #include "common/config.h"
 #include "ring/ring.h"
@@ -35,6 +37,20 @@ struct role_ops {
 };
 
 #define ROLE_TICK_MS 100
+
+/*
+ * The registered buffers (slots) main.c gives the ring, ROLE_SLOT_SIZE bytes each: one
+ * whole frame.  The primary reads a chunk of WAL behind the frame and DATA headers from
+ * offset 0.  The replica places a received DATA payload at ROLE_SLOT_DATA_OFFSET, so that
+ * its content starts on a ROLE_DIO_ALIGN boundary and is written with O_DIRECT straight
+ * from the slot (chunk offsets and lengths are multiples of 1 MiB, so only the buffer
+ * address needs aligning).
+ */
+#define ROLE_DIO_ALIGN 4096
+#define ROLE_SLOT_DATA_OFFSET (ROLE_DIO_ALIGN - WIRE_DATA_HEADER_SIZE)
+#define ROLE_SLOT_SIZE (ROLE_SLOT_DATA_OFFSET + WIRE_MAX_PAYLOAD)
+_Static_assert(ROLE_SLOT_SIZE >= WIRE_HEADER_SIZE + WIRE_MAX_PAYLOAD,
+	       "a slot holds a whole frame from offset 0");
 
 extern const struct role_ops primary_role;
 extern const struct role_ops replica_role;

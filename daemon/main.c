@@ -227,9 +227,10 @@ int main(int argc, char **argv)
 		log_fatal("could not start %s", d.role->name);
 		goto out_ring;
 	}
-	if (d.cfg.sysfs && !no_sysfs) {
+	if (d.cfg.sysfs != CONFIG_SWITCH_OFF && !no_sysfs) {
 		d.publisher = publish_new();
-		if (d.cfg.sysfs > 0 && !publish_ready(d.publisher, clock_now_ms())) {
+		if (d.cfg.sysfs == CONFIG_SWITCH_ON &&
+		    !publish_ready(d.publisher, clock_now_ms())) {
 			log_fatal("sysfs = on, but walship.ko is not loaded (docs/sysfs.md)");
 			publish_free(d.publisher);
 			ring_exit(&d.ring);

@@ -89,13 +89,15 @@ static const struct config_enum_value config_role_values[] = {
 	{ NULL, 0 },
 };
 
-/* "on" and "off" make the boolean spellings (true, no, 1, ...) acceptable too. */
-static const struct config_enum_value config_zero_copy_values[] = {
-	{ "on", 1 },
-	{ "off", 0 },
-	{ "auto", -1 },
+/* on | off | auto.  "on" and "off" make the boolean spellings (true, no, 1, ...)
+ * acceptable too. */
+static const struct config_enum_value config_switch_values[] = {
+	{ "on", CONFIG_SWITCH_ON },
+	{ "off", CONFIG_SWITCH_OFF },
+	{ "auto", CONFIG_SWITCH_AUTO },
 	{ NULL, 0 },
 };
+_Static_assert(sizeof(enum config_switch) == sizeof(int), "enum keys are int fields");
 
 static const struct config_enum_value config_spool_overflow_values[] = {
 	{ "fail", CONFIG_SPOOL_FAIL },
@@ -106,20 +108,6 @@ static const struct config_enum_value config_spool_overflow_values[] = {
 static const struct config_enum_value config_send_source_values[] = {
 	{ "map", CONFIG_SEND_MAP },
 	{ "buffers", CONFIG_SEND_BUFFERS },
-	{ NULL, 0 },
-};
-
-static const struct config_enum_value config_probes_values[] = {
-	{ "on", 1 },
-	{ "off", 0 },
-	{ "auto", -1 },
-	{ NULL, 0 },
-};
-
-static const struct config_enum_value config_sysfs_values[] = {
-	{ "on", 1 },
-	{ "off", 0 },
-	{ "auto", -1 },
 	{ NULL, 0 },
 };
 
@@ -399,7 +387,7 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(ktls),
 		.default_value = "auto",
-		.values = config_zero_copy_values,
+		.values = config_switch_values,
 		.help = "hand TLS records to the kernel after the handshake (kernel TLS, the tls module): on (required), off, or auto (where the kernel has it)",
 	},
 	{
@@ -407,7 +395,7 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(zero_copy),
 		.default_value = "auto",
-		.values = config_zero_copy_values,
+		.values = config_switch_values,
 		.help = "send with io_uring SEND_ZC: on, off, or auto (copying sends where the kernel copies)",
 	},
 	{
@@ -423,7 +411,7 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(probes),
 		.default_value = "auto",
-		.values = config_probes_values,
+		.values = config_switch_values,
 		.help = "BPF latency probes (fsync, send): on (refuse to start without them), off, or auto (on when the kernel and privileges allow)",
 	},
 	{
@@ -431,7 +419,7 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(sysfs),
 		.default_value = "auto",
-		.values = config_sysfs_values,
+		.values = config_switch_values,
 		.help = "publish state to walship.ko under /sys/kernel/walship: on (refuse to start without the module), off, or auto (whenever the module is loaded, also later)",
 	},
 	{

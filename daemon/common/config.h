@@ -36,6 +36,13 @@ enum config_spool_overflow {
 	CONFIG_SPOOL_RELEASE_SLOWEST = 1, /* drop the furthest-behind replica's claims */
 };
 
+/* A key of on | off | auto (zero_copy, ktls, probes, sysfs); "on" means required. */
+enum config_switch {
+	CONFIG_SWITCH_OFF = 0,
+	CONFIG_SWITCH_ON = 1,
+	CONFIG_SWITCH_AUTO = 2, /* where the kernel, the privileges or the module allow */
+};
+
 enum config_send_source {
 	CONFIG_SEND_MAP = 0, /* SENDMSG(_ZC) from a read-only mapping of the WAL file */
 	CONFIG_SEND_BUFFERS = 1, /* READ_FIXED into registered buffers, SEND(_ZC) from those */
@@ -67,17 +74,17 @@ struct config {
 	int max_inflight_files; /* max_inflight_files: per connection, default 8 */
 	int max_queued_pushes; /* max_queued_pushes: bounded push queue, default 64 */
 	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */
-	int zero_copy; /* zero_copy: on | off | auto (default auto) as 1/0/-1 */
+	enum config_switch zero_copy; /* zero_copy: default auto */
 
 	char hba_file[PATH_MAX]; /* hba_file: access rules, "" = none */
 	bool tls; /* tls: default off */
 	char tls_ca_file[PATH_MAX];
 	char tls_cert_file[PATH_MAX];
 	char tls_key_file[PATH_MAX];
-	int ktls; /* ktls: on | off | auto (default auto) as 1/0/-1 */
+	enum config_switch ktls; /* ktls: default auto */
 	int send_source; /* send_source: enum config_send_source, default map */
-	int probes; /* probes: on | off | auto (default auto) as 1/0/-1 */
-	int sysfs; /* sysfs: publish to walship.ko, on | off | auto (default auto) as 1/0/-1 */
+	enum config_switch probes; /* probes: default auto */
+	enum config_switch sysfs; /* sysfs: publish to walship.ko, default auto */
 	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */
 	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
 	enum log_level log_level; /* log_level: default log */

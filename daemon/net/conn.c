@@ -376,7 +376,7 @@ static void conn_rx_post(struct conn *c)
 }
 
 static void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops,
-		       void *owner, int zero_copy)
+		       void *owner, enum config_switch zero_copy)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -401,7 +401,7 @@ static void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn
 }
 
 void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
-	       int zero_copy)
+	       enum config_switch zero_copy)
 {
 	conn_setup(c, r, fd, ops, owner, zero_copy);
 	conn_rx_post(c);
@@ -410,7 +410,7 @@ void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *op
 int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
 		  const struct tls_ctx *ctx)
 {
-	conn_setup(c, r, fd, ops, owner, 0);
+	conn_setup(c, r, fd, ops, owner, CONFIG_SWITCH_OFF);
 	c->tls = calloc(1, sizeof(*c->tls));
 	c->tls_rx = malloc(TLS_RX_SIZE);
 	c->tls_rec_want = TLS_RECORD_HEADER;
@@ -461,14 +461,14 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 	if (flags & IORING_CQE_F_NOTIF) {
 		/* The kernel is done with the buffer. */
 		item->notifs_pending--;
-		if (c->zero_copy == -1) {
+		if (c->zero_copy == CONFIG_SWITCH_AUTO) {
 			if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
 				c->stats.zc_copied++;
 				if (++c->zc_copied_streak >= ZC_COPIED_STREAK_MAX) {
 					log_log("zero-copy sends to %s are copied by the kernel; "
 						"using copying sends",
 						c->peer_addr);
-					c->zero_copy = 0;
+					c->zero_copy = CONFIG_SWITCH_OFF;
 				}
 			} else {
 				c->zc_copied_streak = 0;
@@ -498,7 +498,7 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 		/* Zero-copy refused for this socket: copy from now on, resend this item. */
 		log_log("zero-copy send refused for %s (%s); using copying sends", c->peer_addr,
 			strerror(-res));
-		c->zero_copy = 0;
+		c->zero_copy = CONFIG_SWITCH_OFF;
 		conn_tx_post(c);
 		return;
 	}
@@ -718,7 +718,7 @@ static void conn_ktls_begin(struct conn *c)
 
 	if (ret < 0) {
 		conn_ktls_forget(tc);
-		if (tc->ktls == 1) {
+		if (tc->ktls == CONFIG_SWITCH_ON) {
 			log_error("kernel TLS is not available for the connection with %s: %s",
 				  c->peer_addr, strerror(-ret));
 			log_hint(
@@ -761,7 +761,7 @@ static void conn_ktls_tx(struct conn *c)
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	if (ret < 0) {
 		log_log("kernel TLS send not set up for %s: %s", c->peer_addr, strerror(-ret));
-		if (tc->ktls == 1) {
+		if (tc->ktls == CONFIG_SWITCH_ON) {
 			conn_close(c, ret);
 			return;
 		}
@@ -771,7 +771,7 @@ static void conn_ktls_tx(struct conn *c)
 		/* tls_sw_sendmsg() refuses MSG_WAITALL; short sends are sent on anyway. */
 		c->send_flags = MSG_NOSIGNAL;
 	}
-	if (tc->ktls == 1 && !tc->ktls_rx) {
+	if (tc->ktls == CONFIG_SWITCH_ON && !tc->ktls_rx) {
 		log_error("kernel TLS receive is not available for the connection with %s",
 			  c->peer_addr);
 		conn_close(c, -EOPNOTSUPP);
@@ -797,7 +797,7 @@ static void conn_tls_handshake(struct conn *c)
 		}
 		log_log("TLS established with %s: %s, peer certificate \"%s\"", c->peer_addr,
 			tc->version, tc->peer_name);
-		if (tc->ktls)
+		if (tc->ktls != CONFIG_SWITCH_OFF)
 			conn_ktls_begin(c);
 		if (c->closing)
 			return;
@@ -954,7 +954,7 @@ static void conn_tx_post(struct conn *c)
 	}
 	if (c->closing || c->tx_posted || !item || !item->ready)
 		return;
-	zc = (item->slot || item->ext) && c->zero_copy != 0;
+	zc = (item->slot || item->ext) && c->zero_copy != CONFIG_SWITCH_OFF;
 	item->zc = zc;
 	item->send_op.cb = conn_tx_complete;
 	sqe = ring_sqe(c->ring, &item->send_op);

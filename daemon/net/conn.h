@@ -121,7 +121,7 @@ struct conn {
 	char peer_addr[64]; /* "10.0.0.2:41234" */
 	struct sockaddr_storage peer_sa; /* the same, for access rules */
 	unsigned int peer_tag; /* the peer host's number in send tags (peertag.h) */
-	int zero_copy; /* 1 on, 0 off, -1 auto (zero-copy until the kernel copies) */
+	enum config_switch zero_copy; /* auto: zero-copy until the kernel copies */
 	int send_flags; /* MSG_WAITALL | MSG_NOSIGNAL; MSG_NOSIGNAL under kernel TLS */
 	unsigned int zc_copied_streak;
 
@@ -172,7 +172,7 @@ struct conn {
 
 /* Take over connected socket @fd and start receiving. */
 void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
-	       int zero_copy);
+	       enum config_switch zero_copy);
 
 /*
  * The same over TLS (@ctx's role: accept or connect): the handshake runs first; frames

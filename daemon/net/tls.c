@@ -65,7 +65,7 @@ static void tls_keylog(const SSL *ssl, const char *line)
 }
 
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
-		 const char *key_file, int ktls, int zero_copy)
+		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy)
 {
 	memset(t, 0, sizeof(*t));
 	t->server = server;
@@ -105,7 +105,7 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 	}
 	/* Mutual authentication: both ends present a certificate of this CA. */
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	if (ktls)
+	if (ktls != CONFIG_SWITCH_OFF)
 		SSL_CTX_set_keylog_callback(t->ctx, tls_keylog);
 	return 0;
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/config.h"
 #include "net/ktls.h"
 
 struct ssl_ctx_st;
@@ -26,8 +27,9 @@ struct bio_st;
 struct tls_ctx {
 	struct ssl_ctx_st *ctx;
 	bool server;
-	int ktls; /* kernel TLS: 1 on (required), 0 off, -1 auto (when the kernel has it) */
-	int zero_copy; /* zero_copy for connections the kernel encrypts (conn.h) */
+	enum config_switch
+		ktls; /* kernel TLS: on (required), off, auto (where the kernel has it) */
+	enum config_switch zero_copy; /* zero_copy for connections the kernel encrypts (conn.h) */
 };
 
 /*
@@ -37,7 +39,7 @@ struct tls_ctx {
  * reason logged (file and OpenSSL's error).
  */
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
-		 const char *key_file, int ktls, int zero_copy);
+		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy);
 void tls_ctx_free(struct tls_ctx *t);
 
 /* Per-connection TLS state (owned by struct conn). */
@@ -52,8 +54,8 @@ struct tls_conn {
 	char peer_name[256]; /* the peer certificate's common name */
 	char version[64]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
 	/* kernel TLS */
-	int ktls; /* the context's wish */
-	int zero_copy; /* the context's zero_copy, for when the kernel encrypts */
+	enum config_switch ktls; /* the context's wish */
+	enum config_switch zero_copy; /* the context's zero_copy, for when the kernel encrypts */
 	uint8_t secret_tx[KTLS_MAX_SECRET]; /* application traffic secrets, until installed */
 	uint8_t secret_rx[KTLS_MAX_SECRET];
 	size_t secret_len;

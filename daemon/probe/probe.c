@@ -234,7 +234,7 @@ int probe_start(const struct config *cfg, struct probe **out)
 	int ret;
 
 	*out = NULL;
-	if (cfg->probes == 0) {
+	if (cfg->probes == CONFIG_SWITCH_OFF) {
 		log_log("BPF probes are off (probes = off)");
 		return 0;
 	}
@@ -242,7 +242,7 @@ int probe_start(const struct config *cfg, struct probe **out)
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		log_error("out of memory");
-		return cfg->probes == 1 ? -ENOMEM : 0;
+		return cfg->probes == CONFIG_SWITCH_ON ? -ENOMEM : 0;
 	}
 	p->keep_pins = cfg->bpf_keep_pins;
 	probe_pin_dir(cfg->node_name, p->pin_dir, sizeof(p->pin_dir));
@@ -316,7 +316,7 @@ out_rmdir:
 	rmdir(p->pin_dir);
 out_off:
 	free(p);
-	if (cfg->probes == 1) {
+	if (cfg->probes == CONFIG_SWITCH_ON) {
 		log_error("could not start the BPF probes: %s: %s", why, strerror(-ret));
 		if (ret == -EPERM)
 			log_hint("Run walshipd as root or with CAP_BPF and CAP_PERFMON, or set "

@@ -104,7 +104,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_inflight_files, 8);
 	assert_int_equal(cfg.max_queued_pushes, 64);
 	assert_int_equal(cfg.io_buffers, 32);
-	assert_int_equal(cfg.zero_copy, -1);
+	assert_int_equal(cfg.zero_copy, CONFIG_SWITCH_AUTO);
 	assert_int_equal(cfg.log_level, LOG_LEVEL_LOG);
 }
 
@@ -165,7 +165,7 @@ static void test_every_key_set(void **state)
 	assert_int_equal(cfg.max_inflight_files, 1);
 	assert_int_equal(cfg.max_queued_pushes, 4096);
 	assert_int_equal(cfg.io_buffers, 4);
-	assert_int_equal(cfg.zero_copy, 0);
+	assert_int_equal(cfg.zero_copy, CONFIG_SWITCH_OFF);
 	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
 	assert_string_equal(captured, "");
 }
@@ -196,10 +196,13 @@ static void test_zero_copy_and_octal_spellings(void **state)
 {
 	static const struct {
 		const char *text;
-		int value;
+		enum config_switch value;
 	} zero_copy[] = {
-		{ "on", 1 }, { "off", 0 }, { "auto", -1 }, { "AUTO", -1 }, { "true", 1 },
-		{ "no", 0 }, { "1", 1 },   { "0", 0 },	   { "yes", 1 },   { "false", 0 },
+		{ "on", CONFIG_SWITCH_ON },	{ "off", CONFIG_SWITCH_OFF },
+		{ "auto", CONFIG_SWITCH_AUTO }, { "AUTO", CONFIG_SWITCH_AUTO },
+		{ "true", CONFIG_SWITCH_ON },	{ "no", CONFIG_SWITCH_OFF },
+		{ "1", CONFIG_SWITCH_ON },	{ "0", CONFIG_SWITCH_OFF },
+		{ "yes", CONFIG_SWITCH_ON },	{ "false", CONFIG_SWITCH_OFF },
 	};
 	struct config cfg;
 	char text[128];
@@ -666,7 +669,7 @@ static void test_dump_round_trip(void **state)
 	fclose(out);
 	assert_string_equal(first, second);
 	assert_string_equal(again.archive_dir, "/srv/it's wal");
-	assert_int_equal(again.zero_copy, 1);
+	assert_int_equal(again.zero_copy, CONFIG_SWITCH_ON);
 	assert_int_equal(again.log_level, LOG_LEVEL_WARNING);
 	free(first);
 	free(second);

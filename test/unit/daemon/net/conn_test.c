@@ -89,7 +89,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void pair(struct side *a, struct side *b, int zero_copy)
+static void pair(struct side *a, struct side *b, enum config_switch zero_copy)
 {
 	int fds[2];
 
@@ -124,7 +124,7 @@ static void test_small_frame(void **state)
 	int len;
 
 	(void)state;
-	pair(&a, &b, 0);
+	pair(&a, &b, CONFIG_SWITCH_OFF);
 	len = msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping);
 	assert_true(len > 0);
 	assert_int_equal(conn_send_frame(&a.conn, frame, (uint32_t)len), 0);
@@ -148,7 +148,7 @@ static void test_data_frame_zero_copy_fallback(void **state)
 	int total;
 
 	(void)state;
-	pair(&a, &b, 1);
+	pair(&a, &b, CONFIG_SWITCH_ON);
 	assert_non_null(slot);
 	content = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
 	for (uint32_t i = 0; i < len; i++)
@@ -166,7 +166,7 @@ static void test_data_frame_zero_copy_fallback(void **state)
 		if (md.data[i] != (uint8_t)(i * 7 + 3))
 			fail_msg("byte %u differs", i);
 	assert_int_equal(b.buffer_asks, 1);
-	assert_int_equal(a.conn.zero_copy, 0); /* fell back */
+	assert_int_equal(a.conn.zero_copy, CONFIG_SWITCH_OFF); /* fell back */
 	assert_true(a.conn.stats.copy_sends >= 1);
 	close_both(&a, &b);
 }
@@ -181,7 +181,7 @@ static void test_send_order(void **state)
 	int t1, t2;
 
 	(void)state;
-	pair(&a, &b, 0);
+	pair(&a, &b, CONFIG_SWITCH_OFF);
 	i1 = conn_queue_slot(&a.conn, s1, 10, false);
 	i2 = conn_queue_slot(&a.conn, s2, 10, false);
 	memset(s2->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE, 2, 10);
@@ -209,7 +209,7 @@ static void test_payload_crc_mismatch(void **state)
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
 	memset(&b, 0, sizeof(b));
-	conn_init(&b.conn, &ring, fds[1], &side_ops, &b, 0);
+	conn_init(&b.conn, &ring, fds[1], &side_ops, &b, CONFIG_SWITCH_OFF);
 	len = msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping);
 	frame[WIRE_HEADER_SIZE + 3] ^= 0x10; /* a bit flipped in transit */
 	assert_int_equal(write(fds[0], frame, (size_t)len), len);
@@ -230,7 +230,7 @@ static void test_header_crc_mismatch(void **state)
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
 	memset(&b, 0, sizeof(b));
-	conn_init(&b.conn, &ring, fds[1], &side_ops, &b, 0);
+	conn_init(&b.conn, &ring, fds[1], &side_ops, &b, CONFIG_SWITCH_OFF);
 	len = msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping);
 	frame[5] ^= 0x01; /* length field */
 	assert_int_equal(write(fds[0], frame, (size_t)len), len);
@@ -248,7 +248,7 @@ static void test_backpressure(void **state)
 	int total;
 
 	(void)state;
-	pair(&a, &b, 0);
+	pair(&a, &b, CONFIG_SWITCH_OFF);
 	b.refuse_buffer = true;
 	memset(slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE, 9, 5000);
 	total = msg_data_seal(slot->data, 3, 0, 5000);
@@ -268,7 +268,7 @@ static void test_peer_close(void **state)
 	struct side a, b;
 
 	(void)state;
-	pair(&a, &b, 0);
+	pair(&a, &b, CONFIG_SWITCH_OFF);
 	conn_close(&a.conn, 0);
 	RUN_UNTIL(a.closed && b.closed);
 	assert_int_equal(b.conn.close_error, -ECONNRESET);

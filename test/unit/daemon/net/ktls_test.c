@@ -148,9 +148,11 @@ static void handshake_and_check(const char *suite_name, uint16_t suite)
 	uint8_t rec[512], plain[512];
 	int n, done = 0;
 
-	assert_int_equal(tls_ctx_init(&server_ctx, true, cert_path, cert_path, key_path, -1, -1),
+	assert_int_equal(tls_ctx_init(&server_ctx, true, cert_path, cert_path, key_path,
+				      CONFIG_SWITCH_AUTO, CONFIG_SWITCH_AUTO),
 			 0);
-	assert_int_equal(tls_ctx_init(&client_ctx, false, cert_path, cert_path, key_path, -1, -1),
+	assert_int_equal(tls_ctx_init(&client_ctx, false, cert_path, cert_path, key_path,
+				      CONFIG_SWITCH_AUTO, CONFIG_SWITCH_AUTO),
 			 0);
 	assert_int_equal(SSL_CTX_set_ciphersuites(server_ctx.ctx, suite_name), 1);
 	assert_int_equal(SSL_CTX_set_ciphersuites(client_ctx.ctx, suite_name), 1);

@@ -1222,6 +1222,32 @@ static void peer_io_recovered(struct peer *peer)
 	peer_add_pending(peer);
 }
 
+/*
+ * A replica could not store @p (ACK IO_ERROR; its transfer is gone): if the replicas still
+ * being sent it can make up sync_replicas, the push goes on and @p is held for the failing
+ * one (push_check); if they cannot, it fails now rather than at push_timeout.
+ */
+static void push_io_error(struct push *p)
+{
+	struct primary *pr = p->pr;
+	unsigned int sending = 0;
+
+	if (!p->client)
+		return;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer_has_file(peer, p->name))
+			sending++;
+	if (p->acks + sending < (unsigned int)pr->cfg.sync_replicas) {
+		push_fail(p, CTL_ERR_FAILED,
+			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
+			  "being sent it)",
+			  p->io_error, p->acks, pr->cfg.sync_replicas, sending);
+		return;
+	}
+	push_check(p); /* it may have waited for that replica: hold it for it now */
+}
+
 static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct primary *pr = peer->pr;
@@ -1302,7 +1328,7 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		peer->fill = x->next;
 	peer->inflight_files--;
 	if (ack.status == WIRE_ACK_IO_ERROR)
-		push_check(x->push); /* the push may have waited for it: hold it now */
+		push_io_error(x->push);
 	xfer_free(x);
 	peer_fill(peer);
 	return 0;
@@ -1913,7 +1939,8 @@ static void primary_pump(void *state)
 static void push_timed_out(struct push *p)
 {
 	struct primary *pr = p->pr;
-	unsigned int connected = 0;
+	unsigned int connected = 0, failing = 0;
+	char more[64] = "";
 
 	if (p->acks >= (unsigned int)pr->cfg.sync_replicas) {
 		/* Enough acknowledgements: what is missing is the hold for the others. */
@@ -1930,13 +1957,18 @@ static void push_timed_out(struct push *p)
 			  pr->cfg.push_timeout_ms);
 		return;
 	}
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing)
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_STREAMING && !peer->conn.closing) {
 			connected++;
+			failing += peer->io != PEER_IO_OK;
+		}
+	}
+	if (failing)
+		snprintf(more, sizeof(more), ", %u of them failing to store files", failing);
 	push_fail(p, CTL_ERR_TIMEOUT,
 		  "only %u of %d required replica acknowledgements within %d ms "
-		  "(%u replica(s) connected)%s%s",
-		  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms, connected,
+		  "(%u replica(s) connected%s)%s%s",
+		  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms, connected, more,
 		  p->io_error[0] ? "; " : "", p->io_error);
 }
 

@@ -269,6 +269,10 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "spool copies:        %" PRIu64 " made, %" PRIu64
 			  " not needed (replicas acknowledged within spool_delay)\n",
 			  n->spool_copies, n->spool_avoided);
+		sb_printf(sb,
+			  "refused pushes:      %" PRIu64 " invalid, %" PRIu64
+			  " other system; replica I/O errors: %" PRIu64 "\n",
+			  n->invalid, n->sysid_refused, n->io_errors);
 		if (n->spool_full || n->lost_files)
 			sb_printf(sb,
 				  "spool overflow:      %" PRIu64 " push(es) refused, %" PRIu64

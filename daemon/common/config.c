@@ -11,6 +11,7 @@
  */
 #include "common/config.h"
 #include "common/textfile.h"
+#include <walship/wire.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -333,7 +334,7 @@ static const struct config_key config_keys[] = {
 		FIELD(max_inflight_files),
 		.default_value = "8",
 		.min = 1,
-		.max = 64,
+		.max = WIRE_MAX_INFLIGHT_FILES, /* what a replica accepts */
 		.help = "WAL files in flight at once on one connection",
 	},
 	{

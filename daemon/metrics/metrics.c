@@ -123,6 +123,10 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	prom_node(out, "walship_io_errors_total", "counter", "I/O errors.", n.io_errors);
 	prom_node(out, "walship_connections_refused_total", "counter", "Connections refused.",
 		  n.connections_refused);
+	prom_node(out, "walship_queue_overflows_total", "counter",
+		  "Connections dropped for exceeding a per-connection bound (a peer that does not "
+		  "read, too many files in flight).",
+		  n.queue_overflows);
 	prom_node(out, "walship_peers", "gauge", "Peers known to this node.", n.npeers);
 	PEER_METRIC(bytes_sent, "counter", "Bytes sent to the peer.");
 	PEER_METRIC(bytes_received, "counter", "Bytes received from the peer.");

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static void conn_tls_pump(struct conn *c);
 static void conn_tls_handshake(struct conn *c);
 static void conn_ktls_tx(struct conn *c);
 static void conn_ktls_control_record(struct conn *c);
+static void conn_frame_refused(struct conn *c, int err);
+static void conn_overflow(struct conn *c);
 
 /* Ciphertext received per recv. */
 #define TLS_RX_SIZE 65536
@@ -90,6 +93,15 @@ bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout
 {
 	if (c->closing)
 		return false;
+	if (c->fail_item) {
+		if (now_ms >= c->fail_deadline_ms) {
+			log_log("closing connection to %s: it did not take the ERROR sent to it "
+				"within %d ms",
+				c->peer_addr, CONN_ERROR_LINGER_MS);
+			conn_close(c, c->fail_error);
+		}
+		return false;
+	}
 	/* A receive paused for want of buffers is our own slowness, not the peer's. */
 	if (!c->rx_paused && now_ms - c->last_rx_ms > timeout_ms) {
 		log_log("closing connection to %s: nothing received for %" PRId64 " ms "
@@ -165,6 +177,8 @@ static void conn_maybe_finish(struct conn *c)
 		conn_item_free(c, item);
 	}
 	c->raw_head = c->raw_tail = NULL;
+	c->raw_queued = 0;
+	c->fail_item = NULL;
 	if (c->tls) {
 		tls_conn_free(c->tls);
 		free(c->tls);
@@ -195,16 +209,20 @@ static void conn_rx_deliver(struct conn *c)
 		log_error("checksum mismatch in %s frame of %u bytes from %s",
 			  wire_type_name(c->rx_frame.type), c->rx_frame.length, c->peer_addr);
 		log_detail("The connection is reset; unacknowledged data is sent again.");
-		conn_close(c, -EBADMSG);
+		conn_fail(c, WIRE_ERR_CHECKSUM, -EBADMSG,
+			  "checksum mismatch in %s frame of %u bytes: the stream is corrupt",
+			  wire_type_name(c->rx_frame.type), c->rx_frame.length);
 		return;
 	}
 	c->stats.frames_received++;
 	c->rx_slot = NULL;
 	ret = c->ops->rx_frame(c, &c->rx_frame, c->rx_buf, slot);
 	if (ret < 0) {
-		conn_close(c, ret);
+		conn_frame_refused(c, ret);
 		return;
 	}
+	if (c->fail_item)
+		return; /* the owner said why (conn_fail): nothing more is received */
 	c->rx_in_header = true;
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_have = 0;
@@ -223,11 +241,23 @@ static void conn_rx_header_done(struct conn *c)
 		conn_close(c, -EPROTO);
 		return;
 	}
+	if (ret == -EBADMSG && frame_header_plausible(c->rx_hdr)) {
+		/* A frame header damaged in transit. */
+		log_error("invalid frame header from %s: header checksum mismatch", c->peer_addr);
+		conn_fail(c, WIRE_ERR_CHECKSUM, -EBADMSG,
+			  "frame header checksum mismatch: the stream is corrupt");
+		return;
+	}
 	if (ret < 0) {
+		/* Not a walship frame at all (garbage, another protocol), or one the protocol
+		 * forbids: unknown type, flags or reserved bits, length over its bound. */
 		log_error("invalid frame header from %s: %s", c->peer_addr,
-			  ret == -EBADMSG ? "header checksum mismatch" :
+			  ret == -EBADMSG ? "not a walship frame header" :
 					    "unknown type, reserved bits or length over bound");
-		conn_close(c, -EBADMSG);
+		conn_fail(c, WIRE_ERR_PROTOCOL, -EBADMSG, "%s",
+			  ret == -EBADMSG ? "not a walship frame header" :
+					    "invalid frame header: unknown type, reserved bits or "
+					    "length over the bound of its type");
 		return;
 	}
 	c->rx_in_header = false;
@@ -239,7 +269,7 @@ static void conn_rx_header_done(struct conn *c)
 
 void conn_rx_resume(struct conn *c)
 {
-	if (c->closing)
+	if (c->closing || c->fail_item)
 		return;
 	c->rx_paused = false;
 	if (c->rx_in_header) {
@@ -308,6 +338,8 @@ static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		conn_maybe_finish(c);
 		return;
 	}
+	if (c->fail_item)
+		return; /* the ERROR is going out: what the peer sends now is not read */
 	if (res <= 0) {
 		if (res == -EIO && c->tls && c->tls->ktls_rx)
 			conn_ktls_control_record(c);
@@ -335,7 +367,7 @@ static void conn_rx_post(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->closing || c->rx_posted)
+	if (c->closing || c->rx_posted || c->fail_item)
 		return;
 	if (c->tls && !c->tls->ktls_rx) {
 		conn_tls_pump(c);
@@ -496,10 +528,18 @@ static void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 		c->raw_head = item->next;
 		if (!c->raw_head)
 			c->raw_tail = NULL;
+		c->raw_queued--;
 	} else {
 		conn_tx_pop(c);
 	}
 	item->send_finished = true;
+	if (item == c->fail_item) {
+		/* The peer has our ERROR (in its socket, at least): close as promised. */
+		c->fail_item = NULL;
+		conn_item_free(c, item);
+		conn_close(c, c->fail_error); /* may free c */
+		return;
+	}
 	if (!item->notifs_pending)
 		conn_item_free(c, item);
 	conn_tx_post(c);
@@ -517,6 +557,10 @@ static void conn_tls_flush_raw(struct conn *c)
 
 	if (!pending)
 		return;
+	if (c->raw_queued >= CONN_TX_MAX_ITEMS) {
+		conn_overflow(c);
+		return;
+	}
 	item = calloc(1, sizeof(*item) + pending);
 	if (!item) {
 		log_error("out of memory");
@@ -529,6 +573,7 @@ static void conn_tls_flush_raw(struct conn *c)
 	item->ready = true;
 	item->raw = true;
 	item->conn = c;
+	c->raw_queued++;
 	if (c->raw_tail)
 		c->raw_tail->next = item;
 	else
@@ -859,7 +904,7 @@ static void conn_tls_pump(struct conn *c)
 	}
 	tc->pumping = true;
 	c->ops_pending++;
-	while (!c->closing && !c->rx_paused && c->rx_buf) {
+	while (!c->closing && !c->fail_item && !c->rx_paused && c->rx_buf) {
 		int n;
 
 		if (c->rx_want == c->rx_have) {
@@ -956,8 +1001,13 @@ static void conn_tx_post(struct conn *c)
 	c->ops_pending++;
 }
 
-static void conn_tx_append(struct conn *c, struct conn_tx_item *item)
+/* Queue @item last; false, with the connection closing, when the queue is at its bound. */
+static bool conn_tx_append(struct conn *c, struct conn_tx_item *item)
 {
+	if (c->tx_queued >= CONN_TX_MAX_ITEMS) {
+		conn_overflow(c);
+		return false;
+	}
 	item->conn = c;
 	item->queued = true;
 	if (c->tx_tail)
@@ -966,6 +1016,7 @@ static void conn_tx_append(struct conn *c, struct conn_tx_item *item)
 		c->tx_head = item;
 	c->tx_tail = item;
 	c->tx_queued++;
+	return true;
 }
 
 int conn_send_frame(struct conn *c, const uint8_t *frame, uint32_t len)
@@ -983,7 +1034,10 @@ int conn_send_frame(struct conn *c, const uint8_t *frame, uint32_t len)
 	item->buf = item->small;
 	item->len = len;
 	item->ready = true;
-	conn_tx_append(c, item);
+	if (!conn_tx_append(c, item)) {
+		free(item);
+		return -ENOBUFS;
+	}
 	conn_tx_post(c);
 	return 0;
 }
@@ -1001,7 +1055,10 @@ struct conn_tx_item *conn_queue_slot(struct conn *c, struct ring_slot *slot, uin
 	item->buf = slot->data;
 	item->len = len;
 	item->ready = ready;
-	conn_tx_append(c, item);
+	if (!conn_tx_append(c, item)) {
+		free(item);
+		return NULL;
+	}
 	if (ready)
 		conn_tx_post(c);
 	return item;
@@ -1028,7 +1085,10 @@ struct conn_tx_item *conn_queue_mapped(struct conn *c, const uint8_t *hdr, uint3
 	item->owner = owner;
 	item->release = release;
 	item->ready = true;
-	conn_tx_append(c, item);
+	if (!conn_tx_append(c, item)) {
+		free(item); /* not conn_item_free: @release is for items the kernel used */
+		return NULL;
+	}
 	conn_tx_post(c);
 	return item;
 }
@@ -1044,4 +1104,88 @@ void conn_item_failed(struct conn *c, struct conn_tx_item *item, int err)
 {
 	item->failed = true;
 	conn_close(c, err);
+}
+
+/* The send queue is at its bound: the peer does not read what is sent to it. */
+static void conn_overflow(struct conn *c)
+{
+	log_warning("closing connection to %s: its send queue reached the bound of %u frames",
+		    c->peer_addr, CONN_TX_MAX_ITEMS);
+	log_detail("The peer does not read what is sent to it.");
+	conn_close(c, -ENOBUFS);
+}
+
+bool conn_failing(const struct conn *c)
+{
+	return c->closing || c->fail_item;
+}
+
+void conn_fail(struct conn *c, uint32_t code, int err, const char *fmt, ...)
+{
+	struct msg_error me = { .code = code };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct conn_tx_item *item, *head = c->tx_head;
+	va_list ap;
+	int len;
+
+	if (conn_failing(c))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(me.message, sizeof(me.message), fmt, ap);
+	va_end(ap);
+	len = msg_error_encode(frame, sizeof(frame), &me);
+	item = len > 0 ? calloc(1, sizeof(*item) + (size_t)len) : NULL;
+	if (!item) {
+		conn_close(c, err);
+		return;
+	}
+	memcpy(item->small, frame, (size_t)len);
+	item->buf = item->small;
+	item->len = (uint32_t)len;
+	item->ready = true;
+	item->conn = c;
+	item->queued = true;
+	/* Next after the item being sent, if one is (its bytes must not be split), else
+	 * first.  Items behind it are never sent: the connection closes after it. */
+	if (head && (head->sent > 0 || head->tls_out || (c->tx_posted && !c->raw_head))) {
+		item->next = head->next;
+		head->next = item;
+		if (c->tx_tail == head)
+			c->tx_tail = item;
+	} else {
+		item->next = head;
+		c->tx_head = item;
+		if (!c->tx_tail)
+			c->tx_tail = item;
+	}
+	c->tx_queued++;
+	c->fail_item = item;
+	c->fail_error = err;
+	c->fail_deadline_ms = conn_now_ms() + CONN_ERROR_LINGER_MS;
+	conn_tx_post(c);
+}
+
+/*
+ * The owner refused a frame with @err: tell the peer, unless the owner already did
+ * (conn_fail) or the error is not the peer's doing (out of memory, I/O: a plain close).
+ */
+static void conn_frame_refused(struct conn *c, int err)
+{
+	const char *type = wire_type_name(c->rx_frame.type);
+
+	switch (err) {
+	case -EPROTONOSUPPORT:
+		conn_fail(c, WIRE_ERR_VERSION, err,
+			  "protocol version not supported: this walshipd speaks version %d",
+			  WIRE_VERSION);
+		break;
+	case -EPROTO:
+	case -EBADMSG:
+		conn_fail(c, WIRE_ERR_PROTOCOL, err, "%s %s frame",
+			  err == -EBADMSG ? "malformed" : "unexpected or invalid", type);
+		break;
+	default:
+		conn_close(c, err);
+		break;
+	}
 }

@@ -15,6 +15,16 @@
  * Slot items go out with SEND_ZC when the connection's zero-copy mode allows; the slot is
  * released only on the notification that the kernel is done with it.
  *
+ * Bounds: the send queue holds at most CONN_TX_MAX_ITEMS items.  The owners queue data
+ * within their own, smaller windows; what grows past the bound is answers to a peer that
+ * does not read them (PONGs, ACKs), so the connection is closed with -ENOBUFS, logged
+ * once, and the owner counts it from close_error.  Receiving needs no bound: a frame is
+ * read only into the buffer the owner gives, one frame at a time.
+ *
+ * Errors: a frame that does not decode, or that the owner refuses as a protocol error,
+ * is answered with ERROR (docs/protocol.md: CHECKSUM, PROTOCOL, VERSION) before the
+ * connection closes; conn_fail() lets the owner choose the code and say why.
+ *
  * Lifetime: every request submitted for the connection is counted; conn_close() shuts
  * the socket down and the owner's closed() callback runs once nothing is in flight.
  */
@@ -30,6 +40,15 @@
 #include "proto/codec.h"
 #include "net/tls.h"
 #include "ring/ring.h"
+
+/*
+ * Items a connection's send queue may hold (each at most a small frame's copy, or a slot
+ * or mapping the owner bounds itself).  Far above what a reading peer ever has queued:
+ * PEER_MAX_QUEUED data frames, an ACK per file in flight, a PONG per PING.
+ */
+#define CONN_TX_MAX_ITEMS 1024
+/* How long a connection that sent ERROR waits for it to leave before it closes anyway. */
+#define CONN_ERROR_LINGER_MS 2000
 
 struct conn;
 
@@ -121,7 +140,13 @@ struct conn {
 	struct conn_tx_item *tx_head;
 	struct conn_tx_item *tx_tail;
 	unsigned int tx_queued; /* items queued and not yet fully sent */
+	unsigned int raw_queued; /* TLS: raw items queued */
 	bool tx_posted;
+
+	/* conn_fail(): the ERROR item, sent next; the connection closes after it */
+	struct conn_tx_item *fail_item;
+	int fail_error;
+	int64_t fail_deadline_ms;
 
 	int64_t last_rx_ms; /* monotonic time of the last bytes received */
 	int64_t last_tx_ms; /* ... and sent */
@@ -138,7 +163,8 @@ struct conn {
 	unsigned int ops_pending;
 	bool closing;
 	bool closed_called;
-	int close_error; /* first error that closed it (-errno), 0 for a clean close */
+	int close_error; /* first error that closed it (-errno), 0 for a clean close;
+			  * -ENOBUFS: the send queue reached CONN_TX_MAX_ITEMS */
 	struct conn_stats stats;
 };
 
@@ -168,13 +194,15 @@ const char *conn_tls_version(const struct conn *c);
 const char *conn_ktls_state(const struct conn *c);
 
 /* Queue a small frame (already encoded, at most WIRE_HEADER_SIZE +
- * WIRE_MAX_CONTROL_PAYLOAD bytes).  Returns -ENOMEM or -EPIPE when closing. */
+ * WIRE_MAX_CONTROL_PAYLOAD bytes).  Returns -ENOMEM, -EPIPE when closing, or -ENOBUFS
+ * when the queue was at its bound (the connection is then closing). */
 int conn_send_frame(struct conn *c, const uint8_t *frame, uint32_t len);
 
 /*
  * Queue a slot item: @slot holds (or will hold) a frame of @len bytes at slot->data.
  * When @ready is false the owner fills it later and calls conn_item_ready().  The
- * returned item stays valid until it is sent (or the connection closes).
+ * returned item stays valid until it is sent (or the connection closes).  NULL when out
+ * of memory or when the queue was at its bound (the connection is then closing).
  */
 struct conn_tx_item *conn_queue_slot(struct conn *c, struct ring_slot *slot, uint32_t len,
 				     bool ready);
@@ -206,7 +234,9 @@ unsigned int conn_tx_backlog(const struct conn *c);
 /*
  * Keepalive: send a PING when nothing was sent for @interval_ms; close the connection
  * (-ETIMEDOUT) when nothing was received for @timeout_ms while it was ready to receive.
- * Call it periodically.  Returns true if it closed the connection.
+ * Also closes a connection whose ERROR (conn_fail) the peer has not taken within
+ * CONN_ERROR_LINGER_MS.  Call it periodically.  Returns true if it closed the connection
+ * for want of keepalive.
  */
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms);
 
@@ -215,6 +245,20 @@ int64_t conn_now_ms(void);
 
 /* Shut the connection down (@err: reason, 0 clean); closed() follows. */
 void conn_close(struct conn *c, int err);
+
+/*
+ * Tell the peer why, then close (docs/protocol.md, "Other protocol errors"): ERROR @code
+ * (enum wire_error) with the formatted message goes out next, at a frame boundary, ahead
+ * of frames queued and not yet begun; received frames are no longer handed to the owner;
+ * the connection closes with @err once the ERROR is sent, or after CONN_ERROR_LINGER_MS
+ * (conn_keepalive) if the peer does not take it.  The caller has logged the reason.  A
+ * connection already failing or closing is left as it is.
+ */
+void conn_fail(struct conn *c, uint32_t code, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* True once conn_fail() ran or the connection is closing: nothing more is received. */
+bool conn_failing(const struct conn *c);
 
 /* Format @sa as "addr:port". */
 void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len);

@@ -12,7 +12,9 @@
  *             trailing bytes, a CRC mismatch);
  *   -EPROTO   the message is well formed but carries a value the protocol forbids (a
  *             length over its bound, non-zero reserved bits, an enum out of range, a bad
- *             name, a NUL inside text, another protocol version).
+ *             name, a NUL inside text);
+ *   -EPROTONOSUPPORT  a HELLO of another protocol version (the peer is answered ERROR
+ *             VERSION, not PROTOCOL).
  */
 #include <errno.h>
 #include <string.h>
@@ -228,6 +230,18 @@ int frame_header_decode(const uint8_t *in, struct frame_header *hdr)
 	return 0;
 }
 
+bool frame_header_plausible(const uint8_t *in)
+{
+	struct reader r = { in, WIRE_HEADER_SIZE };
+	uint8_t type = get_u8(&r);
+	uint8_t flags = get_u8(&r);
+	uint16_t reserved = get_u16(&r);
+	uint32_t length = get_u32(&r);
+
+	return frame_max_payload(type) != 0 && flags == 0 && reserved == 0 &&
+	       length <= frame_max_payload(type);
+}
+
 int frame_payload_check(const struct frame_header *hdr, const uint8_t *payload)
 {
 	return crc32c(0, payload, hdr->length) == hdr->payload_crc ? 0 : -EBADMSG;
@@ -339,7 +353,7 @@ int msg_hello_decode(const uint8_t *payload, uint32_t len, struct msg_hello *m)
 	/* The version first: a peer of another version may lay out the rest differently. */
 	m->version = get_u16(&r);
 	if (m->version != WIRE_VERSION)
-		return -EPROTO;
+		return -EPROTONOSUPPORT;
 	if (!need(&r, HELLO_FIXED - 2))
 		return -EBADMSG;
 	m->role = get_u8(&r);

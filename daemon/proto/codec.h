@@ -6,7 +6,8 @@
  * later TLS) and the unit tests and fuzzers drive them alike.  Decoders parse field by
  * field, check every length against the buffer and the protocol bounds before copying,
  * and return -EBADMSG (malformed) or -EPROTO (well-formed but not allowed, e.g. a length
- * over the bound for its type, non-zero reserved bits).
+ * over the bound for its type, non-zero reserved bits); a HELLO of another protocol
+ * version is -EPROTONOSUPPORT, so that it is answered ERROR VERSION.
  */
 #ifndef WALSHIP_PROTO_CODEC_H
 #define WALSHIP_PROTO_CODEC_H
@@ -105,6 +106,14 @@ void frame_header_encode(uint8_t *out, uint8_t type, uint8_t flags, uint32_t len
  */
 int frame_header_decode(const uint8_t *in, struct frame_header *hdr);
 
+/*
+ * After frame_header_decode() said -EBADMSG: true when the 16 bytes at @in still look
+ * like a frame header (a known type, zero flags and reserved, a length within the bound
+ * of the type), i.e. a frame damaged in transit (answered ERROR CHECKSUM) rather than
+ * bytes of another protocol or garbage (ERROR PROTOCOL).
+ */
+bool frame_header_plausible(const uint8_t *in);
+
 /* Check @payload against hdr->payload_crc.  Returns 0 or -EBADMSG. */
 int frame_payload_check(const struct frame_header *hdr, const uint8_t *payload);
 
@@ -144,9 +153,9 @@ int msg_data_split_end(uint8_t *hdr, uint64_t offset, uint32_t len, uint32_t crc
 /*
  * Decoders take the payload of a frame whose header decoded and whose CRC checked.
  * Return 0, -EBADMSG or -EPROTO.  Names are checked for characters and length; text is
- * copied NUL-terminated.  msg_hello_decode() reads the version before anything else: on
- * -EPROTO with m->version != WIRE_VERSION the peer speaks another protocol version (answer
- * ERROR VERSION); the rest of @m is then zero.
+ * copied NUL-terminated.  msg_hello_decode() reads the version before anything else: a
+ * version other than WIRE_VERSION is -EPROTONOSUPPORT (answer ERROR VERSION), with
+ * m->version set and the rest of @m zero.
  */
 int msg_hello_decode(const uint8_t *payload, uint32_t len, struct msg_hello *m);
 int msg_file_begin_decode(const uint8_t *payload, uint32_t len, struct msg_file_begin *m);

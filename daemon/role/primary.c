@@ -1057,13 +1057,13 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
+	if (ret == -EPROTONOSUPPORT)
+		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
+				   in.version);
 	if (ret < 0) {
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;
 	}
-	if (in.version != WIRE_VERSION)
-		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
-				   in.version);
 	if (in.role != WIRE_ROLE_REPLICA)
 		return peer_refuse(peer, WIRE_ERR_ROLE,
 				   "only replicas connect to a primary: WAL flows from primary to "
@@ -1420,6 +1420,8 @@ static void peer_closed(struct conn *c)
 	struct xfer *x, *next;
 
 	spool_free_names(peer->backlog, peer->nbacklog);
+	if (c->close_error == -ENOBUFS)
+		pr->st.queue_overflows++; /* its send queue reached its bound (net/conn.h) */
 
 	if (peer->state == PEER_STREAMING)
 		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);

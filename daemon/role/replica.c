@@ -14,6 +14,11 @@
  * that fails validation is never renamed into place.  The first segment stored fixes
  * the store's system identifier; WAL of any other system is refused.
  *
+ * Files in flight are bounded by the protocol's window (WIRE_MAX_INFLIGHT_FILES): a
+ * primary that begins more is refused with ERROR PROTOCOL, and the files of that
+ * connection are kept as partials or removed as for any lost connection.  A frame the
+ * replica cannot accept is answered with ERROR (link_refuse) before the link closes.
+ *
  * Resuming: while a segment arrives its CRC-32C is kept up to date from the frames' own
  * CRCs (no second pass over the bytes).  Every checkpoint_interval, and when the
  * connection is lost, what has been written is made durable and recorded with its CRC
@@ -114,6 +119,7 @@ struct link {
 	bool established;
 	char primary_name[WIRE_MAX_NAME + 1];
 	struct infile *files;
+	unsigned int nfiles; /* in @files: begun and not yet acknowledged */
 	uint64_t files_received;
 	uint64_t files_acked;
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
@@ -167,6 +173,27 @@ static void replica_set_error(struct replica *rp, const char *fmt, ...)
 	rp->errors++;
 }
 
+/*
+ * The primary sent what this replica cannot accept: log it, tell the primary why (ERROR
+ * @code, docs/protocol.md), close once that is sent.  Returns -EPROTO for rx_frame.
+ */
+static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
+{
+	char why[WIRE_MAX_MESSAGE + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_error("closing connection to primary at %s: %s", lk->rp->cfg.upstream, why);
+	replica_set_error(lk->rp, "%s", why);
+	conn_fail(&lk->conn, code, -EPROTO, "%s", why);
+	return -EPROTO;
+}
+
 /* ---- files ---- */
 
 static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
@@ -200,6 +227,7 @@ static void infile_free(struct infile *f)
 	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
 		if (*fp == f) {
 			*fp = f->next;
+			lk->nfiles--;
 			break;
 		}
 	}
@@ -627,21 +655,29 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 	struct store_partial *sp;
 	struct infile *f;
 
-	if (msg_file_begin_decode(payload, len, &fb) < 0) {
-		log_log("malformed FILE_BEGIN from the primary");
-		return -EPROTO;
-	}
-	if (link_find_file(lk, fb.file_id)) {
-		log_log("primary reused file id %u", fb.file_id);
-		return -EPROTO;
+	if (msg_file_begin_decode(payload, len, &fb) < 0)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_BEGIN");
+	if (link_find_file(lk, fb.file_id))
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "FILE_BEGIN reuses file id %u of a file "
+				   "in flight",
+				   fb.file_id);
+	if (lk->nfiles >= WIRE_MAX_INFLIGHT_FILES) {
+		/* A primary keeps at most max_inflight_files unacknowledged (at most this):
+		 * more is a peer that does not follow the protocol, and each costs a
+		 * descriptor and a file in .incoming. */
+		rp->st.queue_overflows++;
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "FILE_BEGIN for \"%s\" while %u files are in flight: more than "
+				   "the protocol's window of %d",
+				   fb.name, lk->nfiles, WIRE_MAX_INFLIGHT_FILES);
 	}
 	sp = store_partial_find(&rp->store, fb.name);
-	if (fb.start_offset && (!sp || sp->size != fb.size || sp->durable != fb.start_offset)) {
-		log_log("primary asked to resume \"%s\" at %" PRIu64 ", which this replica did not "
-			"offer",
-			fb.name, fb.start_offset);
-		return -EPROTO;
-	}
+	if (fb.start_offset && (!sp || sp->size != fb.size || sp->durable != fb.start_offset))
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "asked to resume \"%s\" at %" PRIu64 ", which this replica did "
+				   "not offer",
+				   fb.name, fb.start_offset);
 	if (!fb.start_offset && sp) {
 		/* The primary did not take the offer (its copy differs, or it does not look
 		 * at HAVE): the file comes again from its start. */
@@ -664,6 +700,7 @@ static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t 
 	snprintf(f->name, sizeof(f->name), "%s", fb.name);
 	f->next = lk->files;
 	lk->files = f;
+	lk->nfiles++;
 	lk->files_received++;
 	snprintf(lk->last_received, sizeof(lk->last_received), "%s", fb.name);
 
@@ -709,14 +746,16 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, u
 	struct chunk_write *cw;
 
 	if (msg_data_decode(payload, len, &md) < 0) {
-		log_log("malformed DATA from the primary");
-		goto out_put;
+		ring_slot_put(rp->ring, slot);
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed DATA");
 	}
 	f = link_find_file(lk, md.file_id);
 	if (!f || f->end_received || md.offset != f->received || md.len > f->size - f->received) {
-		log_log("DATA for file %u at offset %" PRIu64 " does not continue any file",
-			md.file_id, md.offset);
-		goto out_put;
+		ring_slot_put(rp->ring, slot);
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "DATA for file %u at offset %" PRIu64 " does not continue any "
+				   "file",
+				   md.file_id, md.offset);
 	}
 	f->received += md.len;
 	/* The content's CRC from the frame's (checked) payload CRC, without reading it
@@ -786,10 +825,6 @@ static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, u
 		infile_submit(f, sqe);
 	}
 	return 0;
-
-out_put:
-	ring_slot_put(rp->ring, slot);
-	return -EPROTO;
 }
 
 static int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len)
@@ -797,15 +832,13 @@ static int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t le
 	struct msg_file_end fe;
 	struct infile *f;
 
-	if (msg_file_end_decode(payload, len, &fe) < 0) {
-		log_log("malformed FILE_END from the primary");
-		return -EPROTO;
-	}
+	if (msg_file_end_decode(payload, len, &fe) < 0)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_END");
 	f = link_find_file(lk, fe.file_id);
-	if (!f || f->end_received || fe.size != f->size || f->received != f->size) {
-		log_log("FILE_END for file %u does not match what was received", fe.file_id);
-		return -EPROTO;
-	}
+	if (!f || f->end_received || fe.size != f->size || f->received != f->size)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "FILE_END for file %u does not match what was received",
+				   fe.file_id);
 	f->end_received = true;
 	f->t_end = role_now_ms();
 	infile_maybe_finish(f);
@@ -816,45 +849,43 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 {
 	struct replica *rp = lk->rp;
 	struct msg_hello h;
+	int ret = msg_hello_decode(payload, len, &h);
 
-	if (msg_hello_decode(payload, len, &h) < 0) {
-		log_log("malformed HELLO from the primary");
-		return -EPROTO;
-	}
-	if (h.version != WIRE_VERSION || h.role != WIRE_ROLE_PRIMARY) {
-		log_error("upstream %s is not a walship primary of protocol version %d",
-			  rp->cfg.upstream, WIRE_VERSION);
-		replica_set_error(rp, "upstream is not a walship primary");
-		return -EPROTO;
-	}
-	if (strcmp(h.arch, wire_arch()) != 0 ||
-	    (h.system_identifier && rp->store.system_identifier &&
-	     h.system_identifier != rp->store.system_identifier)) {
-		log_error("upstream %s is incompatible: platform %s, system %" PRIu64
-			  "; this replica: platform %s, system %" PRIu64,
-			  rp->cfg.upstream, h.arch, h.system_identifier, wire_arch(),
-			  rp->store.system_identifier);
-		replica_set_error(rp, "upstream is incompatible");
-		return -EPROTO;
-	}
+	/* The same checks as the primary's, with the ERROR codes of docs/protocol.md. */
+	if (ret == -EPROTONOSUPPORT)
+		return link_refuse(lk, WIRE_ERR_VERSION,
+				   "upstream speaks protocol version %u, this replica version %d",
+				   h.version, WIRE_VERSION);
+	if (ret < 0)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed HELLO");
+	if (h.role != WIRE_ROLE_PRIMARY)
+		return link_refuse(lk, WIRE_ERR_ROLE,
+				   "upstream is not a walship primary: a replica takes WAL from a "
+				   "primary only");
+	if (strcmp(h.arch, wire_arch()) != 0)
+		return link_refuse(lk, WIRE_ERR_INCOMPATIBLE,
+				   "primary platform %s differs from replica platform %s", h.arch,
+				   wire_arch());
+	if (h.system_identifier && rp->store.system_identifier &&
+	    h.system_identifier != rp->store.system_identifier)
+		return link_refuse(lk, WIRE_ERR_INCOMPATIBLE,
+				   "primary ships WAL of system %" PRIu64
+				   ", this replica holds system %" PRIu64,
+				   h.system_identifier, rp->store.system_identifier);
 	if ((h.page_magic && rp->store.page_magic && h.page_magic != rp->store.page_magic) ||
 	    (h.seg_size && rp->store.seg_size && h.seg_size != rp->store.seg_size) ||
-	    (h.block_size && rp->store.block_size && h.block_size != rp->store.block_size)) {
-		log_error(
-			"upstream %s ships WAL of PostgreSQL %s (segment size %u, block size %u); "
+	    (h.block_size && rp->store.block_size && h.block_size != rp->store.block_size))
+		return link_refuse(
+			lk, WIRE_ERR_INCOMPATIBLE,
+			"primary ships WAL of PostgreSQL %s (segment size %u, block size %u); "
 			"this replica holds PostgreSQL %s (segment size %u, block size %u)",
-			rp->cfg.upstream, wal_page_magic_version(h.page_magic) ?: "?", h.seg_size,
-			h.block_size, wal_page_magic_version(rp->store.page_magic) ?: "?",
-			rp->store.seg_size, rp->store.block_size);
-		replica_set_error(rp, "upstream ships WAL of another PostgreSQL version or layout");
-		return -EPROTO;
-	}
-	if (conn_peer_cert_name(&lk->conn) && strcmp(conn_peer_cert_name(&lk->conn), h.node_name)) {
-		log_error("upstream %s presents certificate name \"%s\" but node name \"%s\"",
-			  rp->cfg.upstream, conn_peer_cert_name(&lk->conn), h.node_name);
-		replica_set_error(rp, "primary's certificate name does not match its node name");
-		return -EPROTO;
-	}
+			wal_page_magic_version(h.page_magic) ?: "?", h.seg_size, h.block_size,
+			wal_page_magic_version(rp->store.page_magic) ?: "?", rp->store.seg_size,
+			rp->store.block_size);
+	if (conn_peer_cert_name(&lk->conn) && strcmp(conn_peer_cert_name(&lk->conn), h.node_name))
+		return link_refuse(lk, WIRE_ERR_NAME,
+				   "primary presents certificate name \"%s\" but node name \"%s\"",
+				   conn_peer_cert_name(&lk->conn), h.node_name);
 	lk->established = true;
 	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
 	rp->backoff_ms = rp->cfg.reconnect_min_ms;
@@ -872,21 +903,24 @@ static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 	if (slot)
 		ring_slot_put(c->ring, slot);
 	if (hdr->type == WIRE_ERROR) {
+		/* The primary says why it closes: log its reason (nothing is answered). */
 		struct msg_error me;
 
-		if (msg_error_decode(payload, hdr->length, &me) == 0) {
+		if (msg_error_decode(payload, hdr->length, &me) < 0)
+			log_error("primary at %s sent a malformed ERROR", lk->rp->cfg.upstream);
+		else if (!lk->established)
 			log_error("primary at %s refused this replica: %s", lk->rp->cfg.upstream,
 				  me.message);
-			replica_set_error(lk->rp, "%s", me.message);
-		}
+		else
+			log_error("primary at %s closed the connection with ERROR %s: %s",
+				  lk->rp->cfg.upstream, wire_error_name(me.code), me.message);
+		replica_set_error(lk->rp, "%s", me.message);
 		return -ECONNREFUSED;
 	}
 	if (!lk->established) {
-		if (hdr->type != WIRE_HELLO) {
-			log_log("expected HELLO from the primary, got %s",
-				wire_type_name(hdr->type));
-			return -EPROTO;
-		}
+		if (hdr->type != WIRE_HELLO)
+			return link_refuse(lk, WIRE_ERR_PROTOCOL, "expected HELLO, got %s",
+					   wire_type_name(hdr->type));
 		return link_on_hello(lk, payload, hdr->length);
 	}
 	switch (hdr->type) {
@@ -900,15 +934,15 @@ static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		int n;
 
 		if (msg_ping_decode(payload, hdr->length, &ping) < 0)
-			return -EPROTO;
+			return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed PING");
 		n = msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping);
 		return n < 0 ? n : conn_send_frame(c, frame, (uint32_t)n);
 	}
 	case WIRE_PONG:
 		return 0;
 	default:
-		log_log("unexpected %s frame from the primary", wire_type_name(hdr->type));
-		return -EPROTO;
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "unexpected %s frame from a primary",
+				   wire_type_name(hdr->type));
 	}
 }
 
@@ -930,6 +964,10 @@ static void link_closed(struct conn *c)
 	struct link *lk = link_of(c);
 	struct replica *rp = lk->rp;
 
+	if (c->close_error == -ENOBUFS) {
+		rp->st.queue_overflows++; /* logged by conn.c */
+		replica_set_error(rp, "the primary did not read what this replica sent");
+	}
 	/* Files not completely received are kept for resuming where their bytes can be
 	 * made durable, else discarded; the primary sends them on or again. */
 	while (lk->files) {
@@ -1282,7 +1320,8 @@ static void replica_tick(void *state, int64_t now_ms)
 		replica_connect(rp);
 	if (rp->link)
 		link_checkpoint_due(rp->link, now_ms);
-	if (rp->link && rp->link->established &&
+	/* conn_keepalive() also closes a link whose ERROR the primary does not take. */
+	if (rp->link && (rp->link->established || conn_failing(&rp->link->conn)) &&
 	    conn_keepalive(&rp->link->conn, conn_now_ms(), rp->cfg.keepalive_interval_ms,
 			   rp->cfg.keepalive_timeout_ms))
 		replica_set_error(rp, "no data from the primary for longer than keepalive_timeout");

@@ -146,6 +146,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		  ",\"spool_copies\":%" PRIu64 ",\"spool_avoided\":%" PRIu64,
 		  n->resumed_files, n->resumed_bytes, n->skipped_files, n->checkpoints,
 		  n->spool_copies, n->spool_avoided);
+	sb_printf(sb, ",\"queue_overflows\":%" PRIu64, n->queue_overflows);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -293,6 +294,11 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "resumed:             %" PRIu64 " file(s), %" PRIu64
 			  " bytes not sent again; %" PRIu64 " file(s) already held, not sent\n",
 			  n->resumed_files, n->resumed_bytes, n->skipped_files);
+	if (n->queue_overflows)
+		sb_printf(sb,
+			  "peers dropped:       %" PRIu64
+			  " connection(s) over a bound (unread send queue, files in flight)\n",
+			  n->queue_overflows);
 	if (n->last_conflict[0])
 		sb_printf(sb, "last conflict:       %s\n", n->last_conflict);
 	if (n->last_error[0])

@@ -107,6 +107,8 @@ struct status_node {
 	uint64_t resumed_bytes; /* bytes that did not cross the network again thanks to that */
 	uint64_t skipped_files; /* primary: not sent, the replica holds the same content */
 	uint64_t checkpoints; /* replica: partial files made durable and recorded */
+	uint64_t queue_overflows; /* connections dropped for a per-connection bound: a peer
+				   * that does not read (send queue), files in flight */
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
 	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */

@@ -47,6 +47,11 @@
 #define WIRE_MAX_MESSAGE 1024 /* human-readable text in ACK and ERROR */
 #define WIRE_ARCH_LEN 16
 #define WIRE_MAX_HAVE 32 /* entries in one HAVE */
+/*
+ * Files begun and not yet acknowledged on one connection: the largest window a primary
+ * may be configured with (max_inflight_files); a replica refuses more.
+ */
+#define WIRE_MAX_INFLIGHT_FILES 64
 
 enum wire_type {
 	WIRE_HELLO = 1, /* both ways, replica first */

@@ -9,7 +9,7 @@
  * against this node's) lives in the role code (daemon/role/primary.c) and is not reachable
  * without a connection; see docs/security.md.
  *
- * Properties: -EPROTO with another version leaves everything else zero; a HELLO that
+ * Properties: -EPROTONOSUPPORT (another version) leaves everything else zero; a HELLO that
  * decodes has a valid node name, a known role, a printable architecture, and encodes back
  * to the same payload.
  */
@@ -38,8 +38,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(copy, data, size);
 
 	ret = msg_hello_decode(copy, len, &hello);
-	FUZZ_ASSERT(ret == 0 || ret == -EBADMSG || ret == -EPROTO);
-	if (ret == -EPROTO && hello.version != WIRE_VERSION) {
+	FUZZ_ASSERT(ret == 0 || ret == -EBADMSG || ret == -EPROTO || ret == -EPROTONOSUPPORT);
+	FUZZ_ASSERT((ret == -EPROTONOSUPPORT) == (len >= 2 && hello.version != WIRE_VERSION));
+	if (ret == -EPROTONOSUPPORT) {
 		/* Another protocol version: only the version was read. */
 		memset(&zero, 0, sizeof(zero));
 		zero.version = hello.version;

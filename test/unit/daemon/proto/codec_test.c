@@ -228,12 +228,12 @@ static void test_hello_decode_refuses(void **state)
 	int total;
 
 	(void)state;
-	/* Another version: -EPROTO with the version readable. */
-	assert_int_equal(hello_with(0, WIRE_VERSION + 1, &out), -EPROTO);
+	/* Another version: -EPROTONOSUPPORT with the version readable. */
+	assert_int_equal(hello_with(0, WIRE_VERSION + 1, &out), -EPROTONOSUPPORT);
 	assert_int_equal(out.version, WIRE_VERSION + 1);
-	assert_int_equal(hello_with(0, 1, &out), -EPROTO); /* version 1: no HAVE, no resume */
+	assert_int_equal(hello_with(0, 1, &out), -EPROTONOSUPPORT); /* version 1: no HAVE */
 	assert_int_equal(out.version, 1);
-	assert_int_equal(hello_with(1, 1, &out), -EPROTO);
+	assert_int_equal(hello_with(1, 1, &out), -EPROTONOSUPPORT);
 	assert_int_equal(out.version, 0x0100 | WIRE_VERSION);
 	/* Role out of range, flags, reserved. */
 	assert_int_equal(hello_with(2, 0, &out), -EPROTO);
@@ -776,6 +776,28 @@ static void test_header(void **state)
 		memcpy(copy, buf, sizeof(copy));
 		copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		assert_int_equal(frame_header_decode(copy, &hdr), -EBADMSG);
+	}
+
+	/* A damaged header that still looks like one (a flip in a CRC field) is told apart
+	 * from bytes that are no frame header at all (ERROR CHECKSUM vs PROTOCOL). */
+	for (int bit = 64; bit < WIRE_HEADER_SIZE * 8; bit++) {
+		uint8_t copy[WIRE_HEADER_SIZE];
+
+		memcpy(copy, buf, sizeof(copy));
+		copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_true(frame_header_plausible(copy));
+	}
+	{
+		static const uint8_t http[WIRE_HEADER_SIZE] = "GET / HTTP/1.1\r\n";
+		uint8_t copy[WIRE_HEADER_SIZE];
+
+		assert_false(frame_header_plausible(http));
+		memcpy(copy, buf, sizeof(copy));
+		copy[2] = 1; /* reserved */
+		assert_false(frame_header_plausible(copy));
+		memcpy(copy, buf, sizeof(copy));
+		copy[0] = WIRE_PING; /* 1234 bytes: over the bound of PING */
+		assert_false(frame_header_plausible(copy));
 	}
 
 	/* Valid CRC but forbidden contents. */

@@ -45,14 +45,28 @@
 #define DRAIN_MS 3000
 /* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */
 #define PUSH_MAX_EARLY_ACKS 64
+/* How long a connected replica has to answer a PING when another connection announces its
+ * name: alive, the newcomer is refused (ERROR NAME); silent, it is replaced. */
+#define NAME_PROBE_MS 2000
+/* Tokens of the primary's own PINGs (handshake and name probes); keepalive tokens are
+ * monotonic milliseconds, far below. */
+#define PEER_TOKEN_BASE (UINT64_C(1) << 63)
 /* A replica that answered ACK IO_ERROR gets held files again after this long, doubling
  * while it keeps failing (docs/protocol.md, "ACK statuses"). */
 #define IO_RETRY_MIN_MS 1000
 #define IO_RETRY_MAX_MS 30000
 
+/*
+ * The handshake (docs/protocol.md, section 1).  It is complete, and the replica registered
+ * and counted against max_senders' peers streaming, only once HELLO and HAVE were valid
+ * and the replica answered a PING sent after its HAVE: a peer that does not read what it
+ * is sent, or breaks the protocol right after its HAVE, never gets WAL held for it.
+ */
 enum peer_state {
 	PEER_HANDSHAKE, /* waiting for HELLO */
+	PEER_NAME_WAIT, /* HELLO valid, but its name is connected: is that connection alive? */
 	PEER_INVENTORY, /* HELLO answered, waiting for HAVE */
+	PEER_CONFIRM, /* HAVE valid, waiting for the PONG of our PING */
 	PEER_STREAMING,
 };
 
@@ -120,6 +134,11 @@ struct peer {
 	struct primary *pr;
 	enum peer_state state;
 	bool refused; /* an ERROR is queued: close once it is sent */
+	struct peer *rival; /* PEER_NAME_WAIT: the connection of that name, being probed */
+	bool have_early; /* PEER_NAME_WAIT: its HAVE came already (in have) */
+	uint64_t confirm_token; /* PEER_CONFIRM: the PING whose PONG completes the handshake */
+	uint64_t probe_token; /* a newcomer announced this name: our PING, or 0 */
+	int64_t probe_deadline_ms; /* no PONG by then: closed, the newcomer goes on */
 	char name[WIRE_MAX_NAME + 1];
 	int64_t accepted_ms;
 	int64_t connected_since;
@@ -158,6 +177,7 @@ struct primary {
 	struct push *pushes;
 	unsigned int npushes;
 	uint64_t next_push_id;
+	uint64_t next_token; /* PEER_TOKEN_BASE + n: PINGs of the handshake and name probes */
 	/* cluster identity, learned from the first page of shipped segments */
 	uint64_t system_identifier;
 	uint16_t page_magic;
@@ -176,6 +196,9 @@ struct primary {
 };
 
 static const struct conn_ops peer_conn_ops;
+static int peer_check_name(struct peer *peer);
+static int peer_hello_accept(struct peer *peer);
+static int peer_have_done(struct peer *peer);
 static int primary_registered_index(const struct primary *pr, const char *name);
 static void primary_release(struct primary *pr, const char *replica, const char *file);
 
@@ -1052,8 +1075,7 @@ static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
 static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct primary *pr = peer->pr;
-	struct msg_hello in, out = { 0 };
-	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_hello in;
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
@@ -1115,19 +1137,79 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 			return peer_refuse(peer, WIRE_ERR_ACCESS, "%s", why);
 		}
 	}
-	/* A replica that reconnects replaces its old, possibly half-open, connection. */
-	for (struct peer *other = pr->peers; other; other = other->next) {
-		if (other != peer && other->state == PEER_STREAMING &&
-		    !strcmp(other->name, in.node_name) && !other->conn.closing) {
-			log_log("replica \"%s\" connected again from %s; closing its connection "
-				"from %s",
-				in.node_name, peer->conn.peer_addr, other->conn.peer_addr);
-			conn_close(&other->conn, -ECONNRESET);
-			break;
-		}
-	}
 	snprintf(peer->name, sizeof(peer->name), "%s", in.node_name);
+	return peer_check_name(peer);
+}
 
+/* Queue a PING with a fresh token of ours in *@token.  Returns 0 or -errno. */
+static int peer_ping(struct peer *peer, uint64_t *token)
+{
+	struct msg_ping ping = { .token = PEER_TOKEN_BASE + ++peer->pr->next_token };
+	uint8_t frame[WIRE_HEADER_SIZE + 8];
+	int ret = peer_queue_small(peer, msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping),
+				   frame);
+
+	if (!ret)
+		*token = ping.token;
+	return ret;
+}
+
+/* The connection, other than @peer, of replica @name past its HELLO, or NULL. */
+static struct peer *primary_named(struct primary *pr, const char *name, const struct peer *peer)
+{
+	for (struct peer *other = pr->peers; other; other = other->next)
+		if (other != peer && other->state >= PEER_INVENTORY && !other->conn.closing &&
+		    !other->refused && !strcmp(other->name, name))
+			return other;
+	return NULL;
+}
+
+/*
+ * @peer's HELLO is valid.  If a connection of that name is up, it may be the replica's
+ * own half-open one after a network cut or a restart, or the replica alive and @peer an
+ * impostor: that connection is sent a PING.  Answered within NAME_PROBE_MS, @peer is
+ * refused with ERROR NAME (peer_on_pong); otherwise that connection is closed and @peer
+ * goes on (primary_tick, peer_closed, primary_pump).  Returns 0 or -errno.
+ */
+static int peer_check_name(struct peer *peer)
+{
+	struct peer *rival = primary_named(peer->pr, peer->name, peer);
+
+	if (!rival)
+		return peer_hello_accept(peer);
+	if (!rival->probe_token) {
+		int ret = peer_ping(rival, &rival->probe_token);
+
+		if (ret < 0)
+			return ret;
+		rival->probe_deadline_ms = role_now_ms() + NAME_PROBE_MS;
+		log_log("replica \"%s\" connects from %s while connected from %s; checking that "
+			"connection",
+			peer->name, peer->conn.peer_addr, rival->conn.peer_addr);
+	}
+	peer->rival = rival;
+	peer->state = PEER_NAME_WAIT;
+	return 0;
+}
+
+/* @peer's HELLO passed every check: answer it, if there is room (max_senders). */
+static int peer_hello_accept(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_hello out = { 0 };
+	unsigned int past_hello = 0;
+	int ret;
+
+	/* Connections still in the handshake do not count: they cannot lock replicas out. */
+	for (struct peer *other = pr->peers; other; other = other->next)
+		if (other != peer && other->state >= PEER_INVENTORY && !other->conn.closing &&
+		    !other->refused)
+			past_hello++;
+	if (past_hello >= (unsigned int)pr->cfg.max_senders)
+		return peer_refuse(peer, WIRE_ERR_TOO_MANY,
+				   "too many replicas connected (max_senders = %d)",
+				   pr->cfg.max_senders);
 	out.version = WIRE_VERSION;
 	out.role = WIRE_ROLE_PRIMARY;
 	out.system_identifier = pr->system_identifier;
@@ -1140,20 +1222,50 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	if (ret < 0)
 		return ret;
 	peer->state = PEER_INVENTORY; /* HAVE follows the replica's HELLO */
+	if (peer->have_early)
+		return peer_have_done(peer);
 	return 0;
 }
 
-/* The replica's inventory: from now on it streams. */
+/* The replica's inventory: the handshake completes with the answer to a PING. */
 static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
-	struct primary *pr = peer->pr;
-	int ret;
+	int ret = msg_have_decode(payload, len, &peer->have);
 
-	ret = msg_have_decode(payload, len, &peer->have);
 	if (ret < 0) {
 		log_log("malformed HAVE from replica \"%s\"", peer->name);
 		return ret;
 	}
+	if (peer->state == PEER_NAME_WAIT) {
+		peer->have_early = true; /* taken once its name is settled */
+		return 0;
+	}
+	return peer_have_done(peer);
+}
+
+static int peer_have_done(struct peer *peer)
+{
+	peer->have_early = false;
+	peer->state = PEER_CONFIRM;
+	return peer_ping(peer, &peer->confirm_token);
+}
+
+/*
+ * The handshake is complete: register the replica (bounded by max_registered) and stream.
+ * Returns 0 or -errno.
+ */
+static int peer_register(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	int ret;
+
+	if (primary_registered_index(pr, peer->name) < 0 &&
+	    pr->nregistered >= pr->cfg.max_registered)
+		return peer_refuse(
+			peer, WIRE_ERR_TOO_MANY,
+			"replica \"%s\" cannot be registered: %d replicas are registered "
+			"(max_registered = %d); \"walship replica drop\" one that is gone",
+			peer->name, pr->nregistered, pr->cfg.max_registered);
 	peer->state = PEER_STREAMING;
 	peer->connected_since = time(NULL);
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
@@ -1179,6 +1291,34 @@ static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
 	 * held backlog follows in WAL order). */
 	peer_add_pending(peer);
 	peer_fill(peer);
+	return 0;
+}
+
+/* A PONG: it completes the handshake, or proves alive a connection whose name was
+ * announced by another one, which is then refused. */
+static int peer_on_pong(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct msg_ping pong;
+
+	if (msg_ping_decode(payload, len, &pong) < 0)
+		return -EPROTO;
+	if (peer->probe_token && pong.token == peer->probe_token) {
+		struct peer *other, *next;
+
+		peer->probe_token = 0;
+		for (other = peer->pr->peers; other; other = next) {
+			next = other->next; /* conn_close() may free it */
+			if (other->rival != peer || other->state != PEER_NAME_WAIT)
+				continue;
+			other->rival = NULL;
+			if (peer_refuse(other, WIRE_ERR_NAME,
+					"replica \"%s\" is already connected from %s", peer->name,
+					peer->conn.peer_addr) < 0)
+				conn_close(&other->conn, -EPROTO);
+		}
+	}
+	if (peer->state == PEER_CONFIRM && pong.token == peer->confirm_token)
+		return peer_register(peer);
 	return 0;
 }
 
@@ -1351,8 +1491,8 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		}
 		return peer_on_hello(peer, payload, hdr->length);
 	}
-	if (peer->state == PEER_INVENTORY) {
-		if (hdr->type != WIRE_HAVE) {
+	if (peer->state == PEER_INVENTORY || peer->state == PEER_NAME_WAIT) {
+		if (hdr->type != WIRE_HAVE || peer->have_early) {
 			log_log("expected HAVE from replica \"%s\", got %s", peer->name,
 				wire_type_name(hdr->type));
 			return -EPROTO;
@@ -1372,7 +1512,7 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 			peer, msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping), frame);
 	}
 	case WIRE_PONG:
-		return 0;
+		return peer_on_pong(peer, payload, hdr->length);
 	case WIRE_ERROR: {
 		struct msg_error me;
 
@@ -1425,6 +1565,10 @@ static void peer_closed(struct conn *c)
 
 	if (peer->state == PEER_STREAMING)
 		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);
+	/* Newcomers that waited to see whether it was alive go on (primary_pump). */
+	for (struct peer *other = pr->peers; other; other = other->next)
+		if (other->rival == peer)
+			other->rival = NULL;
 	for (x = peer->xfers; x; x = next) {
 		next = x->next;
 		xfer_free(x);
@@ -1930,11 +2074,53 @@ static void primary_drain(struct primary *pr)
 static void primary_pump(void *state)
 {
 	struct primary *pr = state;
+	struct peer *peer, *next;
 
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+	for (peer = pr->peers; peer; peer = next) {
+		next = peer->next; /* conn_close() may free it */
+		/* The connection its name belonged to is gone: go on with the handshake. */
+		if (peer->state == PEER_NAME_WAIT && !peer->rival && !peer->conn.closing &&
+		    !peer->refused) {
+			int ret = peer_check_name(peer);
+
+			if (ret < 0)
+				conn_close(&peer->conn, ret);
+		}
+	}
+	for (peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);
 	if (pr->stopping)
 		primary_drain(pr);
+}
+
+/*
+ * A connection whose name another one announced, and which did not answer our PING within
+ * NAME_PROBE_MS, is taken for dead (a half-open connection after a cut or a restart) and
+ * closed; the newcomers waiting on it go on (peer_closed, primary_pump).
+ */
+static void primary_probes_expire(struct primary *pr, int64_t now_ms)
+{
+	struct peer *peer, *next;
+
+	for (peer = pr->peers; peer; peer = next) {
+		const struct peer *waiter = NULL;
+
+		next = peer->next; /* conn_close() may free it */
+		if (!peer->probe_token || now_ms < peer->probe_deadline_ms || peer->conn.closing)
+			continue;
+		peer->probe_token = 0;
+		for (const struct peer *other = pr->peers; other && !waiter; other = other->next)
+			if (other->rival == peer && other->state == PEER_NAME_WAIT &&
+			    !other->conn.closing)
+				waiter = other;
+		if (!waiter)
+			continue;
+		log_log("replica \"%s\" did not answer on its connection from %s within %d ms; "
+			"closing it for the one from %s",
+			peer->name, peer->conn.peer_addr, NAME_PROBE_MS, waiter->conn.peer_addr);
+		peer_set_error(peer, "replaced by a connection from %s", waiter->conn.peer_addr);
+		conn_close(&peer->conn, -ECONNRESET);
+	}
 }
 
 /* push_timeout is over and @p is not safe yet: fail it, saying what it waited for. */
@@ -2002,6 +2188,7 @@ static void primary_tick(void *state, int64_t now_ms)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    peer->io == PEER_IO_WAIT && now_ms >= peer->io_retry_ms)
 			peer_io_retry(peer);
+	primary_probes_expire(pr, now_ms);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		if (peer->state == PEER_STREAMING &&
 		    conn_keepalive(&peer->conn, conn_now_ms(), pr->cfg.keepalive_interval_ms,

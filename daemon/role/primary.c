@@ -1630,19 +1630,6 @@ static void primary_accepted(struct ring_op *op, int res, uint32_t flags)
 	} else {
 		conn_init(&peer->conn, pr->ring, res, &peer_conn_ops, peer, pr->cfg.zero_copy);
 	}
-	{
-		unsigned int live = 0;
-
-		for (struct peer *o = pr->peers; o; o = o->next)
-			if (!o->conn.closing && !o->refused)
-				live++;
-		if (live > (unsigned int)pr->cfg.max_senders) {
-			if (peer_refuse(peer, WIRE_ERR_TOO_MANY,
-					"too many replicas connected (max_senders = %d)",
-					pr->cfg.max_senders) < 0)
-				conn_close(&peer->conn, -EPROTO);
-		}
-	}
 	primary_accept_post(pr);
 }
 

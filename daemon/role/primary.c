@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The primary role: takes WAL files from `walship push` over the control socket and
- * sends each to every connected replica; a push succeeds once `sync_replicas` replicas
- * have acknowledged the file as durable, and fails (PostgreSQL keeps the file and
- * retries) when a replica refuses it or push_timeout passes first.
+ * The primary role: takes WAL files from `walship push` over the control socket, validates
+ * them, and sends each to every connected replica; a push succeeds once `sync_replicas`
+ * replicas have acknowledged the file as durable and it is held in the spool for every
+ * other registered replica, and fails (PostgreSQL keeps the file and retries) when a
+ * replica refuses its content or push_timeout passes first.  A replica that cannot store
+ * it (ACK IO_ERROR) fails nothing: the file is held for it and sent again later.
  *
  * Data path per replica: the file is read with READ_FIXED into a registered slot, right
  * behind the room for the frame and DATA headers, sealed (CRC-32C) in place and sent with
@@ -57,10 +59,11 @@
 #define IO_RETRY_MAX_MS 30000
 
 /*
- * The handshake (docs/protocol.md, section 1).  It is complete, and the replica registered
- * and counted against max_senders' peers streaming, only once HELLO and HAVE were valid
- * and the replica answered a PING sent after its HAVE: a peer that does not read what it
- * is sent, or breaks the protocol right after its HAVE, never gets WAL held for it.
+ * The handshake (docs/protocol.md, section 1).  A connection counts against max_senders
+ * once its HELLO is answered (PEER_INVENTORY on), never before.  It is complete, and the
+ * replica registered, only once HELLO and HAVE were valid and the replica answered a PING
+ * sent after its HAVE: a peer that does not read what it is sent, or breaks the protocol
+ * right after its HAVE, never gets WAL held for it.
  */
 enum peer_state {
 	PEER_HANDSHAKE, /* waiting for HELLO */

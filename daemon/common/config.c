@@ -241,6 +241,15 @@ static const struct config_key config_keys[] = {
 		.help = "most replicas the primary serves at once",
 	},
 	{
+		.name = "max_registered",
+		.type = CONFIG_TYPE_INT,
+		FIELD(max_registered),
+		.default_value = "16",
+		.min = 1,
+		.max = 64,
+		.help = "most replicas registered with the primary (the spool holds WAL for each until it has it, like a replication slot); a new one past it is refused until walship replica drop",
+	},
+	{
 		.name = "sync_replicas",
 		.type = CONFIG_TYPE_INT,
 		FIELD(sync_replicas),

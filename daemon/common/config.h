@@ -63,6 +63,7 @@ struct config {
 		[CONFIG_MAX_NAME]; /* socket_group: group owning the socket, "" = daemon's */
 	int socket_permissions; /* socket_permissions: octal mode, default 0660 */
 	int max_senders; /* max_senders: replicas admitted, default 10 */
+	int max_registered; /* max_registered: replicas the spool holds WAL for, default 16 */
 	int sync_replicas; /* sync_replicas: acks needed before push succeeds, default 1 */
 	int push_timeout_ms; /* push_timeout: default 60s */
 	int connect_timeout_ms; /* connect_timeout: default 10s */

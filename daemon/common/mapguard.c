@@ -66,3 +66,17 @@ int mapguard_copy(void *dst, const void *src, size_t len)
 	mapguard_active = 0;
 	return 0;
 }
+
+int mapguard_call(int (*fn)(void *arg), void *arg)
+{
+	volatile int ret;
+
+	if (sigsetjmp(mapguard_env, 1)) {
+		mapguard_active = 0;
+		return -EFAULT;
+	}
+	mapguard_active = 1;
+	ret = fn(arg);
+	mapguard_active = 0;
+	return ret;
+}

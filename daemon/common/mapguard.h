@@ -28,4 +28,11 @@ int mapguard_crc32c(uint32_t crc, const void *data, size_t len, uint32_t *out);
  * read. */
 int mapguard_copy(void *dst, const void *src, size_t len);
 
+/*
+ * Run @fn(@arg), which reads mapped memory, with the guard armed.  Returns what @fn
+ * returned, or -EFAULT when a page could not be read (the file shrank): @fn is then cut
+ * short where it stood, so it must not allocate or hold anything across its reads.
+ */
+int mapguard_call(int (*fn)(void *arg), void *arg);
+
 #endif /* WALSHIP_COMMON_MAPGUARD_H */

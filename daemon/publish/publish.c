@@ -113,6 +113,7 @@ static uint32_t pub_peer_state(const char *state)
 		{ "connecting", WALSHIP_PEER_CONNECTING },
 		{ "handshake", WALSHIP_PEER_HANDSHAKE },
 		{ "streaming", WALSHIP_PEER_STREAMING },
+		{ "failing", WALSHIP_PEER_STREAMING }, /* connected; its disk refuses files */
 		{ "disconnected", WALSHIP_PEER_DISCONNECTED },
 	};
 

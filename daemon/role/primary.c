@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * The primary role: takes WAL files from `walship push` over the control socket and
- * sends each to every connected replica; a push succeeds once `sync_replicas` replicas
- * have acknowledged the file as durable, and fails (PostgreSQL keeps the file and
- * retries) when a replica refuses it or push_timeout passes first.
+ * The primary role: takes WAL files from `walship push` over the control socket, validates
+ * them, and sends each to every connected replica; a push succeeds once `sync_replicas`
+ * replicas have acknowledged the file as durable and it is held in the spool for every
+ * other registered replica, and fails (PostgreSQL keeps the file and retries) when a
+ * replica refuses its content or push_timeout passes first.  A replica that cannot store
+ * it (ACK IO_ERROR) fails nothing: the file is held for it and sent again later.
  *
  * Data path per replica: the file is read with READ_FIXED into a registered slot, right
  * behind the room for the frame and DATA headers, sealed (CRC-32C) in place and sent with
@@ -47,11 +49,37 @@
 #define DRAIN_MS 3000
 /* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */
 #define PUSH_MAX_EARLY_ACKS 64
+/* How long a connected replica has to answer a PING when another connection announces its
+ * name: alive, the newcomer is refused (ERROR NAME); silent, it is replaced. */
+#define NAME_PROBE_MS 2000
+/* Tokens of the primary's own PINGs (handshake and name probes); keepalive tokens are
+ * monotonic milliseconds, far below. */
+#define PEER_TOKEN_BASE (UINT64_C(1) << 63)
+/* A replica that answered ACK IO_ERROR gets held files again after this long, doubling
+ * while it keeps failing (docs/protocol.md, "ACK statuses"). */
+#define IO_RETRY_MIN_MS 1000
+#define IO_RETRY_MAX_MS 30000
 
+/*
+ * The handshake (docs/protocol.md, section 1).  A connection counts against max_senders
+ * once its HELLO is answered (PEER_INVENTORY on), never before.  It is complete, and the
+ * replica registered, only once HELLO and HAVE were valid and the replica answered a PING
+ * sent after its HAVE: a peer that does not read what it is sent, or breaks the protocol
+ * right after its HAVE, never gets WAL held for it.
+ */
 enum peer_state {
 	PEER_HANDSHAKE, /* waiting for HELLO */
+	PEER_NAME_WAIT, /* HELLO valid, but its name is connected: is that connection alive? */
 	PEER_INVENTORY, /* HELLO answered, waiting for HAVE */
+	PEER_CONFIRM, /* HAVE valid, waiting for the PONG of our PING */
 	PEER_STREAMING,
+};
+
+/* Whether a streaming replica stores what it is sent (ACK IO_ERROR says it could not). */
+enum peer_io {
+	PEER_IO_OK, /* sent every new push */
+	PEER_IO_WAIT, /* failing: new pushes are held for it in the spool, none is sent */
+	PEER_IO_RETRY, /* after the backoff: one held file at a time until one is stored */
 };
 
 struct primary;
@@ -71,6 +99,7 @@ struct push {
 	unsigned int acks;
 	unsigned int refs; /* transfers and reads that still use fd */
 	char acked_by[256];
+	char io_error[192]; /* why a replica could not store it (ACK IO_ERROR), for the timeout */
 	bool from_spool; /* a held file sent to a replica catching up: no client */
 	bool spool_needed; /* registered replicas lack it: hold it before answering */
 	bool spool_done; /* the spool job finished (successfully or not) */
@@ -110,6 +139,11 @@ struct peer {
 	struct primary *pr;
 	enum peer_state state;
 	bool refused; /* an ERROR is queued: close once it is sent */
+	struct peer *rival; /* PEER_NAME_WAIT: the connection of that name, being probed */
+	bool have_early; /* PEER_NAME_WAIT: its HAVE came already (in have) */
+	uint64_t confirm_token; /* PEER_CONFIRM: the PING whose PONG completes the handshake */
+	uint64_t probe_token; /* a newcomer announced this name: our PING, or 0 */
+	int64_t probe_deadline_ms; /* no PONG by then: closed, the newcomer goes on */
 	char name[WIRE_MAX_NAME + 1];
 	int64_t accepted_ms;
 	int64_t connected_since;
@@ -126,6 +160,9 @@ struct peer {
 	int64_t ack_ewma_ms; /* moving average of FILE_BEGIN to ACK, once ack_seen */
 	bool ack_seen;
 	uint64_t errors;
+	enum peer_io io;
+	int64_t io_retry_ms; /* PEER_IO_WAIT: when held files are sent again */
+	int io_backoff_ms;
 	char last_sent[WIRE_MAX_FILE_NAME + 1];
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
 	char last_error[STATUS_MAX_TEXT];
@@ -145,6 +182,7 @@ struct primary {
 	struct push *pushes;
 	unsigned int npushes;
 	uint64_t next_push_id;
+	uint64_t next_token; /* PEER_TOKEN_BASE + n: PINGs of the handshake and name probes */
 	/* cluster identity, learned from the first page of shipped segments */
 	uint64_t system_identifier;
 	uint16_t page_magic;
@@ -163,6 +201,9 @@ struct primary {
 };
 
 static const struct conn_ops peer_conn_ops;
+static int peer_check_name(struct peer *peer);
+static int peer_hello_accept(struct peer *peer);
+static int peer_have_done(struct peer *peer);
 static int primary_registered_index(const struct primary *pr, const char *name);
 static void primary_release(struct primary *pr, const char *replica, const char *file);
 
@@ -549,58 +590,82 @@ static void xfer_free(struct xfer *x)
 	push_unref(p);
 }
 
-static void peer_learn_identity(struct primary *pr, const uint8_t *page, uint32_t len)
-{
-	uint16_t magic, info;
+/* Validating a pushed file through a mapping of it, under the SIGBUS guard. */
+struct push_validation {
+	const uint8_t *map;
+	uint64_t size;
+	const struct wal_name *wn;
+	struct wal_validator *wv;
+	struct wal_identity *id;
+};
 
-	if (len < WAL_PAGE_LONG_HEADER)
-		return;
-	memcpy(&magic, page, 2);
-	memcpy(&info, page + 2, 2);
-	if (!(info & 0x0002) || !wal_page_magic_version(magic))
-		return;
-	if (!pr->system_identifier) {
-		memcpy(&pr->system_identifier, page + 24, 8);
-		memcpy(&pr->seg_size, page + 32, 4);
-		memcpy(&pr->block_size, page + 36, 4);
-		pr->page_magic = magic;
-		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
-			pr->system_identifier, wal_page_magic_version(magic));
-	}
+static int push_validate_mapped(void *arg)
+{
+	struct push_validation *pv = arg;
+
+	return wal_validate_buffer(pv->map, pv->size, pv->wn, 0, pv->wv, pv->id);
 }
 
 /*
- * A pushed segment's first page names its cluster.  The first one fixes (durably) the
- * cluster this primary ships; a segment of another cluster is refused before anything is
- * sent (a replica would refuse it too, file by file), and the handshake can refuse a
- * replica of another cluster.  Returns 0, or -EINVAL with @why filled.
+ * Validate a pushed file before its push can succeed (DESIGN §4.4), with the validator
+ * the replicas use (wal/page.h): the page headers of a segment or .partial, the text of a
+ * history or backup file.  Read through @map, else through a mapping made for the purpose
+ * (either way only the page headers of a segment are touched), else with pread.  Returns
+ * 0 and fills @id, or a negative errno with the reason in wv->message.
  */
-static int primary_check_identity(struct primary *pr, const uint8_t *page, const char *name,
-				  char *why, size_t whylen)
+static int push_validate(int fd, const uint8_t *map, uint64_t size, const struct wal_name *wn,
+			 struct wal_validator *wv, struct wal_identity *id)
 {
-	uint64_t sysid;
-	uint16_t magic, info;
+	struct push_validation pv = { .map = map, .size = size, .wn = wn, .wv = wv, .id = id };
+	void *own = NULL;
+	int ret;
 
-	memcpy(&magic, page, 2);
-	memcpy(&info, page + 2, 2);
-	if (!(info & 0x0002) || !wal_page_magic_version(magic))
-		return 0; /* not a valid first page: the replica's validator says why */
-	memcpy(&sysid, page + 24, 8);
+	if (!map && size) {
+		own = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		if (own == MAP_FAILED)
+			return wal_validate_fd(fd, wn, 0, wv, id);
+		pv.map = own;
+	}
+	ret = mapguard_call(push_validate_mapped, &pv);
+	if (ret == -EFAULT)
+		snprintf(wv->message, sizeof(wv->message),
+			 "the file shrank while it was being validated");
+	if (own)
+		munmap(own, size);
+	return ret;
+}
+
+/*
+ * A pushed segment's first page (@id, from the validator) names its cluster.  The first
+ * one fixes (durably) the cluster this primary ships; a segment of another cluster is
+ * refused before anything is sent (a replica would refuse it too, file by file), and the
+ * handshake can refuse a replica of another cluster.  Returns 0, or -EINVAL with @why
+ * filled.
+ */
+static int primary_check_identity(struct primary *pr, const struct wal_identity *id,
+				  const char *name, char *why, size_t whylen)
+{
 	if (!pr->system_identifier) {
-		struct spool_identity id = { .system_identifier = sysid, .page_magic = magic };
+		struct spool_identity sid = { .system_identifier = id->system_identifier,
+					      .page_magic = id->page_magic,
+					      .seg_size = id->seg_size,
+					      .block_size = id->block_size };
 
-		memcpy(&id.seg_size, page + 32, 4);
-		memcpy(&id.block_size, page + 36, 4);
-		peer_learn_identity(pr, page, WAL_PAGE_LONG_HEADER);
-		spool_set_identity(&pr->spool, &id);
+		pr->system_identifier = id->system_identifier;
+		pr->page_magic = id->page_magic;
+		pr->seg_size = id->seg_size;
+		pr->block_size = id->block_size;
+		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
+			pr->system_identifier, wal_page_magic_version(pr->page_magic));
+		spool_set_identity(&pr->spool, &sid);
 		return 0;
 	}
-	if (sysid != pr->system_identifier || magic != pr->page_magic) {
+	if (id->system_identifier != pr->system_identifier || id->page_magic != pr->page_magic) {
 		snprintf(why, whylen,
 			 "\"%s\" is WAL of system %" PRIu64 " (PostgreSQL %s); this primary ships "
 			 "system %" PRIu64 " (PostgreSQL %s)",
-			 name, sysid, wal_page_magic_version(magic), pr->system_identifier,
-			 wal_page_magic_version(pr->page_magic) ?: "?");
+			 name, id->system_identifier, wal_page_magic_version(id->page_magic),
+			 pr->system_identifier, wal_page_magic_version(pr->page_magic) ?: "?");
 		return -EINVAL;
 	}
 	return 0;
@@ -631,11 +696,6 @@ static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 		push_fail(p, CTL_ERR_FAILED, "%s", msg);
 		conn_item_failed(&peer->conn, item, res < 0 ? res : -EIO);
 	} else {
-		uint8_t *content = item->slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
-
-		if (offset == 0 &&
-		    (p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL))
-			peer_learn_identity(peer->pr, content, want);
 		conn_item_ready(
 			&peer->conn, item,
 			(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));
@@ -681,8 +741,6 @@ static bool peer_queue_mapped(struct peer *peer, struct xfer *x)
 		conn_close(&peer->conn, -EIO);
 		return false;
 	}
-	if (offset == 0 && (p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL))
-		peer_learn_identity(peer->pr, p->map, len);
 	hdr_len = msg_data_split_end(hdr, offset, len, crc);
 	p->refs++;
 	if (hdr_len < 0 || !conn_queue_mapped(&peer->conn, hdr, (uint32_t)hdr_len, p->map + offset,
@@ -745,8 +803,13 @@ static void peer_fill_backlog(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
 
+	unsigned int window =
+		peer->io == PEER_IO_RETRY ? 1 : (unsigned int)pr->cfg.max_inflight_files;
+
+	if (peer->io == PEER_IO_WAIT)
+		return;
 	while (!pr->stopping && !peer->fill && peer->backlog_next < peer->nbacklog &&
-	       peer->inflight_files < (unsigned int)pr->cfg.max_inflight_files) {
+	       peer->inflight_files < window) {
 		const char *name = peer->backlog[peer->backlog_next++];
 		struct push *p;
 
@@ -759,6 +822,38 @@ static void peer_fill_backlog(struct peer *peer)
 		peer_add_xfer(peer, p);
 		push_unref(p);
 	}
+}
+
+/*
+ * (Re)read the list of files the spool holds for @peer, to be sent in WAL order.  Files
+ * it is being sent or has acknowledged meanwhile are skipped when their turn comes
+ * (peer_fill_backlog).  Returns how many, or -errno (logged).
+ */
+static int peer_load_backlog(struct peer *peer)
+{
+	int ret;
+
+	spool_free_names(peer->backlog, peer->nbacklog);
+	peer->backlog = NULL;
+	peer->nbacklog = 0;
+	peer->backlog_next = 0;
+	ret = spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
+	if (ret < 0) {
+		log_error("could not list the files held for replica \"%s\": %s", peer->name,
+			  strerror(-ret));
+		return ret;
+	}
+	peer->nbacklog = ret;
+	return ret;
+}
+
+/* Pushes in progress that @peer has neither acknowledged nor been given: give them. */
+static void peer_add_pending(struct peer *peer)
+{
+	for (struct push *p = peer->pr->pushes; p; p = p->next)
+		if (p->client && !p->from_spool && !push_acked_by(p, peer->name) &&
+		    !peer_has_file(peer, p->name))
+			peer_add_xfer(peer, p);
 }
 
 /* CRC-32C of the first @len bytes of @p's file: through its mapping, else read. */
@@ -985,8 +1080,7 @@ static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
 static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct primary *pr = peer->pr;
-	struct msg_hello in, out = { 0 };
-	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_hello in;
 	int ret;
 
 	ret = msg_hello_decode(payload, len, &in);
@@ -1051,19 +1145,79 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 			return peer_refuse(peer, WIRE_ERR_ACCESS, "%s", why);
 		}
 	}
-	/* A replica that reconnects replaces its old, possibly half-open, connection. */
-	for (struct peer *other = pr->peers; other; other = other->next) {
-		if (other != peer && other->state == PEER_STREAMING &&
-		    !strcmp(other->name, in.node_name) && !other->conn.closing) {
-			log_log("replica \"%s\" connected again from %s; closing its connection "
-				"from %s",
-				in.node_name, peer->conn.peer_addr, other->conn.peer_addr);
-			conn_close(&other->conn, -ECONNRESET);
-			break;
-		}
-	}
 	snprintf(peer->name, sizeof(peer->name), "%s", in.node_name);
+	return peer_check_name(peer);
+}
 
+/* Queue a PING with a fresh token of ours in *@token.  Returns 0 or -errno. */
+static int peer_ping(struct peer *peer, uint64_t *token)
+{
+	struct msg_ping ping = { .token = PEER_TOKEN_BASE + ++peer->pr->next_token };
+	uint8_t frame[WIRE_HEADER_SIZE + 8];
+	int ret = peer_queue_small(peer, msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping),
+				   frame);
+
+	if (!ret)
+		*token = ping.token;
+	return ret;
+}
+
+/* The connection, other than @peer, of replica @name past its HELLO, or NULL. */
+static struct peer *primary_named(struct primary *pr, const char *name, const struct peer *peer)
+{
+	for (struct peer *other = pr->peers; other; other = other->next)
+		if (other != peer && other->state >= PEER_INVENTORY && !other->conn.closing &&
+		    !other->refused && !strcmp(other->name, name))
+			return other;
+	return NULL;
+}
+
+/*
+ * @peer's HELLO is valid.  If a connection of that name is up, it may be the replica's
+ * own half-open one after a network cut or a restart, or the replica alive and @peer an
+ * impostor: that connection is sent a PING.  Answered within NAME_PROBE_MS, @peer is
+ * refused with ERROR NAME (peer_on_pong); otherwise that connection is closed and @peer
+ * goes on (primary_tick, peer_closed, primary_pump).  Returns 0 or -errno.
+ */
+static int peer_check_name(struct peer *peer)
+{
+	struct peer *rival = primary_named(peer->pr, peer->name, peer);
+
+	if (!rival)
+		return peer_hello_accept(peer);
+	if (!rival->probe_token) {
+		int ret = peer_ping(rival, &rival->probe_token);
+
+		if (ret < 0)
+			return ret;
+		rival->probe_deadline_ms = role_now_ms() + NAME_PROBE_MS;
+		log_log("replica \"%s\" connects from %s while connected from %s; checking that "
+			"connection",
+			peer->name, peer->conn.peer_addr, rival->conn.peer_addr);
+	}
+	peer->rival = rival;
+	peer->state = PEER_NAME_WAIT;
+	return 0;
+}
+
+/* @peer's HELLO passed every check: answer it, if there is room (max_senders). */
+static int peer_hello_accept(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_hello out = { 0 };
+	unsigned int past_hello = 0;
+	int ret;
+
+	/* Connections still in the handshake do not count: they cannot lock replicas out. */
+	for (struct peer *other = pr->peers; other; other = other->next)
+		if (other != peer && other->state >= PEER_INVENTORY && !other->conn.closing &&
+		    !other->refused)
+			past_hello++;
+	if (past_hello >= (unsigned int)pr->cfg.max_senders)
+		return peer_refuse(peer, WIRE_ERR_TOO_MANY,
+				   "too many replicas connected (max_senders = %d)",
+				   pr->cfg.max_senders);
 	out.version = WIRE_VERSION;
 	out.role = WIRE_ROLE_PRIMARY;
 	out.system_identifier = pr->system_identifier;
@@ -1076,21 +1230,50 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 	if (ret < 0)
 		return ret;
 	peer->state = PEER_INVENTORY; /* HAVE follows the replica's HELLO */
+	if (peer->have_early)
+		return peer_have_done(peer);
 	return 0;
 }
 
-/* The replica's inventory: from now on it streams. */
+/* The replica's inventory: the handshake completes with the answer to a PING. */
 static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
-	struct primary *pr = peer->pr;
-	struct push *p;
-	int ret;
+	int ret = msg_have_decode(payload, len, &peer->have);
 
-	ret = msg_have_decode(payload, len, &peer->have);
 	if (ret < 0) {
 		log_log("malformed HAVE from replica \"%s\"", peer->name);
 		return ret;
 	}
+	if (peer->state == PEER_NAME_WAIT) {
+		peer->have_early = true; /* taken once its name is settled */
+		return 0;
+	}
+	return peer_have_done(peer);
+}
+
+static int peer_have_done(struct peer *peer)
+{
+	peer->have_early = false;
+	peer->state = PEER_CONFIRM;
+	return peer_ping(peer, &peer->confirm_token);
+}
+
+/*
+ * The handshake is complete: register the replica (bounded by max_registered) and stream.
+ * Returns 0 or -errno.
+ */
+static int peer_register(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	int ret;
+
+	if (primary_registered_index(pr, peer->name) < 0 &&
+	    pr->nregistered >= pr->cfg.max_registered)
+		return peer_refuse(
+			peer, WIRE_ERR_TOO_MANY,
+			"replica \"%s\" cannot be registered: %d replicas are registered "
+			"(max_registered = %d); \"walship replica drop\" one that is gone",
+			peer->name, pr->nregistered, pr->cfg.max_registered);
 	peer->state = PEER_STREAMING;
 	peer->connected_since = time(NULL);
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
@@ -1105,24 +1288,112 @@ static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
 		if (primary_load_registered(pr) < 0)
 			return -EIO;
 	}
-	ret = spool_backlog(&pr->spool, peer->name, &peer->backlog);
-	if (ret < 0) {
-		log_error("could not list the files held for replica \"%s\": %s", peer->name,
-			  strerror(-ret));
+	ret = peer_load_backlog(peer);
+	if (ret < 0)
 		return ret;
-	}
-	peer->nbacklog = ret;
 	if (ret)
 		log_log("replica \"%s\" catches up on %d held file(s), from %s", peer->name, ret,
 			peer->backlog[0]);
 
 	/* Files waiting for acknowledgements go to the newcomer too (new ones first: the
 	 * held backlog follows in WAL order). */
-	for (p = pr->pushes; p; p = p->next)
-		if (p->client && !p->from_spool)
-			peer_add_xfer(peer, p);
+	peer_add_pending(peer);
 	peer_fill(peer);
 	return 0;
+}
+
+/* A PONG: it completes the handshake, or proves alive a connection whose name was
+ * announced by another one, which is then refused. */
+static int peer_on_pong(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct msg_ping pong;
+
+	if (msg_ping_decode(payload, len, &pong) < 0)
+		return -EPROTO;
+	if (peer->probe_token && pong.token == peer->probe_token) {
+		struct peer *other, *next;
+
+		peer->probe_token = 0;
+		for (other = peer->pr->peers; other; other = next) {
+			next = other->next; /* conn_close() may free it */
+			if (other->rival != peer || other->state != PEER_NAME_WAIT)
+				continue;
+			other->rival = NULL;
+			if (peer_refuse(other, WIRE_ERR_NAME,
+					"replica \"%s\" is already connected from %s", peer->name,
+					peer->conn.peer_addr) < 0)
+				conn_close(&other->conn, -EPROTO);
+		}
+	}
+	if (peer->state == PEER_CONFIRM && pong.token == peer->confirm_token)
+		return peer_register(peer);
+	return 0;
+}
+
+/*
+ * @peer answered ACK IO_ERROR for @file: stop sending it new pushes (they are held for it
+ * in the spool, as for a replica that is away) and send it held files again after a
+ * backoff that doubles while it keeps failing (primary_tick).
+ */
+static void peer_io_failed(struct peer *peer, const char *file, const char *why)
+{
+	if (peer->io == PEER_IO_WAIT)
+		return; /* another file of the same burst */
+	peer->io_backoff_ms = peer->io_backoff_ms ? 2 * peer->io_backoff_ms : IO_RETRY_MIN_MS;
+	if (peer->io_backoff_ms > IO_RETRY_MAX_MS)
+		peer->io_backoff_ms = IO_RETRY_MAX_MS;
+	peer->io = PEER_IO_WAIT;
+	peer->io_retry_ms = role_now_ms() + peer->io_backoff_ms;
+	log_warning("replica \"%s\" could not store \"%s\": %s", peer->name, file, why);
+	log_detail("The spool holds the files it lacks; they are sent to it again in %d ms.",
+		   peer->io_backoff_ms);
+}
+
+/* PEER_IO_WAIT is over: send @peer the files held for it, one at a time. */
+static void peer_io_retry(struct peer *peer)
+{
+	peer->io = PEER_IO_RETRY;
+	if (peer_load_backlog(peer) <= 0) {
+		peer->io = PEER_IO_OK; /* nothing held (or unreadable: logged) */
+		peer_add_pending(peer);
+	}
+	peer_fill(peer);
+}
+
+/* A held file sent again was stored: back to normal, with everything it still lacks. */
+static void peer_io_recovered(struct peer *peer)
+{
+	log_log("replica \"%s\" stores files again", peer->name);
+	peer->io = PEER_IO_OK;
+	peer->io_backoff_ms = 0;
+	peer_load_backlog(peer);
+	peer_add_pending(peer);
+}
+
+/*
+ * A replica could not store @p (ACK IO_ERROR; its transfer is gone): if the replicas still
+ * being sent it can make up sync_replicas, the push goes on and @p is held for the failing
+ * one (push_check); if they cannot, it fails now rather than at push_timeout.
+ */
+static void push_io_error(struct push *p)
+{
+	struct primary *pr = p->pr;
+	unsigned int sending = 0;
+
+	if (!p->client)
+		return;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer_has_file(peer, p->name))
+			sending++;
+	if (p->acks + sending < (unsigned int)pr->cfg.sync_replicas) {
+		push_fail(p, CTL_ERR_FAILED,
+			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
+			  "being sent it)",
+			  p->io_error, p->acks, pr->cfg.sync_replicas, sending);
+		return;
+	}
+	push_check(p); /* it may have waited for that replica: hold it for it now */
 }
 
 static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
@@ -1166,6 +1437,16 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		if (ack.status == WIRE_ACK_DUPLICATE)
 			pr->st.duplicates++;
 		push_acked(x->push, peer->name);
+		if (peer->io == PEER_IO_RETRY)
+			peer_io_recovered(peer);
+		break;
+	case WIRE_ACK_IO_ERROR:
+		/* This replica's disk, not the cluster's: the file stays held for it. */
+		pr->st.io_errors++;
+		peer_set_error(peer, "%s", ack.message);
+		snprintf(x->push->io_error, sizeof(x->push->io_error),
+			 "replica \"%s\" could not store it: %s", peer->name, ack.message);
+		peer_io_failed(peer, ack.name, ack.message);
 		break;
 	case WIRE_ACK_CONFLICT:
 		pr->st.conflicts++;
@@ -1194,6 +1475,8 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	if (peer->fill == x)
 		peer->fill = x->next;
 	peer->inflight_files--;
+	if (ack.status == WIRE_ACK_IO_ERROR)
+		push_io_error(x->push);
 	xfer_free(x);
 	peer_fill(peer);
 	return 0;
@@ -1216,8 +1499,8 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		}
 		return peer_on_hello(peer, payload, hdr->length);
 	}
-	if (peer->state == PEER_INVENTORY) {
-		if (hdr->type != WIRE_HAVE) {
+	if (peer->state == PEER_INVENTORY || peer->state == PEER_NAME_WAIT) {
+		if (hdr->type != WIRE_HAVE || peer->have_early) {
 			log_log("expected HAVE from replica \"%s\", got %s", peer->name,
 				wire_type_name(hdr->type));
 			return -EPROTO;
@@ -1237,7 +1520,7 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 			peer, msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping), frame);
 	}
 	case WIRE_PONG:
-		return 0;
+		return peer_on_pong(peer, payload, hdr->length);
 	case WIRE_ERROR: {
 		struct msg_error me;
 
@@ -1290,6 +1573,10 @@ static void peer_closed(struct conn *c)
 
 	if (peer->state == PEER_STREAMING)
 		log_log("replica \"%s\" (%s) disconnected", peer->name, c->peer_addr);
+	/* Newcomers that waited to see whether it was alive go on (primary_pump). */
+	for (struct peer *other = pr->peers; other; other = other->next)
+		if (other->rival == peer)
+			other->rival = NULL;
 	for (x = peer->xfers; x; x = next) {
 		next = x->next;
 		xfer_free(x);
@@ -1364,19 +1651,6 @@ static void primary_accepted(struct acceptor *a, int res)
 		}
 	} else {
 		conn_init(&peer->conn, pr->ring, res, &peer_conn_ops, peer, pr->cfg.zero_copy);
-	}
-	{
-		unsigned int live = 0;
-
-		for (struct peer *o = pr->peers; o; o = o->next)
-			if (!o->conn.closing && !o->refused)
-				live++;
-		if (live > (unsigned int)pr->cfg.max_senders) {
-			if (peer_refuse(peer, WIRE_ERR_TOO_MANY,
-					"too many replicas connected (max_senders = %d)",
-					pr->cfg.max_senders) < 0)
-				conn_close(&peer->conn, -EPROTO);
-		}
 	}
 	primary_accept_post(pr);
 }
@@ -1475,8 +1749,9 @@ static void primary_fill_status(void *state, struct status_node *n)
 		snprintf(sp->name, sizeof(sp->name), "%s", peer->name);
 		snprintf(sp->addr, sizeof(sp->addr), "%s", peer->conn.peer_addr);
 		sp->state = peer->conn.closing		  ? "disconnected" :
-			    peer->state == PEER_STREAMING ? "streaming" :
-							    "handshake";
+			    peer->state != PEER_STREAMING ? "handshake" :
+			    peer->io != PEER_IO_OK	  ? "failing" :
+							    "streaming";
 		snprintf(sp->last_sent, sizeof(sp->last_sent), "%s", peer->last_sent);
 		snprintf(sp->last_acked, sizeof(sp->last_acked), "%s", peer->last_acked);
 		sp->bytes_sent = peer->conn.stats.bytes_sent;
@@ -1525,10 +1800,13 @@ static void primary_fill_status(void *state, struct status_node *n)
 
 static void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
 {
+	struct wal_validator wv;
+	struct wal_identity id;
 	struct wal_name wn;
 	struct stat sb;
 	struct push *p;
-	char text[256];
+	char text[384];
+	int flags;
 
 	if (fd < 0) {
 		control_reply(client, CTL_ERR_INVALID, "no file descriptor passed", 25);
@@ -1542,12 +1820,11 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 		snprintf(text, sizeof(text), "\"%s\" is not a regular file", name);
 		goto out_refuse;
 	}
-	if ((wn.kind == WAL_FILE_HISTORY || wn.kind == WAL_FILE_BACKUP) ?
-		    (sb.st_size <= 0 || sb.st_size > WAL_TEXT_FILE_MAX) :
-		    (sb.st_size < (1 << 20) || sb.st_size > (1 << 30) ||
-		     (sb.st_size & (sb.st_size - 1)))) {
-		snprintf(text, sizeof(text), "file \"%s\" has impossible size %lld for a %s", name,
-			 (long long)sb.st_size, wal_file_kind_name(wn.kind));
+	/* Every replica connection reads it: one that cannot be read fails here, alone. */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || (flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY) {
+		snprintf(text, sizeof(text),
+			 "the descriptor passed for \"%s\" is not open for reading", name);
 		goto out_refuse;
 	}
 	if (pr->stopping) {
@@ -1577,7 +1854,7 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 	p->wn = wn;
 	p->fd = fd;
 	p->size = (uint64_t)sb.st_size;
-	if (pr->cfg.send_source == CONFIG_SEND_MAP) {
+	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
 		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
 
 		if (map == MAP_FAILED)
@@ -1586,27 +1863,16 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 		else
 			p->map = map;
 	}
-	if (wn.kind == WAL_FILE_SEGMENT || wn.kind == WAL_FILE_PARTIAL) {
-		uint8_t page[WAL_PAGE_LONG_HEADER];
-		char why[384];
-		/* 40 bytes, once per push: through the mapping, else a plain pread */
-		int got = p->map ? (mapguard_copy(page, p->map, sizeof(page)) == 0 ?
-					    (int)sizeof(page) :
-					    -1) :
-				   (int)pread(fd, page, sizeof(page), 0);
-
-		if (got == (int)sizeof(page) &&
-		    primary_check_identity(pr, page, name, why, sizeof(why)) < 0) {
-			log_warning("refused push: %s", why);
-			pr->st.sysid_refused++;
-			pr->st.pushes_failed++;
-			control_reply(client, CTL_ERR_INVALID, why, strlen(why));
-			if (p->map)
-				munmap((void *)(uintptr_t)p->map, p->size);
-			close(fd);
-			free(p);
-			return;
-		}
+	/* Nothing unchecked is answered, held or sent: the same checks as a replica's. */
+	if (push_validate(fd, p->map, p->size, &wn, &wv, &id) < 0) {
+		snprintf(text, sizeof(text), "%s", wv.message);
+		pr->st.invalid++;
+		goto out_refuse_push;
+	}
+	if ((wn.kind == WAL_FILE_SEGMENT || wn.kind == WAL_FILE_PARTIAL) &&
+	    primary_check_identity(pr, &id, name, text, sizeof(text)) < 0) {
+		pr->st.sysid_refused++;
+		goto out_refuse_push;
 	}
 	p->client = client;
 	p->started_ms = role_now_ms();
@@ -1618,7 +1884,7 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 	log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", name, p->size,
 		  (int)control_client_pid(client));
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
 			peer_add_xfer(peer, p);
 	push_check(p); /* sync_replicas = 0: hold it for the registered replicas now */
 	push_unref(p);
@@ -1626,9 +1892,13 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 		peer_fill(peer);
 	return;
 
+out_refuse_push:
+	if (p->map)
+		munmap((void *)(uintptr_t)p->map, p->size);
+	free(p);
 out_refuse:
 	close(fd);
-	log_log("refused push: %s", text);
+	log_warning("refused push of \"%s\": %s", name, text);
 	pr->st.pushes_failed++;
 	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
 }
@@ -1814,11 +2084,90 @@ static void primary_drain(struct primary *pr)
 static void primary_pump(void *state)
 {
 	struct primary *pr = state;
+	struct peer *peer, *next;
 
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+	for (peer = pr->peers; peer; peer = next) {
+		next = peer->next; /* conn_close() may free it */
+		/* The connection its name belonged to is gone: go on with the handshake. */
+		if (peer->state == PEER_NAME_WAIT && !peer->rival && !peer->conn.closing &&
+		    !peer->refused) {
+			int ret = peer_check_name(peer);
+
+			if (ret < 0)
+				conn_close(&peer->conn, ret);
+		}
+	}
+	for (peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);
 	if (pr->stopping)
 		primary_drain(pr);
+}
+
+/*
+ * A connection whose name another one announced, and which did not answer our PING within
+ * NAME_PROBE_MS, is taken for dead (a half-open connection after a cut or a restart) and
+ * closed; the newcomers waiting on it go on (peer_closed, primary_pump).
+ */
+static void primary_probes_expire(struct primary *pr, int64_t now_ms)
+{
+	struct peer *peer, *next;
+
+	for (peer = pr->peers; peer; peer = next) {
+		const struct peer *waiter = NULL;
+
+		next = peer->next; /* conn_close() may free it */
+		if (!peer->probe_token || now_ms < peer->probe_deadline_ms || peer->conn.closing)
+			continue;
+		peer->probe_token = 0;
+		for (const struct peer *other = pr->peers; other && !waiter; other = other->next)
+			if (other->rival == peer && other->state == PEER_NAME_WAIT &&
+			    !other->conn.closing)
+				waiter = other;
+		if (!waiter)
+			continue;
+		log_log("replica \"%s\" did not answer on its connection from %s within %d ms; "
+			"closing it for the one from %s",
+			peer->name, peer->conn.peer_addr, NAME_PROBE_MS, waiter->conn.peer_addr);
+		peer_set_error(peer, "replaced by a connection from %s", waiter->conn.peer_addr);
+		conn_close(&peer->conn, -ECONNRESET);
+	}
+}
+
+/* push_timeout is over and @p is not safe yet: fail it, saying what it waited for. */
+static void push_timed_out(struct push *p)
+{
+	struct primary *pr = p->pr;
+	unsigned int connected = 0, failing = 0;
+	char more[64] = "";
+
+	if (p->acks >= (unsigned int)pr->cfg.sync_replicas) {
+		/* Enough acknowledgements: what is missing is the hold for the others. */
+		char on[320] = "";
+
+		if (p->acks)
+			snprintf(on, sizeof(on), "durable on %u replica(s) (%s), but ", p->acks,
+				 p->acked_by);
+		push_fail(p, CTL_ERR_TIMEOUT, "%s%s within %d ms", on,
+			  p->spool_needed ? "the copy into the spool for the registered "
+					    "replica(s) that lack it did not finish" :
+					    "the registered replica(s) that lack it neither "
+					    "acknowledged it nor got it held for them",
+			  pr->cfg.push_timeout_ms);
+		return;
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_STREAMING && !peer->conn.closing) {
+			connected++;
+			failing += peer->io != PEER_IO_OK;
+		}
+	}
+	if (failing)
+		snprintf(more, sizeof(more), ", %u of them failing to store files", failing);
+	push_fail(p, CTL_ERR_TIMEOUT,
+		  "only %u of %d required replica acknowledgements within %d ms "
+		  "(%u replica(s) connected%s)%s%s",
+		  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms, connected, more,
+		  p->io_error[0] ? "; " : "", p->io_error);
 }
 
 static void primary_tick(void *state, int64_t now_ms)
@@ -1839,21 +2188,17 @@ static void primary_tick(void *state, int64_t now_ms)
 	for (p = pr->pushes; p; p = next) {
 		next = p->next; /* push_fail may release p */
 		if (p->client && now_ms >= p->deadline_ms) {
-			unsigned int connected = 0;
-
-			for (struct peer *peer = pr->peers; peer; peer = peer->next)
-				if (peer->state == PEER_STREAMING && !peer->conn.closing)
-					connected++;
 			p->refs++;
-			push_fail(p, CTL_ERR_TIMEOUT,
-				  "only %u of %d required replica acknowledgements within %d ms "
-				  "(%u replica(s) connected)",
-				  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms,
-				  connected);
+			push_timed_out(p);
 			next = p->next;
 			push_unref(p);
 		}
 	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->io == PEER_IO_WAIT && now_ms >= peer->io_retry_ms)
+			peer_io_retry(peer);
+	primary_probes_expire(pr, now_ms);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		if (peer->state == PEER_STREAMING &&
 		    conn_keepalive(&peer->conn, conn_now_ms(), pr->cfg.keepalive_interval_ms,

@@ -408,6 +408,18 @@ int wal_validator_end(struct wal_validator *wv, struct wal_identity *id)
 	return 0;
 }
 
+int wal_validate_buffer(const void *data, uint64_t len, const struct wal_name *name,
+			uint64_t expected_sysid, struct wal_validator *wv, struct wal_identity *id)
+{
+	int ret = wal_validator_begin(wv, name, len, expected_sysid);
+
+	if (!ret)
+		ret = wal_validator_feed(wv, data, (size_t)len);
+	if (!ret)
+		ret = wal_validator_end(wv, id);
+	return ret;
+}
+
 int wal_validate_fd(int fd, const struct wal_name *name, uint64_t expected_sysid,
 		    struct wal_validator *wv, struct wal_identity *id)
 {

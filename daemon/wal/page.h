@@ -96,6 +96,15 @@ int wal_validator_end(struct wal_validator *wv, struct wal_identity *id);
 int wal_validate_fd(int fd, const struct wal_name *name, uint64_t expected_sysid,
 		    struct wal_validator *wv, struct wal_identity *id);
 
+/*
+ * Validate a whole file of @len bytes held in memory at @data (the primary passes a
+ * read-only mapping of a pushed file): begin, feed and end in one call.  For segments only
+ * the page headers are read, so the pages of a mapping in between are never touched.
+ * Returns 0 and fills @id (may be NULL), or -EINVAL with the reason in wv->message.
+ */
+int wal_validate_buffer(const void *data, uint64_t len, const struct wal_name *name,
+			uint64_t expected_sysid, struct wal_validator *wv, struct wal_identity *id);
+
 /* Human-readable PostgreSQL major version for a page magic ("15"), or NULL if unknown. */
 const char *wal_page_magic_version(uint16_t magic);
 

@@ -257,7 +257,8 @@ static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t s
 	int fd, ret = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)gettid());
-	fd = openat(sp->incoming_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/* Read too: a retried push compares the copy with the one held (same_content). */
+	fd = openat(sp->incoming_fd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "could not create spool file \"%s/%s/%s\": %s", sp->path,

@@ -69,11 +69,46 @@ static void test_shrunk_file(void **state)
 	close(fd);
 }
 
+struct sum_arg {
+	const uint8_t *map;
+	size_t len;
+	uint64_t sum;
+};
+
+static int sum_bytes(void *arg)
+{
+	struct sum_arg *sa = arg;
+
+	for (size_t i = 0; i < sa->len; i += 4096)
+		sa->sum += sa->map[i];
+	return 7;
+}
+
+/* mapguard_call(): the function's result, or -EFAULT when it touched a vanished page. */
+static void test_call(void **state)
+{
+	int fd = make_file();
+	uint8_t *map = mmap(NULL, FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	struct sum_arg sa = { .map = map, .len = FILE_SIZE };
+
+	(void)state;
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mapguard_init(), 0);
+	assert_int_equal(mapguard_call(sum_bytes, &sa), 7);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(mapguard_call(sum_bytes, &sa), -EFAULT);
+	sa.len = 4096;
+	assert_int_equal(mapguard_call(sum_bytes, &sa), 7);
+	munmap(map, FILE_SIZE);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whole_file),
 		cmocka_unit_test(test_shrunk_file),
+		cmocka_unit_test(test_call),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

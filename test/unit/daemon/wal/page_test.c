@@ -613,6 +613,43 @@ static void test_validate_fd(void **state)
 	free(seg);
 }
 
+/* A whole file in memory at once, as the primary validates a pushed file's mapping. */
+static void test_validate_buffer(void **state)
+{
+	struct seg_spec spec = default_spec;
+	struct wal_validator wv;
+	struct wal_identity id;
+	struct wal_name name;
+	uint8_t *seg, *zeros;
+
+	(void)state;
+	seg = build_segment(&spec);
+	assert_int_equal(wal_name_parse(SEG3, &name), 0);
+	assert_int_equal(wal_validate_buffer(seg, MB, &name, 0, &wv, &id), 0);
+	assert_int_equal(id.system_identifier, SYSID);
+	assert_int_equal(id.page_magic, PG15_MAGIC);
+	assert_int_equal(wal_validate_buffer(seg, MB, &name, SYSID + 1, &wv, &id), -EINVAL);
+	assert_non_null(strstr(wv.message, "belongs to system"));
+	/* Zeros named like a segment: refused at its first page. */
+	zeros = calloc(1, MB);
+	assert_non_null(zeros);
+	assert_int_equal(wal_validate_buffer(zeros, MB, &name, 0, &wv, &id), -EINVAL);
+	assert_non_null(strstr(wv.message, "invalid magic number 0000"));
+	assert_non_null(strstr(wv.message, "offset 0"));
+	/* A size the name cannot have. */
+	assert_int_equal(wal_validate_buffer(seg, MB - 8192, &name, 0, &wv, &id), -EINVAL);
+	assert_non_null(strstr(wv.message, "invalid size"));
+	/* Text files: no NUL byte. */
+	assert_int_equal(wal_name_parse("00000002.history", &name), 0);
+	assert_int_equal(
+		wal_validate_buffer("1\t0/3000000\tno recovery target\n", 31, &name, 0, &wv, &id),
+		0);
+	assert_int_equal(wal_validate_buffer(zeros, 16, &name, 0, &wv, &id), -EINVAL);
+	assert_non_null(strstr(wv.message, "NUL byte"));
+	free(zeros);
+	free(seg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_other_versions),
 		cmocka_unit_test(test_text_files),
 		cmocka_unit_test(test_validate_fd),
+		cmocka_unit_test(test_validate_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

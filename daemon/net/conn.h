@@ -242,9 +242,6 @@ unsigned int conn_tx_backlog(const struct conn *c);
  */
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms);
 
-/* TEMPORARY until primary.c is converted: clock_now_ms() (common/clock.h). */
-#define conn_now_ms clock_now_ms
-
 /* Shut the connection down (@err: reason, 0 clean); closed() follows. */
 void conn_close(struct conn *c, int err);
 

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/compiler.h"
 #include "common/crc32c.h"
 #include "common/hba.h"
 #include "common/log.h"
@@ -257,8 +259,7 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 		push_release(p);
 }
 
-static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void push_fail(struct push *p, uint16_t code, const char *fmt, ...) attr_printf(3, 4);
 
 static void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 {
@@ -312,8 +313,8 @@ static void push_check(struct push *p)
 			/* Every replica that lacks it is connected, is being sent it and
 			 * acknowledges within spool_delay: a copy is likely not needed. */
 			if (!p->spool_wait_until_ms)
-				p->spool_wait_until_ms = role_now_ms() + pr->cfg.spool_delay_ms;
-			if (role_now_ms() < p->spool_wait_until_ms)
+				p->spool_wait_until_ms = clock_now_ms() + pr->cfg.spool_delay_ms;
+			if (clock_now_ms() < p->spool_wait_until_ms)
 				return; /* push_acked() or primary_tick() looks again */
 		}
 		if (missing) {
@@ -333,7 +334,7 @@ static void push_check(struct push *p)
 		snprintf(text, sizeof(text), "%s (sync_replicas = 0)",
 			 p->spooled ? "held in the spool for every registered replica" :
 				      "no replica is registered to hold it for");
-	log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name, role_now_ms() - p->started_ms,
+	log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name, clock_now_ms() - p->started_ms,
 		  text);
 	push_reply(p, CTL_OK, text);
 }
@@ -673,8 +674,7 @@ static int primary_check_identity(struct primary *pr, const struct wal_identity 
 
 static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 {
-	struct conn_tx_item *item =
-		(struct conn_tx_item *)((char *)op - offsetof(struct conn_tx_item, load_op));
+	struct conn_tx_item *item = container_of(op, struct conn_tx_item, load_op);
 	struct xfer *x = item->owner;
 	struct peer *peer = x->peer;
 	struct push *p = x->push;
@@ -782,7 +782,7 @@ static struct push *push_from_spool(struct primary *pr, const char *name)
 	p->fd = fd;
 	p->size = (uint64_t)sb.st_size;
 	p->from_spool = true;
-	p->started_ms = role_now_ms();
+	p->started_ms = clock_now_ms();
 	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
 		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
 
@@ -982,7 +982,7 @@ static void peer_fill(struct peer *peer)
 					     frame) < 0)
 				return;
 			x->begin_queued = true;
-			x->begin_ms = role_now_ms();
+			x->begin_ms = clock_now_ms();
 			peer->inflight_files++;
 			peer->files_sent++;
 			snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
@@ -1039,8 +1039,7 @@ static void peer_fill(struct peer *peer)
 
 /* ---- replica connections ---- */
 
-static void peer_set_error(struct peer *peer, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void peer_set_error(struct peer *peer, const char *fmt, ...) attr_printf(2, 3);
 
 static void peer_set_error(struct peer *peer, const char *fmt, ...)
 {
@@ -1053,8 +1052,7 @@ static void peer_set_error(struct peer *peer, const char *fmt, ...)
 }
 
 /* Send ERROR and close. */
-static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...) attr_printf(3, 4);
 
 static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
 {
@@ -1190,7 +1188,7 @@ static int peer_check_name(struct peer *peer)
 
 		if (ret < 0)
 			return ret;
-		rival->probe_deadline_ms = role_now_ms() + NAME_PROBE_MS;
+		rival->probe_deadline_ms = clock_now_ms() + NAME_PROBE_MS;
 		log_log("replica \"%s\" connects from %s while connected from %s; checking that "
 			"connection",
 			peer->name, peer->conn.peer_addr, rival->conn.peer_addr);
@@ -1343,7 +1341,7 @@ static void peer_io_failed(struct peer *peer, const char *file, const char *why)
 	if (peer->io_backoff_ms > IO_RETRY_MAX_MS)
 		peer->io_backoff_ms = IO_RETRY_MAX_MS;
 	peer->io = PEER_IO_WAIT;
-	peer->io_retry_ms = role_now_ms() + peer->io_backoff_ms;
+	peer->io_retry_ms = clock_now_ms() + peer->io_backoff_ms;
 	log_warning("replica \"%s\" could not store \"%s\": %s", peer->name, file, why);
 	log_detail("The spool holds the files it lacks; they are sent to it again in %d ms.",
 		   peer->io_backoff_ms);
@@ -1428,7 +1426,7 @@ static int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", ack.name);
 		{
 			/* FILE_BEGIN to ACK, smoothed (1/4 weight to the newest). */
-			int64_t took = role_now_ms() - x->begin_ms;
+			int64_t took = clock_now_ms() - x->begin_ms;
 
 			peer->ack_ewma_ms =
 				peer->ack_seen ? (3 * peer->ack_ewma_ms + took) / 4 : took;
@@ -1609,7 +1607,7 @@ static void primary_accept_post(struct primary *pr);
 
 static void primary_accepted(struct acceptor *a, int res)
 {
-	struct primary *pr = (struct primary *)((char *)a - offsetof(struct primary, acceptor));
+	struct primary *pr = container_of(a, struct primary, acceptor);
 	unsigned int handshakes = 0;
 	struct peer *peer;
 
@@ -1640,7 +1638,7 @@ static void primary_accepted(struct acceptor *a, int res)
 	}
 	conn_tune_socket(res);
 	peer->pr = pr;
-	peer->accepted_ms = role_now_ms();
+	peer->accepted_ms = clock_now_ms();
 	peer->next = pr->peers;
 	pr->peers = peer;
 	pr->npeers++;
@@ -1795,7 +1793,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 	for (struct push *p = pr->pushes; p; p = p->next)
 		if (p->wn.kind == WAL_FILE_SEGMENT && strcmp(p->name, n->newest_pushed) > 0)
 			snprintf(n->newest_pushed, sizeof(n->newest_pushed), "%s", p->name);
-	status_derive(n, role_now_ms());
+	status_derive(n, clock_now_ms());
 }
 
 static void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
@@ -1875,7 +1873,7 @@ static void primary_push(struct primary *pr, struct ctl_client *client, const ch
 		goto out_refuse_push;
 	}
 	p->client = client;
-	p->started_ms = role_now_ms();
+	p->started_ms = clock_now_ms();
 	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
 	p->next = pr->pushes;
 	pr->pushes = p;
@@ -2066,7 +2064,7 @@ static void primary_drain(struct primary *pr)
 		busy = p->client != NULL;
 	for (struct peer *peer = pr->peers; peer && !busy; peer = peer->next)
 		busy = peer->inflight_files > 0 && !peer->conn.closing;
-	if (busy && role_now_ms() < pr->drain_deadline_ms)
+	if (busy && clock_now_ms() < pr->drain_deadline_ms)
 		return;
 	if (busy)
 		log_warning("stopping with acknowledgements still outstanding after %d ms",
@@ -2201,7 +2199,7 @@ static void primary_tick(void *state, int64_t now_ms)
 	primary_probes_expire(pr, now_ms);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		if (peer->state == PEER_STREAMING &&
-		    conn_keepalive(&peer->conn, conn_now_ms(), pr->cfg.keepalive_interval_ms,
+		    conn_keepalive(&peer->conn, clock_now_ms(), pr->cfg.keepalive_interval_ms,
 				   pr->cfg.keepalive_timeout_ms))
 			peer_set_error(peer, "no data for longer than keepalive_timeout");
 		if (peer->state != PEER_STREAMING && !peer->conn.closing &&
@@ -2222,7 +2220,7 @@ static void primary_stop(void *state)
 
 	/* No new pushes or replicas; files in flight get DRAIN_MS to be acknowledged. */
 	pr->stopping = true;
-	pr->drain_deadline_ms = role_now_ms() + DRAIN_MS;
+	pr->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
 	control_stop(&pr->control);
 	if (pr->listen_fd >= 0) {
 		shutdown(pr->listen_fd, SHUT_RDWR);

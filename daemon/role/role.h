@@ -55,7 +55,4 @@ _Static_assert(ROLE_SLOT_SIZE >= WIRE_HEADER_SIZE + WIRE_MAX_PAYLOAD,
 extern const struct role_ops primary_role;
 extern const struct role_ops replica_role;
 
-/* TEMPORARY until primary.c is converted: clock_now_ms() (common/clock.h). */
-#define role_now_ms clock_now_ms
-
 #endif /* WALSHIP_ROLE_ROLE_H */

@@ -80,12 +80,6 @@ static const char *const walship_role_names[] = {
 	[WALSHIP_ROLE_REPLICA] = "replica",
 };
 
-static const char *const walship_state_names[] = {
-	[WALSHIP_PEER_UNKNOWN] = "unknown",	      [WALSHIP_PEER_CONNECTING] = "connecting",
-	[WALSHIP_PEER_HANDSHAKE] = "handshake",	      [WALSHIP_PEER_STREAMING] = "streaming",
-	[WALSHIP_PEER_DISCONNECTED] = "disconnected",
-};
-
 static struct genl_family walship_family;
 
 /* ---- sysfs: node attributes ---- */
@@ -183,7 +177,7 @@ static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr, cha
 	spin_lock(&walship_values_lock);
 	state = peer->state;
 	spin_unlock(&walship_values_lock);
-	return sysfs_emit(buf, "%s\n", walship_state_names[state]);
+	return sysfs_emit(buf, "%s\n", walship_peer_state_name(state));
 }
 
 /* A PostgreSQL LSN as "X/X": the high and low 32 bits in upper-case hexadecimal. */

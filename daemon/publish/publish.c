@@ -104,25 +104,6 @@ void publish_free(struct publisher *pb)
 	free(pb);
 }
 
-static uint32_t pub_peer_state(const char *state)
-{
-	static const struct {
-		const char *name;
-		uint32_t value;
-	} states[] = {
-		{ "connecting", WALSHIP_PEER_CONNECTING },
-		{ "handshake", WALSHIP_PEER_HANDSHAKE },
-		{ "streaming", WALSHIP_PEER_STREAMING },
-		{ "failing", WALSHIP_PEER_STREAMING }, /* connected; its disk refuses files */
-		{ "disconnected", WALSHIP_PEER_DISCONNECTED },
-	};
-
-	for (size_t i = 0; state && i < ARRAY_SIZE(states); i++)
-		if (!strcmp(state, states[i].name))
-			return states[i].value;
-	return WALSHIP_PEER_UNKNOWN;
-}
-
 /* Forget the family: resolve it again later and then send everything afresh. */
 static void pub_lost(struct publisher *pb, int64_t now_ms, const char *why)
 {
@@ -338,7 +319,7 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 			continue;
 		memset(pp, 0, sizeof(*pp));
 		snprintf(pp->name, sizeof(pp->name), "%s", name);
-		pp->state = pub_peer_state(sp->state);
+		pp->state = (uint32_t)sp->state;
 		pp->values[PUB_SENT_LSN] = sp->sent_lsn;
 		pp->values[PUB_WRITE_LSN] = sp->write_lsn;
 		pp->values[PUB_FLUSH_LSN] = sp->flush_lsn;

@@ -1746,10 +1746,10 @@ static void primary_fill_status(void *state, struct status_node *n)
 
 		snprintf(sp->name, sizeof(sp->name), "%s", peer->name);
 		snprintf(sp->addr, sizeof(sp->addr), "%s", peer->conn.peer_addr);
-		sp->state = peer->conn.closing		  ? "disconnected" :
-			    peer->state != PEER_STREAMING ? "handshake" :
-			    peer->io != PEER_IO_OK	  ? "failing" :
-							    "streaming";
+		sp->state = peer->conn.closing		  ? WALSHIP_PEER_DISCONNECTED :
+			    peer->state != PEER_STREAMING ? WALSHIP_PEER_HANDSHAKE :
+			    peer->io != PEER_IO_OK	  ? WALSHIP_PEER_FAILING :
+							    WALSHIP_PEER_STREAMING;
 		snprintf(sp->last_sent, sizeof(sp->last_sent), "%s", peer->last_sent);
 		snprintf(sp->last_acked, sizeof(sp->last_acked), "%s", peer->last_acked);
 		sp->bytes_sent = peer->conn.stats.bytes_sent;
@@ -1786,7 +1786,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 			continue;
 		sp = &n->peers[i++];
 		snprintf(sp->name, sizeof(sp->name), "%s", pr->registered[k]);
-		sp->state = "away";
+		sp->state = WALSHIP_PEER_AWAY;
 		primary_fill_registered(pr, k, sp);
 	}
 	n->npeers = n->peers ? i : 0;

@@ -1191,10 +1191,10 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer = n->peers;
 	snprintf(peer->name, sizeof(peer->name), "%s", lk ? lk->primary_name : "");
 	snprintf(peer->addr, sizeof(peer->addr), "%s", rp->cfg.upstream);
-	peer->state = !lk	       ? (rp->connecting ? "connecting" : "disconnected") :
-		      lk->conn.closing ? "disconnected" :
-		      lk->established  ? "streaming" :
-					 "handshake";
+	peer->state = !lk ? (rp->connecting ? WALSHIP_PEER_CONNECTING : WALSHIP_PEER_DISCONNECTED) :
+		      lk->conn.closing ? WALSHIP_PEER_DISCONNECTED :
+		      lk->established  ? WALSHIP_PEER_STREAMING :
+					 WALSHIP_PEER_HANDSHAKE;
 	if (lk) {
 		snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", lk->last_received);
 		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", lk->last_acked);

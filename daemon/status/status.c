@@ -157,7 +157,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb, ",\"addr\":");
 		sb_json_str(sb, p->addr);
 		sb_printf(sb, ",\"state\":");
-		sb_json_str(sb, p->state);
+		sb_json_str(sb, walship_peer_state_name(p->state));
 		sb_printf(sb, ",\"last_sent\":");
 		sb_json_str(sb, p->last_sent);
 		sb_printf(sb, ",\"last_acked\":");
@@ -302,7 +302,7 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		const struct status_peer *p = &n->peers[i];
 
 		sb_printf(sb, "\n  peer %s (%s): %s\n", p->name[0] ? p->name : "?", p->addr,
-			  p->state);
+			  walship_peer_state_name(p->state));
 		sb_printf(sb, "    last sent:       %s\n", p->last_sent[0] ? p->last_sent : "-");
 		sb_printf(sb, "    last acked:      %s\n", p->last_acked[0] ? p->last_acked : "-");
 		sb_printf(sb,

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <walship/netlink.h>
+
 #define STATUS_MAX_TEXT 256
 
 /*
@@ -86,7 +88,7 @@ struct status_value {
 struct status_peer {
 	char name[64];
 	char addr[64];
-	const char *state; /* "handshake", "streaming", "connecting", "disconnected" */
+	enum walship_peer_state state;
 	char last_sent[48]; /* WAL file name, "" if none */
 	char last_acked[48];
 	STATUS_PEER_VALUES(STATUS_FIELD)

@@ -53,17 +53,39 @@ enum walship_role {
 	WALSHIP_ROLE_MAX = __WALSHIP_ROLE_MAX - 1
 };
 
-/* A peer's state (WALSHIP_A_PEER_STATE, u32); "unknown" once the publisher is gone. */
+/*
+ * A peer's state (WALSHIP_A_PEER_STATE, u32), the one list for `walship status`, its
+ * JSON, sysfs and the publisher; "unknown" once the publisher is gone.  New states are
+ * appended (the numbers are ABI).
+ */
 enum walship_peer_state {
 	WALSHIP_PEER_UNKNOWN,
-	WALSHIP_PEER_CONNECTING,
-	WALSHIP_PEER_HANDSHAKE,
+	WALSHIP_PEER_CONNECTING, /* replica: connecting to its upstream */
+	WALSHIP_PEER_HANDSHAKE, /* connected, HELLO (and HAVE) not yet through */
 	WALSHIP_PEER_STREAMING,
 	WALSHIP_PEER_DISCONNECTED,
+	WALSHIP_PEER_FAILING, /* primary: connected, but its disk refuses files (IO_ERROR) */
+	WALSHIP_PEER_AWAY, /* primary: registered, not connected; the spool holds its WAL */
 
 	__WALSHIP_PEER_MAX,
 	WALSHIP_PEER_MAX = __WALSHIP_PEER_MAX - 1
 };
+
+/* The name of @state as status, JSON and sysfs show it; "unknown" when out of range. */
+static inline const char *walship_peer_state_name(unsigned int state)
+{
+	static const char *const names[] = {
+		[WALSHIP_PEER_UNKNOWN] = "unknown",
+		[WALSHIP_PEER_CONNECTING] = "connecting",
+		[WALSHIP_PEER_HANDSHAKE] = "handshake",
+		[WALSHIP_PEER_STREAMING] = "streaming",
+		[WALSHIP_PEER_DISCONNECTED] = "disconnected",
+		[WALSHIP_PEER_FAILING] = "failing",
+		[WALSHIP_PEER_AWAY] = "away",
+	};
+
+	return state < sizeof(names) / sizeof(names[0]) && names[state] ? names[state] : "unknown";
+}
 
 enum walship_attr {
 	WALSHIP_A_UNSPEC,

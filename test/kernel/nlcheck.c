@@ -328,12 +328,6 @@ static int check_poll(const char *path, int timeout_ms)
 	return 0;
 }
 
-static const char *const state_names[] = {
-	[WALSHIP_PEER_UNKNOWN] = "unknown",	      [WALSHIP_PEER_CONNECTING] = "connecting",
-	[WALSHIP_PEER_HANDSHAKE] = "handshake",	      [WALSHIP_PEER_STREAMING] = "streaming",
-	[WALSHIP_PEER_DISCONNECTED] = "disconnected",
-};
-
 /* Is @state one of the comma-separated @states? */
 static bool state_listed(const char *states, const char *state)
 {
@@ -382,7 +376,7 @@ static int check_events(const char *peer, const char *states, int timeout_ms)
 				if (a->nla_type != WALSHIP_A_PEER_STATE)
 					continue;
 				v = *(uint32_t *)((char *)a + NLA_HDRLEN);
-				state = v <= WALSHIP_PEER_MAX ? state_names[v] : "?";
+				state = v <= WALSHIP_PEER_MAX ? walship_peer_state_name(v) : "?";
 			}
 			if (name && state && !strcmp(name, peer) && state_listed(states, state)) {
 				printf("event: %s %s\n", name, state);

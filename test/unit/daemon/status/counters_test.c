@@ -40,7 +40,7 @@ static void fill_node(struct status_node *n, const char *role)
 	n->npeers = 1;
 	snprintf(n->peers[0].name, sizeof(n->peers[0].name), "p1");
 	snprintf(n->peers[0].addr, sizeof(n->peers[0].addr), "10.0.0.2:5480");
-	n->peers[0].state = "streaming";
+	n->peers[0].state = WALSHIP_PEER_STREAMING;
 	for (size_t i = 0; i < status_peer_nvalues; i++)
 		set_value(&n->peers[0], &status_peer_values[i], PEER_BASE + 13 * i);
 }

@@ -51,9 +51,9 @@ for seg in $segs; do
 done
 
 log "spool_delay = 0 (SIGHUP): every push is copied into the spool"
-echo "spool_delay = 0" >>"$PCONF"
+sed -i 's/^spool_delay = .*/spool_delay = 0/' "$PCONF"
 kill -HUP "${WS_DAEMON_PID[$PCONF]}"
-wait_for 10 "the reload" grep -qE 'parameter "spool_delay" changed to "0(ms)?"' \
+wait_for 30 "the reload" grep -qE 'parameter "spool_delay" changed to "0(ms)?"' \
 	"$TEST_DIR/ws-primary.log"
 copies0=$(status_counter "$PCONF" spool_copies)
 ok0=$(status_counter "$PCONF" pushes_ok)
@@ -64,9 +64,9 @@ copies=$(status_counter "$PCONF" spool_copies)
 assert_eq "$avoided" "$(status_counter "$PCONF" spool_avoided)" "spool_avoided with spool_delay = 0"
 
 log "spool_delay = 200ms again, the replica away: pushes are copied at once"
-sed -i '/^spool_delay = 0$/d' "$PCONF"
+sed -i 's/^spool_delay = 0$/spool_delay = 200ms/' "$PCONF"
 kill -HUP "${WS_DAEMON_PID[$PCONF]}"
-wait_for 10 "the reload" grep -q 'parameter "spool_delay" changed to "200ms"' \
+wait_for 30 "the reload" grep -q 'parameter "spool_delay" changed to "200ms"' \
 	"$TEST_DIR/ws-primary.log"
 walshipd_stop "$RCONF"
 copies0=$(status_counter "$PCONF" spool_copies)

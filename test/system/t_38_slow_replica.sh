@@ -1,9 +1,11 @@
 #!/bin/bash
-# Issue 3, fault injection: two replicas, one throttled (tc tbf, 20 mbit, on the primary's
-# link to it).  With sync_replicas = 1, pushes keep the fast replica's pace: segments that
-# the slow link needs seconds each for are acknowledged at once, the fast replica has
-# them, the primary's spool holds them for the slow one (status held > 0), and the slow
-# one then catches up from the spool (held back to 0).  check_invariants covers both.
+# Issue 3, fault injection: two replicas, one throttled (tc tbf, 1 mbit, on the primary's
+# link to it: a 16 MiB segment needs over two minutes).  With sync_replicas = 1, pushes
+# keep the fast replica's pace: every segment is acknowledged while the slow replica still
+# lacks it (no timing is asserted: the slow link cannot deliver a segment in the time
+# the test waits), the fast replica has them, the primary's spool holds them for the slow
+# one (status held > 0); once the throttle is lifted the slow one catches up from the
+# spool (held back to 0).  check_invariants covers both.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -52,8 +54,8 @@ spool_empty() {
 }
 wait_for 60 "both replicas to have the initial WAL" spool_empty
 
-log "throttling the link to ws-r2: tbf rate 20mbit (16 MiB take about 7 s)"
-tc -n "$NS_P" qdisc add dev vr2 root tbf rate 20mbit burst 32kbit latency 400ms ||
+log "throttling the link to ws-r2: tbf rate 1mbit (16 MiB take over 2 minutes)"
+tc -n "$NS_P" qdisc add dev vr2 root tbf rate 1mbit burst 32kbit latency 400ms ||
 	skip "tc cannot add a tbf qdisc here"
 
 N=4
@@ -74,7 +76,7 @@ acked_all_tracking() {
 	((h > max_held)) && max_held=$h
 	acked_all
 }
-wait_for 30 "the $N segments to be acknowledged" acked_all_tracking
+wait_for 100 "the $N segments to be acknowledged" acked_all_tracking
 elapsed=$((SECONDS - start))
 missing_on_r2=0
 for seg in "${SEGS[@]}"; do
@@ -84,13 +86,13 @@ done
 h=$(held ws-r2)
 ((h > max_held)) && max_held=$h
 log "$N segments acknowledged in ${elapsed}s; ws-r2 lacks $missing_on_r2, held for it: $max_held"
-((elapsed <= 15)) ||
-	fail "pushes took ${elapsed}s for $N segments: they waited for the throttled replica"
-((missing_on_r2 >= 2)) || fail "ws-r2 already has most segments: the throttle did not bite"
+((missing_on_r2 >= N - 1)) ||
+	fail "ws-r2 has $((N - missing_on_r2)) of the $N acknowledged segments: pushes waited for it"
 ((max_held > 0)) || fail "status never showed files held for ws-r2"
 assert_eq 0 "$(held ws-r1)" "files held for the fast replica"
 
-log "ws-r2 catches up from the spool through its slow link"
+log "ws-r2 catches up from the spool once its link is fast again"
+tc -n "$NS_P" qdisc del dev vr2 root
 held_r2_zero() {
 	[[ "$(held ws-r2)" == 0 ]]
 }
@@ -99,7 +101,6 @@ for seg in "${SEGS[@]}"; do
 	assert_file_identical "$PDATA/pg_wal/$seg" "$R2ARCHIVE/$seg"
 done
 log "ok: ws-r2 caught up after $((SECONDS - start))s"
-tc -n "$NS_P" qdisc del dev vr2 root
 
 final=$(pg_finish_load "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$PG_PORT" "$final" 60

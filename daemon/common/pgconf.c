@@ -123,8 +123,7 @@ static int pgconf_include_dir(struct pgconf *conf, const char *dir, int depth)
 
 	if (count < 0) {
 		ret = -errno;
-		log_error("could not open configuration directory \"%s\": %s", dir,
-			  strerror(-ret));
+		log_error("could not open configuration directory \"%s\": %s", dir, strerror(-ret));
 		return ret;
 	}
 	for (int idx = 0; idx < count; idx++) {
@@ -169,23 +168,12 @@ static char *pgconf_value_parse(const char *p)
 		} else if (*p == '\'') {
 			break; /* the closing quote: what follows is not ours to judge */
 		} else if (*p == '\\' && p[1]) {
+			static const char letters[] = "bfnrt", meanings[] = "\b\f\n\r\t";
+			const char *letter = strchr(letters, *++p);
 			int octal = 0, digits;
 
-			switch (*++p) {
-			case 'b':
-				value[len++] = '\b';
-				continue;
-			case 'f':
-				value[len++] = '\f';
-				continue;
-			case 'n':
-				value[len++] = '\n';
-				continue;
-			case 'r':
-				value[len++] = '\r';
-				continue;
-			case 't':
-				value[len++] = '\t';
+			if (letter) {
+				value[len++] = meanings[letter - letters];
 				continue;
 			}
 			if (*p >= '0' && *p <= '7') {

@@ -13,34 +13,17 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "common/log.h"
 #include "common/pgconf.h"
+#include "log_capture.h"
 
 #define SRC "/pgdata/postgresql.conf"
 
-static char captured[65536];
-static size_t captured_len;
 static char dir[] = "/tmp/pgconf_test.XXXXXX";
-
-static void capture_sink(void *arg, enum log_level level, const char *line, size_t len)
-{
-	(void)arg;
-	(void)level;
-	if (captured_len + len >= sizeof(captured))
-		len = sizeof(captured) - captured_len - 1;
-	memcpy(captured + captured_len, line, len);
-	captured_len += len;
-	captured[captured_len] = '\0';
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	captured[0] = '\0';
-	captured_len = 0;
-	log_set_prefix(false);
-	log_set_level(LOG_LEVEL_LOG);
-	log_set_sink(capture_sink, NULL);
+	log_capture_start();
 	strcpy(dir, "/tmp/pgconf_test.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	return 0;
@@ -51,17 +34,10 @@ static int teardown(void **state)
 	char cmd[PATH_MAX + 16];
 
 	(void)state;
-	log_set_sink(NULL, NULL);
-	log_set_prefix(true);
+	log_capture_stop();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);
 	return 0;
-}
-
-static void assert_logged(const char *needle)
-{
-	if (!strstr(captured, needle))
-		fail_msg("expected \"%s\" in the log, got:\n%s", needle, captured);
 }
 
 /* Write @len bytes of @text to @dir/@name (@len 0: strlen); returns the path (static). */
@@ -278,8 +254,7 @@ static void test_missing_include(void **state)
 	assert_null(pgconf_find(&conf, "b"));
 	pgconf_free(&conf);
 
-	captured[0] = '\0';
-	captured_len = 0;
+	log_capture_clear();
 	path = write_file("postgresql.conf", "include_dir 'nodir'\n");
 	assert_int_equal(pgconf_read_file(&conf, path, false), -ENOENT);
 	assert_logged("could not open configuration directory");
@@ -349,16 +324,11 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_syntax),
-		T(test_escapes),
-		T(test_last_wins),
-		T(test_bad_lines_ignored),
-		T(test_long_line),
-		T(test_includes),
-		T(test_missing_include),
-		T(test_nesting_depth),
-		T(test_data_dir),
-		T(test_nul_byte_and_missing_ok),
+		T(test_syntax),		 T(test_escapes),
+		T(test_last_wins),	 T(test_bad_lines_ignored),
+		T(test_long_line),	 T(test_includes),
+		T(test_missing_include), T(test_nesting_depth),
+		T(test_data_dir),	 T(test_nul_byte_and_missing_ok),
 	};
 #undef T
 

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# walship system-test library.  Sourced by test/system/t_*.sh and scripts/demo.sh:
+# walship system-test library.  Sourced by test/system/t_*.sh, scripts/demo.sh and the
+# benchmark (test/bench/run-bench.sh, whose daemons run in cgroups: WS_DAEMON_WRAP):
 #
 #   . "$(dirname "$0")/lib.sh"
 #   ws_setup            # root check, test dir, cleanup trap

@@ -165,6 +165,12 @@ require() {
 # ---------------------------------------------------------------------------------------
 # Corpus
 
+# pg_as CMD...: run CMD as postgres on this host (the corpus cluster, psql and
+# pgbench over unix sockets).
+pg_as() {
+	runuser -u postgres -- "$@"
+}
+
 # corpus_find N: print the smallest cached corpus directory holding at least N segments,
 # or nothing.
 corpus_find() {
@@ -230,23 +236,23 @@ corpus_generate() {
 	EOF
 	# On this host, not in a namespace (there are none yet): lib.sh's pg_start takes one.
 	WS_PG_DIRS+=("$pgdata") # stopped by ws_cleanup if we fail
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" -l "$GEN_DIR/pg.log" -w -t 60 \
+	pg_as "$PG_BIN/pg_ctl" -D "$pgdata" -l "$GEN_DIR/pg.log" -w -t 60 \
 		start >/dev/null || { tail -n 20 "$GEN_DIR/pg.log" >&2; fail "could not start PostgreSQL"; }
 	# Bulk WAL from pgbench's initialisation (server-side generation), with a short
 	# transactional run after each round so the corpus also holds ordinary OLTP records.
 	while (($(archived_count "$arch") + $(completed_unarchived "$pgdata") < n)); do
 		((rounds++ < 200)) || fail "corpus: still fewer than $n segments after 200 rounds"
-		runuser -u postgres -- "$PG_BIN/pgbench" -h "$sock" -U postgres -i -q -I dtGvp \
+		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -i -q -I dtGvp \
 			-s 20 postgres >>"$GEN_DIR/pgbench.out" 2>&1 ||
 			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; fail "pgbench -i failed"; }
-		runuser -u postgres -- "$PG_BIN/pgbench" -h "$sock" -U postgres -n -c 4 -j 2 -T 3 \
+		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -n -c 4 -j 2 -T 3 \
 			postgres >>"$GEN_DIR/pgbench.out" 2>&1 ||
 			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; fail "pgbench run failed"; }
 		log "corpus: $(archived_count "$arch") of $n segments archived," \
 			"$(completed_unarchived "$pgdata") more completed"
 	done
 	wait_for 300 "the archiver to archive $n segments" archived_at_least "$arch" "$n"
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null ||
+	pg_as "$PG_BIN/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null ||
 		fail "could not stop the corpus cluster"
 	count=$(archived_count "$arch")
 	((count >= n)) || fail "corpus: only $count segments archived"
@@ -663,7 +669,7 @@ pgbr_setup() {
 		runuser -u postgres -- pgbackrest --config="$d/server.conf" server
 	# In a subshell, so that a timeout can show the server's output before failing.
 	(wait_for 10 "pgbackrest server to listen" \
-		ip netns exec "$NS_RCV" bash -c "echo >/dev/tcp/$ADDR_RCV/$PGBR_PORT") ||
+		in_ns "$NS_RCV" bash -c "echo >/dev/tcp/$ADDR_RCV/$PGBR_PORT") ||
 		{ cat "$d/server.out" >&2; fail "pgbackrest server did not start"; }
 }
 
@@ -723,7 +729,7 @@ run_pgbr() {
 		printf '%s\n' "$wal/${f##*/}"
 	done <"$CORPUS_LIST" >"$dir/list"
 	chown -R postgres:postgres "$d/repo" "$d/spool" "$wal" "$dir"
-	ip netns exec "$NS_RCV" runuser -u postgres -- pgbackrest --config="$d/server.conf" \
+	as_postgres_in "$NS_RCV" pgbackrest --config="$d/server.conf" \
 		--stanza=bench --no-online stanza-create >"$dir/stanza.out" 2>&1 ||
 		{ cat "$dir/stanza.out" >&2; fail "$name: stanza-create failed"; }
 	store_reset
@@ -758,11 +764,6 @@ run_pgbr() {
 # ---------------------------------------------------------------------------------------
 # PostgreSQL streaming replication (the lag reference)
 
-# pg_as CMD...: run CMD as postgres.
-pg_as() {
-	runuser -u postgres -- "$@"
-}
-
 # stream_setup: a PostgreSQL 15 primary on the sender (pgbench tables at
 # BENCH_STREAM_SCALE) and a streaming standby on receiver 1 made with pg_basebackup;
 # both durable (fsync on), the standby's walreceiver flushing as PostgreSQL does.
@@ -788,7 +789,7 @@ stream_setup() {
 	pg_as "$PG_BIN/pgbench" -h "$d/sock-p" -p "$STREAM_PORT" -U postgres -i -q \
 		-s "$STREAM_SCALE" postgres >"$d/pgbench-init.out" 2>&1 ||
 		{ tail "$d/pgbench-init.out" >&2; fail "pgbench -i failed"; }
-	ip netns exec "$NS_RCV" runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$ADDR_SND" \
+	as_postgres_in "$NS_RCV" "$PG_BIN/pg_basebackup" -h "$ADDR_SND" \
 		-p "$STREAM_PORT" -U postgres -D "$d/standby" -R -X stream -c fast \
 		>"$d/basebackup.out" 2>&1 || { cat "$d/basebackup.out" >&2; fail "pg_basebackup failed"; }
 	cat >>"$d/standby/postgresql.conf" <<-CONF

@@ -6,8 +6,6 @@
  * after a FAIL or WARN.  Only FAIL changes the exit code: WARN is for what cannot be
  * decided here (a peer that is not reachable right now), SKIP for what does not apply.
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -24,23 +22,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
 #include "check.h"
 #include "cli.h"
 #include "client.h"
 #include "common/log.h"
+#include "common/pgconf.h"
 #include "walship/control.h"
-
-#define CHECK_MAX_SETTINGS 256
-#define CHECK_MAX_DEPTH 10 /* include nesting, as PostgreSQL's CONF_FILE_MAX_DEPTH */
-#define CHECK_VALUE_MAX 1024
-
-/* One postgresql.conf setting: the last assignment wins, as in the server. */
-struct pg_setting {
-	char name[64];
-	char value[CHECK_VALUE_MAX];
-	char file[PATH_MAX];
-	int line;
-};
 
 struct check_run {
 	const char *config_path;
@@ -48,18 +36,15 @@ struct check_run {
 	const char *pg_bin;
 	bool streaming;
 	bool standby;
-	struct pg_setting settings[CHECK_MAX_SETTINGS];
-	size_t nsettings;
+	struct pgconf pg_settings; /* postgresql.conf and postgresql.auto.conf */
 	int passed, failed, warned, skipped;
 };
 
 enum check_result { CHECK_PASS, CHECK_FAIL, CHECK_WARN, CHECK_SKIP };
 
 /* Print one item; @hint (may be NULL) follows a FAIL or WARN. */
-__attribute__((format(printf, 5, 6))) static void check_item(struct check_run *run,
-							     enum check_result result,
-							     const char *item, const char *hint,
-							     const char *fmt, ...)
+attr_printf(5, 6) static void check_item(struct check_run *run, enum check_result result,
+					 const char *item, const char *hint, const char *fmt, ...)
 {
 	static const char *const labels[] = { "PASS", "FAIL", "WARN", "SKIP" };
 	char what[2048];
@@ -112,166 +97,10 @@ void check_usage(FILE *out)
 
 /* ---- postgresql.conf ------------------------------------------------------------- */
 
-static struct pg_setting *pg_setting_find(struct check_run *run, const char *name)
-{
-	for (size_t idx = 0; idx < run->nsettings; idx++) {
-		if (strcasecmp(run->settings[idx].name, name) == 0)
-			return &run->settings[idx];
-	}
-	return NULL;
-}
-
-static const char *pg_setting_value(struct check_run *run, const char *name, const char *dflt)
-{
-	struct pg_setting *setting = pg_setting_find(run, name);
-
-	return setting ? setting->value : dflt;
-}
-
-static void pg_setting_set(struct check_run *run, const char *name, const char *value,
-			   const char *file, int line)
-{
-	struct pg_setting *setting = pg_setting_find(run, name);
-
-	if (!setting) {
-		if (run->nsettings == CHECK_MAX_SETTINGS)
-			return; /* more distinct settings than PostgreSQL has: ignore the rest */
-		setting = &run->settings[run->nsettings++];
-		snprintf(setting->name, sizeof(setting->name), "%s", name);
-	}
-	snprintf(setting->value, sizeof(setting->value), "%s", value);
-	snprintf(setting->file, sizeof(setting->file), "%s", file);
-	setting->line = line;
-}
-
-static int pg_conf_read(struct check_run *run, const char *path, int depth, bool missing_ok);
-
-/* @name relative to the directory of @from, as PostgreSQL resolves include paths. */
-static void pg_conf_resolve(const char *from, const char *name, char *out, size_t len)
-{
-	const char *slash = strrchr(from, '/');
-
-	if (name[0] == '/' || !slash)
-		snprintf(out, len, "%s", name);
-	else
-		snprintf(out, len, "%.*s/%s", (int)(slash - from), from, name);
-}
-
-static int pg_conf_include_dir(struct check_run *run, const char *dir, int depth)
-{
-	struct dirent **entries;
-	int count = scandir(dir, &entries, NULL, alphasort);
-	char path[PATH_MAX];
-	int ret = 0;
-
-	if (count < 0) {
-		log_error("could not open directory \"%s\": %m", dir);
-		return -errno;
-	}
-	for (int idx = 0; idx < count; idx++) {
-		const char *name = entries[idx]->d_name;
-		size_t len = strlen(name);
-
-		if (ret == 0 && name[0] != '.' && len > 5 && strcmp(name + len - 5, ".conf") == 0) {
-			snprintf(path, sizeof(path), "%s/%s", dir, name);
-			ret = pg_conf_read(run, path, depth + 1, false);
-		}
-		free(entries[idx]);
-	}
-	free(entries);
-	return ret;
-}
-
-/* Parse one line of a PostgreSQL config file: `name [=] value`, # comments, '' quotes. */
-static int pg_conf_line(struct check_run *run, char *p, const char *path, int line, int depth)
-{
-	char name[64], value[CHECK_VALUE_MAX], target[PATH_MAX];
-	size_t name_len = 0, value_len = 0;
-
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '\0' || *p == '#')
-		return 0;
-	while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '.')) {
-		if (name_len + 1 < sizeof(name))
-			name[name_len++] = *p;
-		p++;
-	}
-	name[name_len] = '\0';
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '=')
-		p++;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '\'') {
-		for (p++; *p; p++) {
-			if (*p == '\'' && p[1] == '\'') {
-				p++;
-			} else if (*p == '\'') {
-				break;
-			} else if (*p == '\\' && p[1]) {
-				p++; /* backslash escapes, as the server's lexer allows */
-			}
-			if (value_len + 1 < sizeof(value))
-				value[value_len++] = *p;
-		}
-	} else {
-		while (*p && !isspace((unsigned char)*p) && *p != '#') {
-			if (value_len + 1 < sizeof(value))
-				value[value_len++] = *p;
-			p++;
-		}
-	}
-	value[value_len] = '\0';
-	if (name_len == 0)
-		return 0; /* the server would refuse it; not ours to report */
-	if (strcasecmp(name, "include") == 0 || strcasecmp(name, "include_if_exists") == 0) {
-		pg_conf_resolve(path, value, target, sizeof(target));
-		return pg_conf_read(run, target, depth + 1,
-				    strcasecmp(name, "include_if_exists") == 0);
-	}
-	if (strcasecmp(name, "include_dir") == 0) {
-		pg_conf_resolve(path, value, target, sizeof(target));
-		return pg_conf_include_dir(run, target, depth);
-	}
-	pg_setting_set(run, name, value, path, line);
-	return 0;
-}
-
-static int pg_conf_read(struct check_run *run, const char *path, int depth, bool missing_ok)
-{
-	char buf[4096];
-	int line = 0, ret = 0;
-	FILE *in;
-
-	if (depth > CHECK_MAX_DEPTH) {
-		log_error(
-			"could not open configuration file \"%s\": maximum nesting depth exceeded",
-			path);
-		return -ELOOP;
-	}
-	in = fopen(path, "re");
-	if (!in) {
-		if (missing_ok && errno == ENOENT)
-			return 0;
-		ret = -errno;
-		log_error("could not open configuration file \"%s\": %s", path, strerror(-ret));
-		return ret;
-	}
-	while (ret == 0 && fgets(buf, sizeof(buf), in)) {
-		line++;
-		buf[strcspn(buf, "\n")] = '\0';
-		ret = pg_conf_line(run, buf, path, line, depth);
-	}
-	fclose(in);
-	return ret;
-}
-
 /* Where a setting came from, for messages: ` (file "x" line 3)` or ` (default)`. */
 static const char *pg_setting_where(struct check_run *run, const char *name, char *buf, size_t len)
 {
-	struct pg_setting *setting = pg_setting_find(run, name);
+	const struct pgconf_setting *setting = pgconf_find(&run->pg_settings, name);
 
 	if (!setting)
 		snprintf(buf, len, " (default)");
@@ -432,18 +261,13 @@ static void check_pg_settings(struct check_run *run)
 	bool other;
 	int ret;
 
-	snprintf(path, sizeof(path), "%s/postgresql.conf", run->pgdata);
-	ret = pg_conf_read(run, path, 0, false);
-	if (ret == 0) {
-		snprintf(path, sizeof(path), "%s/postgresql.auto.conf", run->pgdata);
-		ret = pg_conf_read(run, path, 0, true);
-	}
+	ret = pgconf_read_data_dir(&run->pg_settings, run->pgdata);
 	if (ret < 0) {
 		check_item(run, CHECK_FAIL, "postgresql.conf", NULL, "could not read the settings");
 		return;
 	}
 
-	wal_level = pg_setting_value(run, "wal_level", "replica");
+	wal_level = pgconf_value(&run->pg_settings, "wal_level", "replica");
 	pg_setting_where(run, "wal_level", where, sizeof(where));
 	if (strcasecmp(wal_level, "replica") == 0 || strcasecmp(wal_level, "logical") == 0 ||
 	    strcasecmp(wal_level, "archive") == 0 || strcasecmp(wal_level, "hot_standby") == 0)
@@ -457,7 +281,7 @@ static void check_pg_settings(struct check_run *run)
 			"wal_level = %s%s, at least replica is needed", wal_level, where);
 
 	if (!run->standby) {
-		value = pg_setting_value(run, "archive_mode", "off");
+		value = pgconf_value(&run->pg_settings, "archive_mode", "off");
 		pg_setting_where(run, "archive_mode", where, sizeof(where));
 		if (setting_on(value))
 			check_item(run, CHECK_PASS, "archive_mode", NULL, "archive_mode = %s%s",
@@ -472,13 +296,13 @@ static void check_pg_settings(struct check_run *run)
 		snprintf(hint, sizeof(hint),
 			 "Set archive_command = 'walship push -c %s %%p' (and no archive_library).",
 			 run->config_path);
-		value = pg_setting_value(run, "archive_library", "");
+		value = pgconf_value(&run->pg_settings, "archive_library", "");
 		if (value[0] != '\0') {
 			check_item(run, CHECK_FAIL, "archive_command", hint,
 				   "archive_library = '%s' is set, so archive_command is not used",
 				   value);
 		} else {
-			value = pg_setting_value(run, "archive_command", "");
+			value = pgconf_value(&run->pg_settings, "archive_command", "");
 			pg_setting_where(run, "archive_command", where, sizeof(where));
 			if (command_calls_walship(value, "push", "%p", run->config_path, &other))
 				check_item(run, CHECK_PASS, "archive_command", NULL,
@@ -494,7 +318,7 @@ static void check_pg_settings(struct check_run *run)
 			 "Set restore_command = 'walship fetch -c %s %%f %%p' and restart "
 			 "PostgreSQL.",
 			 run->config_path);
-		value = pg_setting_value(run, "restore_command", "");
+		value = pgconf_value(&run->pg_settings, "restore_command", "");
 		pg_setting_where(run, "restore_command", where, sizeof(where));
 		if (command_calls_walship(value, "fetch", "%f %p", run->config_path, &other))
 			check_item(run, CHECK_PASS, "restore_command", NULL,
@@ -512,7 +336,7 @@ static void check_pg_settings(struct check_run *run)
 			   "streaming not configured (--streaming)");
 		return;
 	}
-	value = pg_setting_value(run, "max_wal_senders", "10");
+	value = pgconf_value(&run->pg_settings, "max_wal_senders", "10");
 	pg_setting_where(run, "max_wal_senders", where, sizeof(where));
 	if (atoi(value) > 0)
 		check_item(run, CHECK_PASS, "max_wal_senders", NULL, "max_wal_senders = %s%s",
@@ -523,7 +347,7 @@ static void check_pg_settings(struct check_run *run)
 			   "restart PostgreSQL.",
 			   "max_wal_senders = %s%s: no replication connection is possible", value,
 			   where);
-	value = pg_setting_value(run, "hba_file", "");
+	value = pgconf_value(&run->pg_settings, "hba_file", "");
 	if (value[0] == '\0')
 		snprintf(path, sizeof(path), "%s/pg_hba.conf", run->pgdata);
 	else
@@ -781,5 +605,6 @@ int check_main(int argc, char **argv)
 
 	printf("%d passed, %d failed, %d warnings, %d skipped\n", run.passed, run.failed,
 	       run.warned, run.skipped);
+	pgconf_free(&run.pg_settings);
 	return run.failed ? CHECK_EXIT_FAILED : CHECK_EXIT_OK;
 }

@@ -2,9 +2,9 @@
 /*
  * `walship check [-c FILE] [-D PGDATA] [--pg-bin DIR] [--streaming]`: a preflight for one
  * host.  It reads PostgreSQL's settings from the data directory (postgresql.conf with its
- * include directives, then postgresql.auto.conf, as the server does), pg_controldata's
- * output and walship's config; asks the local walshipd for its status; and prints a
- * checklist, one line per item:
+ * include directives, then postgresql.auto.conf, as the server does: common/pgconf.h),
+ * pg_controldata's output and walship's config; asks the local walshipd for its status;
+ * and prints a checklist, one line per item:
  *
  *   PASS  wal_level          wal_level = replica
  *   FAIL  archive_command    archive_command does not call walship push

@@ -41,8 +41,12 @@
 # (cpuacct cgroups around everything each side runs, so forked and detached processes
 # count), per-segment acknowledgement latency p50/p99/max (archive_command start until it
 # returns), and the ratio of its throughput to the plain baseline of the same run; the
-# median over the runs.  Results: build/bench-results.txt, docs/benchmarks.md (BENCH_DOC)
-# and PNG plots docs/bench-*.png (BENCH_PLOTS), made with gnuplot.
+# median over the runs.  Results: build/bench-results.txt and docs/benchmarks.md
+# (BENCH_DOC), written by test/bench/report.sh, and PNG plots docs/bench-*.png
+# (BENCH_PLOTS), made with gnuplot by test/bench/plot.sh; this script runs both.
+#
+# Hosts, PostgreSQL clusters, walshipd daemons, waits and clean-up are test/system/lib.sh's
+# (sourced): the sender is its primary host, the receivers its replica hosts.
 #
 # Page cache policy: the corpus is kept warm (read once before every run, for every
 # contender alike); the receivers' stores are emptied and everything synced before every run.
@@ -72,15 +76,18 @@
 # cached under build/bench-corpus/<count>/ with the stopped cluster itself in cluster/ (a
 # larger cached corpus serves a smaller count).  Logs of the last run stay in
 # build/bench-run/.  Exit status: 0 when every run of every contender shipped every
-# segment, 1 otherwise.
+# segment, 1 otherwise, 77 when it cannot run here (not root, a tool missing).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BUILD=$ROOT/build
-WALSHIPD=$BUILD/walshipd
-WALSHIP=$BUILD/walship
+WS_TEST_NAME=bench # lib.sh's log lines: "HH:MM:SS [bench] ..."
+# shellcheck source=test/system/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../system/lib.sh"
+# The asynchronous contenders' runs end with a wait_for: poll it as often as a run ends.
+WS_WAIT_POLL=0.1
+
+BENCH_DIR=$WS_ROOT/test/bench
+BUILD=$WS_ROOT/build
 HELPER=$BUILD/helpers/bench_baseline
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 SEGMENTS=${BENCH_SEGMENTS:-500}
 RUNS=${BENCH_RUNS:-3}
 FANOUT=${BENCH_FANOUT-1 2 4 8}
@@ -94,17 +101,11 @@ PROBES=${BENCH_PROBES:-1}
 CORPUS_ROOT=$BUILD/bench-corpus
 RUN_DIR=${BENCH_RUN_DIR:-$BUILD/bench-run}
 RESULTS=${BENCH_RESULTS:-$BUILD/bench-results.txt}
-DOC=${BENCH_DOC-$ROOT/docs/benchmarks.md}
-PLOTS=${BENCH_PLOTS-$ROOT/docs}
+DOC=${BENCH_DOC-$WS_ROOT/docs/benchmarks.md}
+PLOTS=${BENCH_PLOTS-$WS_ROOT/docs}
 SEG_BYTES=$((16 * 1024 * 1024))
 ((FANOUT_SEGMENTS <= SEGMENTS)) || FANOUT_SEGMENTS=$SEGMENTS
 
-NS_SND="wsbench-$$-snd"
-NS_PREFIX="wsbench-$$-r"
-NET=10.201.0
-ADDR_SND=$NET.1
-ADDR_RCV=$NET.2
-WALSHIP_PORT=5480
 BASELINE_PORT=5490
 PGBR_PORT=8432
 STREAM_PORT=5433
@@ -113,31 +114,9 @@ CG_SND=wsbench-$$-snd
 CG_RCV=wsbench-$$-rcv
 
 CLK_TCK=$(getconf CLK_TCK)
-NAMESPACES=()
 CGROUPS=()
-PIDS=()
-PG_DIRS=()
 GEN_DIR=""
-GEN_PG_UP=0
-CLEANED=0
 MAX_REPLICAS=1
-# log MSG...: a progress line on stdout with the time.
-log() {
-	printf '%s [bench] %s\n' "$(date +%H:%M:%S)" "$*"
-}
-
-# die MSG...: report a fatal error and exit 1 (cleanup runs from the EXIT trap).
-die() {
-	printf 'bench: ERROR: %s\n' "$*" >&2
-	exit 1
-}
-
-# pid_alive PID: true if PID runs and is not a zombie.
-pid_alive() {
-	local state
-	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-	[[ -n "$state" && "$state" != Z* ]]
-}
 
 # stop_pid PID [TIMEOUT_S]: SIGTERM PID, wait (default 10 s at most), then SIGKILL it.
 stop_pid() {
@@ -155,33 +134,14 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# cleanup: EXIT trap: stop what we started (daemons, receivers, the corpus cluster),
-# delete our namespaces and the corpus scratch directory; the corpus cache and the logs
-# in build/bench-run stay.  Keeps the exit status.
-cleanup() {
-	local rc=$? pid ns d cg
-	((CLEANED)) && return "$rc"
-	CLEANED=1
+# bench_cleanup: EXIT trap: lib.sh's ws_cleanup stops what we started (daemons, receivers,
+# clusters) and deletes our namespaces; then the cgroups and the corpus scratch directory
+# go.  The corpus cache and the logs in build/bench-run stay.  Keeps the exit status.
+bench_cleanup() {
+	ws_cleanup
+	local rc=$? pid cg
 	set +e
-	trap '' INT TERM
-	for pid in "${PIDS[@]}"; do
-		pid_alive "$pid" && stop_pid "$pid" 5
-	done
-	for d in "${PG_DIRS[@]}"; do
-		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d" -m immediate -w -t 30 stop \
-			>/dev/null 2>&1
-	done
-	if ((GEN_PG_UP)); then
-		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$GEN_DIR/pgdata" -m immediate -w \
-			-t 30 stop >/dev/null 2>&1
-	fi
 	[[ -n "$GEN_DIR" ]] && rm -rf "$GEN_DIR"
-	for ns in "${NAMESPACES[@]}"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns delete "$ns" 2>/dev/null
-	done
 	for cg in "${CGROUPS[@]}"; do
 		for pid in $(cat "$CG_ROOT/$cg/cgroup.procs" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null
@@ -192,47 +152,24 @@ cleanup() {
 	return "$rc"
 }
 
-# wait_for TIMEOUT_S WHAT CMD...: poll CMD every 0.1 s until it succeeds; die after
-# TIMEOUT_S seconds.
-wait_for() {
-	local timeout=$1 what=$2 deadline
-	shift 2
-	deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || die "timed out after ${timeout}s waiting for $what"
-		sleep 0.1
-	done
-}
-
-# wait_for_or TIMEOUT_S WHAT LOG CMD...: wait_for, printing LOG when it times out.
-wait_for_or() {
-	local timeout=$1 what=$2 logf=$3 deadline
-	shift 3
-	deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || { cat "$logf" >&2; die "timed out after ${timeout}s waiting for $what"; }
-		sleep 0.1
-	done
-}
-
-# require: check that we are root and that the binaries and tools we need exist.
+# require: skip (exit 77) unless we are root and the binaries and tools we need exist.
 require() {
-	((EUID == 0)) || die "needs root (network namespaces, runuser)"
-	local f c
-	for f in "$WALSHIPD" "$WALSHIP" "$HELPER"; do
-		[[ -x "$f" ]] || die "$f not built: run make"
-	done
-	if ((PGBR)); then
-		command -v pgbackrest >/dev/null || die "pgbackrest not found (scripts/install-deps.sh)"
-	fi
-	[[ -d "$CG_ROOT" ]] || die "no cpuacct cgroup at $CG_ROOT (CPU accounting)"
-	for c in ip runuser awk sort sync openssl; do
-		command -v "$c" >/dev/null || die "command $c not found (scripts/install-deps.sh)"
-	done
+	require_root
+	require_walship
+	[[ -x "$HELPER" ]] || skip "$HELPER not built: run make"
+	((PGBR)) && require_cmds pgbackrest
+	[[ -d "$CG_ROOT" ]] || skip "no cpuacct cgroup at $CG_ROOT (CPU accounting)"
+	require_cmds ip runuser awk sort sync openssl
 }
 
 # ---------------------------------------------------------------------------------------
 # Corpus
+
+# pg_as CMD...: run CMD as postgres on this host (the corpus cluster, psql and
+# pgbench over unix sockets).
+pg_as() {
+	runuser -u postgres -- "$@"
+}
 
 # corpus_find N: print the smallest cached corpus directory holding at least N segments,
 # or nothing.
@@ -272,20 +209,16 @@ archived_at_least() {
 # build/bench-corpus/N, stop the cluster.
 corpus_generate() {
 	local n=$1 pgdata arch sock dest count rounds=0
-	[[ -x "$PG_BIN/initdb" ]] || die "PostgreSQL 15 not found in $PG_BIN"
-	id postgres >/dev/null 2>&1 || die "no postgres user"
+	require_postgres
 	mkdir -p "$CORPUS_ROOT"
 	GEN_DIR=$(mktemp -d "$CORPUS_ROOT/.gen.XXXXXX")
 	pgdata=$GEN_DIR/pgdata
 	arch=$GEN_DIR/archive
 	sock=$GEN_DIR/sock
-	mkdir -p "$pgdata" "$arch" "$sock"
+	mkdir -p "$arch" "$sock"
 	chown -R postgres:postgres "$GEN_DIR"
-	chmod 0700 "$pgdata"
 	log "corpus: generating $n segments with PostgreSQL 15 + pgbench in $GEN_DIR"
-	runuser -u postgres -- "$PG_BIN/initdb" -D "$pgdata" -U postgres --auth=trust \
-		--no-locale -E UTF8 >"$GEN_DIR/initdb.out" 2>&1 ||
-		{ cat "$GEN_DIR/initdb.out" >&2; die "initdb failed"; }
+	pg_initdb "$pgdata"
 	cat >>"$pgdata/postgresql.conf" <<-EOF
 		# walship bench corpus: fast and throw-away
 		listen_addresses = ''
@@ -301,28 +234,28 @@ corpus_generate() {
 		shared_buffers = 256MB
 		max_connections = 20
 	EOF
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" -l "$GEN_DIR/pg.log" -w -t 60 \
-		start >/dev/null || { tail -n 20 "$GEN_DIR/pg.log" >&2; die "could not start PostgreSQL"; }
-	GEN_PG_UP=1
+	# On this host, not in a namespace (there are none yet): lib.sh's pg_start takes one.
+	WS_PG_DIRS+=("$pgdata") # stopped by ws_cleanup if we fail
+	pg_as "$PG_BIN/pg_ctl" -D "$pgdata" -l "$GEN_DIR/pg.log" -w -t 60 \
+		start >/dev/null || { tail -n 20 "$GEN_DIR/pg.log" >&2; fail "could not start PostgreSQL"; }
 	# Bulk WAL from pgbench's initialisation (server-side generation), with a short
 	# transactional run after each round so the corpus also holds ordinary OLTP records.
 	while (($(archived_count "$arch") + $(completed_unarchived "$pgdata") < n)); do
-		((rounds++ < 200)) || die "corpus: still fewer than $n segments after 200 rounds"
-		runuser -u postgres -- "$PG_BIN/pgbench" -h "$sock" -U postgres -i -q -I dtGvp \
+		((rounds++ < 200)) || fail "corpus: still fewer than $n segments after 200 rounds"
+		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -i -q -I dtGvp \
 			-s 20 postgres >>"$GEN_DIR/pgbench.out" 2>&1 ||
-			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; die "pgbench -i failed"; }
-		runuser -u postgres -- "$PG_BIN/pgbench" -h "$sock" -U postgres -n -c 4 -j 2 -T 3 \
+			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; fail "pgbench -i failed"; }
+		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -n -c 4 -j 2 -T 3 \
 			postgres >>"$GEN_DIR/pgbench.out" 2>&1 ||
-			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; die "pgbench run failed"; }
+			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; fail "pgbench run failed"; }
 		log "corpus: $(archived_count "$arch") of $n segments archived," \
 			"$(completed_unarchived "$pgdata") more completed"
 	done
 	wait_for 300 "the archiver to archive $n segments" archived_at_least "$arch" "$n"
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null ||
-		die "could not stop the corpus cluster"
-	GEN_PG_UP=0
+	pg_as "$PG_BIN/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null ||
+		fail "could not stop the corpus cluster"
 	count=$(archived_count "$arch")
-	((count >= n)) || die "corpus: only $count segments archived"
+	((count >= n)) || fail "corpus: only $count segments archived"
 	dest=$CORPUS_ROOT/$n
 	rm -rf "$dest"
 	mkdir -p "$dest"
@@ -357,45 +290,32 @@ corpus_prepare() {
 	find "$dir" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}' |
 		sort | head -n "$SEGMENTS" >"$CORPUS_LIST"
 	while IFS= read -r f; do
-		[[ $(stat -c %s "$f") == "$SEG_BYTES" ]] || die "corpus file $f is not 16 MiB"
+		[[ $(stat -c %s "$f") == "$SEG_BYTES" ]] || fail "corpus file $f is not 16 MiB"
 	done <"$CORPUS_LIST"
-	(($(wc -l <"$CORPUS_LIST") == SEGMENTS)) || die "corpus list is short"
+	(($(wc -l <"$CORPUS_LIST") == SEGMENTS)) || fail "corpus list is short"
 	CORPUS_BYTES=$((SEGMENTS * SEG_BYTES))
 }
 
 # ---------------------------------------------------------------------------------------
 # Hosts and CPU accounting
 
-# net_create: the sender namespace with bridge br0 ($ADDR_SND) and MAX_REPLICAS receiver
-# namespaces ${NS_PREFIX}1.. ($NET.2 ..) on it, addresses inside them only; checks that
-# each reaches the sender.  NS_RCV (receiver 1) hosts every one-receiver contender.
-net_create() {
-	local i ns
-	ip netns add "$NS_SND"
-	NAMESPACES+=("$NS_SND")
-	ip -n "$NS_SND" link set lo up
-	ip -n "$NS_SND" link add br0 type bridge
-	ip -n "$NS_SND" link set br0 type bridge forward_delay 0 stp_state 0
-	ip -n "$NS_SND" addr add "$ADDR_SND/24" dev br0
-	ip -n "$NS_SND" link set br0 up
-	for ((i = 1; i <= MAX_REPLICAS; i++)); do
-		ns=$NS_PREFIX$i
-		ip netns add "$ns"
-		NAMESPACES+=("$ns")
-		ip -n "$ns" link set lo up
-		ip -n "$NS_SND" link add "veth$i" type veth peer name eth0 netns "$ns"
-		ip -n "$NS_SND" link set "veth$i" master br0
-		ip -n "$NS_SND" link set "veth$i" up
-		ip -n "$ns" addr add "$NET.$((1 + i))/24" dev eth0
-		ip -n "$ns" link set eth0 up
-	done
-	for ((i = 1; i <= MAX_REPLICAS; i++)); do
-		wait_for 10 "receiver $i to reach the sender" \
-			ip netns exec "$NS_PREFIX$i" ping -c 1 -W 1 "$ADDR_SND"
-	done
-	NS_RCV=${NS_PREFIX}1
+# hosts_create: lib.sh's network with MAX_REPLICAS receivers: the sender NS_SND
+# ($ADDR_SND, with the bridge) is its primary host, receiver i its replica host NS_R<i>
+# ($ADDR_R<i>); NS_RCV ($ADDR_RCV, receiver 1) hosts every one-receiver contender.
+hosts_create() {
+	net_create "$MAX_REPLICAS" >/dev/null # its log line: the one below
+	NS_SND=$NS_P
+	ADDR_SND=$ADDR_P
+	NS_RCV=$NS_R1
+	ADDR_RCV=$ADDR_R1
 	log "hosts: $NS_SND ($ADDR_SND, bridge) and $MAX_REPLICAS receiver(s)" \
-		"${NS_PREFIX}1.. ($ADDR_RCV ..)"
+		"$NS_RCV.. ($ADDR_RCV ..)"
+}
+
+# rcv_ns I: the namespace of receiver I.
+rcv_ns() {
+	local var=NS_R$1
+	printf '%s\n' "${!var}"
 }
 
 # cg_create: the cpuacct cgroups of the sending and the receiving side.
@@ -417,13 +337,20 @@ cg_idle() {
 	[[ -z "$(cat "$CG_ROOT/$1/cgroup.procs")" ]]
 }
 
+# cg_cmd CG: set CG_CMD to the command prefix that runs what follows inside cgroup CG.  It
+# joins the cgroup first (ip netns exec mounts its own /sys, without the cgroup trees), then
+# execs, so that the pid of the prefix is the command's.
+cg_cmd() {
+	# shellcheck disable=SC2016  # expanded by sh
+	CG_CMD=(sh -c 'echo $$ >"$0" && exec "$@"' "$CG_ROOT/$1/cgroup.procs")
+}
+
 # on HOSTNS CG CMD...: run CMD in network namespace HOSTNS inside cgroup CG.
 on() {
-	local ns=$1 cg=$2
+	local ns=$1
+	cg_cmd "$2"
 	shift 2
-	# shellcheck disable=SC2016  # expanded by sh
-	# Join the cgroup first: ip netns exec mounts its own /sys, without the cgroup trees.
-	sh -c 'echo $$ >"$0" && exec "$@"' "$CG_ROOT/$cg/cgroup.procs" ip netns exec "$ns" "$@"
+	"${CG_CMD[@]}" ip netns exec "$ns" "$@"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -500,20 +427,20 @@ store_reset() {
 	xargs cat <"$CORPUS_LIST" >/dev/null
 }
 
-# store_check NAME DIR LIST: die unless DIR holds every segment of LIST, each 16 MiB,
+# store_check NAME DIR LIST: fail unless DIR holds every segment of LIST, each 16 MiB,
 # and the first and last are byte-identical to the corpus.
 store_check() {
 	local name=$1 store=$2 list=$3 count first last n
 	n=$(wc -l <"$list")
 	count=$(archived_count "$store")
-	((count == n)) || die "$name: $store has $count segments, not $n"
+	((count == n)) || fail "$name: $store has $count segments, not $n"
 	if find "$store" -maxdepth 1 -type f ! -size "${SEG_BYTES}c" | grep -q .; then
-		die "$name: $store has files that are not 16 MiB"
+		fail "$name: $store has files that are not 16 MiB"
 	fi
 	first=$(head -n 1 "$list")
 	last=$(tail -n 1 "$list")
-	cmp -s "$first" "$store/${first##*/}" || die "$name: ${first##*/} differs in $store"
-	cmp -s "$last" "$store/${last##*/}" || die "$name: ${last##*/} differs in $store"
+	cmp -s "$first" "$store/${first##*/}" || fail "$name: ${first##*/} differs in $store"
+	cmp -s "$last" "$store/${last##*/}" || fail "$name: ${last##*/} differs in $store"
 }
 
 # settle CG: wait (60 s at most) until every process of CG exited (the async contenders'
@@ -532,35 +459,21 @@ progress_start() {
 
 # walship_conf FILE KEY=VALUE...: write a walshipd config, plus BENCH_WALSHIP_EXTRA.
 walship_conf() {
-	local file=$1 kv
+	local file=$1
 	shift
-	{
-		echo "# written by test/bench/run-bench.sh"
-		echo "tls = off" # namespaces on one host: plaintext, said explicitly
-		for kv in "$@" $WALSHIP_EXTRA; do
-			printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
-		done
-	} >"$file"
+	# Namespaces on one host: plaintext, said explicitly.
+	# shellcheck disable=SC2086  # BENCH_WALSHIP_EXTRA: one KEY=VALUE per word
+	ws_write_conf "$file" tls=off "$@" $WALSHIP_EXTRA
 }
 
-# daemon_start NS CG CONF LOG: start walshipd -c CONF in NS and cgroup CG (stderr to LOG);
-# sets DAEMON_PID; waits (10 s at most) for its control socket.
+# daemon_start NS CG CONF LOG: lib.sh's walshipd_start of walshipd -c CONF in NS, inside
+# cgroup CG (log to LOG); sets DAEMON_PID.  Quiet: the runs' progress lines are the output.
 daemon_start() {
-	local ns=$1 cg=$2 conf=$3 logf=$4 sock
-	sock=$(awk -F' *= *' '$1 == "socket" {print $2}' "$conf")
-	rm -f "$sock"
-	# A simple command, so that $! is walshipd itself (ip and sh exec into it).
-	# shellcheck disable=SC2016  # expanded by sh
-	sh -c 'echo $$ >"$0" && exec "$@"' "$CG_ROOT/$cg/cgroup.procs" ip netns exec "$ns" \
-		"$WALSHIPD" -c "$conf" >"$logf" 2>&1 &
-	DAEMON_PID=$!
-	PIDS+=("$DAEMON_PID")
-	local deadline=$((SECONDS + 10))
-	until [[ -S "$sock" ]]; do
-		pid_alive "$DAEMON_PID" || { tail -n 20 "$logf" >&2; die "walshipd -c $conf exited"; }
-		((SECONDS < deadline)) || { tail -n 20 "$logf" >&2; die "walshipd -c $conf: no socket"; }
-		sleep 0.05
-	done
+	cg_cmd "$2"
+	WS_DAEMON_WRAP=("${CG_CMD[@]}")
+	walshipd_start "$1" "$3" "$4" >/dev/null
+	WS_DAEMON_WRAP=()
+	DAEMON_PID=$WALSHIPD_PID
 }
 
 # run_walship RUN NAME SEND_SOURCE PROBES SYNC NREPLICAS LIST: one walship run: fresh
@@ -589,7 +502,7 @@ run_walship() {
 	daemon_start "$NS_SND" "$CG_SND" "$pconf" "$dir/primary.log"
 	ppid=$DAEMON_PID
 	for ((i = 1; i <= nrep; i++)); do
-		daemon_start "$NS_PREFIX$i" "$CG_RCV" "$dir/replica$i.conf" "$dir/replica$i.log"
+		daemon_start "$(rcv_ns "$i")" "$CG_RCV" "$dir/replica$i.conf" "$dir/replica$i.log"
 		rpids+=("$DAEMON_PID")
 	done
 	for ((i = 1; i <= nrep; i++)); do
@@ -598,9 +511,9 @@ run_walship() {
 	done
 	for f in "$dir"/primary.log "$dir"/replica*.log; do
 		if grep -q "BPF probes on" "$f"; then
-			[[ $probes == on ]] || die "$name: probes are on in $f"
+			[[ $probes == on ]] || fail "$name: probes are on in $f"
 		else
-			[[ $probes != on ]] || die "$name: probes are not on in $f"
+			[[ $probes != on ]] || fail "$name: probes are not on in $f"
 		fi
 	done
 	progress_start "$name" "$run"
@@ -615,7 +528,7 @@ run_walship() {
 		cat "$dir/push.err" >&2
 		echo "---- tail of $dir/primary.log ----" >&2
 		tail -n 30 "$dir/primary.log" >&2
-		die "$name run $run failed (exit $st); logs in $dir"
+		fail "$name run $run failed (exit $st); logs in $dir"
 	fi
 	# Asynchronous: the run ends when every replica has every file.
 	for ((i = 1; i <= nrep; i++)); do
@@ -634,9 +547,9 @@ run_walship() {
 		"$WALSHIP" status -c "$pconf" >"$RUN_DIR/status-primary.txt" 2>&1 || true
 		"$WALSHIP" status -c "$dir/replica1.conf" >"$RUN_DIR/status-replica.txt" 2>&1 || true
 	fi
-	stop_pid "$ppid"
-	for i in "${rpids[@]}"; do
-		stop_pid "$i"
+	walshipd_stop "$pconf"
+	for ((i = 1; i <= nrep; i++)); do
+		walshipd_stop "$dir/replica$i.conf"
 	done
 	for ((i = 1; i <= nrep; i++)); do
 		store_check "$name" "$RUN_DIR/store$i" "$list"
@@ -657,11 +570,10 @@ run_baseline() {
 	store_reset "$RUN_DIR/store1"
 	s0=$(cg_usage "$CG_SND")
 	r0=$(cg_usage "$CG_RCV")
-	on "$NS_RCV" "$CG_RCV" timeout -k 5 900 "$HELPER" recv \
+	bg_start "$dir/recv.err" on "$NS_RCV" "$CG_RCV" timeout -k 5 900 "$HELPER" recv \
 		--listen "$ADDR_RCV:$BASELINE_PORT" --dir "$RUN_DIR/store1" \
-		--stats "$dir/recv.stats" 2>"$dir/recv.err" &
-	rpid=$!
-	PIDS+=("$rpid")
+		--stats "$dir/recv.stats"
+	rpid=$BG_PID
 	progress_start baseline "$run"
 	# shellcheck disable=SC2046  # one argument per corpus file
 	on "$NS_SND" "$CG_SND" timeout -k 5 900 "$HELPER" send \
@@ -672,7 +584,7 @@ run_baseline() {
 	if ((st != 0)); then
 		printf '\n'
 		cat "$dir/send.err" "$dir/recv.err" >&2
-		die "baseline run $run failed; logs in $dir"
+		fail "baseline run $run failed; logs in $dir"
 	fi
 	s1=$(cg_usage "$CG_SND")
 	r1=$(cg_usage "$CG_RCV")
@@ -699,7 +611,7 @@ run_cp() {
 	if ((st != 0)); then
 		printf '\n'
 		cat "$dir/each.err" >&2
-		die "cp run $run failed; logs in $dir"
+		fail "cp run $run failed; logs in $dir"
 	fi
 	s1=$(cg_usage "$CG_SND")
 	store_check cp "$RUN_DIR/store1" "$CORPUS_LIST"
@@ -732,7 +644,7 @@ pgbr_setup() {
 			-out client.csr
 		openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
 			-out client.crt
-	) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; die "openssl failed"; }
+	) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; fail "openssl failed"; }
 	chmod 0600 "$tls"/*.key
 	cp -a "$CORPUS_DIR/cluster/PG_VERSION" "$CORPUS_DIR/cluster/global" "$d/pgdata/"
 	cat >"$d/server.conf" <<-CONF
@@ -751,13 +663,14 @@ pgbr_setup() {
 		pg1-path=$d/pgdata
 	CONF
 	chown -R postgres:postgres "$d"
-	# shellcheck disable=SC2016  # expanded by sh
-	sh -c 'echo $$ >"$0" && exec "$@"' "$CG_ROOT/$CG_RCV/cgroup.procs" ip netns exec "$NS_RCV" \
-		runuser -u postgres -- pgbackrest --config="$d/server.conf" server \
-		>"$d/server.out" 2>&1 &
-	PIDS+=("$!")
-	wait_for_or 10 "pgbackrest server to listen" "$d/server.out" \
-		ip netns exec "$NS_RCV" bash -c "echo >/dev/tcp/$ADDR_RCV/$PGBR_PORT"
+	# The prefix execs: the recorded pid is runuser's, which passes SIGTERM on at clean-up.
+	cg_cmd "$CG_RCV"
+	bg_start "$d/server.out" "${CG_CMD[@]}" ip netns exec "$NS_RCV" \
+		runuser -u postgres -- pgbackrest --config="$d/server.conf" server
+	# In a subshell, so that a timeout can show the server's output before failing.
+	(wait_for 10 "pgbackrest server to listen" \
+		in_ns "$NS_RCV" bash -c "echo >/dev/tcp/$ADDR_RCV/$PGBR_PORT") ||
+		{ cat "$d/server.out" >&2; fail "pgbackrest server did not start"; }
 }
 
 # pgbr_client_conf FILE COMPRESS ASYNC: the database host's config: repository host over
@@ -816,9 +729,9 @@ run_pgbr() {
 		printf '%s\n' "$wal/${f##*/}"
 	done <"$CORPUS_LIST" >"$dir/list"
 	chown -R postgres:postgres "$d/repo" "$d/spool" "$wal" "$dir"
-	ip netns exec "$NS_RCV" runuser -u postgres -- pgbackrest --config="$d/server.conf" \
+	as_postgres_in "$NS_RCV" pgbackrest --config="$d/server.conf" \
 		--stanza=bench --no-online stanza-create >"$dir/stanza.out" 2>&1 ||
-		{ cat "$dir/stanza.out" >&2; die "$name: stanza-create failed"; }
+		{ cat "$dir/stanza.out" >&2; fail "$name: stanza-create failed"; }
 	store_reset
 	progress_start "$name" "$run"
 	s0=$(cg_usage "$CG_SND")
@@ -836,13 +749,13 @@ run_pgbr() {
 		printf '\n'
 		cat "$dir/each.err" >&2
 		tail -n 20 "$d"/log/*.log >&2 || true
-		die "$name run $run failed; logs in $dir and $d/log"
+		fail "$name run $run failed; logs in $dir and $d/log"
 	fi
 	t1=$(now_s)
 	settle "$CG_SND"
 	s1=$(cg_usage "$CG_SND")
 	r1=$(cg_usage "$CG_RCV")
-	(($(pgbr_stored) == SEGMENTS)) || die "$name: the repository has $(pgbr_stored) segments"
+	(($(pgbr_stored) == SEGMENTS)) || fail "$name: the repository has $(pgbr_stored) segments"
 	record "$name" "$run" "$SEGMENTS" "$CORPUS_BYTES" "$(stats_field "$dir/stats" wall_s)" \
 		"$(sub "$s1" "$s0")" "$(sub "$r1" "$r0")" "$dir/latencies"
 	: "$t0" "$t1"
@@ -851,22 +764,15 @@ run_pgbr() {
 # ---------------------------------------------------------------------------------------
 # PostgreSQL streaming replication (the lag reference)
 
-# pg_as CMD...: run CMD as postgres.
-pg_as() {
-	runuser -u postgres -- "$@"
-}
-
 # stream_setup: a PostgreSQL 15 primary on the sender (pgbench tables at
 # BENCH_STREAM_SCALE) and a streaming standby on receiver 1 made with pg_basebackup;
 # both durable (fsync on), the standby's walreceiver flushing as PostgreSQL does.
 stream_setup() {
 	local d=$RUN_DIR/stream
-	mkdir -p "$d/primary" "$d/sock-p" "$d/sock-s"
+	mkdir -p "$d/sock-p" "$d/sock-s"
 	chown -R postgres:postgres "$d"
-	chmod 0700 "$d/primary"
 	log "streaming: PostgreSQL 15 primary on $NS_SND, standby on $NS_RCV"
-	pg_as "$PG_BIN/initdb" -D "$d/primary" -U postgres --auth=trust --no-locale -E UTF8 \
-		>"$d/initdb.out" 2>&1 || { cat "$d/initdb.out" >&2; die "initdb failed"; }
+	pg_initdb "$d/primary"
 	cat >>"$d/primary/postgresql.conf" <<-CONF
 		listen_addresses = '$ADDR_SND'
 		port = $STREAM_PORT
@@ -877,18 +783,15 @@ stream_setup() {
 		shared_buffers = 256MB
 		wal_receiver_status_interval = 1s
 	CONF
-	echo "host replication all $NET.0/24 trust" >>"$d/primary/pg_hba.conf"
+	echo "host replication all $NET_PREFIX.0/24 trust" >>"$d/primary/pg_hba.conf"
 	# Outside the cgroups: its CPU is counted per process (walsender, walreceiver).
-	ip netns exec "$NS_SND" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d/primary" \
-		-l "$d/primary.log" -w -t 60 start >/dev/null ||
-		{ tail -n 20 "$d/primary.log" >&2; die "streaming primary did not start"; }
-	PG_DIRS+=("$d/primary")
+	pg_start "$d/primary" "$NS_SND"
 	pg_as "$PG_BIN/pgbench" -h "$d/sock-p" -p "$STREAM_PORT" -U postgres -i -q \
 		-s "$STREAM_SCALE" postgres >"$d/pgbench-init.out" 2>&1 ||
-		{ tail "$d/pgbench-init.out" >&2; die "pgbench -i failed"; }
-	ip netns exec "$NS_RCV" runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$ADDR_SND" \
+		{ tail "$d/pgbench-init.out" >&2; fail "pgbench -i failed"; }
+	as_postgres_in "$NS_RCV" "$PG_BIN/pg_basebackup" -h "$ADDR_SND" \
 		-p "$STREAM_PORT" -U postgres -D "$d/standby" -R -X stream -c fast \
-		>"$d/basebackup.out" 2>&1 || { cat "$d/basebackup.out" >&2; die "pg_basebackup failed"; }
+		>"$d/basebackup.out" 2>&1 || { cat "$d/basebackup.out" >&2; fail "pg_basebackup failed"; }
 	cat >>"$d/standby/postgresql.conf" <<-CONF
 		listen_addresses = ''
 		unix_socket_directories = '$d/sock-s'
@@ -896,10 +799,7 @@ stream_setup() {
 		wal_receiver_status_interval = 1s
 	CONF
 	# Outside the cgroups: its CPU is counted per process (walsender, walreceiver).
-	ip netns exec "$NS_RCV" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d/standby" \
-		-l "$d/standby.log" -w -t 60 start >/dev/null ||
-		{ tail -n 20 "$d/standby.log" >&2; die "standby did not start"; }
-	PG_DIRS+=("$d/standby")
+	pg_start "$d/standby" "$NS_RCV"
 	wait_for 30 "the standby to stream" stream_pid walsender
 }
 
@@ -938,8 +838,8 @@ run_stream() {
 	dir=$RUN_DIR/streaming-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
-	wsnd=$(stream_pid walsender) || die "streaming: no walsender"
-	wrcv=$(stream_pid walreceiver) || die "streaming: no walreceiver"
+	wsnd=$(stream_pid walsender) || fail "streaming: no walsender"
+	wrcv=$(stream_pid walreceiver) || fail "streaming: no walreceiver"
 	progress_start streaming "$run"
 	# The sampler: one session on the primary reporting flush_lag every 0.1 s as a notice
 	# (one psql, no pipeline); ended with pg_terminate_backend below.
@@ -951,7 +851,7 @@ run_stream() {
 				perform pg_sleep(0.1);
 			end loop; end \$\$" postgres </dev/null >/dev/null 2>"$dir/lag.raw" &
 	spid=$!
-	PIDS+=("$spid")
+	WS_BG_PIDS+=("$spid")
 	l0=$(psql_p "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 	c0=$(proc_cpu "$wsnd")
 	rc0=$(proc_cpu "$wrcv")
@@ -959,10 +859,10 @@ run_stream() {
 	while (($(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {print int(b - a)}') < STREAM_SECONDS)); do
 		pg_as "$PG_BIN/pgbench" -h "$d/sock-p" -p "$STREAM_PORT" -U postgres -i -q -I dtGvp \
 			-s "$STREAM_SCALE" postgres >>"$dir/pgbench.out" 2>&1 ||
-			{ tail "$dir/pgbench.out" >&2; die "streaming: pgbench -i failed"; }
+			{ tail "$dir/pgbench.out" >&2; fail "streaming: pgbench -i failed"; }
 		pg_as "$PG_BIN/pgbench" -h "$d/sock-p" -p "$STREAM_PORT" -U postgres -n -c 4 -j 2 \
 			-T 3 postgres >>"$dir/pgbench.out" 2>&1 ||
-			{ tail "$dir/pgbench.out" >&2; die "streaming: pgbench failed"; }
+			{ tail "$dir/pgbench.out" >&2; fail "streaming: pgbench failed"; }
 		printf ' %s' "$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {printf "%ds", b - a}')"
 	done
 	l1=$(psql_p "select pg_current_wal_lsn() - '0/0'::pg_lsn")
@@ -986,354 +886,41 @@ run_stream() {
 # ---------------------------------------------------------------------------------------
 # Report
 
-# median CONTENDER COLUMN: the median of COLUMN (1-based in RESULTS_TSV) over the runs of
-# CONTENDER ("-" if none or the column holds "-").
-median() {
-	awk -v c="$1" -v k="$2" '$1 == c {print $k}' "$RESULTS_TSV" | sort -g | awk '
-		{v[NR] = $1}
-		END {
-			if (NR == 0 || v[1] == "-") { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]
-			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
+# bench_script SCRIPT ARGS...: run test/bench/SCRIPT (report.sh, plot.sh) with this run's
+# settings in its environment (test/bench/results.sh lists them).
+bench_script() {
+	local script=$1
+	shift
+	RESULTS_TSV=$RESULTS_TSV RUN_DIR=$RUN_DIR RESULTS=$RESULTS SEGMENTS=$SEGMENTS RUNS=$RUNS \
+		FANOUT_SEGMENTS=$FANOUT_SEGMENTS STREAM_SECONDS=$STREAM_SECONDS \
+		STREAM_SCALE=$STREAM_SCALE CORPUS_BYTES=$CORPUS_BYTES WALSHIP=$WALSHIP \
+		PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
 }
 
-# median_ratio CONTENDER: the median over the runs of its seg/s divided by the baseline's
-# seg/s of the same run.
-median_ratio() {
-	awk -v c="$1" '$1 == "baseline" {b[$2] = $4} $1 == c {v[$2] = $4}
-		END {for (r in v) if (b[r] > 0) printf "%.3f\n", v[r] / b[r]}' "$RESULTS_TSV" |
-		sort -g | awk '{v[NR] = $1}
-		END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]
-			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
-}
-
-# contenders: the contenders that have results, in table order.
-contenders() {
-	local c
-	for c in walship walship-async walship-probes walship-buf pgbr-sync-off pgbr-sync-none \
-		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp streaming \
-		fanout-1 fanout-2 fanout-4 fanout-8; do
-		grep -q "^$c " "$RESULTS_TSV" && echo "$c"
-	done
+# bench_report: the text table (stdout and BENCH_RESULTS), the plots (BENCH_PLOTS) and the
+# Markdown report (BENCH_DOC) of the results in RESULTS_TSV.
+bench_report() {
+	bench_script report.sh results
+	[[ -n "$PLOTS" ]] && bench_script plot.sh "$PLOTS"
+	[[ -n "$DOC" ]] && bench_script report.sh doc "$DOC"
 	return 0
-}
-
-# table FORMAT: the table of medians, as text or as Markdown (FORMAT = text | md).
-table() {
-	local c fmt=$1 ms
-	if [[ $fmt == md ]]; then
-		echo "| contender | seg/s | MB/s | x baseline | send CPU s/GB | recv CPU s/GB | CPU ms/seg (send+recv) | ack p50 ms | ack p99 ms | ack max ms |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	else
-		printf '%-15s %7s %6s %7s %9s %9s %9s %8s %8s %8s\n' contender seg/s MB/s \
-			"x base" "sndCPU/GB" "rcvCPU/GB" "CPUms/seg" "p50 ms" "p99 ms" "max ms"
-	fi
-	for c in $(contenders); do
-		ms=$(awk -v s="$(median "$c" 6)" -v r="$(median "$c" 7)" 'BEGIN {
-			t = s + (r == "-" ? 0 : r); printf "%.1f", t * 16.777216 }')
-		if [[ $fmt == md ]]; then
-			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" \
-				"$(median "$c" 4)" "$(median "$c" 5)" "$(median_ratio "$c")" \
-				"$(median "$c" 6)" "$(median "$c" 7)" "$ms" "$(median "$c" 8)" \
-				"$(median "$c" 9)" "$(median "$c" 10)"
-		else
-			printf '%-15s %7s %6s %7s %9s %9s %9s %8s %8s %8s\n' "$c" "$(median "$c" 4)" \
-				"$(median "$c" 5)" "$(median_ratio "$c")" "$(median "$c" 6)" \
-				"$(median "$c" 7)" "$ms" "$(median "$c" 8)" "$(median "$c" 9)" \
-				"$(median "$c" 10)"
-		fi
-	done
-}
-
-# goals: one line per issue-7 goal: "goal | measured | met".
-goals() {
-	local wr ws pg pgc wc wp99 f1 fmax fmin
-	wr=$(median_ratio walship)
-	ws=$(median walship 4)
-	pg=$(median pgbr-sync-off 4)
-	# CPU per segment, both hosts (ms).
-	wc=$(awk -v s="$(median walship 6)" -v r="$(median walship 7)" 'BEGIN {printf "%.1f", (s + r) * 16.777216}')
-	pgc=$(awk -v s="$(median pgbr-sync-off 6)" -v r="$(median pgbr-sync-off 7)" 'BEGIN {
-		if (s == "-") print "-"; else printf "%.1f", (s + r) * 16.777216}')
-	wp99=$(median walship 9)
-	awk -v v="$wr" 'BEGIN {printf "throughput >= 0.9 x baseline | %s x | %s\n", v, (v != "-" && v >= 0.9) ? "yes" : "NO"}'
-	awk -v a="$ws" -v b="$pg" 'BEGIN {
-		if (b == "-" || b == 0) { print "throughput >= 3 x pgBackRest sync, compression off | - | -"; exit }
-		printf "throughput >= 3 x pgBackRest sync, compression off | %.2f x (%s vs %s seg/s) | %s\n", a / b, a, b, (a / b >= 3) ? "yes" : "NO" }'
-	awk -v a="$wc" -v b="$pgc" 'BEGIN {
-		if (b == "-" || b == 0) { print "CPU per segment <= 1/5 of pgBackRest sync, compression off | - | -"; exit }
-		printf "CPU per segment <= 1/5 of pgBackRest sync, compression off | %.2f of it (%s vs %s ms/seg, both hosts) | %s\n", a / b, a, b, (a / b <= 0.2) ? "yes" : "NO" }'
-	awk -v v="$wp99" 'BEGIN {printf "ack p99 < 100 ms | %s ms | %s\n", v, (v != "-" && v < 100) ? "yes" : "NO"}'
-	# Flat: no replica count costs the sender more per replica than one replica does
-	# (within 25 %); less is fine (the push processes are shared by all replicas).
-	f1=""
-	fmax=0
-	for c in $(contenders | grep '^fanout-'); do
-		v=$(median "$c" 6)
-		[[ -z "$f1" ]] && { f1=$v; fmax=$v; }
-		fmax=$(awk -v a="$fmax" -v b="$v" 'BEGIN {print (b > a) ? b : a}')
-	done
-	if [[ -n "$f1" ]]; then
-		awk -v a="$fmax" -v b="$f1" -v all="$(for c in $(contenders | grep '^fanout-'); do
-			printf '%s: %s, ' "${c#fanout-}" "$(median "$c" 6)"; done)" 'BEGIN {
-			sub(/, $/, "", all)
-			printf "flat sender CPU per replica, 1..8 replicas | highest / one replica %.2f (s/GB per replica, N: %s) | %s\n", a / b, all, (a / b <= 1.25) ? "yes" : "NO" }'
-	fi
-}
-
-# report: the text table on stdout and in build/bench-results.txt.
-report() {
-	{
-		echo
-		echo "walship benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs"
-		echo "$SEGMENTS segments of 16 MiB ($((CORPUS_BYTES / 1000000)) MB) of real PostgreSQL 15 WAL per run" \
-			"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
-		echo
-		table text
-		echo
-		echo "goals (issue 7):"
-		goals | sed 's/^/  /'
-		echo
-		echo "every run (contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max replicas):"
-		sed 's/^/  /' "$RESULTS_TSV"
-	} | tee "$RESULTS"
-	log "results written to $RESULTS; logs in $RUN_DIR"
-}
-
-# plots DIR: bench-throughput.png, bench-fanout.png, bench-latency-cdf.png with gnuplot.
-plots() {
-	local out=$1 c pd=$RUN_DIR/plot
-	command -v gnuplot >/dev/null || { log "gnuplot not found: no plots"; return 0; }
-	mkdir -p "$pd" "$out"
-	: >"$pd/throughput.dat"
-	for c in $(contenders); do
-		printf '%s %s %s\n' "$c" "$(median "$c" 5)" "$(median "$c" 4)" >>"$pd/throughput.dat"
-	done
-	: >"$pd/fanout.dat"
-	for c in $(contenders | grep '^fanout-'); do
-		printf '%s %s %s %s\n' "${c#fanout-}" "$(median "$c" 5)" "$(median "$c" 6)" \
-			"$(median "$c" 7)" >>"$pd/fanout.dat"
-	done
-	local base
-	base=$(median baseline 5)
-	gnuplot <<-GP
-		set terminal pngcairo noenhanced size 1000,560 font "DejaVu Sans,10"
-		set output "$out/bench-throughput.png"
-		set title "Throughput per contender ($SEGMENTS x 16 MiB real WAL segments, median of $RUNS runs; fan-out: MB/s pushed)"
-		set style fill solid 0.8 border -1
-		set boxwidth 0.7
-		set ylabel "MB/s (10^6 bytes)"
-		set yrange [0:*]
-		set grid ytics
-		set xtics rotate by -35 left
-		set key top right
-		plot "$pd/throughput.dat" using 0:2:xtic(1) with boxes lc rgb "#4477aa" title "MB/s", \
-			"" using 0:2:(sprintf("%.0f", \$2)) with labels offset 0,0.7 notitle, \
-			$( [[ $base != - ]] && echo "$base * 0.9 with lines dt 2 lw 2 lc rgb '#cc3311' title '0.9 x baseline'" || echo "NaN notitle")
-	GP
-	if [[ -s "$pd/fanout.dat" ]]; then
-		gnuplot <<-GP
-			set terminal pngcairo noenhanced size 900,520 font "DejaVu Sans,10"
-			set output "$out/bench-fanout.png"
-			set title "walship fan-out ($FANOUT_SEGMENTS segments, sync_replicas = N, median of $RUNS runs)"
-			set xlabel "replica hosts N"
-			set ylabel "MB/s of WAL pushed"
-			set y2label "sender CPU s per GB per replica"
-			set xtics (1, 2, 4, 8)
-			set logscale x 2
-			set xrange [0.8:10]
-			set yrange [0:*]
-			set y2range [0:*]
-			set ytics nomirror
-			set y2tics
-			set grid
-			set key top center
-			plot "$pd/fanout.dat" using 1:2 with linespoints lw 2 pt 7 lc rgb "#4477aa" title "throughput (MB/s)", \
-				"" using 1:3 axes x1y2 with linespoints lw 2 pt 5 lc rgb "#cc3311" title "sender CPU s/GB per replica", \
-				"" using 1:4 axes x1y2 with linespoints lw 1 dt 2 pt 4 lc rgb "#228833" title "receiver CPU s/GB per replica"
-		GP
-	fi
-	local plotcmd="" n=0 f style
-	# One colour and dash per contender (walship's family solid, the others dashed).
-	declare -A styles=([walship]="lw 3 lc rgb '#0044aa'" [walship-async]="lw 2 lc rgb '#66aaff'"
-		[walship-probes]="lw 2 lc rgb '#7733aa'" [walship-buf]="lw 2 lc rgb '#aa77dd'"
-		[pgbr-sync-off]="lw 2 dt 2 lc rgb '#ff0066'" [pgbr-sync-none]="lw 2 dt 2 lc rgb '#cc0000'"
-		[pgbr-sync-lz4]="lw 2 dt 2 lc rgb '#ff7700'" [pgbr-async-off]="lw 2 dt 4 lc rgb '#aa00aa'"
-		[pgbr-async-none]="lw 2 dt 4 lc rgb '#990033'" [pgbr-async-lz4]="lw 2 dt 4 lc rgb '#ddaa00'"
-		[baseline]="lw 3 lc rgb '#000000'" [cp]="lw 2 dt 3 lc rgb '#777777'"
-		[streaming]="lw 2 lc rgb '#228833'" [fanout-1]="lw 1 dt 5 lc rgb '#00aaaa'")
-	for c in $(contenders | grep -v '^fanout-[248]'); do
-		f=$pd/cdf-$c.dat
-		cat "$RUN_DIR/lat/$c".* 2>/dev/null | sort -n |
-			awk '{v[NR] = $1} END {for (i = 1; i <= NR; i++) printf "%.4f %.5f\n", v[i] / 1000, i / NR}' >"$f"
-		[[ -s "$f" ]] || continue
-		style=${styles[$c]:-lw 2}
-		plotcmd+="${plotcmd:+, }\"$f\" using 1:2 with lines $style title \"$c\""
-		n=$((n + 1))
-	done
-	((n)) && gnuplot <<-GP
-		set terminal pngcairo noenhanced size 1000,600 font "DejaVu Sans,10"
-		set output "$out/bench-latency-cdf.png"
-		set title "Per-segment acknowledgement latency CDF (all runs; streaming: flush_lag samples)"
-		set xlabel "latency, ms (log scale)"
-		set ylabel "fraction of segments"
-		set logscale x 10
-		set xrange [0.05:3000]
-		set yrange [0:1]
-		set grid
-		set key bottom right font ",9"
-		plot $plotcmd
-	GP
-	log "plots: $out/bench-throughput.png $out/bench-fanout.png $out/bench-latency-cdf.png"
-}
-
-# doc FILE: docs/benchmarks.md, from this run.
-doc() {
-	local f=$1 cmd
-	cmd="sudo make bench"
-	[[ $SEGMENTS != 200 || $RUNS != 3 ]] && cmd="sudo BENCH_SEGMENTS=$SEGMENTS BENCH_RUNS=$RUNS make bench"
-	{
-		echo "# Benchmarks"
-		echo
-		echo "Generated by \`make bench\` (test/bench/run-bench.sh) on $(date -u '+%Y-%m-%d %H:%M UTC');"
-		echo "do not edit by hand: run it again. Issue 7: walship against what users run today,"
-		echo "on the same real WAL, with ratios to the plain baseline of the same run (the machine"
-		echo "is shared and noisy: the ratios within one run are what count)."
-		echo
-		echo "## Machine and versions"
-		echo
-		echo "- CPU: $(lscpu | awk -F': *' '/^Model name/ {print $2; exit}'), $(nproc) CPUs;" \
-			"RAM $(free -g | awk '/^Mem:/ {print $2}') GiB; load average at the end" \
-			"$(cut -d' ' -f1-3 /proc/loadavg) (other engineers' tests ran meanwhile)"
-		echo "- Kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
-		echo "- Store: $(df --output=source,fstype "$RUN_DIR" | tail -n 1 | tr -s ' ') (the receivers'" \
-			"stores and the pgBackRest repository: the same disk as the corpus)"
-		echo "- Hosts: network namespaces, the sender with a bridge, receivers on veth pairs"
-		echo "- walship $("$WALSHIP" --version | awk '{print $2}') (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet -- daemon tools include 2>/dev/null || echo ', with uncommitted changes in the tree'))," \
-			"$(pgbackrest version 2>/dev/null || echo 'pgBackRest -'), $("$PG_BIN/postgres" --version)," \
-			"$(openssl version | awk '{print $1, $2}'), $(gnuplot --version 2>/dev/null || echo 'gnuplot -')"
-		echo
-		echo "## Method"
-		echo
-		echo "- Corpus: the first $SEGMENTS of the real 16 MiB segments of a PostgreSQL 15 primary"
-		echo "  filled by pgbench (\`pgbench -i -s 20\` rounds with short TPC-B runs), cached in"
-		echo "  build/bench-corpus/; every contender ships the same files, one at a time, as"
-		echo "  PostgreSQL's archiver runs archive_command. Corpus warm in the page cache,"
-		echo "  stores emptied and synced before every run."
-		echo "- Size: $SEGMENTS segments, $RUNS runs, fan-out $FANOUT_SEGMENTS segments (issue 7 asks"
-		echo "  for at least 500; fan-out ships fewer because every replica keeps a full copy)."
-		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
-		echo "  walship-async, walship-probes, walship-buf, pgBackRest (5 variants), baseline, cp,"
-		echo "  streaming, fan-out 1 2 4 8. Each figure is the median over the runs; \"x baseline\" is"
-		echo "  the median of the per-run ratio to the baseline's seg/s of the same run."
-		echo "- CPU: cpuacct cgroups around everything each side runs (daemons, every push or"
-		echo "  archive-push process with what it forks, pgBackRest's async workers, the"
-		echo "  \`pgbackrest server\` and its children); for streaming, the walsender and"
-		echo "  walreceiver processes. Per GB shipped to each replica. CPU ms/seg is sender +"
-		echo "  receiver per 16 MiB segment."
-		echo "- Acknowledgement latency: archive_command start until it returns 0 (asynchronous"
-		echo "  contenders return before the receiver has the file; their throughput runs until"
-		echo "  the receiver has every file). Streaming: pg_stat_replication.flush_lag sampled"
-		echo "  every 0.1 s during the load (WAL flushed on the primary until flushed on the"
-		echo "  standby); its seg/s is the WAL rate the pgbench load generated, not a capacity."
-		echo "- Contenders:"
-		echo "  - walship: sync_replicas = 1, probes = off, send_source = map (default);"
-		echo "    walship-async: sync_replicas = 0, the replica connected and registered, a push"
-		echo "    returns once the replica has the file or the primary's spool holds it for it"
-		echo "    (spool_delay, default 200 ms: a replica that keeps up is waited for, so no copy"
-		echo "    is made); walship-probes: probes = on in both daemons; walship-buf: send_source"
-		echo "    = buffers."
-		echo "  - pgbr-{sync,async}-{off,none,lz4}: \`pgbackrest archive-push %p\` to a repository"
-		echo "    host over TLS (\`pgbackrest server\`, certificates made at run time with openssl,"
-		echo "    client certificate authentication); async: archive-async = y, process-max = 2, a"
-		echo "    spool-path. off: compress-type none and compress-level-network 0 (no compression"
-		echo "    anywhere: the goals compare with pgbr-sync-off); none: compress-type none, which"
-		echo "    leaves pgBackRest's default compress-level-network = 3 (gz on the wire), as users"
-		echo "    run it; lz4: compress-type lz4. The stanza is made with"
-		echo "    \`stanza-create --no-online\` from the corpus cluster's own pg_control, so the"
-		echo "    WAL header checks (system identifier, version) run as in production."
-		echo "  - baseline: bench_baseline: plain read()/write() of each file over one TCP"
-		echo "    connection; the receiver writes NAME.tmp, fsyncs, renames, fsyncs the directory,"
-		echo "    acknowledges. cp: \`cp; sync file; mv; sync dir\` as archive_command (same disk,"
-		echo "    no network; no receiving process)."
-		echo "  - streaming: PostgreSQL 15 primary on the sender, standby (pg_basebackup) on"
-		echo "    the receiver, fsync on; $STREAM_SECONDS s of pgbench load (scale $STREAM_SCALE) per run."
-		echo "  - fanout-N: walship to N replica hosts, sync_replicas = N, $FANOUT_SEGMENTS segments"
-		echo "    (every replica keeps a full copy: 8 x $SEGMENTS segments would not fit the disk)."
-		echo
-		echo "## Results"
-		echo
-		table md
-		echo
-		echo "![throughput per contender](bench-throughput.png)"
-		echo
-		echo "![fan-out: throughput and sender CPU per replica](bench-fanout.png)"
-		echo
-		echo "![acknowledgement latency CDF](bench-latency-cdf.png)"
-		echo
-		echo "## Goals of issue 7"
-		echo
-		echo "| goal | measured | met |"
-		echo "|---|---|---|"
-		goals | sed 's/^/| /; s/$/ |/'
-		echo
-		if [[ -s "$RUN_DIR/status-primary.txt" ]]; then
-			echo "## BPF fsync and send latency (walship-probes, last run)"
-			echo
-			echo "From \`walship status\` at the end of the run (\`walship stats --json\` output is kept"
-			echo "in build/bench-run/probes-*.json)."
-			echo
-			echo '```'
-			echo "primary:"
-			sed -n '/latency probes/,$p' "$RUN_DIR/status-primary.txt" | grep -E '^(latency|  )' | head -n 12
-			echo "replica:"
-			sed -n '/latency probes/,$p' "$RUN_DIR/status-replica.txt" | grep -E '^(latency|  )' | head -n 12
-			echo '```'
-			echo
-		fi
-		echo "## Every run"
-		echo
-		echo '```'
-		echo "contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max replicas"
-		cat "$RESULTS_TSV"
-		echo '```'
-		echo
-		echo "## Reproduce"
-		echo
-		echo '```'
-		echo "sudo scripts/install-deps.sh    # PostgreSQL 15, pgbackrest, gnuplot-nox, ..."
-		echo "make"
-		echo "$cmd    # about 25 minutes here; writes this file and docs/bench-*.png"
-		echo '```'
-		echo
-		echo "Knobs (environment): BENCH_SEGMENTS (200), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
-		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_PGBR, BENCH_PROBES;"
-		echo "see the head of test/bench/run-bench.sh. \`make check\` runs a smoke version"
-		echo "(test/bench/smoke.sh: 8 segments, one run, every contender)."
-	} >"$f"
-	log "report written to $f"
 }
 
 # ---------------------------------------------------------------------------------------
 
 main() {
 	require
-	trap cleanup EXIT
+	trap bench_cleanup EXIT
+	WS_TRAPPED=1
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
-	((SEGMENTS >= 1 && RUNS >= 1)) || die "BENCH_SEGMENTS and BENCH_RUNS must be >= 1"
+	((SEGMENTS >= 1 && RUNS >= 1)) || fail "BENCH_SEGMENTS and BENCH_RUNS must be >= 1"
 	if [[ -n "${BENCH_REPORT_ONLY:-}" ]]; then
 		# Report, plots and doc again from the last run's results (same BENCH_* settings).
 		RESULTS_TSV=$RUN_DIR/runs.txt
-		[[ -s "$RESULTS_TSV" ]] || die "no results in $RESULTS_TSV"
+		[[ -s "$RESULTS_TSV" ]] || fail "no results in $RESULTS_TSV"
 		CORPUS_BYTES=$((SEGMENTS * SEG_BYTES))
-		report
-		[[ -n "$PLOTS" ]] && plots "$PLOTS"
-		[[ -n "$DOC" ]] && doc "$DOC"
+		bench_report
 		return 0
 	fi
 	rm -rf "$RUN_DIR"
@@ -1346,7 +933,7 @@ main() {
 	fi
 	local n
 	for n in $FANOUT; do
-		[[ $n =~ ^[1-8]$ ]] || die "BENCH_FANOUT: $n is not in 1..8"
+		[[ $n =~ ^[1-8]$ ]] || fail "BENCH_FANOUT: $n is not in 1..8"
 		((n > MAX_REPLICAS)) && MAX_REPLICAS=$n
 	done
 	log "$SEGMENTS segments x $RUNS runs: walship, walship-async$( ((PROBES)) && echo ", walship-probes")," \
@@ -1357,7 +944,7 @@ main() {
 		return 0
 	fi
 	head -n "$FANOUT_SEGMENTS" "$CORPUS_LIST" >"$RUN_DIR/fanout.list"
-	net_create
+	hosts_create
 	cg_create
 	((PGBR)) && pgbr_setup
 	((STREAM_SECONDS)) && stream_setup
@@ -1383,9 +970,7 @@ main() {
 		done
 	done
 	rm -rf "$RUN_DIR"/store* "$RUN_DIR/pgbr/repo" "$RUN_DIR/pgbr/pgdata/pg_wal"
-	report
-	[[ -n "$PLOTS" ]] && plots "$PLOTS"
-	[[ -n "$DOC" ]] && doc "$DOC"
+	bench_report
 	return 0
 }
 

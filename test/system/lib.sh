@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# walship system-test library.  Sourced by test/system/t_*.sh and scripts/demo.sh:
+# walship system-test library.  Sourced by test/system/t_*.sh, scripts/demo.sh and the
+# benchmark (test/bench/run-bench.sh, whose daemons run in cgroups: WS_DAEMON_WRAP):
 #
 #   . "$(dirname "$0")/lib.sh"
 #   ws_setup            # root check, test dir, cleanup trap
@@ -44,6 +45,8 @@ WS_CLEANED=0
 WS_TRAPPED=0
 PRIMARY_CONF_EXTRA=()
 REPLICA_CONF_EXTRA=()
+WS_WAIT_POLL=0.2	# wait_for's poll interval, seconds (the benchmark polls every 0.1 s)
+WS_DAEMON_WRAP=()	# a command walshipd_start runs walshipd through (the benchmark's cgroup)
 
 # ---------------------------------------------------------------------------------------
 # Messages and assertions
@@ -131,7 +134,7 @@ assert_fails() {
 	log "ok: $what (exit $RC: $(head -1 "$TEST_DIR/last.out"))"
 }
 
-# wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every 0.2 s) until it succeeds; fail
+# wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every WS_WAIT_POLL s) until it succeeds; fail
 # with DESCRIPTION if it has not after TIMEOUT_S seconds, or at once if a walshipd died
 # (ws_check_daemons).  A bounded wait, not an assertion about timing.
 wait_for() {
@@ -143,7 +146,7 @@ wait_for() {
 		if ((SECONDS >= deadline)); then
 			fail "timed out after ${timeout}s waiting for $what"
 		fi
-		sleep 0.2
+		sleep "$WS_WAIT_POLL"
 	done
 }
 
@@ -381,12 +384,9 @@ pg_primary_init() {
 	local dir=$1 port=$2 ns=$3 archive_command=$4
 	local sock
 	sock=$(pg_socket_dir "$dir")
-	mkdir -p "$dir" "$sock"
-	chown postgres:postgres "$dir" "$sock"
-	chmod 0700 "$dir"
-	runuser -u postgres -- "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust \
-		--no-locale -E UTF8 >"$dir.initdb.out" 2>&1 ||
-		{ cat "$dir.initdb.out" >&2; fail "initdb $dir failed"; }
+	mkdir -p "$sock"
+	chown postgres:postgres "$sock"
+	pg_initdb "$dir"
 	cat >>"$dir/postgresql.conf" <<-EOF
 		# walship test settings
 		listen_addresses = '$(ns_addr "$ns")'
@@ -410,6 +410,18 @@ pg_primary_init() {
 		host all all $NET_PREFIX.0/24 trust
 		host replication all $NET_PREFIX.0/24 trust
 	EOF
+}
+
+# pg_initdb DIR: create DIR (mode 0700, owned by postgres) and initdb a cluster in it as
+# postgres: superuser postgres, trust, no locale, UTF8.  Its output is DIR.initdb.out.
+pg_initdb() {
+	local dir=$1
+	mkdir -p "$dir"
+	chown postgres:postgres "$dir"
+	chmod 0700 "$dir"
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust \
+		--no-locale -E UTF8 >"$dir.initdb.out" 2>&1 ||
+		{ cat "$dir.initdb.out" >&2; fail "initdb $dir failed"; }
 }
 
 # pg_start DIR NS: start the cluster at DIR inside namespace NS (as postgres); waits until
@@ -648,13 +660,14 @@ conf_get() {
 }
 
 # walshipd_start NS CONF LOGFILE: start walshipd -c CONF inside NS in the background (log
-# to LOGFILE, appended), record its pid in WALSHIPD_PID, and wait (10 s at most) until its
-# control socket answers.  Fails with the log's tail if it exits or never gets ready.
+# to LOGFILE, appended; through WS_DAEMON_WRAP if set), record its pid in WALSHIPD_PID,
+# and wait (10 s at most) until its control socket answers.  Fails with the log's tail if
+# it exits or never gets ready.
 walshipd_start() {
 	local ns=$1 conf=$2 logfile=$3
 	local sock pid
 	sock=$(conf_get "$conf" socket)
-	ip netns exec "$ns" "$WALSHIPD" -c "$conf" >>"$logfile" 2>&1 &
+	"${WS_DAEMON_WRAP[@]}" ip netns exec "$ns" "$WALSHIPD" -c "$conf" >>"$logfile" 2>&1 &
 	pid=$!
 	WS_DAEMON_PID[$conf]=$pid
 	# shellcheck disable=SC2034  # for the test that sourced us

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+/*
+ * PostgreSQL configuration files, read as the server reads them (see pgconf.h).
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/pgconf.h"
+#include "common/textfile.h"
+
+static int pgconf_read(struct pgconf *conf, const char *path, int depth, bool missing_ok);
+
+/* The index of @name in @conf->settings, or @conf->count when absent. */
+static size_t pgconf_index(const struct pgconf *conf, const char *name)
+{
+	size_t idx;
+
+	for (idx = 0; idx < conf->count; idx++) {
+		if (strcasecmp(conf->settings[idx].name, name) == 0)
+			break;
+	}
+	return idx;
+}
+
+const struct pgconf_setting *pgconf_find(const struct pgconf *conf, const char *name)
+{
+	size_t idx = pgconf_index(conf, name);
+
+	return idx < conf->count ? &conf->settings[idx] : NULL;
+}
+
+const char *pgconf_value(const struct pgconf *conf, const char *name, const char *dflt)
+{
+	const struct pgconf_setting *setting = pgconf_find(conf, name);
+
+	return setting ? setting->value : dflt;
+}
+
+void pgconf_free(struct pgconf *conf)
+{
+	for (size_t idx = 0; idx < conf->count; idx++) {
+		free(conf->settings[idx].name);
+		free(conf->settings[idx].value);
+		free(conf->settings[idx].file);
+	}
+	free(conf->settings);
+	memset(conf, 0, sizeof(*conf));
+}
+
+/* Record @name = @value (taking both, malloc'd) from @file line @line: the last wins. */
+static int pgconf_set(struct pgconf *conf, char *name, char *value, const char *file, int line)
+{
+	size_t idx = pgconf_index(conf, name);
+	struct pgconf_setting *setting = idx < conf->count ? &conf->settings[idx] : NULL;
+	char *file_copy = strdup(file);
+
+	if (!file_copy)
+		goto out_nomem;
+	if (setting) {
+		free(name);
+		free(setting->value);
+		free(setting->file);
+	} else {
+		if (conf->count == conf->capacity) {
+			size_t capacity = conf->capacity ? conf->capacity * 2 : 32;
+			struct pgconf_setting *grown =
+				realloc(conf->settings, capacity * sizeof(*grown));
+
+			if (!grown)
+				goto out_nomem;
+			conf->settings = grown;
+			conf->capacity = capacity;
+		}
+		setting = &conf->settings[conf->count++];
+		setting->name = name;
+	}
+	setting->value = value;
+	setting->file = file_copy;
+	setting->line = line;
+	return 0;
+out_nomem:
+	free(file_copy);
+	free(name);
+	free(value);
+	log_error("out of memory");
+	return -ENOMEM;
+}
+
+/* @name relative to the directory of @from, as PostgreSQL resolves include paths. */
+static void pgconf_resolve(const char *from, const char *name, char *out, size_t len)
+{
+	const char *slash = strrchr(from, '/');
+
+	if (name[0] == '/' || !slash)
+		snprintf(out, len, "%s", name);
+	else
+		snprintf(out, len, "%.*s/%s", (int)(slash - from), from, name);
+}
+
+/* Order of include_dir: the server sorts the names with strcmp(), whatever the locale. */
+static int pgconf_name_order(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* include_dir @dir: its files named *.conf, not starting with a dot, in name order. */
+static int pgconf_include_dir(struct pgconf *conf, const char *dir, int depth)
+{
+	struct dirent **entries;
+	int count = scandir(dir, &entries, NULL, pgconf_name_order);
+	char path[PATH_MAX];
+	struct stat st;
+	int ret = 0;
+
+	if (count < 0) {
+		ret = -errno;
+		log_error("could not open configuration directory \"%s\": %s", dir, strerror(-ret));
+		return ret;
+	}
+	for (int idx = 0; idx < count; idx++) {
+		const char *name = entries[idx]->d_name;
+		size_t len = strlen(name);
+
+		if (ret == 0 && name[0] != '.' && len > 5 && strcmp(name + len - 5, ".conf") == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, name);
+			if (stat(path, &st) < 0) {
+				ret = -errno;
+				log_error("could not stat file \"%s\": %s", path, strerror(-ret));
+			} else if (!S_ISDIR(st.st_mode)) {
+				ret = pgconf_read(conf, path, depth, false);
+			}
+		}
+		free(entries[idx]);
+	}
+	free(entries);
+	return ret;
+}
+
+/*
+ * The value at @p: a quoted string, de-escaped as the server's DeescapeQuotedString()
+ * does, or the characters up to a blank or `#`.  Returns it malloc'd, or NULL.
+ */
+static char *pgconf_value_parse(const char *p)
+{
+	char *value = malloc(strlen(p) + 1);
+	size_t len = 0;
+
+	if (!value)
+		return NULL;
+	if (*p != '\'') {
+		while (*p && !isspace((unsigned char)*p) && *p != '#')
+			value[len++] = *p++;
+		value[len] = '\0';
+		return value;
+	}
+	for (p++; *p; p++) {
+		if (*p == '\'' && p[1] == '\'') {
+			p++;
+		} else if (*p == '\'') {
+			break; /* the closing quote: what follows is not ours to judge */
+		} else if (*p == '\\' && p[1]) {
+			static const char letters[] = "bfnrt", meanings[] = "\b\f\n\r\t";
+			const char *letter = strchr(letters, *++p);
+			int octal = 0, digits;
+
+			if (letter) {
+				value[len++] = meanings[letter - letters];
+				continue;
+			}
+			if (*p >= '0' && *p <= '7') {
+				for (digits = 0; digits < 3 && p[digits] >= '0' && p[digits] <= '7';
+				     digits++)
+					octal = (octal << 3) + (p[digits] - '0');
+				p += digits - 1;
+				value[len++] = (char)octal;
+				continue;
+			}
+		}
+		value[len++] = *p;
+	}
+	value[len] = '\0';
+	return value;
+}
+
+/* One line: `name [=] value`, a comment, an include directive, or nothing. */
+static int pgconf_line(struct pgconf *conf, const char *p, const char *path, int line, int depth)
+{
+	char target[PATH_MAX];
+	const char *name_start;
+	char *name, *value;
+	size_t name_len;
+	int ret;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	name_start = p;
+	while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '.'))
+		p++;
+	name_len = (size_t)(p - name_start);
+	if (name_len == 0)
+		return 0; /* the server would refuse it; not ours to report */
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '=')
+		p++;
+	while (isspace((unsigned char)*p))
+		p++;
+	name = strndup(name_start, name_len);
+	value = pgconf_value_parse(p);
+	if (!name || !value) {
+		free(name);
+		free(value);
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	if (strcasecmp(name, "include") == 0 || strcasecmp(name, "include_if_exists") == 0) {
+		pgconf_resolve(path, value, target, sizeof(target));
+		ret = pgconf_read(conf, target, depth + 1,
+				  strcasecmp(name, "include_if_exists") == 0);
+	} else if (strcasecmp(name, "include_dir") == 0) {
+		pgconf_resolve(path, value, target, sizeof(target));
+		ret = pgconf_include_dir(conf, target, depth + 1);
+	} else {
+		return pgconf_set(conf, name, value, path, line); /* takes both */
+	}
+	free(name);
+	free(value);
+	return ret;
+}
+
+/* The lines of @text (@len bytes) of file @path; a NUL byte ends its line. */
+static int pgconf_parse(struct pgconf *conf, const char *text, size_t len, const char *path,
+			int depth)
+{
+	const char *end = text + len;
+	char *line_text;
+	int line = 0, ret = 0;
+
+	while (ret == 0 && text < end) {
+		const char *eol = memchr(text, '\n', (size_t)(end - text));
+		size_t line_len = (size_t)((eol ? eol : end) - text);
+
+		line++;
+		line_text = strndup(text, line_len);
+		if (!line_text) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+		ret = pgconf_line(conf, line_text, path, line, depth);
+		free(line_text);
+		if (!eol)
+			break;
+		text = eol + 1;
+	}
+	return ret;
+}
+
+static int pgconf_read(struct pgconf *conf, const char *path, int depth, bool missing_ok)
+{
+	char *text;
+	size_t len;
+	int ret;
+
+	if (depth > PGCONF_MAX_DEPTH) {
+		log_error(
+			"could not open configuration file \"%s\": maximum nesting depth exceeded",
+			path);
+		return -ELOOP;
+	}
+	if (missing_ok && access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	ret = textfile_read(path, "configuration file", PGCONF_FILE_MAX, &text, &len);
+	if (ret < 0)
+		return ret; /* logged */
+	ret = pgconf_parse(conf, text, len, path, depth);
+	free(text);
+	return ret;
+}
+
+int pgconf_read_file(struct pgconf *conf, const char *path, bool missing_ok)
+{
+	return pgconf_read(conf, path, 0, missing_ok);
+}
+
+int pgconf_parse_string(struct pgconf *conf, const char *text, const char *source)
+{
+	return pgconf_parse(conf, text, strlen(text), source, 0);
+}
+
+int pgconf_read_data_dir(struct pgconf *conf, const char *pgdata)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/postgresql.conf", pgdata);
+	ret = pgconf_read(conf, path, 0, false);
+	if (ret < 0)
+		return ret;
+	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", pgdata);
+	return pgconf_read(conf, path, 0, true);
+}

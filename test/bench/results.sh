@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# The figures of a benchmark run, for test/bench/report.sh and test/bench/plot.sh, which
+# source this file.  Both are run by test/bench/run-bench.sh (after the runs, or alone with
+# BENCH_REPORT_ONLY=1), which passes the run's settings in the environment:
+#
+#   RESULTS_TSV     the run's results: one line per contender and run (run-bench.sh's
+#                   record(): contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50
+#                   p99 max replicas)
+#   RUN_DIR         the run directory (lat/ latencies, status-*.txt, plot/ scratch)
+#   RESULTS         where the text table goes
+#   SEGMENTS RUNS FANOUT_SEGMENTS STREAM_SECONDS STREAM_SCALE CORPUS_BYTES
+#                   the run's size, as run-bench.sh describes its BENCH_* knobs
+#
+# Sources test/system/lib.sh for log (progress lines tagged [bench]), WS_ROOT, WALSHIP
+# and PG_BIN.
+
+WS_TEST_NAME=bench
+# shellcheck source=test/system/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../system/lib.sh"
+
+: "${RESULTS_TSV:?set by test/bench/run-bench.sh}" "${RUN_DIR:?}" "${RESULTS:?}" \
+	"${SEGMENTS:?}" "${RUNS:?}" "${FANOUT_SEGMENTS:?}" "${STREAM_SECONDS:?}" \
+	"${STREAM_SCALE:?}" "${CORPUS_BYTES:?}"
+
+# median CONTENDER COLUMN: the median of COLUMN (1-based in RESULTS_TSV) over the runs of
+# CONTENDER ("-" if none or the column holds "-").
+median() {
+	awk -v c="$1" -v k="$2" '$1 == c {print $k}' "$RESULTS_TSV" | sort -g | awk '
+		{v[NR] = $1}
+		END {
+			if (NR == 0 || v[1] == "-") { print "-"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]
+			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
+
+# median_ratio CONTENDER: the median over the runs of its seg/s divided by the baseline's
+# seg/s of the same run.
+median_ratio() {
+	awk -v c="$1" '$1 == "baseline" {b[$2] = $4} $1 == c {v[$2] = $4}
+		END {for (r in v) if (b[r] > 0) printf "%.3f\n", v[r] / b[r]}' "$RESULTS_TSV" |
+		sort -g | awk '{v[NR] = $1}
+		END {
+			if (NR == 0) { print "-"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]
+			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
+
+# contenders: the contenders that have results, in table order.
+contenders() {
+	local c
+	for c in walship walship-async walship-probes walship-buf pgbr-sync-off pgbr-sync-none \
+		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp streaming \
+		fanout-1 fanout-2 fanout-4 fanout-8; do
+		grep -q "^$c " "$RESULTS_TSV" && echo "$c"
+	done
+	return 0
+}
+

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/durable.h"
@@ -208,4 +209,27 @@ int durable_put(const struct durable_dir *dir, const char *name, const void *buf
 		log_error("%s", df.message);
 	durable_end(&df);
 	return ret;
+}
+
+int durable_dir_open(int at_fd, const char *at_path, const char *name)
+{
+	const char *sep = at_path ? "/" : "";
+	int fd, err;
+
+	if (!at_path)
+		at_path = "";
+	if (mkdirat(at_fd, name, 0750) < 0 && errno != EEXIST) {
+		err = errno;
+		log_error("could not create directory \"%s%s%s\": %s", at_path, sep, name,
+			  strerror(err));
+		return -err;
+	}
+	fd = openat(at_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		log_error("could not open directory \"%s%s%s\": %s", at_path, sep, name,
+			  strerror(err));
+		return -err;
+	}
+	return fd;
 }

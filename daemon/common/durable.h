@@ -132,4 +132,12 @@ unsigned int durable_rename_flags(const struct durable_file *df);
 int durable_put(const struct durable_dir *dir, const char *name, const void *buf, size_t len,
 		unsigned int flags);
 
+/*
+ * Open directory @name under @at_fd (AT_FDCWD: @name is a path), creating it with mode
+ * 0750 when it is missing; @at_path names @at_fd in messages (NULL with AT_FDCWD).
+ * Returns the descriptor (O_DIRECTORY, O_CLOEXEC) or -errno, logged.  A directory it
+ * creates survives a crash once @at_fd is fsynced: the caller's, after its last one.
+ */
+int durable_dir_open(int at_fd, const char *at_path, const char *name);
+
 #endif /* WALSHIP_COMMON_DURABLE_H */

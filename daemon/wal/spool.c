@@ -24,30 +24,6 @@
 #define SPOOL_INCOMING ".incoming"
 #define SPOOL_LOST "LOST" /* not a WAL name: never taken for a held file */
 
-static int spool_mkdirat(int dir_fd, const char *name, const char *path)
-{
-	if (mkdirat(dir_fd, name, 0750) < 0 && errno != EEXIST) {
-		int err = -errno;
-
-		log_error("could not create directory \"%s/%s\": %s", path, name, strerror(errno));
-		return err;
-	}
-	return 0;
-}
-
-static int spool_opendir(int dir_fd, const char *name, const char *path)
-{
-	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0) {
-		int err = -errno;
-
-		log_error("could not open directory \"%s/%s\": %s", path, name, strerror(errno));
-		return err;
-	}
-	return fd;
-}
-
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -132,24 +108,13 @@ int spool_open(struct spool *sp, const char *path)
 	memset(sp, 0, sizeof(*sp));
 	sp->dir_fd = sp->wal_fd = sp->replicas_fd = sp->incoming_fd = -1;
 	snprintf(sp->path, sizeof(sp->path), "%s", path);
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		ret = -errno;
-		log_error("could not create directory \"%s\": %s", path, strerror(errno));
+	ret = durable_dir_open(AT_FDCWD, NULL, path);
+	if (ret < 0)
 		return ret;
-	}
-	sp->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sp->dir_fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
-		return ret;
-	}
-	if ((ret = spool_mkdirat(sp->dir_fd, SPOOL_WAL, path)) < 0 ||
-	    (ret = spool_mkdirat(sp->dir_fd, SPOOL_REPLICAS, path)) < 0 ||
-	    (ret = spool_mkdirat(sp->dir_fd, SPOOL_INCOMING, path)) < 0)
-		goto out_close;
-	if ((sp->wal_fd = spool_opendir(sp->dir_fd, SPOOL_WAL, path)) < 0 ||
-	    (sp->replicas_fd = spool_opendir(sp->dir_fd, SPOOL_REPLICAS, path)) < 0 ||
-	    (sp->incoming_fd = spool_opendir(sp->dir_fd, SPOOL_INCOMING, path)) < 0) {
+	sp->dir_fd = ret;
+	if ((sp->wal_fd = durable_dir_open(sp->dir_fd, path, SPOOL_WAL)) < 0 ||
+	    (sp->replicas_fd = durable_dir_open(sp->dir_fd, path, SPOOL_REPLICAS)) < 0 ||
+	    (sp->incoming_fd = durable_dir_open(sp->dir_fd, path, SPOOL_INCOMING)) < 0) {
 		ret = -EIO;
 		goto out_close;
 	}

@@ -21,17 +21,6 @@
 
 #define SYSID_FILE "system_identifier"
 
-static int store_mkdir(int dir_fd, const char *name, const char *path)
-{
-	if (mkdirat(dir_fd, name, 0750) < 0 && errno != EEXIST) {
-		int err = -errno;
-
-		log_error("could not create directory \"%s/%s\": %s", path, name, strerror(errno));
-		return err;
-	}
-	return 0;
-}
-
 #define XATTR_RESUME "user.walship.resume"
 #define XATTR_CRC "user.walship.crc32c"
 /* user.walship.resume: magic(4) size(8) durable(8) crc(4) record_crc(4), little-endian */
@@ -85,6 +74,13 @@ static int store_read_resume(int fd, uint64_t *size, uint64_t *durable, uint32_t
 	*durable = get_le(rec + 12, 8);
 	*crc = (uint32_t)get_le(rec + 20, 4);
 	return 0;
+}
+
+void store_durable_dirs(const struct store *st, struct durable_dir *dir,
+			struct durable_dir *incoming)
+{
+	*dir = (struct durable_dir){ st->dir_fd, st->path };
+	*incoming = (struct durable_dir){ st->incoming_fd, st->incoming_path };
 }
 
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
@@ -284,39 +280,26 @@ static void store_scan_recent(struct store *st)
 
 int store_open(struct store *st, const char *path)
 {
-	char sub[4200];
 	int ret;
 
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->incoming_fd = -1;
 	snprintf(st->path, sizeof(st->path), "%s", path);
 
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		ret = -errno;
-		log_error("could not create directory \"%s\": %s", path, strerror(errno));
+	ret = durable_dir_open(AT_FDCWD, NULL, path);
+	if (ret < 0)
 		return ret;
-	}
-	st->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->dir_fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
-		return ret;
-	}
-	ret = store_mkdir(st->dir_fd, STORE_INCOMING_DIR, path);
+	st->dir_fd = ret;
+	ret = durable_dir_open(st->dir_fd, path, STORE_STATE_DIR); /* opened when written */
 	if (ret < 0)
 		goto out_close;
-	ret = store_mkdir(st->dir_fd, STORE_STATE_DIR, path);
-	if (ret < 0)
-		goto out_close;
-	st->incoming_fd =
-		openat(st->dir_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(ret);
+	st->incoming_fd = durable_dir_open(st->dir_fd, path, STORE_INCOMING_DIR);
 	if (st->incoming_fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s/%s\": %s", path, STORE_INCOMING_DIR,
-			  strerror(errno));
+		ret = st->incoming_fd;
 		goto out_close;
 	}
-	snprintf(sub, sizeof(sub), "%s/%s", path, STORE_INCOMING_DIR);
+	snprintf(st->incoming_path, sizeof(st->incoming_path), "%s/%s", path, STORE_INCOMING_DIR);
 
 	/* The cluster this store belongs to, if it has stored anything: "SYSID\n" (older
 	 * stores), or "SYSID MAGIC SEG_SIZE BLOCK_SIZE\n". */
@@ -355,7 +338,7 @@ int store_open(struct store *st, const char *path)
 		}
 	}
 	/* After the system identifier: a partial of another system is not kept. */
-	store_scan_incoming(st, sub);
+	store_scan_incoming(st, st->incoming_path);
 	fsync(st->dir_fd);
 	store_scan_recent(st);
 	return 0;

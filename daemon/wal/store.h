@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/durable.h"
 #include "wal/page.h"
 
 #define STORE_INCOMING_DIR ".incoming"
@@ -55,6 +56,7 @@ struct store_recent {
 
 struct store {
 	char path[4096];
+	char incoming_path[4096 + sizeof(STORE_INCOMING_DIR)]; /* path/.incoming */
 	int dir_fd; /* archive_dir, O_DIRECTORY */
 	int incoming_fd; /* archive_dir/.incoming */
 	uint64_t system_identifier; /* 0 until the first file is stored */
@@ -99,6 +101,14 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
  * reads NAME and SEQ back from it to keep partial files.  Returns 0, or -ENAMETOOLONG.
  */
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq);
+
+/*
+ * The store's directories as durable.h takes them: @dir (archive_dir, where files get
+ * their final names) and @incoming (where they are written), for a durable_file of the
+ * store's (durable_init() with store_tmp_name(), DURABLE_NOREPLACE).
+ */
+void store_durable_dirs(const struct store *st, struct durable_dir *dir,
+			struct durable_dir *incoming);
 
 /* Size of @name in the store, or -errno (-ENOENT when absent). */
 int64_t store_file_size(struct store *st, const char *name);

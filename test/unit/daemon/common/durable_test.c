@@ -142,9 +142,9 @@ static void test_noreplace_keeps_existing(void **state)
 
 	(void)state;
 	assert_int_equal(durable_put(&dir, "000000010000000000000001", "held", 4, 0), 0);
-	assert_int_equal(durable_begin(&df, &dir, NULL, "000000010000000000000001",
-				       DURABLE_NOREPLACE, 0640),
-			 0);
+	assert_int_equal(
+		durable_begin(&df, &dir, NULL, "000000010000000000000001", DURABLE_NOREPLACE, 0640),
+		0);
 	assert_int_equal(durable_write(&df, "new!", 4), 0);
 	assert_int_equal(durable_commit(&df), -EEXIST);
 	assert_non_null(strstr(df.message, "never replaced"));
@@ -269,6 +269,31 @@ static void test_dir_sync_failure(void **state)
 	assert_string_equal(entries(dir.fd), "");
 }
 
+/* A directory is created once and opened; a file of that name is not one. */
+static void test_dir_open(void **state)
+{
+	mode_t mask = umask(0);
+	struct stat sb;
+	int fd, again;
+
+	(void)state;
+	umask(mask);
+	fd = durable_dir_open(dir.fd, dir.path, "wal");
+	assert_true(fd >= 0);
+	assert_int_equal(fstatat(dir.fd, "wal", &sb, 0), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0750 & ~mask);
+	again = durable_dir_open(dir.fd, dir.path, "wal");
+	assert_true(again >= 0);
+	close(again);
+	close(fd);
+	assert_int_equal(unlinkat(dir.fd, "wal", AT_REMOVEDIR), 0);
+
+	assert_int_equal(durable_put(&dir, "file", "x", 1, 0), 0);
+	assert_int_equal(durable_dir_open(dir.fd, dir.path, "file"), -ENOTDIR);
+	assert_int_equal(errors_logged, 1);
+}
+
 /*
  * A small tmpfs of our own, in a private mount namespace (so nothing outlives the test).
  * Returns its directory's descriptor, or -1 when mounting is not allowed here.
@@ -278,7 +303,8 @@ static int mount_tmpfs(char *path, size_t len, const char *options)
 	static bool unshared;
 
 	if (!unshared) {
-		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			return -1;
 		unshared = true;
 	}
@@ -360,6 +386,7 @@ int main(void)
 		cmocka_unit_test_setup(test_name_too_long, clean),
 		cmocka_unit_test_setup(test_steps, clean),
 		cmocka_unit_test_setup(test_dir_sync_failure, clean),
+		cmocka_unit_test_setup(test_dir_open, clean),
 		cmocka_unit_test_setup(test_full_file_system, clean),
 		cmocka_unit_test_setup(test_read_only, clean),
 	};

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,13 +22,12 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/durable.h"
+#include "common/file_copy.h"
 #include "common/log.h"
 #include "fetch.h"
 #include "wal/name.h"
 #include "wal/page.h"
-
-#define FETCH_COPY_BUFFER (1024 * 1024)
-#define FETCH_TMP_INFIX ".walship-tmp."
 
 void fetch_usage(FILE *out)
 {
@@ -50,13 +50,11 @@ void fetch_usage(FILE *out)
 		CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
 }
 
-/* Where DEST goes: its directory (opened) and the names inside it. */
+/* Where DEST goes: its directory and the name inside it. */
 struct fetch_dest {
 	const char *path; /* DEST as given */
 	char dir[PATH_MAX]; /* DEST's directory, "." when DEST has no slash */
 	const char *base; /* DEST's last component, inside path */
-	char tmp_base[NAME_MAX + 1]; /* temporary name in dir */
-	int dir_fd;
 };
 
 /*
@@ -66,13 +64,12 @@ struct fetch_dest {
 static int dest_parse(struct fetch_dest *dest, const char *path)
 {
 	const char *slash = strrchr(path, '/');
+	struct durable_file df;
 	size_t dir_len;
 	struct stat st;
-	int len;
 
 	memset(dest, 0, sizeof(*dest));
 	dest->path = path;
-	dest->dir_fd = -1;
 	dest->base = slash ? slash + 1 : path;
 	if (dest->base[0] == '\0' || strcmp(dest->base, ".") == 0 ||
 	    strcmp(dest->base, "..") == 0) {
@@ -90,9 +87,9 @@ static int dest_parse(struct fetch_dest *dest, const char *path)
 		memcpy(dest->dir, path, dir_len);
 		dest->dir[dir_len] = '\0';
 	}
-	len = snprintf(dest->tmp_base, sizeof(dest->tmp_base), "%s" FETCH_TMP_INFIX "%ld",
-		       dest->base, (long)getpid());
-	if (len < 0 || (size_t)len >= sizeof(dest->tmp_base)) {
+	/* Its temporary name must fit too (the directory is opened later). */
+	if (durable_init(&df, &(struct durable_dir){ -1, dest->dir }, NULL, dest->base, NULL, 0) <
+	    0) {
 		log_error("invalid destination \"%s\": file name too long", path);
 		return -EINVAL;
 	}
@@ -104,105 +101,17 @@ static int dest_parse(struct fetch_dest *dest, const char *path)
 }
 
 /*
- * Copy @size bytes from @src to @dst, both from offset 0: copy_file_range() (which may
- * share extents or copy in the kernel), falling back to pread/pwrite where the kernel or
- * file systems cannot.  Returns 0, -ENODATA when @src ends early, or -errno; logs.
- */
-static int copy_fd(int src, int dst, uint64_t size, const char *src_path,
-		   const struct fetch_dest *dest)
-{
-	bool use_cfr = true;
-	char *buf = NULL;
-	loff_t in_off = 0;
-	loff_t out_off = 0;
-	ssize_t done;
-	ssize_t got;
-	int ret = 0;
-
-	while ((uint64_t)in_off < size) {
-		uint64_t left = size - (uint64_t)in_off;
-
-		if (use_cfr) {
-			errno = 0;
-			done = copy_file_range(src, &in_off, dst, &out_off,
-					       left > SSIZE_MAX ? SSIZE_MAX : left, 0);
-			if (done < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
-					 errno == EINVAL)) {
-				log_debug("copy_file_range not usable (%s), copying by hand",
-					  strerror(errno));
-				use_cfr = false;
-				continue;
-			}
-			if (done < 0) {
-				ret = -errno;
-				log_error("could not copy file \"%s\" to \"%s/%s\": %s", src_path,
-					  dest->dir, dest->tmp_base, strerror(-ret));
-				goto out;
-			}
-			if (done == 0)
-				goto out_short;
-			continue;
-		}
-
-		if (!buf) {
-			buf = malloc(FETCH_COPY_BUFFER);
-			if (!buf) {
-				ret = -ENOMEM;
-				log_error("out of memory");
-				goto out;
-			}
-		}
-		got = pread(src, buf, left > FETCH_COPY_BUFFER ? FETCH_COPY_BUFFER : left, in_off);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			log_error("could not read file \"%s\": %s", src_path, strerror(-ret));
-			goto out;
-		}
-		if (got == 0)
-			goto out_short;
-		for (done = 0; done < got;) {
-			ssize_t wrote;
-
-			errno = 0;
-			wrote = pwrite(dst, buf + done, (size_t)(got - done), out_off);
-			if (wrote < 0 && errno == EINTR)
-				continue;
-			if (wrote <= 0) {
-				/* A short write with no errno is a full disk. */
-				ret = errno ? -errno : -ENOSPC;
-				log_error("could not write file \"%s/%s\": %s", dest->dir,
-					  dest->tmp_base, strerror(-ret));
-				goto out;
-			}
-			done += wrote;
-			out_off += wrote;
-		}
-		in_off += got;
-	}
-	goto out;
-
-out_short:
-	ret = -ENODATA;
-	log_error("could not copy file \"%s\": it ended after %lld of %llu bytes", src_path,
-		  (long long)in_off, (unsigned long long)size);
-out:
-	free(buf);
-	return ret;
-}
-
-/*
- * Deliver @size bytes of @src to DEST: temporary file, copy, validate the copy, fsync,
- * rename, fsync the directory.  Returns FETCH_EXIT_DELIVERED, FETCH_EXIT_INVALID or
- * FETCH_EXIT_IO; logs failures.
+ * Deliver @size bytes of @src to DEST: temporary file, copy (file_copy()), validate the
+ * copy, then the durable write's steps (durable.h: fsync, rename, directory fsync).
+ * Returns FETCH_EXIT_DELIVERED, FETCH_EXIT_INVALID or FETCH_EXIT_IO; logs failures.
  */
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
-		   struct fetch_dest *dest)
+		   const struct fetch_dest *dest)
 {
+	struct durable_dir dir = { .path = dest->dir };
+	struct durable_file df = { .fd = -1 };
 	struct wal_validator wv;
 	int exit_code = FETCH_EXIT_IO;
-	int tmp_fd;
 	int ret;
 
 	/* The size alone may rule the file out: do not copy a 10 GB "segment" first. */
@@ -211,67 +120,54 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		return FETCH_EXIT_INVALID;
 	}
 
-	dest->dir_fd = open(dest->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dest->dir_fd < 0) {
+	dir.fd = open(dest->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir.fd < 0) {
 		log_error("could not open directory \"%s\": %s", dest->dir, strerror(errno));
 		return FETCH_EXIT_IO;
 	}
 
-	/* Our pid makes the name ours; one left by a dead process of the same pid goes. */
-	tmp_fd = openat(dest->dir_fd, dest->tmp_base,
-			O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (tmp_fd < 0 && errno == EEXIST && unlinkat(dest->dir_fd, dest->tmp_base, 0) == 0)
-		tmp_fd = openat(dest->dir_fd, dest->tmp_base,
-				O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (tmp_fd < 0) {
-		log_error("could not create file \"%s/%s\": %s", dest->dir, dest->tmp_base,
-			  strerror(errno));
-		goto out_close_dir;
+	/* DEST.walship-tmp.PID, mode 0600; PostgreSQL's own file under DEST is replaced. */
+	ret = durable_begin(&df, &dir, NULL, dest->base, 0, 0600);
+	if (ret < 0) {
+		log_error("%s", df.message);
+		goto out_end;
 	}
 
-	ret = copy_fd(src, tmp_fd, size, src_path, dest);
-	if (ret < 0)
-		goto out_unlink;
+	ret = file_copy(src, df.fd, size, FILE_COPY_RANGE);
+	if (ret == -ENODATA) {
+		log_error("could not copy file \"%s\": it is shorter than %" PRIu64 " bytes",
+			  src_path, size);
+		goto out_end;
+	}
+	if (ret < 0) {
+		log_error("could not copy file \"%s\" to \"%s/%s\": %s", src_path, dest->dir,
+			  df.tmp_name, strerror(-ret));
+		goto out_end;
+	}
 
 	/* Validate what will be served, as read back from the copy. */
-	ret = wal_validate_fd(tmp_fd, name, 0, &wv, NULL);
+	ret = wal_validate_fd(df.fd, name, 0, &wv, NULL);
 	if (ret == -EINVAL) {
 		log_error("refusing to serve file \"%s\": %s", src_path, wv.message);
 		exit_code = FETCH_EXIT_INVALID;
-		goto out_unlink;
+		goto out_end;
 	}
 	if (ret < 0) {
-		log_error("could not read file \"%s/%s\": %s", dest->dir, dest->tmp_base,
+		log_error("could not read file \"%s/%s\": %s", dest->dir, df.tmp_name,
 			  strerror(-ret));
-		goto out_unlink;
+		goto out_end;
 	}
 
-	if (fsync(tmp_fd) < 0) {
-		log_error("could not fsync file \"%s/%s\": %s", dest->dir, dest->tmp_base,
-			  strerror(errno));
-		goto out_unlink;
-	}
-	if (renameat(dest->dir_fd, dest->tmp_base, dest->dir_fd, dest->base) < 0) {
-		log_error("could not rename file \"%s/%s\" to \"%s\": %s", dest->dir,
-			  dest->tmp_base, dest->path, strerror(errno));
-		goto out_unlink;
-	}
-	if (fsync(dest->dir_fd) < 0) {
-		log_error("could not fsync directory \"%s\": %s", dest->dir, strerror(errno));
-		/* Not durable: do not leave PostgreSQL a file we called failed. */
-		unlinkat(dest->dir_fd, dest->base, 0);
-		goto out_close_tmp;
+	ret = durable_commit(&df);
+	if (ret < 0) {
+		log_error("%s", df.message);
+		goto out_end;
 	}
 	exit_code = FETCH_EXIT_DELIVERED;
-	goto out_close_tmp;
 
-out_unlink:
-	unlinkat(dest->dir_fd, dest->tmp_base, 0);
-out_close_tmp:
-	close(tmp_fd);
-out_close_dir:
-	close(dest->dir_fd);
-	dest->dir_fd = -1;
+out_end:
+	durable_end(&df);
+	close(dir.fd);
 	return exit_code;
 }
 

@@ -3,16 +3,16 @@
  * The Prometheus endpoint (see metrics.h).
  */
 #include <errno.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "common/config.h"
+#include "common/compiler.h"
 #include "common/log.h"
 #include "metrics/metrics.h"
 #include "net/acceptor.h"
+#include "net/listen.h"
 
 #define METRICS_MAX_REQUEST 4096
 
@@ -249,7 +249,7 @@ static void client_received(struct ring_op *op, int res, uint32_t flags)
 
 static void metrics_accepted(struct acceptor *a, int res)
 {
-	struct metrics *m = (struct metrics *)((char *)a - offsetof(struct metrics, acceptor));
+	struct metrics *m = container_of(a, struct metrics, acceptor);
 	struct metrics_client *cl;
 	struct io_uring_sqe *sqe;
 
@@ -277,40 +277,17 @@ static void metrics_accepted(struct acceptor *a, int res)
 
 struct metrics *metrics_start(const char *addr, const struct metrics_source *src)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-	struct addrinfo *res = NULL;
-	char host[256], service[8];
 	struct metrics *m;
-	uint16_t port;
-	int fd, one = 1, ret;
+	int fd = net_listen_tcp("metrics_listen", addr, 16); /* logs */
 
-	if (config_split_address(addr, host, sizeof(host), &port) < 0) {
-		log_error("invalid metrics_listen address \"%s\"", addr);
+	if (fd < 0)
 		return NULL;
-	}
-	snprintf(service, sizeof(service), "%u", port);
-	ret = getaddrinfo(host, service, &hints, &res);
-	if (ret != 0) {
-		log_error("could not resolve metrics_listen address \"%s\": %s", addr,
-			  gai_strerror(ret));
-		return NULL;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_error("could not create metrics socket: %s", strerror(errno));
-		goto out_free_addr;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0) {
-		log_error("could not listen on \"%s\" for metrics: %s", addr, strerror(errno));
-		goto out_close;
-	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		log_error("out of memory");
-		goto out_close;
+		close(fd);
+		return NULL;
 	}
-	freeaddrinfo(res);
 	m->src = *src;
 	m->listen_fd = fd;
 	if (acceptor_init(&m->acceptor, src->ring, fd, "metrics connection", metrics_accepted,
@@ -322,12 +299,6 @@ struct metrics *metrics_start(const char *addr, const struct metrics_source *src
 	acceptor_post(&m->acceptor);
 	log_log("serving Prometheus metrics on http://%s/metrics", addr);
 	return m;
-
-out_close:
-	close(fd);
-out_free_addr:
-	freeaddrinfo(res);
-	return NULL;
 }
 
 void metrics_free(struct metrics *m)

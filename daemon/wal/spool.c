@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
+#include "common/durable.h"
+#include "common/file_compare.h"
 #include "common/file_copy.h"
 #include "common/log.h"
 #include "common/node_name.h"
@@ -21,30 +24,6 @@
 #define SPOOL_REPLICAS "replicas"
 #define SPOOL_INCOMING ".incoming"
 #define SPOOL_LOST "LOST" /* not a WAL name: never taken for a held file */
-
-static int spool_mkdirat(int dir_fd, const char *name, const char *path)
-{
-	if (mkdirat(dir_fd, name, 0750) < 0 && errno != EEXIST) {
-		int err = -errno;
-
-		log_error("could not create directory \"%s/%s\": %s", path, name, strerror(errno));
-		return err;
-	}
-	return 0;
-}
-
-static int spool_opendir(int dir_fd, const char *name, const char *path)
-{
-	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0) {
-		int err = -errno;
-
-		log_error("could not open directory \"%s/%s\": %s", path, name, strerror(errno));
-		return err;
-	}
-	return fd;
-}
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -130,24 +109,13 @@ int spool_open(struct spool *sp, const char *path)
 	memset(sp, 0, sizeof(*sp));
 	sp->dir_fd = sp->wal_fd = sp->replicas_fd = sp->incoming_fd = -1;
 	snprintf(sp->path, sizeof(sp->path), "%s", path);
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		ret = -errno;
-		log_error("could not create directory \"%s\": %s", path, strerror(errno));
+	ret = durable_dir_open(AT_FDCWD, NULL, path);
+	if (ret < 0)
 		return ret;
-	}
-	sp->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sp->dir_fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
-		return ret;
-	}
-	if ((ret = spool_mkdirat(sp->dir_fd, SPOOL_WAL, path)) < 0 ||
-	    (ret = spool_mkdirat(sp->dir_fd, SPOOL_REPLICAS, path)) < 0 ||
-	    (ret = spool_mkdirat(sp->dir_fd, SPOOL_INCOMING, path)) < 0)
-		goto out_close;
-	if ((sp->wal_fd = spool_opendir(sp->dir_fd, SPOOL_WAL, path)) < 0 ||
-	    (sp->replicas_fd = spool_opendir(sp->dir_fd, SPOOL_REPLICAS, path)) < 0 ||
-	    (sp->incoming_fd = spool_opendir(sp->dir_fd, SPOOL_INCOMING, path)) < 0) {
+	sp->dir_fd = ret;
+	if ((sp->wal_fd = durable_dir_open(sp->dir_fd, path, SPOOL_WAL)) < 0 ||
+	    (sp->replicas_fd = durable_dir_open(sp->dir_fd, path, SPOOL_REPLICAS)) < 0 ||
+	    (sp->incoming_fd = durable_dir_open(sp->dir_fd, path, SPOOL_INCOMING)) < 0) {
 		ret = -EIO;
 		goto out_close;
 	}
@@ -185,7 +153,7 @@ void spool_close(struct spool *sp)
 {
 	int *fds[] = { &sp->incoming_fd, &sp->replicas_fd, &sp->wal_fd, &sp->dir_fd };
 
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 		*fds[i] = -1;
@@ -231,94 +199,68 @@ int spool_backlog(struct spool *sp, const char *name, char ***names)
 	return n;
 }
 
-/* Compare the whole contents of two open files of @size bytes: 1 same, 0 different. */
-static int same_content(int a, int b, uint64_t size)
+/*
+ * wal/@file exists already: is it the WAL of @fd (a retried push)?  Returns 1 same, 0
+ * different, -errno.
+ */
+static int spool_same_as_held(struct spool *sp, const char *file, int fd)
 {
-	static __thread uint8_t ba[1 << 16], bb[1 << 16];
+	int held = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), same;
 
-	for (uint64_t off = 0; off < size;) {
-		size_t want = size - off < sizeof(ba) ? (size_t)(size - off) : sizeof(ba);
-		ssize_t na = pread(a, ba, want, (off_t)off), nb = pread(b, bb, want, (off_t)off);
-
-		if (na < 0 || nb < 0)
-			return -errno;
-		if (na != nb || na == 0 || memcmp(ba, bb, (size_t)na) != 0)
-			return 0;
-		off += (uint64_t)na;
-	}
-	return 1;
+	if (held < 0)
+		return -errno;
+	same = file_compare(held, fd);
+	close(held);
+	return same;
 }
 
 /* Make wal/@file a durable copy of @src_fd; returns 0 or -errno with @err filled. */
 static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t size, char *err,
 		      size_t errlen)
 {
-	char tmp[128];
-	int fd, ret = 0;
+	char wal_path[sizeof(sp->path) + 8], incoming_path[sizeof(sp->path) + 16];
+	const struct durable_dir wal = { sp->wal_fd, wal_path };
+	const struct durable_dir incoming = { sp->incoming_fd, incoming_path };
+	struct durable_file df;
+	int ret;
 
-	snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)gettid());
-	/* Read too: a retried push compares the copy with the one held (same_content). */
-	fd = openat(sp->incoming_fd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "could not create spool file \"%s/%s/%s\": %s", sp->path,
-			 SPOOL_INCOMING, tmp, strerror(errno));
-		return ret;
+	snprintf(wal_path, sizeof(wal_path), "%s/%s", sp->path, SPOOL_WAL);
+	snprintf(incoming_path, sizeof(incoming_path), "%s/%s", sp->path, SPOOL_INCOMING);
+	/* Never replacing a held file: a different one of the same name is a conflict. */
+	ret = durable_begin(&df, &wal, &incoming, file, DURABLE_NOREPLACE, 0640);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", df.message);
+		goto out_end;
 	}
 	/* In the kernel where it can; pg_wal on another file system falls back (file_copy.h). */
-	ret = file_copy(src_fd, fd, size, FILE_COPY_RANGE);
+	ret = file_copy(src_fd, df.fd, size, FILE_COPY_RANGE);
 	if (ret < 0) {
 		snprintf(err, errlen, "could not copy \"%s\" into the spool: %s", file,
 			 ret == -ENODATA ? "the file is shorter than when it was pushed" :
 					   strerror(-ret));
-		goto out_unlink;
+		goto out_end;
 	}
-	ret = 0;
-	if (fdatasync(fd) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "could not fsync spool file \"%s\": %s", tmp,
-			 strerror(errno));
-		goto out_unlink;
-	}
-	if (renameat2(sp->incoming_fd, tmp, sp->wal_fd, file, RENAME_NOREPLACE) < 0) {
-		ret = -errno;
-		if (errno == EEXIST) {
-			/* A retried push: keep the held copy if it is the same WAL. */
-			int held = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC);
-			int same = held < 0 ? -errno : same_content(held, fd, size);
-			struct stat sb;
+	ret = durable_commit(&df);
+	if (ret == -EEXIST) {
+		/* A retried push: keep the held copy if it is the same WAL. */
+		int same = spool_same_as_held(sp, file, df.fd);
 
-			if (held >= 0 && fstat(held, &sb) == 0 && (uint64_t)sb.st_size != size)
-				same = 0;
-			if (held >= 0)
-				close(held);
-			if (same == 1)
-				ret = 0;
-			else
-				snprintf(
-					err, errlen,
-					"the spool holds \"%s\" with different content; it is kept",
-					file);
-		} else {
-			snprintf(err, errlen, "could not rename spool file \"%s\": %s", tmp,
-				 strerror(errno));
-		}
-		goto out_unlink;
+		if (same == 1)
+			ret = 0;
+		else if (same == 0)
+			snprintf(err, errlen,
+				 "the spool holds \"%s\" with different content; it is kept", file);
+		else
+			snprintf(err, errlen, "could not compare \"%s\" with the held copy: %s",
+				 file, strerror(-same));
+	} else if (ret < 0) {
+		snprintf(err, errlen, "%s", df.message);
+	} else {
+		__atomic_add_fetch(&sp->used_bytes, size, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&sp->files, 1, __ATOMIC_RELAXED);
 	}
-	close(fd);
-	if (fsync(sp->wal_fd) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "could not fsync directory \"%s/%s\": %s", sp->path,
-			 SPOOL_WAL, strerror(errno));
-		return ret;
-	}
-	__atomic_add_fetch(&sp->used_bytes, size, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&sp->files, 1, __ATOMIC_RELAXED);
-	return 0;
-
-out_unlink:
-	close(fd);
-	unlinkat(sp->incoming_fd, tmp, 0);
+out_end:
+	durable_end(&df);
 	return ret;
 }
 
@@ -438,27 +380,24 @@ int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out)
 	return 0;
 }
 
-/* Write @lost as replicas/NAME/LOST: temporary file, fsync, rename, directory fsync. */
+/* Write @lost as replicas/NAME/LOST, durably (durable_put(), which logs a failure). */
 static int spool_write_lost(struct spool *sp, const char *name, const struct spool_lost *lost)
 {
-	char buf[160];
-	int rfd, fd, ret = 0, len;
+	char buf[160], path[sizeof(sp->path) + 300];
+	struct durable_dir dir = { .path = path };
+	int len, ret;
 
-	rfd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rfd < 0)
-		return -errno;
+	snprintf(path, sizeof(path), "%s/%s/%s", sp->path, SPOOL_REPLICAS, name);
 	len = snprintf(buf, sizeof(buf), "%llu %s %s\n", (unsigned long long)lost->files,
 		       lost->first, lost->last);
-	fd = openat(rfd, SPOOL_LOST ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	errno = 0;
-	if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0 ||
-	    renameat(rfd, SPOOL_LOST ".tmp", rfd, SPOOL_LOST) < 0 || fsync(rfd) < 0) {
-		ret = errno ? -errno : -ENOSPC;
-		log_error("could not record lost WAL for replica \"%s\": %s", name, strerror(-ret));
+	dir.fd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir.fd < 0) {
+		ret = -errno;
+		log_error("could not open directory \"%s\": %s", path, strerror(errno));
+		return ret;
 	}
-	if (fd >= 0)
-		close(fd);
-	close(rfd);
+	ret = durable_put(&dir, SPOOL_LOST, buf, (size_t)len, 0);
+	close(dir.fd);
 	return ret;
 }
 
@@ -523,22 +462,11 @@ int spool_get_identity(struct spool *sp, struct spool_identity *id)
 
 int spool_set_identity(struct spool *sp, const struct spool_identity *id)
 {
+	const struct durable_dir dir = { sp->dir_fd, sp->path };
 	char buf[128];
-	int fd, ret = 0;
 	int len = snprintf(buf, sizeof(buf), "%llu %u %u %u\n",
 			   (unsigned long long)id->system_identifier, id->page_magic, id->seg_size,
 			   id->block_size);
 
-	fd = openat(sp->dir_fd, "identity.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	errno = 0;
-	if (fd < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0 ||
-	    renameat(sp->dir_fd, "identity.tmp", sp->dir_fd, "identity") < 0 ||
-	    fsync(sp->dir_fd) < 0) {
-		ret = errno ? -errno : -ENOSPC;
-		log_error("could not record the cluster identity in \"%s/identity\": %s", sp->path,
-			  strerror(-ret));
-	}
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return durable_put(&dir, "identity", buf, (size_t)len, 0); /* logs */
 }

@@ -14,21 +14,12 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/durable.h"
+#include "common/file_compare.h"
 #include "common/log.h"
 #include "wal/store.h"
 
 #define SYSID_FILE "system_identifier"
-
-static int store_mkdir(int dir_fd, const char *name, const char *path)
-{
-	if (mkdirat(dir_fd, name, 0750) < 0 && errno != EEXIST) {
-		int err = -errno;
-
-		log_error("could not create directory \"%s/%s\": %s", path, name, strerror(errno));
-		return err;
-	}
-	return 0;
-}
 
 #define XATTR_RESUME "user.walship.resume"
 #define XATTR_CRC "user.walship.crc32c"
@@ -85,8 +76,22 @@ static int store_read_resume(int fd, uint64_t *size, uint64_t *durable, uint32_t
 	return 0;
 }
 
+void store_durable_dirs(const struct store *st, struct durable_dir *dir,
+			struct durable_dir *incoming)
+{
+	*dir = (struct durable_dir){ st->dir_fd, st->path };
+	*incoming = (struct durable_dir){ st->incoming_fd, st->incoming_path };
+}
+
+int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
+{
+	int n = snprintf(buf, len, "%s.%" PRIu64, name, seq);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /*
- * Is @tmp_name in .incoming a partial file that can be resumed?  Its record must be
+ * Is @tmp_name in .incoming (store_tmp_name()) a partial file that can be resumed?  Its record must be
  * sound, and its first durable bytes must still have the recorded CRC and validate as
  * the start of the file its name says.  Fills @p; false means remove it.
  */
@@ -275,39 +280,26 @@ static void store_scan_recent(struct store *st)
 
 int store_open(struct store *st, const char *path)
 {
-	char sub[4200];
 	int ret;
 
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->incoming_fd = -1;
 	snprintf(st->path, sizeof(st->path), "%s", path);
 
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		ret = -errno;
-		log_error("could not create directory \"%s\": %s", path, strerror(errno));
+	ret = durable_dir_open(AT_FDCWD, NULL, path);
+	if (ret < 0)
 		return ret;
-	}
-	st->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->dir_fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
-		return ret;
-	}
-	ret = store_mkdir(st->dir_fd, STORE_INCOMING_DIR, path);
+	st->dir_fd = ret;
+	ret = durable_dir_open(st->dir_fd, path, STORE_STATE_DIR); /* opened when written */
 	if (ret < 0)
 		goto out_close;
-	ret = store_mkdir(st->dir_fd, STORE_STATE_DIR, path);
-	if (ret < 0)
-		goto out_close;
-	st->incoming_fd =
-		openat(st->dir_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(ret);
+	st->incoming_fd = durable_dir_open(st->dir_fd, path, STORE_INCOMING_DIR);
 	if (st->incoming_fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s/%s\": %s", path, STORE_INCOMING_DIR,
-			  strerror(errno));
+		ret = st->incoming_fd;
 		goto out_close;
 	}
-	snprintf(sub, sizeof(sub), "%s/%s", path, STORE_INCOMING_DIR);
+	snprintf(st->incoming_path, sizeof(st->incoming_path), "%s/%s", path, STORE_INCOMING_DIR);
 
 	/* The cluster this store belongs to, if it has stored anything: "SYSID\n" (older
 	 * stores), or "SYSID MAGIC SEG_SIZE BLOCK_SIZE\n". */
@@ -346,7 +338,7 @@ int store_open(struct store *st, const char *path)
 		}
 	}
 	/* After the system identifier: a partial of another system is not kept. */
-	store_scan_incoming(st, sub);
+	store_scan_incoming(st, st->incoming_path);
 	fsync(st->dir_fd);
 	store_scan_recent(st);
 	return 0;
@@ -367,56 +359,33 @@ void store_close(struct store *st)
 
 int store_set_identity(struct store *st, const struct wal_identity *id)
 {
-	char buf[96];
-	int state_fd, fd, ret = 0;
+	char buf[96], path[sizeof(st->path) + 16];
+	struct durable_dir state = { .path = path };
+	int ret;
 	int len = snprintf(buf, sizeof(buf), "%" PRIu64 " %04X %u %u\n", id->system_identifier,
 			   id->page_magic, id->seg_size, id->block_size);
 
-	state_fd = openat(st->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (state_fd < 0) {
+	snprintf(path, sizeof(path), "%s/%s", st->path, STORE_STATE_DIR);
+	state.fd = openat(st->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (state.fd < 0) {
 		ret = -errno;
-		log_error("could not open directory \"%s/%s\": %s", st->path, STORE_STATE_DIR,
-			  strerror(errno));
+		log_error("could not open directory \"%s\": %s", path, strerror(errno));
 		return ret;
 	}
-	fd = openat(state_fd, SYSID_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		ret = -errno;
-		log_error("could not create file \"%s/%s/%s.tmp\": %s", st->path, STORE_STATE_DIR,
-			  SYSID_FILE, strerror(errno));
-		goto out_close_dir;
-	}
-	errno = 0;
-	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0) {
-		ret = errno ? -errno : -ENOSPC;
-		log_error("could not write file \"%s/%s/%s.tmp\": %s", st->path, STORE_STATE_DIR,
-			  SYSID_FILE, strerror(-ret));
-		close(fd);
-		goto out_close_dir;
-	}
-	close(fd);
-	if (renameat(state_fd, SYSID_FILE ".tmp", state_fd, SYSID_FILE) < 0 ||
-	    fsync(state_fd) < 0) {
-		ret = -errno;
-		log_error("could not rename file \"%s/%s/%s.tmp\": %s", st->path, STORE_STATE_DIR,
-			  SYSID_FILE, strerror(errno));
-		goto out_close_dir;
-	}
+	ret = durable_put(&state, SYSID_FILE, buf, (size_t)len, 0); /* logs */
+	close(state.fd);
+	if (ret < 0)
+		return ret;
 	st->system_identifier = id->system_identifier;
 	st->page_magic = id->page_magic;
 	st->seg_size = id->seg_size;
 	st->block_size = id->block_size;
-out_close_dir:
-	close(state_fd);
-	return ret;
+	return 0;
 }
 
 int store_same_content(struct store *st, const char *incoming_name, const char *name)
 {
-	static uint8_t a[1 << 16], b[1 << 16];
-	struct stat sa, sb;
-	int fa, fb, ret = 1;
-	off_t off = 0;
+	int fa, fb, ret;
 
 	fa = openat(st->incoming_fd, incoming_name, O_RDONLY | O_CLOEXEC);
 	if (fa < 0) {
@@ -431,31 +400,10 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
 		log_error("could not open file \"%s/%s\": %s", st->path, name, strerror(errno));
 		goto out_close_a;
 	}
-	if (fstat(fa, &sa) < 0 || fstat(fb, &sb) < 0) {
-		ret = -errno;
-		goto out_close_b;
-	}
-	if (sa.st_size != sb.st_size) {
-		ret = 0;
-		goto out_close_b;
-	}
-	while (off < sa.st_size) {
-		ssize_t na = pread(fa, a, sizeof(a), off);
-		ssize_t nb = pread(fb, b, sizeof(b), off);
-
-		if (na < 0 || nb < 0) {
-			ret = -errno;
-			log_error("could not read file \"%s/%s\": %s", st->path, name,
-				  strerror(errno));
-			goto out_close_b;
-		}
-		if (na != nb || na == 0 || memcmp(a, b, (size_t)na) != 0) {
-			ret = 0;
-			goto out_close_b;
-		}
-		off += na;
-	}
-out_close_b:
+	ret = file_compare(fa, fb);
+	if (ret < 0)
+		log_error("could not compare file \"%s/%s/%s\" with \"%s/%s\": %s", st->path,
+			  STORE_INCOMING_DIR, incoming_name, st->path, name, strerror(-ret));
 	close(fb);
 out_close_a:
 	close(fa);

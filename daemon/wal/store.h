@@ -17,7 +17,7 @@
  *
  * These are the synchronous pieces of the store (start-up, rare paths).  The data path's
  * write, fsync, rename and directory fsync are issued through io_uring by the replica
- * role, in the order DESIGN §4.2 requires.
+ * role, as the steps of common/durable.h (docs/architecture.md, "Durability rules").
  */
 #ifndef WALSHIP_WAL_STORE_H
 #define WALSHIP_WAL_STORE_H
@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/durable.h"
 #include "wal/page.h"
 
 #define STORE_INCOMING_DIR ".incoming"
@@ -55,6 +56,7 @@ struct store_recent {
 
 struct store {
 	char path[4096];
+	char incoming_path[4096 + sizeof(STORE_INCOMING_DIR)]; /* path/.incoming */
 	int dir_fd; /* archive_dir, O_DIRECTORY */
 	int incoming_fd; /* archive_dir/.incoming */
 	uint64_t system_identifier; /* 0 until the first file is stored */
@@ -92,6 +94,21 @@ int store_set_identity(struct store *st, const struct wal_identity *id);
  * Returns 1 when identical, 0 when different, -errno on error (logged).
  */
 int store_same_content(struct store *st, const char *incoming_name, const char *name);
+
+/*
+ * The name in .incoming of file @name being received: NAME.SEQ, @seq > 0 and new for
+ * each file in the store's life (store.max_seq: above those kept at start).  store_open()
+ * reads NAME and SEQ back from it to keep partial files.  Returns 0, or -ENAMETOOLONG.
+ */
+int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq);
+
+/*
+ * The store's directories as durable.h takes them: @dir (archive_dir, where files get
+ * their final names) and @incoming (where they are written), for a durable_file of the
+ * store's (durable_init() with store_tmp_name(), DURABLE_NOREPLACE).
+ */
+void store_durable_dirs(const struct store *st, struct durable_dir *dir,
+			struct durable_dir *incoming);
 
 /* Size of @name in the store, or -errno (-ENOENT when absent). */
 int64_t store_file_size(struct store *st, const char *name);

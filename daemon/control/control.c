@@ -98,6 +98,11 @@ void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_
 	io_uring_prep_sendmsg(sqe, cl->fd, &cl->msg, MSG_NOSIGNAL);
 }
 
+void control_reply_text(struct ctl_client *cl, uint16_t code, const char *text)
+{
+	control_reply(cl, code, text, strlen(text));
+}
+
 static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 {
 	struct ctl_client *cl = (struct ctl_client *)op;
@@ -120,7 +125,7 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 	}
 	if (control_request_check(&cl->req, (size_t)res, &cl->msg, &passed_fd, &why) < 0) {
 		log_warning("refused control request from pid %d: %s", (int)cl->pid, why);
-		control_reply(cl, CTL_ERR_INVALID, why, strlen(why));
+		control_reply_text(cl, CTL_ERR_INVALID, why);
 		return;
 	}
 	if (!cl->cred_ok) {
@@ -135,7 +140,7 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 		cl->cs->refused++;
 		if (passed_fd >= 0)
 			close(passed_fd);
-		control_reply(cl, CTL_ERR_INVALID, text, strlen(text));
+		control_reply_text(cl, CTL_ERR_INVALID, text);
 		return;
 	}
 	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, passed_fd);

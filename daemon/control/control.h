@@ -66,6 +66,9 @@ void control_stop(struct control_server *cs);
 /* Send the reply for @client's request and release the client. */
 void control_reply(struct ctl_client *client, uint16_t code, const char *text, size_t len);
 
+/* control_reply() with a NUL-terminated @text (its length counted here, never by hand). */
+void control_reply_text(struct ctl_client *client, uint16_t code, const char *text);
+
 /* Credentials of the client process (SO_PEERCRED), for messages. */
 pid_t control_client_pid(const struct ctl_client *client);
 

@@ -19,7 +19,6 @@ void status_reply_set_hook(void (*hook)(struct status_node *n, void *arg), void 
 void status_reply(struct ctl_client *client, void (*fill)(void *state, struct status_node *n),
 		  void *state, bool json)
 {
-	static const char oom[] = "out of memory";
 	struct status_node n;
 	size_t len;
 	char *text;
@@ -37,6 +36,6 @@ void status_reply(struct ctl_client *client, void (*fill)(void *state, struct st
 		 * text: never a silent drop. */
 		control_reply(client, lost ? CTL_WARN_LOST : CTL_OK, text, len);
 	else
-		control_reply(client, CTL_ERR_FAILED, oom, sizeof(oom) - 1);
+		control_reply_text(client, CTL_ERR_FAILED, "out of memory");
 	free(text);
 }

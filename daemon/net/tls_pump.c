@@ -494,4 +494,3 @@ void conn_tls_pump(struct conn *c)
 	c->ops_pending--;
 	conn_maybe_finish(c); /* may free c */
 }
-

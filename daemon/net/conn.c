@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Framed connections over io_uring (see conn.h).
+ * Framed connections over io_uring (see conn.h): the receive state machine and the
+ * ordered send queue.  With TLS, the handshake, the records OpenSSL makes and reads, and
+ * the hand-over to kernel TLS are tls_pump.c's (tls_pump.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -369,33 +371,41 @@ static void conn_tx_pop(struct conn *c)
 	c->tx_queued--;
 }
 
+/*
+ * A SEND_ZC notification (@res: its usage flags): the kernel is done with @item's memory.
+ * In auto mode, a streak of sends the kernel copied after all turns zero-copy off.
+ */
+static void conn_tx_notified(struct conn *c, struct conn_tx_item *item, int res)
+{
+	item->notifs_pending--;
+	if (c->zero_copy == CONFIG_SWITCH_AUTO) {
+		if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
+			c->stats.zc_copied++;
+			if (++c->zc_copied_streak >= ZC_COPIED_STREAK_MAX) {
+				log_log("zero-copy sends to %s are copied by the kernel; "
+					"using copying sends",
+					c->peer_addr);
+				c->zero_copy = CONFIG_SWITCH_OFF;
+			}
+		} else {
+			c->zc_copied_streak = 0;
+		}
+	} else if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
+		c->stats.zc_copied++;
+	}
+	c->ops_pending--;
+	if (item->send_finished && !item->notifs_pending)
+		conn_item_free(c, item);
+	conn_maybe_finish(c);
+}
+
 void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 {
 	struct conn_tx_item *item = container_of(op, struct conn_tx_item, send_op);
 	struct conn *c = item->conn;
 
 	if (flags & IORING_CQE_F_NOTIF) {
-		/* The kernel is done with the buffer. */
-		item->notifs_pending--;
-		if (c->zero_copy == CONFIG_SWITCH_AUTO) {
-			if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
-				c->stats.zc_copied++;
-				if (++c->zc_copied_streak >= ZC_COPIED_STREAK_MAX) {
-					log_log("zero-copy sends to %s are copied by the kernel; "
-						"using copying sends",
-						c->peer_addr);
-					c->zero_copy = CONFIG_SWITCH_OFF;
-				}
-			} else {
-				c->zc_copied_streak = 0;
-			}
-		} else if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED) {
-			c->stats.zc_copied++;
-		}
-		c->ops_pending--;
-		if (item->send_finished && !item->notifs_pending)
-			conn_item_free(c, item);
-		conn_maybe_finish(c);
+		conn_tx_notified(c, item, res);
 		return;
 	}
 

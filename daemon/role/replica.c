@@ -52,6 +52,7 @@
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
+#include "role/replica_decide.h"
 #include "role/replica_internal.h"
 #include "role/role.h"
 #include "status/status.h"
@@ -245,12 +246,15 @@ static const struct conn_ops link_conn_ops = {
 static void replica_backoff(struct replica *rp)
 {
 	/* Exponential backoff with jitter, so replicas do not reconnect in lockstep. */
-	int jitter = rp->backoff_ms / 4 ? rand() % (rp->backoff_ms / 4) : 0;
+	rp->next_attempt_ms =
+		clock_now_ms() + replica_backoff_delay(rp->backoff_ms, (unsigned int)rand());
+	rp->backoff_ms = replica_backoff_next(rp->backoff_ms, rp->cfg.reconnect_max_ms);
+}
 
-	rp->next_attempt_ms = clock_now_ms() + rp->backoff_ms + jitter;
-	rp->backoff_ms *= 2;
-	if (rp->backoff_ms > rp->cfg.reconnect_max_ms)
-		rp->backoff_ms = rp->cfg.reconnect_max_ms;
+/* Still there as it was stored (archive_cleanup_command may have removed it). */
+static bool replica_still_stored(void *ctx, const struct store_recent *recent)
+{
+	return store_file_size(ctx, recent->name) == (int64_t)recent->size;
 }
 
 /*
@@ -259,32 +263,9 @@ static void replica_backoff(struct replica *rp)
  */
 static void replica_inventory(struct replica *rp, struct msg_have *have)
 {
-	struct store *st = &rp->store;
-
-	memset(have, 0, sizeof(*have));
-	for (unsigned int idx = 0; idx < st->npartials && have->count < WIRE_MAX_HAVE; idx++) {
-		struct msg_have_entry *e = &have->entries[have->count++];
-
-		e->kind = WIRE_HAVE_PARTIAL;
-		e->size = st->partials[idx].size;
-		e->durable = st->partials[idx].durable;
-		e->crc = st->partials[idx].crc;
-		snprintf(e->name, sizeof(e->name), "%s", st->partials[idx].name);
-	}
-	for (unsigned int idx = 0; idx < st->nrecent && have->count < WIRE_MAX_HAVE; idx++) {
-		struct msg_have_entry *e;
-
-		/* Still there as it was stored (archive_cleanup_command may have removed it). */
-		if (store_file_size(st, st->recent[idx].name) != (int64_t)st->recent[idx].size)
-			continue;
-		e = &have->entries[have->count++];
-		e->kind = WIRE_HAVE_COMPLETE;
-		e->size = e->durable = st->recent[idx].size;
-		e->crc = st->recent[idx].crc;
-		snprintf(e->name, sizeof(e->name), "%s", st->recent[idx].name);
-	}
-	if (st->npartials)
-		log_log("offering the primary %u partial file(s) to resume", st->npartials);
+	replica_offer(&rp->store, replica_still_stored, &rp->store, have);
+	if (rp->store.npartials)
+		log_log("offering the primary %u partial file(s) to resume", rp->store.npartials);
 }
 
 static void replica_connected(struct ring_op *op, int res, uint32_t flags)
@@ -443,10 +424,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer = n->peers;
 	snprintf(peer->name, sizeof(peer->name), "%s", lk ? lk->primary_name : "");
 	snprintf(peer->addr, sizeof(peer->addr), "%s", rp->cfg.upstream);
-	peer->state = !lk ? (rp->connecting ? WALSHIP_PEER_CONNECTING : WALSHIP_PEER_DISCONNECTED) :
-		      lk->conn.closing ? WALSHIP_PEER_DISCONNECTED :
-		      lk->established  ? WALSHIP_PEER_STREAMING :
-					 WALSHIP_PEER_HANDSHAKE;
+	peer->state = replica_peer_state(lk, rp->connecting);
 	if (lk) {
 		snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", lk->last_received);
 		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", lk->last_acked);

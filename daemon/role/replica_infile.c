@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "net/conn.h"
 #include "proto/codec.h"
+#include "role/replica_decide.h"
 #include "role/replica_internal.h"
 #include "role/role.h"
 #include "wal/name.h"
@@ -90,8 +91,7 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	int len;
 
-	ack.durable_offset =
-		(status == WIRE_ACK_STORED || status == WIRE_ACK_DUPLICATE) ? f->size : 0;
+	ack.durable_offset = replica_ack_durable_offset(status, f->size);
 	snprintf(ack.name, sizeof(ack.name), "%s", f->name);
 	snprintf(ack.message, sizeof(ack.message), "%s", message ? message : "");
 	len = msg_ack_encode(frame, sizeof(frame), &ack);
@@ -209,139 +209,188 @@ static void infile_maybe_finish(struct infile *f)
 	infile_submit(f, sqe);
 }
 
+/* Write @cw at its offset from the slot it was received into (the file is open). */
+static void infile_write_chunk(struct infile *f, struct chunk_write *cw)
+{
+	struct ring *ring = f->link->rp->ring;
+	struct io_uring_sqe *sqe = ring_sqe(ring, &cw->op);
+
+	if (ring->fixed_buffers)
+		io_uring_prep_write_fixed(sqe, f->fd, cw->data, cw->len, cw->offset,
+					  (int)cw->slot->index);
+	else
+		io_uring_prep_write(sqe, f->fd, cw->data, cw->len, cw->offset);
+	f->writes_pending++;
+	infile_submit(f, sqe);
+}
+
+/* IN_RECEIVING: the open completed (@res: the descriptor or -errno).  Write the chunks
+ * that arrived meanwhile, or drop them if the file cannot be stored. */
+static void infile_opened(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+
+	if (res == -EINVAL && f->direct) {
+		/* The file system has no direct I/O (tmpfs): buffered from now on. */
+		log_log("direct I/O is not available in \"%s\"; using buffered writes",
+			rp->store.path);
+		rp->no_direct_io = true;
+		f->direct = false;
+		/* The failed open may have created the file (tmpfs does): O_EXCL again.
+		 * A resumed file holds durable bytes: it is opened again as it is. */
+		if (!f->resumed)
+			unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
+		infile_open(f);
+		return;
+	}
+	f->opening = false;
+	if (res < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
+			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, strerror(-res));
+		f->tmp_name[0] = '\0';
+	} else {
+		f->fd = res;
+		if (!f->direct && replica_direct_io_wanted(f->wn.kind, rp->no_direct_io))
+			infile_clear_direct(f); /* a chunk came that needs it */
+	}
+	/* Chunks that arrived meanwhile. */
+	while (f->waiting) {
+		struct chunk_write *cw = f->waiting;
+
+		f->waiting = cw->next;
+		if (f->fd < 0 || f->fail_status != WIRE_ACK_STORED) {
+			ring_slot_put(rp->ring, cw->slot);
+			free(cw);
+			continue;
+		}
+		cw->next = NULL;
+		infile_write_chunk(f, cw);
+	}
+	f->waiting_tail = &f->waiting;
+	infile_maybe_finish(f);
+}
+
+/* IN_SYNCING: the fdatasync completed.  Fix the store's identity if this is its first
+ * segment, then rename the file into place. */
+static void infile_synced(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	if (res < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
+			    strerror(-res));
+		infile_refuse(f);
+		return;
+	}
+	f->t_synced = clock_now_ms();
+	close(f->fd);
+	f->fd = -1;
+	/* The first segment fixes the store's system identifier, durably, before anything
+	 * of that system is acknowledged. */
+	if (!rp->store.system_identifier && f->wv.have_id &&
+	    store_set_identity(&rp->store, &f->wv.id) < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
+		infile_refuse(f);
+		return;
+	}
+	f->state = IN_RENAMING;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd, f->name,
+			       RENAME_NOREPLACE);
+	infile_submit(f, sqe);
+}
+
+/* The name is already stored: the duplicate rule (same content acknowledged as a
+ * duplicate, different content refused, the stored file kept). */
+static void infile_exists(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	int same = store_same_content(&rp->store, f->tmp_name, f->name);
+
+	switch (replica_exists_verdict(same)) {
+	case WIRE_ACK_DUPLICATE:
+		rp->st.duplicates++;
+		log_log("\"%s\" is already stored with identical content", f->name);
+		store_recent_add(&rp->store, f->name, f->size, f->crc);
+		infile_discard(f);
+		infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
+		infile_free(f);
+		return;
+	case WIRE_ACK_CONFLICT:
+		infile_fail(f, WIRE_ACK_CONFLICT,
+			    "\"%s\" is already stored with different content; the stored file is "
+			    "kept",
+			    f->name);
+		break;
+	default:
+		infile_fail(f, WIRE_ACK_IO_ERROR,
+			    "could not compare \"%s\" with the stored file: %s", f->name,
+			    strerror(-same));
+		break;
+	}
+	infile_refuse(f);
+}
+
+/* IN_RENAMING: the rename completed; make the new name durable with the directory. */
+static void infile_renamed(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	if (res == -EEXIST) {
+		infile_exists(f);
+		return;
+	}
+	if (res < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not rename \"%s\" to \"%s\": %s",
+			    f->tmp_name, f->name, strerror(-res));
+		infile_refuse(f);
+		return;
+	}
+	f->tmp_name[0] = '\0';
+	f->state = IN_DIR_SYNCING;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_fsync(sqe, rp->store.dir_fd, 0);
+	infile_submit(f, sqe);
+}
+
+/* IN_DIR_SYNCING: the directory fsync completed: the file is stored. */
+static void infile_dir_synced(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+
+	if (res < 0) {
+		/* The file is complete and fsynced but its name may not survive a crash: do
+		 * not acknowledge; the primary sends it again and the duplicate rule applies. */
+		log_error("could not fsync directory \"%s\": %s", rp->store.path, strerror(-res));
+		rp->st.io_errors++;
+		infile_ack(f, WIRE_ACK_IO_ERROR, "could not fsync the archive directory");
+		infile_free(f);
+		return;
+	}
+	infile_stored(f);
+}
+
+/* Completion of the file's request of its state (ring_op callback of f->op). */
 static void infile_step(struct ring_op *op, int res, uint32_t flags)
 {
 	struct infile *f = container_of(op, struct infile, op);
 	struct link *lk = f->link;
-	struct replica *rp = lk->rp;
-	struct io_uring_sqe *sqe;
 
 	(void)flags;
 	switch (f->state) {
+	case IN_RECEIVING:
+		infile_opened(f, res);
+		break;
 	case IN_SYNCING:
-		if (res < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s",
-				    f->tmp_name, strerror(-res));
-			infile_refuse(f);
-			break;
-		}
-		f->t_synced = clock_now_ms();
-		close(f->fd);
-		f->fd = -1;
-		/* The first segment fixes the store's system identifier, durably, before
-		 * anything of that system is acknowledged. */
-		if (!rp->store.system_identifier && f->wv.have_id &&
-		    store_set_identity(&rp->store, &f->wv.id) < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
-			infile_refuse(f);
-			break;
-		}
-		f->state = IN_RENAMING;
-		sqe = ring_sqe(rp->ring, &f->op);
-		io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd,
-				       f->name, RENAME_NOREPLACE);
-		infile_submit(f, sqe);
+		infile_synced(f, res);
 		break;
 	case IN_RENAMING:
-		if (res == -EEXIST) {
-			int same = store_same_content(&rp->store, f->tmp_name, f->name);
-
-			if (same == 1) {
-				rp->st.duplicates++;
-				log_log("\"%s\" is already stored with identical content", f->name);
-				store_recent_add(&rp->store, f->name, f->size, f->crc);
-				infile_discard(f);
-				infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
-				infile_free(f);
-				break;
-			}
-			if (same == 0)
-				infile_fail(f, WIRE_ACK_CONFLICT,
-					    "\"%s\" is already stored with different content; the "
-					    "stored file is kept",
-					    f->name);
-			else
-				infile_fail(f, WIRE_ACK_IO_ERROR,
-					    "could not compare \"%s\" with the stored file: %s",
-					    f->name, strerror(-same));
-			infile_refuse(f);
-			break;
-		}
-		if (res < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not rename \"%s\" to \"%s\": %s",
-				    f->tmp_name, f->name, strerror(-res));
-			infile_refuse(f);
-			break;
-		}
-		f->tmp_name[0] = '\0';
-		f->state = IN_DIR_SYNCING;
-		sqe = ring_sqe(rp->ring, &f->op);
-		io_uring_prep_fsync(sqe, rp->store.dir_fd, 0);
-		infile_submit(f, sqe);
+		infile_renamed(f, res);
 		break;
 	case IN_DIR_SYNCING:
-		if (res < 0) {
-			/* The file is complete and fsynced but its name may not survive a
-			 * crash: do not acknowledge; the primary sends it again and the
-			 * duplicate rule applies. */
-			log_error("could not fsync directory \"%s\": %s", rp->store.path,
-				  strerror(-res));
-			rp->st.io_errors++;
-			infile_ack(f, WIRE_ACK_IO_ERROR, "could not fsync the archive directory");
-			infile_free(f);
-			break;
-		}
-		infile_stored(f);
-		break;
-	case IN_RECEIVING:
-		/* the open */
-		if (res == -EINVAL && f->direct) {
-			/* The file system has no direct I/O (tmpfs): buffered from now on. */
-			log_log("direct I/O is not available in \"%s\"; using buffered writes",
-				rp->store.path);
-			rp->no_direct_io = true;
-			f->direct = false;
-			/* The failed open may have created the file (tmpfs does): O_EXCL again.
-			 * A resumed file holds durable bytes: it is opened again as it is. */
-			if (!f->resumed)
-				unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
-			infile_open(f);
-			break;
-		}
-		f->opening = false;
-		if (res < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
-				    rp->store.path, STORE_INCOMING_DIR, f->tmp_name,
-				    strerror(-res));
-			f->tmp_name[0] = '\0';
-		} else {
-			f->fd = res;
-			if (!f->direct && f->wn.kind != WAL_FILE_HISTORY &&
-			    f->wn.kind != WAL_FILE_BACKUP && !rp->no_direct_io)
-				infile_clear_direct(f); /* a chunk came that needs it */
-		}
-		/* Chunks that arrived meanwhile. */
-		while (f->waiting) {
-			struct chunk_write *cw = f->waiting;
-
-			f->waiting = cw->next;
-			if (f->fd < 0 || f->fail_status != WIRE_ACK_STORED) {
-				ring_slot_put(rp->ring, cw->slot);
-				free(cw);
-				continue;
-			}
-			cw->next = NULL;
-			sqe = ring_sqe(rp->ring, &cw->op);
-			if (rp->ring->fixed_buffers)
-				io_uring_prep_write_fixed(sqe, f->fd, cw->data, cw->len, cw->offset,
-							  (int)cw->slot->index);
-			else
-				io_uring_prep_write(sqe, f->fd, cw->data, cw->len, cw->offset);
-			f->writes_pending++;
-			infile_submit(f, sqe);
-		}
-		f->waiting_tail = &f->waiting;
-		infile_maybe_finish(f);
+		infile_dir_synced(f, res);
 		break;
 	}
 	conn_op_end(&lk->conn); /* may free the link */
@@ -367,12 +416,6 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 	f->writes_pending--;
 	infile_maybe_finish(f);
 	conn_op_end(&lk->conn); /* may free the link */
-}
-
-/* Segments and .partial files can be resumed; .history and .backup files are small. */
-static bool infile_resumable(const struct infile *f)
-{
-	return f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL;
 }
 
 static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
@@ -423,15 +466,11 @@ void link_checkpoint_due(struct link *lk, int64_t now_ms)
 {
 	int interval = lk->rp->cfg.checkpoint_interval_ms;
 
-	if (!interval || lk->conn.closing)
+	if (lk->conn.closing)
 		return;
-	for (struct infile *f = lk->files; f; f = f->next) {
-		if (f->state == IN_RECEIVING && infile_resumable(f) && !f->opening &&
-		    !f->checkpointing && !f->end_received && f->fd >= 0 && !f->writes_pending &&
-		    f->fail_status == WIRE_ACK_STORED && f->received > f->durable &&
-		    now_ms - f->ck_ms >= interval)
+	for (struct infile *f = lk->files; f; f = f->next)
+		if (replica_checkpoint_due(f, now_ms, interval))
 			infile_checkpoint(f, now_ms);
-	}
 }
 
 /*
@@ -445,9 +484,7 @@ static void infile_keep_or_discard(struct infile *f)
 	struct replica *rp = f->link->rp;
 	struct store_partial p = { 0 };
 
-	if (f->state != IN_RECEIVING || !infile_resumable(f) || f->fd < 0 || f->opening ||
-	    f->fail_status != WIRE_ACK_STORED || f->received == 0 || f->received >= f->size ||
-	    !f->tmp_name[0])
+	if (!replica_keep_partial(f))
 		goto out_discard;
 	if (f->received > f->durable) {
 		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
@@ -482,6 +519,47 @@ static struct infile *link_find_file(struct link *lk, uint32_t file_id)
 	return NULL;
 }
 
+/* A new file of @lk, in flight from now on, named and sized by @fb. */
+static struct infile *infile_new(struct link *lk, const struct msg_file_begin *fb)
+{
+	struct infile *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		log_error("out of memory");
+		return NULL;
+	}
+	f->link = lk;
+	f->fd = -1;
+	f->file_id = fb->file_id;
+	f->size = fb->size;
+	f->waiting_tail = &f->waiting;
+	f->t_begin = f->ck_ms = clock_now_ms();
+	snprintf(f->name, sizeof(f->name), "%s", fb->name);
+	f->next = lk->files;
+	lk->files = f;
+	lk->nfiles++;
+	lk->files_received++;
+	snprintf(lk->last_received, sizeof(lk->last_received), "%s", fb->name);
+	return f;
+}
+
+/* Resume: the validator, CRC and name of the partial file @sp go on in @f. */
+static void infile_resume(struct infile *f, struct store_partial *sp)
+{
+	struct replica *rp = f->link->rp;
+
+	f->resumed = true;
+	f->wv = sp->wv;
+	f->seq = sp->seq;
+	f->received = f->durable = sp->durable;
+	f->crc = sp->crc;
+	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
+	store_partial_take(&rp->store, sp);
+	rp->st.resumed_files++;
+	rp->st.resumed_bytes += f->received;
+	log_log("resuming \"%s\" at offset %" PRIu64 " of %" PRIu64, f->name, f->received, f->size);
+}
+
 int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 {
 	struct replica *rp = lk->rp;
@@ -491,71 +569,43 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 
 	if (msg_file_begin_decode(payload, len, &fb) < 0)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_BEGIN");
-	if (link_find_file(lk, fb.file_id))
+	sp = store_partial_find(&rp->store, fb.name);
+	switch (replica_begin_decide(&fb, link_find_file(lk, fb.file_id) != NULL, lk->nfiles, sp)) {
+	case REPLICA_BEGIN_ID_IN_USE:
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "FILE_BEGIN reuses file id %u of a file in flight", fb.file_id);
-	if (lk->nfiles >= WIRE_MAX_INFLIGHT_FILES) {
-		/* A primary keeps at most max_inflight_files unacknowledged (at most this):
-		 * more is a peer that does not follow the protocol, and each costs a
-		 * descriptor and a file in .incoming. */
+	case REPLICA_BEGIN_OVER_WINDOW:
 		rp->st.queue_overflows++;
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "FILE_BEGIN for \"%s\" while %u files are in flight: more than "
 				   "the protocol's window of %d",
 				   fb.name, lk->nfiles, WIRE_MAX_INFLIGHT_FILES);
-	}
-	sp = store_partial_find(&rp->store, fb.name);
-	if (fb.start_offset && (!sp || sp->size != fb.size || sp->durable != fb.start_offset))
+	case REPLICA_BEGIN_NOT_OFFERED:
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "asked to resume \"%s\" at %" PRIu64 ", which this replica did "
 				   "not offer",
 				   fb.name, fb.start_offset);
-	if (!fb.start_offset && sp) {
-		/* The primary did not take the offer (its copy differs, or it does not look
-		 * at HAVE): the file comes again from its start. */
+	case REPLICA_BEGIN_RESTART:
 		log_log("discarding partial file \"%s\": the primary sends \"%s\" from its start",
 			sp->tmp_name, fb.name);
 		store_partial_discard(&rp->store, sp);
 		sp = NULL;
+		break;
+	case REPLICA_BEGIN_FRESH:
+	case REPLICA_BEGIN_RESUME:
+		break;
 	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		log_error("out of memory");
+	f = infile_new(lk, &fb);
+	if (!f)
 		return -ENOMEM;
-	}
-	f->link = lk;
-	f->fd = -1;
-	f->file_id = fb.file_id;
-	f->size = fb.size;
-	f->waiting_tail = &f->waiting;
-	f->t_begin = f->ck_ms = clock_now_ms();
-	snprintf(f->name, sizeof(f->name), "%s", fb.name);
-	f->next = lk->files;
-	lk->files = f;
-	lk->nfiles++;
-	lk->files_received++;
-	snprintf(lk->last_received, sizeof(lk->last_received), "%s", fb.name);
-
 	if (wal_name_parse(fb.name, &f->wn) < 0 || (uint8_t)f->wn.kind != fb.kind) {
 		infile_fail(f, WIRE_ACK_INVALID, "\"%s\" is not a WAL file name of kind %u",
 			    fb.name, fb.kind);
 		return 0;
 	}
-	f->direct = !rp->no_direct_io &&
-		    (f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL);
+	f->direct = replica_direct_io_wanted(f->wn.kind, rp->no_direct_io);
 	if (sp) {
-		/* Resume: the validator, CRC and name of the partial file go on. */
-		f->resumed = true;
-		f->wv = sp->wv;
-		f->seq = sp->seq;
-		f->received = f->durable = sp->durable;
-		f->crc = sp->crc;
-		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
-		store_partial_take(&rp->store, sp);
-		rp->st.resumed_files++;
-		rp->st.resumed_bytes += f->received;
-		log_log("resuming \"%s\" at offset %" PRIu64 " of %" PRIu64, f->name, f->received,
-			f->size);
+		infile_resume(f, sp);
 	} else {
 		if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
 			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
@@ -567,6 +617,38 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 	f->opening = true;
 	infile_open(f);
 	return 0;
+}
+
+/* Check the content of a chunk of @f (the pages, and the identity of the store once the
+ * first page gives it); a chunk that fails refuses the file (infile_fail). */
+static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t len)
+{
+	struct store *st = &f->link->rp->store;
+	bool had_id = f->wv.have_id;
+
+	if (wal_validator_feed(&f->wv, data, len) < 0) {
+		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+		return;
+	}
+	if (had_id || !f->wv.have_id)
+		return;
+	switch (replica_identity_check(&f->wv.id, st->system_identifier, st->page_magic)) {
+	case REPLICA_IDENTITY_OTHER_SYSTEM:
+		infile_fail(f, WIRE_ACK_SYSID,
+			    "WAL segment \"%s\" belongs to system %" PRIu64
+			    ", this replica holds system %" PRIu64,
+			    f->name, f->wv.id.system_identifier, st->system_identifier);
+		break;
+	case REPLICA_IDENTITY_OTHER_VERSION:
+		infile_fail(f, WIRE_ACK_SYSID,
+			    "WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL of "
+			    "PostgreSQL %s",
+			    f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
+			    wal_page_magic_version(st->page_magic) ?: "?");
+		break;
+	case REPLICA_IDENTITY_SAME:
+		break;
+	}
 }
 
 int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t payload_crc,
@@ -582,7 +664,8 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed DATA");
 	}
 	f = link_find_file(lk, md.file_id);
-	if (!f || f->end_received || md.offset != f->received || md.len > f->size - f->received) {
+	if (!f ||
+	    !replica_data_continues(f->end_received, f->size, f->received, md.offset, md.len)) {
 		ring_slot_put(rp->ring, slot);
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "DATA for file %u at offset %" PRIu64 " does not continue any "
@@ -596,27 +679,8 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		f->crc,
 		payload_crc ^ crc32c_combine(crc32c(0, payload, WIRE_DATA_HEADER_SIZE), 0, md.len),
 		md.len);
-	if (f->fail_status == WIRE_ACK_STORED) {
-		bool had_id = f->wv.have_id;
-
-		if (wal_validator_feed(&f->wv, md.data, md.len) < 0)
-			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
-		else if (!had_id && f->wv.have_id && rp->store.system_identifier &&
-			 f->wv.id.system_identifier != rp->store.system_identifier)
-			infile_fail(f, WIRE_ACK_SYSID,
-				    "WAL segment \"%s\" belongs to system %" PRIu64
-				    ", this replica holds system %" PRIu64,
-				    f->name, f->wv.id.system_identifier,
-				    rp->store.system_identifier);
-		else if (!had_id && f->wv.have_id && rp->store.page_magic &&
-			 f->wv.id.page_magic != rp->store.page_magic)
-			infile_fail(
-				f, WIRE_ACK_SYSID,
-				"WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL "
-				"of PostgreSQL %s",
-				f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
-				wal_page_magic_version(rp->store.page_magic) ?: "?");
-	}
+	if (f->fail_status == WIRE_ACK_STORED)
+		infile_check_chunk(f, md.data, md.len);
 	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
 		ring_slot_put(rp->ring, slot);
 		return 0;
@@ -627,8 +691,7 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		ring_slot_put(rp->ring, slot);
 		return -ENOMEM;
 	}
-	if (f->direct &&
-	    ((md.offset | md.len) % ROLE_DIO_ALIGN || (uintptr_t)md.data % ROLE_DIO_ALIGN)) {
+	if (f->direct && !replica_chunk_direct_ok(md.offset, md.len, md.data)) {
 		/* A chunk direct I/O cannot take (another sender's chunking): buffered
 		 * writes for the rest of this file. */
 		f->direct = false;
@@ -646,17 +709,7 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		f->waiting_tail = &cw->next;
 		return 0;
 	}
-	{
-		struct io_uring_sqe *sqe = ring_sqe(rp->ring, &cw->op);
-
-		if (rp->ring->fixed_buffers)
-			io_uring_prep_write_fixed(sqe, f->fd, md.data, md.len, md.offset,
-						  (int)slot->index);
-		else
-			io_uring_prep_write(sqe, f->fd, md.data, md.len, md.offset);
-		f->writes_pending++;
-		infile_submit(f, sqe);
-	}
+	infile_write_chunk(f, cw);
 	return 0;
 }
 
@@ -668,7 +721,7 @@ int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len)
 	if (msg_file_end_decode(payload, len, &fe) < 0)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_END");
 	f = link_find_file(lk, fe.file_id);
-	if (!f || f->end_received || fe.size != f->size || f->received != f->size)
+	if (!f || !replica_end_matches(f->end_received, f->size, f->received, fe.size))
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "FILE_END for file %u does not match what was received",
 				   fe.file_id);
@@ -685,4 +738,3 @@ void link_files_release(struct link *lk)
 		infile_free(lk->files);
 	}
 }
-

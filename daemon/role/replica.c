@@ -27,6 +27,11 @@
  * with a CRC.  The primary checks them against its own copy and sends a partial on from
  * its durable length (FILE_BEGIN start_offset), or skips a file the replica already
  * holds with the same content.
+ *
+ * This file holds the role and its link to the primary (connecting, the handshake, the
+ * frames, status and control requests); replica_infile.c the incoming files, their
+ * checkpoints and resume; replica_decide.c the decisions, as pure functions; the state
+ * they share is in replica_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,111 +52,16 @@
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
+#include "role/replica_decide.h"
+#include "role/replica_internal.h"
 #include "role/role.h"
 #include "status/status.h"
 #include "wal/name.h"
 #include "wal/page.h"
 #include "wal/store.h"
 
-struct replica;
-struct link;
-
-/*
- * Segments are written with O_DIRECT from the registered slot they were received into
- * (the slot layout is in role.h): no copy into the page cache, the disk writes overlap
- * the transfer, and fdatasync at the end has little left to do.
- */
 /* How long a stopping replica waits for complete files to be made durable and acked. */
 #define DRAIN_MS 3000
-
-enum infile_state {
-	IN_RECEIVING,
-	IN_SYNCING,
-	IN_RENAMING,
-	IN_DIR_SYNCING,
-};
-
-struct chunk_write {
-	struct ring_op op;
-	struct infile *f;
-	struct ring_slot *slot;
-	const uint8_t *data; /* the chunk's content inside slot */
-	uint64_t offset;
-	uint32_t len;
-	struct chunk_write *next;
-};
-
-struct infile {
-	struct infile *next;
-	struct link *link;
-	struct ring_op op;
-	struct ring_op ck_op; /* a checkpoint's fsync, beside the writes */
-	enum infile_state state;
-	uint32_t file_id;
-	char name[WIRE_MAX_FILE_NAME + 1];
-	char tmp_name[WIRE_MAX_FILE_NAME + 32];
-	struct wal_name wn;
-	uint64_t size;
-	uint64_t received;
-	uint32_t crc; /* CRC-32C of the first @received bytes */
-	uint64_t seq; /* of tmp_name */
-	uint64_t durable; /* bytes recorded durable (a checkpoint) */
-	uint64_t ck_pending; /* the checkpoint in flight covers this many */
-	int64_t ck_ms; /* when the last checkpoint began (or the file, if none) */
-	bool checkpointing;
-	bool resumed; /* continues a partial file: open it, do not create it */
-	int fd;
-	bool direct; /* opened (or being opened) with O_DIRECT */
-	bool opening;
-	bool end_received;
-	unsigned int writes_pending;
-	struct chunk_write *waiting; /* chunks received before the open completed */
-	struct chunk_write **waiting_tail;
-	struct wal_validator wv;
-	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
-	int64_t t_begin, t_end, t_written, t_synced; /* ms, for the debug log */
-	char fail_msg[WIRE_MAX_MESSAGE + 1];
-};
-
-struct link {
-	struct conn conn; /* first: conn callbacks find the link from it */
-	struct replica *rp;
-	bool established;
-	char primary_name[WIRE_MAX_NAME + 1];
-	struct infile *files;
-	unsigned int nfiles; /* in @files: begun and not yet acknowledged */
-	uint64_t files_received;
-	uint64_t files_acked;
-	char last_acked[WIRE_MAX_FILE_NAME + 1];
-	char last_received[WIRE_MAX_FILE_NAME + 1];
-};
-
-struct replica {
-	struct config cfg;
-	struct ring *ring;
-	struct control_server control;
-	struct store store;
-	struct link *link;
-	/* connecting */
-	int connect_fd;
-	struct ring_op connect_op;
-	struct ring_op connect_timeout_op;
-	struct __kernel_timespec connect_ts;
-	struct sockaddr_storage upstream_addr;
-	socklen_t upstream_len;
-	bool connecting;
-	int64_t next_attempt_ms;
-	int backoff_ms;
-	bool stopping;
-	int64_t drain_deadline_ms; /* stopping: close the link by then at the latest */
-	bool no_direct_io; /* archive_dir refused O_DIRECT once */
-	uint64_t seq;
-	uint64_t reconnects;
-	uint64_t errors;
-	char last_error[STATUS_MAX_TEXT];
-	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
-	struct status_node st;
-};
 
 static void replica_connect(struct replica *rp);
 
@@ -172,13 +82,8 @@ static void replica_set_error(struct replica *rp, const char *fmt, ...)
 	rp->errors++;
 }
 
-/*
- * The primary sent what this replica cannot accept: log it, tell the primary why (ERROR
- * @code, docs/protocol.md), close once that is sent.  Returns -EPROTO for rx_frame.
- */
-static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...) attr_printf(3, 4);
-
-static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
+/* See replica_internal.h. */
+int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 {
 	char why[WIRE_MAX_MESSAGE + 1];
 	va_list ap;
@@ -190,655 +95,6 @@ static int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 	replica_set_error(lk->rp, "%s", why);
 	conn_fail(&lk->conn, code, -EPROTO, "%s", why);
 	return -EPROTO;
-}
-
-/* ---- files ---- */
-
-static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...) attr_printf(3, 4);
-
-static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (f->fail_status != WIRE_ACK_STORED)
-		return; /* the first reason stands */
-	f->fail_status = status;
-	va_start(ap, fmt);
-	vsnprintf(f->fail_msg, sizeof(f->fail_msg), fmt, ap);
-	va_end(ap);
-}
-
-static void infile_free(struct infile *f)
-{
-	struct link *lk = f->link;
-	struct infile **fp;
-	struct chunk_write *cw, *next;
-
-	for (cw = f->waiting; cw; cw = next) {
-		next = cw->next;
-		ring_slot_put(lk->rp->ring, cw->slot);
-		free(cw);
-	}
-	if (f->fd >= 0)
-		close(f->fd);
-	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
-		if (*fp == f) {
-			*fp = f->next;
-			lk->nfiles--;
-			break;
-		}
-	}
-	free(f);
-}
-
-static void infile_discard(struct infile *f)
-{
-	struct replica *rp = f->link->rp;
-
-	if (f->fd >= 0) {
-		close(f->fd);
-		f->fd = -1;
-	}
-	if (f->tmp_name[0] && unlinkat(rp->store.incoming_fd, f->tmp_name, 0) < 0 &&
-	    errno != ENOENT)
-		log_warning("could not remove file \"%s/%s/%s\": %s", rp->store.path,
-			    STORE_INCOMING_DIR, f->tmp_name, strerror(errno));
-	f->tmp_name[0] = '\0';
-}
-
-static void infile_ack(struct infile *f, uint8_t status, const char *message)
-{
-	struct link *lk = f->link;
-	struct msg_ack ack = { .file_id = f->file_id, .status = status };
-	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
-	int len;
-
-	ack.durable_offset =
-		(status == WIRE_ACK_STORED || status == WIRE_ACK_DUPLICATE) ? f->size : 0;
-	snprintf(ack.name, sizeof(ack.name), "%s", f->name);
-	snprintf(ack.message, sizeof(ack.message), "%s", message ? message : "");
-	len = msg_ack_encode(frame, sizeof(frame), &ack);
-	if (len < 0) {
-		log_error("could not encode ACK for \"%s\"", f->name);
-		return;
-	}
-	if (conn_send_frame(&lk->conn, frame, (uint32_t)len) == 0) {
-		lk->files_acked++;
-		snprintf(lk->last_acked, sizeof(lk->last_acked), "%s", f->name);
-	}
-}
-
-/* The file will not be stored: count, log, remove the temporary file, refuse it. */
-static void infile_refuse(struct infile *f)
-{
-	struct replica *rp = f->link->rp;
-
-	switch (f->fail_status) {
-	case WIRE_ACK_INVALID:
-		rp->st.invalid++;
-		break;
-	case WIRE_ACK_SYSID:
-		rp->st.sysid_refused++;
-		break;
-	case WIRE_ACK_CONFLICT:
-		rp->st.conflicts++;
-		snprintf(rp->st.last_conflict, sizeof(rp->st.last_conflict), "%s", f->fail_msg);
-		break;
-	default:
-		rp->st.io_errors++;
-		break;
-	}
-	if (f->fail_status == WIRE_ACK_CONFLICT)
-		log_warning("refused \"%s\": %s", f->name, f->fail_msg);
-	else
-		log_error("refused \"%s\": %s", f->name, f->fail_msg);
-	snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
-	infile_discard(f);
-	infile_ack(f, f->fail_status, f->fail_msg);
-	infile_free(f);
-}
-
-static void infile_step(struct ring_op *op, int res, uint32_t flags);
-
-static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
-{
-	(void)sqe;
-	conn_op_begin(&f->link->conn);
-}
-
-static void infile_clear_direct(struct infile *f)
-{
-	int flags = fcntl(f->fd, F_GETFL);
-
-	if (flags < 0 || fcntl(f->fd, F_SETFL, flags & ~O_DIRECT) < 0)
-		infile_fail(f, WIRE_ACK_IO_ERROR, "could not turn off direct I/O for \"%s\": %s",
-			    f->tmp_name, strerror(errno));
-}
-
-static void infile_open(struct infile *f)
-{
-	struct replica *rp = f->link->rp;
-	struct io_uring_sqe *sqe;
-	int flags = O_WRONLY | O_CLOEXEC | (f->direct ? O_DIRECT : 0) |
-		    (f->resumed ? 0 : O_CREAT | O_EXCL);
-
-	f->op.cb = infile_step;
-	sqe = ring_sqe(rp->ring, &f->op);
-	io_uring_prep_openat(sqe, rp->store.incoming_fd, f->tmp_name, flags, 0640);
-	infile_submit(f, sqe);
-}
-
-static void infile_stored(struct infile *f)
-{
-	struct replica *rp = f->link->rp;
-
-	int64_t now = clock_now_ms();
-
-	rp->st.files_stored++;
-	rp->st.bytes_stored += f->size;
-	rp->st.seg_size = f->wv.have_id ? f->wv.id.seg_size : rp->st.seg_size;
-	log_debug("stored \"%s\" (%" PRIu64 " bytes): received in %" PRId64
-		  " ms, writes done +%" PRId64 " ms, fdatasync +%" PRId64
-		  " ms, rename and directory fsync +%" PRId64 " ms",
-		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
-		  f->t_synced - f->t_written, now - f->t_synced);
-	store_recent_add(&rp->store, f->name, f->size, f->crc);
-	infile_ack(f, WIRE_ACK_STORED, NULL);
-	infile_free(f);
-}
-
-/* All bytes are written: check the file as a whole, then make it durable. */
-static void infile_maybe_finish(struct infile *f)
-{
-	struct replica *rp = f->link->rp;
-	struct io_uring_sqe *sqe;
-	struct wal_identity id;
-
-	if (!f->end_received || f->writes_pending || f->opening || f->checkpointing ||
-	    f->state != IN_RECEIVING)
-		return;
-	if (f->fail_status == WIRE_ACK_STORED && wal_validator_end(&f->wv, &id) < 0)
-		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
-	if (f->fail_status != WIRE_ACK_STORED) {
-		infile_refuse(f);
-		return;
-	}
-	f->t_written = clock_now_ms();
-	store_mark_complete(&rp->store, f->fd, f->size, f->crc);
-	f->state = IN_SYNCING;
-	f->op.cb = infile_step;
-	sqe = ring_sqe(rp->ring, &f->op);
-	io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
-	infile_submit(f, sqe);
-}
-
-static void infile_step(struct ring_op *op, int res, uint32_t flags)
-{
-	struct infile *f = container_of(op, struct infile, op);
-	struct link *lk = f->link;
-	struct replica *rp = lk->rp;
-	struct io_uring_sqe *sqe;
-
-	(void)flags;
-	switch (f->state) {
-	case IN_SYNCING:
-		if (res < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s",
-				    f->tmp_name, strerror(-res));
-			infile_refuse(f);
-			break;
-		}
-		f->t_synced = clock_now_ms();
-		close(f->fd);
-		f->fd = -1;
-		/* The first segment fixes the store's system identifier, durably, before
-		 * anything of that system is acknowledged. */
-		if (!rp->store.system_identifier && f->wv.have_id &&
-		    store_set_identity(&rp->store, &f->wv.id) < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
-			infile_refuse(f);
-			break;
-		}
-		f->state = IN_RENAMING;
-		sqe = ring_sqe(rp->ring, &f->op);
-		io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd,
-				       f->name, RENAME_NOREPLACE);
-		infile_submit(f, sqe);
-		break;
-	case IN_RENAMING:
-		if (res == -EEXIST) {
-			int same = store_same_content(&rp->store, f->tmp_name, f->name);
-
-			if (same == 1) {
-				rp->st.duplicates++;
-				log_log("\"%s\" is already stored with identical content", f->name);
-				store_recent_add(&rp->store, f->name, f->size, f->crc);
-				infile_discard(f);
-				infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
-				infile_free(f);
-				break;
-			}
-			if (same == 0)
-				infile_fail(f, WIRE_ACK_CONFLICT,
-					    "\"%s\" is already stored with different content; the "
-					    "stored file is kept",
-					    f->name);
-			else
-				infile_fail(f, WIRE_ACK_IO_ERROR,
-					    "could not compare \"%s\" with the stored file: %s",
-					    f->name, strerror(-same));
-			infile_refuse(f);
-			break;
-		}
-		if (res < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not rename \"%s\" to \"%s\": %s",
-				    f->tmp_name, f->name, strerror(-res));
-			infile_refuse(f);
-			break;
-		}
-		f->tmp_name[0] = '\0';
-		f->state = IN_DIR_SYNCING;
-		sqe = ring_sqe(rp->ring, &f->op);
-		io_uring_prep_fsync(sqe, rp->store.dir_fd, 0);
-		infile_submit(f, sqe);
-		break;
-	case IN_DIR_SYNCING:
-		if (res < 0) {
-			/* The file is complete and fsynced but its name may not survive a
-			 * crash: do not acknowledge; the primary sends it again and the
-			 * duplicate rule applies. */
-			log_error("could not fsync directory \"%s\": %s", rp->store.path,
-				  strerror(-res));
-			rp->st.io_errors++;
-			infile_ack(f, WIRE_ACK_IO_ERROR, "could not fsync the archive directory");
-			infile_free(f);
-			break;
-		}
-		infile_stored(f);
-		break;
-	case IN_RECEIVING:
-		/* the open */
-		if (res == -EINVAL && f->direct) {
-			/* The file system has no direct I/O (tmpfs): buffered from now on. */
-			log_log("direct I/O is not available in \"%s\"; using buffered writes",
-				rp->store.path);
-			rp->no_direct_io = true;
-			f->direct = false;
-			/* The failed open may have created the file (tmpfs does): O_EXCL again.
-			 * A resumed file holds durable bytes: it is opened again as it is. */
-			if (!f->resumed)
-				unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
-			infile_open(f);
-			break;
-		}
-		f->opening = false;
-		if (res < 0) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
-				    rp->store.path, STORE_INCOMING_DIR, f->tmp_name,
-				    strerror(-res));
-			f->tmp_name[0] = '\0';
-		} else {
-			f->fd = res;
-			if (!f->direct && f->wn.kind != WAL_FILE_HISTORY &&
-			    f->wn.kind != WAL_FILE_BACKUP && !rp->no_direct_io)
-				infile_clear_direct(f); /* a chunk came that needs it */
-		}
-		/* Chunks that arrived meanwhile. */
-		while (f->waiting) {
-			struct chunk_write *cw = f->waiting;
-
-			f->waiting = cw->next;
-			if (f->fd < 0 || f->fail_status != WIRE_ACK_STORED) {
-				ring_slot_put(rp->ring, cw->slot);
-				free(cw);
-				continue;
-			}
-			cw->next = NULL;
-			sqe = ring_sqe(rp->ring, &cw->op);
-			if (rp->ring->fixed_buffers)
-				io_uring_prep_write_fixed(sqe, f->fd, cw->data, cw->len, cw->offset,
-							  (int)cw->slot->index);
-			else
-				io_uring_prep_write(sqe, f->fd, cw->data, cw->len, cw->offset);
-			f->writes_pending++;
-			infile_submit(f, sqe);
-		}
-		f->waiting_tail = &f->waiting;
-		infile_maybe_finish(f);
-		break;
-	}
-	conn_op_end(&lk->conn); /* may free the link */
-}
-
-static void chunk_written(struct ring_op *op, int res, uint32_t flags)
-{
-	struct chunk_write *cw = (struct chunk_write *)op;
-	struct infile *f = cw->f;
-	struct link *lk = f->link;
-
-	(void)flags;
-	if (res < 0 || (uint32_t)res != cw->len) {
-		/* errno = 0 semantics: a short write without an error is ENOSPC. */
-		int err = res < 0 ? -res : ENOSPC;
-
-		infile_fail(f, WIRE_ACK_IO_ERROR,
-			    "could not write file \"%s\" at offset %" PRIu64 ": %s", f->name,
-			    cw->offset, strerror(err));
-	}
-	ring_slot_put(lk->rp->ring, cw->slot);
-	free(cw);
-	f->writes_pending--;
-	infile_maybe_finish(f);
-	conn_op_end(&lk->conn); /* may free the link */
-}
-
-/* Segments and .partial files can be resumed; .history and .backup files are small. */
-static bool infile_resumable(const struct infile *f)
-{
-	return f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL;
-}
-
-static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
-{
-	struct infile *f = container_of(op, struct infile, ck_op);
-	struct link *lk = f->link;
-	struct replica *rp = lk->rp;
-
-	(void)flags;
-	f->checkpointing = false;
-	if (res < 0) {
-		/* An fsync error is not retried (the kernel may have dropped the pages). */
-		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
-			    strerror(-res));
-	} else {
-		f->durable = f->ck_pending;
-		rp->st.checkpoints++;
-		log_debug("\"%s\": %" PRIu64 " of %" PRIu64 " bytes durable", f->name, f->durable,
-			  f->size);
-	}
-	infile_maybe_finish(f);
-	conn_op_end(&lk->conn); /* may free the link */
-}
-
-/*
- * Make what has been written of @f durable and record it (checkpoint_interval), so that
- * a crash of this host or daemon does not cost the whole file: the record goes on the
- * file first, then one fsync makes bytes and record durable together.  Only when no
- * write is in flight, so that every byte counted has been written.
- */
-static void infile_checkpoint(struct infile *f, int64_t now_ms)
-{
-	struct replica *rp = f->link->rp;
-	struct io_uring_sqe *sqe;
-
-	f->ck_ms = now_ms;
-	if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
-		return;
-	f->ck_pending = f->received;
-	f->checkpointing = true;
-	f->ck_op.cb = infile_checkpointed;
-	sqe = ring_sqe(rp->ring, &f->ck_op);
-	io_uring_prep_fsync(sqe, f->fd, 0);
-	infile_submit(f, sqe);
-}
-
-static void link_checkpoint_due(struct link *lk, int64_t now_ms)
-{
-	int interval = lk->rp->cfg.checkpoint_interval_ms;
-
-	if (!interval || lk->conn.closing)
-		return;
-	for (struct infile *f = lk->files; f; f = f->next) {
-		if (f->state == IN_RECEIVING && infile_resumable(f) && !f->opening &&
-		    !f->checkpointing && !f->end_received && f->fd >= 0 && !f->writes_pending &&
-		    f->fail_status == WIRE_ACK_STORED && f->received > f->durable &&
-		    now_ms - f->ck_ms >= interval)
-			infile_checkpoint(f, now_ms);
-	}
-}
-
-/*
- * The connection is gone with @f half received: if its bytes so far can be made durable
- * and recorded, keep it as a partial the primary can resume; otherwise discard it.  Runs
- * when nothing is in flight any more (every write has completed), on the rare path of a
- * lost connection, so the fsync is synchronous.
- */
-static void infile_keep_or_discard(struct infile *f)
-{
-	struct replica *rp = f->link->rp;
-	struct store_partial p = { 0 };
-
-	if (f->state != IN_RECEIVING || !infile_resumable(f) || f->fd < 0 || f->opening ||
-	    f->fail_status != WIRE_ACK_STORED || f->received == 0 || f->received >= f->size ||
-	    !f->tmp_name[0])
-		goto out_discard;
-	if (f->received > f->durable) {
-		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
-			goto out_discard;
-		if (fsync(f->fd) < 0) {
-			log_warning("could not fsync file \"%s\": %s", f->tmp_name,
-				    strerror(errno));
-			goto out_discard;
-		}
-		rp->st.checkpoints++;
-	}
-	snprintf(p.name, sizeof(p.name), "%s", f->name);
-	snprintf(p.tmp_name, sizeof(p.tmp_name), "%s", f->tmp_name);
-	p.seq = f->seq;
-	p.size = f->size;
-	p.durable = f->received;
-	p.crc = f->crc;
-	p.wv = f->wv;
-	store_partial_keep(&rp->store, &p);
-	log_log("kept \"%s\" for resuming: %" PRIu64 " of %" PRIu64 " bytes are durable", f->name,
-		p.durable, p.size);
-	f->tmp_name[0] = '\0'; /* the store has it now */
-out_discard:
-	infile_discard(f);
-}
-
-static struct infile *link_find_file(struct link *lk, uint32_t file_id)
-{
-	for (struct infile *f = lk->files; f; f = f->next)
-		if (f->file_id == file_id && f->state == IN_RECEIVING)
-			return f;
-	return NULL;
-}
-
-static int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
-{
-	struct replica *rp = lk->rp;
-	struct msg_file_begin fb;
-	struct store_partial *sp;
-	struct infile *f;
-
-	if (msg_file_begin_decode(payload, len, &fb) < 0)
-		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_BEGIN");
-	if (link_find_file(lk, fb.file_id))
-		return link_refuse(lk, WIRE_ERR_PROTOCOL,
-				   "FILE_BEGIN reuses file id %u of a file in flight", fb.file_id);
-	if (lk->nfiles >= WIRE_MAX_INFLIGHT_FILES) {
-		/* A primary keeps at most max_inflight_files unacknowledged (at most this):
-		 * more is a peer that does not follow the protocol, and each costs a
-		 * descriptor and a file in .incoming. */
-		rp->st.queue_overflows++;
-		return link_refuse(lk, WIRE_ERR_PROTOCOL,
-				   "FILE_BEGIN for \"%s\" while %u files are in flight: more than "
-				   "the protocol's window of %d",
-				   fb.name, lk->nfiles, WIRE_MAX_INFLIGHT_FILES);
-	}
-	sp = store_partial_find(&rp->store, fb.name);
-	if (fb.start_offset && (!sp || sp->size != fb.size || sp->durable != fb.start_offset))
-		return link_refuse(lk, WIRE_ERR_PROTOCOL,
-				   "asked to resume \"%s\" at %" PRIu64 ", which this replica did "
-				   "not offer",
-				   fb.name, fb.start_offset);
-	if (!fb.start_offset && sp) {
-		/* The primary did not take the offer (its copy differs, or it does not look
-		 * at HAVE): the file comes again from its start. */
-		log_log("discarding partial file \"%s\": the primary sends \"%s\" from its start",
-			sp->tmp_name, fb.name);
-		store_partial_discard(&rp->store, sp);
-		sp = NULL;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		log_error("out of memory");
-		return -ENOMEM;
-	}
-	f->link = lk;
-	f->fd = -1;
-	f->file_id = fb.file_id;
-	f->size = fb.size;
-	f->waiting_tail = &f->waiting;
-	f->t_begin = f->ck_ms = clock_now_ms();
-	snprintf(f->name, sizeof(f->name), "%s", fb.name);
-	f->next = lk->files;
-	lk->files = f;
-	lk->nfiles++;
-	lk->files_received++;
-	snprintf(lk->last_received, sizeof(lk->last_received), "%s", fb.name);
-
-	if (wal_name_parse(fb.name, &f->wn) < 0 || (uint8_t)f->wn.kind != fb.kind) {
-		infile_fail(f, WIRE_ACK_INVALID, "\"%s\" is not a WAL file name of kind %u",
-			    fb.name, fb.kind);
-		return 0;
-	}
-	f->direct = !rp->no_direct_io &&
-		    (f->wn.kind == WAL_FILE_SEGMENT || f->wn.kind == WAL_FILE_PARTIAL);
-	if (sp) {
-		/* Resume: the validator, CRC and name of the partial file go on. */
-		f->resumed = true;
-		f->wv = sp->wv;
-		f->seq = sp->seq;
-		f->received = f->durable = sp->durable;
-		f->crc = sp->crc;
-		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
-		store_partial_take(&rp->store, sp);
-		rp->st.resumed_files++;
-		rp->st.resumed_bytes += f->received;
-		log_log("resuming \"%s\" at offset %" PRIu64 " of %" PRIu64, f->name, f->received,
-			f->size);
-	} else {
-		if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
-			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
-			return 0;
-		}
-		f->seq = ++rp->seq;
-		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, f->seq);
-	}
-	f->opening = true;
-	infile_open(f);
-	return 0;
-}
-
-static int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t payload_crc,
-			struct ring_slot *slot)
-{
-	struct replica *rp = lk->rp;
-	struct msg_data md;
-	struct infile *f;
-	struct chunk_write *cw;
-
-	if (msg_data_decode(payload, len, &md) < 0) {
-		ring_slot_put(rp->ring, slot);
-		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed DATA");
-	}
-	f = link_find_file(lk, md.file_id);
-	if (!f || f->end_received || md.offset != f->received || md.len > f->size - f->received) {
-		ring_slot_put(rp->ring, slot);
-		return link_refuse(lk, WIRE_ERR_PROTOCOL,
-				   "DATA for file %u at offset %" PRIu64 " does not continue any "
-				   "file",
-				   md.file_id, md.offset);
-	}
-	f->received += md.len;
-	/* The content's CRC from the frame's (checked) payload CRC, without reading it
-	 * again: payload = 16-byte DATA header || content. */
-	f->crc = crc32c_combine(
-		f->crc,
-		payload_crc ^ crc32c_combine(crc32c(0, payload, WIRE_DATA_HEADER_SIZE), 0, md.len),
-		md.len);
-	if (f->fail_status == WIRE_ACK_STORED) {
-		bool had_id = f->wv.have_id;
-
-		if (wal_validator_feed(&f->wv, md.data, md.len) < 0)
-			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
-		else if (!had_id && f->wv.have_id && rp->store.system_identifier &&
-			 f->wv.id.system_identifier != rp->store.system_identifier)
-			infile_fail(f, WIRE_ACK_SYSID,
-				    "WAL segment \"%s\" belongs to system %" PRIu64
-				    ", this replica holds system %" PRIu64,
-				    f->name, f->wv.id.system_identifier,
-				    rp->store.system_identifier);
-		else if (!had_id && f->wv.have_id && rp->store.page_magic &&
-			 f->wv.id.page_magic != rp->store.page_magic)
-			infile_fail(
-				f, WIRE_ACK_SYSID,
-				"WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL "
-				"of PostgreSQL %s",
-				f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
-				wal_page_magic_version(rp->store.page_magic) ?: "?");
-	}
-	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
-		ring_slot_put(rp->ring, slot);
-		return 0;
-	}
-	cw = calloc(1, sizeof(*cw));
-	if (!cw) {
-		log_error("out of memory");
-		ring_slot_put(rp->ring, slot);
-		return -ENOMEM;
-	}
-	if (f->direct &&
-	    ((md.offset | md.len) % ROLE_DIO_ALIGN || (uintptr_t)md.data % ROLE_DIO_ALIGN)) {
-		/* A chunk direct I/O cannot take (another sender's chunking): buffered
-		 * writes for the rest of this file. */
-		f->direct = false;
-		if (f->fd >= 0)
-			infile_clear_direct(f);
-	}
-	cw->op.cb = chunk_written;
-	cw->f = f;
-	cw->slot = slot;
-	cw->data = md.data;
-	cw->offset = md.offset;
-	cw->len = md.len;
-	if (f->opening) {
-		*f->waiting_tail = cw;
-		f->waiting_tail = &cw->next;
-		return 0;
-	}
-	{
-		struct io_uring_sqe *sqe = ring_sqe(rp->ring, &cw->op);
-
-		if (rp->ring->fixed_buffers)
-			io_uring_prep_write_fixed(sqe, f->fd, md.data, md.len, md.offset,
-						  (int)slot->index);
-		else
-			io_uring_prep_write(sqe, f->fd, md.data, md.len, md.offset);
-		f->writes_pending++;
-		infile_submit(f, sqe);
-	}
-	return 0;
-}
-
-static int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len)
-{
-	struct msg_file_end fe;
-	struct infile *f;
-
-	if (msg_file_end_decode(payload, len, &fe) < 0)
-		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_END");
-	f = link_find_file(lk, fe.file_id);
-	if (!f || f->end_received || fe.size != f->size || f->received != f->size)
-		return link_refuse(lk, WIRE_ERR_PROTOCOL,
-				   "FILE_END for file %u does not match what was received",
-				   fe.file_id);
-	f->end_received = true;
-	f->t_end = clock_now_ms();
-	infile_maybe_finish(f);
-	return 0;
 }
 
 static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
@@ -969,10 +225,7 @@ static void link_closed(struct conn *c)
 	}
 	/* Files not completely received are kept for resuming where their bytes can be
 	 * made durable, else discarded; the primary sends them on or again. */
-	while (lk->files) {
-		infile_keep_or_discard(lk->files);
-		infile_free(lk->files);
-	}
+	link_files_release(lk);
 	if (lk->established)
 		log_log("disconnected from primary at %s", rp->cfg.upstream);
 	if (rp->link == lk)
@@ -993,12 +246,15 @@ static const struct conn_ops link_conn_ops = {
 static void replica_backoff(struct replica *rp)
 {
 	/* Exponential backoff with jitter, so replicas do not reconnect in lockstep. */
-	int jitter = rp->backoff_ms / 4 ? rand() % (rp->backoff_ms / 4) : 0;
+	rp->next_attempt_ms =
+		clock_now_ms() + replica_backoff_delay(rp->backoff_ms, (unsigned int)rand());
+	rp->backoff_ms = replica_backoff_next(rp->backoff_ms, rp->cfg.reconnect_max_ms);
+}
 
-	rp->next_attempt_ms = clock_now_ms() + rp->backoff_ms + jitter;
-	rp->backoff_ms *= 2;
-	if (rp->backoff_ms > rp->cfg.reconnect_max_ms)
-		rp->backoff_ms = rp->cfg.reconnect_max_ms;
+/* Still there as it was stored (archive_cleanup_command may have removed it). */
+static bool replica_still_stored(void *ctx, const struct store_recent *recent)
+{
+	return store_file_size(ctx, recent->name) == (int64_t)recent->size;
 }
 
 /*
@@ -1007,32 +263,9 @@ static void replica_backoff(struct replica *rp)
  */
 static void replica_inventory(struct replica *rp, struct msg_have *have)
 {
-	struct store *st = &rp->store;
-
-	memset(have, 0, sizeof(*have));
-	for (unsigned int idx = 0; idx < st->npartials && have->count < WIRE_MAX_HAVE; idx++) {
-		struct msg_have_entry *e = &have->entries[have->count++];
-
-		e->kind = WIRE_HAVE_PARTIAL;
-		e->size = st->partials[idx].size;
-		e->durable = st->partials[idx].durable;
-		e->crc = st->partials[idx].crc;
-		snprintf(e->name, sizeof(e->name), "%s", st->partials[idx].name);
-	}
-	for (unsigned int idx = 0; idx < st->nrecent && have->count < WIRE_MAX_HAVE; idx++) {
-		struct msg_have_entry *e;
-
-		/* Still there as it was stored (archive_cleanup_command may have removed it). */
-		if (store_file_size(st, st->recent[idx].name) != (int64_t)st->recent[idx].size)
-			continue;
-		e = &have->entries[have->count++];
-		e->kind = WIRE_HAVE_COMPLETE;
-		e->size = e->durable = st->recent[idx].size;
-		e->crc = st->recent[idx].crc;
-		snprintf(e->name, sizeof(e->name), "%s", st->recent[idx].name);
-	}
-	if (st->npartials)
-		log_log("offering the primary %u partial file(s) to resume", st->npartials);
+	replica_offer(&rp->store, replica_still_stored, &rp->store, have);
+	if (rp->store.npartials)
+		log_log("offering the primary %u partial file(s) to resume", rp->store.npartials);
 }
 
 static void replica_connected(struct ring_op *op, int res, uint32_t flags)
@@ -1191,10 +424,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer = n->peers;
 	snprintf(peer->name, sizeof(peer->name), "%s", lk ? lk->primary_name : "");
 	snprintf(peer->addr, sizeof(peer->addr), "%s", rp->cfg.upstream);
-	peer->state = !lk ? (rp->connecting ? WALSHIP_PEER_CONNECTING : WALSHIP_PEER_DISCONNECTED) :
-		      lk->conn.closing ? WALSHIP_PEER_DISCONNECTED :
-		      lk->established  ? WALSHIP_PEER_STREAMING :
-					 WALSHIP_PEER_HANDSHAKE;
+	peer->state = replica_peer_state(lk, rp->connecting);
 	if (lk) {
 		snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", lk->last_received);
 		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", lk->last_acked);
@@ -1234,7 +464,7 @@ static void replica_request(void *ctx, struct ctl_client *client, const struct c
 		control_reply(client, CTL_ERR_ROLE, not_primary, sizeof(not_primary) - 1);
 		return;
 	default:
-		control_reply(client, CTL_ERR_INVALID, "unknown request", 15);
+		control_reply_text(client, CTL_ERR_INVALID, "unknown request");
 	}
 }
 

@@ -1,0 +1,740 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The replica's incoming files (see replica.c for the protocol steps, replica_internal.h
+ * for the state): each file from FILE_BEGIN to its ACK, as an explicit state machine over
+ * io_uring (open, chunk writes from the slots they were received into, fdatasync, rename
+ * with RENAME_NOREPLACE, directory fsync), with its checkpoints (checkpoint_interval) and
+ * the partial it leaves for resuming when the connection is lost.
+ *
+ * Segments are written with O_DIRECT from the registered slot they were received into
+ * (the slot layout is in role.h): no copy into the page cache, the disk writes overlap
+ * the transfer, and fdatasync at the end has little left to do.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/compiler.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "net/conn.h"
+#include "proto/codec.h"
+#include "role/replica_decide.h"
+#include "role/replica_internal.h"
+#include "role/role.h"
+#include "wal/name.h"
+#include "wal/page.h"
+#include "wal/store.h"
+
+static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...) attr_printf(3, 4);
+
+static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->fail_status != WIRE_ACK_STORED)
+		return; /* the first reason stands */
+	f->fail_status = status;
+	va_start(ap, fmt);
+	vsnprintf(f->fail_msg, sizeof(f->fail_msg), fmt, ap);
+	va_end(ap);
+}
+
+static void infile_free(struct infile *f)
+{
+	struct link *lk = f->link;
+	struct infile **fp;
+	struct chunk_write *cw, *next;
+
+	for (cw = f->waiting; cw; cw = next) {
+		next = cw->next;
+		ring_slot_put(lk->rp->ring, cw->slot);
+		free(cw);
+	}
+	if (f->fd >= 0)
+		close(f->fd);
+	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
+		if (*fp == f) {
+			*fp = f->next;
+			lk->nfiles--;
+			break;
+		}
+	}
+	free(f);
+}
+
+static void infile_discard(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	if (f->fd >= 0) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (f->tmp_name[0] && unlinkat(rp->store.incoming_fd, f->tmp_name, 0) < 0 &&
+	    errno != ENOENT)
+		log_warning("could not remove file \"%s/%s/%s\": %s", rp->store.path,
+			    STORE_INCOMING_DIR, f->tmp_name, strerror(errno));
+	f->tmp_name[0] = '\0';
+}
+
+static void infile_ack(struct infile *f, uint8_t status, const char *message)
+{
+	struct link *lk = f->link;
+	struct msg_ack ack = { .file_id = f->file_id, .status = status };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	int len;
+
+	ack.durable_offset = replica_ack_durable_offset(status, f->size);
+	snprintf(ack.name, sizeof(ack.name), "%s", f->name);
+	snprintf(ack.message, sizeof(ack.message), "%s", message ? message : "");
+	len = msg_ack_encode(frame, sizeof(frame), &ack);
+	if (len < 0) {
+		log_error("could not encode ACK for \"%s\"", f->name);
+		return;
+	}
+	if (conn_send_frame(&lk->conn, frame, (uint32_t)len) == 0) {
+		lk->files_acked++;
+		snprintf(lk->last_acked, sizeof(lk->last_acked), "%s", f->name);
+	}
+}
+
+/* The file will not be stored: count, log, remove the temporary file, refuse it. */
+static void infile_refuse(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	switch (f->fail_status) {
+	case WIRE_ACK_INVALID:
+		rp->st.invalid++;
+		break;
+	case WIRE_ACK_SYSID:
+		rp->st.sysid_refused++;
+		break;
+	case WIRE_ACK_CONFLICT:
+		rp->st.conflicts++;
+		snprintf(rp->st.last_conflict, sizeof(rp->st.last_conflict), "%s", f->fail_msg);
+		break;
+	default:
+		rp->st.io_errors++;
+		break;
+	}
+	if (f->fail_status == WIRE_ACK_CONFLICT)
+		log_warning("refused \"%s\": %s", f->name, f->fail_msg);
+	else
+		log_error("refused \"%s\": %s", f->name, f->fail_msg);
+	snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
+	infile_discard(f);
+	infile_ack(f, f->fail_status, f->fail_msg);
+	infile_free(f);
+}
+
+static void infile_step(struct ring_op *op, int res, uint32_t flags);
+
+static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
+{
+	(void)sqe;
+	conn_op_begin(&f->link->conn);
+}
+
+static void infile_clear_direct(struct infile *f)
+{
+	int flags = fcntl(f->fd, F_GETFL);
+
+	if (flags < 0 || fcntl(f->fd, F_SETFL, flags & ~O_DIRECT) < 0)
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not turn off direct I/O for \"%s\": %s",
+			    f->tmp_name, strerror(errno));
+}
+
+static void infile_open(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+	int flags = O_WRONLY | O_CLOEXEC | (f->direct ? O_DIRECT : 0) |
+		    (f->resumed ? 0 : O_CREAT | O_EXCL);
+
+	f->op.cb = infile_step;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_openat(sqe, rp->store.incoming_fd, f->tmp_name, flags, 0640);
+	infile_submit(f, sqe);
+}
+
+static void infile_stored(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	int64_t now = clock_now_ms();
+
+	rp->st.files_stored++;
+	rp->st.bytes_stored += f->size;
+	rp->st.seg_size = f->wv.have_id ? f->wv.id.seg_size : rp->st.seg_size;
+	log_debug("stored \"%s\" (%" PRIu64 " bytes): received in %" PRId64
+		  " ms, writes done +%" PRId64 " ms, fdatasync +%" PRId64
+		  " ms, rename and directory fsync +%" PRId64 " ms",
+		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
+		  f->t_synced - f->t_written, now - f->t_synced);
+	store_recent_add(&rp->store, f->name, f->size, f->crc);
+	infile_ack(f, WIRE_ACK_STORED, NULL);
+	infile_free(f);
+}
+
+/* All bytes are written: check the file as a whole, then make it durable. */
+static void infile_maybe_finish(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+	struct wal_identity id;
+
+	if (!f->end_received || f->writes_pending || f->opening || f->checkpointing ||
+	    f->state != IN_RECEIVING)
+		return;
+	if (f->fail_status == WIRE_ACK_STORED && wal_validator_end(&f->wv, &id) < 0)
+		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+	if (f->fail_status != WIRE_ACK_STORED) {
+		infile_refuse(f);
+		return;
+	}
+	f->t_written = clock_now_ms();
+	store_mark_complete(&rp->store, f->fd, f->size, f->crc);
+	f->state = IN_SYNCING;
+	f->op.cb = infile_step;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+	infile_submit(f, sqe);
+}
+
+/* Write @cw at its offset from the slot it was received into (the file is open). */
+static void infile_write_chunk(struct infile *f, struct chunk_write *cw)
+{
+	struct ring *ring = f->link->rp->ring;
+	struct io_uring_sqe *sqe = ring_sqe(ring, &cw->op);
+
+	if (ring->fixed_buffers)
+		io_uring_prep_write_fixed(sqe, f->fd, cw->data, cw->len, cw->offset,
+					  (int)cw->slot->index);
+	else
+		io_uring_prep_write(sqe, f->fd, cw->data, cw->len, cw->offset);
+	f->writes_pending++;
+	infile_submit(f, sqe);
+}
+
+/* IN_RECEIVING: the open completed (@res: the descriptor or -errno).  Write the chunks
+ * that arrived meanwhile, or drop them if the file cannot be stored. */
+static void infile_opened(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+
+	if (res == -EINVAL && f->direct) {
+		/* The file system has no direct I/O (tmpfs): buffered from now on. */
+		log_log("direct I/O is not available in \"%s\"; using buffered writes",
+			rp->store.path);
+		rp->no_direct_io = true;
+		f->direct = false;
+		/* The failed open may have created the file (tmpfs does): O_EXCL again.
+		 * A resumed file holds durable bytes: it is opened again as it is. */
+		if (!f->resumed)
+			unlinkat(rp->store.incoming_fd, f->tmp_name, 0);
+		infile_open(f);
+		return;
+	}
+	f->opening = false;
+	if (res < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
+			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, strerror(-res));
+		f->tmp_name[0] = '\0';
+	} else {
+		f->fd = res;
+		if (!f->direct && replica_direct_io_wanted(f->wn.kind, rp->no_direct_io))
+			infile_clear_direct(f); /* a chunk came that needs it */
+	}
+	/* Chunks that arrived meanwhile. */
+	while (f->waiting) {
+		struct chunk_write *cw = f->waiting;
+
+		f->waiting = cw->next;
+		if (f->fd < 0 || f->fail_status != WIRE_ACK_STORED) {
+			ring_slot_put(rp->ring, cw->slot);
+			free(cw);
+			continue;
+		}
+		cw->next = NULL;
+		infile_write_chunk(f, cw);
+	}
+	f->waiting_tail = &f->waiting;
+	infile_maybe_finish(f);
+}
+
+/* IN_SYNCING: the fdatasync completed.  Fix the store's identity if this is its first
+ * segment, then rename the file into place. */
+static void infile_synced(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	if (res < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
+			    strerror(-res));
+		infile_refuse(f);
+		return;
+	}
+	f->t_synced = clock_now_ms();
+	close(f->fd);
+	f->fd = -1;
+	/* The first segment fixes the store's system identifier, durably, before anything
+	 * of that system is acknowledged. */
+	if (!rp->store.system_identifier && f->wv.have_id &&
+	    store_set_identity(&rp->store, &f->wv.id) < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
+		infile_refuse(f);
+		return;
+	}
+	f->state = IN_RENAMING;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd, f->name,
+			       RENAME_NOREPLACE);
+	infile_submit(f, sqe);
+}
+
+/* The name is already stored: the duplicate rule (same content acknowledged as a
+ * duplicate, different content refused, the stored file kept). */
+static void infile_exists(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	int same = store_same_content(&rp->store, f->tmp_name, f->name);
+
+	switch (replica_exists_verdict(same)) {
+	case WIRE_ACK_DUPLICATE:
+		rp->st.duplicates++;
+		log_log("\"%s\" is already stored with identical content", f->name);
+		store_recent_add(&rp->store, f->name, f->size, f->crc);
+		infile_discard(f);
+		infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
+		infile_free(f);
+		return;
+	case WIRE_ACK_CONFLICT:
+		infile_fail(f, WIRE_ACK_CONFLICT,
+			    "\"%s\" is already stored with different content; the stored file is "
+			    "kept",
+			    f->name);
+		break;
+	default:
+		infile_fail(f, WIRE_ACK_IO_ERROR,
+			    "could not compare \"%s\" with the stored file: %s", f->name,
+			    strerror(-same));
+		break;
+	}
+	infile_refuse(f);
+}
+
+/* IN_RENAMING: the rename completed; make the new name durable with the directory. */
+static void infile_renamed(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	if (res == -EEXIST) {
+		infile_exists(f);
+		return;
+	}
+	if (res < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not rename \"%s\" to \"%s\": %s",
+			    f->tmp_name, f->name, strerror(-res));
+		infile_refuse(f);
+		return;
+	}
+	f->tmp_name[0] = '\0';
+	f->state = IN_DIR_SYNCING;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_fsync(sqe, rp->store.dir_fd, 0);
+	infile_submit(f, sqe);
+}
+
+/* IN_DIR_SYNCING: the directory fsync completed: the file is stored. */
+static void infile_dir_synced(struct infile *f, int res)
+{
+	struct replica *rp = f->link->rp;
+
+	if (res < 0) {
+		/* The file is complete and fsynced but its name may not survive a crash: do
+		 * not acknowledge; the primary sends it again and the duplicate rule applies. */
+		log_error("could not fsync directory \"%s\": %s", rp->store.path, strerror(-res));
+		rp->st.io_errors++;
+		infile_ack(f, WIRE_ACK_IO_ERROR, "could not fsync the archive directory");
+		infile_free(f);
+		return;
+	}
+	infile_stored(f);
+}
+
+/* Completion of the file's request of its state (ring_op callback of f->op). */
+static void infile_step(struct ring_op *op, int res, uint32_t flags)
+{
+	struct infile *f = container_of(op, struct infile, op);
+	struct link *lk = f->link;
+
+	(void)flags;
+	switch (f->state) {
+	case IN_RECEIVING:
+		infile_opened(f, res);
+		break;
+	case IN_SYNCING:
+		infile_synced(f, res);
+		break;
+	case IN_RENAMING:
+		infile_renamed(f, res);
+		break;
+	case IN_DIR_SYNCING:
+		infile_dir_synced(f, res);
+		break;
+	}
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static void chunk_written(struct ring_op *op, int res, uint32_t flags)
+{
+	struct chunk_write *cw = (struct chunk_write *)op;
+	struct infile *f = cw->f;
+	struct link *lk = f->link;
+
+	(void)flags;
+	if (res < 0 || (uint32_t)res != cw->len) {
+		/* errno = 0 semantics: a short write without an error is ENOSPC. */
+		int err = res < 0 ? -res : ENOSPC;
+
+		infile_fail(f, WIRE_ACK_IO_ERROR,
+			    "could not write file \"%s\" at offset %" PRIu64 ": %s", f->name,
+			    cw->offset, strerror(err));
+	}
+	ring_slot_put(lk->rp->ring, cw->slot);
+	free(cw);
+	f->writes_pending--;
+	infile_maybe_finish(f);
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
+{
+	struct infile *f = container_of(op, struct infile, ck_op);
+	struct link *lk = f->link;
+	struct replica *rp = lk->rp;
+
+	(void)flags;
+	f->checkpointing = false;
+	if (res < 0) {
+		/* An fsync error is not retried (the kernel may have dropped the pages). */
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
+			    strerror(-res));
+	} else {
+		f->durable = f->ck_pending;
+		rp->st.checkpoints++;
+		log_debug("\"%s\": %" PRIu64 " of %" PRIu64 " bytes durable", f->name, f->durable,
+			  f->size);
+	}
+	infile_maybe_finish(f);
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+/*
+ * Make what has been written of @f durable and record it (checkpoint_interval), so that
+ * a crash of this host or daemon does not cost the whole file: the record goes on the
+ * file first, then one fsync makes bytes and record durable together.  Only when no
+ * write is in flight, so that every byte counted has been written.
+ */
+static void infile_checkpoint(struct infile *f, int64_t now_ms)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	f->ck_ms = now_ms;
+	if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+		return;
+	f->ck_pending = f->received;
+	f->checkpointing = true;
+	f->ck_op.cb = infile_checkpointed;
+	sqe = ring_sqe(rp->ring, &f->ck_op);
+	io_uring_prep_fsync(sqe, f->fd, 0);
+	infile_submit(f, sqe);
+}
+
+void link_checkpoint_due(struct link *lk, int64_t now_ms)
+{
+	int interval = lk->rp->cfg.checkpoint_interval_ms;
+
+	if (lk->conn.closing)
+		return;
+	for (struct infile *f = lk->files; f; f = f->next)
+		if (replica_checkpoint_due(f, now_ms, interval))
+			infile_checkpoint(f, now_ms);
+}
+
+/*
+ * The connection is gone with @f half received: if its bytes so far can be made durable
+ * and recorded, keep it as a partial the primary can resume; otherwise discard it.  Runs
+ * when nothing is in flight any more (every write has completed), on the rare path of a
+ * lost connection, so the fsync is synchronous.
+ */
+static void infile_keep_or_discard(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct store_partial p = { 0 };
+
+	if (!replica_keep_partial(f))
+		goto out_discard;
+	if (f->received > f->durable) {
+		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+			goto out_discard;
+		if (fsync(f->fd) < 0) {
+			log_warning("could not fsync file \"%s\": %s", f->tmp_name,
+				    strerror(errno));
+			goto out_discard;
+		}
+		rp->st.checkpoints++;
+	}
+	snprintf(p.name, sizeof(p.name), "%s", f->name);
+	snprintf(p.tmp_name, sizeof(p.tmp_name), "%s", f->tmp_name);
+	p.seq = f->seq;
+	p.size = f->size;
+	p.durable = f->received;
+	p.crc = f->crc;
+	p.wv = f->wv;
+	store_partial_keep(&rp->store, &p);
+	log_log("kept \"%s\" for resuming: %" PRIu64 " of %" PRIu64 " bytes are durable", f->name,
+		p.durable, p.size);
+	f->tmp_name[0] = '\0'; /* the store has it now */
+out_discard:
+	infile_discard(f);
+}
+
+static struct infile *link_find_file(struct link *lk, uint32_t file_id)
+{
+	for (struct infile *f = lk->files; f; f = f->next)
+		if (f->file_id == file_id && f->state == IN_RECEIVING)
+			return f;
+	return NULL;
+}
+
+/* A new file of @lk, in flight from now on, named and sized by @fb. */
+static struct infile *infile_new(struct link *lk, const struct msg_file_begin *fb)
+{
+	struct infile *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		log_error("out of memory");
+		return NULL;
+	}
+	f->link = lk;
+	f->fd = -1;
+	f->file_id = fb->file_id;
+	f->size = fb->size;
+	f->waiting_tail = &f->waiting;
+	f->t_begin = f->ck_ms = clock_now_ms();
+	snprintf(f->name, sizeof(f->name), "%s", fb->name);
+	f->next = lk->files;
+	lk->files = f;
+	lk->nfiles++;
+	lk->files_received++;
+	snprintf(lk->last_received, sizeof(lk->last_received), "%s", fb->name);
+	return f;
+}
+
+/* Resume: the validator, CRC and name of the partial file @sp go on in @f. */
+static void infile_resume(struct infile *f, struct store_partial *sp)
+{
+	struct replica *rp = f->link->rp;
+
+	f->resumed = true;
+	f->wv = sp->wv;
+	f->seq = sp->seq;
+	f->received = f->durable = sp->durable;
+	f->crc = sp->crc;
+	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
+	store_partial_take(&rp->store, sp);
+	rp->st.resumed_files++;
+	rp->st.resumed_bytes += f->received;
+	log_log("resuming \"%s\" at offset %" PRIu64 " of %" PRIu64, f->name, f->received, f->size);
+}
+
+int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
+{
+	struct replica *rp = lk->rp;
+	struct msg_file_begin fb;
+	struct store_partial *sp;
+	struct infile *f;
+
+	if (msg_file_begin_decode(payload, len, &fb) < 0)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_BEGIN");
+	sp = store_partial_find(&rp->store, fb.name);
+	switch (replica_begin_decide(&fb, link_find_file(lk, fb.file_id) != NULL, lk->nfiles, sp)) {
+	case REPLICA_BEGIN_ID_IN_USE:
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "FILE_BEGIN reuses file id %u of a file in flight", fb.file_id);
+	case REPLICA_BEGIN_OVER_WINDOW:
+		rp->st.queue_overflows++;
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "FILE_BEGIN for \"%s\" while %u files are in flight: more than "
+				   "the protocol's window of %d",
+				   fb.name, lk->nfiles, WIRE_MAX_INFLIGHT_FILES);
+	case REPLICA_BEGIN_NOT_OFFERED:
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "asked to resume \"%s\" at %" PRIu64 ", which this replica did "
+				   "not offer",
+				   fb.name, fb.start_offset);
+	case REPLICA_BEGIN_RESTART:
+		log_log("discarding partial file \"%s\": the primary sends \"%s\" from its start",
+			sp->tmp_name, fb.name);
+		store_partial_discard(&rp->store, sp);
+		sp = NULL;
+		break;
+	case REPLICA_BEGIN_FRESH:
+	case REPLICA_BEGIN_RESUME:
+		break;
+	}
+	f = infile_new(lk, &fb);
+	if (!f)
+		return -ENOMEM;
+	if (wal_name_parse(fb.name, &f->wn) < 0 || (uint8_t)f->wn.kind != fb.kind) {
+		infile_fail(f, WIRE_ACK_INVALID, "\"%s\" is not a WAL file name of kind %u",
+			    fb.name, fb.kind);
+		return 0;
+	}
+	f->direct = replica_direct_io_wanted(f->wn.kind, rp->no_direct_io);
+	if (sp) {
+		infile_resume(f, sp);
+	} else {
+		if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
+			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+			return 0;
+		}
+		f->seq = ++rp->seq;
+		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, f->seq);
+	}
+	f->opening = true;
+	infile_open(f);
+	return 0;
+}
+
+/* Check the content of a chunk of @f (the pages, and the identity of the store once the
+ * first page gives it); a chunk that fails refuses the file (infile_fail). */
+static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t len)
+{
+	struct store *st = &f->link->rp->store;
+	bool had_id = f->wv.have_id;
+
+	if (wal_validator_feed(&f->wv, data, len) < 0) {
+		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+		return;
+	}
+	if (had_id || !f->wv.have_id)
+		return;
+	switch (replica_identity_check(&f->wv.id, st->system_identifier, st->page_magic)) {
+	case REPLICA_IDENTITY_OTHER_SYSTEM:
+		infile_fail(f, WIRE_ACK_SYSID,
+			    "WAL segment \"%s\" belongs to system %" PRIu64
+			    ", this replica holds system %" PRIu64,
+			    f->name, f->wv.id.system_identifier, st->system_identifier);
+		break;
+	case REPLICA_IDENTITY_OTHER_VERSION:
+		infile_fail(f, WIRE_ACK_SYSID,
+			    "WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL of "
+			    "PostgreSQL %s",
+			    f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
+			    wal_page_magic_version(st->page_magic) ?: "?");
+		break;
+	case REPLICA_IDENTITY_SAME:
+		break;
+	}
+}
+
+int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t payload_crc,
+		 struct ring_slot *slot)
+{
+	struct replica *rp = lk->rp;
+	struct msg_data md;
+	struct infile *f;
+	struct chunk_write *cw;
+
+	if (msg_data_decode(payload, len, &md) < 0) {
+		ring_slot_put(rp->ring, slot);
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed DATA");
+	}
+	f = link_find_file(lk, md.file_id);
+	if (!f ||
+	    !replica_data_continues(f->end_received, f->size, f->received, md.offset, md.len)) {
+		ring_slot_put(rp->ring, slot);
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "DATA for file %u at offset %" PRIu64 " does not continue any "
+				   "file",
+				   md.file_id, md.offset);
+	}
+	f->received += md.len;
+	/* The content's CRC from the frame's (checked) payload CRC, without reading it
+	 * again: payload = 16-byte DATA header || content. */
+	f->crc = crc32c_combine(
+		f->crc,
+		payload_crc ^ crc32c_combine(crc32c(0, payload, WIRE_DATA_HEADER_SIZE), 0, md.len),
+		md.len);
+	if (f->fail_status == WIRE_ACK_STORED)
+		infile_check_chunk(f, md.data, md.len);
+	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
+		ring_slot_put(rp->ring, slot);
+		return 0;
+	}
+	cw = calloc(1, sizeof(*cw));
+	if (!cw) {
+		log_error("out of memory");
+		ring_slot_put(rp->ring, slot);
+		return -ENOMEM;
+	}
+	if (f->direct && !replica_chunk_direct_ok(md.offset, md.len, md.data)) {
+		/* A chunk direct I/O cannot take (another sender's chunking): buffered
+		 * writes for the rest of this file. */
+		f->direct = false;
+		if (f->fd >= 0)
+			infile_clear_direct(f);
+	}
+	cw->op.cb = chunk_written;
+	cw->f = f;
+	cw->slot = slot;
+	cw->data = md.data;
+	cw->offset = md.offset;
+	cw->len = md.len;
+	if (f->opening) {
+		*f->waiting_tail = cw;
+		f->waiting_tail = &cw->next;
+		return 0;
+	}
+	infile_write_chunk(f, cw);
+	return 0;
+}
+
+int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len)
+{
+	struct msg_file_end fe;
+	struct infile *f;
+
+	if (msg_file_end_decode(payload, len, &fe) < 0)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_END");
+	f = link_find_file(lk, fe.file_id);
+	if (!f || !replica_end_matches(f->end_received, f->size, f->received, fe.size))
+		return link_refuse(lk, WIRE_ERR_PROTOCOL,
+				   "FILE_END for file %u does not match what was received",
+				   fe.file_id);
+	f->end_received = true;
+	f->t_end = clock_now_ms();
+	infile_maybe_finish(f);
+	return 0;
+}
+
+void link_files_release(struct link *lk)
+{
+	while (lk->files) {
+		infile_keep_or_discard(lk->files);
+		infile_free(lk->files);
+	}
+}

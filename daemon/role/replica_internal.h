@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The replica role's parts (replica.c: the role and its link to the primary;
+ * replica_infile.c: the incoming files, with their checkpoints and resume;
+ * replica_decide.c: the decisions, pure), private to daemon/role/: the state they share,
+ * one struct per lifetime, and the functions one part calls in another.
+ *
+ * Lifetimes: struct replica lives from start to free; struct link for one connection to
+ * the primary (its conn first, so conn callbacks find it); struct infile from FILE_BEGIN
+ * to its ACK or the link's end; struct chunk_write from a DATA frame to its write's
+ * completion.  Every request an infile submits is counted on its link's connection
+ * (conn_op_begin), so a link is freed only when none is in flight.
+ */
+#ifndef WALSHIP_ROLE_REPLICA_INTERNAL_H
+#define WALSHIP_ROLE_REPLICA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/compiler.h"
+#include "common/config.h"
+#include "control/control.h"
+#include "net/conn.h"
+#include "net/tls.h"
+#include "ring/ring.h"
+#include "status/status.h"
+#include "wal/name.h"
+#include "wal/page.h"
+#include "wal/store.h"
+
+struct replica;
+struct link;
+
+/* Where an incoming file is after its data: each state is one request in flight. */
+enum infile_state {
+	IN_RECEIVING,
+	IN_SYNCING,
+	IN_RENAMING,
+	IN_DIR_SYNCING,
+};
+
+struct chunk_write {
+	struct ring_op op;
+	struct infile *f;
+	struct ring_slot *slot;
+	const uint8_t *data; /* the chunk's content inside slot */
+	uint64_t offset;
+	uint32_t len;
+	struct chunk_write *next;
+};
+
+struct infile {
+	struct infile *next;
+	struct link *link;
+	struct ring_op op;
+	struct ring_op ck_op; /* a checkpoint's fsync, beside the writes */
+	enum infile_state state;
+	uint32_t file_id;
+	char name[WIRE_MAX_FILE_NAME + 1];
+	char tmp_name[WIRE_MAX_FILE_NAME + 32];
+	struct wal_name wn;
+	uint64_t size;
+	uint64_t received;
+	uint32_t crc; /* CRC-32C of the first @received bytes */
+	uint64_t seq; /* of tmp_name */
+	uint64_t durable; /* bytes recorded durable (a checkpoint) */
+	uint64_t ck_pending; /* the checkpoint in flight covers this many */
+	int64_t ck_ms; /* when the last checkpoint began (or the file, if none) */
+	bool checkpointing;
+	bool resumed; /* continues a partial file: open it, do not create it */
+	int fd;
+	bool direct; /* opened (or being opened) with O_DIRECT */
+	bool opening;
+	bool end_received;
+	unsigned int writes_pending;
+	struct chunk_write *waiting; /* chunks received before the open completed */
+	struct chunk_write **waiting_tail;
+	struct wal_validator wv;
+	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
+	int64_t t_begin, t_end, t_written, t_synced; /* ms, for the debug log */
+	char fail_msg[WIRE_MAX_MESSAGE + 1];
+};
+
+struct link {
+	struct conn conn; /* first: conn callbacks find the link from it */
+	struct replica *rp;
+	bool established;
+	char primary_name[WIRE_MAX_NAME + 1];
+	struct infile *files;
+	unsigned int nfiles; /* in @files: begun and not yet acknowledged */
+	uint64_t files_received;
+	uint64_t files_acked;
+	char last_acked[WIRE_MAX_FILE_NAME + 1];
+	char last_received[WIRE_MAX_FILE_NAME + 1];
+};
+
+struct replica {
+	struct config cfg;
+	struct ring *ring;
+	struct control_server control;
+	struct store store;
+	struct link *link;
+	/* connecting */
+	int connect_fd;
+	struct ring_op connect_op;
+	struct ring_op connect_timeout_op;
+	struct __kernel_timespec connect_ts;
+	struct sockaddr_storage upstream_addr;
+	socklen_t upstream_len;
+	bool connecting;
+	int64_t next_attempt_ms;
+	int backoff_ms;
+	bool stopping;
+	int64_t drain_deadline_ms; /* stopping: close the link by then at the latest */
+	bool no_direct_io; /* archive_dir refused O_DIRECT once */
+	uint64_t seq;
+	uint64_t reconnects;
+	uint64_t errors;
+	char last_error[STATUS_MAX_TEXT];
+	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
+	struct status_node st;
+};
+
+/* ---- replica.c ---- */
+
+/*
+ * The primary sent what this replica cannot accept: log it, tell the primary why (ERROR
+ * @code, docs/protocol.md), close once that is sent.  Returns -EPROTO for rx_frame.
+ */
+int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...) attr_printf(3, 4);
+
+/* ---- replica_infile.c ---- */
+
+/*
+ * The file frames from an established primary: each returns 0, or -errno to close the
+ * link (logged; a protocol error is answered with ERROR through link_refuse()).  A file
+ * the replica cannot store is not a protocol error: it is refused with its ACK.
+ * link_on_data() owns @slot.
+ */
+int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len);
+int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t payload_crc,
+		 struct ring_slot *slot);
+int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len);
+
+/* Begin a checkpoint of each file of @lk due one (checkpoint_interval). */
+void link_checkpoint_due(struct link *lk, int64_t now_ms);
+
+/*
+ * The link is gone and nothing of it is in flight: keep each file not completely received
+ * as a partial where its bytes can be made durable, else remove it; free them all.
+ */
+void link_files_release(struct link *lk);
+
+#endif /* WALSHIP_ROLE_REPLICA_INTERNAL_H */

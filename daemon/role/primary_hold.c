@@ -16,7 +16,6 @@
 #include "common/log.h"
 #include "role/primary_int.h"
 
-
 /* Copying a pushed file into the spool, on the worker thread. */
 struct spool_job {
 	struct worker_job job;

@@ -33,7 +33,6 @@ static struct peer *peer_of(struct conn *c)
 
 /* ---- replica connections ---- */
 
-
 void peer_set_error(struct peer *peer, const char *fmt, ...)
 {
 	va_list ap;
@@ -443,7 +442,6 @@ static const struct conn_ops peer_conn_ops = {
  * descriptor until connect_timeout.
  */
 #define PRIMARY_MAX_HANDSHAKES 16
-
 
 static void primary_accepted(struct acceptor *a, int res)
 {

@@ -26,7 +26,6 @@
 #include "role/primary_int.h"
 #include "wal/page.h"
 
-
 /* ---- pushes ---- */
 
 static void push_release(struct push *p)
@@ -72,7 +71,6 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 		push_release(p);
 }
 
-
 void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 {
 	char text[512];
@@ -86,7 +84,6 @@ void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 	log_log("could not archive \"%s\": %s", p->name, text);
 	push_reply(p, code, text);
 }
-
 
 bool push_acked_by(const struct push *p, const char *replica)
 {
@@ -308,37 +305,65 @@ static int primary_check_identity(struct primary *pr, const struct wal_identity 
 	return 0;
 }
 
+/*
+ * A push of file @name, open as @fd (owned by the push from here on), of @size bytes:
+ * mapped read-only when send_source = map (else, or if that fails, read into slots).
+ * Not yet in pr->pushes.  Returns NULL when out of memory (@fd is left open).
+ */
+static struct push *push_new(struct primary *pr, const char *name, const struct wal_name *wn,
+			     int fd, uint64_t size)
+{
+	struct push *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->pr = pr;
+	p->id = ++pr->next_push_id;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->wn = *wn;
+	p->fd = fd;
+	p->size = size;
+	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
+		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (map == MAP_FAILED)
+			log_debug("could not map \"%s\" (%s); reading it into buffers", name,
+				  strerror(errno));
+		else
+			p->map = map;
+	}
+	return p;
+}
+
+/* Add @p to the pushes in progress. */
+static void push_link(struct push *p)
+{
+	struct primary *pr = p->pr;
+
+	p->started_ms = clock_now_ms();
+	p->next = pr->pushes;
+	pr->pushes = p;
+	pr->npushes++;
+}
+
 /* A held file, opened from the spool, to send to a replica catching up. */
 struct push *push_from_spool(struct primary *pr, const char *name)
 {
+	struct wal_name wn;
 	struct stat sb;
-	struct push *p;
+	struct push *p = NULL;
 	int fd = spool_open_file(&pr->spool, name);
 
 	if (fd < 0)
 		return NULL; /* released meanwhile */
-	p = calloc(1, sizeof(*p));
-	if (!p || fstat(fd, &sb) < 0 || wal_name_parse(name, &p->wn) < 0) {
-		free(p);
+	if (fstat(fd, &sb) == 0 && wal_name_parse(name, &wn) == 0)
+		p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
+	if (!p) {
 		close(fd);
 		return NULL;
 	}
-	p->pr = pr;
-	p->id = ++pr->next_push_id;
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->fd = fd;
-	p->size = (uint64_t)sb.st_size;
 	p->from_spool = true;
-	p->started_ms = clock_now_ms();
-	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
-		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
-
-		if (map != MAP_FAILED)
-			p->map = map;
-	}
-	p->next = pr->pushes;
-	pr->pushes = p;
-	pr->npushes++;
+	push_link(p);
 	return p;
 }
 
@@ -369,35 +394,90 @@ int push_crc(const struct push *p, uint64_t len, uint32_t *crc)
 	return 0;
 }
 
-void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
+/*
+ * Can the file passed as @fd for @name be pushed at all: a WAL file name, a regular file,
+ * a descriptor open for reading (every replica connection reads it: one that cannot be
+ * read fails here, alone)?  Returns 0, or -EINVAL with @text filled.
+ */
+static int push_check_file(const char *name, int fd, struct wal_name *wn, struct stat *sb,
+			   char *text, size_t len)
 {
+	int flags;
+
+	if (wal_name_parse(name, wn) < 0) {
+		snprintf(text, len, "\"%s\" is not a WAL file name", name);
+		return -EINVAL;
+	}
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
+		snprintf(text, len, "\"%s\" is not a regular file", name);
+		return -EINVAL;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || (flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY) {
+		snprintf(text, len, "the descriptor passed for \"%s\" is not open for reading",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Nothing unchecked is answered, held or sent: the same checks as a replica's (content,
+ * then the cluster it belongs to).  Returns 0, or -EINVAL with @text filled (counted).
+ */
+static int push_check_content(struct push *p, char *text, size_t len)
+{
+	struct primary *pr = p->pr;
 	struct wal_validator wv;
 	struct wal_identity id;
+
+	if (push_validate(p->fd, p->map, p->size, &p->wn, &wv, &id) < 0) {
+		snprintf(text, len, "%s", wv.message);
+		pr->st.invalid++;
+		return -EINVAL;
+	}
+	if ((p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL) &&
+	    primary_check_identity(pr, &id, p->name, text, len) < 0) {
+		pr->st.sysid_refused++;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* @p is valid: send it to every streaming replica that stores files, and answer it once
+ * it is safe. */
+static void push_begin(struct push *p, struct ctl_client *client)
+{
+	struct primary *pr = p->pr;
+
+	p->client = client;
+	push_link(p);
+	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
+	p->refs = 1; /* held until the loop below has added every transfer */
+	log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
+		  (int)control_client_pid(client));
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
+			peer_add_xfer(peer, p);
+	push_check(p); /* sync_replicas = 0: hold it for the registered replicas now */
+	push_unref(p);
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_fill(peer);
+}
+
+void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
+{
 	struct wal_name wn;
 	struct stat sb;
 	struct push *p;
 	char text[384];
-	int flags;
 
 	if (fd < 0) {
 		control_reply(client, CTL_ERR_INVALID, "no file descriptor passed", 25);
 		return;
 	}
-	if (wal_name_parse(name, &wn) < 0) {
-		snprintf(text, sizeof(text), "\"%s\" is not a WAL file name", name);
+	if (push_check_file(name, fd, &wn, &sb, text, sizeof(text)) < 0)
 		goto out_refuse;
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		snprintf(text, sizeof(text), "\"%s\" is not a regular file", name);
-		goto out_refuse;
-	}
-	/* Every replica connection reads it: one that cannot be read fails here, alone. */
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || (flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY) {
-		snprintf(text, sizeof(text),
-			 "the descriptor passed for \"%s\" is not open for reading", name);
-		goto out_refuse;
-	}
 	if (pr->stopping) {
 		close(fd);
 		control_reply(client, CTL_ERR_FAILED, "walshipd is shutting down", 25);
@@ -413,54 +493,15 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 		pr->st.pushes_failed++;
 		return;
 	}
-	p = calloc(1, sizeof(*p));
+	p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
 	if (!p) {
 		close(fd);
 		control_reply(client, CTL_ERR_FAILED, "out of memory", 13);
 		return;
 	}
-	p->pr = pr;
-	p->id = ++pr->next_push_id;
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->wn = wn;
-	p->fd = fd;
-	p->size = (uint64_t)sb.st_size;
-	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
-		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
-
-		if (map == MAP_FAILED)
-			log_debug("could not map \"%s\" (%s); reading it into buffers", name,
-				  strerror(errno));
-		else
-			p->map = map;
-	}
-	/* Nothing unchecked is answered, held or sent: the same checks as a replica's. */
-	if (push_validate(fd, p->map, p->size, &wn, &wv, &id) < 0) {
-		snprintf(text, sizeof(text), "%s", wv.message);
-		pr->st.invalid++;
+	if (push_check_content(p, text, sizeof(text)) < 0)
 		goto out_refuse_push;
-	}
-	if ((wn.kind == WAL_FILE_SEGMENT || wn.kind == WAL_FILE_PARTIAL) &&
-	    primary_check_identity(pr, &id, name, text, sizeof(text)) < 0) {
-		pr->st.sysid_refused++;
-		goto out_refuse_push;
-	}
-	p->client = client;
-	p->started_ms = clock_now_ms();
-	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
-	p->next = pr->pushes;
-	pr->pushes = p;
-	pr->npushes++;
-	p->refs = 1; /* held until the loop below has added every transfer */
-	log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", name, p->size,
-		  (int)control_client_pid(client));
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
-			peer_add_xfer(peer, p);
-	push_check(p); /* sync_replicas = 0: hold it for the registered replicas now */
-	push_unref(p);
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		peer_fill(peer);
+	push_begin(p, client);
 	return;
 
 out_refuse_push:

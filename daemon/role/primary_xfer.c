@@ -18,7 +18,6 @@
 #include "common/mapguard.h"
 #include "role/primary_int.h"
 
-
 /* ---- transfers ---- */
 
 void peer_add_xfer(struct peer *peer, struct push *p)

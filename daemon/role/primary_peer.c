@@ -18,7 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/node_name.h"
+#include "proto/hello.h"
 #include "role/primary_int.h"
 #include "wal/page.h"
 
@@ -70,48 +70,22 @@ static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
 static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct primary *pr = peer->pr;
+	struct wal_identity known = { .system_identifier = pr->system_identifier,
+				      .page_magic = pr->page_magic,
+				      .seg_size = pr->seg_size,
+				      .block_size = pr->block_size };
 	struct msg_hello in;
-	int ret;
+	char why[512];
+	int ret, code;
 
 	ret = msg_hello_decode(payload, len, &in);
-	if (ret == -EPROTONOSUPPORT)
-		return peer_refuse(peer, WIRE_ERR_VERSION, "protocol version %u is not supported",
-				   in.version);
-	if (ret < 0 && ret != -EINVAL) {
+	if (ret < 0 && ret != -EPROTONOSUPPORT && ret != -EINVAL) {
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;
 	}
-	if (in.role != WIRE_ROLE_REPLICA)
-		return peer_refuse(peer, WIRE_ERR_ROLE,
-				   "only replicas connect to a primary: WAL flows from primary to "
-				   "replica only");
-	if (ret == -EINVAL) /* all else well formed: the name breaks the rule */
-		return peer_refuse(peer, WIRE_ERR_NAME, "invalid node name: a node name is %s",
-				   WALSHIP_NODE_NAME_RULE);
-	if (strcmp(in.arch, wire_arch()) != 0)
-		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
-				   "replica platform %s differs from primary platform %s", in.arch,
-				   wire_arch());
-	if (in.system_identifier && pr->system_identifier &&
-	    in.system_identifier != pr->system_identifier)
-		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
-				   "replica holds WAL of system %" PRIu64
-				   ", this primary ships %" PRIu64,
-				   in.system_identifier, pr->system_identifier);
-	if (in.page_magic && pr->page_magic && in.page_magic != pr->page_magic)
-		return peer_refuse(
-			peer, WIRE_ERR_INCOMPATIBLE,
-			"replica holds WAL of PostgreSQL %s, this primary ships PostgreSQL %s",
-			wal_page_magic_version(in.page_magic) ?: "?",
-			wal_page_magic_version(pr->page_magic) ?: "?");
-	if (in.seg_size && pr->seg_size && in.seg_size != pr->seg_size)
-		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
-				   "replica WAL segment size %u differs from primary's %u",
-				   in.seg_size, pr->seg_size);
-	if (in.block_size && pr->block_size && in.block_size != pr->block_size)
-		return peer_refuse(peer, WIRE_ERR_INCOMPATIBLE,
-				   "replica WAL block size %u differs from primary's %u",
-				   in.block_size, pr->block_size);
+	code = hello_check_compatible(&in, WIRE_ROLE_PRIMARY, &known, why, sizeof(why));
+	if (code)
+		return peer_refuse(peer, (uint32_t)code, "%s", why);
 	/* With TLS, the certificate says who the peer is: its name must be the node name. */
 	if (conn_peer_cert_name(&peer->conn) &&
 	    strcmp(conn_peer_cert_name(&peer->conn), in.node_name) != 0)
@@ -127,7 +101,6 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 			.addr = (const struct sockaddr *)&peer->conn.peer_sa,
 		};
 		struct hba_match match;
-		char why[512];
 
 		if (hba_match(pr->hba, &req, &match) != HBA_ALLOW) {
 			hba_format_refusal(pr->hba, &req, &match, why, sizeof(why));

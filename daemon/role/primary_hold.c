@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "role/decide.h"
 #include "role/primary_int.h"
 
 /* Copying a pushed file into the spool, on the worker thread. */
@@ -109,16 +110,16 @@ int push_spool(struct push *p)
 bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p)
 {
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		struct replica_pace pace = { .backlog_left = peer->backlog_next < peer->nbacklog,
+					     .ack_seen = peer->ack_seen,
+					     .ack_ewma_ms = peer->ack_ewma_ms };
+
 		if (peer->state != PEER_STREAMING || peer->conn.closing ||
 		    strcmp(peer->name, replica))
 			continue;
-		if (peer->backlog_next < peer->nbacklog || !peer->ack_seen ||
-		    peer->ack_ewma_ms >= pr->cfg.spool_delay_ms)
-			return false;
-		for (const struct xfer *x = peer->xfers; x; x = x->next)
-			if (x->push == p)
-				return true;
-		return false;
+		for (const struct xfer *x = peer->xfers; x && !pace.being_sent; x = x->next)
+			pace.being_sent = x->push == p;
+		return push_keeping_up(&pace, pr->cfg.spool_delay_ms);
 	}
 	return false;
 }
@@ -153,23 +154,19 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 {
 	uint64_t max = (uint64_t)pr->cfg.spool_max_size_mb << 20;
 
-	if (!max)
-		return true;
 	for (;;) {
 		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +
 				pr->spool_reserved;
 		int slowest = -1;
 		struct spool_lost lost;
 		uint64_t released;
+		enum spool_room room = spool_room_decide(
+			used, p->size, max, pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
+			pr->held, pr->nregistered, &slowest);
 
-		if (used + p->size <= max)
+		if (room == SPOOL_FITS)
 			return true;
-		if (pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST) {
-			for (int i = 0; i < pr->nregistered; i++)
-				if (pr->held[i] && (slowest < 0 || pr->held[i] > pr->held[slowest]))
-					slowest = i;
-		}
-		if (slowest < 0) {
+		if (room == SPOOL_FULL) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full: it holds %" PRIu64
 				  " MB of %d MB (spool_max_size) "

@@ -23,6 +23,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/mapguard.h"
+#include "role/decide.h"
 #include "role/primary_int.h"
 #include "wal/page.h"
 
@@ -102,37 +103,42 @@ bool push_acked_by(const struct push *p, const char *replica)
 void push_check(struct push *p)
 {
 	struct primary *pr = p->pr;
+	struct push_facts f = { .acks = p->acks,
+				.sync_replicas = (unsigned int)pr->cfg.sync_replicas,
+				.missing_keep_up = true,
+				.spool_delay_ms = pr->cfg.spool_delay_ms,
+				.spool_needed = p->spool_needed,
+				.spooled = p->spooled };
 	char text[512];
 
-	if (!p->client || p->acks < (unsigned int)pr->cfg.sync_replicas)
+	if (!p->client)
 		return;
-	if (!p->spool_needed) {
-		bool missing = false, wait = pr->cfg.spool_delay_ms > 0;
-
-		for (int i = 0; i < pr->nregistered; i++) {
-			if (push_acked_by(p, pr->registered[i]))
-				continue;
-			missing = true;
-			wait = wait && primary_keeping_up(pr, pr->registered[i], p);
-		}
-		if (missing && wait) {
-			/* Every replica that lacks it is connected, is being sent it and
-			 * acknowledges within spool_delay: a copy is likely not needed. */
-			if (!p->spool_wait_until_ms)
-				p->spool_wait_until_ms = clock_now_ms() + pr->cfg.spool_delay_ms;
-			if (clock_now_ms() < p->spool_wait_until_ms)
-				return; /* push_acked() or primary_tick() looks again */
-		}
-		if (missing) {
-			if (primary_spool_room(pr, p) && push_spool(p) < 0)
-				push_fail(p, CTL_ERR_FAILED, "out of memory");
-			return; /* answered when the spool job is done */
-		}
-		if (p->spool_wait_until_ms)
-			pr->st.spool_avoided++;
+	/* Registered replicas that lack it, and whether each is about to acknowledge it. */
+	for (int i = 0; !p->spool_needed && i < pr->nregistered; i++) {
+		if (push_acked_by(p, pr->registered[i]))
+			continue;
+		f.missing++;
+		f.missing_keep_up = f.missing_keep_up && f.spool_delay_ms > 0 &&
+				    primary_keeping_up(pr, pr->registered[i], p);
 	}
-	if (p->spool_needed && !p->spooled)
+
+	if (!p->client)
 		return;
+	switch (push_decide(&f, clock_now_ms(), &p->spool_wait_until_ms)) {
+	case PUSH_WAIT_ACKS:
+	case PUSH_WAIT_SPOOL:
+	case PUSH_WAIT_DELAY: /* push_acked() or primary_tick() looks again */
+		return;
+	case PUSH_HOLD:
+		if (primary_spool_room(pr, p) && push_spool(p) < 0)
+			push_fail(p, CTL_ERR_FAILED, "out of memory");
+		return; /* answered when the spool job is done */
+	case PUSH_SAFE_AVOIDED:
+		pr->st.spool_avoided++;
+		break;
+	case PUSH_SAFE:
+		break;
+	}
 	if (p->acks)
 		snprintf(text, sizeof(text), "durable on %u replica(s): %s%s", p->acks, p->acked_by,
 			 p->spooled ? "; held in the spool for the others" : "");
@@ -177,7 +183,7 @@ void push_io_error(struct push *p)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    peer_has_file(peer, p->name))
 			sending++;
-	if (p->acks + sending < (unsigned int)pr->cfg.sync_replicas) {
+	if (!push_quorum_reachable(p->acks, sending, (unsigned int)pr->cfg.sync_replicas)) {
 		push_fail(p, CTL_ERR_FAILED,
 			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
 			  "being sent it)",

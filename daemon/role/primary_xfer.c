@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mapguard.h"
+#include "role/decide.h"
 #include "role/primary_int.h"
 
 /* ---- transfers ---- */
@@ -198,12 +199,6 @@ void peer_add_pending(struct peer *peer)
 			peer_add_xfer(peer, p);
 }
 
-enum have_verdict {
-	HAVE_NONE, /* send the file from its start */
-	HAVE_RESUME, /* send it from the replica's durable length */
-	HAVE_SKIP, /* the replica holds the same file: nothing to send */
-};
-
 /*
  * Before @x is begun: did the replica say (HAVE) that it holds the file, or a durable
  * part of it?  Taken only when the sizes agree and the CRC of those bytes equals this
@@ -214,6 +209,8 @@ static enum have_verdict peer_check_have(struct peer *peer, struct xfer *x, uint
 {
 	struct push *p = x->push;
 	struct msg_have_entry *e = NULL;
+	enum have_verdict verdict;
+	bool crc_read;
 	uint32_t crc;
 
 	for (uint32_t idx = 0; idx < peer->have.count && !e; idx++)
@@ -223,18 +220,14 @@ static enum have_verdict peer_check_have(struct peer *peer, struct xfer *x, uint
 	if (!e)
 		return HAVE_NONE;
 	e->name[0] = '\0';
-	if (e->size != p->size || push_crc(p, e->durable, &crc) < 0)
-		return HAVE_NONE;
-	if (crc != e->crc) {
+	/* Its CRC is worth reading only when the sizes agree. */
+	crc_read = e->size == p->size && push_crc(p, e->durable, &crc) == 0;
+	verdict = have_decide(e, p->size, crc_read ? &crc : NULL, start);
+	if (verdict == HAVE_OTHER)
 		log_log("replica \"%s\" holds %" PRIu64 " bytes of \"%s\" with other content; "
 			"sending it from its start",
 			peer->name, e->durable, p->name);
-		return HAVE_NONE;
-	}
-	if (e->kind == WIRE_HAVE_COMPLETE)
-		return HAVE_SKIP;
-	*start = e->durable;
-	return HAVE_RESUME;
+	return verdict;
 }
 
 /* @x is the fill position and the replica already holds its file: acknowledged as it is. */
@@ -290,6 +283,7 @@ void peer_fill(struct peer *peer)
 					p->name, peer->name, fb.start_offset);
 				break;
 			case HAVE_NONE:
+			case HAVE_OTHER:
 				break;
 			}
 			snprintf(fb.name, sizeof(fb.name), "%s", p->name);
@@ -361,9 +355,8 @@ static void peer_io_failed(struct peer *peer, const char *file, const char *why)
 {
 	if (peer->io == PEER_IO_WAIT)
 		return; /* another file of the same burst */
-	peer->io_backoff_ms = peer->io_backoff_ms ? 2 * peer->io_backoff_ms : IO_RETRY_MIN_MS;
-	if (peer->io_backoff_ms > IO_RETRY_MAX_MS)
-		peer->io_backoff_ms = IO_RETRY_MAX_MS;
+	peer->io_backoff_ms =
+		io_backoff_next(peer->io_backoff_ms, IO_RETRY_MIN_MS, IO_RETRY_MAX_MS);
 	peer->io = PEER_IO_WAIT;
 	peer->io_retry_ms = clock_now_ms() + peer->io_backoff_ms;
 	log_warning("replica \"%s\" could not store \"%s\": %s", peer->name, file, why);
@@ -411,9 +404,8 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 			ack.file_id, ack.name);
 		return -EPROTO;
 	}
-	switch (ack.status) {
-	case WIRE_ACK_STORED:
-	case WIRE_ACK_DUPLICATE:
+	switch (ack_decide(ack.status)) {
+	case ACK_COUNTED:
 		if (ack.durable_offset != x->push->size) {
 			log_log("replica \"%s\" acknowledged %" PRIu64 " of %" PRIu64
 				" bytes of \"%s\" as complete",
@@ -422,21 +414,16 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		}
 		peer->files_acked++;
 		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", ack.name);
-		{
-			/* FILE_BEGIN to ACK, smoothed (1/4 weight to the newest). */
-			int64_t took = clock_now_ms() - x->begin_ms;
-
-			peer->ack_ewma_ms =
-				peer->ack_seen ? (3 * peer->ack_ewma_ms + took) / 4 : took;
-			peer->ack_seen = true;
-		}
+		peer->ack_ewma_ms = ack_ewma_next(peer->ack_ewma_ms, clock_now_ms() - x->begin_ms,
+						  !peer->ack_seen);
+		peer->ack_seen = true;
 		if (ack.status == WIRE_ACK_DUPLICATE)
 			pr->st.duplicates++;
 		push_acked(x->push, peer->name);
 		if (peer->io == PEER_IO_RETRY)
 			peer_io_recovered(peer);
 		break;
-	case WIRE_ACK_IO_ERROR:
+	case ACK_HELD:
 		/* This replica's disk, not the cluster's: the file stays held for it. */
 		pr->st.io_errors++;
 		peer_set_error(peer, "%s", ack.message);
@@ -444,7 +431,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 			 "replica \"%s\" could not store it: %s", peer->name, ack.message);
 		peer_io_failed(peer, ack.name, ack.message);
 		break;
-	case WIRE_ACK_CONFLICT:
+	case ACK_CONFLICT:
 		pr->st.conflicts++;
 		snprintf(pr->st.last_conflict, sizeof(pr->st.last_conflict), "replica \"%s\": %s",
 			 peer->name, ack.message);
@@ -455,14 +442,13 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		push_fail(x->push, CTL_ERR_CONFLICT, "replica \"%s\" refused it: %s", peer->name,
 			  ack.message);
 		break;
-	default:
+	case ACK_REFUSED:
 		peer_set_error(peer, "%s", ack.message);
 		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s", peer->name,
 			  wire_ack_status_name(ack.status), ack.message);
 		break;
 	}
-	if (ack.status != WIRE_ACK_STORED && ack.status != WIRE_ACK_DUPLICATE &&
-	    ack.status != WIRE_ACK_IO_ERROR && (x->push->from_spool || x->push->spool_done)) {
+	if (ack_releases_claim(ack.status) && (x->push->from_spool || x->push->spool_done)) {
 		/* Refused for good (conflict, invalid, other system): holding it longer
 		 * would only send it again.  The refusal is counted and shown. */
 		primary_release(pr, peer->name, x->push->name);

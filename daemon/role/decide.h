@@ -43,8 +43,7 @@ struct push_facts {
  * registered replica (or every one of those acknowledged it)?  *@wait_until_ms is the end
  * of its spool_delay wait, 0 before it began: set here when the wait begins at @now_ms.
  */
-enum push_verdict push_decide(const struct push_facts *f, int64_t now_ms,
-			      int64_t *wait_until_ms);
+enum push_verdict push_decide(const struct push_facts *f, int64_t now_ms, int64_t *wait_until_ms);
 
 /* What a replica's pace says (push_keeping_up). */
 struct replica_pace {

@@ -175,6 +175,22 @@ static void primary_request(void *ctx, struct ctl_client *client, const struct c
 
 /* ---- role operations ---- */
 
+/* The cluster this primary ships, as the spool recorded it; left 0 when not learnt yet
+ * (the first pushed segment fixes it: primary_check_identity). */
+static void primary_load_identity(struct primary *pr)
+{
+	struct spool_identity id;
+
+	if (spool_get_identity(&pr->spool, &id) < 0 || !id.system_identifier)
+		return;
+	pr->system_identifier = id.system_identifier;
+	pr->page_magic = id.page_magic;
+	pr->seg_size = id.seg_size;
+	pr->block_size = id.block_size;
+	log_log("primary ships WAL of system %" PRIu64 " (PostgreSQL %s)", pr->system_identifier,
+		wal_page_magic_version(pr->page_magic) ?: "?");
+}
+
 static void *primary_start(const struct config *cfg, struct ring *r)
 {
 	struct primary *pr = calloc(1, sizeof(*pr));
@@ -210,19 +226,7 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 		goto out_free;
 	if (primary_load_registered(pr) < 0)
 		goto out_spool;
-	{
-		struct spool_identity id;
-
-		if (spool_get_identity(&pr->spool, &id) == 0 && id.system_identifier) {
-			pr->system_identifier = id.system_identifier;
-			pr->page_magic = id.page_magic;
-			pr->seg_size = id.seg_size;
-			pr->block_size = id.block_size;
-			log_log("primary ships WAL of system %" PRIu64 " (PostgreSQL %s)",
-				pr->system_identifier,
-				wal_page_magic_version(pr->page_magic) ?: "?");
-		}
-	}
+	primary_load_identity(pr);
 	if (pr->spool.files)
 		log_log("spool \"%s\" holds %" PRIu64 " file(s), %" PRIu64
 			" bytes, for %d registered "

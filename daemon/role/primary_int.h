@@ -7,6 +7,7 @@
  *   primary_hold.c   the spool policy and the registered replicas
  *   primary_peer.c   replica connections: accept, listen, handshake (HELLO, HAVE, PING)
  *   primary_xfer.c   transfers to a streaming replica and its acknowledgements
+ *   decide.c         what they decide, as pure functions (role/decide.h, unit-tested)
  *
  * One struct per lifetime: struct primary (the role), struct peer (a connection),
  * struct push (a file being shipped), struct xfer (a file being sent on one connection).

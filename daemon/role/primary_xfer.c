@@ -250,9 +250,91 @@ static void peer_skip_xfer(struct peer *peer, struct xfer *x)
 }
 
 /* Queue what can be queued for @peer within its bounds. */
-void peer_fill(struct peer *peer)
+/*
+ * Begin @x, the fill position: FILE_BEGIN, from the replica's durable length when its HAVE
+ * says so, or not at all when it holds the file (skipped and acknowledged).  Returns false
+ * when nothing more can be queued now (max_inflight_files, or the queue failed).
+ */
+static bool peer_begin_xfer(struct peer *peer, struct xfer *x)
 {
 	struct primary *pr = peer->pr;
+	struct push *p = x->push;
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_file_begin fb = { .file_id = x->file_id,
+				     .kind = (uint8_t)p->wn.kind,
+				     .size = p->size };
+
+	if (peer->inflight_files >= (unsigned int)pr->cfg.max_inflight_files)
+		return false;
+	switch (peer_check_have(peer, x, &fb.start_offset)) {
+	case HAVE_SKIP:
+		peer_skip_xfer(peer, x);
+		return true;
+	case HAVE_RESUME:
+		x->next_read = fb.start_offset;
+		pr->st.resumed_files++;
+		pr->st.resumed_bytes += fb.start_offset;
+		log_log("resuming \"%s\" for replica \"%s\" at offset %" PRIu64
+			", its durable length",
+			p->name, peer->name, fb.start_offset);
+		break;
+	case HAVE_NONE:
+	case HAVE_OTHER:
+		break;
+	}
+	snprintf(fb.name, sizeof(fb.name), "%s", p->name);
+	if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb), frame) < 0)
+		return false;
+	x->begin_queued = true;
+	x->begin_ms = clock_now_ms();
+	peer->inflight_files++;
+	peer->files_sent++;
+	snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
+	return true;
+}
+
+/*
+ * Queue the next chunk of @x read into a registered slot (READ_FIXED right behind the
+ * frame and DATA headers; peer_read_done seals it).  Returns false when nothing more can
+ * be queued now (no free slot: primary_pump() retries) or the connection was closed.
+ */
+static bool peer_queue_read(struct peer *peer, struct xfer *x)
+{
+	struct primary *pr = peer->pr;
+	struct push *p = x->push;
+	uint32_t len =
+		(uint32_t)(p->size - x->next_read < WIRE_CHUNK_SIZE ? p->size - x->next_read :
+								      WIRE_CHUNK_SIZE);
+	struct ring_slot *slot = ring_slot_get(pr->ring);
+	struct conn_tx_item *item;
+	struct io_uring_sqe *sqe;
+	uint8_t *dst;
+
+	if (!slot)
+		return false; /* pool exhausted: primary_pump() retries */
+	item = conn_queue_slot(&peer->conn, slot, len, false);
+	if (!item) {
+		ring_slot_put(pr->ring, slot);
+		conn_close(&peer->conn, -ENOMEM);
+		return false;
+	}
+	item->owner = x;
+	item->owner_arg = x->next_read;
+	item->load_op.cb = peer_read_done;
+	dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+	sqe = ring_sqe(pr->ring, &item->load_op);
+	if (pr->ring->fixed_buffers)
+		io_uring_prep_read_fixed(sqe, p->fd, dst, len, x->next_read, (int)slot->index);
+	else
+		io_uring_prep_read(sqe, p->fd, dst, len, x->next_read);
+	conn_op_begin(&peer->conn);
+	p->refs++;
+	x->next_read += len;
+	return true;
+}
+
+void peer_fill(struct peer *peer)
+{
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 
 	if (peer->state == PEER_STREAMING && !peer->conn.closing)
@@ -264,74 +346,13 @@ void peer_fill(struct peer *peer)
 		if (conn_tx_backlog(&peer->conn) >= PEER_MAX_QUEUED)
 			return;
 		if (!x->begin_queued) {
-			struct msg_file_begin fb = { .file_id = x->file_id,
-						     .kind = (uint8_t)p->wn.kind,
-						     .size = p->size };
-
-			if (peer->inflight_files >= (unsigned int)pr->cfg.max_inflight_files)
-				return;
-			switch (peer_check_have(peer, x, &fb.start_offset)) {
-			case HAVE_SKIP:
-				peer_skip_xfer(peer, x);
-				continue;
-			case HAVE_RESUME:
-				x->next_read = fb.start_offset;
-				pr->st.resumed_files++;
-				pr->st.resumed_bytes += fb.start_offset;
-				log_log("resuming \"%s\" for replica \"%s\" at offset %" PRIu64
-					", its durable length",
-					p->name, peer->name, fb.start_offset);
-				break;
-			case HAVE_NONE:
-			case HAVE_OTHER:
-				break;
-			}
-			snprintf(fb.name, sizeof(fb.name), "%s", p->name);
-			if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb),
-					     frame) < 0)
-				return;
-			x->begin_queued = true;
-			x->begin_ms = clock_now_ms();
-			peer->inflight_files++;
-			peer->files_sent++;
-			snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
-			continue;
-		}
-		if (x->next_read < p->size && p->map) {
-			if (!peer_queue_mapped(peer, x))
+			if (!peer_begin_xfer(peer, x))
 				return;
 			continue;
 		}
 		if (x->next_read < p->size) {
-			uint32_t len = (uint32_t)(p->size - x->next_read < WIRE_CHUNK_SIZE ?
-							  p->size - x->next_read :
-							  WIRE_CHUNK_SIZE);
-			struct ring_slot *slot = ring_slot_get(pr->ring);
-			struct conn_tx_item *item;
-			struct io_uring_sqe *sqe;
-			uint8_t *dst;
-
-			if (!slot)
-				return; /* pool exhausted: primary_pump() retries */
-			item = conn_queue_slot(&peer->conn, slot, len, false);
-			if (!item) {
-				ring_slot_put(pr->ring, slot);
-				conn_close(&peer->conn, -ENOMEM);
+			if (!(p->map ? peer_queue_mapped(peer, x) : peer_queue_read(peer, x)))
 				return;
-			}
-			item->owner = x;
-			item->owner_arg = x->next_read;
-			item->load_op.cb = peer_read_done;
-			dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
-			sqe = ring_sqe(pr->ring, &item->load_op);
-			if (pr->ring->fixed_buffers)
-				io_uring_prep_read_fixed(sqe, p->fd, dst, len, x->next_read,
-							 (int)slot->index);
-			else
-				io_uring_prep_read(sqe, p->fd, dst, len, x->next_read);
-			conn_op_begin(&peer->conn);
-			p->refs++;
-			x->next_read += len;
 			continue;
 		}
 		if (!x->end_queued) {

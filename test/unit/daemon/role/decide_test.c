@@ -192,7 +192,9 @@ static void test_spool_room(void **state)
 
 static struct msg_have_entry entry(uint8_t kind, uint64_t size, uint64_t durable, uint32_t crc)
 {
-	return (struct msg_have_entry){ .kind = kind, .size = size, .durable = durable, .crc = crc };
+	return (struct msg_have_entry){
+		.kind = kind, .size = size, .durable = durable, .crc = crc
+	};
 }
 
 static void test_have(void **state)

@@ -78,7 +78,7 @@ struct config {
 	enum config_switch zero_copy; /* zero_copy: default auto */
 
 	char hba_file[PATH_MAX]; /* hba_file: access rules, "" = none */
-	bool tls; /* tls: default off */
+	bool tls; /* tls: default on (off only when set explicitly) */
 	char tls_ca_file[PATH_MAX];
 	char tls_cert_file[PATH_MAX];
 	char tls_key_file[PATH_MAX];

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The replica role: connects to `upstream`, receives WAL files and stores them durably
- * in `archive_dir` (DESIGN §4.2), acknowledging each file only once it is there:
+ * in `archive_dir` (durability rule 2, docs/architecture.md), acknowledging each file only once it is there:
  *
  *   FILE_BEGIN  open archive_dir/.incoming/<name>.<seq> (O_EXCL)
  *   DATA        validate the chunk's pages in memory, WRITE_FIXED it from the slot it
@@ -9,7 +9,7 @@
  *   FILE_END    all writes done: fdatasync, close, rename to archive_dir/<name> with
  *               RENAME_NOREPLACE, fsync archive_dir, then ACK
  *
- * A name that already exists is the duplicate rule (DESIGN §4.3): same content is
+ * A name that already exists is the duplicate rule (durability rule 3, docs/architecture.md): same content is
  * acknowledged as a duplicate, different content refused, counted and logged.  A file
  * that fails validation is never renamed into place.  The first segment stored fixes
  * the store's system identifier; WAL of any other system is refused.
@@ -52,6 +52,7 @@
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
+#include "proto/hello.h"
 #include "role/replica_decide.h"
 #include "role/replica_internal.h"
 #include "role/role.h"
@@ -100,43 +101,20 @@ int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 {
 	struct replica *rp = lk->rp;
+	struct wal_identity known = { .system_identifier = rp->store.system_identifier,
+				      .page_magic = rp->store.page_magic,
+				      .seg_size = rp->store.seg_size,
+				      .block_size = rp->store.block_size };
 	struct msg_hello h;
-	int ret = msg_hello_decode(payload, len, &h);
+	char why[512];
+	int ret = msg_hello_decode(payload, len, &h), code;
 
 	/* The same checks as the primary's, with the ERROR codes of docs/protocol.md. */
-	if (ret == -EPROTONOSUPPORT)
-		return link_refuse(lk, WIRE_ERR_VERSION,
-				   "upstream speaks protocol version %u, this replica version %d",
-				   h.version, WIRE_VERSION);
-	if (ret < 0 && ret != -EINVAL)
+	if (ret < 0 && ret != -EPROTONOSUPPORT && ret != -EINVAL)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed HELLO");
-	if (h.role != WIRE_ROLE_PRIMARY)
-		return link_refuse(lk, WIRE_ERR_ROLE,
-				   "upstream is not a walship primary: a replica takes WAL from a "
-				   "primary only");
-	if (ret == -EINVAL) /* all else well formed: the name breaks the rule */
-		return link_refuse(lk, WIRE_ERR_NAME, "invalid node name: a node name is %s",
-				   WALSHIP_NODE_NAME_RULE);
-	if (strcmp(h.arch, wire_arch()) != 0)
-		return link_refuse(lk, WIRE_ERR_INCOMPATIBLE,
-				   "primary platform %s differs from replica platform %s", h.arch,
-				   wire_arch());
-	if (h.system_identifier && rp->store.system_identifier &&
-	    h.system_identifier != rp->store.system_identifier)
-		return link_refuse(lk, WIRE_ERR_INCOMPATIBLE,
-				   "primary ships WAL of system %" PRIu64
-				   ", this replica holds system %" PRIu64,
-				   h.system_identifier, rp->store.system_identifier);
-	if ((h.page_magic && rp->store.page_magic && h.page_magic != rp->store.page_magic) ||
-	    (h.seg_size && rp->store.seg_size && h.seg_size != rp->store.seg_size) ||
-	    (h.block_size && rp->store.block_size && h.block_size != rp->store.block_size))
-		return link_refuse(
-			lk, WIRE_ERR_INCOMPATIBLE,
-			"primary ships WAL of PostgreSQL %s (segment size %u, block size %u); "
-			"this replica holds PostgreSQL %s (segment size %u, block size %u)",
-			wal_page_magic_version(h.page_magic) ?: "?", h.seg_size, h.block_size,
-			wal_page_magic_version(rp->store.page_magic) ?: "?", rp->store.seg_size,
-			rp->store.block_size);
+	code = hello_check_compatible(&h, WIRE_ROLE_REPLICA, &known, why, sizeof(why));
+	if (code)
+		return link_refuse(lk, (uint32_t)code, "%s", why);
 	if (conn_peer_cert_name(&lk->conn) && strcmp(conn_peer_cert_name(&lk->conn), h.node_name))
 		return link_refuse(lk, WIRE_ERR_NAME,
 				   "primary presents certificate name \"%s\" but node name \"%s\"",

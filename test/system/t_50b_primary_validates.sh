@@ -1,6 +1,6 @@
 #!/bin/bash
 # Issue 11, defect 7: the primary validates what it is pushed before a push can succeed
-# (DESIGN.md 4.4), with the validator the replicas use.  With sync_replicas = 0 and the
+# (durability rule 4, docs/architecture.md), with the validator the replicas use.  With sync_replicas = 0 and the
 # only replica away, nothing waits for a replica to look at the content: 16 MiB of zeros
 # named like a segment used to be pushed with exit 0 (and held for the replica, which
 # refused it later).  Now:

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The primary's decisions (role/decide.h): pure functions, no state of their own, called
+ * by primary_push.c, primary_hold.c and primary_xfer.c with the values they gather.
+ */
+#include "role/decide.h"
+
+enum push_verdict push_decide(const struct push_facts *f, int64_t now_ms, int64_t *wait_until_ms)
+{
+	if (f->acks < f->sync_replicas)
+		return PUSH_WAIT_ACKS;
+	if (!f->spool_needed) {
+		if (f->missing && f->spool_delay_ms > 0 && f->missing_keep_up) {
+			/* A copy is likely not needed: they acknowledge within spool_delay. */
+			if (!*wait_until_ms)
+				*wait_until_ms = now_ms + f->spool_delay_ms;
+			if (now_ms < *wait_until_ms)
+				return PUSH_WAIT_DELAY;
+		}
+		if (f->missing)
+			return PUSH_HOLD;
+		return *wait_until_ms ? PUSH_SAFE_AVOIDED : PUSH_SAFE;
+	}
+	return f->spooled ? PUSH_SAFE : PUSH_WAIT_SPOOL;
+}
+
+bool push_keeping_up(const struct replica_pace *pace, int64_t spool_delay_ms)
+{
+	return !pace->backlog_left && pace->ack_seen && pace->ack_ewma_ms < spool_delay_ms &&
+	       pace->being_sent;
+}
+
+int64_t ack_ewma_next(int64_t ewma_ms, int64_t took_ms, bool first)
+{
+	return first ? took_ms : (3 * ewma_ms + took_ms) / 4;
+}
+
+bool push_quorum_reachable(unsigned int acks, unsigned int sending, unsigned int sync_replicas)
+{
+	return acks + sending >= sync_replicas;
+}
+
+enum ack_outcome ack_decide(uint8_t status)
+{
+	switch (status) {
+	case WIRE_ACK_STORED:
+	case WIRE_ACK_DUPLICATE:
+		return ACK_COUNTED;
+	case WIRE_ACK_IO_ERROR:
+		return ACK_HELD;
+	case WIRE_ACK_CONFLICT:
+		return ACK_CONFLICT;
+	default:
+		return ACK_REFUSED;
+	}
+}
+
+bool ack_releases_claim(uint8_t status)
+{
+	enum ack_outcome o = ack_decide(status);
+
+	return o == ACK_CONFLICT || o == ACK_REFUSED;
+}
+
+int io_backoff_next(int prev_ms, int min_ms, int max_ms)
+{
+	int next = prev_ms ? 2 * prev_ms : min_ms;
+
+	return next > max_ms ? max_ms : next;
+}
+
+enum spool_room spool_room_decide(uint64_t used, uint64_t size, uint64_t max, bool release_slowest,
+				  const uint64_t *held, int n, int *slowest)
+{
+	if (!max || used + size <= max)
+		return SPOOL_FITS;
+	*slowest = -1;
+	if (release_slowest)
+		for (int i = 0; i < n; i++)
+			if (held[i] && (*slowest < 0 || held[i] > held[*slowest]))
+				*slowest = i;
+	return *slowest < 0 ? SPOOL_FULL : SPOOL_RELEASE;
+}
+
+enum have_verdict have_decide(const struct msg_have_entry *e, uint64_t size, const uint32_t *crc,
+			      uint64_t *start)
+{
+	if (e->size != size || !crc)
+		return HAVE_NONE;
+	if (*crc != e->crc)
+		return HAVE_OTHER;
+	if (e->kind == WIRE_HAVE_COMPLETE)
+		return HAVE_SKIP;
+	*start = e->durable;
+	return HAVE_RESUME;
+}

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The primary's spool policy and its registered replicas: a push that a registered
+ * replica lacks is copied into the spool (on the worker thread) before it is answered,
+ * unless every replica that lacks it is about to acknowledge it (spool_delay); a bounded
+ * spool fails the push or releases the replica furthest behind (spool_overflow).  The
+ * registered replicas, and the files held and lost for each, are read from the spool.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "role/decide.h"
+#include "role/primary_int.h"
+
+/* Copying a pushed file into the spool, on the worker thread. */
+struct spool_job {
+	struct worker_job job;
+	struct push *push;
+	struct spool *spool;
+	char **replicas;
+	int nreplicas;
+	int ret;
+	char err[256];
+};
+
+static void spool_job_run(struct worker_job *job)
+{
+	struct spool_job *sj = (struct spool_job *)job;
+	struct push *p = sj->push;
+
+	sj->ret = spool_store(sj->spool, p->fd, p->name, p->size, sj->replicas, sj->nreplicas,
+			      sj->err, sizeof(sj->err));
+}
+
+static void spool_job_done(struct worker_job *job)
+{
+	struct spool_job *sj = (struct spool_job *)job;
+	struct push *p = sj->push;
+	struct primary *pr = p->pr;
+
+	p->spool_done = true;
+	pr->spool_reserved -= p->size;
+	if (sj->ret < 0) {
+		log_error("%s", sj->err);
+		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", sj->err);
+	} else {
+		p->spooled = true;
+		pr->st.spool_copies++;
+		for (int i = 0; i < sj->nreplicas; i++) {
+			int k = primary_registered_index(pr, sj->replicas[i]);
+
+			if (k >= 0)
+				pr->held[k]++;
+		}
+		for (unsigned int i = 0; i < p->nacked; i++)
+			primary_release(pr, p->acked_names[i], p->name);
+		push_check(p);
+	}
+	spool_free_names(sj->replicas, sj->nreplicas);
+	free(sj);
+	push_unref(p);
+}
+
+/* Hand @p to the worker to be copied into the spool for every registered replica that
+ * has not acknowledged it. */
+int push_spool(struct push *p)
+{
+	struct primary *pr = p->pr;
+	struct spool_job *sj = calloc(1, sizeof(*sj));
+
+	if (!sj)
+		return -ENOMEM;
+	sj->replicas = calloc((size_t)pr->nregistered + 1, sizeof(char *));
+	if (!sj->replicas) {
+		free(sj);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < pr->nregistered; i++) {
+		if (push_acked_by(p, pr->registered[i]))
+			continue;
+		sj->replicas[sj->nreplicas] = strdup(pr->registered[i]);
+		if (!sj->replicas[sj->nreplicas]) {
+			spool_free_names(sj->replicas, sj->nreplicas);
+			free(sj);
+			return -ENOMEM;
+		}
+		sj->nreplicas++;
+	}
+	sj->push = p;
+	sj->spool = &pr->spool;
+	sj->job.run = spool_job_run;
+	sj->job.done = spool_job_done;
+	p->spool_needed = true;
+	p->refs++;
+	pr->spool_reserved += p->size;
+	worker_submit(&pr->worker, &sj->job);
+	return 0;
+}
+
+/*
+ * Is registered replica @replica about to acknowledge @p?  It is connected and streaming,
+ * has no held files left to catch up on, is being sent @p, and its acknowledgements have
+ * been coming within spool_delay.
+ */
+bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p)
+{
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		struct replica_pace pace = { .backlog_left = peer->backlog_next < peer->nbacklog,
+					     .ack_seen = peer->ack_seen,
+					     .ack_ewma_ms = peer->ack_ewma_ms };
+
+		if (peer->state != PEER_STREAMING || peer->conn.closing ||
+		    strcmp(peer->name, replica))
+			continue;
+		for (const struct xfer *x = peer->xfers; x && !pace.being_sent; x = x->next)
+			pace.being_sent = x->push == p;
+		return push_keeping_up(&pace, pr->cfg.spool_delay_ms);
+	}
+	return false;
+}
+
+/* ---- registered replicas ---- */
+
+int primary_registered_index(const struct primary *pr, const char *name)
+{
+	for (int i = 0; i < pr->nregistered; i++)
+		if (!strcmp(pr->registered[i], name))
+			return i;
+	return -1;
+}
+
+/* @replica no longer needs the held copy of @file. */
+void primary_release(struct primary *pr, const char *replica, const char *file)
+{
+	int i = primary_registered_index(pr, replica);
+
+	if (spool_release(&pr->spool, replica, file) == 1 && i >= 0 && pr->held[i])
+		pr->held[i]--;
+}
+
+/*
+ * Bounded spool (durability rule 5, docs/architecture.md: overflow is explicit, never a silent drop).  Before @p is
+ * copied in: if spool_max_size would be exceeded, either fail the push (spool_overflow =
+ * fail: PostgreSQL keeps the WAL and retries) or release the claims of the replica
+ * furthest behind, recording durably that it lost those files (release_slowest), until
+ * the file fits.  Returns true when @p may be spooled (false: it has been failed).
+ */
+bool primary_spool_room(struct primary *pr, struct push *p)
+{
+	uint64_t max = (uint64_t)pr->cfg.spool_max_size_mb << 20;
+
+	for (;;) {
+		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +
+				pr->spool_reserved;
+		int slowest = -1;
+		struct spool_lost lost;
+		uint64_t released;
+		enum spool_room room = spool_room_decide(
+			used, p->size, max, pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
+			pr->held, pr->nregistered, &slowest);
+
+		if (room == SPOOL_FITS)
+			return true;
+		if (room == SPOOL_FULL) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full: it holds %" PRIu64
+				  " MB of %d MB (spool_max_size) "
+				  "for replicas that are behind",
+				  used >> 20, pr->cfg.spool_max_size_mb);
+			pr->st.spool_full++;
+			return false;
+		}
+		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released) <
+		    0) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full and releasing a replica failed");
+			return false;
+		}
+		log_warning("spool full: replica \"%s\" lost %" PRIu64
+			    " held file(s), now %s to %s "
+			    "(%" PRIu64 " in all)",
+			    pr->registered[slowest], released, lost.first, lost.last, lost.files);
+		log_detail("spool_overflow = release_slowest released the claims of the replica "
+			   "furthest behind to make room.");
+		log_hint("Its standby needs another archive or a new base backup; see walship "
+			 "status.");
+		pr->lost[slowest] = lost;
+		pr->held[slowest] = 0;
+		pr->st.lost_files += released;
+	}
+}
+
+int primary_load_registered(struct primary *pr)
+{
+	int n;
+
+	spool_free_names(pr->registered, pr->nregistered);
+	pr->registered = NULL;
+	pr->nregistered = 0;
+	free(pr->held);
+	pr->held = NULL;
+	free(pr->lost);
+	pr->lost = NULL;
+	n = spool_replicas(&pr->spool, &pr->registered);
+	if (n < 0) {
+		log_error("could not list registered replicas in \"%s\": %s", pr->spool.path,
+			  strerror(-n));
+		return n;
+	}
+	pr->nregistered = n;
+	pr->held = calloc((size_t)n + 1, sizeof(*pr->held));
+	pr->lost = calloc((size_t)n + 1, sizeof(*pr->lost));
+	if (!pr->held || !pr->lost)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		char **names;
+		int held = spool_backlog(&pr->spool, pr->registered[i], &names);
+
+		spool_read_lost(&pr->spool, pr->registered[i], &pr->lost[i]);
+		if (held > 0) {
+			pr->held[i] = (uint64_t)held;
+			spool_free_names(names, held);
+		}
+	}
+	return 0;
+}
+
+/* ---- control requests ---- */
+
+/* The spool's view of registered replica @k: held and lost files. */
+void primary_fill_registered(const struct primary *pr, int k, struct status_peer *sp)
+{
+	sp->held = pr->held[k];
+	sp->lost_files = pr->lost[k].files;
+	snprintf(sp->lost_first, sizeof(sp->lost_first), "%s", pr->lost[k].first);
+	snprintf(sp->lost_last, sizeof(sp->lost_last), "%s", pr->lost[k].last);
+}

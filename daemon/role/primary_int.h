@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The primary role's private state, shared by its parts:
+ *
+ *   primary.c        the role itself: start, pump, tick, stop, reload, status, requests
+ *   primary_push.c   the push lifecycle: validate, account acknowledgements, answer
+ *   primary_hold.c   the spool policy and the registered replicas
+ *   primary_peer.c   replica connections: accept, listen, handshake (HELLO, HAVE, PING)
+ *   primary_xfer.c   transfers to a streaming replica and its acknowledgements
+ *   decide.c         what they decide, as pure functions (role/decide.h, unit-tested)
+ *
+ * One struct per lifetime: struct primary (the role), struct peer (a connection),
+ * struct push (a file being shipped), struct xfer (a file being sent on one connection).
+ * Nothing here is used outside daemon/role/primary*.c.
+ */
+#ifndef WALSHIP_ROLE_PRIMARY_INT_H
+#define WALSHIP_ROLE_PRIMARY_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/compiler.h"
+#include "common/hba.h"
+#include "control/control.h"
+#include "net/acceptor.h"
+#include "net/conn.h"
+#include "proto/codec.h"
+#include "ring/worker.h"
+#include "role/role.h"
+#include "status/status.h"
+#include "wal/name.h"
+#include "wal/spool.h"
+
+/* Frames queued per replica connection before its producer waits (reads included). */
+#define PEER_MAX_QUEUED 6
+/* How long a stopping primary waits for acknowledgements of files in flight. */
+#define DRAIN_MS 3000
+/* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */
+#define PUSH_MAX_EARLY_ACKS 64
+/* How long a connected replica has to answer a PING when another connection announces its
+ * name: alive, the newcomer is refused (ERROR NAME); silent, it is replaced. */
+#define NAME_PROBE_MS 2000
+/* Tokens of the primary's own PINGs (handshake and name probes); keepalive tokens are
+ * monotonic milliseconds, far below. */
+#define PEER_TOKEN_BASE (UINT64_C(1) << 63)
+/* A replica that answered ACK IO_ERROR gets held files again after this long, doubling
+ * while it keeps failing (docs/protocol.md, "ACK statuses"). */
+#define IO_RETRY_MIN_MS 1000
+#define IO_RETRY_MAX_MS 30000
+
+/*
+ * The handshake (docs/protocol.md, section 1).  A connection counts against max_senders
+ * once its HELLO is answered (PEER_INVENTORY on), never before.  It is complete, and the
+ * replica registered, only once HELLO and HAVE were valid and the replica answered a PING
+ * sent after its HAVE: a peer that does not read what it is sent, or breaks the protocol
+ * right after its HAVE, never gets WAL held for it.
+ */
+enum peer_state {
+	PEER_HANDSHAKE, /* waiting for HELLO */
+	PEER_NAME_WAIT, /* HELLO valid, but its name is connected: is that connection alive? */
+	PEER_INVENTORY, /* HELLO answered, waiting for HAVE */
+	PEER_CONFIRM, /* HAVE valid, waiting for the PONG of our PING */
+	PEER_STREAMING,
+};
+
+/* Whether a streaming replica stores what it is sent (ACK IO_ERROR says it could not). */
+enum peer_io {
+	PEER_IO_OK, /* sent every new push */
+	PEER_IO_WAIT, /* failing: new pushes are held for it in the spool, none is sent */
+	PEER_IO_RETRY, /* after the backoff: one held file at a time until one is stored */
+};
+
+struct primary;
+
+struct push {
+	struct push *next;
+	struct primary *pr;
+	uint64_t id;
+	char name[CTL_MAX_NAME];
+	struct wal_name wn;
+	int fd;
+	uint64_t size;
+	const uint8_t *map; /* read-only mapping of the file (send_source = map), or NULL */
+	struct ctl_client *client; /* NULL once replied */
+	int64_t started_ms;
+	int64_t deadline_ms;
+	unsigned int acks;
+	unsigned int refs; /* transfers and reads that still use fd */
+	char acked_by[256];
+	char io_error[192]; /* why a replica could not store it (ACK IO_ERROR), for the timeout */
+	bool from_spool; /* a held file sent to a replica catching up: no client */
+	bool spool_needed; /* registered replicas lack it: hold it before answering */
+	bool spool_done; /* the spool job finished (successfully or not) */
+	bool spooled; /* held durably in the spool */
+	int64_t spool_wait_until_ms; /* spool_delay: copy into the spool then, if still needed */
+	/* replicas that acknowledged it: they need no held copy (claims made while the
+	 * spool job ran are released when it finishes) */
+	unsigned int nacked;
+	char acked_names[PUSH_MAX_EARLY_ACKS][WIRE_MAX_NAME + 1];
+};
+
+/* Copying a pushed file into the spool, on the worker thread. */
+
+struct xfer {
+	struct xfer *next;
+	struct peer *peer;
+	struct push *push;
+	uint32_t file_id;
+	uint64_t next_read;
+	int64_t begin_ms; /* when FILE_BEGIN was queued */
+	bool begin_queued;
+	bool end_queued;
+};
+
+struct peer {
+	struct conn conn; /* first: conn callbacks find the peer from it */
+	struct peer *next;
+	struct primary *pr;
+	enum peer_state state;
+	bool refused; /* an ERROR is queued: close once it is sent */
+	struct peer *rival; /* PEER_NAME_WAIT: the connection of that name, being probed */
+	bool have_early; /* PEER_NAME_WAIT: its HAVE came already (in have) */
+	uint64_t confirm_token; /* PEER_CONFIRM: the PING whose PONG completes the handshake */
+	uint64_t probe_token; /* a newcomer announced this name: our PING, or 0 */
+	int64_t probe_deadline_ms; /* no PONG by then: closed, the newcomer goes on */
+	char name[WIRE_MAX_NAME + 1];
+	int64_t accepted_ms;
+	int64_t connected_since;
+	struct xfer *xfers; /* unacknowledged transfers, in order */
+	struct xfer *fill; /* first transfer not completely queued */
+	unsigned int inflight_files;
+	char **backlog; /* held files this replica still needs, in WAL order */
+	int nbacklog;
+	int backlog_next;
+	uint32_t next_file_id;
+	struct msg_have have; /* what the replica said it holds; entries used are cleared */
+	uint64_t files_sent;
+	uint64_t files_acked;
+	int64_t ack_ewma_ms; /* moving average of FILE_BEGIN to ACK, once ack_seen */
+	bool ack_seen;
+	uint64_t errors;
+	enum peer_io io;
+	int64_t io_retry_ms; /* PEER_IO_WAIT: when held files are sent again */
+	int io_backoff_ms;
+	char last_sent[WIRE_MAX_FILE_NAME + 1];
+	char last_acked[WIRE_MAX_FILE_NAME + 1];
+	char last_error[STATUS_MAX_TEXT];
+};
+
+struct primary {
+	struct config cfg;
+	struct ring *ring;
+	struct control_server control;
+	int listen_fd;
+	struct acceptor acceptor; /* the accept loop on listen_fd */
+	bool accepting;
+	bool stopping;
+	int64_t drain_deadline_ms; /* stopping: give up waiting for acknowledgements then */
+	struct peer *peers;
+	unsigned int npeers;
+	struct push *pushes;
+	unsigned int npushes;
+	uint64_t next_push_id;
+	uint64_t next_token; /* PEER_TOKEN_BASE + n: PINGs of the handshake and name probes */
+	/* cluster identity, learned from the first page of shipped segments */
+	uint64_t system_identifier;
+	uint16_t page_magic;
+	uint32_t seg_size;
+	uint32_t block_size;
+	struct spool spool;
+	struct worker worker;
+	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
+	struct hba_table *hba; /* access rules; NULL: every replica admitted */
+	char **registered; /* registered replicas, sorted */
+	uint64_t *held; /* files the spool holds for each of them */
+	struct spool_lost *lost; /* what each lost to spool overflow */
+	uint64_t spool_reserved; /* bytes of spool jobs in progress */
+	int nregistered;
+	struct status_node st;
+};
+
+/* ---- primary_push.c: the push lifecycle ---- */
+
+/* Control request PUSH: check and validate the file passed as @fd (owned from here on),
+ * then send it to every streaming replica; @client is answered once the push is safe,
+ * fails or times out. */
+void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd);
+/* Drop a reference to @p; it is freed once no transfer uses it and its client has its
+ * answer. */
+void push_unref(struct push *p);
+/* Answer @p's client with @code and the formatted reason, logged; nothing if answered
+ * already.  May free @p when it holds no reference. */
+void push_fail(struct push *p, uint16_t code, const char *fmt, ...) attr_printf(3, 4);
+/* Whether @replica acknowledged @p. */
+bool push_acked_by(const struct push *p, const char *replica);
+/* Answer @p if it is safe now (sync_replicas acknowledgements, held in the spool for
+ * every other registered replica); starts the spool copy when that is what is missing. */
+void push_check(struct push *p);
+/* @replica holds @p durably: count it, release its claim on the spool's copy, and
+ * push_check(). */
+void push_acked(struct push *p, const char *replica);
+/* A replica answered ACK IO_ERROR for @p (reason in p->io_error): fail @p now if the
+ * replicas still being sent it cannot make up sync_replicas, else push_check(). */
+void push_io_error(struct push *p);
+/* push_timeout is over and @p is not safe: fail it, saying what it waited for. */
+void push_timed_out(struct push *p);
+/* A held file opened from the spool, to send to a replica catching up, with no reference
+ * taken (refs 0: the caller takes one), or NULL (released meanwhile, or no memory). */
+struct push *push_from_spool(struct primary *pr, const char *name);
+/* CRC-32C of the first @len bytes of @p's file into *@crc.  Returns 0 or -errno. */
+int push_crc(const struct push *p, uint64_t len, uint32_t *crc);
+
+/* ---- primary_hold.c: the spool policy and the registered replicas ---- */
+
+/* Hand @p to the worker to be copied into the spool for every registered replica that
+ * has not acknowledged it; push_check() runs again when the copy is done.  Returns 0 or
+ * -ENOMEM. */
+int push_spool(struct push *p);
+/* Whether registered replica @replica is about to acknowledge @p (spool_delay). */
+bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p);
+/* Make room in a bounded spool for @p (spool_overflow).  Returns true when @p may be
+ * spooled; false when it has been failed. */
+bool primary_spool_room(struct primary *pr, struct push *p);
+/* Index of registered replica @name in pr->registered, or -1. */
+int primary_registered_index(const struct primary *pr, const char *name);
+/* @replica no longer needs the held copy of @file. */
+void primary_release(struct primary *pr, const char *replica, const char *file);
+/* (Re)read the registered replicas, their held and lost files, from the spool.
+ * Returns 0 or -errno (logged). */
+int primary_load_registered(struct primary *pr);
+/* The spool's view of registered replica @k (held and lost files) into @sp. */
+void primary_fill_registered(const struct primary *pr, int k, struct status_peer *sp);
+
+/* ---- primary_peer.c: replica connections and the handshake ---- */
+
+/* Open the listening socket on cfg.listen and its acceptor.  Returns 0 or -errno
+ * (logged). */
+int primary_listen(struct primary *pr);
+/* Post the next accept, unless stopping or one is posted already. */
+void primary_accept_post(struct primary *pr);
+/* @peer's HELLO is valid: go on with it unless its name is connected (then probe that
+ * connection, and wait in PEER_NAME_WAIT).  Returns 0 or -errno. */
+int peer_check_name(struct peer *peer);
+/* Close connections that did not answer a name probe within NAME_PROBE_MS. */
+void primary_probes_expire(struct primary *pr, int64_t now_ms);
+/* Record @peer's last error (shown by status) and count it. */
+void peer_set_error(struct peer *peer, const char *fmt, ...) attr_printf(2, 3);
+
+/* ---- primary_xfer.c: transfers to a replica ---- */
+
+/* Queue a small frame of @len bytes (a negative @len is an encoding error: logged and
+ * returned).  Returns 0 or -errno. */
+int peer_queue_small(struct peer *peer, int len, const uint8_t *frame);
+/* Add a transfer of @p to @peer's queue (taking a reference); closes @peer when out of
+ * memory. */
+void peer_add_xfer(struct peer *peer, struct push *p);
+/* Free @x and drop its reference to its push. */
+void xfer_free(struct xfer *x);
+/* Whether @peer has a transfer of file @name. */
+bool peer_has_file(const struct peer *peer, const char *name);
+/* (Re)read the files the spool holds for @peer.  Returns how many, or -errno (logged). */
+int peer_load_backlog(struct peer *peer);
+/* Give @peer the pushes in progress it has neither acknowledged nor been given. */
+void peer_add_pending(struct peer *peer);
+/* Queue what can be queued for @peer within its bounds. */
+void peer_fill(struct peer *peer);
+/* An ACK from @peer.  Returns 0, or -errno to close the connection. */
+int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len);
+/* PEER_IO_WAIT is over: send @peer the files held for it, one at a time. */
+void peer_io_retry(struct peer *peer);
+
+#endif /* WALSHIP_ROLE_PRIMARY_INT_H */

@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The primary's push lifecycle: a file passed by `walship push` is checked (name, regular
+ * file, readable descriptor), validated as a replica would (page headers, cluster
+ * identity), then given to every streaming replica.  Acknowledgements are counted as they
+ * come (push_acked); the push is answered once it is safe (push_check: sync_replicas
+ * acknowledgements, and held in the spool for every other registered replica), when a
+ * replica refuses it, or at push_timeout (push_timed_out).  Held files sent to a replica
+ * catching up are pushes too, with no client (push_from_spool).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/compiler.h"
+#include "common/clock.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/mapguard.h"
+#include "role/decide.h"
+#include "role/primary_int.h"
+#include "wal/page.h"
+
+/* ---- pushes ---- */
+
+static void push_release(struct push *p)
+{
+	struct primary *pr = p->pr;
+	struct push **pp;
+
+	for (pp = &pr->pushes; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	pr->npushes--;
+	if (p->map)
+		munmap((void *)(uintptr_t)p->map, p->size);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+void push_unref(struct push *p)
+{
+	if (--p->refs == 0 && !p->client)
+		push_release(p);
+}
+
+static void push_reply(struct push *p, uint16_t code, const char *text)
+{
+	struct primary *pr = p->pr;
+
+	if (!p->client)
+		return;
+	control_reply(p->client, code, text, strlen(text));
+	p->client = NULL;
+	if (code == CTL_OK) {
+		pr->st.pushes_ok++;
+	} else {
+		pr->st.pushes_failed++;
+		snprintf(pr->st.last_error, sizeof(pr->st.last_error), "%s", text);
+	}
+	if (p->refs == 0)
+		push_release(p);
+}
+
+void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	if (!p->client)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_log("could not archive \"%s\": %s", p->name, text);
+	push_reply(p, code, text);
+}
+
+bool push_acked_by(const struct push *p, const char *replica)
+{
+	for (unsigned int i = 0; i < p->nacked; i++)
+		if (!strcmp(p->acked_names[i], replica))
+			return true;
+	return false;
+}
+
+/*
+ * Answer the push once it is safe (durability rule 1, docs/architecture.md): durable on sync_replicas replicas, and
+ * held in the spool for every registered replica that has not acknowledged it.  The copy
+ * into the spool is made only then, and only if some registered replica still lacks the
+ * file: with every registered replica quick enough, nothing is copied at all.
+ */
+void push_check(struct push *p)
+{
+	struct primary *pr = p->pr;
+	struct push_facts f = { .acks = p->acks,
+				.sync_replicas = (unsigned int)pr->cfg.sync_replicas,
+				.missing_keep_up = true,
+				.spool_delay_ms = pr->cfg.spool_delay_ms,
+				.spool_needed = p->spool_needed,
+				.spooled = p->spooled };
+	char text[512];
+
+	if (!p->client)
+		return;
+	/* Registered replicas that lack it, and whether each is about to acknowledge it. */
+	for (int i = 0; !p->spool_needed && i < pr->nregistered; i++) {
+		if (push_acked_by(p, pr->registered[i]))
+			continue;
+		f.missing++;
+		f.missing_keep_up = f.missing_keep_up && f.spool_delay_ms > 0 &&
+				    primary_keeping_up(pr, pr->registered[i], p);
+	}
+
+	if (!p->client)
+		return;
+	switch (push_decide(&f, clock_now_ms(), &p->spool_wait_until_ms)) {
+	case PUSH_WAIT_ACKS:
+	case PUSH_WAIT_SPOOL:
+	case PUSH_WAIT_DELAY: /* push_acked() or primary_tick() looks again */
+		return;
+	case PUSH_HOLD:
+		if (primary_spool_room(pr, p) && push_spool(p) < 0)
+			push_fail(p, CTL_ERR_FAILED, "out of memory");
+		return; /* answered when the spool job is done */
+	case PUSH_SAFE_AVOIDED:
+		pr->st.spool_avoided++;
+		break;
+	case PUSH_SAFE:
+		break;
+	}
+	if (p->acks)
+		snprintf(text, sizeof(text), "durable on %u replica(s): %s%s", p->acks, p->acked_by,
+			 p->spooled ? "; held in the spool for the others" : "");
+	else
+		snprintf(text, sizeof(text), "%s (sync_replicas = 0)",
+			 p->spooled ? "held in the spool for every registered replica" :
+				      "no replica is registered to hold it for");
+	log_debug("archived \"%s\" in %" PRId64 " ms: %s", p->name, clock_now_ms() - p->started_ms,
+		  text);
+	push_reply(p, CTL_OK, text);
+}
+
+/* @replica holds @p durably: count it, and drop its claim on the spool's copy. */
+void push_acked(struct push *p, const char *replica)
+{
+	struct primary *pr = p->pr;
+	size_t used = strlen(p->acked_by);
+
+	p->acks++;
+	snprintf(p->acked_by + used, sizeof(p->acked_by) - used, "%s%s", used ? ", " : "", replica);
+	if (p->nacked < PUSH_MAX_EARLY_ACKS)
+		snprintf(p->acked_names[p->nacked++], WIRE_MAX_NAME + 1, "%s", replica);
+	/* While the spool job runs it may be linking this very file: release after it. */
+	if (p->from_spool || p->spool_done)
+		primary_release(pr, replica, p->name);
+	push_check(p);
+}
+
+/*
+ * A replica could not store @p (ACK IO_ERROR; its transfer is gone): if the replicas still
+ * being sent it can make up sync_replicas, the push goes on and @p is held for the failing
+ * one (push_check); if they cannot, it fails now rather than at push_timeout.
+ */
+void push_io_error(struct push *p)
+{
+	struct primary *pr = p->pr;
+	unsigned int sending = 0;
+
+	if (!p->client)
+		return;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer_has_file(peer, p->name))
+			sending++;
+	if (!push_quorum_reachable(p->acks, sending, (unsigned int)pr->cfg.sync_replicas)) {
+		push_fail(p, CTL_ERR_FAILED,
+			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
+			  "being sent it)",
+			  p->io_error, p->acks, pr->cfg.sync_replicas, sending);
+		return;
+	}
+	push_check(p); /* it may have waited for that replica: hold it for it now */
+}
+
+/* push_timeout is over and @p is not safe yet: fail it, saying what it waited for. */
+void push_timed_out(struct push *p)
+{
+	struct primary *pr = p->pr;
+	unsigned int connected = 0, failing = 0;
+	char more[64] = "";
+
+	if (p->acks >= (unsigned int)pr->cfg.sync_replicas) {
+		/* Enough acknowledgements: what is missing is the hold for the others. */
+		char on[320] = "";
+
+		if (p->acks)
+			snprintf(on, sizeof(on), "durable on %u replica(s) (%s), but ", p->acks,
+				 p->acked_by);
+		push_fail(p, CTL_ERR_TIMEOUT, "%s%s within %d ms", on,
+			  p->spool_needed ? "the copy into the spool for the registered "
+					    "replica(s) that lack it did not finish" :
+					    "the registered replica(s) that lack it neither "
+					    "acknowledged it nor got it held for them",
+			  pr->cfg.push_timeout_ms);
+		return;
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_STREAMING && !peer->conn.closing) {
+			connected++;
+			failing += peer->io != PEER_IO_OK;
+		}
+	}
+	if (failing)
+		snprintf(more, sizeof(more), ", %u of them failing to store files", failing);
+	push_fail(p, CTL_ERR_TIMEOUT,
+		  "only %u of %d required replica acknowledgements within %d ms "
+		  "(%u replica(s) connected%s)%s%s",
+		  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms, connected, more,
+		  p->io_error[0] ? "; " : "", p->io_error);
+}
+
+/* Validating a pushed file through a mapping of it, under the SIGBUS guard. */
+struct push_validation {
+	const uint8_t *map;
+	uint64_t size;
+	const struct wal_name *wn;
+	struct wal_validator *wv;
+	struct wal_identity *id;
+};
+
+static int push_validate_mapped(void *arg)
+{
+	struct push_validation *pv = arg;
+
+	return wal_validate_buffer(pv->map, pv->size, pv->wn, 0, pv->wv, pv->id);
+}
+
+/*
+ * Validate a pushed file before its push can succeed (durability rule 4, docs/architecture.md), with the validator
+ * the replicas use (wal/page.h): the page headers of a segment or .partial, the text of a
+ * history or backup file.  Read through @map, else through a mapping made for the purpose
+ * (either way only the page headers of a segment are touched), else with pread.  Returns
+ * 0 and fills @id, or a negative errno with the reason in wv->message.
+ */
+static int push_validate(int fd, const uint8_t *map, uint64_t size, const struct wal_name *wn,
+			 struct wal_validator *wv, struct wal_identity *id)
+{
+	struct push_validation pv = { .map = map, .size = size, .wn = wn, .wv = wv, .id = id };
+	void *own = NULL;
+	int ret;
+
+	if (!map && size) {
+		own = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		if (own == MAP_FAILED)
+			return wal_validate_fd(fd, wn, 0, wv, id);
+		pv.map = own;
+	}
+	ret = mapguard_call(push_validate_mapped, &pv);
+	if (ret == -EFAULT)
+		snprintf(wv->message, sizeof(wv->message),
+			 "the file shrank while it was being validated");
+	if (own)
+		munmap(own, size);
+	return ret;
+}
+
+/*
+ * A pushed segment's first page (@id, from the validator) names its cluster.  The first
+ * one fixes (durably) the cluster this primary ships; a segment of another cluster is
+ * refused before anything is sent (a replica would refuse it too, file by file), and the
+ * handshake can refuse a replica of another cluster.  Returns 0, or -EINVAL with @why
+ * filled.
+ */
+static int primary_check_identity(struct primary *pr, const struct wal_identity *id,
+				  const char *name, char *why, size_t whylen)
+{
+	if (!pr->system_identifier) {
+		struct spool_identity sid = { .system_identifier = id->system_identifier,
+					      .page_magic = id->page_magic,
+					      .seg_size = id->seg_size,
+					      .block_size = id->block_size };
+
+		pr->system_identifier = id->system_identifier;
+		pr->page_magic = id->page_magic;
+		pr->seg_size = id->seg_size;
+		pr->block_size = id->block_size;
+		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
+			pr->system_identifier, wal_page_magic_version(pr->page_magic));
+		spool_set_identity(&pr->spool, &sid);
+		return 0;
+	}
+	if (id->system_identifier != pr->system_identifier || id->page_magic != pr->page_magic) {
+		snprintf(why, whylen,
+			 "\"%s\" is WAL of system %" PRIu64 " (PostgreSQL %s); this primary ships "
+			 "system %" PRIu64 " (PostgreSQL %s)",
+			 name, id->system_identifier, wal_page_magic_version(id->page_magic),
+			 pr->system_identifier, wal_page_magic_version(pr->page_magic) ?: "?");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * A push of file @name, open as @fd (owned by the push from here on), of @size bytes:
+ * mapped read-only when send_source = map (else, or if that fails, read into slots).
+ * Not yet in pr->pushes.  Returns NULL when out of memory (@fd is left open).
+ */
+static struct push *push_new(struct primary *pr, const char *name, const struct wal_name *wn,
+			     int fd, uint64_t size)
+{
+	struct push *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->pr = pr;
+	p->id = ++pr->next_push_id;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->wn = *wn;
+	p->fd = fd;
+	p->size = size;
+	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
+		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (map == MAP_FAILED)
+			log_debug("could not map \"%s\" (%s); reading it into buffers", name,
+				  strerror(errno));
+		else
+			p->map = map;
+	}
+	return p;
+}
+
+/* Add @p to the pushes in progress. */
+static void push_link(struct push *p)
+{
+	struct primary *pr = p->pr;
+
+	p->started_ms = clock_now_ms();
+	p->next = pr->pushes;
+	pr->pushes = p;
+	pr->npushes++;
+}
+
+/* A held file, opened from the spool, to send to a replica catching up. */
+struct push *push_from_spool(struct primary *pr, const char *name)
+{
+	struct wal_name wn;
+	struct stat sb;
+	struct push *p = NULL;
+	int fd = spool_open_file(&pr->spool, name);
+
+	if (fd < 0)
+		return NULL; /* released meanwhile */
+	if (fstat(fd, &sb) == 0 && wal_name_parse(name, &wn) == 0)
+		p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
+	if (!p) {
+		close(fd);
+		return NULL;
+	}
+	p->from_spool = true;
+	push_link(p);
+	return p;
+}
+
+/* CRC-32C of the first @len bytes of @p's file: through its mapping, else read. */
+int push_crc(const struct push *p, uint64_t len, uint32_t *crc)
+{
+	uint8_t *buf;
+	uint64_t off = 0;
+
+	if (p->map)
+		return mapguard_crc32c(0, p->map, len, crc);
+	buf = malloc(WIRE_CHUNK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	*crc = 0;
+	while (off < len) {
+		size_t want = len - off < WIRE_CHUNK_SIZE ? (size_t)(len - off) : WIRE_CHUNK_SIZE;
+		ssize_t got = pread(p->fd, buf, want, (off_t)off);
+
+		if (got <= 0) {
+			free(buf);
+			return got < 0 ? -errno : -EIO;
+		}
+		*crc = crc32c(*crc, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	free(buf);
+	return 0;
+}
+
+/*
+ * Can the file passed as @fd for @name be pushed at all: a WAL file name, a regular file,
+ * a descriptor open for reading (every replica connection reads it: one that cannot be
+ * read fails here, alone)?  Returns 0, or -EINVAL with @text filled.
+ */
+static int push_check_file(const char *name, int fd, struct wal_name *wn, struct stat *sb,
+			   char *text, size_t len)
+{
+	int flags;
+
+	if (wal_name_parse(name, wn) < 0) {
+		snprintf(text, len, "\"%s\" is not a WAL file name", name);
+		return -EINVAL;
+	}
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
+		snprintf(text, len, "\"%s\" is not a regular file", name);
+		return -EINVAL;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || (flags & O_PATH) || (flags & O_ACCMODE) == O_WRONLY) {
+		snprintf(text, len, "the descriptor passed for \"%s\" is not open for reading",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Nothing unchecked is answered, held or sent: the same checks as a replica's (content,
+ * then the cluster it belongs to).  Returns 0, or -EINVAL with @text filled (counted).
+ */
+static int push_check_content(struct push *p, char *text, size_t len)
+{
+	struct primary *pr = p->pr;
+	struct wal_validator wv;
+	struct wal_identity id;
+
+	if (push_validate(p->fd, p->map, p->size, &p->wn, &wv, &id) < 0) {
+		snprintf(text, len, "%s", wv.message);
+		pr->st.invalid++;
+		return -EINVAL;
+	}
+	if ((p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL) &&
+	    primary_check_identity(pr, &id, p->name, text, len) < 0) {
+		pr->st.sysid_refused++;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* @p is valid: send it to every streaming replica that stores files, and answer it once
+ * it is safe. */
+static void push_begin(struct push *p, struct ctl_client *client)
+{
+	struct primary *pr = p->pr;
+
+	p->client = client;
+	push_link(p);
+	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
+	p->refs = 1; /* held until the loop below has added every transfer */
+	log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
+		  (int)control_client_pid(client));
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
+			peer_add_xfer(peer, p);
+	push_check(p); /* sync_replicas = 0: hold it for the registered replicas now */
+	push_unref(p);
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_fill(peer);
+}
+
+void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
+{
+	struct wal_name wn;
+	struct stat sb;
+	struct push *p;
+	char text[384];
+
+	if (fd < 0) {
+		control_reply_text(client, CTL_ERR_INVALID, "no file descriptor passed");
+		return;
+	}
+	if (push_check_file(name, fd, &wn, &sb, text, sizeof(text)) < 0)
+		goto out_refuse;
+	if (pr->stopping) {
+		close(fd);
+		control_reply_text(client, CTL_ERR_FAILED, "walshipd is shutting down");
+		pr->st.pushes_failed++;
+		return;
+	}
+	if (pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes) {
+		close(fd);
+		snprintf(text, sizeof(text), "too many pushes in progress (max_queued_pushes = %d)",
+			 pr->cfg.max_queued_pushes);
+		log_warning("could not archive \"%s\": %s", name, text);
+		control_reply(client, CTL_ERR_BUSY, text, strlen(text));
+		pr->st.pushes_failed++;
+		return;
+	}
+	p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
+	if (!p) {
+		close(fd);
+		control_reply_text(client, CTL_ERR_FAILED, "out of memory");
+		return;
+	}
+	if (push_check_content(p, text, sizeof(text)) < 0)
+		goto out_refuse_push;
+	push_begin(p, client);
+	return;
+
+out_refuse_push:
+	if (p->map)
+		munmap((void *)(uintptr_t)p->map, p->size);
+	free(p);
+out_refuse:
+	close(fd);
+	log_warning("refused push of \"%s\": %s", name, text);
+	pr->st.pushes_failed++;
+	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
+}

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Transfers from the primary to one streaming replica: the files it is sent, in order
+ * (new pushes, then its held backlog in WAL order), each as FILE_BEGIN (resumed or
+ * skipped after the replica's HAVE), DATA chunks read into slots or sent from the file's
+ * mapping, and FILE_END, within PEER_MAX_QUEUED frames and max_inflight_files files;
+ * then its ACK, and what a replica that cannot store files (ACK IO_ERROR) is sent after.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mapguard.h"
+#include "role/decide.h"
+#include "role/primary_int.h"
+
+/* ---- transfers ---- */
+
+void peer_add_xfer(struct peer *peer, struct push *p)
+{
+	struct xfer *x = calloc(1, sizeof(*x)), **xp;
+
+	if (!x) {
+		log_error("out of memory");
+		conn_close(&peer->conn, -ENOMEM);
+		return;
+	}
+	x->peer = peer;
+	x->push = p;
+	x->file_id = ++peer->next_file_id;
+	p->refs++;
+	for (xp = &peer->xfers; *xp; xp = &(*xp)->next)
+		;
+	*xp = x;
+	if (!peer->fill)
+		peer->fill = x;
+}
+
+void xfer_free(struct xfer *x)
+{
+	struct push *p = x->push;
+
+	free(x);
+	push_unref(p);
+}
+
+static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct conn_tx_item *item = container_of(op, struct conn_tx_item, load_op);
+	struct xfer *x = item->owner;
+	struct peer *peer = x->peer;
+	struct push *p = x->push;
+	uint64_t offset = item->owner_arg;
+	uint32_t want = item->len;
+
+	(void)flags;
+	if (res < 0 || (uint32_t)res != want) {
+		char msg[256];
+
+		if (res < 0)
+			snprintf(msg, sizeof(msg), "could not read file \"%s\": %s", p->name,
+				 strerror(-res));
+		else
+			snprintf(
+				msg, sizeof(msg),
+				"could not read file \"%s\": read %d of %u bytes at offset %" PRIu64,
+				p->name, res, want, offset);
+		push_fail(p, CTL_ERR_FAILED, "%s", msg);
+		conn_item_failed(&peer->conn, item, res < 0 ? res : -EIO);
+	} else {
+		conn_item_ready(
+			&peer->conn, item,
+			(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));
+	}
+	push_unref(p);
+	conn_op_end(&peer->conn); /* may free peer */
+}
+
+int peer_queue_small(struct peer *peer, int len, const uint8_t *frame)
+{
+	if (len < 0) {
+		log_error("could not encode frame for %s: %s", peer->conn.peer_addr,
+			  strerror(-len));
+		return len;
+	}
+	return conn_send_frame(&peer->conn, frame, (uint32_t)len);
+}
+
+static void peer_mapped_release(struct conn_tx_item *item)
+{
+	push_unref(item->owner);
+}
+
+/*
+ * Queue the next chunk of @x from the file's mapping: checksum it where it lies and send
+ * headers and content with one SENDMSG(_ZC), so the content is never copied in user
+ * space.  Returns false when the connection was closed.
+ */
+static bool peer_queue_mapped(struct peer *peer, struct xfer *x)
+{
+	struct push *p = x->push;
+	uint64_t offset = x->next_read;
+	uint32_t len =
+		(uint32_t)(p->size - offset < WIRE_CHUNK_SIZE ? p->size - offset : WIRE_CHUNK_SIZE);
+	uint8_t hdr[WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE];
+	uint32_t crc = msg_data_split_begin(hdr, x->file_id, offset);
+	int hdr_len;
+
+	if (mapguard_crc32c(crc, p->map + offset, len, &crc) < 0) {
+		/* The file shrank under us: this transfer cannot complete, and the
+		 * protocol has no way to abandon one file, so the connection goes. */
+		push_fail(p, CTL_ERR_FAILED, "file \"%s\" shrank while it was being sent", p->name);
+		conn_close(&peer->conn, -EIO);
+		return false;
+	}
+	hdr_len = msg_data_split_end(hdr, offset, len, crc);
+	p->refs++;
+	if (hdr_len < 0 || !conn_queue_mapped(&peer->conn, hdr, (uint32_t)hdr_len, p->map + offset,
+					      len, peer_mapped_release, p)) {
+		push_unref(p);
+		conn_close(&peer->conn, hdr_len < 0 ? hdr_len : -ENOMEM);
+		return false;
+	}
+	x->next_read += len;
+	return true;
+}
+
+bool peer_has_file(const struct peer *peer, const char *name)
+{
+	for (const struct xfer *x = peer->xfers; x; x = x->next)
+		if (!strcmp(x->push->name, name))
+			return true;
+	return false;
+}
+
+/*
+ * A replica catching up: queue its next held files, in WAL order, keeping at most
+ * max_inflight_files ahead.  Files it is already being sent (new pushes) are skipped.
+ */
+static void peer_fill_backlog(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+
+	unsigned int window =
+		peer->io == PEER_IO_RETRY ? 1 : (unsigned int)pr->cfg.max_inflight_files;
+
+	if (peer->io == PEER_IO_WAIT)
+		return;
+	while (!pr->stopping && !peer->fill && peer->backlog_next < peer->nbacklog &&
+	       peer->inflight_files < window) {
+		const char *name = peer->backlog[peer->backlog_next++];
+		struct push *p;
+
+		if (peer_has_file(peer, name))
+			continue;
+		p = push_from_spool(pr, name);
+		if (!p)
+			continue;
+		p->refs = 1;
+		peer_add_xfer(peer, p);
+		push_unref(p);
+	}
+}
+
+/*
+ * (Re)read the list of files the spool holds for @peer, to be sent in WAL order.  Files
+ * it is being sent or has acknowledged meanwhile are skipped when their turn comes
+ * (peer_fill_backlog).  Returns how many, or -errno (logged).
+ */
+int peer_load_backlog(struct peer *peer)
+{
+	int ret;
+
+	spool_free_names(peer->backlog, peer->nbacklog);
+	peer->backlog = NULL;
+	peer->nbacklog = 0;
+	peer->backlog_next = 0;
+	ret = spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
+	if (ret < 0) {
+		log_error("could not list the files held for replica \"%s\": %s", peer->name,
+			  strerror(-ret));
+		return ret;
+	}
+	peer->nbacklog = ret;
+	return ret;
+}
+
+/* Pushes in progress that @peer has neither acknowledged nor been given: give them. */
+void peer_add_pending(struct peer *peer)
+{
+	for (struct push *p = peer->pr->pushes; p; p = p->next)
+		if (p->client && !p->from_spool && !push_acked_by(p, peer->name) &&
+		    !peer_has_file(peer, p->name))
+			peer_add_xfer(peer, p);
+}
+
+/*
+ * Before @x is begun: did the replica say (HAVE) that it holds the file, or a durable
+ * part of it?  Taken only when the sizes agree and the CRC of those bytes equals this
+ * side's copy; otherwise the file goes from its start (and where the replica holds other
+ * content under the name, it refuses it as a conflict).  Each entry is used once.
+ */
+static enum have_verdict peer_check_have(struct peer *peer, struct xfer *x, uint64_t *start)
+{
+	struct push *p = x->push;
+	struct msg_have_entry *e = NULL;
+	enum have_verdict verdict;
+	bool crc_read;
+	uint32_t crc;
+
+	for (uint32_t idx = 0; idx < peer->have.count && !e; idx++)
+		if (peer->have.entries[idx].name[0] &&
+		    !strcmp(peer->have.entries[idx].name, p->name))
+			e = &peer->have.entries[idx];
+	if (!e)
+		return HAVE_NONE;
+	e->name[0] = '\0';
+	/* Its CRC is worth reading only when the sizes agree. */
+	crc_read = e->size == p->size && push_crc(p, e->durable, &crc) == 0;
+	verdict = have_decide(e, p->size, crc_read ? &crc : NULL, start);
+	if (verdict == HAVE_OTHER)
+		log_log("replica \"%s\" holds %" PRIu64 " bytes of \"%s\" with other content; "
+			"sending it from its start",
+			peer->name, e->durable, p->name);
+	return verdict;
+}
+
+/* @x is the fill position and the replica already holds its file: acknowledged as it is. */
+static void peer_skip_xfer(struct peer *peer, struct xfer *x)
+{
+	struct primary *pr = peer->pr;
+	struct xfer **xp;
+
+	for (xp = &peer->xfers; *xp != x; xp = &(*xp)->next)
+		;
+	*xp = x->next;
+	peer->fill = x->next;
+	peer->files_acked++;
+	pr->st.skipped_files++;
+	snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", x->push->name);
+	log_log("replica \"%s\" already holds \"%s\" with the same content; not sent again",
+		peer->name, x->push->name);
+	push_acked(x->push, peer->name);
+	xfer_free(x);
+}
+
+/* Queue what can be queued for @peer within its bounds. */
+/*
+ * Begin @x, the fill position: FILE_BEGIN, from the replica's durable length when its HAVE
+ * says so, or not at all when it holds the file (skipped and acknowledged).  Returns false
+ * when nothing more can be queued now (max_inflight_files, or the queue failed).
+ */
+static bool peer_begin_xfer(struct peer *peer, struct xfer *x)
+{
+	struct primary *pr = peer->pr;
+	struct push *p = x->push;
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_file_begin fb = { .file_id = x->file_id,
+				     .kind = (uint8_t)p->wn.kind,
+				     .size = p->size };
+
+	if (peer->inflight_files >= (unsigned int)pr->cfg.max_inflight_files)
+		return false;
+	switch (peer_check_have(peer, x, &fb.start_offset)) {
+	case HAVE_SKIP:
+		peer_skip_xfer(peer, x);
+		return true;
+	case HAVE_RESUME:
+		x->next_read = fb.start_offset;
+		pr->st.resumed_files++;
+		pr->st.resumed_bytes += fb.start_offset;
+		log_log("resuming \"%s\" for replica \"%s\" at offset %" PRIu64
+			", its durable length",
+			p->name, peer->name, fb.start_offset);
+		break;
+	case HAVE_NONE:
+	case HAVE_OTHER:
+		break;
+	}
+	snprintf(fb.name, sizeof(fb.name), "%s", p->name);
+	if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb), frame) < 0)
+		return false;
+	x->begin_queued = true;
+	x->begin_ms = clock_now_ms();
+	peer->inflight_files++;
+	peer->files_sent++;
+	snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
+	return true;
+}
+
+/*
+ * Queue the next chunk of @x read into a registered slot (READ_FIXED right behind the
+ * frame and DATA headers; peer_read_done seals it).  Returns false when nothing more can
+ * be queued now (no free slot: primary_pump() retries) or the connection was closed.
+ */
+static bool peer_queue_read(struct peer *peer, struct xfer *x)
+{
+	struct primary *pr = peer->pr;
+	struct push *p = x->push;
+	uint32_t len =
+		(uint32_t)(p->size - x->next_read < WIRE_CHUNK_SIZE ? p->size - x->next_read :
+								      WIRE_CHUNK_SIZE);
+	struct ring_slot *slot = ring_slot_get(pr->ring);
+	struct conn_tx_item *item;
+	struct io_uring_sqe *sqe;
+	uint8_t *dst;
+
+	if (!slot)
+		return false; /* pool exhausted: primary_pump() retries */
+	item = conn_queue_slot(&peer->conn, slot, len, false);
+	if (!item) {
+		ring_slot_put(pr->ring, slot);
+		conn_close(&peer->conn, -ENOMEM);
+		return false;
+	}
+	item->owner = x;
+	item->owner_arg = x->next_read;
+	item->load_op.cb = peer_read_done;
+	dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+	sqe = ring_sqe(pr->ring, &item->load_op);
+	if (pr->ring->fixed_buffers)
+		io_uring_prep_read_fixed(sqe, p->fd, dst, len, x->next_read, (int)slot->index);
+	else
+		io_uring_prep_read(sqe, p->fd, dst, len, x->next_read);
+	conn_op_begin(&peer->conn);
+	p->refs++;
+	x->next_read += len;
+	return true;
+}
+
+void peer_fill(struct peer *peer)
+{
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+
+	if (peer->state == PEER_STREAMING && !peer->conn.closing)
+		peer_fill_backlog(peer);
+	while (peer->state == PEER_STREAMING && !peer->conn.closing && peer->fill) {
+		struct xfer *x = peer->fill;
+		struct push *p = x->push;
+
+		if (conn_tx_backlog(&peer->conn) >= PEER_MAX_QUEUED)
+			return;
+		if (!x->begin_queued) {
+			if (!peer_begin_xfer(peer, x))
+				return;
+			continue;
+		}
+		if (x->next_read < p->size) {
+			if (!(p->map ? peer_queue_mapped(peer, x) : peer_queue_read(peer, x)))
+				return;
+			continue;
+		}
+		if (!x->end_queued) {
+			struct msg_file_end fe = { .file_id = x->file_id, .size = p->size };
+
+			if (peer_queue_small(peer, msg_file_end_encode(frame, sizeof(frame), &fe),
+					     frame) < 0)
+				return;
+			x->end_queued = true;
+		}
+		peer->fill = x->next;
+	}
+}
+
+/*
+ * @peer answered ACK IO_ERROR for @file: stop sending it new pushes (they are held for it
+ * in the spool, as for a replica that is away) and send it held files again after a
+ * backoff that doubles while it keeps failing (primary_tick).
+ */
+static void peer_io_failed(struct peer *peer, const char *file, const char *why)
+{
+	if (peer->io == PEER_IO_WAIT)
+		return; /* another file of the same burst */
+	peer->io_backoff_ms =
+		io_backoff_next(peer->io_backoff_ms, IO_RETRY_MIN_MS, IO_RETRY_MAX_MS);
+	peer->io = PEER_IO_WAIT;
+	peer->io_retry_ms = clock_now_ms() + peer->io_backoff_ms;
+	log_warning("replica \"%s\" could not store \"%s\": %s", peer->name, file, why);
+	log_detail("The spool holds the files it lacks; they are sent to it again in %d ms.",
+		   peer->io_backoff_ms);
+}
+
+/* PEER_IO_WAIT is over: send @peer the files held for it, one at a time. */
+void peer_io_retry(struct peer *peer)
+{
+	peer->io = PEER_IO_RETRY;
+	if (peer_load_backlog(peer) <= 0) {
+		peer->io = PEER_IO_OK; /* nothing held (or unreadable: logged) */
+		peer_add_pending(peer);
+	}
+	peer_fill(peer);
+}
+
+/* A held file sent again was stored: back to normal, with everything it still lacks. */
+static void peer_io_recovered(struct peer *peer)
+{
+	log_log("replica \"%s\" stores files again", peer->name);
+	peer->io = PEER_IO_OK;
+	peer->io_backoff_ms = 0;
+	peer_load_backlog(peer);
+	peer_add_pending(peer);
+}
+
+int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct primary *pr = peer->pr;
+	struct msg_ack ack;
+	struct xfer **xp, *x;
+	int ret = msg_ack_decode(payload, len, &ack);
+
+	if (ret < 0) {
+		log_log("malformed ACK from replica \"%s\"", peer->name);
+		return ret;
+	}
+	for (xp = &peer->xfers; (x = *xp); xp = &x->next)
+		if (x->file_id == ack.file_id)
+			break;
+	if (!x || !x->end_queued || strcmp(ack.name, x->push->name) != 0) {
+		log_log("replica \"%s\" acknowledged unknown file %u (\"%s\")", peer->name,
+			ack.file_id, ack.name);
+		return -EPROTO;
+	}
+	switch (ack_decide(ack.status)) {
+	case ACK_COUNTED:
+		if (ack.durable_offset != x->push->size) {
+			log_log("replica \"%s\" acknowledged %" PRIu64 " of %" PRIu64
+				" bytes of \"%s\" as complete",
+				peer->name, ack.durable_offset, x->push->size, ack.name);
+			return -EPROTO;
+		}
+		peer->files_acked++;
+		snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", ack.name);
+		peer->ack_ewma_ms = ack_ewma_next(peer->ack_ewma_ms, clock_now_ms() - x->begin_ms,
+						  !peer->ack_seen);
+		peer->ack_seen = true;
+		if (ack.status == WIRE_ACK_DUPLICATE)
+			pr->st.duplicates++;
+		push_acked(x->push, peer->name);
+		if (peer->io == PEER_IO_RETRY)
+			peer_io_recovered(peer);
+		break;
+	case ACK_HELD:
+		/* This replica's disk, not the cluster's: the file stays held for it. */
+		pr->st.io_errors++;
+		peer_set_error(peer, "%s", ack.message);
+		snprintf(x->push->io_error, sizeof(x->push->io_error),
+			 "replica \"%s\" could not store it: %s", peer->name, ack.message);
+		peer_io_failed(peer, ack.name, ack.message);
+		break;
+	case ACK_CONFLICT:
+		pr->st.conflicts++;
+		snprintf(pr->st.last_conflict, sizeof(pr->st.last_conflict), "replica \"%s\": %s",
+			 peer->name, ack.message);
+		log_warning("replica \"%s\" holds different content for \"%s\"", peer->name,
+			    ack.name);
+		log_detail("%s", ack.message);
+		peer_set_error(peer, "%s", ack.message);
+		push_fail(x->push, CTL_ERR_CONFLICT, "replica \"%s\" refused it: %s", peer->name,
+			  ack.message);
+		break;
+	case ACK_REFUSED:
+		peer_set_error(peer, "%s", ack.message);
+		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s", peer->name,
+			  wire_ack_status_name(ack.status), ack.message);
+		break;
+	}
+	if (ack_releases_claim(ack.status) && (x->push->from_spool || x->push->spool_done)) {
+		/* Refused for good (conflict, invalid, other system): holding it longer
+		 * would only send it again.  The refusal is counted and shown. */
+		primary_release(pr, peer->name, x->push->name);
+	}
+	*xp = x->next;
+	if (peer->fill == x)
+		peer->fill = x->next;
+	peer->inflight_files--;
+	if (ack.status == WIRE_ACK_IO_ERROR)
+		push_io_error(x->push);
+	xfer_free(x);
+	peer_fill(peer);
+	return 0;
+}

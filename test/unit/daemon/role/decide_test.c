@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for daemon/role/decide.c: the primary's decisions, without sockets or disks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "role/decide.h"
+
+/* sync_replicas = 1, one registered replica that lacks it, spool_delay = 50 ms. */
+static struct push_facts facts(void)
+{
+	return (struct push_facts){ .acks = 1,
+				    .sync_replicas = 1,
+				    .missing = 1,
+				    .missing_keep_up = false,
+				    .spool_delay_ms = 50 };
+}
+
+static void test_push_acks(void **state)
+{
+	struct push_facts f = facts();
+	int64_t until = 0;
+
+	(void)state;
+	f.acks = 0;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_WAIT_ACKS);
+	/* Nothing else is decided before the acknowledgements: no wait begins. */
+	f.missing_keep_up = true;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_WAIT_ACKS);
+	assert_int_equal(until, 0);
+	/* sync_replicas = 0 with nobody registered: safe at once. */
+	f = facts();
+	f.acks = 0;
+	f.sync_replicas = 0;
+	f.missing = 0;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_SAFE);
+	/* More acknowledgements than needed, every registered replica among them. */
+	f = facts();
+	f.acks = 3;
+	f.missing = 0;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_SAFE);
+}
+
+static void test_push_hold(void **state)
+{
+	struct push_facts f = facts();
+	int64_t until = 0;
+
+	(void)state;
+	/* A registered replica lacks it and is not keeping up: hold it now. */
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_HOLD);
+	assert_int_equal(until, 0);
+	/* sync_replicas = 0 still holds it for the registered replicas. */
+	f.acks = 0;
+	f.sync_replicas = 0;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_HOLD);
+	/* The copy is under way, then done. */
+	f = facts();
+	f.spool_needed = true;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_WAIT_SPOOL);
+	f.spooled = true;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_SAFE);
+	/* Once the copy started, "missing" no longer matters. */
+	f.missing = 5;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_SAFE);
+}
+
+static void test_push_delay(void **state)
+{
+	struct push_facts f = facts();
+	int64_t until = 0;
+
+	(void)state;
+	f.missing_keep_up = true;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_WAIT_DELAY);
+	assert_int_equal(until, 1050);
+	/* The wait does not restart. */
+	assert_int_equal(push_decide(&f, 1049, &until), PUSH_WAIT_DELAY);
+	assert_int_equal(until, 1050);
+	/* Over, and still lacking it: hold it. */
+	assert_int_equal(push_decide(&f, 1050, &until), PUSH_HOLD);
+	/* It acknowledged within the delay: no copy, and that is counted. */
+	f.missing = 0;
+	f.acks = 2;
+	assert_int_equal(push_decide(&f, 1020, &until), PUSH_SAFE_AVOIDED);
+	/* spool_delay = 0: no wait even for a replica keeping up. */
+	f = facts();
+	f.missing_keep_up = true;
+	f.spool_delay_ms = 0;
+	until = 0;
+	assert_int_equal(push_decide(&f, 1000, &until), PUSH_HOLD);
+	assert_int_equal(until, 0);
+}
+
+static void test_keeping_up(void **state)
+{
+	struct replica_pace pace = { .ack_seen = true, .ack_ewma_ms = 10, .being_sent = true };
+
+	(void)state;
+	assert_true(push_keeping_up(&pace, 50));
+	/* The bound is strict: an average of spool_delay is not within it. */
+	pace.ack_ewma_ms = 50;
+	assert_false(push_keeping_up(&pace, 50));
+	pace.ack_ewma_ms = 10;
+	pace.being_sent = false;
+	assert_false(push_keeping_up(&pace, 50));
+	pace.being_sent = true;
+	pace.backlog_left = true;
+	assert_false(push_keeping_up(&pace, 50));
+	pace.backlog_left = false;
+	pace.ack_seen = false;
+	assert_false(push_keeping_up(&pace, 50));
+}
+
+static void test_ack_ewma(void **state)
+{
+	(void)state;
+	assert_int_equal(ack_ewma_next(0, 40, true), 40);
+	assert_int_equal(ack_ewma_next(40, 80, false), 50);
+	assert_int_equal(ack_ewma_next(100, 0, false), 75);
+}
+
+static void test_io_error(void **state)
+{
+	(void)state;
+	/* sync_replicas = 2: one acknowledgement and one other replica being sent it. */
+	assert_true(push_quorum_reachable(1, 1, 2));
+	assert_false(push_quorum_reachable(1, 0, 2));
+	assert_false(push_quorum_reachable(0, 0, 1));
+	assert_true(push_quorum_reachable(0, 0, 0));
+	assert_int_equal(ack_decide(WIRE_ACK_IO_ERROR), ACK_HELD);
+	assert_false(ack_releases_claim(WIRE_ACK_IO_ERROR));
+	/* Backoff: 1 s, doubling, up to 30 s; storing again starts over. */
+	assert_int_equal(io_backoff_next(0, 1000, 30000), 1000);
+	assert_int_equal(io_backoff_next(1000, 1000, 30000), 2000);
+	assert_int_equal(io_backoff_next(16000, 1000, 30000), 30000);
+	assert_int_equal(io_backoff_next(30000, 1000, 30000), 30000);
+}
+
+static void test_ack_statuses(void **state)
+{
+	(void)state;
+	assert_int_equal(ack_decide(WIRE_ACK_STORED), ACK_COUNTED);
+	assert_int_equal(ack_decide(WIRE_ACK_DUPLICATE), ACK_COUNTED);
+	assert_int_equal(ack_decide(WIRE_ACK_CONFLICT), ACK_CONFLICT);
+	assert_int_equal(ack_decide(WIRE_ACK_INVALID), ACK_REFUSED);
+	assert_int_equal(ack_decide(WIRE_ACK_SYSID), ACK_REFUSED);
+	assert_int_equal(ack_decide(200), ACK_REFUSED);
+	/* A refusal for good releases the held copy; stored or duplicate leave that to the
+	 * acknowledgement itself. */
+	assert_false(ack_releases_claim(WIRE_ACK_STORED));
+	assert_false(ack_releases_claim(WIRE_ACK_DUPLICATE));
+	assert_true(ack_releases_claim(WIRE_ACK_CONFLICT));
+	assert_true(ack_releases_claim(WIRE_ACK_INVALID));
+	assert_true(ack_releases_claim(WIRE_ACK_SYSID));
+}
+
+#define MB (UINT64_C(1) << 20)
+
+static void test_spool_room(void **state)
+{
+	const uint64_t held[] = { 3, 7, 0, 7 };
+	const uint64_t none[] = { 0, 0 };
+	int slowest = -9;
+
+	(void)state;
+	/* Unbounded, or it fits exactly. */
+	assert_int_equal(spool_room_decide(100 * MB, 16 * MB, 0, false, held, 4, &slowest),
+			 SPOOL_FITS);
+	assert_int_equal(spool_room_decide(48 * MB, 16 * MB, 64 * MB, false, held, 4, &slowest),
+			 SPOOL_FITS);
+	/* One byte over: spool_overflow = fail. */
+	assert_int_equal(spool_room_decide(48 * MB + 1, 16 * MB, 64 * MB, false, held, 4, &slowest),
+			 SPOOL_FULL);
+	/* release_slowest: the most held files, the first of equals. */
+	assert_int_equal(spool_room_decide(64 * MB, 16 * MB, 64 * MB, true, held, 4, &slowest),
+			 SPOOL_RELEASE);
+	assert_int_equal(slowest, 1);
+	/* Nobody holds anything: releasing cannot make room. */
+	assert_int_equal(spool_room_decide(64 * MB, 16 * MB, 64 * MB, true, none, 2, &slowest),
+			 SPOOL_FULL);
+	assert_int_equal(spool_room_decide(64 * MB, 16 * MB, 64 * MB, true, NULL, 0, &slowest),
+			 SPOOL_FULL);
+	/* A file larger than the whole spool. */
+	assert_int_equal(spool_room_decide(0, 65 * MB, 64 * MB, false, held, 4, &slowest),
+			 SPOOL_FULL);
+}
+
+static struct msg_have_entry entry(uint8_t kind, uint64_t size, uint64_t durable, uint32_t crc)
+{
+	return (struct msg_have_entry){
+		.kind = kind, .size = size, .durable = durable, .crc = crc
+	};
+}
+
+static void test_have(void **state)
+{
+	struct msg_have_entry e = entry(WIRE_HAVE_PARTIAL, 16 * MB, 5 * MB, 0xabcd);
+	uint32_t same = 0xabcd, other = 0xabce;
+	uint64_t start = 0;
+
+	(void)state;
+	/* A durable part with the same content: resume from its length. */
+	assert_int_equal(have_decide(&e, 16 * MB, &same, &start), HAVE_RESUME);
+	assert_int_equal(start, 5 * MB);
+	/* Other content under the name, sizes that differ, or a CRC not read: from the start,
+	 * and the offset is left alone. */
+	start = 0;
+	assert_int_equal(have_decide(&e, 16 * MB, &other, &start), HAVE_OTHER);
+	assert_int_equal(have_decide(&e, 8 * MB, &same, &start), HAVE_NONE);
+	assert_int_equal(have_decide(&e, 16 * MB, NULL, &start), HAVE_NONE);
+	assert_int_equal(start, 0);
+	/* The last byte short of complete. */
+	e = entry(WIRE_HAVE_PARTIAL, 16 * MB, 16 * MB - 1, 0xabcd);
+	assert_int_equal(have_decide(&e, 16 * MB, &same, &start), HAVE_RESUME);
+	assert_int_equal(start, 16 * MB - 1);
+	/* Complete with the same content: skipped; with other content: sent. */
+	e = entry(WIRE_HAVE_COMPLETE, 16 * MB, 16 * MB, 0xabcd);
+	start = 0;
+	assert_int_equal(have_decide(&e, 16 * MB, &same, &start), HAVE_SKIP);
+	assert_int_equal(start, 0);
+	assert_int_equal(have_decide(&e, 16 * MB, &other, &start), HAVE_OTHER);
+	/* An empty file held complete: the same size, CRC 0. */
+	e = entry(WIRE_HAVE_COMPLETE, 0, 0, 0);
+	same = 0;
+	assert_int_equal(have_decide(&e, 0, &same, &start), HAVE_SKIP);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_push_acks),    cmocka_unit_test(test_push_hold),
+		cmocka_unit_test(test_push_delay),   cmocka_unit_test(test_keeping_up),
+		cmocka_unit_test(test_ack_ewma),     cmocka_unit_test(test_io_error),
+		cmocka_unit_test(test_ack_statuses), cmocka_unit_test(test_spool_room),
+		cmocka_unit_test(test_have),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

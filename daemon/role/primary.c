@@ -15,7 +15,7 @@
  * zero-copy notification.  Each connection has at most PEER_MAX_QUEUED frames queued
  * (reads included) and at most max_inflight_files files unacknowledged; the slot pool is
  * shared, so memory is bounded whatever the number of replicas and pushes (back-pressure,
- * durability rule 5 in docs/architecture.md).
+ * durability rule 5).
  *
  * This file is the role as main.c sees it (start, pump, tick, stop, reload, free), its
  * status and its control requests; the parts it is made of are listed in primary_int.h.

@@ -144,7 +144,7 @@ void primary_release(struct primary *pr, const char *replica, const char *file)
 }
 
 /*
- * Bounded spool (durability rule 5, docs/architecture.md: overflow is explicit, never a silent drop).  Before @p is
+ * Bounded spool (durability rule 5: overflow is explicit, never a silent drop).  Before @p is
  * copied in: if spool_max_size would be exceeded, either fail the push (spool_overflow =
  * fail: PostgreSQL keeps the WAL and retries) or release the claims of the replica
  * furthest behind, recording durably that it lost those files (release_slowest), until

@@ -241,7 +241,7 @@ static int peer_register(struct peer *peer)
 	peer->connected_since = time(NULL);
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
 
-	/* From its first connection on, the spool holds WAL for it (durability rule 1, docs/architecture.md). */
+	/* From its first connection on, the spool holds WAL for it (durability rule 1). */
 	ret = spool_register(&pr->spool, peer->name);
 	if (ret < 0)
 		return ret;

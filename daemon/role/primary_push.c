@@ -96,7 +96,7 @@ bool push_acked_by(const struct push *p, const char *replica)
 }
 
 /*
- * Answer the push once it is safe (durability rule 1, docs/architecture.md): durable on sync_replicas replicas, and
+ * Answer the push once it is safe (durability rule 1): durable on sync_replicas replicas, and
  * held in the spool for every registered replica that has not acknowledged it.  The copy
  * into the spool is made only then, and only if some registered replica still lacks the
  * file: with every registered replica quick enough, nothing is copied at all.
@@ -248,7 +248,7 @@ static int push_validate_mapped(void *arg)
 }
 
 /*
- * Validate a pushed file before its push can succeed (durability rule 4, docs/architecture.md), with the validator
+ * Validate a pushed file before its push can succeed (durability rule 4), with the validator
  * the replicas use (wal/page.h): the page headers of a segment or .partial, the text of a
  * history or backup file.  Read through @map, else through a mapping made for the purpose
  * (either way only the page headers of a segment are touched), else with pread.  Returns

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The replica role: connects to `upstream`, receives WAL files and stores them durably
- * in `archive_dir` (durability rule 2, docs/architecture.md), acknowledging each file only once it is there:
+ * in `archive_dir` (durability rule 2), acknowledging each file only once it is there:
  *
  *   FILE_BEGIN  open archive_dir/.incoming/<name>.<seq> (O_EXCL)
  *   DATA        validate the chunk's pages in memory, WRITE_FIXED it from the slot it
@@ -9,7 +9,7 @@
  *   FILE_END    all writes done: fdatasync, close, rename to archive_dir/<name> with
  *               RENAME_NOREPLACE, fsync archive_dir, then ACK
  *
- * A name that already exists is the duplicate rule (durability rule 3, docs/architecture.md): same content is
+ * A name that already exists is the duplicate rule (durability rule 3): same content is
  * acknowledged as a duplicate, different content refused, counted and logged.  A file
  * that fails validation is never renamed into place.  The first segment stored fixes
  * the store's system identifier; WAL of any other system is refused.

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/pgconf.h"
 #include "walship/control.h"
+#include "walship/netlink.h"
 
 struct check_run {
 	const char *config_path;
@@ -391,7 +392,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	struct ctl_client_reply reply = { 0 };
 	const char *cfg_role = cfg->role == CONFIG_ROLE_PRIMARY ? "primary" : "replica";
 	const char *want_role = run->standby ? "replica" : "primary";
-	char role[32], sysid_text[32];
+	char role[32], sysid_text[32], streaming[48];
 	uint64_t sysid;
 	int sock, ret;
 
@@ -458,7 +459,9 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 			   "walshipd holds WAL of system %" PRIu64 ", pg_controldata says %" PRIu64,
 			   sysid, cd->system_identifier);
 
-	if (strstr(reply.text, "\"state\":\"streaming\""))
+	snprintf(streaming, sizeof(streaming), "\"state\":\"%s\"",
+		 walship_peer_state_name(WALSHIP_PEER_STREAMING));
+	if (strstr(reply.text, streaming))
 		check_item(run, CHECK_PASS, "peer", NULL, "a peer is streaming");
 	else
 		check_item(

@@ -45,9 +45,9 @@ static void primary_fill_status(void *state, struct status_node *n)
 	*n = pr->st;
 	n->role = "primary";
 	snprintf(n->node_name, sizeof(n->node_name), "%s", pr->cfg.node_name);
-	n->system_identifier = pr->system_identifier;
-	n->page_magic = pr->page_magic;
-	n->seg_size = pr->seg_size;
+	n->system_identifier = pr->id.system_identifier;
+	n->page_magic = pr->id.page_magic;
+	n->seg_size = pr->id.seg_size;
 	n->sync_replicas = pr->cfg.sync_replicas;
 	n->max_senders = pr->cfg.max_senders;
 	n->pushes_queued = pr->npushes;
@@ -183,16 +183,13 @@ static void primary_request(void *ctx, struct ctl_client *client, const struct c
  * (the first pushed segment fixes it: primary_check_identity). */
 static void primary_load_identity(struct primary *pr)
 {
-	struct spool_identity id;
+	struct wal_identity id;
 
 	if (spool_get_identity(&pr->spool, &id) < 0 || !id.system_identifier)
 		return;
-	pr->system_identifier = id.system_identifier;
-	pr->page_magic = id.page_magic;
-	pr->seg_size = id.seg_size;
-	pr->block_size = id.block_size;
-	log_log("primary ships WAL of system %" PRIu64 " (PostgreSQL %s)", pr->system_identifier,
-		wal_page_magic_version(pr->page_magic) ?: "?");
+	pr->id = id;
+	log_log("primary ships WAL of system %" PRIu64 " (PostgreSQL %s)", pr->id.system_identifier,
+		wal_page_magic_version(pr->id.page_magic) ?: "?");
 }
 
 static void *primary_start(const struct config *cfg, struct ring *r)

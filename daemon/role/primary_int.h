@@ -162,11 +162,9 @@ struct primary {
 	unsigned int npushes;
 	uint64_t next_push_id;
 	uint64_t next_token; /* PEER_TOKEN_BASE + n: PINGs of the handshake and name probes */
-	/* cluster identity, learned from the first page of shipped segments */
-	uint64_t system_identifier;
-	uint16_t page_magic;
-	uint32_t seg_size;
-	uint32_t block_size;
+	/* the cluster it ships, learned from the first page of shipped segments and recorded
+	 * in the spool (id.system_identifier 0 until then) */
+	struct wal_identity id;
 	struct spool spool;
 	struct worker worker;
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */

@@ -70,10 +70,6 @@ static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
 static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct primary *pr = peer->pr;
-	struct wal_identity known = { .system_identifier = pr->system_identifier,
-				      .page_magic = pr->page_magic,
-				      .seg_size = pr->seg_size,
-				      .block_size = pr->block_size };
 	struct msg_hello in;
 	char why[512];
 	int ret, code;
@@ -83,7 +79,7 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		log_log("malformed HELLO from %s", peer->conn.peer_addr);
 		return ret;
 	}
-	code = hello_check_compatible(&in, WIRE_ROLE_PRIMARY, &known, why, sizeof(why));
+	code = hello_check_compatible(&in, WIRE_ROLE_PRIMARY, &pr->id, why, sizeof(why));
 	if (code)
 		return peer_refuse(peer, (uint32_t)code, "%s", why);
 	/* With TLS, the certificate says who the peer is: its name must be the node name. */
@@ -183,10 +179,10 @@ static int peer_hello_accept(struct peer *peer)
 				   pr->cfg.max_senders);
 	out.version = WIRE_VERSION;
 	out.role = WIRE_ROLE_PRIMARY;
-	out.system_identifier = pr->system_identifier;
-	out.page_magic = pr->page_magic;
-	out.seg_size = pr->seg_size;
-	out.block_size = pr->block_size;
+	out.system_identifier = pr->id.system_identifier;
+	out.page_magic = pr->id.page_magic;
+	out.seg_size = pr->id.seg_size;
+	out.block_size = pr->id.block_size;
 	snprintf(out.arch, sizeof(out.arch), "%s", wire_arch());
 	snprintf(out.node_name, sizeof(out.node_name), "%s", pr->cfg.node_name);
 	ret = peer_queue_small(peer, msg_hello_encode(frame, sizeof(frame), &out), frame);

@@ -286,27 +286,22 @@ static int push_validate(int fd, const uint8_t *map, uint64_t size, const struct
 static int primary_check_identity(struct primary *pr, const struct wal_identity *id,
 				  const char *name, char *why, size_t whylen)
 {
-	if (!pr->system_identifier) {
-		struct spool_identity sid = { .system_identifier = id->system_identifier,
-					      .page_magic = id->page_magic,
-					      .seg_size = id->seg_size,
-					      .block_size = id->block_size };
-
-		pr->system_identifier = id->system_identifier;
-		pr->page_magic = id->page_magic;
-		pr->seg_size = id->seg_size;
-		pr->block_size = id->block_size;
+	if (!pr->id.system_identifier) {
+		pr->id = *id;
+		pr->id.timeline = 0; /* the cluster's identity, not this segment's */
 		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
-			pr->system_identifier, wal_page_magic_version(pr->page_magic));
-		spool_set_identity(&pr->spool, &sid);
+			pr->id.system_identifier, wal_page_magic_version(pr->id.page_magic));
+		spool_set_identity(&pr->spool, &pr->id);
 		return 0;
 	}
-	if (id->system_identifier != pr->system_identifier || id->page_magic != pr->page_magic) {
+	if (id->system_identifier != pr->id.system_identifier ||
+	    id->page_magic != pr->id.page_magic) {
 		snprintf(why, whylen,
 			 "\"%s\" is WAL of system %" PRIu64 " (PostgreSQL %s); this primary ships "
 			 "system %" PRIu64 " (PostgreSQL %s)",
 			 name, id->system_identifier, wal_page_magic_version(id->page_magic),
-			 pr->system_identifier, wal_page_magic_version(pr->page_magic) ?: "?");
+			 pr->id.system_identifier,
+			 wal_page_magic_version(pr->id.page_magic) ?: "?");
 		return -EINVAL;
 	}
 	return 0;

@@ -101,10 +101,6 @@ int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 {
 	struct replica *rp = lk->rp;
-	struct wal_identity known = { .system_identifier = rp->store.system_identifier,
-				      .page_magic = rp->store.page_magic,
-				      .seg_size = rp->store.seg_size,
-				      .block_size = rp->store.block_size };
 	struct msg_hello h;
 	char why[512];
 	int ret = msg_hello_decode(payload, len, &h), code;
@@ -112,7 +108,7 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 	/* The same checks as the primary's, with the ERROR codes of docs/protocol.md. */
 	if (ret < 0 && ret != -EPROTONOSUPPORT && ret != -EINVAL)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed HELLO");
-	code = hello_check_compatible(&h, WIRE_ROLE_REPLICA, &known, why, sizeof(why));
+	code = hello_check_compatible(&h, WIRE_ROLE_REPLICA, &rp->store.id, why, sizeof(why));
 	if (code)
 		return link_refuse(lk, (uint32_t)code, "%s", why);
 	if (conn_peer_cert_name(&lk->conn) && strcmp(conn_peer_cert_name(&lk->conn), h.node_name))
@@ -297,10 +293,10 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 
 	h.version = WIRE_VERSION;
 	h.role = WIRE_ROLE_REPLICA;
-	h.system_identifier = rp->store.system_identifier;
-	h.page_magic = rp->store.page_magic;
-	h.seg_size = rp->store.seg_size;
-	h.block_size = rp->store.block_size;
+	h.system_identifier = rp->store.id.system_identifier;
+	h.page_magic = rp->store.id.page_magic;
+	h.seg_size = rp->store.id.seg_size;
+	h.block_size = rp->store.id.block_size;
 	snprintf(h.arch, sizeof(h.arch), "%s", wire_arch());
 	snprintf(h.node_name, sizeof(h.node_name), "%s", rp->cfg.node_name);
 	len = msg_hello_encode(frame, sizeof(frame), &h);
@@ -392,7 +388,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	*n = rp->st;
 	n->role = "replica";
 	snprintf(n->node_name, sizeof(n->node_name), "%s", rp->cfg.node_name);
-	n->system_identifier = rp->store.system_identifier;
+	n->system_identifier = rp->store.id.system_identifier;
 	snprintf(n->upstream, sizeof(n->upstream), "%s", rp->cfg.upstream);
 	snprintf(n->archive_dir, sizeof(n->archive_dir), "%s", rp->cfg.archive_dir);
 	n->peers = calloc(1, sizeof(*n->peers));
@@ -476,9 +472,9 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, rp) < 0)
 		goto out_store;
-	if (rp->store.system_identifier)
+	if (rp->store.id.system_identifier)
 		log_log("replica \"%s\" ready: archive \"%s\" holds system %" PRIu64,
-			cfg->node_name, cfg->archive_dir, rp->store.system_identifier);
+			cfg->node_name, cfg->archive_dir, rp->store.id.system_identifier);
 	else
 		log_log("replica \"%s\" ready: archive \"%s\" is empty", cfg->node_name,
 			cfg->archive_dir);

@@ -288,7 +288,7 @@ static void infile_synced(struct infile *f, int res)
 	f->fd = -1;
 	/* The first segment fixes the store's system identifier, durably, before anything
 	 * of that system is acknowledged. */
-	if (!rp->store.system_identifier && f->wv.have_id &&
+	if (!rp->store.id.system_identifier && f->wv.have_id &&
 	    store_set_identity(&rp->store, &f->wv.id) < 0) {
 		infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
 		infile_refuse(f);
@@ -632,19 +632,19 @@ static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t l
 	}
 	if (had_id || !f->wv.have_id)
 		return;
-	switch (replica_identity_check(&f->wv.id, st->system_identifier, st->page_magic)) {
+	switch (replica_identity_check(&f->wv.id, st->id.system_identifier, st->id.page_magic)) {
 	case REPLICA_IDENTITY_OTHER_SYSTEM:
 		infile_fail(f, WIRE_ACK_SYSID,
 			    "WAL segment \"%s\" belongs to system %" PRIu64
 			    ", this replica holds system %" PRIu64,
-			    f->name, f->wv.id.system_identifier, st->system_identifier);
+			    f->name, f->wv.id.system_identifier, st->id.system_identifier);
 		break;
 	case REPLICA_IDENTITY_OTHER_VERSION:
 		infile_fail(f, WIRE_ACK_SYSID,
 			    "WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL of "
 			    "PostgreSQL %s",
 			    f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
-			    wal_page_magic_version(st->page_magic) ?: "?");
+			    wal_page_magic_version(st->id.page_magic) ?: "?");
 		break;
 	case REPLICA_IDENTITY_SAME:
 		break;

@@ -34,20 +34,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wal/identity.h"
 #include "wal/name.h"
 
 #define WAL_PAGE_SHORT_HEADER 24
 #define WAL_PAGE_LONG_HEADER 40
 #define WAL_TEXT_FILE_MAX (1024 * 1024)
-
-/* Identity of the cluster a segment belongs to, read from its first page. */
-struct wal_identity {
-	uint64_t system_identifier;
-	uint16_t page_magic; /* XLOG_PAGE_MAGIC: fixes the PostgreSQL major version */
-	uint32_t seg_size;
-	uint32_t block_size;
-	uint32_t timeline; /* xlp_tli of page 0 */
-};
 
 /* Validator state for one file; opaque to callers but on the stack (no allocation). */
 struct wal_validator {

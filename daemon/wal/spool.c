@@ -433,11 +433,9 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 	return 0;
 }
 
-int spool_get_identity(struct spool *sp, struct spool_identity *id)
+int spool_get_identity(struct spool *sp, struct wal_identity *id)
 {
-	char buf[128];
-	unsigned long long sysid;
-	unsigned int magic, seg, blk;
+	char buf[WAL_IDENTITY_TEXT_MAX];
 	int fd = openat(sp->dir_fd, "identity", O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
@@ -446,27 +444,19 @@ int spool_get_identity(struct spool *sp, struct spool_identity *id)
 		return errno == ENOENT ? 0 : -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
-		return -EINVAL;
-	buf[n] = '\0';
-	if (sscanf(buf, "%llu %u %u %u", &sysid, &magic, &seg, &blk) != 4 || !sysid) {
+	buf[n > 0 ? n : 0] = '\0';
+	if (n <= 0 || wal_identity_parse(buf, id) < 0) {
 		log_error("invalid identity file \"%s/identity\"", sp->path);
 		return -EINVAL;
 	}
-	id->system_identifier = sysid;
-	id->page_magic = (uint16_t)magic;
-	id->seg_size = seg;
-	id->block_size = blk;
 	return 0;
 }
 
-int spool_set_identity(struct spool *sp, const struct spool_identity *id)
+int spool_set_identity(struct spool *sp, const struct wal_identity *id)
 {
 	const struct durable_dir dir = { sp->dir_fd, sp->path };
-	char buf[128];
-	int len = snprintf(buf, sizeof(buf), "%llu %u %u %u\n",
-			   (unsigned long long)id->system_identifier, id->page_magic, id->seg_size,
-			   id->block_size);
+	char buf[WAL_IDENTITY_TEXT_MAX];
+	size_t len = wal_identity_format(id, buf, sizeof(buf));
 
-	return durable_put(&dir, "identity", buf, (size_t)len, 0); /* logs */
+	return durable_put(&dir, "identity", buf, len, 0); /* logs */
 }

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wal/identity.h"
+
 struct spool {
 	char path[4096];
 	int dir_fd;
@@ -90,18 +92,11 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out);
 
 /* The cluster the primary ships, recorded durably at the first push (spool_dir/identity). */
-struct spool_identity {
-	uint64_t system_identifier; /* 0: not recorded yet */
-	uint16_t page_magic;
-	uint32_t seg_size;
-	uint32_t block_size;
-};
-
 /* Read the recorded identity (zeroed if none).  Returns 0 or -errno. */
-int spool_get_identity(struct spool *sp, struct spool_identity *id);
+int spool_get_identity(struct spool *sp, struct wal_identity *id);
 
 /* Record @id: temporary file, fsync, rename, directory fsync.  Returns 0 or -errno. */
-int spool_set_identity(struct spool *sp, const struct spool_identity *id);
+int spool_set_identity(struct spool *sp, const struct wal_identity *id);
 
 /* Open wal/@file read-only.  Returns the descriptor or -errno. */
 int spool_open_file(struct spool *sp, const char *file);

@@ -147,9 +147,9 @@ static bool store_check_partial(struct store *st, const char *tmp_name, struct s
 			tmp_name, crc, p->crc);
 		goto out_free;
 	}
-	if (st->system_identifier && p->wv.have_id &&
-	    (p->wv.id.system_identifier != st->system_identifier ||
-	     (st->page_magic && p->wv.id.page_magic != st->page_magic)))
+	if (st->id.system_identifier && p->wv.have_id &&
+	    (p->wv.id.system_identifier != st->id.system_identifier ||
+	     (st->id.page_magic && p->wv.id.page_magic != st->id.page_magic)))
 		goto out_free;
 	ok = true;
 out_free:
@@ -301,30 +301,16 @@ int store_open(struct store *st, const char *path)
 	}
 	snprintf(st->incoming_path, sizeof(st->incoming_path), "%s/%s", path, STORE_INCOMING_DIR);
 
-	/* The cluster this store belongs to, if it has stored anything: "SYSID\n" (older
-	 * stores), or "SYSID MAGIC SEG_SIZE BLOCK_SIZE\n". */
+	/* The cluster this store belongs to, if it has stored anything (wal/identity.h). */
 	{
-		char buf[96] = { 0 };
+		char buf[WAL_IDENTITY_TEXT_MAX] = { 0 };
 		int fd = openat(st->dir_fd, STORE_STATE_DIR "/" SYSID_FILE, O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0) {
 			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			char *end = buf;
-			unsigned int magic, seg, block;
-			int used = 0;
 
 			close(fd);
-			if (n > 0)
-				st->system_identifier = strtoull(buf, &end, 10);
-			if (n > 0 && *end == ' ' &&
-			    sscanf(end, " %x %u %u%n", &magic, &seg, &block, &used) == 3 &&
-			    magic <= 0xffff) {
-				st->page_magic = (uint16_t)magic;
-				st->seg_size = seg;
-				st->block_size = block;
-				end += used;
-			}
-			if (n <= 0 || (*end != '\n' && *end != '\0') || !st->system_identifier) {
+			if (n <= 0 || wal_identity_parse(buf, &st->id) < 0) {
 				log_error("invalid system identifier file \"%s/%s/%s\"", path,
 					  STORE_STATE_DIR, SYSID_FILE);
 				ret = -EINVAL;
@@ -359,11 +345,10 @@ void store_close(struct store *st)
 
 int store_set_identity(struct store *st, const struct wal_identity *id)
 {
-	char buf[96], path[sizeof(st->path) + 16];
+	char buf[WAL_IDENTITY_TEXT_MAX], path[sizeof(st->path) + 16];
 	struct durable_dir state = { .path = path };
 	int ret;
-	int len = snprintf(buf, sizeof(buf), "%" PRIu64 " %04X %u %u\n", id->system_identifier,
-			   id->page_magic, id->seg_size, id->block_size);
+	size_t len = wal_identity_format(id, buf, sizeof(buf));
 
 	snprintf(path, sizeof(path), "%s/%s", st->path, STORE_STATE_DIR);
 	state.fd = openat(st->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -372,14 +357,12 @@ int store_set_identity(struct store *st, const struct wal_identity *id)
 		log_error("could not open directory \"%s\": %s", path, strerror(errno));
 		return ret;
 	}
-	ret = durable_put(&state, SYSID_FILE, buf, (size_t)len, 0); /* logs */
+	ret = durable_put(&state, SYSID_FILE, buf, len, 0); /* logs */
 	close(state.fd);
 	if (ret < 0)
 		return ret;
-	st->system_identifier = id->system_identifier;
-	st->page_magic = id->page_magic;
-	st->seg_size = id->seg_size;
-	st->block_size = id->block_size;
+	st->id = *id;
+	st->id.timeline = 0; /* the store's identity is the cluster's, not one segment's */
 	return 0;
 }
 

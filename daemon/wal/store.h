@@ -59,10 +59,9 @@ struct store {
 	char incoming_path[4096 + sizeof(STORE_INCOMING_DIR)]; /* path/.incoming */
 	int dir_fd; /* archive_dir, O_DIRECTORY */
 	int incoming_fd; /* archive_dir/.incoming */
-	uint64_t system_identifier; /* 0 until the first file is stored */
-	uint16_t page_magic; /* its PostgreSQL version, segment and block size; 0 unknown */
-	uint32_t seg_size;
-	uint32_t block_size;
+	/* the cluster it holds: id.system_identifier 0 until the first file is stored; the
+	 * version, segment and block size 0 while unknown */
+	struct wal_identity id;
 	uint64_t max_seq; /* highest NAME.SEQ found in .incoming at start */
 	bool no_xattr; /* the file system keeps no user xattrs: nothing is resumable */
 	struct store_partial partials[STORE_MAX_PARTIALS];

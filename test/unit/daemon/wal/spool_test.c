@@ -130,11 +130,11 @@ static void test_store_retry_conflict(void **state)
 
 static void test_identity_and_lost(void **state)
 {
-	const struct spool_identity id = { .system_identifier = 7713288329218603033ull,
-					   .page_magic = 0xD110,
-					   .seg_size = 16 << 20,
-					   .block_size = 8192 };
-	struct spool_identity back;
+	const struct wal_identity id = { .system_identifier = 7713288329218603033ull,
+					 .page_magic = 0xD110,
+					 .seg_size = 16 << 20,
+					 .block_size = 8192 };
+	struct wal_identity back;
 	struct spool_lost lost;
 	struct spool sp;
 	uint64_t released;

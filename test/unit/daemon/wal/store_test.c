@@ -191,10 +191,10 @@ static void test_partial_of_other_system(void **state)
 	assert_int_equal(st.npartials, 0);
 	assert_false(incoming_exists(SEG3 ".3"));
 	/* The whole identity was recorded and read back. */
-	assert_true(st.system_identifier == SYSID + 1);
-	assert_int_equal(st.page_magic, 0xD110);
-	assert_int_equal(st.seg_size, MB);
-	assert_int_equal(st.block_size, BLCKSZ);
+	assert_true(st.id.system_identifier == SYSID + 1);
+	assert_int_equal(st.id.page_magic, 0xD110);
+	assert_int_equal(st.id.seg_size, MB);
+	assert_int_equal(st.id.block_size, BLCKSZ);
 	store_close(&st);
 	free(seg);
 }
@@ -215,8 +215,8 @@ static void test_old_identity_file(void **state)
 	fprintf(f, "%llu\n", (unsigned long long)SYSID);
 	fclose(f);
 	assert_int_equal(store_open(&st, dir), 0);
-	assert_true(st.system_identifier == SYSID);
-	assert_int_equal(st.page_magic, 0);
+	assert_true(st.id.system_identifier == SYSID);
+	assert_int_equal(st.id.page_magic, 0);
 	store_close(&st);
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -257,10 +257,10 @@ static void test_identity_compare_dirs(void **state)
 		assert_int_equal(entries, 1);
 	}
 	assert_int_equal(store_open(&st, dir), 0);
-	assert_true(st.system_identifier == SYSID);
-	assert_int_equal(st.page_magic, 0xD110);
-	assert_int_equal(st.seg_size, MB);
-	assert_int_equal(st.block_size, 8192);
+	assert_true(st.id.system_identifier == SYSID);
+	assert_int_equal(st.id.page_magic, 0xD110);
+	assert_int_equal(st.id.seg_size, MB);
+	assert_int_equal(st.id.block_size, 8192);
 
 	store_durable_dirs(&st, &final, &incoming);
 	assert_int_equal(final.fd, st.dir_fd);

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The cluster identity's one on-disk form (see identity.h).
+ */
+#include <ctype.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wal/identity.h"
+
+size_t wal_identity_format(const struct wal_identity *id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%" PRIu64 " %04X %u %u\n", id->system_identifier,
+			 id->page_magic, id->seg_size, id->block_size);
+
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* True if @s is @n characters of which @ok holds each. */
+static bool identity_all(const char *s, size_t n, int (*ok)(int))
+{
+	if (strlen(s) != n && n)
+		return false;
+	for (; *s; s++)
+		if (!ok((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* True if the line ends at @rest: nothing, or one newline. */
+static bool identity_line_end(const char *rest)
+{
+	return !strcmp(rest, "") || !strcmp(rest, "\n");
+}
+
+int wal_identity_parse(const char *text, struct wal_identity *id)
+{
+	char magic[8];
+	uint64_t sysid;
+	unsigned int seg, block;
+	unsigned long value;
+	int used = 0;
+
+	memset(id, 0, sizeof(*id));
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	/* "SYSID\n": a store made before the rest was recorded. */
+	if (sscanf(text, "%" SCNu64 "%n", &sysid, &used) == 1 && sysid &&
+	    identity_line_end(text + used)) {
+		id->system_identifier = sysid;
+		return 0;
+	}
+	used = 0;
+	if (sscanf(text, "%" SCNu64 " %7s %u %u%n", &sysid, magic, &seg, &block, &used) != 4 ||
+	    !used || !sysid || !identity_line_end(text + used))
+		return -EINVAL;
+	/* MAGIC: 4 hexadecimal digits, or (older spools) a decimal number. */
+	if (identity_all(magic, 4, isxdigit))
+		value = strtoul(magic, NULL, 16);
+	else if (identity_all(magic, 0, isdigit))
+		value = strtoul(magic, NULL, 10);
+	else
+		return -EINVAL;
+	if (value > 0xffff)
+		return -EINVAL;
+	id->system_identifier = sysid;
+	id->page_magic = (uint16_t)value;
+	id->seg_size = seg;
+	id->block_size = block;
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The identity of the cluster whose WAL a node holds: system identifier, PostgreSQL major
+ * version (XLOG_PAGE_MAGIC), segment and block size.  One type for the validator (read
+ * from a segment's first page), the replica's store, the primary's spool and the
+ * handshake, and one on-disk form for the store and the spool:
+ *
+ *   SYSID MAGIC SEG_SIZE BLOCK_SIZE\n     e.g. "7713288329218603033 D113 16777216 8192\n"
+ *
+ * SYSID and the sizes in decimal, MAGIC as 4 hexadecimal digits (as PostgreSQL prints it).
+ * Read back too: "SYSID\n" alone (stores made before the rest was recorded: the rest is
+ * 0, unknown) and a 5-digit decimal MAGIC (spools made before this form was shared; every
+ * XLOG_PAGE_MAGIC is above 0xD000, so 4 characters are always hexadecimal).
+ */
+#ifndef WALSHIP_WAL_IDENTITY_H
+#define WALSHIP_WAL_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wal_identity {
+	uint64_t system_identifier; /* 0: not known yet */
+	uint16_t page_magic; /* XLOG_PAGE_MAGIC: fixes the PostgreSQL major version; 0 unknown */
+	uint32_t seg_size;
+	uint32_t block_size;
+	uint32_t timeline; /* xlp_tli of page 0 (the validator's; not recorded on disk) */
+};
+
+/* Longest line wal_identity_format() writes, with its NUL. */
+#define WAL_IDENTITY_TEXT_MAX 64
+
+/* Write @id's line (with its newline) into @buf; returns its length. */
+size_t wal_identity_format(const struct wal_identity *id, char *buf, size_t len);
+
+/* Read a line written by wal_identity_format() (or an older form, above) into @id.
+ * Returns 0, or -EINVAL (@id zeroed) when @text is not one, or its SYSID is 0. */
+int wal_identity_parse(const char *text, struct wal_identity *id);
+
+#endif /* WALSHIP_WAL_IDENTITY_H */

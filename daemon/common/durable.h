@@ -17,9 +17,11 @@
  *
  * Only when step 5 has succeeded is the file durable under its final name; nothing may
  * be acknowledged before.  Steps 3 to 5 are one sequence, durable_step_done(), which the
- * synchronous durable_commit() runs and which an asynchronous writer (the replica's
- * io_uring path, ring_prep_durable_step()) drives one completion at a time, so the order
- * and what each failure means are written once.
+ * synchronous durable_commit() runs one step after the other.  The replica's io_uring
+ * path (role/replica_infile.c: IN_SYNCING, IN_RENAMING, IN_DIR_SYNCING) takes the same
+ * steps in the same order, one completion at a time, with its own work between them (the
+ * store's identity after the fdatasync, the duplicate rule on -EEXIST); it does not drive
+ * durable_step_done() yet.
  *
  * Failures.  Every function that fails fills @message (PostgreSQL's wording:
  * `could not fsync file "DIR/NAME": REASON`) and logs nothing, except durable_put(),

@@ -213,23 +213,3 @@ void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
 		io_uring_prep_send(sqe, fd, buf, len, msg_flags);
 	}
 }
-
-void ring_prep_durable_step(struct io_uring_sqe *sqe, const struct durable_file *df,
-			    enum durable_step step)
-{
-	switch (step) {
-	case DURABLE_STEP_SYNC_FILE:
-		io_uring_prep_fsync(sqe, df->fd, IORING_FSYNC_DATASYNC);
-		return;
-	case DURABLE_STEP_RENAME:
-		io_uring_prep_renameat(sqe, df->tmp_dir.fd, df->tmp_name, df->dir.fd, df->name,
-				       durable_rename_flags(df));
-		return;
-	case DURABLE_STEP_SYNC_DIR:
-		io_uring_prep_fsync(sqe, df->dir.fd, 0);
-		return;
-	case DURABLE_STEP_DONE:
-		break;
-	}
-	io_uring_prep_nop(sqe);
-}

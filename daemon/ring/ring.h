@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <liburing.h>
 
-#include "common/durable.h"
 
 /* liburing 2.3 predates these (kernel 6.2, backported to 6.1 stable). */
 #ifndef IORING_SEND_ZC_REPORT_USAGE
@@ -100,15 +99,5 @@ void ring_slot_put(struct ring *r, struct ring_slot *slot);
 void ring_prep_send_slot(struct io_uring_sqe *sqe, int fd, const struct ring *r,
 			 const struct ring_slot *slot, const void *buf, size_t len, bool zero_copy,
 			 int msg_flags);
-
-/*
- * Prepare step @step of the durable write @df (common/durable.h) on @sqe: fdatasync of
- * the temporary file, renameat2 into place (RENAME_NOREPLACE when asked), or fsync of the
- * final directory.  The completion's result goes to durable_step_done(), which says the
- * next step.  @df's names must stay put until the completion.  @step must not be
- * DURABLE_STEP_DONE (a NOP is prepared then).
- */
-void ring_prep_durable_step(struct io_uring_sqe *sqe, const struct durable_file *df,
-			    enum durable_step step);
 
 #endif /* WALSHIP_RING_RING_H */

@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <liburing.h>
 
-
 /* liburing 2.3 predates these (kernel 6.2, backported to 6.1 stable). */
 #ifndef IORING_SEND_ZC_REPORT_USAGE
 #define IORING_SEND_ZC_REPORT_USAGE (1U << 3)

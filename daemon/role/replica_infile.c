@@ -612,7 +612,11 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 			return 0;
 		}
 		f->seq = ++rp->seq;
-		snprintf(f->tmp_name, sizeof(f->tmp_name), "%s.%" PRIu64, fb.name, f->seq);
+		if (store_tmp_name(f->tmp_name, sizeof(f->tmp_name), fb.name, f->seq) < 0) {
+			f->tmp_name[0] = '\0'; /* nothing was created */
+			infile_fail(f, WIRE_ACK_IO_ERROR, "file name \"%s\" is too long", fb.name);
+			return 0;
+		}
 	}
 	f->opening = true;
 	infile_open(f);

@@ -93,8 +93,7 @@ int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
 /*
  * Is @tmp_name in .incoming (store_tmp_name()) a partial file that can be resumed?  Its
  * record must be sound, and its first durable bytes must still have the recorded CRC and
- * validate as
- * the start of the file its name says.  Fills @p; false means remove it.
+ * validate as the start of the file its name says.  Fills @p; false means remove it.
  */
 static bool store_check_partial(struct store *st, const char *tmp_name, struct store_partial *p)
 {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 3, fault injection: a thousand small files and concurrent pushes.  1000 text
 # files (500 timeline .history files, 500 .backup history files) are pushed 8 at a time
-# (xargs -P 8) through a primary with max_queued_pushes = 4, so that some pushes are
+# (xargs -P 8) through a primary with max_queued_pushes = 2, so that some pushes are
 # refused as busy; like PostgreSQL, the pushing loop retries those.  Every file must be
 # acknowledged, none fail otherwise, and check_invariants finds each one present and
 # identical on the replica, every stored file valid.  No PostgreSQL cluster: synthetic
@@ -14,7 +14,7 @@ set -euo pipefail
 
 ws_setup
 require_cmds xargs
-PRIMARY_CONF_EXTRA=(max_queued_pushes=4)
+PRIMARY_CONF_EXTRA=(max_queued_pushes=2)
 walship_daemons_up
 inv_setup
 
@@ -54,7 +54,7 @@ cat >"$TEST_DIR/push_retry.sh" <<-SCRIPT
 SCRIPT
 chmod 0755 "$TEST_DIR/push_retry.sh"
 
-log "pushing $NFILES files, 8 at a time (max_queued_pushes = 4)"
+log "pushing $NFILES files, 8 at a time (max_queued_pushes = 2)"
 start=$SECONDS
 rc=0
 find "$FILES" -type f -print0 |

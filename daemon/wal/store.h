@@ -2,7 +2,8 @@
 /*
  * The replica's durable WAL store: `archive_dir` holds complete, fsynced, validated files
  * under their WAL names; `archive_dir/.incoming/` holds files being received (never
- * served: `walship fetch` opens only WAL names in archive_dir itself); `archive_dir/.walship/`
+ * served as complete: `walship fetch` serves only a segment's durable prefix from there,
+ * found with store_find_incoming(), padded with zeros); `archive_dir/.walship/`
  * holds the store's own durable state (the system identifier it belongs to).
  *
  * Resuming (docs/operations.md, "Resuming a cut transfer"): a file in .incoming whose

@@ -178,6 +178,7 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	struct durable_dir dir = { .path = dest->dir };
 	struct durable_file df = { .fd = -1 };
 	struct wal_validator wv;
+	struct stat st;
 	int exit_code = FETCH_EXIT_IO;
 	int ret;
 
@@ -235,7 +236,7 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		goto out_end;
 	}
 
-	if (partial && faccessat(archive_fd, partial->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (partial && fstatat(archive_fd, partial->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		log_debug("file \"%s\" got its final name while it was read", src_path);
 		exit_code = FETCH_RETRY_FINAL;
 		goto out_end;

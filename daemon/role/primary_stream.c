@@ -11,9 +11,10 @@
  * How a replica's durable WAL is counted (peer->stream_lsn): only a continuous run.  Its
  * durable prefix of a streamed segment counts when it holds everything before that
  * segment: the segment is the first this source streamed (everything before it was
- * reported flushed earlier, so it was durable on sync_replicas replicas then), or the
+ * reported flushed earlier, so it was durable on sync_replicas replicas then), the
  * replica stored the previous segment (streamed, pushed by archive_command, or held in
- * the spool for it) on this connection.
+ * the spool for it) on this connection, or its HAVE listed that segment as stored (or no
+ * segment at all: a new replica).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -78,6 +79,31 @@ static int64_t lag_since(const struct stream_state *ss, uint64_t lsn)
 	return 0;
 }
 
+/*
+ * Whether @peer holds everything before @seg_start, as its HAVE said: the segment that ends
+ * there stored complete, or no segment stored at all (a new replica: what came before is on
+ * the replicas that made it safe).
+ */
+static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32_t seg_size)
+{
+	bool any = false;
+
+	for (uint32_t i = 0; i < peer->have.count; i++) {
+		const struct msg_have_entry *e = &peer->have.entries[i];
+		struct wal_name wn;
+		uint64_t segno;
+
+		if (e->kind != WIRE_HAVE_COMPLETE)
+			continue;
+		any = true; /* even an entry used up (its name cleared) */
+		if (wal_name_parse(e->name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+		    wal_name_segno(&wn, seg_size, &segno) == 0 &&
+		    (segno + 1) * seg_size == seg_start)
+			return true;
+	}
+	return !any;
+}
+
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
@@ -97,7 +123,8 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	}
 	end = seg_start + durable;
 	if (peer->stream_lsn < seg_start &&
-	    !(p->stream && pr->source && seg_start == pr->stream_origin))
+	    !(p->stream && pr->source && seg_start == pr->stream_origin) &&
+	    !peer_have_before(peer, seg_start, seg_size))
 		return; /* a gap before it: it does not count (see the header) */
 	if (end > peer->stream_lsn) {
 		peer->stream_lsn = end;
@@ -282,9 +309,10 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		pr->stream_tli = timeline;
 		if (!p) {
 			if (lsn % seg_size) {
-				log_warning("WAL at %X/%X does not begin a segment; skipped up to the "
-					    "next one",
-					    (unsigned int)(lsn >> 32), (unsigned int)lsn);
+				log_warning(
+					"WAL at %X/%X does not begin a segment; skipped up to the "
+					"next one",
+					(unsigned int)(lsn >> 32), (unsigned int)lsn);
 				n = seg_size - (uint32_t)(lsn % seg_size);
 				n = n < len ? n : len;
 				lsn += n;
@@ -295,7 +323,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 			p = push_stream_begin(pr, timeline, lsn, seg_size);
 			if (!p) {
 				/* Logged; the source reconnects and goes on from stream_end. */
-				pgsource_fail(&ss->source, "could not hold streamed segment of %X/%X",
+				pgsource_fail(&ss->source,
+					      "could not hold streamed segment of %X/%X",
 					      (unsigned int)(lsn >> 32), (unsigned int)lsn);
 				return;
 			}
@@ -312,7 +341,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 				  p->wv.message[0] ? p->wv.message : "another system identifier");
 			pr->st.invalid++;
 			pgsource_fail(&ss->source, "streamed WAL refused: %s",
-				      p->wv.message[0] ? p->wv.message : "another system identifier");
+				      p->wv.message[0] ? p->wv.message :
+							 "another system identifier");
 			return;
 		}
 		p->avail += n;
@@ -335,8 +365,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		peer_fill(peer);
 }
 
-static void stream_history(void *arg, uint32_t timeline, const char *name,
-			   const uint8_t *content, uint32_t len)
+static void stream_history(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
+			   uint32_t len)
 {
 	struct primary *pr = arg;
 

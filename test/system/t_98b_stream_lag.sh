@@ -35,10 +35,11 @@ done
 wait "$LOAD" || { tail -n 20 "$TEST_DIR/pgbench.out"; fail "pgbench failed"; }
 n=$(wc -l <"$samples")
 ((n >= 10)) || fail "only $n lag samples taken during the load"
-stats() { # column: p50 p90 max
-	sort -n -k"$1" "$samples" | awk -v c="$1" '{v[NR] = $c}
-		END {printf "p50 %d, p90 %d, max %d", v[int(NR * 0.5) + 1 > NR ? NR : int(NR * 0.5) + 1],
-			v[int(NR * 0.9) + 1 > NR ? NR : int(NR * 0.9) + 1], v[NR]}'
+stats() { # COLUMN: its p50, p90 and max over the samples
+	sort -n -k"$1" "$samples" | awk -v c="$1" '{ v[NR] = $c }
+		END { i50 = int(NR * 0.5) + 1; i90 = int(NR * 0.9) + 1
+			if (i50 > NR) i50 = NR; if (i90 > NR) i90 = NR
+			printf "p50 %d, p90 %d, max %d", v[i50], v[i90], v[NR] }'
 }
 log "lag over $n samples: bytes $(stats 1); µs since the oldest WAL the replica lacks arrived: $(stats 2)"
 max=$(sort -n -k1 "$samples" | tail -n 1 | cut -d' ' -f1)

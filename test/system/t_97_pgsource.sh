@@ -8,7 +8,9 @@
 #       synchronous_commit = on completes;
 #   (d) a PostgreSQL restart during streaming is survived: it reconnects and continues
 #       without a gap;
-#   (e) a server with another system identifier is refused, with the reason.
+#   (e) a server with another system identifier is refused, with the reason;
+#   (f) streaming from a standby that is then promoted, it follows the switch to timeline 2:
+#       the history file and the new timeline's segments equal the promoted server's.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -141,4 +143,40 @@ assert_exit 1 "the helper expecting system $wrong" in_ns "$NS_R1" timeout 20 "$R
 grep -q "ERROR:  server has system identifier $sysid, expected $wrong" "$TEST_DIR/last.out" ||
 	{ cat "$TEST_DIR/last.out"; fail "no refusal naming both system identifiers"; }
 log "ok: $(grep -m1 'ERROR' "$TEST_DIR/last.out")"
+# (f): a timeline switch, streaming from a standby that is promoted
+SDATA=$TEST_DIR/pg-standby
+S_PORT=5433
+RX2=$TEST_DIR/received-tl
+STATUS=$TEST_DIR/pgsource-tl.status
+mkdir -p "$RX2"
+# Before the base backup, which copies postgresql.auto.conf: the promoted standby must not
+# wait for a synchronous standby.
+psql_at "$NS_P" "$PG_PORT" "alter system reset synchronous_standby_names" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$S_PORT" "false"
+cat >>"$SDATA/postgresql.conf" <<-EOF
+	primary_conninfo = 'host=$ADDR_P port=$PG_PORT user=postgres application_name=t97_standby'
+EOF
+pg_start "$SDATA" "$NS_R1"
+log "pgsource_run streams from the standby $ADDR_R1:$S_PORT"
+bg_start "$TEST_DIR/rx-tl.log" ip netns exec "$NS_R1" "$RUN" \
+	--conninfo "host=$ADDR_R1 port=$S_PORT user=postgres connect_timeout=5" --dir "$RX2" \
+	--slot t97_cascade --status-file "$STATUS" --status-interval 1000
+RUN_PID=$BG_PID
+wait_for 20 "the helper streaming from the standby" streaming
+seg=$(pg_segment_name "$NS_P" "$PG_PORT")
+psql_at "$NS_P" "$PG_PORT" "insert into t97 values (-2, 'tl1'); select pg_switch_wal()" >/dev/null
+wait_for 20 "segment $seg through the standby" test -f "$RX2/$seg"
+log "promoting the standby"
+in_ns "$NS_R1" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
+seg2=$(psql_at "$NS_R1" "$S_PORT" "select pg_walfile_name(pg_current_wal_lsn())")
+[[ "$seg2" == 00000002* ]] || fail "the promoted standby writes $seg2, not timeline 2"
+psql_at "$NS_R1" "$S_PORT" "insert into t97 values (-3, 'tl2'); select pg_switch_wal()" >/dev/null
+wait_for 20 "segment $seg2 of timeline 2 from the helper" test -f "$RX2/$seg2"
+helper_alive
+assert_file_identical "$RX2/00000002.history" "$SDATA/pg_wal/00000002.history"
+assert_file_identical "$RX2/$seg2" "$SDATA/pg_wal/$seg2"
+grep -q "switched to timeline 2 at" "$TEST_DIR/rx-tl.log" || fail "no switch logged"
+assert_eq 2 "$(status_field 4)" "timeline streamed after the promotion"
+log "ok: $(grep -m1 -o 'switched to timeline 2 at .*' "$TEST_DIR/rx-tl.log"); $seg2 equals the promoted server's"
 log "PASS"

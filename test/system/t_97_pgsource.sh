@@ -9,7 +9,8 @@
 #   (d) a PostgreSQL restart during streaming is survived: it reconnects and continues
 #       without a gap;
 #   (e) a server with another system identifier is refused, with the reason;
-#   (f) streaming from a standby that is then promoted, it follows the switch to timeline 2:
+#   (f) a silent server (walsender stopped) is given up on and streaming goes on;
+#   (g) streaming from a standby that is then promoted, it follows the switch to timeline 2:
 #       the history file and the new timeline's segments equal the promoted server's.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -99,9 +100,11 @@ compare_segments
 # (b): the flush reported moves the slot
 now=$(pg_current_lsn "$NS_P" "$PG_PORT")
 wait_for 20 "slot restart_lsn to reach $now" slot_reached "$now"
-lsn_ge "$(slot_restart_lsn)" "$first_restart" && [[ "$(slot_restart_lsn)" != "$first_restart" ]] ||
-	fail "restart_lsn did not advance from $first_restart"
-log "ok: slot restart_lsn advanced from $first_restart to $(slot_restart_lsn)"
+after=$(slot_restart_lsn)
+if ! lsn_ge "$after" "$first_restart" || [[ "$after" == "$first_restart" ]]; then
+	fail "restart_lsn did not advance from $first_restart (now $after)"
+fi
+log "ok: slot restart_lsn advanced from $first_restart to $after"
 
 # (c): a synchronous standby
 psql_at "$NS_P" "$PG_PORT" "alter system set synchronous_standby_names = '$APP'" >/dev/null
@@ -129,6 +132,22 @@ assert_no_gap "$RX"
 grep -q "starting WAL streaming at" "$TEST_DIR/rx.log" || fail "no start logged"
 log "ok: restart survived ($(status_field 5) connections, $(status_field 6) disconnections)"
 
+# (f): a silent server (its walsender stopped, the connection open) is given up after two
+# status intervals, and the stream goes on through a new connection.
+walsender=$(psql_at "$NS_P" "$PG_PORT" "select pid from pg_stat_replication
+	where application_name = '$APP'")
+[[ -n "$walsender" ]] || fail "no walsender for $APP"
+before=$(status_field 5)
+kill -STOP "$walsender"
+wait_for 15 "the helper to give up on the silent server" \
+	grep -q "no message from the server for" "$TEST_DIR/rx.log"
+kill -CONT "$walsender"
+wait_for 30 "the helper to reconnect after the silence" connects_at_least $((before + 1))
+seg=$(switch_and_wait)
+compare_segments
+assert_no_gap "$RX"
+log "ok: $(grep -m1 -o 'terminating WAL streaming: .*' "$TEST_DIR/rx.log"); streaming again"
+
 kill -TERM "$RUN_PID"
 rc=0
 wait "$RUN_PID" || rc=$?
@@ -143,7 +162,7 @@ assert_exit 1 "the helper expecting system $wrong" in_ns "$NS_R1" timeout 20 "$R
 grep -q "ERROR:  server has system identifier $sysid, expected $wrong" "$TEST_DIR/last.out" ||
 	{ cat "$TEST_DIR/last.out"; fail "no refusal naming both system identifiers"; }
 log "ok: $(grep -m1 'ERROR' "$TEST_DIR/last.out")"
-# (f): a timeline switch, streaming from a standby that is promoted
+# (g): a timeline switch, streaming from a standby that is promoted
 SDATA=$TEST_DIR/pg-standby
 S_PORT=5433
 RX2=$TEST_DIR/received-tl

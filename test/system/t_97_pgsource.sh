@@ -10,6 +10,8 @@
 #       without a gap;
 #   (e) a server with another system identifier is refused, with the reason;
 #   (f) a silent server (walsender stopped) is given up on and streaming goes on;
+#   (h) paused (back-pressure), it reads nothing and the walsender waits; resumed, it
+#       catches up without a gap;
 #   (g) streaming from a standby that is then promoted, it follows the switch to timeline 2:
 #       the history file and the new timeline's segments equal the promoted server's.
 set -euo pipefail
@@ -147,6 +149,38 @@ seg=$(switch_and_wait)
 compare_segments
 assert_no_gap "$RX"
 log "ok: $(grep -m1 -o 'terminating WAL streaming: .*' "$TEST_DIR/rx.log"); streaming again"
+
+# (h): back-pressure: paused, the helper reads nothing and the walsender waits (its socket
+# buffers full) short of the WAL written; resumed, it catches up without a gap and without
+# having taken the pause for a silent server.
+sent_lsn() {
+	psql_at "$NS_P" "$PG_PORT" "select sent_lsn from pg_stat_replication
+		where application_name = '$APP'"
+}
+walsender_waits() {
+	local a b
+	a=$(sent_lsn)
+	sleep 0.5
+	b=$(sent_lsn)
+	[[ -n "$b" && "$a" == "$b" ]] && ! lsn_ge "$b" "$target"
+}
+before=$(status_field 5)
+kill -USR1 "$RUN_PID"
+wait_for 10 "the helper to pause" test "$(status_field 8)" = 1
+paused_at=$(status_field 2)
+for _ in 1 2 3 4; do
+	psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+		insert into t97 values (0, 'paused'); select pg_switch_wal()" >/dev/null
+done
+target=$(pg_current_lsn "$NS_P" "$PG_PORT")
+wait_for 20 "the walsender to wait for the paused helper" walsender_waits
+assert_eq "$paused_at" "$(status_field 2)" "received LSN while paused"
+log "ok: paused at $paused_at, the walsender waits at $(sent_lsn) short of $target"
+kill -USR2 "$RUN_PID"
+wait_for 30 "the helper to catch up to $target" received_at_least "$target"
+assert_eq "$before" "$(status_field 5)" "connections across the pause"
+compare_segments
+assert_no_gap "$RX"
 
 kill -TERM "$RUN_PID"
 rc=0

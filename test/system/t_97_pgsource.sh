@@ -70,12 +70,18 @@ switch_and_wait() {
 }
 
 # compare_segments: every complete segment the helper wrote equals pg_wal's.
+# A complete segment never changes (the helper renames it when done), so each is compared
+# once.
+declare -A COMPARED=()
 compare_segments() {
-	local f n=0
+	local f name n=0
 	for f in "$RX"/*; do
-		[[ "$(basename "$f")" =~ ^[0-9A-F]{24}$ ]] || continue
-		assert_file_identical "$f" "$PDATA/pg_wal/$(basename "$f")"
+		name=$(basename "$f")
+		[[ "$name" =~ ^[0-9A-F]{24}$ ]] || continue
 		n=$((n + 1))
+		[[ -v "COMPARED[$name]" ]] && continue
+		assert_file_identical "$f" "$PDATA/pg_wal/$name"
+		COMPARED[$name]=1
 	done
 	((n >= 2)) || fail "only $n complete segments received"
 	log "ok: $n received segments equal pg_wal's byte for byte"
@@ -168,7 +174,7 @@ before=$(status_field 5)
 kill -USR1 "$RUN_PID"
 wait_for 10 "the helper to pause" test "$(status_field 8)" = 1
 paused_at=$(status_field 2)
-for _ in 1 2 3 4; do
+for _ in 1 2; do
 	psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
 		insert into t97 values (0, 'paused'); select pg_switch_wal()" >/dev/null
 done

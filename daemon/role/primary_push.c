@@ -542,39 +542,57 @@ out_refused:
 	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
 }
 
-struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
-			       uint32_t seg_size)
+/* A push of @name held in memory (a memfd of @size bytes, mapped writable), not linked:
+ * the stream fills it.  Returns NULL when it cannot be made (logged). */
+static struct push *push_mem_new(struct primary *pr, const char *name, uint64_t size)
 {
 	struct push *p;
 	void *map;
 	int fd = memfd_create("walship-stream", MFD_CLOEXEC);
 
-	if (fd < 0 || ftruncate(fd, (off_t)seg_size) < 0) {
-		log_error("could not make room for a streamed segment: %s", strerror(errno));
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+		log_error("could not make room in memory for \"%s\": %s", name, strerror(errno));
 		goto out_close;
 	}
-	/* Writable: the stream appends to it; senders read only what has arrived. */
-	map = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
-		log_error("could not map a streamed segment: %s", strerror(errno));
+		log_error("could not map \"%s\" in memory: %s", name, strerror(errno));
 		goto out_close;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		log_error("out of memory");
-		munmap(map, seg_size);
+		munmap(map, size);
 		goto out_close;
 	}
 	p->pr = pr;
 	p->id = ++pr->next_push_id;
-	wal_name_format_segment(p->name, sizeof(p->name), timeline, lsn / seg_size, seg_size);
+	snprintf(p->name, sizeof(p->name), "%s", name);
 	wal_name_parse(p->name, &p->wn);
 	p->fd = fd;
 	p->map = map;
-	p->size = seg_size;
+	p->size = size;
+	p->stream_unsettled = true;
+	return p;
+
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
+			       uint32_t seg_size)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct push *p;
+
+	wal_name_format_segment(name, sizeof(name), timeline, lsn / seg_size, seg_size);
+	p = push_mem_new(pr, name, seg_size);
+	if (!p)
+		return NULL;
 	p->lsn = lsn;
 	p->stream = true;
-	p->stream_unsettled = true;
 	if (wal_validator_begin(&p->wv, &p->wn, seg_size, 0) < 0) {
 		log_error("could not stream \"%s\": %s", p->name, p->wv.message);
 		push_release_unlinked(p);
@@ -582,9 +600,27 @@ struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t l
 	}
 	push_begin(p, NULL);
 	return p;
+}
 
-out_close:
-	if (fd >= 0)
-		close(fd);
-	return NULL;
+int push_mem_begin(struct primary *pr, const char *name, const void *content, uint64_t len)
+{
+	struct wal_validator wv;
+	struct wal_identity id;
+	struct push *p;
+
+	if (!len || !wal_name_valid(name))
+		return -EINVAL; /* a history file or a .partial is never empty */
+	p = push_mem_new(pr, name, len);
+	if (!p)
+		return -ENOMEM;
+	p->avail = len;
+	memcpy((uint8_t *)(uintptr_t)p->map, content, len);
+	if (wal_validate_buffer(p->map, len, &p->wn, pr->id.system_identifier, &wv, &id) < 0) {
+		log_error("could not ship \"%s\": %s", name, wv.message);
+		pr->st.invalid++;
+		push_release_unlinked(p);
+		return -EINVAL;
+	}
+	push_begin(p, NULL);
+	return 0;
 }

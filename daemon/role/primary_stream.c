@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "role/decide.h"
 #include "role/primary_int.h"
@@ -277,6 +278,34 @@ static void stream_segment_done(struct primary *pr, struct push *p)
 	push_unref(p);
 }
 
+/*
+ * The stream goes on elsewhere (a new timeline from its switch point) while @p, the
+ * segment being streamed, is not whole: as PostgreSQL does with the old timeline's last
+ * segment, what arrived of it is shipped as NAME.partial (the rest zero), and its transfers
+ * are cancelled
+ * (the replicas discard their incoming copies: the new timeline's segment begins with the
+ * same bytes).
+ */
+static void stream_segment_cut(struct primary *pr, struct push *p, uint32_t timeline, uint64_t lsn)
+{
+	char partial[WIRE_MAX_FILE_NAME + 1];
+
+	log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
+		" bytes: the stream goes on at %X/%X on timeline %u",
+		p->name, p->avail, p->size, (unsigned int)(lsn >> 32), (unsigned int)lsn, timeline);
+	pr->stream_push = NULL;
+	p->refs++;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_cancel_push(peer, p);
+	p->stream_unsettled = false;
+	primary_stream_settled(p, false);
+	/* Whole-sized, zeros after what arrived, as PostgreSQL's .partial files are. */
+	snprintf(partial, sizeof(partial), "%s.partial", p->name);
+	if (p->avail)
+		push_mem_begin(pr, partial, p->map, p->size);
+	push_unref(p);
+}
+
 static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *data,
 		       uint32_t len)
 {
@@ -292,18 +321,7 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		uint32_t n;
 
 		if (p && (timeline != pr->stream_tli || lsn != p->lsn + p->avail)) {
-			/* A new timeline (or a restart elsewhere): the old segment stays as far
-			 * as it came; its durable prefix on the replicas is what recovery from
-			 * them finds. */
-			log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
-				" bytes: the stream goes on at %X/%X on timeline %u",
-				p->name, p->avail, p->size, (unsigned int)(lsn >> 32),
-				(unsigned int)lsn, timeline);
-			pr->stream_push = NULL;
-			p->stream_unsettled = false;
-			primary_stream_settled(p, false);
-			p->refs++;
-			push_unref(p);
+			stream_segment_cut(pr, p, timeline, lsn);
 			p = NULL;
 		}
 		pr->stream_tli = timeline;
@@ -365,16 +383,28 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		peer_fill(peer);
 }
 
+/* A timeline's history file, before its first WAL: shipped (before the timeline's
+ * segments, in the replicas' order), once per daemon (the source delivers it again on each
+ * connection that starts on that timeline). */
 static void stream_history(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
 			   uint32_t len)
 {
 	struct primary *pr = arg;
+	uint32_t crc = crc32c(0, content, len);
 
-	(void)pr;
-	(void)content;
-	log_log("timeline %u begins; its history file \"%s\" (%u bytes) is shipped by "
-		"archive_command",
-		timeline, name, len);
+	for (unsigned int i = 0; i < STREAM_RECENT; i++)
+		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
+			return;
+	log_log("timeline %u begins: shipping its history file \"%s\"", timeline, name);
+	if (push_mem_begin(pr, name, content, len) < 0) {
+		pgsource_fail(&stream_of(pr)->source, "could not ship history file \"%s\"", name);
+		return;
+	}
+	pr->recent[pr->recent_next % STREAM_RECENT] =
+		(struct stream_recent){ .crc = crc, .acks = 0 };
+	snprintf(pr->recent[pr->recent_next % STREAM_RECENT].name, WIRE_MAX_FILE_NAME + 1, "%s",
+		 name);
+	pr->recent_next++;
 }
 
 void primary_stream_settled(struct push *p, bool ok)
@@ -382,13 +412,22 @@ void primary_stream_settled(struct push *p, bool ok)
 	struct primary *pr = p->pr;
 	struct stream_state *ss = stream_of(pr);
 
+	if (!p->stream) {
+		/* A file shipped from memory holds nothing back; its record says it is safe. */
+		for (unsigned int i = 0; ok && i < STREAM_RECENT; i++) {
+			if (!strcmp(pr->recent[i].name, p->name)) {
+				pr->recent[i].safe = true;
+				pr->recent[i].acks = p->acks;
+			}
+		}
+		return;
+	}
 	if (ok && p->avail == p->size) {
 		struct stream_recent *r = &pr->recent[pr->recent_next++ % STREAM_RECENT];
 
 		snprintf(r->name, sizeof(r->name), "%s", p->name);
 		r->acks = p->acks;
-		if (push_crc(p, p->size, &r->crc) < 0)
-			r->name[0] = '\0';
+		r->safe = push_crc(p, p->size, &r->crc) == 0;
 	}
 	if (pr->stream_unsettled)
 		pr->stream_unsettled--;
@@ -406,7 +445,7 @@ bool primary_stream_has(struct push *p, char *text, size_t len)
 	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
 		const struct stream_recent *r = &pr->recent[i];
 
-		if (!r->name[0] || strcmp(r->name, p->name))
+		if (!r->safe || strcmp(r->name, p->name))
 			continue;
 		if (push_crc(p, p->size, &crc) < 0 || crc != r->crc)
 			return false; /* sent as any push: a replica refuses other content */

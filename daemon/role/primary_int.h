@@ -103,6 +103,10 @@ struct push {
 	uint64_t avail;
 	uint64_t lsn; /* stream: LSN of byte 0 */
 	struct wal_validator wv; /* stream: checks the pages as they arrive */
+	/* A push of a segment being streamed waits for the stream's copy (follower of its
+	 * leader): answered when that is safe, sent only if it fails. */
+	struct push *follower;
+	struct push *leader;
 	bool from_spool; /* a held file sent to a replica catching up: no client */
 	bool spool_needed; /* registered replicas lack it: hold it before answering */
 	bool spool_done; /* the spool job finished (successfully or not) */

@@ -30,6 +30,9 @@
 
 /* ---- pushes ---- */
 
+static void push_send(struct push *p);
+static void push_follower_go(struct push *leader, bool ok);
+
 static void push_release(struct push *p)
 {
 	struct primary *pr = p->pr;
@@ -42,6 +45,10 @@ static void push_release(struct push *p)
 		}
 	}
 	pr->npushes--;
+	if (p->leader)
+		p->leader->follower = NULL;
+	if (p->follower)
+		p->follower->leader = NULL;
 	if (p->map)
 		munmap((void *)(uintptr_t)p->map, p->size);
 	if (p->fd >= 0)
@@ -62,8 +69,9 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	if (p->stream_unsettled) {
 		p->stream_unsettled = false;
 		primary_stream_settled(p, code == CTL_OK);
-		if (p->refs == 0 && !p->client)
-			push_release(p);
+		p->refs++;
+		push_follower_go(p, code == CTL_OK);
+		push_unref(p);
 		return;
 	}
 	if (!p->client)
@@ -78,6 +86,33 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	}
 	if (p->refs == 0)
 		push_release(p);
+}
+
+/*
+ * Streamed segment @leader is settled (@ok: safe): its follower, the same segment pushed
+ * by archive_command meanwhile, is answered at once when its content is the same, and
+ * sent as any push otherwise.
+ */
+static void push_follower_go(struct push *leader, bool ok)
+{
+	struct push *p = leader->follower;
+	uint32_t a, b;
+	char text[256];
+
+	if (!p)
+		return;
+	leader->follower = NULL;
+	p->leader = NULL;
+	if (ok && leader->avail == leader->size && p->size == leader->size &&
+	    push_crc(p, p->size, &a) == 0 && push_crc(leader, leader->size, &b) == 0 && a == b) {
+		p->pr->st.skipped_files++;
+		snprintf(text, sizeof(text), "streamed already: durable on %u replica(s): %s",
+			 leader->acks, leader->acked_by);
+		log_debug("archived \"%s\": %s", p->name, text);
+		push_reply(p, CTL_OK, text);
+		return;
+	}
+	push_send(p);
 }
 
 void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
@@ -467,14 +502,34 @@ static int push_check_content(struct push *p, char *text, size_t len)
 static void push_begin(struct push *p, struct ctl_client *client)
 {
 	struct primary *pr = p->pr;
+	struct push *leader;
 
 	p->client = client;
 	push_link(p);
 	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
-	p->refs = 1; /* held until the loop below has added every transfer */
 	if (client)
 		log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
 			  (int)control_client_pid(client));
+	for (leader = client ? pr->pushes : NULL; leader; leader = leader->next)
+		if (leader->stream && leader->stream_unsettled && !leader->follower &&
+		    !strcmp(leader->name, p->name))
+			break;
+	if (leader) {
+		/* The stream has this segment in flight: wait for it rather than send it. */
+		leader->follower = p;
+		p->leader = leader;
+		return;
+	}
+	push_send(p);
+}
+
+/* Send @p, linked, to every streaming replica that stores files, and answer it (or settle
+ * it) once it is safe. */
+static void push_send(struct push *p)
+{
+	struct primary *pr = p->pr;
+
+	p->refs++; /* held until the loop below has added every transfer */
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
 			peer_add_xfer(peer, p);

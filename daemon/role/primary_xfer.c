@@ -224,8 +224,8 @@ void peer_cancel_push(struct peer *peer, struct push *p)
 void peer_add_pending(struct peer *peer)
 {
 	for (struct push *p = peer->pr->pushes; p; p = p->next)
-		if (push_waiting(p) && !p->from_spool && !push_acked_by(p, peer->name) &&
-		    !peer_has_file(peer, p->name))
+		if (push_waiting(p) && !p->from_spool && !p->leader &&
+		    !push_acked_by(p, peer->name) && !peer_has_file(peer, p->name))
 			peer_add_xfer(peer, p);
 }
 

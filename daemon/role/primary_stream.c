@@ -524,6 +524,10 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	n->source_received_lsn = pr->stream_end;
 	n->source_flush_lsn = ss->reported_flush;
 	n->source_connects = s.connects;
+	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has
+	 * not reported durable: the slot keeps at least that much in pg_wal. */
+	n->source_retained_bytes =
+		s.server_wal_end > ss->reported_flush ? s.server_wal_end - ss->reported_flush : 0;
 	n->timeline = pr->stream_tli;
 	for (unsigned int i = 0; i < n->npeers; i++) {
 		struct status_peer *sp = &n->peers[i];

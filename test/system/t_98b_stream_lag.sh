@@ -62,4 +62,23 @@ log "ok: $(status_counter "$PCONF" pushes_ok) push(es) answered," \
 syncs=$(status_counter "$RCONF" stream_syncs)
 ((syncs > 0)) || fail "the replica made no streamed WAL durable (stream_syncs = 0)"
 log "replica group commits: $syncs"
+# The slot holds WAL for the replica: with it away, walship check warns once PostgreSQL has
+# written more than max_wal_size past what walship reported durable.
+check_slot() {
+	run_capture "$TEST_DIR/check-$1.out" "$WALSHIP" check -B "$PG_BIN" -c "$PCONF" -D "$PDATA"
+	grep -E '^[A-Z]+ +slot retention' "$TEST_DIR/check-$1.out" || true
+}
+[[ "$(check_slot near)" == PASS* ]] || fail "walship check's slot retention is not PASS"
+psql_at "$NS_P" "$PG_PORT" "alter system set max_wal_size = '32MB'" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
+walshipd_stop "$RCONF"
+psql_at "$NS_P" "$PG_PORT" "create table big as select repeat('x', 900) as pad
+	from generate_series(1, 60000)"
+retained_past() {
+	(($(status_counter "$PCONF" source_retained_bytes) > $1))
+}
+wait_for 60 "the slot to retain more than 32 MB" retained_past $((32 * 1024 * 1024))
+line=$(check_slot away)
+[[ "$line" == WARN* ]] || fail "walship check does not warn about the slot: '$line'"
+log "ok: with the replica away, walship check says: $line"
 log "PASS"

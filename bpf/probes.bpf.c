@@ -5,7 +5,9 @@
  *
  *   io_uring_submit_req (6.4+) / io_uring_submit_sqe (6.1) -> io_uring_complete
  *       FSYNC requests, and sends carrying a peer tag in their user_data; a zero-copy
- *       send's notification (IORING_CQE_F_NOTIF) completes its "released" time;
+ *       send's notification (IORING_CQE_F_NOTIF) completes its "released" time; receives
+ *       carrying a peer tag start the "received to durable" clock that the completion of
+ *       the next FSYNC submitted stops;
  *   syscalls/sys_enter_fsync, _fdatasync -> sys_exit_*: the synchronous calls;
  *   ext4/ext4_sync_file_enter -> _exit: every ext4 fsync by the process's threads,
  *       io_uring's io-wq workers included.
@@ -23,6 +25,7 @@
 #define OP_FSYNC 3
 #define OP_SENDMSG 9
 #define OP_SEND 26
+#define OP_RECV 27
 #define OP_SEND_ZC 47
 #define OP_SENDMSG_ZC 48
 #define CQE_F_MORE (1U << 1)
@@ -61,10 +64,17 @@ struct req_key {
 	__u64 user_data;
 };
 
+enum req_kind {
+	REQ_SEND,
+	REQ_FSYNC,
+	REQ_RECV,
+};
+
 struct req_start {
 	__u64 ts;
+	__u64 covers; /* FSYNC: the oldest receive it makes durable (0: none) */
 	__u32 peer;
-	__u32 fsync; /* 1: FSYNC, 0: a send */
+	__u32 kind; /* enum req_kind */
 };
 
 struct {
@@ -81,6 +91,14 @@ struct {
 	__type(key, struct req_key);
 	__type(value, struct req_start);
 } notif_start SEC(".maps");
+
+/* The completion time of the oldest receive no FSYNC submitted yet covers (0: none). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} recv_pending SEC(".maps");
 
 /* Synchronous fsyncs and ext4 syncs, by thread. */
 struct {
@@ -154,21 +172,32 @@ static __always_inline int on_submit(void *ctx, __u64 user_data, __u8 opcode)
 	struct req_start start = {};
 	__u32 peer = user_data >> PROBE_TAG_SHIFT;
 
+	__u32 zero = 0;
+	__u64 *pending;
+
 	if (!is_ours())
 		return 0;
-	if (opcode == OP_FSYNC)
-		start.fsync = 1;
-	else if (!peer || peer >= PROBE_MAX_PEERS)
-		return 0; /* not a tagged send */
+	if (opcode == OP_FSYNC) {
+		start.kind = REQ_FSYNC;
+		pending = bpf_map_lookup_elem(&recv_pending, &zero);
+		if (pending) {
+			start.covers = *pending;
+			*pending = 0;
+		}
+	} else if (!peer || peer >= PROBE_MAX_PEERS) {
+		return 0; /* neither an fsync nor a tagged send or receive */
+	} else {
+		start.kind = opcode == OP_RECV ? REQ_RECV : REQ_SEND;
+	}
 	start.ts = bpf_ktime_get_ns();
 	start.peer = peer;
 	bpf_map_update_elem(&req_start, &key, &start, BPF_ANY);
-	if (!start.fsync && (opcode == OP_SEND_ZC || opcode == OP_SENDMSG_ZC))
+	if (start.kind == REQ_SEND && (opcode == OP_SEND_ZC || opcode == OP_SENDMSG_ZC))
 		bpf_map_update_elem(&notif_start, &key, &start, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int on_complete(void *ctx, __u64 user_data, __u32 cflags)
+static __always_inline int on_complete(void *ctx, __u64 user_data, __u32 cflags, __s32 res)
 {
 	struct req_key key = { .ctx = (__u64)ctx, .user_data = user_data };
 	__u64 now = bpf_ktime_get_ns();
@@ -176,6 +205,7 @@ static __always_inline int on_complete(void *ctx, __u64 user_data, __u32 cflags)
 	struct probe_send *send;
 	struct probe_fsync *fs;
 	__u32 zero = 0;
+	__u64 *pending;
 
 	if (cflags & CQE_F_NOTIF) {
 		start = bpf_map_lookup_elem(&notif_start, &key);
@@ -190,10 +220,17 @@ static __always_inline int on_complete(void *ctx, __u64 user_data, __u32 cflags)
 	start = bpf_map_lookup_elem(&req_start, &key);
 	if (!start)
 		return 0;
-	if (start->fsync) {
+	if (start->kind == REQ_FSYNC) {
 		fs = bpf_map_lookup_elem(&fsync_hist, &zero);
-		if (fs)
+		if (fs) {
 			hist_add(&fs->io_uring, now - start->ts);
+			if (start->covers && res >= 0)
+				hist_add(&fs->received, now - start->covers);
+		}
+	} else if (start->kind == REQ_RECV) {
+		pending = bpf_map_lookup_elem(&recv_pending, &zero);
+		if (pending && res > 0 && !*pending)
+			*pending = now;
 	} else {
 		send = bpf_map_lookup_elem(&send_hist, &start->peer);
 		if (send)
@@ -259,14 +296,15 @@ int submit_sqe_tp(struct trace_event_raw_io_uring_submit_sqe *rec)
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(complete_btf, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
-	return on_complete(ring, BPF_CORE_READ(cqe, user_data), BPF_CORE_READ(cqe, flags));
+	return on_complete(ring, BPF_CORE_READ(cqe, user_data), BPF_CORE_READ(cqe, flags),
+			   BPF_CORE_READ(cqe, res));
 }
 
 SEC("tp/io_uring/io_uring_complete")
 int complete_tp(struct trace_event_raw_io_uring_complete___classic *rec)
 {
 	return on_complete(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
-			   BPF_CORE_READ(rec, cflags));
+			   BPF_CORE_READ(rec, cflags), BPF_CORE_READ(rec, res));
 }
 
 /* ---- synchronous fsync(2) / fdatasync(2) ---- */

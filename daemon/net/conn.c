@@ -322,6 +322,7 @@ void conn_rx_post(struct conn *c)
 	sqe = ring_sqe(c->ring, &c->rx_op);
 	io_uring_prep_recv(sqe, c->fd, c->rx_buf + c->rx_have, c->rx_want - c->rx_have,
 			   MSG_WAITALL);
+	ring_sqe_tag(c->ring, sqe, c->peer_tag); /* received to durable (BPF) */
 	c->rx_posted = true;
 	c->ops_pending++;
 }
@@ -482,7 +483,6 @@ void conn_tx_post(struct conn *c)
 	item->zc = zc;
 	item->send_op.cb = conn_tx_complete;
 	sqe = ring_sqe(c->ring, &item->send_op);
-	ring_sqe_tag(c->ring, sqe, c->peer_tag); /* attributes the send to the peer (BPF) */
 	if (item->ext) {
 		uint32_t hdr_len = item->len - item->ext_len;
 		int n = 0;
@@ -510,6 +510,7 @@ void conn_tx_post(struct conn *c)
 		ring_prep_send_slot(sqe, c->fd, c->ring, item->slot, item->buf + item->sent,
 				    item->len - item->sent, zc, c->send_flags);
 	}
+	ring_sqe_tag(c->ring, sqe, c->peer_tag); /* attributes the send to the peer (BPF) */
 	if (zc)
 		c->stats.zc_sends++;
 	else

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "common/compiler.h"
 #include "probe/hist.h"
 
 struct hist_ref {
@@ -17,6 +18,7 @@ static const char *const fsync_what[] = {
 	"IORING_OP_FSYNC, submission to completion",
 	"fsync(2)/fdatasync(2) system calls",
 	"ext4_sync_file, every fsync by the daemon's threads",
+	"a receive from a peer to the completion of the next IORING_OP_FSYNC",
 };
 
 uint64_t probe_hist_count(const struct probe_hist *h)
@@ -73,6 +75,7 @@ void probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot 
 	hist_sub(&out->fsync.io_uring, &now->fsync.io_uring, &before->fsync.io_uring);
 	hist_sub(&out->fsync.syscall, &now->fsync.syscall, &before->fsync.syscall);
 	hist_sub(&out->fsync.ext4, &now->fsync.ext4, &before->fsync.ext4);
+	hist_sub(&out->fsync.received, &now->fsync.received, &before->fsync.received);
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
 		hist_sub(&out->send[peer].sent, &now->send[peer].sent, &before->send[peer].sent);
 		hist_sub(&out->send[peer].released, &now->send[peer].released,
@@ -151,11 +154,13 @@ static void print_log2_hist(FILE *out, const struct probe_hist *h)
 
 void probe_print_text(FILE *out, const struct probe_snapshot *s)
 {
-	const struct probe_hist *fs[] = { &s->fsync.io_uring, &s->fsync.syscall, &s->fsync.ext4 };
-	const char *names[] = { "io_uring", "syscall", "ext4" };
+	const struct probe_hist *fs[] = { &s->fsync.io_uring, &s->fsync.syscall, &s->fsync.ext4,
+					  &s->fsync.received };
+	const char *names[] = { "fsync io_uring", "fsync syscall", "fsync ext4",
+				"received to durable" };
 
-	for (int i = 0; i < 3; i++) {
-		fprintf(out, "fsync %s (%s): ", names[i], fsync_what[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(fs); i++) {
+		fprintf(out, "%s (%s): ", names[i], fsync_what[i]);
 		print_hist_head(out, fs[i]);
 		fprintf(out, "\n");
 		print_log2_hist(out, fs[i]);
@@ -182,6 +187,8 @@ void probe_print_summary(FILE *out, const struct probe_snapshot *s)
 	print_hist_head(out, &s->fsync.syscall);
 	fprintf(out, "\n  fsync ext4:     ");
 	print_hist_head(out, &s->fsync.ext4);
+	fprintf(out, "\n  received to durable: ");
+	print_hist_head(out, &s->fsync.received);
 	fprintf(out, "\n");
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
 		if (!peer_used(s, peer))
@@ -225,7 +232,9 @@ void probe_print_json(FILE *out, const struct probe_snapshot *s)
 	json_hist(out, &s->fsync.syscall);
 	fprintf(out, ", \"ext4\": ");
 	json_hist(out, &s->fsync.ext4);
-	fprintf(out, "}, \"send\": [");
+	fprintf(out, "}, \"received_to_durable\": ");
+	json_hist(out, &s->fsync.received);
+	fprintf(out, ", \"send\": [");
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
 		if (!peer_used(s, peer))
 			continue;
@@ -266,6 +275,11 @@ void probe_print_prometheus(FILE *out, const struct probe_snapshot *s)
 	prom_hist(out, "walship_fsync_duration_seconds", "path=\"io_uring\"", &s->fsync.io_uring);
 	prom_hist(out, "walship_fsync_duration_seconds", "path=\"syscall\"", &s->fsync.syscall);
 	prom_hist(out, "walship_fsync_duration_seconds", "path=\"ext4\"", &s->fsync.ext4);
+	fprintf(out, "# HELP walship_received_to_durable_seconds From a receive from a peer to "
+		     "the completion of the next fsync the daemon submits, once per fsync (BPF).\n"
+		     "# TYPE walship_received_to_durable_seconds histogram\n");
+	prom_hist(out, "walship_received_to_durable_seconds", "path=\"io_uring\"",
+		  &s->fsync.received);
 	fprintf(out, "# HELP walship_send_duration_seconds Latency of sends to a peer: to "
 		     "completion (stage sent) and to the zero-copy release (stage released).\n"
 		     "# TYPE walship_send_duration_seconds histogram\n");

@@ -379,6 +379,7 @@ int probe_status(struct probe *p, struct status_probes *out)
 	quantiles_of(&s->fsync.io_uring, &out->fsync_io_uring);
 	quantiles_of(&s->fsync.syscall, &out->fsync_syscall);
 	quantiles_of(&s->fsync.ext4, &out->fsync_ext4);
+	quantiles_of(&s->fsync.received, &out->received_durable);
 	/* The peers `walship stats` shows: named, or with counts. */
 	for (int peer = 0; peer < PROBE_MAX_PEERS && out->npeers < STATUS_MAX_PROBE_PEERS; peer++) {
 		const struct probe_send *ps = &s->send[peer];

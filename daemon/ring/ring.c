@@ -129,7 +129,8 @@ void ring_sqe_tag(struct ring *r, struct io_uring_sqe *sqe, unsigned int tag)
 	if (!tag || tag > RING_TAG_MAX)
 		return;
 	sqe->user_data |= (uint64_t)tag << RING_TAG_SHIFT;
-	r->tagged_submitted++;
+	if (sqe->opcode != IORING_OP_RECV)
+		r->tagged_submitted++; /* the sends, which the send probes count */
 }
 
 int ring_run(struct ring *r, int timeout_ms)

@@ -59,7 +59,7 @@ struct ring {
 	bool fixed_buffers; /* arena registered with the kernel */
 	/* what was submitted, for comparison with the BPF probes' counts */
 	uint64_t fsyncs_submitted; /* IORING_OP_FSYNC requests */
-	uint64_t tagged_submitted; /* requests given a tag (sends to peers) */
+	uint64_t tagged_submitted; /* sends given a tag (receives are tagged too, not counted) */
 	unsigned int counted_tail; /* submission entries counted up to here */
 };
 
@@ -78,7 +78,9 @@ void ring_exit(struct ring *r);
  */
 struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op);
 
-/* Tag the request @sqe (from ring_sqe()) with @tag, 1 to RING_TAG_MAX; 0 leaves it. */
+/* Tag the request @sqe (from ring_sqe(), prepared) with @tag, 1 to RING_TAG_MAX; 0 leaves
+ * it.  Sends are counted in tagged_submitted; a RECV's tag lets the probes time how long
+ * what arrived waits to be durable. */
 void ring_sqe_tag(struct ring *r, struct io_uring_sqe *sqe, unsigned int tag);
 
 /*

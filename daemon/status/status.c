@@ -107,7 +107,9 @@ static void render_json_probes(struct sbuf *sb, const struct status_probes *pr)
 	json_quantiles(sb, "syscall", &pr->fsync_syscall);
 	sb_printf(sb, ",");
 	json_quantiles(sb, "ext4", &pr->fsync_ext4);
-	sb_printf(sb, "},\"send\":[");
+	sb_printf(sb, "},");
+	json_quantiles(sb, "received_to_durable", &pr->received_durable);
+	sb_printf(sb, ",\"send\":[");
 	for (unsigned int i = 0; i < pr->npeers; i++) {
 		sb_printf(sb, "%s{\"addr\":", i ? "," : "");
 		sb_json_str(sb, pr->peers[i].addr);
@@ -228,6 +230,7 @@ static void render_text_probes(struct sbuf *sb, const struct status_probes *pr)
 	text_quantiles(sb, "fsync io_uring:", &pr->fsync_io_uring);
 	text_quantiles(sb, "fsync syscall:", &pr->fsync_syscall);
 	text_quantiles(sb, "fsync ext4:", &pr->fsync_ext4);
+	text_quantiles(sb, "received to durable:", &pr->received_durable);
 	for (unsigned int i = 0; i < pr->npeers; i++) {
 		snprintf(what, sizeof(what), "send to %s:", pr->peers[i].addr);
 		text_quantiles(sb, what, &pr->peers[i].sent);

@@ -134,6 +134,7 @@ struct status_probes {
 	struct status_quantiles fsync_io_uring; /* IORING_OP_FSYNC */
 	struct status_quantiles fsync_syscall; /* fsync(2), fdatasync(2) */
 	struct status_quantiles fsync_ext4; /* ext4_sync_file */
+	struct status_quantiles received_durable; /* a receive to the next io_uring fsync */
 	struct {
 		char addr[64];
 		struct status_quantiles sent; /* submission to completion */

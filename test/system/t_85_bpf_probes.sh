@@ -69,6 +69,12 @@ stored=$(status_counter "$RCONF" files_stored)
 log "replica: $stored files stored, $submitted FSYNC submitted, $probed measured"
 ((submitted >= 2 * stored && stored >= 3)) || fail "replica submitted too few fsyncs"
 assert_eq "$submitted" "$probed" "fsync histogram count vs fsyncs submitted"
+# Received to durable: one sample per io_uring fsync that made received WAL durable, so at
+# least one per stored file and no more than the fsyncs.
+durable=$(metric_sum "$rm_" '^walship_received_to_durable_seconds_count\{path="io_uring"\}$')
+log "replica: $durable fsyncs made received WAL durable"
+((durable >= stored && durable <= probed)) ||
+	fail "received-to-durable samples $durable, not between $stored files and $probed fsyncs"
 ext4=$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="ext4"\}$')
 syscalls=$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="syscall"\}$')
 log "ext4 probe: $ext4 fsyncs, fsync(2) probe: $syscalls"
@@ -116,6 +122,8 @@ assert_eq "$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="io_
 	"$(jq '.fsync.io_uring.count' <<<"$stats")" "walship stats vs /metrics, fsync io_uring"
 assert_eq "$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="ext4"\}$')" \
 	"$(jq '.fsync.ext4.count' <<<"$stats")" "walship stats vs /metrics, fsync ext4"
+assert_eq "$(metric_sum "$rm_" '^walship_received_to_durable_seconds_count')" \
+	"$(jq '.received_to_durable.count' <<<"$stats")" "walship stats vs /metrics, received to durable"
 # Keepalives still go out: the primary's /metrics is read between two `walship stats`,
 # and its send count must lie between theirs.
 stats=$(in_mnt "$P_PID" "$WALSHIP" stats -c "$PCONF" --json)

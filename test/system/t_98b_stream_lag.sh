@@ -62,6 +62,13 @@ log "ok: $(status_counter "$PCONF" pushes_ok) push(es) answered," \
 syncs=$(status_counter "$RCONF" stream_syncs)
 ((syncs > 0)) || fail "the replica made no streamed WAL durable (stream_syncs = 0)"
 log "replica group commits: $syncs"
+# The BPF probes time each group commit's oldest byte, from its receive to durable.
+r2d=$(walship_status "$RCONF" --json | jq -c '.probes.received_to_durable // empty')
+if [[ -n "$r2d" ]]; then
+	(($(jq '.count' <<<"$r2d") >= syncs / 2)) ||
+		fail "received to durable measured $(jq '.count' <<<"$r2d") times for $syncs syncs"
+	log "received to durable on the replica (BPF): $r2d"
+fi
 # The slot holds WAL for the replica: with it away, walship check warns once PostgreSQL has
 # written more than max_wal_size past what walship reported durable.
 check_slot() {

@@ -661,8 +661,8 @@ conf_get() {
 
 # walshipd_start NS CONF LOGFILE: start walshipd -c CONF inside NS in the background (log
 # to LOGFILE, appended; through WS_DAEMON_WRAP if set), record its pid in WALSHIPD_PID,
-# and wait (10 s at most) until its control socket answers.  Fails with the log's tail if
-# it exits or never gets ready.
+# and wait (30 s at most: loading the BPF probes takes seconds on a loaded machine) until
+# its control socket answers.  Fails with the log's tail if it exits or never gets ready.
 walshipd_start() {
 	local ns=$1 conf=$2 logfile=$3
 	local sock pid
@@ -672,7 +672,7 @@ walshipd_start() {
 	WS_DAEMON_PID[$conf]=$pid
 	# shellcheck disable=SC2034  # for the test that sourced us
 	WALSHIPD_PID=$pid
-	local deadline=$((SECONDS + 10))
+	local deadline=$((SECONDS + 30))
 	# Ready when its socket answers: a daemon that was killed leaves its socket behind,
 	# which refuses connections until the new daemon replaces it.
 	while ! walship_answers "$conf"; do
@@ -685,7 +685,7 @@ walshipd_start() {
 		fi
 		if ((SECONDS >= deadline)); then
 			tail -n 30 "$logfile" >&2
-			fail "walshipd -c $conf did not answer on its socket $sock within 10s"
+			fail "walshipd -c $conf did not answer on its socket $sock within 30s"
 		fi
 		sleep 0.1
 	done

@@ -99,3 +99,42 @@ enum have_verdict have_decide(const struct msg_have_entry *e, uint64_t size, con
 	*start = e->durable;
 	return HAVE_RESUME;
 }
+
+bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool continues)
+{
+	uint64_t before = run->end;
+	bool joined = true;
+
+	if (end <= run->end)
+		return false;
+	if (run->end < start && !continues) {
+		/* After a gap: keep it (the widest per start) until the gap closes. */
+		for (unsigned int i = 0; i < run->nahead; i++) {
+			if (run->ahead[i].start == start) {
+				if (end > run->ahead[i].end)
+					run->ahead[i].end = end;
+				return false;
+			}
+		}
+		if (run->nahead < STREAM_RUN_AHEAD) {
+			run->ahead[run->nahead].start = start;
+			run->ahead[run->nahead++].end = end;
+		}
+		return false;
+	}
+	run->end = end;
+	/* Join what was reported ahead of the gap, as far as it now continues. */
+	while (joined) {
+		joined = false;
+		for (unsigned int i = 0; i < run->nahead; i++) {
+			if (run->ahead[i].start > run->end)
+				continue;
+			if (run->ahead[i].end > run->end)
+				run->end = run->ahead[i].end;
+			run->ahead[i] = run->ahead[--run->nahead];
+			joined = true;
+			break;
+		}
+	}
+	return run->end > before;
+}

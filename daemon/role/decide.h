@@ -132,4 +132,28 @@ bool have_later(const struct msg_have_entry *e, uint64_t size, uint64_t avail);
 enum have_verdict have_decide(const struct msg_have_entry *e, uint64_t size, const uint32_t *crc,
 			      uint64_t *start);
 
+/* ---- a replica's durable stream ---- */
+
+/*
+ * What a replica holds durably of the stream, as a continuous run: everything before @end
+ * (0: nothing known yet), and the durable parts it reported of segments after a gap
+ * (@ahead: acknowledgements and PROGRESS may arrive out of order, each file's sync and
+ * rename being independent), joined to the run as soon as the gap closes.
+ */
+#define STREAM_RUN_AHEAD WIRE_MAX_INFLIGHT_FILES
+struct stream_run {
+	uint64_t end;
+	struct {
+		uint64_t start, end;
+	} ahead[STREAM_RUN_AHEAD];
+	unsigned int nahead;
+};
+
+/*
+ * The replica holds [@start, @end) durably.  @continues: it is known to hold everything
+ * before @start (the stream's first segment, or a segment its HAVE listed before it).
+ * Returns true when @run->end advanced.
+ */
+bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool continues);
+
 #endif /* WALSHIP_ROLE_DECIDE_H */

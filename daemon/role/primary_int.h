@@ -28,6 +28,7 @@
 #include "net/conn.h"
 #include "proto/codec.h"
 #include "ring/worker.h"
+#include "role/decide.h"
 #include "role/role.h"
 #include "status/status.h"
 #include "wal/name.h"
@@ -164,12 +165,12 @@ struct peer {
 	char last_sent[WIRE_MAX_FILE_NAME + 1];
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
 	char last_error[STATUS_MAX_TEXT];
-	/* Streamed WAL this connection holds: everything before stream_lsn is durable on the
+	/* Streamed WAL this connection holds: everything before stream.end is durable on the
 	 * replica, as far as this primary knows (primary_stream.c says how it is counted);
 	 * stream_received_lsn is what it received of the segment being streamed. */
-	uint64_t stream_lsn;
+	struct stream_run stream;
 	uint64_t stream_received_lsn;
-	int64_t stream_lsn_ms; /* when stream_lsn last advanced */
+	int64_t stream_lsn_ms; /* when stream.end last advanced */
 };
 
 /* Segments the stream keeps in memory unsettled before it stops reading PostgreSQL. */
@@ -293,7 +294,7 @@ void primary_stream_settled(struct push *p, bool ok);
  * the push is answered at once with @text, and sent nowhere. */
 bool primary_stream_has(struct push *p, char *text, size_t len);
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
- * stream_lsn when that continues what it holds. */
+ * stream.end when that continues what it holds (or once the gap before it closes). */
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
 /* A PROGRESS from @peer.  Returns 0, or -errno to close the connection. */
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len);

@@ -8,13 +8,14 @@
  * them is the flush position reported to PostgreSQL, which makes walship a synchronous
  * standby (durability rule 1 for every byte of a commit, not only whole segments).
  *
- * How a replica's durable WAL is counted (peer->stream_lsn): only a continuous run.  Its
+ * How a replica's durable WAL is counted (peer->stream.end): only a continuous run.  Its
  * durable prefix of a streamed segment counts when it holds everything before that
  * segment: the segment is the first this source streamed (everything before it was
  * reported flushed earlier, so it was durable on sync_replicas replicas then), the
  * replica stored the previous segment (streamed, pushed by archive_command, or held in
  * the spool for it) on this connection, or its HAVE listed that segment as stored (or no
- * segment at all: a new replica).
+ * segment at all: a new replica).  Acknowledgements and PROGRESS of later segments that
+ * arrive first wait (struct stream_run, role/decide.c) and join when the gap closes.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -123,16 +124,14 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 		seg_start = segno * seg_size;
 	}
 	end = seg_start + durable;
-	if (peer->stream_lsn < seg_start &&
-	    !(p->stream && pr->source && seg_start == pr->stream_origin) &&
-	    !peer_have_before(peer, seg_start, seg_size))
-		return; /* a gap before it: it does not count (see the header) */
-	if (end > peer->stream_lsn) {
-		peer->stream_lsn = end;
-		peer->stream_lsn_ms = clock_now_ms();
-	}
 	if (end > peer->stream_received_lsn)
 		peer->stream_received_lsn = end;
+	/* After a gap it counts only once the gap closes (see the header). */
+	if (!stream_run_add(&peer->stream, seg_start, end,
+			    (p->stream && pr->source && seg_start == pr->stream_origin) ||
+				    peer_have_before(peer, seg_start, seg_size)))
+		return;
+	peer->stream_lsn_ms = clock_now_ms();
 	primary_stream_report(pr);
 }
 
@@ -172,7 +171,7 @@ static uint64_t stream_quorum(const struct primary *pr)
 	unsigned int n = 0;
 
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
-		uint64_t v = peer->stream_lsn;
+		uint64_t v = peer->stream.end;
 		unsigned int i;
 
 		if (peer->state != PEER_STREAMING || peer->conn.closing || !v)
@@ -539,11 +538,11 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 			    strcmp(peer->name, sp->name))
 				continue;
 			sp->write_lsn = peer->stream_received_lsn;
-			sp->flush_lsn = peer->stream_lsn;
+			sp->flush_lsn = peer->stream.end;
 			for (const struct xfer *x = peer->xfers; x; x = x->next)
 				if (x->push == pr->stream_push)
 					sp->sent_lsn = x->push->lsn + x->next_read;
-			since = lag_since(ss, peer->stream_lsn);
+			since = lag_since(ss, peer->stream.end);
 			sp->oldest_unacked_ms = since;
 		}
 	}

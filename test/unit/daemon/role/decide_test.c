@@ -234,6 +234,38 @@ static void test_have(void **state)
 	assert_int_equal(have_decide(&e, 0, &same, &start), HAVE_SKIP);
 }
 
+/* Out-of-order acknowledgements of streamed segments join the run when the gap closes. */
+static void test_stream_run(void **state)
+{
+	struct stream_run run = { 0 };
+	const uint64_t seg = 16 * MB;
+
+	(void)state;
+	/* The first segment starts the run; its durable part advances it. */
+	assert_true(stream_run_add(&run, 2 * seg, 2 * seg + 8192, true));
+	assert_true(run.end == 2 * seg + 8192);
+	assert_false(stream_run_add(&run, 2 * seg, 2 * seg + 4096, false)); /* nothing new */
+	/* Segments 4 and 3 are acknowledged before 2 is whole: kept ahead. */
+	assert_false(stream_run_add(&run, 4 * seg, 4 * seg + 100, false));
+	assert_false(stream_run_add(&run, 3 * seg, 4 * seg, false));
+	assert_false(stream_run_add(&run, 4 * seg, 5 * seg, false)); /* 4 whole now */
+	assert_true(run.end == 2 * seg + 8192);
+	assert_int_equal(run.nahead, 2);
+	/* 2 completes: 3 and 4 join at once. */
+	assert_true(stream_run_add(&run, 2 * seg, 3 * seg, false));
+	assert_true(run.end == 5 * seg);
+	assert_int_equal(run.nahead, 0);
+	/* A segment after a gap that never closes does not count. */
+	assert_false(stream_run_add(&run, 7 * seg, 7 * seg + 1, false));
+	assert_true(run.end == 5 * seg);
+	/* Unless the replica is known to hold what is before it. */
+	assert_true(stream_run_add(&run, 9 * seg, 9 * seg + 1, true));
+	assert_true(run.end == 9 * seg + 1);
+	/* Entries left behind the run are dropped as it passes them. */
+	assert_true(stream_run_add(&run, 9 * seg, 10 * seg, false));
+	assert_int_equal(run.nahead, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,7 +273,7 @@ int main(void)
 		cmocka_unit_test(test_push_delay),   cmocka_unit_test(test_keeping_up),
 		cmocka_unit_test(test_ack_ewma),     cmocka_unit_test(test_io_error),
 		cmocka_unit_test(test_ack_statuses), cmocka_unit_test(test_spool_room),
-		cmocka_unit_test(test_have),
+		cmocka_unit_test(test_have),	     cmocka_unit_test(test_stream_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

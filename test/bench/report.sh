@@ -140,10 +140,10 @@ report() {
 	{
 		echo
 		echo "walship benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs"
-		echo "$SEGMENTS segments of 16 MiB ($((CORPUS_BYTES / 1000000)) MB) of real PostgreSQL 15 WAL per run" \
-			"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
-		echo
 		if [[ -s "$RESULTS_TSV" ]]; then # else only synchronous-commit contenders ran
+			echo "$SEGMENTS segments of 16 MiB ($((CORPUS_BYTES / 1000000)) MB) of real PostgreSQL 15 WAL per run" \
+				"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
+			echo
 			table text
 			echo
 			echo "goals (issue 7):"

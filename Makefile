@@ -50,6 +50,10 @@ LDLIBS   += -luring -lbpf -lelf -lz -lssl -lcrypto
 # libnl-genl-3: the sysfs publisher (daemon/publish/) talks generic netlink to walship.ko.
 CPPFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
 LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)
+# libpq: the streaming source (daemon/source/) is a PostgreSQL replication client.  Only
+# walshipd and the test programs link it, not the CLI (CLI_LDLIBS).
+CPPFLAGS += $(shell pkg-config --cflags libpq)
+LDLIBS   += $(shell pkg-config --libs libpq)
 
 # Sanitizer build for unit tests.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -60,7 +64,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # scripts/check-layers.sh in `make check`.
 CORE_SRCS   := $(sort $(wildcard daemon/common/*.c daemon/wal/*.c daemon/proto/*.c))
 DAEMON_SRCS := $(sort $(wildcard daemon/ring/*.c daemon/net/*.c daemon/control/*.c daemon/status/*.c \
-	daemon/role/*.c daemon/publish/*.c daemon/probe/*.c daemon/metrics/*.c))
+	daemon/source/*.c daemon/role/*.c daemon/publish/*.c daemon/probe/*.c daemon/metrics/*.c))
 TOOL_SRCS   := $(sort $(wildcard tools/*.c))
 UNIT_SRCS   := $(sort $(shell find test/unit -name '*_test.c' 2>/dev/null))
 HELPER_SRCS := $(sort $(wildcard test/helpers/*.c))

@@ -12,7 +12,8 @@
 # cluster at all.  An existing cluster is left alone.
 set -euo pipefail
 
-# Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF).
+# Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF,
+# libpq for the streaming source).
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
 # `walship status --json`, bc for arithmetic in the bench, pgbackrest and gnuplot-nox for
@@ -31,6 +32,7 @@ PACKAGES=(
 	liburing-dev
 	libcmocka-dev
 	libssl-dev
+	libpq-dev
 	libnl-genl-3-dev
 	libbpf-dev
 	bpftool

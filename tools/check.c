@@ -28,6 +28,7 @@
 #include "client.h"
 #include "common/log.h"
 #include "common/pgconf.h"
+#include "common/sync_standby.h"
 #include "walship/control.h"
 #include "walship/netlink.h"
 
@@ -369,6 +370,81 @@ static void check_pg_settings(struct check_run *run)
 
 /* ---- walshipd ------------------------------------------------------------------- */
 
+/* synchronous_commit values under which a commit waits for no standby. */
+static bool sync_commit_local(const char *value)
+{
+	return strcasecmp(value, "off") == 0 || strcasecmp(value, "false") == 0 ||
+	       strcasecmp(value, "no") == 0 || strcasecmp(value, "0") == 0 ||
+	       strcasecmp(value, "local") == 0;
+}
+
+/*
+ * On a primary host: does PostgreSQL wait for walshipd at commit (synchronous_standby_names
+ * names its application_name and synchronous_commit is not off or local), and are fewer
+ * than sync_replicas replicas connected, so that walshipd cannot answer?  @streaming is
+ * the number of replicas streaming, -1 when walshipd did not answer.
+ */
+static void check_sync_standby(struct check_run *run, const struct config *cfg, int streaming)
+{
+	/* TODO(lead): cfg->application_name once that key is merged (it defaults to node_name). */
+	const char *app_name = cfg->node_name;
+	char where[PATH_MAX + 64], hint[512];
+	const char *names, *commit;
+	struct sync_standby ss;
+	int ret;
+
+	if (!run->pgdata || run->standby || cfg->role != CONFIG_ROLE_PRIMARY)
+		return;
+	names = pgconf_value(&run->pg_settings, "synchronous_standby_names", "");
+	commit = pgconf_value(&run->pg_settings, "synchronous_commit", "on");
+	pg_setting_where(run, "synchronous_standby_names", where, sizeof(where));
+	ret = sync_standby_parse(names, &ss);
+	if (ret < 0) {
+		check_item(run, CHECK_WARN, "synchronous standby",
+			   "PostgreSQL refuses this value too: see its log.",
+			   "could not parse synchronous_standby_names = '%s'%s: %s", names, where,
+			   ret == -E2BIG ? "too many or too long names" : "syntax error");
+		return;
+	}
+	if (!sync_standby_names_match(&ss, app_name)) {
+		check_item(run, CHECK_SKIP, "synchronous standby", NULL,
+			   "synchronous_standby_names = '%s' does not name \"%s\": commits do not "
+			   "wait for walshipd",
+			   names, app_name);
+		return;
+	}
+	if (sync_commit_local(commit)) {
+		check_item(run, CHECK_SKIP, "synchronous standby", NULL,
+			   "synchronous_commit = %s: commits do not wait for standbys", commit);
+		return;
+	}
+	if (streaming >= cfg->sync_replicas) {
+		check_item(run, CHECK_PASS, "synchronous standby", NULL,
+			   "synchronous_standby_names = '%s' names \"%s\"; %d of sync_replicas = "
+			   "%d replicas connected",
+			   names, app_name, streaming, cfg->sync_replicas);
+		return;
+	}
+	snprintf(hint, sizeof(hint),
+		 "walshipd answers PostgreSQL as a synchronous standby once sync_replicas "
+		 "replicas are connected: start them, or take \"%s\" out of "
+		 "synchronous_standby_names and reload PostgreSQL.",
+		 app_name);
+	if (streaming < 0)
+		check_item(
+			run, CHECK_WARN, "synchronous standby", hint,
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= %s, and walshipd does not answer: commits will wait",
+			names, where, app_name, commit);
+	else
+		check_item(
+			run, CHECK_WARN, "synchronous standby", hint,
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= %s, and %d of sync_replicas = %d replicas are connected: commits will "
+			"wait",
+			names, where, app_name, commit, streaming, cfg->sync_replicas);
+}
+
 /* The string value of "key" in the first object of @json ("" when absent). */
 static void json_string(const char *json, const char *key, char *out, size_t len)
 {
@@ -394,6 +470,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	const char *want_role = run->standby ? "replica" : "primary";
 	char role[32], sysid_text[32], streaming[48];
 	uint64_t sysid;
+	int nstreaming = 0;
 	int sock, ret;
 
 	if (run->pgdata) {
@@ -428,6 +505,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 		ctl_client_reply_free(&reply);
 		check_item(run, CHECK_SKIP, "system identifier", NULL, "walshipd not reachable");
 		check_item(run, CHECK_SKIP, "peer", NULL, "walshipd not reachable");
+		check_sync_standby(run, cfg, -1);
 		return;
 	}
 	json_string(reply.text, "role", role, sizeof(role));
@@ -461,7 +539,9 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 
 	snprintf(streaming, sizeof(streaming), "\"state\":\"%s\"",
 		 walship_peer_state_name(WALSHIP_PEER_STREAMING));
-	if (strstr(reply.text, streaming))
+	for (const char *at = strstr(reply.text, streaming); at; at = strstr(at + 1, streaming))
+		nstreaming++;
+	if (nstreaming)
 		check_item(run, CHECK_PASS, "peer", NULL, "a peer is streaming");
 	else
 		check_item(
@@ -471,6 +551,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 				"points at it." :
 				"No replica is connected: WAL is held in the spool until one is.",
 			"no peer is streaming right now");
+	check_sync_standby(run, cfg, nstreaming);
 	ctl_client_reply_free(&reply);
 }
 

@@ -22,12 +22,20 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/crc32c.h"
 #include "common/durable.h"
 #include "common/file_copy.h"
 #include "common/log.h"
 #include "fetch.h"
 #include "wal/name.h"
 #include "wal/page.h"
+#include "wal/store.h"
+
+/* deliver(): the final name appeared while a growing segment was read; serve that. */
+#define FETCH_RETRY_FINAL (-1)
+/* How often the final name may appear and vanish again before fetch gives up. */
+#define FETCH_MAX_TRIES 3
+#define READ_CHUNK (1024 * 1024)
 
 void fetch_usage(FILE *out)
 {
@@ -38,6 +46,9 @@ void fetch_usage(FILE *out)
 		"it.  Meant as PostgreSQL's restore_command:\n"
 		"\n"
 		"  restore_command = 'walship fetch -c /etc/walship/walship.conf %%f %%p'\n"
+		"\n"
+		"A segment still being received is served as its durable prefix followed by\n"
+		"zeros, like a segment PostgreSQL has not finished writing.\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE  config file (default $%s, else %s)\n"
@@ -101,16 +112,73 @@ static int dest_parse(struct fetch_dest *dest, const char *path)
 }
 
 /*
+ * Read back the first @partial->durable bytes of @fd (the copy of a growing segment),
+ * feed them to @wv and check their CRC-32C against the record.  The zeros after them are
+ * not pages and are not validated.  Returns 0, -EINVAL (reason in wv->message), or -errno.
+ */
+static int validate_prefix(int fd, const struct store_partial *partial, struct wal_validator *wv)
+{
+	uint8_t *buf = malloc(READ_CHUNK);
+	uint64_t off = 0;
+	uint32_t crc = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < partial->durable) {
+		uint64_t left = partial->durable - off;
+		ssize_t got =
+			pread(fd, buf, left < READ_CHUNK ? (size_t)left : READ_CHUNK, (off_t)off);
+
+		if (got <= 0) {
+			ret = got < 0 ? -errno : -ENODATA;
+			goto out_free;
+		}
+		crc = crc32c(crc, buf, (size_t)got);
+		if (wal_validator_feed(wv, buf, (size_t)got) < 0) {
+			ret = -EINVAL;
+			goto out_free;
+		}
+		off += (uint64_t)got;
+	}
+	if (!wv->have_id) {
+		snprintf(wv->message, sizeof(wv->message),
+			 "its %" PRIu64 " durable bytes do not hold the first page header",
+			 partial->durable);
+		ret = -EINVAL;
+	} else if (crc != partial->crc) {
+		snprintf(wv->message, sizeof(wv->message),
+			 "its %" PRIu64 " durable bytes do not match their record (CRC %08x, "
+			 "recorded %08x)",
+			 partial->durable, crc, partial->crc);
+		ret = -EINVAL;
+	}
+out_free:
+	free(buf);
+	return ret;
+}
+
+/*
  * Deliver @size bytes of @src to DEST: temporary file, copy (file_copy()), validate the
  * copy, then the durable write's steps (durable.h: fsync, rename, directory fsync).
- * Returns FETCH_EXIT_DELIVERED, FETCH_EXIT_INVALID or FETCH_EXIT_IO; logs failures.
+ *
+ * With @partial (@src is a growing segment in the store's .incoming, @size its segment
+ * size): only its durable prefix is copied and validated, the rest of the segment is
+ * zeros, as in a segment PostgreSQL has not finished writing; and if the segment's final
+ * name appears in the archive (@archive_fd) before DEST is committed, nothing is
+ * delivered and FETCH_RETRY_FINAL is returned, to serve the complete file instead.
+ *
+ * Returns FETCH_EXIT_DELIVERED, FETCH_EXIT_INVALID, FETCH_EXIT_IO or FETCH_RETRY_FINAL;
+ * logs failures.
  */
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
-		   const struct fetch_dest *dest)
+		   const struct fetch_dest *dest, const struct store_partial *partial,
+		   int archive_fd)
 {
 	struct durable_dir dir = { .path = dest->dir };
 	struct durable_file df = { .fd = -1 };
 	struct wal_validator wv;
+	struct stat st;
 	int exit_code = FETCH_EXIT_IO;
 	int ret;
 
@@ -133,10 +201,10 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		goto out_end;
 	}
 
-	ret = file_copy(src, df.fd, size, FILE_COPY_RANGE);
+	ret = file_copy(src, df.fd, partial ? partial->durable : size, FILE_COPY_RANGE);
 	if (ret == -ENODATA) {
 		log_error("could not copy file \"%s\": it is shorter than %" PRIu64 " bytes",
-			  src_path, size);
+			  src_path, partial ? partial->durable : size);
 		goto out_end;
 	}
 	if (ret < 0) {
@@ -145,8 +213,18 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		goto out_end;
 	}
 
+	/* The rest of a growing segment: zeros (a hole reads as zeros). */
+	if (ret >= 0 && partial && ftruncate(df.fd, (off_t)size) < 0) {
+		log_error("could not extend file \"%s/%s\" to %" PRIu64 " bytes: %s", dest->dir,
+			  df.tmp_name, size, strerror(errno));
+		goto out_end;
+	}
+
 	/* Validate what will be served, as read back from the copy. */
-	ret = wal_validate_fd(df.fd, name, 0, &wv, NULL);
+	if (partial)
+		ret = validate_prefix(df.fd, partial, &wv);
+	else
+		ret = wal_validate_fd(df.fd, name, 0, &wv, NULL);
 	if (ret == -EINVAL) {
 		log_error("refusing to serve file \"%s\": %s", src_path, wv.message);
 		exit_code = FETCH_EXIT_INVALID;
@@ -155,6 +233,12 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	if (ret < 0) {
 		log_error("could not read file \"%s/%s\": %s", dest->dir, df.tmp_name,
 			  strerror(-ret));
+		goto out_end;
+	}
+
+	if (partial && fstatat(archive_fd, partial->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		log_debug("file \"%s\" got its final name while it was read", src_path);
+		exit_code = FETCH_RETRY_FINAL;
 		goto out_end;
 	}
 
@@ -168,6 +252,106 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 out_end:
 	durable_end(&df);
 	close(dir.fd);
+	return exit_code;
+}
+
+/*
+ * @name, a segment, is not in the archive under its final name: serve the durable prefix
+ * of its incoming file with the largest durable length, if any (docs/operations.md,
+ * "Recovering after losing the primary host").  The record is read before the bytes, and
+ * the durable bytes of an incoming file never change afterwards, so the prefix read is
+ * the one recorded.  Returns a FETCH_EXIT_* code, or FETCH_RETRY_FINAL.
+ */
+static int fetch_growing(int archive_fd, const char *archive_dir, const char *name_text,
+			 const char *src_path, const struct wal_name *name,
+			 const struct fetch_dest *dest)
+{
+	char rel[sizeof(STORE_INCOMING_DIR) + sizeof(((struct store_partial *)0)->tmp_name)];
+	char path[PATH_MAX + sizeof(rel)];
+	struct store_partial partial;
+	int exit_code;
+	int ret;
+	int src;
+
+	ret = store_find_incoming(archive_fd, name_text, &partial);
+	if (ret == -ENOENT) {
+		log_debug("file \"%s\" is not in the archive", src_path);
+		return FETCH_EXIT_ABSENT;
+	}
+	if (ret < 0) {
+		log_error("could not read directory \"%s/%s\": %s", archive_dir, STORE_INCOMING_DIR,
+			  strerror(-ret));
+		return FETCH_EXIT_IO;
+	}
+	snprintf(rel, sizeof(rel), "%s/%s", STORE_INCOMING_DIR, partial.tmp_name);
+	snprintf(path, sizeof(path), "%s/%s", archive_dir, rel);
+	src = openat(archive_fd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (src < 0 && errno == ENOENT)
+		return FETCH_RETRY_FINAL; /* renamed to its final name, or dropped: look again */
+	if (src < 0) {
+		log_error("could not open file \"%s\": %s", path, strerror(errno));
+		return FETCH_EXIT_IO;
+	}
+	exit_code = deliver(src, partial.size, path, name, dest, &partial, archive_fd);
+	close(src);
+	if (exit_code == FETCH_EXIT_DELIVERED)
+		log_log("served partial segment \"%s\" with %" PRIu64 " durable bytes of %" PRIu64
+			" from \"%s\", the rest zeros",
+			name_text, partial.durable, partial.size, path);
+	return exit_code;
+}
+
+/*
+ * Serve @name from the archive open at @archive_fd: its file @src_path under its final
+ * name, or else, for a segment, the durable prefix of its growing incoming file
+ * (fetch_growing()).  Returns a FETCH_EXIT_* code, or FETCH_RETRY_FINAL when the files
+ * changed names under us and a new try may succeed.
+ */
+static int fetch_one(int archive_fd, const char *archive_dir, const char *name_text,
+		     const char *src_path, const struct wal_name *name,
+		     const struct fetch_dest *dest)
+{
+	struct stat st;
+	int exit_code;
+	int src;
+
+	/* O_NONBLOCK: a FIFO under that name must not hang us (regular files ignore it). */
+	src = openat(archive_fd, name_text, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (src < 0) {
+		int err = errno;
+
+		if (err == ENOENT && name->kind == WAL_FILE_SEGMENT)
+			return fetch_growing(archive_fd, archive_dir, name_text, src_path, name,
+					     dest);
+		if (err == ENOENT) {
+			log_debug("file \"%s\" is not in the archive", src_path);
+			return FETCH_EXIT_ABSENT;
+		}
+		if (err == ELOOP) {
+			log_error("refusing to serve file \"%s\": it is a symbolic link", src_path);
+			return FETCH_EXIT_INVALID;
+		}
+		log_error("could not open file \"%s\": %s", src_path, strerror(err));
+		return FETCH_EXIT_IO;
+	}
+
+	if (fstat(src, &st) < 0) {
+		log_error("could not stat file \"%s\": %s", src_path, strerror(errno));
+		exit_code = FETCH_EXIT_IO;
+		goto out_close_src;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_error("refusing to serve file \"%s\": it is not a regular file", src_path);
+		exit_code = FETCH_EXIT_INVALID;
+		goto out_close_src;
+	}
+
+	exit_code = deliver(src, (uint64_t)st.st_size, src_path, name, dest, NULL, archive_fd);
+	if (exit_code == FETCH_EXIT_DELIVERED)
+		log_debug("restored file \"%s\" to \"%s\"", src_path, dest->path);
+
+out_close_src:
+	close(src);
 	return exit_code;
 }
 
@@ -185,11 +369,9 @@ int fetch_main(int argc, char **argv)
 	struct fetch_dest dest;
 	struct wal_name name;
 	struct config cfg;
-	struct stat st;
 	bool verbose = false;
 	int exit_code;
 	int archive_fd;
-	int src;
 	int opt;
 	int len;
 
@@ -247,41 +429,18 @@ int fetch_main(int argc, char **argv)
 			  strerror(errno));
 		return FETCH_EXIT_IO;
 	}
-	/* O_NONBLOCK: a FIFO under that name must not hang us (regular files ignore it). */
-	src = openat(archive_fd, name_text, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (src < 0) {
-		int err = errno;
-
-		close(archive_fd);
-		if (err == ENOENT) {
-			log_debug("file \"%s\" is not in the archive", src_path);
-			return FETCH_EXIT_ABSENT;
+	for (int tries = 1;; tries++) {
+		exit_code =
+			fetch_one(archive_fd, cfg.archive_dir, name_text, src_path, &name, &dest);
+		if (exit_code != FETCH_RETRY_FINAL)
+			break;
+		if (tries == FETCH_MAX_TRIES) {
+			log_error("could not fetch file \"%s\": it kept changing while it was read",
+				  src_path);
+			exit_code = FETCH_EXIT_IO;
+			break;
 		}
-		if (err == ELOOP) {
-			log_error("refusing to serve file \"%s\": it is a symbolic link", src_path);
-			return FETCH_EXIT_INVALID;
-		}
-		log_error("could not open file \"%s\": %s", src_path, strerror(err));
-		return FETCH_EXIT_IO;
 	}
 	close(archive_fd);
-
-	if (fstat(src, &st) < 0) {
-		log_error("could not stat file \"%s\": %s", src_path, strerror(errno));
-		exit_code = FETCH_EXIT_IO;
-		goto out_close_src;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_error("refusing to serve file \"%s\": it is not a regular file", src_path);
-		exit_code = FETCH_EXIT_INVALID;
-		goto out_close_src;
-	}
-
-	exit_code = deliver(src, (uint64_t)st.st_size, src_path, &name, &dest);
-	if (exit_code == FETCH_EXIT_DELIVERED)
-		log_debug("restored file \"%s\" to \"%s\"", src_path, dest.path);
-
-out_close_src:
-	close(src);
 	return exit_code;
 }

@@ -6,7 +6,9 @@
  *
  * Serves `archive_dir/NAME` (segments, .partial, .history, .backup) to DEST after
  * validating the whole file (wal_validate_fd()): copied into a temporary file in DEST's
- * directory, fsynced, renamed onto DEST, directory fsynced.
+ * directory, fsynced, renamed onto DEST, directory fsynced.  A segment not stored under
+ * its name but being received (archive_dir/.incoming, store_find_incoming()) is served as
+ * its durable prefix, CRC-checked and validated, followed by zeros to the segment size.
  *
  * PostgreSQL treats any exit code from 1 to 125 as "file not available": a standby then
  * retries (or streams), so a damaged file (exit 3) never stops a standby and is never

@@ -117,6 +117,10 @@ static bool config_check_node_name(const struct config_value *value,
 static bool config_check_address(const struct config_value *value, struct config_problem *problem);
 static bool config_check_socket_mode(const struct config_value *value,
 				     struct config_problem *problem);
+static bool config_check_slot_name(const struct config_value *value,
+				   struct config_problem *problem);
+static bool config_check_application_name(const struct config_value *value,
+					  struct config_problem *problem);
 
 #define FIELD(member) offsetof(struct config, member), sizeof(((struct config *)0)->member)
 
@@ -160,6 +164,42 @@ static const struct config_key config_keys[] = {
 		.check = config_check_address,
 		.range_doc = "`host:port` or `[IPv6]:port`",
 		.help = "address and TCP port of the primary this replica receives WAL from (required for a replica)",
+	},
+	{
+		.name = "pg_conninfo",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(pg_conninfo),
+		.default_value = "",
+		.range_doc = "libpq connection string or URI, or empty",
+		.help = "primary: connection to PostgreSQL for streaming WAL as a replication client (walship adds replication=true); empty: no streaming, WAL comes from walship push only",
+	},
+	{
+		.name = "pg_slot",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(pg_slot),
+		.default_value = "walship",
+		.min = 1,
+		.check = config_check_slot_name,
+		.range_doc = "1 to 63 of `a-z 0-9 _`",
+		.help = "primary: physical replication slot the stream uses, created (with RESERVE_WAL) when missing",
+	},
+	{
+		.name = "application_name",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(application_name),
+		.default_value = "",
+		.check = config_check_application_name,
+		.range_doc = "up to 63 printable ASCII characters; empty: node_name",
+		.help = "primary: the stream's name in PostgreSQL, which synchronous_standby_names matches",
+	},
+	{
+		.name = "pg_status_interval",
+		.type = CONFIG_TYPE_DURATION,
+		FIELD(pg_status_interval_ms),
+		.default_value = "10s",
+		.min = 100,
+		.max = MS_PER_H,
+		.help = "primary: send PostgreSQL the stream's positions at least this often; a server silent for twice this long is taken as gone",
 	},
 	{
 		.name = "archive_dir",
@@ -932,6 +972,37 @@ static bool config_check_socket_mode(const struct config_value *value,
 	return false;
 }
 
+/* PostgreSQL's rule for replication slot names (ReplicationSlotValidateName()). */
+static bool config_check_slot_name(const struct config_value *value, struct config_problem *problem)
+{
+	const char *p = value->text;
+
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			break;
+	if (*p == '\0' && p - value->text <= CONFIG_MAX_NAME - 1)
+		return true;
+	snprintf(
+		problem->detail, sizeof(problem->detail),
+		"Replication slot names may only contain lower case letters, numbers, and the underscore character, at most %d of them.",
+		CONFIG_MAX_NAME - 1);
+	return false;
+}
+
+/* PostgreSQL keeps application_name to printable ASCII (check_application_name()). */
+static bool config_check_application_name(const struct config_value *value,
+					  struct config_problem *problem)
+{
+	for (const char *p = value->text; *p; p++) {
+		if (*p >= 32 && *p <= 126)
+			continue;
+		snprintf(problem->detail, sizeof(problem->detail),
+			 "An application name is printable ASCII characters only.");
+		return false;
+	}
+	return true;
+}
+
 /* Host name, with characters a node name may not hold turned into "_" (node_name.h). */
 static void config_default_node_name(char *buf, size_t len)
 {
@@ -1263,6 +1334,12 @@ int config_validate(const struct config *cfg, const char *source_name)
 				  where);
 			log_hint("Set archive_dir to the directory that keeps the received WAL.");
 		}
+	}
+	if (cfg->role == CONFIG_ROLE_REPLICA && cfg->pg_conninfo[0] != '\0') {
+		errors++;
+		log_error("parameter \"pg_conninfo\" can only be set when role is primary%s",
+			  where);
+		log_detail("A replica receives WAL from its upstream walshipd.");
 	}
 	if (cfg->keepalive_timeout_ms <= cfg->keepalive_interval_ms) {
 		char interval[32], timeout[32];

@@ -25,6 +25,7 @@
 #define CONFIG_MAX_NAME 64
 #define CONFIG_MAX_ADDR 256
 #define CONFIG_MAX_SOCKET 108 /* sizeof(sun_path) */
+#define CONFIG_MAX_CONNINFO 1024
 
 enum config_role {
 	CONFIG_ROLE_PRIMARY = 0,
@@ -53,6 +54,10 @@ struct config {
 	char node_name[CONFIG_MAX_NAME]; /* node_name: [A-Za-z0-9_.-]{1,63}, default hostname */
 	char listen[CONFIG_MAX_ADDR]; /* listen: host:port, default "0.0.0.0:5480" */
 	char upstream[CONFIG_MAX_ADDR]; /* upstream: host:port of the primary (replica) */
+	char pg_conninfo[CONFIG_MAX_CONNINFO]; /* pg_conninfo: libpq string, "" = no stream */
+	char pg_slot[CONFIG_MAX_NAME]; /* pg_slot: physical slot, [a-z0-9_]{1,63}, "walship" */
+	char application_name[CONFIG_MAX_NAME]; /* application_name: "" = node_name */
+	int pg_status_interval_ms; /* pg_status_interval: default 10s */
 	char archive_dir[PATH_MAX]; /* archive_dir: replica's durable WAL store */
 	char spool_dir[PATH_MAX]; /* spool_dir: primary's durable hold area */
 	int spool_max_size_mb; /* spool_max_size: 0 = no bound */

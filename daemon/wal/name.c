@@ -114,8 +114,7 @@ const char *wal_file_kind_name(enum wal_file_kind kind)
 	return "unknown";
 }
 
-/* A segment size PostgreSQL accepts: a power of two, 1 MiB .. 1 GiB. */
-static bool seg_size_valid(uint32_t seg_size)
+bool wal_seg_size_valid(uint32_t seg_size)
 {
 	return seg_size >= WAL_SEG_SIZE_MIN && seg_size <= WAL_SEG_SIZE_MAX &&
 	       (seg_size & (seg_size - 1)) == 0;
@@ -125,7 +124,7 @@ int wal_name_segno(const struct wal_name *name, uint32_t seg_size, uint64_t *seg
 {
 	uint64_t segs_per_id;
 
-	if (!seg_size_valid(seg_size))
+	if (!wal_seg_size_valid(seg_size))
 		return -EINVAL;
 	if (name->kind != WAL_FILE_SEGMENT && name->kind != WAL_FILE_PARTIAL &&
 	    name->kind != WAL_FILE_BACKUP)
@@ -143,7 +142,7 @@ void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t 
 {
 	uint64_t segs_per_id;
 
-	if (!seg_size_valid(seg_size)) {
+	if (!wal_seg_size_valid(seg_size)) {
 		/* Contract violation by the caller: leave an empty string rather than garbage. */
 		if (len > 0)
 			buf[0] = '\0';

@@ -47,6 +47,9 @@ bool wal_name_valid(const char *name);
 /* "segment", "partial", "history", "backup". */
 const char *wal_file_kind_name(enum wal_file_kind kind);
 
+/* A segment size PostgreSQL accepts (initdb --wal-segsize): a power of two, 1 MiB .. 1 GiB. */
+bool wal_seg_size_valid(uint32_t seg_size);
+
 /*
  * Segment number of a segment/partial/backup name for @seg_size (a power of two between
  * 1 MiB and 1 GiB): log * (0x100000000 / seg_size) + seg.  Returns -EINVAL when seg is

@@ -91,32 +91,44 @@ int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
 }
 
 /*
+ * Read back NAME and SEQ from @tmp_name (store_tmp_name()) into @p (zeroed first) and
+ * parse NAME into @wn.  Returns 0, or -EINVAL when it is not such a name.
+ */
+static int store_parse_tmp_name(const char *tmp_name, struct store_partial *p, struct wal_name *wn)
+{
+	const char *dot = strrchr(tmp_name, '.');
+	char *end;
+
+	memset(p, 0, sizeof(*p));
+	if (!dot || dot == tmp_name || (size_t)(dot - tmp_name) >= sizeof(p->name) ||
+	    strlen(tmp_name) >= sizeof(p->tmp_name))
+		return -EINVAL;
+	memcpy(p->name, tmp_name, (size_t)(dot - tmp_name));
+	p->seq = strtoull(dot + 1, &end, 10);
+	if (*end || !p->seq || wal_name_parse(p->name, wn) < 0)
+		return -EINVAL;
+	snprintf(p->tmp_name, sizeof(p->tmp_name), "%s", tmp_name);
+	return 0;
+}
+
+/*
  * Is @tmp_name in .incoming (store_tmp_name()) a partial file that can be resumed?  Its
  * record must be sound, and its first durable bytes must still have the recorded CRC and
  * validate as the start of the file its name says.  Fills @p; false means remove it.
  */
 static bool store_check_partial(struct store *st, const char *tmp_name, struct store_partial *p)
 {
-	const char *dot = strrchr(tmp_name, '.');
 	struct wal_name wn;
 	struct stat sb;
 	uint8_t *buf = NULL;
 	uint64_t off = 0;
 	uint32_t crc = 0;
-	char *end;
 	bool ok = false;
 	int fd;
 
-	memset(p, 0, sizeof(*p));
-	if (!dot || dot == tmp_name || (size_t)(dot - tmp_name) >= sizeof(p->name) ||
-	    strlen(tmp_name) >= sizeof(p->tmp_name))
-		return false;
-	memcpy(p->name, tmp_name, (size_t)(dot - tmp_name));
-	p->seq = strtoull(dot + 1, &end, 10);
-	if (*end || !p->seq || wal_name_parse(p->name, &wn) < 0 ||
+	if (store_parse_tmp_name(tmp_name, p, &wn) < 0 ||
 	    (wn.kind != WAL_FILE_SEGMENT && wn.kind != WAL_FILE_PARTIAL))
 		return false;
-	snprintf(p->tmp_name, sizeof(p->tmp_name), "%s", tmp_name);
 	fd = openat(st->incoming_fd, tmp_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
@@ -510,4 +522,43 @@ void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_
 	st->recent_next = (st->recent_next + 1) % STORE_MAX_RECENT;
 	if (st->nrecent < STORE_MAX_RECENT)
 		st->nrecent++;
+}
+
+int store_find_incoming(int archive_fd, const char *name, struct store_partial *found)
+{
+	struct store_partial p;
+	struct wal_name wn;
+	struct dirent *de;
+	DIR *dir;
+	int dir_fd, ret;
+
+	memset(found, 0, sizeof(*found));
+	dir_fd = openat(archive_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	dir = fdopendir(dir_fd);
+	if (!dir) {
+		ret = -errno;
+		close(dir_fd);
+		return ret;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		struct stat sb;
+		int fd;
+
+		if (store_parse_tmp_name(de->d_name, &p, &wn) < 0 || strcmp(p.name, name) != 0)
+			continue;
+		/* O_NONBLOCK: a FIFO under that name must not hang us. */
+		fd = openat(dir_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* renamed or removed meanwhile */
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    store_read_resume(fd, &p.size, &p.durable, &p.crc) == 0 && p.durable > 0 &&
+		    p.durable < p.size && (uint64_t)sb.st_size >= p.durable &&
+		    p.durable > found->durable)
+			*found = p;
+		close(fd);
+	}
+	closedir(dir);
+	return found->durable ? 0 : -ENOENT;
 }

@@ -2,7 +2,8 @@
 /*
  * The replica's durable WAL store: `archive_dir` holds complete, fsynced, validated files
  * under their WAL names; `archive_dir/.incoming/` holds files being received (never
- * served: `walship fetch` opens only WAL names in archive_dir itself); `archive_dir/.walship/`
+ * served as complete: `walship fetch` serves only a segment's durable prefix from there,
+ * found with store_find_incoming(), padded with zeros); `archive_dir/.walship/`
  * holds the store's own durable state (the system identifier it belongs to).
  *
  * Resuming (docs/operations.md, "Resuming a cut transfer"): a file in .incoming whose
@@ -140,6 +141,16 @@ void store_partial_take(struct store *st, struct store_partial *p);
 
 /* Remove @p's file from .incoming and forget it. */
 void store_partial_discard(struct store *st, struct store_partial *p);
+
+/*
+ * Find, read-only (nothing is kept, taken or removed: walshipd may be writing), the file
+ * of @name in the .incoming directory of the store whose archive_dir is open at
+ * @archive_fd, that has the largest recorded durable length (store_mark_durable()).
+ * Fills @found's name, tmp_name, seq, size, durable (> 0) and crc, as recorded and not
+ * checked against the bytes (the caller reads and validates them); wv is left zeroed.
+ * Returns 0, -ENOENT when no file of @name has a durable length, or -errno.
+ */
+int store_find_incoming(int archive_fd, const char *name, struct store_partial *found);
 
 /* Remember that @name (@size bytes, CRC-32C @crc) is stored under its final name. */
 void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc);

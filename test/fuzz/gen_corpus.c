@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "proto/codec.h"
+#include "proto/pgrepl.h"
 #include "walship/control.h"
 
 #define CORPUS "test/fuzz/corpus"
@@ -226,8 +227,33 @@ static void control_requests(void)
 	control_seed("bad-magic", 0, one, 1, CTL_PUSH, 0x12345678);
 }
 
+/* Replication payloads as PostgreSQL 15 sends them, and LSN and segment-size texts. */
+static void pgrepl_seeds(void)
+{
+	uint8_t w[PGREPL_XLOGDATA_HDR + 16] = { PGREPL_MSG_XLOGDATA };
+	uint8_t k[PGREPL_KEEPALIVE_LEN] = { PGREPL_MSG_KEEPALIVE };
+	uint8_t r[PGREPL_STATUS_LEN];
+
+	pgrepl_put64(w + 1, 0x6040000ULL);
+	pgrepl_put64(w + 9, 0x604F478ULL);
+	pgrepl_put64(w + 17, 849500000000000ULL);
+	memcpy(w + PGREPL_XLOGDATA_HDR, "\x10\xd1\x02\x00\x01\x00\x00\x00", 8);
+	write_seed("pgrepl", "xlogdata", w, sizeof(w));
+	write_seed("pgrepl", "xlogdata-empty", w, PGREPL_XLOGDATA_HDR);
+	pgrepl_put64(k + 1, 0x10E0000ULL);
+	pgrepl_put64(k + 9, 849500000000000ULL);
+	k[17] = 1;
+	write_seed("pgrepl", "keepalive", k, sizeof(k));
+	pgrepl_build_status(r, 0xE028400ULL, 0xE000000ULL, 0, 849500000000000LL, false);
+	write_seed("pgrepl", "status", r, sizeof(r));
+	write_text("pgrepl", "lsn", "0/604F478");
+	write_text("pgrepl", "lsn-padded", "16/0B374D84");
+	write_text("pgrepl", "seg-size", "16MB");
+}
+
 int main(void)
 {
+	pgrepl_seeds();
 	control_requests();
 	frames();
 	pages();

@@ -7,6 +7,10 @@
 # without walship, the wrong walship role for the host, streaming without max_wal_senders
 # or a replication line in pg_hba.conf, a config file with an error, an unreachable
 # socket, and a cluster whose system identifier differs from the one walshipd learnt.
+# Then the synchronous-standby item: WARN when synchronous_standby_names names the
+# primary walshipd and fewer than sync_replicas replicas are connected (or walshipd does
+# not answer), PASS when enough are, SKIP when it is not named or synchronous_commit is
+# local.
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
@@ -144,5 +148,44 @@ fake_pgdata "$OTHER" "$FS"
 cp "$SDATA/standby.signal" "$FS/"
 echo "restore_command = '$WALSHIP fetch -c $RCONF %f %p'" >>"$FS/postgresql.auto.conf"
 expect_fail "system identifier" other-cluster -c "$RCONF" -D "$FS"
+
+log "synchronous standby: a WARN when commits would wait for walshipd, and only then"
+# expect_sync_item NAME RESULT PATTERN: the "synchronous standby" line of check NAME.
+expect_sync_item() {
+	grep -q "^$2  synchronous standby .*$3" "$TEST_DIR/check-$1.out" ||
+		fail "walship check ($1): no \"$2  synchronous standby ... $3\" line"
+	log "ok: synchronous standby $2 ($1)"
+}
+# The primary's walshipd is "ws-primary", sync_replicas = 1, one replica streaming.
+fake_pgdata "$PDATA" "$FP"
+echo "synchronous_standby_names = 'FIRST 1 (s1, \"ws-primary\")'" >>"$FP/postgresql.conf"
+expect_pass sync-named -c "$PCONF" -D "$FP"
+expect_sync_item sync-named PASS '1 of sync_replicas = 1 replicas connected'
+# The same walshipd checked with sync_replicas = 2: one replica is too few.
+sed 's/^sync_replicas = .*/sync_replicas = 2/' "$PCONF" >"$TEST_DIR/sync2.conf"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push -c $TEST_DIR/sync2.conf %p'" >>"$FP/postgresql.conf"
+echo "synchronous_standby_names = 'ANY 1 (other, \"WS-Primary\")'" >>"$FP/postgresql.conf"
+expect_pass sync-too-few -c "$TEST_DIR/sync2.conf" -D "$FP"
+expect_sync_item sync-too-few WARN '1 of sync_replicas = 2 replicas are connected: commits will wait'
+grep -A1 '^WARN  synchronous standby' "$TEST_DIR/check-sync-too-few.out" | grep -q '^      hint: ' ||
+	fail "walship check (sync-too-few): no hint after the WARN line"
+# Not named, or synchronous_commit = local: commits do not wait for walshipd.
+sed -i "s/^synchronous_standby_names = .*/synchronous_standby_names = '2 (a, b)'/" "$FP/postgresql.conf"
+expect_pass sync-not-named -c "$TEST_DIR/sync2.conf" -D "$FP"
+expect_sync_item sync-not-named SKIP 'does not name "ws-primary"'
+sed -i "s/^synchronous_standby_names = .*/synchronous_standby_names = '*'/" "$FP/postgresql.conf"
+echo "synchronous_commit = local" >>"$FP/postgresql.conf"
+expect_pass sync-local -c "$TEST_DIR/sync2.conf" -D "$FP"
+expect_sync_item sync-local SKIP 'synchronous_commit = local'
+# Named with `*`, and no walshipd answering.
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push -c $TEST_DIR/nosock.conf %p'" >>"$FP/postgresql.conf"
+echo "synchronous_standby_names = '*'" >>"$FP/postgresql.conf"
+expect_fail "walshipd socket" sync-no-daemon -c "$TEST_DIR/nosock.conf" -D "$FP"
+expect_sync_item sync-no-daemon WARN 'walshipd does not answer: commits will wait'
+# No other check run above named walshipd as a synchronous standby.
+! grep -q '^WARN  synchronous standby' "$TEST_DIR/check-primary.out" ||
+	fail "walship check (primary): a synchronous standby WARN without synchronous_standby_names"
 
 log "t_96: walship check passes on a correct setup and names each broken item"

@@ -517,6 +517,44 @@ static void test_replica_requirements(void **state)
 	assert_int_equal(parse(&cfg, "role = primary\n"), 0);
 }
 
+/* The streaming source's keys (pg_conninfo, pg_slot, application_name). */
+static void test_stream_source_keys(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "role = primary\n"), 0);
+	assert_string_equal(cfg.pg_conninfo, "");
+	assert_string_equal(cfg.pg_slot, "walship");
+	assert_string_equal(cfg.application_name, "");
+	assert_int_equal(cfg.pg_status_interval_ms, 10000);
+	assert_int_equal(parse(&cfg, "role = primary\n"
+				     "pg_conninfo = 'host=/run/postgresql port=5432 user=walship'\n"
+				     "pg_slot = walship_2\napplication_name = 'db1 stream'\n"
+				     "pg_status_interval = 1s\n"),
+			 0);
+	assert_string_equal(cfg.pg_conninfo, "host=/run/postgresql port=5432 user=walship");
+	assert_string_equal(cfg.pg_slot, "walship_2");
+	assert_string_equal(cfg.application_name, "db1 stream");
+	assert_int_equal(cfg.pg_status_interval_ms, 1000);
+	assert_int_equal(parse(&cfg, "role = primary\npg_slot = Walship\n"), -EINVAL);
+	assert_logged("invalid value for parameter \"pg_slot\": \"Walship\"");
+	assert_logged("DETAIL:  Replication slot names may only contain lower case letters");
+	assert_int_equal(parse(&cfg, "role = primary\npg_slot = 'a-b'\n"), -EINVAL);
+	assert_int_equal(parse(&cfg, "role = primary\npg_slot = ''\n"), -EINVAL);
+	assert_int_equal(
+		parse(&cfg, "role = primary\npg_slot = "
+			    "a123456789012345678901234567890123456789012345678901234567890123\n"),
+		-EINVAL);
+	assert_int_equal(parse(&cfg, "role = primary\napplication_name = 'caf\xc3\xa9'\n"),
+			 -EINVAL);
+	assert_logged("DETAIL:  An application name is printable ASCII characters only.");
+	assert_int_equal(parse(&cfg, "role = replica\nupstream = db1:5480\narchive_dir = /w\n"
+				     "pg_conninfo = 'host=db1'\n"),
+			 -EINVAL);
+	assert_logged("parameter \"pg_conninfo\" can only be set when role is primary");
+}
+
 static void test_cross_key_rules(void **state)
 {
 	struct config cfg;
@@ -787,7 +825,7 @@ static void test_docs_list_every_key(void **state)
 			fail_msg("key \"%s\" is missing from config_print_help()", name);
 		keys++;
 	}
-	assert_int_equal(keys, 38);
+	assert_int_equal(keys, 42);
 
 	block = strstr(docs, begin);
 	assert_non_null(block);
@@ -828,6 +866,7 @@ int main(void)
 		T(test_nul_byte),
 		T(test_missing_role),
 		T(test_replica_requirements),
+		T(test_stream_source_keys),
 		T(test_cross_key_rules),
 		T(test_validate_programmatic),
 		T(test_split_address),

@@ -166,6 +166,48 @@ static void test_partials_survive_restart(void **state)
 	free(seg);
 }
 
+/*
+ * store_find_incoming() picks, among the incoming files of a name, the one with the
+ * largest recorded durable length, ignores files without a record and other names, and
+ * removes nothing (walshipd may be writing them).
+ */
+static void test_find_incoming(void **state)
+{
+	struct store_partial found;
+	struct store st;
+	uint8_t *seg = build_segment();
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(store_find_incoming(st.dir_fd, SEG3, &found), -ENOENT);
+
+	fd = write_incoming(&st, SEG3 ".7", seg, MB / 4);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 4, crc32c(0, seg, MB / 4)), 0);
+	close(fd);
+	fd = write_incoming(&st, SEG3 ".9", seg, 600 * 1024);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc32c(0, seg, MB / 2)), 0);
+	close(fd);
+	close(write_incoming(&st, SEG3 ".10", seg, 700 * 1024)); /* no record */
+	fd = write_incoming(&st, "000000010000000000000004.11", seg, 800 * 1024);
+	assert_int_equal(store_mark_durable(&st, fd, MB, 768 * 1024, 0), 0);
+	close(fd);
+	close(write_incoming(&st, "junk", seg, 10));
+
+	assert_int_equal(store_find_incoming(st.dir_fd, SEG3, &found), 0);
+	assert_string_equal(found.name, SEG3);
+	assert_string_equal(found.tmp_name, SEG3 ".9");
+	assert_int_equal(found.seq, 9);
+	assert_true(found.size == MB && found.durable == MB / 2);
+	assert_int_equal(found.crc, crc32c(0, seg, MB / 2));
+	assert_int_equal(store_find_incoming(st.dir_fd, "000000010000000000000005", &found),
+			 -ENOENT);
+	assert_true(incoming_exists(SEG3 ".7") && incoming_exists(SEG3 ".10"));
+	assert_true(incoming_exists("junk"));
+	store_close(&st);
+	free(seg);
+}
+
 /* A partial of another system than the store's is not kept. */
 static void test_partial_of_other_system(void **state)
 {
@@ -379,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_partials_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_of_other_system, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),

@@ -1,0 +1,1004 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The streaming source (pgsource.h): a physical replication client of PostgreSQL driven by
+ * the ring.  libpq does the protocol (connection, authentication, TLS, framing, errors);
+ * this file only sequences the replication commands, parses their results and the CopyData
+ * payloads (proto/pgrepl.h), and waits for socket readiness through the ring.
+ *
+ * Every libpq call is non-blocking.  The poll on PQsocket() is one-shot, at most one in
+ * flight; a poll that no longer fits (another connection, or output now waiting while it
+ * waits for input only) is cancelled, and its completion arms the one that fits.
+ */
+#include "source/pgsource.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "common/clock.h"
+#include "common/compiler.h"
+#include "common/log.h"
+#include "proto/pgrepl.h"
+
+#define PGSOURCE_DEFAULT_STATUS_MS 10000
+#define PGSOURCE_DEFAULT_CONNECT_MS 10000
+#define PGSOURCE_DEFAULT_RECONNECT_MIN_MS 100
+#define PGSOURCE_DEFAULT_RECONNECT_MAX_MS 10000
+#define PGSOURCE_MIN_SERVER_VERSION 150000
+#define PGSOURCE_SQLSTATE_DUPLICATE_OBJECT "42710"
+
+static void pgsource_arm(struct pgsource *s);
+static void pgsource_drain(struct pgsource *s);
+static void pgsource_collect(struct pgsource *s);
+
+/* ---- failures ---- */
+
+/* Cancel the poll in flight, if any (its completion then arms what fits, or nothing). */
+static void pgsource_cancel_poll(struct pgsource *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!s->poll_inflight || s->poll_cancelling)
+		return;
+	sqe = ring_sqe(s->ring, &s->cancel_op);
+	io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&s->poll_op);
+	s->poll_cancelling = true;
+}
+
+static void pgsource_close(struct pgsource *s)
+{
+	pgsource_cancel_poll(s);
+	PQclear(s->result);
+	s->result = NULL;
+	if (s->conn) {
+		if (s->state == PGSOURCE_COMMAND || s->state == PGSOURCE_STREAMING)
+			s->disconnects++;
+		PQfinish(s->conn);
+		s->conn = NULL;
+	}
+	s->want_write = false;
+	s->connected_since_ms = 0;
+}
+
+/*
+ * Log the failure of this connection once (ERROR), keep it as last_error, close the
+ * connection and wait for the backoff before the next one.
+ */
+static void attr_printf(2, 3) pgsource_fail(struct pgsource *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
+	va_end(ap);
+	log_error("%s", s->last_error);
+	pgsource_close(s);
+	s->state = PGSOURCE_WAITING;
+	s->retry_at_ms = clock_now_ms() + s->backoff_ms;
+	s->backoff_ms = s->backoff_ms > s->cfg.reconnect_max_ms / 2 ? s->cfg.reconnect_max_ms :
+								      s->backoff_ms * 2;
+}
+
+/*
+ * libpq's last error on this connection, on one line: libpq ends its messages with a
+ * newline and continues them on tab-indented lines ("...failed: Connection refused\n\tIs
+ * the server running...").  Into @buf.
+ */
+static const char *pgsource_pq_error(const char *text, char *buf, size_t len)
+{
+	size_t out = 0;
+
+	for (const char *p = text; *p && out + 1 < len; p++) {
+		if (*p == '\n' || *p == '\t') {
+			if (out > 0 && buf[out - 1] != ' ')
+				buf[out++] = ' ';
+			continue;
+		}
+		buf[out++] = *p;
+	}
+	while (out > 0 && buf[out - 1] == ' ')
+		out--;
+	buf[out] = '\0';
+	return buf;
+}
+
+#define PQ_ERROR(s, buf) pgsource_pq_error(PQerrorMessage((s)->conn), buf, sizeof(buf))
+
+/* ---- sending ---- */
+
+/* Push libpq's queued output to the socket; false when the connection failed (logged). */
+static bool pgsource_flush(struct pgsource *s)
+{
+	char err[256];
+	int ret = PQflush(s->conn);
+
+	if (ret < 0) {
+		pgsource_fail(s, "could not send data to the server: %s", PQ_ERROR(s, err));
+		return false;
+	}
+	s->want_write = ret == 1;
+	return true;
+}
+
+static const char *pgsource_step_what(enum pgsource_step step)
+{
+	switch (step) {
+	case PGSOURCE_STEP_IDENTIFY:
+		return "IDENTIFY_SYSTEM";
+	case PGSOURCE_STEP_SEG_SIZE:
+		return "SHOW wal_segment_size";
+	case PGSOURCE_STEP_READ_SLOT:
+	case PGSOURCE_STEP_REREAD_SLOT:
+		return "READ_REPLICATION_SLOT";
+	case PGSOURCE_STEP_CREATE_SLOT:
+		return "CREATE_REPLICATION_SLOT";
+	case PGSOURCE_STEP_HISTORY:
+	case PGSOURCE_STEP_SWITCH_HISTORY:
+		return "TIMELINE_HISTORY";
+	case PGSOURCE_STEP_START:
+		return "START_REPLICATION";
+	case PGSOURCE_STEP_END_OF_TIMELINE:
+		return "the end of the WAL stream";
+	}
+	return "a replication command";
+}
+
+/* Send the replication command @sql for @step (simple query protocol). */
+static void attr_printf(3, 4)
+	pgsource_command(struct pgsource *s, enum pgsource_step step, const char *fmt, ...)
+{
+	char sql[256];
+	char err[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	s->state = PGSOURCE_COMMAND;
+	s->step = step;
+	s->deadline_ms = clock_now_ms() + s->cfg.connect_timeout_ms;
+	log_debug("sending replication command \"%s\"", sql);
+	if (!PQsendQuery(s->conn, sql)) {
+		pgsource_fail(s, "could not send replication command \"%s\": %s", sql,
+			      PQ_ERROR(s, err));
+		return;
+	}
+	pgsource_flush(s);
+}
+
+/* Send a status update ('r') with the role's positions; @ask_reply asks for an answer. */
+static void pgsource_send_status(struct pgsource *s, bool ask_reply)
+{
+	uint8_t msg[PGREPL_STATUS_LEN];
+	char err[256];
+	int ret;
+
+	if (s->state != PGSOURCE_STREAMING)
+		return;
+	pgrepl_build_status(msg, s->report_write, s->report_flush, 0, pgrepl_time_now(), ask_reply);
+	ret = PQputCopyData(s->conn, (const char *)msg, sizeof(msg));
+	if (ret < 0) {
+		pgsource_fail(s, "could not send standby status update: %s", PQ_ERROR(s, err));
+		return;
+	}
+	if (ret == 0) /* libpq's buffer is full: the next tick tries again */
+		return;
+	s->sent_write = s->report_write;
+	s->sent_flush = s->report_flush;
+	s->last_status_ms = clock_now_ms();
+	if (ask_reply)
+		s->reply_requested = true;
+	pgsource_flush(s);
+}
+
+/* ---- connection ---- */
+
+static void pgsource_connect(struct pgsource *s)
+{
+	const char *keys[6], *values[6];
+	char err[256];
+	int n = 0;
+
+	keys[n] = "dbname"; /* first: expanded as the connection string */
+	values[n++] = s->cfg.conninfo;
+	keys[n] = "replication";
+	values[n++] = "true";
+	if (!s->conninfo_has_dbname) {
+		/* ignored by a physical walsender, but used for .pgpass, as PostgreSQL does */
+		keys[n] = "dbname";
+		values[n++] = "replication";
+	}
+	if (s->cfg.application_name && s->cfg.application_name[0]) {
+		keys[n] = "application_name";
+		values[n++] = s->cfg.application_name;
+	} else {
+		keys[n] = "fallback_application_name";
+		values[n++] = "walship";
+	}
+	keys[n] = NULL;
+	values[n] = NULL;
+
+	s->conn_gen++;
+	s->state = PGSOURCE_CONNECTING;
+	s->deadline_ms = clock_now_ms() + s->cfg.connect_timeout_ms;
+	s->want_write = false;
+	s->connect_wants_write = true; /* libpq: wait for write-ready first */
+	s->conn = PQconnectStartParams(keys, values, 1);
+	if (!s->conn) {
+		pgsource_fail(s, "could not connect to the server: out of memory");
+		return;
+	}
+	if (PQstatus(s->conn) == CONNECTION_BAD) {
+		pgsource_fail(s, "could not connect to the server: %s", PQ_ERROR(s, err));
+		return;
+	}
+	log_debug("connecting to the server for WAL streaming");
+}
+
+static void pgsource_connected(struct pgsource *s)
+{
+	char err[256];
+	int version = PQserverVersion(s->conn);
+
+	if (version < PGSOURCE_MIN_SERVER_VERSION) {
+		pgsource_fail(s,
+			      "incompatible server version %d.%d: streaming needs PostgreSQL 15 "
+			      "or later",
+			      version / 10000, version % 10000);
+		return;
+	}
+	if (PQsetnonblocking(s->conn, 1) != 0) {
+		pgsource_fail(s, "could not set the connection to non-blocking mode: %s",
+			      PQ_ERROR(s, err));
+		return;
+	}
+	s->connects++;
+	pgsource_command(s, PGSOURCE_STEP_IDENTIFY, "IDENTIFY_SYSTEM");
+}
+
+static void pgsource_connect_poll(struct pgsource *s)
+{
+	char err[256];
+
+	switch (PQconnectPoll(s->conn)) {
+	case PGRES_POLLING_READING:
+		s->connect_wants_write = false;
+		break;
+	case PGRES_POLLING_WRITING:
+		s->connect_wants_write = true;
+		break;
+	case PGRES_POLLING_OK:
+		pgsource_connected(s);
+		break;
+	case PGRES_POLLING_FAILED:
+	default:
+		pgsource_fail(s, "could not connect to the server: %s", PQ_ERROR(s, err));
+		break;
+	}
+}
+
+/* ---- command results ---- */
+
+static void pgsource_send_start(struct pgsource *s)
+{
+	char lsn[PGREPL_LSN_TEXT];
+
+	s->next_lsn = s->start_lsn;
+	log_log("starting WAL streaming at %s on timeline %u",
+		pgrepl_lsn_format(s->start_lsn, lsn, sizeof(lsn)), s->timeline);
+	pgsource_command(s, PGSOURCE_STEP_START,
+			 "START_REPLICATION SLOT \"%s\" PHYSICAL %s TIMELINE %u", s->cfg.slot, lsn,
+			 s->timeline);
+}
+
+/* Decide where to start (pgsource.h, step 4). */
+static void pgsource_choose_start(struct pgsource *s)
+{
+	uint32_t timeline = 0;
+	uint64_t lsn = s->ops->resume_lsn(s->arg, &timeline);
+
+	if (s->state != PGSOURCE_COMMAND) /* the role stopped the source */
+		return;
+	if (lsn == 0) {
+		if (s->slot_restart_lsn != 0) {
+			lsn = s->slot_restart_lsn;
+			timeline = s->slot_restart_tli;
+		} else {
+			lsn = s->server_xlogpos;
+			timeline = s->server_timeline;
+		}
+		lsn -= lsn % s->seg_size;
+	}
+	if (timeline == 0)
+		timeline = s->server_timeline;
+	s->timeline = timeline;
+	s->start_lsn = lsn;
+	if (timeline != 1)
+		pgsource_command(s, PGSOURCE_STEP_HISTORY, "TIMELINE_HISTORY %u", timeline);
+	else
+		pgsource_send_start(s);
+}
+
+/* A result of exactly one row of at least @cols columns, or fail. */
+static bool pgsource_row(struct pgsource *s, const PGresult *res, int cols)
+{
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= cols)
+		return true;
+	pgsource_fail(s, "unexpected result of %s: %d rows and %d columns, expected 1 row and %d",
+		      pgsource_step_what(s->step), PQntuples(res), PQnfields(res), cols);
+	return false;
+}
+
+static bool pgsource_parse_u64(const char *text, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(text, &end, 10);
+	return errno == 0 && end != text && *end == '\0' && text[0] != '-';
+}
+
+static void pgsource_identified(struct pgsource *s, const PGresult *res)
+{
+	const char *sysid = PQgetvalue(res, 0, 0), *tli = PQgetvalue(res, 0, 1),
+		   *pos = PQgetvalue(res, 0, 2);
+	uint64_t timeline;
+
+	if (!pgsource_parse_u64(sysid, &s->system_identifier) ||
+	    !pgsource_parse_u64(tli, &timeline) || timeline == 0 || timeline > UINT32_MAX ||
+	    pgrepl_lsn_parse(pos, &s->server_xlogpos) != 0) {
+		pgsource_fail(s,
+			      "could not parse IDENTIFY_SYSTEM: system identifier \"%s\", "
+			      "timeline \"%s\", position \"%s\"",
+			      sysid, tli, pos);
+		return;
+	}
+	s->server_timeline = (uint32_t)timeline;
+	pgsource_command(s, PGSOURCE_STEP_SEG_SIZE, "SHOW wal_segment_size");
+}
+
+static void pgsource_seg_size(struct pgsource *s, const PGresult *res)
+{
+	const char *text = PQgetvalue(res, 0, 0);
+	char why[256] = "";
+
+	if (pgrepl_parse_seg_size(text, &s->seg_size) != 0) {
+		pgsource_fail(s, "invalid WAL segment size \"%s\" reported by the server", text);
+		return;
+	}
+	if (s->ops->identify(s->arg, s->system_identifier, s->server_timeline, s->server_xlogpos,
+			     s->seg_size, why, sizeof(why)) != 0) {
+		if (s->state == PGSOURCE_COMMAND)
+			pgsource_fail(s, "%s", why[0] ? why : "server refused by the role");
+		return;
+	}
+	if (s->state != PGSOURCE_COMMAND)
+		return;
+	pgsource_command(s, PGSOURCE_STEP_READ_SLOT, "READ_REPLICATION_SLOT \"%s\"", s->cfg.slot);
+}
+
+static void pgsource_slot_read(struct pgsource *s, const PGresult *res)
+{
+	uint64_t tli = 0;
+
+	if (PQgetisnull(res, 0, 0)) {
+		if (s->step == PGSOURCE_STEP_REREAD_SLOT) {
+			pgsource_fail(s, "replication slot \"%s\" does not exist after creating it",
+				      s->cfg.slot);
+			return;
+		}
+		pgsource_command(s, PGSOURCE_STEP_CREATE_SLOT,
+				 "CREATE_REPLICATION_SLOT \"%s\" PHYSICAL (RESERVE_WAL)",
+				 s->cfg.slot);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "physical") != 0) {
+		pgsource_fail(s, "replication slot \"%s\" is not a physical slot (it is %s)",
+			      s->cfg.slot, PQgetvalue(res, 0, 0));
+		return;
+	}
+	s->slot_restart_lsn = 0;
+	s->slot_restart_tli = 0;
+	if (!PQgetisnull(res, 0, 1) &&
+	    (pgrepl_lsn_parse(PQgetvalue(res, 0, 1), &s->slot_restart_lsn) != 0 ||
+	     (!PQgetisnull(res, 0, 2) &&
+	      (!pgsource_parse_u64(PQgetvalue(res, 0, 2), &tli) || tli > UINT32_MAX)))) {
+		pgsource_fail(s, "could not parse replication slot \"%s\": restart_lsn \"%s\"",
+			      s->cfg.slot, PQgetvalue(res, 0, 1));
+		return;
+	}
+	s->slot_restart_tli = (uint32_t)tli;
+	pgsource_choose_start(s);
+}
+
+static void pgsource_history(struct pgsource *s, const PGresult *res, uint32_t timeline)
+{
+	char expected[32];
+	const char *name = PQgetvalue(res, 0, 0);
+	int len = PQgetlength(res, 0, 1);
+
+	snprintf(expected, sizeof(expected), "%08X.history", timeline);
+	if (strcmp(name, expected) != 0) {
+		pgsource_fail(s, "unexpected timeline history file name \"%s\", expected \"%s\"",
+			      name, expected);
+		return;
+	}
+	if (s->ops->history)
+		s->ops->history(s->arg, timeline, name, (const uint8_t *)PQgetvalue(res, 0, 1),
+				(uint32_t)len);
+	if (s->state != PGSOURCE_COMMAND)
+		return;
+	if (s->step == PGSOURCE_STEP_SWITCH_HISTORY) {
+		s->timeline = timeline;
+		s->start_lsn = s->next_timeline_start - s->next_timeline_start % s->seg_size;
+	}
+	pgsource_send_start(s);
+}
+
+/* The server ended our timeline: the next_tli row (pgsource.h, step 6). */
+static void pgsource_timeline_ended(struct pgsource *s, const PGresult *res)
+{
+	char lsn[PGREPL_LSN_TEXT], got[PGREPL_LSN_TEXT];
+	uint64_t next_tli, start;
+
+	if (!pgsource_parse_u64(PQgetvalue(res, 0, 0), &next_tli) || next_tli > UINT32_MAX ||
+	    pgrepl_lsn_parse(PQgetvalue(res, 0, 1), &start) != 0) {
+		pgsource_fail(
+			s, "could not parse the end of timeline %u: next timeline \"%s\" at \"%s\"",
+			s->timeline, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+		return;
+	}
+	if (next_tli <= s->timeline) {
+		pgsource_fail(s,
+			      "server reported unexpected next timeline %u, following timeline %u",
+			      (uint32_t)next_tli, s->timeline);
+		return;
+	}
+	if (start > s->next_lsn) {
+		pgsource_fail(
+			s,
+			"server stopped streaming timeline %u at %s, but reported next timeline %u to begin at %s",
+			s->timeline, pgrepl_lsn_format(s->next_lsn, got, sizeof(got)),
+			(uint32_t)next_tli, pgrepl_lsn_format(start, lsn, sizeof(lsn)));
+		return;
+	}
+	log_log("switched to timeline %u at %s", (uint32_t)next_tli,
+		pgrepl_lsn_format(start, lsn, sizeof(lsn)));
+	s->next_timeline = (uint32_t)next_tli;
+	s->next_timeline_start = start;
+	pgsource_command(s, PGSOURCE_STEP_SWITCH_HISTORY, "TIMELINE_HISTORY %u", s->next_timeline);
+}
+
+/* Every result of the current command has arrived; @res is the one kept (may be NULL). */
+static void pgsource_command_done(struct pgsource *s, const PGresult *res)
+{
+	char err[256];
+	ExecStatusType status = res ? PQresultStatus(res) : PGRES_EMPTY_QUERY;
+
+	if (status == PGRES_FATAL_ERROR) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		if (s->step == PGSOURCE_STEP_CREATE_SLOT && state &&
+		    strcmp(state, PGSOURCE_SQLSTATE_DUPLICATE_OBJECT) == 0) {
+			/* created by someone else since we read it: read it again */
+			pgsource_command(s, PGSOURCE_STEP_REREAD_SLOT,
+					 "READ_REPLICATION_SLOT \"%s\"", s->cfg.slot);
+			return;
+		}
+		pgsource_fail(s, "%s failed: %s", pgsource_step_what(s->step),
+			      pgsource_pq_error(PQresultErrorMessage(res), err, sizeof(err)));
+		return;
+	}
+	switch (s->step) {
+	case PGSOURCE_STEP_IDENTIFY:
+		if (pgsource_row(s, res, 3))
+			pgsource_identified(s, res);
+		break;
+	case PGSOURCE_STEP_SEG_SIZE:
+		if (pgsource_row(s, res, 1))
+			pgsource_seg_size(s, res);
+		break;
+	case PGSOURCE_STEP_READ_SLOT:
+	case PGSOURCE_STEP_REREAD_SLOT:
+		if (pgsource_row(s, res, 3))
+			pgsource_slot_read(s, res);
+		break;
+	case PGSOURCE_STEP_CREATE_SLOT:
+		log_log("created replication slot \"%s\"", s->cfg.slot);
+		pgsource_command(s, PGSOURCE_STEP_REREAD_SLOT, "READ_REPLICATION_SLOT \"%s\"",
+				 s->cfg.slot);
+		break;
+	case PGSOURCE_STEP_HISTORY:
+		if (pgsource_row(s, res, 2))
+			pgsource_history(s, res, s->timeline);
+		break;
+	case PGSOURCE_STEP_SWITCH_HISTORY:
+		if (pgsource_row(s, res, 2))
+			pgsource_history(s, res, s->next_timeline);
+		break;
+	case PGSOURCE_STEP_START:
+	case PGSOURCE_STEP_END_OF_TIMELINE:
+		/* START_REPLICATION at the very end of a historic timeline answers with the
+		 * next_tli row and no COPY at all; a CommandComplete alone after CopyDone is
+		 * the server shutting down. */
+		if (status == PGRES_TUPLES_OK) {
+			if (pgsource_row(s, res, 2))
+				pgsource_timeline_ended(s, res);
+		} else {
+			char lsn[PGREPL_LSN_TEXT];
+
+			pgsource_fail(
+				s, "replication stream on timeline %u ended by the server at %s",
+				s->timeline, pgrepl_lsn_format(s->next_lsn, lsn, sizeof(lsn)));
+		}
+		break;
+	}
+}
+
+static void pgsource_start_streaming(struct pgsource *s)
+{
+	int64_t now = clock_now_ms();
+
+	s->state = PGSOURCE_STREAMING;
+	s->last_recv_ms = now;
+	s->reply_requested = false;
+	s->connected_since_ms = now;
+	s->last_status_ms = 0; /* a status update at once: positions and reply_time */
+	pgsource_send_status(s, false);
+	pgsource_drain(s);
+}
+
+/* Read every result libpq has complete, while the command is in progress. */
+static void pgsource_collect(struct pgsource *s)
+{
+	while (s->state == PGSOURCE_COMMAND && !PQisBusy(s->conn)) {
+		PGresult *res = PQgetResult(s->conn);
+		ExecStatusType status;
+
+		if (!res) {
+			PGresult *kept = s->result;
+
+			s->result = NULL;
+			pgsource_command_done(s, kept);
+			PQclear(kept);
+			continue;
+		}
+		status = PQresultStatus(res);
+		if (status == PGRES_COPY_BOTH && s->step == PGSOURCE_STEP_START) {
+			PQclear(res);
+			pgsource_start_streaming(s);
+			return;
+		}
+		if (!s->result || (status == PGRES_FATAL_ERROR &&
+				   PQresultStatus(s->result) != PGRES_FATAL_ERROR)) {
+			PQclear(s->result);
+			s->result = res;
+		} else {
+			PQclear(res);
+		}
+	}
+}
+
+/* ---- streaming ---- */
+
+static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len)
+{
+	char got[PGREPL_LSN_TEXT], want[PGREPL_LSN_TEXT];
+	struct pgrepl_xlogdata x;
+
+	if (pgrepl_parse_xlogdata(msg, len, &x) != 0) {
+		pgsource_fail(s, "invalid WAL message received from the server (%zu bytes)", len);
+		return;
+	}
+	if (x.data_start != s->next_lsn) {
+		pgsource_fail(s, "unexpected WAL data at %s from the server, expected %s",
+			      pgrepl_lsn_format(x.data_start, got, sizeof(got)),
+			      pgrepl_lsn_format(s->next_lsn, want, sizeof(want)));
+		return;
+	}
+	s->server_wal_end = x.wal_end;
+	if (x.len == 0)
+		return;
+	s->next_lsn += x.len;
+	s->received_lsn = s->next_lsn;
+	s->bytes_received += x.len;
+	s->ops->wal(s->arg, s->timeline, x.data_start, x.data, x.len);
+}
+
+static void pgsource_message(struct pgsource *s, const uint8_t *msg, size_t len)
+{
+	struct pgrepl_keepalive k;
+
+	s->last_recv_ms = clock_now_ms();
+	s->reply_requested = false;
+	s->backoff_ms = s->cfg.reconnect_min_ms; /* the server streams: a healthy connection */
+	switch (msg[0]) {
+	case PGREPL_MSG_XLOGDATA:
+		pgsource_xlogdata(s, msg, len);
+		break;
+	case PGREPL_MSG_KEEPALIVE:
+		if (pgrepl_parse_keepalive(msg, len, &k) != 0) {
+			pgsource_fail(s, "invalid keepalive message received from the server");
+			return;
+		}
+		s->server_wal_end = k.wal_end;
+		if (k.reply_requested)
+			pgsource_send_status(s, false);
+		break;
+	default:
+		pgsource_fail(s, "unexpected message type 0x%02x in the WAL stream from the server",
+			      msg[0]);
+		break;
+	}
+}
+
+/* The CopyBoth stream ended (PQgetCopyData() returned -1): why? */
+static void pgsource_copy_ended(struct pgsource *s)
+{
+	char err[256];
+	PGresult *res = PQgetResult(s->conn);
+	ExecStatusType status = res ? PQresultStatus(res) : PGRES_EMPTY_QUERY;
+
+	if (status == PGRES_COPY_IN) {
+		/* The server sent CopyDone (end of our timeline): answer with ours, then read
+		 * the next_tli row as the results of a command. */
+		PQclear(res);
+		if (PQputCopyEnd(s->conn, NULL) <= 0) {
+			pgsource_fail(s,
+				      "could not send end-of-streaming message to the server: %s",
+				      PQ_ERROR(s, err));
+			return;
+		}
+		s->state = PGSOURCE_COMMAND;
+		s->step = PGSOURCE_STEP_END_OF_TIMELINE;
+		s->deadline_ms = clock_now_ms() + s->cfg.connect_timeout_ms;
+		s->connected_since_ms = 0;
+		if (pgsource_flush(s))
+			pgsource_collect(s);
+		return;
+	}
+	if (status == PGRES_FATAL_ERROR) {
+		/* also an error after CopyBothResponse: START_REPLICATION refused */
+		pgsource_fail(s, "could not receive data from WAL stream: %s",
+			      pgsource_pq_error(PQresultErrorMessage(res), err, sizeof(err)));
+	} else {
+		s->result = res;
+		res = NULL;
+		s->state = PGSOURCE_COMMAND;
+		s->step = PGSOURCE_STEP_END_OF_TIMELINE;
+		s->deadline_ms = clock_now_ms() + s->cfg.connect_timeout_ms;
+		pgsource_collect(s);
+	}
+	PQclear(res);
+}
+
+/* Hand every complete CopyData message libpq holds to the role, unless paused. */
+static void pgsource_drain(struct pgsource *s)
+{
+	char err[256];
+
+	if (s->draining) /* pgsource_pause(false) from inside ops->wal: the loop goes on */
+		return;
+	s->draining = true;
+	while (s->state == PGSOURCE_STREAMING && !s->paused) {
+		char *buf = NULL;
+		int len = PQgetCopyData(s->conn, &buf, 1);
+
+		if (len > 0) {
+			pgsource_message(s, (const uint8_t *)buf, (size_t)len);
+			PQfreemem(buf);
+			continue;
+		}
+		if (len == 0)
+			break;
+		if (len == -1)
+			pgsource_copy_ended(s);
+		else
+			pgsource_fail(s, "could not read COPY data: %s", PQ_ERROR(s, err));
+		break;
+	}
+	s->draining = false;
+}
+
+/* ---- the poll ---- */
+
+static uint32_t pgsource_wanted_mask(const struct pgsource *s)
+{
+	uint32_t mask = s->want_write ? POLLOUT : 0;
+
+	if (!s->conn)
+		return 0;
+	switch (s->state) {
+	case PGSOURCE_CONNECTING:
+		return s->connect_wants_write ? POLLOUT : POLLIN;
+	case PGSOURCE_COMMAND:
+		return mask | POLLIN;
+	case PGSOURCE_STREAMING:
+		return mask | (s->paused ? 0 : POLLIN);
+	default:
+		return 0;
+	}
+}
+
+/* Arm the poll this state needs, or cancel the one in flight when it no longer fits. */
+static void pgsource_arm(struct pgsource *s)
+{
+	uint32_t mask = pgsource_wanted_mask(s);
+	struct io_uring_sqe *sqe;
+
+	if (s->poll_inflight) {
+		if (s->poll_gen != s->conn_gen || (mask & ~s->poll_mask))
+			pgsource_cancel_poll(s);
+		return;
+	}
+	if (!mask)
+		return;
+	sqe = ring_sqe(s->ring, &s->poll_op);
+	io_uring_prep_poll_add(sqe, PQsocket(s->conn), mask);
+	s->poll_inflight = true;
+	s->poll_cancelling = false;
+	s->poll_mask = mask;
+	s->poll_gen = s->conn_gen;
+}
+
+static void pgsource_poll_done(struct ring_op *op, int res, uint32_t cqe_flags)
+{
+	struct pgsource *s = container_of(op, struct pgsource, poll_op);
+	char err[256];
+	bool current = s->poll_gen == s->conn_gen && s->conn;
+
+	(void)cqe_flags;
+	s->poll_inflight = false;
+	s->poll_cancelling = false;
+	if (!current || res == -ECANCELED || res == 0) {
+		pgsource_arm(s);
+		return;
+	}
+	if (res < 0) {
+		pgsource_fail(s, "could not wait for the server's socket: %s", strerror(-res));
+		return;
+	}
+	switch (s->state) {
+	case PGSOURCE_CONNECTING:
+		pgsource_connect_poll(s);
+		break;
+	case PGSOURCE_COMMAND:
+	case PGSOURCE_STREAMING:
+		if (s->want_write && !pgsource_flush(s))
+			break;
+		if (s->state == PGSOURCE_STREAMING && s->paused)
+			break;
+		if ((res & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(s->conn)) {
+			pgsource_fail(s, "could not receive data from the server: %s",
+				      PQ_ERROR(s, err));
+			break;
+		}
+		if (s->state == PGSOURCE_COMMAND)
+			pgsource_collect(s);
+		else
+			pgsource_drain(s);
+		break;
+	default:
+		break;
+	}
+	pgsource_arm(s);
+}
+
+static void pgsource_cancel_done(struct ring_op *op, int res, uint32_t cqe_flags)
+{
+	/* -ENOENT: the poll had completed already; either way its own completion tells. */
+	(void)op;
+	(void)res;
+	(void)cqe_flags;
+}
+
+/* ---- the API ---- */
+
+int pgsource_init(struct pgsource *s, struct ring *ring, const struct pgsource_config *cfg,
+		  const struct pgsource_ops *ops, void *arg)
+{
+	PQconninfoOption *options;
+	char *errmsg = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (!ops || !ops->identify || !ops->resume_lsn || !ops->wal || !cfg->slot ||
+	    !cfg->slot[0]) {
+		log_error(
+			"invalid streaming source configuration: slot and callbacks are required");
+		return -EINVAL;
+	}
+	options = PQconninfoParse(cfg->conninfo ? cfg->conninfo : "", &errmsg);
+	if (!options) {
+		char err[256];
+
+		log_error("invalid connection string \"%s\": %s", cfg->conninfo,
+			  errmsg ? pgsource_pq_error(errmsg, err, sizeof(err)) : "out of memory");
+		PQfreemem(errmsg);
+		return -EINVAL;
+	}
+	for (PQconninfoOption *opt = options; opt->keyword; opt++)
+		if (strcmp(opt->keyword, "dbname") == 0 && opt->val && opt->val[0])
+			s->conninfo_has_dbname = true;
+	PQconninfoFree(options);
+
+	s->ring = ring;
+	s->cfg = *cfg;
+	if (!s->cfg.conninfo)
+		s->cfg.conninfo = "";
+	if (s->cfg.status_interval_ms <= 0)
+		s->cfg.status_interval_ms = PGSOURCE_DEFAULT_STATUS_MS;
+	if (s->cfg.connect_timeout_ms <= 0)
+		s->cfg.connect_timeout_ms = PGSOURCE_DEFAULT_CONNECT_MS;
+	if (s->cfg.reconnect_min_ms <= 0)
+		s->cfg.reconnect_min_ms = PGSOURCE_DEFAULT_RECONNECT_MIN_MS;
+	if (s->cfg.reconnect_max_ms < s->cfg.reconnect_min_ms)
+		s->cfg.reconnect_max_ms =
+			s->cfg.reconnect_min_ms > PGSOURCE_DEFAULT_RECONNECT_MAX_MS ?
+				s->cfg.reconnect_min_ms :
+				PGSOURCE_DEFAULT_RECONNECT_MAX_MS;
+	s->ops = ops;
+	s->arg = arg;
+	s->poll_op.cb = pgsource_poll_done;
+	s->cancel_op.cb = pgsource_cancel_done;
+	s->backoff_ms = s->cfg.reconnect_min_ms;
+	s->state = PGSOURCE_STOPPED;
+	return 0;
+}
+
+void pgsource_start(struct pgsource *s)
+{
+	if (s->state != PGSOURCE_STOPPED && s->state != PGSOURCE_WAITING)
+		return;
+	pgsource_connect(s);
+	pgsource_arm(s);
+}
+
+void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush)
+{
+	bool advanced = false;
+
+	if (write > s->report_write) {
+		s->report_write = write;
+		advanced = true;
+	}
+	if (flush > s->report_flush) {
+		s->report_flush = flush;
+		advanced = true;
+	}
+	if (advanced && s->state == PGSOURCE_STREAMING) {
+		pgsource_send_status(s, false);
+		pgsource_arm(s);
+	}
+}
+
+void pgsource_pause(struct pgsource *s, bool paused)
+{
+	if (s->paused == paused)
+		return;
+	s->paused = paused;
+	if (!paused) {
+		s->last_recv_ms = clock_now_ms(); /* the silence was ours */
+		s->reply_requested = false;
+		pgsource_drain(s);
+	}
+	pgsource_arm(s);
+}
+
+void pgsource_tick(struct pgsource *s, int64_t now_ms)
+{
+	int interval = s->cfg.status_interval_ms;
+	char err[256];
+
+	switch (s->state) {
+	case PGSOURCE_WAITING:
+		if (now_ms >= s->retry_at_ms)
+			pgsource_connect(s);
+		break;
+	case PGSOURCE_CONNECTING:
+	case PGSOURCE_COMMAND:
+		if (now_ms >= s->deadline_ms)
+			pgsource_fail(s, "timeout after %d ms %s", s->cfg.connect_timeout_ms,
+				      s->state == PGSOURCE_CONNECTING ?
+					      "connecting to the server" :
+					      "waiting for the server's answer");
+		break;
+	case PGSOURCE_STREAMING:
+		if (!s->paused) {
+			/* Bytes may wait in libpq or TLS buffers with the socket not readable. */
+			if (!PQconsumeInput(s->conn)) {
+				pgsource_fail(s, "could not receive data from the server: %s",
+					      PQ_ERROR(s, err));
+				break;
+			}
+			pgsource_drain(s);
+			if (s->state != PGSOURCE_STREAMING)
+				break;
+			if (now_ms - s->last_recv_ms >= 2LL * interval) {
+				pgsource_fail(
+					s,
+					"terminating WAL streaming: no message from the server for %lld ms",
+					(long long)(now_ms - s->last_recv_ms));
+				break;
+			}
+			if (now_ms - s->last_recv_ms >= interval && !s->reply_requested) {
+				pgsource_send_status(s, true);
+				break;
+			}
+		}
+		if (now_ms - s->last_status_ms >= interval)
+			pgsource_send_status(s, false);
+		break;
+	default:
+		break;
+	}
+	pgsource_arm(s);
+}
+
+int64_t pgsource_next_tick(const struct pgsource *s)
+{
+	int64_t interval = s->cfg.status_interval_ms, next;
+
+	switch (s->state) {
+	case PGSOURCE_WAITING:
+		return s->retry_at_ms;
+	case PGSOURCE_CONNECTING:
+	case PGSOURCE_COMMAND:
+		return s->deadline_ms;
+	case PGSOURCE_STREAMING:
+		next = s->last_status_ms + interval;
+		if (!s->paused) {
+			int64_t recv = s->last_recv_ms + (s->reply_requested ? 2 : 1) * interval;
+
+			if (recv < next)
+				next = recv;
+		}
+		return next;
+	default:
+		return INT64_MAX;
+	}
+}
+
+void pgsource_stop(struct pgsource *s)
+{
+	pgsource_close(s);
+	s->state = PGSOURCE_STOPPED;
+}
+
+static const char *pgsource_state_name(const struct pgsource *s)
+{
+	switch (s->state) {
+	case PGSOURCE_STOPPED:
+		return "stopped";
+	case PGSOURCE_WAITING:
+		return "waiting";
+	case PGSOURCE_CONNECTING:
+		return "connecting";
+	case PGSOURCE_COMMAND:
+		return "identifying";
+	case PGSOURCE_STREAMING:
+		return "streaming";
+	}
+	return "unknown";
+}
+
+void pgsource_get_status(const struct pgsource *s, struct pgsource_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = pgsource_state_name(s);
+	snprintf(out->last_error, sizeof(out->last_error), "%s", s->last_error);
+	out->received_lsn = s->received_lsn;
+	out->reported_write = s->sent_write;
+	out->reported_flush = s->sent_flush;
+	out->timeline = s->timeline;
+	out->connects = s->connects;
+	out->disconnects = s->disconnects;
+	out->bytes_received = s->bytes_received;
+	out->connected_since_ms = s->connected_since_ms;
+	out->server_wal_end = s->server_wal_end;
+}

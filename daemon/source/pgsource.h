@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The streaming source: walshipd as a physical replication client of PostgreSQL (as
+ * pg_receivewal is), driven by the daemon's io_uring loop.  libpq speaks the protocol and
+ * runs non-blocking; the ring only tells when its socket is readable or writable (one-shot
+ * POLL_ADD), so the event loop never waits for PostgreSQL.
+ *
+ * Each connection runs these steps (docs/architecture.md, "The streaming source"):
+ *
+ *   1. connect (libpq, replication=true, dbname=replication for .pgpass, application_name)
+ *      and refuse servers older than PostgreSQL 15
+ *   2. IDENTIFY_SYSTEM and SHOW wal_segment_size -> ops->identify (the role may refuse)
+ *   3. READ_REPLICATION_SLOT; when the slot does not exist, CREATE_REPLICATION_SLOT "slot"
+ *      PHYSICAL (RESERVE_WAL) and read it again
+ *   4. start = ops->resume_lsn(), else the slot's restart_lsn, else IDENTIFY_SYSTEM's
+ *      xlogpos, the last two rounded down to a segment start; a start timeline other than
+ *      1 has its history fetched (TIMELINE_HISTORY -> ops->history) first
+ *   5. START_REPLICATION SLOT "slot" PHYSICAL X/X TIMELINE t, then XLogData -> ops->wal in
+ *      order (dataStart continuity checked), keepalives answered, status updates sent
+ *   6. end of timeline (the server's CopyDone and its next_tli row): CopyDone back,
+ *      TIMELINE_HISTORY next_tli -> ops->history, START_REPLICATION again at the switch
+ *      point rounded down to a segment start, on the new timeline
+ *
+ * Any failure (refused connection, authentication, ErrorResponse, server restart, a server
+ * silent for two status intervals, EOF) is logged once with libpq's message, the
+ * connection closed, and a new one tried after a backoff (reconnect_min doubling up to
+ * reconnect_max).  Nothing is skipped: every new connection asks the role where to go on.
+ *
+ * Liveness: a walsender that receives status updates sends nothing while idle, so after a
+ * status interval without any message the status update asks for a reply
+ * (replyRequested); no message within two intervals means the server is gone.
+ *
+ * One struct per source, owned by the caller; one thread (the ring's).
+ */
+#ifndef WALSHIP_SOURCE_PGSOURCE_H
+#define WALSHIP_SOURCE_PGSOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring/ring.h"
+
+struct pg_conn; /* libpq's PGconn */
+struct pg_result; /* libpq's PGresult */
+
+/* What the source hands the role (all called from the ring's thread). */
+struct pgsource_ops {
+	/*
+	 * Identity of the server, after each IDENTIFY_SYSTEM (on every (re)connection), with
+	 * its segment size (SHOW wal_segment_size).  Return 0 to go on, or -EINVAL to refuse:
+	 * the source logs @why (what the role wrote into it, @whylen bytes), drops the
+	 * connection and retries after the backoff.
+	 */
+	int (*identify)(void *arg, uint64_t system_identifier, uint32_t timeline, uint64_t xlogpos,
+			uint32_t seg_size, char *why, size_t whylen);
+	/*
+	 * Where to start streaming: the LSN the role holds everything before, and its
+	 * timeline in *@timeline (0: the server's).  Return 0 when it holds nothing: then the
+	 * slot's restart_lsn is used, else IDENTIFY_SYSTEM's xlogpos, rounded down to a
+	 * segment start (as pg_receivewal does).  Asked on every connection, after identify.
+	 */
+	uint64_t (*resume_lsn)(void *arg, uint32_t *timeline);
+	/*
+	 * WAL bytes [@lsn, @lsn + @len) of @timeline, in order: contiguous with the previous
+	 * call of the same connection (the source checks the server's dataStart and drops the
+	 * connection otherwise), except after history(), when the new timeline starts at the
+	 * segment start of its switch point.  Not split at segment ends (the role does that);
+	 * @data is valid during the call only.  The role may call pgsource_pause() from here.
+	 */
+	void (*wal)(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *data, uint32_t len);
+	/*
+	 * The history file @name ("%08X.history") of @timeline arrived: at the start of a
+	 * connection whose start timeline is not 1 (so the same file may come again), and at a
+	 * timeline switch before the first wal() of the new timeline.  May be NULL.
+	 */
+	void (*history)(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
+			uint32_t len);
+};
+
+struct pgsource_config {
+	const char *conninfo; /* libpq string or URI; replication=true and, unless it names a
+				 database, dbname=replication (for .pgpass) are added */
+	const char *slot; /* physical slot, [a-z0-9_]{1,63} (config.c checks pg_slot), created
+			     with RESERVE_WAL if missing */
+	const char *application_name; /* what synchronous_standby_names matches; NULL or "":
+					 "walship" as fallback_application_name */
+	int status_interval_ms; /* send 'r' at least this often (0: 10 s) */
+	int connect_timeout_ms; /* a connection attempt or a command times out (0: 10 s) */
+	int reconnect_min_ms, reconnect_max_ms; /* backoff, doubling (0: 100 ms, 10 s) */
+};
+
+enum pgsource_state {
+	PGSOURCE_STOPPED = 0,
+	PGSOURCE_WAITING, /* backoff before the next connection */
+	PGSOURCE_CONNECTING, /* libpq's PQconnectPoll() steps */
+	PGSOURCE_COMMAND, /* a replication command before streaming (step 2 to 4, 6) */
+	PGSOURCE_STREAMING, /* CopyBoth: START_REPLICATION sent, until its end */
+};
+
+/* Which command PGSOURCE_COMMAND waits for. */
+enum pgsource_step {
+	PGSOURCE_STEP_IDENTIFY,
+	PGSOURCE_STEP_SEG_SIZE,
+	PGSOURCE_STEP_READ_SLOT,
+	PGSOURCE_STEP_CREATE_SLOT,
+	PGSOURCE_STEP_REREAD_SLOT,
+	PGSOURCE_STEP_HISTORY, /* of the start timeline */
+	PGSOURCE_STEP_START,
+	PGSOURCE_STEP_END_OF_TIMELINE, /* the results after the server's CopyDone */
+	PGSOURCE_STEP_SWITCH_HISTORY, /* of the next timeline */
+};
+
+struct pgsource {
+	struct ring *ring;
+	struct pgsource_config cfg; /* strings owned by the caller, valid until stop */
+	const struct pgsource_ops *ops;
+	void *arg;
+
+	enum pgsource_state state;
+	enum pgsource_step step;
+	struct pg_conn *conn;
+	struct pg_result *result; /* the result the current command is kept for */
+	uint64_t conn_gen; /* counts connections, for completions of an older one */
+	bool conninfo_has_dbname; /* the connection string names a database */
+	bool draining; /* pgsource_drain() is on the stack */
+
+	/* One-shot poll on PQsocket(): at most one in flight. */
+	struct ring_op poll_op;
+	struct ring_op cancel_op; /* POLL_REMOVE requests (their completions do nothing) */
+	bool poll_inflight;
+	bool poll_cancelling;
+	uint32_t poll_mask; /* of the poll in flight */
+	uint64_t poll_gen; /* conn_gen when it was armed */
+	bool connect_wants_write; /* PQconnectPoll said PGRES_POLLING_WRITING */
+	bool want_write; /* PQflush() left output queued */
+	bool paused;
+
+	/* this connection */
+	uint64_t system_identifier;
+	uint32_t server_timeline;
+	uint64_t server_xlogpos;
+	uint32_t seg_size;
+	uint64_t slot_restart_lsn; /* 0: the slot holds no position */
+	uint32_t slot_restart_tli;
+	uint32_t timeline; /* being streamed (or about to be) */
+	uint64_t start_lsn; /* of the current START_REPLICATION */
+	uint64_t next_lsn; /* the dataStart the next XLogData must have */
+	uint32_t next_timeline; /* end of timeline: the server's next_tli */
+	uint64_t next_timeline_start; /* and next_tli_startpos */
+
+	/* timers (clock_now_ms()) */
+	int64_t deadline_ms; /* connecting or command: give up then */
+	int64_t retry_at_ms; /* waiting: connect then */
+	int backoff_ms; /* the next wait */
+	int64_t last_recv_ms; /* streaming: last message from the server */
+	int64_t last_status_ms; /* streaming: last 'r' sent */
+	bool reply_requested; /* an 'r' asked for a reply since last_recv_ms */
+
+	/* what the role reported (kept as the maximum) and what was last sent */
+	uint64_t report_write, report_flush;
+	uint64_t sent_write, sent_flush;
+
+	/* status */
+	char last_error[256];
+	uint64_t received_lsn; /* end of the last XLogData received */
+	uint64_t connects, disconnects, bytes_received;
+	int64_t connected_since_ms; /* clock_now_ms() when streaming began; 0: not streaming */
+	uint64_t server_wal_end; /* walEnd of the last 'w' or 'k' */
+};
+
+/*
+ * Set up @s (no connection yet): @cfg's strings must stay valid until pgsource_stop();
+ * zero intervals take their defaults.  @ops->identify, resume_lsn and wal are required.
+ * Returns 0 or -EINVAL (logged).
+ */
+int pgsource_init(struct pgsource *s, struct ring *ring, const struct pgsource_config *cfg,
+		  const struct pgsource_ops *ops, void *arg);
+
+/* Connect now (from stopped or waiting; otherwise nothing happens). */
+void pgsource_start(struct pgsource *s);
+
+/*
+ * The role's positions: @write = received by enough replicas, @flush = durable on enough
+ * replicas (apply is always reported as 0, unknown).  Each is kept as the maximum ever
+ * reported (never goes backwards); when either advanced and the source is streaming, a
+ * status update is sent at once.  With a slot, PostgreSQL may remove WAL before @flush.
+ */
+void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush);
+
+/*
+ * Back-pressure: while paused the source does not read from the socket (PostgreSQL's
+ * walsender then waits, and the receive timeout does not run); status updates still go
+ * out.  Unpausing reads again, including what libpq already holds.
+ */
+void pgsource_pause(struct pgsource *s, bool paused);
+
+/*
+ * Timers: connection and command timeout, receive timeout (no message for two status
+ * intervals: the server is gone), reconnect backoff, periodic status update.  Call at
+ * @now_ms (clock_now_ms()) when pgsource_next_tick() is due, or more often.
+ */
+void pgsource_tick(struct pgsource *s, int64_t now_ms);
+
+/* The earliest time (clock_now_ms()) pgsource_tick() must run; INT64_MAX when stopped. */
+int64_t pgsource_next_tick(const struct pgsource *s);
+
+/*
+ * Close the connection and cancel its poll; the source stays stopped until
+ * pgsource_start().  Completions the ring still delivers afterwards do nothing, but @s must
+ * stay allocated until the ring has delivered them (ring_exit() or a few ring_run()s).
+ */
+void pgsource_stop(struct pgsource *s);
+
+struct pgsource_status {
+	const char *state; /* "connecting", "identifying", "streaming", "waiting", "stopped" */
+	char last_error[256]; /* "" when none yet */
+	uint64_t received_lsn; /* end of the last WAL received */
+	uint64_t reported_write, reported_flush; /* as sent to PostgreSQL last */
+	uint32_t timeline;
+	uint64_t connects, disconnects, bytes_received;
+	int64_t connected_since_ms; /* clock_now_ms() when streaming began; 0: not streaming */
+	uint64_t server_wal_end; /* the server's end of WAL, as it last said */
+};
+
+void pgsource_get_status(const struct pgsource *s, struct pgsource_status *out);
+
+#endif /* WALSHIP_SOURCE_PGSOURCE_H */

@@ -1,0 +1,144 @@
+#!/bin/bash
+# The streaming source (daemon/source/pgsource.c, issue 13) against a real PostgreSQL 15
+# primary, through test/helpers/pgsource_run (the source on its own ring, writing what it
+# receives as pg_receivewal --synchronous does):
+#   (a) the completed segments it wrote equal pg_wal's, byte for byte;
+#   (b) its slot exists and restart_lsn advanced, because it reported flush;
+#   (c) named in synchronous_standby_names it is a sync standby and a commit with
+#       synchronous_commit = on completes;
+#   (d) a PostgreSQL restart during streaming is survived: it reconnects and continues
+#       without a gap;
+#   (e) a server with another system identifier is refused, with the reason.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUN=$WS_ROOT/build/helpers/pgsource_run
+[[ -x "$RUN" ]] || skip "$RUN is not built (make helpers)"
+
+ws_setup
+net_create 1
+PG_PORT=5432
+PDATA=$TEST_DIR/pg-primary
+RX=$TEST_DIR/received
+STATUS=$TEST_DIR/pgsource.status
+SLOT=t97_slot
+APP=t97_rx
+mkdir -p "$RX"
+
+pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "true"
+pg_start "$PDATA" "$NS_P"
+sysid=$(pg_system_identifier "$PDATA")
+CONNINFO="host=$ADDR_P port=$PG_PORT user=postgres connect_timeout=5"
+
+# status_field N: field N of the helper's status file (state received flushed timeline
+# connects disconnects bytes).
+status_field() {
+	[[ -s "$STATUS" ]] || return 1
+	awk -v n="$1" '{print $n}' "$STATUS"
+}
+streaming() { [[ "$(status_field 1)" == streaming ]]; }
+connects_at_least() { (($(status_field 5) >= $1)); }
+received_at_least() { lsn_ge "$(status_field 2)" "$1"; }
+slot_restart_lsn() {
+	psql_at "$NS_P" "$PG_PORT" \
+		"select restart_lsn from pg_replication_slots where slot_name = '$SLOT'"
+}
+slot_reached() { lsn_ge "$(slot_restart_lsn)" "$1"; }
+sync_state_is_sync() {
+	[[ "$(psql_at "$NS_P" "$PG_PORT" "select sync_state from pg_stat_replication
+		where application_name = '$APP'")" == sync ]]
+}
+helper_alive() { pid_alive "$RUN_PID" || fail "pgsource_run exited: $(tail -n 5 "$TEST_DIR/rx.log")"; }
+
+# switch_and_wait: write some WAL, switch segments and wait until the helper has the
+# segment that was completed; prints its name.
+switch_and_wait() {
+	local seg
+	psql_at "$NS_P" "$PG_PORT" "insert into t97 select g, repeat('y', 100)
+		from generate_series(1, 2000) g" >/dev/null
+	seg=$(pg_segment_name "$NS_P" "$PG_PORT")
+	psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+	wait_for 20 "segment $seg from the helper" test -f "$RX/$seg"
+	helper_alive
+	printf '%s\n' "$seg"
+}
+
+# compare_segments: every complete segment the helper wrote equals pg_wal's.
+compare_segments() {
+	local f n=0
+	for f in "$RX"/*; do
+		[[ "$(basename "$f")" =~ ^[0-9A-F]{24}$ ]] || continue
+		assert_file_identical "$f" "$PDATA/pg_wal/$(basename "$f")"
+		n=$((n + 1))
+	done
+	((n >= 2)) || fail "only $n complete segments received"
+	log "ok: $n received segments equal pg_wal's byte for byte"
+}
+
+log "pgsource_run in $NS_R1 streams from $ADDR_P (slot $SLOT, application_name $APP)"
+bg_start "$TEST_DIR/rx.log" ip netns exec "$NS_R1" "$RUN" --conninfo "$CONNINFO" --dir "$RX" \
+	--slot "$SLOT" --application-name "$APP" --status-file "$STATUS" --status-interval 1000
+RUN_PID=$BG_PID
+wait_for 20 "the helper streaming" streaming
+helper_alive
+first_restart=$(slot_restart_lsn)
+[[ -n "$first_restart" ]] || fail "slot $SLOT does not exist or has no restart_lsn"
+log "slot $SLOT created, restart_lsn $first_restart"
+
+psql_at "$NS_P" "$PG_PORT" "create table t97 (i int, pad text)"
+for _ in 1 2 3; do
+	seg=$(switch_and_wait)
+	log "received $seg"
+done
+# (a)
+compare_segments
+
+# (b): the flush reported moves the slot
+now=$(pg_current_lsn "$NS_P" "$PG_PORT")
+wait_for 20 "slot restart_lsn to reach $now" slot_reached "$now"
+lsn_ge "$(slot_restart_lsn)" "$first_restart" && [[ "$(slot_restart_lsn)" != "$first_restart" ]] ||
+	fail "restart_lsn did not advance from $first_restart"
+log "ok: slot restart_lsn advanced from $first_restart to $(slot_restart_lsn)"
+
+# (c): a synchronous standby
+psql_at "$NS_P" "$PG_PORT" "alter system set synchronous_standby_names = '$APP'" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
+wait_for 20 "sync_state = sync for $APP" sync_state_is_sync
+in_ns "$NS_P" timeout 20 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+		"host=$ADDR_P port=$PG_PORT user=postgres dbname=postgres" \
+		-c "set synchronous_commit = on" -c "insert into t97 values (-1, 'sync')" ||
+	fail "a synchronous commit did not complete with the helper as sync standby"
+log "ok: $APP is a sync standby and a synchronous commit completed"
+
+# (d): PostgreSQL restarts under the stream
+before=$(status_field 5)
+log "restarting PostgreSQL (the helper has made $before connections)"
+pg_stop "$PDATA" fast
+pg_start "$PDATA" "$NS_P"
+wait_for 30 "the helper to reconnect" connects_at_least $((before + 1))
+wait_for 20 "the helper streaming again" streaming
+for _ in 1 2; do
+	seg=$(switch_and_wait)
+	log "received $seg after the restart"
+done
+compare_segments
+assert_no_gap "$RX"
+grep -q "starting WAL streaming at" "$TEST_DIR/rx.log" || fail "no start logged"
+log "ok: restart survived ($(status_field 5) connections, $(status_field 6) disconnections)"
+
+kill -TERM "$RUN_PID"
+rc=0
+wait "$RUN_PID" || rc=$?
+assert_eq 0 "$rc" "pgsource_run's exit status after SIGTERM"
+tail -n 1 "$TEST_DIR/rx.log"
+
+# (e): another system identifier is refused
+wrong=$((sysid == 1 ? 2 : 1))
+mkdir -p "$TEST_DIR/refused"
+assert_exit 1 "the helper expecting system $wrong" in_ns "$NS_R1" timeout 20 "$RUN" \
+	--conninfo "$CONNINFO" --dir "$TEST_DIR/refused" --slot "$SLOT" --sysid "$wrong" --once
+grep -q "ERROR:  server has system identifier $sysid, expected $wrong" "$TEST_DIR/last.out" ||
+	{ cat "$TEST_DIR/last.out"; fail "no refusal naming both system identifiers"; }
+log "ok: $(grep -m1 'ERROR' "$TEST_DIR/last.out")"
+log "PASS"

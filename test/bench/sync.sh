@@ -199,11 +199,11 @@ sync_up() {
 		walship_conf "$dir/primary.conf" role=primary "node_name=$SYNC_APP" \
 			"listen=$ADDR_SND:$WALSHIP_PORT" "socket=$dir/p.sock" "spool_dir=$dir/spool" \
 			socket_permissions=0600 sync_replicas=1 "pg_conninfo='$conninfo'" \
-			"pg_slot=$SYNC_SLOT"
+			"pg_slot=$SYNC_SLOT" probes=off
 		walship_conf "$dir/replica.conf" role=replica node_name=bench-rcv1 \
 			"upstream=$ADDR_SND:$WALSHIP_PORT" "archive_dir=$dir/store" \
 			"socket=$dir/r.sock" socket_permissions=0600 reconnect_min=50ms \
-			reconnect_max=500ms
+			reconnect_max=500ms probes=off
 		daemon_start "$NS_SND" "$CG_SND" "$dir/primary.conf" "$dir/primary.log"
 		daemon_start "$NS_RCV" "$CG_RCV" "$dir/replica.conf" "$dir/replica.log"
 		wait_for 20 "the replica walshipd to connect to the primary" \
@@ -213,7 +213,7 @@ sync_up() {
 		fail "sync_up: no contender $name"
 		;;
 	esac
-	wait_for 30 "$name to stream from PostgreSQL" sync_walsender "$SYNC_APP"
+	wait_for 30 "$name to stream from PostgreSQL (logs in $dir)" sync_walsender "$SYNC_APP"
 }
 
 # sync_down NAME DIR: stop contender NAME, drop its slot, delete its copy of the WAL.

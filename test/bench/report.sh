@@ -73,66 +73,82 @@ goals() {
 	fi
 }
 
-# sync_table FORMAT: the table of medians of the synchronous-commit contenders, as text or
-# as Markdown (FORMAT = text | md).
-sync_table() {
-	local c fmt=$1 k
-	local -a v
-	if [[ $fmt == md ]]; then
-		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	else
-		printf '%-15s %8s %7s %7s %7s %7s %9s %9s %8s %8s %8s %8s\n' contender TPS "p50 ms" \
-			"p99 ms" "max ms" "WAL MB/s" "sndCPU/GB" "rcvCPU/GB" "(apply)" "lag p50" \
-			"lag p99" "lag max"
-	fi
+# sync_medians: one line per synchronous-commit contender with results: its name, then the
+# medians over its runs of SYNC_TSV's columns 4 to 14 ("-" where a run has "-"), as
+# median() takes them; one awk for all (median() per figure took seconds).
+sync_medians() {
+	local c
 	for c in $(sync_contenders); do
-		v=()
-		for k in 4 5 6 7 8 9 10 11 12 13 14; do
-			v+=("$(median "$c" "$k" "$SYNC_TSV")")
-		done
-		if [[ $fmt == md ]]; then
-			printf '| %s |' "$c"
-			printf ' %s |' "${v[@]}"
-			printf '\n'
-		else
-			printf '%-15s %8s %7s %7s %7s %7s %9s %9s %8s %8s %8s %8s\n' "$c" "${v[@]}"
-		fi
+		awk -v c="$c" '$1 == c {n++; for (k = 4; k <= 14; k++) v[k, n] = $k}
+			END {
+				printf "%s", c
+				for (k = 4; k <= 14; k++) {
+					dash = 0
+					for (i = 1; i <= n; i++) {
+						if (v[k, i] == "-") dash = 1
+						x = v[k, i] + 0
+						for (j = i - 1; j >= 1 && a[j] > x; j--) {
+							a[j + 1] = a[j]
+							t[j + 1] = t[j]
+						}
+						a[j + 1] = x
+						t[j + 1] = v[k, i] # as written
+					}
+					if (dash) printf " -"
+					else if (n % 2) printf " %s", t[(n + 1) / 2]
+					else printf " %.3f", (a[n / 2] + a[n / 2 + 1]) / 2
+				}
+				printf "\n"
+			}' "$SYNC_TSV"
 	done
 }
 
+# sync_table FORMAT: the table of medians of the synchronous-commit contenders, as text or
+# as Markdown (FORMAT = text | md).
+sync_table() {
+	if [[ $1 == md ]]; then
+		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		sync_medians | awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
+	else
+		{
+			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "rcvCPU/GB" \
+				"(apply)" "lag-p50" "lag-p99" "lag-max"
+			sync_medians
+		} | awk '{printf "%-15s %8s %7s %7s %7s %8s %9s %9s %8s %8s %8s %8s\n",
+			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
+	fi
+}
+
 # sync_goals: one line per issue-13 goal: "goal | measured | met" (walship against the
-# PostgreSQL standby and pg_receivewal).
+# PostgreSQL standby and pg_receivewal; "-" where one has no result).  CPU: walship's two
+# sides against the walsender + walreceiver, that is the standby's receiving side without
+# the startup process's replay, which walship does not do.
 sync_goals() {
-	local w s r
-	# TPS: higher is better.
-	awk -v w="$(median sync-walship 4 "$SYNC_TSV")" -v s="$(median sync-standby 4 "$SYNC_TSV")" \
-		-v r="$(median sync-receivewal 4 "$SYNC_TSV")" 'BEGIN {
-		m = "walship " w ", standby " s ", pg_receivewal " r
-		if (w == "-" || s == "-" || r == "-") { print "TPS >= standby and pg_receivewal | " m " | -"; exit }
-		printf "TPS >= standby and pg_receivewal | %s | %s\n", m, (w >= s && w >= r) ? "yes" : "NO" }'
-	awk -v w="$(median sync-walship 6 "$SYNC_TSV")" -v s="$(median sync-standby 6 "$SYNC_TSV")" \
-		-v r="$(median sync-receivewal 6 "$SYNC_TSV")" 'BEGIN {
-		m = "walship " w ", standby " s ", pg_receivewal " r " ms"
-		if (w == "-" || s == "-" || r == "-") { print "commit latency p99 <= standby and pg_receivewal | " m " | -"; exit }
-		printf "commit latency p99 <= standby and pg_receivewal | %s | %s\n", m, (w <= s && w <= r) ? "yes" : "NO" }'
-	# CPU: walship's both sides against the walsender + walreceiver (the standby's receiving
-	# side without the startup process's replay, which walship does not do).
-	w=$(awk -v a="$(median sync-walship 9 "$SYNC_TSV")" -v b="$(median sync-walship 10 "$SYNC_TSV")" \
-		'BEGIN {if (a == "-" || b == "-") print "-"; else printf "%.3f", a + b}')
-	s=$(awk -v a="$(median sync-standby 9 "$SYNC_TSV")" -v b="$(median sync-standby 10 "$SYNC_TSV")" \
-		-v c="$(median sync-standby 11 "$SYNC_TSV")" \
-		'BEGIN {if (a == "-" || b == "-" || c == "-") print "-"; else printf "%.3f", a + b - c}')
-	awk -v w="$w" -v s="$s" 'BEGIN {
-		m = "walship " w ", walsender + walreceiver " s " s/GB (both hosts)"
-		if (w == "-" || s == "-") { print "CPU per GB of WAL < walsender + walreceiver | " m " | -"; exit }
-		printf "CPU per GB of WAL < walsender + walreceiver | %s | %s\n", m, (w < s) ? "yes" : "NO" }'
-	r=$(median sync-receivewal 13 "$SYNC_TSV")
-	awk -v w="$(median sync-walship 13 "$SYNC_TSV")" -v s="$(median sync-standby 13 "$SYNC_TSV")" \
-		-v r="$r" 'BEGIN {
-		m = "walship " w ", standby " s " ms (pg_receivewal " r ")"
-		if (w == "-" || s == "-") { print "flush lag p99 <= standby | " m " | -"; exit }
-		printf "flush lag p99 <= standby | %s | %s\n", m, (w <= s) ? "yes" : "NO" }'
+	sync_medians | awk '
+		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max.
+		{for (i = 2; i <= NF; i++) m[$1, i] = $i; has[$1] = 1}
+		function ok(cond) { return cond ? "yes" : "NO" }
+		function g(c, i) { return has[c] ? m[c, i] : "-" }
+		END {
+			w = "sync-walship"; s = "sync-standby"; r = "sync-receivewal"
+			all = has[w] && has[s] && has[r]
+			msg = sprintf("walship %s, standby %s, pg_receivewal %s", g(w, 2), g(s, 2), g(r, 2))
+			printf "TPS >= standby and pg_receivewal | %s | %s\n", msg,
+				all ? ok(m[w, 2] + 0 >= m[s, 2] && m[w, 2] + 0 >= m[r, 2]) : "-"
+			msg = sprintf("walship %s, standby %s, pg_receivewal %s ms", g(w, 4), g(s, 4), g(r, 4))
+			printf "commit latency p99 <= standby and pg_receivewal | %s | %s\n", msg,
+				all ? ok(m[w, 4] + 0 <= m[s, 4] && m[w, 4] + 0 <= m[r, 4]) : "-"
+			cw = has[w] ? sprintf("%.3f", m[w, 7] + m[w, 8]) : "-"
+			cs = has[s] ? sprintf("%.3f", m[s, 7] + m[s, 8] - m[s, 9]) : "-"
+			printf "CPU per GB of WAL < walsender + walreceiver | walship %s, walsender + walreceiver %s s/GB (both hosts) | %s\n",
+				cw, cs, (has[w] && has[s]) ? ok(cw + 0 < cs + 0) : "-"
+			lw = g(w, 11)
+			ls = g(s, 11)
+			lagok = lw != "-" && ls != "-"
+			printf "flush lag p99 <= standby | walship %s, standby %s ms (pg_receivewal %s) | %s\n",
+				lw, ls, g(r, 11), lagok ? ok(lw + 0 <= ls + 0) : "-"
+		}'
 }
 
 # report: the text table on stdout and in build/bench-results.txt.

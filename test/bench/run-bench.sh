@@ -138,14 +138,15 @@ MAX_REPLICAS=1
 # shellcheck source=test/bench/sync.sh
 . "$BENCH_DIR/sync.sh"
 
-# stop_pid PID [TIMEOUT_S]: SIGTERM PID, wait (default 10 s at most), then SIGKILL it.
+# stop_pid PID [TIMEOUT_S [SIGNAL]]: send PID SIGNAL (default TERM), wait (default 10 s at
+# most), then SIGKILL it.
 stop_pid() {
-	local pid=$1 timeout=${2:-10} deadline
+	local pid=$1 timeout=${2:-10} sig=${3:-TERM} deadline
 	deadline=$((SECONDS + timeout))
-	kill -TERM "$pid" 2>/dev/null || return 0
+	kill -"$sig" "$pid" 2>/dev/null || return 0
 	while pid_alive "$pid"; do
 		if ((SECONDS >= deadline)); then
-			echo "bench: pid $pid ignored SIGTERM for ${timeout}s; killing it" >&2
+			echo "bench: pid $pid ignored SIG$sig for ${timeout}s; killing it" >&2
 			kill -KILL "$pid" 2>/dev/null || true
 			break
 		fi

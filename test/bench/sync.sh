@@ -56,10 +56,16 @@ sync_wanted() {
 	return 1
 }
 
-# psql_sync SQL: one value from the synchronous-commit primary (unix socket).
+# psql_sync SQL...: run each SQL (a transaction of its own) on the synchronous-commit
+# primary over its unix socket, in one session; prints the values.
 psql_sync() {
+	local -a cmds=()
+	local sql
+	for sql in "$@"; do
+		cmds+=(-c "$sql")
+	done
 	timeout -k 2 30 runuser -u postgres -- "$PG_BIN/psql" -h "$SYNC_DIR/sock" -p "$SYNC_PORT" \
-		-U postgres -XAtq -v ON_ERROR_STOP=1 -c "$1" postgres </dev/null
+		-U postgres -XAtq -v ON_ERROR_STOP=1 "${cmds[@]}" postgres </dev/null
 }
 
 # sync_setup: the primary (PostgreSQL 15, fsync on, trust for the bench's subnet,
@@ -100,8 +106,8 @@ sync_setup() {
 sync_names() {
 	local v=""
 	[[ -n "$1" ]] && v="\"$1\""
-	psql_sync "alter system set synchronous_standby_names = '$v'" >/dev/null
-	psql_sync "select pg_reload_conf()" >/dev/null
+	psql_sync "alter system set synchronous_standby_names = '$v'" "select pg_reload_conf()" \
+		>/dev/null
 }
 
 # sync_state APP: true when PostgreSQL lists APP as its synchronous standby.
@@ -186,10 +192,12 @@ sync_up() {
 			--slot="$SYNC_SLOT" -d "$conninfo application_name=$SYNC_APP" \
 			>"$dir/create-slot.out" 2>&1 ||
 			{ cat "$dir/create-slot.out" >&2; fail "$name: could not create the slot"; }
-		# The prefix execs: the recorded pid is runuser's, which passes SIGTERM on.
+		# The prefix and setpriv exec: the recorded pid is pg_receivewal's (PostgreSQL 15's
+		# ends cleanly on SIGINT only; runuser would pass SIGTERM on, then kill it 2 s later).
 		cg_cmd "$CG_RCV"
 		bg_start "$dir/receivewal.out" "${CG_CMD[@]}" ip netns exec "$NS_RCV" \
-			runuser -u postgres -- "$PG_BIN/pg_receivewal" --synchronous --no-loop \
+			setpriv --reuid=postgres --regid=postgres --init-groups \
+			"$PG_BIN/pg_receivewal" --synchronous --no-loop \
 			--slot="$SYNC_SLOT" -D "$dir/wal" -d "$conninfo application_name=$SYNC_APP"
 		SYNC_BG_PID=$BG_PID
 		;;
@@ -225,7 +233,7 @@ sync_down() {
 		rm -rf "$dir/standby"
 		;;
 	sync-receivewal)
-		stop_pid "$SYNC_BG_PID" 10
+		stop_pid "$SYNC_BG_PID" 10 INT
 		sync_slot_drop "$SYNC_SLOT"
 		rm -rf "$dir/wal"
 		;;
@@ -279,8 +287,7 @@ run_sync() {
 	sync_names "$SYNC_APP"
 	wait_for 30 "$SYNC_APP to be the synchronous standby" sync_state "$SYNC_APP"
 	wsnd=$(sync_walsender "$SYNC_APP")
-	psql_sync "truncate pgbench_history" >/dev/null
-	psql_sync "checkpoint" >/dev/null
+	psql_sync "truncate pgbench_history" "checkpoint" >/dev/null
 	progress_start "$name" "$run"
 	l0=$(psql_sync "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 	s0=$(cg_usage "$CG_SND")
@@ -290,8 +297,8 @@ run_sync() {
 	a0=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
 	t0=$(now_s)
 	sync_pgbench "$dir" tx "$SYNC_SECONDS"
-	l1=$(psql_sync "select pg_current_wal_lsn() - '0/0'::pg_lsn")
-	lsn=$(psql_sync "select pg_current_wal_lsn()")
+	IFS='|' read -r lsn l1 < <(psql_sync "select pg_current_wal_lsn(),
+		pg_current_wal_lsn() - '0/0'::pg_lsn")
 	wait_for 60 "$name to flush $lsn" sync_flushed "$SYNC_APP" "$lsn"
 	t1=$(now_s)
 	s1=$(cg_usage "$CG_SND")

@@ -386,8 +386,7 @@ static bool sync_commit_local(const char *value)
  */
 static void check_sync_standby(struct check_run *run, const struct config *cfg, int streaming)
 {
-	/* TODO(lead): cfg->application_name once that key is merged (it defaults to node_name). */
-	const char *app_name = cfg->node_name;
+	const char *app_name = config_application_name(cfg);
 	char where[PATH_MAX + 64], hint[512];
 	const char *names, *commit;
 	struct sync_standby ss;

@@ -1416,6 +1416,11 @@ int config_reload(struct config *cur, const struct config *next, const char *sou
 
 /* ---- addresses ---- */
 
+const char *config_application_name(const struct config *cfg)
+{
+	return cfg->application_name[0] ? cfg->application_name : cfg->node_name;
+}
+
 int config_split_address(const char *addr, char *host, size_t host_len, uint16_t *port)
 {
 	const char *host_begin, *host_end, *port_text;

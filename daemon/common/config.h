@@ -123,6 +123,10 @@ int config_parse_string(struct config *cfg, const char *text, const char *source
  */
 int config_validate(const struct config *cfg, const char *source_name);
 
+/* The name PostgreSQL sees for the stream source (synchronous_standby_names matches it):
+ * application_name, or node_name when that is empty. */
+const char *config_application_name(const struct config *cfg);
+
 /* Print every key with its default, type, bounds and help (walshipd --help). */
 void config_print_help(FILE *out);
 

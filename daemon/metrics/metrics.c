@@ -3,6 +3,7 @@
  * The Prometheus endpoint (see metrics.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -118,6 +119,47 @@ static void prom_peer_values(FILE *out, const struct status_node *n)
 	}
 }
 
+/* A peer's position (status_derive()), one family per field, LSNs as byte positions. */
+static void prom_peer_positions(FILE *out, const struct status_node *n)
+{
+	static const struct {
+		const char *name;
+		const char *help;
+		size_t offset;
+		double scale;
+	} fields[] = {
+		{ "walship_peer_sent_lsn", "WAL sent to the peer, as an LSN in bytes.",
+		  offsetof(struct status_peer, sent_lsn), 1 },
+		{ "walship_peer_write_lsn", "WAL the peer received, as an LSN in bytes.",
+		  offsetof(struct status_peer, write_lsn), 1 },
+		{ "walship_peer_flush_lsn", "WAL durable on the peer, as an LSN in bytes.",
+		  offsetof(struct status_peer, flush_lsn), 1 },
+		{ "walship_peer_lag_bytes",
+		  "WAL known to this node and not yet durable on the peer.",
+		  offsetof(struct status_peer, lag_bytes), 1 },
+		{ "walship_peer_lag_seconds",
+		  "How long the oldest WAL not yet durable on the peer has waited.",
+		  offsetof(struct status_peer, lag_us), 1e-6 },
+	};
+
+	for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+		prom_head(out, fields[f].name, "gauge", fields[f].help);
+		for (unsigned int i = 0; i < n->npeers; i++) {
+			uint64_t v =
+				*(const uint64_t *)((const char *)&n->peers[i] + fields[f].offset);
+
+			fprintf(out, "%s{peer=\"", fields[f].name);
+			prom_label(out, n->peers[i].name);
+			fprintf(out, "\",addr=\"");
+			prom_label(out, n->peers[i].addr);
+			if (fields[f].scale == 1)
+				fprintf(out, "\"} %llu\n", (unsigned long long)v);
+			else
+				fprintf(out, "\"} %.6f\n", (double)v * fields[f].scale);
+		}
+	}
+}
+
 void metrics_render(FILE *out, const struct metrics_source *src)
 {
 	struct status_node n;
@@ -133,6 +175,7 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	prom_values(out, "walship_", &n, status_node_values, status_node_nvalues);
 	prom_node(out, "walship_peers", "gauge", "Peers known to this node.", n.npeers);
 	prom_peer_values(out, &n);
+	prom_peer_positions(out, &n);
 	status_node_release(&n);
 
 	prom_node(out, "walship_io_uring_fsyncs_submitted_total", "counter",

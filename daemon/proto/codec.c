@@ -33,6 +33,7 @@
 #define ACK_FIXED 19 /* 17 + name + msg_len(2) + message */
 #define ERROR_FIXED 6
 #define PING_SIZE 8
+#define PROGRESS_SIZE 24 /* file_id(4) reserved(4) received(8) durable(8) */
 #define HAVE_FIXED 4 /* count(2) reserved(2), then the entries */
 #define HAVE_ENTRY_FIXED 25 /* kind(1) reserved(3) crc(4) size(8) durable(8) name_len(1) */
 
@@ -190,6 +191,8 @@ uint32_t frame_max_payload(uint8_t type)
 		return PING_SIZE;
 	case WIRE_HAVE:
 		return HAVE_MAX;
+	case WIRE_PROGRESS:
+		return PROGRESS_SIZE;
 	}
 	return 0;
 }
@@ -383,7 +386,7 @@ int msg_file_begin_encode(uint8_t *out, size_t cap, const struct msg_file_begin 
 
 	if (name_len < 0 || !file_name_valid(m->name, &name_kind) || name_kind != m->kind)
 		return -EINVAL;
-	if (m->flags != 0 || m->start_offset > m->size)
+	if ((m->flags & ~WIRE_BEGIN_FLAGS_KNOWN) || m->start_offset > m->size)
 		return -EINVAL;
 	len = FILE_BEGIN_FIXED + (uint32_t)name_len;
 	if (cap < WIRE_HEADER_SIZE + len)
@@ -392,7 +395,7 @@ int msg_file_begin_encode(uint8_t *out, size_t cap, const struct msg_file_begin 
 	w.at = out + WIRE_HEADER_SIZE;
 	put_u32(&w, m->file_id);
 	put_u8(&w, m->kind);
-	put_u8(&w, 0);
+	put_u8(&w, m->flags);
 	put_u16(&w, 0);
 	put_u64(&w, m->size);
 	put_u64(&w, m->start_offset);
@@ -423,7 +426,10 @@ int msg_file_begin_decode(const uint8_t *payload, uint32_t len, struct msg_file_
 	if (r.left != 0)
 		return -EBADMSG;
 
-	if (m->flags != 0 || reserved != 0)
+	if ((m->flags & ~WIRE_BEGIN_FLAGS_KNOWN) || reserved != 0)
+		return -EPROTO;
+	/* Only a segment is streamed. */
+	if ((m->flags & WIRE_BEGIN_STREAM) && m->kind != WIRE_FILE_SEGMENT)
 		return -EPROTO;
 	if (m->kind < WIRE_FILE_SEGMENT || m->kind > WIRE_FILE_BACKUP)
 		return -EPROTO;
@@ -496,6 +502,37 @@ int msg_file_end_encode(uint8_t *out, size_t cap, const struct msg_file_end *m)
 	put_u32(&w, 0);
 	put_u64(&w, m->size);
 	return seal(out, WIRE_FILE_END, FILE_END_SIZE);
+}
+
+int msg_progress_encode(uint8_t *out, size_t cap, const struct msg_progress *m)
+{
+	struct writer w;
+
+	if (m->durable > m->received)
+		return -EINVAL;
+	if (cap < WIRE_HEADER_SIZE + PROGRESS_SIZE)
+		return -ENOSPC;
+	w.at = out + WIRE_HEADER_SIZE;
+	put_u32(&w, m->file_id);
+	put_u32(&w, 0);
+	put_u64(&w, m->received);
+	put_u64(&w, m->durable);
+	return seal(out, WIRE_PROGRESS, PROGRESS_SIZE);
+}
+
+int msg_progress_decode(const uint8_t *payload, uint32_t len, struct msg_progress *m)
+{
+	struct reader r = { payload, len };
+	uint32_t reserved;
+
+	memset(m, 0, sizeof(*m));
+	if (len != PROGRESS_SIZE)
+		return -EBADMSG;
+	m->file_id = get_u32(&r);
+	reserved = get_u32(&r);
+	m->received = get_u64(&r);
+	m->durable = get_u64(&r);
+	return reserved != 0 || m->durable > m->received ? -EPROTO : 0;
 }
 
 int msg_file_end_decode(const uint8_t *payload, uint32_t len, struct msg_file_end *m)
@@ -777,6 +814,8 @@ const char *wire_type_name(uint8_t type)
 		return "PONG";
 	case WIRE_HAVE:
 		return "HAVE";
+	case WIRE_PROGRESS:
+		return "PROGRESS";
 	}
 	return "unknown";
 }

@@ -42,7 +42,7 @@ struct msg_hello {
 struct msg_file_begin {
 	uint32_t file_id; /* chosen by the sender, unique among files in flight */
 	uint8_t kind; /* enum wire_file_kind */
-	uint8_t flags; /* reserved, 0 */
+	uint8_t flags; /* enum wire_begin_flags */
 	uint64_t size; /* total size of the file */
 	uint64_t start_offset; /* first byte that follows in DATA: 0, or a HAVE's durable */
 	char name[WIRE_MAX_FILE_NAME + 1];
@@ -66,6 +66,13 @@ struct msg_ack {
 	uint64_t durable_offset; /* bytes of the file that are durable */
 	char name[WIRE_MAX_FILE_NAME + 1];
 	char message[WIRE_MAX_MESSAGE + 1]; /* empty for STORED/DUPLICATE */
+};
+
+/* PROGRESS: of a streamed file, what the replica has received and made durable. */
+struct msg_progress {
+	uint32_t file_id;
+	uint64_t received; /* bytes received (written, maybe not durable) */
+	uint64_t durable; /* bytes durable: <= received */
 };
 
 struct msg_error {
@@ -131,6 +138,7 @@ int msg_ack_encode(uint8_t *out, size_t cap, const struct msg_ack *m);
 int msg_error_encode(uint8_t *out, size_t cap, const struct msg_error *m);
 int msg_ping_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_ping *m);
 int msg_have_encode(uint8_t *out, size_t cap, const struct msg_have *m);
+int msg_progress_encode(uint8_t *out, size_t cap, const struct msg_progress *m);
 
 /*
  * DATA frames are built in place so content read from disk into a buffer need not be
@@ -169,6 +177,7 @@ int msg_ack_decode(const uint8_t *payload, uint32_t len, struct msg_ack *m);
 int msg_error_decode(const uint8_t *payload, uint32_t len, struct msg_error *m);
 int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m);
 int msg_have_decode(const uint8_t *payload, uint32_t len, struct msg_have *m);
+int msg_progress_decode(const uint8_t *payload, uint32_t len, struct msg_progress *m);
 
 /* This build's architecture string for HELLO ("x86_64-le"). */
 const char *wire_arch(void);

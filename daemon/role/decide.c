@@ -82,6 +82,11 @@ enum spool_room spool_room_decide(uint64_t used, uint64_t size, uint64_t max, bo
 	return *slowest < 0 ? SPOOL_FULL : SPOOL_RELEASE;
 }
 
+bool have_later(const struct msg_have_entry *e, uint64_t size, uint64_t avail)
+{
+	return e->size == size && e->durable > avail;
+}
+
 enum have_verdict have_decide(const struct msg_have_entry *e, uint64_t size, const uint32_t *crc,
 			      uint64_t *start)
 {

@@ -113,7 +113,15 @@ enum have_verdict {
 	HAVE_RESUME, /* send it from the replica's durable length */
 	HAVE_SKIP, /* the replica holds the same file: nothing to send */
 	HAVE_OTHER, /* it holds other content under the name: send it from its start */
+	HAVE_LATER, /* a segment still streaming: decide once the replica's part has arrived */
 };
+
+/*
+ * A segment being streamed, @avail of its @size bytes arrived: the replica's HAVE entry @e
+ * can be compared only once as much has arrived as it holds (else its durable bytes would
+ * look like other content and be discarded).  True: wait (HAVE_LATER).
+ */
+bool have_later(const struct msg_have_entry *e, uint64_t size, uint64_t avail);
 
 /*
  * The replica said (HAVE entry @e) it holds the file of @size bytes being begun, or a

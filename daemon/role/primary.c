@@ -111,6 +111,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 	for (struct push *p = pr->pushes; p; p = p->next)
 		if (p->wn.kind == WAL_FILE_SEGMENT && strcmp(p->name, n->newest_pushed) > 0)
 			snprintf(n->newest_pushed, sizeof(n->newest_pushed), "%s", p->name);
+	primary_stream_fill_status(pr, n);
 	status_derive(n, clock_now_ms());
 }
 
@@ -244,9 +245,16 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 			  cfg->socket_permissions, primary_request, pr) < 0)
 		goto out_close;
 	primary_accept_post(pr);
+	/* After the listener: replicas connect while the source reaches PostgreSQL.  A
+	 * failure here is only memory (connection errors are retried by the source). */
+	if (primary_stream_start(pr) < 0)
+		goto out_control;
 	log_log("primary \"%s\" ready: sync_replicas = %d, max_senders = %d", cfg->node_name,
 		cfg->sync_replicas, cfg->max_senders);
 	return pr;
+
+out_control:
+	control_stop(&pr->control);
 
 out_close:
 	close(pr->listen_fd);
@@ -275,7 +283,7 @@ static void primary_drain(struct primary *pr)
 	struct push *p, *next;
 
 	for (p = pr->pushes; p && !busy; p = p->next)
-		busy = p->client != NULL;
+		busy = push_waiting(p) && p->avail == p->size;
 	for (struct peer *peer = pr->peers; peer && !busy; peer = peer->next)
 		busy = peer->inflight_files > 0 && !peer->conn.closing;
 	if (busy && clock_now_ms() < pr->drain_deadline_ms)
@@ -322,7 +330,7 @@ static void primary_tick(void *state, int64_t now_ms)
 
 	for (p = pr->pushes; p; p = next) {
 		next = p->next; /* push_check may release p */
-		if (p->client && p->spool_wait_until_ms && !p->spool_needed &&
+		if (push_waiting(p) && p->spool_wait_until_ms && !p->spool_needed &&
 		    now_ms >= p->spool_wait_until_ms) {
 			p->refs++;
 			push_check(p); /* spool_delay is over: hold it in the spool now */
@@ -344,6 +352,7 @@ static void primary_tick(void *state, int64_t now_ms)
 		    peer->io == PEER_IO_WAIT && now_ms >= peer->io_retry_ms)
 			peer_io_retry(peer);
 	primary_probes_expire(pr, now_ms);
+	primary_stream_tick(pr, now_ms);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		if (peer->state == PEER_STREAMING &&
 		    conn_keepalive(&peer->conn, clock_now_ms(), pr->cfg.keepalive_interval_ms,
@@ -366,6 +375,7 @@ static void primary_stop(void *state)
 	/* No new pushes or replicas; files in flight get DRAIN_MS to be acknowledged. */
 	pr->stopping = true;
 	pr->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
+	primary_stream_stop(pr);
 	control_stop(&pr->control);
 	if (pr->listen_fd >= 0) {
 		shutdown(pr->listen_fd, SHUT_RDWR);
@@ -419,6 +429,7 @@ static void primary_free(void *state)
 	struct primary *pr = state;
 
 	worker_stop(&pr->worker);
+	primary_stream_free(pr);
 	spool_close(&pr->spool);
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);

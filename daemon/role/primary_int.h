@@ -7,6 +7,8 @@
  *   primary_hold.c   the spool policy and the registered replicas
  *   primary_peer.c   replica connections: accept, listen, handshake (HELLO, HAVE, PING)
  *   primary_xfer.c   transfers to a streaming replica and its acknowledgements
+ *   primary_stream.c the stream source: PostgreSQL's replication stream into segment pushes,
+ *                    and the flush position reported back (synchronous standby)
  *   decide.c         what they decide, as pure functions (role/decide.h, unit-tested)
  *
  * One struct per lifetime: struct primary (the role), struct peer (a connection),
@@ -29,6 +31,7 @@
 #include "role/role.h"
 #include "status/status.h"
 #include "wal/name.h"
+#include "wal/page.h"
 #include "wal/spool.h"
 
 /* Frames queued per replica connection before its producer waits (reads included). */
@@ -88,6 +91,17 @@ struct push {
 	unsigned int refs; /* transfers and reads that still use fd */
 	char acked_by[256];
 	char io_error[192]; /* why a replica could not store it (ACK IO_ERROR), for the timeout */
+	/*
+	 * A segment streamed from PostgreSQL (primary_stream.c): it lives in memory (a memfd
+	 * of the segment's size, fd and map), and avail says how much of it has arrived.
+	 * Every other push has avail = size.  Until it is safe it is "unsettled", which keeps
+	 * it as a client would.
+	 */
+	bool stream;
+	bool stream_unsettled;
+	uint64_t avail;
+	uint64_t lsn; /* stream: LSN of byte 0 */
+	struct wal_validator wv; /* stream: checks the pages as they arrive */
 	bool from_spool; /* a held file sent to a replica catching up: no client */
 	bool spool_needed; /* registered replicas lack it: hold it before answering */
 	bool spool_done; /* the spool job finished (successfully or not) */
@@ -145,6 +159,26 @@ struct peer {
 	char last_sent[WIRE_MAX_FILE_NAME + 1];
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
 	char last_error[STATUS_MAX_TEXT];
+	/* Streamed WAL this connection holds: everything before stream_lsn is durable on the
+	 * replica, as far as this primary knows (primary_stream.c says how it is counted);
+	 * stream_received_lsn is what it received of the segment being streamed. */
+	uint64_t stream_lsn;
+	uint64_t stream_received_lsn;
+	int64_t stream_lsn_ms; /* when stream_lsn last advanced */
+};
+
+/* Segments the stream keeps in memory unsettled before it stops reading PostgreSQL. */
+#define STREAM_MAX_UNSETTLED 4
+/* Settled streamed segments remembered, so that the same segment pushed by
+ * archive_command is answered without being sent again. */
+#define STREAM_RECENT 16
+
+struct pgsource;
+
+struct stream_recent {
+	char name[WIRE_MAX_FILE_NAME + 1];
+	uint32_t crc;
+	unsigned int acks;
 };
 
 struct primary {
@@ -175,7 +209,24 @@ struct primary {
 	uint64_t spool_reserved; /* bytes of spool jobs in progress */
 	int nregistered;
 	struct status_node st;
+	/* the stream source (primary_stream.c); source NULL: pg_conninfo is empty */
+	struct pgsource *source;
+	struct push *stream_push; /* the segment being streamed, or NULL */
+	uint64_t stream_origin; /* where the source began: peers count from there */
+	uint64_t stream_end; /* end of the WAL the source delivered */
+	uint32_t stream_tli;
+	unsigned int stream_unsettled;
+	bool stream_paused;
+	struct stream_recent recent[STREAM_RECENT];
+	unsigned int recent_next;
 };
+
+/* Whether @p still waits to be answered: a client's push, or a streamed segment not yet
+ * safe. */
+static inline bool push_waiting(const struct push *p)
+{
+	return p->client || p->stream_unsettled;
+}
 
 /* ---- primary_push.c: the push lifecycle ---- */
 
@@ -205,8 +256,39 @@ void push_timed_out(struct push *p);
 /* A held file opened from the spool, to send to a replica catching up, with no reference
  * taken (refs 0: the caller takes one), or NULL (released meanwhile, or no memory). */
 struct push *push_from_spool(struct primary *pr, const char *name);
+/* The streamed segment of @timeline that begins at @lsn, @seg_size bytes, in memory and empty:
+ * linked and given to every streaming replica like a push (data follows as it arrives,
+ * p->avail).  Returns NULL when it cannot be made (logged). */
+struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
+			       uint32_t seg_size);
 /* CRC-32C of the first @len bytes of @p's file into *@crc.  Returns 0 or -errno. */
 int push_crc(const struct push *p, uint64_t len, uint32_t *crc);
+
+/* ---- primary_stream.c: the stream source ---- */
+
+/* Start the stream source when pg_conninfo is set.  Returns 0 or -errno (logged). */
+int primary_stream_start(struct primary *pr);
+/* Timers of the source (reconnection, status updates). */
+void primary_stream_tick(struct primary *pr, int64_t now_ms);
+/* Stop the source (the role stops). */
+void primary_stream_stop(struct primary *pr);
+/* Free the source's memory (the role is freed). */
+void primary_stream_free(struct primary *pr);
+/* Recompute what is durable on sync_replicas replicas and report it to PostgreSQL. */
+void primary_stream_report(struct primary *pr);
+/* Streamed segment @p is safe (@ok) or failed for good: it no longer holds the source
+ * back. */
+void primary_stream_settled(struct push *p, bool ok);
+/* Whether pushed file @p is a streamed segment already safe, with the same content: then
+ * the push is answered at once with @text, and sent nowhere. */
+bool primary_stream_has(struct push *p, char *text, size_t len);
+/* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
+ * stream_lsn when that continues what it holds. */
+void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
+/* A PROGRESS from @peer.  Returns 0, or -errno to close the connection. */
+int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len);
+/* The source's state for status. */
+void primary_stream_fill_status(struct primary *pr, struct status_node *st);
 
 /* ---- primary_hold.c: the spool policy and the registered replicas ---- */
 

@@ -317,6 +317,8 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 	switch (hdr->type) {
 	case WIRE_ACK:
 		return peer_on_ack(peer, payload, hdr->length);
+	case WIRE_PROGRESS:
+		return peer_on_progress(peer, payload, hdr->length);
 	case WIRE_PING: {
 		struct msg_ping ping;
 		uint8_t frame[WIRE_HEADER_SIZE + 8];

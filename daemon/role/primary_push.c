@@ -51,7 +51,7 @@ static void push_release(struct push *p)
 
 void push_unref(struct push *p)
 {
-	if (--p->refs == 0 && !p->client)
+	if (--p->refs == 0 && !push_waiting(p))
 		push_release(p);
 }
 
@@ -59,6 +59,13 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 {
 	struct primary *pr = p->pr;
 
+	if (p->stream_unsettled) {
+		p->stream_unsettled = false;
+		primary_stream_settled(p, code == CTL_OK);
+		if (p->refs == 0 && !p->client)
+			push_release(p);
+		return;
+	}
 	if (!p->client)
 		return;
 	control_reply(p->client, code, text, strlen(text));
@@ -78,7 +85,7 @@ void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 	char text[512];
 	va_list ap;
 
-	if (!p->client)
+	if (!push_waiting(p))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -112,7 +119,8 @@ void push_check(struct push *p)
 				.spooled = p->spooled };
 	char text[512];
 
-	if (!p->client)
+	/* A streamed segment is not safe before it is whole. */
+	if (!push_waiting(p) || p->avail < p->size)
 		return;
 	/* Registered replicas that lack it, and whether each is about to acknowledge it. */
 	for (int i = 0; !p->spool_needed && i < pr->nregistered; i++) {
@@ -123,8 +131,6 @@ void push_check(struct push *p)
 				    primary_keeping_up(pr, pr->registered[i], p);
 	}
 
-	if (!p->client)
-		return;
 	switch (push_decide(&f, clock_now_ms(), &p->spool_wait_until_ms)) {
 	case PUSH_WAIT_ACKS:
 	case PUSH_WAIT_SPOOL:
@@ -178,7 +184,7 @@ void push_io_error(struct push *p)
 	struct primary *pr = p->pr;
 	unsigned int sending = 0;
 
-	if (!p->client)
+	if (!push_waiting(p))
 		return;
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
@@ -324,7 +330,7 @@ static struct push *push_new(struct primary *pr, const char *name, const struct 
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->wn = *wn;
 	p->fd = fd;
-	p->size = size;
+	p->size = p->avail = size;
 	if (pr->cfg.send_source == CONFIG_SEND_MAP && p->size) {
 		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
 
@@ -335,6 +341,16 @@ static struct push *push_new(struct primary *pr, const char *name, const struct 
 			p->map = map;
 	}
 	return p;
+}
+
+/* Free @p, never linked into the pushes in progress, with its mapping and descriptor. */
+static void push_release_unlinked(struct push *p)
+{
+	if (p->map)
+		munmap((void *)(uintptr_t)p->map, p->size);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
 }
 
 /* Add @p to the pushes in progress. */
@@ -447,7 +463,7 @@ static int push_check_content(struct push *p, char *text, size_t len)
 }
 
 /* @p is valid: send it to every streaming replica that stores files, and answer it once
- * it is safe. */
+ * it is safe (@client NULL: a streamed segment, settled instead). */
 static void push_begin(struct push *p, struct ctl_client *client)
 {
 	struct primary *pr = p->pr;
@@ -456,8 +472,9 @@ static void push_begin(struct push *p, struct ctl_client *client)
 	push_link(p);
 	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
 	p->refs = 1; /* held until the loop below has added every transfer */
-	log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
-		  (int)control_client_pid(client));
+	if (client)
+		log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
+			  (int)control_client_pid(client));
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
 			peer_add_xfer(peer, p);
@@ -503,16 +520,71 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 	}
 	if (push_check_content(p, text, sizeof(text)) < 0)
 		goto out_refuse_push;
+	if (primary_stream_has(p, text, sizeof(text))) {
+		/* Streamed already and safe: the same bytes are not sent or stored again. */
+		log_debug("archived \"%s\": %s", name, text);
+		pr->st.pushes_ok++;
+		control_reply(client, CTL_OK, text, strlen(text));
+		push_release_unlinked(p);
+		return;
+	}
 	push_begin(p, client);
 	return;
 
 out_refuse_push:
-	if (p->map)
-		munmap((void *)(uintptr_t)p->map, p->size);
-	free(p);
+	push_release_unlinked(p);
+	goto out_refused;
 out_refuse:
 	close(fd);
+out_refused:
 	log_warning("refused push of \"%s\": %s", name, text);
 	pr->st.pushes_failed++;
 	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
+}
+
+struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
+			       uint32_t seg_size)
+{
+	struct push *p;
+	void *map;
+	int fd = memfd_create("walship-stream", MFD_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, (off_t)seg_size) < 0) {
+		log_error("could not make room for a streamed segment: %s", strerror(errno));
+		goto out_close;
+	}
+	/* Writable: the stream appends to it; senders read only what has arrived. */
+	map = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		log_error("could not map a streamed segment: %s", strerror(errno));
+		goto out_close;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		log_error("out of memory");
+		munmap(map, seg_size);
+		goto out_close;
+	}
+	p->pr = pr;
+	p->id = ++pr->next_push_id;
+	wal_name_format_segment(p->name, sizeof(p->name), timeline, lsn / seg_size, seg_size);
+	wal_name_parse(p->name, &p->wn);
+	p->fd = fd;
+	p->map = map;
+	p->size = seg_size;
+	p->lsn = lsn;
+	p->stream = true;
+	p->stream_unsettled = true;
+	if (wal_validator_begin(&p->wv, &p->wn, seg_size, 0) < 0) {
+		log_error("could not stream \"%s\": %s", p->name, p->wv.message);
+		push_release_unlinked(p);
+		return NULL;
+	}
+	push_begin(p, NULL);
+	return p;
+
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
 }

@@ -21,6 +21,13 @@
 
 /* ---- transfers ---- */
 
+/* What peer_begin_xfer() did. */
+enum xfer_begun {
+	XFER_BEGUN, /* FILE_BEGIN queued */
+	XFER_SKIPPED, /* the replica holds it: acknowledged as it is, the transfer freed */
+	XFER_WAIT, /* not now */
+};
+
 void peer_add_xfer(struct peer *peer, struct push *p)
 {
 	struct xfer *x = calloc(1, sizeof(*x)), **xp;
@@ -105,8 +112,8 @@ static bool peer_queue_mapped(struct peer *peer, struct xfer *x)
 {
 	struct push *p = x->push;
 	uint64_t offset = x->next_read;
-	uint32_t len =
-		(uint32_t)(p->size - offset < WIRE_CHUNK_SIZE ? p->size - offset : WIRE_CHUNK_SIZE);
+	uint32_t len = (uint32_t)(p->avail - offset < WIRE_CHUNK_SIZE ? p->avail - offset :
+									WIRE_CHUNK_SIZE);
 	uint8_t hdr[WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE];
 	uint32_t crc = msg_data_split_begin(hdr, x->file_id, offset);
 	int hdr_len;
@@ -194,7 +201,7 @@ int peer_load_backlog(struct peer *peer)
 void peer_add_pending(struct peer *peer)
 {
 	for (struct push *p = peer->pr->pushes; p; p = p->next)
-		if (p->client && !p->from_spool && !push_acked_by(p, peer->name) &&
+		if (push_waiting(p) && !p->from_spool && !push_acked_by(p, peer->name) &&
 		    !peer_has_file(peer, p->name))
 			peer_add_xfer(peer, p);
 }
@@ -219,6 +226,8 @@ static enum have_verdict peer_check_have(struct peer *peer, struct xfer *x, uint
 			e = &peer->have.entries[idx];
 	if (!e)
 		return HAVE_NONE;
+	if (have_later(e, p->size, p->avail))
+		return HAVE_LATER;
 	e->name[0] = '\0';
 	/* Its CRC is worth reading only when the sizes agree. */
 	crc_read = e->size == p->size && push_crc(p, e->durable, &crc) == 0;
@@ -239,37 +248,43 @@ static void peer_skip_xfer(struct peer *peer, struct xfer *x)
 	for (xp = &peer->xfers; *xp != x; xp = &(*xp)->next)
 		;
 	*xp = x->next;
-	peer->fill = x->next;
+	if (peer->fill == x)
+		peer->fill = x->next;
 	peer->files_acked++;
 	pr->st.skipped_files++;
 	snprintf(peer->last_acked, sizeof(peer->last_acked), "%s", x->push->name);
 	log_log("replica \"%s\" already holds \"%s\" with the same content; not sent again",
 		peer->name, x->push->name);
+	peer_stream_advance(peer, x->push, x->push->size);
 	push_acked(x->push, peer->name);
 	xfer_free(x);
 }
 
-/* Queue what can be queued for @peer within its bounds. */
 /*
- * Begin @x, the fill position: FILE_BEGIN, from the replica's durable length when its HAVE
- * says so, or not at all when it holds the file (skipped and acknowledged).  Returns false
- * when nothing more can be queued now (max_inflight_files, or the queue failed).
+ * Begin @x: FILE_BEGIN (flagged WIRE_BEGIN_STREAM for a segment still being streamed), from
+ * the replica's durable length when its HAVE says so, or not at all when it holds the file
+ * (skipped and acknowledged: @x is freed).  Returns XFER_WAIT when nothing more can be
+ * queued now (max_inflight_files, a streamed segment of which the replica holds more than
+ * has arrived, or the queue failed).
  */
-static bool peer_begin_xfer(struct peer *peer, struct xfer *x)
+static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 {
 	struct primary *pr = peer->pr;
 	struct push *p = x->push;
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	struct msg_file_begin fb = { .file_id = x->file_id,
 				     .kind = (uint8_t)p->wn.kind,
+				     .flags = p->avail < p->size ? WIRE_BEGIN_STREAM : 0,
 				     .size = p->size };
 
 	if (peer->inflight_files >= (unsigned int)pr->cfg.max_inflight_files)
-		return false;
+		return XFER_WAIT;
 	switch (peer_check_have(peer, x, &fb.start_offset)) {
+	case HAVE_LATER:
+		return XFER_WAIT;
 	case HAVE_SKIP:
 		peer_skip_xfer(peer, x);
-		return true;
+		return XFER_SKIPPED;
 	case HAVE_RESUME:
 		x->next_read = fb.start_offset;
 		pr->st.resumed_files++;
@@ -284,13 +299,15 @@ static bool peer_begin_xfer(struct peer *peer, struct xfer *x)
 	}
 	snprintf(fb.name, sizeof(fb.name), "%s", p->name);
 	if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb), frame) < 0)
-		return false;
+		return XFER_WAIT;
 	x->begin_queued = true;
 	x->begin_ms = clock_now_ms();
 	peer->inflight_files++;
 	peer->files_sent++;
 	snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
-	return true;
+	if (fb.start_offset)
+		peer_stream_advance(peer, p, fb.start_offset);
+	return XFER_BEGUN;
 }
 
 /*
@@ -303,8 +320,8 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 	struct primary *pr = peer->pr;
 	struct push *p = x->push;
 	uint32_t len =
-		(uint32_t)(p->size - x->next_read < WIRE_CHUNK_SIZE ? p->size - x->next_read :
-								      WIRE_CHUNK_SIZE);
+		(uint32_t)(p->avail - x->next_read < WIRE_CHUNK_SIZE ? p->avail - x->next_read :
+								       WIRE_CHUNK_SIZE);
 	struct ring_slot *slot = ring_slot_get(pr->ring);
 	struct conn_tx_item *item;
 	struct io_uring_sqe *sqe;
@@ -333,26 +350,53 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 	return true;
 }
 
+/* Whether @x is begun and everything that has arrived of its segment is queued: a
+ * streamed segment waiting for more WAL. */
+static bool xfer_waits_for_wal(const struct xfer *x)
+{
+	return x->begin_queued && x->next_read == x->push->avail && x->push->avail < x->push->size;
+}
+
+/*
+ * Queue what can be queued for @peer within its bounds, in order from its fill position.
+ * A streamed segment waiting for WAL keeps the fill position but does not hold back the
+ * files after it (held files of a replica catching up, pushes of older segments).
+ */
 void peer_fill(struct peer *peer)
 {
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct xfer *x;
+	bool idle = true;
 
-	if (peer->state == PEER_STREAMING && !peer->conn.closing)
+	for (x = peer->fill; x && idle; x = x->next)
+		idle = xfer_waits_for_wal(x);
+	if (peer->state == PEER_STREAMING && !peer->conn.closing && idle)
 		peer_fill_backlog(peer);
-	while (peer->state == PEER_STREAMING && !peer->conn.closing && peer->fill) {
-		struct xfer *x = peer->fill;
+	x = peer->fill;
+	while (peer->state == PEER_STREAMING && !peer->conn.closing && x) {
 		struct push *p = x->push;
+		struct xfer *next = x->next;
 
 		if (conn_tx_backlog(&peer->conn) >= PEER_MAX_QUEUED)
 			return;
 		if (!x->begin_queued) {
-			if (!peer_begin_xfer(peer, x))
+			switch (peer_begin_xfer(peer, x)) {
+			case XFER_WAIT:
+				return;
+			case XFER_SKIPPED:
+				x = next; /* @x is freed */
+				continue;
+			case XFER_BEGUN:
+				continue;
+			}
+		}
+		if (x->next_read < p->avail) {
+			if (!(p->map ? peer_queue_mapped(peer, x) : peer_queue_read(peer, x)))
 				return;
 			continue;
 		}
-		if (x->next_read < p->size) {
-			if (!(p->map ? peer_queue_mapped(peer, x) : peer_queue_read(peer, x)))
-				return;
+		if (p->avail < p->size) {
+			x = next; /* the rest of this segment is not there yet */
 			continue;
 		}
 		if (!x->end_queued) {
@@ -363,7 +407,9 @@ void peer_fill(struct peer *peer)
 				return;
 			x->end_queued = true;
 		}
-		peer->fill = x->next;
+		if (peer->fill == x)
+			peer->fill = next;
+		x = next;
 	}
 }
 
@@ -440,6 +486,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		peer->ack_seen = true;
 		if (ack.status == WIRE_ACK_DUPLICATE)
 			pr->st.duplicates++;
+		peer_stream_advance(peer, x->push, x->push->size);
 		push_acked(x->push, peer->name);
 		if (peer->io == PEER_IO_RETRY)
 			peer_io_recovered(peer);

@@ -107,10 +107,13 @@ bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr)
 
 bool replica_checkpoint_due(const struct infile *f, int64_t now_ms, int interval_ms)
 {
-	return interval_ms && f->state == IN_RECEIVING && replica_kind_resumable(f->wn.kind) &&
+	/* A streamed segment is made durable as it arrives (group commit): whenever no sync
+	 * is in flight, one covers everything received. */
+	bool due = f->stream || (interval_ms && now_ms - f->ck_ms >= interval_ms);
+
+	return due && f->state == IN_RECEIVING && replica_kind_resumable(f->wn.kind) &&
 	       !f->opening && !f->checkpointing && !f->end_received && f->fd >= 0 &&
-	       !f->writes_pending && f->fail_status == WIRE_ACK_STORED &&
-	       f->received > f->durable && now_ms - f->ck_ms >= interval_ms;
+	       !f->writes_pending && f->fail_status == WIRE_ACK_STORED && f->received > f->durable;
 }
 
 bool replica_keep_partial(const struct infile *f)

@@ -92,7 +92,8 @@ bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr);
 /*
  * True when @f is due a checkpoint at @now_ms with @interval_ms (0: never): still
  * receiving, resumable, open, no write or checkpoint in flight, no FILE_END yet, well so
- * far, with bytes written since the last checkpoint and the interval passed.
+ * far, with bytes written since the last checkpoint and the interval passed.  A streamed
+ * segment (f->stream) needs no interval: it is due whenever the rest holds (group commit).
  */
 bool replica_checkpoint_due(const struct infile *f, int64_t now_ms, int interval_ms);
 

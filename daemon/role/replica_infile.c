@@ -136,6 +136,7 @@ static void infile_refuse(struct infile *f)
 }
 
 static void infile_step(struct ring_op *op, int res, uint32_t flags);
+static void infile_stream_sync(struct infile *f);
 
 static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
 {
@@ -414,8 +415,40 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 	ring_slot_put(lk->rp->ring, cw->slot);
 	free(cw);
 	f->writes_pending--;
+	infile_stream_sync(f);
 	infile_maybe_finish(f);
 	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static void infile_checkpoint(struct infile *f, int64_t now_ms);
+
+/* Tell the primary how much of streamed file @f is durable (PROGRESS). */
+static void infile_progress(struct infile *f)
+{
+	struct link *lk = f->link;
+	struct msg_progress pg = { .file_id = f->file_id,
+				   .received = f->received,
+				   .durable = f->durable };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	int len = msg_progress_encode(frame, sizeof(frame), &pg);
+
+	if (len < 0) {
+		log_error("could not encode PROGRESS for \"%s\"", f->name);
+		return;
+	}
+	conn_send_frame(&lk->conn, frame, (uint32_t)len);
+	lk->rp->st.stream_syncs++;
+}
+
+/*
+ * Group commit of a streamed segment: when no sync of @f is in flight and bytes arrived
+ * since the last one, one sync covers them all (with the durable length recorded on the
+ * file, as a checkpoint does), and PROGRESS follows its completion.
+ */
+static void infile_stream_sync(struct infile *f)
+{
+	if (f->stream && !f->link->conn.closing && replica_checkpoint_due(f, clock_now_ms(), 0))
+		infile_checkpoint(f, clock_now_ms());
 }
 
 static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
@@ -435,7 +468,10 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 		rp->st.checkpoints++;
 		log_debug("\"%s\": %" PRIu64 " of %" PRIu64 " bytes durable", f->name, f->durable,
 			  f->size);
+		if (f->stream)
+			infile_progress(f);
 	}
+	infile_stream_sync(f);
 	infile_maybe_finish(f);
 	conn_op_end(&lk->conn); /* may free the link */
 }
@@ -603,7 +639,9 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 			    fb.name, fb.kind);
 		return 0;
 	}
-	f->direct = replica_direct_io_wanted(f->wn.kind, rp->no_direct_io);
+	/* A streamed segment arrives in pieces of any length: buffered writes. */
+	f->stream = fb.flags & WIRE_BEGIN_STREAM;
+	f->direct = !f->stream && replica_direct_io_wanted(f->wn.kind, rp->no_direct_io);
 	if (sp) {
 		infile_resume(f, sp);
 	} else {

@@ -69,6 +69,7 @@ struct infile {
 	int64_t ck_ms; /* when the last checkpoint began (or the file, if none) */
 	bool checkpointing;
 	bool resumed; /* continues a partial file: open it, do not create it */
+	bool stream; /* WIRE_BEGIN_STREAM: made durable as it arrives, PROGRESS after each */
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */
 	bool opening;

@@ -66,11 +66,7 @@ static void pgsource_close(struct pgsource *s)
 	s->connected_since_ms = 0;
 }
 
-/*
- * Log the failure of this connection once (ERROR), keep it as last_error, close the
- * connection and wait for the backoff before the next one.
- */
-static void attr_printf(2, 3) pgsource_fail(struct pgsource *s, const char *fmt, ...)
+void pgsource_fail(struct pgsource *s, const char *fmt, ...)
 {
 	va_list ap;
 

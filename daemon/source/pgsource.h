@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/compiler.h"
 #include "ring/ring.h"
 
 struct pg_conn; /* libpq's PGconn */
@@ -194,6 +195,13 @@ void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush);
  * out.  Unpausing reads again, including what libpq already holds.
  */
 void pgsource_pause(struct pgsource *s, bool paused);
+
+/*
+ * This connection failed (the source's own errors, or the role's, e.g. WAL it refuses):
+ * log the reason once (ERROR), keep it as last_error, close the connection and connect
+ * again after the backoff, going on from ops->resume_lsn().  Safe from inside ops->wal.
+ */
+void pgsource_fail(struct pgsource *s, const char *fmt, ...) attr_printf(2, 3);
 
 /*
  * Timers: connection and command timeout, receive timeout (no message for two status

@@ -144,6 +144,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_printf(sb, ",\"archive_dir\":");
 	sb_json_str(sb, n->archive_dir);
 	json_values(sb, n, status_node_values, status_node_nvalues);
+	sb_printf(sb, ",\"source_state\":");
+	sb_json_str(sb, n->source_state);
+	sb_printf(sb, ",\"source_error\":");
+	sb_json_str(sb, n->source_error);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -259,6 +263,18 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "spool copies:        %" PRIu64 " made, %" PRIu64
 			  " not needed (replicas acknowledged within spool_delay)\n",
 			  n->spool_copies, n->spool_avoided);
+		if (n->source_state[0] || n->source_received_lsn || n->source_connects)
+			sb_printf(sb,
+				  "stream source:       %s, %" PRIu64
+				  " connection(s); received %X/%X"
+				  " (%" PRIu64 "), durable on sync_replicas %X/%X (%" PRIu64 ")\n",
+				  n->source_state[0] ? n->source_state : "?", n->source_connects,
+				  (unsigned int)(n->source_received_lsn >> 32),
+				  (unsigned int)n->source_received_lsn, n->source_received_lsn,
+				  (unsigned int)(n->source_flush_lsn >> 32),
+				  (unsigned int)n->source_flush_lsn, n->source_flush_lsn);
+		if (n->source_error[0])
+			sb_printf(sb, "stream source error: %s\n", n->source_error);
 		if (n->spool_full || n->lost_files)
 			sb_printf(sb,
 				  "spool overflow:      %" PRIu64 " push(es) refused, %" PRIu64
@@ -271,6 +287,9 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "checkpoints:         %" PRIu64
 			  " (partial files made durable and recorded)\n",
 			  n->checkpoints);
+		sb_printf(sb,
+			  "stream syncs:        %" PRIu64 " (group commits of streamed segments)\n",
+			  n->stream_syncs);
 	}
 	sb_printf(sb,
 		  "refused:             %" PRIu64 " invalid, %" PRIu64 " other system, %" PRIu64
@@ -315,6 +334,15 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "    sends:           %" PRIu64 " zero-copy (%" PRIu64
 			  " copied by the kernel), %" PRIu64 " copying\n",
 			  p->zc_sends, p->zc_copied, p->copy_sends);
+		if (p->flush_lsn || p->sent_lsn)
+			sb_printf(
+				sb,
+				"    position:        sent %X/%X, received %X/%X, durable %X/%X; lag "
+				"%" PRIu64 " bytes, %" PRIu64 " ms\n",
+				(unsigned int)(p->sent_lsn >> 32), (unsigned int)p->sent_lsn,
+				(unsigned int)(p->write_lsn >> 32), (unsigned int)p->write_lsn,
+				(unsigned int)(p->flush_lsn >> 32), (unsigned int)p->flush_lsn,
+				p->lag_bytes, p->lag_us / 1000);
 		if (p->tls[0])
 			sb_printf(sb, "    tls:             %s, kernel TLS %s\n", p->tls, p->ktls);
 		sb_printf(sb, "    errors:          %" PRIu64 ", reconnects: %" PRIu64 "\n",
@@ -377,12 +405,19 @@ void status_derive(struct status_node *n, int64_t now_ms)
 
 		if (end > newest)
 			newest = status_segment_end(p->last_sent, seg_size, &tli);
-		if (end)
+		if (end && !p->sent_lsn) /* the role may know better (a streamed segment) */
 			p->sent_lsn = end;
+		/* A streamed segment's durable part may be ahead of the last whole one. */
 		end = status_segment_end(p->last_acked, seg_size, NULL);
-		if (end)
-			p->write_lsn = p->flush_lsn = end;
+		if (end > p->write_lsn)
+			p->write_lsn = end;
+		if (end > p->flush_lsn)
+			p->flush_lsn = end;
 	}
+	/* With a stream source, what it received is the newest WAL (its open segment does
+	 * not end yet). */
+	if (n->source_received_lsn)
+		newest = n->source_received_lsn;
 	for (unsigned int i = 0; i < n->npeers; i++) {
 		struct status_peer *p = &n->peers[i];
 

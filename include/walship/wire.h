@@ -29,9 +29,11 @@
 
 /*
  * Version 2 added HAVE (the replica's inventory after HELLO) and FILE_BEGIN start_offset
- * > 0 (resuming a file from the replica's durable length).
+ * > 0 (resuming a file from the replica's durable length).  Version 3 added streamed
+ * segments: FILE_BEGIN flag WIRE_BEGIN_STREAM (DATA follows as PostgreSQL writes the WAL)
+ * and PROGRESS (the replica's received and durable length of such a file).
  */
-#define WIRE_VERSION 2
+#define WIRE_VERSION 3
 
 #define WIRE_HEADER_SIZE 16
 /* One DATA frame carries at most this many bytes of file content. */
@@ -63,7 +65,19 @@ enum wire_type {
 	WIRE_PING = 7, /* either way */
 	WIRE_PONG = 8, /* answer to PING */
 	WIRE_HAVE = 9, /* replica -> primary, once, right after its HELLO */
+	WIRE_PROGRESS = 10, /* replica -> primary: how much of a streamed file is durable */
 };
+
+/* FILE_BEGIN flags (the payload's flags byte). */
+enum wire_begin_flags {
+	/*
+	 * A segment streamed as PostgreSQL writes it: DATA arrives over seconds or hours, the
+	 * replica makes what arrived durable as it comes (one fdatasync at a time, covering
+	 * everything received when it started) and answers each with PROGRESS.
+	 */
+	WIRE_BEGIN_STREAM = 0x01,
+};
+#define WIRE_BEGIN_FLAGS_KNOWN WIRE_BEGIN_STREAM
 
 /* HAVE entries: what the replica holds of a file. */
 enum wire_have_kind {

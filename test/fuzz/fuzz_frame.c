@@ -48,6 +48,7 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		struct msg_error error;
 		struct msg_ping ping;
 		struct msg_have have;
+		struct msg_progress progress;
 	} m;
 	int ret = -EPROTO;
 
@@ -111,6 +112,14 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 						    m.have.entries[idx].size);
 			same_payload(msg_have_encode(encoded, sizeof(encoded), &m.have), payload,
 				     len);
+		}
+		break;
+	case WIRE_PROGRESS:
+		ret = msg_progress_decode(payload, len, &m.progress);
+		if (ret == 0) {
+			FUZZ_ASSERT(m.progress.durable <= m.progress.received);
+			same_payload(msg_progress_encode(encoded, sizeof(encoded), &m.progress),
+				     payload, len);
 		}
 		break;
 	default:

@@ -104,6 +104,7 @@ static void frames(void)
 			       .durable = 16 * 1024 * 1024,
 			       .name = "000000010000000000000003" } },
 	};
+	struct msg_progress progress = { .file_id = 1, .received = 81920, .durable = 65536 };
 	uint8_t frame[8192];
 	size_t at = 0;
 	int len;
@@ -150,6 +151,10 @@ static void frames(void)
 	ADD("ping", msg_ping_encode(frame, sizeof(frame), WIRE_PING, &ping));
 	ADD("pong", msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping));
 	ADD("have", msg_have_encode(frame, sizeof(frame), &have));
+	ADD("progress", msg_progress_encode(frame, sizeof(frame), &progress));
+	begin.flags = WIRE_BEGIN_STREAM;
+	ADD("file-begin-stream", msg_file_begin_encode(frame, sizeof(frame), &begin));
+	begin.flags = 0;
 	begin.kind = WIRE_FILE_HISTORY;
 	begin.size = 42;
 	strcpy(begin.name, "00000002.history");

@@ -871,6 +871,50 @@ walship_topology_up() {
 	walship_standby_up
 }
 
+# walship_stream_up [SYNCHRONOUS_COMMIT]: the streaming topology (docs/operations.md,
+# "Streaming"): net_create 1; a PostgreSQL primary (PDATA, port PG_PORT) in NS_P that
+# archives through `walship push` too (both sources); the primary walshipd (PCONF) streaming
+# from it (pg_conninfo, slot "walship") and named in its synchronous_standby_names, with
+# synchronous_commit SYNCHRONOUS_COMMIT (default on); a replica walshipd (RCONF, archive
+# RARCHIVE) in NS_R1.  Waits until PostgreSQL lists walship as a synchronous standby (unless
+# SYNCHRONOUS_COMMIT is off).  PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA apply.
+walship_stream_up() {
+	local sync=${1:-on}
+	require_walship
+	require_cmds jq
+	net_create 1
+	PG_PORT=5432
+	PCONF=$TEST_DIR/ws-primary/walship.conf
+	RCONF=$TEST_DIR/ws-r1/walship.conf
+	RARCHIVE=$TEST_DIR/ws-r1/archive
+	PDATA=$TEST_DIR/pg-primary
+	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1"
+	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
+		"pg_conninfo='host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres'" \
+		"${PRIMARY_CONF_EXTRA[@]}"
+	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
+	log "PostgreSQL primary in $NS_P: walship its synchronous standby (synchronous_commit = $sync)"
+	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "$WALSHIP push -c $PCONF %p"
+	cat >>"$PDATA/postgresql.conf" <<-EOF
+		synchronous_standby_names = '"$(conf_get "$PCONF" node_name)"'
+		synchronous_commit = $sync
+	EOF
+	pg_start "$PDATA" "$NS_P"
+	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+	wait_replica_streaming "$PCONF" 20
+	[[ "$sync" == off ]] ||
+		wait_for 30 "walship listed as a synchronous standby" pg_sync_standby "$NS_P" \
+			"$PG_PORT" "$(conf_get "$PCONF" node_name)"
+}
+
+# pg_sync_standby NS PORT NAME: true if the PostgreSQL at NS:PORT lists a synchronous
+# standby of application_name NAME (pg_stat_replication.sync_state = sync).
+pg_sync_standby() {
+	[[ "$(psql_at "$1" "$2" "select sync_state from pg_stat_replication
+		where application_name = '$3'")" == sync ]]
+}
+
 # wait_archived NAME [TIMEOUT_S]: wait (default 30 s at most) until NAME is in the replica's
 # archive directory RARCHIVE.
 wait_archived() {

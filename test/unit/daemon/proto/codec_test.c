@@ -321,6 +321,69 @@ static void test_file_begin(void **state)
 	}
 }
 
+/* Flag STREAM: carried for a segment, refused for any other kind. */
+static void test_file_begin_stream(void **state)
+{
+	struct msg_file_begin in = sample_begin(), out;
+	const uint8_t *payload;
+	int total;
+
+	(void)state;
+	in.flags = WIRE_BEGIN_STREAM;
+	total = msg_file_begin_encode(frame, sizeof(frame), &in);
+	assert_true(total > 0);
+	payload = open_frame(frame, total, WIRE_FILE_BEGIN);
+	assert_int_equal(payload[5], WIRE_BEGIN_STREAM);
+	assert_int_equal(msg_file_begin_decode(payload, (uint32_t)total - WIRE_HEADER_SIZE, &out),
+			 0);
+	assert_int_equal(out.flags, WIRE_BEGIN_STREAM);
+	/* A history file is never streamed. */
+	in = sample_begin();
+	in.flags = WIRE_BEGIN_STREAM;
+	strcpy(in.name, "00000002.history");
+	in.kind = WIRE_FILE_HISTORY;
+	in.start_offset = 0;
+	in.size = 40;
+	total = msg_file_begin_encode(frame, sizeof(frame), &in);
+	assert_true(total > 0);
+	payload = open_frame(frame, total, WIRE_FILE_BEGIN);
+	assert_int_equal(msg_file_begin_decode(payload, (uint32_t)total - WIRE_HEADER_SIZE, &out),
+			 -EPROTO);
+}
+
+static int progress_dec(const uint8_t *p, uint32_t l, void *o)
+{
+	return msg_progress_decode(p, l, o);
+}
+
+static void test_progress(void **state)
+{
+	struct msg_progress in = { .file_id = 3, .received = 8192 * 3, .durable = 8192 }, out;
+	const uint8_t *payload;
+	int total;
+
+	(void)state;
+	total = msg_progress_encode(frame, sizeof(frame), &in);
+	assert_int_equal(total, WIRE_HEADER_SIZE + 24);
+	payload = open_frame(frame, total, WIRE_PROGRESS);
+	assert_int_equal(msg_progress_decode(payload, 24, &out), 0);
+	assert_int_equal(out.file_id, 3);
+	assert_true(out.received == in.received && out.durable == in.durable);
+	check_truncations(payload, 24, progress_dec);
+	assert_int_equal(frame_max_payload(WIRE_PROGRESS), 24);
+	/* Reserved bytes, and durable beyond received. */
+	frame[WIRE_HEADER_SIZE + 5] = 1;
+	assert_int_equal(msg_progress_decode(payload, 24, &out), -EPROTO);
+	in.durable = in.received + 1;
+	assert_int_equal(msg_progress_encode(frame, sizeof(frame), &in), -EINVAL);
+	in.durable = 0;
+	total = msg_progress_encode(frame, sizeof(frame), &in);
+	frame[WIRE_HEADER_SIZE + 23] = 0xff; /* durable > received */
+	assert_int_equal(msg_progress_decode(frame + WIRE_HEADER_SIZE, 24, &out), -EPROTO);
+	assert_int_equal(msg_progress_encode(frame, WIRE_HEADER_SIZE + 23, &in), -ENOSPC);
+	assert_string_equal(wire_type_name(WIRE_PROGRESS), "PROGRESS");
+}
+
 static int begin_with(size_t at, uint8_t value)
 {
 	struct msg_file_begin m = sample_begin(), out;
@@ -341,7 +404,7 @@ static void test_file_begin_refuses(void **state)
 	assert_int_equal(begin_with(4, 0), -EPROTO); /* kind 0 */
 	assert_int_equal(begin_with(4, 5), -EPROTO); /* kind out of range */
 	assert_int_equal(begin_with(4, WIRE_FILE_PARTIAL), -EPROTO); /* kind != name */
-	assert_int_equal(begin_with(5, 1), -EPROTO); /* flags */
+	assert_int_equal(begin_with(5, 2), -EPROTO); /* unknown flag */
 	assert_int_equal(begin_with(6, 1), -EPROTO); /* reserved */
 	assert_int_equal(begin_with(7, 1), -EPROTO);
 	assert_int_equal(begin_with(23, 1), -EPROTO); /* start_offset > size */
@@ -809,7 +872,7 @@ static void test_header(void **state)
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, 0x16, 0, 0, 0); /* a TLS record, never a frame type */
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
-	frame_header_encode(buf, WIRE_HAVE + 1, 0, 0, 0);
+	frame_header_encode(buf, WIRE_PROGRESS + 1, 0, 0, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, WIRE_PING, 1, 8, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
@@ -949,6 +1012,8 @@ int main(void)
 		cmocka_unit_test(test_file_begin_refuses),
 		cmocka_unit_test(test_data),
 		cmocka_unit_test(test_file_end),
+		cmocka_unit_test(test_file_begin_stream),
+		cmocka_unit_test(test_progress),
 		cmocka_unit_test(test_ack),
 		cmocka_unit_test(test_ack_refuses),
 		cmocka_unit_test(test_error),

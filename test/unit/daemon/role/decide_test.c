@@ -211,6 +211,10 @@ static void test_have(void **state)
 	 * and the offset is left alone. */
 	start = 0;
 	assert_int_equal(have_decide(&e, 16 * MB, &other, &start), HAVE_OTHER);
+	/* A streamed segment compares once the replica's part has arrived. */
+	assert_true(have_later(&e, 16 * MB, e.durable - 1));
+	assert_false(have_later(&e, 16 * MB, e.durable));
+	assert_false(have_later(&e, 8 * MB, 0));
 	assert_int_equal(have_decide(&e, 8 * MB, &same, &start), HAVE_NONE);
 	assert_int_equal(have_decide(&e, 16 * MB, NULL, &start), HAVE_NONE);
 	assert_int_equal(start, 0);

@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The primary's stream source: with pg_conninfo set, PostgreSQL's replication stream
+ * (source/pgsource.c, a physical replication client on the io_uring loop) is cut into
+ * segments, each a push held in memory (push_stream_begin) and sent to the replicas as its
+ * bytes arrive (DATA after FILE_BEGIN with WIRE_BEGIN_STREAM).  The replicas make what they
+ * received durable as it comes and say so (PROGRESS); what is durable on sync_replicas of
+ * them is the flush position reported to PostgreSQL, which makes walship a synchronous
+ * standby (durability rule 1 for every byte of a commit, not only whole segments).
+ *
+ * How a replica's durable WAL is counted (peer->stream_lsn): only a continuous run.  Its
+ * durable prefix of a streamed segment counts when it holds everything before that
+ * segment: the segment is the first this source streamed (everything before it was
+ * reported flushed earlier, so it was durable on sync_replicas replicas then), or the
+ * replica stored the previous segment (streamed, pushed by archive_command, or held in
+ * the spool for it) on this connection.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "role/decide.h"
+#include "role/primary_int.h"
+#include "source/pgsource.h"
+
+/* Arrival times of the WAL, for the replicas' lag in time (as pg_stat_replication's
+ * flush_lag): when the oldest WAL a replica lacks arrived. */
+#define LAG_SAMPLES 128
+#define LAG_SAMPLE_MS 10
+
+struct lag_sample {
+	uint64_t lsn; /* the WAL before this had arrived at... */
+	int64_t ms; /* ...this time */
+};
+
+struct stream_state {
+	struct pgsource source;
+	struct lag_sample lag[LAG_SAMPLES];
+	unsigned int lag_head; /* next sample written */
+	unsigned int lag_count;
+	uint64_t reported_flush;
+};
+
+static struct stream_state *stream_of(struct primary *pr)
+{
+	return (struct stream_state *)pr->source;
+}
+
+static void lag_record(struct stream_state *ss, uint64_t end, int64_t now_ms)
+{
+	struct lag_sample *last =
+		ss->lag_count ? &ss->lag[(ss->lag_head + LAG_SAMPLES - 1) % LAG_SAMPLES] : NULL;
+
+	if (last && now_ms - last->ms < LAG_SAMPLE_MS) {
+		last->lsn = end;
+		return;
+	}
+	ss->lag[ss->lag_head] = (struct lag_sample){ .lsn = end, .ms = now_ms };
+	ss->lag_head = (ss->lag_head + 1) % LAG_SAMPLES;
+	if (ss->lag_count < LAG_SAMPLES)
+		ss->lag_count++;
+}
+
+/* When the oldest WAL after @lsn arrived (0: it holds everything that arrived). */
+static int64_t lag_since(const struct stream_state *ss, uint64_t lsn)
+{
+	for (unsigned int i = 0; i < ss->lag_count; i++) {
+		const struct lag_sample *s =
+			&ss->lag[(ss->lag_head + LAG_SAMPLES - ss->lag_count + i) % LAG_SAMPLES];
+
+		if (s->lsn > lsn)
+			return s->ms;
+	}
+	return 0;
+}
+
+void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
+{
+	struct primary *pr = peer->pr;
+	uint64_t seg_start, end;
+	uint32_t seg_size = pr->id.seg_size;
+
+	if (p->stream) {
+		seg_start = p->lsn;
+	} else {
+		uint64_t segno;
+
+		/* A pushed segment continues a run as well as a streamed one. */
+		if (p->wn.kind != WAL_FILE_SEGMENT || !seg_size ||
+		    wal_name_segno(&p->wn, seg_size, &segno) < 0)
+			return;
+		seg_start = segno * seg_size;
+	}
+	end = seg_start + durable;
+	if (peer->stream_lsn < seg_start &&
+	    !(p->stream && pr->source && seg_start == pr->stream_origin))
+		return; /* a gap before it: it does not count (see the header) */
+	if (end > peer->stream_lsn) {
+		peer->stream_lsn = end;
+		peer->stream_lsn_ms = clock_now_ms();
+	}
+	if (end > peer->stream_received_lsn)
+		peer->stream_received_lsn = end;
+	primary_stream_report(pr);
+}
+
+int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct msg_progress pg;
+	struct xfer *x;
+	int ret = msg_progress_decode(payload, len, &pg);
+
+	if (ret < 0) {
+		log_log("malformed PROGRESS from replica \"%s\"", peer->name);
+		return ret;
+	}
+	for (x = peer->xfers; x; x = x->next)
+		if (x->file_id == pg.file_id)
+			break;
+	if (!x || !x->push->stream || pg.received > x->next_read) {
+		log_log("replica \"%s\" reported progress of file %u that it was not sent",
+			peer->name, pg.file_id);
+		return -EPROTO;
+	}
+	if (x->push->lsn + pg.received > peer->stream_received_lsn)
+		peer->stream_received_lsn = x->push->lsn + pg.received;
+	peer_stream_advance(peer, x->push, pg.durable);
+	return 0;
+}
+
+/*
+ * What is durable on sync_replicas replicas (at least one: with sync_replicas = 0 the
+ * furthest replica's), never more than the stream delivered: the sync_replicas-th largest
+ * stream_lsn of the connected replicas.
+ */
+static uint64_t stream_quorum(const struct primary *pr)
+{
+	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
+	uint64_t best[PUSH_MAX_EARLY_ACKS] = { 0 }; /* max_senders' upper bound */
+	unsigned int n = 0;
+
+	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
+		uint64_t v = peer->stream_lsn;
+		unsigned int i;
+
+		if (peer->state != PEER_STREAMING || peer->conn.closing || !v)
+			continue;
+		/* Insert into best[], kept in decreasing order, at most @need long. */
+		for (i = n < need ? n++ : need; i > 0 && best[i - 1] < v; i--)
+			if (i < need)
+				best[i] = best[i - 1];
+		if (i < need)
+			best[i] = v;
+	}
+	if (n < need)
+		return 0;
+	return best[need - 1] < pr->stream_end ? best[need - 1] : pr->stream_end;
+}
+
+void primary_stream_report(struct primary *pr)
+{
+	struct stream_state *ss = stream_of(pr);
+	uint64_t flush;
+
+	if (!ss)
+		return;
+	flush = stream_quorum(pr);
+	if (flush <= ss->reported_flush)
+		return;
+	ss->reported_flush = flush;
+	/* Nothing is written anywhere that is not durable: write = flush. */
+	pgsource_report(&ss->source, flush, flush);
+}
+
+/* ---- the source's callbacks ---- */
+
+static int stream_identify(void *arg, uint64_t system_identifier, uint32_t timeline,
+			   uint64_t xlogpos, uint32_t seg_size, char *why, size_t whylen)
+{
+	struct primary *pr = arg;
+
+	(void)xlogpos;
+	if (pr->id.system_identifier && system_identifier != pr->id.system_identifier) {
+		snprintf(why, whylen,
+			 "PostgreSQL at pg_conninfo is system %" PRIu64 ", this primary ships "
+			 "system %" PRIu64,
+			 system_identifier, pr->id.system_identifier);
+		pr->st.sysid_refused++;
+		return -EINVAL;
+	}
+	if (pr->id.seg_size && seg_size != pr->id.seg_size) {
+		snprintf(why, whylen,
+			 "PostgreSQL at pg_conninfo has wal_segment_size %u, this primary ships "
+			 "segments of %u bytes",
+			 seg_size, pr->id.seg_size);
+		return -EINVAL;
+	}
+	if (!pr->id.seg_size)
+		pr->id.seg_size = seg_size;
+	if (!pr->stream_tli)
+		pr->stream_tli = timeline;
+	return 0;
+}
+
+static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
+{
+	struct primary *pr = arg;
+
+	*timeline = pr->stream_tli;
+	return pr->stream_end;
+}
+
+/* The first page of a new cluster names it: the same rule as a pushed segment's. */
+static int stream_check_identity(struct primary *pr, struct push *p)
+{
+	const struct wal_identity *id = &p->wv.id;
+
+	if (!p->wv.have_id)
+		return 0;
+	if (!pr->id.system_identifier) {
+		pr->id = *id;
+		pr->id.timeline = 0;
+		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
+			pr->id.system_identifier, wal_page_magic_version(pr->id.page_magic));
+		spool_set_identity(&pr->spool, &pr->id);
+		return 0;
+	}
+	if (id->system_identifier != pr->id.system_identifier ||
+	    id->page_magic != pr->id.page_magic)
+		return -EINVAL;
+	return 0;
+}
+
+/* The segment being streamed is whole: it is sent to its end and settled like a push. */
+static void stream_segment_done(struct primary *pr, struct push *p)
+{
+	struct wal_identity id;
+
+	pr->stream_push = NULL;
+	if (wal_validator_end(&p->wv, &id) < 0) {
+		log_error("streamed segment \"%s\" is not valid: %s", p->name, p->wv.message);
+		pr->st.invalid++;
+	}
+	p->refs++;
+	push_check(p); /* sync_replicas = 0, or every replica acknowledged already */
+	push_unref(p);
+}
+
+static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *data,
+		       uint32_t len)
+{
+	struct primary *pr = arg;
+	struct stream_state *ss = stream_of(pr);
+	uint32_t seg_size = pr->id.seg_size;
+
+	if (!seg_size)
+		return; /* identify() always set it first */
+	while (len) {
+		struct push *p = pr->stream_push;
+		uint64_t off;
+		uint32_t n;
+
+		if (p && (timeline != pr->stream_tli || lsn != p->lsn + p->avail)) {
+			/* A new timeline (or a restart elsewhere): the old segment stays as far
+			 * as it came; its durable prefix on the replicas is what recovery from
+			 * them finds. */
+			log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
+				" bytes: the stream goes on at %X/%X on timeline %u",
+				p->name, p->avail, p->size, (unsigned int)(lsn >> 32),
+				(unsigned int)lsn, timeline);
+			pr->stream_push = NULL;
+			p->stream_unsettled = false;
+			primary_stream_settled(p, false);
+			p->refs++;
+			push_unref(p);
+			p = NULL;
+		}
+		pr->stream_tli = timeline;
+		if (!p) {
+			if (lsn % seg_size) {
+				log_warning("WAL at %X/%X does not begin a segment; skipped up to the "
+					    "next one",
+					    (unsigned int)(lsn >> 32), (unsigned int)lsn);
+				n = seg_size - (uint32_t)(lsn % seg_size);
+				n = n < len ? n : len;
+				lsn += n;
+				data += n;
+				len -= n;
+				continue;
+			}
+			p = push_stream_begin(pr, timeline, lsn, seg_size);
+			if (!p) {
+				/* Logged; the source reconnects and goes on from stream_end. */
+				pgsource_fail(&ss->source, "could not hold streamed segment of %X/%X",
+					      (unsigned int)(lsn >> 32), (unsigned int)lsn);
+				return;
+			}
+			pr->stream_push = p;
+			pr->stream_unsettled++;
+			if (!pr->stream_origin)
+				pr->stream_origin = lsn;
+		}
+		off = lsn - p->lsn;
+		n = (uint32_t)(p->size - off < len ? p->size - off : len);
+		memcpy((uint8_t *)(uintptr_t)p->map + off, data, n);
+		if (wal_validator_feed(&p->wv, data, n) < 0 || stream_check_identity(pr, p) < 0) {
+			log_error("streamed WAL refused: %s",
+				  p->wv.message[0] ? p->wv.message : "another system identifier");
+			pr->st.invalid++;
+			pgsource_fail(&ss->source, "streamed WAL refused: %s",
+				      p->wv.message[0] ? p->wv.message : "another system identifier");
+			return;
+		}
+		p->avail += n;
+		lsn += n;
+		data += n;
+		len -= n;
+		pr->stream_end = lsn;
+		if (p->avail == p->size)
+			stream_segment_done(pr, p);
+	}
+	lag_record(ss, pr->stream_end, clock_now_ms());
+	if (pr->stream_unsettled >= STREAM_MAX_UNSETTLED && !pr->stream_paused) {
+		pr->stream_paused = true;
+		log_log("%u streamed segments are not yet safe on the replicas; reading from "
+			"PostgreSQL waits",
+			pr->stream_unsettled);
+		pgsource_pause(&ss->source, true);
+	}
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_fill(peer);
+}
+
+static void stream_history(void *arg, uint32_t timeline, const char *name,
+			   const uint8_t *content, uint32_t len)
+{
+	struct primary *pr = arg;
+
+	(void)pr;
+	(void)content;
+	log_log("timeline %u begins; its history file \"%s\" (%u bytes) is shipped by "
+		"archive_command",
+		timeline, name, len);
+}
+
+void primary_stream_settled(struct push *p, bool ok)
+{
+	struct primary *pr = p->pr;
+	struct stream_state *ss = stream_of(pr);
+
+	if (ok && p->avail == p->size) {
+		struct stream_recent *r = &pr->recent[pr->recent_next++ % STREAM_RECENT];
+
+		snprintf(r->name, sizeof(r->name), "%s", p->name);
+		r->acks = p->acks;
+		if (push_crc(p, p->size, &r->crc) < 0)
+			r->name[0] = '\0';
+	}
+	if (pr->stream_unsettled)
+		pr->stream_unsettled--;
+	if (ss && pr->stream_paused && pr->stream_unsettled < STREAM_MAX_UNSETTLED) {
+		pr->stream_paused = false;
+		pgsource_pause(&ss->source, false);
+	}
+}
+
+bool primary_stream_has(struct push *p, char *text, size_t len)
+{
+	struct primary *pr = p->pr;
+	uint32_t crc;
+
+	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
+		const struct stream_recent *r = &pr->recent[i];
+
+		if (!r->name[0] || strcmp(r->name, p->name))
+			continue;
+		if (push_crc(p, p->size, &crc) < 0 || crc != r->crc)
+			return false; /* sent as any push: a replica refuses other content */
+		pr->st.skipped_files++;
+		snprintf(text, len, "streamed already: durable on %u replica(s)", r->acks);
+		return true;
+	}
+	return false;
+}
+
+int primary_stream_start(struct primary *pr)
+{
+	struct stream_state *ss;
+	struct pgsource_config sc = {
+		.conninfo = pr->cfg.pg_conninfo,
+		.slot = pr->cfg.pg_slot,
+		.application_name = config_application_name(&pr->cfg),
+		.status_interval_ms = pr->cfg.pg_status_interval_ms,
+		.connect_timeout_ms = pr->cfg.connect_timeout_ms,
+		.reconnect_min_ms = pr->cfg.reconnect_min_ms,
+		.reconnect_max_ms = pr->cfg.reconnect_max_ms,
+	};
+	static const struct pgsource_ops ops = {
+		.identify = stream_identify,
+		.resume_lsn = stream_resume_lsn,
+		.wal = stream_wal,
+		.history = stream_history,
+	};
+	int ret;
+
+	if (!pr->cfg.pg_conninfo[0])
+		return 0;
+	ss = calloc(1, sizeof(*ss));
+	if (!ss) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	ret = pgsource_init(&ss->source, pr->ring, &sc, &ops, pr);
+	if (ret < 0) {
+		free(ss);
+		return ret;
+	}
+	pr->source = (struct pgsource *)ss;
+	pgsource_start(&ss->source);
+	return 0;
+}
+
+void primary_stream_tick(struct primary *pr, int64_t now_ms)
+{
+	if (pr->source)
+		pgsource_tick(&stream_of(pr)->source, now_ms);
+}
+
+void primary_stream_stop(struct primary *pr)
+{
+	if (pr->source)
+		pgsource_stop(&stream_of(pr)->source);
+}
+
+void primary_stream_free(struct primary *pr)
+{
+	free(pr->source);
+	pr->source = NULL;
+}
+
+void primary_stream_fill_status(struct primary *pr, struct status_node *n)
+{
+	struct stream_state *ss = stream_of(pr);
+	struct pgsource_status s;
+
+	if (!ss)
+		return;
+	pgsource_get_status(&ss->source, &s);
+	snprintf(n->source_state, sizeof(n->source_state), "%s", s.state);
+	snprintf(n->source_error, sizeof(n->source_error), "%s", s.last_error);
+	n->source_received_lsn = pr->stream_end;
+	n->source_flush_lsn = ss->reported_flush;
+	n->source_connects = s.connects;
+	n->timeline = pr->stream_tli;
+	for (unsigned int i = 0; i < n->npeers; i++) {
+		struct status_peer *sp = &n->peers[i];
+
+		for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+			int64_t since;
+
+			if (peer->state != PEER_STREAMING || peer->conn.closing ||
+			    strcmp(peer->name, sp->name))
+				continue;
+			sp->write_lsn = peer->stream_received_lsn;
+			sp->flush_lsn = peer->stream_lsn;
+			for (const struct xfer *x = peer->xfers; x; x = x->next)
+				if (x->push == pr->stream_push)
+					sp->sent_lsn = x->push->lsn + x->next_read;
+			since = lag_since(ss, peer->stream_lsn);
+			sp->oldest_unacked_ms = since;
+		}
+	}
+}

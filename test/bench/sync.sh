@@ -110,12 +110,6 @@ sync_names() {
 		>/dev/null
 }
 
-# sync_state APP: true when PostgreSQL lists APP as its synchronous standby.
-sync_state() {
-	[[ $(psql_sync "select sync_state from pg_stat_replication
-		where application_name = '$1'") == sync ]]
-}
-
 # sync_walsender APP: the pid of the walsender streaming to APP; fails when there is none.
 sync_walsender() {
 	local pid
@@ -285,7 +279,8 @@ run_sync() {
 	chown postgres:postgres "$dir"
 	sync_up "$name" "$dir"
 	sync_names "$SYNC_APP"
-	wait_for 30 "$SYNC_APP to be the synchronous standby" sync_state "$SYNC_APP"
+	wait_for 30 "$SYNC_APP to be the synchronous standby" pg_sync_standby "$NS_SND" \
+		"$SYNC_PORT" "$SYNC_APP"
 	wsnd=$(sync_walsender "$SYNC_APP")
 	psql_sync "truncate pgbench_history" "checkpoint" >/dev/null
 	progress_start "$name" "$run"

@@ -243,6 +243,18 @@ sync_down() {
 	settle "$CG_RCV"
 }
 
+# sync_fail MSG: fail with MSG after showing what the primary's sessions wait for and
+# its replication connections.
+sync_fail() {
+	{
+		psql_sync "select pid, backend_type, state, wait_event_type, wait_event,
+			left(query, 60) from pg_stat_activity"
+		psql_sync "select pid, application_name, state, sync_state, sent_lsn, flush_lsn,
+			pg_current_wal_lsn() from pg_stat_replication"
+	} >&2 || true
+	fail "$@"
+}
+
 # sync_rcv_cpu: CPU seconds so far of the receiver's pids measured through /proc.
 sync_rcv_cpu() {
 	local pid sum=0
@@ -279,12 +291,16 @@ run_sync() {
 	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
+	# Every contender starts streaming from about here: pg_basebackup begins with a
+	# checkpoint, pg_receivewal and walship start at the redo position of their new slot.
+	psql_sync "checkpoint" >/dev/null
 	sync_up "$name" "$dir"
 	sync_names "$SYNC_APP"
 	wait_for 30 "$SYNC_APP to be the synchronous standby" pg_sync_standby "$NS_SND" \
 		"$SYNC_PORT" "$SYNC_APP"
 	wsnd=$(sync_walsender "$SYNC_APP")
-	psql_sync "truncate pgbench_history" "checkpoint" >/dev/null
+	psql_sync "truncate pgbench_history" "checkpoint" >/dev/null ||
+		sync_fail "$name: truncate and checkpoint failed or took more than 30 s"
 	progress_start "$name" "$run"
 	l0=$(psql_sync "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 	s0=$(cg_usage "$CG_SND")

@@ -1013,7 +1013,11 @@ main() {
 	FANOUT=$fanout
 	# BENCH_CONTENDERS: the contenders left out turn their switches off.
 	want walship-probes || PROBES=0
-	want 'pgbr-*' || PGBR=0
+	local c pgbr=0
+	for c in $CORPUS_CONTENDERS; do
+		[[ $c == pgbr-* ]] && want "$c" && pgbr=1
+	done
+	((pgbr)) || PGBR=0
 	want streaming || STREAM_SECONDS=0
 	sync_wanted || SYNC_SECONDS=0
 	log "$SEGMENTS segments x $RUNS runs:" \
@@ -1028,17 +1032,17 @@ main() {
 		done)${FANOUT:+fan-out to $FANOUT replicas ($FANOUT_SEGMENTS segments)}"
 	if want_corpus; then
 		corpus_prepare
-		[[ -n "${BENCH_CORPUS_ONLY:-}" ]] && return 0
 		head -n "$FANOUT_SEGMENTS" "$CORPUS_LIST" >"$RUN_DIR/fanout.list"
 	else
 		CORPUS_BYTES=$((SEGMENTS * SEG_BYTES)) # for the report's header
 	fi
+	[[ -n "${BENCH_CORPUS_ONLY:-}" ]] && return 0
 	hosts_create
 	cg_create
 	((PGBR)) && pgbr_setup
 	((STREAM_SECONDS)) && stream_setup
 	((SYNC_SECONDS)) && sync_setup
-	local run c
+	local run
 	for ((run = 1; run <= RUNS; run++)); do
 		log "---- run $run of $RUNS"
 		want walship && run_walship "$run" walship map off 1 1 "$CORPUS_LIST"

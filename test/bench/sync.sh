@@ -240,7 +240,6 @@ sync_down() {
 		rm -rf "$dir/store" "$dir/spool"
 		;;
 	esac
-	settle "$CG_RCV"
 }
 
 # sync_fail MSG: fail with MSG after showing what the primary's sessions wait for and

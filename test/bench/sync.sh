@@ -160,8 +160,10 @@ sync_up() {
 	case $name in
 	sync-standby)
 		SYNC_APP=standby
+		# --no-sync: the copy's own durability is no part of the measure (its WAL's is).
 		as_postgres_in "$NS_RCV" "$PG_BIN/pg_basebackup" -h "$ADDR_SND" -p "$SYNC_PORT" \
-			-U postgres -D "$dir/standby" -X stream -c fast >"$dir/basebackup.out" 2>&1 ||
+			-U postgres -D "$dir/standby" -X stream -c fast --no-sync \
+			>"$dir/basebackup.out" 2>&1 ||
 			{ cat "$dir/basebackup.out" >&2; fail "$name: pg_basebackup failed"; }
 		mkdir -p "$dir/sock-s"
 		chown postgres:postgres "$dir/sock-s"
@@ -286,7 +288,7 @@ sync_ws_lag_sampler() {
 # run_sync RUN NAME: one run of synchronous-commit contender NAME.
 run_sync() {
 	local run=$1 name=$2 dir wsnd l0 l1 lsn s0 r0 c0 rc0 a0 s1 r1 c1 rc1 a1 t0 t1
-	local tps p50 p99 max lp50 lp99 lmax wsp="" apply line
+	local tps p50 p99 max lp50 lp99 lmax wsp="" apply line out
 	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
@@ -297,11 +299,13 @@ run_sync() {
 	sync_names "$SYNC_APP"
 	wait_for 30 "$SYNC_APP to be the synchronous standby" pg_sync_standby "$NS_SND" \
 		"$SYNC_PORT" "$SYNC_APP"
-	wsnd=$(sync_walsender "$SYNC_APP")
-	psql_sync "truncate pgbench_history" "checkpoint" >/dev/null ||
+	# One session: the walsender's pid, the same start for every run, the start position.
+	out=$(psql_sync "select pid from pg_stat_replication where application_name = '$SYNC_APP'" \
+		"truncate pgbench_history" "checkpoint" "select pg_current_wal_lsn() - '0/0'::pg_lsn") ||
 		sync_fail "$name: truncate and checkpoint failed or took more than 30 s"
+	wsnd=${out%%$'\n'*}
+	l0=${out##*$'\n'}
 	progress_start "$name" "$run"
-	l0=$(psql_sync "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 	s0=$(cg_usage "$CG_SND")
 	r0=$(cg_usage "$CG_RCV")
 	c0=$(proc_cpu "$wsnd")

@@ -444,6 +444,50 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 			names, where, app_name, commit, streaming, cfg->sync_replicas);
 }
 
+/*
+ * On a primary host with a stream source: does walship's slot make PostgreSQL keep more WAL
+ * than max_wal_size (its own bound for pg_wal, default 1 GB)?  @retained: the daemon's
+ * source_retained_bytes.
+ */
+static void check_slot_retention(struct check_run *run, const struct config *cfg, uint64_t retained)
+{
+	const char *max = pgconf_value(&run->pg_settings, "max_wal_size", "1GB");
+	uint64_t limit;
+
+	if (!run->pgdata || run->standby || cfg->role != CONFIG_ROLE_PRIMARY ||
+	    !cfg->pg_conninfo[0])
+		return;
+	if (pgconf_parse_bytes(max, UINT64_C(1) << 20, &limit) < 0) {
+		check_item(run, CHECK_SKIP, "slot retention", NULL,
+			   "could not read max_wal_size = '%s'", max);
+		return;
+	}
+	if (retained <= limit) {
+		check_item(run, CHECK_PASS, "slot retention", NULL,
+			   "slot \"%s\" retains %" PRIu64 " bytes of WAL, within max_wal_size = %s",
+			   cfg->pg_slot, retained, max);
+		return;
+	}
+	check_item(run, CHECK_WARN, "slot retention",
+		   "The replicas are away or behind: pg_wal grows until they catch up. Bring them "
+		   "back, or set PostgreSQL's max_slot_wal_keep_size if losing the slot is better "
+		   "than a full disk.",
+		   "slot \"%s\" retains %" PRIu64 " bytes of WAL not yet durable on sync_replicas "
+		   "= %d replicas, more than max_wal_size = %s",
+		   cfg->pg_slot, retained, cfg->sync_replicas, max);
+}
+
+/* The number value of "key" in the first object of @json (0 when absent). */
+static uint64_t json_number(const char *json, const char *key)
+{
+	char needle[64];
+	const char *at;
+
+	snprintf(needle, sizeof(needle), "\"%s\":", key);
+	at = strstr(json, needle);
+	return at ? strtoull(at + strlen(needle), NULL, 10) : 0;
+}
+
 /* The string value of "key" in the first object of @json ("" when absent). */
 static void json_string(const char *json, const char *key, char *out, size_t len)
 {
@@ -551,6 +595,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 				"No replica is connected: WAL is held in the spool until one is.",
 			"no peer is streaming right now");
 	check_sync_standby(run, cfg, nstreaming);
+	check_slot_retention(run, cfg, json_number(reply.text, "source_retained_bytes"));
 	ctl_client_reply_free(&reply);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/compiler.h"
 #include "common/pgconf.h"
 #include "common/textfile.h"
 
@@ -309,4 +310,38 @@ int pgconf_read_data_dir(struct pgconf *conf, const char *pgdata)
 		return ret;
 	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", pgdata);
 	return pgconf_read(conf, path, 0, true);
+}
+
+int pgconf_parse_bytes(const char *text, uint64_t unit, uint64_t *bytes)
+{
+	static const struct {
+		const char *name;
+		uint64_t factor;
+	} units[] = { { "B", 1 },
+		      { "kB", UINT64_C(1) << 10 },
+		      { "MB", UINT64_C(1) << 20 },
+		      { "GB", UINT64_C(1) << 30 },
+		      { "TB", UINT64_C(1) << 40 } };
+	uint64_t number = 0, factor = unit;
+	const char *p = text;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (number > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		number = number * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		factor = 0;
+		for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+			if (!strcmp(p, units[i].name))
+				factor = units[i].factor;
+		if (!factor)
+			return -EINVAL;
+	}
+	if (factor && number > UINT64_MAX / factor)
+		return -EINVAL;
+	*bytes = number * factor;
+	return 0;
 }

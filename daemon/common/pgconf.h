@@ -34,6 +34,7 @@
 #define WALSHIP_COMMON_PGCONF_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #define PGCONF_MAX_DEPTH 10 /* include nesting, as PostgreSQL's CONF_FILE_MAX_DEPTH */
@@ -83,5 +84,12 @@ const char *pgconf_value(const struct pgconf *conf, const char *name, const char
 
 /* Free what @conf holds and leave it empty (zeroed). */
 void pgconf_free(struct pgconf *conf);
+
+/*
+ * A size in PostgreSQL's memory units (B, kB, MB, GB, TB, factor 1024; no space), or a
+ * bare number in @unit bytes (max_wal_size's unit is 1 MB, wal_segment_size's 1 B), into
+ * *@bytes.  Returns 0, or -EINVAL for anything else (or an overflow).
+ */
+int pgconf_parse_bytes(const char *text, uint64_t unit, uint64_t *bytes);
 
 #endif /* WALSHIP_COMMON_PGCONF_H */

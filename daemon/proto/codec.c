@@ -34,6 +34,7 @@
 #define ERROR_FIXED 6
 #define PING_SIZE 8
 #define PROGRESS_SIZE 24 /* file_id(4) reserved(4) received(8) durable(8) */
+#define FILE_CANCEL_SIZE 8 /* file_id(4) reserved(4) */
 #define HAVE_FIXED 4 /* count(2) reserved(2), then the entries */
 #define HAVE_ENTRY_FIXED 25 /* kind(1) reserved(3) crc(4) size(8) durable(8) name_len(1) */
 
@@ -193,6 +194,8 @@ uint32_t frame_max_payload(uint8_t type)
 		return HAVE_MAX;
 	case WIRE_PROGRESS:
 		return PROGRESS_SIZE;
+	case WIRE_FILE_CANCEL:
+		return FILE_CANCEL_SIZE;
 	}
 	return 0;
 }
@@ -535,6 +538,31 @@ int msg_progress_decode(const uint8_t *payload, uint32_t len, struct msg_progres
 	return reserved != 0 || m->durable > m->received ? -EPROTO : 0;
 }
 
+int msg_file_cancel_encode(uint8_t *out, size_t cap, const struct msg_file_cancel *m)
+{
+	struct writer w;
+
+	if (cap < WIRE_HEADER_SIZE + FILE_CANCEL_SIZE)
+		return -ENOSPC;
+	w.at = out + WIRE_HEADER_SIZE;
+	put_u32(&w, m->file_id);
+	put_u32(&w, 0);
+	return seal(out, WIRE_FILE_CANCEL, FILE_CANCEL_SIZE);
+}
+
+int msg_file_cancel_decode(const uint8_t *payload, uint32_t len, struct msg_file_cancel *m)
+{
+	struct reader r = { payload, len };
+	uint32_t reserved;
+
+	memset(m, 0, sizeof(*m));
+	if (len != FILE_CANCEL_SIZE)
+		return -EBADMSG;
+	m->file_id = get_u32(&r);
+	reserved = get_u32(&r);
+	return reserved != 0 ? -EPROTO : 0;
+}
+
 int msg_file_end_decode(const uint8_t *payload, uint32_t len, struct msg_file_end *m)
 {
 	struct reader r = { payload, len };
@@ -816,6 +844,8 @@ const char *wire_type_name(uint8_t type)
 		return "HAVE";
 	case WIRE_PROGRESS:
 		return "PROGRESS";
+	case WIRE_FILE_CANCEL:
+		return "FILE_CANCEL";
 	}
 	return "unknown";
 }

@@ -75,6 +75,12 @@ struct msg_progress {
 	uint64_t durable; /* bytes durable: <= received */
 };
 
+/* FILE_CANCEL: the streamed file @file_id ends here, incomplete; the replica keeps nothing
+ * of it and sends no ACK. */
+struct msg_file_cancel {
+	uint32_t file_id;
+};
+
 struct msg_error {
 	uint32_t code; /* enum wire_error */
 	char message[WIRE_MAX_MESSAGE + 1];
@@ -139,6 +145,7 @@ int msg_error_encode(uint8_t *out, size_t cap, const struct msg_error *m);
 int msg_ping_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_ping *m);
 int msg_have_encode(uint8_t *out, size_t cap, const struct msg_have *m);
 int msg_progress_encode(uint8_t *out, size_t cap, const struct msg_progress *m);
+int msg_file_cancel_encode(uint8_t *out, size_t cap, const struct msg_file_cancel *m);
 
 /*
  * DATA frames are built in place so content read from disk into a buffer need not be
@@ -178,6 +185,7 @@ int msg_error_decode(const uint8_t *payload, uint32_t len, struct msg_error *m);
 int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m);
 int msg_have_decode(const uint8_t *payload, uint32_t len, struct msg_have *m);
 int msg_progress_decode(const uint8_t *payload, uint32_t len, struct msg_progress *m);
+int msg_file_cancel_decode(const uint8_t *payload, uint32_t len, struct msg_file_cancel *m);
 
 /* This build's architecture string for HELLO ("x86_64-le"). */
 const char *wire_arch(void);

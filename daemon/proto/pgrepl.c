@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/compiler.h"
+#include "common/pgconf.h"
 #include "wal/name.h"
 
 int pgrepl_parse_xlogdata(const uint8_t *msg, size_t len, struct pgrepl_xlogdata *out)
@@ -111,34 +112,11 @@ int64_t pgrepl_time_now(void)
 
 int pgrepl_parse_seg_size(const char *text, uint32_t *bytes)
 {
-	static const struct {
-		const char *unit;
-		uint64_t factor;
-	} units[] = { { "", 1 },
-		      { "B", 1 },
-		      { "kB", 1024 },
-		      { "MB", 1024 * 1024 },
-		      { "GB", 1024 * 1024 * 1024 } };
-	uint64_t number = 0;
-	const char *p = text;
+	uint64_t total;
 
-	if (*p < '0' || *p > '9')
+	if (pgconf_parse_bytes(text, 1, &total) < 0 || total > UINT32_MAX ||
+	    !wal_seg_size_valid((uint32_t)total))
 		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		number = number * 10 + (uint64_t)(*p - '0');
-		if (number > UINT32_MAX)
-			return -EINVAL;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		uint64_t total;
-
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		total = number * units[i].factor;
-		if (total > UINT32_MAX || !wal_seg_size_valid((uint32_t)total))
-			return -EINVAL;
-		*bytes = (uint32_t)total;
-		return 0;
-	}
-	return -EINVAL;
+	*bytes = (uint32_t)total;
+	return 0;
 }

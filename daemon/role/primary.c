@@ -284,8 +284,11 @@ static void primary_drain(struct primary *pr)
 
 	for (p = pr->pushes; p && !busy; p = p->next)
 		busy = push_waiting(p) && p->avail == p->size;
+	/* A streamed segment that is not whole will not be acknowledged: the replica keeps
+	 * its durable part when the connection closes. */
 	for (struct peer *peer = pr->peers; peer && !busy; peer = peer->next)
-		busy = peer->inflight_files > 0 && !peer->conn.closing;
+		for (struct xfer *x = peer->xfers; x && !busy && !peer->conn.closing; x = x->next)
+			busy = x->begin_queued && x->push->avail == x->push->size;
 	if (busy && clock_now_ms() < pr->drain_deadline_ms)
 		return;
 	if (busy)

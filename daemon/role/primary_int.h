@@ -95,13 +95,18 @@ struct push {
 	 * A segment streamed from PostgreSQL (primary_stream.c): it lives in memory (a memfd
 	 * of the segment's size, fd and map), and avail says how much of it has arrived.
 	 * Every other push has avail = size.  Until it is safe it is "unsettled", which keeps
-	 * it as a client would.
+	 * it as a client would; so is a file the stream ships from memory (push_mem_begin:
+	 * a history file, a cut segment's .partial), with stream false.
 	 */
 	bool stream;
 	bool stream_unsettled;
 	uint64_t avail;
 	uint64_t lsn; /* stream: LSN of byte 0 */
 	struct wal_validator wv; /* stream: checks the pages as they arrive */
+	/* A push of a segment being streamed waits for the stream's copy (follower of its
+	 * leader): answered when that is safe, sent only if it fails. */
+	struct push *follower;
+	struct push *leader;
 	bool from_spool; /* a held file sent to a replica catching up: no client */
 	bool spool_needed; /* registered replicas lack it: hold it before answering */
 	bool spool_done; /* the spool job finished (successfully or not) */
@@ -179,6 +184,7 @@ struct stream_recent {
 	char name[WIRE_MAX_FILE_NAME + 1];
 	uint32_t crc;
 	unsigned int acks;
+	bool safe; /* durable on sync_replicas replicas and held for the others */
 };
 
 struct primary {
@@ -261,6 +267,10 @@ struct push *push_from_spool(struct primary *pr, const char *name);
  * p->avail).  Returns NULL when it cannot be made (logged). */
 struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
 			       uint32_t seg_size);
+/* Ship @len bytes of @content as WAL file @name (a history file, or a streamed segment's
+ * .partial), from memory, validated first; nobody waits for its answer.  Returns 0, or
+ * -EINVAL (not valid: logged and counted) or -ENOMEM. */
+int push_mem_begin(struct primary *pr, const char *name, const void *content, uint64_t len);
 /* CRC-32C of the first @len bytes of @p's file into *@crc.  Returns 0 or -errno. */
 int push_crc(const struct push *p, uint64_t len, uint32_t *crc);
 
@@ -340,6 +350,9 @@ void xfer_free(struct xfer *x);
 bool peer_has_file(const struct peer *peer, const char *name);
 /* (Re)read the files the spool holds for @peer.  Returns how many, or -errno (logged). */
 int peer_load_backlog(struct peer *peer);
+/* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL
+ * when it was begun). */
+void peer_cancel_push(struct peer *peer, struct push *p);
 /* Give @peer the pushes in progress it has neither acknowledged nor been given. */
 void peer_add_pending(struct peer *peer);
 /* Queue what can be queued for @peer within its bounds. */

@@ -30,6 +30,9 @@
 
 /* ---- pushes ---- */
 
+static void push_send(struct push *p);
+static void push_follower_go(struct push *leader, bool ok);
+
 static void push_release(struct push *p)
 {
 	struct primary *pr = p->pr;
@@ -42,6 +45,10 @@ static void push_release(struct push *p)
 		}
 	}
 	pr->npushes--;
+	if (p->leader)
+		p->leader->follower = NULL;
+	if (p->follower)
+		p->follower->leader = NULL;
 	if (p->map)
 		munmap((void *)(uintptr_t)p->map, p->size);
 	if (p->fd >= 0)
@@ -62,8 +69,9 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	if (p->stream_unsettled) {
 		p->stream_unsettled = false;
 		primary_stream_settled(p, code == CTL_OK);
-		if (p->refs == 0 && !p->client)
-			push_release(p);
+		p->refs++;
+		push_follower_go(p, code == CTL_OK);
+		push_unref(p);
 		return;
 	}
 	if (!p->client)
@@ -78,6 +86,33 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	}
 	if (p->refs == 0)
 		push_release(p);
+}
+
+/*
+ * Streamed segment @leader is settled (@ok: safe): its follower, the same segment pushed
+ * by archive_command meanwhile, is answered at once when its content is the same, and
+ * sent as any push otherwise.
+ */
+static void push_follower_go(struct push *leader, bool ok)
+{
+	struct push *p = leader->follower;
+	uint32_t a, b;
+	char text[256];
+
+	if (!p)
+		return;
+	leader->follower = NULL;
+	p->leader = NULL;
+	if (ok && leader->avail == leader->size && p->size == leader->size &&
+	    push_crc(p, p->size, &a) == 0 && push_crc(leader, leader->size, &b) == 0 && a == b) {
+		p->pr->st.skipped_files++;
+		snprintf(text, sizeof(text), "streamed already: durable on %u replica(s): %s",
+			 leader->acks, leader->acked_by);
+		log_debug("archived \"%s\": %s", p->name, text);
+		push_reply(p, CTL_OK, text);
+		return;
+	}
+	push_send(p);
 }
 
 void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
@@ -467,14 +502,34 @@ static int push_check_content(struct push *p, char *text, size_t len)
 static void push_begin(struct push *p, struct ctl_client *client)
 {
 	struct primary *pr = p->pr;
+	struct push *leader;
 
 	p->client = client;
 	push_link(p);
 	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
-	p->refs = 1; /* held until the loop below has added every transfer */
 	if (client)
 		log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
 			  (int)control_client_pid(client));
+	for (leader = client ? pr->pushes : NULL; leader; leader = leader->next)
+		if (leader->stream && leader->stream_unsettled && !leader->follower &&
+		    !strcmp(leader->name, p->name))
+			break;
+	if (leader) {
+		/* The stream has this segment in flight: wait for it rather than send it. */
+		leader->follower = p;
+		p->leader = leader;
+		return;
+	}
+	push_send(p);
+}
+
+/* Send @p, linked, to every streaming replica that stores files, and answer it (or settle
+ * it) once it is safe. */
+static void push_send(struct push *p)
+{
+	struct primary *pr = p->pr;
+
+	p->refs++; /* held until the loop below has added every transfer */
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK)
 			peer_add_xfer(peer, p);
@@ -542,39 +597,57 @@ out_refused:
 	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
 }
 
-struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
-			       uint32_t seg_size)
+/* A push of @name held in memory (a memfd of @size bytes, mapped writable), not linked:
+ * the stream fills it.  Returns NULL when it cannot be made (logged). */
+static struct push *push_mem_new(struct primary *pr, const char *name, uint64_t size)
 {
 	struct push *p;
 	void *map;
 	int fd = memfd_create("walship-stream", MFD_CLOEXEC);
 
-	if (fd < 0 || ftruncate(fd, (off_t)seg_size) < 0) {
-		log_error("could not make room for a streamed segment: %s", strerror(errno));
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+		log_error("could not make room in memory for \"%s\": %s", name, strerror(errno));
 		goto out_close;
 	}
-	/* Writable: the stream appends to it; senders read only what has arrived. */
-	map = mmap(NULL, seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
-		log_error("could not map a streamed segment: %s", strerror(errno));
+		log_error("could not map \"%s\" in memory: %s", name, strerror(errno));
 		goto out_close;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		log_error("out of memory");
-		munmap(map, seg_size);
+		munmap(map, size);
 		goto out_close;
 	}
 	p->pr = pr;
 	p->id = ++pr->next_push_id;
-	wal_name_format_segment(p->name, sizeof(p->name), timeline, lsn / seg_size, seg_size);
+	snprintf(p->name, sizeof(p->name), "%s", name);
 	wal_name_parse(p->name, &p->wn);
 	p->fd = fd;
 	p->map = map;
-	p->size = seg_size;
+	p->size = size;
+	p->stream_unsettled = true;
+	return p;
+
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t lsn,
+			       uint32_t seg_size)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct push *p;
+
+	wal_name_format_segment(name, sizeof(name), timeline, lsn / seg_size, seg_size);
+	p = push_mem_new(pr, name, seg_size);
+	if (!p)
+		return NULL;
 	p->lsn = lsn;
 	p->stream = true;
-	p->stream_unsettled = true;
 	if (wal_validator_begin(&p->wv, &p->wn, seg_size, 0) < 0) {
 		log_error("could not stream \"%s\": %s", p->name, p->wv.message);
 		push_release_unlinked(p);
@@ -582,9 +655,27 @@ struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t l
 	}
 	push_begin(p, NULL);
 	return p;
+}
 
-out_close:
-	if (fd >= 0)
-		close(fd);
-	return NULL;
+int push_mem_begin(struct primary *pr, const char *name, const void *content, uint64_t len)
+{
+	struct wal_validator wv;
+	struct wal_identity id;
+	struct push *p;
+
+	if (!len || !wal_name_valid(name))
+		return -EINVAL; /* a history file or a .partial is never empty */
+	p = push_mem_new(pr, name, len);
+	if (!p)
+		return -ENOMEM;
+	p->avail = len;
+	memcpy((uint8_t *)(uintptr_t)p->map, content, len);
+	if (wal_validate_buffer(p->map, len, &p->wn, pr->id.system_identifier, &wv, &id) < 0) {
+		log_error("could not ship \"%s\": %s", name, wv.message);
+		pr->st.invalid++;
+		push_release_unlinked(p);
+		return -EINVAL;
+	}
+	push_begin(p, NULL);
+	return 0;
 }

@@ -11,9 +11,10 @@
  * How a replica's durable WAL is counted (peer->stream_lsn): only a continuous run.  Its
  * durable prefix of a streamed segment counts when it holds everything before that
  * segment: the segment is the first this source streamed (everything before it was
- * reported flushed earlier, so it was durable on sync_replicas replicas then), or the
+ * reported flushed earlier, so it was durable on sync_replicas replicas then), the
  * replica stored the previous segment (streamed, pushed by archive_command, or held in
- * the spool for it) on this connection.
+ * the spool for it) on this connection, or its HAVE listed that segment as stored (or no
+ * segment at all: a new replica).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "role/decide.h"
 #include "role/primary_int.h"
@@ -78,6 +80,31 @@ static int64_t lag_since(const struct stream_state *ss, uint64_t lsn)
 	return 0;
 }
 
+/*
+ * Whether @peer holds everything before @seg_start, as its HAVE said: the segment that ends
+ * there stored complete, or no segment stored at all (a new replica: what came before is on
+ * the replicas that made it safe).
+ */
+static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32_t seg_size)
+{
+	bool any = false;
+
+	for (uint32_t i = 0; i < peer->have.count; i++) {
+		const struct msg_have_entry *e = &peer->have.entries[i];
+		struct wal_name wn;
+		uint64_t segno;
+
+		if (e->kind != WIRE_HAVE_COMPLETE)
+			continue;
+		any = true; /* even an entry used up (its name cleared) */
+		if (wal_name_parse(e->name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+		    wal_name_segno(&wn, seg_size, &segno) == 0 &&
+		    (segno + 1) * seg_size == seg_start)
+			return true;
+	}
+	return !any;
+}
+
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
@@ -97,7 +124,8 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	}
 	end = seg_start + durable;
 	if (peer->stream_lsn < seg_start &&
-	    !(p->stream && pr->source && seg_start == pr->stream_origin))
+	    !(p->stream && pr->source && seg_start == pr->stream_origin) &&
+	    !peer_have_before(peer, seg_start, seg_size))
 		return; /* a gap before it: it does not count (see the header) */
 	if (end > peer->stream_lsn) {
 		peer->stream_lsn = end;
@@ -250,6 +278,34 @@ static void stream_segment_done(struct primary *pr, struct push *p)
 	push_unref(p);
 }
 
+/*
+ * The stream goes on elsewhere (a new timeline from its switch point) while @p, the
+ * segment being streamed, is not whole: as PostgreSQL does with the old timeline's last
+ * segment, what arrived of it is shipped as NAME.partial (the rest zero), and its transfers
+ * are cancelled
+ * (the replicas discard their incoming copies: the new timeline's segment begins with the
+ * same bytes).
+ */
+static void stream_segment_cut(struct primary *pr, struct push *p, uint32_t timeline, uint64_t lsn)
+{
+	char partial[WIRE_MAX_FILE_NAME + 1];
+
+	log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
+		" bytes: the stream goes on at %X/%X on timeline %u",
+		p->name, p->avail, p->size, (unsigned int)(lsn >> 32), (unsigned int)lsn, timeline);
+	pr->stream_push = NULL;
+	p->refs++;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_cancel_push(peer, p);
+	p->stream_unsettled = false;
+	primary_stream_settled(p, false);
+	/* Whole-sized, zeros after what arrived, as PostgreSQL's .partial files are. */
+	snprintf(partial, sizeof(partial), "%s.partial", p->name);
+	if (p->avail)
+		push_mem_begin(pr, partial, p->map, p->size);
+	push_unref(p);
+}
+
 static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *data,
 		       uint32_t len)
 {
@@ -265,26 +321,16 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		uint32_t n;
 
 		if (p && (timeline != pr->stream_tli || lsn != p->lsn + p->avail)) {
-			/* A new timeline (or a restart elsewhere): the old segment stays as far
-			 * as it came; its durable prefix on the replicas is what recovery from
-			 * them finds. */
-			log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
-				" bytes: the stream goes on at %X/%X on timeline %u",
-				p->name, p->avail, p->size, (unsigned int)(lsn >> 32),
-				(unsigned int)lsn, timeline);
-			pr->stream_push = NULL;
-			p->stream_unsettled = false;
-			primary_stream_settled(p, false);
-			p->refs++;
-			push_unref(p);
+			stream_segment_cut(pr, p, timeline, lsn);
 			p = NULL;
 		}
 		pr->stream_tli = timeline;
 		if (!p) {
 			if (lsn % seg_size) {
-				log_warning("WAL at %X/%X does not begin a segment; skipped up to the "
-					    "next one",
-					    (unsigned int)(lsn >> 32), (unsigned int)lsn);
+				log_warning(
+					"WAL at %X/%X does not begin a segment; skipped up to the "
+					"next one",
+					(unsigned int)(lsn >> 32), (unsigned int)lsn);
 				n = seg_size - (uint32_t)(lsn % seg_size);
 				n = n < len ? n : len;
 				lsn += n;
@@ -295,7 +341,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 			p = push_stream_begin(pr, timeline, lsn, seg_size);
 			if (!p) {
 				/* Logged; the source reconnects and goes on from stream_end. */
-				pgsource_fail(&ss->source, "could not hold streamed segment of %X/%X",
+				pgsource_fail(&ss->source,
+					      "could not hold streamed segment of %X/%X",
 					      (unsigned int)(lsn >> 32), (unsigned int)lsn);
 				return;
 			}
@@ -312,7 +359,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 				  p->wv.message[0] ? p->wv.message : "another system identifier");
 			pr->st.invalid++;
 			pgsource_fail(&ss->source, "streamed WAL refused: %s",
-				      p->wv.message[0] ? p->wv.message : "another system identifier");
+				      p->wv.message[0] ? p->wv.message :
+							 "another system identifier");
 			return;
 		}
 		p->avail += n;
@@ -335,16 +383,28 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		peer_fill(peer);
 }
 
-static void stream_history(void *arg, uint32_t timeline, const char *name,
-			   const uint8_t *content, uint32_t len)
+/* A timeline's history file, before its first WAL: shipped (before the timeline's
+ * segments, in the replicas' order), once per daemon (the source delivers it again on each
+ * connection that starts on that timeline). */
+static void stream_history(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
+			   uint32_t len)
 {
 	struct primary *pr = arg;
+	uint32_t crc = crc32c(0, content, len);
 
-	(void)pr;
-	(void)content;
-	log_log("timeline %u begins; its history file \"%s\" (%u bytes) is shipped by "
-		"archive_command",
-		timeline, name, len);
+	for (unsigned int i = 0; i < STREAM_RECENT; i++)
+		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
+			return;
+	log_log("timeline %u begins: shipping its history file \"%s\"", timeline, name);
+	if (push_mem_begin(pr, name, content, len) < 0) {
+		pgsource_fail(&stream_of(pr)->source, "could not ship history file \"%s\"", name);
+		return;
+	}
+	pr->recent[pr->recent_next % STREAM_RECENT] =
+		(struct stream_recent){ .crc = crc, .acks = 0 };
+	snprintf(pr->recent[pr->recent_next % STREAM_RECENT].name, WIRE_MAX_FILE_NAME + 1, "%s",
+		 name);
+	pr->recent_next++;
 }
 
 void primary_stream_settled(struct push *p, bool ok)
@@ -352,13 +412,22 @@ void primary_stream_settled(struct push *p, bool ok)
 	struct primary *pr = p->pr;
 	struct stream_state *ss = stream_of(pr);
 
+	if (!p->stream) {
+		/* A file shipped from memory holds nothing back; its record says it is safe. */
+		for (unsigned int i = 0; ok && i < STREAM_RECENT; i++) {
+			if (!strcmp(pr->recent[i].name, p->name)) {
+				pr->recent[i].safe = true;
+				pr->recent[i].acks = p->acks;
+			}
+		}
+		return;
+	}
 	if (ok && p->avail == p->size) {
 		struct stream_recent *r = &pr->recent[pr->recent_next++ % STREAM_RECENT];
 
 		snprintf(r->name, sizeof(r->name), "%s", p->name);
 		r->acks = p->acks;
-		if (push_crc(p, p->size, &r->crc) < 0)
-			r->name[0] = '\0';
+		r->safe = push_crc(p, p->size, &r->crc) == 0;
 	}
 	if (pr->stream_unsettled)
 		pr->stream_unsettled--;
@@ -376,7 +445,7 @@ bool primary_stream_has(struct push *p, char *text, size_t len)
 	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
 		const struct stream_recent *r = &pr->recent[i];
 
-		if (!r->name[0] || strcmp(r->name, p->name))
+		if (!r->safe || strcmp(r->name, p->name))
 			continue;
 		if (push_crc(p, p->size, &crc) < 0 || crc != r->crc)
 			return false; /* sent as any push: a replica refuses other content */
@@ -455,6 +524,10 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	n->source_received_lsn = pr->stream_end;
 	n->source_flush_lsn = ss->reported_flush;
 	n->source_connects = s.connects;
+	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has
+	 * not reported durable: the slot keeps at least that much in pg_wal. */
+	n->source_retained_bytes =
+		s.server_wal_end > ss->reported_flush ? s.server_wal_end - ss->reported_flush : 0;
 	n->timeline = pr->stream_tli;
 	for (unsigned int i = 0; i < n->npeers; i++) {
 		struct status_peer *sp = &n->peers[i];

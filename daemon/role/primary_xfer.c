@@ -197,12 +197,35 @@ int peer_load_backlog(struct peer *peer)
 	return ret;
 }
 
+void peer_cancel_push(struct peer *peer, struct push *p)
+{
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct xfer **xp, *x;
+
+	for (xp = &peer->xfers; (x = *xp); xp = &x->next)
+		if (x->push == p)
+			break;
+	if (!x)
+		return;
+	if (x->begin_queued && !peer->conn.closing) {
+		struct msg_file_cancel fc = { .file_id = x->file_id };
+
+		peer_queue_small(peer, msg_file_cancel_encode(frame, sizeof(frame), &fc), frame);
+	}
+	if (x->begin_queued)
+		peer->inflight_files--;
+	*xp = x->next;
+	if (peer->fill == x)
+		peer->fill = x->next;
+	xfer_free(x);
+}
+
 /* Pushes in progress that @peer has neither acknowledged nor been given: give them. */
 void peer_add_pending(struct peer *peer)
 {
 	for (struct push *p = peer->pr->pushes; p; p = p->next)
-		if (push_waiting(p) && !p->from_spool && !push_acked_by(p, peer->name) &&
-		    !peer_has_file(peer, p->name))
+		if (push_waiting(p) && !p->from_spool && !p->leader &&
+		    !push_acked_by(p, peer->name) && !peer_has_file(peer, p->name))
 			peer_add_xfer(peer, p);
 }
 

@@ -157,6 +157,8 @@ static int link_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		return link_on_file_begin(lk, payload, hdr->length);
 	case WIRE_FILE_END:
 		return link_on_file_end(lk, payload, hdr->length);
+	case WIRE_FILE_CANCEL:
+		return link_on_file_cancel(lk, payload, hdr->length);
 	case WIRE_PING: {
 		struct msg_ping ping;
 		uint8_t frame[WIRE_HEADER_SIZE + 8];

@@ -105,10 +105,19 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 	}
 }
 
-/* The file will not be stored: count, log, remove the temporary file, refuse it. */
+/* The file will not be stored: count, log, remove the temporary file, refuse it (a file
+ * the primary cancelled goes without a word: nobody waits for it). */
 static void infile_refuse(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
+
+	if (f->cancelled) {
+		log_log("discarded \"%s\" (%" PRIu64 " bytes received): the primary cancelled it",
+			f->name, f->received);
+		infile_discard(f);
+		infile_free(f);
+		return;
+	}
 
 	switch (f->fail_status) {
 	case WIRE_ACK_INVALID:
@@ -779,4 +788,24 @@ void link_files_release(struct link *lk)
 		infile_keep_or_discard(lk->files);
 		infile_free(lk->files);
 	}
+}
+
+int link_on_file_cancel(struct link *lk, const uint8_t *payload, uint32_t len)
+{
+	struct msg_file_cancel fc;
+	struct infile *f;
+
+	if (msg_file_cancel_decode(payload, len, &fc) < 0)
+		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_CANCEL");
+	f = link_find_file(lk, fc.file_id);
+	if (!f || !f->stream || f->end_received)
+		return link_refuse(
+			lk, WIRE_ERR_PROTOCOL,
+			"FILE_CANCEL for file %u, which is not a streamed file in flight",
+			fc.file_id);
+	f->cancelled = true;
+	f->end_received = true;
+	infile_fail(f, WIRE_ACK_INVALID, "cancelled by the primary");
+	infile_maybe_finish(f);
+	return 0;
 }

@@ -70,6 +70,7 @@ struct infile {
 	bool checkpointing;
 	bool resumed; /* continues a partial file: open it, do not create it */
 	bool stream; /* WIRE_BEGIN_STREAM: made durable as it arrives, PROGRESS after each */
+	bool cancelled; /* FILE_CANCEL: discarded once idle, no ACK */
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */
 	bool opening;
@@ -143,6 +144,9 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len);
 int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t payload_crc,
 		 struct ring_slot *slot);
 int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len);
+/* FILE_CANCEL: a streamed file will not be completed; discard it once its writes are done,
+ * without an ACK.  Returns 0 or -errno (the link is refused). */
+int link_on_file_cancel(struct link *lk, const uint8_t *payload, uint32_t len);
 
 /* Begin a checkpoint of each file of @lk due one (checkpoint_interval). */
 void link_checkpoint_due(struct link *lk, int64_t now_ms);

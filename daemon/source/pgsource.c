@@ -195,6 +195,15 @@ static void pgsource_send_status(struct pgsource *s, bool ask_reply)
 
 /* ---- connection ---- */
 
+/* A NOTICE or WARNING from the server goes to our log, not to libpq's stderr default. */
+static void pgsource_notice(void *arg, const char *message)
+{
+	char text[512];
+
+	(void)arg;
+	log_log("server said: %s", pgsource_pq_error(message, text, sizeof(text)));
+}
+
 static void pgsource_connect(struct pgsource *s)
 {
 	const char *keys[6], *values[6];
@@ -234,6 +243,7 @@ static void pgsource_connect(struct pgsource *s)
 		pgsource_fail(s, "could not connect to the server: %s", PQ_ERROR(s, err));
 		return;
 	}
+	PQsetNoticeProcessor(s->conn, pgsource_notice, s);
 	log_debug("connecting to the server for WAL streaming");
 }
 

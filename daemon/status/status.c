@@ -273,6 +273,11 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 				  (unsigned int)n->source_received_lsn, n->source_received_lsn,
 				  (unsigned int)(n->source_flush_lsn >> 32),
 				  (unsigned int)n->source_flush_lsn, n->source_flush_lsn);
+		if (n->source_state[0] || n->source_retained_bytes)
+			sb_printf(sb,
+				  "slot retains:        %" PRIu64
+				  " bytes of WAL past the flush position reported\n",
+				  n->source_retained_bytes);
 		if (n->source_error[0])
 			sb_printf(sb, "stream source error: %s\n", n->source_error);
 		if (n->spool_full || n->lost_files)

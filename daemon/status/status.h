@@ -25,43 +25,45 @@
  * `walship status` says them in sentences; test/unit/daemon/status/status_test.c fails
  * when a value is missing from the text, the JSON or /metrics.
  */
-#define STATUS_NODE_VALUES(X)                                                                      \
-	X(pushes_ok, COUNTER, "Pushes answered with success.")                                     \
-	X(pushes_failed, COUNTER, "Pushes answered with failure.")                                 \
-	X(pushes_queued, GAUGE, "Pushes in progress.")                                             \
-	X(files_stored, COUNTER, "WAL files stored durably.")                                      \
-	X(bytes_stored, COUNTER, "Bytes of WAL stored durably.")                                   \
-	X(duplicates, COUNTER, "Files received again, identical.")                                 \
-	X(conflicts, COUNTER, "Files refused: same name, different content.")                      \
-	X(invalid, COUNTER, "Files refused by validation.")                                        \
-	X(sysid_refused, COUNTER, "Files refused for another system identifier.")                  \
-	X(io_errors, COUNTER, "I/O errors.")                                                       \
-	X(connections_refused, COUNTER, "Connections refused.")                                    \
-	X(hba_refused, COUNTER, "Connections refused by the access rules (of those refused).")     \
-	X(connections_shed, COUNTER,                                                               \
-	  "Connections closed at once: no descriptor to spare, or too many handshakes.")           \
-	X(spool_files, GAUGE, "Primary: files held in the spool.")                                 \
-	X(spool_bytes, GAUGE, "Primary: bytes held in the spool.")                                 \
-	X(registered_replicas, GAUGE, "Primary: replicas the spool holds WAL for.")                \
-	X(spool_full, COUNTER, "Primary: pushes refused because the spool was full.")              \
-	X(lost_files, GAUGE, "Primary: files released for replicas on spool overflow.")            \
-	X(spool_copies, COUNTER, "Primary: pushed files copied into the spool.")                   \
-	X(spool_avoided, COUNTER,                                                                  \
-	  "Primary: pushes answered without a spool copy (acknowledged within spool_delay).")      \
-	X(resumed_files, COUNTER, "Transfers continued from the replica's durable length.")        \
-	X(resumed_bytes, COUNTER, "Bytes not sent again thanks to resumed transfers.")             \
-	X(skipped_files, COUNTER, "Primary: files not sent, the replica holds the same content.")  \
-	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")               \
-	X(stream_syncs, COUNTER,                                                                   \
-	  "Replica: group commits of streamed segments (one sync each, then PROGRESS).")           \
-	X(source_received_lsn, GAUGE,                                                              \
-	  "Primary: end of the WAL received from PostgreSQL's replication stream (LSN as bytes).") \
-	X(source_flush_lsn, GAUGE,                                                                 \
-	  "Primary: flush position reported to PostgreSQL: durable on sync_replicas replicas.")    \
-	X(source_connects, COUNTER,                                                                \
-	  "Primary: connections made to PostgreSQL's replication stream.")                         \
-	X(queue_overflows, COUNTER,                                                                \
-	  "Connections dropped for exceeding a per-connection bound (a peer that does not "        \
+#define STATUS_NODE_VALUES(X)                                                                            \
+	X(pushes_ok, COUNTER, "Pushes answered with success.")                                           \
+	X(pushes_failed, COUNTER, "Pushes answered with failure.")                                       \
+	X(pushes_queued, GAUGE, "Pushes in progress.")                                                   \
+	X(files_stored, COUNTER, "WAL files stored durably.")                                            \
+	X(bytes_stored, COUNTER, "Bytes of WAL stored durably.")                                         \
+	X(duplicates, COUNTER, "Files received again, identical.")                                       \
+	X(conflicts, COUNTER, "Files refused: same name, different content.")                            \
+	X(invalid, COUNTER, "Files refused by validation.")                                              \
+	X(sysid_refused, COUNTER, "Files refused for another system identifier.")                        \
+	X(io_errors, COUNTER, "I/O errors.")                                                             \
+	X(connections_refused, COUNTER, "Connections refused.")                                          \
+	X(hba_refused, COUNTER, "Connections refused by the access rules (of those refused).")           \
+	X(connections_shed, COUNTER,                                                                     \
+	  "Connections closed at once: no descriptor to spare, or too many handshakes.")                 \
+	X(spool_files, GAUGE, "Primary: files held in the spool.")                                       \
+	X(spool_bytes, GAUGE, "Primary: bytes held in the spool.")                                       \
+	X(registered_replicas, GAUGE, "Primary: replicas the spool holds WAL for.")                      \
+	X(spool_full, COUNTER, "Primary: pushes refused because the spool was full.")                    \
+	X(lost_files, GAUGE, "Primary: files released for replicas on spool overflow.")                  \
+	X(spool_copies, COUNTER, "Primary: pushed files copied into the spool.")                         \
+	X(spool_avoided, COUNTER,                                                                        \
+	  "Primary: pushes answered without a spool copy (acknowledged within spool_delay).")            \
+	X(resumed_files, COUNTER, "Transfers continued from the replica's durable length.")              \
+	X(resumed_bytes, COUNTER, "Bytes not sent again thanks to resumed transfers.")                   \
+	X(skipped_files, COUNTER, "Primary: files not sent, the replica holds the same content.")        \
+	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")                     \
+	X(stream_syncs, COUNTER,                                                                         \
+	  "Replica: group commits of streamed segments (one sync each, then PROGRESS).")                 \
+	X(source_received_lsn, GAUGE,                                                                    \
+	  "Primary: end of the WAL received from PostgreSQL's replication stream (LSN as bytes).")       \
+	X(source_flush_lsn, GAUGE,                                                                       \
+	  "Primary: flush position reported to PostgreSQL: durable on sync_replicas replicas.")          \
+	X(source_connects, COUNTER,                                                                      \
+	  "Primary: connections made to PostgreSQL's replication stream.")                               \
+	X(source_retained_bytes, GAUGE,                                                                  \
+	  "Primary: WAL PostgreSQL wrote past the flush position reported to it, which its slot keeps.") \
+	X(queue_overflows, COUNTER,                                                                      \
+	  "Connections dropped for exceeding a per-connection bound (a peer that does not "              \
 	  "read, too many files in flight).")
 
 #define STATUS_PEER_VALUES(X)                                                       \

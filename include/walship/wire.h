@@ -31,7 +31,8 @@
  * Version 2 added HAVE (the replica's inventory after HELLO) and FILE_BEGIN start_offset
  * > 0 (resuming a file from the replica's durable length).  Version 3 added streamed
  * segments: FILE_BEGIN flag WIRE_BEGIN_STREAM (DATA follows as PostgreSQL writes the WAL)
- * and PROGRESS (the replica's received and durable length of such a file).
+ * PROGRESS (the replica's received and durable length of such a file) and FILE_CANCEL (a
+ * streamed segment cut by a timeline switch).
  */
 #define WIRE_VERSION 3
 
@@ -66,6 +67,7 @@ enum wire_type {
 	WIRE_PONG = 8, /* answer to PING */
 	WIRE_HAVE = 9, /* replica -> primary, once, right after its HELLO */
 	WIRE_PROGRESS = 10, /* replica -> primary: how much of a streamed file is durable */
+	WIRE_FILE_CANCEL = 11, /* primary -> replica: a streamed file that will not be completed */
 };
 
 /* FILE_BEGIN flags (the payload's flags byte). */

@@ -49,6 +49,7 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		struct msg_ping ping;
 		struct msg_have have;
 		struct msg_progress progress;
+		struct msg_file_cancel cancel;
 	} m;
 	int ret = -EPROTO;
 
@@ -113,6 +114,12 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 			same_payload(msg_have_encode(encoded, sizeof(encoded), &m.have), payload,
 				     len);
 		}
+		break;
+	case WIRE_FILE_CANCEL:
+		ret = msg_file_cancel_decode(payload, len, &m.cancel);
+		if (ret == 0)
+			same_payload(msg_file_cancel_encode(encoded, sizeof(encoded), &m.cancel),
+				     payload, len);
 		break;
 	case WIRE_PROGRESS:
 		ret = msg_progress_decode(payload, len, &m.progress);

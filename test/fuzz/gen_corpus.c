@@ -105,6 +105,7 @@ static void frames(void)
 			       .name = "000000010000000000000003" } },
 	};
 	struct msg_progress progress = { .file_id = 1, .received = 81920, .durable = 65536 };
+	struct msg_file_cancel cancel = { .file_id = 1 };
 	uint8_t frame[8192];
 	size_t at = 0;
 	int len;
@@ -152,6 +153,7 @@ static void frames(void)
 	ADD("pong", msg_ping_encode(frame, sizeof(frame), WIRE_PONG, &ping));
 	ADD("have", msg_have_encode(frame, sizeof(frame), &have));
 	ADD("progress", msg_progress_encode(frame, sizeof(frame), &progress));
+	ADD("file-cancel", msg_file_cancel_encode(frame, sizeof(frame), &cancel));
 	begin.flags = WIRE_BEGIN_STREAM;
 	ADD("file-begin-stream", msg_file_begin_encode(frame, sizeof(frame), &begin));
 	begin.flags = 0;

@@ -15,12 +15,13 @@
  *                  callback refuses any other)
  *   --once         exit 1 at the first failure of a connection (its message is logged)
  *   --status-file  rewritten after every change: "state received_lsn flushed_lsn timeline
- *                  connects disconnects bytes", LSNs as X/X
+ *                  connects disconnects bytes paused", LSNs as X/X, paused 0 or 1
  *
  * After every batch of completions the WAL written so far is fdatasync'ed and reported as
  * write = flush (pgsource_report), so the server can count the helper as a synchronous
  * standby.  Within one run a reconnection continues where the written WAL ends
- * (resume_lsn); a new run starts from the slot.  SIGINT and SIGTERM stop it (exit 0).
+ * (resume_lsn); a new run starts from the slot.  SIGINT and SIGTERM stop it (exit 0);
+ * SIGUSR1 pauses the source (pgsource_pause: it stops reading), SIGUSR2 resumes it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +54,16 @@ struct receiver {
 };
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t pause_requested;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_requested = 1;
+	if (sig == SIGUSR1)
+		pause_requested = 1;
+	else if (sig == SIGUSR2)
+		pause_requested = 0;
+	else
+		stop_requested = 1;
 }
 
 static void fsync_dir(struct receiver *rc)
@@ -198,10 +204,10 @@ static void write_status(const char *path, const struct pgsource *src)
 	out = fopen(tmp, "w");
 	if (!out)
 		return;
-	fprintf(out, "%s %s %s %u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", st.state,
+	fprintf(out, "%s %s %s %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %d\n", st.state,
 		pgrepl_lsn_format(st.received_lsn, recv, sizeof(recv)),
 		pgrepl_lsn_format(st.reported_flush, flush, sizeof(flush)), st.timeline,
-		st.connects, st.disconnects, st.bytes_received);
+		st.connects, st.disconnects, st.bytes_received, src->paused ? 1 : 0);
 	fclose(out);
 	rename(tmp, path);
 }
@@ -292,6 +298,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 
 	if (ring_init(&ring, 64, 0, 0) < 0)
 		return 1;
@@ -312,6 +320,7 @@ int main(int argc, char **argv)
 			exit_code = 1;
 			break;
 		}
+		pgsource_pause(&src, pause_requested);
 		now = clock_now_ms();
 		if (now >= pgsource_next_tick(&src))
 			pgsource_tick(&src, now);
@@ -332,8 +341,9 @@ int main(int argc, char **argv)
 			pgsource_report(&src, rc.synced, rc.synced);
 		pgsource_get_status(&src, &st);
 		if (status_file) {
-			snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64 " %" PRIu64,
-				 st.state, st.received_lsn, st.reported_flush, st.connects);
+			snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %d",
+				 st.state, st.received_lsn, st.reported_flush, st.connects,
+				 src.paused ? 1 : 0);
 			if (strcmp(line, last_status) != 0) {
 				write_status(status_file, &src);
 				snprintf(last_status, sizeof(last_status), "%s", line);

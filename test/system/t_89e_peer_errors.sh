@@ -64,7 +64,7 @@ fake_primary() {
 	((rc == 0)) || fail "fake primary $name: $* exited with $rc"
 }
 walshipd_start "$NS_R1" "$R2CONF" "$R2LOG"
-fake_primary fpp-v3 --version 3 read-hello hello-primary expect-error VERSION
+fake_primary fpp-v99 --version 99 read-hello hello-primary expect-error VERSION
 fake_primary fpp-crc read-hello hello-primary bad-crc expect-error CHECKSUM
 fake_primary fpp-garbage read-hello hello-primary garbage 4096 expect-error PROTOCOL
 walshipd_stop "$R2CONF"

@@ -8,7 +8,12 @@
 #       synchronous_commit = on completes;
 #   (d) a PostgreSQL restart during streaming is survived: it reconnects and continues
 #       without a gap;
-#   (e) a server with another system identifier is refused, with the reason.
+#   (e) a server with another system identifier is refused, with the reason;
+#   (f) a silent server (walsender stopped) is given up on and streaming goes on;
+#   (h) paused (back-pressure), it reads nothing and the walsender waits; resumed, it
+#       catches up without a gap;
+#   (g) streaming from a standby that is then promoted, it follows the switch to timeline 2:
+#       the history file and the new timeline's segments equal the promoted server's.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -65,12 +70,18 @@ switch_and_wait() {
 }
 
 # compare_segments: every complete segment the helper wrote equals pg_wal's.
+# A complete segment never changes (the helper renames it when done), so each is compared
+# once.
+declare -A COMPARED=()
 compare_segments() {
-	local f n=0
+	local f name n=0
 	for f in "$RX"/*; do
-		[[ "$(basename "$f")" =~ ^[0-9A-F]{24}$ ]] || continue
-		assert_file_identical "$f" "$PDATA/pg_wal/$(basename "$f")"
+		name=$(basename "$f")
+		[[ "$name" =~ ^[0-9A-F]{24}$ ]] || continue
 		n=$((n + 1))
+		[[ -v "COMPARED[$name]" ]] && continue
+		assert_file_identical "$f" "$PDATA/pg_wal/$name"
+		COMPARED[$name]=1
 	done
 	((n >= 2)) || fail "only $n complete segments received"
 	log "ok: $n received segments equal pg_wal's byte for byte"
@@ -97,9 +108,11 @@ compare_segments
 # (b): the flush reported moves the slot
 now=$(pg_current_lsn "$NS_P" "$PG_PORT")
 wait_for 20 "slot restart_lsn to reach $now" slot_reached "$now"
-lsn_ge "$(slot_restart_lsn)" "$first_restart" && [[ "$(slot_restart_lsn)" != "$first_restart" ]] ||
-	fail "restart_lsn did not advance from $first_restart"
-log "ok: slot restart_lsn advanced from $first_restart to $(slot_restart_lsn)"
+after=$(slot_restart_lsn)
+if ! lsn_ge "$after" "$first_restart" || [[ "$after" == "$first_restart" ]]; then
+	fail "restart_lsn did not advance from $first_restart (now $after)"
+fi
+log "ok: slot restart_lsn advanced from $first_restart to $after"
 
 # (c): a synchronous standby
 psql_at "$NS_P" "$PG_PORT" "alter system set synchronous_standby_names = '$APP'" >/dev/null
@@ -127,6 +140,54 @@ assert_no_gap "$RX"
 grep -q "starting WAL streaming at" "$TEST_DIR/rx.log" || fail "no start logged"
 log "ok: restart survived ($(status_field 5) connections, $(status_field 6) disconnections)"
 
+# (f): a silent server (its walsender stopped, the connection open) is given up after two
+# status intervals, and the stream goes on through a new connection.
+walsender=$(psql_at "$NS_P" "$PG_PORT" "select pid from pg_stat_replication
+	where application_name = '$APP'")
+[[ -n "$walsender" ]] || fail "no walsender for $APP"
+before=$(status_field 5)
+kill -STOP "$walsender"
+wait_for 15 "the helper to give up on the silent server" \
+	grep -q "no message from the server for" "$TEST_DIR/rx.log"
+kill -CONT "$walsender"
+wait_for 30 "the helper to reconnect after the silence" connects_at_least $((before + 1))
+seg=$(switch_and_wait)
+compare_segments
+assert_no_gap "$RX"
+log "ok: $(grep -m1 -o 'terminating WAL streaming: .*' "$TEST_DIR/rx.log"); streaming again"
+
+# (h): back-pressure: paused, the helper reads nothing and the walsender waits (its socket
+# buffers full) short of the WAL written; resumed, it catches up without a gap and without
+# having taken the pause for a silent server.
+sent_lsn() {
+	psql_at "$NS_P" "$PG_PORT" "select sent_lsn from pg_stat_replication
+		where application_name = '$APP'"
+}
+walsender_waits() {
+	local a b
+	a=$(sent_lsn)
+	sleep 0.5
+	b=$(sent_lsn)
+	[[ -n "$b" && "$a" == "$b" ]] && ! lsn_ge "$b" "$target"
+}
+before=$(status_field 5)
+kill -USR1 "$RUN_PID"
+wait_for 10 "the helper to pause" test "$(status_field 8)" = 1
+paused_at=$(status_field 2)
+for _ in 1 2; do
+	psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+		insert into t97 values (0, 'paused'); select pg_switch_wal()" >/dev/null
+done
+target=$(pg_current_lsn "$NS_P" "$PG_PORT")
+wait_for 20 "the walsender to wait for the paused helper" walsender_waits
+assert_eq "$paused_at" "$(status_field 2)" "received LSN while paused"
+log "ok: paused at $paused_at, the walsender waits at $(sent_lsn) short of $target"
+kill -USR2 "$RUN_PID"
+wait_for 30 "the helper to catch up to $target" received_at_least "$target"
+assert_eq "$before" "$(status_field 5)" "connections across the pause"
+compare_segments
+assert_no_gap "$RX"
+
 kill -TERM "$RUN_PID"
 rc=0
 wait "$RUN_PID" || rc=$?
@@ -141,4 +202,40 @@ assert_exit 1 "the helper expecting system $wrong" in_ns "$NS_R1" timeout 20 "$R
 grep -q "ERROR:  server has system identifier $sysid, expected $wrong" "$TEST_DIR/last.out" ||
 	{ cat "$TEST_DIR/last.out"; fail "no refusal naming both system identifiers"; }
 log "ok: $(grep -m1 'ERROR' "$TEST_DIR/last.out")"
+# (g): a timeline switch, streaming from a standby that is promoted
+SDATA=$TEST_DIR/pg-standby
+S_PORT=5433
+RX2=$TEST_DIR/received-tl
+STATUS=$TEST_DIR/pgsource-tl.status
+mkdir -p "$RX2"
+# Before the base backup, which copies postgresql.auto.conf: the promoted standby must not
+# wait for a synchronous standby.
+psql_at "$NS_P" "$PG_PORT" "alter system reset synchronous_standby_names" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$S_PORT" "false"
+cat >>"$SDATA/postgresql.conf" <<-EOF
+	primary_conninfo = 'host=$ADDR_P port=$PG_PORT user=postgres application_name=t97_standby'
+EOF
+pg_start "$SDATA" "$NS_R1"
+log "pgsource_run streams from the standby $ADDR_R1:$S_PORT"
+bg_start "$TEST_DIR/rx-tl.log" ip netns exec "$NS_R1" "$RUN" \
+	--conninfo "host=$ADDR_R1 port=$S_PORT user=postgres connect_timeout=5" --dir "$RX2" \
+	--slot t97_cascade --status-file "$STATUS" --status-interval 1000
+RUN_PID=$BG_PID
+wait_for 20 "the helper streaming from the standby" streaming
+seg=$(pg_segment_name "$NS_P" "$PG_PORT")
+psql_at "$NS_P" "$PG_PORT" "insert into t97 values (-2, 'tl1'); select pg_switch_wal()" >/dev/null
+wait_for 20 "segment $seg through the standby" test -f "$RX2/$seg"
+log "promoting the standby"
+in_ns "$NS_R1" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
+seg2=$(psql_at "$NS_R1" "$S_PORT" "select pg_walfile_name(pg_current_wal_lsn())")
+[[ "$seg2" == 00000002* ]] || fail "the promoted standby writes $seg2, not timeline 2"
+psql_at "$NS_R1" "$S_PORT" "insert into t97 values (-3, 'tl2'); select pg_switch_wal()" >/dev/null
+wait_for 20 "segment $seg2 of timeline 2 from the helper" test -f "$RX2/$seg2"
+helper_alive
+assert_file_identical "$RX2/00000002.history" "$SDATA/pg_wal/00000002.history"
+assert_file_identical "$RX2/$seg2" "$SDATA/pg_wal/$seg2"
+grep -q "switched to timeline 2 at" "$TEST_DIR/rx-tl.log" || fail "no switch logged"
+assert_eq 2 "$(status_field 4)" "timeline streamed after the promotion"
+log "ok: $(grep -m1 -o 'switched to timeline 2 at .*' "$TEST_DIR/rx-tl.log"); $seg2 equals the promoted server's"
 log "PASS"

@@ -3,8 +3,9 @@
 # PostgreSQL (pg_conninfo) and is its synchronous standby (synchronous_commit = on).  A
 # client inserts numbered rows, one commit each, and records each commit that returned.
 # Meanwhile the replica walshipd is SIGKILLed and started again: commits wait (a backend
-# waits on SyncRep) and then go on.  Then the primary host is lost: PostgreSQL stopped with
-# -m immediate, its data directory deleted, the primary walshipd killed.  A new server made
+# waits on SyncRep) and then go on.  Then, with the replica walshipd killed again, the
+# primary host is lost: PostgreSQL stopped with -m immediate, its data directory deleted,
+# the primary walshipd killed.  A new server made
 # from a base backup taken before the load recovers through `walship fetch` from the
 # replica host (the segment that was being streamed comes as its durable prefix) and,
 # promoted, must hold every row whose commit returned.
@@ -60,15 +61,21 @@ log "commits wait at row $stalled (a backend waits on SyncRep); replica walshipd
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 wait_for 60 "commits to go on after the replica came back" committed_at_least $((stalled + 100))
 
-# Lose the primary host mid-segment (not at a switch).
+# Lose the primary host mid-segment (not at a switch), while the replica walshipd is down
+# again: every commit that returned must already be durable on the replica host, none may
+# have returned on the strength of WAL the primary walshipd only had in memory.
 wait_for 120 "870 commits" committed_at_least 870
+walshipd_kill "$RCONF"
+wait_for 30 "a commit waiting for the synchronous standby" sync_waiters
 pg_stop "$PDATA" immediate
 walshipd_kill "$PCONF"
 kill "$CLIENT" 2>/dev/null || true
 last=$(committed)
-log "primary host lost after $last returned commits; its data directory is deleted"
+log "primary host lost after $last returned commits, the replica walshipd down; its data" \
+	"directory is deleted"
 rm -rf "$PDATA"
 ((last < ROWS)) || fail "the load finished before the primary host was lost"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 log "replica: $(walship_status "$RCONF" --json | jq -c '{files_stored, stream_syncs}')"
 
 # Recovery on the replica host from the base backup and the appliance's WAL.

@@ -3,7 +3,9 @@
 # pgbench load, the replica's durable position (the primary walshipd's flush_lsn for it,
 # from the replica's PROGRESS) trails PostgreSQL's flush position by less than one segment
 # at every sample: WAL ships as it is written, not at segment end.  The distribution of the
-# lag in bytes and in time is printed (no timed assertion: the machine is shared).
+# lag in bytes and in time is printed (no timed assertion: the machine is shared).  With
+# archive_command = walship push as well, every segment is stored once: the pushes are
+# answered as streamed already, not sent again.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -15,7 +17,7 @@ pgbench_at "$NS_P" "$PG_PORT" -i -s 2 -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench-init.out"; fail "pgbench -i failed"; }
 SEG=$((16 * 1024 * 1024))
 
-bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 12 -R 400
+bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 15 -R 400
 LOAD=$BG_PID
 samples=$TEST_DIR/lag.txt
 : >"$samples"
@@ -34,11 +36,12 @@ while pid_alive "$LOAD"; do
 done
 wait "$LOAD" || { tail -n 20 "$TEST_DIR/pgbench.out"; fail "pgbench failed"; }
 n=$(wc -l <"$samples")
-((n >= 10)) || fail "only $n lag samples taken during the load"
-stats() { # column: p50 p90 max
-	sort -n -k"$1" "$samples" | awk -v c="$1" '{v[NR] = $c}
-		END {printf "p50 %d, p90 %d, max %d", v[int(NR * 0.5) + 1 > NR ? NR : int(NR * 0.5) + 1],
-			v[int(NR * 0.9) + 1 > NR ? NR : int(NR * 0.9) + 1], v[NR]}'
+((n >= 5)) || fail "only $n lag samples taken during the load"
+stats() { # COLUMN: its p50, p90 and max over the samples
+	sort -n -k"$1" "$samples" | awk -v c="$1" '{ v[NR] = $c }
+		END { i50 = int(NR * 0.5) + 1; i90 = int(NR * 0.9) + 1
+			if (i50 > NR) i50 = NR; if (i90 > NR) i90 = NR
+			printf "p50 %d, p90 %d, max %d", v[i50], v[i90], v[NR] }'
 }
 log "lag over $n samples: bytes $(stats 1); µs since the oldest WAL the replica lacks arrived: $(stats 2)"
 max=$(sort -n -k1 "$samples" | tail -n 1 | cut -d' ' -f1)
@@ -47,7 +50,35 @@ max=$(sort -n -k1 "$samples" | tail -n 1 | cut -d' ' -f1)
 inside=$(awk '$3 != 0' "$samples" | wc -l)
 ((inside * 2 >= n)) ||
 	fail "the replica's durable position was inside a segment in only $inside of $n samples"
+# Both sources: the segments archive_command pushed were streamed already; none was sent
+# and stored a second time.
+psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+wait_for 30 "a push answered as streamed already" \
+	eval '(($(status_counter "$PCONF" skipped_files) >= 1))'
+assert_eq 0 "$(status_counter "$PCONF" pushes_failed)" "pushes failed"
+assert_eq 0 "$(status_counter "$RCONF" duplicates)" "segments the replica received twice"
+log "ok: $(status_counter "$PCONF" pushes_ok) push(es) answered," \
+	"$(status_counter "$PCONF" skipped_files) as streamed already, none stored twice"
 syncs=$(status_counter "$RCONF" stream_syncs)
 ((syncs > 0)) || fail "the replica made no streamed WAL durable (stream_syncs = 0)"
 log "replica group commits: $syncs"
+# The slot holds WAL for the replica: with it away, walship check warns once PostgreSQL has
+# written more than max_wal_size past what walship reported durable.
+check_slot() {
+	run_capture "$TEST_DIR/check-$1.out" "$WALSHIP" check -B "$PG_BIN" -c "$PCONF" -D "$PDATA"
+	grep -E '^[A-Z]+ +slot retention' "$TEST_DIR/check-$1.out" || true
+}
+[[ "$(check_slot near)" == PASS* ]] || fail "walship check's slot retention is not PASS"
+psql_at "$NS_P" "$PG_PORT" "alter system set max_wal_size = '32MB'" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
+walshipd_stop "$RCONF"
+psql_at "$NS_P" "$PG_PORT" "create table big as select repeat('x', 900) as pad
+	from generate_series(1, 60000)"
+retained_past() {
+	(($(status_counter "$PCONF" source_retained_bytes) > $1))
+}
+wait_for 60 "the slot to retain more than 32 MB" retained_past $((32 * 1024 * 1024))
+line=$(check_slot away)
+[[ "$line" == WARN* ]] || fail "walship check does not warn about the slot: '$line'"
+log "ok: with the replica away, walship check says: $line"
 log "PASS"

@@ -87,9 +87,11 @@ assert_no_gap "$RARCHIVE"
 seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$final')")
 off=$(psql_at "$NS_P" "$PG_PORT" "select file_offset from pg_walfile_name_offset('$final')")
 if [[ ! -f "$RARCHIVE/$seg" ]]; then
-	runuser -u postgres -- "$WALSHIP" fetch -c "$RCONF" "$seg" "$TEST_DIR/fetched" ||
+	mkdir -p "$TEST_DIR/scratch"
+	chown postgres:postgres "$TEST_DIR/scratch"
+	walship_fetch_as_postgres "$RCONF" "$seg" "$TEST_DIR/scratch/$seg" ||
 		fail "walship fetch $seg (being streamed) failed"
-	cmp -s -n "$off" "$TEST_DIR/fetched" "$PDATA/pg_wal/$seg" ||
+	cmp -s -n "$off" "$TEST_DIR/scratch/$seg" "$PDATA/pg_wal/$seg" ||
 		fail "the durable prefix of $seg differs from pg_wal's first $off bytes"
 	log "ok: $seg being streamed, its first $off bytes as in pg_wal"
 fi

@@ -74,6 +74,31 @@ static void assert_setting(const struct pgconf *conf, const char *name, const ch
 }
 
 /* The forms the server accepts: optional `=`, blanks, comments, quoted values. */
+static void test_parse_bytes(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(pgconf_parse_bytes("1GB", 1 << 20, &v), 0);
+	assert_true(v == UINT64_C(1) << 30);
+	assert_int_equal(pgconf_parse_bytes("1024", 1 << 20, &v), 0); /* max_wal_size: MB */
+	assert_true(v == UINT64_C(1) << 30);
+	assert_int_equal(pgconf_parse_bytes("16MB", 1, &v), 0);
+	assert_true(v == 16 << 20);
+	assert_int_equal(pgconf_parse_bytes("8192kB", 1, &v), 0);
+	assert_true(v == 8 << 20);
+	assert_int_equal(pgconf_parse_bytes("0", 1, &v), 0);
+	assert_true(v == 0);
+	v = 7;
+	assert_int_equal(pgconf_parse_bytes("", 1, &v), -EINVAL);
+	assert_int_equal(pgconf_parse_bytes("1 GB", 1, &v), -EINVAL);
+	assert_int_equal(pgconf_parse_bytes("1gb", 1, &v), -EINVAL);
+	assert_int_equal(pgconf_parse_bytes("-1", 1, &v), -EINVAL);
+	assert_int_equal(pgconf_parse_bytes("99999999999999999999", 1, &v), -EINVAL);
+	assert_int_equal(pgconf_parse_bytes("99999999999TB", 1, &v), -EINVAL);
+	assert_true(v == 7);
+}
+
 static void test_syntax(void **state)
 {
 	struct pgconf conf = { 0 };
@@ -324,11 +349,17 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_syntax),		 T(test_escapes),
-		T(test_last_wins),	 T(test_bad_lines_ignored),
-		T(test_long_line),	 T(test_includes),
-		T(test_missing_include), T(test_nesting_depth),
-		T(test_data_dir),	 T(test_nul_byte_and_missing_ok),
+		T(test_parse_bytes),
+		T(test_syntax),
+		T(test_escapes),
+		T(test_last_wins),
+		T(test_bad_lines_ignored),
+		T(test_long_line),
+		T(test_includes),
+		T(test_missing_include),
+		T(test_nesting_depth),
+		T(test_data_dir),
+		T(test_nul_byte_and_missing_ok),
 	};
 #undef T
 

@@ -384,6 +384,31 @@ static void test_progress(void **state)
 	assert_string_equal(wire_type_name(WIRE_PROGRESS), "PROGRESS");
 }
 
+static int cancel_dec(const uint8_t *p, uint32_t l, void *o)
+{
+	return msg_file_cancel_decode(p, l, o);
+}
+
+static void test_file_cancel(void **state)
+{
+	struct msg_file_cancel in = { .file_id = 0xabcdef01 }, out;
+	const uint8_t *payload;
+	int total;
+
+	(void)state;
+	total = msg_file_cancel_encode(frame, sizeof(frame), &in);
+	assert_int_equal(total, WIRE_HEADER_SIZE + 8);
+	payload = open_frame(frame, total, WIRE_FILE_CANCEL);
+	assert_int_equal(msg_file_cancel_decode(payload, 8, &out), 0);
+	assert_int_equal(out.file_id, in.file_id);
+	check_truncations(payload, 8, cancel_dec);
+	assert_int_equal(frame_max_payload(WIRE_FILE_CANCEL), 8);
+	frame[WIRE_HEADER_SIZE + 6] = 1; /* reserved */
+	assert_int_equal(msg_file_cancel_decode(payload, 8, &out), -EPROTO);
+	assert_int_equal(msg_file_cancel_encode(frame, WIRE_HEADER_SIZE + 7, &in), -ENOSPC);
+	assert_string_equal(wire_type_name(WIRE_FILE_CANCEL), "FILE_CANCEL");
+}
+
 static int begin_with(size_t at, uint8_t value)
 {
 	struct msg_file_begin m = sample_begin(), out;
@@ -872,7 +897,7 @@ static void test_header(void **state)
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, 0x16, 0, 0, 0); /* a TLS record, never a frame type */
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
-	frame_header_encode(buf, WIRE_PROGRESS + 1, 0, 0, 0);
+	frame_header_encode(buf, WIRE_FILE_CANCEL + 1, 0, 0, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, WIRE_PING, 1, 8, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
@@ -1014,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_file_end),
 		cmocka_unit_test(test_file_begin_stream),
 		cmocka_unit_test(test_progress),
+		cmocka_unit_test(test_file_cancel),
 		cmocka_unit_test(test_ack),
 		cmocka_unit_test(test_ack_refuses),
 		cmocka_unit_test(test_error),

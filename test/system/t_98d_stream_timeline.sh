@@ -1,0 +1,70 @@
+#!/bin/bash
+# t_98d: a timeline switch in the stream (issue 13).  The primary walshipd streams from a
+# standby, which is then promoted: walship follows to timeline 2 from the switch point, as
+# pg_receivewal does.  The replica then holds 00000002.history and the new timeline's
+# segments byte for byte as in the promoted server's pg_wal, the old timeline's last
+# segment as NAME.partial (what arrived of it, the new segment's first bytes), and no
+# incoming copy of that cut segment is left behind (FILE_CANCEL).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+S_PORT=5433
+SDATA=$TEST_DIR/pg-standby
+# The source is the standby, through its local socket (it comes up after walshipd, which
+# retries meanwhile).
+PRIMARY_CONF_EXTRA=("pg_conninfo='host=$(pg_socket_dir "$SDATA") port=$S_PORT user=postgres'")
+walship_stream_up off
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_P" "$S_PORT" false
+cat >>"$SDATA/postgresql.conf" <<EOF
+primary_conninfo = 'host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres application_name=t98d'
+synchronous_standby_names = ''
+EOF
+pg_start "$SDATA" "$NS_P"
+wait_replica_streaming "$PCONF" 20
+source_streaming() {
+	walship_status "$PCONF" --json | jq -e '.source_state == "streaming"' >/dev/null
+}
+wait_for 30 "the primary walshipd streaming from the standby" source_streaming
+
+# WAL of timeline 1 through the standby: a whole segment, then part of the next.
+psql_at "$NS_P" "$PG_PORT" "create table t (i int); insert into t select generate_series(1, 1000)"
+seg1=$(pg_segment_name "$NS_P" "$PG_PORT")
+psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "insert into t select generate_series(1, 1000)"
+wait_for 30 "segment $seg1 of timeline 1 on the replica" test -f "$RARCHIVE/$seg1"
+cut=$(pg_segment_name "$NS_P" "$PG_PORT")
+standby_at() {
+	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
+}
+wait_for 30 "the standby to replay the insert" standby_at "$(pg_current_lsn "$NS_P" "$PG_PORT")"
+
+log "promoting the standby (the primary walshipd's source); $cut is being streamed"
+in_ns "$NS_P" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
+psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000)"
+seg2=$(pg_segment_name "$NS_P" "$S_PORT")
+[[ "$seg2" == 00000002* ]] || fail "the promoted standby writes $seg2, not timeline 2"
+psql_at "$NS_P" "$S_PORT" "select pg_switch_wal()" >/dev/null
+wait_for 30 "00000002.history on the replica" test -f "$RARCHIVE/00000002.history"
+wait_for 30 "segment $seg2 of timeline 2 on the replica" test -f "$RARCHIVE/$seg2"
+assert_file_identical "$SDATA/pg_wal/00000002.history" "$RARCHIVE/00000002.history"
+assert_file_identical "$SDATA/pg_wal/$seg2" "$RARCHIVE/$seg2"
+log "ok: 00000002.history and $seg2 as in the promoted server's pg_wal"
+
+# The cut segment of timeline 1: shipped as .partial, its bytes the new segment's first.
+wait_for 30 "$cut.partial on the replica" test -f "$RARCHIVE/$cut.partial"
+switch=$(awk -F'\t' '$1 == 1 {print $2}' "$RARCHIVE/00000002.history")
+seg_bytes=$((16 * 1024 * 1024))
+off=$(($(lsn_to_int "$switch") % seg_bytes))
+assert_eq "$seg_bytes" "$(stat -c %s "$RARCHIVE/$cut.partial")" "size of $cut.partial"
+cmp -s -n "$off" "$RARCHIVE/$cut.partial" "$SDATA/pg_wal/$seg2" ||
+	fail "$cut.partial's first $off bytes are not $seg2's"
+cmp -s -i "$off:0" -n $((seg_bytes - off)) "$RARCHIVE/$cut.partial" /dev/zero ||
+	fail "$cut.partial is not zero after the switch point $switch"
+log "ok: $cut.partial: $seg2's first $off bytes (up to the switch at $switch), then zeros"
+left=$(find "$RARCHIVE/.incoming" -name "$cut.*" | wc -l)
+assert_eq 0 "$left" "incoming copies of the cut segment $cut left on the replica"
+grep -q "discarded \"$cut\"" "$TEST_DIR/ws-r1.log" ||
+	fail "the replica did not log that it discarded the cancelled $cut"
+log "PASS"

@@ -234,8 +234,6 @@ sync_down() {
 		rm -rf "$dir/wal"
 		;;
 	sync-walship)
-		# The replica first: a primary that stops waits (3 s) for the acknowledgement of
-		# the streamed segment, which never completes.
 		walshipd_stop "$dir/replica.conf"
 		walshipd_stop "$dir/primary.conf"
 		sync_slot_drop "$SYNC_SLOT"

@@ -73,21 +73,116 @@ goals() {
 	fi
 }
 
+# sync_medians: one line per synchronous-commit contender with results: its name, then the
+# medians over its runs of SYNC_TSV's columns 4 to 14 ("-" where a run has "-"), as
+# median() takes them; one awk for all (median() per figure took seconds).
+sync_medians() {
+	local c
+	for c in $(sync_contenders); do
+		awk -v c="$c" '$1 == c {n++; for (k = 4; k <= 14; k++) v[k, n] = $k}
+			END {
+				printf "%s", c
+				for (k = 4; k <= 14; k++) {
+					dash = 0
+					for (i = 1; i <= n; i++) {
+						if (v[k, i] == "-") dash = 1
+						x = v[k, i] + 0
+						for (j = i - 1; j >= 1 && a[j] > x; j--) {
+							a[j + 1] = a[j]
+							t[j + 1] = t[j]
+						}
+						a[j + 1] = x
+						t[j + 1] = v[k, i] # as written
+					}
+					if (dash) printf " -"
+					else if (n % 2) printf " %s", t[(n + 1) / 2]
+					else printf " %.3f", (a[n / 2] + a[n / 2 + 1]) / 2
+				}
+				printf "\n"
+			}' "$SYNC_TSV"
+	done
+}
+
+# sync_table FORMAT: the table of medians of the synchronous-commit contenders, as text or
+# as Markdown (FORMAT = text | md).
+sync_table() {
+	if [[ $1 == md ]]; then
+		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		sync_medians | awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
+	else
+		{
+			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "rcvCPU/GB" \
+				"(apply)" "lag-p50" "lag-p99" "lag-max"
+			sync_medians
+		} | awk '{printf "%-15s %8s %7s %7s %7s %8s %9s %9s %8s %8s %8s %8s\n",
+			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
+	fi
+}
+
+# sync_goals: one line per issue-13 goal: "goal | measured | met" (walship against the
+# PostgreSQL standby and pg_receivewal; "-" where one has no result).  CPU: walship's two
+# sides against the walsender + walreceiver, that is the standby's receiving side without
+# the startup process's replay, which walship does not do.
+sync_goals() {
+	sync_medians | awk '
+		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max.
+		{for (i = 2; i <= NF; i++) m[$1, i] = $i; has[$1] = 1}
+		function ok(cond) { return cond ? "yes" : "NO" }
+		function g(c, i) { return has[c] ? m[c, i] : "-" }
+		END {
+			w = "sync-walship"; s = "sync-standby"; r = "sync-receivewal"
+			all = has[w] && has[s] && has[r]
+			msg = sprintf("walship %s, standby %s, pg_receivewal %s", g(w, 2), g(s, 2), g(r, 2))
+			printf "TPS >= standby and pg_receivewal | %s | %s\n", msg,
+				all ? ok(m[w, 2] + 0 >= m[s, 2] && m[w, 2] + 0 >= m[r, 2]) : "-"
+			msg = sprintf("walship %s, standby %s, pg_receivewal %s ms", g(w, 4), g(s, 4), g(r, 4))
+			printf "commit latency p99 <= standby and pg_receivewal | %s | %s\n", msg,
+				all ? ok(m[w, 4] + 0 <= m[s, 4] && m[w, 4] + 0 <= m[r, 4]) : "-"
+			cw = has[w] ? sprintf("%.3f", m[w, 7] + m[w, 8]) : "-"
+			cs = has[s] ? sprintf("%.3f", m[s, 7] + m[s, 8] - m[s, 9]) : "-"
+			printf "CPU per GB of WAL < walsender + walreceiver | walship %s, walsender + walreceiver %s s/GB (both hosts) | %s\n",
+				cw, cs, (has[w] && has[s]) ? ok(cw + 0 < cs + 0) : "-"
+			lw = g(w, 11)
+			ls = g(s, 11)
+			lagok = lw != "-" && ls != "-"
+			printf "flush lag p99 <= standby | walship %s, standby %s ms (pg_receivewal %s) | %s\n",
+				lw, ls, g(r, 11), lagok ? ok(lw + 0 <= ls + 0) : "-"
+		}'
+}
+
 # report: the text table on stdout and in build/bench-results.txt.
 report() {
 	{
 		echo
 		echo "walship benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs"
-		echo "$SEGMENTS segments of 16 MiB ($((CORPUS_BYTES / 1000000)) MB) of real PostgreSQL 15 WAL per run" \
-			"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
-		echo
-		table text
-		echo
-		echo "goals (issue 7):"
-		goals | sed 's/^/  /'
-		echo
-		echo "every run (contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max replicas):"
-		sed 's/^/  /' "$RESULTS_TSV"
+		if [[ -s "$RESULTS_TSV" ]]; then # else only synchronous-commit contenders ran
+			echo "$SEGMENTS segments of 16 MiB ($((CORPUS_BYTES / 1000000)) MB) of real PostgreSQL 15 WAL per run" \
+				"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
+			echo
+			table text
+			echo
+			echo "goals (issue 7):"
+			goals | sed 's/^/  /'
+			echo
+			echo "every run (contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max replicas):"
+			sed 's/^/  /' "$RESULTS_TSV"
+		fi
+		if [[ -s "$SYNC_TSV" ]]; then
+			echo
+			echo "synchronous commit (issue 13): pgbench -N -c 8 -j 2, $SYNC_SECONDS s per run," \
+				"synchronous_commit = on, one synchronous standby; transaction latency in ms," \
+				"CPU s per GB of WAL; flush lag (pg_stat_replication, ms) over $SYNC_LAG_SECONDS s" \
+				"with synchronous_commit = off; median of $RUNS runs"
+			echo
+			sync_table text
+			echo
+			echo "goals (issue 13):"
+			sync_goals | sed 's/^/  /'
+			echo
+			echo "every run (contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max):"
+			sed 's/^/  /' "$SYNC_TSV"
+		fi
 	} | tee "$RESULTS"
 	log "results written to $RESULTS; logs in $RUN_DIR"
 }
@@ -130,7 +225,8 @@ doc() {
 		echo "  for at least 500; fan-out ships fewer because every replica keeps a full copy)."
 		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
 		echo "  walship-async, walship-probes, walship-buf, pgBackRest (5 variants), baseline, cp,"
-		echo "  streaming, fan-out 1 2 4 8. Each figure is the median over the runs; \"x baseline\" is"
+		echo "  streaming, sync-standby, sync-receivewal, sync-walship, fan-out 1 2 4 8. Each figure"
+		echo "  is the median over the runs; \"x baseline\" is"
 		echo "  the median of the per-run ratio to the baseline's seg/s of the same run."
 		echo "- CPU: cpuacct cgroups around everything each side runs (daemons, every push or"
 		echo "  archive-push process with what it forks, pgBackRest's async workers, the"
@@ -166,23 +262,57 @@ doc() {
 		echo "    the receiver, fsync on; $STREAM_SECONDS s of pgbench load (scale $STREAM_SCALE) per run."
 		echo "  - fanout-N: walship to N replica hosts, sync_replicas = N, $FANOUT_SEGMENTS segments"
 		echo "    (every replica keeps a full copy: 8 x $SEGMENTS segments would not fit the disk)."
+		echo "  - sync-standby, sync-receivewal, sync-walship (issue 13, test/bench/sync.sh):"
+		echo "    synchronous commit. A PostgreSQL 15 primary on the sender (fsync on, pgbench"
+		echo "    scale $STREAM_SCALE), synchronous_commit = on and synchronous_standby_names naming"
+		echo "    exactly one synchronous standby on the receiver, each in turn: a PostgreSQL 15"
+		echo "    standby streaming from it (a fresh pg_basebackup each run); \`pg_receivewal"
+		echo "    --synchronous --slot\` (flushes and reports at once); walship: a primary walshipd"
+		echo "    streaming from PostgreSQL (pg_conninfo, a slot) and a replica walshipd,"
+		echo "    sync_replicas = 1. Each run: pgbench_history truncated, CHECKPOINT, then"
+		echo "    \`pgbench -n -N -c 8 -j 2 -T $SYNC_SECONDS -l\` (TPS as pgbench reports it; transaction"
+		echo "    latency p50/p99/max from its per-transaction log). CPU per GB of the WAL the load"
+		echo "    generated, until the contender has flushed it: sending side the walsender (from"
+		echo "    /proc) plus, for walship, the primary walshipd (cgroup); receiving side the"
+		echo "    walreceiver and the startup process (/proc; \"apply\" is the startup process,"
+		echo "    WAL replay, alone), pg_receivewal or the replica walshipd (cgroup). Then"
+		echo "    $SYNC_LAG_SECONDS s of the same load with synchronous_commit = off in its sessions,"
+		echo "    pg_stat_replication.flush_lag of the contender sampled every 0.1 s on the primary"
+		echo "    (walship answers PostgreSQL as a standby does, so the measure is the same for"
+		echo "    the three)."
 		echo
-		echo "## Results"
-		echo
-		table md
-		echo
-		echo "![throughput per contender](bench-throughput.png)"
-		echo
-		echo "![fan-out: throughput and sender CPU per replica](bench-fanout.png)"
-		echo
-		echo "![acknowledgement latency CDF](bench-latency-cdf.png)"
-		echo
-		echo "## Goals of issue 7"
-		echo
-		echo "| goal | measured | met |"
-		echo "|---|---|---|"
-		goals | sed 's/^/| /; s/$/ |/'
-		echo
+		if [[ -s "$RESULTS_TSV" ]]; then # else only synchronous-commit contenders ran
+			echo "## Results"
+			echo
+			table md
+			echo
+			echo "![throughput per contender](bench-throughput.png)"
+			echo
+			echo "![fan-out: throughput and sender CPU per replica](bench-fanout.png)"
+			echo
+			echo "![acknowledgement latency CDF](bench-latency-cdf.png)"
+			echo
+			echo "## Goals of issue 7"
+			echo
+			echo "| goal | measured | met |"
+			echo "|---|---|---|"
+			goals | sed 's/^/| /; s/$/ |/'
+			echo
+		fi
+		if [[ -s "$SYNC_TSV" ]]; then
+			echo "## Synchronous commit (issue 13)"
+			echo
+			echo "\`pgbench -N -c 8 -j 2\`, $SYNC_SECONDS s per run, synchronous_commit = on, the one"
+			echo "synchronous standby on the receiver host; CPU in seconds per GB of WAL; flush lag"
+			echo "over $SYNC_LAG_SECONDS s with synchronous_commit = off. Median of $RUNS runs."
+			echo
+			sync_table md
+			echo
+			echo "| goal (issue 13) | measured | met |"
+			echo "|---|---|---|"
+			sync_goals | sed 's/^/| /; s/$/ |/'
+			echo
+		fi
 		if [[ -s "$RUN_DIR/status-primary.txt" ]]; then
 			echo "## BPF fsync and send latency (walship-probes, last run)"
 			echo
@@ -199,10 +329,19 @@ doc() {
 		fi
 		echo "## Every run"
 		echo
-		echo '```'
-		echo "contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max replicas"
-		cat "$RESULTS_TSV"
-		echo '```'
+		if [[ -s "$RESULTS_TSV" ]]; then
+			echo '```'
+			echo "contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50 p99 max replicas"
+			cat "$RESULTS_TSV"
+			echo '```'
+			echo
+		fi
+		if [[ -s "$SYNC_TSV" ]]; then
+			echo '```'
+			echo "contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max"
+			cat "$SYNC_TSV"
+			echo '```'
+		fi
 		echo
 		echo "## Reproduce"
 		echo
@@ -213,7 +352,8 @@ doc() {
 		echo '```'
 		echo
 		echo "Knobs (environment): BENCH_SEGMENTS (200), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
-		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_PGBR, BENCH_PROBES;"
+		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_SYNC_SECONDS (20),"
+		echo "BENCH_SYNC_LAG_SECONDS (10), BENCH_CONTENDERS (shell patterns: \"sync-*\"), BENCH_PGBR, BENCH_PROBES;"
 		echo "see the head of test/bench/run-bench.sh. \`BENCH_REPORT_ONLY=1\` writes this page and the"
 		echo "plots again from the last run's results. \`make check\` runs a smoke version"
 		echo "(test/bench/smoke.sh: 8 segments, one run, every contender)."

@@ -6,9 +6,13 @@
 #   RESULTS_TSV     the run's results: one line per contender and run (run-bench.sh's
 #                   record(): contender run wall_s seg/s MB/s sendCPU/GB recvCPU/GB p50
 #                   p99 max replicas)
+#   SYNC_TSV        the synchronous-commit contenders' results (test/bench/sync.sh's
+#                   run_sync(): contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB
+#                   recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max; milliseconds)
 #   RUN_DIR         the run directory (lat/ latencies, status-*.txt, plot/ scratch)
 #   RESULTS         where the text table goes
-#   SEGMENTS RUNS FANOUT_SEGMENTS STREAM_SECONDS STREAM_SCALE CORPUS_BYTES
+#   SEGMENTS RUNS FANOUT_SEGMENTS STREAM_SECONDS STREAM_SCALE CORPUS_BYTES SYNC_SECONDS
+#   SYNC_LAG_SECONDS
 #                   the run's size, as run-bench.sh describes its BENCH_* knobs
 #
 # Sources test/system/lib.sh for log (progress lines tagged [bench]), WS_ROOT, WALSHIP
@@ -20,12 +24,13 @@ WS_TEST_NAME=bench
 
 : "${RESULTS_TSV:?set by test/bench/run-bench.sh}" "${RUN_DIR:?}" "${RESULTS:?}" \
 	"${SEGMENTS:?}" "${RUNS:?}" "${FANOUT_SEGMENTS:?}" "${STREAM_SECONDS:?}" \
-	"${STREAM_SCALE:?}" "${CORPUS_BYTES:?}"
+	"${STREAM_SCALE:?}" "${CORPUS_BYTES:?}" "${SYNC_TSV:?}" "${SYNC_SECONDS:?}" \
+	"${SYNC_LAG_SECONDS:?}"
 
-# median CONTENDER COLUMN: the median of COLUMN (1-based in RESULTS_TSV) over the runs of
-# CONTENDER ("-" if none or the column holds "-").
+# median CONTENDER COLUMN [FILE]: the median of COLUMN (1-based in FILE, default
+# RESULTS_TSV) over the runs of CONTENDER ("-" if none or the column holds "-").
 median() {
-	awk -v c="$1" -v k="$2" '$1 == c {print $k}' "$RESULTS_TSV" | sort -g | awk '
+	awk -v c="$1" -v k="$2" '$1 == c {print $k}' "${3:-$RESULTS_TSV}" | sort -g | awk '
 		{v[NR] = $1}
 		END {
 			if (NR == 0 || v[1] == "-") { print "-"; exit }
@@ -58,3 +63,11 @@ contenders() {
 	return 0
 }
 
+# sync_contenders: the synchronous-commit contenders that have results, in table order.
+sync_contenders() {
+	local c
+	for c in sync-standby sync-receivewal sync-walship; do
+		grep -q "^$c " "$SYNC_TSV" 2>/dev/null && echo "$c"
+	done
+	return 0
+}

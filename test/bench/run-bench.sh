@@ -35,9 +35,17 @@
 #                  on the primary until flushed on the standby): the lag reference;
 #   fanout-N       walship to N = 1 2 4 8 replica hosts (BENCH_FANOUT), sync_replicas = N,
 #                  on the first BENCH_FANOUT_SEGMENTS segments (every replica stores a full
-#                  copy: 8 x 500 segments would need 67 GB of disk).
+#                  copy: 8 x 500 segments would need 67 GB of disk);
+#   sync-standby, sync-receivewal, sync-walship
+#                  synchronous commit (issue 13): pgbench -N -c 8 -j 2 on a PostgreSQL 15
+#                  primary on the sender, synchronous_commit = on, the one synchronous
+#                  standby on the receiver a PostgreSQL standby, pg_receivewal
+#                  --synchronous or walship streaming (sync_replicas = 1); TPS, transaction
+#                  latency, CPU per GB of WAL on each host, and the flush lag with
+#                  synchronous_commit = off (test/bench/sync.sh says how).
 #
-# For each: segments/s, MB/s, CPU seconds per GB on the sending and on the receiving host
+# For each (but the sync-* contenders, whose figures are their own, test/bench/sync.sh):
+# segments/s, MB/s, CPU seconds per GB on the sending and on the receiving host
 # (cpuacct cgroups around everything each side runs, so forked and detached processes
 # count), per-segment acknowledgement latency p50/p99/max (archive_command start until it
 # returns), and the ratio of its throughput to the plain baseline of the same run; the
@@ -60,6 +68,11 @@
 #   BENCH_FANOUT_SEGMENTS=N  segments per fan-out run (default 50, at most BENCH_SEGMENTS)
 #   BENCH_STREAM_SECONDS=N   pgbench load of the streaming contender (default 20; 0: none)
 #   BENCH_STREAM_SCALE=N     pgbench scale of that load (default 10)
+#   BENCH_SYNC_SECONDS=N     pgbench load of each synchronous-commit contender (default 20;
+#                            0: none)
+#   BENCH_SYNC_LAG_SECONDS=N its asynchronous load, for the flush lag (default 10; 0: none)
+#   BENCH_CONTENDERS="PATTERN ..."  run only the contenders whose names match one of these
+#                       shell patterns (e.g. "sync-*" or "walship streaming"; default: all)
 #   BENCH_PGBR=0        leave out the pgBackRest contenders (default 1)
 #   BENCH_PROGRESS=N    print a counter every N segments (default 50)
 #   BENCH_WALSHIP_EXTRA="key=value ..."  extra config keys for every walshipd
@@ -95,6 +108,10 @@ FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-50}
 STREAM_SECONDS=${BENCH_STREAM_SECONDS:-20}
 STREAM_SCALE=${BENCH_STREAM_SCALE:-10}
 PGBR=${BENCH_PGBR:-1}
+CONTENDERS=${BENCH_CONTENDERS:-}
+# The contenders that ship the corpus, in the order of a run (fanout-N aside).
+CORPUS_CONTENDERS="walship walship-async walship-probes walship-buf pgbr-sync-off
+	pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4 baseline cp"
 PROGRESS=${BENCH_PROGRESS:-50}
 WALSHIP_EXTRA=${BENCH_WALSHIP_EXTRA:-}
 PROBES=${BENCH_PROBES:-1}
@@ -118,14 +135,18 @@ CGROUPS=()
 GEN_DIR=""
 MAX_REPLICAS=1
 
-# stop_pid PID [TIMEOUT_S]: SIGTERM PID, wait (default 10 s at most), then SIGKILL it.
+# shellcheck source=test/bench/sync.sh
+. "$BENCH_DIR/sync.sh"
+
+# stop_pid PID [TIMEOUT_S [SIGNAL]]: send PID SIGNAL (default TERM), wait (default 10 s at
+# most), then SIGKILL it.
 stop_pid() {
-	local pid=$1 timeout=${2:-10} deadline
+	local pid=$1 timeout=${2:-10} sig=${3:-TERM} deadline
 	deadline=$((SECONDS + timeout))
-	kill -TERM "$pid" 2>/dev/null || return 0
+	kill -"$sig" "$pid" 2>/dev/null || return 0
 	while pid_alive "$pid"; do
 		if ((SECONDS >= deadline)); then
-			echo "bench: pid $pid ignored SIGTERM for ${timeout}s; killing it" >&2
+			echo "bench: pid $pid ignored SIG$sig for ${timeout}s; killing it" >&2
 			kill -KILL "$pid" 2>/dev/null || true
 			break
 		fi
@@ -152,12 +173,41 @@ bench_cleanup() {
 	return "$rc"
 }
 
+# want NAME: true when contender NAME is to run: BENCH_CONTENDERS is empty or one of its
+# patterns matches NAME.
+want() {
+	local -a pats
+	local p
+	[[ -z "$CONTENDERS" ]] && return 0
+	read -ra pats <<<"$CONTENDERS" # read: no pathname expansion of the patterns
+	for p in "${pats[@]}"; do
+		# shellcheck disable=SC2053  # a pattern
+		[[ $1 == $p ]] && return 0
+	done
+	return 1
+}
+
+# want_corpus: true when a contender that ships the corpus is to run (after main has
+# applied BENCH_CONTENDERS to FANOUT, PROBES and PGBR).
+want_corpus() {
+	local c
+	for c in $CORPUS_CONTENDERS; do
+		case $c in
+		walship-probes) ((PROBES)) || continue ;;
+		pgbr-*) ((PGBR)) || continue ;;
+		esac
+		want "$c" && return 0
+	done
+	[[ -n "$FANOUT" ]]
+}
+
 # require: skip (exit 77) unless we are root and the binaries and tools we need exist.
 require() {
 	require_root
 	require_walship
 	[[ -x "$HELPER" ]] || skip "$HELPER not built: run make"
 	((PGBR)) && require_cmds pgbackrest
+	want sync-walship && require_cmds jq
 	[[ -d "$CG_ROOT" ]] || skip "no cpuacct cgroup at $CG_ROOT (CPU accounting)"
 	require_cmds ip runuser awk sort sync openssl
 }
@@ -826,6 +876,36 @@ psql_p() {
 		-p "$STREAM_PORT" -U postgres -XAtc "$1" postgres </dev/null
 }
 
+# lag_sampler_start SOCK PORT SECONDS RAW [APP]: one session on the PostgreSQL primary at
+# SOCK:PORT reporting pg_stat_replication.flush_lag (WAL flushed there until flushed by the
+# standby) in microseconds (-1 while null) every 0.1 s as a notice into RAW (one psql, no
+# pipeline), of the standby whose application_name is APP (else the first), for SECONDS
+# plus 300 at most; sets SAMPLER_PID.  End it with lag_sampler_stop.
+lag_sampler_start() {
+	local sock=$1 port=$2 secs=$3 raw=$4 where=""
+	[[ -n "${5:-}" ]] && where="where application_name = '$5'"
+	pg_as "$PG_BIN/psql" -h "$sock" -p "$port" -U postgres -Xq \
+		-c "set application_name = 'wsbench-sampler'" -c "do \$\$ begin
+			for i in 1..$(((secs + 300) * 10)) loop
+				raise notice 'lag %', (select coalesce((extract(epoch from flush_lag)
+					* 1e6)::bigint, -1) from pg_stat_replication $where limit 1);
+				perform pg_sleep(0.1);
+			end loop; end \$\$" postgres </dev/null >/dev/null 2>"$raw" &
+	SAMPLER_PID=$!
+	WS_BG_PIDS+=("$SAMPLER_PID")
+}
+
+# lag_sampler_stop SOCK PORT RAW OUT: end the sampler of lag_sampler_start (its backend
+# terminated, then psql); OUT gets the lags it sampled (microseconds, one a line; none
+# while null).
+lag_sampler_stop() {
+	timeout -k 2 20 runuser -u postgres -- "$PG_BIN/psql" -h "$1" -p "$2" -U postgres -XAtc \
+		"select pg_terminate_backend(pid) from pg_stat_activity
+		where application_name = 'wsbench-sampler'" postgres </dev/null >/dev/null || true
+	stop_pid "$SAMPLER_PID" 5
+	awk '$2 == "lag" && $3 >= 0 {print $3}' "$3" >"$4"
+}
+
 # stream_caught_up LSN: true when the standby has flushed LSN.
 stream_caught_up() {
 	[[ $(psql_p "select coalesce(bool_and(flush_lsn >= '$1'), false) from pg_stat_replication") == t ]]
@@ -834,24 +914,14 @@ stream_caught_up() {
 # run_stream RUN: pgbench on the primary for BENCH_STREAM_SECONDS (rounds of the corpus's
 # load: pgbench -i of the tables, then a short TPC-B run), flush_lag sampled every 0.1 s.
 run_stream() {
-	local run=$1 d=$RUN_DIR/stream dir wsnd wrcv c0 c1 rc0 rc1 l0 l1 t0 t1 spid bytes nseg lsn
+	local run=$1 d=$RUN_DIR/stream dir wsnd wrcv c0 c1 rc0 rc1 l0 l1 t0 t1 bytes nseg lsn
 	dir=$RUN_DIR/streaming-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
 	wsnd=$(stream_pid walsender) || fail "streaming: no walsender"
 	wrcv=$(stream_pid walreceiver) || fail "streaming: no walreceiver"
 	progress_start streaming "$run"
-	# The sampler: one session on the primary reporting flush_lag every 0.1 s as a notice
-	# (one psql, no pipeline); ended with pg_terminate_backend below.
-	pg_as "$PG_BIN/psql" -h "$d/sock-p" -p "$STREAM_PORT" -U postgres -Xq \
-		-c "set application_name = 'wsbench-sampler'" -c "do \$\$ begin
-			for i in 1..$(((STREAM_SECONDS + 300) * 10)) loop
-				raise notice 'lag %', (select coalesce((extract(epoch from flush_lag)
-					* 1e6)::bigint, -1) from pg_stat_replication limit 1);
-				perform pg_sleep(0.1);
-			end loop; end \$\$" postgres </dev/null >/dev/null 2>"$dir/lag.raw" &
-	spid=$!
-	WS_BG_PIDS+=("$spid")
+	lag_sampler_start "$d/sock-p" "$STREAM_PORT" "$STREAM_SECONDS" "$dir/lag.raw"
 	l0=$(psql_p "select pg_current_wal_lsn() - '0/0'::pg_lsn")
 	c0=$(proc_cpu "$wsnd")
 	rc0=$(proc_cpu "$wrcv")
@@ -872,10 +942,7 @@ run_stream() {
 	t1=$(now_s)
 	c1=$(proc_cpu "$wsnd")
 	rc1=$(proc_cpu "$wrcv")
-	psql_p "select pg_terminate_backend(pid) from pg_stat_activity
-		where application_name = 'wsbench-sampler'" >/dev/null || true
-	stop_pid "$spid" 5
-	awk '$2 == "lag" && $3 >= 0 {print $3}' "$dir/lag.raw" >"$dir/latencies"
+	lag_sampler_stop "$d/sock-p" "$STREAM_PORT" "$dir/lag.raw" "$dir/latencies"
 	[[ -s "$dir/latencies" ]] || echo 0 >"$dir/latencies"
 	bytes=$(awk -v a="$l0" -v b="$l1" 'BEGIN {printf "%d", b - a}')
 	nseg=$(awk -v b="$bytes" -v s="$SEG_BYTES" 'BEGIN {printf "%.1f", b / s}')
@@ -894,6 +961,7 @@ bench_script() {
 	RESULTS_TSV=$RESULTS_TSV RUN_DIR=$RUN_DIR RESULTS=$RESULTS SEGMENTS=$SEGMENTS RUNS=$RUNS \
 		FANOUT_SEGMENTS=$FANOUT_SEGMENTS STREAM_SECONDS=$STREAM_SECONDS \
 		STREAM_SCALE=$STREAM_SCALE CORPUS_BYTES=$CORPUS_BYTES WALSHIP=$WALSHIP \
+		SYNC_TSV=$SYNC_TSV SYNC_SECONDS=$SYNC_SECONDS SYNC_LAG_SECONDS=$SYNC_LAG_SECONDS \
 		PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
 }
 
@@ -901,7 +969,8 @@ bench_script() {
 # Markdown report (BENCH_DOC) of the results in RESULTS_TSV.
 bench_report() {
 	bench_script report.sh results
-	[[ -n "$PLOTS" ]] && bench_script plot.sh "$PLOTS"
+	# The plots are of the corpus contenders (a run of sync-* alone has none).
+	[[ -n "$PLOTS" && -s "$RESULTS_TSV" ]] && bench_script plot.sh "$PLOTS"
 	[[ -n "$DOC" ]] && bench_script report.sh doc "$DOC"
 	return 0
 }
@@ -918,7 +987,8 @@ main() {
 	if [[ -n "${BENCH_REPORT_ONLY:-}" ]]; then
 		# Report, plots and doc again from the last run's results (same BENCH_* settings).
 		RESULTS_TSV=$RUN_DIR/runs.txt
-		[[ -s "$RESULTS_TSV" ]] || fail "no results in $RESULTS_TSV"
+		SYNC_TSV=$RUN_DIR/sync-runs.txt
+		[[ -s "$RESULTS_TSV" || -s "$SYNC_TSV" ]] || fail "no results in $RUN_DIR"
 		CORPUS_BYTES=$((SEGMENTS * SEG_BYTES))
 		bench_report
 		return 0
@@ -926,45 +996,72 @@ main() {
 	rm -rf "$RUN_DIR"
 	mkdir -p "$RUN_DIR/lat"
 	RESULTS_TSV=$RUN_DIR/runs.txt
+	SYNC_TSV=$RUN_DIR/sync-runs.txt
 	: >"$RESULTS_TSV"
+	: >"$SYNC_TSV"
 	if ((PROBES)) && [[ ! -r /sys/kernel/btf/vmlinux ]]; then
 		log "no BTF (/sys/kernel/btf/vmlinux): the walship-probes contender is left out"
 		PROBES=0
 	fi
-	local n
+	local n fanout=""
 	for n in $FANOUT; do
 		[[ $n =~ ^[1-8]$ ]] || fail "BENCH_FANOUT: $n is not in 1..8"
+		want "fanout-$n" || continue
+		fanout+="${fanout:+ }$n"
 		((n > MAX_REPLICAS)) && MAX_REPLICAS=$n
 	done
-	log "$SEGMENTS segments x $RUNS runs: walship, walship-async$( ((PROBES)) && echo ", walship-probes")," \
-		"walship-buf$( ((PGBR)) && echo ", pgBackRest x 5"), baseline, cp$( ((STREAM_SECONDS)) && echo ", streaming")" \
-		"${FANOUT:+, fan-out to $FANOUT replicas ($FANOUT_SEGMENTS segments)}"
-	corpus_prepare
-	if [[ -n "${BENCH_CORPUS_ONLY:-}" ]]; then
-		return 0
+	FANOUT=$fanout
+	# BENCH_CONTENDERS: the contenders left out turn their switches off.
+	want walship-probes || PROBES=0
+	local c pgbr=0
+	for c in $CORPUS_CONTENDERS; do
+		[[ $c == pgbr-* ]] && want "$c" && pgbr=1
+	done
+	((pgbr)) || PGBR=0
+	want streaming || STREAM_SECONDS=0
+	sync_wanted || SYNC_SECONDS=0
+	log "$SEGMENTS segments x $RUNS runs:" \
+		"$(for c in $CORPUS_CONTENDERS streaming $SYNC_CONTENDERS; do
+			case $c in
+			walship-probes) ((PROBES)) || continue ;;
+			pgbr-*) ((PGBR)) || continue ;;
+			streaming) ((STREAM_SECONDS)) || continue ;;
+			sync-*) ((SYNC_SECONDS)) || continue ;;
+			esac
+			want "$c" && printf '%s ' "$c"
+		done)${FANOUT:+fan-out to $FANOUT replicas ($FANOUT_SEGMENTS segments)}"
+	if want_corpus; then
+		corpus_prepare
+		head -n "$FANOUT_SEGMENTS" "$CORPUS_LIST" >"$RUN_DIR/fanout.list"
+	else
+		CORPUS_BYTES=$((SEGMENTS * SEG_BYTES)) # for the report's header
 	fi
-	head -n "$FANOUT_SEGMENTS" "$CORPUS_LIST" >"$RUN_DIR/fanout.list"
+	[[ -n "${BENCH_CORPUS_ONLY:-}" ]] && return 0
 	hosts_create
 	cg_create
 	((PGBR)) && pgbr_setup
 	((STREAM_SECONDS)) && stream_setup
+	((SYNC_SECONDS)) && sync_setup
 	local run
 	for ((run = 1; run <= RUNS; run++)); do
 		log "---- run $run of $RUNS"
-		run_walship "$run" walship map off 1 1 "$CORPUS_LIST"
-		run_walship "$run" walship-async map off 0 1 "$CORPUS_LIST"
+		want walship && run_walship "$run" walship map off 1 1 "$CORPUS_LIST"
+		want walship-async && run_walship "$run" walship-async map off 0 1 "$CORPUS_LIST"
 		((PROBES)) && run_walship "$run" walship-probes map on 1 1 "$CORPUS_LIST"
-		run_walship "$run" walship-buf buffers off 1 1 "$CORPUS_LIST"
+		want walship-buf && run_walship "$run" walship-buf buffers off 1 1 "$CORPUS_LIST"
 		if ((PGBR)); then
-			run_pgbr "$run" pgbr-sync-off off n
-			run_pgbr "$run" pgbr-sync-none none n
-			run_pgbr "$run" pgbr-sync-lz4 lz4 n
-			run_pgbr "$run" pgbr-async-off off y
-			run_pgbr "$run" pgbr-async-lz4 lz4 y
+			want pgbr-sync-off && run_pgbr "$run" pgbr-sync-off off n
+			want pgbr-sync-none && run_pgbr "$run" pgbr-sync-none none n
+			want pgbr-sync-lz4 && run_pgbr "$run" pgbr-sync-lz4 lz4 n
+			want pgbr-async-off && run_pgbr "$run" pgbr-async-off off y
+			want pgbr-async-lz4 && run_pgbr "$run" pgbr-async-lz4 lz4 y
 		fi
-		run_baseline "$run"
-		run_cp "$run"
+		want baseline && run_baseline "$run"
+		want cp && run_cp "$run"
 		((STREAM_SECONDS)) && run_stream "$run"
+		for c in $SYNC_CONTENDERS; do
+			((SYNC_SECONDS)) && want "$c" && run_sync "$run" "$c"
+		done
 		for n in $FANOUT; do
 			run_walship "$run" "fanout-$n" map off "$n" "$n" "$RUN_DIR/fanout.list"
 		done

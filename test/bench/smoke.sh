@@ -2,10 +2,11 @@
 # Smoke test of the benchmark: run test/bench/run-bench.sh with 8 segments and one run of
 # every contender (walship sync and async, walship-probes and -buf, pgBackRest sync x
 # off/none/lz4 and async x off/lz4 over TLS, plain TCP baseline, cp archive_command,
-# streaming replication for 3 s, fan-out to 1 and 2 replicas with 4 segments), plots and
-# Markdown report into its own directory; pass (exit 0) when every contender shipped every
-# segment and the table was printed.  No speed goal is checked here: the figures of so
-# short a run mean nothing.
+# streaming replication for 3 s, fan-out to 1 and 2 replicas with 4 segments, synchronous
+# commit for 2 s (1 s of lag sampling) with a PostgreSQL standby, pg_receivewal and
+# walship), plots and Markdown report into its own directory; pass (exit 0) when every
+# contender shipped every segment and the tables were printed.  No speed goal is checked
+# here: the figures of so short a run mean nothing.
 #
 # Exit codes follow test/system: 0 pass, 1 fail, 77 skip (the reason is the last line).
 # To run it with the system tests, a test/system/t_*.sh wrapper can exec it:
@@ -35,7 +36,8 @@ chmod 0755 "$dir"	# pgBackRest and PostgreSQL run as postgres under it
 out=$dir/output
 trap 'rm -rf "$dir"' EXIT
 rc=0
-contenders="walship walship-async walship-buf baseline cp streaming fanout-1 fanout-2"
+contenders="walship walship-async walship-buf baseline cp streaming fanout-1 fanout-2
+	sync-standby sync-receivewal sync-walship"
 pgbr=1
 if command -v pgbackrest >/dev/null; then
 	contenders+=" pgbr-sync-off pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4"
@@ -46,6 +48,7 @@ fi
 BENCH_SEGMENTS=${BENCH_SEGMENTS:-8} BENCH_RUNS=${BENCH_RUNS:-1} BENCH_PROGRESS=${BENCH_PROGRESS:-2} \
 	BENCH_FANOUT=${BENCH_FANOUT-1 2} BENCH_FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-4} \
 	BENCH_STREAM_SECONDS=${BENCH_STREAM_SECONDS:-3} BENCH_STREAM_SCALE=${BENCH_STREAM_SCALE:-1} \
+	BENCH_SYNC_SECONDS=${BENCH_SYNC_SECONDS:-2} BENCH_SYNC_LAG_SECONDS=${BENCH_SYNC_LAG_SECONDS:-1} \
 	BENCH_PGBR=${BENCH_PGBR:-$pgbr} BENCH_RUN_DIR=$dir/run BENCH_RESULTS=$dir/results.txt \
 	BENCH_DOC=$dir/benchmarks.md BENCH_PLOTS=$dir/plots \
 	timeout -k 10 600 "$ROOT/test/bench/run-bench.sh" 2>&1 | tee "$out" || rc=$?
@@ -54,7 +57,7 @@ if ((rc != 0)); then
 	exit 1
 fi
 [[ -s $dir/benchmarks.md ]] || { echo "FAIL: no Markdown report"; exit 1; }
-# Every contender must have a row with a number in the seg/s column.
+# Every contender must have a row with a number in the seg/s (sync-*: TPS) column.
 for c in $contenders; do
 	grep -Eq "^$c +[0-9]+(\.[0-9]+)? " "$out" || { echo "FAIL: no result row for $c"; exit 1; }
 done

@@ -1,0 +1,107 @@
+#!/bin/bash
+# t_99: a PostgreSQL 15 standby streams from the appliance (issue 14, the walsender
+# endpoint).  The primary host streams WAL to a replica walshipd (walship_stream_up); the
+# replica serves it on pg_listen.  A standby on the replica host, made from a base backup,
+# has primary_conninfo pointing at the appliance (and restore_command = walship fetch as
+# its fallback).  Under pgbench load on the primary it catches up: its replay position
+# reaches the primary's, its data equals the primary's, pg_stat_wal_receiver shows it
+# streaming from the appliance, and `walship status --json` on the appliance shows it with
+# its write, flush and replay positions.  The access rules: a user no rule admits, an SQL
+# session and a logical replication connection are refused with PostgreSQL's words.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PG_LISTEN_PORT=5433
+SB_PORT=5434
+ws_setup
+require_cmds jq
+mkdir -p "$TEST_DIR/ws-r1"
+HBA=$TEST_DIR/ws-r1/hba.conf
+cat >"$HBA" <<-EOF
+	# TYPE     ROLE     NODE_NAME  CERT_NAME  ADDRESS
+	reject     standby  intruder   all        all
+	hostnossl  standby  postgres   all        10.77.0.0/16
+EOF
+chmod 0644 "$HBA"
+REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+walship_stream_up on
+psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
+pgbench_at "$NS_P" "$PG_PORT" -i -s 2 -q >/dev/null 2>&1 || fail "pgbench -i failed"
+
+# The standby on the replica host, streaming from the appliance.
+SDATA=$TEST_DIR/pg-standby
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" \
+	"$WALSHIP fetch -c $RCONF %f %p"
+cat >>"$SDATA/postgresql.conf" <<-EOF
+	primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'
+	wal_receiver_status_interval = 1s
+EOF
+pg_start "$SDATA" "$NS_R1"
+
+receiver_streaming() {
+	[[ "$(psql_at "$NS_R1" "$SB_PORT" "select status || ' ' || sender_host || ':' ||
+		sender_port from pg_stat_wal_receiver")" == "streaming $ADDR_R1:$PG_LISTEN_PORT" ]]
+}
+wait_for 30 "the standby streaming from the appliance ($ADDR_R1:$PG_LISTEN_PORT)" \
+	receiver_streaming
+log "ok: pg_stat_wal_receiver: $(psql_at "$NS_R1" "$SB_PORT" \
+	"select status, sender_host, sender_port, received_tli from pg_stat_wal_receiver")"
+
+# Load on the primary while the standby streams.
+pgbench_at "$NS_P" "$PG_PORT" -T 8 -c 4 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
+	{ cat "$TEST_DIR/pgbench.out" >&2; fail "pgbench failed"; }
+log "pgbench: $(grep -E '^(number of transactions actually processed|tps)' \
+	"$TEST_DIR/pgbench.out" | tr '\n' ' ')"
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
+log "ok: the standby replayed up to $(pg_replay_lsn "$NS_R1" "$SB_PORT") (primary flushed $target)"
+receiver_streaming || fail "the standby does not stream from the appliance any more"
+assert_same_data "$NS_P" "$PG_PORT" "$NS_R1" "$SB_PORT"
+log "ok: the standby holds the primary's data"
+
+# The appliance's view: the standby with its three positions.
+standby_reported() {
+	local replay
+	replay=$(walship_status "$RCONF" --json | jq -er '.standbys[] |
+		select(.application_name == "sb1" and .state == "streaming") | .replay_lsn') ||
+		return 1
+	lsn_ge "$replay" "$target"
+}
+wait_for 15 "walship status to show sb1 replayed up to $target" standby_reported
+log "ok: walship status --json: $(walship_status "$RCONF" --json | jq -c '.standbys[0]')"
+walship_status "$RCONF" | grep -q "standby sb1 (user postgres" ||
+	fail "walship status (text) does not show the standby"
+
+# Refusals, in PostgreSQL's words: seen by libpq as the server's error.
+refused_with() {
+	local conninfo=$1 expected=$2 out
+	if out=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$conninfo connect_timeout=5" \
+		-c "IDENTIFY_SYSTEM" 2>&1); then
+		fail "connection '$conninfo' was admitted: $out"
+	fi
+	[[ "$out" == *"$expected"* ]] || fail "connection '$conninfo': '$out', not '$expected'"
+	log "ok: refused: ${out//$'\n'/ }"
+}
+base="host=$ADDR_R1 port=$PG_LISTEN_PORT"
+refused_with "$base user=intruder replication=true" \
+	"pg_hba.conf rejects replication connection for host \"$ADDR_P\", user \"intruder\""
+refused_with "$base user=stranger replication=true" \
+	"no pg_hba.conf entry for replication connection from host \"$ADDR_P\", user \"stranger\""
+refused_with "$base user=postgres dbname=postgres" "serves physical replication only"
+refused_with "$base user=postgres dbname=postgres replication=database" \
+	"logical replication is not supported"
+refused=$(status_counter "$RCONF" hba_refused)
+((refused >= 2)) || fail "hba_refused is $refused, not at least 2"
+
+# A replication command through the admitted connection, as pg_receivewal asks.
+sys=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=true" \
+	-c "IDENTIFY_SYSTEM") || fail "IDENTIFY_SYSTEM failed"
+[[ "${sys%%|*}" == "$(pg_system_identifier "$PDATA")" ]] ||
+	fail "IDENTIFY_SYSTEM answered '$sys', not the primary's system identifier"
+seg=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=true" \
+	-c "SHOW wal_segment_size")
+assert_eq "16MB" "$seg" "SHOW wal_segment_size"
+log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg"
+log "PASS"

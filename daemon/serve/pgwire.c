@@ -440,7 +440,9 @@ void pgwire_row_description(struct pgwire_buf *b, unsigned int n, const char *co
 	*p++ = (uint8_t)n;
 	for (unsigned int i = 0; i < n; i++) {
 		size_t l = strlen(names[i]) + 1;
-		int16_t typlen = oids[i] == PGWIRE_OID_INT4 ? 4 : oids[i] == PGWIRE_OID_INT8 ? 8 : -1;
+		int16_t typlen = oids[i] == PGWIRE_OID_INT4 ? 4 :
+				 oids[i] == PGWIRE_OID_INT8 ? 8 :
+							      -1;
 
 		memcpy(p, names[i], l);
 		p += l;
@@ -504,8 +506,8 @@ void pgwire_copy_done(struct pgwire_buf *b)
 	msg_begin(b, 'c', 0);
 }
 
-void pgwire_xlogdata(struct pgwire_buf *b, uint64_t data_start, uint64_t wal_end,
-		     int64_t send_time, const uint8_t *data, uint32_t len)
+void pgwire_xlogdata(struct pgwire_buf *b, uint64_t data_start, uint64_t wal_end, int64_t send_time,
+		     const uint8_t *data, uint32_t len)
 {
 	uint8_t *p = msg_begin(b, 'd', PGREPL_XLOGDATA_HDR + (size_t)len);
 

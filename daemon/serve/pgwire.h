@@ -153,8 +153,8 @@ void pgwire_copy_done(struct pgwire_buf *b);
  * CopyData ('d') carrying XLogData: its header for WAL starting at @data_start, then the
  * @len bytes at @data.
  */
-void pgwire_xlogdata(struct pgwire_buf *b, uint64_t data_start, uint64_t wal_end,
-		     int64_t send_time, const uint8_t *data, uint32_t len);
+void pgwire_xlogdata(struct pgwire_buf *b, uint64_t data_start, uint64_t wal_end, int64_t send_time,
+		     const uint8_t *data, uint32_t len);
 /* CopyData ('d') carrying a keepalive ('k'). */
 void pgwire_keepalive(struct pgwire_buf *b, uint64_t wal_end, int64_t send_time,
 		      bool reply_requested);

@@ -170,7 +170,8 @@ static void serve_scan(struct serve *s)
 		serve_note_wal(s, p->name, p->durable, false);
 		if (!s->growing.name[0] || strcmp(p->name, s->growing.name) > 0) {
 			snprintf(s->growing.name, sizeof(s->growing.name), "%s", p->name);
-			snprintf(s->growing.tmp_name, sizeof(s->growing.tmp_name), "%s", p->tmp_name);
+			snprintf(s->growing.tmp_name, sizeof(s->growing.tmp_name), "%s",
+				 p->tmp_name);
 			s->growing.durable = p->durable;
 		}
 	}
@@ -312,7 +313,8 @@ static void sb_host(const struct standby *sb, char *host, size_t len)
 
 	snprintf(host, len, "?");
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, (socklen_t)len);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host,
+			  (socklen_t)len);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
 			  (socklen_t)len);
@@ -374,8 +376,8 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 	}
 	if (!sb_admitted(sb))
 		return;
-	log_log("replication connection authorized: user=%s application_name=%s host=%s",
-		sb->user, sb->app, sb->addr);
+	log_log("replication connection authorized: user=%s application_name=%s host=%s", sb->user,
+		sb->app, sb->addr);
 	sb->state = SB_QUERY;
 	sb->connected_since = time(NULL);
 	pgwire_auth_ok(&sb->out);
@@ -738,8 +740,8 @@ static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
 	} else if (res == 0) {
 		sb->waiting = true; /* shorter than its durable length said: wait for news */
 	} else {
-		pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(),
-				sb->rbuf, (uint32_t)res);
+		pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(), sb->rbuf,
+				(uint32_t)res);
 		sb->next_lsn += (uint64_t)res;
 		sb->bytes_sent += (uint64_t)res;
 		sb_flush(sb);
@@ -1179,7 +1181,7 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 		snprintf(o->application_name, sizeof(o->application_name), "%s", sb->app);
 		snprintf(o->addr, sizeof(o->addr), "%s", sb->addr);
 		snprintf(o->state, sizeof(o->state), "%s",
-			 sb->state == SB_STARTUP	 ? "startup" :
+			 sb->state == SB_STARTUP   ? "startup" :
 			 sb->state == SB_STREAMING ? "streaming" :
 						     "idle");
 		snprintf(o->slot, sizeof(o->slot), "%s", sb->slot);

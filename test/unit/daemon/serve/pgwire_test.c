@@ -149,8 +149,7 @@ static void test_commands(void **state)
 	assert_int_equal(pgwire_parse_command("START_REPLICATION SLOT s LOGICAL 0/0", &c), 0);
 	assert_true(c.logical);
 	assert_int_equal(pgwire_parse_command("START_REPLICATION", &c), -EINVAL);
-	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE", &c),
-			 -EINVAL);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE", &c), -EINVAL);
 	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE 1 x", &c),
 			 -EINVAL);
 	assert_int_equal(pgwire_parse_command("START_REPLICATION \"0/3000000\"", &c), -EINVAL);

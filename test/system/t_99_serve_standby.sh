@@ -8,6 +8,9 @@
 # streaming from the appliance, and `walship status --json` on the appliance shows it with
 # its write, flush and replay positions.  The access rules: a user no rule admits, an SQL
 # session and a logical replication connection are refused with PostgreSQL's words.
+# pg_receivewal pointed at the appliance stores the same bytes as its archive, and one that
+# asks for a segment the appliance does not hold gets PostgreSQL's "has already been
+# removed" (what sends a standby back to restore_command).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -104,4 +107,37 @@ seg=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=tru
 	-c "SHOW wal_segment_size")
 assert_eq "16MB" "$seg" "SHOW wal_segment_size"
 log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg"
+
+# pg_receivewal pointed at the appliance stores the same bytes as the appliance's archive.
+RW=$TEST_DIR/receivewal
+mkdir -p "$RW" && chown postgres:postgres "$RW"
+bg_start "$TEST_DIR/receivewal.out" as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" \
+	-d "$base user=postgres" -D "$RW" -n --no-sync
+RECEIVEWAL=$BG_PID
+completed=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_archived "$completed"
+wait_for 30 "pg_receivewal to store $completed" test -f "$RW/$completed"
+assert_file_identical "$RARCHIVE/$completed" "$RW/$completed"
+log "ok: pg_receivewal stored $completed from the appliance, identical to the archive's"
+kill "$RECEIVEWAL" 2>/dev/null || true
+
+# A start point the appliance no longer holds: PostgreSQL's error, so that a standby falls
+# back to restore_command.  pg_receivewal starts after the newest segment of its directory.
+# (segment 0 does not exist: the oldest segment it could start from is 2)
+first=$(find "$RARCHIVE" -maxdepth 1 -name '00000001000000000000000[2-9A-F]' -printf '%f\n' |
+	sort | head -n 1)
+[[ -n "$first" ]] || fail "no segment from 2 on of timeline 1 in $RARCHIVE"
+before=$(printf '%08X%08X%08X' 1 0 $((16#${first:16:8} - 1)))
+RW2=$TEST_DIR/receivewal-gap
+mkdir -p "$RW2"
+truncate -s 16M "$RW2/$before"
+chown -R postgres:postgres "$RW2"
+mv "$RARCHIVE/$first" "$TEST_DIR/$first.removed"
+if out=$(as_postgres_in "$NS_P" timeout 20 "$PG_BIN/pg_receivewal" -d "$base user=postgres" \
+	-D "$RW2" -n --no-sync 2>&1); then
+	fail "pg_receivewal from $first (removed) succeeded: $out"
+fi
+[[ "$out" == *"requested WAL segment $first has already been removed"* ]] ||
+	fail "pg_receivewal from a removed segment: '$out'"
+log "ok: ${out//$'\n'/ }"
 log "PASS"

@@ -140,4 +140,35 @@ fi
 [[ "$out" == *"requested WAL segment $first has already been removed"* ]] ||
 	fail "pg_receivewal from a removed segment: '$out'"
 log "ok: ${out//$'\n'/ }"
+mv "$TEST_DIR/$first.removed" "$RARCHIVE/$first"
+
+# Hostile input on pg_listen drops that connection only: each is closed by the appliance
+# (cat reaches the end of the connection), and the standby streams on.
+hostile() {
+	local what=$1 bytes=$2
+	in_ns "$NS_P" timeout 10 bash -c "exec 3<>/dev/tcp/$ADDR_R1/$PG_LISTEN_PORT &&
+		printf '$bytes' >&3 && cat <&3 >/dev/null" ||
+		fail "$what: the appliance did not close the connection"
+	log "ok: $what: connection closed"
+}
+startup='\x00\x00\x00\x28\x00\x03\x00\x00user\x00postgres\x00replication\x00true\x00\x00'
+hostile "HTTP request" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+hostile "oversized startup packet" '\x00\x01\x00\x00\x00\x03\x00\x00'
+hostile "oversized message" "${startup}Q\x7f\xff\xff\xff"
+hostile "message length under 4" "${startup}Q\x00\x00\x00\x02"
+hostile "unknown message type" "${startup}P\x00\x00\x00\x04"
+hostile "CopyData outside COPY" "${startup}d\x00\x00\x00\x05r"
+hostile "data after SSLRequest" '\x00\x00\x00\x08\x04\xd2\x16\x2fjunk'
+ws_check_daemons
+receiver_streaming || fail "the standby stopped streaming after the hostile connections"
+
+# The appliance SIGKILLed and started again: the standby reconnects and catches up.
+walshipd_kill "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (2)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
+wait_for 15 "the standby streaming from the restarted appliance" receiver_streaming
+assert_same_data "$NS_P" "$PG_PORT" "$NS_R1" "$SB_PORT"
+log "ok: after a SIGKILL of the appliance the standby streams again, at $target"
 log "PASS"

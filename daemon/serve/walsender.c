@@ -75,6 +75,7 @@ struct standby {
 	bool copy_done_sent;
 	int file_fd; /* the segment of next_lsn, -1 none */
 	uint64_t file_segno;
+	uint32_t file_tli;
 	char file_name[WAL_NAME_MAX + 1];
 	uint64_t file_limit; /* bytes of it that are durable and may be sent */
 	bool file_incoming; /* opened from .incoming */
@@ -82,6 +83,8 @@ struct standby {
 	bool waiting; /* for a hook: nothing more is durable yet */
 	uint8_t *rbuf; /* SERVE_MAX_SEND bytes */
 	uint32_t read_len;
+	uint64_t stop_lsn; /* an older timeline: where it ends (its switch point), else 0 */
+	uint32_t next_tli; /* and the timeline that follows it */
 	uint64_t gen; /* of the stream: one per START_REPLICATION */
 	uint64_t read_gen; /* of the open or read in flight */
 };
@@ -116,8 +119,43 @@ struct serve {
 
 static void sb_pump(struct standby *sb);
 static void sb_flush(struct standby *sb);
+static void sb_stream_end(struct standby *sb);
 
 /* ---- what the store holds ---- */
+
+static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start);
+static ssize_t read_history(const struct serve *s, uint32_t tli, char *buf);
+
+/* The history of timeline @tli, newer than the newest so far, is stored: the WAL on it
+ * ends, for now, where the previous one forked (what the new timeline shares with it). */
+static void serve_new_history(struct serve *s, uint32_t tli)
+{
+	char *text = malloc(HISTORY_MAX);
+	ssize_t n = text ? read_history(s, tli, text) : -ENOMEM;
+	uint64_t fork = 0;
+	uint32_t child;
+
+	if (n < 0 || wal_history_fork(text, (size_t)n, tli, s->tli, &fork, &child) < 0)
+		fork = 0; /* not known until its first segment */
+	free(text);
+	s->tli = tli;
+	s->end_lsn = fork;
+}
+
+/* A newer timeline's history is stored: the standbys streaming an older one learn where
+ * it ends, and get the end of their timeline once they are sent WAL up to there. */
+static void serve_new_timeline(struct serve *s)
+{
+	for (struct standby *sb = s->standbys; sb; sb = sb->next) {
+		if (sb->closing || sb->state != SB_STREAMING || sb->stop_lsn || sb->tli >= s->tli)
+			continue;
+		if (sb_find_fork(sb, sb->tli, sb->next_lsn) < 0) {
+			sb_stream_end(sb);
+			sb->close_when_sent = true;
+			sb_flush(sb);
+		}
+	}
+}
 
 /* Take @name, stored or @durable bytes of it durable, into the newest timeline's end. */
 static void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool complete)
@@ -130,8 +168,8 @@ static void serve_note_wal(struct serve *s, const char *name, uint64_t durable, 
 		return;
 	if (wn.kind == WAL_FILE_HISTORY) {
 		if (wn.timeline > s->tli) {
-			s->tli = wn.timeline;
-			s->end_lsn = 0; /* its switch point comes with its first segment */
+			serve_new_history(s, wn.timeline);
+			serve_new_timeline(s);
 		}
 		return;
 	}
@@ -510,7 +548,27 @@ static void sb_show(struct standby *sb, const char *name)
 	sb_row(sb, 1, (const char *const *)&name, &oid, &v, &len, "SHOW");
 }
 
-/* A small file read whole on the loop (HISTORY_MAX at most: a line per timeline). */
+/*
+ * Read the stored history file of @tli into @buf (HISTORY_MAX bytes): a small file read
+ * whole on the loop (a line per timeline).  Returns its length or -errno.
+ */
+static ssize_t read_history(const struct serve *s, uint32_t tli, char *buf)
+{
+	char name[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	fd = openat(s->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, HISTORY_MAX);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
 static void sb_timeline_history(struct standby *sb, uint32_t tli)
 {
 	static const char *const names[] = { "filename", "content" };
@@ -519,23 +577,14 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	char *content = malloc(HISTORY_MAX);
 	const char *values[2] = { name, content };
 	size_t lens[2];
-	ssize_t n = -1;
-	int fd;
+	ssize_t n;
 
 	snprintf(name, sizeof(name), "%08X.history", tli);
 	if (!content) {
 		sb_error(sb, "FATAL", "53200", "out of memory");
 		return;
 	}
-	fd = openat(sb->s->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, content, HISTORY_MAX);
-		if (n < 0)
-			n = -errno;
-		close(fd);
-	} else {
-		n = -errno;
-	}
+	n = read_history(sb->s, tli, content);
 	if (n < 0) {
 		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
 			 strerror((int)-n));
@@ -547,6 +596,47 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	lens[1] = (size_t)n;
 	sb_row(sb, 2, names, oids, values, lens, "TIMELINE_HISTORY");
 	free(content);
+}
+
+/*
+ * START_REPLICATION on timeline @tli older than the newest: where it ended, from the
+ * newest timeline's history (sb->stop_lsn, sb->next_tli), so that the stream stops there
+ * with the end of timeline of walsender.c.  Returns 0, or -1 when the standby has been
+ * answered with an error.
+ */
+static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start)
+{
+	struct serve *s = sb->s;
+	char *text = malloc(HISTORY_MAX);
+	char at[PGREPL_LSN_TEXT], fork[PGREPL_LSN_TEXT];
+	ssize_t n = text ? read_history(s, s->tli, text) : -ENOMEM;
+	int ret = n < 0 ? (int)n :
+			  wal_history_fork(text, (size_t)n, s->tli, tli, &sb->stop_lsn,
+					   &sb->next_tli);
+
+	free(text);
+	pgrepl_lsn_format(start, at, sizeof(at));
+	if (ret < 0 || tli > s->tli) {
+		if (ret < 0 && ret != -ENOENT)
+			log_warning("could not read the history of timeline %u: %s", s->tli,
+				    strerror(-ret));
+		sb_error(sb, "ERROR", "58P01",
+			 "requested starting point %s on timeline %u is not in this server's "
+			 "history",
+			 at, tli);
+		pgwire_ready(&sb->out);
+		return -1;
+	}
+	if (start > sb->stop_lsn) {
+		pgrepl_lsn_format(sb->stop_lsn, fork, sizeof(fork));
+		sb_error(sb, "ERROR", "58P01",
+			 "requested starting point %s on timeline %u is not in this server's "
+			 "history: it forked from timeline %u at %s",
+			 at, tli, tli, fork);
+		pgwire_ready(&sb->out);
+		return -1;
+	}
+	return 0;
 }
 
 static void sb_start_replication(struct standby *sb, const struct pgwire_command *cmd)
@@ -568,16 +658,10 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 		return;
 	}
 	pgrepl_lsn_format(cmd->start, start, sizeof(start));
-	if (tli != s->tli) {
-		/* The end of an older timeline (its switch point) is not served yet: the standby
-		 * takes that timeline's WAL from restore_command (walship fetch). */
-		sb_error(sb, "ERROR", "0A000",
-			 "requested timeline %u is not the newest timeline %u of this appliance: "
-			 "streaming an older timeline is not supported yet",
-			 tli, s->tli);
-		pgwire_ready(&sb->out);
-		return;
-	}
+	sb->stop_lsn = 0;
+	sb->next_tli = 0;
+	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start) < 0)
+		return; /* answered */
 	snprintf(sb->slot, sizeof(sb->slot), "%s", cmd->slot);
 	sb->tli = tli;
 	sb->next_lsn = cmd->start;
@@ -586,7 +670,7 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	sb->ping_sent = false;
 	sb->last_rx_ms = clock_now_ms();
 	pgwire_copy_both(&sb->out);
-	if (cmd->start > s->end_lsn) {
+	if (!sb->stop_lsn && cmd->start > s->end_lsn) {
 		pgrepl_lsn_format(s->end_lsn, end, sizeof(end));
 		sb_error(sb, "ERROR", "XX000",
 			 "requested starting point %s is ahead of the WAL flush position of this "
@@ -598,6 +682,7 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	}
 	log_log("standby \"%s\" (%s) streams from %s on timeline %u", sb->app, sb->addr, start,
 		tli);
+	sb_pump(sb);
 }
 
 static void sb_query(struct standby *sb, const struct pgwire_msg *m)
@@ -663,7 +748,7 @@ static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb->write = st.write;
 		sb->flush = st.flush;
 		sb->apply = st.apply;
-		if (st.reply_requested) /* walsender.c ProcessStandbyReplyMessage() */
+		if (st.reply_requested && !sb->copy_done_sent) /* ProcessStandbyReplyMessage() */
 			pgwire_keepalive(&sb->out, sb->s->end_lsn, pgrepl_time_now(), false);
 		return;
 	}
@@ -681,6 +766,22 @@ static void sb_copy_done(struct standby *sb)
 	if (!sb->copy_done_sent)
 		pgwire_copy_done(&sb->out);
 	sb->copy_done_sent = true;
+	if (sb->stop_lsn && sb->next_lsn >= sb->stop_lsn) {
+		/* the end of the timeline: the next one and where it starts (section 3.9 of
+		 * walsender.c's StartReplication(): a row, then both CommandCompletes) */
+		static const char *const names[] = { "next_tli", "next_tli_startpos" };
+		static const uint32_t oids[] = { PGWIRE_OID_INT8, PGWIRE_OID_TEXT };
+		char next[12], pos[PGREPL_LSN_TEXT];
+		const char *values[2] = { next, pos };
+		size_t lens[2];
+
+		snprintf(next, sizeof(next), "%u", sb->next_tli);
+		pgrepl_lsn_format(sb->stop_lsn, pos, sizeof(pos));
+		lens[0] = strlen(next);
+		lens[1] = strlen(pos);
+		pgwire_row_description(&sb->out, 2, names, oids);
+		pgwire_data_row(&sb->out, 2, values, lens);
+	}
 	pgwire_command_complete(&sb->out, "START_STREAMING");
 	pgwire_command_complete(&sb->out, "START_REPLICATION");
 	pgwire_ready(&sb->out);
@@ -808,38 +909,58 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 	sb_op_done(sb);
 }
 
-/* Send what is durable past next_lsn, as far as the send buffer allows. */
+/* Send what is durable past next_lsn, as far as the send buffer allows; on an older
+ * timeline, up to its switch point, then CopyDone (the end of the timeline). */
 static void sb_pump(struct standby *sb)
 {
 	struct serve *s = sb->s;
 	uint32_t seg_size = s->store->id.seg_size;
-	uint64_t segno, off;
+	uint32_t file_tli = sb->tli;
+	uint64_t segno, off, cap = seg_size, limit;
 
 	if (sb->closing || sb->state != SB_STREAMING || sb->file_busy || sb->close_when_sent ||
-	    sb->out.len + sb->sending.len >= SERVE_TX_LOW)
+	    sb->copy_done_sent || sb->out.len + sb->sending.len >= SERVE_TX_LOW)
 		return;
 	sb->waiting = false;
+	if (sb->stop_lsn && sb->next_lsn >= sb->stop_lsn) {
+		char at[PGREPL_LSN_TEXT];
+
+		pgrepl_lsn_format(sb->stop_lsn, at, sizeof(at));
+		log_log("standby \"%s\" (%s) reached the end of timeline %u at %s", sb->app,
+			sb->addr, sb->tli, at);
+		pgwire_copy_done(&sb->out);
+		sb->copy_done_sent = true;
+		sb_flush(sb);
+		return;
+	}
 	segno = sb->next_lsn / seg_size;
 	off = sb->next_lsn % seg_size;
-	if (sb->file_fd >= 0 && sb->file_segno != segno) {
+	/* The segment of the switch point is read from the child's file, which holds the old
+	 * timeline's WAL up to there (as walsender.c's XLogReadDetermineTimeline() does). */
+	if (sb->stop_lsn && segno == sb->stop_lsn / seg_size) {
+		file_tli = sb->next_tli;
+		cap = sb->stop_lsn % seg_size;
+	}
+	if (sb->file_fd >= 0 && (sb->file_segno != segno || sb->file_tli != file_tli)) {
 		close(sb->file_fd);
 		sb->file_fd = -1;
 	}
 	if (sb->file_fd < 0) {
 		sb->file_segno = segno;
-		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), sb->tli, segno,
+		sb->file_tli = file_tli;
+		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), file_tli, segno,
 					seg_size);
-		if (!strcmp(s->growing.name, sb->file_name)) {
+		if (!strcmp(s->growing.name, sb->file_name))
 			sb_open(sb, true);
-		} else if (segno * seg_size < s->end_lsn) {
+		else if (file_tli != s->tli || segno * seg_size < s->end_lsn)
 			sb_open(sb, false); /* stored, or removed: the open says which */
-		} else {
+		else
 			sb->waiting = true; /* not received yet */
-		}
 		return;
 	}
-	if (off < sb->file_limit) {
-		uint64_t n = sb->file_limit - off;
+	limit = sb->file_limit < cap ? sb->file_limit : cap;
+	if (off < limit) {
+		uint64_t n = limit - off;
 
 		sb_read(sb, off, (uint32_t)(n < SERVE_MAX_SEND ? n : SERVE_MAX_SEND));
 		return;
@@ -1117,7 +1238,8 @@ void serve_tick(struct serve *s, int64_t now_ms)
 			sb_close(sb);
 			continue;
 		}
-		if (!sb->ping_sent && now_ms - sb->last_rx_ms > s->keepalive_timeout_ms / 2) {
+		if (!sb->ping_sent && !sb->copy_done_sent &&
+		    now_ms - sb->last_rx_ms > s->keepalive_timeout_ms / 2) {
 			pgwire_keepalive(&sb->out, s->end_lsn, pgrepl_time_now(), true);
 			sb->ping_sent = true;
 			sb_flush(sb);

@@ -89,7 +89,10 @@ struct standby {
 	uint64_t read_gen; /* of the open or read in flight */
 };
 
-/* The segment being received into .incoming, as the replica role last said. */
+/* Files in .incoming whose durable length the replica role reported, at most. */
+#define SERVE_MAX_GROWING 16
+
+/* A segment being received into .incoming, as the replica role last said. */
 struct growing {
 	char name[WAL_NAME_MAX + 1];
 	char tmp_name[sizeof(((struct store_partial *)0)->tmp_name)];
@@ -113,9 +116,35 @@ struct serve {
 	/* the WAL this replica holds: newest timeline, and its durable end on it */
 	uint32_t tli;
 	uint64_t end_lsn;
-	struct growing growing; /* name "" when none */
+	/* the segments being received into .incoming (name "" for a free entry): more than
+	 * one when pushes of whole files are in flight beside the stream */
+	struct growing growing[SERVE_MAX_GROWING];
 	uint64_t refused, hba_refused, shed;
 };
+
+static struct growing *growing_find(struct serve *s, const char *name)
+{
+	for (unsigned int i = 0; i < SERVE_MAX_GROWING; i++)
+		if (s->growing[i].name[0] && !strcmp(s->growing[i].name, name))
+			return &s->growing[i];
+	return NULL;
+}
+
+/* Record @name's durable length: its entry, a free one, or the oldest segment's. */
+static void growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
+{
+	struct growing *g = growing_find(s, name);
+
+	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
+		if (!s->growing[i].name[0])
+			g = &s->growing[i];
+	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
+		if (!g || strcmp(s->growing[i].name, g->name) < 0)
+			g = &s->growing[i];
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
+	g->durable = durable;
+}
 
 static void sb_pump(struct standby *sb);
 static void sb_flush(struct standby *sb);
@@ -206,12 +235,7 @@ static void serve_scan(struct serve *s)
 		const struct store_partial *p = &s->store->partials[i];
 
 		serve_note_wal(s, p->name, p->durable, false);
-		if (!s->growing.name[0] || strcmp(p->name, s->growing.name) > 0) {
-			snprintf(s->growing.name, sizeof(s->growing.name), "%s", p->name);
-			snprintf(s->growing.tmp_name, sizeof(s->growing.tmp_name), "%s",
-				 p->tmp_name);
-			s->growing.durable = p->durable;
-		}
+		growing_set(s, p->name, p->tmp_name, p->durable);
 	}
 }
 
@@ -853,9 +877,11 @@ static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
 
 static void sb_opened(struct ring_op *op, int res, uint32_t flags);
 
-static void sb_open(struct standby *sb, bool incoming)
+/* Open sb->file_name: in .incoming as @g->tmp_name, or stored when @g is NULL. */
+static void sb_open(struct standby *sb, const struct growing *g)
 {
 	const struct store *st = sb->s->store;
+	bool incoming = g != NULL;
 	struct io_uring_sqe *sqe;
 
 	sb->file_busy = true;
@@ -864,8 +890,7 @@ static void sb_open(struct standby *sb, bool incoming)
 	sb->file_op.cb = sb_opened;
 	sqe = sb_sqe(sb, &sb->file_op);
 	io_uring_prep_openat(sqe, incoming ? st->incoming_fd : st->dir_fd,
-			     incoming ? sb->s->growing.tmp_name : sb->file_name,
-			     O_RDONLY | O_CLOEXEC, 0);
+			     incoming ? g->tmp_name : sb->file_name, O_RDONLY | O_CLOEXEC, 0);
 }
 
 static void sb_opened(struct ring_op *op, int res, uint32_t flags)
@@ -884,11 +909,11 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		/* nothing to do */
 	} else if (res == -ENOENT && sb->file_incoming) {
 		/* Stored meanwhile (renamed): serve_wal_stored() wakes it to open the name. */
-		if (!strcmp(s->growing.name, sb->file_name))
+		if (growing_find(s, sb->file_name))
 			sb->waiting = true; /* the same file name, another tmp: news will come */
 		else
 			sb_pump(sb);
-	} else if (res == -ENOENT && !strcmp(s->growing.name, sb->file_name)) {
+	} else if (res == -ENOENT && growing_find(s, sb->file_name)) {
 		sb_pump(sb); /* being received after all: open it in .incoming */
 	} else if (res == -ENOENT) {
 		sb_removed(sb);
@@ -902,8 +927,11 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		sb->close_when_sent = true;
 		sb_flush(sb);
 	} else {
+		const struct growing *g = growing_find(s, sb->file_name);
+
 		sb->file_fd = res;
-		sb->file_limit = sb->file_incoming ? s->growing.durable : s->store->id.seg_size;
+		/* from .incoming and no longer listed: stored meanwhile, so complete */
+		sb->file_limit = sb->file_incoming && g ? g->durable : s->store->id.seg_size;
 		sb_pump(sb);
 	}
 	sb_op_done(sb);
@@ -946,14 +974,17 @@ static void sb_pump(struct standby *sb)
 		sb->file_fd = -1;
 	}
 	if (sb->file_fd < 0) {
+		const struct growing *g;
+
 		sb->file_segno = segno;
 		sb->file_tli = file_tli;
 		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), file_tli, segno,
 					seg_size);
-		if (!strcmp(s->growing.name, sb->file_name))
-			sb_open(sb, true);
+		g = growing_find(s, sb->file_name);
+		if (g)
+			sb_open(sb, g);
 		else if (file_tli != s->tli || segno * seg_size < s->end_lsn)
-			sb_open(sb, false); /* stored, or removed: the open says which */
+			sb_open(sb, NULL); /* stored, or removed: the open says which */
 		else
 			sb->waiting = true; /* not received yet */
 		return;
@@ -1190,9 +1221,7 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 {
 	if (!s)
 		return;
-	snprintf(s->growing.name, sizeof(s->growing.name), "%s", name);
-	snprintf(s->growing.tmp_name, sizeof(s->growing.tmp_name), "%s", tmp_name);
-	s->growing.durable = durable;
+	growing_set(s, name, tmp_name, durable);
 	serve_note_wal(s, name, durable, false);
 	for (struct standby *sb = s->standbys; sb; sb = sb->next)
 		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name) &&
@@ -1203,10 +1232,13 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 
 void serve_wal_stored(struct serve *s, const char *name)
 {
+	struct growing *g;
+
 	if (!s)
 		return;
-	if (!strcmp(s->growing.name, name))
-		memset(&s->growing, 0, sizeof(s->growing));
+	g = growing_find(s, name);
+	if (g)
+		memset(g, 0, sizeof(*g));
 	serve_note_wal(s, name, 0, true);
 	for (struct standby *sb = s->standbys; sb; sb = sb->next)
 		if (sb->file_fd >= 0 && !strcmp(sb->file_name, name))

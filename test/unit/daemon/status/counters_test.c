@@ -144,12 +144,52 @@ static void test_metrics_have_every_value(void **state)
 	free(doc);
 }
 
+/* A standby on pg_listen appears in the text and the JSON with its positions. */
+static void test_standbys(void **state)
+{
+	struct status_node n;
+	struct status_standby *sb;
+	size_t len;
+	char *text, *json;
+
+	(void)state;
+	fill_node(&n, "replica");
+	n.standbys = calloc(1, sizeof(*n.standbys));
+	assert_non_null(n.standbys);
+	n.nstandbys = 1;
+	sb = &n.standbys[0];
+	snprintf(sb->user, sizeof(sb->user), "repl");
+	snprintf(sb->application_name, sizeof(sb->application_name), "sb1");
+	snprintf(sb->addr, sizeof(sb->addr), "10.0.0.3:41000");
+	snprintf(sb->state, sizeof(sb->state), "streaming");
+	sb->timeline = 2;
+	sb->sent_lsn = 0x4A30000;
+	sb->write_lsn = 0x4A20000;
+	sb->flush_lsn = 0x4A10000;
+	sb->apply_lsn = 0x4A00000;
+	text = status_render(&n, false, &len);
+	json = status_render(&n, true, &len);
+	status_node_release(&n);
+	assert_non_null(text);
+	assert_non_null(json);
+	assert_non_null(strstr(text, "standby sb1 (user repl, 10.0.0.3:41000): streaming on "
+				     "timeline 2"));
+	assert_non_null(strstr(text, "sent 0/4A30000, write 0/4A20000, flush 0/4A10000, replay "
+				     "0/4A00000"));
+	assert_non_null(strstr(json, "\"standbys\":[{\"user\":\"repl\",\"application_name\":"
+				     "\"sb1\""));
+	assert_non_null(strstr(json, "\"flush_lsn\":\"0/4A10000\",\"replay_lsn\":\"0/4A00000\""));
+	free(text);
+	free(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_has_every_value),
 		cmocka_unit_test(test_text_has_every_value),
 		cmocka_unit_test(test_metrics_have_every_value),
+		cmocka_unit_test(test_standbys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

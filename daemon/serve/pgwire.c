@@ -253,6 +253,29 @@ static int parse_start_replication(const char **at, struct pgwire_command *out)
 	return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 }
 
+/* CREATE_REPLICATION_SLOT name [TEMPORARY] {PHYSICAL|LOGICAL plugin} [options]: the
+ * options (RESERVE_WAL, or a parenthesized list) are not looked at. */
+static int parse_create_slot(const char **at, struct pgwire_command *out)
+{
+	char tok[TOKEN_MAX];
+	bool quoted;
+
+	if (next_token(at, tok, &quoted) <= 0 ||
+	    identifier(out->slot, sizeof(out->slot), tok, quoted) < 0 ||
+	    next_token(at, tok, &quoted) <= 0)
+		return -EINVAL;
+	if (keyword(tok, quoted, "TEMPORARY")) {
+		out->temporary = true;
+		if (next_token(at, tok, &quoted) <= 0)
+			return -EINVAL;
+	}
+	if (keyword(tok, quoted, "LOGICAL")) {
+		out->logical = true;
+		return 0;
+	}
+	return keyword(tok, quoted, "PHYSICAL") ? 0 : -EINVAL;
+}
+
 int pgwire_parse_command(const char *text, struct pgwire_command *out)
 {
 	const char *at = text;
@@ -292,6 +315,10 @@ int pgwire_parse_command(const char *text, struct pgwire_command *out)
 	if (keyword(tok, quoted, "START_REPLICATION")) {
 		out->kind = PGWIRE_CMD_START_REPLICATION;
 		return parse_start_replication(&at, out);
+	}
+	if (keyword(tok, quoted, "CREATE_REPLICATION_SLOT")) {
+		out->kind = PGWIRE_CMD_CREATE_SLOT;
+		return parse_create_slot(&at, out);
 	}
 	out->kind = PGWIRE_CMD_OTHER;
 	return 0;

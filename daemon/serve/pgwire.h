@@ -84,6 +84,7 @@ enum pgwire_command_kind {
 	PGWIRE_CMD_SHOW,
 	PGWIRE_CMD_TIMELINE_HISTORY,
 	PGWIRE_CMD_START_REPLICATION,
+	PGWIRE_CMD_CREATE_SLOT, /* CREATE_REPLICATION_SLOT */
 	PGWIRE_CMD_OTHER, /* a replication command this endpoint does not serve, or SQL */
 };
 
@@ -93,8 +94,10 @@ struct pgwire_command {
 	char show[PGWIRE_MAX_NAME]; /* SHOW: the parameter, lower case */
 	uint32_t timeline; /* TIMELINE_HISTORY; START_REPLICATION (0: not given) */
 	uint64_t start; /* START_REPLICATION: the start LSN */
-	char slot[PGWIRE_MAX_NAME]; /* START_REPLICATION SLOT name, "" when none */
-	bool logical; /* START_REPLICATION SLOT x LOGICAL ... */
+	char slot[PGWIRE_MAX_NAME]; /* START_REPLICATION SLOT name, "" when none;
+				     * CREATE_REPLICATION_SLOT's name */
+	bool logical; /* START_REPLICATION SLOT x LOGICAL ..., CREATE_... LOGICAL */
+	bool temporary; /* CREATE_REPLICATION_SLOT x TEMPORARY */
 };
 
 /*

@@ -709,6 +709,34 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	sb_pump(sb);
 }
 
+/*
+ * CREATE_REPLICATION_SLOT: a TEMPORARY physical slot (what a walreceiver with
+ * wal_receiver_create_temp_slot = on asks for) is answered and keeps nothing: the
+ * appliance removes no WAL yet.  Permanent slots are not kept on the appliance yet.
+ */
+static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
+{
+	static const char *const names[] = { "slot_name", "consistent_point", "snapshot_name",
+					     "output_plugin" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_TEXT,
+					 PGWIRE_OID_TEXT };
+	char pos[PGREPL_LSN_TEXT];
+	const char *values[4] = { cmd->slot, pos, NULL, NULL };
+	size_t lens[4] = { strlen(cmd->slot), 0, 0, 0 };
+
+	if (cmd->logical || !cmd->temporary) {
+		sb_error(sb, "ERROR", "0A000",
+			 "%s replication slots are not supported by walship: only temporary "
+			 "physical slots, which keep nothing",
+			 cmd->logical ? "logical" : "permanent");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	pgrepl_lsn_format(sb->s->end_lsn, pos, sizeof(pos));
+	lens[1] = strlen(pos);
+	sb_row(sb, 4, names, oids, values, lens, "CREATE_REPLICATION_SLOT");
+}
+
 static void sb_query(struct standby *sb, const struct pgwire_msg *m)
 {
 	struct pgwire_command cmd;
@@ -739,6 +767,9 @@ static void sb_query(struct standby *sb, const struct pgwire_msg *m)
 		return;
 	case PGWIRE_CMD_START_REPLICATION:
 		sb_start_replication(sb, &cmd);
+		return;
+	case PGWIRE_CMD_CREATE_SLOT:
+		sb_create_slot(sb, &cmd);
 		return;
 	case PGWIRE_CMD_OTHER:
 		/* PostgreSQL's answer to SQL on a physical walsender (walsender.c). */

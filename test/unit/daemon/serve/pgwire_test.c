@@ -156,6 +156,23 @@ static void test_commands(void **state)
 	assert_int_equal(pgwire_parse_command("START_REPLICATION SLOT \"unterminated", &c),
 			 -EINVAL);
 
+	/* What a walreceiver with wal_receiver_create_temp_slot = on sends. */
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT \"pg_walreceiver_77\" "
+					      "TEMPORARY PHYSICAL (RESERVE_WAL)",
+					      &c),
+			 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_CREATE_SLOT);
+	assert_string_equal(c.slot, "pg_walreceiver_77");
+	assert_true(c.temporary);
+	assert_false(c.logical);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s PHYSICAL RESERVE_WAL", &c),
+			 0);
+	assert_false(c.temporary);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s LOGICAL pgoutput", &c), 0);
+	assert_true(c.logical);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s TEMPORARY", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT", &c), -EINVAL);
+
 	assert_int_equal(pgwire_parse_command("select 1", &c), 0);
 	assert_int_equal(c.kind, PGWIRE_CMD_OTHER);
 	assert_int_equal(pgwire_parse_command("BASE_BACKUP", &c), 0);

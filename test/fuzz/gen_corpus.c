@@ -293,6 +293,9 @@ static void pgwire_seeds(void)
 	pgwire_put(&b, "c\0\0\0\4X\0\0\0\4", 10);
 	write_seed("pgwire", "session", b.data, b.len);
 	pgwire_buf_free(&b);
+	write_text(
+		"pgwire", "create-temp-slot",
+		"CREATE_REPLICATION_SLOT \"pg_walreceiver_77\" TEMPORARY PHYSICAL (RESERVE_WAL)");
 	write_text("pgwire", "start-slot",
 		   "START_REPLICATION SLOT \"pg_walreceiver_77\" PHYSICAL 1/E000000 TIMELINE 3");
 }

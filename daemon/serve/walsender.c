@@ -152,7 +152,7 @@ static void sb_stream_end(struct standby *sb);
 
 /* ---- what the store holds ---- */
 
-static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start);
+static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait);
 static ssize_t read_history(const struct serve *s, uint32_t tli, char *buf);
 
 /* The history of timeline @tli, newer than the newest so far, is stored: the WAL on it
@@ -171,14 +171,19 @@ static void serve_new_history(struct serve *s, uint32_t tli)
 	s->end_lsn = fork;
 }
 
-/* A newer timeline's history is stored: the standbys streaming an older one learn where
- * it ends, and get the end of their timeline once they are sent WAL up to there. */
+/* A newer timeline (its history, or a segment of it, which may come first) is stored: the
+ * standbys streaming an older one learn where it ends from the newest history, and get
+ * the end of their timeline once they are sent WAL up to there. */
 static void serve_new_timeline(struct serve *s)
 {
 	for (struct standby *sb = s->standbys; sb; sb = sb->next) {
 		if (sb->closing || sb->state != SB_STREAMING || sb->stop_lsn || sb->tli >= s->tli)
 			continue;
-		if (sb_find_fork(sb, sb->tli, sb->next_lsn) < 0) {
+		int ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
+
+		if (ret == -EAGAIN)
+			continue; /* its history is not stored yet: it waits for it */
+		if (ret < 0) {
 			sb_stream_end(sb);
 			sb->close_when_sent = true;
 			sb_flush(sb);
@@ -196,10 +201,10 @@ static void serve_note_wal(struct serve *s, const char *name, uint64_t durable, 
 	if (wal_name_parse(name, &wn) < 0)
 		return;
 	if (wn.kind == WAL_FILE_HISTORY) {
-		if (wn.timeline > s->tli) {
+		if (wn.timeline > s->tli)
 			serve_new_history(s, wn.timeline);
-			serve_new_timeline(s);
-		}
+		if (wn.timeline == s->tli)
+			serve_new_timeline(s); /* also when a segment of it came first */
 		return;
 	}
 	if (wn.kind != WAL_FILE_SEGMENT || !seg_size || wal_name_segno(&wn, seg_size, &segno) < 0)
@@ -208,6 +213,7 @@ static void serve_note_wal(struct serve *s, const char *name, uint64_t durable, 
 	if (wn.timeline > s->tli) {
 		s->tli = wn.timeline;
 		s->end_lsn = end;
+		serve_new_timeline(s);
 	} else if (wn.timeline == s->tli && end > s->end_lsn) {
 		s->end_lsn = end;
 	}
@@ -625,10 +631,10 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 /*
  * START_REPLICATION on timeline @tli older than the newest: where it ended, from the
  * newest timeline's history (sb->stop_lsn, sb->next_tli), so that the stream stops there
- * with the end of timeline of walsender.c.  Returns 0, or -1 when the standby has been
- * answered with an error.
+ * with the end of timeline of walsender.c.  Returns 0, -EAGAIN when @wait and that
+ * history is not stored yet, or -1 when the standby has been answered with an error.
  */
-static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start)
+static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 {
 	struct serve *s = sb->s;
 	char *text = malloc(HISTORY_MAX);
@@ -639,6 +645,8 @@ static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start)
 					   &sb->next_tli);
 
 	free(text);
+	if (wait && n == -ENOENT)
+		return -EAGAIN;
 	pgrepl_lsn_format(start, at, sizeof(at));
 	if (ret < 0 || tli > s->tli) {
 		if (ret < 0 && ret != -ENOENT)
@@ -684,7 +692,7 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	pgrepl_lsn_format(cmd->start, start, sizeof(start));
 	sb->stop_lsn = 0;
 	sb->next_tli = 0;
-	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start) < 0)
+	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0)
 		return; /* answered */
 	snprintf(sb->slot, sizeof(sb->slot), "%s", cmd->slot);
 	sb->tli = tli;
@@ -990,6 +998,10 @@ static void sb_pump(struct standby *sb)
 		pgwire_copy_done(&sb->out);
 		sb->copy_done_sent = true;
 		sb_flush(sb);
+		return;
+	}
+	if (sb->tli != s->tli && !sb->stop_lsn) {
+		sb->waiting = true; /* a newer timeline whose history is not stored yet */
 		return;
 	}
 	segno = sb->next_lsn / seg_size;

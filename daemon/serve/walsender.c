@@ -176,11 +176,13 @@ static void serve_new_history(struct serve *s, uint32_t tli)
  * the end of their timeline once they are sent WAL up to there. */
 static void serve_new_timeline(struct serve *s)
 {
-	for (struct standby *sb = s->standbys; sb; sb = sb->next) {
+	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		int ret;
+
+		next = sb->next; /* sb_flush() may free @sb (out of memory) */
 		if (sb->closing || sb->state != SB_STREAMING || sb->stop_lsn || sb->tli >= s->tli)
 			continue;
-		int ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
-
+		ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
 		if (ret == -EAGAIN)
 			continue; /* its history is not stored yet: it waits for it */
 		if (ret < 0) {

@@ -183,6 +183,42 @@ static void test_standbys(void **state)
 	free(json);
 }
 
+static void fill_replica_with_standby(void *state, struct status_node *n)
+{
+	(void)state;
+	fill_node(n, "replica");
+	n->standbys = calloc(1, sizeof(*n->standbys));
+	assert_non_null(n->standbys);
+	n->nstandbys = 1;
+	snprintf(n->standbys[0].application_name, sizeof(n->standbys[0].application_name), "sb1");
+	snprintf(n->standbys[0].addr, sizeof(n->standbys[0].addr), "10.0.0.3:41000");
+	n->standbys[0].flush_lsn = 0x4A10000;
+	n->standbys[0].apply_lsn = 0x4A00000;
+}
+
+/* ... and in /metrics. */
+static void test_standbys_metrics(void **state)
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	assert_non_null(strstr(doc, "\nwalship_standbys 1\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 77660160\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_replay_lsn{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 77594624\n"));
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_text_has_every_value),
 		cmocka_unit_test(test_metrics_have_every_value),
 		cmocka_unit_test(test_standbys),
+		cmocka_unit_test(test_standbys_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

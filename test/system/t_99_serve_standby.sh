@@ -6,7 +6,8 @@
 # its fallback).  Under pgbench load on the primary it catches up: its replay position
 # reaches the primary's, its data equals the primary's, pg_stat_wal_receiver shows it
 # streaming from the appliance, and `walship status --json` on the appliance shows it with
-# its write, flush and replay positions (and the temporary slot its walreceiver creates).  The access rules: a user no rule admits, an SQL
+# its write, flush and replay positions (and the temporary slot its walreceiver creates),
+# as does /metrics.  The access rules: a user no rule admits, an SQL
 # session and a logical replication connection are refused with PostgreSQL's words.
 # pg_receivewal pointed at the appliance stores the same bytes as its archive, and one that
 # asks for a segment the appliance does not hold gets PostgreSQL's "has already been
@@ -18,7 +19,7 @@ set -euo pipefail
 PG_LISTEN_PORT=5433
 SB_PORT=5434
 ws_setup
-require_cmds jq
+require_cmds jq curl
 mkdir -p "$TEST_DIR/ws-r1"
 HBA=$TEST_DIR/ws-r1/hba.conf
 cat >"$HBA" <<-EOF
@@ -27,7 +28,9 @@ cat >"$HBA" <<-EOF
 	hostnossl  standby  postgres   all        10.77.0.0/16
 EOF
 chmod 0644 "$HBA"
-REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+METRICS_PORT=9199
+REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA"
+	"metrics_listen=127.0.0.1:$METRICS_PORT")
 walship_stream_up on
 psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
 pgbench_at "$NS_P" "$PG_PORT" -i -s 2 -q >/dev/null 2>&1 || fail "pgbench -i failed"
@@ -81,6 +84,9 @@ walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name =
 	fail "the standby does not stream through its temporary slot"
 walship_status "$RCONF" | grep -q "standby sb1 (user postgres" ||
 	fail "walship status (text) does not show the standby"
+in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" |
+	grep -q '^walship_standby_replay_lsn{application_name="sb1",addr="' ||
+	fail "/metrics does not show the standby's replay position"
 
 # Refusals, in PostgreSQL's words: seen by libpq as the server's error.
 refused_with() {

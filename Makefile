@@ -64,7 +64,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # scripts/check-layers.sh in `make check`.
 CORE_SRCS   := $(sort $(wildcard daemon/common/*.c daemon/wal/*.c daemon/proto/*.c))
 DAEMON_SRCS := $(sort $(wildcard daemon/ring/*.c daemon/net/*.c daemon/control/*.c daemon/status/*.c \
-	daemon/source/*.c daemon/role/*.c daemon/publish/*.c daemon/probe/*.c daemon/metrics/*.c))
+	daemon/source/*.c daemon/serve/*.c daemon/role/*.c daemon/publish/*.c daemon/probe/*.c daemon/metrics/*.c))
 TOOL_SRCS   := $(sort $(wildcard tools/*.c))
 UNIT_SRCS   := $(sort $(shell find test/unit -name '*_test.c' 2>/dev/null))
 HELPER_SRCS := $(sort $(wildcard test/helpers/*.c))

@@ -401,7 +401,7 @@ static const struct config_key config_keys[] = {
 		FIELD(hba_file),
 		.default_value = "",
 		.reloadable = true,
-		.help = "primary: access rules, like pg_hba.conf (docs/security.md); empty: every replica that reaches listen is admitted",
+		.help = "access rules, like pg_hba.conf (docs/security.md): on a primary for replicas (empty: every replica that reaches listen is admitted), on a replica for standbys on pg_listen (required there)",
 	},
 	{
 		.name = "tls",
@@ -486,6 +486,15 @@ static const struct config_key config_keys[] = {
 		.check = config_check_address,
 		.range_doc = "host:port, or empty",
 		.help = "address serving Prometheus metrics at /metrics over HTTP; empty: off",
+	},
+	{
+		.name = "pg_listen",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(pg_listen),
+		.default_value = "",
+		.check = config_check_address,
+		.range_doc = "host:port, or empty",
+		.help = "replica: address on which PostgreSQL standbys stream WAL from this replica with PostgreSQL's replication protocol (primary_conninfo pointing here; hba_file must admit them, role standby); empty: off",
 	},
 	{
 		.name = "log_level",
@@ -1340,6 +1349,19 @@ int config_validate(const struct config *cfg, const char *source_name)
 		log_error("parameter \"pg_conninfo\" can only be set when role is primary%s",
 			  where);
 		log_detail("A replica receives WAL from its upstream walshipd.");
+	}
+	if (cfg->role == CONFIG_ROLE_PRIMARY && cfg->pg_listen[0] != '\0') {
+		errors++;
+		log_error("parameter \"pg_listen\" can only be set when role is replica%s", where);
+		log_detail("PostgreSQL standbys stream from a replica's archive; on the primary "
+			   "host they stream from PostgreSQL itself.");
+	}
+	if (cfg->role == CONFIG_ROLE_REPLICA && cfg->pg_listen[0] != '\0' &&
+	    cfg->hba_file[0] == '\0') {
+		errors++;
+		log_error("parameter \"hba_file\" is required when pg_listen is set%s", where);
+		log_hint("Admit the standbys with a rule of role standby, e.g. "
+			 "\"hostnossl standby replicator all 10.0.0.0/24\".");
 	}
 	if (cfg->keepalive_timeout_ms <= cfg->keepalive_interval_ms) {
 		char interval[32], timeout[32];

@@ -93,6 +93,7 @@ struct config {
 	enum config_switch sysfs; /* sysfs: publish to walship.ko, default auto */
 	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */
 	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
+	char pg_listen[CONFIG_MAX_ADDR]; /* pg_listen: replica, walsender for standbys, "" off */
 	enum log_level log_level; /* log_level: default log */
 };
 

@@ -157,9 +157,11 @@ static bool hba_parse_roles(struct hba_parser *parser, char *field, unsigned int
 			*roles |= HBA_ROLE_PRIMARY;
 		} else if (strcmp(token, "replica") == 0) {
 			*roles |= HBA_ROLE_REPLICA;
+		} else if (strcmp(token, "standby") == 0) {
+			*roles |= HBA_ROLE_STANDBY;
 		} else {
 			hba_error(parser, "invalid role \"%s\"", token);
-			log_hint("Valid roles are primary, replica and all.");
+			log_hint("Valid roles are primary, replica, standby and all.");
 			return false;
 		}
 	}
@@ -514,7 +516,8 @@ enum hba_verdict hba_match(const struct hba_table *table, const struct hba_reque
 
 	memset(match, 0, sizeof(*match));
 	match->verdict = HBA_DENY;
-	if (req->role != HBA_ROLE_PRIMARY && req->role != HBA_ROLE_REPLICA)
+	if (req->role != HBA_ROLE_PRIMARY && req->role != HBA_ROLE_REPLICA &&
+	    req->role != HBA_ROLE_STANDBY)
 		return HBA_DENY;
 	for (size_t idx = 0; table && idx < table->count; idx++) {
 		const struct hba_rule *rule = &table->rules[idx];
@@ -539,6 +542,7 @@ char *hba_format_refusal(const struct hba_table *table, const struct hba_request
 	int family = hba_request_address(req->addr, bytes);
 	const char *role = req->role == HBA_ROLE_PRIMARY ? "primary" :
 			   req->role == HBA_ROLE_REPLICA ? "replica" :
+			   req->role == HBA_ROLE_STANDBY ? "standby" :
 							   "unknown";
 
 	if (family != AF_UNSPEC)

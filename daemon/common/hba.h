@@ -11,8 +11,12 @@
  *
  *   TYPE       host (any transport), hostssl (TLS with a verified client certificate
  *              only), hostnossl (plaintext only), reject (refuse what the rest matches)
- *   ROLE       primary, replica, all, or a comma-separated list
- *   NODE_NAME  the node name the peer announces in HELLO: all, or a comma-separated list
+ *   ROLE       primary, replica, all, or a comma-separated list; standby for a
+ *              PostgreSQL standby streaming from a replica's pg_listen (never covered
+ *              by `all`: it must be named, since a standby is admitted without a
+ *              password, `trust`, for now)
+ *   NODE_NAME  the node name the peer announces in HELLO (for a standby: the user name of
+ *              its StartupMessage): all, or a comma-separated list
  *   CERT_NAME  the name in the peer's verified certificate: all (also without one),
  *              samenode (a certificate naming the announced node name), or a list of names;
  *              a rule naming a certificate never matches a peer without one
@@ -48,7 +52,9 @@ enum hba_type {
 enum hba_role {
 	HBA_ROLE_PRIMARY = 1u << 0,
 	HBA_ROLE_REPLICA = 1u << 1,
+	HBA_ROLE_STANDBY = 1u << 2, /* a PostgreSQL standby on pg_listen */
 };
+/* `all`: the walshipd peers; a standby is admitted only by a rule naming it. */
 #define HBA_ROLE_ALL (HBA_ROLE_PRIMARY | HBA_ROLE_REPLICA)
 
 /* A list of names from one field; @all for the keyword `all`. */

@@ -160,6 +160,45 @@ static void prom_peer_positions(FILE *out, const struct status_node *n)
 	}
 }
 
+/* A replica's standbys on pg_listen (status_standby): their positions, like
+ * pg_stat_replication's, one family per position, LSNs as byte positions. */
+static void prom_standbys(FILE *out, const struct status_node *n)
+{
+	static const struct {
+		const char *name;
+		const char *help;
+		size_t offset;
+	} fields[] = {
+		{ "walship_standby_sent_lsn", "WAL sent to the standby, as an LSN in bytes.",
+		  offsetof(struct status_standby, sent_lsn) },
+		{ "walship_standby_write_lsn",
+		  "WAL the standby reports written, as an LSN in bytes.",
+		  offsetof(struct status_standby, write_lsn) },
+		{ "walship_standby_flush_lsn",
+		  "WAL the standby reports flushed, as an LSN in bytes.",
+		  offsetof(struct status_standby, flush_lsn) },
+		{ "walship_standby_replay_lsn",
+		  "WAL the standby reports replayed, as an LSN in bytes.",
+		  offsetof(struct status_standby, apply_lsn) },
+	};
+
+	prom_node(out, "walship_standbys", "gauge", "PostgreSQL standbys connected to pg_listen.",
+		  n->nstandbys);
+	for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+		prom_head(out, fields[f].name, "gauge", fields[f].help);
+		for (unsigned int i = 0; i < n->nstandbys; i++) {
+			uint64_t v = *(const uint64_t *)((const char *)&n->standbys[i] +
+							 fields[f].offset);
+
+			fprintf(out, "%s{application_name=\"", fields[f].name);
+			prom_label(out, n->standbys[i].application_name);
+			fprintf(out, "\",addr=\"");
+			prom_label(out, n->standbys[i].addr);
+			fprintf(out, "\"} %llu\n", (unsigned long long)v);
+		}
+	}
+}
+
 void metrics_render(FILE *out, const struct metrics_source *src)
 {
 	struct status_node n;
@@ -176,6 +215,7 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	prom_node(out, "walship_peers", "gauge", "Peers known to this node.", n.npeers);
 	prom_peer_values(out, &n);
 	prom_peer_positions(out, &n);
+	prom_standbys(out, &n);
 	status_node_release(&n);
 
 	prom_node(out, "walship_io_uring_fsyncs_submitted_total", "counter",

@@ -54,6 +54,56 @@ void pgrepl_build_status(uint8_t buf[PGREPL_STATUS_LEN], uint64_t write, uint64_
 	buf[33] = reply_requested ? 1 : 0;
 }
 
+int pgrepl_parse_status(const uint8_t *msg, size_t len, struct pgrepl_status *out)
+{
+	if (len != PGREPL_STATUS_LEN || msg[0] != PGREPL_MSG_STATUS || msg[33] > 1)
+		return -EINVAL;
+	out->write = pgrepl_get64(msg + 1);
+	out->flush = pgrepl_get64(msg + 9);
+	out->apply = pgrepl_get64(msg + 17);
+	out->send_time = (int64_t)pgrepl_get64(msg + 25);
+	out->reply_requested = msg[33] == 1;
+	return 0;
+}
+
+static uint32_t pgrepl_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be32toh(v);
+}
+
+int pgrepl_parse_hs_feedback(const uint8_t *msg, size_t len, struct pgrepl_hs_feedback *out)
+{
+	if (len != PGREPL_HS_FEEDBACK_LEN || msg[0] != PGREPL_MSG_HS_FEEDBACK)
+		return -EINVAL;
+	out->send_time = (int64_t)pgrepl_get64(msg + 1);
+	out->xmin = pgrepl_get32(msg + 9);
+	out->xmin_epoch = pgrepl_get32(msg + 13);
+	out->catalog_xmin = pgrepl_get32(msg + 17);
+	out->catalog_xmin_epoch = pgrepl_get32(msg + 21);
+	return 0;
+}
+
+void pgrepl_build_xlogdata_header(uint8_t buf[PGREPL_XLOGDATA_HDR], uint64_t data_start,
+				  uint64_t wal_end, int64_t send_time)
+{
+	buf[0] = PGREPL_MSG_XLOGDATA;
+	pgrepl_put64(buf + 1, data_start);
+	pgrepl_put64(buf + 9, wal_end);
+	pgrepl_put64(buf + 17, (uint64_t)send_time);
+}
+
+void pgrepl_build_keepalive(uint8_t buf[PGREPL_KEEPALIVE_LEN], uint64_t wal_end, int64_t send_time,
+			    bool reply_requested)
+{
+	buf[0] = PGREPL_MSG_KEEPALIVE;
+	pgrepl_put64(buf + 1, wal_end);
+	pgrepl_put64(buf + 9, (uint64_t)send_time);
+	buf[17] = reply_requested ? 1 : 0;
+}
+
 /* One hex number of 1 to 8 digits at *@at, ending at @stop ('/' or NUL); advances *@at. */
 static bool lsn_half(const char **at, char stop, uint32_t *out)
 {

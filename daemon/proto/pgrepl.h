@@ -9,6 +9,8 @@
  *   'w' XLogData        server -> client  'w' dataStart walEnd sendTime WAL-bytes...
  *   'k' keepalive       server -> client  'k' walEnd sendTime replyRequested      (18 bytes)
  *   'r' status update   client -> server  'r' write flush apply sendTime replyRequested (34)
+ *   'h' hot standby     client -> server  'h' sendTime xmin xminEpoch catalogXmin
+ *       feedback                             catalogXminEpoch                        (25)
  *
  * Every integer is big-endian; an LSN is a byte position in the WAL (0 = invalid); a
  * timestamp is microseconds since 2000-01-01 00:00:00 UTC.
@@ -25,10 +27,12 @@
 #define PGREPL_MSG_XLOGDATA 'w'
 #define PGREPL_MSG_KEEPALIVE 'k'
 #define PGREPL_MSG_STATUS 'r'
+#define PGREPL_MSG_HS_FEEDBACK 'h'
 
 #define PGREPL_XLOGDATA_HDR 25 /* 'w' + dataStart + walEnd + sendTime */
 #define PGREPL_KEEPALIVE_LEN 18 /* 'k' + walEnd + sendTime + replyRequested */
 #define PGREPL_STATUS_LEN 34 /* 'r' + write + flush + apply + sendTime + replyRequested */
+#define PGREPL_HS_FEEDBACK_LEN 25 /* 'h' + sendTime + 4 x 32-bit xmin and epochs */
 
 /* Longest text form of an LSN, "FFFFFFFF/FFFFFFFF", with its NUL. */
 #define PGREPL_LSN_TEXT 18
@@ -80,6 +84,35 @@ int pgrepl_parse_keepalive(const uint8_t *msg, size_t len, struct pgrepl_keepali
  * "everything before this LSN" (0 = not reported), @send_time a PostgreSQL timestamp. */
 void pgrepl_build_status(uint8_t buf[PGREPL_STATUS_LEN], uint64_t write, uint64_t flush,
 			 uint64_t apply, int64_t send_time, bool reply_requested);
+
+/* A standby status update ('r') as a server reads it. */
+struct pgrepl_status {
+	uint64_t write, flush, apply; /* 0 = not reported */
+	int64_t send_time;
+	bool reply_requested;
+};
+
+/* Hot standby feedback ('h'): the standby's oldest xmins (0 = none). */
+struct pgrepl_hs_feedback {
+	int64_t send_time;
+	uint32_t xmin, xmin_epoch, catalog_xmin, catalog_xmin_epoch;
+};
+
+/* Parse a status update ('r'): exactly 34 bytes, as PostgreSQL's walsender requires.
+ * Returns 0 or -EINVAL. */
+int pgrepl_parse_status(const uint8_t *msg, size_t len, struct pgrepl_status *out);
+
+/* Parse hot standby feedback ('h'): exactly 25 bytes.  Returns 0 or -EINVAL. */
+int pgrepl_parse_hs_feedback(const uint8_t *msg, size_t len, struct pgrepl_hs_feedback *out);
+
+/* Write the 25-byte header of an XLogData ('w') whose WAL bytes start at LSN @data_start;
+ * the caller puts the bytes after it. */
+void pgrepl_build_xlogdata_header(uint8_t buf[PGREPL_XLOGDATA_HDR], uint64_t data_start,
+				  uint64_t wal_end, int64_t send_time);
+
+/* Write a keepalive ('k'). */
+void pgrepl_build_keepalive(uint8_t buf[PGREPL_KEEPALIVE_LEN], uint64_t wal_end, int64_t send_time,
+			    bool reply_requested);
 
 /*
  * Parse an LSN written as PostgreSQL writes it, "%X/%X" (two hex numbers of 1 to 8

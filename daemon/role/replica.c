@@ -419,6 +419,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer->errors = rp->errors;
 	peer->reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
 	snprintf(peer->last_error, sizeof(peer->last_error), "%s", rp->last_error);
+	serve_fill_status(rp->serve, n);
 	status_derive(n, clock_now_ms());
 }
 
@@ -471,9 +472,14 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	if (store_open(&rp->store, cfg->archive_dir) < 0)
 		goto out_free;
 	rp->seq = rp->store.max_seq; /* new names in .incoming never meet kept partials */
+	if (cfg->pg_listen[0]) {
+		rp->serve = serve_start(cfg, r, &rp->store); /* logs */
+		if (!rp->serve)
+			goto out_store;
+	}
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, rp) < 0)
-		goto out_store;
+		goto out_serve;
 	if (rp->store.id.system_identifier)
 		log_log("replica \"%s\" ready: archive \"%s\" holds system %" PRIu64,
 			cfg->node_name, cfg->archive_dir, rp->store.id.system_identifier);
@@ -483,6 +489,8 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	replica_connect(rp);
 	return rp;
 
+out_serve:
+	serve_free(rp->serve); /* nothing in flight yet: the ring has not run */
 out_store:
 	store_close(&rp->store);
 out_free:
@@ -525,6 +533,7 @@ static void replica_tick(void *state, int64_t now_ms)
 		replica_connect(rp);
 	if (rp->link)
 		link_checkpoint_due(rp->link, now_ms);
+	serve_tick(rp->serve, now_ms);
 	/* conn_keepalive() also closes a link whose ERROR the primary does not take. */
 	if (rp->link && (rp->link->established || conn_failing(&rp->link->conn)) &&
 	    conn_keepalive(&rp->link->conn, clock_now_ms(), rp->cfg.keepalive_interval_ms,
@@ -542,6 +551,7 @@ static void replica_stop(void *state)
 	rp->stopping = true;
 	rp->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
 	control_stop(&rp->control);
+	serve_stop(rp->serve);
 	if (rp->connecting && rp->connect_fd >= 0)
 		shutdown(rp->connect_fd, SHUT_RDWR);
 	replica_drain(rp);
@@ -551,7 +561,7 @@ static bool replica_stopped(void *state)
 {
 	struct replica *rp = state;
 
-	return !rp->link && !rp->connecting && rp->control.clients == 0;
+	return !rp->link && !rp->connecting && rp->control.clients == 0 && serve_stopped(rp->serve);
 }
 
 static void replica_reload(void *state, const struct config *cfg)
@@ -564,12 +574,14 @@ static void replica_reload(void *state, const struct config *cfg)
 	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	rp->cfg.checkpoint_interval_ms = cfg->checkpoint_interval_ms;
 	rp->cfg.log_level = cfg->log_level;
+	serve_reload(rp->serve, cfg);
 }
 
 static void replica_free(void *state)
 {
 	struct replica *rp = state;
 
+	serve_free(rp->serve);
 	store_close(&rp->store);
 	tls_ctx_free(&rp->tls);
 	free(rp);

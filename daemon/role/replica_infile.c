@@ -190,6 +190,7 @@ static void infile_stored(struct infile *f)
 		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
 		  f->t_synced - f->t_written, now - f->t_synced);
 	store_recent_add(&rp->store, f->name, f->size, f->crc);
+	serve_wal_stored(rp->serve, f->name); /* standbys on pg_listen */
 	infile_ack(f, WIRE_ACK_STORED, NULL);
 	infile_free(f);
 }
@@ -479,6 +480,7 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 			  f->size);
 		if (f->stream)
 			infile_progress(f);
+		serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable);
 	}
 	infile_stream_sync(f);
 	infile_maybe_finish(f);

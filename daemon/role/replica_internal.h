@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "ring/ring.h"
+#include "serve/walsender.h"
 #include "status/status.h"
 #include "wal/name.h"
 #include "wal/page.h"
@@ -121,6 +122,7 @@ struct replica {
 	uint64_t errors;
 	char last_error[STATUS_MAX_TEXT];
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
+	struct serve *serve; /* pg_listen: the walsender endpoint for standbys, or NULL */
 	struct status_node st;
 };
 

@@ -131,6 +131,39 @@ static void json_values(struct sbuf *sb, const void *base, const struct status_v
 			  status_value_get(base, &values[i]));
 }
 
+static void json_lsn(struct sbuf *sb, const char *key, uint64_t lsn)
+{
+	sb_printf(sb, ",\"%s\":\"%X/%X\"", key, (unsigned int)(lsn >> 32), (unsigned int)lsn);
+}
+
+/* "standbys": PostgreSQL standbys on pg_listen, positions as "X/X" like pg_stat_replication. */
+static void render_json_standbys(struct sbuf *sb, const struct status_node *n)
+{
+	sb_printf(sb, ",\"standbys\":[");
+	for (unsigned int i = 0; i < n->nstandbys; i++) {
+		const struct status_standby *s = &n->standbys[i];
+
+		sb_printf(sb, "%s{\"user\":", i ? "," : "");
+		sb_json_str(sb, s->user);
+		sb_printf(sb, ",\"application_name\":");
+		sb_json_str(sb, s->application_name);
+		sb_printf(sb, ",\"addr\":");
+		sb_json_str(sb, s->addr);
+		sb_printf(sb, ",\"state\":");
+		sb_json_str(sb, s->state);
+		sb_printf(sb, ",\"slot\":");
+		sb_json_str(sb, s->slot);
+		sb_printf(sb, ",\"timeline\":%u", s->timeline);
+		json_lsn(sb, "sent_lsn", s->sent_lsn);
+		json_lsn(sb, "write_lsn", s->write_lsn);
+		json_lsn(sb, "flush_lsn", s->flush_lsn);
+		json_lsn(sb, "replay_lsn", s->apply_lsn);
+		sb_printf(sb, ",\"bytes_sent\":%" PRIu64 ",\"connected_since\":%lld}",
+			  s->bytes_sent, (long long)s->connected_since);
+	}
+	sb_printf(sb, "]");
+}
+
 static void render_json(struct sbuf *sb, const struct status_node *n)
 {
 	sb_printf(sb, "{\"role\":");
@@ -190,6 +223,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb, "}");
 	}
 	sb_printf(sb, "]");
+	render_json_standbys(sb, n);
 	render_json_probes(sb, n->probes);
 	sb_printf(sb, "}\n");
 }
@@ -366,6 +400,21 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		if (p->last_error[0])
 			sb_printf(sb, "    last error:      %s\n", p->last_error);
 	}
+	if (n->nstandbys)
+		sb_printf(sb, "\nstandbys:            %u\n", n->nstandbys);
+	for (unsigned int i = 0; i < n->nstandbys; i++) {
+		const struct status_standby *s = &n->standbys[i];
+
+		sb_printf(sb, "\n  standby %s (user %s, %s): %s", s->application_name, s->user,
+			  s->addr, s->state);
+		if (s->timeline)
+			sb_printf(sb, " on timeline %u", s->timeline);
+		sb_printf(sb, "\n    sent %X/%X, write %X/%X, flush %X/%X, replay %X/%X\n",
+			  (unsigned int)(s->sent_lsn >> 32), (unsigned int)s->sent_lsn,
+			  (unsigned int)(s->write_lsn >> 32), (unsigned int)s->write_lsn,
+			  (unsigned int)(s->flush_lsn >> 32), (unsigned int)s->flush_lsn,
+			  (unsigned int)(s->apply_lsn >> 32), (unsigned int)s->apply_lsn);
+	}
 }
 
 char *status_render(const struct status_node *n, bool json, size_t *len)
@@ -443,4 +492,7 @@ void status_node_release(struct status_node *n)
 	free(n->peers);
 	n->peers = NULL;
 	n->npeers = 0;
+	free(n->standbys);
+	n->standbys = NULL;
+	n->nstandbys = 0;
 }

@@ -119,6 +119,23 @@ struct status_peer {
 	uint64_t lag_us;
 };
 
+/* A PostgreSQL standby streaming from this replica's pg_listen (serve/walsender.h), like a
+ * row of pg_stat_replication: positions are LSNs as bytes, 0 = not reported. */
+struct status_standby {
+	char user[64];
+	char application_name[64];
+	char addr[64];
+	char state[16]; /* "startup", "idle", "streaming" */
+	char slot[64]; /* named in START_REPLICATION, "" none (not kept on the appliance yet) */
+	uint32_t timeline;
+	uint64_t sent_lsn; /* WAL sent to it, up to here */
+	uint64_t write_lsn; /* as the standby reports them */
+	uint64_t flush_lsn;
+	uint64_t apply_lsn;
+	uint64_t bytes_sent;
+	int64_t connected_since; /* unix seconds */
+};
+
 /* One latency histogram of the BPF probes, as quantiles (docs/observability.md). */
 struct status_quantiles {
 	uint64_t count;
@@ -164,6 +181,8 @@ struct status_node {
 	char source_error[STATUS_MAX_TEXT];
 	struct status_peer *peers;
 	unsigned int npeers;
+	struct status_standby *standbys; /* replica with pg_listen: its standbys */
+	unsigned int nstandbys;
 	/* NULL: probes off (or not filled in: the roles leave it NULL, status_reply's hook
 	 * sets it).  Not owned by the node. */
 	const struct status_probes *probes;

@@ -152,3 +152,37 @@ void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t 
 	snprintf(buf, len, "%08X%08X%08X", timeline, (uint32_t)(segno / segs_per_id),
 		 (uint32_t)(segno % segs_per_id));
 }
+
+int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli,
+		     uint64_t *switch_lsn, uint32_t *child)
+{
+	const char *p = text, *end = text + len;
+	bool found = false;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		char line[256];
+		unsigned int parent, hi, lo;
+		size_t n = (size_t)((eol ? eol : end) - p);
+
+		snprintf(line, sizeof(line), "%.*s",
+			 (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), p);
+		p = eol ? eol + 1 : end;
+		if (strspn(line, " \t\r") == strlen(line) || line[strspn(line, " \t")] == '#')
+			continue;
+		if (sscanf(line, "%u\t%X/%X", &parent, &hi, &lo) != 3)
+			return -EINVAL;
+		if (found) { /* the line after @tli's names its child */
+			*child = parent;
+			return 0;
+		}
+		if (parent == tli) {
+			*switch_lsn = (uint64_t)hi << 32 | lo;
+			found = true;
+		}
+	}
+	if (!found)
+		return -ENOENT;
+	*child = newest;
+	return 0;
+}

@@ -64,4 +64,15 @@ int wal_name_segno(const struct wal_name *name, uint32_t seg_size, uint64_t *seg
 void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t segno,
 			     uint32_t seg_size);
 
+/*
+ * In @text (@len bytes), the content of the history file of timeline @newest (lines
+ * "parentTLI<tab>switchpoint<tab>reason", as PostgreSQL writes them; blank lines and `#`
+ * comments skipped), find where timeline @tli ended: *@switch_lsn, the LSN at which its
+ * child began, and *@child, that child (the next line's timeline, or @newest after the
+ * last line).  Returns 0, -ENOENT when @tli is not in the history, -EINVAL when a line
+ * does not parse.
+ */
+int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli,
+		     uint64_t *switch_lsn, uint32_t *child);
+
 #endif /* WALSHIP_WAL_NAME_H */

@@ -14,6 +14,7 @@
 
 #include "proto/codec.h"
 #include "proto/pgrepl.h"
+#include "serve/pgwire.h"
 #include "walship/control.h"
 
 #define CORPUS "test/fuzz/corpus"
@@ -258,8 +259,50 @@ static void pgrepl_seeds(void)
 	write_text("pgrepl", "seg-size", "16MB");
 }
 
+/* What a PostgreSQL 15 walreceiver and pg_receivewal send to pg_listen. */
+static void pgwire_seeds(void)
+{
+	static const uint8_t ssl[] = { 0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F };
+	static const char params[] = "user\0repl\0database\0replication\0replication\0true\0"
+				     "application_name\0sb1\0";
+	uint8_t startup[8 + sizeof(params)] = { 0, 0, 0, 8 + sizeof(params), 0, 3, 0, 0 };
+	struct pgwire_buf b = { 0 };
+	uint8_t r[PGREPL_STATUS_LEN];
+	static const char *const queries[] = { "IDENTIFY_SYSTEM", "SHOW wal_segment_size",
+					       "TIMELINE_HISTORY 2",
+					       "START_REPLICATION 0/3000000 TIMELINE 1" };
+
+	write_seed("pgwire", "ssl-request", ssl, sizeof(ssl));
+	memcpy(startup + 8, params, sizeof(params));
+	write_seed("pgwire", "startup", startup, sizeof(startup));
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		size_t n = strlen(queries[i]) + 1;
+		uint8_t *p = pgwire_reserve(&b, 5 + n);
+
+		p[0] = 'Q';
+		p[1] = 0;
+		p[2] = 0;
+		p[3] = (uint8_t)((n + 4) >> 8);
+		p[4] = (uint8_t)(n + 4);
+		memcpy(p + 5, queries[i], n);
+		b.len += 5 + n;
+	}
+	pgrepl_build_status(r, 0x3000000ULL, 0x3000000ULL, 0x3000000ULL, 849500000000000LL, true);
+	pgwire_put(&b, "d\0\0\0\x26", 5);
+	pgwire_put(&b, r, sizeof(r));
+	pgwire_put(&b, "c\0\0\0\4X\0\0\0\4", 10);
+	write_seed("pgwire", "session", b.data, b.len);
+	pgwire_buf_free(&b);
+	write_text(
+		"pgwire", "create-temp-slot",
+		"CREATE_REPLICATION_SLOT \"pg_walreceiver_77\" TEMPORARY PHYSICAL (RESERVE_WAL)");
+	write_text("pgwire", "start-slot",
+		   "START_REPLICATION SLOT \"pg_walreceiver_77\" PHYSICAL 1/E000000 TIMELINE 3");
+}
+
 int main(void)
 {
+	pgwire_seeds();
 	pgrepl_seeds();
 	control_requests();
 	frames();

@@ -555,6 +555,26 @@ static void test_stream_source_keys(void **state)
 	assert_logged("parameter \"pg_conninfo\" can only be set when role is primary");
 }
 
+/* pg_listen: a replica's, and only with access rules for its standbys. */
+static void test_pg_listen(void **state)
+{
+	struct config cfg;
+	static const char replica[] = "role = replica\nupstream = db1:5480\narchive_dir = /w\n";
+	char text[256];
+
+	(void)state;
+	snprintf(text, sizeof(text), "%spg_listen = 0.0.0.0:5433\nhba_file = /etc/hba\n", replica);
+	assert_int_equal(parse(&cfg, text), 0);
+	assert_string_equal(cfg.pg_listen, "0.0.0.0:5433");
+	snprintf(text, sizeof(text), "%spg_listen = 0.0.0.0:5433\n", replica);
+	assert_int_equal(parse(&cfg, text), -EINVAL);
+	assert_logged("parameter \"hba_file\" is required when pg_listen is set");
+	assert_int_equal(parse(&cfg, "role = primary\npg_listen = 0.0.0.0:5433\n"), -EINVAL);
+	assert_logged("parameter \"pg_listen\" can only be set when role is replica");
+	snprintf(text, sizeof(text), "%spg_listen = nowhere\nhba_file = /etc/hba\n", replica);
+	assert_int_equal(parse(&cfg, text), -EINVAL);
+}
+
 static void test_cross_key_rules(void **state)
 {
 	struct config cfg;
@@ -825,7 +845,7 @@ static void test_docs_list_every_key(void **state)
 			fail_msg("key \"%s\" is missing from config_print_help()", name);
 		keys++;
 	}
-	assert_int_equal(keys, 42);
+	assert_int_equal(keys, 43);
 
 	block = strstr(docs, begin);
 	assert_non_null(block);
@@ -868,6 +888,7 @@ int main(void)
 		T(test_replica_requirements),
 		T(test_stream_source_keys),
 		T(test_cross_key_rules),
+		T(test_pg_listen),
 		T(test_validate_programmatic),
 		T(test_split_address),
 		T(test_load_file),

@@ -168,6 +168,20 @@ static void test_example(void **state)
 	hba_free(table);
 }
 
+/* A standby (pg_listen) is admitted only by a rule naming role standby, never by `all`. */
+static void test_standby(void **state)
+{
+	struct hba_table *table = parse_ok("host all all all 10.0.0.0/8\n"
+					   "hostnossl standby repl all 10.1.0.0/16\n");
+
+	(void)state;
+	assert_int_equal(match_line(table, HBA_ROLE_REPLICA, "r1", NULL, "10.1.0.2", true), 1);
+	assert_int_equal(match_line(table, HBA_ROLE_STANDBY, "repl", NULL, "10.1.0.2", true), 2);
+	assert_int_equal(match_line(table, HBA_ROLE_STANDBY, "other", NULL, "10.1.0.2", false), 0);
+	assert_int_equal(match_line(table, HBA_ROLE_STANDBY, "repl", NULL, "10.2.0.2", false), 0);
+	hba_free(table);
+}
+
 /* An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d and matches IPv4 rules. */
 static void test_v4_mapped(void **state)
 {
@@ -244,8 +258,8 @@ static void test_errors(void **state)
 	parse_fails("hots replica all all all\n",
 		    "invalid connection type \"hots\" in file \"" SRC "\" line 1");
 	assert_logged("HINT:  Valid types are host, hostssl, hostnossl and reject.");
-	parse_fails("# x\nhost standby all all all\n",
-		    "invalid role \"standby\" in file \"" SRC "\" line 2");
+	parse_fails("# x\nhost stanby all all all\n",
+		    "invalid role \"stanby\" in file \"" SRC "\" line 2");
 	parse_fails("host replica,,primary all all all\n", "empty item in role list");
 	parse_fails("host replica r1/x all all\n", "invalid node name \"r1/x\"");
 	parse_fails("host replica r1, all all\n", "empty item in node name list \"r1,\"");
@@ -355,8 +369,9 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_example), T(test_v4_mapped), T(test_prefixes),	T(test_incomplete_requests),
-		T(test_layout),	 T(test_errors),    T(test_long_names), T(test_refusal_message),
+		T(test_example),  T(test_v4_mapped),	       T(test_standby),
+		T(test_prefixes), T(test_incomplete_requests), T(test_layout),
+		T(test_errors),	  T(test_long_names),	       T(test_refusal_message),
 		T(test_load),
 	};
 #undef T

@@ -150,12 +150,58 @@ static void test_seg_size(void **state)
 		assert_int_equal(pgrepl_parse_seg_size(bad[i], &bytes), -EINVAL);
 }
 
+/* The server side: 'r' and 'h' parsed, 'w' header and 'k' built (serve/walsender.c). */
+static void test_server_side(void **state)
+{
+	uint8_t r[PGREPL_STATUS_LEN], k[PGREPL_KEEPALIVE_LEN], w[PGREPL_XLOGDATA_HDR + 1];
+	uint8_t h[PGREPL_HS_FEEDBACK_LEN] = { 'h', 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0x02, 0x9A };
+	struct pgrepl_status st;
+	struct pgrepl_hs_feedback hs;
+	struct pgrepl_keepalive ka;
+	struct pgrepl_xlogdata x;
+
+	(void)state;
+	pgrepl_build_status(r, 0x3000000, 0x2FFF000, 0x2000000, 12345, true);
+	assert_int_equal(pgrepl_parse_status(r, sizeof(r), &st), 0);
+	assert_int_equal(st.write, 0x3000000);
+	assert_int_equal(st.flush, 0x2FFF000);
+	assert_int_equal(st.apply, 0x2000000);
+	assert_int_equal(st.send_time, 12345);
+	assert_true(st.reply_requested);
+	assert_int_equal(pgrepl_parse_status(r, sizeof(r) - 1, &st), -EINVAL);
+	r[33] = 2;
+	assert_int_equal(pgrepl_parse_status(r, sizeof(r), &st), -EINVAL);
+
+	assert_int_equal(pgrepl_parse_hs_feedback(h, sizeof(h), &hs), 0);
+	assert_int_equal(hs.send_time, 7);
+	assert_int_equal(hs.xmin, 0x29A);
+	assert_int_equal(pgrepl_parse_hs_feedback(h, sizeof(h) + 0 - 1, &hs), -EINVAL);
+	h[0] = 'r';
+	assert_int_equal(pgrepl_parse_hs_feedback(h, sizeof(h), &hs), -EINVAL);
+
+	/* What the server builds, the client side parses back. */
+	pgrepl_build_keepalive(k, 0x4A24750, 99, true);
+	assert_int_equal(pgrepl_parse_keepalive(k, sizeof(k), &ka), 0);
+	assert_int_equal(ka.wal_end, 0x4A24750);
+	assert_int_equal(ka.send_time, 99);
+	assert_true(ka.reply_requested);
+	pgrepl_build_xlogdata_header(w, 0x4000000, 0x4A24750, 5);
+	w[PGREPL_XLOGDATA_HDR] = 0xAB;
+	assert_int_equal(pgrepl_parse_xlogdata(w, sizeof(w), &x), 0);
+	assert_int_equal(x.data_start, 0x4000000);
+	assert_int_equal(x.wal_end, 0x4A24750);
+	assert_int_equal(x.send_time, 5);
+	assert_int_equal(x.len, 1);
+	assert_int_equal(x.data[0], 0xAB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_xlogdata), cmocka_unit_test(test_keepalive),
-		cmocka_unit_test(test_status),	 cmocka_unit_test(test_lsn),
-		cmocka_unit_test(test_time),	 cmocka_unit_test(test_seg_size),
+		cmocka_unit_test(test_xlogdata),    cmocka_unit_test(test_keepalive),
+		cmocka_unit_test(test_status),	    cmocka_unit_test(test_lsn),
+		cmocka_unit_test(test_time),	    cmocka_unit_test(test_seg_size),
+		cmocka_unit_test(test_server_side),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

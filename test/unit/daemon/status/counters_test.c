@@ -144,12 +144,89 @@ static void test_metrics_have_every_value(void **state)
 	free(doc);
 }
 
+/* A standby on pg_listen appears in the text and the JSON with its positions. */
+static void test_standbys(void **state)
+{
+	struct status_node n;
+	struct status_standby *sb;
+	size_t len;
+	char *text, *json;
+
+	(void)state;
+	fill_node(&n, "replica");
+	n.standbys = calloc(1, sizeof(*n.standbys));
+	assert_non_null(n.standbys);
+	n.nstandbys = 1;
+	sb = &n.standbys[0];
+	snprintf(sb->user, sizeof(sb->user), "repl");
+	snprintf(sb->application_name, sizeof(sb->application_name), "sb1");
+	snprintf(sb->addr, sizeof(sb->addr), "10.0.0.3:41000");
+	snprintf(sb->state, sizeof(sb->state), "streaming");
+	sb->timeline = 2;
+	sb->sent_lsn = 0x4A30000;
+	sb->write_lsn = 0x4A20000;
+	sb->flush_lsn = 0x4A10000;
+	sb->apply_lsn = 0x4A00000;
+	text = status_render(&n, false, &len);
+	json = status_render(&n, true, &len);
+	status_node_release(&n);
+	assert_non_null(text);
+	assert_non_null(json);
+	assert_non_null(strstr(text, "standby sb1 (user repl, 10.0.0.3:41000): streaming on "
+				     "timeline 2"));
+	assert_non_null(strstr(text, "sent 0/4A30000, write 0/4A20000, flush 0/4A10000, replay "
+				     "0/4A00000"));
+	assert_non_null(strstr(json, "\"standbys\":[{\"user\":\"repl\",\"application_name\":"
+				     "\"sb1\""));
+	assert_non_null(strstr(json, "\"flush_lsn\":\"0/4A10000\",\"replay_lsn\":\"0/4A00000\""));
+	free(text);
+	free(json);
+}
+
+static void fill_replica_with_standby(void *state, struct status_node *n)
+{
+	(void)state;
+	fill_node(n, "replica");
+	n->standbys = calloc(1, sizeof(*n->standbys));
+	assert_non_null(n->standbys);
+	n->nstandbys = 1;
+	snprintf(n->standbys[0].application_name, sizeof(n->standbys[0].application_name), "sb1");
+	snprintf(n->standbys[0].addr, sizeof(n->standbys[0].addr), "10.0.0.3:41000");
+	n->standbys[0].flush_lsn = 0x4A10000;
+	n->standbys[0].apply_lsn = 0x4A00000;
+}
+
+/* ... and in /metrics. */
+static void test_standbys_metrics(void **state)
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	assert_non_null(strstr(doc, "\nwalship_standbys 1\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 77660160\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_replay_lsn{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 77594624\n"));
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_has_every_value),
 		cmocka_unit_test(test_text_has_every_value),
 		cmocka_unit_test(test_metrics_have_every_value),
+		cmocka_unit_test(test_standbys),
+		cmocka_unit_test(test_standbys_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

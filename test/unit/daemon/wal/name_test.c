@@ -219,13 +219,36 @@ static void test_format(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* Where a timeline forked, from the newest timeline's history file. */
+static void test_history_fork(void **state)
+{
+	static const char h[] = "1\t0/5000100\tno recovery target specified\n"
+				"\n"
+				"# a comment\n"
+				"2\t1/E0000A0\tbefore 2026-12-02 17:00:00+00\n";
+	uint64_t lsn = 0;
+	uint32_t child = 0;
+
+	(void)state;
+	assert_int_equal(wal_history_fork(h, strlen(h), 3, 1, &lsn, &child), 0);
+	assert_int_equal(lsn, 0x5000100);
+	assert_int_equal(child, 2);
+	assert_int_equal(wal_history_fork(h, strlen(h), 3, 2, &lsn, &child), 0);
+	assert_int_equal(lsn, 0x10E0000A0ULL);
+	assert_int_equal(child, 3);
+	assert_int_equal(wal_history_fork(h, strlen(h), 3, 3, &lsn, &child), -ENOENT);
+	assert_int_equal(wal_history_fork("x\n", 2, 3, 1, &lsn, &child), -EINVAL);
+	assert_int_equal(wal_history_fork("", 0, 2, 1, &lsn, &child), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_segment), cmocka_unit_test(test_partial),
-		cmocka_unit_test(test_history), cmocka_unit_test(test_backup),
-		cmocka_unit_test(test_refused), cmocka_unit_test(test_embedded_nul),
-		cmocka_unit_test(test_segno),	cmocka_unit_test(test_format),
+		cmocka_unit_test(test_segment),	     cmocka_unit_test(test_partial),
+		cmocka_unit_test(test_history),	     cmocka_unit_test(test_backup),
+		cmocka_unit_test(test_refused),	     cmocka_unit_test(test_embedded_nul),
+		cmocka_unit_test(test_segno),	     cmocka_unit_test(test_format),
+		cmocka_unit_test(test_history_fork),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PostgreSQL's frontend/backend protocol 3.0 as a physical walsender speaks it, server
+ * side: the startup packets a client sends (SSLRequest, GSSENCRequest, CancelRequest,
+ * StartupMessage), its regular messages (a type byte, an Int32 length counting itself,
+ * the body), the replication commands of a simple Query, and the backend messages the
+ * server builds.  Pure functions over buffers; serve/walsender.c drives them.
+ *
+ * Why our own code and not libpq: libpq is the client side only; PostgreSQL has no
+ * library for the server side of its protocol.  The CopyData sub-messages of the
+ * replication stream ('w', 'k', 'r', 'h') are proto/pgrepl.h's.
+ */
+#ifndef WALSHIP_SERVE_PGWIRE_H
+#define WALSHIP_SERVE_PGWIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PGWIRE_PROTOCOL_3_0 196608 /* 3 << 16 */
+#define PGWIRE_SSL_REQUEST 80877103 /* 1234 << 16 | 5679 */
+#define PGWIRE_GSSENC_REQUEST 80877104 /* 1234 << 16 | 5680 */
+#define PGWIRE_CANCEL_REQUEST 80877102 /* 1234 << 16 | 5678 */
+/* PostgreSQL's MAX_STARTUP_PACKET_LENGTH. */
+#define PGWIRE_MAX_STARTUP 10000
+/* Longest regular message accepted from a client: a query, a status update. */
+#define PGWIRE_MAX_MESSAGE 65536
+#define PGWIRE_MAX_NAME 64 /* PostgreSQL's NAMEDATALEN */
+
+/* Type OIDs of the columns the replication commands return. */
+#define PGWIRE_OID_INT4 23
+#define PGWIRE_OID_INT8 20
+#define PGWIRE_OID_TEXT 25
+#define PGWIRE_OID_BYTEA 17
+
+enum pgwire_startup_kind {
+	PGWIRE_STARTUP, /* a protocol 3.0 StartupMessage */
+	PGWIRE_SSL,
+	PGWIRE_GSSENC,
+	PGWIRE_CANCEL,
+};
+
+/* What the StartupMessage asks for (replication= of the parameters). */
+enum pgwire_replication {
+	PGWIRE_REPL_NONE, /* absent or false: an SQL session */
+	PGWIRE_REPL_PHYSICAL, /* true, on, yes, 1 */
+	PGWIRE_REPL_LOGICAL, /* database */
+};
+
+struct pgwire_startup {
+	enum pgwire_startup_kind kind;
+	uint32_t protocol; /* PGWIRE_STARTUP: the version asked for */
+	enum pgwire_replication replication;
+	char user[PGWIRE_MAX_NAME]; /* truncated to NAMEDATALEN - 1 as PostgreSQL does */
+	char database[PGWIRE_MAX_NAME];
+	char application_name[PGWIRE_MAX_NAME];
+};
+
+/*
+ * Parse the startup packet at the start of @buf (@len bytes received so far).  Returns
+ * its length (> 0) and fills @out, 0 when more bytes are needed, or -EINVAL when it is
+ * not one: a length under 8 or over PGWIRE_MAX_STARTUP, an unknown code, a protocol other
+ * than 3.x, parameters that are not NUL-terminated name/value pairs ending in a NUL, or
+ * no user.  -EPROTONOSUPPORT for a major protocol version other than 3.
+ */
+int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *out);
+
+struct pgwire_msg {
+	uint8_t type;
+	const uint8_t *body; /* into the buffer given to pgwire_next_message() */
+	uint32_t len; /* of the body */
+};
+
+/*
+ * The regular message at the start of @buf (@len bytes).  Returns its whole length
+ * (type byte included) and fills @out, 0 when more bytes are needed, or -EINVAL when its
+ * length is under 4 or its body over PGWIRE_MAX_MESSAGE.
+ */
+int pgwire_next_message(const uint8_t *buf, size_t len, struct pgwire_msg *out);
+
+enum pgwire_command_kind {
+	PGWIRE_CMD_EMPTY, /* only blanks and semicolons */
+	PGWIRE_CMD_IDENTIFY_SYSTEM,
+	PGWIRE_CMD_SHOW,
+	PGWIRE_CMD_TIMELINE_HISTORY,
+	PGWIRE_CMD_START_REPLICATION,
+	PGWIRE_CMD_CREATE_SLOT, /* CREATE_REPLICATION_SLOT */
+	PGWIRE_CMD_OTHER, /* a replication command this endpoint does not serve, or SQL */
+};
+
+struct pgwire_command {
+	enum pgwire_command_kind kind;
+	char word[PGWIRE_MAX_NAME]; /* the first word as written (for messages) */
+	char show[PGWIRE_MAX_NAME]; /* SHOW: the parameter, lower case */
+	uint32_t timeline; /* TIMELINE_HISTORY; START_REPLICATION (0: not given) */
+	uint64_t start; /* START_REPLICATION: the start LSN */
+	char slot[PGWIRE_MAX_NAME]; /* START_REPLICATION SLOT name, "" when none;
+				     * CREATE_REPLICATION_SLOT's name */
+	bool logical; /* START_REPLICATION SLOT x LOGICAL ..., CREATE_... LOGICAL */
+	bool temporary; /* CREATE_REPLICATION_SLOT x TEMPORARY */
+};
+
+/*
+ * Parse the text of a simple Query as the replication grammar of PostgreSQL 15
+ * (repl_gram.y, for the commands above): keywords in upper or lower case, identifiers
+ * plain or double-quoted, an optional final semicolon.  Returns 0, or -EINVAL for a
+ * syntax error of a known command (@out->word says which).  Unknown first words are
+ * PGWIRE_CMD_OTHER, not an error.
+ */
+int pgwire_parse_command(const char *text, struct pgwire_command *out);
+
+/* A growing output buffer; on allocation failure @failed is set and appends stop. */
+struct pgwire_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+/* Room for @n more bytes at data + len (not yet counted), or NULL (failed set). */
+uint8_t *pgwire_reserve(struct pgwire_buf *b, size_t n);
+void pgwire_put(struct pgwire_buf *b, const void *bytes, size_t n);
+/* Drop the first @n bytes (sent). */
+void pgwire_consume(struct pgwire_buf *b, size_t n);
+void pgwire_buf_free(struct pgwire_buf *b);
+
+/* One raw byte: the answer to SSLRequest or GSSENCRequest ('N': not supported). */
+void pgwire_put_byte(struct pgwire_buf *b, uint8_t byte);
+/* AuthenticationOk ('R', 0). */
+void pgwire_auth_ok(struct pgwire_buf *b);
+/* ParameterStatus ('S'). */
+void pgwire_parameter_status(struct pgwire_buf *b, const char *name, const char *value);
+/* BackendKeyData ('K'). */
+void pgwire_backend_key(struct pgwire_buf *b, uint32_t pid, uint32_t key);
+/* ReadyForQuery ('Z') with transaction status 'I'. */
+void pgwire_ready(struct pgwire_buf *b);
+/*
+ * ErrorResponse ('E'): @severity "ERROR" or "FATAL" (S and V fields), @sqlstate five
+ * characters (C), @message (M), in PostgreSQL's message style.
+ */
+void pgwire_error(struct pgwire_buf *b, const char *severity, const char *sqlstate,
+		  const char *message);
+/* RowDescription ('T') of @n text-format columns @names with type OIDs @oids. */
+void pgwire_row_description(struct pgwire_buf *b, unsigned int n, const char *const *names,
+			    const uint32_t *oids);
+/* DataRow ('D') of @n values @values of @lens bytes each (NULL value: SQL NULL). */
+void pgwire_data_row(struct pgwire_buf *b, unsigned int n, const char *const *values,
+		     const size_t *lens);
+/* CommandComplete ('C') with @tag. */
+void pgwire_command_complete(struct pgwire_buf *b, const char *tag);
+/* CopyBothResponse ('W'): text format, no columns, as a walsender sends it. */
+void pgwire_copy_both(struct pgwire_buf *b);
+/* CopyDone ('c'). */
+void pgwire_copy_done(struct pgwire_buf *b);
+/*
+ * CopyData ('d') carrying XLogData: its header for WAL starting at @data_start, then the
+ * @len bytes at @data.
+ */
+void pgwire_xlogdata(struct pgwire_buf *b, uint64_t data_start, uint64_t wal_end, int64_t send_time,
+		     const uint8_t *data, uint32_t len);
+/* CopyData ('d') carrying a keepalive ('k'). */
+void pgwire_keepalive(struct pgwire_buf *b, uint64_t wal_end, int64_t send_time,
+		      bool reply_requested);
+
+#endif /* WALSHIP_SERVE_PGWIRE_H */

@@ -1,0 +1,1409 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The walsender endpoint of a replica (walsender.h): accept, startup and access rules,
+ * replication commands, and streaming from the store.
+ */
+#include "serve/walsender.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/compiler.h"
+#include "common/hba.h"
+#include "common/log.h"
+#include "net/acceptor.h"
+#include "net/conn.h"
+#include "net/listen.h"
+#include "proto/pgrepl.h"
+#include "serve/pgwire.h"
+#include "wal/name.h"
+
+/* Receive buffer: the largest message a standby may send, with its header. */
+#define RX_CAP (PGWIRE_MAX_MESSAGE + 5)
+/* A history file is read whole, on the loop: PostgreSQL's are a line per timeline. */
+#define HISTORY_MAX (64 * 1024)
+
+enum sb_state {
+	SB_STARTUP, /* SSLRequest, GSSENCRequest, StartupMessage */
+	SB_QUERY, /* authenticated, between commands */
+	SB_STREAMING, /* in START_REPLICATION's CopyBoth */
+};
+
+struct standby {
+	struct serve *s;
+	struct standby *next;
+	int fd;
+	enum sb_state state;
+	unsigned int inflight;
+	bool closing;
+	bool close_when_sent;
+	struct ring_op rx_op, tx_op, file_op;
+	/* receiving */
+	uint8_t rx[RX_CAP];
+	size_t rx_len;
+	bool rx_busy;
+	bool ssl_done, gss_done;
+	/* sending: @out collects, @sending is in flight (never moved while it is) */
+	struct pgwire_buf out, sending;
+	size_t sending_off;
+	bool tx_busy;
+	/* who */
+	struct sockaddr_storage sa;
+	char addr[64];
+	char user[PGWIRE_MAX_NAME];
+	char app[PGWIRE_MAX_NAME];
+	char slot[PGWIRE_MAX_NAME];
+	int64_t accepted_ms, last_rx_ms;
+	int64_t connected_since;
+	bool ping_sent;
+	/* streaming */
+	uint32_t tli;
+	uint64_t next_lsn; /* the next byte to send */
+	uint64_t write, flush, apply; /* reported by the standby */
+	uint64_t bytes_sent;
+	bool copy_done_sent;
+	int file_fd; /* the segment of next_lsn, -1 none */
+	uint64_t file_segno;
+	uint32_t file_tli;
+	char file_name[WAL_NAME_MAX + 1];
+	uint64_t file_limit; /* bytes of it that are durable and may be sent */
+	bool file_incoming; /* opened from .incoming */
+	bool file_busy; /* an open or read in flight */
+	bool waiting; /* for a hook: nothing more is durable yet */
+	uint8_t *rbuf; /* SERVE_MAX_SEND bytes */
+	uint32_t read_len;
+	uint64_t stop_lsn; /* an older timeline: where it ends (its switch point), else 0 */
+	uint32_t next_tli; /* and the timeline that follows it */
+	uint64_t gen; /* of the stream: one per START_REPLICATION */
+	uint64_t read_gen; /* of the open or read in flight */
+};
+
+/* Files in .incoming whose durable length the replica role reported, at most. */
+#define SERVE_MAX_GROWING 16
+
+/* A segment being received into .incoming, as the replica role last said. */
+struct growing {
+	char name[WAL_NAME_MAX + 1];
+	char tmp_name[sizeof(((struct store_partial *)0)->tmp_name)];
+	uint64_t durable;
+};
+
+struct serve {
+	struct ring *ring;
+	const struct store *store;
+	struct acceptor acceptor;
+	int listen_fd;
+	bool accepting;
+	bool stopping;
+	struct hba_table *hba;
+	char node_name[CONFIG_MAX_NAME];
+	int keepalive_timeout_ms;
+	int connect_timeout_ms;
+	struct standby *standbys;
+	unsigned int nstandbys;
+	uint32_t next_pid;
+	/* the WAL this replica holds: newest timeline, and its durable end on it */
+	uint32_t tli;
+	uint64_t end_lsn;
+	/* the segments being received into .incoming (name "" for a free entry): more than
+	 * one when pushes of whole files are in flight beside the stream */
+	struct growing growing[SERVE_MAX_GROWING];
+	uint64_t refused, hba_refused, shed;
+};
+
+static struct growing *growing_find(struct serve *s, const char *name)
+{
+	for (unsigned int i = 0; i < SERVE_MAX_GROWING; i++)
+		if (s->growing[i].name[0] && !strcmp(s->growing[i].name, name))
+			return &s->growing[i];
+	return NULL;
+}
+
+/* Record @name's durable length: its entry, a free one, or the oldest segment's. */
+static void growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
+{
+	struct growing *g = growing_find(s, name);
+
+	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
+		if (!s->growing[i].name[0])
+			g = &s->growing[i];
+	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
+		if (!g || strcmp(s->growing[i].name, g->name) < 0)
+			g = &s->growing[i];
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
+	g->durable = durable;
+}
+
+static void sb_pump(struct standby *sb);
+static void sb_flush(struct standby *sb);
+static void sb_stream_end(struct standby *sb);
+
+/* ---- what the store holds ---- */
+
+static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait);
+static ssize_t read_history(const struct serve *s, uint32_t tli, char *buf);
+
+/* The history of timeline @tli, newer than the newest so far, is stored: the WAL on it
+ * ends, for now, where the previous one forked (what the new timeline shares with it). */
+static void serve_new_history(struct serve *s, uint32_t tli)
+{
+	char *text = malloc(HISTORY_MAX);
+	ssize_t n = text ? read_history(s, tli, text) : -ENOMEM;
+	uint64_t fork = 0;
+	uint32_t child;
+
+	if (n < 0 || wal_history_fork(text, (size_t)n, tli, s->tli, &fork, &child) < 0)
+		fork = 0; /* not known until its first segment */
+	free(text);
+	s->tli = tli;
+	s->end_lsn = fork;
+}
+
+/* A newer timeline (its history, or a segment of it, which may come first) is stored: the
+ * standbys streaming an older one learn where it ends from the newest history, and get
+ * the end of their timeline once they are sent WAL up to there. */
+static void serve_new_timeline(struct serve *s)
+{
+	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		int ret;
+
+		next = sb->next; /* sb_flush() may free @sb (out of memory) */
+		if (sb->closing || sb->state != SB_STREAMING || sb->stop_lsn || sb->tli >= s->tli)
+			continue;
+		ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
+		if (ret == -EAGAIN)
+			continue; /* its history is not stored yet: it waits for it */
+		if (ret < 0) {
+			sb_stream_end(sb);
+			sb->close_when_sent = true;
+			sb_flush(sb);
+		}
+	}
+}
+
+/* Take @name, stored or @durable bytes of it durable, into the newest timeline's end. */
+static void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool complete)
+{
+	struct wal_name wn;
+	uint64_t segno, end;
+	uint32_t seg_size = s->store->id.seg_size;
+
+	if (wal_name_parse(name, &wn) < 0)
+		return;
+	if (wn.kind == WAL_FILE_HISTORY) {
+		if (wn.timeline > s->tli)
+			serve_new_history(s, wn.timeline);
+		if (wn.timeline == s->tli)
+			serve_new_timeline(s); /* also when a segment of it came first */
+		return;
+	}
+	if (wn.kind != WAL_FILE_SEGMENT || !seg_size || wal_name_segno(&wn, seg_size, &segno) < 0)
+		return;
+	end = segno * seg_size + (complete ? seg_size : durable);
+	if (wn.timeline > s->tli) {
+		s->tli = wn.timeline;
+		s->end_lsn = end;
+		serve_new_timeline(s);
+	} else if (wn.timeline == s->tli && end > s->end_lsn) {
+		s->end_lsn = end;
+	}
+}
+
+/* At start: the newest timeline and segment of the store, and its kept partials.  The
+ * one directory scan of the daemon's start, as store_open() does its own. */
+static void serve_scan(struct serve *s)
+{
+	int fd = dup(s->store->dir_fd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		log_warning("could not open directory \"%s\": %s", s->store->path, strerror(errno));
+		return;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)))
+		serve_note_wal(s, de->d_name, 0, true);
+	closedir(dir);
+	for (unsigned int i = 0; i < s->store->npartials; i++) {
+		const struct store_partial *p = &s->store->partials[i];
+
+		serve_note_wal(s, p->name, p->durable, false);
+		growing_set(s, p->name, p->tmp_name, p->durable);
+	}
+}
+
+/* ---- connection plumbing ---- */
+
+static void sb_free(struct standby *sb)
+{
+	struct serve *s = sb->s;
+
+	for (struct standby **pp = &s->standbys; *pp; pp = &(*pp)->next) {
+		if (*pp == sb) {
+			*pp = sb->next;
+			break;
+		}
+	}
+	s->nstandbys--;
+	if (sb->file_fd >= 0)
+		close(sb->file_fd);
+	close(sb->fd);
+	pgwire_buf_free(&sb->out);
+	pgwire_buf_free(&sb->sending);
+	free(sb->rbuf);
+	free(sb);
+}
+
+/* Close once nothing is in flight: shutting the socket down completes its recv. */
+static void sb_close(struct standby *sb)
+{
+	if (!sb->closing) {
+		sb->closing = true;
+		shutdown(sb->fd, SHUT_RDWR);
+	}
+	if (!sb->inflight)
+		sb_free(sb);
+}
+
+static struct io_uring_sqe *sb_sqe(struct standby *sb, struct ring_op *op)
+{
+	sb->inflight++;
+	return ring_sqe(sb->s->ring, op);
+}
+
+/*
+ * The end of a completion's work: its request no longer counts; frees @sb when it is
+ * closing and nothing else is in flight.  A completion calls it last, so that nothing
+ * it calls before (sb_close() included) frees @sb under it.
+ */
+static void sb_op_done(struct standby *sb)
+{
+	sb->inflight--;
+	if (sb->closing && !sb->inflight)
+		sb_free(sb);
+}
+
+static void sb_sent(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, tx_op);
+
+	(void)flags;
+	sb->tx_busy = false;
+	if (sb->closing) {
+		sb_op_done(sb);
+		return;
+	}
+	if (res <= 0) {
+		if (res < 0 && res != -EPIPE && res != -ECONNRESET)
+			log_log("could not send data to standby %s: %s", sb->addr, strerror(-res));
+		sb_close(sb);
+		sb_op_done(sb);
+		return;
+	}
+	sb->sending_off += (size_t)res;
+	if (sb->sending_off >= sb->sending.len) {
+		sb->sending.len = 0;
+		sb->sending_off = 0;
+	}
+	sb_flush(sb);
+	sb_pump(sb);
+	sb_op_done(sb);
+}
+
+/* Send what is queued, one send in flight. */
+static void sb_flush(struct standby *sb)
+{
+	struct io_uring_sqe *sqe;
+
+	if (sb->tx_busy || sb->closing)
+		return;
+	if (sb->out.failed || sb->sending.failed) {
+		log_error("out of memory");
+		sb_close(sb);
+		return;
+	}
+	if (!sb->sending.len) {
+		struct pgwire_buf t = sb->sending;
+
+		if (!sb->out.len) {
+			if (sb->close_when_sent)
+				sb_close(sb);
+			return;
+		}
+		sb->sending = sb->out;
+		sb->out = t;
+		sb->out.len = 0;
+		sb->sending_off = 0;
+	}
+	sb->tx_busy = true;
+	sb->tx_op.cb = sb_sent;
+	sqe = sb_sqe(sb, &sb->tx_op);
+	io_uring_prep_send(sqe, sb->fd, sb->sending.data + sb->sending_off,
+			   sb->sending.len - sb->sending_off, MSG_NOSIGNAL);
+}
+
+/* Queue an ErrorResponse; FATAL closes the connection once it is sent. */
+static void sb_error(struct standby *sb, const char *severity, const char *sqlstate,
+		     const char *fmt, ...) attr_printf(4, 5);
+
+static void sb_error(struct standby *sb, const char *severity, const char *sqlstate,
+		     const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pgwire_error(&sb->out, severity, sqlstate, msg);
+	if (!strcmp(severity, "FATAL"))
+		sb->close_when_sent = true;
+}
+
+/* ---- startup ---- */
+
+static void sb_host(const struct standby *sb, char *host, size_t len)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&sb->sa;
+
+	snprintf(host, len, "?");
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host,
+			  (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
+			  (socklen_t)len);
+}
+
+/* The access rules: role standby, the startup's user as node name, no certificate. */
+static bool sb_admitted(struct standby *sb)
+{
+	struct serve *s = sb->s;
+	struct hba_request req = { .role = HBA_ROLE_STANDBY,
+				   .node_name = sb->user,
+				   .cert_name = NULL,
+				   .addr = (const struct sockaddr *)&sb->sa };
+	struct hba_match match = { 0 };
+	char host[INET6_ADDRSTRLEN], why[768];
+
+	if (s->hba && hba_match(s->hba, &req, &match) == HBA_ALLOW)
+		return true;
+	s->refused++;
+	s->hba_refused++;
+	sb_host(sb, host, sizeof(host));
+	hba_format_refusal(s->hba, &req, &match, why, sizeof(why));
+	log_log("refused standby connection from %s: %s", sb->addr, why);
+	/* PostgreSQL's words (auth.c ClientAuthentication()), so the standby logs them. */
+	if (match.rule)
+		sb_error(sb, "FATAL", "28000",
+			 "pg_hba.conf rejects replication connection for host \"%s\", user \"%s\", "
+			 "no encryption",
+			 host, sb->user);
+	else
+		sb_error(sb, "FATAL", "28000",
+			 "no pg_hba.conf entry for replication connection from host \"%s\", user "
+			 "\"%s\", no encryption",
+			 host, sb->user);
+	return false;
+}
+
+static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
+{
+	struct serve *s = sb->s;
+	uint32_t pid = s->next_pid++;
+
+	snprintf(sb->user, sizeof(sb->user), "%s", st->user);
+	snprintf(sb->app, sizeof(sb->app), "%s", st->application_name);
+	if (st->replication != PGWIRE_REPL_PHYSICAL) {
+		s->refused++;
+		log_log("refused connection from %s (user \"%s\"): not a physical replication "
+			"connection",
+			sb->addr, sb->user);
+		if (st->replication == PGWIRE_REPL_LOGICAL)
+			sb_error(sb, "FATAL", "0A000",
+				 "logical replication is not supported: walship serves physical "
+				 "replication only");
+		else
+			sb_error(sb, "FATAL", "0A000",
+				 "walship serves physical replication only (replication=true), not "
+				 "SQL sessions");
+		return;
+	}
+	if (!sb_admitted(sb))
+		return;
+	log_log("replication connection authorized: user=%s application_name=%s host=%s", sb->user,
+		sb->app, sb->addr);
+	sb->state = SB_QUERY;
+	sb->connected_since = time(NULL);
+	pgwire_auth_ok(&sb->out);
+	/* What libpq and pg_receivewal look at (integer_datetimes: streamutil.c). */
+	pgwire_parameter_status(&sb->out, "application_name", sb->app);
+	pgwire_parameter_status(&sb->out, "client_encoding", "UTF8");
+	pgwire_parameter_status(&sb->out, "DateStyle", "ISO, MDY");
+	pgwire_parameter_status(&sb->out, "default_transaction_read_only", "on");
+	pgwire_parameter_status(&sb->out, "in_hot_standby", "off");
+	pgwire_parameter_status(&sb->out, "integer_datetimes", "on");
+	pgwire_parameter_status(&sb->out, "IntervalStyle", "postgres");
+	pgwire_parameter_status(&sb->out, "is_superuser", "off");
+	pgwire_parameter_status(&sb->out, "server_encoding", "UTF8");
+	pgwire_parameter_status(&sb->out, "server_version", "15.0 (walship)");
+	pgwire_parameter_status(&sb->out, "session_authorization", sb->user);
+	pgwire_parameter_status(&sb->out, "standard_conforming_strings", "on");
+	pgwire_parameter_status(&sb->out, "TimeZone", "UTC");
+	/* A pid unique among this daemon's standbys: the walreceiver names its temporary
+	 * slot after it. */
+	pgwire_backend_key(&sb->out, pid, (uint32_t)random());
+	pgwire_ready(&sb->out);
+}
+
+/* Returns bytes consumed, 0 for more, -1 when the connection is done. */
+static int sb_rx_startup(struct standby *sb)
+{
+	struct pgwire_startup st;
+	int n = pgwire_parse_startup(sb->rx, sb->rx_len, &st);
+
+	if (n == 0)
+		return 0;
+	if (n == -EPROTONOSUPPORT) {
+		sb_error(sb, "FATAL", "0A000",
+			 "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+			 st.protocol >> 16, st.protocol & 0xffff);
+		return -1;
+	}
+	if (n < 0) {
+		log_log("invalid startup packet layout from %s: expected terminator as last byte",
+			sb->addr);
+		sb_close(sb);
+		return -1;
+	}
+	switch (st.kind) {
+	case PGWIRE_SSL:
+	case PGWIRE_GSSENC: {
+		bool *done = st.kind == PGWIRE_SSL ? &sb->ssl_done : &sb->gss_done;
+
+		if (*done) {
+			sb_close(sb);
+			return -1;
+		}
+		*done = true;
+		if (sb->rx_len > (size_t)n) { /* postmaster.c ProcessStartupPacket() */
+			log_log("received unencrypted data after %s request from %s",
+				st.kind == PGWIRE_SSL ? "SSL" : "GSSAPI encryption", sb->addr);
+			sb_close(sb);
+			return -1;
+		}
+		pgwire_put_byte(&sb->out, 'N');
+		return n;
+	}
+	case PGWIRE_CANCEL:
+		sb_close(sb); /* nothing to cancel */
+		return -1;
+	case PGWIRE_STARTUP:
+		sb_startup(sb, &st);
+		return n;
+	}
+	return n;
+}
+
+/* ---- commands ---- */
+
+static void sb_row(struct standby *sb, unsigned int n, const char *const *names,
+		   const uint32_t *oids, const char *const *values, const size_t *lens,
+		   const char *tag)
+{
+	pgwire_row_description(&sb->out, n, names, oids);
+	pgwire_data_row(&sb->out, n, values, lens);
+	pgwire_command_complete(&sb->out, tag);
+	pgwire_ready(&sb->out);
+}
+
+static void sb_identify_system(struct standby *sb)
+{
+	struct serve *s = sb->s;
+	static const char *const names[] = { "systemid", "timeline", "xlogpos", "dbname" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_INT4, PGWIRE_OID_TEXT,
+					 PGWIRE_OID_TEXT };
+	char sysid[24], tli[12], pos[PGREPL_LSN_TEXT];
+	const char *values[4] = { sysid, tli, pos, NULL };
+	size_t lens[4];
+
+	if (!s->store->id.system_identifier || !s->tli) {
+		sb_error(sb, "ERROR", "55000", "this appliance holds no WAL yet");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	snprintf(sysid, sizeof(sysid), "%" PRIu64, s->store->id.system_identifier);
+	snprintf(tli, sizeof(tli), "%u", s->tli);
+	pgrepl_lsn_format(s->end_lsn, pos, sizeof(pos));
+	for (int i = 0; i < 3; i++)
+		lens[i] = strlen(values[i]);
+	lens[3] = 0;
+	sb_row(sb, 4, names, oids, values, lens, "IDENTIFY_SYSTEM");
+}
+
+static void sb_show(struct standby *sb, const char *name)
+{
+	uint32_t seg_size = sb->s->store->id.seg_size;
+	const uint32_t oid = PGWIRE_OID_TEXT;
+	char value[32];
+	const char *v = value;
+	size_t len;
+
+	if (!strcmp(name, "wal_segment_size") && seg_size) {
+		if (seg_size % (1024 * 1024 * 1024) == 0)
+			snprintf(value, sizeof(value), "%uGB", seg_size / (1024 * 1024 * 1024));
+		else
+			snprintf(value, sizeof(value), "%uMB", seg_size / (1024 * 1024));
+	} else if (!strcmp(name, "data_directory_mode")) {
+		snprintf(value, sizeof(value), "0700");
+	} else {
+		sb_error(sb, "ERROR", "42704", "unrecognized configuration parameter \"%s\"", name);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	len = strlen(value);
+	sb_row(sb, 1, (const char *const *)&name, &oid, &v, &len, "SHOW");
+}
+
+/*
+ * Read the stored history file of @tli into @buf (HISTORY_MAX bytes): a small file read
+ * whole on the loop (a line per timeline).  Returns its length or -errno.
+ */
+static ssize_t read_history(const struct serve *s, uint32_t tli, char *buf)
+{
+	char name[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	fd = openat(s->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, HISTORY_MAX);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
+static void sb_timeline_history(struct standby *sb, uint32_t tli)
+{
+	static const char *const names[] = { "filename", "content" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_BYTEA };
+	char name[32];
+	char *content = malloc(HISTORY_MAX);
+	const char *values[2] = { name, content };
+	size_t lens[2];
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	if (!content) {
+		sb_error(sb, "FATAL", "53200", "out of memory");
+		return;
+	}
+	n = read_history(sb->s, tli, content);
+	if (n < 0) {
+		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
+			 strerror((int)-n));
+		pgwire_ready(&sb->out);
+		free(content);
+		return;
+	}
+	lens[0] = strlen(name);
+	lens[1] = (size_t)n;
+	sb_row(sb, 2, names, oids, values, lens, "TIMELINE_HISTORY");
+	free(content);
+}
+
+/*
+ * START_REPLICATION on timeline @tli older than the newest: where it ended, from the
+ * newest timeline's history (sb->stop_lsn, sb->next_tli), so that the stream stops there
+ * with the end of timeline of walsender.c.  Returns 0, -EAGAIN when @wait and that
+ * history is not stored yet, or -1 when the standby has been answered with an error.
+ */
+static int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
+{
+	struct serve *s = sb->s;
+	char *text = malloc(HISTORY_MAX);
+	char at[PGREPL_LSN_TEXT], fork[PGREPL_LSN_TEXT];
+	ssize_t n = text ? read_history(s, s->tli, text) : -ENOMEM;
+	int ret = n < 0 ? (int)n :
+			  wal_history_fork(text, (size_t)n, s->tli, tli, &sb->stop_lsn,
+					   &sb->next_tli);
+
+	free(text);
+	if (wait && n == -ENOENT)
+		return -EAGAIN;
+	pgrepl_lsn_format(start, at, sizeof(at));
+	if (ret < 0 || tli > s->tli) {
+		if (ret < 0 && ret != -ENOENT)
+			log_warning("could not read the history of timeline %u: %s", s->tli,
+				    strerror(-ret));
+		sb_error(sb, "ERROR", "58P01",
+			 "requested starting point %s on timeline %u is not in this server's "
+			 "history",
+			 at, tli);
+		pgwire_ready(&sb->out);
+		return -1;
+	}
+	if (start > sb->stop_lsn) {
+		pgrepl_lsn_format(sb->stop_lsn, fork, sizeof(fork));
+		sb_error(sb, "ERROR", "58P01",
+			 "requested starting point %s on timeline %u is not in this server's "
+			 "history: it forked from timeline %u at %s",
+			 at, tli, tli, fork);
+		pgwire_ready(&sb->out);
+		return -1;
+	}
+	return 0;
+}
+
+static void sb_start_replication(struct standby *sb, const struct pgwire_command *cmd)
+{
+	struct serve *s = sb->s;
+	char start[PGREPL_LSN_TEXT], end[PGREPL_LSN_TEXT];
+	uint32_t tli = cmd->timeline ? cmd->timeline : s->tli;
+
+	if (cmd->logical) {
+		sb_error(sb, "ERROR", "0A000",
+			 "logical replication is not supported: walship serves physical "
+			 "replication only");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	if (!s->store->id.system_identifier || !s->tli || !s->store->id.seg_size) {
+		sb_error(sb, "ERROR", "55000", "this appliance holds no WAL yet");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	pgrepl_lsn_format(cmd->start, start, sizeof(start));
+	sb->stop_lsn = 0;
+	sb->next_tli = 0;
+	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0)
+		return; /* answered */
+	snprintf(sb->slot, sizeof(sb->slot), "%s", cmd->slot);
+	sb->tli = tli;
+	sb->next_lsn = cmd->start;
+	sb->copy_done_sent = false;
+	sb->state = SB_STREAMING;
+	sb->ping_sent = false;
+	sb->last_rx_ms = clock_now_ms();
+	pgwire_copy_both(&sb->out);
+	if (!sb->stop_lsn && cmd->start > s->end_lsn) {
+		pgrepl_lsn_format(s->end_lsn, end, sizeof(end));
+		sb_error(sb, "ERROR", "XX000",
+			 "requested starting point %s is ahead of the WAL flush position of this "
+			 "server %s",
+			 start, end);
+		pgwire_ready(&sb->out);
+		sb->close_when_sent = true;
+		return;
+	}
+	log_log("standby \"%s\" (%s) streams from %s on timeline %u", sb->app, sb->addr, start,
+		tli);
+	sb_pump(sb);
+}
+
+/*
+ * CREATE_REPLICATION_SLOT: a TEMPORARY physical slot (what a walreceiver with
+ * wal_receiver_create_temp_slot = on asks for) is answered and keeps nothing: the
+ * appliance removes no WAL yet.  Permanent slots are not kept on the appliance yet.
+ */
+static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
+{
+	static const char *const names[] = { "slot_name", "consistent_point", "snapshot_name",
+					     "output_plugin" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_TEXT,
+					 PGWIRE_OID_TEXT };
+	char pos[PGREPL_LSN_TEXT];
+	const char *values[4] = { cmd->slot, pos, NULL, NULL };
+	size_t lens[4] = { strlen(cmd->slot), 0, 0, 0 };
+
+	if (cmd->logical || !cmd->temporary) {
+		sb_error(sb, "ERROR", "0A000",
+			 "%s replication slots are not supported by walship: only temporary "
+			 "physical slots, which keep nothing",
+			 cmd->logical ? "logical" : "permanent");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	pgrepl_lsn_format(sb->s->end_lsn, pos, sizeof(pos));
+	lens[1] = strlen(pos);
+	sb_row(sb, 4, names, oids, values, lens, "CREATE_REPLICATION_SLOT");
+}
+
+static void sb_query(struct standby *sb, const struct pgwire_msg *m)
+{
+	struct pgwire_command cmd;
+	const char *text = (const char *)m->body;
+
+	if (!m->len || m->body[m->len - 1] != '\0' || strlen(text) != m->len - 1) {
+		sb_error(sb, "FATAL", "08P01", "invalid string in message");
+		return;
+	}
+	if (pgwire_parse_command(text, &cmd) < 0) {
+		sb_error(sb, "ERROR", "42601", "syntax error in replication command %s", cmd.word);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	switch (cmd.kind) {
+	case PGWIRE_CMD_EMPTY:
+		pgwire_put(&sb->out, "I\0\0\0\4", 5); /* EmptyQueryResponse */
+		pgwire_ready(&sb->out);
+		return;
+	case PGWIRE_CMD_IDENTIFY_SYSTEM:
+		sb_identify_system(sb);
+		return;
+	case PGWIRE_CMD_SHOW:
+		sb_show(sb, cmd.show);
+		return;
+	case PGWIRE_CMD_TIMELINE_HISTORY:
+		sb_timeline_history(sb, cmd.timeline);
+		return;
+	case PGWIRE_CMD_START_REPLICATION:
+		sb_start_replication(sb, &cmd);
+		return;
+	case PGWIRE_CMD_CREATE_SLOT:
+		sb_create_slot(sb, &cmd);
+		return;
+	case PGWIRE_CMD_OTHER:
+		/* PostgreSQL's answer to SQL on a physical walsender (walsender.c). */
+		sb_error(sb, "ERROR", "08P01",
+			 "cannot execute SQL commands in WAL sender for physical replication");
+		pgwire_ready(&sb->out);
+		return;
+	}
+}
+
+/* ---- streaming ---- */
+
+static void sb_stream_end(struct standby *sb)
+{
+	if (sb->file_fd >= 0 && !sb->file_busy) {
+		close(sb->file_fd);
+		sb->file_fd = -1;
+	}
+	sb->state = SB_QUERY;
+	sb->waiting = false;
+	sb->gen++;
+}
+
+static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
+{
+	struct pgrepl_status st;
+	struct pgrepl_hs_feedback hs;
+
+	if (m->len && m->body[0] == PGREPL_MSG_STATUS &&
+	    pgrepl_parse_status(m->body, m->len, &st) == 0) {
+		sb->write = st.write;
+		sb->flush = st.flush;
+		sb->apply = st.apply;
+		if (st.reply_requested && !sb->copy_done_sent) /* ProcessStandbyReplyMessage() */
+			pgwire_keepalive(&sb->out, sb->s->end_lsn, pgrepl_time_now(), false);
+		return;
+	}
+	if (m->len && m->body[0] == PGREPL_MSG_HS_FEEDBACK &&
+	    pgrepl_parse_hs_feedback(m->body, m->len, &hs) == 0)
+		return; /* xmins: there is no primary here for them to hold back */
+	log_log("invalid standby message from %s", sb->addr);
+	sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
+		 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
+}
+
+/* The standby ended the COPY (walsender.c: CopyDone, then both CommandCompletes). */
+static void sb_copy_done(struct standby *sb)
+{
+	if (!sb->copy_done_sent)
+		pgwire_copy_done(&sb->out);
+	sb->copy_done_sent = true;
+	if (sb->stop_lsn && sb->next_lsn >= sb->stop_lsn) {
+		/* the end of the timeline: the next one and where it starts (section 3.9 of
+		 * walsender.c's StartReplication(): a row, then both CommandCompletes) */
+		static const char *const names[] = { "next_tli", "next_tli_startpos" };
+		static const uint32_t oids[] = { PGWIRE_OID_INT8, PGWIRE_OID_TEXT };
+		char next[12], pos[PGREPL_LSN_TEXT];
+		const char *values[2] = { next, pos };
+		size_t lens[2];
+
+		snprintf(next, sizeof(next), "%u", sb->next_tli);
+		pgrepl_lsn_format(sb->stop_lsn, pos, sizeof(pos));
+		lens[0] = strlen(next);
+		lens[1] = strlen(pos);
+		pgwire_row_description(&sb->out, 2, names, oids);
+		pgwire_data_row(&sb->out, 2, values, lens);
+	}
+	pgwire_command_complete(&sb->out, "START_STREAMING");
+	pgwire_command_complete(&sb->out, "START_REPLICATION");
+	pgwire_ready(&sb->out);
+	sb_stream_end(sb);
+}
+
+/* The start point's segment is gone (removed, or never here): PostgreSQL's words. */
+static void sb_removed(struct standby *sb)
+{
+	log_log("standby \"%s\" (%s) asked for WAL segment %s, which this appliance does not hold",
+		sb->app, sb->addr, sb->file_name);
+	sb_error(sb, "ERROR", "58P01", "requested WAL segment %s has already been removed",
+		 sb->file_name);
+	pgwire_ready(&sb->out);
+	sb_stream_end(sb);
+	sb->close_when_sent = true;
+}
+
+static void sb_read_done(struct ring_op *op, int res, uint32_t flags);
+
+static void sb_read(struct standby *sb, uint64_t off, uint32_t len)
+{
+	struct io_uring_sqe *sqe;
+
+	sb->file_busy = true;
+	sb->read_len = len;
+	sb->read_gen = sb->gen;
+	sb->file_op.cb = sb_read_done;
+	sqe = sb_sqe(sb, &sb->file_op);
+	io_uring_prep_read(sqe, sb->file_fd, sb->rbuf, len, off);
+}
+
+static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, file_op);
+
+	(void)flags;
+	sb->file_busy = false;
+	if (sb->closing) {
+		sb_op_done(sb);
+		return;
+	}
+	if (sb->state != SB_STREAMING || sb->gen != sb->read_gen) {
+		/* the stream ended meanwhile: close its file now that nothing is in flight */
+		if (sb->state != SB_STREAMING)
+			sb_stream_end(sb);
+		else
+			sb_pump(sb);
+	} else if (res < 0) {
+		log_error("could not read file \"%s\": %s", sb->file_name, strerror(-res));
+		sb_error(sb, "ERROR", "58030", "could not read file \"%s\": %s", sb->file_name,
+			 strerror(-res));
+		pgwire_ready(&sb->out);
+		sb_stream_end(sb);
+		sb->close_when_sent = true;
+		sb_flush(sb);
+	} else if (res == 0) {
+		sb->waiting = true; /* shorter than its durable length said: wait for news */
+	} else {
+		pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(), sb->rbuf,
+				(uint32_t)res);
+		sb->next_lsn += (uint64_t)res;
+		sb->bytes_sent += (uint64_t)res;
+		sb_flush(sb);
+		sb_pump(sb);
+	}
+	sb_op_done(sb);
+}
+
+static void sb_opened(struct ring_op *op, int res, uint32_t flags);
+
+/* Open sb->file_name: in .incoming as @g->tmp_name, or stored when @g is NULL. */
+static void sb_open(struct standby *sb, const struct growing *g)
+{
+	const struct store *st = sb->s->store;
+	bool incoming = g != NULL;
+	struct io_uring_sqe *sqe;
+
+	sb->file_busy = true;
+	sb->read_gen = sb->gen;
+	sb->file_incoming = incoming;
+	sb->file_op.cb = sb_opened;
+	sqe = sb_sqe(sb, &sb->file_op);
+	io_uring_prep_openat(sqe, incoming ? st->incoming_fd : st->dir_fd,
+			     incoming ? g->tmp_name : sb->file_name, O_RDONLY | O_CLOEXEC, 0);
+}
+
+static void sb_opened(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, file_op);
+	struct serve *s;
+
+	(void)flags;
+	sb->file_busy = false;
+	s = sb->s;
+	if (res >= 0 && (sb->closing || sb->state != SB_STREAMING || sb->gen != sb->read_gen)) {
+		close(res); /* the stream ended meanwhile */
+		if (!sb->closing && sb->state == SB_STREAMING)
+			sb_pump(sb);
+	} else if (sb->closing) {
+		/* nothing to do */
+	} else if (res == -ENOENT && sb->file_incoming) {
+		/* Stored meanwhile (renamed): serve_wal_stored() wakes it to open the name. */
+		if (growing_find(s, sb->file_name))
+			sb->waiting = true; /* the same file name, another tmp: news will come */
+		else
+			sb_pump(sb);
+	} else if (res == -ENOENT && growing_find(s, sb->file_name)) {
+		sb_pump(sb); /* being received after all: open it in .incoming */
+	} else if (res == -ENOENT) {
+		sb_removed(sb);
+		sb_flush(sb);
+	} else if (res < 0) {
+		log_error("could not open file \"%s\": %s", sb->file_name, strerror(-res));
+		sb_error(sb, "ERROR", "58030", "could not open file \"%s\": %s", sb->file_name,
+			 strerror(-res));
+		pgwire_ready(&sb->out);
+		sb_stream_end(sb);
+		sb->close_when_sent = true;
+		sb_flush(sb);
+	} else {
+		const struct growing *g = growing_find(s, sb->file_name);
+
+		sb->file_fd = res;
+		/* from .incoming and no longer listed: stored meanwhile, so complete */
+		sb->file_limit = sb->file_incoming && g ? g->durable : s->store->id.seg_size;
+		sb_pump(sb);
+	}
+	sb_op_done(sb);
+}
+
+/* Send what is durable past next_lsn, as far as the send buffer allows; on an older
+ * timeline, up to its switch point, then CopyDone (the end of the timeline). */
+static void sb_pump(struct standby *sb)
+{
+	struct serve *s = sb->s;
+	uint32_t seg_size = s->store->id.seg_size;
+	uint32_t file_tli = sb->tli;
+	uint64_t segno, off, cap = seg_size, limit;
+
+	if (sb->closing || sb->state != SB_STREAMING || sb->file_busy || sb->close_when_sent ||
+	    sb->copy_done_sent || sb->out.len + sb->sending.len >= SERVE_TX_LOW)
+		return;
+	sb->waiting = false;
+	if (sb->stop_lsn && sb->next_lsn >= sb->stop_lsn) {
+		char at[PGREPL_LSN_TEXT];
+
+		pgrepl_lsn_format(sb->stop_lsn, at, sizeof(at));
+		log_log("standby \"%s\" (%s) reached the end of timeline %u at %s", sb->app,
+			sb->addr, sb->tli, at);
+		pgwire_copy_done(&sb->out);
+		sb->copy_done_sent = true;
+		sb_flush(sb);
+		return;
+	}
+	if (sb->tli != s->tli && !sb->stop_lsn) {
+		sb->waiting = true; /* a newer timeline whose history is not stored yet */
+		return;
+	}
+	segno = sb->next_lsn / seg_size;
+	off = sb->next_lsn % seg_size;
+	/* The segment of the switch point is read from the child's file, which holds the old
+	 * timeline's WAL up to there (as walsender.c's XLogReadDetermineTimeline() does). */
+	if (sb->stop_lsn && segno == sb->stop_lsn / seg_size) {
+		file_tli = sb->next_tli;
+		cap = sb->stop_lsn % seg_size;
+	}
+	if (sb->file_fd >= 0 && (sb->file_segno != segno || sb->file_tli != file_tli)) {
+		close(sb->file_fd);
+		sb->file_fd = -1;
+	}
+	if (sb->file_fd < 0) {
+		const struct growing *g;
+
+		sb->file_segno = segno;
+		sb->file_tli = file_tli;
+		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), file_tli, segno,
+					seg_size);
+		g = growing_find(s, sb->file_name);
+		if (g)
+			sb_open(sb, g);
+		else if (file_tli != s->tli || segno * seg_size < s->end_lsn)
+			sb_open(sb, NULL); /* stored, or removed: the open says which */
+		else
+			sb->waiting = true; /* not received yet */
+		return;
+	}
+	limit = sb->file_limit < cap ? sb->file_limit : cap;
+	if (off < limit) {
+		uint64_t n = limit - off;
+
+		sb_read(sb, off, (uint32_t)(n < SERVE_MAX_SEND ? n : SERVE_MAX_SEND));
+		return;
+	}
+	sb->waiting = true;
+}
+
+/* ---- receiving ---- */
+
+static void sb_received(struct ring_op *op, int res, uint32_t flags);
+
+static void sb_recv(struct standby *sb)
+{
+	struct io_uring_sqe *sqe;
+
+	if (sb->rx_busy || sb->closing || sb->close_when_sent)
+		return;
+	sb->rx_busy = true;
+	sb->rx_op.cb = sb_received;
+	sqe = sb_sqe(sb, &sb->rx_op);
+	io_uring_prep_recv(sqe, sb->fd, sb->rx + sb->rx_len, sizeof(sb->rx) - sb->rx_len, 0);
+}
+
+/* One regular message. */
+static void sb_message(struct standby *sb, const struct pgwire_msg *m)
+{
+	switch (m->type) {
+	case 'X':
+		sb_close(sb);
+		return;
+	case 'Q':
+		if (sb->state == SB_QUERY) {
+			sb_query(sb, m);
+			return;
+		}
+		break;
+	case 'd':
+		if (sb->state == SB_STREAMING) {
+			sb_copydata(sb, m);
+			return;
+		}
+		break;
+	case 'c':
+		if (sb->state == SB_STREAMING) {
+			sb_copy_done(sb);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	log_log("invalid frontend message type %d from %s", m->type, sb->addr);
+	sb_error(sb, "FATAL", "08P01", "invalid frontend message type %d", m->type);
+}
+
+static void sb_received(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, rx_op);
+	size_t used = 0;
+
+	(void)flags;
+	sb->rx_busy = false;
+	if (!sb->closing && res <= 0) {
+		if (res < 0 && res != -ECONNRESET)
+			log_log("could not receive data from standby %s: %s", sb->addr,
+				strerror(-res));
+		sb_close(sb); /* 0: the standby closed the connection */
+	}
+	if (sb->closing) {
+		sb_op_done(sb);
+		return;
+	}
+	sb->rx_len += (size_t)res;
+	sb->last_rx_ms = clock_now_ms();
+	sb->ping_sent = false;
+	while (!sb->closing && !sb->close_when_sent && used < sb->rx_len) {
+		int n;
+
+		if (sb->state == SB_STARTUP) {
+			memmove(sb->rx, sb->rx + used, sb->rx_len - used);
+			sb->rx_len -= used;
+			used = 0;
+			n = sb_rx_startup(sb);
+		} else {
+			struct pgwire_msg m;
+
+			n = pgwire_next_message(sb->rx + used, sb->rx_len - used, &m);
+			if (n < 0) {
+				log_log("invalid message length from %s", sb->addr);
+				sb_close(sb);
+				break;
+			}
+			if (n > 0)
+				sb_message(sb, &m);
+		}
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+	}
+	if (!sb->closing) {
+		memmove(sb->rx, sb->rx + used, sb->rx_len - used);
+		sb->rx_len -= used;
+		if (sb->out.len + sb->sending.len > SERVE_TX_MAX) {
+			log_log("closing connection of standby %s: it does not read what it is sent",
+				sb->addr);
+			sb_close(sb);
+		}
+	}
+	sb_flush(sb);
+	sb_pump(sb);
+	sb_recv(sb);
+	sb_op_done(sb);
+}
+
+/* ---- accepting ---- */
+
+static void serve_accept_post(struct serve *s)
+{
+	if (s->stopping || s->accepting)
+		return;
+	s->accepting = true;
+	acceptor_post(&s->acceptor);
+}
+
+static void serve_accepted(struct acceptor *a, int res)
+{
+	struct serve *s = container_of(a, struct serve, acceptor);
+	struct standby *sb;
+	socklen_t sl;
+
+	s->accepting = false;
+	if (s->stopping) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res < 0) {
+		serve_accept_post(s);
+		return;
+	}
+	if (s->nstandbys >= SERVE_MAX_STANDBYS) {
+		acceptor_refuse(a, res, "too many standby connections");
+		serve_accept_post(s);
+		return;
+	}
+	sb = calloc(1, sizeof(*sb));
+	if (sb)
+		sb->rbuf = malloc(SERVE_MAX_SEND);
+	if (!sb || !sb->rbuf) {
+		if (sb)
+			free(sb);
+		acceptor_refuse(a, res, "out of memory");
+		serve_accept_post(s);
+		return;
+	}
+	sb->s = s;
+	sb->fd = res;
+	sb->file_fd = -1;
+	sb->accepted_ms = clock_now_ms();
+	sb->last_rx_ms = sb->accepted_ms;
+	sl = sizeof(sb->sa);
+	if (getpeername(res, (struct sockaddr *)&sb->sa, &sl) < 0)
+		memset(&sb->sa, 0, sizeof(sb->sa));
+	conn_format_addr((struct sockaddr *)&sb->sa, sb->addr, sizeof(sb->addr));
+	conn_tune_socket(res);
+	sb->next = s->standbys;
+	s->standbys = sb;
+	s->nstandbys++;
+	sb_recv(sb);
+	serve_accept_post(s);
+}
+
+/* ---- the API ---- */
+
+struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store)
+{
+	struct serve *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		log_error("out of memory");
+		return NULL;
+	}
+	s->ring = ring;
+	s->store = store;
+	s->listen_fd = -1;
+	s->next_pid = 0x10000 + ((uint32_t)getpid() & 0xffff) * 0x100;
+	snprintf(s->node_name, sizeof(s->node_name), "%s", cfg->node_name);
+	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+	s->connect_timeout_ms = cfg->connect_timeout_ms;
+	if (hba_load(cfg->hba_file, &s->hba) < 0) {
+		log_error("could not load access rules from \"%s\"", cfg->hba_file);
+		goto out_free;
+	}
+	serve_scan(s);
+	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
+	if (s->listen_fd < 0)
+		goto out_hba;
+	if (acceptor_init(&s->acceptor, ring, s->listen_fd, "standby connection", serve_accepted,
+			  &s->shed) < 0)
+		goto out_listen;
+	serve_accept_post(s);
+	log_log("serving PostgreSQL standbys on %s (physical replication, trust for the "
+		"addresses and users hba_file admits as role standby)",
+		cfg->pg_listen);
+	return s;
+
+out_listen:
+	close(s->listen_fd);
+out_hba:
+	hba_free(s->hba);
+out_free:
+	free(s);
+	return NULL;
+}
+
+/* Wake the streaming standbys that wait for WAL. */
+static void serve_wake(struct serve *s)
+{
+	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		next = sb->next; /* sb_pump() may not free, but stay safe */
+		if (sb->state == SB_STREAMING && sb->waiting)
+			sb_pump(sb);
+	}
+}
+
+void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
+{
+	if (!s)
+		return;
+	growing_set(s, name, tmp_name, durable);
+	serve_note_wal(s, name, durable, false);
+	for (struct standby *sb = s->standbys; sb; sb = sb->next)
+		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name) &&
+		    durable > sb->file_limit)
+			sb->file_limit = durable;
+	serve_wake(s);
+}
+
+void serve_wal_stored(struct serve *s, const char *name)
+{
+	struct growing *g;
+
+	if (!s)
+		return;
+	g = growing_find(s, name);
+	if (g)
+		memset(g, 0, sizeof(*g));
+	serve_note_wal(s, name, 0, true);
+	for (struct standby *sb = s->standbys; sb; sb = sb->next)
+		if (sb->file_fd >= 0 && !strcmp(sb->file_name, name))
+			sb->file_limit = s->store->id.seg_size;
+	serve_wake(s);
+}
+
+void serve_tick(struct serve *s, int64_t now_ms)
+{
+	if (!s)
+		return;
+	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		next = sb->next;
+		if (sb->closing)
+			continue;
+		if (sb->state == SB_STARTUP && now_ms - sb->accepted_ms > s->connect_timeout_ms) {
+			log_log("closing connection from %s: no startup within connect_timeout",
+				sb->addr);
+			sb_close(sb);
+			continue;
+		}
+		if (sb->state != SB_STREAMING)
+			continue;
+		if (now_ms - sb->last_rx_ms > s->keepalive_timeout_ms) {
+			/* PostgreSQL's words (walsender.c WalSndCheckTimeOut()) */
+			log_log("terminating walsender process due to replication timeout: standby "
+				"\"%s\" (%s) silent for longer than keepalive_timeout",
+				sb->app, sb->addr);
+			sb_close(sb);
+			continue;
+		}
+		if (!sb->ping_sent && !sb->copy_done_sent &&
+		    now_ms - sb->last_rx_ms > s->keepalive_timeout_ms / 2) {
+			pgwire_keepalive(&sb->out, s->end_lsn, pgrepl_time_now(), true);
+			sb->ping_sent = true;
+			sb_flush(sb);
+		}
+	}
+}
+
+void serve_reload(struct serve *s, const struct config *cfg)
+{
+	struct hba_table *fresh = NULL;
+
+	if (!s)
+		return;
+	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+	s->connect_timeout_ms = cfg->connect_timeout_ms;
+	if (hba_load(cfg->hba_file, &fresh) < 0) {
+		log_error("could not load access rules from \"%s\": keeping the rules in effect",
+			  cfg->hba_file);
+		return;
+	}
+	hba_free(s->hba);
+	s->hba = fresh;
+}
+
+void serve_stop(struct serve *s)
+{
+	if (!s || s->stopping)
+		return;
+	s->stopping = true;
+	if (s->listen_fd >= 0)
+		shutdown(s->listen_fd, SHUT_RDWR); /* the accept in flight completes */
+	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		next = sb->next;
+		sb_close(sb);
+	}
+}
+
+bool serve_stopped(const struct serve *s)
+{
+	return !s || (!s->standbys && !s->accepting);
+}
+
+void serve_fill_status(const struct serve *s, struct status_node *n)
+{
+	unsigned int i = 0;
+
+	if (!s)
+		return;
+	n->connections_refused += s->refused;
+	n->hba_refused += s->hba_refused;
+	n->connections_shed += s->shed;
+	if (!s->nstandbys)
+		return;
+	n->standbys = calloc(s->nstandbys, sizeof(*n->standbys));
+	if (!n->standbys)
+		return;
+	for (const struct standby *sb = s->standbys; sb && i < s->nstandbys; sb = sb->next) {
+		struct status_standby *o = &n->standbys[i++];
+
+		snprintf(o->user, sizeof(o->user), "%s", sb->user);
+		snprintf(o->application_name, sizeof(o->application_name), "%s", sb->app);
+		snprintf(o->addr, sizeof(o->addr), "%s", sb->addr);
+		snprintf(o->state, sizeof(o->state), "%s",
+			 sb->state == SB_STARTUP   ? "startup" :
+			 sb->state == SB_STREAMING ? "streaming" :
+						     "idle");
+		snprintf(o->slot, sizeof(o->slot), "%s", sb->slot);
+		o->timeline = sb->tli;
+		o->sent_lsn = sb->next_lsn;
+		o->write_lsn = sb->write;
+		o->flush_lsn = sb->flush;
+		o->apply_lsn = sb->apply;
+		o->bytes_sent = sb->bytes_sent;
+		o->connected_since = sb->connected_since;
+	}
+	n->nstandbys = i;
+}
+
+void serve_free(struct serve *s)
+{
+	if (!s)
+		return;
+	while (s->standbys)
+		sb_free(s->standbys);
+	acceptor_release(&s->acceptor);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	hba_free(s->hba);
+	free(s);
+}

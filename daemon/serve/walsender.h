@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The walsender endpoint of a replica (`pg_listen`): PostgreSQL standbys, and
+ * pg_receivewal, stream WAL from the replica's store as they would from a primary
+ * (PostgreSQL's protocol 3.0, physical replication; docs/protocol.md, "Standbys on
+ * pg_listen").
+ *
+ * What it serves: only WAL durable on this replica, from the complete segments of the
+ * store and from the durable prefix of the segment being received (in .incoming), never
+ * more.  The replica role tells it when more becomes durable (serve_wal_durable(),
+ * serve_wal_stored()); a standby waiting for WAL is woken then, nothing polls.  Files are
+ * opened and read through the ring (IORING_OP_OPENAT, IORING_OP_READ), at most 128 KiB a
+ * message, one read per standby in flight, and only while what it was sent before has
+ * left (its send buffer under SERVE_TX_LOW).
+ *
+ * Who is served: a connection the access rules (hba_file) admit as role standby, by its
+ * address and user name, without a password (`trust`); SCRAM, TLS and client
+ * certificates are not served yet (SSLRequest and GSSENCRequest are answered 'N').  A
+ * refusal, an SQL session or logical replication gets an ErrorResponse in PostgreSQL's
+ * words and SQLSTATE.
+ *
+ * Everything runs on the event loop's thread; requests in flight are counted per standby,
+ * which is freed only when none is left.
+ */
+#ifndef WALSHIP_SERVE_WALSENDER_H
+#define WALSHIP_SERVE_WALSENDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "ring/ring.h"
+#include "status/status.h"
+#include "wal/store.h"
+
+/* Connections at once on pg_listen; more are closed at once. */
+#define SERVE_MAX_STANDBYS 64
+/* WAL is read for a standby only while less than this is waiting to be sent to it. */
+#define SERVE_TX_LOW (256 * 1024)
+/* A standby with more than this waiting to be sent (it does not read) is dropped. */
+#define SERVE_TX_MAX (8 * 1024 * 1024)
+/* The largest XLogData message, as PostgreSQL's walsender (MAX_SEND_SIZE). */
+#define SERVE_MAX_SEND (128 * 1024)
+
+struct serve;
+
+/*
+ * Listen on @cfg->pg_listen and serve the WAL of @store (the replica's; read only, and
+ * only its directories and identity), through @ring.  Loads @cfg->hba_file.  Timeouts:
+ * a standby silent for keepalive_timeout is dropped, asked for a reply at half of it;
+ * one that does not finish its startup within connect_timeout is dropped.  Returns NULL
+ * on error (logged).
+ */
+struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store);
+
+/*
+ * The first @durable bytes of segment @name, being received into .incoming/@tmp_name,
+ * are durable (after the fsync that recorded it).  Wakes the standbys waiting for them.
+ */
+void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable);
+
+/* @name (any WAL file: a segment, a history file) is stored under its final name. */
+void serve_wal_stored(struct serve *s, const char *name);
+
+/* Every role tick: keepalives, timeouts. */
+void serve_tick(struct serve *s, int64_t now_ms);
+
+/* SIGHUP: reload hba_file (kept as it was when the new one is bad) and the timeouts. */
+void serve_reload(struct serve *s, const struct config *cfg);
+
+/* Stop listening and close every standby's connection. */
+void serve_stop(struct serve *s);
+
+/* After serve_stop(): nothing is in flight any more. */
+bool serve_stopped(const struct serve *s);
+
+/*
+ * Add the standbys to @n (n->standbys, freed by status_node_release()) and the refusals
+ * to its connections_refused and hba_refused.
+ */
+void serve_fill_status(const struct serve *s, struct status_node *n);
+
+/* Free everything; call after ring_exit() (requests in flight are gone).  NULL is fine. */
+void serve_free(struct serve *s);
+
+#endif /* WALSHIP_SERVE_WALSENDER_H */

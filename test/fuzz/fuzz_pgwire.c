@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fuzz target: PostgreSQL's protocol 3.0, server side (daemon/serve/pgwire.c), as the
+ * walsender endpoint on pg_listen receives it from any client.
+ *
+ * The input is taken three ways: as a startup packet, as a stream of regular messages
+ * (each 'Q' body parsed as a replication command, each 'd' body as a standby's status
+ * update or hot standby feedback), and as command text.  Properties: what parses lies
+ * inside the input (lengths, bodies, NUL-terminated names); a START_REPLICATION that
+ * parses has an LSN that formats back to text that parses to the same LSN; an
+ * ErrorResponse built from the command's word frames as one message.
+ */
+#include <errno.h>
+
+#include "fuzz.h"
+#include "proto/pgrepl.h"
+#include "serve/pgwire.h"
+
+static void check_command(const char *text)
+{
+	struct pgwire_command c;
+	struct pgwire_buf b = { 0 };
+	struct pgwire_msg m;
+	char lsn[PGREPL_LSN_TEXT];
+	uint64_t again;
+	int ret = pgwire_parse_command(text, &c);
+
+	FUZZ_ASSERT(ret == 0 || ret == -EINVAL);
+	FUZZ_ASSERT(memchr(c.word, '\0', sizeof(c.word)));
+	FUZZ_ASSERT(memchr(c.show, '\0', sizeof(c.show)));
+	FUZZ_ASSERT(memchr(c.slot, '\0', sizeof(c.slot)));
+	if (ret == 0 && c.kind == PGWIRE_CMD_START_REPLICATION && !c.logical) {
+		pgrepl_lsn_format(c.start, lsn, sizeof(lsn));
+		FUZZ_ASSERT(pgrepl_lsn_parse(lsn, &again) == 0 && again == c.start);
+	}
+	if (ret == 0 && c.kind == PGWIRE_CMD_TIMELINE_HISTORY)
+		FUZZ_ASSERT(c.timeline != 0);
+	pgwire_error(&b, "ERROR", "42601", c.word);
+	if (!b.failed) {
+		FUZZ_ASSERT(pgwire_next_message(b.data, b.len, &m) == (int)b.len);
+		FUZZ_ASSERT(m.type == 'E');
+	}
+	pgwire_buf_free(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* A copy of exactly @size bytes, so that ASan sees any read past the end. */
+	uint8_t *buf = malloc(size ? size : 1);
+	char *text = fuzz_strndup(data, size);
+	struct pgwire_startup st;
+	struct pgwire_msg m;
+	size_t at = 0;
+	int ret;
+
+	if (!buf)
+		abort();
+	memcpy(buf, data, size);
+
+	ret = pgwire_parse_startup(buf, size, &st);
+	FUZZ_ASSERT(ret == 0 || ret == -EINVAL || ret == -EPROTONOSUPPORT || ret >= 8);
+	if (ret > 0) {
+		FUZZ_ASSERT((size_t)ret <= size && ret <= PGWIRE_MAX_STARTUP);
+		FUZZ_ASSERT(memchr(st.user, '\0', sizeof(st.user)));
+		FUZZ_ASSERT(memchr(st.application_name, '\0', sizeof(st.application_name)));
+		if (st.kind == PGWIRE_STARTUP)
+			FUZZ_ASSERT(st.user[0] != '\0');
+	}
+
+	while (at < size) {
+		ret = pgwire_next_message(buf + at, size - at, &m);
+		FUZZ_ASSERT(ret >= -EINVAL);
+		if (ret <= 0)
+			break;
+		FUZZ_ASSERT((size_t)ret <= size - at && (size_t)ret == m.len + 5);
+		FUZZ_ASSERT(m.body == buf + at + 5);
+		if (m.len > 0) /* touch the last byte: it must be ours */
+			FUZZ_ASSERT(m.body[m.len - 1] == data[at + 5 + m.len - 1]);
+		if (m.type == 'Q' && m.len && m.body[m.len - 1] == '\0')
+			check_command((const char *)m.body);
+		if (m.type == 'd' && m.len) {
+			struct pgrepl_status s;
+			struct pgrepl_hs_feedback h;
+
+			if (pgrepl_parse_status(m.body, m.len, &s) == 0)
+				FUZZ_ASSERT(m.len == PGREPL_STATUS_LEN);
+			if (pgrepl_parse_hs_feedback(m.body, m.len, &h) == 0)
+				FUZZ_ASSERT(m.len == PGREPL_HS_FEEDBACK_LEN);
+		}
+		at += (size_t)ret;
+	}
+
+	check_command(text);
+	free(text);
+	free(buf);
+	return 0;
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for daemon/serve/pgwire.c: PostgreSQL's protocol 3.0, server side. */
+#include <endian.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/pgrepl.h"
+#include "serve/pgwire.h"
+
+/* A startup packet: length, code, then @params (@plen bytes, terminator included). */
+static size_t packet(uint8_t *buf, uint32_t code, const char *params, size_t plen)
+{
+	uint32_t len = htobe32((uint32_t)(8 + plen)), c = htobe32(code);
+
+	memcpy(buf, &len, 4);
+	memcpy(buf + 4, &c, 4);
+	memcpy(buf + 8, params, plen);
+	return 8 + plen;
+}
+
+/* What a PostgreSQL 15 walreceiver sends (after SSLRequest). */
+static const char walreceiver[] = "user\0repl\0database\0replication\0replication\0true\0"
+				  "application_name\0sb1\0";
+
+static void test_startup(void **state)
+{
+	uint8_t buf[512];
+	struct pgwire_startup st;
+	size_t n;
+
+	(void)state;
+	n = packet(buf, PGWIRE_SSL_REQUEST, "", 0);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), 8);
+	assert_int_equal(st.kind, PGWIRE_SSL);
+	n = packet(buf, PGWIRE_GSSENC_REQUEST, "", 0);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), 8);
+	assert_int_equal(st.kind, PGWIRE_GSSENC);
+	n = packet(buf, PGWIRE_CANCEL_REQUEST, "12345678", 8);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), 16);
+	assert_int_equal(st.kind, PGWIRE_CANCEL);
+
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, walreceiver, sizeof(walreceiver));
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_int_equal(st.kind, PGWIRE_STARTUP);
+	assert_int_equal(st.replication, PGWIRE_REPL_PHYSICAL);
+	assert_string_equal(st.user, "repl");
+	assert_string_equal(st.database, "replication");
+	assert_string_equal(st.application_name, "sb1");
+	/* Byte by byte: more is needed until the whole packet is there. */
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pgwire_parse_startup(buf, i, &st), 0);
+
+	/* An SQL session, logical replication, a bad boolean. */
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0database\0d\0", 19);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_int_equal(st.replication, PGWIRE_REPL_NONE);
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0replication\0database\0", 29);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_int_equal(st.replication, PGWIRE_REPL_LOGICAL);
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0replication\0maybe\0", 26);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+
+	/* No user; no final terminator; a name without a value; protocol 2; sizes. */
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, "database\0d\0", 12);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0", 7);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0x\0", 10);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+	n = packet(buf, 2 << 16, "user\0u\0\0", 8);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EPROTONOSUPPORT);
+	n = packet(buf, PGWIRE_SSL_REQUEST, "x", 1);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+	memcpy(buf, "\0\0\0\4", 4);
+	assert_int_equal(pgwire_parse_startup(buf, 8, &st), -EINVAL);
+	memcpy(buf, "\0\1\0\0", 4); /* 65536 > PGWIRE_MAX_STARTUP */
+	assert_int_equal(pgwire_parse_startup(buf, 8, &st), -EINVAL);
+}
+
+static void test_messages(void **state)
+{
+	const uint8_t q[] = "Q\0\0\0\024IDENTIFY_SYSTEM";
+	struct pgwire_msg m;
+
+	(void)state;
+	assert_int_equal(pgwire_next_message(q, sizeof(q), &m), 21);
+	assert_int_equal(m.type, 'Q');
+	assert_int_equal(m.len, 16);
+	assert_memory_equal(m.body, "IDENTIFY_SYSTEM", 16);
+	for (size_t i = 0; i < 21; i++)
+		assert_int_equal(pgwire_next_message(q, i, &m), 0);
+	assert_int_equal(pgwire_next_message((const uint8_t *)"X\0\0\0\3", 5, &m), -EINVAL);
+	assert_int_equal(pgwire_next_message((const uint8_t *)"d\0\1\0\5", 5, &m), -EINVAL);
+	assert_int_equal(pgwire_next_message((const uint8_t *)"X\0\0\0\4", 5, &m), 5);
+	assert_int_equal(m.len, 0);
+}
+
+static void test_commands(void **state)
+{
+	struct pgwire_command c;
+
+	(void)state;
+	assert_int_equal(pgwire_parse_command("IDENTIFY_SYSTEM", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_IDENTIFY_SYSTEM);
+	assert_int_equal(pgwire_parse_command("  identify_system ; ", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_IDENTIFY_SYSTEM);
+	assert_int_equal(pgwire_parse_command("IDENTIFY_SYSTEM x", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_EMPTY);
+	assert_int_equal(pgwire_parse_command(";", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_EMPTY);
+
+	assert_int_equal(pgwire_parse_command("SHOW wal_segment_size", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_SHOW);
+	assert_string_equal(c.show, "wal_segment_size");
+	assert_int_equal(pgwire_parse_command("SHOW \"Data_Directory_Mode\"", &c), 0);
+	assert_string_equal(c.show, "Data_Directory_Mode");
+	assert_int_equal(pgwire_parse_command("SHOW", &c), -EINVAL);
+
+	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 2", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_TIMELINE_HISTORY);
+	assert_int_equal(c.timeline, 2);
+	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 0", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 4294967296", &c), -EINVAL);
+
+	/* As the PG 15 walreceiver and pg_receivewal write it. */
+	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE 1", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_START_REPLICATION);
+	assert_int_equal(c.start, 0x3000000);
+	assert_int_equal(c.timeline, 1);
+	assert_string_equal(c.slot, "");
+	assert_int_equal(pgwire_parse_command("START_REPLICATION SLOT \"pg_walreceiver_77\" "
+					      "PHYSICAL 1/E000000 TIMELINE 3",
+					      &c),
+			 0);
+	assert_string_equal(c.slot, "pg_walreceiver_77");
+	assert_int_equal(c.start, 0x10E000000ULL);
+	assert_int_equal(c.timeline, 3);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/0", &c), 0);
+	assert_int_equal(c.timeline, 0);
+	assert_false(c.logical);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION SLOT s LOGICAL 0/0", &c), 0);
+	assert_true(c.logical);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE 1 x", &c),
+			 -EINVAL);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION \"0/3000000\"", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION SLOT \"unterminated", &c),
+			 -EINVAL);
+
+	/* What a walreceiver with wal_receiver_create_temp_slot = on sends. */
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT \"pg_walreceiver_77\" "
+					      "TEMPORARY PHYSICAL (RESERVE_WAL)",
+					      &c),
+			 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_CREATE_SLOT);
+	assert_string_equal(c.slot, "pg_walreceiver_77");
+	assert_true(c.temporary);
+	assert_false(c.logical);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s PHYSICAL RESERVE_WAL", &c),
+			 0);
+	assert_false(c.temporary);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s LOGICAL pgoutput", &c), 0);
+	assert_true(c.logical);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s TEMPORARY", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT", &c), -EINVAL);
+
+	assert_int_equal(pgwire_parse_command("select 1", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_OTHER);
+	assert_int_equal(pgwire_parse_command("BASE_BACKUP", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_OTHER);
+	assert_string_equal(c.word, "BASE_BACKUP");
+}
+
+/* Every message built frames correctly: walking them with pgwire_next_message() ends
+ * exactly at the end of the buffer. */
+static void test_builders(void **state)
+{
+	struct pgwire_buf b = { 0 };
+	static const char *const names[] = { "systemid", "timeline" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_INT4 };
+	const char *values[] = { "7714757620651245335", NULL };
+	const size_t lens[] = { 19, 0 };
+	const uint8_t wal[3] = { 1, 2, 3 };
+	const char types[] = "RSKZETDCWcdd";
+	struct pgwire_msg m;
+	size_t at = 0, i = 0;
+
+	(void)state;
+	pgwire_put_byte(&b, 'N');
+	pgwire_auth_ok(&b);
+	pgwire_parameter_status(&b, "server_version", "15.0");
+	pgwire_backend_key(&b, 42, 7);
+	pgwire_ready(&b);
+	pgwire_error(&b, "FATAL", "28000", "no pg_hba.conf entry");
+	pgwire_row_description(&b, 2, names, oids);
+	pgwire_data_row(&b, 2, values, lens);
+	pgwire_command_complete(&b, "IDENTIFY_SYSTEM");
+	pgwire_copy_both(&b);
+	pgwire_copy_done(&b);
+	pgwire_xlogdata(&b, 0x4000000, 0x4000003, 1, wal, sizeof(wal));
+	pgwire_keepalive(&b, 0x4000003, 2, true);
+	assert_false(b.failed);
+	assert_int_equal(b.data[0], 'N');
+	for (at = 1; at < b.len; i++) {
+		int n = pgwire_next_message(b.data + at, b.len - at, &m);
+
+		assert_true(n > 0);
+		assert_int_equal(m.type, types[i]);
+		if (m.type == 'E') {
+			static const char e[] = "SFATAL\0VFATAL\0C28000\0Mno pg_hba.conf entry\0";
+
+			assert_int_equal(m.len, sizeof(e));
+			assert_memory_equal(m.body, e, sizeof(e));
+		}
+		if (m.type == 'R')
+			assert_int_equal(m.len, 4);
+		if (m.type == 'W')
+			assert_int_equal(m.len, 3);
+		if (m.type == 'd' && m.body[0] == 'w') {
+			struct pgrepl_xlogdata x;
+
+			assert_int_equal(pgrepl_parse_xlogdata(m.body, m.len, &x), 0);
+			assert_int_equal(x.len, 3);
+			assert_memory_equal(x.data, wal, 3);
+		}
+		if (m.type == 'd' && m.body[0] == 'k') {
+			struct pgrepl_keepalive k;
+
+			assert_int_equal(pgrepl_parse_keepalive(m.body, m.len, &k), 0);
+			assert_true(k.reply_requested);
+		}
+		at += (size_t)n;
+	}
+	assert_int_equal(at, b.len);
+	assert_int_equal(i, strlen(types));
+	pgwire_consume(&b, 1);
+	assert_int_equal(b.data[0], 'R');
+	pgwire_buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_startup),
+		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_builders),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -84,8 +84,9 @@ walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name =
 	fail "the standby does not stream through its temporary slot"
 walship_status "$RCONF" | grep -q "standby sb1 (user postgres" ||
 	fail "walship status (text) does not show the standby"
-in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" |
-	grep -q '^walship_standby_replay_lsn{application_name="sb1",addr="' ||
+# (Captured first: grep -q closing the pipe early would fail curl under pipefail.)
+metrics=$(in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics")
+grep -q '^walship_standby_replay_lsn{application_name="sb1",addr="' <<<"$metrics" ||
 	fail "/metrics does not show the standby's replay position"
 
 # Refusals, in PostgreSQL's words: seen by libpq as the server's error.

@@ -71,6 +71,7 @@ struct standby {
 	uint32_t tli;
 	uint64_t next_lsn; /* the next byte to send */
 	uint64_t write, flush, apply; /* reported by the standby */
+	uint32_t xmin, catalog_xmin; /* its hot standby feedback */
 	uint64_t bytes_sent;
 	bool copy_done_sent;
 	int file_fd; /* the segment of next_lsn, -1 none */
@@ -818,8 +819,12 @@ static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		return;
 	}
 	if (m->len && m->body[0] == PGREPL_MSG_HS_FEEDBACK &&
-	    pgrepl_parse_hs_feedback(m->body, m->len, &hs) == 0)
-		return; /* xmins: there is no primary here for them to hold back */
+	    pgrepl_parse_hs_feedback(m->body, m->len, &hs) == 0) {
+		/* shown in status; there is no primary here for them to hold back yet */
+		sb->xmin = hs.xmin;
+		sb->catalog_xmin = hs.catalog_xmin;
+		return;
+	}
 	log_log("invalid standby message from %s", sb->addr);
 	sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
 		 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
@@ -1390,6 +1395,8 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 		o->flush_lsn = sb->flush;
 		o->apply_lsn = sb->apply;
 		o->bytes_sent = sb->bytes_sent;
+		o->xmin = sb->xmin;
+		o->catalog_xmin = sb->catalog_xmin;
 		o->connected_since = sb->connected_since;
 	}
 	n->nstandbys = i;

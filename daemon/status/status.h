@@ -133,6 +133,8 @@ struct status_standby {
 	uint64_t flush_lsn;
 	uint64_t apply_lsn;
 	uint64_t bytes_sent;
+	uint32_t xmin; /* its hot standby feedback, as pg_stat_replication.backend_xmin; 0 none */
+	uint32_t catalog_xmin;
 	int64_t connected_since; /* unix seconds */
 };
 

@@ -88,6 +88,10 @@ standby_feedback() {
 		jq -e '.standbys[] | select(.application_name == "sb1") | .xmin > 0' >/dev/null
 }
 wait_for 10 "the standby's hot standby feedback (xmin) in walship status" standby_feedback
+lags=$(walship_status "$RCONF" --json | jq -ec '.standbys[] | select(.application_name == "sb1") |
+	select(.write_lag_ms >= 0 and .flush_lag_ms >= 0 and .replay_lag_ms >= 0) |
+	{write_lag_ms, flush_lag_ms, replay_lag_ms}') || fail "the standby's lags were not measured"
+log "ok: lags measured on the appliance (the last, after the load): $lags"
 walship_status "$RCONF" | grep -q "standby sb1 (user postgres" ||
 	fail "walship status (text) does not show the standby"
 in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" |

@@ -31,6 +31,8 @@
 
 /* Receive buffer: the largest message a standby may send, with its header. */
 #define RX_CAP (PGWIRE_MAX_MESSAGE + 5)
+/* Samples of (LSN sent, when) kept per standby to measure its lags. */
+#define SERVE_LAG_SAMPLES 64
 /* A history file is read whole, on the loop: PostgreSQL's are a line per timeline. */
 #define HISTORY_MAX (64 * 1024)
 
@@ -71,6 +73,16 @@ struct standby {
 	uint32_t tli;
 	uint64_t next_lsn; /* the next byte to send */
 	uint64_t write, flush, apply; /* reported by the standby */
+	uint32_t xmin, catalog_xmin; /* its hot standby feedback */
+	/* lags as walsender.c's LagTracker measures them: when the WAL up to each sample's
+	 * LSN was sent; a report reaching a sample gives that position's lag */
+	struct {
+		uint64_t lsn;
+		int64_t ms;
+	} lag_samples[SERVE_LAG_SAMPLES];
+	unsigned int lag_next; /* the next sample written (a ring; the oldest overwritten) */
+	uint64_t lag_seen[3]; /* write, flush, apply: the newest sample used */
+	int64_t lag_ms[3]; /* the last lag measured, -1 none */
 	uint64_t bytes_sent;
 	bool copy_done_sent;
 	int file_fd; /* the segment of next_lsn, -1 none */
@@ -803,6 +815,41 @@ static void sb_stream_end(struct standby *sb)
 	sb->gen++;
 }
 
+/* WAL up to next_lsn was just queued: note when (one sample per millisecond at most). */
+static void sb_lag_sample(struct standby *sb)
+{
+	int64_t now = clock_now_ms();
+	unsigned int last = (sb->lag_next + SERVE_LAG_SAMPLES - 1) % SERVE_LAG_SAMPLES;
+
+	if (sb->lag_samples[last].ms == now) {
+		sb->lag_samples[last].lsn = sb->next_lsn;
+		return;
+	}
+	sb->lag_samples[sb->lag_next].lsn = sb->next_lsn;
+	sb->lag_samples[sb->lag_next].ms = now;
+	sb->lag_next = (sb->lag_next + 1) % SERVE_LAG_SAMPLES;
+}
+
+/* Position @k (0 write, 1 flush, 2 apply) reported at @pos: its lag is the time since the
+ * newest sample it reached was sent, if that sample is new to it. */
+static void sb_lag_report(struct standby *sb, unsigned int k, uint64_t pos)
+{
+	int64_t sent_ms = -1;
+	uint64_t lsn = 0;
+
+	for (unsigned int i = 0; i < SERVE_LAG_SAMPLES; i++) {
+		if (!sb->lag_samples[i].ms || sb->lag_samples[i].lsn > pos ||
+		    sb->lag_samples[i].lsn <= sb->lag_seen[k] || sb->lag_samples[i].lsn < lsn)
+			continue;
+		lsn = sb->lag_samples[i].lsn;
+		sent_ms = sb->lag_samples[i].ms;
+	}
+	if (sent_ms < 0)
+		return;
+	sb->lag_seen[k] = lsn;
+	sb->lag_ms[k] = clock_now_ms() - sent_ms;
+}
+
 static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 {
 	struct pgrepl_status st;
@@ -813,13 +860,20 @@ static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb->write = st.write;
 		sb->flush = st.flush;
 		sb->apply = st.apply;
+		sb_lag_report(sb, 0, st.write);
+		sb_lag_report(sb, 1, st.flush);
+		sb_lag_report(sb, 2, st.apply);
 		if (st.reply_requested && !sb->copy_done_sent) /* ProcessStandbyReplyMessage() */
 			pgwire_keepalive(&sb->out, sb->s->end_lsn, pgrepl_time_now(), false);
 		return;
 	}
 	if (m->len && m->body[0] == PGREPL_MSG_HS_FEEDBACK &&
-	    pgrepl_parse_hs_feedback(m->body, m->len, &hs) == 0)
-		return; /* xmins: there is no primary here for them to hold back */
+	    pgrepl_parse_hs_feedback(m->body, m->len, &hs) == 0) {
+		/* shown in status; there is no primary here for them to hold back yet */
+		sb->xmin = hs.xmin;
+		sb->catalog_xmin = hs.catalog_xmin;
+		return;
+	}
 	log_log("invalid standby message from %s", sb->addr);
 	sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
 		 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
@@ -910,6 +964,7 @@ static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
 				(uint32_t)res);
 		sb->next_lsn += (uint64_t)res;
 		sb->bytes_sent += (uint64_t)res;
+		sb_lag_sample(sb);
 		sb_flush(sb);
 		sb_pump(sb);
 	}
@@ -1195,6 +1250,8 @@ static void serve_accepted(struct acceptor *a, int res)
 	sb->s = s;
 	sb->fd = res;
 	sb->file_fd = -1;
+	for (unsigned int k = 0; k < 3; k++)
+		sb->lag_ms[k] = -1;
 	sb->accepted_ms = clock_now_ms();
 	sb->last_rx_ms = sb->accepted_ms;
 	sl = sizeof(sb->sa);
@@ -1390,6 +1447,11 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 		o->flush_lsn = sb->flush;
 		o->apply_lsn = sb->apply;
 		o->bytes_sent = sb->bytes_sent;
+		o->xmin = sb->xmin;
+		o->write_lag_ms = sb->lag_ms[0];
+		o->flush_lag_ms = sb->lag_ms[1];
+		o->replay_lag_ms = sb->lag_ms[2];
+		o->catalog_xmin = sb->catalog_xmin;
 		o->connected_since = sb->connected_since;
 	}
 	n->nstandbys = i;

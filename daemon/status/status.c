@@ -158,8 +158,13 @@ static void render_json_standbys(struct sbuf *sb, const struct status_node *n)
 		json_lsn(sb, "write_lsn", s->write_lsn);
 		json_lsn(sb, "flush_lsn", s->flush_lsn);
 		json_lsn(sb, "replay_lsn", s->apply_lsn);
-		sb_printf(sb, ",\"bytes_sent\":%" PRIu64 ",\"connected_since\":%lld}",
-			  s->bytes_sent, (long long)s->connected_since);
+		sb_printf(sb, ",\"write_lag_ms\":%lld,\"flush_lag_ms\":%lld,\"replay_lag_ms\":%lld",
+			  (long long)s->write_lag_ms, (long long)s->flush_lag_ms,
+			  (long long)s->replay_lag_ms);
+		sb_printf(sb,
+			  ",\"xmin\":%u,\"catalog_xmin\":%u,\"bytes_sent\":%" PRIu64
+			  ",\"connected_since\":%lld}",
+			  s->xmin, s->catalog_xmin, s->bytes_sent, (long long)s->connected_since);
 	}
 	sb_printf(sb, "]");
 }
@@ -414,6 +419,15 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  (unsigned int)(s->write_lsn >> 32), (unsigned int)s->write_lsn,
 			  (unsigned int)(s->flush_lsn >> 32), (unsigned int)s->flush_lsn,
 			  (unsigned int)(s->apply_lsn >> 32), (unsigned int)s->apply_lsn);
+		if (s->replay_lag_ms >= 0 || s->flush_lag_ms >= 0 || s->write_lag_ms >= 0)
+			sb_printf(
+				sb,
+				"    lag:             write %lld ms, flush %lld ms, replay %lld ms\n",
+				(long long)s->write_lag_ms, (long long)s->flush_lag_ms,
+				(long long)s->replay_lag_ms);
+		if (s->xmin || s->catalog_xmin)
+			sb_printf(sb, "    hot standby feedback: xmin %u, catalog xmin %u\n",
+				  s->xmin, s->catalog_xmin);
 	}
 }
 

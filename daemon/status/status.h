@@ -133,6 +133,11 @@ struct status_standby {
 	uint64_t flush_lsn;
 	uint64_t apply_lsn;
 	uint64_t bytes_sent;
+	/* as pg_stat_replication's write_lag, flush_lag, replay_lag: the time from sending WAL
+	 * to the standby's report of it written, flushed, replayed (the latest; -1 none yet) */
+	int64_t write_lag_ms, flush_lag_ms, replay_lag_ms;
+	uint32_t xmin; /* its hot standby feedback, as pg_stat_replication.backend_xmin; 0 none */
+	uint32_t catalog_xmin;
 	int64_t connected_since; /* unix seconds */
 };
 

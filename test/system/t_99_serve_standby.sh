@@ -6,8 +6,8 @@
 # its fallback).  Under pgbench load on the primary it catches up: its replay position
 # reaches the primary's, its data equals the primary's, pg_stat_wal_receiver shows it
 # streaming from the appliance, and `walship status --json` on the appliance shows it with
-# its write, flush and replay positions (and the temporary slot its walreceiver creates),
-# as does /metrics.  The access rules: a user no rule admits, an SQL
+# its write, flush and replay positions (and the temporary slot its walreceiver creates,
+# and its hot standby feedback), as does /metrics.  The access rules: a user no rule admits, an SQL
 # session and a logical replication connection are refused with PostgreSQL's words.
 # pg_receivewal pointed at the appliance stores the same bytes as its archive, and one that
 # asks for a segment the appliance does not hold gets PostgreSQL's "has already been
@@ -43,6 +43,7 @@ cat >>"$SDATA/postgresql.conf" <<-EOF
 	primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'
 	wal_receiver_status_interval = 1s
 	wal_receiver_create_temp_slot = on
+	hot_standby_feedback = on
 EOF
 pg_start "$SDATA" "$NS_R1"
 
@@ -82,6 +83,15 @@ log "ok: walship status --json: $(walship_status "$RCONF" --json | jq -c '.stand
 walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
 	.slot | startswith("pg_walreceiver_")' >/dev/null ||
 	fail "the standby does not stream through its temporary slot"
+standby_feedback() {
+	walship_status "$RCONF" --json |
+		jq -e '.standbys[] | select(.application_name == "sb1") | .xmin > 0' >/dev/null
+}
+wait_for 10 "the standby's hot standby feedback (xmin) in walship status" standby_feedback
+lags=$(walship_status "$RCONF" --json | jq -ec '.standbys[] | select(.application_name == "sb1") |
+	select(.write_lag_ms >= 0 and .flush_lag_ms >= 0 and .replay_lag_ms >= 0) |
+	{write_lag_ms, flush_lag_ms, replay_lag_ms}') || fail "the standby's lags were not measured"
+log "ok: lags measured on the appliance (the last, after the load): $lags"
 walship_status "$RCONF" | grep -q "standby sb1 (user postgres" ||
 	fail "walship status (text) does not show the standby"
 # (Captured first: grep -q closing the pipe early would fail curl under pipefail.)

@@ -167,6 +167,7 @@ static void test_standbys(void **state)
 	sb->write_lsn = 0x4A20000;
 	sb->flush_lsn = 0x4A10000;
 	sb->apply_lsn = 0x4A00000;
+	sb->xmin = 747;
 	text = status_render(&n, false, &len);
 	json = status_render(&n, true, &len);
 	status_node_release(&n);
@@ -179,6 +180,8 @@ static void test_standbys(void **state)
 	assert_non_null(strstr(json, "\"standbys\":[{\"user\":\"repl\",\"application_name\":"
 				     "\"sb1\""));
 	assert_non_null(strstr(json, "\"flush_lsn\":\"0/4A10000\",\"replay_lsn\":\"0/4A00000\""));
+	assert_non_null(strstr(json, "\"xmin\":747,\"catalog_xmin\":0"));
+	assert_non_null(strstr(text, "hot standby feedback: xmin 747, catalog xmin 0"));
 	free(text);
 	free(json);
 }

@@ -816,7 +816,10 @@ status_counter_sum() {
 # postgres can read and write, for files handed to `walship push` / `walship fetch` by hand.
 # Extra config keys come from the arrays PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA
 # (KEY=VALUE), when a test sets them after sourcing this file.
-walship_daemons_up() {
+# ws_one_replica_up: what every one-primary one-replica topology starts with: jq, the
+# network (net_create 1), PG_PORT, the config files PCONF and RCONF with their node
+# directories, RARCHIVE and PDATA.
+ws_one_replica_up() {
 	require_walship
 	require_cmds jq
 	net_create 1
@@ -826,9 +829,14 @@ walship_daemons_up() {
 	# shellcheck disable=SC2034  # for the test that sourced us
 	RARCHIVE=$TEST_DIR/ws-r1/archive
 	PDATA=$TEST_DIR/pg-primary
+	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1"
+}
+
+walship_daemons_up() {
+	ws_one_replica_up
 	SDATA=$TEST_DIR/pg-standby
 	SCRATCH=$TEST_DIR/scratch
-	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$SCRATCH"
+	mkdir -p "$SCRATCH"
 	chown postgres:postgres "$SCRATCH"
 	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" "${PRIMARY_CONF_EXTRA[@]}"
 	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
@@ -880,15 +888,7 @@ walship_topology_up() {
 # SYNCHRONOUS_COMMIT is off).  PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA apply.
 walship_stream_up() {
 	local sync=${1:-on}
-	require_walship
-	require_cmds jq
-	net_create 1
-	PG_PORT=5432
-	PCONF=$TEST_DIR/ws-primary/walship.conf
-	RCONF=$TEST_DIR/ws-r1/walship.conf
-	RARCHIVE=$TEST_DIR/ws-r1/archive
-	PDATA=$TEST_DIR/pg-primary
-	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1"
+	ws_one_replica_up
 	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
 		"pg_conninfo='host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres'" \
 		"${PRIMARY_CONF_EXTRA[@]}"

@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,8 +110,32 @@ static void fill_primary(void *state, struct status_node *n)
 	fill_node(n, "primary");
 }
 
+static bool ends_with(const char *text, const char *suffix)
+{
+	size_t len = strlen(text), slen = strlen(suffix);
+
+	return len >= slen && strcmp(text + len - slen, suffix) == 0;
+}
+
+/* Prometheus' naming conventions: a counter ends in _total and nothing else does; a
+ * quantity of bytes (a name saying "bytes" or an LSN) ends in _bytes before any _total;
+ * help text on every family (checked where the document is parsed, t_92b). */
+static void check_convention(const char *name, const struct status_value *v)
+{
+	char base[128];
+
+	if ((v->kind == STATUS_COUNTER) != ends_with(name, "_total"))
+		fail_msg("%s: a counter ends in _total, a gauge does not", name);
+	snprintf(base, sizeof(base), "%s", name);
+	if (ends_with(base, "_total"))
+		base[strlen(base) - strlen("_total")] = '\0';
+	if ((strstr(base, "bytes") || ends_with(base, "_lsn")) && !ends_with(base, "_bytes"))
+		fail_msg("%s: a quantity of bytes ends in _bytes (before _total)", name);
+}
+
 static void test_metrics_have_every_value(void **state)
 {
+	char name[96];
 	struct ring r;
 	struct metrics_source src = { .ring = &r, .fill = fill_primary };
 	char *doc = NULL;
@@ -127,20 +152,26 @@ static void test_metrics_have_every_value(void **state)
 	for (size_t i = 0; i < status_node_nvalues; i++) {
 		const struct status_value *v = &status_node_values[i];
 
-		snprintf(want, sizeof(want), "\nwalship_%s%s %zu\n", v->name,
-			 v->kind == STATUS_COUNTER ? "_total" : "", (size_t)(NODE_BASE + 13 * i));
+		metrics_value_name(name, sizeof(name), "walship_", v);
+		check_convention(name, v);
+		snprintf(want, sizeof(want), "\n%s %zu\n", name, (size_t)(NODE_BASE + 13 * i));
 		if (!strstr(doc, want))
 			fail_msg("/metrics lacks%s", want);
 	}
 	for (size_t i = 0; i < status_peer_nvalues; i++) {
 		const struct status_value *v = &status_peer_values[i];
 
-		snprintf(want, sizeof(want),
-			 "\nwalship_peer_%s%s{peer=\"p1\",addr=\"10.0.0.2:5480\"} %zu\n", v->name,
-			 v->kind == STATUS_COUNTER ? "_total" : "", (size_t)(PEER_BASE + 13 * i));
+		metrics_value_name(name, sizeof(name), "walship_peer_", v);
+		check_convention(name, v);
+		snprintf(want, sizeof(want), "\n%s{peer=\"p1\",addr=\"10.0.0.2:5480\"} %zu\n", name,
+			 (size_t)(PEER_BASE + 13 * i));
 		if (!strstr(doc, want))
 			fail_msg("/metrics lacks%s", want);
 	}
+	assert_non_null(strstr(doc, "\nwalship_peer_state{peer=\"p1\",addr=\"10.0.0.2:5480\","
+				    "state=\"streaming\"} 1\n"));
+	assert_non_null(strstr(doc, "\nwalship_peer_state{peer=\"p1\",addr=\"10.0.0.2:5480\","
+				    "state=\"away\"} 0\n"));
 	free(doc);
 }
 
@@ -197,6 +228,9 @@ static void fill_replica_with_standby(void *state, struct status_node *n)
 	snprintf(n->standbys[0].addr, sizeof(n->standbys[0].addr), "10.0.0.3:41000");
 	n->standbys[0].flush_lsn = 0x4A10000;
 	n->standbys[0].apply_lsn = 0x4A00000;
+	n->standbys[0].write_lag_ms = -1;
+	n->standbys[0].flush_lag_ms = 1250;
+	n->standbys[0].replay_lag_ms = 2;
 }
 
 /* ... and in /metrics. */
@@ -215,10 +249,16 @@ static void test_standbys_metrics(void **state)
 	metrics_render(out, &src);
 	fclose(out);
 	assert_non_null(strstr(doc, "\nwalship_standbys 1\n"));
-	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn{application_name=\"sb1\","
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn_bytes{application_name=\"sb1\","
 				    "addr=\"10.0.0.3:41000\"} 77660160\n"));
-	assert_non_null(strstr(doc, "\nwalship_standby_replay_lsn{application_name=\"sb1\","
+	assert_non_null(strstr(doc, "\nwalship_standby_replay_lsn_bytes{application_name=\"sb1\","
 				    "addr=\"10.0.0.3:41000\"} 77594624\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lag_seconds{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 1.250\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_replay_lag_seconds{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 0.002\n"));
+	/* not reported yet: no sample (as pg_stat_replication's NULL) */
+	assert_null(strstr(doc, "\nwalship_standby_write_lag_seconds{"));
 	free(doc);
 }
 

@@ -859,8 +859,9 @@ static void test_docs_list_every_key(void **state)
 	while (block_end > block + 1 && block_end[-1] == '\n' && block_end[-2] == '\n')
 		*--block_end = '\0';
 	if (strcmp(block, table) != 0)
-		fail_msg("docs/configuration.md is stale; regenerate the key reference:\n%s",
-			 table);
+		fail_msg(
+			"docs/configuration.md is stale; regenerate the key reference (make docs):\n%s",
+			table);
 	free(help);
 	free(table);
 	free(docs);

@@ -262,12 +262,58 @@ static void test_standbys_metrics(void **state)
 	free(doc);
 }
 
+/* Every sample of /metrics belongs to a family with # HELP and # TYPE, a counter's name ends
+ * in _total and only a counter's (the text format's conventions; t_92b parses a real
+ * document with the probes' histograms too). */
+static void test_metrics_families_typed(void **state)
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
+	char *doc = NULL, *line, *save = NULL, *copy;
+	size_t len = 0;
+	int samples = 0;
+	FILE *out;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	copy = strdup(doc);
+	assert_non_null(copy);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128], help[160], type[160];
+		const char *kind;
+
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(line + 7, " "), line + 7);
+			kind = line + 7 + strlen(name) + 1;
+			if ((strcmp(kind, "counter") == 0) != ends_with(name, "_total"))
+				fail_msg("%s is a %s: only counters end in _total", name, kind);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(line, "{ "), line);
+		snprintf(help, sizeof(help), "# HELP %s ", name);
+		snprintf(type, sizeof(type), "# TYPE %s ", name);
+		if (!strstr(doc, help) || !strstr(doc, type))
+			fail_msg("/metrics: %s has no # HELP or # TYPE", name);
+		samples++;
+	}
+	assert_true(samples > 50);
+	free(copy);
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_has_every_value),
 		cmocka_unit_test(test_text_has_every_value),
 		cmocka_unit_test(test_metrics_have_every_value),
+		cmocka_unit_test(test_metrics_families_typed),
 		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_standbys_metrics),
 	};

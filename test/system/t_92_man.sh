@@ -1,7 +1,7 @@
 #!/bin/bash
 # t_92: the man pages (man/, issue 16).  Each renders without a warning, through groff
 # (-ww: every warning) and through man-db (man --warnings -l), and its .TH names the page
-# as its file does.  walship.conf(5)'s key reference is what the config table generates
+# as its file does, with the version of the programs.  walship.conf(5)'s key reference is what the config table generates
 # (scripts/gen-docs.sh --check, as `make docs` writes it).  walship(1) agrees with the
 # CLI: one subsection "walship COMMAND" per command of `walship --help` and no other, each
 # with the usage lines, every option and every exit code of `walship COMMAND --help`;
@@ -17,8 +17,11 @@ MAN=$WS_ROOT/man
 pages=("$MAN"/*.[1-8])
 ((${#pages[@]} == 3)) || fail "expected walship.1, walship.conf.5 and walshipd.8 in man/: ${pages[*]}"
 
+version=$("$WALSHIP" --version)
 for page in "${pages[@]}"; do
 	name=$(basename "$page")
+	grep -q "^\.TH .* \"$version\" " "$page" ||
+		fail "$name: .TH does not say \"$version\" (the Makefile's VERSION, walship --version)"
 	warnings=$(groff -ww -man -Tutf8 -z "$page" 2>&1)
 	[[ -z "$warnings" ]] || fail "groff -ww warns on $name: $warnings"
 	warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)

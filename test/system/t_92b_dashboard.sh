@@ -9,6 +9,7 @@
 #   - every family has # HELP and # TYPE; a counter's samples end in _total and only a
 #     counter's do; a name saying "bytes" or an LSN ends in _bytes (before _total);
 #     a histogram has _bucket with cumulative le up to +Inf equal to _count, and _sum;
+#   - every panel and query uses the data source variable ${datasource}, ids are unique;
 #   - every walship_* name in a PromQL expression of the dashboard is the name of a sample
 #     in one of the documents (_bucket, _sum and _count are the histograms' sample names).
 # Nothing the dashboard queries is left out of this set-up; CONDITIONAL below lists the
@@ -150,7 +151,16 @@ done
 	    elif isinstance(node, list):
 	        for v in node:
 	            walk(v)
-	walk(json.load(open(dashboard)))
+	dash = json.load(open(dashboard))
+	walk(dash)
+	# one data source, the variable: every panel and query uses ${datasource}
+	ids = [p["id"] for p in dash["panels"]]
+	if len(ids) != len(set(ids)):
+	    errors.append(f"{dashboard}: panel ids repeat")
+	for p in dash["panels"]:
+	    for t in [p] + p.get("targets", []):
+	        if p["type"] != "row" and t.get("datasource", {}).get("uid") != "${datasource}":
+	            errors.append(f"{dashboard}: panel {p['title']} does not use ${{datasource}}")
 	used = set()
 	for e in exprs:
 	    used.update(re.findall(r"\bwalship_[a-z0-9_]+", e))

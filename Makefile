@@ -191,13 +191,13 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 # Long runs of the fault-injection tests: SOAK_ROUNDS rounds (default 5) of every
-# t_3* scenario, each round a fresh network, cluster and daemons.
+# t_3* scenario, each round a fresh network, cluster and daemons (t_39 with 1000 files).
 SOAK_ROUNDS ?= 5
 soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)for round in $$(seq 1 $(SOAK_ROUNDS)); do \
 		echo "== soak round $$round of $(SOAK_ROUNDS)"; \
-		TESTS='system/t_3' test/run-tests.sh || exit 1; \
+		T39_FILES=1000 TESTS='system/t_3' test/run-tests.sh || exit 1; \
 	done
 
 bench: deps

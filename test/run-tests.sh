@@ -17,7 +17,8 @@
 # Environment:
 #   TESTS=REGEX         run only tests whose name matches (names: format-check,
 #                       layers, unit/<path>, system/t_NN_name)
-#   TEST_TIMEOUT=SECS   per system test (default 300); unit binaries get the same
+#   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
+#                       line says); unit binaries get the same
 #   TEST_JOBS=N         system-test slots run side by side (default 4 for two cores: the
 #                       tests mostly wait on PostgreSQL, fsync and the network, and six
 #                       starved t_84's QEMU guest past its timeout; 1 runs them one by
@@ -164,18 +165,29 @@ test_slots() {
 	echo "$n"
 }
 
+# test_timeout SCRIPT: the seconds SCRIPT may run: the number on its `# test-timeout: N`
+# line (for a test whose length is its own job, e.g. the benchmark smoke test), else
+# $TEST_TIMEOUT; never less than $TEST_TIMEOUT.
+test_timeout() {
+	local n
+	n=$(sed -n 's/^# test-timeout: *\([0-9]\+\).*/\1/p' "$1" | head -n 1)
+	((${n:-0} > TEST_TIMEOUT)) || n=$TEST_TIMEOUT
+	echo "$n"
+}
+
 # run_one SCRIPT NAME LOG: run one system test under the timeout (in its own cgroup when
 # CG_ROOT is set); its exit status, duration and CPU milliseconds (-1 when not measured) go
 # to LOG.result for report_one.
 run_one() {
-	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg= cpu=-1 left
+	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg= cpu=-1 left limit
+	limit=$(test_timeout "$script")
 	if [[ -n "$CG_ROOT" ]]; then
 		cg=$CG_ROOT/$(basename "$script" .sh)
 		mkdir "$cg" 2>/dev/null || cg=
 	fi
 	(
 		[[ -z "$cg" ]] || echo "$BASHPID" >"$cg/cgroup.procs"
-		WS_TEST_NAME=$(basename "$script" .sh) exec timeout -k 30 "$TEST_TIMEOUT" \
+		WS_TEST_NAME=$(basename "$script" .sh) exec timeout -k 30 "$limit" \
 			bash "$script" </dev/null >"$logf" 2>&1
 	) || rc=$?
 	if [[ -n "$cg" ]]; then
@@ -188,13 +200,13 @@ run_one() {
 		cpu=$(awk '$1 == "usage_usec" {print int($2 / 1000)}' "$cg/cpu.stat")
 		rmdir "$cg" 2>/dev/null || true
 	fi
-	echo "$rc $((SECONDS - start)) $cpu" >"$logf.result"
+	echo "$rc $((SECONDS - start)) $cpu $limit" >"$logf.result"
 }
 
 # report_one NAME LOG: count and print the result run_one left for NAME.
 report_one() {
-	local name=$1 logf=$2 rc secs cpu took reason sub npass nfail
-	read -r rc secs cpu <"$logf.result"
+	local name=$1 logf=$2 rc secs cpu limit took reason sub npass nfail
+	read -r rc secs cpu limit <"$logf.result"
 	rm -f "$logf.result"
 	took=${secs}s
 	if ((cpu >= 0)); then
@@ -222,7 +234,7 @@ report_one() {
 		record "$name" skip "${reason#SKIP: }"
 		;;
 	124)
-		record "$name" fail "timed out after ${TEST_TIMEOUT}s"
+		record "$name" fail "timed out after ${limit}s"
 		show_failure "$name" "$logf"
 		;;
 	*)
@@ -234,8 +246,9 @@ report_one() {
 
 # run_system_tests: every test/system/t_*.sh under a timeout, up to $TEST_JOBS slots' worth
 # side by side (each test makes its own namespaces, addresses, clusters and directories,
-# so tests share nothing but the machine).  Tests that take several slots start first (they
-# are the long ones), the rest in name order; results are printed as tests finish.
+# so tests share nothing but the machine).  Tests that take several slots or a longer
+# timeout start first (they are the long ones), the rest in name order; results are
+# printed as tests finish.
 run_system_tests() {
 	local script name slots used=0 pid
 	local -a queue=() heavy=() light=()
@@ -244,7 +257,7 @@ run_system_tests() {
 		[[ -e "$script" ]] || continue
 		name=system/$(basename "$script" .sh)
 		selected "$name" || continue
-		if (($(test_slots "$script") > 1)); then
+		if (($(test_slots "$script") > 1 || $(test_timeout "$script") > TEST_TIMEOUT)); then
 			heavy+=("$script")
 		else
 			light+=("$script")

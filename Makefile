@@ -54,6 +54,9 @@ LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)
 # walshipd and the test programs link it, not the CLI (CLI_LDLIBS).
 CPPFLAGS += $(shell pkg-config --cflags libpq)
 LDLIBS   += $(shell pkg-config --libs libpq)
+# libsystemd: sd_notify() for Type=notify units (daemon/common/sdnotify.c, systemd/).
+CPPFLAGS += $(shell pkg-config --cflags libsystemd)
+LDLIBS   += $(shell pkg-config --libs libsystemd)
 
 # Sanitizer build for unit tests.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -33,6 +33,7 @@ PACKAGES=(
 	libcmocka-dev
 	libssl-dev
 	libpq-dev
+	libsystemd-dev
 	libnl-genl-3-dev
 	libbpf-dev
 	bpftool

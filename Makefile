@@ -7,6 +7,7 @@
 #   make soak       the fault-injection tests, SOAK_ROUNDS times over
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian packages walship and walship-dkms into $(BUILD)/deb/, lintian
 #   make format     reformat the C sources with .clang-format
 #   V=1             print full commands
 
@@ -14,6 +15,9 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 DOCDIR  ?= $(PREFIX)/share/doc/walship
+# systemd's unit folder as systemd.pc names it (/lib/systemd/system on Debian 12).
+UNITDIR ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || \
+	echo /lib/systemd/system)
 DESTDIR ?=
 
 CC      ?= gcc
@@ -218,10 +222,29 @@ install: all
 	install -m 0755 $(BUILD)/walshipd $(DESTDIR)$(SBINDIR)/walshipd
 	install -m 0755 $(BUILD)/walship $(DESTDIR)$(BINDIR)/walship
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(UNITDIR)
+	install -m 0644 systemd/walshipd.service systemd/walshipd@.service $(DESTDIR)$(UNITDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/walshipd $(DESTDIR)$(BINDIR)/walship
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(UNITDIR)/walshipd.service $(DESTDIR)$(UNITDIR)/walshipd@.service
+
+# Debian packages (debian/): built in a scratch copy of the tree's files (tracked and
+# new, not ignored) under $(BUILD)/deb/src, so that the working tree gets no build output;
+# the .deb files land in $(BUILD)/deb/, then lintian checks them (errors fail the build).
+DEB_DIR := $(BUILD)/deb
+.PHONY: deb
+deb: deps
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/walship
+	$(Q)git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+		tar -c --null -T - | tar -x -C $(DEB_DIR)/src/walship
+	$(Q)cd $(DEB_DIR)/src/walship && dpkg-buildpackage -b -us -uc -j$(NPROC) >../build.log 2>&1 || \
+		{ tail -n 40 ../build.log; exit 1; }
+	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/
+	$(Q)lintian --fail-on error $(DEB_DIR)/*.deb
+	$(Q)ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD)

@@ -25,6 +25,8 @@ set -euo pipefail
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
 # module is built against them and booted under QEMU with TCG), busybox-static and cpio
 # for the guest's initramfs, kmod for modinfo, dkms for the packaging check.
+# Packages (`make deb`, t_91c): debhelper and dh-dkms build them, lintian checks them;
+# libsystemd-dev for sd_notify (Type=notify units).
 PACKAGES=(
 	build-essential
 	pkg-config
@@ -67,6 +69,9 @@ PACKAGES=(
 	cpio
 	kmod
 	dkms
+	debhelper
+	dh-dkms
+	lintian
 )
 
 # Print the names of the packages in "$@" that dpkg does not list as installed.

@@ -217,7 +217,7 @@ format:
 format-check:
 	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' ':!bpf/vmlinux.h')
 
-install: all
+install: $(BUILD)/walshipd $(BUILD)/walship
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/walshipd $(DESTDIR)$(SBINDIR)/walshipd
 	install -m 0755 $(BUILD)/walship $(DESTDIR)$(BINDIR)/walship

@@ -113,7 +113,7 @@ static void signal_post(struct daemon *d)
  *   largest lag 0 kB, PostgreSQL stream streaming
  * Lag is rounded to kB so that the line changes with what an operator would notice.
  */
-static void daemon_summary(const struct status_node *n, char *buf, size_t size)
+static void daemon_summary(const struct status_node *n, bool primary, char *buf, size_t size)
 {
 	unsigned int streaming = 0;
 	uint64_t lag = 0;
@@ -125,7 +125,7 @@ static void daemon_summary(const struct status_node *n, char *buf, size_t size)
 		if (n->peers[i].lag_bytes > lag)
 			lag = n->peers[i].lag_bytes;
 	}
-	if (strcmp(n->role, "primary") == 0)
+	if (primary)
 		used = snprintf(buf, size,
 				"primary \"%s\": %u of %u replicas streaming (sync_replicas %d), "
 				"%llu pushes in progress, largest lag %llu kB",
@@ -157,7 +157,7 @@ static void daemon_notify_tick(struct daemon *d, int64_t now_ms)
 		struct status_node n;
 
 		d->role->status(d->state, &n);
-		daemon_summary(&n, text, sizeof(text));
+		daemon_summary(&n, d->cfg.role == CONFIG_ROLE_PRIMARY, text, sizeof(text));
 		status_node_release(&n);
 		sdnotify_status(text);
 		d->notify_status_ms = now_ms;

@@ -233,6 +233,8 @@ uninstall:
 # Debian packages (debian/): built in a scratch copy of the tree's files (tracked and
 # new, not ignored) under $(BUILD)/deb/src, so that the working tree gets no build output;
 # the .deb files land in $(BUILD)/deb/, then lintian checks them (errors fail the build).
+# The copy builds with its own settings: this make's command-line variables (BUILD=) are
+# not passed down to it.
 DEB_DIR := $(BUILD)/deb
 .PHONY: deb
 deb: deps
@@ -240,7 +242,8 @@ deb: deps
 	$(Q)git ls-files -z --cached --others --exclude-standard | \
 		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
 		tar -c --null -T - | tar -x -C $(DEB_DIR)/src/walship
-	$(Q)cd $(DEB_DIR)/src/walship && dpkg-buildpackage -b -us -uc -j$(NPROC) >../build.log 2>&1 || \
+	$(Q)cd $(DEB_DIR)/src/walship && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -b -us -uc -j$(NPROC) >../build.log 2>&1 || \
 		{ tail -n 40 ../build.log; exit 1; }
 	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/
 	$(Q)lintian --fail-on error $(DEB_DIR)/*.deb

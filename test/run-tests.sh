@@ -19,6 +19,8 @@
 #                       starved t_84's QEMU guest past its timeout; 1 runs them one by
 #                       one, in name order); a test's `# test-slots: N` line says how many
 #                       it takes (default 1)
+#   a test's `# test-timeout: SECS` line raises TEST_TIMEOUT for it alone (a package
+#   build)
 #
 # The last line of output is always `N passed, N failed` (`, N skipped` when any were
 # skipped).  Exit status is non-zero if any test failed.
@@ -150,11 +152,22 @@ test_slots() {
 	echo "$n"
 }
 
+# test_timeout SCRIPT: TEST_TIMEOUT, or the larger number on SCRIPT's `# test-timeout:` line.
+test_timeout() {
+	local n
+	n=$(sed -n 's/^# test-timeout: *\([0-9]\+\).*/\1/p' "$1" | head -n 1)
+	if [[ -n "$n" ]] && ((n > TEST_TIMEOUT)); then
+		echo "$n"
+	else
+		echo "$TEST_TIMEOUT"
+	fi
+}
+
 # run_one SCRIPT NAME LOG: run one system test under the timeout; its exit status and
 # duration go to LOG.result for report_one.
 run_one() {
 	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0
-	WS_TEST_NAME=$(basename "$script" .sh) timeout -k 30 "$TEST_TIMEOUT" bash "$script" \
+	WS_TEST_NAME=$(basename "$script" .sh) timeout -k 30 "$(test_timeout "$script")" bash "$script" \
 		</dev/null >"$logf" 2>&1 || rc=$?
 	echo "$rc $((SECONDS - start))" >"$logf.result"
 }

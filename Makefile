@@ -8,6 +8,7 @@
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make docs       regenerate the generated parts of docs/ and man/ (scripts/gen-docs.sh)
+#   make deb        the Debian packages walship and walship-dkms into $(BUILD)/deb/, lintian
 #   make format     reformat the C sources with .clang-format
 #   V=1             print full commands
 
@@ -16,6 +17,9 @@ BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 DOCDIR  ?= $(PREFIX)/share/doc/walship
 MANDIR  ?= $(PREFIX)/share/man
+# systemd's unit folder as systemd.pc names it (/lib/systemd/system on Debian 12).
+UNITDIR ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || \
+	echo /lib/systemd/system)
 DESTDIR ?=
 
 CC      ?= gcc
@@ -61,6 +65,9 @@ LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)
 # walshipd and the test programs link it, not the CLI (CLI_LDLIBS).
 CPPFLAGS += $(shell pkg-config --cflags libpq)
 LDLIBS   += $(shell pkg-config --libs libpq)
+# libsystemd: sd_notify() for Type=notify units (daemon/common/sdnotify.c, systemd/).
+CPPFLAGS += $(shell pkg-config --cflags libsystemd)
+LDLIBS   += $(shell pkg-config --libs libsystemd)
 
 # Sanitizer build for unit tests.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -220,24 +227,46 @@ format-check:
 # The man pages (man/), each into the section its name ends with.
 MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
 
-install: all
+install: $(BUILD)/walshipd $(BUILD)/walship
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/walshipd $(DESTDIR)$(SBINDIR)/walshipd
 	install -m 0755 $(BUILD)/walship $(DESTDIR)$(BINDIR)/walship
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	$(foreach page,$(MAN_PAGES),install -D -m 0644 $(page) \
 		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page))$(newline))
+	install -d $(DESTDIR)$(UNITDIR)
+	install -m 0644 systemd/walshipd.service systemd/walshipd@.service $(DESTDIR)$(UNITDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/walshipd $(DESTDIR)$(BINDIR)/walship
 	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(foreach page,$(MAN_PAGES),\
 		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))
+	rm -f $(DESTDIR)$(UNITDIR)/walshipd.service $(DESTDIR)$(UNITDIR)/walshipd@.service
 
 # The key reference of docs/configuration.md and man/walship.conf.5 is generated from the
 # config table by walshipd; a unit test and t_92_man fail when it is stale.
 docs: $(BUILD)/walshipd
 	$(Q)WALSHIPD=$(BUILD)/walshipd scripts/gen-docs.sh
+
+# Debian packages (debian/): built in a scratch copy of the tree's files (tracked and
+# new, not ignored) under $(BUILD)/deb/src, so that the working tree gets no build output;
+# the .deb files land in $(BUILD)/deb/, then lintian checks them (errors fail the build).
+# The copy builds with its own settings: this make's command-line variables (BUILD=) are
+# not passed down to it.
+DEB_DIR := $(BUILD)/deb
+.PHONY: deb
+deb: deps
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/walship
+	$(Q)git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+		tar -c --null -T - | tar -x -C $(DEB_DIR)/src/walship
+	$(Q)cd $(DEB_DIR)/src/walship && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -b -us -uc -j$(NPROC) >../build.log 2>&1 || \
+		{ tail -n 40 ../build.log; exit 1; }
+	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/
+	$(Q)lintian --fail-on error $(DEB_DIR)/*.deb
+	$(Q)ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD)

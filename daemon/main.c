@@ -25,6 +25,7 @@
 #include "common/compiler.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/sdnotify.h"
 #include "metrics/metrics.h"
 #include "probe/probe.h"
 #include "ring/ring.h"
@@ -33,6 +34,9 @@
 
 /* How long a stop waits for in-flight work before exiting anyway. */
 #define STOP_GRACE_MS 5000
+
+/* How often, at most, the STATUS= line for systemd is sent again (when it changed). */
+#define NOTIFY_STATUS_MS 2000
 
 struct daemon {
 	struct ring ring;
@@ -50,6 +54,10 @@ struct daemon {
 	struct status_probes probe_status; /* the probes' quantiles for status replies */
 	struct metrics *metrics; /* NULL: metrics_listen off */
 	struct publisher *publisher; /* NULL with sysfs = off or --no-sysfs */
+	bool notify; /* started by systemd with Type=notify ($NOTIFY_SOCKET) */
+	int64_t notify_status_ms; /* when STATUS= was last considered */
+	int64_t watchdog_ms; /* WATCHDOG=1 every this often, 0: no watchdog */
+	int64_t watchdog_sent_ms;
 };
 
 static void signal_post(struct daemon *d);
@@ -59,15 +67,18 @@ static void daemon_reload(struct daemon *d)
 	struct config fresh;
 
 	log_log("received SIGHUP, reloading configuration file \"%s\"", d->config_path);
+	sdnotify_reloading();
 	config_defaults(&fresh);
 	if (config_load(&fresh, d->config_path) < 0 ||
 	    config_reload(&d->cfg, &fresh, d->config_path) < 0) {
 		log_error("configuration file \"%s\" contains errors; no changes were applied",
 			  d->config_path);
+		sdnotify_ready(); /* still serving, with the old configuration */
 		return;
 	}
 	log_set_level(d->cfg.log_level);
 	d->role->reload(d->state, &d->cfg);
+	sdnotify_ready();
 }
 
 static void signal_done(struct ring_op *op, int res, uint32_t flags)
@@ -82,6 +93,7 @@ static void signal_done(struct ring_op *op, int res, uint32_t flags)
 			log_log("received %s, shutting down",
 				d->siginfo.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			d->stop_requested = true;
+			sdnotify_stopping();
 		}
 	}
 	signal_post(d);
@@ -94,6 +106,63 @@ static void signal_post(struct daemon *d)
 	d->signal_op.cb = signal_done;
 	sqe = ring_sqe(&d->ring, &d->signal_op);
 	io_uring_prep_read(sqe, d->signal_fd, &d->siginfo, sizeof(d->siginfo), 0);
+}
+
+/*
+ * The STATUS= line: the role, its peers and how far behind they are, e.g.
+ *   primary "p1": 2 of 3 replicas streaming (sync_replicas 1), 0 pushes in progress,
+ *   largest lag 0 kB, PostgreSQL stream streaming
+ * Lag is rounded to kB so that the line changes with what an operator would notice.
+ */
+static void daemon_summary(const struct status_node *n, bool primary, char *buf, size_t size)
+{
+	unsigned int streaming = 0;
+	uint64_t lag = 0;
+	int used;
+
+	for (unsigned int i = 0; i < n->npeers; i++) {
+		if (n->peers[i].state == WALSHIP_PEER_STREAMING)
+			streaming++;
+		if (n->peers[i].lag_bytes > lag)
+			lag = n->peers[i].lag_bytes;
+	}
+	if (primary)
+		used = snprintf(buf, size,
+				"primary \"%s\": %u of %u replicas streaming (sync_replicas %d), "
+				"%llu pushes in progress, largest lag %llu kB",
+				n->node_name, streaming, n->npeers, n->sync_replicas,
+				(unsigned long long)n->pushes_queued,
+				(unsigned long long)(lag / 1024));
+	else
+		used = snprintf(
+			buf, size, "replica \"%s\": upstream %s %s, %llu files stored, lag %llu kB",
+			n->node_name, n->upstream,
+			n->npeers ? walship_peer_state_name(n->peers[0].state) : "connecting",
+			(unsigned long long)n->files_stored, (unsigned long long)(lag / 1024));
+	if (used > 0 && (size_t)used < size && n->source_state[0])
+		snprintf(buf + used, size - (size_t)used, ", PostgreSQL stream %s",
+			 n->source_state);
+	else if (used > 0 && (size_t)used < size && n->nstandbys)
+		snprintf(buf + used, size - (size_t)used, ", %u standbys", n->nstandbys);
+}
+
+/* From the event loop's tick, so that a stalled loop stops the watchdog's pings. */
+static void daemon_notify_tick(struct daemon *d, int64_t now_ms)
+{
+	if (d->watchdog_ms && now_ms - d->watchdog_sent_ms >= d->watchdog_ms) {
+		sdnotify_watchdog();
+		d->watchdog_sent_ms = now_ms;
+	}
+	if (d->notify && now_ms - d->notify_status_ms >= NOTIFY_STATUS_MS) {
+		char text[SDNOTIFY_STATUS_MAX];
+		struct status_node n;
+
+		d->role->status(d->state, &n);
+		daemon_summary(&n, d->cfg.role == CONFIG_ROLE_PRIMARY, text, sizeof(text));
+		status_node_release(&n);
+		sdnotify_status(text);
+		d->notify_status_ms = now_ms;
+	}
 }
 
 static void tick_done(struct ring_op *op, int res, uint32_t flags)
@@ -112,6 +181,7 @@ static void tick_done(struct ring_op *op, int res, uint32_t flags)
 		publish_tick(d->publisher, &n, clock_now_ms());
 		status_node_release(&n);
 	}
+	daemon_notify_tick(d, clock_now_ms());
 	sqe = ring_sqe(&d->ring, &d->tick_op);
 	io_uring_prep_timeout(sqe, &d->tick_ts, 0, 0);
 }
@@ -198,6 +268,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* Under systemd, stderr goes to the journal: levels become syslog priorities. */
+	log_set_journal(log_stderr_is_journal());
 	config_defaults(&d.cfg);
 	if (config_load(&d.cfg, d.config_path) < 0)
 		return 2;
@@ -259,9 +331,17 @@ int main(int argc, char **argv)
 		}
 	}
 	signal_post(&d);
+	d.notify = getenv("NOTIFY_SOCKET") != NULL;
+	d.watchdog_ms = sdnotify_watchdog_interval_ms();
 	d.tick_ts.tv_nsec = (long long)ROLE_TICK_MS * 1000000;
 	d.tick_op.cb = tick_done;
 	tick_done(&d.tick_op, 0, 0);
+	/*
+	 * Serving: the role's listeners and control socket are bound and listening (the
+	 * kernel queues connections from here; their accepts are posted), the probes are
+	 * loaded or reported missing, /metrics listens.
+	 */
+	sdnotify_ready();
 
 	for (;;) {
 		if (ring_run(&d.ring, stop_deadline ? 100 : -1) < 0)

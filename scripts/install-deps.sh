@@ -27,6 +27,8 @@ set -euo pipefail
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
 # module is built against them and booted under QEMU with TCG), busybox-static and cpio
 # for the guest's initramfs, kmod for modinfo, dkms for the packaging check.
+# Packages (`make deb`, t_91c): debhelper and dh-dkms build them, lintian checks them;
+# libsystemd-dev for sd_notify (Type=notify units).
 PACKAGES=(
 	build-essential
 	pkg-config
@@ -35,6 +37,7 @@ PACKAGES=(
 	libcmocka-dev
 	libssl-dev
 	libpq-dev
+	libsystemd-dev
 	libnl-genl-3-dev
 	libbpf-dev
 	bpftool
@@ -71,6 +74,9 @@ PACKAGES=(
 	cpio
 	kmod
 	dkms
+	debhelper
+	dh-dkms
+	lintian
 )
 
 # Print the names of the packages in "$@" that dpkg does not list as installed.

@@ -9,8 +9,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 
 static enum log_level log_threshold = LOG_LEVEL_LOG;
 static bool log_prefix = true;
+static bool log_journal;
 static log_sink_fn *log_sink;
 static void *log_sink_arg;
 
@@ -27,6 +31,17 @@ static _Thread_local int log_last_printed = -1;
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",	 [LOG_LEVEL_INFO] = "info",   [LOG_LEVEL_LOG] = "log",
 	[LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_FATAL] = "fatal",
+};
+
+/*
+ * Syslog priorities of the levels in journal mode.  PostgreSQL's own syslog mapping
+ * (elog.c) makes ERROR a warning because there it is one query failing; here an ERROR is
+ * an operation of the daemon failing, so it is err, and FATAL (the daemon exits) crit.
+ */
+static const int log_level_priorities[] = {
+	[LOG_LEVEL_DEBUG] = LOG_DEBUG, [LOG_LEVEL_INFO] = LOG_INFO,
+	[LOG_LEVEL_LOG] = LOG_INFO,    [LOG_LEVEL_WARNING] = LOG_WARNING,
+	[LOG_LEVEL_ERROR] = LOG_ERR,   [LOG_LEVEL_FATAL] = LOG_CRIT,
 };
 
 static const char *const log_level_labels[] = {
@@ -48,6 +63,24 @@ enum log_level log_get_level(void)
 void log_set_prefix(bool on)
 {
 	log_prefix = on;
+}
+
+bool log_stderr_is_journal(void)
+{
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!stream || sscanf(stream, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_set_journal(bool on)
+{
+	log_journal = on;
 }
 
 void log_set_sink(log_sink_fn *sink, void *arg)
@@ -105,7 +138,11 @@ attr_printf(3, 0) static void log_emit(enum log_level level, const char *label, 
 	size_t used = 0;
 	int n;
 
-	if (log_prefix) {
+	if (log_journal) {
+		n = snprintf(line, sizeof(line), "<%d>", log_level_priorities[level]);
+		if (n > 0)
+			used = (size_t)n;
+	} else if (log_prefix) {
 		struct timespec now;
 		struct tm tm;
 

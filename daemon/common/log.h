@@ -34,6 +34,20 @@ enum log_level log_get_level(void);
 /* Prefix timestamps and pids (daemon); the CLI turns them off for one-line errors. */
 void log_set_prefix(bool on);
 
+/*
+ * True when stderr is a stream to the systemd journal: $JOURNAL_STREAM names stderr's
+ * device and inode (systemd.exec(5)), so it was not redirected elsewhere since.
+ */
+bool log_stderr_is_journal(void);
+
+/*
+ * Journal mode: each line starts with "<N>", N the syslog priority of its level (as
+ * sd-daemon(3) describes), and has no timestamp or pid (the journal records both):
+ * DEBUG debug(7), INFO and LOG info(6), WARNING warning(4), ERROR err(3), FATAL crit(2).
+ * DETAIL and HINT lines carry their message's priority.
+ */
+void log_set_journal(bool on);
+
 /* Parse "debug", "info", "log", "warning", "error", "fatal"; returns -EINVAL otherwise. */
 int log_level_parse(const char *text, enum log_level *level);
 const char *log_level_name(enum log_level level);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -192,6 +193,63 @@ static void test_stderr(void **state)
 	unlink(path);
 }
 
+/* Journal mode: "<N>" syslog priorities instead of the timestamp, even with the prefix on. */
+static void test_journal(void **state)
+{
+	struct capture *cap = *state;
+
+	log_set_prefix(true);
+	log_set_journal(true);
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_debug("d");
+	log_info("i");
+	log_log("l");
+	log_warning("w");
+	log_error("e");
+	log_hint("Do it.");
+	log_fatal("f");
+	log_set_journal(false);
+	assert_string_equal(cap->text, "<7>DEBUG:  d\n"
+				       "<6>INFO:  i\n"
+				       "<6>LOG:  l\n"
+				       "<4>WARNING:  w\n"
+				       "<3>ERROR:  e\n"
+				       "<3>HINT:  Do it.\n"
+				       "<2>FATAL:  f\n");
+}
+
+/* stderr is the journal only when JOURNAL_STREAM names its device and inode. */
+static void test_stderr_is_journal(void **state)
+{
+	char path[] = "/tmp/walship-log-test-XXXXXX";
+	char stream[64];
+	int fd = mkstemp(path);
+	int saved = dup(STDERR_FILENO);
+	struct stat st;
+
+	(void)state;
+	assert_true(fd >= 0 && saved >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	unsetenv("JOURNAL_STREAM");
+	assert_false(log_stderr_is_journal());
+	setenv("JOURNAL_STREAM", stream, 1);
+	assert_true(log_stderr_is_journal());
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + 1);
+	setenv("JOURNAL_STREAM", stream, 1);
+	assert_false(log_stderr_is_journal());
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	assert_false(log_stderr_is_journal());
+	unsetenv("JOURNAL_STREAM");
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -202,6 +260,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stderr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stderr_is_journal, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

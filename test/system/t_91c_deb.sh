@@ -1,0 +1,148 @@
+#!/bin/bash
+# The Debian packages (debian/, `make deb`): both build in a scratch copy of the tree and
+# lintian reports no error (make deb fails on one); installed on this machine, walship
+# puts its programs, units and documents in place, makes the system user walship (in
+# group postgres), its access rules 0640 root:walship and walship.conf 0644 (walship push
+# runs as postgres and reads it); walshipd starts from
+# walshipd.service's ExecStart= line with that configuration filled in, as the unit runs
+# it (user walship, its ambient capabilities, LimitMEMLOCK=, its directories), and its
+# registered buffers fit the unit's memlock limit; walship-dkms registers the module with
+# DKMS (built for the kernels whose headers are there).  Purging both leaves no file of
+# theirs; the user stays, as Debian policy advises (the test then removes it, and the
+# spool walshipd made, to leave the machine as it found it).
+#
+# Skips when walship is already installed here or the user walship exists (not ours to
+# remove).  The build takes 1 to 3 minutes (a full build of the daemon, BPF included).
+# test-slots: 2 (dpkg-buildpackage builds with both cores)
+# test-timeout: 900 (the package build: 2.5 minutes on a loaded machine, more under make check)
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+require_cmds dpkg-buildpackage dh dh_dkms lintian setpriv prlimit dkms
+if dpkg-query -W -f='${Status}' walship walship-dkms 2>/dev/null | grep -q 'install ok'; then
+	skip "walship is installed on this machine already"
+fi
+getent passwd walship >/dev/null && skip "user walship exists already"
+for path in /etc/walship /var/lib/walship /run/walship /usr/src/walship-*; do
+	[[ -e "$path" ]] && skip "$path exists already"
+done
+
+UNIT=/lib/systemd/system/walshipd.service
+installed=0
+purge_all() {
+	dpkg --purge walship walship-dkms >/dev/null 2>&1 || true
+	rm -rf /var/lib/walship /run/walship
+	getent passwd walship >/dev/null && deluser --quiet --system walship >/dev/null 2>&1
+	getent group walship >/dev/null && delgroup --quiet --system walship >/dev/null 2>&1
+	true
+}
+# ws_cleanup first: it stops the daemon, which would keep deluser from removing walship.
+trap 'rc=$?; (exit $rc); ws_cleanup; ((installed)) && purge_all; exit $rc' EXIT
+
+# WALSHIP_DEB_DIR: packages made by `make deb` already (to rerun the rest quickly).
+deb_dir=${WALSHIP_DEB_DIR:-}
+if [[ -z "$deb_dir" ]]; then
+	log "make deb (scratch copy under the test directory)"
+	start=$SECONDS
+	make -s -C "$WS_ROOT" deb BUILD="$TEST_DIR/build" >"$TEST_DIR/deb.out" 2>&1 ||
+		fail "make deb failed: $(tail -n 30 "$TEST_DIR/deb.out")"
+	log "built in $((SECONDS - start)) s; lintian said:"
+	grep -E '^[EWI]: ' "$TEST_DIR/deb.out" || true
+	if grep -q '^E: ' "$TEST_DIR/deb.out"; then
+		fail "lintian errors"
+	fi
+	deb_dir=$TEST_DIR/build/deb
+fi
+deb=$(ls "$deb_dir"/walship_*_amd64.deb)
+dkms_deb=$(ls "$deb_dir"/walship-dkms_*_all.deb)
+
+log "install both packages"
+installed=1
+dpkg -i "$deb" "$dkms_deb" >"$TEST_DIR/dpkg.log" 2>&1 ||
+	fail "dpkg -i failed: $(tail -n 20 "$TEST_DIR/dpkg.log")"
+
+for f in /usr/sbin/walshipd /usr/bin/walship; do
+	[[ -x "$f" ]] || fail "$f not installed"
+done
+for f in "$UNIT" /lib/systemd/system/walshipd@.service /usr/share/doc/walship/copyright; do
+	[[ -f "$f" ]] || fail "$f not installed"
+done
+# The access rules for walshipd alone; walship.conf also for walship push and fetch, which
+# run as postgres.
+assert_eq "640 root walship" "$(stat -c '%a %U %G' /etc/walship/hba.conf)" "hba.conf's mode"
+assert_eq "644 root root" "$(stat -c '%a %U %G' /etc/walship/walship.conf)" "walship.conf's mode"
+IFS=: read -r _ _ uid _ _ home shell < <(getent passwd walship)
+((uid < 1000)) || fail "walship is not a system user (uid $uid)"
+assert_eq /var/lib/walship "$home" "walship's home"
+[[ "$shell" == */nologin || "$shell" == /bin/false ]] || fail "walship's shell is $shell"
+id -nG walship | tr ' ' '\n' | grep -qx postgres || fail "walship is not in group postgres"
+[[ -f /usr/src/walship-0.1.0/dkms.conf ]] || fail "walship-dkms: no /usr/src/walship-0.1.0/dkms.conf"
+dkms status walship | grep -q '^walship/0.1.0' || fail "DKMS does not know walship: $(dkms status)"
+log "DKMS: $(dkms status walship | tr '\n' ' ')"
+systemd-analyze verify --man=no "$UNIT" || fail "systemd-analyze verify $UNIT"
+
+log "walshipd from the unit's ExecStart, with the example configuration filled in"
+net_create 0
+conf=/etc/walship/walship.conf
+sed -i -e 's/^#role = primary/role = primary/' -e 's/^#node_name = .*/node_name = t91c/' \
+	-e "s/^#listen = .*/listen = $ADDR_P:$WALSHIP_PORT/" \
+	-e 's/^#socket_group = /socket_group = /' -e 's/^#socket_permissions = /socket_permissions = /' \
+	"$conf"
+echo "tls = off" >>"$conf"
+grep -q '^role = primary' "$conf" || fail "the example config has no '#role = primary' line"
+# What the unit gives the daemon, read from the unit itself.
+unit_value() {
+	sed -n "s/^$1=//p" "$UNIT" | tail -n 1
+}
+read -ra exec_start <<<"$(unit_value ExecStart)"
+caps=$(unit_value AmbientCapabilities | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+memlock=$(unit_value LimitMEMLOCK)
+install -d -o walship -g walship -m "$(unit_value RuntimeDirectoryMode)" /run/walship
+install -d -o walship -g walship -m "$(unit_value StateDirectoryMode)" /var/lib/walship
+# Raising RLIMIT_MEMLOCK needs CAP_SYS_RESOURCE, which a test machine in a container may
+# lack: then the daemon runs with the limit it has, and must go on with copying I/O.
+memlock_wrap=(prlimit --memlock="$(numfmt --from=iec "$memlock")" --)
+if ! "${memlock_wrap[@]}" true 2>/dev/null; then
+	log "note: cannot raise RLIMIT_MEMLOCK here (hard limit $(ulimit -Hl) kB): LimitMEMLOCK not exercised"
+	memlock_wrap=()
+fi
+log "as walship, capabilities $caps, memlock ${memlock_wrap[*]:+$memlock}: ${exec_start[*]}"
+DLOG=$TEST_DIR/walshipd.log
+bg_start "$DLOG" ip netns exec "$NS_P" "${memlock_wrap[@]}" \
+	setpriv --reuid=walship --regid=walship --init-groups --inh-caps="$caps" \
+	--ambient-caps="$caps" --bounding-set=-all,"$caps" --no-new-privs -- "${exec_start[@]}"
+dpid=$BG_PID
+answers_or_exited() {
+	! pid_alive "$dpid" || runuser -u postgres -- walship status -c "$conf" >/dev/null 2>&1
+}
+wait_for 30 "walshipd answering walship status run as postgres" answers_or_exited
+pid_alive "$dpid" || fail "walshipd exited: $(tail -n 20 "$DLOG")"
+grep 'starting as primary' "$DLOG" || fail "no start line in the log: $(head -n 20 "$DLOG")"
+if ((${#memlock_wrap[@]})); then
+	grep -q 'buffers of [0-9]* kB, registered)' "$DLOG" ||
+		fail "the registered buffers did not fit LimitMEMLOCK=$memlock"
+fi
+grep -E 'BPF probes (on|are off)' "$DLOG" || true
+[[ -S /run/walship/walshipd.sock ]] || fail "no control socket in /run/walship"
+assert_eq "walship postgres" "$(stat -c '%U %G' /run/walship/walshipd.sock)" "the socket's owner"
+kill -TERM "$dpid"
+wait_for 10 "walshipd to stop" bash -c "! kill -0 $dpid"
+
+log "purge both: nothing of theirs stays"
+dpkg --purge walship walship-dkms >>"$TEST_DIR/dpkg.log" 2>&1 ||
+	fail "dpkg --purge failed: $(tail -n 20 "$TEST_DIR/dpkg.log")"
+for path in /usr/sbin/walshipd /usr/bin/walship "$UNIT" /lib/systemd/system/walshipd@.service \
+	/etc/walship /usr/share/doc/walship /usr/src/walship-0.1.0 /var/lib/dkms/walship /run/walship; do
+	[[ -e "$path" ]] && fail "$path is still there after purge"
+done
+dkms status walship | grep -q . && fail "DKMS still knows walship: $(dkms status walship)"
+find /lib/modules -path '*/updates/dkms/walship.ko*' | grep -q . && fail "walship.ko left in /lib/modules"
+# What walshipd made (its spool) is the user's data: kept, as Debian policy says.
+left=$(find /var/lib/walship -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)
+log "kept after purge: user walship (policy), /var/lib/walship: ${left:-nothing}"
+getent passwd walship >/dev/null || fail "the walship user was removed (policy keeps it)"
+purge_all
+installed=0
+log "PASS"

@@ -497,6 +497,14 @@ static const struct config_key config_keys[] = {
 		.help = "replica: address on which PostgreSQL standbys stream WAL from this replica with PostgreSQL's replication protocol (primary_conninfo pointing here; hba_file must admit them, role standby); empty: off",
 	},
 	{
+		.name = "pg_password_file",
+		.type = CONFIG_TYPE_PATH,
+		FIELD(pg_password_file),
+		.default_value = "",
+		.reloadable = true,
+		.help = "replica: SCRAM-SHA-256 verifiers of the standbys' users on pg_listen, one \"USER VERIFIER\" per line as walship password USER prints them (hba_file method scram-sha-256); no access for group or others; empty: none",
+	},
+	{
 		.name = "log_level",
 		.type = CONFIG_TYPE_LOG_LEVEL,
 		FIELD(log_level),

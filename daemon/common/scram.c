@@ -70,8 +70,8 @@ static int hmac256(const uint8_t *key, size_t key_len, const void *data, size_t 
 	return HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) ? 0 : -EIO;
 }
 
-int scram_verifier_make(const char *password, const uint8_t *salt, size_t salt_len,
-			int iterations, struct scram_verifier *out)
+int scram_verifier_make(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+			struct scram_verifier *out)
 {
 	uint8_t salted[SCRAM_KEY_LEN], client_key[SCRAM_KEY_LEN];
 	int ret = -EIO;
@@ -148,8 +148,7 @@ int scram_verifier_format(const struct scram_verifier *v, char *buf, size_t len)
 	b64_encode(v->salt, v->salt_len, salt);
 	b64_encode(v->stored_key, SCRAM_KEY_LEN, stored);
 	b64_encode(v->server_key, SCRAM_KEY_LEN, server);
-	n = snprintf(buf, len, SCRAM_MECHANISM "$%d:%s$%s:%s", v->iterations, salt, stored,
-		     server);
+	n = snprintf(buf, len, SCRAM_MECHANISM "$%d:%s$%s:%s", v->iterations, salt, stored, server);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
@@ -299,8 +298,8 @@ int scram_passwords_load(const char *path, struct scram_passwords **out)
 {
 	char *text;
 	size_t len;
-	int ret = textfile_read_private(path, "password file", SCRAM_PASSWORD_FILE_MAX, &text,
-					&len);
+	int ret =
+		textfile_read_private(path, "password file", SCRAM_PASSWORD_FILE_MAX, &text, &len);
 
 	if (ret < 0)
 		return ret;
@@ -315,8 +314,7 @@ int scram_passwords_load(const char *path, struct scram_passwords **out)
 	return ret;
 }
 
-const struct scram_verifier *scram_passwords_find(const struct scram_passwords *p,
-						  const char *user)
+const struct scram_verifier *scram_passwords_find(const struct scram_passwords *p, const char *user)
 {
 	for (size_t i = 0; p && i < p->count; i++)
 		if (!strcmp(p->entries[i].user, user))
@@ -359,8 +357,8 @@ static int mock_salt(const char *user, uint8_t salt[SCRAM_DEFAULT_SALT_LEN])
 	return 0;
 }
 
-int scram_exchange_begin(struct scram_exchange *x, const struct scram_verifier *v,
-			 const char *user, bool plus, const uint8_t *cbind, size_t cbind_len,
+int scram_exchange_begin(struct scram_exchange *x, const struct scram_verifier *v, const char *user,
+			 bool plus, const uint8_t *cbind, size_t cbind_len,
 			 const char *server_nonce)
 {
 	memset(x, 0, sizeof(*x));

@@ -59,8 +59,8 @@ struct scram_verifier {
 int scram_verifier_parse(const char *text, struct scram_verifier *out);
 
 /* The verifier of @password with @salt and @iterations.  Returns 0 or -EIO (OpenSSL). */
-int scram_verifier_make(const char *password, const uint8_t *salt, size_t salt_len,
-			int iterations, struct scram_verifier *out);
+int scram_verifier_make(const char *password, const uint8_t *salt, size_t salt_len, int iterations,
+			struct scram_verifier *out);
 
 /* @v as text into @buf of @len bytes.  Returns its length, or -ENOSPC. */
 int scram_verifier_format(const struct scram_verifier *v, char *buf, size_t len);
@@ -129,8 +129,8 @@ struct scram_exchange {
  * offered SCRAM-SHA-256-PLUS (NULL: not offered).  @server_nonce from scram_nonce_new()
  * (a test passes its own).  Returns 0, or -EINVAL when @cbind_len is too long.
  */
-int scram_exchange_begin(struct scram_exchange *x, const struct scram_verifier *v,
-			 const char *user, bool plus, const uint8_t *cbind, size_t cbind_len,
+int scram_exchange_begin(struct scram_exchange *x, const struct scram_verifier *v, const char *user,
+			 bool plus, const uint8_t *cbind, size_t cbind_len,
 			 const char *server_nonce);
 
 /*

@@ -63,10 +63,10 @@ static void assert_logged(const char *needle)
 #define RFC_SALT "W22ZaJ0SNY7soEsUEjb6gQ=="
 #define RFC_CLIENT_FIRST "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
 #define RFC_SERVER_NONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-#define RFC_SERVER_FIRST                                                            \
+#define RFC_SERVER_FIRST                                                                \
 	"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ" \
 	"==,i=4096"
-#define RFC_CLIENT_FINAL                                                                      \
+#define RFC_CLIENT_FINAL                                                                       \
 	"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9yt" \
 	"ag9zjfMHgsqmmiz7AndVQ="
 #define RFC_SERVER_FINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
@@ -88,8 +88,7 @@ static void test_rfc7677(void **state)
 
 	(void)state;
 	rfc_verifier(&v);
-	assert_int_equal(scram_exchange_begin(&x, &v, "user", false, NULL, 0, RFC_SERVER_NONCE),
-			 0);
+	assert_int_equal(scram_exchange_begin(&x, &v, "user", false, NULL, 0, RFC_SERVER_NONCE), 0);
 	n = scram_exchange_first(&x, (const uint8_t *)RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST),
 				 out, sizeof(out));
 	assert_int_equal(n, (int)strlen(RFC_SERVER_FIRST));
@@ -121,15 +120,15 @@ static void test_refusals(void **state)
 	scram_exchange_begin(&x, &v, "user", false, NULL, 0, RFC_SERVER_NONCE);
 	assert_true(scram_exchange_first(&x, (const uint8_t *)RFC_CLIENT_FIRST,
 					 strlen(RFC_CLIENT_FIRST), out, sizeof(out)) > 0);
-	assert_int_equal(scram_exchange_final(&x, (const uint8_t *)wrong_proof,
-					      strlen(wrong_proof), out, sizeof(out)),
+	assert_int_equal(scram_exchange_final(&x, (const uint8_t *)wrong_proof, strlen(wrong_proof),
+					      out, sizeof(out)),
 			 -EPERM);
 	/* the nonce must be the one the server made */
 	scram_exchange_begin(&x, &v, "user", false, NULL, 0, RFC_SERVER_NONCE);
 	scram_exchange_first(&x, (const uint8_t *)RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), out,
 			     sizeof(out));
-	assert_int_equal(scram_exchange_final(&x, (const uint8_t *)wrong_nonce,
-					      strlen(wrong_nonce), out, sizeof(out)),
+	assert_int_equal(scram_exchange_final(&x, (const uint8_t *)wrong_nonce, strlen(wrong_nonce),
+					      out, sizeof(out)),
 			 -EINVAL);
 	assert_string_equal(x.detail, "Nonce does not match.");
 	/* an unknown user: the same salt every time, and the right password fails */
@@ -145,31 +144,30 @@ static void test_refusals(void **state)
 			 -EPERM);
 	/* offered PLUS, the client says "y": a downgrade, refused */
 	scram_exchange_begin(&x, &v, "user", false, cbind, sizeof(cbind), RFC_SERVER_NONCE);
-	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"y,,n=,r=abc", 11, out,
-					      sizeof(out)),
-			 -EACCES);
+	assert_int_equal(
+		scram_exchange_first(&x, (const uint8_t *)"y,,n=,r=abc", 11, out, sizeof(out)),
+		-EACCES);
 	/* "n" with PLUS chosen, "p" without it, an authzid, a bad flag: malformed */
 	scram_exchange_begin(&x, &v, "user", true, cbind, sizeof(cbind), RFC_SERVER_NONCE);
-	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"n,,n=,r=abc", 11, out,
-					      sizeof(out)),
-			 -EINVAL);
+	assert_int_equal(
+		scram_exchange_first(&x, (const uint8_t *)"n,,n=,r=abc", 11, out, sizeof(out)),
+		-EINVAL);
 	scram_exchange_begin(&x, &v, "user", false, cbind, sizeof(cbind), RFC_SERVER_NONCE);
 	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"p=tls-server-end-point,,n=,r=a",
 					      30, out, sizeof(out)),
 			 -EINVAL);
 	scram_exchange_begin(&x, &v, "user", false, NULL, 0, RFC_SERVER_NONCE);
-	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"n,a=x,n=,r=abc", 14, out,
-					      sizeof(out)),
+	assert_int_equal(
+		scram_exchange_first(&x, (const uint8_t *)"n,a=x,n=,r=abc", 14, out, sizeof(out)),
+		-EINVAL);
+	assert_int_equal(
+		scram_exchange_first(&x, (const uint8_t *)"q,,n=,r=abc", 11, out, sizeof(out)),
+		-EINVAL);
+	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"n,,n=,r=", 8, out, sizeof(out)),
 			 -EINVAL);
-	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"q,,n=,r=abc", 11, out,
-					      sizeof(out)),
-			 -EINVAL);
-	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"n,,n=,r=", 8, out,
-					      sizeof(out)),
-			 -EINVAL);
-	assert_int_equal(scram_exchange_first(&x, (const uint8_t *)"n,,n=\0,r=a", 10, out,
-					      sizeof(out)),
-			 -EINVAL);
+	assert_int_equal(
+		scram_exchange_first(&x, (const uint8_t *)"n,,n=\0,r=a", 10, out, sizeof(out)),
+		-EINVAL);
 }
 
 /* SCRAM-SHA-256-PLUS: c= carries the gs2 header and the certificate hash. */
@@ -195,24 +193,24 @@ static void test_channel_binding(void **state)
 	EVP_EncodeBlock((unsigned char *)c, cb, (int)(gs2 + sizeof(cbind)));
 	snprintf(final, sizeof(final), "c=%s,r=clientnoncesrv,p=%s", c,
 		 "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
-	assert_int_equal(scram_exchange_final(&x, (const uint8_t *)final, strlen(final), out,
-					      sizeof(out)),
-			 -EACCES);
+	assert_int_equal(
+		scram_exchange_final(&x, (const uint8_t *) final, strlen(final), out, sizeof(out)),
+		-EACCES);
 	/* the right data passes the binding check and reaches the proof (wrong here) */
 	memcpy(cb + gs2, cbind, sizeof(cbind));
 	EVP_EncodeBlock((unsigned char *)c, cb, (int)(gs2 + sizeof(cbind)));
 	snprintf(final, sizeof(final), "c=%s,r=clientnoncesrv,p=%s", c,
 		 "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
-	assert_int_equal(scram_exchange_final(&x, (const uint8_t *)final, strlen(final), out,
-					      sizeof(out)),
-			 -EPERM);
+	assert_int_equal(
+		scram_exchange_final(&x, (const uint8_t *) final, strlen(final), out, sizeof(out)),
+		-EPERM);
 }
 
 static void test_verifier_format(void **state)
 {
-	static const char pg[] = "SCRAM-SHA-256$4096:" RFC_SALT
-				 "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
-				 "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+	static const char pg[] =
+		"SCRAM-SHA-256$4096:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+		"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
 	struct scram_verifier v, parsed;
 	char text[SCRAM_VERIFIER_MAX];
 
@@ -253,9 +251,8 @@ static void test_verifier_format(void **state)
 	assert_int_equal(parsed.salt_len, SCRAM_DEFAULT_SALT_LEN);
 }
 
-#define GOOD                                                 \
-	"SCRAM-SHA-256$4096:" RFC_SALT                       \
-	"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:" \
+#define GOOD                                                                            \
+	"SCRAM-SHA-256$4096:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:" \
 	"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
 
 static void test_password_file(void **state)
@@ -319,7 +316,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_rfc7677),	T(test_refusals),      T(test_channel_binding),
+		T(test_rfc7677),	 T(test_refusals),	T(test_channel_binding),
 		T(test_verifier_format), T(test_password_file), T(test_password_file_mode),
 	};
 #undef T

@@ -20,18 +20,17 @@
 
 void password_usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: walship password USER\n"
-		"\n"
-		"Print the line for pg_password_file that lets USER authenticate with\n"
-		"scram-sha-256 on pg_listen: the user name and the SCRAM-SHA-256 verifier of\n"
-		"the password, as PostgreSQL stores it.  On a terminal the password is asked\n"
-		"twice without echo; otherwise it is the first line of standard input.\n"
-		"\n"
-		"  walship password replicator >> /etc/walship/standby.passwords\n"
-		"\n"
-		"Options:\n"
-		"  -h, --help  show this help and exit\n");
+	fprintf(out, "Usage: walship password USER\n"
+		     "\n"
+		     "Print the line for pg_password_file that lets USER authenticate with\n"
+		     "scram-sha-256 on pg_listen: the user name and the SCRAM-SHA-256 verifier of\n"
+		     "the password, as PostgreSQL stores it.  On a terminal the password is asked\n"
+		     "twice without echo; otherwise it is the first line of standard input.\n"
+		     "\n"
+		     "  walship password replicator >> /etc/walship/standby.passwords\n"
+		     "\n"
+		     "Options:\n"
+		     "  -h, --help  show this help and exit\n");
 }
 
 /* One line of standard input into @buf, its newline removed; echo off when @prompt (a

@@ -8,8 +8,9 @@
 # authentication failed" (SQLSTATE 28P01, checked on the wire) and it does not stream; with
 # a client certificate it streams again.  Refusals in PostgreSQL's words: no rule (28000),
 # no client certificate, a certificate naming another user, one from another CA, a server
-# name verify-full does not accept.  A password file readable by others is refused at
-# start and at reload.  Certificates are made here, at test time.
+# name verify-full does not accept.  A verifier PostgreSQL made (pg_authid.rolpassword) is
+# taken as it is.  A password file readable by others is refused at start and at reload.
+# Certificates are made here, at test time.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -51,7 +52,7 @@ PW=$TEST_DIR/ws-r1/standby.passwords
 echo pencil | "$WALSHIP" password replicator >"$PW"
 echo pencil | "$WALSHIP" password plainsb >>"$PW"
 chmod 0600 "$PW"
-grep -q '^replicator SCRAM-SHA-256\$4096:' "$PW" ||
+grep -q "^replicator SCRAM-SHA-256\\\$4096:" "$PW" ||
 	fail "walship password did not print a verifier line: $(cat "$PW")"
 grep -q pencil "$PW" && fail "the password file holds the password itself"
 HBA=$TEST_DIR/ws-r1/hba.conf
@@ -128,62 +129,87 @@ wait_for 10 "the appliance to log the refused certificate of another CA" \
 	"$RLOG"
 log "ok: refused: $(grep "could not accept SSL connection" "$RLOG" | tail -n 1)"
 
-# The SQLSTATEs on the wire: a SCRAM-SHA-256 client (RFC 5802), plaintext, that prints the
-# C field of the ErrorResponse it gets (28P01 for a wrong password, 28000 with no rule).
+# The SQLSTATEs on the wire: a SCRAM-SHA-256 client (RFC 5802), plaintext, that prints,
+# for each USER PASSWORD pair, the C and M fields of the ErrorResponse it gets, or
+# "authenticated 12" after AuthenticationSASLFinal.
 cat >"$TEST_DIR/scram_client.py" <<-'EOF'
 	import base64, hashlib, hmac, os, socket, struct, sys
-	host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-	s = socket.create_connection((host, port), timeout=10)
-	def msg(t, body): s.sendall(t + struct.pack("!I", len(body) + 4) + body)
-	def read(n):
-	    b = b""
-	    while len(b) < n:
-	        c = s.recv(n - len(b))
-	        if not c: print("closed"); sys.exit(1)
-	        b += c
-	    return b
-	def recv():
-	    hdr = read(5)
-	    body = read(struct.unpack("!I", hdr[1:5])[0] - 4)
-	    if hdr[:1] == b"E":
-	        f = dict((x[:1], x[1:]) for x in body.split(b"\0") if x)
-	        print(f[b"C"].decode(), f[b"M"].decode()); sys.exit(0)
-	    return hdr[:1], body
-	params = b"user\0" + user.encode() + b"\0replication\0true\0\0"
-	s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
-	t, body = recv()
-	assert t == b"R" and struct.unpack("!I", body[:4])[0] == 10, body
-	nonce = base64.b64encode(os.urandom(18)).decode()
-	bare = "n=,r=" + nonce
-	first = ("n,," + bare).encode()
-	msg(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first)
-	t, body = recv()
-	server_first = body[4:].decode()
-	a = dict(x.split("=", 1) for x in server_first.split(","))
-	salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(a["s"]), int(a["i"]))
-	ck = hmac.new(salted, b"Client Key", "sha256").digest()
-	without = "c=biws,r=" + a["r"]
-	auth = ",".join([bare, server_first, without]).encode()
-	sig = hmac.new(hashlib.sha256(ck).digest(), auth, "sha256").digest()
-	proof = base64.b64encode(bytes(x ^ y for x, y in zip(ck, sig))).decode()
-	msg(b"p", (without + ",p=" + proof).encode())
-	t, body = recv()
-	print("authenticated", struct.unpack("!I", body[:4])[0])
+	host, port = sys.argv[1], int(sys.argv[2])
+	def attempt(user, password):
+	    s = socket.create_connection((host, port), timeout=10)
+	    def msg(t, body): s.sendall(t + struct.pack("!I", len(body) + 4) + body)
+	    def read(n):
+	        b = b""
+	        while len(b) < n:
+	            c = s.recv(n - len(b))
+	            if not c: raise EOFError("closed")
+	            b += c
+	        return b
+	    def recv():
+	        hdr = read(5)
+	        body = read(struct.unpack("!I", hdr[1:5])[0] - 4)
+	        if hdr[:1] == b"E":
+	            f = dict((x[:1], x[1:]) for x in body.split(b"\0") if x)
+	            raise EOFError(f[b"C"].decode() + " " + f[b"M"].decode())
+	        return hdr[:1], body
+	    params = b"user\0" + user.encode() + b"\0replication\0true\0\0"
+	    s.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
+	    t, body = recv()
+	    assert t == b"R" and struct.unpack("!I", body[:4])[0] == 10, body
+	    nonce = base64.b64encode(os.urandom(18)).decode()
+	    bare = "n=,r=" + nonce
+	    first = ("n,," + bare).encode()
+	    msg(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(first)) + first)
+	    t, body = recv()
+	    server_first = body[4:].decode()
+	    a = dict(x.split("=", 1) for x in server_first.split(","))
+	    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(a["s"]),
+	                                 int(a["i"]))
+	    ck = hmac.new(salted, b"Client Key", "sha256").digest()
+	    without = "c=biws,r=" + a["r"]
+	    auth = ",".join([bare, server_first, without]).encode()
+	    sig = hmac.new(hashlib.sha256(ck).digest(), auth, "sha256").digest()
+	    proof = base64.b64encode(bytes(x ^ y for x, y in zip(ck, sig))).decode()
+	    msg(b"p", (without + ",p=" + proof).encode())
+	    t, body = recv()
+	    return "authenticated %d" % struct.unpack("!I", body[:4])[0]
+	for user, password in zip(sys.argv[3::2], sys.argv[4::2]):
+	    try:
+	        print(attempt(user, password))
+	    except EOFError as e:
+	        print(e)
 EOF
-scram_client() {
-	in_ns "$NS_P" python3 "$TEST_DIR/scram_client.py" "$ADDR_R1" "$PG_LISTEN_PORT" "$@"
-}
-assert_eq 'authenticated 12' "$(scram_client plainsb pencil)" "SCRAM exchange, right password"
-assert_eq '28P01 password authentication failed for user "plainsb"' \
-	"$(scram_client plainsb wrong)" "SCRAM exchange, wrong password"
-assert_eq '28P01 password authentication failed for user "nobody"' \
-	"$(scram_client nobody pencil)" "SCRAM exchange, a user with no verifier"
+mapfile -t answers < <(in_ns "$NS_P" python3 "$TEST_DIR/scram_client.py" "$ADDR_R1" \
+	"$PG_LISTEN_PORT" plainsb pencil plainsb wrong nobody pencil replicator pencil)
+assert_eq 'authenticated 12' "${answers[0]:-}" "SCRAM exchange, right password"
+assert_eq '28P01 password authentication failed for user "plainsb"' "${answers[1]:-}" \
+	"SCRAM exchange, wrong password"
+assert_eq '28P01 password authentication failed for user "nobody"' "${answers[2]:-}" \
+	"SCRAM exchange, a user with no verifier"
 log "ok: SQLSTATE 28P01 on the wire for a wrong password and for a user without a verifier"
 # (a user no rule admits is refused before SCRAM begins)
-out=$(scram_client replicator pencil)
-[[ "$out" == "28000 no pg_hba.conf entry for replication connection"* ]] ||
-	fail "a user no plaintext rule admits: '$out', not 28000"
-log "ok: $out"
+[[ "${answers[3]:-}" == "28000 no pg_hba.conf entry for replication connection"* ]] ||
+	fail "a user no plaintext rule admits: '${answers[3]:-}', not 28000"
+log "ok: ${answers[3]}"
+
+# A verifier PostgreSQL made (pg_authid.rolpassword) works as one walship password made.
+pgverifier=$(psql_at "$NS_P" "$PG_PORT" "set password_encryption = 'scram-sha-256';
+	create role pguser login password 'pencil';
+	select rolpassword from pg_authid where rolname = 'pguser'")
+[[ "$pgverifier" == "SCRAM-SHA-256\$4096:"* ]] || fail "PostgreSQL's verifier: '$pgverifier'"
+echo "pguser $pgverifier" >>"$PW"
+echo "hostnossl  standby  pguser  all  10.77.0.0/16  scram-sha-256" >>"$HBA"
+reloads=$(grep -c "received SIGHUP" "$RLOG" || true)
+kill -HUP "${WS_DAEMON_PID[$RCONF]}"
+reloaded() { (($(grep -c "received SIGHUP" "$RLOG") > reloads)); }
+wait_for 10 "the appliance to reload" reloaded
+admitted_pguser() {
+	as_postgres_in "$NS_P" "$PG_BIN/psql" -X -A -t \
+		"$base sslmode=disable user=pguser password=pencil replication=true" \
+		-c "IDENTIFY_SYSTEM"
+}
+wait_for 10 "user pguser admitted with PostgreSQL's own verifier" admitted_pguser
+log "ok: a verifier from pg_authid.rolpassword, reloaded with SIGHUP, admits pguser"
 
 # A PostgreSQL 15 standby streaming over verify-full TLS with SCRAM-SHA-256-PLUS.
 SDATA=$TEST_DIR/pg-standby

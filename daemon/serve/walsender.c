@@ -76,6 +76,8 @@ struct standby {
 	/* SCRAM-SHA-256, between AuthenticationSASL and AuthenticationOk */
 	struct scram_exchange *scram;
 	bool scram_first_done;
+	uint8_t cbind[EVP_MAX_MD_SIZE]; /* tls-server-end-point, when PLUS is offered */
+	int cbind_len; /* > 0 when it is */
 	/* sending: @out collects, @sending is in flight (never moved while it is) */
 	struct pgwire_buf out, sending;
 	size_t sending_off;
@@ -538,8 +540,7 @@ static void sb_auth_ok(struct standby *sb);
 static void sb_sasl_begin(struct standby *sb)
 {
 	static const char *const mechs[] = { SCRAM_MECHANISM_PLUS, SCRAM_MECHANISM };
-	uint8_t cbind[EVP_MAX_MD_SIZE];
-	bool plus = sb->tls && tls_conn_server_end_point(sb->tls, cbind, sizeof(cbind)) > 0;
+	bool plus;
 
 	sb->scram = calloc(1, sizeof(*sb->scram));
 	if (!sb->scram) {
@@ -551,6 +552,9 @@ static void sb_sasl_begin(struct standby *sb)
 		log_log("user \"%s\" must authenticate with scram-sha-256, but pg_password_file is "
 			"not set: it will fail",
 			sb->user);
+	sb->cbind_len = sb->tls ? tls_conn_server_end_point(sb->tls, sb->cbind, sizeof(sb->cbind)) :
+				  -ENOTSUP;
+	plus = sb->cbind_len > 0;
 	sb->state = SB_AUTH;
 	sb->scram_first_done = false;
 	pgwire_auth_sasl(&sb->out, plus ? 2 : 1, plus ? mechs : mechs + 1);
@@ -590,9 +594,6 @@ static void sb_sasl(struct standby *sb, const struct pgwire_msg *m)
 	int n;
 
 	if (!sb->scram_first_done) {
-		uint8_t cbind[EVP_MAX_MD_SIZE];
-		int cbind_len = sb->tls ? tls_conn_server_end_point(sb->tls, cbind, sizeof(cbind)) :
-					  -ENOTSUP;
 		struct pgwire_sasl_initial in;
 		char nonce[SCRAM_NONCE_TEXT];
 		bool plus;
@@ -602,7 +603,7 @@ static void sb_sasl(struct standby *sb, const struct pgwire_msg *m)
 			sb_error(sb, "FATAL", "08P01", "malformed SCRAM message");
 			return;
 		}
-		plus = !strcmp(in.mechanism, SCRAM_MECHANISM_PLUS) && cbind_len > 0;
+		plus = !strcmp(in.mechanism, SCRAM_MECHANISM_PLUS) && sb->cbind_len > 0;
 		if (!plus && strcmp(in.mechanism, SCRAM_MECHANISM)) {
 			log_log("client %s selected an invalid SASL authentication mechanism",
 				sb->addr);
@@ -612,8 +613,9 @@ static void sb_sasl(struct standby *sb, const struct pgwire_msg *m)
 		}
 		if (scram_nonce_new(nonce) < 0 ||
 		    scram_exchange_begin(x, scram_passwords_find(sb->s->passwords, sb->user),
-					 sb->user, plus, cbind_len > 0 ? cbind : NULL,
-					 cbind_len > 0 ? (size_t)cbind_len : 0, nonce) < 0) {
+					 sb->user, plus, sb->cbind_len > 0 ? sb->cbind : NULL,
+					 sb->cbind_len > 0 ? (size_t)sb->cbind_len : 0,
+					 nonce) < 0) {
 			log_error("could not generate random nonce");
 			sb_error(sb, "FATAL", "XX000", "could not generate random nonce");
 			return;

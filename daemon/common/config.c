@@ -408,14 +408,14 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_BOOL,
 		FIELD(tls),
 		.default_value = "on",
-		.help = "TLS 1.3 with mutual certificate authentication between walshipd peers; off (plaintext) only when set explicitly",
+		.help = "TLS 1.3 with mutual certificate authentication between walshipd peers, and TLS for the standbys on pg_listen that ask for it (SSLRequest); off (plaintext) only when set explicitly",
 	},
 	{
 		.name = "tls_ca_file",
 		.type = CONFIG_TYPE_PATH,
 		FIELD(tls_ca_file),
 		.default_value = "",
-		.help = "PEM file of the CA whose certificates peers must present (tls = on)",
+		.help = "PEM file of the CA whose certificates peers must present, and standbys may present on pg_listen (tls = on)",
 	},
 	{
 		.name = "tls_cert_file",

@@ -8,7 +8,7 @@
 # authentication failed" (SQLSTATE 28P01, checked on the wire) and it does not stream; with
 # a client certificate it streams again.  Refusals in PostgreSQL's words: no rule (28000),
 # no client certificate, a certificate naming another user, one from another CA, a server
-# name verify-full does not accept.  A verifier PostgreSQL made (pg_authid.rolpassword) is
+# name verify-full does not accept, garbage instead of a TLS handshake.  A verifier PostgreSQL made (pg_authid.rolpassword) is
 # taken as it is.  A password file readable by others is refused at start and at reload.
 # Certificates are made here, at test time.
 set -euo pipefail
@@ -128,6 +128,17 @@ wait_for 10 "the appliance to log the refused certificate of another CA" \
 	grep -q "could not accept SSL connection from $ADDR_P:[0-9]*: certificate verification failed" \
 	"$RLOG"
 log "ok: refused: $(grep "could not accept SSL connection" "$RLOG" | tail -n 1)"
+
+# Garbage where the TLS handshake should be: that connection only is closed.
+rc=0
+in_ns "$NS_P" timeout 10 bash -c "exec 3<>/dev/tcp/$ADDR_R1/$PG_LISTEN_PORT || exit 3
+	printf '\x00\x00\x00\x08\x04\xd2\x16\x2f' >&3
+	IFS= read -r -n 1 answer <&3; [[ \$answer == S ]] || exit 4
+	printf 'GET / HTTP/1.1\r\n\r\n' >&3; cat <&3 >/dev/null 2>&1; exit 0" || rc=$?
+((rc == 0)) || fail "garbage after SSLRequest's 'S': status $rc (3: no connection, 4: no 'S', 124: not closed)"
+wait_for 10 "the appliance to log the failed handshake" \
+	grep -q "could not accept SSL connection from $ADDR_P:[0-9]*: .*http request" "$RLOG"
+log "ok: garbage instead of a TLS handshake: $(grep "http request" "$RLOG" | tail -n 1)"
 
 # The SQLSTATEs on the wire: a SCRAM-SHA-256 client (RFC 5802), plaintext, that prints,
 # for each USER PASSWORD pair, the C and M fields of the ErrorResponse it gets, or

@@ -8,9 +8,9 @@
 # authentication failed" (SQLSTATE 28P01, checked on the wire) and it does not stream; with
 # a client certificate it streams again.  Refusals in PostgreSQL's words: no rule (28000),
 # no client certificate, a certificate naming another user, one from another CA, a server
-# name verify-full does not accept, garbage instead of a TLS handshake.  A verifier PostgreSQL made (pg_authid.rolpassword) is
-# taken as it is.  A password file readable by others is refused at start and at reload.
-# Certificates are made here, at test time.
+# name verify-full does not accept, garbage instead of a TLS handshake.  A verifier
+# PostgreSQL made (pg_authid.rolpassword) is taken as it is.  A password file readable by
+# others is refused at start and at reload.  Certificates are made here, at test time.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

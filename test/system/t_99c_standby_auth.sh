@@ -68,7 +68,7 @@ PRIMARY_CONF_EXTRA=($(tls_keys primary))
 # shellcheck disable=SC2207
 REPLICA_CONF_EXTRA=($(tls_keys r1) "pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA"
 	"pg_password_file=$PW")
-walship_stream_up on
+walship_stream_up off
 RLOG=$TEST_DIR/ws-r1.log
 psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key); select pg_switch_wal()" \
 	>/dev/null

@@ -7,6 +7,7 @@
 #   make soak       the fault-injection tests, SOAK_ROUNDS times over
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make docs       regenerate the generated parts of docs/ and man/ (scripts/gen-docs.sh)
 #   make format     reformat the C sources with .clang-format
 #   V=1             print full commands
 
@@ -14,6 +15,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 DOCDIR  ?= $(PREFIX)/share/doc/walship
+MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 CC      ?= gcc
@@ -25,6 +27,11 @@ Q :=
 else
 Q := @
 endif
+
+define newline
+
+
+endef
 
 # Warnings: -Wall -Wextra -Werror plus the following, each for a reason:
 #   -Wshadow                 a shadowed local hides the variable the reader thinks is used
@@ -86,7 +93,7 @@ CLI_LDLIBS  := -lbpf -lcrypto
 LIBASAN := $(BUILD)/libwalship-asan.a
 
 .PHONY: all check demo bench soak install uninstall clean format format-check deps unit vmlinux \
-	system helpers
+	system helpers docs
 
 all: $(BUILD)/walshipd $(BUILD)/walship helpers
 
@@ -185,13 +192,13 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 # Long runs of the fault-injection tests: SOAK_ROUNDS rounds (default 5) of every
-# t_3* scenario, each round a fresh network, cluster and daemons.
+# t_3* scenario, each round a fresh network, cluster and daemons (t_39 with 1000 files).
 SOAK_ROUNDS ?= 5
 soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)for round in $$(seq 1 $(SOAK_ROUNDS)); do \
 		echo "== soak round $$round of $(SOAK_ROUNDS)"; \
-		TESTS='system/t_3' test/run-tests.sh || exit 1; \
+		T39_FILES=1000 TESTS='system/t_3' test/run-tests.sh || exit 1; \
 	done
 
 bench: deps
@@ -211,15 +218,27 @@ format:
 format-check:
 	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' ':!bpf/vmlinux.h')
 
+# The man pages (man/), each into the section its name ends with.
+MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/walshipd $(DESTDIR)$(SBINDIR)/walshipd
 	install -m 0755 $(BUILD)/walship $(DESTDIR)$(BINDIR)/walship
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(foreach page,$(MAN_PAGES),install -D -m 0644 $(page) \
+		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page))$(newline))
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/walshipd $(DESTDIR)$(BINDIR)/walship
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(foreach page,$(MAN_PAGES),\
+		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))
+
+# The key reference of docs/configuration.md and man/walship.conf.5 is generated from the
+# config table by walshipd; a unit test and t_92_man fail when it is stale.
+docs: $(BUILD)/walshipd
+	$(Q)WALSHIPD=$(BUILD)/walshipd scripts/gen-docs.sh
 
 clean:
 	rm -rf $(BUILD)

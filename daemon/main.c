@@ -7,6 +7,7 @@
  *   walshipd -c FILE --check   load and check the config, print it, exit
  *   walshipd --help            usage and every config key
  *   walshipd --describe-config the config key reference in Markdown
+ *   walshipd --describe-config=man  the same in roff, for walship.conf(5)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -133,6 +134,7 @@ static void usage(FILE *out)
 		"  walshipd -c FILE --check    check the configuration and print it\n"
 		"  walshipd -c FILE --no-sysfs do not publish to walship.ko: overrides sysfs\n"
 		"  walshipd --describe-config  print the key reference in Markdown\n"
+		"  walshipd --describe-config=man  the same in roff (walship.conf(5))\n"
 		"  walshipd --version\n\n"
 		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n\n"
 		"Configuration keys:\n",
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'k' },
-		{ "describe-config", no_argument, NULL, 'D' },
+		{ "describe-config", optional_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "no-sysfs", no_argument, NULL, 'S' },
@@ -171,7 +173,14 @@ int main(int argc, char **argv)
 			no_sysfs = true;
 			break;
 		case 'D':
-			config_print_markdown(stdout);
+			if (optarg && strcmp(optarg, "man") == 0) {
+				config_print_man(stdout);
+			} else if (optarg && strcmp(optarg, "markdown") != 0) {
+				usage(stderr);
+				return 2;
+			} else {
+				config_print_markdown(stdout);
+			}
 			return 0;
 		case 'h':
 			usage(stdout);

@@ -22,6 +22,8 @@ set -euo pipefail
 # (t_34 waits for a partial file's durable-length record); iptables (t_30b drops a
 # replica's acknowledgements); libclang-rt-14-dev
 # for clang's libFuzzer and sanitizer runtimes (test/fuzz/, t_95).
+# Docs: groff-base and man-db render the man pages (t_92 fails on any groff warning);
+# python3-prometheus-client parses a real /metrics (t_92b, the Grafana dashboard's check).
 # Kernel module (test/system/t_84_kmod_qemu.sh): Debian's cloud kernel and its headers (the
 # module is built against them and booted under QEMU with TCG), busybox-static and cpio
 # for the guest's initramfs, kmod for modinfo, dkms for the packaging check.
@@ -47,6 +49,9 @@ PACKAGES=(
 	iproute2
 	iputils-ping
 	python3
+	python3-prometheus-client
+	groff-base
+	man-db
 	procps
 	psmisc
 	util-linux

@@ -9,11 +9,16 @@
 #      pass, 77 skip (its last output line is the reason), anything else fail.  A test that prints
 #      `SUBTESTS: N passed, M failed` (t_84 for its QEMU guest) counts N + M results.
 # Each test's output goes to build/test-logs/NAME.log; a failure shows its last 50 lines.
+# Where a cgroup v2 hierarchy is writable, each system test runs in a cgroup of its own:
+# its line shows the CPU time it used (every process it started, daemons and PostgreSQL
+# included), processes it left behind are named and killed, and the total is printed at the
+# end, so that the suite's cost can be seen test by test.
 #
 # Environment:
 #   TESTS=REGEX         run only tests whose name matches (names: format-check,
 #                       layers, unit/<path>, system/t_NN_name)
-#   TEST_TIMEOUT=SECS   per system test (default 300); unit binaries get the same
+#   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
+#                       line says); unit binaries get the same
 #   TEST_JOBS=N         system-test slots run side by side (default 4 for two cores: the
 #                       tests mostly wait on PostgreSQL, fsync and the network, and six
 #                       starved t_84's QEMU guest past its timeout; 1 runs them one by
@@ -36,6 +41,16 @@ FAILED_NAMES=()
 SKIPPED_NAMES=()
 
 mkdir -p "$LOG_DIR"
+
+# CG_ROOT: a writable cgroup v2 directory for the tests' cgroups, or empty (no accounting).
+CG_ROOT=
+cg2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts 2>/dev/null || true)
+if [[ -n "$cg2" ]]; then
+	cg_self=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null || true)
+	CG_ROOT=$cg2${cg_self%/}/walship-tests.$$
+	mkdir "$CG_ROOT" 2>/dev/null || CG_ROOT=
+fi
+CPU_TOTAL_MS=0
 
 # selected NAME: true if NAME is to run under $TESTS.
 selected() {
@@ -150,20 +165,54 @@ test_slots() {
 	echo "$n"
 }
 
-# run_one SCRIPT NAME LOG: run one system test under the timeout; its exit status and
-# duration go to LOG.result for report_one.
+# test_timeout SCRIPT: the seconds SCRIPT may run: the number on its `# test-timeout: N`
+# line (for a test whose length is its own job, e.g. the benchmark smoke test), else
+# $TEST_TIMEOUT; never less than $TEST_TIMEOUT.
+test_timeout() {
+	local n
+	n=$(sed -n 's/^# test-timeout: *\([0-9]\+\).*/\1/p' "$1" | head -n 1)
+	((${n:-0} > TEST_TIMEOUT)) || n=$TEST_TIMEOUT
+	echo "$n"
+}
+
+# run_one SCRIPT NAME LOG: run one system test under the timeout (in its own cgroup when
+# CG_ROOT is set); its exit status, duration and CPU milliseconds (-1 when not measured) go
+# to LOG.result for report_one.
 run_one() {
-	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0
-	WS_TEST_NAME=$(basename "$script" .sh) timeout -k 30 "$TEST_TIMEOUT" bash "$script" \
-		</dev/null >"$logf" 2>&1 || rc=$?
-	echo "$rc $((SECONDS - start))" >"$logf.result"
+	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg= cpu=-1 left limit
+	limit=$(test_timeout "$script")
+	if [[ -n "$CG_ROOT" ]]; then
+		cg=$CG_ROOT/$(basename "$script" .sh)
+		mkdir "$cg" 2>/dev/null || cg=
+	fi
+	(
+		[[ -z "$cg" ]] || echo "$BASHPID" >"$cg/cgroup.procs"
+		WS_TEST_NAME=$(basename "$script" .sh) exec timeout -k 30 "$limit" \
+			bash "$script" </dev/null >"$logf" 2>&1
+	) || rc=$?
+	if [[ -n "$cg" ]]; then
+		left=$(xargs -r ps -o pid=,comm= -p <"$cg/cgroup.procs" 2>/dev/null | xargs || true)
+		if [[ -n "$left" ]]; then
+			echo "run-tests: the test left processes behind (killed): $left" >>"$logf"
+			echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
+			while [[ -s "$cg/cgroup.procs" ]]; do sleep 0.1; done
+		fi
+		cpu=$(awk '$1 == "usage_usec" {print int($2 / 1000)}' "$cg/cpu.stat")
+		rmdir "$cg" 2>/dev/null || true
+	fi
+	echo "$rc $((SECONDS - start)) $cpu $limit" >"$logf.result"
 }
 
 # report_one NAME LOG: count and print the result run_one left for NAME.
 report_one() {
-	local name=$1 logf=$2 rc secs reason sub npass nfail
-	read -r rc secs <"$logf.result"
+	local name=$1 logf=$2 rc secs cpu limit took reason sub npass nfail
+	read -r rc secs cpu limit <"$logf.result"
 	rm -f "$logf.result"
+	took=${secs}s
+	if ((cpu >= 0)); then
+		CPU_TOTAL_MS=$((CPU_TOTAL_MS + cpu))
+		took+=", cpu $((cpu / 1000)).$((cpu % 1000 / 100))s"
+	fi
 	sub=$(sed -n 's/^SUBTESTS: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$logf" | tail -n 1)
 	if [[ -n "$sub" && "$rc" != 77 ]]; then
 		read -r npass nfail <<<"$sub"
@@ -171,25 +220,25 @@ report_one() {
 		PASSED=$((PASSED + npass))
 		FAILED=$((FAILED + nfail))
 		((nfail == 0)) || FAILED_NAMES+=("$name")
-		printf '%s  %s (%d passed, %d failed, %ds)\n' "$( ((nfail)) && echo FAIL || echo PASS)" \
-			"$name" "$npass" "$nfail" "$secs"
+		printf '%s  %s (%d passed, %d failed, %s)\n' "$( ((nfail)) && echo FAIL || echo PASS)" \
+			"$name" "$npass" "$nfail" "$took"
 		((nfail == 0)) || show_failure "$name" "$logf"
 		return 0
 	fi
 	case "$rc" in
 	0)
-		record "$name" pass "${secs}s"
+		record "$name" pass "$took"
 		;;
 	77)
 		reason=$(grep -v '^[[:space:]]*$' "$logf" | tail -n 1)
 		record "$name" skip "${reason#SKIP: }"
 		;;
 	124)
-		record "$name" fail "timed out after ${TEST_TIMEOUT}s"
+		record "$name" fail "timed out after ${limit}s"
 		show_failure "$name" "$logf"
 		;;
 	*)
-		record "$name" fail "exit $rc, ${secs}s"
+		record "$name" fail "exit $rc, $took"
 		show_failure "$name" "$logf"
 		;;
 	esac
@@ -197,8 +246,9 @@ report_one() {
 
 # run_system_tests: every test/system/t_*.sh under a timeout, up to $TEST_JOBS slots' worth
 # side by side (each test makes its own namespaces, addresses, clusters and directories,
-# so tests share nothing but the machine).  Tests that take several slots start first (they
-# are the long ones), the rest in name order; results are printed as tests finish.
+# so tests share nothing but the machine).  Tests that take several slots or a longer
+# timeout start first (they are the long ones), the rest in name order; results are
+# printed as tests finish.
 run_system_tests() {
 	local script name slots used=0 pid
 	local -a queue=() heavy=() light=()
@@ -207,7 +257,7 @@ run_system_tests() {
 		[[ -e "$script" ]] || continue
 		name=system/$(basename "$script" .sh)
 		selected "$name" || continue
-		if (($(test_slots "$script") > 1)); then
+		if (($(test_slots "$script") > 1 || $(test_timeout "$script") > TEST_TIMEOUT)); then
 			heavy+=("$script")
 		else
 			light+=("$script")
@@ -252,6 +302,10 @@ run_system_tests
 
 echo
 echo "logs in $LOG_DIR/"
+if [[ -n "$CG_ROOT" ]]; then
+	rmdir "$CG_ROOT" 2>/dev/null || true
+	echo "system tests used $((CPU_TOTAL_MS / 1000)) s of CPU"
+fi
 if ((${#SKIPPED_NAMES[@]} > 0)); then
 	echo "skipped:"
 	printf '  %s\n' "${SKIPPED_NAMES[@]}"

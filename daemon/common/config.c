@@ -1665,3 +1665,55 @@ void config_print_markdown(FILE *out)
 			key->help);
 	}
 }
+
+/* @text for roff: \ as \e, - as \- (a minus, as in values and paths).  A caller starting
+ * a line with it writes \& first, so that no text line is taken for a request. */
+static void config_write_roff(FILE *out, const char *text)
+{
+	for (const char *p = text; *p; p++) {
+		if (*p == '\\')
+			fputs("\\e", out);
+		else if (*p == '-')
+			fputs("\\-", out);
+		else
+			fputc(*p, out);
+	}
+}
+
+void config_print_man(FILE *out)
+{
+	char range[160];
+
+	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+		const struct config_key *key = &config_keys[i];
+		const char *def = config_default_doc(key);
+
+		config_range_doc(key, range, sizeof(range), false);
+		fprintf(out, ".TP\n.B ");
+		config_write_roff(out, key->name);
+		fputs("\n\\&", out);
+		config_write_roff(out, key->help);
+		fputs(".\n.br\n\\fI", out);
+		config_write_roff(out, config_type_doc(key));
+		fputs("\\fR", out);
+		fputs(key->type == CONFIG_TYPE_DURATION ? " (a bare number is in ms)" :
+		      key->type == CONFIG_TYPE_SIZE_MB	? " (a bare number is in MB)" :
+							  "",
+		      out);
+		if (!def) {
+			fputs("; required", out);
+		} else {
+			fputs("; default ", out);
+			if (key->default_doc)
+				config_write_roff(out, def);
+			else if (def[0] == '\0')
+				fputs("empty", out);
+			else
+				config_write_roff(out, def);
+		}
+		fputs("; ", out);
+		config_write_roff(out, range);
+		fprintf(out, "; %s.\n",
+			key->reloadable ? "reloads on SIGHUP" : "restart to change");
+	}
+}

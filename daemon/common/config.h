@@ -138,6 +138,10 @@ void config_dump(const struct config *cfg, FILE *out);
 /* Print docs/configuration.md's key reference in Markdown (walshipd --describe-config). */
 void config_print_markdown(FILE *out);
 
+/* Print walship.conf(5)'s key reference in roff, man macros: one .TP paragraph per key
+ * (walshipd --describe-config=man; man/walship.conf.5 holds it between markers). */
+void config_print_man(FILE *out);
+
 /*
  * Split "host:port" ("[v6]:port" for IPv6) into parts; the host is not resolved, the port
  * must be 1..65535.  @host and @port may be NULL to only check.  Returns -EINVAL on bad

@@ -79,10 +79,18 @@ static void prom_node(FILE *out, const char *name, const char *type, const char 
 	fprintf(out, "%s %llu\n", name, (unsigned long long)value);
 }
 
-/* The metric's name for value @v: @prefix + name, and "_total" for a counter. */
-static void prom_name(char *buf, size_t len, const char *prefix, const struct status_value *v)
+void metrics_value_name(char *buf, size_t len, const char *prefix, const struct status_value *v)
 {
-	snprintf(buf, len, "%s%s%s", prefix, v->name, v->kind == STATUS_COUNTER ? "_total" : "");
+	static const char bytes[] = "bytes_";
+	const char *total = v->kind == STATUS_COUNTER ? "_total" : "";
+	size_t name_len = strlen(v->name);
+
+	if (strncmp(v->name, bytes, strlen(bytes)) == 0)
+		snprintf(buf, len, "%s%s_bytes%s", prefix, v->name + strlen(bytes), total);
+	else if (name_len > 4 && strcmp(v->name + name_len - 4, "_lsn") == 0)
+		snprintf(buf, len, "%s%s_bytes%s", prefix, v->name, total);
+	else
+		snprintf(buf, len, "%s%s%s", prefix, v->name, total);
 }
 
 /* One unlabelled sample per value of @base (status.h's table). */
@@ -92,7 +100,7 @@ static void prom_values(FILE *out, const char *prefix, const void *base,
 	char name[96];
 
 	for (size_t i = 0; i < nvalues; i++) {
-		prom_name(name, sizeof(name), prefix, &values[i]);
+		metrics_value_name(name, sizeof(name), prefix, &values[i]);
 		prom_node(out, name, values[i].kind == STATUS_COUNTER ? "counter" : "gauge",
 			  values[i].help, status_value_get(base, &values[i]));
 	}
@@ -106,7 +114,7 @@ static void prom_peer_values(FILE *out, const struct status_node *n)
 	for (size_t v = 0; v < status_peer_nvalues; v++) {
 		const struct status_value *val = &status_peer_values[v];
 
-		prom_name(name, sizeof(name), "walship_peer_", val);
+		metrics_value_name(name, sizeof(name), "walship_peer_", val);
 		prom_head(out, name, val->kind == STATUS_COUNTER ? "counter" : "gauge", val->help);
 		for (unsigned int i = 0; i < n->npeers; i++) {
 			fprintf(out, "%s{peer=\"", name);
@@ -128,11 +136,11 @@ static void prom_peer_positions(FILE *out, const struct status_node *n)
 		size_t offset;
 		double scale;
 	} fields[] = {
-		{ "walship_peer_sent_lsn", "WAL sent to the peer, as an LSN in bytes.",
+		{ "walship_peer_sent_lsn_bytes", "WAL sent to the peer, as an LSN in bytes.",
 		  offsetof(struct status_peer, sent_lsn), 1 },
-		{ "walship_peer_write_lsn", "WAL the peer received, as an LSN in bytes.",
+		{ "walship_peer_write_lsn_bytes", "WAL the peer received, as an LSN in bytes.",
 		  offsetof(struct status_peer, write_lsn), 1 },
-		{ "walship_peer_flush_lsn", "WAL durable on the peer, as an LSN in bytes.",
+		{ "walship_peer_flush_lsn_bytes", "WAL durable on the peer, as an LSN in bytes.",
 		  offsetof(struct status_peer, flush_lsn), 1 },
 		{ "walship_peer_lag_bytes",
 		  "WAL known to this node and not yet durable on the peer.",
@@ -160,41 +168,101 @@ static void prom_peer_positions(FILE *out, const struct status_node *n)
 	}
 }
 
-/* A replica's standbys on pg_listen (status_standby): their positions, like
- * pg_stat_replication's, one family per position, LSNs as byte positions. */
+/* The labels of standby @sb: {application_name="...",addr="..."}. */
+static void prom_standby_labels(FILE *out, const struct status_standby *sb)
+{
+	fprintf(out, "{application_name=\"");
+	prom_label(out, sb->application_name);
+	fprintf(out, "\",addr=\"");
+	prom_label(out, sb->addr);
+	fprintf(out, "\"}");
+}
+
+/* A replica's standbys on pg_listen (status_standby), like pg_stat_replication's rows:
+ * positions (LSNs as byte positions), bytes sent, and the three lags in seconds (no
+ * sample until the standby has reported one). */
 static void prom_standbys(FILE *out, const struct status_node *n)
 {
 	static const struct {
 		const char *name;
+		const char *type;
 		const char *help;
 		size_t offset;
 	} fields[] = {
-		{ "walship_standby_sent_lsn", "WAL sent to the standby, as an LSN in bytes.",
+		{ "walship_standby_sent_lsn_bytes", "gauge",
+		  "WAL sent to the standby, as an LSN in bytes.",
 		  offsetof(struct status_standby, sent_lsn) },
-		{ "walship_standby_write_lsn",
+		{ "walship_standby_write_lsn_bytes", "gauge",
 		  "WAL the standby reports written, as an LSN in bytes.",
 		  offsetof(struct status_standby, write_lsn) },
-		{ "walship_standby_flush_lsn",
+		{ "walship_standby_flush_lsn_bytes", "gauge",
 		  "WAL the standby reports flushed, as an LSN in bytes.",
 		  offsetof(struct status_standby, flush_lsn) },
-		{ "walship_standby_replay_lsn",
+		{ "walship_standby_replay_lsn_bytes", "gauge",
 		  "WAL the standby reports replayed, as an LSN in bytes.",
 		  offsetof(struct status_standby, apply_lsn) },
+		{ "walship_standby_sent_bytes_total", "counter",
+		  "Bytes of WAL sent to the standby on this connection.",
+		  offsetof(struct status_standby, bytes_sent) },
+	};
+	static const struct {
+		const char *name;
+		const char *help;
+		size_t offset;
+	} lags[] = {
+		{ "walship_standby_write_lag_seconds",
+		  "From sending WAL to the standby's report of it written (pg_stat_replication.write_lag).",
+		  offsetof(struct status_standby, write_lag_ms) },
+		{ "walship_standby_flush_lag_seconds",
+		  "From sending WAL to the standby's report of it flushed (pg_stat_replication.flush_lag).",
+		  offsetof(struct status_standby, flush_lag_ms) },
+		{ "walship_standby_replay_lag_seconds",
+		  "From sending WAL to the standby's report of it replayed (pg_stat_replication.replay_lag).",
+		  offsetof(struct status_standby, replay_lag_ms) },
 	};
 
 	prom_node(out, "walship_standbys", "gauge", "PostgreSQL standbys connected to pg_listen.",
 		  n->nstandbys);
 	for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
-		prom_head(out, fields[f].name, "gauge", fields[f].help);
+		prom_head(out, fields[f].name, fields[f].type, fields[f].help);
 		for (unsigned int i = 0; i < n->nstandbys; i++) {
 			uint64_t v = *(const uint64_t *)((const char *)&n->standbys[i] +
 							 fields[f].offset);
 
-			fprintf(out, "%s{application_name=\"", fields[f].name);
-			prom_label(out, n->standbys[i].application_name);
+			fputs(fields[f].name, out);
+			prom_standby_labels(out, &n->standbys[i]);
+			fprintf(out, " %llu\n", (unsigned long long)v);
+		}
+	}
+	for (size_t f = 0; f < ARRAY_SIZE(lags); f++) {
+		prom_head(out, lags[f].name, "gauge", lags[f].help);
+		for (unsigned int i = 0; i < n->nstandbys; i++) {
+			int64_t ms =
+				*(const int64_t *)((const char *)&n->standbys[i] + lags[f].offset);
+
+			if (ms < 0)
+				continue;
+			fputs(lags[f].name, out);
+			prom_standby_labels(out, &n->standbys[i]);
+			fprintf(out, " %.3f\n", (double)ms / 1e3);
+		}
+	}
+}
+
+/* walship_peer_state{peer,addr,state}: 1 for the peer's state, 0 for the others (one
+ * sample per state, so that a query need not know which ones exist). */
+static void prom_peer_states(FILE *out, const struct status_node *n)
+{
+	prom_head(out, "walship_peer_state", "gauge",
+		  "The peer's state: 1 for the one it is in (walship status names them).");
+	for (unsigned int i = 0; i < n->npeers; i++) {
+		for (unsigned int state = 0; state <= WALSHIP_PEER_MAX; state++) {
+			fprintf(out, "walship_peer_state{peer=\"");
+			prom_label(out, n->peers[i].name);
 			fprintf(out, "\",addr=\"");
-			prom_label(out, n->standbys[i].addr);
-			fprintf(out, "\"} %llu\n", (unsigned long long)v);
+			prom_label(out, n->peers[i].addr);
+			fprintf(out, "\",state=\"%s\"} %d\n", walship_peer_state_name(state),
+				n->peers[i].state == state);
 		}
 	}
 }
@@ -215,7 +283,16 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	prom_node(out, "walship_peers", "gauge", "Peers known to this node.", n.npeers);
 	prom_peer_values(out, &n);
 	prom_peer_positions(out, &n);
+	prom_peer_states(out, &n);
 	prom_standbys(out, &n);
+	prom_head(out, "walship_source_state", "gauge",
+		  "Primary: the stream source's state, as the label (value 1); none without "
+		  "pg_conninfo.");
+	if (n.source_state[0]) {
+		fprintf(out, "walship_source_state{state=\"");
+		prom_label(out, n.source_state);
+		fprintf(out, "\"} 1\n");
+	}
 	status_node_release(&n);
 
 	prom_node(out, "walship_io_uring_fsyncs_submitted_total", "counter",

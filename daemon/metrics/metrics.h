@@ -35,6 +35,14 @@ struct metrics *metrics_start(const char *addr, const struct metrics_source *src
 /* Close everything; call after ring_exit() (requests in flight are gone). */
 void metrics_free(struct metrics *m);
 
+/*
+ * The Prometheus name of the status value @v (status.h's table) under @prefix
+ * ("walship_", "walship_peer_"), by the conventions of the text format: a counter ends in
+ * "_total", a quantity of bytes in "_bytes" ("bytes_sent" becomes "sent_bytes"), and an
+ * LSN, a position in bytes, in "_lsn_bytes".  docs/observability.md lists the names.
+ */
+void metrics_value_name(char *buf, size_t len, const char *prefix, const struct status_value *v);
+
 /* The whole /metrics document for @src (exposed for tests and reuse). */
 void metrics_render(FILE *out, const struct metrics_source *src);
 

@@ -21,7 +21,8 @@
  * are the one table of the status counters: they declare the uint64_t fields of struct
  * status_node and struct status_peer, and `walship status --json` and /metrics
  * (walship_<name>_total for a counter, walship_<name> for a gauge; walship_peer_<name>
- * with peer and addr labels for a peer's) are rendered by walking them.  The text of
+ * with peer and addr labels for a peer's; bytes and LSNs end in _bytes, as
+ * metrics_value_name() says) are rendered by walking them.  The text of
  * `walship status` says them in sentences; test/unit/daemon/status/status_test.c fails
  * when a value is missing from the text, the JSON or /metrics.
  */

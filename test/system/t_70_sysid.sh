@@ -19,7 +19,7 @@ other=$TEST_DIR/pg-other
 other_arch=$TEST_DIR/other-archive
 other_port=5433
 mkdir -p "$other_arch" && chown postgres:postgres "$other_arch"
-pg_primary_init "$other" "$other_port" "$NS_P" "cp %p $other_arch/%f"
+PG_INITDB_FRESH=1 pg_primary_init "$other" "$other_port" "$NS_P" "cp %p $other_arch/%f"
 pg_start "$other" "$NS_P"
 sysid_main=$(pg_system_identifier "$PDATA")
 sysid_other=$(pg_system_identifier "$other")

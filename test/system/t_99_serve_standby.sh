@@ -96,7 +96,7 @@ walship_status "$RCONF" | grep -q "standby sb1 (user postgres" ||
 	fail "walship status (text) does not show the standby"
 # (Captured first: grep -q closing the pipe early would fail curl under pipefail.)
 metrics=$(in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics")
-grep -q '^walship_standby_replay_lsn{application_name="sb1",addr="' <<<"$metrics" ||
+grep -q '^walship_standby_replay_lsn_bytes{application_name="sb1",addr="' <<<"$metrics" ||
 	fail "/metrics does not show the standby's replay position"
 
 # Refusals, in PostgreSQL's words: seen by libpq as the server's error.

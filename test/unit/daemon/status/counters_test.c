@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,8 +110,32 @@ static void fill_primary(void *state, struct status_node *n)
 	fill_node(n, "primary");
 }
 
+static bool ends_with(const char *text, const char *suffix)
+{
+	size_t len = strlen(text), slen = strlen(suffix);
+
+	return len >= slen && strcmp(text + len - slen, suffix) == 0;
+}
+
+/* Prometheus' naming conventions: a counter ends in _total and nothing else does; a
+ * quantity of bytes (a name saying "bytes" or an LSN) ends in _bytes before any _total;
+ * help text on every family (checked where the document is parsed, t_92b). */
+static void check_convention(const char *name, const struct status_value *v)
+{
+	char base[128];
+
+	if ((v->kind == STATUS_COUNTER) != ends_with(name, "_total"))
+		fail_msg("%s: a counter ends in _total, a gauge does not", name);
+	snprintf(base, sizeof(base), "%s", name);
+	if (ends_with(base, "_total"))
+		base[strlen(base) - strlen("_total")] = '\0';
+	if ((strstr(base, "bytes") || ends_with(base, "_lsn")) && !ends_with(base, "_bytes"))
+		fail_msg("%s: a quantity of bytes ends in _bytes (before _total)", name);
+}
+
 static void test_metrics_have_every_value(void **state)
 {
+	char name[96];
 	struct ring r;
 	struct metrics_source src = { .ring = &r, .fill = fill_primary };
 	char *doc = NULL;
@@ -127,20 +152,26 @@ static void test_metrics_have_every_value(void **state)
 	for (size_t i = 0; i < status_node_nvalues; i++) {
 		const struct status_value *v = &status_node_values[i];
 
-		snprintf(want, sizeof(want), "\nwalship_%s%s %zu\n", v->name,
-			 v->kind == STATUS_COUNTER ? "_total" : "", (size_t)(NODE_BASE + 13 * i));
+		metrics_value_name(name, sizeof(name), "walship_", v);
+		check_convention(name, v);
+		snprintf(want, sizeof(want), "\n%s %zu\n", name, (size_t)(NODE_BASE + 13 * i));
 		if (!strstr(doc, want))
 			fail_msg("/metrics lacks%s", want);
 	}
 	for (size_t i = 0; i < status_peer_nvalues; i++) {
 		const struct status_value *v = &status_peer_values[i];
 
-		snprintf(want, sizeof(want),
-			 "\nwalship_peer_%s%s{peer=\"p1\",addr=\"10.0.0.2:5480\"} %zu\n", v->name,
-			 v->kind == STATUS_COUNTER ? "_total" : "", (size_t)(PEER_BASE + 13 * i));
+		metrics_value_name(name, sizeof(name), "walship_peer_", v);
+		check_convention(name, v);
+		snprintf(want, sizeof(want), "\n%s{peer=\"p1\",addr=\"10.0.0.2:5480\"} %zu\n", name,
+			 (size_t)(PEER_BASE + 13 * i));
 		if (!strstr(doc, want))
 			fail_msg("/metrics lacks%s", want);
 	}
+	assert_non_null(strstr(doc, "\nwalship_peer_state{peer=\"p1\",addr=\"10.0.0.2:5480\","
+				    "state=\"streaming\"} 1\n"));
+	assert_non_null(strstr(doc, "\nwalship_peer_state{peer=\"p1\",addr=\"10.0.0.2:5480\","
+				    "state=\"away\"} 0\n"));
 	free(doc);
 }
 
@@ -197,6 +228,9 @@ static void fill_replica_with_standby(void *state, struct status_node *n)
 	snprintf(n->standbys[0].addr, sizeof(n->standbys[0].addr), "10.0.0.3:41000");
 	n->standbys[0].flush_lsn = 0x4A10000;
 	n->standbys[0].apply_lsn = 0x4A00000;
+	n->standbys[0].write_lag_ms = -1;
+	n->standbys[0].flush_lag_ms = 1250;
+	n->standbys[0].replay_lag_ms = 2;
 }
 
 /* ... and in /metrics. */
@@ -215,10 +249,61 @@ static void test_standbys_metrics(void **state)
 	metrics_render(out, &src);
 	fclose(out);
 	assert_non_null(strstr(doc, "\nwalship_standbys 1\n"));
-	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn{application_name=\"sb1\","
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn_bytes{application_name=\"sb1\","
 				    "addr=\"10.0.0.3:41000\"} 77660160\n"));
-	assert_non_null(strstr(doc, "\nwalship_standby_replay_lsn{application_name=\"sb1\","
+	assert_non_null(strstr(doc, "\nwalship_standby_replay_lsn_bytes{application_name=\"sb1\","
 				    "addr=\"10.0.0.3:41000\"} 77594624\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lag_seconds{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 1.250\n"));
+	assert_non_null(strstr(doc, "\nwalship_standby_replay_lag_seconds{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 0.002\n"));
+	/* not reported yet: no sample (as pg_stat_replication's NULL) */
+	assert_null(strstr(doc, "\nwalship_standby_write_lag_seconds{"));
+	free(doc);
+}
+
+/* Every sample of /metrics belongs to a family with # HELP and # TYPE, a counter's name ends
+ * in _total and only a counter's (the text format's conventions; t_92b parses a real
+ * document with the probes' histograms too). */
+static void test_metrics_families_typed(void **state)
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
+	char *doc = NULL, *line, *save = NULL, *copy;
+	size_t len = 0;
+	int samples = 0;
+	FILE *out;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	copy = strdup(doc);
+	assert_non_null(copy);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128], help[160], type[160];
+		const char *kind;
+
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(line + 7, " "), line + 7);
+			kind = line + 7 + strlen(name) + 1;
+			if ((strcmp(kind, "counter") == 0) != ends_with(name, "_total"))
+				fail_msg("%s is a %s: only counters end in _total", name, kind);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(line, "{ "), line);
+		snprintf(help, sizeof(help), "# HELP %s ", name);
+		snprintf(type, sizeof(type), "# TYPE %s ", name);
+		if (!strstr(doc, help) || !strstr(doc, type))
+			fail_msg("/metrics: %s has no # HELP or # TYPE", name);
+		samples++;
+	}
+	assert_true(samples > 50);
+	free(copy);
 	free(doc);
 }
 
@@ -228,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_json_has_every_value),
 		cmocka_unit_test(test_text_has_every_value),
 		cmocka_unit_test(test_metrics_have_every_value),
+		cmocka_unit_test(test_metrics_families_typed),
 		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_standbys_metrics),
 	};

@@ -95,7 +95,8 @@ LIBCORE := $(BUILD)/libwalship.a
 # engine, roles, TLS or netlink: it links this smaller archive and libbpf alone.
 CLI_OBJS    := $(CORE_OBJS) $(BUILD)/obj/daemon/probe/hist.o $(BUILD)/obj/daemon/probe/pins.o
 LIBCLI      := $(BUILD)/libwalship-cli.a
-CLI_LDLIBS  := -lbpf
+# libcrypto: `walship password` makes SCRAM verifiers (common/scram.c).
+CLI_LDLIBS  := -lbpf -lcrypto
 LIBASAN := $(BUILD)/libwalship-asan.a
 
 .PHONY: all check demo bench soak install uninstall clean format format-check deps unit vmlinux \

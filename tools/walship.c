@@ -6,6 +6,7 @@
  *   walship fetch [-c FILE] NAME DEST   restore_command (fetch.h)
  *   walship status [-c FILE] [--json]   the daemon's state (status.h)
  *   walship stats [-c FILE] [--json] [--interval N]   BPF latency histograms (stats.h)
+ *   walship password USER               a standby's SCRAM verifier (password.h)
  *
  * docs/cli.md documents them, their exit codes and the permissions they need.
  */
@@ -17,6 +18,7 @@
 #include "cli.h"
 #include "common/log.h"
 #include "fetch.h"
+#include "password.h"
 #include "push.h"
 #include "replica.h"
 #include "stats.h"
@@ -42,6 +44,8 @@ static const struct subcommand subcommands[] = {
 	{ "replica", replica_main, replica_usage,
 	  "replica drop NAME: forget a registered replica (primary)" },
 	{ "check", check_main, check_usage, "preflight: is this host set up to ship WAL" },
+	{ "password", password_main, password_usage,
+	  "print a standby's SCRAM-SHA-256 verifier for pg_password_file" },
 };
 
 #define N_SUBCOMMANDS (ARRAY_SIZE(subcommands))
@@ -58,7 +62,7 @@ static void usage(FILE *out)
 		     "\n"
 		     "Commands:\n");
 	for (i = 0; i < N_SUBCOMMANDS; i++)
-		fprintf(out, "  %-8s%s\n", subcommands[i].name, subcommands[i].summary);
+		fprintf(out, "  %-10s%s\n", subcommands[i].name, subcommands[i].summary);
 	fprintf(out,
 		"\n"
 		"Options:\n"

@@ -408,14 +408,14 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_BOOL,
 		FIELD(tls),
 		.default_value = "on",
-		.help = "TLS 1.3 with mutual certificate authentication between walshipd peers; off (plaintext) only when set explicitly",
+		.help = "TLS 1.3 with mutual certificate authentication between walshipd peers, and TLS for the standbys on pg_listen that ask for it (SSLRequest); off (plaintext) only when set explicitly",
 	},
 	{
 		.name = "tls_ca_file",
 		.type = CONFIG_TYPE_PATH,
 		FIELD(tls_ca_file),
 		.default_value = "",
-		.help = "PEM file of the CA whose certificates peers must present (tls = on)",
+		.help = "PEM file of the CA whose certificates peers must present, and standbys may present on pg_listen (tls = on)",
 	},
 	{
 		.name = "tls_cert_file",
@@ -495,6 +495,14 @@ static const struct config_key config_keys[] = {
 		.check = config_check_address,
 		.range_doc = "host:port, or empty",
 		.help = "replica: address on which PostgreSQL standbys stream WAL from this replica with PostgreSQL's replication protocol (primary_conninfo pointing here; hba_file must admit them, role standby); empty: off",
+	},
+	{
+		.name = "pg_password_file",
+		.type = CONFIG_TYPE_PATH,
+		FIELD(pg_password_file),
+		.default_value = "",
+		.reloadable = true,
+		.help = "replica: SCRAM-SHA-256 verifiers of the standbys' users on pg_listen, one \"USER VERIFIER\" per line as walship password USER prints them (hba_file method scram-sha-256); no access for group or others; empty: none",
 	},
 	{
 		.name = "log_level",

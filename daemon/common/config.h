@@ -94,6 +94,7 @@ struct config {
 	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */
 	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
 	char pg_listen[CONFIG_MAX_ADDR]; /* pg_listen: replica, walsender for standbys, "" off */
+	char pg_password_file[PATH_MAX]; /* pg_password_file: standbys' SCRAM verifiers */
 	enum log_level log_level; /* log_level: default log */
 };
 

@@ -25,7 +25,7 @@
 #include "common/log.h"
 #include "common/node_name.h"
 
-#define HBA_FIELDS 5 /* TYPE ROLE NODE_NAME CERT_NAME ADDRESS */
+#define HBA_FIELDS 6 /* TYPE ROLE NODE_NAME CERT_NAME ADDRESS [METHOD] */
 
 struct hba_parser {
 	const char *source;
@@ -47,6 +47,19 @@ const char *hba_type_name(enum hba_type type)
 {
 	if ((size_t)type < ARRAY_SIZE(hba_type_names))
 		return hba_type_names[type];
+	return "unknown";
+}
+
+static const char *const hba_method_names[] = {
+	[HBA_METHOD_TRUST] = "trust",
+	[HBA_METHOD_SCRAM] = "scram-sha-256",
+	[HBA_METHOD_CERT] = "cert",
+};
+
+const char *hba_method_name(enum hba_method method)
+{
+	if ((size_t)method < ARRAY_SIZE(hba_method_names))
+		return hba_method_names[method];
 	return "unknown";
 }
 
@@ -319,11 +332,38 @@ static bool hba_add_rule(struct hba_parser *parser, const struct hba_rule *rule)
 	return true;
 }
 
+/* The METHOD field: only for rules of role standby alone; cert only on hostssl. */
+static bool hba_parse_method(struct hba_parser *parser, const char *field, struct hba_rule *rule)
+{
+	size_t idx;
+
+	for (idx = 0; idx < ARRAY_SIZE(hba_method_names); idx++)
+		if (!strcmp(field, hba_method_names[idx]))
+			break;
+	if (idx == ARRAY_SIZE(hba_method_names)) {
+		hba_error(parser, "invalid authentication method \"%s\"", field);
+		log_hint("Methods are trust, scram-sha-256 and cert.");
+		return false;
+	}
+	if (rule->roles != HBA_ROLE_STANDBY) {
+		hba_error(parser, "authentication method \"%s\" applies to role standby only",
+			  field);
+		log_detail("walshipd peers authenticate with their TLS certificates.");
+		return false;
+	}
+	rule->method = (enum hba_method)idx;
+	if (rule->method == HBA_METHOD_CERT && rule->type != HBA_TYPE_HOSTSSL) {
+		hba_error(parser, "cert authentication is only supported on hostssl connections");
+		return false;
+	}
+	return true;
+}
+
 /* One line [@p, @end) of the text; @end points at its '\n' or the end of the copy. */
 static void hba_parse_line(struct hba_parser *parser, char *p, char *end)
 {
-	static const char *const field_names[HBA_FIELDS] = { "role", "node name",
-							     "certificate name", "address" };
+	static const char *const field_names[HBA_FIELDS - 1] = { "role", "node name",
+								 "certificate name", "address" };
 	char *fields[HBA_FIELDS];
 	struct hba_rule rule = { .line = parser->line };
 	size_t count;
@@ -335,19 +375,20 @@ static void hba_parse_line(struct hba_parser *parser, char *p, char *end)
 	if (count > HBA_FIELDS) {
 		hba_error(parser, "too many fields");
 		log_detail("A rule has five fields: type, role, node name, certificate name and "
-			   "address; walship defines no options after them yet.");
+			   "address, and for role standby an authentication method.");
 		return;
 	}
 	if (!hba_parse_type(parser, fields[0], &rule.type))
 		return;
-	if (count < HBA_FIELDS) {
+	if (count < HBA_FIELDS - 1) {
 		hba_error(parser, "end-of-line before %s specification", field_names[count - 1]);
 		return;
 	}
 	if (!hba_parse_roles(parser, fields[1], &rule.roles) ||
 	    !hba_parse_names(parser, fields[2], false, &rule.nodes) ||
 	    !hba_parse_names(parser, fields[3], true, &rule.certs) ||
-	    !hba_parse_address(parser, fields[4], &rule))
+	    !hba_parse_address(parser, fields[4], &rule) ||
+	    (count == HBA_FIELDS && !hba_parse_method(parser, fields[5], &rule)))
 		goto out_free;
 	if (rule.type == HBA_TYPE_HOSTNOSSL && !rule.certs.all) {
 		hba_error(parser, "hostnossl rule cannot name a certificate");
@@ -486,10 +527,11 @@ static bool hba_rule_matches(const struct hba_rule *rule, const struct hba_reque
 			     const uint8_t *bytes)
 {
 	const char *cert = req->cert_name;
+	bool tls = req->tls || cert;
 
-	if (rule->type == HBA_TYPE_HOSTSSL && !cert)
+	if (rule->type == HBA_TYPE_HOSTSSL && !tls)
 		return false;
-	if (rule->type == HBA_TYPE_HOSTNOSSL && cert)
+	if (rule->type == HBA_TYPE_HOSTNOSSL && tls)
 		return false;
 	if (!(rule->roles & (unsigned int)req->role))
 		return false;

@@ -4,23 +4,28 @@
  * connect, as which role, under which node name and certificate name, from which
  * addresses.  One rule per line, fields separated by blanks, `#` starts a comment:
  *
- *   # TYPE     ROLE     NODE_NAME  CERT_NAME        ADDRESS
+ *   # TYPE     ROLE     NODE_NAME  CERT_NAME        ADDRESS       [METHOD]
  *   hostssl    replica  r1         r1.example.net   10.0.0.0/24
  *   host       replica  r2,r3      all              fd00:77::/64
+ *   hostssl    standby  sb1        all              10.0.2.0/24   scram-sha-256
  *   reject     all      all        all              all
  *
- *   TYPE       host (any transport), hostssl (TLS with a verified client certificate
- *              only), hostnossl (plaintext only), reject (refuse what the rest matches)
+ *   TYPE       host (any transport), hostssl (TLS only: for a walshipd peer, with a
+ *              verified client certificate; for a standby, with or without one),
+ *              hostnossl (plaintext only), reject (refuse what the rest matches)
  *   ROLE       primary, replica, all, or a comma-separated list; standby for a
  *              PostgreSQL standby streaming from a replica's pg_listen (never covered
- *              by `all`: it must be named, since a standby is admitted without a
- *              password, `trust`, for now)
+ *              by `all`: it must be named)
  *   NODE_NAME  the node name the peer announces in HELLO (for a standby: the user name of
  *              its StartupMessage): all, or a comma-separated list
  *   CERT_NAME  the name in the peer's verified certificate: all (also without one),
  *              samenode (a certificate naming the announced node name), or a list of names;
  *              a rule naming a certificate never matches a peer without one
  *   ADDRESS    all, or an IPv4 or IPv6 address with an optional /prefix (CIDR)
+ *   METHOD     role standby only, optional: how the standby authenticates, as in
+ *              pg_hba.conf: trust (the default: no password), scram-sha-256 (a password
+ *              checked against pg_password_file's verifier), cert (hostssl only: a client
+ *              certificate of tls_ca_file whose common name is the user name)
  *
  * The first rule that matches a request decides (allow unless it is `reject`); a request
  * that no rule matches is refused.  docs/security.md ("Access rules") is the reference.
@@ -57,6 +62,13 @@ enum hba_role {
 /* `all`: the walshipd peers; a standby is admitted only by a rule naming it. */
 #define HBA_ROLE_ALL (HBA_ROLE_PRIMARY | HBA_ROLE_REPLICA)
 
+/* How a standby authenticates once a rule admits it (walshipd peers: always TLS). */
+enum hba_method {
+	HBA_METHOD_TRUST = 0,
+	HBA_METHOD_SCRAM = 1, /* scram-sha-256 */
+	HBA_METHOD_CERT = 2,
+};
+
 /* A list of names from one field; @all for the keyword `all`. */
 struct hba_names {
 	bool all;
@@ -75,6 +87,7 @@ struct hba_rule {
 	int family; /* AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* network address, host bits cleared */
 	unsigned int prefix_len; /* 0..32 or 0..128 */
+	enum hba_method method; /* role standby */
 };
 
 struct hba_table {
@@ -88,6 +101,7 @@ struct hba_request {
 	enum hba_role role; /* the role the peer announces (one bit) */
 	const char *node_name; /* from its HELLO */
 	const char *cert_name; /* from its verified certificate; NULL when it has none */
+	bool tls; /* over TLS (a standby may have no certificate; cert_name implies TLS) */
 	const struct sockaddr *addr; /* AF_INET or AF_INET6 (v4-mapped v6 counts as v4) */
 };
 
@@ -136,6 +150,9 @@ enum hba_verdict hba_match(const struct hba_table *table, const struct hba_reque
  */
 char *hba_format_refusal(const struct hba_table *table, const struct hba_request *req,
 			 const struct hba_match *match, char *buf, size_t len);
+
+/* "trust", "scram-sha-256", "cert". */
+const char *hba_method_name(enum hba_method method);
 
 /* "host", "hostssl", "hostnossl", "reject". */
 const char *hba_type_name(enum hba_type type);

@@ -3,6 +3,7 @@
  * Small text files read whole (see textfile.h).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,35 @@
 #include "common/log.h"
 #include "common/textfile.h"
 
-int textfile_read(const char *path, const char *what, size_t max, char **out, size_t *out_len)
+/* The file behind @fd: a regular file of at most @max bytes, with its access as @private
+ * asks (textfile_read_private()).  Returns 0 or -errno, logged. */
+static int textfile_check(int fd, const char *path, const char *what, size_t max, bool private,
+			  struct stat *st)
+{
+	if (fstat(fd, st) < 0) {
+		int ret = -errno;
+
+		log_error("could not stat %s \"%s\": %s", what, path, strerror(-ret));
+		return ret;
+	}
+	if (!S_ISREG(st->st_mode) || (size_t)st->st_size > max) {
+		log_error("%s \"%s\" is not a regular file of at most %zu bytes", what, path, max);
+		return -EINVAL;
+	}
+	/* PostgreSQL's check of ssl_key_file (be-secure-common.c check_ssl_key_file()) */
+	if (private && ((st->st_uid != 0 && (st->st_mode & (S_IRWXG | S_IRWXO))) ||
+			(st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))))) {
+		log_error("%s \"%s\" has group or world access", what, path);
+		log_detail(
+			"File must have permissions u=rw (0600) or less if owned by the "
+			"daemon's user, or permissions u=rw,g=r (0640) or less if owned by root.");
+		return -EACCES;
+	}
+	return 0;
+}
+
+static int textfile_read_mode(const char *path, const char *what, size_t max, bool private,
+			      char **out, size_t *out_len)
 {
 	struct stat st;
 	char *text = NULL;
@@ -25,16 +54,9 @@ int textfile_read(const char *path, const char *what, size_t max, char **out, si
 		log_error("could not open %s \"%s\": %s", what, path, strerror(-ret));
 		return ret;
 	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("could not stat %s \"%s\": %s", what, path, strerror(-ret));
+	ret = textfile_check(fd, path, what, max, private, &st);
+	if (ret < 0)
 		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		log_error("%s \"%s\" is not a regular file of at most %zu bytes", what, path, max);
-		ret = -EINVAL;
-		goto out_close;
-	}
 	text = malloc((size_t)st.st_size + 1);
 	if (!text) {
 		log_error("out of memory");
@@ -63,4 +85,15 @@ int textfile_read(const char *path, const char *what, size_t max, char **out, si
 out_close:
 	close(fd);
 	return ret;
+}
+
+int textfile_read(const char *path, const char *what, size_t max, char **out, size_t *out_len)
+{
+	return textfile_read_mode(path, what, max, false, out, out_len);
+}
+
+int textfile_read_private(const char *path, const char *what, size_t max, char **out,
+			  size_t *out_len)
+{
+	return textfile_read_mode(path, what, max, true, out, out_len);
 }

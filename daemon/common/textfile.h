@@ -15,4 +15,11 @@
  */
 int textfile_read(const char *path, const char *what, size_t max, char **text, size_t *len);
 
+/*
+ * The same for a file holding secrets (password verifiers), refused when group or others
+ * may access it, as PostgreSQL refuses its key file: mode 0600 or less, or 0640 or less
+ * when root owns it.  Else `%s "x" has group or world access` (with @what), -EACCES.
+ */
+int textfile_read_private(const char *path, const char *what, size_t max, char **text, size_t *len);
+
 #endif /* WALSHIP_COMMON_TEXTFILE_H */

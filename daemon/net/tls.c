@@ -8,6 +8,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -64,6 +66,61 @@ static void tls_keylog(const SSL *ssl, const char *line)
 		tc->have_rx = true;
 }
 
+/* The certificate, key and CA of a context, checked against each other. */
+static int tls_ctx_load(struct tls_ctx *t, const char *ca_file, const char *cert_file,
+			const char *key_file)
+{
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
+		tls_log_openssl("could not load certificate file", cert_file);
+		return -EINVAL;
+	}
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		tls_log_openssl("could not load private key file", key_file);
+		return -EINVAL;
+	}
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		tls_log_openssl("private key does not match certificate", key_file);
+		return -EINVAL;
+	}
+	if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
+		tls_log_openssl("could not load CA file", ca_file);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_file,
+		    const char *key_file)
+{
+	static const unsigned char sid_ctx[] = "walship-pg";
+
+	memset(t, 0, sizeof(*t));
+	t->server = true;
+	t->ktls = CONFIG_SWITCH_OFF;
+	t->zero_copy = CONFIG_SWITCH_OFF;
+	t->ctx = SSL_CTX_new(TLS_server_method());
+	if (!t->ctx) {
+		tls_log_openssl("could not create TLS context", NULL);
+		return -EINVAL;
+	}
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_num_tickets(t->ctx, 0);
+	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	if (tls_ctx_load(t, ca_file, cert_file, key_file) < 0)
+		goto out_free;
+	/* As PostgreSQL with ssl_ca_file: ask for a certificate, verify one if given. */
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
+	SSL_CTX_set_client_CA_list(t->ctx, SSL_load_client_CA_file(ca_file));
+	return 0;
+
+out_free:
+	SSL_CTX_free(t->ctx);
+	t->ctx = NULL;
+	return -EINVAL;
+}
+
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
 		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy)
 {
@@ -87,22 +144,8 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
-	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
-		tls_log_openssl("could not load certificate file", cert_file);
+	if (tls_ctx_load(t, ca_file, cert_file, key_file) < 0)
 		goto out_free;
-	}
-	if (SSL_CTX_use_PrivateKey_file(t->ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		tls_log_openssl("could not load private key file", key_file);
-		goto out_free;
-	}
-	if (SSL_CTX_check_private_key(t->ctx) != 1) {
-		tls_log_openssl("private key does not match certificate", key_file);
-		goto out_free;
-	}
-	if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
-		tls_log_openssl("could not load CA file", ca_file);
-		goto out_free;
-	}
 	/* Mutual authentication: both ends present a certificate of this CA. */
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if (ktls != CONFIG_SWITCH_OFF)
@@ -213,4 +256,24 @@ int tls_conn_established(struct tls_conn *tc)
 				      sizeof(tc->peer_name));
 	X509_free(cert);
 	return n > 0 ? 0 : -EPERM;
+}
+
+int tls_conn_server_end_point(const struct tls_conn *tc, uint8_t *out, size_t cap)
+{
+	X509 *cert = SSL_get_certificate(tc->ssl); /* not a new reference */
+	int md_nid = NID_undef, pk_nid;
+	const EVP_MD *md;
+	unsigned int len = 0;
+
+	/* RFC 5929, section 4.1: the certificate's signature hash, SHA-256 for MD5 and SHA-1
+	 * (as PostgreSQL's be_tls_get_certificate_hash()) */
+	if (!cert || cap < EVP_MAX_MD_SIZE ||
+	    !OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pk_nid))
+		return -ENOTSUP;
+	if (md_nid == NID_md5 || md_nid == NID_sha1)
+		md_nid = NID_sha256;
+	md = EVP_get_digestbynid(md_nid);
+	if (!md || X509_digest(cert, md, out, &len) != 1)
+		return -ENOTSUP;
+	return (int)len;
 }

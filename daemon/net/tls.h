@@ -40,6 +40,15 @@ struct tls_ctx {
  */
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
 		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy);
+/*
+ * The same for PostgreSQL clients on pg_listen (standbys, pg_receivewal): a server
+ * context whose clients may present a certificate of @ca_file (verified when they do; the
+ * access rules decide whether one is needed) and need not; TLS 1.2 or later, as
+ * PostgreSQL's ssl_min_protocol_version.  No kernel TLS.  Returns 0 or -EINVAL, logged.
+ */
+int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_file,
+		    const char *key_file);
+
 void tls_ctx_free(struct tls_ctx *t);
 
 /* Per-connection TLS state (owned by struct conn). */
@@ -73,6 +82,13 @@ void tls_conn_free(struct tls_conn *tc);
  * one ("certificate has expired"), else OpenSSL's error queue, else @fallback.
  */
 void tls_conn_error(struct tls_conn *tc, char *buf, size_t len, const char *fallback);
+
+/*
+ * After the handshake, on a server: the tls-server-end-point channel binding data (RFC
+ * 5929): the hash of this server's certificate with its signature's hash algorithm (SHA-256
+ * for MD5 or SHA-1), into @out (EVP_MAX_MD_SIZE bytes).  Returns its length or -ENOTSUP.
+ */
+int tls_conn_server_end_point(const struct tls_conn *tc, uint8_t *out, size_t cap);
 
 /* After the handshake: fill peer_name and version.  Returns 0, or -EPERM when the peer
  * presented no certificate or it has no common name. */

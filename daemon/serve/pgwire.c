@@ -131,6 +131,24 @@ int pgwire_next_message(const uint8_t *buf, size_t len, struct pgwire_msg *out)
 	return (int)(mlen + 1);
 }
 
+int pgwire_parse_sasl_initial(const uint8_t *body, size_t len, struct pgwire_sasl_initial *out)
+{
+	size_t name_len = strnlen((const char *)body, len);
+	uint32_t data_len;
+
+	memset(out, 0, sizeof(*out));
+	if (name_len == len || name_len == 0 || name_len >= sizeof(out->mechanism) ||
+	    len - name_len - 1 < 4)
+		return -EINVAL;
+	memcpy(out->mechanism, body, name_len);
+	data_len = get32(body + name_len + 1);
+	if (data_len != len - name_len - 1 - 4) /* -1 (none) included */
+		return -EINVAL;
+	out->data = body + name_len + 1 + 4;
+	out->len = data_len;
+	return 0;
+}
+
 /* ---- replication commands ---- */
 
 #define TOKEN_MAX 128
@@ -398,6 +416,37 @@ void pgwire_auth_ok(struct pgwire_buf *b)
 
 	if (p)
 		put32(p, 0);
+}
+
+void pgwire_auth_sasl(struct pgwire_buf *b, unsigned int n, const char *const *mechs)
+{
+	size_t body = 4 + 1;
+	uint8_t *p;
+
+	for (unsigned int i = 0; i < n; i++)
+		body += strlen(mechs[i]) + 1;
+	p = msg_begin(b, 'R', body);
+	if (!p)
+		return;
+	put32(p, 10);
+	p += 4;
+	for (unsigned int i = 0; i < n; i++) {
+		size_t l = strlen(mechs[i]) + 1;
+
+		memcpy(p, mechs[i], l);
+		p += l;
+	}
+	*p = '\0';
+}
+
+void pgwire_auth_sasl_step(struct pgwire_buf *b, bool final, const void *data, size_t len)
+{
+	uint8_t *p = msg_begin(b, 'R', 4 + len);
+
+	if (!p)
+		return;
+	put32(p, final ? 12 : 11);
+	memcpy(p + 4, data, len);
 }
 
 void pgwire_parameter_status(struct pgwire_buf *b, const char *name, const char *value)

@@ -78,6 +78,20 @@ struct pgwire_msg {
  */
 int pgwire_next_message(const uint8_t *buf, size_t len, struct pgwire_msg *out);
 
+/* SASLInitialResponse ('p' during SASL authentication). */
+struct pgwire_sasl_initial {
+	char mechanism[32]; /* the mechanism the client chose */
+	const uint8_t *data; /* its initial response, into the message's body */
+	uint32_t len;
+};
+
+/*
+ * Parse the body of a SASLInitialResponse: a NUL-terminated mechanism name (at most 31
+ * characters), an Int32 length, that many bytes, nothing after.  Returns 0, or -EINVAL
+ * (also for a length of -1, no initial response: SCRAM always has one).
+ */
+int pgwire_parse_sasl_initial(const uint8_t *body, size_t len, struct pgwire_sasl_initial *out);
+
 enum pgwire_command_kind {
 	PGWIRE_CMD_EMPTY, /* only blanks and semicolons */
 	PGWIRE_CMD_IDENTIFY_SYSTEM,
@@ -128,6 +142,14 @@ void pgwire_buf_free(struct pgwire_buf *b);
 void pgwire_put_byte(struct pgwire_buf *b, uint8_t byte);
 /* AuthenticationOk ('R', 0). */
 void pgwire_auth_ok(struct pgwire_buf *b);
+/*
+ * AuthenticationSASL ('R', 10): the @n mechanisms @mechs, in the server's order of
+ * preference.
+ */
+void pgwire_auth_sasl(struct pgwire_buf *b, unsigned int n, const char *const *mechs);
+/* AuthenticationSASLContinue ('R', 11), or AuthenticationSASLFinal ('R', 12) when @final,
+ * carrying the @len bytes at @data. */
+void pgwire_auth_sasl_step(struct pgwire_buf *b, bool final, const void *data, size_t len);
 /* ParameterStatus ('S'). */
 void pgwire_parameter_status(struct pgwire_buf *b, const char *name, const char *value);
 /* BackendKeyData ('K'). */

@@ -18,13 +18,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
 #include "common/clock.h"
 #include "common/compiler.h"
 #include "common/hba.h"
 #include "common/log.h"
+#include "common/scram.h"
 #include "net/acceptor.h"
 #include "net/conn.h"
 #include "net/listen.h"
+#include "net/tls.h"
 #include "proto/pgrepl.h"
 #include "serve/pgwire.h"
 #include "wal/name.h"
@@ -33,11 +40,14 @@
 #define RX_CAP (PGWIRE_MAX_MESSAGE + 5)
 /* Samples of (LSN sent, when) kept per standby to measure its lags. */
 #define SERVE_LAG_SAMPLES 64
+/* Ciphertext received per recv from a TLS standby. */
+#define TLS_RX_CAP (32 * 1024)
 /* A history file is read whole, on the loop: PostgreSQL's are a line per timeline. */
 #define HISTORY_MAX (64 * 1024)
 
 enum sb_state {
 	SB_STARTUP, /* SSLRequest, GSSENCRequest, StartupMessage */
+	SB_AUTH, /* SCRAM-SHA-256: SASLInitialResponse, SASLResponse */
 	SB_QUERY, /* authenticated, between commands */
 	SB_STREAMING, /* in START_REPLICATION's CopyBoth */
 };
@@ -56,6 +66,18 @@ struct standby {
 	size_t rx_len;
 	bool rx_busy;
 	bool ssl_done, gss_done;
+	/* TLS, after SSLRequest was answered 'S': ciphertext is received into tls_rx and
+	 * fed to OpenSSL (memory BIOs, net/tls.h); what is queued in @out is encrypted as it
+	 * moves to @sending, after its first out_plain bytes (the 'S' itself) */
+	struct tls_conn *tls;
+	uint8_t *tls_rx;
+	size_t out_plain;
+	char cert_name[256]; /* the verified client certificate's common name, "" none */
+	/* SCRAM-SHA-256, between AuthenticationSASL and AuthenticationOk */
+	struct scram_exchange *scram;
+	bool scram_first_done;
+	uint8_t cbind[EVP_MAX_MD_SIZE]; /* tls-server-end-point, when PLUS is offered */
+	int cbind_len; /* > 0 when it is */
 	/* sending: @out collects, @sending is in flight (never moved while it is) */
 	struct pgwire_buf out, sending;
 	size_t sending_off;
@@ -119,6 +141,9 @@ struct serve {
 	bool accepting;
 	bool stopping;
 	struct hba_table *hba;
+	struct scram_passwords *passwords; /* pg_password_file, NULL when not set */
+	bool tls_on; /* tls = on: SSLRequest is answered 'S' */
+	struct tls_ctx tls;
 	char node_name[CONFIG_MAX_NAME];
 	int keepalive_timeout_ms;
 	int connect_timeout_ms;
@@ -161,6 +186,7 @@ static void growing_set(struct serve *s, const char *name, const char *tmp_name,
 static void sb_pump(struct standby *sb);
 static void sb_flush(struct standby *sb);
 static void sb_stream_end(struct standby *sb);
+static int sb_tls_seal(struct standby *sb);
 
 /* ---- what the store holds ---- */
 
@@ -277,6 +303,15 @@ static void sb_free(struct standby *sb)
 	close(sb->fd);
 	pgwire_buf_free(&sb->out);
 	pgwire_buf_free(&sb->sending);
+	if (sb->tls) {
+		tls_conn_free(sb->tls);
+		free(sb->tls);
+	}
+	free(sb->tls_rx);
+	if (sb->scram) {
+		scram_exchange_end(sb->scram);
+		free(sb->scram);
+	}
 	free(sb->rbuf);
 	free(sb);
 }
@@ -337,6 +372,43 @@ static void sb_sent(struct ring_op *op, int res, uint32_t flags)
 	sb_op_done(sb);
 }
 
+/*
+ * TLS: make @sending (empty) from @out: its first out_plain bytes as they are, the rest
+ * encrypted once the handshake is done, then every byte OpenSSL has for the peer (its
+ * handshake, alerts).  Returns 0, or -EPROTO (logged) when OpenSSL fails.
+ *
+ * Why not net/tls_pump.c: it drives the walship protocol's frames (struct conn); this
+ * stream is PostgreSQL's messages, so only the per-connection TLS state (net/tls.h) is
+ * shared, and records are made in user space (no kernel TLS on pg_listen).
+ */
+static int sb_tls_seal(struct standby *sb)
+{
+	struct tls_conn *tc = sb->tls;
+	size_t plain = sb->out_plain < sb->out.len ? sb->out_plain : sb->out.len;
+	size_t rest = sb->out.len - plain, pending;
+	uint8_t *p;
+
+	pgwire_put(&sb->sending, sb->out.data, plain);
+	sb->out_plain = 0;
+	if (rest && tc->handshake_done) {
+		if (SSL_write(tc->ssl, sb->out.data + plain, (int)rest) <= 0) {
+			char why[256];
+
+			tls_conn_error(tc, why, sizeof(why), "SSL_write failed");
+			log_log("could not send data to standby %s: %s", sb->addr, why);
+			return -EPROTO;
+		}
+		rest = 0;
+	}
+	pgwire_consume(&sb->out, sb->out.len - rest); /* kept until the handshake is done */
+	pending = BIO_ctrl_pending(tc->wbio);
+	if (pending && (p = pgwire_reserve(&sb->sending, pending))) {
+		BIO_read(tc->wbio, p, (int)pending);
+		sb->sending.len += pending;
+	}
+	return 0;
+}
+
 /* Send what is queued, one send in flight. */
 static void sb_flush(struct standby *sb)
 {
@@ -350,16 +422,23 @@ static void sb_flush(struct standby *sb)
 		return;
 	}
 	if (!sb->sending.len) {
-		struct pgwire_buf t = sb->sending;
+		if (sb->tls) {
+			if (sb_tls_seal(sb) < 0) {
+				sb_close(sb);
+				return;
+			}
+		} else if (sb->out.len) {
+			struct pgwire_buf t = sb->sending;
 
-		if (!sb->out.len) {
+			sb->sending = sb->out;
+			sb->out = t;
+			sb->out.len = 0;
+		}
+		if (!sb->sending.len) {
 			if (sb->close_when_sent)
 				sb_close(sb);
 			return;
 		}
-		sb->sending = sb->out;
-		sb->out = t;
-		sb->out.len = 0;
 		sb->sending_off = 0;
 	}
 	sb->tx_busy = true;
@@ -402,19 +481,37 @@ static void sb_host(const struct standby *sb, char *host, size_t len)
 			  (socklen_t)len);
 }
 
-/* The access rules: role standby, the startup's user as node name, no certificate. */
-static bool sb_admitted(struct standby *sb)
+/* A refusal of the authentication step: counted, logged and answered in PostgreSQL's
+ * words (auth.c auth_failed()), with @sqlstate 28P01 or 28000. */
+static void sb_auth_failed(struct standby *sb, const char *sqlstate, const char *what,
+			   const char *detail)
+{
+	sb->s->refused++;
+	log_log("%s authentication failed for user \"%s\" from %s", what, sb->user, sb->addr);
+	if (detail && detail[0])
+		log_detail("%s", detail);
+	sb_error(sb, "FATAL", sqlstate, "%s authentication failed for user \"%s\"", what, sb->user);
+}
+
+/*
+ * The access rules: role standby, the startup's user as node name, the client
+ * certificate's name if any, TLS or not.  Returns the rule's method, or -1 when refused
+ * (answered).
+ */
+static int sb_admitted(struct standby *sb)
 {
 	struct serve *s = sb->s;
 	struct hba_request req = { .role = HBA_ROLE_STANDBY,
 				   .node_name = sb->user,
-				   .cert_name = NULL,
+				   .cert_name = sb->cert_name[0] ? sb->cert_name : NULL,
+				   .tls = sb->tls != NULL,
 				   .addr = (const struct sockaddr *)&sb->sa };
 	struct hba_match match = { 0 };
 	char host[INET6_ADDRSTRLEN], why[768];
+	const char *encryption = sb->tls ? "SSL encryption" : "no encryption";
 
 	if (s->hba && hba_match(s->hba, &req, &match) == HBA_ALLOW)
-		return true;
+		return (int)match.rule->method;
 	s->refused++;
 	s->hba_refused++;
 	sb_host(sb, host, sizeof(host));
@@ -424,20 +521,129 @@ static bool sb_admitted(struct standby *sb)
 	if (match.rule)
 		sb_error(sb, "FATAL", "28000",
 			 "pg_hba.conf rejects replication connection for host \"%s\", user \"%s\", "
-			 "no encryption",
-			 host, sb->user);
+			 "%s",
+			 host, sb->user, encryption);
 	else
 		sb_error(sb, "FATAL", "28000",
 			 "no pg_hba.conf entry for replication connection from host \"%s\", user "
-			 "\"%s\", no encryption",
-			 host, sb->user);
-	return false;
+			 "\"%s\", %s",
+			 host, sb->user, encryption);
+	return -1;
+}
+
+static void sb_auth_ok(struct standby *sb);
+
+/*
+ * SCRAM-SHA-256: offer the mechanisms (with channel binding when over TLS, as
+ * PostgreSQL's SCRAM-SHA-256-PLUS) and wait for the SASLInitialResponse.
+ */
+static void sb_sasl_begin(struct standby *sb)
+{
+	static const char *const mechs[] = { SCRAM_MECHANISM_PLUS, SCRAM_MECHANISM };
+	bool plus;
+
+	sb->scram = calloc(1, sizeof(*sb->scram));
+	if (!sb->scram) {
+		log_error("out of memory");
+		sb_error(sb, "FATAL", "53200", "out of memory");
+		return;
+	}
+	if (!sb->s->passwords)
+		log_log("user \"%s\" must authenticate with scram-sha-256, but pg_password_file is "
+			"not set: it will fail",
+			sb->user);
+	sb->cbind_len = sb->tls ? tls_conn_server_end_point(sb->tls, sb->cbind, sizeof(sb->cbind)) :
+				  -ENOTSUP;
+	plus = sb->cbind_len > 0;
+	sb->state = SB_AUTH;
+	sb->scram_first_done = false;
+	pgwire_auth_sasl(&sb->out, plus ? 2 : 1, plus ? mechs : mechs + 1);
+}
+
+/* Why a SCRAM step failed (scram.h's results), in PostgreSQL's words and SQLSTATEs. */
+static void sb_sasl_refuse(struct standby *sb, int err)
+{
+	const char *detail = sb->scram->detail;
+
+	switch (err) {
+	case -EPERM:
+		sb_auth_failed(sb, "28P01", "password", detail);
+		return;
+	case -EACCES:
+		sb->s->refused++;
+		log_log("SCRAM channel binding failed for user \"%s\" from %s", sb->user, sb->addr);
+		log_detail("%s", detail);
+		sb_error(sb, "FATAL", "28000",
+			 sb->scram_first_done ? "SCRAM channel binding check failed" :
+						"SCRAM channel binding negotiation error");
+		return;
+	default:
+		sb->s->refused++;
+		log_log("malformed SCRAM message from %s (user \"%s\")", sb->addr, sb->user);
+		log_detail("%s", detail);
+		sb_error(sb, "FATAL", "08P01", "malformed SCRAM message");
+		return;
+	}
+}
+
+/* A SASLInitialResponse, then a SASLResponse ('p'). */
+static void sb_sasl(struct standby *sb, const struct pgwire_msg *m)
+{
+	struct scram_exchange *x = sb->scram;
+	char out[SCRAM_MAX_MESSAGE];
+	int n;
+
+	if (!sb->scram_first_done) {
+		struct pgwire_sasl_initial in;
+		char nonce[SCRAM_NONCE_TEXT];
+		bool plus;
+
+		if (pgwire_parse_sasl_initial(m->body, m->len, &in) < 0) {
+			log_log("invalid SASLInitialResponse from %s", sb->addr);
+			sb_error(sb, "FATAL", "08P01", "malformed SCRAM message");
+			return;
+		}
+		plus = !strcmp(in.mechanism, SCRAM_MECHANISM_PLUS) && sb->cbind_len > 0;
+		if (!plus && strcmp(in.mechanism, SCRAM_MECHANISM)) {
+			log_log("client %s selected an invalid SASL authentication mechanism",
+				sb->addr);
+			sb_error(sb, "FATAL", "08P01",
+				 "client selected an invalid SASL authentication mechanism");
+			return;
+		}
+		if (scram_nonce_new(nonce) < 0 ||
+		    scram_exchange_begin(x, scram_passwords_find(sb->s->passwords, sb->user),
+					 sb->user, plus, sb->cbind_len > 0 ? sb->cbind : NULL,
+					 sb->cbind_len > 0 ? (size_t)sb->cbind_len : 0,
+					 nonce) < 0) {
+			log_error("could not generate random nonce");
+			sb_error(sb, "FATAL", "XX000", "could not generate random nonce");
+			return;
+		}
+		n = scram_exchange_first(x, in.data, in.len, out, sizeof(out));
+		if (n < 0) {
+			sb_sasl_refuse(sb, n);
+			return;
+		}
+		sb->scram_first_done = true;
+		pgwire_auth_sasl_step(&sb->out, false, out, (size_t)n);
+		return;
+	}
+	n = scram_exchange_final(x, m->body, m->len, out, sizeof(out));
+	if (n < 0) {
+		sb_sasl_refuse(sb, n);
+		return;
+	}
+	pgwire_auth_sasl_step(&sb->out, true, out, (size_t)n);
+	scram_exchange_end(x);
+	free(x);
+	sb->scram = NULL;
+	sb_auth_ok(sb);
 }
 
 static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 {
 	struct serve *s = sb->s;
-	uint32_t pid = s->next_pid++;
 
 	snprintf(sb->user, sizeof(sb->user), "%s", st->user);
 	snprintf(sb->app, sizeof(sb->app), "%s", st->application_name);
@@ -456,10 +662,48 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 				 "SQL sessions");
 		return;
 	}
-	if (!sb_admitted(sb))
+	switch (sb_admitted(sb)) {
+	case HBA_METHOD_TRUST:
+		sb_auth_ok(sb);
 		return;
-	log_log("replication connection authorized: user=%s application_name=%s host=%s", sb->user,
-		sb->app, sb->addr);
+	case HBA_METHOD_CERT:
+		/* PostgreSQL's words (auth.c): a certificate is required, naming the user */
+		if (!sb->cert_name[0]) {
+			s->refused++;
+			log_log("connection from %s (user \"%s\") requires a valid client "
+				"certificate",
+				sb->addr, sb->user);
+			sb_error(sb, "FATAL", "28000",
+				 "connection requires a valid client certificate");
+		} else if (strcmp(sb->cert_name, sb->user)) {
+			char detail[512];
+
+			snprintf(detail, sizeof(detail),
+				 "provided user name (%s) and authenticated user name (%s) do not "
+				 "match",
+				 sb->user, sb->cert_name);
+			sb_auth_failed(sb, "28000", "certificate", detail);
+		} else {
+			sb_auth_ok(sb);
+		}
+		return;
+	case HBA_METHOD_SCRAM:
+		sb_sasl_begin(sb);
+		return;
+	default:
+		return; /* refused, answered */
+	}
+}
+
+/* Authenticated: AuthenticationOk and the session's parameters, ready for commands. */
+static void sb_auth_ok(struct standby *sb)
+{
+	struct serve *s = sb->s;
+	uint32_t pid = s->next_pid++;
+
+	log_log("replication connection authorized: user=%s application_name=%s host=%s%s%s",
+		sb->user, sb->app, sb->addr, sb->tls ? " SSL enabled " : "",
+		sb->tls ? sb->tls->version : "");
 	sb->state = SB_QUERY;
 	sb->connected_since = time(NULL);
 	pgwire_auth_ok(&sb->out);
@@ -481,6 +725,26 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 	 * slot after it. */
 	pgwire_backend_key(&sb->out, pid, (uint32_t)random());
 	pgwire_ready(&sb->out);
+}
+
+/*
+ * SSLRequest with tls = on: 'S', sent as it is, then the TLS handshake over what the
+ * standby sends next (sb_tls_input()).  Returns 0, or -ENOMEM (the connection closed).
+ */
+static int sb_tls_begin(struct standby *sb)
+{
+	sb->tls = calloc(1, sizeof(*sb->tls));
+	sb->tls_rx = malloc(TLS_RX_CAP);
+	if (!sb->tls || !sb->tls_rx || tls_conn_init(sb->tls, &sb->s->tls) < 0) {
+		free(sb->tls);
+		sb->tls = NULL;
+		log_error("out of memory");
+		sb_close(sb);
+		return -ENOMEM;
+	}
+	pgwire_put_byte(&sb->out, 'S');
+	sb->out_plain = sb->out.len; /* an 'N' to a GSSENCRequest before it too */
+	return 0;
 }
 
 /* Returns bytes consumed, 0 for more, -1 when the connection is done. */
@@ -519,6 +783,8 @@ static int sb_rx_startup(struct standby *sb)
 			sb_close(sb);
 			return -1;
 		}
+		if (st.kind == PGWIRE_SSL && sb->s->tls_on)
+			return sb_tls_begin(sb) < 0 ? -1 : n;
 		pgwire_put_byte(&sb->out, 'N');
 		return n;
 	}
@@ -1112,7 +1378,11 @@ static void sb_recv(struct standby *sb)
 	sb->rx_busy = true;
 	sb->rx_op.cb = sb_received;
 	sqe = sb_sqe(sb, &sb->rx_op);
-	io_uring_prep_recv(sqe, sb->fd, sb->rx + sb->rx_len, sizeof(sb->rx) - sb->rx_len, 0);
+	if (sb->tls)
+		io_uring_prep_recv(sqe, sb->fd, sb->tls_rx, TLS_RX_CAP, 0);
+	else
+		io_uring_prep_recv(sqe, sb->fd, sb->rx + sb->rx_len, sizeof(sb->rx) - sb->rx_len,
+				   0);
 }
 
 /* One regular message. */
@@ -1122,6 +1392,12 @@ static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 	case 'X':
 		sb_close(sb);
 		return;
+	case 'p':
+		if (sb->state == SB_AUTH) {
+			sb_sasl(sb, m);
+			return;
+		}
+		break;
 	case 'Q':
 		if (sb->state == SB_QUERY) {
 			sb_query(sb, m);
@@ -1143,30 +1419,21 @@ static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 	default:
 		break;
 	}
+	if (sb->state == SB_AUTH) { /* PostgreSQL's words (auth.c CheckSASLAuth()) */
+		log_log("expected SASL response from %s, got message type %d", sb->addr, m->type);
+		sb_error(sb, "FATAL", "08P01", "expected SASL response, got message type %d",
+			 m->type);
+		return;
+	}
 	log_log("invalid frontend message type %d from %s", m->type, sb->addr);
 	sb_error(sb, "FATAL", "08P01", "invalid frontend message type %d", m->type);
 }
 
-static void sb_received(struct ring_op *op, int res, uint32_t flags)
+/* Handle the startup packets and messages received in rx, keeping what is incomplete. */
+static void sb_process(struct standby *sb)
 {
-	struct standby *sb = container_of(op, struct standby, rx_op);
 	size_t used = 0;
 
-	(void)flags;
-	sb->rx_busy = false;
-	if (!sb->closing && res <= 0) {
-		if (res < 0 && res != -ECONNRESET)
-			log_log("could not receive data from standby %s: %s", sb->addr,
-				strerror(-res));
-		sb_close(sb); /* 0: the standby closed the connection */
-	}
-	if (sb->closing) {
-		sb_op_done(sb);
-		return;
-	}
-	sb->rx_len += (size_t)res;
-	sb->last_rx_ms = clock_now_ms();
-	sb->ping_sent = false;
 	while (!sb->closing && !sb->close_when_sent && used < sb->rx_len) {
 		int n;
 
@@ -1194,11 +1461,97 @@ static void sb_received(struct ring_op *op, int res, uint32_t flags)
 	if (!sb->closing) {
 		memmove(sb->rx, sb->rx + used, sb->rx_len - used);
 		sb->rx_len -= used;
-		if (sb->out.len + sb->sending.len > SERVE_TX_MAX) {
-			log_log("closing connection of standby %s: it does not read what it is sent",
-				sb->addr);
-			sb_close(sb);
+	}
+}
+
+/*
+ * TLS: ciphertext was fed to OpenSSL.  Drive the handshake; once it is done, decrypt into
+ * rx and handle what arrives, for as long as there is plaintext.  A failure closes the
+ * connection once OpenSSL's alert is sent.
+ */
+static void sb_tls_input(struct standby *sb)
+{
+	struct tls_conn *tc = sb->tls;
+	char why[256];
+
+	if (!tc->handshake_done) {
+		int r = SSL_do_handshake(tc->ssl);
+
+		if (r != 1) {
+			if (SSL_get_error(tc->ssl, r) == SSL_ERROR_WANT_READ)
+				return; /* its next bytes go out with sb_flush() */
+			tls_conn_error(tc, why, sizeof(why), "handshake failed");
+			/* PostgreSQL's words (be-secure-openssl.c be_tls_open_server()) */
+			log_log("could not accept SSL connection from %s: %s", sb->addr, why);
+			sb->s->refused++;
+			sb->close_when_sent = true;
+			return;
 		}
+		if (tls_conn_established(tc) == 0)
+			snprintf(sb->cert_name, sizeof(sb->cert_name), "%s", tc->peer_name);
+		log_log("TLS established with standby %s: %s, %s%s%s", sb->addr, tc->version,
+			sb->cert_name[0] ? "client certificate \"" : "no client certificate",
+			sb->cert_name, sb->cert_name[0] ? "\"" : "");
+	}
+	while (!sb->closing && !sb->close_when_sent) {
+		bool got = false;
+
+		while (sb->rx_len < sizeof(sb->rx)) {
+			int n = SSL_read(tc->ssl, sb->rx + sb->rx_len,
+					 (int)(sizeof(sb->rx) - sb->rx_len));
+			int err;
+
+			if (n > 0) {
+				sb->rx_len += (size_t)n;
+				got = true;
+				continue;
+			}
+			err = SSL_get_error(tc->ssl, n);
+			if (err == SSL_ERROR_WANT_READ)
+				break;
+			if (err != SSL_ERROR_ZERO_RETURN) {
+				tls_conn_error(tc, why, sizeof(why), "SSL_read failed");
+				log_log("could not receive data from standby %s: %s", sb->addr,
+					why);
+			}
+			sb_close(sb);
+			return;
+		}
+		if (!got)
+			return;
+		sb_process(sb);
+	}
+}
+
+static void sb_received(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, rx_op);
+
+	(void)flags;
+	sb->rx_busy = false;
+	if (!sb->closing && res <= 0) {
+		if (res < 0 && res != -ECONNRESET)
+			log_log("could not receive data from standby %s: %s", sb->addr,
+				strerror(-res));
+		sb_close(sb); /* 0: the standby closed the connection */
+	}
+	if (sb->closing) {
+		sb_op_done(sb);
+		return;
+	}
+	sb->last_rx_ms = clock_now_ms();
+	sb->ping_sent = false;
+	if (sb->tls) {
+		BIO_write(sb->tls->rbio, sb->tls_rx, res);
+		sb_tls_input(sb);
+	} else {
+		sb->rx_len += (size_t)res;
+		sb_process(sb);
+	}
+	if (!sb->closing && sb->out.len + sb->sending.len > SERVE_TX_MAX) {
+		log_log("closing connection of standby %s: it does not read what it is sent",
+			sb->addr);
+		sb_close(sb);
 	}
 	sb_flush(sb);
 	sb_pump(sb);
@@ -1287,21 +1640,35 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
 		goto out_free;
 	}
+	if (cfg->pg_password_file[0] &&
+	    scram_passwords_load(cfg->pg_password_file, &s->passwords) < 0) /* logs */
+		goto out_hba;
+	if (cfg->tls) {
+		if (tls_ctx_init_pg(&s->tls, cfg->tls_ca_file, cfg->tls_cert_file,
+				    cfg->tls_key_file) < 0) /* logs */
+			goto out_passwords;
+		s->tls_on = true;
+	}
 	serve_scan(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
 	if (s->listen_fd < 0)
-		goto out_hba;
+		goto out_tls;
 	if (acceptor_init(&s->acceptor, ring, s->listen_fd, "standby connection", serve_accepted,
 			  &s->shed) < 0)
 		goto out_listen;
 	serve_accept_post(s);
-	log_log("serving PostgreSQL standbys on %s (physical replication, trust for the "
-		"addresses and users hba_file admits as role standby)",
-		cfg->pg_listen);
+	log_log("serving PostgreSQL standbys on %s (physical replication, %s, authenticated as "
+		"hba_file says for role standby)",
+		cfg->pg_listen, s->tls_on ? "TLS offered" : "no TLS");
 	return s;
 
 out_listen:
 	close(s->listen_fd);
+out_tls:
+	if (s->tls_on)
+		tls_ctx_free(&s->tls);
+out_passwords:
+	scram_passwords_free(s->passwords);
 out_hba:
 	hba_free(s->hba);
 out_free:
@@ -1356,7 +1723,8 @@ void serve_tick(struct serve *s, int64_t now_ms)
 		next = sb->next;
 		if (sb->closing)
 			continue;
-		if (sb->state == SB_STARTUP && now_ms - sb->accepted_ms > s->connect_timeout_ms) {
+		if ((sb->state == SB_STARTUP || sb->state == SB_AUTH) &&
+		    now_ms - sb->accepted_ms > s->connect_timeout_ms) {
 			log_log("closing connection from %s: no startup within connect_timeout",
 				sb->addr);
 			sb_close(sb);
@@ -1384,6 +1752,7 @@ void serve_tick(struct serve *s, int64_t now_ms)
 void serve_reload(struct serve *s, const struct config *cfg)
 {
 	struct hba_table *fresh = NULL;
+	struct scram_passwords *passwords = NULL;
 
 	if (!s)
 		return;
@@ -1392,10 +1761,20 @@ void serve_reload(struct serve *s, const struct config *cfg)
 	if (hba_load(cfg->hba_file, &fresh) < 0) {
 		log_error("could not load access rules from \"%s\": keeping the rules in effect",
 			  cfg->hba_file);
-		return;
+	} else {
+		hba_free(s->hba);
+		s->hba = fresh;
 	}
-	hba_free(s->hba);
-	s->hba = fresh;
+	if (!cfg->pg_password_file[0]) {
+		scram_passwords_free(s->passwords);
+		s->passwords = NULL;
+	} else if (scram_passwords_load(cfg->pg_password_file, &passwords) < 0) {
+		log_error("could not load pg_password_file \"%s\": keeping the verifiers in effect",
+			  cfg->pg_password_file);
+	} else {
+		scram_passwords_free(s->passwords);
+		s->passwords = passwords;
+	}
 }
 
 void serve_stop(struct serve *s)
@@ -1437,9 +1816,9 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 		snprintf(o->application_name, sizeof(o->application_name), "%s", sb->app);
 		snprintf(o->addr, sizeof(o->addr), "%s", sb->addr);
 		snprintf(o->state, sizeof(o->state), "%s",
-			 sb->state == SB_STARTUP   ? "startup" :
-			 sb->state == SB_STREAMING ? "streaming" :
-						     "idle");
+			 sb->state == SB_STARTUP || sb->state == SB_AUTH ? "startup" :
+			 sb->state == SB_STREAMING			 ? "streaming" :
+									   "idle");
 		snprintf(o->slot, sizeof(o->slot), "%s", sb->slot);
 		o->timeline = sb->tli;
 		o->sent_lsn = sb->next_lsn;
@@ -1466,6 +1845,9 @@ void serve_free(struct serve *s)
 	acceptor_release(&s->acceptor);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	if (s->tls_on)
+		tls_ctx_free(&s->tls);
+	scram_passwords_free(s->passwords);
 	hba_free(s->hba);
 	free(s);
 }

@@ -14,8 +14,11 @@
  * left (its send buffer under SERVE_TX_LOW).
  *
  * Who is served: a connection the access rules (hba_file) admit as role standby, by its
- * address and user name, without a password (`trust`); SCRAM, TLS and client
- * certificates are not served yet (SSLRequest and GSSENCRequest are answered 'N').  A
+ * address, user name, TLS and client certificate, then authenticated by the rule's
+ * method: trust, scram-sha-256 (common/scram.h, against pg_password_file's verifiers,
+ * with channel binding over TLS), or cert (the client certificate names the user).  With
+ * tls = on, SSLRequest is answered 'S' and TLS from the daemon's certificate follows
+ * (records made in user space over net/tls.h's memory BIOs); GSSENCRequest gets 'N'.  A
  * refusal, an SQL session or logical replication gets an ErrorResponse in PostgreSQL's
  * words and SQLSTATE.
  *
@@ -46,7 +49,8 @@ struct serve;
 
 /*
  * Listen on @cfg->pg_listen and serve the WAL of @store (the replica's; read only, and
- * only its directories and identity), through @ring.  Loads @cfg->hba_file.  Timeouts:
+ * only its directories and identity), through @ring.  Loads @cfg->hba_file and
+ * @cfg->pg_password_file, and the TLS context when @cfg->tls.  Timeouts:
  * a standby silent for keepalive_timeout is dropped, asked for a reply at half of it;
  * one that does not finish its startup within connect_timeout is dropped.  Returns NULL
  * on error (logged).
@@ -65,7 +69,8 @@ void serve_wal_stored(struct serve *s, const char *name);
 /* Every role tick: keepalives, timeouts. */
 void serve_tick(struct serve *s, int64_t now_ms);
 
-/* SIGHUP: reload hba_file (kept as it was when the new one is bad) and the timeouts. */
+/* SIGHUP: reload hba_file and pg_password_file (each kept as it was when the new one is
+ * bad) and the timeouts. */
 void serve_reload(struct serve *s, const struct config *cfg);
 
 /* Stop listening and close every standby's connection. */

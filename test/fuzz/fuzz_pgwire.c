@@ -5,13 +5,16 @@
  *
  * The input is taken three ways: as a startup packet, as a stream of regular messages
  * (each 'Q' body parsed as a replication command, each 'd' body as a standby's status
- * update or hot standby feedback), and as command text.  Properties: what parses lies
+ * update or hot standby feedback, the 'p' bodies as a SCRAM-SHA-256 exchange: the first
+ * as a SASLInitialResponse whose data is a client-first-message, the next as a
+ * client-final-message; common/scram.c), and as command text.  Properties: what parses lies
  * inside the input (lengths, bodies, NUL-terminated names); a START_REPLICATION that
  * parses has an LSN that formats back to text that parses to the same LSN; an
  * ErrorResponse built from the command's word frames as one message.
  */
 #include <errno.h>
 
+#include "common/scram.h"
 #include "fuzz.h"
 #include "proto/pgrepl.h"
 #include "serve/pgwire.h"
@@ -43,8 +46,49 @@ static void check_command(const char *text)
 	pgwire_buf_free(&b);
 }
 
+/* A 'p' body: the first of the input a SASLInitialResponse, the next a SASLResponse. */
+static void check_sasl(struct scram_exchange *x, int *step, const struct pgwire_msg *m)
+{
+	static const uint8_t salt[16] = { 0x5b, 0x6d, 0x99, 0x68 };
+	static const uint8_t cbind[32] = { 1 };
+	static struct scram_verifier v;
+	struct pgwire_sasl_initial in;
+	char out[SCRAM_MAX_MESSAGE];
+	int ret;
+
+	if (!v.iterations && scram_verifier_make("pencil", salt, sizeof(salt), 1, &v) < 0)
+		abort();
+	if (*step == 0) {
+		if (pgwire_parse_sasl_initial(m->body, m->len, &in) < 0)
+			return;
+		FUZZ_ASSERT(in.data + in.len == m->body + m->len);
+		FUZZ_ASSERT(memchr(in.mechanism, '\0', sizeof(in.mechanism)));
+		scram_exchange_begin(x, m->len & 1 ? &v : NULL, "user",
+				     !strcmp(in.mechanism, SCRAM_MECHANISM_PLUS), cbind,
+				     sizeof(cbind), "servernonce");
+		ret = scram_exchange_first(x, in.data, in.len, out, sizeof(out));
+		FUZZ_ASSERT(ret == -EINVAL || ret == -EACCES ||
+			    (ret > 0 && (size_t)ret < sizeof(out)));
+		if (ret > 0) {
+			FUZZ_ASSERT(!strncmp(out, "r=", 2) && strlen(out) == (size_t)ret);
+			*step = 1;
+		}
+		return;
+	}
+	if (*step == 1) {
+		ret = scram_exchange_final(x, m->body, m->len, out, sizeof(out));
+		FUZZ_ASSERT(ret == -EINVAL || ret == -EACCES || ret == -EPERM || ret > 0);
+		/* a proof needs the password: only a right one passes, never a mock exchange */
+		if (ret > 0)
+			FUZZ_ASSERT(!x->doomed && !strncmp(out, "v=", 2));
+		*step = 2;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct scram_exchange x;
+	int sasl_step = 0;
 	/* A copy of exactly @size bytes, so that ASan sees any read past the end. */
 	uint8_t *buf = malloc(size ? size : 1);
 	char *text = fuzz_strndup(data, size);
@@ -78,6 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT(m.body[m.len - 1] == data[at + 5 + m.len - 1]);
 		if (m.type == 'Q' && m.len && m.body[m.len - 1] == '\0')
 			check_command((const char *)m.body);
+		if (m.type == 'p')
+			check_sasl(&x, &sasl_step, &m);
 		if (m.type == 'd' && m.len) {
 			struct pgrepl_status s;
 			struct pgrepl_hs_feedback h;

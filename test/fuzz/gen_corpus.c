@@ -293,6 +293,35 @@ static void pgwire_seeds(void)
 	pgwire_put(&b, "c\0\0\0\4X\0\0\0\4", 10);
 	write_seed("pgwire", "session", b.data, b.len);
 	pgwire_buf_free(&b);
+	/* a SCRAM-SHA-256 exchange: SASLInitialResponse, then SASLResponse */
+	{
+		static const char first[] = "n,,n=,r=rOprNGfwEbeRWgbNEkqO";
+		static const char final[] = "c=biws,r=rOprNGfwEbeRWgbNEkqOservernonce,p="
+					    "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+		static const char mech[] = "SCRAM-SHA-256";
+		size_t n = sizeof(mech) + 4 + strlen(first);
+		uint8_t *p = pgwire_reserve(&b, 5 + n);
+
+		p[0] = 'p';
+		p[1] = p[2] = 0;
+		p[3] = (uint8_t)((n + 4) >> 8);
+		p[4] = (uint8_t)(n + 4);
+		memcpy(p + 5, mech, sizeof(mech));
+		p[5 + sizeof(mech)] = p[6 + sizeof(mech)] = p[7 + sizeof(mech)] = 0;
+		p[8 + sizeof(mech)] = (uint8_t)strlen(first);
+		memcpy(p + 9 + sizeof(mech), first, strlen(first));
+		b.len += 5 + n;
+		n = strlen(final);
+		p = pgwire_reserve(&b, 5 + n);
+		p[0] = 'p';
+		p[1] = p[2] = 0;
+		p[3] = (uint8_t)((n + 4) >> 8);
+		p[4] = (uint8_t)(n + 4);
+		memcpy(p + 5, final, n);
+		b.len += 5 + n;
+		write_seed("pgwire", "scram", b.data, b.len);
+		pgwire_buf_free(&b);
+	}
 	write_text(
 		"pgwire", "create-temp-slot",
 		"CREATE_REPLICATION_SLOT \"pg_walreceiver_77\" TEMPORARY PHYSICAL (RESERVE_WAL)");

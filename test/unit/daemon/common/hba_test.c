@@ -182,6 +182,40 @@ static void test_standby(void **state)
 	hba_free(table);
 }
 
+/* Standby methods, and hostssl/hostnossl for a standby over TLS without a certificate. */
+static void test_standby_methods(void **state)
+{
+	struct hba_table *table = parse_ok("hostssl standby certuser all all cert\n"
+					   "hostssl standby all all all scram-sha-256\n"
+					   "hostnossl standby all all 10.1.0.0/16\n");
+	struct hba_request req = { .role = HBA_ROLE_STANDBY, .node_name = "u" };
+	struct hba_match match;
+	struct addr a;
+
+	(void)state;
+	req.addr = make_addr(&a, "10.1.0.2");
+	assert_int_equal(table->rules[0].method, HBA_METHOD_CERT);
+	assert_int_equal(table->rules[1].method, HBA_METHOD_SCRAM);
+	assert_int_equal(table->rules[2].method, HBA_METHOD_TRUST);
+	assert_string_equal(hba_method_name(HBA_METHOD_SCRAM), "scram-sha-256");
+	/* plaintext: the hostnossl rule */
+	assert_int_equal(hba_match(table, &req, &match), HBA_ALLOW);
+	assert_int_equal(match.line, 3);
+	/* TLS without a certificate: hostssl matches */
+	req.tls = true;
+	assert_int_equal(hba_match(table, &req, &match), HBA_ALLOW);
+	assert_int_equal(match.line, 2);
+	req.node_name = "certuser";
+	assert_int_equal(hba_match(table, &req, &match), HBA_ALLOW);
+	assert_int_equal(match.line, 1);
+	/* a certificate implies TLS */
+	req.tls = false;
+	req.cert_name = "certuser";
+	assert_int_equal(hba_match(table, &req, &match), HBA_ALLOW);
+	assert_int_equal(match.line, 1);
+	hba_free(table);
+}
+
 /* An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d and matches IPv4 rules. */
 static void test_v4_mapped(void **state)
 {
@@ -281,7 +315,11 @@ static void test_errors(void **state)
 	parse_fails("host replica all all\n",
 		    "end-of-line before address specification in file \"" SRC "\" line 1");
 	parse_fails("host\n", "end-of-line before role specification");
-	parse_fails("host replica all all all trust\n", "too many fields");
+	parse_fails("host replica all all all trust x\n", "too many fields");
+	parse_fails("host replica all all all trust\n", "applies to role standby only");
+	parse_fails("host standby all all all password\n", "invalid authentication method");
+	parse_fails("host standby all all all cert\n",
+		    "cert authentication is only supported on hostssl connections");
 	parse_fails("hostnossl replica all r1.example.net all\n",
 		    "hostnossl rule cannot name a certificate");
 	parse_fails("# nothing here\n\n", "configuration file \"" SRC "\" contains no entries");
@@ -369,10 +407,10 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_example),  T(test_v4_mapped),	       T(test_standby),
-		T(test_prefixes), T(test_incomplete_requests), T(test_layout),
-		T(test_errors),	  T(test_long_names),	       T(test_refusal_message),
-		T(test_load),
+		T(test_example),	 T(test_v4_mapped), T(test_standby_methods),
+		T(test_standby),	 T(test_prefixes),  T(test_incomplete_requests),
+		T(test_layout),		 T(test_errors),    T(test_long_names),
+		T(test_refusal_message), T(test_load),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -247,13 +247,54 @@ static void test_builders(void **state)
 	pgwire_buf_free(&b);
 }
 
+/* SCRAM's messages: AuthenticationSASL, Continue, Final; the SASLInitialResponse. */
+static void test_sasl(void **state)
+{
+	static const char *const mechs[] = { "SCRAM-SHA-256-PLUS", "SCRAM-SHA-256" };
+	static const uint8_t sasl[] = "\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
+	static const uint8_t initial[] = "SCRAM-SHA-256\0\0\0\0\x08n,,n=,r=";
+	struct pgwire_sasl_initial in;
+	struct pgwire_buf b = { 0 };
+	struct pgwire_msg m;
+	int n;
+
+	(void)state;
+	pgwire_auth_sasl(&b, 2, mechs);
+	pgwire_auth_sasl_step(&b, false, "r=ab,s=cd,i=4096", 16);
+	pgwire_auth_sasl_step(&b, true, "v=xy", 4);
+	n = pgwire_next_message(b.data, b.len, &m);
+	assert_int_equal(m.type, 'R');
+	assert_int_equal(m.len, sizeof(sasl)); /* the literal's own NUL ends the list */
+	assert_memory_equal(m.body, sasl, sizeof(sasl));
+	pgwire_consume(&b, (size_t)n);
+	n = pgwire_next_message(b.data, b.len, &m);
+	assert_int_equal(m.len, 4 + 16);
+	assert_memory_equal(m.body, "\0\0\0\x0br=ab,s=cd,i=4096", 20);
+	pgwire_consume(&b, (size_t)n);
+	n = pgwire_next_message(b.data, b.len, &m);
+	assert_int_equal(n, (int)b.len);
+	assert_memory_equal(m.body, "\0\0\0\x0cv=xy", 8);
+	pgwire_buf_free(&b);
+
+	assert_int_equal(pgwire_parse_sasl_initial(initial, sizeof(initial) - 1, &in), 0);
+	assert_string_equal(in.mechanism, "SCRAM-SHA-256");
+	assert_int_equal(in.len, 8);
+	assert_memory_equal(in.data, "n,,n=,r=", 8);
+	/* the length must be the rest exactly; -1 (no data) is refused; a name ends */
+	assert_int_equal(pgwire_parse_sasl_initial(initial, sizeof(initial) - 2, &in), -EINVAL);
+	assert_int_equal(pgwire_parse_sasl_initial(
+				 (const uint8_t *)"SCRAM-SHA-256\0\xff\xff\xff\xff", 18, &in),
+			 -EINVAL);
+	assert_int_equal(pgwire_parse_sasl_initial((const uint8_t *)"SCRAM", 5, &in), -EINVAL);
+	assert_int_equal(pgwire_parse_sasl_initial((const uint8_t *)"\0\0\0\0\0", 5, &in), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_startup),
-		cmocka_unit_test(test_messages),
-		cmocka_unit_test(test_commands),
-		cmocka_unit_test(test_builders),
+		cmocka_unit_test(test_startup),	 cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_commands), cmocka_unit_test(test_builders),
+		cmocka_unit_test(test_sasl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

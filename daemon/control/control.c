@@ -21,6 +21,7 @@
 struct ctl_client {
 	struct ring_op op;
 	struct control_server *cs;
+	struct ctl_client *next, *prev; /* cs->list */
 	int fd;
 	pid_t pid;
 	uid_t uid;
@@ -43,6 +44,12 @@ static void client_free(struct ctl_client *cl)
 {
 	if (cl->fd >= 0)
 		close(cl->fd);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		cl->cs->list = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
 	cl->cs->clients--;
 	if (cl->waiting)
 		cl->cs->waiting--;
@@ -297,6 +304,10 @@ static void control_accepted(struct acceptor *a, int res)
 	}
 	cl->cs = cs;
 	cl->fd = res;
+	cl->next = cs->list;
+	if (cs->list)
+		cs->list->prev = cl;
+	cs->list = cl;
 	cs->clients++;
 	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0) {
 		cl->pid = cred.pid;
@@ -404,6 +415,13 @@ void control_stop(struct control_server *cs)
 	if (cs->closing)
 		return;
 	cs->closing = true;
+	/*
+	 * Clients waiting for a request (kept connections, mostly) get an end of file: their
+	 * receive completes and frees them.  The others are freed once their reply is sent.
+	 */
+	for (struct ctl_client *cl = cs->list; cl; cl = cl->next)
+		if (cl->waiting)
+			shutdown(cl->fd, SHUT_RDWR);
 	/* The pending accept completes with an error once the socket is shut down. */
 	shutdown(cs->listen_fd, SHUT_RDWR);
 	close(cs->listen_fd);

@@ -46,6 +46,7 @@ struct control_server {
 	char path[108];
 	control_request_fn on_request;
 	void *ctx;
+	struct ctl_client *list; /* every client */
 	unsigned int clients;
 	unsigned int waiting; /* of which their request has not arrived yet */
 	bool closing;

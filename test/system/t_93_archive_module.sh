@@ -7,7 +7,8 @@
 #     rises, PostgreSQL's log says why, the segment stays ready) and nothing is lost once
 #     it is back: the replica's archive has every segment, without a gap;
 #  3. a restart of walshipd between files is survived: the module sees its kept
-#     connection closed, connects again, and the next file is archived with no failure.
+#     connection closed, connects again, and the next file is archived with no failure;
+#     the idle kept connection does not hold up walshipd's stops.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -100,5 +101,9 @@ reconnects=$(grep -c "walshipd closed the connection at \"$sock\"; connecting ag
 ((reconnects == reconnects_before + 1)) ||
 	fail "expected one more reconnection in $PDATA.log, saw $reconnects_before then $reconnects"
 assert_no_gap "$RARCHIVE"
+# The kept connection, idle between files, does not hold up the daemon's stops.
+if grep -q "stopping with work still in flight" "$TEST_DIR/ws-primary.log"; then
+	fail "walshipd waited for work in flight while stopping (the kept connection?)"
+fi
 
 log "PASS: $WS_TEST_NAME"

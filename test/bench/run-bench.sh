@@ -651,7 +651,8 @@ run_archiver() {
 	pgdata=$dir/pgdata
 	rm -rf "$dir"
 	mkdir -p "$dir/spool" "$dir/pgsock"
-	chown postgres:postgres "$dir/pgsock"
+	touch "$dir/pg.log"
+	chown postgres:postgres "$dir/pgsock" "$dir/pg.log"
 	pconf=$dir/primary.conf
 	walship_conf "$pconf" role=primary node_name=bench-snd "listen=$ADDR_SND:$WALSHIP_PORT" \
 		"socket=$dir/p.sock" "spool_dir=$dir/spool" socket_group=postgres \

@@ -626,9 +626,9 @@ wal_name_after() {
 	printf '%08X%08X%08X\n' 1 $((n >> 8)) $((n & 255))
 }
 
-# done_count PGDATA: the number of files the archiver has marked done.
-done_count() {
-	find "$1/pg_wal/archive_status" -maxdepth 1 -name '*.done' | wc -l
+# done_at_least PGDATA N: true when the archiver has marked at least N files done.
+done_at_least() {
+	(($(find "$1/pg_wal/archive_status" -maxdepth 1 -name '*.done' | wc -l) >= $2))
 }
 
 # run_archiver RUN NAME MODE: one run of a real PostgreSQL 15 archiver shipping the
@@ -682,7 +682,11 @@ run_archiver() {
 	else
 		echo "archive_command = '$WALSHIP push -c $pconf %p'" >>"$pgdata/postgresql.conf"
 	fi
+	# The archiver runs as postgres: the corpus files (root's, 0600) become readable by
+	# group postgres, their only change.
 	while IFS= read -r f; do
+		chgrp postgres "$f"
+		chmod 0640 "$f"
 		ln -s "$f" "$pgdata/pg_wal/${f##*/}"
 		: >"$pgdata/pg_wal/archive_status/${f##*/}.ready"
 	done <"$CORPUS_LIST"
@@ -703,7 +707,7 @@ run_archiver() {
 		-l "$dir/pg.log" -w -t 60 start >/dev/null ||
 		{ tail -n 20 "$dir/pg.log" >&2; fail "$name: could not start PostgreSQL"; }
 	wait_for 900 "$name: the archiver to archive $nseg segments" \
-		test "$(done_count "$pgdata")" -ge "$nseg"
+		done_at_least "$pgdata" "$nseg"
 	s1=$(cg_usage "$CG_SND")
 	r1=$(cg_usage "$CG_RCV")
 	# The end: the last segment marked done.

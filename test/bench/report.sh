@@ -72,7 +72,9 @@ goals() {
 			printf "flat sender CPU per replica, 1..8 replicas | highest / one replica %.2f (s/GB per replica, N: %s) | %s\n", a / b, all, (a / b <= 1.25) ? "yes" : "NO" }'
 	fi
 	# Issue 15: the archive module against archive_command, both behind the archiver.
-	if contenders | grep -qx walship-module && contenders | grep -qx walship-archcmd; then
+	# (grep without -q: it reads all, so contenders never writes into a closed pipe)
+	if contenders | grep -x walship-module >/dev/null &&
+		contenders | grep -x walship-archcmd >/dev/null; then
 		awk -v ms="$(median walship-module 4)" -v cs="$(median walship-archcmd 4)" \
 			-v mc="$(median walship-module 6)" -v mr="$(median walship-module 7)" \
 			-v cc="$(median walship-archcmd 6)" -v cr="$(median walship-archcmd 7)" 'BEGIN {

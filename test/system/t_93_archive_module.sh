@@ -8,7 +8,9 @@
 #     it is back: the replica's archive has every segment, without a gap;
 #  3. a restart of walshipd between files is survived: the module sees its kept
 #     connection closed, connects again, and the next file is archived with no failure;
-#     the idle kept connection does not hold up walshipd's stops.
+#     the idle kept connection does not hold up walshipd's stops;
+#  4. while walshipd holds a push (no replica), a shutdown request (SIGTERM) to the
+#     archiver ends the module's wait at once instead of after walshipd's verdict.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,19 @@ archiver_stat() {
 	psql_at "$NS_P" "$PG_PORT" "select $1 from pg_stat_archiver"
 }
 
+# archiver_stat_is FIELD OP VALUE: test(1) of a pg_stat_archiver column against VALUE
+# (for wait_for: the query runs at every poll).
+archiver_stat_is() {
+	test "$(archiver_stat "$1")" "$2" "$3"
+}
+
+# archiver_waits_on_extension: true while the archiver waits in the module (its wait
+# event is PG_WAIT_EXTENSION's).
+archiver_waits_on_extension() {
+	test "$(psql_at "$NS_P" "$PG_PORT" "select wait_event_type from pg_stat_activity
+		where backend_type = 'archiver'")" == Extension
+}
+
 # archiver_sockets: the inodes of the archiver process's sockets, sorted, one line.
 archiver_sockets() {
 	local pid
@@ -57,16 +72,14 @@ sockets_before=$(archiver_sockets)
 seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
 archived_and_identical "$seg"
 assert_eq "$sockets_before" "$(archiver_sockets)" "archiver's sockets across two files"
-wait_for 10 "pg_stat_archiver to show $seg" \
-	test "$(archiver_stat last_archived_wal)" == "$seg"
+wait_for 10 "pg_stat_archiver to show $seg" archiver_stat_is last_archived_wal == "$seg"
 assert_eq 0 "$(archiver_stat failed_count)" "failed_count with walshipd up"
 
 log "2. walshipd down: the archiver fails, says why, and retries"
 walshipd_stop "$PCONF"
 failed_before=$(archiver_stat failed_count)
 seg_down=$(pg_complete_segment "$NS_P" "$PG_PORT")
-wait_for 30 "failed_count above $failed_before" \
-	test "$(archiver_stat failed_count)" -gt "$failed_before"
+wait_for 30 "failed_count above $failed_before" archiver_stat_is failed_count -gt "$failed_before"
 grep -q "WARNING:  could not connect to walshipd at \"$sock\"" "$PDATA.log" ||
 	fail "no WARNING about the unreachable walshipd in $PDATA.log"
 grep -q "CONTEXT:  archiving write-ahead log file \"$seg_down\" through walshipd" \
@@ -102,6 +115,22 @@ assert_no_gap "$RARCHIVE"
 # The kept connection, idle between files, does not hold up the daemon's stops.
 if grep -q "stopping with work still in flight" "$TEST_DIR/ws-primary.log"; then
 	fail "walshipd waited for work in flight while stopping (the kept connection?)"
+fi
+
+log "4. a shutdown request to the archiver ends its wait for walshipd's verdict"
+# With the replica away, walshipd holds the push for push_timeout (20 s); the archiver
+# waits on its latch and the socket, and SIGTERM (a shutdown request) ends that wait.
+walshipd_stop "$RCONF"
+seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_for 30 "the archiver waiting for walshipd's verdict on $seg" archiver_waits_on_extension
+archiver_pid=$(psql_at "$NS_P" "$PG_PORT" \
+	"select pid from pg_stat_activity where backend_type = 'archiver'")
+kill -TERM "$archiver_pid"
+wait_for 30 "the archiver to give $seg up on the shutdown request" grep -q \
+	"WARNING:  archiving of \"$seg\" through walshipd interrupted by shutdown request" \
+	"$PDATA.log"
+if grep -q "could not archive \"$seg\"" "$PDATA.log"; then
+	fail "the archiver waited for walshipd's verdict on $seg despite the shutdown request"
 fi
 
 log "PASS: $WS_TEST_NAME"

@@ -75,7 +75,8 @@ median_ratio() {
 # contenders: the contenders that have results, in table order.
 contenders() {
 	local c
-	for c in walship walship-async walship-probes walship-buf pgbr-sync-off pgbr-sync-none \
+	for c in walship walship-async walship-probes walship-buf walship-archcmd walship-module \
+		pgbr-sync-off pgbr-sync-none \
 		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp streaming \
 		fanout-1 fanout-2 fanout-4 fanout-8; do
 		grep -q "^$c " "$RESULTS_TSV" && echo "$c"

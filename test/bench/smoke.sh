@@ -1,6 +1,7 @@
 #!/bin/bash
 # Smoke test of the benchmark: run test/bench/run-bench.sh with 4 segments and one run of
-# every contender (walship sync and async, walship-probes and -buf, pgBackRest sync x
+# every contender (walship sync and async, walship-probes and -buf, walship behind a real
+# archiver with archive_command and with the archive module, pgBackRest sync x
 # off/none/lz4 and async x off/lz4 over TLS, plain TCP baseline, cp archive_command,
 # streaming replication for 2 s, fan-out to 1 and 2 replicas with 2 segments, synchronous
 # commit for 1 s (1 s of lag sampling) with a PostgreSQL standby, pg_receivewal and
@@ -36,8 +37,13 @@ chmod 0755 "$dir"	# pgBackRest and PostgreSQL run as postgres under it
 out=$dir/output
 trap 'rm -rf "$dir"' EXIT
 rc=0
-contenders="walship walship-async walship-buf baseline cp streaming fanout-1 fanout-2
-	sync-standby sync-receivewal sync-walship"
+contenders="walship walship-async walship-buf walship-archcmd baseline cp streaming fanout-1
+	fanout-2 sync-standby sync-receivewal sync-walship"
+if [[ -f "$ROOT/build/walship_archive.so" ]]; then
+	contenders+=" walship-module"
+else
+	echo "smoke: build/walship_archive.so is not built (postgresql-server-dev-15): walship-module is left out"
+fi
 pgbr=1
 if command -v pgbackrest >/dev/null; then
 	contenders+=" pgbr-sync-off pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4"

@@ -19,11 +19,11 @@
 #                       layers, unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
 #                       line says); unit binaries get the same
-#   TEST_JOBS=N         system-test slots run side by side (default 4 for two cores: the
-#                       tests mostly wait on PostgreSQL, fsync and the network, and six
-#                       starved t_84's QEMU guest past its timeout; 1 runs them one by
-#                       one, in name order); a test's `# test-slots: N` line says how many
-#                       it takes (default 1)
+#   TEST_JOBS=N         system-test slots run side by side (default 6 for two cores: the
+#                       tests mostly wait on PostgreSQL, fsync and the network; 1 runs
+#                       them one by one); a test's `# test-slots: N` line says how many it
+#                       takes (default 1: a test that loads both cores, e.g. the QEMU
+#                       guest, takes more)
 #
 # The last line of output is always `N passed, N failed` (`, N skipped` when any were
 # skipped).  Exit status is non-zero if any test failed.
@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.."
 
 LOG_DIR=build/test-logs
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
-TEST_JOBS=${TEST_JOBS:-4}
+TEST_JOBS=${TEST_JOBS:-6}
 TESTS=${TESTS:-}
 PASSED=0
 FAILED=0

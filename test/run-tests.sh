@@ -297,6 +297,32 @@ run_system_tests() {
 	done
 }
 
+# stop_running_tests: on an interrupt of the runner, TERM every test still running (their
+# traps take down their daemons, clusters and namespaces), then kill what is left of them
+# in their cgroups after a grace period.  The running tests are the run_one subshells,
+# children of this shell.
+stop_running_tests() {
+	local pids deadline=$((SECONDS + 20))
+	trap - INT TERM
+	pids=$(jobs -p)
+	[[ -n "$pids" ]] || return 0
+	echo "run-tests: interrupted; stopping the tests still running" >&2
+	# shellcheck disable=SC2086  # one argument per pid
+	pkill -TERM -P "$(echo $pids | tr ' ' ,)" 2>/dev/null || true
+	while [[ -n "$(jobs -pr)" ]] && ((SECONDS < deadline)); do
+		sleep 0.5
+	done
+	if [[ -n "$CG_ROOT" ]]; then
+		local cg
+		for cg in "$CG_ROOT"/*/; do
+			[[ -d "$cg" ]] && echo 1 >"$cg/cgroup.kill" 2>/dev/null
+		done
+	fi
+	wait 2>/dev/null || true
+	exit 130
+}
+trap stop_running_tests INT TERM
+
 run_format_check
 run_layer_check
 run_unit_tests

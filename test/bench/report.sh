@@ -14,27 +14,47 @@ set -euo pipefail
 table() {
 	local c fmt=$1 ms
 	if [[ $fmt == md ]]; then
-		echo "| contender | seg/s | MB/s | x baseline | send CPU s/GB | recv CPU s/GB | CPU ms/seg (send+recv) | ack p50 ms | ack p99 ms | ack max ms |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		echo "| contender | seg/s | MB/s | x baseline | x limit | send CPU s/GB | recv CPU s/GB | CPU ms/seg (send+recv) | ack p50 ms | ack p99 ms | ack max ms |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	else
-		printf '%-15s %7s %6s %7s %9s %9s %9s %8s %8s %8s\n' contender seg/s MB/s \
-			"x base" "sndCPU/GB" "rcvCPU/GB" "CPUms/seg" "p50 ms" "p99 ms" "max ms"
+		printf '%-15s %7s %6s %7s %7s %9s %9s %9s %8s %8s %8s\n' contender seg/s MB/s \
+			"x base" "x limit" "sndCPU/GB" "rcvCPU/GB" "CPUms/seg" "p50 ms" "p99 ms" \
+			"max ms"
 	fi
 	for c in $(contenders); do
 		ms=$(awk -v s="$(median "$c" 6)" -v r="$(median "$c" 7)" 'BEGIN {
-			t = s + (r == "-" ? 0 : r); printf "%.1f", t * 16.777216 }')
+			t = (s == "-" ? 0 : s) + (r == "-" ? 0 : r); printf "%.1f", t * 16.777216 }')
 		if [[ $fmt == md ]]; then
-			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" \
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" \
 				"$(median "$c" 4)" "$(median "$c" 5)" "$(median_ratio "$c")" \
-				"$(median "$c" 6)" "$(median "$c" 7)" "$ms" "$(median "$c" 8)" \
-				"$(median "$c" 9)" "$(median "$c" 10)"
+				"$(median_limit_ratio "$c")" "$(median "$c" 6)" "$(median "$c" 7)" "$ms" \
+				"$(median "$c" 8)" "$(median "$c" 9)" "$(median "$c" 10)"
 		else
-			printf '%-15s %7s %6s %7s %9s %9s %9s %8s %8s %8s\n' "$c" "$(median "$c" 4)" \
-				"$(median "$c" 5)" "$(median_ratio "$c")" "$(median "$c" 6)" \
-				"$(median "$c" 7)" "$ms" "$(median "$c" 8)" "$(median "$c" 9)" \
-				"$(median "$c" 10)"
+			printf '%-15s %7s %6s %7s %7s %9s %9s %9s %8s %8s %8s\n' "$c" \
+				"$(median "$c" 4)" "$(median "$c" 5)" "$(median_ratio "$c")" \
+				"$(median_limit_ratio "$c")" "$(median "$c" 6)" "$(median "$c" 7)" "$ms" \
+				"$(median "$c" 8)" "$(median "$c" 9)" "$(median "$c" 10)"
 		fi
 	done
+}
+
+# limit_note: how the limits were measured (the chunk and depth of limit-disk, from its
+# last run), then walship's fraction of min(disk, network) in each run, one line per run;
+# nothing without both limits.
+limit_note() {
+	local params runs
+	runs=$(limit_ratios walship | awk '{printf "run %s: %s x (disk %s, network %s seg/s)\n",
+		$1, $2, $3, $4}')
+	[[ -n "$runs" ]] || return 0
+	params=$(cat "$RUN_DIR/limit-disk.params" 2>/dev/null || echo "chunk - depth -")
+	# shellcheck disable=SC2086  # "chunk N depth N"
+	set -- $params
+	echo "limits: limit-disk writes from memory with O_DIRECT, $2-byte chunks" \
+		"(WIRE_CHUNK_SIZE), $4 in flight (the replica's io_buffers, registered buffers)," \
+		"fdatasync, rename and directory fsync per file; limit-net sends from memory over" \
+		"the veth to a receiver that discards, one ack per file; walship / min(disk," \
+		"network), per run:"
+	printf '%s\n' "$runs"
 }
 
 # goals: one line per issue-7 goal: "goal | measured | met".
@@ -70,6 +90,13 @@ goals() {
 			printf '%s: %s, ' "${c#fanout-}" "$(median "$c" 6)"; done)" 'BEGIN {
 			sub(/, $/, "", all)
 			printf "flat sender CPU per replica, 1..8 replicas | highest / one replica %.2f (s/GB per replica, N: %s) | %s\n", a / b, all, (a / b <= 1.25) ? "yes" : "NO" }'
+	fi
+	# Issue 15: walship against the limits of the same run.
+	if contenders | grep -x limit-disk >/dev/null && contenders | grep -x limit-net >/dev/null; then
+		awk -v v="$(median_limit_ratio walship)" -v d="$(median limit-disk 4)" \
+			-v n="$(median limit-net 4)" -v w="$(median walship 4)" 'BEGIN {
+			printf "walship >= 0.9 x min(disk, network) (issue 15) | %s x (walship %s, disk %s, network %s seg/s; median of the per-run ratios) | %s\n",
+				v, w, d, n, (v != "-" && v >= 0.9) ? "yes" : "NO" }'
 	fi
 	# Issue 15: the archive module against archive_command, both behind the archiver.
 	# (grep without -q: it reads all, so contenders never writes into a closed pipe)
@@ -171,6 +198,8 @@ report() {
 				"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
 			echo
 			table text
+			limit_note | awk 'NR == 1' | fold -s -w 90 | sed 's/ $//; 1!s/^/  /'
+			limit_note | awk 'NR > 1' | sed 's/^/  /'
 			echo
 			echo "goals (issue 7):"
 			goals | sed 's/^/  /'
@@ -235,10 +264,12 @@ doc() {
 		echo "  for at least 500; fan-out ships fewer because every replica keeps a full copy)."
 		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
 		echo "  walship-async, walship-probes, walship-buf, walship-archcmd, walship-module,"
-		echo "  pgBackRest (5 variants), baseline, cp,"
+		echo "  pgBackRest (5 variants), baseline, cp, limit-disk, limit-net,"
 		echo "  streaming, sync-standby, sync-receivewal, sync-walship, fan-out 1 2 4 8. Each figure"
 		echo "  is the median over the runs; \"x baseline\" is"
-		echo "  the median of the per-run ratio to the baseline's seg/s of the same run."
+		echo "  the median of the per-run ratio to the baseline's seg/s of the same run, \"x limit\""
+		echo "  the median of the per-run ratio to min(limit-disk, limit-net) seg/s of the same"
+		echo "  run (issue 15's goal: walship >= 0.9 x it)."
 		echo "- CPU: cpuacct cgroups around everything each side runs (daemons, every push or"
 		echo "  archive-push process with what it forks, pgBackRest's async workers, the"
 		echo "  \`pgbackrest server\` and its children); for streaming, the walsender and"
@@ -263,6 +294,7 @@ doc() {
 		echo "    per segment) or archive_library = 'walship_archive' (the archive module: none,"
 		echo "    one kept connection). The run lasts from PostgreSQL's start to the last .done;"
 		echo "    the latency of a segment is the time from the previous .done to its own."
+		echo "  - pgbr-{sync,async}-{off,none,lz4}: \`pgbackrest archive-push %p\` to a repository"
 		echo "    host over TLS (\`pgbackrest server\`, certificates made at run time with openssl,"
 		echo "    client certificate authentication); async: archive-async = y, process-max = 2, a"
 		echo "    spool-path. off: compress-type none and compress-level-network 0 (no compression"
@@ -275,6 +307,17 @@ doc() {
 		echo "    connection; the receiver writes NAME.tmp, fsyncs, renames, fsyncs the directory,"
 		echo "    acknowledges. cp: \`cp; sync file; mv; sync dir\` as archive_command (same disk,"
 		echo "    no network; no receiving process)."
+		echo "  - limit-disk, limit-net (issue 15): what the machine can do in the same run."
+		echo "    limit-disk: bench_baseline disk on the receiver host (its namespace and cgroup)"
+		echo "    writes every segment, mapped and locked in memory before the clock starts, to"
+		echo "    the receiver's store as the best local writer would and as walship's replica"
+		echo "    does: O_DIRECT, WIRE_CHUNK_SIZE chunks through io_uring with as many writes in"
+		echo "    flight as the replica's io_buffers (its registered buffers; both figures are in"
+		echo "    the note under the table), fdatasync, rename, directory fsync per file; no"
+		echo "    network. limit-net:"
+		echo "    bench_baseline sendmem/recvnull, each segment from memory over the same veth"
+		echo "    between the same namespaces to a receiver that reads and discards it, one ack"
+		echo "    per file (the baseline's wire format); no disk."
 		echo "  - streaming: PostgreSQL 15 primary on the sender, standby (pg_basebackup) on"
 		echo "    the receiver, fsync on; $STREAM_SECONDS s of pgbench load (scale $STREAM_SCALE) per run."
 		echo "  - fanout-N: walship to N replica hosts, sync_replicas = N, $FANOUT_SEGMENTS segments"
@@ -303,6 +346,10 @@ doc() {
 			echo
 			table md
 			echo
+			if [[ -n "$(limit_note)" ]]; then
+				limit_note | sed '1!s/^/- /'
+				echo
+			fi
 			echo "![throughput per contender](bench-throughput.png)"
 			echo
 			echo "![fan-out: throughput and sender CPU per replica](bench-fanout.png)"

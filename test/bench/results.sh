@@ -72,12 +72,38 @@ median_ratio() {
 		}'
 }
 
+# limit_ratios CONTENDER: one line per run that has both limits: "RUN RATIO DISK NET",
+# its seg/s divided by min(limit-disk, limit-net seg/s) of the same run, and those two.
+limit_ratios() {
+	awk -v c="$1" '$1 == "limit-disk" {d[$2] = $4} $1 == "limit-net" {n[$2] = $4}
+		$1 == c {v[$2] = $4}
+		END {
+			for (r in v) {
+				if (!(r in d) || !(r in n)) continue
+				m = d[r] < n[r] ? d[r] : n[r]
+				if (m > 0) printf "%s %.3f %s %s\n", r, v[r] / m, d[r], n[r]
+			}
+		}' "$RESULTS_TSV" | sort -n
+}
+
+# median_limit_ratio CONTENDER: the median over the runs of limit_ratios's ratio ("-"
+# without both limits).
+median_limit_ratio() {
+	limit_ratios "$1" | awk '{print $2}' | sort -g | awk '{v[NR] = $1}
+		END {
+			if (NR == 0) { print "-"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]
+			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
+
 # contenders: the contenders that have results, in table order.
 contenders() {
 	local c
 	for c in walship walship-async walship-probes walship-buf walship-archcmd walship-module \
 		pgbr-sync-off pgbr-sync-none \
-		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp streaming \
+		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp limit-disk \
+		limit-net streaming \
 		fanout-1 fanout-2 fanout-4 fanout-8; do
 		grep -q "^$c " "$RESULTS_TSV" && echo "$c"
 	done

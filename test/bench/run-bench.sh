@@ -33,6 +33,16 @@
 #                  connection; the receiver writes NAME.tmp, fsyncs it, renames it, fsyncs
 #                  the directory and acks each file (the machine's practical limit);
 #   cp             a durable cp archive_command (cp, sync file, mv, sync directory);
+#   limit-disk     the disk limit (issue 15): bench_baseline disk on the receiver host (its
+#                  namespace and cgroup) writes every segment, mapped and locked in memory
+#                  before the clock starts, to the receiver's store as walship's replica
+#                  does at best: O_DIRECT, WIRE_CHUNK_SIZE (1 MiB) chunks through io_uring
+#                  with as many writes in flight as the replica has io_buffers (registered
+#                  buffers: walshipd's default, or BENCH_WALSHIP_EXTRA's), fdatasync,
+#                  rename, directory fsync per file; no network;
+#   limit-net      the network limit (issue 15): bench_baseline sendmem/recvnull, each
+#                  segment from memory over the same veth between the same namespaces, the
+#                  receiver reading and discarding it, one ack per file; no disk;
 #   streaming      PostgreSQL's own streaming replication (a PostgreSQL 15 primary on the
 #                  sender, a standby on the receiver) under pgbench load for
 #                  BENCH_STREAM_SECONDS: throughput is the WAL it generated and streamed,
@@ -53,8 +63,9 @@
 # segments/s, MB/s, CPU seconds per GB on the sending and on the receiving host
 # (cpuacct cgroups around everything each side runs, so forked and detached processes
 # count), per-segment acknowledgement latency p50/p99/max (archive_command start until it
-# returns), and the ratio of its throughput to the plain baseline of the same run; the
-# median over the runs.  Results: build/bench-results.txt and docs/benchmarks.md
+# returns), the ratio of its throughput to the plain baseline of the same run, and to
+# min(disk limit, network limit) of the same run (issue 15's goal: walship >= 0.9 x it);
+# the median over the runs.  Results: build/bench-results.txt and docs/benchmarks.md
 # (BENCH_DOC), written by test/bench/report.sh, and PNG plots docs/bench-*.png
 # (BENCH_PLOTS), made with gnuplot by test/bench/plot.sh; this script runs both.
 #
@@ -118,7 +129,8 @@ CONTENDERS=${BENCH_CONTENDERS:-}
 # The contenders that ship the corpus, in the order of a run (fanout-N aside).
 CORPUS_CONTENDERS="walship walship-async walship-probes walship-buf walship-archcmd
 	walship-module pgbr-sync-off
-	pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4 baseline cp"
+	pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4 baseline cp limit-disk
+	limit-net"
 PROGRESS=${BENCH_PROGRESS:-50}
 WALSHIP_EXTRA=${BENCH_WALSHIP_EXTRA:-}
 PROBES=${BENCH_PROBES:-1}
@@ -131,6 +143,7 @@ SEG_BYTES=$((16 * 1024 * 1024))
 ((FANOUT_SEGMENTS <= SEGMENTS)) || FANOUT_SEGMENTS=$SEGMENTS
 
 BASELINE_PORT=5490
+LIMIT_NET_PORT=5491
 PGBR_PORT=8432
 STREAM_PORT=5433
 CG_ROOT=/sys/fs/cgroup/cpuacct
@@ -451,7 +464,8 @@ latency_summary() {
 }
 
 # record CONTENDER RUN NSEG BYTES WALL_S SND_CPU RCV_CPU LATFILE [NREPLICAS]: append one
-# run's figures to RESULTS_TSV and print them.  RCV_CPU may be "-".  CPU per GB is per
+# run's figures to RESULTS_TSV and print them.  SND_CPU or RCV_CPU may be "-" (no such
+# side).  CPU per GB is per
 # GB shipped to each replica (the bytes times NREPLICAS, default 1).
 record() {
 	local name=$1 run=$2 nseg=$3 bytes=$4 wall=$5 scpu=$6 rcpu=$7 lat=$8 nrep=${9:-1}
@@ -460,7 +474,8 @@ record() {
 	line=$(awk -v n="$nseg" -v b="$bytes" -v w="$wall" -v s="$scpu" -v r="$rcpu" -v k="$nrep" \
 		'BEGIN {
 			gb = b * k / 1e9
-			printf "%.1f %.0f %.3f %s", n / w, b / 1e6 / w, s / gb,
+			printf "%.1f %.0f %s %s", n / w, b / 1e6 / w,
+				(s == "-" ? "-" : sprintf("%.3f", s / gb)),
 				(r == "-" ? "-" : sprintf("%.3f", r / gb))
 		}')
 	printf '%s %s %s %s %s %s %s %s\n' "$name" "$run" "$wall" "$line" "$p50" "$p99" "$max" \
@@ -787,6 +802,78 @@ run_cp() {
 	store_check cp "$RUN_DIR/store1" "$CORPUS_LIST"
 	record cp "$run" "$SEGMENTS" "$CORPUS_BYTES" "$(stats_field "$dir/stats" wall_s)" \
 		"$(sub "$s1" "$s0")" - "$dir/latencies"
+}
+
+# replica_io_buffers: the io_buffers of the walship contenders' replicas (registered
+# buffers, each holding a received chunk until it is written: the most writes in flight):
+# BENCH_WALSHIP_EXTRA's, else walshipd's default from its config table.
+replica_io_buffers() {
+	local kv
+	for kv in $WALSHIP_EXTRA; do
+		[[ $kv == io_buffers=* ]] && { printf '%s\n' "${kv#*=}"; return 0; }
+	done
+	"$WALSHIPD" --describe-config | awk -F'|' '$2 ~ /`io_buffers`/ {gsub(/[ `]/, "", $4); print $4}'
+}
+
+# run_limit_disk RUN: one run of the disk limit: the segments from memory to the store,
+# on the receiver host, as the replica writes them (bench_baseline disk).
+run_limit_disk() {
+	local run=$1 dir st=0 r0 r1 depth
+	dir=$RUN_DIR/limit-disk-$run
+	mkdir -p "$dir"
+	depth=$(replica_io_buffers)
+	[[ $depth =~ ^[0-9]+$ ]] || fail "limit-disk: no io_buffers from $WALSHIPD --describe-config"
+	store_reset "$RUN_DIR/store1"
+	progress_start limit-disk "$run"
+	r0=$(cg_usage "$CG_RCV")
+	# shellcheck disable=SC2046  # one argument per corpus file
+	on "$NS_RCV" "$CG_RCV" timeout -k 5 900 "$HELPER" disk --dir "$RUN_DIR/store1" \
+		--depth "$depth" --latencies "$dir/latencies" --stats "$dir/stats" \
+		--progress "$PROGRESS" $(cat "$CORPUS_LIST") 2>"$dir/disk.err" || st=$?
+	if ((st != 0)); then
+		printf '\n'
+		cat "$dir/disk.err" >&2
+		fail "limit-disk run $run failed; logs in $dir"
+	fi
+	r1=$(cg_usage "$CG_RCV")
+	store_check limit-disk "$RUN_DIR/store1" "$CORPUS_LIST"
+	# For the report: how the limit wrote.
+	echo "chunk $(stats_field "$dir/stats" chunk) depth $(stats_field "$dir/stats" depth)" \
+		>"$RUN_DIR/limit-disk.params"
+	record limit-disk "$run" "$SEGMENTS" "$CORPUS_BYTES" "$(stats_field "$dir/stats" wall_s)" \
+		- "$(sub "$r1" "$r0")" "$dir/latencies"
+}
+
+# run_limit_net RUN: one run of the network limit: the segments from memory over the veth
+# to a receiver that discards them, one ack per file (bench_baseline sendmem/recvnull).
+run_limit_net() {
+	local run=$1 dir rpid st=0 s0 r0 s1 r1 n
+	dir=$RUN_DIR/limit-net-$run
+	mkdir -p "$dir"
+	store_reset # the same warm corpus and synced disk as the others
+	s0=$(cg_usage "$CG_SND")
+	r0=$(cg_usage "$CG_RCV")
+	bg_start "$dir/recv.err" on "$NS_RCV" "$CG_RCV" timeout -k 5 900 "$HELPER" recvnull \
+		--listen "$ADDR_RCV:$LIMIT_NET_PORT" --stats "$dir/recv.stats"
+	rpid=$BG_PID
+	progress_start limit-net "$run"
+	# shellcheck disable=SC2046  # one argument per corpus file
+	on "$NS_SND" "$CG_SND" timeout -k 5 900 "$HELPER" sendmem \
+		--connect "$ADDR_RCV:$LIMIT_NET_PORT" --latencies "$dir/latencies" \
+		--stats "$dir/send.stats" --progress "$PROGRESS" $(cat "$CORPUS_LIST") \
+		2>"$dir/send.err" || st=$?
+	wait "$rpid" || st=$((st ? st : 1))
+	if ((st != 0)); then
+		printf '\n'
+		cat "$dir/send.err" "$dir/recv.err" >&2
+		fail "limit-net run $run failed; logs in $dir"
+	fi
+	s1=$(cg_usage "$CG_SND")
+	r1=$(cg_usage "$CG_RCV")
+	n=$(stats_field "$dir/recv.stats" files)
+	((n == SEGMENTS)) || fail "limit-net: the receiver got $n files, not $SEGMENTS"
+	record limit-net "$run" "$SEGMENTS" "$CORPUS_BYTES" "$(stats_field "$dir/send.stats" wall_s)" \
+		"$(sub "$s1" "$s0")" "$(sub "$r1" "$r0")" "$dir/latencies"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1189,6 +1276,8 @@ main() {
 		fi
 		want baseline && run_baseline "$run"
 		want cp && run_cp "$run"
+		want limit-disk && run_limit_disk "$run"
+		want limit-net && run_limit_net "$run"
 		((STREAM_SECONDS)) && run_stream "$run"
 		for c in $SYNC_CONTENDERS; do
 			((SYNC_SECONDS)) && want "$c" && run_sync "$run" "$c"

@@ -85,6 +85,16 @@ bool serve_stopped(const struct serve *s);
  */
 void serve_fill_status(const struct serve *s, struct status_node *n);
 
+/*
+ * The retention floor of the replication slots: the oldest restart LSN any slot on
+ * pg_listen (permanent or temporary) still needs, UINT64_MAX when no slot reserves WAL
+ * (also for NULL: no pg_listen).  A retention policy must keep the segment holding this
+ * LSN and every later one (on the slot's timeline and its successors).  A slot's restart
+ * LSN only moves forward, to the flush position its client confirms; a permanent slot's
+ * survives restarts, possibly a little older than it was (slots.h).
+ */
+uint64_t serve_slots_floor(const struct serve *s);
+
 /* Free everything; call after ring_exit() (requests in flight are gone).  NULL is fine. */
 void serve_free(struct serve *s);
 

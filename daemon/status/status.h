@@ -142,6 +142,17 @@ struct status_standby {
 	int64_t connected_since; /* unix seconds */
 };
 
+/* A physical replication slot on this replica's pg_listen (serve/slots.h), like a row of
+ * pg_replication_slots. */
+struct status_slot {
+	char name[64];
+	bool temporary;
+	bool active; /* a standby streams through it */
+	uint32_t restart_tli;
+	uint64_t restart_lsn; /* 0: nothing reserved */
+	uint64_t retained_bytes; /* WAL kept for it: from restart_lsn to the durable end */
+};
+
 /* One latency histogram of the BPF probes, as quantiles (docs/observability.md). */
 struct status_quantiles {
 	uint64_t count;
@@ -189,6 +200,8 @@ struct status_node {
 	unsigned int npeers;
 	struct status_standby *standbys; /* replica with pg_listen: its standbys */
 	unsigned int nstandbys;
+	struct status_slot *slots; /* replica with pg_listen: its replication slots */
+	unsigned int nslots;
 	/* NULL: probes off (or not filled in: the roles leave it NULL, status_reply's hook
 	 * sets it).  Not owned by the node. */
 	const struct status_probes *probes;

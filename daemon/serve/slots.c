@@ -166,8 +166,7 @@ struct serve_slot *serve_slots_find(struct serve_slots *ss, const char *name)
 }
 
 struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
-				      uint64_t restart_lsn, uint32_t tli, bool temporary,
-				      int *err)
+				      uint64_t restart_lsn, uint32_t tli, bool temporary, int *err)
 {
 	struct serve_slot *sl = NULL;
 

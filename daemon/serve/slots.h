@@ -67,8 +67,7 @@ int serve_slot_name_valid(const char *name);
  * -errno (logged; the slot is not created).
  */
 struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
-				      uint64_t restart_lsn, uint32_t tli, bool temporary,
-				      int *err);
+				      uint64_t restart_lsn, uint32_t tli, bool temporary, int *err);
 
 /* Forget @slot; a permanent one is removed from the file durably.  Returns 0 or -errno
  * (logged; the slot is kept). */

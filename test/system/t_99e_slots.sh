@@ -40,6 +40,10 @@ slot_active() {
 	slot_json "$1" | jq -e .active >/dev/null
 }
 
+psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
+psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+wait_for 30 "the appliance to hold WAL" repl IDENTIFY_SYSTEM
+
 # pg_receivewal: create the slot, then stream through it.
 RW=$TEST_DIR/receivewal
 mkdir -p "$RW" && chown postgres:postgres "$RW"
@@ -47,10 +51,14 @@ as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" -d "$base" --slot=rw --create-slo
 	>"$TEST_DIR/create-slot.out" 2>&1 ||
 	{ cat "$TEST_DIR/create-slot.out" >&2; fail "pg_receivewal --create-slot failed"; }
 created=$(slot_json rw) || fail "walship status does not show slot rw"
-reserved=$(jq -r .restart_lsn <<<"$created")
-[[ "$reserved" != 0/0 ]] || fail "slot rw reserves nothing: $created"
-read_slot=$(repl "READ_REPLICATION_SLOT rw")
-assert_eq "physical|$reserved|1" "$read_slot" "READ_REPLICATION_SLOT rw"
+# (pg_receivewal asks for no RESERVE_WAL: nothing is kept until it confirms a flush)
+assert_eq '"0/0"' "$(jq -c .restart_lsn <<<"$created")" "slot rw's restart LSN once created"
+assert_eq "physical||" "$(repl "READ_REPLICATION_SLOT rw")" "READ_REPLICATION_SLOT rw"
+out=$(repl "CREATE_REPLICATION_SLOT kept PHYSICAL RESERVE_WAL") || fail "RESERVE_WAL: $out"
+reserved=$(slot_json kept | jq -r .restart_lsn)
+[[ "$reserved" != 0/0 ]] || fail "slot kept reserves nothing: $(slot_json kept)"
+assert_eq "physical|$reserved|1" "$(repl "READ_REPLICATION_SLOT kept")" \
+	"READ_REPLICATION_SLOT kept"
 log "ok: pg_receivewal --create-slot: $created"
 bg_start "$TEST_DIR/receivewal.out" as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" \
 	-d "$base" -D "$RW" --slot=rw -s 1 -n --no-sync
@@ -83,3 +91,44 @@ cat >>"$SDATA/postgresql.conf" <<-EOF
 	primary_conninfo = '$base application_name=sb1'
 	primary_slot_name = 'sb_slot'
 	wal_receiver_status_interval = 1s
+	EOF
+pg_start "$SDATA" "$NS_R1"
+wait_for 30 "the standby streaming through slot sb_slot" slot_active sb_slot
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
+wait_for 20 "slot sb_slot's restart LSN to reach $target" slot_restart_ge sb_slot "$target"
+walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
+	.slot == "sb_slot"' >/dev/null || fail "status does not show sb1 streaming through sb_slot"
+walship_status "$RCONF" | grep -Eq '^  slot sb_slot: restart [0-9A-F]+/[0-9A-F]+, active, retains' ||
+	fail "walship status (text) does not show slot sb_slot: $(walship_status "$RCONF")"
+log "ok: standby through sb_slot: $(slot_json sb_slot)"
+
+# The slots survive a SIGKILL of the appliance (a restart LSN is written at most a second
+# after it advanced).
+kill "$RECEIVEWAL" 2>/dev/null || true
+wait "$RECEIVEWAL" 2>/dev/null || true
+before=$(slot_json rw | jq -r .restart_lsn)
+slot_saved() { grep -q "^rw $before " "$RARCHIVE/.walship/slots"; }
+wait_for 5 "slot rw's restart LSN $before in $RARCHIVE/.walship/slots" slot_saved
+walshipd_kill "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+after=$(slot_json rw | jq -r .restart_lsn) || fail "slot rw lost by the restart"
+assert_eq "$before" "$after" "slot rw's restart LSN after the restart"
+slot_json sb_slot >/dev/null || fail "slot sb_slot lost by the restart"
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (2)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
+wait_for 20 "the standby through sb_slot again, to $target" slot_restart_ge sb_slot "$target"
+log "ok: both slots restored after a SIGKILL; the standby streams through sb_slot again"
+
+# Drop: the inactive slot goes, from status and from the file.
+out=$(repl "DROP_REPLICATION_SLOT rw WAIT") || fail "DROP_REPLICATION_SLOT rw: $out"
+assert_eq "||" "$(repl "READ_REPLICATION_SLOT rw")" "READ_REPLICATION_SLOT of a dropped slot"
+slot_json rw >/dev/null 2>&1 && fail "slot rw still in status after DROP"
+grep -q '^rw ' "$RARCHIVE/.walship/slots" && fail "slot rw still in the slots file"
+repl "DROP_REPLICATION_SLOT kept" >/dev/null || fail "DROP_REPLICATION_SLOT kept failed"
+out=$(repl "DROP_REPLICATION_SLOT nope") && fail "dropped a slot that does not exist"
+[[ "$out" == *'replication slot "nope" does not exist'* ]] || fail "DROP of nope: '$out'"
+ws_check_daemons
+log "PASS"

@@ -127,7 +127,7 @@ struct status_standby {
 	char application_name[64];
 	char addr[64];
 	char state[16]; /* "startup", "idle", "streaming" */
-	char slot[64]; /* named in START_REPLICATION, "" none (not kept on the appliance yet) */
+	char slot[64]; /* named in START_REPLICATION, "" none */
 	uint32_t timeline;
 	uint64_t sent_lsn; /* WAL sent to it, up to here */
 	uint64_t write_lsn; /* as the standby reports them */

@@ -162,6 +162,10 @@ struct serve {
 	struct growing growing[SERVE_MAX_GROWING];
 	uint64_t refused, hba_refused, shed;
 	struct serve_slots slots;
+	/* the furthest apply position a standby reported, and who is told of it */
+	uint64_t applied_lsn;
+	serve_applied_fn applied_fn;
+	void *applied_arg;
 };
 
 static struct growing *growing_find(struct serve *s, const char *name)
@@ -1265,6 +1269,11 @@ static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb->write = st.write;
 		sb->flush = st.flush;
 		sb->apply = st.apply;
+		if (st.apply > sb->s->applied_lsn && sb->tli) {
+			sb->s->applied_lsn = st.apply;
+			if (sb->s->applied_fn)
+				sb->s->applied_fn(sb->s->applied_arg, sb->tli, st.apply);
+		}
 		/* PhysicalConfirmReceivedLocation(): what it flushed it never asks for again */
 		if (sb->slot_p && st.flush)
 			serve_slots_advance(&sb->s->slots, sb->slot_p, st.flush, sb->tli);
@@ -2014,6 +2023,12 @@ static void serve_fill_slots(const struct serve *s, struct status_node *n)
 		k++;
 	}
 	n->nslots = k;
+}
+
+void serve_on_applied(struct serve *s, serve_applied_fn fn, void *arg)
+{
+	s->applied_fn = fn;
+	s->applied_arg = arg;
 }
 
 uint64_t serve_slots_floor(const struct serve *s)

@@ -66,6 +66,14 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 /* @name (any WAL file: a segment, a history file) is stored under its final name. */
 void serve_wal_stored(struct serve *s, const char *name);
 
+/*
+ * Called when the furthest apply position any standby on pg_listen reported grows: @lsn
+ * on timeline @tli (never more than this replica holds durably: a standby is sent nothing
+ * else).  The replica role passes it upstream (APPLIED, docs/protocol.md).
+ */
+typedef void (*serve_applied_fn)(void *arg, uint32_t tli, uint64_t lsn);
+void serve_on_applied(struct serve *s, serve_applied_fn fn, void *arg);
+
 /* Every role tick: keepalives, timeouts. */
 void serve_tick(struct serve *s, int64_t now_ms);
 

@@ -22,6 +22,12 @@
  * refusal, an SQL session or logical replication gets an ErrorResponse in PostgreSQL's
  * words and SQLSTATE.
  *
+ * Slots: physical replication slots (serve/slots.h), permanent or temporary, created,
+ * dropped and read with PostgreSQL's commands and streamed through with START_REPLICATION
+ * SLOT; their restart LSN follows the flush each client confirms (serve_slots_floor()).
+ * Apply: the furthest apply a standby reports goes to the replica role (serve_on_applied())
+ * and upstream, for remote_apply.
+ *
  * Everything runs on the event loop's thread; requests in flight are counted per standby,
  * which is freed only when none is left.
  */

@@ -548,6 +548,7 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	snprintf(n->source_error, sizeof(n->source_error), "%s", s.last_error);
 	n->source_received_lsn = pr->stream_end;
 	n->source_flush_lsn = ss->reported_flush;
+	n->source_apply_lsn = ss->reported_apply;
 	n->source_connects = s.connects;
 	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has
 	 * not reported durable: the slot keeps at least that much in pg_wal. */

@@ -328,12 +328,15 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			sb_printf(sb,
 				  "stream source:       %s, %" PRIu64
 				  " connection(s); received %X/%X"
-				  " (%" PRIu64 "), durable on sync_replicas %X/%X (%" PRIu64 ")\n",
+				  " (%" PRIu64 "), durable on sync_replicas %X/%X (%" PRIu64 ")"
+				  ", applied by standbys %X/%X (%" PRIu64 ")\n",
 				  n->source_state[0] ? n->source_state : "?", n->source_connects,
 				  (unsigned int)(n->source_received_lsn >> 32),
 				  (unsigned int)n->source_received_lsn, n->source_received_lsn,
 				  (unsigned int)(n->source_flush_lsn >> 32),
-				  (unsigned int)n->source_flush_lsn, n->source_flush_lsn);
+				  (unsigned int)n->source_flush_lsn, n->source_flush_lsn,
+				  (unsigned int)(n->source_apply_lsn >> 32),
+				  (unsigned int)n->source_apply_lsn, n->source_apply_lsn);
 		if (n->source_state[0] || n->source_retained_bytes)
 			sb_printf(sb,
 				  "slot retains:        %" PRIu64

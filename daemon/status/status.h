@@ -59,6 +59,8 @@
 	  "Primary: end of the WAL received from PostgreSQL's replication stream (LSN as bytes).")       \
 	X(source_flush_lsn, GAUGE,                                                                       \
 	  "Primary: flush position reported to PostgreSQL: durable on sync_replicas replicas.")          \
+	X(source_apply_lsn, GAUGE,                                                                       \
+	  "Primary: apply position reported to PostgreSQL: applied by standbys on replicas' pg_listen.") \
 	X(source_connects, COUNTER,                                                                      \
 	  "Primary: connections made to PostgreSQL's replication stream.")                               \
 	X(source_retained_bytes, GAUGE,                                                                  \

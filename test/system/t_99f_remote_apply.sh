@@ -14,6 +14,7 @@ set -euo pipefail
 PG_LISTEN_PORT=5453
 SB_PORT=5454
 ws_setup
+require_cmds jq
 mkdir -p "$TEST_DIR/ws-r1"
 HBA=$TEST_DIR/ws-r1/hba.conf
 echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
@@ -55,5 +56,8 @@ flush=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
 lsn_ge "$replay" "$(psql_at "$NS_R1" "$SB_PORT" "select pg_last_wal_replay_lsn()")" ||
 	fail "walship's replay_lsn $replay is behind the standby's"
 log "ok: pg_stat_replication: walship replay_lsn $replay (primary flushed $flush)"
+reported=$(walship_status "$PCONF" --json | jq -r .source_apply_lsn)
+(($(lsn_to_int "$replay") <= reported)) ||
+	fail "walship status source_apply_lsn $reported is behind PostgreSQL's replay_lsn $replay"
 ws_check_daemons
 log "PASS"

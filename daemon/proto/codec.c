@@ -35,6 +35,7 @@
 #define PING_SIZE 8
 #define PROGRESS_SIZE 24 /* file_id(4) reserved(4) received(8) durable(8) */
 #define FILE_CANCEL_SIZE 8 /* file_id(4) reserved(4) */
+#define APPLIED_SIZE 16 /* timeline(4) reserved(4) apply_lsn(8) */
 #define HAVE_FIXED 4 /* count(2) reserved(2), then the entries */
 #define HAVE_ENTRY_FIXED 25 /* kind(1) reserved(3) crc(4) size(8) durable(8) name_len(1) */
 
@@ -196,6 +197,8 @@ uint32_t frame_max_payload(uint8_t type)
 		return PROGRESS_SIZE;
 	case WIRE_FILE_CANCEL:
 		return FILE_CANCEL_SIZE;
+	case WIRE_APPLIED:
+		return APPLIED_SIZE;
 	}
 	return 0;
 }
@@ -538,6 +541,35 @@ int msg_progress_decode(const uint8_t *payload, uint32_t len, struct msg_progres
 	return reserved != 0 || m->durable > m->received ? -EPROTO : 0;
 }
 
+int msg_applied_encode(uint8_t *out, size_t cap, const struct msg_applied *m)
+{
+	struct writer w;
+
+	if (!m->timeline || !m->apply_lsn)
+		return -EINVAL;
+	if (cap < WIRE_HEADER_SIZE + APPLIED_SIZE)
+		return -ENOSPC;
+	w.at = out + WIRE_HEADER_SIZE;
+	put_u32(&w, m->timeline);
+	put_u32(&w, 0);
+	put_u64(&w, m->apply_lsn);
+	return seal(out, WIRE_APPLIED, APPLIED_SIZE);
+}
+
+int msg_applied_decode(const uint8_t *payload, uint32_t len, struct msg_applied *m)
+{
+	struct reader r = { payload, len };
+	uint32_t reserved;
+
+	memset(m, 0, sizeof(*m));
+	if (len != APPLIED_SIZE)
+		return -EBADMSG;
+	m->timeline = get_u32(&r);
+	reserved = get_u32(&r);
+	m->apply_lsn = get_u64(&r);
+	return reserved != 0 || !m->timeline || !m->apply_lsn ? -EPROTO : 0;
+}
+
 int msg_file_cancel_encode(uint8_t *out, size_t cap, const struct msg_file_cancel *m)
 {
 	struct writer w;
@@ -846,6 +878,8 @@ const char *wire_type_name(uint8_t type)
 		return "PROGRESS";
 	case WIRE_FILE_CANCEL:
 		return "FILE_CANCEL";
+	case WIRE_APPLIED:
+		return "APPLIED";
 	}
 	return "unknown";
 }

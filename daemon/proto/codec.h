@@ -75,6 +75,13 @@ struct msg_progress {
 	uint64_t durable; /* bytes durable: <= received */
 };
 
+/* APPLIED: the furthest WAL any PostgreSQL standby served by the replica reports applied,
+ * on @timeline (docs/protocol.md); it only grows on one connection. */
+struct msg_applied {
+	uint32_t timeline; /* > 0 */
+	uint64_t apply_lsn; /* > 0 */
+};
+
 /* FILE_CANCEL: the streamed file @file_id ends here, incomplete; the replica keeps nothing
  * of it and sends no ACK. */
 struct msg_file_cancel {
@@ -146,6 +153,7 @@ int msg_ping_encode(uint8_t *out, size_t cap, uint8_t type, const struct msg_pin
 int msg_have_encode(uint8_t *out, size_t cap, const struct msg_have *m);
 int msg_progress_encode(uint8_t *out, size_t cap, const struct msg_progress *m);
 int msg_file_cancel_encode(uint8_t *out, size_t cap, const struct msg_file_cancel *m);
+int msg_applied_encode(uint8_t *out, size_t cap, const struct msg_applied *m);
 
 /*
  * DATA frames are built in place so content read from disk into a buffer need not be
@@ -186,6 +194,7 @@ int msg_ping_decode(const uint8_t *payload, uint32_t len, struct msg_ping *m);
 int msg_have_decode(const uint8_t *payload, uint32_t len, struct msg_have *m);
 int msg_progress_decode(const uint8_t *payload, uint32_t len, struct msg_progress *m);
 int msg_file_cancel_decode(const uint8_t *payload, uint32_t len, struct msg_file_cancel *m);
+int msg_applied_decode(const uint8_t *payload, uint32_t len, struct msg_applied *m);
 
 /* This build's architecture string for HELLO ("x86_64-le"). */
 const char *wire_arch(void);

@@ -171,6 +171,8 @@ struct peer {
 	struct stream_run stream;
 	uint64_t stream_received_lsn;
 	int64_t stream_lsn_ms; /* when stream.end last advanced */
+	/* The furthest WAL the replica's standbys on pg_listen applied (APPLIED), 0 none. */
+	uint64_t apply_lsn;
 };
 
 /* Segments the stream keeps in memory unsettled before it stops reading PostgreSQL. */
@@ -298,6 +300,8 @@ bool primary_stream_has(struct push *p, char *text, size_t len);
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
 /* A PROGRESS from @peer.  Returns 0, or -errno to close the connection. */
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len);
+/* An APPLIED from @peer.  Returns 0, or -errno to close the connection. */
+int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len);
 /* The source's state for status. */
 void primary_stream_fill_status(struct primary *pr, struct status_node *st);
 

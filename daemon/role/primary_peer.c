@@ -319,6 +319,8 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		return peer_on_ack(peer, payload, hdr->length);
 	case WIRE_PROGRESS:
 		return peer_on_progress(peer, payload, hdr->length);
+	case WIRE_APPLIED:
+		return peer_on_applied(peer, payload, hdr->length);
 	case WIRE_PING: {
 		struct msg_ping ping;
 		uint8_t frame[WIRE_HEADER_SIZE + 8];

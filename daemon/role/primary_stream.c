@@ -46,6 +46,7 @@ struct stream_state {
 	unsigned int lag_head; /* next sample written */
 	unsigned int lag_count;
 	uint64_t reported_flush;
+	uint64_t reported_apply; /* applied by standbys on the replicas' pg_listen */
 };
 
 static struct stream_state *stream_of(struct primary *pr)
@@ -159,12 +160,30 @@ int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 	return 0;
 }
 
+int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct msg_applied m;
+	int ret = msg_applied_decode(payload, len, &m);
+
+	if (ret < 0) {
+		log_log("malformed APPLIED from replica \"%s\"", peer->name);
+		return ret;
+	}
+	if (m.apply_lsn <= peer->apply_lsn)
+		return 0; /* an older timeline's, or nothing new */
+	peer->apply_lsn = m.apply_lsn;
+	primary_stream_report(peer->pr);
+	return 0;
+}
+
 /*
  * What is durable on sync_replicas replicas (at least one: with sync_replicas = 0 the
  * furthest replica's), never more than the stream delivered: the sync_replicas-th largest
- * stream_lsn of the connected replicas.
+ * stream_lsn of the connected replicas.  With @apply, what their standbys applied: each
+ * replica's apply_lsn (the best of its standbys'), counted only as far as it is durable
+ * on that replica (its stream_lsn).
  */
-static uint64_t stream_quorum(const struct primary *pr)
+static uint64_t stream_quorum(const struct primary *pr, bool apply)
 {
 	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
 	uint64_t best[PUSH_MAX_EARLY_ACKS] = { 0 }; /* max_senders' upper bound */
@@ -173,6 +192,9 @@ static uint64_t stream_quorum(const struct primary *pr)
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
 		uint64_t v = peer->stream.end;
 		unsigned int i;
+
+		if (apply && peer->apply_lsn < v)
+			v = peer->apply_lsn;
 
 		if (peer->state != PEER_STREAMING || peer->conn.closing || !v)
 			continue;
@@ -191,16 +213,20 @@ static uint64_t stream_quorum(const struct primary *pr)
 void primary_stream_report(struct primary *pr)
 {
 	struct stream_state *ss = stream_of(pr);
-	uint64_t flush;
+	uint64_t flush, apply;
 
 	if (!ss)
 		return;
-	flush = stream_quorum(pr);
-	if (flush <= ss->reported_flush)
+	flush = stream_quorum(pr, false);
+	apply = stream_quorum(pr, true);
+	if (flush <= ss->reported_flush && apply <= ss->reported_apply)
 		return;
-	ss->reported_flush = flush;
+	if (flush > ss->reported_flush)
+		ss->reported_flush = flush;
+	if (apply > ss->reported_apply)
+		ss->reported_apply = apply;
 	/* Nothing is written anywhere that is not durable: write = flush. */
-	pgsource_report(&ss->source, flush, flush);
+	pgsource_report(&ss->source, ss->reported_flush, ss->reported_flush, ss->reported_apply);
 }
 
 /* ---- the source's callbacks ---- */
@@ -522,6 +548,7 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	snprintf(n->source_error, sizeof(n->source_error), "%s", s.last_error);
 	n->source_received_lsn = pr->stream_end;
 	n->source_flush_lsn = ss->reported_flush;
+	n->source_apply_lsn = ss->reported_apply;
 	n->source_connects = s.connects;
 	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has
 	 * not reported durable: the slot keeps at least that much in pg_wal. */

@@ -98,6 +98,30 @@ int link_refuse(struct link *lk, uint32_t code, const char *fmt, ...)
 	return -EPROTO;
 }
 
+/* Tell the primary how far the standbys on pg_listen applied (APPLIED), once it answered
+ * our HELLO (so it has our HAVE too). */
+static void replica_send_applied(struct replica *rp)
+{
+	struct msg_applied m = { .timeline = rp->applied_tli, .apply_lsn = rp->applied_lsn };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	int len;
+
+	if (!rp->link || !rp->link->established || rp->link->conn.closing || !m.apply_lsn)
+		return;
+	len = msg_applied_encode(frame, sizeof(frame), &m);
+	if (len > 0)
+		conn_send_frame(&rp->link->conn, frame, (uint32_t)len);
+}
+
+static void replica_applied(void *arg, uint32_t tli, uint64_t lsn)
+{
+	struct replica *rp = arg;
+
+	rp->applied_tli = tli;
+	rp->applied_lsn = lsn;
+	replica_send_applied(rp);
+}
+
 static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 {
 	struct replica *rp = lk->rp;
@@ -119,6 +143,7 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
 	rp->backoff_ms = rp->cfg.reconnect_min_ms;
 	log_log("connected to primary \"%s\" at %s", h.node_name, rp->cfg.upstream);
+	replica_send_applied(rp);
 	return 0;
 }
 
@@ -476,6 +501,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 		rp->serve = serve_start(cfg, r, &rp->store); /* logs */
 		if (!rp->serve)
 			goto out_store;
+		serve_on_applied(rp->serve, replica_applied, rp);
 	}
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, rp) < 0)

@@ -104,6 +104,10 @@ struct replica {
 	struct control_server control;
 	struct store store;
 	struct link *link;
+	/* the furthest WAL its standbys on pg_listen applied (serve_on_applied()), passed
+	 * upstream as APPLIED */
+	uint64_t applied_lsn;
+	uint32_t applied_tli;
 	/* connecting */
 	int connect_fd;
 	struct ring_op connect_op;

@@ -271,8 +271,9 @@ static int parse_start_replication(const char **at, struct pgwire_command *out)
 	return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 }
 
-/* CREATE_REPLICATION_SLOT name [TEMPORARY] {PHYSICAL|LOGICAL plugin} [options]: the
- * options (RESERVE_WAL, or a parenthesized list) are not looked at. */
+/* CREATE_REPLICATION_SLOT name [TEMPORARY] {PHYSICAL|LOGICAL plugin} [options]: of the
+ * options (RESERVE_WAL, or a parenthesized list), only RESERVE_WAL is looked at (in the
+ * list, "RESERVE_WAL" or "RESERVE_WAL true"; false, off or 0 after it turn it off). */
 static int parse_create_slot(const char **at, struct pgwire_command *out)
 {
 	char tok[TOKEN_MAX];
@@ -291,7 +292,45 @@ static int parse_create_slot(const char **at, struct pgwire_command *out)
 		out->logical = true;
 		return 0;
 	}
-	return keyword(tok, quoted, "PHYSICAL") ? 0 : -EINVAL;
+	if (!keyword(tok, quoted, "PHYSICAL"))
+		return -EINVAL;
+	while (next_token(at, tok, &quoted) > 0) {
+		char *w = tok;
+		size_t n;
+
+		while (*w == '(')
+			w++;
+		n = strlen(w);
+		while (n && (w[n - 1] == ')' || w[n - 1] == ','))
+			w[--n] = '\0';
+		if (quoted)
+			continue;
+		if (!strcasecmp(w, "RESERVE_WAL"))
+			out->reserve_wal = true;
+		else if (out->reserve_wal &&
+			 (!strcasecmp(w, "false") || !strcasecmp(w, "off") || !strcmp(w, "0")))
+			out->reserve_wal = false;
+	}
+	return 0;
+}
+
+/* DROP_REPLICATION_SLOT name [WAIT], READ_REPLICATION_SLOT name. */
+static int parse_slot_name(const char **at, struct pgwire_command *out, bool wait_ok)
+{
+	char tok[TOKEN_MAX];
+	bool quoted;
+	int ret;
+
+	if (next_token(at, tok, &quoted) <= 0 ||
+	    identifier(out->slot, sizeof(out->slot), tok, quoted) < 0)
+		return -EINVAL;
+	ret = next_token(at, tok, &quoted);
+	if (ret == 0)
+		return 0;
+	if (ret < 0 || !wait_ok || !keyword(tok, quoted, "WAIT"))
+		return -EINVAL;
+	out->wait = true;
+	return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 }
 
 int pgwire_parse_command(const char *text, struct pgwire_command *out)
@@ -337,6 +376,14 @@ int pgwire_parse_command(const char *text, struct pgwire_command *out)
 	if (keyword(tok, quoted, "CREATE_REPLICATION_SLOT")) {
 		out->kind = PGWIRE_CMD_CREATE_SLOT;
 		return parse_create_slot(&at, out);
+	}
+	if (keyword(tok, quoted, "DROP_REPLICATION_SLOT")) {
+		out->kind = PGWIRE_CMD_DROP_SLOT;
+		return parse_slot_name(&at, out, true);
+	}
+	if (keyword(tok, quoted, "READ_REPLICATION_SLOT")) {
+		out->kind = PGWIRE_CMD_READ_SLOT;
+		return parse_slot_name(&at, out, false);
 	}
 	out->kind = PGWIRE_CMD_OTHER;
 	return 0;

@@ -99,6 +99,8 @@ enum pgwire_command_kind {
 	PGWIRE_CMD_TIMELINE_HISTORY,
 	PGWIRE_CMD_START_REPLICATION,
 	PGWIRE_CMD_CREATE_SLOT, /* CREATE_REPLICATION_SLOT */
+	PGWIRE_CMD_DROP_SLOT, /* DROP_REPLICATION_SLOT name [WAIT] */
+	PGWIRE_CMD_READ_SLOT, /* READ_REPLICATION_SLOT name */
 	PGWIRE_CMD_OTHER, /* a replication command this endpoint does not serve, or SQL */
 };
 
@@ -109,9 +111,11 @@ struct pgwire_command {
 	uint32_t timeline; /* TIMELINE_HISTORY; START_REPLICATION (0: not given) */
 	uint64_t start; /* START_REPLICATION: the start LSN */
 	char slot[PGWIRE_MAX_NAME]; /* START_REPLICATION SLOT name, "" when none;
-				     * CREATE_REPLICATION_SLOT's name */
+				     * CREATE_, DROP_, READ_REPLICATION_SLOT's name */
 	bool logical; /* START_REPLICATION SLOT x LOGICAL ..., CREATE_... LOGICAL */
 	bool temporary; /* CREATE_REPLICATION_SLOT x TEMPORARY */
+	bool reserve_wal; /* CREATE_REPLICATION_SLOT x PHYSICAL RESERVE_WAL, or (RESERVE_WAL) */
+	bool wait; /* DROP_REPLICATION_SLOT x WAIT */
 };
 
 /*

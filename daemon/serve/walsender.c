@@ -34,6 +34,7 @@
 #include "net/tls.h"
 #include "proto/pgrepl.h"
 #include "serve/pgwire.h"
+#include "serve/slots.h"
 #include "wal/name.h"
 
 /* Receive buffer: the largest message a standby may send, with its header. */
@@ -88,6 +89,9 @@ struct standby {
 	char user[PGWIRE_MAX_NAME];
 	char app[PGWIRE_MAX_NAME];
 	char slot[PGWIRE_MAX_NAME];
+	uint32_t pid; /* its backend pid, told at AuthenticationOk */
+	struct serve_slot *slot_p; /* the slot streamed through (slots.h), NULL none */
+	bool drop_waiting; /* DROP_REPLICATION_SLOT slot WAIT: until it is inactive */
 	int64_t accepted_ms, last_rx_ms;
 	int64_t connected_since;
 	bool ping_sent;
@@ -157,6 +161,11 @@ struct serve {
 	 * one when pushes of whole files are in flight beside the stream */
 	struct growing growing[SERVE_MAX_GROWING];
 	uint64_t refused, hba_refused, shed;
+	struct serve_slots slots;
+	/* the furthest apply position a standby reported, and who is told of it */
+	uint64_t applied_lsn;
+	serve_applied_fn applied_fn;
+	void *applied_arg;
 };
 
 static struct growing *growing_find(struct serve *s, const char *name)
@@ -184,6 +193,8 @@ static void growing_set(struct serve *s, const char *name, const char *tmp_name,
 }
 
 static void sb_pump(struct standby *sb);
+static void sb_no_slot(struct standby *sb, const char *name);
+static void serve_fill_slots(const struct serve *s, struct status_node *n);
 static void sb_flush(struct standby *sb);
 static void sb_stream_end(struct standby *sb);
 static int sb_tls_seal(struct standby *sb);
@@ -298,6 +309,12 @@ static void sb_free(struct standby *sb)
 		}
 	}
 	s->nstandbys--;
+	if (sb->slot_p)
+		sb->slot_p->active_pid = 0;
+	for (unsigned int i = 0; sb->pid && i < SERVE_MAX_SLOTS; i++)
+		if (s->slots.slot[i].name[0] && s->slots.slot[i].temporary &&
+		    s->slots.slot[i].owner_pid == sb->pid)
+			(void)serve_slots_drop(&s->slots, &s->slots.slot[i]);
 	if (sb->file_fd >= 0)
 		close(sb->file_fd);
 	close(sb->fd);
@@ -701,6 +718,8 @@ static void sb_auth_ok(struct standby *sb)
 	struct serve *s = sb->s;
 	uint32_t pid = s->next_pid++;
 
+	sb->pid = pid;
+
 	log_log("replication connection authorized: user=%s application_name=%s host=%s%s%s",
 		sb->user, sb->app, sb->addr, sb->tls ? " SSL enabled " : "",
 		sb->tls ? sb->tls->version : "");
@@ -972,8 +991,28 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	pgrepl_lsn_format(cmd->start, start, sizeof(start));
 	sb->stop_lsn = 0;
 	sb->next_tli = 0;
-	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0)
+	if (cmd->slot[0]) { /* walsender.c StartReplication(): ReplicationSlotAcquire() */
+		struct serve_slot *slot = serve_slots_find(&s->slots, cmd->slot);
+
+		if (!slot) {
+			sb_no_slot(sb, cmd->slot);
+			return;
+		}
+		if (slot->active_pid && slot->active_pid != sb->pid) {
+			sb_error(sb, "ERROR", "55006",
+				 "replication slot \"%s\" is active for PID %u", cmd->slot,
+				 slot->active_pid);
+			pgwire_ready(&sb->out);
+			return;
+		}
+		sb->slot_p = slot;
+	}
+	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0) {
+		sb->slot_p = NULL;
 		return; /* answered */
+	}
+	if (sb->slot_p)
+		sb->slot_p->active_pid = sb->pid;
 	snprintf(sb->slot, sizeof(sb->slot), "%s", cmd->slot);
 	sb->tli = tli;
 	sb->next_lsn = cmd->start;
@@ -997,10 +1036,18 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	sb_pump(sb);
 }
 
+/* The slot named in a command is missing: PostgreSQL's words (slot.c). */
+static void sb_no_slot(struct standby *sb, const char *name)
+{
+	sb_error(sb, "ERROR", "42704", "replication slot \"%s\" does not exist", name);
+	pgwire_ready(&sb->out);
+}
+
 /*
- * CREATE_REPLICATION_SLOT: a TEMPORARY physical slot (what a walreceiver with
- * wal_receiver_create_temp_slot = on asks for) is answered and keeps nothing: the
- * appliance removes no WAL yet.  Permanent slots are not kept on the appliance yet.
+ * CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL [RESERVE_WAL] (slots.h): with
+ * RESERVE_WAL the slot keeps, from now on, the WAL from the durable end of what this
+ * appliance holds; without, nothing until a standby streams through it and confirms a
+ * flush.  A temporary slot goes with this connection.
  */
 static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 {
@@ -1008,21 +1055,107 @@ static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 					     "output_plugin" };
 	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_TEXT,
 					 PGWIRE_OID_TEXT };
+	struct serve *s = sb->s;
+	struct serve_slot *slot;
 	char pos[PGREPL_LSN_TEXT];
 	const char *values[4] = { cmd->slot, pos, NULL, NULL };
 	size_t lens[4] = { strlen(cmd->slot), 0, 0, 0 };
+	int err;
 
-	if (cmd->logical || !cmd->temporary) {
+	if (cmd->logical) {
 		sb_error(sb, "ERROR", "0A000",
-			 "%s replication slots are not supported by walship: only temporary "
-			 "physical slots, which keep nothing",
-			 cmd->logical ? "logical" : "permanent");
+			 "logical replication slots are not supported by walship: physical "
+			 "slots only");
 		pgwire_ready(&sb->out);
 		return;
 	}
-	pgrepl_lsn_format(sb->s->end_lsn, pos, sizeof(pos));
+	if (serve_slot_name_valid(cmd->slot) < 0) {
+		sb_error(sb, "ERROR", "42602",
+			 "replication slot name \"%s\" contains invalid character or is too long",
+			 cmd->slot);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	slot = serve_slots_create(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,
+				  cmd->temporary, &err);
+	if (!slot) {
+		if (err == -EEXIST)
+			sb_error(sb, "ERROR", "42710", "replication slot \"%s\" already exists",
+				 cmd->slot);
+		else if (err == -ENOSPC)
+			sb_error(sb, "ERROR", "53400", "all replication slots are in use");
+		else
+			sb_error(sb, "ERROR", "58030", "could not save replication slot \"%s\"",
+				 cmd->slot);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	slot->owner_pid = sb->pid;
+	pgrepl_lsn_format(slot->restart_lsn, pos, sizeof(pos));
+	log_log("replication slot \"%s\" created%s by \"%s\" (%s), restart LSN %s", slot->name,
+		slot->temporary ? " (temporary)" : "", sb->app, sb->addr, pos);
 	lens[1] = strlen(pos);
 	sb_row(sb, 4, names, oids, values, lens, "CREATE_REPLICATION_SLOT");
+}
+
+/* Drop the slot of DROP_REPLICATION_SLOT; with WAIT, once it is inactive.  Returns false
+ * when it must wait (sb->drop_waiting set; tried again by serve_tick()). */
+static bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
+{
+	struct serve *s = sb->s;
+	struct serve_slot *slot = serve_slots_find(&s->slots, name);
+
+	sb->drop_waiting = false;
+	if (!slot) {
+		sb_no_slot(sb, name);
+		return true;
+	}
+	if (slot->active_pid && slot->active_pid != sb->pid) {
+		if (wait) {
+			snprintf(sb->slot, sizeof(sb->slot), "%s", name);
+			sb->drop_waiting = true;
+			return false;
+		}
+		sb_error(sb, "ERROR", "55006", "replication slot \"%s\" is active for PID %u", name,
+			 slot->active_pid);
+		pgwire_ready(&sb->out);
+		return true;
+	}
+	if (serve_slots_drop(&s->slots, slot) < 0) { /* logs */
+		sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"", name);
+		pgwire_ready(&sb->out);
+		return true;
+	}
+	log_log("replication slot \"%s\" dropped by \"%s\" (%s)", name, sb->app, sb->addr);
+	pgwire_command_complete(&sb->out, "DROP_REPLICATION_SLOT");
+	pgwire_ready(&sb->out);
+	return true;
+}
+
+/* READ_REPLICATION_SLOT (PostgreSQL 15): its type, restart LSN and timeline, all NULL
+ * when there is no such slot. */
+static void sb_read_slot(struct standby *sb, const char *name)
+{
+	static const char *const names[] = { "slot_type", "restart_lsn", "restart_tli" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_INT8 };
+	const struct serve_slot *slot = serve_slots_find(&sb->s->slots, name);
+	char lsn[PGREPL_LSN_TEXT], tli[12];
+	const char *values[3] = { NULL, NULL, NULL };
+	size_t lens[3] = { 0, 0, 0 };
+
+	if (slot) {
+		values[0] = "physical";
+		lens[0] = strlen(values[0]);
+	}
+	if (slot && slot->restart_lsn) {
+		pgrepl_lsn_format(slot->restart_lsn, lsn, sizeof(lsn));
+		snprintf(tli, sizeof(tli), "%u", slot->restart_tli);
+		values[1] = lsn;
+		values[2] = tli;
+		lens[1] = strlen(lsn);
+		lens[2] = strlen(tli);
+	}
+	sb_row(sb, 3, names, oids, values, lens, "READ_REPLICATION_SLOT");
 }
 
 static void sb_query(struct standby *sb, const struct pgwire_msg *m)
@@ -1059,6 +1192,12 @@ static void sb_query(struct standby *sb, const struct pgwire_msg *m)
 	case PGWIRE_CMD_CREATE_SLOT:
 		sb_create_slot(sb, &cmd);
 		return;
+	case PGWIRE_CMD_DROP_SLOT:
+		sb_drop_slot(sb, cmd.slot, cmd.wait);
+		return;
+	case PGWIRE_CMD_READ_SLOT:
+		sb_read_slot(sb, cmd.slot);
+		return;
 	case PGWIRE_CMD_OTHER:
 		/* PostgreSQL's answer to SQL on a physical walsender (walsender.c). */
 		sb_error(sb, "ERROR", "08P01",
@@ -1079,6 +1218,10 @@ static void sb_stream_end(struct standby *sb)
 	sb->state = SB_QUERY;
 	sb->waiting = false;
 	sb->gen++;
+	if (sb->slot_p) {
+		sb->slot_p->active_pid = 0;
+		sb->slot_p = NULL;
+	}
 }
 
 /* WAL up to next_lsn was just queued: note when (one sample per millisecond at most). */
@@ -1126,6 +1269,14 @@ static void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb->write = st.write;
 		sb->flush = st.flush;
 		sb->apply = st.apply;
+		if (st.apply > sb->s->applied_lsn && sb->tli) {
+			sb->s->applied_lsn = st.apply;
+			if (sb->s->applied_fn)
+				sb->s->applied_fn(sb->s->applied_arg, sb->tli, st.apply);
+		}
+		/* PhysicalConfirmReceivedLocation(): what it flushed it never asks for again */
+		if (sb->slot_p && st.flush)
+			serve_slots_advance(&sb->s->slots, sb->slot_p, st.flush, sb->tli);
 		sb_lag_report(sb, 0, st.write);
 		sb_lag_report(sb, 1, st.flush);
 		sb_lag_report(sb, 2, st.apply);
@@ -1434,7 +1585,7 @@ static void sb_process(struct standby *sb)
 {
 	size_t used = 0;
 
-	while (!sb->closing && !sb->close_when_sent && used < sb->rx_len) {
+	while (!sb->closing && !sb->close_when_sent && !sb->drop_waiting && used < sb->rx_len) {
 		int n;
 
 		if (sb->state == SB_STARTUP) {
@@ -1649,6 +1800,8 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 			goto out_passwords;
 		s->tls_on = true;
 	}
+	if (serve_slots_load(&s->slots, store) < 0) /* logs */
+		goto out_tls;
 	serve_scan(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
 	if (s->listen_fd < 0)
@@ -1719,10 +1872,18 @@ void serve_tick(struct serve *s, int64_t now_ms)
 {
 	if (!s)
 		return;
+	serve_slots_tick(&s->slots, now_ms);
 	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
 		next = sb->next;
 		if (sb->closing)
 			continue;
+		if (sb->drop_waiting && sb_drop_slot(sb, sb->slot, true)) {
+			sb->slot[0] = '\0';
+			sb_process(sb); /* what it sent meanwhile */
+			sb_flush(sb);
+			if (sb->closing)
+				continue;
+		}
 		if ((sb->state == SB_STARTUP || sb->state == SB_AUTH) &&
 		    now_ms - sb->accepted_ms > s->connect_timeout_ms) {
 			log_log("closing connection from %s: no startup within connect_timeout",
@@ -1801,6 +1962,7 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 
 	if (!s)
 		return;
+	serve_fill_slots(s, n);
 	n->connections_refused += s->refused;
 	n->hba_refused += s->hba_refused;
 	n->connections_shed += s->shed;
@@ -1834,6 +1996,44 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 		o->connected_since = sb->connected_since;
 	}
 	n->nstandbys = i;
+}
+
+/* The slots into @n (n->slots, freed by status_node_release()). */
+static void serve_fill_slots(const struct serve *s, struct status_node *n)
+{
+	unsigned int k = 0;
+
+	n->slots = calloc(SERVE_MAX_SLOTS, sizeof(*n->slots));
+	if (!n->slots)
+		return;
+	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++) {
+		const struct serve_slot *sl = &s->slots.slot[i];
+		struct status_slot *o = &n->slots[k];
+
+		if (!sl->name[0])
+			continue;
+		snprintf(o->name, sizeof(o->name), "%s", sl->name);
+		o->temporary = sl->temporary;
+		o->active = sl->active_pid != 0;
+		o->restart_lsn = sl->restart_lsn;
+		o->restart_tli = sl->restart_tli;
+		o->retained_bytes = sl->restart_lsn && s->end_lsn > sl->restart_lsn ?
+					    s->end_lsn - sl->restart_lsn :
+					    0;
+		k++;
+	}
+	n->nslots = k;
+}
+
+void serve_on_applied(struct serve *s, serve_applied_fn fn, void *arg)
+{
+	s->applied_fn = fn;
+	s->applied_arg = arg;
+}
+
+uint64_t serve_slots_floor(const struct serve *s)
+{
+	return s ? serve_slots_oldest(&s->slots) : UINT64_MAX;
 }
 
 void serve_free(struct serve *s)

@@ -22,6 +22,12 @@
  * refusal, an SQL session or logical replication gets an ErrorResponse in PostgreSQL's
  * words and SQLSTATE.
  *
+ * Slots: physical replication slots (serve/slots.h), permanent or temporary, created,
+ * dropped and read with PostgreSQL's commands and streamed through with START_REPLICATION
+ * SLOT; their restart LSN follows the flush each client confirms (serve_slots_floor()).
+ * Apply: the furthest apply a standby reports goes to the replica role (serve_on_applied())
+ * and upstream, for remote_apply.
+ *
  * Everything runs on the event loop's thread; requests in flight are counted per standby,
  * which is freed only when none is left.
  */
@@ -66,6 +72,14 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 /* @name (any WAL file: a segment, a history file) is stored under its final name. */
 void serve_wal_stored(struct serve *s, const char *name);
 
+/*
+ * Called when the furthest apply position any standby on pg_listen reported grows: @lsn
+ * on timeline @tli (never more than this replica holds durably: a standby is sent nothing
+ * else).  The replica role passes it upstream (APPLIED, docs/protocol.md).
+ */
+typedef void (*serve_applied_fn)(void *arg, uint32_t tli, uint64_t lsn);
+void serve_on_applied(struct serve *s, serve_applied_fn fn, void *arg);
+
 /* Every role tick: keepalives, timeouts. */
 void serve_tick(struct serve *s, int64_t now_ms);
 
@@ -84,6 +98,16 @@ bool serve_stopped(const struct serve *s);
  * to its connections_refused and hba_refused.
  */
 void serve_fill_status(const struct serve *s, struct status_node *n);
+
+/*
+ * The retention floor of the replication slots: the oldest restart LSN any slot on
+ * pg_listen (permanent or temporary) still needs, UINT64_MAX when no slot reserves WAL
+ * (also for NULL: no pg_listen).  A retention policy must keep the segment holding this
+ * LSN and every later one (on the slot's timeline and its successors).  A slot's restart
+ * LSN only moves forward, to the flush position its client confirms; a permanent slot's
+ * survives restarts, possibly a little older than it was (slots.h).
+ */
+uint64_t serve_slots_floor(const struct serve *s);
 
 /* Free everything; call after ring_exit() (requests in flight are gone).  NULL is fine. */
 void serve_free(struct serve *s);

@@ -177,7 +177,8 @@ static void pgsource_send_status(struct pgsource *s, bool ask_reply)
 
 	if (s->state != PGSOURCE_STREAMING)
 		return;
-	pgrepl_build_status(msg, s->report_write, s->report_flush, 0, pgrepl_time_now(), ask_reply);
+	pgrepl_build_status(msg, s->report_write, s->report_flush, s->report_apply,
+			    pgrepl_time_now(), ask_reply);
 	ret = PQputCopyData(s->conn, (const char *)msg, sizeof(msg));
 	if (ret < 0) {
 		pgsource_fail(s, "could not send standby status update: %s", PQ_ERROR(s, err));
@@ -865,10 +866,14 @@ void pgsource_start(struct pgsource *s)
 	pgsource_arm(s);
 }
 
-void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush)
+void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush, uint64_t apply)
 {
 	bool advanced = false;
 
+	if (apply > s->report_apply) {
+		s->report_apply = apply;
+		advanced = true;
+	}
 	if (write > s->report_write) {
 		s->report_write = write;
 		advanced = true;

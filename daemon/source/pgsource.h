@@ -159,7 +159,7 @@ struct pgsource {
 	bool reply_requested; /* an 'r' asked for a reply since last_recv_ms */
 
 	/* what the role reported (kept as the maximum) and what was last sent */
-	uint64_t report_write, report_flush;
+	uint64_t report_write, report_flush, report_apply;
 	uint64_t sent_write, sent_flush;
 
 	/* status */
@@ -183,11 +183,12 @@ void pgsource_start(struct pgsource *s);
 
 /*
  * The role's positions: @write = received by enough replicas, @flush = durable on enough
- * replicas (apply is always reported as 0, unknown).  Each is kept as the maximum ever
- * reported (never goes backwards); when either advanced and the source is streaming, a
- * status update is sent at once.  With a slot, PostgreSQL may remove WAL before @flush.
+ * replicas, @apply = applied by standbys served by enough replicas (0 while unknown).  Each
+ * is kept as the maximum ever reported (never goes backwards); when one advanced and the
+ * source is streaming, a status update is sent at once.  With a slot, PostgreSQL may
+ * remove WAL before @flush.
  */
-void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush);
+void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush, uint64_t apply);
 
 /*
  * Back-pressure: while paused the source does not read from the socket (PostgreSQL's

@@ -169,6 +169,24 @@ static void render_json_standbys(struct sbuf *sb, const struct status_node *n)
 	sb_printf(sb, "]");
 }
 
+/* "slots": replication slots on pg_listen, like pg_replication_slots. */
+static void render_json_slots(struct sbuf *sb, const struct status_node *n)
+{
+	sb_printf(sb, ",\"slots\":[");
+	for (unsigned int i = 0; i < n->nslots; i++) {
+		const struct status_slot *s = &n->slots[i];
+
+		sb_printf(sb, "%s{\"slot_name\":", i ? "," : "");
+		sb_json_str(sb, s->name);
+		sb_printf(sb, ",\"slot_type\":\"physical\",\"temporary\":%s,\"active\":%s",
+			  s->temporary ? "true" : "false", s->active ? "true" : "false");
+		json_lsn(sb, "restart_lsn", s->restart_lsn);
+		sb_printf(sb, ",\"restart_tli\":%u,\"retained_bytes\":%" PRIu64 "}", s->restart_tli,
+			  s->retained_bytes);
+	}
+	sb_printf(sb, "]");
+}
+
 static void render_json(struct sbuf *sb, const struct status_node *n)
 {
 	sb_printf(sb, "{\"role\":");
@@ -229,6 +247,7 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	}
 	sb_printf(sb, "]");
 	render_json_standbys(sb, n);
+	render_json_slots(sb, n);
 	render_json_probes(sb, n->probes);
 	sb_printf(sb, "}\n");
 }
@@ -309,12 +328,15 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			sb_printf(sb,
 				  "stream source:       %s, %" PRIu64
 				  " connection(s); received %X/%X"
-				  " (%" PRIu64 "), durable on sync_replicas %X/%X (%" PRIu64 ")\n",
+				  " (%" PRIu64 "), durable on sync_replicas %X/%X (%" PRIu64 ")"
+				  ", applied by standbys %X/%X (%" PRIu64 ")\n",
 				  n->source_state[0] ? n->source_state : "?", n->source_connects,
 				  (unsigned int)(n->source_received_lsn >> 32),
 				  (unsigned int)n->source_received_lsn, n->source_received_lsn,
 				  (unsigned int)(n->source_flush_lsn >> 32),
-				  (unsigned int)n->source_flush_lsn, n->source_flush_lsn);
+				  (unsigned int)n->source_flush_lsn, n->source_flush_lsn,
+				  (unsigned int)(n->source_apply_lsn >> 32),
+				  (unsigned int)n->source_apply_lsn, n->source_apply_lsn);
 		if (n->source_state[0] || n->source_retained_bytes)
 			sb_printf(sb,
 				  "slot retains:        %" PRIu64
@@ -429,6 +451,16 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			sb_printf(sb, "    hot standby feedback: xmin %u, catalog xmin %u\n",
 				  s->xmin, s->catalog_xmin);
 	}
+	if (n->nslots)
+		sb_printf(sb, "\nreplication slots:   %u\n", n->nslots);
+	for (unsigned int i = 0; i < n->nslots; i++) {
+		const struct status_slot *s = &n->slots[i];
+
+		sb_printf(sb, "  slot %s%s: restart %X/%X, %s, retains %" PRIu64 " bytes\n",
+			  s->name, s->temporary ? " (temporary)" : "",
+			  (unsigned int)(s->restart_lsn >> 32), (unsigned int)s->restart_lsn,
+			  s->active ? "active" : "inactive", s->retained_bytes);
+	}
 }
 
 char *status_render(const struct status_node *n, bool json, size_t *len)
@@ -509,4 +541,7 @@ void status_node_release(struct status_node *n)
 	free(n->standbys);
 	n->standbys = NULL;
 	n->nstandbys = 0;
+	free(n->slots);
+	n->slots = NULL;
+	n->nslots = 0;
 }

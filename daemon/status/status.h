@@ -59,6 +59,8 @@
 	  "Primary: end of the WAL received from PostgreSQL's replication stream (LSN as bytes).")       \
 	X(source_flush_lsn, GAUGE,                                                                       \
 	  "Primary: flush position reported to PostgreSQL: durable on sync_replicas replicas.")          \
+	X(source_apply_lsn, GAUGE,                                                                       \
+	  "Primary: apply position reported to PostgreSQL: applied by standbys on replicas' pg_listen.") \
 	X(source_connects, COUNTER,                                                                      \
 	  "Primary: connections made to PostgreSQL's replication stream.")                               \
 	X(source_retained_bytes, GAUGE,                                                                  \
@@ -127,7 +129,7 @@ struct status_standby {
 	char application_name[64];
 	char addr[64];
 	char state[16]; /* "startup", "idle", "streaming" */
-	char slot[64]; /* named in START_REPLICATION, "" none (not kept on the appliance yet) */
+	char slot[64]; /* named in START_REPLICATION, "" none */
 	uint32_t timeline;
 	uint64_t sent_lsn; /* WAL sent to it, up to here */
 	uint64_t write_lsn; /* as the standby reports them */
@@ -140,6 +142,17 @@ struct status_standby {
 	uint32_t xmin; /* its hot standby feedback, as pg_stat_replication.backend_xmin; 0 none */
 	uint32_t catalog_xmin;
 	int64_t connected_since; /* unix seconds */
+};
+
+/* A physical replication slot on this replica's pg_listen (serve/slots.h), like a row of
+ * pg_replication_slots. */
+struct status_slot {
+	char name[64];
+	bool temporary;
+	bool active; /* a standby streams through it */
+	uint32_t restart_tli;
+	uint64_t restart_lsn; /* 0: nothing reserved */
+	uint64_t retained_bytes; /* WAL kept for it: from restart_lsn to the durable end */
 };
 
 /* One latency histogram of the BPF probes, as quantiles (docs/observability.md). */
@@ -189,6 +202,8 @@ struct status_node {
 	unsigned int npeers;
 	struct status_standby *standbys; /* replica with pg_listen: its standbys */
 	unsigned int nstandbys;
+	struct status_slot *slots; /* replica with pg_listen: its replication slots */
+	unsigned int nslots;
 	/* NULL: probes off (or not filled in: the roles leave it NULL, status_reply's hook
 	 * sets it).  Not owned by the node. */
 	const struct status_probes *probes;

@@ -32,9 +32,10 @@
  * > 0 (resuming a file from the replica's durable length).  Version 3 added streamed
  * segments: FILE_BEGIN flag WIRE_BEGIN_STREAM (DATA follows as PostgreSQL writes the WAL)
  * PROGRESS (the replica's received and durable length of such a file) and FILE_CANCEL (a
- * streamed segment cut by a timeline switch).
+ * streamed segment cut by a timeline switch).  Version 4 added APPLIED (the WAL the
+ * replica's PostgreSQL standbys on pg_listen have applied, for remote_apply).
  */
-#define WIRE_VERSION 3
+#define WIRE_VERSION 4
 
 #define WIRE_HEADER_SIZE 16
 /* One DATA frame carries at most this many bytes of file content. */
@@ -68,6 +69,7 @@ enum wire_type {
 	WIRE_HAVE = 9, /* replica -> primary, once, right after its HELLO */
 	WIRE_PROGRESS = 10, /* replica -> primary: how much of a streamed file is durable */
 	WIRE_FILE_CANCEL = 11, /* primary -> replica: a streamed file that will not be completed */
+	WIRE_APPLIED = 12, /* replica -> primary: WAL its standbys on pg_listen have applied */
 };
 
 /* FILE_BEGIN flags (the payload's flags byte). */

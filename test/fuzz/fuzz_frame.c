@@ -50,6 +50,7 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		struct msg_have have;
 		struct msg_progress progress;
 		struct msg_file_cancel cancel;
+		struct msg_applied applied;
 	} m;
 	int ret = -EPROTO;
 
@@ -114,6 +115,12 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 			same_payload(msg_have_encode(encoded, sizeof(encoded), &m.have), payload,
 				     len);
 		}
+		break;
+	case WIRE_APPLIED:
+		ret = msg_applied_decode(payload, len, &m.applied);
+		if (ret == 0)
+			same_payload(msg_applied_encode(encoded, sizeof(encoded), &m.applied),
+				     payload, len);
 		break;
 	case WIRE_FILE_CANCEL:
 		ret = msg_file_cancel_decode(payload, len, &m.cancel);

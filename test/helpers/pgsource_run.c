@@ -338,7 +338,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (rc.synced)
-			pgsource_report(&src, rc.synced, rc.synced);
+			pgsource_report(&src, rc.synced, rc.synced, 0);
 		pgsource_get_status(&src, &st);
 		if (status_file) {
 			snprintf(line, sizeof(line), "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %d",

@@ -409,6 +409,33 @@ static void test_file_cancel(void **state)
 	assert_string_equal(wire_type_name(WIRE_FILE_CANCEL), "FILE_CANCEL");
 }
 
+static int applied_dec(const uint8_t *p, uint32_t l, void *o)
+{
+	return msg_applied_decode(p, l, o);
+}
+
+static void test_applied(void **state)
+{
+	struct msg_applied in = { .timeline = 2, .apply_lsn = 0x1234567890ull }, out;
+	const uint8_t *payload;
+	int total;
+
+	(void)state;
+	total = msg_applied_encode(frame, sizeof(frame), &in);
+	assert_int_equal(total, WIRE_HEADER_SIZE + 16);
+	payload = open_frame(frame, total, WIRE_APPLIED);
+	assert_int_equal(msg_applied_decode(payload, 16, &out), 0);
+	assert_int_equal(out.timeline, 2);
+	assert_int_equal(out.apply_lsn, in.apply_lsn);
+	check_truncations(payload, 16, applied_dec);
+	assert_int_equal(frame_max_payload(WIRE_APPLIED), 16);
+	frame[WIRE_HEADER_SIZE + 5] = 1; /* reserved */
+	assert_int_equal(msg_applied_decode(payload, 16, &out), -EPROTO);
+	in.apply_lsn = 0;
+	assert_int_equal(msg_applied_encode(frame, sizeof(frame), &in), -EINVAL);
+	assert_string_equal(wire_type_name(WIRE_APPLIED), "APPLIED");
+}
+
 static int begin_with(size_t at, uint8_t value)
 {
 	struct msg_file_begin m = sample_begin(), out;
@@ -897,7 +924,7 @@ static void test_header(void **state)
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, 0x16, 0, 0, 0); /* a TLS record, never a frame type */
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
-	frame_header_encode(buf, WIRE_FILE_CANCEL + 1, 0, 0, 0);
+	frame_header_encode(buf, WIRE_APPLIED + 1, 0, 0, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
 	frame_header_encode(buf, WIRE_PING, 1, 8, 0);
 	assert_int_equal(frame_header_decode(buf, &hdr), -EPROTO);
@@ -1040,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_file_begin_stream),
 		cmocka_unit_test(test_progress),
 		cmocka_unit_test(test_file_cancel),
+		cmocka_unit_test(test_applied),
 		cmocka_unit_test(test_ack),
 		cmocka_unit_test(test_ack_refuses),
 		cmocka_unit_test(test_error),

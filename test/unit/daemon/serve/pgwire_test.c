@@ -165,9 +165,29 @@ static void test_commands(void **state)
 	assert_string_equal(c.slot, "pg_walreceiver_77");
 	assert_true(c.temporary);
 	assert_false(c.logical);
+	assert_true(c.reserve_wal);
 	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s PHYSICAL RESERVE_WAL", &c),
 			 0);
 	assert_false(c.temporary);
+	assert_true(c.reserve_wal);
+	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s PHYSICAL", &c), 0);
+	assert_false(c.reserve_wal);
+	assert_int_equal(
+		pgwire_parse_command("CREATE_REPLICATION_SLOT s PHYSICAL (RESERVE_WAL false)", &c),
+		0);
+	assert_false(c.reserve_wal);
+	assert_int_equal(pgwire_parse_command("DROP_REPLICATION_SLOT \"S1\" WAIT;", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_DROP_SLOT);
+	assert_string_equal(c.slot, "S1");
+	assert_true(c.wait);
+	assert_int_equal(pgwire_parse_command("drop_replication_slot s1", &c), 0);
+	assert_false(c.wait);
+	assert_int_equal(pgwire_parse_command("DROP_REPLICATION_SLOT s1 NOW", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("READ_REPLICATION_SLOT s1", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_READ_SLOT);
+	assert_string_equal(c.slot, "s1");
+	assert_int_equal(pgwire_parse_command("READ_REPLICATION_SLOT s1 WAIT", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("READ_REPLICATION_SLOT", &c), -EINVAL);
 	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s LOGICAL pgoutput", &c), 0);
 	assert_true(c.logical);
 	assert_int_equal(pgwire_parse_command("CREATE_REPLICATION_SLOT s TEMPORARY", &c), -EINVAL);

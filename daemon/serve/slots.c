@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Physical replication slots of the walsender endpoint (slots.h): the table and its file.
+ */
+#include "serve/slots.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/durable.h"
+#include "common/log.h"
+#include "proto/pgrepl.h"
+
+/* The file's largest size: a line per slot. */
+#define SLOTS_TEXT_MAX (SERVE_MAX_SLOTS * (SERVE_SLOT_NAME_MAX + 2 * PGREPL_LSN_TEXT + 16))
+
+int serve_slot_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > SERVE_SLOT_NAME_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_'))
+			return -EINVAL;
+	return 0;
+}
+
+static void state_path(const struct store *st, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", st->path, STORE_STATE_DIR);
+}
+
+/* Parse one line "NAME RESTART_LSN RESTART_TLI" into @slot.  Returns 0 or -EINVAL. */
+static int parse_line(char *line, struct serve_slot *slot)
+{
+	char *name = strtok(line, " "), *lsn = strtok(NULL, " "), *tli = strtok(NULL, " ");
+	char *end;
+	unsigned long v;
+
+	if (!name || !lsn || !tli || strtok(NULL, " ") || serve_slot_name_valid(name) < 0 ||
+	    pgrepl_lsn_parse(lsn, &slot->restart_lsn) < 0)
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(tli, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	snprintf(slot->name, sizeof(slot->name), "%s", name);
+	slot->restart_tli = (uint32_t)v;
+	return 0;
+}
+
+int serve_slots_load(struct serve_slots *ss, const struct store *store)
+{
+	char path[sizeof(store->path) + 16];
+	char *text, *line, *save = NULL;
+	ssize_t n;
+	unsigned int i = 0;
+	int fd, ret = 0;
+
+	memset(ss, 0, sizeof(*ss));
+	ss->store = store;
+	state_path(store, path, sizeof(path));
+	fd = openat(store->dir_fd, STORE_STATE_DIR "/" SERVE_SLOTS_FILE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		log_error("could not open file \"%s/%s\": %s", path, SERVE_SLOTS_FILE,
+			  strerror(errno));
+		return ret;
+	}
+	text = malloc(SLOTS_TEXT_MAX + 1);
+	if (!text) {
+		close(fd);
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	n = read(fd, text, SLOTS_TEXT_MAX + 1);
+	if (n < 0) {
+		ret = -errno;
+		log_error("could not read file \"%s/%s\": %s", path, SERVE_SLOTS_FILE,
+			  strerror(errno));
+		goto out;
+	}
+	if (n > SLOTS_TEXT_MAX) {
+		ret = -EFBIG;
+		log_error("file \"%s/%s\" is too large", path, SERVE_SLOTS_FILE);
+		goto out;
+	}
+	text[n] = '\0';
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (i >= SERVE_MAX_SLOTS || parse_line(line, &ss->slot[i]) < 0) {
+			ret = -EINVAL;
+			log_error("invalid replication slot line %u in file \"%s/%s\"", i + 1, path,
+				  SERVE_SLOTS_FILE);
+			goto out;
+		}
+		i++;
+	}
+	if (i)
+		log_log("%u replication slot(s) restored from \"%s/%s\"", i, path,
+			SERVE_SLOTS_FILE);
+out:
+	free(text);
+	close(fd);
+	if (ret < 0)
+		memset(ss->slot, 0, sizeof(ss->slot));
+	return ret;
+}
+
+/* Write the permanent slots durably.  Returns 0 or -errno (logged). */
+static int slots_save(struct serve_slots *ss)
+{
+	char path[sizeof(ss->store->path) + 16];
+	struct durable_dir dir = { .path = path };
+	char *text = malloc(SLOTS_TEXT_MAX);
+	size_t len = 0;
+	int ret;
+
+	if (!text) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++) {
+		const struct serve_slot *sl = &ss->slot[i];
+		char lsn[PGREPL_LSN_TEXT];
+
+		if (!sl->name[0] || sl->temporary)
+			continue;
+		pgrepl_lsn_format(sl->restart_lsn, lsn, sizeof(lsn));
+		len += (size_t)snprintf(text + len, SLOTS_TEXT_MAX - len, "%s %s %u\n", sl->name,
+					lsn, sl->restart_tli);
+	}
+	state_path(ss->store, path, sizeof(path));
+	dir.fd = openat(ss->store->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir.fd < 0) {
+		ret = -errno;
+		log_error("could not open directory \"%s\": %s", path, strerror(errno));
+		free(text);
+		return ret;
+	}
+	ret = durable_put(&dir, SERVE_SLOTS_FILE, text, len, 0); /* logs */
+	close(dir.fd);
+	free(text);
+	if (ret == 0) {
+		ss->dirty = false;
+		ss->saved_ms = clock_now_ms();
+	}
+	return ret;
+}
+
+struct serve_slot *serve_slots_find(struct serve_slots *ss, const char *name)
+{
+	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++)
+		if (ss->slot[i].name[0] && !strcmp(ss->slot[i].name, name))
+			return &ss->slot[i];
+	return NULL;
+}
+
+struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
+				      uint64_t restart_lsn, uint32_t tli, bool temporary, int *err)
+{
+	struct serve_slot *sl = NULL;
+
+	if (serve_slots_find(ss, name)) {
+		*err = -EEXIST;
+		return NULL;
+	}
+	for (unsigned int i = 0; !sl && i < SERVE_MAX_SLOTS; i++)
+		if (!ss->slot[i].name[0])
+			sl = &ss->slot[i];
+	if (!sl) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	memset(sl, 0, sizeof(*sl));
+	snprintf(sl->name, sizeof(sl->name), "%s", name);
+	sl->restart_lsn = restart_lsn;
+	sl->restart_tli = tli;
+	sl->temporary = temporary;
+	if (!temporary) {
+		*err = slots_save(ss);
+		if (*err < 0) {
+			memset(sl, 0, sizeof(*sl));
+			return NULL;
+		}
+	}
+	*err = 0;
+	return sl;
+}
+
+int serve_slots_drop(struct serve_slots *ss, struct serve_slot *slot)
+{
+	struct serve_slot old = *slot;
+	int ret;
+
+	memset(slot, 0, sizeof(*slot));
+	if (old.temporary)
+		return 0;
+	ret = slots_save(ss);
+	if (ret < 0)
+		*slot = old;
+	return ret;
+}
+
+void serve_slots_advance(struct serve_slots *ss, struct serve_slot *slot, uint64_t lsn,
+			 uint32_t tli)
+{
+	if (lsn <= slot->restart_lsn)
+		return;
+	slot->restart_lsn = lsn;
+	slot->restart_tli = tli;
+	if (!slot->temporary)
+		ss->dirty = true;
+}
+
+void serve_slots_tick(struct serve_slots *ss, int64_t now_ms)
+{
+	if (ss->dirty && now_ms - ss->saved_ms >= 1000) {
+		ss->saved_ms = now_ms; /* a failure is tried again a second later */
+		(void)slots_save(ss); /* logs */
+	}
+}
+
+uint64_t serve_slots_oldest(const struct serve_slots *ss)
+{
+	uint64_t oldest = UINT64_MAX;
+
+	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++)
+		if (ss->slot[i].name[0] && ss->slot[i].restart_lsn &&
+		    ss->slot[i].restart_lsn < oldest)
+			oldest = ss->slot[i].restart_lsn;
+	return oldest;
+}

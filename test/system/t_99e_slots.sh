@@ -1,0 +1,134 @@
+#!/bin/bash
+# t_99e: physical replication slots on the appliance's pg_listen (issue 14).  pg_receivewal
+# --create-slot makes a permanent slot on the appliance (RESERVE_WAL), then streams
+# through it (READ_REPLICATION_SLOT gives its start): it stores the same bytes as the
+# appliance's archive, and its flush reports advance the slot's restart LSN.  A standby
+# with primary_slot_name streams through a slot made with CREATE_REPLICATION_SLOT, whose
+# restart LSN follows its flush.  walship status shows both (restart LSN, active, retained
+# bytes).  An active slot cannot be dropped; the slots survive a SIGKILL of the appliance;
+# DROP_REPLICATION_SLOT removes one, and READ_REPLICATION_SLOT then answers NULLs.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PG_LISTEN_PORT=5443
+SB_PORT=5444
+ws_setup
+require_cmds jq
+mkdir -p "$TEST_DIR/ws-r1"
+HBA=$TEST_DIR/ws-r1/hba.conf
+echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
+chmod 0644 "$HBA"
+REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+walship_stream_up off
+base="host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres"
+
+# repl CMD: a replication command on the appliance, its rows as psql -A -t prints them.
+repl() {
+	in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base replication=true" -c "$1" 2>&1
+}
+# slot_json NAME: the slot's object in walship status --json (fails when absent).
+slot_json() {
+	walship_status "$RCONF" --json | jq -ec ".slots[] | select(.slot_name == \"$1\")"
+}
+slot_restart_ge() {
+	local lsn
+	lsn=$(slot_json "$1" | jq -r .restart_lsn) || return 1
+	lsn_ge "$lsn" "$2"
+}
+slot_active() {
+	slot_json "$1" | jq -e .active >/dev/null
+}
+
+psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
+psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+wait_for 30 "the appliance to hold WAL" repl IDENTIFY_SYSTEM
+
+# pg_receivewal: create the slot, then stream through it.
+RW=$TEST_DIR/receivewal
+mkdir -p "$RW" && chown postgres:postgres "$RW"
+as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" -d "$base" --slot=rw --create-slot \
+	>"$TEST_DIR/create-slot.out" 2>&1 ||
+	{ cat "$TEST_DIR/create-slot.out" >&2; fail "pg_receivewal --create-slot failed"; }
+created=$(slot_json rw) || fail "walship status does not show slot rw"
+# (pg_receivewal asks for no RESERVE_WAL: nothing is kept until it confirms a flush)
+assert_eq '"0/0"' "$(jq -c .restart_lsn <<<"$created")" "slot rw's restart LSN once created"
+assert_eq "physical||" "$(repl "READ_REPLICATION_SLOT rw")" "READ_REPLICATION_SLOT rw"
+out=$(repl "CREATE_REPLICATION_SLOT kept PHYSICAL RESERVE_WAL") || fail "RESERVE_WAL: $out"
+reserved=$(slot_json kept | jq -r .restart_lsn)
+[[ "$reserved" != 0/0 ]] || fail "slot kept reserves nothing: $(slot_json kept)"
+assert_eq "physical|$reserved|1" "$(repl "READ_REPLICATION_SLOT kept")" \
+	"READ_REPLICATION_SLOT kept"
+log "ok: pg_receivewal --create-slot: $created"
+bg_start "$TEST_DIR/receivewal.out" as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" \
+	-d "$base" -D "$RW" --slot=rw -s 1 -n --no-sync
+RECEIVEWAL=$BG_PID
+wait_for 15 "slot rw active" slot_active rw
+completed=$(pg_complete_segment "$NS_P" "$PG_PORT")
+wait_archived "$completed"
+wait_for 30 "pg_receivewal to store $completed" test -f "$RW/$completed"
+assert_file_identical "$RARCHIVE/$completed" "$RW/$completed"
+log "ok: pg_receivewal stored $completed through slot rw, identical to the archive's"
+# pg_receivewal reports a segment flushed once it closed it: the slot moves past it.
+seg_end=$(printf '%X/%X' $((16#${completed:8:8})) $(((16#${completed:16:8} + 1) * 16777216)))
+wait_for 20 "slot rw's restart LSN to reach $seg_end" slot_restart_ge rw "$seg_end"
+out=$(repl "DROP_REPLICATION_SLOT rw") && fail "an active slot was dropped: $out"
+[[ "$out" == *"replication slot \"rw\" is active for PID"* ]] ||
+	fail "DROP_REPLICATION_SLOT of an active slot: '$out'"
+log "ok: ${out//$'\n'/ }"
+out=$(repl "CREATE_REPLICATION_SLOT rw PHYSICAL") && fail "a second slot rw was created: $out"
+[[ "$out" == *'replication slot "rw" already exists'* ]] || fail "CREATE of rw again: '$out'"
+
+# A standby with primary_slot_name.
+out=$(repl "CREATE_REPLICATION_SLOT sb_slot PHYSICAL") ||
+	fail "CREATE_REPLICATION_SLOT sb_slot: $out"
+out=$(repl 'START_REPLICATION SLOT "nope" PHYSICAL 0/1000000') && fail "slot nope streamed"
+[[ "$out" == *'replication slot "nope" does not exist'* ]] || fail "START_REPLICATION: '$out'"
+SDATA=$TEST_DIR/pg-standby
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" \
+	"$WALSHIP fetch -c $RCONF %f %p"
+cat >>"$SDATA/postgresql.conf" <<-EOF
+	primary_conninfo = '$base application_name=sb1'
+	primary_slot_name = 'sb_slot'
+	wal_receiver_status_interval = 1s
+	EOF
+pg_start "$SDATA" "$NS_R1"
+wait_for 30 "the standby streaming through slot sb_slot" slot_active sb_slot
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
+wait_for 20 "slot sb_slot's restart LSN to reach $target" slot_restart_ge sb_slot "$target"
+walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
+	.slot == "sb_slot"' >/dev/null || fail "status does not show sb1 streaming through sb_slot"
+walship_status "$RCONF" | grep -Eq '^  slot sb_slot: restart [0-9A-F]+/[0-9A-F]+, active, retains' ||
+	fail "walship status (text) does not show slot sb_slot: $(walship_status "$RCONF")"
+log "ok: standby through sb_slot: $(slot_json sb_slot)"
+
+# The slots survive a SIGKILL of the appliance (a restart LSN is written at most a second
+# after it advanced).
+kill "$RECEIVEWAL" 2>/dev/null || true
+wait "$RECEIVEWAL" 2>/dev/null || true
+before=$(slot_json rw | jq -r .restart_lsn)
+slot_saved() { grep -q "^rw $before " "$RARCHIVE/.walship/slots"; }
+wait_for 5 "slot rw's restart LSN $before in $RARCHIVE/.walship/slots" slot_saved
+walshipd_kill "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+after=$(slot_json rw | jq -r .restart_lsn) || fail "slot rw lost by the restart"
+assert_eq "$before" "$after" "slot rw's restart LSN after the restart"
+slot_json sb_slot >/dev/null || fail "slot sb_slot lost by the restart"
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (2)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
+wait_for 20 "the standby through sb_slot again, to $target" slot_restart_ge sb_slot "$target"
+log "ok: both slots restored after a SIGKILL; the standby streams through sb_slot again"
+
+# Drop: the inactive slot goes, from status and from the file.
+out=$(repl "DROP_REPLICATION_SLOT rw WAIT") || fail "DROP_REPLICATION_SLOT rw: $out"
+assert_eq "||" "$(repl "READ_REPLICATION_SLOT rw")" "READ_REPLICATION_SLOT of a dropped slot"
+slot_json rw >/dev/null 2>&1 && fail "slot rw still in status after DROP"
+grep -q '^rw ' "$RARCHIVE/.walship/slots" && fail "slot rw still in the slots file"
+repl "DROP_REPLICATION_SLOT kept" >/dev/null || fail "DROP_REPLICATION_SLOT kept failed"
+out=$(repl "DROP_REPLICATION_SLOT nope") && fail "dropped a slot that does not exist"
+[[ "$out" == *'replication slot "nope" does not exist'* ]] || fail "DROP of nope: '$out'"
+ws_check_daemons
+log "PASS"

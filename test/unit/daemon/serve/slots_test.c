@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for daemon/serve/slots.c: the slot table, its file, the retention floor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "serve/slots.h"
+#include "wal/store.h"
+
+static char dir[64];
+static struct store st;
+
+static int setup(void **state)
+{
+	(void)state;
+	mkdir("build", 0755);
+	snprintf(dir, sizeof(dir), "build/slots-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	log_set_level(LOG_LEVEL_WARNING);
+	return store_open(&st, dir) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	store_close(&st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_slots_file(const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_STATE_DIR, SERVE_SLOTS_FILE);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_int_equal(serve_slot_name_valid("pg_walreceiver_77"), 0);
+	assert_int_equal(serve_slot_name_valid(""), -EINVAL);
+	assert_int_equal(serve_slot_name_valid("Upper"), -EINVAL);
+	assert_int_equal(serve_slot_name_valid("a-b"), -EINVAL);
+	assert_int_equal(serve_slot_name_valid("a b"), -EINVAL);
+	assert_int_equal(
+		serve_slot_name_valid(
+			"a123456789012345678901234567890123456789012345678901234567890123"),
+		-EINVAL);
+}
+
+/* Create, advance, floor, persist, load, drop: the file holds the permanent slots only. */
+static void test_lifecycle(void **state)
+{
+	struct serve_slots ss, again;
+	struct serve_slot *a, *b, *t;
+	int err;
+
+	(void)state;
+	assert_int_equal(serve_slots_load(&ss, &st), 0); /* no file: no slots */
+	assert_int_equal(serve_slots_oldest(&ss), UINT64_MAX);
+	a = serve_slots_create(&ss, "a", 0x5000000, 1, false, &err);
+	assert_non_null(a);
+	assert_null(serve_slots_create(&ss, "a", 0, 1, false, &err));
+	assert_int_equal(err, -EEXIST);
+	b = serve_slots_create(&ss, "b", 0, 1, false, &err); /* reserves nothing */
+	assert_non_null(b);
+	t = serve_slots_create(&ss, "t", 0x3000000, 1, true, &err);
+	assert_non_null(t);
+	assert_int_equal(serve_slots_oldest(&ss), 0x3000000);
+	assert_int_equal(serve_slots_drop(&ss, t), 0);
+	assert_int_equal(serve_slots_oldest(&ss), 0x5000000);
+	serve_slots_advance(&ss, a, 0x4000000, 1); /* never back */
+	assert_int_equal(a->restart_lsn, 0x5000000);
+	serve_slots_advance(&ss, a, 0x6000100, 2);
+	assert_true(ss.dirty);
+	serve_slots_tick(&ss, ss.saved_ms + 1000);
+	assert_false(ss.dirty);
+
+	assert_int_equal(serve_slots_load(&again, &st), 0);
+	assert_non_null(serve_slots_find(&again, "a"));
+	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x6000100);
+	assert_int_equal(serve_slots_find(&again, "a")->restart_tli, 2);
+	assert_non_null(serve_slots_find(&again, "b"));
+	assert_null(serve_slots_find(&again, "t"));
+	assert_int_equal(serve_slots_oldest(&again), 0x6000100);
+
+	assert_int_equal(serve_slots_drop(&ss, serve_slots_find(&ss, "a")), 0);
+	assert_int_equal(serve_slots_load(&again, &st), 0);
+	assert_null(serve_slots_find(&again, "a"));
+	assert_non_null(serve_slots_find(&again, "b"));
+	assert_int_equal(serve_slots_drop(&ss, serve_slots_find(&ss, "b")), 0);
+
+	for (int i = 0; i < SERVE_MAX_SLOTS; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_non_null(serve_slots_create(&ss, name, 0, 1, true, &err));
+	}
+	assert_null(serve_slots_create(&ss, "full", 0, 1, true, &err));
+	assert_int_equal(err, -ENOSPC);
+}
+
+/* A damaged file is an error: what a slot keeps must not be forgotten. */
+static void test_damaged(void **state)
+{
+	struct serve_slots ss;
+
+	(void)state;
+	write_slots_file("a 0/5000000 1\n");
+	assert_int_equal(serve_slots_load(&ss, &st), 0);
+	write_slots_file("a 0/5000000\n");
+	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	write_slots_file("A 0/5000000 1\n");
+	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	write_slots_file("a zz 1\n");
+	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	write_slots_file("a 0/5000000 1 x\n");
+	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	assert_null(serve_slots_find(&ss, "a"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

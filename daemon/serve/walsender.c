@@ -999,8 +999,8 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 
 /*
  * CREATE_REPLICATION_SLOT: a TEMPORARY physical slot (what a walreceiver with
- * wal_receiver_create_temp_slot = on asks for) is answered and keeps nothing: the
- * appliance removes no WAL yet.  Permanent slots are not kept on the appliance yet.
+ * wal_receiver_create_temp_slot = on asks for) is answered; it keeps what its
+ * connection keeps (serve_retention_floor()).  Permanent slots are not kept on the appliance yet.
  */
 static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 {
@@ -1713,6 +1713,23 @@ void serve_wal_stored(struct serve *s, const char *name)
 		if (sb->file_fd >= 0 && !strcmp(sb->file_name, name))
 			sb->file_limit = s->store->id.seg_size;
 	serve_wake(s);
+}
+
+uint64_t serve_retention_floor(const struct serve *s)
+{
+	uint64_t floor = UINT64_MAX;
+
+	for (const struct standby *sb = s ? s->standbys : NULL; sb; sb = sb->next) {
+		uint64_t need = sb->next_lsn;
+
+		if (sb->closing || sb->state != SB_STREAMING)
+			continue;
+		if (sb->flush && sb->flush < need)
+			need = sb->flush;
+		if (need < floor)
+			floor = need;
+	}
+	return floor;
 }
 
 void serve_tick(struct serve *s, int64_t now_ms)

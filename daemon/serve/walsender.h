@@ -66,6 +66,17 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 /* @name (any WAL file: a segment, a history file) is stored under its final name. */
 void serve_wal_stored(struct serve *s, const char *name);
 
+/*
+ * The oldest LSN a standby served here still needs: retention (wal/retain.h) keeps every
+ * segment holding a byte at or after it.  For each streaming standby, its reported flush
+ * position (what PostgreSQL's physical slot keeps, restart_lsn), or, before it reported
+ * one or when that is past what it was sent, the next byte it is sent (its start point);
+ * a temporary slot lives as long as its connection, so that connection's position covers
+ * it.  What holds WAL longer (permanent slots, held or delayed standbys) only lowers the
+ * floor, here.  Returns UINT64_MAX when nothing is needed (no standby streams; @s NULL).
+ */
+uint64_t serve_retention_floor(const struct serve *s);
+
 /* Every role tick: keepalives, timeouts. */
 void serve_tick(struct serve *s, int64_t now_ms);
 

@@ -38,7 +38,8 @@ int retain_select(struct retain_file *files, size_t n, uint32_t seg_size, uint64
 		} else {
 			if (!wal_seg_size_valid(seg_size) ||
 			    wal_name_segno(&f->wn, seg_size, &f->segno) < 0)
-				f->segno = UINT64_MAX - 1; /* unknown position: after every segment */
+				f->segno =
+					UINT64_MAX - 1; /* unknown position: after every segment */
 			if (f->segno > newest_segno || nsegs == 0)
 				newest_segno = f->segno;
 			nsegs++;

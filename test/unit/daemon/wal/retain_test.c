@@ -162,8 +162,7 @@ static void test_prefix_and_timelines(void **state)
 	assert_int_equal(plan.remove_bytes, SEG + 300);
 	/* an unparseable name is the caller's error */
 	snprintf(files[0].name, sizeof(files[0].name), "junk");
-	assert_int_equal(retain_select(files, 6, SEG, RETAIN_NO_FLOOR, &p, NOW_MS, &plan),
-			 -EINVAL);
+	assert_int_equal(retain_select(files, 6, SEG, RETAIN_NO_FLOOR, &p, NOW_MS, &plan), -EINVAL);
 }
 
 int main(void)

@@ -130,5 +130,26 @@ fi
 [[ "$out" == *"requested WAL segment $gap has already been removed"* ]] ||
 	fail "pg_receivewal from a removed segment: '$out'"
 log "ok: ${out//$'\n'/ }"
+
+# walship check: the archive's space against the rate of the WAL stored in the last hour.
+"$WALSHIP" check -c "$RCONF" >"$TEST_DIR/check.out" 2>&1 || true
+grep -Eq '^PASS  archive_dir space +at [0-9.]+ MB/h .*retention on' "$TEST_DIR/check.out" ||
+	fail "walship check: $(grep 'archive_dir space' "$TEST_DIR/check.out")"
+log "ok: $(grep 'archive_dir space' "$TEST_DIR/check.out")"
+# A small file system holding two fresh segments: at that rate it fills within the
+# horizon; with retention off too, the check says so.
+SMALL=$TEST_DIR/small
+mkdir -p "$SMALL"
+mount -t tmpfs -o size=40m tmpfs "$SMALL"
+cp "$RARCHIVE"/$(segments | tail -n 1) "$SMALL/000000010000000000000001"
+cp "$RARCHIVE"/$(segments | tail -n 1) "$SMALL/000000010000000000000002"
+sed -e "s|^archive_dir = .*|archive_dir = $SMALL|" -e '/^retain_size/d' "$RCONF" \
+	>"$TEST_DIR/small.conf"
+"$WALSHIP" check -c "$TEST_DIR/small.conf" >"$TEST_DIR/check-small.out" 2>&1 || true
+umount "$SMALL"
+grep -Eq '^WARN  archive_dir space +at [0-9.]+ MB/h .* fills in about [0-9.]+ h: .*retention off' \
+	"$TEST_DIR/check-small.out" ||
+	fail "walship check on a filling disk: $(grep -A1 'archive_dir space' "$TEST_DIR/check-small.out")"
+log "ok: $(grep -A1 'archive_dir space' "$TEST_DIR/check-small.out" | tr -s ' \n' ' ')"
 ws_check_daemons
 log "PASS"

@@ -277,9 +277,15 @@ void retain_fill_status(const struct retainer *rt, struct status_node *n)
 	snprintf(n->retain_oldest, sizeof(n->retain_oldest), "%s", rt->oldest);
 	if (!cfg || (cfg->retain_time_ms <= 0 && cfg->retain_size_mb <= 0))
 		snprintf(n->retain_policy, sizeof(n->retain_policy), "off");
+	else if (cfg->retain_size_mb <= 0)
+		snprintf(n->retain_policy, sizeof(n->retain_policy), "retain_time %ds",
+			 cfg->retain_time_ms / 1000);
+	else if (cfg->retain_time_ms <= 0)
+		snprintf(n->retain_policy, sizeof(n->retain_policy), "retain_size %dMB",
+			 cfg->retain_size_mb);
 	else
 		snprintf(n->retain_policy, sizeof(n->retain_policy),
-			 "retain_time %dms, retain_size %dMB", cfg->retain_time_ms,
+			 "retain_time %ds, retain_size %dMB", cfg->retain_time_ms / 1000,
 			 cfg->retain_size_mb);
 }
 

@@ -85,14 +85,14 @@ removed=$(status_counter "$RCONF" retain_removed_files)
 switch_segments 4 >/dev/null
 wait_for 20 "retention to see the held client's position" counter_above retain_floor_lsn 0
 # one more pass after those segments, so the policy alone would have left one segment
-passes=$(status_counter "$RCONF" retained_files)
+listed=$(status_counter "$RCONF" retained_files)
 switch_segments 1 >/dev/null
 floor=$(status_counter "$RCONF" retain_floor_lsn)
 floor_seg=$(printf '%08X%08X%08X' 1 $((floor / 16777216 / 256)) $((floor / 16777216 % 256)))
 [[ -f "$RARCHIVE/$floor_seg" ]] || fail "segment $floor_seg, which the held client needs, was removed"
 nsegs=$(segments | wc -l)
 ((nsegs >= 5)) || fail "only $nsegs segments kept while a client needs WAL from $floor_seg"
-log "ok: a stopped client needs WAL from $floor_seg: $nsegs segments kept (retain_size alone keeps 1; $passes files at the pass before)"
+log "ok: a stopped client needs WAL from $floor_seg: $nsegs segments kept (retain_size alone keeps 1; $listed files at the pass before)"
 
 # The client gone, its WAL goes too.
 kill -KILL "$HELD_PID" 2>/dev/null || true
@@ -131,9 +131,23 @@ fi
 	fail "pg_receivewal from a removed segment: '$out'"
 log "ok: ${out//$'\n'/ }"
 
+# Reloadable: without the keys (SIGHUP), retention is off and nothing more is removed.
+sed -i '/^retain_size/d' "$RCONF"
+kill -HUP "${WS_DAEMON_PID[$RCONF]}"
+policy_off() { [[ "$(walship_status "$RCONF" --json | jq -r .retain_policy)" == off ]]; }
+wait_for 10 "retention off after SIGHUP" policy_off
+removed=$(status_counter "$RCONF" retain_removed_files)
+kept=$(segments | wc -l)
+switch_segments 2 >/dev/null
+wait_for 20 "the new segments stored" test "$(segments | wc -l)" -ge $((kept + 2))
+listed_new() { (($(status_counter "$RCONF" retained_files) >= kept + 2)); }
+wait_for 20 "a retention pass to list the new segments" listed_new
+assert_eq "$removed" "$(status_counter "$RCONF" retain_removed_files)" \
+	"files removed with retention off"
+log "ok: SIGHUP without retain_size: retention off, $(segments | wc -l) segments kept"
 # walship check: the archive's space against the rate of the WAL stored in the last hour.
 "$WALSHIP" check -c "$RCONF" >"$TEST_DIR/check.out" 2>&1 || true
-grep -Eq '^PASS  archive_dir space +at [0-9.]+ MB/h .*retention on' "$TEST_DIR/check.out" ||
+grep -Eq '^(PASS|WARN)  archive_dir space +at [0-9.]+ MB/h .*retention off' "$TEST_DIR/check.out" ||
 	fail "walship check: $(grep 'archive_dir space' "$TEST_DIR/check.out")"
 log "ok: $(grep 'archive_dir space' "$TEST_DIR/check.out")"
 # A small file system holding two fresh segments: at that rate it fills within the
@@ -141,8 +155,8 @@ log "ok: $(grep 'archive_dir space' "$TEST_DIR/check.out")"
 SMALL=$TEST_DIR/small
 mkdir -p "$SMALL"
 mount -t tmpfs -o size=40m tmpfs "$SMALL"
-cp "$RARCHIVE"/$(segments | tail -n 1) "$SMALL/000000010000000000000001"
-cp "$RARCHIVE"/$(segments | tail -n 1) "$SMALL/000000010000000000000002"
+cp "$RARCHIVE/$(segments | tail -n 1)" "$SMALL/000000010000000000000001"
+cp "$RARCHIVE/$(segments | tail -n 1)" "$SMALL/000000010000000000000002"
 sed -e "s|^archive_dir = .*|archive_dir = $SMALL|" -e '/^retain_size/d' "$RCONF" \
 	>"$TEST_DIR/small.conf"
 "$WALSHIP" check -c "$TEST_DIR/small.conf" >"$TEST_DIR/check-small.out" 2>&1 || true

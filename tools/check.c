@@ -661,7 +661,8 @@ static double mb(double bytes)
  * The space of archive_dir's file system against the WAL arriving (docs/operations.md,
  * "Retention").  The rate is the bytes of the WAL files stored (by their mtime, set when
  * they were written) within the last CHECK_RATE_WINDOW_S, over that window, or over the
- * time since the oldest of them when the archive is younger (at least a minute): the
+ * time since the oldest of them when the archive is younger (not measured under
+ * CHECK_RATE_MIN_SPAN_S: a replica just started may be catching up on a backlog): the
  * store's recent growth, read from the directory alone, so it works with the daemon down.
  * With retention off the archive grows by rate x horizon; with it on it settles at about
  * the larger of retain_size and rate x retain_time (plus what standbys need, not known
@@ -674,7 +675,7 @@ static void check_archive_space(struct check_run *run, const struct config *cfg)
 	const double horizon = CHECK_FILL_HORIZON_S;
 	bool off = cfg->retain_time_ms <= 0 && cfg->retain_size_mb <= 0;
 	double window_bytes = 0, total = 0, rate, grow, settle, free_bytes, fs_bytes;
-	time_t now = time(NULL), oldest = now;
+	time_t now = time(NULL), oldest = now, span;
 	struct statvfs vfs;
 	struct dirent *de;
 	int dir_fd;
@@ -709,10 +710,10 @@ static void check_archive_space(struct check_run *run, const struct config *cfg)
 	closedir(dir);
 	free_bytes = (double)vfs.f_bavail * (double)vfs.f_frsize;
 	fs_bytes = (double)vfs.f_blocks * (double)vfs.f_frsize;
-	/* a younger archive: its own age, at least a minute */
-	rate = window_bytes / (double)(now - oldest < 60		  ? 60 :
-				       now - oldest < CHECK_RATE_WINDOW_S ? now - oldest :
-									    CHECK_RATE_WINDOW_S);
+	/* a younger archive: over its own age; under CHECK_RATE_MIN_SPAN_S (a replica just
+	 * started, catching up) the rate says nothing yet */
+	span = now - oldest < CHECK_RATE_WINDOW_S ? now - oldest : CHECK_RATE_WINDOW_S;
+	rate = span >= CHECK_RATE_MIN_SPAN_S ? window_bytes / (double)span : 0;
 	if (off) {
 		grow = rate * horizon;
 	} else {
@@ -740,6 +741,12 @@ static void check_archive_space(struct check_run *run, const struct config *cfg)
 			   "retention is off and \"%s\" has %.0f MB free, under %d%% of its file "
 			   "system; %.0f MB held",
 			   cfg->archive_dir, mb(free_bytes), CHECK_LOW_FREE_PCT, mb(total));
+	else if (span < CHECK_RATE_MIN_SPAN_S)
+		check_item(run, CHECK_SKIP, "archive_dir space", NULL,
+			   "the WAL stored in \"%s\" spans %ld s, too little to measure a rate: "
+			   "%.0f MB free, %.0f MB held, retention %s",
+			   cfg->archive_dir, (long)span, mb(free_bytes), mb(total),
+			   off ? "off" : "on");
 	else
 		check_item(
 			run, CHECK_PASS, "archive_dir space", NULL,

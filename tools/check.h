@@ -29,6 +29,8 @@
  * the WAL stored within the last CHECK_RATE_WINDOW_S (docs/operations.md, "Retention"), */
 #define CHECK_FILL_HORIZON_S (24 * 3600)
 #define CHECK_RATE_WINDOW_S 3600
+/* A rate over less than this is not measured (a replica catching up on a backlog). */
+#define CHECK_RATE_MIN_SPAN_S 600
 /* ... and, with retention off, when less than this share (percent) of it is free. */
 #define CHECK_LOW_FREE_PCT 10
 

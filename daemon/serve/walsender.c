@@ -1000,7 +1000,8 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 /*
  * CREATE_REPLICATION_SLOT: a TEMPORARY physical slot (what a walreceiver with
  * wal_receiver_create_temp_slot = on asks for) is answered; it keeps what its
- * connection keeps (serve_retention_floor()).  Permanent slots are not kept on the appliance yet.
+ * connection keeps (serve_retention_floor()).  Permanent slots are not kept on the
+ * appliance yet.
  */
 static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 {

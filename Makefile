@@ -6,7 +6,7 @@
 #   make bench      the benchmark (prints ratios against baselines of the same run)
 #   make soak       the fault-injection tests, SOAK_ROUNDS times over
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS (default 300) each
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (walship_archive.so to `pg_config --pkglibdir`)
 #   make docs       regenerate the generated parts of docs/ and man/ (scripts/gen-docs.sh)
 #   make deb        the Debian packages walship and walship-dkms into $(BUILD)/deb/, lintian
 #   make format     reformat the C sources with .clang-format
@@ -102,7 +102,20 @@ LIBASAN := $(BUILD)/libwalship-asan.a
 .PHONY: all check demo bench soak install uninstall clean format format-check deps unit vmlinux \
 	system helpers docs
 
-all: $(BUILD)/walshipd $(BUILD)/walship helpers
+# PostgreSQL's archive module (pgmod/, archive_library = 'walship_archive'): built only
+# where pg_config names server headers (Debian: postgresql-server-dev-15).  The CLI's
+# control client and the logger go into it compiled again as position-independent code,
+# with hidden visibility so that none of their symbols can be bound to the server's.
+PG_CONFIG         ?= pg_config
+PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
+PG_PKGLIBDIR      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)
+PGMOD_SO          := $(BUILD)/walship_archive.so
+PGMOD_PIC_OBJS    := $(BUILD)/pic/tools/client.o $(BUILD)/pic/daemon/common/log.o
+ifneq ($(wildcard $(PG_INCLUDE_SERVER)/postgres.h),)
+PGMOD := $(PGMOD_SO)
+endif
+
+all: $(BUILD)/walshipd $(BUILD)/walship helpers $(PGMOD)
 
 helpers: $(HELPER_BINS)
 
@@ -175,6 +188,21 @@ $(BUILD)/helpers/ctl_send: test/helpers/ctl_send.c $(BUILD)/obj/tools/client.o $
 	$(Q)$(CC) $(CPPFLAGS) -Itools $(CFLAGS) -o $@ $< $(BUILD)/obj/tools/client.o $(LIBCORE) \
 		$(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-PIC  $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+# The server's headers are system headers here: our warnings are for our code.
+$(BUILD)/pgmod/%.o: pgmod/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-PG   $<")
+	$(Q)$(CC) $(CPPFLAGS) -Itools -isystem $(PG_INCLUDE_SERVER) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(PGMOD_SO): $(BUILD)/pgmod/walship_archive.o $(PGMOD_PIC_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS)
+
 # Unit tests: cmocka, built and run with ASan+UBSan.
 $(BUILD)/unit/%: test/unit/%.c $(LIBASAN)
 	@mkdir -p $(dir $@)
@@ -237,9 +265,16 @@ install: $(BUILD)/walshipd $(BUILD)/walship
 		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page))$(newline))
 	install -d $(DESTDIR)$(UNITDIR)
 	install -m 0644 systemd/walshipd.service systemd/walshipd@.service $(DESTDIR)$(UNITDIR)/
+ifneq ($(PGMOD),)
+	install -d $(DESTDIR)$(PG_PKGLIBDIR)
+	install -m 0755 $(PGMOD_SO) $(DESTDIR)$(PG_PKGLIBDIR)/walship_archive.so
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/walshipd $(DESTDIR)$(BINDIR)/walship
+ifneq ($(PGMOD),)
+	rm -f $(DESTDIR)$(PG_PKGLIBDIR)/walship_archive.so
+endif
 	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(foreach page,$(MAN_PAGES),\
 		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))

@@ -10,8 +10,8 @@
 # file's own folder, else a root's; a relative "../" include is refused (it hides the
 # dependency).
 #
-# Usage: scripts/check-layers.sh [FILE...]   (default: every .c and .h under daemon/ and
-# tools/).  Prints one line per breach and exits 1 when there is any.
+# Usage: scripts/check-layers.sh [FILE...]   (default: every .c and .h under daemon/,
+# tools/ and pgmod/).  Prints one line per breach and exits 1 when there is any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +51,7 @@ breaches=0
 if (($# > 0)); then
 	files=("$@")
 else
-	mapfile -t files < <(find daemon tools -name '*.[ch]' | sort)
+	mapfile -t files < <(find daemon tools pgmod -name '*.[ch]' | sort)
 fi
 for file in "${files[@]}"; do
 	read -r frank fname < <(layer_of "$file") || true

@@ -13,7 +13,8 @@
 set -euo pipefail
 
 # Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF,
-# libpq for the streaming source).
+# libpq for the streaming source); PostgreSQL's server headers for the archive module
+# (pgmod/, built only when they are there).
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
 # `walship status --json`, bc for arithmetic in the bench, pgbackrest and gnuplot-nox for
@@ -38,6 +39,7 @@ PACKAGES=(
 	libssl-dev
 	libpq-dev
 	libsystemd-dev
+	postgresql-server-dev-15
 	libnl-genl-3-dev
 	libbpf-dev
 	bpftool

@@ -19,11 +19,11 @@
 #                       layers, unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
 #                       line says); unit binaries get the same
-#   TEST_JOBS=N         system-test slots run side by side (default 4 for two cores: the
-#                       tests mostly wait on PostgreSQL, fsync and the network, and six
-#                       starved t_84's QEMU guest past its timeout; 1 runs them one by
-#                       one, in name order); a test's `# test-slots: N` line says how many
-#                       it takes (default 1)
+#   TEST_JOBS=N         system-test slots run side by side (default 6 for two cores: the
+#                       tests mostly wait on PostgreSQL, fsync and the network; 1 runs
+#                       them one by one); a test's `# test-slots: N` line says how many it
+#                       takes (default 1: a test that loads both cores, e.g. the QEMU
+#                       guest, takes more)
 #
 # The last line of output is always `N passed, N failed` (`, N skipped` when any were
 # skipped).  Exit status is non-zero if any test failed.
@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.."
 
 LOG_DIR=build/test-logs
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
-TEST_JOBS=${TEST_JOBS:-4}
+TEST_JOBS=${TEST_JOBS:-6}
 TESTS=${TESTS:-}
 PASSED=0
 FAILED=0
@@ -246,24 +246,26 @@ report_one() {
 
 # run_system_tests: every test/system/t_*.sh under a timeout, up to $TEST_JOBS slots' worth
 # side by side (each test makes its own namespaces, addresses, clusters and directories,
-# so tests share nothing but the machine).  Tests that take several slots or a longer
-# timeout start first (they are the long ones), the rest in name order; results are
-# printed as tests finish.
+# so tests share nothing but the machine).  Tests that take several slots start first,
+# then those with a longer timeout (they are the long ones), then the rest, each group in
+# name order; results are printed as tests finish.
 run_system_tests() {
 	local script name slots used=0 pid
-	local -a queue=() heavy=() light=()
+	local -a queue=() heavy=() long=() light=()
 	local -A running=() pid_slots=() pid_log=()
 	for script in test/system/t_*.sh; do
 		[[ -e "$script" ]] || continue
 		name=system/$(basename "$script" .sh)
 		selected "$name" || continue
-		if (($(test_slots "$script") > 1 || $(test_timeout "$script") > TEST_TIMEOUT)); then
+		if (($(test_slots "$script") > 1)); then
 			heavy+=("$script")
+		elif (($(test_timeout "$script") > TEST_TIMEOUT)); then
+			long+=("$script")
 		else
 			light+=("$script")
 		fi
 	done
-	queue=("${heavy[@]}" "${light[@]}")
+	queue=("${heavy[@]}" "${long[@]}" "${light[@]}")
 	while ((${#queue[@]} > 0 || ${#running[@]} > 0)); do
 		# Start the next test when its slots are free (in queue order, so a heavy test
 		# is not overtaken for ever by light ones).

@@ -3,10 +3,12 @@
  * Control-socket client: one connection, one request, one reply.  See client.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -149,8 +151,8 @@ int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int
 	return ctl_client_call_fds(sock, op, flags, name, &pass_fd, pass_fd >= 0 ? 1 : 0, reply);
 }
 
-int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
-			unsigned int nfds, struct ctl_client_reply *reply)
+int ctl_client_send(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
+		    unsigned int nfds)
 {
 	struct ctl_request req = {
 		.magic = CTL_MAGIC,
@@ -158,15 +160,9 @@ int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name,
 		.op = op,
 		.flags = flags,
 	};
-	struct ctl_reply hdr;
-	struct iovec iov;
-	struct msghdr msg = { 0 };
 	size_t name_len = name ? strlen(name) : 0;
-	char *buf;
-	ssize_t got;
 	int ret;
 
-	memset(reply, 0, sizeof(*reply));
 	if (name_len >= sizeof(req.name)) {
 		log_error("file name \"%s\" is too long for the control protocol", name);
 		return -ENAMETOOLONG;
@@ -179,11 +175,21 @@ int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name,
 	}
 
 	ret = send_request(sock, &req, fds, nfds);
-	if (ret < 0) {
+	if (ret < 0)
 		log_error("could not send request to walshipd: %s", strerror(-ret));
-		return ret;
-	}
+	return ret;
+}
 
+int ctl_client_receive(int sock, struct ctl_client_reply *reply)
+{
+	struct ctl_reply hdr;
+	struct iovec iov;
+	struct msghdr msg = { 0 };
+	char *buf;
+	ssize_t got;
+	int ret;
+
+	memset(reply, 0, sizeof(*reply));
 	/* One byte more than the largest legal reply, to tell "too long" from "full". */
 	buf = malloc(CTL_MAX_REPLY + 1);
 	if (!buf) {
@@ -233,6 +239,18 @@ out_free:
 	return ret;
 }
 
+int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
+			unsigned int nfds, struct ctl_client_reply *reply)
+{
+	int ret;
+
+	memset(reply, 0, sizeof(*reply));
+	ret = ctl_client_send(sock, op, flags, name, fds, nfds);
+	if (ret < 0)
+		return ret;
+	return ctl_client_receive(sock, reply);
+}
+
 void ctl_client_reply_free(struct ctl_client_reply *reply)
 {
 	free(reply->text);
@@ -261,4 +279,61 @@ const char *ctl_code_name(uint16_t code)
 		return "a replica lost WAL";
 	}
 	return "unknown code";
+}
+
+/*
+ * O_NONBLOCK keeps a FIFO under that name from hanging us before we can see it is not a
+ * regular file; it is cleared afterwards since the descriptor's status flags travel with
+ * it, and io_uring honours O_NONBLOCK on reads (it would hand the daemon -EAGAIN instead
+ * of waiting for the disk).
+ */
+int ctl_client_open_push_file(const char *path)
+{
+	struct stat st;
+	int flags;
+	int fd;
+	int ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not open file \"%s\": %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		log_error("could not stat file \"%s\": %s", path, strerror(-ret));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		log_error("\"%s\" is not a regular file", path);
+		goto out_close;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		log_error("could not set flags of file \"%s\": %s", path, strerror(-ret));
+		goto out_close;
+	}
+	return fd;
+
+out_close:
+	close(fd);
+	return ret;
+}
+
+void ctl_client_one_line(char *text)
+{
+	size_t len = strlen(text);
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x20 || c == 0x7f)
+			text[i] = ' ';
+	}
+	while (len > 0 && text[len - 1] == ' ')
+		text[--len] = '\0';
 }

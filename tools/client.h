@@ -50,6 +50,31 @@ int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int
 int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
 			unsigned int nfds, struct ctl_client_reply *reply);
 
+/*
+ * The two halves of ctl_client_call_fds(), for a caller that waits for the reply its own
+ * way (PostgreSQL's archive module waits on its latch and the socket together):
+ * ctl_client_send() sends the request and returns 0, or -ENAMETOOLONG, -EINVAL, -ETIMEDOUT
+ * or the socket's -errno (-EPIPE: the daemon closed the connection);
+ * ctl_client_receive() waits for the reply (bounded by the connection's timeout) and
+ * returns as ctl_client_call() does.
+ */
+int ctl_client_send(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
+		    unsigned int nfds);
+int ctl_client_receive(int sock, struct ctl_client_reply *reply);
+
+/*
+ * Open the WAL file at @path for CTL_PUSH: read-only, close-on-exec, without hanging on a
+ * FIFO and without O_NONBLOCK left in the descriptor's flags (they travel with it).
+ * Returns the descriptor, -EINVAL when @path is not a regular file, or -errno.
+ */
+int ctl_client_open_push_file(const char *path);
+
+/*
+ * Make a reply's text printable on one line, in place: control characters become
+ * spaces, trailing spaces go.  @text is NUL-terminated.
+ */
+void ctl_client_one_line(char *text);
+
 /* Release the text of @reply (safe on a zeroed or already freed reply). */
 void ctl_client_reply_free(struct ctl_client_reply *reply);
 

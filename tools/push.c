@@ -3,13 +3,11 @@
  * `walship push`: hand a WAL file to walshipd and report whether it is safe.  See push.h.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -45,68 +43,6 @@ static const char *path_basename(const char *path)
 	const char *slash = strrchr(path, '/');
 
 	return slash ? slash + 1 : path;
-}
-
-/*
- * Make the daemon's text printable on one line: control characters become spaces,
- * trailing whitespace goes.  @text is NUL-terminated and changed in place.
- */
-static void one_line(char *text)
-{
-	size_t len = strlen(text);
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c < 0x20 || c == 0x7f)
-			text[i] = ' ';
-	}
-	while (len > 0 && text[len - 1] == ' ')
-		text[--len] = '\0';
-}
-
-/*
- * Open the WAL file for the daemon.  O_NONBLOCK keeps a FIFO under that name from
- * hanging us before we can see it is not a regular file; it is cleared afterwards since
- * the descriptor's status flags travel with it, and io_uring honours O_NONBLOCK on reads
- * (it would hand the daemon -EAGAIN instead of waiting for the disk).  Returns the
- * descriptor, -EINVAL for a non-regular file, or -errno; logs failures.
- */
-static int open_wal_file(const char *path)
-{
-	struct stat st;
-	int flags;
-	int fd;
-	int ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		ret = -errno;
-		log_error("could not open file \"%s\": %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("could not stat file \"%s\": %s", path, strerror(-ret));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
-		log_error("\"%s\" is not a regular file", path);
-		goto out_close;
-	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-		ret = -errno;
-		log_error("could not set flags of file \"%s\": %s", path, strerror(-ret));
-		goto out_close;
-	}
-	return fd;
-
-out_close:
-	close(fd);
-	return ret;
 }
 
 int push_main(int argc, char **argv)
@@ -163,7 +99,7 @@ int push_main(int argc, char **argv)
 	if (cli_load_config(&cfg, cli_config_path(config_option)) < 0)
 		return PUSH_EXIT_USAGE;
 
-	wal_fd = open_wal_file(path);
+	wal_fd = ctl_client_open_push_file(path);
 	if (wal_fd == -EINVAL)
 		return PUSH_EXIT_USAGE;
 	if (wal_fd < 0)
@@ -186,7 +122,7 @@ int push_main(int argc, char **argv)
 	if (ret < 0)
 		goto out_close_sock;
 
-	one_line(reply.text);
+	ctl_client_one_line(reply.text);
 	if (reply.code == CTL_OK) {
 		exit_code = PUSH_EXIT_SAFE;
 		if (verbose)

@@ -28,6 +28,10 @@
 #define CONFIG_MAX_FILE_SIZE (1024 * 1024)
 #define CONFIG_MAX_ERRORS 100
 
+/* A number macro as a string literal, for defaults named in config.h. */
+#define CONFIG_STRINGIFY_(x) #x
+#define CONFIG_STRINGIFY(x) CONFIG_STRINGIFY_(x)
+
 /* Milliseconds per unit. */
 #define MS_PER_S 1000LL
 #define MS_PER_MIN (60 * MS_PER_S)
@@ -249,7 +253,7 @@ static const struct config_key config_keys[] = {
 		.name = "socket",
 		.type = CONFIG_TYPE_PATH,
 		FIELD(socket_path),
-		.default_value = "/run/walship/walshipd.sock",
+		.default_value = CONFIG_DEFAULT_SOCKET,
 		.min = 1,
 		.help = "control socket through which the walship command (push, fetch, status) talks to the daemon",
 	},
@@ -303,7 +307,7 @@ static const struct config_key config_keys[] = {
 		.name = "push_timeout",
 		.type = CONFIG_TYPE_DURATION,
 		FIELD(push_timeout_ms),
-		.default_value = "60s",
+		.default_value = CONFIG_STRINGIFY(CONFIG_DEFAULT_PUSH_TIMEOUT_S) "s",
 		.min = 100,
 		.max = MS_PER_D,
 		.reloadable = true,

@@ -22,6 +22,12 @@
 #include "common/log.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/walship/walship.conf"
+/*
+ * Defaults of `socket` and `push_timeout` (the config table's), named here for the
+ * clients that do not read the config file: PostgreSQL's archive module (pgmod/).
+ */
+#define CONFIG_DEFAULT_SOCKET "/run/walship/walshipd.sock"
+#define CONFIG_DEFAULT_PUSH_TIMEOUT_S 60
 #define CONFIG_MAX_NAME 64
 #define CONFIG_MAX_ADDR 256
 #define CONFIG_MAX_SOCKET 108 /* sizeof(sun_path) */

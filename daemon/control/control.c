@@ -21,12 +21,14 @@
 struct ctl_client {
 	struct ring_op op;
 	struct control_server *cs;
+	struct ctl_client *next, *prev; /* cs->list */
 	int fd;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
 	bool cred_ok;
 	bool waiting; /* counted in cs->waiting: the request has not arrived */
+	bool keep; /* the request asked for CTL_F_KEEP: wait for the next one after the reply */
 	struct ctl_request req;
 	struct iovec iov[2];
 	struct msghdr msg;
@@ -42,6 +44,12 @@ static void client_free(struct ctl_client *cl)
 {
 	if (cl->fd >= 0)
 		close(cl->fd);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		cl->cs->list = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
 	cl->cs->clients--;
 	if (cl->waiting)
 		cl->cs->waiting--;
@@ -54,15 +62,49 @@ pid_t control_client_pid(const struct ctl_client *client)
 	return client->pid;
 }
 
+static void client_request_received(struct ring_op *op, int res, uint32_t flags);
+
+/*
+ * Wait for @cl's next request: counted in cs->waiting, like a client that has just
+ * connected, so that kept connections fall under CONTROL_MAX_WAITING too.
+ */
+static void client_post_recv(struct ctl_client *cl)
+{
+	struct io_uring_sqe *sqe;
+
+	cl->waiting = true;
+	cl->cs->waiting++;
+	memset(&cl->msg, 0, sizeof(cl->msg));
+	memset(&cl->req, 0, sizeof(cl->req));
+	cl->iov[0].iov_base = &cl->req;
+	cl->iov[0].iov_len = sizeof(cl->req);
+	cl->msg.msg_iov = cl->iov;
+	cl->msg.msg_iovlen = 1;
+	cl->msg.msg_control = cl->cmsg.buf;
+	cl->msg.msg_controllen = sizeof(cl->cmsg.buf);
+	cl->op.cb = client_request_received;
+	sqe = ring_sqe(cl->cs->ring, &cl->op);
+	io_uring_prep_recvmsg(sqe, cl->fd, &cl->msg, MSG_CMSG_CLOEXEC);
+}
+
 static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
 {
 	struct ctl_client *cl = (struct ctl_client *)op;
 
 	(void)flags;
-	if (res < 0)
+	if (res < 0) {
 		log_log("could not send reply to control client (pid %d): %s", (int)cl->pid,
 			strerror(-res));
-	client_free(cl);
+		client_free(cl);
+		return;
+	}
+	/* A kept connection past the bound is closed: the client connects again. */
+	if (!cl->keep || cl->cs->closing || cl->cs->waiting >= CONTROL_MAX_WAITING) {
+		client_free(cl);
+		return;
+	}
+	cl->keep = false;
+	client_post_recv(cl);
 }
 
 void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_t len)
@@ -124,6 +166,7 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	if (control_request_check(&cl->req, (size_t)res, &cl->msg, &passed_fd, &why) < 0) {
+		/* cl->keep stays false: a client that sent a bad request is not kept. */
 		log_warning("refused control request from pid %d: %s", (int)cl->pid, why);
 		control_reply_text(cl, CTL_ERR_INVALID, why);
 		return;
@@ -143,6 +186,7 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 		control_reply_text(cl, CTL_ERR_INVALID, text);
 		return;
 	}
+	cl->keep = (cl->req.flags & CTL_F_KEEP) != 0;
 	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, passed_fd);
 }
 
@@ -235,7 +279,6 @@ static void control_accepted(struct acceptor *a, int res)
 {
 	struct control_server *cs = container_of(a, struct control_server, acceptor);
 	struct ctl_client *cl;
-	struct io_uring_sqe *sqe;
 	struct ucred cred;
 	socklen_t cl_len = sizeof(cred);
 
@@ -261,24 +304,18 @@ static void control_accepted(struct acceptor *a, int res)
 	}
 	cl->cs = cs;
 	cl->fd = res;
+	cl->next = cs->list;
+	if (cs->list)
+		cs->list->prev = cl;
+	cs->list = cl;
 	cs->clients++;
-	cl->waiting = true;
-	cs->waiting++;
 	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0) {
 		cl->pid = cred.pid;
 		cl->uid = cred.uid;
 		cl->gid = cred.gid;
 		cl->cred_ok = control_cred_allowed(cs, res, &cred);
 	}
-	cl->iov[0].iov_base = &cl->req;
-	cl->iov[0].iov_len = sizeof(cl->req);
-	cl->msg.msg_iov = cl->iov;
-	cl->msg.msg_iovlen = 1;
-	cl->msg.msg_control = cl->cmsg.buf;
-	cl->msg.msg_controllen = sizeof(cl->cmsg.buf);
-	cl->op.cb = client_request_received;
-	sqe = ring_sqe(cs->ring, &cl->op);
-	io_uring_prep_recvmsg(sqe, cl->fd, &cl->msg, MSG_CMSG_CLOEXEC);
+	client_post_recv(cl);
 	acceptor_post(a);
 }
 
@@ -378,6 +415,13 @@ void control_stop(struct control_server *cs)
 	if (cs->closing)
 		return;
 	cs->closing = true;
+	/*
+	 * Clients waiting for a request (kept connections, mostly) get an end of file: their
+	 * receive completes and frees them.  The others are freed once their reply is sent.
+	 */
+	for (struct ctl_client *cl = cs->list; cl; cl = cl->next)
+		if (cl->waiting)
+			shutdown(cl->fd, SHUT_RDWR);
 	/* The pending accept completes with an error once the socket is shut down. */
 	shutdown(cs->listen_fd, SHUT_RDWR);
 	close(cs->listen_fd);

@@ -3,7 +3,9 @@
  * The local control socket (include/walship/control.h): a UNIX SOCK_SEQPACKET socket the
  * CLI talks to.  Accepting, receiving requests (with a WAL file's descriptor passed as
  * SCM_RIGHTS) and sending replies all go through io_uring.  One request per connection:
- * the reply is sent, then the connection is closed.  Accepting goes through the shared
+ * the reply is sent, then the connection is closed, unless the request carried CTL_F_KEEP
+ * (PostgreSQL's archive module): then the next request is awaited on it, the connection
+ * counted again among those waiting for a request.  Accepting goes through the shared
  * accept loop (net/acceptor.h): at the open-file limit a client is closed at once and the
  * failure logged once per interval.  A request is checked by control/request.h (one
  * descriptor at most, with CTL_PUSH only; anything else is refused and every descriptor
@@ -44,6 +46,7 @@ struct control_server {
 	char path[108];
 	control_request_fn on_request;
 	void *ctx;
+	struct ctl_client *list; /* every client */
 	unsigned int clients;
 	unsigned int waiting; /* of which their request has not arrived yet */
 	bool closing;

@@ -11,6 +11,8 @@
  *           WAL name (the basename of the path given to `walship push`).
  * Reply:    struct ctl_reply followed by `text_len` bytes of text (no NUL): the one-line
  *           verdict for CTL_PUSH, the status document for CTL_STATUS.
+ * One request per connection, unless the request carries CTL_F_KEEP: then, once the
+ * reply is sent, the next request may follow on the same connection.
  */
 #ifndef WALSHIP_CONTROL_H
 #define WALSHIP_CONTROL_H
@@ -31,6 +33,12 @@ enum ctl_op {
 
 enum ctl_flags {
 	CTL_F_JSON = 1u << 0, /* CTL_STATUS: JSON instead of text */
+	/*
+	 * Keep the connection after the reply: the daemon waits for the client's next
+	 * request on it (PostgreSQL's archive module pushes every segment over one
+	 * connection).  Without it the daemon closes the connection after the reply.
+	 */
+	CTL_F_KEEP = 1u << 1,
 };
 
 enum ctl_code {

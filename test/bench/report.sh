@@ -71,6 +71,16 @@ goals() {
 			sub(/, $/, "", all)
 			printf "flat sender CPU per replica, 1..8 replicas | highest / one replica %.2f (s/GB per replica, N: %s) | %s\n", a / b, all, (a / b <= 1.25) ? "yes" : "NO" }'
 	fi
+	# Issue 15: the archive module against archive_command, both behind the archiver.
+	# (grep without -q: it reads all, so contenders never writes into a closed pipe)
+	if contenders | grep -x walship-module >/dev/null &&
+		contenders | grep -x walship-archcmd >/dev/null; then
+		awk -v ms="$(median walship-module 4)" -v cs="$(median walship-archcmd 4)" \
+			-v mc="$(median walship-module 6)" -v mr="$(median walship-module 7)" \
+			-v cc="$(median walship-archcmd 6)" -v cr="$(median walship-archcmd 7)" 'BEGIN {
+			m = (mc + mr) * 16.777216; c = (cc + cr) * 16.777216
+			printf "archive module: >= archive_command throughput at lower CPU per segment | %s vs %s seg/s, %.1f vs %.1f ms/seg (both hosts) | %s\n", ms, cs, m, c, (ms >= cs && m < c) ? "yes" : "NO" }'
+	fi
 }
 
 # sync_medians: one line per synchronous-commit contender with results: its name, then the
@@ -224,7 +234,8 @@ doc() {
 		echo "- Size: $SEGMENTS segments, $RUNS runs, fan-out $FANOUT_SEGMENTS segments (issue 7 asks"
 		echo "  for at least 500; fan-out ships fewer because every replica keeps a full copy)."
 		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
-		echo "  walship-async, walship-probes, walship-buf, pgBackRest (5 variants), baseline, cp,"
+		echo "  walship-async, walship-probes, walship-buf, walship-archcmd, walship-module,"
+		echo "  pgBackRest (5 variants), baseline, cp,"
 		echo "  streaming, sync-standby, sync-receivewal, sync-walship, fan-out 1 2 4 8. Each figure"
 		echo "  is the median over the runs; \"x baseline\" is"
 		echo "  the median of the per-run ratio to the baseline's seg/s of the same run."
@@ -245,7 +256,13 @@ doc() {
 		echo "    (spool_delay, default 200 ms: a replica that keeps up is waited for, so no copy"
 		echo "    is made); walship-probes: probes = on in both daemons; walship-buf: send_source"
 		echo "    = buffers."
-		echo "  - pgbr-{sync,async}-{off,none,lz4}: \`pgbackrest archive-push %p\` to a repository"
+		echo "  - walship-archcmd, walship-module: walship (as the walship contender) behind a real"
+		echo "    PostgreSQL 15 archiver: a fresh cluster (pg_resetwal moves its own WAL past the"
+		echo "    corpus) with the corpus linked into pg_wal and marked ready, started in the"
+		echo "    sender's cgroup; archive_command = 'walship push %p' (a shell and a push process"
+		echo "    per segment) or archive_library = 'walship_archive' (the archive module: none,"
+		echo "    one kept connection). The run lasts from PostgreSQL's start to the last .done;"
+		echo "    the latency of a segment is the time from the previous .done to its own."
 		echo "    host over TLS (\`pgbackrest server\`, certificates made at run time with openssl,"
 		echo "    client certificate authentication); async: archive-async = y, process-max = 2, a"
 		echo "    spool-path. off: compress-type none and compress-level-network 0 (no compression"

@@ -27,16 +27,36 @@ WS_TEST_NAME=bench
 	"${STREAM_SCALE:?}" "${CORPUS_BYTES:?}" "${SYNC_TSV:?}" "${SYNC_SECONDS:?}" \
 	"${SYNC_LAG_SECONDS:?}"
 
-# median CONTENDER COLUMN [FILE]: the median of COLUMN (1-based in FILE, default
-# RESULTS_TSV) over the runs of CONTENDER ("-" if none or the column holds "-").
+# MEDIANS["FILE CONTENDER COLUMN"]: the median of COLUMN (1-based) over the runs of
+# CONTENDER in FILE ("-" if the column holds "-"), for every file, contender and column at
+# once: one sort and one awk, where a pipeline per figure took seconds of forks.
+declare -A MEDIANS=()
+medians_load() {
+	local f c k value
+	MEDIANS=()
+	for f in "$RESULTS_TSV" "$SYNC_TSV"; do
+		[[ -s "$f" ]] || continue
+		while read -r c k value; do
+			MEDIANS["$f $c $k"]=$value
+		done < <(awk '{for (k = 3; k <= NF; k++) print $1, k, $k}' "$f" |
+			sort -k1,1 -k2,2n -k3,3g | awk '
+			function flush() {
+				if (n == 0) return
+				if (v[1] == "-") m = "-"
+				else if (n % 2) m = v[(n + 1) / 2]
+				else m = sprintf("%.3f", (v[n / 2] + v[n / 2 + 1]) / 2)
+				print key, m
+			}
+			{ k = $1 " " $2; if (k != key) { flush(); key = k; n = 0 } v[++n] = $3 }
+			END { flush() }')
+	done
+}
+medians_load
+
+# median CONTENDER COLUMN [FILE]: MEDIANS's figure for COLUMN of CONTENDER in FILE
+# (default RESULTS_TSV); "-" if there is none.
 median() {
-	awk -v c="$1" -v k="$2" '$1 == c {print $k}' "${3:-$RESULTS_TSV}" | sort -g | awk '
-		{v[NR] = $1}
-		END {
-			if (NR == 0 || v[1] == "-") { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]
-			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
+	printf '%s\n' "${MEDIANS["${3:-$RESULTS_TSV} $1 $2"]:--}"
 }
 
 # median_ratio CONTENDER: the median over the runs of its seg/s divided by the baseline's
@@ -55,7 +75,8 @@ median_ratio() {
 # contenders: the contenders that have results, in table order.
 contenders() {
 	local c
-	for c in walship walship-async walship-probes walship-buf pgbr-sync-off pgbr-sync-none \
+	for c in walship walship-async walship-probes walship-buf walship-archcmd walship-module \
+		pgbr-sync-off pgbr-sync-none \
 		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp streaming \
 		fanout-1 fanout-2 fanout-4 fanout-8; do
 		grep -q "^$c " "$RESULTS_TSV" && echo "$c"

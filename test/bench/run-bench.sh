@@ -13,6 +13,11 @@
 #   walship-probes walship with probes = on in both daemons (BPF fsync and send latency;
 #                  its `walship stats --json` is kept); left out without BTF;
 #   walship-buf    walship with send_source = buffers;
+#   walship-archcmd, walship-module
+#                  walship behind a real PostgreSQL 15 archiver (a fresh cluster with the
+#                  corpus linked into its pg_wal and marked ready): archive_command =
+#                  'walship push %p', or archive_library = 'walship_archive' (the archive
+#                  module; left out when build/walship_archive.so is not built);
 #   pgbr-sync-off, pgbr-sync-none, pgbr-sync-lz4, pgbr-async-off, pgbr-async-lz4
 #                  pgBackRest `archive-push` as archive_command to a repository host over
 #                  TLS (`pgbackrest server` on the receiver, certificates made at run time),
@@ -101,6 +106,7 @@ WS_WAIT_POLL=0.1
 BENCH_DIR=$WS_ROOT/test/bench
 BUILD=$WS_ROOT/build
 HELPER=$BUILD/helpers/bench_baseline
+PGMOD=$BUILD/walship_archive.so
 SEGMENTS=${BENCH_SEGMENTS:-500}
 RUNS=${BENCH_RUNS:-3}
 FANOUT=${BENCH_FANOUT-1 2 4 8}
@@ -110,7 +116,8 @@ STREAM_SCALE=${BENCH_STREAM_SCALE:-10}
 PGBR=${BENCH_PGBR:-1}
 CONTENDERS=${BENCH_CONTENDERS:-}
 # The contenders that ship the corpus, in the order of a run (fanout-N aside).
-CORPUS_CONTENDERS="walship walship-async walship-probes walship-buf pgbr-sync-off
+CORPUS_CONTENDERS="walship walship-async walship-probes walship-buf walship-archcmd
+	walship-module pgbr-sync-off
 	pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4 baseline cp"
 PROGRESS=${BENCH_PROGRESS:-50}
 WALSHIP_EXTRA=${BENCH_WALSHIP_EXTRA:-}
@@ -194,6 +201,7 @@ want_corpus() {
 	for c in $CORPUS_CONTENDERS; do
 		case $c in
 		walship-probes) ((PROBES)) || continue ;;
+		walship-module) ((PGMOD_ON)) || continue ;;
 		pgbr-*) ((PGBR)) || continue ;;
 		esac
 		want "$c" && return 0
@@ -610,6 +618,118 @@ run_walship() {
 }
 
 # ---------------------------------------------------------------------------------------
+# walship through PostgreSQL's archiver: archive_command against the archive module
+
+# wal_name_after NAME: the name of the timeline-1 segment after NAME (16 MiB segments).
+wal_name_after() {
+	local n=$(((16#${1:8:8} << 8) + 16#${1:16:8} + 1))
+	printf '%08X%08X%08X\n' 1 $((n >> 8)) $((n & 255))
+}
+
+# done_at_least PGDATA N: true when the archiver has marked at least N files done.
+done_at_least() {
+	(($(find "$1/pg_wal/archive_status" -maxdepth 1 -name '*.done' | wc -l) >= $2))
+}
+
+# run_archiver RUN NAME MODE: one run of a real PostgreSQL 15 archiver shipping the
+# corpus through walship, with MODE command (archive_command = 'walship push %p': a
+# shell and a push process per segment) or module (archive_library = 'walship_archive':
+# no process per segment, one kept connection).  The cluster is a fresh initdb whose WAL
+# is moved past the corpus's names (pg_resetwal -l); the corpus is linked into its pg_wal
+# and marked ready, as PostgreSQL leaves completed segments; wal_recycle = off and no
+# checkpoint during the run (immediate stop) so the links are never written through.
+# PostgreSQL runs in the sender's cgroup (the archiver and what it forks count); the run
+# starts before PostgreSQL does (its start, the same for both modes, is in the figures)
+# and ends when every segment is done.  The latency of a segment is the time between its
+# .done and the one before it (the archiver works one file at a time), from the renames'
+# change times; the first segment has none.
+run_archiver() {
+	local run=$1 name=$2 mode=$3
+	local dir pconf pgdata nseg last f s0 r0 t0 t1 s1 r1
+	nseg=$(wc -l <"$CORPUS_LIST")
+	dir=$RUN_DIR/$name-$run
+	pgdata=$dir/pgdata
+	rm -rf "$dir"
+	mkdir -p "$dir/spool" "$dir/pgsock"
+	touch "$dir/pg.log"
+	chown postgres:postgres "$dir/pgsock" "$dir/pg.log"
+	pconf=$dir/primary.conf
+	walship_conf "$pconf" role=primary node_name=bench-snd "listen=$ADDR_SND:$WALSHIP_PORT" \
+		"socket=$dir/p.sock" "spool_dir=$dir/spool" socket_group=postgres \
+		socket_permissions=0660 sync_replicas=1 max_senders=8 push_timeout=60s
+	walship_conf "$dir/replica1.conf" role=replica node_name=bench-rcv1 \
+		"upstream=$ADDR_SND:$WALSHIP_PORT" "archive_dir=$RUN_DIR/store1" \
+		"socket=$dir/r1.sock" socket_permissions=0600 reconnect_min=50ms reconnect_max=500ms
+	store_reset "$RUN_DIR/store1"
+
+	pg_initdb "$pgdata"
+	last=$(tail -n 1 "$CORPUS_LIST")
+	pg_as "$PG_BIN/pg_resetwal" -l "$(wal_name_after "${last##*/}")" "$pgdata" \
+		>"$dir/resetwal.out" 2>&1 || { cat "$dir/resetwal.out" >&2; fail "pg_resetwal failed"; }
+	cat >>"$pgdata/postgresql.conf" <<-EOF
+		listen_addresses = ''
+		unix_socket_directories = '$dir/pgsock'
+		archive_mode = on
+		wal_recycle = off
+		checkpoint_timeout = 1h
+		max_wal_size = 16GB
+	EOF
+	if [[ $mode == module ]]; then
+		cat >>"$pgdata/postgresql.conf" <<-EOF
+			archive_library = '${PGMOD%.so}'
+			walship.socket = '$dir/p.sock'
+		EOF
+	else
+		echo "archive_command = '$WALSHIP push -c $pconf %p'" >>"$pgdata/postgresql.conf"
+	fi
+	# The archiver runs as postgres: the corpus files (root's, 0600) become readable by
+	# group postgres, their only change.
+	while IFS= read -r f; do
+		chgrp postgres "$f"
+		chmod 0640 "$f"
+		ln -s "$f" "$pgdata/pg_wal/${f##*/}"
+		: >"$pgdata/pg_wal/archive_status/${f##*/}.ready"
+	done <"$CORPUS_LIST"
+	chown -h postgres:postgres "$pgdata"/pg_wal/archive_status/* "$pgdata"/pg_wal/0*
+
+	daemon_start "$NS_SND" "$CG_SND" "$pconf" "$dir/primary.log"
+	daemon_start "$NS_RCV" "$CG_RCV" "$dir/replica1.conf" "$dir/replica1.log"
+	wait_for 20 "the replica to connect to the primary" \
+		grep -q "connected to primary" "$dir/replica1.log"
+	# PostgreSQL starts with the segments ready; its archiver may begin at once, so the
+	# run's clock and CPU start before it.
+	progress_start "$name" "$run"
+	s0=$(cg_usage "$CG_SND")
+	r0=$(cg_usage "$CG_RCV")
+	t0=$(now_s)
+	WS_PG_DIRS+=("$pgdata") # stopped by ws_cleanup if we fail
+	on "$NS_SND" "$CG_SND" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pgdata" \
+		-l "$dir/pg.log" -w -t 60 start >/dev/null ||
+		{ tail -n 20 "$dir/pg.log" >&2; fail "$name: could not start PostgreSQL"; }
+	wait_for 900 "$name: the archiver to archive $nseg segments" \
+		done_at_least "$pgdata" "$nseg"
+	s1=$(cg_usage "$CG_SND")
+	r1=$(cg_usage "$CG_RCV")
+	# The end: the last segment marked done.
+	find "$pgdata/pg_wal/archive_status" -maxdepth 1 -name '*.done' -printf '%C@\n' |
+		sort -n >"$dir/done.times"
+	t1=$(tail -n 1 "$dir/done.times")
+	# The first segment's wait includes PostgreSQL's start: no latency of its own.
+	awk 'NR > 1 {printf "%d\n", ($1 - prev) * 1e6} {prev = $1}' "$dir/done.times" \
+		>"$dir/latencies"
+	printf '\n'
+	grep -E 'WARNING|ERROR|FATAL' "$dir/pg.log" | head -n 5 >&2 || true
+	pg_as "$PG_BIN/pg_ctl" -D "$pgdata" -m immediate -w -t 60 stop >/dev/null ||
+		fail "$name: could not stop PostgreSQL"
+	walshipd_stop "$pconf"
+	walshipd_stop "$dir/replica1.conf"
+	store_check "$name" "$RUN_DIR/store1" "$CORPUS_LIST"
+	rm -rf "$pgdata"
+	record "$name" "$run" "$nseg" $((nseg * SEG_BYTES)) "$(sub "$t1" "$t0")" \
+		"$(sub "$s1" "$s0")" "$(sub "$r1" "$r0")" "$dir/latencies"
+}
+
+# ---------------------------------------------------------------------------------------
 # The plain contenders
 
 # run_baseline RUN: one plain read/write + fsync run over TCP.
@@ -1013,6 +1133,14 @@ main() {
 	FANOUT=$fanout
 	# BENCH_CONTENDERS: the contenders left out turn their switches off.
 	want walship-probes || PROBES=0
+	PGMOD_ON=0
+	if want walship-module; then
+		PGMOD_ON=1
+		if [[ ! -f "$PGMOD" ]]; then
+			log "no $PGMOD (postgresql-server-dev-15): the walship-module contender is left out"
+			PGMOD_ON=0
+		fi
+	fi
 	local c pgbr=0
 	for c in $CORPUS_CONTENDERS; do
 		[[ $c == pgbr-* ]] && want "$c" && pgbr=1
@@ -1024,6 +1152,7 @@ main() {
 		"$(for c in $CORPUS_CONTENDERS streaming $SYNC_CONTENDERS; do
 			case $c in
 			walship-probes) ((PROBES)) || continue ;;
+			walship-module) ((PGMOD_ON)) || continue ;;
 			pgbr-*) ((PGBR)) || continue ;;
 			streaming) ((STREAM_SECONDS)) || continue ;;
 			sync-*) ((SYNC_SECONDS)) || continue ;;
@@ -1049,6 +1178,8 @@ main() {
 		want walship-async && run_walship "$run" walship-async map off 0 1 "$CORPUS_LIST"
 		((PROBES)) && run_walship "$run" walship-probes map on 1 1 "$CORPUS_LIST"
 		want walship-buf && run_walship "$run" walship-buf buffers off 1 1 "$CORPUS_LIST"
+		want walship-archcmd && run_archiver "$run" walship-archcmd command
+		((PGMOD_ON)) && run_archiver "$run" walship-module module
 		if ((PGBR)); then
 			want pgbr-sync-off && run_pgbr "$run" pgbr-sync-off off n
 			want pgbr-sync-none && run_pgbr "$run" pgbr-sync-none none n

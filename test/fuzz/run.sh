@@ -22,7 +22,7 @@ done
 shift $((OPTIND - 1))
 
 FUZZ_DIR=build/fuzz
-make --no-print-directory -s -f test/fuzz/Makefile >/dev/null
+make --no-print-directory -s -j"$(nproc)" -f test/fuzz/Makefile >/dev/null
 
 if (($# == 0)); then
 	set -- $(for f in test/fuzz/fuzz_*.c; do basename "$f" .c; done | sed 's/^fuzz_//')

@@ -13,7 +13,7 @@ PG_ARCHIVE_TIMEOUT=5s
 walship_topology_up 2
 
 log "load: pgbench 15 s"
-pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 15 -R 300 >"$TEST_DIR/pgbench-run.out" 2>&1 ||
+pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 15 -R 150 >"$TEST_DIR/pgbench-run.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench-run.out"; fail "pgbench run failed"; }
 final=$(pg_finish_load "$NS_P" "$PG_PORT")
 log "primary at $final; waiting for the standby"

@@ -16,7 +16,7 @@ PRIMARY_CONF_EXTRA=(push_timeout=5s)
 inv_topology_up 2
 
 log "load: pgbench 40 s in the background"
-bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 40 -P 1 -R 200
+bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 40 -P 1 -R 100
 pgbench_pid=$BG_PID
 wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
 

@@ -13,7 +13,7 @@ PG_ARCHIVE_TIMEOUT=5s
 walship_topology_up 2
 
 log "load: pgbench 30 s in the background"
-bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 30 -P 1 -R 300
+bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 30 -P 1 -R 150
 pgbench_pid=$BG_PID
 wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
 

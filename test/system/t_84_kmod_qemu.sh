@@ -17,11 +17,12 @@
 # Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
 # counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.
 # test-slots: 2 (the guest runs on two emulated CPUs)
+# test-timeout: 600 (a loaded host slows the emulated guest several times over)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$ROOT/build
 OUT=$BUILD/kmod-test
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-480}
 
 KVER=$(ls /boot | sed -n 's/^vmlinuz-\(.*-cloud-amd64\)$/\1/p' | sort -V | tail -n 1)
 KDIR=/usr/src/linux-headers-$KVER

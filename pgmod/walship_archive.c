@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/*
+ * walship_archive: PostgreSQL's archive module pushing to walshipd.  See walship_archive.h.
+ *
+ * The control-socket client is the CLI's (tools/client.c), compiled position-independent
+ * into this library with the tree's logger (daemon/common/log.c), both with hidden
+ * visibility so that their symbols never clash with the server's.  Their messages reach
+ * PostgreSQL's log through a log sink (walship_log_sink) with the file being archived as
+ * CONTEXT, so the CLI and the module say the same thing in the same words.
+ *
+ * Errors are reported as WARNING, never ERROR: in PostgreSQL 15 the archiver has no
+ * error recovery around an archive module's callback, and an ERROR there ends the
+ * archiver process.
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/pgarch.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "client.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "push.h"
+#include "walship_archive.h"
+#include "walship/control.h"
+
+PG_MODULE_MAGIC;
+
+/* GUCs. */
+static char *walship_socket = NULL;
+static int walship_timeout_ms = CONFIG_DEFAULT_PUSH_TIMEOUT_S * 1000 + PUSH_CLIENT_GRACE_MS;
+
+/*
+ * The connection kept across calls: the socket (-1 when none), the path it was made to
+ * (a reload that changes walship.socket drops it), and the set the verdict is awaited
+ * on (the socket, the latch, the postmaster's death), made once per connection.
+ */
+static int conn_sock = -1;
+static char conn_path[CONFIG_MAX_SOCKET];
+static WaitEventSet *conn_wait_set;
+
+static bool walship_socket_check(char **newval, void **extra, GucSource source)
+{
+	(void)extra;
+	(void)source;
+	if (*newval && strlen(*newval) >= sizeof(conn_path)) {
+		GUC_check_errdetail("A UNIX socket path is at most %zu bytes long.",
+				    sizeof(conn_path) - 1);
+		return false;
+	}
+	return true;
+}
+
+void _PG_init(void)
+{
+	DefineCustomStringVariable(
+		"walship.socket", "Path of walshipd's control socket.",
+		"The value of \"socket\" in the configuration of the walshipd that archives the WAL.",
+		&walship_socket, CONFIG_DEFAULT_SOCKET, PGC_SIGHUP, 0, walship_socket_check, NULL,
+		NULL);
+	DefineCustomIntVariable(
+		"walship.timeout", "Longest wait for walshipd's verdict on one WAL file.",
+		"walshipd answers within its push_timeout; keep this longer, as walship push does.",
+		&walship_timeout_ms, walship_timeout_ms, 100, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+		NULL, NULL, NULL);
+	MarkGUCPrefixReserved("walship");
+}
+
+/*
+ * The client's messages (tools/client.c, logged through common/log.h) as PostgreSQL
+ * messages: its errors are WARNINGs (the archiver goes on and retries), its LOG lines
+ * LOG.  @line is "LEVEL:  message\n" (no prefix: see walship_archive_startup()).
+ */
+static void walship_log_sink(void *arg, enum log_level level, const char *line, size_t len)
+{
+	const char *text = memchr(line, ':', len);
+	int elevel;
+
+	(void)arg;
+	if (text && (size_t)(text - line) + 3 <= len && text[1] == ' ' && text[2] == ' ') {
+		len -= (size_t)(text + 3 - line);
+		line = text + 3;
+	}
+	while (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (level >= LOG_LEVEL_WARNING)
+		elevel = WARNING;
+	else if (level == LOG_LEVEL_LOG)
+		elevel = LOG;
+	else
+		elevel = DEBUG1;
+	ereport(elevel, errmsg_internal("%.*s", (int)len, line));
+}
+
+static void walship_archive_startup(void)
+{
+	log_set_prefix(false);
+	log_set_sink(walship_log_sink, NULL);
+}
+
+static bool walship_check_configured(void)
+{
+	if (walship_socket == NULL || walship_socket[0] == '\0') {
+		ereport(WARNING, errmsg("\"walship.socket\" is not set"),
+			errhint("Set it to the \"socket\" of the walshipd that archives the WAL."));
+		return false;
+	}
+	return true;
+}
+
+static void conn_drop(void)
+{
+	if (conn_wait_set) {
+		FreeWaitEventSet(conn_wait_set);
+		conn_wait_set = NULL;
+	}
+	if (conn_sock >= 0) {
+		close(conn_sock);
+		conn_sock = -1;
+	}
+}
+
+/*
+ * Whether the kept connection can take a request: made to the current walship.socket,
+ * and nothing to read on it.  A connection waiting for the next request has nothing to
+ * read unless walshipd closed it (it restarted, or stopped): then it is dropped here, so
+ * the request goes on a new one instead of failing.
+ */
+static bool conn_usable(void)
+{
+	struct pollfd pfd = { .fd = conn_sock, .events = POLLIN };
+
+	if (conn_sock < 0)
+		return false;
+	if (strcmp(conn_path, walship_socket) != 0) {
+		conn_drop();
+		return false;
+	}
+	if (poll(&pfd, 1, 0) != 0) {
+		ereport(LOG, errmsg("walshipd closed the connection at \"%s\"; connecting again",
+				    conn_path));
+		conn_drop();
+		return false;
+	}
+	return true;
+}
+
+/* Connect to walship.socket unless the kept connection is usable.  Returns 0 or -errno. */
+static int conn_ensure(void)
+{
+	int sock;
+	int ret;
+
+	if (conn_usable())
+		return 0;
+	/* Logged by the client. */
+	ret = ctl_client_connect(walship_socket, walship_timeout_ms, &sock);
+	if (ret < 0)
+		return ret;
+	conn_sock = sock;
+	strlcpy(conn_path, walship_socket, sizeof(conn_path));
+	conn_wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(conn_wait_set, WL_SOCKET_READABLE, conn_sock, NULL, NULL);
+	AddWaitEventToSet(conn_wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(conn_wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	return 0;
+}
+
+/*
+ * Wait until the reply to the request just sent can be read, at most walship.timeout.
+ * The latch wakes us for interrupts, a reload (handled by the archiver between files) and
+ * shutdown: after SIGTERM the archiver starts no new file, and this one is given up (the
+ * file stays ready and is archived by the next archiver).  The postmaster's death ends
+ * the process (WL_EXIT_ON_PM_DEATH).  Returns 0, -ETIMEDOUT or -EINTR (logged).
+ */
+static int conn_wait_reply(const char *file)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	WaitEvent event;
+
+	for (;;) {
+		long left = walship_timeout_ms -
+			    TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+
+		if (left <= 0) {
+			ereport(WARNING, errmsg("timed out waiting for a reply from walshipd"),
+				errdetail(
+					"No verdict on \"%s\" came within walship.timeout (%d ms).",
+					file, walship_timeout_ms));
+			return -ETIMEDOUT;
+		}
+		if (WaitEventSetWait(conn_wait_set, left, &event, 1, PG_WAIT_EXTENSION) == 0)
+			continue; /* timed out: the next round says so */
+		if (event.events & WL_SOCKET_READABLE)
+			return 0;
+		if (event.events & WL_LATCH_SET) {
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			if (ShutdownRequestPending) {
+				ereport(WARNING,
+					errmsg("archiving of \"%s\" through walshipd interrupted by shutdown request",
+					       file));
+				return -EINTR;
+			}
+		}
+	}
+}
+
+/* CONTEXT of every message logged while a file is being archived. */
+static void walship_archive_context(void *arg)
+{
+	errcontext("archiving write-ahead log file \"%s\" through walshipd at \"%s\"",
+		   (const char *)arg, walship_socket);
+}
+
+static bool walship_archive_file(const char *file, const char *path)
+{
+	ErrorContextCallback context = {
+		.callback = walship_archive_context,
+		.arg = unconstify(char *, file),
+		.previous = error_context_stack,
+	};
+	struct ctl_client_reply reply = { 0 };
+	bool safe = false;
+	int wal_fd;
+	int ret;
+
+	error_context_stack = &context;
+	/* Failures below are logged where they happen (the client's through the sink). */
+	wal_fd = ctl_client_open_push_file(path);
+	if (wal_fd < 0)
+		goto out;
+	ret = conn_ensure();
+	if (ret < 0)
+		goto out_close_wal;
+	ret = ctl_client_send(conn_sock, CTL_PUSH, CTL_F_KEEP, file, &wal_fd, 1);
+	if (ret < 0)
+		goto out_drop;
+	/* walshipd holds its own descriptor now. */
+	close(wal_fd);
+	wal_fd = -1;
+	ret = conn_wait_reply(file);
+	if (ret < 0)
+		goto out_drop;
+	ret = ctl_client_receive(conn_sock, &reply);
+	if (ret < 0)
+		goto out_drop;
+
+	ctl_client_one_line(reply.text);
+	if (reply.code == CTL_OK) {
+		safe = true;
+		ereport(DEBUG1, errmsg_internal("archived \"%s\"%s%s", file,
+						reply.text[0] != '\0' ? ": " : "", reply.text));
+	} else {
+		/* The words of walship push. */
+		ereport(WARNING,
+			errmsg("could not archive \"%s\": %s", file,
+			       reply.text[0] != '\0' ? reply.text : ctl_code_name(reply.code)));
+	}
+	ctl_client_reply_free(&reply);
+	goto out;
+
+out_drop:
+	/* A reply may still come on it: never read it as the next file's. */
+	conn_drop();
+out_close_wal:
+	if (wal_fd >= 0)
+		close(wal_fd);
+out:
+	error_context_stack = context.previous;
+	return safe;
+}
+
+static void walship_archive_shutdown(void)
+{
+	conn_drop();
+	log_set_sink(NULL, NULL);
+}
+
+void _PG_archive_module_init(ArchiveModuleCallbacks *cb)
+{
+	walship_archive_startup();
+	cb->check_configured_cb = walship_check_configured;
+	cb->archive_file_cb = walship_archive_file;
+	cb->shutdown_cb = walship_archive_shutdown;
+}

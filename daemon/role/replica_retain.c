@@ -121,6 +121,15 @@ static void job_run(struct worker_job *job)
 
 /* ---- on the event loop ---- */
 
+/* The policy of retain_time and retain_size. */
+static struct retain_policy retain_policy_of(const struct config *cfg)
+{
+	return (struct retain_policy){
+		.keep_ms = cfg->retain_time_ms,
+		.keep_bytes = (uint64_t)cfg->retain_size_mb * 1024 * 1024,
+	};
+}
+
 static void job_free(struct retain_job *j)
 {
 	if (j->dir_fd >= 0)
@@ -141,11 +150,7 @@ static void retain_note_kept(struct retainer *rt, const struct retain_job *j)
 
 static void retain_listed(struct retainer *rt, struct retain_job *j)
 {
-	const struct config *cfg = rt->cfg;
-	struct retain_policy policy = {
-		.keep_ms = cfg->retain_time_ms,
-		.keep_bytes = (uint64_t)cfg->retain_size_mb * 1024 * 1024,
-	};
+	struct retain_policy policy = retain_policy_of(rt->cfg);
 
 	if (j->err) {
 		log_warning("could not list directory \"%s\" for retention: %s", rt->store->path,
@@ -223,11 +228,16 @@ int retain_start(struct retainer *rt, struct ring *ring, const struct config *cf
 
 void retain_tick(struct retainer *rt, uint64_t stored, int64_t now_ms)
 {
+	struct retain_policy policy;
 	struct retain_job *j;
 
 	if (!rt->started || rt->stopping || rt->job)
 		return;
-	if (now_ms - rt->last_pass_ms < RETAIN_MIN_INTERVAL_MS)
+	/* With retention off a pass only refreshes the status (what is retained), and the
+	 * archive of such a replica only grows: less often. */
+	policy = retain_policy_of(rt->cfg);
+	if (now_ms - rt->last_pass_ms <
+	    (retain_policy_off(&policy) ? RETAIN_OFF_MIN_INTERVAL_MS : RETAIN_MIN_INTERVAL_MS))
 		return;
 	if (stored == rt->stored_seen && rt->last_pass_ms &&
 	    now_ms - rt->last_pass_ms < RETAIN_INTERVAL_MS)
@@ -267,6 +277,7 @@ bool retain_stopped(const struct retainer *rt)
 void retain_fill_status(const struct retainer *rt, struct status_node *n)
 {
 	const struct config *cfg = rt->cfg;
+	struct retain_policy policy = retain_policy_of(cfg);
 
 	n->retain_removed_files = rt->removed_files;
 	n->retain_removed_bytes = rt->removed_bytes;
@@ -275,7 +286,7 @@ void retain_fill_status(const struct retainer *rt, struct status_node *n)
 	n->retain_floor_lsn = rt->floor == UINT64_MAX ? 0 : rt->floor;
 	n->io_errors += rt->errors;
 	snprintf(n->retain_oldest, sizeof(n->retain_oldest), "%s", rt->oldest);
-	if (!cfg || (cfg->retain_time_ms <= 0 && cfg->retain_size_mb <= 0))
+	if (retain_policy_off(&policy))
 		snprintf(n->retain_policy, sizeof(n->retain_policy), "off");
 	else if (cfg->retain_size_mb <= 0)
 		snprintf(n->retain_policy, sizeof(n->retain_policy), "retain_time %ds",

@@ -22,8 +22,10 @@
 
 /* A pass at least this often (retain_time's window moves with the clock), ... */
 #define RETAIN_INTERVAL_MS (30 * 1000)
-/* ... and, after a file is stored, at most this often. */
+/* ... and, after a file is stored, at most this often (with retention off, when a pass
+ * only refreshes the status, the second). */
 #define RETAIN_MIN_INTERVAL_MS 1000
+#define RETAIN_OFF_MIN_INTERVAL_MS (10 * 1000)
 
 struct retain_job;
 

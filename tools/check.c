@@ -18,7 +18,10 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -31,6 +34,7 @@
 #include "common/sync_standby.h"
 #include "walship/control.h"
 #include "walship/netlink.h"
+#include "wal/name.h"
 
 struct check_run {
 	const char *config_path;
@@ -647,6 +651,111 @@ static void check_archive_dir(struct check_run *run, const struct config *cfg)
 	unlink(path);
 }
 
+/* Whole megabytes, for the messages. */
+static double mb(double bytes)
+{
+	return bytes / (1024.0 * 1024.0);
+}
+
+/*
+ * The space of archive_dir's file system against the WAL arriving (docs/operations.md,
+ * "Retention").  The rate is the bytes of the WAL files stored (by their mtime, set when
+ * they were written) within the last CHECK_RATE_WINDOW_S, over that window, or over the
+ * time since the oldest of them when the archive is younger (not measured under
+ * CHECK_RATE_MIN_SPAN_S: a replica just started may be catching up on a backlog): the
+ * store's recent growth, read from the directory alone, so it works with the daemon down.
+ * With retention off the archive grows by rate x horizon; with it on it settles at about
+ * the larger of retain_size and rate x retain_time (plus what standbys need, not known
+ * here), so it grows at most up to there.  WARN when that growth does not fit in the
+ * free space within CHECK_FILL_HORIZON_S, or, with retention off, when less than
+ * CHECK_LOW_FREE_PCT percent is free.
+ */
+static void check_archive_space(struct check_run *run, const struct config *cfg)
+{
+	const double horizon = CHECK_FILL_HORIZON_S;
+	bool off = cfg->retain_time_ms <= 0 && cfg->retain_size_mb <= 0;
+	double window_bytes = 0, total = 0, rate, grow, settle, free_bytes, fs_bytes;
+	time_t now = time(NULL), oldest = now, span;
+	struct statvfs vfs;
+	struct dirent *de;
+	int dir_fd;
+	DIR *dir;
+
+	if (statvfs(cfg->archive_dir, &vfs) < 0) {
+		check_item(run, CHECK_SKIP, "archive_dir space", NULL,
+			   "could not read the file system of \"%s\": %m", cfg->archive_dir);
+		return;
+	}
+	dir = opendir(cfg->archive_dir);
+	if (!dir) {
+		check_item(run, CHECK_SKIP, "archive_dir space", NULL,
+			   "could not open directory \"%s\": %m", cfg->archive_dir);
+		return;
+	}
+	dir_fd = dirfd(dir);
+	while ((de = readdir(dir))) {
+		struct stat st;
+
+		if (!wal_name_valid(de->d_name) ||
+		    fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		total += (double)st.st_size;
+		if (st.st_mtime > now - CHECK_RATE_WINDOW_S) {
+			window_bytes += (double)st.st_size;
+			if (st.st_mtime < oldest)
+				oldest = st.st_mtime;
+		}
+	}
+	closedir(dir);
+	free_bytes = (double)vfs.f_bavail * (double)vfs.f_frsize;
+	fs_bytes = (double)vfs.f_blocks * (double)vfs.f_frsize;
+	/* a younger archive: over its own age; under CHECK_RATE_MIN_SPAN_S (a replica just
+	 * started, catching up) the rate says nothing yet */
+	span = now - oldest < CHECK_RATE_WINDOW_S ? now - oldest : CHECK_RATE_WINDOW_S;
+	rate = span >= CHECK_RATE_MIN_SPAN_S ? window_bytes / (double)span : 0;
+	if (off) {
+		grow = rate * horizon;
+	} else {
+		settle = (double)cfg->retain_size_mb * 1024 * 1024;
+		if (rate * cfg->retain_time_ms / 1000.0 > settle)
+			settle = rate * cfg->retain_time_ms / 1000.0;
+		grow = settle > total ? settle - total : 0;
+		if (grow > rate * horizon)
+			grow = rate * horizon;
+	}
+	if (grow > free_bytes)
+		check_item(
+			run, CHECK_WARN, "archive_dir space",
+			off ? "Set retain_time or retain_size (docs/operations.md, "
+			      "\"Retention\"), or give archive_dir more space." :
+			      "Lower retain_time or retain_size, or give archive_dir more space.",
+			"at %.1f MB/h (the WAL stored in the last hour), \"%s\" fills in about "
+			"%.1f h: %.0f MB free, %.0f MB held, retention %s",
+			mb(rate * 3600), cfg->archive_dir, rate > 0 ? free_bytes / rate / 3600 : 0,
+			mb(free_bytes), mb(total), off ? "off" : "on");
+	else if (off && free_bytes * 100 < fs_bytes * CHECK_LOW_FREE_PCT)
+		check_item(run, CHECK_WARN, "archive_dir space",
+			   "Set retain_time or retain_size (docs/operations.md, \"Retention\"): "
+			   "with retention off archive_dir only grows.",
+			   "retention is off and \"%s\" has %.0f MB free, under %d%% of its file "
+			   "system; %.0f MB held",
+			   cfg->archive_dir, mb(free_bytes), CHECK_LOW_FREE_PCT, mb(total));
+	else if (span < CHECK_RATE_MIN_SPAN_S)
+		check_item(run, CHECK_SKIP, "archive_dir space", NULL,
+			   "the WAL stored in \"%s\" spans %ld s, too little to measure a rate: "
+			   "%.0f MB free, %.0f MB held, retention %s",
+			   cfg->archive_dir, (long)span, mb(free_bytes), mb(total),
+			   off ? "off" : "on");
+	else
+		check_item(
+			run, CHECK_PASS, "archive_dir space", NULL,
+			"at %.1f MB/h (the WAL stored in the last hour), %.0f MB free, enough for "
+			"%d h: %.0f MB held, retention %s",
+			mb(rate * 3600), mb(free_bytes), CHECK_FILL_HORIZON_S / 3600, mb(total),
+			off ? "off" : "on");
+}
+
 int check_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -728,8 +837,10 @@ int check_main(int argc, char **argv)
 	}
 	if (cfg_ok)
 		check_daemon(&run, &cfg, &cd);
-	if (cfg_ok && cfg.role == CONFIG_ROLE_REPLICA)
+	if (cfg_ok && cfg.role == CONFIG_ROLE_REPLICA) {
 		check_archive_dir(&run, &cfg);
+		check_archive_space(&run, &cfg);
+	}
 
 	printf("%d passed, %d failed, %d warnings, %d skipped\n", run.passed, run.failed,
 	       run.warned, run.skipped);

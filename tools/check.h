@@ -25,6 +25,15 @@
 /* Seconds to wait for the daemon's status reply. */
 #define CHECK_TIMEOUT_MS (5 * 1000)
 
+/* archive_dir space: warn when its file system fills within this horizon at the rate of
+ * the WAL stored within the last CHECK_RATE_WINDOW_S (docs/operations.md, "Retention"), */
+#define CHECK_FILL_HORIZON_S (24 * 3600)
+#define CHECK_RATE_WINDOW_S 3600
+/* A rate over less than this is not measured (a replica catching up on a backlog). */
+#define CHECK_RATE_MIN_SPAN_S 600
+/* ... and, with retention off, when less than this share (percent) of it is free. */
+#define CHECK_LOW_FREE_PCT 10
+
 /* Run the subcommand; @argv[0] is "check".  Returns the process exit code. */
 int check_main(int argc, char **argv);
 

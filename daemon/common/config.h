@@ -83,6 +83,8 @@ struct config {
 	int keepalive_interval_ms; /* keepalive_interval: default 5s */
 	int keepalive_timeout_ms; /* keepalive_timeout: default 30s */
 	int checkpoint_interval_ms; /* checkpoint_interval: replica, default 1s, 0 = on loss only */
+	int retain_time_ms; /* retain_time: replica, keep at least this window, 0 = none */
+	int retain_size_mb; /* retain_size: replica, keep at least this much, 0 = none */
 	int max_inflight_files; /* max_inflight_files: per connection, default 8 */
 	int max_queued_pushes; /* max_queued_pushes: bounded push queue, default 64 */
 	int io_buffers; /* io_buffers: 1 MiB registered buffers, default 32 */

@@ -445,6 +445,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer->reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
 	snprintf(peer->last_error, sizeof(peer->last_error), "%s", rp->last_error);
 	serve_fill_status(rp->serve, n);
+	retain_fill_status(&rp->retain, n);
 	status_derive(n, clock_now_ms());
 }
 
@@ -471,6 +472,29 @@ static void replica_request(void *ctx, struct ctl_client *client, const struct c
 }
 
 /* ---- role operations ---- */
+
+/*
+ * What retention must keep (role/replica_retain.h): the standbys' floor, and every file
+ * still being received or whose ACK has not been queued yet (from its FILE_BEGIN to its
+ * ACK it is on the link's list), so that nothing is removed that the primary has not
+ * been told is stored.
+ */
+static uint64_t replica_retain_floor(void *ctx)
+{
+	struct replica *rp = ctx;
+	uint64_t floor = serve_retention_floor(rp->serve);
+	uint32_t seg_size = rp->store.id.seg_size;
+	uint64_t segno;
+
+	for (struct infile *f = rp->link ? rp->link->files : NULL; f; f = f->next) {
+		if (f->wn.kind == WAL_FILE_HISTORY || !seg_size ||
+		    wal_name_segno(&f->wn, seg_size, &segno) < 0)
+			continue;
+		if (segno * seg_size < floor)
+			floor = segno * seg_size;
+	}
+	return floor;
+}
 
 static void *replica_start(const struct config *cfg, struct ring *r)
 {
@@ -503,9 +527,11 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 			goto out_store;
 		serve_on_applied(rp->serve, replica_applied, rp);
 	}
+	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
+		goto out_serve;
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, rp) < 0)
-		goto out_serve;
+		goto out_retain;
 	if (rp->store.id.system_identifier)
 		log_log("replica \"%s\" ready: archive \"%s\" holds system %" PRIu64,
 			cfg->node_name, cfg->archive_dir, rp->store.id.system_identifier);
@@ -515,6 +541,8 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	replica_connect(rp);
 	return rp;
 
+out_retain:
+	retain_free(&rp->retain);
 out_serve:
 	serve_free(rp->serve); /* nothing in flight yet: the ring has not run */
 out_store:
@@ -560,6 +588,7 @@ static void replica_tick(void *state, int64_t now_ms)
 	if (rp->link)
 		link_checkpoint_due(rp->link, now_ms);
 	serve_tick(rp->serve, now_ms);
+	retain_tick(&rp->retain, rp->st.files_stored, now_ms);
 	/* conn_keepalive() also closes a link whose ERROR the primary does not take. */
 	if (rp->link && (rp->link->established || conn_failing(&rp->link->conn)) &&
 	    conn_keepalive(&rp->link->conn, clock_now_ms(), rp->cfg.keepalive_interval_ms,
@@ -578,6 +607,7 @@ static void replica_stop(void *state)
 	rp->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
 	control_stop(&rp->control);
 	serve_stop(rp->serve);
+	retain_stop(&rp->retain);
 	if (rp->connecting && rp->connect_fd >= 0)
 		shutdown(rp->connect_fd, SHUT_RDWR);
 	replica_drain(rp);
@@ -587,7 +617,8 @@ static bool replica_stopped(void *state)
 {
 	struct replica *rp = state;
 
-	return !rp->link && !rp->connecting && rp->control.clients == 0 && serve_stopped(rp->serve);
+	return !rp->link && !rp->connecting && rp->control.clients == 0 &&
+	       serve_stopped(rp->serve) && retain_stopped(&rp->retain);
 }
 
 static void replica_reload(void *state, const struct config *cfg)
@@ -599,6 +630,8 @@ static void replica_reload(void *state, const struct config *cfg)
 	rp->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	rp->cfg.checkpoint_interval_ms = cfg->checkpoint_interval_ms;
+	rp->cfg.retain_time_ms = cfg->retain_time_ms;
+	rp->cfg.retain_size_mb = cfg->retain_size_mb;
 	rp->cfg.log_level = cfg->log_level;
 	serve_reload(rp->serve, cfg);
 }
@@ -607,6 +640,7 @@ static void replica_free(void *state)
 {
 	struct replica *rp = state;
 
+	retain_free(&rp->retain); /* the worker's thread uses the store */
 	serve_free(rp->serve);
 	store_close(&rp->store);
 	tls_ctx_free(&rp->tls);

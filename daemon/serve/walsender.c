@@ -1868,6 +1868,23 @@ void serve_wal_stored(struct serve *s, const char *name)
 	serve_wake(s);
 }
 
+uint64_t serve_retention_floor(const struct serve *s)
+{
+	uint64_t floor = serve_slots_floor(s);
+
+	for (const struct standby *sb = s ? s->standbys : NULL; sb; sb = sb->next) {
+		uint64_t need = sb->next_lsn;
+
+		if (sb->closing || sb->state != SB_STREAMING)
+			continue;
+		if (sb->flush && sb->flush < need)
+			need = sb->flush;
+		if (need < floor)
+			floor = need;
+	}
+	return floor;
+}
+
 void serve_tick(struct serve *s, int64_t now_ms)
 {
 	if (!s)

@@ -80,6 +80,18 @@ void serve_wal_stored(struct serve *s, const char *name);
 typedef void (*serve_applied_fn)(void *arg, uint32_t tli, uint64_t lsn);
 void serve_on_applied(struct serve *s, serve_applied_fn fn, void *arg);
 
+/*
+ * The oldest LSN a standby served here still needs: retention (wal/retain.h) keeps every
+ * segment holding a byte at or after it.  For each streaming standby, its reported flush
+ * position (what PostgreSQL's physical slot keeps, restart_lsn), or, before it reported
+ * one or when that is past what it was sent, the next byte it is sent (its start point);
+ * a temporary slot lives as long as its connection, so that connection's position covers
+ * it; a permanent slot keeps its restart LSN (serve_slots_floor()), connected or not.
+ * What else holds WAL longer (held or delayed standbys) only lowers the floor, here.
+ * Returns UINT64_MAX when nothing is needed (no standby streams, no slot; @s NULL).
+ */
+uint64_t serve_retention_floor(const struct serve *s);
+
 /* Every role tick: keepalives, timeouts. */
 void serve_tick(struct serve *s, int64_t now_ms);
 

@@ -201,6 +201,10 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_json_str(sb, n->upstream);
 	sb_printf(sb, ",\"archive_dir\":");
 	sb_json_str(sb, n->archive_dir);
+	sb_printf(sb, ",\"retain_policy\":");
+	sb_json_str(sb, n->retain_policy);
+	sb_printf(sb, ",\"retain_oldest\":");
+	sb_json_str(sb, n->retain_oldest);
 	json_values(sb, n, status_node_values, status_node_nvalues);
 	sb_printf(sb, ",\"source_state\":");
 	sb_json_str(sb, n->source_state);
@@ -359,6 +363,17 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb,
 			  "stream syncs:        %" PRIu64 " (group commits of streamed segments)\n",
 			  n->stream_syncs);
+		sb_printf(sb, "retention:           %s\n",
+			  n->retain_policy[0] ? n->retain_policy : "off");
+		sb_printf(sb,
+			  "retained:            %" PRIu64 " file(s), %" PRIu64
+			  " bytes, oldest %s; standbys need WAL from %X/%X (%" PRIu64 ")\n",
+			  n->retained_files, n->retained_bytes,
+			  n->retain_oldest[0] ? n->retain_oldest : "-",
+			  (unsigned int)(n->retain_floor_lsn >> 32),
+			  (unsigned int)n->retain_floor_lsn, n->retain_floor_lsn);
+		sb_printf(sb, "removed:             %" PRIu64 " file(s), %" PRIu64 " bytes\n",
+			  n->retain_removed_files, n->retain_removed_bytes);
 	}
 	sb_printf(sb,
 		  "refused:             %" PRIu64 " invalid, %" PRIu64 " other system, %" PRIu64

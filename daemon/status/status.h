@@ -65,6 +65,12 @@
 	  "Primary: connections made to PostgreSQL's replication stream.")                               \
 	X(source_retained_bytes, GAUGE,                                                                  \
 	  "Primary: WAL PostgreSQL wrote past the flush position reported to it, which its slot keeps.") \
+	X(retain_removed_files, COUNTER, "Replica: WAL files removed by retention.")                     \
+	X(retain_removed_bytes, COUNTER, "Replica: bytes of WAL files removed by retention.")            \
+	X(retained_files, GAUGE, "Replica: files in archive_dir at the last retention pass.")            \
+	X(retained_bytes, GAUGE, "Replica: bytes in archive_dir at the last retention pass.")            \
+	X(retain_floor_lsn, GAUGE,                                                                       \
+	  "Replica: oldest position still needed by a standby or a transfer (0: none), kept.")           \
 	X(queue_overflows, COUNTER,                                                                      \
 	  "Connections dropped for exceeding a per-connection bound (a peer that does not "              \
 	  "read, too many files in flight).")
@@ -194,6 +200,10 @@ struct status_node {
 	STATUS_NODE_VALUES(STATUS_FIELD)
 	char last_conflict[STATUS_MAX_TEXT];
 	char last_error[STATUS_MAX_TEXT];
+	/* replica: the oldest file retained (not a history file), "" none or not listed yet;
+	 * the retention policy in words ("off" when nothing is ever removed) */
+	char retain_oldest[48];
+	char retain_policy[96];
 	char newest_pushed[48]; /* primary: newest segment name among pushes in progress */
 	/* primary: the stream source (pg_conninfo), "" when there is none */
 	char source_state[24];

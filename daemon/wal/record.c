@@ -349,8 +349,8 @@ int wal_decoder_feed(struct wal_decoder *d, uint64_t lsn, const void *data, size
 				d->resume = d->state;
 				d->state = WAL_DEC_PAGE_HEADER;
 				d->page_hdr_len = 0;
-				d->page_hdr_need = seg_start ? WAL_PAGE_LONG_HEADER :
-							       WAL_PAGE_SHORT_HEADER;
+				d->page_hdr_need =
+					seg_start ? WAL_PAGE_LONG_HEADER : WAL_PAGE_SHORT_HEADER;
 			}
 		}
 		switch (d->state) {
@@ -381,7 +381,8 @@ int wal_decoder_feed(struct wal_decoder *d, uint64_t lsn, const void *data, size
 
 			n = min_u64(min_u64(len, want), page_left);
 			if (record_room(d, d->rec_len + (uint32_t)n) < 0) {
-				damaged(d, d->rec_lsn, "out of memory for a record of %u bytes", d->rec_tot);
+				damaged(d, d->rec_lsn, "out of memory for a record of %u bytes",
+					d->rec_tot);
 				return -ENOMEM;
 			}
 			memcpy(d->rec + d->rec_len, p, n);
@@ -392,11 +393,13 @@ int wal_decoder_feed(struct wal_decoder *d, uint64_t lsn, const void *data, size
 				uint64_t prev = get_le64(d->rec + 8);
 
 				if (tot == 0) {
-					d->state = WAL_DEC_SEGMENT_END; /* zeros: no more WAL here */
+					d->state =
+						WAL_DEC_SEGMENT_END; /* zeros: no more WAL here */
 					break;
 				}
 				if (tot < WAL_RECORD_HEADER || tot > WAL_RECORD_MAX) {
-					damaged(d, d->rec_lsn, "invalid record length %u in record", tot);
+					damaged(d, d->rec_lsn, "invalid record length %u in record",
+						tot);
 					break;
 				}
 				if (d->prev_lsn && prev != d->prev_lsn) {

@@ -73,8 +73,7 @@ static void note_commit(void *arg, const struct wal_xact_end *x)
 		size_t cap = sl->cap ? sl->cap * 2 : 1024;
 		struct commit *c;
 
-		if (cap > SENDLIMIT_MAX_COMMITS ||
-		    !(c = realloc(sl->commits, cap * sizeof(*c)))) {
+		if (cap > SENDLIMIT_MAX_COMMITS || !(c = realloc(sl->commits, cap * sizeof(*c)))) {
 			/* full: fold the oldest in as if due */
 			sl->base_end = sl->commits[0].end_lsn;
 			memmove(sl->commits, sl->commits + 1, --sl->ncommits * sizeof(*c));
@@ -170,8 +169,9 @@ static int holds_save(struct sendlimit *sl)
 	for (unsigned int i = 0; i < sl->nholds; i++) {
 		const struct hold *h = &sl->holds[i];
 
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s %" PRIu64 " %" PRId64 " %s\n",
-					hold_words[h->mode], h->lsn, h->time, h->app);
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+					"%s %" PRIu64 " %" PRId64 " %s\n", hold_words[h->mode],
+					h->lsn, h->time, h->app);
 	}
 	return durable_put(&dir, SENDLIMIT_HOLDS_FILE, buf, len, 0); /* logs */
 }
@@ -263,6 +263,20 @@ static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upt
 	}
 }
 
+/* (Re)start the decoder at @lsn, a segment boundary. */
+static int decoder_start(struct sendlimit *sl, uint64_t lsn)
+{
+	wal_decoder_end(&sl->dec);
+	sl->dec_on = false;
+	if (wal_decoder_begin(&sl->dec, sl->store->id.seg_size, sl->store->id.block_size, lsn,
+			      note_commit, sl) < 0)
+		return -EINVAL;
+	sl->dec_on = true;
+	if (!sl->index_start || lsn < sl->index_start)
+		sl->index_start = lsn;
+	return 0;
+}
+
 void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
 		   uint64_t durable)
 {
@@ -275,30 +289,30 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 	    wn.kind != WAL_FILE_SEGMENT || wal_name_segno(&wn, seg_size, &segno) < 0)
 		return;
 	seg_lsn = segno * seg_size;
-	if (sl->dec_on && sl->dec.next_lsn / seg_size < segno) {
-		/* catch up through the stored segments in between */
-		for (uint64_t s = sl->dec.next_lsn / seg_size; s < segno; s++) {
-			char prev[WAL_NAME_MAX + 1];
-			int pfd;
-
-			wal_name_format_segment(prev, sizeof(prev), wn.timeline, s, seg_size);
-			pfd = openat(sl->store->dir_fd, prev, O_RDONLY | O_CLOEXEC);
-			if (pfd < 0) {
-				sl->dec_on = false; /* a gap: start again at @name */
-				break;
-			}
-			feed_fd(sl, pfd, s * seg_size, (s + 1) * seg_size);
-			close(pfd);
-		}
-	}
 	if (!sl->dec_on) {
-		wal_decoder_end(&sl->dec);
-		if (wal_decoder_begin(&sl->dec, seg_size, sl->store->id.block_size, seg_lsn,
-				      note_commit, sl) < 0)
+		uint64_t first = segno;
+
+		/* from where the oldest hold is: release --before looks for commits there */
+		for (unsigned int i = 0; i < sl->nholds; i++)
+			if (sl->holds[i].lsn && sl->holds[i].lsn / seg_size < first)
+				first = sl->holds[i].lsn / seg_size;
+		if (decoder_start(sl, first * seg_size) < 0)
 			return;
-		sl->dec_on = true;
-		if (!sl->index_start)
-			sl->index_start = seg_lsn;
+	}
+	/* catch up through the stored segments in between */
+	for (uint64_t s = sl->dec.next_lsn / seg_size; s < segno; s++) {
+		char prev[WAL_NAME_MAX + 1];
+		int pfd;
+
+		wal_name_format_segment(prev, sizeof(prev), wn.timeline, s, seg_size);
+		pfd = openat(sl->store->dir_fd, prev, O_RDONLY | O_CLOEXEC);
+		if (pfd < 0) {
+			if (decoder_start(sl, seg_lsn) < 0) /* a gap: start again at @name */
+				return;
+			break;
+		}
+		feed_fd(sl, pfd, s * seg_size, (s + 1) * seg_size);
+		close(pfd);
 	}
 	if (sl->dec.next_lsn / seg_size != segno || sl->dec.next_lsn >= seg_lsn + durable)
 		return;
@@ -455,8 +469,9 @@ void sendlimit_fill_status(struct sendlimit *sl, const char *app, int64_t now_us
 
 			gmtime_r(&secs, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-			snprintf(o->hold, sizeof(o->hold), "released before %s.%06d+00 (held at %s)",
-				 when, (int)(us % 1000000), lsn);
+			snprintf(o->hold, sizeof(o->hold),
+				 "released before %s.%06d+00 (held at %s)", when,
+				 (int)(us % 1000000), lsn);
 		} else {
 			snprintf(o->hold, sizeof(o->hold), "%s %s",
 				 h->mode == HOLD_AT ? "held at" : "released up to", lsn);

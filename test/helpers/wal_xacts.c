@@ -77,7 +77,8 @@ int main(int argc, char **argv)
 		size_t off = 0;
 
 		if (fd < 0) {
-			fprintf(stderr, "could not open file \"%s\": %s\n", argv[i], strerror(errno));
+			fprintf(stderr, "could not open file \"%s\": %s\n", argv[i],
+				strerror(errno));
 			return 1;
 		}
 		got = read(fd, buf, seg_size);
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
 		while (off < seg_size) {
 			/* varying sizes: 1, 7, 100, 8191, 65536 bytes, ... */
 			static const size_t sizes[] = { 1, 7, 100, 8191, 65536, 3, 24, 40, 131072 };
-			size_t n = chunk ? chunk : sizes[step++ % (sizeof(sizes) / sizeof(sizes[0]))];
+			size_t n =
+				chunk ? chunk : sizes[step++ % (sizeof(sizes) / sizeof(sizes[0]))];
 
 			if (n > seg_size - off)
 				n = seg_size - off;

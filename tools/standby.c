@@ -130,8 +130,9 @@ static int standby_call(uint16_t op, uint32_t flags, const char *config_option, 
 	if (ctl_client_call(sock, op, flags, arg, -1, &reply) < 0)
 		goto out_close;
 	if (reply.code != CTL_OK) {
-		log_error("could not %s standby \"%s\": %s", op == CTL_STANDBY_HOLD ? "hold" : "release",
-			  app, reply.text_len ? reply.text : ctl_code_name(reply.code));
+		log_error("could not %s standby \"%s\": %s",
+			  op == CTL_STANDBY_HOLD ? "hold" : "release", app,
+			  reply.text_len ? reply.text : ctl_code_name(reply.code));
 		goto out_free;
 	}
 	printf("%s\n", reply.text);

@@ -21,6 +21,8 @@
 
 #define SENDLIMIT_MAX_DELAYS 32
 #define SENDLIMIT_READ (1024 * 1024)
+/* Stored segments read at once to catch up; further behind, decoding starts again. */
+#define SENDLIMIT_MAX_CATCH_UP 16
 /* Commits kept (16 bytes each); past this the oldest are folded in, as if due. */
 #define SENDLIMIT_MAX_COMMITS (4u * 1024u * 1024u)
 
@@ -263,7 +265,7 @@ static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upt
 	}
 }
 
-/* (Re)start the decoder at @lsn, a segment boundary. */
+/* (Re)start the decoder at @lsn, a segment boundary: the commits known start there. */
 static int decoder_start(struct sendlimit *sl, uint64_t lsn)
 {
 	wal_decoder_end(&sl->dec);
@@ -272,8 +274,12 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn)
 			      note_commit, sl) < 0)
 		return -EINVAL;
 	sl->dec_on = true;
-	if (!sl->index_start || lsn < sl->index_start)
-		sl->index_start = lsn;
+	/* what was known before does not join what follows: forget it */
+	sl->index_start = lsn;
+	sl->ncommits = 0;
+	sl->base_end = 0;
+	for (unsigned int i = 0; i < sl->ndelays; i++)
+		sl->delays[i].idx = 0;
 	return 0;
 }
 
@@ -285,10 +291,23 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 	uint64_t segno, seg_lsn;
 	int fd;
 
-	if (!sl || !active(sl) || !seg_size || wal_name_parse(name, &wn) < 0 ||
-	    wn.kind != WAL_FILE_SEGMENT || wal_name_segno(&wn, seg_size, &segno) < 0)
+	if (!sl || !seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
 		return;
+	if (!active(sl)) {
+		/* nobody delayed or held: forget, and start afresh when someone is */
+		if (sl->dec_on)
+			wal_decoder_end(&sl->dec);
+		sl->dec_on = false;
+		sl->ncommits = 0;
+		sl->base_end = 0;
+		sl->index_start = 0;
+		return;
+	}
 	seg_lsn = segno * seg_size;
+	if (sl->dec_on && segno > sl->dec.next_lsn / seg_size + SENDLIMIT_MAX_CATCH_UP &&
+	    decoder_start(sl, seg_lsn) < 0)
+		return; /* too far behind to read on the event loop: start again here */
 	if (!sl->dec_on) {
 		uint64_t first = segno;
 
@@ -351,7 +370,9 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 	if (h) {
 		uint64_t at = h->lsn;
 
-		if (h->mode == HOLD_BEFORE) {
+		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn)) {
+			/* the commits after the hold are not known: stay held */
+		} else if (h->mode == HOLD_BEFORE) {
 			size_t i = 0;
 
 			/* the first commit at or after the time: up to its start */

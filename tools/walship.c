@@ -21,6 +21,7 @@
 #include "password.h"
 #include "push.h"
 #include "replica.h"
+#include "standby.h"
 #include "stats.h"
 #include "status.h"
 
@@ -44,6 +45,10 @@ static const struct subcommand subcommands[] = {
 	{ "replica", replica_main, replica_usage,
 	  "replica drop NAME: forget a registered replica (primary)" },
 	{ "check", check_main, check_usage, "preflight: is this host set up to ship WAL" },
+	{ "hold", hold_main, hold_usage,
+	  "hold a standby served on pg_listen where it is (replica)" },
+	{ "release", release_main, release_usage,
+	  "release a held standby, all or up to just before a time or up to an LSN (replica)" },
 	{ "password", password_main, password_usage,
 	  "print a standby's SCRAM-SHA-256 verifier for pg_password_file" },
 };

@@ -125,6 +125,8 @@ static bool config_check_slot_name(const struct config_value *value,
 				   struct config_problem *problem);
 static bool config_check_application_name(const struct config_value *value,
 					  struct config_problem *problem);
+static bool config_check_standby_delay(const struct config_value *value,
+				       struct config_problem *problem);
 
 #define FIELD(member) offsetof(struct config, member), sizeof(((struct config *)0)->member)
 
@@ -529,6 +531,16 @@ static const struct config_key config_keys[] = {
 		.help = "replica: SCRAM-SHA-256 verifiers of the standbys' users on pg_listen, one \"USER VERIFIER\" per line as walship password USER prints them (hba_file method scram-sha-256); no access for group or others; empty: none",
 	},
 	{
+		.name = "standby_delay",
+		.type = CONFIG_TYPE_STRING,
+		FIELD(standby_delay),
+		.default_value = "",
+		.check = config_check_standby_delay,
+		.range_doc = "NAME:DURATION[,NAME:DURATION...], or empty",
+		.reloadable = true,
+		.help = "replica: delays of standbys on pg_listen by application name: each is sent WAL only up to the last commit at least that old, as recovery_min_apply_delay measures (docs/operations.md, delayed and held standbys); empty: none",
+	},
+	{
 		.name = "log_level",
 		.type = CONFIG_TYPE_LOG_LEVEL,
 		FIELD(log_level),
@@ -652,6 +664,47 @@ static bool config_parse_duration(const char *text, long long *out_ms)
 			return true;
 		}
 	}
+	return false;
+}
+
+int config_standby_delay(const char *text, const char *app, long long *delay_ms)
+{
+	const char *p = text;
+
+	while (*p) {
+		const char *colon = strchr(p, ':'), *end = strchr(p, ',');
+		char duration[32];
+		long long ms;
+		size_t name_len, len;
+
+		if (!end)
+			end = p + strlen(p);
+		if (!colon || colon > end || colon == p)
+			return -EINVAL;
+		name_len = (size_t)(colon - p);
+		len = (size_t)(end - colon - 1);
+		if (len == 0 || len >= sizeof(duration))
+			return -EINVAL;
+		memcpy(duration, colon + 1, len);
+		duration[len] = '\0';
+		if (!config_parse_duration(duration, &ms))
+			return -EINVAL;
+		if (app && strlen(app) == name_len && !strncmp(app, p, name_len)) {
+			*delay_ms = ms;
+			return 0;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return -ENOENT;
+}
+
+static bool config_check_standby_delay(const struct config_value *value,
+				       struct config_problem *problem)
+{
+	if (config_standby_delay(value->text, NULL, NULL) != -EINVAL)
+		return true;
+	snprintf(problem->detail, sizeof(problem->detail),
+		 "Each entry is NAME:DURATION, as sb1:20s or sb2:1h, separated by commas.");
 	return false;
 }
 

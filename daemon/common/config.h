@@ -103,6 +103,7 @@ struct config {
 	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
 	char pg_listen[CONFIG_MAX_ADDR]; /* pg_listen: replica, walsender for standbys, "" off */
 	char pg_password_file[PATH_MAX]; /* pg_password_file: standbys' SCRAM verifiers */
+	char standby_delay[CONFIG_MAX_CONNINFO]; /* standby_delay: NAME:DURATION[,...], "" */
 	enum log_level log_level; /* log_level: default log */
 };
 
@@ -132,6 +133,14 @@ int config_parse_string(struct config *cfg, const char *text, const char *source
  * max_senders; reconnect_min <= reconnect_max.  Logs what is wrong; returns -EINVAL.
  */
 int config_validate(const struct config *cfg, const char *source_name);
+
+/*
+ * The delay that @text (standby_delay's syntax: NAME:DURATION[,NAME:DURATION...], the
+ * duration as the config's durations, names without ',' or ':') gives standby @app: 0 and
+ * *@delay_ms, -ENOENT when @app is not listed, -EINVAL when @text is malformed.  @app
+ * NULL only checks the syntax (returns -ENOENT when well formed).
+ */
+int config_standby_delay(const char *text, const char *app, long long *delay_ms);
 
 /* The name PostgreSQL sees for the stream source (synchronous_standby_names matches it):
  * application_name, or node_name when that is empty. */

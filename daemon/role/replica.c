@@ -449,6 +449,44 @@ static void replica_fill_status(void *state, struct status_node *n)
 	status_derive(n, clock_now_ms());
 }
 
+/* `walship hold` and `walship release`: on the walsender endpoint's standbys. */
+static void replica_standby_request(struct replica *rp, struct ctl_client *client,
+				    const struct ctl_request *req)
+{
+	enum sendlimit_release how = SENDLIMIT_RELEASE_ALL;
+	char app[CTL_MAX_NAME], msg[256];
+	long long value = 0;
+	int ret;
+
+	if (!rp->serve) {
+		control_reply_text(client, CTL_ERR_ROLE,
+				   "pg_listen is not set: no standby is served");
+		return;
+	}
+	snprintf(app, sizeof(app), "%s", req->name);
+	if (req->op == CTL_STANDBY_RELEASE && (req->flags & (CTL_F_BEFORE | CTL_F_UPTO))) {
+		char *space = strrchr(app, ' '), *end;
+
+		if (!space) {
+			control_reply_text(client, CTL_ERR_INVALID, "malformed release request");
+			return;
+		}
+		*space = '\0';
+		errno = 0;
+		value = strtoll(space + 1, &end, 10);
+		if (errno || *end) {
+			control_reply_text(client, CTL_ERR_INVALID, "malformed release request");
+			return;
+		}
+		how = req->flags & CTL_F_BEFORE ? SENDLIMIT_RELEASE_BEFORE : SENDLIMIT_RELEASE_UPTO;
+	}
+	if (req->op == CTL_STANDBY_HOLD)
+		ret = serve_hold(rp->serve, app, msg, sizeof(msg));
+	else
+		ret = serve_release(rp->serve, app, how, value, msg, sizeof(msg));
+	control_reply_text(client, ret < 0 ? CTL_ERR_FAILED : CTL_OK, msg);
+}
+
 static void replica_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
 			    int fd)
 {
@@ -465,6 +503,10 @@ static void replica_request(void *ctx, struct ctl_client *client, const struct c
 	case CTL_PUSH:
 		log_warning("refused push of \"%s\": %s", req->name, not_primary);
 		control_reply(client, CTL_ERR_ROLE, not_primary, sizeof(not_primary) - 1);
+		return;
+	case CTL_STANDBY_HOLD:
+	case CTL_STANDBY_RELEASE:
+		replica_standby_request(rp, client, req);
 		return;
 	default:
 		control_reply_text(client, CTL_ERR_INVALID, "unknown request");

@@ -34,6 +34,7 @@
 #include "net/tls.h"
 #include "proto/pgrepl.h"
 #include "serve/pgwire.h"
+#include "serve/sendlimit.h"
 #include "serve/slots.h"
 #include "wal/name.h"
 
@@ -166,7 +167,16 @@ struct serve {
 	uint64_t applied_lsn;
 	serve_applied_fn applied_fn;
 	void *applied_arg;
+	struct sendlimit *limits; /* delayed and held standbys */
 };
+
+static void serve_wake(struct serve *s);
+
+/* The unix time in µs, the clock delays are measured by. */
+static int64_t unix_now_us(void)
+{
+	return pgrepl_time_to_unix_us(pgrepl_time_now());
+}
 
 static struct growing *growing_find(struct serve *s, const char *name)
 {
@@ -1457,7 +1467,7 @@ static void sb_pump(struct standby *sb)
 	struct serve *s = sb->s;
 	uint32_t seg_size = s->store->id.seg_size;
 	uint32_t file_tli = sb->tli;
-	uint64_t segno, off, cap = seg_size, limit;
+	uint64_t segno, off, cap = seg_size, limit, send_to;
 
 	if (sb->closing || sb->state != SB_STREAMING || sb->file_busy || sb->close_when_sent ||
 	    sb->copy_done_sent || sb->out.len + sb->sending.len >= SERVE_TX_LOW)
@@ -1476,6 +1486,11 @@ static void sb_pump(struct standby *sb)
 	}
 	if (sb->tli != s->tli && !sb->stop_lsn) {
 		sb->waiting = true; /* a newer timeline whose history is not stored yet */
+		return;
+	}
+	send_to = sendlimit_for(s->limits, sb->app, unix_now_us());
+	if (send_to <= sb->next_lsn) {
+		sb->waiting = true; /* delayed or held: the timer or a release wakes it */
 		return;
 	}
 	segno = sb->next_lsn / seg_size;
@@ -1507,6 +1522,8 @@ static void sb_pump(struct standby *sb)
 		return;
 	}
 	limit = sb->file_limit < cap ? sb->file_limit : cap;
+	if (send_to - segno * seg_size < limit)
+		limit = send_to - segno * seg_size;
 	if (off < limit) {
 		uint64_t n = limit - off;
 
@@ -1787,6 +1804,8 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	snprintf(s->node_name, sizeof(s->node_name), "%s", cfg->node_name);
 	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
+	sendlimit_reload(s->limits, cfg->standby_delay);
+	serve_wake(s);
 	if (hba_load(cfg->hba_file, &s->hba) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
 		goto out_free;
@@ -1801,6 +1820,9 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 		s->tls_on = true;
 	}
 	if (serve_slots_load(&s->slots, store) < 0) /* logs */
+		goto out_tls;
+	s->limits = sendlimit_new(store, cfg->standby_delay); /* logs */
+	if (!s->limits)
 		goto out_tls;
 	serve_scan(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
@@ -1818,6 +1840,7 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 out_listen:
 	close(s->listen_fd);
 out_tls:
+	sendlimit_free(s->limits);
 	if (s->tls_on)
 		tls_ctx_free(&s->tls);
 out_passwords:
@@ -1845,6 +1868,7 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 		return;
 	growing_set(s, name, tmp_name, durable);
 	serve_note_wal(s, name, durable, false);
+	sendlimit_wal(s->limits, name, s->store->incoming_fd, tmp_name, durable);
 	for (struct standby *sb = s->standbys; sb; sb = sb->next)
 		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name) &&
 		    durable > sb->file_limit)
@@ -1862,6 +1886,7 @@ void serve_wal_stored(struct serve *s, const char *name)
 	if (g)
 		memset(g, 0, sizeof(*g));
 	serve_note_wal(s, name, 0, true);
+	sendlimit_wal(s->limits, name, s->store->dir_fd, name, s->store->id.seg_size);
 	for (struct standby *sb = s->standbys; sb; sb = sb->next)
 		if (sb->file_fd >= 0 && !strcmp(sb->file_name, name))
 			sb->file_limit = s->store->id.seg_size;
@@ -1890,6 +1915,8 @@ void serve_tick(struct serve *s, int64_t now_ms)
 	if (!s)
 		return;
 	serve_slots_tick(&s->slots, now_ms);
+	if (sendlimit_due(s->limits, unix_now_us()))
+		serve_wake(s); /* a delayed standby's next commit is due */
 	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
 		next = sb->next;
 		if (sb->closing)
@@ -2011,6 +2038,7 @@ void serve_fill_status(const struct serve *s, struct status_node *n)
 		o->replay_lag_ms = sb->lag_ms[2];
 		o->catalog_xmin = sb->catalog_xmin;
 		o->connected_since = sb->connected_since;
+		sendlimit_fill_status(s->limits, sb->app, unix_now_us(), o);
 	}
 	n->nstandbys = i;
 }
@@ -2066,5 +2094,56 @@ void serve_free(struct serve *s)
 		tls_ctx_free(&s->tls);
 	scram_passwords_free(s->passwords);
 	hba_free(s->hba);
+	sendlimit_free(s->limits);
 	free(s);
+}
+
+int serve_hold(struct serve *s, const char *app, char *msg, size_t len)
+{
+	uint64_t at = 0;
+	bool found = false;
+	char lsn[PGREPL_LSN_TEXT];
+	int ret;
+
+	for (const struct standby *sb = s->standbys; sb; sb = sb->next)
+		if (sb->state == SB_STREAMING && !strcmp(sb->app, app)) {
+			at = found && at > sb->next_lsn ? at : sb->next_lsn;
+			found = true;
+		}
+	if (!found) {
+		snprintf(msg, len, "no standby \"%s\" is streaming", app);
+		return -ENOENT;
+	}
+	ret = sendlimit_hold(s->limits, app, at);
+	if (ret == -EEXIST)
+		snprintf(msg, len, "standby \"%s\" is held already", app);
+	else if (ret < 0)
+		snprintf(msg, len, "could not hold standby \"%s\": %s", app, strerror(-ret));
+	else
+		snprintf(msg, len, "standby \"%s\" held at %s", app,
+			 pgrepl_lsn_format(at, lsn, sizeof(lsn)));
+	if (!ret)
+		log_log("standby \"%s\" held at %s", app, lsn);
+	return ret;
+}
+
+int serve_release(struct serve *s, const char *app, enum sendlimit_release how, int64_t value,
+		  char *msg, size_t len)
+{
+	int ret = sendlimit_release(s->limits, app, how, value);
+
+	if (ret == -ENOENT)
+		snprintf(msg, len, "standby \"%s\" is not held", app);
+	else if (ret < 0)
+		snprintf(msg, len, "could not release standby \"%s\": %s", app, strerror(-ret));
+	else
+		snprintf(msg, len, "standby \"%s\" released%s", app,
+			 how == SENDLIMIT_RELEASE_BEFORE ? " up to just before the commit time" :
+			 how == SENDLIMIT_RELEASE_UPTO	 ? " up to the LSN" :
+							   "");
+	if (!ret) {
+		log_log("%s", msg);
+		serve_wake(s);
+	}
+	return ret;
 }

@@ -39,6 +39,7 @@
 
 #include "common/config.h"
 #include "ring/ring.h"
+#include "serve/sendlimit.h"
 #include "status/status.h"
 #include "wal/store.h"
 
@@ -120,6 +121,18 @@ void serve_fill_status(const struct serve *s, struct status_node *n);
  * survives restarts, possibly a little older than it was (slots.h).
  */
 uint64_t serve_slots_floor(const struct serve *s);
+
+/*
+ * `walship hold APP`: hold the standbys named @app at the WAL sent to them (the furthest,
+ * when several stream under that name).  Returns 0, -ENOENT when none streams, -EEXIST
+ * when held already, or -errno; @msg (@len bytes) says what was done or why not.
+ */
+int serve_hold(struct serve *s, const char *app, char *msg, size_t len);
+
+/* `walship release APP [--before TIME | --upto LSN]` (sendlimit_release()); wakes the
+ * standbys.  Returns as sendlimit_release(), with @msg as serve_hold(). */
+int serve_release(struct serve *s, const char *app, enum sendlimit_release how, int64_t value,
+		  char *msg, size_t len);
 
 /* Free everything; call after ring_exit() (requests in flight are gone).  NULL is fine. */
 void serve_free(struct serve *s);

@@ -163,8 +163,16 @@ static void render_json_standbys(struct sbuf *sb, const struct status_node *n)
 			  (long long)s->replay_lag_ms);
 		sb_printf(sb,
 			  ",\"xmin\":%u,\"catalog_xmin\":%u,\"bytes_sent\":%" PRIu64
-			  ",\"connected_since\":%lld}",
+			  ",\"connected_since\":%lld",
 			  s->xmin, s->catalog_xmin, s->bytes_sent, (long long)s->connected_since);
+		sb_printf(sb, ",\"delay_ms\":%lld,\"hold\":", (long long)s->delay_ms);
+		sb_json_str(sb, s->hold);
+		if (s->send_limit == UINT64_MAX)
+			sb_printf(sb, ",\"send_limit\":null}");
+		else {
+			json_lsn(sb, "send_limit", s->send_limit);
+			sb_printf(sb, "}");
+		}
 	}
 	sb_printf(sb, "]");
 }
@@ -465,6 +473,13 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		if (s->xmin || s->catalog_xmin)
 			sb_printf(sb, "    hot standby feedback: xmin %u, catalog xmin %u\n",
 				  s->xmin, s->catalog_xmin);
+		if (s->delay_ms >= 0)
+			sb_printf(sb, "    delay:           %lld ms\n", (long long)s->delay_ms);
+		if (s->hold[0])
+			sb_printf(sb, "    hold:            %s\n", s->hold);
+		if (s->send_limit != UINT64_MAX)
+			sb_printf(sb, "    send limit:      %X/%X\n",
+				  (unsigned int)(s->send_limit >> 32), (unsigned int)s->send_limit);
 	}
 	if (n->nslots)
 		sb_printf(sb, "\nreplication slots:   %u\n", n->nslots);

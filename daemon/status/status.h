@@ -148,6 +148,10 @@ struct status_standby {
 	uint32_t xmin; /* its hot standby feedback, as pg_stat_replication.backend_xmin; 0 none */
 	uint32_t catalog_xmin;
 	int64_t connected_since; /* unix seconds */
+	/* delayed and held standbys (serve/sendlimit.h) */
+	int64_t delay_ms; /* standby_delay for it, -1 none */
+	char hold[96]; /* "held at X/X", "released before TIME (held at X/X)", ... "" none */
+	uint64_t send_limit; /* sent up to here at most now; UINT64_MAX: no limit */
 };
 
 /* A physical replication slot on this replica's pg_listen (serve/slots.h), like a row of

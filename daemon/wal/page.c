@@ -19,13 +19,6 @@
 #include "common/compiler.h"
 #include "wal/page.h"
 
-/* xlp_info bits, access/xlog_internal.h. */
-#define XLP_FIRST_IS_CONTRECORD 0x0001
-#define XLP_LONG_HEADER 0x0002
-#define XLP_BKP_REMOVABLE 0x0004
-#define XLP_FIRST_IS_OVERWRITE_CONTRECORD 0x0008
-#define XLP_ALL_FLAGS 0x000F
-
 #define WAL_SEG_SIZE_MIN (1024u * 1024u)
 #define WAL_SEG_SIZE_MAX (1024u * 1024u * 1024u)
 #define WAL_BLOCK_SIZE_MIN 1024u
@@ -47,17 +40,6 @@ static const struct {
 };
 
 /* Fields of a page header, decoded field by field from little-endian bytes. */
-struct page_header {
-	uint16_t magic;
-	uint16_t info;
-	uint32_t tli;
-	uint64_t pageaddr;
-	/* Long header only. */
-	uint64_t sysid;
-	uint32_t seg_size;
-	uint32_t block_size;
-};
-
 const char *wal_page_magic_version(uint16_t magic)
 {
 	for (size_t idx = 0; idx < ARRAY_SIZE(page_magics); idx++) {
@@ -83,13 +65,13 @@ static uint64_t get_le64(const uint8_t *p)
 	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
 }
 
-static void page_header_decode(const uint8_t *buf, bool is_long, struct page_header *hdr)
+void wal_page_header_decode(const uint8_t *buf, bool is_long, struct wal_page_header *hdr)
 {
 	hdr->magic = get_le16(buf);
 	hdr->info = get_le16(buf + 2);
 	hdr->tli = get_le32(buf + 4);
 	hdr->pageaddr = get_le64(buf + 8);
-	/* buf + 16: xlp_rem_len, buf + 20: padding; not needed for validation. */
+	hdr->rem_len = get_le32(buf + 16); /* buf + 20: padding */
 	if (is_long) {
 		hdr->sysid = get_le64(buf + 24);
 		hdr->seg_size = get_le32(buf + 32);
@@ -173,7 +155,7 @@ static uint64_t segment_start(const struct wal_validator *wv)
 }
 
 /* Checks shared by every page header: magic, info bits, timeline. */
-static int check_common(struct wal_validator *wv, const struct page_header *hdr,
+static int check_common(struct wal_validator *wv, const struct wal_page_header *hdr,
 			uint64_t page_offset, const char *fname)
 {
 	if (!wal_page_magic_version(hdr->magic) || (wv->have_id && hdr->magic != wv->id.page_magic))
@@ -199,12 +181,12 @@ static int check_common(struct wal_validator *wv, const struct page_header *hdr,
 static int check_first_page(struct wal_validator *wv)
 {
 	char fname[WAL_NAME_MAX + 1];
-	struct page_header hdr;
+	struct wal_page_header hdr;
 	uint64_t expected = segment_start(wv);
 	int ret;
 
 	format_file_name(&wv->name, fname, sizeof(fname));
-	page_header_decode(wv->page_buf, true, &hdr);
+	wal_page_header_decode(wv->page_buf, true, &hdr);
 	ret = check_common(wv, &hdr, 0, fname);
 	if (ret)
 		return ret;
@@ -251,12 +233,12 @@ static int check_first_page(struct wal_validator *wv)
 static int check_next_page(struct wal_validator *wv, uint64_t page_offset)
 {
 	char fname[WAL_NAME_MAX + 1];
-	struct page_header hdr;
+	struct wal_page_header hdr;
 	uint64_t expected = segment_start(wv) + page_offset;
 	int ret;
 
 	format_file_name(&wv->name, fname, sizeof(fname));
-	page_header_decode(wv->page_buf, false, &hdr);
+	wal_page_header_decode(wv->page_buf, false, &hdr);
 	if (hdr.pageaddr != expected) {
 		wv->in_tail = true;
 		return 0;

@@ -41,6 +41,33 @@
 #define WAL_PAGE_LONG_HEADER 40
 #define WAL_TEXT_FILE_MAX (1024 * 1024)
 
+/* xlp_info bits, access/xlog_internal.h. */
+#define XLP_FIRST_IS_CONTRECORD 0x0001
+#define XLP_LONG_HEADER 0x0002
+#define XLP_BKP_REMOVABLE 0x0004
+#define XLP_FIRST_IS_OVERWRITE_CONTRECORD 0x0008
+#define XLP_ALL_FLAGS 0x000F
+
+/* One page header, decoded. */
+struct wal_page_header {
+	uint16_t magic;
+	uint16_t info;
+	uint32_t tli;
+	uint64_t pageaddr;
+	uint32_t rem_len; /* bytes of a record continued from the previous page */
+	/* Long header only (0 in a short one). */
+	uint64_t sysid;
+	uint32_t seg_size;
+	uint32_t block_size;
+};
+
+/*
+ * Decode the page header at @buf: WAL_PAGE_LONG_HEADER bytes when @is_long, else
+ * WAL_PAGE_SHORT_HEADER.  No check: the validator and the record decoder (wal/record.h)
+ * judge the fields.
+ */
+void wal_page_header_decode(const uint8_t *buf, bool is_long, struct wal_page_header *hdr);
+
 /* Validator state for one file; opaque to callers but on the stack (no allocation). */
 struct wal_validator {
 	struct wal_name name;

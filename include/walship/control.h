@@ -29,6 +29,10 @@ enum ctl_op {
 	CTL_PUSH = 1, /* hand over a WAL file; reply when it is safe or has failed */
 	CTL_STATUS = 2, /* reply with the status document */
 	CTL_REPLICA_DROP = 3, /* primary: forget registered replica `name`, release its WAL */
+	CTL_STANDBY_HOLD = 4, /* replica: hold the standby of application name `name` */
+	CTL_STANDBY_RELEASE = 5, /* replica: release it; with CTL_F_BEFORE or CTL_F_UPTO, `name`
+				  * is "APP VALUE": VALUE in decimal, a PostgreSQL timestamp (µs
+				  * since 2000-01-01 UTC) or an LSN */
 };
 
 enum ctl_flags {
@@ -39,6 +43,8 @@ enum ctl_flags {
 	 * connection).  Without it the daemon closes the connection after the reply.
 	 */
 	CTL_F_KEEP = 1u << 1,
+	CTL_F_BEFORE = 1u << 2, /* CTL_STANDBY_RELEASE: up to just before a commit time */
+	CTL_F_UPTO = 1u << 3, /* CTL_STANDBY_RELEASE: up to an LSN */
 };
 
 enum ctl_code {

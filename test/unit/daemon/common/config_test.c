@@ -742,6 +742,26 @@ static void test_dump_round_trip(void **state)
 	free(first);
 }
 
+/* standby_delay: NAME:DURATION[,...]; each name's delay, and malformed lists refused. */
+static void test_standby_delay(void **state)
+{
+	long long ms = -1;
+
+	(void)state;
+	assert_int_equal(config_standby_delay("sb1:20s,late:1h", "sb1", &ms), 0);
+	assert_int_equal(ms, 20000);
+	assert_int_equal(config_standby_delay("sb1:20s,late:1h", "late", &ms), 0);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(config_standby_delay("sb1:20s,late:1h", "sb", &ms), -ENOENT);
+	assert_int_equal(config_standby_delay("", "sb1", &ms), -ENOENT);
+	assert_int_equal(config_standby_delay("sb1:20s", NULL, NULL), -ENOENT);
+	assert_int_equal(config_standby_delay("sb1", NULL, NULL), -EINVAL);
+	assert_int_equal(config_standby_delay("sb1:", NULL, NULL), -EINVAL);
+	assert_int_equal(config_standby_delay(":20s", NULL, NULL), -EINVAL);
+	assert_int_equal(config_standby_delay("sb1:20 parsecs", NULL, NULL), -EINVAL);
+	assert_int_equal(config_standby_delay("sb1:20s,", NULL, NULL), -ENOENT);
+}
+
 static void test_reload(void **state)
 {
 	struct config cur, next;
@@ -845,7 +865,7 @@ static void test_docs_list_every_key(void **state)
 			fail_msg("key \"%s\" is missing from config_print_help()", name);
 		keys++;
 	}
-	assert_int_equal(keys, 46);
+	assert_int_equal(keys, 47);
 
 	block = strstr(docs, begin);
 	assert_non_null(block);
@@ -924,6 +944,7 @@ int main(void)
 		T(test_load_file),
 		T(test_dump_round_trip),
 		T(test_reload),
+		T(test_standby_delay),
 		T(test_docs_list_every_key),
 		T(test_man_page_current),
 	};

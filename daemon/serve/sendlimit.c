@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Delayed and held standbys: the commit index, the delays, the holds (see sendlimit.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/durable.h"
+#include "common/log.h"
+#include "proto/pgrepl.h"
+#include "serve/pgwire.h"
+#include "serve/sendlimit.h"
+#include "wal/name.h"
+
+#define SENDLIMIT_MAX_DELAYS 32
+#define SENDLIMIT_READ (1024 * 1024)
+/* Stored segments read at once to catch up; further behind, decoding starts again. */
+#define SENDLIMIT_MAX_CATCH_UP 16
+/* Commits kept (16 bytes each); past this the oldest are folded in, as if due. */
+#define SENDLIMIT_MAX_COMMITS (4u * 1024u * 1024u)
+
+struct commit {
+	uint64_t lsn, end_lsn;
+	int64_t time; /* PostgreSQL timestamp */
+};
+
+/* One delay of standby_delay, with its cursor: commits[0 .. idx) are due for it. */
+struct delay {
+	char app[PGWIRE_MAX_NAME];
+	int64_t us;
+	size_t idx;
+};
+
+enum hold_mode { HOLD_AT, HOLD_BEFORE, HOLD_UPTO };
+
+struct hold {
+	char app[PGWIRE_MAX_NAME];
+	enum hold_mode mode;
+	uint64_t lsn; /* AT, UPTO: the limit; BEFORE: where it was held (search from) */
+	int64_t time; /* BEFORE: a PostgreSQL timestamp */
+};
+
+struct sendlimit {
+	const struct store *store;
+	int meta_fd; /* archive_dir/.walship */
+	char meta_path[sizeof(((struct store *)0)->path) + 16];
+	struct wal_decoder dec;
+	bool dec_on;
+	uint64_t index_start; /* the first LSN decoded */
+	struct commit *commits;
+	size_t ncommits, cap;
+	uint64_t base_end; /* the end of the last commit folded in (due for every delay) */
+	struct delay delays[SENDLIMIT_MAX_DELAYS];
+	unsigned int ndelays;
+	struct hold holds[SENDLIMIT_MAX_HOLDS];
+	unsigned int nholds;
+	int64_t next_due_us; /* the earliest time a delay's boundary moves, INT64_MAX none */
+	uint64_t errors_logged;
+};
+
+static void note_commit(void *arg, const struct wal_xact_end *x)
+{
+	struct sendlimit *sl = arg;
+
+	if (x->kind != WAL_XACT_COMMIT && x->kind != WAL_XACT_COMMIT_PREPARED)
+		return;
+	if (sl->ncommits == sl->cap) {
+		size_t cap = sl->cap ? sl->cap * 2 : 1024;
+		struct commit *c;
+
+		if (cap > SENDLIMIT_MAX_COMMITS || !(c = realloc(sl->commits, cap * sizeof(*c)))) {
+			/* full: fold the oldest in as if due */
+			sl->base_end = sl->commits[0].end_lsn;
+			memmove(sl->commits, sl->commits + 1, --sl->ncommits * sizeof(*c));
+			for (unsigned int i = 0; i < sl->ndelays; i++)
+				if (sl->delays[i].idx)
+					sl->delays[i].idx--;
+		} else {
+			sl->commits = c;
+			sl->cap = cap;
+		}
+	}
+	sl->commits[sl->ncommits++] = (struct commit){ x->lsn, x->end_lsn, x->xact_time };
+	/* a newly known commit may be due already (or set the timer) */
+	sl->next_due_us = INT64_MIN;
+}
+
+static bool active(const struct sendlimit *sl)
+{
+	return sl->ndelays || sl->nholds;
+}
+
+/* Fold in the commits due for every delay and before every hold. */
+static void prune(struct sendlimit *sl)
+{
+	size_t k = sl->ncommits;
+
+	for (unsigned int i = 0; i < sl->ndelays; i++)
+		if (sl->delays[i].idx < k)
+			k = sl->delays[i].idx;
+	for (unsigned int i = 0; i < sl->nholds; i++)
+		while (k && sl->commits[k - 1].lsn >= sl->holds[i].lsn)
+			k--;
+	if (k < 1024 || k < sl->ncommits / 2)
+		return;
+	sl->base_end = sl->commits[k - 1].end_lsn;
+	memmove(sl->commits, sl->commits + k, (sl->ncommits - k) * sizeof(*sl->commits));
+	sl->ncommits -= k;
+	for (unsigned int i = 0; i < sl->ndelays; i++)
+		sl->delays[i].idx -= k;
+}
+
+static void parse_delays(struct sendlimit *sl, const char *text)
+{
+	const char *p = text;
+
+	sl->ndelays = 0;
+	while (*p && sl->ndelays < SENDLIMIT_MAX_DELAYS) {
+		const char *colon = strchr(p, ':'), *end = strchr(p, ',');
+		struct delay *d = &sl->delays[sl->ndelays];
+		long long ms;
+
+		if (!end)
+			end = p + strlen(p);
+		if (!colon || colon > end)
+			break; /* checked by the config already */
+		snprintf(d->app, sizeof(d->app), "%.*s", (int)(colon - p), p);
+		if (config_standby_delay(text, d->app, &ms) == 0) {
+			d->us = ms * 1000;
+			d->idx = 0;
+			sl->ndelays++;
+		}
+		p = *end ? end + 1 : end;
+	}
+	sl->next_due_us = INT64_MIN;
+}
+
+static struct delay *delay_find(struct sendlimit *sl, const char *app)
+{
+	for (unsigned int i = 0; i < sl->ndelays; i++)
+		if (!strcmp(sl->delays[i].app, app))
+			return &sl->delays[i];
+	return NULL;
+}
+
+static struct hold *hold_find(struct sendlimit *sl, const char *app)
+{
+	for (unsigned int i = 0; i < sl->nholds; i++)
+		if (!strcmp(sl->holds[i].app, app))
+			return &sl->holds[i];
+	return NULL;
+}
+
+static const char *const hold_words[] = { "at", "before", "upto" };
+
+/* Write the holds file: one "MODE LSN TIME APP" line per hold (durability rule 2's
+ * temporary file, fsync, rename, directory fsync, through durable_put()). */
+static int holds_save(struct sendlimit *sl)
+{
+	struct durable_dir dir = { .fd = sl->meta_fd, .path = sl->meta_path };
+	char buf[SENDLIMIT_MAX_HOLDS * (PGWIRE_MAX_NAME + 64)];
+	size_t len = 0;
+
+	for (unsigned int i = 0; i < sl->nholds; i++) {
+		const struct hold *h = &sl->holds[i];
+
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+					"%s %" PRIu64 " %" PRId64 " %s\n", hold_words[h->mode],
+					h->lsn, h->time, h->app);
+	}
+	return durable_put(&dir, SENDLIMIT_HOLDS_FILE, buf, len, 0); /* logs */
+}
+
+static void holds_load(struct sendlimit *sl)
+{
+	char line[PGWIRE_MAX_NAME + 80];
+	FILE *f;
+	int fd = openat(sl->meta_fd, SENDLIMIT_HOLDS_FILE, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) && sl->nholds < SENDLIMIT_MAX_HOLDS) {
+		struct hold *h = &sl->holds[sl->nholds];
+		char word[16];
+		int name_at = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%15s %" SCNu64 " %" SCNd64 " %n", word, &h->lsn, &h->time,
+			   &name_at) < 3 ||
+		    !name_at || !line[name_at]) {
+			log_warning("ignoring a malformed line in \"%s\": \"%s\"",
+				    SENDLIMIT_HOLDS_FILE, line);
+			continue;
+		}
+		if (!strcmp(word, "before"))
+			h->mode = HOLD_BEFORE;
+		else if (!strcmp(word, "upto"))
+			h->mode = HOLD_UPTO;
+		else
+			h->mode = HOLD_AT;
+		snprintf(h->app, sizeof(h->app), "%s", line + name_at);
+		log_log("standby \"%s\" is held (%s %X/%08X), as before the restart", h->app, word,
+			(unsigned int)(h->lsn >> 32), (unsigned int)h->lsn);
+		sl->nholds++;
+	}
+	fclose(f);
+}
+
+struct sendlimit *sendlimit_new(const struct store *store, const char *standby_delay)
+{
+	struct sendlimit *sl = calloc(1, sizeof(*sl));
+
+	if (!sl) {
+		log_error("out of memory");
+		return NULL;
+	}
+	sl->store = store;
+	snprintf(sl->meta_path, sizeof(sl->meta_path), "%s/.walship", store->path);
+	sl->meta_fd = durable_dir_open(store->dir_fd, store->path, ".walship"); /* logs */
+	if (sl->meta_fd < 0) {
+		free(sl);
+		return NULL;
+	}
+	parse_delays(sl, standby_delay);
+	holds_load(sl);
+	return sl;
+}
+
+void sendlimit_reload(struct sendlimit *sl, const char *standby_delay)
+{
+	if (sl)
+		parse_delays(sl, standby_delay);
+}
+
+/* Feed [d.next_lsn, @upto) of @fd, which holds the segment starting at @seg_lsn. */
+static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upto)
+{
+	static uint8_t buf[SENDLIMIT_READ];
+
+	while (sl->dec.next_lsn < upto) {
+		uint64_t off = sl->dec.next_lsn - seg_lsn, want = upto - sl->dec.next_lsn;
+		ssize_t got = pread(fd, buf, want < sizeof(buf) ? want : sizeof(buf), (off_t)off);
+
+		if (got <= 0)
+			return; /* short: the rest comes with the next news */
+		if (wal_decoder_feed(&sl->dec, sl->dec.next_lsn, buf, (size_t)got) < 0)
+			return;
+	}
+	if (sl->dec.errors > sl->errors_logged) {
+		log_warning("could not decode WAL for delayed and held standbys: %s",
+			    sl->dec.message);
+		sl->errors_logged = sl->dec.errors;
+	}
+}
+
+/* (Re)start the decoder at @lsn, a segment boundary: the commits known start there. */
+static int decoder_start(struct sendlimit *sl, uint64_t lsn)
+{
+	wal_decoder_end(&sl->dec);
+	sl->dec_on = false;
+	if (wal_decoder_begin(&sl->dec, sl->store->id.seg_size, sl->store->id.block_size, lsn,
+			      note_commit, sl) < 0)
+		return -EINVAL;
+	sl->dec_on = true;
+	/* what was known before does not join what follows: forget it */
+	sl->index_start = lsn;
+	sl->ncommits = 0;
+	sl->base_end = 0;
+	for (unsigned int i = 0; i < sl->ndelays; i++)
+		sl->delays[i].idx = 0;
+	return 0;
+}
+
+void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
+		   uint64_t durable)
+{
+	uint32_t seg_size = sl ? sl->store->id.seg_size : 0;
+	struct wal_name wn;
+	uint64_t segno, seg_lsn;
+	int fd;
+
+	if (!sl || !seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
+		return;
+	if (!active(sl)) {
+		/* nobody delayed or held: forget, and start afresh when someone is */
+		if (sl->dec_on)
+			wal_decoder_end(&sl->dec);
+		sl->dec_on = false;
+		sl->ncommits = 0;
+		sl->base_end = 0;
+		sl->index_start = 0;
+		return;
+	}
+	seg_lsn = segno * seg_size;
+	if (sl->dec_on && segno > sl->dec.next_lsn / seg_size + SENDLIMIT_MAX_CATCH_UP &&
+	    decoder_start(sl, seg_lsn) < 0)
+		return; /* too far behind to read on the event loop: start again here */
+	if (!sl->dec_on) {
+		uint64_t first = segno;
+
+		/* from where the oldest hold is: release --before looks for commits there */
+		for (unsigned int i = 0; i < sl->nholds; i++)
+			if (sl->holds[i].lsn && sl->holds[i].lsn / seg_size < first)
+				first = sl->holds[i].lsn / seg_size;
+		if (decoder_start(sl, first * seg_size) < 0)
+			return;
+	}
+	/* catch up through the stored segments in between */
+	for (uint64_t s = sl->dec.next_lsn / seg_size; s < segno; s++) {
+		char prev[WAL_NAME_MAX + 1];
+		int pfd;
+
+		wal_name_format_segment(prev, sizeof(prev), wn.timeline, s, seg_size);
+		pfd = openat(sl->store->dir_fd, prev, O_RDONLY | O_CLOEXEC);
+		if (pfd < 0) {
+			if (decoder_start(sl, seg_lsn) < 0) /* a gap: start again at @name */
+				return;
+			break;
+		}
+		feed_fd(sl, pfd, s * seg_size, (s + 1) * seg_size);
+		close(pfd);
+	}
+	if (sl->dec.next_lsn / seg_size != segno || sl->dec.next_lsn >= seg_lsn + durable)
+		return;
+	fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* renamed meanwhile: the stored hook follows */
+	feed_fd(sl, fd, seg_lsn, seg_lsn + durable);
+	close(fd);
+	prune(sl);
+}
+
+/* Move @d's cursor over the commits due at @now_us; the boundary it gives. */
+static uint64_t delay_boundary(struct sendlimit *sl, struct delay *d, int64_t now_us)
+{
+	int64_t due = pgrepl_time_from_unix_us(now_us) - d->us;
+
+	while (d->idx < sl->ncommits && sl->commits[d->idx].time <= due)
+		d->idx++;
+	if (d->idx)
+		return sl->commits[d->idx - 1].end_lsn;
+	return sl->base_end ? sl->base_end : sl->index_start;
+}
+
+uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
+{
+	uint64_t limit = SENDLIMIT_NONE;
+	struct delay *d;
+	struct hold *h;
+
+	if (!sl)
+		return limit;
+	d = delay_find(sl, app);
+	if (d)
+		limit = delay_boundary(sl, d, now_us);
+	h = hold_find(sl, app);
+	if (h) {
+		uint64_t at = h->lsn;
+
+		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn)) {
+			/* the commits after the hold are not known: stay held */
+		} else if (h->mode == HOLD_BEFORE) {
+			size_t i = 0;
+
+			/* the first commit at or after the time: up to its start */
+			while (i < sl->ncommits &&
+			       (sl->commits[i].lsn < h->lsn || sl->commits[i].time < h->time))
+				i++;
+			if (i < sl->ncommits)
+				at = sl->commits[i].lsn;
+			else if (sl->dec_on && sl->dec.end_lsn > at)
+				at = sl->dec.end_lsn; /* none yet: up to what was decoded */
+		}
+		if (at < limit)
+			limit = at;
+	}
+	return limit;
+}
+
+bool sendlimit_due(struct sendlimit *sl, int64_t now_us)
+{
+	int64_t pg_now, next = INT64_MAX;
+	bool moved = false;
+
+	if (!sl || !sl->ndelays || now_us < sl->next_due_us)
+		return false;
+	pg_now = pgrepl_time_from_unix_us(now_us);
+	for (unsigned int i = 0; i < sl->ndelays; i++) {
+		struct delay *d = &sl->delays[i];
+		size_t before = d->idx;
+
+		delay_boundary(sl, d, now_us);
+		moved |= d->idx != before;
+		if (d->idx < sl->ncommits) {
+			int64_t at = sl->commits[d->idx].time + d->us;
+
+			if (at < next)
+				next = at;
+		}
+	}
+	sl->next_due_us = next == INT64_MAX ? INT64_MAX : now_us + (next - pg_now);
+	return moved;
+}
+
+int sendlimit_hold(struct sendlimit *sl, const char *app, uint64_t lsn)
+{
+	struct hold *h;
+	int ret;
+
+	if (hold_find(sl, app))
+		return -EEXIST;
+	if (sl->nholds == SENDLIMIT_MAX_HOLDS)
+		return -ENOSPC;
+	h = &sl->holds[sl->nholds++];
+	memset(h, 0, sizeof(*h));
+	snprintf(h->app, sizeof(h->app), "%s", app);
+	h->mode = HOLD_AT;
+	h->lsn = lsn;
+	ret = holds_save(sl);
+	if (ret < 0)
+		sl->nholds--;
+	return ret;
+}
+
+int sendlimit_release(struct sendlimit *sl, const char *app, enum sendlimit_release how,
+		      int64_t value)
+{
+	struct hold *h = hold_find(sl, app), saved;
+	int ret;
+
+	if (!h)
+		return -ENOENT;
+	saved = *h;
+	if (how == SENDLIMIT_RELEASE_ALL) {
+		*h = sl->holds[--sl->nholds];
+	} else if (how == SENDLIMIT_RELEASE_BEFORE) {
+		h->mode = HOLD_BEFORE;
+		h->time = value;
+	} else {
+		h->mode = HOLD_UPTO;
+		h->lsn = (uint64_t)value;
+	}
+	ret = holds_save(sl);
+	if (ret < 0) {
+		if (how == SENDLIMIT_RELEASE_ALL)
+			sl->holds[sl->nholds++] = saved;
+		else
+			*h = saved;
+	}
+	return ret;
+}
+
+void sendlimit_fill_status(struct sendlimit *sl, const char *app, int64_t now_us,
+			   struct status_standby *o)
+{
+	struct delay *d;
+	struct hold *h;
+
+	o->delay_ms = -1;
+	o->send_limit = SENDLIMIT_NONE;
+	o->hold[0] = '\0';
+	if (!sl)
+		return;
+	d = delay_find(sl, app);
+	if (d)
+		o->delay_ms = d->us / 1000;
+	h = hold_find(sl, app);
+	if (h) {
+		char lsn[PGREPL_LSN_TEXT];
+
+		pgrepl_lsn_format(h->lsn, lsn, sizeof(lsn));
+		if (h->mode == HOLD_BEFORE) {
+			int64_t us = pgrepl_time_to_unix_us(h->time);
+			time_t secs = (time_t)(us / 1000000);
+			char when[32];
+			struct tm tm;
+
+			gmtime_r(&secs, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+			snprintf(o->hold, sizeof(o->hold),
+				 "released before %s.%06d+00 (held at %s)", when,
+				 (int)(us % 1000000), lsn);
+		} else {
+			snprintf(o->hold, sizeof(o->hold), "%s %s",
+				 h->mode == HOLD_AT ? "held at" : "released up to", lsn);
+		}
+	}
+	o->send_limit = sendlimit_for(sl, app, now_us);
+}
+
+void sendlimit_free(struct sendlimit *sl)
+{
+	if (!sl)
+		return;
+	wal_decoder_end(&sl->dec);
+	free(sl->commits);
+	if (sl->meta_fd >= 0)
+		close(sl->meta_fd);
+	free(sl);
+}

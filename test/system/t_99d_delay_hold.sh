@@ -1,0 +1,123 @@
+#!/bin/bash
+# t_99d: a delayed and held standby on the appliance (issue 14, item 2).  A PostgreSQL 15
+# primary streams to a replica walshipd (walship_stream_up) serving pg_listen with
+# standby_delay = sb1:20s; a standby (application_name sb1, no restore_command: the
+# appliance is its only source) streams from it.
+#   (a) a committed row appears on the standby no sooner than 20 s after its commit time
+#       (the primary's commit timestamp, track_commit_timestamp): the standby is polled and
+#       the last time it did not show the row is at least 19 s after the commit, the first
+#       time it did at least 20 s;
+#   (b) `walship hold sb1`, then DROP TABLE on the primary; the appliance restarted without
+#       the delay keeps the hold (walship status shows it, the standby receives nothing past
+#       it);
+#   (c) `walship release sb1 --before` the drop's commit time: the standby receives WAL up to
+#       just before the drop's commit record; promoted, it still has the table.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PG_LISTEN_PORT=5433
+SB_PORT=5434
+DELAY_S=20
+ws_setup
+require_cmds jq bc
+mkdir -p "$TEST_DIR/ws-r1"
+HBA=$TEST_DIR/ws-r1/hba.conf
+printf '%s\n' "# TYPE     ROLE     NODE_NAME  CERT_NAME  ADDRESS" \
+	"hostnossl  standby  postgres   all        10.77.0.0/16" >"$HBA"
+chmod 0644 "$HBA"
+REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA"
+	"standby_delay=sb1:${DELAY_S}s")
+walship_stream_up on
+psql_at "$NS_P" "$PG_PORT" "alter system set track_commit_timestamp = on" >/dev/null
+pg_stop "$PDATA" && pg_start "$PDATA" "$NS_P"
+wait_for 30 "walship back as a synchronous standby" pg_sync_standby "$NS_P" "$PG_PORT" \
+	"$(conf_get "$PCONF" node_name)"
+psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
+psql_at "$NS_P" "$PG_PORT" "create table precious (v text)"
+psql_at "$NS_P" "$PG_PORT" "insert into precious values ('keep me')"
+
+SDATA=$TEST_DIR/pg-standby
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" ""
+printf '%s\n' \
+	"primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'" \
+	"wal_receiver_status_interval = 1s" >>"$SDATA/postgresql.conf"
+pg_start "$SDATA" "$NS_R1"
+sb() { psql_at "$NS_R1" "$SB_PORT" "$1"; }
+receiver_streaming() {
+	[[ "$(sb "select status from pg_stat_wal_receiver")" == streaming ]]
+}
+wait_for 30 "the standby streaming from the appliance" receiver_streaming
+
+# (a) the delay, measured: the commit time on the primary, then the standby polled.
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
+commit_time=$(psql_at "$NS_P" "$PG_PORT" \
+	"select extract(epoch from pg_xact_commit_timestamp(xmin)) from marker where i = 1")
+last_unseen=0
+first_seen=0
+deadline=$((SECONDS + DELAY_S + 25))
+while ((SECONDS < deadline)); do
+	now=$(date +%s.%N)
+	if [[ "$(sb "select count(*) from marker" 2>/dev/null)" == 1 ]]; then
+		first_seen=$now
+		break
+	fi
+	last_unseen=$now
+	sleep 0.2
+done
+[[ "$first_seen" != 0 ]] || fail "the row committed at $commit_time never reached the standby"
+unseen_after=$(echo "$last_unseen - $commit_time" | bc)
+seen_after=$(echo "$first_seen - $commit_time" | bc)
+(($(echo "$unseen_after >= $DELAY_S - 1" | bc))) ||
+	fail "the row was not on the standby ${unseen_after}s after its commit but was ${seen_after}s after: too early for a ${DELAY_S}s delay"
+(($(echo "$seen_after >= $DELAY_S" | bc))) ||
+	fail "the row appeared on the standby ${seen_after}s after its commit, before the ${DELAY_S}s delay"
+log "ok: delayed ${DELAY_S}s: the row was not on the standby ${unseen_after}s after its commit, and was ${seen_after}s after"
+walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
+	.delay_ms == 20000' >/dev/null || fail "walship status does not show sb1's delay"
+
+# (b) hold, drop the table, restart the appliance without the delay: the hold stays.
+out=$("$WALSHIP" hold -c "$RCONF" sb1) || fail "walship hold sb1 failed"
+log "ok: $out"
+held_at=$(walship_status "$RCONF" --json | jq -er '.standbys[] |
+	select(.application_name == "sb1") | .send_limit')
+psql_at "$NS_P" "$PG_PORT" "drop table precious"
+drop_time=$(psql_at "$NS_P" "$PG_PORT" \
+	"select (pg_last_committed_xact()).timestamp at time zone 'UTC'")
+after_drop=$(pg_current_lsn "$NS_P" "$PG_PORT")
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (2)"
+walshipd_stop "$RCONF"
+sed -i '/^standby_delay/d' "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+held() {
+	walship_status "$RCONF" --json | jq -e --arg at "$held_at" '.standbys[] |
+		select(.application_name == "sb1" and .state == "streaming") |
+		select((.hold | startswith("held at")) and .send_limit == $at)'
+}
+wait_for 30 "sb1 streaming again, held at $held_at after the restart" held
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (3)"
+received=$(sb "select pg_last_wal_receive_lsn()")
+lsn_ge "$held_at" "$received" ||
+	fail "the held standby received up to $received, past the hold at $held_at"
+walship_status "$RCONF" | grep -q "hold:            held at $held_at" ||
+	fail "walship status (text) does not show the hold"
+log "ok: the hold at $held_at survived the restart; the standby received up to $received"
+
+# (c) release up to just before the drop's commit, promote: the table is there.
+out=$("$WALSHIP" release -c "$RCONF" sb1 --before "$drop_time") ||
+	fail "walship release sb1 --before '$drop_time' failed"
+log "ok: $out"
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (4)"
+limit=$(walship_status "$RCONF" --json | jq -er '.standbys[] |
+	select(.application_name == "sb1") | .send_limit')
+[[ "$limit" != "$held_at" ]] && lsn_ge "$limit" "$held_at" && ! lsn_ge "$limit" "$after_drop" ||
+	fail "the send limit $limit after release --before is not past the hold $held_at and before the drop's end $after_drop"
+received_limit() { lsn_ge "$(sb "select pg_last_wal_receive_lsn()")" "$limit"; }
+wait_for 30 "the standby to receive up to $limit" received_limit
+log "ok: released up to $limit (the drop's commit ends before $after_drop)"
+as_postgres_in "$NS_R1" "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null ||
+	fail "could not promote the standby"
+promoted() { [[ "$(sb "select pg_is_in_recovery()")" == f ]]; }
+wait_for 30 "the standby to end recovery" promoted
+assert_eq "keep me" "$(sb "select v from precious")" "the promoted standby's precious table"
+log "ok: promoted, the standby has the table dropped on the primary"

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `walship hold` and `walship release`: see standby.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "common/log.h"
+#include "proto/pgrepl.h"
+#include "standby.h"
+#include "walship/control.h"
+
+#define STANDBY_TIMEOUT_MS (30 * 1000)
+
+void hold_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: walship hold [-c FILE] NAME\n"
+		"\n"
+		"Hold the standby of application name NAME served on pg_listen: it is sent no WAL\n"
+		"past what it was sent so far, until `walship release NAME`.  The hold survives\n"
+		"restarts of walshipd and shows in walship status.\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config=FILE  the replica's config file (default $%s, else %s)\n"
+		"  -h, --help         show this help and exit\n"
+		"\n"
+		"Exit codes: 0 held; 1 refused or walshipd unreachable; 2 usage error.\n",
+		CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+void release_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: walship release [-c FILE] NAME [--before TIME | --upto LSN]\n"
+		"\n"
+		"Release the standby NAME held with `walship hold`.  With --before, it is sent WAL\n"
+		"up to just before the first commit at or after TIME (as recovery_target_time with\n"
+		"recovery_target_inclusive = off): TIME as PostgreSQL prints a timestamptz or as ISO\n"
+		"8601 (2026-12-02 21:10:00.123456+00, 2026-12-02T21:10:00Z; no zone: UTC).  With\n"
+		"--upto, up to LSN (X/X).  Without either, the hold is removed.\n"
+		"\n"
+		"Options:\n"
+		"  -b, --before=TIME  up to just before the first commit at or after TIME\n"
+		"  -u, --upto=LSN     up to LSN\n"
+		"  -c, --config=FILE  the replica's config file (default $%s, else %s)\n"
+		"  -h, --help         show this help and exit\n"
+		"\n"
+		"Exit codes: 0 released; 1 refused or walshipd unreachable; 2 usage error.\n",
+		CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+int standby_parse_time(const char *text, int64_t *unix_us)
+{
+	struct tm tm = { 0 };
+	int n = 0, frac_digits = 0;
+	int64_t frac = 0, offset_s = 0;
+	const char *p;
+	time_t secs;
+
+	if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3 || !n)
+		return -EINVAL;
+	p = text + n;
+	if (*p != ' ' && *p != 'T')
+		return -EINVAL;
+	p++;
+	n = 0;
+	if (sscanf(p, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 3 || !n)
+		return -EINVAL;
+	p += n;
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (frac_digits < 6) {
+				frac = frac * 10 + (*p - '0');
+				frac_digits++;
+			}
+		while (frac_digits++ < 6)
+			frac *= 10;
+	}
+	if (*p == 'Z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, hh = 0, mm = 0;
+
+		p++;
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return -EINVAL;
+		hh = (p[0] - '0') * 10 + (p[1] - '0');
+		p += 2;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1])) {
+			mm = (p[0] - '0') * 10 + (p[1] - '0');
+			p += 2;
+		}
+		offset_s = sign * (hh * 3600 + mm * 60);
+	}
+	if (*p)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	secs = timegm(&tm);
+	if (secs == (time_t)-1)
+		return -EINVAL;
+	*unix_us = ((int64_t)secs - offset_s) * 1000000 + frac;
+	return 0;
+}
+
+static int standby_call(uint16_t op, uint32_t flags, const char *config_option, const char *arg,
+			const char *app)
+{
+	struct ctl_client_reply reply = { 0 };
+	struct config cfg;
+	int sock, exit_code = 1;
+
+	if (cli_load_config(&cfg, cli_config_path(config_option)) < 0)
+		return 2;
+	/* Failures are logged by the client. */
+	if (ctl_client_connect(cfg.socket_path, STANDBY_TIMEOUT_MS, &sock) < 0)
+		return 1;
+	if (ctl_client_call(sock, op, flags, arg, -1, &reply) < 0)
+		goto out_close;
+	if (reply.code != CTL_OK) {
+		log_error("could not %s standby \"%s\": %s",
+			  op == CTL_STANDBY_HOLD ? "hold" : "release", app,
+			  reply.text_len ? reply.text : ctl_code_name(reply.code));
+		goto out_free;
+	}
+	printf("%s\n", reply.text);
+	exit_code = 0;
+out_free:
+	ctl_client_reply_free(&reply);
+out_close:
+	close(sock);
+	return exit_code;
+}
+
+/* The application name as the control request carries it (room for " VALUE"). */
+static bool app_valid(const char *app)
+{
+	return app[0] && strlen(app) < CTL_MAX_NAME - 22;
+}
+
+int hold_main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_option = NULL;
+	int opt;
+
+	cli_log_init(false);
+	while ((opt = getopt_long(argc, argv, "c:h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_option = optarg;
+			break;
+		case 'h':
+			hold_usage(stdout);
+			return 0;
+		default:
+			hold_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1 || !app_valid(argv[optind])) {
+		hold_usage(stderr);
+		return 2;
+	}
+	return standby_call(CTL_STANDBY_HOLD, 0, config_option, argv[optind], argv[optind]);
+}
+
+int release_main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "before", required_argument, NULL, 'b' },
+		{ "upto", required_argument, NULL, 'u' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_option = NULL, *before = NULL, *upto = NULL, *app;
+	char arg[CTL_MAX_NAME];
+	uint32_t flags = 0;
+	int opt;
+
+	cli_log_init(false);
+	while ((opt = getopt_long(argc, argv, "b:u:c:h", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			before = optarg;
+			break;
+		case 'u':
+			upto = optarg;
+			break;
+		case 'c':
+			config_option = optarg;
+			break;
+		case 'h':
+			release_usage(stdout);
+			return 0;
+		default:
+			release_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1 || !app_valid(argv[optind]) || (before && upto)) {
+		release_usage(stderr);
+		return 2;
+	}
+	app = argv[optind];
+	snprintf(arg, sizeof(arg), "%s", app);
+	if (before) {
+		int64_t unix_us;
+
+		if (standby_parse_time(before, &unix_us) < 0) {
+			log_error("invalid input syntax for type timestamp with time zone: \"%s\"",
+				  before);
+			return 2;
+		}
+		snprintf(arg, sizeof(arg), "%s %" PRId64, app, pgrepl_time_from_unix_us(unix_us));
+		flags = CTL_F_BEFORE;
+	} else if (upto) {
+		uint64_t lsn;
+
+		if (pgrepl_lsn_parse(upto, &lsn) < 0) {
+			log_error("invalid input syntax for type pg_lsn: \"%s\"", upto);
+			return 2;
+		}
+		snprintf(arg, sizeof(arg), "%s %" PRIu64, app, lsn);
+		flags = CTL_F_UPTO;
+	}
+	return standby_call(CTL_STANDBY_RELEASE, flags, config_option, arg, app);
+}

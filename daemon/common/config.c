@@ -477,7 +477,7 @@ static const struct config_key config_keys[] = {
 		.name = "send_source",
 		.type = CONFIG_TYPE_ENUM,
 		FIELD(send_source),
-		.default_value = "map",
+		.default_value = "buffers",
 		.values = config_send_source_values,
 		.help = "primary: send WAL from a read-only mapping of the file (map) or read it into registered buffers first (buffers)",
 	},

@@ -96,7 +96,7 @@ struct config {
 	char tls_cert_file[PATH_MAX];
 	char tls_key_file[PATH_MAX];
 	enum config_switch ktls; /* ktls: default auto */
-	int send_source; /* send_source: enum config_send_source, default map */
+	int send_source; /* send_source: enum config_send_source, default buffers */
 	enum config_switch probes; /* probes: default auto */
 	enum config_switch sysfs; /* sysfs: publish to walship.ko, default auto */
 	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */

@@ -7,9 +7,10 @@
  * replica refuses its content or push_timeout passes first.  A replica that cannot store
  * it (ACK IO_ERROR) fails nothing: the file is held for it and sent again later.
  *
- * Data path per replica, with the default send_source = map: each chunk is sent with
+ * Data path per replica, with send_source = map: each chunk is sent with
  * SENDMSG_ZC straight from a read-only mapping of the pushed file, behind the frame and
- * DATA headers (its CRC-32C computed on the mapping); with send_source = buffers the chunk
+ * DATA headers (its CRC-32C computed on the mapping); with send_source = buffers (the
+ * default) the chunk
  * is read with READ_FIXED into a registered slot behind the room for the headers, sealed
  * in place and sent with SEND_ZC from the same slot, which returns to the pool on the
  * zero-copy notification.  Each connection has at most PEER_MAX_QUEUED frames queued

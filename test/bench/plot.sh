@@ -65,7 +65,7 @@ plots() {
 	local plotcmd="" n=0 f style
 	# One colour and dash per contender (walship's family solid, the others dashed).
 	declare -A styles=([walship]="lw 3 lc rgb '#0044aa'" [walship-async]="lw 2 lc rgb '#66aaff'"
-		[walship-probes]="lw 2 lc rgb '#7733aa'" [walship-buf]="lw 2 lc rgb '#aa77dd'"
+		[walship-probes]="lw 2 lc rgb '#7733aa'" [walship-map]="lw 2 lc rgb '#aa77dd'"
 		[pgbr-sync-off]="lw 2 dt 2 lc rgb '#ff0066'" [pgbr-sync-none]="lw 2 dt 2 lc rgb '#cc0000'"
 		[pgbr-sync-lz4]="lw 2 dt 2 lc rgb '#ff7700'" [pgbr-async-off]="lw 2 dt 4 lc rgb '#aa00aa'"
 		[pgbr-async-none]="lw 2 dt 4 lc rgb '#990033'" [pgbr-async-lz4]="lw 2 dt 4 lc rgb '#ddaa00'"

@@ -100,7 +100,7 @@ median_limit_ratio() {
 # contenders: the contenders that have results, in table order.
 contenders() {
 	local c
-	for c in walship walship-async walship-probes walship-buf walship-archcmd walship-module \
+	for c in walship walship-async walship-probes walship-map walship-archcmd walship-module \
 		pgbr-sync-off pgbr-sync-none \
 		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp limit-disk \
 		limit-net streaming \

@@ -12,7 +12,7 @@
 #                  for it; the run ends when the replica has every file durably;
 #   walship-probes walship with probes = on in both daemons (BPF fsync and send latency;
 #                  its `walship stats --json` is kept); left out without BTF;
-#   walship-buf    walship with send_source = buffers;
+#   walship-map    walship with send_source = map (buffers is the default);
 #   walship-archcmd, walship-module
 #                  walship behind a real PostgreSQL 15 archiver (a fresh cluster with the
 #                  corpus linked into its pg_wal and marked ready): archive_command =
@@ -127,7 +127,7 @@ STREAM_SCALE=${BENCH_STREAM_SCALE:-10}
 PGBR=${BENCH_PGBR:-1}
 CONTENDERS=${BENCH_CONTENDERS:-}
 # The contenders that ship the corpus, in the order of a run (fanout-N aside).
-CORPUS_CONTENDERS="walship walship-async walship-probes walship-buf walship-archcmd
+CORPUS_CONTENDERS="walship walship-async walship-probes walship-map walship-archcmd
 	walship-module pgbr-sync-off
 	pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4 baseline cp limit-disk
 	limit-net"
@@ -1261,10 +1261,10 @@ main() {
 	local run
 	for ((run = 1; run <= RUNS; run++)); do
 		log "---- run $run of $RUNS"
-		want walship && run_walship "$run" walship map off 1 1 "$CORPUS_LIST"
-		want walship-async && run_walship "$run" walship-async map off 0 1 "$CORPUS_LIST"
-		((PROBES)) && run_walship "$run" walship-probes map on 1 1 "$CORPUS_LIST"
-		want walship-buf && run_walship "$run" walship-buf buffers off 1 1 "$CORPUS_LIST"
+		want walship && run_walship "$run" walship buffers off 1 1 "$CORPUS_LIST"
+		want walship-async && run_walship "$run" walship-async buffers off 0 1 "$CORPUS_LIST"
+		((PROBES)) && run_walship "$run" walship-probes buffers on 1 1 "$CORPUS_LIST"
+		want walship-map && run_walship "$run" walship-map map off 1 1 "$CORPUS_LIST"
 		want walship-archcmd && run_archiver "$run" walship-archcmd command
 		((PGMOD_ON)) && run_archiver "$run" walship-module module
 		if ((PGBR)); then
@@ -1283,7 +1283,7 @@ main() {
 			((SYNC_SECONDS)) && want "$c" && run_sync "$run" "$c"
 		done
 		for n in $FANOUT; do
-			run_walship "$run" "fanout-$n" map off "$n" "$n" "$RUN_DIR/fanout.list"
+			run_walship "$run" "fanout-$n" buffers off "$n" "$n" "$RUN_DIR/fanout.list"
 		done
 	done
 	rm -rf "$RUN_DIR"/store* "$RUN_DIR/pgbr/repo" "$RUN_DIR/pgbr/pgdata/pg_wal"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Smoke test of the benchmark: run test/bench/run-bench.sh with 4 segments and one run of
-# every contender (walship sync and async, walship-probes and -buf, walship behind a real
+# every contender (walship sync and async, walship-probes and -map, walship behind a real
 # archiver with archive_command and with the archive module, pgBackRest sync x
 # off/none/lz4 and async x off/lz4 over TLS, plain TCP baseline, cp archive_command, the
 # disk and network limits, streaming replication for 2 s, fan-out to 1 and 2 replicas with 2 segments, synchronous
@@ -37,7 +37,7 @@ chmod 0755 "$dir"	# pgBackRest and PostgreSQL run as postgres under it
 out=$dir/output
 trap 'rm -rf "$dir"' EXIT
 rc=0
-contenders="walship walship-async walship-buf walship-archcmd baseline cp limit-disk limit-net
+contenders="walship walship-async walship-map walship-archcmd baseline cp limit-disk limit-net
 	streaming fanout-1 fanout-2 sync-standby sync-receivewal sync-walship"
 if [[ -f "$ROOT/build/walship_archive.so" ]]; then
 	contenders+=" walship-module"

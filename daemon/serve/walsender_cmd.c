@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The walsender endpoint's replication commands (walsender_int.h): IDENTIFY_SYSTEM, SHOW,
+ * TIMELINE_HISTORY, the physical replication slots' commands and START_REPLICATION.
+ */
+#include "serve/walsender_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/pgrepl.h"
+#include "serve/pgwire.h"
+#include "serve/slots.h"
+#include "wal/name.h"
+
+static void sb_no_slot(struct standby *sb, const char *name);
+
+/* ---- commands ---- */
+
+static void sb_row(struct standby *sb, unsigned int n, const char *const *names,
+		   const uint32_t *oids, const char *const *values, const size_t *lens,
+		   const char *tag)
+{
+	pgwire_row_description(&sb->out, n, names, oids);
+	pgwire_data_row(&sb->out, n, values, lens);
+	pgwire_command_complete(&sb->out, tag);
+	pgwire_ready(&sb->out);
+}
+
+static void sb_identify_system(struct standby *sb)
+{
+	struct serve *s = sb->s;
+	static const char *const names[] = { "systemid", "timeline", "xlogpos", "dbname" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_INT4, PGWIRE_OID_TEXT,
+					 PGWIRE_OID_TEXT };
+	char sysid[24], tli[12], pos[PGREPL_LSN_TEXT];
+	const char *values[4] = { sysid, tli, pos, NULL };
+	size_t lens[4];
+
+	if (!s->store->id.system_identifier || !s->tli) {
+		sb_error(sb, "ERROR", "55000", "this appliance holds no WAL yet");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	snprintf(sysid, sizeof(sysid), "%" PRIu64, s->store->id.system_identifier);
+	snprintf(tli, sizeof(tli), "%u", s->tli);
+	pgrepl_lsn_format(s->end_lsn, pos, sizeof(pos));
+	for (int i = 0; i < 3; i++)
+		lens[i] = strlen(values[i]);
+	lens[3] = 0;
+	sb_row(sb, 4, names, oids, values, lens, "IDENTIFY_SYSTEM");
+}
+
+static void sb_show(struct standby *sb, const char *name)
+{
+	uint32_t seg_size = sb->s->store->id.seg_size;
+	const uint32_t oid = PGWIRE_OID_TEXT;
+	char value[32];
+	const char *v = value;
+	size_t len;
+
+	if (!strcmp(name, "wal_segment_size") && seg_size) {
+		if (seg_size % (1024 * 1024 * 1024) == 0)
+			snprintf(value, sizeof(value), "%uGB", seg_size / (1024 * 1024 * 1024));
+		else
+			snprintf(value, sizeof(value), "%uMB", seg_size / (1024 * 1024));
+	} else if (!strcmp(name, "data_directory_mode")) {
+		snprintf(value, sizeof(value), "0700");
+	} else {
+		sb_error(sb, "ERROR", "42704", "unrecognized configuration parameter \"%s\"", name);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	len = strlen(value);
+	sb_row(sb, 1, (const char *const *)&name, &oid, &v, &len, "SHOW");
+}
+
+/*
+ * Read the stored history file of @tli into @buf (HISTORY_MAX bytes): a small file read
+ * whole on the loop (a line per timeline).  Returns its length or -errno.
+ */
+ssize_t serve_read_history(const struct serve *s, uint32_t tli, char *buf)
+{
+	char name[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	fd = openat(s->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, HISTORY_MAX);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
+static void sb_timeline_history(struct standby *sb, uint32_t tli)
+{
+	static const char *const names[] = { "filename", "content" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_BYTEA };
+	char name[32];
+	char *content = malloc(HISTORY_MAX);
+	const char *values[2] = { name, content };
+	size_t lens[2];
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	if (!content) {
+		sb_error(sb, "FATAL", "53200", "out of memory");
+		return;
+	}
+	n = serve_read_history(sb->s, tli, content);
+	if (n < 0) {
+		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
+			 strerror((int)-n));
+		pgwire_ready(&sb->out);
+		free(content);
+		return;
+	}
+	lens[0] = strlen(name);
+	lens[1] = (size_t)n;
+	sb_row(sb, 2, names, oids, values, lens, "TIMELINE_HISTORY");
+	free(content);
+}
+
+/*
+ * START_REPLICATION on timeline @tli older than the newest: where it ended, from the
+ * newest timeline's history (sb->stop_lsn, sb->next_tli), so that the stream stops there
+ * with the end of timeline of walsender.c.  Returns 0, -EAGAIN when @wait and that
+ * history is not stored yet, or -1 when the standby has been answered with an error.
+ */
+int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
+{
+	struct serve *s = sb->s;
+	char *text = malloc(HISTORY_MAX);
+	char at[PGREPL_LSN_TEXT], fork[PGREPL_LSN_TEXT];
+	ssize_t n = text ? serve_read_history(s, s->tli, text) : -ENOMEM;
+	int ret = n < 0 ? (int)n :
+			  wal_history_fork(text, (size_t)n, s->tli, tli, &sb->stop_lsn,
+					   &sb->next_tli);
+
+	free(text);
+	if (wait && n == -ENOENT)
+		return -EAGAIN;
+	pgrepl_lsn_format(start, at, sizeof(at));
+	if (ret < 0 || tli > s->tli) {
+		if (ret < 0 && ret != -ENOENT)
+			log_warning("could not read the history of timeline %u: %s", s->tli,
+				    strerror(-ret));
+		sb_error(sb, "ERROR", "58P01",
+			 "requested starting point %s on timeline %u is not in this server's "
+			 "history",
+			 at, tli);
+		pgwire_ready(&sb->out);
+		return -1;
+	}
+	if (start > sb->stop_lsn) {
+		pgrepl_lsn_format(sb->stop_lsn, fork, sizeof(fork));
+		sb_error(sb, "ERROR", "58P01",
+			 "requested starting point %s on timeline %u is not in this server's "
+			 "history: it forked from timeline %u at %s",
+			 at, tli, tli, fork);
+		pgwire_ready(&sb->out);
+		return -1;
+	}
+	return 0;
+}
+
+static void sb_start_replication(struct standby *sb, const struct pgwire_command *cmd)
+{
+	struct serve *s = sb->s;
+	char start[PGREPL_LSN_TEXT], end[PGREPL_LSN_TEXT];
+	uint32_t tli = cmd->timeline ? cmd->timeline : s->tli;
+
+	if (cmd->logical) {
+		sb_error(sb, "ERROR", "0A000",
+			 "logical replication is not supported: walship serves physical "
+			 "replication only");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	if (!s->store->id.system_identifier || !s->tli || !s->store->id.seg_size) {
+		sb_error(sb, "ERROR", "55000", "this appliance holds no WAL yet");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	pgrepl_lsn_format(cmd->start, start, sizeof(start));
+	sb->stop_lsn = 0;
+	sb->next_tli = 0;
+	if (cmd->slot[0]) { /* walsender.c StartReplication(): ReplicationSlotAcquire() */
+		struct serve_slot *slot = serve_slots_find(&s->slots, cmd->slot);
+
+		if (!slot) {
+			sb_no_slot(sb, cmd->slot);
+			return;
+		}
+		if (slot->active_pid && slot->active_pid != sb->pid) {
+			sb_error(sb, "ERROR", "55006",
+				 "replication slot \"%s\" is active for PID %u", cmd->slot,
+				 slot->active_pid);
+			pgwire_ready(&sb->out);
+			return;
+		}
+		sb->slot_p = slot;
+	}
+	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0) {
+		sb->slot_p = NULL;
+		return; /* answered */
+	}
+	if (sb->slot_p)
+		sb->slot_p->active_pid = sb->pid;
+	snprintf(sb->slot, sizeof(sb->slot), "%s", cmd->slot);
+	sb->tli = tli;
+	sb->next_lsn = cmd->start;
+	sb->copy_done_sent = false;
+	sb->state = SB_STREAMING;
+	sb->ping_sent = false;
+	sb->last_rx_ms = clock_now_ms();
+	pgwire_copy_both(&sb->out);
+	if (!sb->stop_lsn && cmd->start > s->end_lsn) {
+		pgrepl_lsn_format(s->end_lsn, end, sizeof(end));
+		sb_error(sb, "ERROR", "XX000",
+			 "requested starting point %s is ahead of the WAL flush position of this "
+			 "server %s",
+			 start, end);
+		pgwire_ready(&sb->out);
+		sb->close_when_sent = true;
+		return;
+	}
+	log_log("standby \"%s\" (%s) streams from %s on timeline %u", sb->app, sb->addr, start,
+		tli);
+	sb_pump(sb);
+}
+
+/* The slot named in a command is missing: PostgreSQL's words (slot.c). */
+static void sb_no_slot(struct standby *sb, const char *name)
+{
+	sb_error(sb, "ERROR", "42704", "replication slot \"%s\" does not exist", name);
+	pgwire_ready(&sb->out);
+}
+
+/*
+ * CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL [RESERVE_WAL] (slots.h): with
+ * RESERVE_WAL the slot keeps, from now on, the WAL from the durable end of what this
+ * appliance holds; without, nothing until a standby streams through it and confirms a
+ * flush.  A temporary slot goes with this connection.
+ */
+static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
+{
+	static const char *const names[] = { "slot_name", "consistent_point", "snapshot_name",
+					     "output_plugin" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_TEXT,
+					 PGWIRE_OID_TEXT };
+	struct serve *s = sb->s;
+	struct serve_slot *slot;
+	char pos[PGREPL_LSN_TEXT];
+	const char *values[4] = { cmd->slot, pos, NULL, NULL };
+	size_t lens[4] = { strlen(cmd->slot), 0, 0, 0 };
+	int err;
+
+	if (cmd->logical) {
+		sb_error(sb, "ERROR", "0A000",
+			 "logical replication slots are not supported by walship: physical "
+			 "slots only");
+		pgwire_ready(&sb->out);
+		return;
+	}
+	if (serve_slot_name_valid(cmd->slot) < 0) {
+		sb_error(sb, "ERROR", "42602",
+			 "replication slot name \"%s\" contains invalid character or is too long",
+			 cmd->slot);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	slot = serve_slots_create(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,
+				  cmd->temporary, &err);
+	if (!slot) {
+		if (err == -EEXIST)
+			sb_error(sb, "ERROR", "42710", "replication slot \"%s\" already exists",
+				 cmd->slot);
+		else if (err == -ENOSPC)
+			sb_error(sb, "ERROR", "53400", "all replication slots are in use");
+		else
+			sb_error(sb, "ERROR", "58030", "could not save replication slot \"%s\"",
+				 cmd->slot);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	slot->owner_pid = sb->pid;
+	pgrepl_lsn_format(slot->restart_lsn, pos, sizeof(pos));
+	log_log("replication slot \"%s\" created%s by \"%s\" (%s), restart LSN %s", slot->name,
+		slot->temporary ? " (temporary)" : "", sb->app, sb->addr, pos);
+	lens[1] = strlen(pos);
+	sb_row(sb, 4, names, oids, values, lens, "CREATE_REPLICATION_SLOT");
+}
+
+/* Drop the slot of DROP_REPLICATION_SLOT; with WAIT, once it is inactive.  Returns false
+ * when it must wait (sb->drop_waiting set; tried again by serve_tick()). */
+bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
+{
+	struct serve *s = sb->s;
+	struct serve_slot *slot = serve_slots_find(&s->slots, name);
+
+	sb->drop_waiting = false;
+	if (!slot) {
+		sb_no_slot(sb, name);
+		return true;
+	}
+	if (slot->active_pid && slot->active_pid != sb->pid) {
+		if (wait) {
+			snprintf(sb->slot, sizeof(sb->slot), "%s", name);
+			sb->drop_waiting = true;
+			return false;
+		}
+		sb_error(sb, "ERROR", "55006", "replication slot \"%s\" is active for PID %u", name,
+			 slot->active_pid);
+		pgwire_ready(&sb->out);
+		return true;
+	}
+	if (serve_slots_drop(&s->slots, slot) < 0) { /* logs */
+		sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"", name);
+		pgwire_ready(&sb->out);
+		return true;
+	}
+	log_log("replication slot \"%s\" dropped by \"%s\" (%s)", name, sb->app, sb->addr);
+	pgwire_command_complete(&sb->out, "DROP_REPLICATION_SLOT");
+	pgwire_ready(&sb->out);
+	return true;
+}
+
+/* READ_REPLICATION_SLOT (PostgreSQL 15): its type, restart LSN and timeline, all NULL
+ * when there is no such slot. */
+static void sb_read_slot(struct standby *sb, const char *name)
+{
+	static const char *const names[] = { "slot_type", "restart_lsn", "restart_tli" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_INT8 };
+	const struct serve_slot *slot = serve_slots_find(&sb->s->slots, name);
+	char lsn[PGREPL_LSN_TEXT], tli[12];
+	const char *values[3] = { NULL, NULL, NULL };
+	size_t lens[3] = { 0, 0, 0 };
+
+	if (slot) {
+		values[0] = "physical";
+		lens[0] = strlen(values[0]);
+	}
+	if (slot && slot->restart_lsn) {
+		pgrepl_lsn_format(slot->restart_lsn, lsn, sizeof(lsn));
+		snprintf(tli, sizeof(tli), "%u", slot->restart_tli);
+		values[1] = lsn;
+		values[2] = tli;
+		lens[1] = strlen(lsn);
+		lens[2] = strlen(tli);
+	}
+	sb_row(sb, 3, names, oids, values, lens, "READ_REPLICATION_SLOT");
+}
+
+void sb_query(struct standby *sb, const struct pgwire_msg *m)
+{
+	struct pgwire_command cmd;
+	const char *text = (const char *)m->body;
+
+	if (!m->len || m->body[m->len - 1] != '\0' || strlen(text) != m->len - 1) {
+		sb_error(sb, "FATAL", "08P01", "invalid string in message");
+		return;
+	}
+	if (pgwire_parse_command(text, &cmd) < 0) {
+		sb_error(sb, "ERROR", "42601", "syntax error in replication command %s", cmd.word);
+		pgwire_ready(&sb->out);
+		return;
+	}
+	switch (cmd.kind) {
+	case PGWIRE_CMD_EMPTY:
+		pgwire_put(&sb->out, "I\0\0\0\4", 5); /* EmptyQueryResponse */
+		pgwire_ready(&sb->out);
+		return;
+	case PGWIRE_CMD_IDENTIFY_SYSTEM:
+		sb_identify_system(sb);
+		return;
+	case PGWIRE_CMD_SHOW:
+		sb_show(sb, cmd.show);
+		return;
+	case PGWIRE_CMD_TIMELINE_HISTORY:
+		sb_timeline_history(sb, cmd.timeline);
+		return;
+	case PGWIRE_CMD_START_REPLICATION:
+		sb_start_replication(sb, &cmd);
+		return;
+	case PGWIRE_CMD_CREATE_SLOT:
+		sb_create_slot(sb, &cmd);
+		return;
+	case PGWIRE_CMD_DROP_SLOT:
+		sb_drop_slot(sb, cmd.slot, cmd.wait);
+		return;
+	case PGWIRE_CMD_READ_SLOT:
+		sb_read_slot(sb, cmd.slot);
+		return;
+	case PGWIRE_CMD_OTHER:
+		/* PostgreSQL's answer to SQL on a physical walsender (walsender.c). */
+		sb_error(sb, "ERROR", "08P01",
+			 "cannot execute SQL commands in WAL sender for physical replication");
+		pgwire_ready(&sb->out);
+		return;
+	}
+}

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The walsender endpoint's streaming (walsender_int.h): what the store holds (timelines,
+ * the durable end, the segments growing in .incoming), reading it through the ring into
+ * CopyData, the standby's replies and its lags.
+ */
+#include "serve/walsender_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/pgrepl.h"
+#include "serve/pgwire.h"
+#include "serve/sendlimit.h"
+#include "serve/slots.h"
+#include "wal/name.h"
+
+static void sb_stream_end(struct standby *sb);
+
+struct growing *serve_growing_find(struct serve *s, const char *name)
+{
+	for (unsigned int i = 0; i < SERVE_MAX_GROWING; i++)
+		if (s->growing[i].name[0] && !strcmp(s->growing[i].name, name))
+			return &s->growing[i];
+	return NULL;
+}
+
+/* Record @name's durable length: its entry, a free one, or the oldest segment's. */
+void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
+{
+	struct growing *g = serve_growing_find(s, name);
+
+	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
+		if (!s->growing[i].name[0])
+			g = &s->growing[i];
+	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
+		if (!g || strcmp(s->growing[i].name, g->name) < 0)
+			g = &s->growing[i];
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
+	g->durable = durable;
+}
+
+/* ---- what the store holds ---- */
+
+/* The history of timeline @tli, newer than the newest so far, is stored: the WAL on it
+ * ends, for now, where the previous one forked (what the new timeline shares with it). */
+static void serve_new_history(struct serve *s, uint32_t tli)
+{
+	char *text = malloc(HISTORY_MAX);
+	ssize_t n = text ? serve_read_history(s, tli, text) : -ENOMEM;
+	uint64_t fork = 0;
+	uint32_t child;
+
+	if (n < 0 || wal_history_fork(text, (size_t)n, tli, s->tli, &fork, &child) < 0)
+		fork = 0; /* not known until its first segment */
+	free(text);
+	s->tli = tli;
+	s->end_lsn = fork;
+}
+
+/* A newer timeline (its history, or a segment of it, which may come first) is stored: the
+ * standbys streaming an older one learn where it ends from the newest history, and get
+ * the end of their timeline once they are sent WAL up to there. */
+static void serve_new_timeline(struct serve *s)
+{
+	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		int ret;
+
+		next = sb->next; /* sb_flush() may free @sb (out of memory) */
+		if (sb->closing || sb->state != SB_STREAMING || sb->stop_lsn || sb->tli >= s->tli)
+			continue;
+		ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
+		if (ret == -EAGAIN)
+			continue; /* its history is not stored yet: it waits for it */
+		if (ret < 0) {
+			sb_stream_end(sb);
+			sb->close_when_sent = true;
+			sb_flush(sb);
+		}
+	}
+}
+
+/* Take @name, stored or @durable bytes of it durable, into the newest timeline's end. */
+void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool complete)
+{
+	struct wal_name wn;
+	uint64_t segno, end;
+	uint32_t seg_size = s->store->id.seg_size;
+
+	if (wal_name_parse(name, &wn) < 0)
+		return;
+	if (wn.kind == WAL_FILE_HISTORY) {
+		if (wn.timeline > s->tli)
+			serve_new_history(s, wn.timeline);
+		if (wn.timeline == s->tli)
+			serve_new_timeline(s); /* also when a segment of it came first */
+		return;
+	}
+	if (wn.kind != WAL_FILE_SEGMENT || !seg_size || wal_name_segno(&wn, seg_size, &segno) < 0)
+		return;
+	end = segno * seg_size + (complete ? seg_size : durable);
+	if (wn.timeline > s->tli) {
+		s->tli = wn.timeline;
+		s->end_lsn = end;
+		serve_new_timeline(s);
+	} else if (wn.timeline == s->tli && end > s->end_lsn) {
+		s->end_lsn = end;
+	}
+}
+
+/* At start: the newest timeline and segment of the store, and its kept partials.  The
+ * one directory scan of the daemon's start, as store_open() does its own. */
+void serve_scan(struct serve *s)
+{
+	int fd = dup(s->store->dir_fd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		log_warning("could not open directory \"%s\": %s", s->store->path, strerror(errno));
+		return;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)))
+		serve_note_wal(s, de->d_name, 0, true);
+	closedir(dir);
+	for (unsigned int i = 0; i < s->store->npartials; i++) {
+		const struct store_partial *p = &s->store->partials[i];
+
+		serve_note_wal(s, p->name, p->durable, false);
+		serve_growing_set(s, p->name, p->tmp_name, p->durable);
+	}
+}
+
+/* ---- streaming ---- */
+
+static void sb_stream_end(struct standby *sb)
+{
+	if (sb->file_fd >= 0 && !sb->file_busy) {
+		close(sb->file_fd);
+		sb->file_fd = -1;
+	}
+	sb->state = SB_QUERY;
+	sb->waiting = false;
+	sb->gen++;
+	if (sb->slot_p) {
+		sb->slot_p->active_pid = 0;
+		sb->slot_p = NULL;
+	}
+}
+
+/* WAL up to next_lsn was just queued: note when (one sample per millisecond at most). */
+static void sb_lag_sample(struct standby *sb)
+{
+	int64_t now = clock_now_ms();
+	unsigned int last = (sb->lag_next + SERVE_LAG_SAMPLES - 1) % SERVE_LAG_SAMPLES;
+
+	if (sb->lag_samples[last].ms == now) {
+		sb->lag_samples[last].lsn = sb->next_lsn;
+		return;
+	}
+	sb->lag_samples[sb->lag_next].lsn = sb->next_lsn;
+	sb->lag_samples[sb->lag_next].ms = now;
+	sb->lag_next = (sb->lag_next + 1) % SERVE_LAG_SAMPLES;
+}
+
+/* Position @k (0 write, 1 flush, 2 apply) reported at @pos: its lag is the time since the
+ * newest sample it reached was sent, if that sample is new to it. */
+static void sb_lag_report(struct standby *sb, unsigned int k, uint64_t pos)
+{
+	int64_t sent_ms = -1;
+	uint64_t lsn = 0;
+
+	for (unsigned int i = 0; i < SERVE_LAG_SAMPLES; i++) {
+		if (!sb->lag_samples[i].ms || sb->lag_samples[i].lsn > pos ||
+		    sb->lag_samples[i].lsn <= sb->lag_seen[k] || sb->lag_samples[i].lsn < lsn)
+			continue;
+		lsn = sb->lag_samples[i].lsn;
+		sent_ms = sb->lag_samples[i].ms;
+	}
+	if (sent_ms < 0)
+		return;
+	sb->lag_seen[k] = lsn;
+	sb->lag_ms[k] = clock_now_ms() - sent_ms;
+}
+
+void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
+{
+	struct pgrepl_status st;
+	struct pgrepl_hs_feedback hs;
+
+	if (m->len && m->body[0] == PGREPL_MSG_STATUS &&
+	    pgrepl_parse_status(m->body, m->len, &st) == 0) {
+		sb->write = st.write;
+		sb->flush = st.flush;
+		sb->apply = st.apply;
+		if (st.apply > sb->s->applied_lsn && sb->tli) {
+			sb->s->applied_lsn = st.apply;
+			if (sb->s->applied_fn)
+				sb->s->applied_fn(sb->s->applied_arg, sb->tli, st.apply);
+		}
+		/* PhysicalConfirmReceivedLocation(): what it flushed it never asks for again */
+		if (sb->slot_p && st.flush)
+			serve_slots_advance(&sb->s->slots, sb->slot_p, st.flush, sb->tli);
+		sb_lag_report(sb, 0, st.write);
+		sb_lag_report(sb, 1, st.flush);
+		sb_lag_report(sb, 2, st.apply);
+		if (st.reply_requested && !sb->copy_done_sent) /* ProcessStandbyReplyMessage() */
+			pgwire_keepalive(&sb->out, sb->s->end_lsn, pgrepl_time_now(), false);
+		return;
+	}
+	if (m->len && m->body[0] == PGREPL_MSG_HS_FEEDBACK &&
+	    pgrepl_parse_hs_feedback(m->body, m->len, &hs) == 0) {
+		/* shown in status; there is no primary here for them to hold back yet */
+		sb->xmin = hs.xmin;
+		sb->catalog_xmin = hs.catalog_xmin;
+		return;
+	}
+	log_log("invalid standby message from %s", sb->addr);
+	sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
+		 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
+}
+
+/* The standby ended the COPY (walsender.c: CopyDone, then both CommandCompletes). */
+void sb_copy_done(struct standby *sb)
+{
+	if (!sb->copy_done_sent)
+		pgwire_copy_done(&sb->out);
+	sb->copy_done_sent = true;
+	if (sb->stop_lsn && sb->next_lsn >= sb->stop_lsn) {
+		/* the end of the timeline: the next one and where it starts (section 3.9 of
+		 * walsender.c's StartReplication(): a row, then both CommandCompletes) */
+		static const char *const names[] = { "next_tli", "next_tli_startpos" };
+		static const uint32_t oids[] = { PGWIRE_OID_INT8, PGWIRE_OID_TEXT };
+		char next[12], pos[PGREPL_LSN_TEXT];
+		const char *values[2] = { next, pos };
+		size_t lens[2];
+
+		snprintf(next, sizeof(next), "%u", sb->next_tli);
+		pgrepl_lsn_format(sb->stop_lsn, pos, sizeof(pos));
+		lens[0] = strlen(next);
+		lens[1] = strlen(pos);
+		pgwire_row_description(&sb->out, 2, names, oids);
+		pgwire_data_row(&sb->out, 2, values, lens);
+	}
+	pgwire_command_complete(&sb->out, "START_STREAMING");
+	pgwire_command_complete(&sb->out, "START_REPLICATION");
+	pgwire_ready(&sb->out);
+	sb_stream_end(sb);
+}
+
+/* The start point's segment is gone (removed, or never here): PostgreSQL's words. */
+static void sb_removed(struct standby *sb)
+{
+	log_log("standby \"%s\" (%s) asked for WAL segment %s, which this appliance does not hold",
+		sb->app, sb->addr, sb->file_name);
+	sb_error(sb, "ERROR", "58P01", "requested WAL segment %s has already been removed",
+		 sb->file_name);
+	pgwire_ready(&sb->out);
+	sb_stream_end(sb);
+	sb->close_when_sent = true;
+}
+
+static void sb_read_done(struct ring_op *op, int res, uint32_t flags);
+
+static void sb_read(struct standby *sb, uint64_t off, uint32_t len)
+{
+	struct io_uring_sqe *sqe;
+
+	sb->file_busy = true;
+	sb->read_len = len;
+	sb->read_gen = sb->gen;
+	sb->file_op.cb = sb_read_done;
+	sqe = sb_sqe(sb, &sb->file_op);
+	io_uring_prep_read(sqe, sb->file_fd, sb->rbuf, len, off);
+}
+
+static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, file_op);
+
+	(void)flags;
+	sb->file_busy = false;
+	if (sb->closing) {
+		sb_op_done(sb);
+		return;
+	}
+	if (sb->state != SB_STREAMING || sb->gen != sb->read_gen) {
+		/* the stream ended meanwhile: close its file now that nothing is in flight */
+		if (sb->state != SB_STREAMING)
+			sb_stream_end(sb);
+		else
+			sb_pump(sb);
+	} else if (res < 0) {
+		log_error("could not read file \"%s\": %s", sb->file_name, strerror(-res));
+		sb_error(sb, "ERROR", "58030", "could not read file \"%s\": %s", sb->file_name,
+			 strerror(-res));
+		pgwire_ready(&sb->out);
+		sb_stream_end(sb);
+		sb->close_when_sent = true;
+		sb_flush(sb);
+	} else if (res == 0) {
+		sb->waiting = true; /* shorter than its durable length said: wait for news */
+	} else {
+		pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(), sb->rbuf,
+				(uint32_t)res);
+		sb->next_lsn += (uint64_t)res;
+		sb->bytes_sent += (uint64_t)res;
+		sb_lag_sample(sb);
+		sb_flush(sb);
+		sb_pump(sb);
+	}
+	sb_op_done(sb);
+}
+
+static void sb_opened(struct ring_op *op, int res, uint32_t flags);
+
+/* Open sb->file_name: in .incoming as @g->tmp_name, or stored when @g is NULL. */
+static void sb_open(struct standby *sb, const struct growing *g)
+{
+	const struct store *st = sb->s->store;
+	bool incoming = g != NULL;
+	struct io_uring_sqe *sqe;
+
+	sb->file_busy = true;
+	sb->read_gen = sb->gen;
+	sb->file_incoming = incoming;
+	sb->file_op.cb = sb_opened;
+	sqe = sb_sqe(sb, &sb->file_op);
+	io_uring_prep_openat(sqe, incoming ? st->incoming_fd : st->dir_fd,
+			     incoming ? g->tmp_name : sb->file_name, O_RDONLY | O_CLOEXEC, 0);
+}
+
+static void sb_opened(struct ring_op *op, int res, uint32_t flags)
+{
+	struct standby *sb = container_of(op, struct standby, file_op);
+	struct serve *s;
+
+	(void)flags;
+	sb->file_busy = false;
+	s = sb->s;
+	if (res >= 0 && (sb->closing || sb->state != SB_STREAMING || sb->gen != sb->read_gen)) {
+		close(res); /* the stream ended meanwhile */
+		if (!sb->closing && sb->state == SB_STREAMING)
+			sb_pump(sb);
+	} else if (sb->closing) {
+		/* nothing to do */
+	} else if (res == -ENOENT && sb->file_incoming) {
+		/* Stored meanwhile (renamed): serve_wal_stored() wakes it to open the name. */
+		if (serve_growing_find(s, sb->file_name))
+			sb->waiting = true; /* the same file name, another tmp: news will come */
+		else
+			sb_pump(sb);
+	} else if (res == -ENOENT && serve_growing_find(s, sb->file_name)) {
+		sb_pump(sb); /* being received after all: open it in .incoming */
+	} else if (res == -ENOENT) {
+		sb_removed(sb);
+		sb_flush(sb);
+	} else if (res < 0) {
+		log_error("could not open file \"%s\": %s", sb->file_name, strerror(-res));
+		sb_error(sb, "ERROR", "58030", "could not open file \"%s\": %s", sb->file_name,
+			 strerror(-res));
+		pgwire_ready(&sb->out);
+		sb_stream_end(sb);
+		sb->close_when_sent = true;
+		sb_flush(sb);
+	} else {
+		const struct growing *g = serve_growing_find(s, sb->file_name);
+
+		sb->file_fd = res;
+		/* from .incoming and no longer listed: stored meanwhile, so complete */
+		sb->file_limit = sb->file_incoming && g ? g->durable : s->store->id.seg_size;
+		sb_pump(sb);
+	}
+	sb_op_done(sb);
+}
+
+/* Send what is durable past next_lsn, as far as the send buffer allows; on an older
+ * timeline, up to its switch point, then CopyDone (the end of the timeline). */
+void sb_pump(struct standby *sb)
+{
+	struct serve *s = sb->s;
+	uint32_t seg_size = s->store->id.seg_size;
+	uint32_t file_tli = sb->tli;
+	uint64_t segno, off, cap = seg_size, limit, send_to;
+
+	if (sb->closing || sb->state != SB_STREAMING || sb->file_busy || sb->close_when_sent ||
+	    sb->copy_done_sent || sb->out.len + sb->sending.len >= SERVE_TX_LOW)
+		return;
+	sb->waiting = false;
+	if (sb->stop_lsn && sb->next_lsn >= sb->stop_lsn) {
+		char at[PGREPL_LSN_TEXT];
+
+		pgrepl_lsn_format(sb->stop_lsn, at, sizeof(at));
+		log_log("standby \"%s\" (%s) reached the end of timeline %u at %s", sb->app,
+			sb->addr, sb->tli, at);
+		pgwire_copy_done(&sb->out);
+		sb->copy_done_sent = true;
+		sb_flush(sb);
+		return;
+	}
+	if (sb->tli != s->tli && !sb->stop_lsn) {
+		sb->waiting = true; /* a newer timeline whose history is not stored yet */
+		return;
+	}
+	send_to = sendlimit_for(s->limits, sb->app, unix_now_us());
+	if (send_to <= sb->next_lsn) {
+		sb->waiting = true; /* delayed or held: the timer or a release wakes it */
+		return;
+	}
+	segno = sb->next_lsn / seg_size;
+	off = sb->next_lsn % seg_size;
+	/* The segment of the switch point is read from the child's file, which holds the old
+	 * timeline's WAL up to there (as walsender.c's XLogReadDetermineTimeline() does). */
+	if (sb->stop_lsn && segno == sb->stop_lsn / seg_size) {
+		file_tli = sb->next_tli;
+		cap = sb->stop_lsn % seg_size;
+	}
+	if (sb->file_fd >= 0 && (sb->file_segno != segno || sb->file_tli != file_tli)) {
+		close(sb->file_fd);
+		sb->file_fd = -1;
+	}
+	if (sb->file_fd < 0) {
+		const struct growing *g;
+
+		sb->file_segno = segno;
+		sb->file_tli = file_tli;
+		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), file_tli, segno,
+					seg_size);
+		g = serve_growing_find(s, sb->file_name);
+		if (g)
+			sb_open(sb, g);
+		else if (file_tli != s->tli || segno * seg_size < s->end_lsn)
+			sb_open(sb, NULL); /* stored, or removed: the open says which */
+		else
+			sb->waiting = true; /* not received yet */
+		return;
+	}
+	limit = sb->file_limit < cap ? sb->file_limit : cap;
+	if (send_to - segno * seg_size < limit)
+		limit = send_to - segno * seg_size;
+	if (off < limit) {
+		uint64_t n = limit - off;
+
+		sb_read(sb, off, (uint32_t)(n < SERVE_MAX_SEND ? n : SERVE_MAX_SEND));
+		return;
+	}
+	sb->waiting = true;
+}

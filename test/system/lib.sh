@@ -639,7 +639,9 @@ ws_write_conf() {
 # write_primary_conf FILE NODE_DIR NS [KEY=VALUE...]: config for a primary walshipd in NS
 # named after NODE_DIR's basename: listen on NS's address, spool in NODE_DIR/spool,
 # control socket NODE_DIR/walshipd.sock usable by group postgres.  Extra KEY=VALUE
-# arguments override the defaults.
+# arguments override the defaults.  The BPF probes are off unless a test asks for them
+# (probes=on or auto): loading them costs about half a second of CPU per daemon start,
+# and only the tests that look at them need them.
 write_primary_conf() {
 	local file=$1 nodedir=$2 ns=$3
 	shift 3
@@ -657,13 +659,15 @@ write_primary_conf() {
 		push_timeout=20s \
 		connect_timeout=5s \
 		tls=off \
+		probes=off \
 		"$@"
 }
 
 # write_replica_conf FILE NODE_DIR UPSTREAM_NS [KEY=VALUE...]: config for a replica walshipd
 # named after NODE_DIR's basename, pulling from the primary walshipd in UPSTREAM_NS, storing
 # WAL in NODE_DIR/archive (group postgres, mode 2750 so restore_command can read it),
-# control socket NODE_DIR/walshipd.sock.  Extra KEY=VALUE arguments override the defaults.
+# control socket NODE_DIR/walshipd.sock.  Extra KEY=VALUE arguments override the defaults
+# (probes off, as for the primary).
 write_replica_conf() {
 	local file=$1 nodedir=$2 upns=$3
 	shift 3
@@ -683,6 +687,7 @@ write_replica_conf() {
 		reconnect_min=100ms \
 		reconnect_max=1s \
 		tls=off \
+		probes=off \
 		"$@"
 }
 

@@ -11,6 +11,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
+# The replica's probes time its group commits (received to durable), checked below.
+REPLICA_CONF_EXTRA=(probes=auto)
 walship_stream_up off
 log "pgbench -i -s 2"
 pgbench_at "$NS_P" "$PG_PORT" -i -s 2 -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||

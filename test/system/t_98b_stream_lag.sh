@@ -18,6 +18,14 @@ log "pgbench -i -s 2"
 pgbench_at "$NS_P" "$PG_PORT" -i -s 2 -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench-init.out"; fail "pgbench -i failed"; }
 SEG=$((16 * 1024 * 1024))
+# The steady load starts from a caught-up replica: pgbench -i writes tens of MB at once,
+# and a sample taken while that burst is still crossing would measure the burst.
+caught_up() {
+	local pg
+	pg=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+	lsn_ge "$(walship_status "$PCONF" --json | jq -r '.peers[0].flush_lsn // empty')" "$pg"
+}
+wait_for 60 "the replica to hold the WAL of pgbench -i" caught_up
 
 bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 15 -R 400
 LOAD=$BG_PID

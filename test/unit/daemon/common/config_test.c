@@ -15,58 +15,28 @@
 #include "common/compiler.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "log_capture.h"
 
 #define SRC "/etc/walship/test.conf"
-
-static char captured[65536];
-static size_t captured_len;
-
-static void capture_sink(void *arg, enum log_level level, const char *line, size_t len)
-{
-	(void)arg;
-	(void)level;
-	if (captured_len + len >= sizeof(captured))
-		len = sizeof(captured) - captured_len - 1;
-	memcpy(captured + captured_len, line, len);
-	captured_len += len;
-	captured[captured_len] = '\0';
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	captured[0] = '\0';
-	captured_len = 0;
-	log_set_prefix(false);
-	log_set_level(LOG_LEVEL_LOG);
-	log_set_sink(capture_sink, NULL);
+	log_capture_start();
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	log_set_sink(NULL, NULL);
-	log_set_prefix(true);
+	log_capture_stop();
 	return 0;
-}
-
-static void clear_log(void)
-{
-	captured[0] = '\0';
-	captured_len = 0;
-}
-
-static void assert_logged(const char *needle)
-{
-	if (!strstr(captured, needle))
-		fail_msg("expected \"%s\" in the log, got:\n%s", needle, captured);
 }
 
 static int parse(struct config *cfg, const char *text)
 {
 	config_defaults(cfg);
-	clear_log();
+	log_capture_clear();
 	return config_parse_string(cfg, text, SRC);
 }
 
@@ -327,7 +297,7 @@ static void test_bad_values(void **state)
 			 cases[i].line);
 		config_defaults(&cfg);
 		cfg.max_senders = 7; /* must survive a failed parse */
-		clear_log();
+		log_capture_clear();
 		if (config_parse_string(&cfg, text, SRC) != -EINVAL)
 			fail_msg("line \"%s\" was accepted", cases[i].line);
 		assert_int_equal(cfg.max_senders, 7);
@@ -459,7 +429,7 @@ static void test_all_errors_reported(void **state)
 
 	(void)state;
 	config_defaults(&cfg);
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_parse_string(&cfg, "foo = 1\n", NULL), -EINVAL);
 	assert_logged("\"foo\" in file \"(unnamed)\" line 1\n");
 	assert_int_equal(parse(&cfg, "role = primary\nfoo = 1\nmax_senders = x\nbar 2\n"), -EINVAL);
@@ -482,7 +452,7 @@ static void test_nul_byte(void **state)
 	assert_int_equal(fwrite(text, 1, sizeof(text) - 1, file), sizeof(text) - 1);
 	fclose(file);
 	config_defaults(&cfg);
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_load(&cfg, path), -EINVAL);
 	assert_logged("invalid NUL byte in file \"build/tmp-config-nul.conf\" line 2");
 	unlink(path);
@@ -597,7 +567,7 @@ static void test_validate_programmatic(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	cfg.role = CONFIG_ROLE_PRIMARY;
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_validate(&cfg, NULL), 0);
 	cfg.io_buffers = 2;
 	assert_int_equal(config_validate(&cfg, NULL), -EINVAL);
@@ -676,7 +646,7 @@ static void test_load_file(void **state)
 	fputs("role = primary\nmax_senders = 12\n", file);
 	fclose(file);
 	config_defaults(&cfg);
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_load(&cfg, path), 0);
 	assert_int_equal(cfg.max_senders, 12);
 
@@ -690,7 +660,7 @@ static void test_load_file(void **state)
 		      "\"build/tmp-config-test.conf\" line 5\n");
 	unlink(path);
 
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_load(&cfg, "build/does-not-exist.conf"), -ENOENT);
 	assert_logged("ERROR:  could not open configuration file \"build/does-not-exist.conf\": No "
 		      "such file or directory\n");
@@ -772,7 +742,7 @@ static void test_reload(void **state)
 	assert_int_equal(parse(&next, "role = primary\nmax_senders = 8\nsync_replicas = 2\n"
 				      "push_timeout = 30s\nlog_level = debug\n"),
 			 0);
-	clear_log();
+	log_capture_clear();
 	ret = config_reload(&cur, &next, SRC);
 	assert_int_equal(ret, 3);
 	assert_int_equal(cur.max_senders, 4);
@@ -788,7 +758,7 @@ static void test_reload(void **state)
 	assert_int_equal(parse(&next, "role = primary\nmax_senders = 8\nsync_replicas = 6\n"
 				      "push_timeout = 5s\n"),
 			 0);
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_reload(&cur, &next, SRC), -EINVAL);
 	assert_int_equal(cur.sync_replicas, 2);
 	assert_int_equal(cur.push_timeout_ms, 30000);
@@ -796,7 +766,7 @@ static void test_reload(void **state)
 
 	/* Nothing changed: nothing logged. */
 	next = cur;
-	clear_log();
+	log_capture_clear();
 	assert_int_equal(config_reload(&cur, &next, SRC), 0);
 	assert_string_equal(captured, "");
 }

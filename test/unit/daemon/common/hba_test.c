@@ -15,54 +15,29 @@
 
 #include "common/hba.h"
 #include "common/log.h"
+#include "log_capture.h"
 
 #define SRC "/etc/walship/hba.conf"
-
-static char captured[65536];
-static size_t captured_len;
-
-static void capture_sink(void *arg, enum log_level level, const char *line, size_t len)
-{
-	(void)arg;
-	(void)level;
-	if (captured_len + len >= sizeof(captured))
-		len = sizeof(captured) - captured_len - 1;
-	memcpy(captured + captured_len, line, len);
-	captured_len += len;
-	captured[captured_len] = '\0';
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	captured[0] = '\0';
-	captured_len = 0;
-	log_set_prefix(false);
-	log_set_level(LOG_LEVEL_LOG);
-	log_set_sink(capture_sink, NULL);
+	log_capture_start();
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	log_set_sink(NULL, NULL);
-	log_set_prefix(true);
+	log_capture_stop();
 	return 0;
-}
-
-static void assert_logged(const char *needle)
-{
-	if (!strstr(captured, needle))
-		fail_msg("expected \"%s\" in the log, got:\n%s", needle, captured);
 }
 
 static struct hba_table *parse_ok(const char *text)
 {
 	struct hba_table *table = NULL;
 
-	captured[0] = '\0';
-	captured_len = 0;
+	log_capture_clear();
 	if (hba_parse_string(text, SRC, &table) != 0)
 		fail_msg("rules did not parse:\n%s\nlog:\n%s", text, captured);
 	assert_non_null(table);
@@ -74,8 +49,7 @@ static void parse_fails(const char *text, const char *message)
 {
 	struct hba_table *table = NULL;
 
-	captured[0] = '\0';
-	captured_len = 0;
+	log_capture_clear();
 	assert_int_equal(hba_parse_string(text, SRC, &table), -EINVAL);
 	assert_null(table);
 	assert_logged(message);

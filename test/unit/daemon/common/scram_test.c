@@ -18,45 +18,21 @@
 #include <openssl/evp.h>
 
 #include "common/log.h"
+#include "log_capture.h"
 #include "common/scram.h"
-
-static char captured[65536];
-static size_t captured_len;
-
-static void capture_sink(void *arg, enum log_level level, const char *line, size_t len)
-{
-	(void)arg;
-	(void)level;
-	if (captured_len + len >= sizeof(captured))
-		len = sizeof(captured) - captured_len - 1;
-	memcpy(captured + captured_len, line, len);
-	captured_len += len;
-	captured[captured_len] = '\0';
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	captured[0] = '\0';
-	captured_len = 0;
-	log_set_prefix(false);
-	log_set_level(LOG_LEVEL_LOG);
-	log_set_sink(capture_sink, NULL);
+	log_capture_start();
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	log_set_sink(NULL, NULL);
-	log_set_prefix(true);
+	log_capture_stop();
 	return 0;
-}
-
-static void assert_logged(const char *needle)
-{
-	if (!strstr(captured, needle))
-		fail_msg("expected \"%s\" in the log, got:\n%s", needle, captured);
 }
 
 /* RFC 7677, section 3: user "user", password "pencil". */

@@ -916,6 +916,18 @@ walship_topology_up() {
 	walship_standby_up
 }
 
+# ws_pg_listen_trust PORT: the replica (ws-r1) serves standbys on pg_listen = PORT, all
+# interfaces, with access rules admitting role standby as postgres from the test networks
+# without TLS (trust): HBA is their file; pg_listen and hba_file are added to
+# REPLICA_CONF_EXTRA, for walship_stream_up or walship_daemons_up to use.
+ws_pg_listen_trust() {
+	mkdir -p "$TEST_DIR/ws-r1"
+	HBA=$TEST_DIR/ws-r1/hba.conf
+	echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
+	chmod 0644 "$HBA"
+	REPLICA_CONF_EXTRA+=("pg_listen=0.0.0.0:$1" "hba_file=$HBA")
+}
+
 # walship_stream_up [SYNCHRONOUS_COMMIT]: the streaming topology (docs/operations.md,
 # "Streaming"): net_create 1; a PostgreSQL primary (PDATA, port PG_PORT) in NS_P that
 # archives through `walship push` too (both sources); the primary walshipd (PCONF) streaming

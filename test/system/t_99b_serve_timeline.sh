@@ -16,12 +16,8 @@ S_PORT=5433
 B_PORT=5434
 PG_LISTEN_PORT=5435
 SDATA=$TEST_DIR/pg-standby
-mkdir -p "$TEST_DIR/ws-r1"
-HBA=$TEST_DIR/ws-r1/hba.conf
-echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
-chmod 0644 "$HBA"
 PRIMARY_CONF_EXTRA=("pg_conninfo='host=$(pg_socket_dir "$SDATA") port=$S_PORT user=postgres'")
-REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+ws_pg_listen_trust "$PG_LISTEN_PORT"
 walship_stream_up off
 pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_P" "$S_PORT" false
 printf '%s\n' \

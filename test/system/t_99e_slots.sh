@@ -15,11 +15,7 @@ PG_LISTEN_PORT=5443
 SB_PORT=5444
 ws_setup
 require_cmds jq
-mkdir -p "$TEST_DIR/ws-r1"
-HBA=$TEST_DIR/ws-r1/hba.conf
-echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
-chmod 0644 "$HBA"
-REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+ws_pg_listen_trust "$PG_LISTEN_PORT"
 walship_stream_up off
 base="host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres"
 

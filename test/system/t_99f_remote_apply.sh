@@ -15,11 +15,7 @@ PG_LISTEN_PORT=5453
 SB_PORT=5454
 ws_setup
 require_cmds jq
-mkdir -p "$TEST_DIR/ws-r1"
-HBA=$TEST_DIR/ws-r1/hba.conf
-echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
-chmod 0644 "$HBA"
-REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+ws_pg_listen_trust "$PG_LISTEN_PORT"
 walship_stream_up on
 psql_at "$NS_P" "$PG_PORT" "create table ra (i int primary key)"
 psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null

@@ -14,11 +14,7 @@ set -euo pipefail
 PG_LISTEN_PORT=5463
 SB_PORT=5464
 ws_setup
-mkdir -p "$TEST_DIR/ws-r1"
-HBA=$TEST_DIR/ws-r1/hba.conf
-echo "hostnossl standby postgres all 10.77.0.0/16" >"$HBA"
-chmod 0644 "$HBA"
-REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA")
+ws_pg_listen_trust "$PG_LISTEN_PORT"
 walship_stream_up off
 psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
 pgbench_at "$NS_P" "$PG_PORT" -i -s 1 -q >/dev/null 2>&1 || fail "pgbench -i failed"

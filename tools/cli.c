@@ -4,12 +4,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
 #include "common/log.h"
+#include "walship/control.h"
 
 void cli_log_init(bool verbose)
 {
@@ -54,4 +57,32 @@ int cli_load_config(struct config *cfg, const char *path)
 	ret = config_load(cfg, path);
 	/* On failure config_load() has named the file and line already. */
 	return ret < 0 ? ret : 0;
+}
+
+int cli_request(const char *config_option, int timeout_ms, uint16_t op, uint32_t flags,
+		const char *name, const char *what)
+{
+	struct ctl_client_reply reply = { 0 };
+	struct config cfg;
+	int sock, exit_code = 1;
+
+	if (cli_load_config(&cfg, cli_config_path(config_option)) < 0)
+		return 2;
+	/* Failures are logged by the client. */
+	if (ctl_client_connect(cfg.socket_path, timeout_ms, &sock) < 0)
+		return 1;
+	if (ctl_client_call(sock, op, flags, name, -1, &reply) < 0)
+		goto out_close;
+	if (reply.code != CTL_OK) {
+		log_error("could not %s: %s", what,
+			  reply.text_len ? reply.text : ctl_code_name(reply.code));
+		goto out_free;
+	}
+	printf("%s\n", reply.text);
+	exit_code = 0;
+out_free:
+	ctl_client_reply_free(&reply);
+out_close:
+	close(sock);
+	return exit_code;
 }

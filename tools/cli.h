@@ -11,6 +11,7 @@
 #define WALSHIP_TOOLS_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/config.h"
 
@@ -38,5 +39,16 @@ const char *cli_config_path(const char *option);
  * ERROR line, plus the parser's own lines); returns 0 or a negative errno.
  */
 int cli_load_config(struct config *cfg, const char *path);
+
+/*
+ * One control request that passes no file (`walship replica drop`, `walship hold`,
+ * `walship release`): load the config named by @config_option (cli_config_path()),
+ * connect to its daemon within @timeout_ms, send @op with @flags and @name, and print the
+ * reply's text when it is OK.  A refusal is logged as "could not WHAT: REASON" (@what,
+ * e.g. `drop replica "r1"`); other failures by the client.  Returns the command's exit
+ * code: 0 done, 1 refused or failed, 2 the config could not be loaded.
+ */
+int cli_request(const char *config_option, int timeout_ms, uint16_t op, uint32_t flags,
+		const char *name, const char *what);
 
 #endif /* WALSHIP_TOOLS_CLI_H */

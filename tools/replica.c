@@ -41,9 +41,8 @@ int replica_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_option = NULL, *name;
-	struct ctl_client_reply reply = { 0 };
-	struct config cfg;
-	int opt, sock, exit_code = 1;
+	char what[128];
+	int opt;
 
 	cli_log_init(false);
 	while ((opt = getopt_long(argc, argv, "c:h", long_options, NULL)) != -1) {
@@ -68,23 +67,6 @@ int replica_main(int argc, char **argv)
 		log_error("\"%s\" is not a replica name", name);
 		return 2;
 	}
-	if (cli_load_config(&cfg, cli_config_path(config_option)) < 0)
-		return 2;
-	/* Failures are logged by the client. */
-	if (ctl_client_connect(cfg.socket_path, REPLICA_TIMEOUT_MS, &sock) < 0)
-		return 1;
-	if (ctl_client_call(sock, CTL_REPLICA_DROP, 0, name, -1, &reply) < 0)
-		goto out_close;
-	if (reply.code != CTL_OK) {
-		log_error("could not drop replica \"%s\": %s", name,
-			  reply.text_len ? reply.text : ctl_code_name(reply.code));
-		goto out_free;
-	}
-	printf("%s\n", reply.text);
-	exit_code = 0;
-out_free:
-	ctl_client_reply_free(&reply);
-out_close:
-	close(sock);
-	return exit_code;
+	snprintf(what, sizeof(what), "drop replica \"%s\"", name);
+	return cli_request(config_option, REPLICA_TIMEOUT_MS, CTL_REPLICA_DROP, 0, name, what);
 }

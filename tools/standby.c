@@ -118,30 +118,11 @@ int standby_parse_time(const char *text, int64_t *unix_us)
 static int standby_call(uint16_t op, uint32_t flags, const char *config_option, const char *arg,
 			const char *app)
 {
-	struct ctl_client_reply reply = { 0 };
-	struct config cfg;
-	int sock, exit_code = 1;
+	char what[128];
 
-	if (cli_load_config(&cfg, cli_config_path(config_option)) < 0)
-		return 2;
-	/* Failures are logged by the client. */
-	if (ctl_client_connect(cfg.socket_path, STANDBY_TIMEOUT_MS, &sock) < 0)
-		return 1;
-	if (ctl_client_call(sock, op, flags, arg, -1, &reply) < 0)
-		goto out_close;
-	if (reply.code != CTL_OK) {
-		log_error("could not %s standby \"%s\": %s",
-			  op == CTL_STANDBY_HOLD ? "hold" : "release", app,
-			  reply.text_len ? reply.text : ctl_code_name(reply.code));
-		goto out_free;
-	}
-	printf("%s\n", reply.text);
-	exit_code = 0;
-out_free:
-	ctl_client_reply_free(&reply);
-out_close:
-	close(sock);
-	return exit_code;
+	snprintf(what, sizeof(what), "%s standby \"%s\"",
+		 op == CTL_STANDBY_HOLD ? "hold" : "release", app);
+	return cli_request(config_option, STANDBY_TIMEOUT_MS, op, flags, arg, what);
 }
 
 /* The application name as the control request carries it (room for " VALUE"). */

@@ -6,15 +6,21 @@
  *   /sys/kernel/walship/{version,daemon,role,node_name,system_identifier,timeline}
  *   /sys/kernel/walship/peers/<name>/{state,sent_lsn,write_lsn,flush_lsn,lag_bytes,
  *       lag_us,segments_sent,bytes_sent,reconnects,last_update_ns}
+ *   /sys/kernel/walship/standbys/<application_name>/{state,sent_lsn,write_lsn,flush_lsn,
+ *       replay_lsn,write_lag_ms,flush_lag_ms,replay_lag_ms,xmin,catalog_xmin,bytes_sent,
+ *       delay_ms,hold,send_limit,last_update_ns}
  *
  * The module holds no replication logic: it keeps what the publishing daemon last said
  * and forgets that it was live when the daemon's netlink socket closes (daemon "none",
- * every peer "unknown").
+ * every peer and standby "unknown").
  *
- * Locking: walship_mutex serialises changes to the structure (the peer list, kobjects,
+ * Peers and standbys are entries of a directory (struct walship_dir): the same name rule,
+ * bound, creation, lookup, removal, dump and events for both; only their values differ.
+ *
+ * Locking: walship_mutex serialises changes to the structure (the entry lists, kobjects,
  * the publisher's identity) and is taken by the netlink handlers and the socket release
  * notifier.  walship_values_lock (a spinlock) guards the values that show() reads, so
- * show() never waits for walship_mutex: removing a peer's kobject under walship_mutex
+ * show() never waits for walship_mutex: removing an entry's kobject under walship_mutex
  * drains the show() calls in progress, which therefore must not take it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -40,10 +46,15 @@
 #define WALSHIP_VERSION "0.0.0"
 #endif
 
-struct walship_peer {
+/* A directory's entry: peers/<name>/ or standbys/<name>/. */
+struct walship_entry {
 	struct kobject kobj;
-	struct list_head list; /* on walship_peers, under walship_mutex */
+	struct list_head list; /* on its directory's list, under walship_mutex */
 	char name[WALSHIP_NAME_MAX + 1];
+};
+
+struct walship_peer {
+	struct walship_entry e;
 	/* under walship_values_lock */
 	u32 state;
 	u64 sent_lsn;
@@ -57,12 +68,58 @@ struct walship_peer {
 	u64 last_update_ns;
 };
 
+struct walship_standby_values {
+	u32 state;
+	u64 sent_lsn;
+	u64 write_lsn;
+	u64 flush_lsn;
+	u64 replay_lsn;
+	s64 write_lag_ms;
+	s64 flush_lag_ms;
+	s64 replay_lag_ms;
+	u32 xmin;
+	u32 catalog_xmin;
+	u64 bytes_sent;
+	s64 delay_ms;
+	char hold[WALSHIP_HOLD_MAX + 1];
+	u64 send_limit;
+	u64 last_update_ns;
+};
+
+struct walship_standby {
+	struct walship_entry e;
+	struct walship_standby_values v; /* under walship_values_lock */
+};
+
+/*
+ * A directory of entries and what differs between peers and standbys: the struct that
+ * embeds the entry, its sysfs type, its netlink attributes and the words of refusals
+ * (extended-ack messages are static strings).
+ */
+struct walship_dir {
+	const char *dirname;
+	size_t entry_size;
+	const struct kobj_type *ktype;
+	int name_attr; /* WALSHIP_A_PEER_NAME, WALSHIP_A_STANDBY_NAME */
+	int gone_attr;
+	unsigned int max;
+	const char *msg_missing;
+	const char *msg_bad_name;
+	const char *msg_too_many;
+	const char *msg_none;
+	/* the entry's values into a message (under no lock: it takes walship_values_lock) */
+	int (*put)(struct sk_buff *skb, struct walship_entry *e);
+	/* the publisher is gone: the entry's state "unknown", under walship_values_lock */
+	void (*forget)(struct walship_entry *e);
+	/* under walship_mutex */
+	struct kobject *kobj;
+	struct list_head list;
+	unsigned int count;
+};
+
 static DEFINE_MUTEX(walship_mutex);
 static DEFINE_SPINLOCK(walship_values_lock);
-static LIST_HEAD(walship_peers);
-static unsigned int walship_npeers;
 static struct kobject *walship_kobj;
-static struct kobject *walship_peers_kobj;
 
 /* The publisher: the netlink socket that last set the node, under walship_mutex. */
 static u32 walship_owner_portid;
@@ -162,62 +219,90 @@ static const struct attribute_group walship_node_group = {
 	.attrs = walship_node_attrs,
 };
 
-/* ---- sysfs: peer attributes ---- */
+/* ---- sysfs: peer and standby attributes ---- */
+
+static struct walship_entry *to_entry(struct kobject *kobj)
+{
+	return container_of(kobj, struct walship_entry, kobj);
+}
 
 static struct walship_peer *to_peer(struct kobject *kobj)
 {
-	return container_of(kobj, struct walship_peer, kobj);
+	return container_of(to_entry(kobj), struct walship_peer, e);
 }
 
-static ssize_t state_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+static struct walship_standby *to_standby(struct kobject *kobj)
 {
-	struct walship_peer *peer = to_peer(kobj);
-	u32 state;
+	return container_of(to_entry(kobj), struct walship_standby, e);
+}
 
-	spin_lock(&walship_values_lock);
-	state = peer->state;
-	spin_unlock(&walship_values_lock);
+/*
+ * The show() of file @file of a @kind ("peer", "standby"): the value @field read under
+ * walship_values_lock, printed by @emit(buf, value).  The attribute is
+ * walship_<kind>_<file>_attr.
+ */
+#define WALSHIP_SHOW(kind, file, type, field, emit)                                            \
+	static ssize_t kind##_##file##_show(struct kobject *kobj, struct kobj_attribute *attr, \
+					    char *buf)                                         \
+	{                                                                                      \
+		struct walship_##kind *entry = to_##kind(kobj);                                \
+		type value;                                                                    \
+                                                                                               \
+		spin_lock(&walship_values_lock);                                               \
+		value = entry->field;                                                          \
+		spin_unlock(&walship_values_lock);                                             \
+		return emit(buf, value);                                                       \
+	}                                                                                      \
+	static struct kobj_attribute walship_##kind##_##file##_attr =                          \
+		__ATTR(file, 0444, kind##_##file##_show, NULL)
+
+/* A PostgreSQL LSN as "X/X": the high and low 32 bits in upper-case hexadecimal. */
+static ssize_t walship_emit_lsn(char *buf, u64 lsn)
+{
+	return sysfs_emit(buf, "%X/%X\n", upper_32_bits(lsn), lower_32_bits(lsn));
+}
+
+static ssize_t walship_emit_u64(char *buf, u64 value)
+{
+	return sysfs_emit(buf, "%llu\n", value);
+}
+
+static ssize_t walship_emit_s64(char *buf, s64 value)
+{
+	return sysfs_emit(buf, "%lld\n", value);
+}
+
+static ssize_t walship_emit_u32(char *buf, u32 value)
+{
+	return sysfs_emit(buf, "%u\n", value);
+}
+
+static ssize_t walship_emit_peer_state(char *buf, u32 state)
+{
 	return sysfs_emit(buf, "%s\n", walship_peer_state_name(state));
 }
 
-/* A PostgreSQL LSN as "X/X": the high and low 32 bits in upper-case hexadecimal. */
-#define WALSHIP_LSN_SHOW(field)                                                                   \
-	static ssize_t field##_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf) \
-	{                                                                                         \
-		struct walship_peer *peer = to_peer(kobj);                                        \
-		u64 lsn;                                                                          \
-                                                                                                  \
-		spin_lock(&walship_values_lock);                                                  \
-		lsn = peer->field;                                                                \
-		spin_unlock(&walship_values_lock);                                                \
-		return sysfs_emit(buf, "%X/%X\n", upper_32_bits(lsn), lower_32_bits(lsn));        \
-	}                                                                                         \
-	static struct kobj_attribute walship_peer_##field##_attr = __ATTR_RO(field)
+static ssize_t walship_emit_standby_state(char *buf, u32 state)
+{
+	return sysfs_emit(buf, "%s\n", walship_standby_state_name(state));
+}
 
-#define WALSHIP_U64_SHOW(file, field)                                                            \
-	static ssize_t file##_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf) \
-	{                                                                                        \
-		struct walship_peer *peer = to_peer(kobj);                                       \
-		u64 value;                                                                       \
-                                                                                                 \
-		spin_lock(&walship_values_lock);                                                 \
-		value = peer->field;                                                             \
-		spin_unlock(&walship_values_lock);                                               \
-		return sysfs_emit(buf, "%llu\n", value);                                         \
-	}                                                                                        \
-	static struct kobj_attribute walship_peer_##file##_attr = __ATTR_RO(file)
+/* A send limit: an LSN, or "none" (U64_MAX). */
+static ssize_t walship_emit_limit(char *buf, u64 lsn)
+{
+	return lsn == U64_MAX ? sysfs_emit(buf, "none\n") : walship_emit_lsn(buf, lsn);
+}
 
-WALSHIP_LSN_SHOW(sent_lsn);
-WALSHIP_LSN_SHOW(write_lsn);
-WALSHIP_LSN_SHOW(flush_lsn);
-WALSHIP_U64_SHOW(lag_bytes, lag_bytes);
-WALSHIP_U64_SHOW(lag_us, lag_usec);
-WALSHIP_U64_SHOW(segments_sent, segments_sent);
-WALSHIP_U64_SHOW(bytes_sent, bytes_sent);
-WALSHIP_U64_SHOW(reconnects, reconnects);
-WALSHIP_U64_SHOW(last_update_ns, last_update_ns);
-
-static struct kobj_attribute walship_peer_state_attr = __ATTR_RO(state);
+WALSHIP_SHOW(peer, state, u32, state, walship_emit_peer_state);
+WALSHIP_SHOW(peer, sent_lsn, u64, sent_lsn, walship_emit_lsn);
+WALSHIP_SHOW(peer, write_lsn, u64, write_lsn, walship_emit_lsn);
+WALSHIP_SHOW(peer, flush_lsn, u64, flush_lsn, walship_emit_lsn);
+WALSHIP_SHOW(peer, lag_bytes, u64, lag_bytes, walship_emit_u64);
+WALSHIP_SHOW(peer, lag_us, u64, lag_usec, walship_emit_u64);
+WALSHIP_SHOW(peer, segments_sent, u64, segments_sent, walship_emit_u64);
+WALSHIP_SHOW(peer, bytes_sent, u64, bytes_sent, walship_emit_u64);
+WALSHIP_SHOW(peer, reconnects, u64, reconnects, walship_emit_u64);
+WALSHIP_SHOW(peer, last_update_ns, u64, last_update_ns, walship_emit_u64);
 
 static struct attribute *walship_peer_attrs[] = {
 	&walship_peer_state_attr.attr,
@@ -234,15 +319,67 @@ static struct attribute *walship_peer_attrs[] = {
 };
 ATTRIBUTE_GROUPS(walship_peer);
 
+WALSHIP_SHOW(standby, state, u32, v.state, walship_emit_standby_state);
+WALSHIP_SHOW(standby, sent_lsn, u64, v.sent_lsn, walship_emit_lsn);
+WALSHIP_SHOW(standby, write_lsn, u64, v.write_lsn, walship_emit_lsn);
+WALSHIP_SHOW(standby, flush_lsn, u64, v.flush_lsn, walship_emit_lsn);
+WALSHIP_SHOW(standby, replay_lsn, u64, v.replay_lsn, walship_emit_lsn);
+WALSHIP_SHOW(standby, write_lag_ms, s64, v.write_lag_ms, walship_emit_s64);
+WALSHIP_SHOW(standby, flush_lag_ms, s64, v.flush_lag_ms, walship_emit_s64);
+WALSHIP_SHOW(standby, replay_lag_ms, s64, v.replay_lag_ms, walship_emit_s64);
+WALSHIP_SHOW(standby, xmin, u32, v.xmin, walship_emit_u32);
+WALSHIP_SHOW(standby, catalog_xmin, u32, v.catalog_xmin, walship_emit_u32);
+WALSHIP_SHOW(standby, bytes_sent, u64, v.bytes_sent, walship_emit_u64);
+WALSHIP_SHOW(standby, delay_ms, s64, v.delay_ms, walship_emit_s64);
+WALSHIP_SHOW(standby, send_limit, u64, v.send_limit, walship_emit_limit);
+WALSHIP_SHOW(standby, last_update_ns, u64, v.last_update_ns, walship_emit_u64);
+
+static ssize_t standby_hold_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct walship_standby *sb = to_standby(kobj);
+	ssize_t len;
+
+	spin_lock(&walship_values_lock);
+	len = sysfs_emit(buf, "%s\n", sb->v.hold);
+	spin_unlock(&walship_values_lock);
+	return len;
+}
+
+static struct kobj_attribute walship_standby_hold_attr =
+	__ATTR(hold, 0444, standby_hold_show, NULL);
+
+static struct attribute *walship_standby_attrs[] = {
+	&walship_standby_state_attr.attr,	   &walship_standby_sent_lsn_attr.attr,
+	&walship_standby_write_lsn_attr.attr,	   &walship_standby_flush_lsn_attr.attr,
+	&walship_standby_replay_lsn_attr.attr,	   &walship_standby_write_lag_ms_attr.attr,
+	&walship_standby_flush_lag_ms_attr.attr,   &walship_standby_replay_lag_ms_attr.attr,
+	&walship_standby_xmin_attr.attr,	   &walship_standby_catalog_xmin_attr.attr,
+	&walship_standby_bytes_sent_attr.attr,	   &walship_standby_delay_ms_attr.attr,
+	&walship_standby_hold_attr.attr,	   &walship_standby_send_limit_attr.attr,
+	&walship_standby_last_update_ns_attr.attr, NULL,
+};
+ATTRIBUTE_GROUPS(walship_standby);
+
 static void walship_peer_release(struct kobject *kobj)
 {
 	kfree(to_peer(kobj));
 }
 
-static struct kobj_type walship_peer_ktype = {
+static void walship_standby_release(struct kobject *kobj)
+{
+	kfree(to_standby(kobj));
+}
+
+static const struct kobj_type walship_peer_ktype = {
 	.release = walship_peer_release,
 	.sysfs_ops = &kobj_sysfs_ops,
 	.default_groups = walship_peer_groups,
+};
+
+static const struct kobj_type walship_standby_ktype = {
+	.release = walship_standby_release,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.default_groups = walship_standby_groups,
 };
 
 /* ---- netlink messages ---- */
@@ -270,8 +407,9 @@ static int walship_put_node(struct sk_buff *skb)
 	return 0;
 }
 
-static int walship_put_peer(struct sk_buff *skb, struct walship_peer *peer)
+static int walship_put_peer(struct sk_buff *skb, struct walship_entry *e)
 {
+	struct walship_peer *peer = container_of(e, struct walship_peer, e);
 	struct walship_peer v;
 
 	spin_lock(&walship_values_lock);
@@ -287,7 +425,7 @@ static int walship_put_peer(struct sk_buff *skb, struct walship_peer *peer)
 	v.last_update_ns = peer->last_update_ns;
 	spin_unlock(&walship_values_lock);
 
-	if (nla_put_string(skb, WALSHIP_A_PEER_NAME, peer->name) ||
+	if (nla_put_string(skb, WALSHIP_A_PEER_NAME, e->name) ||
 	    nla_put_u32(skb, WALSHIP_A_PEER_STATE, v.state) ||
 	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_SENT_LSN, v.sent_lsn, WALSHIP_A_PAD) ||
 	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_WRITE_LSN, v.write_lsn, WALSHIP_A_PAD) ||
@@ -302,12 +440,86 @@ static int walship_put_peer(struct sk_buff *skb, struct walship_peer *peer)
 	return 0;
 }
 
+static int walship_put_standby(struct sk_buff *skb, struct walship_entry *e)
+{
+	struct walship_standby *sb = container_of(e, struct walship_standby, e);
+	struct walship_standby_values v;
+
+	spin_lock(&walship_values_lock);
+	v = sb->v;
+	spin_unlock(&walship_values_lock);
+
+	if (nla_put_string(skb, WALSHIP_A_STANDBY_NAME, e->name) ||
+	    nla_put_u32(skb, WALSHIP_A_STANDBY_STATE, v.state) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_SENT_LSN, v.sent_lsn, WALSHIP_A_PAD) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_WRITE_LSN, v.write_lsn, WALSHIP_A_PAD) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_FLUSH_LSN, v.flush_lsn, WALSHIP_A_PAD) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_REPLAY_LSN, v.replay_lsn, WALSHIP_A_PAD) ||
+	    nla_put_s64(skb, WALSHIP_A_STANDBY_WRITE_LAG_MS, v.write_lag_ms, WALSHIP_A_PAD) ||
+	    nla_put_s64(skb, WALSHIP_A_STANDBY_FLUSH_LAG_MS, v.flush_lag_ms, WALSHIP_A_PAD) ||
+	    nla_put_s64(skb, WALSHIP_A_STANDBY_REPLAY_LAG_MS, v.replay_lag_ms, WALSHIP_A_PAD) ||
+	    nla_put_u32(skb, WALSHIP_A_STANDBY_XMIN, v.xmin) ||
+	    nla_put_u32(skb, WALSHIP_A_STANDBY_CATALOG_XMIN, v.catalog_xmin) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_BYTES_SENT, v.bytes_sent, WALSHIP_A_PAD) ||
+	    nla_put_s64(skb, WALSHIP_A_STANDBY_DELAY_MS, v.delay_ms, WALSHIP_A_PAD) ||
+	    nla_put_string(skb, WALSHIP_A_STANDBY_HOLD, v.hold) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_SEND_LIMIT, v.send_limit, WALSHIP_A_PAD) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_STANDBY_LAST_UPDATE, v.last_update_ns, WALSHIP_A_PAD))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static void walship_peer_forget(struct walship_entry *e)
+{
+	container_of(e, struct walship_peer, e)->state = WALSHIP_PEER_UNKNOWN;
+}
+
+static void walship_standby_forget(struct walship_entry *e)
+{
+	container_of(e, struct walship_standby, e)->v.state = WALSHIP_STANDBY_UNKNOWN;
+}
+
+static struct walship_dir walship_peers = {
+	.dirname = "peers",
+	.entry_size = sizeof(struct walship_peer),
+	.ktype = &walship_peer_ktype,
+	.name_attr = WALSHIP_A_PEER_NAME,
+	.gone_attr = WALSHIP_A_PEER_GONE,
+	.max = WALSHIP_MAX_PEERS,
+	.msg_missing = "missing peer name (WALSHIP_A_PEER_NAME)",
+	.msg_bad_name = "peer name must be " WALSHIP_NODE_NAME_RULE,
+	.msg_too_many = "too many peers: the module keeps at most " __stringify(WALSHIP_MAX_PEERS),
+	.msg_none = "no such peer",
+	.put = walship_put_peer,
+	.forget = walship_peer_forget,
+	.list = LIST_HEAD_INIT(walship_peers.list),
+};
+
+static struct walship_dir walship_standbys = {
+	.dirname = "standbys",
+	.entry_size = sizeof(struct walship_standby),
+	.ktype = &walship_standby_ktype,
+	.name_attr = WALSHIP_A_STANDBY_NAME,
+	.gone_attr = WALSHIP_A_STANDBY_GONE,
+	.max = WALSHIP_MAX_STANDBYS,
+	.msg_missing = "missing standby name (WALSHIP_A_STANDBY_NAME)",
+	.msg_bad_name = "standby name must be " WALSHIP_NODE_NAME_RULE,
+	.msg_too_many =
+		"too many standbys: the module keeps at most " __stringify(WALSHIP_MAX_STANDBYS),
+	.msg_none = "no such standby",
+	.put = walship_put_standby,
+	.forget = walship_standby_forget,
+	.list = LIST_HEAD_INIT(walship_standbys.list),
+};
+
+static struct walship_dir *const walship_dirs[] = { &walship_peers, &walship_standbys };
+
 /*
- * Announce a change on the "events" group: the node (@peer NULL), a peer, or a removed
- * peer (@gone_name).  Best effort: an event that cannot be built is dropped, since the
- * state itself is always in sysfs and in a WALSHIP_CMD_GET dump.
+ * Announce a change on the "events" group: the node (@dir NULL), an entry of @dir, or a
+ * removed one (@gone_name).  Best effort: an event that cannot be built is dropped, since
+ * the state itself is always in sysfs and in a WALSHIP_CMD_GET dump.
  */
-static void walship_notify(struct walship_peer *peer, const char *gone_name)
+static void walship_notify(struct walship_dir *dir, struct walship_entry *e, const char *gone_name)
 {
 	struct sk_buff *skb;
 	void *hdr;
@@ -322,10 +534,10 @@ static void walship_notify(struct walship_peer *peer, const char *gone_name)
 	if (!hdr)
 		goto out_free;
 	if (gone_name)
-		err = nla_put_string(skb, WALSHIP_A_PEER_NAME, gone_name) ||
-		      nla_put_flag(skb, WALSHIP_A_PEER_GONE);
-	else if (peer)
-		err = walship_put_peer(skb, peer);
+		err = nla_put_string(skb, dir->name_attr, gone_name) ||
+		      nla_put_flag(skb, dir->gone_attr);
+	else if (e)
+		err = dir->put(skb, e);
 	else
 		err = walship_put_node(skb);
 	if (err)
@@ -340,31 +552,35 @@ out_free:
 
 /* ---- netlink commands ---- */
 
-static struct walship_peer *walship_peer_find(const char *name)
+static struct walship_entry *walship_entry_find(struct walship_dir *dir, const char *name)
 {
-	struct walship_peer *peer;
+	struct walship_entry *e;
 
-	list_for_each_entry(peer, &walship_peers, list) if (!strcmp(peer->name, name)) return peer;
+	list_for_each_entry(e, &dir->list, list) if (!strcmp(e->name, name)) return e;
 	return NULL;
 }
 
-/* Mark the publisher gone: daemon "none", every peer "unknown".  Under walship_mutex. */
+/* Mark the publisher gone: daemon "none", every entry "unknown".  Under walship_mutex. */
 static void walship_publisher_gone(void)
 {
-	struct walship_peer *peer;
+	struct walship_entry *e;
+	unsigned int i;
 
 	walship_owner_portid = 0;
 	spin_lock(&walship_values_lock);
 	walship_daemon_pid = 0;
-	list_for_each_entry(peer, &walship_peers, list) peer->state = WALSHIP_PEER_UNKNOWN;
+	for (i = 0; i < ARRAY_SIZE(walship_dirs); i++)
+		list_for_each_entry(e, &walship_dirs[i]->list, list) walship_dirs[i]->forget(e);
 	spin_unlock(&walship_values_lock);
 
 	sysfs_notify(walship_kobj, NULL, "daemon");
-	walship_notify(NULL, NULL);
-	list_for_each_entry(peer, &walship_peers, list)
-	{
-		sysfs_notify(&peer->kobj, NULL, "state");
-		walship_notify(peer, NULL);
+	walship_notify(NULL, NULL, NULL);
+	for (i = 0; i < ARRAY_SIZE(walship_dirs); i++) {
+		list_for_each_entry(e, &walship_dirs[i]->list, list)
+		{
+			sysfs_notify(&e->kobj, NULL, "state");
+			walship_notify(walship_dirs[i], e, NULL);
+		}
 	}
 }
 
@@ -398,66 +614,113 @@ static int walship_set_node(struct sk_buff *skb, struct genl_info *info)
 
 	if (daemon_changed)
 		sysfs_notify(walship_kobj, NULL, "daemon");
-	walship_notify(NULL, NULL);
+	walship_notify(NULL, NULL, NULL);
 	mutex_unlock(&walship_mutex);
 	return 0;
 }
 
-static struct walship_peer *walship_peer_new(const char *name, struct netlink_ext_ack *extack)
+/*
+ * NL_SET_ERR_MSG() and NL_SET_ERR_MSG_ATTR() for a message chosen at run time (they take
+ * a literal): @msg must be static, as a walship_dir's are.
+ */
+static void walship_extack(struct netlink_ext_ack *extack, const struct nlattr *attr,
+			   const char *msg)
 {
-	struct walship_peer *peer;
+	if (!extack)
+		return;
+	extack->_msg = msg;
+	extack->bad_attr = attr;
+}
+
+/* A new entry @name of @dir, zeroed but for its name.  Under walship_mutex. */
+static struct walship_entry *walship_entry_new(struct walship_dir *dir, const char *name,
+					       struct netlink_ext_ack *extack)
+{
+	struct walship_entry *e;
 	int err;
 
-	if (walship_npeers >= WALSHIP_MAX_PEERS) {
-		NL_SET_ERR_MSG(extack, "too many peers: the module keeps at most " __stringify(
-					       WALSHIP_MAX_PEERS));
+	if (dir->count >= dir->max) {
+		walship_extack(extack, NULL, dir->msg_too_many);
 		return ERR_PTR(-ENOSPC);
 	}
-	peer = kzalloc(sizeof(*peer), GFP_KERNEL);
-	if (!peer)
+	e = kzalloc(dir->entry_size, GFP_KERNEL);
+	if (!e)
 		return ERR_PTR(-ENOMEM);
-	strscpy(peer->name, name, sizeof(peer->name));
-	err = kobject_init_and_add(&peer->kobj, &walship_peer_ktype, walship_peers_kobj, "%s",
-				   name);
+	strscpy(e->name, name, sizeof(e->name));
+	err = kobject_init_and_add(&e->kobj, dir->ktype, dir->kobj, "%s", name);
 	if (err) {
-		NL_SET_ERR_MSG(extack, "could not create the peer's sysfs directory");
-		kobject_put(&peer->kobj);
+		NL_SET_ERR_MSG(extack, "could not create the sysfs directory");
+		kobject_put(&e->kobj);
 		return ERR_PTR(err);
 	}
-	list_add_tail(&peer->list, &walship_peers);
-	walship_npeers++;
-	return peer;
+	list_add_tail(&e->list, &dir->list);
+	dir->count++;
+	return e;
 }
+
+/*
+ * The entry of @dir that a SET command names, created (*created set) when it does not
+ * exist yet.  Validates the name.  Takes walship_mutex, which the caller releases with
+ * mutex_unlock() on success; returns an ERR_PTR (mutex not held) on failure.
+ */
+static struct walship_entry *walship_entry_get(struct walship_dir *dir, struct genl_info *info,
+					       bool *created)
+{
+	struct nlattr *attr = info->attrs[dir->name_attr];
+	struct walship_entry *e;
+	const char *name;
+
+	*created = false;
+	if (!attr) {
+		walship_extack(info->extack, NULL, dir->msg_missing);
+		return ERR_PTR(-EINVAL);
+	}
+	name = nla_data(attr);
+	if (!walship_node_name_valid(name)) {
+		walship_extack(info->extack, attr, dir->msg_bad_name);
+		return ERR_PTR(-EINVAL);
+	}
+
+	mutex_lock(&walship_mutex);
+	e = walship_entry_find(dir, name);
+	if (!e) {
+		e = walship_entry_new(dir, name, info->extack);
+		if (IS_ERR(e)) {
+			mutex_unlock(&walship_mutex);
+			return e;
+		}
+		*created = true;
+	}
+	return e;
+}
+
+/* After a SET: notify poll() on "state" when it changed, and the events group. */
+static void walship_entry_changed(struct walship_dir *dir, struct walship_entry *e,
+				  bool state_changed)
+{
+	if (state_changed)
+		sysfs_notify(&e->kobj, NULL, "state");
+	walship_notify(dir, e, NULL);
+	mutex_unlock(&walship_mutex);
+}
+
+#define WALSHIP_SET(entry, attr, field, get)               \
+	do {                                               \
+		if (attrs[attr])                           \
+			(entry)->field = get(attrs[attr]); \
+	} while (0)
 
 static int walship_set_peer(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **attrs = info->attrs;
+	struct walship_entry *e;
 	struct walship_peer *peer;
-	const char *name;
-	bool state_changed = false;
-	int err = 0;
+	bool state_changed;
 
-	if (!attrs[WALSHIP_A_PEER_NAME]) {
-		NL_SET_ERR_MSG(info->extack, "missing peer name (WALSHIP_A_PEER_NAME)");
-		return -EINVAL;
-	}
-	name = nla_data(attrs[WALSHIP_A_PEER_NAME]);
-	if (!walship_node_name_valid(name)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attrs[WALSHIP_A_PEER_NAME],
-				    "peer name must be " WALSHIP_NODE_NAME_RULE);
-		return -EINVAL;
-	}
-
-	mutex_lock(&walship_mutex);
-	peer = walship_peer_find(name);
-	if (!peer) {
-		peer = walship_peer_new(name, info->extack);
-		if (IS_ERR(peer)) {
-			err = PTR_ERR(peer);
-			goto out_unlock;
-		}
-		state_changed = true;
-	}
+	e = walship_entry_get(&walship_peers, info, &state_changed);
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+	peer = container_of(e, struct walship_peer, e);
 
 	spin_lock(&walship_values_lock);
 	if (attrs[WALSHIP_A_PEER_STATE]) {
@@ -466,70 +729,124 @@ static int walship_set_peer(struct sk_buff *skb, struct genl_info *info)
 		state_changed |= peer->state != state;
 		peer->state = state;
 	}
-#define WALSHIP_SET_U64(attr, field)                            \
-	do {                                                    \
-		if (attrs[attr])                                \
-			peer->field = nla_get_u64(attrs[attr]); \
-	} while (0)
-	WALSHIP_SET_U64(WALSHIP_A_PEER_SENT_LSN, sent_lsn);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_WRITE_LSN, write_lsn);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_FLUSH_LSN, flush_lsn);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_LAG_BYTES, lag_bytes);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_LAG_USEC, lag_usec);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_SEGMENTS_SENT, segments_sent);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_BYTES_SENT, bytes_sent);
-	WALSHIP_SET_U64(WALSHIP_A_PEER_RECONNECTS, reconnects);
-#undef WALSHIP_SET_U64
+	WALSHIP_SET(peer, WALSHIP_A_PEER_SENT_LSN, sent_lsn, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_WRITE_LSN, write_lsn, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_FLUSH_LSN, flush_lsn, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_LAG_BYTES, lag_bytes, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_LAG_USEC, lag_usec, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_SEGMENTS_SENT, segments_sent, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_BYTES_SENT, bytes_sent, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_RECONNECTS, reconnects, nla_get_u64);
 	peer->last_update_ns = ktime_get_real_ns();
 	spin_unlock(&walship_values_lock);
 
-	if (state_changed)
-		sysfs_notify(&peer->kobj, NULL, "state");
-	walship_notify(peer, NULL);
-out_unlock:
-	mutex_unlock(&walship_mutex);
-	return err;
+	walship_entry_changed(&walship_peers, e, state_changed);
+	return 0;
 }
 
-/* Remove @peer's directory and free it (when the last sysfs reader is done). */
-static void walship_peer_free(struct walship_peer *peer)
+static int walship_set_standby(struct sk_buff *skb, struct genl_info *info)
 {
-	list_del(&peer->list);
-	walship_npeers--;
-	kobject_put(&peer->kobj);
+	struct nlattr **attrs = info->attrs;
+	struct walship_entry *e;
+	struct walship_standby_values *sb;
+	bool created, state_changed;
+
+	e = walship_entry_get(&walship_standbys, info, &created);
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+	sb = &container_of(e, struct walship_standby, e)->v;
+	state_changed = created;
+
+	spin_lock(&walship_values_lock);
+	if (created) {
+		/* what the status says before anything is reported */
+		sb->write_lag_ms = -1;
+		sb->flush_lag_ms = -1;
+		sb->replay_lag_ms = -1;
+		sb->delay_ms = -1;
+		sb->send_limit = U64_MAX;
+	}
+	if (attrs[WALSHIP_A_STANDBY_STATE]) {
+		u32 state = nla_get_u32(attrs[WALSHIP_A_STANDBY_STATE]);
+
+		state_changed |= sb->state != state;
+		sb->state = state;
+	}
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_SENT_LSN, sent_lsn, nla_get_u64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_WRITE_LSN, write_lsn, nla_get_u64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_FLUSH_LSN, flush_lsn, nla_get_u64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_REPLAY_LSN, replay_lsn, nla_get_u64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_WRITE_LAG_MS, write_lag_ms, nla_get_s64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_FLUSH_LAG_MS, flush_lag_ms, nla_get_s64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_REPLAY_LAG_MS, replay_lag_ms, nla_get_s64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_XMIN, xmin, nla_get_u32);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_CATALOG_XMIN, catalog_xmin, nla_get_u32);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_BYTES_SENT, bytes_sent, nla_get_u64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_DELAY_MS, delay_ms, nla_get_s64);
+	WALSHIP_SET(sb, WALSHIP_A_STANDBY_SEND_LIMIT, send_limit, nla_get_u64);
+	if (attrs[WALSHIP_A_STANDBY_HOLD])
+		nla_strscpy(sb->hold, attrs[WALSHIP_A_STANDBY_HOLD], sizeof(sb->hold));
+	sb->last_update_ns = ktime_get_real_ns();
+	spin_unlock(&walship_values_lock);
+
+	walship_entry_changed(&walship_standbys, e, state_changed);
+	return 0;
 }
 
-static int walship_del_peer(struct sk_buff *skb, struct genl_info *info)
+#undef WALSHIP_SET
+
+/* Remove @e's directory and free it (when the last sysfs reader is done). */
+static void walship_entry_free(struct walship_dir *dir, struct walship_entry *e)
 {
-	struct nlattr *attr = info->attrs[WALSHIP_A_PEER_NAME];
-	struct walship_peer *peer;
+	list_del(&e->list);
+	dir->count--;
+	kobject_put(&e->kobj);
+}
+
+static int walship_del_entry(struct walship_dir *dir, struct genl_info *info)
+{
+	struct nlattr *attr = info->attrs[dir->name_attr];
+	struct walship_entry *e;
 	char name[WALSHIP_NAME_MAX + 1];
 	int err = 0;
 
 	if (!attr) {
-		NL_SET_ERR_MSG(info->extack, "missing peer name (WALSHIP_A_PEER_NAME)");
+		walship_extack(info->extack, NULL, dir->msg_missing);
 		return -EINVAL;
 	}
 	nla_strscpy(name, attr, sizeof(name));
 
 	mutex_lock(&walship_mutex);
-	peer = walship_peer_find(name);
-	if (!peer) {
-		NL_SET_ERR_MSG_ATTR(info->extack, attr, "no such peer");
+	e = walship_entry_find(dir, name);
+	if (!e) {
+		walship_extack(info->extack, attr, dir->msg_none);
 		err = -ENOENT;
 		goto out_unlock;
 	}
-	walship_peer_free(peer);
-	walship_notify(NULL, name);
+	walship_entry_free(dir, e);
+	walship_notify(dir, NULL, name);
 out_unlock:
 	mutex_unlock(&walship_mutex);
 	return err;
 }
 
-/* Dump: cb->args[0] is 0 before the node's message, then 1 + the next peer's index. */
+static int walship_del_peer(struct sk_buff *skb, struct genl_info *info)
+{
+	return walship_del_entry(&walship_peers, info);
+}
+
+static int walship_del_standby(struct sk_buff *skb, struct genl_info *info)
+{
+	return walship_del_entry(&walship_standbys, info);
+}
+
+/*
+ * Dump: cb->args[0] is 0 before the node's message, then 1 + the index of the next entry,
+ * counting the peers, then the standbys.
+ */
 static int walship_get_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	struct walship_peer *peer;
+	struct walship_entry *e;
 	unsigned long index = 0;
 	void *hdr;
 
@@ -542,16 +859,18 @@ static int walship_get_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		genlmsg_end(skb, hdr);
 		cb->args[0] = 1;
 	}
-	list_for_each_entry(peer, &walship_peers, list)
-	{
-		if (++index < cb->args[0])
-			continue;
-		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-				  &walship_family, NLM_F_MULTI, WALSHIP_CMD_GET);
-		if (!hdr || walship_put_peer(skb, peer))
-			goto out_full;
-		genlmsg_end(skb, hdr);
-		cb->args[0] = index + 1;
+	for (unsigned int i = 0; i < ARRAY_SIZE(walship_dirs); i++) {
+		list_for_each_entry(e, &walship_dirs[i]->list, list)
+		{
+			if (++index < cb->args[0])
+				continue;
+			hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+					  &walship_family, NLM_F_MULTI, WALSHIP_CMD_GET);
+			if (!hdr || walship_dirs[i]->put(skb, e))
+				goto out_full;
+			genlmsg_end(skb, hdr);
+			cb->args[0] = index + 1;
+		}
 	}
 	mutex_unlock(&walship_mutex);
 	return skb->len;
@@ -578,6 +897,21 @@ static const struct nla_policy walship_policy[WALSHIP_A_MAX + 1] = {
 	[WALSHIP_A_PEER_SEGMENTS_SENT] = { .type = NLA_U64 },
 	[WALSHIP_A_PEER_BYTES_SENT] = { .type = NLA_U64 },
 	[WALSHIP_A_PEER_RECONNECTS] = { .type = NLA_U64 },
+	[WALSHIP_A_STANDBY_NAME] = { .type = NLA_NUL_STRING, .len = WALSHIP_NAME_MAX },
+	[WALSHIP_A_STANDBY_STATE] = NLA_POLICY_MAX(NLA_U32, WALSHIP_STANDBY_MAX),
+	[WALSHIP_A_STANDBY_SENT_LSN] = { .type = NLA_U64 },
+	[WALSHIP_A_STANDBY_WRITE_LSN] = { .type = NLA_U64 },
+	[WALSHIP_A_STANDBY_FLUSH_LSN] = { .type = NLA_U64 },
+	[WALSHIP_A_STANDBY_REPLAY_LSN] = { .type = NLA_U64 },
+	[WALSHIP_A_STANDBY_WRITE_LAG_MS] = NLA_POLICY_MIN(NLA_S64, -1),
+	[WALSHIP_A_STANDBY_FLUSH_LAG_MS] = NLA_POLICY_MIN(NLA_S64, -1),
+	[WALSHIP_A_STANDBY_REPLAY_LAG_MS] = NLA_POLICY_MIN(NLA_S64, -1),
+	[WALSHIP_A_STANDBY_XMIN] = { .type = NLA_U32 },
+	[WALSHIP_A_STANDBY_CATALOG_XMIN] = { .type = NLA_U32 },
+	[WALSHIP_A_STANDBY_BYTES_SENT] = { .type = NLA_U64 },
+	[WALSHIP_A_STANDBY_DELAY_MS] = NLA_POLICY_MIN(NLA_S64, -1),
+	[WALSHIP_A_STANDBY_HOLD] = { .type = NLA_NUL_STRING, .len = WALSHIP_HOLD_MAX },
+	[WALSHIP_A_STANDBY_SEND_LIMIT] = { .type = NLA_U64 },
 };
 
 static const struct genl_small_ops walship_ops[] = {
@@ -599,6 +933,16 @@ static const struct genl_small_ops walship_ops[] = {
 	{
 		.cmd = WALSHIP_CMD_GET,
 		.dumpit = walship_get_dump,
+	},
+	{
+		.cmd = WALSHIP_CMD_SET_STANDBY,
+		.doit = walship_set_standby,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = WALSHIP_CMD_DEL_STANDBY,
+		.doit = walship_del_standby,
+		.flags = GENL_ADMIN_PERM,
 	},
 };
 
@@ -638,6 +982,21 @@ static struct notifier_block walship_netlink_notifier = {
 	.notifier_call = walship_netlink_event,
 };
 
+/* Remove every entry and the directories.  No handler may run any more. */
+static void walship_dirs_free(void)
+{
+	struct walship_entry *e, *tmp;
+
+	mutex_lock(&walship_mutex);
+	for (unsigned int i = 0; i < ARRAY_SIZE(walship_dirs); i++) {
+		list_for_each_entry_safe(e, tmp, &walship_dirs[i]->list, list)
+			walship_entry_free(walship_dirs[i], e);
+		kobject_put(walship_dirs[i]->kobj); /* NULL: not created */
+		walship_dirs[i]->kobj = NULL;
+	}
+	mutex_unlock(&walship_mutex);
+}
+
 static int __init walship_init(void)
 {
 	int err;
@@ -648,14 +1007,17 @@ static int __init walship_init(void)
 	err = sysfs_create_group(walship_kobj, &walship_node_group);
 	if (err)
 		goto out_put_kobj;
-	walship_peers_kobj = kobject_create_and_add("peers", walship_kobj);
-	if (!walship_peers_kobj) {
-		err = -ENOMEM;
-		goto out_put_kobj;
+	for (unsigned int i = 0; i < ARRAY_SIZE(walship_dirs); i++) {
+		walship_dirs[i]->kobj =
+			kobject_create_and_add(walship_dirs[i]->dirname, walship_kobj);
+		if (!walship_dirs[i]->kobj) {
+			err = -ENOMEM;
+			goto out_put_dirs;
+		}
 	}
 	err = netlink_register_notifier(&walship_netlink_notifier);
 	if (err)
-		goto out_put_peers;
+		goto out_put_dirs;
 	err = genl_register_family(&walship_family);
 	if (err) {
 		pr_err("could not register generic netlink family \"%s\": %d\n", WALSHIP_GENL_NAME,
@@ -668,8 +1030,8 @@ static int __init walship_init(void)
 
 out_unregister_notifier:
 	netlink_unregister_notifier(&walship_netlink_notifier);
-out_put_peers:
-	kobject_put(walship_peers_kobj);
+out_put_dirs:
+	walship_dirs_free();
 out_put_kobj:
 	kobject_put(walship_kobj);
 	return err;
@@ -677,15 +1039,10 @@ out_put_kobj:
 
 static void __exit walship_exit(void)
 {
-	struct walship_peer *peer, *tmp;
-
-	/* No handler runs after this returns, so the list is ours alone. */
+	/* No handler runs after this returns, so the lists are ours alone. */
 	genl_unregister_family(&walship_family);
 	netlink_unregister_notifier(&walship_netlink_notifier);
-	mutex_lock(&walship_mutex);
-	list_for_each_entry_safe(peer, tmp, &walship_peers, list) walship_peer_free(peer);
-	mutex_unlock(&walship_mutex);
-	kobject_put(walship_peers_kobj);
+	walship_dirs_free();
 	kobject_put(walship_kobj);
 }
 

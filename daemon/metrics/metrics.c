@@ -249,6 +249,60 @@ static void prom_standbys(FILE *out, const struct status_node *n)
 	}
 }
 
+/* The standbys' hot standby feedback (pg_stat_replication.backend_xmin): a transaction id,
+ * no sample for a standby that sent none. */
+static void prom_standby_xmin(FILE *out, const struct status_node *n)
+{
+	prom_head(out, "walship_standby_xmin", "gauge",
+		  "The standby's hot standby feedback xmin (pg_stat_replication.backend_xmin).");
+	for (unsigned int i = 0; i < n->nstandbys; i++) {
+		if (!n->standbys[i].xmin)
+			continue;
+		fputs("walship_standby_xmin", out);
+		prom_standby_labels(out, &n->standbys[i]);
+		fprintf(out, " %u\n", n->standbys[i].xmin);
+	}
+}
+
+/* A replica's replication slots on pg_listen (status_slot), like pg_replication_slots:
+ * restart LSN (as a byte position), WAL retained for it, and whether a standby streams
+ * through it. */
+static void prom_slots(FILE *out, const struct status_node *n)
+{
+	static const struct {
+		const char *name;
+		const char *help;
+		size_t offset;
+	} fields[] = {
+		{ "walship_slot_restart_lsn_bytes",
+		  "The slot's restart LSN as bytes: the oldest WAL it keeps (0: none reserved).",
+		  offsetof(struct status_slot, restart_lsn) },
+		{ "walship_slot_retained_bytes",
+		  "WAL kept for the slot: from its restart LSN to the durable end.",
+		  offsetof(struct status_slot, retained_bytes) },
+	};
+
+	prom_node(out, "walship_slots", "gauge", "Replication slots on pg_listen.", n->nslots);
+	for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+		prom_head(out, fields[f].name, "gauge", fields[f].help);
+		for (unsigned int i = 0; i < n->nslots; i++) {
+			uint64_t v =
+				*(const uint64_t *)((const char *)&n->slots[i] + fields[f].offset);
+
+			fprintf(out, "%s{slot=\"", fields[f].name);
+			prom_label(out, n->slots[i].name);
+			fprintf(out, "\"} %llu\n", (unsigned long long)v);
+		}
+	}
+	prom_head(out, "walship_slot_active", "gauge",
+		  "1 while a standby streams through the slot, 0 otherwise.");
+	for (unsigned int i = 0; i < n->nslots; i++) {
+		fprintf(out, "walship_slot_active{slot=\"");
+		prom_label(out, n->slots[i].name);
+		fprintf(out, "\"} %d\n", n->slots[i].active);
+	}
+}
+
 /* walship_peer_state{peer,addr,state}: 1 for the peer's state, 0 for the others (one
  * sample per state, so that a query need not know which ones exist). */
 static void prom_peer_states(FILE *out, const struct status_node *n)
@@ -285,6 +339,8 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	prom_peer_positions(out, &n);
 	prom_peer_states(out, &n);
 	prom_standbys(out, &n);
+	prom_standby_xmin(out, &n);
+	prom_slots(out, &n);
 	prom_head(out, "walship_source_state", "gauge",
 		  "Primary: the stream source's state, as the label (value 1); none without "
 		  "pg_conninfo.");

@@ -16,6 +16,12 @@
  * once a handshake told it; until then, and while disconnected, the name is empty.  The
  * publisher keeps the last name the handshake gave (PUBLISH_UPSTREAM_NAME before any),
  * so the peer shows "connecting" or "disconnected" instead of vanishing.
+ *
+ * Standbys (a replica's PostgreSQL standbys on pg_listen) are published as peers are,
+ * under their application_name, when it follows the node-name rule: one directory per
+ * name, the first standby of a name shown (two standbys left with the default
+ * application_name "walreceiver" share one).  A module from before the standby commands
+ * (its family's maxattr says so) is sent none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +31,7 @@
 
 #include <netlink/errno.h>
 #include <netlink/genl/ctrl.h>
+#include <netlink/genl/family.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 
@@ -62,6 +69,18 @@ struct pub_peer {
 	uint64_t values[PUB_NVALUES];
 };
 
+struct pub_standby {
+	char name[WALSHIP_NAME_MAX + 1];
+	uint32_t state;
+	uint64_t sent_lsn, write_lsn, flush_lsn, replay_lsn;
+	int64_t write_lag_ms, flush_lag_ms, replay_lag_ms;
+	uint32_t xmin, catalog_xmin;
+	uint64_t bytes_sent;
+	int64_t delay_ms;
+	char hold[WALSHIP_HOLD_MAX + 1];
+	uint64_t send_limit;
+};
+
 struct pub_node {
 	uint32_t role;
 	char name[WALSHIP_NAME_MAX + 1];
@@ -81,6 +100,9 @@ struct publisher {
 	struct pub_node node;
 	struct pub_peer peers[WALSHIP_MAX_PEERS]; /* what the module has */
 	unsigned int npeers;
+	bool module_standbys; /* the module knows the standby commands */
+	struct pub_standby standbys[WALSHIP_MAX_STANDBYS]; /* what the module has */
+	unsigned int nstandbys;
 };
 
 struct publisher *publish_new(void)
@@ -112,34 +134,49 @@ static void pub_lost(struct publisher *pb, int64_t now_ms, const char *why)
 	pb->family = -1;
 	pb->node_valid = false;
 	pb->npeers = 0;
+	pb->nstandbys = 0;
 	pb->next_resolve_ms = now_ms + PUBLISH_RETRY_MS;
 }
 
-/* A dump reply: remember a peer's name, with a state no snapshot has (never "same"). */
+/* A dump reply: remember a peer's or a standby's name, with a state no snapshot has
+ * (never "same"). */
 static int pub_adopt_one(struct nl_msg *msg, void *arg)
 {
 	struct publisher *pb = arg;
 	struct nlattr *attrs[WALSHIP_A_MAX + 1];
-	struct pub_peer *pp;
 	const char *name;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, attrs, WALSHIP_A_MAX, NULL) < 0 ||
-	    !attrs[WALSHIP_A_PEER_NAME] || pb->npeers >= WALSHIP_MAX_PEERS)
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, attrs, WALSHIP_A_MAX, NULL) < 0)
 		return NL_OK;
-	name = nla_get_string(attrs[WALSHIP_A_PEER_NAME]);
-	if (!node_name_valid(name))
-		return NL_OK;
-	pp = &pb->peers[pb->npeers++];
-	memset(pp, 0, sizeof(*pp));
-	snprintf(pp->name, sizeof(pp->name), "%s", name);
-	pp->state = UINT32_MAX;
+	if (attrs[WALSHIP_A_PEER_NAME] && pb->npeers < WALSHIP_MAX_PEERS) {
+		struct pub_peer *pp = &pb->peers[pb->npeers];
+
+		name = nla_get_string(attrs[WALSHIP_A_PEER_NAME]);
+		if (!node_name_valid(name))
+			return NL_OK;
+		memset(pp, 0, sizeof(*pp));
+		snprintf(pp->name, sizeof(pp->name), "%s", name);
+		pp->state = UINT32_MAX;
+		pb->npeers++;
+	} else if (attrs[WALSHIP_A_STANDBY_NAME] && pb->nstandbys < WALSHIP_MAX_STANDBYS) {
+		struct pub_standby *ps = &pb->standbys[pb->nstandbys];
+
+		name = nla_get_string(attrs[WALSHIP_A_STANDBY_NAME]);
+		if (!node_name_valid(name))
+			return NL_OK;
+		memset(ps, 0, sizeof(*ps));
+		snprintf(ps->name, sizeof(ps->name), "%s", name);
+		ps->state = UINT32_MAX;
+		pb->nstandbys++;
+	}
 	return NL_OK;
 }
 
 /*
- * Take over from a previous publisher: read the peers the module has into pb->peers, so
- * the next tick removes those this daemon does not report.  The socket is blocking here;
- * the kernel builds the dump as it is read.  A failure leaves pb->peers empty.
+ * Take over from a previous publisher: read the peers and standbys the module has into
+ * pb->peers and pb->standbys, so the next tick removes those this daemon does not report.
+ * The socket is blocking here; the kernel builds the dump as it is read.  A failure
+ * leaves both empty.
  */
 static void pub_adopt(struct publisher *pb)
 {
@@ -148,20 +185,48 @@ static void pub_adopt(struct publisher *pb)
 
 	nl_cb_put(sock_cb);
 	pb->npeers = 0;
+	pb->nstandbys = 0;
 	if (!cb)
 		return;
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, pub_adopt_one, pb);
 	if (genl_send_simple(pb->sk, pb->family, WALSHIP_CMD_GET, WALSHIP_GENL_VERSION,
 			     NLM_F_DUMP) >= 0 &&
-	    nl_recvmsgs(pb->sk, cb) < 0)
+	    nl_recvmsgs(pb->sk, cb) < 0) {
 		pb->npeers = 0;
+		pb->nstandbys = 0;
+	}
 	nl_cb_put(cb);
+}
+
+/*
+ * The family's id (-1 when the module is not loaded) and whether the module knows the
+ * standby commands: a family whose maxattr stops short of them is a module from before
+ * (include/walship/netlink.h).
+ */
+static int pub_lookup(struct publisher *pb, bool *standbys)
+{
+	struct nl_cache *cache;
+	struct genl_family *fam;
+	int family = -1;
+
+	*standbys = false;
+	if (genl_ctrl_alloc_cache(pb->sk, &cache) < 0)
+		return -1;
+	fam = genl_ctrl_search_by_name(cache, WALSHIP_GENL_NAME);
+	if (fam) {
+		family = (int)genl_family_get_id(fam);
+		*standbys = genl_family_get_maxattr(fam) >= WALSHIP_A_STANDBY_GONE;
+		genl_family_put(fam);
+	}
+	nl_cache_free(cache);
+	return family;
 }
 
 /* Set up the socket if needed and resolve the family.  Returns true when resolved. */
 static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 {
 	int fd, flags, family;
+	bool standbys;
 
 	if (pb->family >= 0)
 		return true;
@@ -184,9 +249,10 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	fd = nl_socket_get_fd(pb->sk);
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	family = genl_ctrl_resolve(pb->sk, WALSHIP_GENL_NAME);
+	family = pub_lookup(pb, &standbys);
 	if (family >= 0) {
 		pb->family = family;
+		pb->module_standbys = standbys;
 		pub_adopt(pb);
 	}
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -198,8 +264,9 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	}
 	pb->announced_missing = false;
 	pb->node_valid = false;
-	log_log("publishing state to walship.ko (generic netlink family \"%s\", id %d)",
-		WALSHIP_GENL_NAME, family);
+	log_log("publishing state to walship.ko (generic netlink family \"%s\", id %d)%s",
+		WALSHIP_GENL_NAME, family,
+		standbys ? "" : "; the module is too old to show standbys");
 	return true;
 }
 
@@ -279,11 +346,38 @@ out_free:
 	return false;
 }
 
-static bool pub_send_del(struct publisher *pb, const char *name, int64_t now_ms)
+static bool pub_send_standby(struct publisher *pb, const struct pub_standby *sb, int64_t now_ms)
 {
-	struct nl_msg *msg = pub_msg(pb, WALSHIP_CMD_DEL_PEER);
+	struct nl_msg *msg = pub_msg(pb, WALSHIP_CMD_SET_STANDBY);
 
-	if (!msg || nla_put_string(msg, WALSHIP_A_PEER_NAME, name) < 0) {
+	if (!msg || nla_put_string(msg, WALSHIP_A_STANDBY_NAME, sb->name) < 0 ||
+	    nla_put_u32(msg, WALSHIP_A_STANDBY_STATE, sb->state) < 0 ||
+	    nla_put_u64(msg, WALSHIP_A_STANDBY_SENT_LSN, sb->sent_lsn) < 0 ||
+	    nla_put_u64(msg, WALSHIP_A_STANDBY_WRITE_LSN, sb->write_lsn) < 0 ||
+	    nla_put_u64(msg, WALSHIP_A_STANDBY_FLUSH_LSN, sb->flush_lsn) < 0 ||
+	    nla_put_u64(msg, WALSHIP_A_STANDBY_REPLAY_LSN, sb->replay_lsn) < 0 ||
+	    nla_put_s64(msg, WALSHIP_A_STANDBY_WRITE_LAG_MS, sb->write_lag_ms) < 0 ||
+	    nla_put_s64(msg, WALSHIP_A_STANDBY_FLUSH_LAG_MS, sb->flush_lag_ms) < 0 ||
+	    nla_put_s64(msg, WALSHIP_A_STANDBY_REPLAY_LAG_MS, sb->replay_lag_ms) < 0 ||
+	    nla_put_u32(msg, WALSHIP_A_STANDBY_XMIN, sb->xmin) < 0 ||
+	    nla_put_u32(msg, WALSHIP_A_STANDBY_CATALOG_XMIN, sb->catalog_xmin) < 0 ||
+	    nla_put_u64(msg, WALSHIP_A_STANDBY_BYTES_SENT, sb->bytes_sent) < 0 ||
+	    nla_put_s64(msg, WALSHIP_A_STANDBY_DELAY_MS, sb->delay_ms) < 0 ||
+	    nla_put_string(msg, WALSHIP_A_STANDBY_HOLD, sb->hold) < 0 ||
+	    nla_put_u64(msg, WALSHIP_A_STANDBY_SEND_LIMIT, sb->send_limit) < 0) {
+		nlmsg_free(msg);
+		return false;
+	}
+	return pub_send(pb, msg, now_ms);
+}
+
+/* Remove the peer (@cmd WALSHIP_CMD_DEL_PEER) or standby (WALSHIP_CMD_DEL_STANDBY) @name. */
+static bool pub_send_del(struct publisher *pb, uint8_t cmd, const char *name, int64_t now_ms)
+{
+	struct nl_msg *msg = pub_msg(pb, cmd);
+	int attr = cmd == WALSHIP_CMD_DEL_PEER ? WALSHIP_A_PEER_NAME : WALSHIP_A_STANDBY_NAME;
+
+	if (!msg || nla_put_string(msg, attr, name) < 0) {
 		nlmsg_free(msg);
 		return false;
 	}
@@ -333,6 +427,86 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 	return count;
 }
 
+/* The module's view of @n's standbys: at most WALSHIP_MAX_STANDBYS with valid names, the
+ * first of each name (see the top). */
+static unsigned int pub_snapshot_standbys(const struct status_node *n, struct pub_standby *out)
+{
+	unsigned int count = 0;
+
+	for (unsigned int i = 0; i < n->nstandbys && count < WALSHIP_MAX_STANDBYS; i++) {
+		const struct status_standby *s = &n->standbys[i];
+		struct pub_standby *ps = &out[count];
+		bool dup = false;
+
+		if (!node_name_valid(s->application_name))
+			continue;
+		for (unsigned int j = 0; j < count && !dup; j++)
+			dup = !strcmp(out[j].name, s->application_name);
+		if (dup)
+			continue;
+		memset(ps, 0, sizeof(*ps));
+		snprintf(ps->name, sizeof(ps->name), "%s", s->application_name);
+		ps->state = WALSHIP_STANDBY_UNKNOWN;
+		for (uint32_t st = 0; st <= WALSHIP_STANDBY_MAX; st++)
+			if (!strcmp(s->state, walship_standby_state_name(st)))
+				ps->state = st;
+		ps->sent_lsn = s->sent_lsn;
+		ps->write_lsn = s->write_lsn;
+		ps->flush_lsn = s->flush_lsn;
+		ps->replay_lsn = s->apply_lsn;
+		ps->write_lag_ms = s->write_lag_ms;
+		ps->flush_lag_ms = s->flush_lag_ms;
+		ps->replay_lag_ms = s->replay_lag_ms;
+		ps->xmin = s->xmin;
+		ps->catalog_xmin = s->catalog_xmin;
+		ps->bytes_sent = s->bytes_sent;
+		ps->delay_ms = s->delay_ms;
+		snprintf(ps->hold, sizeof(ps->hold), "%s", s->hold);
+		ps->send_limit = s->send_limit;
+		count++;
+	}
+	return count;
+}
+
+static const struct pub_standby *pub_find_standby(const struct pub_standby *sbs, unsigned int n,
+						  const char *name)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(sbs[i].name, name))
+			return &sbs[i];
+	return NULL;
+}
+
+/* Send what changed in the standbys since the module last received them.  Returns false
+ * when a send failed (the family is then forgotten); *sent tells whether any went. */
+static bool pub_tick_standbys(struct publisher *pb, const struct status_node *n, bool refresh,
+			      int64_t now_ms, bool *sent)
+{
+	static struct pub_standby fresh[WALSHIP_MAX_STANDBYS];
+	unsigned int nfresh = pub_snapshot_standbys(n, fresh);
+
+	for (unsigned int i = 0; i < pb->nstandbys; i++) {
+		if (pub_find_standby(fresh, nfresh, pb->standbys[i].name))
+			continue;
+		if (!pub_send_del(pb, WALSHIP_CMD_DEL_STANDBY, pb->standbys[i].name, now_ms))
+			return false;
+		*sent = true;
+	}
+	for (unsigned int i = 0; i < nfresh; i++) {
+		const struct pub_standby *old =
+			pub_find_standby(pb->standbys, pb->nstandbys, fresh[i].name);
+
+		if (!refresh && old && !memcmp(old, &fresh[i], sizeof(fresh[i])))
+			continue;
+		if (!pub_send_standby(pb, &fresh[i], now_ms))
+			return false;
+		*sent = true;
+	}
+	memcpy(pb->standbys, fresh, nfresh * sizeof(fresh[0]));
+	pb->nstandbys = nfresh;
+	return true;
+}
+
 static const struct pub_peer *pub_find(const struct pub_peer *peers, unsigned int npeers,
 				       const char *name)
 {
@@ -372,7 +546,7 @@ void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now
 	for (unsigned int i = 0; i < pb->npeers; i++) {
 		if (pub_find(fresh, nfresh, pb->peers[i].name))
 			continue;
-		if (!pub_send_del(pb, pb->peers[i].name, now_ms))
+		if (!pub_send_del(pb, WALSHIP_CMD_DEL_PEER, pb->peers[i].name, now_ms))
 			return;
 		sent = true;
 	}
@@ -387,6 +561,8 @@ void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now
 	}
 	memcpy(pb->peers, fresh, nfresh * sizeof(fresh[0]));
 	pb->npeers = nfresh;
+	if (pb->module_standbys && !pub_tick_standbys(pb, n, refresh, now_ms, &sent))
+		return;
 	if (sent)
 		pb->last_send_ms = now_ms;
 }

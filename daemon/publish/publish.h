@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The sysfs publisher: sends the daemon's state to walship.ko over the generic netlink
- * family "walship" (include/walship/netlink.h), which shows it under /sys/kernel/walship/.
+ * family "walship" (include/walship/netlink.h), which shows it under /sys/kernel/walship/:
+ * the node, its peers, and a replica's standbys on pg_listen (docs/sysfs.md).
  *
  * Off the data path: main.c calls publish_tick() from its 100 ms tick with a fresh status
  * snapshot.  The netlink socket is non-blocking; a change is sent at most every
@@ -38,7 +39,7 @@ bool publish_ready(struct publisher *pb, int64_t now_ms);
 /* Publish @n if it differs from what walship.ko last received (see above). */
 void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now_ms);
 
-/* Close the socket: walship.ko then shows daemon "none" and peers "unknown". */
+/* Close the socket: walship.ko then shows daemon "none", peers and standbys "unknown". */
 void publish_free(struct publisher *pb);
 
 #endif /* WALSHIP_PUBLISH_PUBLISH_H */

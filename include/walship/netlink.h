@@ -12,14 +12,28 @@
  *   WALSHIP_CMD_SET_PEER  (CAP_NET_ADMIN)  create or update peers/<WALSHIP_A_PEER_NAME>/
  *                         with the peer attributes present in the message.
  *   WALSHIP_CMD_DEL_PEER  (CAP_NET_ADMIN)  remove peers/<WALSHIP_A_PEER_NAME>/.
- *   WALSHIP_CMD_GET       dump: one message with the node attributes, then one per peer.
- *   WALSHIP_CMD_EVENT     multicast on group "events" after every change: the node's or
- *                         the peer's attributes as they are now (WALSHIP_A_PEER_NAME
- *                         present for a peer; WALSHIP_A_PEER_GONE for a removed peer).
+ *   WALSHIP_CMD_GET       dump: one message with the node attributes, then one per peer,
+ *                         then one per standby.
+ *   WALSHIP_CMD_EVENT     multicast on group "events" after every change: the node's,
+ *                         the peer's or the standby's attributes as they are now
+ *                         (WALSHIP_A_PEER_NAME present for a peer, WALSHIP_A_STANDBY_NAME
+ *                         for a standby; WALSHIP_A_PEER_GONE or WALSHIP_A_STANDBY_GONE for
+ *                         a removed one).
+ *   WALSHIP_CMD_SET_STANDBY (CAP_NET_ADMIN)  create or update
+ *                         standbys/<WALSHIP_A_STANDBY_NAME>/ (a PostgreSQL standby on a
+ *                         replica's pg_listen, by application name) with the standby
+ *                         attributes present in the message.
+ *   WALSHIP_CMD_DEL_STANDBY (CAP_NET_ADMIN)  remove standbys/<WALSHIP_A_STANDBY_NAME>/.
+ *
+ * The standby commands and attributes came after version 1's first modules, appended so
+ * that the numbers of the others did not change: a publisher knows a module that has them
+ * by the family's maxattr (at least WALSHIP_A_STANDBY_GONE) and sends none to one that
+ * has not.
  *
  * Attribute numbers start at 1 (0 is never sent).  u64 attributes are 8-byte aligned with
  * WALSHIP_A_PAD where needed.  Names follow the node-name rule of walship/node_name.h
- * (WALSHIP_NAME_MAX is its bound); the module keeps at most WALSHIP_MAX_PEERS peers.
+ * (WALSHIP_NAME_MAX is its bound); the module keeps at most WALSHIP_MAX_PEERS peers and
+ * as many standbys.
  */
 #ifndef WALSHIP_NETLINK_H
 #define WALSHIP_NETLINK_H
@@ -30,6 +44,7 @@
 
 #define WALSHIP_NAME_MAX 63 /* characters, without the terminating NUL */
 #define WALSHIP_MAX_PEERS 64
+#define WALSHIP_MAX_STANDBYS WALSHIP_MAX_PEERS
 
 enum walship_cmd {
 	WALSHIP_CMD_UNSPEC,
@@ -38,6 +53,8 @@ enum walship_cmd {
 	WALSHIP_CMD_DEL_PEER,
 	WALSHIP_CMD_GET,
 	WALSHIP_CMD_EVENT,
+	WALSHIP_CMD_SET_STANDBY,
+	WALSHIP_CMD_DEL_STANDBY,
 
 	__WALSHIP_CMD_MAX,
 	WALSHIP_CMD_MAX = __WALSHIP_CMD_MAX - 1
@@ -87,6 +104,37 @@ static inline const char *walship_peer_state_name(unsigned int state)
 	return state < sizeof(names) / sizeof(names[0]) && names[state] ? names[state] : "unknown";
 }
 
+/*
+ * A standby's state (WALSHIP_A_STANDBY_STATE, u32), as `walship status` names it (the
+ * walsender's connection: authenticating, between commands, streaming); "unknown" once the
+ * publisher is gone.  New states are appended (the numbers are ABI).
+ */
+enum walship_standby_state {
+	WALSHIP_STANDBY_UNKNOWN,
+	WALSHIP_STANDBY_STARTUP,
+	WALSHIP_STANDBY_IDLE,
+	WALSHIP_STANDBY_STREAMING,
+
+	__WALSHIP_STANDBY_MAX,
+	WALSHIP_STANDBY_MAX = __WALSHIP_STANDBY_MAX - 1
+};
+
+/* The name of @state as status, JSON and sysfs show it; "unknown" when out of range. */
+static inline const char *walship_standby_state_name(unsigned int state)
+{
+	static const char *const names[] = {
+		[WALSHIP_STANDBY_UNKNOWN] = "unknown",
+		[WALSHIP_STANDBY_STARTUP] = "startup",
+		[WALSHIP_STANDBY_IDLE] = "idle",
+		[WALSHIP_STANDBY_STREAMING] = "streaming",
+	};
+
+	return state < sizeof(names) / sizeof(names[0]) && names[state] ? names[state] : "unknown";
+}
+
+/* The longest hold text (WALSHIP_A_STANDBY_HOLD), without the terminating NUL. */
+#define WALSHIP_HOLD_MAX 95
+
 enum walship_attr {
 	WALSHIP_A_UNSPEC,
 	WALSHIP_A_PAD,
@@ -109,6 +157,24 @@ enum walship_attr {
 	WALSHIP_A_PEER_RECONNECTS, /* u64 */
 	WALSHIP_A_PEER_LAST_UPDATE, /* u64, replies and events only: unix time in ns */
 	WALSHIP_A_PEER_GONE, /* flag, events only */
+	/* standby (appended: see the top) */
+	WALSHIP_A_STANDBY_NAME, /* NUL-terminated string: its application_name */
+	WALSHIP_A_STANDBY_STATE, /* u32, enum walship_standby_state */
+	WALSHIP_A_STANDBY_SENT_LSN, /* u64 */
+	WALSHIP_A_STANDBY_WRITE_LSN, /* u64, as the standby reports it */
+	WALSHIP_A_STANDBY_FLUSH_LSN, /* u64 */
+	WALSHIP_A_STANDBY_REPLAY_LSN, /* u64 */
+	WALSHIP_A_STANDBY_WRITE_LAG_MS, /* s64, -1 none reported yet */
+	WALSHIP_A_STANDBY_FLUSH_LAG_MS, /* s64 */
+	WALSHIP_A_STANDBY_REPLAY_LAG_MS, /* s64 */
+	WALSHIP_A_STANDBY_XMIN, /* u32, hot standby feedback, 0 none */
+	WALSHIP_A_STANDBY_CATALOG_XMIN, /* u32 */
+	WALSHIP_A_STANDBY_BYTES_SENT, /* u64 */
+	WALSHIP_A_STANDBY_DELAY_MS, /* s64, standby_delay for it, -1 none */
+	WALSHIP_A_STANDBY_HOLD, /* NUL-terminated string, "" none */
+	WALSHIP_A_STANDBY_SEND_LIMIT, /* u64, sent up to here at most; UINT64_MAX none */
+	WALSHIP_A_STANDBY_LAST_UPDATE, /* u64, replies and events only: unix time in ns */
+	WALSHIP_A_STANDBY_GONE, /* flag, events only */
 
 	__WALSHIP_A_MAX,
 	WALSHIP_A_MAX = __WALSHIP_A_MAX - 1

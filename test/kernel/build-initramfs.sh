@@ -1,14 +1,15 @@
 #!/bin/bash
 # Build the QEMU guest's initramfs for test/system/t_84_kmod_qemu.sh:
 #
-#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION "FLUSH_LSN LATE_FLUSH_LSN" [EXTRA]
+#   build-initramfs.sh OUT.cpio.gz KO WALSHIPD WALSHIP NLCHECK WALDIR VERSION "FLUSH_LSN LATE_FLUSH_LSN" [EXTRA [PROGS]]
 #
 # busybox (static) with its applets, the module, the programs with every shared library
-# ldd names (plus jq for JSON), the WAL segments of WALDIR under /wal, the files of the
+# ldd names (plus jq for JSON, and the space-separated PROGS, e.g. pg_receivewal, in /bin), the WAL segments of WALDIR under /wal, the files of the
 # directory EXTRA (certificates, the kernel's tls.ko) under /extra, and
 # test/kernel/guest-init.sh as /init.
 set -euo pipefail
 out=$1 ko=$2 walshipd=$3 walship=$4 nlcheck=$5 waldir=$6 version=$7 flush_lsn=$8 extra=${9:-}
+read -r -a progs <<<"${10:-}"
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -19,10 +20,10 @@ for applet in $("$root/bin/busybox" --list); do
 	[[ -e "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
 done
 cp "$ko" "$root/walship.ko"
-cp "$walshipd" "$walship" "$(command -v jq)" "$root/bin/"
+cp "$walshipd" "$walship" "$(command -v jq)" "${progs[@]}" "$root/bin/"
 cp "$nlcheck" "$root/nlcheck"
 # Shared libraries, at the paths the dynamic linker looks for them.
-for prog in "$walshipd" "$walship" "$nlcheck" "$(command -v jq)"; do
+for prog in "$walshipd" "$walship" "$nlcheck" "$(command -v jq)" "${progs[@]}"; do
 	ldd "$prog" | grep -o '/[^ ]*' | while read -r lib; do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"

@@ -53,12 +53,28 @@ status_eq() {
 	done
 	eq "peer $2 $3 equals status --json $4" "$want" "$got"
 }
+# standby_eq CONF NAME FILE JQEXPR: standbys/NAME/FILE equals JQEXPR of the standby of that
+# application_name in walship status --json, retried as status_eq.
+standby_eq() {
+	n=10
+	while :; do
+		want=$(walship status -c "$1" --json |
+			jq -r ".standbys[] | select(.application_name == \"$2\") | $4")
+		got=$(cat $W/standbys/$2/$3)
+		[ "$want" = "$got" ] && break
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || break
+		sleep 0.3
+	done
+	eq "standby $2 $3 equals status --json $4" "$want" "$got"
+}
 # finish: the daemons' logs if anything failed, the result line, power off.
 finish() {
 	if [ "$FAILED" -gt 0 ]; then
 		echo "---- primary log ----"; tail -n 30 /tmp/p.log
 		echo "---- replica log ----"; tail -n 15 /tmp/r1.log
 		echo "---- push log ----"; tail -n 10 /tmp/push.log
+		echo "---- pg_receivewal log ----"; tail -n 10 /tmp/rw.log 2>/dev/null
 	fi
 	echo "RESULT: $PASSED passed, $FAILED failed"
 	sync
@@ -83,6 +99,7 @@ while read -r line; do
 	esac
 done </tmp/nlcheck.out
 eq "no peers left by the policy checks" "" "$(ls $W/peers)"
+eq "no standbys left by the policy checks" "" "$(ls $W/standbys)"
 
 # ---- a primary and a replica on loopback ----
 mkdir -p /tmp/p /tmp/r1/archive
@@ -109,8 +126,15 @@ probes = on
 metrics_listen = 127.0.0.1:9188
 CONF
 mkdir -p /tmp/p/spool
-# The same replica publishing (sysfs = on), for the replica's view further down.
-{ cat /tmp/r1.conf; echo "sysfs = on"; } >/tmp/r1-pub.conf
+# The same replica publishing (sysfs = on), for the replica's view further down, serving
+# standbys on pg_listen (trusted from loopback).
+echo "hostnossl standby postgres all 127.0.0.1/32" >/tmp/r1/hba.conf
+{
+	cat /tmp/r1.conf
+	echo "sysfs = on"
+	echo "pg_listen = 127.0.0.1:5433"
+	echo "hba_file = /tmp/r1/hba.conf"
+} >/tmp/r1-pub.conf
 # Only the primary publishes: one module, one node (the replica's config says so).
 echo "sysfs = off" >>/tmp/r1.conf
 walshipd -c /tmp/r1.conf 2>/tmp/r1.log &
@@ -282,10 +306,55 @@ check "replica publishes: daemon = its pid" wait_for 20 file_is $W/daemon $R_PID
 eq "role" replica "$(cat $W/role)"
 check "replica's upstream peer p streaming" wait_for 30 file_is $W/peers/p/state streaming
 eq "the previous publisher's peers are removed" p "$(ls $W/peers)"
+# A standby (pg_receivewal, application_name rw1) streams from the replica's pg_listen: it
+# starts at the end of what the replica holds, and waits there for the last segment.
+if [ -x /bin/pg_receivewal ]; then
+	mkdir -p /tmp/rw
+	rw_conn="host=127.0.0.1 port=5433 user=postgres application_name=rw1 sslmode=disable"
+	pg_receivewal -d "$rw_conn gssencmode=disable" -D /tmp/rw -s 1 -n --no-sync \
+		2>/tmp/rw.log &
+	RW_PID=$!
+	check "standby rw1 appears in sysfs, streaming" wait_for 30 file_is \
+		$W/standbys/rw1/state streaming
+else
+	fail "standbys: /bin/pg_receivewal is missing from the initramfs"
+fi
 check "push of the last segment to the replica" sh -c \
 	"walship push -c /tmp/p.conf $LATE >>/tmp/push.log 2>&1 ||
 	 walship push -c /tmp/p.conf $LATE >>/tmp/push.log 2>&1"
 sleep 1
+# The standby's entry follows: sent the last segment, it reports it written.
+check "standby rw1's sent_lsn moves to the last segment's end" wait_for 15 file_is \
+	$W/standbys/rw1/sent_lsn "$LATE_FLUSH_LSN"
+check "standby rw1's write_lsn moves to the last segment's end" wait_for 15 file_is \
+	$W/standbys/rw1/write_lsn "$LATE_FLUSH_LSN"
+check "pg_receivewal stored the last segment" test -f /tmp/rw/$(basename $LATE).partial -o \
+	-f /tmp/rw/$(basename $LATE)
+for f in state sent_lsn write_lsn flush_lsn replay_lsn write_lag_ms flush_lag_ms \
+	replay_lag_ms xmin catalog_xmin bytes_sent delay_ms hold; do
+	standby_eq /tmp/r1-pub.conf rw1 $f ".$f"
+done
+standby_eq /tmp/r1-pub.conf rw1 send_limit '.send_limit // "none"'
+# A hold shows at once: its words and the limit.
+check "walship hold rw1" walship hold -c /tmp/r1-pub.conf rw1
+check "standbys/rw1/hold shows the hold" wait_for 5 sh -c "grep -q '^held at ' $W/standbys/rw1/hold"
+standby_eq /tmp/r1-pub.conf rw1 hold .hold
+standby_eq /tmp/r1-pub.conf rw1 send_limit '.send_limit // "none"'
+check "walship release rw1" walship release -c /tmp/r1-pub.conf rw1
+check "standbys/rw1/hold empty once released" wait_for 5 file_is $W/standbys/rw1/hold ""
+walship status --sysfs >/tmp/sysfs.txt
+eq "walship status --sysfs shows the standby's write_lsn" \
+	"standbys/rw1/write_lsn = $LATE_FLUSH_LSN" "$(grep '^standbys/rw1/write_lsn' /tmp/sysfs.txt)"
+# It goes: its directory is removed, and the events group hears it.
+/nlcheck events rw1 gone 10000 >/tmp/events.out 2>&1 &
+EVENTS_PID=$!
+wait_for 5 grep -q subscribed /tmp/events.out
+kill -TERM $RW_PID
+wait $RW_PID 2>/dev/null
+wait $EVENTS_PID
+eq "a listener on the events group hears standby rw1 removed" "event: rw1 gone" \
+	"$(tail -n 1 /tmp/events.out)"
+check "standbys/rw1 removed once pg_receivewal left" wait_for 10 sh -c "! test -e $W/standbys/rw1"
 walship status -c /tmp/r1-pub.conf --json >/tmp/r-status.json
 eq "replica learned the segment size from the WAL" 1048576 "$(jq -r .seg_size /tmp/r-status.json)"
 for f in state sent_lsn write_lsn flush_lsn lag_bytes bytes_sent reconnects; do

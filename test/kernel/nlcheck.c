@@ -7,11 +7,12 @@
  *                            "PASS: ..." or "FAIL: ..." line per check
  *   nlcheck poll FILE MS     read FILE, poll() it for POLLPRI, print "woke: VALUE" with
  *                            its new first line, or "timeout"
- *   nlcheck events PEER STATES MS
+ *   nlcheck events NAME STATES MS
  *                            join the multicast group "events", print "subscribed", then
- *                            wait for a WALSHIP_CMD_EVENT about PEER whose state is one of
- *                            the comma-separated STATES (others are skipped): print
- *                            "event: PEER STATE", or "timeout"
+ *                            wait for a WALSHIP_CMD_EVENT about the peer or standby NAME
+ *                            whose state is one of the comma-separated STATES ("gone" for
+ *                            its removal; others are skipped): print "event: NAME STATE",
+ *                            or "timeout"
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -206,6 +207,108 @@ static void expect(int fd, struct req *r, int want, const char *text, const char
 	       "%s refused with error %d and extended ack \"%s\"", what, err, msg);
 }
 
+/* The first line of @path equals @want. */
+static bool file_is(const char *path, const char *want)
+{
+	char buf[256];
+	FILE *f = fopen(path, "r");
+	bool ok = false;
+
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = '\0';
+		ok = !strcmp(buf, want);
+	}
+	fclose(f);
+	return ok;
+}
+
+/* The standby commands: the same name rule and bound as peers, their own value checks. */
+static void check_standby_policy(int fd, int fam)
+{
+	static const char dir[] = "/sys/kernel/walship/standbys/";
+	char name[300], path[256], msg[256];
+	int64_t s64;
+	uint32_t u32;
+	struct req r;
+	int err;
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "bad name");
+	expect(fd, &r, -EINVAL, "standby name must be", "standby name with a space");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "..");
+	expect(fd, &r, -EINVAL, "standby name must be", "standby name \"..\"");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	u32 = WALSHIP_STANDBY_STREAMING;
+	req_put(&r, WALSHIP_A_STANDBY_STATE, &u32, sizeof(u32));
+	expect(fd, &r, -EINVAL, "missing standby name", "SET_STANDBY without a name");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");
+	u32 = 99;
+	req_put(&r, WALSHIP_A_STANDBY_STATE, &u32, sizeof(u32));
+	expect(fd, &r, -ERANGE, NULL, "standby state 99 out of range");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");
+	s64 = -2;
+	req_put(&r, WALSHIP_A_STANDBY_REPLAY_LAG_MS, &s64, sizeof(s64));
+	expect(fd, &r, -ERANGE, NULL, "standby replay lag -2 (below -1, none)");
+
+	memset(name, 'h', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");
+	req_put_str(&r, WALSHIP_A_STANDBY_HOLD, name);
+	expect(fd, &r, -EINVAL, NULL, "oversized hold text (299 bytes)");
+
+	/* A standby given its name only shows what status says of one that reported nothing. */
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");
+	err = req_send(fd, &r, msg, sizeof(msg), NULL);
+	result(err == 0 && file_is("/sys/kernel/walship/standbys/sb/replay_lag_ms", "-1") &&
+		       file_is("/sys/kernel/walship/standbys/sb/delay_ms", "-1") &&
+		       file_is("/sys/kernel/walship/standbys/sb/send_limit", "none") &&
+		       file_is("/sys/kernel/walship/standbys/sb/state", "unknown") &&
+		       file_is("/sys/kernel/walship/standbys/sb/hold", ""),
+	       "a standby created with its name only: lags and delay -1, send_limit none, "
+	       "state unknown, hold empty (error %d)",
+	       err);
+
+	for (int i = 0; i <= WALSHIP_MAX_STANDBYS; i++) {
+		snprintf(name, sizeof(name), "sb%d", i);
+		req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+		req_put_str(&r, WALSHIP_A_STANDBY_NAME, i ? name : "sb");
+		err = req_send(fd, &r, msg, sizeof(msg), NULL);
+		if (i < WALSHIP_MAX_STANDBYS && err) {
+			result(false, "standby %d of %d refused: %d %s", i, WALSHIP_MAX_STANDBYS,
+			       err, msg);
+			break;
+		}
+		if (i == WALSHIP_MAX_STANDBYS)
+			result(err == -ENOSPC && strstr(msg, "too many standbys"),
+			       "standby %d beyond the maximum refused with error %d and extended ack "
+			       "\"%s\"",
+			       i + 1, err, msg);
+	}
+	for (int i = 0; i < WALSHIP_MAX_STANDBYS; i++) {
+		snprintf(name, sizeof(name), "sb%d", i);
+		req_begin(&r, (uint16_t)fam, WALSHIP_CMD_DEL_STANDBY);
+		req_put_str(&r, WALSHIP_A_STANDBY_NAME, i ? name : "sb");
+		req_send(fd, &r, msg, sizeof(msg), NULL);
+	}
+	snprintf(path, sizeof(path), "%ssb", dir);
+	result(access(path, F_OK) < 0, "DEL_STANDBY removes standbys/sb/");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_DEL_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");
+	expect(fd, &r, -ENOENT, "no such standby", "DEL_STANDBY of a standby not there");
+}
+
 static int check_policy(void)
 {
 	int fd = nl_open();
@@ -294,6 +397,7 @@ static int check_policy(void)
 		req_put_str(&r, WALSHIP_A_PEER_NAME, name);
 		req_send(fd, &r, msg, sizeof(msg), NULL);
 	}
+	check_standby_policy(fd, fam);
 	close(fd);
 	return failures ? 1 : 0;
 }
@@ -369,14 +473,23 @@ static int check_events(const char *peer, const char *states, int timeout_ms)
 				continue;
 			for (; (char *)a + NLA_HDRLEN <= end && a->nla_len >= NLA_HDRLEN;
 			     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len))) {
-				uint32_t v;
+				uint32_t v = a->nla_len >= NLA_HDRLEN + 4 ?
+						     *(uint32_t *)((char *)a + NLA_HDRLEN) :
+						     0;
 
-				if (a->nla_type == WALSHIP_A_PEER_NAME)
+				if (a->nla_type == WALSHIP_A_PEER_NAME ||
+				    a->nla_type == WALSHIP_A_STANDBY_NAME)
 					name = (const char *)a + NLA_HDRLEN;
-				if (a->nla_type != WALSHIP_A_PEER_STATE)
-					continue;
-				v = *(uint32_t *)((char *)a + NLA_HDRLEN);
-				state = v <= WALSHIP_PEER_MAX ? walship_peer_state_name(v) : "?";
+				if (a->nla_type == WALSHIP_A_PEER_STATE)
+					state = v <= WALSHIP_PEER_MAX ? walship_peer_state_name(v) :
+									"?";
+				if (a->nla_type == WALSHIP_A_STANDBY_STATE)
+					state = v <= WALSHIP_STANDBY_MAX ?
+							walship_standby_state_name(v) :
+							"?";
+				if (a->nla_type == WALSHIP_A_PEER_GONE ||
+				    a->nla_type == WALSHIP_A_STANDBY_GONE)
+					state = "gone";
 			}
 			if (name && state && !strcmp(name, peer) && state_listed(states, state)) {
 				printf("event: %s %s\n", name, state);
@@ -397,6 +510,6 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "events"))
 		return check_events(argv[2], argv[3], atoi(argv[4]));
 	fprintf(stderr, "usage: nlcheck policy | nlcheck poll FILE TIMEOUT_MS |\n"
-			"       nlcheck events PEER STATE[,STATE...] TIMEOUT_MS\n");
+			"       nlcheck events NAME STATE[,STATE...] TIMEOUT_MS\n");
 	return 2;
 }

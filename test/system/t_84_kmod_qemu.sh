@@ -13,6 +13,9 @@
 # (issue 6): the guest loads the kernel's tls module and runs a TLS primary and replica
 # with ktls = on, certificates made here (never committed): the WAL crosses byte for byte
 # with both directions encrypted by the kernel, and an expired certificate is refused.
+# Standbys (issue 14): the module's standby commands refuse what they must, and a
+# pg_receivewal streaming from the publishing replica's pg_listen appears under
+# standbys/rw1/, moves as it is sent WAL, shows a hold, and is removed when it leaves.
 #
 # Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
 # counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.
@@ -91,9 +94,12 @@ pki() {
 pki
 # The replica acknowledges the fourth segment (flush position at its end, 5 MiB), then,
 # pushed while the replica publishes, the fifth (6 MiB).
+# The guest's standby is PostgreSQL's pg_receivewal (the guest says so when it is missing).
+PG_RECEIVEWAL=${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_receivewal
+[[ -x "$PG_RECEIVEWAL" ]] || PG_RECEIVEWAL=
 "$ROOT/test/kernel/build-initramfs.sh" "$OUT/initramfs.cpio.gz" "$SRC/walship.ko" \
 	"$BUILD/walshipd" "$BUILD/walship" "$OUT/nlcheck" "$OUT/wal" "$VERSION" "0/500000 0/600000" \
-	"$OUT/extra"
+	"$OUT/extra" "$PG_RECEIVEWAL"
 
 echo "== booting $KVER under QEMU (TCG)"
 start=$SECONDS

@@ -3,7 +3,8 @@
 # and /metrics follows the Prometheus conventions (issue 16).  The set-up produces every
 # family with samples: a primary walshipd streaming from PostgreSQL (pg_conninfo: the
 # source's families) with a replica (peers, spool) serving a PostgreSQL standby on
-# pg_listen (the standbys' positions and lags), both with the BPF probes on (the
+# pg_listen (the standbys' positions and lags, and the temporary slot its walreceiver
+# makes: the slots' families), both with the BPF probes on (the
 # histograms), under a little pgbench load.  Then, on the two real documents:
 #   - prometheus_client's parser (Debian's python3-prometheus-client) reads them;
 #   - every family has # HELP and # TYPE; a counter's samples end in _total and only a
@@ -57,6 +58,7 @@ pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" \
 cat >>"$SDATA/postgresql.conf" <<-EOF
 	primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'
 	wal_receiver_status_interval = 1s
+	wal_receiver_create_temp_slot = on
 EOF
 pg_start "$SDATA" "$NS_R1"
 

@@ -5,7 +5,8 @@
 # appliance's archive, and its flush reports advance the slot's restart LSN.  A standby
 # with primary_slot_name streams through a slot made with CREATE_REPLICATION_SLOT, whose
 # restart LSN follows its flush.  walship status shows both (restart LSN, active, retained
-# bytes).  An active slot cannot be dropped; the slots survive a SIGKILL of the appliance;
+# bytes), and so does /metrics (walship_slot_*, equal to the status).  An active slot cannot
+# be dropped; the slots survive a SIGKILL of the appliance;
 # DROP_REPLICATION_SLOT removes one, and READ_REPLICATION_SLOT then answers NULLs.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -15,7 +16,9 @@ PG_LISTEN_PORT=5443
 SB_PORT=5444
 ws_setup
 require_cmds jq
+METRICS_PORT=9197
 ws_pg_listen_trust "$PG_LISTEN_PORT"
+REPLICA_CONF_EXTRA+=("metrics_listen=127.0.0.1:$METRICS_PORT")
 walship_stream_up off
 base="host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres"
 
@@ -34,6 +37,19 @@ slot_restart_ge() {
 }
 slot_active() {
 	slot_json "$1" | jq -e .active >/dev/null
+}
+metrics_r1() {
+	in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"
+}
+# slot_metrics_match NAME: the slot's samples in /metrics equal walship status --json's
+# restart LSN (as bytes), retained bytes and active (both read again until they agree: the
+# restart LSN moves with the standby's reports).
+slot_metrics_match() {
+	local j m
+	j=$(slot_json "$1") && m=$(metrics_r1) || return 1
+	grep -qxF "walship_slot_restart_lsn_bytes{slot=\"$1\"} $(lsn_to_int "$(jq -r .restart_lsn <<<"$j")")" <<<"$m" &&
+		grep -qxF "walship_slot_retained_bytes{slot=\"$1\"} $(jq -r .retained_bytes <<<"$j")" <<<"$m" &&
+		grep -qxF "walship_slot_active{slot=\"$1\"} $(jq -r 'if .active then 1 else 0 end' <<<"$j")" <<<"$m"
 }
 
 psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key)"
@@ -99,6 +115,15 @@ walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name =
 walship_status "$RCONF" | grep -Eq '^  slot sb_slot: restart [0-9A-F]+/[0-9A-F]+, active, retains' ||
 	fail "walship status (text) does not show slot sb_slot: $(walship_status "$RCONF")"
 log "ok: standby through sb_slot: $(slot_json sb_slot)"
+metrics_r1 | grep -qx 'walship_slots 3' || fail "/metrics: walship_slots is not 3"
+for slot in rw kept sb_slot; do
+	wait_for 10 "slot $slot's /metrics samples to equal walship status --json" \
+		slot_metrics_match "$slot"
+done
+metrics_r1 | grep -qx 'walship_slot_active{slot="sb_slot"} 1' ||
+	fail "/metrics: slot sb_slot not active"
+metrics_r1 | grep -qx 'walship_slot_active{slot="kept"} 0' || fail "/metrics: slot kept active"
+log "ok: /metrics: $(metrics_r1 | grep '^walship_slot_[a-z_]*{slot="sb_slot"}' | tr '\n' ' ')"
 
 # The slots survive a SIGKILL of the appliance (a restart LSN is written at most a second
 # after it advanced).
@@ -123,6 +148,7 @@ out=$(repl "DROP_REPLICATION_SLOT rw WAIT") || fail "DROP_REPLICATION_SLOT rw: $
 assert_eq "||" "$(repl "READ_REPLICATION_SLOT rw")" "READ_REPLICATION_SLOT of a dropped slot"
 slot_json rw >/dev/null 2>&1 && fail "slot rw still in status after DROP"
 grep -q '^rw ' "$RARCHIVE/.walship/slots" && fail "slot rw still in the slots file"
+metrics_r1 | grep -q '^walship_slot_[a-z_]*{slot="rw"}' && fail "slot rw still in /metrics"
 repl "DROP_REPLICATION_SLOT kept" >/dev/null || fail "DROP_REPLICATION_SLOT kept failed"
 out=$(repl "DROP_REPLICATION_SLOT nope") && fail "dropped a slot that does not exist"
 [[ "$out" == *'replication slot "nope" does not exist'* ]] || fail "DROP of nope: '$out'"

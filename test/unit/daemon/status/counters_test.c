@@ -231,6 +231,15 @@ static void fill_replica_with_standby(void *state, struct status_node *n)
 	n->standbys[0].write_lag_ms = -1;
 	n->standbys[0].flush_lag_ms = 1250;
 	n->standbys[0].replay_lag_ms = 2;
+	n->standbys[0].xmin = 747;
+	n->slots = calloc(2, sizeof(*n->slots));
+	assert_non_null(n->slots);
+	n->nslots = 2;
+	snprintf(n->slots[0].name, sizeof(n->slots[0].name), "sb1_slot");
+	n->slots[0].active = true;
+	n->slots[0].restart_lsn = 0x4A10000;
+	n->slots[0].retained_bytes = 0x20000;
+	snprintf(n->slots[1].name, sizeof(n->slots[1].name), "idle");
 }
 
 /* ... and in /metrics. */
@@ -259,6 +268,33 @@ static void test_standbys_metrics(void **state)
 				    "addr=\"10.0.0.3:41000\"} 0.002\n"));
 	/* not reported yet: no sample (as pg_stat_replication's NULL) */
 	assert_null(strstr(doc, "\nwalship_standby_write_lag_seconds{"));
+	assert_non_null(strstr(doc, "\nwalship_standby_xmin{application_name=\"sb1\","
+				    "addr=\"10.0.0.3:41000\"} 747\n"));
+	free(doc);
+}
+
+/* The replication slots in /metrics, like pg_replication_slots. */
+static void test_slots_metrics(void **state)
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	assert_non_null(strstr(doc, "\nwalship_slots 2\n"));
+	assert_non_null(
+		strstr(doc, "\nwalship_slot_restart_lsn_bytes{slot=\"sb1_slot\"} 77660160\n"));
+	assert_non_null(strstr(doc, "\nwalship_slot_retained_bytes{slot=\"sb1_slot\"} 131072\n"));
+	assert_non_null(strstr(doc, "\nwalship_slot_active{slot=\"sb1_slot\"} 1\n"));
+	assert_non_null(strstr(doc, "\nwalship_slot_restart_lsn_bytes{slot=\"idle\"} 0\n"));
+	assert_non_null(strstr(doc, "\nwalship_slot_active{slot=\"idle\"} 0\n"));
 	free(doc);
 }
 
@@ -316,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_families_typed),
 		cmocka_unit_test(test_standbys),
 		cmocka_unit_test(test_standbys_metrics),
+		cmocka_unit_test(test_slots_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -491,6 +491,9 @@ psql_at() {
 # pg_basebackup of the primary over the network from namespace NS into DIR, and configure it
 # as a standby fed only by RESTORE_COMMAND (no primary_conninfo, no streaming): standby.signal,
 # hot_standby, archive_mode off, listening on NS's address and PORT.  Does not start it.
+# A standby that has replayed all there is runs RESTORE_COMMAND (a shell and `walship
+# fetch`, twice) every wal_retrieve_retry_interval: 1 s (PostgreSQL's default is 5 s), fast
+# enough to follow, and half the CPU of 500 ms over a test's minute.
 pg_standby_from_basebackup() {
 	local pns=$1 pport=$2 dir=$3 ns=$4 port=$5 restore_command=$6
 	local sock
@@ -511,7 +514,7 @@ pg_standby_from_basebackup() {
 		primary_conninfo = ''
 		restore_command = '${restore_command//\'/\'\'}'
 		recovery_target_timeline = 'latest'
-		wal_retrieve_retry_interval = 500ms
+		wal_retrieve_retry_interval = 1s
 	EOF
 	runuser -u postgres -- touch "$dir/standby.signal"
 }

@@ -92,11 +92,14 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/helpers/%)
 
 LIBCORE := $(BUILD)/libwalship.a
 # The CLI needs the lower layers and the reading of pinned BPF maps, not the daemon's
-# engine, roles, TLS or netlink: it links this smaller archive and libbpf alone.
+# engine, roles, TLS or netlink: it links this smaller archive and libc alone, for
+# PostgreSQL starts it once per segment (archive_command, restore_command) and every
+# library linked is loaded and relocated at each start.  `walship password` loads
+# libcrypto with dlopen() (tools/crypto_dl.h, declared by hand in debian/control);
+# `walship stats` reads the pins with bpf(2) itself (daemon/probe/pins.c).
 CLI_OBJS    := $(CORE_OBJS) $(BUILD)/obj/daemon/probe/hist.o $(BUILD)/obj/daemon/probe/pins.o
 LIBCLI      := $(BUILD)/libwalship-cli.a
-# libcrypto: `walship password` makes SCRAM verifiers (common/scram.c).
-CLI_LDLIBS  := -lbpf -lcrypto
+CLI_LDLIBS  :=
 LIBASAN := $(BUILD)/libwalship-asan.a
 
 .PHONY: all check demo bench soak install uninstall clean format format-check deps unit vmlinux \

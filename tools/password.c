@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "common/log.h"
 #include "common/scram.h"
+#include "crypto_dl.h"
 
 #define PASSWORD_MAX 1024
 
@@ -88,6 +89,9 @@ int password_main(int argc, char **argv)
 			   SCRAM_MAX_USER - 1);
 		return CLI_EXIT_USAGE;
 	}
+	/* before the password is asked: a missing library is said first */
+	if (crypto_dl_load() < 0)
+		return PASSWORD_EXIT_FAILED;
 	/* psql's \password words */
 	snprintf(prompt, sizeof(prompt), "Enter new password for user \"%s\": ", user);
 	if (read_secret(tty ? prompt : NULL, password, sizeof(password)) < 0 || !password[0]) {

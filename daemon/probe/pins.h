@@ -2,8 +2,9 @@
 /*
  * Reading the probes' histograms from their maps: from the daemon's own map descriptors,
  * or from the pins under PROBE_PIN_ROOT/<node_name>/ (what `walship stats` does, from
- * another process).  Apart from the loader (probe.c), so that the CLI links libbpf's map
- * calls without the BPF programs, the ring or the rest of the daemon.
+ * another process).  Apart from the loader (probe.c), so that the CLI reads the maps
+ * without the BPF programs, the ring or the rest of the daemon, and without libbpf
+ * (pins.c says why).
  */
 #ifndef WALSHIP_PROBE_PINS_H
 #define WALSHIP_PROBE_PINS_H

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The Debian packages (debian/, `make deb`): both build in a scratch copy of the tree and
 # lintian reports no error (make deb fails on one); installed on this machine, walship
-# puts its programs, units and documents in place, makes the system user walship (in
+# puts its programs, units and documents in place (walship linking libc alone, with
+# libssl3 in its Depends for walship password), makes the system user walship (in
 # group postgres), its access rules 0640 root:walship and walship.conf 0644 (walship push
 # runs as postgres and reads it); walshipd starts from
 # walshipd.service's ExecStart= line with that configuration filled in, as the unit runs
@@ -69,6 +70,14 @@ done
 for f in "$UNIT" /lib/systemd/system/walshipd@.service /usr/share/doc/walship/copyright; do
 	[[ -f "$f" ]] || fail "$f not installed"
 done
+# walship, started per WAL segment, links libc alone (docs/architecture.md, "What each
+# binary links"); walship password loads libcrypto, which the package names by hand.
+needed=$(readelf -d /usr/bin/walship | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+assert_eq "libc.so.6 " "$needed" "the libraries /usr/bin/walship links"
+dpkg-query -W -f='${Depends}' walship | grep -q 'libssl3' ||
+	fail "walship's Depends has no libssl3: $(dpkg-query -W -f='${Depends}' walship)"
+echo secret | walship password t91c | grep -q '^t91c SCRAM-SHA-256\$4096:' ||
+	fail "walship password from the package printed no verifier"
 # The access rules for walshipd alone; walship.conf also for walship push and fetch, which
 # run as postgres.
 assert_eq "640 root walship" "$(stat -c '%a %U %G' /etc/walship/hba.conf)" "hba.conf's mode"

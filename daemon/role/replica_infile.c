@@ -146,6 +146,8 @@ static void infile_refuse(struct infile *f)
 
 static void infile_step(struct ring_op *op, int res, uint32_t flags);
 static void infile_stream_sync(struct infile *f);
+static void infile_prefill(struct infile *f);
+static void infile_ready(struct infile *f);
 
 static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
 {
@@ -254,7 +256,6 @@ static void infile_opened(struct infile *f, int res)
 		infile_open(f);
 		return;
 	}
-	f->opening = false;
 	if (res < 0) {
 		infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
 			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, strerror(-res));
@@ -263,7 +264,76 @@ static void infile_opened(struct infile *f, int res)
 		f->fd = res;
 		if (!f->direct && replica_direct_io_wanted(f->wn.kind, rp->no_direct_io))
 			infile_clear_direct(f); /* a chunk came that needs it */
+		if (f->stream && !f->resumed && f->wn.kind == WAL_FILE_SEGMENT &&
+		    f->fail_status == WIRE_ACK_STORED) {
+			infile_prefill(f);
+			return;
+		}
 	}
+	infile_ready(f);
+}
+
+/*
+ * A new streamed segment is preallocated before its first byte is written, as PostgreSQL's
+ * walreceiver does (XLogFileInit): its size in zeros, and a record of durable length 0
+ * (store_mark_durable()), made durable with one fsync.  Its group commits are then
+ * fdatasyncs that write its bytes and nothing else: no journal commit for a size or a
+ * record each time (docs/architecture.md, "Durability rules").  Zeros are written, not
+ * fallocate()d: writing into unwritten extents would change metadata at each commit again.
+ * Chunks received meanwhile wait (f->opening), as during the open.
+ */
+static uint8_t infile_zeros[WIRE_CHUNK_SIZE]; /* never written: the zero page */
+
+static void infile_prefill_step(struct ring_op *op, int res, uint32_t flags)
+{
+	struct infile *f = container_of(op, struct infile, ck_op);
+	struct link *lk = f->link;
+
+	(void)flags;
+	if (res < 0 || (f->prefill_off < f->size && res == 0)) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not preallocate file \"%s\": %s",
+			    f->tmp_name, strerror(res < 0 ? -res : ENOSPC));
+		infile_ready(f);
+	} else if (f->prefill_off < f->size) {
+		f->prefill_off += (uint64_t)res;
+		infile_prefill(f);
+	} else {
+		f->in_place = true;
+		infile_ready(f);
+	}
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static void infile_prefill(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	if (!f->prefill_off)
+		store_mark_durable(&rp->store, f->fd, f->size, 0, 0); /* best effort */
+	f->ck_op.cb = infile_prefill_step;
+	sqe = ring_sqe(rp->ring, &f->ck_op);
+	if (f->prefill_off < f->size) {
+		uint64_t left = f->size - f->prefill_off;
+
+		io_uring_prep_write(sqe, f->fd, infile_zeros,
+				    left < sizeof(infile_zeros) ? (unsigned int)left :
+								  sizeof(infile_zeros),
+				    f->prefill_off);
+	} else {
+		/* fsync, not fdatasync: the record is inode metadata */
+		io_uring_prep_fsync(sqe, f->fd, 0);
+	}
+	infile_submit(f, sqe);
+}
+
+/* The file is open (and preallocated) or could not be: write the chunks that arrived
+ * meanwhile, or drop them if the file cannot be stored. */
+static void infile_ready(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	f->opening = false;
 	/* Chunks that arrived meanwhile. */
 	while (f->waiting) {
 		struct chunk_write *cw = f->waiting;
@@ -499,13 +569,14 @@ static void infile_checkpoint(struct infile *f, int64_t now_ms)
 	struct io_uring_sqe *sqe;
 
 	f->ck_ms = now_ms;
-	if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+	/* Written in place: the bytes alone (their records say how far they go). */
+	if (!f->in_place && store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
 		return;
 	f->ck_pending = f->received;
 	f->checkpointing = true;
 	f->ck_op.cb = infile_checkpointed;
 	sqe = ring_sqe(rp->ring, &f->ck_op);
-	io_uring_prep_fsync(sqe, f->fd, 0);
+	io_uring_prep_fsync(sqe, f->fd, f->in_place ? IORING_FSYNC_DATASYNC : 0);
 	infile_submit(f, sqe);
 }
 

@@ -72,6 +72,11 @@ struct infile {
 	bool checkpointing;
 	bool resumed; /* continues a partial file: open it, do not create it */
 	bool stream; /* WIRE_BEGIN_STREAM: made durable as it arrives, PROGRESS after each */
+	/* a streamed segment written in place: preallocated (zeros, synced) after the open,
+	 * so a group commit is an fdatasync of its bytes alone, with no record (the durable
+	 * length is found again from its records: store_valid_records()) */
+	bool in_place;
+	uint64_t prefill_off; /* zeros written so far while preallocating */
 	bool cancelled; /* FILE_CANCEL: discarded once idle, no ACK */
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */

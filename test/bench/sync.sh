@@ -26,8 +26,9 @@
 # replica walshipd (the receiver's cgroup).  Then BENCH_SYNC_LAG_SECONDS of the same load
 # with synchronous_commit = off (the pgbench sessions' own setting) while a session on the
 # primary measures the flush lag of the contender from positions (sync_lag_sampler_start):
-# the same measure for the three (for walship the primary walshipd's own `walship status
-# --json` .peers[0].lag_us is sampled too and logged).
+# the same measure for the three, and nothing else runs beside the load (walship's own lag,
+# `walship status --json` piped to jq, was sampled every 0.2 s during walship's run only:
+# 67 ms of CPU a sample, a third of a CPU taken from its load and its daemons alone).
 #
 # Why not pg_stat_replication.flush_lag: PostgreSQL's lag tracker (walsender.c) is fair to
 # a standby only.  Its samples are freed by the slowest of the write, flush and apply
@@ -280,16 +281,6 @@ sync_pgbench() {
 		{ tail "$dir/$prefix.out" >&2; fail "pgbench failed; logs in $dir"; }
 }
 
-# sync_ws_lag_sampler CONF OUT: until killed, `.peers[0].lag_us` of `walship status --json`
-# of the walshipd with CONF every 0.2 s, one a line into OUT.
-sync_ws_lag_sampler() {
-	while :; do
-		"$WALSHIP" status -c "$1" --json 2>/dev/null | jq -r '.peers[0].lag_us // empty' \
-			>>"$2" || true
-		sleep 0.2
-	done
-}
-
 # sync_lag_sampler_start SECONDS RAW: one session on the primary noting, every 2 ms for
 # SECONDS plus 300 at most, the time (microseconds), the primary's flush position and the
 # contender's (SYNC_APP's flush_lsn in pg_stat_replication, -1 while it has none) as a
@@ -340,7 +331,7 @@ sync_lag_sampler_stop() {
 # run_sync RUN NAME: one run of synchronous-commit contender NAME.
 run_sync() {
 	local run=$1 name=$2 dir wsnd l0 l1 lsn s0 r0 c0 rc0 a0 s1 r1 c1 rc1 a1 t0 t1
-	local tps p50 p99 max lp50 lp99 lmax wsp="" apply line out
+	local tps p50 p99 max lp50 lp99 lmax apply line out
 	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
@@ -384,16 +375,10 @@ run_sync() {
 	# The lag, asynchronously.
 	if ((SYNC_LAG_SECONDS > 0)); then
 		sync_lag_sampler_start "$SYNC_LAG_SECONDS" "$dir/lag.raw"
-		if [[ $name == sync-walship ]]; then
-			sync_ws_lag_sampler "$dir/primary.conf" "$dir/lag_us" &
-			wsp=$!
-			WS_BG_PIDS+=("$wsp")
-		fi
 		PGOPTIONS="-c synchronous_commit=off" sync_pgbench "$dir" async "$SYNC_LAG_SECONDS"
 		# Until the contender has flushed what the last samples saw flushed here.
 		lsn=$(psql_sync "select pg_current_wal_flush_lsn()")
 		wait_for 60 "$name to flush $lsn" sync_flushed "$SYNC_APP" "$lsn"
-		[[ -n "$wsp" ]] && stop_pid "$wsp" 5
 		sync_lag_sampler_stop "$dir/lag.raw" "$dir/lags"
 		read -r lp50 lp99 lmax < <(latency_summary "$dir/lags")
 	else
@@ -419,10 +404,5 @@ run_sync() {
 	printf '\n'
 	log "$(printf '%-15s run %d: %8.1f tps  latency p50 %s p99 %s ms  WAL %s MB/s  cpu/GB send %s s recv %s s (apply %s)  flush lag p50 %s p99 %s ms' \
 		"$name" "$run" "$tps" "$p50" "$p99" "$2" "$3" "$4" "$apply" "$lp50" "$lp99")"
-	if [[ -s "$dir/lag_us" ]]; then
-		read -r lp50 lp99 lmax < <(latency_summary "$dir/lag_us")
-		log "$(printf '%-15s run %d: walship status lag_us p50 %s p99 %s max %s ms' "$name" \
-			"$run" "$lp50" "$lp99" "$lmax")"
-	fi
 	return 0
 }

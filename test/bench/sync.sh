@@ -31,12 +31,12 @@
 # 67 ms of CPU a sample, a third of a CPU taken from its load and its daemons alone).
 #
 # Why not pg_stat_replication.flush_lag: PostgreSQL's lag tracker (walsender.c) is fair to
-# a standby only.  Its samples are freed by the slowest of the write, flush and apply
-# positions, and walship and pg_receivewal report apply as 0, so after 8192 sent positions
-# the buffer is full and flush_lag stops changing (it keeps its last value for the rest of
-# the connection); and it is cleared (NULL, not sampled) only after replies reporting
-# everything applied, which only the standby sends.  The sampled flush_lag of walship and
-# pg_receivewal was a stale value, not a distribution.
+# a standby only.  It is cleared (NULL, not sampled) only after replies reporting
+# everything applied, which only the standby sends: walship and pg_receivewal report apply
+# as 0, so their last value stayed visible through idle moments and was sampled again and
+# again.  (By our reading of LagTrackerWrite(), its 8192 samples are also freed only as the
+# slowest position, apply, passes them, so for those two the buffer fills and then keeps
+# only its newest sample; not verified here.)
 #
 # Results: one line per contender and run in SYNC_TSV (sync_record), read by
 # test/bench/report.sh.

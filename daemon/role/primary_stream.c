@@ -29,6 +29,7 @@
 #include "role/decide.h"
 #include "role/primary_int.h"
 #include "source/pgsource.h"
+#include "wal/record.h"
 
 /* Arrival times of the WAL, for the replicas' lag in time (as pg_stat_replication's
  * flush_lag): when the oldest WAL a replica lacks arrived. */
@@ -40,6 +41,10 @@ struct lag_sample {
 	int64_t ms; /* ...this time */
 };
 
+/* The ends of the last commit records the stream carried (issue 13: "commits waiting" per
+ * replica, those after its durable position); older ones are forgotten. */
+#define COMMIT_ENDS 16384
+
 struct stream_state {
 	struct pgsource source;
 	struct lag_sample lag[LAG_SAMPLES];
@@ -47,6 +52,11 @@ struct stream_state {
 	unsigned int lag_count;
 	uint64_t reported_flush;
 	uint64_t reported_apply; /* applied by standbys on the replicas' pg_listen */
+	struct wal_decoder dec; /* the stream's records, from a segment start */
+	bool decoding;
+	uint64_t commit_end[COMMIT_ENDS]; /* ring, in WAL order */
+	unsigned int commit_head; /* next written */
+	unsigned int commit_count;
 };
 
 static struct stream_state *stream_of(struct primary *pr)
@@ -80,6 +90,49 @@ static int64_t lag_since(const struct stream_state *ss, uint64_t lsn)
 			return s->ms;
 	}
 	return 0;
+}
+
+static void commit_seen(void *arg, const struct wal_xact_end *x)
+{
+	struct stream_state *ss = arg;
+
+	if (x->kind != WAL_XACT_COMMIT && x->kind != WAL_XACT_COMMIT_PREPARED)
+		return;
+	ss->commit_end[ss->commit_head] = x->end_lsn;
+	ss->commit_head = (ss->commit_head + 1) % COMMIT_ENDS;
+	if (ss->commit_count < COMMIT_ENDS)
+		ss->commit_count++;
+}
+
+/* Decode @len bytes of the stream at @lsn for its commits; a piece that does not continue
+ * what was decoded starts again at a segment start (after a reconnect or a timeline
+ * switch), or waits for one. */
+static void commits_feed(struct primary *pr, struct stream_state *ss, uint64_t lsn,
+			 const uint8_t *data, uint32_t len)
+{
+	if (!ss->decoding || ss->dec.next_lsn != lsn) {
+		wal_decoder_end(&ss->dec);
+		ss->decoding = lsn % pr->id.seg_size == 0 && pr->id.block_size &&
+			       wal_decoder_begin(&ss->dec, pr->id.seg_size, pr->id.block_size, lsn,
+						 commit_seen, ss) == 0;
+		if (!ss->decoding)
+			return;
+	}
+	if (wal_decoder_feed(&ss->dec, lsn, data, len) < 0)
+		ss->decoding = false; /* out of memory for a record: from the next segment */
+}
+
+/* Commit records the stream carried that end after @lsn (at most COMMIT_ENDS). */
+static uint64_t commits_after(const struct stream_state *ss, uint64_t lsn)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 1; i <= ss->commit_count; i++) {
+		if (ss->commit_end[(ss->commit_head + COMMIT_ENDS - i) % COMMIT_ENDS] <= lsn)
+			break;
+		n++;
+	}
+	return n;
 }
 
 /*
@@ -388,6 +441,7 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 							 "another system identifier");
 			return;
 		}
+		commits_feed(pr, ss, lsn, data, n);
 		p->avail += n;
 		lsn += n;
 		data += n;
@@ -532,6 +586,8 @@ void primary_stream_stop(struct primary *pr)
 
 void primary_stream_free(struct primary *pr)
 {
+	if (pr->source)
+		wal_decoder_end(&stream_of(pr)->dec);
 	free(pr->source);
 	pr->source = NULL;
 }
@@ -571,6 +627,7 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 					sp->sent_lsn = x->push->lsn + x->next_read;
 			since = lag_since(ss, peer->stream.end);
 			sp->oldest_unacked_ms = since;
+			sp->commits_waiting = commits_after(ss, peer->stream.end);
 		}
 	}
 }

@@ -549,6 +549,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	rp->cfg = *cfg;
 	rp->ring = r;
 	rp->connect_fd = -1;
+	spare_init(rp);
 	rp->backoff_ms = cfg->reconnect_min_ms;
 	rp->st.started = time(NULL);
 	srand((unsigned int)(time(NULL) ^ getpid()));
@@ -660,7 +661,7 @@ static bool replica_stopped(void *state)
 	struct replica *rp = state;
 
 	return !rp->link && !rp->connecting && rp->control.clients == 0 &&
-	       serve_stopped(rp->serve) && retain_stopped(&rp->retain);
+	       serve_stopped(rp->serve) && retain_stopped(&rp->retain) && !spare_busy(rp);
 }
 
 static void replica_reload(void *state, const struct config *cfg)

@@ -146,6 +146,8 @@ static void infile_refuse(struct infile *f)
 
 static void infile_step(struct ring_op *op, int res, uint32_t flags);
 static void infile_stream_sync(struct infile *f);
+static void infile_prefill(struct infile *f);
+static void infile_ready(struct infile *f);
 
 static void infile_submit(struct infile *f, struct io_uring_sqe *sqe)
 {
@@ -254,7 +256,6 @@ static void infile_opened(struct infile *f, int res)
 		infile_open(f);
 		return;
 	}
-	f->opening = false;
 	if (res < 0) {
 		infile_fail(f, WIRE_ACK_IO_ERROR, "could not create file \"%s/%s/%s\": %s",
 			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, strerror(-res));
@@ -263,7 +264,213 @@ static void infile_opened(struct infile *f, int res)
 		f->fd = res;
 		if (!f->direct && replica_direct_io_wanted(f->wn.kind, rp->no_direct_io))
 			infile_clear_direct(f); /* a chunk came that needs it */
+		if (f->stream && !f->resumed && f->wn.kind == WAL_FILE_SEGMENT &&
+		    f->fail_status == WIRE_ACK_STORED) {
+			infile_prefill(f);
+			return;
+		}
 	}
+	infile_ready(f);
+}
+
+/*
+ * A new streamed segment is preallocated before its first byte is written, as PostgreSQL's
+ * walreceiver does (XLogFileInit): its size in zeros, and a record of durable length 0
+ * (store_mark_durable()), made durable with one fsync.  Its group commits are then
+ * fdatasyncs that write its bytes and nothing else: no journal commit for a size or a
+ * record each time (docs/architecture.md, "Durability rules").  Zeros are written, not
+ * fallocate()d: writing into unwritten extents would change metadata at each commit again.
+ * Chunks received meanwhile wait (f->opening), as during the open.
+ */
+static uint8_t infile_zeros[WIRE_CHUNK_SIZE]; /* never written: the zero page */
+
+static void infile_prefill_step(struct ring_op *op, int res, uint32_t flags)
+{
+	struct infile *f = container_of(op, struct infile, ck_op);
+	struct link *lk = f->link;
+
+	(void)flags;
+	if (res < 0 || (f->prefill_off < f->size && res == 0)) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not preallocate file \"%s\": %s",
+			    f->tmp_name, strerror(res < 0 ? -res : ENOSPC));
+		infile_ready(f);
+	} else if (f->prefill_off < f->size) {
+		f->prefill_off += (uint64_t)res;
+		infile_prefill(f);
+	} else {
+		f->in_place = true;
+		infile_ready(f);
+	}
+	conn_op_end(&lk->conn); /* may free the link */
+}
+
+static void infile_prefill(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	if (!f->prefill_off)
+		store_mark_durable(&rp->store, f->fd, f->size, 0, 0); /* best effort */
+	f->ck_op.cb = infile_prefill_step;
+	sqe = ring_sqe(rp->ring, &f->ck_op);
+	if (f->prefill_off < f->size) {
+		uint64_t left = f->size - f->prefill_off;
+
+		io_uring_prep_write(sqe, f->fd, infile_zeros,
+				    left < sizeof(infile_zeros) ? (unsigned int)left :
+								  sizeof(infile_zeros),
+				    f->prefill_off);
+	} else {
+		/* fsync, not fdatasync: the record is inode metadata */
+		io_uring_prep_fsync(sqe, f->fd, 0);
+	}
+	infile_submit(f, sqe);
+}
+
+/* ---- the spare: the next streamed segment's file, preallocated ahead ---- */
+
+void spare_init(struct replica *rp)
+{
+	rp->spare = (struct spare){ .rp = rp, .fd = -1 };
+}
+
+/* Close and remove the spare's file (nothing in flight). */
+static void spare_drop(struct spare *sp)
+{
+	struct replica *rp = sp->rp;
+
+	if (sp->fd < 0)
+		return;
+	close(sp->fd);
+	sp->fd = -1;
+	if (unlinkat(rp->store.incoming_fd, sp->tmp_name, 0) < 0 && errno != ENOENT)
+		log_warning("could not remove file \"%s/%s/%s\": %s", rp->store.path,
+			    STORE_INCOMING_DIR, sp->tmp_name, strerror(errno));
+}
+
+static void spare_submit(struct spare *sp);
+
+static void spare_step(struct ring_op *op, int res, uint32_t flags)
+{
+	struct spare *sp = container_of(op, struct spare, op);
+
+	(void)flags;
+	sp->busy = false;
+	if (sp->abandoned || res < 0 || (sp->off < sp->size && res == 0)) {
+		if (!sp->abandoned)
+			log_warning("could not preallocate file \"%s/%s/%s\": %s",
+				    sp->rp->store.path, STORE_INCOMING_DIR, sp->tmp_name,
+				    strerror(res < 0 ? -res : ENOSPC));
+		sp->abandoned = false;
+		spare_drop(sp);
+		return;
+	}
+	if (sp->off < sp->size) {
+		sp->off += (uint64_t)res;
+		spare_submit(sp);
+		return;
+	}
+	sp->ready = true;
+}
+
+static void spare_submit(struct spare *sp)
+{
+	struct io_uring_sqe *sqe;
+
+	sp->op.cb = spare_step;
+	sqe = ring_sqe(sp->rp->ring, &sp->op);
+	if (sp->off < sp->size) {
+		uint64_t left = sp->size - sp->off;
+
+		io_uring_prep_write(sqe, sp->fd, infile_zeros,
+				    left < sizeof(infile_zeros) ? (unsigned int)left :
+								  sizeof(infile_zeros),
+				    sp->off);
+	} else {
+		io_uring_prep_fsync(sqe, sp->fd, 0); /* with the record: fsync */
+	}
+	sp->busy = true;
+}
+
+/* @f is a streamed segment written in place: preallocate the file of the one after it. */
+static void spare_prepare(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct spare *sp = &rp->spare;
+	char next[WIRE_MAX_FILE_NAME + 1];
+	uint64_t segno;
+
+	if (wal_name_segno(&f->wn, (uint32_t)f->size, &segno) < 0)
+		return;
+	wal_name_format_segment(next, sizeof(next), f->wn.timeline, segno + 1, (uint32_t)f->size);
+	if (sp->busy || (sp->fd >= 0 && !strcmp(sp->name, next)))
+		return; /* the one before is not done yet, or this one is on its way */
+	spare_drop(sp);
+	*sp = (struct spare){ .rp = rp, .fd = -1, .seq = ++rp->seq, .size = f->size };
+	snprintf(sp->name, sizeof(sp->name), "%s", next);
+	if (store_tmp_name(sp->tmp_name, sizeof(sp->tmp_name), next, sp->seq) < 0)
+		return;
+	sp->fd = openat(rp->store.incoming_fd, sp->tmp_name,
+			O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (sp->fd < 0) {
+		log_warning("could not create file \"%s/%s/%s\": %s", rp->store.path,
+			    STORE_INCOMING_DIR, sp->tmp_name, strerror(errno));
+		return;
+	}
+	store_mark_durable(&rp->store, sp->fd, sp->size, 0, 0); /* best effort */
+	spare_submit(sp);
+}
+
+/*
+ * A new streamed segment @f (FILE_BEGIN, not resumed): take the spare when it is its file
+ * and ready (@f is then open, in place, with the spare's name); a spare of another name, or
+ * not ready yet, is given up (removed once its request completes).  Returns whether @f
+ * took it.
+ */
+static bool spare_take(struct infile *f)
+{
+	struct spare *sp = &f->link->rp->spare;
+
+	if (sp->fd < 0)
+		return false;
+	if (!sp->ready || strcmp(sp->name, f->name) || sp->size != f->size) {
+		if (sp->busy)
+			sp->abandoned = true;
+		else
+			spare_drop(sp);
+		return false;
+	}
+	f->fd = sp->fd;
+	f->seq = sp->seq;
+	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
+	f->in_place = true;
+	sp->fd = -1;
+	sp->ready = false;
+	return true;
+}
+
+bool spare_busy(struct replica *rp)
+{
+	struct spare *sp = &rp->spare;
+
+	if (sp->busy)
+		return true;
+	if (sp->fd >= 0) {
+		close(sp->fd); /* its file is removed at the next start: nothing durable */
+		sp->fd = -1;
+	}
+	return false;
+}
+
+/* The file is open (and preallocated) or could not be: write the chunks that arrived
+ * meanwhile, or drop them if the file cannot be stored. */
+static void infile_ready(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	f->opening = false;
+	if (f->in_place)
+		spare_prepare(f);
 	/* Chunks that arrived meanwhile. */
 	while (f->waiting) {
 		struct chunk_write *cw = f->waiting;
@@ -499,13 +706,14 @@ static void infile_checkpoint(struct infile *f, int64_t now_ms)
 	struct io_uring_sqe *sqe;
 
 	f->ck_ms = now_ms;
-	if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+	/* Written in place: the bytes alone (their records say how far they go). */
+	if (!f->in_place && store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
 		return;
 	f->ck_pending = f->received;
 	f->checkpointing = true;
 	f->ck_op.cb = infile_checkpointed;
 	sqe = ring_sqe(rp->ring, &f->ck_op);
-	io_uring_prep_fsync(sqe, f->fd, 0);
+	io_uring_prep_fsync(sqe, f->fd, f->in_place ? IORING_FSYNC_DATASYNC : 0);
 	infile_submit(f, sqe);
 }
 
@@ -658,6 +866,10 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 	} else {
 		if (wal_validator_begin(&f->wv, &f->wn, fb.size, 0) < 0) {
 			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
+			return 0;
+		}
+		if (f->stream && f->wn.kind == WAL_FILE_SEGMENT && spare_take(f)) {
+			spare_prepare(f);
 			return 0;
 		}
 		f->seq = ++rp->seq;

@@ -72,6 +72,11 @@ struct infile {
 	bool checkpointing;
 	bool resumed; /* continues a partial file: open it, do not create it */
 	bool stream; /* WIRE_BEGIN_STREAM: made durable as it arrives, PROGRESS after each */
+	/* a streamed segment written in place: preallocated (zeros, synced) after the open,
+	 * so a group commit is an fdatasync of its bytes alone, with no record (the durable
+	 * length is found again from its records: store_valid_records()) */
+	bool in_place;
+	uint64_t prefill_off; /* zeros written so far while preallocating */
 	bool cancelled; /* FILE_CANCEL: discarded once idle, no ACK */
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */
@@ -84,6 +89,24 @@ struct infile {
 	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
 	int64_t t_begin, t_end, t_written, t_synced; /* ms, for the debug log */
 	char fail_msg[WIRE_MAX_MESSAGE + 1];
+};
+
+/*
+ * The file of the next streamed segment, preallocated while the current one streams
+ * (replica_infile.c), so that a segment begins without waiting for its zeros: named as
+ * that segment's incoming file will be (NAME.SEQ), with a record of durable length 0.  Not
+ * tied to a link; a spare nobody takes is removed at the next start (nothing durable).
+ */
+struct spare {
+	struct ring_op op;
+	struct replica *rp;
+	int fd; /* -1: none */
+	char name[WIRE_MAX_FILE_NAME + 1];
+	char tmp_name[WIRE_MAX_FILE_NAME + 32];
+	uint64_t seq, size, off;
+	bool busy; /* a write or the fsync in flight */
+	bool ready; /* zeros written and synced */
+	bool abandoned; /* remove it once its request completes */
 };
 
 struct link {
@@ -129,6 +152,7 @@ struct replica {
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	struct serve *serve; /* pg_listen: the walsender endpoint for standbys, or NULL */
 	struct retainer retain; /* retention of the store (retain_time, retain_size) */
+	struct spare spare;
 	struct status_node st;
 };
 
@@ -155,6 +179,13 @@ int link_on_file_end(struct link *lk, const uint8_t *payload, uint32_t len);
 /* FILE_CANCEL: a streamed file will not be completed; discard it once its writes are done,
  * without an ACK.  Returns 0 or -errno (the link is refused). */
 int link_on_file_cancel(struct link *lk, const uint8_t *payload, uint32_t len);
+
+/* No spare yet (before the ring runs). */
+void spare_init(struct replica *rp);
+
+/* Stopping: whether the spare's request is still in flight; its descriptor is closed
+ * once it is not (its file stays for the next start to remove). */
+bool spare_busy(struct replica *rp);
 
 /* Begin a checkpoint of each file of @lk due one (checkpoint_interval). */
 void link_checkpoint_due(struct link *lk, int64_t now_ms);

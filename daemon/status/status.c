@@ -435,6 +435,8 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 				(unsigned int)(p->write_lsn >> 32), (unsigned int)p->write_lsn,
 				(unsigned int)(p->flush_lsn >> 32), (unsigned int)p->flush_lsn,
 				p->lag_bytes, p->lag_us / 1000);
+		if (p->commits_waiting)
+			sb_printf(sb, "    commits waiting: %" PRIu64 "\n", p->commits_waiting);
 		if (p->tls[0])
 			sb_printf(sb, "    tls:             %s, kernel TLS %s\n", p->tls, p->ktls);
 		sb_printf(sb, "    errors:          %" PRIu64 ", reconnects: %" PRIu64 "\n",

@@ -87,7 +87,9 @@
 	X(lost_files, GAUGE, "Primary: files this replica lost to spool overflow.") \
 	X(zc_sends, COUNTER, "Zero-copy sends (SEND_ZC, SENDMSG_ZC) to the peer.")  \
 	X(zc_copied, COUNTER, "Zero-copy sends the kernel copied after all.")       \
-	X(copy_sends, COUNTER, "Copying sends to the peer.")
+	X(copy_sends, COUNTER, "Copying sends to the peer.")                        \
+	X(commits_waiting, GAUGE,                                                   \
+	  "Primary, streaming: commit records received and not yet durable on the peer.")
 
 enum status_kind {
 	STATUS_COUNTER,

@@ -17,6 +17,7 @@
 #include "common/durable.h"
 #include "common/file_compare.h"
 #include "common/log.h"
+#include "wal/record.h"
 #include "wal/store.h"
 
 #define SYSID_FILE "system_identifier"
@@ -111,17 +112,90 @@ static int store_parse_tmp_name(const char *tmp_name, struct store_partial *p, s
 	return 0;
 }
 
+/* Feed @fd's first @len bytes to @d from @lsn, all of them when @whole, else until its
+ * records end; false when a read fails short (then @d stopped before @lsn + @len). */
+static bool store_decode_fd(struct wal_decoder *d, int fd, uint64_t lsn, uint64_t len, bool whole,
+			    uint8_t *buf)
+{
+	for (uint64_t off = 0; off < len;) {
+		size_t want = len - off < READ_CHUNK ? (size_t)(len - off) : READ_CHUNK;
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+
+		if (got <= 0 || wal_decoder_feed(d, lsn + off, buf, (size_t)got) < 0)
+			return false;
+		off += (uint64_t)got;
+		/* Zeros or damage: nothing more in this segment is WAL. */
+		if (!whole && d->state == WAL_DEC_SEGMENT_END)
+			break;
+	}
+	return true;
+}
+
+int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size, uint64_t *valid)
+{
+	uint8_t first[WAL_PAGE_LONG_HEADER];
+	char prev_name[WAL_NAME_MAX + 1];
+	struct wal_page_header hdr;
+	struct wal_decoder d = { 0 };
+	struct wal_name wn;
+	uint64_t segno, seg_start;
+	uint8_t *buf;
+	int prev = -1;
+
+	*valid = 0;
+	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    pread(fd, first, sizeof(first), 0) != (ssize_t)sizeof(first))
+		return 0;
+	wal_page_header_decode(first, true, &hdr);
+	if (hdr.seg_size != size || wal_name_segno(&wn, hdr.seg_size, &segno) < 0)
+		return 0;
+	seg_start = segno * size;
+	buf = malloc(READ_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	if (segno > 0) {
+		/* A record running in from the segment before: decoded from its start. */
+		wal_name_format_segment(prev_name, sizeof(prev_name), wn.timeline, segno - 1,
+					hdr.seg_size);
+		prev = openat(archive_fd, prev_name,
+			      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	}
+	if (prev >= 0 && (wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start - size,
+					    NULL, NULL) < 0 ||
+			  !store_decode_fd(&d, prev, seg_start - size, size, true, buf) ||
+			  d.next_lsn != seg_start)) {
+		wal_decoder_end(&d);
+		close(prev);
+		prev = -1;
+	}
+	if (prev < 0 &&
+	    wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start, NULL, NULL) < 0)
+		goto out;
+	store_decode_fd(&d, fd, seg_start, size, false, buf);
+	if (d.end_lsn > seg_start)
+		*valid = d.end_lsn - seg_start;
+	wal_decoder_end(&d);
+out:
+	if (prev >= 0)
+		close(prev);
+	free(buf);
+	return 0;
+}
+
 /*
  * Is @tmp_name in .incoming (store_tmp_name()) a partial file that can be resumed?  Its
  * record must be sound, and its first durable bytes must still have the recorded CRC and
- * validate as the start of the file its name says.  Fills @p; false means remove it.
+ * validate as the start of the file its name says.  A segment is durable at least to the
+ * end of its whole WAL records (store_valid_records()): a streamed segment written in
+ * place (preallocated) records only where it began, and its group commits are fdatasyncs
+ * of its bytes alone.  Fills @p; false means remove it.
  */
 static bool store_check_partial(struct store *st, const char *tmp_name, struct store_partial *p)
 {
 	struct wal_name wn;
 	struct stat sb;
 	uint8_t *buf = NULL;
-	uint64_t off = 0;
+	uint64_t off = 0, recorded, valid;
 	uint32_t crc = 0;
 	bool ok = false;
 	int fd;
@@ -133,15 +207,29 @@ static bool store_check_partial(struct store *st, const char *tmp_name, struct s
 	if (fd < 0)
 		return false;
 	if (store_read_resume(fd, &p->size, &p->durable, &p->crc) < 0 || fstat(fd, &sb) < 0 ||
-	    !S_ISREG(sb.st_mode) || p->durable == 0 || p->durable >= p->size ||
-	    (uint64_t)sb.st_size < p->durable || wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
+	    !S_ISREG(sb.st_mode) || p->durable >= p->size || (uint64_t)sb.st_size < p->durable ||
+	    wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
+		goto out_close;
+	recorded = p->durable;
+	if (store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
+	    valid > p->durable && valid <= (uint64_t)sb.st_size) {
+		/* Written before a crash of this daemon, maybe not synced: sync it before it
+		 * is counted (a whole file stays a partial: the end comes with FILE_END). */
+		p->durable = valid < p->size ? valid : p->size - 1;
+		if (fdatasync(fd) < 0) {
+			log_warning("could not fsync file \"%s/%s/%s\": %s", st->path,
+				    STORE_INCOMING_DIR, tmp_name, strerror(errno));
+			p->durable = recorded;
+		}
+	}
+	if (p->durable == 0)
 		goto out_close;
 	buf = malloc(READ_CHUNK);
 	if (!buf)
 		goto out_close;
 	while (off < p->durable) {
-		size_t want =
-			p->durable - off < READ_CHUNK ? (size_t)(p->durable - off) : READ_CHUNK;
+		uint64_t end = off < recorded ? recorded : p->durable;
+		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
 		ssize_t got = pread(fd, buf, want, (off_t)off);
 
 		if (got <= 0)
@@ -153,12 +241,14 @@ static bool store_check_partial(struct store *st, const char *tmp_name, struct s
 			goto out_free;
 		}
 		off += (uint64_t)got;
+		if (off == recorded && crc != p->crc) {
+			log_log("partial file \"%s\" does not match its record (CRC %08x, "
+				"recorded %08x)",
+				tmp_name, crc, p->crc);
+			goto out_free;
+		}
 	}
-	if (crc != p->crc) {
-		log_log("partial file \"%s\" does not match its record (CRC %08x, recorded %08x)",
-			tmp_name, crc, p->crc);
-		goto out_free;
-	}
+	p->crc = crc;
 	if (st->id.system_identifier && p->wv.have_id &&
 	    (p->wv.id.system_identifier != st->id.system_identifier ||
 	     (st->id.page_magic && p->wv.id.page_magic != st->id.page_magic)))
@@ -524,6 +614,32 @@ void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_
 		st->nrecent++;
 }
 
+/* CRC-32C of the first @len bytes of @fd into *@crc: 0, or -EIO when they cannot be read. */
+static int store_crc_prefix(int fd, uint64_t len, uint32_t *crc)
+{
+	uint8_t *buf = malloc(READ_CHUNK);
+	uint32_t c = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < len;) {
+		size_t want = len - off < READ_CHUNK ? (size_t)(len - off) : READ_CHUNK;
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+
+		if (got <= 0) {
+			ret = -EIO;
+			break;
+		}
+		c = crc32c(c, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	free(buf);
+	if (!ret)
+		*crc = c;
+	return ret;
+}
+
 int store_find_incoming(int archive_fd, const char *name, struct store_partial *found)
 {
 	struct store_partial p;
@@ -553,10 +669,18 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 		if (fd < 0)
 			continue; /* renamed or removed meanwhile */
 		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    store_read_resume(fd, &p.size, &p.durable, &p.crc) == 0 && p.durable > 0 &&
-		    p.durable < p.size && (uint64_t)sb.st_size >= p.durable &&
-		    p.durable > found->durable)
-			*found = p;
+		    store_read_resume(fd, &p.size, &p.durable, &p.crc) == 0 && p.durable < p.size &&
+		    (uint64_t)sb.st_size >= p.durable) {
+			uint64_t valid;
+
+			/* Whole records past the record (a preallocated streamed segment). */
+			if (store_valid_records(archive_fd, fd, p.name, p.size, &valid) == 0 &&
+			    valid > p.durable && valid <= (uint64_t)sb.st_size &&
+			    store_crc_prefix(fd, valid < p.size ? valid : p.size - 1, &p.crc) == 0)
+				p.durable = valid < p.size ? valid : p.size - 1;
+			if (p.durable > found->durable)
+				*found = p;
+		}
 		close(fd);
 	}
 	closedir(dir);

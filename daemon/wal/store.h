@@ -145,12 +145,27 @@ void store_partial_discard(struct store *st, struct store_partial *p);
 /*
  * Find, read-only (nothing is kept, taken or removed: walshipd may be writing), the file
  * of @name in the .incoming directory of the store whose archive_dir is open at
- * @archive_fd, that has the largest recorded durable length (store_mark_durable()).
- * Fills @found's name, tmp_name, seq, size, durable (> 0) and crc, as recorded and not
- * checked against the bytes (the caller reads and validates them); wv is left zeroed.
+ * @archive_fd, that has the largest durable length: as recorded (store_mark_durable()),
+ * or further to the end of its whole WAL records (store_valid_records(), the CRC then of
+ * that prefix; bytes written may be counted before walshipd has synced them, never bytes
+ * that are not whole CRC-checked records).  Fills @found's name, tmp_name, seq, size,
+ * durable (> 0) and crc, not checked against the bytes again (the caller reads and
+ * validates them); wv is left zeroed.
  * Returns 0, -ENOENT when no file of @name has a durable length, or -errno.
  */
 int store_find_incoming(int archive_fd, const char *name, struct store_partial *found);
+
+/*
+ * How much of @fd, an incoming WAL segment named @name of @size bytes, is whole WAL
+ * records, decoded (wal/record.h: page headers, lengths, prev-links, CRCs) as PostgreSQL's
+ * recovery finds the end of WAL: *@valid is the end of the last whole record, 0 when none
+ * (or @name is not a segment, or its first page does not say @size).  A record running in
+ * from the segment before counts when that segment is stored under its name in the
+ * archive open at @archive_fd (it is decoded first).  The durable length of a streamed
+ * segment written in place, whose group commits record nothing (docs/architecture.md,
+ * "Durability rules").  Returns 0, or -ENOMEM.
+ */
+int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size, uint64_t *valid);
 
 /* Remember that @name (@size bytes, CRC-32C @crc) is stored under its final name. */
 void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc);

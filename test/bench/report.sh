@@ -211,7 +211,7 @@ report() {
 			echo
 			echo "synchronous commit (issue 13): pgbench -N -c 8 -j 2, $SYNC_SECONDS s per run," \
 				"synchronous_commit = on, one synchronous standby; transaction latency in ms," \
-				"CPU s per GB of WAL; flush lag (pg_stat_replication, ms) over $SYNC_LAG_SECONDS s" \
+				"CPU s per GB of WAL; flush lag (from positions, ms) over $SYNC_LAG_SECONDS s" \
 				"with synchronous_commit = off; median of $RUNS runs"
 			echo
 			sync_table text
@@ -337,9 +337,11 @@ doc() {
 		echo "    walreceiver and the startup process (/proc; \"apply\" is the startup process,"
 		echo "    WAL replay, alone), pg_receivewal or the replica walshipd (cgroup). Then"
 		echo "    $SYNC_LAG_SECONDS s of the same load with synchronous_commit = off in its sessions,"
-		echo "    pg_stat_replication.flush_lag of the contender sampled every 0.1 s on the primary"
-		echo "    (walship answers PostgreSQL as a standby does, so the measure is the same for"
-		echo "    the three)."
+		echo "    the flush lag from positions: every 2 ms a session on the primary notes its flush"
+		echo "    position and the contender's (pg_stat_replication.flush_lsn); each new position"
+		echo "    flushed is timed until the contender's reaches it (the same measure for the three;"
+		echo "    pg_stat_replication.flush_lag is not: it is cleared only for a client reporting"
+		echo "    everything applied, and walship and pg_receivewal report apply 0)."
 		echo
 		if [[ -s "$RESULTS_TSV" ]]; then # else only synchronous-commit contenders ran
 			echo "## Results"

@@ -228,7 +228,6 @@ require() {
 	require_walship
 	[[ -x "$HELPER" ]] || skip "$HELPER not built: run make"
 	((PGBR)) && require_cmds pgbackrest
-	want sync-walship && require_cmds jq
 	[[ -d "$CG_ROOT" ]] || skip "no cpuacct cgroup at $CG_ROOT (CPU accounting)"
 	require_cmds ip runuser awk sort sync openssl
 }

@@ -25,10 +25,18 @@
 # startup process, WAL replay, is also given alone as "apply"), pg_receivewal or the
 # replica walshipd (the receiver's cgroup).  Then BENCH_SYNC_LAG_SECONDS of the same load
 # with synchronous_commit = off (the pgbench sessions' own setting) while a session on the
-# primary samples pg_stat_replication.flush_lag of the contender every 0.1 s: the same
-# measure for the three, as walship answers PostgreSQL as a standby does (for walship the
-# primary walshipd's own `walship status --json` .peers[0].lag_us is sampled too and
-# logged).
+# primary measures the flush lag of the contender from positions (sync_lag_sampler_start):
+# the same measure for the three, and nothing else runs beside the load (walship's own lag,
+# `walship status --json` piped to jq, was sampled every 0.2 s during walship's run only:
+# 67 ms of CPU a sample, a third of a CPU taken from its load and its daemons alone).
+#
+# Why not pg_stat_replication.flush_lag: PostgreSQL's lag tracker (walsender.c) is fair to
+# a standby only.  It is cleared (NULL, not sampled) only after replies reporting
+# everything applied, which only the standby sends: walship and pg_receivewal report apply
+# as 0, so their last value stayed visible through idle moments and was sampled again and
+# again.  (By our reading of LagTrackerWrite(), its 8192 samples are also freed only as the
+# slowest position, apply, passes them, so for those two the buffer fills and then keeps
+# only its newest sample; not verified here.)
 #
 # Results: one line per contender and run in SYNC_TSV (sync_record), read by
 # test/bench/report.sh.
@@ -273,20 +281,57 @@ sync_pgbench() {
 		{ tail "$dir/$prefix.out" >&2; fail "pgbench failed; logs in $dir"; }
 }
 
-# sync_ws_lag_sampler CONF OUT: until killed, `.peers[0].lag_us` of `walship status --json`
-# of the walshipd with CONF every 0.2 s, one a line into OUT.
-sync_ws_lag_sampler() {
-	while :; do
-		"$WALSHIP" status -c "$1" --json 2>/dev/null | jq -r '.peers[0].lag_us // empty' \
-			>>"$2" || true
-		sleep 0.2
-	done
+# sync_lag_sampler_start SECONDS RAW: one session on the primary noting, every 2 ms for
+# SECONDS plus 300 at most, the time (microseconds), the primary's flush position and the
+# contender's (SYNC_APP's flush_lsn in pg_stat_replication, -1 while it has none) as a
+# notice into RAW; sets SAMPLER_PID.  End it with sync_lag_sampler_stop.
+sync_lag_sampler_start() {
+	local secs=$1 raw=$2
+	pg_as "$PG_BIN/psql" -h "$SYNC_DIR/sock" -p "$SYNC_PORT" -U postgres -Xq \
+		-c "set application_name = 'wsbench-sampler'" -c "do \$\$ begin
+			for i in 1..$(((secs + 300) * 500)) loop
+				raise notice 'pos % % %',
+					(extract(epoch from clock_timestamp()) * 1e6)::bigint,
+					pg_current_wal_flush_lsn() - '0/0'::pg_lsn,
+					(select coalesce(max(flush_lsn - '0/0'::pg_lsn), -1)
+					from pg_stat_replication where application_name = '$SYNC_APP');
+				perform pg_sleep(0.002);
+			end loop; end \$\$" postgres </dev/null >/dev/null 2>"$raw" &
+	SAMPLER_PID=$!
+	WS_BG_PIDS+=("$SAMPLER_PID")
+}
+
+# sync_lag_sampler_stop RAW OUT: end the sampler of sync_lag_sampler_start (its backend
+# terminated, then psql); OUT gets the flush lags (microseconds, one a line): for each
+# sample that saw the primary's flush position advance, the time until the first sample
+# that saw the contender's flush position reach it (0 when it already had; the resolution
+# is the sampling interval, the same for every contender).
+sync_lag_sampler_stop() {
+	timeout -k 2 20 runuser -u postgres -- "$PG_BIN/psql" -h "$SYNC_DIR/sock" -p "$SYNC_PORT" \
+		-U postgres -XAtc "select pg_terminate_backend(pid) from pg_stat_activity
+		where application_name = 'wsbench-sampler'" postgres </dev/null >/dev/null || true
+	stop_pid "$SAMPLER_PID" 5
+	awk '$2 == "pos" && NF == 5 {n++; t[n] = $3; l[n] = $4; f[n] = $5}
+		END {
+			j = 1
+			for (i = 1; i <= n; i++) {
+				if (i > 1 && l[i] <= l[i - 1])
+					continue
+				if (j < i)
+					j = i
+				while (j <= n && f[j] < l[i])
+					j++
+				if (j > n)
+					break
+				print t[j] - t[i]
+			}
+		}' "$1" >"$2"
 }
 
 # run_sync RUN NAME: one run of synchronous-commit contender NAME.
 run_sync() {
 	local run=$1 name=$2 dir wsnd l0 l1 lsn s0 r0 c0 rc0 a0 s1 r1 c1 rc1 a1 t0 t1
-	local tps p50 p99 max lp50 lp99 lmax wsp="" apply line out
+	local tps p50 p99 max lp50 lp99 lmax apply line out
 	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
@@ -329,16 +374,12 @@ run_sync() {
 	read -r p50 p99 max < <(latency_summary "$dir/latencies")
 	# The lag, asynchronously.
 	if ((SYNC_LAG_SECONDS > 0)); then
-		lag_sampler_start "$SYNC_DIR/sock" "$SYNC_PORT" "$SYNC_LAG_SECONDS" "$dir/lag.raw" \
-			"$SYNC_APP"
-		if [[ $name == sync-walship ]]; then
-			sync_ws_lag_sampler "$dir/primary.conf" "$dir/lag_us" &
-			wsp=$!
-			WS_BG_PIDS+=("$wsp")
-		fi
+		sync_lag_sampler_start "$SYNC_LAG_SECONDS" "$dir/lag.raw"
 		PGOPTIONS="-c synchronous_commit=off" sync_pgbench "$dir" async "$SYNC_LAG_SECONDS"
-		[[ -n "$wsp" ]] && stop_pid "$wsp" 5
-		lag_sampler_stop "$SYNC_DIR/sock" "$SYNC_PORT" "$dir/lag.raw" "$dir/lags"
+		# Until the contender has flushed what the last samples saw flushed here.
+		lsn=$(psql_sync "select pg_current_wal_flush_lsn()")
+		wait_for 60 "$name to flush $lsn" sync_flushed "$SYNC_APP" "$lsn"
+		sync_lag_sampler_stop "$dir/lag.raw" "$dir/lags"
 		read -r lp50 lp99 lmax < <(latency_summary "$dir/lags")
 	else
 		: >"$dir/lags"
@@ -363,10 +404,5 @@ run_sync() {
 	printf '\n'
 	log "$(printf '%-15s run %d: %8.1f tps  latency p50 %s p99 %s ms  WAL %s MB/s  cpu/GB send %s s recv %s s (apply %s)  flush lag p50 %s p99 %s ms' \
 		"$name" "$run" "$tps" "$p50" "$p99" "$2" "$3" "$4" "$apply" "$lp50" "$lp99")"
-	if [[ -s "$dir/lag_us" ]]; then
-		read -r lp50 lp99 lmax < <(latency_summary "$dir/lag_us")
-		log "$(printf '%-15s run %d: walship status lag_us p50 %s p99 %s max %s ms' "$name" \
-			"$run" "$lp50" "$lp99" "$lmax")"
-	fi
 	return 0
 }

@@ -5,7 +5,9 @@
 # at every sample: WAL ships as it is written, not at segment end.  The distribution of the
 # lag in bytes and in time is printed (no timed assertion: the machine is shared).  With
 # archive_command = walship push as well, every segment is stored once: the pushes are
-# answered as streamed already, not sent again.
+# answered as streamed already, not sent again.  Commits waiting: with the replica daemon
+# frozen, the commits PostgreSQL writes are counted on it (status --json), none once it
+# goes on.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -79,6 +81,23 @@ if [[ -n "$r2d" ]]; then
 		fail "received to durable measured $(jq '.count' <<<"$r2d") times for $syncs syncs"
 	log "received to durable on the replica (BPF): $r2d"
 fi
+# Commits waiting (issue 13, item 6): with the replica daemon frozen (SIGSTOP: connected,
+# its durable position still), every commit PostgreSQL writes is counted on it, and none
+# once it goes on.
+commits_waiting() { walship_status "$PCONF" --json | jq -r '.peers[0].commits_waiting'; }
+waiting_at_least() { (($(commits_waiting) >= $1)); }
+none_waiting() { (($(commits_waiting) == 0)); }
+wait_for 30 "no commit waiting on the caught-up replica" none_waiting
+psql_at "$NS_P" "$PG_PORT" "create table cw (i int)" >/dev/null
+kill -STOP "${WS_DAEMON_PID[$RCONF]}"
+for i in 1 2 3 4 5; do
+	psql_at "$NS_P" "$PG_PORT" "insert into cw values ($i)" >/dev/null
+done
+wait_for 20 "5 commits waiting on the frozen replica" waiting_at_least 5
+waiting=$(commits_waiting)
+kill -CONT "${WS_DAEMON_PID[$RCONF]}"
+wait_for 30 "no commit waiting once the replica goes on" none_waiting
+log "ok: $waiting commits waiting on the frozen replica, none once it went on"
 # The slot holds WAL for the replica: with it away, walship check warns once PostgreSQL has
 # written more than max_wal_size past what walship reported durable.
 check_slot() {

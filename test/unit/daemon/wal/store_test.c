@@ -208,6 +208,143 @@ static void test_find_incoming(void **state)
 	free(seg);
 }
 
+/* ---- WAL records, for store_valid_records() ---- */
+
+#define SEG4 "000000010000000000000004"
+
+static uint8_t *wal; /* segments 3 and 4 (1 MiB each) */
+static uint64_t wpos, wprev; /* offset in wal[] of the next byte; the last record's LSN */
+
+static void wal_page(uint32_t rem)
+{
+	uint8_t *h = wal + wpos;
+	bool is_long = wpos % MB == 0;
+
+	put_le(h, 0xD110, 2);
+	put_le(h + 2, (rem ? 0x0001 : 0) | (is_long ? 0x0002 : 0), 2);
+	put_le(h + 4, 1, 4);
+	put_le(h + 8, 3ull * MB + wpos, 8);
+	put_le(h + 16, rem, 4);
+	if (is_long) {
+		put_le(h + 24, SYSID, 8);
+		put_le(h + 32, MB, 4);
+		put_le(h + 36, BLCKSZ, 4);
+	}
+	wpos += is_long ? 40 : 24;
+}
+
+/* A record of @len bytes of main data (at least 256); returns the offset of its end. */
+static uint64_t wal_record(uint32_t len)
+{
+	static uint8_t rec[4 * BLCKSZ];
+	uint32_t tot = 24 + 5 + len, written = 0, crc;
+
+	memset(rec, 0, sizeof(rec));
+	rec[24] = 254;
+	put_le(rec + 25, len, 4);
+	memset(rec + 29, 0x3c, len);
+	put_le(rec, tot, 4);
+	put_le(rec + 8, wprev, 8);
+	rec[17] = 10;
+	crc = crc32c(0, rec + 24, tot - 24);
+	crc = crc32c(crc, rec, 20);
+	put_le(rec + 20, crc, 4);
+	wpos = (wpos + 7) & ~(uint64_t)7;
+	if (wpos % BLCKSZ == 0)
+		wal_page(0);
+	wprev = 3ull * MB + wpos;
+	while (written < tot) {
+		uint32_t n;
+
+		if (wpos % BLCKSZ == 0)
+			wal_page(tot - written);
+		n = BLCKSZ - wpos % BLCKSZ;
+		n = n < tot - written ? n : tot - written;
+		memcpy(wal + wpos, rec + written, n);
+		wpos += n;
+		written += n;
+	}
+	return wpos;
+}
+
+/* @len bytes of segment 4 (the rest zeros, the whole size written: preallocated) as
+ * .incoming/@tmp with a record of durable length 0, as a new streamed segment has. */
+static void write_in_place(struct store *st, const char *tmp, uint64_t len)
+{
+	uint8_t *copy = calloc(1, MB);
+	int fd;
+
+	assert_non_null(copy);
+	memcpy(copy, wal + MB, len);
+	fd = write_incoming(st, tmp, copy, MB);
+	assert_int_equal(store_mark_durable(st, fd, MB, 0, 0), 0);
+	close(fd);
+	free(copy);
+}
+
+/*
+ * The durable length of a segment written in place is the end of its whole records: a
+ * torn record does not count; a record running in from segment 3 counts when segment 3 is
+ * stored (it is decoded from there), not otherwise.  store_open() keeps such a file with
+ * that length and the CRC of that prefix; store_find_incoming() finds it.
+ */
+static void test_valid_records(void **state)
+{
+	uint64_t cross_end, s1_end, s2_end, valid;
+	struct store_partial found;
+	char path[512];
+	struct store st;
+	int fd;
+
+	(void)state;
+	wal = calloc(2, MB);
+	assert_non_null(wal);
+	wpos = wprev = 0;
+	wal_page(0);
+	while (wpos < MB - 3 * BLCKSZ)
+		wal_record(3000);
+	cross_end = wal_record(4 * 8000) - MB; /* ends in segment 4 */
+	assert_true(cross_end > 0 && cross_end < MB / 2);
+	s1_end = wal_record(700) - MB;
+	s2_end = wal_record(5000) - MB;
+
+	assert_int_equal(store_open(&st, dir), 0);
+	write_in_place(&st, SEG4 ".5", s2_end - 100); /* s2 torn */
+	write_in_place(&st, SEG4 ".6", cross_end); /* only the tail of the crossing record */
+	fd = openat(st.incoming_fd, SEG4 ".5", O_RDONLY);
+	assert_int_equal(store_valid_records(st.dir_fd, fd, SEG4, MB, &valid), 0);
+	assert_true(valid == s1_end);
+	close(fd);
+	fd = openat(st.incoming_fd, SEG4 ".6", O_RDONLY);
+	assert_int_equal(store_valid_records(st.dir_fd, fd, SEG4, MB, &valid), 0);
+	assert_true(valid == 0); /* segment 3 is not stored */
+	snprintf(path, sizeof(path), "%s/%s", dir, SEG3);
+	{
+		int seg3 = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+
+		assert_true(seg3 >= 0);
+		assert_int_equal(write(seg3, wal, MB), (ssize_t)MB);
+		close(seg3);
+	}
+	assert_int_equal(store_valid_records(st.dir_fd, fd, SEG4, MB, &valid), 0);
+	assert_true(valid == cross_end);
+	close(fd);
+	assert_int_equal(store_find_incoming(st.dir_fd, SEG4, &found), 0);
+	assert_string_equal(found.tmp_name, SEG4 ".5");
+	assert_true(found.durable == s1_end);
+	assert_int_equal(found.crc, crc32c(0, wal + MB, s1_end));
+	store_close(&st);
+
+	/* A restart keeps both, each with the length of its records. */
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.npartials, 1); /* one partial per name: the newest (.6) */
+	assert_string_equal(st.partials[0].tmp_name, SEG4 ".6");
+	assert_true(st.partials[0].durable == cross_end);
+	assert_int_equal(st.partials[0].crc, crc32c(0, wal + MB, cross_end));
+	store_close(&st);
+	free(wal);
+}
+
 /* A partial of another system than the store's is not kept. */
 static void test_partial_of_other_system(void **state)
 {
@@ -422,6 +559,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partials_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_of_other_system, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_incoming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),

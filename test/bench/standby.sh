@@ -27,7 +27,8 @@
 #
 # The load: `pgbench -n -c 4 -j 2 -R BENCH_STANDBY_RATE -T BENCH_STANDBY_SECONDS` (TPC-B,
 # a fixed rate, so that every contender puts the same work on the primary).  Measured over
-# the load: the CPU seconds of the primary's postgres processes (its cgroup), of its
+# the load: the CPU seconds of the primary's postgres processes (its cgroup; the lag
+# sampler's session below included, the same in every contender), of its
 # walsenders alone (/proc, the pids of pg_stat_replication at the start, which must still
 # be there at the end), of the primary walshipd and of the appliance (their cgroups); the
 # number of walsenders; the WAL generated; the standbys' replay lag.
@@ -195,6 +196,8 @@ sb_up() {
 			unix_socket_directories = '$sock'
 			shared_buffers = 16MB
 			hot_standby_feedback = off
+			# A copy starts as after a crash: one syncfs, not an fsync per file (seconds).
+			recovery_init_sync_method = syncfs
 		CONF
 		SB_MADE[$i]=1
 	fi

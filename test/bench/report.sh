@@ -554,7 +554,7 @@ doc() {
 		echo "BENCH_CONTENDERS (shell patterns: \"sync-*\", \"standby-*\"), BENCH_PGBR, BENCH_PROBES;"
 		echo "see the head of test/bench/run-bench.sh. \`BENCH_REPORT_ONLY=1\` writes this page and the"
 		echo "plots again from the last run's results. \`make check\` runs a smoke version"
-		echo "(test/bench/smoke.sh: 8 segments, one run, every contender)."
+		echo "(test/bench/smoke.sh: 8 segments, one run, every contender but the standby ones)."
 	} >"$f"
 	log "report written to $f"
 }

@@ -16,6 +16,8 @@
 # points at the appliance or the primary, it starts, and it is caught up (replayed the
 # primary's flush position, streaming from the right upstream) before the load starts.
 #
+# Every load starts after a CHECKPOINT (the one the standbys replayed before their last stop).
+#
 #   standby-lag          one standby streaming from the primary and one from the
 #                        appliance, side by side under the same load: replay lag of each
 #                        (rows standby-lag-direct and standby-lag-appliance);
@@ -354,7 +356,14 @@ run_sb() {
 			"$( ((SB_WSP_UP)) && sub "$s1" "$s0" || echo -)" \
 			"$( ((SB_WSP_UP)) && sub "$a1" "$a0" || echo -)" "$dir/lags-$kind"
 	done
+	# A checkpoint replayed by every standby before it stops: its shutdown restartpoint is
+	# there, so that its next start replays from there, not from its first restartpoint
+	# (seconds of CPU per standby and run); and every load starts after a checkpoint.
+	psql_sb "checkpoint" >/dev/null
+	lsn=$(psql_sb "select pg_current_wal_flush_lsn()")
 	for ((i = 1; i <= n; i++)); do
+		wait_for 60 "standby sb$i to replay the checkpoint at $lsn" \
+			standby_reached "$NS_SB" $((SB_STANDBY_PORT + i)) "$lsn"
 		pg_stop "$(sb_data "$i")"
 	done
 }

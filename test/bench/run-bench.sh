@@ -196,6 +196,7 @@ bench_cleanup() {
 	local rc=$? pid cg
 	set +e
 	[[ -n "$GEN_DIR" ]] && rm -rf "$GEN_DIR"
+	sb_cleanup
 	for cg in "${CGROUPS[@]}"; do
 		for pid in $(cat "$CG_ROOT/$cg/cgroup.procs" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null

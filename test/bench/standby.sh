@@ -396,3 +396,11 @@ sb_run_all() {
 	done
 	sb_wsp 0
 }
+
+# sb_cleanup: after ws_cleanup has stopped the clusters and daemons, delete their data (8
+# standbys at scale 10 and the appliance's archive are gigabytes); their logs stay.
+sb_cleanup() {
+	[[ -n "$SB_DIR" ]] || return 0
+	rm -rf "$SB_DIR"/primary "$SB_DIR"/base "$SB_DIR"/sb[1-8] "$SB_DIR"/wsa/archive \
+		"$SB_DIR"/wsp/spool
+}

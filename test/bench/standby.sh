@@ -28,7 +28,8 @@
 #                        primary serves exactly these N.
 #
 # The load: `pgbench -n -c 4 -j 2 -R BENCH_STANDBY_RATE -T BENCH_STANDBY_SECONDS` (TPC-B,
-# a fixed rate, so that every contender puts the same work on the primary).  Measured over
+# a fixed rate, so that every contender puts the same work on the primary; a loaded machine
+# may fall short of it, so the report compares the primary's CPU per transaction).  Measured over
 # the load: the CPU seconds of the primary's postgres processes (its cgroup; the lag
 # sampler's session below included, the same in every contender), of its
 # walsenders alone (/proc, the pids of pg_stat_replication at the start, which must still

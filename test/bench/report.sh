@@ -188,6 +188,81 @@ sync_goals() {
 		}'
 }
 
+# standby_table FORMAT: the table of medians of the standby contenders (issue 14), as text
+# or as Markdown (FORMAT = text | md).
+standby_table() {
+	local c k
+	{
+		if [[ $1 == md ]]; then
+			echo "| contender | standbys | walsenders | TPS | WAL MB/s | primary postgres CPU % | of which walsenders % | primary walshipd CPU % | appliance CPU % | replay lag p50 ms | replay lag p99 ms | replay lag max ms |"
+			echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		else
+			echo contender standbys walsnd TPS "WAL-MB/s" "pgCPU%" "(walsnd)" "wsdCPU%" \
+				"applCPU%" "lag-p50" "lag-p99" "lag-max"
+		fi
+		for c in $(standby_contenders); do
+			printf '%s' "$c"
+			for ((k = 4; k <= 14; k++)); do
+				printf ' %s' "$(median "$c" "$k" "$STANDBY_TSV")"
+			done
+			printf '\n'
+		done
+	} | if [[ $1 == md ]]; then
+		awk 'NR <= 2 {print; next} {printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
+	else
+		awk '{printf "%-22s %8s %6s %6s %8s %6s %8s %7s %8s %7s %7s %7s\n",
+			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
+	fi
+}
+
+# standby_goals: one line per issue-14 benchmark goal: "goal | measured | met" ("-" where
+# a contender has no result).
+standby_goals() {
+	local a d
+	# The replay lag through the appliance against straight from the primary: per run (the
+	# same load, side by side), then the median of the ratios.
+	awk '$1 == "standby-lag-direct" {d[$2] = $13} $1 == "standby-lag-appliance" {a[$2] = $13}
+		END {for (r in a) if (r in d && d[r] > 0) printf "%.3f\n", a[r] / d[r]}' \
+		"$STANDBY_TSV" | sort -g | awk -v a="$(median standby-lag-appliance 13 "$STANDBY_TSV")" \
+		-v d="$(median standby-lag-direct 13 "$STANDBY_TSV")" '{v[NR] = $1}
+		END {
+			if (NR == 0) { print "replay lag p99 through the appliance <= 1.2 x straight from the primary | - | -"; exit }
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "replay lag p99 through the appliance <= 1.2 x straight from the primary | %.2f x (median of the per-run ratios; p99 %s vs %s ms) | %s\n",
+				m, a, d, m <= 1.2 ? "yes" : "NO" }'
+	# Fan-out: the most standbys served by the appliance against the most on the primary.
+	a=$(standby_contenders | sed -n 's/^standby-appliance-//p' | sort -n | tail -n 1)
+	d=$(standby_contenders | sed -n 's/^standby-direct-//p' | sort -n | tail -n 1)
+	[[ -n "$a" && -n "$d" ]] || return 0
+	# The primary's CPU per transaction (a loaded machine may not keep pgbench's rate):
+	# per run, then the median.
+	awk -v a="standby-appliance-$a" -v d="standby-direct-$d" '
+		$1 == a || $1 == d {
+			v = $8 * 10 / $6 # % of a CPU -> ms per transaction
+			if ($1 == a) { na++; va[na] = v; ws = ($10 == "-" ? 0 : $10) * 10 / $6; vs[na] = v + ws }
+			else { nd++; vd[nd] = v }
+		}
+		function med(x, n,   i, j, t) {
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && x[j - 1] > x[j]; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
+			return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+		}
+		END {
+			if (!na || !nd) exit
+			ma = med(va, na); ms = med(vs, na); md = med(vd, nd)
+			printf "primary CPU per transaction with %s standbys on the appliance < with %s on the primary | postgres %.2f ms (%.2f with the primary walshipd) against %.2f ms | %s\n",
+				substr(a, 19), substr(d, 16), ma, ms, md, (ma < md) ? "yes" : "NO"
+		}' "$STANDBY_TSV"
+	awk -v a="$a" -v d="$d" -v wa="$(median "standby-appliance-$a" 5 "$STANDBY_TSV")" \
+		-v wd="$(median "standby-direct-$d" 5 "$STANDBY_TSV")" \
+		-v la="$(median "standby-appliance-$a" 13 "$STANDBY_TSV")" \
+		-v ld="$(median "standby-direct-$d" 13 "$STANDBY_TSV")" 'BEGIN {
+		printf "%d standbys on the appliance cost the primary one walsender | %s walsender(s), against %s for %d standbys on the primary | %s\n",
+			a, wa, wd, d, wa == 1 ? "yes" : "NO"
+		printf "(no goal) standbys'"'"' replay lag p99, %d on the appliance, %d on the primary | %s vs %s ms | -\n", a, d, la, ld
+	}'
+}
+
 # report: the text table on stdout and in build/bench-results.txt.
 report() {
 	{
@@ -221,6 +296,21 @@ report() {
 			echo
 			echo "every run (contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max):"
 			sed 's/^/  /' "$SYNC_TSV"
+		fi
+		if [[ -s "$STANDBY_TSV" ]]; then
+			echo
+			echo "standbys (issue 14): PostgreSQL 15 standbys streaming from the appliance" \
+				"(pg_listen) or from the primary under pgbench -R $STANDBY_RATE (TPC-B, scale" \
+				"$STANDBY_SCALE), $STANDBY_SECONDS s per run; CPU in % of one CPU over the load;" \
+				"replay lag (ms) against the primary's flush timeline; median of $RUNS runs"
+			echo
+			standby_table text
+			echo
+			echo "goals (issue 14):"
+			standby_goals | sed 's/^/  /'
+			echo
+			echo "every run (contender run wall_s standbys walsenders tps WAL-MB/s pgCPU% walsndCPU% wsdCPU% applCPU% lag-p50 lag-p99 lag-max):"
+			sed 's/^/  /' "$STANDBY_TSV"
 		fi
 	} | tee "$RESULTS"
 	log "results written to $RESULTS; logs in $RUN_DIR"
@@ -265,7 +355,8 @@ doc() {
 		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
 		echo "  walship-async, walship-probes, walship-map, walship-archcmd, walship-module,"
 		echo "  pgBackRest (5 variants), baseline, cp, limit-disk, limit-net,"
-		echo "  streaming, sync-standby, sync-receivewal, sync-walship, fan-out 1 2 4 8. Each figure"
+		echo "  streaming, sync-standby, sync-receivewal, sync-walship, fan-out 1 2 4 8, standby-lag,"
+		echo "  standby-appliance-N, standby-direct-N. Each figure"
 		echo "  is the median over the runs; \"x baseline\" is"
 		echo "  the median of the per-run ratio to the baseline's seg/s of the same run, \"x limit\""
 		echo "  the median of the per-run ratio to min(limit-disk, limit-net) seg/s of the same"
@@ -342,6 +433,26 @@ doc() {
 		echo "    flushed is timed until the contender's reaches it (the same measure for the three;"
 		echo "    pg_stat_replication.flush_lag is not: it is cleared only for a client reporting"
 		echo "    everything applied, and walship and pg_receivewal report apply 0)."
+		echo "  - standby-lag, standby-appliance-N, standby-direct-N (issue 14, test/bench/standby.sh):"
+		echo "    PostgreSQL 15 standbys (copies of one base backup, shared_buffers = 16MB) on a"
+		echo "    third host, streaming from the appliance (a replica walshipd's pg_listen on the"
+		echo "    receiver, fed by a primary walshipd streaming from PostgreSQL with pg_conninfo"
+		echo "    and a slot) or straight from a PostgreSQL 15 primary on the sender (fsync on),"
+		echo "    under \`pgbench -n -c 4 -j 2 -R $STANDBY_RATE\` (scale $STANDBY_SCALE) for $STANDBY_SECONDS s,"
+		echo "    every standby caught up first. standby-lag: one standby on each path side by"
+		echo "    side, the same load; standby-appliance-N: N on the appliance; standby-direct-N:"
+		echo "    N on the primary (the primary walshipd stopped). CPU in % of one CPU over the"
+		echo "    load: the primary's postgres processes (a cgroup around its postmaster), its"
+		echo "    walsenders alone (/proc), the primary walshipd and the appliance (cgroups)."
+		echo "    Replay lag: not pg_stat_replication.replay_lag, which for the appliance's"
+		echo "    standbys is measured on the appliance (without the hop from the primary) and is"
+		echo "    reported only every wal_receiver_status_interval; instead one timeline for both"
+		echo "    paths: the primary's pg_current_wal_flush_lsn() sampled every 20 ms, each"
+		echo "    standby's pg_last_wal_replay_lsn() every 50 ms (same clock: namespaces of one"
+		echo "    machine); a sample's lag is how long before it the primary had flushed the first"
+		echo "    byte the standby had not replayed (interpolated between the primary's samples,"
+		echo "    so within about 20 ms; 0 when all was replayed); p50/p99/max over every sample of"
+		echo "    every standby of the contender."
 		echo
 		if [[ -s "$RESULTS_TSV" ]]; then # else only synchronous-commit contenders ran
 			echo "## Results"
@@ -379,6 +490,20 @@ doc() {
 			sync_goals | sed 's/^/| /; s/$/ |/'
 			echo
 		fi
+		if [[ -s "$STANDBY_TSV" ]]; then
+			echo "## Standbys served by the appliance (issue 14)"
+			echo
+			echo "\`pgbench -n -c 4 -j 2 -R $STANDBY_RATE\` (scale $STANDBY_SCALE), $STANDBY_SECONDS s per run; standbys on a"
+			echo "third host; CPU in % of one CPU over the load; replay lag against the primary's"
+			echo "flush timeline. Median of $RUNS runs."
+			echo
+			standby_table md
+			echo
+			echo "| goal (issue 14) | measured | met |"
+			echo "|---|---|---|"
+			standby_goals | sed 's/^/| /; s/$/ |/'
+			echo
+		fi
 		if [[ -s "$RUN_DIR/status-primary.txt" ]]; then
 			echo "## BPF fsync and send latency (walship-probes, last run)"
 			echo
@@ -407,6 +532,13 @@ doc() {
 			echo "contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max"
 			cat "$SYNC_TSV"
 			echo '```'
+			echo
+		fi
+		if [[ -s "$STANDBY_TSV" ]]; then
+			echo '```'
+			echo "contender run wall_s standbys walsenders tps WAL-MB/s pgCPU% walsndCPU% wsdCPU% applCPU% lag-p50 lag-p99 lag-max"
+			cat "$STANDBY_TSV"
+			echo '```'
 		fi
 		echo
 		echo "## Reproduce"
@@ -419,10 +551,12 @@ doc() {
 		echo
 		echo "Knobs (environment): BENCH_SEGMENTS (200), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
 		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_SYNC_SECONDS (20),"
-		echo "BENCH_SYNC_LAG_SECONDS (10), BENCH_CONTENDERS (shell patterns: \"sync-*\"), BENCH_PGBR, BENCH_PROBES;"
+		echo "BENCH_SYNC_LAG_SECONDS (10), BENCH_STANDBY_SECONDS (20), BENCH_STANDBY_FANOUT (\"1 4 8\"),"
+		echo "BENCH_STANDBY_DIRECT (\"8\"), BENCH_STANDBY_RATE (200), BENCH_STANDBY_SCALE (10),"
+		echo "BENCH_CONTENDERS (shell patterns: \"sync-*\", \"standby-*\"), BENCH_PGBR, BENCH_PROBES;"
 		echo "see the head of test/bench/run-bench.sh. \`BENCH_REPORT_ONLY=1\` writes this page and the"
 		echo "plots again from the last run's results. \`make check\` runs a smoke version"
-		echo "(test/bench/smoke.sh: 8 segments, one run, every contender)."
+		echo "(test/bench/smoke.sh: 8 segments, one run, every contender but the standby ones)."
 	} >"$f"
 	log "report written to $f"
 }

@@ -9,10 +9,14 @@
 #   SYNC_TSV        the synchronous-commit contenders' results (test/bench/sync.sh's
 #                   run_sync(): contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB
 #                   recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max; milliseconds)
+#   STANDBY_TSV     the standby contenders' results (test/bench/standby.sh's sb_record():
+#                   contender run wall_s standbys walsenders tps WAL-MB/s pgCPU%
+#                   walsenderCPU% walshipdCPU% applianceCPU% lag-p50 lag-p99 lag-max;
+#                   CPU in percent of one CPU over the load, lags in ms); may be unset
 #   RUN_DIR         the run directory (lat/ latencies, status-*.txt, plot/ scratch)
 #   RESULTS         where the text table goes
 #   SEGMENTS RUNS FANOUT_SEGMENTS STREAM_SECONDS STREAM_SCALE CORPUS_BYTES SYNC_SECONDS
-#   SYNC_LAG_SECONDS
+#   SYNC_LAG_SECONDS STANDBY_SECONDS STANDBY_RATE STANDBY_SCALE
 #                   the run's size, as run-bench.sh describes its BENCH_* knobs
 #
 # Sources test/system/lib.sh for log (progress lines tagged [bench]), WS_ROOT, WALSHIP
@@ -26,6 +30,7 @@ WS_TEST_NAME=bench
 	"${SEGMENTS:?}" "${RUNS:?}" "${FANOUT_SEGMENTS:?}" "${STREAM_SECONDS:?}" \
 	"${STREAM_SCALE:?}" "${CORPUS_BYTES:?}" "${SYNC_TSV:?}" "${SYNC_SECONDS:?}" \
 	"${SYNC_LAG_SECONDS:?}"
+STANDBY_TSV=${STANDBY_TSV:-}
 
 # MEDIANS["FILE CONTENDER COLUMN"]: the median of COLUMN (1-based) over the runs of
 # CONTENDER in FILE ("-" if the column holds "-"), for every file, contender and column at
@@ -34,7 +39,7 @@ declare -A MEDIANS=()
 medians_load() {
 	local f c k value
 	MEDIANS=()
-	for f in "$RESULTS_TSV" "$SYNC_TSV"; do
+	for f in "$RESULTS_TSV" "$SYNC_TSV" ${STANDBY_TSV:+"$STANDBY_TSV"}; do
 		[[ -s "$f" ]] || continue
 		while read -r c k value; do
 			MEDIANS["$f $c $k"]=$value
@@ -108,6 +113,12 @@ contenders() {
 		grep -q "^$c " "$RESULTS_TSV" && echo "$c"
 	done
 	return 0
+}
+
+# standby_contenders: the standby contenders that have results, in table order.
+standby_contenders() {
+	[[ -s "$STANDBY_TSV" ]] || return 0
+	awk '!seen[$1]++ {print $1}' "$STANDBY_TSV"
 }
 
 # sync_contenders: the synchronous-commit contenders that have results, in table order.

@@ -57,7 +57,13 @@
 #                  standby on the receiver a PostgreSQL standby, pg_receivewal
 #                  --synchronous or walship streaming (sync_replicas = 1); TPS, transaction
 #                  latency, CPU per GB of WAL on each host, and the flush lag with
-#                  synchronous_commit = off (test/bench/sync.sh says how).
+#                  synchronous_commit = off (test/bench/sync.sh says how);
+#   standby-lag, standby-appliance-N, standby-direct-N
+#                  PostgreSQL 15 standbys (issue 14) under a fixed-rate pgbench load: one
+#                  streaming from the appliance (a replica walshipd's pg_listen) beside one
+#                  streaming from the primary, their replay lag; N = 1 4 8 standbys served by
+#                  the appliance against N = 8 on the primary: the primary's CPU, its
+#                  walsenders, the standbys' lag (test/bench/standby.sh says how).
 #
 # For each (but the sync-* contenders, whose figures are their own, test/bench/sync.sh):
 # segments/s, MB/s, CPU seconds per GB on the sending and on the receiving host
@@ -87,6 +93,11 @@
 #   BENCH_SYNC_SECONDS=N     pgbench load of each synchronous-commit contender (default 20;
 #                            0: none)
 #   BENCH_SYNC_LAG_SECONDS=N its asynchronous load, for the flush lag (default 10; 0: none)
+#   BENCH_STANDBY_SECONDS=N  pgbench load of each standby contender (default 20; 0: none)
+#   BENCH_STANDBY_FANOUT="1 4 8"  standby counts served by the appliance ("" for none)
+#   BENCH_STANDBY_DIRECT="8"     standby counts streaming from the primary ("" for none)
+#   BENCH_STANDBY_RATE=N     the standby contenders' load, transactions/s (default 200)
+#   BENCH_STANDBY_SCALE=N    pgbench scale of their primary (default 10)
 #   BENCH_CONTENDERS="PATTERN ..."  run only the contenders whose names match one of these
 #                       shell patterns (e.g. "sync-*" or "walship streaming"; default: all)
 #   BENCH_PGBR=0        leave out the pgBackRest contenders (default 1)
@@ -157,6 +168,8 @@ MAX_REPLICAS=1
 
 # shellcheck source=test/bench/sync.sh
 . "$BENCH_DIR/sync.sh"
+# shellcheck source=test/bench/standby.sh
+. "$BENCH_DIR/standby.sh"
 
 # stop_pid PID [TIMEOUT_S [SIGNAL]]: send PID SIGNAL (default TERM), wait (default 10 s at
 # most), then SIGKILL it.
@@ -183,6 +196,7 @@ bench_cleanup() {
 	local rc=$? pid cg
 	set +e
 	[[ -n "$GEN_DIR" ]] && rm -rf "$GEN_DIR"
+	sb_cleanup
 	for cg in "${CGROUPS[@]}"; do
 		for pid in $(cat "$CG_ROOT/$cg/cgroup.procs" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null
@@ -228,6 +242,7 @@ require() {
 	require_walship
 	[[ -x "$HELPER" ]] || skip "$HELPER not built: run make"
 	((PGBR)) && require_cmds pgbackrest
+	[[ -n "$(sb_contenders)" ]] && require_cmds jq pgrep setpriv
 	[[ -d "$CG_ROOT" ]] || skip "no cpuacct cgroup at $CG_ROOT (CPU accounting)"
 	require_cmds ip runuser awk sort sync openssl
 }
@@ -1171,7 +1186,8 @@ bench_script() {
 		FANOUT_SEGMENTS=$FANOUT_SEGMENTS STREAM_SECONDS=$STREAM_SECONDS \
 		STREAM_SCALE=$STREAM_SCALE CORPUS_BYTES=$CORPUS_BYTES WALSHIP=$WALSHIP \
 		SYNC_TSV=$SYNC_TSV SYNC_SECONDS=$SYNC_SECONDS SYNC_LAG_SECONDS=$SYNC_LAG_SECONDS \
-		PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
+		STANDBY_TSV=$STANDBY_TSV STANDBY_SECONDS=$STANDBY_SECONDS STANDBY_RATE=$STANDBY_RATE \
+		STANDBY_SCALE=$STANDBY_SCALE PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
 }
 
 # bench_report: the text table (stdout and BENCH_RESULTS), the plots (BENCH_PLOTS) and the
@@ -1197,7 +1213,9 @@ main() {
 		# Report, plots and doc again from the last run's results (same BENCH_* settings).
 		RESULTS_TSV=$RUN_DIR/runs.txt
 		SYNC_TSV=$RUN_DIR/sync-runs.txt
-		[[ -s "$RESULTS_TSV" || -s "$SYNC_TSV" ]] || fail "no results in $RUN_DIR"
+		STANDBY_TSV=$RUN_DIR/standby-runs.txt
+		[[ -s "$RESULTS_TSV" || -s "$SYNC_TSV" || -s "$STANDBY_TSV" ]] ||
+			fail "no results in $RUN_DIR"
 		CORPUS_BYTES=$((SEGMENTS * SEG_BYTES))
 		bench_report
 		return 0
@@ -1206,8 +1224,10 @@ main() {
 	mkdir -p "$RUN_DIR/lat"
 	RESULTS_TSV=$RUN_DIR/runs.txt
 	SYNC_TSV=$RUN_DIR/sync-runs.txt
+	STANDBY_TSV=$RUN_DIR/standby-runs.txt
 	: >"$RESULTS_TSV"
 	: >"$SYNC_TSV"
+	: >"$STANDBY_TSV"
 	if ((PROBES)) && [[ ! -r /sys/kernel/btf/vmlinux ]]; then
 		log "no BTF (/sys/kernel/btf/vmlinux): the walship-probes contender is left out"
 		PROBES=0
@@ -1237,6 +1257,9 @@ main() {
 	((pgbr)) || PGBR=0
 	want streaming || STREAM_SECONDS=0
 	sync_wanted || SYNC_SECONDS=0
+	sb_check
+	# The standbys' host is receiver 2 (the appliance is receiver 1).
+	((SB_MAX && MAX_REPLICAS < 2)) && MAX_REPLICAS=2
 	log "$SEGMENTS segments x $RUNS runs:" \
 		"$(for c in $CORPUS_CONTENDERS streaming $SYNC_CONTENDERS; do
 			case $c in
@@ -1247,7 +1270,7 @@ main() {
 			sync-*) ((SYNC_SECONDS)) || continue ;;
 			esac
 			want "$c" && printf '%s ' "$c"
-		done)${FANOUT:+fan-out to $FANOUT replicas ($FANOUT_SEGMENTS segments)}"
+		done)$(sb_contenders | tr '\n' ' ')${FANOUT:+fan-out to $FANOUT replicas ($FANOUT_SEGMENTS segments)}"
 	if want_corpus; then
 		corpus_prepare
 		head -n "$FANOUT_SEGMENTS" "$CORPUS_LIST" >"$RUN_DIR/fanout.list"
@@ -1260,6 +1283,7 @@ main() {
 	((PGBR)) && pgbr_setup
 	((STREAM_SECONDS)) && stream_setup
 	((SYNC_SECONDS)) && sync_setup
+	((SB_MAX)) && sb_setup
 	local run
 	for ((run = 1; run <= RUNS; run++)); do
 		log "---- run $run of $RUNS"
@@ -1287,6 +1311,7 @@ main() {
 		for n in $FANOUT; do
 			run_walship "$run" "fanout-$n" buffers off "$n" "$n" "$RUN_DIR/fanout.list"
 		done
+		((SB_MAX)) && sb_run_all "$run"
 	done
 	rm -rf "$RUN_DIR"/store* "$RUN_DIR/pgbr/repo" "$RUN_DIR/pgbr/pgdata/pg_wal"
 	bench_report

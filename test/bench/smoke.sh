@@ -7,7 +7,11 @@
 # commit for 2 s (1 s of lag sampling) with a PostgreSQL standby, pg_receivewal and
 # walship), plots and Markdown report into its own directory; pass (exit 0) when every
 # contender shipped every segment and the tables were printed.  No speed goal is checked
-# here: the figures of so short a run mean nothing.
+# here: the figures of so short a run mean nothing.  The standby contenders (issue 14,
+# test/bench/standby.sh) are left out: standby-lag alone, 1 s of load at scale 1, costs
+# about 13 s of CPU (a primary, two walshipds, a base backup, two standbys), too much for
+# `make check`; BENCH_STANDBY_SECONDS=1 puts them in at their smallest (standby-lag and
+# one standby on the appliance, scale 1).
 #
 # Exit codes follow test/system: 0 pass, 1 fail, 77 skip (the reason is the last line).
 # To run it with the system tests, a test/system/t_*.sh wrapper can exec it:
@@ -44,6 +48,9 @@ if [[ -f "$ROOT/build/walship_archive.so" ]]; then
 else
 	echo "smoke: build/walship_archive.so is not built (postgresql-server-dev-15): walship-module is left out"
 fi
+if ((${BENCH_STANDBY_SECONDS:-0} > 0)); then
+	contenders+=" standby-lag-direct standby-lag-appliance standby-appliance-1"
+fi
 pgbr=1
 if command -v pgbackrest >/dev/null; then
 	contenders+=" pgbr-sync-off pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4"
@@ -55,6 +62,8 @@ BENCH_SEGMENTS=${BENCH_SEGMENTS:-4} BENCH_RUNS=${BENCH_RUNS:-1} BENCH_PROGRESS=$
 	BENCH_FANOUT=${BENCH_FANOUT-1 2} BENCH_FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-2} \
 	BENCH_STREAM_SECONDS=${BENCH_STREAM_SECONDS:-2} BENCH_STREAM_SCALE=${BENCH_STREAM_SCALE:-1} \
 	BENCH_SYNC_SECONDS=${BENCH_SYNC_SECONDS:-2} BENCH_SYNC_LAG_SECONDS=${BENCH_SYNC_LAG_SECONDS:-1} \
+	BENCH_STANDBY_SECONDS=${BENCH_STANDBY_SECONDS:-0} BENCH_STANDBY_FANOUT=${BENCH_STANDBY_FANOUT-1} \
+	BENCH_STANDBY_DIRECT=${BENCH_STANDBY_DIRECT-} BENCH_STANDBY_SCALE=${BENCH_STANDBY_SCALE:-1} \
 	BENCH_PGBR=${BENCH_PGBR:-$pgbr} BENCH_RUN_DIR=$dir/run BENCH_RESULTS=$dir/results.txt \
 	BENCH_DOC=$dir/benchmarks.md BENCH_PLOTS=$dir/plots \
 	timeout -k 10 600 "$ROOT/test/bench/run-bench.sh" 2>&1 | tee "$out" || rc=$?

@@ -6,7 +6,9 @@
 # byte, and A's status shows B as a primary shows its replicas.  A is SIGKILLed: B stops
 # advancing (its upstream is gone, a segment completed meanwhile does not reach it), the
 # standby keeps what it has.  A restarted: B resumes without a gap (every segment present,
-# the same bytes as A's) and the standby catches up to the primary's data.
+# the same bytes as A's) and the standby catches up to the primary's data.  A keeps only its
+# newest segment (retain_size = 16MB) and what B needs: B stopped (registered, away), the
+# segments it lacks stay on A, and B restarted gets them.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -32,8 +34,9 @@ chmod 0644 "$HBA_B"
 write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
 	"pg_conninfo='host=$ADDR_P port=$PG_PORT user=postgres'"
 # A: a replica of the primary that relays (listen on its own address, the same port).
+# retain_size = 16MB: A keeps only its newest segment, and what B still needs.
 write_replica_conf "$ACONF" "$TEST_DIR/ws-a" "$NS_P" relay=on \
-	"listen=$ADDR_R1:$WALSHIP_PORT" checkpoint_interval=200ms
+	"listen=$ADDR_R1:$WALSHIP_PORT" retain_size=16MB
 # B: a replica of A, serving the standby.
 write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1" \
 	"pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA_B"
@@ -75,7 +78,7 @@ switch_segment() {
 }
 
 # A light load; everything it wrote reaches the standby through A and B.
-pgbench_at "$NS_P" "$PG_PORT" -T 4 -c 2 -R 200 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
+pgbench_at "$NS_P" "$PG_PORT" -T 3 -c 2 -R 200 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench.out" >&2; fail "pgbench failed"; }
 log "pgbench: $(grep -E '^tps' "$TEST_DIR/pgbench.out" | tr '\n' ' ')"
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
@@ -124,6 +127,36 @@ psql_at "$NS_P" "$PG_PORT" "insert into marker values (3)"
 target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
 wait_standby_lsn "$NS_R2" "$SB_PORT" "$target" 30
 wait_for 30 "$missed in ws-b's archive" test -f "$BARCHIVE/$missed"
+log "ok: after ws-a's restart ws-b resumed and the standby caught up to $target"
+
+# Retention on A removed what B holds, oldest first...
+first=$(wal_segment_numbers "$BARCHIVE" | head -n 1)
+first=$(printf '%08X%08X%08X' 1 0 "$first")
+wait_for 20 "ws-a's retention to remove $first (ws-b holds it)" test ! -e "$AARCHIVE/$first"
+# ...but B stopped (registered, away), A keeps every segment B lacks.
+walshipd_stop "$BCONF"
+lacks=()
+for i in 1 2 3; do
+	psql_at "$NS_P" "$PG_PORT" "insert into marker values (1$i)"
+	lacks+=("$(switch_segment)")
+	wait_for 20 "${lacks[-1]} in ws-a's archive" test -f "$AARCHIVE/${lacks[-1]}"
+done
+a_listed_all() {
+	local n
+	n=$(find "$AARCHIVE" -maxdepth 1 -type f -name '0*' | wc -l)
+	[[ "$(status_counter "$ACONF" retained_files)" == "$n" ]]
+}
+wait_for 20 "a retention pass on ws-a after ${lacks[-1]}" a_listed_all
+for f in "${lacks[@]}"; do
+	[[ -f "$AARCHIVE/$f" ]] || fail "ws-a removed $f, which the registered ws-b lacks"
+done
+log "ok: ws-a keeps ${lacks[*]} for ws-b while it is away (retain_size = 16MB)"
+walshipd_start "$NS_R2" "$BCONF" "$TEST_DIR/ws-b.log"
+for f in "${lacks[@]}"; do
+	wait_for 20 "$f in ws-b's archive" test -f "$BARCHIVE/$f"
+done
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R2" "$SB_PORT" "$target" 30
 assert_same_data "$NS_P" "$PG_PORT" "$NS_R2" "$SB_PORT"
 assert_no_gap "$BARCHIVE"
 newest=$(find "$AARCHIVE" -maxdepth 1 -regex '.*/[0-9A-F]+' -printf '%f\n' | sort | tail -n 1)
@@ -132,7 +165,10 @@ for f in "$AARCHIVE"/*; do
 	name=$(basename "$f")
 	assert_file_identical "$f" "$BARCHIVE/$name"
 done
-assert_file_identical "$PDATA/pg_wal/$missed" "$BARCHIVE/$missed"
-log "ok: after ws-a's restart ws-b holds every segment of ws-a, the same bytes, and the standby caught up to $target"
+for f in "$BARCHIVE"/0*; do
+	name=$(basename "$f")
+	[[ ! -e "$PDATA/pg_wal/$name" ]] || assert_file_identical "$PDATA/pg_wal/$name" "$f"
+done
+log "ok: ws-b holds every segment, the bytes of ws-a's and of the primary's pg_wal, and the standby the primary's data"
 ws_check_daemons
 log "PASS"

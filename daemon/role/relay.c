@@ -246,7 +246,8 @@ int relay_drop(struct primary *rl, const char *name, char *msg, size_t len)
 	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    !strcmp(peer->name, name)) {
-			snprintf(msg, len, "replica \"%s\" is connected from %s; stop its walshipd first",
+			snprintf(msg, len,
+				 "replica \"%s\" is connected from %s; stop its walshipd first",
 				 name, peer->conn.peer_addr);
 			return -EBUSY;
 		}
@@ -327,8 +328,8 @@ int relay_backlog(struct peer *peer, char ***names)
 		if (wal_name_parse(de->d_name, &wn) < 0 || strcmp(de->d_name, after) <= 0)
 			continue;
 		if (n == cap) {
-			char **grown = realloc(list, (size_t)(cap = cap ? cap * 2 : 64) *
-							     sizeof(char *));
+			char **grown =
+				realloc(list, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(char *));
 
 			if (!grown)
 				goto out_nomem;
@@ -603,8 +604,7 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	if (primary_listen(pr) < 0)
 		goto out_hba;
 	primary_accept_post(pr);
-	log_log("relay: downstream replicas connect on %s (%d registered)", cfg->listen,
-		rs->ndown);
+	log_log("relay: downstream replicas connect on %s (%d registered)", cfg->listen, rs->ndown);
 	return pr;
 
 out_hba:
@@ -679,6 +679,21 @@ void relay_fill_status(struct primary *rl, struct status_node *n)
 	if (!rl)
 		return;
 	primary_role.status(rl, &d);
+	/* Their positions, as a primary with a stream source shows its replicas'. */
+	for (unsigned int i = 0; i < d.npeers; i++) {
+		struct status_peer *sp = &d.peers[i];
+
+		for (const struct peer *peer = rl->peers; peer; peer = peer->next) {
+			if (peer->state != PEER_STREAMING || peer->conn.closing ||
+			    strcmp(peer->name, sp->name))
+				continue;
+			sp->write_lsn = peer->stream_received_lsn;
+			sp->flush_lsn = peer->stream.end;
+			for (const struct xfer *x = peer->xfers; x; x = x->next)
+				if (x->push->stream && x->push->lsn + x->next_read > sp->sent_lsn)
+					sp->sent_lsn = x->push->lsn + x->next_read;
+		}
+	}
 	n->connections_refused += d.connections_refused;
 	n->connections_shed += d.connections_shed;
 	n->hba_refused += d.hba_refused;

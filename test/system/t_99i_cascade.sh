@@ -17,7 +17,7 @@ PG_LISTEN_PORT=5443
 SB_PORT=5444
 ws_setup
 require_walship
-require_cmds jq
+require_cmds jq curl
 net_create 2
 PG_PORT=5432
 PCONF=$TEST_DIR/ws-primary/walship.conf
@@ -36,7 +36,7 @@ write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
 # A: a replica of the primary that relays (listen on its own address, the same port).
 # retain_size = 16MB: A keeps only its newest segment, and what B still needs.
 write_replica_conf "$ACONF" "$TEST_DIR/ws-a" "$NS_P" relay=on \
-	"listen=$ADDR_R1:$WALSHIP_PORT" retain_size=16MB
+	"listen=$ADDR_R1:$WALSHIP_PORT" retain_size=16MB "metrics_listen=127.0.0.1:9198"
 # B: a replica of A, serving the standby.
 write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1" \
 	"pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA_B"
@@ -96,7 +96,16 @@ log "ok: $seg in ws-b's archive equals the primary's pg_wal/$seg"
 # A's status: the downstream replica with its counters, in text and /metrics' source.
 walship_status "$ACONF" --json | jq -e '.peers[] | select(.name == "ws-b") |
 	select(.files_acked > 0)' >/dev/null || fail "ws-a's status shows no file acknowledged by ws-b"
-walship_status "$ACONF" | grep -q "ws-b" || fail "walship status (text) on ws-a does not show ws-b"
+text=$(walship_status "$ACONF")
+grep -q "^  peer ws-b ($ADDR_R2:[0-9]*): streaming" <<<"$text" ||
+	fail "walship status (text) on ws-a does not show ws-b streaming"
+grep -q "^relay: *1 downstream replica(s) registered" <<<"$text" ||
+	fail "walship status (text) on ws-a does not show the registered downstream replica"
+metrics=$(in_ns "$NS_R1" curl -fsS "http://127.0.0.1:9198/metrics")
+grep -q "^walship_peer_files_acked_total{peer=\"ws-b\",addr=\"$ADDR_R2:" <<<"$metrics" ||
+	fail "/metrics on ws-a does not show ws-b"
+grep -q "^walship_registered_replicas 1$" <<<"$metrics" ||
+	fail "/metrics on ws-a: walship_registered_replicas is not 1"
 registered=$(status_counter "$ACONF" registered_replicas)
 assert_eq 1 "$registered" "registered_replicas on ws-a"
 

@@ -8,7 +8,7 @@
 # standby keeps what it has.  A restarted: B resumes without a gap (every segment present,
 # the same bytes as A's) and the standby catches up to the primary's data.  A keeps only its
 # newest segment (retain_size = 16MB) and what B needs: B stopped (registered, away), the
-# segments it lacks stay on A, and B restarted gets them.
+# segments it lacks stay on A, and B restarted gets them.  B dropped on A once stopped.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -180,4 +180,11 @@ for f in "$BARCHIVE"/0*; do
 done
 log "ok: ws-b holds every segment, the bytes of ws-a's and of the primary's pg_wal, and the standby the primary's data"
 ws_check_daemons
+
+# B gone for good: dropped on A (not while connected), so that A no longer keeps WAL for it.
+assert_exit 1 "replica drop of the connected ws-b" "$WALSHIP" replica drop -c "$ACONF" ws-b
+walshipd_stop "$BCONF"
+assert_exit 0 "replica drop of ws-b on ws-a" "$WALSHIP" replica drop -c "$ACONF" ws-b
+assert_eq 0 "$(status_counter "$ACONF" registered_replicas)" "registered_replicas after the drop"
+log "ok: ws-b dropped on ws-a"
 log "PASS"

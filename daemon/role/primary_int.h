@@ -395,6 +395,8 @@ int relay_backlog(struct peer *peer, char ***names);
 int relay_open_file(struct primary *pr, const char *name);
 /* Relay mode: @peer acknowledged a file: what it still needs may have moved. */
 void relay_peer_progress(struct peer *peer);
+/* Relay mode: an APPLIED from @peer (taken by peer_on_applied() already): pass it on. */
+void relay_peer_applied(struct peer *peer, const uint8_t *payload, uint32_t len);
 /* Relay mode: (re)build pr->registered from the registered downstream replicas.
  * Returns 0 or -ENOMEM. */
 int relay_load_registered(struct primary *pr);

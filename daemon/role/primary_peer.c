@@ -329,8 +329,13 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 			return 0;
 		return peer_on_progress(peer, payload, hdr->length);
 	}
-	case WIRE_APPLIED:
-		return peer_on_applied(peer, payload, hdr->length);
+	case WIRE_APPLIED: {
+		int ret = peer_on_applied(peer, payload, hdr->length);
+
+		if (ret == 0 && peer->pr->relay)
+			relay_peer_applied(peer, payload, hdr->length);
+		return ret;
+	}
 	case WIRE_PING: {
 		struct msg_ping ping;
 		uint8_t frame[WIRE_HEADER_SIZE + 8];

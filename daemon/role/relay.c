@@ -63,6 +63,9 @@ struct relay_state {
 	struct relay_growing grow[RELAY_MAX_GROWING];
 	struct relay_down *down;
 	int ndown;
+	relay_applied_fn applied_fn; /* the downstream replicas' apply goes there */
+	void *applied_arg;
+	uint64_t applied_lsn; /* the furthest passed on */
 	bool dirty; /* a floor moved since the registry was written */
 	int64_t saved_ms;
 };
@@ -432,6 +435,26 @@ uint64_t relay_retention_floor(const struct primary *rl)
 		floor = v < floor ? v : floor;
 	}
 	return floor;
+}
+
+void relay_on_applied(struct primary *rl, relay_applied_fn fn, void *arg)
+{
+	if (!rl)
+		return;
+	relay_of(rl)->applied_fn = fn;
+	relay_of(rl)->applied_arg = arg;
+}
+
+void relay_peer_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct relay_state *rs = relay_of(peer->pr);
+	struct msg_applied m;
+
+	if (msg_applied_decode(payload, len, &m) < 0 || m.apply_lsn <= rs->applied_lsn)
+		return;
+	rs->applied_lsn = m.apply_lsn;
+	if (rs->applied_fn)
+		rs->applied_fn(rs->applied_arg, m.timeline, m.apply_lsn);
 }
 
 /* ---- the source: the replica's store ---- */

@@ -58,6 +58,15 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size);
 void relay_wal_dropped(struct primary *rl, const char *name, const char *tmp_name);
 
 /*
+ * Called when the furthest apply position a downstream replica reports (APPLIED: what the
+ * standbys on its pg_listen applied, never more than it holds, so never more than is
+ * durable here) grows: @lsn on timeline @tli.  The replica passes it upstream, as its own
+ * standbys' (remote_apply through a cascade).
+ */
+typedef void (*relay_applied_fn)(void *arg, uint32_t tli, uint64_t lsn);
+void relay_on_applied(struct primary *rl, relay_applied_fn fn, void *arg);
+
+/*
  * The oldest LSN a downstream replica, connected or registered, still needs: retention
  * keeps every segment holding a byte at or after it.  UINT64_MAX when none is registered
  * (or @rl is NULL).

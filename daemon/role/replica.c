@@ -113,10 +113,14 @@ static void replica_send_applied(struct replica *rp)
 		conn_send_frame(&rp->link->conn, frame, (uint32_t)len);
 }
 
+/* From the standbys on pg_listen and from the downstream replicas (relay): the furthest
+ * goes upstream (a smaller one, from another timeline, would change nothing there). */
 static void replica_applied(void *arg, uint32_t tli, uint64_t lsn)
 {
 	struct replica *rp = arg;
 
+	if (lsn <= rp->applied_lsn)
+		return;
 	rp->applied_tli = tli;
 	rp->applied_lsn = lsn;
 	replica_send_applied(rp);
@@ -588,6 +592,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 		rp->relay = relay_start(cfg, r, &rp->store); /* logs */
 		if (!rp->relay)
 			goto out_serve;
+		relay_on_applied(rp->relay, replica_applied, rp);
 	}
 	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
 		goto out_relay;

@@ -3,7 +3,8 @@
 # replica B, with a PostgreSQL 15 standby streaming from B's pg_listen under a light
 # pgbench load.  B is sent only what is durable on A, whole files and the stream: the
 # standby replays the primary's WAL through both, B's files equal the primary's byte for
-# byte, and A's status shows B as a primary shows its replicas.  A is SIGKILLed: B stops
+# byte, A's status shows B as a primary shows its replicas, and the standby's apply reaches
+# the primary through B and A.  A is SIGKILLed: B stops
 # advancing (its upstream is gone, a segment completed meanwhile does not reach it), the
 # standby keeps what it has.  A restarted: B resumes without a gap (every segment present,
 # the same bytes as A's) and the standby catches up to the primary's data.  A keeps only its
@@ -87,6 +88,14 @@ wait_standby_lsn "$NS_R2" "$SB_PORT" "$target" 30
 [[ "$(psql_at "$NS_R2" "$SB_PORT" "select count(*) from marker")" == 1 ]] ||
 	fail "the standby does not show marker 1"
 log "ok: the standby on ws-b replayed up to $target through ws-a (marker 1)"
+# Its apply travels up, B to A to the primary (what remote_apply waits for).
+apply_upstream() {
+	local apply
+	apply=$(status_counter "$PCONF" source_apply_lsn)
+	((apply >= $(lsn_to_int "$target")))
+}
+wait_for 15 "the primary to learn the standby's apply through ws-b and ws-a" apply_upstream
+log "ok: the primary reports the apply of ws-b's standby: $(status_counter "$PCONF" source_apply_lsn)"
 
 # A whole segment: B's copy is the primary's, byte for byte.
 seg=$(switch_segment)

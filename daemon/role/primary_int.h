@@ -284,10 +284,10 @@ struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t l
 int push_mem_begin(struct primary *pr, const char *name, const void *content, uint64_t len);
 /* CRC-32C of the first @len bytes of @p's file into *@crc.  Returns 0 or -errno. */
 int push_crc(const struct push *p, uint64_t len, uint32_t *crc);
-/* Relay mode: send WAL file @name, open as @fd (owned from here on), @size bytes of which
- * the first @avail are there, to every streaming replica, nobody waiting for its answer.
- * @stream: a segment still growing (beginning at LSN @lsn), whose avail the caller raises,
- * given to no replica yet (the caller adds it with peer_add_xfer()).
+/* Relay mode: WAL file @name to send, open as @fd (owned from here on), @size bytes of
+ * which the first @avail are there, nobody waiting for its answer; given to no replica yet
+ * (the caller adds it with peer_add_xfer()).  @stream: a segment still growing (beginning
+ * at LSN @lsn), whose avail the caller raises.
  * Returns the push with one reference for the caller (push_unref()), or NULL (logged;
  * @fd closed). */
 struct push *push_relay_begin(struct primary *pr, const char *name, int fd, uint64_t size,

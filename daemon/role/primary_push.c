@@ -701,9 +701,6 @@ struct push *push_relay_begin(struct primary *pr, const char *name, int fd, uint
 	p->stream = stream;
 	p->lsn = lsn;
 	p->refs = 1; /* the caller's */
-	if (stream)
-		push_link(p); /* the caller gives it to the replicas ready for it */
-	else
-		push_begin(p, NULL);
+	push_link(p); /* the caller gives it to the replicas that lack it */
 	return p;
 }

@@ -577,8 +577,16 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 		return;
 	}
 	p = push_relay_begin(rl, name, fd, size, size, false, 0);
-	if (p)
-		push_unref(p);
+	if (!p)
+		return;
+	/* To every streaming replica, unless it is being sent it already (from its backlog,
+	 * which skips the files it is given here). */
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->io == PEER_IO_OK && !peer_has_file(peer, name))
+			peer_add_xfer(peer, p);
+	push_unref(p);
+	relay_fill_all(rl);
 }
 
 void relay_wal_dropped(struct primary *rl, const char *name, const char *tmp_name)

@@ -4,12 +4,13 @@
 # pgbench load.  B is sent only what is durable on A, whole files and the stream: the
 # standby replays the primary's WAL through both, B's files equal the primary's byte for
 # byte, A's status shows B as a primary shows its replicas, and the standby's apply reaches
-# the primary through B and A.  A is SIGKILLed: B stops
-# advancing (its upstream is gone, a segment completed meanwhile does not reach it), the
-# standby keeps what it has.  A restarted: B resumes without a gap (every segment present,
-# the same bytes as A's) and the standby catches up to the primary's data.  A keeps only its
-# newest segment (retain_size = 16MB) and what B needs: B stopped (registered, away), the
-# segments it lacks stay on A, and B restarted gets them.  B dropped on A once stopped.
+# the primary through B and A.  A is SIGKILLed: B stops advancing (its upstream is gone, a
+# segment completed meanwhile does not reach it), the standby keeps what it has.  A
+# restarted: B resumes without a gap (every segment present, the same bytes as A's) and
+# the standby catches up to the primary's data.  A keeps only its newest segment
+# (retain_size = 16MB) and what B needs: B stopped (registered, away), the segments it
+# lacks stay on A, and B restarted gets them.  A stopped cleanly and started again; B
+# dropped on A once stopped.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -189,6 +190,11 @@ for f in "$BARCHIVE"/0*; do
 done
 log "ok: ws-b holds every segment, the bytes of ws-a's and of the primary's pg_wal, and the standby the primary's data"
 ws_check_daemons
+
+# A stopped cleanly (SIGTERM) with B connected, and started again: B streams from it again.
+walshipd_stop "$ACONF"
+walshipd_start "$NS_R1" "$ACONF" "$TEST_DIR/ws-a.log"
+wait_for 20 "ws-b streaming from ws-a after its clean restart" b_streaming_on_a
 
 # B gone for good: dropped on A (not while connected), so that A no longer keeps WAL for it.
 assert_exit 1 "replica drop of the connected ws-b" "$WALSHIP" replica drop -c "$ACONF" ws-b

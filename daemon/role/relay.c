@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -549,6 +550,18 @@ void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_nam
 	relay_fill_all(rl);
 }
 
+/* Whether @name, stored, is the file of growing segment @g (renamed), not another copy of
+ * it (one that replaced a partial the relay was reading). */
+static bool relay_same_file(const struct relay_state *rs, const struct relay_growing *g,
+			    const char *name)
+{
+	struct stat stored, growing;
+
+	return fstatat(rs->store->dir_fd, name, &stored, 0) == 0 &&
+	       fstat(g->push->fd, &growing) == 0 && stored.st_dev == growing.st_dev &&
+	       stored.st_ino == growing.st_ino;
+}
+
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 {
 	struct relay_state *rs;
@@ -561,7 +574,9 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	rs = relay_of(rl);
 	relay_learn_identity(rl);
 	g = relay_growing_find(rs, name);
-	if (g) {
+	if (g && !relay_same_file(rs, g, name))
+		relay_cancel(rl, g); /* stored from another copy: sent whole below */
+	else if (g) {
 		/* The same file, renamed: whole and durable now. */
 		p = g->push;
 		g->push = NULL;

@@ -116,6 +116,8 @@ grep -q "^walship_peer_files_acked_total{peer=\"ws-b\",addr=\"$ADDR_R2:" <<<"$me
 	fail "/metrics on ws-a does not show ws-b"
 grep -q "^walship_registered_replicas 1$" <<<"$metrics" ||
 	fail "/metrics on ws-a: walship_registered_replicas is not 1"
+log "ws-b on ws-a: $(walship_status "$ACONF" --json | jq -c '.peers[] | select(.name == "ws-b") |
+	{state, files_sent, files_acked, sent_lsn, write_lsn, flush_lsn, lag_bytes, lag_us}')"
 registered=$(status_counter "$ACONF" registered_replicas)
 assert_eq 1 "$registered" "registered_replicas on ws-a"
 

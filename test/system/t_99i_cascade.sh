@@ -7,10 +7,10 @@
 # the primary through B and A.  A is SIGKILLed: B stops advancing (its upstream is gone, a
 # segment completed meanwhile does not reach it), the standby keeps what it has.  A
 # restarted: B resumes without a gap (every segment present, the same bytes as A's) and
-# the standby catches up to the primary's data.  A keeps only its newest segment
-# (retain_size = 16MB) and what B needs: B stopped (registered, away), the segments it
-# lacks stay on A, and B restarted gets them.  A stopped cleanly and started again; B
-# dropped on A once stopped.
+# the standby catches up to the primary's data; so it does after a SIGKILL of the
+# primary's walshipd under load.  A keeps only its newest segment (retain_size = 16MB) and
+# what B needs: B stopped (registered, away), the segments it lacks stay on A, and B
+# restarted gets them.  A stopped cleanly and started again; B dropped on A once stopped.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -149,6 +149,19 @@ target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
 wait_standby_lsn "$NS_R2" "$SB_PORT" "$target" 30
 wait_for 30 "$missed in ws-b's archive" test -f "$BARCHIVE/$missed"
 log "ok: after ws-a's restart ws-b resumed and the standby caught up to $target"
+
+# The primary's walshipd killed and restarted under load: A keeps its durable part of the
+# segment it was receiving and resumes it, and B goes on receiving it from A.
+pgbench_at "$NS_P" "$PG_PORT" -T 4 -c 2 -R 200 -n >"$TEST_DIR/pgbench2.out" 2>&1 &
+load=$!
+sleep 1 # (not an assertion: the kill lands while the load runs)
+walshipd_kill "$PCONF"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+wait "$load" || { cat "$TEST_DIR/pgbench2.out" >&2; fail "pgbench failed"; }
+psql_at "$NS_P" "$PG_PORT" "insert into marker values (4)"
+target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_standby_lsn "$NS_R2" "$SB_PORT" "$target" 30
+log "ok: after a SIGKILL of the primary's walshipd the standby on ws-b caught up to $target"
 
 # Retention on A removed what B holds, oldest first...
 first=$(wal_segment_numbers "$BARCHIVE" | head -n 1)

@@ -514,6 +514,13 @@ static const struct config_key config_keys[] = {
 		.help = "address serving Prometheus metrics at /metrics over HTTP; empty: off",
 	},
 	{
+		.name = "relay",
+		.type = CONFIG_TYPE_BOOL,
+		FIELD(relay),
+		.default_value = "off",
+		.help = "replica: accept downstream walship replicas on listen (their upstream pointing here) and relay to them the WAL durable on this replica, whole files and the stream (a cascade: primary, this replica, downstream replicas)",
+	},
+	{
 		.name = "pg_listen",
 		.type = CONFIG_TYPE_STRING,
 		FIELD(pg_listen),
@@ -1434,6 +1441,11 @@ int config_validate(const struct config *cfg, const char *source_name)
 		log_error("parameter \"pg_conninfo\" can only be set when role is primary%s",
 			  where);
 		log_detail("A replica receives WAL from its upstream walshipd.");
+	}
+	if (cfg->role == CONFIG_ROLE_PRIMARY && cfg->relay) {
+		errors++;
+		log_error("parameter \"relay\" can only be set when role is replica%s", where);
+		log_detail("A primary always accepts replicas on listen.");
 	}
 	if (cfg->role == CONFIG_ROLE_PRIMARY && cfg->pg_listen[0] != '\0') {
 		errors++;

@@ -101,6 +101,7 @@ struct config {
 	enum config_switch sysfs; /* sysfs: publish to walship.ko, default auto */
 	bool bpf_keep_pins; /* bpf_keep_pins: keep /sys/fs/bpf/walship pins at exit */
 	char metrics_listen[CONFIG_MAX_ADDR]; /* metrics_listen: host:port or "" (off) */
+	bool relay; /* relay: replica, accept downstream replicas on listen */
 	char pg_listen[CONFIG_MAX_ADDR]; /* pg_listen: replica, walsender for standbys, "" off */
 	char pg_password_file[PATH_MAX]; /* pg_password_file: standbys' SCRAM verifiers */
 	char standby_delay[CONFIG_MAX_CONNINFO]; /* standby_delay: NAME:DURATION[,...], "" */

@@ -139,6 +139,9 @@ void primary_release(struct primary *pr, const char *replica, const char *file)
 {
 	int i = primary_registered_index(pr, replica);
 
+	if (pr->relay)
+		return; /* nothing is held for it: the store is its source */
+
 	if (spool_release(&pr->spool, replica, file) == 1 && i >= 0 && pr->held[i])
 		pr->held[i]--;
 }
@@ -199,6 +202,8 @@ int primary_load_registered(struct primary *pr)
 {
 	int n;
 
+	if (pr->relay)
+		return relay_load_registered(pr);
 	spool_free_names(pr->registered, pr->nregistered);
 	pr->registered = NULL;
 	pr->nregistered = 0;

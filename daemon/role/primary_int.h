@@ -10,6 +10,8 @@
  *   primary_stream.c the stream source: PostgreSQL's replication stream into segment pushes,
  *                    and the flush position reported back (synchronous standby)
  *   decide.c         what they decide, as pure functions (role/decide.h, unit-tested)
+ *   relay.c          the same sender in a replica (relay = on), with the replica's store as
+ *                    its source instead of pushes and PostgreSQL (role/relay.h)
  *
  * One struct per lifetime: struct primary (the role), struct peer (a connection),
  * struct push (a file being shipped), struct xfer (a file being sent on one connection).
@@ -153,6 +155,8 @@ struct peer {
 	int nbacklog;
 	int backlog_next;
 	uint32_t next_file_id;
+	uint32_t cancelled_id; /* the last file cancelled (FILE_CANCEL): its PROGRESS may
+				* cross the cancel, and is ignored */
 	struct msg_have have; /* what the replica said it holds; entries used are cleared */
 	uint64_t files_sent;
 	uint64_t files_acked;
@@ -182,6 +186,7 @@ struct peer {
 #define STREAM_RECENT 16
 
 struct pgsource;
+struct relay_state;
 
 struct stream_recent {
 	char name[WIRE_MAX_FILE_NAME + 1];
@@ -228,6 +233,9 @@ struct primary {
 	bool stream_paused;
 	struct stream_recent recent[STREAM_RECENT];
 	unsigned int recent_next;
+	/* relay mode (relay.c): this sender runs in a replica and sends what its store holds;
+	 * NULL on a primary.  No control socket, spool, worker or stream source then. */
+	struct relay_state *relay;
 };
 
 /* Whether @p still waits to be answered: a client's push, or a streamed segment not yet
@@ -276,6 +284,14 @@ struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t l
 int push_mem_begin(struct primary *pr, const char *name, const void *content, uint64_t len);
 /* CRC-32C of the first @len bytes of @p's file into *@crc.  Returns 0 or -errno. */
 int push_crc(const struct push *p, uint64_t len, uint32_t *crc);
+/* Relay mode: WAL file @name to send, open as @fd (owned from here on), @size bytes of
+ * which the first @avail are there, nobody waiting for its answer; given to no replica yet
+ * (the caller adds it with peer_add_xfer()).  @stream: a segment still growing (beginning
+ * at LSN @lsn), whose avail the caller raises.
+ * Returns the push with one reference for the caller (push_unref()), or NULL (logged;
+ * @fd closed). */
+struct push *push_relay_begin(struct primary *pr, const char *name, int fd, uint64_t size,
+			      uint64_t avail, bool stream, uint64_t lsn);
 
 /* ---- primary_stream.c: the stream source ---- */
 
@@ -366,5 +382,23 @@ void peer_fill(struct peer *peer);
 int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len);
 /* PEER_IO_WAIT is over: send @peer the files held for it, one at a time. */
 void peer_io_retry(struct peer *peer);
+
+/* ---- relay.c: the sender in a replica (role/relay.h) ---- */
+
+/* Relay mode: @peer completed its handshake: register it (durably, the first time) and
+ * load what it lacks.  Returns 0 or -errno. */
+int relay_register(struct peer *peer);
+/* Relay mode: the stored files @peer lacks (after the newest segment its HAVE lists), in
+ * WAL order, into *@names (spool_free_names()).  Returns how many, or -errno (logged). */
+int relay_backlog(struct peer *peer, char ***names);
+/* Relay mode: open stored file @name for reading.  Returns the descriptor or -errno. */
+int relay_open_file(struct primary *pr, const char *name);
+/* Relay mode: @peer acknowledged a file: what it still needs may have moved. */
+void relay_peer_progress(struct peer *peer);
+/* Relay mode: an APPLIED from @peer (taken by peer_on_applied() already): pass it on. */
+void relay_peer_applied(struct peer *peer, const uint8_t *payload, uint32_t len);
+/* Relay mode: (re)build pr->registered from the registered downstream replicas.
+ * Returns 0 or -ENOMEM. */
+int relay_load_registered(struct primary *pr);
 
 #endif /* WALSHIP_ROLE_PRIMARY_INT_H */

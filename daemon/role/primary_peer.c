@@ -237,11 +237,12 @@ static int peer_register(struct peer *peer)
 	peer->connected_since = time(NULL);
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
 
-	/* From its first connection on, the spool holds WAL for it (durability rule 1). */
-	ret = spool_register(&pr->spool, peer->name);
+	/* From its first connection on, the spool holds WAL for it (durability rule 1); a
+	 * relay's store holds it, and the relay records what the replica still needs. */
+	ret = pr->relay ? relay_register(peer) : spool_register(&pr->spool, peer->name);
 	if (ret < 0)
 		return ret;
-	if (ret == 1) {
+	if (ret == 1 && !pr->relay) {
 		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
 			peer->name);
 		if (primary_load_registered(pr) < 0)
@@ -255,8 +256,10 @@ static int peer_register(struct peer *peer)
 			peer->backlog[0]);
 
 	/* Files waiting for acknowledgements go to the newcomer too (new ones first: the
-	 * held backlog follows in WAL order). */
+	 * held backlog follows in WAL order); a relay's growing segment follows its backlog. */
 	peer_add_pending(peer);
+	if (pr->relay)
+		relay_peer_progress(peer);
 	peer_fill(peer);
 	return 0;
 }
@@ -317,10 +320,22 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 	switch (hdr->type) {
 	case WIRE_ACK:
 		return peer_on_ack(peer, payload, hdr->length);
-	case WIRE_PROGRESS:
+	case WIRE_PROGRESS: {
+		struct msg_progress pg;
+
+		/* Sent before the replica read our FILE_CANCEL of that file: nothing to count. */
+		if (peer->cancelled_id && msg_progress_decode(payload, hdr->length, &pg) == 0 &&
+		    pg.file_id == peer->cancelled_id)
+			return 0;
 		return peer_on_progress(peer, payload, hdr->length);
-	case WIRE_APPLIED:
-		return peer_on_applied(peer, payload, hdr->length);
+	}
+	case WIRE_APPLIED: {
+		int ret = peer_on_applied(peer, payload, hdr->length);
+
+		if (ret == 0 && peer->pr->relay)
+			relay_peer_applied(peer, payload, hdr->length);
+		return ret;
+	}
 	case WIRE_PING: {
 		struct msg_ping ping;
 		uint8_t frame[WIRE_HEADER_SIZE + 8];

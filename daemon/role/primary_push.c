@@ -404,10 +404,10 @@ struct push *push_from_spool(struct primary *pr, const char *name)
 	struct wal_name wn;
 	struct stat sb;
 	struct push *p = NULL;
-	int fd = spool_open_file(&pr->spool, name);
+	int fd = pr->relay ? relay_open_file(pr, name) : spool_open_file(&pr->spool, name);
 
 	if (fd < 0)
-		return NULL; /* released meanwhile */
+		return NULL; /* released (or removed) meanwhile */
 	if (fstat(fd, &sb) == 0 && wal_name_parse(name, &wn) == 0)
 		p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
 	if (!p) {
@@ -677,4 +677,30 @@ int push_mem_begin(struct primary *pr, const char *name, const void *content, ui
 	}
 	push_begin(p, NULL);
 	return 0;
+}
+
+struct push *push_relay_begin(struct primary *pr, const char *name, int fd, uint64_t size,
+			      uint64_t avail, bool stream, uint64_t lsn)
+{
+	struct wal_name wn;
+	struct push *p;
+
+	if (wal_name_parse(name, &wn) < 0 || pr->stopping) {
+		close(fd);
+		return NULL;
+	}
+	/* Never mapped (relay_start() sets send_source = buffers): a growing file is
+	 * shorter than its mapping would be. */
+	p = push_new(pr, name, &wn, fd, size);
+	if (!p) {
+		log_error("out of memory");
+		close(fd);
+		return NULL;
+	}
+	p->avail = avail;
+	p->stream = stream;
+	p->lsn = lsn;
+	p->refs = 1; /* the caller's */
+	push_link(p); /* the caller gives it to the replicas that lack it */
+	return p;
 }

@@ -187,7 +187,8 @@ int peer_load_backlog(struct peer *peer)
 	peer->backlog = NULL;
 	peer->nbacklog = 0;
 	peer->backlog_next = 0;
-	ret = spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
+	ret = peer->pr->relay ? relay_backlog(peer, &peer->backlog) :
+				spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
 	if (ret < 0) {
 		log_error("could not list the files held for replica \"%s\": %s", peer->name,
 			  strerror(-ret));
@@ -211,6 +212,7 @@ void peer_cancel_push(struct peer *peer, struct push *p)
 		struct msg_file_cancel fc = { .file_id = x->file_id };
 
 		peer_queue_small(peer, msg_file_cancel_encode(frame, sizeof(frame), &fc), frame);
+		peer->cancelled_id = x->file_id;
 	}
 	if (x->begin_queued)
 		peer->inflight_files--;
@@ -281,6 +283,8 @@ static void peer_skip_xfer(struct peer *peer, struct xfer *x)
 	peer_stream_advance(peer, x->push, x->push->size);
 	push_acked(x->push, peer->name);
 	xfer_free(x);
+	if (pr->relay)
+		relay_peer_progress(peer);
 }
 
 /*
@@ -551,6 +555,8 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	if (ack.status == WIRE_ACK_IO_ERROR)
 		push_io_error(x->push);
 	xfer_free(x);
+	if (pr->relay)
+		relay_peer_progress(peer);
 	peer_fill(peer);
 	return 0;
 }

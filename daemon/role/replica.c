@@ -113,10 +113,14 @@ static void replica_send_applied(struct replica *rp)
 		conn_send_frame(&rp->link->conn, frame, (uint32_t)len);
 }
 
+/* From the standbys on pg_listen and from the downstream replicas (relay): the furthest
+ * goes upstream (a smaller one, from another timeline, would change nothing there). */
 static void replica_applied(void *arg, uint32_t tli, uint64_t lsn)
 {
 	struct replica *rp = arg;
 
+	if (lsn <= rp->applied_lsn)
+		return;
 	rp->applied_tli = tli;
 	rp->applied_lsn = lsn;
 	replica_send_applied(rp);
@@ -445,6 +449,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	peer->reconnects = rp->reconnects ? rp->reconnects - 1 : 0;
 	snprintf(peer->last_error, sizeof(peer->last_error), "%s", rp->last_error);
 	serve_fill_status(rp->serve, n);
+	relay_fill_status(rp->relay, n);
 	retain_fill_status(&rp->retain, n);
 	status_derive(n, clock_now_ms());
 }
@@ -508,6 +513,17 @@ static void replica_request(void *ctx, struct ctl_client *client, const struct c
 	case CTL_STANDBY_RELEASE:
 		replica_standby_request(rp, client, req);
 		return;
+	case CTL_REPLICA_DROP: {
+		char msg[256];
+		int ret = relay_drop(rp->relay, req->name, msg, sizeof(msg));
+
+		control_reply_text(client,
+				   ret == -ENOENT ? CTL_ERR_INVALID :
+				   ret < 0	  ? CTL_ERR_FAILED :
+						    CTL_OK,
+				   msg);
+		return;
+	}
 	default:
 		control_reply_text(client, CTL_ERR_INVALID, "unknown request");
 	}
@@ -524,10 +540,13 @@ static void replica_request(void *ctx, struct ctl_client *client, const struct c
 static uint64_t replica_retain_floor(void *ctx)
 {
 	struct replica *rp = ctx;
-	uint64_t floor = serve_retention_floor(rp->serve);
+	uint64_t floor = serve_retention_floor(rp->serve), relayed;
 	uint32_t seg_size = rp->store.id.seg_size;
 	uint64_t segno;
 
+	relayed = relay_retention_floor(rp->relay); /* downstream replicas */
+	if (relayed < floor)
+		floor = relayed;
 	for (struct infile *f = rp->link ? rp->link->files : NULL; f; f = f->next) {
 		if (f->wn.kind == WAL_FILE_HISTORY || !seg_size ||
 		    wal_name_segno(&f->wn, seg_size, &segno) < 0)
@@ -570,8 +589,14 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 			goto out_store;
 		serve_on_applied(rp->serve, replica_applied, rp);
 	}
+	if (cfg->relay) {
+		rp->relay = relay_start(cfg, r, &rp->store); /* logs */
+		if (!rp->relay)
+			goto out_serve;
+		relay_on_applied(rp->relay, replica_applied, rp);
+	}
 	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
-		goto out_serve;
+		goto out_relay;
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, rp) < 0)
 		goto out_retain;
@@ -586,6 +611,8 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 
 out_retain:
 	retain_free(&rp->retain);
+out_relay:
+	relay_free(rp->relay); /* nothing in flight yet: the ring has not run */
 out_serve:
 	serve_free(rp->serve); /* nothing in flight yet: the ring has not run */
 out_store:
@@ -617,6 +644,7 @@ static void replica_pump(void *state)
 	if (rp->stopping)
 		replica_drain(rp);
 
+	relay_pump(rp->relay);
 	/* Receiving waits for a free slot; writes that completed may have freed some. */
 	if (rp->link && rp->link->conn.rx_paused && rp->ring->slots_free)
 		conn_rx_resume(&rp->link->conn);
@@ -631,6 +659,7 @@ static void replica_tick(void *state, int64_t now_ms)
 	if (rp->link)
 		link_checkpoint_due(rp->link, now_ms);
 	serve_tick(rp->serve, now_ms);
+	relay_tick(rp->relay, now_ms);
 	retain_tick(&rp->retain, rp->st.files_stored, now_ms);
 	/* conn_keepalive() also closes a link whose ERROR the primary does not take. */
 	if (rp->link && (rp->link->established || conn_failing(&rp->link->conn)) &&
@@ -650,6 +679,7 @@ static void replica_stop(void *state)
 	rp->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
 	control_stop(&rp->control);
 	serve_stop(rp->serve);
+	relay_stop(rp->relay);
 	retain_stop(&rp->retain);
 	if (rp->connecting && rp->connect_fd >= 0)
 		shutdown(rp->connect_fd, SHUT_RDWR);
@@ -661,7 +691,8 @@ static bool replica_stopped(void *state)
 	struct replica *rp = state;
 
 	return !rp->link && !rp->connecting && rp->control.clients == 0 &&
-	       serve_stopped(rp->serve) && retain_stopped(&rp->retain) && !spare_busy(rp);
+	       serve_stopped(rp->serve) && relay_stopped(rp->relay) && retain_stopped(&rp->retain) &&
+	       !spare_busy(rp);
 }
 
 static void replica_reload(void *state, const struct config *cfg)
@@ -677,6 +708,7 @@ static void replica_reload(void *state, const struct config *cfg)
 	rp->cfg.retain_size_mb = cfg->retain_size_mb;
 	rp->cfg.log_level = cfg->log_level;
 	serve_reload(rp->serve, cfg);
+	relay_reload(rp->relay, cfg);
 }
 
 static void replica_free(void *state)
@@ -685,6 +717,7 @@ static void replica_free(void *state)
 
 	retain_free(&rp->retain); /* the worker's thread uses the store */
 	serve_free(rp->serve);
+	relay_free(rp->relay);
 	store_close(&rp->store);
 	tls_ctx_free(&rp->tls);
 	free(rp);

@@ -81,6 +81,8 @@ static void infile_discard(struct infile *f)
 	    errno != ENOENT)
 		log_warning("could not remove file \"%s/%s/%s\": %s", rp->store.path,
 			    STORE_INCOMING_DIR, f->tmp_name, strerror(errno));
+	if (f->stream && f->tmp_name[0])
+		relay_wal_dropped(rp->relay, f->name, f->tmp_name); /* downstream replicas */
 	f->tmp_name[0] = '\0';
 }
 
@@ -193,6 +195,7 @@ static void infile_stored(struct infile *f)
 		  f->t_synced - f->t_written, now - f->t_synced);
 	store_recent_add(&rp->store, f->name, f->size, f->crc);
 	serve_wal_stored(rp->serve, f->name); /* standbys on pg_listen */
+	relay_wal_stored(rp->relay, f->name, f->size); /* downstream replicas */
 	infile_ack(f, WIRE_ACK_STORED, NULL);
 	infile_free(f);
 }
@@ -688,6 +691,8 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 		if (f->stream)
 			infile_progress(f);
 		serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable);
+		if (f->stream)
+			relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, f->durable);
 	}
 	infile_stream_sync(f);
 	infile_maybe_finish(f);

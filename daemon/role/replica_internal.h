@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "ring/ring.h"
+#include "role/relay.h"
 #include "role/replica_retain.h"
 #include "serve/walsender.h"
 #include "status/status.h"
@@ -151,6 +152,7 @@ struct replica {
 	char last_error[STATUS_MAX_TEXT];
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	struct serve *serve; /* pg_listen: the walsender endpoint for standbys, or NULL */
+	struct primary *relay; /* relay = on: the sender to downstream replicas, or NULL */
 	struct retainer retain; /* retention of the store (retain_time, retain_size) */
 	struct spare spare;
 	struct status_node st;

@@ -549,10 +549,24 @@ static void serve_wake(struct serve *s)
 	}
 }
 
+/* Standbys reading @name from .incoming open it again (by name, or the growing copy)
+ * before their next read. */
+static void serve_reopen(struct serve *s, const char *name)
+{
+	for (struct standby *sb = s->standbys; sb; sb = sb->next)
+		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name))
+			sb->file_reopen = true;
+}
+
 void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
 {
+	const struct growing *g;
+
 	if (!s)
 		return;
+	g = serve_growing_find(s, name);
+	if (g && strcmp(g->tmp_name, tmp_name))
+		serve_reopen(s, name); /* another copy: the one open may hold other bytes */
 	serve_growing_set(s, name, tmp_name, durable);
 	serve_note_wal(s, name, durable, false);
 	sendlimit_wal(s->limits, name, s->store->incoming_fd, tmp_name, durable);
@@ -574,9 +588,9 @@ void serve_wal_stored(struct serve *s, const char *name)
 		memset(g, 0, sizeof(*g));
 	serve_note_wal(s, name, 0, true);
 	sendlimit_wal(s->limits, name, s->store->dir_fd, name, s->store->id.seg_size);
-	for (struct standby *sb = s->standbys; sb; sb = sb->next)
-		if (sb->file_fd >= 0 && !strcmp(sb->file_name, name))
-			sb->file_limit = s->store->id.seg_size;
+	/* Opened from .incoming, it may be a copy the upstream cancelled (whose bytes end
+	 * early), not the file stored: the stored file is opened by its name. */
+	serve_reopen(s, name);
 	serve_wake(s);
 }
 

@@ -109,6 +109,9 @@ struct standby {
 	char file_name[WAL_NAME_MAX + 1];
 	uint64_t file_limit; /* bytes of it that are durable and may be sent */
 	bool file_incoming; /* opened from .incoming */
+	/* that incoming file was stored, or replaced by another copy of the segment (the
+	 * upstream cancelled it and sends it again): open the segment again before reading */
+	bool file_reopen;
 	bool file_busy; /* an open or read in flight */
 	bool waiting; /* for a hook: nothing more is durable yet */
 	uint8_t *rbuf; /* SERVE_MAX_SEND bytes */

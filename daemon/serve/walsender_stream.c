@@ -333,6 +333,7 @@ static void sb_open(struct standby *sb, const struct growing *g)
 	struct io_uring_sqe *sqe;
 
 	sb->file_busy = true;
+	sb->file_reopen = false;
 	sb->read_gen = sb->gen;
 	sb->file_incoming = incoming;
 	sb->file_op.cb = sb_opened;
@@ -426,7 +427,8 @@ void sb_pump(struct standby *sb)
 		file_tli = sb->next_tli;
 		cap = sb->stop_lsn % seg_size;
 	}
-	if (sb->file_fd >= 0 && (sb->file_segno != segno || sb->file_tli != file_tli)) {
+	if (sb->file_fd >= 0 &&
+	    (sb->file_segno != segno || sb->file_tli != file_tli || sb->file_reopen)) {
 		close(sb->file_fd);
 		sb->file_fd = -1;
 	}

@@ -321,6 +321,9 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 		sb_printf(sb, "upstream:            %s\n", n->upstream);
 	if (n->archive_dir[0])
 		sb_printf(sb, "archive directory:   %s\n", n->archive_dir);
+	if (strcmp(n->role, "primary") && n->registered_replicas)
+		sb_printf(sb, "relay:               %" PRIu64 " downstream replica(s) registered\n",
+			  n->registered_replicas);
 	if (!strcmp(n->role, "primary")) {
 		sb_printf(sb, "sync replicas:       %d of at most %d\n", n->sync_replicas,
 			  n->max_senders);

@@ -43,7 +43,8 @@
 	  "Connections closed at once: no descriptor to spare, or too many handshakes.")                 \
 	X(spool_files, GAUGE, "Primary: files held in the spool.")                                       \
 	X(spool_bytes, GAUGE, "Primary: bytes held in the spool.")                                       \
-	X(registered_replicas, GAUGE, "Primary: replicas the spool holds WAL for.")                      \
+	X(registered_replicas, GAUGE,                                                                    \
+	  "Primary: replicas the spool holds WAL for; relay: downstream replicas registered.")           \
 	X(spool_full, COUNTER, "Primary: pushes refused because the spool was full.")                    \
 	X(lost_files, GAUGE, "Primary: files released for replicas on spool overflow.")                  \
 	X(spool_copies, COUNTER, "Primary: pushed files copied into the spool.")                         \

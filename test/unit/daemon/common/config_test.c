@@ -545,6 +545,24 @@ static void test_pg_listen(void **state)
 	assert_int_equal(parse(&cfg, text), -EINVAL);
 }
 
+/* relay: a replica's (a primary always accepts replicas on listen). */
+static void test_relay(void **state)
+{
+	struct config cfg;
+	static const char replica[] = "role = replica\nupstream = db1:5480\narchive_dir = /w\n";
+	char text[256];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, replica), 0);
+	assert_false(cfg.relay);
+	snprintf(text, sizeof(text), "%srelay = on\nlisten = 10.0.0.2:5480\n", replica);
+	assert_int_equal(parse(&cfg, text), 0);
+	assert_true(cfg.relay);
+	assert_string_equal(cfg.listen, "10.0.0.2:5480");
+	assert_int_equal(parse(&cfg, "role = primary\nrelay = on\n"), -EINVAL);
+	assert_logged("parameter \"relay\" can only be set when role is replica");
+}
+
 static void test_cross_key_rules(void **state)
 {
 	struct config cfg;
@@ -835,7 +853,7 @@ static void test_docs_list_every_key(void **state)
 			fail_msg("key \"%s\" is missing from config_print_help()", name);
 		keys++;
 	}
-	assert_int_equal(keys, 47);
+	assert_int_equal(keys, 48);
 
 	block = strstr(docs, begin);
 	assert_non_null(block);
@@ -909,6 +927,7 @@ int main(void)
 		T(test_stream_source_keys),
 		T(test_cross_key_rules),
 		T(test_pg_listen),
+		T(test_relay),
 		T(test_validate_programmatic),
 		T(test_split_address),
 		T(test_load_file),

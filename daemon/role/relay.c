@@ -1,0 +1,768 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The relay of a replica (role/relay.h): the primary's sender (struct primary, its peers,
+ * transfers and handshake) started inside a replica, with the replica's store as source.
+ * What differs from a primary, and lives here:
+ *
+ *   source     relay_wal_stored(): a stored file becomes a push with no client, sent to
+ *              every streaming downstream replica; relay_wal_durable(): the segment being
+ *              received as a stream becomes a streamed push whose avail is its durable
+ *              length on this replica (read from its file in .incoming), raised after
+ *              each fsync; stored, it is whole (the same inode, renamed).
+ *   backlog    a downstream replica that connects is sent, in WAL order, the stored
+ *              files after the newest segment its HAVE lists (all of them when it lists
+ *              none), then the growing segment (relay_peer_progress()).
+ *   registry   archive_dir/.walship/downstream: one line per downstream replica, "NAME
+ *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR),
+ *              written durably on registration and, when FLOOR moves, at most once a
+ *              second (a FLOOR older than the truth keeps more WAL, never less).
+ *
+ * Pushes made here are never "waiting" (no client, not unsettled), so the primary's push
+ * policy (sync_replicas, the spool) never applies: what a downstream replica
+ * acknowledges changes nothing upstream.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/durable.h"
+#include "common/log.h"
+#include "common/node_name.h"
+#include "role/primary_int.h"
+#include "role/relay.h"
+
+#define RELAY_REGISTRY_FILE "downstream"
+/* A registry line: a node name, a space, 16 hex digits, a newline. */
+#define RELAY_LINE_MAX (WIRE_MAX_NAME + 20)
+/* How often, at most, a moved floor is written. */
+#define RELAY_SAVE_MS 1000
+
+struct relay_down {
+	char name[WIRE_MAX_NAME + 1];
+	uint64_t floor; /* it holds everything before the segment of this LSN; 0: nothing known */
+};
+
+/* Segments being received as a stream at once (the upstream's files in flight). */
+#define RELAY_MAX_GROWING 8
+
+/* A segment being received as a stream, relayed as far as it is durable. */
+struct relay_growing {
+	struct push *push; /* NULL: a free entry */
+	char tmp_name[WIRE_MAX_FILE_NAME + 32]; /* its name in .incoming */
+};
+
+struct relay_state {
+	const struct store *store;
+	struct relay_growing grow[RELAY_MAX_GROWING];
+	struct relay_down *down;
+	int ndown;
+	relay_applied_fn applied_fn; /* the downstream replicas' apply goes there */
+	void *applied_arg;
+	uint64_t applied_lsn; /* the furthest passed on */
+	bool dirty; /* a floor moved since the registry was written */
+	int64_t saved_ms;
+};
+
+static struct relay_state *relay_of(const struct primary *pr)
+{
+	return pr->relay;
+}
+
+/* ---- the registry ---- */
+
+static int relay_down_index(const struct relay_state *rs, const char *name)
+{
+	for (int i = 0; i < rs->ndown; i++)
+		if (!strcmp(rs->down[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Write the registry durably.  Returns 0 or -errno (logged). */
+static int relay_save(struct relay_state *rs)
+{
+	char path[sizeof(rs->store->path) + sizeof(STORE_STATE_DIR) + 1];
+	struct durable_dir dir = { .path = path };
+	size_t cap = (size_t)rs->ndown * RELAY_LINE_MAX + 1, len = 0;
+	char *text = malloc(cap);
+	int ret;
+
+	if (!text) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rs->ndown; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s %016" PRIX64 "\n",
+					rs->down[i].name, rs->down[i].floor);
+	snprintf(path, sizeof(path), "%s/%s", rs->store->path, STORE_STATE_DIR);
+	dir.fd = openat(rs->store->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir.fd < 0) {
+		ret = -errno;
+		log_error("could not open directory \"%s\": %s", path, strerror(errno));
+		free(text);
+		return ret;
+	}
+	ret = durable_put(&dir, RELAY_REGISTRY_FILE, text, len, 0); /* logs */
+	close(dir.fd);
+	free(text);
+	if (ret == 0) {
+		rs->dirty = false;
+		rs->saved_ms = clock_now_ms();
+	}
+	return ret;
+}
+
+/* Add downstream replica @name with @floor.  Returns its index or -ENOMEM. */
+static int relay_down_add(struct relay_state *rs, const char *name, uint64_t floor)
+{
+	struct relay_down *down = realloc(rs->down, ((size_t)rs->ndown + 1) * sizeof(*down));
+
+	if (!down) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	rs->down = down;
+	snprintf(down[rs->ndown].name, sizeof(down[rs->ndown].name), "%s", name);
+	down[rs->ndown].floor = floor;
+	return rs->ndown++;
+}
+
+/* Read the registry, if there is one.  A malformed line is logged and skipped: the
+ * replica it named registers again when it connects.  Returns 0 or -errno (logged). */
+static int relay_load(struct relay_state *rs)
+{
+	char line[RELAY_LINE_MAX + 2];
+	int fd = openat(rs->store->dir_fd, STORE_STATE_DIR "/" RELAY_REGISTRY_FILE,
+			O_RDONLY | O_CLOEXEC);
+	FILE *f;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_error("could not open file \"%s/%s/%s\": %s", rs->store->path, STORE_STATE_DIR,
+			  RELAY_REGISTRY_FILE, strerror(errno));
+		return -errno;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char name[RELAY_LINE_MAX + 2], *end;
+		unsigned long long floor;
+		char *space = strchr(line, ' ');
+
+		if (!space || (size_t)(space - line) > WIRE_MAX_NAME)
+			goto bad;
+		memcpy(name, line, (size_t)(space - line));
+		name[space - line] = '\0';
+		errno = 0;
+		floor = strtoull(space + 1, &end, 16);
+		if (errno || end == space + 1 || *end != '\n' || !node_name_valid(name))
+			goto bad;
+		if (relay_down_index(rs, name) < 0 && relay_down_add(rs, name, floor) < 0)
+			break;
+		continue;
+bad:
+		log_warning("ignoring malformed line in \"%s/%s/%s\"", rs->store->path,
+			    STORE_STATE_DIR, RELAY_REGISTRY_FILE);
+	}
+	fclose(f);
+	return 0;
+}
+
+int relay_load_registered(struct primary *pr)
+{
+	struct relay_state *rs = relay_of(pr);
+
+	spool_free_names(pr->registered, pr->nregistered);
+	free(pr->held);
+	free(pr->lost);
+	pr->nregistered = 0;
+	pr->registered = calloc((size_t)rs->ndown + 1, sizeof(char *));
+	pr->held = calloc((size_t)rs->ndown + 1, sizeof(*pr->held));
+	pr->lost = calloc((size_t)rs->ndown + 1, sizeof(*pr->lost));
+	if (!pr->registered || !pr->held || !pr->lost) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rs->ndown; i++) {
+		pr->registered[i] = strdup(rs->down[i].name);
+		if (!pr->registered[i]) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+		pr->nregistered++;
+	}
+	return 0;
+}
+
+int relay_register(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	struct relay_state *rs = relay_of(pr);
+	int ret;
+
+	if (relay_down_index(rs, peer->name) >= 0)
+		return 0;
+	if (!node_name_valid(peer->name)) {
+		log_error("could not register replica \"%s\": not a valid node name", peer->name);
+		return -EINVAL;
+	}
+	/* Nothing known yet: everything is kept until its first acknowledgement. */
+	ret = relay_down_add(rs, peer->name, 0);
+	if (ret < 0)
+		return ret;
+	ret = relay_save(rs);
+	if (ret < 0)
+		return ret;
+	log_log("downstream replica \"%s\" registered: this replica keeps the WAL it lacks from "
+		"now on",
+		peer->name);
+	ret = relay_load_registered(pr);
+	return ret < 0 ? ret : 1;
+}
+
+int relay_drop(struct primary *rl, const char *name, char *msg, size_t len)
+{
+	struct relay_state *rs;
+	int k;
+
+	if (!rl) {
+		snprintf(msg, len, "relay is off: this replica has no downstream replicas");
+		return -ENOENT;
+	}
+	rs = relay_of(rl);
+	k = relay_down_index(rs, name);
+	if (k < 0) {
+		snprintf(msg, len, "replica \"%s\" is not registered", name);
+		return -ENOENT;
+	}
+	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    !strcmp(peer->name, name)) {
+			snprintf(msg, len,
+				 "replica \"%s\" is connected from %s; stop its walshipd first",
+				 name, peer->conn.peer_addr);
+			return -EBUSY;
+		}
+	}
+	rs->down[k] = rs->down[--rs->ndown];
+	if (relay_save(rs) < 0 || relay_load_registered(rl) < 0) {
+		snprintf(msg, len, "could not drop replica \"%s\"", name);
+		return -EIO;
+	}
+	snprintf(msg, len, "downstream replica \"%s\" dropped; its WAL is no longer kept", name);
+	log_log("%s", msg);
+	return 0;
+}
+
+/* ---- what a downstream replica lacks ---- */
+
+/* Start LSN of the segment named @name, or UINT64_MAX (not a segment, or no size yet). */
+static uint64_t relay_seg_start(const struct primary *pr, const char *name)
+{
+	uint32_t seg_size = pr->id.seg_size;
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (!seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
+		return UINT64_MAX;
+	return segno * seg_size;
+}
+
+/* The newest segment @peer's HAVE lists as stored, into @out ("" none). */
+static void peer_have_newest(const struct peer *peer, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (uint32_t i = 0; i < peer->have.count; i++) {
+		const struct msg_have_entry *e = &peer->have.entries[i];
+		struct wal_name wn;
+
+		if (e->kind == WIRE_HAVE_COMPLETE && wal_name_parse(e->name, &wn) == 0 &&
+		    wn.kind == WAL_FILE_SEGMENT && strcmp(e->name, out) > 0)
+			snprintf(out, len, "%s", e->name);
+	}
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * WAL names sort in WAL order as strings: segments by timeline then position, a
+ * timeline's history file after every segment of the timelines before it and before its
+ * own segments, a .partial right after its segment.
+ */
+int relay_backlog(struct peer *peer, char ***names)
+{
+	struct relay_state *rs = relay_of(peer->pr);
+	char after[WIRE_MAX_FILE_NAME + 1];
+	char **list = NULL;
+	int n = 0, cap = 0, fd;
+	struct dirent *de;
+	DIR *dir;
+
+	peer_have_newest(peer, after, sizeof(after));
+	fd = openat(rs->store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		int ret = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		log_error("could not open directory \"%s\": %s", rs->store->path, strerror(-ret));
+		return ret;
+	}
+	while ((de = readdir(dir))) {
+		struct wal_name wn;
+
+		/* Only WAL names: .incoming and .walship are not. */
+		if (wal_name_parse(de->d_name, &wn) < 0 || strcmp(de->d_name, after) <= 0)
+			continue;
+		if (n == cap) {
+			char **grown =
+				realloc(list, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(char *));
+
+			if (!grown)
+				goto out_nomem;
+			list = grown;
+		}
+		list[n] = strdup(de->d_name);
+		if (!list[n])
+			goto out_nomem;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(list, (size_t)n, sizeof(*list), cmp_names);
+	*names = list;
+	return n;
+
+out_nomem:
+	closedir(dir);
+	spool_free_names(list, n);
+	log_error("out of memory");
+	return -ENOMEM;
+}
+
+int relay_open_file(struct primary *pr, const char *name)
+{
+	int fd = openat(relay_of(pr)->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * The oldest WAL @peer still needs: its unacknowledged transfers, the backlog it has not
+ * been sent, and the end of the continuous run it holds durably (primary_stream.c's
+ * stream.end, fed by its ACKs and PROGRESS).  UINT64_MAX: nothing tells.
+ */
+static uint64_t relay_peer_floor(const struct peer *peer)
+{
+	const struct primary *pr = peer->pr;
+	uint32_t seg_size = pr->id.seg_size;
+	uint64_t floor = UINT64_MAX, v;
+
+	for (const struct xfer *x = peer->xfers; x; x = x->next) {
+		v = x->push->stream ? x->push->lsn : relay_seg_start(pr, x->push->name);
+		floor = v < floor ? v : floor;
+	}
+	for (int i = peer->backlog_next; i < peer->nbacklog; i++) {
+		v = relay_seg_start(pr, peer->backlog[i]);
+		floor = v < floor ? v : floor;
+	}
+	if (peer->stream.end && seg_size) {
+		v = peer->stream.end - peer->stream.end % seg_size;
+		floor = v < floor ? v : floor;
+	}
+	return floor;
+}
+
+void relay_peer_progress(struct peer *peer)
+{
+	struct primary *pr = peer->pr;
+	struct relay_state *rs = relay_of(pr);
+	int k = relay_down_index(rs, peer->name);
+	uint64_t floor;
+
+	/* The growing segments go to it once it has been sent its backlog. */
+	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
+		struct push *p = rs->grow[i].push;
+
+		if (p && peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
+		    !peer_has_file(peer, p->name) && !push_acked_by(p, peer->name))
+			peer_add_xfer(peer, p);
+	}
+	if (k < 0)
+		return;
+	floor = relay_peer_floor(peer);
+	if (floor != UINT64_MAX && floor != rs->down[k].floor) {
+		rs->down[k].floor = floor;
+		rs->dirty = true;
+	}
+}
+
+uint64_t relay_retention_floor(const struct primary *rl)
+{
+	const struct relay_state *rs;
+	uint64_t floor = UINT64_MAX;
+
+	if (!rl)
+		return UINT64_MAX;
+	rs = relay_of(rl);
+	for (int i = 0; i < rs->ndown; i++)
+		if (rs->down[i].floor < floor)
+			floor = rs->down[i].floor;
+	/* A connected replica's transfers and backlog, even before its floor is recorded. */
+	for (const struct peer *peer = rl->peers; peer; peer = peer->next) {
+		uint64_t v;
+
+		if (peer->state != PEER_STREAMING)
+			continue;
+		v = relay_peer_floor(peer);
+		floor = v < floor ? v : floor;
+	}
+	return floor;
+}
+
+void relay_on_applied(struct primary *rl, relay_applied_fn fn, void *arg)
+{
+	if (!rl)
+		return;
+	relay_of(rl)->applied_fn = fn;
+	relay_of(rl)->applied_arg = arg;
+}
+
+void relay_peer_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
+{
+	struct relay_state *rs = relay_of(peer->pr);
+	struct msg_applied m;
+
+	if (msg_applied_decode(payload, len, &m) < 0 || m.apply_lsn <= rs->applied_lsn)
+		return;
+	rs->applied_lsn = m.apply_lsn;
+	if (rs->applied_fn)
+		rs->applied_fn(rs->applied_arg, m.timeline, m.apply_lsn);
+}
+
+/* ---- the source: the replica's store ---- */
+
+static void relay_fill_all(struct primary *pr)
+{
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_fill(peer);
+}
+
+/* The growing segment of @g will not be completed from its file: cancel it downstream. */
+static void relay_cancel(struct primary *pr, struct relay_growing *g)
+{
+	struct push *p = g->push;
+
+	g->push = NULL;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		peer_cancel_push(peer, p);
+	push_unref(p);
+}
+
+/* The growing segment @name, or NULL. */
+static struct relay_growing *relay_growing_find(struct relay_state *rs, const char *name)
+{
+	for (int i = 0; i < RELAY_MAX_GROWING; i++)
+		if (rs->grow[i].push && !strcmp(rs->grow[i].push->name, name))
+			return &rs->grow[i];
+	return NULL;
+}
+
+/* The cluster identity the handshake checks downstream replicas against: the store's. */
+static void relay_learn_identity(struct primary *pr)
+{
+	const struct store *st = relay_of(pr)->store;
+
+	if (pr->id.system_identifier || !st->id.system_identifier)
+		return;
+	pr->id = st->id;
+	pr->id.timeline = 0;
+}
+
+void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_name, uint64_t size,
+		       uint64_t durable)
+{
+	struct relay_state *rs;
+	struct relay_growing *g;
+	struct wal_name wn;
+	uint64_t segno;
+	int fd;
+
+	if (!rl || rl->stopping)
+		return;
+	rs = relay_of(rl);
+	g = relay_growing_find(rs, name);
+	if (g && strcmp(g->tmp_name, tmp_name))
+		relay_cancel(rl, g); /* another copy of it: relayed from its start again */
+	else if (g) {
+		if (durable > g->push->avail && durable <= g->push->size) {
+			g->push->avail = durable;
+			relay_fill_all(rl);
+		}
+		return;
+	}
+	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT || !size ||
+	    wal_name_segno(&wn, (uint32_t)size, &segno) < 0)
+		return;
+	g = NULL;
+	for (int i = 0; i < RELAY_MAX_GROWING; i++)
+		if (!rs->grow[i].push && !g)
+			g = &rs->grow[i];
+	if (!g) {
+		/* More at once than the upstream has in flight: the oldest is stale. */
+		g = &rs->grow[0];
+		for (int i = 1; i < RELAY_MAX_GROWING; i++)
+			if (strcmp(rs->grow[i].push->name, g->push->name) < 0)
+				g = &rs->grow[i];
+		relay_cancel(rl, g);
+	}
+	fd = openat(rs->store->incoming_fd, tmp_name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warning("could not open file \"%s/%s/%s\": %s", rs->store->path,
+			    STORE_INCOMING_DIR, tmp_name, strerror(errno));
+		return;
+	}
+	g->push = push_relay_begin(rl, name, fd, size, durable, true, segno * size);
+	if (!g->push)
+		return;
+	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
+	/* To the replicas that have their backlog; the others get it after theirs. */
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		relay_peer_progress(peer);
+	relay_fill_all(rl);
+}
+
+/* Whether @name, stored, is the file of growing segment @g (renamed), not another copy of
+ * it (one that replaced a partial the relay was reading). */
+static bool relay_same_file(const struct relay_state *rs, const struct relay_growing *g,
+			    const char *name)
+{
+	struct stat stored, growing;
+
+	return fstatat(rs->store->dir_fd, name, &stored, 0) == 0 &&
+	       fstat(g->push->fd, &growing) == 0 && stored.st_dev == growing.st_dev &&
+	       stored.st_ino == growing.st_ino;
+}
+
+void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
+{
+	struct relay_state *rs;
+	struct relay_growing *g;
+	struct push *p;
+	int fd;
+
+	if (!rl || rl->stopping)
+		return;
+	rs = relay_of(rl);
+	relay_learn_identity(rl);
+	g = relay_growing_find(rs, name);
+	if (g && !relay_same_file(rs, g, name))
+		relay_cancel(rl, g); /* stored from another copy: sent whole below */
+	else if (g) {
+		/* The same file, renamed: whole and durable now. */
+		p = g->push;
+		g->push = NULL;
+		p->avail = p->size;
+		relay_fill_all(rl);
+		push_unref(p);
+		return;
+	}
+	fd = openat(rs->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warning("could not open file \"%s/%s\": %s", rs->store->path, name,
+			    strerror(errno));
+		return;
+	}
+	p = push_relay_begin(rl, name, fd, size, size, false, 0);
+	if (!p)
+		return;
+	/* To every streaming replica, unless it is being sent it already (from its backlog,
+	 * which skips the files it is given here). */
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->io == PEER_IO_OK && !peer_has_file(peer, name))
+			peer_add_xfer(peer, p);
+	push_unref(p);
+	relay_fill_all(rl);
+}
+
+void relay_wal_dropped(struct primary *rl, const char *name, const char *tmp_name)
+{
+	struct relay_growing *g;
+
+	if (!rl)
+		return;
+	g = relay_growing_find(relay_of(rl), name);
+	if (g && !strcmp(g->tmp_name, tmp_name))
+		relay_cancel(rl, g);
+}
+
+/* ---- the role's steps ---- */
+
+struct primary *relay_start(const struct config *cfg, struct ring *r, const struct store *store)
+{
+	struct primary *pr = calloc(1, sizeof(*pr));
+	struct relay_state *rs = calloc(1, sizeof(*rs));
+
+	if (!pr || !rs) {
+		log_error("out of memory");
+		goto out_free;
+	}
+	pr->relay = rs;
+	rs->store = store;
+	pr->cfg = *cfg;
+	pr->cfg.sync_replicas = 0; /* nobody waits for a downstream acknowledgement */
+	pr->cfg.send_source = CONFIG_SEND_BUFFERS; /* growing files are never mapped */
+	pr->ring = r;
+	pr->listen_fd = -1;
+	pr->st.started = time(NULL);
+	/* No control socket (the replica's serves), no spool: their teardown skips them. */
+	pr->control.closing = true;
+	pr->spool.dir_fd = pr->spool.incoming_fd = pr->spool.replicas_fd = pr->spool.wal_fd = -1;
+	relay_learn_identity(pr);
+	if (cfg->tls && tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
+				     cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
+		goto out_free;
+	if (cfg->hba_file[0] && hba_load(cfg->hba_file, &pr->hba) < 0) {
+		log_error("could not load access rules from \"%s\"", cfg->hba_file);
+		goto out_tls;
+	}
+	if (relay_load(rs) < 0 || relay_load_registered(pr) < 0)
+		goto out_hba;
+	if (primary_listen(pr) < 0)
+		goto out_hba;
+	primary_accept_post(pr);
+	log_log("relay: downstream replicas connect on %s (%d registered)", cfg->listen, rs->ndown);
+	return pr;
+
+out_hba:
+	hba_free(pr->hba);
+	spool_free_names(pr->registered, pr->nregistered);
+	free(pr->held);
+	free(pr->lost);
+out_tls:
+	tls_ctx_free(&pr->tls);
+out_free:
+	if (rs)
+		free(rs->down);
+	free(rs);
+	free(pr);
+	return NULL;
+}
+
+void relay_pump(struct primary *rl)
+{
+	if (rl)
+		primary_role.pump(rl);
+}
+
+void relay_tick(struct primary *rl, int64_t now_ms)
+{
+	struct relay_state *rs;
+
+	if (!rl)
+		return;
+	rs = relay_of(rl);
+	primary_role.tick(rl, now_ms);
+	if (rs->dirty && now_ms - rs->saved_ms >= RELAY_SAVE_MS)
+		relay_save(rs); /* logs; tried again next tick */
+}
+
+void relay_stop(struct primary *rl)
+{
+	if (!rl)
+		return;
+	/* Not cancelled: the downstream replicas keep their durable part when the
+	 * connections close, and resume it from the restarted relay. */
+	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
+		struct push *p = relay_of(rl)->grow[i].push;
+
+		relay_of(rl)->grow[i].push = NULL;
+		if (p)
+			push_unref(p);
+	}
+	primary_role.stop(rl);
+	if (relay_of(rl)->dirty)
+		relay_save(relay_of(rl));
+}
+
+bool relay_stopped(struct primary *rl)
+{
+	return !rl || primary_role.stopped(rl);
+}
+
+void relay_reload(struct primary *rl, const struct config *cfg)
+{
+	if (!rl)
+		return;
+	primary_role.reload(rl, cfg);
+	rl->cfg.sync_replicas = 0;
+}
+
+void relay_fill_status(struct primary *rl, struct status_node *n)
+{
+	struct status_node d;
+	struct status_peer *peers;
+
+	if (!rl)
+		return;
+	primary_role.status(rl, &d);
+	/* Their positions, as a primary with a stream source shows its replicas'. */
+	for (unsigned int i = 0; i < d.npeers; i++) {
+		struct status_peer *sp = &d.peers[i];
+
+		for (const struct peer *peer = rl->peers; peer; peer = peer->next) {
+			if (peer->state != PEER_STREAMING || peer->conn.closing ||
+			    strcmp(peer->name, sp->name))
+				continue;
+			sp->write_lsn = peer->stream_received_lsn;
+			sp->flush_lsn = peer->stream.end;
+			for (const struct xfer *x = peer->xfers; x; x = x->next)
+				if (x->push->stream && x->push->lsn + x->next_read > sp->sent_lsn)
+					sp->sent_lsn = x->push->lsn + x->next_read;
+		}
+	}
+	n->connections_refused += d.connections_refused;
+	n->connections_shed += d.connections_shed;
+	n->hba_refused += d.hba_refused;
+	n->registered_replicas = d.registered_replicas;
+	n->max_senders = d.max_senders;
+	if (d.npeers) {
+		peers = realloc(n->peers, (n->npeers + d.npeers) * sizeof(*peers));
+		if (peers) {
+			memcpy(peers + n->npeers, d.peers, d.npeers * sizeof(*peers));
+			n->peers = peers;
+			n->npeers += d.npeers;
+		}
+	}
+	d.npeers = 0;
+	status_node_release(&d);
+}
+
+void relay_free(struct primary *rl)
+{
+	if (!rl)
+		return;
+	free(relay_of(rl)->down);
+	free(relay_of(rl));
+	rl->relay = NULL;
+	primary_role.free(rl);
+}

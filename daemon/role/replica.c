@@ -691,8 +691,8 @@ static bool replica_stopped(void *state)
 	struct replica *rp = state;
 
 	return !rp->link && !rp->connecting && rp->control.clients == 0 &&
-	       serve_stopped(rp->serve) && relay_stopped(rp->relay) && retain_stopped(&rp->retain) &&
-	       !spare_busy(rp);
+	       serve_stopped(rp->serve) && relay_stopped(rp->relay) &&
+	       retain_stopped(&rp->retain) && !spare_busy(rp);
 }
 
 static void replica_reload(void *state, const struct config *cfg)

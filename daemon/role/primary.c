@@ -434,6 +434,7 @@ static void primary_free(void *state)
 
 	worker_stop(&pr->worker);
 	primary_stream_free(pr);
+	push_spares_free(pr);
 	spool_close(&pr->spool);
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);

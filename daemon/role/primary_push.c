@@ -33,6 +33,41 @@
 static void push_send(struct push *p);
 static void push_follower_go(struct push *leader, bool ok);
 
+/* Unmap and close @p's file, or keep a streamed segment's memory, zeroed, for the next
+ * one (STREAM_SPARES).  Every user of the memory is gone by now: the transfers and spool
+ * copies held references, and a zero-copy send its own until the kernel was done. */
+static void push_memory_free(struct push *p)
+{
+	struct primary *pr = p->pr;
+
+	if (p->memfd && p->stream && pr->nspares < STREAM_SPARES) {
+		struct stream_spare *sp = &pr->spares[pr->nspares++];
+
+		/* A fresh memfd reads as zeros, and so must this: a segment cut short by a
+		 * timeline switch ships its unwritten tail (the .partial) as it lies.  All of
+		 * it (2 ms): refused bytes were copied in beyond what was counted. */
+		memset((void *)(uintptr_t)p->map, 0, p->size);
+		sp->fd = p->fd;
+		sp->map = p->map;
+		sp->size = p->size;
+		return;
+	}
+	if (p->map)
+		munmap((void *)(uintptr_t)p->map, p->size);
+	if (p->fd >= 0)
+		close(p->fd);
+}
+
+void push_spares_free(struct primary *pr)
+{
+	while (pr->nspares) {
+		struct stream_spare *sp = &pr->spares[--pr->nspares];
+
+		munmap((void *)(uintptr_t)sp->map, sp->size);
+		close(sp->fd);
+	}
+}
+
 static void push_release(struct push *p)
 {
 	struct primary *pr = p->pr;
@@ -49,10 +84,7 @@ static void push_release(struct push *p)
 		p->leader->follower = NULL;
 	if (p->follower)
 		p->follower->leader = NULL;
-	if (p->map)
-		munmap((void *)(uintptr_t)p->map, p->size);
-	if (p->fd >= 0)
-		close(p->fd);
+	push_memory_free(p);
 	free(p);
 }
 
@@ -380,10 +412,7 @@ static struct push *push_new(struct primary *pr, const char *name, const struct 
 /* Free @p, never linked into the pushes in progress, with its mapping and descriptor. */
 static void push_release_unlinked(struct push *p)
 {
-	if (p->map)
-		munmap((void *)(uintptr_t)p->map, p->size);
-	if (p->fd >= 0)
-		close(p->fd);
+	push_memory_free(p);
 	free(p);
 }
 
@@ -596,30 +625,41 @@ out_refused:
 	control_reply(client, CTL_ERR_INVALID, text, strlen(text));
 }
 
-/* A push of @name held in memory (a memfd of @size bytes, mapped writable), not linked:
- * the stream fills it.  Returns NULL when it cannot be made (logged). */
-static struct push *push_mem_new(struct primary *pr, const char *name, uint64_t size)
+/* A push of @name held in memory (a memfd of @size bytes, mapped writable, all zero), not
+ * linked: the stream fills it; a streamed segment (@stream) takes a spare's memory when
+ * one of its size is there.  Returns NULL when it cannot be made (logged). */
+static struct push *push_mem_new(struct primary *pr, const char *name, uint64_t size, bool stream)
 {
 	struct push *p;
 	void *map;
-	int fd = memfd_create("walship-stream", MFD_CLOEXEC);
+	int fd = -1;
 
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
-		log_error("could not make room in memory for \"%s\": %s", name, strerror(errno));
-		goto out_close;
-	}
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		log_error("could not map \"%s\" in memory: %s", name, strerror(errno));
-		goto out_close;
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		log_error("out of memory");
-		munmap(map, size);
-		goto out_close;
+		return NULL;
+	}
+	if (stream && pr->nspares && pr->spares[pr->nspares - 1].size == size) {
+		struct stream_spare *sp = &pr->spares[--pr->nspares];
+
+		fd = sp->fd;
+		map = (void *)(uintptr_t)sp->map;
+	} else {
+		fd = memfd_create("walship-stream", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+			log_error("could not make room in memory for \"%s\": %s", name,
+				  strerror(errno));
+			goto out_close;
+		}
+		map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED) {
+			log_error("could not map \"%s\" in memory: %s", name, strerror(errno));
+			goto out_close;
+		}
 	}
 	p->pr = pr;
+	p->stream = stream;
+	p->memfd = true;
 	p->id = ++pr->next_push_id;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	wal_name_parse(p->name, &p->wn);
@@ -632,6 +672,7 @@ static struct push *push_mem_new(struct primary *pr, const char *name, uint64_t 
 out_close:
 	if (fd >= 0)
 		close(fd);
+	free(p);
 	return NULL;
 }
 
@@ -642,11 +683,10 @@ struct push *push_stream_begin(struct primary *pr, uint32_t timeline, uint64_t l
 	struct push *p;
 
 	wal_name_format_segment(name, sizeof(name), timeline, lsn / seg_size, seg_size);
-	p = push_mem_new(pr, name, seg_size);
+	p = push_mem_new(pr, name, seg_size, true);
 	if (!p)
 		return NULL;
 	p->lsn = lsn;
-	p->stream = true;
 	if (wal_validator_begin(&p->wv, &p->wn, seg_size, 0) < 0) {
 		log_error("could not stream \"%s\": %s", p->name, p->wv.message);
 		push_release_unlinked(p);
@@ -664,7 +704,7 @@ int push_mem_begin(struct primary *pr, const char *name, const void *content, ui
 
 	if (!len || !wal_name_valid(name))
 		return -EINVAL; /* a history file or a .partial is never empty */
-	p = push_mem_new(pr, name, len);
+	p = push_mem_new(pr, name, len, false);
 	if (!p)
 		return -ENOMEM;
 	p->avail = len;

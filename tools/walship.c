@@ -43,7 +43,7 @@ static const struct subcommand subcommands[] = {
 	{ "status", status_main, status_usage, "print walshipd's state (text or --json)" },
 	{ "stats", stats_main, stats_usage, "print the BPF fsync and send latency histograms" },
 	{ "replica", replica_main, replica_usage,
-	  "replica drop NAME: forget a registered replica (primary)" },
+	  "replica drop NAME: forget a registered replica (primary or relay)" },
 	{ "check", check_main, check_usage, "preflight: is this host set up to ship WAL" },
 	{ "hold", hold_main, hold_usage,
 	  "hold a standby served on pg_listen where it is (replica)" },

@@ -673,9 +673,13 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 		    (uint64_t)sb.st_size >= p.durable) {
 			uint64_t valid;
 
-			/* Whole records past the record (a preallocated streamed segment). */
-			if (store_valid_records(archive_fd, fd, p.name, p.size, &valid) == 0 &&
-			    valid > p.durable && valid <= (uint64_t)sb.st_size &&
+			/* Whole records past the record, in a streamed segment written in place
+			 * (preallocated: its group commits record nothing), counted once synced:
+			 * a file that grows keeps its record, and bytes written after it are not
+			 * durable. */
+			if ((uint64_t)sb.st_size == p.size &&
+			    store_valid_records(archive_fd, fd, p.name, p.size, &valid) == 0 &&
+			    valid > p.durable && fdatasync(fd) == 0 &&
 			    store_crc_prefix(fd, valid < p.size ? valid : p.size - 1, &p.crc) == 0)
 				p.durable = valid < p.size ? valid : p.size - 1;
 			if (p.durable > found->durable)

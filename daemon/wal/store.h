@@ -146,9 +146,9 @@ void store_partial_discard(struct store *st, struct store_partial *p);
  * Find, read-only (nothing is kept, taken or removed: walshipd may be writing), the file
  * of @name in the .incoming directory of the store whose archive_dir is open at
  * @archive_fd, that has the largest durable length: as recorded (store_mark_durable()),
- * or further to the end of its whole WAL records (store_valid_records(), the CRC then of
- * that prefix; bytes written may be counted before walshipd has synced them, never bytes
- * that are not whole CRC-checked records).  Fills @found's name, tmp_name, seq, size,
+ * or, in a streamed segment written in place (preallocated to its size), further to the
+ * end of its whole WAL records (store_valid_records(), the CRC then of that prefix), once
+ * an fdatasync has made them durable (walshipd may have written them and not yet synced).  Fills @found's name, tmp_name, seq, size,
  * durable (> 0) and crc, not checked against the bytes again (the caller reads and
  * validates them); wv is left zeroed.
  * Returns 0, -ENOENT when no file of @name has a durable length, or -errno.

@@ -518,7 +518,7 @@ static const struct config_key config_keys[] = {
 		.type = CONFIG_TYPE_BOOL,
 		FIELD(relay),
 		.default_value = "off",
-		.help = "replica: accept downstream walship replicas on listen (their upstream pointing here) and relay to them the WAL durable on this replica, whole files and the stream (a cascade: primary, this replica, downstream replicas)",
+		.help = "replica: accept downstream walship replicas on listen (their upstream pointing here) and relay to them the WAL durable on this replica, whole files and the stream (a cascade: primary, this replica, downstream replicas); a replica whose file sets listen relays unless it sets relay = off",
 	},
 	{
 		.name = "pg_listen",
@@ -1321,6 +1321,23 @@ static void config_parse_line(struct config_parser *parser, const char *p, const
 	config_store_value(parser->cfg, key, &value);
 }
 
+/* Set in the file or not, by name (a key of the table). */
+static bool config_key_set(const struct config_parser *parser, const char *name)
+{
+	const struct config_key *key = config_find_key(name, strlen(name));
+
+	return key && parser->first_line[key - config_keys] != 0;
+}
+
+/* A replica whose file sets listen relays (its downstream replicas connect there) unless
+ * the file says relay = off: listen has a default, so only setting it says so. */
+static void config_relay_default(struct config_parser *parser)
+{
+	if (parser->cfg->role == CONFIG_ROLE_REPLICA && config_key_set(parser, "listen") &&
+	    !config_key_set(parser, "relay"))
+		parser->cfg->relay = true;
+}
+
 /* Parse @len bytes of @text (may hold NULs: they are reported) into @cfg, all or nothing. */
 static int config_parse_buffer(struct config *cfg, const char *text, size_t len,
 			       const char *source_name)
@@ -1360,6 +1377,7 @@ static int config_parse_buffer(struct config *cfg, const char *text, size_t len,
 	}
 	if (parser.errors)
 		goto out_free;
+	config_relay_default(&parser);
 	ret = config_validate(parser.cfg, parser.source);
 	if (ret < 0)
 		goto out_free;

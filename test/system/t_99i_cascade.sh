@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_99i: a cascade (issue 14, cascading relays): primary -> replica A (relay = on) ->
+# t_99i: a cascade (issue 14, cascading relays): primary -> replica A (listen set) ->
 # replica B, with a PostgreSQL 15 standby streaming from B's pg_listen under a light
 # pgbench load.  B is sent only what is durable on A, whole files and the stream: the
 # standby replays the primary's WAL through both, B's files equal the primary's byte for
@@ -35,9 +35,10 @@ chmod 0644 "$HBA_B"
 
 write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
 	"pg_conninfo='host=$ADDR_P port=$PG_PORT user=postgres'"
-# A: a replica of the primary that relays (listen on its own address, the same port).
+# A: a replica of the primary that relays: listen set (its own address, the same port)
+# is what says so, without relay = on.
 # retain_size = 16MB: A keeps only its newest segment, and what B still needs.
-write_replica_conf "$ACONF" "$TEST_DIR/ws-a" "$NS_P" relay=on \
+write_replica_conf "$ACONF" "$TEST_DIR/ws-a" "$NS_P" \
 	"listen=$ADDR_R1:$WALSHIP_PORT" retain_size=16MB "metrics_listen=127.0.0.1:9198"
 # B: a replica of A, serving the standby.
 write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1" \

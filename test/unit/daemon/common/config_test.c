@@ -561,6 +561,15 @@ static void test_relay(void **state)
 	assert_string_equal(cfg.listen, "10.0.0.2:5480");
 	assert_int_equal(parse(&cfg, "role = primary\nrelay = on\n"), -EINVAL);
 	assert_logged("parameter \"relay\" can only be set when role is replica");
+	/* listen set in a replica's file says it relays; relay = off says it does not. */
+	snprintf(text, sizeof(text), "%slisten = 10.0.0.2:5480\n", replica);
+	assert_int_equal(parse(&cfg, text), 0);
+	assert_true(cfg.relay);
+	snprintf(text, sizeof(text), "%slisten = 10.0.0.2:5480\nrelay = off\n", replica);
+	assert_int_equal(parse(&cfg, text), 0);
+	assert_false(cfg.relay);
+	assert_int_equal(parse(&cfg, "role = primary\nlisten = 10.0.0.1:5480\n"), 0);
+	assert_false(cfg.relay);
 }
 
 static void test_cross_key_rules(void **state)

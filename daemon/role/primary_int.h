@@ -336,6 +336,10 @@ int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len);
 int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len);
 /* The source's state for status. */
 void primary_stream_fill_status(struct primary *pr, struct status_node *st);
+/* @sp, the status of replica @peer (streaming): what it received and holds durably of the
+ * stream, and the furthest streamed WAL sent to it (a primary's stream source or a relay's
+ * growing segments alike). */
+void peer_fill_stream_positions(const struct peer *peer, struct status_peer *sp);
 
 /* ---- primary_hold.c: the spool policy and the registered replicas ---- */
 

@@ -592,6 +592,15 @@ void primary_stream_free(struct primary *pr)
 	pr->source = NULL;
 }
 
+void peer_fill_stream_positions(const struct peer *peer, struct status_peer *sp)
+{
+	sp->write_lsn = peer->stream_received_lsn;
+	sp->flush_lsn = peer->stream.end;
+	for (const struct xfer *x = peer->xfers; x; x = x->next)
+		if (x->push->stream && x->push->lsn + x->next_read > sp->sent_lsn)
+			sp->sent_lsn = x->push->lsn + x->next_read;
+}
+
 void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 {
 	struct stream_state *ss = stream_of(pr);
@@ -620,11 +629,7 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 			if (peer->state != PEER_STREAMING || peer->conn.closing ||
 			    strcmp(peer->name, sp->name))
 				continue;
-			sp->write_lsn = peer->stream_received_lsn;
-			sp->flush_lsn = peer->stream.end;
-			for (const struct xfer *x = peer->xfers; x; x = x->next)
-				if (x->push == pr->stream_push)
-					sp->sent_lsn = x->push->lsn + x->next_read;
+			peer_fill_stream_positions(peer, sp);
 			since = lag_since(ss, peer->stream.end);
 			sp->oldest_unacked_ms = since;
 			sp->commits_waiting = commits_after(ss, peer->stream.end);

@@ -733,11 +733,7 @@ void relay_fill_status(struct primary *rl, struct status_node *n)
 			if (peer->state != PEER_STREAMING || peer->conn.closing ||
 			    strcmp(peer->name, sp->name))
 				continue;
-			sp->write_lsn = peer->stream_received_lsn;
-			sp->flush_lsn = peer->stream.end;
-			for (const struct xfer *x = peer->xfers; x; x = x->next)
-				if (x->push->stream && x->push->lsn + x->next_read > sp->sent_lsn)
-					sp->sent_lsn = x->push->lsn + x->next_read;
+			peer_fill_stream_positions(peer, sp);
 		}
 	}
 	n->connections_refused += d.connections_refused;

@@ -5,7 +5,7 @@
  *
  *   /sys/kernel/walship/{version,daemon,role,node_name,system_identifier,timeline}
  *   /sys/kernel/walship/peers/<name>/{state,sent_lsn,write_lsn,flush_lsn,lag_bytes,
- *       lag_us,segments_sent,bytes_sent,reconnects,last_update_ns}
+ *       lag_us,segments_sent,bytes_sent,reconnects,commits_waiting,last_update_ns}
  *   /sys/kernel/walship/standbys/<application_name>/{state,sent_lsn,write_lsn,flush_lsn,
  *       replay_lsn,write_lag_ms,flush_lag_ms,replay_lag_ms,xmin,catalog_xmin,bytes_sent,
  *       delay_ms,hold,send_limit,last_update_ns}
@@ -65,6 +65,7 @@ struct walship_peer {
 	u64 segments_sent;
 	u64 bytes_sent;
 	u64 reconnects;
+	u64 commits_waiting;
 	u64 last_update_ns;
 };
 
@@ -302,20 +303,16 @@ WALSHIP_SHOW(peer, lag_us, u64, lag_usec, walship_emit_u64);
 WALSHIP_SHOW(peer, segments_sent, u64, segments_sent, walship_emit_u64);
 WALSHIP_SHOW(peer, bytes_sent, u64, bytes_sent, walship_emit_u64);
 WALSHIP_SHOW(peer, reconnects, u64, reconnects, walship_emit_u64);
+WALSHIP_SHOW(peer, commits_waiting, u64, commits_waiting, walship_emit_u64);
 WALSHIP_SHOW(peer, last_update_ns, u64, last_update_ns, walship_emit_u64);
 
 static struct attribute *walship_peer_attrs[] = {
-	&walship_peer_state_attr.attr,
-	&walship_peer_sent_lsn_attr.attr,
-	&walship_peer_write_lsn_attr.attr,
-	&walship_peer_flush_lsn_attr.attr,
-	&walship_peer_lag_bytes_attr.attr,
-	&walship_peer_lag_us_attr.attr,
-	&walship_peer_segments_sent_attr.attr,
-	&walship_peer_bytes_sent_attr.attr,
-	&walship_peer_reconnects_attr.attr,
-	&walship_peer_last_update_ns_attr.attr,
-	NULL,
+	&walship_peer_state_attr.attr,		&walship_peer_sent_lsn_attr.attr,
+	&walship_peer_write_lsn_attr.attr,	&walship_peer_flush_lsn_attr.attr,
+	&walship_peer_lag_bytes_attr.attr,	&walship_peer_lag_us_attr.attr,
+	&walship_peer_segments_sent_attr.attr,	&walship_peer_bytes_sent_attr.attr,
+	&walship_peer_reconnects_attr.attr,	&walship_peer_commits_waiting_attr.attr,
+	&walship_peer_last_update_ns_attr.attr, NULL,
 };
 ATTRIBUTE_GROUPS(walship_peer);
 
@@ -422,6 +419,7 @@ static int walship_put_peer(struct sk_buff *skb, struct walship_entry *e)
 	v.segments_sent = peer->segments_sent;
 	v.bytes_sent = peer->bytes_sent;
 	v.reconnects = peer->reconnects;
+	v.commits_waiting = peer->commits_waiting;
 	v.last_update_ns = peer->last_update_ns;
 	spin_unlock(&walship_values_lock);
 
@@ -435,6 +433,8 @@ static int walship_put_peer(struct sk_buff *skb, struct walship_entry *e)
 	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_SEGMENTS_SENT, v.segments_sent, WALSHIP_A_PAD) ||
 	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_BYTES_SENT, v.bytes_sent, WALSHIP_A_PAD) ||
 	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_RECONNECTS, v.reconnects, WALSHIP_A_PAD) ||
+	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_COMMITS_WAITING, v.commits_waiting,
+			      WALSHIP_A_PAD) ||
 	    nla_put_u64_64bit(skb, WALSHIP_A_PEER_LAST_UPDATE, v.last_update_ns, WALSHIP_A_PAD))
 		return -EMSGSIZE;
 	return 0;
@@ -737,6 +737,7 @@ static int walship_set_peer(struct sk_buff *skb, struct genl_info *info)
 	WALSHIP_SET(peer, WALSHIP_A_PEER_SEGMENTS_SENT, segments_sent, nla_get_u64);
 	WALSHIP_SET(peer, WALSHIP_A_PEER_BYTES_SENT, bytes_sent, nla_get_u64);
 	WALSHIP_SET(peer, WALSHIP_A_PEER_RECONNECTS, reconnects, nla_get_u64);
+	WALSHIP_SET(peer, WALSHIP_A_PEER_COMMITS_WAITING, commits_waiting, nla_get_u64);
 	peer->last_update_ns = ktime_get_real_ns();
 	spin_unlock(&walship_values_lock);
 
@@ -897,6 +898,7 @@ static const struct nla_policy walship_policy[WALSHIP_A_MAX + 1] = {
 	[WALSHIP_A_PEER_SEGMENTS_SENT] = { .type = NLA_U64 },
 	[WALSHIP_A_PEER_BYTES_SENT] = { .type = NLA_U64 },
 	[WALSHIP_A_PEER_RECONNECTS] = { .type = NLA_U64 },
+	[WALSHIP_A_PEER_COMMITS_WAITING] = { .type = NLA_U64 },
 	[WALSHIP_A_STANDBY_NAME] = { .type = NLA_NUL_STRING, .len = WALSHIP_NAME_MAX },
 	[WALSHIP_A_STANDBY_STATE] = NLA_POLICY_MAX(NLA_U32, WALSHIP_STANDBY_MAX),
 	[WALSHIP_A_STANDBY_SENT_LSN] = { .type = NLA_U64 },

@@ -53,6 +53,7 @@ enum {
 	PUB_SEGMENTS_SENT,
 	PUB_BYTES_SENT,
 	PUB_RECONNECTS,
+	PUB_COMMITS_WAITING,
 	PUB_NVALUES
 };
 
@@ -60,7 +61,7 @@ enum {
 static const int pub_value_attrs[PUB_NVALUES] = {
 	WALSHIP_A_PEER_SENT_LSN,   WALSHIP_A_PEER_WRITE_LSN,  WALSHIP_A_PEER_FLUSH_LSN,
 	WALSHIP_A_PEER_LAG_BYTES,  WALSHIP_A_PEER_LAG_USEC,   WALSHIP_A_PEER_SEGMENTS_SENT,
-	WALSHIP_A_PEER_BYTES_SENT, WALSHIP_A_PEER_RECONNECTS,
+	WALSHIP_A_PEER_BYTES_SENT, WALSHIP_A_PEER_RECONNECTS, WALSHIP_A_PEER_COMMITS_WAITING,
 };
 
 struct pub_peer {
@@ -100,6 +101,7 @@ struct publisher {
 	struct pub_node node;
 	struct pub_peer peers[WALSHIP_MAX_PEERS]; /* what the module has */
 	unsigned int npeers;
+	int module_maxattr; /* the module's last attribute: what it knows (netlink.h) */
 	bool module_standbys; /* the module knows the standby commands */
 	struct pub_standby standbys[WALSHIP_MAX_STANDBYS]; /* what the module has */
 	unsigned int nstandbys;
@@ -199,23 +201,23 @@ static void pub_adopt(struct publisher *pb)
 }
 
 /*
- * The family's id (-1 when the module is not loaded) and whether the module knows the
- * standby commands: a family whose maxattr stops short of them is a module from before
- * (include/walship/netlink.h).
+ * The family's id (-1 when the module is not loaded) and its maxattr: attributes are
+ * appended (include/walship/netlink.h), so a module from before stops short of the newer
+ * ones, which it would refuse; it is sent none of them.
  */
-static int pub_lookup(struct publisher *pb, bool *standbys)
+static int pub_lookup(struct publisher *pb, int *maxattr)
 {
 	struct nl_cache *cache;
 	struct genl_family *fam;
 	int family = -1;
 
-	*standbys = false;
+	*maxattr = 0;
 	if (genl_ctrl_alloc_cache(pb->sk, &cache) < 0)
 		return -1;
 	fam = genl_ctrl_search_by_name(cache, WALSHIP_GENL_NAME);
 	if (fam) {
 		family = (int)genl_family_get_id(fam);
-		*standbys = genl_family_get_maxattr(fam) >= WALSHIP_A_STANDBY_GONE;
+		*maxattr = (int)genl_family_get_maxattr(fam);
 		genl_family_put(fam);
 	}
 	nl_cache_free(cache);
@@ -225,7 +227,7 @@ static int pub_lookup(struct publisher *pb, bool *standbys)
 /* Set up the socket if needed and resolve the family.  Returns true when resolved. */
 static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 {
-	int fd, flags, family;
+	int fd, flags, family, maxattr;
 	bool standbys;
 
 	if (pb->family >= 0)
@@ -249,9 +251,11 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	fd = nl_socket_get_fd(pb->sk);
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-	family = pub_lookup(pb, &standbys);
+	family = pub_lookup(pb, &maxattr);
+	standbys = maxattr >= WALSHIP_A_STANDBY_GONE;
 	if (family >= 0) {
 		pb->family = family;
+		pb->module_maxattr = maxattr;
 		pb->module_standbys = standbys;
 		pub_adopt(pb);
 	}
@@ -337,7 +341,8 @@ static bool pub_send_peer(struct publisher *pb, const struct pub_peer *peer, int
 	    nla_put_u32(msg, WALSHIP_A_PEER_STATE, peer->state) < 0)
 		goto out_free;
 	for (int i = 0; i < PUB_NVALUES; i++)
-		if (nla_put_u64(msg, pub_value_attrs[i], peer->values[i]) < 0)
+		if (pub_value_attrs[i] <= pb->module_maxattr &&
+		    nla_put_u64(msg, pub_value_attrs[i], peer->values[i]) < 0)
 			goto out_free;
 	return pub_send(pb, msg, now_ms);
 
@@ -422,6 +427,7 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 		pp->values[PUB_SEGMENTS_SENT] = sp->files_sent;
 		pp->values[PUB_BYTES_SENT] = sp->bytes_sent;
 		pp->values[PUB_RECONNECTS] = sp->reconnects;
+		pp->values[PUB_COMMITS_WAITING] = sp->commits_waiting;
 		count++;
 	}
 	return count;

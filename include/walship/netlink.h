@@ -175,6 +175,8 @@ enum walship_attr {
 	WALSHIP_A_STANDBY_SEND_LIMIT, /* u64, sent up to here at most; UINT64_MAX none */
 	WALSHIP_A_STANDBY_LAST_UPDATE, /* u64, replies and events only: unix time in ns */
 	WALSHIP_A_STANDBY_GONE, /* flag, events only */
+	/* peer, appended */
+	WALSHIP_A_PEER_COMMITS_WAITING, /* u64, commit records past its durable position */
 
 	__WALSHIP_A_MAX,
 	WALSHIP_A_MAX = __WALSHIP_A_MAX - 1

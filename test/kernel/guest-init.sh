@@ -170,7 +170,7 @@ walship status -c /tmp/p.conf --json >/tmp/status.json
 for f in role node_name system_identifier timeline; do
 	eq "node $f equals status --json" "$(jq -r ".$f" /tmp/status.json)" "$(cat $W/$f)"
 done
-for f in state sent_lsn write_lsn flush_lsn lag_bytes lag_us bytes_sent reconnects; do
+for f in state sent_lsn write_lsn flush_lsn lag_bytes lag_us bytes_sent reconnects commits_waiting; do
 	status_eq /tmp/p.conf r1 $f $f
 done
 status_eq /tmp/p.conf r1 segments_sent files_sent

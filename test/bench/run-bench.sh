@@ -453,6 +453,15 @@ proc_cpu() {
 	awk -v tck="$CLK_TCK" '{printf "%.3f\n", ($12 + $13) / tck}' <<<"$rest"
 }
 
+# pids_cpu PID...: the CPU seconds so far of these pids, summed (proc_cpu of each).
+pids_cpu() {
+	local pid sum=0
+	for pid in "$@"; do
+		sum=$(awk -v a="$sum" -v b="$(proc_cpu "$pid")" 'BEGIN {printf "%.3f", a + b}')
+	done
+	echo "$sum"
+}
+
 # stats_field FILE KEY: the value after KEY in a bench_baseline stats line.
 stats_field() {
 	awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$1"

@@ -272,15 +272,6 @@ sb_walsenders() {
 	echo "$# $pids"
 }
 
-# sb_pids_cpu PID...: the CPU seconds so far of these pids, summed.
-sb_pids_cpu() {
-	local pid sum=0
-	for pid in "$@"; do
-		sum=$(awk -v a="$sum" -v b="$(proc_cpu "$pid")" 'BEGIN {printf "%.3f", a + b}')
-	done
-	echo "$sum"
-}
-
 # run_sb RUN NAME: one run of standby contender NAME.
 run_sb() {
 	local run=$1 name=$2 n i dir lsn t0 t1 l0 l1 p0 p1 w0 w1 s0 s1 a0 a1 tps ws kind
@@ -323,7 +314,7 @@ run_sb() {
 	p0=$(cg_usage "$SB_CG_PG")
 	s0=$(cg_usage "$SB_CG_WSP")
 	a0=$(cg_usage "$SB_CG_WSA")
-	w0=$(sb_pids_cpu "${wpids[@]}")
+	w0=$(pids_cpu "${wpids[@]}")
 	t0=$(now_s)
 	pg_as "$PG_BIN/pgbench" -h "$sock" -p "$SB_PG_PORT" -U postgres -n -c 4 -j 2 \
 		-R "$STANDBY_RATE" -T "$STANDBY_SECONDS" postgres >"$dir/pgbench.out" 2>&1 ||
@@ -333,7 +324,7 @@ run_sb() {
 	p1=$(cg_usage "$SB_CG_PG")
 	s1=$(cg_usage "$SB_CG_WSP")
 	a1=$(cg_usage "$SB_CG_WSA")
-	w1=$(sb_pids_cpu "${wpids[@]}")
+	w1=$(pids_cpu "${wpids[@]}")
 	l1=$(psql_sb "select pg_current_wal_flush_lsn() - '0/0'::pg_lsn")
 	read -r _ wlist1 < <(sb_walsenders)
 	[[ $wlist1 == "$wlist" ]] || fail "$name: the walsenders changed during the load" \

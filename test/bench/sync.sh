@@ -262,15 +262,6 @@ sync_fail() {
 	fail "$@"
 }
 
-# sync_rcv_cpu: CPU seconds so far of the receiver's pids measured through /proc.
-sync_rcv_cpu() {
-	local pid sum=0
-	for pid in "${SYNC_RCV_PIDS[@]}"; do
-		sum=$(awk -v a="$sum" -v b="$(proc_cpu "$pid")" 'BEGIN {printf "%.3f", a + b}')
-	done
-	echo "$sum"
-}
-
 # sync_pgbench DIR PREFIX SECONDS: the load, as postgres, over the primary's unix socket:
 # pgbench -N -c 8 -j 2 for SECONDS with its per-transaction log DIR/PREFIX.* (PGOPTIONS
 # passes on); its output in DIR/PREFIX.out.
@@ -352,7 +343,7 @@ run_sync() {
 	s0=$(cg_usage "$CG_SND")
 	r0=$(cg_usage "$CG_RCV")
 	c0=$(proc_cpu "$wsnd")
-	rc0=$(sync_rcv_cpu)
+	rc0=$(pids_cpu "${SYNC_RCV_PIDS[@]}")
 	a0=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
 	t0=$(now_s)
 	sync_pgbench "$dir" tx "$SYNC_SECONDS"
@@ -363,7 +354,7 @@ run_sync() {
 	s1=$(cg_usage "$CG_SND")
 	r1=$(cg_usage "$CG_RCV")
 	c1=$(proc_cpu "$wsnd")
-	rc1=$(sync_rcv_cpu)
+	rc1=$(pids_cpu "${SYNC_RCV_PIDS[@]}")
 	a1=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
 	[[ $(sync_walsender "$SYNC_APP") == "$wsnd" ]] ||
 		fail "$name: the walsender changed during the run (its CPU would be lost)"

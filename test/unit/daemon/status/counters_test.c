@@ -59,6 +59,24 @@ static char *render(const char *role, bool json)
 	return text;
 }
 
+/* /metrics as metrics_render() writes it for a node filled by @fill (freed by the caller). */
+static char *render_metrics(void (*fill)(void *state, struct status_node *n))
+{
+	struct ring r;
+	struct metrics_source src = { .ring = &r, .fill = fill };
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	memset(&r, 0, sizeof(r));
+	out = open_memstream(&doc, &len);
+	assert_non_null(out);
+	metrics_render(out, &src);
+	fclose(out);
+	assert_non_null(doc);
+	return doc;
+}
+
 static void test_json_has_every_value(void **state)
 {
 	char *json = render("primary", true);
@@ -136,19 +154,11 @@ static void check_convention(const char *name, const struct status_value *v)
 static void test_metrics_have_every_value(void **state)
 {
 	char name[96];
-	struct ring r;
-	struct metrics_source src = { .ring = &r, .fill = fill_primary };
 	char *doc = NULL;
-	size_t len = 0;
 	char want[160];
-	FILE *out;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	out = open_memstream(&doc, &len);
-	assert_non_null(out);
-	metrics_render(out, &src);
-	fclose(out);
+	doc = render_metrics(fill_primary);
 	for (size_t i = 0; i < status_node_nvalues; i++) {
 		const struct status_value *v = &status_node_values[i];
 
@@ -245,18 +255,10 @@ static void fill_replica_with_standby(void *state, struct status_node *n)
 /* ... and in /metrics. */
 static void test_standbys_metrics(void **state)
 {
-	struct ring r;
-	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
 	char *doc = NULL;
-	size_t len = 0;
-	FILE *out;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	out = open_memstream(&doc, &len);
-	assert_non_null(out);
-	metrics_render(out, &src);
-	fclose(out);
+	doc = render_metrics(fill_replica_with_standby);
 	assert_non_null(strstr(doc, "\nwalship_standbys 1\n"));
 	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn_bytes{application_name=\"sb1\","
 				    "addr=\"10.0.0.3:41000\"} 77660160\n"));
@@ -276,18 +278,10 @@ static void test_standbys_metrics(void **state)
 /* The replication slots in /metrics, like pg_replication_slots. */
 static void test_slots_metrics(void **state)
 {
-	struct ring r;
-	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
 	char *doc = NULL;
-	size_t len = 0;
-	FILE *out;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	out = open_memstream(&doc, &len);
-	assert_non_null(out);
-	metrics_render(out, &src);
-	fclose(out);
+	doc = render_metrics(fill_replica_with_standby);
 	assert_non_null(strstr(doc, "\nwalship_slots 2\n"));
 	assert_non_null(
 		strstr(doc, "\nwalship_slot_restart_lsn_bytes{slot=\"sb1_slot\"} 77660160\n"));
@@ -303,19 +297,11 @@ static void test_slots_metrics(void **state)
  * document with the probes' histograms too). */
 static void test_metrics_families_typed(void **state)
 {
-	struct ring r;
-	struct metrics_source src = { .ring = &r, .fill = fill_replica_with_standby };
 	char *doc = NULL, *line, *save = NULL, *copy;
-	size_t len = 0;
 	int samples = 0;
-	FILE *out;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	out = open_memstream(&doc, &len);
-	assert_non_null(out);
-	metrics_render(out, &src);
-	fclose(out);
+	doc = render_metrics(fill_replica_with_standby);
 	copy = strdup(doc);
 	assert_non_null(copy);
 	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/durable.h"
 #include "common/log.h"
 #include "common/node_name.h"
 #include "role/primary_int.h"
@@ -89,8 +88,6 @@ static int relay_down_index(const struct relay_state *rs, const char *name)
 /* Write the registry durably.  Returns 0 or -errno (logged). */
 static int relay_save(struct relay_state *rs)
 {
-	char path[sizeof(rs->store->path) + sizeof(STORE_STATE_DIR) + 1];
-	struct durable_dir dir = { .path = path };
 	size_t cap = (size_t)rs->ndown * RELAY_LINE_MAX + 1, len = 0;
 	char *text = malloc(cap);
 	int ret;
@@ -102,16 +99,7 @@ static int relay_save(struct relay_state *rs)
 	for (int i = 0; i < rs->ndown; i++)
 		len += (size_t)snprintf(text + len, cap - len, "%s %016" PRIX64 "\n",
 					rs->down[i].name, rs->down[i].floor);
-	snprintf(path, sizeof(path), "%s/%s", rs->store->path, STORE_STATE_DIR);
-	dir.fd = openat(rs->store->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir.fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
-		free(text);
-		return ret;
-	}
-	ret = durable_put(&dir, RELAY_REGISTRY_FILE, text, len, 0); /* logs */
-	close(dir.fd);
+	ret = store_state_put(rs->store, RELAY_REGISTRY_FILE, text, len);
 	free(text);
 	if (ret == 0) {
 		rs->dirty = false;

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/durable.h"
 #include "common/log.h"
 #include "proto/pgrepl.h"
 
@@ -119,8 +118,6 @@ out:
 /* Write the permanent slots durably.  Returns 0 or -errno (logged). */
 static int slots_save(struct serve_slots *ss)
 {
-	char path[sizeof(ss->store->path) + 16];
-	struct durable_dir dir = { .path = path };
 	char *text = malloc(SLOTS_TEXT_MAX);
 	size_t len = 0;
 	int ret;
@@ -139,16 +136,7 @@ static int slots_save(struct serve_slots *ss)
 		len += (size_t)snprintf(text + len, SLOTS_TEXT_MAX - len, "%s %s %u\n", sl->name,
 					lsn, sl->restart_tli);
 	}
-	state_path(ss->store, path, sizeof(path));
-	dir.fd = openat(ss->store->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir.fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
-		free(text);
-		return ret;
-	}
-	ret = durable_put(&dir, SERVE_SLOTS_FILE, text, len, 0); /* logs */
-	close(dir.fd);
+	ret = store_state_put(ss->store, SERVE_SLOTS_FILE, text, len);
 	free(text);
 	if (ret == 0) {
 		ss->dirty = false;

@@ -445,12 +445,11 @@ void store_close(struct store *st)
 	st->incoming_fd = st->dir_fd = -1;
 }
 
-int store_set_identity(struct store *st, const struct wal_identity *id)
+int store_state_put(const struct store *st, const char *name, const void *buf, size_t len)
 {
-	char buf[WAL_IDENTITY_TEXT_MAX], path[sizeof(st->path) + 16];
+	char path[sizeof(st->path) + sizeof(STORE_STATE_DIR) + 1];
 	struct durable_dir state = { .path = path };
 	int ret;
-	size_t len = wal_identity_format(id, buf, sizeof(buf));
 
 	snprintf(path, sizeof(path), "%s/%s", st->path, STORE_STATE_DIR);
 	state.fd = openat(st->dir_fd, STORE_STATE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -459,8 +458,17 @@ int store_set_identity(struct store *st, const struct wal_identity *id)
 		log_error("could not open directory \"%s\": %s", path, strerror(errno));
 		return ret;
 	}
-	ret = durable_put(&state, SYSID_FILE, buf, len, 0); /* logs */
+	ret = durable_put(&state, name, buf, len, 0); /* logs */
 	close(state.fd);
+	return ret;
+}
+
+int store_set_identity(struct store *st, const struct wal_identity *id)
+{
+	char buf[WAL_IDENTITY_TEXT_MAX];
+	size_t len = wal_identity_format(id, buf, sizeof(buf));
+	int ret = store_state_put(st, SYSID_FILE, buf, len);
+
 	if (ret < 0)
 		return ret;
 	st->id = *id;

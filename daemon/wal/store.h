@@ -83,6 +83,13 @@ int store_open(struct store *st, const char *path);
 void store_close(struct store *st);
 
 /*
+ * Write @len bytes of @buf as file @name of the store's state directory (STORE_STATE_DIR),
+ * durably (durable_put(): temporary file, fsync, rename, directory fsync).  Returns 0 or
+ * -errno (logged).
+ */
+int store_state_put(const struct store *st, const char *name, const void *buf, size_t len);
+
+/*
  * Record the cluster of the store's first segment (system identifier, page magic, segment
  * and block size), durably (temporary file, fsync, rename, directory fsync).  Returns 0
  * or -errno (logged).

@@ -36,6 +36,15 @@ define newline
 
 
 endef
+# The two spaces before a quiet build's "CC file" lines, printed by make itself ($(info))
+# rather than by a shell started for each object file.
+INDENT := $(subst x,,x  )
+
+# Every object's folder is an order-only prerequisite ($$(@D)/), made once by this rule,
+# not by a mkdir per object.
+.SECONDEXPANSION:
+%/:
+	$(Q)mkdir -p $@
 
 # Warnings: -Wall -Wextra -Werror plus the following, each for a reason:
 #   -Wshadow                 a shadowed local hides the variable the reader thinks is used
@@ -59,15 +68,17 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARNINGS) -MMD -MP -fno-strict-aliasing
 LDLIBS   += -luring -lbpf -lelf -lz -lssl -lcrypto
 # libnl-genl-3: the sysfs publisher (daemon/publish/) talks generic netlink to walship.ko.
-CPPFLAGS += $(shell pkg-config --cflags libnl-genl-3.0)
-LDLIBS   += $(shell pkg-config --libs libnl-genl-3.0)
 # libpq: the streaming source (daemon/source/) is a PostgreSQL replication client.  Only
 # walshipd and the test programs link it, not the CLI (CLI_LDLIBS).
-CPPFLAGS += $(shell pkg-config --cflags libpq)
-LDLIBS   += $(shell pkg-config --libs libpq)
 # libsystemd: sd_notify() for Type=notify units (daemon/common/sdnotify.c, systemd/).
-CPPFLAGS += $(shell pkg-config --cflags libsystemd)
-LDLIBS   += $(shell pkg-config --libs libsystemd)
+# pkg-config runs once, here (:=): CPPFLAGS and LDLIBS are recursive variables (+= on a
+# variable the environment or nothing defined), so a $(shell) inside them ran again at
+# every compile and link, three pkg-config processes per object file.
+PKG_LIBS     := libnl-genl-3.0 libpq libsystemd
+PKG_CPPFLAGS := $(shell pkg-config --cflags $(PKG_LIBS))
+PKG_LDLIBS   := $(shell pkg-config --libs $(PKG_LIBS))
+CPPFLAGS += $(PKG_CPPFLAGS)
+LDLIBS   += $(PKG_LDLIBS)
 
 # Sanitizer build for unit tests.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -132,16 +143,15 @@ BPF_SKELS  := $(BUILD)/bpf/probes.skel.h
 # bpf/ is an include root: bpf/probes.h holds the map layouts shared with user space.
 CPPFLAGS   += -I$(BUILD)/bpf -Ibpf
 
-$(BUILD)/bpf/%.tmp.bpf.o: bpf/%.bpf.c bpf/%.h bpf/vmlinux.h
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  BPF     $<")
+$(BUILD)/bpf/%.tmp.bpf.o: bpf/%.bpf.c bpf/%.h bpf/vmlinux.h | $$(@D)/
+	$(if $(Q),$(info $(INDENT)BPF     $<))
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
 
 $(BUILD)/bpf/%.bpf.o: $(BUILD)/bpf/%.tmp.bpf.o
 	$(Q)$(BPFTOOL) gen object $@ $<
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
-	@$(if $(Q),echo "  GEN-SKEL $@")
+	$(if $(Q),$(info $(INDENT)GEN-SKEL $@))
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/daemon/probe/probe.o $(BUILD)/asan/daemon/probe/probe.o: $(BPF_SKELS)
@@ -149,67 +159,60 @@ $(BUILD)/obj/daemon/probe/probe.o $(BUILD)/asan/daemon/probe/probe.o: $(BPF_SKEL
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
-$(BUILD)/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC      $<")
+$(BUILD)/obj/%.o: %.c | $$(@D)/
+	$(if $(Q),$(info $(INDENT)CC      $<))
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/asan/%.o: %.c
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC-ASAN $<")
+$(BUILD)/asan/%.o: %.c | $$(@D)/
+	$(if $(Q),$(info $(INDENT)CC-ASAN $<))
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 $(LIBCORE): $(CORE_OBJS) $(DAEMON_OBJS)
-	@$(if $(Q),echo "  AR      $@")
+	$(if $(Q),$(info $(INDENT)AR      $@))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBASAN): $(ASAN_OBJS)
-	@$(if $(Q),echo "  AR      $@")
+	$(if $(Q),$(info $(INDENT)AR      $@))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/walshipd: $(BUILD)/obj/daemon/main.o $(LIBCORE)
-	@$(if $(Q),echo "  LD      $@")
+	$(if $(Q),$(info $(INDENT)LD      $@))
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(LIBCLI): $(CLI_OBJS)
-	@$(if $(Q),echo "  AR      $@")
+	$(if $(Q),$(info $(INDENT)AR      $@))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/walship: $(TOOL_OBJS) $(LIBCLI)
-	@$(if $(Q),echo "  LD      $@")
+	$(if $(Q),$(info $(INDENT)LD      $@))
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CLI_LDLIBS)
 
-$(BUILD)/helpers/%: test/helpers/%.c $(LIBCORE)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
+$(BUILD)/helpers/%: test/helpers/%.c $(LIBCORE) | $$(@D)/
+	$(if $(Q),$(info $(INDENT)LD      $@))
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBCORE) $(LDFLAGS) $(LDLIBS)
 
 # ctl_send speaks the control protocol through the CLI's own client code.
-$(BUILD)/helpers/ctl_send: test/helpers/ctl_send.c $(BUILD)/obj/tools/client.o $(LIBCORE)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
+$(BUILD)/helpers/ctl_send: test/helpers/ctl_send.c $(BUILD)/obj/tools/client.o $(LIBCORE) | $$(@D)/
+	$(if $(Q),$(info $(INDENT)LD      $@))
 	$(Q)$(CC) $(CPPFLAGS) -Itools $(CFLAGS) -o $@ $< $(BUILD)/obj/tools/client.o $(LIBCORE) \
 		$(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/pic/%.o: %.c
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC-PIC  $<")
+$(BUILD)/pic/%.o: %.c | $$(@D)/
+	$(if $(Q),$(info $(INDENT)CC-PIC  $<))
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
 # The server's headers are system headers here: our warnings are for our code.
-$(BUILD)/pgmod/%.o: pgmod/%.c
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC-PG   $<")
+$(BUILD)/pgmod/%.o: pgmod/%.c | $$(@D)/
+	$(if $(Q),$(info $(INDENT)CC-PG   $<))
 	$(Q)$(CC) $(CPPFLAGS) -Itools -isystem $(PG_INCLUDE_SERVER) $(CFLAGS) -fPIC -c -o $@ $<
 
 $(PGMOD_SO): $(BUILD)/pgmod/walship_archive.o $(PGMOD_PIC_OBJS)
-	@$(if $(Q),echo "  LD      $@")
+	$(if $(Q),$(info $(INDENT)LD      $@))
 	$(Q)$(CC) $(CFLAGS) -shared -o $@ $^ $(LDFLAGS)
 
 # Unit tests: cmocka, built and run with ASan+UBSan.
-$(BUILD)/unit/%: test/unit/%.c $(LIBASAN)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD-TEST $@")
+$(BUILD)/unit/%: test/unit/%.c $(LIBASAN) | $$(@D)/
+	$(if $(Q),$(info $(INDENT)LD-TEST $@))
 	$(Q)$(CC) $(CPPFLAGS) -Itest/unit $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(LIBASAN) \
 		$(LDFLAGS) -lcmocka $(LDLIBS)
 

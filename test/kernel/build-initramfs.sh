@@ -14,21 +14,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
+# Few processes: each costs milliseconds of CPU on a virtual machine, and a link or copy
+# per applet and library started a thousand of them.
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,wal,lib64,etc}
 cp /bin/busybox "$root/bin/busybox"
-for applet in $("$root/bin/busybox" --list); do
-	[[ -e "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
-done
+# Every applet as a link to /bin/busybox, in the folder busybox files it under.
+chroot "$root" /bin/busybox --install -s
+jq=$(command -v jq)
 cp "$ko" "$root/walship.ko"
-cp "$walshipd" "$walship" "$(command -v jq)" "${progs[@]}" "$root/bin/"
+cp "$walshipd" "$walship" "$jq" "${progs[@]}" "$root/bin/"
 cp "$nlcheck" "$root/nlcheck"
 # Shared libraries, at the paths the dynamic linker looks for them.
-for prog in "$walshipd" "$walship" "$nlcheck" "$(command -v jq)" "${progs[@]}"; do
-	ldd "$prog" | grep -o '/[^ ]*' | while read -r lib; do
-		mkdir -p "$root$(dirname "$lib")"
-		cp -L "$lib" "$root$lib"
-	done
-done
+mapfile -t libs < <(ldd "$walshipd" "$walship" "$nlcheck" "$jq" "${progs[@]}" |
+	grep -o '/[^ ]*' | grep -v ':$' | sort -u)
+cp -L --parents "${libs[@]}" "$root/"
 cp "$waldir"/* "$root/wal/"
 if [[ -n "$extra" ]]; then
 	mkdir -p "$root/extra"

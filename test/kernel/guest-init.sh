@@ -38,35 +38,55 @@ wait_for() {
 	return 1
 }
 file_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
-# status_eq CONF PEER FILE JQFIELD: peers/PEER/FILE equals walship status --json's
-# JQFIELD for PEER.  Retried for up to 3 s: keepalives move the byte counters between the
-# two reads, and the publisher sends at most every 200 ms.
-status_eq() {
+# json_eq CONF SELECT DIR WHAT FILE=JQEXPR...: for each pair, DIR/FILE equals JQEXPR of the
+# object SELECT picks from `walship status --json` (one assertion each, "WHAT FILE equals
+# status --json JQEXPR").  One status and one jq read all the fields at once, and the sysfs
+# files are read with the shell's own `read`: under TCG each process costs the guest a
+# quarter of a second.  Retried as a whole for up to 3 s: keepalives move the byte
+# counters between the two reads, and the publisher sends at most every 200 ms.
+json_eq() {
+	conf=$1 sel=$2 dir=$3 what=$4
+	shift 4
+	exprs=
+	for pair in "$@"; do
+		exprs="$exprs, (${pair#*=})"
+	done
 	n=10
 	while :; do
-		want=$(walship status -c "$1" --json | jq -r ".peers[] | select(.name == \"$2\") | .$4")
-		got=$(cat $W/peers/$2/$3)
-		[ "$want" = "$got" ] && break
+		walship status -c "$conf" --json | jq -r "$sel | ${exprs#, }" >/tmp/json_eq.want
+		: >/tmp/json_eq.got
+		for pair in "$@"; do
+			v=
+			IFS= read -r v <"$dir/${pair%%=*}"
+			printf '%s\n' "$v" >>/tmp/json_eq.got
+		done
+		cmp -s /tmp/json_eq.want /tmp/json_eq.got && break
 		n=$((n - 1))
 		[ "$n" -gt 0 ] || break
 		sleep 0.3
 	done
-	eq "peer $2 $3 equals status --json $4" "$want" "$got"
+	exec 3</tmp/json_eq.want 4</tmp/json_eq.got
+	for pair in "$@"; do
+		want= got=
+		IFS= read -r want <&3
+		IFS= read -r got <&4
+		eq "$what ${pair%%=*} equals status --json ${pair#*=}" "$want" "$got"
+	done
+	exec 3<&- 4<&-
 }
-# standby_eq CONF NAME FILE JQEXPR: standbys/NAME/FILE equals JQEXPR of the standby of that
-# application_name in walship status --json, retried as status_eq.
+# peer_eq CONF PEER FILE=JQEXPR...: json_eq for peers/PEER/ and the peer of that name.
+peer_eq() {
+	conf=$1 peer=$2
+	shift 2
+	json_eq "$conf" ".peers[] | select(.name == \"$peer\")" "$W/peers/$peer" "peer $peer" "$@"
+}
+# standby_eq CONF NAME FILE=JQEXPR...: json_eq for standbys/NAME/ and the standby of that
+# application_name.
 standby_eq() {
-	n=10
-	while :; do
-		want=$(walship status -c "$1" --json |
-			jq -r ".standbys[] | select(.application_name == \"$2\") | $4")
-		got=$(cat $W/standbys/$2/$3)
-		[ "$want" = "$got" ] && break
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || break
-		sleep 0.3
-	done
-	eq "standby $2 $3 equals status --json $4" "$want" "$got"
+	conf=$1 name=$2
+	shift 2
+	json_eq "$conf" ".standbys[] | select(.application_name == \"$name\")" \
+		"$W/standbys/$name" "standby $name" "$@"
 }
 # finish: the daemons' logs if anything failed, the result line, power off.
 finish() {
@@ -170,10 +190,9 @@ walship status -c /tmp/p.conf --json >/tmp/status.json
 for f in role node_name system_identifier timeline; do
 	eq "node $f equals status --json" "$(jq -r ".$f" /tmp/status.json)" "$(cat $W/$f)"
 done
-for f in state sent_lsn write_lsn flush_lsn lag_bytes lag_us bytes_sent reconnects commits_waiting; do
-	status_eq /tmp/p.conf r1 $f $f
-done
-status_eq /tmp/p.conf r1 segments_sent files_sent
+peer_eq /tmp/p.conf r1 state=.state sent_lsn=.sent_lsn write_lsn=.write_lsn flush_lsn=.flush_lsn \
+	lag_bytes=.lag_bytes lag_us=.lag_us bytes_sent=.bytes_sent reconnects=.reconnects \
+	commits_waiting=.commits_waiting segments_sent=.files_sent
 walship status --sysfs >/tmp/sysfs.txt
 eq "walship status --sysfs shows the peer's flush_lsn" \
 	"peers/r1/flush_lsn = $(cat $W/peers/r1/flush_lsn)" "$(grep '^peers/r1/flush_lsn' /tmp/sysfs.txt)"
@@ -330,16 +349,15 @@ check "standby rw1's write_lsn moves to the last segment's end" wait_for 15 file
 	$W/standbys/rw1/write_lsn "$LATE_FLUSH_LSN"
 check "pg_receivewal stored the last segment" test -f /tmp/rw/$(basename $LATE).partial -o \
 	-f /tmp/rw/$(basename $LATE)
-for f in state sent_lsn write_lsn flush_lsn replay_lsn write_lag_ms flush_lag_ms \
-	replay_lag_ms xmin catalog_xmin bytes_sent delay_ms hold; do
-	standby_eq /tmp/r1-pub.conf rw1 $f ".$f"
-done
-standby_eq /tmp/r1-pub.conf rw1 send_limit '.send_limit // "none"'
+standby_eq /tmp/r1-pub.conf rw1 state=.state sent_lsn=.sent_lsn write_lsn=.write_lsn \
+	flush_lsn=.flush_lsn replay_lsn=.replay_lsn write_lag_ms=.write_lag_ms \
+	flush_lag_ms=.flush_lag_ms replay_lag_ms=.replay_lag_ms xmin=.xmin \
+	catalog_xmin=.catalog_xmin bytes_sent=.bytes_sent delay_ms=.delay_ms hold=.hold \
+	send_limit='.send_limit // "none"'
 # A hold shows at once: its words and the limit.
 check "walship hold rw1" walship hold -c /tmp/r1-pub.conf rw1
 check "standbys/rw1/hold shows the hold" wait_for 5 sh -c "grep -q '^held at ' $W/standbys/rw1/hold"
-standby_eq /tmp/r1-pub.conf rw1 hold .hold
-standby_eq /tmp/r1-pub.conf rw1 send_limit '.send_limit // "none"'
+standby_eq /tmp/r1-pub.conf rw1 hold=.hold send_limit='.send_limit // "none"'
 check "walship release rw1" walship release -c /tmp/r1-pub.conf rw1
 check "standbys/rw1/hold empty once released" wait_for 5 file_is $W/standbys/rw1/hold ""
 walship status --sysfs >/tmp/sysfs.txt
@@ -357,9 +375,8 @@ eq "a listener on the events group hears standby rw1 removed" "event: rw1 gone" 
 check "standbys/rw1 removed once pg_receivewal left" wait_for 10 sh -c "! test -e $W/standbys/rw1"
 walship status -c /tmp/r1-pub.conf --json >/tmp/r-status.json
 eq "replica learned the segment size from the WAL" 1048576 "$(jq -r .seg_size /tmp/r-status.json)"
-for f in state sent_lsn write_lsn flush_lsn lag_bytes bytes_sent reconnects; do
-	status_eq /tmp/r1-pub.conf p $f $f
-done
+peer_eq /tmp/r1-pub.conf p state=.state sent_lsn=.sent_lsn write_lsn=.write_lsn \
+	flush_lsn=.flush_lsn lag_bytes=.lag_bytes bytes_sent=.bytes_sent reconnects=.reconnects
 eq "replica's flush_lsn is the last segment's end" "$LATE_FLUSH_LSN" \
 	"$(cat $W/peers/p/flush_lsn)"
 /nlcheck events p connecting,disconnected 10000 >/tmp/events.out 2>&1 &

@@ -183,7 +183,7 @@ stop_pid() {
 			kill -KILL "$pid" 2>/dev/null || true
 			break
 		fi
-		sleep 0.1
+		ws_sleep 0.1
 	done
 	wait "$pid" 2>/dev/null || true
 }

@@ -73,7 +73,7 @@ kill_replica_mid_write() {
 			fi
 			return 1
 		done
-		sleep 0.05
+		ws_sleep 0.05
 	done
 	fail "no segment grew to 8 MiB in $RARCHIVE/.incoming within 30 s"
 }

@@ -26,7 +26,7 @@ before=$(peer_reconnects)
 deadline=$((SECONDS + 6))
 while ((SECONDS < deadline)); do
 	peers_streaming "$PCONF" || fail "the quiet replica was disconnected"
-	sleep 0.5
+	ws_sleep 0.5
 done
 assert_eq "$before" "$(peer_reconnects)" "reconnects of a quiet, healthy replica"
 ! grep -q "keepalive_timeout" "$TEST_DIR/ws-primary.log" || fail "a healthy peer timed out"

@@ -166,7 +166,7 @@ sent_lsn() {
 walsender_waits() {
 	local a b
 	a=$(sent_lsn)
-	sleep 0.5
+	ws_sleep 0.5
 	b=$(sent_lsn)
 	[[ -n "$b" && "$a" == "$b" ]] && ! lsn_ge "$b" "$target"
 }

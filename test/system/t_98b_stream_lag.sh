@@ -40,7 +40,7 @@ while pid_alive "$LOAD"; do
 	st=$(walship_status "$PCONF" --json)
 	rep=$(jq -r '.peers[0].flush_lsn // empty' <<<"$st")
 	lag_us=$(jq -r '.peers[0].lag_us // 0' <<<"$st")
-	sleep 0.2
+	ws_sleep 0.2
 	[[ -n "$rep" && "$rep" != 0/0 ]] || continue
 	lag=$(($(lsn_to_int "$pg") - $(lsn_to_int "$rep")))
 	((lag < 0)) && lag=0

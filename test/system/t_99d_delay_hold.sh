@@ -68,7 +68,7 @@ while ((SECONDS < deadline)); do
 		break
 	fi
 	last_unseen=$began
-	sleep 0.2
+	ws_sleep 0.2
 done
 [[ "$first_seen" != 0 ]] || fail "the row committed at $commit_time never reached the standby"
 unseen_after=$(echo "$last_unseen - $commit_time" | bc)

@@ -12,6 +12,10 @@
 # theirs; the user stays, as Debian policy advises (the test then removes it, and the
 # spool walshipd made, to leave the machine as it found it).
 #
+# man-db's trigger (the index of manual pages, rebuilt at install and again at purge: 7 s
+# of CPU, a tenth of the test) is switched off for the test's length, as
+# man-db/auto-update = false does, and switched back on at its end.
+#
 # Skips when walship is already installed here or the user walship exists (not ours to
 # remove).  The build takes 1 to 3 minutes (a full build of the daemon, BPF included).
 # test-slots: 2 (dpkg-buildpackage builds with both cores)
@@ -32,6 +36,8 @@ done
 
 UNIT=/lib/systemd/system/walshipd.service
 installed=0
+MANDB_FLAG=/var/lib/man-db/auto-update
+mandb_off=0
 purge_all() {
 	dpkg --purge walship walship-dkms >/dev/null 2>&1 || true
 	rm -rf /var/lib/walship /run/walship
@@ -40,7 +46,12 @@ purge_all() {
 	true
 }
 # ws_cleanup first: it stops the daemon, which would keep deluser from removing walship.
-trap 'rc=$?; (exit $rc); ws_cleanup; ((installed)) && purge_all; exit $rc' EXIT
+trap 'rc=$?; (exit $rc); ws_cleanup; ((installed)) && purge_all; ((mandb_off)) && touch "$MANDB_FLAG"
+	exit $rc' EXIT
+if [[ -e $MANDB_FLAG ]]; then
+	mandb_off=1
+	rm -f "$MANDB_FLAG"
+fi
 
 # WALSHIP_DEB_DIR: packages made by `make deb` already (to rerun the rest quickly).
 deb_dir=${WALSHIP_DEB_DIR:-}

@@ -62,6 +62,31 @@ log_path() {
 	printf '%s/%s.log\n' "$LOG_DIR" "${1//\//-}"
 }
 
+# cmocka_counts LOG: set NPASS and NFAIL to the sums of a cmocka log's "[  PASSED  ] N
+# test(s)." and "[  FAILED  ] N test(s)" lines.  Read by the shell itself, as the other
+# helpers here: the runner starts no process per test that it can avoid (each costs
+# milliseconds of CPU on a virtual machine, taken from the tests running beside it).
+cmocka_counts() {
+	local line n
+	NPASS=0
+	NFAIL=0
+	while IFS= read -r line; do
+		case "$line" in
+		"[  PASSED  ] "*" test(s)."*)
+			n=${line#"[  PASSED  ] "}
+			n=${n%% *}
+			[[ "$n" =~ ^[0-9]+$ ]] && NPASS=$((NPASS + n))
+			;;
+		"[  FAILED  ] "*" test(s)"*)
+			n=${line#"[  FAILED  ] "}
+			n=${n%% *}
+			[[ "$n" =~ ^[0-9]+$ ]] && NFAIL=$((NFAIL + n))
+			;;
+		esac
+	done <"$1"
+	return 0
+}
+
 # show_failure NAME LOG: print the tail of a failed test's log.
 show_failure() {
 	echo "---- last 50 lines of $2 ----"
@@ -127,13 +152,12 @@ run_unit_tests() {
 	while IFS= read -r bin; do
 		name=unit/${bin#build/unit/}
 		selected "$name" || continue
-		logf=$(log_path "$name")
+		logf=$LOG_DIR/${name//\//-}.log
 		rc=0
 		timeout -k 10 "$TEST_TIMEOUT" "$bin" </dev/null >"$logf" 2>&1 || rc=$?
-		npass=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\..*/\1/p' "$logf" |
-			awk '{s += $1} END {print s + 0}')
-		nfail=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$logf" |
-			awk '{s += $1} END {print s + 0}')
+		cmocka_counts "$logf"
+		npass=$NPASS
+		nfail=$NFAIL
 		if ((rc != 0 && nfail == 0)); then
 			# Crashed, sanitizer report, timeout: the binary itself failed.
 			nfail=1
@@ -153,54 +177,82 @@ run_unit_tests() {
 	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
 }
 
-# test_slots SCRIPT: how many of the $TEST_JOBS slots SCRIPT takes while it runs: the number
-# on its `# test-slots: N` line (a test that loads both cores, e.g. a QEMU guest or a
-# benchmark, takes them all), else 1.
-test_slots() {
-	local n
-	n=$(sed -n 's/^# test-slots: *\([0-9]\+\).*/\1/p' "$1" | head -n 1)
-	n=${n:-1}
-	((n <= TEST_JOBS)) || n=$TEST_JOBS
-	((n >= 1)) || n=1
-	echo "$n"
-}
-
-# test_timeout SCRIPT: the seconds SCRIPT may run: the number on its `# test-timeout: N`
-# line (for a test whose length is its own job, e.g. the benchmark smoke test), else
-# $TEST_TIMEOUT; never less than $TEST_TIMEOUT.
-test_timeout() {
-	local n
-	n=$(sed -n 's/^# test-timeout: *\([0-9]\+\).*/\1/p' "$1" | head -n 1)
-	((${n:-0} > TEST_TIMEOUT)) || n=$TEST_TIMEOUT
-	echo "$n"
+# test_headers SCRIPT: set SLOTS[SCRIPT] and LIMIT[SCRIPT] from the script's header
+# comments (the lines before its first line of code).  SLOTS: how many of the $TEST_JOBS
+# slots it takes while it runs, the number on its `# test-slots: N` line (a test that
+# loads both cores, e.g. a QEMU guest or a benchmark, takes them all), else 1.  LIMIT: the
+# seconds it may run, the number on its `# test-timeout: N` line (for a test whose length
+# is its own job, e.g. the benchmark smoke test), else $TEST_TIMEOUT; never less.
+declare -A SLOTS=() LIMIT=()
+test_headers() {
+	local line n slots=1 limit=$TEST_TIMEOUT
+	while IFS= read -r line; do
+		case "$line" in
+		"#!"* | "") ;;
+		"# test-slots:"*)
+			n=${line#"# test-slots:"}
+			n=${n#"${n%%[! ]*}"}
+			n=${n%%[!0-9]*}
+			[[ -n "$n" ]] && slots=$n
+			;;
+		"# test-timeout:"*)
+			n=${line#"# test-timeout:"}
+			n=${n#"${n%%[! ]*}"}
+			n=${n%%[!0-9]*}
+			[[ -n "$n" ]] && ((n > limit)) && limit=$n
+			;;
+		"#"*) ;;
+		*) break ;;
+		esac
+	done <"$1"
+	((slots <= TEST_JOBS)) || slots=$TEST_JOBS
+	((slots >= 1)) || slots=1
+	SLOTS[$1]=$slots
+	LIMIT[$1]=$limit
 }
 
 # run_one SCRIPT NAME LOG: run one system test under the timeout (in its own cgroup when
 # CG_ROOT is set); its exit status, duration and CPU milliseconds (-1 when not measured) go
 # to LOG.result for report_one.
 run_one() {
-	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg= cpu=-1 left limit
-	limit=$(test_timeout "$script")
+	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg= cpu=-1 left= limit=${LIMIT[$1]}
+	local pid key value
 	if [[ -n "$CG_ROOT" ]]; then
-		cg=$CG_ROOT/$(basename "$script" .sh)
+		cg=$CG_ROOT/${name#system/}
 		mkdir "$cg" 2>/dev/null || cg=
 	fi
 	(
 		[[ -z "$cg" ]] || echo "$BASHPID" >"$cg/cgroup.procs"
-		WS_TEST_NAME=$(basename "$script" .sh) exec timeout -k 30 "$limit" \
+		WS_TEST_NAME=${name#system/} exec timeout -k 30 "$limit" \
 			bash "$script" </dev/null >"$logf" 2>&1
 	) || rc=$?
 	if [[ -n "$cg" ]]; then
-		left=$(xargs -r ps -o pid=,comm= -p <"$cg/cgroup.procs" 2>/dev/null | xargs || true)
+		while read -r pid; do
+			left+=" $pid"
+		done <"$cg/cgroup.procs"
 		if [[ -n "$left" ]]; then
+			# shellcheck disable=SC2086  # one argument per pid
+			left=$(ps -o pid=,comm= -p ${left// /,} 2>/dev/null | xargs || true)
 			echo "run-tests: the test left processes behind (killed): $left" >>"$logf"
 			echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
 			while [[ -s "$cg/cgroup.procs" ]]; do sleep 0.1; done
 		fi
-		cpu=$(awk '$1 == "usage_usec" {print int($2 / 1000)}' "$cg/cpu.stat")
+		while read -r key value; do
+			[[ "$key" == usage_usec ]] && cpu=$((value / 1000))
+		done <"$cg/cpu.stat"
 		rmdir "$cg" 2>/dev/null || true
 	fi
 	echo "$rc $((SECONDS - start)) $cpu $limit" >"$logf.result"
+}
+
+# subtests LOG: "N M" from the last `SUBTESTS: N passed, M failed` line of LOG, if any.
+subtests() {
+	local line last=
+	while IFS= read -r line; do
+		[[ "$line" =~ ^SUBTESTS:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]] &&
+			last="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+	done <"$1"
+	printf '%s\n' "$last"
 }
 
 # report_one NAME LOG: count and print the result run_one left for NAME.
@@ -213,7 +265,7 @@ report_one() {
 		CPU_TOTAL_MS=$((CPU_TOTAL_MS + cpu))
 		took+=", cpu $((cpu / 1000)).$((cpu % 1000 / 100))s"
 	fi
-	sub=$(sed -n 's/^SUBTESTS: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$logf" | tail -n 1)
+	sub=$(subtests "$logf")
 	if [[ -n "$sub" && "$rc" != 77 ]]; then
 		read -r npass nfail <<<"$sub"
 		((rc == 0 || nfail > 0)) || nfail=1
@@ -255,11 +307,13 @@ run_system_tests() {
 	local -A running=() pid_slots=() pid_log=()
 	for script in test/system/t_*.sh; do
 		[[ -e "$script" ]] || continue
-		name=system/$(basename "$script" .sh)
+		name=${script##*/}
+		name=system/${name%.sh}
 		selected "$name" || continue
-		if (($(test_slots "$script") > 1)); then
+		test_headers "$script"
+		if ((SLOTS[$script] > 1)); then
 			heavy+=("$script")
-		elif (($(test_timeout "$script") > TEST_TIMEOUT)); then
+		elif ((LIMIT[$script] > TEST_TIMEOUT)); then
 			long+=("$script")
 		else
 			light+=("$script")
@@ -271,15 +325,16 @@ run_system_tests() {
 		# is not overtaken for ever by light ones).
 		if ((${#queue[@]} > 0)); then
 			script=${queue[0]}
-			slots=$(test_slots "$script")
+			slots=${SLOTS[$script]}
 			if ((used + slots <= TEST_JOBS)); then
 				queue=("${queue[@]:1}")
-				name=system/$(basename "$script" .sh)
-				run_one "$script" "$name" "$(log_path "$name")" &
+				name=${script##*/}
+				name=system/${name%.sh}
+				run_one "$script" "$name" "$LOG_DIR/${name//\//-}.log" &
 				pid=$!
 				running[$pid]=$name
 				pid_slots[$pid]=$slots
-				pid_log[$pid]=$(log_path "$name")
+				pid_log[$pid]=$LOG_DIR/${name//\//-}.log
 				used=$((used + slots))
 				continue
 			fi

@@ -35,10 +35,14 @@ STANDBY_TSV=${STANDBY_TSV:-}
 # MEDIANS["FILE CONTENDER COLUMN"]: the median of COLUMN (1-based) over the runs of
 # CONTENDER in FILE ("-" if the column holds "-"), for every file, contender and column at
 # once: one sort and one awk, where a pipeline per figure took seconds of forks.
-declare -A MEDIANS=()
+# RATIOS[CONTENDER] and LIMIT_RATIOS[CONTENDER]: median_ratio's and median_limit_ratio's
+# figures, from the same single pass over RESULTS_TSV.
+declare -A MEDIANS=() RATIOS=() LIMIT_RATIOS=()
 medians_load() {
 	local f c k value
 	MEDIANS=()
+	RATIOS=()
+	LIMIT_RATIOS=()
 	for f in "$RESULTS_TSV" "$SYNC_TSV" ${STANDBY_TSV:+"$STANDBY_TSV"}; do
 		[[ -s "$f" ]] || continue
 		while read -r c k value; do
@@ -55,6 +59,48 @@ medians_load() {
 			{ k = $1 " " $2; if (k != key) { flush(); key = k; n = 0 } v[++n] = $3 }
 			END { flush() }')
 	done
+	[[ -s "$RESULTS_TSV" ]] || return 0
+	while read -r k c value; do
+		if [[ $k == ratio ]]; then
+			RATIOS[$c]=$value
+		else
+			LIMIT_RATIOS[$c]=$value
+		fi
+	done < <(awk '
+		# med(list): the median of the space-separated figures, "-" if there are none
+		# (odd count: the middle one as written; even: the mean of the two, %.3f).
+		function med(list,    a, n, i, j, x) {
+			n = split(list, a, " ")
+			if (n == 0) return "-"
+			for (i = 2; i <= n; i++) {
+				x = a[i]
+				for (j = i - 1; j >= 1 && a[j] + 0 > x + 0; j--) a[j + 1] = a[j]
+				a[j + 1] = x
+			}
+			if (n % 2) return a[(n + 1) / 2]
+			return sprintf("%.3f", (a[n / 2] + a[n / 2 + 1]) / 2)
+		}
+		{ segs[$1, $2] = $4; runs[$1] = runs[$1] " " $2 }
+		$1 == "baseline" { base[$2] = $4 }
+		$1 == "limit-disk" { disk[$2] = $4 }
+		$1 == "limit-net" { net[$2] = $4 }
+		END {
+			for (c in runs) {
+				n = split(runs[c], rs, " ")
+				rl = ""
+				ll = ""
+				for (i = 1; i <= n; i++) {
+					r = rs[i]
+					if (base[r] > 0) rl = rl " " sprintf("%.3f", segs[c, r] / base[r])
+					if ((r in disk) && (r in net)) {
+						m = disk[r] < net[r] ? disk[r] : net[r]
+						if (m > 0) ll = ll " " sprintf("%.3f", segs[c, r] / m)
+					}
+				}
+				print "ratio", c, med(rl)
+				print "limit", c, med(ll)
+			}
+		}' "$RESULTS_TSV")
 }
 medians_load
 
@@ -65,16 +111,9 @@ median() {
 }
 
 # median_ratio CONTENDER: the median over the runs of its seg/s divided by the baseline's
-# seg/s of the same run.
+# seg/s of the same run ("-" without a baseline).
 median_ratio() {
-	awk -v c="$1" '$1 == "baseline" {b[$2] = $4} $1 == c {v[$2] = $4}
-		END {for (r in v) if (b[r] > 0) printf "%.3f\n", v[r] / b[r]}' "$RESULTS_TSV" |
-		sort -g | awk '{v[NR] = $1}
-		END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]
-			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
+	printf '%s\n' "${RATIOS[$1]:--}"
 }
 
 # limit_ratios CONTENDER: one line per run that has both limits: "RUN RATIO DISK NET",
@@ -94,12 +133,7 @@ limit_ratios() {
 # median_limit_ratio CONTENDER: the median over the runs of limit_ratios's ratio ("-"
 # without both limits).
 median_limit_ratio() {
-	limit_ratios "$1" | awk '{print $2}' | sort -g | awk '{v[NR] = $1}
-		END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]
-			else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
+	printf '%s\n' "${LIMIT_RATIOS[$1]:--}"
 }
 
 # contenders: the contenders that have results, in table order.
@@ -110,7 +144,7 @@ contenders() {
 		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp limit-disk \
 		limit-net streaming \
 		fanout-1 fanout-2 fanout-4 fanout-8; do
-		grep -q "^$c " "$RESULTS_TSV" && echo "$c"
+		[[ -n "${MEDIANS["$RESULTS_TSV $c 3"]:-}" ]] && echo "$c"
 	done
 	return 0
 }
@@ -125,7 +159,7 @@ standby_contenders() {
 sync_contenders() {
 	local c
 	for c in sync-standby sync-receivewal sync-walship; do
-		grep -q "^$c " "$SYNC_TSV" 2>/dev/null && echo "$c"
+		[[ -n "${MEDIANS["$SYNC_TSV $c 3"]:-}" ]] && echo "$c"
 	done
 	return 0
 }

@@ -273,20 +273,42 @@ corpus_find() {
 	return 0
 }
 
+# The helpers below that the runs call often (the polls of wait_for every 0.1 s, the CPU
+# readings) count and read with the shell itself: a process costs milliseconds of CPU on
+# a virtual machine, taken from the contender being measured.
+
+# count_files PATTERN...: set COUNT to the number of regular files among the words a glob
+# PATTERN expanded to (the caller writes the glob unquoted).
+count_files() {
+	local f
+	COUNT=0
+	for f in "$@"; do
+		[[ -f "$f" ]] && COUNT=$((COUNT + 1))
+	done
+	return 0
+}
+
+# SEGMENT_GLOB: a completed WAL segment's name, 24 hex digits.
+SEGMENT_GLOB=$(printf '[0-9A-F]%.0s' {1..24})
+
 # archived_count DIR: the number of completed WAL segments (24 hex digits) in DIR.
 archived_count() {
-	find "$1" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}' |
-		wc -l
+	# shellcheck disable=SC2086  # the glob
+	count_files "$1"/$SEGMENT_GLOB
+	echo "$COUNT"
 }
 
 # completed_unarchived PGDATA: the number of completed segments waiting for the archiver.
 completed_unarchived() {
-	find "$1/pg_wal/archive_status" -maxdepth 1 -name '*.ready' | wc -l
+	count_files "$1"/pg_wal/archive_status/*.ready
+	echo "$COUNT"
 }
 
 # archived_at_least DIR N: true if DIR holds at least N completed segments.
 archived_at_least() {
-	(($(archived_count "$1") >= $2))
+	# shellcheck disable=SC2086  # the glob
+	count_files "$1"/$SEGMENT_GLOB
+	((COUNT >= $2))
 }
 
 # corpus_generate N: run a PostgreSQL 15 primary (fsync off, archiving with cp) under
@@ -415,14 +437,23 @@ cg_create() {
 	done
 }
 
+# ms_to_s MS: print MS milliseconds as seconds with three decimals.
+ms_to_s() {
+	printf '%d.%03d\n' $(($1 / 1000)) $(($1 % 1000))
+}
+
 # cg_usage CG: CPU seconds used so far by every process that ran in CG.
 cg_usage() {
-	awk '{printf "%.3f\n", $1 / 1e9}' "$CG_ROOT/$1/cpuacct.usage"
+	local ns
+	read -r ns <"$CG_ROOT/$1/cpuacct.usage"
+	ms_to_s $(((ns + 500000) / 1000000))
 }
 
 # cg_idle CG: true when no process runs in CG.
 cg_idle() {
-	[[ -z "$(cat "$CG_ROOT/$1/cgroup.procs")" ]]
+	local pid=
+	read -r pid <"$CG_ROOT/$1/cgroup.procs" || true
+	[[ -z "$pid" ]]
 }
 
 # cg_cmd CG: set CG_CMD to the command prefix that runs what follows inside cgroup CG.  It
@@ -444,22 +475,31 @@ on() {
 # ---------------------------------------------------------------------------------------
 # Measurement helpers
 
+# proc_cpu_ms PID: set CPU_MS to the CPU milliseconds (user + system, all threads) used so
+# far by PID.
+proc_cpu_ms() {
+	local stat
+	local -a f
+	read -r stat <"/proc/$1/stat"
+	# After "pid (comm) ", utime and stime are fields 12 and 13 (indexes 11 and 12).
+	read -r -a f <<<"${stat##*) }"
+	CPU_MS=$(((f[11] + f[12]) * 1000 / CLK_TCK))
+}
+
 # proc_cpu PID: print the CPU seconds (user + system, all threads) used so far by PID.
 proc_cpu() {
-	local stat rest
-	stat=$(cat "/proc/$1/stat")
-	rest=${stat##*) }
-	# After "pid (comm) ", utime and stime are fields 12 and 13.
-	awk -v tck="$CLK_TCK" '{printf "%.3f\n", ($12 + $13) / tck}' <<<"$rest"
+	proc_cpu_ms "$1"
+	ms_to_s "$CPU_MS"
 }
 
 # pids_cpu PID...: the CPU seconds so far of these pids, summed (proc_cpu of each).
 pids_cpu() {
 	local pid sum=0
 	for pid in "$@"; do
-		sum=$(awk -v a="$sum" -v b="$(proc_cpu "$pid")" 'BEGIN {printf "%.3f", a + b}')
+		proc_cpu_ms "$pid"
+		sum=$((sum + CPU_MS))
 	done
-	echo "$sum"
+	ms_to_s "$sum"
 }
 
 # stats_field FILE KEY: the value after KEY in a bench_baseline stats line.
@@ -467,9 +507,10 @@ stats_field() {
 	awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$1"
 }
 
-# now_s: seconds since the epoch with nanoseconds.
+# now_s: seconds since the epoch with microseconds.
 now_s() {
-	date +%s.%N
+	local t=$EPOCHREALTIME
+	echo "${t/,/.}"
 }
 
 # sub A B: A - B to three decimals.
@@ -550,7 +591,7 @@ settle() {
 
 # progress_start NAME RUN: the start of a progress line.
 progress_start() {
-	printf '%s [bench] %-15s run %d:' "$(date +%H:%M:%S)" "$1" "$2"
+	printf '%(%H:%M:%S)T [bench] %-15s run %d:' -1 "$1" "$2"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -669,7 +710,8 @@ wal_name_after() {
 
 # done_at_least PGDATA N: true when the archiver has marked at least N files done.
 done_at_least() {
-	(($(find "$1/pg_wal/archive_status" -maxdepth 1 -name '*.done' | wc -l) >= $2))
+	count_files "$1"/pg_wal/archive_status/*.done
+	((COUNT >= $2))
 }
 
 # run_archiver RUN NAME MODE: one run of a real PostgreSQL 15 archiver shipping the

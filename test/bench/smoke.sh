@@ -4,7 +4,7 @@
 # archiver with archive_command and with the archive module, pgBackRest sync x
 # off/none/lz4 and async x off/lz4 over TLS, plain TCP baseline, cp archive_command, the
 # disk and network limits, streaming replication for 2 s, fan-out to 1 and 2 replicas with 2 segments, synchronous
-# commit for 2 s (1 s of lag sampling) with a PostgreSQL standby, pg_receivewal and
+# commit for 1 s (1 s of lag sampling) with a PostgreSQL standby, pg_receivewal and
 # walship), plots and Markdown report into its own directory; pass (exit 0) when every
 # contender shipped every segment and the tables were printed.  No speed goal is checked
 # here: the figures of so short a run mean nothing.  The standby contenders (issue 14,
@@ -61,7 +61,7 @@ fi
 BENCH_SEGMENTS=${BENCH_SEGMENTS:-4} BENCH_RUNS=${BENCH_RUNS:-1} BENCH_PROGRESS=${BENCH_PROGRESS:-2} \
 	BENCH_FANOUT=${BENCH_FANOUT-1 2} BENCH_FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-2} \
 	BENCH_STREAM_SECONDS=${BENCH_STREAM_SECONDS:-2} BENCH_STREAM_SCALE=${BENCH_STREAM_SCALE:-1} \
-	BENCH_SYNC_SECONDS=${BENCH_SYNC_SECONDS:-2} BENCH_SYNC_LAG_SECONDS=${BENCH_SYNC_LAG_SECONDS:-1} \
+	BENCH_SYNC_SECONDS=${BENCH_SYNC_SECONDS:-1} BENCH_SYNC_LAG_SECONDS=${BENCH_SYNC_LAG_SECONDS:-1} \
 	BENCH_STANDBY_SECONDS=${BENCH_STANDBY_SECONDS:-0} BENCH_STANDBY_FANOUT=${BENCH_STANDBY_FANOUT-1} \
 	BENCH_STANDBY_DIRECT=${BENCH_STANDBY_DIRECT-} BENCH_STANDBY_SCALE=${BENCH_STANDBY_SCALE:-1} \
 	BENCH_PGBR=${BENCH_PGBR:-$pgbr} BENCH_RUN_DIR=$dir/run BENCH_RESULTS=$dir/results.txt \

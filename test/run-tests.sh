@@ -231,8 +231,8 @@ run_one() {
 			left+=" $pid"
 		done <"$cg/cgroup.procs"
 		if [[ -n "$left" ]]; then
-			# shellcheck disable=SC2086  # one argument per pid
-			left=$(ps -o pid=,comm= -p ${left// /,} 2>/dev/null | xargs || true)
+			left=${left# }
+			left=$(ps -o pid=,comm= -p "${left// /,}" 2>/dev/null | xargs || true)
 			echo "run-tests: the test left processes behind (killed): $left" >>"$logf"
 			echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
 			while [[ -s "$cg/cgroup.procs" ]]; do sleep 0.1; done

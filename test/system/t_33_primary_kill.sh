@@ -40,6 +40,10 @@ kill_primary_mid_file() {
 			fi
 			return 1
 		done
+		# (a 20 ms poll: the link is throttled to 40 Mbit/s by kill_mid_file, so a
+		# segment takes seconds to cross; a poll without a pause took a core from the
+		# load and the daemons it waits for)
+		ws_sleep 0.02
 	done
 	fail "no file appeared in $RARCHIVE/.incoming within 30 s of load"
 }

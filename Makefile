@@ -41,8 +41,10 @@ endef
 INDENT := $(subst x,,x  )
 
 # Every object's folder is an order-only prerequisite ($$(@D)/), made once by this rule,
-# not by a mkdir per object.
+# not by a mkdir per object.  Precious: made through pattern rules, the folders would
+# otherwise count as intermediate files, which make tries to delete when it ends.
 .SECONDEXPANSION:
+.PRECIOUS: %/
 %/:
 	$(Q)mkdir -p $@
 

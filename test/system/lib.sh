@@ -874,10 +874,12 @@ walship_fetch_as_postgres() {
 }
 
 # peers_streaming PCONF: true if the primary walshipd with config PCONF reports at least one
-# peer in state "streaming".
+# peer in state "streaming" (its text status's "  peer NAME (ADDR): STATE" lines, matched
+# by the shell: wait_replica_streaming polls this, and a jq costs 50 ms of CPU here).
 peers_streaming() {
-	walship_status "$1" --json |
-		jq -e '[.peers[] | select(.state == "streaming")] | length >= 1' >/dev/null
+	local status nl=$'\n'
+	status=$(walship_status "$1") || return 1
+	[[ "$status" =~ $nl"  peer "[^$nl]*": streaming"($nl|$) ]]
 }
 
 # wait_replica_streaming PCONF [TIMEOUT_S]: wait (default 20 s at most) until

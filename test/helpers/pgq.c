@@ -177,8 +177,10 @@ static int conn_open(const char *ns, const char *host, const char *port, PGconn 
 		return 3;
 	}
 	close(fd);
-	const char *keys[] = { "host", "port", "user", "dbname", "connect_timeout",
-			       "fallback_application_name", NULL };
+	const char *keys[] = {
+		"host", "port", "user", "dbname", "connect_timeout", "fallback_application_name",
+		NULL
+	};
 	const char *values[] = { host, port, "postgres", "postgres", "10", "psql", NULL };
 
 	*conn = PQconnectdbParams(keys, values, 0);
@@ -331,7 +333,8 @@ done:
 
 int main(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	unsigned char rnd[16];
 	pid_t parent = getppid();

@@ -7,8 +7,9 @@
 # identical on the replica, every stored file valid.  No PostgreSQL cluster: synthetic
 # timeline history files would mislead a standby.
 # test-slots: 2 (hundreds of walship push and fetch processes load the machine)
-# T39_FILES=N pushes N files (default 400 in make check, where a walship push and fetch
-# process per file is most of the suite's CPU on two cores; make soak pushes 1000).
+# T39_FILES=N pushes N files (default 200 in make check, where the processes of each push
+# and its check, about ten per file, are the test's CPU: 200 files keep eight pushes in
+# flight against a queue of two for several seconds; make soak pushes 1000).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -19,7 +20,7 @@ PRIMARY_CONF_EXTRA=(max_queued_pushes=2)
 walship_daemons_up
 inv_setup
 
-NFILES=${T39_FILES:-400}
+NFILES=${T39_FILES:-200}
 FILES=$TEST_DIR/files
 mkdir -p "$FILES"
 log "writing $NFILES small files"

@@ -8,7 +8,10 @@
 # walshipd.service's ExecStart= line with that configuration filled in, as the unit runs
 # it (user walship, its ambient capabilities, LimitMEMLOCK=, its directories), and its
 # registered buffers fit the unit's memlock limit; walship-dkms registers the module with
-# DKMS (built for the kernels whose headers are there).  Purging both leaves no file of
+# DKMS, whose build and install through the package's postinst (kmod/dkms.conf) give
+# walship.ko of the daemon's version under /lib/modules/KVER/updates/dkms for every kernel
+# whose headers are there (Debian's cloud kernel, installed for the QEMU tests).  Purging
+# both (dkms remove, through the prerm) leaves no file of
 # theirs; the user stays, as Debian policy advises (the test then removes it, and the
 # spool walshipd made, to leave the machine as it found it).
 #
@@ -25,7 +28,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-require_cmds dpkg-buildpackage dh dh_dkms lintian setpriv prlimit dkms
+require_cmds dpkg-buildpackage dh dh_dkms lintian setpriv prlimit dkms modinfo
 if dpkg-query -W -f='${Status}' walship walship-dkms 2>/dev/null | grep -q 'install ok'; then
 	skip "walship is installed on this machine already"
 fi
@@ -101,6 +104,27 @@ id -nG walship | tr ' ' '\n' | grep -qx postgres || fail "walship is not in grou
 [[ -f /usr/src/walship-0.1.0/dkms.conf ]] || fail "walship-dkms: no /usr/src/walship-0.1.0/dkms.conf"
 dkms status walship | grep -q '^walship/0.1.0' || fail "DKMS does not know walship: $(dkms status)"
 log "DKMS: $(dkms status walship | tr '\n' ' ')"
+# kmod/dkms.conf declares the daemon's version, and the package's postinst had DKMS build
+# and install the module for every kernel whose headers are here (Debian's cloud kernel,
+# for the QEMU tests): walship.ko of that version, for that kernel, under updates/dkms.
+version=$(/usr/sbin/walshipd --version | awk '{print $2}')
+assert_eq "$version" "$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' /usr/src/walship-0.1.0/dkms.conf)" \
+	"the version kmod/dkms.conf declares"
+built=0
+for kbuild in /lib/modules/*/build; do
+	[[ -e "$kbuild/Makefile" ]] || continue
+	kver=${kbuild#/lib/modules/}
+	kver=${kver%/build}
+	dkms status walship | grep -q "^walship/$version, $kver, .*: installed" ||
+		fail "DKMS did not install walship for $kver: $(dkms status walship)"
+	ko=$(find "/lib/modules/$kver/updates/dkms" -name 'walship.ko*' | head -n 1)
+	[[ -n "$ko" ]] || fail "no walship.ko under /lib/modules/$kver/updates/dkms"
+	assert_eq "$kver" "$(modinfo -F vermagic "$ko" | awk '{print $1}')" "the kernel $ko is for"
+	assert_eq "$version" "$(modinfo -F version "$ko")" "$ko's version"
+	log "ok: DKMS built and installed $ko"
+	built=$((built + 1))
+done
+((built > 0)) || log "note: no kernel headers here, DKMS registered the module without building it"
 systemd-analyze verify --man=no "$UNIT" || fail "systemd-analyze verify $UNIT"
 
 log "walshipd from the unit's ExecStart, with the example configuration filled in"

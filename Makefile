@@ -82,8 +82,10 @@ PKG_LDLIBS   := $(shell pkg-config --libs $(PKG_LIBS))
 CPPFLAGS += $(PKG_CPPFLAGS)
 LDLIBS   += $(PKG_LDLIBS)
 
-# Sanitizer build for unit tests.
-ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+# Sanitizer build for unit tests.  -O0: a third less CPU to compile than -O1 (make check
+# builds it from scratch), and the unit tests run in seconds either way; the warnings that
+# need the optimiser come from the -O2 build of the same sources.
+ASAN_FLAGS := -O0 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 
 # Sources.  Every .c under these folders is built; adding a file needs no Makefile edit.

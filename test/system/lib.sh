@@ -757,7 +757,14 @@ write_replica_conf() {
 
 # conf_get FILE KEY: print KEY's value from a config file written above.
 conf_get() {
-	awk -v k="$2" -F' *= *' '$1 == k {print $2}' "$1"
+	local line
+	while IFS= read -r line; do
+		[[ "$line" == "$2 "*=* || "$line" == "$2="* ]] || continue
+		line=${line#"$2"}
+		line=${line#"${line%%[! ]*}"}
+		line=${line#=}
+		printf '%s\n' "${line#"${line%%[! ]*}"}"
+	done <"$1"
 }
 
 # walshipd_start NS CONF LOGFILE: start walshipd -c CONF inside NS in the background (log

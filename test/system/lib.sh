@@ -527,13 +527,19 @@ pg_stop() {
 # psql_at NS PORT SQL: run SQL on the cluster listening on NS's address and PORT, as user
 # postgres over TCP; prints unaligned tuples-only output; fails on SQL errors.  What
 # `psql -X -A -t -q -v ON_ERROR_STOP=1 -c SQL` prints and returns, through the test's
-# relay (ws_pgq_start) when it runs: one connect on /dev/tcp, no process.
+# relay (ws_pgq_start) when it runs: one connect on /dev/tcp, no process.  With
+# WS_PSQL_TIMEOUT=SECS set, gives up (status 124) when no answer has come after SECS.
 psql_at() {
-	local ns=$1 port=$2 sql=$3 fd out err rc
+	local ns=$1 port=$2 sql=$3 fd out err rc tmo=()
+	[[ -z "${WS_PSQL_TIMEOUT:-}" ]] || tmo=(-t "$WS_PSQL_TIMEOUT")
 	if [[ -n "$WS_PGQ_PORT" ]] && exec {fd}<>"/dev/tcp/127.0.0.1/$WS_PGQ_PORT"; then
 		printf '%s\n%s\n%s\n%s\n%s\0' "$WS_PGQ_TOKEN" "$ns" "${WS_NS_ADDR[$ns]}" "$port" \
 			"$sql" >&"$fd"
-		IFS= read -r -d '' -u "$fd" out || out=""
+		if ! IFS= read -r "${tmo[@]}" -d '' -u "$fd" out; then
+			exec {fd}<&-
+			echo "psql_at: no answer from $ns:$port${tmo[*]:+ in ${tmo[1]} s}" >&2
+			return 124
+		fi
 		IFS= read -r -d '' -u "$fd" err || err="pgq: no answer (see $TEST_DIR/pgq.log)"$'\n'
 		read -r -u "$fd" rc || rc=2
 		exec {fd}<&-
@@ -543,7 +549,7 @@ psql_at() {
 			return "$rc"
 		fi
 	fi
-	in_ns "$ns" "$PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
+	in_ns "$ns" ${tmo[1]:+timeout "${tmo[1]}"} "$PG_BIN/psql" -X -A -t -q -v ON_ERROR_STOP=1 \
 		"host=${WS_NS_ADDR[$ns]} port=$port user=postgres dbname=postgres connect_timeout=10" \
 		-c "$sql"
 }

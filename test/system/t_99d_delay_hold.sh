@@ -62,9 +62,9 @@ last_unseen=0
 first_seen=0
 deadline=$((SECONDS + DELAY_S + 25))
 while ((SECONDS < deadline)); do
-	began=$(date +%s.%N)
+	began=$EPOCHREALTIME
 	if [[ "$(sb "select count(*) from marker" 2>/dev/null)" == 1 ]]; then
-		first_seen=$(date +%s.%N)
+		first_seen=$EPOCHREALTIME
 		break
 	fi
 	last_unseen=$began

@@ -38,13 +38,13 @@ wait_standby_lsn "$NS_R1" "$SB_PORT" "$(psql_at "$NS_P" "$PG_PORT" \
 node=$(conf_get "$PCONF" node_name)
 commit_ms=0
 for i in $(seq 1 20); do
-	t0=$(date +%s%N)
-	# (no statement_timeout: a COMMIT that never returns is the failure, caught by timeout)
-	in_ns "$NS_P" timeout 20 "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
-		"host=$ADDR_P port=$PG_PORT user=postgres dbname=postgres connect_timeout=10" \
-		-c "set synchronous_commit = remote_apply" -c "insert into ra values ($i)" ||
+	t0=${EPOCHREALTIME/./}
+	# (no statement_timeout: a COMMIT that never returns is the failure, caught by the
+	# 20 s psql_at waits for its answer; a cancelled wait would commit locally)
+	WS_PSQL_TIMEOUT=20 psql_at "$NS_P" "$PG_PORT" \
+		"set synchronous_commit = remote_apply; insert into ra values ($i)" ||
 		fail "COMMIT $i under remote_apply did not return"
-	commit_ms=$((commit_ms + ($(date +%s%N) - t0) / 1000000))
+	commit_ms=$((commit_ms + (${EPOCHREALTIME/./} - t0) / 1000))
 	seen=$(psql_at "$NS_R1" "$SB_PORT" "select count(*) from ra where i = $i")
 	assert_eq 1 "$seen" "row $i on the standby right after its COMMIT returned"
 done

@@ -144,17 +144,38 @@ run_layer_check() {
 	fi
 }
 
-# run_unit_tests: every executable under build/unit, counted per cmocka test when its
-# summary lines can be read.
+# run_unit_tests: every executable under build/unit, one per core side by side (each is
+# a single process: run in turn they left a core idle), reported in name order, each
+# counted per cmocka test when its summary lines can be read.
 run_unit_tests() {
 	[[ -d build/unit ]] || return 0
-	local bin name logf rc npass nfail
+	local bin name logf rc npass nfail running=0 jobs
+	local -a bins=()
+	jobs=$(nproc 2>/dev/null) || jobs=1
 	while IFS= read -r bin; do
+		selected "unit/${bin#build/unit/}" && bins+=("$bin")
+	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
+	for bin in "${bins[@]}"; do
 		name=unit/${bin#build/unit/}
-		selected "$name" || continue
 		logf=$LOG_DIR/${name//\//-}.log
-		rc=0
-		timeout -k 10 "$TEST_TIMEOUT" "$bin" </dev/null >"$logf" 2>&1 || rc=$?
+		if ((running >= jobs)); then
+			wait -n || true
+			running=$((running - 1))
+		fi
+		(
+			rc=0
+			timeout -k 10 "$TEST_TIMEOUT" "$bin" </dev/null >"$logf" 2>&1 || rc=$?
+			echo "$rc" >"$logf.rc"
+		) &
+		running=$((running + 1))
+	done
+	wait
+	for bin in "${bins[@]}"; do
+		name=unit/${bin#build/unit/}
+		logf=$LOG_DIR/${name//\//-}.log
+		rc=1
+		read -r rc <"$logf.rc" || rc=1
+		rm -f "$logf.rc"
 		cmocka_counts "$logf"
 		npass=$NPASS
 		nfail=$NFAIL
@@ -174,7 +195,7 @@ run_unit_tests() {
 			printf 'FAIL  %s (%d passed, %d failed, exit %d)\n' "$name" "$npass" "$nfail" "$rc"
 			show_failure "$name" "$logf"
 		fi
-	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
+	done
 }
 
 # test_headers SCRIPT: set SLOTS[SCRIPT] and LIMIT[SCRIPT] from the script's header

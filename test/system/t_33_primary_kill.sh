@@ -21,8 +21,11 @@ pgbench_pid=$BG_PID
 wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
 
 # kill_primary_mid_file: SIGKILL the primary walshipd as soon as the replica has a
-# non-empty file in .incoming (a segment under transfer); true if that file had not been
-# stored under its final name when the kill landed (the transfer was cut).
+# non-empty file in .incoming (a segment under transfer); true if the transfer was cut:
+# the replica kept that file for resuming.  What was already in flight (the throttled
+# link's queue, the socket buffers: megabytes) still arrives after the kill, so whether
+# the file was cut is known only once the replica has seen the connection end: it then
+# either kept the file or stored it whole.
 kill_primary_mid_file() {
 	local pid=${WS_DAEMON_PID[$PCONF]} deadline=$((SECONDS + 30)) f name size
 	while ((SECONDS < deadline)); do
@@ -33,6 +36,12 @@ kill_primary_mid_file() {
 			walshipd_kill "$PCONF"
 			name=$(basename "$f")
 			name=${name%.*}
+			kept_or_stored() {
+				[[ -e "$RARCHIVE/$name" ]] ||
+					grep -q "kept \"$name\" for resuming" "$TEST_DIR/ws-r1.log"
+			}
+			wait_for 20 "the replica to keep $name for resuming or store it whole" \
+				kept_or_stored
 			if [[ ! -e "$RARCHIVE/$name" ]]; then
 				log "primary killed while the replica received $name ($size bytes in .incoming)"
 				CUT=$name

@@ -133,9 +133,16 @@ log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg"
 # pg_receivewal pointed at the appliance stores the same bytes as the appliance's archive.
 RW=$TEST_DIR/receivewal
 mkdir -p "$RW" && chown postgres:postgres "$RW"
+streams_before=$(grep -c 'standby "pg_receivewal" .* streams from' "$TEST_DIR/ws-r1.log" || true)
 bg_start "$TEST_DIR/receivewal.out" as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" \
 	-d "$base user=postgres" -D "$RW" -n --no-sync
 RECEIVEWAL=$BG_PID
+# pg_receivewal starts at the segment of the position the appliance reports when it asks:
+# the segment is completed only once it streams, or it would start after that segment.
+receivewal_streams() {
+	(($(grep -c 'standby "pg_receivewal" .* streams from' "$TEST_DIR/ws-r1.log") > streams_before))
+}
+wait_for 30 "pg_receivewal to stream from the appliance" receivewal_streams
 completed=$(pg_complete_segment "$NS_P" "$PG_PORT")
 wait_archived "$completed"
 wait_for 30 "pg_receivewal to store $completed" test -f "$RW/$completed"

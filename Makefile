@@ -229,8 +229,8 @@ deps:
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all unit
-	$(Q)test/run-tests.sh
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all
+	$(Q)UNIT_BUILD="$(MAKE) --no-print-directory -j$(NPROC) unit" test/run-tests.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -2,12 +2,13 @@
 # Run every walship test from the repository root (make check calls this after building):
 #   1. `make format-check`, as one test; `scripts/check-layers.sh` (the layer order of
 #      docs/architecture.md), as one test;
-#   2. every unit test binary under build/unit (cmocka; each cmocka test counts once when
-#      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
-#      binary counts once);
-#   3. every test/system/t_*.sh, up to TEST_JOBS side by side, each under a timeout: exit 0
+#   2. every test/system/t_*.sh, up to TEST_JOBS side by side, each under a timeout: exit 0
 #      pass, 77 skip (its last output line is the reason), anything else fail.  A test that prints
-#      `SUBTESTS: N passed, M failed` (t_84 for its QEMU guest) counts N + M results.
+#      `SUBTESTS: N passed, M failed` (t_84 for its QEMU guest) counts N + M results;
+#   3. every unit test binary under build/unit (cmocka; each cmocka test counts once when
+#      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
+#      binary counts once), built meanwhile when UNIT_BUILD names the command (make
+#      check), a failed build counting as one failed test.
 # Each test's output goes to build/test-logs/NAME.log; a failure shows its last 50 lines.
 # Where a cgroup v2 hierarchy is writable, each system test runs in a cgroup of its own:
 # its line shows the CPU time it used (every process it started, daemons and PostgreSQL
@@ -15,6 +16,9 @@
 # end, so that the suite's cost can be seen test by test.
 #
 # Environment:
+#   UNIT_BUILD=CMD      a command that builds build/unit, run while the system tests run
+#                       (make check passes `make -jN unit`); without it, the unit tests
+#                       found built are run
 #   TESTS=REGEX         run only tests whose name matches (names: format-check,
 #                       layers, unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
@@ -144,10 +148,44 @@ run_layer_check() {
 	fi
 }
 
+# start_unit_build: with UNIT_BUILD set (make check: the make command that builds the unit
+# tests), run it in the background while the system tests run, its output in
+# $LOG_DIR/unit-build.log: the build's serial steps (links, the archive) and the end of
+# the system tests, when fewer of them are left than cores, each leave a core idle, and
+# each fills the other's gaps.  finish_unit_build, called by run_unit_tests, waits for it
+# and counts a failed build as a failed test.
+UNIT_BUILD_PID=""
+start_unit_build() {
+	[[ -n "${UNIT_BUILD:-}" ]] || return 0
+	rm -f "$LOG_DIR/unit-build.rc"
+	(
+		rc=0
+		bash -c "$UNIT_BUILD" </dev/null >"$LOG_DIR/unit-build.log" 2>&1 || rc=$?
+		echo "$rc" >"$LOG_DIR/unit-build.rc"
+	) &
+	UNIT_BUILD_PID=$!
+}
+finish_unit_build() {
+	local rc=1
+	[[ -n "$UNIT_BUILD_PID" ]] || return 0
+	# (its exit status may have gone to the system tests' wait -n: it is in the .rc file)
+	while kill -0 "$UNIT_BUILD_PID" 2>/dev/null; do
+		wait "$UNIT_BUILD_PID" 2>/dev/null || true
+	done
+	read -r rc <"$LOG_DIR/unit-build.rc" || rc=1
+	if ((rc == 0)); then
+		return 0
+	fi
+	record unit-build fail "exit $rc"
+	show_failure unit-build "$LOG_DIR/unit-build.log"
+	return 1
+}
+
 # run_unit_tests: every executable under build/unit, one per core side by side (each is
 # a single process: run in turn they left a core idle), reported in name order, each
 # counted per cmocka test when its summary lines can be read.
 run_unit_tests() {
+	finish_unit_build || return 0
 	[[ -d build/unit ]] || return 0
 	local bin name logf rc npass nfail running=0 jobs
 	local -a bins=()
@@ -401,8 +439,9 @@ trap stop_running_tests INT TERM
 
 run_format_check
 run_layer_check
-run_unit_tests
+start_unit_build
 run_system_tests
+run_unit_tests
 
 echo
 echo "logs in $LOG_DIR/"

@@ -368,10 +368,18 @@ eq "walship status --sysfs shows the standby's write_lsn" \
 EVENTS_PID=$!
 wait_for 5 grep -q subscribed /tmp/events.out
 kill -TERM $RW_PID
+# (bounded: pg_receivewal -s 1 stops within a second of SIGTERM)
+check "pg_receivewal stops on SIGTERM" wait_for 10 sh -c "! kill -0 $RW_PID 2>/dev/null"
+kill -KILL $RW_PID 2>/dev/null
 wait $RW_PID 2>/dev/null
 wait $EVENTS_PID
 eq "a listener on the events group hears standby rw1 removed" "event: rw1 gone" \
 	"$(tail -n 1 /tmp/events.out)"
+if [ "$(tail -n 1 /tmp/events.out)" != "event: rw1 gone" ]; then
+	echo "diagnostics: standbys in walship status: $(walship status -c /tmp/r1-pub.conf --json |
+		jq -c .standbys)"
+	tail -n 20 /tmp/r1.log
+fi
 check "standbys/rw1 removed once pg_receivewal left" wait_for 10 sh -c "! test -e $W/standbys/rw1"
 walship status -c /tmp/r1-pub.conf --json >/tmp/r-status.json
 eq "replica learned the segment size from the WAL" 1048576 "$(jq -r .seg_size /tmp/r-status.json)"

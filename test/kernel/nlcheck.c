@@ -12,7 +12,7 @@
  *                            wait for a WALSHIP_CMD_EVENT about the peer or standby NAME
  *                            whose state is one of the comma-separated STATES ("gone" for
  *                            its removal; others are skipped): print "event: NAME STATE",
- *                            or "timeout"
+ *                            or "timeout" once MS milliseconds have passed in all
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <walship/netlink.h>
@@ -457,7 +458,18 @@ static int check_events(const char *peer, const char *states, int timeout_ms)
 	}
 	printf("subscribed\n");
 	fflush(stdout);
-	while (poll(&pfd, 1, timeout_ms) > 0) {
+	/* TIMEOUT_MS bounds the whole wait, whatever other events arrive meanwhile. */
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t left = deadline_ms - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
 		ssize_t n = recv(fd, in, sizeof(in), 0);
 		struct nlmsghdr *nlh;
 

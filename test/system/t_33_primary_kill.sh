@@ -20,6 +20,12 @@ bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 
 pgbench_pid=$BG_PID
 wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
 
+# kept_or_stored NAME: true once the replica has kept NAME's partial file for resuming or
+# stored NAME whole.
+kept_or_stored() {
+	[[ -e "$RARCHIVE/$1" ]] || grep -q "kept \"$1\" for resuming" "$TEST_DIR/ws-r1.log"
+}
+
 # kill_primary_mid_file: SIGKILL the primary walshipd as soon as the replica has a
 # non-empty file in .incoming (a segment under transfer); true if the transfer was cut:
 # the replica kept that file for resuming.  What was already in flight (the throttled
@@ -36,12 +42,8 @@ kill_primary_mid_file() {
 			walshipd_kill "$PCONF"
 			name=$(basename "$f")
 			name=${name%.*}
-			kept_or_stored() {
-				[[ -e "$RARCHIVE/$name" ]] ||
-					grep -q "kept \"$name\" for resuming" "$TEST_DIR/ws-r1.log"
-			}
 			wait_for 20 "the replica to keep $name for resuming or store it whole" \
-				kept_or_stored
+				kept_or_stored "$name"
 			if [[ ! -e "$RARCHIVE/$name" ]]; then
 				log "primary killed while the replica received $name ($size bytes in .incoming)"
 				CUT=$name

@@ -9,7 +9,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 ip link set lo up
-echo "GUEST: booted, kernel $(uname -r)"
+echo "GUEST: booted, kernel $(uname -r), $(cut -d" " -f1 /proc/uptime) s after power-on"
 
 W=/sys/kernel/walship
 PASSED=0
@@ -96,6 +96,7 @@ finish() {
 		echo "---- push log ----"; tail -n 10 /tmp/push.log
 		echo "---- pg_receivewal log ----"; tail -n 10 /tmp/rw.log 2>/dev/null
 	fi
+	echo "GUEST: done $(cut -d" " -f1 /proc/uptime) s after power-on"
 	echo "RESULT: $PASSED passed, $FAILED failed"
 	sync
 	poweroff -f

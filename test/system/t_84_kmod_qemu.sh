@@ -103,7 +103,7 @@ PG_RECEIVEWAL=${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_receivewal
 
 echo "== booting $KVER under QEMU (TCG)"
 start=$SECONDS
-timeout -k 10 "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic \
+timeout -k 10 "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -nic none \
 	-no-reboot -kernel "/boot/vmlinuz-$KVER" -initrd "$OUT/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 noapic quiet rdinit=/init" </dev/null \
 	>"$OUT/console.log" 2>&1 || true

@@ -315,7 +315,7 @@ archived_at_least() {
 # pgbench until N completed segments are archived, keep the first N in
 # build/bench-corpus/N, stop the cluster.
 corpus_generate() {
-	local n=$1 pgdata arch sock dest count scale rounds=0
+	local n=$1 pgdata arch sock dest count scale oltp_seconds rounds=0
 	require_postgres
 	mkdir -p "$CORPUS_ROOT"
 	GEN_DIR=$(mktemp -d "$CORPUS_ROOT/.gen.XXXXXX")
@@ -348,14 +348,16 @@ corpus_generate() {
 	# Bulk WAL from pgbench's initialisation (server-side generation), with a short
 	# transactional run after each round so the corpus also holds ordinary OLTP records.
 	# A round at scale s writes about s to 2s segments: scale 20, or N when fewer are
-	# wanted (the smoke test's 4 segments need not cost a 20-segment load).
+	# wanted (the smoke test's 4 segments need not cost a 20-segment load); the
+	# transactional run lasts 3 s, 1 s below 20 segments.
 	scale=$((n < 20 ? (n < 2 ? 2 : n) : 20))
+	oltp_seconds=$((n < 20 ? 1 : 3))
 	while (($(archived_count "$arch") + $(completed_unarchived "$pgdata") < n)); do
 		((rounds++ < 200)) || fail "corpus: still fewer than $n segments after 200 rounds"
 		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -i -q -I dtGvp \
 			-s "$scale" postgres >>"$GEN_DIR/pgbench.out" 2>&1 ||
 			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; fail "pgbench -i failed"; }
-		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -n -c 4 -j 2 -T 3 \
+		pg_as "$PG_BIN/pgbench" -h "$sock" -U postgres -n -c 4 -j 2 -T "$oltp_seconds" \
 			postgres >>"$GEN_DIR/pgbench.out" 2>&1 ||
 			{ tail -n 20 "$GEN_DIR/pgbench.out" >&2; fail "pgbench run failed"; }
 		log "corpus: $(archived_count "$arch") of $n segments archived," \

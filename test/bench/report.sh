@@ -556,7 +556,8 @@ doc() {
 		echo "BENCH_CONTENDERS (shell patterns: \"sync-*\", \"standby-*\"), BENCH_PGBR, BENCH_PROBES;"
 		echo "see the head of test/bench/run-bench.sh. \`BENCH_REPORT_ONLY=1\` writes this page and the"
 		echo "plots again from the last run's results. \`make check\` runs a smoke version"
-		echo "(test/bench/smoke.sh: 8 segments, one run, every contender but the standby ones)."
+		echo "(test/bench/smoke.sh: 4 segments, one run, every contender but the standby ones and three of"
+		echo "the five pgBackRest ones)."
 	} >"$f"
 	log "report written to $f"
 }

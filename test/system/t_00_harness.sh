@@ -37,8 +37,8 @@ scenario_replicate() {
 	assert_eq "" "$(psql_at "$NS_R1" "$port" "select status from pg_stat_wal_receiver")" \
 		"standby streams nothing"
 
-	log "load: pgbench 5 s on the primary"
-	pgbench_at "$NS_P" "$port" -c 2 -T 5 -n >"$TEST_DIR/pgbench-run.out" 2>&1 ||
+	log "load: pgbench 5 s on the primary, 200 transactions/s"
+	pgbench_at "$NS_P" "$port" -c 2 -T 5 -R 200 -n >"$TEST_DIR/pgbench-run.out" 2>&1 ||
 		{ cat "$TEST_DIR/pgbench-run.out"; fail "pgbench run failed"; }
 	local final
 	final=$(pg_finish_load "$NS_P" "$port")

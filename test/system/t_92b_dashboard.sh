@@ -62,7 +62,7 @@ cat >>"$SDATA/postgresql.conf" <<-EOF
 EOF
 pg_start "$SDATA" "$NS_R1"
 
-pgbench_at "$NS_P" "$PG_PORT" -T 3 -c 2 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
+pgbench_at "$NS_P" "$PG_PORT" -T 3 -c 2 -R 200 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench.out" >&2; fail "pgbench failed"; }
 target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
 wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30

@@ -21,7 +21,7 @@ pgbench_at "$NS_P" "$PG_PORT" -i -s 1 -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
 rm -f "$TEST_DIR/stop-load"
 load() {
 	while [[ ! -e "$TEST_DIR/stop-load" ]]; do
-		pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 2 || true
+		pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 2 -R 200 || true
 	done
 }
 bg_start "$TEST_DIR/load.out" load

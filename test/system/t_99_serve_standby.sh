@@ -57,7 +57,7 @@ log "ok: pg_stat_wal_receiver: $(psql_at "$NS_R1" "$SB_PORT" \
 	"select status, sender_host, sender_port, received_tli from pg_stat_wal_receiver")"
 
 # Load on the primary while the standby streams.
-pgbench_at "$NS_P" "$PG_PORT" -T 8 -c 4 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
+pgbench_at "$NS_P" "$PG_PORT" -T 8 -c 4 -R 300 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench.out" >&2; fail "pgbench failed"; }
 log "pgbench: $(grep -E '^(number of transactions actually processed|tps)' \
 	"$TEST_DIR/pgbench.out" | tr '\n' ' ')"

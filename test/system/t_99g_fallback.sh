@@ -48,7 +48,7 @@ receiver_streaming() {
 wait_for 30 "the standby streaming from the appliance" receiver_streaming
 
 # (1) SIGKILL of the appliance under load.
-bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -T 6 -c 2 -n
+bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -T 6 -c 2 -R 200 -n
 PGBENCH=$BG_PID
 sleep 2 # (not a timing assertion: lets the load run before the kill lands)
 walshipd_kill "$RCONF"

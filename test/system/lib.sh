@@ -677,6 +677,32 @@ pgbench_at() {
 	in_ns "$ns" "$PG_BIN/pgbench" -h "$(ns_addr "$ns")" -p "$port" -U postgres "$@" postgres
 }
 
+# load_start NS PORT RATE: a pgbench load in the background on the primary at NS:PORT, RATE
+# transactions/s from 4 clients, until load_stop: rounds of 3 s, so that a test ends the
+# load when its scenario is over instead of waiting out a length chosen for a slow
+# machine.  Waits for the first progress line; progress goes to $TEST_DIR/load.out.
+load_start() {
+	rm -f "$TEST_DIR/load.stop"
+	bg_start "$TEST_DIR/load.out" load_rounds "$@"
+	LOAD_PID=$BG_PID
+	wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/load.out"
+}
+
+# load_rounds NS PORT RATE: load_start's loop; ends with the first round that fails.
+load_rounds() {
+	while [[ ! -e "$TEST_DIR/load.stop" ]]; do
+		pgbench_at "$1" "$2" -n -c 4 -j 2 -T 3 -P 1 -R "$3" || return
+	done
+}
+
+# load_stop: end load_start's load once its round is over; fails if a round failed.
+load_stop() {
+	local rc=0
+	touch "$TEST_DIR/load.stop"
+	wait "$LOAD_PID" || rc=$?
+	((rc == 0)) || { tail -n 20 "$TEST_DIR/load.out"; fail "pgbench exited $rc"; }
+}
+
 # pg_system_identifier DIR: print the database system identifier of the cluster at DIR.
 pg_system_identifier() {
 	"$PG_BIN/pg_controldata" "$1" | awk -F': *' '/^Database system identifier/ {print $2}'

@@ -15,10 +15,8 @@ ws_setup
 PG_ARCHIVE_TIMEOUT=5s
 inv_topology_up 2
 
-log "load: pgbench 25 s in the background"
-bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 25 -P 1 -R 150
-pgbench_pid=$BG_PID
-wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
+log "load: pgbench in the background, 150 transactions/s"
+load_start "$NS_P" "$PG_PORT" 150
 
 # kept_or_stored NAME: true once the replica has kept NAME's partial file for resuming or
 # stored NAME whole.
@@ -78,13 +76,7 @@ wait_for 10 "the restarted replica to keep the partial $CUT" \
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 wait_replica_streaming "$PCONF" 30
 
-pgbench_done() {
-	! pid_alive "$pgbench_pid"
-}
-wait_for 60 "pgbench to finish" pgbench_done
-rc=0
-wait "$pgbench_pid" || rc=$?
-((rc == 0)) || { tail -n 20 "$TEST_DIR/pgbench-run.out"; fail "pgbench exited $rc"; }
+load_stop
 
 final=$(pg_finish_load "$NS_P" "$PG_PORT")
 log "primary at $final; waiting for the standby"

@@ -15,10 +15,8 @@ PG_ARCHIVE_TIMEOUT=2s
 PRIMARY_CONF_EXTRA=(push_timeout=5s)
 inv_topology_up 2
 
-log "load: pgbench 40 s in the background"
-bg_start "$TEST_DIR/pgbench-run.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 4 -j 2 -T 40 -P 1 -R 100
-pgbench_pid=$BG_PID
-wait_for 20 "pgbench to report progress" grep -q '^progress:' "$TEST_DIR/pgbench-run.out"
+log "load: pgbench in the background, 100 transactions/s"
+load_start "$NS_P" "$PG_PORT" 100
 
 # ready_count: segments PostgreSQL has completed and not archived yet.
 ready_count() {
@@ -58,13 +56,7 @@ cut() {
 cut "$NS_R1" eth0 8
 cut "$NS_P" vr1 8
 
-pgbench_done() {
-	! pid_alive "$pgbench_pid"
-}
-wait_for 60 "pgbench to finish" pgbench_done
-rc=0
-wait "$pgbench_pid" || rc=$?
-((rc == 0)) || { tail -n 20 "$TEST_DIR/pgbench-run.out"; fail "pgbench exited $rc"; }
+load_stop
 
 final=$(pg_finish_load "$NS_P" "$PG_PORT")
 log "primary at $final; waiting for the standby"

@@ -8,7 +8,8 @@
 #   3. every unit test binary under build/unit (cmocka; each cmocka test counts once when
 #      its "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines can be read, else the
 #      binary counts once), built meanwhile when UNIT_BUILD names the command (make
-#      check), a failed build counting as one failed test.
+#      check), a failed build counting as one failed test, and then run once the last
+#      system test has started (one at a time, in the cores the last tests leave idle).
 # Each test's output goes to build/test-logs/NAME.log; a failure shows its last 50 lines.
 # Where a cgroup v2 hierarchy is writable, each system test runs in a cgroup of its own:
 # its line shows the CPU time it used (every process it started, daemons and PostgreSQL
@@ -181,21 +182,27 @@ finish_unit_build() {
 	return 1
 }
 
-# run_unit_tests: every executable under build/unit, one per core side by side (each is
-# a single process: run in turn they left a core idle), reported in name order, each
-# counted per cmocka test when its summary lines can be read.
-run_unit_tests() {
-	finish_unit_build || return 0
-	[[ -d build/unit ]] || return 0
-	local bin name logf rc npass nfail running=0 jobs
-	local -a bins=()
-	jobs=$(nproc 2>/dev/null) || jobs=1
+# unit_bins: the unit test binaries under build/unit that $TESTS selects, in name order.
+unit_bins() {
+	local bin
 	while IFS= read -r bin; do
-		selected "unit/${bin#build/unit/}" && bins+=("$bin")
+		selected "unit/${bin#build/unit/}" && printf '%s\n' "$bin"
 	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
-	for bin in "${bins[@]}"; do
-		name=unit/${bin#build/unit/}
-		logf=$LOG_DIR/${name//\//-}.log
+}
+
+# unit_log BIN: the log file of unit binary BIN (its exit status goes to the log's .rc).
+unit_log() {
+	local name=unit/${1#build/unit/}
+	printf '%s\n' "$LOG_DIR/${name//\//-}.log"
+}
+
+# run_unit_bins JOBS BIN...: run each unit binary, JOBS of them side by side (each is a
+# single process), its output in unit_log BIN and its exit status in that log's .rc.
+run_unit_bins() {
+	local jobs=$1 bin logf running=0
+	shift
+	for bin; do
+		logf=$(unit_log "$bin")
 		if ((running >= jobs)); then
 			wait -n || true
 			running=$((running - 1))
@@ -208,9 +215,47 @@ run_unit_tests() {
 		running=$((running + 1))
 	done
 	wait
+}
+
+# start_unit_tests: with UNIT_BUILD, once the last system test has started (fewer tests
+# than slots run from then on, and the last ones leave cores idle), run the unit binaries
+# in the background, one at a time, as soon as their build is done; run_unit_tests
+# reports them.  Without UNIT_BUILD, run_unit_tests runs them itself.
+UNIT_RUN_PID=""
+start_unit_tests() {
+	[[ -n "$UNIT_BUILD_PID" && -z "$UNIT_RUN_PID" ]] || return 0
+	(
+		while kill -0 "$UNIT_BUILD_PID" 2>/dev/null; do
+			sleep 0.2
+		done
+		read -r rc <"$LOG_DIR/unit-build.rc" 2>/dev/null || rc=1
+		((rc == 0)) || exit 0
+		mapfile -t bins < <(unit_bins)
+		run_unit_bins 1 "${bins[@]}"
+	) &
+	UNIT_RUN_PID=$!
+}
+
+# run_unit_tests: every selected executable under build/unit (run by start_unit_tests
+# during the system tests' last minutes, else here one per core side by side), reported
+# in name order, each counted per cmocka test when its summary lines can be read.
+run_unit_tests() {
+	local bin name logf rc npass nfail
+	local -a bins=()
+	if [[ -n "$UNIT_RUN_PID" ]]; then
+		while kill -0 "$UNIT_RUN_PID" 2>/dev/null; do
+			wait "$UNIT_RUN_PID" 2>/dev/null || true
+		done
+	fi
+	finish_unit_build || return 0
+	[[ -d build/unit ]] || return 0
+	mapfile -t bins < <(unit_bins)
+	if [[ -z "$UNIT_RUN_PID" ]]; then
+		run_unit_bins "$(nproc 2>/dev/null || echo 1)" "${bins[@]}"
+	fi
 	for bin in "${bins[@]}"; do
 		name=unit/${bin#build/unit/}
-		logf=$LOG_DIR/${name//\//-}.log
+		logf=$(unit_log "$bin")
 		rc=1
 		read -r rc <"$logf.rc" || rc=1
 		rm -f "$logf.rc"
@@ -398,6 +443,7 @@ run_system_tests() {
 				continue
 			fi
 		fi
+		((${#queue[@]} > 0)) || start_unit_tests
 		# Wait for any test to end, then report every one that has.
 		wait -n || true
 		for pid in "${!running[@]}"; do

@@ -286,13 +286,16 @@ run_unit_tests() {
 # slots it takes while it runs, the number on its `# test-slots: N` line (a test that
 # loads both cores, e.g. a QEMU guest or a benchmark, takes them all), else 1.  LIMIT: the
 # seconds it may run, the number on its `# test-timeout: N` line (for a test whose length
-# is its own job, e.g. the benchmark smoke test), else $TEST_TIMEOUT; never less.
-declare -A SLOTS=() LIMIT=()
+# is its own job, e.g. the benchmark smoke test), else $TEST_TIMEOUT; never less.  EARLY:
+# 1 when it has a `# test-early` line (a test that runs for long, started before the
+# shorter ones so that these end the run and leave no core idle), else 0.
+declare -A SLOTS=() LIMIT=() EARLY=()
 test_headers() {
-	local line n slots=1 limit=$TEST_TIMEOUT
+	local line n slots=1 limit=$TEST_TIMEOUT early=0
 	while IFS= read -r line; do
 		case "$line" in
 		"#!"* | "") ;;
+		"# test-early"*) early=1 ;;
 		"# test-slots:"*)
 			n=${line#"# test-slots:"}
 			n=${n#"${n%%[! ]*}"}
@@ -313,6 +316,7 @@ test_headers() {
 	((slots >= 1)) || slots=1
 	SLOTS[$1]=$slots
 	LIMIT[$1]=$limit
+	EARLY[$1]=$early
 }
 
 # run_one SCRIPT NAME LOG: run one system test under the timeout (in its own cgroup when
@@ -403,8 +407,8 @@ report_one() {
 # run_system_tests: every test/system/t_*.sh under a timeout, up to $TEST_JOBS slots' worth
 # side by side (each test makes its own namespaces, addresses, clusters and directories,
 # so tests share nothing but the machine).  Tests that take several slots start first,
-# then those with a longer timeout (they are the long ones), then the rest, each group in
-# name order; results are printed as tests finish.
+# then those with a longer timeout or a `# test-early` line (the long ones), then the
+# rest, each group in name order; results are printed as tests finish.
 run_system_tests() {
 	local script name slots used=0 pid
 	local -a queue=() heavy=() long=() light=()
@@ -417,7 +421,7 @@ run_system_tests() {
 		test_headers "$script"
 		if ((SLOTS[$script] > 1)); then
 			heavy+=("$script")
-		elif ((LIMIT[$script] > TEST_TIMEOUT)); then
+		elif ((LIMIT[$script] > TEST_TIMEOUT || EARLY[$script])); then
 			long+=("$script")
 		else
 			light+=("$script")

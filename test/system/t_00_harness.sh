@@ -7,6 +7,7 @@
 #   3. cleanup leaves no namespace, process or directory behind, after a normal run and
 #      after a SIGTERM in the middle of a run.
 # The parent process runs the scenarios as child processes and inspects what they leave.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

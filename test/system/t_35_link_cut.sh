@@ -5,6 +5,7 @@
 # down, WAL waits in PostgreSQL (segments marked .ready, not acknowledged); afterwards
 # everything flows, the standby catches up, nothing acknowledged is lost
 # (check_invariants).
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -6,6 +6,7 @@
 # the test waits), the fast replica has them, the primary's spool holds them for the slow
 # one (status held > 0); once the throttle is lifted the slow one catches up from the
 # spool (held back to 0).  check_invariants covers both.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -14,6 +14,7 @@
 # - a new standby (the old primary's host rebuilt from a base backup of the promoted one)
 #   follows timeline 2 from A1 alone;
 # - check_invariants over everything either primary acknowledged.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

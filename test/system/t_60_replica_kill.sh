@@ -3,6 +3,7 @@
 # replica walshipd, let PostgreSQL complete segments meanwhile, restart it; the standby
 # then replays up to the primary's final position, the replica's archive has no gap and the
 # data are identical.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -11,6 +11,7 @@
 # primary walshipd and fewer than sync_replicas replicas are connected (or walshipd does
 # not answer), PASS when enough are, SKIP when it is not named or synchronous_commit is
 # local.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 . "$(dirname "$0")/lib.sh"
 
 ws_setup

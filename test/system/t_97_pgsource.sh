@@ -14,6 +14,7 @@
 #       catches up without a gap;
 #   (g) streaming from a standby that is then promoted, it follows the switch to timeline 2:
 #       the history file and the new timeline's segments equal the promoted server's.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

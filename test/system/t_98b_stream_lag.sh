@@ -8,6 +8,7 @@
 # answered as streamed already, not sent again.  Commits waiting: with the replica daemon
 # frozen, the commits PostgreSQL writes are counted on it (status --json), none once it
 # goes on.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

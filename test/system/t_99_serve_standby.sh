@@ -12,6 +12,7 @@
 # pg_receivewal pointed at the appliance stores the same bytes as its archive, and one that
 # asks for a segment the appliance does not hold gets PostgreSQL's "has already been
 # removed" (what sends a standby back to restore_command).
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

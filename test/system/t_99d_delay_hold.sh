@@ -12,6 +12,7 @@
 #       it);
 #   (c) `walship release sb1 --before` the drop's commit time: the standby receives WAL up to
 #       just before the drop's commit record; promoted, it still has the table.
+# test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

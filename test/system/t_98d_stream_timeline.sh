@@ -28,19 +28,21 @@ source_streaming() {
 }
 wait_for 30 "the primary walshipd streaming from the standby" source_streaming
 
-# WAL of timeline 1 through the standby: a whole segment, then part of the next.
+# WAL of timeline 1 through the standby: a whole segment, then part of the next.  (The
+# primary commits asynchronously, synchronous_commit = off: its write position,
+# pg_current_wal_lsn(), can lag behind what was inserted; the insert position is used.)
 psql_at "$NS_P" "$PG_PORT" "create table t (i int); insert into t select generate_series(1, 1000)"
-seg1=$(pg_segment_name "$NS_P" "$PG_PORT")
+seg1=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name(pg_current_wal_insert_lsn())")
 psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
 psql_at "$NS_P" "$PG_PORT" "insert into t select generate_series(1, 1000)"
 wait_for 30 "segment $seg1 of timeline 1 on the replica" test -f "$RARCHIVE/$seg1"
-cut=$(pg_segment_name "$NS_P" "$PG_PORT")
 standby_at() {
 	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
 }
-wait_for 30 "the standby to replay the insert" standby_at "$(pg_current_lsn "$NS_P" "$PG_PORT")"
+wait_for 30 "the standby to replay the insert" standby_at \
+	"$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_insert_lsn()")"
 
-log "promoting the standby (the primary walshipd's source); $cut is being streamed"
+log "promoting the standby (the primary walshipd's source) while it streams timeline 1"
 in_ns "$NS_P" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
 psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000)"
 seg2=$(pg_segment_name "$NS_P" "$S_PORT")
@@ -52,11 +54,17 @@ assert_file_identical "$SDATA/pg_wal/00000002.history" "$RARCHIVE/00000002.histo
 assert_file_identical "$SDATA/pg_wal/$seg2" "$RARCHIVE/$seg2"
 log "ok: 00000002.history and $seg2 as in the promoted server's pg_wal"
 
-# The cut segment of timeline 1: shipped as .partial, its bytes the new segment's first.
-wait_for 30 "$cut.partial on the replica" test -f "$RARCHIVE/$cut.partial"
+# The cut segment of timeline 1, the one holding the switch point (named from the history
+# file: the primary's position read before the promotion can be a segment behind it):
+# shipped as .partial, its bytes the new segment's first.
 switch=$(awk -F'\t' '$1 == 1 {print $2}' "$RARCHIVE/00000002.history")
 seg_bytes=$((16 * 1024 * 1024))
+segno=$(($(lsn_to_int "$switch") / seg_bytes))
 off=$(($(lsn_to_int "$switch") % seg_bytes))
+cut=$(printf '00000001%08X%08X' $((segno / 256)) $((segno % 256)))
+((off > 0)) || fail "timeline 1 ends at a segment boundary ($switch): no segment was cut"
+assert_eq "${seg2:8}" "${cut:8}" "the segment of the switch point $switch on both timelines"
+wait_for 30 "$cut.partial on the replica" test -f "$RARCHIVE/$cut.partial"
 assert_eq "$seg_bytes" "$(stat -c %s "$RARCHIVE/$cut.partial")" "size of $cut.partial"
 cmp -s -n "$off" "$RARCHIVE/$cut.partial" "$SDATA/pg_wal/$seg2" ||
 	fail "$cut.partial's first $off bytes are not $seg2's"

@@ -586,9 +586,17 @@ pg_standby_from_basebackup() {
 	as_postgres touch "$dir/standby.signal"
 }
 
-# pg_current_lsn NS PORT: the primary's current WAL insert position (X/X).
+# pg_current_lsn NS PORT: the primary's current WAL write position (X/X).
 pg_current_lsn() {
 	psql_at "$1" "$2" "select pg_current_wal_lsn()"
+}
+
+# pg_inserted_lsn NS PORT: the primary's WAL insert position (X/X): where what it has
+# committed ends.  With synchronous_commit = off the write and flush positions can lag it
+# (the WAL writer catches up within wal_writer_delay), so a standby must reach this one to
+# hold the last commit.
+pg_inserted_lsn() {
+	psql_at "$1" "$2" "select pg_current_wal_insert_lsn()"
 }
 
 # pg_replay_lsn NS PORT: the standby's last replayed position (X/X; empty if none yet).
@@ -1086,9 +1094,12 @@ fetch_and_compare() {
 	log "ok: fetched $name, identical to $original"
 }
 
-# pg_segment_name NS PORT: the name of the WAL segment the primary is writing.
+# pg_segment_name NS PORT: the name of the WAL segment the primary is writing: the one its
+# next WAL byte goes to.  From the insert position (the write position lags it with
+# synchronous_commit = off), plus one byte: pg_walfile_name() names a position on a segment
+# boundary, as after pg_switch_wal(), after the segment that ends there.
 pg_segment_name() {
-	psql_at "$1" "$2" "select pg_walfile_name(pg_current_wal_lsn())"
+	psql_at "$1" "$2" "select pg_walfile_name(pg_current_wal_insert_lsn() + 1)"
 }
 
 # pg_complete_segment NS PORT: write WAL on the primary (table ws_fill) until the segment it

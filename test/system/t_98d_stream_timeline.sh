@@ -30,17 +30,16 @@ wait_for 30 "the primary walshipd streaming from the standby" source_streaming
 
 # WAL of timeline 1 through the standby: a whole segment, then part of the next.  (The
 # primary commits asynchronously, synchronous_commit = off: its write position,
-# pg_current_wal_lsn(), can lag behind what was inserted; the insert position is used.)
+# pg_current_wal_lsn(), can lag behind what was inserted: pg_inserted_lsn.)
 psql_at "$NS_P" "$PG_PORT" "create table t (i int); insert into t select generate_series(1, 1000)"
-seg1=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name(pg_current_wal_insert_lsn())")
+seg1=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$(pg_inserted_lsn "$NS_P" "$PG_PORT")')")
 psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
 psql_at "$NS_P" "$PG_PORT" "insert into t select generate_series(1, 1000)"
 wait_for 30 "segment $seg1 of timeline 1 on the replica" test -f "$RARCHIVE/$seg1"
 standby_at() {
 	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
 }
-wait_for 30 "the standby to replay the insert" standby_at \
-	"$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_insert_lsn()")"
+wait_for 30 "the standby to replay the insert" standby_at "$(pg_inserted_lsn "$NS_P" "$PG_PORT")"
 
 log "promoting the standby (the primary walshipd's source) while it streams timeline 1"
 in_ns "$NS_P" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null

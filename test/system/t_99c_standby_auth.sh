@@ -247,7 +247,7 @@ wait_for 10 "walship status to show user replicator streaming" appliance_streams
 grep -q "replication connection authorized: user=replicator application_name=sb1 host=$ADDR_R1:[0-9]* SSL enabled TLSv1.3" \
 	"$RLOG" || fail "the appliance did not log the standby's TLS connection"
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
-target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+target=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
 log "ok: the standby streams over verify-full TLS with SCRAM-SHA-256-PLUS, replayed $target"
 
@@ -272,7 +272,7 @@ set_conninfo "$base $tls user=certsb sslcert=$PKI/certsb.pem sslkey=$PKI/certsb.
 wait_for 30 "the standby streaming with its client certificate" receiver_streaming certsb
 wait_for 10 "walship status to show user certsb streaming" appliance_streams_to certsb
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (2)"
-target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+target=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
 assert_same_data "$NS_P" "$PG_PORT" "$NS_R1" "$SB_PORT"
 log "ok: the standby streams with a client certificate (hba method cert), replayed $target"

@@ -107,7 +107,7 @@ cat >>"$SDATA/postgresql.conf" <<-EOF
 pg_start "$SDATA" "$NS_R1"
 wait_for 30 "the standby streaming through slot sb_slot" slot_active sb_slot
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
-target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+target=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
 wait_for 20 "slot sb_slot's restart LSN to reach $target" slot_restart_ge sb_slot "$target"
 walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
@@ -138,7 +138,7 @@ after=$(slot_json rw | jq -r .restart_lsn) || fail "slot rw lost by the restart"
 assert_eq "$before" "$after" "slot rw's restart LSN after the restart"
 slot_json sb_slot >/dev/null || fail "slot sb_slot lost by the restart"
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (2)"
-target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+target=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
 wait_for 20 "the standby through sb_slot again, to $target" slot_restart_ge sb_slot "$target"
 log "ok: both slots restored after a SIGKILL; the standby streams through sb_slot again"

@@ -55,7 +55,7 @@ walshipd_kill "$RCONF"
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 wait "$PGBENCH" || { cat "$TEST_DIR/pgbench.out" >&2; fail "pgbench failed"; }
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
-target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+target=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$SB_PORT" "$target" 30
 wait_for 15 "the standby streaming from the restarted appliance" receiver_streaming
 log "ok: after a SIGKILL of the appliance under load the standby streams again, at $target"
@@ -73,7 +73,7 @@ wait_archived "$next"
 mkdir -p "$TEST_DIR/removed"
 mv "$RARCHIVE/$needed" "$RARCHIVE/$next" "$TEST_DIR/removed/"
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (4)"
-target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+target=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 pg_start "$SDATA" "$NS_R1"
 removed_seen() {
 	grep -q "requested WAL segment $needed has already been removed" "$SDATA.log"

@@ -328,7 +328,8 @@ doc() {
 		echo "writes this page and test/bench/plot.sh the plots) on $(date -u '+%Y-%m-%d %H:%M UTC'); do not edit by"
 		echo "hand: run it again. Issue 7: walship against what users run today, on the same real WAL,"
 		echo "with ratios to the plain baseline of the same run (the machine is shared and noisy: the"
-		echo "ratios within one run are what count)."
+		echo "ratios within one run are what count). Measurements by hand around the runs (single"
+		echo "contenders, two versions side by side, profiles) are in docs/benchmark-notes.md."
 		echo
 		echo "## Machine and versions"
 		echo

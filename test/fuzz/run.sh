@@ -63,6 +63,18 @@ for target in "$@"; do
 		done
 	fi
 done
+# The committed seeds are read, never written (libFuzzer writes to the first directory,
+# build/fuzz/corpus/<target>): an input of libFuzzer's (named by its SHA-1) new under
+# test/fuzz/corpus is a fault.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	stray=$(git status --porcelain --untracked-files=all -- test/fuzz/corpus |
+		grep -E '^\?\? .*/[0-9a-f]{40}$' | head -n 5 || true)
+	if [[ -n "$stray" ]]; then
+		echo "fuzz: inputs found by fuzzing were written into the seed corpus test/fuzz/corpus:"
+		printf '%s\n' "$stray" | sed 's/^/      /'
+		failed+=(seed-corpus)
+	fi
+fi
 if ((${#failed[@]} > 0)); then
 	echo "fuzz: failed: ${failed[*]}"
 	exit 1

@@ -458,6 +458,15 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 			pr->stream_unsettled);
 		pgsource_pause(&ss->source, true);
 	}
+}
+
+/* The messages of one read are in: send what they brought, to each replica as one DATA
+ * frame where it is contiguous (a frame, a send and a group commit on the replica per
+ * read, not per message). */
+static void stream_wal_batch_end(void *arg)
+{
+	struct primary *pr = arg;
+
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);
 }
@@ -551,6 +560,7 @@ int primary_stream_start(struct primary *pr)
 		.identify = stream_identify,
 		.resume_lsn = stream_resume_lsn,
 		.wal = stream_wal,
+		.wal_batch_end = stream_wal_batch_end,
 		.history = stream_history,
 	};
 	int ret;

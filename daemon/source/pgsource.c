@@ -615,6 +615,7 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->next_lsn += x.len;
 	s->received_lsn = s->next_lsn;
 	s->bytes_received += x.len;
+	s->wal_delivered = true;
 	s->ops->wal(s->arg, s->timeline, x.data_start, x.data, x.len);
 }
 
@@ -711,6 +712,12 @@ static void pgsource_drain(struct pgsource *s)
 		break;
 	}
 	s->draining = false;
+	/* Also after a failure: what was delivered before it is the role's to send. */
+	if (s->wal_delivered) {
+		s->wal_delivered = false;
+		if (s->ops->wal_batch_end)
+			s->ops->wal_batch_end(s->arg);
+	}
 }
 
 /* ---- the poll ---- */

@@ -71,6 +71,12 @@ struct pgsource_ops {
 	 */
 	void (*wal)(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *data, uint32_t len);
 	/*
+	 * After the wal() calls of the messages one read of the socket brought (the source
+	 * hands over every message libpq holds complete, then calls this once): the moment to
+	 * send what arrived, as one piece rather than a piece per message.  May be NULL.
+	 */
+	void (*wal_batch_end)(void *arg);
+	/*
 	 * The history file @name ("%08X.history") of @timeline arrived: at the start of a
 	 * connection whose start timeline is not 1 (so the same file may come again), and at a
 	 * timeline switch before the first wal() of the new timeline.  May be NULL.
@@ -125,6 +131,7 @@ struct pgsource {
 	uint64_t conn_gen; /* counts connections, for completions of an older one */
 	bool conninfo_has_dbname; /* the connection string names a database */
 	bool draining; /* pgsource_drain() is on the stack */
+	bool wal_delivered; /* wal() was called since the last wal_batch_end() */
 
 	/* One-shot poll on PQsocket(): at most one in flight. */
 	struct ring_op poll_op;

@@ -17,9 +17,10 @@
  *   --status-file  rewritten after every change: "state received_lsn flushed_lsn timeline
  *                  connects disconnects bytes paused", LSNs as X/X, paused 0 or 1
  *
- * After every batch of completions the WAL written so far is fdatasync'ed and reported as
- * write = flush (pgsource_report), so the server can count the helper as a synchronous
- * standby.  Within one run a reconnection continues where the written WAL ends
+ * After the messages of each read of the socket (wal_batch_end) the WAL written so far is
+ * fdatasync'ed, and after each batch of completions reported as write = flush
+ * (pgsource_report), so the server can count the helper as a synchronous standby.  A
+ * wal_batch_end without WAL before it, or WAL without one after it, is an error (exit 1).  Within one run a reconnection continues where the written WAL ends
  * (resume_lsn); a new run starts from the slot.  SIGINT and SIGTERM stop it (exit 0);
  * SIGUSR1 pauses the source (pgsource_pause: it stops reading), SIGUSR2 resumes it.
  */
@@ -51,6 +52,8 @@ struct receiver {
 	uint64_t segno;
 	char name[64]; /* its final name */
 	int failed; /* set when a file operation failed: exit 1 */
+	uint64_t messages, batches; /* wal() and wal_batch_end() calls */
+	uint64_t unbatched; /* wal() calls since the last wal_batch_end() */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -131,6 +134,8 @@ static void rc_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *da
 {
 	struct receiver *rc = arg;
 
+	rc->messages++;
+	rc->unbatched++;
 	while (len > 0 && !rc->failed) {
 		uint64_t segno = lsn / rc->seg_size;
 		uint32_t offset = (uint32_t)(lsn % rc->seg_size);
@@ -170,6 +175,28 @@ static void rc_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t *da
 			segment_close(rc, true);
 			rc->synced = lsn;
 		}
+	}
+}
+
+/* The messages of one read are written: make them durable (the pgsource_report() after
+ * the ring's completions tells the server), as the daemon sends them on at this point. */
+static void rc_batch_end(void *arg)
+{
+	struct receiver *rc = arg;
+
+	if (!rc->unbatched) {
+		log_error("wal_batch_end without WAL since the last one");
+		rc->failed = 1;
+	}
+	rc->unbatched = 0;
+	rc->batches++;
+	if (rc->fd >= 0 && rc->written > rc->synced) {
+		if (fdatasync(rc->fd) != 0) {
+			log_error("could not fsync file \"%s.partial\": %s", rc->name,
+				  strerror(errno));
+			rc->failed = 1;
+		}
+		rc->synced = rc->written;
 	}
 }
 
@@ -239,6 +266,7 @@ int main(int argc, char **argv)
 		.identify = rc_identify,
 		.resume_lsn = rc_resume_lsn,
 		.wal = rc_wal,
+		.wal_batch_end = rc_batch_end,
 		.history = rc_history,
 	};
 	struct pgsource_config cfg = { .slot = "walship",
@@ -324,14 +352,10 @@ int main(int argc, char **argv)
 		now = clock_now_ms();
 		if (now >= pgsource_next_tick(&src))
 			pgsource_tick(&src, now);
-		/* Make what was written durable, then tell the server (--synchronous). */
-		if (rc.fd >= 0 && rc.written > rc.synced) {
-			if (fdatasync(rc.fd) != 0) {
-				log_error("could not fsync file \"%s.partial\": %s", rc.name,
-					  strerror(errno));
-				rc.failed = 1;
-			}
-			rc.synced = rc.written;
+		if (rc.unbatched) {
+			log_error("%" PRIu64 " WAL messages not followed by wal_batch_end",
+				  rc.unbatched);
+			rc.failed = 1;
 		}
 		if (rc.failed) {
 			exit_code = 1;
@@ -367,10 +391,11 @@ int main(int argc, char **argv)
 		char recv[PGREPL_LSN_TEXT];
 
 		pgsource_get_status(&src, &st);
-		printf("pgsource_run: received %" PRIu64 " bytes up to %s, %" PRIu64
-		       " connections%s%s\n",
+		printf("pgsource_run: received %" PRIu64 " bytes up to %s in %" PRIu64
+		       " messages, %" PRIu64 " reads, %" PRIu64 " connections%s%s\n",
 		       st.bytes_received, pgrepl_lsn_format(st.received_lsn, recv, sizeof(recv)),
-		       st.connects, st.last_error[0] ? ", last error: " : "", st.last_error);
+		       rc.messages, rc.batches, st.connects,
+		       st.last_error[0] ? ", last error: " : "", st.last_error);
 	}
 	return exit_code;
 }

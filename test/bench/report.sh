@@ -263,11 +263,18 @@ standby_goals() {
 	}'
 }
 
+# load_line: what BENCH_LOAD added to the machine, if anything.
+load_line() {
+	((${LOAD:-0} > 0)) || return 0
+	echo "loaded: $(nproc) busy loops took $LOAD % of the $(nproc) CPUs throughout (BENCH_LOAD=$LOAD)"
+}
+
 # report: the text table on stdout and in build/bench-results.txt.
 report() {
 	{
 		echo
 		echo "walship benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs"
+		load_line
 		if [[ -s "$RESULTS_TSV" ]]; then # else only synchronous-commit contenders ran
 			echo "$SEGMENTS segments of 16 MiB ($((CORPUS_BYTES / 1000000)) MB) of real PostgreSQL 15 WAL per run" \
 				"(fan-out: $FANOUT_SEGMENTS); median of $RUNS runs, contenders alternated"
@@ -337,6 +344,7 @@ doc() {
 			"RAM $(free -g | awk '/^Mem:/ {print $2}') GiB; load average at the end" \
 			"$(cut -d' ' -f1-3 /proc/loadavg) (other engineers' tests ran meanwhile)"
 		echo "- Kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
+		load_line | sed 's/^l/- L/'
 		echo "- Store: $(df --output=source,fstype "$RUN_DIR" | tail -n 1 | tr -s ' ') (the receivers'" \
 			"stores and the pgBackRest repository: the same disk as the corpus)"
 		echo "- Hosts: network namespaces, the sender with a bridge, receivers on veth pairs"
@@ -554,7 +562,8 @@ doc() {
 		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_SYNC_SECONDS (20),"
 		echo "BENCH_SYNC_LAG_SECONDS (10), BENCH_STANDBY_SECONDS (20), BENCH_STANDBY_FANOUT (\"1 4 8\"),"
 		echo "BENCH_STANDBY_DIRECT (\"8\"), BENCH_STANDBY_RATE (200), BENCH_STANDBY_SCALE (10),"
-		echo "BENCH_CONTENDERS (shell patterns: \"sync-*\", \"standby-*\"), BENCH_PGBR, BENCH_PROBES;"
+		echo "BENCH_CONTENDERS (shell patterns: \"sync-*\", \"standby-*\"), BENCH_PGBR, BENCH_PROBES,"
+		echo "BENCH_LOAD (0: a quiet machine; PCT: busy loops capped at PCT % of all CPUs);"
 		echo "see the head of test/bench/run-bench.sh. \`BENCH_REPORT_ONLY=1\` writes this page and the"
 		echo "plots again from the last run's results. \`make check\` runs a smoke version"
 		echo "(test/bench/smoke.sh: 4 segments, one run, every contender but the standby ones and three of"

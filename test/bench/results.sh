@@ -16,7 +16,7 @@
 #   RUN_DIR         the run directory (lat/ latencies, status-*.txt, plot/ scratch)
 #   RESULTS         where the text table goes
 #   SEGMENTS RUNS FANOUT_SEGMENTS STREAM_SECONDS STREAM_SCALE CORPUS_BYTES SYNC_SECONDS
-#   SYNC_LAG_SECONDS STANDBY_SECONDS STANDBY_RATE STANDBY_SCALE
+#   SYNC_LAG_SECONDS STANDBY_SECONDS STANDBY_RATE STANDBY_SCALE LOAD
 #                   the run's size, as run-bench.sh describes its BENCH_* knobs
 #
 # Sources test/system/lib.sh for log (progress lines tagged [bench]), WS_ROOT, WALSHIP

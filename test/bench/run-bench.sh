@@ -101,6 +101,10 @@
 #   BENCH_CONTENDERS="PATTERN ..."  run only the contenders whose names match one of these
 #                       shell patterns (e.g. "sync-*" or "walship streaming"; default: all)
 #   BENCH_PGBR=0        leave out the pgBackRest contenders (default 1)
+#   BENCH_LOAD=PCT      run every contender on a loaded machine: one busy loop per CPU,
+#                       together capped at PCT % of all CPUs (a cpu cgroup's CFS quota),
+#                       from the first run to the last (default 0: none).  The quiet and
+#                       the loaded figures come from two runs of make bench.
 #   BENCH_PROGRESS=N    print a counter every N segments (default 50)
 #   BENCH_WALSHIP_EXTRA="key=value ..."  extra config keys for every walshipd
 #   BENCH_PROBES=0      leave out the walship-probes contender (default 1: in it with BTF)
@@ -136,6 +140,7 @@ FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-50}
 STREAM_SECONDS=${BENCH_STREAM_SECONDS:-20}
 STREAM_SCALE=${BENCH_STREAM_SCALE:-10}
 PGBR=${BENCH_PGBR:-1}
+LOAD=${BENCH_LOAD:-0}
 CONTENDERS=${BENCH_CONTENDERS:-}
 # The contenders that ship the corpus, in the order of a run (fanout-N aside).
 CORPUS_CONTENDERS="walship walship-async walship-probes walship-map walship-archcmd
@@ -160,6 +165,7 @@ STREAM_PORT=5433
 CG_ROOT=/sys/fs/cgroup/cpuacct
 CG_SND=wsbench-$$-snd
 CG_RCV=wsbench-$$-rcv
+LOAD_CG=/sys/fs/cgroup/cpu/wsbench-$$-load # BENCH_LOAD's busy loops (load_start)
 
 CLK_TCK=$(getconf CLK_TCK)
 CGROUPS=()
@@ -197,6 +203,7 @@ bench_cleanup() {
 	set +e
 	[[ -n "$GEN_DIR" ]] && rm -rf "$GEN_DIR"
 	sb_cleanup
+	load_stop
 	for cg in "${CGROUPS[@]}"; do
 		for pid in $(cat "$CG_ROOT/$cg/cgroup.procs" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null
@@ -244,6 +251,7 @@ require() {
 	((PGBR)) && require_cmds pgbackrest
 	[[ -n "$(sb_contenders)" ]] && require_cmds jq pgrep setpriv
 	[[ -d "$CG_ROOT" ]] || skip "no cpuacct cgroup at $CG_ROOT (CPU accounting)"
+	((LOAD > 0)) && { [[ -d ${LOAD_CG%/*} ]] || skip "no cpu cgroup at ${LOAD_CG%/*} (BENCH_LOAD)"; }
 	require_cmds ip runuser awk sort sync openssl
 }
 
@@ -439,6 +447,43 @@ cg_create() {
 	done
 }
 
+# load_start: with BENCH_LOAD=PCT, one busy loop per CPU in cpu cgroup LOAD_CG, whose CFS
+# quota caps them together at PCT % of all CPUs: a fixed share of the machine taken from
+# every contender alike (what other work on a shared host does, at a known level).
+load_start() {
+	((LOAD > 0)) || return 0
+	local i period=100000
+	mkdir "$LOAD_CG"
+	echo "$period" >"$LOAD_CG/cpu.cfs_period_us"
+	echo $((period * LOAD * $(nproc) / 100)) >"$LOAD_CG/cpu.cfs_quota_us"
+	for ((i = 0; i < $(nproc); i++)); do
+		# shellcheck disable=SC2016  # expanded by sh
+		sh -c 'echo $$ >"$0" && exec sh -c "while :; do :; done"' "$LOAD_CG/cgroup.procs" &
+	done
+	log "load: $(nproc) busy loops capped together at $LOAD % of $(nproc) CPUs ($LOAD_CG)"
+}
+
+# load_stop: end load_start's busy loops and remove their cgroup.
+load_stop() {
+	[[ -d "$LOAD_CG" ]] || return 0
+	local pid
+	for pid in $(cat "$LOAD_CG/cgroup.procs" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for _ in {1..100}; do # also from the EXIT trap: no wait_for, which may exit
+		cg_dir_idle "$LOAD_CG" && break
+		ws_sleep 0.1
+	done
+	rmdir "$LOAD_CG" 2>/dev/null || echo "bench: could not remove $LOAD_CG" >&2
+}
+
+# cg_dir_idle DIR: true when no process runs in the cgroup at DIR.
+cg_dir_idle() {
+	local pid=
+	read -r pid <"$1/cgroup.procs" || true
+	[[ -z "$pid" ]]
+}
+
 # ms_to_s MS: print MS milliseconds as seconds with three decimals.
 ms_to_s() {
 	printf '%d.%03d\n' $(($1 / 1000)) $(($1 % 1000))
@@ -453,9 +498,7 @@ cg_usage() {
 
 # cg_idle CG: true when no process runs in CG.
 cg_idle() {
-	local pid=
-	read -r pid <"$CG_ROOT/$1/cgroup.procs" || true
-	[[ -z "$pid" ]]
+	cg_dir_idle "$CG_ROOT/$1"
 }
 
 # cg_cmd CG: set CG_CMD to the command prefix that runs what follows inside cgroup CG.  It
@@ -1240,7 +1283,7 @@ bench_script() {
 		STREAM_SCALE=$STREAM_SCALE CORPUS_BYTES=$CORPUS_BYTES WALSHIP=$WALSHIP \
 		SYNC_TSV=$SYNC_TSV SYNC_SECONDS=$SYNC_SECONDS SYNC_LAG_SECONDS=$SYNC_LAG_SECONDS \
 		STANDBY_TSV=$STANDBY_TSV STANDBY_SECONDS=$STANDBY_SECONDS STANDBY_RATE=$STANDBY_RATE \
-		STANDBY_SCALE=$STANDBY_SCALE PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
+		STANDBY_SCALE=$STANDBY_SCALE LOAD=$LOAD PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
 }
 
 # bench_report: the text table (stdout and BENCH_RESULTS), the plots (BENCH_PLOTS) and the
@@ -1256,6 +1299,9 @@ bench_report() {
 # ---------------------------------------------------------------------------------------
 
 main() {
+	if [[ ! $LOAD =~ ^[0-9]+$ ]] || ((LOAD > 100)); then
+		fail "BENCH_LOAD must be 0 to 100, not $LOAD"
+	fi
 	require
 	trap bench_cleanup EXIT
 	WS_TRAPPED=1
@@ -1337,6 +1383,7 @@ main() {
 	((STREAM_SECONDS)) && stream_setup
 	((SYNC_SECONDS)) && sync_setup
 	((SB_MAX)) && sb_setup
+	load_start
 	local run
 	for ((run = 1; run <= RUNS; run++)); do
 		log "---- run $run of $RUNS"
@@ -1366,6 +1413,7 @@ main() {
 		done
 		((SB_MAX)) && sb_run_all "$run"
 	done
+	load_stop
 	rm -rf "$RUN_DIR"/store* "$RUN_DIR/pgbr/repo" "$RUN_DIR/pgbr/pgdata/pg_wal"
 	bench_report
 	return 0

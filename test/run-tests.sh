@@ -190,9 +190,15 @@ unit_bins() {
 	done < <(find build/unit -type f -perm -u+x 2>/dev/null | sort)
 }
 
+# unit_name BIN: how unit binary BIN is named in results (unit/DIR/.../NAME_test).
+unit_name() {
+	printf 'unit/%s\n' "${1#build/unit/}"
+}
+
 # unit_log BIN: the log file of unit binary BIN (its exit status goes to the log's .rc).
 unit_log() {
-	local name=unit/${1#build/unit/}
+	local name
+	name=$(unit_name "$1")
 	printf '%s\n' "$LOG_DIR/${name//\//-}.log"
 }
 
@@ -254,7 +260,7 @@ run_unit_tests() {
 		run_unit_bins "$(nproc 2>/dev/null || echo 1)" "${bins[@]}"
 	fi
 	for bin in "${bins[@]}"; do
-		name=unit/${bin#build/unit/}
+		name=$(unit_name "$bin")
 		logf=$(unit_log "$bin")
 		rc=1
 		read -r rc <"$logf.rc" || rc=1

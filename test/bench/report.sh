@@ -111,18 +111,19 @@ goals() {
 }
 
 # sync_medians: one line per synchronous-commit contender with results: its name, then the
-# medians over its runs of SYNC_TSV's columns 4 to 14 ("-" where a run has "-"), as
-# median() takes them; one awk for all (median() per figure took seconds).
+# medians over its runs of SYNC_TSV's columns 4 to 15 ("-" where a run has "-" or, from
+# before the walsender's column, nothing), as median() takes them; one awk for all
+# (median() per figure took seconds).
 sync_medians() {
 	local c
 	for c in $(sync_contenders); do
-		awk -v c="$c" '$1 == c {n++; for (k = 4; k <= 14; k++) v[k, n] = $k}
+		awk -v c="$c" '$1 == c {n++; for (k = 4; k <= 15; k++) v[k, n] = $k}
 			END {
 				printf "%s", c
-				for (k = 4; k <= 14; k++) {
+				for (k = 4; k <= 15; k++) {
 					dash = 0
 					for (i = 1; i <= n; i++) {
-						if (v[k, i] == "-") dash = 1
+						if (v[k, i] == "-" || v[k, i] == "") dash = 1
 						x = v[k, i] + 0
 						for (j = i - 1; j >= 1 && a[j] > x; j--) {
 							a[j + 1] = a[j]
@@ -144,16 +145,17 @@ sync_medians() {
 # as Markdown (FORMAT = text | md).
 sync_table() {
 	if [[ $1 == md ]]; then
-		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-		sync_medians | awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
+		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | of which walsender | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $10, $11, $12}' |
+			awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
 	else
 		{
-			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "rcvCPU/GB" \
-				"(apply)" "lag-p50" "lag-p99" "lag-max"
-			sync_medians
-		} | awk '{printf "%-15s %8s %7s %7s %7s %8s %9s %9s %8s %8s %8s %8s\n",
-			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}'
+			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "(walsnd)" \
+				"rcvCPU/GB" "(apply)" "lag-p50" "lag-p99" "lag-max"
+			sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $10, $11, $12}'
+		} | awk '{printf "%-15s %8s %7s %7s %7s %8s %9s %8s %9s %8s %8s %8s %8s\n",
+			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}'
 	fi
 }
 
@@ -163,7 +165,7 @@ sync_table() {
 # the startup process's replay, which walship does not do.
 sync_goals() {
 	sync_medians | awk '
-		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max.
+		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max walsender.
 		{for (i = 2; i <= NF; i++) m[$1, i] = $i; has[$1] = 1}
 		function ok(cond) { return cond ? "yes" : "NO" }
 		function g(c, i) { return has[c] ? m[c, i] : "-" }
@@ -301,7 +303,7 @@ report() {
 			echo "goals (issue 13):"
 			sync_goals | sed 's/^/  /'
 			echo
-			echo "every run (contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max):"
+			echo "every run (contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max walsenderCPU/GB):"
 			sed 's/^/  /' "$SYNC_TSV"
 		fi
 		if [[ -s "$STANDBY_TSV" ]]; then
@@ -489,8 +491,10 @@ doc() {
 			echo "## Synchronous commit (issue 13)"
 			echo
 			echo "\`pgbench -N -c 8 -j 2\`, $SYNC_SECONDS s per run, synchronous_commit = on, the one"
-			echo "synchronous standby on the receiver host; CPU in seconds per GB of WAL; flush lag"
-			echo "over $SYNC_LAG_SECONDS s with synchronous_commit = off. Median of $RUNS runs."
+			echo "synchronous standby on the receiver host; CPU in seconds per GB of WAL (the sending"
+			echo "side is the walsender, plus the primary walshipd for walship; the receiving side the"
+			echo "walreceiver and startup, pg_receivewal, or the replica walshipd); flush lag over"
+			echo "$SYNC_LAG_SECONDS s with synchronous_commit = off. Median of $RUNS runs."
 			echo
 			sync_table md
 			echo

@@ -382,18 +382,18 @@ run_sync() {
 		-v r="$(sub "$r1" "$r0")" -v c="$(sub "$c1" "$c0")" -v rc="$(sub "$rc1" "$rc0")" \
 		-v a="$(sub "$a1" "$a0")" -v app="${#SYNC_APPLY_PID}" 'BEGIN {
 			gb = (l1 - l0) / 1e9
-			printf "%.3f %.1f %.3f %.3f %s", w, (l1 - l0) / 1e6 / w, (s + c) / gb,
-				(r + rc) / gb, (app ? sprintf("%.3f", a / gb) : "-")
+			printf "%.3f %.1f %.3f %.3f %s %.3f", w, (l1 - l0) / 1e6 / w, (s + c) / gb,
+				(r + rc) / gb, (app ? sprintf("%.3f", a / gb) : "-"), c / gb
 		}')
 	# shellcheck disable=SC2086  # split line into its fields
 	set -- $line
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$run" "$1" "$tps" "$p50" \
-		"$p99" "$max" "$2" "$3" "$4" "$5" "$lp50" "$lp99" "$lmax" >>"$SYNC_TSV"
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$run" "$1" "$tps" "$p50" \
+		"$p99" "$max" "$2" "$3" "$4" "$5" "$lp50" "$lp99" "$lmax" "$6" >>"$SYNC_TSV"
 	cp "$dir/latencies" "$RUN_DIR/lat/$name.$run"
 	cp "$dir/lags" "$RUN_DIR/lat/$name-lag.$run"
 	apply=$5
 	printf '\n'
-	log "$(printf '%-15s run %d: %8.1f tps  latency p50 %s p99 %s ms  WAL %s MB/s  cpu/GB send %s s recv %s s (apply %s)  flush lag p50 %s p99 %s ms' \
-		"$name" "$run" "$tps" "$p50" "$p99" "$2" "$3" "$4" "$apply" "$lp50" "$lp99")"
+	log "$(printf '%-15s run %d: %8.1f tps  latency p50 %s p99 %s ms  WAL %s MB/s  cpu/GB send %s s (walsender %s) recv %s s (apply %s)  flush lag p50 %s p99 %s ms' \
+		"$name" "$run" "$tps" "$p50" "$p99" "$2" "$3" "$6" "$4" "$apply" "$lp50" "$lp99")"
 	return 0
 }

@@ -20,8 +20,9 @@
  * After the messages of each read of the socket (wal_batch_end) the WAL written so far is
  * fdatasync'ed, and after each batch of completions reported as write = flush
  * (pgsource_report), so the server can count the helper as a synchronous standby.  A
- * wal_batch_end without WAL before it, or WAL without one after it, is an error (exit 1).  Within one run a reconnection continues where the written WAL ends
- * (resume_lsn); a new run starts from the slot.  SIGINT and SIGTERM stop it (exit 0);
+ * wal_batch_end without WAL before it, or WAL without one after it, is an error (exit 1).
+ * Within one run a reconnection continues where the written WAL ends (resume_lsn); a new
+ * run starts from the slot.  SIGINT and SIGTERM stop it (exit 0);
  * SIGUSR1 pauses the source (pgsource_pause: it stops reading), SIGUSR2 resumes it.
  */
 #include <errno.h>

@@ -1286,6 +1286,13 @@ bench_script() {
 		STANDBY_SCALE=$STANDBY_SCALE LOAD=$LOAD PG_BIN=$PG_BIN "$BENCH_DIR/$script" "$@"
 }
 
+# run_info_write: what the report states about the run itself (when it ended, the load
+# average then, the tree measured), in RUN_DIR/run.info, so that BENCH_REPORT_ONLY later
+# states the run's facts, not those of the moment it writes.
+run_info_write() {
+	bench_script report.sh info >"$RUN_DIR/run.info"
+}
+
 # bench_report: the text table (stdout and BENCH_RESULTS), the plots (BENCH_PLOTS) and the
 # Markdown report (BENCH_DOC) of the results in RESULTS_TSV.
 bench_report() {
@@ -1415,6 +1422,7 @@ main() {
 	done
 	load_stop
 	rm -rf "$RUN_DIR"/store* "$RUN_DIR/pgbr/repo" "$RUN_DIR/pgbr/pgdata/pg_wal"
+	run_info_write
 	bench_report
 	return 0
 }

@@ -160,9 +160,11 @@ log "ok: $(grep -m1 -o 'terminating WAL streaming: .*' "$TEST_DIR/rx.log"); stre
 # (h): back-pressure: paused, the helper reads nothing and the walsender waits (its socket
 # buffers full) short of the WAL written; resumed, it catches up without a gap and without
 # having taken the pause for a silent server.
+# The walsender is the slot's active one (another of the same application_name, such as
+# the one stopped in (f), may linger a moment).
 sent_lsn() {
-	psql_at "$NS_P" "$PG_PORT" "select sent_lsn from pg_stat_replication
-		where application_name = '$APP'"
+	psql_at "$NS_P" "$PG_PORT" "select r.sent_lsn from pg_stat_replication r
+		join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '$SLOT'"
 }
 walsender_waits() {
 	local a b
@@ -180,7 +182,15 @@ for _ in 1 2; do
 		insert into t97 values (0, 'paused'); select pg_switch_wal()" >/dev/null
 done
 target=$(pg_current_lsn "$NS_P" "$PG_PORT")
-wait_for 20 "the walsender to wait for the paused helper" walsender_waits
+# (Not wait_for: a failure says what was seen.  It timed out once in a make check of
+# 2641248 under load, and never alone.)
+deadline=$((SECONDS + 20))
+until walsender_waits; do
+	((SECONDS < deadline)) || fail "the walsender did not wait for the paused helper in 20 s:" \
+		"sent_lsn $(sent_lsn), target $target; walsenders (pid app state sent_lsn):" \
+		"$(psql_at "$NS_P" "$PG_PORT" "select pid, application_name, state, sent_lsn
+			from pg_stat_replication" | tr '\n' ';'); helper status: $(cat "$STATUS")"
+done
 assert_eq "$paused_at" "$(status_field 2)" "received LSN while paused"
 log "ok: paused at $paused_at, the walsender waits at $(sent_lsn) short of $target"
 kill -USR2 "$RUN_PID"

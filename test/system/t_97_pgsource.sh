@@ -177,13 +177,20 @@ before=$(status_field 5)
 kill -USR1 "$RUN_PID"
 wait_for 10 "the helper to pause" test "$(status_field 8)" = 1
 paused_at=$(status_field 2)
-for _ in 1 2; do
+# More WAL than the socket buffers can hold, or the walsender never has to wait: the
+# receiver's may grow to tcp_rmem's maximum (32 MiB on this project's test machine, where
+# two 16 MiB switches once fitted), the sender's to tcp_wmem's.
+rmem_max=$(in_ns "$NS_R1" sysctl -n net.ipv4.tcp_rmem | awk '{print $3}')
+wmem_max=$(in_ns "$NS_P" sysctl -n net.ipv4.tcp_wmem | awk '{print $3}')
+seg_bytes=$(psql_at "$NS_P" "$PG_PORT" "select setting::bigint from pg_settings
+	where name = 'wal_segment_size'")
+switches=$(((rmem_max + wmem_max) / seg_bytes + 2))
+for ((i = 0; i < switches; i++)); do
 	psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
 		insert into t97 values (0, 'paused'); select pg_switch_wal()" >/dev/null
 done
 target=$(pg_current_lsn "$NS_P" "$PG_PORT")
-# (Not wait_for: a failure says what was seen.  It timed out once in a make check of
-# 2641248 under load, and never alone.)
+# (Not wait_for: a failure says what was seen.)
 deadline=$((SECONDS + 20))
 until walsender_waits; do
 	((SECONDS < deadline)) || fail "the walsender did not wait for the paused helper in 20 s:" \
@@ -192,7 +199,7 @@ until walsender_waits; do
 			from pg_stat_replication" | tr '\n' ';'); helper status: $(cat "$STATUS")"
 done
 assert_eq "$paused_at" "$(status_field 2)" "received LSN while paused"
-log "ok: paused at $paused_at, the walsender waits at $(sent_lsn) short of $target"
+log "ok: paused at $paused_at, the walsender waits at $(sent_lsn) short of $target ($switches segments switched; tcp_rmem max $rmem_max, tcp_wmem max $wmem_max)"
 kill -USR2 "$RUN_PID"
 wait_for 30 "the helper to catch up to $target" received_at_least "$target"
 assert_eq "$before" "$(status_field 5)" "connections across the pause"

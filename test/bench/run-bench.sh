@@ -380,7 +380,7 @@ corpus_generate() {
 	rm -rf "$dest"
 	mkdir -p "$dest"
 	find "$arch" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}' |
-		sort | head -n "$n" | xargs mv -t "$dest"
+		sort | sed -n "1,${n}p" | xargs mv -t "$dest"
 	chown -R root:root "$dest"
 	# Keep the corpus cluster itself (stopped, its pg_wal emptied: the segments are the
 	# corpus): pgBackRest's stanza and archive-push read its pg_control (system identifier,
@@ -407,8 +407,10 @@ corpus_prepare() {
 	fi
 	CORPUS_DIR=$dir
 	CORPUS_LIST=$RUN_DIR/corpus.list
+	# sed, not head: it reads to the end, so sort never writes into a closed pipe (SIGPIPE,
+	# status 141 under pipefail, when a cached corpus is larger than BENCH_SEGMENTS).
 	find "$dir" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}' |
-		sort | head -n "$SEGMENTS" >"$CORPUS_LIST"
+		sort | sed -n "1,${SEGMENTS}p" >"$CORPUS_LIST"
 	while IFS= read -r f; do
 		[[ $(stat -c %s "$f") == "$SEG_BYTES" ]] || fail "corpus file $f is not 16 MiB"
 	done <"$CORPUS_LIST"

@@ -163,19 +163,24 @@ sync_medians() {
 	done
 }
 
+# sync_rows: sync_medians in the tables' column order (the walsender's share after the
+# sending side's CPU it is part of).
+sync_rows() {
+	sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $10, $11, $12}'
+}
+
 # sync_table FORMAT: the table of medians of the synchronous-commit contenders, as text or
 # as Markdown (FORMAT = text | md).
 sync_table() {
 	if [[ $1 == md ]]; then
 		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | of which walsender | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-		sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $10, $11, $12}' |
-			awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
+		sync_rows | awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
 	else
 		{
 			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "(walsnd)" \
 				"rcvCPU/GB" "(apply)" "lag-p50" "lag-p99" "lag-max"
-			sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $10, $11, $12}'
+			sync_rows
 		} | awk '{printf "%-15s %8s %7s %7s %7s %8s %9s %8s %9s %8s %8s %8s %8s\n",
 			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}'
 	fi
@@ -296,8 +301,8 @@ load_line() {
 }
 
 # run_info_now: the facts the report states about a run, as of now, one KEY=VALUE a line:
-# date, loadavg, load (BENCH_LOAD), git (the tree measured).  run-bench.sh keeps them at the end of a run
-# (report.sh info > RUN_DIR/run.info).
+# date, loadavg, load (BENCH_LOAD), git (the tree measured).  run-bench.sh keeps them at
+# the end of a run (report.sh info > RUN_DIR/run.info).
 run_info_now() {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"

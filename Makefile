@@ -122,13 +122,14 @@ LIBASAN := $(BUILD)/libwalship-asan.a
 
 # PostgreSQL's archive module (pgmod/, archive_library = 'walship_archive'): built only
 # where pg_config names server headers (Debian: postgresql-server-dev-15).  The CLI's
-# control client and the logger go into it compiled again as position-independent code,
+# control client, the WAL file names and the logger go into it compiled again as position-independent code,
 # with hidden visibility so that none of their symbols can be bound to the server's.
 PG_CONFIG         ?= pg_config
 PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
 PG_PKGLIBDIR      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)
 PGMOD_SO          := $(BUILD)/walship_archive.so
-PGMOD_PIC_OBJS    := $(BUILD)/pic/tools/client.o $(BUILD)/pic/daemon/common/log.o
+PGMOD_PIC_OBJS    := $(BUILD)/pic/tools/client.o $(BUILD)/pic/daemon/common/log.o \
+		     $(BUILD)/pic/daemon/wal/name.o
 ifneq ($(wildcard $(PG_INCLUDE_SERVER)/postgres.h),)
 PGMOD := $(PGMOD_SO)
 endif

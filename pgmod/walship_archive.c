@@ -41,6 +41,7 @@ PG_MODULE_MAGIC;
 /* GUCs. */
 static char *walship_socket = NULL;
 static int walship_timeout_ms = CONFIG_DEFAULT_PUSH_TIMEOUT_S * 1000 + PUSH_CLIENT_GRACE_MS;
+static int walship_push_ahead = CONFIG_DEFAULT_PUSH_AHEAD;
 
 /*
  * The connection kept across calls: the socket (-1 when none), the path it was made to
@@ -75,6 +76,13 @@ void _PG_init(void)
 		"walshipd answers within its push_timeout; keep this longer, as walship push does.",
 		&walship_timeout_ms, walship_timeout_ms, 100, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
 		NULL, NULL, NULL);
+	DefineCustomIntVariable(
+		"walship.push_ahead",
+		"Ready segments passed along with each one, for walshipd to ship meanwhile.",
+		"As push_ahead for walship push: the segments after the one being archived that "
+		"are ready already; their own turn then takes over what was started.",
+		&walship_push_ahead, walship_push_ahead, 0, CTL_MAX_AHEAD, PGC_SIGHUP, 0, NULL,
+		NULL, NULL);
 	MarkGUCPrefixReserved("walship");
 }
 
@@ -234,6 +242,8 @@ static bool walship_archive_file(const char *file, const char *path)
 	};
 	struct ctl_client_reply reply = { 0 };
 	bool safe = false;
+	int fds[CTL_MAX_FDS];
+	unsigned int nahead;
 	int wal_fd;
 	int ret;
 
@@ -245,10 +255,16 @@ static bool walship_archive_file(const char *file, const char *path)
 	ret = conn_ensure();
 	if (ret < 0)
 		goto out_close_wal;
-	ret = ctl_client_send(conn_sock, CTL_PUSH, CTL_F_KEEP, file, &wal_fd, 1);
+	/* The ready segments after it go along, for walshipd to ship meanwhile. */
+	fds[0] = wal_fd;
+	nahead = ctl_client_open_ahead(path, wal_fd, walship_push_ahead, fds + 1);
+	ret = ctl_client_send(conn_sock, CTL_PUSH, CTL_F_KEEP | (nahead ? CTL_F_AHEAD : 0), file,
+			      fds, 1 + nahead);
+	/* walshipd holds its own descriptors now. */
+	for (unsigned int i = 1; i <= nahead; i++)
+		close(fds[i]);
 	if (ret < 0)
 		goto out_drop;
-	/* walshipd holds its own descriptor now. */
 	close(wal_fd);
 	wal_fd = -1;
 	ret = conn_wait_reply(file);

@@ -4,7 +4,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +17,7 @@
 
 #include "client.h"
 #include "common/log.h"
+#include "wal/name.h"
 
 static int set_timeout(int sock, int optname, int timeout_ms)
 {
@@ -321,6 +324,40 @@ int ctl_client_open_push_file(const char *path)
 out_close:
 	close(fd);
 	return ret;
+}
+
+unsigned int ctl_client_open_ahead(const char *path, int wal_fd, int depth, int fds[CTL_MAX_AHEAD])
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	int dirlen = (int)(name - path); /* "DIR/" or "" */
+	char next[WAL_NAME_MAX + 1], file[PATH_MAX];
+	unsigned int n = 0;
+	struct stat st;
+
+	if (depth > CTL_MAX_AHEAD)
+		depth = CTL_MAX_AHEAD;
+	if (depth <= 0 || fstat(wal_fd, &st) < 0 || st.st_size > UINT32_MAX)
+		return 0;
+	while (n < (unsigned int)depth) {
+		int fd;
+
+		if (wal_name_next_segment(name, (uint32_t)st.st_size, n + 1, next, sizeof(next)) <
+		    0)
+			break;
+		if ((size_t)snprintf(file, sizeof(file), "%.*sarchive_status/%s.ready", dirlen,
+				     path, next) >= sizeof(file) ||
+		    access(file, F_OK) < 0)
+			break;
+		snprintf(file, sizeof(file), "%.*s%s", dirlen, path, next);
+		/* Ready segments are regular files PostgreSQL no longer writes: no O_NONBLOCK
+		 * dance (ctl_client_open_push_file) needed, and the daemon checks the type. */
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	return n;
 }
 
 void ctl_client_one_line(char *text)

@@ -43,8 +43,8 @@ int ctl_client_call(int sock, uint16_t op, uint32_t flags, const char *name, int
 
 /*
  * The same with @nfds descriptors @fds (at most CTL_CLIENT_MAX_FDS) in one SCM_RIGHTS
- * message.  The protocol takes one, with CTL_PUSH only; more are for tests that check the
- * daemon refuses them (test/helpers/ctl_send.c).
+ * message.  The protocol takes one with CTL_PUSH, up to CTL_MAX_FDS with CTL_F_AHEAD;
+ * more are for tests that check the daemon refuses them (test/helpers/ctl_send.c).
  */
 #define CTL_CLIENT_MAX_FDS 8
 int ctl_client_call_fds(int sock, uint16_t op, uint32_t flags, const char *name, const int *fds,
@@ -68,6 +68,15 @@ int ctl_client_receive(int sock, struct ctl_client_reply *reply);
  * Returns the descriptor, -EINVAL when @path is not a regular file, or -errno.
  */
 int ctl_client_open_push_file(const char *path);
+
+/*
+ * The segments after the one at @path (open as @wal_fd) that PostgreSQL has marked ready
+ * to archive (archive_status/NAME.ready beside it), at most @depth (capped at
+ * CTL_MAX_AHEAD) and without a gap: opened read-only into @fds, for CTL_F_AHEAD.
+ * Returns how many; 0 when @path is not a segment or nothing after it is ready.  Quiet:
+ * a file that cannot be opened ends the list, and its own push will say why.
+ */
+unsigned int ctl_client_open_ahead(const char *path, int wal_fd, int depth, int fds[CTL_MAX_AHEAD]);
 
 /*
  * Make a reply's text printable on one line, in place: control characters become

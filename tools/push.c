@@ -62,6 +62,8 @@ int push_main(int argc, char **argv)
 	int timeout_ms;
 	int exit_code = PUSH_EXIT_NOT_SAFE;
 	int wal_fd;
+	int fds[CTL_MAX_FDS];
+	unsigned int nahead = 0;
 	int sock;
 	int opt;
 	int ret;
@@ -104,6 +106,7 @@ int push_main(int argc, char **argv)
 		return PUSH_EXIT_USAGE;
 	if (wal_fd < 0)
 		return PUSH_EXIT_NOT_SAFE;
+	fds[0] = wal_fd;
 
 	/*
 	 * The daemon answers within push_timeout; our own limit is longer so that it is
@@ -118,7 +121,10 @@ int push_main(int argc, char **argv)
 	ret = ctl_client_connect(cfg.socket_path, timeout_ms, &sock);
 	if (ret < 0)
 		goto out_close_wal;
-	ret = ctl_client_call(sock, CTL_PUSH, 0, name, wal_fd, &reply);
+	/* The ready segments after it go along, for walshipd to ship meanwhile (push_ahead). */
+	nahead = ctl_client_open_ahead(path, wal_fd, cfg.push_ahead, fds + 1);
+	ret = ctl_client_call_fds(sock, CTL_PUSH, nahead ? CTL_F_AHEAD : 0, name, fds, 1 + nahead,
+				  &reply);
 	if (ret < 0)
 		goto out_close_sock;
 
@@ -137,6 +143,7 @@ int push_main(int argc, char **argv)
 out_close_sock:
 	close(sock);
 out_close_wal:
-	close(wal_fd);
+	for (unsigned int i = 0; i <= nahead; i++)
+		close(fds[i]); /* fds[0] is wal_fd */
 	return exit_code;
 }

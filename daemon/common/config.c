@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/node_name.h"
 #include "common/textfile.h"
+#include <walship/control.h>
 #include <walship/wire.h>
 
 #include <ctype.h>
@@ -314,6 +315,16 @@ static const struct config_key config_keys[] = {
 		.max = MS_PER_D,
 		.reloadable = true,
 		.help = "how long walship push waits for the segment to be safe before it fails",
+	},
+	{
+		.name = "push_ahead",
+		.type = CONFIG_TYPE_INT,
+		FIELD(push_ahead),
+		.default_value = CONFIG_STRINGIFY(CONFIG_DEFAULT_PUSH_AHEAD),
+		.min = 0,
+		.max = CTL_MAX_AHEAD,
+		.reloadable = true,
+		.help = "walship push: how many of the segments after the pushed one, when PostgreSQL has marked them ready to archive, it passes along for walshipd to ship at once; their own pushes then take over (0: none)",
 	},
 	{
 		.name = "connect_timeout",

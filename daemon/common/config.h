@@ -23,11 +23,12 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/walship/walship.conf"
 /*
- * Defaults of `socket` and `push_timeout` (the config table's), named here for the
- * clients that do not read the config file: PostgreSQL's archive module (pgmod/).
+ * Defaults of `socket`, `push_timeout` and `push_ahead` (the config table's), named here
+ * for the clients that do not read the config file: PostgreSQL's archive module (pgmod/).
  */
 #define CONFIG_DEFAULT_SOCKET "/run/walship/walshipd.sock"
 #define CONFIG_DEFAULT_PUSH_TIMEOUT_S 60
+#define CONFIG_DEFAULT_PUSH_AHEAD 2
 #define CONFIG_MAX_NAME 64
 #define CONFIG_MAX_ADDR 256
 #define CONFIG_MAX_SOCKET 108 /* sizeof(sun_path) */
@@ -77,6 +78,7 @@ struct config {
 	int max_registered; /* max_registered: replicas the spool holds WAL for, default 16 */
 	int sync_replicas; /* sync_replicas: acks needed before push succeeds, default 1 */
 	int push_timeout_ms; /* push_timeout: default 60s */
+	int push_ahead; /* push_ahead: ready segments passed with a push, default 2 */
 	int connect_timeout_ms; /* connect_timeout: default 10s */
 	int reconnect_min_ms; /* reconnect_min: first backoff, default 100ms */
 	int reconnect_max_ms; /* reconnect_max: backoff cap, default 10s */

@@ -33,7 +33,9 @@ struct ctl_client {
 	struct iovec iov[2];
 	struct msghdr msg;
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		/* room for one descriptor more than a request may carry: one too many is
+		 * refused by count, more by MSG_CTRUNC */
+		char buf[CMSG_SPACE(sizeof(int) * (CTL_MAX_FDS + 1))];
 		struct cmsghdr align;
 	} cmsg;
 	struct ctl_reply reply;
@@ -140,6 +142,12 @@ void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_
 	io_uring_prep_sendmsg(sqe, cl->fd, &cl->msg, MSG_NOSIGNAL);
 }
 
+void control_close_fds(const int *fds, unsigned int nfds)
+{
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
 void control_reply_text(struct ctl_client *cl, uint16_t code, const char *text)
 {
 	control_reply(cl, code, text, strlen(text));
@@ -149,7 +157,8 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 {
 	struct ctl_client *cl = (struct ctl_client *)op;
 	const char *why;
-	int passed_fd;
+	int fds[CTL_MAX_FDS];
+	unsigned int nfds;
 
 	(void)flags;
 	cl->waiting = false;
@@ -161,11 +170,11 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 	}
 	if (res == 0) {
 		/* The end, or an empty message that may still carry descriptors: close them. */
-		(void)control_request_check(&cl->req, 0, &cl->msg, &passed_fd, &why);
+		(void)control_request_check(&cl->req, 0, &cl->msg, fds, &nfds, &why);
 		client_free(cl);
 		return;
 	}
-	if (control_request_check(&cl->req, (size_t)res, &cl->msg, &passed_fd, &why) < 0) {
+	if (control_request_check(&cl->req, (size_t)res, &cl->msg, fds, &nfds, &why) < 0) {
 		/* cl->keep stays false: a client that sent a bad request is not kept. */
 		log_warning("refused control request from pid %d: %s", (int)cl->pid, why);
 		control_reply_text(cl, CTL_ERR_INVALID, why);
@@ -181,13 +190,12 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 			 pw ? pw->pw_name : "?", (int)cl->uid);
 		log_warning("refused control request from pid %d: %s", (int)cl->pid, text);
 		cl->cs->refused++;
-		if (passed_fd >= 0)
-			close(passed_fd);
+		control_close_fds(fds, nfds);
 		control_reply_text(cl, CTL_ERR_INVALID, text);
 		return;
 	}
 	cl->keep = (cl->req.flags & CTL_F_KEEP) != 0;
-	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, passed_fd);
+	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, fds, nfds);
 }
 
 /*

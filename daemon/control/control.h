@@ -8,7 +8,7 @@
  * counted again among those waiting for a request.  Accepting goes through the shared
  * accept loop (net/acceptor.h): at the open-file limit a client is closed at once and the
  * failure logged once per interval.  A request is checked by control/request.h (one
- * descriptor at most, with CTL_PUSH only; anything else is refused and every descriptor
+ * or more descriptors with CTL_PUSH only; anything else is refused and every descriptor
  * closed), the client's credentials as the kernel took them at connect().
  */
 #ifndef WALSHIP_CONTROL_CONTROL_H
@@ -33,11 +33,16 @@ struct ctl_client;
 #define CONTROL_MAX_WAITING 32
 
 /*
- * Called for every well-formed request.  @fd is the passed descriptor (-1 if none); the
- * callee owns it.  The callee must eventually call control_reply() exactly once.
+ * Called for every well-formed request.  @fds are the @nfds passed descriptors (none but
+ * with CTL_PUSH: control/request.h); the callee owns them.  The callee must eventually
+ * call control_reply() exactly once.
  */
 typedef void (*control_request_fn)(void *ctx, struct ctl_client *client,
-				   const struct ctl_request *req, int fd);
+				   const struct ctl_request *req, const int *fds,
+				   unsigned int nfds);
+
+/* Close the @nfds descriptors @fds. */
+void control_close_fds(const int *fds, unsigned int nfds);
 
 struct control_server {
 	struct ring *ring;

@@ -10,17 +10,16 @@
 #include "control/request.h"
 
 /*
- * Take the descriptors of @msg: the first stays in *@first, the others are closed at
- * once.  Returns how many there were.  Sets *@other when ancillary data other than
- * SCM_RIGHTS came, or a header does not fit in the buffer.
+ * Take the descriptors of @msg: the first CTL_MAX_FDS stay in @fds, the others are
+ * closed at once.  Returns how many there were.  Sets *@other when ancillary data other
+ * than SCM_RIGHTS came, or a header does not fit in the buffer.
  */
-static unsigned int request_take_fds(struct msghdr *msg, int *first, bool *other)
+static unsigned int request_take_fds(struct msghdr *msg, int fds[CTL_MAX_FDS], bool *other)
 {
 	unsigned int count = 0;
 	struct cmsghdr *cmsg;
 	const char *end;
 
-	*first = -1;
 	*other = false;
 	if (!msg->msg_control)
 		return 0;
@@ -42,37 +41,41 @@ static unsigned int request_take_fds(struct msghdr *msg, int *first, bool *other
 			int passed;
 
 			memcpy(&passed, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-			if (count++ == 0)
-				*first = passed;
+			if (count < CTL_MAX_FDS)
+				fds[count] = passed;
 			else
 				close(passed);
+			count++;
 		}
 	}
 	return count;
 }
 
-int control_request_check(const struct ctl_request *req, size_t len, struct msghdr *msg, int *fd,
-			  const char **why)
+int control_request_check(const struct ctl_request *req, size_t len, struct msghdr *msg,
+			  int fds[CTL_MAX_FDS], unsigned int *nfds, const char **why)
 {
 	bool other;
-	unsigned int nfds = request_take_fds(msg, fd, &other);
+	unsigned int count = request_take_fds(msg, fds, &other);
+	bool push = len == sizeof(*req) && req->op == CTL_PUSH;
+	unsigned int most = push && (req->flags & CTL_F_AHEAD) ? CTL_MAX_FDS : 1;
 
 	*why = NULL;
-	if (nfds > 1 || (msg->msg_flags & MSG_CTRUNC))
-		*why = "more than one descriptor passed";
+	if (count > most || (msg->msg_flags & MSG_CTRUNC))
+		*why = most > 1 ? "more descriptors passed than CTL_F_AHEAD takes" :
+				  "more than one descriptor passed";
 	else if (other)
 		*why = "unexpected ancillary data";
 	else if (len != sizeof(*req) || (msg->msg_flags & MSG_TRUNC) || req->magic != CTL_MAGIC ||
 		 req->version != CTL_VERSION || !memchr(req->name, '\0', sizeof(req->name)))
 		*why = "malformed control request";
-	else if (req->op == CTL_PUSH && nfds == 0)
+	else if (push && count == 0)
 		*why = "no file descriptor passed";
-	else if (req->op != CTL_PUSH && nfds == 1)
+	else if (!push && count > 0)
 		*why = "a descriptor passed with a request that takes none";
+	*nfds = *why ? 0 : count;
 	if (!*why)
 		return 0;
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
+	for (unsigned int i = 0; i < count && i < CTL_MAX_FDS; i++)
+		close(fds[i]);
 	return -EBADMSG;
 }

@@ -11,7 +11,8 @@
  *    CTL_MAGIC, CTL_VERSION and a NUL-terminated name;
  *  - the ancillary data is SCM_RIGHTS only and arrived whole (MSG_CTRUNC clear: the
  *    kernel sets it when a client sent more descriptors than the daemon makes room for);
- *  - CTL_PUSH carries exactly one descriptor, every other operation none.
+ *  - CTL_PUSH carries exactly one descriptor, or with CTL_F_AHEAD one to CTL_MAX_FDS;
+ *    every other operation none.
  * The operation itself is the role's to judge (an unknown op is answered there).
  */
 #ifndef WALSHIP_CONTROL_REQUEST_H
@@ -25,11 +26,12 @@
 /*
  * Check @req, of which @len bytes arrived (recvmsg()'s result), with @msg's ancillary
  * data and msg_flags as recvmsg() left them.  Takes every descriptor passed in @msg.
- * Returns 0 with *@fd the request's descriptor (-1 for an operation that takes none), or
- * -EBADMSG with every descriptor closed, *@fd = -1 and *@why saying what was wrong (a
- * constant string, lowercase, for the reply and the log).
+ * Returns 0 with the request's descriptors in @fds, in the order they were passed, and
+ * their number in *@nfds (0 for an operation that takes none), or -EBADMSG with every
+ * descriptor closed, *@nfds = 0 and *@why saying what was wrong (a constant string,
+ * lowercase, for the reply and the log).
  */
-int control_request_check(const struct ctl_request *req, size_t len, struct msghdr *msg, int *fd,
-			  const char **why);
+int control_request_check(const struct ctl_request *req, size_t len, struct msghdr *msg,
+			  int fds[CTL_MAX_FDS], unsigned int *nfds, const char **why);
 
 #endif /* WALSHIP_CONTROL_REQUEST_H */

@@ -154,27 +154,26 @@ static void primary_replica_drop(struct primary *pr, struct ctl_client *client, 
 }
 
 static void primary_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
-			    int fd)
+			    const int *fds, unsigned int nfds)
 {
 	struct primary *pr = ctx;
 
-	switch (req->op) {
-	case CTL_PUSH:
-		primary_push(pr, client, req->name, fd);
+	if (req->op == CTL_PUSH) {
+		/* The pushed file first: its transfers go before those of the segments
+		 * that follow it. */
+		primary_push(pr, client, req->name, fds[0]);
+		primary_push_ahead(pr, req->name, fds + 1, nfds - 1);
 		return;
+	}
+	control_close_fds(fds, nfds);
+	switch (req->op) {
 	case CTL_REPLICA_DROP:
-		if (fd >= 0)
-			close(fd);
 		primary_replica_drop(pr, client, req->name);
 		return;
 	case CTL_STATUS:
-		if (fd >= 0)
-			close(fd);
 		status_reply(client, primary_fill_status, pr, req->flags & CTL_F_JSON);
 		return;
 	default:
-		if (fd >= 0)
-			close(fd);
 		control_reply_text(client, CTL_ERR_INVALID, "unknown request");
 	}
 }
@@ -344,7 +343,7 @@ static void primary_tick(void *state, int64_t now_ms)
 	}
 	for (p = pr->pushes; p; p = next) {
 		next = p->next; /* push_fail may release p */
-		if (p->client && now_ms >= p->deadline_ms) {
+		if (push_has_deadline(p) && now_ms >= p->deadline_ms) {
 			p->refs++;
 			push_timed_out(p);
 			next = p->next;

@@ -22,6 +22,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "common/compiler.h"
 #include "common/hba.h"
@@ -95,14 +97,28 @@ struct push {
 	char acked_by[256];
 	char io_error[192]; /* why a replica could not store it (ACK IO_ERROR), for the timeout */
 	/*
-	 * A segment streamed from PostgreSQL (primary_stream.c): it lives in memory (a memfd
-	 * of the segment's size, fd and map), and avail says how much of it has arrived.
-	 * Every other push has avail = size.  Until it is safe it is "unsettled", which keeps
-	 * it as a client would; so is a file the stream ships from memory (push_mem_begin:
-	 * a history file, a cut segment's .partial), with stream false.
+	 * A push with no client that waits to be safe (or to fail) is "unsettled", which
+	 * keeps it as a client would: a segment streamed from PostgreSQL (stream), a file the
+	 * stream ships from memory (push_mem_begin: a history file, a cut segment's
+	 * .partial), or a segment shipped ahead of its push (ahead).
+	 *
+	 * A streamed segment (primary_stream.c) lives in memory (a memfd of the segment's
+	 * size, fd and map), and avail says how much of it has arrived.  Every other push has
+	 * avail = size.
 	 */
 	bool stream;
-	bool stream_unsettled;
+	bool unsettled;
+	/*
+	 * Passed with CTL_F_AHEAD after another push: shipped before PostgreSQL's archiver
+	 * asks for it.  Its own push, when it comes, takes it over while it is unsettled
+	 * (the same file: push_same_file), or is answered from pr->ahead_recent once it is
+	 * safe.
+	 */
+	bool ahead;
+	/* the pushed file as fstat() saw it: inode, size and change time name its content */
+	dev_t dev;
+	ino_t ino;
+	struct timespec ctime;
 	bool memfd; /* its memory is a memfd of push_mem_new's, kept as a spare if streamed */
 	uint64_t avail;
 	uint64_t lsn; /* stream: LSN of byte 0 */
@@ -200,6 +216,20 @@ struct stream_spare {
 struct pgsource;
 struct relay_state;
 
+/* Segments shipped ahead of their push (CTL_F_AHEAD) that are safe, remembered so that
+ * their own push is answered at once: a few pushes' worth. */
+#define AHEAD_RECENT (2 * CTL_MAX_AHEAD)
+
+struct ahead_recent {
+	char name[CTL_MAX_NAME];
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	struct timespec ctime;
+	unsigned int acks;
+	char acked_by[256];
+};
+
 struct stream_recent {
 	char name[WIRE_MAX_FILE_NAME + 1];
 	uint32_t crc;
@@ -245,6 +275,8 @@ struct primary {
 	bool stream_paused;
 	struct stream_recent recent[STREAM_RECENT];
 	unsigned int recent_next;
+	struct ahead_recent ahead_recent[AHEAD_RECENT];
+	unsigned int ahead_next;
 	/* relay mode (relay.c): this sender runs in a replica and sends what its store holds;
 	 * NULL on a primary.  No control socket, spool, worker or stream source then. */
 	struct relay_state *relay;
@@ -252,11 +284,16 @@ struct primary {
 	unsigned int nspares;
 };
 
-/* Whether @p still waits to be answered: a client's push, or a streamed segment not yet
- * safe. */
+/* Whether @p still waits to be answered: a client's push, or an unsettled one. */
 static inline bool push_waiting(const struct push *p)
 {
-	return p->client || p->stream_unsettled;
+	return p->client || p->unsettled;
+}
+
+/* Whether @p fails at its deadline_ms: a client's push, or one shipped ahead of it. */
+static inline bool push_has_deadline(const struct push *p)
+{
+	return p->client || (p->ahead && p->unsettled);
 }
 
 /* ---- primary_push.c: the push lifecycle ---- */
@@ -265,6 +302,9 @@ static inline bool push_waiting(const struct push *p)
  * then send it to every streaming replica; @client is answered once the push is safe,
  * fails or times out. */
 void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd);
+/* The @nfds segments after @name, passed with its push (CTL_F_AHEAD), in order: ship
+ * those not known yet (descriptors owned from here on). */
+void primary_push_ahead(struct primary *pr, const char *name, const int *fds, unsigned int nfds);
 /* Drop a reference to @p; it is freed once no transfer uses it and its client has its
  * answer. */
 void push_unref(struct push *p);

@@ -32,6 +32,7 @@
 
 static void push_send(struct push *p);
 static void push_follower_go(struct push *leader, bool ok);
+static void push_ahead_settled(struct push *p, bool ok);
 
 /* Unmap and close @p's file, or keep a streamed segment's memory, zeroed, for the next
  * one (STREAM_SPARES).  Every user of the memory is gone by now: the transfers and spool
@@ -98,9 +99,12 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 {
 	struct primary *pr = p->pr;
 
-	if (p->stream_unsettled) {
-		p->stream_unsettled = false;
-		primary_stream_settled(p, code == CTL_OK);
+	if (p->unsettled) {
+		p->unsettled = false;
+		if (p->ahead)
+			push_ahead_settled(p, code == CTL_OK);
+		else
+			primary_stream_settled(p, code == CTL_OK);
 		p->refs++;
 		push_follower_go(p, code == CTL_OK);
 		push_unref(p);
@@ -157,7 +161,10 @@ void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	log_log("could not archive \"%s\": %s", p->name, text);
+	if (p->ahead && p->unsettled) /* its own push, when it comes, starts again */
+		log_debug("shipping \"%s\" ahead of its push failed: %s", p->name, text);
+	else
+		log_log("could not archive \"%s\": %s", p->name, text);
 	push_reply(p, code, text);
 }
 
@@ -504,9 +511,10 @@ static int push_check_file(const char *name, int fd, struct wal_name *wn, struct
 
 /*
  * Nothing unchecked is answered, held or sent: the same checks as a replica's (content,
- * then the cluster it belongs to).  Returns 0, or -EINVAL with @text filled (counted).
+ * then the cluster it belongs to).  Returns 0, or -EINVAL with @text filled (counted
+ * when @count: a segment passed ahead is counted by its own push).
  */
-static int push_check_content(struct push *p, char *text, size_t len)
+static int push_check_content(struct push *p, char *text, size_t len, bool count)
 {
 	struct primary *pr = p->pr;
 	struct wal_validator wv;
@@ -514,12 +522,12 @@ static int push_check_content(struct push *p, char *text, size_t len)
 
 	if (push_validate(p->fd, p->map, p->size, &p->wn, &wv, &id) < 0) {
 		snprintf(text, len, "%s", wv.message);
-		pr->st.invalid++;
+		pr->st.invalid += count;
 		return -EINVAL;
 	}
 	if ((p->wn.kind == WAL_FILE_SEGMENT || p->wn.kind == WAL_FILE_PARTIAL) &&
 	    primary_check_identity(pr, &id, p->name, text, len) < 0) {
-		pr->st.sysid_refused++;
+		pr->st.sysid_refused += count;
 		return -EINVAL;
 	}
 	return 0;
@@ -539,7 +547,7 @@ static void push_begin(struct push *p, struct ctl_client *client)
 		log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
 			  (int)control_client_pid(client));
 	for (leader = client ? pr->pushes : NULL; leader; leader = leader->next)
-		if (leader->stream && leader->stream_unsettled && !leader->follower &&
+		if (leader->stream && leader->unsettled && !leader->follower &&
 		    !strcmp(leader->name, p->name))
 			break;
 	if (leader) {
@@ -567,6 +575,168 @@ static void push_send(struct push *p)
 		peer_fill(peer);
 }
 
+/* ---- shipping ahead of the archiver (CTL_F_AHEAD) ---- */
+
+/*
+ * PostgreSQL's archiver pushes one segment at a time and waits for each: alone, every
+ * segment would cost its transfer, then the replica's flush, then the turn to the next
+ * push, one after the other.  The segments after the pushed one that are ready already
+ * (walship push and the archive module pass them, CTL_F_AHEAD) are shipped meanwhile, as
+ * pushes with no client, under the same rules; when the archiver pushes one of them, its
+ * push takes over what was started instead of sending it again.
+ */
+
+/* Remember @sb, the pushed file as fstat() saw it: what push_same_file() compares. */
+static void push_set_file(struct push *p, const struct stat *sb)
+{
+	p->dev = sb->st_dev;
+	p->ino = sb->st_ino;
+	p->ctime = sb->st_ctim;
+}
+
+/*
+ * Whether the file described by @sb is the one a push was made of (@dev, @ino, @size,
+ * @ctime): the same inode, not written since (a write changes the change time, which no
+ * one can set back).  WAL segments are not written once ready; a file that is, or
+ * another one under the name, is pushed as any other (a replica refuses other content).
+ */
+static bool push_same_file(const struct stat *sb, dev_t dev, ino_t ino, uint64_t size,
+			   struct timespec ctime)
+{
+	return sb->st_dev == dev && sb->st_ino == ino && (uint64_t)sb->st_size == size &&
+	       sb->st_ctim.tv_sec == ctime.tv_sec && sb->st_ctim.tv_nsec == ctime.tv_nsec;
+}
+
+/* The segment shipped ahead @p is settled: remembered if it is safe. */
+static void push_ahead_settled(struct push *p, bool ok)
+{
+	struct primary *pr = p->pr;
+	struct ahead_recent *r;
+
+	if (!ok)
+		return;
+	r = &pr->ahead_recent[pr->ahead_next++ % AHEAD_RECENT];
+	snprintf(r->name, sizeof(r->name), "%s", p->name);
+	r->dev = p->dev;
+	r->ino = p->ino;
+	r->size = p->size;
+	r->ctime = p->ctime;
+	r->acks = p->acks;
+	snprintf(r->acked_by, sizeof(r->acked_by), "%s", p->acked_by);
+}
+
+/*
+ * The push of @name (@fd, @sb) from @client: was its file shipped ahead?  While that is
+ * in progress the push takes it over (answered when it is safe, within its own
+ * push_timeout); once it is safe, the push is answered at once.  Returns true when @fd
+ * was taken (closed) and the push is taken care of.
+ */
+static bool push_ahead_take(struct primary *pr, struct ctl_client *client, const char *name, int fd,
+			    const struct stat *sb)
+{
+	struct push *p;
+	char text[384];
+
+	for (p = pr->pushes; p; p = p->next) {
+		if (!p->ahead || !p->unsettled || strcmp(p->name, name) ||
+		    !push_same_file(sb, p->dev, p->ino, p->size, p->ctime))
+			continue;
+		close(fd);
+		p->unsettled = false;
+		p->client = client;
+		p->deadline_ms = clock_now_ms() + pr->cfg.push_timeout_ms;
+		pr->st.ahead_taken++;
+		log_debug("push of \"%s\" from pid %d takes over its shipping, begun %" PRId64
+			  " ms ago",
+			  name, (int)control_client_pid(client), clock_now_ms() - p->started_ms);
+		return true;
+	}
+	for (unsigned int i = 0; i < AHEAD_RECENT; i++) {
+		const struct ahead_recent *r = &pr->ahead_recent[i];
+
+		if (strcmp(r->name, name) || !push_same_file(sb, r->dev, r->ino, r->size, r->ctime))
+			continue;
+		close(fd);
+		pr->st.ahead_taken++;
+		pr->st.pushes_ok++;
+		snprintf(text, sizeof(text), "shipped ahead: durable on %u replica(s): %s", r->acks,
+			 r->acked_by);
+		log_debug("archived \"%s\": %s", name, text);
+		control_reply(client, CTL_OK, text, strlen(text));
+		return true;
+	}
+	return false;
+}
+
+/* Whether a push of @name is in progress or known safe (streamed, or shipped ahead of
+ * the same file @sb): shipping it ahead would add nothing. */
+static bool push_known(const struct primary *pr, const char *name, const struct stat *sb)
+{
+	for (const struct push *p = pr->pushes; p; p = p->next)
+		if (!p->from_spool && !strcmp(p->name, name))
+			return true;
+	for (unsigned int i = 0; i < AHEAD_RECENT; i++)
+		if (!strcmp(pr->ahead_recent[i].name, name) &&
+		    push_same_file(sb, pr->ahead_recent[i].dev, pr->ahead_recent[i].ino,
+				   pr->ahead_recent[i].size, pr->ahead_recent[i].ctime))
+			return true;
+	for (unsigned int i = 0; i < STREAM_RECENT; i++)
+		if (pr->recent[i].safe && !strcmp(pr->recent[i].name, name))
+			return true;
+	return false;
+}
+
+/* Ship segment @name, open as @fd (owned), ahead of its push, unless there is no need
+ * or no room: at most half of max_queued_pushes, so that pushes are never refused for
+ * shipping ahead.  Nothing is answered for it; what stops it is logged at debug level. */
+static void push_ahead_start(struct primary *pr, const char *name, int fd)
+{
+	struct wal_name wn;
+	struct stat sb;
+	struct push *p;
+	char text[384];
+
+	if (push_check_file(name, fd, &wn, &sb, text, sizeof(text)) < 0 ||
+	    push_known(pr, name, &sb) ||
+	    pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes / 2) {
+		close(fd);
+		return;
+	}
+	p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
+	if (!p) {
+		close(fd);
+		return;
+	}
+	push_set_file(p, &sb);
+	if (push_check_content(p, text, sizeof(text), false) < 0) {
+		log_debug("not shipping \"%s\" ahead of its push: %s", name, text);
+		push_release_unlinked(p);
+		return;
+	}
+	p->ahead = true;
+	p->unsettled = true;
+	pr->st.pushes_ahead++;
+	log_debug("shipping \"%s\" (%" PRIu64 " bytes) ahead of its push", name, p->size);
+	push_begin(p, NULL);
+}
+
+void primary_push_ahead(struct primary *pr, const char *name, const int *fds, unsigned int nfds)
+{
+	char next[WAL_NAME_MAX + 1];
+	struct stat sb;
+
+	for (unsigned int i = 0; i < nfds; i++) {
+		/* Each one's name from the pushed segment's and its own (whole-segment) size. */
+		if (pr->stopping || fstat(fds[i], &sb) < 0 || sb.st_size > UINT32_MAX ||
+		    wal_name_next_segment(name, (uint32_t)sb.st_size, i + 1, next, sizeof(next)) <
+			    0) {
+			control_close_fds(fds + i, nfds - i);
+			return;
+		}
+		push_ahead_start(pr, next, fds[i]);
+	}
+}
+
 void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
 {
 	struct wal_name wn;
@@ -586,6 +756,8 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 		pr->st.pushes_failed++;
 		return;
 	}
+	if (push_ahead_take(pr, client, name, fd, &sb))
+		return;
 	if (pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes) {
 		close(fd);
 		snprintf(text, sizeof(text), "too many pushes in progress (max_queued_pushes = %d)",
@@ -601,7 +773,8 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 		control_reply_text(client, CTL_ERR_FAILED, "out of memory");
 		return;
 	}
-	if (push_check_content(p, text, sizeof(text)) < 0)
+	push_set_file(p, &sb);
+	if (push_check_content(p, text, sizeof(text), true) < 0)
 		goto out_refuse_push;
 	if (primary_stream_has(p, text, sizeof(text))) {
 		/* Streamed already and safe: the same bytes are not sent or stored again. */
@@ -666,7 +839,7 @@ static struct push *push_mem_new(struct primary *pr, const char *name, uint64_t 
 	p->fd = fd;
 	p->map = map;
 	p->size = size;
-	p->stream_unsettled = true;
+	p->unsettled = true;
 	return p;
 
 out_close:

@@ -375,7 +375,7 @@ static void stream_segment_cut(struct primary *pr, struct push *p, uint32_t time
 	p->refs++;
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_cancel_push(peer, p);
-	p->stream_unsettled = false;
+	p->unsettled = false;
 	primary_stream_settled(p, false);
 	/* Whole-sized, zeros after what arrived, as PostgreSQL's .partial files are. */
 	snprintf(partial, sizeof(partial), "%s.partial", p->name);

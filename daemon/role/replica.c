@@ -493,14 +493,13 @@ static void replica_standby_request(struct replica *rp, struct ctl_client *clien
 }
 
 static void replica_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
-			    int fd)
+			    const int *fds, unsigned int nfds)
 {
 	struct replica *rp = ctx;
 	static const char not_primary[] =
 		"this walshipd is a replica: WAL flows from primary to replica only";
 
-	if (fd >= 0)
-		close(fd);
+	control_close_fds(fds, nfds);
 	switch (req->op) {
 	case CTL_STATUS:
 		status_reply(client, replica_fill_status, rp, req->flags & CTL_F_JSON);

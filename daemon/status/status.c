@@ -401,6 +401,11 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  "resumed:             %" PRIu64 " file(s), %" PRIu64
 			  " bytes not sent again; %" PRIu64 " file(s) already held, not sent\n",
 			  n->resumed_files, n->resumed_bytes, n->skipped_files);
+	if (n->pushes_ahead)
+		sb_printf(sb,
+			  "shipped ahead:       %" PRIu64 " segment(s) before their push; %" PRIu64
+			  " push(es) answered from them\n",
+			  n->pushes_ahead, n->ahead_taken);
 	if (n->queue_overflows)
 		sb_printf(sb,
 			  "peers dropped:       %" PRIu64

@@ -53,6 +53,10 @@
 	X(resumed_files, COUNTER, "Transfers continued from the replica's durable length.")              \
 	X(resumed_bytes, COUNTER, "Bytes not sent again thanks to resumed transfers.")                   \
 	X(skipped_files, COUNTER, "Primary: files not sent, the replica holds the same content.")        \
+	X(pushes_ahead, COUNTER,                                                                         \
+	  "Primary: segments shipped ahead of their push (passed with the push before them).")           \
+	X(ahead_taken, COUNTER,                                                                          \
+	  "Primary: pushes answered from a segment shipped ahead, not sent again.")                      \
 	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")                     \
 	X(stream_syncs, COUNTER,                                                                         \
 	  "Replica: group commits of streamed segments (one sync each, then PROGRESS).")                 \

@@ -153,6 +153,19 @@ void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t 
 		 (uint32_t)(segno % segs_per_id));
 }
 
+int wal_name_next_segment(const char *name, uint32_t seg_size, unsigned int n, char *buf,
+			  size_t len)
+{
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    !wal_seg_size_valid(seg_size) || wal_name_segno(&wn, seg_size, &segno) < 0)
+		return -EINVAL;
+	wal_name_format_segment(buf, len, wn.timeline, segno + n, seg_size);
+	return 0;
+}
+
 int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli,
 		     uint64_t *switch_lsn, uint32_t *child)
 {

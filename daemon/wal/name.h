@@ -65,6 +65,14 @@ void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t 
 			     uint32_t seg_size);
 
 /*
+ * The name of the segment @n after segment @name on its timeline, at @seg_size, into
+ * @buf (at least 25 bytes).  Returns 0, or -EINVAL when @name is not a segment's name,
+ * @seg_size is not valid or its segment number is out of range for it.
+ */
+int wal_name_next_segment(const char *name, uint32_t seg_size, unsigned int n, char *buf,
+			  size_t len);
+
+/*
  * In @text (@len bytes), the content of the history file of timeline @newest (lines
  * "parentTLI<tab>switchpoint<tab>reason", as PostgreSQL writes them; blank lines and `#`
  * comments skipped), find where timeline @tli ended: *@switch_lsn, the LSN at which its

@@ -8,7 +8,9 @@
  *
  * Request:  struct ctl_request.  For CTL_PUSH the open WAL file descriptor travels with it
  *           as SCM_RIGHTS ancillary data (exactly one descriptor), and `name` is the file's
- *           WAL name (the basename of the path given to `walship push`).
+ *           WAL name (the basename of the path given to `walship push`).  With CTL_F_AHEAD
+ *           up to CTL_MAX_AHEAD more descriptors follow the first, in one message: the
+ *           segments after it (see CTL_F_AHEAD).
  * Reply:    struct ctl_reply followed by `text_len` bytes of text (no NUL): the one-line
  *           verdict for CTL_PUSH, the status document for CTL_STATUS.
  * One request per connection, unless the request carries CTL_F_KEEP: then, once the
@@ -22,6 +24,10 @@
 #define CTL_MAGIC 0x57534354u /* "WSCT" */
 #define CTL_VERSION 1
 #define CTL_MAX_NAME 64
+/* CTL_PUSH with CTL_F_AHEAD: segments passed after the pushed one, at most. */
+#define CTL_MAX_AHEAD 4
+/* Descriptors in one request, at most. */
+#define CTL_MAX_FDS (1 + CTL_MAX_AHEAD)
 /* Largest reply, text included. */
 #define CTL_MAX_REPLY (256 * 1024)
 
@@ -45,6 +51,14 @@ enum ctl_flags {
 	CTL_F_KEEP = 1u << 1,
 	CTL_F_BEFORE = 1u << 2, /* CTL_STANDBY_RELEASE: up to just before a commit time */
 	CTL_F_UPTO = 1u << 3, /* CTL_STANDBY_RELEASE: up to an LSN */
+	/*
+	 * CTL_PUSH: the descriptors after the first are open segments that follow the pushed
+	 * one (segment numbers +1, +2, ... on its timeline, in order), complete and marked
+	 * ready in PostgreSQL's archive_status: the archiver will push them next.  walshipd
+	 * starts shipping them at once and answers for the first only; their own pushes,
+	 * when they come, take over what was started (`push_ahead` in docs/configuration.md).
+	 */
+	CTL_F_AHEAD = 1u << 4,
 };
 
 enum ctl_code {

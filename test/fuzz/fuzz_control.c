@@ -12,9 +12,9 @@
  * closes can be seen.
  *
  * Properties: the result is 0 or -EBADMSG; a refused request has every descriptor closed,
- * *fd = -1 and a reason; an accepted one is a whole, well-formed request whose operation
- * has the descriptors it takes (one with CTL_PUSH, none otherwise), the one descriptor is
- * returned open and every other one is closed.
+ * none returned and a reason; an accepted one is a whole, well-formed request whose
+ * operation has the descriptors it takes (one with CTL_PUSH, up to CTL_MAX_FDS with
+ * CTL_F_AHEAD, none otherwise), returned open in the order they were passed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cmsghdr *cmsg;
 	size_t controllen = 0, len;
 	const char *why = "unset";
-	int fd = -2, ret;
+	int fds[CTL_MAX_FDS], ret;
+	unsigned int nfds = 99;
 
 	if (size < 2)
 		return 0;
@@ -117,10 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(&req, data, len);
 
-	ret = control_request_check(&req, len, &msg, &fd, &why);
+	ret = control_request_check(&req, len, &msg, fds, &nfds, &why);
 	FUZZ_ASSERT(ret == 0 || ret == -EBADMSG);
 	if (ret < 0) {
-		FUZZ_ASSERT(fd == -1);
+		FUZZ_ASSERT(nfds == 0);
 		FUZZ_ASSERT(why && why[0]);
 		for (unsigned int i = 0; i < npassed; i++)
 			FUZZ_ASSERT(!fd_open(passed[i]));
@@ -129,12 +130,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(len == sizeof(req) && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)));
 	FUZZ_ASSERT(req.magic == CTL_MAGIC && req.version == CTL_VERSION);
 	FUZZ_ASSERT(memchr(req.name, '\0', sizeof(req.name)) != NULL);
-	FUZZ_ASSERT(npassed == (req.op == CTL_PUSH ? 1u : 0u));
-	if (req.op == CTL_PUSH) {
-		FUZZ_ASSERT(fd == passed[0] && fd_open(fd));
-		close(fd);
-	} else {
-		FUZZ_ASSERT(fd == -1);
+	FUZZ_ASSERT(nfds == npassed);
+	if (req.op == CTL_PUSH)
+		FUZZ_ASSERT(npassed >= 1 &&
+			    npassed <=
+				    ((req.flags & CTL_F_AHEAD) ? (unsigned int)CTL_MAX_FDS : 1u));
+	else
+		FUZZ_ASSERT(npassed == 0);
+	for (unsigned int i = 0; i < nfds; i++) {
+		FUZZ_ASSERT(fds[i] == passed[i] && fd_open(fds[i]));
+		close(fds[i]);
 	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for daemon/control/request.c: real requests through a SOCK_SEQPACKET pair,
- * received as control.c receives them (room for four descriptors, MSG_CMSG_CLOEXEC).
+ * received as control.c receives them (room for CTL_MAX_FDS + 1 descriptors,
+ * MSG_CMSG_CLOEXEC).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,7 @@ struct received {
 	struct msghdr msg;
 	struct iovec iov;
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		char buf[CMSG_SPACE(sizeof(int) * (CTL_MAX_FDS + 1))];
 		struct cmsghdr align;
 	} cmsg;
 };
@@ -86,9 +87,12 @@ static int open_fds(void)
 }
 
 /* Send, receive and check one request; returns the check's result. */
-static int roundtrip(uint16_t op, uint32_t magic, size_t len, int nfds, int *fd, const char **why)
+static int roundtrip(uint16_t op, uint32_t flags, uint32_t magic, size_t len, int nfds,
+		     int fds[CTL_MAX_FDS], unsigned int *count, const char **why)
 {
-	struct ctl_request req = { .magic = magic, .version = CTL_VERSION, .op = op };
+	struct ctl_request req = {
+		.magic = magic, .version = CTL_VERSION, .op = op, .flags = flags
+	};
 	struct received r;
 	int pair[2], sent[8], ret;
 
@@ -96,35 +100,51 @@ static int roundtrip(uint16_t op, uint32_t magic, size_t len, int nfds, int *fd,
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
 	send_request(pair[0], &req, len, nfds, sent);
 	receive_request(pair[1], &r);
-	ret = control_request_check(&r.req, r.len, &r.msg, fd, why);
+	ret = control_request_check(&r.req, r.len, &r.msg, fds, count, why);
 	close(pair[0]);
 	close(pair[1]);
 	return ret;
 }
 
-static void test_push_one_descriptor(void **state)
+/* A push takes one descriptor, or with CTL_F_AHEAD up to CTL_MAX_FDS, kept in order. */
+static void test_push_descriptors(void **state)
 {
+	const size_t whole = sizeof(struct ctl_request);
 	const char *why;
-	int before = open_fds(), fd;
+	int before = open_fds(), fds[CTL_MAX_FDS];
+	unsigned int count = 99;
 
 	(void)state;
-	assert_int_equal(roundtrip(CTL_PUSH, CTL_MAGIC, sizeof(struct ctl_request), 1, &fd, &why),
-			 0);
-	assert_true(fd >= 0);
+	assert_int_equal(roundtrip(CTL_PUSH, 0, CTL_MAGIC, whole, 1, fds, &count, &why), 0);
+	assert_int_equal(count, 1);
+	assert_true(fds[0] >= 0);
 	assert_int_equal(open_fds(), before + 1);
-	close(fd);
-	assert_int_equal(roundtrip(CTL_STATUS, CTL_MAGIC, sizeof(struct ctl_request), 0, &fd, &why),
-			 0);
-	assert_int_equal(fd, -1);
+	close(fds[0]);
+	assert_int_equal(roundtrip(CTL_STATUS, 0, CTL_MAGIC, whole, 0, fds, &count, &why), 0);
+	assert_int_equal(count, 0);
+	for (int n = 1; n <= CTL_MAX_FDS; n++) {
+		assert_int_equal(
+			roundtrip(CTL_PUSH, CTL_F_AHEAD, CTL_MAGIC, whole, n, fds, &count, &why),
+			0);
+		assert_int_equal(count, (unsigned int)n);
+		assert_int_equal(open_fds(), before + n);
+		for (int i = 1; i < n; i++)
+			assert_true(fds[i] > fds[i - 1]); /* installed in the order passed */
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+	}
+	assert_int_equal(open_fds(), before);
 }
 
-static void expect_refused(uint16_t op, uint32_t magic, size_t len, int nfds, const char *want)
+static void expect_refused(uint16_t op, uint32_t flags, uint32_t magic, size_t len, int nfds,
+			   const char *want)
 {
 	const char *why = NULL;
-	int before = open_fds(), fd = 1234;
+	int before = open_fds(), fds[CTL_MAX_FDS];
+	unsigned int count = 1234;
 
-	assert_int_equal(roundtrip(op, magic, len, nfds, &fd, &why), -EBADMSG);
-	assert_int_equal(fd, -1);
+	assert_int_equal(roundtrip(op, flags, magic, len, nfds, fds, &count, &why), -EBADMSG);
+	assert_int_equal(count, 0);
 	assert_non_null(why);
 	assert_string_equal(why, want);
 	assert_int_equal(open_fds(), before); /* every descriptor passed was closed */
@@ -135,23 +155,30 @@ static void test_refused(void **state)
 	const size_t whole = sizeof(struct ctl_request);
 
 	(void)state;
-	expect_refused(CTL_PUSH, CTL_MAGIC, whole, 2, "more than one descriptor passed");
-	/* More than the four the receiver makes room for: MSG_CTRUNC. */
-	expect_refused(CTL_PUSH, CTL_MAGIC, whole, 7, "more than one descriptor passed");
-	expect_refused(CTL_STATUS, CTL_MAGIC, whole, 2, "more than one descriptor passed");
-	expect_refused(CTL_PUSH, CTL_MAGIC, whole, 0, "no file descriptor passed");
-	expect_refused(CTL_STATUS, CTL_MAGIC, whole, 1,
+	expect_refused(CTL_PUSH, 0, CTL_MAGIC, whole, 2, "more than one descriptor passed");
+	/* More than the receiver makes room for: MSG_CTRUNC. */
+	expect_refused(CTL_PUSH, 0, CTL_MAGIC, whole, 7, "more than one descriptor passed");
+	expect_refused(CTL_STATUS, 0, CTL_MAGIC, whole, 2, "more than one descriptor passed");
+	expect_refused(CTL_PUSH, CTL_F_AHEAD, CTL_MAGIC, whole, CTL_MAX_FDS + 1,
+		       "more descriptors passed than CTL_F_AHEAD takes");
+	expect_refused(CTL_PUSH, CTL_F_AHEAD, CTL_MAGIC, whole, 8,
+		       "more descriptors passed than CTL_F_AHEAD takes");
+	expect_refused(CTL_STATUS, CTL_F_AHEAD, CTL_MAGIC, whole, 2,
+		       "more than one descriptor passed");
+	expect_refused(CTL_PUSH, 0, CTL_MAGIC, whole, 0, "no file descriptor passed");
+	expect_refused(CTL_PUSH, CTL_F_AHEAD, CTL_MAGIC, whole, 0, "no file descriptor passed");
+	expect_refused(CTL_STATUS, 0, CTL_MAGIC, whole, 1,
 		       "a descriptor passed with a request that takes none");
-	expect_refused(CTL_PUSH, 0x12345678, whole, 1, "malformed control request");
-	expect_refused(CTL_PUSH, CTL_MAGIC, whole - 1, 1, "malformed control request");
-	expect_refused(CTL_PUSH, CTL_MAGIC, 0, 2, "more than one descriptor passed");
-	expect_refused(CTL_PUSH, CTL_MAGIC, 0, 1, "malformed control request");
+	expect_refused(CTL_PUSH, 0, 0x12345678, whole, 1, "malformed control request");
+	expect_refused(CTL_PUSH, 0, CTL_MAGIC, whole - 1, 1, "malformed control request");
+	expect_refused(CTL_PUSH, 0, CTL_MAGIC, 0, 2, "more than one descriptor passed");
+	expect_refused(CTL_PUSH, 0, CTL_MAGIC, 0, 1, "malformed control request");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_push_one_descriptor),
+		cmocka_unit_test(test_push_descriptors),
 		cmocka_unit_test(test_refused),
 	};
 

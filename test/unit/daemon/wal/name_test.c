@@ -219,6 +219,38 @@ static void test_format(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* The segments after a segment: across a log boundary at each size; nothing else has one. */
+static void test_next_segment(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(
+		wal_name_next_segment("000000010000000000000003", 16u << 20, 1, buf, sizeof(buf)),
+		0);
+	assert_string_equal(buf, "000000010000000000000004");
+	assert_int_equal(
+		wal_name_next_segment("0000000100000000000000FE", 16u << 20, 2, buf, sizeof(buf)),
+		0);
+	assert_string_equal(buf, "000000010000000100000000");
+	assert_int_equal(
+		wal_name_next_segment("000000020000000000000FFF", 1u << 20, 1, buf, sizeof(buf)),
+		0);
+	assert_string_equal(buf, "000000020000000100000000");
+	assert_int_equal(wal_name_next_segment("000000010000000000000003.partial", 16u << 20, 1,
+					       buf, sizeof(buf)),
+			 -EINVAL);
+	assert_int_equal(wal_name_next_segment("00000002.history", 16u << 20, 1, buf, sizeof(buf)),
+			 -EINVAL);
+	/* 0x100 is out of range for 16 MiB segments (256 per log). */
+	assert_int_equal(
+		wal_name_next_segment("000000010000000000000100", 16u << 20, 1, buf, sizeof(buf)),
+		-EINVAL);
+	assert_int_equal(
+		wal_name_next_segment("000000010000000000000003", 12345, 1, buf, sizeof(buf)),
+		-EINVAL);
+}
+
 /* Where a timeline forked, from the newest timeline's history file. */
 static void test_history_fork(void **state)
 {
@@ -248,7 +280,7 @@ int main(void)
 		cmocka_unit_test(test_history),	     cmocka_unit_test(test_backup),
 		cmocka_unit_test(test_refused),	     cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_segno),	     cmocka_unit_test(test_format),
-		cmocka_unit_test(test_history_fork),
+		cmocka_unit_test(test_history_fork), cmocka_unit_test(test_next_segment),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@
 # one sender host and up to 8 receiver hosts on a bridge in the sender's namespace.
 #
 #   walship        walshipd primary -> walshipd replica, every segment handed over by
-#                  `walship push` one after another as PostgreSQL's archiver does,
+#                  `walship push` one after another as PostgreSQL's archiver does, from a
+#                  pg_wal with every segment linked in and marked ready (so push_ahead
+#                  passes the next ones along, as behind a real archiver),
 #                  sync_replicas = 1 (a push returns once the replica has it durably);
 #   walship-async  the same with sync_replicas = 0: the replica is connected (so
 #                  registered) and a push returns once the primary's spool holds the file
@@ -686,6 +688,15 @@ run_walship() {
 			reconnect_max=500ms "probes=$probes"
 	done
 	store_reset "${stores[@]}"
+	# pg_wal as PostgreSQL leaves it while its archiver is behind: the segments linked in,
+	# each marked ready, which is what walship push looks at for push_ahead.
+	rm -rf "$dir/pg_wal"
+	mkdir -p "$dir/pg_wal/archive_status"
+	while IFS= read -r f; do
+		ln "$f" "$dir/pg_wal/" 2>/dev/null || cp "$f" "$dir/pg_wal/"
+		: >"$dir/pg_wal/archive_status/${f##*/}.ready"
+		printf '%s\n' "$dir/pg_wal/${f##*/}"
+	done <"$list" >"$dir/push.list"
 	daemon_start "$NS_SND" "$CG_SND" "$pconf" "$dir/primary.log"
 	ppid=$DAEMON_PID
 	for ((i = 1; i <= nrep; i++)); do
@@ -707,7 +718,7 @@ run_walship() {
 	s0=$(cg_usage "$CG_SND")
 	r0=$(cg_usage "$CG_RCV")
 	t0=$(now_s)
-	on "$NS_SND" "$CG_SND" timeout -k 5 900 "$HELPER" each --list "$list" \
+	on "$NS_SND" "$CG_SND" timeout -k 5 900 "$HELPER" each --list "$dir/push.list" \
 		--latencies "$dir/latencies" --stats "$dir/stats" --progress "$PROGRESS" \
 		-- "$WALSHIP" push -c "$pconf" 2>"$dir/push.err" || st=$?
 	if ((st != 0)); then

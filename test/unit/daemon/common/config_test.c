@@ -862,7 +862,7 @@ static void test_docs_list_every_key(void **state)
 			fail_msg("key \"%s\" is missing from config_print_help()", name);
 		keys++;
 	}
-	assert_int_equal(keys, 48);
+	assert_int_equal(keys, 49);
 
 	block = strstr(docs, begin);
 	assert_non_null(block);

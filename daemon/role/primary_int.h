@@ -3,7 +3,8 @@
  * The primary role's private state, shared by its parts:
  *
  *   primary.c        the role itself: start, pump, tick, stop, reload, status, requests
- *   primary_push.c   the push lifecycle: validate, account acknowledgements, answer
+ *   primary_push.c   the push lifecycle: validate, account acknowledgements, answer;
+ *                    the segments shipped ahead of their push (CTL_F_AHEAD)
  *   primary_hold.c   the spool policy and the registered replicas
  *   primary_peer.c   replica connections: accept, listen, handshake (HELLO, HAVE, PING)
  *   primary_xfer.c   transfers to a streaming replica and its acknowledgements

@@ -6,7 +6,9 @@
  * come (push_acked); the push is answered once it is safe (push_check: sync_replicas
  * acknowledgements, and held in the spool for every other registered replica), when a
  * replica refuses it, or at push_timeout (push_timed_out).  Held files sent to a replica
- * catching up are pushes too, with no client (push_from_spool).
+ * catching up are pushes too, with no client (push_from_spool), and so are the ready
+ * segments passed with a push (CTL_F_AHEAD), shipped before their own push comes and
+ * taken over by it (primary_push_ahead).
  */
 #include <errno.h>
 #include <fcntl.h>

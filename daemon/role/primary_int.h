@@ -81,6 +81,17 @@ enum peer_io {
 
 struct primary;
 
+/*
+ * A pushed file as fstat() saw it: its inode, size and change time name its content (a
+ * write changes the change time, which no one can set back).
+ */
+struct push_file_id {
+	dev_t dev;
+	ino_t ino;
+	uint64_t size;
+	struct timespec ctime;
+};
+
 struct push {
 	struct push *next;
 	struct primary *pr;
@@ -116,10 +127,7 @@ struct push {
 	 * safe.
 	 */
 	bool ahead;
-	/* the pushed file as fstat() saw it: inode, size and change time name its content */
-	dev_t dev;
-	ino_t ino;
-	struct timespec ctime;
+	struct push_file_id file; /* the pushed file as fstat() saw it */
 	bool memfd; /* its memory is a memfd of push_mem_new's, kept as a spare if streamed */
 	uint64_t avail;
 	uint64_t lsn; /* stream: LSN of byte 0 */
@@ -223,10 +231,7 @@ struct relay_state;
 
 struct ahead_recent {
 	char name[CTL_MAX_NAME];
-	dev_t dev;
-	ino_t ino;
-	uint64_t size;
-	struct timespec ctime;
+	struct push_file_id file;
 	unsigned int acks;
 	char acked_by[256];
 };

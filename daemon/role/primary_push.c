@@ -588,25 +588,24 @@ static void push_send(struct push *p)
  * push takes over what was started instead of sending it again.
  */
 
-/* Remember @sb, the pushed file as fstat() saw it: what push_same_file() compares. */
-static void push_set_file(struct push *p, const struct stat *sb)
+/* The identity of the file @sb describes. */
+static struct push_file_id push_file_id_of(const struct stat *sb)
 {
-	p->dev = sb->st_dev;
-	p->ino = sb->st_ino;
-	p->ctime = sb->st_ctim;
+	return (struct push_file_id){ .dev = sb->st_dev,
+				      .ino = sb->st_ino,
+				      .size = (uint64_t)sb->st_size,
+				      .ctime = sb->st_ctim };
 }
 
 /*
- * Whether the file described by @sb is the one a push was made of (@dev, @ino, @size,
- * @ctime): the same inode, not written since (a write changes the change time, which no
- * one can set back).  WAL segments are not written once ready; a file that is, or
- * another one under the name, is pushed as any other (a replica refuses other content).
+ * Whether @a and @b are the same file, not written between: the same inode, size and
+ * change time.  WAL segments are not written once ready; a file that is, or another one
+ * under the name, is pushed as any other (a replica refuses other content).
  */
-static bool push_same_file(const struct stat *sb, dev_t dev, ino_t ino, uint64_t size,
-			   struct timespec ctime)
+static bool push_same_file(const struct push_file_id *a, const struct push_file_id *b)
 {
-	return sb->st_dev == dev && sb->st_ino == ino && (uint64_t)sb->st_size == size &&
-	       sb->st_ctim.tv_sec == ctime.tv_sec && sb->st_ctim.tv_nsec == ctime.tv_nsec;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
 /* The segment shipped ahead @p is settled: remembered if it is safe. */
@@ -619,29 +618,38 @@ static void push_ahead_settled(struct push *p, bool ok)
 		return;
 	r = &pr->ahead_recent[pr->ahead_next++ % AHEAD_RECENT];
 	snprintf(r->name, sizeof(r->name), "%s", p->name);
-	r->dev = p->dev;
-	r->ino = p->ino;
-	r->size = p->size;
-	r->ctime = p->ctime;
+	r->file = p->file;
 	r->acks = p->acks;
 	snprintf(r->acked_by, sizeof(r->acked_by), "%s", p->acked_by);
 }
 
+/* The segment @name, the file @id, shipped ahead and safe, or NULL. */
+static const struct ahead_recent *push_ahead_safe(const struct primary *pr, const char *name,
+						  const struct push_file_id *id)
+{
+	for (unsigned int i = 0; i < AHEAD_RECENT; i++)
+		if (!strcmp(pr->ahead_recent[i].name, name) &&
+		    push_same_file(&pr->ahead_recent[i].file, id))
+			return &pr->ahead_recent[i];
+	return NULL;
+}
+
 /*
- * The push of @name (@fd, @sb) from @client: was its file shipped ahead?  While that is
- * in progress the push takes it over (answered when it is safe, within its own
- * push_timeout); once it is safe, the push is answered at once.  Returns true when @fd
- * was taken (closed) and the push is taken care of.
+ * The push of @name (the file @id, open as @fd) from @client: was it shipped ahead?
+ * While that is in progress the push takes it over (answered when it is safe, within its
+ * own push_timeout); once it is safe, the push is answered at once.  Returns true when
+ * @fd was taken (closed) and the push is taken care of.
  */
 static bool push_ahead_take(struct primary *pr, struct ctl_client *client, const char *name, int fd,
-			    const struct stat *sb)
+			    const struct push_file_id *id)
 {
+	const struct ahead_recent *r;
 	struct push *p;
 	char text[384];
 
 	for (p = pr->pushes; p; p = p->next) {
 		if (!p->ahead || !p->unsettled || strcmp(p->name, name) ||
-		    !push_same_file(sb, p->dev, p->ino, p->size, p->ctime))
+		    !push_same_file(&p->file, id))
 			continue;
 		close(fd);
 		p->unsettled = false;
@@ -653,39 +661,30 @@ static bool push_ahead_take(struct primary *pr, struct ctl_client *client, const
 			  name, (int)control_client_pid(client), clock_now_ms() - p->started_ms);
 		return true;
 	}
-	for (unsigned int i = 0; i < AHEAD_RECENT; i++) {
-		const struct ahead_recent *r = &pr->ahead_recent[i];
-
-		if (strcmp(r->name, name) || !push_same_file(sb, r->dev, r->ino, r->size, r->ctime))
-			continue;
-		close(fd);
-		pr->st.ahead_taken++;
-		pr->st.pushes_ok++;
-		snprintf(text, sizeof(text), "shipped ahead: durable on %u replica(s): %s", r->acks,
-			 r->acked_by);
-		log_debug("archived \"%s\": %s", name, text);
-		control_reply(client, CTL_OK, text, strlen(text));
-		return true;
-	}
-	return false;
+	r = push_ahead_safe(pr, name, id);
+	if (!r)
+		return false;
+	close(fd);
+	pr->st.ahead_taken++;
+	pr->st.pushes_ok++;
+	snprintf(text, sizeof(text), "shipped ahead: durable on %u replica(s): %s", r->acks,
+		 r->acked_by);
+	log_debug("archived \"%s\": %s", name, text);
+	control_reply(client, CTL_OK, text, strlen(text));
+	return true;
 }
 
 /* Whether a push of @name is in progress or known safe (streamed, or shipped ahead of
- * the same file @sb): shipping it ahead would add nothing. */
-static bool push_known(const struct primary *pr, const char *name, const struct stat *sb)
+ * the same file @id): shipping it ahead would add nothing. */
+static bool push_known(const struct primary *pr, const char *name, const struct push_file_id *id)
 {
 	for (const struct push *p = pr->pushes; p; p = p->next)
 		if (!p->from_spool && !strcmp(p->name, name))
 			return true;
-	for (unsigned int i = 0; i < AHEAD_RECENT; i++)
-		if (!strcmp(pr->ahead_recent[i].name, name) &&
-		    push_same_file(sb, pr->ahead_recent[i].dev, pr->ahead_recent[i].ino,
-				   pr->ahead_recent[i].size, pr->ahead_recent[i].ctime))
-			return true;
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (pr->recent[i].safe && !strcmp(pr->recent[i].name, name))
 			return true;
-	return false;
+	return push_ahead_safe(pr, name, id) != NULL;
 }
 
 /* Ship segment @name, open as @fd (owned), ahead of its push, unless there is no need
@@ -698,8 +697,14 @@ static void push_ahead_start(struct primary *pr, const char *name, int fd)
 	struct push *p;
 	char text[384];
 
-	if (push_check_file(name, fd, &wn, &sb, text, sizeof(text)) < 0 ||
-	    push_known(pr, name, &sb) ||
+	struct push_file_id id;
+
+	if (push_check_file(name, fd, &wn, &sb, text, sizeof(text)) < 0) {
+		close(fd);
+		return;
+	}
+	id = push_file_id_of(&sb);
+	if (push_known(pr, name, &id) ||
 	    pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes / 2) {
 		close(fd);
 		return;
@@ -709,7 +714,7 @@ static void push_ahead_start(struct primary *pr, const char *name, int fd)
 		close(fd);
 		return;
 	}
-	push_set_file(p, &sb);
+	p->file = id;
 	if (push_check_content(p, text, sizeof(text), false) < 0) {
 		log_debug("not shipping \"%s\" ahead of its push: %s", name, text);
 		push_release_unlinked(p);
@@ -741,6 +746,7 @@ void primary_push_ahead(struct primary *pr, const char *name, const int *fds, un
 
 void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd)
 {
+	struct push_file_id id;
 	struct wal_name wn;
 	struct stat sb;
 	struct push *p;
@@ -758,7 +764,8 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 		pr->st.pushes_failed++;
 		return;
 	}
-	if (push_ahead_take(pr, client, name, fd, &sb))
+	id = push_file_id_of(&sb);
+	if (push_ahead_take(pr, client, name, fd, &id))
 		return;
 	if (pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes) {
 		close(fd);
@@ -775,7 +782,7 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 		control_reply_text(client, CTL_ERR_FAILED, "out of memory");
 		return;
 	}
-	push_set_file(p, &sb);
+	p->file = id;
 	if (push_check_content(p, text, sizeof(text), true) < 0)
 		goto out_refuse_push;
 	if (primary_stream_has(p, text, sizeof(text))) {

@@ -288,9 +288,9 @@ const char *ctl_code_name(uint16_t code)
  * O_NONBLOCK keeps a FIFO under that name from hanging us before we can see it is not a
  * regular file; it is cleared afterwards since the descriptor's status flags travel with
  * it, and io_uring honours O_NONBLOCK on reads (it would hand the daemon -EAGAIN instead
- * of waiting for the disk).
+ * of waiting for the disk).  Failures are logged unless @quiet.
  */
-int ctl_client_open_push_file(const char *path)
+static int open_push_file(const char *path, bool quiet)
 {
 	struct stat st;
 	int flags;
@@ -300,23 +300,27 @@ int ctl_client_open_push_file(const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
-		log_error("could not open file \"%s\": %s", path, strerror(-ret));
+		if (!quiet)
+			log_error("could not open file \"%s\": %s", path, strerror(-ret));
 		return ret;
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		log_error("could not stat file \"%s\": %s", path, strerror(-ret));
+		if (!quiet)
+			log_error("could not stat file \"%s\": %s", path, strerror(-ret));
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		ret = -EINVAL;
-		log_error("\"%s\" is not a regular file", path);
+		if (!quiet)
+			log_error("\"%s\" is not a regular file", path);
 		goto out_close;
 	}
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
 		ret = -errno;
-		log_error("could not set flags of file \"%s\": %s", path, strerror(-ret));
+		if (!quiet)
+			log_error("could not set flags of file \"%s\": %s", path, strerror(-ret));
 		goto out_close;
 	}
 	return fd;
@@ -324,6 +328,11 @@ int ctl_client_open_push_file(const char *path)
 out_close:
 	close(fd);
 	return ret;
+}
+
+int ctl_client_open_push_file(const char *path)
+{
+	return open_push_file(path, false);
 }
 
 unsigned int ctl_client_open_ahead(const char *path, int wal_fd, int depth, int fds[CTL_MAX_AHEAD])
@@ -350,9 +359,7 @@ unsigned int ctl_client_open_ahead(const char *path, int wal_fd, int depth, int 
 		    access(file, F_OK) < 0)
 			break;
 		snprintf(file, sizeof(file), "%.*s%s", dirlen, path, next);
-		/* Ready segments are regular files PostgreSQL no longer writes: no O_NONBLOCK
-		 * dance (ctl_client_open_push_file) needed, and the daemon checks the type. */
-		fd = open(file, O_RDONLY | O_CLOEXEC);
+		fd = open_push_file(file, true);
 		if (fd < 0)
 			break;
 		fds[n++] = fd;

@@ -72,7 +72,8 @@ int ctl_client_open_push_file(const char *path);
 /*
  * The segments after the one at @path (open as @wal_fd) that PostgreSQL has marked ready
  * to archive (archive_status/NAME.ready beside it), at most @depth (capped at
- * CTL_MAX_AHEAD) and without a gap: opened read-only into @fds, for CTL_F_AHEAD.
+ * CTL_MAX_AHEAD) and without a gap: opened as ctl_client_open_push_file() opens a file,
+ * into @fds, for CTL_F_AHEAD.
  * Returns how many; 0 when @path is not a segment or nothing after it is ready.  Quiet:
  * a file that cannot be opened ends the list, and its own push will say why.
  */

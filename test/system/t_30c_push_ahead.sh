@@ -11,7 +11,8 @@
 #     safe is answered from it ("shipped ahead"); a file replaced since (another inode)
 #     is pushed as any other; a gap in archive_status ends what is passed; push_ahead = 0
 #     passes nothing; an invalid segment is not shipped ahead and not counted until its
-#     own push, which fails with the validator's reason.
+#     own push, which fails with the validator's reason; a FIFO under a ready name does
+#     not hang the push.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -183,4 +184,12 @@ assert_eq "$ahead" "$(status_counter "$PCONF" pushes_ahead)" "invalid segment sh
 assert_eq "$invalid0" "$(status_counter "$PCONF" invalid)" "invalid files counted before their push"
 assert_fails "push of the invalid ${segs[3]}" walship_push_as_postgres "$PCONF" "$W/${segs[3]}"
 assert_eq $((invalid0 + 1)) "$(status_counter "$PCONF" invalid)" "invalid files after its push"
+
+log "a FIFO under a ready segment's name does not hang the push that looks at it"
+rm -f "$W/${segs[3]}"
+mkfifo "$W/${segs[3]}"
+chown postgres:postgres "$W/${segs[3]}"
+assert_exit 0 "push of ${segs[2]} beside a FIFO" as_postgres timeout 30 "$WALSHIP" push \
+	-c "$PCONF" "$W/${segs[2]}"
+assert_eq "$ahead" "$(status_counter "$PCONF" pushes_ahead)" "FIFO shipped ahead"
 log "PASS"

@@ -237,6 +237,7 @@ static void infile_write_chunk(struct infile *f, struct chunk_write *cw)
 	else
 		io_uring_prep_write(sqe, f->fd, cw->data, cw->len, cw->offset);
 	f->writes_pending++;
+	f->writes_inflight++;
 	infile_submit(f, sqe);
 }
 
@@ -467,18 +468,27 @@ bool spare_busy(struct replica *rp)
 
 /* The file is open (and preallocated) or could not be: write the chunks that arrived
  * meanwhile, or drop them if the file cannot be stored. */
-static void infile_ready(struct infile *f)
+/*
+ * Whether a chunk of @f must wait (on f->waiting) rather than be written now: the file is
+ * being opened, or INFILE_MAX_DIRECT_WRITES direct writes of it are in flight.
+ */
+static bool infile_write_waits(const struct infile *f)
+{
+	return f->opening || (f->direct && f->writes_inflight >= INFILE_MAX_DIRECT_WRITES);
+}
+
+/* Write the chunks waiting on @f that may go now (dropped if the file cannot be stored). */
+static void infile_write_waiting(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 
-	f->opening = false;
-	if (f->in_place)
-		spare_prepare(f);
-	/* Chunks that arrived meanwhile. */
-	while (f->waiting) {
+	while (f->waiting && !infile_write_waits(f)) {
 		struct chunk_write *cw = f->waiting;
 
 		f->waiting = cw->next;
+		if (!f->waiting)
+			f->waiting_tail = &f->waiting;
+		f->writes_pending--; /* counted again by infile_write_chunk */
 		if (f->fd < 0 || f->fail_status != WIRE_ACK_STORED) {
 			ring_slot_put(rp->ring, cw->slot);
 			free(cw);
@@ -487,7 +497,14 @@ static void infile_ready(struct infile *f)
 		cw->next = NULL;
 		infile_write_chunk(f, cw);
 	}
-	f->waiting_tail = &f->waiting;
+}
+
+static void infile_ready(struct infile *f)
+{
+	f->opening = false;
+	if (f->in_place)
+		spare_prepare(f);
+	infile_write_waiting(f); /* chunks that arrived meanwhile */
 	infile_maybe_finish(f);
 }
 
@@ -635,6 +652,8 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 	ring_slot_put(lk->rp->ring, cw->slot);
 	free(cw);
 	f->writes_pending--;
+	f->writes_inflight--;
+	infile_write_waiting(f);
 	infile_stream_sync(f);
 	infile_maybe_finish(f);
 	conn_op_end(&lk->conn); /* may free the link */
@@ -1006,9 +1025,10 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 	cw->data = md.data;
 	cw->offset = md.offset;
 	cw->len = md.len;
-	if (f->opening) {
+	if (infile_write_waits(f)) {
 		*f->waiting_tail = cw;
 		f->waiting_tail = &cw->next;
+		f->writes_pending++; /* not finished, nor checkpointed, before it is written */
 		return 0;
 	}
 	infile_write_chunk(f, cw);

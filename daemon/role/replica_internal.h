@@ -43,6 +43,15 @@ enum infile_state {
 	IN_DIR_SYNCING,
 };
 
+/*
+ * Direct writes of one file in flight at most.  A file being received grows, and ext4
+ * serialises extending direct writes on the inode's lock: io_uring hands each one to a
+ * worker of its own, and with 32 in flight (the replica's io_buffers) the workers spun
+ * on that lock (rwsem_down_write_slowpath in perf) while the disk was busy with the
+ * previous file's flush.  Two keep one write at the disk and the next one ready.
+ */
+#define INFILE_MAX_DIRECT_WRITES 2
+
 struct chunk_write {
 	struct ring_op op;
 	struct infile *f;
@@ -83,8 +92,11 @@ struct infile {
 	bool direct; /* opened (or being opened) with O_DIRECT */
 	bool opening;
 	bool end_received;
-	unsigned int writes_pending;
-	struct chunk_write *waiting; /* chunks received before the open completed */
+	unsigned int writes_pending; /* chunks received and not yet written (waiting too) */
+	unsigned int writes_inflight; /* of which submitted to the ring */
+	/* chunks received before the open completed, or while INFILE_MAX_DIRECT_WRITES
+	 * direct writes were in flight */
+	struct chunk_write *waiting;
 	struct chunk_write **waiting_tail;
 	struct wal_validator wv;
 	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */

@@ -299,9 +299,10 @@ static void check_pg_settings(struct check_run *run)
 				   "archive_command",
 				   value, where);
 
-		snprintf(hint, sizeof(hint),
-			 "Set archive_command = 'walship push -c %s %%p' (and no archive_library).",
-			 run->config_path);
+		snprintf(
+			hint, sizeof(hint),
+			"Set archive_command = 'exec walship push -c %s %%p' (and no archive_library).",
+			run->config_path);
 		value = pgconf_value(&run->pg_settings, "archive_library", "");
 		if (value[0] != '\0') {
 			check_item(run, CHECK_FAIL, "archive_command", hint,

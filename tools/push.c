@@ -25,7 +25,7 @@ void push_usage(FILE *out)
 		"Hand the WAL file at PATH to the local walshipd and wait until it is safe.\n"
 		"Meant as PostgreSQL's archive_command:\n"
 		"\n"
-		"  archive_command = 'walship push -c /etc/walship/walship.conf %%p'\n"
+		"  archive_command = 'exec walship push -c /etc/walship/walship.conf %%p'\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE  config file (default $%s, else %s)\n"

@@ -18,7 +18,7 @@
 #   walship-archcmd, walship-module
 #                  walship behind a real PostgreSQL 15 archiver (a fresh cluster with the
 #                  corpus linked into its pg_wal and marked ready): archive_command =
-#                  'walship push %p', or archive_library = 'walship_archive' (the archive
+#                  'exec walship push %p', or archive_library = 'walship_archive' (the archive
 #                  module; left out when build/walship_archive.so is not built);
 #   pgbr-sync-off, pgbr-sync-none, pgbr-sync-lz4, pgbr-async-off, pgbr-async-lz4
 #                  pgBackRest `archive-push` as archive_command to a repository host over
@@ -773,8 +773,8 @@ done_at_least() {
 }
 
 # run_archiver RUN NAME MODE: one run of a real PostgreSQL 15 archiver shipping the
-# corpus through walship, with MODE command (archive_command = 'walship push %p': a
-# shell and a push process per segment) or module (archive_library = 'walship_archive':
+# corpus through walship, with MODE command (archive_command = 'exec walship push %p':
+# a shell that becomes the push process, per segment) or module (archive_library = 'walship_archive':
 # no process per segment, one kept connection).  The cluster is a fresh initdb whose WAL
 # is moved past the corpus's names (pg_resetwal -l); the corpus is linked into its pg_wal
 # and marked ready, as PostgreSQL leaves completed segments; wal_recycle = off and no
@@ -821,7 +821,7 @@ run_archiver() {
 			walship.socket = '$dir/p.sock'
 		EOF
 	else
-		echo "archive_command = '$WALSHIP push -c $pconf %p'" >>"$pgdata/postgresql.conf"
+		echo "archive_command = 'exec $WALSHIP push -c $pconf %p'" >>"$pgdata/postgresql.conf"
 	fi
 	# The archiver runs as postgres: the corpus files (root's, 0600) become readable by
 	# group postgres, their only change.

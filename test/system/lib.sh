@@ -998,12 +998,12 @@ walship_daemons_up() {
 }
 
 # walship_primary_up [SCALE]: after walship_daemons_up, a PostgreSQL primary (PDATA, port
-# PG_PORT) in NS_P with archive_command = 'walship push -c PCONF %p', initialised by
+# PG_PORT) in NS_P with archive_command = 'exec walship push -c PCONF %p', initialised by
 # pgbench -i -s SCALE (default 1).
 walship_primary_up() {
 	local scale=${1:-1}
 	log "PostgreSQL primary in $NS_P: archive_command = walship push"
-	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "$WALSHIP push -c $PCONF %p"
+	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "exec $WALSHIP push -c $PCONF %p"
 	pg_start "$PDATA" "$NS_P"
 	log "pgbench -i -s $scale"
 	pgbench_at "$NS_P" "$PG_PORT" -i -s "$scale" -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
@@ -1056,7 +1056,7 @@ walship_stream_up() {
 		"${PRIMARY_CONF_EXTRA[@]}"
 	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
 	log "PostgreSQL primary in $NS_P: walship its synchronous standby (synchronous_commit = $sync)"
-	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "$WALSHIP push -c $PCONF %p"
+	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "exec $WALSHIP push -c $PCONF %p"
 	cat >>"$PDATA/postgresql.conf" <<-EOF
 		synchronous_standby_names = '"$(conf_get "$PCONF" node_name)"'
 		synchronous_commit = $sync

@@ -88,7 +88,7 @@ ready=$(ready_count)
 log "$ready segments ready"
 
 log "1. archive_command = walship push: the backlog is archived"
-psql_at "$NS_P" "$PG_PORT" "alter system set archive_command = '$WALSHIP push -c $PCONF %p'"
+psql_at "$NS_P" "$PG_PORT" "alter system set archive_command = 'exec $WALSHIP push -c $PCONF %p'"
 psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
 wait_for 60 "the archiver to archive the backlog" no_ready_left
 check_backlog_phase "archive_command" 0 0

@@ -758,12 +758,22 @@ void link_checkpoint_due(struct link *lk, int64_t now_ms)
  * when nothing is in flight any more (every write has completed), on the rare path of a
  * lost connection, so the fsync is synchronous.
  */
+static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len, uint64_t offset);
+
 static void infile_keep_or_discard(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 	struct store_partial p = { 0 };
 
 	if (!replica_keep_partial(f))
+		goto out_discard;
+	/* received counts the chunks waiting for their write (INFILE_MAX_DIRECT_WRITES).
+	 * Each completed write submits the next and the link is released only after its
+	 * last operation, so none should be left; one that is, is written now, or nothing
+	 * is kept: never a durable length over bytes not written. */
+	for (struct chunk_write *cw = f->waiting; cw; cw = cw->next)
+		infile_write_now(f, cw->data, cw->len, cw->offset);
+	if (f->fail_status != WIRE_ACK_STORED)
 		goto out_discard;
 	if (f->received > f->durable) {
 		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)

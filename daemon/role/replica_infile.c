@@ -466,8 +466,6 @@ bool spare_busy(struct replica *rp)
 	return false;
 }
 
-/* The file is open (and preallocated) or could not be: write the chunks that arrived
- * meanwhile, or drop them if the file cannot be stored. */
 /*
  * Whether a chunk of @f must wait (on f->waiting) rather than be written now: the file is
  * being opened, or INFILE_MAX_DIRECT_WRITES direct writes of it are in flight.
@@ -499,6 +497,8 @@ static void infile_write_waiting(struct infile *f)
 	}
 }
 
+/* The file is open (and preallocated) or could not be: write the chunks that arrived
+ * meanwhile, or drop them if the file cannot be stored. */
 static void infile_ready(struct infile *f)
 {
 	f->opening = false;
@@ -752,14 +752,14 @@ void link_checkpoint_due(struct link *lk, int64_t now_ms)
 			infile_checkpoint(f, now_ms);
 }
 
+static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len, uint64_t offset);
+
 /*
  * The connection is gone with @f half received: if its bytes so far can be made durable
  * and recorded, keep it as a partial the primary can resume; otherwise discard it.  Runs
  * when nothing is in flight any more (every write has completed), on the rare path of a
  * lost connection, so the fsync is synchronous.
  */
-static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len, uint64_t offset);
-
 static void infile_keep_or_discard(struct infile *f)
 {
 	struct replica *rp = f->link->rp;

@@ -784,9 +784,9 @@ done_at_least() {
 # loaded with no walship.socket: PostgreSQL keeps the ready segments and waits), so that
 # its start-up is not in the figures, as no other contender has one; the run's clock and
 # CPU start just before the SIGHUP that configures archiving, and end when every segment
-# is done.  The latency of a segment is the time between its
-# .done and the one before it (the archiver works one file at a time), from the renames'
-# change times; the first segment has none.
+# is done.  The latency of a segment is the time between its .done and the one before it
+# (the archiver works one file at a time), from the renames' change times; the first
+# segment has none.
 run_archiver() {
 	local run=$1 name=$2 mode=$3
 	local dir pconf pgdata nseg last f s0 r0 t0 t1 s1 r1 archiving pm_pid

@@ -69,6 +69,9 @@ CPPFLAGS += -D_GNU_SOURCE -DWALSHIP_VERSION=\"$(VERSION)\" -Iinclude -Idaemon
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARNINGS) -MMD -MP -fno-strict-aliasing
 LDLIBS   += -luring -lbpf -lelf -lz -lssl -lcrypto
+# libisal (ISA-L): walshipd's CRC-32C (daemon/common/crc32c_isal.c), twice as fast as
+# daemon/common/crc32c.c's, which the CLI keeps (it links libc alone, CLI_LDLIBS).
+LDLIBS   += -lisal
 # libnl-genl-3: the sysfs publisher (daemon/publish/) talks generic netlink to walship.ko.
 # libpq: the streaming source (daemon/source/) is a PostgreSQL replication client.  Only
 # walshipd and the test programs link it, not the CLI (CLI_LDLIBS).

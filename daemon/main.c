@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/compiler.h"
 #include "common/config.h"
+#include "common/crc32c_isal.h"
 #include "common/log.h"
 #include "common/sdnotify.h"
 #include "metrics/metrics.h"
@@ -231,6 +232,7 @@ int main(int argc, char **argv)
 	int64_t stop_deadline = 0;
 
 	d.config_path = CONFIG_DEFAULT_PATH;
+	crc32c_use_isal(); /* before any thread: the frames', the store's and the spool's CRCs */
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 # Build: compiler, libraries the daemon links or will link (io_uring, TLS, netlink, BPF,
-# libpq for the streaming source); PostgreSQL's server headers for the archive module
+# libpq for the streaming source, ISA-L for CRC-32C); PostgreSQL's server headers for the archive module
 # (pgmod/, built only when they are there).
 # Test: cmocka for unit tests, PostgreSQL 15 for system tests, iproute2 for namespaces,
 # procps/psmisc/util-linux for process handling (pkill -P, fuser, runuser), jq for
@@ -35,6 +35,7 @@ PACKAGES=(
 	pkg-config
 	git
 	liburing-dev
+	libisal-dev
 	libcmocka-dev
 	libssl-dev
 	libpq-dev

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * CRC-32C (Castagnoli, the polynomial of iSCSI, ext4 and PostgreSQL's WAL records).
- * Uses the SSE4.2 crc32 instruction when the CPU has it, a table otherwise.
+ * Uses the SSE4.2 crc32 instruction when the CPU has it, a table otherwise; walshipd
+ * switches to ISA-L's (crc32c_use_isal(), common/crc32c_isal.h), twice as fast.  This
+ * code stays for the walship CLI, which links libc alone (PostgreSQL starts it per
+ * segment, and each library linked is loaded at each start).
  */
 #ifndef WALSHIP_COMMON_CRC32C_H
 #define WALSHIP_COMMON_CRC32C_H
@@ -15,6 +18,13 @@
  * crc32c(0, "123456789", 9) == 0xe3069283.  Thread-safe; any alignment.
  */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+
+/*
+ * From now on crc32c() is computed by @fn, which must compute the same function (the
+ * unit tests check that).  Set once, before any other thread runs; NULL returns to this
+ * file's code.
+ */
+void crc32c_set_impl(uint32_t (*fn)(uint32_t crc, const void *data, size_t len));
 
 /*
  * The same function computed with tables only (slicing by 8), whatever the CPU.  For

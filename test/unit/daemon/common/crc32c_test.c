@@ -10,6 +10,7 @@
 
 #include "common/compiler.h"
 #include "common/crc32c.h"
+#include "common/crc32c_isal.h"
 
 #define PATTERN_LEN (1024 * 1024)
 
@@ -70,8 +71,10 @@ static unsigned char *make_pattern(void)
 	return buf;
 }
 
-/* The dispatched (hardware) path equals the table path at odd lengths and alignments. */
-static void test_against_sw(void **state)
+typedef uint32_t crc_fn(uint32_t crc, const void *data, size_t len);
+
+/* @fn equals the table path at odd lengths and alignments, and chains. */
+static void check_against_sw(crc_fn *fn)
 {
 	unsigned char *buf = make_pattern();
 	static const size_t lengths[] = {
@@ -106,22 +109,42 @@ static void test_against_sw(void **state)
 		PATTERN_LEN,
 	};
 
-	(void)state;
 	for (size_t offset = 0; offset < 9; offset++) {
 		for (size_t i = 0; i < ARRAY_SIZE(lengths); i++) {
 			size_t len = lengths[i];
 
-			assert_int_equal(crc32c(0, buf + offset, len),
-					 crc32c_sw(0, buf + offset, len));
-			assert_int_equal(crc32c(0xdeadbeef, buf + offset, len),
+			assert_int_equal(fn(0, buf + offset, len), crc32c_sw(0, buf + offset, len));
+			assert_int_equal(fn(0xdeadbeef, buf + offset, len),
 					 crc32c_sw(0xdeadbeef, buf + offset, len));
 		}
 	}
 	for (size_t len = 0; len < 2048; len += 1 + len / 16)
 		for (size_t offset = 0; offset < 8; offset++)
-			assert_int_equal(crc32c(0, buf + offset, len),
-					 crc32c_sw(0, buf + offset, len));
+			assert_int_equal(fn(0, buf + offset, len), crc32c_sw(0, buf + offset, len));
+	for (size_t split = 0; split <= PATTERN_LEN; split += 1 + split / 3)
+		assert_int_equal(fn(fn(0, buf, split), buf + split, PATTERN_LEN - split),
+				 crc32c_sw(0, buf, PATTERN_LEN));
+	assert_int_equal(fn(0, "123456789", 9), 0xe3069283);
+	assert_int_equal(fn(0, "", 0), 0);
 	free(buf);
+}
+
+/* The dispatched (hardware) path of this file. */
+static void test_against_sw(void **state)
+{
+	(void)state;
+	crc32c_set_impl(NULL);
+	check_against_sw(crc32c);
+}
+
+/* ISA-L's (walshipd's), called directly and through crc32c() once chosen. */
+static void test_isal(void **state)
+{
+	(void)state;
+	check_against_sw(crc32c_isal);
+	crc32c_use_isal();
+	check_against_sw(crc32c);
+	crc32c_set_impl(NULL);
 }
 
 /* crc32c(crc32c(0, a, n), b, m) == crc32c(0, a||b, n+m), for both implementations. */
@@ -178,9 +201,13 @@ static void test_combine(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),		cmocka_unit_test(test_check_value),
-		cmocka_unit_test(test_rfc3720_vectors), cmocka_unit_test(test_against_sw),
-		cmocka_unit_test(test_chaining),	cmocka_unit_test(test_combine),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_check_value),
+		cmocka_unit_test(test_rfc3720_vectors),
+		cmocka_unit_test(test_against_sw),
+		cmocka_unit_test(test_chaining),
+		cmocka_unit_test(test_combine),
+		cmocka_unit_test(test_isal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,8 @@
 uint32_t crc32c_isal(uint32_t crc, const void *data, size_t len)
 {
 	/* crc32_iscsi() works on the raw register: no inversion in or out, so the
-	 * inversions of crc32c()'s contract are done here and its calls chain. */
+	 * inversions of crc32c()'s contract are done here and its calls chain.  Its
+	 * prototype takes a pointer to non-const bytes; it only reads them. */
 	unsigned char *p = (unsigned char *)(uintptr_t)data;
 	uint32_t reg = ~crc;
 

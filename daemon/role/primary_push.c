@@ -694,10 +694,9 @@ static void push_ahead_start(struct primary *pr, const char *name, int fd)
 {
 	struct wal_name wn;
 	struct stat sb;
+	struct push_file_id id;
 	struct push *p;
 	char text[384];
-
-	struct push_file_id id;
 
 	if (push_check_file(name, fd, &wn, &sb, text, sizeof(text)) < 0) {
 		close(fd);

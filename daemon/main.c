@@ -10,6 +10,7 @@
  *   walshipd --describe-config=man  the same in roff, for walship.conf(5)
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,8 +172,16 @@ static void tick_done(struct ring_op *op, int res, uint32_t flags)
 	struct daemon *d = container_of(op, struct daemon, tick_op);
 	struct io_uring_sqe *sqe;
 
+	int64_t stall_ms;
+
 	(void)res;
 	(void)flags;
+	stall_ms = clock_loop_tick(clock_now_ms(), ROLE_TICK_MS);
+	if (stall_ms >= 1000)
+		log_warning("the event loop did not run for %" PRId64 " ms (the host overloaded, "
+			    "the process stopped, or a system call held up); peers' silence "
+			    "meanwhile is not counted against keepalive_timeout",
+			    stall_ms);
 	d->role->tick(d->state, clock_now_ms());
 	probe_tick(d->probe);
 	if (d->publisher) {

@@ -67,6 +67,8 @@ void conn_tune_socket(int fd)
 
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms)
 {
+	int64_t silent_ms;
+
 	if (c->closing)
 		return false;
 	if (c->fail_item) {
@@ -79,10 +81,11 @@ bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout
 		return false;
 	}
 	/* A receive paused for want of buffers is our own slowness, not the peer's. */
-	if (!c->rx_paused && now_ms - c->last_rx_ms > timeout_ms) {
+	silent_ms = clock_listen_ms() - c->last_rx_ms;
+	if (!c->rx_paused && silent_ms > timeout_ms) {
 		log_log("closing connection to %s: nothing received for %" PRId64 " ms "
 			"(keepalive_timeout)",
-			c->peer_addr, now_ms - c->last_rx_ms);
+			c->peer_addr, silent_ms);
 		conn_close(c, -ETIMEDOUT);
 		return true;
 	}
@@ -296,7 +299,7 @@ static void conn_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	c->stats.bytes_received += (uint64_t)res;
-	c->last_rx_ms = clock_now_ms();
+	c->last_rx_ms = clock_listen_ms();
 	c->rx_have += (uint32_t)res;
 	if (c->rx_have < c->rx_want) {
 		conn_rx_post(c);
@@ -348,7 +351,8 @@ void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn_ops *o
 	c->rx_in_header = true;
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;
-	c->last_rx_ms = c->last_tx_ms = clock_now_ms();
+	c->last_rx_ms = clock_listen_ms();
+	c->last_tx_ms = clock_now_ms();
 	c->send_flags = MSG_WAITALL | MSG_NOSIGNAL;
 }
 

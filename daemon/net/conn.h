@@ -150,8 +150,8 @@ struct conn {
 	int fail_error;
 	int64_t fail_deadline_ms;
 
-	int64_t last_rx_ms; /* monotonic time of the last bytes received */
-	int64_t last_tx_ms; /* ... and sent */
+	int64_t last_rx_ms; /* the last bytes received, on the listening clock (clock.h) */
+	int64_t last_tx_ms; /* ... and sent, on the monotonic clock */
 	/* TLS (NULL: plaintext): ciphertext is received into tls_rx and fed to OpenSSL;
 	 * items are encrypted when they reach the head of the queue, so records leave in
 	 * the order OpenSSL made them; raw items (handshake) go first. */
@@ -235,7 +235,8 @@ unsigned int conn_tx_backlog(const struct conn *c);
 
 /*
  * Keepalive: send a PING when nothing was sent for @interval_ms; close the connection
- * (-ETIMEDOUT) when nothing was received for @timeout_ms while it was ready to receive.
+ * (-ETIMEDOUT) when nothing was received for @timeout_ms while it was ready to receive
+ * (measured on the listening clock of clock.h: a stall of our own loop does not count).
  * Also closes a connection whose ERROR (conn_fail) the peer has not taken within
  * CONN_ERROR_LINGER_MS.  Call it periodically.  Returns true if it closed the connection
  * for want of keepalive.

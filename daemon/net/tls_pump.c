@@ -404,7 +404,7 @@ static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		}
 	}
 	c->stats.bytes_received += (uint64_t)res;
-	c->last_rx_ms = clock_now_ms();
+	c->last_rx_ms = clock_listen_ms();
 	if (tc->ktls && !tc->handshake_done) {
 		c->tls_rec_have += (uint32_t)res;
 		if (c->tls_rec_have == TLS_RECORD_HEADER && c->tls_rec_want == TLS_RECORD_HEADER) {

@@ -394,7 +394,7 @@ static void sb_received(struct ring_op *op, int res, uint32_t flags)
 		sb_op_done(sb);
 		return;
 	}
-	sb->last_rx_ms = clock_now_ms();
+	sb->last_rx_ms = clock_listen_ms();
 	sb->ping_sent = false;
 	if (sb->tls) {
 		BIO_write(sb->tls->rbio, sb->tls_rx, res);
@@ -461,7 +461,7 @@ static void serve_accepted(struct acceptor *a, int res)
 	for (unsigned int k = 0; k < 3; k++)
 		sb->lag_ms[k] = -1;
 	sb->accepted_ms = clock_now_ms();
-	sb->last_rx_ms = sb->accepted_ms;
+	sb->last_rx_ms = clock_listen_ms();
 	sl = sizeof(sb->sa);
 	if (getpeername(res, (struct sockaddr *)&sb->sa, &sl) < 0)
 		memset(&sb->sa, 0, sizeof(sb->sa));
@@ -619,6 +619,8 @@ void serve_tick(struct serve *s, int64_t now_ms)
 	if (sendlimit_due(s->limits, unix_now_us()))
 		serve_wake(s); /* a delayed standby's next commit is due */
 	for (struct standby *sb = s->standbys, *next; sb; sb = next) {
+		int64_t silent_ms;
+
 		next = sb->next;
 		if (sb->closing)
 			continue;
@@ -638,7 +640,8 @@ void serve_tick(struct serve *s, int64_t now_ms)
 		}
 		if (sb->state != SB_STREAMING)
 			continue;
-		if (now_ms - sb->last_rx_ms > s->keepalive_timeout_ms) {
+		silent_ms = clock_listen_ms() - sb->last_rx_ms;
+		if (silent_ms > s->keepalive_timeout_ms) {
 			/* PostgreSQL's words (walsender.c WalSndCheckTimeOut()) */
 			log_log("terminating walsender process due to replication timeout: standby "
 				"\"%s\" (%s) silent for longer than keepalive_timeout",
@@ -647,7 +650,7 @@ void serve_tick(struct serve *s, int64_t now_ms)
 			continue;
 		}
 		if (!sb->ping_sent && !sb->copy_done_sent &&
-		    now_ms - sb->last_rx_ms > s->keepalive_timeout_ms / 2) {
+		    silent_ms > s->keepalive_timeout_ms / 2) {
 			pgwire_keepalive(&sb->out, s->end_lsn, pgrepl_time_now(), true);
 			sb->ping_sent = true;
 			sb_flush(sb);

@@ -224,7 +224,7 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 	sb->copy_done_sent = false;
 	sb->state = SB_STREAMING;
 	sb->ping_sent = false;
-	sb->last_rx_ms = clock_now_ms();
+	sb->last_rx_ms = clock_listen_ms();
 	pgwire_copy_both(&sb->out);
 	if (!sb->stop_lsn && cmd->start > s->end_lsn) {
 		pgrepl_lsn_format(s->end_lsn, end, sizeof(end));

@@ -84,7 +84,8 @@ struct standby {
 	uint32_t pid; /* its backend pid, told at AuthenticationOk */
 	struct serve_slot *slot_p; /* the slot streamed through (slots.h), NULL none */
 	bool drop_waiting; /* DROP_REPLICATION_SLOT slot WAIT: until it is inactive */
-	int64_t accepted_ms, last_rx_ms;
+	int64_t accepted_ms; /* monotonic */
+	int64_t last_rx_ms; /* on the listening clock (clock.h) */
 	int64_t connected_since;
 	bool ping_sent;
 	/* streaming */

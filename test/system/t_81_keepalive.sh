@@ -3,7 +3,10 @@
 # a replica walshipd frozen with SIGSTOP keeps its TCP connection open but sends nothing;
 # the primary closes it after keepalive_timeout and says why; once thawed, the replica
 # reconnects by itself and pushes are acknowledged again.  A quiet but healthy link, in
-# contrast, stays up: PINGs keep it alive across several timeouts.
+# contrast, stays up: PINGs keep it alive across several timeouts.  So does a link whose
+# two ends were both held up for longer than the timeout (both daemons stopped, as when
+# the host is starved): a stall of the judge's own event loop is not the peer's silence
+# (the listening clock, daemon/common/clock.h).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -29,10 +32,30 @@ while ((SECONDS < deadline)); do
 	ws_sleep 0.5
 done
 assert_eq "$before" "$(peer_reconnects)" "reconnects of a quiet, healthy replica"
-! grep -q "keepalive_timeout" "$TEST_DIR/ws-primary.log" || fail "a healthy peer timed out"
+timed_out="nothing received for .* (keepalive_timeout)"
+! grep -q "$timed_out" "$TEST_DIR/ws-primary.log" || fail "a healthy peer timed out"
+
+log "both ends held up for longer than keepalive_timeout: the link stays"
+ppid=${WS_DAEMON_PID[$PCONF]}
+rpid=${WS_DAEMON_PID[$RCONF]}
+kill -STOP "$ppid" "$rpid"
+ws_sleep 3 # the condition, not a measurement: 3 s > keepalive_timeout (2 s)
+kill -CONT "$ppid" "$rpid"
+stall_logged() {
+	grep -q "the event loop did not run for" "$TEST_DIR/ws-primary.log" &&
+		grep -q "the event loop did not run for" "$TEST_DIR/ws-r1.log"
+}
+wait_for 10 "both daemons to log their stall" stall_logged
+deadline=$((SECONDS + 3)) # longer than keepalive_timeout after the thaw
+while ((SECONDS < deadline)); do
+	peers_streaming "$PCONF" || fail "the link was dropped after the stall"
+	ws_sleep 0.5
+done
+assert_eq "$before" "$(peer_reconnects)" "reconnects after both ends stalled"
+! grep -q "$timed_out" "$TEST_DIR/ws-primary.log" "$TEST_DIR/ws-r1.log" ||
+	fail "a stall of both ends was taken for a peer's silence"
 
 log "a frozen replica is dropped after keepalive_timeout"
-rpid=${WS_DAEMON_PID[$RCONF]}
 kill -STOP "$rpid"
 no_replica_streaming() {
 	! peers_streaming "$PCONF"

@@ -5,6 +5,8 @@
  * unless every replica that lacks it is about to acknowledge it (spool_delay); a bounded
  * spool fails the push or releases the replica furthest behind (spool_overflow).  The
  * registered replicas, and the files held and lost for each, are read from the spool.
+ * The spool's identity file is written here too, on the worker thread, once the first
+ * segment names the cluster.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +18,7 @@
 #include "common/log.h"
 #include "role/decide.h"
 #include "role/primary_int.h"
+#include "wal/page.h"
 
 /* Copying a pushed file into the spool, on the worker thread. */
 struct spool_job {
@@ -64,6 +67,49 @@ static void spool_job_done(struct worker_job *job)
 	spool_free_names(sj->replicas, sj->nreplicas);
 	free(sj);
 	push_unref(p);
+}
+
+/*
+ * Writing the spool's identity file, on the worker thread: durable_put()'s two fsyncs
+ * must not hold up the event loop (on a busy disk they take seconds, and a loop that
+ * does not run answers no PING).  The worker runs its jobs in order, so every spool copy
+ * submitted after it finds the identity durable beside it.
+ */
+struct identity_job {
+	struct worker_job job;
+	struct spool *spool;
+	struct wal_identity id;
+};
+
+static void identity_job_run(struct worker_job *job)
+{
+	struct identity_job *ij = (struct identity_job *)job;
+
+	spool_set_identity(ij->spool, &ij->id); /* logs a failure */
+}
+
+static void identity_job_done(struct worker_job *job)
+{
+	free(job);
+}
+
+void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
+{
+	struct identity_job *ij = calloc(1, sizeof(*ij));
+
+	pr->id = *id;
+	pr->id.timeline = 0; /* the cluster's identity, not this segment's */
+	log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)", pr->id.system_identifier,
+		wal_page_magic_version(pr->id.page_magic));
+	if (!ij) {
+		spool_set_identity(&pr->spool, &pr->id); /* out of memory: here, then */
+		return;
+	}
+	ij->spool = &pr->spool;
+	ij->id = pr->id;
+	ij->job.run = identity_job_run;
+	ij->job.done = identity_job_done;
+	worker_submit(&pr->worker, &ij->job);
 }
 
 /* Hand @p to the worker to be copied into the spool for every registered replica that

@@ -393,6 +393,9 @@ void peer_fill_stream_positions(const struct peer *peer, struct status_peer *sp)
  * has not acknowledged it; push_check() runs again when the copy is done.  Returns 0 or
  * -ENOMEM. */
 int push_spool(struct push *p);
+/* The first segment's @id fixes the cluster this primary ships: in memory at once, in the
+ * spool's identity file durably, on the worker thread. */
+void primary_fix_identity(struct primary *pr, const struct wal_identity *id);
 /* Whether registered replica @replica is about to acknowledge @p (spool_delay). */
 bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p);
 /* Make room in a bounded spool for @p (spool_overflow).  Returns true when @p may be

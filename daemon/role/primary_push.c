@@ -368,11 +368,7 @@ static int primary_check_identity(struct primary *pr, const struct wal_identity 
 				  const char *name, char *why, size_t whylen)
 {
 	if (!pr->id.system_identifier) {
-		pr->id = *id;
-		pr->id.timeline = 0; /* the cluster's identity, not this segment's */
-		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
-			pr->id.system_identifier, wal_page_magic_version(pr->id.page_magic));
-		spool_set_identity(&pr->spool, &pr->id);
+		primary_fix_identity(pr, id);
 		return 0;
 	}
 	if (id->system_identifier != pr->id.system_identifier ||

@@ -328,11 +328,7 @@ static int stream_check_identity(struct primary *pr, struct push *p)
 	if (!p->wv.have_id)
 		return 0;
 	if (!pr->id.system_identifier) {
-		pr->id = *id;
-		pr->id.timeline = 0;
-		log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)",
-			pr->id.system_identifier, wal_page_magic_version(pr->id.page_magic));
-		spool_set_identity(&pr->spool, &pr->id);
+		primary_fix_identity(pr, id);
 		return 0;
 	}
 	if (id->system_identifier != pr->id.system_identifier ||

@@ -582,10 +582,13 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	if (store_open(&rp->store, cfg->archive_dir) < 0)
 		goto out_free;
 	rp->seq = rp->store.max_seq; /* new names in .incoming never meet kept partials */
+	if (worker_start(&rp->worker, r) < 0) /* logs */
+		goto out_store;
+	rp->worker_started = true;
 	if (cfg->pg_listen[0]) {
 		rp->serve = serve_start(cfg, r, &rp->store); /* logs */
 		if (!rp->serve)
-			goto out_store;
+			goto out_worker;
 		serve_on_applied(rp->serve, replica_applied, rp);
 	}
 	if (cfg->relay) {
@@ -614,6 +617,8 @@ out_relay:
 	relay_free(rp->relay); /* nothing in flight yet: the ring has not run */
 out_serve:
 	serve_free(rp->serve); /* nothing in flight yet: the ring has not run */
+out_worker:
+	worker_stop(&rp->worker);
 out_store:
 	store_close(&rp->store);
 out_free:
@@ -691,7 +696,7 @@ static bool replica_stopped(void *state)
 
 	return !rp->link && !rp->connecting && rp->control.clients == 0 &&
 	       serve_stopped(rp->serve) && relay_stopped(rp->relay) &&
-	       retain_stopped(&rp->retain) && !spare_busy(rp);
+	       retain_stopped(&rp->retain) && !spare_busy(rp) && worker_pending(&rp->worker) == 0;
 }
 
 static void replica_reload(void *state, const struct config *cfg)
@@ -715,6 +720,9 @@ static void replica_free(void *state)
 	struct replica *rp = state;
 
 	retain_free(&rp->retain); /* the worker's thread uses the store */
+	if (rp->worker_started)
+		worker_stop(&rp->worker); /* its thread, too */
+	free(rp->identity_job); /* finished after the event loop stopped: done() was not called */
 	serve_free(rp->serve);
 	relay_free(rp->relay);
 	store_close(&rp->store);

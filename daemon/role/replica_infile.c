@@ -508,12 +508,103 @@ static void infile_ready(struct infile *f)
 	infile_maybe_finish(f);
 }
 
+/* IN_RENAMING: rename the file into place (never over a stored one). */
+static void infile_rename(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct io_uring_sqe *sqe;
+
+	f->state = IN_RENAMING;
+	sqe = ring_sqe(rp->ring, &f->op);
+	io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd, f->name,
+			       RENAME_NOREPLACE);
+	infile_submit(f, sqe);
+}
+
+static void infile_check_identity(struct infile *f);
+
+/*
+ * The store's identity file, written on rp->worker: its fsyncs must not hold up the event
+ * loop (on a busy disk they take seconds, and a loop that does not run answers no PING).
+ * Every segment that completes meanwhile waits for it (IN_IDENTIFYING, holding an
+ * operation of its link as a ring request would): nothing of a system is renamed into
+ * the store, so acknowledged, before the store's identity is durable.
+ */
+struct identity_job {
+	struct worker_job job;
+	struct replica *rp;
+	struct wal_identity id;
+	int ret;
+};
+
+static void identity_job_run(struct worker_job *job)
+{
+	struct identity_job *ij = (struct identity_job *)job;
+
+	ij->ret = store_write_identity(&ij->rp->store, &ij->id); /* logs */
+}
+
+static void identity_job_done(struct worker_job *job)
+{
+	struct identity_job *ij = (struct identity_job *)job;
+	struct replica *rp = ij->rp;
+	struct infile *f = rp->identity_waiting, *next;
+
+	rp->identity_job = NULL;
+	rp->identity_waiting = NULL;
+	if (ij->ret == 0)
+		store_adopt_identity(&rp->store, &ij->id);
+	for (; f; f = next) {
+		struct link *lk = f->link; /* each waiting file holds one of its link's ops */
+
+		next = f->identity_next;
+		f->identity_next = NULL;
+		if (ij->ret < 0)
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
+		else
+			infile_check_identity(f); /* a file begun while the store had none */
+		if (f->fail_status != WIRE_ACK_STORED)
+			infile_refuse(f);
+		else
+			infile_rename(f);
+		conn_op_end(&lk->conn); /* may free the link */
+	}
+	free(ij);
+}
+
+/* IN_IDENTIFYING: @f, the store's first segment or one completed with it, waits for the
+ * store's identity to be durable (identity_job_done() renames it). */
+static void infile_await_identity(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	if (!rp->identity_job) {
+		struct identity_job *ij = calloc(1, sizeof(*ij));
+
+		if (!ij) {
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier: %s",
+				    strerror(ENOMEM));
+			infile_refuse(f);
+			return;
+		}
+		ij->rp = rp;
+		ij->id = f->wv.id;
+		ij->job.run = identity_job_run;
+		ij->job.done = identity_job_done;
+		rp->identity_job = ij;
+		worker_submit(&rp->worker, &ij->job);
+	}
+	f->state = IN_IDENTIFYING;
+	f->identity_next = rp->identity_waiting;
+	rp->identity_waiting = f;
+	conn_op_begin(&f->link->conn);
+}
+
 /* IN_SYNCING: the fdatasync completed.  Fix the store's identity if this is its first
  * segment, then rename the file into place. */
 static void infile_synced(struct infile *f, int res)
 {
 	struct replica *rp = f->link->rp;
-	struct io_uring_sqe *sqe;
 
 	if (res < 0) {
 		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
@@ -526,17 +617,11 @@ static void infile_synced(struct infile *f, int res)
 	f->fd = -1;
 	/* The first segment fixes the store's system identifier, durably, before anything
 	 * of that system is acknowledged. */
-	if (!rp->store.id.system_identifier && f->wv.have_id &&
-	    store_set_identity(&rp->store, &f->wv.id) < 0) {
-		infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
-		infile_refuse(f);
+	if (!rp->store.id.system_identifier && f->wv.have_id) {
+		infile_await_identity(f);
 		return;
 	}
-	f->state = IN_RENAMING;
-	sqe = ring_sqe(rp->ring, &f->op);
-	io_uring_prep_renameat(sqe, rp->store.incoming_fd, f->tmp_name, rp->store.dir_fd, f->name,
-			       RENAME_NOREPLACE);
-	infile_submit(f, sqe);
+	infile_rename(f);
 }
 
 /* The name is already stored: the duplicate rule (same content acknowledged as a
@@ -623,6 +708,8 @@ static void infile_step(struct ring_op *op, int res, uint32_t flags)
 		break;
 	case IN_SYNCING:
 		infile_synced(f, res);
+		break;
+	case IN_IDENTIFYING: /* no ring request: identity_job_done() goes on */
 		break;
 	case IN_RENAMING:
 		infile_renamed(f, res);
@@ -922,7 +1009,6 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
  * first page gives it); a chunk that fails refuses the file (infile_fail). */
 static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t len)
 {
-	struct store *st = &f->link->rp->store;
 	bool had_id = f->wv.have_id;
 
 	if (wal_validator_feed(&f->wv, data, len) < 0) {
@@ -931,6 +1017,15 @@ static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t l
 	}
 	if (had_id || !f->wv.have_id)
 		return;
+	infile_check_identity(f);
+}
+
+/* Whether @f's WAL (its first page read) is of the store's cluster, once it has one;
+ * a file of another refuses itself (infile_fail). */
+static void infile_check_identity(struct infile *f)
+{
+	struct store *st = &f->link->rp->store;
+
 	switch (replica_identity_check(&f->wv.id, st->id.system_identifier, st->id.page_magic)) {
 	case REPLICA_IDENTITY_OTHER_SYSTEM:
 		infile_fail(f, WIRE_ACK_SYSID,

@@ -24,6 +24,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "ring/ring.h"
+#include "ring/worker.h"
 #include "role/relay.h"
 #include "role/replica_retain.h"
 #include "serve/walsender.h"
@@ -34,11 +35,13 @@
 
 struct replica;
 struct link;
+struct identity_job;
 
 /* Where an incoming file is after its data: each state is one request in flight. */
 enum infile_state {
 	IN_RECEIVING,
 	IN_SYNCING,
+	IN_IDENTIFYING, /* the store's first segment: its identity written on rp->worker */
 	IN_RENAMING,
 	IN_DIR_SYNCING,
 };
@@ -99,6 +102,7 @@ struct infile {
 	struct chunk_write *waiting;
 	struct chunk_write **waiting_tail;
 	struct wal_validator wv;
+	struct infile *identity_next; /* IN_IDENTIFYING: the next file waiting for it */
 	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
 	int64_t t_begin, t_end, t_written, t_synced; /* ms, for the debug log */
 	char fail_msg[WIRE_MAX_MESSAGE + 1];
@@ -167,6 +171,13 @@ struct replica {
 	struct primary *relay; /* relay = on: the sender to downstream replicas, or NULL */
 	struct retainer retain; /* retention of the store (retain_time, retain_size) */
 	struct spare spare;
+	/* Blocking writes of the store's state (its identity) off the event loop.  A thread
+	 * of its own, not the retainer's: a retention pass over a large archive_dir must not
+	 * hold up the first acknowledgement. */
+	struct worker worker;
+	bool worker_started;
+	struct identity_job *identity_job; /* in flight, NULL none */
+	struct infile *identity_waiting; /* IN_IDENTIFYING files, waiting for it */
 	struct status_node st;
 };
 

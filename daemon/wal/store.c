@@ -463,17 +463,18 @@ int store_state_put(const struct store *st, const char *name, const void *buf, s
 	return ret;
 }
 
-int store_set_identity(struct store *st, const struct wal_identity *id)
+int store_write_identity(const struct store *st, const struct wal_identity *id)
 {
 	char buf[WAL_IDENTITY_TEXT_MAX];
 	size_t len = wal_identity_format(id, buf, sizeof(buf));
-	int ret = store_state_put(st, SYSID_FILE, buf, len);
 
-	if (ret < 0)
-		return ret;
+	return store_state_put(st, SYSID_FILE, buf, len);
+}
+
+void store_adopt_identity(struct store *st, const struct wal_identity *id)
+{
 	st->id = *id;
 	st->id.timeline = 0; /* the store's identity is the cluster's, not one segment's */
-	return 0;
 }
 
 int store_same_content(struct store *st, const char *incoming_name, const char *name)

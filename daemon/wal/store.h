@@ -91,10 +91,14 @@ int store_state_put(const struct store *st, const char *name, const void *buf, s
 
 /*
  * Record the cluster of the store's first segment (system identifier, page magic, segment
- * and block size), durably (temporary file, fsync, rename, directory fsync).  Returns 0
- * or -errno (logged).
+ * and block size), durably (temporary file, fsync, rename, directory fsync).  It blocks
+ * on the disk and reads only what does not change once the store is open, so it may run
+ * on a worker thread.  Returns 0 or -errno (logged).
  */
-int store_set_identity(struct store *st, const struct wal_identity *id);
+int store_write_identity(const struct store *st, const struct wal_identity *id);
+
+/* Take @id as the store's identity in memory (after store_write_identity()). */
+void store_adopt_identity(struct store *st, const struct wal_identity *id);
 
 /*
  * Compare the complete file @incoming_name in .incoming with @name in the store.

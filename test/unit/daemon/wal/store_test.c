@@ -360,7 +360,7 @@ static void test_partial_of_other_system(void **state)
 					   .seg_size = MB,
 					   .block_size = BLCKSZ };
 
-		assert_int_equal(store_set_identity(&st, &id), 0);
+		assert_int_equal(store_write_identity(&st, &id), 0);
 	}
 	fd = write_incoming(&st, SEG3 ".3", seg, MB / 2);
 	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc32c(0, seg, MB / 2)), 0);
@@ -421,7 +421,7 @@ static void test_identity_compare_dirs(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(&st, dir), 0);
-	assert_int_equal(store_set_identity(&st, &id), 0);
+	assert_int_equal(store_write_identity(&st, &id), 0);
 	store_close(&st);
 	snprintf(path, sizeof(path), "%s/.walship", dir);
 	{

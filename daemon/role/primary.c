@@ -239,6 +239,8 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 			    "copy of the WAL anywhere until a replica connects once");
 	if (worker_start(&pr->worker, r) < 0)
 		goto out_spool;
+	if (validate_ring_init(&pr->vring) < 0) /* then pushed files are read whole */
+		log_debug("no ring for validating page headers; reading pushed files whole");
 	if (primary_listen(pr) < 0)
 		goto out_worker;
 	if (control_start(&pr->control, r, cfg->socket_path, cfg->socket_group,
@@ -432,6 +434,7 @@ static void primary_free(void *state)
 	struct primary *pr = state;
 
 	worker_stop(&pr->worker);
+	validate_ring_exit(&pr->vring);
 	primary_stream_free(pr);
 	push_spares_free(pr);
 	spool_close(&pr->spool);

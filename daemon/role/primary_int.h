@@ -32,6 +32,7 @@
 #include "net/acceptor.h"
 #include "net/conn.h"
 #include "proto/codec.h"
+#include "ring/validate.h"
 #include "ring/worker.h"
 #include "role/decide.h"
 #include "role/role.h"
@@ -263,6 +264,7 @@ struct primary {
 	struct wal_identity id;
 	struct spool spool;
 	struct worker worker;
+	struct validate_ring vring; /* pushed files' page headers (send_source = buffers) */
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	struct hba_table *hba; /* access rules; NULL: every replica admitted */
 	char **registered; /* registered replicas, sorted */

@@ -368,6 +368,36 @@ int wal_validator_feed(struct wal_validator *wv, const void *data, size_t len)
 	return feed_text(wv, data, len);
 }
 
+int wal_validator_skip(struct wal_validator *wv, uint64_t len)
+{
+	uint64_t in_page;
+
+	if (wv->error)
+		return wv->error;
+	if (!is_segment_kind(wv->name.kind) || !wv->have_id || wv->page_buf_len)
+		return fail(wv, "internal error: skipping bytes before a page header was read");
+	in_page = wv->offset % wv->id.block_size;
+	if (in_page < WAL_PAGE_SHORT_HEADER || len > wv->id.block_size - in_page ||
+	    len > wv->file_size - wv->offset)
+		return fail(wv,
+			    "internal error: skipping %llu bytes at offset %llu crosses a page "
+			    "header",
+			    (unsigned long long)len, (unsigned long long)wv->offset);
+	wv->offset += len;
+	return 0;
+}
+
+int wal_validator_read_failed(struct wal_validator *wv, uint64_t offset, int err)
+{
+	char fname[WAL_NAME_MAX + 1];
+
+	format_file_name(&wv->name, fname, sizeof(fname));
+	snprintf(wv->message, sizeof(wv->message), "could not read file \"%s\" at offset %llu: %s",
+		 fname, (unsigned long long)offset, strerror(-err));
+	wv->error = err;
+	return err;
+}
+
 int wal_validator_end(struct wal_validator *wv, struct wal_identity *id)
 {
 	char fname[WAL_NAME_MAX + 1];
@@ -446,11 +476,7 @@ int wal_validate_fd(int fd, const struct wal_name *name, uint64_t expected_sysid
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			ret = -errno;
-			snprintf(wv->message, sizeof(wv->message),
-				 "could not read file \"%s\" at offset %llu: %s", fname,
-				 (unsigned long long)offset, strerror(-ret));
-			wv->error = ret;
+			ret = wal_validator_read_failed(wv, offset, -errno);
 			goto out_free_buf;
 		}
 		if (got == 0)

@@ -102,6 +102,18 @@ int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, u
 int wal_validator_feed(struct wal_validator *wv, const void *data, size_t len);
 
 /*
+ * Step over the next @len bytes of a segment without reading them: they must lie in one
+ * page's body, past its header (the validator checks headers alone, so a reader may
+ * fetch those and skip the rest: ring/validate.c).  Returns 0, or -EINVAL (a caller's
+ * mistake: a skip into a header, or before the first page gave the block size).
+ */
+int wal_validator_skip(struct wal_validator *wv, uint64_t len);
+
+/* Reading the file at @offset failed with -errno @err: record it (sticky, "could not read
+ * file ... at offset ...") and return @err. */
+int wal_validator_read_failed(struct wal_validator *wv, uint64_t offset, int err);
+
+/*
  * Finish: checks that exactly file_size bytes were fed and that the first page was seen.
  * Returns 0 and fills @id (may be NULL; for text files id is zeroed), or -EINVAL.
  */

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for daemon/wal/page.c, on synthetic segments built in memory with the
- * layout PostgreSQL 15 writes (measured: a fresh archived segment after pg_switch_wal()
- * has valid pages, then all-zero pages to the end; page 0 xlp_info 2 or 6).
+ * layout PostgreSQL 15 writes (test/unit/wal_segment.h).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,80 +18,7 @@
 
 #include "common/compiler.h"
 #include "wal/page.h"
-
-#define MB (1024u * 1024u)
-#define PG15_MAGIC 0xD110
-#define SYSID UINT64_C(7713288329218603033)
-
-struct seg_spec {
-	uint32_t seg_size;
-	uint32_t block_size;
-	uint32_t tli;
-	uint64_t segno;
-	uint16_t magic;
-	uint32_t valid_pages; /* pages with a header; the rest are zero */
-};
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int idx = 0; idx < 4; idx++)
-		p[idx] = (uint8_t)(v >> (8 * idx));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int idx = 0; idx < 8; idx++)
-		p[idx] = (uint8_t)(v >> (8 * idx));
-}
-
-/* Write a short page header at @page. */
-static void put_header(uint8_t *page, uint16_t magic, uint16_t info, uint32_t tli, uint64_t addr)
-{
-	put_le16(page, magic);
-	put_le16(page + 2, info);
-	put_le32(page + 4, tli);
-	put_le64(page + 8, addr);
-	put_le32(page + 16, 0);
-}
-
-static uint8_t *build_segment(const struct seg_spec *spec)
-{
-	uint8_t *seg = calloc(1, spec->seg_size);
-	uint64_t start = spec->segno * spec->seg_size;
-
-	assert_non_null(seg);
-	for (uint32_t page = 0; page < spec->valid_pages; page++) {
-		uint8_t *at = seg + (size_t)page * spec->block_size;
-
-		/* Record bytes: anything non-zero. */
-		memset(at + WAL_PAGE_LONG_HEADER, 0x5a, spec->block_size - WAL_PAGE_LONG_HEADER);
-		if (page == 0) {
-			put_header(at, spec->magic, 0x0006, spec->tli, start);
-			put_le64(at + 24, SYSID);
-			put_le32(at + 32, spec->seg_size);
-			put_le32(at + 36, spec->block_size);
-		} else {
-			put_header(at, spec->magic, page % 3 == 0 ? 0x0001 : 0x0000, spec->tli,
-				   start + (uint64_t)page * spec->block_size);
-		}
-	}
-	return seg;
-}
-
-static const struct seg_spec default_spec = {
-	.seg_size = MB,
-	.block_size = 8192,
-	.tli = 1,
-	.segno = 3,
-	.magic = PG15_MAGIC,
-	.valid_pages = 40,
-};
+#include "wal_segment.h"
 
 /* Validate @seg of @size under @name fed in pieces of @piece bytes (0: whole). */
 static int validate(const char *name, const uint8_t *seg, uint64_t size, size_t piece,
@@ -613,6 +539,49 @@ static void test_validate_fd(void **state)
 	free(seg);
 }
 
+/* wal_validator_skip(): page bodies only, and only once the first page gave the block
+ * size; the headers fed around the skips are checked as when everything is fed. */
+static void test_skip(void **state)
+{
+	uint8_t *seg = build_segment(&default_spec);
+	struct wal_validator wv;
+	struct wal_identity id;
+	struct wal_name name;
+
+	(void)state;
+	assert_int_equal(wal_name_parse("000000010000000000000003", &name), 0);
+
+	/* before the first header: refused */
+	assert_int_equal(wal_validator_begin(&wv, &name, MB, 0), 0);
+	assert_int_equal(wal_validator_skip(&wv, 100), -EINVAL);
+
+	/* headers fed, bodies skipped: the same verdict as the whole segment */
+	assert_int_equal(wal_validator_begin(&wv, &name, MB, 0), 0);
+	assert_int_equal(wal_validator_feed(&wv, seg, WAL_PAGE_LONG_HEADER), 0);
+	assert_int_equal(wal_validator_skip(&wv, 8192 - WAL_PAGE_LONG_HEADER), 0);
+	for (uint32_t page = 1; page < MB / 8192; page++) {
+		assert_int_equal(wal_validator_feed(&wv, seg + page * 8192, WAL_PAGE_SHORT_HEADER),
+				 0);
+		assert_int_equal(wal_validator_skip(&wv, 8192 - WAL_PAGE_SHORT_HEADER), 0);
+	}
+	assert_int_equal(wal_validator_end(&wv, &id), 0);
+	assert_int_equal(wv.valid_pages, default_spec.valid_pages);
+
+	/* a skip that reaches into the next header, or one from inside a header: refused */
+	assert_int_equal(wal_validator_begin(&wv, &name, MB, 0), 0);
+	assert_int_equal(wal_validator_feed(&wv, seg, WAL_PAGE_LONG_HEADER), 0);
+	assert_int_equal(wal_validator_skip(&wv, 8192 - WAL_PAGE_LONG_HEADER + 1), -EINVAL);
+	assert_int_equal(wal_validator_begin(&wv, &name, MB, 0), 0);
+	assert_int_equal(wal_validator_feed(&wv, seg, 8192 + 10), 0);
+	assert_int_equal(wal_validator_skip(&wv, 100), -EINVAL);
+
+	/* a text file has no pages to skip */
+	assert_int_equal(wal_name_parse("00000002.history", &name), 0);
+	assert_int_equal(wal_validator_begin(&wv, &name, 10, 0), 0);
+	assert_int_equal(wal_validator_skip(&wv, 5), -EINVAL);
+	free(seg);
+}
+
 /* A whole file in memory at once, as the primary validates a pushed file's mapping. */
 static void test_validate_buffer(void **state)
 {
@@ -672,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_other_versions),
 		cmocka_unit_test(test_text_files),
 		cmocka_unit_test(test_validate_fd),
+		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_validate_buffer),
 	};
 

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+/* WAL validation by page headers through a ring of its own (validate.h). */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ring/validate.h"
+
+int validate_ring_init(struct validate_ring *vr)
+{
+	int ret = io_uring_queue_init(VALIDATE_BATCH, &vr->ring, 0);
+
+	vr->ready = ret == 0;
+	return ret;
+}
+
+void validate_ring_exit(struct validate_ring *vr)
+{
+	if (vr->ready)
+		io_uring_queue_exit(&vr->ring);
+	vr->ready = false;
+}
+
+/*
+ * Read the @n headers of the pages at @offset, @block apart, into @hdrs; @res[k] gets
+ * each read's result.  Every completion is reaped, whatever happens, so the ring is
+ * empty again for the next file.  Returns 0 or -errno of the ring itself.
+ */
+static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t block,
+			unsigned int n, uint8_t (*hdrs)[WAL_PAGE_SHORT_HEADER], int *res)
+{
+	unsigned int reaped = 0;
+	int ret;
+
+	if (io_uring_sq_space_left(ring) < n)
+		return -EBUSY; /* not with n <= VALIDATE_BATCH and every completion reaped */
+	for (unsigned int k = 0; k < n; k++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+		if (!sqe)
+			return -EBUSY; /* checked above */
+		io_uring_prep_read(sqe, fd, hdrs[k], WAL_PAGE_SHORT_HEADER,
+				   offset + (uint64_t)k * block);
+		io_uring_sqe_set_data64(sqe, k);
+	}
+	do
+		ret = io_uring_submit_and_wait(ring, n);
+	while (ret == -EINTR);
+	if (ret < 0)
+		return ret; /* nothing was submitted */
+	while (reaped < n) {
+		struct io_uring_cqe *cqe;
+
+		ret = io_uring_wait_cqe(ring, &cqe);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0)
+			return ret;
+		res[io_uring_cqe_get_data64(cqe)] = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+		reaped++;
+	}
+	return 0;
+}
+
+int validate_fd(struct validate_ring *vr, int fd, const struct wal_name *name,
+		uint64_t expected_sysid, struct wal_validator *wv, struct wal_identity *id)
+{
+	uint8_t hdrs[VALIDATE_BATCH][WAL_PAGE_SHORT_HEADER];
+	uint8_t first[WAL_PAGE_LONG_HEADER];
+	int res[VALIDATE_BATCH];
+	uint64_t offset, size;
+	struct stat st;
+	uint32_t block;
+	ssize_t got;
+	int ret;
+
+	/* Other files, and a descriptor that is not a regular file: the plain way, which
+	 * also words those errors. */
+	if (!vr || !vr->ready ||
+	    (name->kind != WAL_FILE_SEGMENT && name->kind != WAL_FILE_PARTIAL) ||
+	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return wal_validate_fd(fd, name, expected_sysid, wv, id);
+	size = (uint64_t)st.st_size;
+	ret = wal_validator_begin(wv, name, size, expected_sysid);
+	if (ret)
+		return ret;
+
+	/* The first page's long header: it gives the block size. */
+	do
+		got = pread(fd, first, sizeof(first), 0);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return wal_validator_read_failed(wv, 0, -errno);
+	ret = wal_validator_feed(wv, first, (size_t)got);
+	if (ret || !wv->have_id)
+		return ret ? ret : wal_validator_end(wv, id); /* a short file */
+	block = wv->id.block_size;
+	/* Segment sizes are powers of two of 1 MB or more, block sizes of 64 kB or less:
+	 * the file is whole pages. */
+	ret = wal_validator_skip(wv, block - WAL_PAGE_LONG_HEADER);
+	for (offset = block; !ret && offset < size;) {
+		unsigned int n = (size - offset) / block < VALIDATE_BATCH ?
+					 (unsigned int)((size - offset) / block) :
+					 VALIDATE_BATCH;
+
+		ret = read_headers(&vr->ring, fd, offset, block, n, hdrs, res);
+		if (ret < 0)
+			return wal_validator_read_failed(wv, offset, ret);
+		for (unsigned int k = 0; k < n && !ret; k++, offset += block) {
+			if (res[k] < 0)
+				return wal_validator_read_failed(wv, offset, res[k]);
+			ret = wal_validator_feed(wv, hdrs[k], (size_t)res[k]);
+			if (res[k] < WAL_PAGE_SHORT_HEADER) /* shrank under us: end() says so */
+				return ret ? ret : wal_validator_end(wv, id);
+			if (!ret)
+				ret = wal_validator_skip(wv, block - WAL_PAGE_SHORT_HEADER);
+		}
+	}
+	return ret ? ret : wal_validator_end(wv, id);
+}

@@ -46,7 +46,8 @@ static inline void put_le64(uint8_t *p, uint64_t v)
 }
 
 /* Write a short page header at @page. */
-static inline void put_header(uint8_t *page, uint16_t magic, uint16_t info, uint32_t tli, uint64_t addr)
+static inline void put_header(uint8_t *page, uint16_t magic, uint16_t info, uint32_t tli,
+			      uint64_t addr)
 {
 	put_le16(page, magic);
 	put_le16(page + 2, info);

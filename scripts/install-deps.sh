@@ -21,7 +21,8 @@ set -euo pipefail
 # `make bench` (a contender; its plots), iputils-ping for the harness,
 # libcap2-bin for capsh (t_86 runs walshipd without the BPF capabilities); attr for getfattr
 # (t_34 waits for a partial file's durable-length record); iptables (t_30b drops a
-# replica's acknowledgements); libclang-rt-14-dev
+# replica's acknowledgements); strace (t_34d delays the replica's fsync system calls);
+# libclang-rt-14-dev
 # for clang's libFuzzer and sanitizer runtimes (test/fuzz/, t_95).
 # Docs: groff-base and man-db render the man pages (t_92 fails on any groff warning);
 # python3-prometheus-client parses a real /metrics (t_92b, the Grafana dashboard's check).
@@ -64,6 +65,7 @@ PACKAGES=(
 	libcap2-bin
 	attr
 	iptables
+	strace
 	e2fsprogs
 	jq
 	bc

@@ -1117,6 +1117,23 @@ pg_complete_segment() {
 	printf '%s\n' "$seg"
 }
 
+# pg_make_segments N DIR: a primary that archives nothing (archive_command = /bin/true)
+# at $PDATA fills N WAL segments (pg_complete_segment); copies of them go to DIR, owned by
+# postgres, their names to the array SEGS; the server is stopped again.
+pg_make_segments() {
+	local n=$1 dir=$2 seg i
+	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
+	pg_start "$PDATA" "$NS_P"
+	SEGS=()
+	for ((i = 0; i < n; i++)); do
+		seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
+		cp "$PDATA/pg_wal/$seg" "$dir/$seg"
+		chown postgres:postgres "$dir/$seg"
+		SEGS+=("$seg")
+	done
+	pg_stop "$PDATA"
+}
+
 # wal_segment_numbers DIR: print the segment numbers (decimal, sorted) of the timeline-1
 # WAL segments (24 hex digits, no suffix) in DIR, assuming 16 MB segments.
 wal_segment_numbers() {

@@ -29,16 +29,7 @@ write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
 write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
 
 log "making 3 real WAL segments"
-pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
-pg_start "$PDATA" "$NS_P"
-SEGS=()
-for _ in 1 2 3; do
-	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
-	cp "$PDATA/pg_wal/$seg" "$SCRATCH/$seg"
-	SEGS+=("$seg")
-done
-chown postgres:postgres "$SCRATCH"/*
-pg_stop "$PDATA"
+pg_make_segments 3 "$SCRATCH"
 
 streaming_is() {
 	test "$(walship_status "$PCONF" --json |

@@ -31,16 +31,7 @@ write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
 
 # Real segments, pushed by hand below (PostgreSQL's own archiver stays out of the way).
 log "making 5 real WAL segments"
-pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
-pg_start "$PDATA" "$NS_P"
-SEGS=()
-for _ in 1 2 3 4 5; do
-	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
-	cp "$PDATA/pg_wal/$seg" "$SCRATCH/$seg"
-	SEGS+=("$seg")
-done
-chown postgres:postgres "$SCRATCH"/*
-pg_stop "$PDATA"
+pg_make_segments 5 "$SCRATCH"
 
 # held REPLICA: files the primary's spool holds for REPLICA, per walship status --json.
 held() {

@@ -34,16 +34,7 @@ walship_daemons_up
 WAL=$MNT/wal
 mkdir -m 0755 "$WAL"
 log "making 2 real WAL segments"
-pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
-pg_start "$PDATA" "$NS_P"
-SEGS=()
-for _ in 1 2; do
-	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
-	cp "$PDATA/pg_wal/$seg" "$WAL/$seg"
-	SEGS+=("$seg")
-done
-chown postgres:postgres "$WAL"/*
-pg_stop "$PDATA"
+pg_make_segments 2 "$WAL"
 
 assert_exit 0 "push ${SEGS[0]}" walship_push_as_postgres "$PCONF" "$WAL/${SEGS[0]}"
 assert_eq 1 "$(status_counter "$PCONF" spool_files)" "files held for ws-away"

@@ -18,16 +18,7 @@ REPLICA_CONF_EXTRA=(keepalive_interval=300ms keepalive_timeout=2s)
 walship_daemons_up
 
 log "making three real WAL segments"
-pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
-pg_start "$PDATA" "$NS_P"
-segs=()
-for _ in 1 2 3; do
-	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
-	cp "$PDATA/pg_wal/$seg" "$SCRATCH/$seg"
-	chown postgres:postgres "$SCRATCH/$seg"
-	segs+=("$seg")
-done
-pg_stop "$PDATA"
+pg_make_segments 3 "$SCRATCH"
 [[ ! -e "$RARCHIVE/.walship/system_identifier" ]] ||
 	fail "test bug: the replica's store has an identity already"
 
@@ -43,20 +34,20 @@ wait_for 10 "strace to attach to the replica" attached
 
 log "three pushes at once; the first one's identity write is slow"
 push_pids=()
-for seg in "${segs[@]}"; do
+for seg in "${SEGS[@]}"; do
 	walship_push_as_postgres "$PCONF" "$SCRATCH/$seg" >"$TEST_DIR/push-$seg.out" 2>&1 &
 	push_pids+=("$!")
 done
 for i in "${!push_pids[@]}"; do
 	wait "${push_pids[$i]}" ||
-		fail "push of ${segs[$i]} failed: $(cat "$TEST_DIR/push-${segs[$i]}.out")"
+		fail "push of ${SEGS[$i]} failed: $(cat "$TEST_DIR/push-${SEGS[$i]}.out")"
 done
 kill "$strace_pid" 2>/dev/null || true
 wait "$strace_pid" 2>/dev/null || true
 
 grep -q "DELAYED" "$TEST_DIR/strace.log" ||
 	fail "strace delayed no fsync: the identity was not written as expected"
-for seg in "${segs[@]}"; do
+for seg in "${SEGS[@]}"; do
 	assert_file_identical "$SCRATCH/$seg" "$RARCHIVE/$seg"
 done
 [[ -s "$RARCHIVE/.walship/system_identifier" ]] ||

@@ -40,16 +40,7 @@ mount --bind "$R2ARCHIVE" "$R2ARCHIVE" || skip "cannot bind-mount a directory he
 write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P" "archive_dir=$R2ARCHIVE"
 
 log "making 4 real WAL segments"
-pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
-pg_start "$PDATA" "$NS_P"
-SEGS=()
-for _ in 1 2 3 4; do
-	seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
-	cp "$PDATA/pg_wal/$seg" "$SCRATCH/$seg"
-	SEGS+=("$seg")
-done
-chown postgres:postgres "$SCRATCH"/*
-pg_stop "$PDATA"
+pg_make_segments 4 "$SCRATCH"
 
 # ro_archive ro|rw: remount ws-r2's archive read-only or writable, where its walshipd sees it.
 ro_archive() {

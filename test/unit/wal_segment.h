@@ -3,7 +3,8 @@
  * For unit tests: synthetic WAL segments built in memory with the layout PostgreSQL 15
  * writes (a fresh archived segment after pg_switch_wal() has valid pages, then all-zero
  * pages to the end; page 0 xlp_info 2 or 6), for the validator's tests
- * (daemon/wal/page_test.c) and the ring's (daemon/ring/validate_test.c).
+ * (daemon/wal/page_test.c) and the ring's (daemon/ring/validate_test.c), and memory
+ * files holding them.
  *
  * Needs <cmocka.h> and "wal/page.h" first.
  */
@@ -13,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define MB (1024u * 1024u)
 #define PG15_MAGIC 0xD110
@@ -89,4 +92,13 @@ static const struct seg_spec default_spec = {
 	.valid_pages = 40,
 };
 
+/* A memory file holding @len bytes of @data (at offset 0, its offset at the end). */
+static inline int memfd_with(const uint8_t *data, size_t len)
+{
+	int fd = memfd_create("wal_segment", 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	return fd;
+}
 #endif /* WALSHIP_TEST_UNIT_WAL_SEGMENT_H */

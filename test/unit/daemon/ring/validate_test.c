@@ -25,15 +25,6 @@
 
 #define SEG_4MB "000000010000000000000001"
 
-static int memfd_with(const uint8_t *data, size_t len)
-{
-	int fd = memfd_create("validate_test", 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	return fd;
-}
-
 /* Validate @seg (4 MB) through @vr and in memory: both verdicts, which must agree. */
 static int both_ways(struct validate_ring *vr, const uint8_t *seg, uint64_t sysid,
 		     struct wal_validator *wv)

@@ -487,15 +487,6 @@ static void test_text_files(void **state)
 	assert_int_equal(wal_validator_end(&wv, &id), -EINVAL);
 }
 
-static int memfd_with(const uint8_t *data, size_t len)
-{
-	int fd = memfd_create("page_test", 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	return fd;
-}
-
 static void test_validate_fd(void **state)
 {
 	struct seg_spec spec = default_spec;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "ring/validate.h"
 
 int validate_ring_init(struct validate_ring *vr)
@@ -24,8 +25,9 @@ void validate_ring_exit(struct validate_ring *vr)
 
 /*
  * Read the @n headers of the pages at @offset, @block apart, into @hdrs; @res[k] gets
- * each read's result.  Every completion is reaped, whatever happens, so the ring is
- * empty again for the next file.  Returns 0 or -errno of the ring itself.
+ * each read's result (a failed read is reported there).  Returns 0 with every
+ * completion reaped, or -errno when the ring itself failed (a partial submission, a
+ * failed wait): requests may then be left in it, and the caller gives the ring up.
  */
 static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t block,
 			unsigned int n, uint8_t (*hdrs)[WAL_PAGE_SHORT_HEADER], int *res)
@@ -48,7 +50,9 @@ static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t
 		ret = io_uring_submit_and_wait(ring, n);
 	while (ret == -EINTR);
 	if (ret < 0)
-		return ret; /* nothing was submitted */
+		return ret;
+	if ((unsigned int)ret != n)
+		return -EIO;
 	while (reaped < n) {
 		struct io_uring_cqe *cqe;
 
@@ -106,8 +110,14 @@ int validate_fd(struct validate_ring *vr, int fd, const struct wal_name *name,
 					 VALIDATE_BATCH;
 
 		ret = read_headers(&vr->ring, fd, offset, block, n, hdrs, res);
-		if (ret < 0)
-			return wal_validator_read_failed(wv, offset, ret);
+		if (ret < 0) {
+			/* Not the file's fault: give the ring up, read the file the plain way. */
+			log_warning("validating page headers through io_uring failed (%s); "
+				    "reading pushed files whole from now on",
+				    strerror(-ret));
+			validate_ring_exit(vr);
+			return wal_validate_fd(fd, name, expected_sysid, wv, id);
+		}
 		for (unsigned int k = 0; k < n && !ret; k++, offset += block) {
 			if (res[k] < 0)
 				return wal_validator_read_failed(wv, offset, res[k]);

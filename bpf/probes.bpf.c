@@ -4,7 +4,10 @@
  * histograms in pinned maps (see probes.h).  Tracepoints only (no kprobes, no fentry):
  *
  *   io_uring_submit_req (6.4+) / io_uring_submit_sqe (6.1) -> io_uring_complete
- *       FSYNC requests, and sends carrying a peer tag in their user_data; a zero-copy
+ *       FSYNC requests, and sends carrying a peer tag in their user_data (every request
+ *       the programs look at carries a tag: the fsync's is PROBE_TAG_FSYNC, so an untagged
+ *       one, such as each of the thousands of reads that validate a pushed segment, is
+ *       passed over at its first test, with no helper call and no map); a zero-copy
  *       send's notification (IORING_CQE_F_NOTIF) completes its "released" time; receives
  *       carrying a peer tag start the "received to durable" clock that the completion of
  *       the next FSYNC submitted stops;
@@ -166,6 +169,12 @@ static __always_inline bool is_ours(void)
 	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
 }
 
+/* A request with no tag in its user_data: nothing the probes measure. */
+static __always_inline bool untagged(__u64 user_data)
+{
+	return !(user_data >> PROBE_TAG_SHIFT);
+}
+
 static __always_inline int on_submit(void *ctx, __u64 user_data, __u8 opcode)
 {
 	struct req_key key = { .ctx = (__u64)ctx, .user_data = user_data };
@@ -179,6 +188,7 @@ static __always_inline int on_submit(void *ctx, __u64 user_data, __u8 opcode)
 		return 0;
 	if (opcode == OP_FSYNC) {
 		start.kind = REQ_FSYNC;
+		peer = 0;
 		pending = bpf_map_lookup_elem(&recv_pending, &zero);
 		if (pending) {
 			start.covers = *pending;
@@ -245,18 +255,26 @@ static __always_inline int on_complete(void *ctx, __u64 user_data, __u32 cflags,
 
 /* ---- io_uring submission: 6.4+ and 6.1 names, BTF-typed and classic ---- */
 
+/* The BTF-typed programs read the request directly (no helper call); the classic ones
+ * read their record's fields, each a helper call, once the tag says the request counts. */
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(submit_req_btf, struct io_kiocb *req)
 {
-	return on_submit(BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
-			 BPF_CORE_READ(req, opcode));
+	__u64 user_data = req->cqe.user_data;
+
+	if (untagged(user_data))
+		return 0;
+	return on_submit(req->ctx, user_data, req->opcode);
 }
 
 SEC("tp_btf/io_uring_submit_sqe")
 int BPF_PROG(submit_sqe_btf, struct io_kiocb *req, bool force_nonblock)
 {
-	return on_submit(BPF_CORE_READ(req, ctx), BPF_CORE_READ(req, cqe.user_data),
-			 BPF_CORE_READ(req, opcode));
+	__u64 user_data = req->cqe.user_data;
+
+	if (untagged(user_data))
+		return 0;
+	return on_submit(req->ctx, user_data, req->opcode);
 }
 
 /* The classic records of both kernels (field names are stable, CO-RE finds them). */
@@ -280,15 +298,21 @@ struct trace_event_raw_io_uring_complete___classic {
 SEC("tp/io_uring/io_uring_submit_req")
 int submit_req_tp(struct trace_event_raw_io_uring_submit_req *rec)
 {
-	return on_submit(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
-			 BPF_CORE_READ(rec, opcode));
+	__u64 user_data = BPF_CORE_READ(rec, user_data);
+
+	if (untagged(user_data))
+		return 0;
+	return on_submit(BPF_CORE_READ(rec, ctx), user_data, BPF_CORE_READ(rec, opcode));
 }
 
 SEC("tp/io_uring/io_uring_submit_sqe")
 int submit_sqe_tp(struct trace_event_raw_io_uring_submit_sqe *rec)
 {
-	return on_submit(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
-			 BPF_CORE_READ(rec, opcode));
+	__u64 user_data = BPF_CORE_READ(rec, user_data);
+
+	if (untagged(user_data))
+		return 0;
+	return on_submit(BPF_CORE_READ(rec, ctx), user_data, BPF_CORE_READ(rec, opcode));
 }
 
 /* ---- io_uring completion: the (ctx, req, cqe) prototype of 6.3+, or the record ---- */
@@ -296,15 +320,22 @@ int submit_sqe_tp(struct trace_event_raw_io_uring_submit_sqe *rec)
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(complete_btf, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
-	return on_complete(ring, BPF_CORE_READ(cqe, user_data), BPF_CORE_READ(cqe, flags),
-			   BPF_CORE_READ(cqe, res));
+	__u64 user_data = cqe->user_data;
+
+	if (untagged(user_data))
+		return 0;
+	return on_complete(ring, user_data, cqe->flags, cqe->res);
 }
 
 SEC("tp/io_uring/io_uring_complete")
 int complete_tp(struct trace_event_raw_io_uring_complete___classic *rec)
 {
-	return on_complete(BPF_CORE_READ(rec, ctx), BPF_CORE_READ(rec, user_data),
-			   BPF_CORE_READ(rec, cflags), BPF_CORE_READ(rec, res));
+	__u64 user_data = BPF_CORE_READ(rec, user_data);
+
+	if (untagged(user_data))
+		return 0;
+	return on_complete(BPF_CORE_READ(rec, ctx), user_data, BPF_CORE_READ(rec, cflags),
+			   BPF_CORE_READ(rec, res));
 }
 
 /* ---- synchronous fsync(2) / fdatasync(2) ---- */

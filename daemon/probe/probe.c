@@ -36,6 +36,8 @@
 #endif
 
 _Static_assert(PROBE_TAG_SHIFT == RING_TAG_SHIFT, "send tags: ring and probes agree");
+_Static_assert(PROBE_TAG_FSYNC == RING_TAG_FSYNC, "fsync tags: ring and probes agree");
+_Static_assert(PROBE_MAX_PEERS <= RING_TAG_MAX, "a peer's tag is never the fsync tag");
 _Static_assert(PEERTAG_MAX < PROBE_MAX_PEERS, "every peer number has a histogram");
 
 struct probe {

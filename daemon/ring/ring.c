@@ -98,14 +98,20 @@ void ring_exit(struct ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Count the fsyncs among the entries queued since the last call (before each submit). */
+/* Count and tag (RING_TAG_FSYNC) the fsyncs among the entries queued since the last
+ * call (before each submit). */
 static void ring_count_queued(struct ring *r)
 {
 	struct io_uring_sq *sq = &r->uring.sq;
 
 	for (; r->counted_tail != sq->sqe_tail; r->counted_tail++) {
-		if (sq->sqes[r->counted_tail & sq->ring_mask].opcode == IORING_OP_FSYNC)
+		struct io_uring_sqe *sqe = &sq->sqes[r->counted_tail & sq->ring_mask];
+
+		if (sqe->opcode == IORING_OP_FSYNC) {
+			sqe->user_data = (sqe->user_data & ((1ULL << RING_TAG_SHIFT) - 1)) |
+					 (uint64_t)RING_TAG_FSYNC << RING_TAG_SHIFT;
 			r->fsyncs_submitted++;
+		}
 	}
 }
 

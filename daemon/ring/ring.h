@@ -27,10 +27,14 @@
 /*
  * A request's user_data is the address of its struct ring_op; the bits from
  * RING_TAG_SHIFT up may carry a small tag (a peer's number, for the BPF send probes)
- * that completions mask off.  User-space addresses stay below 2^47.
+ * that completions mask off.  User-space addresses stay below 2^47.  Every FSYNC
+ * carries RING_TAG_FSYNC, so that the probes, which fire on every request of the
+ * process (a pushed file's validation alone makes thousands), pass over an untagged
+ * one at its first instruction.
  */
 #define RING_TAG_SHIFT 48
-#define RING_TAG_MAX 0x7fff
+#define RING_TAG_MAX 0x7ffe
+#define RING_TAG_FSYNC 0x7fff
 
 struct ring_op;
 typedef void (*ring_cb)(struct ring_op *op, int res, uint32_t cqe_flags);

@@ -68,16 +68,94 @@ static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t
 	return 0;
 }
 
+/* Feed @wv the header of the page at @offset (one pread: the ring is not there). */
+static int feed_header_pread(int fd, struct wal_validator *wv, uint64_t offset, uint32_t block)
+{
+	uint8_t hdr[WAL_PAGE_SHORT_HEADER];
+	ssize_t got;
+	int ret;
+
+	do
+		got = pread(fd, hdr, sizeof(hdr), (off_t)offset);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return wal_validator_read_failed(wv, offset, -errno);
+	ret = wal_validator_feed(wv, hdr, (size_t)got);
+	if (ret || got < WAL_PAGE_SHORT_HEADER) /* shrank under us: end() says so */
+		return ret ? ret : wal_validator_end(wv, NULL);
+	return wal_validator_skip(wv, block - WAL_PAGE_SHORT_HEADER);
+}
+
+int validate_fd_pages(struct validate_ring *vr, int fd, struct wal_validator *wv, uint64_t to)
+{
+	uint8_t hdrs[VALIDATE_BATCH][WAL_PAGE_SHORT_HEADER];
+	int res[VALIDATE_BATCH];
+	uint32_t block = wv->id.block_size;
+	uint64_t offset = wv->offset;
+	int ret = wv->error;
+
+	if (!ret && (!wv->have_id || offset % block || to % block))
+		return wal_validator_read_failed(wv, offset, -EINVAL); /* a caller's mistake */
+	while (!ret && offset < to) {
+		unsigned int n = (to - offset) / block < VALIDATE_BATCH ?
+					 (unsigned int)((to - offset) / block) :
+					 VALIDATE_BATCH;
+
+		if (!vr || !vr->ready) {
+			ret = feed_header_pread(fd, wv, offset, block);
+			offset += block;
+			continue;
+		}
+		ret = read_headers(&vr->ring, fd, offset, block, n, hdrs, res);
+		if (ret < 0) {
+			/* Not the file's fault: give the ring up, read the plain way. */
+			log_warning("validating page headers through io_uring failed (%s); "
+				    "reading pushed files without it from now on",
+				    strerror(-ret));
+			validate_ring_exit(vr);
+			ret = 0;
+			continue;
+		}
+		for (unsigned int k = 0; k < n && !ret; k++, offset += block) {
+			if (res[k] < 0)
+				return wal_validator_read_failed(wv, offset, res[k]);
+			ret = wal_validator_feed(wv, hdrs[k], (size_t)res[k]);
+			if (res[k] < WAL_PAGE_SHORT_HEADER) /* shrank under us: end() says so */
+				return ret ? ret : wal_validator_end(wv, NULL);
+			if (!ret)
+				ret = wal_validator_skip(wv, block - WAL_PAGE_SHORT_HEADER);
+		}
+	}
+	return ret;
+}
+
+int validate_fd_first_page(int fd, const struct wal_name *name, uint64_t size,
+			   uint64_t expected_sysid, struct wal_validator *wv)
+{
+	uint8_t first[WAL_PAGE_LONG_HEADER];
+	ssize_t got;
+	int ret;
+
+	ret = wal_validator_begin(wv, name, size, expected_sysid);
+	if (ret)
+		return ret;
+	do
+		got = pread(fd, first, sizeof(first), 0);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return wal_validator_read_failed(wv, 0, -errno);
+	ret = wal_validator_feed(wv, first, (size_t)got);
+	if (ret || !wv->have_id)
+		return ret ? ret : wal_validator_end(wv, NULL); /* a short file */
+	/* Segment sizes are powers of two of 1 MB or more, block sizes of 64 kB or less:
+	 * the file is whole pages. */
+	return wal_validator_skip(wv, wv->id.block_size - WAL_PAGE_LONG_HEADER);
+}
+
 int validate_fd(struct validate_ring *vr, int fd, const struct wal_name *name,
 		uint64_t expected_sysid, struct wal_validator *wv, struct wal_identity *id)
 {
-	uint8_t hdrs[VALIDATE_BATCH][WAL_PAGE_SHORT_HEADER];
-	uint8_t first[WAL_PAGE_LONG_HEADER];
-	int res[VALIDATE_BATCH];
-	uint64_t offset, size;
 	struct stat st;
-	uint32_t block;
-	ssize_t got;
 	int ret;
 
 	/* Other files, and a descriptor that is not a regular file: the plain way, which
@@ -86,47 +164,8 @@ int validate_fd(struct validate_ring *vr, int fd, const struct wal_name *name,
 	    (name->kind != WAL_FILE_SEGMENT && name->kind != WAL_FILE_PARTIAL) ||
 	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		return wal_validate_fd(fd, name, expected_sysid, wv, id);
-	size = (uint64_t)st.st_size;
-	ret = wal_validator_begin(wv, name, size, expected_sysid);
-	if (ret)
-		return ret;
-
-	/* The first page's long header: it gives the block size. */
-	do
-		got = pread(fd, first, sizeof(first), 0);
-	while (got < 0 && errno == EINTR);
-	if (got < 0)
-		return wal_validator_read_failed(wv, 0, -errno);
-	ret = wal_validator_feed(wv, first, (size_t)got);
-	if (ret || !wv->have_id)
-		return ret ? ret : wal_validator_end(wv, id); /* a short file */
-	block = wv->id.block_size;
-	/* Segment sizes are powers of two of 1 MB or more, block sizes of 64 kB or less:
-	 * the file is whole pages. */
-	ret = wal_validator_skip(wv, block - WAL_PAGE_LONG_HEADER);
-	for (offset = block; !ret && offset < size;) {
-		unsigned int n = (size - offset) / block < VALIDATE_BATCH ?
-					 (unsigned int)((size - offset) / block) :
-					 VALIDATE_BATCH;
-
-		ret = read_headers(&vr->ring, fd, offset, block, n, hdrs, res);
-		if (ret < 0) {
-			/* Not the file's fault: give the ring up, read the file the plain way. */
-			log_warning("validating page headers through io_uring failed (%s); "
-				    "reading pushed files whole from now on",
-				    strerror(-ret));
-			validate_ring_exit(vr);
-			return wal_validate_fd(fd, name, expected_sysid, wv, id);
-		}
-		for (unsigned int k = 0; k < n && !ret; k++, offset += block) {
-			if (res[k] < 0)
-				return wal_validator_read_failed(wv, offset, res[k]);
-			ret = wal_validator_feed(wv, hdrs[k], (size_t)res[k]);
-			if (res[k] < WAL_PAGE_SHORT_HEADER) /* shrank under us: end() says so */
-				return ret ? ret : wal_validator_end(wv, id);
-			if (!ret)
-				ret = wal_validator_skip(wv, block - WAL_PAGE_SHORT_HEADER);
-		}
-	}
+	ret = validate_fd_first_page(fd, name, (uint64_t)st.st_size, expected_sysid, wv);
+	if (!ret && wv->offset < wv->file_size)
+		ret = validate_fd_pages(vr, fd, wv, wv->file_size);
 	return ret ? ret : wal_validator_end(wv, id);
 }

@@ -44,4 +44,21 @@ void validate_ring_exit(struct validate_ring *vr);
 int validate_fd(struct validate_ring *vr, int fd, const struct wal_name *name,
 		uint64_t expected_sysid, struct wal_validator *wv, struct wal_identity *id);
 
+/*
+ * The first page of the segment (or .partial) open as @fd, of @size bytes: begin @wv and
+ * check that page's long header, which names the cluster (wv->id) and the block size.
+ * Returns 0 with wv->offset at the end of the page, or -EINVAL with the reason in
+ * wv->message, or -errno when reading fails.
+ */
+int validate_fd_first_page(int fd, const struct wal_name *name, uint64_t size,
+			   uint64_t expected_sysid, struct wal_validator *wv);
+
+/*
+ * Go on with @wv, begun on the segment open as @fd and past its first page, up to @to:
+ * the headers of the pages from wv->offset to @to (both on page boundaries), read
+ * through @vr (one pread() each when @vr is NULL or not set up, or once the ring
+ * failed).  Returns 0, or -EINVAL with the reason in wv->message, or -errno.
+ */
+int validate_fd_pages(struct validate_ring *vr, int fd, struct wal_validator *wv, uint64_t to);
+
 #endif /* WALSHIP_RING_VALIDATE_H */

@@ -132,7 +132,15 @@ struct push {
 	bool memfd; /* its memory is a memfd of push_mem_new's, kept as a spare if streamed */
 	uint64_t avail;
 	uint64_t lsn; /* stream: LSN of byte 0 */
-	struct wal_validator wv; /* stream: checks the pages as they arrive */
+	/*
+	 * A streamed segment's pages are checked as they arrive.  A pushed segment read
+	 * into the send slots (send_source = buffers) is checked there as the first transfer
+	 * reads each chunk (push_check_read()), its first page at the push: "checking" while
+	 * wv has not reached its end.  Before a push is answered or held, the pages no read
+	 * brought are read for it (push_check()).
+	 */
+	struct wal_validator wv;
+	bool checking;
 	/* A push of a segment being streamed waits for the stream's copy (follower of its
 	 * leader): answered when that is safe, sent only if it fails. */
 	struct push *follower;
@@ -348,6 +356,12 @@ int push_mem_begin(struct primary *pr, const char *name, const void *content, ui
 void push_spares_free(struct primary *pr);
 /* CRC-32C of the first @len bytes of @p's file into *@crc.  Returns 0 or -errno. */
 int push_crc(const struct push *p, uint64_t len, uint32_t *crc);
+
+/* Bytes [@offset, @offset + @len) of @p, read into a send slot as @data: validate the
+ * pages among them not yet validated (and, through the validation ring, any before them
+ * that no read brought).  @p found invalid fails (answered as refused); the chunk still
+ * goes, and the replicas refuse the file by their own check. */
+void push_check_read(struct push *p, uint64_t offset, const uint8_t *data, uint32_t len);
 /* Relay mode: WAL file @name to send, open as @fd (owned from here on), @size bytes of
  * which the first @avail are there, nobody waiting for its answer; given to no replica yet
  * (the caller adds it with peer_add_xfer()).  @stream: a segment still growing (beginning

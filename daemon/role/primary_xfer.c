@@ -81,6 +81,8 @@ static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 		push_fail(p, CTL_ERR_FAILED, "%s", msg);
 		conn_item_failed(&peer->conn, item, res < 0 ? res : -EIO);
 	} else {
+		push_check_read(p, offset,
+				item->slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE, want);
 		conn_item_ready(
 			&peer->conn, item,
 			(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));

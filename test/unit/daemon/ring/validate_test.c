@@ -3,8 +3,10 @@
  * Unit tests for daemon/ring/validate.c: a segment validated by its page headers alone,
  * read through a real io_uring, gives the verdict and the message that the validator
  * gives over the whole file in memory, for a damaged header anywhere (the first page, in
- * a batch, at the border of two batches of VALIDATE_BATCH, the last page); other files
- * and a missing ring go the plain way.
+ * a batch, at the border of two batches of VALIDATE_BATCH, the last page), whole or in
+ * pieces (validate_fd_first_page(), validate_fd_pages() and pages fed from memory, as a
+ * pushed segment is validated in the send slots); other files and a missing ring go the
+ * plain way.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -90,6 +92,81 @@ static void test_headers(void **state)
 	validate_ring_exit(&vr);
 }
 
+/*
+ * Validate @seg (4 MB) in pieces, as a push read into send slots is: its first page, then
+ * the pages of [8 kB, 1 MB) through @vr, [1 MB, 2 MB) from memory, [2 MB, 3 MB) through no
+ * ring (one pread each), [3 MB, 4 MB) from memory.  The verdict and message must be those
+ * of the validator over the whole file in memory.
+ */
+static int in_pieces(struct validate_ring *vr, const uint8_t *seg, struct wal_validator *wv)
+{
+	struct wal_validator wv_mem;
+	struct wal_name name;
+	int fd = memfd_with(seg, 4 * MB), ret, ret_mem;
+
+	assert_int_equal(wal_name_parse(SEG_4MB, &name), 0);
+	ret = validate_fd_first_page(fd, &name, 4 * MB, 0, wv);
+	if (!ret) {
+		assert_int_equal(wv->offset, 8192);
+		ret = validate_fd_pages(vr, fd, wv, MB);
+	}
+	if (!ret)
+		ret = wal_validator_feed(wv, seg + MB, MB);
+	if (!ret)
+		ret = validate_fd_pages(NULL, fd, wv, 3 * MB);
+	if (!ret)
+		ret = wal_validator_feed(wv, seg + 3 * MB, MB);
+	if (!ret)
+		ret = wal_validator_end(wv, NULL);
+	close(fd);
+	ret_mem = wal_validate_buffer(seg, 4 * MB, &name, 0, &wv_mem, NULL);
+	assert_int_equal(ret, ret_mem);
+	if (ret)
+		assert_string_equal(wv->message, wv_mem.message);
+	else
+		assert_int_equal(wv->valid_pages, wv_mem.valid_pages);
+	return ret;
+}
+
+static void test_pieces(void **state)
+{
+	/* the first page; through the ring; from memory; one pread each; from memory again */
+	static const unsigned int pages[] = { 0, 1, 127, 128, 129, 200, 256, 300, 383, 384, 511 };
+	struct seg_spec spec = default_spec;
+	struct validate_ring vr;
+	struct wal_validator wv;
+	uint8_t *seg;
+
+	(void)state;
+	assert_int_equal(validate_ring_init(&vr), 0);
+	spec.seg_size = 4 * MB;
+	spec.segno = 1;
+	spec.valid_pages = 512;
+	seg = build_segment(&spec);
+	assert_int_equal(in_pieces(&vr, seg, &wv), 0);
+	assert_int_equal(wv.valid_pages, 512);
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		uint8_t *page = seg + (size_t)pages[i] * 8192;
+		uint16_t magic = (uint16_t)(page[0] | page[1] << 8);
+
+		put_le16(page, 0xBEEF);
+		assert_int_equal(in_pieces(&vr, seg, &wv), -EINVAL);
+		assert_non_null(strstr(wv.message, "invalid magic number BEEF"));
+		put_le16(page, magic);
+	}
+	/* partly written: the zeros begin in the piece read one pread at a time */
+	free(seg);
+	spec.valid_pages = 300;
+	seg = build_segment(&spec);
+	assert_int_equal(in_pieces(&vr, seg, &wv), 0);
+	assert_int_equal(wv.valid_pages, 300);
+	/* a caller's mistake: pages from an offset that is not a page boundary */
+	wv.offset += 100;
+	assert_int_equal(validate_fd_pages(&vr, -1, &wv, 4 * MB), -EINVAL);
+	free(seg);
+	validate_ring_exit(&vr);
+}
+
 /* Files that are not segments, and no ring: wal_validate_fd()'s verdicts and words. */
 static void test_plain_way(void **state)
 {
@@ -135,6 +212,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_pieces),
 		cmocka_unit_test(test_plain_way),
 	};
 

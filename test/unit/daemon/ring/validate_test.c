@@ -27,20 +27,16 @@
 
 #define SEG_4MB "000000010000000000000001"
 
-/* Validate @seg (4 MB) through @vr and in memory: both verdicts, which must agree. */
-static int both_ways(struct validate_ring *vr, const uint8_t *seg, uint64_t sysid,
-		     struct wal_validator *wv)
+/* @ret and @wv, from validating @seg (4 MB) another way, against the validator over the
+ * whole file in memory: the same verdict, and the same message or count of valid pages. */
+static int agrees_with_memory(const uint8_t *seg, uint64_t sysid, int ret,
+			      const struct wal_validator *wv)
 {
 	struct wal_validator wv_mem;
-	struct wal_identity id, id_mem;
 	struct wal_name name;
-	int fd = memfd_with(seg, 4 * MB), ret, ret_mem;
 
 	assert_int_equal(wal_name_parse(SEG_4MB, &name), 0);
-	ret = validate_fd(vr, fd, &name, sysid, wv, &id);
-	close(fd);
-	ret_mem = wal_validate_buffer(seg, 4 * MB, &name, sysid, &wv_mem, &id_mem);
-	assert_int_equal(ret, ret_mem);
+	assert_int_equal(ret, wal_validate_buffer(seg, 4 * MB, &name, sysid, &wv_mem, NULL));
 	if (ret)
 		assert_string_equal(wv->message, wv_mem.message);
 	else
@@ -48,40 +44,71 @@ static int both_ways(struct validate_ring *vr, const uint8_t *seg, uint64_t sysi
 	return ret;
 }
 
+/* Validate @seg (4 MB) through @vr, checked against the validator in memory. */
+static int both_ways(struct validate_ring *vr, const uint8_t *seg, uint64_t sysid,
+		     struct wal_validator *wv)
+{
+	struct wal_identity id;
+	struct wal_name name;
+	int fd = memfd_with(seg, 4 * MB), ret;
+
+	assert_int_equal(wal_name_parse(SEG_4MB, &name), 0);
+	ret = validate_fd(vr, fd, &name, sysid, wv, &id);
+	close(fd);
+	return agrees_with_memory(seg, sysid, ret, wv);
+}
+
+typedef int validate_way(struct validate_ring *vr, const uint8_t *seg, uint64_t sysid,
+			 struct wal_validator *wv);
+
+/* A 4 MB segment of 8 kB pages, its first @valid pages written. */
+static uint8_t *segment_4mb(unsigned int valid)
+{
+	struct seg_spec spec = default_spec;
+
+	spec.seg_size = 4 * MB;
+	spec.segno = 1;
+	spec.valid_pages = valid;
+	return build_segment(&spec);
+}
+
+/* Damage the magic of each of the @n @pages of @seg in turn: @way refuses it, naming it. */
+static void damage_each(validate_way *way, struct validate_ring *vr, uint8_t *seg,
+			const unsigned int *pages, size_t n)
+{
+	struct wal_validator wv;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *page = seg + (size_t)pages[i] * 8192;
+		uint16_t magic = (uint16_t)(page[0] | page[1] << 8);
+
+		put_le16(page, 0xBEEF);
+		assert_int_equal(way(vr, seg, 0, &wv), -EINVAL);
+		assert_non_null(strstr(wv.message, "invalid magic number BEEF"));
+		put_le16(page, magic);
+	}
+}
+
 static void test_headers(void **state)
 {
 	/* pages of 8 kB: the first batch holds pages 1 to 128, the second 129 to 256 */
 	static const unsigned int pages[] = { 0, 1, 2, 127, 128, 129, 130, 256, 257, 511 };
-	struct seg_spec spec = default_spec;
 	struct validate_ring vr;
 	struct wal_validator wv;
 	uint8_t *seg;
 
 	(void)state;
 	assert_int_equal(validate_ring_init(&vr), 0);
-	spec.seg_size = 4 * MB;
-	spec.segno = 1;
-	spec.valid_pages = 512;
-	seg = build_segment(&spec);
+	seg = segment_4mb(512);
 	assert_int_equal(both_ways(&vr, seg, SYSID, &wv), 0);
 	assert_int_equal(wv.valid_pages, 512);
 	assert_int_equal(both_ways(&vr, seg, SYSID + 1, &wv), -EINVAL);
 	assert_non_null(strstr(wv.message, "belongs to system"));
-
-	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-		uint8_t *page = seg + (size_t)pages[i] * 8192;
-		uint16_t magic = (uint16_t)(page[0] | page[1] << 8);
-
-		put_le16(page, 0xBEEF);
-		assert_int_equal(both_ways(&vr, seg, 0, &wv), -EINVAL);
-		assert_non_null(strstr(wv.message, "invalid magic number BEEF"));
-		put_le16(page, magic);
-	}
+	damage_each(both_ways, &vr, seg, pages, sizeof(pages) / sizeof(pages[0]));
 
 	/* valid pages, then zeros to the end: a partly written segment */
 	free(seg);
-	spec.valid_pages = 200;
-	seg = build_segment(&spec);
+	seg = segment_4mb(200);
 	assert_int_equal(both_ways(&vr, seg, 0, &wv), 0);
 	assert_int_equal(wv.valid_pages, 200);
 	/* a page claiming its address after the zeros began */
@@ -95,17 +122,16 @@ static void test_headers(void **state)
 /*
  * Validate @seg (4 MB) in pieces, as a push read into send slots is: its first page, then
  * the pages of [8 kB, 1 MB) through @vr, [1 MB, 2 MB) from memory, [2 MB, 3 MB) through no
- * ring (one pread each), [3 MB, 4 MB) from memory.  The verdict and message must be those
- * of the validator over the whole file in memory.
+ * ring (one pread each), [3 MB, 4 MB) from memory; checked against the validator in memory.
  */
-static int in_pieces(struct validate_ring *vr, const uint8_t *seg, struct wal_validator *wv)
+static int in_pieces(struct validate_ring *vr, const uint8_t *seg, uint64_t sysid,
+		     struct wal_validator *wv)
 {
-	struct wal_validator wv_mem;
 	struct wal_name name;
-	int fd = memfd_with(seg, 4 * MB), ret, ret_mem;
+	int fd = memfd_with(seg, 4 * MB), ret;
 
 	assert_int_equal(wal_name_parse(SEG_4MB, &name), 0);
-	ret = validate_fd_first_page(fd, &name, 4 * MB, 0, wv);
+	ret = validate_fd_first_page(fd, &name, 4 * MB, sysid, wv);
 	if (!ret) {
 		assert_int_equal(wv->offset, 8192);
 		ret = validate_fd_pages(vr, fd, wv, MB);
@@ -119,46 +145,29 @@ static int in_pieces(struct validate_ring *vr, const uint8_t *seg, struct wal_va
 	if (!ret)
 		ret = wal_validator_end(wv, NULL);
 	close(fd);
-	ret_mem = wal_validate_buffer(seg, 4 * MB, &name, 0, &wv_mem, NULL);
-	assert_int_equal(ret, ret_mem);
-	if (ret)
-		assert_string_equal(wv->message, wv_mem.message);
-	else
-		assert_int_equal(wv->valid_pages, wv_mem.valid_pages);
-	return ret;
+	return agrees_with_memory(seg, sysid, ret, wv);
 }
 
 static void test_pieces(void **state)
 {
 	/* the first page; through the ring; from memory; one pread each; from memory again */
 	static const unsigned int pages[] = { 0, 1, 127, 128, 129, 200, 256, 300, 383, 384, 511 };
-	struct seg_spec spec = default_spec;
 	struct validate_ring vr;
 	struct wal_validator wv;
 	uint8_t *seg;
 
 	(void)state;
 	assert_int_equal(validate_ring_init(&vr), 0);
-	spec.seg_size = 4 * MB;
-	spec.segno = 1;
-	spec.valid_pages = 512;
-	seg = build_segment(&spec);
-	assert_int_equal(in_pieces(&vr, seg, &wv), 0);
+	seg = segment_4mb(512);
+	assert_int_equal(in_pieces(&vr, seg, 0, &wv), 0);
 	assert_int_equal(wv.valid_pages, 512);
-	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-		uint8_t *page = seg + (size_t)pages[i] * 8192;
-		uint16_t magic = (uint16_t)(page[0] | page[1] << 8);
-
-		put_le16(page, 0xBEEF);
-		assert_int_equal(in_pieces(&vr, seg, &wv), -EINVAL);
-		assert_non_null(strstr(wv.message, "invalid magic number BEEF"));
-		put_le16(page, magic);
-	}
+	assert_int_equal(in_pieces(&vr, seg, SYSID + 1, &wv), -EINVAL);
+	assert_non_null(strstr(wv.message, "belongs to system"));
+	damage_each(in_pieces, &vr, seg, pages, sizeof(pages) / sizeof(pages[0]));
 	/* partly written: the zeros begin in the piece read one pread at a time */
 	free(seg);
-	spec.valid_pages = 300;
-	seg = build_segment(&spec);
-	assert_int_equal(in_pieces(&vr, seg, &wv), 0);
+	seg = segment_4mb(300);
+	assert_int_equal(in_pieces(&vr, seg, 0, &wv), 0);
 	assert_int_equal(wv.valid_pages, 300);
 	/* a caller's mistake: pages from an offset that is not a page boundary */
 	wv.offset += 100;

@@ -290,7 +290,12 @@ metrics_eq "p: send count equals the peer's zero-copy + copying sends" 9187 \
 POLL_PID=$!
 /nlcheck events r1 unknown 10000 >/tmp/events.out 2>&1 &
 EVENTS_PID=$!
-wait_for 5 grep -q subscribed /tmp/events.out
+# Each listener must have joined the group before the change it listens for: a change made
+# before that is never heard.  Under TCG on a busy host its start alone can take seconds,
+# and a wait of 5 s whose end was not checked once let a standby's removal happen first
+# ("timeout" at a make check of c8f0517).
+check "the events listener joined the group before the change" \
+	wait_for 30 grep -q subscribed /tmp/events.out
 sleep 0.5
 kill -KILL $P_PID
 wait $P_PID 2>/dev/null
@@ -369,7 +374,8 @@ eq "walship status --sysfs shows the standby's write_lsn" \
 # TCG on a busy host a bound of 10 s in all once ran out (a make check at e835fa3).
 /nlcheck events rw1 gone 30000 >/tmp/events.out 2>&1 &
 EVENTS_PID=$!
-wait_for 5 grep -q subscribed /tmp/events.out
+check "the events listener joined the group before the change" \
+	wait_for 30 grep -q subscribed /tmp/events.out
 kill -TERM $RW_PID
 # (bounded: pg_receivewal -s 1 stops within a second of SIGTERM)
 check "pg_receivewal stops on SIGTERM" wait_for 10 sh -c "! kill -0 $RW_PID 2>/dev/null"
@@ -392,7 +398,8 @@ eq "replica's flush_lsn is the last segment's end" "$LATE_FLUSH_LSN" \
 	"$(cat $W/peers/p/flush_lsn)"
 /nlcheck events p connecting,disconnected 10000 >/tmp/events.out 2>&1 &
 EVENTS_PID=$!
-wait_for 5 grep -q subscribed /tmp/events.out
+check "the events listener joined the group before the change" \
+	wait_for 30 grep -q subscribed /tmp/events.out
 kill -TERM $P_PID
 wait $P_PID 2>/dev/null
 wait $EVENTS_PID

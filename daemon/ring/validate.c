@@ -68,22 +68,33 @@ static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t
 	return 0;
 }
 
-/* Feed @wv the header of the page at @offset (one pread: the ring is not there). */
-static int feed_header_pread(int fd, struct wal_validator *wv, uint64_t offset, uint32_t block)
+/*
+ * Feed @wv the header of the page at @offset, as a read of it gave it (@got: the read's
+ * result, a negative errno or the bytes read), and step over the page's body.
+ */
+static int feed_header(struct wal_validator *wv, uint64_t offset, const uint8_t *hdr, int got,
+		       uint32_t block)
 {
-	uint8_t hdr[WAL_PAGE_SHORT_HEADER];
-	ssize_t got;
 	int ret;
 
-	do
-		got = pread(fd, hdr, sizeof(hdr), (off_t)offset);
-	while (got < 0 && errno == EINTR);
 	if (got < 0)
-		return wal_validator_read_failed(wv, offset, -errno);
+		return wal_validator_read_failed(wv, offset, got);
 	ret = wal_validator_feed(wv, hdr, (size_t)got);
 	if (ret || got < WAL_PAGE_SHORT_HEADER) /* shrank under us: end() says so */
 		return ret ? ret : wal_validator_end(wv, NULL);
 	return wal_validator_skip(wv, block - WAL_PAGE_SHORT_HEADER);
+}
+
+/* The header of the page at @offset with one pread (the ring is not there). */
+static int feed_header_pread(int fd, struct wal_validator *wv, uint64_t offset, uint32_t block)
+{
+	uint8_t hdr[WAL_PAGE_SHORT_HEADER];
+	ssize_t got;
+
+	do
+		got = pread(fd, hdr, sizeof(hdr), (off_t)offset);
+	while (got < 0 && errno == EINTR);
+	return feed_header(wv, offset, hdr, got < 0 ? -errno : (int)got, block);
 }
 
 int validate_fd_pages(struct validate_ring *vr, int fd, struct wal_validator *wv, uint64_t to)
@@ -116,15 +127,8 @@ int validate_fd_pages(struct validate_ring *vr, int fd, struct wal_validator *wv
 			ret = 0;
 			continue;
 		}
-		for (unsigned int k = 0; k < n && !ret; k++, offset += block) {
-			if (res[k] < 0)
-				return wal_validator_read_failed(wv, offset, res[k]);
-			ret = wal_validator_feed(wv, hdrs[k], (size_t)res[k]);
-			if (res[k] < WAL_PAGE_SHORT_HEADER) /* shrank under us: end() says so */
-				return ret ? ret : wal_validator_end(wv, NULL);
-			if (!ret)
-				ret = wal_validator_skip(wv, block - WAL_PAGE_SHORT_HEADER);
-		}
+		for (unsigned int k = 0; k < n && !ret; k++, offset += block)
+			ret = feed_header(wv, offset, hdrs[k], res[k], block);
 	}
 	return ret;
 }

@@ -71,6 +71,7 @@ plots() {
 		[pgbr-async-none]="lw 2 dt 4 lc rgb '#990033'" [pgbr-async-lz4]="lw 2 dt 4 lc rgb '#ddaa00'"
 		[baseline]="lw 3 lc rgb '#000000'" [cp]="lw 2 dt 3 lc rgb '#777777'"
 		[limit-disk]="lw 2 dt 3 lc rgb '#996600'" [limit-net]="lw 2 dt 3 lc rgb '#009966'"
+		[plain-send]="lw 1 dt 3 lc rgb '#444444'"
 		[streaming]="lw 2 lc rgb '#228833'" [fanout-1]="lw 1 dt 5 lc rgb '#00aaaa'")
 	for c in $(contenders | grep -v '^fanout-[248]'); do
 		f=$pd/cdf-$c.dat

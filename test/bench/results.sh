@@ -143,7 +143,7 @@ contenders() {
 	for c in walship walship-async walship-probes walship-map walship-archcmd walship-module \
 		pgbr-sync-off pgbr-sync-none \
 		pgbr-sync-lz4 pgbr-async-off pgbr-async-none pgbr-async-lz4 baseline cp limit-disk \
-		limit-net streaming \
+		limit-net plain-send streaming \
 		fanout-1 fanout-2 fanout-4 fanout-8; do
 		[[ -n "${MEDIANS["$RESULTS_TSV $c 3"]:-}" ]] && echo "$c"
 	done

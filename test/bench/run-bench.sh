@@ -45,6 +45,10 @@
 #   limit-net      the network limit (issue 15): bench_baseline sendmem/recvnull, each
 #                  segment from memory over the same veth between the same namespaces, the
 #                  receiver reading and discarding it, one ack per file; no disk;
+#   plain-send     the baseline's sender (bench_baseline send: read() and write()) to
+#                  limit-net's discarding receiver: the plain sender's CPU when its
+#                  receiver keeps up, beside the baseline's, whose slow receiver takes
+#                  part of the sending work into its own context (run_net says how);
 #   streaming      PostgreSQL's own streaming replication (a PostgreSQL 15 primary on the
 #                  sender, a standby on the receiver) under pgbench load for
 #                  BENCH_STREAM_SECONDS: throughput is the WAL it generated and streamed,
@@ -148,7 +152,7 @@ CONTENDERS=${BENCH_CONTENDERS:-}
 CORPUS_CONTENDERS="walship walship-async walship-probes walship-map walship-archcmd
 	walship-module pgbr-sync-off
 	pgbr-sync-none pgbr-sync-lz4 pgbr-async-off pgbr-async-lz4 baseline cp limit-disk
-	limit-net"
+	limit-net plain-send"
 PROGRESS=${BENCH_PROGRESS:-50}
 WALSHIP_EXTRA=${BENCH_WALSHIP_EXTRA:-}
 PROBES=${BENCH_PROBES:-1}
@@ -984,11 +988,17 @@ run_limit_disk() {
 		- "$(sub "$r1" "$r0")" "$dir/latencies"
 }
 
-# run_limit_net RUN: one run of the network limit: the segments from memory over the veth
-# to a receiver that discards them, one ack per file (bench_baseline sendmem/recvnull).
-run_limit_net() {
-	local run=$1 dir rpid st=0 s0 r0 s1 r1 n
-	dir=$RUN_DIR/limit-net-$run
+# run_net RUN NAME SENDER: one run of bench_baseline SENDER to a receiver on the same veth
+# that reads and discards each file, one ack per file (bench_baseline recvnull).
+#   limit-net   (SENDER sendmem) the network limit: each segment from memory;
+#   plain-send  (SENDER send) the baseline's own sender, read() and write(), to a receiver
+#               that keeps up.  A sender's CPU depends on its receiver's speed: the
+#               baseline's slow receiver acknowledges from its own context and sends the
+#               sender's queued data from there (docs/benchmark-notes.md), so this is the
+#               plain sender's CPU with a receiver as fast as walship's replica.
+run_net() {
+	local run=$1 name=$2 sender=$3 dir rpid st=0 s0 r0 s1 r1 n
+	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir"
 	store_reset # the same warm corpus and synced disk as the others
 	s0=$(cg_usage "$CG_SND")
@@ -996,9 +1006,9 @@ run_limit_net() {
 	bg_start "$dir/recv.err" on "$NS_RCV" "$CG_RCV" timeout -k 5 900 "$HELPER" recvnull \
 		--listen "$ADDR_RCV:$LIMIT_NET_PORT" --stats "$dir/recv.stats"
 	rpid=$BG_PID
-	progress_start limit-net "$run"
+	progress_start "$name" "$run"
 	# shellcheck disable=SC2046  # one argument per corpus file
-	on "$NS_SND" "$CG_SND" timeout -k 5 900 "$HELPER" sendmem \
+	on "$NS_SND" "$CG_SND" timeout -k 5 900 "$HELPER" "$sender" \
 		--connect "$ADDR_RCV:$LIMIT_NET_PORT" --latencies "$dir/latencies" \
 		--stats "$dir/send.stats" --progress "$PROGRESS" $(cat "$CORPUS_LIST") \
 		2>"$dir/send.err" || st=$?
@@ -1006,13 +1016,13 @@ run_limit_net() {
 	if ((st != 0)); then
 		printf '\n'
 		cat "$dir/send.err" "$dir/recv.err" >&2
-		fail "limit-net run $run failed; logs in $dir"
+		fail "$name run $run failed; logs in $dir"
 	fi
 	s1=$(cg_usage "$CG_SND")
 	r1=$(cg_usage "$CG_RCV")
 	n=$(stats_field "$dir/recv.stats" files)
-	((n == SEGMENTS)) || fail "limit-net: the receiver got $n files, not $SEGMENTS"
-	record limit-net "$run" "$SEGMENTS" "$CORPUS_BYTES" "$(stats_field "$dir/send.stats" wall_s)" \
+	((n == SEGMENTS)) || fail "$name: the receiver got $n files, not $SEGMENTS"
+	record "$name" "$run" "$SEGMENTS" "$CORPUS_BYTES" "$(stats_field "$dir/send.stats" wall_s)" \
 		"$(sub "$s1" "$s0")" "$(sub "$r1" "$r0")" "$dir/latencies"
 }
 
@@ -1437,7 +1447,8 @@ main() {
 		want baseline && run_baseline "$run"
 		want cp && run_cp "$run"
 		want limit-disk && run_limit_disk "$run"
-		want limit-net && run_limit_net "$run"
+		want limit-net && run_net "$run" limit-net sendmem
+		want plain-send && run_net "$run" plain-send send
 		((STREAM_SECONDS)) && run_stream "$run"
 		for c in $SYNC_CONTENDERS; do
 			((SYNC_SECONDS)) && want "$c" && run_sync "$run" "$c"

@@ -43,7 +43,7 @@ out=$dir/output
 trap 'rm -rf "$dir"' EXIT
 rc=0
 contenders="walship walship-async walship-map walship-archcmd baseline cp limit-disk limit-net
-	streaming fanout-1 fanout-2 sync-standby sync-receivewal sync-walship"
+	plain-send streaming fanout-1 fanout-2 sync-standby sync-receivewal sync-walship"
 if [[ -f "$ROOT/build/walship_archive.so" ]]; then
 	contenders+=" walship-module"
 else
@@ -59,7 +59,7 @@ else
 	echo "smoke: pgbackrest is not installed (scripts/install-deps.sh): its contenders are left out"
 	pgbr=0
 fi
-smoke_contenders="walship* baseline cp limit-* streaming fanout-* sync-* standby-* pgbr-sync-off"
+smoke_contenders="walship* baseline cp limit-* plain-send streaming fanout-* sync-* standby-* pgbr-sync-off"
 smoke_contenders+=" pgbr-async-lz4"
 BENCH_SEGMENTS=${BENCH_SEGMENTS:-4} BENCH_RUNS=${BENCH_RUNS:-1} BENCH_PROGRESS=${BENCH_PROGRESS:-2} \
 	BENCH_FANOUT=${BENCH_FANOUT-1 2} BENCH_FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-2} \

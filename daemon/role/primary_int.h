@@ -41,8 +41,14 @@
 #include "wal/page.h"
 #include "wal/spool.h"
 
-/* Frames queued per replica connection before its producer waits (reads included). */
-#define PEER_MAX_QUEUED 6
+/*
+ * Frames queued per replica connection before its producer waits (reads included): one
+ * chunk being read, one ready, one being sent.  A send completes once its bytes are in the
+ * socket buffer, which holds what the network has in flight, so more queued here only
+ * spreads the reads over more slots the CPU's caches do not hold: with 6, the module's
+ * sender used 5 % more CPU per GB at the same throughput (docs/benchmark-notes.md).
+ */
+#define PEER_MAX_QUEUED 3
 /* How long a stopping primary waits for acknowledgements of files in flight. */
 #define DRAIN_MS 3000
 /* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */

@@ -522,6 +522,20 @@ static const char *base_name(const char *path)
 	return name;
 }
 
+/* open_corpus_file: open path for reading and stat it into st; dies if it is empty. */
+static int open_corpus_file(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		die("could not open \"%s\": %s", path, strerror(errno));
+	if (fstat(fd, st) < 0)
+		die("could not stat \"%s\": %s", path, strerror(errno));
+	if (st->st_size == 0)
+		die("file \"%s\" is empty", path);
+	return fd;
+}
+
 /*
  * map_files: map each of the n paths (MAP_POPULATE: read now if not cached) and lock it
  * in memory, so that the timed part reads no disk; the mappings stay until exit.
@@ -537,14 +551,8 @@ static struct mem_file *map_files(int n, char **paths)
 	for (i = 0; i < n; i++) {
 		struct stat st;
 		void *p;
-		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		int fd = open_corpus_file(paths[i], &st);
 
-		if (fd < 0)
-			die("could not open \"%s\": %s", paths[i], strerror(errno));
-		if (fstat(fd, &st) < 0)
-			die("could not stat \"%s\": %s", paths[i], strerror(errno));
-		if (st.st_size == 0)
-			die("file \"%s\" is empty", paths[i]);
 		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 		if (p == MAP_FAILED)
 			die("could not map \"%s\": %s", paths[i], strerror(errno));
@@ -583,14 +591,8 @@ static struct mem_file *copy_files(int n, char **paths)
 		die("out of memory");
 	for (i = 0; i < n; i++) {
 		struct stat st;
-		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		int fd = open_corpus_file(paths[i], &st);
 
-		if (fd < 0)
-			die("could not open \"%s\": %s", paths[i], strerror(errno));
-		if (fstat(fd, &st) < 0)
-			die("could not stat \"%s\": %s", paths[i], strerror(errno));
-		if (st.st_size == 0)
-			die("file \"%s\" is empty", paths[i]);
 		if (i > 0 && (uint64_t)st.st_size != mf[0].size)
 			die("file \"%s\" is not the size of \"%s\"", paths[i], paths[0]);
 		mf[i].name = base_name(paths[i]);

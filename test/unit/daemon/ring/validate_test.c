@@ -72,12 +72,20 @@ static uint8_t *segment_4mb(unsigned int valid)
 	return build_segment(&spec);
 }
 
-/* Damage the magic of each of the @n @pages of @seg in turn: @way refuses it, naming it. */
-static void damage_each(validate_way *way, struct validate_ring *vr, uint8_t *seg,
-			const unsigned int *pages, size_t n)
+/*
+ * @way on the whole, valid @seg (4 MB): it accepts all 512 pages with @sysid expected and
+ * refuses them for another system; then damage the magic of each of the @n @pages in
+ * turn: @way refuses it, naming it.
+ */
+static void check_way(validate_way *way, struct validate_ring *vr, uint8_t *seg, uint64_t sysid,
+		      const unsigned int *pages, size_t n)
 {
 	struct wal_validator wv;
 
+	assert_int_equal(way(vr, seg, sysid, &wv), 0);
+	assert_int_equal(wv.valid_pages, 512);
+	assert_int_equal(way(vr, seg, SYSID + 1, &wv), -EINVAL);
+	assert_non_null(strstr(wv.message, "belongs to system"));
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *page = seg + (size_t)pages[i] * 8192;
 		uint16_t magic = (uint16_t)(page[0] | page[1] << 8);
@@ -100,11 +108,7 @@ static void test_headers(void **state)
 	(void)state;
 	assert_int_equal(validate_ring_init(&vr), 0);
 	seg = segment_4mb(512);
-	assert_int_equal(both_ways(&vr, seg, SYSID, &wv), 0);
-	assert_int_equal(wv.valid_pages, 512);
-	assert_int_equal(both_ways(&vr, seg, SYSID + 1, &wv), -EINVAL);
-	assert_non_null(strstr(wv.message, "belongs to system"));
-	damage_each(both_ways, &vr, seg, pages, sizeof(pages) / sizeof(pages[0]));
+	check_way(both_ways, &vr, seg, SYSID, pages, sizeof(pages) / sizeof(pages[0]));
 
 	/* valid pages, then zeros to the end: a partly written segment */
 	free(seg);
@@ -159,11 +163,7 @@ static void test_pieces(void **state)
 	(void)state;
 	assert_int_equal(validate_ring_init(&vr), 0);
 	seg = segment_4mb(512);
-	assert_int_equal(in_pieces(&vr, seg, 0, &wv), 0);
-	assert_int_equal(wv.valid_pages, 512);
-	assert_int_equal(in_pieces(&vr, seg, SYSID + 1, &wv), -EINVAL);
-	assert_non_null(strstr(wv.message, "belongs to system"));
-	damage_each(in_pieces, &vr, seg, pages, sizeof(pages) / sizeof(pages[0]));
+	check_way(in_pieces, &vr, seg, 0, pages, sizeof(pages) / sizeof(pages[0]));
 	/* partly written: the zeros begin in the piece read one pread at a time */
 	free(seg);
 	seg = segment_4mb(300);

@@ -12,6 +12,14 @@ set -euo pipefail
 # shellcheck source=test/bench/results.sh
 . "$(dirname "$0")/results.sh"
 
+# ms_per_seg CONTENDER: its CPU per 16 MiB segment on both hosts, in ms (sender + receiver
+# CPU per GB, a side it has no figure for counted as 0), "-" when it has no results.
+ms_per_seg() {
+	awk -v s="$(median "$1" 6)" -v r="$(median "$1" 7)" 'BEGIN {
+		if (s == "-" && r == "-") { print "-"; exit }
+		t = (s == "-" ? 0 : s) + (r == "-" ? 0 : r); printf "%.1f\n", t * 16.777216 }'
+}
+
 # table FORMAT: the table of medians, as text or as Markdown (FORMAT = text | md).
 table() {
 	local c fmt=$1 ms
@@ -24,8 +32,7 @@ table() {
 			"max ms"
 	fi
 	for c in $(contenders); do
-		ms=$(awk -v s="$(median "$c" 6)" -v r="$(median "$c" 7)" 'BEGIN {
-			t = (s == "-" ? 0 : s) + (r == "-" ? 0 : r); printf "%.1f", t * 16.777216 }')
+		ms=$(ms_per_seg "$c")
 		if [[ $fmt == md ]]; then
 			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" \
 				"$(median "$c" 4)" "$(median "$c" 5)" "$(median_ratio "$c")" \
@@ -66,9 +73,8 @@ goals() {
 	ws=$(median walship 4)
 	pg=$(median pgbr-sync-off 4)
 	# CPU per segment, both hosts (ms).
-	wc=$(awk -v s="$(median walship 6)" -v r="$(median walship 7)" 'BEGIN {printf "%.1f", (s + r) * 16.777216}')
-	pgc=$(awk -v s="$(median pgbr-sync-off 6)" -v r="$(median pgbr-sync-off 7)" 'BEGIN {
-		if (s == "-") print "-"; else printf "%.1f", (s + r) * 16.777216}')
+	wc=$(ms_per_seg walship)
+	pgc=$(ms_per_seg pgbr-sync-off)
 	wp99=$(median walship 9)
 	# Without a baseline in the run (BENCH_CONTENDERS), nothing to compare: "-", not NO.
 	awk -v v="$wr" 'BEGIN {
@@ -117,9 +123,8 @@ goals() {
 		awk -v v="$wp99" -v l="$load" 'BEGIN {printf "ack p99 < 100 ms on a loaded machine (issue 15) | %s ms (BENCH_LOAD=%s) | %s\n", v, l, (v != "-" && v < 100) ? "yes" : "NO"}'
 	else
 		# The network path alone (limit-net: no file read, no disk) beside it.
-		awk -v v="$wc" -v ns="$(median limit-net 6)" -v nr="$(median limit-net 7)" 'BEGIN {
-			n = (ns == "-" || nr == "-") ? "-" : sprintf("%.1f", (ns + nr) * 16.777216)
-			printf "CPU per segment <= 12 ms on a quiet machine (issue 15) | %s ms/seg, both hosts (limit-net alone: %s) | %s\n", v, n, (v + 0 <= 12) ? "yes" : "NO"}'
+		awk -v v="$wc" -v n="$(ms_per_seg limit-net)" 'BEGIN {
+			printf "CPU per segment <= 12 ms on a quiet machine (issue 15) | %s ms/seg, both hosts (limit-net alone: %s) | %s\n", v, n, (v != "-" && v + 0 <= 12) ? "yes" : "NO"}'
 		echo "ack p99 < 100 ms on a loaded machine (issue 15) | - (a quiet run: BENCH_LOAD=PCT loads it) | -"
 	fi
 	# Issue 15: walship against the limits of the same run.
@@ -134,10 +139,8 @@ goals() {
 	if contenders | grep -x walship-module >/dev/null &&
 		contenders | grep -x walship-archcmd >/dev/null; then
 		awk -v ms="$(median walship-module 4)" -v cs="$(median walship-archcmd 4)" \
-			-v mc="$(median walship-module 6)" -v mr="$(median walship-module 7)" \
-			-v cc="$(median walship-archcmd 6)" -v cr="$(median walship-archcmd 7)" 'BEGIN {
-			m = (mc + mr) * 16.777216; c = (cc + cr) * 16.777216
-			printf "archive module: >= archive_command throughput at lower CPU per segment | %s vs %s seg/s, %.1f vs %.1f ms/seg (both hosts) | %s\n", ms, cs, m, c, (ms >= cs && m < c) ? "yes" : "NO" }'
+			-v m="$(ms_per_seg walship-module)" -v c="$(ms_per_seg walship-archcmd)" 'BEGIN {
+			printf "archive module: >= archive_command throughput at lower CPU per segment | %s vs %s seg/s, %s vs %s ms/seg (both hosts) | %s\n", ms, cs, m, c, (ms >= cs && m + 0 < c + 0) ? "yes" : "NO" }'
 	fi
 }
 

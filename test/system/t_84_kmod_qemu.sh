@@ -112,6 +112,11 @@ grep -E '^(GUEST|RESULT)' "$OUT/console.log" | tr -d '\r' || true
 
 result=$(tr -d '\r' <"$OUT/console.log" | sed -n 's/^RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
 if [[ -z "$result" ]]; then
+	# The guest's first kernel report (a soft lockup or an RCU stall under a busy host, a
+	# BUG), with the stack it dumps: the tail below is often only its repetitions.
+	tr -d '\r' <"$OUT/console.log" | grep -v '^GUEST' |
+		grep -m 1 -A 40 -E 'soft lockup|detected stalls|BUG:|Oops|Kernel panic' || true
+	echo "---- the end of the console"
 	tail -n 40 "$OUT/console.log"
 	echo "SUBTESTS: 0 passed, 1 failed"
 	echo "FAIL: the guest did not report a result (panic or timeout)"

@@ -69,12 +69,14 @@ stored=$(status_counter "$RCONF" files_stored)
 log "replica: $stored files stored, $submitted FSYNC submitted, $probed measured"
 ((submitted >= 2 * stored && stored >= 3)) || fail "replica submitted too few fsyncs"
 assert_eq "$submitted" "$probed" "fsync histogram count vs fsyncs submitted"
-# Received to durable: one sample per io_uring fsync that made received WAL durable, so at
-# least one per stored file and no more than the fsyncs.
+# Received to durable: one sample per io_uring fsync submitted after a receive no earlier
+# fsync covered, so at least one (the first file's) and no more than the fsyncs.  Not one
+# per file: the primary ships ready segments ahead of the archiver, and a file whose
+# chunks all arrived before the previous file's fsync was submitted adds no sample.
 durable=$(metric_sum "$rm_" '^walship_received_to_durable_seconds_count\{path="io_uring"\}$')
 log "replica: $durable fsyncs made received WAL durable"
-((durable >= stored && durable <= probed)) ||
-	fail "received-to-durable samples $durable, not between $stored files and $probed fsyncs"
+((durable >= 1 && durable <= probed)) ||
+	fail "received-to-durable samples $durable, not between 1 and $probed fsyncs"
 ext4=$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="ext4"\}$')
 syscalls=$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="syscall"\}$')
 log "ext4 probe: $ext4 fsyncs, fsync(2) probe: $syscalls"

@@ -156,63 +156,61 @@ static uint64_t segment_start(const struct wal_validator *wv)
 
 /* Checks shared by every page header: magic, info bits, timeline. */
 static int check_common(struct wal_validator *wv, const struct wal_page_header *hdr,
-			uint64_t page_offset, const char *fname)
+			uint64_t page_offset)
 {
 	if (!wal_page_magic_version(hdr->magic) || (wv->have_id && hdr->magic != wv->id.page_magic))
 		return fail(wv, "invalid magic number %04X in WAL segment %s, offset %llu",
-			    hdr->magic, fname, (unsigned long long)page_offset);
+			    hdr->magic, wv->fname, (unsigned long long)page_offset);
 	if (hdr->info & ~XLP_ALL_FLAGS)
 		return fail(wv, "invalid info bits %04X in WAL segment %s, offset %llu", hdr->info,
-			    fname, (unsigned long long)page_offset);
+			    wv->fname, (unsigned long long)page_offset);
 	if (hdr->tli == 0 || hdr->tli > wv->name.timeline)
 		return fail(
 			wv,
 			"invalid timeline ID %u in WAL segment %s, offset %llu: the file name's timeline is %u",
-			hdr->tli, fname, (unsigned long long)page_offset, wv->name.timeline);
+			hdr->tli, wv->fname, (unsigned long long)page_offset, wv->name.timeline);
 	if (hdr->tli < wv->last_tli)
 		return fail(
 			wv,
 			"out-of-sequence timeline ID %u (after %u) in WAL segment %s, offset %llu",
-			hdr->tli, wv->last_tli, fname, (unsigned long long)page_offset);
+			hdr->tli, wv->last_tli, wv->fname, (unsigned long long)page_offset);
 	return 0;
 }
 
 /* Page 0: the long header that identifies the segment. */
 static int check_first_page(struct wal_validator *wv)
 {
-	char fname[WAL_NAME_MAX + 1];
 	struct wal_page_header hdr;
 	uint64_t expected = segment_start(wv);
 	int ret;
 
-	format_file_name(&wv->name, fname, sizeof(fname));
 	wal_page_header_decode(wv->page_buf, true, &hdr);
-	ret = check_common(wv, &hdr, 0, fname);
+	ret = check_common(wv, &hdr, 0);
 	if (ret)
 		return ret;
 	if (!(hdr.info & XLP_LONG_HEADER))
-		return fail(wv, "missing long page header in WAL segment %s, offset 0", fname);
+		return fail(wv, "missing long page header in WAL segment %s, offset 0", wv->fname);
 	if (hdr.pageaddr != expected)
 		return fail(
 			wv,
 			"unexpected page address %X/%X in WAL segment %s, offset 0: expected %X/%X",
-			(uint32_t)(hdr.pageaddr >> 32), (uint32_t)hdr.pageaddr, fname,
+			(uint32_t)(hdr.pageaddr >> 32), (uint32_t)hdr.pageaddr, wv->fname,
 			(uint32_t)(expected >> 32), (uint32_t)expected);
 	if (wv->expected_sysid != 0 && hdr.sysid != wv->expected_sysid)
-		return fail(wv, "WAL segment %s belongs to system %llu, not %llu", fname,
+		return fail(wv, "WAL segment %s belongs to system %llu, not %llu", wv->fname,
 			    (unsigned long long)hdr.sysid, (unsigned long long)wv->expected_sysid);
 	if (!power_of_two_between(hdr.seg_size, WAL_SEG_SIZE_MIN, WAL_SEG_SIZE_MAX))
 		return fail(wv, "invalid WAL segment size %u in WAL segment %s, offset 0",
-			    hdr.seg_size, fname);
+			    hdr.seg_size, wv->fname);
 	if (hdr.seg_size != wv->file_size)
 		return fail(
 			wv,
 			"WAL segment %s has segment size %u in its page header, but the file is %llu bytes",
-			fname, hdr.seg_size, (unsigned long long)wv->file_size);
+			wv->fname, hdr.seg_size, (unsigned long long)wv->file_size);
 	/* Power of two up to 64 kB, so it divides any legal segment size (at least 1 MB). */
 	if (!power_of_two_between(hdr.block_size, WAL_BLOCK_SIZE_MIN, WAL_BLOCK_SIZE_MAX))
 		return fail(wv, "invalid WAL block size %u in WAL segment %s, offset 0",
-			    hdr.block_size, fname);
+			    hdr.block_size, wv->fname);
 
 	wv->id.system_identifier = hdr.sysid;
 	wv->id.page_magic = hdr.magic;
@@ -232,12 +230,10 @@ static int check_first_page(struct wal_validator *wv)
  */
 static int check_next_page(struct wal_validator *wv, uint64_t page_offset)
 {
-	char fname[WAL_NAME_MAX + 1];
 	struct wal_page_header hdr;
 	uint64_t expected = segment_start(wv) + page_offset;
 	int ret;
 
-	format_file_name(&wv->name, fname, sizeof(fname));
 	wal_page_header_decode(wv->page_buf, false, &hdr);
 	if (hdr.pageaddr != expected) {
 		wv->in_tail = true;
@@ -247,13 +243,13 @@ static int check_next_page(struct wal_validator *wv, uint64_t page_offset)
 		return fail(
 			wv,
 			"WAL page at offset %llu of WAL segment %s follows the end of WAL: an earlier page is damaged",
-			(unsigned long long)page_offset, fname);
-	ret = check_common(wv, &hdr, page_offset, fname);
+			(unsigned long long)page_offset, wv->fname);
+	ret = check_common(wv, &hdr, page_offset);
 	if (ret)
 		return ret;
 	if (hdr.info & XLP_LONG_HEADER)
-		return fail(wv, "unexpected long page header in WAL segment %s, offset %llu", fname,
-			    (unsigned long long)page_offset);
+		return fail(wv, "unexpected long page header in WAL segment %s, offset %llu",
+			    wv->fname, (unsigned long long)page_offset);
 	wv->last_tli = hdr.tli;
 	wv->valid_pages++;
 	return 0;
@@ -262,14 +258,15 @@ static int check_next_page(struct wal_validator *wv, uint64_t page_offset)
 int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, uint64_t file_size,
 			uint64_t expected_sysid)
 {
-	char fname[WAL_NAME_MAX + 1];
+	const char *fname;
 	uint64_t segno;
 
 	memset(wv, 0, sizeof(*wv));
 	wv->name = *name;
 	wv->expected_sysid = expected_sysid;
 	wv->file_size = file_size;
-	format_file_name(name, fname, sizeof(fname));
+	format_file_name(name, wv->fname, sizeof(wv->fname));
+	fname = wv->fname;
 
 	switch (name->kind) {
 	case WAL_FILE_SEGMENT:
@@ -299,12 +296,10 @@ int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, u
 static int feed_text(struct wal_validator *wv, const uint8_t *data, size_t len)
 {
 	const uint8_t *nul = memchr(data, '\0', len);
-	char fname[WAL_NAME_MAX + 1];
 
 	if (nul) {
-		format_file_name(&wv->name, fname, sizeof(fname));
 		return fail(wv, "%s %s contains a NUL byte at offset %llu",
-			    file_noun(wv->name.kind), fname,
+			    file_noun(wv->name.kind), wv->fname,
 			    (unsigned long long)(wv->offset + (uint64_t)(nul - data)));
 	}
 	wv->offset += len;
@@ -352,16 +347,13 @@ static int feed_segment(struct wal_validator *wv, const uint8_t *data, size_t le
 
 int wal_validator_feed(struct wal_validator *wv, const void *data, size_t len)
 {
-	char fname[WAL_NAME_MAX + 1];
-
 	if (wv->error)
 		return wv->error;
 	if (len == 0)
 		return 0;
 	if (len > wv->file_size - wv->offset) {
-		format_file_name(&wv->name, fname, sizeof(fname));
 		return fail(wv, "%s %s is longer than the announced %llu bytes",
-			    file_noun(wv->name.kind), fname, (unsigned long long)wv->file_size);
+			    file_noun(wv->name.kind), wv->fname, (unsigned long long)wv->file_size);
 	}
 	if (is_segment_kind(wv->name.kind))
 		return feed_segment(wv, data, len);
@@ -389,28 +381,22 @@ int wal_validator_skip(struct wal_validator *wv, uint64_t len)
 
 int wal_validator_read_failed(struct wal_validator *wv, uint64_t offset, int err)
 {
-	char fname[WAL_NAME_MAX + 1];
-
-	format_file_name(&wv->name, fname, sizeof(fname));
 	snprintf(wv->message, sizeof(wv->message), "could not read file \"%s\" at offset %llu: %s",
-		 fname, (unsigned long long)offset, strerror(-err));
+		 wv->fname, (unsigned long long)offset, strerror(-err));
 	wv->error = err;
 	return err;
 }
 
 int wal_validator_end(struct wal_validator *wv, struct wal_identity *id)
 {
-	char fname[WAL_NAME_MAX + 1];
-
 	if (wv->error)
 		return wv->error;
-	format_file_name(&wv->name, fname, sizeof(fname));
 	if (wv->offset != wv->file_size)
 		return fail(wv, "%s %s is too short: %llu of %llu bytes", file_noun(wv->name.kind),
-			    fname, (unsigned long long)wv->offset,
+			    wv->fname, (unsigned long long)wv->offset,
 			    (unsigned long long)wv->file_size);
 	if (is_segment_kind(wv->name.kind) && !wv->have_id)
-		return fail(wv, "WAL segment %s has no first page header", fname);
+		return fail(wv, "WAL segment %s has no first page header", wv->fname);
 	if (id) {
 		if (is_segment_kind(wv->name.kind))
 			*id = wv->id;

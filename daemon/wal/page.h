@@ -71,6 +71,7 @@ void wal_page_header_decode(const uint8_t *buf, bool is_long, struct wal_page_he
 /* Validator state for one file; opaque to callers but on the stack (no allocation). */
 struct wal_validator {
 	struct wal_name name;
+	char fname[WAL_NAME_MAX + 1]; /* @name as PostgreSQL prints it, for messages */
 	uint64_t expected_sysid; /* 0: accept any */
 	uint64_t file_size; /* total size announced for the file */
 	uint64_t offset; /* bytes consumed so far */

@@ -53,7 +53,7 @@ enum config_switch {
 
 enum config_send_source {
 	CONFIG_SEND_MAP = 0, /* SENDMSG(_ZC) from a read-only mapping of the WAL file */
-	CONFIG_SEND_BUFFERS = 1, /* READ_FIXED into registered buffers, SEND(_ZC) from those */
+	CONFIG_SEND_BUFFERS = 1, /* READ into registered buffers, SEND(_ZC) from those */
 };
 
 struct config {

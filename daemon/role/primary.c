@@ -11,7 +11,7 @@
  * SENDMSG_ZC straight from a read-only mapping of the pushed file, behind the frame and
  * DATA headers (its CRC-32C computed on the mapping); with send_source = buffers (the
  * default) the chunk
- * is read with READ_FIXED into a registered slot behind the room for the headers, sealed
+ * is read with READ into a registered slot behind the room for the headers, sealed
  * in place and sent with SEND_ZC from the same slot, which returns to the pool on the
  * zero-copy notification.  Each connection has at most PEER_MAX_QUEUED frames queued
  * (reads included) and at most max_inflight_files files unacknowledged; the slot pool is

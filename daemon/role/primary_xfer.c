@@ -345,8 +345,8 @@ static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 }
 
 /*
- * Queue the next chunk of @x read into a registered slot (READ_FIXED right behind the
- * frame and DATA headers; peer_read_done seals it).  Returns false when nothing more can
+ * Queue the next chunk of @x read into a registered slot (READ right behind the frame
+ * and DATA headers; peer_read_done seals it).  Returns false when nothing more can
  * be queued now (no free slot: primary_pump() retries) or the connection was closed.
  */
 static bool peer_queue_read(struct peer *peer, struct xfer *x)
@@ -374,10 +374,17 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 	item->load_op.cb = peer_read_done;
 	dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
 	sqe = ring_sqe(pr->ring, &item->load_op);
-	if (pr->ring->fixed_buffers)
-		io_uring_prep_read_fixed(sqe, p->fd, dst, len, x->next_read, (int)slot->index);
-	else
-		io_uring_prep_read(sqe, p->fd, dst, len, x->next_read);
+	/*
+	 * A plain READ into the slot's (registered) memory, not READ_FIXED: the kernel copies
+	 * from the page cache with copy_to_user() for a READ and with memcpy() for a
+	 * READ_FIXED, and on x86 CPUs without FSRM (AMD Zen 1 here) its memcpy() is a loop
+	 * of 8-byte moves where copy_to_user() is `rep movs`.  The sender's CPU per GB was
+	 * lower with READ in 6 of 6 alternated walship-module runs on such a CPU (median
+	 * 1.07 against 1.21 s/GB) and in 4 of 6 on one with FSRM (docs/benchmark-notes.md).
+	 * A buffered read does not pin the buffer either way; SEND_ZC still uses the
+	 * slot's registration.
+	 */
+	io_uring_prep_read(sqe, p->fd, dst, len, x->next_read);
 	conn_op_begin(&peer->conn);
 	p->refs++;
 	x->next_read += len;

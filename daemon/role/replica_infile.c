@@ -231,7 +231,10 @@ static void infile_write_chunk(struct infile *f, struct chunk_write *cw)
 	struct ring *ring = f->link->rp->ring;
 	struct io_uring_sqe *sqe = ring_sqe(ring, &cw->op);
 
-	if (ring->fixed_buffers)
+	/* The registration saves pinning the slot for a direct write; a buffered write is a
+	 * copy, which a plain WRITE makes with copy_from_user(), faster than the memcpy()
+	 * of a WRITE_FIXED on CPUs without FSRM (as the primary's reads, primary_xfer.c). */
+	if (ring->fixed_buffers && f->direct)
 		io_uring_prep_write_fixed(sqe, f->fd, cw->data, cw->len, cw->offset,
 					  (int)cw->slot->index);
 	else

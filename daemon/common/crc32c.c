@@ -25,11 +25,16 @@
 #define CRC32C_SHORT 256
 
 static uint32_t crc32c_table[8][256];
+/* x^(2^k) modulo the polynomial for k < 64 + 3: x^(8n) for any 64-bit byte count n
+ * (crc32c_combine()). */
+static uint32_t crc32c_x2n_table[64 + 3];
 static uint32_t crc32c_long_shift[4][256]; /* append CRC32C_LONG zero bytes */
 static uint32_t crc32c_short_shift[4][256]; /* append CRC32C_SHORT zero bytes */
 static bool crc32c_have_hw;
 static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
 static uint32_t (*crc32c_impl)(uint32_t crc, const void *data, size_t len); /* or NULL */
+
+static uint32_t crc32c_multmodp(uint32_t a, uint32_t b);
 
 /* Raw register after @count zero bytes (byte-at-a-time; used only to build tables). */
 static uint32_t crc32c_zeros_slow(uint32_t crc, size_t count)
@@ -86,6 +91,10 @@ static void crc32c_init(void)
 	}
 	crc32c_build_shift(crc32c_long_shift, CRC32C_LONG);
 	crc32c_build_shift(crc32c_short_shift, CRC32C_SHORT);
+	crc32c_x2n_table[0] = 1u << 30; /* x^1 */
+	for (int k = 1; k < 64 + 3; k++)
+		crc32c_x2n_table[k] =
+			crc32c_multmodp(crc32c_x2n_table[k - 1], crc32c_x2n_table[k - 1]);
 #if defined(__x86_64__)
 	__builtin_cpu_init();
 	crc32c_have_hw = __builtin_cpu_supports("sse4.2");
@@ -222,33 +231,21 @@ static uint32_t crc32c_multmodp(uint32_t a, uint32_t b)
 	return p;
 }
 
-/* x^(n * 2^k) modulo the polynomial. */
+/* x^(n * 2^k) modulo the polynomial, for k <= 3: one product per bit set in n, from
+ * the table of x^(2^k) (zlib's x2nmodp()). */
 static uint32_t crc32c_x2nmodp(uint64_t n, unsigned int k)
 {
 	uint32_t p = 1u << 31; /* x^0 */
-	uint32_t x2k = 1u << 30; /* x^1, squared k times below */
 
-	for (unsigned int i = 0; i < k; i++)
-		x2k = crc32c_multmodp(x2k, x2k);
-	while (n) {
+	for (; n; n >>= 1, k++)
 		if (n & 1)
-			p = crc32c_multmodp(x2k, p);
-		n >>= 1;
-		x2k = crc32c_multmodp(x2k, x2k);
-	}
+			p = crc32c_multmodp(crc32c_x2n_table[k], p);
 	return p;
 }
 
 uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
 {
-	/* x^(8 len_b) = x^(len_b * 2^3).  Callers combine chunks of one length over and
-	 * over (1 MiB DATA frames): remember the last operator, per thread. */
-	static _Thread_local uint64_t cached_len = UINT64_MAX;
-	static _Thread_local uint32_t cached_op;
-
-	if (len_b != cached_len) {
-		cached_op = crc32c_x2nmodp(len_b, 3);
-		cached_len = len_b;
-	}
-	return crc32c_multmodp(cached_op, crc_a) ^ crc_b;
+	pthread_once(&crc32c_once, crc32c_init);
+	/* x^(8 len_b) = x^(len_b * 2^3). */
+	return crc32c_multmodp(crc32c_x2nmodp(len_b, 3), crc_a) ^ crc_b;
 }

@@ -195,6 +195,14 @@ static void test_combine(void **state)
 	assert_int_equal(crc32c(0, buf + 16, PATTERN_LEN),
 			 crc32c(0, buf, 16 + PATTERN_LEN) ^
 				 crc32c_combine(crc32c(0, buf, 16), 0, PATTERN_LEN));
+	/* Lengths past any buffer (a table entry each bit): appending m + n zero bytes is
+	 * appending m, then n. */
+	for (unsigned int bit = 20; bit < 64; bit += 7) {
+		uint64_t m = (1ULL << bit) + 12345, n = (1ULL << (bit - 1)) - 777;
+
+		assert_int_equal(crc32c_combine(0x12345678, 0, m + n),
+				 crc32c_combine(crc32c_combine(0x12345678, 0, m), 0, n));
+	}
 	free(buf);
 }
 

@@ -258,7 +258,6 @@ static int check_next_page(struct wal_validator *wv, uint64_t page_offset)
 int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, uint64_t file_size,
 			uint64_t expected_sysid)
 {
-	const char *fname;
 	uint64_t segno;
 
 	memset(wv, 0, sizeof(*wv));
@@ -266,7 +265,6 @@ int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, u
 	wv->expected_sysid = expected_sysid;
 	wv->file_size = file_size;
 	format_file_name(name, wv->fname, sizeof(wv->fname));
-	fname = wv->fname;
 
 	switch (name->kind) {
 	case WAL_FILE_SEGMENT:
@@ -275,18 +273,18 @@ int wal_validator_begin(struct wal_validator *wv, const struct wal_name *name, u
 			return fail(
 				wv,
 				"invalid size %llu of WAL segment %s: must be a power of two between 1 MB and 1 GB",
-				(unsigned long long)file_size, fname);
+				(unsigned long long)file_size, wv->fname);
 		if (wal_name_segno(name, (uint32_t)file_size, &segno) != 0)
-			return fail(wv, "invalid WAL segment name %s for segment size %llu", fname,
-				    (unsigned long long)file_size);
+			return fail(wv, "invalid WAL segment name %s for segment size %llu",
+				    wv->fname, (unsigned long long)file_size);
 		return 0;
 	case WAL_FILE_HISTORY:
 	case WAL_FILE_BACKUP:
 		if (file_size == 0)
-			return fail(wv, "%s %s is empty", file_noun(name->kind), fname);
+			return fail(wv, "%s %s is empty", file_noun(name->kind), wv->fname);
 		if (file_size > WAL_TEXT_FILE_MAX)
 			return fail(wv, "%s %s is too large: %llu bytes, at most %d allowed",
-				    file_noun(name->kind), fname, (unsigned long long)file_size,
+				    file_noun(name->kind), wv->fname, (unsigned long long)file_size,
 				    WAL_TEXT_FILE_MAX);
 		return 0;
 	}

@@ -132,10 +132,15 @@ sync_flushed() {
 		from pg_stat_replication where application_name = '$1'") == t ]]
 }
 
+# sync_slot_released SLOT: true when no walsender uses replication slot SLOT.
+sync_slot_released() {
+	[[ -z "$(psql_sync "select active_pid from pg_replication_slots
+		where slot_name = '$1' and active")" ]]
+}
+
 # sync_slot_drop SLOT: drop replication slot SLOT once no walsender uses it (if it exists).
 sync_slot_drop() {
-	wait_for 20 "slot $1 to be released" test -z "$(psql_sync "select active_pid
-		from pg_replication_slots where slot_name = '$1' and active")"
+	wait_for 20 "slot $1 to be released" sync_slot_released "$1"
 	psql_sync "select pg_drop_replication_slot(slot_name) from pg_replication_slots
 		where slot_name = '$1'" >/dev/null
 }

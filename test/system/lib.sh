@@ -152,7 +152,8 @@ assert_fails() {
 
 # wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every WS_WAIT_POLL s) until it succeeds; fail
 # with DESCRIPTION if it has not after TIMEOUT_S seconds, or at once if a walshipd died
-# (ws_check_daemons).  A bounded wait, not an assertion about timing.
+# (ws_check_daemons).  A bounded wait, not an assertion about timing.  CMD's arguments are
+# expanded once, at the call: to poll a value read by $(...), wrap the test in a function.
 wait_for() {
 	local timeout=$1 what=$2
 	shift 2

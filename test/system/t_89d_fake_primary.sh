@@ -54,7 +54,9 @@ overflows=$(status_counter "$RCONF" queue_overflows)
 ((overflows >= 1)) || fail "the refusal is not counted in queue_overflows"
 
 log "the files of that connection are removed, its descriptors closed"
-wait_for 10 ".incoming to be empty" test "$(incoming)" -eq 0
-wait_for 10 "the descriptors to be closed" test "$(fds)" -le "$((fds0 + 2))"
+incoming_empty() { (($(incoming) == 0)); }
+fds_closed() { (($(fds) <= fds0 + 2)); }
+wait_for 10 ".incoming to be empty" incoming_empty
+wait_for 10 "the descriptors to be closed" fds_closed
 log "after: $(fds) descriptors, $(incoming) files in .incoming"
 log "PASS"

@@ -175,7 +175,8 @@ walsender_waits() {
 }
 before=$(status_field 5)
 kill -USR1 "$RUN_PID"
-wait_for 10 "the helper to pause" test "$(status_field 8)" = 1
+paused() { [[ "$(status_field 8)" == 1 ]]; }
+wait_for 10 "the helper to pause" paused
 paused_at=$(status_field 2)
 # More WAL than the socket buffers can hold, or the walsender never has to wait: the
 # receiver's may grow to tcp_rmem's maximum (32 MiB on this project's test machine, where

@@ -141,7 +141,8 @@ wait_for 10 "retention off after SIGHUP" policy_off
 removed=$(status_counter "$RCONF" retain_removed_files)
 kept=$(segments | wc -l)
 switch_segments 1 >/dev/null
-wait_for 20 "the new segment stored" test "$(segments | wc -l)" -ge $((kept + 1))
+new_stored() { (($(segments | wc -l) >= kept + 1)); }
+wait_for 20 "the new segment stored" new_stored
 listed_new() { (($(status_counter "$RCONF" retained_files) >= kept + 1)); }
 wait_for 20 "a retention pass to list the new segments" listed_new
 assert_eq "$removed" "$(status_counter "$RCONF" retain_removed_files)" \

@@ -245,7 +245,16 @@ static uint32_t crc32c_x2nmodp(uint64_t n, unsigned int k)
 
 uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
 {
-	pthread_once(&crc32c_once, crc32c_init);
-	/* x^(8 len_b) = x^(len_b * 2^3). */
-	return crc32c_multmodp(crc32c_x2nmodp(len_b, 3), crc_a) ^ crc_b;
+	/* x^(8 len_b) = x^(len_b * 2^3).  Callers combine twice with one length (the replica,
+	 * per DATA frame) or with one length over and over (1 MiB frames): remember the last
+	 * operator, per thread. */
+	static _Thread_local uint64_t cached_len = UINT64_MAX;
+	static _Thread_local uint32_t cached_op;
+
+	if (len_b != cached_len) {
+		pthread_once(&crc32c_once, crc32c_init);
+		cached_op = crc32c_x2nmodp(len_b, 3);
+		cached_len = len_b;
+	}
+	return crc32c_multmodp(cached_op, crc_a) ^ crc_b;
 }

@@ -60,7 +60,8 @@ grep -q 'reached the end of timeline 1' "$TEST_DIR/ws-r1.log" ||
 log "ok: the appliance ended timeline 1 at $(awk -F'\t' '$1 == 1 {print $2}' \
 	"$RARCHIVE/00000002.history"); B streams timeline 2 from it"
 psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(2001, 3000)"
-wait_standby_lsn "$NS_R1" "$B_PORT" "$(pg_current_lsn "$NS_P" "$S_PORT")" 30
+# Where the insert's commit ends (synchronous_commit = off: S's write position may lag it).
+wait_standby_lsn "$NS_R1" "$B_PORT" "$(pg_inserted_lsn "$NS_P" "$S_PORT")" 30
 assert_same_data "$NS_P" "$S_PORT" "$NS_R1" "$B_PORT"
 grep -q 'new target timeline is 2' "$BDATA.log" || fail "B did not adopt timeline 2"
 # The walreceiver took the end of the timeline as PostgreSQL's (libpqrcv_endstreaming()).

@@ -43,7 +43,9 @@ wait_for 30 "B streaming timeline 1 from the appliance" receiver_on 1
 standby_s_at() {
 	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
 }
-lsn=$(pg_current_lsn "$NS_P" "$PG_PORT")
+# Where the insert's commit ends (synchronous_commit = off: the write position may lag it);
+# S is promoted next and must hold the table and its rows.
+lsn=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
 wait_for 30 "S to replay up to $lsn" standby_s_at "$lsn"
 wait_standby_lsn "$NS_R1" "$B_PORT" "$lsn" 30
 log "ok: B streams timeline 1 from the appliance, at $lsn"

@@ -116,6 +116,24 @@ bool replica_checkpoint_due(const struct infile *f, int64_t now_ms, int interval
 	       !f->writes_pending && f->fail_status == WIRE_ACK_STORED && f->received > f->durable;
 }
 
+bool replica_holds_disk(const struct infile *f)
+{
+	return f->end_received && !f->cancelled && f->fail_status == WIRE_ACK_STORED &&
+	       (f->state == IN_RECEIVING || f->state == IN_SYNCING);
+}
+
+bool replica_write_waits(const struct infile *f)
+{
+	if (f->opening || (f->direct && f->writes_inflight >= INFILE_MAX_DIRECT_WRITES))
+		return true;
+	if (f->stream)
+		return false;
+	for (const struct infile *g = f->next; g; g = g->next) /* the older files */
+		if (replica_holds_disk(g))
+			return true;
+	return false;
+}
+
 bool replica_keep_partial(const struct infile *f)
 {
 	return f->state == IN_RECEIVING && replica_kind_resumable(f->wn.kind) && f->fd >= 0 &&

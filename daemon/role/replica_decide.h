@@ -98,6 +98,28 @@ bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr);
 bool replica_checkpoint_due(const struct infile *f, int64_t now_ms, int interval_ms);
 
 /*
+ * Whether @f, all received and to be stored, is on its way to the disk: its last writes
+ * or its fdatasync.  Until they are done, the files received after it do not write
+ * (replica_write_waits()).
+ */
+bool replica_holds_disk(const struct infile *f);
+
+/*
+ * Whether a chunk of @f must wait (on f->waiting) rather than be written now: the file is
+ * being opened, INFILE_MAX_DIRECT_WRITES direct writes of it are in flight, or a file
+ * received before it (further along f->next: a link's files are newest first) holds the
+ * disk.  That last rule writes pushed files to the disk one after the other: an
+ * fdatasync is a journal commit and a cache flush, which the next file's writes (each
+ * extending write a journal update of its own) would join and lengthen, so that every
+ * file in flight was acknowledged late (an acknowledgement p99 about 30 % lower with the
+ * rule, at the same throughput: docs/benchmark-notes.md, 2026-12-04).  The next file
+ * writes during the rename and the directory fsync.  A streamed segment, written as it
+ * arrives for its group commits, never waits for another file; a file still being
+ * received holds nothing back.
+ */
+bool replica_write_waits(const struct infile *f);
+
+/*
  * The connection is lost: true when @f is kept as a partial for resuming (still
  * receiving, resumable, open, well so far, some but not all bytes received, its file in
  * .incoming), false when it is removed.

@@ -46,7 +46,8 @@ static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void infile_free(struct infile *f)
+/* Free @f, unlinked from its link's files, with the chunks still waiting for their write. */
+static void infile_release(struct infile *f)
 {
 	struct link *lk = f->link;
 	struct infile **fp;
@@ -67,6 +68,17 @@ static void infile_free(struct infile *f)
 		}
 	}
 	free(f);
+}
+
+static void link_write_waiting(struct link *lk);
+
+/* Free @f: if it held the disk, the next file's writes may go now. */
+static void infile_free(struct infile *f)
+{
+	struct link *lk = f->link;
+
+	infile_release(f);
+	link_write_waiting(lk);
 }
 
 static void infile_discard(struct infile *f)
@@ -469,21 +481,12 @@ bool spare_busy(struct replica *rp)
 	return false;
 }
 
-/*
- * Whether a chunk of @f must wait (on f->waiting) rather than be written now: the file is
- * being opened, or INFILE_MAX_DIRECT_WRITES direct writes of it are in flight.
- */
-static bool infile_write_waits(const struct infile *f)
-{
-	return f->opening || (f->direct && f->writes_inflight >= INFILE_MAX_DIRECT_WRITES);
-}
-
 /* Write the chunks waiting on @f that may go now (dropped if the file cannot be stored). */
 static void infile_write_waiting(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 
-	while (f->waiting && !infile_write_waits(f)) {
+	while (f->waiting && !replica_write_waits(f)) {
 		struct chunk_write *cw = f->waiting;
 
 		f->waiting = cw->next;
@@ -497,6 +500,23 @@ static void infile_write_waiting(struct infile *f)
 		}
 		cw->next = NULL;
 		infile_write_chunk(f, cw);
+	}
+}
+
+/*
+ * A file that held the disk is synced or gone: write what may go now of the files after
+ * it, and finish those whose chunks were dropped meanwhile (they failed).  Finishing can
+ * free a file, so the walk starts again after each.
+ */
+static void link_write_waiting(struct link *lk)
+{
+again:
+	for (struct infile *f = lk->files; f; f = f->next) {
+		if (f->waiting && !replica_write_waits(f)) {
+			infile_write_waiting(f);
+			infile_maybe_finish(f);
+			goto again;
+		}
 	}
 }
 
@@ -620,11 +640,11 @@ static void infile_synced(struct infile *f, int res)
 	f->fd = -1;
 	/* The first segment fixes the store's system identifier, durably, before anything
 	 * of that system is acknowledged. */
-	if (!rp->store.id.system_identifier && f->wv.have_id) {
+	if (!rp->store.id.system_identifier && f->wv.have_id)
 		infile_await_identity(f);
-		return;
-	}
-	infile_rename(f);
+	else
+		infile_rename(f);
+	link_write_waiting(f->link); /* f no longer holds the disk */
 }
 
 /* The name is already stored: the duplicate rule (same content acknowledged as a
@@ -857,9 +877,9 @@ static void infile_keep_or_discard(struct infile *f)
 
 	if (!replica_keep_partial(f))
 		goto out_discard;
-	/* received counts the chunks waiting for their write (INFILE_MAX_DIRECT_WRITES).
-	 * Each completed write submits the next and the link is released only after its
-	 * last operation, so none should be left; one that is, is written now, or nothing
+	/* received counts the chunks waiting for their write (replica_write_waits()).
+	 * Each completed write, fdatasync or file freed submits the next and the link is
+	 * released only after its last operation, so none should be left; one that is, is written now, or nothing
 	 * is kept: never a durable length over bytes not written. */
 	for (struct chunk_write *cw = f->waiting; cw; cw = cw->next)
 		infile_write_now(f, cw->data, cw->len, cw->offset);
@@ -1133,7 +1153,7 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 	cw->data = md.data;
 	cw->offset = md.offset;
 	cw->len = md.len;
-	if (infile_write_waits(f)) {
+	if (replica_write_waits(f)) {
 		*f->waiting_tail = cw;
 		f->waiting_tail = &cw->next;
 		f->writes_pending++; /* not finished, nor checkpointed, before it is written */
@@ -1165,7 +1185,7 @@ void link_files_release(struct link *lk)
 {
 	while (lk->files) {
 		infile_keep_or_discard(lk->files);
-		infile_free(lk->files);
+		infile_release(lk->files);
 	}
 }
 

@@ -97,8 +97,8 @@ struct infile {
 	bool end_received;
 	unsigned int writes_pending; /* chunks received and not yet written (waiting too) */
 	unsigned int writes_inflight; /* of which submitted to the ring */
-	/* chunks received before the open completed, or while INFILE_MAX_DIRECT_WRITES
-	 * direct writes were in flight */
+	/* chunks received before the open completed, while INFILE_MAX_DIRECT_WRITES direct
+	 * writes were in flight, or while an older file held the disk (replica_write_waits()) */
 	struct chunk_write *waiting;
 	struct chunk_write **waiting_tail;
 	struct wal_validator wv;

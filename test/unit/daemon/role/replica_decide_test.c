@@ -236,6 +236,74 @@ static void test_keep_partial(void **state)
 #undef DISCARDED_WHEN
 }
 
+/* A file of a link, all received: holds the disk through its writes and its fdatasync. */
+static void test_holds_disk(void **state)
+{
+	struct infile f = infile_receiving();
+
+	(void)state;
+	assert_false(replica_holds_disk(&f)); /* still receiving */
+	f.end_received = true;
+	assert_true(replica_holds_disk(&f)); /* its last writes */
+	f.state = IN_SYNCING;
+	assert_true(replica_holds_disk(&f));
+	f.state = IN_IDENTIFYING; /* synced: the next file may write */
+	assert_false(replica_holds_disk(&f));
+	f.state = IN_RENAMING;
+	assert_false(replica_holds_disk(&f));
+	f.state = IN_DIR_SYNCING;
+	assert_false(replica_holds_disk(&f));
+	f.state = IN_SYNCING;
+	f.fail_status = WIRE_ACK_IO_ERROR; /* refused next: not stored */
+	assert_false(replica_holds_disk(&f));
+	f.fail_status = WIRE_ACK_STORED;
+	f.cancelled = true;
+	assert_false(replica_holds_disk(&f));
+}
+
+/* A link's files are newest first: @newer waits for the older ones that hold the disk. */
+static void test_write_waits(void **state)
+{
+	struct infile oldest = infile_receiving(), older = infile_receiving();
+	struct infile newer = infile_receiving();
+
+	(void)state;
+	newer.next = &older;
+	older.next = &oldest;
+	newer.direct = true;
+	assert_false(replica_write_waits(&newer)); /* nothing older holds the disk */
+	newer.writes_inflight = INFILE_MAX_DIRECT_WRITES - 1;
+	assert_false(replica_write_waits(&newer));
+	newer.writes_inflight = INFILE_MAX_DIRECT_WRITES;
+	assert_true(replica_write_waits(&newer)); /* its own writes in flight */
+	newer.direct = false; /* buffered: no bound */
+	assert_false(replica_write_waits(&newer));
+	newer.opening = true;
+	assert_true(replica_write_waits(&newer));
+	newer.opening = false;
+
+	oldest.end_received = true; /* two files back, writing its last chunks */
+	assert_true(replica_write_waits(&newer));
+	assert_true(replica_write_waits(&older));
+	assert_false(replica_write_waits(&oldest)); /* nothing is older than it */
+	newer.stream = true; /* a streamed segment never waits for another file */
+	assert_false(replica_write_waits(&newer));
+	newer.stream = false;
+	oldest.state = IN_RENAMING; /* synced */
+	assert_false(replica_write_waits(&newer));
+	older.end_received = true;
+	older.state = IN_SYNCING;
+	assert_true(replica_write_waits(&newer));
+	older.fail_status = WIRE_ACK_INVALID;
+	assert_false(replica_write_waits(&newer));
+	/* A newer file never holds an older one back. */
+	newer.end_received = true;
+	older.fail_status = WIRE_ACK_STORED;
+	older.end_received = false;
+	older.state = IN_RECEIVING;
+	assert_false(replica_write_waits(&older));
+}
+
 static bool stored_unless_odd(void *ctx, const struct store_recent *recent)
 {
 	(*(unsigned int *)ctx)++;
@@ -339,6 +407,8 @@ int main(void)
 		cmocka_unit_test(test_kinds_and_direct_io),
 		cmocka_unit_test(test_checkpoint_due),
 		cmocka_unit_test(test_keep_partial),
+		cmocka_unit_test(test_holds_disk),
+		cmocka_unit_test(test_write_waits),
 		cmocka_unit_test(test_offer),
 		cmocka_unit_test(test_offer_bound),
 		cmocka_unit_test(test_peer_state),

@@ -2,8 +2,9 @@
 /*
  * The replica's decisions, as pure functions: what it offers the primary to resume, which
  * FILE_BEGIN it accepts and from which offset, which DATA and FILE_END continue a file,
- * what a name already stored means (duplicate or conflict), when a file is checkpointed or
- * kept as a partial, how long it waits before connecting again.  No I/O, no clock, no
+ * what a name already stored means (duplicate or conflict), when a received chunk is
+ * written (the files' order on the disk), when a file is checkpointed or kept as a
+ * partial, how long it waits before connecting again.  No I/O, no clock, no
  * logging: replica.c and replica_infile.c act on the verdicts; the unit tests
  * (test/unit/daemon/role/replica_decide_test.c) check the edge cases.
  */

@@ -879,8 +879,8 @@ static void infile_keep_or_discard(struct infile *f)
 		goto out_discard;
 	/* received counts the chunks waiting for their write (replica_write_waits()).
 	 * Each completed write, fdatasync or file freed submits the next and the link is
-	 * released only after its last operation, so none should be left; one that is, is written now, or nothing
-	 * is kept: never a durable length over bytes not written. */
+	 * released only after its last operation, so none should be left; one that is, is
+	 * written now, or nothing is kept: never a durable length over bytes not written. */
 	for (struct chunk_write *cw = f->waiting; cw; cw = cw->next)
 		infile_write_now(f, cw->data, cw->len, cw->offset);
 	if (f->fail_status != WIRE_ACK_STORED)

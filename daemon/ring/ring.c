@@ -14,6 +14,12 @@
 /* The size of a transparent huge page on x86-64 (a PMD), the arena's alignment. */
 #define RING_HUGE_PAGE ((size_t)2 << 20)
 
+/* @n rounded up to a multiple of RING_HUGE_PAGE. */
+static inline uintptr_t huge_round_up(uintptr_t n)
+{
+	return (n + RING_HUGE_PAGE - 1) & ~(uintptr_t)(RING_HUGE_PAGE - 1);
+}
+
 /*
  * Map @size bytes (a multiple of RING_HUGE_PAGE) of anonymous memory for the arena,
  * aligned to RING_HUGE_PAGE and marked MADV_HUGEPAGE, so that the kernel backs it with
@@ -32,7 +38,7 @@ static void *arena_map(size_t size)
 
 	if (p == MAP_FAILED)
 		return MAP_FAILED;
-	start = (uint8_t *)(((uintptr_t)p + RING_HUGE_PAGE - 1) & ~(uintptr_t)(RING_HUGE_PAGE - 1));
+	start = (uint8_t *)huge_round_up((uintptr_t)p);
 	end = start + size;
 	if (start > p)
 		munmap(p, (size_t)(start - p));
@@ -68,7 +74,7 @@ int ring_init(struct ring *r, unsigned int entries, uint32_t nslots, uint32_t sl
 
 	r->nslots = nslots;
 	/* rounded up to whole huge pages: the last slot's too */
-	r->arena_size = ((size_t)nslots * slot_size + RING_HUGE_PAGE - 1) & ~(RING_HUGE_PAGE - 1);
+	r->arena_size = huge_round_up((size_t)nslots * slot_size);
 	if (nslots == 0)
 		return 0;
 	r->arena = arena_map(r->arena_size);

@@ -148,7 +148,8 @@ sb_setup() {
 	psql_sb "create database wsbench" >/dev/null
 	# shellcheck disable=SC2086  # BENCH_WALSHIP_EXTRA: one KEY=VALUE per word
 	write_primary_conf "$d/wsp.conf" "$d/wsp" "$NS_SND" "listen=$ADDR_SND:$SB_WALSHIP_PORT" \
-		"pg_conninfo='host=$ADDR_SND port=$SB_PG_PORT user=postgres'" "pg_slot=$SB_SLOT" \
+		"pg_conninfo='host=$(pg_socket_dir "$d/primary") port=$SB_PG_PORT user=postgres'" \
+		"pg_slot=$SB_SLOT" \
 		$WALSHIP_EXTRA
 	# The appliance: pg_listen with trust for the standbys (lib.sh's rule, in its own dir).
 	local -a REPLICA_CONF_EXTRA=()

@@ -212,10 +212,13 @@ sync_up() {
 		;;
 	sync-walship)
 		SYNC_APP=bench-snd # the primary walshipd's node_name
+		# The primary walshipd runs on PostgreSQL's host: it connects over the Unix socket,
+		# as docs/operations.md sets it up (the walsender then spends less than over TCP).
 		mkdir -p "$dir/spool" "$dir/store"
 		walship_conf "$dir/primary.conf" role=primary "node_name=$SYNC_APP" \
 			"listen=$ADDR_SND:$WALSHIP_PORT" "socket=$dir/p.sock" "spool_dir=$dir/spool" \
-			socket_permissions=0600 sync_replicas=1 "pg_conninfo='$conninfo'" \
+			socket_permissions=0600 sync_replicas=1 \
+			"pg_conninfo='host=$SYNC_DIR/sock port=$SYNC_PORT user=postgres'" \
 			"pg_slot=$SYNC_SLOT" probes=off
 		walship_conf "$dir/replica.conf" role=replica node_name=bench-rcv1 \
 			"upstream=$ADDR_SND:$WALSHIP_PORT" "archive_dir=$dir/store" \

@@ -178,7 +178,7 @@ static const struct config_key config_keys[] = {
 		FIELD(pg_conninfo),
 		.default_value = "",
 		.range_doc = "libpq connection string or URI, or empty",
-		.help = "primary: connection to PostgreSQL for streaming WAL as a replication client (walship adds replication=true); empty: no streaming, WAL comes from walship push only",
+		.help = "primary: connection to PostgreSQL for streaming WAL as a replication client (walship adds replication=true), best over its Unix socket (host=/var/run/postgresql); empty: no streaming, WAL comes from walship push only",
 	},
 	{
 		.name = "pg_slot",

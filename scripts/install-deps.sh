@@ -68,6 +68,7 @@ PACKAGES=(
 	strace
 	e2fsprogs
 	jq
+	socat
 	bc
 	pgbackrest
 	gnuplot-nox

@@ -195,7 +195,7 @@ sync_table() {
 			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "(walsnd)" \
 				"rcvCPU/GB" "(apply)" "lag-p50" "lag-p99" "lag-max"
 			sync_rows
-		} | awk '{printf "%-15s %8s %7s %7s %7s %8s %9s %8s %9s %8s %8s %8s %8s\n",
+		} | awk '{printf "%-21s %8s %7s %7s %7s %8s %9s %8s %9s %8s %8s %8s %8s\n",
 			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}'
 	fi
 }
@@ -203,7 +203,8 @@ sync_table() {
 # sync_goals: one line per issue-13 goal: "goal | measured | met" (walship against the
 # PostgreSQL standby and pg_receivewal; "-" where one has no result).  CPU: walship's two
 # sides against the walsender + walreceiver, that is the standby's receiving side without
-# the startup process's replay, which walship does not do.
+# the startup process's replay, which walship does not do.  A last line, no goal, gives
+# sync-receivewal-relay's figures: the cost of walship's topology alone.
 sync_goals() {
 	sync_medians | awk '
 		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max walsender.
@@ -228,6 +229,12 @@ sync_goals() {
 			lagok = lw != "-" && ls != "-"
 			printf "flush lag p99 <= standby | walship %s, standby %s ms (pg_receivewal %s) | %s\n",
 				lw, ls, g(r, 11), lagok ? ok(lw + 0 <= ls + 0) : "-"
+			# What the topology of walship costs with none of its work: pg_receivewal behind a
+			# byte relay where the primary walshipd runs.
+			x = "sync-receivewal-relay"
+			if (has[x])
+				printf "(reference, no goal) the topology of walship alone: pg_receivewal behind a byte relay | TPS %s; CPU %.3f s/GB (walsender %s, relay %.3f, pg_receivewal %s), walsender + walreceiver %s | -\n",
+					m[x, 2], m[x, 7] + m[x, 8], m[x, 13], m[x, 7] - m[x, 13], m[x, 8], cs
 		}'
 }
 
@@ -428,7 +435,8 @@ doc() {
 		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
 		echo "  walship-async, walship-probes, walship-map, walship-archcmd, walship-module,"
 		echo "  pgBackRest (5 variants), baseline, cp, limit-disk, limit-net, plain-send,"
-		echo "  streaming, sync-standby, sync-receivewal, sync-walship, fan-out 1 2 4 8, standby-lag,"
+		echo "  streaming, sync-standby, sync-receivewal, sync-receivewal-relay, sync-walship,"
+		echo "  fan-out 1 2 4 8, standby-lag,"
 		echo "  standby-appliance-N, standby-direct-N. Each figure"
 		echo "  is the median over the runs; \"x baseline\" is"
 		echo "  the median of the per-run ratio to the baseline's seg/s of the same run, \"x limit\""
@@ -502,13 +510,18 @@ doc() {
 		echo "    standby streaming from it (a fresh pg_basebackup each run); \`pg_receivewal"
 		echo "    --synchronous --slot\` (flushes and reports at once); walship: a primary walshipd"
 		echo "    streaming from PostgreSQL (pg_conninfo, a slot) and a replica walshipd,"
-		echo "    sync_replicas = 1. Each run: pgbench_history truncated, CHECKPOINT, then"
+		echo "    sync_replicas = 1; and, as a reference for walship's topology (not a contender of"
+		echo "    the goals), sync-receivewal-relay: the same pg_receivewal connected through a"
+		echo "    byte relay on the sender (socat from a TCP port to PostgreSQL's Unix socket, in"
+		echo "    the sender's cgroup), one more process on the path as the primary walshipd is,"
+		echo "    with none of its work. Each run: pgbench_history truncated, CHECKPOINT, then"
 		echo "    \`pgbench -n -N -c 8 -j 2 -T $SYNC_SECONDS -l\` (TPS as pgbench reports it; transaction"
 		echo "    latency p50/p99/max from its per-transaction log). CPU per GB of the WAL the load"
 		echo "    generated, until the contender has flushed it: sending side the walsender (from"
-		echo "    /proc) plus, for walship, the primary walshipd (cgroup); receiving side the"
-		echo "    walreceiver and the startup process (/proc; \"apply\" is the startup process,"
-		echo "    WAL replay, alone), pg_receivewal or the replica walshipd (cgroup). Then"
+		echo "    /proc) plus, for walship, the primary walshipd (for the relay, socat; cgroup);"
+		echo "    receiving side the walreceiver and the startup process (/proc; \"apply\" is the"
+		echo "    startup process, WAL replay, alone), pg_receivewal or the replica walshipd"
+		echo "    (cgroup). Then"
 		echo "    $SYNC_LAG_SECONDS s of the same load with synchronous_commit = off in its sessions,"
 		echo "    the flush lag from positions: every 2 ms a session on the primary notes its flush"
 		echo "    position and the contender's (pg_stat_replication.flush_lsn); each new position"

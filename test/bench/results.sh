@@ -159,7 +159,7 @@ standby_contenders() {
 # sync_contenders: the synchronous-commit contenders that have results, in table order.
 sync_contenders() {
 	local c
-	for c in sync-standby sync-receivewal sync-walship; do
+	for c in sync-standby sync-receivewal sync-receivewal-relay sync-walship; do
 		[[ -n "${MEDIANS["$SYNC_TSV $c 3"]:-}" ]] && echo "$c"
 	done
 	return 0

@@ -57,7 +57,7 @@
 #   fanout-N       walship to N = 1 2 4 8 replica hosts (BENCH_FANOUT), sync_replicas = N,
 #                  on the first BENCH_FANOUT_SEGMENTS segments (every replica stores a full
 #                  copy: 8 x 500 segments would need 67 GB of disk);
-#   sync-standby, sync-receivewal, sync-walship
+#   sync-standby, sync-receivewal, sync-receivewal-relay, sync-walship
 #                  synchronous commit (issue 13): pgbench -N -c 8 -j 2 on a PostgreSQL 15
 #                  primary on the sender, synchronous_commit = on, the one synchronous
 #                  standby on the receiver a PostgreSQL standby, pg_receivewal

@@ -43,7 +43,8 @@ out=$dir/output
 trap 'rm -rf "$dir"' EXIT
 rc=0
 contenders="walship walship-async walship-map walship-archcmd baseline cp limit-disk limit-net
-	plain-send streaming fanout-1 fanout-2 sync-standby sync-receivewal sync-walship"
+	plain-send streaming fanout-1 fanout-2 sync-standby sync-receivewal
+	sync-receivewal-relay sync-walship"
 if [[ -f "$ROOT/build/walship_archive.so" ]]; then
 	contenders+=" walship-module"
 else

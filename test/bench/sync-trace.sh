@@ -32,7 +32,7 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 command -v perf >/dev/null || { echo "sync-trace: perf is missing (apt-get install linux-perf)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "sync-trace: python3 is missing" >&2; exit 1; }
 case $CONTENDER in
-sync-walship | sync-standby | sync-receivewal) ;;
+sync-walship | sync-standby | sync-receivewal | sync-receivewal-relay) ;;
 *) echo "sync-trace: no synchronous-commit contender $CONTENDER" >&2; exit 2 ;;
 esac
 rm -rf "$OUT"

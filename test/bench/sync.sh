@@ -11,6 +11,12 @@
 #                    run; primary_conninfo with application_name = standby);
 #   sync-receivewal  pg_receivewal --synchronous --slot into an empty directory
 #                    (application_name = receivewal; the slot made with --create-slot);
+#   sync-receivewal-relay
+#                    the same pg_receivewal, connected through a byte relay on the sender
+#                    (socat, from a TCP port to PostgreSQL's Unix socket, in the sender's
+#                    cgroup): walship's topology, one more process between the walsender
+#                    and the receiver, with none of walship's work; a reference for what
+#                    that topology costs, not a contender of the goals;
 #   sync-walship     a primary walshipd streaming from it (pg_conninfo, pg_slot; the name
 #                    PostgreSQL sees is its node_name) and a replica walshipd on the
 #                    receiver, sync_replicas = 1.
@@ -20,8 +26,8 @@
 # TPS (pgbench's, without connection time), transaction latency p50/p99/max from the
 # per-transaction log, the WAL generated (pg_current_wal_lsn before and after) and the CPU
 # seconds per GB of it on each host until the contender has flushed it all: the sending
-# side is the walsender (/proc) plus, for walship, the primary walshipd (the sender's
-# cgroup); the receiving side is the walreceiver and the startup process (/proc; the
+# side is the walsender (/proc) plus, for walship, the primary walshipd (for the relay,
+# socat: the sender's cgroup); the receiving side is the walreceiver and the startup process (/proc; the
 # startup process, WAL replay, is also given alone as "apply"), pg_receivewal or the
 # replica walshipd (the receiver's cgroup).  Then BENCH_SYNC_LAG_SECONDS of the same load
 # with synchronous_commit = off (the pgbench sessions' own setting) while a session on the
@@ -43,8 +49,10 @@
 
 SYNC_SECONDS=${BENCH_SYNC_SECONDS:-20}
 SYNC_LAG_SECONDS=${BENCH_SYNC_LAG_SECONDS:-10}
-SYNC_CONTENDERS="sync-standby sync-receivewal sync-walship"
+SYNC_CONTENDERS="sync-standby sync-receivewal sync-receivewal-relay sync-walship"
 SYNC_PORT=5434
+SYNC_RELAY_PORT=5435 # sync-receivewal-relay's relay on the sender
+SYNC_RELAY_PID=""
 SYNC_SLOT=wsbench
 SYNC_DIR="" # set by sync_setup (RUN_DIR is emptied at the start of a run)
 # The contender being measured: the application_name PostgreSQL sees, the pids measured
@@ -162,6 +170,11 @@ sync_standby_pids() {
 	SYNC_APPLY_PID=$st
 }
 
+# sync_relay_listening: true when sync-receivewal-relay's relay listens.
+sync_relay_listening() {
+	[[ -n $(ip netns exec "$NS_SND" ss -Hltn "sport = :$SYNC_RELAY_PORT") ]]
+}
+
 # sync_up NAME DIR: start contender NAME on receiver 1 (and, for walship, the sender),
 # streaming from the primary; sets SYNC_APP and, for the standby, the pids measured
 # through /proc.
@@ -193,8 +206,20 @@ sync_up() {
 		wait_for 30 "the standby to stream" sync_standby_pids "$dir"
 		sync_standby_pids "$dir"
 		;;
-	sync-receivewal)
+	sync-receivewal | sync-receivewal-relay)
 		SYNC_APP=receivewal
+		if [[ $name == sync-receivewal-relay ]]; then
+			# A byte relay on the sender, in its cgroup (so counted on the sending
+			# side), from a TCP port there to PostgreSQL's Unix socket: walship's
+			# topology, one more process on the path, without walship's work.
+			cg_cmd "$CG_SND"
+			bg_start "$dir/relay.out" "${CG_CMD[@]}" ip netns exec "$NS_SND" socat \
+				"TCP-LISTEN:$SYNC_RELAY_PORT,bind=$ADDR_SND,reuseaddr,fork,nodelay" \
+				"UNIX-CONNECT:$SYNC_DIR/sock/.s.PGSQL.$SYNC_PORT"
+			SYNC_RELAY_PID=$BG_PID
+			wait_for 10 "the relay to listen" sync_relay_listening
+			conninfo="host=$ADDR_SND port=$SYNC_RELAY_PORT user=postgres"
+		fi
 		mkdir -p "$dir/wal"
 		chown postgres:postgres "$dir/wal"
 		as_postgres_in "$NS_RCV" "$PG_BIN/pg_receivewal" --create-slot --if-not-exists \
@@ -244,8 +269,10 @@ sync_down() {
 		pg_stop "$dir/standby"
 		rm -rf "$dir/standby"
 		;;
-	sync-receivewal)
+	sync-receivewal | sync-receivewal-relay)
 		stop_pid "$SYNC_BG_PID" 10 INT
+		[[ -z $SYNC_RELAY_PID ]] || stop_pid "$SYNC_RELAY_PID" 10
+		SYNC_RELAY_PID=""
 		sync_slot_drop "$SYNC_SLOT"
 		rm -rf "$dir/wal"
 		;;

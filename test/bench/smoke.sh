@@ -35,6 +35,15 @@ for f in walshipd walship helpers/bench_baseline; do
 	[[ -x "$ROOT/build/$f" ]] || skip "build/$f not built: run make"
 done
 
+# The benches' fixed ports differ: a full run keeps the standby bench's primary up while
+# the other contenders run, which this smoke run (no standby bench by default) would miss.
+dup_ports=$(grep -ho '^[A-Z_]*PORT=[0-9]*' "$ROOT"/test/bench/*.sh | cut -d= -f2 | sort | uniq -d |
+	tr '\n' ' ')
+if [[ -n $dup_ports ]]; then
+	echo "FAIL: a port is given to two benches in test/bench/*.sh: $dup_ports"
+	exit 1
+fi
+
 # A run directory of its own (on the build disk, not tmpfs), so a smoke test never
 # disturbs a `make bench` running at the same time, nor its results file.
 dir=$(mktemp -d "$ROOT/build/bench-smoke.XXXXXX")

@@ -27,9 +27,9 @@
 # per-transaction log, the WAL generated (pg_current_wal_lsn before and after) and the CPU
 # seconds per GB of it on each host until the contender has flushed it all: the sending
 # side is the walsender (/proc) plus, for walship, the primary walshipd (for the relay,
-# socat: the sender's cgroup); the receiving side is the walreceiver and the startup process (/proc; the
-# startup process, WAL replay, is also given alone as "apply"), pg_receivewal or the
-# replica walshipd (the receiver's cgroup).  Then BENCH_SYNC_LAG_SECONDS of the same load
+# socat: the sender's cgroup); the receiving side is the walreceiver and the startup
+# process (/proc; the startup process, WAL replay, is also given alone as "apply"),
+# pg_receivewal or the replica walshipd (the receiver's cgroup).  Then BENCH_SYNC_LAG_SECONDS of the same load
 # with synchronous_commit = off (the pgbench sessions' own setting) while a session on the
 # primary measures the flush lag of the contender from positions (sync_lag_sampler_start):
 # the same measure for the three, and nothing else runs beside the load (walship's own lag,

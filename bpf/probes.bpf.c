@@ -4,13 +4,14 @@
  * histograms in pinned maps (see probes.h).  Tracepoints only (no kprobes, no fentry):
  *
  *   io_uring_submit_req (6.4+) / io_uring_submit_sqe (6.1) -> io_uring_complete
- *       FSYNC requests, and sends carrying a peer tag in their user_data (every request
- *       the programs look at carries a tag: the fsync's is PROBE_TAG_FSYNC, so an untagged
+ *       FSYNC requests and writes with RWF_DSYNC (each makes data durable and is timed
+ *       as an fsync), and sends carrying a peer tag in their user_data (every request
+ *       the programs look at carries a tag: the syncs' is PROBE_TAG_FSYNC, so an untagged
  *       one, such as each of the thousands of reads that validate a pushed segment, is
  *       passed over at its first test, with no helper call and no map); a zero-copy
  *       send's notification (IORING_CQE_F_NOTIF) completes its "released" time; receives
  *       carrying a peer tag start the "received to durable" clock that the completion of
- *       the next FSYNC submitted stops;
+ *       the next sync submitted stops;
  *   syscalls/sys_enter_fsync, _fdatasync -> sys_exit_*: the synchronous calls;
  *   ext4/ext4_sync_file_enter -> _exit: every ext4 fsync by the process's threads,
  *       io_uring's io-wq workers included.
@@ -186,7 +187,7 @@ static __always_inline int on_submit(void *ctx, __u64 user_data, __u8 opcode)
 
 	if (!is_ours())
 		return 0;
-	if (opcode == OP_FSYNC) {
+	if (opcode == OP_FSYNC || peer == PROBE_TAG_FSYNC) {
 		start.kind = REQ_FSYNC;
 		peer = 0;
 		pending = bpf_map_lookup_elem(&recv_pending, &zero);

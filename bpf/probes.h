@@ -9,8 +9,9 @@
  * slot takes everything longer.
  *
  * The daemon puts a peer's number in the top bits of a send's io_uring user_data
- * (PROBE_TAG_SHIFT), and PROBE_TAG_FSYNC in an fsync's; the probes use it to attribute
- * sends and to pass over every other request at once, the ring masks it off.
+ * (PROBE_TAG_SHIFT), and PROBE_TAG_FSYNC in a sync's (an FSYNC or a write with
+ * RWF_DSYNC); the probes use it to attribute sends and to pass over every other request
+ * at once, the ring masks it off.
  */
 #ifndef WALSHIP_BPF_PROBES_H
 #define WALSHIP_BPF_PROBES_H
@@ -18,7 +19,7 @@
 #define PROBE_HIST_SLOTS 27 /* 2^27 us = 134 s: the last slot */
 #define PROBE_MAX_PEERS 64 /* peer 0: sends without a peer (none today) */
 #define PROBE_TAG_SHIFT 48
-#define PROBE_TAG_FSYNC 0x7fff /* the tag of every IORING_OP_FSYNC the daemon submits */
+#define PROBE_TAG_FSYNC 0x7fff /* every IORING_OP_FSYNC and RWF_DSYNC write the daemon submits */
 #define PROBE_PEER_ADDR_LEN 64
 
 /* Pinned map names, under PROBE_PIN_ROOT. */

@@ -352,7 +352,8 @@ void metrics_render(FILE *out, const struct metrics_source *src)
 	status_node_release(&n);
 
 	prom_node(out, "walship_io_uring_fsyncs_submitted_total", "counter",
-		  "IORING_OP_FSYNC requests the daemon submitted.", src->ring->fsyncs_submitted);
+		  "IORING_OP_FSYNC requests and writes with RWF_DSYNC the daemon submitted.",
+		  src->ring->fsyncs_submitted);
 	prom_node(out, "walship_sends_submitted_total", "counter",
 		  "Sends to peers the daemon submitted (each is one send probe measurement).",
 		  src->ring->tagged_submitted);

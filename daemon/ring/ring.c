@@ -136,8 +136,23 @@ void ring_exit(struct ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Count and tag (RING_TAG_FSYNC) the fsyncs among the entries queued since the last
- * call (before each submit). */
+/* Whether @sqe makes data durable: an FSYNC, or a write with RWF_DSYNC. */
+static bool ring_sqe_syncs(const struct io_uring_sqe *sqe)
+{
+	switch (sqe->opcode) {
+	case IORING_OP_FSYNC:
+		return true;
+	case IORING_OP_WRITE:
+	case IORING_OP_WRITEV:
+	case IORING_OP_WRITE_FIXED:
+		return sqe->rw_flags & RWF_DSYNC;
+	default:
+		return false;
+	}
+}
+
+/* Count and tag (RING_TAG_FSYNC) the syncs (ring_sqe_syncs()) among the entries queued
+ * since the last call (before each submit). */
 static void ring_count_queued(struct ring *r)
 {
 	struct io_uring_sq *sq = &r->uring.sq;
@@ -145,7 +160,7 @@ static void ring_count_queued(struct ring *r)
 	for (; r->counted_tail != sq->sqe_tail; r->counted_tail++) {
 		struct io_uring_sqe *sqe = &sq->sqes[r->counted_tail & sq->ring_mask];
 
-		if (sqe->opcode == IORING_OP_FSYNC) {
+		if (ring_sqe_syncs(sqe)) {
 			sqe->user_data = (sqe->user_data & ((1ULL << RING_TAG_SHIFT) - 1)) |
 					 (uint64_t)RING_TAG_FSYNC << RING_TAG_SHIFT;
 			r->fsyncs_submitted++;

@@ -27,10 +27,11 @@
 /*
  * A request's user_data is the address of its struct ring_op; the bits from
  * RING_TAG_SHIFT up may carry a small tag (a peer's number, for the BPF send probes)
- * that completions mask off.  User-space addresses stay below 2^47.  Every FSYNC
- * carries RING_TAG_FSYNC, so that the probes, which fire on every request of the
- * process (a pushed file's validation alone makes thousands), pass over an untagged
- * one at its first instruction.
+ * that completions mask off.  User-space addresses stay below 2^47.  Every request
+ * that makes data durable (an FSYNC, or a write with RWF_DSYNC) carries RING_TAG_FSYNC,
+ * so that the probes, which fire on every request of the process (a pushed file's
+ * validation alone makes thousands), time it as an fsync and pass over an untagged one
+ * at its first instruction.
  */
 #define RING_TAG_SHIFT 48
 #define RING_TAG_MAX 0x7ffe
@@ -62,7 +63,7 @@ struct ring {
 	struct ring_slot *free_list;
 	bool fixed_buffers; /* arena registered with the kernel */
 	/* what was submitted, for comparison with the BPF probes' counts */
-	uint64_t fsyncs_submitted; /* IORING_OP_FSYNC requests */
+	uint64_t fsyncs_submitted; /* IORING_OP_FSYNC requests and writes with RWF_DSYNC */
 	uint64_t tagged_submitted; /* sends given a tag (receives are tagged too, not counted) */
 	unsigned int counted_tail; /* submission entries counted up to here */
 };

@@ -725,6 +725,7 @@ static void replica_free(void *state)
 	free(rp->identity_job); /* finished after the event loop stopped: done() was not called */
 	serve_free(rp->serve);
 	relay_free(rp->relay);
+	stream_images_free(rp);
 	store_close(&rp->store);
 	tls_ctx_free(&rp->tls);
 	free(rp);

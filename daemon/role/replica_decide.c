@@ -100,6 +100,13 @@ bool replica_direct_io_wanted(enum wal_file_kind kind, bool no_direct_io)
 	return !no_direct_io && (kind == WAL_FILE_SEGMENT || kind == WAL_FILE_PARTIAL);
 }
 
+bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_t size,
+				  bool no_direct_io, bool readers)
+{
+	return kind == WAL_FILE_SEGMENT && !resumed && size <= REPLICA_STREAM_IMAGE_MAX &&
+	       size % ROLE_DIO_ALIGN == 0 && !no_direct_io && !readers;
+}
+
 bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr)
 {
 	return (offset | len) % ROLE_DIO_ALIGN == 0 && (uintptr_t)addr % ROLE_DIO_ALIGN == 0;

@@ -86,6 +86,26 @@ bool replica_kind_resumable(enum wal_file_kind kind);
 /* Files of @kind are written with O_DIRECT unless the archive refused it once. */
 bool replica_direct_io_wanted(enum wal_file_kind kind, bool no_direct_io);
 
+/* The largest streamed segment written directly from a memory image of it: the replica
+ * keeps one image per streamed segment in flight (REPLICA_STREAM_IMAGES are kept for
+ * reuse), so larger segments are streamed with buffered writes. */
+#define REPLICA_STREAM_IMAGE_MAX (64ULL << 20)
+/* What the images may take in all, in use and kept: the streamed segments past it (a
+ * burst of short segments in flight at once) are written buffered. */
+#define REPLICA_STREAM_IMAGE_BUDGET (128ULL << 20)
+
+/*
+ * Whether a streamed file is written with O_DIRECT from a memory image of it, each group
+ * commit one write with RWF_DSYNC (replica_infile.c, "Streamed segments written
+ * directly"): a new segment (@kind, not @resumed) of at most REPLICA_STREAM_IMAGE_MAX
+ * bytes, in an archive that takes direct I/O (@no_direct_io false), on a replica where
+ * nothing follows the growing file through the page cache (@readers false: pg_listen's
+ * standbys and relay's downstream replicas read it there, and a direct write drops those
+ * pages).
+ */
+bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_t size,
+				  bool no_direct_io, bool readers);
+
 /* True when a chunk at file @offset of @len bytes, held at @addr, can be written with
  * O_DIRECT (all three multiples of ROLE_DIO_ALIGN). */
 bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr);

@@ -8,7 +8,10 @@
  *
  * Segments are written with O_DIRECT from the registered slot they were received into
  * (the slot layout is in role.h): no copy into the page cache, the disk writes overlap
- * the transfer, and fdatasync at the end has little left to do.
+ * the transfer, and fdatasync at the end has little left to do.  A streamed segment
+ * arrives in pieces of any length, so it is written from an aligned image of itself,
+ * each group commit one direct write with RWF_DSYNC ("Streamed segments written
+ * directly", below), or, where that cannot be, buffered with an fdatasync per commit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -46,6 +51,78 @@ static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- streamed segments written directly ---- */
+
+/*
+ * A group commit's bytes end anywhere in a block, and O_DIRECT writes whole aligned blocks
+ * from aligned memory, while the pieces arrive in slots at any offset.  So the replica
+ * copies a streamed segment's bytes into an aligned image of it, and each group commit
+ * writes, from there, the blocks from the one holding the durable end to the one holding
+ * the received end: the full blocks as they are (received bytes never change, and none
+ * arrives inside them while they are written), the partial last one through a bounce
+ * block copied at submission and padded with zeros, so that no memory is written to while
+ * under I/O and no byte not received reaches the disk.  One write with RWF_DSYNC makes it
+ * durable.  Against a buffered write and an fdatasync, this saves the copy into the page
+ * cache and its writeback, and the io_uring worker that runs each fdatasync
+ * (docs/benchmark-notes.md, 2026-12-05).  The images are recycled: a new one is a mapping
+ * faulted in page by page.
+ */
+static uint8_t *image_get(struct replica *rp, uint64_t size)
+{
+	void *mem;
+
+	for (int i = 0; i < REPLICA_STREAM_IMAGES; i++) {
+		struct stream_image *im = &rp->images[i];
+
+		if (im->mem && im->size == size) {
+			uint8_t *got = im->mem;
+
+			im->mem = NULL;
+			return got;
+		}
+	}
+	if (rp->image_bytes + size + ROLE_DIO_ALIGN > REPLICA_STREAM_IMAGE_BUDGET)
+		return NULL; /* buffered, as the budget says */
+	mem = mmap(NULL, size + ROLE_DIO_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		log_warning("could not map %" PRIu64 " bytes for a streamed segment (%s); using "
+			    "buffered writes",
+			    size, strerror(errno));
+		return NULL;
+	}
+	rp->image_bytes += size + ROLE_DIO_ALIGN;
+	return mem;
+}
+
+static void image_unmap(struct replica *rp, uint8_t *mem, uint64_t size)
+{
+	munmap(mem, size + ROLE_DIO_ALIGN);
+	rp->image_bytes -= size + ROLE_DIO_ALIGN;
+}
+
+static void image_put(struct replica *rp, uint8_t *mem, uint64_t size)
+{
+	if (!mem)
+		return;
+	for (int i = 0; i < REPLICA_STREAM_IMAGES; i++) {
+		if (!rp->images[i].mem) {
+			rp->images[i] = (struct stream_image){ .mem = mem, .size = size };
+			return;
+		}
+	}
+	image_unmap(rp, mem, size);
+}
+
+void stream_images_free(struct replica *rp)
+{
+	for (int i = 0; i < REPLICA_STREAM_IMAGES; i++) {
+		if (rp->images[i].mem)
+			image_unmap(rp, rp->images[i].mem, rp->images[i].size);
+		rp->images[i].mem = NULL;
+	}
+}
+
 /* Free @f, unlinked from its link's files, with the chunks still waiting for their write. */
 static void infile_release(struct infile *f)
 {
@@ -58,6 +135,7 @@ static void infile_release(struct infile *f)
 		ring_slot_put(lk->rp->ring, cw->slot);
 		free(cw);
 	}
+	image_put(lk->rp, f->image, f->size);
 	if (f->fd >= 0)
 		close(f->fd);
 	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
@@ -160,6 +238,10 @@ static void infile_refuse(struct infile *f)
 
 static void infile_step(struct ring_op *op, int res, uint32_t flags);
 static void infile_stream_sync(struct infile *f);
+static void infile_checkpoint(struct infile *f, int64_t now_ms);
+static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags);
+static void infile_image_start(struct infile *f);
+static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len, uint64_t offset);
 static void infile_prefill(struct infile *f);
 static void infile_ready(struct infile *f);
 
@@ -222,6 +304,10 @@ static void infile_maybe_finish(struct infile *f)
 	if (!f->end_received || f->writes_pending || f->opening || f->checkpointing ||
 	    f->state != IN_RECEIVING)
 		return;
+	if (f->image && f->durable < f->received && f->fail_status == WIRE_ACK_STORED) {
+		infile_checkpoint(f, clock_now_ms()); /* the last bytes are in the image only */
+		return;
+	}
 	if (f->fail_status == WIRE_ACK_STORED && wal_validator_end(&f->wv, &id) < 0)
 		infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
 	if (f->fail_status != WIRE_ACK_STORED) {
@@ -318,6 +404,7 @@ static void infile_prefill_step(struct ring_op *op, int res, uint32_t flags)
 		infile_prefill(f);
 	} else {
 		f->in_place = true;
+		infile_image_start(f);
 		infile_ready(f);
 	}
 	conn_op_end(&lk->conn); /* may free the link */
@@ -465,6 +552,7 @@ static bool spare_take(struct infile *f)
 	f->in_place = true;
 	sp->fd = -1;
 	sp->ready = false;
+	infile_image_start(f);
 	return true;
 }
 
@@ -528,6 +616,7 @@ static void infile_ready(struct infile *f)
 	if (f->in_place)
 		spare_prepare(f);
 	infile_write_waiting(f); /* chunks that arrived meanwhile */
+	infile_stream_sync(f); /* or their group commit, when they are in an image */
 	infile_maybe_finish(f);
 }
 
@@ -800,6 +889,80 @@ static void infile_stream_sync(struct infile *f)
 		infile_checkpoint(f, clock_now_ms());
 }
 
+/*
+ * Give up @f's image: the bytes only it holds are written now, buffered (and the
+ * descriptor loses O_DIRECT), so that the fdatasyncs that follow cover them.
+ */
+static void infile_image_drop(struct infile *f)
+{
+	if (f->image_direct)
+		infile_clear_direct(f);
+	f->image_direct = false;
+	if (f->received > f->durable && f->fd >= 0)
+		infile_write_now(f, f->image + f->durable, (uint32_t)(f->received - f->durable),
+				 f->durable);
+	image_put(f->link->rp, f->image, f->size);
+	f->image = NULL;
+}
+
+/* @f is open and in place: its group commits go from its image from now on, or, where
+ * the archive takes no O_DIRECT, it gives the image up. */
+static void infile_image_start(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	int flags;
+
+	if (!f->image)
+		return;
+	flags = fcntl(f->fd, F_GETFL);
+	if (flags >= 0 && fcntl(f->fd, F_SETFL, flags | O_DIRECT) == 0) {
+		f->image_direct = true;
+		return;
+	}
+	log_log("direct I/O is not available in \"%s\" (%s); using buffered writes", rp->store.path,
+		strerror(errno));
+	rp->no_direct_io = true;
+	infile_image_drop(f);
+}
+
+/* A group commit of @f from its image: one direct write with RWF_DSYNC of the blocks from
+ * the durable end's to the received end's (the image's comment, above). */
+static void infile_direct_sync(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	uint64_t start = f->durable & ~(uint64_t)(ROLE_DIO_ALIGN - 1);
+	uint64_t full_end = f->received & ~(uint64_t)(ROLE_DIO_ALIGN - 1);
+	uint8_t *bounce = f->image + f->size;
+	struct io_uring_sqe *sqe;
+	unsigned int n = 0;
+
+	f->ck_len = 0;
+	if (full_end > start) {
+		f->ck_iov[n].iov_base = f->image + start;
+		f->ck_iov[n].iov_len = full_end - start;
+		f->ck_len += full_end - start;
+		n++;
+	}
+	if (f->received > full_end) {
+		uint64_t tail = f->received - full_end;
+
+		memcpy(bounce, f->image + full_end, tail);
+		memset(bounce + tail, 0, ROLE_DIO_ALIGN - tail);
+		f->ck_iov[n].iov_base = bounce;
+		f->ck_iov[n].iov_len = ROLE_DIO_ALIGN;
+		f->ck_len += ROLE_DIO_ALIGN;
+		n++;
+	}
+	f->ck_pending = f->received;
+	f->checkpointing = true;
+	f->ck_op.cb = infile_checkpointed;
+	sqe = ring_sqe(rp->ring, &f->ck_op);
+	io_uring_prep_writev(sqe, f->fd, f->ck_iov, n, start);
+	sqe->rw_flags = RWF_DSYNC;
+	infile_submit(f, sqe);
+	rp->st.stream_direct_syncs++;
+}
+
 static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 {
 	struct infile *f = container_of(op, struct infile, ck_op);
@@ -808,9 +971,29 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 
 	(void)flags;
 	f->checkpointing = false;
-	if (res < 0) {
-		/* An fsync error is not retried (the kernel may have dropped the pages). */
-		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
+	if (f->image_direct && res == -EINVAL) {
+		/* The file system wants another alignment: refused before any I/O.  Buffered
+		 * from now on, as when it refuses O_DIRECT at the open (infile_opened()). */
+		log_log("direct writes aligned to %d bytes are refused in \"%s\"; using "
+			"buffered writes",
+			ROLE_DIO_ALIGN, rp->store.path);
+		rp->no_direct_io = true;
+		infile_image_drop(f);
+		infile_stream_sync(f);
+		infile_maybe_finish(f);
+		conn_op_end(&lk->conn); /* may free the link */
+		return;
+	}
+	if (f->image_direct && res >= 0 && (uint64_t)res != f->ck_len) {
+		/* errno = 0 semantics: a short write without an error is ENOSPC. */
+		infile_fail(f, WIRE_ACK_IO_ERROR,
+			    "could not write file \"%s\": %d of %" PRIu64 " bytes written",
+			    f->tmp_name, res, f->ck_len);
+	} else if (res < 0) {
+		/* An fsync error is not retried (the kernel may have dropped the pages), nor
+		 * is a failed direct write with RWF_DSYNC (it may have been half done). */
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not %s file \"%s\": %s",
+			    f->image_direct ? "durably write" : "fsync", f->tmp_name,
 			    strerror(-res));
 	} else {
 		f->durable = f->ck_pending;
@@ -840,6 +1023,12 @@ static void infile_checkpoint(struct infile *f, int64_t now_ms)
 	struct io_uring_sqe *sqe;
 
 	f->ck_ms = now_ms;
+	if (f->image_direct) {
+		infile_direct_sync(f);
+		return;
+	}
+	if (f->image)
+		infile_image_drop(f); /* never: an image is direct once its file is ready */
 	/* Written in place: the bytes alone (their records say how far they go). */
 	if (!f->in_place && store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
 		return;
@@ -877,6 +1066,8 @@ static void infile_keep_or_discard(struct infile *f)
 
 	if (!replica_keep_partial(f))
 		goto out_discard;
+	if (f->image)
+		infile_image_drop(f); /* the bytes only the image holds, written buffered */
 	/* received counts the chunks waiting for their write (replica_write_waits()).
 	 * Each completed write, fdatasync or file freed submits the next and the link is
 	 * released only after its last operation, so none should be left; one that is, is
@@ -1012,6 +1203,10 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
 			return 0;
 		}
+		if (f->stream &&
+		    replica_stream_direct_wanted(f->wn.kind, false, fb.size, rp->no_direct_io,
+						 rp->serve || rp->relay))
+			f->image = image_get(rp, fb.size);
 		if (f->stream && f->wn.kind == WAL_FILE_SEGMENT && spare_take(f)) {
 			spare_prepare(f);
 			return 0;
@@ -1126,6 +1321,13 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		infile_check_chunk(f, md.data, md.len);
 	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
 		ring_slot_put(rp->ring, slot);
+		return 0;
+	}
+	if (f->image) {
+		/* written from the image by the next group commit (infile_direct_sync()) */
+		memcpy(f->image + md.offset, md.data, md.len);
+		ring_slot_put(rp->ring, slot);
+		infile_stream_sync(f);
 		return 0;
 	}
 	if (f->stream && !f->opening && !f->writes_pending) {

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "common/compiler.h"
 #include "common/config.h"
@@ -106,6 +107,17 @@ struct infile {
 	uint8_t fail_status; /* enum wire_ack_status, STORED while all is well */
 	int64_t t_begin, t_end, t_written, t_synced; /* ms, for the debug log */
 	char fail_msg[WIRE_MAX_MESSAGE + 1];
+	/*
+	 * A streamed segment written directly (replica_stream_direct_wanted()): every byte
+	 * received is copied into @image (size bytes, then one ROLE_DIO_ALIGN bounce block),
+	 * and each group commit writes [durable rounded down to ROLE_DIO_ALIGN, received)
+	 * from it with O_DIRECT and RWF_DSYNC, the last partial block through the bounce
+	 * block.  NULL: buffered writes and fdatasync.
+	 */
+	uint8_t *image;
+	bool image_direct; /* in place, and the descriptor has O_DIRECT */
+	uint64_t ck_len; /* the bytes the direct write in flight writes */
+	struct iovec ck_iov[2];
 };
 
 /*
@@ -124,6 +136,15 @@ struct spare {
 	bool busy; /* a write or the fsync in flight */
 	bool ready; /* zeros written and synced */
 	bool abandoned; /* remove it once its request completes */
+};
+
+/* Images of streamed segments kept for the next ones (replica_infile.c): two cover the
+ * segment being received and the one after it, begun while the first is being stored. */
+#define REPLICA_STREAM_IMAGES 2
+
+struct stream_image {
+	uint8_t *mem; /* NULL: none */
+	uint64_t size; /* the segment size it holds (plus one bounce block) */
 };
 
 struct link {
@@ -171,6 +192,8 @@ struct replica {
 	struct primary *relay; /* relay = on: the sender to downstream replicas, or NULL */
 	struct retainer retain; /* retention of the store (retain_time, retain_size) */
 	struct spare spare;
+	struct stream_image images[REPLICA_STREAM_IMAGES]; /* free for reuse */
+	uint64_t image_bytes; /* mapped for images, in use and kept */
 	/* Blocking writes of the store's state (its identity) off the event loop.  A thread
 	 * of its own, not the retainer's: a retention pass over a large archive_dir must not
 	 * hold up the first acknowledgement. */
@@ -211,6 +234,9 @@ void spare_init(struct replica *rp);
 /* Stopping: whether the spare's request is still in flight; its descriptor is closed
  * once it is not (its file stays for the next start to remove). */
 bool spare_busy(struct replica *rp);
+
+/* Unmap the images kept for reuse (at the end: no file holds one any more). */
+void stream_images_free(struct replica *rp);
 
 /* Begin a checkpoint of each file of @lk due one (checkpoint_interval). */
 void link_checkpoint_due(struct link *lk, int64_t now_ms);

@@ -372,8 +372,9 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  " (partial files made durable and recorded)\n",
 			  n->checkpoints);
 		sb_printf(sb,
-			  "stream syncs:        %" PRIu64 " (group commits of streamed segments)\n",
-			  n->stream_syncs);
+			  "stream syncs:        %" PRIu64
+			  " (group commits of streamed segments; %" PRIu64 " written directly)\n",
+			  n->stream_syncs, n->stream_direct_syncs);
 		sb_printf(sb, "retention:           %s\n",
 			  n->retain_policy[0] ? n->retain_policy : "off");
 		sb_printf(sb,

@@ -60,6 +60,8 @@
 	X(checkpoints, COUNTER, "Replica: partial files made durable and recorded.")                     \
 	X(stream_syncs, COUNTER,                                                                         \
 	  "Replica: group commits of streamed segments (one sync each, then PROGRESS).")                 \
+	X(stream_direct_syncs, COUNTER,                                                                  \
+	  "Replica: of those, direct writes with RWF_DSYNC from the segment's image.")                   \
 	X(source_received_lsn, GAUGE,                                                                    \
 	  "Primary: end of the WAL received from PostgreSQL's replication stream (LSN as bytes).")       \
 	X(source_flush_lsn, GAUGE,                                                                       \

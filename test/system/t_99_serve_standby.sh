@@ -69,6 +69,13 @@ log "ok: the standby replayed up to $(pg_replay_lsn "$NS_R1" "$SB_PORT") (primar
 receiver_streaming || fail "the standby does not stream from the appliance any more"
 assert_same_data "$NS_P" "$PG_PORT" "$NS_R1" "$SB_PORT"
 log "ok: the standby holds the primary's data"
+# The walsender reads the growing segment through the page cache, which a direct write
+# would drop: with pg_listen on, streamed segments are written buffered.
+syncs=$(status_counter "$RCONF" stream_syncs)
+((syncs > 0)) || fail "the replica made no streamed WAL durable (stream_syncs = 0)"
+assert_eq 0 "$(status_counter "$RCONF" stream_direct_syncs)" \
+	"direct group commits on a replica serving standbys"
+log "ok: $syncs group commits, all buffered (pg_listen on)"
 
 # The appliance's view: the standby with its three positions.
 standby_reported() {

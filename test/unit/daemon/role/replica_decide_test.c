@@ -168,6 +168,25 @@ static void test_kinds_and_direct_io(void **state)
 	assert_false(replica_chunk_direct_ok(MB, MB - 512, buf)); /* the length */
 }
 
+static void test_stream_direct(void **state)
+{
+	(void)state;
+	assert_true(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, false, false));
+	assert_true(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, REPLICA_STREAM_IMAGE_MAX,
+						 false, false));
+	/* resumed: its first bytes are on disk only, not in an image */
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, true, 16 * MB, false, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_HISTORY, false, 4096, false, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_PARTIAL, false, 16 * MB, false, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false,
+						  2 * REPLICA_STREAM_IMAGE_MAX, false, false));
+	assert_false(
+		replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB + 512, false, false));
+	/* the archive refused O_DIRECT; standbys or downstream replicas read the file */
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, true, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, false, true));
+}
+
 /* A file as a checkpoint or a lost connection finds it, well and half received. */
 static struct infile infile_receiving(void)
 {
@@ -405,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_exists_verdict),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_kinds_and_direct_io),
+		cmocka_unit_test(test_stream_direct),
 		cmocka_unit_test(test_checkpoint_due),
 		cmocka_unit_test(test_keep_partial),
 		cmocka_unit_test(test_holds_disk),

@@ -147,16 +147,16 @@ goals() {
 }
 
 # sync_medians: one line per synchronous-commit contender with results: its name, then the
-# medians over its runs of SYNC_TSV's columns 4 to 15 ("-" where a run has "-" or, from
-# before the walsender's column, nothing), as median() takes them; one awk for all
-# (median() per figure took seconds).
+# medians over its runs of SYNC_TSV's columns 4 to 16 ("-" where a run has "-" or, from
+# before the walsender's or the kernel workers' column, nothing), as median() takes them;
+# one awk for all (median() per figure took seconds).
 sync_medians() {
 	local c
 	for c in $(sync_contenders); do
-		awk -v c="$c" '$1 == c {n++; for (k = 4; k <= 15; k++) v[k, n] = $k}
+		awk -v c="$c" '$1 == c {n++; for (k = 4; k <= 16; k++) v[k, n] = $k}
 			END {
 				printf "%s", c
-				for (k = 4; k <= 15; k++) {
+				for (k = 4; k <= 16; k++) {
 					dash = 0
 					for (i = 1; i <= n; i++) {
 						if (v[k, i] == "-" || v[k, i] == "") dash = 1
@@ -178,36 +178,38 @@ sync_medians() {
 }
 
 # sync_rows: sync_medians in the tables' column order (the walsender's share after the
-# sending side's CPU it is part of).
+# sending side's CPU it is part of, the kernel workers after both sides).
 sync_rows() {
-	sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $10, $11, $12}'
+	sync_medians | awk '{print $1, $2, $3, $4, $5, $6, $7, $13, $8, $9, $14, $10, $11, $12}'
 }
 
 # sync_table FORMAT: the table of medians of the synchronous-commit contenders, as text or
 # as Markdown (FORMAT = text | md).
 sync_table() {
 	if [[ $1 == md ]]; then
-		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | of which walsender | recv CPU s/GB | of which apply | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		echo "| contender | TPS | latency p50 ms | latency p99 ms | latency max ms | WAL MB/s | send CPU s/GB | of which walsender | recv CPU s/GB | of which apply | kernel workers s/GB | flush lag p50 ms | flush lag p99 ms | flush lag max ms |"
+		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		sync_rows | awk '{printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; printf "\n"}'
 	else
 		{
 			echo contender TPS "p50-ms" "p99-ms" "max-ms" "WAL-MB/s" "sndCPU/GB" "(walsnd)" \
-				"rcvCPU/GB" "(apply)" "lag-p50" "lag-p99" "lag-max"
+				"rcvCPU/GB" "(apply)" "kwrk/GB" "lag-p50" "lag-p99" "lag-max"
 			sync_rows
-		} | awk '{printf "%-21s %8s %7s %7s %7s %8s %9s %8s %9s %8s %8s %8s %8s\n",
-			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}'
+		} | awk '{printf "%-21s %8s %7s %7s %7s %8s %9s %8s %9s %8s %8s %8s %8s %8s\n",
+			$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14}'
 	fi
 }
 
 # sync_goals: one line per issue-13 goal: "goal | measured | met" (walship against the
 # PostgreSQL standby and pg_receivewal; "-" where one has no result).  CPU: walship's two
 # sides against the walsender + walreceiver, that is the standby's receiving side without
-# the startup process's replay, which walship does not do.  A last line, no goal, gives
-# sync-receivewal-relay's figures: the cost of walship's topology alone.
+# the startup process's replay, which walship does not do; the machine's kernel workers
+# are given beside it, in neither.  A last line, no goal, gives sync-receivewal-relay's
+# figures: the cost of walship's topology alone.
 sync_goals() {
 	sync_medians | awk '
-		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max walsender.
+		# Fields: name tps p50 p99 max wal snd rcv apply lag-p50 lag-p99 lag-max walsender
+		# kworkers.
 		{for (i = 2; i <= NF; i++) m[$1, i] = $i; has[$1] = 1}
 		function ok(cond) { return cond ? "yes" : "NO" }
 		function g(c, i) { return has[c] ? m[c, i] : "-" }
@@ -222,8 +224,8 @@ sync_goals() {
 				all ? ok(m[w, 4] + 0 <= m[s, 4] && m[w, 4] + 0 <= m[r, 4]) : "-"
 			cw = has[w] ? sprintf("%.3f", m[w, 7] + m[w, 8]) : "-"
 			cs = has[s] ? sprintf("%.3f", m[s, 7] + m[s, 8] - m[s, 9]) : "-"
-			printf "CPU per GB of WAL < walsender + walreceiver | walship %s, walsender + walreceiver %s s/GB (both hosts) | %s\n",
-				cw, cs, (has[w] && has[s]) ? ok(cw + 0 < cs + 0) : "-"
+			printf "CPU per GB of WAL < walsender + walreceiver | walship %s, walsender + walreceiver %s s/GB (both hosts; kernel workers, machine-wide, in neither: walship %s, standby %s) | %s\n",
+				cw, cs, g(w, 14), g(s, 14), (has[w] && has[s]) ? ok(cw + 0 < cs + 0) : "-"
 			lw = g(w, 11)
 			ls = g(s, 11)
 			lagok = lw != "-" && ls != "-"
@@ -372,7 +374,7 @@ report() {
 			echo "goals (issue 13):"
 			sync_goals | sed 's/^/  /'
 			echo
-			echo "every run (contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max walsenderCPU/GB):"
+			echo "every run (contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max walsenderCPU/GB kworkerCPU/GB):"
 			sed 's/^/  /' "$SYNC_TSV"
 		fi
 		if [[ -s "$STANDBY_TSV" ]]; then
@@ -577,7 +579,8 @@ doc() {
 			echo "\`pgbench -N -c 8 -j 2\`, $SYNC_SECONDS s per run, synchronous_commit = on, the one"
 			echo "synchronous standby on the receiver host; CPU in seconds per GB of WAL (the sending"
 			echo "side is the walsender, plus the primary walshipd for walship; the receiving side the"
-			echo "walreceiver and startup, pg_receivewal, or the replica walshipd); flush lag over"
+			echo "walreceiver and startup, pg_receivewal, or the replica walshipd; the kernel workers"
+			echo "are the whole machine's kworker threads, in neither side); flush lag over"
 			echo "$SYNC_LAG_SECONDS s with synchronous_commit = off. Median of $RUNS runs."
 			echo
 			sync_table md
@@ -626,7 +629,7 @@ doc() {
 		fi
 		if [[ -s "$SYNC_TSV" ]]; then
 			echo '```'
-			echo "contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max"
+			echo "contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max walsenderCPU/GB kworkerCPU/GB"
 			cat "$SYNC_TSV"
 			echo '```'
 			echo

@@ -8,8 +8,9 @@
 #                   p99 max replicas)
 #   SYNC_TSV        the synchronous-commit contenders' results (test/bench/sync.sh's
 #                   run_sync(): contender run wall_s tps p50 p99 max WAL-MB/s sendCPU/GB
-#                   recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max walsenderCPU/GB;
-#                   milliseconds; the sending side's CPU includes the walsender's)
+#                   recvCPU/GB applyCPU/GB lag-p50 lag-p99 lag-max walsenderCPU/GB
+#                   kworkerCPU/GB; milliseconds; the sending side's CPU includes the
+#                   walsender's; the kernel workers are the machine's, in neither side)
 #   STANDBY_TSV     the standby contenders' results (test/bench/standby.sh's sb_record():
 #                   contender run wall_s standbys walsenders tps WAL-MB/s pgCPU%
 #                   walsenderCPU% walshipdCPU% applianceCPU% lag-p50 lag-p99 lag-max;

@@ -555,6 +555,23 @@ pids_cpu() {
 	ms_to_s "$sum"
 }
 
+# kworkers_cpu: print the CPU seconds (user + system) used so far by the machine's kernel
+# workers, every kworker thread: work the kernel does outside the processes and cgroups
+# measured, such as writeback, or the cache flush that completes a direct write with
+# RWF_DSYNC on a disk without FUA.  Machine-wide, so shared by everything that runs; a
+# worker that exits takes its count with it.
+kworkers_cpu() {
+	local f line sum=0
+	local -a v
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue
+		[[ $line == *" (kworker/"* ]] || continue
+		read -r -a v <<<"${line##*) }"
+		sum=$((sum + v[11] + v[12]))
+	done
+	ms_to_s $((sum * 1000 / CLK_TCK))
+}
+
 # stats_field FILE KEY: the value after KEY in a bench_baseline stats line.
 stats_field() {
 	awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' "$1"

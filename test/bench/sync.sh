@@ -29,7 +29,10 @@
 # side is the walsender (/proc) plus, for walship, the primary walshipd (for the relay,
 # socat: the sender's cgroup); the receiving side is the walreceiver and the startup
 # process (/proc; the startup process, WAL replay, is also given alone as "apply"),
-# pg_receivewal or the replica walshipd (the receiver's cgroup).  Then BENCH_SYNC_LAG_SECONDS of the same load
+# pg_receivewal or the replica walshipd (the receiver's cgroup).  Beside them, in neither
+# side, the machine's kernel workers (kworkers_cpu): work done for all, such as writeback,
+# and for walship's replica the cache flush that completes each of its direct writes with
+# RWF_DSYNC on a disk without FUA.  Then BENCH_SYNC_LAG_SECONDS of the same load
 # with synchronous_commit = off (the pgbench sessions' own setting) while a session on the
 # primary measures the flush lag of the contender from positions (sync_lag_sampler_start):
 # the same measure for the three, and nothing else runs beside the load (walship's own lag,
@@ -380,6 +383,7 @@ run_sync() {
 	c0=$(proc_cpu "$wsnd")
 	rc0=$(pids_cpu "${SYNC_RCV_PIDS[@]}")
 	a0=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
+	k0=$(kworkers_cpu)
 	t0=$(now_s)
 	sync_pgbench "$dir" tx "$SYNC_SECONDS"
 	IFS='|' read -r lsn l1 < <(psql_sync "select pg_current_wal_lsn(),
@@ -391,6 +395,7 @@ run_sync() {
 	c1=$(proc_cpu "$wsnd")
 	rc1=$(pids_cpu "${SYNC_RCV_PIDS[@]}")
 	a1=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
+	k1=$(kworkers_cpu)
 	[[ $(sync_walsender "$SYNC_APP") == "$wsnd" ]] ||
 		fail "$name: the walsender changed during the run (its CPU would be lost)"
 	tps=$(awk '/^tps = / {printf "%.1f", $3; exit}' "$dir/tx.out")
@@ -415,20 +420,21 @@ run_sync() {
 	sync_down "$name" "$dir"
 	line=$(awk -v w="$(sub "$t1" "$t0")" -v l0="$l0" -v l1="$l1" -v s="$(sub "$s1" "$s0")" \
 		-v r="$(sub "$r1" "$r0")" -v c="$(sub "$c1" "$c0")" -v rc="$(sub "$rc1" "$rc0")" \
-		-v a="$(sub "$a1" "$a0")" -v app="${#SYNC_APPLY_PID}" 'BEGIN {
+		-v a="$(sub "$a1" "$a0")" -v app="${#SYNC_APPLY_PID}" -v k="$(sub "$k1" "$k0")" 'BEGIN {
 			gb = (l1 - l0) / 1e9
-			printf "%.3f %.1f %.3f %.3f %s %.3f", w, (l1 - l0) / 1e6 / w, (s + c) / gb,
-				(r + rc) / gb, (app ? sprintf("%.3f", a / gb) : "-"), c / gb
+			printf "%.3f %.1f %.3f %.3f %s %.3f %.3f", w, (l1 - l0) / 1e6 / w, (s + c) / gb,
+				(r + rc) / gb, (app ? sprintf("%.3f", a / gb) : "-"), c / gb, k / gb
 		}')
 	# shellcheck disable=SC2086  # split line into its fields
 	set -- $line
-	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$run" "$1" "$tps" "$p50" \
-		"$p99" "$max" "$2" "$3" "$4" "$5" "$lp50" "$lp99" "$lmax" "$6" >>"$SYNC_TSV"
+	printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$run" "$1" "$tps" \
+		"$p50" "$p99" "$max" "$2" "$3" "$4" "$5" "$lp50" "$lp99" "$lmax" "$6" "$7" \
+		>>"$SYNC_TSV"
 	cp "$dir/latencies" "$RUN_DIR/lat/$name.$run"
 	cp "$dir/lags" "$RUN_DIR/lat/$name-lag.$run"
 	apply=$5
 	printf '\n'
-	log "$(printf '%-15s run %d: %8.1f tps  latency p50 %s p99 %s ms  WAL %s MB/s  cpu/GB send %s s (walsender %s) recv %s s (apply %s)  flush lag p50 %s p99 %s ms' \
-		"$name" "$run" "$tps" "$p50" "$p99" "$2" "$3" "$6" "$4" "$apply" "$lp50" "$lp99")"
+	log "$(printf '%-15s run %d: %8.1f tps  latency p50 %s p99 %s ms  WAL %s MB/s  cpu/GB send %s s (walsender %s) recv %s s (apply %s) kernel workers %s s  flush lag p50 %s p99 %s ms' \
+		"$name" "$run" "$tps" "$p50" "$p99" "$2" "$3" "$6" "$4" "$apply" "$7" "$lp50" "$lp99")"
 	return 0
 }

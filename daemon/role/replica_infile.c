@@ -62,10 +62,11 @@ static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
  * arrives inside them while they are written), the partial last one through a bounce
  * block copied at submission and padded with zeros, so that no memory is written to while
  * under I/O and no byte not received reaches the disk.  One write with RWF_DSYNC makes it
- * durable.  Against a buffered write and an fdatasync, this saves the copy into the page
- * cache and its writeback, and the io_uring worker that runs each fdatasync
- * (docs/benchmark-notes.md, 2026-12-05).  The images are recycled: a new one is a mapping
- * faulted in page by page.
+ * durable.  Against a buffered write and an fdatasync on io_uring's worker, this saves
+ * the copy into the page cache and its writeback; on a disk without FUA the cache flush
+ * that completes the write runs in a kernel worker instead (docs/benchmark-notes.md,
+ * "Streamed segments written directly").  The images are recycled: a new one is a
+ * mapping faulted in page by page.
  */
 static uint8_t *image_get(struct replica *rp, uint64_t size)
 {

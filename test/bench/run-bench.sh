@@ -1162,13 +1162,20 @@ run_pgbr() {
 	r0=$(cg_usage "$CG_RCV")
 	t0=$(now_s)
 	# archive_command = 'pgbackrest --stanza=bench archive-push %p', run by the archiver
-	# (as postgres), which then marks the segment .done.
+	# (as postgres), which then marks the segment .done.  A failed command is tried again
+	# as PostgreSQL's archiver does (pgarch.c: three tries a second apart), its wait
+	# counted: pgBackRest's server once refused a push with "unable to acquire lock on
+	# file .../bench-archive.lock" (2026-12-04 23:39, in the middle of 300 pushes),
+	# presumably the previous push's server process not gone yet.
 	# shellcheck disable=SC2016  # expanded by sh -c
 	on "$NS_SND" "$CG_SND" runuser -u postgres -- timeout -k 5 1800 "$HELPER" each \
 		--list "$dir/list" --latencies "$dir/latencies" --stats "$dir/stats" \
-		--progress "$PROGRESS" -- sh -c 'pgbackrest --config="$0" --stanza=bench \
-			archive-push "$1" && mv "${1%/*}/archive_status/${1##*/}.ready" \
-			"${1%/*}/archive_status/${1##*/}.done"' "$conf" 2>"$dir/each.err" || st=$?
+		--progress "$PROGRESS" -- sh -c 'for try in 1 2 3; do
+			pgbackrest --config="$0" --stanza=bench archive-push "$1" &&
+				exec mv "${1%/*}/archive_status/${1##*/}.ready" \
+					"${1%/*}/archive_status/${1##*/}.done"
+			[ "$try" = 3 ] || sleep 1
+		done; exit 1' "$conf" 2>"$dir/each.err" || st=$?
 	if ((st != 0)); then
 		printf '\n'
 		cat "$dir/each.err" >&2

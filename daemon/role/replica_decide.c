@@ -107,6 +107,14 @@ bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_
 	       size % ROLE_DIO_ALIGN == 0 && !no_direct_io && !readers;
 }
 
+void replica_direct_span(uint64_t durable, uint64_t received, uint64_t *start, uint64_t *full_end,
+			 uint32_t *tail)
+{
+	*start = durable - durable % ROLE_DIO_ALIGN;
+	*full_end = received - received % ROLE_DIO_ALIGN;
+	*tail = (uint32_t)(received % ROLE_DIO_ALIGN);
+}
+
 bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr)
 {
 	return (offset | len) % ROLE_DIO_ALIGN == 0 && (uintptr_t)addr % ROLE_DIO_ALIGN == 0;

@@ -106,6 +106,16 @@ bool replica_direct_io_wanted(enum wal_file_kind kind, bool no_direct_io);
 bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_t size,
 				  bool no_direct_io, bool readers);
 
+/*
+ * The blocks of ROLE_DIO_ALIGN bytes a direct group commit of a streamed segment writes
+ * (replica_infile.c), from the one holding @durable to the one holding @received
+ * (@durable < @received): the full blocks [*@start, *@full_end) from the segment's image,
+ * then, when @received ends inside a block (*@tail bytes of it received, 0 when not), the
+ * block at *@full_end through the bounce block, zeros after the tail.
+ */
+void replica_direct_span(uint64_t durable, uint64_t received, uint64_t *start, uint64_t *full_end,
+			 uint32_t *tail);
+
 /* True when a chunk at file @offset of @len bytes, held at @addr, can be written with
  * O_DIRECT (all three multiples of ROLE_DIO_ALIGN). */
 bool replica_chunk_direct_ok(uint64_t offset, uint32_t len, const void *addr);

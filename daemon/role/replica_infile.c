@@ -931,12 +931,13 @@ static void infile_image_start(struct infile *f)
 static void infile_direct_sync(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
-	uint64_t start = f->durable & ~(uint64_t)(ROLE_DIO_ALIGN - 1);
-	uint64_t full_end = f->received & ~(uint64_t)(ROLE_DIO_ALIGN - 1);
 	uint8_t *bounce = f->image + f->size;
 	struct io_uring_sqe *sqe;
+	uint64_t start, full_end;
 	unsigned int n = 0;
+	uint32_t tail;
 
+	replica_direct_span(f->durable, f->received, &start, &full_end, &tail);
 	f->ck_len = 0;
 	if (full_end > start) {
 		f->ck_iov[n].iov_base = f->image + start;
@@ -944,9 +945,7 @@ static void infile_direct_sync(struct infile *f)
 		f->ck_len += full_end - start;
 		n++;
 	}
-	if (f->received > full_end) {
-		uint64_t tail = f->received - full_end;
-
+	if (tail) {
 		memcpy(bounce, f->image + full_end, tail);
 		memset(bounce + tail, 0, ROLE_DIO_ALIGN - tail);
 		f->ck_iov[n].iov_base = bounce;

@@ -168,6 +168,39 @@ static void test_kinds_and_direct_io(void **state)
 	assert_false(replica_chunk_direct_ok(MB, MB - 512, buf)); /* the length */
 }
 
+static void test_direct_span(void **state)
+{
+	uint64_t start, full_end;
+	uint32_t tail;
+
+	(void)state;
+	/* the first commit, inside the first block: the bounce block alone */
+	replica_direct_span(0, 100, &start, &full_end, &tail);
+	assert_int_equal(start, 0);
+	assert_int_equal(full_end, 0);
+	assert_int_equal(tail, 100);
+	/* from a block boundary to a block boundary: full blocks alone */
+	replica_direct_span(ROLE_DIO_ALIGN, 3 * ROLE_DIO_ALIGN, &start, &full_end, &tail);
+	assert_int_equal(start, ROLE_DIO_ALIGN);
+	assert_int_equal(full_end, 3 * ROLE_DIO_ALIGN);
+	assert_int_equal(tail, 0);
+	/* the durable end's block is written again (its received bytes with the new ones) */
+	replica_direct_span(5000, 13000, &start, &full_end, &tail);
+	assert_int_equal(start, ROLE_DIO_ALIGN);
+	assert_int_equal(full_end, 3 * ROLE_DIO_ALIGN);
+	assert_int_equal(tail, 13000 - 3 * ROLE_DIO_ALIGN);
+	/* one byte on each side of a boundary */
+	replica_direct_span(ROLE_DIO_ALIGN - 1, ROLE_DIO_ALIGN + 1, &start, &full_end, &tail);
+	assert_int_equal(start, 0);
+	assert_int_equal(full_end, ROLE_DIO_ALIGN);
+	assert_int_equal(tail, 1);
+	/* the last bytes of a 16 MiB segment */
+	replica_direct_span(16 * MB - 10, 16 * MB, &start, &full_end, &tail);
+	assert_int_equal(start, 16 * MB - ROLE_DIO_ALIGN);
+	assert_int_equal(full_end, 16 * MB);
+	assert_int_equal(tail, 0);
+}
+
 static void test_stream_direct(void **state)
 {
 	(void)state;
@@ -425,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_kinds_and_direct_io),
 		cmocka_unit_test(test_stream_direct),
+		cmocka_unit_test(test_direct_span),
 		cmocka_unit_test(test_checkpoint_due),
 		cmocka_unit_test(test_keep_partial),
 		cmocka_unit_test(test_holds_disk),

@@ -634,8 +634,8 @@ static void check_archive_dir(struct check_run *run, const struct config *cfg)
 			run, CHECK_WARN, "archive_dir xattrs",
 			"Use a file system with user extended attributes (ext4 and XFS have them "
 			"by default) so that a cut transfer resumes instead of starting again.",
-			"\"%s\" keeps no extended attributes (%m): a transfer cut by a crash is "
-			"received again from its start",
+			"\"%s\" keeps no extended attributes (%m): a pushed segment cut by a "
+			"crash is received again from its start",
 			cfg->archive_dir);
 	close(fd);
 	fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);

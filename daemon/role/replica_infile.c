@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -343,6 +344,14 @@ static void infile_write_chunk(struct infile *f, struct chunk_write *cw)
 	infile_submit(f, sqe);
 }
 
+/* Is @f's open file its full size already: a streamed segment preallocated (in place)? */
+static bool infile_preallocated(const struct infile *f)
+{
+	struct stat sb;
+
+	return fstat(f->fd, &sb) == 0 && (uint64_t)sb.st_size == f->size;
+}
+
 /* IN_RECEIVING: the open completed (@res: the descriptor or -errno).  Write the chunks
  * that arrived meanwhile, or drop them if the file cannot be stored. */
 static void infile_opened(struct infile *f, int res)
@@ -375,6 +384,8 @@ static void infile_opened(struct infile *f, int res)
 			infile_prefill(f);
 			return;
 		}
+		if (f->stream && f->resumed && infile_preallocated(f))
+			f->in_place = true; /* resumed as it was written: in place */
 	}
 	infile_ready(f);
 }
@@ -1077,7 +1088,10 @@ static void infile_keep_or_discard(struct infile *f)
 	if (f->fail_status != WIRE_ACK_STORED)
 		goto out_discard;
 	if (f->received > f->durable) {
-		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
+		/* Written in place, a segment needs no record: its records tell how far it is
+		 * durable (store_check_partial()), as in an archive without xattrs. */
+		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0 &&
+		    !f->in_place)
 			goto out_discard;
 		if (fsync(f->fd) < 0) {
 			log_warning("could not fsync file \"%s\": %s", f->tmp_name,

@@ -57,8 +57,8 @@ static void store_no_xattr(struct store *st)
 	if (st->no_xattr)
 		return;
 	st->no_xattr = true;
-	log_log("archive \"%s\" keeps no extended attributes: a transfer cut short is received "
-		"again from its start",
+	log_log("archive \"%s\" keeps no extended attributes: a pushed segment cut short is "
+		"received again from its start",
 		st->path);
 }
 
@@ -183,6 +183,23 @@ out:
 }
 
 /*
+ * The resume record of @fd (@sb its stat) into @p's size, durable and crc.  Without one,
+ * in an archive that keeps no extended attributes, the file counts as @sb's size with
+ * nothing recorded durable: a streamed segment is written in place there all the same
+ * (preallocated, each group commit synced), so its whole records still tell how much of
+ * it is durable (store_valid_records()), and acknowledged WAL is neither removed at a
+ * restart nor missing from `walship fetch`.
+ */
+static void store_partial_record(int fd, const struct stat *sb, struct store_partial *p)
+{
+	if (store_read_resume(fd, &p->size, &p->durable, &p->crc) == 0)
+		return;
+	p->size = (uint64_t)sb->st_size;
+	p->durable = 0;
+	p->crc = 0;
+}
+
+/*
  * Is @tmp_name in .incoming (store_tmp_name()) a partial file that can be resumed?  Its
  * record must be sound, and its first durable bytes must still have the recorded CRC and
  * validate as the start of the file its name says.  A segment is durable at least to the
@@ -206,8 +223,10 @@ static bool store_check_partial(struct store *st, const char *tmp_name, struct s
 	fd = openat(st->incoming_fd, tmp_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
-	if (store_read_resume(fd, &p->size, &p->durable, &p->crc) < 0 || fstat(fd, &sb) < 0 ||
-	    !S_ISREG(sb.st_mode) || p->durable >= p->size || (uint64_t)sb.st_size < p->durable ||
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+		goto out_close;
+	store_partial_record(fd, &sb, p);
+	if (p->durable >= p->size || (uint64_t)sb.st_size < p->durable ||
 	    wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
 		goto out_close;
 	recorded = p->durable;
@@ -677,9 +696,12 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 		fd = openat(dir_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			continue; /* renamed or removed meanwhile */
-		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    store_read_resume(fd, &p.size, &p.durable, &p.crc) == 0 && p.durable < p.size &&
-		    (uint64_t)sb.st_size >= p.durable) {
+		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			close(fd);
+			continue;
+		}
+		store_partial_record(fd, &sb, &p);
+		if (p.durable < p.size && (uint64_t)sb.st_size >= p.durable) {
 			uint64_t valid;
 
 			/* Whole records past the record, in a streamed segment written in place

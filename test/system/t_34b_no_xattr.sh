@@ -50,7 +50,7 @@ log "ok: walship check warns about both"
 
 assert_eq 1 "$(grep -c 'direct I/O is not available in' "$TEST_DIR/ws-r1.log")" \
 	"replica notices of buffered writes"
-assert_eq 1 "$(grep -c 'keeps no extended attributes: a transfer cut short is received again' \
+assert_eq 1 "$(grep -c 'keeps no extended attributes: a pushed segment cut short is received again' \
 	"$TEST_DIR/ws-r1.log")" "replica notices of no xattrs"
 log "ok: the replica said once each that it writes buffered and cannot resume"
 

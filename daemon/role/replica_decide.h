@@ -99,9 +99,9 @@ bool replica_direct_io_wanted(enum wal_file_kind kind, bool no_direct_io);
  * commit one write with RWF_DSYNC (replica_infile.c, "Streamed segments written
  * directly"): a new segment (@kind, not @resumed) of at most REPLICA_STREAM_IMAGE_MAX
  * bytes, in an archive that takes direct I/O (@no_direct_io false), on a replica where
- * nothing follows the growing file through the page cache (@readers false: pg_listen's
- * standbys and relay's downstream replicas read it there, and a direct write drops those
- * pages).
+ * nothing follows the growing file through the page cache (@readers false: relay's
+ * downstream replicas read it there, and a direct write drops those pages; pg_listen's
+ * standbys read the image itself, serve_wal_durable()).
  */
 bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_t size,
 				  bool no_direct_io, bool readers);

@@ -244,6 +244,16 @@ void sendlimit_reload(struct sendlimit *sl, const char *standby_delay)
 		parse_delays(sl, standby_delay);
 }
 
+/* After feeding the decoder: say once what it could not decode. */
+static void feed_done(struct sendlimit *sl)
+{
+	if (sl->dec.errors > sl->errors_logged) {
+		log_warning("could not decode WAL for delayed and held standbys: %s",
+			    sl->dec.message);
+		sl->errors_logged = sl->dec.errors;
+	}
+}
+
 /* Feed [d.next_lsn, @upto) of @fd, which holds the segment starting at @seg_lsn. */
 static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upto)
 {
@@ -258,11 +268,7 @@ static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upt
 		if (wal_decoder_feed(&sl->dec, sl->dec.next_lsn, buf, (size_t)got) < 0)
 			return;
 	}
-	if (sl->dec.errors > sl->errors_logged) {
-		log_warning("could not decode WAL for delayed and held standbys: %s",
-			    sl->dec.message);
-		sl->errors_logged = sl->dec.errors;
-	}
+	feed_done(sl);
 }
 
 /* (Re)start the decoder at @lsn, a segment boundary: the commits known start there. */
@@ -284,7 +290,7 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn)
 }
 
 void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
-		   uint64_t durable)
+		   uint64_t durable, const uint8_t *image)
 {
 	uint32_t seg_size = sl ? sl->store->id.seg_size : 0;
 	struct wal_name wn;
@@ -335,6 +341,15 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 	}
 	if (sl->dec.next_lsn / seg_size != segno || sl->dec.next_lsn >= seg_lsn + durable)
 		return;
+	if (image) {
+		uint64_t from = sl->dec.next_lsn;
+
+		wal_decoder_feed(&sl->dec, from, image + (from - seg_lsn),
+				 (size_t)(seg_lsn + durable - from));
+		feed_done(sl);
+		prune(sl);
+		return;
+	}
 	fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return; /* renamed meanwhile: the stored hook follows */

@@ -56,10 +56,11 @@ struct sendlimit *sendlimit_new(const struct store *store, const char *standby_d
 void sendlimit_reload(struct sendlimit *sl, const char *standby_delay);
 
 /* The first @durable bytes of segment @name are durable; @dir_fd/@file is where they are
- * (.incoming's temporary name, or the stored name).  Feeds the new bytes to the decoder
- * when some standby is delayed or held. */
+ * (.incoming's temporary name, or the stored name), or @image when not NULL (the
+ * segment in memory, written directly: serve_wal_durable()).  Feeds the new bytes to the
+ * decoder when some standby is delayed or held. */
 void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
-		   uint64_t durable);
+		   uint64_t durable, const uint8_t *image);
 
 /*
  * The LSN up to which standby @app may be sent now (@now_us: Unix µs); SENDLIMIT_NONE when

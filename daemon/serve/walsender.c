@@ -558,7 +558,8 @@ static void serve_reopen(struct serve *s, const char *name)
 			sb->file_reopen = true;
 }
 
-void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
+void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable,
+		       const uint8_t *image)
 {
 	const struct growing *g;
 
@@ -567,14 +568,22 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 	g = serve_growing_find(s, name);
 	if (g && strcmp(g->tmp_name, tmp_name))
 		serve_reopen(s, name); /* another copy: the one open may hold other bytes */
-	serve_growing_set(s, name, tmp_name, durable);
+	serve_growing_set(s, name, tmp_name, durable, image);
 	serve_note_wal(s, name, durable, false);
-	sendlimit_wal(s->limits, name, s->store->incoming_fd, tmp_name, durable);
+	sendlimit_wal(s->limits, name, s->store->incoming_fd, tmp_name, durable, image);
 	for (struct standby *sb = s->standbys; sb; sb = sb->next)
 		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name) &&
 		    durable > sb->file_limit)
 			sb->file_limit = durable;
 	serve_wake(s);
+}
+
+void serve_wal_image_gone(struct serve *s, const char *name, const uint8_t *image)
+{
+	struct growing *g = s && image ? serve_growing_find(s, name) : NULL;
+
+	if (g && g->image == image)
+		g->image = NULL;
 }
 
 void serve_wal_stored(struct serve *s, const char *name)
@@ -587,7 +596,7 @@ void serve_wal_stored(struct serve *s, const char *name)
 	if (g)
 		memset(g, 0, sizeof(*g));
 	serve_note_wal(s, name, 0, true);
-	sendlimit_wal(s->limits, name, s->store->dir_fd, name, s->store->id.seg_size);
+	sendlimit_wal(s->limits, name, s->store->dir_fd, name, s->store->id.seg_size, NULL);
 	/* Opened from .incoming, it may be a copy the upstream cancelled (whose bytes end
 	 * early), not the file stored: the stored file is opened by its name. */
 	serve_reopen(s, name);

@@ -67,8 +67,16 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 /*
  * The first @durable bytes of segment @name, being received into .incoming/@tmp_name,
  * are durable (after the fsync that recorded it).  Wakes the standbys waiting for them.
+ * @image, when not NULL, holds the segment's bytes in memory while the replica writes
+ * the file with O_DIRECT: they are read from there, not through the page cache (which
+ * each direct write drops), until serve_wal_image_gone().
  */
-void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable);
+void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, uint64_t durable,
+		       const uint8_t *image);
+
+/* @image, given for @name to serve_wal_durable(), is about to be freed or reused: the file
+ * is read from now on (its bytes are durable there, or written buffered from now on). */
+void serve_wal_image_gone(struct serve *s, const char *name, const uint8_t *image);
 
 /* @name (any WAL file: a segment, a history file) is stored under its final name. */
 void serve_wal_stored(struct serve *s, const char *name);

@@ -131,6 +131,9 @@ struct growing {
 	char name[WAL_NAME_MAX + 1];
 	char tmp_name[sizeof(((struct store_partial *)0)->tmp_name)];
 	uint64_t durable;
+	/* the segment's bytes in the replica's memory while it writes them directly, NULL
+	 * otherwise: read from here then, never through the page cache (serve_wal_durable()) */
+	const uint8_t *image;
 };
 
 struct serve {
@@ -211,7 +214,8 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m);
 /* The entry of segment @name growing in .incoming, NULL none. */
 struct growing *serve_growing_find(struct serve *s, const char *name);
 /* Record @name's durable length: its entry, a free one, or the oldest segment's. */
-void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable);
+void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable,
+		       const uint8_t *image);
 /* Take @name, stored or @durable bytes of it durable, into the newest timeline's end. */
 void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool complete);
 /* At start: the newest timeline and segment of the store, and its kept partials. */

@@ -33,7 +33,8 @@ struct growing *serve_growing_find(struct serve *s, const char *name)
 }
 
 /* Record @name's durable length: its entry, a free one, or the oldest segment's. */
-void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable)
+void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, uint64_t durable,
+		       const uint8_t *image)
 {
 	struct growing *g = serve_growing_find(s, name);
 
@@ -46,6 +47,7 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
 	g->durable = durable;
+	g->image = image;
 }
 
 /* ---- what the store holds ---- */
@@ -138,7 +140,7 @@ void serve_scan(struct serve *s)
 		const struct store_partial *p = &s->store->partials[i];
 
 		serve_note_wal(s, p->name, p->durable, false);
-		serve_growing_set(s, p->name, p->tmp_name, p->durable);
+		serve_growing_set(s, p->name, p->tmp_name, p->durable, NULL);
 	}
 }
 
@@ -273,10 +275,31 @@ static void sb_removed(struct standby *sb)
 
 static void sb_read_done(struct ring_op *op, int res, uint32_t flags);
 
+/* @len bytes read at next_lsn into rbuf: send them, then go on. */
+static void sb_send_read(struct standby *sb, uint32_t len)
+{
+	pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(), sb->rbuf, len);
+	sb->next_lsn += len;
+	sb->bytes_sent += len;
+	sb_lag_sample(sb);
+	sb_flush(sb);
+	sb_pump(sb);
+}
+
 static void sb_read(struct standby *sb, uint64_t off, uint32_t len)
 {
+	const struct growing *g =
+		sb->file_incoming ? serve_growing_find(sb->s, sb->file_name) : NULL;
 	struct io_uring_sqe *sqe;
 
+	if (g && g->image && off + len <= g->durable) {
+		/* The replica writes this segment with O_DIRECT from memory: read it there,
+		 * never through the page cache, which each direct write drops (a copy of at
+		 * most SERVE_MAX_SEND bytes, on the event loop). */
+		memcpy(sb->rbuf, g->image + off, len);
+		sb_send_read(sb, len);
+		return;
+	}
 	sb->file_busy = true;
 	sb->read_len = len;
 	sb->read_gen = sb->gen;
@@ -312,13 +335,7 @@ static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
 	} else if (res == 0) {
 		sb->waiting = true; /* shorter than its durable length said: wait for news */
 	} else {
-		pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(), sb->rbuf,
-				(uint32_t)res);
-		sb->next_lsn += (uint64_t)res;
-		sb->bytes_sent += (uint64_t)res;
-		sb_lag_sample(sb);
-		sb_flush(sb);
-		sb_pump(sb);
+		sb_send_read(sb, (uint32_t)res);
 	}
 	sb_op_done(sb);
 }

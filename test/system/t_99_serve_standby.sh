@@ -69,13 +69,19 @@ log "ok: the standby replayed up to $(pg_replay_lsn "$NS_R1" "$SB_PORT") (primar
 receiver_streaming || fail "the standby does not stream from the appliance any more"
 assert_same_data "$NS_P" "$PG_PORT" "$NS_R1" "$SB_PORT"
 log "ok: the standby holds the primary's data"
-# The walsender reads the growing segment through the page cache, which a direct write
-# would drop: with pg_listen on, streamed segments are written buffered.
+# The replica writes streamed segments with O_DIRECT from their memory image, and the
+# walsender reads the growing segment from that image (never through the page cache,
+# which each direct write drops); the standby's data above came that way.  Unless the
+# archive refuses direct I/O (the replica logs so).
 syncs=$(status_counter "$RCONF" stream_syncs)
 ((syncs > 0)) || fail "the replica made no streamed WAL durable (stream_syncs = 0)"
-assert_eq 0 "$(status_counter "$RCONF" stream_direct_syncs)" \
-	"direct group commits on a replica serving standbys"
-log "ok: $syncs group commits, all buffered (pg_listen on)"
+direct=$(status_counter "$RCONF" stream_direct_syncs)
+if grep -q "using buffered writes" "$TEST_DIR/ws-r1.log"; then
+	assert_eq 0 "$direct" "direct group commits where direct I/O is refused"
+else
+	((direct > 0)) || fail "no group commit was a direct write with pg_listen on"
+fi
+log "ok: $syncs group commits, $direct of them direct writes (pg_listen on)"
 
 # The appliance's view: the standby with its three positions.
 standby_reported() {

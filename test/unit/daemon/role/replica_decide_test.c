@@ -215,7 +215,7 @@ static void test_stream_direct(void **state)
 						  2 * REPLICA_STREAM_IMAGE_MAX, false, false));
 	assert_false(
 		replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB + 512, false, false));
-	/* the archive refused O_DIRECT; standbys or downstream replicas read the file */
+	/* the archive refused O_DIRECT; downstream replicas (relay) read the file */
 	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, true, false));
 	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, false, true));
 }

@@ -1160,6 +1160,44 @@ assert_no_gap() {
 	log "ok: $count WAL segments in $1, no gap"
 }
 
+# replica_holds LSN_INT: true once the primary walshipd (PCONF) reports its first replica
+# durable up to LSN_INT (lsn_to_int) or further: walship's flush position for PostgreSQL.
+replica_holds() {
+	local lsn
+	lsn=$(walship_status "$PCONF" --json | jq -r '.peers[0].flush_lsn // "0/0"')
+	(($(lsn_to_int "$lsn") >= $1))
+}
+
+# assert_stream_equals_pg_wal LSN: after streaming up to LSN (PostgreSQL's flush position,
+# held by the replica: replica_holds), every segment stored in RARCHIVE equals the
+# primary's pg_wal (PDATA) byte for byte, without a gap, and the segment being streamed
+# at LSN, served by `walship fetch` (RCONF) as its durable prefix, has pg_wal's bytes up
+# to LSN: no file of two halves, nothing acknowledged lost.
+assert_stream_equals_pg_wal() {
+	local final=$1 f name compared=0 seg off
+	for f in "$RARCHIVE"/*; do
+		name=$(basename "$f")
+		[[ "$name" =~ ^[0-9A-F]{24}$ && -f "$PDATA/pg_wal/$name" ]] || continue
+		cmp -s "$f" "$PDATA/pg_wal/$name" || fail "stored $name differs from pg_wal's"
+		compared=$((compared + 1))
+	done
+	((compared >= 1)) || fail "no stored segment to compare with pg_wal"
+	assert_no_gap "$RARCHIVE"
+	seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$final')")
+	off=$(psql_at "$NS_P" "$PG_PORT" \
+		"select file_offset from pg_walfile_name_offset('$final')")
+	if [[ ! -f "$RARCHIVE/$seg" ]]; then
+		mkdir -p "$TEST_DIR/scratch"
+		chown postgres:postgres "$TEST_DIR/scratch"
+		walship_fetch_as_postgres "$RCONF" "$seg" "$TEST_DIR/scratch/$seg" ||
+			fail "walship fetch $seg (being streamed) failed"
+		cmp -s -n "$off" "$TEST_DIR/scratch/$seg" "$PDATA/pg_wal/$seg" ||
+			fail "the durable prefix of $seg differs from pg_wal's first $off bytes"
+		log "ok: $seg being streamed, its first $off bytes as in pg_wal"
+	fi
+	log "ok: $compared stored segments equal to pg_wal's"
+}
+
 # ---------------------------------------------------------------------------------------
 # Fault-injection tests (issue 3): recording what push acknowledged, and the invariant
 # checker run at the end of every scenario.

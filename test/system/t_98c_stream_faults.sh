@@ -38,11 +38,6 @@ commits_go_on() {
 wal_past() {
 	(($(lsn_to_int "$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")") >= $1))
 }
-replica_holds() {
-	local lsn
-	lsn=$(walship_status "$PCONF" --json | jq -r '.peers[0].flush_lsn // "0/0"')
-	(($(lsn_to_int "$lsn") >= $1))
-}
 
 commits_go_on
 log "episode 1: PostgreSQL restarted during the load"
@@ -73,27 +68,5 @@ final=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
 wait_for 60 "the replica to hold up to $final" replica_holds "$(lsn_to_int "$final")"
 log "PostgreSQL flushed up to $final; the replica holds it"
 
-# Whole segments: byte for byte as in pg_wal, no gap.
-compared=0
-for f in "$RARCHIVE"/*; do
-	name=$(basename "$f")
-	[[ "$name" =~ ^[0-9A-F]{24}$ && -f "$PDATA/pg_wal/$name" ]] || continue
-	cmp -s "$f" "$PDATA/pg_wal/$name" || fail "stored $name differs from pg_wal's"
-	compared=$((compared + 1))
-done
-((compared >= 1)) || fail "no stored segment to compare with pg_wal"
-assert_no_gap "$RARCHIVE"
-# The segment being streamed: its durable prefix, served by walship fetch, is pg_wal's.
-seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$final')")
-off=$(psql_at "$NS_P" "$PG_PORT" "select file_offset from pg_walfile_name_offset('$final')")
-if [[ ! -f "$RARCHIVE/$seg" ]]; then
-	mkdir -p "$TEST_DIR/scratch"
-	chown postgres:postgres "$TEST_DIR/scratch"
-	walship_fetch_as_postgres "$RCONF" "$seg" "$TEST_DIR/scratch/$seg" ||
-		fail "walship fetch $seg (being streamed) failed"
-	cmp -s -n "$off" "$TEST_DIR/scratch/$seg" "$PDATA/pg_wal/$seg" ||
-		fail "the durable prefix of $seg differs from pg_wal's first $off bytes"
-	log "ok: $seg being streamed, its first $off bytes as in pg_wal"
-fi
-log "ok: $compared stored segments equal to pg_wal's"
+assert_stream_equals_pg_wal "$final"
 log "PASS"

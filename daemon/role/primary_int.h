@@ -136,6 +136,10 @@ struct push {
 	bool ahead;
 	struct push_file_id file; /* the pushed file as fstat() saw it */
 	bool memfd; /* its memory is a memfd of push_mem_new's, kept as a spare if streamed */
+	/* relay: the growing segment in the replica's memory while the replica writes it with
+	 * O_DIRECT (relay_wal_durable()), NULL otherwise: its chunks are copied from there,
+	 * never read through the page cache that each direct write drops */
+	const uint8_t *image;
 	uint64_t avail;
 	uint64_t lsn; /* stream: LSN of byte 0 */
 	/*

@@ -373,6 +373,16 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 	item->owner_arg = x->next_read;
 	item->load_op.cb = peer_read_done;
 	dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+	if (p->image) {
+		/* A relay's growing segment that the replica writes with O_DIRECT: copied from
+		 * its image, never read through the page cache, which each direct write drops. */
+		memcpy(dst, p->image + x->next_read, len);
+		push_check_read(p, x->next_read, dst, len);
+		conn_item_ready(&peer->conn, item,
+				(uint32_t)msg_data_seal(slot->data, x->file_id, x->next_read, len));
+		x->next_read += len;
+		return !peer->conn.closing;
+	}
 	sqe = ring_sqe(pr->ring, &item->load_op);
 	/*
 	 * A plain READ into the slot's (registered) memory, not READ_FIXED: the kernel copies

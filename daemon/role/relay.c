@@ -460,6 +460,7 @@ static void relay_cancel(struct primary *pr, struct relay_growing *g)
 	struct push *p = g->push;
 
 	g->push = NULL;
+	p->image = NULL; /* no longer the relay's to follow: relay_wal_image_gone() misses it */
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_cancel_push(peer, p);
 	push_unref(p);
@@ -486,7 +487,7 @@ static void relay_learn_identity(struct primary *pr)
 }
 
 void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_name, uint64_t size,
-		       uint64_t durable)
+		       uint64_t durable, const uint8_t *image)
 {
 	struct relay_state *rs;
 	struct relay_growing *g;
@@ -501,6 +502,7 @@ void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_nam
 	if (g && strcmp(g->tmp_name, tmp_name))
 		relay_cancel(rl, g); /* another copy of it: relayed from its start again */
 	else if (g) {
+		g->push->image = image;
 		if (durable > g->push->avail && durable <= g->push->size) {
 			g->push->avail = durable;
 			relay_fill_all(rl);
@@ -531,11 +533,20 @@ void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_nam
 	g->push = push_relay_begin(rl, name, fd, size, durable, true, segno * size);
 	if (!g->push)
 		return;
+	g->push->image = image;
 	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
 	/* To the replicas that have their backlog; the others get it after theirs. */
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)
 		relay_peer_progress(peer);
 	relay_fill_all(rl);
+}
+
+void relay_wal_image_gone(struct primary *rl, const char *name, const uint8_t *image)
+{
+	struct relay_growing *g = rl && image ? relay_growing_find(relay_of(rl), name) : NULL;
+
+	if (g && g->push->image == image)
+		g->push->image = NULL;
 }
 
 /* Whether @name, stored, is the file of growing segment @g (renamed), not another copy of
@@ -565,9 +576,11 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	if (g && !relay_same_file(rs, g, name))
 		relay_cancel(rl, g); /* stored from another copy: sent whole below */
 	else if (g) {
-		/* The same file, renamed: whole and durable now. */
+		/* The same file, renamed: whole and durable now, written directly no more, so
+		 * the rest is read from it (the image goes once the replica is done with it). */
 		p = g->push;
 		g->push = NULL;
+		p->image = NULL;
 		p->avail = p->size;
 		relay_fill_all(rl);
 		push_unref(p);

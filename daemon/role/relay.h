@@ -45,10 +45,16 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 
 /*
  * The first @durable bytes of segment @name (@size bytes), received as a stream into
- * .incoming/@tmp_name, are durable: relay them.
+ * .incoming/@tmp_name, are durable: relay them.  @image, when not NULL, holds the
+ * segment's bytes in memory while the replica writes the file with O_DIRECT: they are
+ * copied from there, not read through the page cache, until relay_wal_image_gone().
  */
 void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_name, uint64_t size,
-		       uint64_t durable);
+		       uint64_t durable, const uint8_t *image);
+
+/* @image, given for @name to relay_wal_durable(), is about to be freed or reused: the file
+ * is read from now on. */
+void relay_wal_image_gone(struct primary *rl, const char *name, const uint8_t *image);
 
 /* WAL file @name (@size bytes) is stored under its final name: relay it whole. */
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size);

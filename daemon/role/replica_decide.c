@@ -101,10 +101,10 @@ bool replica_direct_io_wanted(enum wal_file_kind kind, bool no_direct_io)
 }
 
 bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_t size,
-				  bool no_direct_io, bool readers)
+				  bool no_direct_io)
 {
 	return kind == WAL_FILE_SEGMENT && !resumed && size <= REPLICA_STREAM_IMAGE_MAX &&
-	       size % ROLE_DIO_ALIGN == 0 && !no_direct_io && !readers;
+	       size % ROLE_DIO_ALIGN == 0 && !no_direct_io;
 }
 
 void replica_direct_span(uint64_t durable, uint64_t received, uint64_t *start, uint64_t *full_end,

@@ -98,13 +98,13 @@ bool replica_direct_io_wanted(enum wal_file_kind kind, bool no_direct_io);
  * Whether a streamed file is written with O_DIRECT from a memory image of it, each group
  * commit one write with RWF_DSYNC (replica_infile.c, "Streamed segments written
  * directly"): a new segment (@kind, not @resumed) of at most REPLICA_STREAM_IMAGE_MAX
- * bytes, in an archive that takes direct I/O (@no_direct_io false), on a replica where
- * nothing follows the growing file through the page cache (@readers false: relay's
- * downstream replicas read it there, and a direct write drops those pages; pg_listen's
- * standbys read the image itself, serve_wal_durable()).
+ * bytes, in an archive that takes direct I/O (@no_direct_io false).  The replica's own
+ * readers of the growing segment, pg_listen's standbys and relay's downstream replicas,
+ * read the image itself (serve_wal_durable(), relay_wal_durable()), never the page cache
+ * that each direct write drops.
  */
 bool replica_stream_direct_wanted(enum wal_file_kind kind, bool resumed, uint64_t size,
-				  bool no_direct_io, bool readers);
+				  bool no_direct_io);
 
 /*
  * The blocks of ROLE_DIO_ALIGN bytes a direct group commit of a streamed segment writes

@@ -67,9 +67,10 @@ static void infile_fail(struct infile *f, uint8_t status, const char *fmt, ...)
  * the copy into the page cache and its writeback; on a disk without FUA the cache flush
  * that completes the write runs in a kernel worker instead (docs/benchmark-notes.md,
  * "Streamed segments written directly").  The images are recycled: a new one is a
- * mapping faulted in page by page.  While a segment has one, the standbys of pg_listen
- * read it there (serve_wal_durable(), serve_wal_image_gone()), not through the page cache
- * that each direct write drops.
+ * mapping faulted in page by page.  While a segment has one, the standbys of pg_listen and
+ * the downstream replicas of relay read it there (serve_wal_durable(),
+ * relay_wal_durable(), and their *_image_gone() before it is put back), not through the
+ * page cache that each direct write drops.
  */
 static uint8_t *image_get(struct replica *rp, uint64_t size)
 {
@@ -140,6 +141,7 @@ static void infile_release(struct infile *f)
 		free(cw);
 	}
 	serve_wal_image_gone(lk->rp->serve, f->name, f->image);
+	relay_wal_image_gone(lk->rp->relay, f->name, f->image);
 	image_put(lk->rp, f->image, f->size);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -917,6 +919,7 @@ static void infile_image_drop(struct infile *f)
 		infile_write_now(f, f->image + f->durable, (uint32_t)(f->received - f->durable),
 				 f->durable);
 	serve_wal_image_gone(f->link->rp->serve, f->name, f->image);
+	relay_wal_image_gone(f->link->rp->relay, f->name, f->image);
 	image_put(f->link->rp, f->image, f->size);
 	f->image = NULL;
 }
@@ -1019,7 +1022,8 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 			infile_progress(f);
 		serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable, f->image);
 		if (f->stream)
-			relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, f->durable);
+			relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, f->durable,
+					  f->image);
 	}
 	infile_stream_sync(f);
 	infile_maybe_finish(f);
@@ -1221,8 +1225,8 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 			infile_fail(f, WIRE_ACK_INVALID, "%s", f->wv.message);
 			return 0;
 		}
-		if (f->stream && replica_stream_direct_wanted(f->wn.kind, false, fb.size,
-							      rp->no_direct_io, rp->relay != NULL))
+		if (f->stream &&
+		    replica_stream_direct_wanted(f->wn.kind, false, fb.size, rp->no_direct_io))
 			f->image = image_get(rp, fb.size);
 		if (f->stream && f->wn.kind == WAL_FILE_SEGMENT && spare_take(f)) {
 			spare_prepare(f);

@@ -204,20 +204,18 @@ static void test_direct_span(void **state)
 static void test_stream_direct(void **state)
 {
 	(void)state;
-	assert_true(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, false, false));
+	assert_true(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, false));
 	assert_true(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, REPLICA_STREAM_IMAGE_MAX,
-						 false, false));
+						 false));
 	/* resumed: its first bytes are on disk only, not in an image */
-	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, true, 16 * MB, false, false));
-	assert_false(replica_stream_direct_wanted(WAL_FILE_HISTORY, false, 4096, false, false));
-	assert_false(replica_stream_direct_wanted(WAL_FILE_PARTIAL, false, 16 * MB, false, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, true, 16 * MB, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_HISTORY, false, 4096, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_PARTIAL, false, 16 * MB, false));
 	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false,
-						  2 * REPLICA_STREAM_IMAGE_MAX, false, false));
-	assert_false(
-		replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB + 512, false, false));
-	/* the archive refused O_DIRECT; downstream replicas (relay) read the file */
-	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, true, false));
-	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, false, true));
+						  2 * REPLICA_STREAM_IMAGE_MAX, false));
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB + 512, false));
+	/* the archive refused O_DIRECT */
+	assert_false(replica_stream_direct_wanted(WAL_FILE_SEGMENT, false, 16 * MB, true));
 }
 
 /* A file as a checkpoint or a lost connection finds it, well and half received. */

@@ -1168,6 +1168,23 @@ replica_holds() {
 	(($(lsn_to_int "$lsn") >= $1))
 }
 
+# assert_stream_direct CONF LOG: the replica walshipd of CONF (logging to LOG) made streamed
+# WAL durable with direct writes from the segments' images (stream_direct_syncs > 0; its
+# standbys and downstream replicas read those images, never the page cache), or with none
+# where it logged that its archive refuses direct I/O ("using buffered writes").  Sets
+# STREAM_DIRECT to the count.
+assert_stream_direct() {
+	local name
+	name=$(conf_get "$1" node_name)
+	STREAM_DIRECT=$(status_counter "$1" stream_direct_syncs)
+	if grep -q "using buffered writes" "$2"; then
+		assert_eq 0 "$STREAM_DIRECT" "direct group commits on $name, where direct I/O is refused"
+	else
+		((STREAM_DIRECT > 0)) ||
+			fail "no group commit on $name was a direct write (stream_direct_syncs = 0)"
+	fi
+}
+
 # assert_stream_equals_pg_wal LSN: after streaming up to LSN (PostgreSQL's flush position,
 # held by the replica: replica_holds), every segment stored in RARCHIVE equals the
 # primary's pg_wal (PDATA) byte for byte, without a gap, and the segment being streamed

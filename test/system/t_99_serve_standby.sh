@@ -75,13 +75,8 @@ log "ok: the standby holds the primary's data"
 # archive refuses direct I/O (the replica logs so).
 syncs=$(status_counter "$RCONF" stream_syncs)
 ((syncs > 0)) || fail "the replica made no streamed WAL durable (stream_syncs = 0)"
-direct=$(status_counter "$RCONF" stream_direct_syncs)
-if grep -q "using buffered writes" "$TEST_DIR/ws-r1.log"; then
-	assert_eq 0 "$direct" "direct group commits where direct I/O is refused"
-else
-	((direct > 0)) || fail "no group commit was a direct write with pg_listen on"
-fi
-log "ok: $syncs group commits, $direct of them direct writes (pg_listen on)"
+assert_stream_direct "$RCONF" "$TEST_DIR/ws-r1.log"
+log "ok: $syncs group commits, $STREAM_DIRECT of them direct writes (pg_listen on)"
 
 # The appliance's view: the standby with its three positions.
 standby_reported() {

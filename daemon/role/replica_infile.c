@@ -119,6 +119,18 @@ static void image_put(struct replica *rp, uint8_t *mem, uint64_t size)
 	image_unmap(rp, mem, size);
 }
 
+/* Give @f's image back, its readers (pg_listen's standbys, relay's replicas) told first:
+ * they read the file from now on. */
+static void infile_image_put(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	serve_wal_image_gone(rp->serve, f->name, f->image);
+	relay_wal_image_gone(rp->relay, f->name, f->image);
+	image_put(rp, f->image, f->size);
+	f->image = NULL;
+}
+
 void stream_images_free(struct replica *rp)
 {
 	for (int i = 0; i < REPLICA_STREAM_IMAGES; i++) {
@@ -140,9 +152,7 @@ static void infile_release(struct infile *f)
 		ring_slot_put(lk->rp->ring, cw->slot);
 		free(cw);
 	}
-	serve_wal_image_gone(lk->rp->serve, f->name, f->image);
-	relay_wal_image_gone(lk->rp->relay, f->name, f->image);
-	image_put(lk->rp, f->image, f->size);
+	infile_image_put(f);
 	if (f->fd >= 0)
 		close(f->fd);
 	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
@@ -918,10 +928,7 @@ static void infile_image_drop(struct infile *f)
 	if (f->received > f->durable && f->fd >= 0)
 		infile_write_now(f, f->image + f->durable, (uint32_t)(f->received - f->durable),
 				 f->durable);
-	serve_wal_image_gone(f->link->rp->serve, f->name, f->image);
-	relay_wal_image_gone(f->link->rp->relay, f->name, f->image);
-	image_put(f->link->rp, f->image, f->size);
-	f->image = NULL;
+	infile_image_put(f);
 }
 
 /* @f is open and in place: its group commits go from its image from now on, or, where

@@ -1048,7 +1048,9 @@ ws_pg_listen_trust() {
 # from it (pg_conninfo, slot "walship") and named in its synchronous_standby_names, with
 # synchronous_commit SYNCHRONOUS_COMMIT (default on); a replica walshipd (RCONF, archive
 # RARCHIVE) in NS_R1.  Waits until PostgreSQL lists walship as a synchronous standby (unless
-# SYNCHRONOUS_COMMIT is off).  PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA apply.
+# SYNCHRONOUS_COMMIT is off).  PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA apply;
+# STREAM_ARCHIVE_COMMAND, when set, is PostgreSQL's archive_command instead (/bin/true: the
+# stream is the only source).
 walship_stream_up() {
 	local sync=${1:-on}
 	ws_one_replica_up
@@ -1057,7 +1059,8 @@ walship_stream_up() {
 		"${PRIMARY_CONF_EXTRA[@]}"
 	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
 	log "PostgreSQL primary in $NS_P: walship its synchronous standby (synchronous_commit = $sync)"
-	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "exec $WALSHIP push -c $PCONF %p"
+	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" \
+		"${STREAM_ARCHIVE_COMMAND:-exec $WALSHIP push -c $PCONF %p}"
 	cat >>"$PDATA/postgresql.conf" <<-EOF
 		synchronous_standby_names = '"$(conf_get "$PCONF" node_name)"'
 		synchronous_commit = $sync
@@ -1069,6 +1072,38 @@ walship_stream_up() {
 	[[ "$sync" == off ]] ||
 		wait_for 30 "walship listed as a synchronous standby" pg_sync_standby "$NS_P" \
 			"$PG_PORT" "$(conf_get "$PCONF" node_name)"
+}
+
+# archive_on_ext4_image: the replica's archive on a 256 MiB ext4 image, loop-mounted at MNT
+# (outside the test directory: the EXIT trap set here unmounts it, which frees the loop
+# device, after ws_cleanup has stopped the daemons, then removes the mount point):
+# $MNT/archive, group postgres, mode 2750.  Skips the test where no image can be made or
+# mounted.
+archive_on_ext4_image() {
+	require_cmds mkfs.ext4 losetup mount umount fallocate
+	MNT=$(mktemp -d /tmp/walship-fs.XXXXXX)
+	chmod 0755 "$MNT"
+	trap 'ws_cleanup; rc=$?; umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+		rmdir "$MNT"; exit "$rc"' EXIT
+	truncate -s 256M "$TEST_DIR/archive.img"
+	mkfs.ext4 -q -m 0 "$TEST_DIR/archive.img" ||
+		skip "mkfs.ext4 cannot make a file system image here"
+	mount -o loop "$TEST_DIR/archive.img" "$MNT" ||
+		skip "cannot loop-mount an ext4 image (no loop device?)"
+	rmdir "$MNT/lost+found"
+	mkdir "$MNT/archive"
+	chgrp postgres "$MNT/archive"
+	chmod 2750 "$MNT/archive"
+	log "archive_dir on a 256 MiB ext4 image mounted at $MNT"
+}
+
+# fs_fill_but MIB: a file, $MNT/filler, takes all the free space of the file system at MNT
+# but MIB MiB (archive_on_ext4_image; rm it to free the space again).
+fs_fill_but() {
+	local avail
+	avail=$(($(stat -f -c '%a * %S' "$MNT")))
+	fallocate -l $((avail - $1 * 1024 * 1024)) "$MNT/filler"
+	log "file system full: $(($(stat -f -c '%a * %S' "$MNT") / 1024)) KiB left"
 }
 
 # pg_sync_standby NS PORT NAME: true if the PostgreSQL at NS:PORT lists a synchronous

@@ -11,29 +11,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-require_cmds mkfs.ext4 losetup mount umount fallocate
-IMG=$TEST_DIR/archive.img
-# The mount point is outside the test directory, so that ws_cleanup removes that one
-# normally; the trap unmounts (which frees the loop device) after ws_cleanup has stopped
-# the daemons, then removes the mount point.
-MNT=$(mktemp -d /tmp/walship-fs.XXXXXX)
-chmod 0755 "$MNT"
-trap 'ws_cleanup; rc=$?; umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null; rmdir "$MNT"
-	exit "$rc"' EXIT
-
-truncate -s 256M "$IMG"
-mkfs.ext4 -q -m 0 "$IMG" || skip "mkfs.ext4 cannot make a file system image here"
-mount -o loop "$IMG" "$MNT" || skip "cannot loop-mount an ext4 image (no loop device?)"
-rmdir "$MNT/lost+found"
-mkdir "$MNT/archive"
-log "archive_dir on a 256 MiB ext4 image mounted at $MNT"
+archive_on_ext4_image
 
 # shellcheck disable=SC2034  # read by lib.sh
 PG_ARCHIVE_TIMEOUT=0
 PRIMARY_CONF_EXTRA=(push_timeout=5s)
 REPLICA_CONF_EXTRA=("archive_dir=$MNT/archive")
-chgrp postgres "$MNT/archive"
-chmod 2750 "$MNT/archive"
 inv_topology_up 1
 RARCHIVE=$MNT/archive
 
@@ -41,9 +24,8 @@ lsn=$(pg_finish_load "$NS_P" "$PG_PORT")
 wait_standby_lsn "$NS_R1" "$PG_PORT" "$lsn" 60
 stored_before=$(find "$RARCHIVE" -maxdepth 1 -type f | wc -l)
 
-avail=$(($(stat -f -c '%a * %S' "$MNT")))
-fallocate -l $((avail - 4 * 1024 * 1024)) "$MNT/filler"
-log "file system full: $(($(stat -f -c '%a * %S' "$MNT") / 1024)) KiB left, $stored_before file(s) stored"
+fs_fill_but 4
+log "$stored_before file(s) stored"
 
 # io_errors REPLICA: the replica's I/O error counter.
 io_errors_seen() {

@@ -62,6 +62,11 @@ bool ack_releases_claim(uint8_t status)
 	return o == ACK_CONFLICT || o == ACK_REFUSED;
 }
 
+bool ack_in_time(bool ended, bool stream, uint8_t status)
+{
+	return ended || (stream && ack_decide(status) != ACK_COUNTED);
+}
+
 int io_backoff_next(int prev_ms, int min_ms, int max_ms)
 {
 	int next = prev_ms ? 2 * prev_ms : min_ms;

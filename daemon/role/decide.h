@@ -84,6 +84,11 @@ enum ack_outcome ack_decide(uint8_t status);
  * good (holding it longer would only send it again). */
 bool ack_releases_claim(uint8_t status);
 
+/* Whether an ACK of @status may come for a file whose FILE_END is queued (@ended) or not:
+ * after its end always; before it only to refuse a file begun as streamed (@stream), which
+ * the replica refuses as soon as it cannot store it (docs/protocol.md). */
+bool ack_in_time(bool ended, bool stream, uint8_t status);
+
 /* A replica that answered ACK IO_ERROR is sent held files again after a backoff that
  * starts at @min_ms and doubles while it keeps failing, up to @max_ms.  @prev_ms: the
  * previous backoff, 0 when it was storing files. */

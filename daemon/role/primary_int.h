@@ -177,6 +177,7 @@ struct xfer {
 	int64_t begin_ms; /* when FILE_BEGIN was queued */
 	bool begin_queued;
 	bool end_queued;
+	bool stream; /* begun with WIRE_BEGIN_STREAM: the replica may refuse it before its end */
 };
 
 struct peer {
@@ -200,8 +201,8 @@ struct peer {
 	int nbacklog;
 	int backlog_next;
 	uint32_t next_file_id;
-	uint32_t cancelled_id; /* the last file cancelled (FILE_CANCEL): its PROGRESS may
-				* cross the cancel, and is ignored */
+	uint32_t cancelled_id; /* the last file cancelled (FILE_CANCEL): its PROGRESS or
+				* refusal may cross the cancel, and is ignored */
 	struct msg_have have; /* what the replica said it holds; entries used are cleared */
 	uint64_t files_sent;
 	uint64_t files_acked;

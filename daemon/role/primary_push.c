@@ -304,7 +304,10 @@ void push_acked(struct push *p, const char *replica)
 /*
  * A replica could not store @p (ACK IO_ERROR; its transfer is gone): if the replicas still
  * being sent it can make up sync_replicas, the push goes on and @p is held for the failing
- * one (push_check); if they cannot, it fails now rather than at push_timeout.
+ * one (push_check); if they cannot, it fails now rather than at push_timeout.  A streamed
+ * segment never fails so: no archiver would push it again.  It waits, as the commits in it
+ * do, and the failing replica is sent it again after its backoff (peer_io_retry(), which
+ * gives it the pushes still waiting).
  */
 void push_io_error(struct push *p)
 {
@@ -313,6 +316,10 @@ void push_io_error(struct push *p)
 
 	if (!push_waiting(p))
 		return;
+	if (p->stream) {
+		push_check(p);
+		return;
+	}
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    peer_has_file(peer, p->name))

@@ -205,9 +205,19 @@ int peer_load_backlog(struct peer *peer)
 	return ret;
 }
 
-void peer_cancel_push(struct peer *peer, struct push *p)
+/* Tell @peer that streamed file @x (begun, not ended) will not be completed: FILE_CANCEL.
+ * A PROGRESS or refusal of it that the replica sent meanwhile is ignored (cancelled_id). */
+static void peer_queue_cancel(struct peer *peer, const struct xfer *x)
 {
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+	struct msg_file_cancel fc = { .file_id = x->file_id };
+
+	peer_queue_small(peer, msg_file_cancel_encode(frame, sizeof(frame), &fc), frame);
+	peer->cancelled_id = x->file_id;
+}
+
+void peer_cancel_push(struct peer *peer, struct push *p)
+{
 	struct xfer **xp, *x;
 
 	for (xp = &peer->xfers; (x = *xp); xp = &x->next)
@@ -215,12 +225,8 @@ void peer_cancel_push(struct peer *peer, struct push *p)
 			break;
 	if (!x)
 		return;
-	if (x->begin_queued && !peer->conn.closing) {
-		struct msg_file_cancel fc = { .file_id = x->file_id };
-
-		peer_queue_small(peer, msg_file_cancel_encode(frame, sizeof(frame), &fc), frame);
-		peer->cancelled_id = x->file_id;
-	}
+	if (x->begin_queued && !peer->conn.closing)
+		peer_queue_cancel(peer, x);
 	if (x->begin_queued)
 		peer->inflight_files--;
 	*xp = x->next;
@@ -335,6 +341,7 @@ static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 	if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb), frame) < 0)
 		return XFER_WAIT;
 	x->begin_queued = true;
+	x->stream = fb.flags & WIRE_BEGIN_STREAM;
 	x->begin_ms = clock_now_ms();
 	peer->inflight_files++;
 	peer->files_sent++;
@@ -478,17 +485,21 @@ static void peer_io_failed(struct peer *peer, const char *file, const char *why)
 	peer->io = PEER_IO_WAIT;
 	peer->io_retry_ms = clock_now_ms() + peer->io_backoff_ms;
 	log_warning("replica \"%s\" could not store \"%s\": %s", peer->name, file, why);
-	log_detail("The spool holds the files it lacks; they are sent to it again in %d ms.",
+	log_detail("The files it lacks are held for it (in the spool, or in memory while they "
+		   "stream) and sent to it again in %d ms.",
 		   peer->io_backoff_ms);
 }
 
 /* PEER_IO_WAIT is over: send @peer the files held for it, one at a time. */
 void peer_io_retry(struct peer *peer)
 {
+	log_log("sending replica \"%s\" again what it could not store", peer->name);
 	peer->io = PEER_IO_RETRY;
 	if (peer_load_backlog(peer) <= 0) {
 		peer->io = PEER_IO_OK; /* nothing held (or unreadable: logged) */
 		peer_add_pending(peer);
+		if (peer->pr->relay)
+			relay_peer_progress(peer); /* and a relay's growing segment */
 	}
 	peer_fill(peer);
 }
@@ -517,7 +528,10 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	for (xp = &peer->xfers; (x = *xp); xp = &x->next)
 		if (x->file_id == ack.file_id)
 			break;
-	if (!x || !x->end_queued || strcmp(ack.name, x->push->name) != 0) {
+	if (!x && ack.file_id == peer->cancelled_id)
+		return 0; /* its refusal crossed our FILE_CANCEL: nothing waits for it */
+	if (!x || strcmp(ack.name, x->push->name) != 0 ||
+	    !ack_in_time(x->end_queued, x->stream, ack.status)) {
 		log_log("replica \"%s\" acknowledged unknown file %u (\"%s\")", peer->name,
 			ack.file_id, ack.name);
 		return -EPROTO;
@@ -572,6 +586,8 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		 * would only send it again.  The refusal is counted and shown. */
 		primary_release(pr, peer->name, x->push->name);
 	}
+	if (!x->end_queued)
+		peer_queue_cancel(peer, x); /* refused before its end: no more of it is sent */
 	*xp = x->next;
 	if (peer->fill == x)
 		peer->fill = x->next;

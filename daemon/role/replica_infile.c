@@ -214,11 +214,23 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 	}
 }
 
-/* The file will not be stored: count, log, remove the temporary file, refuse it (a file
- * the primary cancelled goes without a word: nobody waits for it). */
+/*
+ * The file will not be stored: count, log, remove the temporary file, refuse it (a file
+ * the primary cancelled goes without a word: nobody waits for it).
+ *
+ * A streamed file is refused as soon as it fails, not at its end: its end may never come
+ * while it fails, because synchronous commits wait for it and PostgreSQL writes no more
+ * WAL meanwhile.  It stays (f->refused, its memory and file given up) until the primary
+ * answers with FILE_CANCEL, or its FILE_END was on its way; then it goes without a word.
+ */
 static void infile_refuse(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
+
+	if (f->refused) {
+		infile_free(f);
+		return;
+	}
 
 	if (f->cancelled) {
 		log_log("discarded \"%s\" (%" PRIu64 " bytes received): the primary cancelled it",
@@ -250,7 +262,12 @@ static void infile_refuse(struct infile *f)
 	snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
 	infile_discard(f);
 	infile_ack(f, f->fail_status, f->fail_msg);
-	infile_free(f);
+	if (f->end_received) {
+		infile_free(f);
+		return;
+	}
+	f->refused = true;
+	infile_image_put(f);
 }
 
 static void infile_step(struct ring_op *op, int res, uint32_t flags);
@@ -318,9 +335,13 @@ static void infile_maybe_finish(struct infile *f)
 	struct io_uring_sqe *sqe;
 	struct wal_identity id;
 
-	if (!f->end_received || f->writes_pending || f->opening || f->checkpointing ||
-	    f->state != IN_RECEIVING)
+	if (f->writes_pending || f->opening || f->checkpointing || f->state != IN_RECEIVING)
 		return;
+	if (!f->end_received) {
+		if (f->stream && !f->refused && f->fail_status != WIRE_ACK_STORED)
+			infile_refuse(f); /* now: its end may never come */
+		return;
+	}
 	if (f->image && f->durable < f->received && f->fail_status == WIRE_ACK_STORED) {
 		infile_checkpoint(f, clock_now_ms()); /* the last bytes are in the image only */
 		return;
@@ -1349,6 +1370,7 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		infile_check_chunk(f, md.data, md.len);
 	if (f->fail_status != WIRE_ACK_STORED || (!f->opening && f->fd < 0)) {
 		ring_slot_put(rp->ring, slot);
+		infile_maybe_finish(f); /* a streamed file is refused now */
 		return 0;
 	}
 	if (f->image) {
@@ -1362,6 +1384,7 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 		infile_write_now(f, md.data, md.len, md.offset);
 		ring_slot_put(rp->ring, slot);
 		infile_stream_sync(f);
+		infile_maybe_finish(f); /* refused now if the write failed */
 		return 0;
 	}
 	cw = calloc(1, sizeof(*cw));

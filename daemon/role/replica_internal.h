@@ -92,6 +92,9 @@ struct infile {
 	bool in_place;
 	uint64_t prefill_off; /* zeros written so far while preallocating */
 	bool cancelled; /* FILE_CANCEL: discarded once idle, no ACK */
+	/* a streamed file refused before its end (ACKed at once: infile_refuse()): what
+	 * arrives for it is dropped until the primary's FILE_CANCEL, or its FILE_END */
+	bool refused;
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */
 	bool opening;

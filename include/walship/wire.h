@@ -33,9 +33,11 @@
  * segments: FILE_BEGIN flag WIRE_BEGIN_STREAM (DATA follows as PostgreSQL writes the WAL)
  * PROGRESS (the replica's received and durable length of such a file) and FILE_CANCEL (a
  * streamed segment cut by a timeline switch).  Version 4 added APPLIED (the WAL the
- * replica's PostgreSQL standbys on pg_listen have applied, for remote_apply).
+ * replica's PostgreSQL standbys on pg_listen have applied, for remote_apply).  Version 5
+ * lets a replica refuse a streamed file before its FILE_END (an ACK other than STORED or
+ * DUPLICATE), answered with FILE_CANCEL.
  */
-#define WIRE_VERSION 4
+#define WIRE_VERSION 5
 
 #define WIRE_HEADER_SIZE 16
 /* One DATA frame carries at most this many bytes of file content. */

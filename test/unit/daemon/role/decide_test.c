@@ -157,6 +157,14 @@ static void test_ack_statuses(void **state)
 	assert_true(ack_releases_claim(WIRE_ACK_CONFLICT));
 	assert_true(ack_releases_claim(WIRE_ACK_INVALID));
 	assert_true(ack_releases_claim(WIRE_ACK_SYSID));
+	/* After FILE_END any status; before it only a refusal of a streamed file. */
+	assert_true(ack_in_time(true, false, WIRE_ACK_STORED));
+	assert_true(ack_in_time(true, true, WIRE_ACK_IO_ERROR));
+	assert_true(ack_in_time(false, true, WIRE_ACK_IO_ERROR));
+	assert_true(ack_in_time(false, true, WIRE_ACK_INVALID));
+	assert_false(ack_in_time(false, true, WIRE_ACK_STORED));
+	assert_false(ack_in_time(false, true, WIRE_ACK_DUPLICATE));
+	assert_false(ack_in_time(false, false, WIRE_ACK_IO_ERROR));
 }
 
 #define MB (UINT64_C(1) << 20)

@@ -1077,8 +1077,9 @@ walship_stream_up() {
 # archive_on_ext4_image: the replica's archive on a 256 MiB ext4 image, loop-mounted at MNT
 # (outside the test directory: the EXIT trap set here unmounts it, which frees the loop
 # device, after ws_cleanup has stopped the daemons, then removes the mount point):
-# $MNT/archive, group postgres, mode 2750.  Skips the test where no image can be made or
-# mounted.
+# $MNT/archive, group postgres, mode 2750, the replica's archive_dir in REPLICA_CONF_EXTRA
+# (set RARCHIVE to it once the topology is up).  Skips the test where no image can be made
+# or mounted.
 archive_on_ext4_image() {
 	require_cmds mkfs.ext4 losetup mount umount fallocate
 	MNT=$(mktemp -d /tmp/walship-fs.XXXXXX)
@@ -1094,6 +1095,7 @@ archive_on_ext4_image() {
 	mkdir "$MNT/archive"
 	chgrp postgres "$MNT/archive"
 	chmod 2750 "$MNT/archive"
+	REPLICA_CONF_EXTRA+=("archive_dir=$MNT/archive")
 	log "archive_dir on a 256 MiB ext4 image mounted at $MNT"
 }
 
@@ -1104,6 +1106,45 @@ fs_fill_but() {
 	avail=$(($(stat -f -c '%a * %S' "$MNT")))
 	fallocate -l $((avail - $1 * 1024 * 1024)) "$MNT/filler"
 	log "file system full: $(($(stat -f -c '%a * %S' "$MNT") / 1024)) KiB left"
+}
+
+# rows_client_start ROWS [SWITCH_EVERY]: the RPO client, in the background (CLIENT: its
+# pid): one psql session on the primary (NS_P, PG_PORT) inserts rows 1..ROWS into table t
+# (i int primary key, pad text: 1500 bytes each), one commit each, and prints "committed N"
+# to $TEST_DIR/client.out once the commit of row N returned; with SWITCH_EVERY, a segment
+# switch after every SWITCH_EVERY rows.
+rows_client_start() {
+	local rows=$1 every=${2:-0} i
+	for ((i = 1; i <= rows; i++)); do
+		echo "insert into t values ($i, repeat('x', 1500));"
+		printf '%s\n' "\\echo committed $i"
+		((every && i % every == 0)) && echo "select pg_switch_wal();"
+	done >"$TEST_DIR/load.sql"
+	chmod 0644 "$TEST_DIR/load.sql"
+	bg_start "$TEST_DIR/client.out" in_ns "$NS_P" "$PG_BIN/psql" -X -q -A -t \
+		"host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres dbname=postgres" \
+		-f "$TEST_DIR/load.sql"
+	# shellcheck disable=SC2034  # read by the tests
+	CLIENT=$BG_PID
+}
+
+# committed: the highest row whose commit returned to rows_client_start's client (0 if none).
+committed() {
+	local n
+	n=$(grep -o '^committed [0-9]*' "$TEST_DIR/client.out" | tail -n 1 | cut -d' ' -f2)
+	printf '%s\n' "${n:-0}"
+}
+
+# committed_at_least N: true once the commit of row N returned.
+committed_at_least() {
+	(($(committed) >= $1))
+}
+
+# sync_waiters: true while a backend of the primary (NS_P, PG_PORT) waits for its
+# synchronous standby (wait event SyncRep).
+sync_waiters() {
+	(($(psql_at "$NS_P" "$PG_PORT" "select count(*) from pg_stat_activity
+		where wait_event = 'SyncRep'") >= 1))
 }
 
 # pg_sync_standby NS PORT NAME: true if the PostgreSQL at NS:PORT lists a synchronous

@@ -16,7 +16,6 @@ archive_on_ext4_image
 # shellcheck disable=SC2034  # read by lib.sh
 PG_ARCHIVE_TIMEOUT=0
 PRIMARY_CONF_EXTRA=(push_timeout=5s)
-REPLICA_CONF_EXTRA=("archive_dir=$MNT/archive")
 inv_topology_up 1
 RARCHIVE=$MNT/archive
 

@@ -26,31 +26,7 @@ pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$RDATA" "$NS_R1" "$PG_PORT" \
 # of row N returned.  A segment switch now and then, so that whole segments are stored
 # and the last one is streamed in part.
 ROWS=1200
-{
-	for ((i = 1; i <= ROWS; i++)); do
-		echo "insert into t values ($i, repeat('x', 1500));"
-		echo "\\echo committed $i"
-		((i % 250 == 0)) && echo "select pg_switch_wal();"
-	done
-} >"$TEST_DIR/load.sql"
-chmod 0644 "$TEST_DIR/load.sql"
-bg_start "$TEST_DIR/client.out" in_ns "$NS_P" "$PG_BIN/psql" -X -q -A -t \
-	"host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres dbname=postgres" -f "$TEST_DIR/load.sql"
-CLIENT=$BG_PID
-
-# committed: the highest row whose commit returned (0 if none).
-committed() {
-	local n
-	n=$(grep -o '^committed [0-9]*' "$TEST_DIR/client.out" | tail -n 1 | cut -d' ' -f2)
-	printf '%s\n' "${n:-0}"
-}
-committed_at_least() {
-	(($(committed) >= $1))
-}
-sync_waiters() {
-	(($(psql_at "$NS_P" "$PG_PORT" "select count(*) from pg_stat_activity
-		where wait_event = 'SyncRep'") >= 1))
-}
+rows_client_start "$ROWS" 250
 
 wait_for 60 "200 commits" committed_at_least 200
 log "$(committed) commits returned; SIGKILL of the replica walshipd"

@@ -9,15 +9,15 @@
 # - the primary keeps the segment (no archiver would push it again) and tells PostgreSQL
 #   only what the replica holds: commits wait (SyncRep);
 # - the primary sends it again after a backoff: while the disk is full, it is refused
-#   again; once the filler is deleted, it is stored: the waiting commits return, the load ends, and every stored segment equals
-#   pg_wal's byte for byte, without a gap, up to PostgreSQL's flush position.
+#   again; once the filler is deleted, it is stored: the waiting commits return, the load
+#   ends, and every stored segment equals pg_wal's byte for byte, without a gap, up to
+#   PostgreSQL's flush position.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
 archive_on_ext4_image
-REPLICA_CONF_EXTRA=("archive_dir=$MNT/archive")
 STREAM_ARCHIVE_COMMAND=/bin/true
 walship_stream_up on
 RARCHIVE=$MNT/archive
@@ -51,11 +51,7 @@ grep -q 'refused ".*": .*No space left on device' "$TEST_DIR/ws-r1.log" ||
 log "ok: the replica refused a segment: $last_error"
 
 # PostgreSQL is told durable only what the replica holds, and the load's commits wait.
-sync_waits() {
-	(($(psql_at "$NS_P" "$PG_PORT" "select count(*) from pg_stat_activity
-		where wait_event = 'SyncRep'") > 0))
-}
-wait_for 30 "commits waiting for the replica (SyncRep)" sync_waits
+wait_for 30 "commits waiting for the replica (SyncRep)" sync_waiters
 flush=$(walship_status "$PCONF" --json | jq -r '.peers[0].flush_lsn // "0/0"')
 held=0
 for f in "$RARCHIVE"/*; do

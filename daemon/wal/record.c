@@ -13,8 +13,6 @@
 #include "common/crc32c.h"
 #include "wal/record.h"
 
-#define MAXALIGN(x) (((x) + 7) & ~(uint64_t)7)
-
 /* xl_rmid and xl_info values (access/rmgrlist.h, access/xlog_internal.h, access/xact.h). */
 #define RM_XLOG_ID 0
 #define RM_XACT_ID 1
@@ -84,7 +82,7 @@ static void record_expect(struct wal_decoder *d)
 /* Skip the padding after a record (or a continuation), then expect the next record. */
 static void skip_to_aligned(struct wal_decoder *d)
 {
-	uint64_t pad = MAXALIGN(d->next_lsn) - d->next_lsn;
+	uint64_t pad = WAL_MAXALIGN(d->next_lsn) - d->next_lsn;
 
 	d->skip_contrecord = false;
 	if (pad) {

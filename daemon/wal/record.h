@@ -42,6 +42,8 @@
 #define WAL_RECORD_MAX (1020u * 1024u * 1024u)
 /* sizeof(XLogRecord) */
 #define WAL_RECORD_HEADER 24
+/* Records begin at 8-byte boundaries (PostgreSQL's MAXALIGN); the padding is zeros. */
+#define WAL_MAXALIGN(x) (((x) + 7) & ~(uint64_t)7)
 
 enum wal_xact_kind {
 	WAL_XACT_COMMIT,

@@ -172,8 +172,12 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 	    wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start, NULL, NULL) < 0)
 		goto out;
 	store_decode_fd(&d, fd, seg_start, size, false, buf);
+	/* The padding after a record is zeros in PostgreSQL's WAL, and in a preallocated
+	 * segment: the bytes up to the aligned end are what PostgreSQL flushed. */
 	if (d.end_lsn > seg_start)
-		*valid = d.end_lsn - seg_start;
+		*valid = WAL_MAXALIGN(d.end_lsn) - seg_start < size ?
+				 WAL_MAXALIGN(d.end_lsn) - seg_start :
+				 size;
 	wal_decoder_end(&d);
 out:
 	if (prev >= 0)
@@ -200,14 +204,13 @@ static void store_partial_record(int fd, const struct stat *sb, struct store_par
 }
 
 /*
- * Is @tmp_name in .incoming (store_tmp_name()) a partial file that can be resumed?  Its
- * record must be sound, and its first durable bytes must still have the recorded CRC and
- * validate as the start of the file its name says.  A segment is durable at least to the
- * end of its whole WAL records (store_valid_records()): a streamed segment written in
- * place (preallocated) records only where it began, and its group commits are fdatasyncs
- * of its bytes alone.  Fills @p; false means remove it.
+ * (store.h.)  A segment is durable at least to the end of its whole WAL records
+ * (store_valid_records()): a streamed segment written in place (preallocated) records only
+ * where it began, and its group commits are fdatasyncs of its bytes alone.  With @synced,
+ * neither the record nor the records count: after a failure, only what was synced does.
  */
-static bool store_check_partial(struct store *st, const char *tmp_name, struct store_partial *p)
+bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced,
+			 struct store_partial *p)
 {
 	struct wal_name wn;
 	struct stat sb;
@@ -226,11 +229,13 @@ static bool store_check_partial(struct store *st, const char *tmp_name, struct s
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
 		goto out_close;
 	store_partial_record(fd, &sb, p);
+	if (synced)
+		p->durable = synced;
 	if (p->durable >= p->size || (uint64_t)sb.st_size < p->durable ||
 	    wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
 		goto out_close;
-	recorded = p->durable;
-	if (store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
+	recorded = synced ? 0 : p->durable;
+	if (!synced && store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
 	    valid > p->durable && valid <= (uint64_t)sb.st_size) {
 		/* Written before a crash of this daemon, maybe not synced: sync it before it
 		 * is counted (a whole file stays a partial: the end comes with FILE_END). */
@@ -304,7 +309,7 @@ static int store_scan_incoming(struct store *st, const char *path)
 		if (de->d_name[0] == '.' &&
 		    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
-		if (store_check_partial(st, de->d_name, &p)) {
+		if (store_partial_check(st, de->d_name, 0, &p)) {
 			if (p.seq > st->max_seq)
 				st->max_seq = p.seq;
 			log_log("kept partial file \"%s\": %" PRIu64 " of %" PRIu64
@@ -314,8 +319,13 @@ static int store_scan_incoming(struct store *st, const char *path)
 			continue;
 		}
 		if (unlinkat(st->incoming_fd, de->d_name, 0) < 0) {
+			struct wal_name wn;
+
 			log_warning("could not remove incomplete file \"%s/%s\": %s", path,
 				    de->d_name, strerror(errno));
+			/* Still there: no new file may take its name. */
+			if (store_parse_tmp_name(de->d_name, &p, &wn) == 0 && p.seq > st->max_seq)
+				st->max_seq = p.seq;
 			continue;
 		}
 		removed++;

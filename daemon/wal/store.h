@@ -139,6 +139,17 @@ int store_mark_durable(struct store *st, int fd, uint64_t size, uint64_t durable
 void store_mark_complete(struct store *st, int fd, uint64_t size, uint32_t crc);
 
 /*
+ * Is @tmp_name in .incoming a partial file that can be resumed (its record sound, its
+ * durable bytes of the recorded CRC, valid WAL of its name's system)?  A segment counts as
+ * durable to the end of its whole records, synced first, unless @synced > 0: then exactly
+ * its first @synced bytes, which this daemon synced (a streamed segment that failed after
+ * they were acknowledged).  Fills @p (its CRC and validator over those bytes) for
+ * store_partial_keep(); false: nothing to resume.
+ */
+bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced,
+			 struct store_partial *p);
+
+/*
  * Keep @p (its file in .incoming, durable as recorded) for resuming.  A partial of the
  * same name is discarded first; when the table is full, the oldest is.
  */
@@ -169,8 +180,10 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 /*
  * How much of @fd, an incoming WAL segment named @name of @size bytes, is whole WAL
  * records, decoded (wal/record.h: page headers, lengths, prev-links, CRCs) as PostgreSQL's
- * recovery finds the end of WAL: *@valid is the end of the last whole record, 0 when none
- * (or @name is not a segment, or its first page does not say @size).  A record running in
+ * recovery finds the end of WAL: *@valid is the end of the last whole record with its
+ * padding to 8 bytes (where the next record would begin: recovery's EndRecPtr, and the
+ * flush position PostgreSQL reaches with it), 0 when none (or @name is not a segment, or
+ * its first page does not say @size).  A record running in
  * from the segment before counts when that segment is stored under its name in the
  * archive open at @archive_fd (it is decoded first).  The durable length of a streamed
  * segment written in place, whose group commits record nothing (docs/architecture.md,

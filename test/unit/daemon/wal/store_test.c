@@ -15,13 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include <cmocka.h>
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "wal/record.h"
 #include "wal/store.h"
 
 #define MB (1024u * 1024u)
@@ -167,6 +171,47 @@ static void test_partials_survive_restart(void **state)
 }
 
 /*
+ * A streamed segment written in place (its full size, a record of durable length 0) that
+ * failed after its first 300 KiB were synced and acknowledged: store_partial_check() with
+ * those 300 KiB takes exactly them, whatever else the file holds (its record, and bytes
+ * written after that were never synced), with their CRC and the validator after them;
+ * without a synced length it would count the record's 0, and nothing would be resumed.
+ */
+static void test_partial_synced(void **state)
+{
+	struct store st;
+	uint8_t *seg = build_segment();
+	struct store_partial p;
+	char tmp[96];
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(store_tmp_name(tmp, sizeof(tmp), SEG3, 12), 0);
+	fd = write_incoming(&st, tmp, seg, MB);
+	assert_int_equal(store_mark_durable(&st, fd, MB, 0, 0), 0);
+	close(fd);
+
+	assert_true(store_partial_check(&st, tmp, 300 * 1024, &p));
+	assert_string_equal(p.name, SEG3);
+	assert_int_equal(p.seq, 12);
+	assert_true(p.size == MB && p.durable == 300 * 1024);
+	assert_int_equal(p.crc, crc32c(0, seg, 300 * 1024));
+	assert_true(p.wv.offset == 300 * 1024);
+	assert_true(p.wv.have_id && p.wv.id.system_identifier == SYSID);
+	/* Nothing past the segment's size counts, nor the whole of it (it is not stored). */
+	assert_false(store_partial_check(&st, tmp, MB, &p));
+	/* The file is looked at, never removed. */
+	assert_true(incoming_exists(tmp));
+	/* Bytes that are not valid WAL are not resumed. */
+	memset(seg + 4096, 0, 8192);
+	close(write_incoming(&st, tmp, seg, MB));
+	assert_false(store_partial_check(&st, tmp, 300 * 1024, &p));
+	store_close(&st);
+	free(seg);
+}
+
+/*
  * store_find_incoming() picks, among the incoming files of a name, the one with the
  * largest recorded durable length, ignores files without a record and other names, and
  * removes nothing (walshipd may be writing them).
@@ -283,8 +328,8 @@ static void write_in_place(struct store *st, const char *tmp, uint64_t len)
 }
 
 /*
- * The durable length of a segment written in place is the end of its whole records: a
- * torn record does not count; a record running in from segment 3 counts when segment 3 is
+ * The durable length of a segment written in place is the end of its whole records, with
+ * their padding to 8 bytes: a torn record does not count; a record running in from segment 3 counts when segment 3 is
  * stored (it is decoded from there), not otherwise.  store_open() keeps such a file with
  * that length and the CRC of that prefix; store_find_incoming() finds it.
  */
@@ -306,7 +351,13 @@ static void test_valid_records(void **state)
 	cross_end = wal_record(4 * 8000) - MB; /* ends in segment 4 */
 	assert_true(cross_end > 0 && cross_end < MB / 2);
 	s1_end = wal_record(700) - MB;
+	assert_true(s1_end % 8 != 0); /* it has padding */
 	s2_end = wal_record(5000) - MB;
+	/* Each end with its padding, where the next record begins (PostgreSQL's flush
+	 * position after the record): the padding is zeros in wal and in the files. */
+	cross_end = WAL_MAXALIGN(cross_end);
+	s1_end = WAL_MAXALIGN(s1_end);
+	s2_end = WAL_MAXALIGN(s2_end);
 
 	assert_int_equal(store_open(&st, dir), 0);
 	write_in_place(&st, SEG4 ".5", s2_end - 100); /* s2 torn */
@@ -462,6 +513,42 @@ static void test_identity_compare_dirs(void **state)
 	store_close(&st);
 }
 
+/*
+ * A file in .incoming that a start cannot remove (immutable here; on a failing file system,
+ * EIO) still holds its name: the next sequence numbers go past it, so that no new file is
+ * created over it (EEXIST, and a segment refused again at each try).
+ */
+static void test_unremovable_incoming(void **state)
+{
+	struct store st;
+	uint8_t byte = 0;
+	bool kept;
+	uint64_t max_seq;
+	int fd, flags = FS_IMMUTABLE_FL;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	fd = write_incoming(&st, SEG3 ".41", &byte, 1); /* no record: removed at a start */
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) {
+		close(fd);
+		store_close(&st);
+		skip(); /* no immutable files on this file system */
+	}
+	close(fd);
+	store_close(&st);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	kept = incoming_exists(SEG3 ".41");
+	max_seq = st.max_seq;
+	flags = 0;
+	fd = openat(st.incoming_fd, SEG3 ".41", O_RDONLY);
+	assert_true(fd >= 0 && ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
+	close(fd);
+	store_close(&st);
+	assert_true(kept);
+	assert_true(max_seq >= 41);
+}
+
 /* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first. */
 static void test_partial_table_bound(void **state)
 {
@@ -559,8 +646,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partials_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_of_other_system, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_incoming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_compare_dirs, setup, teardown),

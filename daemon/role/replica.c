@@ -649,6 +649,8 @@ static void replica_pump(void *state)
 		replica_drain(rp);
 
 	relay_pump(rp->relay);
+	if (rp->link && rp->link->io_failed)
+		conn_close(&rp->link->conn, -EIO); /* infile_maybe_finish() asked for it */
 	/* Receiving waits for a free slot; writes that completed may have freed some. */
 	if (rp->link && rp->link->conn.rx_paused && rp->ring->slots_free)
 		conn_rx_resume(&rp->link->conn);

@@ -338,8 +338,24 @@ static void infile_maybe_finish(struct infile *f)
 	if (f->writes_pending || f->opening || f->checkpointing || f->state != IN_RECEIVING)
 		return;
 	if (!f->end_received) {
-		if (f->stream && !f->refused && f->fail_status != WIRE_ACK_STORED)
+		if (!f->stream || f->refused || f->fail_status == WIRE_ACK_STORED ||
+		    f->link->conn.closing || f->link->io_failed)
+			return;
+		if (!f->durable) {
 			infile_refuse(f); /* now: its end may never come */
+			return;
+		}
+		/* Part of it was acknowledged durable: that part is kept, and the primary
+		 * resumes it after the reconnect (infile_keep_synced()), rather than a refusal
+		 * after which it would be sent again from its start. */
+		rp->st.io_errors++;
+		snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
+		log_error("could not store \"%s\" beyond its %" PRIu64
+			  " bytes acknowledged durable: %s",
+			  f->name, f->durable, f->fail_msg);
+		log_detail("They are kept; the connection is closed, for the primary to resume "
+			   "the file from there.");
+		f->link->io_failed = true; /* closed by replica_pump() */
 		return;
 	}
 	if (f->image && f->durable < f->received && f->fail_status == WIRE_ACK_STORED) {
@@ -1101,6 +1117,36 @@ void link_checkpoint_due(struct link *lk, int64_t now_ms)
 static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len, uint64_t offset);
 
 /*
+ * @f, a streamed file, failed or could not be synced further, after its first f->durable
+ * bytes were acknowledged (PROGRESS): commits may be there and on the primary alone.
+ * Those bytes are never removed: kept as a partial to resume from (read back for their
+ * CRC and validator: store_partial_check()), or, where they cannot even be read now, left
+ * in .incoming for the next start to look at again.
+ */
+static void infile_keep_synced(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	struct store_partial p = { 0 };
+
+	if (f->fd >= 0) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (store_partial_check(&rp->store, f->tmp_name, f->durable, &p)) {
+		store_partial_keep(&rp->store, &p);
+		log_log("kept \"%s\" for resuming: %" PRIu64 " of %" PRIu64
+			" bytes are durable, the rest could not be stored",
+			f->name, p.durable, p.size);
+	} else {
+		log_warning("left \"%s/%s/%s\" as it is: its first %" PRIu64
+			    " bytes were acknowledged durable, but cannot be read back now",
+			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->durable);
+		log_detail("The next start of walshipd looks at it again.");
+	}
+	f->tmp_name[0] = '\0'; /* kept, or left */
+}
+
+/*
  * The connection is gone with @f half received: if its bytes so far can be made durable
  * and recorded, keep it as a partial the primary can resume; otherwise discard it.  Runs
  * when nothing is in flight any more (every write has completed), on the rare path of a
@@ -1125,7 +1171,7 @@ static void infile_keep_or_discard(struct infile *f)
 		goto out_discard;
 	if (f->received > f->durable) {
 		/* Written in place, a segment needs no record: its records tell how far it is
-		 * durable (store_check_partial()), as in an archive without xattrs. */
+		 * durable (store_partial_check()), as in an archive without xattrs. */
 		if (store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0 &&
 		    !f->in_place)
 			goto out_discard;
@@ -1148,6 +1194,8 @@ static void infile_keep_or_discard(struct infile *f)
 		p.durable, p.size);
 	f->tmp_name[0] = '\0'; /* the store has it now */
 out_discard:
+	if (f->stream && f->durable && !f->cancelled && f->tmp_name[0])
+		infile_keep_synced(f); /* acknowledged bytes are never removed */
 	infile_discard(f);
 }
 

@@ -161,6 +161,9 @@ struct link {
 	uint64_t files_acked;
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
 	char last_received[WIRE_MAX_FILE_NAME + 1];
+	/* a streamed file failed past bytes it acknowledged: replica_pump() closes the link
+	 * (not its caller, which may still be inside the link's receive) */
+	bool io_failed;
 };
 
 struct replica {

@@ -1,0 +1,81 @@
+#!/bin/bash
+# t_98h: the replica's disk dies in the middle of a streamed segment (issue 13).  walship,
+# the stream as its only source (archive_command = /bin/true), is PostgreSQL's synchronous
+# standby; a client inserts numbered rows, one commit each.  The replica's archive is an
+# ext4 image; once commits flow, its file system is shut down (test/helpers/fs_shutdown.c:
+# every operation fails with EIO from then on, what was synced stays on the device).
+# - The replica cannot store the segment beyond the bytes it acknowledged: it says so,
+#   counts an I/O error, shows it, and never removes those bytes; commits wait (SyncRep),
+#   and the flush position PostgreSQL is told stays where it was;
+# - "repaired" (the replica walshipd stopped, the file system unmounted and mounted again,
+#   the walshipd started), the replica keeps the segment's durable prefix, which holds
+#   every byte PostgreSQL was told was flushed, and resumes it: the commits go on, and the
+#   stored segments equal pg_wal's up to PostgreSQL's flush position.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+archive_on_ext4_image
+STREAM_ARCHIVE_COMMAND=/bin/true
+walship_stream_up on
+RARCHIVE=$MNT/archive
+psql_at "$NS_P" "$PG_PORT" "create table t (i int primary key, pad text)"
+
+# The client: one commit per row ("committed N" once row N's commit returned).
+ROWS=3000
+rows_client_start "$ROWS"
+# reported_flush: the flush position PostgreSQL holds for walship (pg_stat_replication).
+reported_flush() {
+	psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
+		where application_name = '$(conf_get "$PCONF" node_name)'"
+}
+
+wait_for 60 "200 commits" committed_at_least 200
+log "$(committed) commits returned; the replica's file system dies"
+"$WS_ROOT/build/helpers/fs_shutdown" "$MNT" ||
+	skip "this kernel cannot shut down an ext4 file system (FS_IOC_SHUTDOWN)"
+wait_for 30 "a commit waiting for the synchronous standby" sync_waiters
+wait_for 30 "the replica to say it could not store the segment" grep -q \
+	'could not store ".*" beyond its [0-9]* bytes acknowledged durable' "$TEST_DIR/ws-r1.log"
+log "ok: $(grep -m1 -o 'could not store ".*" beyond its [0-9]* bytes acknowledged durable' \
+	"$TEST_DIR/ws-r1.log")"
+(($(status_counter "$RCONF" io_errors) > 0)) || fail "the replica counted no I/O error"
+# Commits wait: what PostgreSQL was told is flushed is what the dead disk holds.
+stalled=$(committed)
+flush=$(reported_flush)
+wait_for 30 "the primary to send the segment again and the replica to refuse it" grep -q \
+	'refused ".*": ' "$TEST_DIR/ws-r1.log"
+[[ "$(reported_flush)" == "$flush" ]] ||
+	fail "the flush position reported moved from $flush to $(reported_flush) on a dead disk"
+log "ok: commits wait at row $stalled; flush position reported $flush"
+
+# The repair: the device's content (what was synced before the failure) mounted again, as
+# a new device (the dead file system lives on in the mount namespaces of processes started
+# before, and mounting its image again would find it, still dead).
+log "repair: the replica walshipd stopped, the file system mounted again"
+walshipd_stop "$RCONF"
+umount "$MNT"
+cp --sparse=always "$TEST_DIR/archive.img" "$TEST_DIR/archive-repaired.img"
+mount -o loop "$TEST_DIR/archive-repaired.img" "$MNT"
+seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$flush')")
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-again.log"
+kept=$(grep -o "kept partial file \"$seg\.[0-9]*\": [0-9]* of" "$TEST_DIR/ws-r1-again.log" |
+	head -n 1 | grep -o '[0-9]* of$' | cut -d' ' -f1)
+[[ -n "$kept" ]] || fail "the replica kept no durable prefix of $seg after the repair"
+start=$(($(lsn_to_int "$flush") - $(lsn_to_int "$flush") % (16 * 1024 * 1024)))
+((start + kept >= $(lsn_to_int "$flush"))) ||
+	fail "$seg kept to $((start + kept)), short of the flush position reported, $flush"
+log "ok: $seg kept with $kept durable bytes, to $((start + kept)) >= $(lsn_to_int "$flush")"
+
+wait_replica_streaming "$PCONF" 20
+wait_for 60 "commits to go on after the repair" committed_at_least $((stalled + 200))
+wait "$CLIENT" || fail "the client failed"
+assert_eq "$ROWS" "$(committed)" "commits returned"
+# The segment that failed, completed and stored; the next one streamed in part.
+psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "insert into t values ($((ROWS + 1)), 'after the switch')"
+final=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+wait_for 60 "the replica to hold up to $final" replica_holds "$(lsn_to_int "$final")"
+assert_stream_equals_pg_wal "$final"
+log "PASS"

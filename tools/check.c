@@ -387,9 +387,11 @@ static bool sync_commit_local(const char *value)
  * On a primary host: does PostgreSQL wait for walshipd at commit (synchronous_standby_names
  * names its application_name and synchronous_commit is not off or local), and are fewer
  * than sync_replicas replicas connected, so that walshipd cannot answer?  @streaming is
- * the number of replicas streaming, -1 when walshipd did not answer.
+ * the number of replicas streaming, -1 when walshipd did not answer; @failing, of those
+ * connected but not counted, the ones whose disk refuses files (peer state "failing").
  */
-static void check_sync_standby(struct check_run *run, const struct config *cfg, int streaming)
+static void check_sync_standby(struct check_run *run, const struct config *cfg, int streaming,
+			       int failing)
 {
 	const char *app_name = config_application_name(cfg);
 	char where[PATH_MAX + 64], hint[512];
@@ -429,17 +431,32 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 			   names, app_name, streaming, cfg->sync_replicas);
 		return;
 	}
-	snprintf(hint, sizeof(hint),
-		 "walshipd answers PostgreSQL as a synchronous standby once sync_replicas "
-		 "replicas are connected: start them, or take \"%s\" out of "
-		 "synchronous_standby_names and reload PostgreSQL.",
-		 app_name);
+	if (failing > 0)
+		snprintf(hint, sizeof(hint),
+			 "A replica that cannot store files (its disk full or failing: walship "
+			 "status shows why) is sent them again after a backoff: free or repair its "
+			 "disk, or take \"%s\" out of synchronous_standby_names and reload "
+			 "PostgreSQL.",
+			 app_name);
+	else
+		snprintf(hint, sizeof(hint),
+			 "walshipd answers PostgreSQL as a synchronous standby once sync_replicas "
+			 "replicas are connected: start them, or take \"%s\" out of "
+			 "synchronous_standby_names and reload PostgreSQL.",
+			 app_name);
 	if (streaming < 0)
 		check_item(
 			run, CHECK_WARN, "synchronous standby", hint,
 			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
 			"= %s, and walshipd does not answer: commits will wait",
 			names, where, app_name, commit);
+	else if (failing > 0)
+		check_item(
+			run, CHECK_WARN, "synchronous standby", hint,
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= %s, and %d of sync_replicas = %d replicas are connected and storing (%d "
+			"failing to store files): commits will wait",
+			names, where, app_name, commit, streaming, cfg->sync_replicas, failing);
 	else
 		check_item(
 			run, CHECK_WARN, "synchronous standby", hint,
@@ -518,7 +535,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	const char *want_role = run->standby ? "replica" : "primary";
 	char role[32], sysid_text[32], streaming[48];
 	uint64_t sysid;
-	int nstreaming = 0;
+	int nstreaming = 0, nfailing = 0;
 	int sock, ret;
 
 	if (run->pgdata) {
@@ -553,7 +570,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 		ctl_client_reply_free(&reply);
 		check_item(run, CHECK_SKIP, "system identifier", NULL, "walshipd not reachable");
 		check_item(run, CHECK_SKIP, "peer", NULL, "walshipd not reachable");
-		check_sync_standby(run, cfg, -1);
+		check_sync_standby(run, cfg, -1, 0);
 		return;
 	}
 	json_string(reply.text, "role", role, sizeof(role));
@@ -599,7 +616,11 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 				"points at it." :
 				"No replica is connected: WAL is held in the spool until one is.",
 			"no peer is streaming right now");
-	check_sync_standby(run, cfg, nstreaming);
+	snprintf(streaming, sizeof(streaming), "\"state\":\"%s\"",
+		 walship_peer_state_name(WALSHIP_PEER_FAILING));
+	for (const char *at = strstr(reply.text, streaming); at; at = strstr(at + 1, streaming))
+		nfailing++;
+	check_sync_standby(run, cfg, nstreaming, nfailing);
 	check_slot_retention(run, cfg, json_number(reply.text, "source_retained_bytes"));
 	ctl_client_reply_free(&reply);
 }

@@ -7,7 +7,8 @@
 #   at its end (which never comes while the commits in it wait), says why (ENOSPC, in its
 #   log and its status' last_error) and counts an I/O error;
 # - the primary keeps the segment (no archiver would push it again) and tells PostgreSQL
-#   only what the replica holds: commits wait (SyncRep);
+#   only what the replica holds: commits wait (SyncRep), and `walship check` says the
+#   replica fails to store files;
 # - the primary sends it again after a backoff: while the disk is full, it is refused
 #   again; once the filler is deleted, it is stored: the waiting commits return, the load
 #   ends, and every stored segment equals pg_wal's byte for byte, without a gap, up to
@@ -64,6 +65,15 @@ done
 (($(lsn_to_int "$flush") <= held)) ||
 	fail "flush position $flush reported beyond the segments the replica holds ($held)"
 log "ok: commits wait; flush position reported $flush, within the $held bytes held"
+
+# `walship check` on the primary host says why commits wait.
+check_says_failing() {
+	"$WALSHIP" check -B "$PG_BIN" -c "$PCONF" -D "$PDATA" >"$TEST_DIR/check.out" 2>&1 || true
+	grep -q '^WARN  synchronous standby .*(1 failing to store files): commits will wait' \
+		"$TEST_DIR/check.out"
+}
+wait_for 30 "walship check to name the failing replica" check_says_failing
+log "ok: $(grep -o 'replicas are connected and storing.*' "$TEST_DIR/check.out")"
 
 # Sent again after the primary's backoff while the disk is still full: refused again.
 io_errors_twice() {

@@ -222,6 +222,12 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
  * while it fails, because synchronous commits wait for it and PostgreSQL writes no more
  * WAL meanwhile.  It stays (f->refused, its memory and file given up) until the primary
  * answers with FILE_CANCEL, or its FILE_END was on its way; then it goes without a word.
+ *
+ * But a streamed file that could not be stored (IO_ERROR) after part of it was
+ * acknowledged durable (PROGRESS) is not refused: commits may be in that part and on the
+ * primary alone.  The part is kept when the link is released (infile_keep_synced()), and
+ * the link is closed (by replica_pump(): we may be inside its receive) so that the primary
+ * resumes the file from there after the reconnect, instead of sending it from its start.
  */
 static void infile_refuse(struct infile *f)
 {
@@ -229,6 +235,19 @@ static void infile_refuse(struct infile *f)
 
 	if (f->refused) {
 		infile_free(f);
+		return;
+	}
+	if (f->link->io_failed)
+		return; /* the link goes, and its files with it */
+	if (f->stream && f->durable && !f->cancelled && f->fail_status == WIRE_ACK_IO_ERROR) {
+		rp->st.io_errors++;
+		snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
+		log_error("could not store \"%s\" beyond its %" PRIu64
+			  " bytes acknowledged durable: %s",
+			  f->name, f->durable, f->fail_msg);
+		log_detail("They are kept; the connection is closed, for the primary to resume "
+			   "the file from there.");
+		f->link->io_failed = true;
 		return;
 	}
 
@@ -338,24 +357,9 @@ static void infile_maybe_finish(struct infile *f)
 	if (f->writes_pending || f->opening || f->checkpointing || f->state != IN_RECEIVING)
 		return;
 	if (!f->end_received) {
-		if (!f->stream || f->refused || f->fail_status == WIRE_ACK_STORED ||
-		    f->link->conn.closing || f->link->io_failed)
-			return;
-		if (!f->durable) {
+		if (f->stream && !f->refused && f->fail_status != WIRE_ACK_STORED &&
+		    !f->link->conn.closing)
 			infile_refuse(f); /* now: its end may never come */
-			return;
-		}
-		/* Part of it was acknowledged durable: that part is kept, and the primary
-		 * resumes it after the reconnect (infile_keep_synced()), rather than a refusal
-		 * after which it would be sent again from its start. */
-		rp->st.io_errors++;
-		snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
-		log_error("could not store \"%s\" beyond its %" PRIu64
-			  " bytes acknowledged durable: %s",
-			  f->name, f->durable, f->fail_msg);
-		log_detail("They are kept; the connection is closed, for the primary to resume "
-			   "the file from there.");
-		f->link->io_failed = true; /* closed by replica_pump() */
 		return;
 	}
 	if (f->image && f->durable < f->received && f->fail_status == WIRE_ACK_STORED) {

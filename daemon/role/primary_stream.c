@@ -517,6 +517,7 @@ void primary_stream_settled(struct push *p, bool ok)
 		pr->stream_unsettled--;
 	if (ss && pr->stream_paused && pr->stream_unsettled < STREAM_MAX_UNSETTLED) {
 		pr->stream_paused = false;
+		log_log("a streamed segment is settled; reading from PostgreSQL goes on");
 		pgsource_pause(&ss->source, false);
 	}
 }

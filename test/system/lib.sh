@@ -967,13 +967,13 @@ status_counter_sum() {
 # postgres can read and write, for files handed to `walship push` / `walship fetch` by hand.
 # Extra config keys come from the arrays PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA
 # (KEY=VALUE), when a test sets them after sourcing this file.
-# ws_one_replica_up: what every one-primary one-replica topology starts with: jq, the
-# network (net_create 1), PG_PORT, the config files PCONF and RCONF with their node
-# directories, RARCHIVE and PDATA.
+# ws_one_replica_up [HOSTS]: what every one-primary one-replica topology starts with: jq,
+# the network (net_create HOSTS, default 1: replica hosts NS_R1 ..), PG_PORT, the config
+# files PCONF and RCONF with their node directories, RARCHIVE and PDATA.
 ws_one_replica_up() {
 	require_walship
 	require_cmds jq
-	net_create 1
+	net_create "${1:-1}"
 	PG_PORT=5432
 	PCONF=$TEST_DIR/ws-primary/walship.conf
 	RCONF=$TEST_DIR/ws-r1/walship.conf
@@ -1050,14 +1050,21 @@ ws_pg_listen_trust() {
 # RARCHIVE) in NS_R1.  Waits until PostgreSQL lists walship as a synchronous standby (unless
 # SYNCHRONOUS_COMMIT is off).  PRIMARY_CONF_EXTRA and REPLICA_CONF_EXTRA apply;
 # STREAM_ARCHIVE_COMMAND, when set, is PostgreSQL's archive_command instead (/bin/true: the
-# stream is the only source).
+# stream is the only source).  With STREAM_REPLICA2 set, a second replica walshipd too
+# (R2CONF, node ws-r2, in NS_R2), with REPLICA2_CONF_EXTRA.
 walship_stream_up() {
 	local sync=${1:-on}
-	ws_one_replica_up
+	ws_one_replica_up "${STREAM_REPLICA2:+2}"
 	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
 		"pg_conninfo='host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres'" \
 		"${PRIMARY_CONF_EXTRA[@]}"
 	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P" "${REPLICA_CONF_EXTRA[@]}"
+	if [[ -n "${STREAM_REPLICA2:-}" ]]; then
+		R2CONF=$TEST_DIR/ws-r2/walship.conf
+		mkdir -p "$TEST_DIR/ws-r2"
+		# shellcheck disable=SC2153  # set by the test
+		write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P" "${REPLICA2_CONF_EXTRA[@]}"
+	fi
 	log "PostgreSQL primary in $NS_P: walship its synchronous standby (synchronous_commit = $sync)"
 	pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" \
 		"${STREAM_ARCHIVE_COMMAND:-exec $WALSHIP push -c $PCONF %p}"
@@ -1068,6 +1075,7 @@ walship_stream_up() {
 	pg_start "$PDATA" "$NS_P"
 	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+	[[ -z "${STREAM_REPLICA2:-}" ]] || walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
 	wait_replica_streaming "$PCONF" 20
 	[[ "$sync" == off ]] ||
 		wait_for 30 "walship listed as a synchronous standby" pg_sync_standby "$NS_P" \

@@ -1136,7 +1136,9 @@ static void infile_keep_synced(struct infile *f)
 		close(f->fd);
 		f->fd = -1;
 	}
-	if (store_partial_check(&rp->store, f->tmp_name, f->durable, &p)) {
+	/* A file all durable but not ended stays a partial: its end comes with FILE_END. */
+	if (store_partial_check(&rp->store, f->tmp_name,
+				f->durable < f->size ? f->durable : f->size - 1, &p)) {
 		store_partial_keep(&rp->store, &p);
 		log_log("kept \"%s\" for resuming: %" PRIu64 " of %" PRIu64
 			" bytes are durable, the rest could not be stored",

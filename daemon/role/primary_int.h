@@ -261,6 +261,9 @@ struct stream_recent {
 	uint32_t crc;
 	unsigned int acks;
 	bool safe; /* durable on sync_replicas replicas and held for the others */
+	/* crc was taken (once pushes came: pr->pushes_seen), and a push of the same
+	 * content is answered from here (primary_stream_has()) */
+	bool has_crc;
 };
 
 struct primary {
@@ -302,6 +305,9 @@ struct primary {
 	bool stream_paused;
 	struct stream_recent recent[STREAM_RECENT];
 	unsigned int recent_next;
+	/* a push came (archive_command or the archive module push too): a settled streamed
+	 * segment's CRC is worth taking, for a push of it to be answered without sending it */
+	bool pushes_seen;
 	struct ahead_recent ahead_recent[AHEAD_RECENT];
 	unsigned int ahead_next;
 	/* relay mode (relay.c): this sender runs in a replica and sends what its store holds;

@@ -151,6 +151,9 @@ struct push {
 	 */
 	struct wal_validator wv;
 	bool checking;
+	/* a streamed segment: CRC-32C of its first avail bytes, taken as they arrive, for
+	 * stream_recent when it settles (not 16 MiB at once on the event loop then) */
+	uint32_t running_crc;
 	/* A push of a segment being streamed waits for the stream's copy (follower of its
 	 * leader): answered when that is safe, sent only if it fails. */
 	struct push *follower;
@@ -261,9 +264,6 @@ struct stream_recent {
 	uint32_t crc;
 	unsigned int acks;
 	bool safe; /* durable on sync_replicas replicas and held for the others */
-	/* crc was taken (once pushes came: pr->pushes_seen), and a push of the same
-	 * content is answered from here (primary_stream_has()) */
-	bool has_crc;
 };
 
 struct primary {
@@ -305,9 +305,6 @@ struct primary {
 	bool stream_paused;
 	struct stream_recent recent[STREAM_RECENT];
 	unsigned int recent_next;
-	/* a push came (archive_command or the archive module push too): a settled streamed
-	 * segment's CRC is worth taking, for a push of it to be answered without sending it */
-	bool pushes_seen;
 	struct ahead_recent ahead_recent[AHEAD_RECENT];
 	unsigned int ahead_next;
 	/* relay mode (relay.c): this sender runs in a replica and sends what its store holds;

@@ -843,7 +843,6 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 	struct push *p;
 	char text[384];
 
-	pr->pushes_seen = true;
 	if (fd < 0) {
 		control_reply_text(client, CTL_ERR_INVALID, "no file descriptor passed");
 		return;

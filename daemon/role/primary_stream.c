@@ -428,6 +428,7 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		off = lsn - p->lsn;
 		n = (uint32_t)(p->size - off < len ? p->size - off : len);
 		memcpy((uint8_t *)(uintptr_t)p->map + off, data, n);
+		p->running_crc = crc32c(p->running_crc, data, n);
 		if (wal_validator_feed(&p->wv, data, n) < 0 || stream_check_identity(pr, p) < 0) {
 			log_error("streamed WAL refused: %s",
 				  p->wv.message[0] ? p->wv.message : "another system identifier");
@@ -485,7 +486,7 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 		return;
 	}
 	pr->recent[pr->recent_next % STREAM_RECENT] =
-		(struct stream_recent){ .crc = crc, .acks = 0, .has_crc = true };
+		(struct stream_recent){ .crc = crc, .acks = 0 };
 	snprintf(pr->recent[pr->recent_next % STREAM_RECENT].name, WIRE_MAX_FILE_NAME + 1, "%s",
 		 name);
 	pr->recent_next++;
@@ -511,9 +512,8 @@ void primary_stream_settled(struct push *p, bool ok)
 
 		snprintf(r->name, sizeof(r->name), "%s", p->name);
 		r->acks = p->acks;
+		r->crc = p->running_crc;
 		r->safe = true;
-		/* 16 MiB of CRC, a few ms of the event loop: only where a push may follow. */
-		r->has_crc = pr->pushes_seen && push_crc(p, p->size, &r->crc) == 0;
 	}
 	if (pr->stream_unsettled)
 		pr->stream_unsettled--;
@@ -532,7 +532,7 @@ bool primary_stream_has(struct push *p, char *text, size_t len)
 	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
 		const struct stream_recent *r = &pr->recent[i];
 
-		if (!r->safe || !r->has_crc || strcmp(r->name, p->name))
+		if (!r->safe || strcmp(r->name, p->name))
 			continue;
 		if (push_crc(p, p->size, &crc) < 0 || crc != r->crc)
 			return false; /* sent as any push: a replica refuses other content */

@@ -136,14 +136,13 @@ static uint64_t commits_after(const struct stream_state *ss, uint64_t lsn)
 }
 
 /*
- * Whether @peer holds everything before @seg_start, as its HAVE said: the segment that ends
- * there stored complete, or no segment stored at all (a new replica: what came before is on
- * the replicas that made it safe).
+ * Whether @peer's HAVE listed the segment that ends at @seg_start stored complete; *@any:
+ * whether it listed any complete segment at all (stream_run_continues()).
  */
-static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32_t seg_size)
+static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32_t seg_size,
+			     bool *any)
 {
-	bool any = false;
-
+	*any = false;
 	for (uint32_t i = 0; i < peer->have.count; i++) {
 		const struct msg_have_entry *e = &peer->have.entries[i];
 		struct wal_name wn;
@@ -151,13 +150,13 @@ static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32
 
 		if (e->kind != WIRE_HAVE_COMPLETE)
 			continue;
-		any = true; /* even an entry used up (its name cleared) */
+		*any = true; /* even an entry used up (its name cleared) */
 		if (wal_name_parse(e->name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
 		    wal_name_segno(&wn, seg_size, &segno) == 0 &&
 		    (segno + 1) * seg_size == seg_start)
 			return true;
 	}
-	return !any;
+	return false;
 }
 
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
@@ -165,6 +164,7 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	struct primary *pr = peer->pr;
 	uint64_t seg_start, end;
 	uint32_t seg_size = pr->id.seg_size;
+	bool before, any;
 
 	if (p->stream) {
 		seg_start = p->lsn;
@@ -181,9 +181,11 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	if (end > peer->stream_received_lsn)
 		peer->stream_received_lsn = end;
 	/* After a gap it counts only once the gap closes (see the header). */
-	if (!stream_run_add(&peer->stream, seg_start, end,
-			    (p->stream && pr->source && seg_start == pr->stream_origin) ||
-				    peer_have_before(peer, seg_start, seg_size)))
+	before = peer_have_before(peer, seg_start, seg_size, &any);
+	if (!stream_run_add(
+		    &peer->stream, seg_start, end,
+		    stream_run_continues(p->stream && pr->source && seg_start == pr->stream_origin,
+					 before, any, peer->stream.end != 0)))
 		return;
 	peer->stream_lsn_ms = clock_now_ms();
 	primary_stream_report(pr);

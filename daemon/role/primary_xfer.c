@@ -152,9 +152,14 @@ bool peer_has_file(const struct peer *peer, const char *name)
 	return false;
 }
 
+static bool peer_fill_idle(const struct peer *peer);
+
 /*
  * A replica catching up: queue its next held files, in WAL order, keeping at most
  * max_inflight_files ahead.  Files it is already being sent (new pushes) are skipped.
+ * A file is added only when everything before it is queued, or waits for WAL (a streamed
+ * segment: the held files go beside it, or they would wait for its end, which the
+ * synchronous commits waiting for them may hold back for good).
  */
 static void peer_fill_backlog(struct peer *peer)
 {
@@ -165,7 +170,7 @@ static void peer_fill_backlog(struct peer *peer)
 
 	if (peer->io == PEER_IO_WAIT)
 		return;
-	while (!pr->stopping && !peer->fill && peer->backlog_next < peer->nbacklog &&
+	while (!pr->stopping && peer_fill_idle(peer) && peer->backlog_next < peer->nbacklog &&
 	       peer->inflight_files < window) {
 		const char *name = peer->backlog[peer->backlog_next++];
 		struct push *p;
@@ -415,6 +420,16 @@ static bool xfer_waits_for_wal(const struct xfer *x)
 	return x->begin_queued && x->next_read == x->push->avail && x->push->avail < x->push->size;
 }
 
+/* Whether every transfer from @peer's fill position is queued whole or waits for WAL:
+ * nothing there to queue now. */
+static bool peer_fill_idle(const struct peer *peer)
+{
+	for (const struct xfer *x = peer->fill; x; x = x->next)
+		if (!x->end_queued && !xfer_waits_for_wal(x))
+			return false;
+	return true;
+}
+
 /*
  * Queue what can be queued for @peer within its bounds, in order from its fill position.
  * A streamed segment waiting for WAL keeps the fill position but does not hold back the
@@ -424,11 +439,8 @@ void peer_fill(struct peer *peer)
 {
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	struct xfer *x;
-	bool idle = true;
 
-	for (x = peer->fill; x && idle; x = x->next)
-		idle = xfer_waits_for_wal(x);
-	if (peer->state == PEER_STREAMING && !peer->conn.closing && idle)
+	if (peer->state == PEER_STREAMING && !peer->conn.closing)
 		peer_fill_backlog(peer);
 	x = peer->fill;
 	while (peer->state == PEER_STREAMING && !peer->conn.closing && x) {

@@ -1271,11 +1271,11 @@ assert_stream_direct() {
 
 # assert_stream_equals_pg_wal LSN: after streaming up to LSN (PostgreSQL's flush position,
 # held by the replica: replica_holds), every segment stored in RARCHIVE equals the
-# primary's pg_wal (PDATA) byte for byte, without a gap, and the segment being streamed
-# at LSN, served by `walship fetch` (RCONF) as its durable prefix, has pg_wal's bytes up
-# to LSN: no file of two halves, nothing acknowledged lost.
+# primary's pg_wal (PDATA) byte for byte, without a gap up to the segment of LSN, and the
+# segment being streamed at LSN, served by `walship fetch` (RCONF) as its durable prefix,
+# has pg_wal's bytes up to LSN: no file of two halves, nothing acknowledged lost.
 assert_stream_equals_pg_wal() {
-	local final=$1 f name compared=0 seg off
+	local final=$1 f name compared=0 seg off last
 	for f in "$RARCHIVE"/*; do
 		name=$(basename "$f")
 		[[ "$name" =~ ^[0-9A-F]{24}$ && -f "$PDATA/pg_wal/$name" ]] || continue
@@ -1287,6 +1287,10 @@ assert_stream_equals_pg_wal() {
 	seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$final')")
 	off=$(psql_at "$NS_P" "$PG_PORT" \
 		"select file_offset from pg_walfile_name_offset('$final')")
+	# The gap check sees stored segments only: the one before LSN's must be there too.
+	last=$(wal_segment_numbers "$RARCHIVE" | tail -n 1)
+	[[ -f "$RARCHIVE/$seg" ]] || ((last + 1 == (16#${seg:8:8} << 8) + 16#${seg:16:8})) ||
+		fail "the replica lacks segments between its last stored one ($last) and $seg"
 	if [[ ! -f "$RARCHIVE/$seg" ]]; then
 		mkdir -p "$TEST_DIR/scratch"
 		chown postgres:postgres "$TEST_DIR/scratch"

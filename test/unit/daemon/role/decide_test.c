@@ -274,14 +274,47 @@ static void test_stream_run(void **state)
 	assert_int_equal(run.nahead, 0);
 }
 
+/*
+ * Which segment may begin a run, or continue one across a gap: the source's first, one
+ * after a segment the replica listed complete, or, on a replica that lists none (new),
+ * the first it makes durable, but no later one once a run has begun.
+ */
+static void test_stream_run_continues(void **state)
+{
+	struct stream_run run = { 0 };
+	const uint64_t seg = 16 * MB;
+
+	(void)state;
+	assert_true(stream_run_continues(true, false, true, true));
+	assert_true(stream_run_continues(false, true, true, true));
+	assert_true(stream_run_continues(false, false, false, false));
+	assert_false(stream_run_continues(false, false, true, false));
+	assert_false(stream_run_continues(false, false, false, true));
+	/* A replica that listed only a partial of segment 1 (no complete segment) resumes it
+	 * (the source's first): segment 2's durable bytes wait until segment 1 is whole. */
+	assert_true(stream_run_add(&run, 1 * seg, 1 * seg + 5000,
+				   stream_run_continues(true, false, false, run.end != 0)));
+	assert_false(stream_run_add(&run, 2 * seg, 2 * seg + 700,
+				    stream_run_continues(false, false, false, run.end != 0)));
+	assert_true(run.end == 1 * seg + 5000);
+	assert_true(stream_run_add(&run, 1 * seg, 2 * seg, false));
+	assert_true(run.end == 2 * seg + 700);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_push_acks),    cmocka_unit_test(test_push_hold),
-		cmocka_unit_test(test_push_delay),   cmocka_unit_test(test_keeping_up),
-		cmocka_unit_test(test_ack_ewma),     cmocka_unit_test(test_io_error),
-		cmocka_unit_test(test_ack_statuses), cmocka_unit_test(test_spool_room),
-		cmocka_unit_test(test_have),	     cmocka_unit_test(test_stream_run),
+		cmocka_unit_test(test_push_acks),
+		cmocka_unit_test(test_push_hold),
+		cmocka_unit_test(test_push_delay),
+		cmocka_unit_test(test_keeping_up),
+		cmocka_unit_test(test_ack_ewma),
+		cmocka_unit_test(test_io_error),
+		cmocka_unit_test(test_ack_statuses),
+		cmocka_unit_test(test_spool_room),
+		cmocka_unit_test(test_have),
+		cmocka_unit_test(test_stream_run),
+		cmocka_unit_test(test_stream_run_continues),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

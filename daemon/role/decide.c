@@ -105,9 +105,10 @@ enum have_verdict have_decide(const struct msg_have_entry *e, uint64_t size, con
 	return HAVE_RESUME;
 }
 
-bool stream_run_continues(bool origin, bool have_before, bool have_any, bool run_begun)
+bool stream_run_continues(bool origin, bool have_before, bool have_any, bool run_begun,
+			  bool settled_before)
 {
-	return origin || have_before || (!have_any && !run_begun);
+	return origin || have_before || (!have_any && !run_begun && settled_before);
 }
 
 bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool continues)

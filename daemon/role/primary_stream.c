@@ -159,6 +159,15 @@ static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32
 	return false;
 }
 
+/* Whether every streamed segment before @seg_start is settled (stream_run_continues()). */
+static bool stream_settled_before(const struct primary *pr, uint64_t seg_start)
+{
+	for (const struct push *q = pr->pushes; q; q = q->next)
+		if (q->stream && push_waiting(q) && q->lsn < seg_start)
+			return false;
+	return true;
+}
+
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
@@ -185,7 +194,8 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	if (!stream_run_add(
 		    &peer->stream, seg_start, end,
 		    stream_run_continues(p->stream && pr->source && seg_start == pr->stream_origin,
-					 before, any, peer->stream.end != 0)))
+					 before, any, peer->stream.end != 0,
+					 stream_settled_before(pr, seg_start))))
 		return;
 	peer->stream_lsn_ms = clock_now_ms();
 	primary_stream_report(pr);

@@ -277,7 +277,8 @@ static void test_stream_run(void **state)
 /*
  * Which segment may begin a run, or continue one across a gap: the source's first, one
  * after a segment the replica listed complete, or, on a replica that lists none (new),
- * the first it makes durable, but no later one once a run has begun.
+ * the first it makes durable when every streamed segment before it is settled, but no
+ * later one once a run has begun.
  */
 static void test_stream_run_continues(void **state)
 {
@@ -285,17 +286,21 @@ static void test_stream_run_continues(void **state)
 	const uint64_t seg = 16 * MB;
 
 	(void)state;
-	assert_true(stream_run_continues(true, false, true, true));
-	assert_true(stream_run_continues(false, true, true, true));
-	assert_true(stream_run_continues(false, false, false, false));
-	assert_false(stream_run_continues(false, false, true, false));
-	assert_false(stream_run_continues(false, false, false, true));
+	assert_true(stream_run_continues(true, false, true, true, false));
+	assert_true(stream_run_continues(false, true, true, true, false));
+	assert_true(stream_run_continues(false, false, false, false, true));
+	assert_false(stream_run_continues(false, false, true, false, true));
+	assert_false(stream_run_continues(false, false, false, true, true));
+	/* A new replica, sent the unsettled segments before the current one too: its run
+	 * does not begin at the current one, whose durable bytes would pass theirs. */
+	assert_false(stream_run_continues(false, false, false, false, false));
 	/* A replica that listed only a partial of segment 1 (no complete segment) resumes it
 	 * (the source's first): segment 2's durable bytes wait until segment 1 is whole. */
 	assert_true(stream_run_add(&run, 1 * seg, 1 * seg + 5000,
-				   stream_run_continues(true, false, false, run.end != 0)));
-	assert_false(stream_run_add(&run, 2 * seg, 2 * seg + 700,
-				    stream_run_continues(false, false, false, run.end != 0)));
+				   stream_run_continues(true, false, false, run.end != 0, true)));
+	assert_false(
+		stream_run_add(&run, 2 * seg, 2 * seg + 700,
+			       stream_run_continues(false, false, false, run.end != 0, false)));
 	assert_true(run.end == 1 * seg + 5000);
 	assert_true(stream_run_add(&run, 1 * seg, 2 * seg, false));
 	assert_true(run.end == 2 * seg + 700);

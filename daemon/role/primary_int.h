@@ -152,8 +152,10 @@ struct push {
 	struct wal_validator wv;
 	bool checking;
 	/* a streamed segment: CRC-32C of its first avail bytes, taken as they arrive, for
-	 * stream_recent when it settles (not 16 MiB at once on the event loop then) */
+	 * stream_recent when it settles (not 16 MiB at once on the event loop then); only
+	 * while the server archives (running_crc_on): otherwise no push of it can come */
 	uint32_t running_crc;
+	bool running_crc_on;
 	/* A push of a segment being streamed waits for the stream's copy (follower of its
 	 * leader): answered when that is safe, sent only if it fails. */
 	struct push *follower;
@@ -303,6 +305,7 @@ struct primary {
 	uint32_t stream_tli;
 	unsigned int stream_unsettled;
 	bool stream_paused;
+	bool stream_archiving; /* the server's archive_mode is not off: pushes may come */
 	struct stream_recent recent[STREAM_RECENT];
 	unsigned int recent_next;
 	struct ahead_recent ahead_recent[AHEAD_RECENT];

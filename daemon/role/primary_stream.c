@@ -296,31 +296,36 @@ void primary_stream_report(struct primary *pr)
 
 /* ---- the source's callbacks ---- */
 
-static int stream_identify(void *arg, uint64_t system_identifier, uint32_t timeline,
-			   uint64_t xlogpos, uint32_t seg_size, char *why, size_t whylen)
+static int stream_identify(void *arg, const struct pgsource_server *sv, char *why, size_t whylen)
 {
 	struct primary *pr = arg;
+	struct push *p = pr->stream_push;
 
-	(void)xlogpos;
-	if (pr->id.system_identifier && system_identifier != pr->id.system_identifier) {
+	if (pr->id.system_identifier && sv->system_identifier != pr->id.system_identifier) {
 		snprintf(why, whylen,
 			 "PostgreSQL at pg_conninfo is system %" PRIu64 ", this primary ships "
 			 "system %" PRIu64,
-			 system_identifier, pr->id.system_identifier);
+			 sv->system_identifier, pr->id.system_identifier);
 		pr->st.sysid_refused++;
 		return -EINVAL;
 	}
-	if (pr->id.seg_size && seg_size != pr->id.seg_size) {
+	if (pr->id.seg_size && sv->seg_size != pr->id.seg_size) {
 		snprintf(why, whylen,
 			 "PostgreSQL at pg_conninfo has wal_segment_size %u, this primary ships "
 			 "segments of %u bytes",
-			 seg_size, pr->id.seg_size);
+			 sv->seg_size, pr->id.seg_size);
 		return -EINVAL;
 	}
 	if (!pr->id.seg_size)
-		pr->id.seg_size = seg_size;
+		pr->id.seg_size = sv->seg_size;
 	if (!pr->stream_tli)
-		pr->stream_tli = timeline;
+		pr->stream_tli = sv->timeline;
+	/* Restarted with archiving on, the server may push the segment being streamed. */
+	pr->stream_archiving = sv->archiving;
+	if (p && sv->archiving && !p->running_crc_on) {
+		p->running_crc = crc32c(0, p->map, p->avail);
+		p->running_crc_on = true;
+	}
 	return 0;
 }
 
@@ -433,6 +438,7 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 				return;
 			}
 			pr->stream_push = p;
+			p->running_crc_on = pr->stream_archiving;
 			pr->stream_unsettled++;
 			if (!pr->stream_origin)
 				pr->stream_origin = lsn;
@@ -440,7 +446,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		off = lsn - p->lsn;
 		n = (uint32_t)(p->size - off < len ? p->size - off : len);
 		memcpy((uint8_t *)(uintptr_t)p->map + off, data, n);
-		p->running_crc = crc32c(p->running_crc, data, n);
+		if (p->running_crc_on)
+			p->running_crc = crc32c(p->running_crc, data, n);
 		if (wal_validator_feed(&p->wv, data, n) < 0 || stream_check_identity(pr, p) < 0) {
 			log_error("streamed WAL refused: %s",
 				  p->wv.message[0] ? p->wv.message : "another system identifier");
@@ -519,7 +526,7 @@ void primary_stream_settled(struct push *p, bool ok)
 		}
 		return;
 	}
-	if (ok && p->avail == p->size) {
+	if (ok && p->avail == p->size && p->running_crc_on) {
 		struct stream_recent *r = &pr->recent[pr->recent_next++ % STREAM_RECENT];
 
 		snprintf(r->name, sizeof(r->name), "%s", p->name);

@@ -73,6 +73,8 @@ static void sb_show(struct standby *sb, const char *name)
 			snprintf(value, sizeof(value), "%uMB", seg_size / (1024 * 1024));
 	} else if (!strcmp(name, "data_directory_mode")) {
 		snprintf(value, sizeof(value), "0700");
+	} else if (!strcmp(name, "archive_mode")) {
+		snprintf(value, sizeof(value), "off"); /* an appliance pushes nothing */
 	} else {
 		sb_error(sb, "ERROR", "42704", "unrecognized configuration parameter \"%s\"", name);
 		pgwire_ready(&sb->out);

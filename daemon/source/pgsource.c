@@ -129,6 +129,8 @@ static const char *pgsource_step_what(enum pgsource_step step)
 		return "IDENTIFY_SYSTEM";
 	case PGSOURCE_STEP_SEG_SIZE:
 		return "SHOW wal_segment_size";
+	case PGSOURCE_STEP_ARCHIVE_MODE:
+		return "SHOW archive_mode";
 	case PGSOURCE_STEP_READ_SLOT:
 	case PGSOURCE_STEP_REREAD_SLOT:
 		return "READ_REPLICATION_SLOT";
@@ -317,13 +319,13 @@ static void pgsource_choose_start(struct pgsource *s)
 			lsn = s->slot_restart_lsn;
 			timeline = s->slot_restart_tli;
 		} else {
-			lsn = s->server_xlogpos;
-			timeline = s->server_timeline;
+			lsn = s->server.xlogpos;
+			timeline = s->server.timeline;
 		}
-		lsn -= lsn % s->seg_size;
+		lsn -= lsn % s->server.seg_size;
 	}
 	if (timeline == 0)
-		timeline = s->server_timeline;
+		timeline = s->server.timeline;
 	s->timeline = timeline;
 	s->start_lsn = lsn;
 	if (timeline != 1)
@@ -357,30 +359,37 @@ static void pgsource_identified(struct pgsource *s, const PGresult *res)
 		   *pos = PQgetvalue(res, 0, 2);
 	uint64_t timeline;
 
-	if (!pgsource_parse_u64(sysid, &s->system_identifier) ||
+	if (!pgsource_parse_u64(sysid, &s->server.system_identifier) ||
 	    !pgsource_parse_u64(tli, &timeline) || timeline == 0 || timeline > UINT32_MAX ||
-	    pgrepl_lsn_parse(pos, &s->server_xlogpos) != 0) {
+	    pgrepl_lsn_parse(pos, &s->server.xlogpos) != 0) {
 		pgsource_fail(s,
 			      "could not parse IDENTIFY_SYSTEM: system identifier \"%s\", "
 			      "timeline \"%s\", position \"%s\"",
 			      sysid, tli, pos);
 		return;
 	}
-	s->server_timeline = (uint32_t)timeline;
+	s->server.timeline = (uint32_t)timeline;
 	pgsource_command(s, PGSOURCE_STEP_SEG_SIZE, "SHOW wal_segment_size");
 }
 
 static void pgsource_seg_size(struct pgsource *s, const PGresult *res)
 {
 	const char *text = PQgetvalue(res, 0, 0);
-	char why[256] = "";
 
-	if (pgrepl_parse_seg_size(text, &s->seg_size) != 0) {
+	if (pgrepl_parse_seg_size(text, &s->server.seg_size) != 0) {
 		pgsource_fail(s, "invalid WAL segment size \"%s\" reported by the server", text);
 		return;
 	}
-	if (s->ops->identify(s->arg, s->system_identifier, s->server_timeline, s->server_xlogpos,
-			     s->seg_size, why, sizeof(why)) != 0) {
+	pgsource_command(s, PGSOURCE_STEP_ARCHIVE_MODE, "SHOW archive_mode");
+}
+
+static void pgsource_archive_mode(struct pgsource *s, const PGresult *res)
+{
+	char why[256] = "";
+
+	/* "on" or "always" (a standby's own archiver); anything but "off" may push. */
+	s->server.archiving = strcmp(PQgetvalue(res, 0, 0), "off") != 0;
+	if (s->ops->identify(s->arg, &s->server, why, sizeof(why)) != 0) {
 		if (s->state == PGSOURCE_COMMAND)
 			pgsource_fail(s, "%s", why[0] ? why : "server refused by the role");
 		return;
@@ -443,7 +452,7 @@ static void pgsource_history(struct pgsource *s, const PGresult *res, uint32_t t
 		return;
 	if (s->step == PGSOURCE_STEP_SWITCH_HISTORY) {
 		s->timeline = timeline;
-		s->start_lsn = s->next_timeline_start - s->next_timeline_start % s->seg_size;
+		s->start_lsn = s->next_timeline_start - s->next_timeline_start % s->server.seg_size;
 	}
 	pgsource_send_start(s);
 }
@@ -510,6 +519,10 @@ static void pgsource_command_done(struct pgsource *s, const PGresult *res)
 	case PGSOURCE_STEP_SEG_SIZE:
 		if (pgsource_row(s, res, 1))
 			pgsource_seg_size(s, res);
+		break;
+	case PGSOURCE_STEP_ARCHIVE_MODE:
+		if (pgsource_row(s, res, 1))
+			pgsource_archive_mode(s, res);
 		break;
 	case PGSOURCE_STEP_READ_SLOT:
 	case PGSOURCE_STEP_REREAD_SLOT:

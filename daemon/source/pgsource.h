@@ -9,7 +9,8 @@
  *
  *   1. connect (libpq, replication=true, dbname=replication for .pgpass, application_name)
  *      and refuse servers older than PostgreSQL 15
- *   2. IDENTIFY_SYSTEM and SHOW wal_segment_size -> ops->identify (the role may refuse)
+ *   2. IDENTIFY_SYSTEM, SHOW wal_segment_size and SHOW archive_mode -> ops->identify (the
+ *      role may refuse)
  *   3. READ_REPLICATION_SLOT; when the slot does not exist, CREATE_REPLICATION_SLOT "slot"
  *      PHYSICAL (RESERVE_WAL) and read it again
  *   4. start = ops->resume_lsn(), else the slot's restart_lsn, else IDENTIFY_SYSTEM's
@@ -45,16 +46,23 @@
 struct pg_conn; /* libpq's PGconn */
 struct pg_result; /* libpq's PGresult */
 
+/* What a server said of itself, on one connection. */
+struct pgsource_server {
+	uint64_t system_identifier; /* IDENTIFY_SYSTEM */
+	uint32_t timeline;
+	uint64_t xlogpos;
+	uint32_t seg_size; /* SHOW wal_segment_size */
+	bool archiving; /* SHOW archive_mode is not "off": its archiver may push segments */
+};
+
 /* What the source hands the role (all called from the ring's thread). */
 struct pgsource_ops {
 	/*
-	 * Identity of the server, after each IDENTIFY_SYSTEM (on every (re)connection), with
-	 * its segment size (SHOW wal_segment_size).  Return 0 to go on, or -EINVAL to refuse:
-	 * the source logs @why (what the role wrote into it, @whylen bytes), drops the
-	 * connection and retries after the backoff.
+	 * Identity of the server @sv, on every (re)connection, before anything is streamed.
+	 * Return 0 to go on, or -EINVAL to refuse: the source logs @why (what the role wrote
+	 * into it, @whylen bytes), drops the connection and retries after the backoff.
 	 */
-	int (*identify)(void *arg, uint64_t system_identifier, uint32_t timeline, uint64_t xlogpos,
-			uint32_t seg_size, char *why, size_t whylen);
+	int (*identify)(void *arg, const struct pgsource_server *sv, char *why, size_t whylen);
 	/*
 	 * Where to start streaming: the LSN the role holds everything before, and its
 	 * timeline in *@timeline (0: the server's).  Return 0 when it holds nothing: then the
@@ -109,6 +117,7 @@ enum pgsource_state {
 enum pgsource_step {
 	PGSOURCE_STEP_IDENTIFY,
 	PGSOURCE_STEP_SEG_SIZE,
+	PGSOURCE_STEP_ARCHIVE_MODE,
 	PGSOURCE_STEP_READ_SLOT,
 	PGSOURCE_STEP_CREATE_SLOT,
 	PGSOURCE_STEP_REREAD_SLOT,
@@ -145,10 +154,7 @@ struct pgsource {
 	bool paused;
 
 	/* this connection */
-	uint64_t system_identifier;
-	uint32_t server_timeline;
-	uint64_t server_xlogpos;
-	uint32_t seg_size;
+	struct pgsource_server server;
 	uint64_t slot_restart_lsn; /* 0: the slot holds no position */
 	uint32_t slot_restart_tli;
 	uint32_t timeline; /* being streamed (or about to be) */

@@ -106,20 +106,22 @@ static void segment_close(struct receiver *rc, bool complete)
 	fsync_dir(rc);
 }
 
-static int rc_identify(void *arg, uint64_t sysid, uint32_t timeline, uint64_t xlogpos,
-		       uint32_t seg_size, char *why, size_t whylen)
+static int rc_identify(void *arg, const struct pgsource_server *sv, char *why, size_t whylen)
 {
 	struct receiver *rc = arg;
 	char lsn[PGREPL_LSN_TEXT];
 
-	log_log("server: system identifier %" PRIu64 ", timeline %u, WAL at %s, segment size %u",
-		sysid, timeline, pgrepl_lsn_format(xlogpos, lsn, sizeof(lsn)), seg_size);
-	if (rc->expect_sysid && sysid != rc->expect_sysid) {
+	log_log("server: system identifier %" PRIu64 ", timeline %u, WAL at %s, segment size %u, "
+		"archiving %s",
+		sv->system_identifier, sv->timeline,
+		pgrepl_lsn_format(sv->xlogpos, lsn, sizeof(lsn)), sv->seg_size,
+		sv->archiving ? "on" : "off");
+	if (rc->expect_sysid && sv->system_identifier != rc->expect_sysid) {
 		snprintf(why, whylen, "server has system identifier %" PRIu64 ", expected %" PRIu64,
-			 sysid, rc->expect_sysid);
+			 sv->system_identifier, rc->expect_sysid);
 		return -EINVAL;
 	}
-	rc->seg_size = seg_size;
+	rc->seg_size = sv->seg_size;
 	return 0;
 }
 

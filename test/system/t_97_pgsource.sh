@@ -94,6 +94,10 @@ bg_start "$TEST_DIR/rx.log" ip netns exec "$NS_R1" "$RUN" --conninfo "$CONNINFO"
 RUN_PID=$BG_PID
 wait_for 20 "the helper streaming" streaming
 helper_alive
+# The server's archiving is asked (the primary walshipd keeps a streamed segment's CRC
+# only where pushes may come); this server has archive_mode = on.
+grep -q "segment size 16777216, archiving on" "$TEST_DIR/rx.log" ||
+	fail "the helper did not report archive_mode on: $(grep -m1 'server:' "$TEST_DIR/rx.log")"
 first_restart=$(slot_restart_lsn)
 [[ -n "$first_restart" ]] || fail "slot $SLOT does not exist or has no restart_lsn"
 log "slot $SLOT created, restart_lsn $first_restart"

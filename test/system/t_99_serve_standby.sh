@@ -137,7 +137,10 @@ sys=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=tru
 seg=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=true" \
 	-c "SHOW wal_segment_size")
 assert_eq "16MB" "$seg" "SHOW wal_segment_size"
-log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg"
+archiving=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=true" \
+	-c "SHOW archive_mode")
+assert_eq "off" "$archiving" "SHOW archive_mode (an appliance pushes nothing)"
+log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg, SHOW archive_mode $archiving"
 
 # pg_receivewal pointed at the appliance stores the same bytes as the appliance's archive.
 RW=$TEST_DIR/receivewal

@@ -52,10 +52,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int rc_identify(void *arg, uint64_t sysid, uint32_t tli, uint64_t pos, uint32_t seg,
-		       char *why, size_t whylen)
+static int rc_identify(void *arg, const struct pgsource_server *sv, char *why, size_t whylen)
 {
-	(void)arg, (void)sysid, (void)tli, (void)pos, (void)seg, (void)why, (void)whylen;
+	(void)arg, (void)sv, (void)why, (void)whylen;
 	fail_msg("identify called without a server");
 	return -EINVAL;
 }

@@ -128,6 +128,16 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 		push_release(p);
 }
 
+/* The CRC-32C of all of @p: a streamed segment's running one when it kept one, else read. */
+static int push_whole_crc(const struct push *p, uint32_t *crc)
+{
+	if (p->running_crc_on && p->avail == p->size) {
+		*crc = p->running_crc;
+		return 0;
+	}
+	return push_crc(p, p->size, crc);
+}
+
 /*
  * Streamed segment @leader is settled (@ok: safe): its follower, the same segment pushed
  * by archive_command meanwhile, is answered at once when its content is the same, and
@@ -144,7 +154,7 @@ static void push_follower_go(struct push *leader, bool ok)
 	leader->follower = NULL;
 	p->leader = NULL;
 	if (ok && leader->avail == leader->size && p->size == leader->size &&
-	    push_crc(p, p->size, &a) == 0 && push_crc(leader, leader->size, &b) == 0 && a == b) {
+	    push_crc(p, p->size, &a) == 0 && push_whole_crc(leader, &b) == 0 && a == b) {
 		p->pr->st.skipped_files++;
 		snprintf(text, sizeof(text), "streamed already: durable on %u replica(s): %s",
 			 leader->acks, leader->acked_by);

@@ -35,6 +35,7 @@
 #include "walship/control.h"
 #include "walship/netlink.h"
 #include "wal/name.h"
+#include "wal/store.h"
 
 struct check_run {
 	const char *config_path;
@@ -673,6 +674,50 @@ static void check_archive_dir(struct check_run *run, const struct config *cfg)
 	unlink(path);
 }
 
+/*
+ * Files in archive_dir/.refused: streamed segments refused for their content (another
+ * file of the name stored, WAL that does not validate) after part of them was
+ * acknowledged durable.  walshipd keeps them there rather than removing commits that
+ * may be on no other host: a WARN until the operator has looked.
+ */
+static void check_refused(struct check_run *run, const struct config *cfg)
+{
+	char path[PATH_MAX + 64], first[256] = "";
+	struct dirent *de;
+	unsigned int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->archive_dir, STORE_REFUSED_DIR);
+	dir = opendir(path);
+	if (!dir) {
+		if (errno == ENOENT)
+			check_item(run, CHECK_PASS, "refused files", NULL,
+				   "none set aside in \"%s\"", path);
+		else
+			check_item(run, CHECK_SKIP, "refused files", NULL,
+				   "cannot read \"%s\" as this user (%m)", path);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (!n++)
+			snprintf(first, sizeof(first), "%s", de->d_name);
+	}
+	closedir(dir);
+	if (!n) {
+		check_item(run, CHECK_PASS, "refused files", NULL, "none set aside in \"%s\"",
+			   path);
+		return;
+	}
+	check_item(run, CHECK_WARN, "refused files",
+		   "walshipd refused them after acknowledging part of them durable (its log says "
+		   "why): compare them with the primary's pg_wal, keep what a recovery needs, then "
+		   "remove them.",
+		   "%u file(s) set aside in \"%s\" (\"%s\"%s)", n, path, first,
+		   n > 1 ? ", ..." : "");
+}
+
 /* Whole megabytes, for the messages. */
 static double mb(double bytes)
 {
@@ -862,6 +907,7 @@ int check_main(int argc, char **argv)
 	if (cfg_ok && cfg.role == CONFIG_ROLE_REPLICA) {
 		check_archive_dir(&run, &cfg);
 		check_archive_space(&run, &cfg);
+		check_refused(&run, &cfg);
 	}
 
 	printf("%d passed, %d failed, %d warnings, %d skipped\n", run.passed, run.failed,

@@ -215,6 +215,36 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 }
 
 /*
+ * @f, a streamed file refused for its content (another file of its name stored, WAL that
+ * does not validate) after its first f->durable bytes were acknowledged: commits may be
+ * there, so it is set aside in .refused for the operator (walship check warns), never
+ * removed.  infile_discard() then finds nothing to remove, and still tells the relay.
+ */
+static void infile_set_aside(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	if (f->fd >= 0) {
+		close(f->fd);
+		f->fd = -1;
+	}
+	if (store_set_aside(&rp->store, f->tmp_name) < 0) {
+		log_warning("left \"%s/%s/%s\" as it is: its first %" PRIu64
+			    " bytes were acknowledged durable",
+			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->durable);
+		log_detail("The next start of walshipd looks at it again.");
+		relay_wal_dropped(rp->relay, f->name, f->tmp_name);
+		f->tmp_name[0] = '\0';
+		return;
+	}
+	rp->st.set_aside++;
+	log_warning("set \"%s\" aside as \"%s/%s/%s\": its first %" PRIu64
+		    " bytes were acknowledged durable",
+		    f->name, rp->store.path, STORE_REFUSED_DIR, f->tmp_name, f->durable);
+	log_detail("Commits may be in them; look into it, then remove the file.");
+}
+
+/*
  * The file will not be stored: count, log, remove the temporary file, refuse it (a file
  * the primary cancelled goes without a word: nobody waits for it).
  *
@@ -279,6 +309,8 @@ static void infile_refuse(struct infile *f)
 	else
 		log_error("refused \"%s\": %s", f->name, f->fail_msg);
 	snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
+	if (f->stream && f->durable && f->tmp_name[0])
+		infile_set_aside(f);
 	infile_discard(f);
 	infile_ack(f, f->fail_status, f->fail_msg);
 	if (f->end_received) {

@@ -37,6 +37,8 @@
 	X(invalid, COUNTER, "Files refused by validation.")                                              \
 	X(sysid_refused, COUNTER, "Files refused for another system identifier.")                        \
 	X(io_errors, COUNTER, "I/O errors.")                                                             \
+	X(set_aside, COUNTER,                                                                            \
+	  "Replica: refused streamed files kept in .refused: part was acknowledged durable.")            \
 	X(connections_refused, COUNTER, "Connections refused.")                                          \
 	X(hba_refused, COUNTER, "Connections refused by the access rules (of those refused).")           \
 	X(connections_shed, COUNTER,                                                                     \

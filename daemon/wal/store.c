@@ -84,6 +84,25 @@ void store_durable_dirs(const struct store *st, struct durable_dir *dir,
 	*incoming = (struct durable_dir){ st->incoming_fd, st->incoming_path };
 }
 
+int store_set_aside(struct store *st, const char *tmp_name)
+{
+	int fd = durable_dir_open(st->dir_fd, st->path, STORE_REFUSED_DIR), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (renameat(st->incoming_fd, tmp_name, fd, tmp_name) < 0) {
+		err = errno;
+		log_error("could not move \"%s/%s/%s\" to \"%s/%s\": %s", st->path,
+			  STORE_INCOMING_DIR, tmp_name, st->path, STORE_REFUSED_DIR, strerror(err));
+	} else if (fsync(fd) < 0 || fsync(st->incoming_fd) < 0 || fsync(st->dir_fd) < 0) {
+		err = errno;
+		log_error("could not fsync the directories of \"%s/%s/%s\": %s", st->path,
+			  STORE_REFUSED_DIR, tmp_name, strerror(err));
+	}
+	close(fd);
+	return -err;
+}
+
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
 {
 	int n = snprintf(buf, len, "%s.%" PRIu64, name, seq);

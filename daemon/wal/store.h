@@ -32,6 +32,8 @@
 
 #define STORE_INCOMING_DIR ".incoming"
 #define STORE_STATE_DIR ".walship"
+/* Refused files of which part was acknowledged durable: set aside, never removed. */
+#define STORE_REFUSED_DIR ".refused"
 /* Partial files kept for resuming; the oldest is discarded to make room. */
 #define STORE_MAX_PARTIALS 16
 /* Recently stored files the store remembers (name, size, CRC) to offer the primary. */
@@ -105,6 +107,14 @@ void store_adopt_identity(struct store *st, const struct wal_identity *id);
  * Returns 1 when identical, 0 when different, -errno on error (logged).
  */
 int store_same_content(struct store *st, const char *incoming_name, const char *name);
+
+/*
+ * Move @tmp_name from .incoming into .refused (created when missing), durably (both
+ * directories fsynced): a refused file of which part was acknowledged durable, kept for
+ * the operator instead of removed.  A blocking rename and two fsyncs: for the rare path
+ * only.  Returns 0 or -errno (logged).
+ */
+int store_set_aside(struct store *st, const char *tmp_name);
 
 /*
  * The name in .incoming of file @name being received: NAME.SEQ, @seq > 0 and new for

@@ -1,0 +1,50 @@
+#!/bin/bash
+# t_98l: a streamed segment refused for its content after part of it was acknowledged
+# durable (issue 13).  The replica's archive already holds another file under the name of
+# the next segment (a stray copy, another history); the stream brings that segment, the
+# replica acknowledges its bytes as durable as they arrive (PROGRESS), and refuses it at
+# its end, when its rename finds the name taken (CONFLICT; the stored file is kept).
+# - The refused file is not removed: commits may be in its acknowledged bytes.  It is set
+#   aside in archive_dir/.refused (logged, counted as set_aside), whole and equal to
+#   pg_wal's segment;
+# - the stored file under that name is untouched;
+# - `walship check` on the replica warns about the file set aside (WARN, exit 0).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+STREAM_ARCHIVE_COMMAND=/bin/true
+walship_stream_up local
+psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
+next=$(psql_at "$NS_P" "$PG_PORT" \
+	"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
+head -c 16777216 /dev/urandom >"$TEST_DIR/stray"
+cp "$TEST_DIR/stray" "$RARCHIVE/$next"
+log "a stray file stored as $next, the segment after the current one"
+
+for _ in 1 2 3; do
+	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
+		from generate_series(1, 20000) g; select pg_switch_wal()" >/dev/null
+done
+wait_for 60 "the replica to set $next aside" grep -q "set \"$next\" aside" \
+	"$TEST_DIR/ws-r1.log"
+grep -q "refused \"$next\": \"$next\" is already stored with different content" \
+	"$TEST_DIR/ws-r1.log" || fail "the replica did not say why it refused $next"
+log "ok: $(grep -o "set \"$next\" aside.*" "$TEST_DIR/ws-r1.log")"
+assert_eq 1 "$(status_counter "$RCONF" set_aside)" "files set aside (set_aside)"
+aside=("$RARCHIVE/.refused/$next".*)
+[[ -f "${aside[0]}" ]] || fail "nothing named $next.* in $RARCHIVE/.refused"
+cmp -s "${aside[0]}" "$PDATA/pg_wal/$next" ||
+	fail "the file set aside, ${aside[0]}, differs from pg_wal's $next"
+log "ok: ${aside[0]#"$RARCHIVE"/} equals pg_wal's $next"
+cmp -s "$RARCHIVE/$next" "$TEST_DIR/stray" || fail "the stored $next was changed"
+log "ok: the stored $next is kept as it was"
+
+run_capture "$TEST_DIR/check.out" "$WALSHIP" check -c "$RCONF"
+sed 's/^/    | /' "$TEST_DIR/check.out"
+assert_eq 0 "$RC" "walship check's exit status (warnings only)"
+grep -q "^WARN  refused files.*1 file(s) set aside" "$TEST_DIR/check.out" ||
+	fail "walship check did not warn about the file set aside"
+log "ok: walship check warns about it"
+log "PASS"

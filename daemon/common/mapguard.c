@@ -11,8 +11,10 @@
 #include "common/crc32c.h"
 #include "common/mapguard.h"
 
-static sigjmp_buf mapguard_env;
-static volatile sig_atomic_t mapguard_active;
+/* Per thread: a SIGBUS of a read is delivered to the thread that read (the worker reads
+ * pushed files too: primary_push.c, same_job). */
+static __thread sigjmp_buf mapguard_env;
+static __thread volatile sig_atomic_t mapguard_active;
 
 static void mapguard_handler(int sig, siginfo_t *info, void *ctx)
 {

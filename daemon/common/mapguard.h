@@ -20,7 +20,8 @@ int mapguard_init(void);
 
 /*
  * crc32c(@crc, @data, @len) over mapped memory.  Returns 0 and sets *@out, or -EFAULT
- * when a page could not be read (the file shrank).  Single-threaded use only.
+ * when a page could not be read (the file shrank).  Any thread may call it (the guard is
+ * per thread), after mapguard_init().
  */
 int mapguard_crc32c(uint32_t crc, const void *data, size_t len, uint32_t *out);
 

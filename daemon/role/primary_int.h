@@ -403,9 +403,10 @@ void primary_stream_report(struct primary *pr);
 /* Streamed segment @p is safe (@ok) or failed for good: it no longer holds the source
  * back. */
 void primary_stream_settled(struct push *p, bool ok);
-/* Whether pushed file @p is a streamed segment already safe, with the same content: then
- * the push is answered at once with @text, and sent nowhere. */
-bool primary_stream_has(struct push *p, char *text, size_t len);
+/* Whether pushed file @p is named as a streamed segment already safe: then *@crc is that
+ * segment's CRC-32C and *@acks the replicas it is durable on (the push's own CRC, taken
+ * on the worker thread, tells whether it is the same content). */
+bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *acks);
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);

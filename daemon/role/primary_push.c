@@ -35,6 +35,8 @@
 /* ---- pushes ---- */
 
 static void push_send(struct push *p);
+static void push_begin(struct push *p, struct ctl_client *client);
+static void push_release_unlinked(struct push *p);
 static void push_follower_go(struct push *leader, bool ok);
 static void push_ahead_settled(struct push *p, bool ok);
 
@@ -128,14 +130,108 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 		push_release(p);
 }
 
-/* The CRC-32C of all of @p: a streamed segment's running one when it kept one, else read. */
-static int push_whole_crc(const struct push *p, uint32_t *crc)
+/*
+ * A pushed file compared with the streamed copy of its segment, by CRC-32C: the push's
+ * 16 MiB are read on the worker thread (about 4 ms), not on the event loop, where the
+ * commits waiting for the replicas' acknowledgements would wait behind them.  The push
+ * waits meanwhile, sent nowhere: a follower keeps its leader (and stays out of the
+ * transfers: peer_add_pending()); one pushed after its segment settled is not linked yet.
+ */
+struct same_job {
+	struct worker_job job;
+	struct push *p;
+	struct push *leader; /* the streamed copy, still in memory; NULL: settled before */
+	struct ctl_client *client; /* the not yet linked push's client (no leader) */
+	uint32_t want; /* the streamed copy's CRC-32C */
+	bool want_known; /* else read from the leader's image, on the thread too */
+	unsigned int acks; /* replicas the streamed copy is durable on (no leader) */
+	bool same;
+};
+
+/* On the worker: only the two files' bytes, which do not change, are read. */
+static void same_job_run(struct worker_job *job)
 {
-	if (p->running_crc_on && p->avail == p->size) {
-		*crc = p->running_crc;
-		return 0;
+	struct same_job *sj = (struct same_job *)job;
+	uint32_t crc;
+
+	sj->same = push_crc(sj->p, sj->p->size, &crc) == 0 &&
+		   (sj->want_known || push_crc(sj->leader, sj->leader->size, &sj->want) == 0) &&
+		   crc == sj->want;
+}
+
+static void same_job_done(struct worker_job *job)
+{
+	struct same_job *sj = (struct same_job *)job;
+	struct push *p = sj->p, *leader = sj->leader;
+	struct primary *pr = p->pr;
+	char text[256];
+
+	if (!leader) {
+		if (sj->same) {
+			/* Streamed already and safe: the same bytes are not sent or stored
+			 * again. */
+			snprintf(text, sizeof(text), "streamed already: durable on %u replica(s)",
+				 sj->acks);
+			log_debug("archived \"%s\": %s", p->name, text);
+			pr->st.skipped_files++;
+			pr->st.pushes_ok++;
+			control_reply_text(sj->client, CTL_OK, text);
+			push_release_unlinked(p);
+		} else {
+			push_begin(p, sj->client); /* sent as any push: a replica refuses other
+						    * content */
+		}
+		free(sj);
+		return;
 	}
-	return push_crc(p, p->size, crc);
+	leader->follower = NULL;
+	p->leader = NULL;
+	if (push_waiting(p)) { /* not failed meanwhile (push_timeout) */
+		if (sj->same) {
+			pr->st.skipped_files++;
+			snprintf(text, sizeof(text),
+				 "streamed already: durable on %u replica(s): %s", leader->acks,
+				 leader->acked_by);
+			log_debug("archived \"%s\": %s", p->name, text);
+			push_reply(p, CTL_OK, text);
+		} else {
+			push_send(p);
+		}
+	}
+	push_unref(p);
+	push_unref(leader);
+	free(sj);
+}
+
+/* Compare @p with its streamed copy (same_job), answering or sending it when known. */
+static void push_compare(struct push *p, struct push *leader, struct ctl_client *client,
+			 uint32_t want, bool want_known, unsigned int acks)
+{
+	struct same_job *sj = calloc(1, sizeof(*sj));
+
+	if (!sj) { /* sent as any push: each replica answers that it holds it (DUPLICATE) */
+		if (!leader) {
+			push_begin(p, client);
+			return;
+		}
+		leader->follower = NULL;
+		p->leader = NULL;
+		push_send(p);
+		return;
+	}
+	sj->p = p;
+	sj->leader = leader;
+	sj->client = client;
+	sj->want = want;
+	sj->want_known = want_known;
+	sj->acks = acks;
+	if (leader) {
+		p->refs++;
+		leader->refs++;
+	}
+	sj->job.run = same_job_run;
+	sj->job.done = same_job_done;
+	worker_submit(&p->pr->worker, &sj->job);
 }
 
 /*
@@ -146,23 +242,16 @@ static int push_whole_crc(const struct push *p, uint32_t *crc)
 static void push_follower_go(struct push *leader, bool ok)
 {
 	struct push *p = leader->follower;
-	uint32_t a, b;
-	char text[256];
 
 	if (!p)
 		return;
-	leader->follower = NULL;
-	p->leader = NULL;
-	if (ok && leader->avail == leader->size && p->size == leader->size &&
-	    push_crc(p, p->size, &a) == 0 && push_whole_crc(leader, &b) == 0 && a == b) {
-		p->pr->st.skipped_files++;
-		snprintf(text, sizeof(text), "streamed already: durable on %u replica(s): %s",
-			 leader->acks, leader->acked_by);
-		log_debug("archived \"%s\": %s", p->name, text);
-		push_reply(p, CTL_OK, text);
+	if (!ok || leader->avail != leader->size || p->size != leader->size) {
+		leader->follower = NULL;
+		p->leader = NULL;
+		push_send(p);
 		return;
 	}
-	push_send(p);
+	push_compare(p, leader, NULL, leader->running_crc, leader->running_crc_on, 0);
 }
 
 void push_fail(struct push *p, uint16_t code, const char *fmt, ...)
@@ -852,6 +941,8 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 	struct stat sb;
 	struct push *p;
 	char text[384];
+	unsigned int acks;
+	uint32_t want;
 
 	if (fd < 0) {
 		control_reply_text(client, CTL_ERR_INVALID, "no file descriptor passed");
@@ -886,12 +977,8 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 	p->file = id;
 	if (push_check_content(p, text, sizeof(text), true) < 0)
 		goto out_refuse_push;
-	if (primary_stream_has(p, text, sizeof(text))) {
-		/* Streamed already and safe: the same bytes are not sent or stored again. */
-		log_debug("archived \"%s\": %s", name, text);
-		pr->st.pushes_ok++;
-		control_reply(client, CTL_OK, text, strlen(text));
-		push_release_unlinked(p);
+	if (primary_stream_recent(p, &want, &acks)) {
+		push_compare(p, NULL, client, want, true, acks);
 		return;
 	}
 	push_begin(p, client);

@@ -214,6 +214,8 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 	}
 }
 
+static void infile_keep_synced(struct infile *f, const char *why);
+
 /*
  * @f, a streamed file refused for its content (another file of its name stored, WAL that
  * does not validate) after its first f->durable bytes were acknowledged: commits may be
@@ -282,8 +284,16 @@ static void infile_refuse(struct infile *f)
 	}
 
 	if (f->cancelled) {
-		log_log("discarded \"%s\" (%" PRIu64 " bytes received): the primary cancelled it",
-			f->name, f->received);
+		if (f->stream && f->durable && f->tmp_name[0]) {
+			/* Its acknowledged bytes stay until what holds them is stored: the cut
+			 * segment's NAME.partial at a timeline switch (infile_drop_superseded()). */
+			relay_wal_dropped(rp->relay, f->name, f->tmp_name);
+			infile_keep_synced(f, "the primary cancelled the rest");
+		} else {
+			log_log("discarded \"%s\" (%" PRIu64
+				" bytes received): the primary cancelled it",
+				f->name, f->received);
+		}
 		infile_discard(f);
 		infile_free(f);
 		return;
@@ -358,6 +368,29 @@ static void infile_open(struct infile *f)
 	infile_submit(f, sqe);
 }
 
+/*
+ * NAME.partial (@partial) is stored: the copy of NAME kept in .incoming when the primary
+ * cancelled it at a timeline switch (its acknowledged bytes) is no longer needed, since
+ * NAME.partial holds all the primary had of it, and goes.
+ */
+static void infile_drop_superseded(struct replica *rp, const char *partial)
+{
+	char name[sizeof(((struct store_partial *)0)->name)];
+	size_t len = strlen(partial) - strlen(".partial");
+	struct store_partial *sp;
+
+	if (len >= sizeof(name))
+		return;
+	memcpy(name, partial, len);
+	name[len] = '\0';
+	sp = store_partial_find(&rp->store, name);
+	if (!sp)
+		return;
+	log_log("discarded \"%s\" (%" PRIu64 " durable bytes kept): \"%s\" holds them", name,
+		sp->durable, partial);
+	store_partial_discard(&rp->store, sp);
+}
+
 static void infile_stored(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
@@ -373,6 +406,8 @@ static void infile_stored(struct infile *f)
 		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
 		  f->t_synced - f->t_written, now - f->t_synced);
 	store_recent_add(&rp->store, f->name, f->size, f->crc);
+	if (f->wn.kind == WAL_FILE_PARTIAL)
+		infile_drop_superseded(rp, f->name);
 	serve_wal_stored(rp->serve, f->name); /* standbys on pg_listen */
 	relay_wal_stored(rp->relay, f->name, f->size); /* downstream replicas */
 	infile_ack(f, WIRE_ACK_STORED, NULL);
@@ -1159,7 +1194,7 @@ static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len
  * CRC and validator: store_partial_check()), or, where they cannot even be read now, left
  * in .incoming for the next start to look at again.
  */
-static void infile_keep_synced(struct infile *f)
+static void infile_keep_synced(struct infile *f, const char *why)
 {
 	struct replica *rp = f->link->rp;
 	struct store_partial p = { 0 };
@@ -1173,8 +1208,8 @@ static void infile_keep_synced(struct infile *f)
 				f->durable < f->size ? f->durable : f->size - 1, &p)) {
 		store_partial_keep(&rp->store, &p);
 		log_log("kept \"%s\" for resuming: %" PRIu64 " of %" PRIu64
-			" bytes are durable, the rest could not be stored",
-			f->name, p.durable, p.size);
+			" bytes are durable, %s",
+			f->name, p.durable, p.size, why);
 	} else {
 		log_warning("left \"%s/%s/%s\" as it is: its first %" PRIu64
 			    " bytes were acknowledged durable, but cannot be read back now",
@@ -1233,7 +1268,8 @@ static void infile_keep_or_discard(struct infile *f)
 	f->tmp_name[0] = '\0'; /* the store has it now */
 out_discard:
 	if (f->stream && f->durable && !f->cancelled && f->tmp_name[0])
-		infile_keep_synced(f); /* acknowledged bytes are never removed */
+		infile_keep_synced(f, "the rest could not be stored"); /* acknowledged bytes
+									* are never removed */
 	infile_discard(f);
 }
 

@@ -8,7 +8,9 @@
 #   aside in archive_dir/.refused (logged, counted as set_aside), whole and equal to
 #   pg_wal's segment;
 # - the stored file under that name is untouched;
-# - `walship check` on the replica warns about the file set aside (WARN, exit 0).
+# - `walship check` on the replica warns about the file set aside (WARN, exit 0);
+# - a push of a segment the stream stored is answered at once when it is pg_wal's copy,
+#   and sent, then refused, when one byte differs.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +42,30 @@ cmp -s "${aside[0]}" "$PDATA/pg_wal/$next" ||
 log "ok: ${aside[0]#"$RARCHIVE"/} equals pg_wal's $next"
 cmp -s "$RARCHIVE/$next" "$TEST_DIR/stray" || fail "the stored $next was changed"
 log "ok: the stored $next is kept as it was"
+
+# A push of a segment the stream stored already is compared with the stream's copy (its
+# CRC taken on the primary's worker thread): pg_wal's own copy is answered at once, sent
+# nowhere (skipped_files); one byte changed in its records, it is sent, and the replica
+# refuses it (CONFLICT), keeping its stored copy.
+prev=$(printf '%08X%08X%08X' "0x${next:0:8}" "0x${next:8:8}" $((0x${next:16:8} - 1)))
+wait_for 30 "$prev stored on the replica" test -f "$RARCHIVE/$prev"
+skipped=$(status_counter "$PCONF" skipped_files)
+mkdir -p "$TEST_DIR/same" "$TEST_DIR/other"
+cp "$PDATA/pg_wal/$prev" "$TEST_DIR/same/$prev"
+run_capture "$TEST_DIR/push-same.out" "$WALSHIP" push -c "$PCONF" "$TEST_DIR/same/$prev"
+assert_eq 0 "$RC" "exit status of pushing pg_wal's $prev ($(cat "$TEST_DIR/push-same.out"))"
+assert_eq $((skipped + 1)) "$(status_counter "$PCONF" skipped_files)" \
+	"pushes answered as streamed already (skipped_files)"
+cp "$PDATA/pg_wal/$prev" "$TEST_DIR/other/$prev"
+printf '\xa5' | dd of="$TEST_DIR/other/$prev" bs=1 seek=$((1024 * 1024 + 100)) conv=notrunc \
+	status=none
+run_capture "$TEST_DIR/push-other.out" "$WALSHIP" push -c "$PCONF" "$TEST_DIR/other/$prev"
+((RC != 0)) || fail "a push of other content as $prev succeeded"
+grep -q "different content" "$TEST_DIR/push-other.out" ||
+	fail "the push of other content as $prev failed otherwise: $(cat "$TEST_DIR/push-other.out")"
+cmp -s "$RARCHIVE/$prev" "$PDATA/pg_wal/$prev" || fail "the stored $prev was changed"
+log "ok: pg_wal's $prev pushed again: answered as streamed already; other content:" \
+	"$(head -c 300 "$TEST_DIR/push-other.out")"
 
 run_capture "$TEST_DIR/check.out" "$WALSHIP" check -c "$RCONF"
 sed 's/^/    | /' "$TEST_DIR/check.out"

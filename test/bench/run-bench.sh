@@ -555,21 +555,33 @@ pids_cpu() {
 	ms_to_s "$sum"
 }
 
-# kworkers_cpu: print the CPU seconds (user + system) used so far by the machine's kernel
-# workers, every kworker thread: work the kernel does outside the processes and cgroups
-# measured, such as writeback, or the cache flush that completes a direct write with
-# RWF_DSYNC on a disk without FUA.  Machine-wide, so shared by everything that runs; a
-# worker that exits takes its count with it.
-kworkers_cpu() {
-	local f line sum=0
+# kworkers_snapshot FILE: write to FILE a line "PID STARTTIME TICKS" for each of the
+# machine's kernel workers (every kworker thread) with the CPU ticks (user + system) it
+# used so far: work the kernel does outside the processes and cgroups measured, such as
+# writeback, or the cache flush that completes a direct write with RWF_DSYNC on a disk
+# without FUA.  Machine-wide, so shared by everything that runs.
+kworkers_snapshot() {
+	local f line
 	local -a v
 	for f in /proc/[0-9]*/stat; do
 		read -r line 2>/dev/null <"$f" || continue
 		[[ $line == *" (kworker/"* ]] || continue
 		read -r -a v <<<"${line##*) }"
-		sum=$((sum + v[11] + v[12]))
-	done
-	ms_to_s $((sum * 1000 / CLK_TCK))
+		echo "${f//[^0-9]/} ${v[19]} $((v[11] + v[12]))"
+	done >"$1"
+}
+
+# kworkers_cpu_between START END: the CPU seconds the kernel workers used between two
+# kworkers_snapshot files: for a worker in both (the same PID and start time), what it
+# added; for one that started in between, all of it.  A worker that exited in between
+# takes what it used with it (the kernel keeps no count): the figure is a lower bound,
+# never negative (the sums of two snapshots would be, when workers exit).
+kworkers_cpu_between() {
+	local ticks
+	ticks=$(awk 'NR == FNR { t[$1 " " $2] = $3; next }
+		{ d = $3 - (($1 " " $2) in t ? t[$1 " " $2] : 0); if (d > 0) s += d }
+		END { print s + 0 }' "$1" "$2")
+	ms_to_s $((ticks * 1000 / CLK_TCK))
 }
 
 # stats_field FILE KEY: the value after KEY in a bench_baseline stats line.

@@ -30,7 +30,7 @@
 # socat: the sender's cgroup); the receiving side is the walreceiver and the startup
 # process (/proc; the startup process, WAL replay, is also given alone as "apply"),
 # pg_receivewal or the replica walshipd (the receiver's cgroup).  Beside them, in neither
-# side, the machine's kernel workers (kworkers_cpu): work done for all, such as writeback,
+# side, the machine's kernel workers (kworkers_snapshot): work done for all, such as writeback,
 # and for walship's replica the cache flush that completes each of its direct writes with
 # RWF_DSYNC on a disk without FUA.  Then BENCH_SYNC_LAG_SECONDS of the same load
 # with synchronous_commit = off (the pgbench sessions' own setting) while a session on the
@@ -360,7 +360,7 @@ sync_lag_sampler_stop() {
 # run_sync RUN NAME: one run of synchronous-commit contender NAME.
 run_sync() {
 	local run=$1 name=$2 dir wsnd l0 l1 lsn s0 r0 c0 rc0 a0 s1 r1 c1 rc1 a1 t0 t1
-	local tps p50 p99 max lp50 lp99 lmax apply line out
+	local tps p50 p99 max lp50 lp99 lmax apply line out k
 	dir=$RUN_DIR/$name-$run
 	mkdir -p "$dir"
 	chown postgres:postgres "$dir"
@@ -383,7 +383,7 @@ run_sync() {
 	c0=$(proc_cpu "$wsnd")
 	rc0=$(pids_cpu "${SYNC_RCV_PIDS[@]}")
 	a0=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
-	k0=$(kworkers_cpu)
+	kworkers_snapshot "$dir/kworkers.0"
 	t0=$(now_s)
 	sync_pgbench "$dir" tx "$SYNC_SECONDS"
 	IFS='|' read -r lsn l1 < <(psql_sync "select pg_current_wal_lsn(),
@@ -395,7 +395,7 @@ run_sync() {
 	c1=$(proc_cpu "$wsnd")
 	rc1=$(pids_cpu "${SYNC_RCV_PIDS[@]}")
 	a1=$( ((${#SYNC_APPLY_PID})) && proc_cpu "$SYNC_APPLY_PID" || echo 0)
-	k1=$(kworkers_cpu)
+	kworkers_snapshot "$dir/kworkers.1"
 	[[ $(sync_walsender "$SYNC_APP") == "$wsnd" ]] ||
 		fail "$name: the walsender changed during the run (its CPU would be lost)"
 	tps=$(awk '/^tps = / {printf "%.1f", $3; exit}' "$dir/tx.out")
@@ -418,9 +418,10 @@ run_sync() {
 	fi
 	sync_names ""
 	sync_down "$name" "$dir"
+	k=$(kworkers_cpu_between "$dir/kworkers.0" "$dir/kworkers.1")
 	line=$(awk -v w="$(sub "$t1" "$t0")" -v l0="$l0" -v l1="$l1" -v s="$(sub "$s1" "$s0")" \
 		-v r="$(sub "$r1" "$r0")" -v c="$(sub "$c1" "$c0")" -v rc="$(sub "$rc1" "$rc0")" \
-		-v a="$(sub "$a1" "$a0")" -v app="${#SYNC_APPLY_PID}" -v k="$(sub "$k1" "$k0")" 'BEGIN {
+		-v a="$(sub "$a1" "$a0")" -v app="${#SYNC_APPLY_PID}" -v k="$k" 'BEGIN {
 			gb = (l1 - l0) / 1e9
 			printf "%.3f %.1f %.3f %.3f %s %.3f %.3f", w, (l1 - l0) / 1e6 / w, (s + c) / gb,
 				(r + rc) / gb, (app ? sprintf("%.3f", a / gb) : "-"), c / gb, k / gb

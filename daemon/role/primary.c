@@ -284,6 +284,9 @@ static void primary_drain(struct primary *pr)
 	bool busy = false;
 	struct push *p, *next;
 
+	/* A push compared with the stream's copy on the worker is not linked yet: its
+	 * answer comes with the job's end (same_job in primary_push.c). */
+	busy = worker_pending(&pr->worker) > 0;
 	for (p = pr->pushes; p && !busy; p = p->next)
 		busy = push_waiting(p) && p->avail == p->size;
 	/* A streamed segment that is not whole will not be acknowledged: the replica keeps

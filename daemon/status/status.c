@@ -389,8 +389,14 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 	}
 	sb_printf(sb,
 		  "refused:             %" PRIu64 " invalid, %" PRIu64 " other system, %" PRIu64
-		  " I/O errors; %" PRIu64 " set aside in .refused\n",
-		  n->invalid, n->sysid_refused, n->io_errors, n->set_aside);
+		  " I/O errors\n",
+		  n->invalid, n->sysid_refused, n->io_errors);
+	if (n->set_aside)
+		sb_printf(sb,
+			  "set aside:           %" PRIu64
+			  " refused streamed file(s) in .refused, part acknowledged durable: "
+			  "look into them, then remove them\n",
+			  n->set_aside);
 	sb_printf(sb,
 		  "connections refused: %" PRIu64 " (%" PRIu64 " by the access rules); %" PRIu64
 		  " closed at once (descriptor or handshake limit)\n",

@@ -1267,9 +1267,9 @@ static void infile_keep_or_discard(struct infile *f)
 		p.durable, p.size);
 	f->tmp_name[0] = '\0'; /* the store has it now */
 out_discard:
+	/* Acknowledged bytes are never removed. */
 	if (f->stream && f->durable && !f->cancelled && f->tmp_name[0])
-		infile_keep_synced(f, "the rest could not be stored"); /* acknowledged bytes
-									* are never removed */
+		infile_keep_synced(f, "the rest could not be stored");
 	infile_discard(f);
 }
 

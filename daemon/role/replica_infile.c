@@ -225,12 +225,13 @@ static void infile_keep_synced(struct infile *f, const char *why);
 static void infile_set_aside(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
+	char as[sizeof(f->tmp_name) + 16];
 
 	if (f->fd >= 0) {
 		close(f->fd);
 		f->fd = -1;
 	}
-	if (store_set_aside(&rp->store, f->tmp_name) < 0) {
+	if (store_set_aside(&rp->store, f->tmp_name, as, sizeof(as)) < 0) {
 		log_warning("left \"%s/%s/%s\" as it is: its first %" PRIu64
 			    " bytes were acknowledged durable",
 			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->durable);
@@ -242,7 +243,7 @@ static void infile_set_aside(struct infile *f)
 	rp->st.set_aside++;
 	log_warning("set \"%s\" aside as \"%s/%s/%s\": its first %" PRIu64
 		    " bytes were acknowledged durable",
-		    f->name, rp->store.path, STORE_REFUSED_DIR, f->tmp_name, f->durable);
+		    f->name, rp->store.path, STORE_REFUSED_DIR, as, f->durable);
 	log_detail("Commits may be in them; look into it, then remove the file.");
 }
 

@@ -84,21 +84,31 @@ void store_durable_dirs(const struct store *st, struct durable_dir *dir,
 	*incoming = (struct durable_dir){ st->incoming_fd, st->incoming_path };
 }
 
-int store_set_aside(struct store *st, const char *tmp_name)
+int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_len)
 {
 	int fd = durable_dir_open(st->dir_fd, st->path, STORE_REFUSED_DIR), err = 0;
 
 	if (fd < 0)
 		return fd;
-	if (renameat(st->incoming_fd, tmp_name, fd, tmp_name) < 0) {
-		err = errno;
-		log_error("could not move \"%s/%s/%s\" to \"%s/%s\": %s", st->path,
-			  STORE_INCOMING_DIR, tmp_name, st->path, STORE_REFUSED_DIR, strerror(err));
-	} else if (fsync(fd) < 0 || fsync(st->incoming_fd) < 0 || fsync(st->dir_fd) < 0) {
+	/* Never over one set aside before: sequence numbers start again with the store's
+	 * life (.refused is not scanned), so a later NAME.SEQ may meet an earlier one. */
+	snprintf(as, as_len, "%s", tmp_name);
+	for (int i = 2; renameat2(st->incoming_fd, tmp_name, fd, as, RENAME_NOREPLACE) < 0; i++) {
+		if (errno != EEXIST || i > 999) {
+			err = errno;
+			log_error("could not move \"%s/%s/%s\" to \"%s/%s\": %s", st->path,
+				  STORE_INCOMING_DIR, tmp_name, st->path, STORE_REFUSED_DIR,
+				  strerror(err));
+			goto out;
+		}
+		snprintf(as, as_len, "%s-%d", tmp_name, i);
+	}
+	if (fsync(fd) < 0 || fsync(st->incoming_fd) < 0 || fsync(st->dir_fd) < 0) {
 		err = errno;
 		log_error("could not fsync the directories of \"%s/%s/%s\": %s", st->path,
-			  STORE_REFUSED_DIR, tmp_name, strerror(err));
+			  STORE_REFUSED_DIR, as, strerror(err));
 	}
+out:
 	close(fd);
 	return -err;
 }

@@ -109,12 +109,13 @@ void store_adopt_identity(struct store *st, const struct wal_identity *id);
 int store_same_content(struct store *st, const char *incoming_name, const char *name);
 
 /*
- * Move @tmp_name from .incoming into .refused (created when missing), durably (both
- * directories fsynced): a refused file of which part was acknowledged durable, kept for
- * the operator instead of removed.  A blocking rename and two fsyncs: for the rare path
- * only.  Returns 0 or -errno (logged).
+ * Move @tmp_name from .incoming into .refused (created when missing), durably (the
+ * directories fsynced), under its own name or, where one set aside before has it,
+ * NAME.SEQ-N, written to @as (@as_len bytes): a refused file of which part was
+ * acknowledged durable, kept for the operator instead of removed.  A blocking rename and
+ * three fsyncs: for the rare path only.  Returns 0 or -errno (logged).
  */
-int store_set_aside(struct store *st, const char *tmp_name);
+int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_len);
 
 /*
  * The name in .incoming of file @name being received: NAME.SEQ, @seq > 0 and new for

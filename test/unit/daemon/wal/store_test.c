@@ -549,6 +549,45 @@ static void test_unremovable_incoming(void **state)
 	assert_true(max_seq >= 41);
 }
 
+/*
+ * store_set_aside() moves a file from .incoming into .refused, and never over one set
+ * aside before under the same name (sequence numbers start again with a store's life):
+ * the second NAME.SEQ becomes NAME.SEQ-2.  A start keeps .refused as it is.
+ */
+static void test_set_aside(void **state)
+{
+	struct store st;
+	uint8_t one = 1, two = 2, got = 0;
+	char as[128], path[512];
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	close(write_incoming(&st, SEG3 ".7", &one, 1));
+	assert_int_equal(store_set_aside(&st, SEG3 ".7", as, sizeof(as)), 0);
+	assert_string_equal(as, SEG3 ".7");
+	assert_false(incoming_exists(SEG3 ".7"));
+	close(write_incoming(&st, SEG3 ".7", &two, 1));
+	assert_int_equal(store_set_aside(&st, SEG3 ".7", as, sizeof(as)), 0);
+	assert_string_equal(as, SEG3 ".7-2");
+	store_close(&st);
+	assert_int_equal(store_open(&st, dir), 0);
+	store_close(&st);
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_REFUSED_DIR, SEG3 ".7");
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0 && read(fd, &got, 1) == 1 && got == one);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_REFUSED_DIR, SEG3 ".7-2");
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0 && read(fd, &got, 1) == 1 && got == two);
+	close(fd);
+	/* Nothing there to move: an error, nothing made up. */
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(store_set_aside(&st, SEG3 ".8", as, sizeof(as)), -ENOENT);
+	store_close(&st);
+}
+
 /* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first. */
 static void test_partial_table_bound(void **state)
 {
@@ -650,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_compare_dirs, setup, teardown),

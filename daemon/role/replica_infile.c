@@ -1268,9 +1268,14 @@ static void infile_keep_or_discard(struct infile *f)
 		p.durable, p.size);
 	f->tmp_name[0] = '\0'; /* the store has it now */
 out_discard:
-	/* Acknowledged bytes are never removed. */
-	if (f->stream && f->durable && !f->cancelled && f->tmp_name[0])
-		infile_keep_synced(f, "the rest could not be stored");
+	/* Acknowledged bytes are never removed; a cancelled file's are kept until
+	 * NAME.partial is stored (infile_refuse()), and no longer followed downstream. */
+	if (f->stream && f->durable && f->tmp_name[0]) {
+		if (f->cancelled)
+			relay_wal_dropped(rp->relay, f->name, f->tmp_name);
+		infile_keep_synced(f, f->cancelled ? "the primary cancelled the rest" :
+						     "the rest could not be stored");
+	}
 	infile_discard(f);
 }
 

@@ -689,23 +689,20 @@ static void check_refused(struct check_run *run, const struct config *cfg)
 
 	snprintf(path, sizeof(path), "%s/%s", cfg->archive_dir, STORE_REFUSED_DIR);
 	dir = opendir(path);
-	if (!dir) {
-		if (errno == ENOENT)
-			check_item(run, CHECK_PASS, "refused files", NULL,
-				   "none set aside in \"%s\"", path);
-		else
-			check_item(run, CHECK_SKIP, "refused files", NULL,
-				   "cannot read \"%s\" as this user (%m)", path);
+	if (!dir && errno != ENOENT) {
+		check_item(run, CHECK_SKIP, "refused files", NULL,
+			   "cannot read \"%s\" as this user (%m)", path);
 		return;
 	}
-	while ((de = readdir(dir)) != NULL) {
+	while (dir && (de = readdir(dir)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
 		if (!n++)
 			snprintf(first, sizeof(first), "%s", de->d_name);
 	}
-	closedir(dir);
-	if (!n) {
+	if (dir)
+		closedir(dir);
+	if (!n) { /* none, or no .refused at all */
 		check_item(run, CHECK_PASS, "refused files", NULL, "none set aside in \"%s\"",
 			   path);
 		return;

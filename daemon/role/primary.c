@@ -239,6 +239,8 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 			    "copy of the WAL anywhere until a replica connects once");
 	if (worker_start(&pr->worker, r) < 0)
 		goto out_spool;
+	if (worker_start(&pr->compare, r) < 0)
+		goto out_worker;
 	if (validate_ring_init(&pr->vring) < 0) /* then pushed files are read whole */
 		log_debug("no ring for validating page headers; reading pushed files whole");
 	if (primary_listen(pr) < 0)
@@ -261,6 +263,7 @@ out_control:
 out_close:
 	close(pr->listen_fd);
 out_worker:
+	worker_stop(&pr->compare);
 	worker_stop(&pr->worker);
 out_spool:
 	spool_close(&pr->spool);
@@ -284,9 +287,9 @@ static void primary_drain(struct primary *pr)
 	bool busy = false;
 	struct push *p, *next;
 
-	/* A push compared with the stream's copy on the worker is not linked yet: its
-	 * answer comes with the job's end (same_job in primary_push.c). */
-	busy = worker_pending(&pr->worker) > 0;
+	/* A push compared with the stream's copy is not linked yet: its answer comes with
+	 * the job's end (same_job in primary_push.c). */
+	busy = worker_pending(&pr->compare) > 0;
 	for (p = pr->pushes; p && !busy; p = p->next)
 		busy = push_waiting(p) && p->avail == p->size;
 	/* A streamed segment that is not whole will not be acknowledged: the replica keeps
@@ -296,9 +299,10 @@ static void primary_drain(struct primary *pr)
 			busy = x->begin_queued && x->push->avail == x->push->size;
 	if (busy && clock_now_ms() < pr->drain_deadline_ms)
 		return;
-	if (busy)
+	if (busy && !pr->drain_warned)
 		log_warning("stopping with acknowledgements still outstanding after %d ms",
 			    DRAIN_MS);
+	pr->drain_warned = busy;
 	for (p = pr->pushes; p; p = next) {
 		p->refs++;
 		push_fail(p, CTL_ERR_FAILED, "walshipd is shutting down");
@@ -398,7 +402,7 @@ static bool primary_stopped(void *state)
 	struct primary *pr = state;
 
 	return pr->peers == NULL && pr->control.clients == 0 && !pr->accepting &&
-	       worker_pending(&pr->worker) == 0;
+	       worker_pending(&pr->worker) == 0 && worker_pending(&pr->compare) == 0;
 }
 
 /* SIGHUP: load the access rules again; keep the old ones if the file has errors. */
@@ -436,6 +440,7 @@ static void primary_free(void *state)
 {
 	struct primary *pr = state;
 
+	worker_stop(&pr->compare);
 	worker_stop(&pr->worker);
 	validate_ring_exit(&pr->vring);
 	primary_stream_free(pr);

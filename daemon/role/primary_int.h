@@ -277,6 +277,7 @@ struct primary {
 	bool accepting;
 	bool stopping;
 	int64_t drain_deadline_ms; /* stopping: give up waiting for acknowledgements then */
+	bool drain_warned; /* the drain time ran out with something outstanding: said once */
 	struct peer *peers;
 	unsigned int npeers;
 	struct push *pushes;
@@ -287,7 +288,11 @@ struct primary {
 	 * in the spool (id.system_identifier 0 until then) */
 	struct wal_identity id;
 	struct spool spool;
-	struct worker worker;
+	struct worker worker; /* spool copies and the spool's identity file */
+	/* Pushes compared with the streamed copy of their segment (same_job in
+	 * primary_push.c): a thread of their own, so that an answer that takes milliseconds
+	 * never waits behind spool copies that take seconds on a busy disk. */
+	struct worker compare;
 	struct validate_ring vring; /* pushed files' page headers (send_source = buffers) */
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	struct hba_table *hba; /* access rules; NULL: every replica admitted */
@@ -341,6 +346,9 @@ void primary_push_ahead(struct primary *pr, const char *name, const int *fds, un
 /* Drop a reference to @p; it is freed once no transfer uses it and its client has its
  * answer. */
 void push_unref(struct push *p);
+/* @p, streamed or shipped ahead, is safe (@ok) or will not be: the stream (or push_ahead)
+ * is told, and a push of the same segment waiting on it (its follower) goes on. */
+void push_settle(struct push *p, bool ok);
 /* Answer @p's client with @code and the formatted reason, logged; nothing if answered
  * already.  May free @p when it holds no reference. */
 void push_fail(struct push *p, uint16_t code, const char *fmt, ...) attr_printf(3, 4);

@@ -101,19 +101,26 @@ void push_unref(struct push *p)
 		push_release(p);
 }
 
+void push_settle(struct push *p, bool ok)
+{
+	if (!p->unsettled)
+		return;
+	p->unsettled = false;
+	if (p->ahead)
+		push_ahead_settled(p, ok);
+	else
+		primary_stream_settled(p, ok);
+	p->refs++;
+	push_follower_go(p, ok);
+	push_unref(p);
+}
+
 static void push_reply(struct push *p, uint16_t code, const char *text)
 {
 	struct primary *pr = p->pr;
 
 	if (p->unsettled) {
-		p->unsettled = false;
-		if (p->ahead)
-			push_ahead_settled(p, code == CTL_OK);
-		else
-			primary_stream_settled(p, code == CTL_OK);
-		p->refs++;
-		push_follower_go(p, code == CTL_OK);
-		push_unref(p);
+		push_settle(p, code == CTL_OK);
 		return;
 	}
 	if (!p->client)
@@ -145,6 +152,7 @@ struct same_job {
 	uint32_t want; /* the streamed copy's CRC-32C */
 	bool want_known; /* else read from the leader's image, on the thread too */
 	unsigned int acks; /* replicas the streamed copy is durable on (no leader) */
+	int err; /* the pushed file could not be read (-errno): sent as any push */
 	bool same;
 };
 
@@ -154,9 +162,10 @@ static void same_job_run(struct worker_job *job)
 	struct same_job *sj = (struct same_job *)job;
 	uint32_t crc;
 
-	sj->same = push_crc(sj->p, sj->p->size, &crc) == 0 &&
-		   (sj->want_known || push_crc(sj->leader, sj->leader->size, &sj->want) == 0) &&
-		   crc == sj->want;
+	sj->err = push_crc(sj->p, sj->p->size, &crc);
+	if (!sj->err && !sj->want_known)
+		sj->err = push_crc(sj->leader, sj->leader->size, &sj->want);
+	sj->same = !sj->err && crc == sj->want;
 }
 
 static void same_job_done(struct worker_job *job)
@@ -166,6 +175,9 @@ static void same_job_done(struct worker_job *job)
 	struct primary *pr = p->pr;
 	char text[256];
 
+	if (sj->err)
+		log_warning("could not compare \"%s\" with its streamed copy: %s; sending it",
+			    p->name, strerror(-sj->err));
 	if (!leader) {
 		if (sj->same) {
 			/* Streamed already and safe: the same bytes are not sent or stored
@@ -231,7 +243,7 @@ static void push_compare(struct push *p, struct push *leader, struct ctl_client 
 	}
 	sj->job.run = same_job_run;
 	sj->job.done = same_job_done;
-	worker_submit(&p->pr->worker, &sj->job);
+	worker_submit(&p->pr->compare, &sj->job);
 }
 
 /*

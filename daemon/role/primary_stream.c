@@ -388,8 +388,7 @@ static void stream_segment_cut(struct primary *pr, struct push *p, uint32_t time
 	p->refs++;
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_cancel_push(peer, p);
-	p->unsettled = false;
-	primary_stream_settled(p, false);
+	push_settle(p, false); /* a push of the segment waiting on it is sent as any push */
 	/* Whole-sized, zeros after what arrived, as PostgreSQL's .partial files are. */
 	snprintf(partial, sizeof(partial), "%s.partial", p->name);
 	if (p->avail)
@@ -446,8 +445,6 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		off = lsn - p->lsn;
 		n = (uint32_t)(p->size - off < len ? p->size - off : len);
 		memcpy((uint8_t *)(uintptr_t)p->map + off, data, n);
-		if (p->running_crc_on)
-			p->running_crc = crc32c(p->running_crc, data, n);
 		if (wal_validator_feed(&p->wv, data, n) < 0 || stream_check_identity(pr, p) < 0) {
 			log_error("streamed WAL refused: %s",
 				  p->wv.message[0] ? p->wv.message : "another system identifier");
@@ -457,6 +454,8 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 							 "another system identifier");
 			return;
 		}
+		if (p->running_crc_on) /* of what the segment holds: validated bytes only */
+			p->running_crc = crc32c(p->running_crc, data, n);
 		commits_feed(pr, ss, lsn, data, n);
 		p->avail += n;
 		lsn += n;

@@ -420,6 +420,7 @@ static void replica_fill_status(void *state, struct status_node *n)
 	n->role = "replica";
 	snprintf(n->node_name, sizeof(n->node_name), "%s", rp->cfg.node_name);
 	n->system_identifier = rp->store.id.system_identifier;
+	n->set_aside = rp->store.set_aside; /* counted where it is done: store_set_aside() */
 	snprintf(n->upstream, sizeof(n->upstream), "%s", rp->cfg.upstream);
 	snprintf(n->archive_dir, sizeof(n->archive_dir), "%s", rp->cfg.archive_dir);
 	n->peers = calloc(1, sizeof(*n->peers));

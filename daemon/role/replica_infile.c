@@ -155,6 +155,14 @@ static void infile_release(struct infile *f)
 	infile_image_put(f);
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->has_prior) {
+		/* Not stored: the prior partial goes only where this file's own kept partial
+		 * begins with its bytes. */
+		struct store_partial *sp = store_partial_find(&lk->rp->store, f->name);
+
+		store_partial_retire(&lk->rp->store, &f->prior, lk->rp->store.incoming_fd,
+				     sp ? sp->tmp_name : NULL);
+	}
 	for (fp = &lk->files; *fp; fp = &(*fp)->next) {
 		if (*fp == f) {
 			*fp = f->next;
@@ -217,9 +225,9 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 static void infile_keep_synced(struct infile *f, const char *why);
 
 /*
- * @f, a streamed file refused for its content (another file of its name stored, WAL that
- * does not validate) after its first f->durable bytes were acknowledged: commits may be
- * there, so it is set aside in .refused for the operator (walship check warns), never
+ * @f, a file refused for its content (another file of its name stored, WAL that does
+ * not validate) after its first f->acked bytes were acknowledged (streamed), or may have
+ * been (resumed from a partial): commits may be there, so it is set aside in .refused for the operator (walship check warns), never
  * removed.  infile_discard() then finds nothing to remove, and still tells the relay.
  */
 static void infile_set_aside(struct infile *f)
@@ -234,16 +242,15 @@ static void infile_set_aside(struct infile *f)
 	if (store_set_aside(&rp->store, f->tmp_name, as, sizeof(as)) < 0) {
 		log_warning("left \"%s/%s/%s\" as it is: its first %" PRIu64
 			    " bytes were acknowledged durable",
-			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->durable);
+			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->acked);
 		log_detail("The next start of walshipd looks at it again.");
 		relay_wal_dropped(rp->relay, f->name, f->tmp_name);
 		f->tmp_name[0] = '\0';
 		return;
 	}
-	rp->st.set_aside++;
 	log_warning("set \"%s\" aside as \"%s/%s/%s\": its first %" PRIu64
 		    " bytes were acknowledged durable",
-		    f->name, rp->store.path, STORE_REFUSED_DIR, as, f->durable);
+		    f->name, rp->store.path, STORE_REFUSED_DIR, as, f->acked);
 	log_detail("Commits may be in them; look into it, then remove the file.");
 }
 
@@ -256,8 +263,8 @@ static void infile_set_aside(struct infile *f)
  * WAL meanwhile.  It stays (f->refused, its memory and file given up) until the primary
  * answers with FILE_CANCEL, or its FILE_END was on its way; then it goes without a word.
  *
- * But a streamed file that could not be stored (IO_ERROR) after part of it was
- * acknowledged durable (PROGRESS) is not refused: commits may be in that part and on the
+ * But a file that could not be stored (IO_ERROR) after part of it was acknowledged
+ * durable (f->acked: PROGRESS, or a resumed partial's bytes) is not refused: commits may be in that part and on the
  * primary alone.  The part is kept when the link is released (infile_keep_synced()), and
  * the link is closed (by replica_pump(): we may be inside its receive) so that the primary
  * resumes the file from there after the reconnect, instead of sending it from its start.
@@ -272,12 +279,12 @@ static void infile_refuse(struct infile *f)
 	}
 	if (f->link->io_failed)
 		return; /* the link goes, and its files with it */
-	if (f->stream && f->durable && !f->cancelled && f->fail_status == WIRE_ACK_IO_ERROR) {
+	if (f->acked && !f->cancelled && f->fail_status == WIRE_ACK_IO_ERROR) {
 		rp->st.io_errors++;
 		snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
 		log_error("could not store \"%s\" beyond its %" PRIu64
 			  " bytes acknowledged durable: %s",
-			  f->name, f->durable, f->fail_msg);
+			  f->name, f->acked, f->fail_msg);
 		log_detail("They are kept; the connection is closed, for the primary to resume "
 			   "the file from there.");
 		f->link->io_failed = true;
@@ -285,7 +292,7 @@ static void infile_refuse(struct infile *f)
 	}
 
 	if (f->cancelled) {
-		if (f->stream && f->durable && f->tmp_name[0]) {
+		if (f->acked && f->tmp_name[0]) {
 			/* Its acknowledged bytes stay until what holds them is stored: the cut
 			 * segment's NAME.partial at a timeline switch (infile_drop_superseded()). */
 			relay_wal_dropped(rp->relay, f->name, f->tmp_name);
@@ -320,7 +327,7 @@ static void infile_refuse(struct infile *f)
 	else
 		log_error("refused \"%s\": %s", f->name, f->fail_msg);
 	snprintf(rp->st.last_error, sizeof(rp->st.last_error), "%s", f->fail_msg);
-	if (f->stream && f->durable && f->tmp_name[0])
+	if (f->acked && f->tmp_name[0])
 		infile_set_aside(f);
 	infile_discard(f);
 	infile_ack(f, f->fail_status, f->fail_msg);
@@ -370,26 +377,35 @@ static void infile_open(struct infile *f)
 }
 
 /*
- * NAME.partial (@partial) is stored: the copy of NAME kept in .incoming when the primary
- * cancelled it at a timeline switch (its acknowledged bytes) is no longer needed, since
- * NAME.partial holds all the primary had of it, and goes.
+ * @f's name is stored now, by this file or by one of the same content before it
+ * (DUPLICATE).  What was kept for its bytes goes, each only where the stored file begins
+ * with its bytes, and is set aside otherwise (store_partial_retire()): the partial the
+ * primary did not resume (f->prior), and, for NAME.partial, the copy of NAME kept in
+ * .incoming when the primary cancelled it at a timeline switch (its acknowledged bytes:
+ * NAME.partial holds what the primary had of it, unless it came from elsewhere, such as
+ * a promoted standby that had received less).
  */
-static void infile_drop_superseded(struct replica *rp, const char *partial)
+static void infile_name_stored(struct infile *f)
 {
+	struct store *st = &f->link->rp->store;
 	char name[sizeof(((struct store_partial *)0)->name)];
-	size_t len = strlen(partial) - strlen(".partial");
-	struct store_partial *sp;
+	size_t len = strlen(f->name) - strlen(".partial");
+	struct store_partial *sp, gone;
 
-	if (len >= sizeof(name))
+	if (f->has_prior) {
+		f->has_prior = false;
+		store_partial_retire(st, &f->prior, st->dir_fd, f->name);
+	}
+	if (f->wn.kind != WAL_FILE_PARTIAL || len >= sizeof(name))
 		return;
-	memcpy(name, partial, len);
+	memcpy(name, f->name, len);
 	name[len] = '\0';
-	sp = store_partial_find(&rp->store, name);
+	sp = store_partial_find(st, name);
 	if (!sp)
 		return;
-	log_log("discarded \"%s\" (%" PRIu64 " durable bytes kept): \"%s\" holds them", name,
-		sp->durable, partial);
-	store_partial_discard(&rp->store, sp);
+	gone = *sp;
+	store_partial_take(st, sp);
+	store_partial_retire(st, &gone, st->dir_fd, f->name);
 }
 
 static void infile_stored(struct infile *f)
@@ -407,8 +423,7 @@ static void infile_stored(struct infile *f)
 		  f->name, f->size, f->t_end - f->t_begin, f->t_written - f->t_end,
 		  f->t_synced - f->t_written, now - f->t_synced);
 	store_recent_add(&rp->store, f->name, f->size, f->crc);
-	if (f->wn.kind == WAL_FILE_PARTIAL)
-		infile_drop_superseded(rp, f->name);
+	infile_name_stored(f);
 	serve_wal_stored(rp->serve, f->name); /* standbys on pg_listen */
 	relay_wal_stored(rp->relay, f->name, f->size); /* downstream replicas */
 	infile_ack(f, WIRE_ACK_STORED, NULL);
@@ -885,6 +900,7 @@ static void infile_exists(struct infile *f)
 		log_log("\"%s\" is already stored with identical content", f->name);
 		store_recent_add(&rp->store, f->name, f->size, f->crc);
 		infile_discard(f);
+		infile_name_stored(f);
 		infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
 		infile_free(f);
 		return;
@@ -1005,6 +1021,8 @@ static void infile_progress(struct infile *f)
 				   .durable = f->durable };
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	int len = msg_progress_encode(frame, sizeof(frame), &pg);
+
+	f->acked = f->durable; /* from here on, whether the frame leaves or not */
 
 	if (len < 0) {
 		log_error("could not encode PROGRESS for \"%s\"", f->name);
@@ -1189,8 +1207,8 @@ void link_checkpoint_due(struct link *lk, int64_t now_ms)
 static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len, uint64_t offset);
 
 /*
- * @f, a streamed file, failed or could not be synced further, after its first f->durable
- * bytes were acknowledged (PROGRESS): commits may be there and on the primary alone.
+ * @f failed or could not be synced further after its first f->acked bytes were
+ * acknowledged (PROGRESS; or may have been: resumed), and f->durable are synced: commits may be there and on the primary alone.
  * Those bytes are never removed: kept as a partial to resume from (read back for their
  * CRC and validator: store_partial_check()), or, where they cannot even be read now, left
  * in .incoming for the next start to look at again.
@@ -1270,7 +1288,7 @@ static void infile_keep_or_discard(struct infile *f)
 out_discard:
 	/* Acknowledged bytes are never removed; a cancelled file's are kept until
 	 * NAME.partial is stored (infile_refuse()), and no longer followed downstream. */
-	if (f->stream && f->durable && f->tmp_name[0]) {
+	if (f->acked && f->tmp_name[0]) {
 		if (f->cancelled)
 			relay_wal_dropped(rp->relay, f->name, f->tmp_name);
 		infile_keep_synced(f, f->cancelled ? "the primary cancelled the rest" :
@@ -1319,7 +1337,7 @@ static void infile_resume(struct infile *f, struct store_partial *sp)
 	f->resumed = true;
 	f->wv = sp->wv;
 	f->seq = sp->seq;
-	f->received = f->durable = sp->durable;
+	f->received = f->durable = f->acked = sp->durable;
 	f->crc = sp->crc;
 	snprintf(f->tmp_name, sizeof(f->tmp_name), "%s", sp->tmp_name);
 	store_partial_take(&rp->store, sp);
@@ -1332,7 +1350,7 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 {
 	struct replica *rp = lk->rp;
 	struct msg_file_begin fb;
-	struct store_partial *sp;
+	struct store_partial *sp, *prior = NULL;
 	struct infile *f;
 
 	if (msg_file_begin_decode(payload, len, &fb) < 0)
@@ -1354,9 +1372,7 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 				   "not offer",
 				   fb.name, fb.start_offset);
 	case REPLICA_BEGIN_RESTART:
-		log_log("discarding partial file \"%s\": the primary sends \"%s\" from its start",
-			sp->tmp_name, fb.name);
-		store_partial_discard(&rp->store, sp);
+		prior = sp;
 		sp = NULL;
 		break;
 	case REPLICA_BEGIN_FRESH:
@@ -1365,7 +1381,15 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 	}
 	f = infile_new(lk, &fb);
 	if (!f)
-		return -ENOMEM;
+		return -ENOMEM; /* the partial stays, offered again after the reconnect */
+	if (prior) {
+		log_log("partial file \"%s\" kept until \"%s\", sent again from its start, is "
+			"stored",
+			prior->tmp_name, fb.name);
+		f->prior = *prior;
+		f->has_prior = true;
+		store_partial_take(&rp->store, prior);
+	}
 	if (wal_name_parse(fb.name, &f->wn) < 0 || (uint8_t)f->wn.kind != fb.kind) {
 		infile_fail(f, WIRE_ACK_INVALID, "\"%s\" is not a WAL file name of kind %u",
 			    fb.name, fb.kind);

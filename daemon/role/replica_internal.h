@@ -81,6 +81,15 @@ struct infile {
 	uint32_t crc; /* CRC-32C of the first @received bytes */
 	uint64_t seq; /* of tmp_name */
 	uint64_t durable; /* bytes recorded durable (a checkpoint) */
+	/* bytes the primary was told are durable (PROGRESS), or may have been: a resumed
+	 * partial's (one found at start does not say whether it was streamed).  Never
+	 * removed: kept, or set aside (infile_set_aside()) */
+	uint64_t acked;
+	/* a partial of the same name the primary did not resume (it sends the file from its
+	 * start): kept until this file is stored, then removed if the stored file begins
+	 * with its bytes, else set aside (store_partial_retire()) */
+	struct store_partial prior;
+	bool has_prior;
 	uint64_t ck_pending; /* the checkpoint in flight covers this many */
 	int64_t ck_ms; /* when the last checkpoint began (or the file, if none) */
 	bool checkpointing;

@@ -103,14 +103,64 @@ int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_
 		}
 		snprintf(as, as_len, "%s-%d", tmp_name, i);
 	}
-	if (fsync(fd) < 0 || fsync(st->incoming_fd) < 0 || fsync(st->dir_fd) < 0) {
-		err = errno;
+	st->set_aside++;
+	/* .refused and its entry in archive_dir durable before the removal from .incoming
+	 * is: at every crash, one directory or the other reaches the file.  It is moved
+	 * either way: a failed fsync is logged, not a failure of the move. */
+	if (fsync(fd) < 0 || fsync(st->dir_fd) < 0 || fsync(st->incoming_fd) < 0)
 		log_error("could not fsync the directories of \"%s/%s/%s\": %s", st->path,
-			  STORE_REFUSED_DIR, as, strerror(err));
-	}
+			  STORE_REFUSED_DIR, as, strerror(errno));
 out:
 	close(fd);
 	return -err;
+}
+
+static int store_crc_prefix(int fd, uint64_t len, uint32_t *crc);
+
+/* CRC-32C of the first @len bytes of file @name in directory @dir_fd: 0, or -errno when
+ * they cannot be read (the file is shorter: -EIO). */
+static int store_crc_file_prefix(int dir_fd, const char *name, uint64_t len, uint32_t *crc)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = store_crc_prefix(fd, len, crc);
+	close(fd);
+	return ret;
+}
+
+int store_partial_retire(struct store *st, const struct store_partial *p, int holder_dir,
+			 const char *holder)
+{
+	char as[sizeof(p->tmp_name) + 16];
+	uint32_t crc;
+
+	if (holder && store_crc_file_prefix(holder_dir, holder, p->durable, &crc) == 0 &&
+	    crc == p->crc) {
+		if (unlinkat(st->incoming_fd, p->tmp_name, 0) < 0 && errno != ENOENT) {
+			log_warning("could not remove file \"%s/%s/%s\": %s", st->path,
+				    STORE_INCOMING_DIR, p->tmp_name, strerror(errno));
+			return -1;
+		}
+		/* durable, or the next start finds it again and offers it for nothing */
+		(void)fsync(st->incoming_fd);
+		log_log("discarded \"%s\" (%" PRIu64 " durable bytes): \"%s\" holds them",
+			p->tmp_name, p->durable, holder);
+		return 0;
+	}
+	if (store_set_aside(st, p->tmp_name, as, sizeof(as)) < 0) {
+		log_warning("left \"%s/%s/%s\" as it is: its %" PRIu64
+			    " durable bytes may have been acknowledged",
+			    st->path, STORE_INCOMING_DIR, p->tmp_name, p->durable);
+		return -1;
+	}
+	log_warning("set \"%s\" aside as \"%s/%s/%s\": its %" PRIu64
+		    " durable bytes may have been acknowledged, and %s%s%s holds them",
+		    p->tmp_name, st->path, STORE_REFUSED_DIR, as, p->durable,
+		    holder ? "not \"" : "no other file", holder ? holder : "", holder ? "\"" : "");
+	log_detail("Commits may be in them; look into it, then remove the file.");
+	return 1;
 }
 
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
@@ -641,23 +691,36 @@ void store_partial_discard(struct store *st, struct store_partial *p)
 
 void store_partial_keep(struct store *st, const struct store_partial *p)
 {
-	struct store_partial *old = store_partial_find(st, p->name);
+	struct store_partial *old = store_partial_find(st, p->name), keep = *p, gone;
 
-	if (old && strcmp(old->tmp_name, p->tmp_name) != 0)
-		store_partial_discard(st, old);
-	else if (old)
+	if (old) {
+		gone = *old;
 		store_partial_take(st, old);
+		if (strcmp(gone.tmp_name, keep.tmp_name) != 0) {
+			/* Two files of one name (a crash while a file sent again from its
+			 * start was under way): the one durable further is kept. */
+			if (gone.durable > keep.durable) {
+				struct store_partial t = keep;
+
+				keep = gone;
+				gone = t;
+			}
+			store_partial_retire(st, &gone, st->incoming_fd, keep.tmp_name);
+		}
+	}
 	if (st->npartials == STORE_MAX_PARTIALS) {
 		struct store_partial *oldest = &st->partials[0];
 
 		for (unsigned int idx = 1; idx < st->npartials; idx++)
 			if (st->partials[idx].seq < oldest->seq)
 				oldest = &st->partials[idx];
-		log_log("discarding partial file \"%s\" to keep at most %d", oldest->tmp_name,
-			STORE_MAX_PARTIALS);
-		store_partial_discard(st, oldest);
+		log_log("no longer keeping partial file \"%s\" for resuming: at most %d are",
+			oldest->tmp_name, STORE_MAX_PARTIALS);
+		gone = *oldest;
+		store_partial_take(st, oldest);
+		store_partial_retire(st, &gone, -1, NULL);
 	}
-	st->partials[st->npartials++] = *p;
+	st->partials[st->npartials++] = keep;
 }
 
 void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc)

@@ -72,6 +72,7 @@ struct store {
 	struct store_recent recent[STORE_MAX_RECENT]; /* a ring, newest at recent_next - 1 */
 	unsigned int nrecent;
 	unsigned int recent_next;
+	uint64_t set_aside; /* files moved into .refused in this store's life */
 };
 
 /*
@@ -113,7 +114,8 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
  * directories fsynced), under its own name or, where one set aside before has it,
  * NAME.SEQ-N, written to @as (@as_len bytes): a refused file of which part was
  * acknowledged durable, kept for the operator instead of removed.  A blocking rename and
- * three fsyncs: for the rare path only.  Returns 0 or -errno (logged).
+ * three fsyncs: for the rare path only.  Returns 0 once moved (a failed fsync after the
+ * move is logged), or -errno (logged): not moved.  Counted in store.set_aside.
  */
 int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_len);
 
@@ -161,8 +163,10 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 			 struct store_partial *p);
 
 /*
- * Keep @p (its file in .incoming, durable as recorded) for resuming.  A partial of the
- * same name is discarded first; when the table is full, the oldest is.
+ * Keep @p (its file in .incoming, durable as recorded) for resuming.  Of two partials of
+ * one name, the one durable further stays; the other goes, and when the table is full the
+ * oldest does, as store_partial_retire() says (the one that stays the holder of the
+ * first).
  */
 void store_partial_keep(struct store *st, const struct store_partial *p);
 
@@ -172,8 +176,22 @@ struct store_partial *store_partial_find(struct store *st, const char *name);
 /* Forget @p without touching its file (a transfer resumes it and owns the file now). */
 void store_partial_take(struct store *st, struct store_partial *p);
 
-/* Remove @p's file from .incoming and forget it. */
+/* Remove @p's file from .incoming and forget it: for a partial none of whose bytes were
+ * acknowledged (the primary sends the file again), else store_partial_retire(). */
 void store_partial_discard(struct store *st, struct store_partial *p);
+
+/*
+ * @p, a partial no longer kept for resuming (taken from the table, or never in it), whose
+ * durable bytes may have been acknowledged (a streamed segment's PROGRESS; a partial
+ * found at start does not say whether it was streamed): its file is removed from
+ * .incoming only where file @holder in directory @holder_dir (a stored file, or another
+ * partial of the same name) begins with the same bytes (their CRC-32C); otherwise, or
+ * with @holder NULL, it is set aside into .refused (store_set_aside()), never removed.
+ * Blocking reads (up to a segment) and fsyncs: for the rare path only.  Returns 0
+ * (removed), 1 (set aside) or -1 (left in .incoming, logged).
+ */
+int store_partial_retire(struct store *st, const struct store_partial *p, int holder_dir,
+			 const char *holder);
 
 /*
  * Find, read-only (nothing is kept, taken or removed: walshipd may be writing), the file

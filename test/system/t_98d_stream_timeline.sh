@@ -40,7 +40,10 @@ wait_for 30 "segment $seg1 of timeline 1 on the replica" test -f "$RARCHIVE/$seg
 standby_at() {
 	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
 }
-wait_for 30 "the standby to replay the insert" standby_at "$(pg_inserted_lsn "$NS_P" "$PG_PORT")"
+ins=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
+wait_for 30 "the standby to replay the insert" standby_at "$ins"
+# The replica acknowledges durable bytes of the segment the promotion will cut.
+wait_for 30 "the replica durable up to the insert" replica_holds "$(lsn_to_int "$ins")"
 
 log "promoting the standby (the primary walshipd's source) while it streams timeline 1"
 in_ns "$NS_P" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
@@ -71,12 +74,17 @@ cmp -s -n "$off" "$RARCHIVE/$cut.partial" "$SDATA/pg_wal/$seg2" ||
 cmp -s -i "$off:0" -n $((seg_bytes - off)) "$RARCHIVE/$cut.partial" /dev/zero ||
 	fail "$cut.partial is not zero after the switch point $switch"
 log "ok: $cut.partial: $seg2's first $off bytes (up to the switch at $switch), then zeros"
-# Its incoming copy, cancelled (FILE_CANCEL), is kept while it holds acknowledged bytes
-# that nothing else on the replica holds, and goes once $cut.partial is stored.
+# Its incoming copy, cancelled (FILE_CANCEL), holds acknowledged bytes: it is kept while
+# nothing else on the replica holds them, and goes once $cut.partial, which begins with
+# them, is stored (never set aside: nothing in .refused).
 no_incoming_copy() { [[ -z "$(find "$RARCHIVE/.incoming" -name "$cut.*")" ]]; }
 wait_for 10 "no incoming copy of the cut segment $cut left on the replica" no_incoming_copy
-grep -q "discarded \"$cut\"" "$TEST_DIR/ws-r1.log" ||
-	fail "the replica did not log that it discarded the cancelled $cut"
-kept=$(grep -o "kept \"$cut\" for resuming.*" "$TEST_DIR/ws-r1.log" || true)
-log "ok: ${kept:+$kept; then }$(grep -o "discarded \"$cut\".*" "$TEST_DIR/ws-r1.log")"
+kept=$(grep -o "kept \"$cut\" for resuming.*" "$TEST_DIR/ws-r1.log") ||
+	fail "the replica did not keep the acknowledged bytes of the cancelled $cut"
+gone=$(grep -o "discarded \"$cut\.[0-9]*\" ([0-9]* durable bytes): \"$cut.partial\" holds them" \
+	"$TEST_DIR/ws-r1.log") ||
+	fail "the replica did not discard its copy of $cut once $cut.partial held its bytes"
+[[ ! -d "$RARCHIVE/.refused" || -z "$(ls -A "$RARCHIVE/.refused")" ]] ||
+	fail "files set aside: $(ls "$RARCHIVE/.refused")"
+log "ok: $kept; then $gone"
 log "PASS"

@@ -386,12 +386,15 @@ static void test_valid_records(void **state)
 	assert_int_equal(found.crc, crc32c(0, wal + MB, s1_end));
 	store_close(&st);
 
-	/* A restart keeps both, each with the length of its records. */
+	/* A restart keeps one partial per name, the one durable further (.5, to the end of
+	 * its records); .6, whose bytes .5 begins with, is removed, not set aside. */
 	assert_int_equal(store_open(&st, dir), 0);
-	assert_int_equal(st.npartials, 1); /* one partial per name: the newest (.6) */
-	assert_string_equal(st.partials[0].tmp_name, SEG4 ".6");
-	assert_true(st.partials[0].durable == cross_end);
-	assert_int_equal(st.partials[0].crc, crc32c(0, wal + MB, cross_end));
+	assert_int_equal(st.npartials, 1);
+	assert_string_equal(st.partials[0].tmp_name, SEG4 ".5");
+	assert_true(st.partials[0].durable == s1_end);
+	assert_int_equal(st.partials[0].crc, crc32c(0, wal + MB, s1_end));
+	assert_false(incoming_exists(SEG4 ".6"));
+	assert_int_equal(st.set_aside, 0);
 	store_close(&st);
 	free(wal);
 }
@@ -588,7 +591,88 @@ static void test_set_aside(void **state)
 	store_close(&st);
 }
 
-/* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first. */
+static bool refused_exists(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_REFUSED_DIR, name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * store_partial_retire() removes a partial only where the holder it is given begins with
+ * its durable bytes; otherwise (other bytes, a holder shorter than them, no holder) the
+ * partial is set aside, since those bytes may have been acknowledged.  Of two partials of
+ * one name, store_partial_keep() keeps the one durable further.
+ */
+static void test_partial_retire(void **state)
+{
+	const uint8_t a[4] = { 1, 2, 3, 4 }, b[4] = { 1, 2, 9, 4 };
+	struct store_partial p = { .name = SEG3, .size = MB, .durable = 3 };
+	struct store st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	p.crc = crc32c(0, a, 3);
+	/* The stored file begins with the bytes: removed. */
+	fd = openat(st.dir_fd, SEG3, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	assert_int_equal(write(fd, a, 4), 4);
+	close(fd);
+	snprintf(p.tmp_name, sizeof(p.tmp_name), SEG3 ".5");
+	close(write_incoming(&st, p.tmp_name, a, 3));
+	assert_int_equal(store_partial_retire(&st, &p, st.dir_fd, SEG3), 0);
+	assert_false(incoming_exists(SEG3 ".5"));
+	assert_false(refused_exists(SEG3 ".5"));
+	/* Other bytes, a holder shorter than the durable bytes, no holder: set aside. */
+	close(write_incoming(&st, SEG3 ".other", b, 4));
+	close(write_incoming(&st, SEG3 ".short", a, 2));
+	snprintf(p.tmp_name, sizeof(p.tmp_name), SEG3 ".6");
+	close(write_incoming(&st, p.tmp_name, a, 3));
+	assert_int_equal(store_partial_retire(&st, &p, st.incoming_fd, SEG3 ".other"), 1);
+	snprintf(p.tmp_name, sizeof(p.tmp_name), SEG3 ".7");
+	close(write_incoming(&st, p.tmp_name, a, 3));
+	assert_int_equal(store_partial_retire(&st, &p, st.incoming_fd, SEG3 ".short"), 1);
+	snprintf(p.tmp_name, sizeof(p.tmp_name), SEG3 ".8");
+	close(write_incoming(&st, p.tmp_name, a, 3));
+	assert_int_equal(store_partial_retire(&st, &p, -1, NULL), 1);
+	assert_true(refused_exists(SEG3 ".6") && refused_exists(SEG3 ".7") &&
+		    refused_exists(SEG3 ".8"));
+	assert_false(incoming_exists(SEG3 ".6") || incoming_exists(SEG3 ".7") ||
+		     incoming_exists(SEG3 ".8"));
+	assert_int_equal(st.set_aside, 3);
+
+	/* Two partials of one name: the one durable further stays, whichever comes last; the
+	 * other goes as store_partial_retire() says. */
+	{
+		struct store_partial longer = p, shorter = p, other = p;
+
+		longer.durable = 4;
+		longer.crc = crc32c(0, a, 4);
+		snprintf(longer.tmp_name, sizeof(longer.tmp_name), SEG3 ".10");
+		shorter.durable = 3;
+		shorter.crc = crc32c(0, a, 3);
+		snprintf(shorter.tmp_name, sizeof(shorter.tmp_name), SEG3 ".11");
+		close(write_incoming(&st, longer.tmp_name, a, 4));
+		close(write_incoming(&st, shorter.tmp_name, a, 3));
+		store_partial_keep(&st, &longer);
+		store_partial_keep(&st, &shorter); /* held by .10: removed */
+		assert_string_equal(store_partial_find(&st, SEG3)->tmp_name, SEG3 ".10");
+		assert_false(incoming_exists(SEG3 ".11"));
+		other.durable = 2;
+		other.crc = crc32c(0, b + 2, 2);
+		snprintf(other.tmp_name, sizeof(other.tmp_name), SEG3 ".12");
+		close(write_incoming(&st, other.tmp_name, b + 2, 2));
+		store_partial_keep(&st, &other); /* not held by .10: set aside */
+		assert_string_equal(store_partial_find(&st, SEG3)->tmp_name, SEG3 ".10");
+		assert_true(refused_exists(SEG3 ".12"));
+		assert_int_equal(st.set_aside, 4);
+	}
+	store_close(&st);
+}
+
+/* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first, set
+ * aside (it may hold acknowledged bytes). */
 static void test_partial_table_bound(void **state)
 {
 	struct store st;
@@ -607,8 +691,10 @@ static void test_partial_table_bound(void **state)
 	assert_int_equal(st.npartials, STORE_MAX_PARTIALS);
 	assert_null(store_partial_find(&st, "000000010000000000000010"));
 	assert_false(incoming_exists("000000010000000000000010.1"));
+	assert_true(refused_exists("000000010000000000000010.1"));
 	assert_non_null(store_partial_find(&st, "000000010000000000000020"));
-	/* Keeping a newer partial of a name replaces the older one's file. */
+	/* A partial of a name durable further replaces the one kept; the old one's byte
+	 * is not the new one's first (its recorded CRC is not theirs): set aside. */
 	{
 		struct store_partial p = { .seq = 99, .size = MB, .durable = 2 };
 
@@ -619,6 +705,7 @@ static void test_partial_table_bound(void **state)
 		assert_int_equal(st.npartials, STORE_MAX_PARTIALS);
 		assert_true(store_partial_find(&st, p.name)->durable == 2);
 		assert_false(incoming_exists("000000010000000000000020.17"));
+		assert_true(refused_exists("000000010000000000000020.17"));
 	}
 	while (st.npartials)
 		store_partial_discard(&st, &st.partials[0]);
@@ -690,6 +777,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_retire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_compare_dirs, setup, teardown),

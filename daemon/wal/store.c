@@ -335,12 +335,17 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
 		ssize_t got = pread(fd, buf, want, (off_t)off);
 
-		if (got <= 0)
+		if (got <= 0) {
+			log_log("could not read partial file \"%s\" at %" PRIu64 ": %s", tmp_name,
+				off, got < 0 ? strerror(errno) : "it ends there");
+			p->damaged = true;
 			goto out_free;
+		}
 		crc = crc32c(crc, buf, (size_t)got);
 		if (wal_validator_feed(&p->wv, buf, (size_t)got) < 0) {
 			log_log("partial file \"%s\" is not valid WAL: %s", tmp_name,
 				p->wv.message);
+			p->damaged = true;
 			goto out_free;
 		}
 		off += (uint64_t)got;
@@ -348,6 +353,7 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 			log_log("partial file \"%s\" does not match its record (CRC %08x, "
 				"recorded %08x)",
 				tmp_name, crc, p->crc);
+			p->damaged = true;
 			goto out_free;
 		}
 	}
@@ -365,8 +371,9 @@ out_close:
 }
 
 /*
- * Go through .incoming after a start: keep the partial files that can be resumed, remove
- * the rest (never acknowledged: the primary sends them again).
+ * Go through .incoming after a start: keep the partial files that can be resumed, set
+ * aside those whose durable bytes do not check (p.damaged: they may have been
+ * acknowledged), remove the rest (nothing durable: the primary sends them again).
  */
 static int store_scan_incoming(struct store *st, const char *path)
 {
@@ -397,7 +404,20 @@ static int store_scan_incoming(struct store *st, const char *path)
 			store_partial_keep(st, &p);
 			continue;
 		}
+		if (p.damaged) {
+			char as[sizeof(p.tmp_name) + 16];
+
+			if (store_set_aside(st, de->d_name, as, sizeof(as)) == 0) {
+				log_warning("set \"%s\" aside as \"%s/%s/%s\": its %" PRIu64
+					    " durable bytes may have been acknowledged, and do not "
+					    "check",
+					    de->d_name, st->path, STORE_REFUSED_DIR, as, p.durable);
+				continue;
+			}
+		}
 		if (unlinkat(st->incoming_fd, de->d_name, 0) < 0) {
+			if (errno == ENOENT)
+				continue; /* set aside or removed meanwhile (store_partial_keep()) */
 			struct wal_name wn;
 
 			log_warning("could not remove incomplete file \"%s/%s\": %s", path,

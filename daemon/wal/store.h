@@ -48,6 +48,10 @@ struct store_partial {
 	uint64_t durable; /* 1 .. size - 1 */
 	uint32_t crc; /* CRC-32C of the first @durable bytes */
 	struct wal_validator wv; /* the validator after those bytes */
+	/* store_partial_check() failed on bytes the file says are durable (unreadable, a CRC
+	 * other than recorded, WAL that does not validate): maybe acknowledged, so set aside
+	 * at start rather than removed */
+	bool damaged;
 };
 
 /* A file stored under its final name. */

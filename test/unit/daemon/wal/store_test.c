@@ -84,6 +84,14 @@ static bool incoming_exists(const char *name)
 	return access(path, F_OK) == 0;
 }
 
+static bool refused_exists(const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_REFUSED_DIR, name);
+	return access(path, F_OK) == 0;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -106,7 +114,8 @@ static int teardown(void **state)
 /*
  * A half-received segment whose first 512 KiB were recorded durable is kept across a
  * restart, with its CRC, its validator state and its sequence number; one without a
- * record, one whose bytes no longer match their record, and a text file are removed.
+ * record and a text file are removed; one whose bytes no longer match their record is set
+ * aside (they may have been acknowledged: never removed).
  */
 static void test_partials_survive_restart(void **state)
 {
@@ -129,7 +138,7 @@ static void test_partials_survive_restart(void **state)
 	close(fd);
 	/* Removed: no record. */
 	close(write_incoming(&st, "000000010000000000000004.8", seg, 4096));
-	/* Removed: a record whose CRC the bytes do not have (a torn write after it). */
+	/* Set aside: a record whose CRC the bytes do not have (damaged after it). */
 	fd = write_incoming(&st, "000000010000000000000005.9", seg, MB / 2);
 	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc ^ 1), 0);
 	close(fd);
@@ -155,6 +164,8 @@ static void test_partials_survive_restart(void **state)
 	assert_true(incoming_exists(SEG3 ".7"));
 	assert_false(incoming_exists("000000010000000000000004.8"));
 	assert_false(incoming_exists("000000010000000000000005.9"));
+	assert_true(refused_exists("000000010000000000000005.9"));
+	assert_int_equal(st.set_aside, 1);
 	assert_false(incoming_exists("00000002.history.10"));
 
 	/* The rest of the file, fed to the kept validator, completes a valid segment. */
@@ -589,14 +600,6 @@ static void test_set_aside(void **state)
 	assert_int_equal(store_open(&st, dir), 0);
 	assert_int_equal(store_set_aside(&st, SEG3 ".8", as, sizeof(as)), -ENOENT);
 	store_close(&st);
-}
-
-static bool refused_exists(const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_REFUSED_DIR, name);
-	return access(path, F_OK) == 0;
 }
 
 /*

@@ -155,10 +155,16 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 			    st->path, STORE_INCOMING_DIR, p->tmp_name, p->durable);
 		return -1;
 	}
-	log_warning("set \"%s\" aside as \"%s/%s/%s\": its %" PRIu64
-		    " durable bytes may have been acknowledged, and %s%s%s holds them",
-		    p->tmp_name, st->path, STORE_REFUSED_DIR, as, p->durable,
-		    holder ? "not \"" : "no other file", holder ? holder : "", holder ? "\"" : "");
+	if (holder)
+		log_warning("set \"%s\" aside as \"%s/%s/%s\": its %" PRIu64
+			    " durable bytes may have been acknowledged, and \"%s\" does not "
+			    "begin with them",
+			    p->tmp_name, st->path, STORE_REFUSED_DIR, as, p->durable, holder);
+	else
+		log_warning("set \"%s\" aside as \"%s/%s/%s\": its %" PRIu64
+			    " durable bytes may have been acknowledged, and no other file holds "
+			    "them",
+			    p->tmp_name, st->path, STORE_REFUSED_DIR, as, p->durable);
 	log_detail("Commits may be in them; look into it, then remove the file.");
 	return 1;
 }

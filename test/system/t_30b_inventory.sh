@@ -9,8 +9,10 @@
 #  B. A partial file of other content: the replica holds the first megabytes of a segment
 #     (the primary was SIGKILLed mid-transfer on a throttled link), then a segment of the
 #     same name but different bytes is pushed.  The primary's CRC of its prefix differs, so
-#     it sends the file from its start; the replica discards its partial and stores the new
-#     content whole: no file made of two halves.
+#     it sends the file from its start; the replica stores the new content whole (no file
+#     made of two halves) and then sets its partial aside in archive_dir/.refused, since
+#     the new file does not begin with its bytes (a partial's bytes may have been
+#     acknowledged: after a restart a pushed partial is not told from a streamed one).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -95,10 +97,17 @@ wait_replica_streaming "$PCONF" 20
 assert_exit 0 "push of the other $s2" walship_push_as_postgres "$PCONF" "$other"
 grep -q "replica \"ws-r1\" holds [0-9]* bytes of \"$s2\" with other content; sending it from its start" \
 	"$TEST_DIR/ws-primary.log" || fail "the primary did not notice the partial's other content"
-grep -q "discarding partial file \"$s2\." "$TEST_DIR/ws-r1.log" ||
-	fail "the replica did not discard its partial $s2"
+grep -q "partial file \"$s2\.[0-9]*\" kept until \"$s2\", sent again from its start" \
+	"$TEST_DIR/ws-r1.log" || fail "the replica did not keep its partial $s2 meanwhile"
 assert_eq 0 "$(status_counter "$PCONF" resumed_files)" "primary resumed_files"
 assert_file_identical "$other" "$RARCHIVE/$s2"
+wait_for 10 "the replica to set its partial $s2 aside" grep -q "set \"$s2\.[0-9]*\" aside" \
+	"$TEST_DIR/ws-r1.log"
+aside=("$RARCHIVE/.refused/$s2".*)
+[[ -f "${aside[0]}" ]] || fail "nothing named $s2.* in $RARCHIVE/.refused"
+cmp -s -n 2097152 "${aside[0]}" "$SCRATCH/$s2" ||
+	fail "the partial set aside, ${aside[0]}, does not begin with the first push's bytes"
 compgen -G "$RARCHIVE/.incoming/$s2.*" >/dev/null && fail "a file of $s2 is left in .incoming"
-log "ok: B: $s2 sent from its start, stored whole with the new content"
+log "ok: B: $s2 sent from its start, stored whole with the new content; the partial set" \
+	"aside as ${aside[0]#"$RARCHIVE"/}"
 log "PASS"

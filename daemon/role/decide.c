@@ -105,10 +105,19 @@ enum have_verdict have_decide(const struct msg_have_entry *e, uint64_t size, con
 	return HAVE_RESUME;
 }
 
-bool stream_run_continues(bool origin, bool have_before, bool have_any, bool run_begun,
-			  bool settled_before)
+void stream_run_truncate(struct stream_run *run, uint64_t lsn)
 {
-	return origin || have_before || (!have_any && !run_begun && settled_before);
+	if (run->end > lsn)
+		run->end = lsn;
+	for (unsigned int i = 0; i < run->nahead;) {
+		if (run->ahead[i].start >= lsn) {
+			run->ahead[i] = run->ahead[--run->nahead];
+			continue;
+		}
+		if (run->ahead[i].end > lsn)
+			run->ahead[i].end = lsn;
+		i++;
+	}
 }
 
 bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool continues)

@@ -161,17 +161,8 @@ struct stream_run {
  */
 bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool continues);
 
-/*
- * stream_run_add()'s @continues for a segment: it is the source's first (@origin), the
- * replica's HAVE listed the one before it complete (@have_before), or the replica holds no
- * complete segment at all (@have_any false: a new replica), no run of it has begun
- * (@run_begun false), and every streamed segment before it is settled (@settled_before:
- * what came before is on the replicas that made it safe; an unsettled one is not, and its
- * commits wait for it).  Once a run has begun, a later segment never jumps the gap to it:
- * a resumed segment not yet whole must not let the next one's durable bytes count (and
- * release commits) before its own.
- */
-bool stream_run_continues(bool origin, bool have_before, bool have_any, bool run_begun,
-			  bool settled_before);
+/* The replica's WAL after @lsn no longer counts (a timeline forked there: it is the old
+ * timeline's): the run and what waits ahead of it end at @lsn at most. */
+void stream_run_truncate(struct stream_run *run, uint64_t lsn);
 
 #endif /* WALSHIP_ROLE_DECIDE_H */

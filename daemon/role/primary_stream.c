@@ -9,13 +9,16 @@
  * standby (durability rule 1 for every byte of a commit, not only whole segments).
  *
  * How a replica's durable WAL is counted (peer->stream.end): only a continuous run.  Its
- * durable prefix of a streamed segment counts when it holds everything before that
- * segment: the segment is the first this source streamed (everything before it was
- * reported flushed earlier, so it was durable on sync_replicas replicas then), the
- * replica stored the previous segment (streamed, pushed by archive_command, or held in
- * the spool for it) on this connection, or its HAVE listed that segment as stored (or no
- * segment at all: a new replica).  Acknowledgements and PROGRESS of later segments that
- * arrive first wait (struct stream_run, role/decide.c) and join when the gap closes.
+ * durable prefix of a streamed segment counts when every byte before that segment is
+ * durable on sync_replicas replicas: the replica stored the previous segment (streamed,
+ * pushed by archive_command, or held in the spool for it) on this connection, or the
+ * segment is the first this source streamed (everything before it was reported flushed
+ * earlier, so it was durable on sync_replicas replicas then), or every streamed segment
+ * before it that is not safe yet was acknowledged by this replica
+ * (peer_holds_unsafe_before(): the safe ones are durable on the replicas that settled
+ * them).  Acknowledgements and PROGRESS of later segments that arrive first wait (struct
+ * stream_run, role/decide.c) and join when the gap closes.  A timeline that forked
+ * before what the replicas hold cuts their runs back to the fork (stream_rewind()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -136,34 +139,20 @@ static uint64_t commits_after(const struct stream_state *ss, uint64_t lsn)
 }
 
 /*
- * Whether @peer's HAVE listed the segment that ends at @seg_start stored complete; *@any:
- * whether it listed any complete segment at all (stream_run_continues()).
+ * Whether @peer holds every streamed segment before @seg_start that is not safe yet: each
+ * one still waiting is acknowledged by it.  The others are safe: settled (durable on
+ * sync_replicas replicas then), or before the source's first segment (reported flushed
+ * earlier).  So a run may begin, or jump a gap, at @seg_start: every byte before the
+ * position it then counts towards is durable on sync_replicas replicas, on this one or on
+ * those that made it safe.  Its HAVE listing the segment before is not enough: a replica
+ * that stored a later segment before an earlier one (sent newest first after a
+ * reconnect) lists it and lacks the earlier one.
  */
-static bool peer_have_before(const struct peer *peer, uint64_t seg_start, uint32_t seg_size,
-			     bool *any)
+static bool peer_holds_unsafe_before(const struct peer *peer, uint64_t seg_start)
 {
-	*any = false;
-	for (uint32_t i = 0; i < peer->have.count; i++) {
-		const struct msg_have_entry *e = &peer->have.entries[i];
-		struct wal_name wn;
-		uint64_t segno;
-
-		if (e->kind != WIRE_HAVE_COMPLETE)
-			continue;
-		*any = true; /* even an entry used up (its name cleared) */
-		if (wal_name_parse(e->name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
-		    wal_name_segno(&wn, seg_size, &segno) == 0 &&
-		    (segno + 1) * seg_size == seg_start)
-			return true;
-	}
-	return false;
-}
-
-/* Whether every streamed segment before @seg_start is settled (stream_run_continues()). */
-static bool stream_settled_before(const struct primary *pr, uint64_t seg_start)
-{
-	for (const struct push *q = pr->pushes; q; q = q->next)
-		if (q->stream && push_waiting(q) && q->lsn < seg_start)
+	for (const struct push *q = peer->pr->pushes; q; q = q->next)
+		if (q->stream && push_waiting(q) && q->lsn < seg_start &&
+		    !push_acked_by(q, peer->name))
 			return false;
 	return true;
 }
@@ -173,7 +162,7 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	struct primary *pr = peer->pr;
 	uint64_t seg_start, end;
 	uint32_t seg_size = pr->id.seg_size;
-	bool before, any;
+	bool origin;
 
 	if (p->stream) {
 		seg_start = p->lsn;
@@ -190,12 +179,9 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	if (end > peer->stream_received_lsn)
 		peer->stream_received_lsn = end;
 	/* After a gap it counts only once the gap closes (see the header). */
-	before = peer_have_before(peer, seg_start, seg_size, &any);
-	if (!stream_run_add(
-		    &peer->stream, seg_start, end,
-		    stream_run_continues(p->stream && pr->source && seg_start == pr->stream_origin,
-					 before, any, peer->stream.end != 0,
-					 stream_settled_before(pr, seg_start))))
+	origin = p->stream && pr->source && seg_start == pr->stream_origin;
+	if (!stream_run_add(&peer->stream, seg_start, end,
+			    origin || peer_holds_unsafe_before(peer, seg_start)))
 		return;
 	peer->stream_lsn_ms = clock_now_ms();
 	primary_stream_report(pr);
@@ -364,9 +350,8 @@ static void stream_segment_done(struct primary *pr, struct push *p)
 		log_error("streamed segment \"%s\" is not valid: %s", p->name, p->wv.message);
 		pr->st.invalid++;
 	}
-	p->refs++;
 	push_check(p); /* sync_replicas = 0, or every replica acknowledged already */
-	push_unref(p);
+	push_unref(p); /* the stream's reference (stream_wal()) */
 }
 
 /*
@@ -384,8 +369,7 @@ static void stream_segment_cut(struct primary *pr, struct push *p, uint32_t time
 	log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
 		" bytes: the stream goes on at %X/%X on timeline %u",
 		p->name, p->avail, p->size, (unsigned int)(lsn >> 32), (unsigned int)lsn, timeline);
-	pr->stream_push = NULL;
-	p->refs++;
+	pr->stream_push = NULL; /* its reference is dropped below */
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_cancel_push(peer, p);
 	push_settle(p, false); /* a push of the segment waiting on it is sent as any push */
@@ -436,7 +420,10 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 					      (unsigned int)(lsn >> 32), (unsigned int)lsn);
 				return;
 			}
+			/* The stream's own reference: the push may fail and its transfers go
+			 * (a replica refuses it) while the stream still writes into it. */
 			pr->stream_push = p;
+			p->refs++;
 			p->running_crc_on = pr->stream_archiving;
 			pr->stream_unsettled++;
 			if (!pr->stream_origin)
@@ -489,12 +476,48 @@ static void stream_wal_batch_end(void *arg)
 /* A timeline's history file, before its first WAL: shipped (before the timeline's
  * segments, in the replicas' order), once per daemon (the source delivers it again on each
  * connection that starts on that timeline). */
+/*
+ * The stream goes on on a timeline that forked from the one streamed at @fork.  A cascading
+ * server may have sent WAL of the old timeline past the fork (the first half of a record
+ * its upstream never finished: PostgreSQL's walsender.c says so), and the replicas may
+ * hold it durably; it is not the new timeline's.  Their runs and the positions reported
+ * to PostgreSQL go back to @fork, so that the new timeline's WAL counts only as the
+ * replicas make it durable (durability rule 1 across a failover).
+ */
+static void stream_rewind(struct primary *pr, uint32_t timeline, uint64_t fork)
+{
+	struct stream_state *ss = stream_of(pr);
+	bool past = ss->reported_flush > fork || ss->reported_apply > fork;
+
+	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+		past = past || peer->stream.end > fork || peer->stream_received_lsn > fork;
+		stream_run_truncate(&peer->stream, fork);
+		if (peer->stream_received_lsn > fork)
+			peer->stream_received_lsn = fork;
+	}
+	if (!past)
+		return;
+	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
+		"no longer counts",
+		timeline, (unsigned int)(fork >> 32), (unsigned int)fork, pr->stream_tli);
+	if (ss->reported_flush > fork)
+		ss->reported_flush = fork;
+	if (ss->reported_apply > fork)
+		ss->reported_apply = fork;
+	pgsource_rewind(&ss->source, fork);
+}
+
 static void stream_history(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
 			   uint32_t len)
 {
 	struct primary *pr = arg;
-	uint32_t crc = crc32c(0, content, len);
+	uint32_t crc = crc32c(0, content, len), child;
+	uint64_t fork;
 
+	if (pr->stream_tli && timeline > pr->stream_tli &&
+	    wal_history_fork((const char *)content, len, timeline, pr->stream_tli, &fork, &child) ==
+		    0)
+		stream_rewind(pr, timeline, fork);
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;

@@ -908,6 +908,16 @@ void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush, uint64_
 	}
 }
 
+void pgsource_rewind(struct pgsource *s, uint64_t lsn)
+{
+	if (s->report_write > lsn)
+		s->report_write = lsn;
+	if (s->report_flush > lsn)
+		s->report_flush = lsn;
+	if (s->report_apply > lsn)
+		s->report_apply = lsn;
+}
+
 void pgsource_pause(struct pgsource *s, bool paused)
 {
 	if (s->paused == paused)

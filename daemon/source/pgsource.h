@@ -204,6 +204,15 @@ void pgsource_start(struct pgsource *s);
 void pgsource_report(struct pgsource *s, uint64_t write, uint64_t flush, uint64_t apply);
 
 /*
+ * The one exception to "never backwards": the stream goes on on a new timeline that forked
+ * at @lsn, before what the old one had carried to the replicas.  What they hold past @lsn
+ * is the old timeline's WAL, not the new one's, so no position reported from now on is
+ * above @lsn until the role reports again (the status update that starts the new
+ * timeline's streaming carries these).
+ */
+void pgsource_rewind(struct pgsource *s, uint64_t lsn);
+
+/*
  * Back-pressure: while paused the source does not read from the socket (PostgreSQL's
  * walsender then waits, and the receive timeout does not run); status updates still go
  * out.  Unpausing reads again, including what libpq already holds.

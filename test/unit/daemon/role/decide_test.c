@@ -274,36 +274,32 @@ static void test_stream_run(void **state)
 	assert_int_equal(run.nahead, 0);
 }
 
-/*
- * Which segment may begin a run, or continue one across a gap: the source's first, one
- * after a segment the replica listed complete, or, on a replica that lists none (new),
- * the first it makes durable when every streamed segment before it is settled, but no
- * later one once a run has begun.
- */
-static void test_stream_run_continues(void **state)
+/* A timeline forked inside what the run holds: the run, and what waits ahead of it, end at
+ * the fork; the new timeline's WAL from its segment start continues the run. */
+static void test_stream_run_truncate(void **state)
 {
 	struct stream_run run = { 0 };
-	const uint64_t seg = 16 * MB;
+	const uint64_t seg = 16 * MB, fork = 3 * seg + 5000;
 
 	(void)state;
-	assert_true(stream_run_continues(true, false, true, true, false));
-	assert_true(stream_run_continues(false, true, true, true, false));
-	assert_true(stream_run_continues(false, false, false, false, true));
-	assert_false(stream_run_continues(false, false, true, false, true));
-	assert_false(stream_run_continues(false, false, false, true, true));
-	/* A new replica, sent the unsettled segments before the current one too: its run
-	 * does not begin at the current one, whose durable bytes would pass theirs. */
-	assert_false(stream_run_continues(false, false, false, false, false));
-	/* A replica that listed only a partial of segment 1 (no complete segment) resumes it
-	 * (the source's first): segment 2's durable bytes wait until segment 1 is whole. */
-	assert_true(stream_run_add(&run, 1 * seg, 1 * seg + 5000,
-				   stream_run_continues(true, false, false, run.end != 0, true)));
-	assert_false(
-		stream_run_add(&run, 2 * seg, 2 * seg + 700,
-			       stream_run_continues(false, false, false, run.end != 0, false)));
-	assert_true(run.end == 1 * seg + 5000);
-	assert_true(stream_run_add(&run, 1 * seg, 2 * seg, false));
-	assert_true(run.end == 2 * seg + 700);
+	assert_true(stream_run_add(&run, 2 * seg, 3 * seg + 9000, true));
+	assert_false(stream_run_add(&run, 5 * seg, 5 * seg + 10, false));
+	assert_false(stream_run_add(&run, 3 * seg + 9500, 3 * seg + 9600, false));
+	assert_int_equal(run.nahead, 2);
+	stream_run_truncate(&run, fork);
+	assert_true(run.end == fork);
+	assert_int_equal(run.nahead, 0); /* both began after the fork */
+	assert_false(stream_run_add(&run, 3 * seg, 3 * seg + 4000, false)); /* below the fork */
+	assert_true(stream_run_add(&run, 3 * seg, 3 * seg + 6000, false));
+	assert_true(run.end == 3 * seg + 6000);
+	/* One that began before the fork is cut there. */
+	assert_false(stream_run_add(&run, 4 * seg, 4 * seg + 100, false));
+	stream_run_truncate(&run, 4 * seg + 50);
+	assert_int_equal(run.nahead, 1);
+	assert_true(run.ahead[0].end == 4 * seg + 50);
+	stream_run_truncate(&run, 0);
+	assert_true(run.end == 0);
+	assert_int_equal(run.nahead, 0);
 }
 
 int main(void)
@@ -319,7 +315,7 @@ int main(void)
 		cmocka_unit_test(test_spool_room),
 		cmocka_unit_test(test_have),
 		cmocka_unit_test(test_stream_run),
-		cmocka_unit_test(test_stream_run_continues),
+		cmocka_unit_test(test_stream_run_truncate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,73 @@
+#!/bin/bash
+# t_99j: a delayed standby stays delayed across segment switches (issue 14).  The replica's
+# archive is a ramfs (no O_DIRECT), so streamed segments are written buffered and a
+# segment's last bytes count as durable only when it is stored (fsync, rename), which the
+# next segment's first group commit often precedes.  The appliance serves a standby with
+# standby_delay = sb1:1h: nothing committed during the test is due, so what it sends sb1
+# not move, nor what was sent to sb1, through four segment switches.
+# The build before this test took the segment still being stored for a gap, forgot the
+# commits it knew and sent the next segment's start.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PG_LISTEN_PORT=5433
+SB_PORT=5434
+ws_setup
+require_cmds jq mount umount
+MNT=$(mktemp -d /tmp/walship-ramfs.XXXXXX)
+trap 'ws_cleanup; rc=$?; umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null; rmdir "$MNT"
+	exit "$rc"' EXIT
+mount -t ramfs -o mode=0755 walship-ramfs "$MNT" || skip "cannot mount a ramfs here"
+if dd if=/dev/zero of="$MNT/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+	skip "this kernel's ramfs takes O_DIRECT: no file system without it at hand"
+fi
+rm -f "$MNT/probe"
+mkdir "$MNT/archive"
+chgrp postgres "$MNT/archive"
+chmod 2750 "$MNT/archive"
+mkdir -p "$TEST_DIR/ws-r1"
+HBA=$TEST_DIR/ws-r1/hba.conf
+printf '%s\n' "# TYPE     ROLE     NODE_NAME  CERT_NAME  ADDRESS" \
+	"hostnossl  standby  postgres   all        10.77.0.0/16" >"$HBA"
+chmod 0644 "$HBA"
+REPLICA_CONF_EXTRA=("archive_dir=$MNT/archive" "pg_listen=0.0.0.0:$PG_LISTEN_PORT"
+	"hba_file=$HBA" "standby_delay=sb1:1h")
+walship_stream_up on
+RARCHIVE=$MNT/archive
+
+SDATA=$TEST_DIR/pg-standby
+pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" ""
+printf '%s\n' \
+	"primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'" \
+	"wal_receiver_status_interval = 1s" >>"$SDATA/postgresql.conf"
+pg_start "$SDATA" "$NS_R1"
+sb1() {
+	walship_status "$RCONF" --json | jq -er --arg f "$1" '.standbys[] |
+		select(.application_name == "sb1" and .state == "streaming") | .[$f]'
+}
+wait_for 30 "sb1 streaming from the appliance" sb1 send_limit
+limit=$(sb1 send_limit)
+sent=$(sb1 sent_lsn)
+log "sb1 streams, delayed 1 h: send limit $limit, sent up to $sent (where it began)"
+
+# Synchronous commits, many group commits to a segment: its last bytes often come with
+# its end, made durable by the fsync before its rename rather than by a group commit.
+start=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_lsn()")
+log "pgbench -i -s 6 (about 5 segments of WAL) from $start"
+pgbench_at "$NS_P" "$PG_PORT" -i -s 6 -q >"$TEST_DIR/pgbench-init.out" 2>&1 ||
+	{ cat "$TEST_DIR/pgbench-init.out"; fail "pgbench -i failed"; }
+final=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+(($(lsn_to_int "$final") / 16777216 - $(lsn_to_int "$start") / 16777216 >= 4)) ||
+	fail "the load wrote $start to $final: fewer than four segment switches"
+
+wait_for 60 "the replica to hold up to $final" replica_holds "$(lsn_to_int "$final")"
+assert_eq 0 "$(status_counter "$RCONF" stream_direct_syncs)" "direct group commits (buffered)"
+now=$(sb1 send_limit)
+now_sent=$(sb1 sent_lsn)
+[[ "$now" == "$limit" ]] ||
+	fail "sb1's send limit moved from $limit to $now, though nothing committed is 1 h old"
+[[ "$now_sent" == "$sent" ]] || fail "sb1 was sent up to $now_sent, from $sent"
+log "ok: up to $final, four segment switches and more: sb1's send limit is still $limit," \
+	"nothing more sent"
+log "PASS"

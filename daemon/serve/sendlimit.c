@@ -57,6 +57,10 @@ struct sendlimit {
 	struct commit *commits;
 	size_t ncommits, cap;
 	uint64_t base_end; /* the end of the last commit folded in (due for every delay) */
+	/* the last commit folded in because the index was full (SENDLIMIT_MAX_COMMITS),
+	 * due or not: a hold released --before at or before it stays held */
+	uint64_t overflow_lsn;
+	bool overflow_logged;
 	struct delay delays[SENDLIMIT_MAX_DELAYS];
 	unsigned int ndelays;
 	struct hold holds[SENDLIMIT_MAX_HOLDS];
@@ -76,7 +80,14 @@ static void note_commit(void *arg, const struct wal_xact_end *x)
 		struct commit *c;
 
 		if (cap > SENDLIMIT_MAX_COMMITS || !(c = realloc(sl->commits, cap * sizeof(*c)))) {
-			/* full: fold the oldest in as if due */
+			/* full: fold the oldest in as if due (said once per start of the index) */
+			if (!sl->overflow_logged)
+				log_warning(
+					"delayed and held standbys: %zu commits are not due yet, "
+					"the most kept; the oldest are taken as due",
+					sl->ncommits);
+			sl->overflow_logged = true;
+			sl->overflow_lsn = sl->commits[0].lsn;
 			sl->base_end = sl->commits[0].end_lsn;
 			memmove(sl->commits, sl->commits + 1, --sl->ncommits * sizeof(*c));
 			for (unsigned int i = 0; i < sl->ndelays; i++)
@@ -284,6 +295,8 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn)
 	sl->index_start = lsn;
 	sl->ncommits = 0;
 	sl->base_end = 0;
+	sl->overflow_lsn = 0;
+	sl->overflow_logged = false;
 	for (unsigned int i = 0; i < sl->ndelays; i++)
 		sl->delays[i].idx = 0;
 	return 0;
@@ -317,9 +330,13 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 	if (!sl->dec_on) {
 		uint64_t first = segno;
 
-		/* from where the oldest hold is: release --before looks for commits there */
+		/* from where the oldest hold is: release --before looks for commits there,
+		 * unless that is more stored segments back than are read on the event loop
+		 * at once (a hold kept for hours, then a restart): then from here, and that
+		 * hold stays held rather than guess */
 		for (unsigned int i = 0; i < sl->nholds; i++)
-			if (sl->holds[i].lsn && sl->holds[i].lsn / seg_size < first)
+			if (sl->holds[i].lsn && sl->holds[i].lsn / seg_size < first &&
+			    segno - sl->holds[i].lsn / seg_size <= SENDLIMIT_MAX_CATCH_UP)
 				first = sl->holds[i].lsn / seg_size;
 		if (decoder_start(sl, first * seg_size) < 0)
 			return;
@@ -394,8 +411,10 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 	if (h) {
 		uint64_t at = h->lsn;
 
-		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn)) {
-			/* the commits after the hold are not known: stay held */
+		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn ||
+					       (sl->overflow_lsn && sl->overflow_lsn >= h->lsn))) {
+			/* the commits after the hold are not known (or not all kept): stay
+			 * held */
 		} else if (h->mode == HOLD_BEFORE) {
 			size_t i = 0;
 

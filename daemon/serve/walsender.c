@@ -571,10 +571,14 @@ void serve_wal_durable(struct serve *s, const char *name, const char *tmp_name, 
 	serve_growing_set(s, name, tmp_name, durable, image);
 	serve_note_wal(s, name, durable, false);
 	sendlimit_wal(s->limits, name, s->store->incoming_fd, tmp_name, durable, image);
-	for (struct standby *sb = s->standbys; sb; sb = sb->next)
-		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name) &&
-		    durable > sb->file_limit)
+	for (struct standby *sb = s->standbys; sb; sb = sb->next) {
+		if (sb->file_fd < 0 || !sb->file_incoming || strcmp(sb->file_name, name))
+			continue;
+		if (strcmp(sb->file_tmp, tmp_name))
+			sb->file_reopen = true; /* another copy grows: not the one it has open */
+		else if (durable > sb->file_limit)
 			sb->file_limit = durable;
+	}
 	serve_wake(s);
 }
 

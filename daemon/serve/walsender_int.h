@@ -110,6 +110,8 @@ struct standby {
 	char file_name[WAL_NAME_MAX + 1];
 	uint64_t file_limit; /* bytes of it that are durable and may be sent */
 	bool file_incoming; /* opened from .incoming */
+	/* the copy in .incoming it opens or opened (struct growing's tmp_name then) */
+	char file_tmp[sizeof(((struct store_partial *)0)->tmp_name)];
 	/* that incoming file was stored, or replaced by another copy of the segment (the
 	 * upstream cancelled it and sends it again): open the segment again before reading */
 	bool file_reopen;

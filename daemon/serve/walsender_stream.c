@@ -41,9 +41,13 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
 	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
 		if (!s->growing[i].name[0])
 			g = &s->growing[i];
-	for (unsigned int i = 0; !g && i < SERVE_MAX_GROWING; i++)
-		if (!g || strcmp(s->growing[i].name, g->name) < 0)
-			g = &s->growing[i];
+	if (!g) {
+		/* every entry taken: the oldest name (timeline, then segment) goes */
+		g = &s->growing[0];
+		for (unsigned int i = 1; i < SERVE_MAX_GROWING; i++)
+			if (strcmp(s->growing[i].name, g->name) < 0)
+				g = &s->growing[i];
+	}
 	snprintf(g->name, sizeof(g->name), "%s", name);
 	snprintf(g->tmp_name, sizeof(g->tmp_name), "%s", tmp_name);
 	g->durable = durable;
@@ -353,6 +357,7 @@ static void sb_open(struct standby *sb, const struct growing *g)
 	sb->file_reopen = false;
 	sb->read_gen = sb->gen;
 	sb->file_incoming = incoming;
+	snprintf(sb->file_tmp, sizeof(sb->file_tmp), "%s", incoming ? g->tmp_name : "");
 	sb->file_op.cb = sb_opened;
 	sqe = sb_sqe(sb, &sb->file_op);
 	io_uring_prep_openat(sqe, incoming ? st->incoming_fd : st->dir_fd,
@@ -396,8 +401,18 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		const struct growing *g = serve_growing_find(s, sb->file_name);
 
 		sb->file_fd = res;
-		/* from .incoming and no longer listed: stored meanwhile, so complete */
-		sb->file_limit = sb->file_incoming && g ? g->durable : s->store->id.seg_size;
+		if (!sb->file_incoming) {
+			sb->file_limit = s->store->id.seg_size; /* stored: complete */
+		} else if (g && !strcmp(g->tmp_name, sb->file_tmp)) {
+			sb->file_limit = g->durable;
+		} else {
+			/* Stored meanwhile, or replaced by another copy (the one opened may be
+			 * a cancelled copy, zeros after what was durable): nothing is read from
+			 * it; the segment is opened again (serve_reopen() missed it: the open
+			 * was in flight). */
+			sb->file_limit = 0;
+			sb->file_reopen = true;
+		}
 		sb_pump(sb);
 	}
 	sb_op_done(sb);

@@ -349,14 +349,12 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 		wal_name_format_segment(prev, sizeof(prev), wn.timeline, s, seg_size);
 		pfd = openat(sl->store->dir_fd, prev, O_RDONLY | O_CLOEXEC);
 		if (pfd < 0) {
-			struct store_partial incoming;
-
 			/* Still being stored (written buffered, its last bytes are durable only
 			 * with its fsync before the rename, which this segment's first group
 			 * commit may precede): its stored hook feeds it, then this one's next
 			 * growth.  Taken for a gap, it would forget the commits known and let
 			 * a delay's boundary jump to this segment. */
-			if (store_find_incoming(sl->store->dir_fd, prev, &incoming) == 0)
+			if (store_has_incoming(sl->store, prev))
 				return;
 			if (decoder_start(sl, seg_lsn) < 0) /* a gap: start again at @name */
 				return;

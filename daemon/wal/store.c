@@ -796,6 +796,27 @@ static int store_crc_prefix(int fd, uint64_t len, uint32_t *crc)
 	return ret;
 }
 
+bool store_has_incoming(const struct store *st, const char *name)
+{
+	int fd = dup(st->incoming_fd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct store_partial p;
+	struct wal_name wn;
+	struct dirent *de;
+	bool found = false;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	rewinddir(dir); /* the descriptor's offset is shared with incoming_fd's */
+	while (!found && (de = readdir(dir)) != NULL)
+		found = store_parse_tmp_name(de->d_name, &p, &wn) == 0 && !strcmp(p.name, name);
+	closedir(dir);
+	return found;
+}
+
 int store_find_incoming(int archive_fd, const char *name, struct store_partial *found)
 {
 	struct store_partial p;
@@ -829,6 +850,10 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 			continue;
 		}
 		store_partial_record(fd, &sb, &p);
+		/* The record is set before the fsync that makes its bytes durable, and a
+		 * checkpoint's may not have completed: synced here, or not counted. */
+		if (p.durable && fdatasync(fd) < 0)
+			p.durable = 0;
 		if (p.durable < p.size && (uint64_t)sb.st_size >= p.durable) {
 			uint64_t valid;
 

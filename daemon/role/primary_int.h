@@ -235,6 +235,18 @@ struct peer {
 /* Settled streamed segments remembered, so that the same segment pushed by
  * archive_command is answered without being sent again. */
 #define STREAM_RECENT 16
+/* Streamed segments that failed (a replica refused one, the spool could not hold one)
+ * remembered with the replicas that hold them durably, so that no other replica's run
+ * counts past them (peer_holds_unsafe_before()): the last few. */
+#define STREAM_FAILED 16
+#define STREAM_FAILED_HOLDERS 8
+
+struct stream_failed {
+	uint64_t lsn; /* 0: unused */
+	unsigned int nholders;
+	char holders[STREAM_FAILED_HOLDERS][WIRE_MAX_NAME + 1];
+};
+
 /* Memory of released streamed segments kept for the next ones (push_mem_new): a new
  * memfd is faulted in page by page as the stream fills it, 4,096 faults and 16 MiB
  * zeroed per segment (100 ms of CPU per segment on the test machine, against 2 ms to
@@ -313,6 +325,8 @@ struct primary {
 	bool stream_archiving; /* the server's archive_mode is not off: pushes may come */
 	struct stream_recent recent[STREAM_RECENT];
 	unsigned int recent_next;
+	struct stream_failed failed[STREAM_FAILED];
+	unsigned int failed_next;
 	struct ahead_recent ahead_recent[AHEAD_RECENT];
 	unsigned int ahead_next;
 	/* relay mode (relay.c): this sender runs in a replica and sends what its store holds;

@@ -150,11 +150,46 @@ static uint64_t commits_after(const struct stream_state *ss, uint64_t lsn)
  */
 static bool peer_holds_unsafe_before(const struct peer *peer, uint64_t seg_start)
 {
-	for (const struct push *q = peer->pr->pushes; q; q = q->next)
+	const struct primary *pr = peer->pr;
+
+	for (const struct push *q = pr->pushes; q; q = q->next)
 		if (q->stream && push_waiting(q) && q->lsn < seg_start &&
 		    !push_acked_by(q, peer->name))
 			return false;
+	/* A segment that failed is not safe either, and is sent to nobody any more. */
+	for (unsigned int i = 0; i < STREAM_FAILED; i++) {
+		const struct stream_failed *fl = &pr->failed[i];
+		bool holds = false;
+
+		if (!fl->lsn || fl->lsn >= seg_start)
+			continue;
+		for (unsigned int h = 0; h < fl->nholders && !holds; h++)
+			holds = !strcmp(fl->holders[h], peer->name);
+		if (!holds)
+			return false;
+	}
 	return true;
+}
+
+/*
+ * Streamed segment @p failed (a replica refused it, the spool could not hold it for a
+ * registered replica): it is not safe, and it is no longer sent.  Remembered with
+ * the replicas that hold it durably (acknowledged it, or their run passed its end), so
+ * that no other replica's run begins after it (peer_holds_unsafe_before()).
+ */
+static void stream_failed_add(struct primary *pr, const struct push *p)
+{
+	struct stream_failed *fl = &pr->failed[pr->failed_next++ % STREAM_FAILED];
+
+	*fl = (struct stream_failed){ .lsn = p->lsn };
+	for (const struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (fl->nholders < STREAM_FAILED_HOLDERS &&
+		    (push_acked_by(p, peer->name) || peer->stream.end >= p->lsn + p->size))
+			snprintf(fl->holders[fl->nholders++], sizeof(fl->holders[0]), "%s",
+				 peer->name);
+	log_warning("streamed segment \"%s\" failed: %u replica(s) hold it; no other replica's "
+		    "durable position counts past it",
+		    p->name, fl->nholders);
 }
 
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
@@ -548,6 +583,10 @@ void primary_stream_settled(struct push *p, bool ok)
 		}
 		return;
 	}
+	/* Failed, not cut short at a timeline switch (its .partial follows; the stream has
+	 * left it then, while one failing before its end is still being streamed). */
+	if (!ok && (p->avail == p->size || p == pr->stream_push) && !pr->drain_deadline_ms)
+		stream_failed_add(pr, p); /* (stopping: every push fails, and nothing follows) */
 	if (ok && p->avail == p->size && p->running_crc_on) {
 		struct stream_recent *r = &pr->recent[pr->recent_next++ % STREAM_RECENT];
 

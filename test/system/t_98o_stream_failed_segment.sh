@@ -1,0 +1,61 @@
+#!/bin/bash
+# t_98o: no replica's durable position counts past a streamed segment that failed (issue
+# 13).  The only replica holds a stray file under the next segment's name; that segment
+# streams, is acknowledged durable, and is refused at its end (CONFLICT): it fails, and
+# the replica that holds it (set aside) is the only one that does.  The replica is then
+# replaced by a new one (an empty archive, another name): it is sent the segments after
+# the failed one and stores them, but its durable position for PostgreSQL must stay
+# before the failed segment's end, since it does not hold that segment; on the build
+# before 2a31234 it counted past it (the failed segment counted as settled).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+STREAM_ARCHIVE_COMMAND=/bin/true
+walship_stream_up on
+SEG=$((16 * 1024 * 1024))
+psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
+failed=$(psql_at "$NS_P" "$PG_PORT" \
+	"select pg_walfile_name(pg_current_wal_insert_lsn() + $SEG)")
+head -c "$SEG" /dev/urandom >"$RARCHIVE/$failed"
+log "a stray file stored as $failed, the segment after the current one"
+for _ in 1 2; do
+	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
+		from generate_series(1, 20000) g; select pg_switch_wal()" >/dev/null
+done
+wait_for 60 "the replica to refuse $failed" grep -q \
+	"could not archive \"$failed\": replica \"ws-r1\" refused it" "$TEST_DIR/ws-primary.log"
+failed_end=$(((0x${failed:8:8} * 256 + 0x${failed:16:8} + 1) * SEG))
+log "ok: $failed failed; it ends at $failed_end"
+
+log "the replica replaced: an empty archive, the name ws-r1b"
+walshipd_stop "$RCONF"
+before=$(walship_status "$PCONF" --json | jq -r '.source_flush_lsn')
+[[ "$before" =~ ^[0-9]+$ ]] || fail "no source_flush_lsn in the primary's status: $before"
+find "$RARCHIVE" -mindepth 1 -delete
+sed -i 's/^node_name = .*/node_name = ws-r1b/' "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1b.log"
+wait_replica_streaming "$PCONF" 20
+after=$(psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+	insert into ws_fill select g, repeat('x', 200) from generate_series(1, 20000) g;
+	select pg_walfile_name(pg_current_wal_insert_lsn())")
+psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local; select pg_switch_wal()" >/dev/null
+wait_for 60 "the new replica to store $after, after the failed segment" test -f \
+	"$RARCHIVE/$after"
+# What the primary walshipd reports as flushed stays where the replaced replica left it
+# (it held the failed segment and a little more), and PostgreSQL was told no more.
+reported=$(walship_status "$PCONF" --json | jq -r '.source_flush_lsn')
+flush=$(psql_at "$NS_P" "$PG_PORT" "select coalesce(max(flush_lsn), '0/0')
+	from pg_stat_replication where application_name = '$(conf_get "$PCONF" node_name)'")
+[[ "$reported" =~ ^[0-9]+$ ]] || fail "no source_flush_lsn in the primary's status: $reported"
+((reported == before)) ||
+	fail "the flush reported moved from $before to $reported: the new replica's WAL counts past $failed, which it does not hold"
+(($(lsn_to_int "$flush") <= before)) || fail "PostgreSQL was told $flush is flushed, past $before"
+((before < failed_end + SEG)) || fail "test: the replaced replica held up to $before"
+[[ ! -f "$RARCHIVE/$failed" ]] || fail "the new replica holds $failed after all"
+grep -q "streamed segment \"$failed\" failed: 1 replica(s) hold it" "$TEST_DIR/ws-primary.log" ||
+	fail "the primary walshipd did not say that $failed failed, held by one replica"
+log "ok: the new replica stored $after; the flush reported stays at $before" \
+	"(PostgreSQL: $flush), before the end of $after"
+log "PASS"

@@ -319,8 +319,19 @@ static void pgsource_choose_start(struct pgsource *s)
 			lsn = s->slot_restart_lsn;
 			timeline = s->slot_restart_tli;
 		} else {
+			char at[PGREPL_LSN_TEXT];
+
+			/* A slot someone made without reserving WAL, or one invalidated
+			 * (max_slot_wal_keep_size): nothing says where walship stopped. */
 			lsn = s->server.xlogpos;
 			timeline = s->server.timeline;
+			log_warning("replication slot \"%s\" reserves no WAL (its restart_lsn is "
+				    "NULL): streaming from the server's position %s",
+				    s->cfg.slot, pgrepl_lsn_format(lsn, at, sizeof(at)));
+			log_detail("WAL before it is shipped only by archive_command; commits "
+				   "that waited for walship on it are acknowledged with the WAL "
+				   "after it.  Drop the slot and let walship create it (with "
+				   "RESERVE_WAL) to avoid this.");
 		}
 		lsn -= lsn % s->server.seg_size;
 	}

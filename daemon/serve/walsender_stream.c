@@ -386,6 +386,10 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 			sb_pump(sb);
 	} else if (res == -ENOENT && serve_growing_find(s, sb->file_name)) {
 		sb_pump(sb); /* being received after all: open it in .incoming */
+	} else if (res == -ENOENT && sb->stop_lsn && sb->file_tli == sb->next_tli) {
+		/* The switch point's segment, read from the new timeline's file, whose history
+		 * came first: its first durable bytes wake the standby (serve_wake()). */
+		sb->waiting = true;
 	} else if (res == -ENOENT) {
 		sb_removed(sb);
 		sb_flush(sb);

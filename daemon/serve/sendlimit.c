@@ -431,6 +431,16 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 	return limit;
 }
 
+uint64_t sendlimit_floor(const struct sendlimit *sl)
+{
+	uint64_t floor = UINT64_MAX;
+
+	for (unsigned int i = 0; sl && i < sl->nholds; i++)
+		if (sl->holds[i].lsn < floor)
+			floor = sl->holds[i].lsn;
+	return floor;
+}
+
 bool sendlimit_due(struct sendlimit *sl, int64_t now_us)
 {
 	int64_t pg_now, next = INT64_MAX;

@@ -91,6 +91,13 @@ int sendlimit_release(struct sendlimit *sl, const char *app, enum sendlimit_rele
 void sendlimit_fill_status(struct sendlimit *sl, const char *app, int64_t now_us,
 			   struct status_standby *o);
 
+/*
+ * The lowest position a hold is at (UINT64_MAX: none): a held standby is sent the WAL after
+ * it once released, connected or not then (holds survive restarts), so retention keeps it
+ * (serve_retention_floor()).
+ */
+uint64_t sendlimit_floor(const struct sendlimit *sl);
+
 void sendlimit_free(struct sendlimit *sl);
 
 #endif /* WALSHIP_SERVE_SENDLIMIT_H */

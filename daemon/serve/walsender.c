@@ -609,12 +609,17 @@ void serve_wal_stored(struct serve *s, const char *name)
 
 uint64_t serve_retention_floor(const struct serve *s)
 {
-	uint64_t floor = serve_slots_floor(s);
+	uint64_t floor = serve_slots_floor(s), held = s ? sendlimit_floor(s->limits) : UINT64_MAX;
 
+	if (held < floor)
+		floor = held;
 	for (const struct standby *sb = s ? s->standbys : NULL; sb; sb = sb->next) {
 		uint64_t need = sb->next_lsn;
 
-		if (sb->closing || sb->state != SB_STREAMING)
+		/* Streaming, or between two timelines' START_REPLICATION (back to queries
+		 * at a timeline's end while PostgreSQL replays up to the switch point). */
+		if (sb->closing ||
+		    (sb->state != SB_STREAMING && !(sb->state == SB_QUERY && sb->next_lsn)))
 			continue;
 		if (sb->flush && sb->flush < need)
 			need = sb->flush;

@@ -95,8 +95,10 @@ void serve_on_applied(struct serve *s, serve_applied_fn fn, void *arg);
  * position (what PostgreSQL's physical slot keeps, restart_lsn), or, before it reported
  * one or when that is past what it was sent, the next byte it is sent (its start point);
  * a temporary slot lives as long as its connection, so that connection's position covers
- * it; a permanent slot keeps its restart LSN (serve_slots_floor()), connected or not.
- * What else holds WAL longer (held or delayed standbys) only lowers the floor, here.
+ * it; a permanent slot keeps its restart LSN (serve_slots_floor()), connected or not; so
+ * does a hold its position (sendlimit_floor()), and a standby between two timelines'
+ * START_REPLICATION its position.  What else holds WAL longer (delayed standbys) only
+ * lowers the floor, here.
  * Returns UINT64_MAX when nothing is needed (no standby streams, no slot; @s NULL).
  */
 uint64_t serve_retention_floor(const struct serve *s);

@@ -73,6 +73,7 @@ struct conn_tx_item {
 	uint8_t *tls_out; /* TLS: the item's records, sent instead of its plaintext */
 	void *owner; /* owner's context for load callbacks */
 	uint64_t owner_arg;
+	uint32_t owner_id;
 	/* mapped items: the frame's headers in small[], its content at ext (not ours) */
 	const uint8_t *ext;
 	uint32_t ext_len;

@@ -57,12 +57,13 @@ void xfer_free(struct xfer *x)
 	push_unref(p);
 }
 
+/* A chunk's READ completed.  Its transfer may be gone meanwhile (cancelled, refused): the
+ * item holds the push (a reference), the file id and the offset, not the transfer. */
 static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 {
 	struct conn_tx_item *item = container_of(op, struct conn_tx_item, load_op);
-	struct xfer *x = item->owner;
-	struct peer *peer = x->peer;
-	struct push *p = x->push;
+	struct peer *peer = container_of(item->conn, struct peer, conn);
+	struct push *p = item->owner;
 	uint64_t offset = item->owner_arg;
 	uint32_t want = item->len;
 
@@ -85,7 +86,7 @@ static void peer_read_done(struct ring_op *op, int res, uint32_t flags)
 				item->slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE, want);
 		conn_item_ready(
 			&peer->conn, item,
-			(uint32_t)msg_data_seal(item->slot->data, x->file_id, offset, want));
+			(uint32_t)msg_data_seal(item->slot->data, item->owner_id, offset, want));
 	}
 	push_unref(p);
 	conn_op_end(&peer->conn); /* may free peer */
@@ -381,8 +382,9 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 		conn_close(&peer->conn, -ENOMEM);
 		return false;
 	}
-	item->owner = x;
+	item->owner = p;
 	item->owner_arg = x->next_read;
+	item->owner_id = x->file_id;
 	item->load_op.cb = peer_read_done;
 	dst = slot->data + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
 	if (p->image) {

@@ -495,15 +495,20 @@ void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_nam
 	uint64_t segno;
 	int fd;
 
-	if (!rl || rl->stopping)
+	if (!rl || rl->stopping || !size)
 		return;
+	/* The last byte goes with FILE_END, once this replica has stored the file
+	 * (relay_wal_stored()): a downstream replica is never told a file is whole that may
+	 * still be refused here (another file stored under its name, its directory fsync). */
+	if (durable > size - 1)
+		durable = size - 1;
 	rs = relay_of(rl);
 	g = relay_growing_find(rs, name);
 	if (g && strcmp(g->tmp_name, tmp_name))
 		relay_cancel(rl, g); /* another copy of it: relayed from its start again */
 	else if (g) {
 		g->push->image = image;
-		if (durable > g->push->avail && durable <= g->push->size) {
+		if (durable > g->push->avail) {
 			g->push->avail = durable;
 			relay_fill_all(rl);
 		}

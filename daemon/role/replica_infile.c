@@ -894,6 +894,14 @@ static void infile_exists(struct infile *f)
 	struct replica *rp = f->link->rp;
 	int same = store_same_content(&rp->store, f->tmp_name, f->name);
 
+	/* The stored name may be one whose directory fsync failed (infile_dir_synced(): not
+	 * acknowledged then): made durable before it is acknowledged now. */
+	if (same == 1 && fsync(rp->store.dir_fd) < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync directory \"%s\": %s",
+			    rp->store.path, strerror(errno));
+		infile_refuse(f);
+		return;
+	}
 	switch (replica_exists_verdict(same)) {
 	case WIRE_ACK_DUPLICATE:
 		rp->st.duplicates++;

@@ -1160,7 +1160,7 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 		rp->st.checkpoints++;
 		log_debug("\"%s\": %" PRIu64 " of %" PRIu64 " bytes durable", f->name, f->durable,
 			  f->size);
-		if (f->stream)
+		if (f->stream && !f->cancelled) /* nobody waits for a cancelled one */
 			infile_progress(f);
 		serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable, f->image);
 		if (f->stream)

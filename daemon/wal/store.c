@@ -320,16 +320,22 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	    wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
 		goto out_close;
 	recorded = synced ? 0 : p->durable;
-	if (!synced && store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
-	    valid > p->durable && valid <= (uint64_t)sb.st_size) {
-		/* Written before a crash of this daemon, maybe not synced: sync it before it
-		 * is counted (a whole file stays a partial: the end comes with FILE_END). */
-		p->durable = valid < p->size ? valid : p->size - 1;
-		if (fdatasync(fd) < 0) {
+	if (!synced) {
+		bool extend = store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
+			      valid > p->durable && valid <= (uint64_t)sb.st_size;
+
+		/* Whatever counts is synced first: whole records written before a crash of
+		 * this daemon, and a recorded length too (the record is set before the fsync
+		 * that makes its bytes durable, which may not have completed).  A failed sync
+		 * is not tried again (its error is reported once): the file does not check. */
+		if ((extend || p->durable) && fdatasync(fd) < 0) {
 			log_warning("could not fsync file \"%s/%s/%s\": %s", st->path,
 				    STORE_INCOMING_DIR, tmp_name, strerror(errno));
-			p->durable = recorded;
+			p->damaged = p->durable > 0;
+			goto out_close;
 		}
+		if (extend) /* a whole file stays a partial: the end comes with FILE_END */
+			p->durable = valid < p->size ? valid : p->size - 1;
 	}
 	if (p->durable == 0)
 		goto out_close;

@@ -1227,6 +1227,11 @@ static void infile_keep_synced(struct infile *f, const char *why)
 	struct store_partial p = { 0 };
 
 	if (f->fd >= 0) {
+		/* Pages past what was synced may be cached but not on disk (a failed fsync
+		 * leaves them clean and readable, and reports its error once): dropped, so
+		 * that a later start's look at the records, or walship fetch, reads the
+		 * disk, not them. */
+		(void)posix_fadvise(f->fd, (off_t)f->durable, 0, POSIX_FADV_DONTNEED);
 		close(f->fd);
 		f->fd = -1;
 	}

@@ -553,6 +553,9 @@ static void infile_prefill_step(struct ring_op *op, int res, uint32_t flags)
 	} else if (f->prefill_off < f->size) {
 		f->prefill_off += (uint64_t)res;
 		infile_prefill(f);
+	} else if (!f->prefill_synced) {
+		f->prefill_synced = true;
+		infile_prefill(f); /* its name in .incoming next */
 	} else {
 		f->in_place = true;
 		infile_image_start(f);
@@ -577,9 +580,14 @@ static void infile_prefill(struct infile *f)
 				    left < sizeof(infile_zeros) ? (unsigned int)left :
 								  sizeof(infile_zeros),
 				    f->prefill_off);
-	} else {
+	} else if (!f->prefill_synced) {
 		/* fsync, not fdatasync: the record is inode metadata */
 		io_uring_prep_fsync(sqe, f->fd, 0);
+	} else {
+		/* Its entry, before any of its bytes is acknowledged: a file system need not
+		 * make a new file's name durable with the file's fsync (ext4 without a journal
+		 * does not). */
+		io_uring_prep_fsync(sqe, rp->store.incoming_fd, 0);
 	}
 	infile_submit(f, sqe);
 }
@@ -627,6 +635,11 @@ static void spare_step(struct ring_op *op, int res, uint32_t flags)
 		spare_submit(sp);
 		return;
 	}
+	if (!sp->file_synced) {
+		sp->file_synced = true;
+		spare_submit(sp); /* its name in .incoming next */
+		return;
+	}
 	sp->ready = true;
 }
 
@@ -643,8 +656,12 @@ static void spare_submit(struct spare *sp)
 				    left < sizeof(infile_zeros) ? (unsigned int)left :
 								  sizeof(infile_zeros),
 				    sp->off);
+	} else if (!sp->file_synced) {
+		io_uring_prep_fsync(sqe, sp->fd, 0); /* with the record */
 	} else {
-		io_uring_prep_fsync(sqe, sp->fd, 0); /* with the record: fsync */
+		/* Its entry: a file system need not make a new file's name durable with the
+		 * file's fsync (ext4 without a journal does not). */
+		io_uring_prep_fsync(sqe, sp->rp->store.incoming_fd, 0);
 	}
 	sp->busy = true;
 }

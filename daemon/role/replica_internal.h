@@ -100,6 +100,7 @@ struct infile {
 	 * length is found again from its records: store_valid_records()) */
 	bool in_place;
 	uint64_t prefill_off; /* zeros written so far while preallocating */
+	bool prefill_synced; /* they and the record are synced; then .incoming's entry */
 	bool cancelled; /* FILE_CANCEL: discarded once idle, no ACK */
 	/* a streamed file refused before its end (ACKed at once: infile_refuse()): what
 	 * arrives for it is dropped until the primary's FILE_CANCEL, or its FILE_END */
@@ -146,7 +147,8 @@ struct spare {
 	char tmp_name[WIRE_MAX_FILE_NAME + 32];
 	uint64_t seq, size, off;
 	bool busy; /* a write or the fsync in flight */
-	bool ready; /* zeros written and synced */
+	bool file_synced; /* its zeros and record synced; then .incoming's entry of it */
+	bool ready; /* zeros written and synced, and its name in .incoming */
 	bool abandoned; /* remove it once its request completes */
 };
 

@@ -164,6 +164,9 @@ struct push {
 	bool spool_needed; /* registered replicas lack it: hold it before answering */
 	bool spool_done; /* the spool job finished (successfully or not) */
 	bool spooled; /* held durably in the spool */
+	/* the file's mapping before push_source_to_spool() moved the source to the spool's
+	 * copy: zero-copy sends may still use it, so it goes with the push */
+	const uint8_t *old_map;
 	int64_t spool_wait_until_ms; /* spool_delay: copy into the spool then, if still needed */
 	/* replicas that acknowledged it: they need no held copy (claims made while the
 	 * spool job ran are released when it finishes) */

@@ -61,8 +61,50 @@ static void push_memory_free(struct push *p)
 	}
 	if (p->map)
 		munmap((void *)(uintptr_t)p->map, p->size);
+	if (p->old_map)
+		munmap((void *)(uintptr_t)p->old_map, p->size);
 	if (p->fd >= 0)
 		close(p->fd);
+}
+
+/*
+ * @p is answered OK: PostgreSQL may recycle its segment's file at once (the same inode,
+ * renamed and written over), while transfers to replicas that lack it may still read it.
+ * Those replicas have it held in the spool (the rule for an OK), so the rest is read from
+ * the spool's copy.  Where that cannot be opened, their transfers are cancelled: they are
+ * sent the held copy when they connect again, never bytes PostgreSQL wrote later.
+ */
+static void push_source_to_spool(struct push *p)
+{
+	struct primary *pr = p->pr;
+	int fd;
+
+	if (p->stream || p->from_spool || p->memfd || !p->spooled || p->fd < 0 || !p->refs)
+		return;
+	fd = spool_open_file(&pr->spool, p->name);
+	if (fd >= 0 && p->map) {
+		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (map == MAP_FAILED) {
+			close(fd);
+			fd = -errno;
+		} else {
+			p->old_map = p->map; /* in-flight zero-copy sends may still use it */
+			p->map = map;
+		}
+	}
+	if (fd < 0) {
+		log_warning("could not read \"%s\" from the spool (%s): its transfers still under "
+			    "way are cancelled, to be sent the held copy later",
+			    p->name, strerror(-fd));
+		p->refs++; /* not released here: push_reply() does, once nothing holds it */
+		for (struct peer *peer = pr->peers; peer; peer = peer->next)
+			peer_cancel_push(peer, p);
+		p->refs--;
+		return;
+	}
+	close(p->fd); /* reads in flight hold the file: they complete */
+	p->fd = fd;
 }
 
 void push_spares_free(struct primary *pr)
@@ -129,6 +171,7 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	p->client = NULL;
 	if (code == CTL_OK) {
 		pr->st.pushes_ok++;
+		push_source_to_spool(p);
 	} else {
 		pr->st.pushes_failed++;
 		snprintf(pr->st.last_error, sizeof(pr->st.last_error), "%s", text);

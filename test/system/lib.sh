@@ -1107,6 +1107,29 @@ archive_on_ext4_image() {
 	log "archive_dir on a 256 MiB ext4 image mounted at $MNT"
 }
 
+# archive_on_ramfs_no_direct: the replica's archive on a ramfs mounted at MNT, which takes
+# no O_DIRECT, so that streamed segments are written buffered (outside the test directory:
+# the EXIT trap set here unmounts it after ws_cleanup has stopped the daemons):
+# $MNT/archive, group postgres, mode 2750, the replica's archive_dir in REPLICA_CONF_EXTRA
+# (set RARCHIVE to it once the topology is up).  Skips where no ramfs can be mounted, or
+# where it takes O_DIRECT.
+archive_on_ramfs_no_direct() {
+	require_cmds mount umount
+	MNT=$(mktemp -d /tmp/walship-ramfs.XXXXXX)
+	trap 'ws_cleanup; rc=$?; umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+		rmdir "$MNT"; exit "$rc"' EXIT
+	mount -t ramfs -o mode=0755 walship-ramfs "$MNT" || skip "cannot mount a ramfs here"
+	if dd if=/dev/zero of="$MNT/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+		skip "this kernel's ramfs takes O_DIRECT: no file system without it at hand"
+	fi
+	rm -f "$MNT/probe"
+	mkdir "$MNT/archive"
+	chgrp postgres "$MNT/archive"
+	chmod 2750 "$MNT/archive"
+	REPLICA_CONF_EXTRA+=("archive_dir=$MNT/archive")
+	log "archive_dir on a ramfs at $MNT (no O_DIRECT)"
+}
+
 # fs_fill_but MIB: a file, $MNT/filler, takes all the free space of the file system at MNT
 # but MIB MiB (archive_on_ext4_image; rm it to free the space again).
 fs_fill_but() {

@@ -16,22 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-require_cmds mount umount
-# The mount point is outside the test directory (as in t_34b): the trap unmounts it after
-# ws_cleanup has stopped the daemons.
-MNT=$(mktemp -d /tmp/walship-ramfs.XXXXXX)
-trap 'ws_cleanup; rc=$?; umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null; rmdir "$MNT"
-	exit "$rc"' EXIT
-mount -t ramfs -o mode=0755 walship-ramfs "$MNT" || skip "cannot mount a ramfs here"
-mkdir "$MNT/archive"
-if dd if=/dev/zero of="$MNT/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
-	skip "this kernel's ramfs takes O_DIRECT: no file system without it at hand"
-fi
-rm -f "$MNT/probe"
-chgrp postgres "$MNT/archive"
-chmod 2750 "$MNT/archive"
-log "archive_dir on a ramfs at $MNT (no O_DIRECT)"
-REPLICA_CONF_EXTRA=("archive_dir=$MNT/archive")
+archive_on_ramfs_no_direct
 walship_stream_up on
 RARCHIVE=$MNT/archive
 

@@ -14,25 +14,10 @@ set -euo pipefail
 PG_LISTEN_PORT=5433
 SB_PORT=5434
 ws_setup
-require_cmds jq mount umount
-MNT=$(mktemp -d /tmp/walship-ramfs.XXXXXX)
-trap 'ws_cleanup; rc=$?; umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null; rmdir "$MNT"
-	exit "$rc"' EXIT
-mount -t ramfs -o mode=0755 walship-ramfs "$MNT" || skip "cannot mount a ramfs here"
-if dd if=/dev/zero of="$MNT/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
-	skip "this kernel's ramfs takes O_DIRECT: no file system without it at hand"
-fi
-rm -f "$MNT/probe"
-mkdir "$MNT/archive"
-chgrp postgres "$MNT/archive"
-chmod 2750 "$MNT/archive"
-mkdir -p "$TEST_DIR/ws-r1"
-HBA=$TEST_DIR/ws-r1/hba.conf
-printf '%s\n' "# TYPE     ROLE     NODE_NAME  CERT_NAME  ADDRESS" \
-	"hostnossl  standby  postgres   all        10.77.0.0/16" >"$HBA"
-chmod 0644 "$HBA"
-REPLICA_CONF_EXTRA=("archive_dir=$MNT/archive" "pg_listen=0.0.0.0:$PG_LISTEN_PORT"
-	"hba_file=$HBA" "standby_delay=sb1:1h")
+require_cmds jq
+REPLICA_CONF_EXTRA=("standby_delay=sb1:1h")
+archive_on_ramfs_no_direct
+ws_pg_listen_trust "$PG_LISTEN_PORT"
 walship_stream_up on
 RARCHIVE=$MNT/archive
 

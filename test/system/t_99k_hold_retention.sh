@@ -13,12 +13,8 @@ set -euo pipefail
 PG_LISTEN_PORT=5444
 ws_setup
 require_cmds jq
-mkdir -p "$TEST_DIR/ws-r1"
-HBA=$TEST_DIR/ws-r1/hba.conf
-printf '%s\n' '# TYPE     ROLE     NODE_NAME  CERT_NAME  ADDRESS' \
-	'hostnossl  standby  postgres   all        10.77.0.0/16' >"$HBA"
-chmod 0644 "$HBA"
-REPLICA_CONF_EXTRA=("pg_listen=0.0.0.0:$PG_LISTEN_PORT" "hba_file=$HBA" retain_size=16MB)
+REPLICA_CONF_EXTRA=(retain_size=16MB)
+ws_pg_listen_trust "$PG_LISTEN_PORT"
 walship_stream_up off
 psql_at "$NS_P" "$PG_PORT" "create table t (i int)"
 switch_segments() {

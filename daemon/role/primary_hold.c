@@ -40,6 +40,8 @@ static void spool_job_run(struct worker_job *job)
 			      sj->err, sizeof(sj->err));
 }
 
+static int spool_job_late(struct push *p, char *const *done, int ndone);
+
 static void spool_job_done(struct worker_job *job)
 {
 	struct spool_job *sj = (struct spool_job *)job;
@@ -62,7 +64,10 @@ static void spool_job_done(struct worker_job *job)
 		}
 		for (unsigned int i = 0; i < p->nacked; i++)
 			primary_release(pr, p->acked_names[i], p->name);
-		push_check(p);
+		/* A replica registered while the copy ran is not among its claims: held for
+		 * it too (the copy is reused), before the push is answered. */
+		if (spool_job_late(p, sj->replicas, sj->nreplicas) == 0)
+			push_check(p);
 	}
 	spool_free_names(sj->replicas, sj->nreplicas);
 	free(sj);
@@ -112,9 +117,45 @@ void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
 	worker_submit(&pr->worker, &ij->job);
 }
 
+static int push_spool_except(struct push *p, char *const *except, int nexcept);
+
+/* After @p's spool job for @done (@ndone names): held for the replicas registered since
+ * that lack it (not in @done, no claim in the spool, no acknowledgement), by another job
+ * (for those only: the ones of @done and the claimed are left out).  Returns 1 when
+ * one was submitted (its end answers), 0 when none is needed, -1 when @p failed. */
+static int spool_job_late(struct push *p, char *const *done, int ndone)
+{
+	struct primary *pr = p->pr;
+	int late = 0, ret;
+
+	for (int i = 0; i < pr->nregistered; i++) {
+		bool listed = push_acked_by(p, pr->registered[i]) ||
+			      spool_holds(&pr->spool, pr->registered[i], p->name);
+
+		for (int k = 0; k < ndone && !listed; k++)
+			listed = !strcmp(done[k], pr->registered[i]);
+		late += !listed;
+	}
+	if (!late)
+		return 0;
+	ret = push_spool_except(p, done, ndone);
+	if (ret < 0) {
+		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", strerror(-ret));
+		return -1;
+	}
+	p->spool_done = false;
+	return 1;
+}
+
 /* Hand @p to the worker to be copied into the spool for every registered replica that
  * has not acknowledged it. */
 int push_spool(struct push *p)
+{
+	return push_spool_except(p, NULL, 0);
+}
+
+/* push_spool() but for the replicas named in @except (@nexcept), held for already. */
+static int push_spool_except(struct push *p, char *const *except, int nexcept)
 {
 	struct primary *pr = p->pr;
 	struct spool_job *sj = calloc(1, sizeof(*sj));
@@ -127,7 +168,11 @@ int push_spool(struct push *p)
 		return -ENOMEM;
 	}
 	for (int i = 0; i < pr->nregistered; i++) {
-		if (push_acked_by(p, pr->registered[i]))
+		bool skip = push_acked_by(p, pr->registered[i]);
+
+		for (int k = 0; k < nexcept && !skip; k++)
+			skip = !strcmp(except[k], pr->registered[i]);
+		if (skip)
 			continue;
 		sj->replicas[sj->nreplicas] = strdup(pr->registered[i]);
 		if (!sj->replicas[sj->nreplicas]) {

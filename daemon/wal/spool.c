@@ -346,6 +346,16 @@ int spool_drop(struct spool *sp, const char *name)
 	return 0;
 }
 
+bool spool_holds(struct spool *sp, const char *name, const char *file)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, sizeof(path), "%s/%s", name, file) >= (int)sizeof(path))
+		return false;
+	return fstatat(sp->replicas_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 int spool_open_file(struct spool *sp, const char *file)
 {
 	int fd = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

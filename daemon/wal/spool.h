@@ -98,6 +98,9 @@ int spool_get_identity(struct spool *sp, struct wal_identity *id);
 /* Record @id: temporary file, fsync, rename, directory fsync.  Returns 0 or -errno. */
 int spool_set_identity(struct spool *sp, const struct wal_identity *id);
 
+/* Whether replica @name has a claim on @file (replicas/@name/@file exists). */
+bool spool_holds(struct spool *sp, const char *name, const char *file);
+
 /* Open wal/@file read-only.  Returns the descriptor or -errno. */
 int spool_open_file(struct spool *sp, const char *file);
 

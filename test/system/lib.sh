@@ -1191,6 +1191,19 @@ wait_archived() {
 	wait_for "${2:-30}" "$1 in the replica archive $RARCHIVE" test -f "$RARCHIVE/$1"
 }
 
+# switch_segments N: N new segments on the primary (PostgreSQL at NS_P:PG_PORT, a row into
+# its table t each time, created if missing), each stored in the replica archive RARCHIVE;
+# prints the name of the last one completed.
+switch_segments() {
+	local n=$1 seg
+	for (( ; n > 0; n--)); do
+		seg=$(psql_at "$NS_P" "$PG_PORT" "create table if not exists t (i int);
+			insert into t values (1); select pg_walfile_name(pg_switch_wal())")
+		wait_archived "$seg" 30
+	done
+	printf '%s\n' "$seg"
+}
+
 # fetch_and_compare NAME ORIGINAL: `walship fetch -c RCONF NAME DEST` as postgres into a
 # fresh DEST; fails unless it exits 0 and DEST has the same bytes as ORIGINAL.
 fetch_and_compare() {

@@ -34,17 +34,6 @@ psql_at "$NS_P" "$PG_PORT" "create table t (i int)"
 printf '1\t0/3000000\tno recovery target specified\n' >"$RARCHIVE/00000001.history"
 chmod 0640 "$RARCHIVE/00000001.history"
 
-# switch_segments N: N new segments on the primary, each stored on the appliance; prints
-# the name of the last one completed.
-switch_segments() {
-	local n=$1 seg
-	for (( ; n > 0; n--)); do
-		seg=$(psql_at "$NS_P" "$PG_PORT" "insert into t values (1);
-			select pg_walfile_name(pg_switch_wal())")
-		wait_archived "$seg" 30
-	done
-	printf '%s\n' "$seg"
-}
 segments() {
 	find "$RARCHIVE" -maxdepth 1 -regextype egrep -regex '.*/[0-9A-F]{24}$' -printf '%f\n' |
 		sort

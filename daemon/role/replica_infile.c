@@ -227,8 +227,9 @@ static void infile_keep_synced(struct infile *f, const char *why);
 /*
  * @f, a file refused for its content (another file of its name stored, WAL that does
  * not validate) after its first f->acked bytes were acknowledged (streamed), or may have
- * been (resumed from a partial): commits may be there, so it is set aside in .refused for the operator (walship check warns), never
- * removed.  infile_discard() then finds nothing to remove, and still tells the relay.
+ * been (resumed from a partial): commits may be there, so it is set aside in .refused for
+ * the operator (walship check warns), never removed.  infile_discard() then finds nothing
+ * to remove, and still tells the relay.
  */
 static void infile_set_aside(struct infile *f)
 {
@@ -264,9 +265,10 @@ static void infile_set_aside(struct infile *f)
  * answers with FILE_CANCEL, or its FILE_END was on its way; then it goes without a word.
  *
  * But a file that could not be stored (IO_ERROR) after part of it was acknowledged
- * durable (f->acked: PROGRESS, or a resumed partial's bytes) is not refused: commits may be in that part and on the
- * primary alone.  The part is kept when the link is released (infile_keep_synced()), and
- * the link is closed (by replica_pump(): we may be inside its receive) so that the primary
+ * durable (f->acked: PROGRESS, or a resumed partial's bytes) is not refused: commits may
+ * be in that part and on the primary alone.  The part is kept when the link is released
+ * (infile_keep_synced()), and the link is closed (by replica_pump(): we may be inside its
+ * receive) so that the primary
  * resumes the file from there after the reconnect, instead of sending it from its start.
  */
 static void infile_refuse(struct infile *f)
@@ -1233,7 +1235,8 @@ static void infile_write_now(struct infile *f, const uint8_t *data, uint32_t len
 
 /*
  * @f failed or could not be synced further after its first f->acked bytes were
- * acknowledged (PROGRESS; or may have been: resumed), and f->durable are synced: commits may be there and on the primary alone.
+ * acknowledged (PROGRESS; or may have been: resumed), and f->durable are synced: commits
+ * may be there and on the primary alone.
  * Those bytes are never removed: kept as a partial to resume from (read back for their
  * CRC and validator: store_partial_check()), or, where they cannot even be read now, left
  * in .incoming for the next start to look at again.

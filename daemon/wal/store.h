@@ -201,11 +201,12 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
  * Find, read-only (nothing is kept, taken or removed: walshipd may be writing), the file
  * of @name in the .incoming directory of the store whose archive_dir is open at
  * @archive_fd, that has the largest durable length: as recorded (store_mark_durable(),
- * once an fdatasync here has made it so: the record is set before the fsync), or, in a streamed segment written in place (preallocated to its size), further to the
- * end of its whole WAL records (store_valid_records(), the CRC then of that prefix), once
- * an fdatasync has made them durable (walshipd may have written them and not yet synced).  Fills @found's name, tmp_name, seq, size,
- * durable (> 0) and crc, not checked against the bytes again (the caller reads and
- * validates them); wv is left zeroed.
+ * once an fdatasync here has made it so: the record is set before the fsync), or, in a
+ * streamed segment written in place (preallocated to its size), further to the end of its
+ * whole WAL records (store_valid_records(), the CRC then of that prefix), once an
+ * fdatasync has made them durable (walshipd may have written them and not yet synced).
+ * Fills @found's name, tmp_name, seq, size, durable (> 0) and crc, not checked against
+ * the bytes again (the caller reads and validates them); wv is left zeroed.
  * Returns 0, -ENOENT when no file of @name has a durable length, or -errno.
  */
 int store_find_incoming(int archive_fd, const char *name, struct store_partial *found);

@@ -434,6 +434,14 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
+	/* A lower sync_replicas may make waiting pushes, and the stream's flush, safe now. */
+	for (struct push *p = pr->pushes, *next; p; p = next) {
+		p->refs++;
+		push_check(p);
+		next = p->next;
+		push_unref(p);
+	}
+	primary_stream_report(pr);
 }
 
 static void primary_free(void *state)

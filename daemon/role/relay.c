@@ -702,8 +702,12 @@ void relay_stop(struct primary *rl)
 		struct push *p = relay_of(rl)->grow[i].push;
 
 		relay_of(rl)->grow[i].push = NULL;
-		if (p)
-			push_unref(p);
+		if (!p)
+			continue;
+		/* No longer followed (relay_wal_image_gone() misses it): what is left is read
+		 * from the file, never from an image the replica may give back meanwhile. */
+		p->image = NULL;
+		push_unref(p);
 	}
 	primary_role.stop(rl);
 	if (relay_of(rl)->dirty)

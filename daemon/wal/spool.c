@@ -281,9 +281,11 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 				 replicas[i], strerror(errno));
 			if (rfd >= 0)
 				close(rfd);
-			/* Undo the claims made so far: all or nothing. */
+			/* Undo the claims made so far: all or nothing (the copy goes with
+			 * the last of them, or at once when the first link failed). */
 			while (i-- > 0)
 				spool_release(sp, replicas[i], file);
+			spool_release(sp, "", file);
 			return ret;
 		}
 		close(rfd);

@@ -119,6 +119,18 @@ static void test_store_retry_conflict(void **state)
 	assert_int_equal(count_entries(".incoming"), 0);
 	assert_int_equal(count_entries("wal"), 1);
 
+	/* Held for a replica that cannot be claimed for (no directory of its own): refused,
+	 * and the copy made for it does not stay behind, held for nobody. */
+	{
+		char nobody[] = "nobody";
+		char *const unknown[] = { nobody };
+
+		assert_true(spool_store(&sp, src, SEG2, 100000, unknown, 1, err, sizeof(err)) < 0);
+		assert_non_null(strstr(err, "could not hold"));
+		assert_int_equal(count_entries("wal"), 1);
+		assert_true(sp.files == 1 && sp.used_bytes == 100000);
+	}
+
 	n = spool_backlog(&sp, "r1", &backlog);
 	assert_int_equal(n, 1);
 	assert_string_equal(backlog[0], SEG1);

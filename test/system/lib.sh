@@ -983,6 +983,54 @@ ws_one_replica_up() {
 	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1"
 }
 
+# ws_two_replicas_up: a primary walshipd (sync_replicas = 1) in NS_P and two replicas,
+# ws-r1 in NS_R1 and ws-r2 in NS_R2, written (PCONF, R1CONF, R2CONF; RCONF is R1CONF,
+# RARCHIVE and R2ARCHIVE their archives), started, and both streaming.
+ws_two_replicas_up() {
+	require_walship
+	require_cmds jq
+	net_create 2
+	# shellcheck disable=SC2034  # for the test that sourced us
+	PG_PORT=5432
+	# shellcheck disable=SC2034
+	PDATA=$TEST_DIR/pg-primary
+	PCONF=$TEST_DIR/ws-primary/walship.conf
+	R1CONF=$TEST_DIR/ws-r1/walship.conf
+	R2CONF=$TEST_DIR/ws-r2/walship.conf
+	RCONF=$R1CONF
+	# shellcheck disable=SC2034
+	RARCHIVE=$TEST_DIR/ws-r1/archive
+	# shellcheck disable=SC2034
+	R2ARCHIVE=$TEST_DIR/ws-r2/archive
+	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$TEST_DIR/ws-r2"
+	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" sync_replicas=1
+	write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
+	write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
+	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+	walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
+	walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
+	wait_for 20 "both replicas streaming" peers_streaming_are "$PCONF" 2
+}
+
+# peers_streaming_are PCONF N: true when exactly N peers of the walshipd with config PCONF
+# are streaming.
+peers_streaming_are() {
+	test "$(walship_status "$1" --json |
+		jq '[.peers[] | select(.state == "streaming")] | length')" = "$2"
+}
+
+# pg_standby_on_appliance SDATA PORT APP: a PostgreSQL standby in NS_R1 at SDATA (PORT),
+# from a base backup of the primary, streaming from the replica's pg_listen
+# (PG_LISTEN_PORT) as application APP, and started.
+pg_standby_on_appliance() {
+	local sdata=$1 port=$2 app=$3
+	pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$sdata" "$NS_R1" "$port" ""
+	printf '%s\n' \
+		"primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=$app'" \
+		"wal_receiver_status_interval = 1s" >>"$sdata/postgresql.conf"
+	pg_start "$sdata" "$NS_R1"
+}
+
 walship_daemons_up() {
 	ws_one_replica_up
 	SDATA=$TEST_DIR/pg-standby

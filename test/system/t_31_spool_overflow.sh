@@ -31,10 +31,6 @@ write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
 log "making 3 real WAL segments"
 pg_make_segments 3 "$SCRATCH"
 
-streaming_is() {
-	test "$(walship_status "$PCONF" --json |
-		jq '[.peers[] | select(.state == "streaming")] | length')" = "$1"
-}
 peer_field() {
 	walship_status "$PCONF" --json | jq -r --arg n "$1" --arg f "$2" \
 		'[.peers[] | select(.name == $n)][0][$f]'
@@ -46,9 +42,9 @@ push_ok() {
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
-wait_for 20 "both replicas streaming" streaming_is 2
+wait_for 20 "both replicas streaming" peers_streaming_are "$PCONF" 2
 walshipd_stop "$R2CONF"
-wait_for 10 "ws-r2 away" streaming_is 1
+wait_for 10 "ws-r2 away" peers_streaming_are "$PCONF" 1
 
 log "spool_overflow = fail: two segments are held for ws-r2, the third does not fit"
 push_ok "${SEGS[0]}"

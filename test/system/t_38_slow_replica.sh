@@ -12,34 +12,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-require_walship
-require_cmds jq tc
-net_create 2
-PG_PORT=5432
-PDATA=$TEST_DIR/pg-primary
+require_cmds tc
+ws_two_replicas_up
 SDATA=$TEST_DIR/pg-standby
-PCONF=$TEST_DIR/ws-primary/walship.conf
-R1CONF=$TEST_DIR/ws-r1/walship.conf
-R2CONF=$TEST_DIR/ws-r2/walship.conf
-mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$TEST_DIR/ws-r2"
-write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" sync_replicas=1
-write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
-write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
-R2ARCHIVE=$TEST_DIR/ws-r2/archive
-# walship_standby_up feeds the standby in NS_R1 from RCONF.
-RCONF=$R1CONF
-
-streaming_is() {
-	test "$(walship_status "$PCONF" --json |
-		jq '[.peers[] | select(.state == "streaming")] | length')" = "$1"
-}
+# (walship_standby_up feeds the standby in NS_R1 from RCONF, ws-r1.)
 held() {
 	walship_status "$PCONF" --json | jq -r --arg n "$1" '[.peers[] | select(.name == $n)][0].held'
 }
-walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
-walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
-walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
-wait_for 20 "both replicas streaming" streaming_is 2
 
 inv_setup
 log "PostgreSQL primary in $NS_P: archive_command = walship push, logged"

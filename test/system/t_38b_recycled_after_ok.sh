@@ -13,32 +13,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-require_walship
 require_cmds tc
-net_create 2
-PG_PORT=5432
-PDATA=$TEST_DIR/pg-primary
-PCONF=$TEST_DIR/ws-primary/walship.conf
-R1CONF=$TEST_DIR/ws-r1/walship.conf
-R2CONF=$TEST_DIR/ws-r2/walship.conf
-mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$TEST_DIR/ws-r2"
-write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" sync_replicas=1
-write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
-write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
+ws_two_replicas_up
 SCRATCH=$TEST_DIR/scratch
 mkdir -p "$SCRATCH" && chown postgres:postgres "$SCRATCH"
 pg_make_segments 1 "$SCRATCH"
 seg=${SEGS[0]}
 cp "$SCRATCH/$seg" "$TEST_DIR/original"
-
-streaming_is() {
-	test "$(walship_status "$PCONF" --json |
-		jq '[.peers[] | select(.state == "streaming")] | length')" = "$1"
-}
-walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
-walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
-walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
-wait_for 20 "both replicas streaming" streaming_is 2
 
 log "throttling the link to ws-r2: tbf rate 4mbit (16 MiB take over 30 s)"
 tc -n "$NS_P" qdisc add dev vr2 root tbf rate 4mbit burst 32kbit latency 400ms ||

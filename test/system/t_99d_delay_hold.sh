@@ -39,11 +39,7 @@ psql_at "$NS_P" "$PG_PORT" "create table precious (v text)"
 psql_at "$NS_P" "$PG_PORT" "insert into precious values ('keep me')"
 
 SDATA=$TEST_DIR/pg-standby
-pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" ""
-printf '%s\n' \
-	"primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'" \
-	"wal_receiver_status_interval = 1s" >>"$SDATA/postgresql.conf"
-pg_start "$SDATA" "$NS_R1"
+pg_standby_on_appliance "$SDATA" "$SB_PORT" sb1
 sb() { psql_at "$NS_R1" "$SB_PORT" "$1"; }
 receiver_streaming() {
 	[[ "$(sb "select status from pg_stat_wal_receiver")" == streaming ]]

@@ -22,11 +22,7 @@ walship_stream_up on
 RARCHIVE=$MNT/archive
 
 SDATA=$TEST_DIR/pg-standby
-pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$SB_PORT" ""
-printf '%s\n' \
-	"primary_conninfo = 'host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres application_name=sb1'" \
-	"wal_receiver_status_interval = 1s" >>"$SDATA/postgresql.conf"
-pg_start "$SDATA" "$NS_R1"
+pg_standby_on_appliance "$SDATA" "$SB_PORT" sb1
 sb1() {
 	walship_status "$RCONF" --json | jq -er --arg f "$1" '.standbys[] |
 		select(.application_name == "sb1" and .state == "streaming") | .[$f]'

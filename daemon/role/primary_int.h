@@ -516,9 +516,19 @@ void peer_io_retry(struct peer *peer);
 /* Relay mode: @peer completed its handshake: register it (durably, the first time) and
  * load what it lacks.  Returns 0 or -errno. */
 int relay_register(struct peer *peer);
-/* Relay mode: the stored files @peer lacks (after the newest segment its HAVE lists), in
- * WAL order, into *@names (spool_free_names()).  Returns how many, or -errno (logged). */
+/* Relay mode: the stored files @peer lacks (from the segment of the FLOOR recorded for it;
+ * for one never seen holding anything, after the newest segment its HAVE lists), in WAL
+ * order, into *@names (spool_free_names()).  Returns how many, or -errno (logged). */
 int relay_backlog(struct peer *peer, char ***names);
+/*
+ * Relay mode: whether @peer, a downstream replica, holds everything before @seg_start,
+ * where its run of durable WAL may begin: at or before the segment of the FLOOR recorded
+ * for it; for one never seen holding anything, right after a segment its HAVE listed
+ * stored, or anywhere while it listed none and no run has begun (an empty replica: the
+ * backlog goes oldest first).  A relay streams nothing itself, so no segment there waits
+ * (the primary's rule, peer_holds_unsafe_before(), does not apply).
+ */
+bool relay_peer_holds_before(const struct peer *peer, uint64_t seg_start);
 /* Relay mode: open stored file @name for reading.  Returns the descriptor or -errno. */
 int relay_open_file(struct primary *pr, const char *name);
 /* Relay mode: @peer acknowledged a file: what it still needs may have moved. */

@@ -172,36 +172,6 @@ static bool peer_holds_unsafe_before(const struct peer *peer, uint64_t seg_start
 }
 
 /*
- * On a relay, which streams nothing itself (no segment there ever waits), whether @peer,
- * a downstream replica, holds everything before @seg_start: its HAVE listed the segment
- * before it stored complete, or it listed no complete segment at all and no run of it has
- * begun (a new replica: the relay's backlog goes oldest first).  A weaker rule than the
- * primary's: a downstream replica that stored a later file before an earlier one and
- * reconnected is taken to hold the earlier one (docs/operations.md, "Cascading
- * replicas").
- */
-static bool relay_peer_holds_before(const struct peer *peer, uint64_t seg_start)
-{
-	uint32_t seg_size = peer->pr->id.seg_size;
-	bool any = false;
-
-	for (uint32_t i = 0; seg_size && i < peer->have.count; i++) {
-		const struct msg_have_entry *e = &peer->have.entries[i];
-		struct wal_name wn;
-		uint64_t segno;
-
-		if (e->kind != WIRE_HAVE_COMPLETE)
-			continue;
-		any = true; /* even an entry used up (its name cleared) */
-		if (wal_name_parse(e->name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
-		    wal_name_segno(&wn, seg_size, &segno) == 0 &&
-		    (segno + 1) * seg_size == seg_start)
-			return true;
-	}
-	return !any && peer->stream.end == 0;
-}
-
-/*
  * Streamed segment @p failed (a replica refused it, the spool could not hold it for a
  * registered replica): it is not safe, and it is no longer sent.  Remembered with
  * the replicas that hold it durably (acknowledged it, or their run passed its end), so

@@ -10,12 +10,18 @@
  *              length on this replica (read from its file in .incoming), raised after
  *              each fsync; stored, it is whole (the same inode, renamed).
  *   backlog    a downstream replica that connects is sent, in WAL order, the stored
- *              files after the newest segment its HAVE lists (all of them when it lists
- *              none), then the growing segment (relay_peer_progress()).
+ *              files from the segment of its FLOOR on (a replica never seen holding
+ *              anything: after the newest segment its HAVE lists, all of them when it
+ *              lists none), then the growing segment (relay_peer_progress()).  Files it
+ *              holds already are skipped by their HAVE entry or answered DUPLICATE.
  *   registry   archive_dir/.walship/downstream: one line per downstream replica, "NAME
- *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR),
- *              written durably on registration and, when FLOOR moves, at most once a
- *              second (a FLOOR older than the truth keeps more WAL, never less).
+ *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR;
+ *              0: nothing known), written durably on registration and, when FLOOR moves,
+ *              at most once a second (a FLOOR older than the truth keeps more WAL and
+ *              sends more again, never less).  FLOOR moves only with what the replica
+ *              acknowledged without a gap from it (relay_peer_floor()), never with its
+ *              HAVE's newest entry: a replica can store a later file before earlier ones
+ *              (each file's store is its own), and the earlier ones must still come.
  *
  * Pushes made here are never "waiting" (no client, not unsettled), so the primary's push
  * policy (sync_replicas, the spool) never applies: what a downstream replica
@@ -194,14 +200,82 @@ int relay_load_registered(struct primary *pr)
 	return 0;
 }
 
+/*
+ * Start LSN of the segment a WAL file of @name belongs to (a segment, its .partial, a
+ * backup label), or UINT64_MAX for a history file (none) or when the size is not known.
+ */
+static uint64_t relay_file_start(const struct primary *pr, const char *name)
+{
+	uint32_t seg_size = pr->id.seg_size;
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (!seg_size || wal_name_parse(name, &wn) < 0 || wn.kind == WAL_FILE_HISTORY ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
+		return UINT64_MAX;
+	return segno * seg_size;
+}
+
+/* The registry's FLOOR of @peer (0: nothing known, or not registered). */
+static uint64_t relay_peer_known_floor(const struct peer *peer)
+{
+	const struct relay_state *rs = relay_of(peer->pr);
+	int k = relay_down_index(rs, peer->name);
+
+	return k < 0 ? 0 : rs->down[k].floor;
+}
+
+/* The newest segment @peer's HAVE lists as stored, into @out ("" none). */
+static void peer_have_newest(const struct peer *peer, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (uint32_t i = 0; i < peer->have.count; i++) {
+		const struct msg_have_entry *e = &peer->have.entries[i];
+		struct wal_name wn;
+
+		if (e->kind == WIRE_HAVE_COMPLETE && wal_name_parse(e->name, &wn) == 0 &&
+		    wn.kind == WAL_FILE_SEGMENT && strcmp(e->name, out) > 0)
+			snprintf(out, len, "%s", e->name);
+	}
+}
+
+/*
+ * Registered downstream replica @peer connected again: when the newest segment its HAVE
+ * lists stored is older than its FLOOR's (its archive lost files, or was made anew under
+ * the same name), it holds less than recorded: the FLOOR goes back to "nothing known",
+ * so that it is sent what follows its newest file, as a replica never seen is.
+ */
+static void relay_check_floor(struct peer *peer, struct relay_down *d)
+{
+	const struct primary *pr = peer->pr;
+	uint32_t seg_size = pr->id.seg_size;
+	char newest[WIRE_MAX_FILE_NAME + 1];
+	uint64_t held;
+
+	if (!d->floor || !seg_size)
+		return;
+	peer_have_newest(peer, newest, sizeof(newest));
+	held = newest[0] ? relay_file_start(pr, newest) : UINT64_MAX;
+	if (held != UINT64_MAX && held + seg_size >= d->floor - d->floor % seg_size)
+		return;
+	log_warning("downstream replica \"%s\" holds less than it acknowledged (newest stored "
+		    "segment: %s); it is sent what follows it",
+		    peer->name, newest[0] ? newest : "none");
+	d->floor = 0;
+	relay_of(pr)->dirty = true;
+}
+
 int relay_register(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
 	struct relay_state *rs = relay_of(pr);
-	int ret;
+	int k, ret;
 
-	if (relay_down_index(rs, peer->name) >= 0)
+	k = relay_down_index(rs, peer->name);
+	if (k >= 0) {
+		relay_check_floor(peer, &rs->down[k]);
 		return 0;
+	}
 	if (!node_name_valid(peer->name)) {
 		log_error("could not register replica \"%s\": not a valid node name", peer->name);
 		return -EINVAL;
@@ -256,31 +330,29 @@ int relay_drop(struct primary *rl, const char *name, char *msg, size_t len)
 
 /* ---- what a downstream replica lacks ---- */
 
-/* Start LSN of the segment named @name, or UINT64_MAX (not a segment, or no size yet). */
-static uint64_t relay_seg_start(const struct primary *pr, const char *name)
+bool relay_peer_holds_before(const struct peer *peer, uint64_t seg_start)
 {
-	uint32_t seg_size = pr->id.seg_size;
-	struct wal_name wn;
-	uint64_t segno;
+	uint32_t seg_size = peer->pr->id.seg_size;
+	uint64_t floor = relay_peer_known_floor(peer);
+	bool any = false;
 
-	if (!seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
-	    wal_name_segno(&wn, seg_size, &segno) < 0)
-		return UINT64_MAX;
-	return segno * seg_size;
-}
-
-/* The newest segment @peer's HAVE lists as stored, into @out ("" none). */
-static void peer_have_newest(const struct peer *peer, char *out, size_t len)
-{
-	out[0] = '\0';
-	for (uint32_t i = 0; i < peer->have.count; i++) {
+	if (floor)
+		return seg_size && seg_start <= floor - floor % seg_size;
+	/* Never seen holding anything: what it says it holds, as its backlog was chosen. */
+	for (uint32_t i = 0; seg_size && i < peer->have.count; i++) {
 		const struct msg_have_entry *e = &peer->have.entries[i];
 		struct wal_name wn;
+		uint64_t segno;
 
-		if (e->kind == WIRE_HAVE_COMPLETE && wal_name_parse(e->name, &wn) == 0 &&
-		    wn.kind == WAL_FILE_SEGMENT && strcmp(e->name, out) > 0)
-			snprintf(out, len, "%s", e->name);
+		if (e->kind != WIRE_HAVE_COMPLETE)
+			continue;
+		any = true; /* even an entry used up (its name cleared) */
+		if (wal_name_parse(e->name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+		    wal_name_segno(&wn, seg_size, &segno) == 0 &&
+		    (segno + 1) * seg_size == seg_start)
+			return true;
 	}
+	return !any && peer->stream.end == 0;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -295,14 +367,20 @@ static int cmp_names(const void *a, const void *b)
  */
 int relay_backlog(struct peer *peer, char ***names)
 {
-	struct relay_state *rs = relay_of(peer->pr);
-	char after[WIRE_MAX_FILE_NAME + 1];
+	struct primary *pr = peer->pr;
+	struct relay_state *rs = relay_of(pr);
+	char after[WIRE_MAX_FILE_NAME + 1] = "";
+	uint64_t floor, from = UINT64_MAX;
 	char **list = NULL;
 	int n = 0, cap = 0, fd;
 	struct dirent *de;
 	DIR *dir;
 
-	peer_have_newest(peer, after, sizeof(after));
+	floor = relay_peer_known_floor(peer);
+	if (floor && pr->id.seg_size)
+		from = floor - floor % pr->id.seg_size;
+	else
+		peer_have_newest(peer, after, sizeof(after));
 	fd = openat(rs->store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	dir = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!dir) {
@@ -316,8 +394,13 @@ int relay_backlog(struct peer *peer, char ***names)
 	while ((de = readdir(dir))) {
 		struct wal_name wn;
 
-		/* Only WAL names: .incoming and .walship are not. */
-		if (wal_name_parse(de->d_name, &wn) < 0 || strcmp(de->d_name, after) <= 0)
+		/* Only WAL names: .incoming and .walship are not.  From the floor: every
+		 * history file (small, and not placed by position), the other files from the
+		 * floor's segment on; else after the HAVE's newest. */
+		if (wal_name_parse(de->d_name, &wn) < 0)
+			continue;
+		if (from != UINT64_MAX ? relay_file_start(pr, de->d_name) < from :
+					 strcmp(de->d_name, after) <= 0)
 			continue;
 		if (n == cap) {
 			char **grown =
@@ -355,7 +438,10 @@ int relay_open_file(struct primary *pr, const char *name)
 /*
  * The oldest WAL @peer still needs: its unacknowledged transfers, the backlog it has not
  * been sent, and the end of the continuous run it holds durably (primary_stream.c's
- * stream.end, fed by its ACKs and PROGRESS).  UINT64_MAX: nothing tells.
+ * stream.end, fed by its ACKs and PROGRESS; it begins only where the replica is known to
+ * hold everything before, relay_peer_holds_before()).  While no run has begun, never
+ * past the registry's FLOOR: a transfer refused or cut leaves the transfers and the
+ * backlog without the file it lacks.  UINT64_MAX: nothing tells.
  */
 static uint64_t relay_peer_floor(const struct peer *peer)
 {
@@ -364,15 +450,17 @@ static uint64_t relay_peer_floor(const struct peer *peer)
 	uint64_t floor = UINT64_MAX, v;
 
 	for (const struct xfer *x = peer->xfers; x; x = x->next) {
-		v = x->push->stream ? x->push->lsn : relay_seg_start(pr, x->push->name);
+		v = x->push->stream ? x->push->lsn : relay_file_start(pr, x->push->name);
 		floor = v < floor ? v : floor;
 	}
 	for (int i = peer->backlog_next; i < peer->nbacklog; i++) {
-		v = relay_seg_start(pr, peer->backlog[i]);
+		v = relay_file_start(pr, peer->backlog[i]);
 		floor = v < floor ? v : floor;
 	}
 	if (peer->stream.end && seg_size) {
 		v = peer->stream.end - peer->stream.end % seg_size;
+		floor = v < floor ? v : floor;
+	} else if ((v = relay_peer_known_floor(peer)) != 0) {
 		floor = v < floor ? v : floor;
 	}
 	return floor;

@@ -16,8 +16,9 @@
  * incoming files call these hooks, as they call the walsender endpoint's (serve/).
  *
  * Downstream replicas are registered (in archive_dir/.walship/downstream, with the oldest
- * WAL each still needs) from their first connection on; one that reconnects is sent the
- * stored files after the newest its HAVE lists, in WAL order, from archive_dir.
+ * WAL each still needs: everything before it acknowledged without a gap) from their first
+ * connection on; one that reconnects is sent the stored files from that point on, in WAL
+ * order, from archive_dir (the first time, those after the newest its HAVE lists).
  * Retention keeps what they need (relay_retention_floor()).  Acknowledgements upstream
  * stay the replica's own: what is durable here, whatever the downstream replicas hold.
  *

@@ -10,7 +10,8 @@
 # the standby catches up to the primary's data; so it does after a SIGKILL of the
 # primary's walshipd under load.  A keeps only its newest segment (retain_size = 16MB) and
 # what B needs: B stopped (registered, away), the segments it lacks stay on A, and B
-# restarted gets them.  A stopped cleanly and started again; B dropped on A once stopped.
+# restarted gets them, even holding the newest of them already (stored out of order), and
+# again after losing its newest files.  A stopped cleanly and started again; B dropped on A once stopped.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -193,6 +194,13 @@ for f in "${lacks[@]}"; do
 	[[ -f "$AARCHIVE/$f" ]] || fail "ws-a removed $f, which the registered ws-b lacks"
 done
 log "ok: ws-a keeps ${lacks[*]} for ws-b while it is away (retain_size = 16MB)"
+# B holds the newest of them already, stored before the others (as a downstream replica
+# catching up can: a file A stores meanwhile goes before the rest of its backlog): placed
+# by hand while B is stopped, with A's record of its CRC (the xattr a store keeps), so
+# that B's HAVE lists it as its newest; A still sends the earlier ones, from the floor it
+# recorded for B, not after B's newest file.
+cp --preserve=mode,ownership,xattr "$AARCHIVE/${lacks[-1]}" "$BARCHIVE/${lacks[-1]}"
+sync "$BARCHIVE/${lacks[-1]}" "$BARCHIVE"
 walshipd_start "$NS_R2" "$BCONF" "$TEST_DIR/ws-b.log"
 for f in "${lacks[@]}"; do
 	wait_for 20 "$f in ws-b's archive" test -f "$BARCHIVE/$f"
@@ -218,6 +226,25 @@ ws_check_daemons
 walshipd_stop "$ACONF"
 walshipd_start "$NS_R1" "$ACONF" "$TEST_DIR/ws-a.log"
 wait_for 20 "ws-b streaming from ws-a after its clean restart" b_streaming_on_a
+
+# B loses files it acknowledged (the segments A still holds, B's newest, removed by hand
+# while B is stopped): A finds B's newest stored segment older than the floor it recorded
+# for B and sends B what follows it again.
+walshipd_stop "$BCONF"
+mapfile -t gone < <(find "$AARCHIVE" -maxdepth 1 -regex '.*/[0-9A-F]+' -printf '%f\n' | sort)
+((${#gone[@]} > 0)) || fail "no segment in ws-a's archive"
+for f in "${gone[@]}"; do
+	rm "$BARCHIVE/$f"
+done
+sync "$BARCHIVE"
+walshipd_start "$NS_R2" "$BCONF" "$TEST_DIR/ws-b.log"
+for f in "${gone[@]}"; do
+	wait_for 20 "$f in ws-b's archive again" test -f "$BARCHIVE/$f"
+	assert_file_identical "$AARCHIVE/$f" "$BARCHIVE/$f"
+done
+grep -q 'downstream replica "ws-b" holds less than it acknowledged' "$TEST_DIR/ws-a.log" ||
+	fail "ws-a did not log that ws-b holds less than it acknowledged"
+log "ok: ws-b, having lost ${gone[*]}, is sent them again"
 
 # B gone for good: dropped on A (not while connected), so that A no longer keeps WAL for it.
 assert_exit 1 "replica drop of the connected ws-b" "$WALSHIP" replica drop -c "$ACONF" ws-b

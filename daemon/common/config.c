@@ -430,7 +430,8 @@ static const struct config_key config_keys[] = {
 		.default_value = "32",
 		.min = 4,
 		.max = 1024,
-		.help = "1 MiB buffers registered with io_uring",
+		.help = "1 MiB buffers registered with io_uring (on a relay, its sends to "
+			"downstream replicas hold at most half of them)",
 	},
 	{
 		.name = "hba_file",

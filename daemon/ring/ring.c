@@ -252,8 +252,23 @@ struct ring_slot *ring_slot_get(struct ring *r)
 	return slot;
 }
 
+struct ring_slot *ring_slot_get_capped(struct ring *r, uint32_t limit)
+{
+	struct ring_slot *slot;
+
+	if (r->capped_out >= limit || !(slot = ring_slot_get(r)))
+		return NULL;
+	slot->capped = true;
+	r->capped_out++;
+	return slot;
+}
+
 void ring_slot_put(struct ring *r, struct ring_slot *slot)
 {
+	if (slot->capped) {
+		slot->capped = false;
+		r->capped_out--;
+	}
 	slot->next_free = r->free_list;
 	r->free_list = slot;
 	r->slots_free++;

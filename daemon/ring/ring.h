@@ -50,6 +50,7 @@ struct ring_slot {
 	uint32_t index; /* buf_index for *_FIXED operations */
 	uint32_t size;
 	struct ring_slot *next_free;
+	bool capped; /* taken with ring_slot_get_capped(): counted in ring.capped_out */
 };
 
 struct ring {
@@ -60,6 +61,7 @@ struct ring {
 	struct ring_slot *slots;
 	uint32_t nslots;
 	uint32_t slots_free;
+	uint32_t capped_out; /* slots out from ring_slot_get_capped() */
 	struct ring_slot *free_list;
 	bool fixed_buffers; /* arena registered with the kernel */
 	/* what was submitted, for comparison with the BPF probes' counts */
@@ -97,6 +99,12 @@ int ring_run(struct ring *r, int timeout_ms);
 
 /* Take a free slot, or NULL when none is free (back-pressure: try again later). */
 struct ring_slot *ring_slot_get(struct ring *r);
+/*
+ * Take a free slot for a use that may hold at most @limit slots at once, so that it never
+ * takes the pool from the other users (a relay's sends leave the rest to the receive they
+ * relay: role/relay.h); NULL when none is free or @limit are out.
+ */
+struct ring_slot *ring_slot_get_capped(struct ring *r, uint32_t limit);
 void ring_slot_put(struct ring *r, struct ring_slot *slot);
 
 /* Prepare a send of @len bytes at @buf within @slot: SEND_ZC from the fixed buffer when

@@ -529,6 +529,8 @@ int relay_backlog(struct peer *peer, char ***names);
  * (the primary's rule, peer_holds_unsafe_before(), does not apply).
  */
 bool relay_peer_holds_before(const struct peer *peer, uint64_t seg_start);
+/* Relay mode: a slot for a send, or NULL (none free, or the relay's share is out). */
+struct ring_slot *relay_slot_get(struct primary *pr);
 /* Relay mode: open stored file @name for reading.  Returns the descriptor or -errno. */
 int relay_open_file(struct primary *pr, const char *name);
 /* Relay mode: @peer acknowledged a file: what it still needs may have moved. */

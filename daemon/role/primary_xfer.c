@@ -360,7 +360,8 @@ static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 /*
  * Queue the next chunk of @x read into a registered slot (READ right behind the frame
  * and DATA headers; peer_read_done seals it).  Returns false when nothing more can
- * be queued now (no free slot: primary_pump() retries) or the connection was closed.
+ * be queued now (no free slot, or a relay's share is out: primary_pump() retries) or
+ * the connection was closed.
  */
 static bool peer_queue_read(struct peer *peer, struct xfer *x)
 {
@@ -369,7 +370,7 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 	uint32_t len =
 		(uint32_t)(p->avail - x->next_read < WIRE_CHUNK_SIZE ? p->avail - x->next_read :
 								       WIRE_CHUNK_SIZE);
-	struct ring_slot *slot = ring_slot_get(pr->ring);
+	struct ring_slot *slot = pr->relay ? relay_slot_get(pr) : ring_slot_get(pr->ring);
 	struct conn_tx_item *item;
 	struct io_uring_sqe *sqe;
 	uint8_t *dst;

@@ -428,6 +428,17 @@ out_nomem:
 	return -ENOMEM;
 }
 
+/*
+ * The relay's sends hold at most half the ring's slots: a downstream replica that reads
+ * slowly (each may hold PEER_MAX_QUEUED) never takes from this replica's receive the
+ * slots it needs, so the relay never slows what this replica acknowledges upstream (a
+ * synchronous commit on the primary may wait for it).
+ */
+struct ring_slot *relay_slot_get(struct primary *pr)
+{
+	return ring_slot_get_capped(pr->ring, pr->ring->nslots / 2);
+}
+
 int relay_open_file(struct primary *pr, const char *name)
 {
 	int fd = openat(relay_of(pr)->store->dir_fd, name, O_RDONLY | O_CLOEXEC);

@@ -1,0 +1,98 @@
+#!/bin/bash
+# t_99l: a relay's slow downstream replicas do not stall what the relay receives.
+# primary -> replica A (listen set: a relay, io_buffers = 4) -> replicas B1 and B2, whose
+# links from A are slowed to 64 kbit/s: each of A's sends to them holds one of A's four
+# slots for seconds (up to three per downstream replica).  The relay's sends may hold
+# only half of them, so A keeps receiving from the primary at full speed: it stores three
+# segments and acknowledges them upstream while B1 and B2 have received a fraction of
+# the first.  Their links restored, B1 and B2 get the same segments, byte for byte.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+require_walship
+require_cmds jq
+net_create 3
+PG_PORT=5432
+PCONF=$TEST_DIR/ws-primary/walship.conf
+ACONF=$TEST_DIR/ws-a/walship.conf
+B1CONF=$TEST_DIR/ws-b1/walship.conf
+B2CONF=$TEST_DIR/ws-b2/walship.conf
+AARCHIVE=$TEST_DIR/ws-a/archive
+PDATA=$TEST_DIR/pg-primary
+mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-a" "$TEST_DIR/ws-b1" "$TEST_DIR/ws-b2"
+
+write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
+	"pg_conninfo='host=$ADDR_P port=$PG_PORT user=postgres'"
+# A: the fewest slots there may be; a slow downstream replica would otherwise not be
+# noticed before many of them.
+write_replica_conf "$ACONF" "$TEST_DIR/ws-a" "$NS_P" \
+	"listen=$ADDR_R1:$WALSHIP_PORT" io_buffers=4
+write_replica_conf "$B1CONF" "$TEST_DIR/ws-b1" "$NS_R1"
+write_replica_conf "$B2CONF" "$TEST_DIR/ws-b2" "$NS_R1"
+pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" /bin/true
+pg_start "$PDATA" "$NS_P"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+walshipd_start "$NS_R1" "$ACONF" "$TEST_DIR/ws-a.log"
+walshipd_start "$NS_R2" "$B1CONF" "$TEST_DIR/ws-b1.log"
+walshipd_start "$NS_R3" "$B2CONF" "$TEST_DIR/ws-b2.log"
+wait_replica_streaming "$PCONF" 20
+both_on_a() {
+	[[ "$(walship_status "$ACONF" --json | jq '[.peers[] |
+		select((.name == "ws-b1" or .name == "ws-b2") and .state == "streaming")] |
+		length')" == 2 ]]
+}
+wait_for 20 "ws-b1 and ws-b2 streaming from the relay ws-a" both_on_a
+log "ok: ws-b1 and ws-b2 stream from ws-a"
+
+# B1 and B2 read slowly: the bridge's ports to them (vr2, vr3) pass 64 kbit/s.
+slowed=()
+restore_links() {
+	local dev
+	for dev in "${slowed[@]}"; do
+		in_ns "$NS_P" tc qdisc del dev "$dev" root 2>/dev/null || true
+	done
+	slowed=()
+}
+trap 'restore_links; ws_cleanup' EXIT
+for dev in vr2 vr3; do
+	in_ns "$NS_P" tc qdisc add dev "$dev" root tbf rate 64kbit burst 16kb latency 2s
+	slowed+=("$dev")
+done
+
+# Three full segments (about 48 MB of WAL): far more than two sockets hold.
+segs=()
+for i in 1 2 3; do
+	segs+=("$(pg_complete_segment "$NS_P" "$PG_PORT")")
+done
+flush=$(lsn_to_int "$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")")
+a_holds_flush() {
+	local lsn
+	lsn=$(walship_status "$PCONF" --json | jq -r '.peers[] | select(.name == "ws-a") |
+		.flush_lsn // "0/0"')
+	(($(lsn_to_int "$lsn") >= flush))
+}
+for seg in "${segs[@]}"; do
+	wait_for 60 "$seg in ws-a's archive while ws-b1 and ws-b2 read slowly" \
+		test -f "$AARCHIVE/$seg"
+	assert_file_identical "$PDATA/pg_wal/$seg" "$AARCHIVE/$seg"
+done
+wait_for 30 "ws-a durable up to the primary's flush LSN while ws-b1 and ws-b2 read slowly" \
+	a_holds_flush
+for node in b1 b2; do
+	[[ ! -e "$TEST_DIR/ws-$node/archive/${segs[0]}" ]] ||
+		fail "ws-$node holds ${segs[0]} already: its link was not slow"
+done
+log "ok: ws-a stored ${segs[*]} and acknowledged them upstream while ws-b1 and ws-b2 read slowly"
+
+restore_links
+for node in b1 b2; do
+	for seg in "${segs[@]}"; do
+		wait_for 60 "$seg in ws-$node's archive" test -f "$TEST_DIR/ws-$node/archive/$seg"
+		assert_file_identical "$PDATA/pg_wal/$seg" "$TEST_DIR/ws-$node/archive/$seg"
+	done
+done
+log "ok: ws-b1 and ws-b2, their links restored, got ${segs[*]}, the primary's bytes"
+ws_check_daemons
+log "PASS"

@@ -208,6 +208,8 @@ struct peer {
 	char **backlog; /* held files this replica still needs, in WAL order */
 	int nbacklog;
 	int backlog_next;
+	bool backlog_more; /* relay: a file was stored after the backlog was listed: listed
+			    * again once the backlog is sent (relay_peer_progress()) */
 	uint32_t next_file_id;
 	uint32_t cancelled_id; /* the last file cancelled (FILE_CANCEL): its PROGRESS or
 				* refusal may cross the cancel, and is ignored */

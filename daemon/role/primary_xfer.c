@@ -200,6 +200,7 @@ int peer_load_backlog(struct peer *peer)
 	peer->backlog = NULL;
 	peer->nbacklog = 0;
 	peer->backlog_next = 0;
+	peer->backlog_more = false; /* what is stored now is listed */
 	ret = peer->pr->relay ? relay_backlog(peer, &peer->backlog) :
 				spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
 	if (ret < 0) {

@@ -12,7 +12,8 @@
  *   backlog    a downstream replica that connects is sent, in WAL order, the stored
  *              files from the segment of its FLOOR on (a replica never seen holding
  *              anything: after the newest segment its HAVE lists, all of them when it
- *              lists none), then the growing segment (relay_peer_progress()).  Files it
+ *              lists none), then the files stored meanwhile (listed again), then the
+ *              growing segment (relay_peer_progress()): all in WAL order.  Files it
  *              holds already are skipped by their HAVE entry or answered DUPLICATE.
  *   registry   archive_dir/.walship/downstream: one line per downstream replica, "NAME
  *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR;
@@ -484,6 +485,12 @@ void relay_peer_progress(struct peer *peer)
 	int k = relay_down_index(rs, peer->name);
 	uint64_t floor;
 
+	/* Files stored while it was sent its backlog come after it, listed again from its
+	 * floor: sent in WAL order, not before the files of the backlog. */
+	if (peer->backlog_more && peer->backlog_next >= peer->nbacklog &&
+	    peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK) {
+		peer_load_backlog(peer);
+	}
 	/* The growing segments go to it once it has been sent its backlog. */
 	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
 		struct push *p = rs->grow[i].push;
@@ -665,6 +672,21 @@ static bool relay_same_file(const struct relay_state *rs, const struct relay_gro
 	       stored.st_ino == growing.st_ino;
 }
 
+/*
+ * File @name is stored: a downstream replica still being sent its backlog (listed before)
+ * is sent it after that backlog, in WAL order, not before the rest of it: a replica that
+ * stored later files first would hold a gap meanwhile, and its run of durable WAL, and so
+ * the floor that retention keeps for it, could not pass the gap until the backlog is done
+ * (and no further at all once more files were out of order than a run keeps).
+ */
+static void relay_later_for_backlogs(struct primary *rl, const char *name)
+{
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name))
+			peer->backlog_more = true;
+}
+
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 {
 	struct relay_state *rs;
@@ -686,6 +708,7 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 		g->push = NULL;
 		p->image = NULL;
 		p->avail = p->size;
+		relay_later_for_backlogs(rl, name);
 		relay_fill_all(rl);
 		push_unref(p);
 		return;
@@ -699,11 +722,13 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	p = push_relay_begin(rl, name, fd, size, size, false, 0);
 	if (!p)
 		return;
-	/* To every streaming replica, unless it is being sent it already (from its backlog,
-	 * which skips the files it is given here). */
+	/* To every streaming replica that has been sent its backlog, unless it is being sent
+	 * it already; the others get it after their backlog. */
+	relay_later_for_backlogs(rl, name);
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->io == PEER_IO_OK && !peer_has_file(peer, name))
+		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
+		    !peer_has_file(peer, name))
 			peer_add_xfer(peer, p);
 	push_unref(p);
 	relay_fill_all(rl);

@@ -107,6 +107,7 @@ int spool_open(struct spool *sp, const char *path)
 	int ret, n;
 
 	memset(sp, 0, sizeof(*sp));
+	pthread_mutex_init(&sp->lock, NULL);
 	sp->dir_fd = sp->wal_fd = sp->replicas_fd = sp->incoming_fd = -1;
 	snprintf(sp->path, sizeof(sp->path), "%s", path);
 	ret = durable_dir_open(AT_FDCWD, NULL, path);
@@ -264,13 +265,63 @@ out_end:
 	return ret;
 }
 
+/* Whether spool_store() works on @file (sp->lock held). */
+static bool spool_pinned(const struct spool *sp, const char *file)
+{
+	for (const struct spool_pin *pin = sp->pinned; pin; pin = pin->next)
+		if (!strcmp(pin->file, file))
+			return true;
+	return false;
+}
+
+/* Remove wal/@file if no claim links it (link count 1: only wal/ holds it), unless
+ * spool_store() works on it (sp->lock held). */
+static void spool_drop_unclaimed(struct spool *sp, const char *file)
+{
+	struct stat sb;
+
+	if (spool_pinned(sp, file))
+		return;
+	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_nlink <= 1 &&
+	    unlinkat(sp->wal_fd, file, 0) == 0) {
+		__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void spool_pin(struct spool *sp, struct spool_pin *pin, const char *file)
+{
+	pin->file = file;
+	pthread_mutex_lock(&sp->lock);
+	pin->next = sp->pinned;
+	sp->pinned = pin;
+	pthread_mutex_unlock(&sp->lock);
+}
+
+/* spool_store() is done with @pin's name: its copy goes if nothing claims it (the store
+ * failed, claimed it for nobody, or every claim was released meanwhile). */
+static void spool_unpin(struct spool *sp, struct spool_pin *pin)
+{
+	struct spool_pin **pp;
+
+	pthread_mutex_lock(&sp->lock);
+	for (pp = &sp->pinned; *pp != pin; pp = &(*pp)->next)
+		;
+	*pp = pin->next;
+	spool_drop_unclaimed(sp, pin->file);
+	pthread_mutex_unlock(&sp->lock);
+}
+
 int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 		char *const *replicas, int nreplicas, char *err, size_t errlen)
 {
-	int ret = spool_copy(sp, src_fd, file, size, err, errlen);
+	struct spool_pin pin;
+	int ret;
 
+	spool_pin(sp, &pin, file);
+	ret = spool_copy(sp, src_fd, file, size, err, errlen);
 	if (ret < 0)
-		return ret;
+		goto out_unpin;
 	for (int i = 0; i < nreplicas; i++) {
 		int rfd = openat(sp->replicas_fd, replicas[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -281,23 +332,21 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 				 replicas[i], strerror(errno));
 			if (rfd >= 0)
 				close(rfd);
-			/* Undo the claims made so far: all or nothing (the copy goes with
-			 * the last of them, or at once when the first link failed). */
+			/* Undo the claims made so far: all or nothing (the copy goes when
+			 * unpinned, unless claims made before this store link it). */
 			while (i-- > 0)
 				spool_release(sp, replicas[i], file);
-			spool_release(sp, "", file);
-			return ret;
+			goto out_unpin;
 		}
 		close(rfd);
 	}
-	if (nreplicas == 0)
-		spool_release(sp, "", file); /* held for nobody: drop the copy again */
-	return 0;
+out_unpin:
+	spool_unpin(sp, &pin); /* held for nobody (nreplicas 0, a failure): the copy goes */
+	return ret;
 }
 
 int spool_release(struct spool *sp, const char *name, const char *file)
 {
-	struct stat sb;
 	int dropped = 0;
 
 	if (name[0]) {
@@ -312,12 +361,11 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 				    strerror(errno));
 		close(rfd);
 	}
-	/* The last claim gone, the copy goes (link count 1: only wal/ holds it). */
-	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_nlink <= 1 &&
-	    unlinkat(sp->wal_fd, file, 0) == 0) {
-		__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
-	}
+	/* The last claim gone, the copy goes; under the lock, so that a store does not pin
+	 * the name and link the copy between the check of its link count and its removal. */
+	pthread_mutex_lock(&sp->lock);
+	spool_drop_unclaimed(sp, file);
+	pthread_mutex_unlock(&sp->lock);
 	return dropped;
 }
 

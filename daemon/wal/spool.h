@@ -16,16 +16,30 @@
  * file go again, and the replica answers it as a duplicate.
  *
  * These functions block (copy and fsync): the primary runs spool_store() on a worker
- * thread.  The others are quick metadata operations.
+ * thread.  The others are quick metadata operations, run on the event loop, and may run
+ * while spool_store() works on the same name: a release removes a claim, and the copy
+ * once no claim links it, which must not happen between the moment spool_store() has the
+ * copy in wal/ (made, or a held one reused) and the moment its claims link it.  So
+ * spool_store() pins the name for as long as it works on it (a list under a mutex, held
+ * only for that list and the release's check of the link count, never across I/O that
+ * waits on the disk): a release of a pinned name removes the claim alone, and the store,
+ * when it is done, removes the copy if nothing claims it any more.
  */
 #ifndef WALSHIP_WAL_SPOOL_H
 #define WALSHIP_WAL_SPOOL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "wal/identity.h"
+
+/* A name spool_store() works on (on its stack, in spool.pinned while it runs). */
+struct spool_pin {
+	const char *file;
+	struct spool_pin *next;
+};
 
 struct spool {
 	char path[4096];
@@ -35,6 +49,8 @@ struct spool {
 	int incoming_fd;
 	uint64_t used_bytes; /* sum of the sizes of wal/ files */
 	uint64_t files;
+	pthread_mutex_t lock; /* guards pinned, and a release's removal of a copy */
+	struct spool_pin *pinned; /* the names spool_store() works on */
 };
 
 /* Open (creating if needed) the spool at @path; discard leftovers of interrupted copies;
@@ -61,13 +77,16 @@ void spool_free_names(char **names, int count);
  * across file systems too) and claim it for each of the @nreplicas replicas.  If wal/@file already exists
  * with the same content (a retried push) it is reused; with different content the call
  * fails with -EEXIST.  On error nothing is claimed.  Fills @err (at least 256 bytes) with
- * the reason.  Thread-safe with respect to the other functions only in that it touches
- * files: the caller must not run two spool_store() for the same name at once.
+ * the reason.  Other threads may release claims on @file meanwhile (spool_release(),
+ * spool_release_all_lost(), spool_drop()): the copy stays until the store is done, and
+ * goes then if no claim is left.  The caller must not run two spool_store() for the same
+ * name at once.
  */
 int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 		char *const *replicas, int nreplicas, char *err, size_t errlen);
 
-/* Replica @name no longer needs @file: drop its claim, and the file with the last claim.
+/* Replica @name no longer needs @file: drop its claim, and the file with the last claim
+ * (unless a spool_store() of @file is under way: it drops the file then, when it is done).
  * Returns 1 if a claim was dropped, 0 if there was none, -errno on error. */
 int spool_release(struct spool *sp, const char *name, const char *file);
 

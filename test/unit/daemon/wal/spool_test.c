@@ -3,7 +3,9 @@
  * Unit tests for daemon/wal/spool.c's durable writes: a held copy is made through the
  * durable write (nothing left in .incoming), a push retried with the same bytes reuses it,
  * one with other bytes is refused and the held copy kept; the identity and the lost-WAL
- * record are written durably and read back.  Made under build/ (on the disk).
+ * record are written durably and read back; a claim released while a copy of the same
+ * file is being claimed for another replica (the event loop and the spool's worker thread)
+ * leaves the copy and every claim in place.  Made under build/ (on the disk).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,6 +32,24 @@
 static char dir[256];
 static char replica_name[] = "r1";
 static char *const replicas[] = { replica_name };
+
+/*
+ * linkat(2), as spool_store() calls it to claim a copy, with a hook run first: what the
+ * event loop does meanwhile on its own thread, at the one moment that matters, so that
+ * the interleaving is the same at every run.  This definition is the program's own, so
+ * spool.c's call comes here; the real call is the system call itself.
+ */
+static void (*before_link)(void);
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	void (*hook)(void) = before_link;
+
+	before_link = NULL; /* once */
+	if (hook)
+		hook();
+	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
 
 /* An unlinked file holding @len bytes of @text, repeated. */
 static int source(const char *text, size_t len)
@@ -186,11 +207,80 @@ static void test_identity_and_lost(void **state)
 	spool_close(&sp);
 }
 
+static struct spool race_sp;
+
+/* The event loop: replica r1 acknowledged SEG1 (sent from the spool), and releases it. */
+static void release_r1(void)
+{
+	assert_int_equal(spool_release(&race_sp, "r1", SEG1), 1);
+}
+
+/* The event loop: a release of SEG1 for a replica that holds no claim on it. */
+static void release_r2(void)
+{
+	assert_int_equal(spool_release(&race_sp, "r2", SEG1), 0);
+}
+
+/*
+ * Two pushes of one file at once: SEG1 is held for r1, and a second push of it (retried
+ * by PostgreSQL) is being held for r2 on the worker thread, which finds the held copy and
+ * reuses it; r1 acknowledges SEG1 meanwhile and the event loop releases r1's claim, the
+ * copy's last but for the one being made.  The copy must stay for r2: without that the
+ * release removed it under the store, whose link then failed (or, a moment later, left
+ * r2 a claim on a copy that was gone, which nothing sends).  And a fresh copy not yet
+ * claimed is not taken for one held for nobody by a release of another replica.
+ */
+static void test_release_while_claiming(void **state)
+{
+	char r2[] = "r2";
+	char *const for_r2[] = { r2 };
+	char err[256];
+	struct stat sb;
+	int src, fd;
+
+	(void)state;
+	assert_int_equal(spool_open(&race_sp, dir), 0);
+	assert_int_equal(spool_register(&race_sp, "r1"), 1);
+	assert_int_equal(spool_register(&race_sp, "r2"), 1);
+	src = source("walship!", 100000);
+	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)),
+			 0);
+
+	before_link = release_r1;
+	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, for_r2, 1, err, sizeof(err)), 0);
+	assert_null(before_link);
+	assert_false(spool_holds(&race_sp, "r1", SEG1));
+	assert_true(spool_holds(&race_sp, "r2", SEG1));
+	fd = spool_open_file(&race_sp, SEG1);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_nlink, 2); /* wal/ and r2's claim */
+	close(fd);
+	assert_true(race_sp.files == 1 && race_sp.used_bytes == 100000);
+
+	/* r2's claim released: the copy goes with it. */
+	assert_int_equal(spool_release(&race_sp, "r2", SEG1), 1);
+	assert_int_equal(count_entries("wal"), 0);
+	assert_true(race_sp.files == 0 && race_sp.used_bytes == 0);
+
+	/* A fresh copy, renamed into wal/ and not claimed yet, while another release of
+	 * its name runs. */
+	before_link = release_r2;
+	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)),
+			 0);
+	assert_true(spool_holds(&race_sp, "r1", SEG1));
+	assert_int_equal(count_entries("wal"), 1);
+	assert_true(race_sp.files == 1 && race_sp.used_bytes == 100000);
+	close(src);
+	spool_close(&race_sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store_retry_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

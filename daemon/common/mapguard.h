@@ -7,7 +7,8 @@
  * copying them); a file truncated behind its back must fail that one push, not kill the
  * daemon.  mapguard_crc32c() runs the checksum with a SIGBUS handler armed that jumps
  * back out of it.  The kernel's own accesses to the mapping (sends) fail with -EFAULT
- * instead, so only user-space reads need this.
+ * instead, so only user-space reads need this: the checksum, the validation, and the
+ * encryption of TLS in user space (net/tls_pump.c).
  */
 #ifndef WALSHIP_COMMON_MAPGUARD_H
 #define WALSHIP_COMMON_MAPGUARD_H

@@ -435,6 +435,8 @@ void conn_tx_complete(struct ring_op *op, int res, uint32_t flags)
 	}
 	if (res < 0) {
 		log_log("could not send to %s: %s", c->peer_addr, strerror(-res));
+		/* The kernel could not read the mapped content: its file shrank. */
+		item->unreadable = res == -EFAULT && item->ext;
 		conn_close(c, res); /* may free c */
 		return;
 	}

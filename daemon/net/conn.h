@@ -77,6 +77,9 @@ struct conn_tx_item {
 	/* mapped items: the frame's headers in small[], its content at ext (not ours) */
 	const uint8_t *ext;
 	uint32_t ext_len;
+	/* its content at ext could not be read (the mapped file shrank): the connection
+	 * closed with -EFAULT, and @release tells the owner */
+	bool unreadable;
 	struct iovec iov[2];
 	struct msghdr msg;
 	/* called when the kernel no longer uses the item's memory (ext included) */
@@ -215,7 +218,11 @@ void conn_item_ready(struct conn *c, struct conn_tx_item *item, uint32_t len);
  * Queue a frame made of @hdr_len header bytes (copied) and @ext_len content bytes at
  * @ext, which stay where they are (a mapping of the file) and go out with the header in
  * one SENDMSG or SENDMSG_ZC.  @release(item) runs once the kernel is done with @ext
- * (after the zero-copy notification); item->owner is set to @owner first.
+ * (after the zero-copy notification); item->owner is set to @owner first.  With TLS in
+ * user space, OpenSSL encrypts @ext when the frame reaches the head of the queue, reading
+ * it under the SIGBUS guard (common/mapguard.h: mapguard_init() first).  A mapping that
+ * cannot be read then (its file shrank), or that the kernel's send cannot read (-EFAULT),
+ * closes the connection with -EFAULT and sets item->unreadable before @release runs.
  */
 struct conn_tx_item *conn_queue_mapped(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
 				       const uint8_t *ext, uint32_t ext_len,

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/compiler.h"
 #include "common/log.h"
+#include "common/mapguard.h"
 #include "net/conn.h"
 #include "net/conn_internal.h"
 #include "net/ktls.h"
@@ -30,6 +31,8 @@
 /* A TLS record: 5-byte header, then at most 2^14 + 256 bytes (RFC 8446, 5.2). */
 #define TLS_RECORD_HEADER 5
 #define TLS_RECORD_MAX (16384 + 256)
+/* The most plaintext one record carries (RFC 8446, 5.1). */
+#define TLS_RECORD_PLAINTEXT_MAX 16384
 
 static void conn_tls_handshake(struct conn *c);
 static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags);
@@ -143,14 +146,70 @@ static void conn_tls_send_now(struct conn *c)
 		log_debug("could not send TLS alert to %s: %s", c->peer_addr, strerror(errno));
 }
 
-/* Encrypt @item into TLS records: its headers and content in order, as one stream. */
+/*
+ * A mapped item's content, encrypted where it lies in a file's mapping (send_source =
+ * map): a file truncated since its frame's checksum was taken raises SIGBUS on the read.
+ * So the mapping is read under the SIGBUS guard (common/mapguard.h), a record's worth at
+ * a time into a buffer of its own, and OpenSSL encrypts from that buffer: a fault cuts
+ * short only the copy, never OpenSSL, which is not on the stack when the mapping is read.
+ * The copy stays in the CPU's cache; encryption reads it again at once.
+ */
+struct tls_ext_write {
+	SSL *ssl;
+	const uint8_t *ext;
+	uint32_t len;
+	uint8_t piece[TLS_RECORD_PLAINTEXT_MAX];
+};
+
+static int conn_tls_write_ext(void *arg)
+{
+	struct tls_ext_write *w = arg;
+
+	for (uint32_t off = 0; off < w->len;) {
+		uint32_t n =
+			w->len - off < sizeof(w->piece) ? w->len - off : (uint32_t)sizeof(w->piece);
+
+		memcpy(w->piece, w->ext + off, n);
+		if (SSL_write(w->ssl, w->piece, (int)n) <= 0)
+			return -EPROTO;
+		off += n;
+	}
+	return 0;
+}
+
+/* Encrypt @item into TLS records: its headers and content in order, as one stream.
+ * Returns 0, -EFAULT when its mapped content could not be read (item->unreadable), or
+ * -EPROTO or -ENOMEM (logged). */
 static int conn_tls_encrypt(struct conn *c, struct conn_tx_item *item)
 {
 	uint32_t hdr_len = item->ext ? item->len - item->ext_len : item->len;
 	size_t pending;
+	int ret = 0;
 
-	if ((hdr_len && SSL_write(c->tls->ssl, item->buf, (int)hdr_len) <= 0) ||
-	    (item->ext && SSL_write(c->tls->ssl, item->ext, (int)item->ext_len) <= 0)) {
+	if (hdr_len && SSL_write(c->tls->ssl, item->buf, (int)hdr_len) <= 0)
+		ret = -EPROTO;
+	if (!ret && item->ext) {
+		struct tls_ext_write *w = malloc(sizeof(*w));
+
+		if (!w) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+		w->ssl = c->tls->ssl;
+		w->ext = item->ext;
+		w->len = item->ext_len;
+		ret = mapguard_call(conn_tls_write_ext, w);
+		free(w);
+	}
+	if (ret == -EFAULT) {
+		/* The owner says which file, and fails what it was for (net/conn.h). */
+		log_log("could not encrypt for %s: the content to send could not be read (its "
+			"file shrank)",
+			c->peer_addr);
+		item->unreadable = true;
+		return ret;
+	}
+	if (ret < 0) {
 		char why[256];
 
 		tls_conn_error(c->tls, why, sizeof(why), "SSL_write failed");

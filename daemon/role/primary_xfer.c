@@ -102,9 +102,17 @@ int peer_queue_small(struct peer *peer, int len, const uint8_t *frame)
 	return conn_send_frame(&peer->conn, frame, (uint32_t)len);
 }
 
+/* The kernel is done with a chunk sent from @item's mapping.  One whose content could
+ * not be read (net/conn.h: the file shrank after its checksum was taken, found by the
+ * encryption or the kernel's send) fails its push, as the checksum's fault does; its
+ * connection is closed already. */
 static void peer_mapped_release(struct conn_tx_item *item)
 {
-	push_unref(item->owner);
+	struct push *p = item->owner;
+
+	if (item->unreadable)
+		push_fail(p, CTL_ERR_FAILED, "file \"%s\" shrank while it was being sent", p->name);
+	push_unref(p);
 }
 
 /*

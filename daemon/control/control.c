@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -19,7 +20,8 @@
 #include "control/request.h"
 
 struct ctl_client {
-	struct ring_op op;
+	struct ring_op op; /* the receive, then the reply's send */
+	struct ring_op watch_op; /* POLL_ADD: did the client go away before its reply? */
 	struct control_server *cs;
 	struct ctl_client *next, *prev; /* cs->list */
 	int fd;
@@ -29,6 +31,12 @@ struct ctl_client {
 	bool cred_ok;
 	bool waiting; /* counted in cs->waiting: the request has not arrived */
 	bool keep; /* the request asked for CTL_F_KEEP: wait for the next one after the reply */
+	/* the request in hand: */
+	bool answered; /* control_reply() was called */
+	bool watching; /* watch_op is in flight (posted when on_request did not answer) */
+	bool gone; /* the client closed its end first: nothing is written to it */
+	bool reply_sent; /* the reply's send completed, with reply_res */
+	int reply_res;
 	struct ctl_request req;
 	struct iovec iov[2];
 	struct msghdr msg;
@@ -76,6 +84,8 @@ static void client_post_recv(struct ctl_client *cl)
 
 	cl->waiting = true;
 	cl->cs->waiting++;
+	cl->answered = cl->gone = cl->reply_sent = false;
+	cl->reply_res = 0;
 	memset(&cl->msg, 0, sizeof(cl->msg));
 	memset(&cl->req, 0, sizeof(cl->req));
 	cl->iov[0].iov_base = &cl->req;
@@ -89,19 +99,13 @@ static void client_post_recv(struct ctl_client *cl)
 	io_uring_prep_recvmsg(sqe, cl->fd, &cl->msg, MSG_CMSG_CLOEXEC);
 }
 
-static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
+/* The reply is sent (or failed) and no watch is in flight: free @cl, or wait for its next
+ * request (CTL_F_KEEP). */
+static void client_reply_done(struct ctl_client *cl)
 {
-	struct ctl_client *cl = (struct ctl_client *)op;
-
-	(void)flags;
-	if (res < 0) {
-		log_log("could not send reply to control client (pid %d): %s", (int)cl->pid,
-			strerror(-res));
-		client_free(cl);
-		return;
-	}
 	/* A kept connection past the bound is closed: the client connects again. */
-	if (!cl->keep || cl->cs->closing || cl->cs->waiting >= CONTROL_MAX_WAITING) {
+	if (cl->reply_res < 0 || !cl->keep || cl->cs->closing ||
+	    cl->cs->waiting >= CONTROL_MAX_WAITING) {
 		client_free(cl);
 		return;
 	}
@@ -109,10 +113,85 @@ static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
 	client_post_recv(cl);
 }
 
+static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
+{
+	struct ctl_client *cl = (struct ctl_client *)op;
+
+	(void)flags;
+	cl->reply_sent = true;
+	cl->reply_res = res < 0 ? res : 0;
+	if (res == -EPIPE || res == -ECONNRESET) /* gone as the reply left: no one waits */
+		log_debug("control client (pid %d) went away before its reply", (int)cl->pid);
+	else if (res < 0)
+		log_log("could not send reply to control client (pid %d): %s", (int)cl->pid,
+			strerror(-res));
+	if (!cl->watching) /* else its cancelled watch completes last */
+		client_reply_done(cl);
+}
+
+/* Completions of requests that need none (cancelling a watch): user_data points here. */
+static struct ring_op control_noop;
+
+/*
+ * The watch of a client whose request waits for its reply (a push: seconds, up to
+ * push_timeout).  A poll for the end of its connection: the client closing it (PostgreSQL's
+ * archiver stopped, walship push killed) completes it, and the owner is told
+ * (on_gone), so that nothing is done or written for no one.  io_uring reports a hang-up
+ * whatever the mask; POLLRDHUP asks for a close (or a shutdown of its writing side, which
+ * our clients never do while they wait) and nothing else: a client that sends more before
+ * its reply does not wake it.
+ */
+static void client_watch_done(struct ring_op *op, int res, uint32_t flags);
+
+static void client_watch(struct ctl_client *cl)
+{
+	struct io_uring_sqe *sqe;
+
+	cl->watch_op.cb = client_watch_done;
+	sqe = ring_sqe(cl->cs->ring, &cl->watch_op);
+	io_uring_prep_poll_add(sqe, cl->fd, POLLRDHUP);
+	cl->watching = true;
+}
+
+static void client_watch_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct ctl_client *cl = container_of(op, struct ctl_client, watch_op);
+
+	(void)flags;
+	cl->watching = false;
+	if (cl->answered) { /* cancelled by the reply (or both at once): the reply decides */
+		if (cl->reply_sent)
+			client_reply_done(cl);
+		return;
+	}
+	if (res <= 0)
+		return; /* the poll could not be made: the reply's send finds out */
+	cl->gone = true;
+	log_debug("control client (pid %d) went away before its reply", (int)cl->pid);
+	if (cl->cs->on_gone)
+		cl->cs->on_gone(cl->cs->ctx, cl); /* may answer, and so free, @cl */
+}
+
+bool control_client_gone(const struct ctl_client *client)
+{
+	return client->gone;
+}
+
 void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_t len)
 {
 	struct io_uring_sqe *sqe;
 
+	cl->answered = true;
+	if (cl->gone) {
+		/* Its descriptor stays ours until here, so no other connection can have its
+		 * number; but no one reads it any more. */
+		client_free(cl);
+		return;
+	}
+	if (cl->watching) {
+		sqe = ring_sqe(cl->cs->ring, &control_noop);
+		io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&cl->watch_op);
+	}
 	if (len > CTL_MAX_REPLY - sizeof(cl->reply))
 		len = CTL_MAX_REPLY - sizeof(cl->reply);
 	cl->reply.magic = CTL_MAGIC;
@@ -196,6 +275,10 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 	}
 	cl->keep = (cl->req.flags & CTL_F_KEEP) != 0;
 	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, fds, nfds);
+	/* Not answered at once (a push): watch whether the client stays for the answer.  The
+	 * client is still ours here: an answer frees it only once sent. */
+	if (!cl->answered)
+		client_watch(cl);
 }
 
 /*
@@ -328,7 +411,7 @@ static void control_accepted(struct acceptor *a, int res)
 }
 
 int control_start(struct control_server *cs, struct ring *r, const char *path, const char *group,
-		  int mode, control_request_fn fn, void *ctx)
+		  int mode, control_request_fn fn, control_gone_fn gone, void *ctx)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd, ret;
@@ -337,6 +420,7 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 	cs->ring = r;
 	cs->group = getegid();
 	cs->on_request = fn;
+	cs->on_gone = gone;
 	cs->ctx = ctx;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_error("control socket path \"%s\" is too long", path);

@@ -601,7 +601,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
 		goto out_relay;
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
-			  cfg->socket_permissions, replica_request, rp) < 0)
+			  cfg->socket_permissions, replica_request, NULL, rp) < 0)
 		goto out_retain;
 	if (rp->store.id.system_identifier)
 		log_log("replica \"%s\" ready: archive \"%s\" holds system %" PRIu64,

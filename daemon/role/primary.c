@@ -246,7 +246,7 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 	if (primary_listen(pr) < 0)
 		goto out_worker;
 	if (control_start(&pr->control, r, cfg->socket_path, cfg->socket_group,
-			  cfg->socket_permissions, primary_request, NULL, pr) < 0)
+			  cfg->socket_permissions, primary_request, primary_client_gone, pr) < 0)
 		goto out_close;
 	primary_accept_post(pr);
 	/* After the listener: replicas connect while the source reaches PostgreSQL.  A

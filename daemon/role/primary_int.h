@@ -359,6 +359,10 @@ static inline bool push_has_deadline(const struct push *p)
  * then send it to every streaming replica; @client is answered once the push is safe,
  * fails or times out. */
 void primary_push(struct primary *pr, struct ctl_client *client, const char *name, int fd);
+/* The control client @client (a struct primary is @ctx) went away before its push was
+ * answered: the push goes on as one shipped ahead of its push, for PostgreSQL's retry to
+ * take over (control_gone_fn). */
+void primary_client_gone(void *ctx, struct ctl_client *client);
 /* The @nfds segments after @name, passed with its push (CTL_F_AHEAD), in order: ship
  * those not known yet (descriptors owned from here on). */
 void primary_push_ahead(struct primary *pr, const char *name, const int *fds, unsigned int nfds);

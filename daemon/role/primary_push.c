@@ -771,6 +771,40 @@ static int push_check_content(struct push *p, char *text, size_t len, bool count
 	return 0;
 }
 
+/*
+ * The client of @p went away before its answer (PostgreSQL's archiver stopped or gave up,
+ * walship push was killed).  Nothing is written to it, and the push is not failed: it goes
+ * on with no one waiting for it, as a segment shipped ahead of its push does, under the
+ * same rules and the same push_timeout.  PostgreSQL pushes the file again: that push takes
+ * this one over while it is in progress, or is answered at once once it is safe
+ * (push_ahead_take), rather than shipping the same file a second time beside it.
+ */
+static void push_client_gone(struct push *p)
+{
+	struct ctl_client *client = p->client;
+
+	log_log("the client of the push of \"%s\" (pid %d) went away before its answer; the "
+		"file is shipped on for the push that retries it",
+		p->name, (int)control_client_pid(client));
+	p->client = NULL;
+	p->ahead = true;
+	p->unsettled = true;
+	control_reply(client, CTL_ERR_FAILED, "", 0); /* releases it; nothing is sent */
+}
+
+void primary_client_gone(void *ctx, struct ctl_client *client)
+{
+	struct primary *pr = ctx;
+
+	for (struct push *p = pr->pushes; p; p = p->next) {
+		if (p->client == client) {
+			push_client_gone(p);
+			return;
+		}
+	}
+	/* Not linked: compared with the stream's copy (same_job), whose end sees it gone. */
+}
+
 /* @p is valid: send it to every streaming replica that stores files, and answer it once
  * it is safe (@client NULL: a streamed segment, settled instead). */
 static void push_begin(struct push *p, struct ctl_client *client)
@@ -784,6 +818,8 @@ static void push_begin(struct push *p, struct ctl_client *client)
 	if (client)
 		log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
 			  (int)control_client_pid(client));
+	if (client && control_client_gone(client))
+		push_client_gone(p);
 	for (leader = client ? pr->pushes : NULL; leader; leader = leader->next)
 		if (leader->stream && leader->unsettled && !leader->follower &&
 		    !strcmp(leader->name, p->name))

@@ -586,7 +586,9 @@ static void relay_learn_identity(struct primary *pr)
 {
 	const struct store *st = relay_of(pr)->store;
 
-	if (pr->id.system_identifier || !st->id.system_identifier)
+	/* Once the store has one, and again when it completes a record of its first form
+	 * (the system identifier alone). */
+	if (!st->id.system_identifier || !wal_identity_completes(&pr->id, &st->id))
 		return;
 	pr->id = st->id;
 	pr->id.timeline = 0;

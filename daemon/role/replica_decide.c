@@ -68,16 +68,6 @@ bool replica_end_matches(bool end_received, uint64_t size, uint64_t received, ui
 	return !end_received && end_size == size && received == size;
 }
 
-enum replica_identity replica_identity_check(const struct wal_identity *id, uint64_t store_sysid,
-					     uint16_t store_page_magic)
-{
-	if (store_sysid && id->system_identifier != store_sysid)
-		return REPLICA_IDENTITY_OTHER_SYSTEM;
-	if (store_page_magic && id->page_magic != store_page_magic)
-		return REPLICA_IDENTITY_OTHER_VERSION;
-	return REPLICA_IDENTITY_SAME;
-}
-
 uint8_t replica_exists_verdict(int same)
 {
 	if (same == 1)

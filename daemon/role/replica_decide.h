@@ -59,16 +59,6 @@ bool replica_data_continues(bool end_received, uint64_t size, uint64_t received,
  * have arrived and whose FILE_END has not (@end_received). */
 bool replica_end_matches(bool end_received, uint64_t size, uint64_t received, uint64_t end_size);
 
-/* How a segment's identity compares with the store's (0 in the store: none yet). */
-enum replica_identity {
-	REPLICA_IDENTITY_SAME,
-	REPLICA_IDENTITY_OTHER_SYSTEM, /* another system identifier */
-	REPLICA_IDENTITY_OTHER_VERSION, /* another page magic: another PostgreSQL major */
-};
-
-enum replica_identity replica_identity_check(const struct wal_identity *id, uint64_t store_sysid,
-					     uint16_t store_page_magic);
-
 /*
  * The rename found the name already stored; @same is store_same_content()'s result (1
  * same, 0 different, -errno).  Returns the ACK status: WIRE_ACK_DUPLICATE,

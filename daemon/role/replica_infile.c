@@ -897,9 +897,20 @@ static void infile_synced(struct infile *f, int res)
 	f->t_synced = clock_now_ms();
 	close(f->fd);
 	f->fd = -1;
-	/* The first segment fixes the store's system identifier, durably, before anything
-	 * of that system is acknowledged. */
-	if (!rp->store.id.system_identifier && f->wv.have_id)
+	/* Its first page was checked against the store's identity as it was then: none yet,
+	 * perhaps, and another file's (of another system) fixed it since.  Checked again
+	 * against what the store holds now, the last step before the rename. */
+	infile_check_identity(f);
+	if (f->fail_status != WIRE_ACK_STORED) {
+		struct link *lk = f->link;
+
+		infile_refuse(f); /* may free f */
+		link_write_waiting(lk);
+		return;
+	}
+	/* The first segment fixes the store's identity (a store that recorded the system
+	 * identifier alone, the rest), durably, before anything of it is acknowledged. */
+	if (f->wv.have_id && wal_identity_completes(&rp->store.id, &f->wv.id))
 		infile_await_identity(f);
 	else
 		infile_rename(f);
@@ -1472,27 +1483,42 @@ static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t l
 	infile_check_identity(f);
 }
 
-/* Whether @f's WAL (its first page read) is of the store's cluster, once it has one;
- * a file of another refuses itself (infile_fail). */
+/* Whether @f's WAL (its first page read) is of the store's cluster, as far as the store
+ * knows it (every field it knows: wal_identity_mismatch()); a file of another refuses
+ * itself (infile_fail). */
 static void infile_check_identity(struct infile *f)
 {
-	struct store *st = &f->link->rp->store;
+	const struct wal_identity *have = &f->link->rp->store.id, *seen = &f->wv.id;
 
-	switch (replica_identity_check(&f->wv.id, st->id.system_identifier, st->id.page_magic)) {
-	case REPLICA_IDENTITY_OTHER_SYSTEM:
+	if (!f->wv.have_id)
+		return;
+	switch (wal_identity_mismatch(have, seen)) {
+	case WAL_IDENTITY_SYSTEM:
 		infile_fail(f, WIRE_ACK_SYSID,
 			    "WAL segment \"%s\" belongs to system %" PRIu64
 			    ", this replica holds system %" PRIu64,
-			    f->name, f->wv.id.system_identifier, st->id.system_identifier);
+			    f->name, seen->system_identifier, have->system_identifier);
 		break;
-	case REPLICA_IDENTITY_OTHER_VERSION:
+	case WAL_IDENTITY_VERSION:
 		infile_fail(f, WIRE_ACK_SYSID,
 			    "WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL of "
 			    "PostgreSQL %s",
-			    f->name, wal_page_magic_version(f->wv.id.page_magic) ?: "?",
-			    wal_page_magic_version(st->id.page_magic) ?: "?");
+			    f->name, wal_page_magic_version(seen->page_magic) ?: "?",
+			    wal_page_magic_version(have->page_magic) ?: "?");
 		break;
-	case REPLICA_IDENTITY_SAME:
+	case WAL_IDENTITY_SEG_SIZE:
+		infile_fail(f, WIRE_ACK_SYSID,
+			    "WAL segment \"%s\" has segment size %u, this replica holds segments "
+			    "of %u bytes",
+			    f->name, seen->seg_size, have->seg_size);
+		break;
+	case WAL_IDENTITY_BLOCK_SIZE:
+		infile_fail(f, WIRE_ACK_SYSID,
+			    "WAL segment \"%s\" has WAL block size %u, this replica holds WAL of "
+			    "block size %u",
+			    f->name, seen->block_size, have->block_size);
+		break;
+	case WAL_IDENTITY_SAME:
 		break;
 	}
 }

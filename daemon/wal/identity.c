@@ -20,6 +20,27 @@ size_t wal_identity_format(const struct wal_identity *id, char *buf, size_t len)
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
+enum wal_identity_field wal_identity_mismatch(const struct wal_identity *known,
+					      const struct wal_identity *seen)
+{
+	if (known->system_identifier && seen->system_identifier != known->system_identifier)
+		return WAL_IDENTITY_SYSTEM;
+	if (known->page_magic && seen->page_magic != known->page_magic)
+		return WAL_IDENTITY_VERSION;
+	if (known->seg_size && seen->seg_size != known->seg_size)
+		return WAL_IDENTITY_SEG_SIZE;
+	if (known->block_size && seen->block_size != known->block_size)
+		return WAL_IDENTITY_BLOCK_SIZE;
+	return WAL_IDENTITY_SAME;
+}
+
+bool wal_identity_completes(const struct wal_identity *known, const struct wal_identity *seen)
+{
+	return (!known->system_identifier && seen->system_identifier) ||
+	       (!known->page_magic && seen->page_magic) || (!known->seg_size && seen->seg_size) ||
+	       (!known->block_size && seen->block_size);
+}
+
 /* True if @s is @n characters of which @ok holds each. */
 static bool identity_all(const char *s, size_t n, int (*ok)(int))
 {

@@ -15,6 +15,7 @@
 #ifndef WALSHIP_WAL_IDENTITY_H
 #define WALSHIP_WAL_IDENTITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,27 @@ struct wal_identity {
 	uint32_t block_size;
 	uint32_t timeline; /* xlp_tli of page 0 (the validator's; not recorded on disk) */
 };
+
+/* Which field of two identities differs (wal_identity_mismatch()). */
+enum wal_identity_field {
+	WAL_IDENTITY_SAME,
+	WAL_IDENTITY_SYSTEM, /* another system identifier: another cluster */
+	WAL_IDENTITY_VERSION, /* another page magic: another PostgreSQL major version */
+	WAL_IDENTITY_SEG_SIZE, /* another WAL segment size */
+	WAL_IDENTITY_BLOCK_SIZE, /* another WAL block size */
+};
+
+/*
+ * Is WAL whose first page says @seen of the cluster @known (a store's, a spool's)?
+ * Compares system identifier, page magic, segment size and block size, in that order,
+ * each one @known knows (non-zero: a store's first form recorded the system identifier
+ * alone).  Returns the first that differs, or WAL_IDENTITY_SAME.
+ */
+enum wal_identity_field wal_identity_mismatch(const struct wal_identity *known,
+					      const struct wal_identity *seen);
+
+/* Whether @seen tells a field @known lacks (0 there, not in @seen): a record to complete. */
+bool wal_identity_completes(const struct wal_identity *known, const struct wal_identity *seen);
 
 /* Longest line wal_identity_format() writes, with its NUL. */
 #define WAL_IDENTITY_TEXT_MAX 64

@@ -370,9 +370,7 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 		}
 	}
 	p->crc = crc;
-	if (st->id.system_identifier && p->wv.have_id &&
-	    (p->wv.id.system_identifier != st->id.system_identifier ||
-	     (st->id.page_magic && p->wv.id.page_magic != st->id.page_magic)))
+	if (p->wv.have_id && wal_identity_mismatch(&st->id, &p->wv.id) != WAL_IDENTITY_SAME)
 		goto out_free;
 	ok = true;
 out_free:

@@ -38,6 +38,17 @@
  *                       otherwise or at the end of the stream without an ERROR
  *   expect-close        read (and discard) until the end of the stream or a reset
  *
+ * Files, as a fake primary (synthetic WAL segments of PostgreSQL 15, block size 8192:
+ * a valid first page naming SYSID, zeros after it):
+ *   begin ID NAME SIZE          send FILE_BEGIN of segment NAME, SIZE bytes, as file ID
+ *   seg-data ID SYSID FROM TO   send bytes FROM..TO of file ID's segment, of system SYSID,
+ *                               in DATA frames of at most 1 MiB
+ *   end ID                      send FILE_END of file ID
+ *   expect-ack STATUS           read frames until an ACK arrives (PINGs answered, others
+ *                               skipped); print `ack NAME STATUS: message`; succeed if its
+ *                               status name (stored, duplicate, conflict, invalid,
+ *                               io_error, sysid) is STATUS
+ *
  * A sending step that finds the connection closed by the peer stops there, prints
  * "fake_peer: STEP: connection closed by the peer after K of N" on stderr and succeeds:
  * a following expect-close or expect-error says whether that was right.
@@ -464,6 +475,123 @@ static void step_expect_close(void)
 	}
 }
 
+/* The files begun (begin), by ID. */
+#define MAX_FILES 16
+static struct {
+	uint32_t id;
+	uint64_t size;
+	char name[WIRE_MAX_FILE_NAME + 1];
+} files[MAX_FILES];
+static unsigned int nfiles;
+
+static unsigned int file_of(unsigned long id, const char *step)
+{
+	for (unsigned int i = 0; i < nfiles; i++)
+		if (files[i].id == id)
+			return i;
+	die("%s: no file %lu was begun", step, id);
+	return 0;
+}
+
+static void step_begin(unsigned long id, const char *name, unsigned long size)
+{
+	struct msg_file_begin fb = { .file_id = (uint32_t)id,
+				     .kind = WIRE_FILE_SEGMENT,
+				     .size = size };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+
+	if (nfiles == MAX_FILES)
+		die("begin: more than %d files", MAX_FILES);
+	snprintf(fb.name, sizeof(fb.name), "%s", name);
+	files[nfiles].id = (uint32_t)id;
+	files[nfiles].size = size;
+	snprintf(files[nfiles].name, sizeof(files[nfiles].name), "%s", name);
+	nfiles++;
+	send_frame(frame, msg_file_begin_encode(frame, sizeof(frame), &fb), "begin");
+}
+
+/* Byte @off of a PostgreSQL 15 segment named @name of @size bytes, of system @sysid, whose
+ * first page alone holds WAL: its long header, and zeros everywhere else. */
+static uint8_t segment_byte(const char *name, uint64_t size, uint64_t sysid, uint64_t off)
+{
+	unsigned int tli = 0, log = 0, seg = 0;
+	uint8_t hdr[40] = { 0 };
+	uint64_t addr;
+
+	if (off >= sizeof(hdr))
+		return 0;
+	if (sscanf(name, "%8X%8X%8X", &tli, &log, &seg) != 3)
+		die("seg-data: \"%s\" is not a segment name", name);
+	addr = ((uint64_t)log * (UINT64_C(0x100000000) / size) + seg) * size;
+	hdr[0] = 0x10; /* XLOG_PAGE_MAGIC 0xD110: PostgreSQL 15 */
+	hdr[1] = 0xD1;
+	hdr[2] = 0x02; /* XLP_LONG_HEADER */
+	for (int i = 0; i < 4; i++)
+		hdr[4 + i] = (uint8_t)(tli >> (8 * i));
+	for (int i = 0; i < 8; i++) {
+		hdr[8 + i] = (uint8_t)(addr >> (8 * i));
+		hdr[24 + i] = (uint8_t)(sysid >> (8 * i));
+	}
+	for (int i = 0; i < 4; i++) {
+		hdr[32 + i] = (uint8_t)(size >> (8 * i));
+		hdr[36 + i] = (uint8_t)(8192u >> (8 * i));
+	}
+	return hdr[off];
+}
+
+static void step_seg_data(unsigned long id, uint64_t sysid, uint64_t from, uint64_t to)
+{
+	static uint8_t frame[WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE + WIRE_CHUNK_SIZE];
+	unsigned int f = file_of(id, "seg-data");
+
+	if (to > files[f].size || from > to)
+		die("seg-data: %llu..%llu is not inside the file's %llu bytes",
+		    (unsigned long long)from, (unsigned long long)to,
+		    (unsigned long long)files[f].size);
+	while (from < to) {
+		uint32_t len =
+			to - from < WIRE_CHUNK_SIZE ? (uint32_t)(to - from) : WIRE_CHUNK_SIZE;
+		uint8_t *content = frame + WIRE_HEADER_SIZE + WIRE_DATA_HEADER_SIZE;
+
+		for (uint32_t i = 0; i < len; i++)
+			content[i] = segment_byte(files[f].name, files[f].size, sysid, from + i);
+		send_frame(frame, msg_data_seal(frame, (uint32_t)id, from, len), "seg-data");
+		from += len;
+	}
+}
+
+static void step_end(unsigned long id)
+{
+	unsigned int f = file_of(id, "end");
+	struct msg_file_end fe = { .file_id = (uint32_t)id, .size = files[f].size };
+	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
+
+	send_frame(frame, msg_file_end_encode(frame, sizeof(frame), &fe), "end");
+}
+
+static void step_expect_ack(const char *want)
+{
+	struct frame_header hdr;
+	struct msg_ack ack;
+	const char *name;
+
+	for (;;) {
+		if (!read_frame(&hdr, "expect-ack"))
+			die("expect-ack: the peer closed the connection without an ACK");
+		if (hdr.type == WIRE_PING)
+			answer_ping(rx_buf + WIRE_HEADER_SIZE, hdr.length, "expect-ack");
+		if (hdr.type == WIRE_ACK)
+			break;
+	}
+	if (msg_ack_decode(rx_buf + WIRE_HEADER_SIZE, hdr.length, &ack) < 0)
+		die("expect-ack: malformed ACK from the peer");
+	name = wire_ack_status_name(ack.status);
+	printf("ack %s %s: %s\n", ack.name, name, ack.message);
+	fflush(stdout);
+	if (strcasecmp(name, want) != 0)
+		die("expect-ack: %s was acknowledged %s, expected %s", ack.name, name, want);
+}
+
 static unsigned long number_arg(char **argv, int *idx, int argc, const char *step)
 {
 	char *end;
@@ -541,6 +669,23 @@ int main(int argc, char **argv)
 			if (idx + 1 >= argc)
 				die("expect-error needs an error code name");
 			step_expect_error(argv[++idx]);
+		} else if (!strcmp(step, "begin")) {
+			unsigned long id = number_arg(argv, &idx, argc, step);
+			const char *name = idx + 1 < argc ? argv[++idx] : "";
+
+			step_begin(id, name, number_arg(argv, &idx, argc, step));
+		} else if (!strcmp(step, "seg-data")) {
+			unsigned long id = number_arg(argv, &idx, argc, step);
+			uint64_t sysid = number_arg(argv, &idx, argc, step);
+			uint64_t from = number_arg(argv, &idx, argc, step);
+
+			step_seg_data(id, sysid, from, number_arg(argv, &idx, argc, step));
+		} else if (!strcmp(step, "end")) {
+			step_end(number_arg(argv, &idx, argc, step));
+		} else if (!strcmp(step, "expect-ack")) {
+			if (idx + 1 >= argc)
+				die("expect-ack needs a status name");
+			step_expect_ack(argv[++idx]);
 		} else if (!strcmp(step, "expect-close")) {
 			step_expect_close();
 		} else {

@@ -135,20 +135,6 @@ static void test_exists_verdict(void **state)
 	assert_int_equal(replica_ack_durable_offset(WIRE_ACK_SYSID, 16 * MB), 0);
 }
 
-static void test_identity(void **state)
-{
-	struct wal_identity id = { .system_identifier = 42, .page_magic = 0xD110 };
-
-	(void)state;
-	assert_int_equal(replica_identity_check(&id, 0, 0), REPLICA_IDENTITY_SAME);
-	assert_int_equal(replica_identity_check(&id, 42, 0xD110), REPLICA_IDENTITY_SAME);
-	assert_int_equal(replica_identity_check(&id, 43, 0xD110), REPLICA_IDENTITY_OTHER_SYSTEM);
-	/* the system is checked first */
-	assert_int_equal(replica_identity_check(&id, 43, 0xD113), REPLICA_IDENTITY_OTHER_SYSTEM);
-	assert_int_equal(replica_identity_check(&id, 42, 0xD113), REPLICA_IDENTITY_OTHER_VERSION);
-	assert_int_equal(replica_identity_check(&id, 0, 0xD113), REPLICA_IDENTITY_OTHER_VERSION);
-}
-
 static void test_kinds_and_direct_io(void **state)
 {
 	static uint8_t buf[2 * ROLE_DIO_ALIGN] __attribute__((aligned(ROLE_DIO_ALIGN)));
@@ -453,7 +439,6 @@ int main(void)
 		cmocka_unit_test(test_data_continues),
 		cmocka_unit_test(test_end_matches),
 		cmocka_unit_test(test_exists_verdict),
-		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_kinds_and_direct_io),
 		cmocka_unit_test(test_stream_direct),
 		cmocka_unit_test(test_direct_span),

@@ -81,12 +81,59 @@ static void test_refused(void **state)
 	}
 }
 
+/* A store's identity against a segment's first page: every field the store knows. */
+static void test_mismatch(void **state)
+{
+	const struct wal_identity seg = { .system_identifier = 42,
+					  .page_magic = 0xD110,
+					  .seg_size = 16u << 20,
+					  .block_size = 8192,
+					  .timeline = 2 };
+	struct wal_identity known = { 0 }, other;
+
+	(void)state;
+	/* Nothing known (an empty store): anything is of it, and it learns everything. */
+	assert_int_equal(wal_identity_mismatch(&known, &seg), WAL_IDENTITY_SAME);
+	assert_true(wal_identity_completes(&known, &seg));
+	known = seg;
+	known.timeline = 0; /* not part of the cluster's identity */
+	assert_int_equal(wal_identity_mismatch(&known, &seg), WAL_IDENTITY_SAME);
+	assert_false(wal_identity_completes(&known, &seg));
+
+	other = seg;
+	other.system_identifier = 43;
+	other.page_magic = 0xD113;
+	assert_int_equal(wal_identity_mismatch(&known, &other), WAL_IDENTITY_SYSTEM);
+	other.system_identifier = 42;
+	assert_int_equal(wal_identity_mismatch(&known, &other), WAL_IDENTITY_VERSION);
+	/* The same system with another segment size: pg_resetwal --wal-segsize keeps the
+	 * system identifier, and a store must not mix segments of two sizes. */
+	other = seg;
+	other.seg_size = 64u << 20;
+	assert_int_equal(wal_identity_mismatch(&known, &other), WAL_IDENTITY_SEG_SIZE);
+	other = seg;
+	other.block_size = 16384;
+	assert_int_equal(wal_identity_mismatch(&known, &other), WAL_IDENTITY_BLOCK_SIZE);
+
+	/* A store's first form, the system identifier alone: what it lacks is learned. */
+	memset(&known, 0, sizeof(known));
+	known.system_identifier = 42;
+	assert_int_equal(wal_identity_mismatch(&known, &seg), WAL_IDENTITY_SAME);
+	assert_true(wal_identity_completes(&known, &seg));
+	known.page_magic = 0xD110;
+	known.seg_size = 16u << 20;
+	assert_true(wal_identity_completes(&known, &seg)); /* the block size */
+	known.block_size = 8192;
+	assert_false(wal_identity_completes(&known, &seg));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_older_forms),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

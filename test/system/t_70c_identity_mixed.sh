@@ -1,0 +1,84 @@
+#!/bin/bash
+# A replica stores WAL of one cluster only, checked on every field it knows (system
+# identifier, version, segment and block size: wal_identity_mismatch()), and on what it
+# knows when a file completes, not only when its first page arrived.  A fake primary sends
+# synthetic segments to a replica whose archive is empty:
+#  1. segment A of system X and segment B of system Y interleaved: B's first page arrives
+#     while the store knows no system yet; A completes first and fixes the store's system
+#     X.  B is refused (sysid).  Before, B's first page was never checked again and B was
+#     stored beside A: two clusters in one archive.
+#  2. a segment of system X but of another segment size (pg_resetwal --wal-segsize keeps
+#     the system identifier) is refused.  Before, only the system and version were compared.
+#  3. a store that recorded the system identifier alone (its first form) completes its
+#     record with the next segment of that system, and then refuses another segment size.
+#     Before, what it did not record was never learned, and never checked.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+FAKE=$WS_ROOT/build/helpers/fake_peer
+ws_setup
+[[ -x "$FAKE" ]] || skip "$FAKE not built: run make"
+require_walship
+net_create 1
+RCONF=$TEST_DIR/ws-r1/walship.conf
+ARCH=$TEST_DIR/ws-r1/archive
+IDFILE=$ARCH/.walship/system_identifier
+mkdir -p "$TEST_DIR/ws-r1"
+write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+
+X=7713288329218603033
+Y=7713288329218603099
+MB=$((1024 * 1024))
+SEG=$((16 * MB))
+A=000000010000000000000002
+B=000000010000000000000003
+C=000000010000000000000004
+D=000000010000000000000005
+E=000000010000000000000006
+
+# fake_primary OUT STEP...: a fake primary on the replica's upstream, its steps after the
+# handshake; fails the test when a step fails.
+fake_primary() {
+	local out=$1 rc=0
+	shift
+	ip netns exec "$NS_P" timeout 60 "$FAKE" --listen "$ADDR_P:$WALSHIP_PORT" \
+		--name fake-primary --timeout 30 read-hello hello-primary "$@" >"$out" 2>&1 ||
+		rc=$?
+	cat "$out"
+	((rc == 0)) || fail "the fake primary failed (exit $rc): $(tail -n 1 "$out")"
+}
+
+log "1. A of system $X and B of system $Y interleaved, into an empty archive"
+fake_primary "$TEST_DIR/fake1.out" \
+	begin 1 "$A" "$SEG" seg-data 1 "$X" 0 "$MB" \
+	begin 2 "$B" "$SEG" seg-data 2 "$Y" 0 "$MB" \
+	seg-data 1 "$X" "$MB" "$SEG" end 1 expect-ack stored \
+	seg-data 2 "$Y" "$MB" "$SEG" end 2 expect-ack sysid
+grep -q "ack $B sysid: .*belongs to system $Y, this replica holds system $X" \
+	"$TEST_DIR/fake1.out" || fail "B's refusal does not say why"
+assert_file_absent "$ARCH/$B"
+[[ -f "$ARCH/$A" ]] || fail "A was not stored"
+grep -q "^$X D110 $SEG 8192$" "$IDFILE" || fail "the store records $(cat "$IDFILE")"
+
+log "2. a segment of system $X with 1 MiB segments"
+fake_primary "$TEST_DIR/fake2.out" \
+	begin 3 "$C" "$MB" seg-data 3 "$X" 0 "$MB" end 3 expect-ack sysid
+grep -q "ack $C sysid: .*segment size $MB, this replica holds segments of $SEG bytes" \
+	"$TEST_DIR/fake2.out" || fail "C's refusal does not say why"
+assert_file_absent "$ARCH/$C"
+
+log "3. a store that recorded the system identifier alone"
+walshipd_stop "$RCONF"
+echo "$X" >"$IDFILE"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+fake_primary "$TEST_DIR/fake3.out" \
+	begin 4 "$D" "$SEG" seg-data 4 "$X" 0 "$SEG" end 4 expect-ack stored \
+	begin 5 "$E" "$MB" seg-data 5 "$X" 0 "$MB" end 5 expect-ack sysid
+grep -q "^$X D110 $SEG 8192$" "$IDFILE" ||
+	fail "the store's record was not completed: $(cat "$IDFILE")"
+assert_file_absent "$ARCH/$E"
+refused=$(status_counter "$RCONF" sysid_refused)
+((refused >= 1)) || fail "sysid_refused is $refused since the restart, expected 1"
+log "PASS"

@@ -826,6 +826,32 @@ static void identity_job_run(struct worker_job *job)
 	ij->ret = store_write_identity(&ij->rp->store, &ij->id); /* logs */
 }
 
+static void infile_tell_durable(struct infile *f);
+
+/* The streamed files whose durable bytes waited for the store's identity (durable_untold):
+ * told now, if they are of the cluster it holds; else refused. */
+static void identity_tell_untold(struct replica *rp, int ret)
+{
+	struct infile *f, *next;
+
+	for (f = rp->link ? rp->link->files : NULL; f; f = next) {
+		next = f->next;
+		if (!f->durable_untold)
+			continue;
+		f->durable_untold = false;
+		if (f->state == IN_IDENTIFYING)
+			continue; /* stored and acknowledged below */
+		if (ret < 0)
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier");
+		else
+			infile_check_identity(f);
+		if (f->fail_status == WIRE_ACK_STORED)
+			infile_tell_durable(f);
+		else
+			infile_maybe_finish(f); /* refused once idle */
+	}
+}
+
 static void identity_job_done(struct worker_job *job)
 {
 	struct identity_job *ij = (struct identity_job *)job;
@@ -836,6 +862,7 @@ static void identity_job_done(struct worker_job *job)
 	rp->identity_waiting = NULL;
 	if (ij->ret == 0)
 		store_adopt_identity(&rp->store, &ij->id);
+	identity_tell_untold(rp, ij->ret);
 	for (; f; f = next) {
 		struct link *lk = f->link; /* each waiting file holds one of its link's ops */
 
@@ -854,27 +881,37 @@ static void identity_job_done(struct worker_job *job)
 	free(ij);
 }
 
+/* Record @id as the store's identity on rp->worker, unless a job is in flight already
+ * (identity_job_done() checks against what that one records).  Returns 0 or -ENOMEM. */
+static int identity_job_start(struct replica *rp, const struct wal_identity *id)
+{
+	struct identity_job *ij;
+
+	if (rp->identity_job)
+		return 0;
+	ij = calloc(1, sizeof(*ij));
+	if (!ij)
+		return -ENOMEM;
+	ij->rp = rp;
+	ij->id = *id;
+	ij->job.run = identity_job_run;
+	ij->job.done = identity_job_done;
+	rp->identity_job = ij;
+	worker_submit(&rp->worker, &ij->job);
+	return 0;
+}
+
 /* IN_IDENTIFYING: @f, the store's first segment or one completed with it, waits for the
  * store's identity to be durable (identity_job_done() renames it). */
 static void infile_await_identity(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
 
-	if (!rp->identity_job) {
-		struct identity_job *ij = calloc(1, sizeof(*ij));
-
-		if (!ij) {
-			infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier: %s",
-				    strerror(ENOMEM));
-			infile_refuse(f);
-			return;
-		}
-		ij->rp = rp;
-		ij->id = f->wv.id;
-		ij->job.run = identity_job_run;
-		ij->job.done = identity_job_done;
-		rp->identity_job = ij;
-		worker_submit(&rp->worker, &ij->job);
+	if (identity_job_start(rp, &f->wv.id) < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not record system identifier: %s",
+			    strerror(ENOMEM));
+		infile_refuse(f);
+		return;
 	}
 	f->state = IN_IDENTIFYING;
 	f->identity_next = rp->identity_waiting;
@@ -1070,6 +1107,19 @@ static void infile_progress(struct infile *f)
 	lk->rp->st.stream_syncs++;
 }
 
+/* @f's durable length grew: tell the primary (PROGRESS, for a streamed file), the
+ * standbys on pg_listen and the relay's downstream replicas. */
+static void infile_tell_durable(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+
+	if (f->stream && !f->cancelled) /* nobody waits for a cancelled one */
+		infile_progress(f);
+	serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable, f->image);
+	if (f->stream)
+		relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, f->durable, f->image);
+}
+
 /*
  * Group commit of a streamed segment: when no sync of @f is in flight and bytes arrived
  * since the last one, one sync covers them all (with the durable length recorded on the
@@ -1190,12 +1240,18 @@ static void infile_checkpointed(struct ring_op *op, int res, uint32_t flags)
 		rp->st.checkpoints++;
 		log_debug("\"%s\": %" PRIu64 " of %" PRIu64 " bytes durable", f->name, f->durable,
 			  f->size);
-		if (f->stream && !f->cancelled) /* nobody waits for a cancelled one */
-			infile_progress(f);
-		serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable, f->image);
-		if (f->stream)
-			relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, f->durable,
-					  f->image);
+		if (f->wv.have_id && wal_identity_completes(&rp->store.id, &f->wv.id)) {
+			/* Nothing of a cluster is acknowledged (PROGRESS) or served before the
+			 * store's identity is durable: a restart would forget whose WAL it
+			 * holds.  Told once it is (identity_job_done()). */
+			f->durable_untold = true;
+			if (identity_job_start(rp, &f->wv.id) < 0)
+				infile_fail(f, WIRE_ACK_IO_ERROR,
+					    "could not record system identifier: %s",
+					    strerror(ENOMEM));
+		} else {
+			infile_tell_durable(f);
+		}
 	}
 	infile_stream_sync(f);
 	infile_maybe_finish(f);

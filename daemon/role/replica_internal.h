@@ -102,6 +102,9 @@ struct infile {
 	uint64_t prefill_off; /* zeros written so far while preallocating */
 	bool prefill_synced; /* they and the record are synced; then .incoming's entry */
 	bool cancelled; /* FILE_CANCEL: discarded once idle, no ACK */
+	/* a group commit made bytes durable that are not told yet (PROGRESS, the standbys,
+	 * the relay): the store's identity is being recorded first (identity_job_done()) */
+	bool durable_untold;
 	/* a streamed file refused before its end (ACKed at once: infile_refuse()): what
 	 * arrives for it is dropped until the primary's FILE_CANCEL, or its FILE_END */
 	bool refused;

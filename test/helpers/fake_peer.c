@@ -41,6 +41,7 @@
  * Files, as a fake primary (synthetic WAL segments of PostgreSQL 15, block size 8192:
  * a valid first page naming SYSID, zeros after it):
  *   begin ID NAME SIZE          send FILE_BEGIN of segment NAME, SIZE bytes, as file ID
+ *   begin-stream ID NAME SIZE   the same with flag STREAM (a segment still being written)
  *   seg-data ID SYSID FROM TO   send bytes FROM..TO of file ID's segment, of system SYSID,
  *                               in DATA frames of at most 1 MiB
  *   end ID                      send FILE_END of file ID
@@ -48,6 +49,8 @@
  *                               skipped); print `ack NAME STATUS: message`; succeed if its
  *                               status name (stored, duplicate, conflict, invalid,
  *                               io_error, sysid) is STATUS
+ *   expect-progress             read frames until a PROGRESS arrives (PINGs answered,
+ *                               others skipped); print `progress ID DURABLE`
  *
  * A sending step that finds the connection closed by the peer stops there, prints
  * "fake_peer: STEP: connection closed by the peer after K of N" on stderr and succeeds:
@@ -493,11 +496,11 @@ static unsigned int file_of(unsigned long id, const char *step)
 	return 0;
 }
 
-static void step_begin(unsigned long id, const char *name, unsigned long size)
+static void step_begin(unsigned long id, const char *name, unsigned long size, uint8_t flags)
 {
-	struct msg_file_begin fb = { .file_id = (uint32_t)id,
-				     .kind = WIRE_FILE_SEGMENT,
-				     .size = size };
+	struct msg_file_begin fb = {
+		.file_id = (uint32_t)id, .kind = WIRE_FILE_SEGMENT, .flags = flags, .size = size
+	};
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 
 	if (nfiles == MAX_FILES)
@@ -592,6 +595,27 @@ static void step_expect_ack(const char *want)
 		die("expect-ack: %s was acknowledged %s, expected %s", ack.name, name, want);
 }
 
+static void step_expect_progress(void)
+{
+	struct frame_header hdr;
+	struct msg_progress pg;
+
+	for (;;) {
+		if (!read_frame(&hdr, "expect-progress"))
+			die("expect-progress: the peer closed the connection without a PROGRESS");
+		if (hdr.type == WIRE_PING)
+			answer_ping(rx_buf + WIRE_HEADER_SIZE, hdr.length, "expect-progress");
+		if (hdr.type == WIRE_ACK)
+			die("expect-progress: got an ACK");
+		if (hdr.type == WIRE_PROGRESS)
+			break;
+	}
+	if (msg_progress_decode(rx_buf + WIRE_HEADER_SIZE, hdr.length, &pg) < 0)
+		die("expect-progress: malformed PROGRESS from the peer");
+	printf("progress %u %llu\n", pg.file_id, (unsigned long long)pg.durable);
+	fflush(stdout);
+}
+
 static unsigned long number_arg(char **argv, int *idx, int argc, const char *step)
 {
 	char *end;
@@ -669,11 +693,12 @@ int main(int argc, char **argv)
 			if (idx + 1 >= argc)
 				die("expect-error needs an error code name");
 			step_expect_error(argv[++idx]);
-		} else if (!strcmp(step, "begin")) {
+		} else if (!strcmp(step, "begin") || !strcmp(step, "begin-stream")) {
 			unsigned long id = number_arg(argv, &idx, argc, step);
 			const char *name = idx + 1 < argc ? argv[++idx] : "";
 
-			step_begin(id, name, number_arg(argv, &idx, argc, step));
+			step_begin(id, name, number_arg(argv, &idx, argc, step),
+				   !strcmp(step, "begin-stream") ? WIRE_BEGIN_STREAM : 0);
 		} else if (!strcmp(step, "seg-data")) {
 			unsigned long id = number_arg(argv, &idx, argc, step);
 			uint64_t sysid = number_arg(argv, &idx, argc, step);
@@ -682,6 +707,8 @@ int main(int argc, char **argv)
 			step_seg_data(id, sysid, from, number_arg(argv, &idx, argc, step));
 		} else if (!strcmp(step, "end")) {
 			step_end(number_arg(argv, &idx, argc, step));
+		} else if (!strcmp(step, "expect-progress")) {
+			step_expect_progress();
 		} else if (!strcmp(step, "expect-ack")) {
 			if (idx + 1 >= argc)
 				die("expect-ack needs a status name");

@@ -158,6 +158,56 @@ out_free:
 	return ret;
 }
 
+/* The WAL of @name is a segment's: its first page names a cluster. */
+static bool has_identity(const struct wal_name *name)
+{
+	return name->kind == WAL_FILE_SEGMENT || name->kind == WAL_FILE_PARTIAL;
+}
+
+/*
+ * Read the cluster the archive open at @archive_fd holds (the store's identity, recorded
+ * before its first segment was stored) into @id, for a segment about to be served from
+ * it.  Returns 0, or the FETCH_EXIT_* code to exit with (logged).
+ */
+static int archive_identity(int archive_fd, const char *src_path, struct wal_identity *id)
+{
+	int ret = store_read_identity(archive_fd, id);
+
+	if (ret == -ENOENT || ret == -EINVAL) {
+		log_error("refusing to serve file \"%s\": the archive %s no cluster in %s/%s",
+			  src_path, ret == -ENOENT ? "records" : "has an invalid record of its",
+			  STORE_STATE_DIR, "system_identifier");
+		log_detail("walshipd records it before it stores, or acknowledges, any WAL: WAL "
+			   "in this archive without it was not stored by walshipd.");
+		return FETCH_EXIT_INVALID;
+	}
+	if (ret < 0) {
+		log_error("could not read the cluster of the archive of \"%s\": %s", src_path,
+			  strerror(-ret));
+		return FETCH_EXIT_IO;
+	}
+	return 0;
+}
+
+/* Whether the validated WAL in @wv is of the archive's cluster @archive; logs if not. */
+static bool of_archive(const struct wal_validator *wv, const struct wal_identity *archive,
+		       const char *src_path)
+{
+	const struct wal_identity *seen = &wv->id;
+
+	if (wal_identity_mismatch(archive, seen) == WAL_IDENTITY_SAME)
+		return true;
+	log_error(
+		"refusing to serve file \"%s\": it is WAL of system %" PRIu64
+		" (PostgreSQL %s, segment size %u, block size %u), the archive holds system %" PRIu64
+		" (PostgreSQL %s, segment size %u, block size %u)",
+		src_path, seen->system_identifier, wal_page_magic_version(seen->page_magic) ?: "?",
+		seen->seg_size, seen->block_size, archive->system_identifier,
+		wal_page_magic_version(archive->page_magic) ?: "?", archive->seg_size,
+		archive->block_size);
+	return false;
+}
+
 /*
  * Deliver @size bytes of @src to DEST: temporary file, copy (file_copy()), validate the
  * copy, then the durable write's steps (durable.h: fsync, rename, directory fsync).
@@ -177,10 +227,18 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 {
 	struct durable_dir dir = { .path = dest->dir };
 	struct durable_file df = { .fd = -1 };
+	struct wal_identity archive = { 0 };
 	struct wal_validator wv;
 	struct stat st;
 	int exit_code = FETCH_EXIT_IO;
 	int ret;
+
+	/* WAL of the archive's cluster only (durability rule 4). */
+	if (has_identity(name)) {
+		ret = archive_identity(archive_fd, src_path, &archive);
+		if (ret)
+			return ret;
+	}
 
 	/* The size alone may rule the file out: do not copy a 10 GB "segment" first. */
 	if (wal_validator_begin(&wv, name, size, 0) < 0) {
@@ -233,6 +291,10 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	if (ret < 0) {
 		log_error("could not read file \"%s/%s\": %s", dest->dir, df.tmp_name,
 			  strerror(-ret));
+		goto out_end;
+	}
+	if (has_identity(name) && !of_archive(&wv, &archive, src_path)) {
+		exit_code = FETCH_EXIT_INVALID;
 		goto out_end;
 	}
 

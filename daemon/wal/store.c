@@ -542,26 +542,15 @@ int store_open(struct store *st, const char *path)
 	snprintf(st->incoming_path, sizeof(st->incoming_path), "%s/%s", path, STORE_INCOMING_DIR);
 
 	/* The cluster this store belongs to, if it has stored anything (wal/identity.h). */
-	{
-		char buf[WAL_IDENTITY_TEXT_MAX] = { 0 };
-		int fd = openat(st->dir_fd, STORE_STATE_DIR "/" SYSID_FILE, O_RDONLY | O_CLOEXEC);
-
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-
-			close(fd);
-			if (n <= 0 || wal_identity_parse(buf, &st->id) < 0) {
-				log_error("invalid system identifier file \"%s/%s/%s\"", path,
-					  STORE_STATE_DIR, SYSID_FILE);
-				ret = -EINVAL;
-				goto out_close;
-			}
-		} else if (errno != ENOENT) {
-			ret = -errno;
-			log_error("could not open file \"%s/%s/%s\": %s", path, STORE_STATE_DIR,
-				  SYSID_FILE, strerror(errno));
-			goto out_close;
-		}
+	ret = store_read_identity(st->dir_fd, &st->id);
+	if (ret == -EINVAL) {
+		log_error("invalid system identifier file \"%s/%s/%s\"", path, STORE_STATE_DIR,
+			  SYSID_FILE);
+		goto out_close;
+	} else if (ret < 0 && ret != -ENOENT) {
+		log_error("could not read file \"%s/%s/%s\": %s", path, STORE_STATE_DIR, SYSID_FILE,
+			  strerror(-ret));
+		goto out_close;
 	}
 	/* After the system identifier: a partial of another system is not kept. */
 	store_scan_incoming(st, st->incoming_path);
@@ -607,6 +596,25 @@ int store_write_identity(const struct store *st, const struct wal_identity *id)
 	size_t len = wal_identity_format(id, buf, sizeof(buf));
 
 	return store_state_put(st, SYSID_FILE, buf, len);
+}
+
+int store_read_identity(int archive_fd, struct wal_identity *id)
+{
+	char buf[WAL_IDENTITY_TEXT_MAX] = { 0 };
+	int fd = openat(archive_fd, STORE_STATE_DIR "/" SYSID_FILE, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	memset(id, 0, sizeof(*id));
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return (int)n;
+	}
+	close(fd);
+	return n > 0 && wal_identity_parse(buf, id) == 0 ? 0 : -EINVAL;
 }
 
 void store_adopt_identity(struct store *st, const struct wal_identity *id)

@@ -104,6 +104,14 @@ int store_state_put(const struct store *st, const char *name, const void *buf, s
  */
 int store_write_identity(const struct store *st, const struct wal_identity *id);
 
+/*
+ * Read the identity recorded by the store whose archive_dir is open at @archive_fd (its
+ * .walship/system_identifier), read-only: for `walship fetch`, which serves only WAL of
+ * that cluster.  Returns 0 (@id filled), -ENOENT when none is recorded, -EINVAL when the
+ * record is not one, or -errno.
+ */
+int store_read_identity(int archive_fd, struct wal_identity *id);
+
 /* Take @id as the store's identity in memory (after store_write_identity()). */
 void store_adopt_identity(struct store *st, const struct wal_identity *id);
 

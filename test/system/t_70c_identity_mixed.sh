@@ -12,6 +12,9 @@
 #  3. a store that recorded the system identifier alone (its first form) completes its
 #     record with the next segment of that system, and then refuses another segment size.
 #     Before, what it did not record was never learned, and never checked.
+#  4. `walship fetch` serves only WAL of the cluster the archive records: not a segment of
+#     system Y put into the archive by hand, nor anything once the record is gone.
+#     Before, it validated the pages but took any system.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -81,4 +84,24 @@ grep -q "^$X D110 $SEG 8192$" "$IDFILE" ||
 assert_file_absent "$ARCH/$E"
 refused=$(status_counter "$RCONF" sysid_refused)
 ((refused >= 1)) || fail "sysid_refused is $refused since the restart, expected 1"
+log "4. walship fetch serves the archive's cluster only"
+SCRATCH=$TEST_DIR/scratch
+mkdir -p "$SCRATCH"
+chown postgres:postgres "$SCRATCH"
+assert_exit 0 "walship fetch $A" walship_fetch_as_postgres "$RCONF" "$A" "$SCRATCH/$A"
+# A's bytes with system Y in its first page, under a name of timeline 2 (same address).
+F=000000020000000000000002
+cp -p "$ARCH/$A" "$ARCH/$F"
+bytes=""
+for ((i = 0; i < 8; i++)); do
+	bytes+=$(printf '\\x%02x' $(((Y >> (8 * i)) & 255)))
+done
+printf '%b' "$bytes" | dd of="$ARCH/$F" bs=1 seek=24 conv=notrunc status=none
+assert_exit 3 "walship fetch of system $Y's $F" \
+	walship_fetch_as_postgres "$RCONF" "$F" "$SCRATCH/$F"
+assert_file_absent "$SCRATCH/$F"
+mv "$IDFILE" "$IDFILE.gone"
+assert_exit 3 "walship fetch $A from an archive that records no cluster" \
+	walship_fetch_as_postgres "$RCONF" "$A" "$SCRATCH/$A.2"
+mv "$IDFILE.gone" "$IDFILE"
 log "PASS"

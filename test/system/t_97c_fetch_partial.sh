@@ -16,6 +16,7 @@
 #  - archive recovery of a base backup with restore_command = 'walship fetch %f %p'
 #    replays up to the end of the durable prefix: the rows committed before it are there,
 #    those committed after it are not.
+# shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
@@ -57,6 +58,15 @@ for i in 6 7 8 9 10; do
 done
 log "rows 1-5 end at $lsn: segment $SEG, offset $K"
 ((K > 8192 + 24 && K < SEG_SIZE - 8192)) || fail "durable prefix of $K bytes: need one past the first page"
+# The cluster the replica's archives hold, recorded as walshipd does before it stores or
+# acknowledges any of its WAL: fetch serves no segment of an archive without it.
+identity="$(pg_system_identifier "$PDATA") D110 $SEG_SIZE 8192"
+for a in "$ARCHIVE" "$BARCHIVE"; do
+	install -d -m 0750 -g postgres "$a/.walship"
+	echo "$identity" >"$a/.walship/system_identifier"
+	chgrp postgres "$a/.walship/system_identifier"
+	chmod 0640 "$a/.walship/system_identifier"
+done
 # The primary host is lost (its WAL files, flushed at each commit, are read below).
 pg_stop "$PDATA" immediate
 cp "$PDATA/pg_wal/$SEG" "$SCRATCH/seg.full"

@@ -586,16 +586,9 @@ static int primary_check_identity(struct primary *pr, const struct wal_identity 
 		primary_fix_identity(pr, id);
 		return 0;
 	}
-	if (id->system_identifier != pr->id.system_identifier ||
-	    id->page_magic != pr->id.page_magic) {
-		snprintf(why, whylen,
-			 "\"%s\" is WAL of system %" PRIu64 " (PostgreSQL %s); this primary ships "
-			 "system %" PRIu64 " (PostgreSQL %s)",
-			 name, id->system_identifier, wal_page_magic_version(id->page_magic),
-			 pr->id.system_identifier,
-			 wal_page_magic_version(pr->id.page_magic) ?: "?");
+	if (wal_identity_explain(&pr->id, id, name, "primary ships", why, whylen) !=
+	    WAL_IDENTITY_SAME)
 		return -EINVAL;
-	}
 	return 0;
 }
 

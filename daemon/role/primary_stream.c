@@ -359,7 +359,8 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	return pr->stream_end;
 }
 
-/* The first page of a new cluster names it: the same rule as a pushed segment's. */
+/* The first page of a new cluster names it: the same rule as a pushed segment's.  Another
+ * cluster's (any field the primary knows differs) is refused, said in p->wv.message. */
 static int stream_check_identity(struct primary *pr, struct push *p)
 {
 	const struct wal_identity *id = &p->wv.id;
@@ -370,8 +371,8 @@ static int stream_check_identity(struct primary *pr, struct push *p)
 		primary_fix_identity(pr, id);
 		return 0;
 	}
-	if (id->system_identifier != pr->id.system_identifier ||
-	    id->page_magic != pr->id.page_magic)
+	if (wal_identity_explain(&pr->id, id, p->name, "primary ships", p->wv.message,
+				 sizeof(p->wv.message)) != WAL_IDENTITY_SAME)
 		return -EINVAL;
 	return 0;
 }
@@ -469,12 +470,9 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		n = (uint32_t)(p->size - off < len ? p->size - off : len);
 		memcpy((uint8_t *)(uintptr_t)p->map + off, data, n);
 		if (wal_validator_feed(&p->wv, data, n) < 0 || stream_check_identity(pr, p) < 0) {
-			log_error("streamed WAL refused: %s",
-				  p->wv.message[0] ? p->wv.message : "another system identifier");
+			log_error("streamed WAL refused: %s", p->wv.message);
 			pr->st.invalid++;
-			pgsource_fail(&ss->source, "streamed WAL refused: %s",
-				      p->wv.message[0] ? p->wv.message :
-							 "another system identifier");
+			pgsource_fail(&ss->source, "streamed WAL refused: %s", p->wv.message);
 			return;
 		}
 		if (p->running_crc_on) /* of what the segment holds: validated bytes only */

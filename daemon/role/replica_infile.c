@@ -1544,39 +1544,12 @@ static void infile_check_chunk(struct infile *f, const uint8_t *data, uint32_t l
  * itself (infile_fail). */
 static void infile_check_identity(struct infile *f)
 {
-	const struct wal_identity *have = &f->link->rp->store.id, *seen = &f->wv.id;
+	char why[256];
 
-	if (!f->wv.have_id)
-		return;
-	switch (wal_identity_mismatch(have, seen)) {
-	case WAL_IDENTITY_SYSTEM:
-		infile_fail(f, WIRE_ACK_SYSID,
-			    "WAL segment \"%s\" belongs to system %" PRIu64
-			    ", this replica holds system %" PRIu64,
-			    f->name, seen->system_identifier, have->system_identifier);
-		break;
-	case WAL_IDENTITY_VERSION:
-		infile_fail(f, WIRE_ACK_SYSID,
-			    "WAL segment \"%s\" is of PostgreSQL %s, this replica holds WAL of "
-			    "PostgreSQL %s",
-			    f->name, wal_page_magic_version(seen->page_magic) ?: "?",
-			    wal_page_magic_version(have->page_magic) ?: "?");
-		break;
-	case WAL_IDENTITY_SEG_SIZE:
-		infile_fail(f, WIRE_ACK_SYSID,
-			    "WAL segment \"%s\" has segment size %u, this replica holds segments "
-			    "of %u bytes",
-			    f->name, seen->seg_size, have->seg_size);
-		break;
-	case WAL_IDENTITY_BLOCK_SIZE:
-		infile_fail(f, WIRE_ACK_SYSID,
-			    "WAL segment \"%s\" has WAL block size %u, this replica holds WAL of "
-			    "block size %u",
-			    f->name, seen->block_size, have->block_size);
-		break;
-	case WAL_IDENTITY_SAME:
-		break;
-	}
+	if (f->wv.have_id &&
+	    wal_identity_explain(&f->link->rp->store.id, &f->wv.id, f->name, "replica holds", why,
+				 sizeof(why)) != WAL_IDENTITY_SAME)
+		infile_fail(f, WIRE_ACK_SYSID, "%s", why);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "wal/identity.h"
+#include "wal/page.h"
 
 size_t wal_identity_format(const struct wal_identity *id, char *buf, size_t len)
 {
@@ -32,6 +33,42 @@ enum wal_identity_field wal_identity_mismatch(const struct wal_identity *known,
 	if (known->block_size && seen->block_size != known->block_size)
 		return WAL_IDENTITY_BLOCK_SIZE;
 	return WAL_IDENTITY_SAME;
+}
+
+enum wal_identity_field wal_identity_explain(const struct wal_identity *known,
+					     const struct wal_identity *seen, const char *name,
+					     const char *has, char *buf, size_t len)
+{
+	enum wal_identity_field field = wal_identity_mismatch(known, seen);
+
+	buf[0] = '\0';
+	switch (field) {
+	case WAL_IDENTITY_SYSTEM:
+		snprintf(buf, len,
+			 "WAL segment \"%s\" belongs to system %" PRIu64
+			 ", this %s system %" PRIu64,
+			 name, seen->system_identifier, has, known->system_identifier);
+		break;
+	case WAL_IDENTITY_VERSION:
+		snprintf(buf, len,
+			 "WAL segment \"%s\" is of PostgreSQL %s, this %s WAL of PostgreSQL %s",
+			 name, wal_page_magic_version(seen->page_magic) ?: "?", has,
+			 wal_page_magic_version(known->page_magic) ?: "?");
+		break;
+	case WAL_IDENTITY_SEG_SIZE:
+		snprintf(buf, len,
+			 "WAL segment \"%s\" has segment size %u, this %s segments of %u bytes",
+			 name, seen->seg_size, has, known->seg_size);
+		break;
+	case WAL_IDENTITY_BLOCK_SIZE:
+		snprintf(buf, len,
+			 "WAL segment \"%s\" has WAL block size %u, this %s WAL of block size %u",
+			 name, seen->block_size, has, known->block_size);
+		break;
+	case WAL_IDENTITY_SAME:
+		break;
+	}
+	return field;
 }
 
 bool wal_identity_completes(const struct wal_identity *known, const struct wal_identity *seen)

@@ -45,6 +45,17 @@ enum wal_identity_field {
 enum wal_identity_field wal_identity_mismatch(const struct wal_identity *known,
 					      const struct wal_identity *seen);
 
+/*
+ * Say in @buf (@len bytes) why WAL file @name, whose first page says @seen, is not of the
+ * cluster @known that this node has, @has saying how ("replica holds", "primary ships"):
+ * `WAL segment "NAME" belongs to system X, this replica holds system Y`, and so on for the
+ * version, the segment size and the block size.  Returns the field that differs
+ * (wal_identity_mismatch()); on WAL_IDENTITY_SAME @buf is "".
+ */
+enum wal_identity_field wal_identity_explain(const struct wal_identity *known,
+					     const struct wal_identity *seen, const char *name,
+					     const char *has, char *buf, size_t len);
+
 /* Whether @seen tells a field @known lacks (0 there, not in @seen): a record to complete. */
 bool wal_identity_completes(const struct wal_identity *known, const struct wal_identity *seen);
 

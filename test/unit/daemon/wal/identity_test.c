@@ -127,13 +127,56 @@ static void test_mismatch(void **state)
 	assert_false(wal_identity_completes(&known, &seg));
 }
 
+/* What a refusal says: the field that differs, both values, and who holds what. */
+static void test_explain(void **state)
+{
+	const struct wal_identity known = { .system_identifier = 42,
+					    .page_magic = 0xD110,
+					    .seg_size = 16u << 20,
+					    .block_size = 8192 };
+	struct wal_identity seen = known;
+	char why[256] = "stale";
+
+	(void)state;
+	assert_int_equal(
+		wal_identity_explain(&known, &seen, "N", "replica holds", why, sizeof(why)),
+		WAL_IDENTITY_SAME);
+	assert_string_equal(why, "");
+	seen.system_identifier = 43;
+	assert_int_equal(
+		wal_identity_explain(&known, &seen, "N", "replica holds", why, sizeof(why)),
+		WAL_IDENTITY_SYSTEM);
+	assert_string_equal(why,
+			    "WAL segment \"N\" belongs to system 43, this replica holds system 42");
+	seen = known;
+	seen.page_magic = 0xD113;
+	assert_int_equal(
+		wal_identity_explain(&known, &seen, "N", "primary ships", why, sizeof(why)),
+		WAL_IDENTITY_VERSION);
+	assert_string_equal(why, "WAL segment \"N\" is of PostgreSQL 16, this primary ships WAL "
+				 "of PostgreSQL 15");
+	seen = known;
+	seen.seg_size = 64u << 20;
+	assert_int_equal(
+		wal_identity_explain(&known, &seen, "N", "primary ships", why, sizeof(why)),
+		WAL_IDENTITY_SEG_SIZE);
+	assert_string_equal(why, "WAL segment \"N\" has segment size 67108864, this primary "
+				 "ships segments of 16777216 bytes");
+	seen = known;
+	seen.block_size = 16384;
+	assert_int_equal(
+		wal_identity_explain(&known, &seen, "N", "replica holds", why, sizeof(why)),
+		WAL_IDENTITY_BLOCK_SIZE);
+	assert_string_equal(why, "WAL segment \"N\" has WAL block size 16384, this replica holds "
+				 "WAL of block size 8192");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_older_forms),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_mismatch),
+		cmocka_unit_test(test_round_trip), cmocka_unit_test(test_older_forms),
+		cmocka_unit_test(test_refused),	   cmocka_unit_test(test_mismatch),
+		cmocka_unit_test(test_explain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

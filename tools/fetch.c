@@ -307,6 +307,9 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	ret = durable_commit(&df);
 	if (ret < 0) {
 		log_error("%s", df.message);
+		/* DEST replaced, its directory not synced: not delivered, so not left. */
+		if (df.renamed)
+			(void)unlinkat(dir.fd, dest->base, 0);
 		goto out_end;
 	}
 	exit_code = FETCH_EXIT_DELIVERED;

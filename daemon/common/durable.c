@@ -158,8 +158,13 @@ int durable_step_done(struct durable_file *df, enum durable_step step, int res)
 		if (res < 0) {
 			durable_fail(df, "could not fsync directory \"%s\": %s", df->dir.path,
 				     strerror(-res));
-			/* Not known to survive: do not leave a file the caller calls failed. */
-			if (df->renamed && unlinkat(df->dir.fd, df->name, 0) == 0)
+			/* Not known to survive: do not leave a file the caller calls failed, when
+			 * this write created the name.  A replacing write keeps it: the rename
+			 * already took the version before, so removing the new one would leave
+			 * neither (a registry or hold file lost at the next start); the new one is
+			 * whole and synced, and a crash leaves the one or the other. */
+			if (df->renamed && (df->flags & DURABLE_NOREPLACE) &&
+			    unlinkat(df->dir.fd, df->name, 0) == 0)
 				df->renamed = false;
 			return res;
 		}

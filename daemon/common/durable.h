@@ -27,10 +27,13 @@
  * `could not fsync file "DIR/NAME": REASON`) and logs nothing, except durable_put(),
  * which logs it: the caller decides where the reason goes (a log line, a push's answer).
  * A failure before the rename leaves the temporary file to durable_end(), which removes
- * it.  A failed directory fsync removes the final name again (the file is not known to
- * survive, and a caller that reports failure must not leave a file it called failed);
- * with DURABLE_NOREPLACE that name was created by this write.  After a crash a
- * temporary file may remain: it never carries the final name.
+ * it.  A failed directory fsync of a DURABLE_NOREPLACE write removes the final name
+ * again (the file is not known to survive, and a caller that reports failure must not
+ * leave a file it called failed; that name was created by this write).  A replacing
+ * write's final name is kept (df->renamed stays true): its rename already took the
+ * version before, and removing the new one would leave no version at all, where a crash
+ * leaves the one or the other, both whole.  After a crash a temporary file may remain:
+ * it never carries the final name.
  */
 #ifndef WALSHIP_COMMON_DURABLE_H
 #define WALSHIP_COMMON_DURABLE_H
@@ -116,7 +119,8 @@ void durable_end(struct durable_file *df);
  * Step @step of @df has been carried out with result @res (0 or -errno: the system call's
  * or the io_uring completion's).  Returns the next step to carry out (DURABLE_STEP_DONE:
  * the file is durable under its name), or -errno with @message filled, the final name
- * removed again if @step was the directory fsync.  Blocks only for that removal.
+ * removed again if @step was the directory fsync of a DURABLE_NOREPLACE write.  Blocks
+ * only for that removal.
  */
 int durable_step_done(struct durable_file *df, enum durable_step step, int res);
 

@@ -289,6 +289,50 @@ static void store_partial_record(int fd, const struct stat *sb, struct store_par
 }
 
 /*
+ * Read back @fd's first @p->durable bytes into @p's CRC and validator (begun anew for
+ * @wn), checking the CRC of the first @recorded of them against @p->crc (none when 0).
+ * Returns true, or false with @p->damaged (logged).
+ */
+static bool store_partial_read(int fd, const char *tmp_name, const struct wal_name *wn,
+			       uint64_t recorded, struct store_partial *p, uint8_t *buf)
+{
+	uint64_t off = 0;
+	uint32_t crc = 0;
+
+	if (wal_validator_begin(&p->wv, wn, p->size, 0) < 0)
+		return false;
+	while (off < p->durable) {
+		uint64_t end = off < recorded ? recorded : p->durable;
+		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+
+		if (got <= 0) {
+			log_log("could not read partial file \"%s\" at %" PRIu64 ": %s", tmp_name,
+				off, got < 0 ? strerror(errno) : "it ends there");
+			p->damaged = true;
+			return false;
+		}
+		crc = crc32c(crc, buf, (size_t)got);
+		if (wal_validator_feed(&p->wv, buf, (size_t)got) < 0) {
+			log_log("partial file \"%s\" is not valid WAL: %s", tmp_name,
+				p->wv.message);
+			p->damaged = true;
+			return false;
+		}
+		off += (uint64_t)got;
+		if (off == recorded && crc != p->crc) {
+			log_log("partial file \"%s\" does not match its record (CRC %08x, "
+				"recorded %08x)",
+				tmp_name, crc, p->crc);
+			p->damaged = true;
+			return false;
+		}
+	}
+	p->crc = crc;
+	return true;
+}
+
+/*
  * (store.h.)  A segment is durable at least to the end of its whole WAL records
  * (store_valid_records()): a streamed segment written in place (preallocated) records only
  * where it began, and its group commits are fdatasyncs of its bytes alone.  With @synced,
@@ -300,9 +344,8 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	struct wal_name wn;
 	struct stat sb;
 	uint8_t *buf = NULL;
-	uint64_t off = 0, recorded, valid;
-	uint32_t crc = 0;
-	bool ok = false;
+	uint64_t recorded, valid = 0;
+	bool ok = false, have_valid = false;
 	int fd;
 
 	if (store_parse_tmp_name(tmp_name, p, &wn) < 0 ||
@@ -321,17 +364,20 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 		goto out_close;
 	recorded = synced ? 0 : p->durable;
 	if (!synced) {
-		bool extend = store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
-			      valid > p->durable && valid <= (uint64_t)sb.st_size;
+		bool extend;
 
+		have_valid = store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
+			     valid > 0 && valid <= (uint64_t)sb.st_size;
+		extend = have_valid && valid > p->durable;
 		/* Whatever counts is synced first: whole records written before a crash of
 		 * this daemon, and a recorded length too (the record is set before the fsync
 		 * that makes its bytes durable, which may not have completed).  A failed sync
-		 * is not tried again (its error is reported once): the file does not check. */
+		 * is not tried again (its error is reported once): the file does not check,
+		 * and is set aside when it holds bytes that may have been acknowledged. */
 		if ((extend || p->durable) && fdatasync(fd) < 0) {
 			log_warning("could not fsync file \"%s/%s/%s\": %s", st->path,
 				    STORE_INCOMING_DIR, tmp_name, strerror(errno));
-			p->damaged = p->durable > 0;
+			p->damaged = p->durable > 0 || extend;
 			goto out_close;
 		}
 		if (extend) /* a whole file stays a partial: the end comes with FILE_END */
@@ -342,34 +388,8 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	buf = malloc(READ_CHUNK);
 	if (!buf)
 		goto out_close;
-	while (off < p->durable) {
-		uint64_t end = off < recorded ? recorded : p->durable;
-		size_t want = end - off < READ_CHUNK ? (size_t)(end - off) : READ_CHUNK;
-		ssize_t got = pread(fd, buf, want, (off_t)off);
-
-		if (got <= 0) {
-			log_log("could not read partial file \"%s\" at %" PRIu64 ": %s", tmp_name,
-				off, got < 0 ? strerror(errno) : "it ends there");
-			p->damaged = true;
-			goto out_free;
-		}
-		crc = crc32c(crc, buf, (size_t)got);
-		if (wal_validator_feed(&p->wv, buf, (size_t)got) < 0) {
-			log_log("partial file \"%s\" is not valid WAL: %s", tmp_name,
-				p->wv.message);
-			p->damaged = true;
-			goto out_free;
-		}
-		off += (uint64_t)got;
-		if (off == recorded && crc != p->crc) {
-			log_log("partial file \"%s\" does not match its record (CRC %08x, "
-				"recorded %08x)",
-				tmp_name, crc, p->crc);
-			p->damaged = true;
-			goto out_free;
-		}
-	}
-	p->crc = crc;
+	if (!store_partial_read(fd, tmp_name, &wn, recorded, p, buf))
+		goto out_free;
 	if (p->wv.have_id && wal_identity_mismatch(&st->id, &p->wv.id) != WAL_IDENTITY_SAME)
 		goto out_free;
 	ok = true;
@@ -424,20 +444,27 @@ static int store_scan_incoming(struct store *st, const char *path)
 					    de->d_name, st->path, STORE_REFUSED_DIR, as, p.durable);
 				continue;
 			}
-		}
-		if (unlinkat(st->incoming_fd, de->d_name, 0) < 0) {
-			if (errno == ENOENT)
-				continue; /* set aside or removed meanwhile (store_partial_keep()) */
-			struct wal_name wn;
-
+			/* Not moved: never removed either (they may have been acknowledged). */
+			log_warning("left \"%s/%s\" as it is: its %" PRIu64
+				    " durable bytes may have been acknowledged",
+				    path, de->d_name, p.durable);
+			log_detail("The next start of walshipd looks at it again.");
+		} else if (unlinkat(st->incoming_fd, de->d_name, 0) == 0) {
+			removed++;
+			continue;
+		} else if (errno == ENOENT) {
+			continue; /* set aside or removed meanwhile (store_partial_keep()) */
+		} else {
 			log_warning("could not remove incomplete file \"%s/%s\": %s", path,
 				    de->d_name, strerror(errno));
+		}
+		{
+			struct wal_name wn;
+
 			/* Still there: no new file may take its name. */
 			if (store_parse_tmp_name(de->d_name, &p, &wn) == 0 && p.seq > st->max_seq)
 				st->max_seq = p.seq;
-			continue;
 		}
-		removed++;
 	}
 	closedir(dir);
 	if (removed) {

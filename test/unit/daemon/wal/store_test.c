@@ -410,6 +410,37 @@ static void test_valid_records(void **state)
 	free(wal);
 }
 
+/*
+ * A file whose durable bytes do not check, and that cannot be set aside (.refused cannot
+ * be made: a file has its name), is left in .incoming for the next start, never removed:
+ * its bytes may have been acknowledged.  Its sequence number is not used again.
+ */
+static void test_damaged_not_removed(void **state)
+{
+	uint8_t *seg = build_segment();
+	char path[512];
+	struct store st;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/%s", dir, STORE_REFUSED_DIR);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(&st, dir), 0);
+	fd = write_incoming(&st, SEG3 ".33", seg, MB / 2);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc32c(0, seg, MB / 2) ^ 1), 0);
+	close(fd);
+	store_close(&st);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_true(incoming_exists(SEG3 ".33"));
+	assert_int_equal(st.npartials, 0);
+	assert_true(st.max_seq >= 33);
+	store_close(&st);
+	free(seg);
+}
+
 /* A partial of another system than the store's is not kept. */
 static void test_partial_of_other_system(void **state)
 {
@@ -777,6 +808,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),

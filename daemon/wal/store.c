@@ -337,6 +337,13 @@ static bool store_partial_read(int fd, const char *tmp_name, const struct wal_na
  * (store_valid_records()): a streamed segment written in place (preallocated) records only
  * where it began, and its group commits are fdatasyncs of its bytes alone.  With @synced,
  * neither the record nor the records count: after a failure, only what was synced does.
+ *
+ * A record is set before the fsync that makes its bytes durable: a crash of the host
+ * during that fsync can leave a record ahead of the bytes on disk (a checkpoint's, or the
+ * one made when the connection was lost), whose CRC they then fail.  The bytes synced by
+ * the fsyncs before it, acknowledged perhaps, are there all the same: a segment whose
+ * whole WAL records (CRC-checked, as in an archive without records) still decode is kept
+ * to their end, and its record made to say so, rather than set aside.
  */
 bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced,
 			 struct store_partial *p)
@@ -388,8 +395,23 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	buf = malloc(READ_CHUNK);
 	if (!buf)
 		goto out_close;
-	if (!store_partial_read(fd, tmp_name, &wn, recorded, p, buf))
-		goto out_free;
+	if (!store_partial_read(fd, tmp_name, &wn, recorded, p, buf)) {
+		uint64_t ahead = recorded;
+
+		/* A record ahead of the bytes (above): their whole records count. */
+		if (!recorded || !have_valid)
+			goto out_free;
+		p->durable = valid < p->size ? valid : p->size - 1;
+		p->damaged = false;
+		if (!store_partial_read(fd, tmp_name, &wn, 0, p, buf))
+			goto out_free;
+		log_log("partial file \"%s\": %" PRIu64 " bytes of whole WAL records count, not "
+			"the %" PRIu64 " of its record (a crash during its fsync)",
+			tmp_name, p->durable, ahead);
+		if (store_mark_durable(st, fd, p->size, p->durable, p->crc) == 0 && fsync(fd) < 0)
+			log_warning("could not fsync file \"%s/%s/%s\": %s", st->path,
+				    STORE_INCOMING_DIR, tmp_name, strerror(errno));
+	}
 	if (p->wv.have_id && wal_identity_mismatch(&st->id, &p->wv.id) != WAL_IDENTITY_SAME)
 		goto out_free;
 	ok = true;

@@ -168,8 +168,9 @@ void store_mark_complete(struct store *st, int fd, uint64_t size, uint32_t crc);
  * durable bytes of the recorded CRC, valid WAL of its name's system)?  A segment counts as
  * durable to the end of its whole records, synced first, unless @synced > 0: then exactly
  * its first @synced bytes, which this daemon synced (a streamed segment that failed after
- * they were acknowledged).  Fills @p (its CRC and validator over those bytes) for
- * store_partial_keep(); false: nothing to resume.
+ * they were acknowledged).  A record ahead of the bytes (a crash during the fsync after
+ * it) counts for the end of the whole records, and is rewritten so.  Fills @p (its CRC
+ * and validator over those bytes) for store_partial_keep(); false: nothing to resume.
  */
 bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced,
 			 struct store_partial *p);

@@ -411,6 +411,63 @@ static void test_valid_records(void **state)
 }
 
 /*
+ * A host crash during the fsync of a checkpoint (or of the record made when the connection
+ * was lost): the record says 400 KiB with their CRC, but the disk holds only what the
+ * fsyncs before it made durable (whole records, then part of one, then nothing).  Those
+ * bytes, acknowledged perhaps, are kept to the end of their whole records, and the record
+ * is made to say so (store_find_incoming(), walship fetch, finds that length); they were
+ * set aside before, out of reach of the primary's resume and of fetch.
+ */
+static void test_record_ahead_of_bytes(void **state)
+{
+	const uint64_t ahead = 400 * 1024;
+	uint64_t rec_end, torn;
+	struct store_partial found, *p;
+	struct store st;
+	uint8_t *disk;
+	int fd;
+
+	(void)state;
+	wal = calloc(2, MB);
+	assert_non_null(wal);
+	wpos = wprev = 0;
+	wal_page(0);
+	while (wpos < 200 * 1024)
+		wal_record(3000);
+	rec_end = WAL_MAXALIGN(wpos);
+	torn = wal_record(3000) - 1000; /* part of the next record reached the disk */
+	while (wpos < ahead + 8192)
+		wal_record(3000);
+	disk = calloc(1, ahead);
+	assert_non_null(disk);
+	memcpy(disk, wal, torn);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	fd = write_incoming(&st, SEG3 ".21", disk, ahead);
+	assert_int_equal(store_mark_durable(&st, fd, MB, ahead, crc32c(0, wal, ahead)), 0);
+	close(fd);
+	store_close(&st);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.set_aside, 0);
+	assert_false(refused_exists(SEG3 ".21"));
+	p = store_partial_find(&st, SEG3);
+	assert_non_null(p);
+	assert_string_equal(p->tmp_name, SEG3 ".21");
+	assert_true(p->durable == rec_end);
+	assert_int_equal(p->crc, crc32c(0, wal, rec_end));
+	assert_true(p->wv.offset == rec_end);
+	store_close(&st);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(store_find_incoming(fd, SEG3, &found), 0);
+	close(fd);
+	assert_true(found.durable == rec_end);
+	assert_int_equal(found.crc, crc32c(0, wal, rec_end));
+	free(disk);
+	free(wal);
+}
+
+/*
  * A file whose durable bytes do not check, and that cannot be set aside (.refused cannot
  * be made: a file has its name), is left in .incoming for the next start, never removed:
  * its bytes may have been acknowledged.  Its sequence number is not used again.
@@ -808,6 +865,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),

@@ -17,9 +17,9 @@
  *              holds already are skipped by their HAVE entry or answered DUPLICATE.
  *   registry   archive_dir/.walship/downstream: one line per downstream replica, "NAME
  *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR;
- *              0: nothing known), written durably on registration and, when FLOOR moves,
- *              at most once a second (a FLOOR older than the truth keeps more WAL and
- *              sends more again, never less).  FLOOR moves only with what the replica
+ *              0: nothing known), written durably on registration, when FLOOR goes
+ *              back at once, and when it moves on at most once a second (a FLOOR older
+ *              than the truth keeps more WAL and sends more again, never less).  FLOOR moves only with what the replica
  *              acknowledged without a gap from it (relay_peer_floor()), never with its
  *              HAVE's newest entry: a replica can store a later file before earlier ones
  *              (each file's store is its own), and the earlier ones must still come.
@@ -263,7 +263,8 @@ static void relay_check_floor(struct peer *peer, struct relay_down *d)
 		    "segment: %s); it is sent what follows it",
 		    peer->name, newest[0] ? newest : "none");
 	d->floor = 0;
-	relay_of(pr)->dirty = true;
+	relay_save(
+		relay_of(pr)); /* at once: lower than the registry says (relay_peer_progress()) */
 }
 
 int relay_register(struct peer *peer)
@@ -504,8 +505,17 @@ void relay_peer_progress(struct peer *peer)
 		return;
 	floor = relay_peer_floor(peer);
 	if (floor != UINT64_MAX && floor != rs->down[k].floor) {
+		bool lower = floor < rs->down[k].floor;
+
 		rs->down[k].floor = floor;
 		rs->dirty = true;
+		/* A FLOOR that goes back (a file before it sent late, a replica holding less
+		 * than recorded) is written at once, not within RELAY_SAVE_MS: a crash
+		 * meanwhile would restart from the registry's higher FLOOR, whose retention
+		 * may remove, and whose backlog never sends, the files before it.  Rare, so
+		 * on the event loop; a FLOOR that moves on waits, older being safe. */
+		if (lower)
+			relay_save(rs); /* logs; dirty stays for the tick on failure */
 	}
 }
 

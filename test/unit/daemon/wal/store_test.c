@@ -498,6 +498,26 @@ static void test_damaged_not_removed(void **state)
 	free(seg);
 }
 
+/* store_open() creates a missing archive_dir (its parent fsynced: its name is durable
+ * before anything in it is acknowledged), with or without a trailing slash. */
+static void test_open_creates(void **state)
+{
+	char path[512];
+	struct store st;
+	struct stat sb;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/new/", dir);
+	assert_int_equal(store_open(&st, path), 0);
+	store_close(&st);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	snprintf(path, sizeof(path), "%s/new2", dir);
+	assert_int_equal(store_open(&st, path), 0);
+	store_close(&st);
+	assert_int_equal(stat(path, &sb), 0);
+}
+
 /* A partial of another system than the store's is not kept. */
 static void test_partial_of_other_system(void **state)
 {
@@ -865,6 +885,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),

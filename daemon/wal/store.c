@@ -448,8 +448,17 @@ static int store_scan_incoming(struct store *st, const char *path)
 		    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
 		if (store_partial_check(st, de->d_name, 0, &p)) {
+			struct stat sb;
+
 			if (p.seq > st->max_seq)
 				st->max_seq = p.seq;
+			/* Its name is stored: a crash after the rename out of .incoming, whose
+			 * removal there no fsync made durable (the same inode under both names),
+			 * or a copy cut short of a file stored since.  Nothing to resume. */
+			if (fstatat(st->dir_fd, p.name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+				store_partial_retire(st, &p, st->dir_fd, p.name);
+				continue;
+			}
 			log_log("kept partial file \"%s\": %" PRIu64 " of %" PRIu64
 				" bytes are durable and checked",
 				de->d_name, p.durable, p.size);

@@ -518,6 +518,39 @@ static void test_open_creates(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 }
 
+/*
+ * A host crash after a file's rename into archive_dir and that directory's fsync, but
+ * before .incoming was written: the file is under both names (one inode).  A start does
+ * not keep the .incoming name as a partial (offered for nothing, then set aside as the
+ * 17th, or written into, the stored file with it); it goes, the stored file stays.
+ */
+static void test_partial_of_stored_file(void **state)
+{
+	uint8_t *seg = build_segment();
+	char from[512], to[512];
+	struct store st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	fd = write_incoming(&st, SEG3 ".4", seg, MB);
+	assert_int_equal(store_mark_durable(&st, fd, MB, MB / 2, crc32c(0, seg, MB / 2)), 0);
+	close(fd);
+	store_close(&st);
+	snprintf(from, sizeof(from), "%s/.incoming/%s", dir, SEG3 ".4");
+	snprintf(to, sizeof(to), "%s/%s", dir, SEG3);
+	assert_int_equal(link(from, to), 0);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.npartials, 0);
+	assert_int_equal(st.set_aside, 0);
+	assert_false(incoming_exists(SEG3 ".4"));
+	assert_int_equal(access(to, F_OK), 0);
+	assert_true(store_file_size(&st, SEG3) == MB);
+	store_close(&st);
+	free(seg);
+}
+
 /* A partial of another system than the store's is not kept. */
 static void test_partial_of_other_system(void **state)
 {
@@ -886,6 +919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_valid_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_of_stored_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),

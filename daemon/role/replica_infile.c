@@ -1374,6 +1374,14 @@ static void infile_keep_or_discard(struct infile *f)
 		}
 		rp->st.checkpoints++;
 	}
+	/* Its name too: a pushed file's in .incoming was never synced (a streamed
+	 * segment's was, before its first byte), and a partial resumed as a stream has its
+	 * bytes acknowledged (PROGRESS) without another look at it. */
+	if (!f->in_place && fsync(rp->store.incoming_fd) < 0) {
+		log_warning("could not fsync directory \"%s\": %s", rp->store.incoming_path,
+			    strerror(errno));
+		goto out_discard;
+	}
 	snprintf(p.name, sizeof(p.name), "%s", f->name);
 	snprintf(p.tmp_name, sizeof(p.tmp_name), "%s", f->tmp_name);
 	p.seq = f->seq;

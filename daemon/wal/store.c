@@ -501,8 +501,12 @@ static int store_scan_incoming(struct store *st, const char *path)
 	if (removed) {
 		log_log("removed %d incomplete file(s) from \"%s\"", removed, path);
 		log_detail("They were never acknowledged; the primary sends them again.");
-		fsync(st->incoming_fd);
 	}
+	/* The removals, and the names of the partials kept: a pushed file's name in
+	 * .incoming was never synced (only its bytes and record were), and a partial
+	 * resumed as a stream has its bytes acknowledged from now on. */
+	if ((removed || st->npartials) && fsync(st->incoming_fd) < 0)
+		log_warning("could not fsync directory \"%s\": %s", path, strerror(errno));
 	return 0;
 }
 

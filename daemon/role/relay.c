@@ -19,10 +19,11 @@
  *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR;
  *              0: nothing known), written durably on registration, when FLOOR goes
  *              back at once, and when it moves on at most once a second (a FLOOR older
- *              than the truth keeps more WAL and sends more again, never less).  FLOOR moves only with what the replica
- *              acknowledged without a gap from it (relay_peer_floor()), never with its
- *              HAVE's newest entry: a replica can store a later file before earlier ones
- *              (each file's store is its own), and the earlier ones must still come.
+ *              than the truth keeps more WAL and sends more again, never less).  FLOOR
+ *              moves only with what the replica acknowledged without a gap from it
+ *              (relay_peer_floor()), never with its HAVE's newest entry: a replica can
+ *              store a later file before earlier ones (each file's store is its own),
+ *              and the earlier ones must still come.
  *
  * Pushes made here are never "waiting" (no client, not unsettled), so the primary's push
  * policy (sync_replicas, the spool) never applies: what a downstream replica
@@ -263,8 +264,8 @@ static void relay_check_floor(struct peer *peer, struct relay_down *d)
 		    "segment: %s); it is sent what follows it",
 		    peer->name, newest[0] ? newest : "none");
 	d->floor = 0;
-	relay_save(
-		relay_of(pr)); /* at once: lower than the registry says (relay_peer_progress()) */
+	/* At once: lower than the registry says (relay_peer_progress()). */
+	relay_save(relay_of(pr));
 }
 
 int relay_register(struct peer *peer)

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -216,6 +217,33 @@ int durable_put(const struct durable_dir *dir, const char *name, const void *buf
 	return ret;
 }
 
+/*
+ * Directory @path was just created: its name in its parent is made durable (ext4 without a
+ * journal keeps no new name without its directory's fsync), before anything stored in it
+ * is acknowledged.  A failure is logged: the directory works all the same, its name at
+ * the mercy of a crash until the file system writes the parent.
+ */
+static void durable_sync_parent(const char *path)
+{
+	char parent[PATH_MAX];
+	char *slash;
+	int fd;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	while ((slash = strrchr(parent, '/')) && slash != parent && !slash[1])
+		*slash = '\0'; /* trailing slashes */
+	slash = strrchr(parent, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		slash[slash == parent ? 1 : 0] = '\0';
+	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		log_warning("could not fsync directory \"%s\": %s", parent, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 int durable_dir_open(int at_fd, const char *at_path, const char *name)
 {
 	const char *sep = at_path ? "/" : "";
@@ -223,7 +251,10 @@ int durable_dir_open(int at_fd, const char *at_path, const char *name)
 
 	if (!at_path)
 		at_path = "";
-	if (mkdirat(at_fd, name, 0750) < 0 && errno != EEXIST) {
+	if (mkdirat(at_fd, name, 0750) == 0) {
+		if (at_fd == AT_FDCWD)
+			durable_sync_parent(name);
+	} else if (errno != EEXIST) {
 		err = errno;
 		log_error("could not create directory \"%s%s%s\": %s", at_path, sep, name,
 			  strerror(err));

@@ -142,7 +142,8 @@ int durable_put(const struct durable_dir *dir, const char *name, const void *buf
  * Open directory @name under @at_fd (AT_FDCWD: @name is a path), creating it with mode
  * 0750 when it is missing; @at_path names @at_fd in messages (NULL with AT_FDCWD).
  * Returns the descriptor (O_DIRECTORY, O_CLOEXEC) or -errno, logged.  A directory it
- * creates survives a crash once @at_fd is fsynced: the caller's, after its last one.
+ * creates under a directory @at_fd survives a crash once @at_fd is fsynced: the caller's,
+ * after its last one; one it creates at a path (AT_FDCWD) has its parent fsynced here.
  */
 int durable_dir_open(int at_fd, const char *at_path, const char *name);
 

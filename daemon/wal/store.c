@@ -580,49 +580,19 @@ static void store_scan_recent(struct store *st)
 	}
 }
 
-/*
- * archive_dir was just created: its name in its parent is made durable, as each file's is
- * in it (ext4 without a journal keeps no new name without its directory's fsync), before
- * anything stored in it is acknowledged.  A failure is logged: the store works all the
- * same, its name at the mercy of a crash until the file system writes the parent.
- */
-static void store_sync_parent(const char *path)
-{
-	char parent[sizeof(((struct store *)0)->path)];
-	char *slash;
-	int fd;
-
-	snprintf(parent, sizeof(parent), "%s", path);
-	while ((slash = strrchr(parent, '/')) && slash != parent && !slash[1])
-		*slash = '\0'; /* trailing slashes */
-	slash = strrchr(parent, '/');
-	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
-	else
-		slash[slash == parent ? 1 : 0] = '\0';
-	fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		log_warning("could not fsync directory \"%s\": %s", parent, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-}
-
 int store_open(struct store *st, const char *path)
 {
-	bool created;
 	int ret;
 
 	memset(st, 0, sizeof(*st));
 	st->dir_fd = st->incoming_fd = -1;
 	snprintf(st->path, sizeof(st->path), "%s", path);
 
-	created = access(path, F_OK) < 0 && errno == ENOENT;
+	/* Created, its name is made durable (in its parent) by durable_dir_open(). */
 	ret = durable_dir_open(AT_FDCWD, NULL, path);
 	if (ret < 0)
 		return ret;
 	st->dir_fd = ret;
-	if (created)
-		store_sync_parent(path);
 	ret = durable_dir_open(st->dir_fd, path, STORE_STATE_DIR); /* opened when written */
 	if (ret < 0)
 		goto out_close;

@@ -432,7 +432,7 @@ static int store_scan_incoming(struct store *st, const char *path)
 	int dup_fd = dup(st->incoming_fd);
 	DIR *dir;
 	struct dirent *de;
-	int removed = 0;
+	int removed = 0, stored_names = 0;
 
 	if (dup_fd < 0)
 		return -errno;
@@ -448,15 +448,27 @@ static int store_scan_incoming(struct store *st, const char *path)
 		    (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
 		if (store_partial_check(st, de->d_name, 0, &p)) {
-			struct stat sb;
+			struct stat sb, pb;
 
 			if (p.seq > st->max_seq)
 				st->max_seq = p.seq;
-			/* Its name is stored: a crash after the rename out of .incoming, whose
-			 * removal there no fsync made durable (the same inode under both names),
-			 * or a copy cut short of a file stored since.  Nothing to resume. */
-			if (fstatat(st->dir_fd, p.name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-				store_partial_retire(st, &p, st->dir_fd, p.name);
+			/* The stored file itself under its old name too: a crash after the rename
+			 * out of .incoming, whose removal there no fsync made durable.  Never
+			 * kept (a resume would write into the stored file): that name goes.  A
+			 * partial of other content under a stored name is kept: its resume is
+			 * refused at its end and it is set aside whole (store_partial_retire()). */
+			if (fstatat(st->dir_fd, p.name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    fstatat(st->incoming_fd, de->d_name, &pb, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    sb.st_ino == pb.st_ino && sb.st_dev == pb.st_dev) {
+				if (unlinkat(st->incoming_fd, de->d_name, 0) == 0) {
+					log_log("removed \"%s/%s\": it is the stored \"%s\"", path,
+						de->d_name, p.name);
+					stored_names++;
+				} else {
+					log_warning(
+						"could not remove \"%s/%s\", stored as \"%s\": %s",
+						path, de->d_name, p.name, strerror(errno));
+				}
 				continue;
 			}
 			log_log("kept partial file \"%s\": %" PRIu64 " of %" PRIu64
@@ -505,7 +517,7 @@ static int store_scan_incoming(struct store *st, const char *path)
 	/* The removals, and the names of the partials kept: a pushed file's name in
 	 * .incoming was never synced (only its bytes and record were), and a partial
 	 * resumed as a stream has its bytes acknowledged from now on. */
-	if ((removed || st->npartials) && fsync(st->incoming_fd) < 0)
+	if ((removed || stored_names || st->npartials) && fsync(st->incoming_fd) < 0)
 		log_warning("could not fsync directory \"%s\": %s", path, strerror(errno));
 	return 0;
 }

@@ -398,6 +398,21 @@ in_ns() {
 	nsenter --net="/run/netns/$ns" -- "$@"
 }
 
+# ns_pids NS NAME: print the pids of the processes named NAME (their comm, as pgrep -x
+# matches it) in namespace NS, one a line; false when there is none.  What this test started
+# there, where `pgrep -n NAME` takes the newest NAME on the host: another test's, when tests
+# run side by side (t_99h stopped t_99's pg_receivewal so, and streamed on with its own).
+ns_pids() {
+	local pid comm found=1
+	for pid in $(ip netns pids "$1" 2>/dev/null); do
+		{ read -r comm <"/proc/$pid/comm"; } 2>/dev/null || continue
+		[[ "$comm" == "$2" ]] || continue
+		printf '%s\n' "$pid"
+		found=0
+	done
+	return "$found"
+}
+
 # as_postgres CMD...: run CMD as user postgres (its groups, HOME, USER and LOGNAME), with
 # setpriv: runuser opens a PAM session, twice setpriv's CPU for each of the hundreds of
 # commands the tests run as postgres.

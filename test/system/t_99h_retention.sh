@@ -70,7 +70,10 @@ held_streaming() {
 			.state == "streaming")' >/dev/null
 }
 wait_for 20 "pg_receivewal streaming from the appliance" held_streaming
-HELD_PID=$(pgrep -n -x pg_receivewal -u postgres) || fail "no pg_receivewal process"
+# This test's pg_receivewal, the only one in NS_P: not the newest on the host, which may be
+# another test's (stopping that one, this test's streamed on and the floor followed it).
+HELD_PID=$(ns_pids "$NS_P" pg_receivewal) || fail "no pg_receivewal process in $NS_P"
+[[ "$HELD_PID" =~ ^[0-9]+$ ]] || fail "more than one pg_receivewal in $NS_P: $HELD_PID"
 kill -STOP "$HELD_PID"
 removed=$(status_counter "$RCONF" retain_removed_files)
 switch_segments 2 >/dev/null

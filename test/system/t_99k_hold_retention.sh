@@ -34,7 +34,10 @@ out=$("$WALSHIP" hold -c "$RCONF" held) || fail "walship hold held failed"
 log "ok: $out"
 held_at=$(walship_status "$RCONF" --json | jq -er '.standbys[] |
 	select(.application_name == "held") | .send_limit')
-HELD_PID=$(pgrep -n -x pg_receivewal -u postgres) || fail "no pg_receivewal process"
+# This test's pg_receivewal, the only one in NS_P: not the newest on the host, which may be
+# another test's.
+HELD_PID=$(ns_pids "$NS_P" pg_receivewal) || fail "no pg_receivewal process in $NS_P"
+[[ "$HELD_PID" =~ ^[0-9]+$ ]] || fail "more than one pg_receivewal in $NS_P: $HELD_PID"
 kill -KILL "$HELD_PID" 2>/dev/null || true
 wait "$RW_PID" 2>/dev/null || true
 gone() { ! walship_status "$RCONF" --json | jq -e '.standbys[] |

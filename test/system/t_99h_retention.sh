@@ -62,7 +62,9 @@ log "ok: $(grep -E 'removed [0-9]+ WAL file' "$TEST_DIR/ws-r1.log" | tail -n 1)"
 base="host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres"
 RW=$TEST_DIR/receivewal
 mkdir -p "$RW" && chown postgres:postgres "$RW"
-bg_start "$TEST_DIR/receivewal.out" in_ns "$NS_P" runuser -u postgres -- \
+# (as_postgres_in, setpriv: runuser stops itself when its child is stopped, and was left
+# stopped after the SIGKILL below, for ws_cleanup to kill 10 s later)
+bg_start "$TEST_DIR/receivewal.out" as_postgres_in "$NS_P" \
 	"$PG_BIN/pg_receivewal" -d "$base application_name=held" -D "$RW" -n --no-sync
 held_streaming() {
 	walship_status "$RCONF" --json |

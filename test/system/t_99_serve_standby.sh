@@ -146,7 +146,7 @@ log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg, SHOW archive_mode $ar
 RW=$TEST_DIR/receivewal
 mkdir -p "$RW" && chown postgres:postgres "$RW"
 streams_before=$(grep -c 'standby "pg_receivewal" .* streams from' "$TEST_DIR/ws-r1.log" || true)
-bg_start "$TEST_DIR/receivewal.out" as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" \
+bg_start "$TEST_DIR/receivewal.log" as_postgres_in "$NS_P" "$PG_BIN/pg_receivewal" \
 	-d "$base user=postgres" -D "$RW" -n --no-sync
 RECEIVEWAL=$BG_PID
 # pg_receivewal starts at the segment of the position the appliance reports when it asks:
@@ -160,7 +160,9 @@ wait_archived "$completed"
 wait_for 30 "pg_receivewal to store $completed" test -f "$RW/$completed"
 assert_file_identical "$RARCHIVE/$completed" "$RW/$completed"
 log "ok: pg_receivewal stored $completed from the appliance, identical to the archive's"
-kill "$RECEIVEWAL" 2>/dev/null || true
+# pg_receivewal itself (the only one in NS_P), not only the shell that started it, which
+# left it streaming on until the appliance's SIGKILL below.
+kill "$(ns_pids "$NS_P" pg_receivewal)" "$RECEIVEWAL" 2>/dev/null || true
 
 # A start point the appliance no longer holds: PostgreSQL's error, so that a standby falls
 # back to restore_command.  pg_receivewal starts after the newest segment of its directory.

@@ -299,6 +299,7 @@ int relay_register(struct peer *peer)
 
 int relay_drop(struct primary *rl, const char *name, char *msg, size_t len)
 {
+	struct relay_down gone;
 	struct relay_state *rs;
 	int k;
 
@@ -321,8 +322,17 @@ int relay_drop(struct primary *rl, const char *name, char *msg, size_t len)
 			return -EBUSY;
 		}
 	}
+	/* Dropped only as the registry says: a failed save puts it back (the one moved into
+	 * its place goes back to the end). */
+	gone = rs->down[k];
 	rs->down[k] = rs->down[--rs->ndown];
-	if (relay_save(rs) < 0 || relay_load_registered(rl) < 0) {
+	if (relay_save(rs) < 0) {
+		rs->down[rs->ndown++] = rs->down[k];
+		rs->down[k] = gone;
+		snprintf(msg, len, "the registry of downstream replicas could not be written");
+		return -EIO;
+	}
+	if (relay_load_registered(rl) < 0) {
 		snprintf(msg, len, "could not drop replica \"%s\"", name);
 		return -EIO;
 	}

@@ -11,7 +11,8 @@
 # primary's walshipd under load.  A keeps only its newest segment (retain_size = 16MB) and
 # what B needs: B stopped (registered, away), the segments it lacks stay on A, and B
 # restarted gets them, even holding the newest of them already (stored out of order), and
-# again after losing its newest files.  A stopped cleanly and started again; B dropped on A once stopped.
+# again after losing its newest files.  A drop of B that cannot be written fails and
+# leaves B registered.  A stopped cleanly and started again; B dropped on A once stopped.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -249,6 +250,16 @@ log "ok: ws-b, having lost ${gone[*]}, is sent them again"
 # B gone for good: dropped on A (not while connected), so that A no longer keeps WAL for it.
 assert_exit 1 "replica drop of the connected ws-b" "$WALSHIP" replica drop -c "$ACONF" ws-b
 walshipd_stop "$BCONF"
+# A drop whose registry cannot be written (its directory made immutable) fails, and B
+# stays registered: A keeps its WAL for it.
+chattr +i "$AARCHIVE/.walship"
+rc=0
+"$WALSHIP" replica drop -c "$ACONF" ws-b >"$TEST_DIR/drop.out" 2>&1 || rc=$?
+chattr -i "$AARCHIVE/.walship"
+((rc != 0)) || fail "replica drop of ws-b succeeded with ws-a's registry unwritable"
+assert_eq 1 "$(status_counter "$ACONF" registered_replicas)" \
+	"registered_replicas after a drop that could not be written"
+log "ok: a drop that could not be written fails ($(head -c 200 "$TEST_DIR/drop.out")), ws-b stays registered"
 assert_exit 0 "replica drop of ws-b on ws-a" "$WALSHIP" replica drop -c "$ACONF" ws-b
 assert_eq 0 "$(status_counter "$ACONF" registered_replicas)" "registered_replicas after the drop"
 log "ok: ws-b dropped on ws-a"

@@ -122,7 +122,11 @@ static DEFINE_MUTEX(walship_mutex);
 static DEFINE_SPINLOCK(walship_values_lock);
 static struct kobject *walship_kobj;
 
-/* The publisher: the netlink socket that last set the node, under walship_mutex. */
+/*
+ * The publisher: the netlink socket that set the node, 0 when none (before the first
+ * SET_NODE, after its socket closed).  Written under walship_mutex; the release notifier
+ * reads it without the lock first, as it runs for every generic netlink socket closed.
+ */
 static u32 walship_owner_portid;
 
 /* Node values, under walship_values_lock. */
@@ -566,7 +570,7 @@ static void walship_publisher_gone(void)
 	struct walship_entry *e;
 	unsigned int i;
 
-	walship_owner_portid = 0;
+	WRITE_ONCE(walship_owner_portid, 0);
 	spin_lock(&walship_values_lock);
 	walship_daemon_pid = 0;
 	for (i = 0; i < ARRAY_SIZE(walship_dirs); i++)
@@ -584,6 +588,21 @@ static void walship_publisher_gone(void)
 	}
 }
 
+/*
+ * While a publisher's socket is open, only it changes the state: a second daemon (two
+ * walshipd publishing on one host) is refused instead of mixing its node and peers with
+ * the first's and taking the publisher's place from it.  Any sender may change the state
+ * when there is no publisher.  Under walship_mutex.
+ */
+static int walship_check_publisher(struct genl_info *info)
+{
+	if (!walship_owner_portid || walship_owner_portid == info->snd_portid)
+		return 0;
+	NL_SET_ERR_MSG(info->extack, "another socket publishes: one publisher at a time, "
+				     "until its socket closes");
+	return -EBUSY;
+}
+
 static int walship_set_node(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **attrs = info->attrs;
@@ -597,7 +616,11 @@ static int walship_set_node(struct sk_buff *skb, struct genl_info *info)
 	}
 
 	mutex_lock(&walship_mutex);
-	walship_owner_portid = info->snd_portid;
+	if (walship_check_publisher(info)) {
+		mutex_unlock(&walship_mutex);
+		return -EBUSY;
+	}
+	WRITE_ONCE(walship_owner_portid, info->snd_portid);
 	spin_lock(&walship_values_lock);
 	daemon_changed = walship_daemon_pid != task_tgid_vnr(current);
 	walship_daemon_pid = task_tgid_vnr(current);
@@ -682,6 +705,10 @@ static struct walship_entry *walship_entry_get(struct walship_dir *dir, struct g
 	}
 
 	mutex_lock(&walship_mutex);
+	if (walship_check_publisher(info)) {
+		mutex_unlock(&walship_mutex);
+		return ERR_PTR(-EBUSY);
+	}
 	e = walship_entry_find(dir, name);
 	if (!e) {
 		e = walship_entry_new(dir, name, info->extack);
@@ -818,6 +845,9 @@ static int walship_del_entry(struct walship_dir *dir, struct genl_info *info)
 	nla_strscpy(name, attr, sizeof(name));
 
 	mutex_lock(&walship_mutex);
+	err = walship_check_publisher(info);
+	if (err)
+		goto out_unlock;
 	e = walship_entry_find(dir, name);
 	if (!e) {
 		walship_extack(info->extack, attr, dir->msg_none);
@@ -971,7 +1001,8 @@ static int walship_netlink_event(struct notifier_block *nb, unsigned long event,
 	struct netlink_notify *n = ptr;
 
 	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC ||
-	    !net_eq(n->net, &init_net))
+	    !net_eq(n->net, &init_net) || !n->portid ||
+	    n->portid != READ_ONCE(walship_owner_portid))
 		return NOTIFY_DONE;
 	mutex_lock(&walship_mutex);
 	if (walship_owner_portid && n->portid == walship_owner_portid)

@@ -312,6 +312,62 @@ static void check_standby_policy(int fd, int fam)
 	expect(fd, &r, -ENOENT, "no such standby", "DEL_STANDBY of a standby not there");
 }
 
+/*
+ * One publisher at a time: while the socket that set the node is open, another socket's
+ * changes are refused (two daemons on one host); once it closes, another may publish.
+ */
+static void check_publisher(int fam)
+{
+	int first = nl_open(), second = nl_open();
+	char msg[256];
+	struct req r;
+	int err;
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_NODE);
+	req_put_str(&r, WALSHIP_A_NODE_NAME, "pub1");
+	err = req_send(first, &r, msg, sizeof(msg), NULL);
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "pubpeer");
+	err = err ? err : req_send(first, &r, msg, sizeof(msg), NULL);
+	result(err == 0 && file_is("/sys/kernel/walship/node_name", "pub1"),
+	       "a first socket publishes its node and a peer (error %d %s)", err, msg);
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_NODE);
+	req_put_str(&r, WALSHIP_A_NODE_NAME, "pub2");
+	expect(second, &r, -EBUSY, "another socket publishes", "SET_NODE from a second socket");
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "intruder");
+	expect(second, &r, -EBUSY, "another socket publishes", "SET_PEER from a second socket");
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_DEL_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "pubpeer");
+	expect(second, &r, -EBUSY, "another socket publishes", "DEL_PEER from a second socket");
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "intruder");
+	expect(second, &r, -EBUSY, "another socket publishes", "SET_STANDBY from a second socket");
+	result(file_is("/sys/kernel/walship/node_name", "pub1") &&
+		       access("/sys/kernel/walship/peers/intruder", F_OK) < 0 &&
+		       access("/sys/kernel/walship/standbys/intruder", F_OK) < 0 &&
+		       access("/sys/kernel/walship/peers/pubpeer", F_OK) == 0,
+	       "the second socket changed nothing");
+
+	close(first);
+	result(file_is("/sys/kernel/walship/daemon", "none") &&
+		       file_is("/sys/kernel/walship/peers/pubpeer/state", "unknown"),
+	       "the publisher's socket closed: daemon none, its peer unknown");
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_NODE);
+	req_put_str(&r, WALSHIP_A_NODE_NAME, "pub2");
+	err = req_send(second, &r, msg, sizeof(msg), NULL);
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_DEL_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "pubpeer");
+	err = err ? err : req_send(second, &r, msg, sizeof(msg), NULL);
+	result(err == 0 && file_is("/sys/kernel/walship/node_name", "pub2") &&
+		       access("/sys/kernel/walship/peers/pubpeer", F_OK) < 0,
+	       "then a second socket publishes and removes the stale peer (error %d %s)", err, msg);
+	close(second);
+	result(file_is("/sys/kernel/walship/daemon", "none"),
+	       "its socket closed: daemon none again");
+}
+
 static int check_policy(void)
 {
 	int fd = nl_open();
@@ -325,19 +381,46 @@ static int check_policy(void)
 	/* Without CAP_NET_ADMIN: a child that gave up root. */
 	pid = fork();
 	if (pid == 0) {
+		static const struct {
+			uint8_t cmd;
+			uint16_t attr;
+		} writes[] = {
+			{ WALSHIP_CMD_SET_NODE, WALSHIP_A_NODE_NAME },
+			{ WALSHIP_CMD_SET_PEER, WALSHIP_A_PEER_NAME },
+			{ WALSHIP_CMD_DEL_PEER, WALSHIP_A_PEER_NAME },
+			{ WALSHIP_CMD_SET_STANDBY, WALSHIP_A_STANDBY_NAME },
+			{ WALSHIP_CMD_DEL_STANDBY, WALSHIP_A_STANDBY_NAME },
+		};
 		char msg[256];
-		int err;
+		int err, bad = 0;
 
 		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
 			_exit(3);
-		req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_NODE);
-		req_put_str(&r, WALSHIP_A_NODE_NAME, "intruder");
-		err = req_send(fd, &r, msg, sizeof(msg), NULL);
-		_exit(err == -EPERM ? 0 : 1);
+		for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+			req_begin(&r, (uint16_t)fam, writes[i].cmd);
+			req_put_str(&r, writes[i].attr, "intruder");
+			err = req_send(fd, &r, msg, sizeof(msg), NULL);
+			bad += err != -EPERM;
+		}
+		_exit(bad ? 1 : 0);
 	}
 	waitpid(pid, &status, 0);
 	result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	       "SET_NODE without CAP_NET_ADMIN refused with EPERM");
+	       "SET_NODE, SET_PEER, DEL_PEER, SET_STANDBY, DEL_STANDBY without CAP_NET_ADMIN "
+	       "refused with EPERM");
+	result(access("/sys/kernel/walship/peers/intruder", F_OK) < 0 &&
+		       access("/sys/kernel/walship/standbys/intruder", F_OK) < 0 &&
+		       file_is("/sys/kernel/walship/node_name", ""),
+	       "the unprivileged sender changed nothing");
+
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put_str(&r, WALSHIP_A_PEER_NAME, "");
+	expect(fd, &r, -EINVAL, "peer name must be", "empty peer name");
+
+	/* NLA_NUL_STRING: a name without its terminating NUL is refused by the policy. */
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
+	req_put(&r, WALSHIP_A_PEER_NAME, "unterminated", 12);
+	expect(fd, &r, -EINVAL, NULL, "peer name without a terminating NUL");
 
 	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_PEER);
 	req_put_str(&r, WALSHIP_A_PEER_NAME, "bad/name");
@@ -401,6 +484,7 @@ static int check_policy(void)
 		req_send(fd, &r, msg, sizeof(msg), NULL);
 	}
 	check_standby_policy(fd, fam);
+	check_publisher(fam);
 	close(fd);
 	return failures ? 1 : 0;
 }

@@ -43,6 +43,8 @@
 #include "publish/publish.h"
 
 #define PUBLISH_REFRESH_MS 5000
+/* Replies read at most per tick: more than one tick can send (node, deletions, updates). */
+#define PUB_DRAIN_MAX (4 * (1 + WALSHIP_MAX_PEERS + WALSHIP_MAX_STANDBYS))
 
 enum {
 	PUB_SENT_LSN,
@@ -97,6 +99,7 @@ struct publisher {
 	int64_t last_refresh_ms;
 	bool node_valid; /* node holds what the module has */
 	bool announced_missing;
+	bool busy; /* refused: another socket publishes (logged once, until we publish) */
 	char upstream_name[WALSHIP_NAME_MAX + 1]; /* replica: last name from a handshake */
 	struct pub_node node;
 	struct pub_peer peers[WALSHIP_MAX_PEERS]; /* what the module has */
@@ -128,10 +131,11 @@ void publish_free(struct publisher *pb)
 	free(pb);
 }
 
-/* Forget the family: resolve it again later and then send everything afresh. */
+/* Forget the family: resolve it again later and then send everything afresh.  @why NULL:
+ * the caller logged. */
 static void pub_lost(struct publisher *pb, int64_t now_ms, const char *why)
 {
-	if (pb->family >= 0)
+	if (pb->family >= 0 && why)
 		log_log("stopped publishing to walship.ko: %s", why);
 	pb->family = -1;
 	pb->node_valid = false;
@@ -144,11 +148,16 @@ static void pub_lost(struct publisher *pb, int64_t now_ms, const char *why)
  * (never "same"). */
 static int pub_adopt_one(struct nl_msg *msg, void *arg)
 {
+	/* names NUL-terminated within the bound before they are read */
+	static struct nla_policy policy[WALSHIP_A_MAX + 1] = {
+		[WALSHIP_A_PEER_NAME] = { .type = NLA_STRING, .maxlen = WALSHIP_NAME_MAX + 1 },
+		[WALSHIP_A_STANDBY_NAME] = { .type = NLA_STRING, .maxlen = WALSHIP_NAME_MAX + 1 },
+	};
 	struct publisher *pb = arg;
 	struct nlattr *attrs[WALSHIP_A_MAX + 1];
 	const char *name;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, attrs, WALSHIP_A_MAX, NULL) < 0)
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, attrs, WALSHIP_A_MAX, policy) < 0)
 		return NL_OK;
 	if (attrs[WALSHIP_A_PEER_NAME] && pb->npeers < WALSHIP_MAX_PEERS) {
 		struct pub_peer *pp = &pb->peers[pb->npeers];
@@ -268,6 +277,8 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	}
 	pb->announced_missing = false;
 	pb->node_valid = false;
+	if (pb->busy) /* said once; pub_drain() says when we publish */
+		return true;
 	log_log("publishing state to walship.ko (generic netlink family \"%s\", id %d)%s",
 		WALSHIP_GENL_NAME, family,
 		standbys ? "" : "; the module is too old to show standbys");
@@ -279,17 +290,46 @@ bool publish_ready(struct publisher *pb, int64_t now_ms)
 	return pb && pub_resolve(pb, now_ms);
 }
 
-/* Read the kernel's error replies, if any.  Returns false when one says we are off. */
+/*
+ * Read the kernel's error replies, all of them: a refusal is followed by one per message
+ * sent after it, and one left in the socket would be read as the answer to the family
+ * lookup or the dump of pub_resolve().  Returns false when one says we are off.
+ *
+ * EBUSY is walship.ko saying another socket publishes (another walshipd, docs/sysfs.md):
+ * logged once, then retried quietly every PUBLISH_RETRY_MS until the module takes our
+ * updates, which is logged too.
+ */
 static bool pub_drain(struct publisher *pb, int64_t now_ms)
 {
 	char why[128];
-	int err;
+	int err, first = 0;
 
-	while ((err = nl_recvmsgs_default(pb->sk)) >= 0)
-		;
-	if (err == -NLE_AGAIN || pb->family < 0)
+	for (int i = 0; i < PUB_DRAIN_MAX; i++) {
+		err = nl_recvmsgs_default(pb->sk);
+		if (err == -NLE_AGAIN)
+			break;
+		if (err < 0 && !first)
+			first = err;
+	}
+	if (pb->family < 0) /* refusals of what was sent before the family was dropped */
 		return true;
-	snprintf(why, sizeof(why), "the kernel refused an update: %s", nl_geterror(err));
+	if (!first) {
+		if (pb->busy && pb->node_valid) {
+			log_log("publishing state to walship.ko: the other publisher is gone");
+			pb->busy = false;
+		}
+		return true;
+	}
+	if (first == -NLE_BUSY) {
+		if (!pb->busy)
+			log_log("walship.ko refused the update: another process publishes there (one "
+				"publisher per host, docs/sysfs.md); trying again every %d s",
+				PUBLISH_RETRY_MS / 1000);
+		pb->busy = true;
+		pub_lost(pb, now_ms, NULL);
+		return false;
+	}
+	snprintf(why, sizeof(why), "the kernel refused an update: %s", nl_geterror(first));
 	pub_lost(pb, now_ms, why);
 	return false;
 }

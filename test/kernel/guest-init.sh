@@ -311,6 +311,31 @@ eq "after SIGKILL, peer state" unknown "$(cat $W/peers/r1/state)"
 walshipd -c /tmp/p.conf 2>>/tmp/p.log &
 P_PID=$!
 check "restarted primary publishes" wait_for 20 file_is $W/daemon $P_PID
+# A second publishing daemon (a replica whose primary is not there) is refused by the
+# module while the primary's socket is open: it says so once, and changes nothing.
+mkdir -p /tmp/r2/archive
+cat >/tmp/r2.conf <<CONF
+role = replica
+tls = off
+node_name = r2
+upstream = 127.0.0.1:5499
+archive_dir = /tmp/r2/archive
+socket = /tmp/r2/walshipd.sock
+probes = off
+sysfs = on
+CONF
+walshipd -c /tmp/r2.conf 2>/tmp/r2.log &
+R2_PID=$!
+check "a second publisher is refused, and says so" wait_for 20 \
+	grep -q "another process publishes" /tmp/r2.log
+sleep 5
+eq "the second publisher says it once, not at every retry" 1 \
+	"$(grep -c "another process publishes" /tmp/r2.log)"
+eq "daemon is still the first publisher's pid" "$P_PID" "$(cat $W/daemon)"
+eq "role is still the first publisher's" primary "$(cat $W/role)"
+check "the second publisher's peer is not shown" test ! -e $W/peers/upstream
+kill -TERM $R2_PID
+wait $R2_PID 2>/dev/null
 check "rmmod while walshipd runs" rmmod walship
 check "walshipd survives rmmod" kill -0 $P_PID
 sleep 1

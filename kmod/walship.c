@@ -622,8 +622,9 @@ static int walship_set_node(struct sk_buff *skb, struct genl_info *info)
 	}
 	WRITE_ONCE(walship_owner_portid, info->snd_portid);
 	spin_lock(&walship_values_lock);
-	daemon_changed = walship_daemon_pid != task_tgid_vnr(current);
-	walship_daemon_pid = task_tgid_vnr(current);
+	/* sysfs is not per PID namespace: the pid as the initial namespace numbers it */
+	daemon_changed = walship_daemon_pid != task_tgid_nr(current);
+	walship_daemon_pid = task_tgid_nr(current);
 	if (attrs[WALSHIP_A_ROLE])
 		walship_role = nla_get_u32(attrs[WALSHIP_A_ROLE]);
 	if (attrs[WALSHIP_A_NODE_NAME])

@@ -773,6 +773,15 @@ static int walship_set_peer(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
+/* True if @s is one line of text: no control characters (a sysfs file is one value a line). */
+static bool walship_text_valid(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
 static int walship_set_standby(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **attrs = info->attrs;
@@ -780,6 +789,12 @@ static int walship_set_standby(struct sk_buff *skb, struct genl_info *info)
 	struct walship_standby_values *sb;
 	bool created, state_changed;
 
+	if (attrs[WALSHIP_A_STANDBY_HOLD] &&
+	    !walship_text_valid(nla_data(attrs[WALSHIP_A_STANDBY_HOLD]))) {
+		NL_SET_ERR_MSG_ATTR(info->extack, attrs[WALSHIP_A_STANDBY_HOLD],
+				    "hold must be one line of text, without control characters");
+		return -EINVAL;
+	}
 	e = walship_entry_get(&walship_standbys, info, &created);
 	if (IS_ERR(e))
 		return PTR_ERR(e);

@@ -269,6 +269,13 @@ static void check_standby_policy(int fd, int fam)
 	req_put_str(&r, WALSHIP_A_STANDBY_HOLD, name);
 	expect(fd, &r, -EINVAL, NULL, "oversized hold text (299 bytes)");
 
+	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
+	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");
+	req_put_str(&r, WALSHIP_A_STANDBY_HOLD, "held at 0/1\nstate = streaming");
+	expect(fd, &r, -EINVAL, "hold must be one line", "hold text with a newline");
+	result(access("/sys/kernel/walship/standbys/sb", F_OK) < 0,
+	       "a refused hold creates no standby");
+
 	/* A standby given its name only shows what status says of one that reported nothing. */
 	req_begin(&r, (uint16_t)fam, WALSHIP_CMD_SET_STANDBY);
 	req_put_str(&r, WALSHIP_A_STANDBY_NAME, "sb");

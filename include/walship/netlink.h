@@ -9,6 +9,9 @@
  *   WALSHIP_CMD_SET_NODE  (CAP_NET_ADMIN)  role, node name, system identifier, timeline.
  *                         The sending socket becomes the publisher: when it closes, the
  *                         module shows daemon "none" and every peer's state "unknown".
+ *                         While the publisher's socket is open, every changing command
+ *                         from another socket is refused with EBUSY (one daemon publishes
+ *                         at a time).
  *   WALSHIP_CMD_SET_PEER  (CAP_NET_ADMIN)  create or update peers/<WALSHIP_A_PEER_NAME>/
  *                         with the peer attributes present in the message.
  *   WALSHIP_CMD_DEL_PEER  (CAP_NET_ADMIN)  remove peers/<WALSHIP_A_PEER_NAME>/.

@@ -25,6 +25,7 @@
 #include "common/compiler.h"
 #include "common/log.h"
 #include "proto/pgrepl.h"
+#include "wal/name.h"
 
 #define PGSOURCE_DEFAULT_STATUS_MS 10000
 #define PGSOURCE_DEFAULT_CONNECT_MS 10000
@@ -138,6 +139,7 @@ static const char *pgsource_step_what(enum pgsource_step step)
 		return "CREATE_REPLICATION_SLOT";
 	case PGSOURCE_STEP_HISTORY:
 	case PGSOURCE_STEP_SWITCH_HISTORY:
+	case PGSOURCE_STEP_SERVER_HISTORY:
 		return "TIMELINE_HISTORY";
 	case PGSOURCE_STEP_START:
 		return "START_REPLICATION";
@@ -306,6 +308,15 @@ static void pgsource_send_start(struct pgsource *s)
 			 s->timeline);
 }
 
+/* Start on s->timeline at s->start_lsn, its history first when it is not 1. */
+static void pgsource_start_timeline(struct pgsource *s)
+{
+	if (s->timeline != 1)
+		pgsource_command(s, PGSOURCE_STEP_HISTORY, "TIMELINE_HISTORY %u", s->timeline);
+	else
+		pgsource_send_start(s);
+}
+
 /* Decide where to start (pgsource.h, step 4). */
 static void pgsource_choose_start(struct pgsource *s)
 {
@@ -339,10 +350,20 @@ static void pgsource_choose_start(struct pgsource *s)
 		timeline = s->server.timeline;
 	s->timeline = timeline;
 	s->start_lsn = lsn;
-	if (timeline != 1)
-		pgsource_command(s, PGSOURCE_STEP_HISTORY, "TIMELINE_HISTORY %u", timeline);
-	else
-		pgsource_send_start(s);
+	if (timeline > s->server.timeline) {
+		pgsource_fail(s,
+			      "the server is on timeline %u, before timeline %u that streaming "
+			      "reached: it is not the server streamed from before",
+			      s->server.timeline, timeline);
+		return;
+	}
+	if (timeline != s->server.timeline) {
+		/* An older timeline: where did it end on this server? */
+		pgsource_command(s, PGSOURCE_STEP_SERVER_HISTORY, "TIMELINE_HISTORY %u",
+				 s->server.timeline);
+		return;
+	}
+	pgsource_start_timeline(s);
 }
 
 /* A result of exactly one row of at least @cols columns, or fail. */
@@ -442,6 +463,50 @@ static void pgsource_slot_read(struct pgsource *s, const PGresult *res)
 	}
 	s->slot_restart_tli = (uint32_t)tli;
 	pgsource_choose_start(s);
+}
+
+/*
+ * The history of the server's timeline, when the start is on an older one: a start past the
+ * point where that timeline ended on this server (the WAL streamed from a server that went
+ * on on it, or the first half of a record a cascading server sent before its promotion) is
+ * not in the server's history, and START_REPLICATION there fails every time.  The WAL past
+ * the fork is not this server's: streaming goes on from the segment start of the fork on
+ * the timeline that forked (whose history tells the role to cut back to it).
+ */
+static void pgsource_server_history(struct pgsource *s, const PGresult *res)
+{
+	char expected[32], at[PGREPL_LSN_TEXT], fork_at[PGREPL_LSN_TEXT];
+	const char *name = PQgetvalue(res, 0, 0);
+	uint64_t fork;
+	uint32_t child;
+	int ret;
+
+	snprintf(expected, sizeof(expected), "%08X.history", s->server.timeline);
+	if (strcmp(name, expected) != 0) {
+		pgsource_fail(s, "unexpected timeline history file name \"%s\", expected \"%s\"",
+			      name, expected);
+		return;
+	}
+	ret = wal_history_fork(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
+			       s->server.timeline, s->timeline, &fork, &child);
+	if (ret == -ENOENT) {
+		pgsource_fail(s, "timeline %u is not in the history of the server's timeline %u",
+			      s->timeline, s->server.timeline);
+		return;
+	}
+	if (ret < 0) {
+		pgsource_fail(s, "could not parse timeline history file \"%s\"", name);
+		return;
+	}
+	if (s->start_lsn > fork) {
+		log_warning("streaming reached %s on timeline %u, past the server's fork from it "
+			    "at %s: going on at the fork on timeline %u",
+			    pgrepl_lsn_format(s->start_lsn, at, sizeof(at)), s->timeline,
+			    pgrepl_lsn_format(fork, fork_at, sizeof(fork_at)), child);
+		s->timeline = child;
+		s->start_lsn = fork - fork % s->server.seg_size;
+	}
+	pgsource_start_timeline(s);
 }
 
 static void pgsource_history(struct pgsource *s, const PGresult *res, uint32_t timeline)
@@ -552,6 +617,10 @@ static void pgsource_command_done(struct pgsource *s, const PGresult *res)
 	case PGSOURCE_STEP_SWITCH_HISTORY:
 		if (pgsource_row(s, res, 2))
 			pgsource_history(s, res, s->next_timeline);
+		break;
+	case PGSOURCE_STEP_SERVER_HISTORY:
+		if (pgsource_row(s, res, 2))
+			pgsource_server_history(s, res);
 		break;
 	case PGSOURCE_STEP_START:
 	case PGSOURCE_STEP_END_OF_TIMELINE:

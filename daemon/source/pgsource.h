@@ -14,8 +14,12 @@
  *   3. READ_REPLICATION_SLOT; when the slot does not exist, CREATE_REPLICATION_SLOT "slot"
  *      PHYSICAL (RESERVE_WAL) and read it again
  *   4. start = ops->resume_lsn(), else the slot's restart_lsn, else IDENTIFY_SYSTEM's
- *      xlogpos, the last two rounded down to a segment start; a start timeline other than
- *      1 has its history fetched (TIMELINE_HISTORY -> ops->history) first
+ *      xlogpos, the last two rounded down to a segment start; a start timeline older than
+ *      the server's is looked up in the server's history (TIMELINE_HISTORY of its
+ *      timeline): a start past the point where that timeline ended on this server (WAL
+ *      the server does not have, PostgreSQL refuses it) becomes the segment start of that
+ *      point on the timeline that forked there; a start timeline other than 1 has its
+ *      history fetched (TIMELINE_HISTORY -> ops->history) first
  *   5. START_REPLICATION SLOT "slot" PHYSICAL X/X TIMELINE t, then XLogData -> ops->wal in
  *      order (dataStart continuity checked), keepalives answered, status updates sent
  *   6. end of timeline (the server's CopyDone and its next_tli row): CopyDone back,
@@ -125,6 +129,7 @@ enum pgsource_step {
 	PGSOURCE_STEP_START,
 	PGSOURCE_STEP_END_OF_TIMELINE, /* the results after the server's CopyDone */
 	PGSOURCE_STEP_SWITCH_HISTORY, /* of the next timeline */
+	PGSOURCE_STEP_SERVER_HISTORY, /* of the server's timeline, when starting on an older one */
 };
 
 struct pgsource {

@@ -60,6 +60,9 @@ struct stream_state {
 	uint64_t commit_end[COMMIT_ENDS]; /* ring, in WAL order */
 	unsigned int commit_head; /* next written */
 	unsigned int commit_count;
+	/* The last fork (stream_rewind()): WAL of an older timeline counts up to it only. */
+	uint32_t fork_tli; /* the timeline that forked (0: none yet) */
+	uint64_t fork_lsn;
 };
 
 static struct stream_state *stream_of(struct primary *pr)
@@ -195,6 +198,7 @@ static void stream_failed_add(struct primary *pr, const struct push *p)
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
+	const struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
 	uint64_t seg_start, end;
 	uint32_t seg_size = pr->id.seg_size;
 	bool origin;
@@ -211,6 +215,18 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 		seg_start = segno * seg_size;
 	}
 	end = seg_start + durable;
+	/*
+	 * The old timeline's WAL after a fork is not the new one's: its acknowledgements and
+	 * PROGRESS that arrive after stream_rewind() (the segment being streamed is cut only
+	 * when the new timeline's first WAL arrives; complete segments past the fork were
+	 * streamed before a reconnection to the promoted server) count up to the fork only,
+	 * or what the replicas hold of the old timeline would be reported durable for the new.
+	 */
+	if (ss && ss->fork_tli && p->wn.timeline < ss->fork_tli && end > ss->fork_lsn) {
+		if (seg_start >= ss->fork_lsn)
+			return;
+		end = ss->fork_lsn;
+	}
 	if (end > peer->stream_received_lsn)
 		peer->stream_received_lsn = end;
 	/* After a gap it counts only once the gap closes (see the header). */
@@ -523,6 +539,8 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, uint64_t fork)
 	struct stream_state *ss = stream_of(pr);
 	bool past = ss->reported_flush > fork || ss->reported_apply > fork;
 
+	ss->fork_tli = timeline;
+	ss->fork_lsn = fork;
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		past = past || peer->stream.end > fork || peer->stream_received_lsn > fork;
 		stream_run_truncate(&peer->stream, fork);

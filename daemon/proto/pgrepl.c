@@ -170,3 +170,29 @@ int pgrepl_parse_seg_size(const char *text, uint32_t *bytes)
 	*bytes = (uint32_t)total;
 	return 0;
 }
+
+int pgrepl_parse_timeout_ms(const char *text, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = { { "", 1 },	{ "ms", 1 },	  { "s", 1000 },
+		      { "min", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+	const char *p = text;
+	int64_t value = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (value > (INT64_MAX / 86400000 - 9) / 10)
+			return -EINVAL;
+		value = value * 10 + (*p - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) == 0) {
+			*ms = value * units[i].ms;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

@@ -144,4 +144,11 @@ int64_t pgrepl_time_now(void);
  */
 int pgrepl_parse_seg_size(const char *text, uint32_t *bytes);
 
+/*
+ * Parse SHOW wal_sender_timeout's answer (a bare count of milliseconds, or one with the
+ * unit PostgreSQL shows: "500ms", "60s", "1min", "2h", "1d") into milliseconds (0: the
+ * timeout is off).  Returns 0 or -EINVAL.
+ */
+int pgrepl_parse_timeout_ms(const char *text, int64_t *ms);
+
 #endif /* WALSHIP_PROTO_PGREPL_H */

@@ -132,6 +132,8 @@ static const char *pgsource_step_what(enum pgsource_step step)
 		return "SHOW wal_segment_size";
 	case PGSOURCE_STEP_ARCHIVE_MODE:
 		return "SHOW archive_mode";
+	case PGSOURCE_STEP_SENDER_TIMEOUT:
+		return "SHOW wal_sender_timeout";
 	case PGSOURCE_STEP_READ_SLOT:
 	case PGSOURCE_STEP_REREAD_SLOT:
 		return "READ_REPLICATION_SLOT";
@@ -235,6 +237,7 @@ static void pgsource_connect(struct pgsource *s)
 	values[n] = NULL;
 
 	s->conn_gen++;
+	s->status_ms = s->cfg.status_interval_ms;
 	s->state = PGSOURCE_CONNECTING;
 	s->deadline_ms = clock_now_ms() + s->cfg.connect_timeout_ms;
 	s->want_write = false;
@@ -417,10 +420,33 @@ static void pgsource_seg_size(struct pgsource *s, const PGresult *res)
 
 static void pgsource_archive_mode(struct pgsource *s, const PGresult *res)
 {
-	char why[256] = "";
-
 	/* "on" or "always" (a standby's own archiver); anything but "off" may push. */
 	s->server.archiving = strcmp(PQgetvalue(res, 0, 0), "off") != 0;
+	pgsource_command(s, PGSOURCE_STEP_SENDER_TIMEOUT, "SHOW wal_sender_timeout");
+}
+
+/*
+ * The walsender drops a client it has heard nothing from for wal_sender_timeout.  Idle, it
+ * asks for a reply at half of it, which is answered at once; but while the source is
+ * paused it reads nothing, and only its periodic status updates keep the connection: they
+ * go at least twice per wal_sender_timeout, whatever pg_status_interval says.
+ */
+static void pgsource_sender_timeout(struct pgsource *s, const PGresult *res)
+{
+	const char *text = PQgetvalue(res, 0, 0);
+	char why[256] = "";
+	int64_t timeout;
+
+	if (pgrepl_parse_timeout_ms(text, &timeout) != 0) {
+		pgsource_fail(s, "invalid wal_sender_timeout \"%s\" reported by the server", text);
+		return;
+	}
+	s->status_ms = s->cfg.status_interval_ms;
+	if (timeout > 0 && timeout / 2 < s->status_ms) {
+		s->status_ms = timeout / 2 > 10 ? (int)(timeout / 2) : 10;
+		log_log("the server's wal_sender_timeout is %s: status updates every %d ms, not %d",
+			text, s->status_ms, s->cfg.status_interval_ms);
+	}
 	if (s->ops->identify(s->arg, &s->server, why, sizeof(why)) != 0) {
 		if (s->state == PGSOURCE_COMMAND)
 			pgsource_fail(s, "%s", why[0] ? why : "server refused by the role");
@@ -599,6 +625,10 @@ static void pgsource_command_done(struct pgsource *s, const PGresult *res)
 	case PGSOURCE_STEP_ARCHIVE_MODE:
 		if (pgsource_row(s, res, 1))
 			pgsource_archive_mode(s, res);
+		break;
+	case PGSOURCE_STEP_SENDER_TIMEOUT:
+		if (pgsource_row(s, res, 1))
+			pgsource_sender_timeout(s, res);
 		break;
 	case PGSOURCE_STEP_READ_SLOT:
 	case PGSOURCE_STEP_REREAD_SLOT:
@@ -954,6 +984,7 @@ int pgsource_init(struct pgsource *s, struct ring *ring, const struct pgsource_c
 	s->poll_op.cb = pgsource_poll_done;
 	s->cancel_op.cb = pgsource_cancel_done;
 	s->backoff_ms = s->cfg.reconnect_min_ms;
+	s->status_ms = s->cfg.status_interval_ms;
 	s->state = PGSOURCE_STOPPED;
 	return 0;
 }
@@ -1013,7 +1044,7 @@ void pgsource_pause(struct pgsource *s, bool paused)
 
 void pgsource_tick(struct pgsource *s, int64_t now_ms)
 {
-	int interval = s->cfg.status_interval_ms;
+	int interval = s->status_ms;
 	char err[256];
 
 	switch (s->state) {
@@ -1063,7 +1094,7 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 
 int64_t pgsource_next_tick(const struct pgsource *s)
 {
-	int64_t interval = s->cfg.status_interval_ms, next;
+	int64_t interval = s->status_ms, next;
 
 	switch (s->state) {
 	case PGSOURCE_WAITING:

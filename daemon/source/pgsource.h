@@ -10,7 +10,9 @@
  *   1. connect (libpq, replication=true, dbname=replication for .pgpass, application_name)
  *      and refuse servers older than PostgreSQL 15
  *   2. IDENTIFY_SYSTEM, SHOW wal_segment_size and SHOW archive_mode -> ops->identify (the
- *      role may refuse)
+ *      role may refuse); SHOW wal_sender_timeout: status updates go at least twice per
+ *      wal_sender_timeout, so that the server never times walship out, not even while it
+ *      does not read (paused: the server's keepalives are not seen then)
  *   3. READ_REPLICATION_SLOT; when the slot does not exist, CREATE_REPLICATION_SLOT "slot"
  *      PHYSICAL (RESERVE_WAL) and read it again
  *   4. start = ops->resume_lsn(), else the slot's restart_lsn, else IDENTIFY_SYSTEM's
@@ -104,7 +106,8 @@ struct pgsource_config {
 			     with RESERVE_WAL if missing */
 	const char *application_name; /* what synchronous_standby_names matches; NULL or "":
 					 "walship" as fallback_application_name */
-	int status_interval_ms; /* send 'r' at least this often (0: 10 s) */
+	int status_interval_ms; /* send 'r' at least this often (0: 10 s), and at least twice
+				   per the server's wal_sender_timeout */
 	int connect_timeout_ms; /* a connection attempt or a command times out (0: 10 s) */
 	int reconnect_min_ms, reconnect_max_ms; /* backoff, doubling (0: 100 ms, 10 s) */
 };
@@ -122,6 +125,7 @@ enum pgsource_step {
 	PGSOURCE_STEP_IDENTIFY,
 	PGSOURCE_STEP_SEG_SIZE,
 	PGSOURCE_STEP_ARCHIVE_MODE,
+	PGSOURCE_STEP_SENDER_TIMEOUT,
 	PGSOURCE_STEP_READ_SLOT,
 	PGSOURCE_STEP_CREATE_SLOT,
 	PGSOURCE_STEP_REREAD_SLOT,
@@ -172,6 +176,8 @@ struct pgsource {
 	int64_t deadline_ms; /* connecting or command: give up then */
 	int64_t retry_at_ms; /* waiting: connect then */
 	int backoff_ms; /* the next wait */
+	int status_ms; /* this connection's status interval: cfg's, at most half the
+			  server's wal_sender_timeout */
 	int64_t last_recv_ms; /* streaming: last message from the server */
 	int64_t last_status_ms; /* streaming: last 'r' sent */
 	bool reply_requested; /* an 'r' asked for a reply since last_recv_ms */

@@ -130,6 +130,32 @@ static void test_time(void **state)
 	assert_true(now < 3155760000LL * 1000000LL);
 }
 
+static void test_timeout_ms(void **state)
+{
+	int64_t ms = -1;
+
+	(void)state;
+	assert_int_equal(pgrepl_parse_timeout_ms("1min", &ms), 0);
+	assert_int_equal(ms, 60000);
+	assert_int_equal(pgrepl_parse_timeout_ms("60s", &ms), 0);
+	assert_int_equal(ms, 60000);
+	assert_int_equal(pgrepl_parse_timeout_ms("500ms", &ms), 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(pgrepl_parse_timeout_ms("2h", &ms), 0);
+	assert_int_equal(ms, 7200000);
+	assert_int_equal(pgrepl_parse_timeout_ms("1d", &ms), 0);
+	assert_int_equal(ms, 86400000);
+	assert_int_equal(pgrepl_parse_timeout_ms("0", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(pgrepl_parse_timeout_ms("1500", &ms), 0);
+	assert_int_equal(ms, 1500);
+	assert_int_equal(pgrepl_parse_timeout_ms("", &ms), -EINVAL);
+	assert_int_equal(pgrepl_parse_timeout_ms("-1", &ms), -EINVAL);
+	assert_int_equal(pgrepl_parse_timeout_ms("1 min", &ms), -EINVAL);
+	assert_int_equal(pgrepl_parse_timeout_ms("5us", &ms), -EINVAL);
+	assert_int_equal(pgrepl_parse_timeout_ms("99999999999999999999", &ms), -EINVAL);
+}
+
 static void test_seg_size(void **state)
 {
 	uint32_t bytes = 0;
@@ -198,10 +224,10 @@ static void test_server_side(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_xlogdata),    cmocka_unit_test(test_keepalive),
-		cmocka_unit_test(test_status),	    cmocka_unit_test(test_lsn),
-		cmocka_unit_test(test_time),	    cmocka_unit_test(test_seg_size),
-		cmocka_unit_test(test_server_side),
+		cmocka_unit_test(test_xlogdata),   cmocka_unit_test(test_keepalive),
+		cmocka_unit_test(test_status),	   cmocka_unit_test(test_lsn),
+		cmocka_unit_test(test_time),	   cmocka_unit_test(test_seg_size),
+		cmocka_unit_test(test_timeout_ms), cmocka_unit_test(test_server_side),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -190,8 +190,12 @@ static void pgsource_send_status(struct pgsource *s, bool ask_reply)
 		pgsource_fail(s, "could not send standby status update: %s", PQ_ERROR(s, err));
 		return;
 	}
-	if (ret == 0) /* libpq's buffer is full: the next tick tries again */
+	if (ret == 0) {
+		/* libpq could not grow its buffer (out of memory): due at once again, so the
+		 * next tick tries again (an answer to a keepalive too). */
+		s->last_status_ms = 0;
 		return;
+	}
 	s->sent_write = s->report_write;
 	s->sent_flush = s->report_flush;
 	s->last_status_ms = clock_now_ms();

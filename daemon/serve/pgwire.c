@@ -385,6 +385,10 @@ int pgwire_parse_command(const char *text, struct pgwire_command *out)
 		out->kind = PGWIRE_CMD_READ_SLOT;
 		return parse_slot_name(&at, out, false);
 	}
+	if (keyword(tok, quoted, "BASE_BACKUP")) {
+		out->kind = PGWIRE_CMD_BASE_BACKUP;
+		return 0;
+	}
 	out->kind = PGWIRE_CMD_OTHER;
 	return 0;
 }

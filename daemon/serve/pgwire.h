@@ -101,6 +101,7 @@ enum pgwire_command_kind {
 	PGWIRE_CMD_CREATE_SLOT, /* CREATE_REPLICATION_SLOT */
 	PGWIRE_CMD_DROP_SLOT, /* DROP_REPLICATION_SLOT name [WAIT] */
 	PGWIRE_CMD_READ_SLOT, /* READ_REPLICATION_SLOT name */
+	PGWIRE_CMD_BASE_BACKUP, /* BASE_BACKUP [options]: refused, its options not parsed */
 	PGWIRE_CMD_OTHER, /* a replication command this endpoint does not serve, or SQL */
 };
 

@@ -405,9 +405,16 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 	case PGWIRE_CMD_READ_SLOT:
 		sb_read_slot(sb, cmd.slot);
 		return;
+	case PGWIRE_CMD_BASE_BACKUP:
+		sb_error(sb, "ERROR", "0A000",
+			 "BASE_BACKUP is not supported: walship serves WAL only, take base "
+			 "backups from a PostgreSQL server");
+		pgwire_ready(&sb->out);
+		return;
 	case PGWIRE_CMD_OTHER:
-		/* PostgreSQL's answer to SQL on a physical walsender (walsender.c). */
-		sb_error(sb, "ERROR", "08P01",
+		/* PostgreSQL 15's answer to SQL on a physical walsender (walsender.c
+		 * exec_replication_command(): ERRCODE_FEATURE_NOT_SUPPORTED). */
+		sb_error(sb, "ERROR", "0A000",
 			 "cannot execute SQL commands in WAL sender for physical replication");
 		pgwire_ready(&sb->out);
 		return;

@@ -142,6 +142,20 @@ archiving=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replicati
 assert_eq "off" "$archiving" "SHOW archive_mode (an appliance pushes nothing)"
 log "ok: IDENTIFY_SYSTEM $sys, SHOW wal_segment_size $seg, SHOW archive_mode $archiving"
 
+# Commands refused with PostgreSQL 15's SQLSTATE, the connection answering the next one.
+command_error() {
+	local cmd=$1 expected=$2 out
+	out=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t -v VERBOSITY=verbose \
+		"$base user=postgres replication=true" -c "$cmd" -c "IDENTIFY_SYSTEM" 2>&1) || true
+	[[ "$out" == *"$expected"* ]] || fail "'$cmd' answered '$out', not '$expected'"
+	[[ "$out" == *"$(pg_system_identifier "$PDATA")|"* ]] ||
+		fail "the connection did not answer IDENTIFY_SYSTEM after '$cmd': '$out'"
+	log "ok: '$cmd' refused: ${out%%$'\n'*}"
+}
+command_error "SELECT 1" "ERROR:  0A000: cannot execute SQL commands in WAL sender"
+command_error "BASE_BACKUP (LABEL 'x')" "ERROR:  0A000: BASE_BACKUP is not supported"
+command_error "START_REPLICATION SLOT" "ERROR:  42601: syntax error"
+
 # pg_receivewal pointed at the appliance stores the same bytes as the appliance's archive.
 RW=$TEST_DIR/receivewal
 mkdir -p "$RW" && chown postgres:postgres "$RW"

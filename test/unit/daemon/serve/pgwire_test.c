@@ -195,9 +195,12 @@ static void test_commands(void **state)
 
 	assert_int_equal(pgwire_parse_command("select 1", &c), 0);
 	assert_int_equal(c.kind, PGWIRE_CMD_OTHER);
+	/* BASE_BACKUP is a replication command, refused as such, not as SQL. */
 	assert_int_equal(pgwire_parse_command("BASE_BACKUP", &c), 0);
-	assert_int_equal(c.kind, PGWIRE_CMD_OTHER);
+	assert_int_equal(c.kind, PGWIRE_CMD_BASE_BACKUP);
 	assert_string_equal(c.word, "BASE_BACKUP");
+	assert_int_equal(pgwire_parse_command("base_backup (LABEL 'x', PROGRESS);", &c), 0);
+	assert_int_equal(c.kind, PGWIRE_CMD_BASE_BACKUP);
 }
 
 /* Every message built frames correctly: walking them with pgwire_next_message() ends

@@ -28,19 +28,32 @@ static void put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-/* A boolean parameter value as PostgreSQL's parse_bool() takes it (the common forms). */
+/* The prefix of @word of at least @min characters that @v is, in any case. */
+static bool bool_prefix(const char *v, size_t n, const char *word, size_t min)
+{
+	return n >= min && n <= strlen(word) && !strncasecmp(v, word, n);
+}
+
+/* A boolean parameter value as PostgreSQL's parse_bool() takes it: 1, 0, or a prefix of
+ * true, false, yes, no (any case), of on or off of two characters at least.  Returns 1,
+ * 0, or -1 for anything else. */
 static int parse_bool(const char *v)
 {
-	static const char *const yes[] = { "true", "on", "yes", "1" };
-	static const char *const no[] = { "false", "off", "no", "0" };
+	size_t n = strlen(v);
 
-	for (size_t i = 0; i < 4; i++) {
-		if (!strcasecmp(v, yes[i]))
-			return 1;
-		if (!strcasecmp(v, no[i]))
-			return 0;
-	}
+	if (bool_prefix(v, n, "true", 1) || bool_prefix(v, n, "yes", 1) ||
+	    bool_prefix(v, n, "on", 2) || !strcmp(v, "1"))
+		return 1;
+	if (bool_prefix(v, n, "false", 1) || bool_prefix(v, n, "no", 1) ||
+	    bool_prefix(v, n, "off", 2) || !strcmp(v, "0"))
+		return 0;
 	return -1;
+}
+
+/* A protocol option asked for in a StartupMessage (PostgreSQL's "_pq_." prefix). */
+static bool protocol_option(const char *name)
+{
+	return !strncmp(name, "_pq_.", 5);
 }
 
 int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *out)
@@ -104,14 +117,53 @@ int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *
 				out->replication = PGWIRE_REPL_NONE;
 			else if (!strcmp(value, "database"))
 				out->replication = PGWIRE_REPL_LOGICAL;
-			else
-				return -EINVAL;
+			else {
+				out->replication = PGWIRE_REPL_NONE;
+				out->replication_invalid = true;
+				snprintf(out->replication_value, sizeof(out->replication_value),
+					 "%.*s", PGWIRE_MAX_NAME - 1, value);
+			}
+		} else if (protocol_option(name)) {
+			out->protocol_options++;
 		}
 		p = value + strlen(value) + 1;
 	}
-	if (!out->user[0])
-		return -EINVAL;
 	return (int)plen;
+}
+
+bool pgwire_negotiate_protocol(struct pgwire_buf *b, const struct pgwire_startup *st,
+			       const uint8_t *packet, size_t len)
+{
+	const char *p = (const char *)packet + 8, *end = (const char *)packet + len - 1;
+	size_t body = 8;
+	uint8_t *m;
+
+	if (st->kind != PGWIRE_STARTUP || len < 9 ||
+	    ((st->protocol & 0xffff) == 0 && !st->protocol_options))
+		return false;
+	/* The packet parsed: name\0value\0 pairs up to its final NUL. */
+	for (const char *q = p; q < end; q += strlen(q) + 1) {
+		if (protocol_option(q))
+			body += strlen(q) + 1;
+		q += strlen(q) + 1; /* its value */
+	}
+	m = pgwire_reserve(b, 5 + body);
+	if (!m)
+		return true;
+	m[0] = 'v';
+	put32(m + 1, (uint32_t)(4 + body));
+	put32(m + 5, PGWIRE_PROTOCOL_3_0); /* the newest version served: 3.0 */
+	put32(m + 9, st->protocol_options);
+	m += 13;
+	for (const char *q = p; q < end; q += strlen(q) + 1) {
+		if (protocol_option(q)) {
+			memcpy(m, q, strlen(q) + 1);
+			m += strlen(q) + 1;
+		}
+		q += strlen(q) + 1;
+	}
+	b->len += 5 + body;
+	return true;
 }
 
 int pgwire_next_message(const uint8_t *buf, size_t len, struct pgwire_msg *out)

@@ -33,6 +33,8 @@
 #define PGWIRE_OID_TEXT 25
 #define PGWIRE_OID_BYTEA 17
 
+struct pgwire_buf;
+
 enum pgwire_startup_kind {
 	PGWIRE_STARTUP, /* a protocol 3.0 StartupMessage */
 	PGWIRE_SSL,
@@ -51,6 +53,13 @@ struct pgwire_startup {
 	enum pgwire_startup_kind kind;
 	uint32_t protocol; /* PGWIRE_STARTUP: the version asked for */
 	enum pgwire_replication replication;
+	/* replication= was neither a boolean nor "database": its value (truncated), for
+	 * PostgreSQL's FATAL 22023; replication is then PGWIRE_REPL_NONE */
+	bool replication_invalid;
+	char replication_value[PGWIRE_MAX_NAME];
+	/* protocol options (parameters named "_pq_.*") asked for: none is known, so each is
+	 * named back in NegotiateProtocolVersion (pgwire_negotiate_protocol()) */
+	unsigned int protocol_options;
 	char user[PGWIRE_MAX_NAME]; /* truncated to NAMEDATALEN - 1 as PostgreSQL does */
 	char database[PGWIRE_MAX_NAME];
 	char application_name[PGWIRE_MAX_NAME];
@@ -60,10 +69,22 @@ struct pgwire_startup {
  * Parse the startup packet at the start of @buf (@len bytes received so far).  Returns
  * its length (> 0) and fills @out, 0 when more bytes are needed, or -EINVAL when it is
  * not one: a length under 8 or over PGWIRE_MAX_STARTUP, an unknown code, a protocol other
- * than 3.x, parameters that are not NUL-terminated name/value pairs ending in a NUL, or
- * no user.  -EPROTONOSUPPORT for a major protocol version other than 3.
+ * than 3.x, parameters that are not NUL-terminated name/value pairs ending in a NUL
+ * (PostgreSQL drops those without an answer).  -EPROTONOSUPPORT for a major protocol
+ * version other than 3.  A StartupMessage that parses may still be refused with an
+ * answer: no user (user[0] == '\0'), replication_invalid.
  */
 int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *out);
+
+/*
+ * NegotiateProtocolVersion ('v'), as PostgreSQL sends it after the StartupMessage of
+ * @packet (@len bytes, parsed by pgwire_parse_startup() into @st): when it asks for a
+ * 3.x minor version newer than 3.0, or for protocol options ("_pq_.*" parameters), the
+ * newest minor version served (0) and the names of the options, none being known.
+ * Returns true when it was queued, false when the client asked for neither.
+ */
+bool pgwire_negotiate_protocol(struct pgwire_buf *b, const struct pgwire_startup *st,
+			       const uint8_t *packet, size_t len);
 
 struct pgwire_msg {
 	uint8_t type;

@@ -200,6 +200,23 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 
 	snprintf(sb->user, sizeof(sb->user), "%s", st->user);
 	snprintf(sb->app, sizeof(sb->app), "%s", st->application_name);
+	/* PostgreSQL's words and SQLSTATEs (postmaster.c ProcessStartupPacket()) */
+	if (st->replication_invalid) {
+		s->refused++;
+		log_log("refused connection from %s: invalid value for parameter \"replication\"",
+			sb->addr);
+		sb_error(sb, "FATAL", "22023", "invalid value for parameter \"%s\": \"%s\"",
+			 "replication", st->replication_value);
+		return;
+	}
+	if (!st->user[0]) {
+		s->refused++;
+		log_log("refused connection from %s: no user name in its startup packet",
+			sb->addr);
+		sb_error(sb, "FATAL", "28000",
+			 "no PostgreSQL user name specified in startup packet");
+		return;
+	}
 	if (st->replication != PGWIRE_REPL_PHYSICAL) {
 		s->refused++;
 		log_log("refused connection from %s (user \"%s\"): not a physical replication "
@@ -347,6 +364,9 @@ int sb_rx_startup(struct standby *sb)
 		sb_close(sb); /* nothing to cancel */
 		return -1;
 	case PGWIRE_STARTUP:
+		/* a minor version past 3.0, or protocol options: what is served, then go on
+		 * (postmaster.c SendNegotiateProtocolVersion()) */
+		pgwire_negotiate_protocol(&sb->out, &st, sb->rx, (size_t)n);
 		sb_startup(sb, &st);
 		return n;
 	}

@@ -107,8 +107,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT((size_t)ret <= size && ret <= PGWIRE_MAX_STARTUP);
 		FUZZ_ASSERT(memchr(st.user, '\0', sizeof(st.user)));
 		FUZZ_ASSERT(memchr(st.application_name, '\0', sizeof(st.application_name)));
-		if (st.kind == PGWIRE_STARTUP)
-			FUZZ_ASSERT(st.user[0] != '\0');
+		FUZZ_ASSERT(memchr(st.replication_value, '\0', sizeof(st.replication_value)));
+		if (st.kind == PGWIRE_STARTUP) {
+			struct pgwire_buf nb = { 0 };
+			struct pgwire_msg nm;
+			bool sent = pgwire_negotiate_protocol(&nb, &st, buf, (size_t)ret);
+
+			/* NegotiateProtocolVersion frames as one message, 'v', when sent */
+			FUZZ_ASSERT(sent == ((st.protocol & 0xffff) || st.protocol_options));
+			if (sent && !nb.failed) {
+				FUZZ_ASSERT(pgwire_next_message(nb.data, nb.len, &nm) == (int)nb.len);
+				FUZZ_ASSERT(nm.type == 'v' && nm.len >= 8);
+			}
+			pgwire_buf_free(&nb);
+		}
 	}
 
 	while (at < size) {

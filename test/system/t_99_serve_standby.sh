@@ -126,6 +126,8 @@ refused_with "$base user=stranger replication=true" \
 refused_with "$base user=postgres dbname=postgres" "serves physical replication only"
 refused_with "$base user=postgres dbname=postgres replication=database" \
 	"logical replication is not supported"
+refused_with "$base user=postgres replication=maybe" \
+	'FATAL:  invalid value for parameter "replication": "maybe"'
 refused=$(status_counter "$RCONF" hba_refused)
 ((refused >= 2)) || fail "hba_refused is $refused, not at least 2"
 

@@ -64,12 +64,44 @@ static void test_startup(void **state)
 	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0replication\0database\0", 29);
 	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
 	assert_int_equal(st.replication, PGWIRE_REPL_LOGICAL);
+	/* A bad boolean parses, to be refused with PostgreSQL's FATAL 22023 (not dropped
+	 * without an answer). */
 	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0replication\0maybe\0", 26);
-	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_true(st.replication_invalid);
+	assert_int_equal(st.replication, PGWIRE_REPL_NONE);
+	assert_string_equal(st.replication_value, "maybe");
+	/* PostgreSQL's parse_bool(): prefixes of true, yes, false, no; on and off from two
+	 * characters; any case. */
+	{
+		static const struct {
+			const char *v;
+			int want; /* 1 physical, 0 none, -1 invalid */
+		} cases[] = { { "t", 1 },  { "TRU", 1 }, { "y", 1 },	 { "On", 1 },
+			      { "1", 1 },  { "f", 0 },	 { "no", 0 },	 { "OF", 0 },
+			      { "0", 0 },  { "o", -1 },	 { "truex", -1 }, { "", -1 },
+			      { "01", -1 }, { "Database", -1 } };
 
-	/* No user; no final terminator; a name without a value; protocol 2; sizes. */
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char params[64];
+			int plen = snprintf(params, sizeof(params), "user%cu%creplication%c%s%c", 0,
+					    0, 0, cases[i].v, 0);
+
+			params[plen] = '\0';
+			n = packet(buf, PGWIRE_PROTOCOL_3_0, params, (size_t)plen + 1);
+			assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+			assert_int_equal(st.replication_invalid, cases[i].want < 0);
+			assert_int_equal(st.replication, cases[i].want == 1 ? PGWIRE_REPL_PHYSICAL :
+									  PGWIRE_REPL_NONE);
+		}
+	}
+
+	/* No user: parses, to be refused with PostgreSQL's FATAL 28000. */
 	n = packet(buf, PGWIRE_PROTOCOL_3_0, "database\0d\0", 12);
-	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_string_equal(st.user, "");
+
+	/* No final terminator; a name without a value; protocol 2; sizes. */
 	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0", 7);
 	assert_int_equal(pgwire_parse_startup(buf, n, &st), -EINVAL);
 	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0x\0", 10);
@@ -82,6 +114,47 @@ static void test_startup(void **state)
 	assert_int_equal(pgwire_parse_startup(buf, 8, &st), -EINVAL);
 	memcpy(buf, "\0\1\0\0", 4); /* 65536 > PGWIRE_MAX_STARTUP */
 	assert_int_equal(pgwire_parse_startup(buf, 8, &st), -EINVAL);
+}
+
+/* Protocol 3.x minor versions and "_pq_." options: NegotiateProtocolVersion. */
+static void test_negotiate(void **state)
+{
+	static const char params[] = "user\0u\0_pq_.x\0" "1\0replication\0true\0_pq_.yz\0\0";
+	static const uint8_t want[] = { 'v', 0, 0, 0, 27, 0, 3, 0, 0, 0, 0, 0, 2, '_', 'p' };
+	uint8_t buf[256];
+	struct pgwire_startup st;
+	struct pgwire_buf b = { 0 };
+	struct pgwire_msg m;
+	size_t n;
+
+	(void)state;
+	/* 3.0 without options: nothing to negotiate. */
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, walreceiver, sizeof(walreceiver));
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_false(pgwire_negotiate_protocol(&b, &st, buf, n));
+	assert_int_equal(b.len, 0);
+
+	/* 3.2 (libpq 18's max_protocol_version=latest): served as 3.0, no options. */
+	n = packet(buf, PGWIRE_PROTOCOL_3_0 | 2, walreceiver, sizeof(walreceiver));
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_int_equal(st.replication, PGWIRE_REPL_PHYSICAL);
+	assert_true(pgwire_negotiate_protocol(&b, &st, buf, n));
+	assert_int_equal(pgwire_next_message(b.data, b.len, &m), 13);
+	assert_int_equal(m.type, 'v');
+	assert_memory_equal(m.body, "\0\3\0\0\0\0\0\0", 8);
+	pgwire_buf_free(&b);
+
+	/* 3.0 with two options: both named back, in order. */
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, params, sizeof(params));
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_int_equal(st.protocol_options, 2);
+	assert_string_equal(st.user, "u");
+	assert_true(pgwire_negotiate_protocol(&b, &st, buf, n));
+	assert_int_equal(pgwire_next_message(b.data, b.len, &m), 28);
+	assert_int_equal(b.len, 28);
+	assert_memory_equal(b.data, want, sizeof(want));
+	assert_memory_equal(m.body + 8, "_pq_.x\0_pq_.yz\0", 15);
+	pgwire_buf_free(&b);
 }
 
 static void test_messages(void **state)
@@ -315,7 +388,8 @@ static void test_sasl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_startup),	 cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_startup),	 cmocka_unit_test(test_negotiate),
+		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_commands), cmocka_unit_test(test_builders),
 		cmocka_unit_test(test_sasl),
 	};

@@ -22,6 +22,16 @@
 
 static void sb_no_slot(struct standby *sb, const char *name);
 
+/* The connection holding @slot, 0 none: the one streaming through it, or the owner of a
+ * temporary slot, which PostgreSQL keeps acquired by the backend that made it for as long
+ * as that backend lives (slot.c ReplicationSlotRelease() releases persistent slots only). */
+static uint32_t slot_holder(const struct serve_slot *slot)
+{
+	if (slot->active_pid)
+		return slot->active_pid;
+	return slot->temporary ? slot->owner_pid : 0;
+}
+
 /* ---- commands ---- */
 
 static void sb_row(struct standby *sb, unsigned int n, const char *const *names,
@@ -205,10 +215,10 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 			sb_no_slot(sb, cmd->slot);
 			return;
 		}
-		if (slot->active_pid && slot->active_pid != sb->pid) {
+		if (slot_holder(slot) && slot_holder(slot) != sb->pid) {
 			sb_error(sb, "ERROR", "55006",
 				 "replication slot \"%s\" is active for PID %u", cmd->slot,
-				 slot->active_pid);
+				 slot_holder(slot));
 			pgwire_ready(&sb->out);
 			return;
 		}
@@ -317,14 +327,14 @@ bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
 		sb_no_slot(sb, name);
 		return true;
 	}
-	if (slot->active_pid && slot->active_pid != sb->pid) {
+	if (slot_holder(slot) && slot_holder(slot) != sb->pid) {
 		if (wait) {
 			snprintf(sb->slot, sizeof(sb->slot), "%s", name);
 			sb->drop_waiting = true;
 			return false;
 		}
 		sb_error(sb, "ERROR", "55006", "replication slot \"%s\" is active for PID %u", name,
-			 slot->active_pid);
+			 slot_holder(slot));
 		pgwire_ready(&sb->out);
 		return true;
 	}

@@ -91,6 +91,28 @@ log "ok: ${out//$'\n'/ }"
 out=$(repl "CREATE_REPLICATION_SLOT rw PHYSICAL") && fail "a second slot rw was created: $out"
 [[ "$out" == *'replication slot "rw" already exists'* ]] || fail "CREATE of rw again: '$out'"
 
+# A temporary slot is its connection's (PostgreSQL keeps it acquired by its maker): another
+# connection can neither drop it nor stream through it; it goes with its connection.
+slot_read_is() {
+	[[ "$(repl "READ_REPLICATION_SLOT $1")" == "$2" ]]
+}
+{
+	echo "CREATE_REPLICATION_SLOT tmp_held TEMPORARY PHYSICAL;"
+	sleep 6
+} | in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base replication=true" >/dev/null 2>&1 &
+holder=$!
+wait_for 5 "the temporary slot tmp_held" slot_read_is tmp_held "physical||"
+out=$(repl "DROP_REPLICATION_SLOT tmp_held") && fail "another's temporary slot was dropped: $out"
+[[ "$out" == *'replication slot "tmp_held" is active for PID'* ]] ||
+	fail "DROP_REPLICATION_SLOT of another's temporary slot: '$out'"
+out=$(repl "START_REPLICATION SLOT tmp_held PHYSICAL 0/1000000") &&
+	fail "streamed through another's temporary slot: $out"
+[[ "$out" == *'replication slot "tmp_held" is active for PID'* ]] ||
+	fail "START_REPLICATION through another's temporary slot: '$out'"
+wait "$holder" || true
+wait_for 10 "tmp_held to go with its connection" slot_read_is tmp_held "||"
+log "ok: another connection's temporary slot refused: ${out//$'\n'/ }"
+
 # A standby with primary_slot_name.
 out=$(repl "CREATE_REPLICATION_SLOT sb_slot PHYSICAL") ||
 	fail "CREATE_REPLICATION_SLOT sb_slot: $out"

@@ -323,13 +323,97 @@ static int parse_start_replication(const char **at, struct pgwire_command *out)
 	return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 }
 
-/* CREATE_REPLICATION_SLOT name [TEMPORARY] {PHYSICAL|LOGICAL plugin} [options]: of the
- * options (RESERVE_WAL, or a parenthesized list), only RESERVE_WAL is looked at (in the
- * list, "RESERVE_WAL" or "RESERVE_WAL true"; false, off or 0 after it turn it off). */
+/* A word of an option list at *@at: a double-quoted identifier, a single-quoted string
+ * ('' a quote, as "" in the other), or a run of characters up to a blank, ',', '(', ')'
+ * or ';'.  Returns 1, 0 when there is none there, -EINVAL when unterminated or too long. */
+static int option_word(const char **at, char tok[TOKEN_MAX], bool *quoted)
+{
+	const char *p = *at;
+	size_t n = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	*quoted = *p == '"' || *p == '\'';
+	if (*quoted) {
+		char q = *p;
+
+		for (p++;; p++) {
+			if (!*p)
+				return -EINVAL;
+			if (*p == q) {
+				if (p[1] != q)
+					break;
+				p++;
+			}
+			if (n + 1 >= TOKEN_MAX)
+				return -EINVAL;
+			tok[n++] = *p;
+		}
+		p++;
+	} else {
+		for (; *p && !isspace((unsigned char)*p) && !strchr(",();", *p); p++) {
+			if (n + 1 >= TOKEN_MAX)
+				return -EINVAL;
+			tok[n++] = *p;
+		}
+		if (!n)
+			return 0;
+	}
+	tok[n] = '\0';
+	*at = p;
+	return 1;
+}
+
+/* The option list of a physical slot, *@at just past its '(': "option [value]" separated
+ * by ',' up to ')'.  PostgreSQL 15 knows one option for a physical slot, RESERVE_WAL with
+ * an optional boolean (walsender.c parseCreateReplSlotOptions()); another option, a value
+ * that is not a boolean or a malformed list is an error. */
+static int parse_slot_options(const char **at, struct pgwire_command *out)
+{
+	char name[TOKEN_MAX], value[TOKEN_MAX];
+	bool quoted;
+
+	for (;;) {
+		const char *p;
+		int ret;
+
+		if (option_word(at, name, &quoted) <= 0)
+			return -EINVAL;
+		if (quoted ? strcmp(name, "reserve_wal") : strcasecmp(name, "reserve_wal"))
+			return -EINVAL; /* PostgreSQL: unrecognized option */
+		ret = option_word(at, value, &quoted);
+		if (ret < 0)
+			return -EINVAL;
+		if (ret == 0) {
+			out->reserve_wal = true;
+		} else {
+			int b = parse_bool(value);
+
+			if (b < 0)
+				return -EINVAL;
+			out->reserve_wal = b == 1;
+		}
+		p = *at;
+		while (isspace((unsigned char)*p))
+			p++;
+		*at = p + 1;
+		if (*p == ')')
+			return 0;
+		if (*p != ',')
+			return -EINVAL;
+	}
+}
+
+/* CREATE_REPLICATION_SLOT name [TEMPORARY] {PHYSICAL|LOGICAL plugin} [options]: for a
+ * physical slot, the options are nothing, RESERVE_WAL (the syntax before PostgreSQL 15)
+ * or a parenthesized list (parse_slot_options()); a logical one is refused whatever
+ * follows. */
 static int parse_create_slot(const char **at, struct pgwire_command *out)
 {
 	char tok[TOKEN_MAX];
 	bool quoted;
+	const char *p;
+	int ret;
 
 	if (next_token(at, tok, &quoted) <= 0 ||
 	    identifier(out->slot, sizeof(out->slot), tok, quoted) < 0 ||
@@ -346,24 +430,22 @@ static int parse_create_slot(const char **at, struct pgwire_command *out)
 	}
 	if (!keyword(tok, quoted, "PHYSICAL"))
 		return -EINVAL;
-	while (next_token(at, tok, &quoted) > 0) {
-		char *w = tok;
-		size_t n;
-
-		while (*w == '(')
-			w++;
-		n = strlen(w);
-		while (n && (w[n - 1] == ')' || w[n - 1] == ','))
-			w[--n] = '\0';
-		if (quoted)
-			continue;
-		if (!strcasecmp(w, "RESERVE_WAL"))
-			out->reserve_wal = true;
-		else if (out->reserve_wal &&
-			 (!strcasecmp(w, "false") || !strcasecmp(w, "off") || !strcmp(w, "0")))
-			out->reserve_wal = false;
+	p = *at;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '(') {
+		*at = p + 1;
+		if (parse_slot_options(at, out) < 0)
+			return -EINVAL;
+		return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 	}
-	return 0;
+	ret = next_token(at, tok, &quoted);
+	if (ret <= 0)
+		return ret;
+	if (!keyword(tok, quoted, "RESERVE_WAL"))
+		return -EINVAL;
+	out->reserve_wal = true;
+	return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 }
 
 /* DROP_REPLICATION_SLOT name [WAIT], READ_REPLICATION_SLOT name. */

@@ -249,6 +249,42 @@ static void test_commands(void **state)
 		pgwire_parse_command("CREATE_REPLICATION_SLOT s PHYSICAL (RESERVE_WAL false)", &c),
 		0);
 	assert_false(c.reserve_wal);
+	/* The option list as PostgreSQL 15's grammar has it: RESERVE_WAL [boolean], blanks
+	 * anywhere; anything else an error, not ignored (a misspelt option would otherwise
+	 * make a slot that keeps nothing). */
+	{
+		static const struct {
+			const char *opts;
+			int reserve; /* -1: a syntax error */
+		} cases[] = {
+			{ "( RESERVE_WAL )", 1 },
+			{ "(reserve_wal 'on')", 1 },
+			{ "(\"reserve_wal\" 1);", 1 },
+			{ "(RESERVE_WAL true, RESERVE_WAL off)", 0 },
+			{ "(RESERVE_WALL)", -1 },
+			{ "(RESERVE_WAL maybe)", -1 },
+			{ "(RESERVE_WAL", -1 },
+			{ "()", -1 },
+			{ "(RESERVE_WAL,)", -1 },
+			{ "(RESERVE_WAL) x", -1 },
+			{ "(RESERVE_WAL 'on)", -1 },
+			{ "(TWO_PHASE)", -1 },
+			{ "RESERVE_WAL x", -1 },
+			{ "RESERVE_WAL; x", -1 },
+			{ "RESERVE_WALL", -1 },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char text[128];
+
+			snprintf(text, sizeof(text), "CREATE_REPLICATION_SLOT s PHYSICAL %s",
+				 cases[i].opts);
+			assert_int_equal(pgwire_parse_command(text, &c),
+					 cases[i].reserve < 0 ? -EINVAL : 0);
+			if (cases[i].reserve >= 0)
+				assert_int_equal(c.reserve_wal, cases[i].reserve == 1);
+		}
+	}
 	assert_int_equal(pgwire_parse_command("DROP_REPLICATION_SLOT \"S1\" WAIT;", &c), 0);
 	assert_int_equal(c.kind, PGWIRE_CMD_DROP_SLOT);
 	assert_string_equal(c.slot, "S1");

@@ -491,8 +491,6 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	snprintf(s->node_name, sizeof(s->node_name), "%s", cfg->node_name);
 	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
-	sendlimit_reload(s->limits, cfg->standby_delay);
-	serve_wake(s);
 	if (hba_load(cfg->hba_file, &s->hba) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
 		goto out_free;
@@ -685,6 +683,9 @@ void serve_reload(struct serve *s, const struct config *cfg)
 		return;
 	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
+	/* standby_delay reloads: a shorter delay (or none) may let standbys go further */
+	sendlimit_reload(s->limits, cfg->standby_delay);
+	serve_wake(s);
 	if (hba_load(cfg->hba_file, &fresh) < 0) {
 		log_error("could not load access rules from \"%s\": keeping the rules in effect",
 			  cfg->hba_file);

@@ -77,6 +77,17 @@ seen_after=$(echo "$first_seen - $commit_time" | bc)
 log "ok: delayed ${DELAY_S}s: the row was not on the standby ${unseen_after}s after its commit, and was ${seen_after}s after"
 walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
 	.delay_ms == 20000' >/dev/null || fail "walship status does not show sb1's delay"
+# standby_delay reloads on SIGHUP (docs/configuration.md): shorter, so that the hold below
+# is where sb1 was sent up to.
+sed -i "s/^standby_delay = .*/standby_delay = sb1:$((DELAY_S / 2))s/" "$RCONF"
+grep -q "^standby_delay = sb1:$((DELAY_S / 2))s" "$RCONF" || fail "standby_delay not rewritten"
+kill -HUP "${WS_DAEMON_PID[$RCONF]}"
+delay_is() {
+	walship_status "$RCONF" --json | jq -e --argjson ms "$1" '.standbys[] |
+		select(.application_name == "sb1") | .delay_ms == $ms' >/dev/null
+}
+wait_for 10 "sb1's delay to reload as $((DELAY_S / 2))s" delay_is $((DELAY_S / 2 * 1000))
+log "ok: standby_delay reloaded on SIGHUP: sb1 delayed $((DELAY_S / 2))s"
 
 # (b) hold, drop the table, restart the appliance without the delay: the hold stays.
 out=$("$WALSHIP" hold -c "$RCONF" sb1) || fail "walship hold sb1 failed"

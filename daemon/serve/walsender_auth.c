@@ -211,8 +211,7 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 	}
 	if (!st->user[0]) {
 		s->refused++;
-		log_log("refused connection from %s: no user name in its startup packet",
-			sb->addr);
+		log_log("refused connection from %s: no user name in its startup packet", sb->addr);
 		sb_error(sb, "FATAL", "28000",
 			 "no PostgreSQL user name specified in startup packet");
 		return;

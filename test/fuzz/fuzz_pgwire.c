@@ -116,7 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* NegotiateProtocolVersion frames as one message, 'v', when sent */
 			FUZZ_ASSERT(sent == ((st.protocol & 0xffff) || st.protocol_options));
 			if (sent && !nb.failed) {
-				FUZZ_ASSERT(pgwire_next_message(nb.data, nb.len, &nm) == (int)nb.len);
+				FUZZ_ASSERT(pgwire_next_message(nb.data, nb.len, &nm) ==
+					    (int)nb.len);
 				FUZZ_ASSERT(nm.type == 'v' && nm.len >= 8);
 			}
 			pgwire_buf_free(&nb);

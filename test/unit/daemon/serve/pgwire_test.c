@@ -77,9 +77,9 @@ static void test_startup(void **state)
 		static const struct {
 			const char *v;
 			int want; /* 1 physical, 0 none, -1 invalid */
-		} cases[] = { { "t", 1 },  { "TRU", 1 }, { "y", 1 },	 { "On", 1 },
-			      { "1", 1 },  { "f", 0 },	 { "no", 0 },	 { "OF", 0 },
-			      { "0", 0 },  { "o", -1 },	 { "truex", -1 }, { "", -1 },
+		} cases[] = { { "t", 1 },   { "TRU", 1 },      { "y", 1 },	{ "On", 1 },
+			      { "1", 1 },   { "f", 0 },	       { "no", 0 },	{ "OF", 0 },
+			      { "0", 0 },   { "o", -1 },       { "truex", -1 }, { "", -1 },
 			      { "01", -1 }, { "Database", -1 } };
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -92,7 +92,7 @@ static void test_startup(void **state)
 			assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
 			assert_int_equal(st.replication_invalid, cases[i].want < 0);
 			assert_int_equal(st.replication, cases[i].want == 1 ? PGWIRE_REPL_PHYSICAL :
-									  PGWIRE_REPL_NONE);
+									      PGWIRE_REPL_NONE);
 		}
 	}
 
@@ -119,7 +119,8 @@ static void test_startup(void **state)
 /* Protocol 3.x minor versions and "_pq_." options: NegotiateProtocolVersion. */
 static void test_negotiate(void **state)
 {
-	static const char params[] = "user\0u\0_pq_.x\0" "1\0replication\0true\0_pq_.yz\0\0";
+	static const char params[] = "user\0u\0_pq_.x\0"
+				     "1\0replication\0true\0_pq_.yz\0\0";
 	static const uint8_t want[] = { 'v', 0, 0, 0, 27, 0, 3, 0, 0, 0, 0, 0, 2, '_', 'p' };
 	uint8_t buf[256];
 	struct pgwire_startup st;
@@ -257,20 +258,13 @@ static void test_commands(void **state)
 			const char *opts;
 			int reserve; /* -1: a syntax error */
 		} cases[] = {
-			{ "( RESERVE_WAL )", 1 },
-			{ "(reserve_wal 'on')", 1 },
-			{ "(\"reserve_wal\" 1);", 1 },
-			{ "(RESERVE_WAL true, RESERVE_WAL off)", 0 },
-			{ "(RESERVE_WALL)", -1 },
-			{ "(RESERVE_WAL maybe)", -1 },
-			{ "(RESERVE_WAL", -1 },
-			{ "()", -1 },
-			{ "(RESERVE_WAL,)", -1 },
-			{ "(RESERVE_WAL) x", -1 },
-			{ "(RESERVE_WAL 'on)", -1 },
-			{ "(TWO_PHASE)", -1 },
-			{ "RESERVE_WAL x", -1 },
-			{ "RESERVE_WAL; x", -1 },
+			{ "( RESERVE_WAL )", 1 },      { "(reserve_wal 'on')", 1 },
+			{ "(\"reserve_wal\" 1);", 1 }, { "(RESERVE_WAL true, RESERVE_WAL off)", 0 },
+			{ "(RESERVE_WALL)", -1 },      { "(RESERVE_WAL maybe)", -1 },
+			{ "(RESERVE_WAL", -1 },	       { "()", -1 },
+			{ "(RESERVE_WAL,)", -1 },      { "(RESERVE_WAL) x", -1 },
+			{ "(RESERVE_WAL 'on)", -1 },   { "(TWO_PHASE)", -1 },
+			{ "RESERVE_WAL x", -1 },       { "RESERVE_WAL; x", -1 },
 			{ "RESERVE_WALL", -1 },
 		};
 
@@ -425,9 +419,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_startup),	 cmocka_unit_test(test_negotiate),
-		cmocka_unit_test(test_messages),
-		cmocka_unit_test(test_commands), cmocka_unit_test(test_builders),
-		cmocka_unit_test(test_sasl),
+		cmocka_unit_test(test_messages), cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_builders), cmocka_unit_test(test_sasl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -228,7 +228,10 @@ static void sb_recv(struct standby *sb)
 {
 	struct io_uring_sqe *sqe;
 
-	if (sb->rx_busy || sb->closing || sb->close_when_sent)
+	/* Not while a DROP_REPLICATION_SLOT WAIT waits: what the client sends meanwhile
+	 * stays in the socket (as with PostgreSQL, which reads nothing then), not in rx,
+	 * whose end a recv of no room would take for the client closing. */
+	if (sb->rx_busy || sb->closing || sb->close_when_sent || sb->drop_waiting)
 		return;
 	sb->rx_busy = true;
 	sb->rx_op.cb = sb_received;
@@ -641,10 +644,20 @@ void serve_tick(struct serve *s, int64_t now_ms)
 		if (sb->closing)
 			continue;
 		if (sb->drop_waiting && sb_drop_slot(sb, sb->slot, true)) {
+			bool closing;
+
 			sb->slot[0] = '\0';
-			sb_process(sb); /* what it sent meanwhile */
+			/* held, as a completion holds it: no recv is in flight while it waited,
+			 * so a close below would otherwise free it under these calls */
+			sb->inflight++;
+			sb_process(sb); /* what it sent before the drop's answer */
+			if (sb->tls && !sb->closing)
+				sb_tls_input(sb); /* and what OpenSSL still holds */
 			sb_flush(sb);
-			if (sb->closing)
+			sb_recv(sb); /* paused while it waited */
+			closing = sb->closing;
+			sb_op_done(sb);
+			if (closing)
 				continue;
 		}
 		if ((sb->state == SB_STARTUP || sb->state == SB_AUTH) &&

@@ -329,7 +329,10 @@ bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
 	}
 	if (slot_holder(slot) && slot_holder(slot) != sb->pid) {
 		if (wait) {
-			snprintf(sb->slot, sizeof(sb->slot), "%s", name);
+			/* serve_tick() tries again with @name = sb->slot: no copy onto itself
+			 * (an overlapping snprintf(), which emptied the name) */
+			if (name != sb->slot)
+				snprintf(sb->slot, sizeof(sb->slot), "%s", name);
 			sb->drop_waiting = true;
 			return false;
 		}

@@ -15,7 +15,7 @@ set -euo pipefail
 PG_LISTEN_PORT=5443
 SB_PORT=5444
 ws_setup
-require_cmds jq
+require_cmds jq python3
 METRICS_PORT=9197
 ws_pg_listen_trust "$PG_LISTEN_PORT"
 REPLICA_CONF_EXTRA+=("metrics_listen=127.0.0.1:$METRICS_PORT")
@@ -90,6 +90,96 @@ out=$(repl "DROP_REPLICATION_SLOT rw") && fail "an active slot was dropped: $out
 log "ok: ${out//$'\n'/ }"
 out=$(repl "CREATE_REPLICATION_SLOT rw PHYSICAL") && fail "a second slot rw was created: $out"
 [[ "$out" == *'replication slot "rw" already exists'* ]] || fail "CREATE of rw again: '$out'"
+
+# DROP_REPLICATION_SLOT WAIT with more than a receive buffer of commands pipelined behind
+# it: the connection waits for the slot (it is not taken for closed), then drops it and
+# answers every command, as PostgreSQL does.  Connection A streams through slot dw; B asks.
+repl "CREATE_REPLICATION_SLOT dw PHYSICAL" >/dev/null || fail "CREATE_REPLICATION_SLOT dw failed"
+out=$(in_ns "$NS_P" python3 - "$ADDR_R1" "$PG_LISTEN_PORT" <<'PY'
+import socket, struct, sys, time
+
+def connect():
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+    p = b"user\0postgres\0replication\0true\0application_name\0dropwait\0\0"
+    s.sendall(struct.pack("!II", 8 + len(p), 196608) + p)
+    return s
+
+def q(text):
+    body = text.encode() + b"\0"
+    return b"Q" + struct.pack("!I", 4 + len(body)) + body
+
+class Reader:
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+    def msg(self):
+        while len(self.buf) < 5 or len(self.buf) < 1 + struct.unpack("!I", self.buf[1:5])[0]:
+            d = self.s.recv(65536)
+            if not d:
+                return None
+            self.buf += d
+        n = 1 + struct.unpack("!I", self.buf[1:5])[0]
+        m, self.buf = self.buf[:n], self.buf[n:]
+        return m[0:1], m[5:]
+    def until(self, t):
+        while True:
+            m = self.msg()
+            if m is None or m[0] == b"E":
+                sys.exit("A: %r" % (m,))
+            if m[0] == t:
+                return m
+
+a = connect()
+ra = Reader(a)
+ra.until(b"Z")
+a.sendall(q("IDENTIFY_SYSTEM"))
+row = ra.until(b"D")[1]
+vals, at = [], 2
+for _ in range(3):
+    n = struct.unpack("!i", row[at:at + 4])[0]
+    vals.append(row[at + 4:at + 4 + n].decode())
+    at += 4 + n
+ra.until(b"Z")
+a.sendall(q("START_REPLICATION SLOT dw PHYSICAL " + vals[2]))
+ra.until(b"W")
+
+b = connect()
+rb = Reader(b)
+rb.until(b"Z")
+data = q("DROP_REPLICATION_SLOT dw WAIT") + q("IDENTIFY_SYSTEM") * 4000
+b.setblocking(False)
+sent, deadline = 0, time.time() + 3
+while sent < len(data) and time.time() < deadline:
+    try:
+        sent += b.send(data[sent:])
+    except BlockingIOError:
+        time.sleep(0.05)
+b.settimeout(2)
+try:
+    early = b.recv(256, socket.MSG_PEEK)
+    if not early:
+        sys.exit("B: closed while its DROP_REPLICATION_SLOT WAIT waited")
+    sys.exit("B: answered while slot dw was active: %r" % early)
+except socket.timeout:
+    pass
+except ConnectionResetError:
+    sys.exit("B: reset while its DROP_REPLICATION_SLOT WAIT waited")
+a.close()
+b.settimeout(20)
+b.sendall(data[sent:])
+tags, ready = [], 0
+while ready < 4001:
+    m = rb.msg()
+    if m is None or m[0] == b"E":
+        sys.exit("B: %r after %d answers" % (m, ready))
+    if m[0] == b"C":
+        tags.append(m[1].rstrip(b"\0").decode())
+    ready += m[0] == b"Z"
+print(tags[0], len([t for t in tags if t == "IDENTIFY_SYSTEM"]))
+PY
+) || fail "DROP_REPLICATION_SLOT WAIT with commands pipelined: $out"
+assert_eq "DROP_REPLICATION_SLOT 4000" "$out" "DROP_REPLICATION_SLOT dw WAIT, then 4000 commands"
+assert_eq "||" "$(repl "READ_REPLICATION_SLOT dw")" "READ_REPLICATION_SLOT of dw, dropped"
+log "ok: DROP_REPLICATION_SLOT WAIT waited for dw with 84 KB pipelined, then answered all"
 
 # A temporary slot is its connection's (PostgreSQL keeps it acquired by its maker): another
 # connection can neither drop it nor stream through it; it goes with its connection.

@@ -6,7 +6,9 @@
 # with primary_slot_name streams through a slot made with CREATE_REPLICATION_SLOT, whose
 # restart LSN follows its flush.  walship status shows both (restart LSN, active, retained
 # bytes), and so does /metrics (walship_slot_*, equal to the status).  An active slot cannot
-# be dropped; the slots survive a SIGKILL of the appliance;
+# be dropped, and DROP_REPLICATION_SLOT WAIT waits for it (84 KB of commands pipelined
+# behind, answered once it is dropped); another connection's temporary slot can neither be
+# dropped nor streamed through; the slots survive a SIGKILL of the appliance;
 # DROP_REPLICATION_SLOT removes one, and READ_REPLICATION_SLOT then answers NULLs.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh

@@ -56,13 +56,15 @@ void pgrepl_build_status(uint8_t buf[PGREPL_STATUS_LEN], uint64_t write, uint64_
 
 int pgrepl_parse_status(const uint8_t *msg, size_t len, struct pgrepl_status *out)
 {
-	if (len != PGREPL_STATUS_LEN || msg[0] != PGREPL_MSG_STATUS || msg[33] > 1)
+	/* As PostgreSQL's walsender reads it: bytes past its fields are ignored, and any
+	 * non-zero replyRequested asks for a reply. */
+	if (len < PGREPL_STATUS_LEN || msg[0] != PGREPL_MSG_STATUS)
 		return -EINVAL;
 	out->write = pgrepl_get64(msg + 1);
 	out->flush = pgrepl_get64(msg + 9);
 	out->apply = pgrepl_get64(msg + 17);
 	out->send_time = (int64_t)pgrepl_get64(msg + 25);
-	out->reply_requested = msg[33] == 1;
+	out->reply_requested = msg[33] != 0;
 	return 0;
 }
 
@@ -76,7 +78,7 @@ static uint32_t pgrepl_get32(const uint8_t *p)
 
 int pgrepl_parse_hs_feedback(const uint8_t *msg, size_t len, struct pgrepl_hs_feedback *out)
 {
-	if (len != PGREPL_HS_FEEDBACK_LEN || msg[0] != PGREPL_MSG_HS_FEEDBACK)
+	if (len < PGREPL_HS_FEEDBACK_LEN || msg[0] != PGREPL_MSG_HS_FEEDBACK)
 		return -EINVAL;
 	out->send_time = (int64_t)pgrepl_get64(msg + 1);
 	out->xmin = pgrepl_get32(msg + 9);

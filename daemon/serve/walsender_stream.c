@@ -233,8 +233,12 @@ void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		return;
 	}
 	log_log("invalid standby message from %s", sb->addr);
-	sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
-		 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
+	if (m->len && (m->body[0] == PGREPL_MSG_STATUS || m->body[0] == PGREPL_MSG_HS_FEEDBACK))
+		sb_error(sb, "FATAL", "08P01",
+			 "insufficient data left in message"); /* as pqformat.c */
+	else
+		sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
+			 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
 }
 
 /* The standby ended the COPY (walsender.c: CopyDone, then both CommandCompletes). */

@@ -195,7 +195,20 @@ static void test_server_side(void **state)
 	assert_int_equal(st.send_time, 12345);
 	assert_true(st.reply_requested);
 	assert_int_equal(pgrepl_parse_status(r, sizeof(r) - 1, &st), -EINVAL);
+	/* As PostgreSQL reads it: any non-zero replyRequested, bytes past the fields ignored. */
 	r[33] = 2;
+	assert_int_equal(pgrepl_parse_status(r, sizeof(r), &st), 0);
+	assert_true(st.reply_requested);
+	{
+		uint8_t longer[PGREPL_STATUS_LEN + 4] = { 0 };
+
+		memcpy(longer, r, sizeof(r));
+		longer[33] = 0;
+		assert_int_equal(pgrepl_parse_status(longer, sizeof(longer), &st), 0);
+		assert_false(st.reply_requested);
+		assert_int_equal(st.flush, 0x2FFF000);
+	}
+	r[0] = 'h';
 	assert_int_equal(pgrepl_parse_status(r, sizeof(r), &st), -EINVAL);
 
 	assert_int_equal(pgrepl_parse_hs_feedback(h, sizeof(h), &hs), 0);

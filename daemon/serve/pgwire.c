@@ -206,6 +206,46 @@ int pgwire_parse_sasl_initial(const uint8_t *body, size_t len, struct pgwire_sas
 #define TOKEN_MAX 128
 
 /*
+ * A word at @p, in @tok: quoted by one of @quotes (the quote doubled inside it is one),
+ * or a run of characters up to a blank or one of @stops.  *@quoted says which kind, *@end
+ * where it ends.  Returns its length (0 for none there, when not quoted), or -EINVAL when
+ * unterminated or too long.
+ */
+static int scan_word(const char *p, const char *quotes, const char *stops, char tok[TOKEN_MAX],
+		     bool *quoted, const char **end)
+{
+	size_t n = 0;
+
+	*quoted = *p && strchr(quotes, *p);
+	if (*quoted) {
+		char q = *p;
+
+		for (p++;; p++) {
+			if (!*p)
+				return -EINVAL;
+			if (*p == q) {
+				if (p[1] != q)
+					break;
+				p++;
+			}
+			if (n + 1 >= TOKEN_MAX)
+				return -EINVAL;
+			tok[n++] = *p;
+		}
+		p++;
+	} else {
+		for (; *p && !isspace((unsigned char)*p) && !strchr(stops, *p); p++) {
+			if (n + 1 >= TOKEN_MAX)
+				return -EINVAL;
+			tok[n++] = *p;
+		}
+	}
+	tok[n] = '\0';
+	*end = p;
+	return (int)n;
+}
+
+/*
  * The next token of *@at into @tok: a double-quoted identifier ("" is a quote), or a run
  * of characters up to a blank or ';'.  Returns 1, 0 at the end, -EINVAL when unterminated
  * or too long.  *@quoted says which kind.
@@ -213,7 +253,7 @@ int pgwire_parse_sasl_initial(const uint8_t *body, size_t len, struct pgwire_sas
 static int next_token(const char **at, char tok[TOKEN_MAX], bool *quoted)
 {
 	const char *p = *at;
-	size_t n = 0;
+	int ret;
 
 	while (isspace((unsigned char)*p))
 		p++;
@@ -229,31 +269,8 @@ static int next_token(const char **at, char tok[TOKEN_MAX], bool *quoted)
 		*at = p;
 		return 0;
 	}
-	if (*p == '"') {
-		*quoted = true;
-		for (p++;; p++) {
-			if (!*p)
-				return -EINVAL;
-			if (*p == '"') {
-				if (p[1] != '"')
-					break;
-				p++;
-			}
-			if (n + 1 >= TOKEN_MAX)
-				return -EINVAL;
-			tok[n++] = *p;
-		}
-		p++;
-	} else {
-		for (; *p && !isspace((unsigned char)*p) && *p != ';'; p++) {
-			if (n + 1 >= TOKEN_MAX)
-				return -EINVAL;
-			tok[n++] = *p;
-		}
-	}
-	tok[n] = '\0';
-	*at = p;
-	return 1;
+	ret = scan_word(p, "\"", ";", tok, quoted, at);
+	return ret < 0 ? ret : 1;
 }
 
 static bool keyword(const char *tok, bool quoted, const char *kw)
@@ -328,39 +345,17 @@ static int parse_start_replication(const char **at, struct pgwire_command *out)
  * or ';'.  Returns 1, 0 when there is none there, -EINVAL when unterminated or too long. */
 static int option_word(const char **at, char tok[TOKEN_MAX], bool *quoted)
 {
-	const char *p = *at;
-	size_t n = 0;
+	const char *p = *at, *end;
+	int ret;
 
 	while (isspace((unsigned char)*p))
 		p++;
-	*quoted = *p == '"' || *p == '\'';
-	if (*quoted) {
-		char q = *p;
-
-		for (p++;; p++) {
-			if (!*p)
-				return -EINVAL;
-			if (*p == q) {
-				if (p[1] != q)
-					break;
-				p++;
-			}
-			if (n + 1 >= TOKEN_MAX)
-				return -EINVAL;
-			tok[n++] = *p;
-		}
-		p++;
-	} else {
-		for (; *p && !isspace((unsigned char)*p) && !strchr(",();", *p); p++) {
-			if (n + 1 >= TOKEN_MAX)
-				return -EINVAL;
-			tok[n++] = *p;
-		}
-		if (!n)
-			return 0;
-	}
-	tok[n] = '\0';
-	*at = p;
+	ret = scan_word(p, "\"'", ",();", tok, quoted, &end);
+	if (ret < 0)
+		return ret;
+	if (ret == 0 && !*quoted)
+		return 0;
+	*at = end;
 	return 1;
 }
 

@@ -102,6 +102,7 @@ int serve_slots_load(struct serve_slots *ss, const struct store *store)
 				  SERVE_SLOTS_FILE);
 			goto out;
 		}
+		ss->slot[i].saved_lsn = ss->slot[i].restart_lsn;
 		i++;
 	}
 	if (i)
@@ -139,6 +140,8 @@ static int slots_save(struct serve_slots *ss)
 	ret = store_state_put(ss->store, SERVE_SLOTS_FILE, text, len);
 	free(text);
 	if (ret == 0) {
+		for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++)
+			ss->slot[i].saved_lsn = ss->slot[i].restart_lsn;
 		ss->dirty = false;
 		ss->saved_ms = clock_now_ms();
 	}
@@ -222,9 +225,12 @@ uint64_t serve_slots_oldest(const struct serve_slots *ss)
 {
 	uint64_t oldest = UINT64_MAX;
 
-	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++)
-		if (ss->slot[i].name[0] && ss->slot[i].restart_lsn &&
-		    ss->slot[i].restart_lsn < oldest)
-			oldest = ss->slot[i].restart_lsn;
+	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++) {
+		const struct serve_slot *sl = &ss->slot[i];
+		uint64_t kept = sl->temporary ? sl->restart_lsn : sl->saved_lsn;
+
+		if (sl->name[0] && kept && kept < oldest)
+			oldest = kept;
+	}
 	return oldest;
 }

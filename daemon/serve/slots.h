@@ -7,6 +7,9 @@
  * line each, "NAME RESTART_LSN RESTART_TLI", when one is created or dropped, and when a
  * restart LSN advanced, at most once a second (serve_slots_tick()): after a crash a slot's
  * restart LSN may be older than it was, never newer, so it keeps at least what it must.
+ * What retention keeps for a permanent slot is the restart LSN the file holds, not the
+ * newer one in memory (as PostgreSQL saves its slots before a checkpoint removes WAL):
+ * after a crash the slot never points at WAL already removed.
  * A temporary slot lives in memory only and goes with its connection.
  *
  * Pure bookkeeping, on the event loop's thread; the file is written synchronously (a few
@@ -31,6 +34,7 @@
 struct serve_slot {
 	char name[SERVE_SLOT_NAME_MAX + 1]; /* "" a free entry */
 	uint64_t restart_lsn; /* 0: nothing reserved yet */
+	uint64_t saved_lsn; /* a permanent slot's restart LSN as the file holds it */
 	uint32_t restart_tli;
 	bool temporary; /* dropped when the connection that made it, owner_pid, ends */
 	uint32_t owner_pid;
@@ -81,7 +85,8 @@ void serve_slots_advance(struct serve_slots *ss, struct serve_slot *slot, uint64
 /* Write the file when a restart LSN advanced and the last write is a second old. */
 void serve_slots_tick(struct serve_slots *ss, int64_t now_ms);
 
-/* The oldest restart LSN of any slot, UINT64_MAX when no slot reserves WAL. */
+/* The oldest WAL any slot keeps (a permanent slot's restart LSN as written, a temporary
+ * one's as it is), UINT64_MAX when no slot reserves WAL. */
 uint64_t serve_slots_oldest(const struct serve_slots *ss);
 
 #endif /* WALSHIP_SERVE_SLOTS_H */

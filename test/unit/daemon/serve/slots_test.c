@@ -92,8 +92,13 @@ static void test_lifecycle(void **state)
 	assert_int_equal(a->restart_lsn, 0x5000000);
 	serve_slots_advance(&ss, a, 0x6000100, 2);
 	assert_true(ss.dirty);
+	/* Until the file says so, retention keeps what a restart would restore. */
+	serve_slots_tick(&ss, ss.saved_ms + 999);
+	assert_true(ss.dirty);
+	assert_int_equal(serve_slots_oldest(&ss), 0x5000000);
 	serve_slots_tick(&ss, ss.saved_ms + 1000);
 	assert_false(ss.dirty);
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
 
 	assert_int_equal(serve_slots_load(&again, &st), 0);
 	assert_non_null(serve_slots_find(&again, "a"));

@@ -222,7 +222,16 @@ static void same_job_done(struct worker_job *job)
 		log_warning("could not compare \"%s\" with its streamed copy: %s; sending it",
 			    p->name, strerror(-sj->err));
 	if (!leader) {
-		if (sj->same) {
+		if (sj->same && control_client_gone(sj->client)) {
+			/* Safe already, and no one to tell: PostgreSQL pushes it again. */
+			log_log("the client of the push of \"%s\" (pid %d) went away before its "
+				"answer; the file is durable already (streamed)",
+				p->name, (int)control_client_pid(sj->client));
+			pr->st.skipped_files++;
+			pr->st.pushes_abandoned++;
+			control_reply(sj->client, CTL_ERR_FAILED, "", 0); /* releases it */
+			push_release_unlinked(p);
+		} else if (sj->same) {
 			/* Streamed already and safe: the same bytes are not sent or stored
 			 * again. */
 			snprintf(text, sizeof(text), "streamed already: durable on %u replica(s)",
@@ -779,6 +788,7 @@ static void push_client_gone(struct push *p)
 	log_log("the client of the push of \"%s\" (pid %d) went away before its answer; the "
 		"file is shipped on for the push that retries it",
 		p->name, (int)control_client_pid(client));
+	p->pr->st.pushes_abandoned++;
 	p->client = NULL;
 	p->ahead = true;
 	p->unsettled = true;

@@ -329,8 +329,8 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  n->max_senders);
 		sb_printf(sb,
 			  "pushes:              %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
-			  " in progress\n",
-			  n->pushes_ok, n->pushes_failed, n->pushes_queued);
+			  " abandoned by their client, %" PRIu64 " in progress\n",
+			  n->pushes_ok, n->pushes_failed, n->pushes_abandoned, n->pushes_queued);
 		sb_printf(sb,
 			  "spool:               %" PRIu64 " file(s), %" PRIu64
 			  " bytes, for %" PRIu64 " registered replica(s)\n",

@@ -30,6 +30,8 @@
 	X(pushes_ok, COUNTER, "Pushes answered with success.")                                           \
 	X(pushes_failed, COUNTER, "Pushes answered with failure.")                                       \
 	X(pushes_queued, GAUGE, "Pushes in progress.")                                                   \
+	X(pushes_abandoned, COUNTER,                                                                     \
+	  "Pushes whose client went away before their answer (the file is shipped on).")                 \
 	X(files_stored, COUNTER, "WAL files stored durably.")                                            \
 	X(bytes_stored, COUNTER, "Bytes of WAL stored durably.")                                         \
 	X(duplicates, COUNTER, "Files received again, identical.")                                       \

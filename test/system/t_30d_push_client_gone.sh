@@ -4,7 +4,8 @@
 # client go, writes nothing to it, and ships the file on as a segment shipped ahead of its
 # push, which PostgreSQL's retry of the file takes over.
 #  1. with the only replica stopped, a push waits; its walship push is killed: the primary
-#     logs that its client went away, logs no failed reply, counts no failed push;
+#     logs that its client went away, logs no failed reply, counts no failed push and one
+#     abandoned;
 #  2. the replica back, the retried push takes the first one over (ahead_taken) and
 #     succeeds; the replica stored the segment once (no duplicate), identical.
 set -euo pipefail
@@ -33,12 +34,14 @@ wait_for 10 "the primary to see the client go" client_gone
 grep "went away" "$PLOG"
 assert_eq 1 "$(status_counter "$PCONF" pushes_queued)" "pushes still shipping"
 assert_eq 0 "$(status_counter "$PCONF" pushes_failed)" "failed pushes"
+assert_eq 1 "$(status_counter "$PCONF" pushes_abandoned)" "pushes abandoned by their client"
 
 log "2. the replica back: the retried push takes the first one over"
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 assert_exit 0 "the retried push of $seg" walship_push_as_postgres "$PCONF" "$SCRATCH/$seg"
 assert_eq 1 "$(status_counter "$PCONF" ahead_taken)" "pushes that took one over"
 assert_eq 0 "$(status_counter "$PCONF" pushes_failed)" "failed pushes"
+assert_eq 1 "$(status_counter "$PCONF" pushes_ok)" "pushes answered ok (the retry only)"
 assert_eq 0 "$(status_counter "$RCONF" duplicates)" "files the replica received twice"
 wait_archived "$seg"
 assert_file_identical "$SCRATCH/$seg" "$RARCHIVE/$seg"

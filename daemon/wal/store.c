@@ -549,6 +549,63 @@ static int store_read_crc(struct store *st, const char *name, uint64_t *size, ui
  * Remember the newest files under final names (WAL names sort by timeline, then
  * position), with the CRCs recorded when they were stored.
  */
+/*
+ * A store with no identity recorded but segments in it was seeded by hand (files copied
+ * from another archive, or from pg_wal): its cluster is that of its newest segment, read
+ * and validated whole here, and recorded, so that the first file received is checked
+ * against it rather than setting it.  Nothing is recorded when that segment does not
+ * validate (the first file received sets the identity, as for an empty store).
+ */
+static void store_learn_identity(struct store *st)
+{
+	char newest[64] = "";
+	struct wal_name wn;
+	struct wal_validator wv;
+	struct wal_identity id;
+	int dup_fd = dup(st->dir_fd), fd, ret;
+	DIR *dir;
+	struct dirent *de;
+
+	if (dup_fd < 0)
+		return;
+	dir = fdopendir(dup_fd);
+	if (!dir) {
+		close(dup_fd);
+		return;
+	}
+	rewinddir(dir); /* a dup shares its offset with dir_fd, which an earlier walk moved */
+	while ((de = readdir(dir)) != NULL)
+		if (strlen(de->d_name) < sizeof(newest) && wal_name_parse(de->d_name, &wn) == 0 &&
+		    wn.kind == WAL_FILE_SEGMENT && strcmp(de->d_name, newest) > 0)
+			snprintf(newest, sizeof(newest), "%s", de->d_name);
+	closedir(dir);
+	if (!newest[0] || wal_name_parse(newest, &wn) < 0)
+		return;
+	fd = openat(st->dir_fd, newest, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warning("could not open file \"%s/%s\": %s", st->path, newest, strerror(errno));
+		return;
+	}
+	ret = wal_validate_fd(fd, &wn, 0, &wv, &id);
+	close(fd);
+	if (ret < 0) {
+		log_warning("archive \"%s\" records no system identifier and its newest segment "
+			    "does not validate: %s",
+			    st->path, ret == -EINVAL ? wv.message : strerror(-ret));
+		log_detail("The first file received sets it.");
+		return;
+	}
+	id.timeline = 0;
+	if (store_write_identity(st, &id) < 0) /* logs */
+		return;
+	store_adopt_identity(st, &id);
+	log_log("archive \"%s\" holds WAL of system %" PRIu64 " (PostgreSQL %s), as its newest "
+		"segment \"%s\" says: recorded",
+		st->path, id.system_identifier,
+		wal_page_magic_version(id.page_magic) ? wal_page_magic_version(id.page_magic) : "?",
+		newest);
+}
+
 static void store_scan_recent(struct store *st)
 {
 	char newest[STORE_MAX_RECENT][64];
@@ -564,6 +621,7 @@ static void store_scan_recent(struct store *st)
 		close(dup_fd);
 		return;
 	}
+	rewinddir(dir); /* a dup shares its offset with dir_fd, which an earlier walk moved */
 	/* newest[] is kept sorted ascending; a name enters if it beats the smallest. */
 	while ((de = readdir(dir)) != NULL) {
 		struct wal_name wn;
@@ -627,6 +685,8 @@ int store_open(struct store *st, const char *path)
 			  strerror(-ret));
 		goto out_close;
 	}
+	if (ret == -ENOENT)
+		store_learn_identity(st);
 	/* After the system identifier: a partial of another system is not kept. */
 	store_scan_incoming(st, st->incoming_path);
 	fsync(st->dir_fd);

@@ -81,7 +81,8 @@ struct store {
 
 /*
  * Open (creating if needed) the store at @path: create .incoming and .walship, read the
- * recorded system identifier, keep the resumable partial files left in .incoming by a
+ * recorded system identifier (none recorded, but segments copied in by hand: learn and
+ * record it from the newest one, if it validates), keep the resumable partial files left in .incoming by a
  * crash (their durable bytes are read back, checked against their CRC and validated) and
  * discard the rest (they were never acknowledged), and remember the newest stored files.
  * Returns 0 or -errno (logged).

@@ -584,6 +584,44 @@ static void test_partial_of_other_system(void **state)
 	free(seg);
 }
 
+/* An archive seeded by hand (segments, no identity recorded) learns its cluster from its
+ * newest segment, when that validates, and records it; else it learns nothing. */
+static void test_learn_identity(void **state)
+{
+	struct store st;
+	uint8_t *seg = build_segment();
+	char path[512];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/%s", dir, SEG3);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	seg[8192] ^= 0xff; /* page 1's magic: does not validate */
+	assert_int_equal(fwrite(seg, 1, MB, f), MB);
+	fclose(f);
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_true(st.id.system_identifier == 0);
+	store_close(&st);
+
+	seg[8192] ^= 0xff;
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(seg, 1, MB, f), MB);
+	fclose(f);
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_true(st.id.system_identifier == SYSID);
+	assert_int_equal(st.id.page_magic, 0xD110);
+	assert_int_equal(st.id.seg_size, MB);
+	assert_int_equal(st.id.block_size, BLCKSZ);
+	store_close(&st);
+	unlink(path); /* recorded: known without the segment */
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_true(st.id.system_identifier == SYSID);
+	store_close(&st);
+	free(seg);
+}
+
 /* A store written before the identity held more than the system identifier still opens. */
 static void test_old_identity_file(void **state)
 {
@@ -927,6 +965,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_retire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_learn_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_compare_dirs, setup, teardown),
 	};

@@ -114,7 +114,8 @@ struct push {
 	unsigned int acks;
 	unsigned int refs; /* transfers and reads that still use fd */
 	char acked_by[256];
-	char io_error[192]; /* why a replica could not store it (ACK IO_ERROR), for the timeout */
+	char io_error[192]; /* why a replica could not store it (ACK IO_ERROR) or refused it
+			     * (a streamed segment), for the timeout */
 	/*
 	 * A push with no client that waits to be safe (or to fail) is "unsettled", which
 	 * keeps it as a client would: a segment streamed from PostgreSQL (stream), a file the
@@ -386,6 +387,10 @@ void push_acked(struct push *p, const char *replica);
 /* A replica answered ACK IO_ERROR for @p (reason in p->io_error): fail @p now if the
  * replicas still being sent it cannot make up sync_replicas, else push_check(). */
 void push_io_error(struct push *p);
+/* A replica refused streamed segment @p for good (reason in p->io_error; @code the push's
+ * answer, CTL_ERR_*): fail @p now if the replicas still being sent it cannot make up
+ * sync_replicas, else it goes on to them (push_check()). */
+void push_stream_refused(struct push *p, uint16_t code);
 /* push_timeout is over and @p is not safe: fail it, saying what it waited for. */
 void push_timed_out(struct push *p);
 /* A held file opened from the spool, to send to a replica catching up, with no reference

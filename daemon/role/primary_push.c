@@ -497,6 +497,43 @@ void push_io_error(struct push *p)
 	push_check(p); /* it may have waited for that replica: hold it for it now */
 }
 
+/*
+ * A replica refused streamed segment @p for good (its archive holds other content under
+ * the name, the bytes did not validate there; counted and shown, and what it had
+ * acknowledged of it set aside there, never removed).  A pushed file fails at once
+ * (PostgreSQL keeps it and pushes it again); a streamed segment goes on to the other
+ * replicas while they can still make up sync_replicas, as after a replica's I/O error
+ * (push_io_error()), or one refusing replica would stop every synchronous commit.  The
+ * refusing replica does not hold it: its durable position counts past it only once the
+ * segment is safe on the others (peer_holds_unsafe_before()), never if it fails
+ * (stream_failed_add()); while it is registered the segment is held for it in the spool,
+ * sent again when it reconnects (its archive repaired, it stores it; else it refuses it
+ * again and the spool's claim is released).
+ */
+void push_stream_refused(struct push *p, uint16_t code)
+{
+	struct primary *pr = p->pr;
+	unsigned int sending = 0;
+
+	if (!push_waiting(p))
+		return;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer_has_file(peer, p->name))
+			sending++;
+	if (!push_quorum_reachable(p->acks, sending, (unsigned int)pr->cfg.sync_replicas)) {
+		push_fail(p, code,
+			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
+			  "being sent it)",
+			  p->io_error, p->acks, pr->cfg.sync_replicas, sending);
+		return;
+	}
+	log_log("streamed segment \"%s\" goes on without the replica that refused it: durable "
+		"on %u replica(s), %u other(s) being sent it (%s)",
+		p->name, p->acks, sending, p->io_error);
+	push_check(p);
+}
+
 /* push_timeout is over and @p is not safe yet: fail it, saying what it waited for. */
 void push_timed_out(struct push *p)
 {

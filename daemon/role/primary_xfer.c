@@ -543,6 +543,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	struct primary *pr = peer->pr;
 	struct msg_ack ack;
 	struct xfer **xp, *x;
+	uint16_t refused = 0; /* a streamed segment refused: push_stream_refused() */
 	int ret = msg_ack_decode(payload, len, &ack);
 
 	if (ret < 0) {
@@ -596,11 +597,24 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 			    ack.name);
 		log_detail("%s", ack.message);
 		peer_set_error(peer, "%s", ack.message);
+		if (x->push->stream) {
+			snprintf(x->push->io_error, sizeof(x->push->io_error),
+				 "replica \"%s\" refused it: %s", peer->name, ack.message);
+			refused = CTL_ERR_CONFLICT; /* decided once its transfer is gone */
+			break;
+		}
 		push_fail(x->push, CTL_ERR_CONFLICT, "replica \"%s\" refused it: %s", peer->name,
 			  ack.message);
 		break;
 	case ACK_REFUSED:
 		peer_set_error(peer, "%s", ack.message);
+		if (x->push->stream) {
+			snprintf(x->push->io_error, sizeof(x->push->io_error),
+				 "replica \"%s\" refused it (%s): %s", peer->name,
+				 wire_ack_status_name(ack.status), ack.message);
+			refused = CTL_ERR_FAILED;
+			break;
+		}
 		push_fail(x->push, CTL_ERR_FAILED, "replica \"%s\" refused it (%s): %s", peer->name,
 			  wire_ack_status_name(ack.status), ack.message);
 		break;
@@ -618,6 +632,8 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	peer->inflight_files--;
 	if (ack.status == WIRE_ACK_IO_ERROR)
 		push_io_error(x->push);
+	else if (refused)
+		push_stream_refused(x->push, refused);
 	xfer_free(x);
 	if (pr->relay)
 		relay_peer_progress(peer);

@@ -1,0 +1,81 @@
+#!/bin/bash
+# t_98q: one replica of two refuses a streamed segment for its content; the other still
+# gets it whole (issue 13).  sync_replicas = 1 with two replicas, the usual way to survive
+# the loss of either; r1's archive holds a stray file under the name of the next segment,
+# and r2's link is throttled, so that r1 refuses the segment while r2 is still being sent
+# it.
+# - r1 refuses it at its end (CONFLICT): counted on the primary, the bytes it had
+#   acknowledged set aside on r1, never removed, its own file kept;
+# - the segment goes on to r2, which stores it, equal to pg_wal's, and it is settled as
+#   safe (a push of it later is answered "streamed already").  Before, the one refusal
+#   failed the segment for every replica (`streamed segment ... failed`): only the
+#   replicas that held it at that moment counted past it after a reconnection, and r1's
+#   set-aside copy was one of them;
+# - synchronous commits in it and after it return (each INSERT waits for a replica);
+# - PostgreSQL's flush position for walship passes the segment's end; both replicas keep
+#   streaming, no link closed.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+STREAM_ARCHIVE_COMMAND=/bin/true
+STREAM_REPLICA2=1
+walship_stream_up on
+R2ARCHIVE=$TEST_DIR/ws-r2/archive
+wait_for 30 "both replicas streaming" peers_streaming_are "$PCONF" 2
+assert_eq 1 "$(conf_get "$PCONF" sync_replicas)" "sync_replicas"
+
+psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
+next=$(psql_at "$NS_P" "$PG_PORT" \
+	"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
+head -c 16777216 /dev/urandom >"$TEST_DIR/stray"
+cp "$TEST_DIR/stray" "$RARCHIVE/$next"
+log "a stray file stored on r1 as $next, the segment after the current one"
+# r2 behind 16 Mbit/s: it has the segment about 8 s after r1 refused it, so the refusal
+# comes while the segment is still unsafe (not yet whole on r2).
+tc -n "$NS_P" qdisc add dev vr2 root tbf rate 16mbit burst 64kb latency 400ms ||
+	skip "tc cannot add a tbf qdisc here"
+
+# Each statement is a synchronous commit: it returns once a replica holds its WAL.
+WS_PSQL_TIMEOUT=90
+for round in 1 2 3 4; do
+	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
+		from generate_series(1, 20000) g" >/dev/null ||
+		fail "round $round: the synchronous commit did not return within $WS_PSQL_TIMEOUT s"
+	psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+done
+unset WS_PSQL_TIMEOUT
+log "ok: four rounds of synchronous commits returned across $next"
+
+wait_for 60 "r2 to store $next" test -f "$R2ARCHIVE/$next"
+cmp -s "$R2ARCHIVE/$next" "$PDATA/pg_wal/$next" || fail "r2's $next differs from pg_wal's"
+log "ok: r2 stored $next, equal to pg_wal's"
+
+wait_for 30 "r1 to refuse $next" grep -q "refused \"$next\"" "$TEST_DIR/ws-r1.log"
+grep -q "replica \"$(conf_get "$RCONF" node_name)\" holds different content for \"$next\"" \
+	"$TEST_DIR/ws-primary.log" || fail "the primary did not log r1's conflict on $next"
+grep -q "streamed segment \"$next\" goes on without the replica that refused it" \
+	"$TEST_DIR/ws-primary.log" || fail "the primary did not send $next on to r2"
+if grep -E -q "could not archive \"$next\"|streamed segment \"$next\" failed" \
+	"$TEST_DIR/ws-primary.log"; then
+	grep -E "could not archive \"$next\"|streamed segment \"$next\" failed" \
+		"$TEST_DIR/ws-primary.log"
+	fail "the primary failed $next for every replica"
+fi
+(($(status_counter "$PCONF" conflicts) >= 1)) || fail "the primary counted no conflict"
+cmp -s "$RARCHIVE/$next" "$TEST_DIR/stray" || fail "r1's stored $next was changed"
+log "ok: r1 refused $next and kept its own file"
+
+hi=$((16#${next:8:8}))
+lo=$(((16#${next:16:8} + 1) * 16777216))
+((lo < 1 << 32)) || { hi=$((hi + 1)) && lo=$((lo - (1 << 32))); }
+end_lsn=$(printf '%X/%X' "$hi" "$lo")
+flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
+	where application_name = '$(conf_get "$PCONF" node_name)'")
+lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \
+	"not past $next's end ($end_lsn)"
+log "ok: PostgreSQL's flush position for walship is $flush, past $next's end $end_lsn"
+assert_eq 2 "$(walship_status "$PCONF" --json |
+	jq '[.peers[] | select(.state == "streaming")] | length')" "replicas still streaming"
+log "PASS"

@@ -464,6 +464,26 @@ void push_acked(struct push *p, const char *replica)
 	push_check(p);
 }
 
+/* Whether the replicas still being sent @p (@sending, counted here) and those that hold it
+ * can make up sync_replicas; if not, @p fails now with @code, p->io_error saying why. */
+static bool push_quorum_left(struct push *p, uint16_t code, unsigned int *sending)
+{
+	struct primary *pr = p->pr;
+
+	*sending = 0;
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer_has_file(peer, p->name))
+			(*sending)++;
+	if (push_quorum_reachable(p->acks, *sending, (unsigned int)pr->cfg.sync_replicas))
+		return true;
+	push_fail(p, code,
+		  "%s (%u of %d required replica acknowledgements, and %u other replica(s) being "
+		  "sent it)",
+		  p->io_error, p->acks, pr->cfg.sync_replicas, *sending);
+	return false;
+}
+
 /*
  * A replica could not store @p (ACK IO_ERROR; its transfer is gone): if the replicas still
  * being sent it can make up sync_replicas, the push goes on and @p is held for the failing
@@ -474,27 +494,12 @@ void push_acked(struct push *p, const char *replica)
  */
 void push_io_error(struct push *p)
 {
-	struct primary *pr = p->pr;
-	unsigned int sending = 0;
+	unsigned int sending;
 
 	if (!push_waiting(p))
 		return;
-	if (p->stream) {
-		push_check(p);
-		return;
-	}
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer_has_file(peer, p->name))
-			sending++;
-	if (!push_quorum_reachable(p->acks, sending, (unsigned int)pr->cfg.sync_replicas)) {
-		push_fail(p, CTL_ERR_FAILED,
-			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
-			  "being sent it)",
-			  p->io_error, p->acks, pr->cfg.sync_replicas, sending);
-		return;
-	}
-	push_check(p); /* it may have waited for that replica: hold it for it now */
+	if (p->stream || push_quorum_left(p, CTL_ERR_FAILED, &sending))
+		push_check(p); /* it may have waited for that replica: hold it for it now */
 }
 
 /*
@@ -503,7 +508,7 @@ void push_io_error(struct push *p)
  * acknowledged of it set aside there, never removed).  A pushed file fails at once
  * (PostgreSQL keeps it and pushes it again); a streamed segment goes on to the other
  * replicas while they can still make up sync_replicas, as after a replica's I/O error
- * (push_io_error()), or one refusing replica would stop every synchronous commit.  The
+ * (push_io_error()): one replica's stray file does not fail it for the others.  The
  * refusing replica does not hold it: its durable position counts past it only once the
  * segment is safe on the others (peer_holds_unsafe_before()), never if it fails
  * (stream_failed_add()); while it is registered the segment is held for it in the spool,
@@ -512,22 +517,10 @@ void push_io_error(struct push *p)
  */
 void push_stream_refused(struct push *p, uint16_t code)
 {
-	struct primary *pr = p->pr;
-	unsigned int sending = 0;
+	unsigned int sending;
 
-	if (!push_waiting(p))
+	if (!push_waiting(p) || !push_quorum_left(p, code, &sending))
 		return;
-	for (struct peer *peer = pr->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer_has_file(peer, p->name))
-			sending++;
-	if (!push_quorum_reachable(p->acks, sending, (unsigned int)pr->cfg.sync_replicas)) {
-		push_fail(p, code,
-			  "%s (%u of %d required replica acknowledgements, and %u other replica(s) "
-			  "being sent it)",
-			  p->io_error, p->acks, pr->cfg.sync_replicas, sending);
-		return;
-	}
 	log_log("streamed segment \"%s\" goes on without the replica that refused it: durable "
 		"on %u replica(s), %u other(s) being sent it (%s)",
 		p->name, p->acks, sending, p->io_error);

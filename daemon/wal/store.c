@@ -549,6 +549,24 @@ static int store_read_crc(struct store *st, const char *name, uint64_t *size, ui
  * Remember the newest files under final names (WAL names sort by timeline, then
  * position), with the CRCs recorded when they were stored.
  */
+/* A directory stream over archive_dir from its start (closedir() closes it, not dir_fd),
+ * NULL when none can be made. */
+static DIR *store_dir_stream(const struct store *st)
+{
+	int dup_fd = dup(st->dir_fd);
+	DIR *dir;
+
+	if (dup_fd < 0)
+		return NULL;
+	dir = fdopendir(dup_fd);
+	if (!dir) {
+		close(dup_fd);
+		return NULL;
+	}
+	rewinddir(dir); /* a dup shares its offset with dir_fd, which an earlier walk moved */
+	return dir;
+}
+
 /*
  * A store with no identity recorded but segments in it was seeded by hand (files copied
  * from another archive, or from pg_wal): its cluster is that of its newest segment, read
@@ -562,18 +580,12 @@ static void store_learn_identity(struct store *st)
 	struct wal_name wn;
 	struct wal_validator wv;
 	struct wal_identity id;
-	int dup_fd = dup(st->dir_fd), fd, ret;
-	DIR *dir;
+	DIR *dir = store_dir_stream(st);
 	struct dirent *de;
+	int fd, ret;
 
-	if (dup_fd < 0)
+	if (!dir)
 		return;
-	dir = fdopendir(dup_fd);
-	if (!dir) {
-		close(dup_fd);
-		return;
-	}
-	rewinddir(dir); /* a dup shares its offset with dir_fd, which an earlier walk moved */
 	while ((de = readdir(dir)) != NULL)
 		if (strlen(de->d_name) < sizeof(newest) && wal_name_parse(de->d_name, &wn) == 0 &&
 		    wn.kind == WAL_FILE_SEGMENT && strcmp(de->d_name, newest) > 0)
@@ -610,18 +622,11 @@ static void store_scan_recent(struct store *st)
 {
 	char newest[STORE_MAX_RECENT][64];
 	unsigned int count = 0;
-	int dup_fd = dup(st->dir_fd);
-	DIR *dir;
+	DIR *dir = store_dir_stream(st);
 	struct dirent *de;
 
-	if (dup_fd < 0)
+	if (!dir)
 		return;
-	dir = fdopendir(dup_fd);
-	if (!dir) {
-		close(dup_fd);
-		return;
-	}
-	rewinddir(dir); /* a dup shares its offset with dir_fd, which an earlier walk moved */
 	/* newest[] is kept sorted ascending; a name enters if it beats the smallest. */
 	while ((de = readdir(dir)) != NULL) {
 		struct wal_name wn;

@@ -1248,6 +1248,19 @@ pg_sync_standby() {
 		where application_name = '$3'")" == sync ]]
 }
 
+# stray_next_segment: a stray file, 16 MiB of random bytes ($TEST_DIR/stray), stored in
+# the replica's archive (RARCHIVE) under the name of the primary's next segment, which it
+# prints; creates table ws_fill (i int, pad text) on the primary for the load that follows.
+stray_next_segment() {
+	local next
+	psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
+	next=$(psql_at "$NS_P" "$PG_PORT" \
+		"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
+	head -c 16777216 /dev/urandom >"$TEST_DIR/stray"
+	cp "$TEST_DIR/stray" "$RARCHIVE/$next"
+	printf '%s\n' "$next"
+}
+
 # wait_archived NAME [TIMEOUT_S]: wait (default 30 s at most) until NAME is in the replica's
 # archive directory RARCHIVE.
 wait_archived() {

@@ -18,11 +18,7 @@ set -euo pipefail
 ws_setup
 STREAM_ARCHIVE_COMMAND=/bin/true
 walship_stream_up local
-psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
-next=$(psql_at "$NS_P" "$PG_PORT" \
-	"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
-head -c 16777216 /dev/urandom >"$TEST_DIR/stray"
-cp "$TEST_DIR/stray" "$RARCHIVE/$next"
+next=$(stray_next_segment)
 log "a stray file stored as $next, the segment after the current one"
 
 for _ in 1 2 3; do

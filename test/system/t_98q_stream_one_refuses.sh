@@ -26,11 +26,7 @@ R2ARCHIVE=$TEST_DIR/ws-r2/archive
 wait_for 30 "both replicas streaming" peers_streaming_are "$PCONF" 2
 assert_eq 1 "$(conf_get "$PCONF" sync_replicas)" "sync_replicas"
 
-psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
-next=$(psql_at "$NS_P" "$PG_PORT" \
-	"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
-head -c 16777216 /dev/urandom >"$TEST_DIR/stray"
-cp "$TEST_DIR/stray" "$RARCHIVE/$next"
+next=$(stray_next_segment)
 log "a stray file stored on r1 as $next, the segment after the current one"
 # r2 behind 16 Mbit/s: it has the segment about 8 s after r1 refused it, so the refusal
 # comes while the segment is still unsafe (not yet whole on r2).

@@ -75,4 +75,27 @@ wait_for 15 "the primary to refuse the replica of system $sysid_main" grep -q \
 	"$TEST_DIR/ws-primary2.log"
 wait_for 15 "the replica to log the refusal" grep -q \
 	"refused this replica: replica holds WAL of system $sysid_main" "$TEST_DIR/ws-r1.log"
+
+log "an archive seeded by hand (the main system's segments, nothing recorded) learns its" \
+	"system from them at start, and is refused as the first replica was"
+walshipd_stop "$RCONF"
+SEEDED=$TEST_DIR/ws-seeded
+SCONF=$SEEDED/walship.conf
+write_replica_conf "$SCONF" "$SEEDED" "$NS_P"
+seeded=0
+for f in "$RARCHIVE"/*; do
+	[[ "$(basename "$f")" =~ ^[0-9A-F]{24}$ ]] || continue
+	cp "$f" "$SEEDED/archive/" && seeded=$((seeded + 1))
+done
+((seeded >= 1)) || fail "test bug: no segment to seed from $RARCHIVE"
+refusal="replica holds WAL of system $sysid_main, this primary ships $sysid_other"
+refusals_above() { (($(grep -c "$refusal" "$TEST_DIR/ws-primary2.log") > $1)); }
+refused0=$(grep -c "$refusal" "$TEST_DIR/ws-primary2.log")
+walshipd_start "$NS_R1" "$SCONF" "$TEST_DIR/ws-seeded.log"
+grep -q "holds WAL of system $sysid_main (PostgreSQL 15), as its newest segment .* says" \
+	"$TEST_DIR/ws-seeded.log" || fail "the seeded replica did not learn system $sysid_main"
+[[ "$(cut -d' ' -f1 "$SEEDED/archive/.walship/system_identifier")" == "$sysid_main" ]] ||
+	fail "the seeded replica recorded $(cat "$SEEDED/archive/.walship/system_identifier")"
+wait_for 15 "the primary to refuse the seeded replica of system $sysid_main" \
+	refusals_above "$refused0"
 log "PASS"

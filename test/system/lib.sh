@@ -602,6 +602,23 @@ pg_standby_from_basebackup() {
 	as_postgres touch "$dir/standby.signal"
 }
 
+# assert_no_refusal_after_fork LOG: the streaming source whose log is LOG (walshipd's, or
+# pgsource_run's) went on at the fork of timeline 2 ("going on at the fork on timeline 2"),
+# and PostgreSQL refused none of its START_REPLICATIONs after that ("... is not in this
+# server's history").  One before it is the promotion's, not the source's: a connection
+# made while the standby was still in recovery (its IDENTIFY_SYSTEM said timeline 1) whose
+# START_REPLICATION came after the promotion.  (Before the source went on at forks, every
+# attempt was refused and timeline 2 never came.)
+assert_no_refusal_after_fork() {
+	local log=$1 after
+	grep -q "going on at the fork on timeline 2" "$log" ||
+		fail "the source did not go on at the fork on timeline 2 (see $log)"
+	after=$(awk '/going on at the fork on timeline 2/ {on = 1}
+		on && /not in this server.s history/ {n++} END {print n + 0}' "$log")
+	((after == 0)) || fail "START_REPLICATION was refused after going on at the fork:" \
+		"$(grep "not in this server's history" "$log" | tail -n 1)"
+}
+
 # pg_current_lsn NS PORT: the primary's current WAL write position (X/X).
 pg_current_lsn() {
 	psql_at "$1" "$2" "select pg_current_wal_lsn()"

@@ -58,7 +58,8 @@ for _ in 1 2; do
 done
 psql_at "$NS_P" "$PG_PORT" "insert into t97d values (-1, 'tl1 only')" >/dev/null
 held=$(pg_current_lsn "$NS_P" "$PG_PORT")
-wait_for 20 "the helper to receive $held" lsn_ge "$(status_field 2)" "$held"
+received_held() { lsn_ge "$(status_field 2)" "$held"; }
+wait_for 20 "the helper to receive $held" received_held
 log "the helper holds timeline 1 up to $(status_field 2)"
 
 pg_stop "$PDATA" fast

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_98q: one replica of two refuses a streamed segment for its content; the other still
+# t_98s: one replica of two refuses a streamed segment for its content; the other still
 # gets it whole (issue 13).  sync_replicas = 1 with two replicas, the usual way to survive
 # the loss of either; r1's archive holds a stray file under the name of the next segment,
 # and r2's link is throttled, so that r1 refuses the segment while r2 is still being sent

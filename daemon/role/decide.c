@@ -158,3 +158,21 @@ bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool c
 	}
 	return run->end > before;
 }
+
+void stream_forks_note(struct stream_forks *f, uint32_t newest, uint32_t left, const char *history,
+		       size_t len, uint64_t fork)
+{
+	(void)left;
+	(void)history;
+	(void)len;
+	f->newest = newest;
+	f->end = fork;
+}
+
+uint64_t stream_forks_clamp(const struct stream_forks *f, uint32_t tli, uint64_t start,
+			    uint64_t end)
+{
+	if (!f->newest || tli >= f->newest || end <= f->end)
+		return end;
+	return start >= f->end ? start : f->end;
+}

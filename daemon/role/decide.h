@@ -10,6 +10,7 @@
 #define WALSHIP_ROLE_DECIDE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <walship/wire.h>
@@ -164,5 +165,31 @@ bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool c
 /* The replica's WAL after @lsn no longer counts (a timeline forked there: it is the old
  * timeline's): the run and what waits ahead of it end at @lsn at most. */
 void stream_run_truncate(struct stream_run *run, uint64_t lsn);
+
+/* ---- timeline forks ---- */
+
+/*
+ * Where the timelines the stream left end, as the history of the one it went on on says:
+ * WAL of an older timeline past that point is not the new timeline's, and a replica's
+ * acknowledgement of it (one that arrives after the fork) counts up to that point only.
+ */
+struct stream_forks {
+	uint32_t newest; /* the timeline of the last fork (0: none yet) */
+	uint64_t end; /* where the timeline streamed before it ended */
+};
+
+/*
+ * The stream goes on on timeline @newest, whose history file is @history (@len bytes),
+ * after timeline @left, which ended at @fork in that history.
+ */
+void stream_forks_note(struct stream_forks *f, uint32_t newest, uint32_t left, const char *history,
+		       size_t len, uint64_t fork);
+
+/*
+ * A replica holds [@start, @end) of timeline @tli durably: the end that counts, cut back
+ * to where @tli ended; @start or less when none of it does.
+ */
+uint64_t stream_forks_clamp(const struct stream_forks *f, uint32_t tli, uint64_t start,
+			    uint64_t end);
 
 #endif /* WALSHIP_ROLE_DECIDE_H */

@@ -60,9 +60,8 @@ struct stream_state {
 	uint64_t commit_end[COMMIT_ENDS]; /* ring, in WAL order */
 	unsigned int commit_head; /* next written */
 	unsigned int commit_count;
-	/* The last fork (stream_rewind()): WAL of an older timeline counts up to it only. */
-	uint32_t fork_tli; /* the timeline that forked (0: none yet) */
-	uint64_t fork_lsn;
+	/* The forks (stream_rewind()): WAL of an older timeline counts up to its end only. */
+	struct stream_forks forks;
 };
 
 static struct stream_state *stream_of(struct primary *pr)
@@ -222,10 +221,14 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	 * streamed before a reconnection to the promoted server) count up to the fork only,
 	 * or what the replicas hold of the old timeline would be reported durable for the new.
 	 */
-	if (ss && ss->fork_tli && p->wn.timeline < ss->fork_tli && end > ss->fork_lsn) {
-		if (seg_start >= ss->fork_lsn)
-			return;
-		end = ss->fork_lsn;
+	if (ss) {
+		uint64_t counts = stream_forks_clamp(&ss->forks, p->wn.timeline, seg_start, end);
+
+		if (counts < end) {
+			if (counts <= seg_start)
+				return;
+			end = counts;
+		}
 	}
 	if (end > peer->stream_received_lsn)
 		peer->stream_received_lsn = end;
@@ -523,9 +526,6 @@ static void stream_wal_batch_end(void *arg)
 		peer_fill(peer);
 }
 
-/* A timeline's history file, before its first WAL: shipped (before the timeline's
- * segments, in the replicas' order), once per daemon (the source delivers it again on each
- * connection that starts on that timeline). */
 /*
  * The stream goes on on a timeline that forked from the one streamed at @fork.  A cascading
  * server may have sent WAL of the old timeline past the fork (the first half of a record
@@ -534,13 +534,13 @@ static void stream_wal_batch_end(void *arg)
  * to PostgreSQL go back to @fork, so that the new timeline's WAL counts only as the
  * replicas make it durable (durability rule 1 across a failover).
  */
-static void stream_rewind(struct primary *pr, uint32_t timeline, uint64_t fork)
+static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *history,
+			  uint32_t len, uint64_t fork)
 {
 	struct stream_state *ss = stream_of(pr);
 	bool past = ss->reported_flush > fork || ss->reported_apply > fork;
 
-	ss->fork_tli = timeline;
-	ss->fork_lsn = fork;
+	stream_forks_note(&ss->forks, timeline, pr->stream_tli, (const char *)history, len, fork);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		past = past || peer->stream.end > fork || peer->stream_received_lsn > fork;
 		stream_run_truncate(&peer->stream, fork);
@@ -559,6 +559,9 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, uint64_t fork)
 	pgsource_rewind(&ss->source, fork);
 }
 
+/* A timeline's history file, before its first WAL: shipped (before the timeline's
+ * segments, in the replicas' order), once per daemon (the source delivers it again on each
+ * connection that starts on that timeline). */
 static void stream_history(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
 			   uint32_t len)
 {
@@ -569,7 +572,7 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	if (pr->stream_tli && timeline > pr->stream_tli &&
 	    wal_history_fork((const char *)content, len, timeline, pr->stream_tli, &fork, &child) ==
 		    0)
-		stream_rewind(pr, timeline, fork);
+		stream_rewind(pr, timeline, content, len, fork);
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;

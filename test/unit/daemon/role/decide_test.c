@@ -302,6 +302,23 @@ static void test_stream_run_truncate(void **state)
 	assert_int_equal(run.nahead, 0);
 }
 
+/* One fork: timeline 2 forked from 1 at 0/3001388.  What a replica acknowledges of timeline 1
+ * after that counts up to the fork only; timeline 2's counts whole. */
+static void test_stream_fork(void **state)
+{
+	static const char history2[] = "1\t0/3001388\tno recovery target specified\n";
+	struct stream_forks forks = { 0 };
+	const uint64_t seg = 16 * MB, fork = 0x3001388;
+
+	(void)state;
+	assert_true(stream_forks_clamp(&forks, 1, 3 * seg, 4 * seg) == 4 * seg); /* no fork yet */
+	stream_forks_note(&forks, 2, 1, history2, sizeof(history2) - 1, fork);
+	assert_true(stream_forks_clamp(&forks, 1, 2 * seg, 3 * seg) == 3 * seg); /* before it */
+	assert_true(stream_forks_clamp(&forks, 1, 3 * seg, 4 * seg) == fork);
+	assert_true(stream_forks_clamp(&forks, 1, 4 * seg, 5 * seg) <= 4 * seg); /* none of it */
+	assert_true(stream_forks_clamp(&forks, 2, 3 * seg, 4 * seg) == 4 * seg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_have),
 		cmocka_unit_test(test_stream_run),
 		cmocka_unit_test(test_stream_run_truncate),
+		cmocka_unit_test(test_stream_fork),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,10 @@
  */
 #include "role/decide.h"
 
+#include <string.h>
+
+#include "wal/name.h"
+
 enum push_verdict push_decide(const struct push_facts *f, int64_t now_ms, int64_t *wait_until_ms)
 {
 	if (f->acks < f->sync_replicas)
@@ -162,17 +166,43 @@ bool stream_run_add(struct stream_run *run, uint64_t start, uint64_t end, bool c
 void stream_forks_note(struct stream_forks *f, uint32_t newest, uint32_t left, const char *history,
 		       size_t len, uint64_t fork)
 {
-	(void)left;
-	(void)history;
-	(void)len;
+	uint32_t tli = 1, child;
+	uint64_t end;
+
+	/* The history's lines from timeline 1 (every cluster begins on it), each naming the
+	 * next: the newest STREAM_FORK_TLIS of them kept. */
+	f->n = 0;
+	while (tli < newest && wal_history_fork(history, len, newest, tli, &end, &child) == 0 &&
+	       child > tli) {
+		if (f->n == STREAM_FORK_TLIS) {
+			memmove(&f->ended[0], &f->ended[1], sizeof(f->ended[0]) * (f->n - 1));
+			f->n--;
+		}
+		f->ended[f->n].tli = tli;
+		f->ended[f->n++].end = end;
+		tli = child;
+	}
+	if (tli != newest) { /* not a chain from timeline 1: the one left, at least */
+		f->ended[0].tli = left;
+		f->ended[0].end = fork;
+		f->n = 1;
+	}
 	f->newest = newest;
-	f->end = fork;
 }
 
 uint64_t stream_forks_clamp(const struct stream_forks *f, uint32_t tli, uint64_t start,
 			    uint64_t end)
 {
-	if (!f->newest || tli >= f->newest || end <= f->end)
+	uint64_t limit = 0;
+
+	if (!f->newest || tli >= f->newest)
 		return end;
-	return start >= f->end ? start : f->end;
+	if (f->n && tli < f->ended[0].tli)
+		limit = f->ended[0].end;
+	for (unsigned int i = 0; i < f->n; i++)
+		if (f->ended[i].tli == tli)
+			limit = f->ended[i].end;
+	if (end <= limit)
+		return end;
+	return start >= limit ? start : limit;
 }

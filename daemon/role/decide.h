@@ -169,13 +169,20 @@ void stream_run_truncate(struct stream_run *run, uint64_t lsn);
 /* ---- timeline forks ---- */
 
 /*
- * Where the timelines the stream left end, as the history of the one it went on on says:
- * WAL of an older timeline past that point is not the new timeline's, and a replica's
- * acknowledgement of it (one that arrives after the fork) counts up to that point only.
+ * Where each timeline before the one the stream went on on ended, as that timeline's
+ * history says (its last STREAM_FORK_TLIS lines): WAL of an older timeline past that point
+ * is not the new timeline's, and a replica's acknowledgement of it (one that arrives after
+ * the fork) counts up to that point only.  Several forks in a row keep each timeline's
+ * own end, not only the last fork's.
  */
+#define STREAM_FORK_TLIS 16
 struct stream_forks {
 	uint32_t newest; /* the timeline of the last fork (0: none yet) */
-	uint64_t end; /* where the timeline streamed before it ended */
+	unsigned int n;
+	struct {
+		uint32_t tli;
+		uint64_t end;
+	} ended[STREAM_FORK_TLIS]; /* oldest first */
 };
 
 /*
@@ -187,7 +194,8 @@ void stream_forks_note(struct stream_forks *f, uint32_t newest, uint32_t left, c
 
 /*
  * A replica holds [@start, @end) of timeline @tli durably: the end that counts, cut back
- * to where @tli ended; @start or less when none of it does.
+ * to where @tli ended in the newest history (one older than the lines kept: where the
+ * oldest kept ended; one it does not name: nothing); @start or less when none of it does.
  */
 uint64_t stream_forks_clamp(const struct stream_forks *f, uint32_t tli, uint64_t start,
 			    uint64_t end);

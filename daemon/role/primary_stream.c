@@ -218,8 +218,10 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	 * The old timeline's WAL after a fork is not the new one's: its acknowledgements and
 	 * PROGRESS that arrive after stream_rewind() (the segment being streamed is cut only
 	 * when the new timeline's first WAL arrives; complete segments past the fork were
-	 * streamed before a reconnection to the promoted server) count up to the fork only,
-	 * or what the replicas hold of the old timeline would be reported durable for the new.
+	 * streamed before a reconnection to the promoted server) count up to where that
+	 * timeline ended in the newest history only (each its own end, after several forks
+	 * in a row), or what the replicas hold of an old timeline would be reported durable
+	 * for the new.
 	 */
 	if (ss) {
 		uint64_t counts = stream_forks_clamp(&ss->forks, p->wn.timeline, seg_start, end);

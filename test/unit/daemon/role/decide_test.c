@@ -317,6 +317,37 @@ static void test_stream_fork(void **state)
 	assert_true(stream_forks_clamp(&forks, 1, 3 * seg, 4 * seg) == fork);
 	assert_true(stream_forks_clamp(&forks, 1, 4 * seg, 5 * seg) <= 4 * seg); /* none of it */
 	assert_true(stream_forks_clamp(&forks, 2, 3 * seg, 4 * seg) == 4 * seg);
+	/* A history that is no chain from timeline 1: the timeline left ends at the fork. */
+	stream_forks_note(&forks, 8, 7, "7\t0/3001388\tx\n", 14, fork);
+	assert_true(stream_forks_clamp(&forks, 7, 3 * seg, 4 * seg) == fork);
+	assert_true(stream_forks_clamp(&forks, 8, 3 * seg, 4 * seg) == 4 * seg);
+}
+
+/*
+ * Two forks in quick succession: timeline 2 forked from 1 at 0/3001388, then 3 from 2 at
+ * 0/5000100.  An acknowledgement of timeline 1's WAL that arrives after both counts up
+ * to where timeline 1 ended (the first fork), not to the last fork; timeline 2's up to
+ * the second.
+ */
+static void test_stream_two_forks(void **state)
+{
+	static const char history2[] = "1\t0/3001388\tno recovery target specified\n";
+	static const char history3[] = "1\t0/3001388\tno recovery target specified\n"
+				       "\n"
+				       "2\t0/5000100\tno recovery target specified\n";
+	struct stream_forks forks = { 0 };
+	const uint64_t seg = 16 * MB, fork1 = 0x3001388, fork2 = 0x5000100;
+
+	(void)state;
+	stream_forks_note(&forks, 2, 1, history2, sizeof(history2) - 1, fork1);
+	stream_forks_note(&forks, 3, 2, history3, sizeof(history3) - 1, fork2);
+	assert_true(stream_forks_clamp(&forks, 1, 2 * seg, 3 * seg) == 3 * seg);
+	assert_true(stream_forks_clamp(&forks, 1, 3 * seg, 4 * seg) == fork1);
+	assert_true(stream_forks_clamp(&forks, 1, 4 * seg, 5 * seg) <= 4 * seg);
+	assert_true(stream_forks_clamp(&forks, 2, 4 * seg, 5 * seg) == 5 * seg);
+	assert_true(stream_forks_clamp(&forks, 2, 5 * seg, 6 * seg) == fork2);
+	assert_true(stream_forks_clamp(&forks, 2, 6 * seg, 7 * seg) <= 6 * seg);
+	assert_true(stream_forks_clamp(&forks, 3, 5 * seg, 6 * seg) == 6 * seg);
 }
 
 int main(void)
@@ -334,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_stream_run),
 		cmocka_unit_test(test_stream_run_truncate),
 		cmocka_unit_test(test_stream_fork),
+		cmocka_unit_test(test_stream_two_forks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

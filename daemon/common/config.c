@@ -206,7 +206,10 @@ static const struct config_key config_keys[] = {
 		.default_value = "10s",
 		.min = 100,
 		.max = MS_PER_H,
-		.help = "primary: send PostgreSQL the stream's positions at least this often; a server silent for twice this long is taken as gone",
+		.help = "primary: send PostgreSQL the stream's positions at least this often; a "
+			"server silent for twice this long is taken as gone; while reading from it "
+			"waits for the replicas, streaming stops after twice this long and the "
+			"server is asked every interval, to answer within connect_timeout",
 	},
 	{
 		.name = "archive_dir",
@@ -333,7 +336,9 @@ static const struct config_key config_keys[] = {
 		.default_value = "10s",
 		.min = 100,
 		.max = 10 * MS_PER_MIN,
-		.help = "how long a connection and handshake with a peer may take",
+		.help = "how long a connection and handshake with a peer may take; on a primary "
+			"with pg_conninfo, also a connection to PostgreSQL and its answer to a "
+			"replication command",
 	},
 	{
 		.name = "reconnect_min",

@@ -37,6 +37,7 @@
 static void pgsource_arm(struct pgsource *s);
 static void pgsource_drain(struct pgsource *s);
 static void pgsource_collect(struct pgsource *s);
+static void pgsource_leave_drain(struct pgsource *s);
 
 /* ---- failures ---- */
 
@@ -58,7 +59,8 @@ static void pgsource_close(struct pgsource *s)
 	PQclear(s->result);
 	s->result = NULL;
 	if (s->conn) {
-		if (s->state == PGSOURCE_COMMAND || s->state == PGSOURCE_STREAMING)
+		if (s->state == PGSOURCE_COMMAND || s->state == PGSOURCE_STREAMING ||
+		    s->state == PGSOURCE_PAUSED)
 			s->disconnects++;
 		PQfinish(s->conn);
 		s->conn = NULL;
@@ -136,6 +138,7 @@ static const char *pgsource_step_what(enum pgsource_step step)
 		return "SHOW wal_sender_timeout";
 	case PGSOURCE_STEP_READ_SLOT:
 	case PGSOURCE_STEP_REREAD_SLOT:
+	case PGSOURCE_STEP_PROBE:
 		return "READ_REPLICATION_SLOT";
 	case PGSOURCE_STEP_CREATE_SLOT:
 		return "CREATE_REPLICATION_SLOT";
@@ -144,9 +147,12 @@ static const char *pgsource_step_what(enum pgsource_step step)
 	case PGSOURCE_STEP_SERVER_HISTORY:
 		return "TIMELINE_HISTORY";
 	case PGSOURCE_STEP_START:
+	case PGSOURCE_STEP_LEFT:
 		return "START_REPLICATION";
 	case PGSOURCE_STEP_END_OF_TIMELINE:
 		return "the end of the WAL stream";
+	case PGSOURCE_STEP_LEAVE:
+		return "the end of WAL streaming (CopyDone)";
 	}
 	return "a replication command";
 }
@@ -303,10 +309,30 @@ static void pgsource_connect_poll(struct pgsource *s)
 
 /* ---- command results ---- */
 
+/* Connected and out of streaming while paused (pgsource.h, step 7): the server is asked
+ * READ_REPLICATION_SLOT every status interval (pgsource_tick()) until unpaused. */
+static void pgsource_idle(struct pgsource *s)
+{
+	s->state = PGSOURCE_PAUSED;
+	s->last_recv_ms = clock_now_ms();
+	s->connected_since_ms = 0;
+}
+
+/* Unpaused out of streaming: the steps of a new connection again (pgsource.h, 2 to 5). */
+static void pgsource_resume(struct pgsource *s)
+{
+	log_log("reading from the server goes on: streaming starts again");
+	pgsource_command(s, PGSOURCE_STEP_IDENTIFY, "IDENTIFY_SYSTEM");
+}
+
 static void pgsource_send_start(struct pgsource *s)
 {
 	char lsn[PGREPL_LSN_TEXT];
 
+	if (s->paused) { /* not before reading goes on (step 7) */
+		pgsource_idle(s);
+		return;
+	}
 	s->next_lsn = s->start_lsn;
 	log_log("starting WAL streaming at %s on timeline %u",
 		pgrepl_lsn_format(s->start_lsn, lsn, sizeof(lsn)), s->timeline);
@@ -461,10 +487,36 @@ static void pgsource_sender_timeout(struct pgsource *s, const PGresult *res)
 	pgsource_command(s, PGSOURCE_STEP_READ_SLOT, "READ_REPLICATION_SLOT \"%s\"", s->cfg.slot);
 }
 
-static void pgsource_slot_read(struct pgsource *s, const PGresult *res)
+/*
+ * A row of READ_REPLICATION_SLOT that names a slot: its restart_lsn (0: NULL) and timeline
+ * into s->slot_restart_*.  False when it is not a physical slot or does not parse (the
+ * connection failed).
+ */
+static bool pgsource_slot_parse(struct pgsource *s, const PGresult *res)
 {
 	uint64_t tli = 0;
 
+	if (strcmp(PQgetvalue(res, 0, 0), "physical") != 0) {
+		pgsource_fail(s, "replication slot \"%s\" is not a physical slot (it is %s)",
+			      s->cfg.slot, PQgetvalue(res, 0, 0));
+		return false;
+	}
+	s->slot_restart_lsn = 0;
+	s->slot_restart_tli = 0;
+	if (!PQgetisnull(res, 0, 1) &&
+	    (pgrepl_lsn_parse(PQgetvalue(res, 0, 1), &s->slot_restart_lsn) != 0 ||
+	     (!PQgetisnull(res, 0, 2) &&
+	      (!pgsource_parse_u64(PQgetvalue(res, 0, 2), &tli) || tli > UINT32_MAX)))) {
+		pgsource_fail(s, "could not parse replication slot \"%s\": restart_lsn \"%s\"",
+			      s->cfg.slot, PQgetvalue(res, 0, 1));
+		return false;
+	}
+	s->slot_restart_tli = (uint32_t)tli;
+	return true;
+}
+
+static void pgsource_slot_read(struct pgsource *s, const PGresult *res)
+{
 	if (PQgetisnull(res, 0, 0)) {
 		if (s->step == PGSOURCE_STEP_REREAD_SLOT) {
 			pgsource_fail(s, "replication slot \"%s\" does not exist after creating it",
@@ -476,23 +528,31 @@ static void pgsource_slot_read(struct pgsource *s, const PGresult *res)
 				 s->cfg.slot);
 		return;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "physical") != 0) {
-		pgsource_fail(s, "replication slot \"%s\" is not a physical slot (it is %s)",
-			      s->cfg.slot, PQgetvalue(res, 0, 0));
+	if (pgsource_slot_parse(s, res))
+		pgsource_choose_start(s);
+}
+
+/* Paused, out of streaming: the server answered (pgsource.h, step 7). */
+static void pgsource_probed(struct pgsource *s, const PGresult *res)
+{
+	if (!PQgetisnull(res, 0, 0) && !pgsource_slot_parse(s, res))
 		return;
-	}
-	s->slot_restart_lsn = 0;
-	s->slot_restart_tli = 0;
-	if (!PQgetisnull(res, 0, 1) &&
-	    (pgrepl_lsn_parse(PQgetvalue(res, 0, 1), &s->slot_restart_lsn) != 0 ||
-	     (!PQgetisnull(res, 0, 2) &&
-	      (!pgsource_parse_u64(PQgetvalue(res, 0, 2), &tli) || tli > UINT32_MAX)))) {
-		pgsource_fail(s, "could not parse replication slot \"%s\": restart_lsn \"%s\"",
-			      s->cfg.slot, PQgetvalue(res, 0, 1));
-		return;
-	}
-	s->slot_restart_tli = (uint32_t)tli;
-	pgsource_choose_start(s);
+	if (PQgetisnull(res, 0, 0))
+		s->slot_restart_lsn = 0; /* dropped: made again once streaming starts */
+	if (s->paused)
+		pgsource_idle(s);
+	else
+		pgsource_resume(s);
+}
+
+/* The stream we ended while paused is over on the server's side too (step 7). */
+static void pgsource_left(struct pgsource *s)
+{
+	log_debug("WAL streaming ended while reading waits");
+	if (s->paused)
+		pgsource_idle(s);
+	else
+		pgsource_resume(s);
 }
 
 /*
@@ -656,6 +716,14 @@ static void pgsource_command_done(struct pgsource *s, const PGresult *res)
 		if (pgsource_row(s, res, 2))
 			pgsource_server_history(s, res);
 		break;
+	case PGSOURCE_STEP_PROBE:
+		if (pgsource_row(s, res, 3))
+			pgsource_probed(s, res);
+		break;
+	case PGSOURCE_STEP_LEAVE: /* not before the COPY's end: pgsource_leave_drain() */
+	case PGSOURCE_STEP_LEFT:
+		pgsource_left(s);
+		break;
 	case PGSOURCE_STEP_START:
 	case PGSOURCE_STEP_END_OF_TIMELINE:
 		/* START_REPLICATION at the very end of a historic timeline answers with the
@@ -813,6 +881,57 @@ static void pgsource_copy_ended(struct pgsource *s)
 	PQclear(res);
 }
 
+/*
+ * Paused for two status intervals (pgsource.h, step 7): end streaming with our CopyDone.
+ * Whatever the server still sends up to its own CopyDone is dropped (it is after
+ * next_lsn, where streaming starts again), and it must answer within connect_timeout.
+ */
+static void pgsource_leave(struct pgsource *s, int64_t now_ms)
+{
+	char err[256];
+
+	log_log("nothing read from the server for %lld ms while reading waits: WAL streaming "
+		"stops until it goes on, the server is asked every %d ms meanwhile",
+		(long long)(now_ms - s->last_recv_ms), s->status_ms);
+	if (PQputCopyEnd(s->conn, NULL) <= 0) {
+		pgsource_fail(s, "could not send end-of-streaming message to the server: %s",
+			      PQ_ERROR(s, err));
+		return;
+	}
+	s->state = PGSOURCE_COMMAND;
+	s->step = PGSOURCE_STEP_LEAVE;
+	s->deadline_ms = now_ms + s->cfg.connect_timeout_ms;
+	s->connected_since_ms = 0;
+	if (pgsource_flush(s))
+		pgsource_leave_drain(s);
+}
+
+/* Drop the CopyData the server still sends after our CopyDone; at its end, the results. */
+static void pgsource_leave_drain(struct pgsource *s)
+{
+	char err[256];
+
+	while (s->state == PGSOURCE_COMMAND && s->step == PGSOURCE_STEP_LEAVE) {
+		char *buf = NULL;
+		int len = PQgetCopyData(s->conn, &buf, 1);
+
+		if (len > 0) { /* the server is there: its answer may take as long again */
+			PQfreemem(buf);
+			s->deadline_ms = clock_now_ms() + s->cfg.connect_timeout_ms;
+			continue;
+		}
+		if (len == 0)
+			return;
+		if (len == -1) {
+			s->step = PGSOURCE_STEP_LEFT;
+			pgsource_collect(s);
+		} else {
+			pgsource_fail(s, "could not read COPY data: %s", PQ_ERROR(s, err));
+		}
+		return;
+	}
+}
+
 /* Hand every complete CopyData message libpq holds to the role, unless paused. */
 static void pgsource_drain(struct pgsource *s)
 {
@@ -862,6 +981,8 @@ static uint32_t pgsource_wanted_mask(const struct pgsource *s)
 		return mask | POLLIN;
 	case PGSOURCE_STREAMING:
 		return mask | (s->paused ? 0 : POLLIN);
+	case PGSOURCE_PAUSED: /* nothing is expected: an error, the end of the connection */
+		return mask | POLLIN;
 	default:
 		return 0;
 	}
@@ -911,6 +1032,7 @@ static void pgsource_poll_done(struct ring_op *op, int res, uint32_t cqe_flags)
 		break;
 	case PGSOURCE_COMMAND:
 	case PGSOURCE_STREAMING:
+	case PGSOURCE_PAUSED:
 		if (s->want_write && !pgsource_flush(s))
 			break;
 		if (s->state == PGSOURCE_STREAMING && s->paused)
@@ -920,10 +1042,14 @@ static void pgsource_poll_done(struct ring_op *op, int res, uint32_t cqe_flags)
 				      PQ_ERROR(s, err));
 			break;
 		}
-		if (s->state == PGSOURCE_COMMAND)
+		if (s->state == PGSOURCE_COMMAND && s->step == PGSOURCE_STEP_LEAVE)
+			pgsource_leave_drain(s);
+		else if (s->state == PGSOURCE_COMMAND)
 			pgsource_collect(s);
-		else
+		else if (s->state == PGSOURCE_STREAMING)
 			pgsource_drain(s);
+		else if (PQstatus(s->conn) == CONNECTION_BAD)
+			pgsource_fail(s, "connection to the server lost: %s", PQ_ERROR(s, err));
 		break;
 	default:
 		break;
@@ -1038,11 +1164,13 @@ void pgsource_pause(struct pgsource *s, bool paused)
 	if (s->paused == paused)
 		return;
 	s->paused = paused;
-	if (!paused) {
+	if (!paused && s->state == PGSOURCE_STREAMING) {
 		s->last_recv_ms = clock_now_ms(); /* the silence was ours */
 		s->reply_requested = false;
 		pgsource_drain(s);
-	}
+	} else if (!paused && s->state == PGSOURCE_PAUSED) {
+		pgsource_resume(s);
+	} /* a command in progress looks at paused when it is answered */
 	pgsource_arm(s);
 }
 
@@ -1057,12 +1185,21 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 			pgsource_connect(s);
 		break;
 	case PGSOURCE_CONNECTING:
+		if (now_ms >= s->deadline_ms)
+			pgsource_fail(s, "timeout after %d ms connecting to the server",
+				      s->cfg.connect_timeout_ms);
+		break;
 	case PGSOURCE_COMMAND:
 		if (now_ms >= s->deadline_ms)
-			pgsource_fail(s, "timeout after %d ms %s", s->cfg.connect_timeout_ms,
-				      s->state == PGSOURCE_CONNECTING ?
-					      "connecting to the server" :
-					      "waiting for the server's answer");
+			pgsource_fail(s,
+				      "timeout after %d ms waiting for the server's answer to %s%s",
+				      s->cfg.connect_timeout_ms, pgsource_step_what(s->step),
+				      s->paused ? " while reading from it waits (paused)" : "");
+		break;
+	case PGSOURCE_PAUSED:
+		if (now_ms - s->last_recv_ms >= interval)
+			pgsource_command(s, PGSOURCE_STEP_PROBE, "READ_REPLICATION_SLOT \"%s\"",
+					 s->cfg.slot);
 		break;
 	case PGSOURCE_STREAMING:
 		if (!s->paused) {
@@ -1086,6 +1223,10 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 				pgsource_send_status(s, true);
 				break;
 			}
+		} else if (now_ms - s->last_recv_ms >= 2LL * interval) {
+			/* Nothing tells a server that waits for us from one that is gone. */
+			pgsource_leave(s, now_ms);
+			break;
 		}
 		if (now_ms - s->last_status_ms >= interval)
 			pgsource_send_status(s, false);
@@ -1113,8 +1254,12 @@ int64_t pgsource_next_tick(const struct pgsource *s)
 
 			if (recv < next)
 				next = recv;
+		} else if (s->last_recv_ms + 2 * interval < next) {
+			next = s->last_recv_ms + 2 * interval;
 		}
 		return next;
+	case PGSOURCE_PAUSED:
+		return s->last_recv_ms + interval;
 	default:
 		return INT64_MAX;
 	}
@@ -1139,6 +1284,8 @@ static const char *pgsource_state_name(const struct pgsource *s)
 		return "identifying";
 	case PGSOURCE_STREAMING:
 		return "streaming";
+	case PGSOURCE_PAUSED:
+		return "paused";
 	}
 	return "unknown";
 }

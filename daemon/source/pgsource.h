@@ -27,15 +27,25 @@
  *   6. end of timeline (the server's CopyDone and its next_tli row): CopyDone back,
  *      TIMELINE_HISTORY next_tli -> ops->history, START_REPLICATION again at the switch
  *      point rounded down to a segment start, on the new timeline
+ *   7. paused (pgsource_pause()) for two status intervals: CopyDone, the WAL still
+ *      coming dropped up to the server's CopyDone and the end of the command; then,
+ *      connected and out of streaming, READ_REPLICATION_SLOT every status interval; once
+ *      unpaused, steps 2 to 5 again on the same connection, from ops->resume_lsn()
  *
  * Any failure (refused connection, authentication, ErrorResponse, server restart, a server
- * silent for two status intervals, EOF) is logged once with libpq's message, the
- * connection closed, and a new one tried after a backoff (reconnect_min doubling up to
- * reconnect_max).  Nothing is skipped: every new connection asks the role where to go on.
+ * silent for two status intervals, EOF, a command unanswered for connect_timeout) is
+ * logged once with libpq's message, the connection closed, and a new one tried after a
+ * backoff (reconnect_min doubling up to reconnect_max).  Nothing is skipped: every new
+ * connection asks the role where to go on.
  *
  * Liveness: a walsender that receives status updates sends nothing while idle, so after a
  * status interval without any message the status update asks for a reply
- * (replyRequested); no message within two intervals means the server is gone.
+ * (replyRequested); no message within two intervals means the server is gone.  While
+ * paused the source reads nothing and cannot tell a server that waits for it from one
+ * that is gone (a stopped process, a host cut off: TCP sees neither soon, the first not
+ * at all), so after two status intervals it leaves streaming (step 7), whose end and the
+ * commands after it the server must answer within connect_timeout: a server gone while
+ * paused is noticed within two status intervals and connect_timeout.
  *
  * One struct per source, owned by the caller; one thread (the ring's).
  */
@@ -118,6 +128,7 @@ enum pgsource_state {
 	PGSOURCE_CONNECTING, /* libpq's PQconnectPoll() steps */
 	PGSOURCE_COMMAND, /* a replication command before streaming (step 2 to 4, 6) */
 	PGSOURCE_STREAMING, /* CopyBoth: START_REPLICATION sent, until its end */
+	PGSOURCE_PAUSED, /* connected, out of streaming while paused (step 7) */
 };
 
 /* Which command PGSOURCE_COMMAND waits for. */
@@ -134,6 +145,9 @@ enum pgsource_step {
 	PGSOURCE_STEP_END_OF_TIMELINE, /* the results after the server's CopyDone */
 	PGSOURCE_STEP_SWITCH_HISTORY, /* of the next timeline */
 	PGSOURCE_STEP_SERVER_HISTORY, /* of the server's timeline, when starting on an older one */
+	PGSOURCE_STEP_LEAVE, /* paused: our CopyDone sent, WAL dropped up to the server's */
+	PGSOURCE_STEP_LEFT, /* the results of START_REPLICATION after its end */
+	PGSOURCE_STEP_PROBE, /* paused, out of streaming: READ_REPLICATION_SLOT */
 };
 
 struct pgsource {
@@ -178,7 +192,8 @@ struct pgsource {
 	int backoff_ms; /* the next wait */
 	int status_ms; /* this connection's status interval: cfg's, at most half the
 			  server's wal_sender_timeout */
-	int64_t last_recv_ms; /* streaming: last message from the server */
+	int64_t last_recv_ms; /* streaming: last message from the server; paused, out of
+				 streaming: its last answer */
 	int64_t last_status_ms; /* streaming: last 'r' sent */
 	bool reply_requested; /* an 'r' asked for a reply since last_recv_ms */
 
@@ -226,7 +241,9 @@ void pgsource_rewind(struct pgsource *s, uint64_t lsn);
 /*
  * Back-pressure: while paused the source does not read from the socket (PostgreSQL's
  * walsender then waits, and the receive timeout does not run); status updates still go
- * out.  Unpausing reads again, including what libpq already holds.
+ * out.  Paused for two status intervals, it leaves streaming and checks the server every
+ * interval (pgsource.h, step 7).  Unpausing reads again, including what libpq already
+ * holds, or starts streaming again where the role says.
  */
 void pgsource_pause(struct pgsource *s, bool paused);
 
@@ -239,7 +256,8 @@ void pgsource_fail(struct pgsource *s, const char *fmt, ...) attr_printf(2, 3);
 
 /*
  * Timers: connection and command timeout, receive timeout (no message for two status
- * intervals: the server is gone), reconnect backoff, periodic status update.  Call at
+ * intervals: the server is gone), reconnect backoff, periodic status update, leaving
+ * streaming while paused and checking the server then.  Call at
  * @now_ms (clock_now_ms()) when pgsource_next_tick() is due, or more often.
  */
 void pgsource_tick(struct pgsource *s, int64_t now_ms);
@@ -255,7 +273,8 @@ int64_t pgsource_next_tick(const struct pgsource *s);
 void pgsource_stop(struct pgsource *s);
 
 struct pgsource_status {
-	const char *state; /* "connecting", "identifying", "streaming", "waiting", "stopped" */
+	const char *state; /* "connecting", "identifying", "streaming", "paused" (out of
+			      streaming, step 7), "waiting", "stopped" */
 	char last_error[256]; /* "" when none yet */
 	uint64_t received_lsn; /* end of the last WAL received */
 	uint64_t reported_write, reported_flush; /* as sent to PostgreSQL last */

@@ -6,7 +6,9 @@
 # helper's --status-interval) longer than the server's wal_sender_timeout (2 s), those
 # updates go every second (half of it, logged) and a pause of 6 s leaves the connection
 # in place: the walsender does not log "terminating walsender process due to replication
-# timeout" and the helper makes no new connection.
+# timeout" and the helper makes no new connection.  (After two of those intervals the
+# paused source leaves streaming, out of the walsender's timeout; before, only the status
+# updates keep it.)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

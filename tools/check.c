@@ -528,6 +528,62 @@ static void json_string(const char *json, const char *key, char *out, size_t len
 	out[n] = '\0';
 }
 
+/*
+ * On a primary with a stream source: does its slot reserve WAL, and does the server still
+ * have the WAL the stream needs (docs/operations.md, "The slot")?  @json: the daemon's
+ * `walship status --json`.
+ */
+static void check_stream_slot(struct check_run *run, const struct config *cfg, const char *json)
+{
+	uint64_t missing = json_number(json, "source_wal_missing_lsn");
+	uint64_t restart = json_number(json, "source_slot_restart_lsn");
+	uint64_t flush = json_number(json, "source_flush_lsn");
+	uint64_t seg_size = json_number(json, "seg_size");
+	uint64_t timeline = json_number(json, "timeline");
+	char segment[32];
+
+	if (cfg->role != CONFIG_ROLE_PRIMARY || !cfg->pg_conninfo[0])
+		return;
+	if (!json_number(json, "source_connects")) {
+		check_item(run, CHECK_SKIP, "stream slot", NULL,
+			   "walshipd has not connected to PostgreSQL yet");
+		return;
+	}
+	if (missing && seg_size) {
+		wal_name_format_segment(segment, sizeof(segment), timeline ? (uint32_t)timeline : 1,
+					missing / seg_size, (uint32_t)seg_size);
+		check_item(
+			run, CHECK_FAIL, "stream slot",
+			"Push the segments from that one on with walship push (archive_command "
+			"does when it calls walship push; from another archive, by hand): "
+			"streaming goes on after the last one the replicas hold. If no archive "
+			"has them, stop walshipd, drop the slot (pg_drop_replication_slot) and "
+			"start walshipd: it makes the slot again and streams from the server's "
+			"position, and the standbys served by the replicas need a new base "
+			"backup.",
+			"PostgreSQL removed the WAL from %X/%X (segment %s) on, which the stream "
+			"needs (slot \"%s\" invalidated by max_slot_wal_keep_size): the replicas "
+			"hold WAL durably up to %X/%X",
+			(unsigned int)(missing >> 32), (unsigned int)missing, segment, cfg->pg_slot,
+			(unsigned int)(flush >> 32), (unsigned int)flush);
+		return;
+	}
+	if (!restart) {
+		check_item(
+			run, CHECK_WARN, "stream slot",
+			"PostgreSQL invalidates a slot that holds more than "
+			"max_slot_wal_keep_size at a checkpoint, and removes the WAL it held once "
+			"archived: bring the replicas back, and see walship status for what "
+			"the stream still needs.",
+			"slot \"%s\" reserves no WAL (its restart_lsn is NULL): PostgreSQL may "
+			"remove WAL the replicas lack",
+			cfg->pg_slot);
+		return;
+	}
+	check_item(run, CHECK_PASS, "stream slot", NULL, "slot \"%s\" reserves WAL from %X/%X",
+		   cfg->pg_slot, (unsigned int)(restart >> 32), (unsigned int)restart);
+}
+
 static void check_daemon(struct check_run *run, const struct config *cfg,
 			 const struct controldata *cd)
 {
@@ -623,6 +679,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 		nfailing++;
 	check_sync_standby(run, cfg, nstreaming, nfailing);
 	check_slot_retention(run, cfg, json_number(reply.text, "source_retained_bytes"));
+	check_stream_slot(run, cfg, reply.text);
 	ctl_client_reply_free(&reply);
 }
 

@@ -286,12 +286,12 @@ int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
 
 /*
  * What is durable on sync_replicas replicas (at least one: with sync_replicas = 0 the
- * furthest replica's), never more than the stream delivered: the sync_replicas-th largest
- * stream_lsn of the connected replicas.  With @apply, what their standbys applied: each
- * replica's apply_lsn (the best of its standbys'), counted only as far as it is durable
- * on that replica (its stream_lsn).
+ * furthest replica's), never more than @cap (what the stream delivered): the
+ * sync_replicas-th largest stream_lsn of the connected replicas.  With @apply, what their
+ * standbys applied: each replica's apply_lsn (the best of its standbys'), counted only as
+ * far as it is durable on that replica (its stream_lsn).
  */
-static uint64_t stream_quorum(const struct primary *pr, bool apply)
+static uint64_t stream_quorum(const struct primary *pr, bool apply, uint64_t cap)
 {
 	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
 	uint64_t best[PUSH_MAX_EARLY_ACKS] = { 0 }; /* max_senders' upper bound */
@@ -315,7 +315,7 @@ static uint64_t stream_quorum(const struct primary *pr, bool apply)
 	}
 	if (n < need)
 		return 0;
-	return best[need - 1] < pr->stream_end ? best[need - 1] : pr->stream_end;
+	return best[need - 1] < cap ? best[need - 1] : cap;
 }
 
 void primary_stream_report(struct primary *pr)
@@ -325,8 +325,8 @@ void primary_stream_report(struct primary *pr)
 
 	if (!ss)
 		return;
-	flush = stream_quorum(pr, false);
-	apply = stream_quorum(pr, true);
+	flush = stream_quorum(pr, false, pr->stream_end);
+	apply = stream_quorum(pr, true, pr->stream_end);
 	if (flush <= ss->reported_flush && apply <= ss->reported_apply)
 		return;
 	if (flush > ss->reported_flush)
@@ -375,7 +375,25 @@ static int stream_identify(void *arg, const struct pgsource_server *sv, char *wh
 static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 {
 	struct primary *pr = arg;
+	struct stream_state *ss = stream_of(pr);
 
+	/*
+	 * The server removed WAL the stream needs (stream_wal_removed()): the segments pushed
+	 * meanwhile (archive_command, or walship push by hand from another archive) fill the
+	 * gap as restore_command does for a standby.  What sync_replicas replicas hold
+	 * durably past the stream's end, whole segments, is where it goes on.
+	 */
+	if (ss->source.wal_missing_lsn && pr->id.seg_size) {
+		uint64_t held = stream_quorum(pr, false, UINT64_MAX);
+
+		held -= held % pr->id.seg_size;
+		if (held > pr->stream_end) {
+			log_log("the replicas hold WAL up to %X/%X, pushed past what the server "
+				"removed: streaming goes on there",
+				(unsigned int)(held >> 32), (unsigned int)held);
+			pr->stream_end = held;
+		}
+	}
 	*timeline = pr->stream_tli;
 	return pr->stream_end;
 }
@@ -413,20 +431,19 @@ static void stream_segment_done(struct primary *pr, struct push *p)
 }
 
 /*
- * The stream goes on elsewhere (a new timeline from its switch point) while @p, the
- * segment being streamed, is not whole: as PostgreSQL does with the old timeline's last
- * segment, what arrived of it is shipped as NAME.partial (the rest zero), and its transfers
- * are cancelled
- * (the replicas discard their incoming copies: the new timeline's segment begins with the
- * same bytes).
+ * The stream goes on elsewhere (a new timeline from its switch point), or not at all (the
+ * server removed the rest), while @p, the segment being streamed, is not whole (@why says
+ * which): as PostgreSQL does with the old timeline's last segment, what arrived of it is
+ * shipped as NAME.partial (the rest zero), and its transfers are cancelled (the replicas
+ * discard their incoming copies once NAME.partial is stored: the new timeline's segment,
+ * or the whole one pushed, begins with the same bytes).
  */
-static void stream_segment_cut(struct primary *pr, struct push *p, uint32_t timeline, uint64_t lsn)
+static void stream_segment_cut(struct primary *pr, struct push *p, const char *why)
 {
 	char partial[WIRE_MAX_FILE_NAME + 1];
 
-	log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64
-		" bytes: the stream goes on at %X/%X on timeline %u",
-		p->name, p->avail, p->size, (unsigned int)(lsn >> 32), (unsigned int)lsn, timeline);
+	log_log("streamed segment \"%s\" ends at %" PRIu64 " of %" PRIu64 " bytes: %s", p->name,
+		p->avail, p->size, why);
 	pr->stream_push = NULL; /* its reference is dropped below */
 	for (struct peer *peer = pr->peers; peer; peer = peer->next)
 		peer_cancel_push(peer, p);
@@ -453,7 +470,11 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		uint32_t n;
 
 		if (p && (timeline != pr->stream_tli || lsn != p->lsn + p->avail)) {
-			stream_segment_cut(pr, p, timeline, lsn);
+			char why[96];
+
+			snprintf(why, sizeof(why), "the stream goes on at %X/%X on timeline %u",
+				 (unsigned int)(lsn >> 32), (unsigned int)lsn, timeline);
+			stream_segment_cut(pr, p, why);
 			p = NULL;
 		}
 		pr->stream_tli = timeline;
@@ -515,6 +536,27 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 			pr->stream_unsettled);
 		pgsource_pause(&ss->source, true);
 	}
+}
+
+/*
+ * The server no longer has the WAL the stream needs from @lsn on (its slot invalidated by
+ * max_slot_wal_keep_size): the segment being streamed cannot be completed from it.  What
+ * arrived of it is shipped as NAME.partial, for what the replicas acknowledged of it, and
+ * the stream goes on from that segment's start: a push of the whole segment, or the
+ * server's copy if it ever has one again, completes it (stream_resume_lsn()).
+ */
+static void stream_wal_removed(void *arg, uint32_t timeline, uint64_t lsn)
+{
+	struct primary *pr = arg;
+	struct push *p = pr->stream_push;
+	uint64_t seg_start;
+
+	(void)timeline;
+	if (!p || lsn < p->lsn || lsn > p->lsn + p->size)
+		return;
+	seg_start = p->lsn;
+	stream_segment_cut(pr, p, "the server removed the rest"); /* may free it */
+	pr->stream_end = seg_start;
 }
 
 /* The messages of one read are in: send what they brought, to each replica as one DATA
@@ -660,6 +702,7 @@ int primary_stream_start(struct primary *pr)
 		.wal = stream_wal,
 		.wal_batch_end = stream_wal_batch_end,
 		.history = stream_history,
+		.wal_removed = stream_wal_removed,
 	};
 	int ret;
 
@@ -723,6 +766,9 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	n->source_flush_lsn = ss->reported_flush;
 	n->source_apply_lsn = ss->reported_apply;
 	n->source_connects = s.connects;
+	n->source_slot_restart_lsn = s.slot_restart_lsn;
+	n->source_wal_missing_lsn = s.wal_missing_lsn;
+	snprintf(n->source_slot, sizeof(n->source_slot), "%s", pr->cfg.pg_slot);
 	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has
 	 * not reported durable: the slot keeps at least that much in pg_wal. */
 	n->source_retained_bytes =

@@ -33,6 +33,7 @@
 #define PGSOURCE_DEFAULT_RECONNECT_MAX_MS 10000
 #define PGSOURCE_MIN_SERVER_VERSION 150000
 #define PGSOURCE_SQLSTATE_DUPLICATE_OBJECT "42710"
+#define PGSOURCE_SQLSTATE_UNDEFINED_FILE "58P01" /* "requested WAL segment ... removed" */
 
 static void pgsource_arm(struct pgsource *s);
 static void pgsource_drain(struct pgsource *s);
@@ -204,6 +205,8 @@ static void pgsource_send_status(struct pgsource *s, bool ask_reply)
 	}
 	s->sent_write = s->report_write;
 	s->sent_flush = s->report_flush;
+	if (s->report_flush) /* the walsender moves the slot's restart_lsn to it */
+		s->slot_restart_lsn = s->report_flush;
 	s->last_status_ms = clock_now_ms();
 	if (ask_reply)
 		s->reply_requested = true;
@@ -358,6 +361,17 @@ static void pgsource_choose_start(struct pgsource *s)
 
 	if (s->state != PGSOURCE_COMMAND) /* the role stopped the source */
 		return;
+	if (lsn != 0 && s->slot_restart_lsn == 0) {
+		char at[PGREPL_LSN_TEXT];
+
+		/* Not at a first use of a slot made by hand without reserving WAL: the
+		 * walsender set restart_lsn to every flush position reported. */
+		log_warning("replication slot \"%s\" reserves no WAL (its restart_lsn is NULL): "
+			    "the server may have removed the WAL from %s that streaming needs",
+			    s->cfg.slot, pgrepl_lsn_format(lsn, at, sizeof(at)));
+		log_detail("PostgreSQL invalidates a slot that holds more WAL than "
+			   "max_slot_wal_keep_size at a checkpoint.");
+	}
 	if (lsn == 0) {
 		if (s->slot_restart_lsn != 0) {
 			lsn = s->slot_restart_lsn;
@@ -807,6 +821,7 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->server_wal_end = x.wal_end;
 	if (x.len == 0)
 		return;
+	s->wal_missing_lsn = 0;
 	s->next_lsn += x.len;
 	s->received_lsn = s->next_lsn;
 	s->bytes_received += x.len;
@@ -841,6 +856,37 @@ static void pgsource_message(struct pgsource *s, const uint8_t *msg, size_t len)
 	}
 }
 
+/*
+ * The server has removed the WAL streaming was to go on with (@err: "requested WAL segment
+ * ... has already been removed"): a slot that held more than max_slot_wal_keep_size is
+ * invalidated at a checkpoint, and the segments it no longer holds are removed once
+ * archived.  Told to the role, kept for the status, and retried as any failure: the WAL
+ * may come back from elsewhere (ops->wal_removed).
+ */
+static void pgsource_wal_removed(struct pgsource *s, const char *err)
+{
+	char at[PGREPL_LSN_TEXT];
+	uint32_t timeline = s->timeline;
+	uint64_t lsn = s->next_lsn;
+
+	s->wal_missing_lsn = lsn;
+	pgsource_fail(s, "the server no longer has the WAL from %s on timeline %u: %s",
+		      pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, err);
+	log_detail("Replication slot \"%s\" %s.", s->cfg.slot,
+		   s->slot_restart_lsn ? "reserved WAL when this connection read it" :
+					 "reserves no WAL (its restart_lsn is NULL): PostgreSQL "
+					 "invalidated it for holding more than "
+					 "max_slot_wal_keep_size, or it was made without "
+					 "RESERVE_WAL");
+	log_hint("Push the segments from the one named on with walship push (from the archive "
+		 "that has them): streaming goes on after the last one the replicas hold.  If "
+		 "none has them, stop walshipd, drop the slot and start walshipd: it makes the "
+		 "slot again and streams from the server's position; the standbys served by "
+		 "the replicas then need a new base backup.");
+	if (s->ops->wal_removed)
+		s->ops->wal_removed(s->arg, timeline, lsn);
+}
+
 /* The CopyBoth stream ended (PQgetCopyData() returned -1): why? */
 static void pgsource_copy_ended(struct pgsource *s)
 {
@@ -867,9 +913,14 @@ static void pgsource_copy_ended(struct pgsource *s)
 		return;
 	}
 	if (status == PGRES_FATAL_ERROR) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 		/* also an error after CopyBothResponse: START_REPLICATION refused */
-		pgsource_fail(s, "could not receive data from WAL stream: %s",
-			      pgsource_pq_error(PQresultErrorMessage(res), err, sizeof(err)));
+		pgsource_pq_error(PQresultErrorMessage(res), err, sizeof(err));
+		if (state && strcmp(state, PGSOURCE_SQLSTATE_UNDEFINED_FILE) == 0)
+			pgsource_wal_removed(s, err);
+		else
+			pgsource_fail(s, "could not receive data from WAL stream: %s", err);
 	} else {
 		s->result = res;
 		res = NULL;
@@ -1304,4 +1355,6 @@ void pgsource_get_status(const struct pgsource *s, struct pgsource_status *out)
 	out->bytes_received = s->bytes_received;
 	out->connected_since_ms = s->connected_since_ms;
 	out->server_wal_end = s->server_wal_end;
+	out->slot_restart_lsn = s->slot_restart_lsn;
+	out->wal_missing_lsn = s->wal_missing_lsn;
 }

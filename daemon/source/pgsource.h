@@ -36,7 +36,10 @@
  * silent for two status intervals, EOF, a command unanswered for connect_timeout) is
  * logged once with libpq's message, the connection closed, and a new one tried after a
  * backoff (reconnect_min doubling up to reconnect_max).  Nothing is skipped: every new
- * connection asks the role where to go on.
+ * connection asks the role where to go on.  A start the server has removed the WAL of
+ * (its slot invalidated by max_slot_wal_keep_size: "requested WAL segment ... has already
+ * been removed") is such a failure too, told to the role (ops->wal_removed) and kept in
+ * the status until WAL arrives again.
  *
  * Liveness: a walsender that receives status updates sends nothing while idle, so after a
  * status interval without any message the status update asks for a reply
@@ -107,6 +110,13 @@ struct pgsource_ops {
 	 */
 	void (*history)(void *arg, uint32_t timeline, const char *name, const uint8_t *content,
 			uint32_t len);
+	/*
+	 * The server has removed the WAL of @timeline from @lsn on, where streaming was to go
+	 * on (SQLSTATE 58P01, "requested WAL segment ... has already been removed"): called
+	 * once the source failed this connection; it retries as after any failure, from
+	 * ops->resume_lsn(), which may have moved past WAL the role got otherwise.  May be NULL.
+	 */
+	void (*wal_removed)(void *arg, uint32_t timeline, uint64_t lsn);
 };
 
 struct pgsource_config {
@@ -178,7 +188,8 @@ struct pgsource {
 
 	/* this connection */
 	struct pgsource_server server;
-	uint64_t slot_restart_lsn; /* 0: the slot holds no position */
+	uint64_t slot_restart_lsn; /* as read, then the flush position sent (the server sets a
+				      physical slot's restart_lsn to it); 0: NULL, none reserved */
 	uint32_t slot_restart_tli;
 	uint32_t timeline; /* being streamed (or about to be) */
 	uint64_t start_lsn; /* of the current START_REPLICATION */
@@ -207,6 +218,8 @@ struct pgsource {
 	uint64_t connects, disconnects, bytes_received;
 	int64_t connected_since_ms; /* clock_now_ms() when streaming began; 0: not streaming */
 	uint64_t server_wal_end; /* walEnd of the last 'w' or 'k' */
+	uint64_t wal_missing_lsn; /* the server removed WAL from here on (ops->wal_removed),
+				     until WAL arrives again; 0: none */
 };
 
 /*
@@ -282,6 +295,8 @@ struct pgsource_status {
 	uint64_t connects, disconnects, bytes_received;
 	int64_t connected_since_ms; /* clock_now_ms() when streaming began; 0: not streaming */
 	uint64_t server_wal_end; /* the server's end of WAL, as it last said */
+	uint64_t slot_restart_lsn; /* the slot's, as read or since reported; 0: NULL or unread */
+	uint64_t wal_missing_lsn; /* the server removed the WAL streaming needs from here on */
 };
 
 void pgsource_get_status(const struct pgsource *s, struct pgsource_status *out);

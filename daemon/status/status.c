@@ -218,6 +218,8 @@ static void render_json(struct sbuf *sb, const struct status_node *n)
 	sb_json_str(sb, n->source_state);
 	sb_printf(sb, ",\"source_error\":");
 	sb_json_str(sb, n->source_error);
+	sb_printf(sb, ",\"source_slot\":");
+	sb_json_str(sb, n->source_slot);
 	sb_printf(sb, ",\"last_conflict\":");
 	sb_json_str(sb, n->last_conflict);
 	sb_printf(sb, ",\"last_error\":");
@@ -309,6 +311,44 @@ static void render_text_probes(struct sbuf *sb, const struct status_probes *pr)
 	}
 }
 
+/*
+ * The stream's slot, once read, and WAL the server removed that the stream needs
+ * (docs/operations.md, "The slot"): what is missing, and what the operator can do.
+ */
+static void render_text_slot(struct sbuf *sb, const struct status_node *n)
+{
+	uint32_t seg_size = n->seg_size ? n->seg_size : STATUS_DEFAULT_SEG_SIZE;
+	uint64_t missing = n->source_wal_missing_lsn;
+	char segment[32];
+
+	if (!n->source_connects)
+		return;
+	if (n->source_slot_restart_lsn)
+		sb_printf(sb, "source slot:         \"%s\", restart_lsn %X/%X (%" PRIu64 ")\n",
+			  n->source_slot, (unsigned int)(n->source_slot_restart_lsn >> 32),
+			  (unsigned int)n->source_slot_restart_lsn, n->source_slot_restart_lsn);
+	else
+		sb_printf(sb,
+			  "source slot:         \"%s\", restart_lsn NULL: it reserves no WAL "
+			  "(invalidated by max_slot_wal_keep_size, or made without RESERVE_WAL)\n",
+			  n->source_slot);
+	if (!missing)
+		return;
+	wal_name_format_segment(segment, sizeof(segment), n->timeline ? n->timeline : 1,
+				missing / seg_size, seg_size);
+	sb_printf(sb,
+		  "WAL MISSING:         PostgreSQL removed the WAL from %X/%X (%" PRIu64
+		  ", segment %s) on; the replicas hold WAL durably up to %X/%X, so streaming "
+		  "waits: push the segments from %s on with walship push (from the archive "
+		  "that has them) and it goes on after the last one they hold; if none has them, "
+		  "stop walshipd, drop the slot and start walshipd: it makes the slot again and "
+		  "streams from the server's position, and the standbys served by the replicas "
+		  "need a new base backup\n",
+		  (unsigned int)(missing >> 32), (unsigned int)missing, missing, segment,
+		  (unsigned int)(n->source_flush_lsn >> 32), (unsigned int)n->source_flush_lsn,
+		  segment);
+}
+
 static void render_text(struct sbuf *sb, const struct status_node *n)
 {
 	sb_printf(sb, "role:                %s\n", n->role);
@@ -359,6 +399,7 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 				  n->source_retained_bytes);
 		if (n->source_error[0])
 			sb_printf(sb, "stream source error: %s\n", n->source_error);
+		render_text_slot(sb, n);
 		if (n->spool_full || n->lost_files)
 			sb_printf(sb,
 				  "spool overflow:      %" PRIu64 " push(es) refused, %" PRIu64

@@ -76,6 +76,11 @@
 	  "Primary: connections made to PostgreSQL's replication stream.")                               \
 	X(source_retained_bytes, GAUGE,                                                                  \
 	  "Primary: WAL PostgreSQL wrote past the flush position reported to it, which its slot keeps.") \
+	X(source_slot_restart_lsn, GAUGE,                                                                \
+	  "Primary: restart_lsn of the stream's slot, as read or since reported (0: NULL, no WAL "       \
+	  "reserved).")                                                                                  \
+	X(source_wal_missing_lsn, GAUGE,                                                                 \
+	  "Primary: PostgreSQL removed the WAL the stream needs from this LSN on (0: none).")            \
 	X(retain_removed_files, COUNTER, "Replica: WAL files removed by retention.")                     \
 	X(retain_removed_bytes, COUNTER, "Replica: bytes of WAL files removed by retention.")            \
 	X(retained_files, GAUGE, "Replica: files in archive_dir at the last retention pass.")            \
@@ -225,6 +230,7 @@ struct status_node {
 	/* primary: the stream source (pg_conninfo), "" when there is none */
 	char source_state[24];
 	char source_error[STATUS_MAX_TEXT];
+	char source_slot[64]; /* pg_slot */
 	struct status_peer *peers;
 	unsigned int npeers;
 	struct status_standby *standbys; /* replica with pg_listen: its standbys */

@@ -1,0 +1,172 @@
+#!/bin/bash
+# t_99m: the appliance's pg_listen answers the protocol's edge cases as PostgreSQL 15's
+# walsender does, shown by sending the same raw message sequences to both: to the
+# PostgreSQL primary (a replication=true connection to its walsender) and to the replica's
+# pg_listen, each sequence on a connection of its own, and comparing what comes back: the
+# message types in order (CopyData left out: what is streamed differs), each ErrorResponse's
+# severity, SQLSTATE and message (positions and pids masked), the column names of each
+# RowDescription, each CommandComplete's tag, and whether the connection is open at the end
+# (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
+# sequence.  The sequences: commands answered and refused, pipelined; message types a
+# replication connection never takes; a stream ended by the client's CopyDone.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PG_LISTEN_PORT=5453
+ws_setup
+require_cmds python3
+ws_pg_listen_trust "$PG_LISTEN_PORT"
+walship_stream_up off
+psql_at "$NS_P" "$PG_PORT" "create table marker (i int primary key); select pg_switch_wal()" \
+	>/dev/null
+appliance_holds_wal() {
+	in_ns "$NS_P" "$PG_BIN/psql" -X -A -t \
+		"host=$ADDR_R1 port=$PG_LISTEN_PORT user=postgres replication=true" \
+		-c IDENTIFY_SYSTEM >/dev/null 2>&1
+}
+wait_for 30 "the appliance to hold WAL" appliance_holds_wal
+
+# pgproto.py HOST PORT: each sequence on a connection of its own (replication=true, user
+# postgres, trust), one line per sequence: its name, then what came back (module comment).
+cat >"$TEST_DIR/pgproto.py" <<'PY'
+import re, socket, struct, sys
+
+def msg(kind, body=b""):
+    return kind + struct.pack("!I", 4 + len(body)) + body
+
+def q(text):
+    return msg(b"Q", text.encode() + b"\0")
+
+IDENT = q("IDENTIFY_SYSTEM")
+LAST = q("SHOW wal_segment_size")  # answered last on a connection left open
+
+def sequences(pos):
+    """(name, messages, whether LAST follows: not where the connection is to be closed);
+    streams start at @pos, the server's own flush position."""
+    start = q("START_REPLICATION " + pos)
+    return [
+        ("sql", q("SELECT 1"), True),
+        ("pipelined", IDENT + q("SHOW nosuch") + IDENT, True),
+        ("unknown_type", msg(b"z"), False),
+        ("password_after_auth", msg(b"p", b"x\0"), False),
+        ("slot_missing", q("START_REPLICATION SLOT nosuch 0/0"), True),
+        ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
+        ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
+        ("stream_copydone", start + msg(b"c"), True),
+    ]
+
+def mask(text):
+    text = re.sub(r"\b[0-9A-F]{1,8}/[0-9A-F]{1,8}\b", "X/X", text)
+    return re.sub(r"PID [0-9]+", "PID n", text)
+
+class Conn:
+    def __init__(self, host, port):
+        self.s = socket.create_connection((host, port), timeout=10)
+        p = b"user\0postgres\0replication\0true\0application_name\0t_99m\0\0"
+        self.s.sendall(struct.pack("!II", 8 + len(p), 196608) + p)
+        self.buf = b""
+
+    def read(self):
+        """The next message as (type, body), or "closed", or "no answer" (10 s)."""
+        while len(self.buf) < 5 or len(self.buf) < 1 + struct.unpack("!I", self.buf[1:5])[0]:
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return "no answer"
+            except ConnectionResetError:
+                d = b""
+            if not d:
+                return "closed"
+            self.buf += d
+        n = 1 + struct.unpack("!I", self.buf[1:5])[0]
+        m, self.buf = self.buf[:n], self.buf[n:]
+        return m[0:1], m[5:]
+
+    def until_ready(self):
+        while True:
+            m = self.read()
+            if isinstance(m, str) or m[0] == b"E":
+                sys.exit("no ReadyForQuery: %r" % (m,))
+            if m[0] == b"Z":
+                return
+
+def describe(kind, body):
+    if kind in (b"E", b"N"):
+        f = {p[0:1].decode(): p[1:].decode() for p in body.split(b"\0") if p}
+        return "%s %s %s %s" % (kind.decode(), f.get("V"), f.get("C"), mask(f.get("M", "")))
+    if kind == b"T":
+        names, at = [], 2
+        for _ in range(struct.unpack("!H", body[:2])[0]):
+            end = body.index(b"\0", at)
+            names.append(body[at:end].decode())
+            at = end + 1 + 18
+        return "T(%s)" % ",".join(names)
+    if kind == b"C":
+        return "C " + body.rstrip(b"\0").decode()
+    return kind.decode()
+
+def position(host, port):
+    c = Conn(host, port)
+    c.until_ready()
+    c.s.sendall(IDENT)
+    while True:
+        m = c.read()
+        if isinstance(m, str) or m[0] == b"E":
+            sys.exit("IDENTIFY_SYSTEM: %r" % (m,))
+        if m[0] == b"D":
+            body, vals, at = m[1], [], 2
+            for _ in range(3):
+                n = struct.unpack("!i", body[at:at + 4])[0]
+                vals.append(body[at + 4:at + 4 + n].decode())
+                at += 4 + n
+            return vals[2]
+
+def run(host, port, name, parts, last):
+    """@parts: the messages sent at once, or a list of them, each sent once the answers to
+    the one before have ended with a ReadyForQuery (the server waits for no reply then);
+    LAST follows when @last, after them or as a part of its own."""
+    c = Conn(host, port)
+    c.until_ready()
+    if isinstance(parts, bytes):
+        parts = [parts + (LAST if last else b"")]
+    elif last:
+        parts = parts + [LAST]
+    seen = []
+    for i, part in enumerate(parts):
+        final = i == len(parts) - 1
+        c.s.sendall(part)
+        got_last = False
+        while True:
+            m = c.read()
+            if isinstance(m, str):
+                seen.append(m)
+                return "%s: %s" % (name, " | ".join(seen))
+            if m[0] == b"d":
+                continue
+            seen.append(describe(*m))
+            if m[0] == b"C" and m[1] == b"SHOW\0" and final:
+                got_last = True
+            elif m[0] == b"Z" and (got_last or not final):
+                break
+    c.s.close()
+    return "%s: %s | open" % (name, " | ".join(seen))
+
+host, port = sys.argv[1], int(sys.argv[2])
+pos = position(host, port)
+for name, data, last in sequences(pos):
+    print(run(host, port, name, data, last), flush=True)
+PY
+
+in_ns "$NS_P" python3 "$TEST_DIR/pgproto.py" "$ADDR_P" "$PG_PORT" >"$TEST_DIR/postgres.out" ||
+	fail "the sequences could not be sent to PostgreSQL"
+in_ns "$NS_P" python3 "$TEST_DIR/pgproto.py" "$ADDR_R1" "$PG_LISTEN_PORT" >"$TEST_DIR/walship.out" ||
+	fail "the sequences could not be sent to the appliance"
+cat "$TEST_DIR/postgres.out"
+if grep "no answer" "$TEST_DIR/postgres.out"; then
+	fail "PostgreSQL left a sequence unanswered: the oracle is not what this test expects"
+fi
+diff -u "$TEST_DIR/postgres.out" "$TEST_DIR/walship.out" >&2 ||
+	fail "the appliance answers differently from PostgreSQL 15 (- PostgreSQL, + walship)"
+log "ok: $(wc -l <"$TEST_DIR/postgres.out") sequences answered as PostgreSQL 15 answers them"
+log "PASS"

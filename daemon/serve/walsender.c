@@ -205,8 +205,6 @@ void sb_flush(struct standby *sb)
 			   sb->sending.len - sb->sending_off, MSG_NOSIGNAL);
 }
 
-/* Queue an ErrorResponse; FATAL closes the connection once it is sent. */
-
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[512];
@@ -216,8 +214,17 @@ void sb_error(struct standby *sb, const char *severity, const char *sqlstate, co
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	pgwire_error(&sb->out, severity, sqlstate, msg);
-	if (!strcmp(severity, "FATAL"))
+	if (!strcmp(severity, "FATAL")) {
 		sb->close_when_sent = true;
+		return;
+	}
+	if (sb->state == SB_STREAMING) {
+		sb_stream_end(sb);
+		sb->next_lsn = 0; /* nothing held for it (serve_retention_floor()) */
+	} else if (sb->slot_p) {
+		sb_stream_end(sb); /* refused after its slot was taken */
+	}
+	pgwire_ready(&sb->out);
 }
 
 /* ---- receiving ---- */

@@ -56,7 +56,6 @@ static void sb_identify_system(struct standby *sb)
 
 	if (!s->store->id.system_identifier || !s->tli) {
 		sb_error(sb, "ERROR", "55000", "this appliance holds no WAL yet");
-		pgwire_ready(&sb->out);
 		return;
 	}
 	snprintf(sysid, sizeof(sysid), "%" PRIu64, s->store->id.system_identifier);
@@ -87,7 +86,6 @@ static void sb_show(struct standby *sb, const char *name)
 		snprintf(value, sizeof(value), "off"); /* an appliance pushes nothing */
 	} else {
 		sb_error(sb, "ERROR", "42704", "unrecognized configuration parameter \"%s\"", name);
-		pgwire_ready(&sb->out);
 		return;
 	}
 	len = strlen(value);
@@ -134,7 +132,6 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	if (n < 0) {
 		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
 			 strerror((int)-n));
-		pgwire_ready(&sb->out);
 		free(content);
 		return;
 	}
@@ -172,7 +169,6 @@ int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 			 "requested starting point %s on timeline %u is not in this server's "
 			 "history",
 			 at, tli);
-		pgwire_ready(&sb->out);
 		return -1;
 	}
 	if (start > sb->stop_lsn) {
@@ -181,7 +177,6 @@ int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 			 "requested starting point %s on timeline %u is not in this server's "
 			 "history: it forked from timeline %u at %s",
 			 at, tli, tli, fork);
-		pgwire_ready(&sb->out);
 		return -1;
 	}
 	return 0;
@@ -197,12 +192,10 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 		sb_error(sb, "ERROR", "0A000",
 			 "logical replication is not supported: walship serves physical "
 			 "replication only");
-		pgwire_ready(&sb->out);
 		return;
 	}
 	if (!s->store->id.system_identifier || !s->tli || !s->store->id.seg_size) {
 		sb_error(sb, "ERROR", "55000", "this appliance holds no WAL yet");
-		pgwire_ready(&sb->out);
 		return;
 	}
 	pgrepl_lsn_format(cmd->start, start, sizeof(start));
@@ -219,15 +212,12 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 			sb_error(sb, "ERROR", "55006",
 				 "replication slot \"%s\" is active for PID %u", cmd->slot,
 				 slot_holder(slot));
-			pgwire_ready(&sb->out);
 			return;
 		}
 		sb->slot_p = slot;
 	}
-	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0) {
-		sb->slot_p = NULL;
-		return; /* answered */
-	}
+	if (tli != s->tli && sb_find_fork(sb, tli, cmd->start, false) < 0)
+		return; /* answered, the slot released */
 	if (sb->slot_p)
 		sb->slot_p->active_pid = sb->pid;
 	snprintf(sb->slot, sizeof(sb->slot), "%s", cmd->slot);
@@ -244,9 +234,7 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 			 "requested starting point %s is ahead of the WAL flush position of this "
 			 "server %s",
 			 start, end);
-		pgwire_ready(&sb->out);
-		sb->close_when_sent = true;
-		return;
+		return; /* the stream ended: the connection takes commands again */
 	}
 	log_log("standby \"%s\" (%s) streams from %s on timeline %u", sb->app, sb->addr, start,
 		tli);
@@ -257,7 +245,6 @@ static void sb_start_replication(struct standby *sb, const struct pgwire_command
 static void sb_no_slot(struct standby *sb, const char *name)
 {
 	sb_error(sb, "ERROR", "42704", "replication slot \"%s\" does not exist", name);
-	pgwire_ready(&sb->out);
 }
 
 /*
@@ -283,14 +270,12 @@ static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 		sb_error(sb, "ERROR", "0A000",
 			 "logical replication slots are not supported by walship: physical "
 			 "slots only");
-		pgwire_ready(&sb->out);
 		return;
 	}
 	if (serve_slot_name_valid(cmd->slot) < 0) {
 		sb_error(sb, "ERROR", "42602",
 			 "replication slot name \"%s\" contains invalid character or is too long",
 			 cmd->slot);
-		pgwire_ready(&sb->out);
 		return;
 	}
 	slot = serve_slots_create(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,
@@ -304,7 +289,6 @@ static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 		else
 			sb_error(sb, "ERROR", "58030", "could not save replication slot \"%s\"",
 				 cmd->slot);
-		pgwire_ready(&sb->out);
 		return;
 	}
 	slot->owner_pid = sb->pid;
@@ -338,12 +322,10 @@ bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
 		}
 		sb_error(sb, "ERROR", "55006", "replication slot \"%s\" is active for PID %u", name,
 			 slot_holder(slot));
-		pgwire_ready(&sb->out);
 		return true;
 	}
 	if (serve_slots_drop(&s->slots, slot) < 0) { /* logs */
 		sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"", name);
-		pgwire_ready(&sb->out);
 		return true;
 	}
 	log_log("replication slot \"%s\" dropped by \"%s\" (%s)", name, sb->app, sb->addr);
@@ -389,7 +371,6 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 	}
 	if (pgwire_parse_command(text, &cmd) < 0) {
 		sb_error(sb, "ERROR", "42601", "syntax error in replication command %s", cmd.word);
-		pgwire_ready(&sb->out);
 		return;
 	}
 	switch (cmd.kind) {
@@ -422,14 +403,12 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 		sb_error(sb, "ERROR", "0A000",
 			 "BASE_BACKUP is not supported: walship serves WAL only, take base "
 			 "backups from a PostgreSQL server");
-		pgwire_ready(&sb->out);
 		return;
 	case PGWIRE_CMD_OTHER:
 		/* PostgreSQL 15's answer to SQL on a physical walsender (walsender.c
 		 * exec_replication_command(): ERRCODE_FEATURE_NOT_SUPPORTED). */
 		sb_error(sb, "ERROR", "0A000",
 			 "cannot execute SQL commands in WAL sender for physical replication");
-		pgwire_ready(&sb->out);
 		return;
 	}
 }

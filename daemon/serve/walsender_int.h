@@ -186,7 +186,12 @@ struct io_uring_sqe *sb_sqe(struct standby *sb, struct ring_op *op);
 void sb_op_done(struct standby *sb);
 /* Send what is queued, one send in flight; may free @sb (out of memory). */
 void sb_flush(struct standby *sb);
-/* Queue an ErrorResponse; FATAL closes the connection once it is sent. */
+/*
+ * Queue an ErrorResponse (@severity "ERROR" or "FATAL").  FATAL closes the connection once
+ * it is sent.  ERROR is recovered from as PostgreSQL's walsender recovers (postgres.c
+ * PostgresMain(), walsender.c WalSndErrorCleanup()): a stream in progress ends (its slot
+ * released), ReadyForQuery follows and the connection takes the next command.
+ */
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 	attr_printf(4, 5);
 /* TLS: drive the handshake on the ciphertext fed, then decrypt and handle what arrives. */
@@ -226,6 +231,9 @@ void serve_scan(struct serve *s);
 void sb_copydata(struct standby *sb, const struct pgwire_msg *m);
 /* The standby ended the COPY (CopyDone, then both CommandCompletes). */
 void sb_copy_done(struct standby *sb);
+/* The stream ends (or its start was refused): back to commands, the slot released, the
+ * segment closed (once no read is in flight). */
+void sb_stream_end(struct standby *sb);
 /* Send what is durable past next_lsn, as far as the send buffer allows; on an older
  * timeline, up to its switch point, then CopyDone (the end of the timeline). */
 void sb_pump(struct standby *sb);

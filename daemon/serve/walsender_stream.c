@@ -22,8 +22,6 @@
 #include "serve/slots.h"
 #include "wal/name.h"
 
-static void sb_stream_end(struct standby *sb);
-
 struct growing *serve_growing_find(struct serve *s, const char *name)
 {
 	for (unsigned int i = 0; i < SERVE_MAX_GROWING; i++)
@@ -86,8 +84,7 @@ static void serve_new_timeline(struct serve *s)
 		ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
 		if (ret == -EAGAIN)
 			continue; /* its history is not stored yet: it waits for it */
-		if (ret < 0) {
-			sb_stream_end(sb);
+		if (ret < 0) { /* answered, the stream ended */
 			sb->close_when_sent = true;
 			sb_flush(sb);
 		}
@@ -150,7 +147,7 @@ void serve_scan(struct serve *s)
 
 /* ---- streaming ---- */
 
-static void sb_stream_end(struct standby *sb)
+void sb_stream_end(struct standby *sb)
 {
 	if (sb->file_fd >= 0 && !sb->file_busy) {
 		close(sb->file_fd);
@@ -276,9 +273,6 @@ static void sb_removed(struct standby *sb)
 		sb->app, sb->addr, sb->file_name);
 	sb_error(sb, "ERROR", "58P01", "requested WAL segment %s has already been removed",
 		 sb->file_name);
-	pgwire_ready(&sb->out);
-	sb_stream_end(sb);
-	sb->close_when_sent = true;
 }
 
 static void sb_read_done(struct ring_op *op, int res, uint32_t flags);
@@ -336,9 +330,6 @@ static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
 		log_error("could not read file \"%s\": %s", sb->file_name, strerror(-res));
 		sb_error(sb, "ERROR", "58030", "could not read file \"%s\": %s", sb->file_name,
 			 strerror(-res));
-		pgwire_ready(&sb->out);
-		sb_stream_end(sb);
-		sb->close_when_sent = true;
 		sb_flush(sb);
 	} else if (res == 0) {
 		sb->waiting = true; /* shorter than its durable length said: wait for news */
@@ -401,9 +392,6 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		log_error("could not open file \"%s\": %s", sb->file_name, strerror(-res));
 		sb_error(sb, "ERROR", "58030", "could not open file \"%s\": %s", sb->file_name,
 			 strerror(-res));
-		pgwire_ready(&sb->out);
-		sb_stream_end(sb);
-		sb->close_when_sent = true;
 		sb_flush(sb);
 	} else {
 		const struct growing *g = serve_growing_find(s, sb->file_name);

@@ -8,7 +8,9 @@
 # RowDescription, each CommandComplete's tag, and whether the connection is open at the end
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
 # sequence.  The sequences: commands answered and refused, pipelined; message types a
-# replication connection never takes; a stream ended by the client's CopyDone.
+# replication connection never takes; a stream ended by the client's CopyDone;
+# START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
+# through a slot, a segment not held), the connection usable after it, the slot released.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -54,6 +56,13 @@ def sequences(pos):
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
         ("stream_copydone", start + msg(b"c"), True),
+        # refused after CopyBothResponse: the stream ends, the connection takes commands
+        ("ahead", q("START_REPLICATION FFFF/0"), True),
+        ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +
+         q("START_REPLICATION SLOT p1 FFFF/0") + q("DROP_REPLICATION_SLOT p1"), True),
+        # (PostgreSQL reads what follows START_REPLICATION before it finds the segment
+        # missing: the SHOW after it is sent once the error has come)
+        ("segment_removed", [q("START_REPLICATION 0/0")], True),
     ]
 
 def mask(text):

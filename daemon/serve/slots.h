@@ -10,7 +10,8 @@
  * What retention keeps for a permanent slot is the restart LSN the file holds, not the
  * newer one in memory (as PostgreSQL saves its slots before a checkpoint removes WAL):
  * after a crash the slot never points at WAL already removed.
- * A temporary slot lives in memory only and goes with its connection.
+ * A temporary slot lives in memory only and goes with its connection, or at the first
+ * ERROR answered on it (as PostgreSQL drops temporary slots on error).
  *
  * Pure bookkeeping, on the event loop's thread; the file is written synchronously (a few
  * hundred bytes, seldom).
@@ -36,7 +37,8 @@ struct serve_slot {
 	uint64_t restart_lsn; /* 0: nothing reserved yet */
 	uint64_t saved_lsn; /* a permanent slot's restart LSN as the file holds it */
 	uint32_t restart_tli;
-	bool temporary; /* dropped when the connection that made it, owner_pid, ends */
+	bool temporary; /* dropped when the connection that made it, owner_pid, ends or is
+			 * answered an ERROR */
 	uint32_t owner_pid;
 	uint32_t active_pid; /* the connection streaming through it, 0 none */
 };

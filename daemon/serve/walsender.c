@@ -38,6 +38,19 @@ static int sb_tls_seal(struct standby *sb);
 
 /* ---- connection plumbing ---- */
 
+/* Drop the temporary slots @sb made: when it ends, and at an ERROR (PostgreSQL's
+ * WalSndErrorCleanup() calls ReplicationSlotCleanup(), as its documentation of TEMPORARY
+ * says: "automatically dropped on error or when the session has finished"). */
+static void sb_drop_temporary_slots(struct standby *sb)
+{
+	struct serve *s = sb->s;
+
+	for (unsigned int i = 0; sb->pid && i < SERVE_MAX_SLOTS; i++)
+		if (s->slots.slot[i].name[0] && s->slots.slot[i].temporary &&
+		    s->slots.slot[i].owner_pid == sb->pid)
+			(void)serve_slots_drop(&s->slots, &s->slots.slot[i]);
+}
+
 static void sb_free(struct standby *sb)
 {
 	struct serve *s = sb->s;
@@ -51,10 +64,7 @@ static void sb_free(struct standby *sb)
 	s->nstandbys--;
 	if (sb->slot_p)
 		sb->slot_p->active_pid = 0;
-	for (unsigned int i = 0; sb->pid && i < SERVE_MAX_SLOTS; i++)
-		if (s->slots.slot[i].name[0] && s->slots.slot[i].temporary &&
-		    s->slots.slot[i].owner_pid == sb->pid)
-			(void)serve_slots_drop(&s->slots, &s->slots.slot[i]);
+	sb_drop_temporary_slots(sb);
 	if (sb->file_fd >= 0)
 		close(sb->file_fd);
 	close(sb->fd);
@@ -224,6 +234,7 @@ void sb_error(struct standby *sb, const char *severity, const char *sqlstate, co
 	} else if (sb->slot_p) {
 		sb_stream_end(sb); /* refused after its slot was taken */
 	}
+	sb_drop_temporary_slots(sb);
 	pgwire_ready(&sb->out);
 }
 

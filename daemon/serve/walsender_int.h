@@ -190,7 +190,8 @@ void sb_flush(struct standby *sb);
  * Queue an ErrorResponse (@severity "ERROR" or "FATAL").  FATAL closes the connection once
  * it is sent.  ERROR is recovered from as PostgreSQL's walsender recovers (postgres.c
  * PostgresMain(), walsender.c WalSndErrorCleanup()): a stream in progress ends (its slot
- * released), ReadyForQuery follows and the connection takes the next command.
+ * released), the temporary slots the connection made are dropped, ReadyForQuery follows
+ * and the connection takes the next command.
  */
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 	attr_printf(4, 5);

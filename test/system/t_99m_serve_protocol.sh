@@ -10,7 +10,8 @@
 # sequence.  The sequences: commands answered and refused, pipelined; message types a
 # replication connection never takes; a stream ended by the client's CopyDone;
 # START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
-# through a slot, a segment not held), the connection usable after it, the slot released.
+# through a slot, a segment not held), the connection usable after it, the slot released;
+# a temporary slot dropped at an ERROR.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +64,9 @@ def sequences(pos):
         # (PostgreSQL reads what follows START_REPLICATION before it finds the segment
         # missing: the SHOW after it is sent once the error has come)
         ("segment_removed", [q("START_REPLICATION 0/0")], True),
+        # an ERROR drops the temporary slots the connection made
+        ("temporary_slot_error", q("CREATE_REPLICATION_SLOT t1 TEMPORARY PHYSICAL") +
+         q("SHOW nosuch") + q("DROP_REPLICATION_SLOT t1"), True),
     ]
 
 def mask(text):

@@ -374,10 +374,6 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 		return;
 	}
 	switch (cmd.kind) {
-	case PGWIRE_CMD_EMPTY:
-		pgwire_put(&sb->out, "I\0\0\0\4", 5); /* EmptyQueryResponse */
-		pgwire_ready(&sb->out);
-		return;
 	case PGWIRE_CMD_IDENTIFY_SYSTEM:
 		sb_identify_system(sb);
 		return;
@@ -404,9 +400,13 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 			 "BASE_BACKUP is not supported: walship serves WAL only, take base "
 			 "backups from a PostgreSQL server");
 		return;
+	case PGWIRE_CMD_EMPTY:
 	case PGWIRE_CMD_OTHER:
 		/* PostgreSQL 15's answer to SQL on a physical walsender (walsender.c
-		 * exec_replication_command(): ERRCODE_FEATURE_NOT_SUPPORTED). */
+		 * exec_replication_command(): ERRCODE_FEATURE_NOT_SUPPORTED), an empty query
+		 * included: what does not start with a replication command's keyword is SQL
+		 * to it (repl_scanner.l replication_scanner_is_replication_command()), and
+		 * it answers no EmptyQueryResponse. */
 		sb_error(sb, "ERROR", "0A000",
 			 "cannot execute SQL commands in WAL sender for physical replication");
 		return;

@@ -7,7 +7,8 @@
 # severity, SQLSTATE and message (positions and pids masked), the column names of each
 # RowDescription, each CommandComplete's tag, and whether the connection is open at the end
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
-# sequence.  The sequences: commands answered and refused, pipelined; message types a
+# sequence.  The sequences: commands answered and refused (an empty query is SQL to a
+# physical walsender), pipelined; message types a
 # replication connection never takes; a stream ended by the client's CopyDone;
 # START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
 # through a slot, a segment not held), the connection usable after it, the slot released;
@@ -50,6 +51,8 @@ def sequences(pos):
     start = q("START_REPLICATION " + pos)
     return [
         ("sql", q("SELECT 1"), True),
+        ("empty", q(""), True),
+        ("blank", q(" ; "), True),
         ("pipelined", IDENT + q("SHOW nosuch") + IDENT, True),
         ("unknown_type", msg(b"z"), False),
         ("password_after_auth", msg(b"p", b"x\0"), False),

@@ -285,12 +285,21 @@ static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 			sb_copydata(sb, m);
 			return;
 		}
+		if (sb->state == SB_QUERY)
+			return; /* ignored outside COPY, below */
 		break;
 	case 'c':
 		if (sb->state == SB_STREAMING) {
 			sb_copy_done(sb);
 			return;
 		}
+		/* fall through */
+	case 'f':
+		/* CopyData, CopyDone, CopyFail between commands: PostgreSQL accepts and
+		 * ignores them (postgres.c PostgresMain(): "we probably got here because a
+		 * COPY failed, and the frontend is still sending data") */
+		if (sb->state == SB_QUERY)
+			return;
 		break;
 	default:
 		break;

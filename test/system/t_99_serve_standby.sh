@@ -218,7 +218,6 @@ hostile "oversized startup packet" '\x00\x01\x00\x00\x00\x03\x00\x00'
 hostile "oversized message" "${startup}Q\x7f\xff\xff\xff"
 hostile "message length under 4" "${startup}Q\x00\x00\x00\x02"
 hostile "unknown message type" "${startup}P\x00\x00\x00\x04"
-hostile "CopyData outside COPY" "${startup}d\x00\x00\x00\x05r"
 hostile "data after SSLRequest" '\x00\x00\x00\x08\x04\xd2\x16\x2fjunk'
 ws_check_daemons
 receiver_streaming || fail "the standby stopped streaming after the hostile connections"

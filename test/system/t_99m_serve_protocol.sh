@@ -8,8 +8,8 @@
 # RowDescription, each CommandComplete's tag, and whether the connection is open at the end
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
-# physical walsender), pipelined; message types a
-# replication connection never takes; a stream ended by the client's CopyDone;
+# physical walsender), pipelined; CopyData, CopyDone and CopyFail outside COPY (ignored);
+# message types a replication connection never takes; a stream ended by the client's CopyDone;
 # START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
 # through a slot, a segment not held), the connection usable after it, the slot released;
 # a temporary slot dropped at an ERROR.
@@ -59,6 +59,9 @@ def sequences(pos):
         ("slot_missing", q("START_REPLICATION SLOT nosuch 0/0"), True),
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
+        ("copydata_idle", msg(b"d", b"r" + bytes(33)), True),
+        ("copydone_idle", msg(b"c"), True),
+        ("copyfail_idle", msg(b"f", b"x\0"), True),
         ("stream_copydone", start + msg(b"c"), True),
         # refused after CopyBothResponse: the stream ends, the connection takes commands
         ("ahead", q("START_REPLICATION FFFF/0"), True),

@@ -235,7 +235,10 @@ void sb_error(struct standby *sb, const char *severity, const char *sqlstate, co
 		sb_stream_end(sb); /* refused after its slot was taken */
 	}
 	sb_drop_temporary_slots(sb);
-	pgwire_ready(&sb->out);
+	if (sb->extended)
+		sb->skip_till_sync = true; /* ReadyForQuery at the Sync */
+	else
+		pgwire_ready(&sb->out);
 }
 
 /* ---- receiving ---- */
@@ -261,48 +264,91 @@ static void sb_recv(struct standby *sb)
 				   0);
 }
 
+/*
+ * A message between commands, as PostgreSQL's backend takes one (postgres.c SocketBackend()
+ * and PostgresMain()): a simple Query runs; the extended query protocol (Parse, Bind,
+ * Execute, Describe, Close) and function calls are refused with ERROR 08P01, as a
+ * walsender refuses them (forbidden_in_wal_sender()), and after such an ERROR every message
+ * up to Sync is skipped; Sync answers ReadyForQuery, Flush has nothing to flush; CopyData,
+ * CopyDone and CopyFail are ignored.  Returns false for a type no client sends here.
+ */
+static bool sb_idle_message(struct standby *sb, const struct pgwire_msg *m)
+{
+	switch (m->type) {
+	case 'Q':
+	case 'F':
+	case 'd':
+	case 'c':
+	case 'f':
+		sb->extended = false;
+		break;
+	case 'P':
+	case 'B':
+	case 'E':
+	case 'D':
+	case 'C':
+	case 'H':
+		sb->extended = true;
+		break;
+	case 'S':
+		sb->extended = false;
+		sb->skip_till_sync = false;
+		break;
+	default:
+		return false;
+	}
+	if (sb->skip_till_sync)
+		return true;
+	switch (m->type) {
+	case 'Q':
+		sb_query(sb, m);
+		break;
+	case 'F':
+		sb_error(sb, "ERROR", "08P01",
+			 "fastpath function calls not supported in a replication connection");
+		break;
+	case 'H':
+	case 'S':
+		if (m->len) /* pq_getmsgend() */
+			sb_error(sb, "ERROR", "08P01", "invalid message format");
+		else if (m->type == 'S')
+			pgwire_ready(&sb->out);
+		break;
+	case 'd':
+	case 'c':
+	case 'f':
+		/* PostgreSQL accepts and ignores them outside COPY (PostgresMain(): "we
+		 * probably got here because a COPY failed, and the frontend is still sending
+		 * data") */
+		break;
+	default:
+		sb_error(sb, "ERROR", "08P01",
+			 "extended query protocol not supported in a replication connection");
+		break;
+	}
+	return true;
+}
+
 /* One regular message. */
 static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 {
-	switch (m->type) {
-	case 'X':
+	if (m->type == 'X') {
 		sb_close(sb);
 		return;
-	case 'p':
-		if (sb->state == SB_AUTH) {
-			sb_sasl(sb, m);
-			return;
-		}
-		break;
-	case 'Q':
-		if (sb->state == SB_QUERY) {
-			sb_query(sb, m);
-			return;
-		}
-		break;
-	case 'd':
-		if (sb->state == SB_STREAMING) {
-			sb_copydata(sb, m);
-			return;
-		}
-		if (sb->state == SB_QUERY)
-			return; /* ignored outside COPY, below */
-		break;
-	case 'c':
-		if (sb->state == SB_STREAMING) {
-			sb_copy_done(sb);
-			return;
-		}
-		/* fall through */
-	case 'f':
-		/* CopyData, CopyDone, CopyFail between commands: PostgreSQL accepts and
-		 * ignores them (postgres.c PostgresMain(): "we probably got here because a
-		 * COPY failed, and the frontend is still sending data") */
-		if (sb->state == SB_QUERY)
-			return;
-		break;
-	default:
-		break;
+	}
+	if (sb->state == SB_QUERY && sb_idle_message(sb, m))
+		return;
+	if (sb->state == SB_AUTH && m->type == 'p') {
+		sb_sasl(sb, m);
+		return;
+	}
+	if (sb->state == SB_STREAMING && m->type == 'd') {
+		sb_copydata(sb, m);
+		return;
+	}
+	if (sb->state == SB_STREAMING && m->type == 'c') {
+		sb_copy_done(sb);
+		return;
 	}
 	if (sb->state == SB_AUTH) { /* PostgreSQL's words (auth.c CheckSASLAuth()) */
 		log_log("expected SASL response from %s, got message type %d", sb->addr, m->type);

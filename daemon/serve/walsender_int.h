@@ -59,6 +59,10 @@ struct standby {
 	size_t rx_len;
 	bool rx_busy;
 	bool ssl_done, gss_done;
+	/* the extended query protocol, refused as PostgreSQL's walsender refuses it: the
+	 * message handled is one of it, so an ERROR skips what follows up to Sync (postgres.c
+	 * doing_extended_query_message, ignore_till_sync) */
+	bool extended, skip_till_sync;
 	/* TLS, after SSLRequest was answered 'S': ciphertext is received into tls_rx and
 	 * fed to OpenSSL (memory BIOs, net/tls.h); what is queued in @out is encrypted as it
 	 * moves to @sending, after its first out_plain bytes (the 'S' itself) */
@@ -191,7 +195,8 @@ void sb_flush(struct standby *sb);
  * it is sent.  ERROR is recovered from as PostgreSQL's walsender recovers (postgres.c
  * PostgresMain(), walsender.c WalSndErrorCleanup()): a stream in progress ends (its slot
  * released), the temporary slots the connection made are dropped, ReadyForQuery follows
- * and the connection takes the next command.
+ * (at the next Sync after a message of the extended query protocol) and the connection
+ * takes the next command.
  */
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 	attr_printf(4, 5);

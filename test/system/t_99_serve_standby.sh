@@ -217,7 +217,7 @@ hostile "HTTP request" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
 hostile "oversized startup packet" '\x00\x01\x00\x00\x00\x03\x00\x00'
 hostile "oversized message" "${startup}Q\x7f\xff\xff\xff"
 hostile "message length under 4" "${startup}Q\x00\x00\x00\x02"
-hostile "unknown message type" "${startup}P\x00\x00\x00\x04"
+hostile "unknown message type" "${startup}z\x00\x00\x00\x04"
 hostile "data after SSLRequest" '\x00\x00\x00\x08\x04\xd2\x16\x2fjunk'
 ws_check_daemons
 receiver_streaming || fail "the standby stopped streaming after the hostile connections"

@@ -9,6 +9,7 @@
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
 # physical walsender), pipelined; CopyData, CopyDone and CopyFail outside COPY (ignored);
+# the extended query protocol and function calls (refused, then skipped up to Sync);
 # message types a replication connection never takes; a stream ended by the client's CopyDone;
 # START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
 # through a slot, a segment not held), the connection usable after it, the slot released;
@@ -62,6 +63,16 @@ def sequences(pos):
         ("copydata_idle", msg(b"d", b"r" + bytes(33)), True),
         ("copydone_idle", msg(b"c"), True),
         ("copyfail_idle", msg(b"f", b"x\0"), True),
+        # the extended query protocol: refused, then skipped up to Sync
+        ("parse_sync", msg(b"P", b"\0IDENTIFY_SYSTEM\0\0\0") + msg(b"S"), True),
+        ("skip_till_sync", msg(b"P", b"\0x\0\0\0") + IDENT + msg(b"S") + IDENT, True),
+        ("bind_execute_describe_close", msg(b"B", bytes(8)) + msg(b"E", bytes(5)) +
+         msg(b"D", b"S\0") + msg(b"C", b"S\0") + msg(b"S"), True),
+        ("flush_sync", msg(b"H") + msg(b"S") + msg(b"S"), True),
+        ("sync_body", msg(b"S", b"xx"), True),
+        ("flush_body", msg(b"H", b"xx") + IDENT + msg(b"S"), True),
+        ("fastpath", msg(b"F", bytes(4)), True),
+        ("parse_unknown_type", msg(b"P", b"\0x\0\0\0") + msg(b"z"), False),
         ("stream_copydone", start + msg(b"c"), True),
         # refused after CopyBothResponse: the stream ends, the connection takes commands
         ("ahead", q("START_REPLICATION FFFF/0"), True),

@@ -329,11 +329,15 @@ static bool sb_idle_message(struct standby *sb, const struct pgwire_msg *m)
 	return true;
 }
 
-/* One regular message. */
+/*
+ * One regular message.  Terminate closes the connection once what was answered before is
+ * sent: PostgreSQL sent it before reading on (ReadyForQuery flushes; so does the
+ * CopyBothResponse of START_REPLICATION).
+ */
 static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 {
 	if (m->type == 'X') {
-		sb_close(sb);
+		sb->close_when_sent = true;
 		return;
 	}
 	if (sb->state == SB_QUERY && sb_idle_message(sb, m))
@@ -377,9 +381,9 @@ static void sb_process(struct standby *sb)
 			struct pgwire_msg m;
 
 			n = pgwire_next_message(sb->rx + used, sb->rx_len - used, &m);
-			if (n < 0) {
+			if (n < 0) { /* closed, no answer (pq_getmessage(): COMMERROR) */
 				log_log("invalid message length from %s", sb->addr);
-				sb_close(sb);
+				sb->close_when_sent = true;
 				break;
 			}
 			if (n > 0)

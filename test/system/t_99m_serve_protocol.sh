@@ -10,7 +10,8 @@
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
 # physical walsender), pipelined; CopyData, CopyDone and CopyFail outside COPY (ignored);
 # the extended query protocol and function calls (refused, then skipped up to Sync);
-# message types a replication connection never takes; a stream ended by the client's CopyDone;
+# message types a replication connection never takes; Terminate and a message length
+# under 4 (closed once what was answered before is sent); a stream ended by the client's CopyDone;
 # START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
 # through a slot, a segment not held), the connection usable after it, the slot released;
 # a temporary slot dropped at an ERROR.
@@ -57,6 +58,9 @@ def sequences(pos):
         ("pipelined", IDENT + q("SHOW nosuch") + IDENT, True),
         ("unknown_type", msg(b"z"), False),
         ("password_after_auth", msg(b"p", b"x\0"), False),
+        # closed once the answers before are sent
+        ("length_under_4", IDENT + b"Q\0\0\0\2", False),
+        ("terminate", IDENT + msg(b"X"), False),
         ("slot_missing", q("START_REPLICATION SLOT nosuch 0/0"), True),
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
@@ -72,8 +76,10 @@ def sequences(pos):
         ("sync_body", msg(b"S", b"xx"), True),
         ("flush_body", msg(b"H", b"xx") + IDENT + msg(b"S"), True),
         ("fastpath", msg(b"F", bytes(4)), True),
+        ("parse_terminate", msg(b"P", b"\0x\0\0\0") + msg(b"X"), False),
         ("parse_unknown_type", msg(b"P", b"\0x\0\0\0") + msg(b"z"), False),
         ("stream_copydone", start + msg(b"c"), True),
+        ("stream_terminate", start + msg(b"X"), False),
         # refused after CopyBothResponse: the stream ends, the connection takes commands
         ("ahead", q("START_REPLICATION FFFF/0"), True),
         ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +

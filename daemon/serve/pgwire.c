@@ -659,10 +659,11 @@ void pgwire_ready(struct pgwire_buf *b)
 }
 
 void pgwire_error(struct pgwire_buf *b, const char *severity, const char *sqlstate,
-		  const char *message)
+		  const char *message, const char *detail)
 {
 	size_t sl = strlen(severity) + 1, cl = strlen(sqlstate) + 1, ml = strlen(message) + 1;
-	uint8_t *p = msg_begin(b, 'E', 4 + 2 * sl + cl + ml + 1);
+	size_t dl = detail ? strlen(detail) + 1 : 0;
+	uint8_t *p = msg_begin(b, 'E', 4 + 2 * sl + cl + ml + (dl ? 1 + dl : 0) + 1);
 
 	if (!p)
 		return;
@@ -678,6 +679,11 @@ void pgwire_error(struct pgwire_buf *b, const char *severity, const char *sqlsta
 	*p++ = 'M';
 	memcpy(p, message, ml);
 	p += ml;
+	if (detail) {
+		*p++ = 'D';
+		memcpy(p, detail, dl);
+		p += dl;
+	}
 	*p = '\0';
 }
 

@@ -215,15 +215,35 @@ void sb_flush(struct standby *sb)
 			   sb->sending.len - sb->sending_off, MSG_NOSIGNAL);
 }
 
+static void sb_verror(struct standby *sb, const char *severity, const char *sqlstate,
+		      const char *detail, const char *fmt, va_list ap) attr_printf(5, 0);
+
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	sb_verror(sb, severity, sqlstate, NULL, fmt, ap);
 	va_end(ap);
-	pgwire_error(&sb->out, severity, sqlstate, msg);
+}
+
+void sb_error_detail(struct standby *sb, const char *severity, const char *sqlstate,
+		     const char *detail, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_verror(sb, severity, sqlstate, detail, fmt, ap);
+	va_end(ap);
+}
+
+static void sb_verror(struct standby *sb, const char *severity, const char *sqlstate,
+		      const char *detail, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pgwire_error(&sb->out, severity, sqlstate, msg, detail);
 	if (!strcmp(severity, "FATAL")) {
 		sb->close_when_sent = true;
 		return;

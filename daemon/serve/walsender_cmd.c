@@ -161,22 +161,26 @@ int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 	if (wait && n == -ENOENT)
 		return -EAGAIN;
 	pgrepl_lsn_format(start, at, sizeof(at));
+	/* PostgreSQL's words and SQLSTATE (XX000: errmsg() without errcode()) in
+	 * timeline.c tliSwitchPoint() and walsender.c StartReplication() */
 	if (ret < 0 || tli > s->tli) {
 		if (ret < 0 && ret != -ENOENT)
 			log_warning("could not read the history of timeline %u: %s", s->tli,
 				    strerror(-ret));
-		sb_error(sb, "ERROR", "58P01",
-			 "requested starting point %s on timeline %u is not in this server's "
-			 "history",
-			 at, tli);
+		sb_error(sb, "ERROR", "XX000",
+			 "requested timeline %u is not in this server's history", tli);
 		return -1;
 	}
 	if (start > sb->stop_lsn) {
+		char detail[128];
+
 		pgrepl_lsn_format(sb->stop_lsn, fork, sizeof(fork));
-		sb_error(sb, "ERROR", "58P01",
-			 "requested starting point %s on timeline %u is not in this server's "
-			 "history: it forked from timeline %u at %s",
-			 at, tli, tli, fork);
+		snprintf(detail, sizeof(detail),
+			 "This server's history forked from timeline %u at %s.", tli, fork);
+		sb_error_detail(sb, "ERROR", "XX000", detail,
+				"requested starting point %s on timeline %u is not in this "
+				"server's history",
+				at, tli);
 		return -1;
 	}
 	return 0;

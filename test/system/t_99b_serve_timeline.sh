@@ -5,7 +5,9 @@
 # promoted: the appliance stores 00000002.history and timeline 2, ends B's stream at the
 # switch point with PostgreSQL's end-of-timeline sequence (CopyDone, then the next
 # timeline and its start, both CommandCompletes), serves TIMELINE_HISTORY 2, and B goes on
-# streaming timeline 2 from the appliance and holds the promoted server's data.
+# streaming timeline 2 from the appliance and holds the promoted server's data.  A
+# START_REPLICATION on timeline 1 past the switch point, or on a timeline not in the
+# history, is refused as the promoted server refuses it.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -73,4 +75,19 @@ if grep -E 'error reading result of streaming command|unexpected result' "$BDATA
 	fail "B's walreceiver refused the end-of-timeline sequence"
 fi
 log "ok: B holds the promoted server's data on timeline 2"
+
+# START_REPLICATION on timeline 1 past its switch point, and on a timeline of no history:
+# the appliance refuses as the promoted server does, which holds the same history
+# (message, DETAIL, SQLSTATE XX000; psql's LOCATION line is PostgreSQL's source file).
+refusal() { # refusal CONNINFO COMMAND
+	in_ns "$NS_P" "$PG_BIN/psql" -X -A -t -v VERBOSITY=verbose "$1 user=postgres replication=true" \
+		-c "$2" 2>&1 | grep -v '^LOCATION:' || true
+}
+for cmd in "START_REPLICATION FFFF/0 TIMELINE 1" "START_REPLICATION 0/0 TIMELINE 7"; do
+	pg=$(refusal "host=$(pg_socket_dir "$SDATA") port=$S_PORT" "$cmd")
+	[[ "$pg" == "ERROR:  XX000: "* ]] || fail "the promoted server's answer to $cmd: '$pg'"
+	assert_eq "$pg" "$(refusal "host=$ADDR_R1 port=$PG_LISTEN_PORT" "$cmd")" \
+		"the appliance's answer to $cmd"
+	log "ok: $cmd: ${pg//$'\n'/ }"
+done
 log "PASS"

@@ -12,8 +12,9 @@
 # the extended query protocol and function calls (refused, then skipped up to Sync);
 # message types a replication connection never takes; Terminate and a message length
 # under 4 (closed once what was answered before is sent); a stream ended by the client's CopyDone;
-# START_REPLICATION refused after its CopyBothResponse (ahead of the flush position,
-# through a slot, a segment not held), the connection usable after it, the slot released;
+# START_REPLICATION refused (a timeline not in the server's history; after its
+# CopyBothResponse: ahead of the flush position, through a slot, a segment not held), the
+# connection usable after it, the slot released;
 # a temporary slot dropped at an ERROR.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -87,6 +88,7 @@ def sequences(pos):
         # (PostgreSQL reads what follows START_REPLICATION before it finds the segment
         # missing: the SHOW after it is sent once the error has come)
         ("segment_removed", [q("START_REPLICATION 0/0")], True),
+        ("timeline_unknown", q("START_REPLICATION 0/0 TIMELINE 7"), True),
         # an ERROR drops the temporary slots the connection made
         ("temporary_slot_error", q("CREATE_REPLICATION_SLOT t1 TEMPORARY PHYSICAL") +
          q("SHOW nosuch") + q("DROP_REPLICATION_SLOT t1"), True),

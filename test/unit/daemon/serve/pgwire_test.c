@@ -316,7 +316,7 @@ static void test_builders(void **state)
 	const char *values[] = { "7714757620651245335", NULL };
 	const size_t lens[] = { 19, 0 };
 	const uint8_t wal[3] = { 1, 2, 3 };
-	const char types[] = "RSKZETDCWcdd";
+	const char types[] = "RSKZEETDCWcdd";
 	struct pgwire_msg m;
 	size_t at = 0, i = 0;
 
@@ -326,7 +326,8 @@ static void test_builders(void **state)
 	pgwire_parameter_status(&b, "server_version", "15.0");
 	pgwire_backend_key(&b, 42, 7);
 	pgwire_ready(&b);
-	pgwire_error(&b, "FATAL", "28000", "no pg_hba.conf entry");
+	pgwire_error(&b, "FATAL", "28000", "no pg_hba.conf entry", NULL);
+	pgwire_error(&b, "ERROR", "XX000", "m", "The detail.");
 	pgwire_row_description(&b, 2, names, oids);
 	pgwire_data_row(&b, 2, values, lens);
 	pgwire_command_complete(&b, "IDENTIFY_SYSTEM");
@@ -341,8 +342,13 @@ static void test_builders(void **state)
 
 		assert_true(n > 0);
 		assert_int_equal(m.type, types[i]);
-		if (m.type == 'E') {
+		if (m.type == 'E' && types[i + 1] == 'E') {
 			static const char e[] = "SFATAL\0VFATAL\0C28000\0Mno pg_hba.conf entry\0";
+
+			assert_int_equal(m.len, sizeof(e));
+			assert_memory_equal(m.body, e, sizeof(e));
+		} else if (m.type == 'E') {
+			static const char e[] = "SERROR\0VERROR\0CXX000\0Mm\0DThe detail.\0";
 
 			assert_int_equal(m.len, sizeof(e));
 			assert_memory_equal(m.body, e, sizeof(e));

@@ -128,6 +128,9 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 		sb_error(sb, "FATAL", "53200", "out of memory");
 		return;
 	}
+	/* The RowDescription first, as walsender.c SendTimeLineHistory() sends it before it
+	 * opens the file: a file not held is an ErrorResponse after it. */
+	pgwire_row_description(&sb->out, 2, names, oids);
 	n = serve_read_history(sb->s, tli, content);
 	if (n < 0) {
 		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
@@ -137,7 +140,9 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	}
 	lens[0] = strlen(name);
 	lens[1] = (size_t)n;
-	sb_row(sb, 2, names, oids, values, lens, "TIMELINE_HISTORY");
+	pgwire_data_row(&sb->out, 2, values, lens);
+	pgwire_command_complete(&sb->out, "TIMELINE_HISTORY");
+	pgwire_ready(&sb->out);
 	free(content);
 }
 

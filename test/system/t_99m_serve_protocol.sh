@@ -65,6 +65,7 @@ def sequences(pos):
         ("slot_missing", q("START_REPLICATION SLOT nosuch 0/0"), True),
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
+        ("timeline_history_missing", q("TIMELINE_HISTORY 5"), True),
         ("copydata_idle", msg(b"d", b"r" + bytes(33)), True),
         ("copydone_idle", msg(b"c"), True),
         ("copyfail_idle", msg(b"f", b"x\0"), True),

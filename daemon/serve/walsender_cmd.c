@@ -374,8 +374,14 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 	struct pgwire_command cmd;
 	const char *text = (const char *)m->body;
 
-	if (!m->len || m->body[m->len - 1] != '\0' || strlen(text) != m->len - 1) {
-		sb_error(sb, "FATAL", "08P01", "invalid string in message");
+	/* The query string, then nothing: PostgreSQL's ERRORs when it is not (pqformat.c
+	 * pq_getmsgstring(), pq_getmsgend()) */
+	if (strnlen(text, m->len) >= m->len) {
+		sb_error(sb, "ERROR", "08P01", "invalid string in message");
+		return;
+	}
+	if (strlen(text) + 1 != m->len) {
+		sb_error(sb, "ERROR", "08P01", "invalid message format");
 		return;
 	}
 	if (pgwire_parse_command(text, &cmd) < 0) {

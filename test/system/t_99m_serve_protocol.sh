@@ -57,6 +57,9 @@ def sequences(pos):
         ("empty", q(""), True),
         ("blank", q(" ; "), True),
         ("pipelined", IDENT + q("SHOW nosuch") + IDENT, True),
+        ("string_unterminated", msg(b"Q", b"IDENTIFY_SYSTEM"), True),
+        ("string_trailing", msg(b"Q", b"IDENTIFY_SYSTEM\0x\0"), True),
+        ("string_none", msg(b"Q"), True),
         ("unknown_type", msg(b"z"), False),
         ("password_after_auth", msg(b"p", b"x\0"), False),
         # closed once the answers before are sent

@@ -366,12 +366,18 @@ static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 		sb_sasl(sb, m);
 		return;
 	}
-	if (sb->state == SB_STREAMING && m->type == 'd') {
-		sb_copydata(sb, m);
-		return;
-	}
-	if (sb->state == SB_STREAMING && m->type == 'c') {
-		sb_copy_done(sb);
+	if (sb->state == SB_STREAMING) {
+		sb->extended = false;
+		if (m->type == 'd') {
+			sb_copydata(sb, m);
+		} else if (m->type == 'c') {
+			sb_copy_done(sb);
+		} else { /* PostgreSQL's words (walsender.c ProcessRepliesIfAny()) */
+			char type = m->type >= 32 && m->type < 127 ? (char)m->type : '?';
+
+			log_log("invalid standby message type \"%c\" from %s", type, sb->addr);
+			sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"", type);
+		}
 		return;
 	}
 	if (sb->state == SB_AUTH) { /* PostgreSQL's words (auth.c CheckSASLAuth()) */

@@ -15,7 +15,8 @@
 # START_REPLICATION refused (a timeline not in the server's history; after its
 # CopyBothResponse: ahead of the flush position, through a slot, a segment not held), the
 # connection usable after it, the slot released;
-# a temporary slot dropped at an ERROR.
+# a temporary slot dropped at an ERROR; what a streaming client may send wrong (another
+# message type).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -85,6 +86,11 @@ def sequences(pos):
         ("parse_unknown_type", msg(b"P", b"\0x\0\0\0") + msg(b"z"), False),
         ("stream_copydone", start + msg(b"c"), True),
         ("stream_terminate", start + msg(b"X"), False),
+        # what a streaming client may send wrong
+        ("stream_query", start + IDENT, False),
+        ("stream_copyfail", start + msg(b"f", b"x\0"), False),
+        ("stream_sync", start + msg(b"S"), False),
+        ("stream_unknown_type", start + msg(b"z"), False),
         # refused after CopyBothResponse: the stream ends, the connection takes commands
         ("ahead", q("START_REPLICATION FFFF/0"), True),
         ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +

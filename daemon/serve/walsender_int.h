@@ -236,7 +236,8 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
 void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool complete);
 /* At start: the newest timeline and segment of the store, and its kept partials. */
 void serve_scan(struct serve *s);
-/* A CopyData from a streaming standby: its status update or hot standby feedback. */
+/* A CopyData from a streaming standby: its status update or hot standby feedback (one
+ * too short: an ERROR; of another type: the connection closed). */
 void sb_copydata(struct standby *sb, const struct pgwire_msg *m);
 /* The standby ended the COPY (CopyDone, then both CommandCompletes). */
 void sb_copy_done(struct standby *sb);

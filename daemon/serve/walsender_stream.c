@@ -229,13 +229,16 @@ void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb->catalog_xmin = hs.catalog_xmin;
 		return;
 	}
+	/* As walsender.c ProcessStandbyMessage() reads it: an ERROR from pqformat.c for a
+	 * message too short (the stream ends, the connection goes on), and for a type it
+	 * does not know, the connection closed with no answer (COMMERROR, then exit). */
 	log_log("invalid standby message from %s", sb->addr);
-	if (m->len && (m->body[0] == PGREPL_MSG_STATUS || m->body[0] == PGREPL_MSG_HS_FEEDBACK))
-		sb_error(sb, "FATAL", "08P01",
-			 "insufficient data left in message"); /* as pqformat.c */
+	if (!m->len)
+		sb_error(sb, "ERROR", "08P01", "no data left in message");
+	else if (m->body[0] == PGREPL_MSG_STATUS || m->body[0] == PGREPL_MSG_HS_FEEDBACK)
+		sb_error(sb, "ERROR", "08P01", "insufficient data left in message");
 	else
-		sb_error(sb, "FATAL", "08P01", "invalid standby message type \"%c\"",
-			 m->len ? (m->body[0] >= 32 && m->body[0] < 127 ? m->body[0] : '?') : '?');
+		sb->close_when_sent = true;
 }
 
 /* The standby ended the COPY (walsender.c: CopyDone, then both CommandCompletes). */

@@ -16,7 +16,7 @@
 # CopyBothResponse: ahead of the flush position, through a slot, a segment not held), the
 # connection usable after it, the slot released;
 # a temporary slot dropped at an ERROR; what a streaming client may send wrong (another
-# message type).
+# message type, a status update or feedback too short, CopyData of no known type).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -91,6 +91,10 @@ def sequences(pos):
         ("stream_copyfail", start + msg(b"f", b"x\0"), False),
         ("stream_sync", start + msg(b"S"), False),
         ("stream_unknown_type", start + msg(b"z"), False),
+        ("stream_status_short", start + msg(b"d", b"r\0\0"), True),
+        ("stream_feedback_short", start + msg(b"d", b"h\0\0"), True),
+        ("stream_copydata_empty", start + msg(b"d"), True),
+        ("stream_copydata_unknown", start + msg(b"d", b"z"), False),
         # refused after CopyBothResponse: the stream ends, the connection takes commands
         ("ahead", q("START_REPLICATION FFFF/0"), True),
         ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +

@@ -173,7 +173,8 @@ int pgwire_next_message(const uint8_t *buf, size_t len, struct pgwire_msg *out)
 	if (len < 5)
 		return 0;
 	mlen = get32(buf + 1);
-	if (mlen < 4 || mlen - 4 > PGWIRE_MAX_MESSAGE)
+	if (mlen < 4 || mlen - 4 > PGWIRE_MAX_MESSAGE ||
+	    (buf[0] && strchr("cfXSHCDE", buf[0]) && mlen > PGWIRE_MAX_SMALL_MESSAGE))
 		return -EINVAL;
 	if (len < (size_t)mlen + 1)
 		return 0;

@@ -25,6 +25,10 @@
 #define PGWIRE_MAX_STARTUP 10000
 /* Longest regular message accepted from a client: a query, a status update. */
 #define PGWIRE_MAX_MESSAGE 65536
+/* Longest CopyDone, CopyFail, Terminate, Sync, Flush, Close, Describe or Execute, its
+ * length field included, as PostgreSQL's PQ_SMALL_MESSAGE_LIMIT (postgres.c
+ * SocketBackend()): these carry a name at most. */
+#define PGWIRE_MAX_SMALL_MESSAGE 10000
 #define PGWIRE_MAX_NAME 64 /* PostgreSQL's NAMEDATALEN */
 
 /* Type OIDs of the columns the replication commands return. */
@@ -95,7 +99,8 @@ struct pgwire_msg {
 /*
  * The regular message at the start of @buf (@len bytes).  Returns its whole length
  * (type byte included) and fills @out, 0 when more bytes are needed, or -EINVAL when its
- * length is under 4 or its body over PGWIRE_MAX_MESSAGE.
+ * length is under 4 or its body over PGWIRE_MAX_MESSAGE (PGWIRE_MAX_SMALL_MESSAGE with
+ * the length field for the types it names): told by the header, before the body comes.
  */
 int pgwire_next_message(const uint8_t *buf, size_t len, struct pgwire_msg *out);
 

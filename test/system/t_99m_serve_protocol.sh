@@ -10,8 +10,9 @@
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
 # physical walsender), pipelined; CopyData, CopyDone and CopyFail outside COPY (ignored);
 # the extended query protocol and function calls (refused, then skipped up to Sync);
-# message types a replication connection never takes; Terminate and a message length
-# under 4 (closed once what was answered before is sent); a stream ended by the client's CopyDone;
+# message types a replication connection never takes; Terminate, a message length under
+# 4, a CopyDone over PostgreSQL's limit for it (closed once what was answered before is
+# sent); a stream ended by the client's CopyDone;
 # START_REPLICATION refused (a timeline not in the server's history; after its
 # CopyBothResponse: ahead of the flush position, through a slot, a segment not held), the
 # connection usable after it, the slot released;
@@ -66,6 +67,8 @@ def sequences(pos):
         # closed once the answers before are sent
         ("length_under_4", IDENT + b"Q\0\0\0\2", False),
         ("terminate", IDENT + msg(b"X"), False),
+        ("copydone_too_long", IDENT + msg(b"c", bytes(9997)), False),
+        ("sync_longest", msg(b"S", bytes(9996)) + msg(b"S"), True),
         ("slot_missing", q("START_REPLICATION SLOT nosuch 0/0"), True),
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),

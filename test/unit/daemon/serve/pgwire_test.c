@@ -173,6 +173,10 @@ static void test_messages(void **state)
 	assert_int_equal(pgwire_next_message((const uint8_t *)"X\0\0\0\3", 5, &m), -EINVAL);
 	assert_int_equal(pgwire_next_message((const uint8_t *)"d\0\1\0\5", 5, &m), -EINVAL);
 	assert_int_equal(pgwire_next_message((const uint8_t *)"X\0\0\0\4", 5, &m), 5);
+	/* CopyDone, Sync and the like: 10000 bytes at most, length field included */
+	assert_int_equal(pgwire_next_message((const uint8_t *)"c\0\0\x27\x11", 5, &m), -EINVAL);
+	assert_int_equal(pgwire_next_message((const uint8_t *)"S\0\0\x27\x10", 5, &m), 0);
+	assert_int_equal(pgwire_next_message((const uint8_t *)"d\0\0\x27\x11", 5, &m), 0);
 	assert_int_equal(m.len, 0);
 }
 

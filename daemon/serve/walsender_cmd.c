@@ -281,10 +281,11 @@ static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 			 "slots only");
 		return;
 	}
+	/* 1 to 63 characters (the grammar's identifier): PostgreSQL's words for the rest
+	 * (slot.c ReplicationSlotValidateName()) */
 	if (serve_slot_name_valid(cmd->slot) < 0) {
 		sb_error(sb, "ERROR", "42602",
-			 "replication slot name \"%s\" contains invalid character or is too long",
-			 cmd->slot);
+			 "replication slot name \"%s\" contains invalid character", cmd->slot);
 		return;
 	}
 	slot = serve_slots_create(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,
@@ -384,8 +385,9 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 		sb_error(sb, "ERROR", "08P01", "invalid message format");
 		return;
 	}
-	if (pgwire_parse_command(text, &cmd) < 0) {
-		sb_error(sb, "ERROR", "42601", "syntax error in replication command %s", cmd.word);
+	if (pgwire_parse_command(text, &cmd) < 0) { /* as repl_gram.y's, the bare words */
+		log_log("syntax error in replication command %s from %s", cmd.word, sb->addr);
+		sb_error(sb, "ERROR", "42601", "syntax error");
 		return;
 	}
 	switch (cmd.kind) {

@@ -56,6 +56,9 @@ def sequences(pos):
     start = q("START_REPLICATION " + pos)
     return [
         ("sql", q("SELECT 1"), True),
+        ("syntax", q("IDENTIFY_SYSTEM foo"), True),
+        ("two_commands", q("IDENTIFY_SYSTEM; IDENTIFY_SYSTEM"), True),
+        ("slot_name_invalid", q('CREATE_REPLICATION_SLOT "a-b" PHYSICAL'), True),
         ("empty", q(""), True),
         ("blank", q(" ; "), True),
         ("pipelined", IDENT + q("SHOW nosuch") + IDENT, True),

@@ -279,18 +279,21 @@ static bool keyword(const char *tok, bool quoted, const char *kw)
 	return !quoted && !strcasecmp(tok, kw);
 }
 
-/* An unsigned decimal timeline, 1 to 2^32-1. */
-static int parse_timeline(const char *tok, uint32_t *tli)
+/* An unsigned decimal timeline, 1 to 2^32-1: -ERANGE for 0, which the grammar refuses
+ * at once (repl_gram.y: "invalid timeline"), -EINVAL for anything else. */
+static int parse_timeline(const char *tok, bool quoted, uint32_t *tli)
 {
 	char *end;
 	unsigned long long v;
 
-	if (!isdigit((unsigned char)tok[0]))
+	if (quoted || !isdigit((unsigned char)tok[0]))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(tok, &end, 10);
-	if (errno || *end || v == 0 || v > UINT32_MAX)
+	if (errno || *end || v > UINT32_MAX)
 		return -EINVAL;
+	if (v == 0)
+		return -ERANGE;
 	*tli = (uint32_t)v;
 	return 0;
 }
@@ -335,9 +338,11 @@ static int parse_start_replication(const char **at, struct pgwire_command *out)
 		return ret;
 	if (ret == 0)
 		return 0;
-	if (!keyword(tok, quoted, "TIMELINE") || next_token(at, tok, &quoted) <= 0 || quoted ||
-	    parse_timeline(tok, &out->timeline) < 0)
+	if (!keyword(tok, quoted, "TIMELINE") || next_token(at, tok, &quoted) <= 0)
 		return -EINVAL;
+	ret = parse_timeline(tok, quoted, &out->timeline);
+	if (ret < 0)
+		return ret;
 	return next_token(at, tok, &quoted) == 0 ? 0 : -EINVAL;
 }
 
@@ -494,9 +499,11 @@ int pgwire_parse_command(const char *text, struct pgwire_command *out)
 	}
 	if (keyword(tok, quoted, "TIMELINE_HISTORY")) {
 		out->kind = PGWIRE_CMD_TIMELINE_HISTORY;
-		if (next_token(&at, tok, &quoted) <= 0 || quoted ||
-		    parse_timeline(tok, &out->timeline) < 0)
+		if (next_token(&at, tok, &quoted) <= 0)
 			return -EINVAL;
+		ret = parse_timeline(tok, quoted, &out->timeline);
+		if (ret < 0)
+			return ret;
 		return next_token(&at, tok, &quoted) == 0 ? 0 : -EINVAL;
 	}
 	if (keyword(tok, quoted, "START_REPLICATION")) {

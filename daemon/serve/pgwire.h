@@ -148,9 +148,10 @@ struct pgwire_command {
 /*
  * Parse the text of a simple Query as the replication grammar of PostgreSQL 15
  * (repl_gram.y, for the commands above): keywords in upper or lower case, identifiers
- * plain or double-quoted, an optional final semicolon.  Returns 0, or -EINVAL for a
- * syntax error of a known command (@out->word says which).  Unknown first words are
- * PGWIRE_CMD_OTHER, not an error.
+ * plain or double-quoted, an optional final semicolon.  Returns 0, -EINVAL for a
+ * syntax error of a known command (@out->word says which), or -ERANGE for a timeline of
+ * 0 (the grammar's "invalid timeline 0", refused where it stands, before what follows).
+ * Unknown first words are PGWIRE_CMD_OTHER, not an error.
  */
 int pgwire_parse_command(const char *text, struct pgwire_command *out);
 

@@ -374,6 +374,7 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 {
 	struct pgwire_command cmd;
 	const char *text = (const char *)m->body;
+	int ret;
 
 	/* The query string, then nothing: PostgreSQL's ERRORs when it is not (pqformat.c
 	 * pq_getmsgstring(), pq_getmsgend()) */
@@ -385,7 +386,12 @@ void sb_query(struct standby *sb, const struct pgwire_msg *m)
 		sb_error(sb, "ERROR", "08P01", "invalid message format");
 		return;
 	}
-	if (pgwire_parse_command(text, &cmd) < 0) { /* as repl_gram.y's, the bare words */
+	ret = pgwire_parse_command(text, &cmd);
+	if (ret == -ERANGE) {
+		sb_error(sb, "ERROR", "42601", "invalid timeline 0");
+		return;
+	}
+	if (ret < 0) { /* as repl_gram.y's, the bare words */
 		log_log("syntax error in replication command %s from %s", cmd.word, sb->addr);
 		sb_error(sb, "ERROR", "42601", "syntax error");
 		return;

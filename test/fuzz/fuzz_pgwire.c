@@ -28,7 +28,7 @@ static void check_command(const char *text)
 	uint64_t again;
 	int ret = pgwire_parse_command(text, &c);
 
-	FUZZ_ASSERT(ret == 0 || ret == -EINVAL);
+	FUZZ_ASSERT(ret == 0 || ret == -EINVAL || ret == -ERANGE);
 	FUZZ_ASSERT(memchr(c.word, '\0', sizeof(c.word)));
 	FUZZ_ASSERT(memchr(c.show, '\0', sizeof(c.show)));
 	FUZZ_ASSERT(memchr(c.slot, '\0', sizeof(c.slot)));

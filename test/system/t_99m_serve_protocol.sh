@@ -76,6 +76,8 @@ def sequences(pos):
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
         ("timeline_history_missing", q("TIMELINE_HISTORY 5"), True),
+        ("timeline_history_zero", q("TIMELINE_HISTORY 0"), True),
+        ("timeline_zero", q("START_REPLICATION 0/0 TIMELINE 0 x"), True),
         ("copydata_idle", msg(b"d", b"r" + bytes(33)), True),
         ("copydone_idle", msg(b"c"), True),
         ("copyfail_idle", msg(b"f", b"x\0"), True),

@@ -205,7 +205,9 @@ static void test_commands(void **state)
 	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 2", &c), 0);
 	assert_int_equal(c.kind, PGWIRE_CMD_TIMELINE_HISTORY);
 	assert_int_equal(c.timeline, 2);
-	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 0", &c), -EINVAL);
+	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 0", &c), -ERANGE);
+	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 0 x", &c), -ERANGE);
+	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY \"2\"", &c), -EINVAL);
 	assert_int_equal(pgwire_parse_command("TIMELINE_HISTORY 4294967296", &c), -EINVAL);
 
 	/* As the PG 15 walreceiver and pg_receivewal write it. */
@@ -230,6 +232,8 @@ static void test_commands(void **state)
 	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE", &c), -EINVAL);
 	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE 1 x", &c),
 			 -EINVAL);
+	assert_int_equal(pgwire_parse_command("START_REPLICATION 0/3000000 TIMELINE 0 x", &c),
+			 -ERANGE);
 	assert_int_equal(pgwire_parse_command("START_REPLICATION \"0/3000000\"", &c), -EINVAL);
 	assert_int_equal(pgwire_parse_command("START_REPLICATION SLOT \"unterminated", &c),
 			 -EINVAL);

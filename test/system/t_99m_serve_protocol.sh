@@ -8,16 +8,16 @@
 # RowDescription, each CommandComplete's tag, and whether the connection is open at the end
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
-# physical walsender), pipelined; CopyData, CopyDone and CopyFail outside COPY (ignored);
-# the extended query protocol and function calls (refused, then skipped up to Sync);
-# message types a replication connection never takes; Terminate, a message length under
-# 4, a CopyDone over PostgreSQL's limit for it (closed once what was answered before is
-# sent); a stream ended by the client's CopyDone;
-# START_REPLICATION refused (a timeline not in the server's history; after its
-# CopyBothResponse: ahead of the flush position, through a slot, a segment not held), the
-# connection usable after it, the slot released;
-# a temporary slot dropped at an ERROR; what a streaming client may send wrong (another
-# message type, a status update or feedback too short, CopyData of no known type).
+# physical walsender), a Query that is not one string; message types a replication
+# connection never takes; Terminate, a message length under 4, a CopyDone over
+# PostgreSQL's limit for it (closed once what was answered before is sent); CopyData,
+# CopyDone and CopyFail outside COPY (ignored); the extended query protocol and function
+# calls (refused, then skipped up to Sync); START_REPLICATION refused (a timeline not in
+# the server's history; after its CopyBothResponse: ahead of the flush position, through a
+# slot, a segment not held), the connection usable after it, the slot released; a
+# temporary slot dropped at an ERROR; a stream ended by the client, and what a streaming
+# client may send wrong (another message type, a status update or feedback too short,
+# CopyData of no known type).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,7 +39,7 @@ wait_for 30 "the appliance to hold WAL" appliance_holds_wal
 # pgproto.py HOST PORT: each sequence on a connection of its own (replication=true, user
 # postgres, trust), one line per sequence: its name, then what came back (module comment).
 cat >"$TEST_DIR/pgproto.py" <<'PY'
-import re, socket, struct, sys
+import re, socket, struct, sys, time
 
 def msg(kind, body=b""):
     return kind + struct.pack("!I", 4 + len(body)) + body
@@ -55,29 +55,32 @@ def sequences(pos):
     streams start at @pos, the server's own flush position."""
     start = q("START_REPLICATION " + pos)
     return [
+        # commands answered and refused
         ("sql", q("SELECT 1"), True),
+        ("empty", q(""), True),  # SQL to a physical walsender, as "SELECT 1"
+        ("blank", q(" ; "), True),
         ("syntax", q("IDENTIFY_SYSTEM foo"), True),
         ("two_commands", q("IDENTIFY_SYSTEM; IDENTIFY_SYSTEM"), True),
-        ("slot_name_invalid", q('CREATE_REPLICATION_SLOT "a-b" PHYSICAL'), True),
-        ("empty", q(""), True),
-        ("blank", q(" ; "), True),
         ("pipelined", IDENT + q("SHOW nosuch") + IDENT, True),
-        ("string_unterminated", msg(b"Q", b"IDENTIFY_SYSTEM"), True),
-        ("string_trailing", msg(b"Q", b"IDENTIFY_SYSTEM\0x\0"), True),
-        ("string_none", msg(b"Q"), True),
-        ("unknown_type", msg(b"z"), False),
-        ("password_after_auth", msg(b"p", b"x\0"), False),
-        # closed once the answers before are sent
-        ("length_under_4", IDENT + b"Q\0\0\0\2", False),
-        ("terminate", IDENT + msg(b"X"), False),
-        ("copydone_too_long", IDENT + msg(b"c", bytes(9997)), False),
-        ("sync_longest", msg(b"S", bytes(9996)) + msg(b"S"), True),
+        ("slot_name_invalid", q('CREATE_REPLICATION_SLOT "a-b" PHYSICAL'), True),
         ("slot_missing", q("START_REPLICATION SLOT nosuch 0/0"), True),
         ("drop_missing", q("DROP_REPLICATION_SLOT nosuch"), True),
         ("read_missing", q("READ_REPLICATION_SLOT nosuch"), True),
         ("timeline_history_missing", q("TIMELINE_HISTORY 5"), True),
         ("timeline_history_zero", q("TIMELINE_HISTORY 0"), True),
         ("timeline_zero", q("START_REPLICATION 0/0 TIMELINE 0 x"), True),
+        # a Query that is not one string
+        ("string_unterminated", msg(b"Q", b"IDENTIFY_SYSTEM"), True),
+        ("string_trailing", msg(b"Q", b"IDENTIFY_SYSTEM\0x\0"), True),
+        ("string_none", msg(b"Q"), True),
+        # types a replication connection never takes
+        ("unknown_type", msg(b"z"), False),
+        ("password_after_auth", msg(b"p", b"x\0"), False),
+        # closed once the answers to what came before are sent
+        ("terminate", IDENT + msg(b"X"), False),
+        ("length_under_4", IDENT + b"Q\0\0\0\2", False),
+        ("copydone_too_long", IDENT + msg(b"c", bytes(9997)), False),
+        # CopyData, CopyDone, CopyFail outside COPY: ignored
         ("copydata_idle", msg(b"d", b"r" + bytes(33)), True),
         ("copydone_idle", msg(b"c"), True),
         ("copyfail_idle", msg(b"f", b"x\0"), True),
@@ -88,13 +91,26 @@ def sequences(pos):
          msg(b"D", b"S\0") + msg(b"C", b"S\0") + msg(b"S"), True),
         ("flush_sync", msg(b"H") + msg(b"S") + msg(b"S"), True),
         ("sync_body", msg(b"S", b"xx"), True),
+        ("sync_longest", msg(b"S", bytes(9996)) + msg(b"S"), True),
         ("flush_body", msg(b"H", b"xx") + IDENT + msg(b"S"), True),
         ("fastpath", msg(b"F", bytes(4)), True),
         ("parse_terminate", msg(b"P", b"\0x\0\0\0") + msg(b"X"), False),
         ("parse_unknown_type", msg(b"P", b"\0x\0\0\0") + msg(b"z"), False),
+        # START_REPLICATION refused; after its CopyBothResponse, the stream ends and the
+        # connection takes commands, the slot released
+        ("timeline_unknown", q("START_REPLICATION 0/0 TIMELINE 7"), True),
+        ("ahead", q("START_REPLICATION FFFF/0"), True),
+        ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +
+         q("START_REPLICATION SLOT p1 FFFF/0") + q("DROP_REPLICATION_SLOT p1"), True),
+        # (PostgreSQL reads what follows START_REPLICATION before it finds the segment
+        # missing: the SHOW after it is sent once the error has come)
+        ("segment_removed", [q("START_REPLICATION 0/0")], True),
+        # an ERROR drops the temporary slots the connection made
+        ("temporary_slot_error", q("CREATE_REPLICATION_SLOT t1 TEMPORARY PHYSICAL") +
+         q("SHOW nosuch") + q("DROP_REPLICATION_SLOT t1"), True),
+        # streaming: ended by the client, and what a client may send wrong
         ("stream_copydone", start + msg(b"c"), True),
         ("stream_terminate", start + msg(b"X"), False),
-        # what a streaming client may send wrong
         ("stream_query", start + IDENT, False),
         ("stream_copyfail", start + msg(b"f", b"x\0"), False),
         ("stream_sync", start + msg(b"S"), False),
@@ -103,17 +119,6 @@ def sequences(pos):
         ("stream_feedback_short", start + msg(b"d", b"h\0\0"), True),
         ("stream_copydata_empty", start + msg(b"d"), True),
         ("stream_copydata_unknown", start + msg(b"d", b"z"), False),
-        # refused after CopyBothResponse: the stream ends, the connection takes commands
-        ("ahead", q("START_REPLICATION FFFF/0"), True),
-        ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +
-         q("START_REPLICATION SLOT p1 FFFF/0") + q("DROP_REPLICATION_SLOT p1"), True),
-        # (PostgreSQL reads what follows START_REPLICATION before it finds the segment
-        # missing: the SHOW after it is sent once the error has come)
-        ("segment_removed", [q("START_REPLICATION 0/0")], True),
-        ("timeline_unknown", q("START_REPLICATION 0/0 TIMELINE 7"), True),
-        # an ERROR drops the temporary slots the connection made
-        ("temporary_slot_error", q("CREATE_REPLICATION_SLOT t1 TEMPORARY PHYSICAL") +
-         q("SHOW nosuch") + q("DROP_REPLICATION_SLOT t1"), True),
     ]
 
 def mask(text):
@@ -144,12 +149,27 @@ class Conn:
         return m[0:1], m[5:]
 
     def until_ready(self):
+        """True at ReadyForQuery, False when refused for want of a walsender slot."""
         while True:
             m = self.read()
+            if not isinstance(m, str) and m[0] == b"E" and b"C53300\0" in m[1]:
+                return False
             if isinstance(m, str) or m[0] == b"E":
                 sys.exit("no ReadyForQuery: %r" % (m,))
             if m[0] == b"Z":
-                return
+                return True
+
+def connect(host, port):
+    """A connection ready for commands.  PostgreSQL's walsender slots (max_wal_senders)
+    are freed as the walsenders of the sequences before exit, which they may not have
+    done yet: a refusal for want of one (53300) is tried again, 10 s at most."""
+    for _ in range(100):
+        c = Conn(host, port)
+        if c.until_ready():
+            return c
+        c.s.close()
+        time.sleep(0.1)
+    sys.exit("no walsender slot free for 10 s")
 
 def describe(kind, body):
     if kind in (b"E", b"N"):
@@ -167,8 +187,7 @@ def describe(kind, body):
     return kind.decode()
 
 def position(host, port):
-    c = Conn(host, port)
-    c.until_ready()
+    c = connect(host, port)
     c.s.sendall(IDENT)
     while True:
         m = c.read()
@@ -186,8 +205,7 @@ def run(host, port, name, parts, last):
     """@parts: the messages sent at once, or a list of them, each sent once the answers to
     the one before have ended with a ReadyForQuery (the server waits for no reply then);
     LAST follows when @last, after them or as a part of its own."""
-    c = Conn(host, port)
-    c.until_ready()
+    c = connect(host, port)
     if isinstance(parts, bytes):
         parts = [parts + (LAST if last else b"")]
     elif last:

@@ -781,7 +781,7 @@ void serve_tick(struct serve *s, int64_t now_ms)
 			sb_close(sb);
 			continue;
 		}
-		if (!sb->ping_sent && !sb->copy_done_sent &&
+		if (!sb->ping_sent && !sb->copy_done_sent && !sb->close_when_sent &&
 		    silent_ms > s->keepalive_timeout_ms / 2) {
 			pgwire_keepalive(&sb->out, s->end_lsn, pgrepl_time_now(), true);
 			sb->ping_sent = true;

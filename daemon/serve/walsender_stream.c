@@ -79,7 +79,8 @@ static void serve_new_timeline(struct serve *s)
 		int ret;
 
 		next = sb->next; /* sb_flush() may free @sb (out of memory) */
-		if (sb->closing || sb->state != SB_STREAMING || sb->stop_lsn || sb->tli >= s->tli)
+		if (sb->closing || sb->close_when_sent || sb->state != SB_STREAMING ||
+		    sb->stop_lsn || sb->tli >= s->tli)
 			continue;
 		ret = sb_find_fork(sb, sb->tli, sb->next_lsn, true);
 		if (ret == -EAGAIN)
@@ -319,7 +320,7 @@ static void sb_read_done(struct ring_op *op, int res, uint32_t flags)
 
 	(void)flags;
 	sb->file_busy = false;
-	if (sb->closing) {
+	if (sb->closing || sb->close_when_sent) { /* after a FATAL nothing is sent */
 		sb_op_done(sb);
 		return;
 	}
@@ -370,12 +371,13 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 	(void)flags;
 	sb->file_busy = false;
 	s = sb->s;
-	if (res >= 0 && (sb->closing || sb->state != SB_STREAMING || sb->gen != sb->read_gen)) {
+	if (res >= 0 && (sb->closing || sb->close_when_sent || sb->state != SB_STREAMING ||
+			 sb->gen != sb->read_gen)) {
 		close(res); /* the stream ended meanwhile */
 		if (!sb->closing && sb->state == SB_STREAMING)
 			sb_pump(sb);
-	} else if (sb->closing) {
-		/* nothing to do */
+	} else if (sb->closing || sb->close_when_sent) {
+		/* nothing to do: after a FATAL nothing is sent */
 	} else if (res == -ENOENT && sb->file_incoming) {
 		/* Stored meanwhile (renamed): serve_wal_stored() wakes it to open the name. */
 		if (serve_growing_find(s, sb->file_name))

@@ -259,6 +259,95 @@ static void pgrepl_seeds(void)
 	write_text("pgrepl", "seg-size", "16MB");
 }
 
+/* Append the simple Query @text to @b. */
+static void put_query(struct pgwire_buf *b, const char *text)
+{
+	size_t n = strlen(text) + 1;
+	uint8_t *p = pgwire_reserve(b, 5 + n);
+
+	if (!p)
+		exit(1);
+	p[0] = 'Q';
+	p[1] = 0;
+	p[2] = 0;
+	p[3] = (uint8_t)((n + 4) >> 8);
+	p[4] = (uint8_t)(n + 4);
+	memcpy(p + 5, text, n);
+	b->len += 5 + n;
+}
+
+/*
+ * Whole sessions for fuzz_standby: the size of each receive (0: all at once), then what
+ * a client sends, from its startup packet on: a walreceiver streaming an older timeline
+ * to its end and the next one through a temporary slot, pg_receivewal, a client that errs
+ * (the extended query protocol, a stream refused, messages out of place), and one whose
+ * FATAL comes while a read of WAL is in flight.
+ */
+static void standby_seeds(void)
+{
+	static const char params[] = "user\0postgres\0replication\0true\0"
+				     "application_name\0sb1\0";
+	static const uint8_t ssl[] = { 0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F };
+	uint8_t startup[8 + sizeof(params)] = { 0, 0, 0, 8 + sizeof(params), 0, 3, 0, 0 };
+	uint8_t r[PGREPL_STATUS_LEN];
+	struct pgwire_buf b = { 0 };
+
+	memcpy(startup + 8, params, sizeof(params));
+	pgrepl_build_status(r, 0x1100000ULL, 0x1100000ULL, 0x1100000ULL, 849500000000000LL, true);
+
+	pgwire_put_byte(&b, 0);
+	pgwire_put(&b, ssl, sizeof(ssl));
+	pgwire_put(&b, startup, sizeof(startup));
+	put_query(&b, "IDENTIFY_SYSTEM");
+	put_query(&b,
+		  "CREATE_REPLICATION_SLOT \"pg_walreceiver_9\" TEMPORARY PHYSICAL (RESERVE_WAL)");
+	put_query(&b, "START_REPLICATION SLOT \"pg_walreceiver_9\" 0/1100000 TIMELINE 1");
+	pgwire_put(&b, "d\0\0\0\x26", 5);
+	pgwire_put(&b, r, sizeof(r));
+	pgwire_put(&b, "c\0\0\0\4", 5);
+	put_query(&b, "TIMELINE_HISTORY 2");
+	put_query(&b, "START_REPLICATION SLOT \"pg_walreceiver_9\" 0/1180000 TIMELINE 2");
+	pgwire_put(&b, "c\0\0\0\4X\0\0\0\4", 10);
+	write_seed("standby", "walreceiver", b.data, b.len);
+
+	b.len = 0;
+	pgwire_put_byte(&b, 64);
+	pgwire_put(&b, startup, sizeof(startup));
+	put_query(&b, "SHOW wal_segment_size");
+	put_query(&b, "CREATE_REPLICATION_SLOT rw PHYSICAL");
+	put_query(&b, "READ_REPLICATION_SLOT rw");
+	put_query(&b, "START_REPLICATION SLOT rw 0/11F0000");
+	pgwire_put(&b, "d\0\0\0\x26", 5);
+	pgwire_put(&b, r, sizeof(r));
+	write_seed("standby", "receivewal", b.data, b.len);
+
+	b.len = 0;
+	pgwire_put_byte(&b, 7);
+	pgwire_put(&b, startup, sizeof(startup));
+	put_query(&b, "");
+	pgwire_put(&b, "P\0\0\0\x08\0x\0\0\0\0", 9);
+	put_query(&b, "IDENTIFY_SYSTEM");
+	pgwire_put(&b, "S\0\0\0\4H\0\0\0\4F\0\0\0\4d\0\0\0\4", 20);
+	put_query(&b, "START_REPLICATION FFFF/0");
+	put_query(&b, "START_REPLICATION 0/0");
+	put_query(&b, "START_REPLICATION 0/1000000 TIMELINE 7");
+	put_query(&b, "START_REPLICATION 0/1100000");
+	pgwire_put(&b, "d\0\0\0\7r\0\0", 8);
+	put_query(&b, "DROP_REPLICATION_SLOT nosuch WAIT");
+	put_query(&b, "START_REPLICATION 0/1100000");
+	pgwire_put(&b, "f\0\0\0\6x\0", 7);
+	write_seed("standby", "errors", b.data, b.len);
+
+	/* a FATAL while a read of WAL is in flight: nothing may follow it */
+	b.len = 0;
+	pgwire_put_byte(&b, 7);
+	pgwire_put(&b, startup, sizeof(startup));
+	put_query(&b, "START_REPLICATION 0/1100000");
+	pgwire_put(&b, "`\0\0\0\4", 5);
+	write_seed("standby", "fatal-while-streaming", b.data, b.len);
+	pgwire_buf_free(&b);
+}
+
 /* What a PostgreSQL 15 walreceiver and pg_receivewal send to pg_listen. */
 static void pgwire_seeds(void)
 {
@@ -332,6 +421,7 @@ static void pgwire_seeds(void)
 int main(void)
 {
 	pgwire_seeds();
+	standby_seeds();
 	pgrepl_seeds();
 	control_requests();
 	frames();

@@ -1,10 +1,12 @@
 #!/bin/bash
 # t_95: hostile input (issue 6).  Builds every libFuzzer target in test/fuzz/ (frame
 # decoder, HELLO, config parser, WAL names, page-header validation, access rules, control
-# socket requests, PostgreSQL's protocol, WAL records) and runs each from its seed corpus
-# for FUZZ_RUNS inputs (default 3000 here: every seed replayed, then mutations; at most
-# FUZZ_SECONDS, default 5), enough to catch a target that no longer builds or crashes at
-# once, in about 6 s of one core for all of them; `make fuzz` runs 300 s per target.
+# socket requests, PostgreSQL's protocol, a standby's connection to pg_listen, WAL records)
+# and runs each from its seed corpus for FUZZ_RUNS inputs (default 3000 here: every seed
+# replayed, then mutations; at most FUZZ_SECONDS, default 5), enough to catch a target that
+# no longer builds or crashes at once, in about 8 s of CPU for all of them (3 of them the
+# standby's connection, whose inputs each run the endpoint over a real connection and
+# store); `make fuzz` runs 300 s per target.
 # Fails on any crash, sanitizer report, timeout or broken property; the input that did it
 # is kept under build/fuzz/artifacts/.  Needs clang with the libFuzzer runtime, nothing
 # else: no root, no PostgreSQL.

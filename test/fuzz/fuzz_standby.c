@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -140,6 +141,20 @@ bool store_has_incoming(const struct store *st, const char *name)
 
 /* ---- the store, the rules, the configuration: made once ---- */
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* At exit: the store's directory goes. */
+static void remove_store(void)
+{
+	nftw(store.path, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 static void put_file(const char *name, const char *text, off_t size)
 {
 	int fd = openat(store.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -161,6 +176,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(store.path, sizeof(store.path), "%s", dir);
+	atexit(remove_store);
 	snprintf(store.incoming_path, sizeof(store.incoming_path), "%s/" STORE_INCOMING_DIR, dir);
 	store.dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (store.dir_fd < 0 || mkdirat(store.dir_fd, STORE_INCOMING_DIR, 0700) < 0 ||

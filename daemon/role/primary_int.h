@@ -446,6 +446,12 @@ bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *ac
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
+/* @peer refused @p for its content (CONFLICT, INVALID, SYSID): what it acknowledged of it
+ * (PROGRESS, a resumed partial) is set aside there, in archive_dir/.refused, which walship
+ * fetch does not serve, so its run no longer reaches into @p's segment (the flush reported
+ * never goes back); it goes past it only once the segment is safe on others
+ * (peer_holds_unsafe_before()).  Not in a relay. */
+void peer_stream_refused(struct peer *peer, const struct push *p);
 /* A PROGRESS from @peer.  Returns 0, or -errno to close the connection. */
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len);
 /* An APPLIED from @peer.  Returns 0, or -errno to close the connection. */

@@ -509,9 +509,9 @@ void push_io_error(struct push *p)
  * (PostgreSQL keeps it and pushes it again); a streamed segment goes on to the other
  * replicas while they can still make up sync_replicas, as after a replica's I/O error
  * (push_io_error()): one replica's stray file does not fail it for the others.  The
- * refusing replica does not hold it: its durable position counts past it only once the
- * segment is safe on the others (peer_holds_unsafe_before()), never if it fails
- * (stream_failed_add()); while it is registered the segment is held for it in the spool,
+ * refusing replica does not hold it (peer_stream_refused()): its durable position counts
+ * past it only once the segment is safe on the others (peer_holds_unsafe_before()), never
+ * if it fails (stream_failed_add()); while it is registered the segment is held for it in the spool,
  * sent again when it reconnects (its archive repaired, it stores it; else it refuses it
  * again and the spool's claim is released).
  */

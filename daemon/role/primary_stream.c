@@ -16,9 +16,12 @@
  * earlier, so it was durable on sync_replicas replicas then), or every streamed segment
  * before it that is not safe yet was acknowledged by this replica
  * (peer_holds_unsafe_before(): the safe ones are durable on the replicas that settled
- * them).  Acknowledgements and PROGRESS of later segments that arrive first wait (struct
- * stream_run, role/decide.c) and join when the gap closes.  A timeline that forked
- * before what the replicas hold cuts their runs back to the fork (stream_rewind()).
+ * them).  A segment's last byte counts once the replica stored it (ACK), not on PROGRESS,
+ * and what a replica refused no longer counts (peer_stream_refused()): a stored segment,
+ * not one set aside, is what lets its run go on into the next.  Acknowledgements and
+ * PROGRESS of later segments that arrive first wait (struct stream_run, role/decide.c) and
+ * join when the gap closes.  A timeline that forked before what the replicas hold cuts
+ * their runs back to the fork (stream_rewind()).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -194,25 +197,34 @@ static void stream_failed_add(struct primary *pr, const struct push *p)
 		    p->name, fl->nholders);
 }
 
+/* Where @p's WAL begins, into *@seg_start: a streamed segment's LSN, or a pushed
+ * segment's (a pushed segment continues a run as well as a streamed one).  Returns false
+ * for any other file. */
+static bool push_seg_start(const struct push *p, uint64_t *seg_start)
+{
+	uint32_t seg_size = p->pr->id.seg_size;
+	uint64_t segno;
+
+	if (p->stream) {
+		*seg_start = p->lsn;
+		return true;
+	}
+	if (p->wn.kind != WAL_FILE_SEGMENT || !seg_size ||
+	    wal_name_segno(&p->wn, seg_size, &segno) < 0)
+		return false;
+	*seg_start = segno * seg_size;
+	return true;
+}
+
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
 	const struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
 	uint64_t seg_start, end;
-	uint32_t seg_size = pr->id.seg_size;
 	bool origin;
 
-	if (p->stream) {
-		seg_start = p->lsn;
-	} else {
-		uint64_t segno;
-
-		/* A pushed segment continues a run as well as a streamed one. */
-		if (p->wn.kind != WAL_FILE_SEGMENT || !seg_size ||
-		    wal_name_segno(&p->wn, seg_size, &segno) < 0)
-			return;
-		seg_start = segno * seg_size;
-	}
+	if (!push_seg_start(p, &seg_start))
+		return;
 	end = seg_start + durable;
 	/*
 	 * The old timeline's WAL after a fork is not the new one's: its acknowledgements and
@@ -244,10 +256,19 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	primary_stream_report(pr);
 }
 
+void peer_stream_refused(struct peer *peer, const struct push *p)
+{
+	uint64_t seg_start;
+
+	if (!peer->pr->relay && push_seg_start(p, &seg_start))
+		stream_run_truncate(&peer->stream, seg_start);
+}
+
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct msg_progress pg;
 	struct xfer *x;
+	uint64_t durable;
 	int ret = msg_progress_decode(payload, len, &pg);
 
 	if (ret < 0) {
@@ -264,7 +285,18 @@ int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 	}
 	if (x->push->lsn + pg.received > peer->stream_received_lsn)
 		peer->stream_received_lsn = x->push->lsn + pg.received;
-	peer_stream_advance(peer, x->push, pg.durable);
+	/*
+	 * A streamed segment's last byte counts once the replica stored it (its ACK), never on
+	 * a PROGRESS: at its end the replica may still refuse it (another file stored under
+	 * its name), its bytes set aside in archive_dir/.refused, which walship fetch does
+	 * not serve.  A run that had reached the segment's end would go on into the next one
+	 * without a gap, past a segment no replica may hold (peer_holds_unsafe_before() never
+	 * asked).  Not in a relay, whose runs keep no flush (relay_peer_floor()).
+	 */
+	durable = pg.durable;
+	if (!peer->pr->relay && durable >= x->push->size)
+		durable = x->push->size - 1;
+	peer_stream_advance(peer, x->push, durable);
 	return 0;
 }
 

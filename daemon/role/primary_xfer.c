@@ -590,6 +590,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		peer_io_failed(peer, ack.name, ack.message);
 		break;
 	case ACK_CONFLICT:
+		peer_stream_refused(peer, x->push);
 		pr->st.conflicts++;
 		snprintf(pr->st.last_conflict, sizeof(pr->st.last_conflict), "replica \"%s\": %s",
 			 peer->name, ack.message);
@@ -607,6 +608,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 			  ack.message);
 		break;
 	case ACK_REFUSED:
+		peer_stream_refused(peer, x->push);
 		peer_set_error(peer, "%s", ack.message);
 		if (x->push->stream) {
 			snprintf(x->push->io_error, sizeof(x->push->io_error),

@@ -227,7 +227,9 @@ uint64_t serve_slots_oldest(const struct serve_slots *ss)
 
 	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++) {
 		const struct serve_slot *sl = &ss->slot[i];
-		uint64_t kept = sl->temporary ? sl->restart_lsn : sl->saved_lsn;
+		/* A permanent slot whose file reserves nothing yet is restored reserving
+		 * nothing: until the file says more, what it reserves in memory is kept. */
+		uint64_t kept = sl->temporary || !sl->saved_lsn ? sl->restart_lsn : sl->saved_lsn;
 
 		if (sl->name[0] && kept && kept < oldest)
 			oldest = kept;

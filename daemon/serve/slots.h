@@ -9,7 +9,9 @@
  * restart LSN may be older than it was, never newer, so it keeps at least what it must.
  * What retention keeps for a permanent slot is the restart LSN the file holds, not the
  * newer one in memory (as PostgreSQL saves its slots before a checkpoint removes WAL):
- * after a crash the slot never points at WAL already removed.
+ * after a crash the slot never points at WAL already removed.  One whose file reserves
+ * nothing yet (made without RESERVE_WAL) keeps its restart LSN in memory meanwhile: a
+ * restart restores it reserving nothing.
  * A temporary slot lives in memory only and goes with its connection, or at the first
  * ERROR answered on it (as PostgreSQL drops temporary slots on error).
  *
@@ -88,7 +90,8 @@ void serve_slots_advance(struct serve_slots *ss, struct serve_slot *slot, uint64
 void serve_slots_tick(struct serve_slots *ss, int64_t now_ms);
 
 /* The oldest WAL any slot keeps (a permanent slot's restart LSN as written, a temporary
- * one's as it is), UINT64_MAX when no slot reserves WAL. */
+ * one's, or a permanent one's written as nothing reserved, as it is), UINT64_MAX when no
+ * slot reserves WAL. */
 uint64_t serve_slots_oldest(const struct serve_slots *ss);
 
 #endif /* WALSHIP_SERVE_SLOTS_H */

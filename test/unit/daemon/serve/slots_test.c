@@ -124,6 +124,47 @@ static void test_lifecycle(void **state)
 	assert_int_equal(err, -ENOSPC);
 }
 
+/*
+ * A permanent slot made without reserving WAL (CREATE_REPLICATION_SLOT without
+ * RESERVE_WAL: its file says 0, nothing) and then advanced by its client keeps WAL from
+ * there while the file does not say so yet: for up to a second, and for as long as the
+ * file cannot be written.  A restart restores it reserving nothing, which points at no
+ * removed WAL.
+ */
+static void test_unreserved_advanced(void **state)
+{
+	char state_dir[128], away[128];
+	struct serve_slots ss;
+	struct serve_slot *b;
+	int err, fd;
+
+	(void)state;
+	assert_int_equal(serve_slots_load(&ss, &st), 0);
+	b = serve_slots_create(&ss, "b", 0, 1, false, &err);
+	assert_non_null(b);
+	assert_int_equal(serve_slots_oldest(&ss), UINT64_MAX);
+	serve_slots_advance(&ss, b, 0x6000100, 1);
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
+
+	/* The file cannot be written (its directory replaced by a file): still kept. */
+	snprintf(state_dir, sizeof(state_dir), "%s/%s", dir, STORE_STATE_DIR);
+	snprintf(away, sizeof(away), "%s/away", dir);
+	assert_int_equal(rename(state_dir, away), 0);
+	fd = open(state_dir, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	log_set_level(LOG_LEVEL_FATAL); /* the failed write is logged */
+	serve_slots_tick(&ss, ss.saved_ms + 1000);
+	log_set_level(LOG_LEVEL_WARNING);
+	assert_true(ss.dirty);
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
+	assert_int_equal(unlink(state_dir), 0);
+	assert_int_equal(rename(away, state_dir), 0);
+	serve_slots_tick(&ss, ss.saved_ms + 1000);
+	assert_false(ss.dirty);
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
+}
+
 /* A damaged file is an error: what a slot keeps must not be forgotten. */
 static void test_damaged(void **state)
 {
@@ -148,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreserved_advanced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 

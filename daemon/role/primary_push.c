@@ -511,9 +511,10 @@ void push_io_error(struct push *p)
  * (push_io_error()): one replica's stray file does not fail it for the others.  The
  * refusing replica does not hold it (peer_stream_refused()): its durable position counts
  * past it only once the segment is safe on the others (peer_holds_unsafe_before()), never
- * if it fails (stream_failed_add()); while it is registered the segment is held for it in the spool,
- * sent again when it reconnects (its archive repaired, it stores it; else it refuses it
- * again and the spool's claim is released).
+ * if it fails (stream_failed_add()).  Refused before the segment is safe, while it is
+ * registered, the segment is held for it in the spool and sent again when it reconnects
+ * (its archive repaired, it stores it; else it refuses it again and the claim is
+ * released); refused after, its claim is released at once (ack_releases_claim()).
  */
 void push_stream_refused(struct push *p, uint16_t code)
 {

@@ -545,10 +545,6 @@ static int store_read_crc(struct store *st, const char *name, uint64_t *size, ui
 	return 0;
 }
 
-/*
- * Remember the newest files under final names (WAL names sort by timeline, then
- * position), with the CRCs recorded when they were stored.
- */
 /* A directory stream over archive_dir from its start (closedir() closes it, not dir_fd),
  * NULL when none can be made. */
 static DIR *store_dir_stream(const struct store *st)
@@ -618,6 +614,10 @@ static void store_learn_identity(struct store *st)
 		newest);
 }
 
+/*
+ * Remember the newest files under final names (WAL names sort by timeline, then
+ * position), with the CRCs recorded when they were stored.
+ */
 static void store_scan_recent(struct store *st)
 {
 	char newest[STORE_MAX_RECENT][64];

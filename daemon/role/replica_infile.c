@@ -1088,16 +1088,69 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 static void infile_checkpoint(struct infile *f, int64_t now_ms);
 
 /* Tell the primary how much of streamed file @f is durable (PROGRESS). */
+/*
+ * How much of streamed file @f may be acknowledged durable: f->durable, unless a file is
+ * stored under its name already (put into archive_dir by hand after the HAVE, which the
+ * primary streams against): what walship fetch serves, and standbys recover from, is the
+ * stored file, not this copy, so only the prefix of the copy equal to it counts.  At the
+ * first byte that differs @f is refused (CONFLICT, at once: infile_maybe_finish()), the
+ * stored file kept.  The check is one fstatat() per group commit while the name is free;
+ * the compare reads only the bytes durable since the last PROGRESS, once each.
+ */
+static uint64_t infile_ackable(struct infile *f)
+{
+	const struct store *st = &f->link->rp->store;
+	uint8_t mine[65536], theirs[sizeof(mine)];
+	uint64_t off = f->acked;
+	struct stat sb;
+	int fd;
+
+	if (f->fail_status != WIRE_ACK_STORED)
+		return f->acked; /* refused: nothing more counts */
+	if (fstatat(st->dir_fd, f->name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return f->durable; /* the usual case: the name is free */
+	fd = openat(st->dir_fd, f->name, O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && off < f->durable) {
+		size_t n =
+			f->durable - off < sizeof(mine) ? (size_t)(f->durable - off) : sizeof(mine);
+		ssize_t got = pread(fd, theirs, n, (off_t)off);
+		const uint8_t *src = f->image ? f->image + off : mine;
+
+		if (!f->image && pread(f->fd, mine, n, (off_t)off) != (ssize_t)n)
+			break; /* this copy unreadable: counts no further */
+		if (got <= 0)
+			break;
+		for (ssize_t i = 0; i < got && off < f->durable; i++, off++)
+			if (src[i] != theirs[i])
+				goto differs;
+		if ((size_t)got < n)
+			break; /* the stored file is shorter */
+	}
+	if (fd >= 0 && off == f->durable) {
+		close(fd);
+		return off; /* the same bytes so far: a DUPLICATE at the end */
+	}
+differs:
+	if (fd >= 0)
+		close(fd);
+	infile_fail(f, WIRE_ACK_CONFLICT,
+		    "\"%s\" is already stored with different content (from byte %" PRIu64
+		    "); the stored file is kept",
+		    f->name, off);
+	return off;
+}
+
 static void infile_progress(struct infile *f)
 {
 	struct link *lk = f->link;
 	struct msg_progress pg = { .file_id = f->file_id,
 				   .received = f->received,
-				   .durable = f->durable };
+				   .durable = infile_ackable(f) };
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
-	int len = msg_progress_encode(frame, sizeof(frame), &pg);
+	int len;
 
-	f->acked = f->durable; /* from here on, whether the frame leaves or not */
+	len = msg_progress_encode(frame, sizeof(frame), &pg);
+	f->acked = pg.durable; /* from here on, whether the frame leaves or not */
 
 	if (len < 0) {
 		log_error("could not encode PROGRESS for \"%s\"", f->name);

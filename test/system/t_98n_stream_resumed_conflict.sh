@@ -5,8 +5,8 @@
 # the primary walshipd meanwhile, so that after the restart it is resumed from the
 # replica's durable length as a whole file, without the stream's flag, and the replica
 # found its partial at start, which does not say whether it was streamed.  Another file
-# is stored under the segment's name, so the resumed file is refused at its end
-# (CONFLICT).
+# is stored under the segment's name while the replica is stopped, so the resumed file is
+# refused at its end (CONFLICT).
 # - It is set aside in archive_dir/.refused (logged, counted as set_aside), whole and equal
 #   to pg_wal's segment: not removed, as the build before 392e0f8 did;
 # - the stored file under that name is untouched.
@@ -20,9 +20,6 @@ walship_stream_up off
 SEG=$((16 * 1024 * 1024))
 psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
 seg=$(pg_segment_name "$NS_P" "$PG_PORT")
-head -c "$SEG" /dev/urandom >"$TEST_DIR/stray"
-cp "$TEST_DIR/stray" "$RARCHIVE/$seg"
-log "a stray file stored as $seg, the segment being streamed"
 psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
 	from generate_series(1, 5000) g" >/dev/null
 ins=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
@@ -33,6 +30,12 @@ log "replica walshipd stopped with $seg half streamed"
 walshipd_stop "$RCONF"
 grep -q "kept \"$seg\" for resuming" "$TEST_DIR/ws-r1.log" ||
 	fail "the stopping replica did not keep the durable bytes of $seg"
+# After its bytes were acknowledged: a file already stored under the name of a segment
+# being streamed is compared as the bytes arrive, and none that differ is acknowledged
+# (t_98l).
+head -c "$SEG" /dev/urandom >"$TEST_DIR/stray"
+cp "$TEST_DIR/stray" "$RARCHIVE/$seg"
+log "a stray file stored as $seg, the segment being streamed, while the replica is stopped"
 segno=$(($(lsn_to_int "$ins") / SEG))
 psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
 	from generate_series(1, 5000) g; select pg_switch_wal()" >/dev/null

@@ -53,6 +53,8 @@
 #define DRAIN_MS 3000
 /* Replicas whose acknowledgements a push remembers (max_senders' upper bound). */
 #define PUSH_MAX_EARLY_ACKS 64
+/* Replicas remembered as having refused one streamed segment (more count as away). */
+#define PUSH_MAX_REFUSALS 8
 /* How long a connected replica has to answer a PING when another connection announces its
  * name: alive, the newcomer is refused (ERROR NAME); silent, it is replaced. */
 #define NAME_PROBE_MS 2000
@@ -173,6 +175,9 @@ struct push {
 	 * spool job ran are released when it finishes) */
 	unsigned int nacked;
 	char acked_names[PUSH_MAX_EARLY_ACKS][WIRE_MAX_NAME + 1];
+	/* a streamed segment: replicas that refused it for good (push_stream_refused()) */
+	unsigned int nrefused;
+	char refused_names[PUSH_MAX_REFUSALS][WIRE_MAX_NAME + 1];
 };
 
 /* Copying a pushed file into the spool, on the worker thread. */
@@ -387,10 +392,10 @@ void push_acked(struct push *p, const char *replica);
 /* A replica answered ACK IO_ERROR for @p (reason in p->io_error): fail @p now if the
  * replicas still being sent it cannot make up sync_replicas, else push_check(). */
 void push_io_error(struct push *p);
-/* A replica refused streamed segment @p for good (reason in p->io_error; @code the push's
- * answer, CTL_ERR_*): fail @p now if the replicas still being sent it cannot make up
- * sync_replicas, else it goes on to them (push_check()). */
-void push_stream_refused(struct push *p, uint16_t code);
+/* @replica refused streamed segment @p for good (reason in p->io_error; @code the push's
+ * answer, CTL_ERR_*): fail @p now if the replicas still being sent it and the registered
+ * ones away cannot make up sync_replicas, else it goes on to them (push_check()). */
+void push_stream_refused(struct push *p, uint16_t code, const char *replica);
 /* push_timeout is over and @p is not safe: fail it, saying what it waited for. */
 void push_timed_out(struct push *p);
 /* A held file opened from the spool, to send to a replica catching up, with no reference

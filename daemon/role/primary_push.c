@@ -466,7 +466,8 @@ void push_acked(struct push *p, const char *replica)
 
 /* Whether the replicas still being sent @p (@sending, counted here) and those that hold it
  * can make up sync_replicas; if not, @p fails now with @code, p->io_error saying why. */
-static bool push_quorum_left(struct push *p, uint16_t code, unsigned int *sending)
+static bool push_quorum_left(struct push *p, uint16_t code, unsigned int *sending,
+			     unsigned int away)
 {
 	struct primary *pr = p->pr;
 
@@ -475,7 +476,7 @@ static bool push_quorum_left(struct push *p, uint16_t code, unsigned int *sendin
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    peer_has_file(peer, p->name))
 			(*sending)++;
-	if (push_quorum_reachable(p->acks, *sending, (unsigned int)pr->cfg.sync_replicas))
+	if (push_quorum_reachable(p->acks, *sending + away, (unsigned int)pr->cfg.sync_replicas))
 		return true;
 	push_fail(p, code,
 		  "%s (%u of %d required replica acknowledgements, and %u other replica(s) being "
@@ -498,7 +499,7 @@ void push_io_error(struct push *p)
 
 	if (!push_waiting(p))
 		return;
-	if (p->stream || push_quorum_left(p, CTL_ERR_FAILED, &sending))
+	if (p->stream || push_quorum_left(p, CTL_ERR_FAILED, &sending, 0))
 		push_check(p); /* it may have waited for that replica: hold it for it now */
 }
 
@@ -508,7 +509,9 @@ void push_io_error(struct push *p)
  * acknowledged of it set aside there, never removed).  A pushed file fails at once
  * (PostgreSQL keeps it and pushes it again); a streamed segment goes on to the other
  * replicas while they can still make up sync_replicas, as after a replica's I/O error
- * (push_io_error()): one replica's stray file does not fail it for the others.  The
+ * (push_io_error()): those being sent it, and the registered ones away or between I/O
+ * retries, which are sent it when back (push_registered_away()).  One replica's stray
+ * file does not fail it for the others.  The
  * refusing replica does not hold it (peer_stream_refused()): its durable position counts
  * past it only once the segment is safe on the others (peer_holds_unsafe_before()), never
  * if it fails (stream_failed_add()).  Refused before the segment is safe, while it is
@@ -516,15 +519,50 @@ void push_io_error(struct push *p)
  * (its archive repaired, it stores it; else it refuses it again and the claim is
  * released); refused after, its claim is released at once (ack_releases_claim()).
  */
-void push_stream_refused(struct push *p, uint16_t code)
+static bool push_refused_by(const struct push *p, const char *replica)
 {
-	unsigned int sending;
+	for (unsigned int i = 0; i < p->nrefused; i++)
+		if (!strcmp(p->refused_names[i], replica))
+			return true;
+	return false;
+}
 
-	if (!push_waiting(p) || !push_quorum_left(p, code, &sending))
+/* Registered replicas that neither hold nor refused streamed segment @p and are not being
+ * sent it: away, or between I/O retries; they are sent it when they are back
+ * (peer_add_pending(), peer_io_retry()). */
+static unsigned int push_registered_away(const struct push *p)
+{
+	const struct primary *pr = p->pr;
+	unsigned int away = 0;
+
+	for (int i = 0; i < pr->nregistered; i++) {
+		const char *name = pr->registered[i];
+		bool sending = false;
+
+		if (push_acked_by(p, name) || push_refused_by(p, name))
+			continue;
+		for (const struct peer *peer = pr->peers; peer && !sending; peer = peer->next)
+			sending = peer->state == PEER_STREAMING && !peer->conn.closing &&
+				  !strcmp(peer->name, name) && peer_has_file(peer, p->name);
+		away += !sending;
+	}
+	return away;
+}
+
+void push_stream_refused(struct push *p, uint16_t code, const char *replica)
+{
+	unsigned int sending, away;
+
+	if (!push_waiting(p))
+		return;
+	if (p->nrefused < PUSH_MAX_REFUSALS && !push_refused_by(p, replica))
+		snprintf(p->refused_names[p->nrefused++], WIRE_MAX_NAME + 1, "%s", replica);
+	away = push_registered_away(p);
+	if (!push_quorum_left(p, code, &sending, away))
 		return;
 	log_log("streamed segment \"%s\" goes on without the replica that refused it: durable "
-		"on %u replica(s), %u other(s) being sent it (%s)",
-		p->name, p->acks, sending, p->io_error);
+		"on %u replica(s), %u other(s) being sent it, %u registered one(s) away (%s)",
+		p->name, p->acks, sending, away, p->io_error);
 	push_check(p);
 }
 

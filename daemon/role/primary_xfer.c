@@ -635,7 +635,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	if (ack.status == WIRE_ACK_IO_ERROR)
 		push_io_error(x->push);
 	else if (refused)
-		push_stream_refused(x->push, refused);
+		push_stream_refused(x->push, refused, peer->name);
 	xfer_free(x);
 	if (pr->relay)
 		relay_peer_progress(peer);

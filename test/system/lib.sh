@@ -1265,6 +1265,35 @@ pg_sync_standby() {
 		where application_name = '$3'")" == sync ]]
 }
 
+# stream_two_replicas_up SYNC: walship_stream_up SYNC (synchronous_commit) with two
+# replicas, r1 and r2 (R2ARCHIVE their second's archive), no archive_command, both
+# streaming.
+stream_two_replicas_up() {
+	STREAM_ARCHIVE_COMMAND=/bin/true
+	STREAM_REPLICA2=1
+	walship_stream_up "$1"
+	# shellcheck disable=SC2034  # for the test that sourced us
+	R2ARCHIVE=$TEST_DIR/ws-r2/archive
+	wait_for 30 "both replicas streaming" peers_streaming_are "$PCONF" 2
+}
+
+# fill_and_switch ROUNDS: ROUNDS times, 20000 rows into ws_fill (stray_next_segment made
+# it) and a switch to the next segment, on the primary.
+fill_and_switch() {
+	local round
+	for ((round = 0; round < $1; round++)); do
+		psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
+			from generate_series(1, 20000) g; select pg_switch_wal()" >/dev/null
+	done
+}
+
+# segment_end_lsn NAME: the LSN (X/X) where WAL segment NAME (16 MiB segments) ends.
+segment_end_lsn() {
+	local hi=$((16#${1:8:8})) lo=$(((16#${1:16:8} + 1) * 16777216))
+	((lo < 1 << 32)) || { hi=$((hi + 1)) && lo=$((lo - (1 << 32))); }
+	printf '%X/%X\n' "$hi" "$lo"
+}
+
 # stray_next_segment: a stray file, 16 MiB of random bytes ($TEST_DIR/stray), stored in
 # the replica's archive (RARCHIVE) under the name of the primary's next segment, which it
 # prints; creates table ws_fill (i int, pad text) on the primary for the load that follows.

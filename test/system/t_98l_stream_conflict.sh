@@ -23,10 +23,7 @@ walship_stream_up local
 next=$(stray_next_segment)
 log "a stray file stored as $next, the segment after the current one"
 
-for _ in 1 2 3; do
-	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
-		from generate_series(1, 20000) g; select pg_switch_wal()" >/dev/null
-done
+fill_and_switch 3
 wait_for 60 "the replica to refuse $next" grep -q "refused \"$next\"" "$TEST_DIR/ws-r1.log"
 grep -q "refused \"$next\": \"$next\" is already stored with different content (from byte 0)" \
 	"$TEST_DIR/ws-r1.log" || fail "the replica did not say why it refused $next"

@@ -19,11 +19,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-STREAM_ARCHIVE_COMMAND=/bin/true
-STREAM_REPLICA2=1
-walship_stream_up on
-R2ARCHIVE=$TEST_DIR/ws-r2/archive
-wait_for 30 "both replicas streaming" peers_streaming_are "$PCONF" 2
+stream_two_replicas_up on
 assert_eq 1 "$(conf_get "$PCONF" sync_replicas)" "sync_replicas"
 
 next=$(stray_next_segment)
@@ -63,10 +59,7 @@ fi
 cmp -s "$RARCHIVE/$next" "$TEST_DIR/stray" || fail "r1's stored $next was changed"
 log "ok: r1 refused $next and kept its own file"
 
-hi=$((16#${next:8:8}))
-lo=$(((16#${next:16:8} + 1) * 16777216))
-((lo < 1 << 32)) || { hi=$((hi + 1)) && lo=$((lo - (1 << 32))); }
-end_lsn=$(printf '%X/%X' "$hi" "$lo")
+end_lsn=$(segment_end_lsn "$next")
 flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
 	where application_name = '$(conf_get "$PCONF" node_name)'")
 lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \

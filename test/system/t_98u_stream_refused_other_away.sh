@@ -1,0 +1,50 @@
+#!/bin/bash
+# t_98u: a streamed segment one replica refuses while the other is away waits for the
+# other, instead of failing (issue 13).  Two replicas, sync_replicas = 1; r2 is stopped
+# (registered: the primary holds WAL for it), and r1's archive holds a stray file under
+# the name of the next segment.
+# - r1 refuses the segment (CONFLICT); the primary does not fail it, it waits for r2
+#   (`... goes on without the replica that refused it: ... 1 registered one(s) away`).
+#   Before, with no other replica being sent it at that moment, it failed (`streamed
+#   segment ... failed: 0 replica(s) hold it`), was never sent to r2, and synchronous
+#   commits after it waited until the primary walshipd was restarted;
+# - r2 started again stores the segment, equal to pg_wal's, and a synchronous commit
+#   returns: PostgreSQL's flush position for walship passes the segment's end.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+stream_two_replicas_up local
+walshipd_stop "$R2CONF"
+wait_for 30 "r2 gone from the primary" peers_streaming_are "$PCONF" 1
+next=$(stray_next_segment)
+log "r2 stopped; a stray file stored on r1 as $next, the segment after the current one"
+
+fill_and_switch 3
+wait_for 60 "r1 to refuse $next" grep -q "refused \"$next\"" "$TEST_DIR/ws-r1.log"
+wait_for 30 "the primary to keep $next for r2" grep -q \
+	"streamed segment \"$next\" goes on without the replica that refused it: .* 1 registered one(s) away" \
+	"$TEST_DIR/ws-primary.log"
+if grep -q "streamed segment \"$next\" failed" "$TEST_DIR/ws-primary.log"; then
+	grep "streamed segment \"$next\" failed" "$TEST_DIR/ws-primary.log"
+	fail "the primary failed $next while r2 was away"
+fi
+log "ok: r1 refused $next; the primary waits for r2"
+
+walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 60 "r2 to store $next" test -f "$R2ARCHIVE/$next"
+cmp -s "$R2ARCHIVE/$next" "$PDATA/pg_wal/$next" || fail "r2's $next differs from pg_wal's"
+log "ok: r2 back stored $next, equal to pg_wal's"
+
+WS_PSQL_TIMEOUT=60
+psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = on; insert into ws_fill values (-1, 'sync')" \
+	>/dev/null || fail "a synchronous commit did not return within $WS_PSQL_TIMEOUT s"
+unset WS_PSQL_TIMEOUT
+end_lsn=$(segment_end_lsn "$next")
+flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
+	where application_name = '$(conf_get "$PCONF" node_name)'")
+lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \
+	"not past $next's end ($end_lsn)"
+log "ok: a synchronous commit returned; flush $flush is past $next's end $end_lsn"
+log "PASS"

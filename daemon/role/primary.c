@@ -151,6 +151,7 @@ static void primary_replica_drop(struct primary *pr, struct ctl_client *client, 
 		 name, held);
 	log_log("%s", text);
 	control_reply(client, CTL_OK, text, strlen(text));
+	push_stream_refusals_recheck(pr); /* one may have waited for it */
 }
 
 static void primary_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,

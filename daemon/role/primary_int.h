@@ -396,6 +396,9 @@ void push_io_error(struct push *p);
  * answer, CTL_ERR_*): fail @p now if the replicas still being sent it and the registered
  * ones away cannot make up sync_replicas, else it goes on to them (push_check()). */
 void push_stream_refused(struct push *p, uint16_t code, const char *replica);
+/* A registered replica was dropped: the refused streamed segments waiting for it fail if
+ * the others can no longer make up sync_replicas. */
+void push_stream_refusals_recheck(struct primary *pr);
 /* push_timeout is over and @p is not safe: fail it, saying what it waited for. */
 void push_timed_out(struct push *p);
 /* A held file opened from the spool, to send to a replica catching up, with no reference

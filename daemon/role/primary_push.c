@@ -566,6 +566,20 @@ void push_stream_refused(struct push *p, uint16_t code, const char *replica)
 	push_check(p);
 }
 
+void push_stream_refusals_recheck(struct primary *pr)
+{
+	for (struct push *p = pr->pushes, *next; p; p = next) {
+		unsigned int sending;
+
+		p->refs++;
+		if (p->stream && p->nrefused && push_waiting(p) &&
+		    push_quorum_left(p, CTL_ERR_FAILED, &sending, push_registered_away(p)))
+			push_check(p);
+		next = p->next;
+		push_unref(p);
+	}
+}
+
 /* push_timeout is over and @p is not safe yet: fail it, saying what it waited for. */
 void push_timed_out(struct push *p)
 {

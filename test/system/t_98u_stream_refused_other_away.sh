@@ -9,7 +9,9 @@
 #   segment ... failed: 0 replica(s) hold it`), was never sent to r2, and synchronous
 #   commits after it waited until the primary walshipd was restarted;
 # - r2 started again stores the segment, equal to pg_wal's, and a synchronous commit
-#   returns: PostgreSQL's flush position for walship passes the segment's end.
+#   returns: PostgreSQL's flush position for walship passes the segment's end;
+# - a segment refused while r2 is away again fails once r2 is dropped (`walship replica
+#   drop`): nothing is left to make up sync_replicas.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -47,4 +49,19 @@ flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
 lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \
 	"not past $next's end ($end_lsn)"
 log "ok: a synchronous commit returned; flush $flush is past $next's end $end_lsn"
+
+log "r2 stopped again, r1 refuses the next segment too; then r2 is dropped"
+walshipd_stop "$R2CONF"
+wait_for 30 "r2 gone from the primary" peers_streaming_are "$PCONF" 1
+next2=$(psql_at "$NS_P" "$PG_PORT" \
+	"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
+cp "$TEST_DIR/stray" "$RARCHIVE/$next2"
+fill_and_switch 3
+wait_for 30 "the primary to keep $next2 for r2" grep -q \
+	"streamed segment \"$next2\" goes on without the replica that refused it: .* 1 registered one(s) away" \
+	"$TEST_DIR/ws-primary.log"
+assert_exit 0 "drop ws-r2" "$WALSHIP" replica drop -c "$PCONF" ws-r2
+wait_for 30 "the primary to fail $next2, with no replica left to hold it" grep -q \
+	"streamed segment \"$next2\" failed: 0 replica(s) hold it" "$TEST_DIR/ws-primary.log"
+log "ok: $(grep -o "could not archive \"$next2\".*" "$TEST_DIR/ws-primary.log" | head -n 1)"
 log "PASS"

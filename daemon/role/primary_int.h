@@ -458,7 +458,9 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
  * (PROGRESS, a resumed partial) is set aside there, in archive_dir/.refused, which walship
  * fetch does not serve, so its run no longer reaches into @p's segment (the flush reported
  * never goes back); it goes past it only once the segment is safe on others
- * (peer_holds_unsafe_before()).  Not in a relay. */
+ * (peer_holds_unsafe_before()).  In a relay, the floor kept for that downstream replica
+ * goes back to the segment's start with it (relay_peer_floor(), written at once by
+ * relay_peer_progress()): the relay keeps the segment it lacks. */
 void peer_stream_refused(struct peer *peer, const struct push *p);
 /* A PROGRESS from @peer.  Returns 0, or -errno to close the connection. */
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len);

@@ -260,7 +260,7 @@ void peer_stream_refused(struct peer *peer, const struct push *p)
 {
 	uint64_t seg_start;
 
-	if (!peer->pr->relay && push_seg_start(p, &seg_start))
+	if (push_seg_start(p, &seg_start))
 		stream_run_truncate(&peer->stream, seg_start);
 }
 

@@ -253,9 +253,13 @@ static void same_job_done(struct worker_job *job)
 	if (push_waiting(p)) { /* not failed meanwhile (push_timeout) */
 		if (sj->same) {
 			pr->st.skipped_files++;
+			/* Durable where the streamed copy is: said so in its answer, and in a
+			 * retry's when its client went away (push_ahead_settled()). */
+			p->acks = leader->acks;
+			snprintf(p->acked_by, sizeof(p->acked_by), "%s", leader->acked_by);
 			snprintf(text, sizeof(text),
-				 "streamed already: durable on %u replica(s): %s", leader->acks,
-				 leader->acked_by);
+				 "streamed already: durable on %u replica(s): %s", p->acks,
+				 p->acked_by);
 			log_debug("archived \"%s\": %s", p->name, text);
 			push_reply(p, CTL_OK, text);
 		} else {

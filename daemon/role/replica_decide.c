@@ -27,7 +27,7 @@ void replica_offer(const struct store *st,
 		const struct store_recent *r = &st->recent[idx];
 		struct msg_have_entry *e;
 
-		if (!still_stored(ctx, r))
+		if (!r->name[0] || !still_stored(ctx, r)) /* forgotten: store_set_aside_stored() */
 			continue;
 		e = &have->entries[have->count++];
 		e->kind = WIRE_HAVE_COMPLETE;

@@ -954,12 +954,26 @@ static void infile_synced(struct infile *f, int res)
 	link_write_waiting(f->link); /* f no longer holds the disk */
 }
 
+static bool infile_name_freed(struct infile *f);
+
 /* The name is already stored: the duplicate rule (same content acknowledged as a
- * duplicate, different content refused, the stored file kept). */
+ * duplicate, different content refused, the stored file kept), but for a stored file
+ * that contradicts bytes of @f acknowledged durable, set aside for @f to take the name
+ * (infile_name_freed()). */
 static void infile_exists(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
-	int same = store_same_content(&rp->store, f->tmp_name, f->name);
+	int same;
+
+	if (f->acked && infile_name_freed(f)) {
+		infile_rename(f); /* acknowledged bytes: the name is this copy's */
+		return;
+	}
+	if (f->fail_status != WIRE_ACK_STORED) {
+		infile_refuse(f); /* its own copy could not be read */
+		return;
+	}
+	same = store_same_content(&rp->store, f->tmp_name, f->name);
 
 	/* The stored name may be one whose directory fsync failed (infile_dir_synced(): not
 	 * acknowledged then): made durable before it is acknowledged now. */
@@ -1087,59 +1101,153 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 
 static void infile_checkpoint(struct infile *f, int64_t now_ms);
 
-/* Tell the primary how much of streamed file @f is durable (PROGRESS). */
 /*
- * How much of streamed file @f may be acknowledged durable: f->durable, unless a file is
- * stored under its name already (put into archive_dir by hand after the HAVE, which the
- * primary streams against): what walship fetch serves, and standbys recover from, is the
- * stored file, not this copy, so only the prefix of the copy equal to it counts.  At the
- * first byte that differs @f is refused (CONFLICT, at once: infile_maybe_finish()), the
- * stored file kept.  The check is one fstatat() per group commit while the name is free;
- * the compare reads only the bytes durable since the last PROGRESS, once each.
+ * Compare @f's bytes [@from, @to) with those of @stored_fd, the file stored under its
+ * name: the offset of the first that differs, @to when all agree (a stored file that ends
+ * before @to differs where it ends), or -1 when @f's own copy cannot be read (@f failed,
+ * IO_ERROR).  @f's bytes are read from its image, else from its file in .incoming (the
+ * descriptor its writes use is write-only).  Blocking reads, up to a segment of each: for
+ * a name found stored, which is rare.
+ */
+static int64_t infile_compare_stored(struct infile *f, int stored_fd, uint64_t from, uint64_t to)
+{
+	const struct store *st = &f->link->rp->store;
+	uint8_t mine[65536], theirs[sizeof(mine)];
+	uint64_t off = from;
+	int own = -1;
+
+	if (!f->image && from < to &&
+	    (own = openat(st->incoming_fd, f->tmp_name, O_RDONLY | O_CLOEXEC)) < 0) {
+		infile_fail(f, WIRE_ACK_IO_ERROR, "could not open \"%s\" to compare it: %s",
+			    f->tmp_name, strerror(errno));
+		return -1;
+	}
+	while (off < to) {
+		size_t n = to - off < sizeof(mine) ? (size_t)(to - off) : sizeof(mine), same = 0;
+		const uint8_t *src = f->image ? f->image + off : mine;
+		ssize_t got;
+
+		if (own >= 0 && pread(own, mine, n, (off_t)off) != (ssize_t)n) {
+			infile_fail(f, WIRE_ACK_IO_ERROR, "could not read \"%s\" to compare it: %s",
+				    f->tmp_name, errno ? strerror(errno) : "short read");
+			close(own);
+			return -1;
+		}
+		got = pread(stored_fd, theirs, n, (off_t)off);
+		if (got <= 0)
+			break; /* the stored file ends here (or cannot be read): differs */
+		while (same < (size_t)got && src[same] == theirs[same])
+			same++;
+		off += same;
+		if (same < n)
+			break;
+	}
+	if (own >= 0)
+		close(own);
+	return (int64_t)off;
+}
+
+/*
+ * The file stored under @f's name differs at byte @at from @f's bytes acknowledged
+ * durable (f->acked): it was put there after they were (by hand), and what walship fetch
+ * serves, and standbys recover from, must be what the primary was told is here, for
+ * commits may have returned on it.  So it is set aside into .refused for the operator,
+ * and this copy takes the name.  Returns 0, or -1 (logged): left where it is.
+ */
+static int infile_set_stored_aside(struct infile *f, uint64_t at)
+{
+	struct replica *rp = f->link->rp;
+	char as[sizeof(f->name) + 16];
+
+	if (store_set_aside_stored(&rp->store, f->name, as, sizeof(as)) < 0) {
+		log_error("\"%s/%s\" differs from byte %" PRIu64 " of the %" PRIu64
+			  " bytes of it acknowledged durable, and could not be set aside",
+			  rp->store.path, f->name, at, f->acked);
+		return -1;
+	}
+	f->stored_dev = f->stored_ino = 0;
+	snprintf(rp->st.last_error, sizeof(rp->st.last_error),
+		 "a file stored as \"%s\" contradicted bytes acknowledged durable", f->name);
+	log_error("set \"%s\" aside as \"%s/%s/%s\": it differs from byte %" PRIu64
+		  " of the %" PRIu64 " bytes of it this replica acknowledged durable before it "
+		  "was stored there",
+		  f->name, rp->store.path, STORE_REFUSED_DIR, as, at, f->acked);
+	log_detail("The acknowledged copy goes on to be stored under the name; look into the "
+		   "file set aside, then remove it.");
+	return 0;
+}
+
+/*
+ * How much of streamed file @f may be acknowledged durable (PROGRESS): f->durable, unless
+ * a file is stored under its name already (put into archive_dir by hand, before or during
+ * the stream, which the primary sent against a HAVE without it): what walship fetch
+ * serves, and standbys recover from, is the stored file, not this copy.
+ * - Where the stored file agrees with every byte acknowledged so far, only the prefix of
+ *   the copy equal to it counts, and at the first byte that differs @f is refused
+ *   (CONFLICT, at once: infile_maybe_finish()), the stored file kept: nothing
+ *   acknowledged is lost, the stored file holds it.
+ * - Where it contradicts a byte acknowledged already (it came after them: one not seen
+ *   before is compared from byte 0), it is set aside instead (infile_set_stored_aside()).
+ * The check is one failed openat() per group commit while the name is free; the compare
+ * reads only the bytes durable since the last PROGRESS, once each, but for a file new
+ * under the name.
  */
 static uint64_t infile_ackable(struct infile *f)
 {
 	const struct store *st = &f->link->rp->store;
-	uint8_t mine[65536], theirs[sizeof(mine)];
-	uint64_t off = f->acked;
+	uint64_t from = f->acked;
 	struct stat sb;
+	int64_t off;
 	int fd;
 
 	if (f->fail_status != WIRE_ACK_STORED)
 		return f->acked; /* refused: nothing more counts */
-	if (fstatat(st->dir_fd, f->name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+	fd = openat(st->dir_fd, f->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		f->stored_dev = f->stored_ino = 0;
 		return f->durable; /* the usual case: the name is free */
-	fd = openat(st->dir_fd, f->name, O_RDONLY | O_CLOEXEC);
-	while (fd >= 0 && off < f->durable) {
-		size_t n =
-			f->durable - off < sizeof(mine) ? (size_t)(f->durable - off) : sizeof(mine);
-		ssize_t got = pread(fd, theirs, n, (off_t)off);
-		const uint8_t *src = f->image ? f->image + off : mine;
-
-		if (!f->image && pread(f->fd, mine, n, (off_t)off) != (ssize_t)n)
-			break; /* this copy unreadable: counts no further */
-		if (got <= 0)
-			break;
-		for (ssize_t i = 0; i < got && off < f->durable; i++, off++)
-			if (src[i] != theirs[i])
-				goto differs;
-		if ((size_t)got < n)
-			break; /* the stored file is shorter */
 	}
-	if (fd >= 0 && off == f->durable) {
-		close(fd);
-		return off; /* the same bytes so far: a DUPLICATE at the end */
+	if (fd >= 0 && fstat(fd, &sb) == 0 &&
+	    ((uint64_t)sb.st_dev != f->stored_dev || (uint64_t)sb.st_ino != f->stored_ino)) {
+		from = 0; /* not the file compared before: all of it */
+		f->stored_dev = (uint64_t)sb.st_dev;
+		f->stored_ino = (uint64_t)sb.st_ino;
 	}
-differs:
+	off = fd >= 0 ? infile_compare_stored(f, fd, from, f->durable) : (int64_t)from;
 	if (fd >= 0)
 		close(fd);
+	if (off < 0)
+		return f->acked; /* this copy unreadable (IO_ERROR): counts no further */
+	if ((uint64_t)off < f->acked)
+		return infile_set_stored_aside(f, (uint64_t)off) == 0 ? f->durable : f->acked;
+	if ((uint64_t)off == f->durable)
+		return f->durable; /* the same bytes so far: a DUPLICATE at the end */
 	infile_fail(f, WIRE_ACK_CONFLICT,
-		    "\"%s\" is already stored with different content (from byte %" PRIu64
+		    "\"%s\" is already stored with different content (from byte %" PRId64
 		    "); the stored file is kept",
 		    f->name, off);
-	return off;
+	return (uint64_t)off;
 }
 
+/*
+ * The rename of @f, of which f->acked bytes were acknowledged durable, found its name
+ * taken: true when the file there contradicts them and was set aside (the name free for
+ * @f now, infile_set_stored_aside()), or went meanwhile.
+ */
+static bool infile_name_freed(struct infile *f)
+{
+	int fd = openat(f->link->rp->store.dir_fd, f->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int64_t off;
+
+	if (fd < 0)
+		return errno == ENOENT;
+	off = infile_compare_stored(f, fd, 0, f->acked);
+	close(fd);
+	return off >= 0 && (uint64_t)off < f->acked &&
+	       infile_set_stored_aside(f, (uint64_t)off) == 0;
+}
+
+/* Tell the primary how much of streamed file @f is durable (PROGRESS). */
 static void infile_progress(struct infile *f)
 {
 	struct link *lk = f->link;

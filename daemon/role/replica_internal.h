@@ -85,6 +85,9 @@ struct infile {
 	 * partial's (one found at start does not say whether it was streamed).  Never
 	 * removed: kept, or set aside (infile_set_aside()) */
 	uint64_t acked;
+	/* the file stored under @name whose bytes the acknowledged ones were compared with
+	 * (infile_ackable()): its device and inode, 0 while the name is free */
+	uint64_t stored_dev, stored_ino;
 	/* a partial of the same name the primary did not resume (it sends the file from its
 	 * start): kept until this file is stored, then removed if the stored file begins
 	 * with its bytes, else set aside (store_partial_retire()) */

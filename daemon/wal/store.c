@@ -84,7 +84,10 @@ void store_durable_dirs(const struct store *st, struct durable_dir *dir,
 	*incoming = (struct durable_dir){ st->incoming_fd, st->incoming_path };
 }
 
-int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_len)
+/* Move @name from directory @from_fd (@from: its path under archive_dir, "" for
+ * archive_dir itself) into .refused: store_set_aside() and store_set_aside_stored(). */
+static int store_set_aside_from(struct store *st, int from_fd, const char *from, const char *name,
+				char *as, size_t as_len)
 {
 	int fd = durable_dir_open(st->dir_fd, st->path, STORE_REFUSED_DIR), err = 0;
 
@@ -92,27 +95,42 @@ int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_
 		return fd;
 	/* Never over one set aside before: sequence numbers start again with the store's
 	 * life (.refused is not scanned), so a later NAME.SEQ may meet an earlier one. */
-	snprintf(as, as_len, "%s", tmp_name);
-	for (int i = 2; renameat2(st->incoming_fd, tmp_name, fd, as, RENAME_NOREPLACE) < 0; i++) {
+	snprintf(as, as_len, "%s", name);
+	for (int i = 2; renameat2(from_fd, name, fd, as, RENAME_NOREPLACE) < 0; i++) {
 		if (errno != EEXIST || i > 999) {
 			err = errno;
-			log_error("could not move \"%s/%s/%s\" to \"%s/%s\": %s", st->path,
-				  STORE_INCOMING_DIR, tmp_name, st->path, STORE_REFUSED_DIR,
+			log_error("could not move \"%s%s%s/%s\" to \"%s/%s\": %s", st->path,
+				  *from ? "/" : "", from, name, st->path, STORE_REFUSED_DIR,
 				  strerror(err));
 			goto out;
 		}
-		snprintf(as, as_len, "%s-%d", tmp_name, i);
+		snprintf(as, as_len, "%s-%d", name, i);
 	}
 	st->set_aside++;
-	/* .refused and its entry in archive_dir durable before the removal from .incoming
-	 * is: at every crash, one directory or the other reaches the file.  It is moved
-	 * either way: a failed fsync is logged, not a failure of the move. */
-	if (fsync(fd) < 0 || fsync(st->dir_fd) < 0 || fsync(st->incoming_fd) < 0)
+	/* .refused and its entry in archive_dir durable before the removal from the source
+	 * directory is: at every crash, one directory or the other reaches the file.  It is
+	 * moved either way: a failed fsync is logged, not a failure of the move. */
+	if (fsync(fd) < 0 || fsync(st->dir_fd) < 0 || (from_fd != st->dir_fd && fsync(from_fd) < 0))
 		log_error("could not fsync the directories of \"%s/%s/%s\": %s", st->path,
 			  STORE_REFUSED_DIR, as, strerror(errno));
 out:
 	close(fd);
 	return -err;
+}
+
+int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_len)
+{
+	return store_set_aside_from(st, st->incoming_fd, STORE_INCOMING_DIR, tmp_name, as, as_len);
+}
+
+int store_set_aside_stored(struct store *st, const char *name, char *as, size_t as_len)
+{
+	int ret = store_set_aside_from(st, st->dir_fd, "", name, as, as_len);
+
+	for (unsigned int idx = 0; ret == 0 && idx < st->nrecent; idx++)
+		if (!strcmp(st->recent[idx].name, name))
+			st->recent[idx].name[0] = '\0'; /* matches no name from now on */
+	return ret;
 }
 
 static int store_crc_prefix(int fd, uint64_t len, uint32_t *crc);

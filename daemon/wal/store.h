@@ -133,6 +133,15 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
 int store_set_aside(struct store *st, const char *tmp_name, char *as, size_t as_len);
 
 /*
+ * Move @name, a file stored under its final name in archive_dir, into .refused as
+ * store_set_aside() does (@as, @as_len, the return value, store.set_aside), and forget
+ * what store.recent remembers of it: a file put there by hand that contradicts bytes this
+ * replica acknowledged durable of the segment of that name (role/replica_infile.c), the
+ * acknowledged copy then stored in its place.
+ */
+int store_set_aside_stored(struct store *st, const char *name, char *as, size_t as_len);
+
+/*
  * The name in .incoming of file @name being received: NAME.SEQ, @seq > 0 and new for
  * each file in the store's life (store.max_seq: above those kept at start).  store_open()
  * reads NAME and SEQ back from it to keep partial files.  Returns 0, or -ENAMETOOLONG.

@@ -1287,6 +1287,22 @@ fill_and_switch() {
 	done
 }
 
+# segment_part_durable TABLE: on the primary, creates TABLE (i int, pad text) and inserts
+# 5000 rows into it (about 1.3 MB of WAL) within the segment being written, then waits
+# until the replica holds them durable (replica_holds); sets PART_SEG to that segment's
+# name and PART_LSN to the LSN after the insert.
+segment_part_durable() {
+	psql_at "$NS_P" "$PG_PORT" "create table $1 (i int, pad text)" >/dev/null
+	PART_SEG=$(pg_segment_name "$NS_P" "$PG_PORT")
+	psql_at "$NS_P" "$PG_PORT" "insert into $1 select g, repeat('x', 200)
+		from generate_series(1, 5000) g" >/dev/null
+	PART_LSN=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
+	[[ "$(pg_segment_name "$NS_P" "$PG_PORT")" == "$PART_SEG" ]] ||
+		fail "the insert filled segment $PART_SEG"
+	wait_for 30 "the replica durable up to the insert ($PART_LSN)" \
+		replica_holds "$(lsn_to_int "$PART_LSN")"
+}
+
 # segment_end_lsn NAME: the LSN (X/X) where WAL segment NAME (16 MiB segments) ends.
 segment_end_lsn() {
 	local hi=$((16#${1:8:8})) lo=$(((16#${1:16:8} + 1) * 16777216))
@@ -1327,9 +1343,15 @@ switch_segments() {
 }
 
 # fetch_and_compare NAME ORIGINAL: `walship fetch -c RCONF NAME DEST` as postgres into a
-# fresh DEST; fails unless it exits 0 and DEST has the same bytes as ORIGINAL.
+# fresh DEST (in SCRATCH, made when unset); fails unless it exits 0 and DEST has the same
+# bytes as ORIGINAL.
 fetch_and_compare() {
 	local name=$1 original=$2 dest
+	if [[ -z "${SCRATCH:-}" ]]; then
+		SCRATCH=$TEST_DIR/scratch
+		mkdir -p "$SCRATCH"
+		chown postgres:postgres "$SCRATCH"
+	fi
 	dest=$SCRATCH/fetched.$name
 	rm -f "$dest"
 	assert_exit 0 "walship fetch $name" walship_fetch_as_postgres "$RCONF" "$name" "$dest"

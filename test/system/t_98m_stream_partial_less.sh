@@ -19,14 +19,8 @@ set -euo pipefail
 ws_setup
 STREAM_ARCHIVE_COMMAND=/bin/true
 walship_stream_up off
-psql_at "$NS_P" "$PG_PORT" "create table t (i int, pad text)" >/dev/null
-seg=$(pg_segment_name "$NS_P" "$PG_PORT")
-psql_at "$NS_P" "$PG_PORT" "insert into t select g, repeat('x', 200)
-	from generate_series(1, 5000) g" >/dev/null
-ins=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
-[[ "$(pg_segment_name "$NS_P" "$PG_PORT")" == "$seg" ]] ||
-	fail "the insert filled segment $seg: nothing left to cut"
-wait_for 30 "the replica durable up to the insert ($ins)" replica_holds "$(lsn_to_int "$ins")"
+segment_part_durable t
+seg=$PART_SEG
 
 log "SIGKILL of the primary walshipd with $seg streaming"
 walshipd_kill "$PCONF"

@@ -363,7 +363,8 @@ static void test_offer(void **state)
 	st.recent[0].crc = 1;
 	snprintf(st.recent[1].name, sizeof(st.recent[1].name), "000000010000000000000002");
 	st.recent[1].size = 16 * MB + 1; /* removed: odd */
-	st.nrecent = 2;
+	st.recent[2].size = 16 * MB; /* forgotten (store_set_aside_stored()): no name */
+	st.nrecent = 3;
 	replica_offer(&st, stored_unless_odd, &asked, &have);
 	assert_int_equal(asked, 2);
 	assert_int_equal(have.count, 2);
@@ -394,8 +395,10 @@ static void test_offer_bound(void **state)
 	for (unsigned int idx = 0; idx < st.npartials; idx++)
 		st.partials[idx] = partial_of(SEG_NAME, 16 * MB, MB);
 	st.nrecent = STORE_MAX_RECENT;
-	for (unsigned int idx = 0; idx < st.nrecent; idx++)
+	for (unsigned int idx = 0; idx < st.nrecent; idx++) {
+		snprintf(st.recent[idx].name, sizeof(st.recent[idx].name), "%024X", idx + 1);
 		st.recent[idx].size = 16 * MB;
+	}
 	replica_offer(&st, stored_unless_odd, &asked, &have);
 	/* A full store fills a HAVE to its bound and no further. */
 	assert_true(st.npartials + st.nrecent >= WIRE_MAX_HAVE);

@@ -31,6 +31,7 @@
 #define MB (1024u * 1024u)
 #define BLCKSZ 8192u
 #define SEG3 "000000010000000000000003"
+#define SEG4 "000000010000000000000004"
 #define SYSID UINT64_C(7713288329218603033)
 
 static char dir[256];
@@ -265,8 +266,6 @@ static void test_find_incoming(void **state)
 }
 
 /* ---- WAL records, for store_valid_records() ---- */
-
-#define SEG4 "000000010000000000000004"
 
 static uint8_t *wal; /* segments 3 and 4 (1 MiB each) */
 static uint64_t wpos, wprev; /* offset in wal[] of the next byte; the last record's LSN */
@@ -779,6 +778,29 @@ static void test_set_aside(void **state)
 	assert_int_equal(store_open(&st, dir), 0);
 	assert_int_equal(store_set_aside(&st, SEG3 ".8", as, sizeof(as)), -ENOENT);
 	store_close(&st);
+
+	/* store_set_aside_stored(): a file under its final name goes into .refused too, and
+	 * store.recent forgets it (no name: offered in no HAVE), the others kept. */
+	snprintf(path, sizeof(path), "%s/%s", dir, SEG3);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	assert_true(fd >= 0 && write(fd, &two, 1) == 1);
+	close(fd);
+	assert_int_equal(store_open(&st, dir), 0);
+	store_recent_add(&st, SEG3, 1, 7);
+	store_recent_add(&st, SEG4, 1, 8);
+	assert_int_equal(store_set_aside_stored(&st, SEG3, as, sizeof(as)), 0);
+	assert_string_equal(as, SEG3);
+	assert_int_equal(st.set_aside, 1);
+	assert_true(access(path, F_OK) < 0 && errno == ENOENT);
+	for (unsigned int idx = 0; idx < st.nrecent; idx++)
+		assert_string_not_equal(st.recent[idx].name, SEG3);
+	assert_int_equal(st.nrecent, 2);
+	assert_int_equal(store_set_aside_stored(&st, SEG3, as, sizeof(as)), -ENOENT);
+	store_close(&st);
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_REFUSED_DIR, SEG3);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0 && read(fd, &got, 1) == 1 && got == two);
+	close(fd);
 }
 
 /*

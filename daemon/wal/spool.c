@@ -325,6 +325,15 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 	for (int i = 0; i < nreplicas; i++) {
 		int rfd = openat(sp->replicas_fd, replicas[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
+		/* A replica's directory is its registration: one gone (ENOENT: spool_drop() ran
+		 * on the event loop since @replicas was taken, before or after the open) is not
+		 * registered any more, so nothing is held for it. */
+		if (rfd < 0 && errno == ENOENT)
+			continue;
+		if (rfd >= 0 && linkat(sp->wal_fd, file, rfd, file, 0) < 0 && errno == ENOENT) {
+			close(rfd);
+			continue;
+		}
 		if (rfd < 0 || (linkat(sp->wal_fd, file, rfd, file, 0) < 0 && errno != EEXIST) ||
 		    fsync(rfd) < 0) {
 			ret = -errno;
@@ -371,26 +380,30 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 
 int spool_drop(struct spool *sp, const char *name)
 {
-	char **files;
-	int n = spool_backlog(sp, name, &files);
+	char lost[256];
+	int round = 0, ret;
 
-	if (n < 0)
-		return n;
-	for (int i = 0; i < n; i++)
-		spool_release(sp, name, files[i]);
-	spool_free_names(files, n);
-	{
-		char lost[256];
+	snprintf(lost, sizeof(lost), "%s/%s", name, SPOOL_LOST);
+	/* A spool_store() on the worker thread may claim a file for @name between the listing
+	 * and the removal of the directory (ENOTEMPTY): listed and released again.  Once the
+	 * directory is gone, stores hold nothing for @name.  Each store claims a file once, so
+	 * a few rounds are enough. */
+	do {
+		char **files;
+		int n = spool_backlog(sp, name, &files);
 
-		snprintf(lost, sizeof(lost), "%s/%s", name, SPOOL_LOST);
+		if (n < 0)
+			return n;
+		for (int i = 0; i < n; i++)
+			spool_release(sp, name, files[i]);
+		spool_free_names(files, n);
 		unlinkat(sp->replicas_fd, lost, 0);
-	}
-	if (unlinkat(sp->replicas_fd, name, AT_REMOVEDIR) < 0) {
-		int err = -errno;
-
+		ret = unlinkat(sp->replicas_fd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	} while (ret == -ENOTEMPTY && ++round < 16);
+	if (ret < 0) {
 		log_error("could not remove \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, name,
-			  strerror(errno));
-		return err;
+			  strerror(-ret));
+		return ret;
 	}
 	fsync(sp->replicas_fd);
 	return 0;

@@ -77,7 +77,8 @@ void spool_free_names(char **names, int count);
  * across file systems too) and claim it for each of the @nreplicas replicas.  If wal/@file already exists
  * with the same content (a retried push) it is reused; with different content the call
  * fails with -EEXIST.  On error nothing is claimed.  Fills @err (at least 256 bytes) with
- * the reason.  Other threads may release claims on @file meanwhile (spool_release(),
+ * the reason.  A replica of @replicas dropped meanwhile (spool_drop(): its directory gone)
+ * is skipped.  Other threads may release claims on @file meanwhile (spool_release(),
  * spool_release_all_lost(), spool_drop()): the copy stays until the store is done, and
  * goes then if no claim is left.  The caller must not run two spool_store() for the same
  * name at once.
@@ -90,7 +91,9 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
  * Returns 1 if a claim was dropped, 0 if there was none, -errno on error. */
 int spool_release(struct spool *sp, const char *name, const char *file);
 
-/* Forget replica @name: every claim, then its registration.  Returns 0 or -errno. */
+/* Forget replica @name: every claim, then its registration (its directory), also against
+ * a spool_store() claiming a file for it meanwhile; stores that begin after hold nothing
+ * for it.  Returns 0 or -errno. */
 int spool_drop(struct spool *sp, const char *name);
 
 /* WAL a replica was marked as having lost (spool overflow, release_slowest policy). */

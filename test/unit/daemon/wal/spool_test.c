@@ -5,7 +5,8 @@
  * one with other bytes is refused and the held copy kept; the identity and the lost-WAL
  * record are written durably and read back; a claim released while a copy of the same
  * file is being claimed for another replica (the event loop and the spool's worker thread)
- * leaves the copy and every claim in place.  Made under build/ (on the disk).
+ * leaves the copy and every claim in place; a replica dropped while a copy is being
+ * claimed for it is dropped, and nothing is held for it.  Made under build/ (on the disk).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +50,21 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	if (hook)
 		hook();
 	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* unlinkat(2) likewise, with a hook run before the first removal of a directory (the
+ * one spool_drop() makes of a replica's). */
+static void (*before_rmdir)(void);
+
+int unlinkat(int dirfd, const char *path, int flags)
+{
+	void (*hook)(void) = (flags & AT_REMOVEDIR) ? before_rmdir : NULL;
+
+	if (hook) {
+		before_rmdir = NULL;
+		hook();
+	}
+	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
 }
 
 /* An unlinked file holding @len bytes of @text, repeated. */
@@ -140,14 +156,16 @@ static void test_store_retry_conflict(void **state)
 	assert_int_equal(count_entries(".incoming"), 0);
 	assert_int_equal(count_entries("wal"), 1);
 
-	/* Held for a replica that cannot be claimed for (no directory of its own): refused,
-	 * and the copy made for it does not stay behind, held for nobody. */
+	/* Held for a replica that is not registered (no directory of its own: dropped since
+	 * the caller listed it): nothing is held for it, and the copy made for it does not
+	 * stay behind, held for nobody. */
 	{
 		char nobody[] = "nobody";
 		char *const unknown[] = { nobody };
 
-		assert_true(spool_store(&sp, src, SEG2, 100000, unknown, 1, err, sizeof(err)) < 0);
-		assert_non_null(strstr(err, "could not hold"));
+		assert_int_equal(spool_store(&sp, src, SEG2, 100000, unknown, 1, err, sizeof(err)),
+				 0);
+		assert_false(spool_holds(&sp, "nobody", SEG2));
 		assert_int_equal(count_entries("wal"), 1);
 		assert_true(sp.files == 1 && sp.used_bytes == 100000);
 	}
@@ -275,12 +293,73 @@ static void test_release_while_claiming(void **state)
 	spool_close(&race_sp);
 }
 
+/* The event loop: `walship replica drop r2`. */
+static void drop_r2(void)
+{
+	assert_int_equal(spool_drop(&race_sp, "r2"), 0);
+}
+
+/* The worker thread: a store claims SEG1 for r2 (registered when its list was taken). */
+static void claim_r2(void)
+{
+	int rfd = openat(race_sp.replicas_fd, "r2", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(rfd >= 0);
+	assert_int_equal(syscall(SYS_linkat, race_sp.wal_fd, SEG1, rfd, SEG1, 0), 0);
+	close(rfd);
+}
+
+/*
+ * `walship replica drop` on the event loop while the worker thread holds a file for the
+ * registered replicas, the dropped one among them.  A drop between the store's listing
+ * and its claims: the store holds nothing for the dropped replica, and succeeds for the
+ * others (before, it failed the hold, all or nothing).  A claim made between the drop's
+ * listing and its removal of the directory: released in a second round, the directory
+ * removed (before, the drop failed, "Directory not empty", and the replica stayed).
+ */
+static void test_drop_while_claiming(void **state)
+{
+	char r1[] = "r1", r2[] = "r2";
+	char *const both[] = { r1, r2 };
+	char **names;
+	char err[256];
+	int src, n;
+
+	(void)state;
+	assert_int_equal(spool_open(&race_sp, dir), 0);
+	assert_int_equal(spool_register(&race_sp, "r1"), 1);
+	assert_int_equal(spool_register(&race_sp, "r2"), 1);
+	src = source("walship!", 100000);
+	before_link = drop_r2; /* before r1's claim, so before r2's too */
+	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, both, 2, err, sizeof(err)), 0);
+	assert_null(before_link);
+	assert_true(spool_holds(&race_sp, "r1", SEG1));
+	assert_false(spool_holds(&race_sp, "r2", SEG1));
+	n = spool_replicas(&race_sp, &names);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "r1");
+	spool_free_names(names, n);
+
+	assert_int_equal(spool_register(&race_sp, "r2"), 1);
+	before_rmdir = claim_r2;
+	assert_int_equal(spool_drop(&race_sp, "r2"), 0);
+	assert_null(before_rmdir);
+	n = spool_replicas(&race_sp, &names);
+	assert_int_equal(n, 1);
+	spool_free_names(names, n);
+	assert_true(spool_holds(&race_sp, "r1", SEG1));
+	assert_true(race_sp.files == 1 && race_sp.used_bytes == 100000);
+	close(src);
+	spool_close(&race_sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store_retry_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -390,6 +390,21 @@ static void sb_message(struct standby *sb, const struct pgwire_msg *m)
 	sb_error(sb, "FATAL", "08P01", "invalid frontend message type %d", m->type);
 }
 
+/*
+ * Whether a message of @type may come in @sb's state.  PostgreSQL checks the type byte
+ * before it reads the length (postgres.c SocketBackend(), walsender.c
+ * ProcessRepliesIfAny(), auth.c CheckSASLAuth()): another type is answered with a FATAL at
+ * once, whatever length follows, where a length check would close without a word.
+ */
+static bool sb_type_expected(const struct standby *sb, uint8_t type)
+{
+	const char *types = sb->state == SB_STREAMING ? "dcX" :
+			    sb->state == SB_AUTH      ? "pX" :
+							"QFXBPCDEHSdcf";
+
+	return type && strchr(types, type);
+}
+
 /* Handle the startup packets and messages received in rx, keeping what is incomplete. */
 static void sb_process(struct standby *sb)
 {
@@ -404,8 +419,12 @@ static void sb_process(struct standby *sb)
 			used = 0;
 			n = sb_rx_startup(sb);
 		} else {
-			struct pgwire_msg m;
+			struct pgwire_msg m = { .type = sb->rx[used] };
 
+			if (!sb_type_expected(sb, m.type)) {
+				sb_message(sb, &m); /* a FATAL (the rest is not read) */
+				break;
+			}
 			n = pgwire_next_message(sb->rx + used, sb->rx_len - used, &m);
 			if (n < 0) { /* closed, no answer (pq_getmessage(): COMMERROR) */
 				log_log("invalid message length from %s", sb->addr);

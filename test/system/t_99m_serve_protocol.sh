@@ -9,8 +9,9 @@
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
 # physical walsender), a Query that is not one string; message types a replication
-# connection never takes; Terminate, a message length under 4, a CopyDone over
-# PostgreSQL's limit for it (closed once what was answered before is sent); CopyData,
+# connection never takes (with a length over any limit too: the type is checked first);
+# Terminate, a message length under 4, a CopyDone over PostgreSQL's limit for it (closed
+# once what was answered before is sent); CopyData,
 # CopyDone and CopyFail outside COPY (ignored); the extended query protocol and function
 # calls (refused, then skipped up to Sync); START_REPLICATION refused (a timeline not in
 # the server's history; after its CopyBothResponse: ahead of the flush position, through a
@@ -75,6 +76,8 @@ def sequences(pos):
         ("string_none", msg(b"Q"), True),
         # types a replication connection never takes
         ("unknown_type", msg(b"z"), False),
+        # (the type is checked before the length: a FATAL, not a silent close)
+        ("unknown_type_long", b"z" + struct.pack("!I", 1 << 20), False),
         ("password_after_auth", msg(b"p", b"x\0"), False),
         # closed once the answers to what came before are sent
         ("terminate", IDENT + msg(b"X"), False),
@@ -115,6 +118,7 @@ def sequences(pos):
         ("stream_copyfail", start + msg(b"f", b"x\0"), False),
         ("stream_sync", start + msg(b"S"), False),
         ("stream_unknown_type", start + msg(b"z"), False),
+        ("stream_unknown_type_long", start + b"z" + struct.pack("!I", 1 << 20), False),
         ("stream_status_short", start + msg(b"d", b"r\0\0"), True),
         ("stream_feedback_short", start + msg(b"d", b"h\0\0"), True),
         ("stream_copydata_empty", start + msg(b"d"), True),

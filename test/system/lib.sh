@@ -996,6 +996,46 @@ status_counter_sum() {
 	printf '%s\n' "$sum"
 }
 
+# replica_for_fake_primary: a replica walshipd for a test that plays its primary with
+# build/helpers/fake_peer (FAKE; skips when it is not built): net_create 1, then the
+# replica (RCONF, node ws-r1, archive $TEST_DIR/ws-r1/archive, log $TEST_DIR/ws-r1.log)
+# started in NS_R1, its primary at NS_P's address, where the fake one listens.
+replica_for_fake_primary() {
+	FAKE=$WS_ROOT/build/helpers/fake_peer
+	[[ -x "$FAKE" ]] || skip "$FAKE not built: run make"
+	require_walship
+	net_create 1
+	RCONF=$TEST_DIR/ws-r1/walship.conf
+	mkdir -p "$TEST_DIR/ws-r1"
+	write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P"
+	walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+}
+
+# pgsource_primary_setup: for a test of the replication-protocol source alone, run as
+# build/helpers/pgsource_run (RUN; skips when it is not built): net_create 1, PG_PORT,
+# PDATA (a primary's data directory, not made yet), RX (the directory it receives into,
+# made) and STATUS (its status file).
+pgsource_primary_setup() {
+	RUN=$WS_ROOT/build/helpers/pgsource_run
+	[[ -x "$RUN" ]] || skip "$RUN is not built (make helpers)"
+	net_create 1
+	PG_PORT=5432
+	PDATA=$TEST_DIR/pg-primary
+	RX=$TEST_DIR/received
+	STATUS=$TEST_DIR/pgsource.status
+	mkdir -p "$RX"
+}
+
+# pgsource_field N: field N of pgsource_run's status file STATUS (state received flushed
+# timeline connects disconnects bytes paused); false while it has none.
+pgsource_field() {
+	[[ -s "$STATUS" ]] || return 1
+	awk -v n="$1" '{print $n}' "$STATUS"
+}
+
+# pgsource_streaming: true while pgsource_run says it streams.
+pgsource_streaming() { [[ "$(pgsource_field 1)" == streaming ]]; }
+
 # walship_daemons_up: hosts NS_P (primary) and NS_R1 (replica) on one bridge; walshipd
 # primary (config PCONF, node ws-primary) in NS_P and walshipd replica (RCONF, node ws-r1,
 # archive RARCHIVE) in NS_R1, waiting until the replica streams.  Also SCRATCH, a directory

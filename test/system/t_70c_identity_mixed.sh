@@ -19,17 +19,10 @@ set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-FAKE=$WS_ROOT/build/helpers/fake_peer
 ws_setup
-[[ -x "$FAKE" ]] || skip "$FAKE not built: run make"
-require_walship
-net_create 1
-RCONF=$TEST_DIR/ws-r1/walship.conf
+replica_for_fake_primary
 ARCH=$TEST_DIR/ws-r1/archive
 IDFILE=$ARCH/.walship/system_identifier
-mkdir -p "$TEST_DIR/ws-r1"
-write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P"
-walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 
 X=7713288329218603033
 Y=7713288329218603099

@@ -8,19 +8,12 @@ set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-FAKE=$WS_ROOT/build/helpers/fake_peer
 BEGINS=3000
 WINDOW=64
 ws_setup
-[[ -x "$FAKE" ]] || skip "$FAKE not built: run make"
-require_walship
 require_cmds jq
-net_create 1
-RCONF=$TEST_DIR/ws-r1/walship.conf
+replica_for_fake_primary
 INCOMING=$TEST_DIR/ws-r1/archive/.incoming
-mkdir -p "$TEST_DIR/ws-r1"
-write_replica_conf "$RCONF" "$TEST_DIR/ws-r1" "$NS_P"
-walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
 rpid=$WALSHIPD_PID
 
 fds() { find "/proc/$rpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }

@@ -20,33 +20,18 @@ set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-RUN=$WS_ROOT/build/helpers/pgsource_run
-[[ -x "$RUN" ]] || skip "$RUN is not built (make helpers)"
-
 ws_setup
-net_create 1
-PG_PORT=5432
-PDATA=$TEST_DIR/pg-primary
-RX=$TEST_DIR/received
-STATUS=$TEST_DIR/pgsource.status
+pgsource_primary_setup
 SLOT=t97_slot
 APP=t97_rx
-mkdir -p "$RX"
 
 pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "true"
 pg_start "$PDATA" "$NS_P"
 sysid=$(pg_system_identifier "$PDATA")
 CONNINFO="host=$ADDR_P port=$PG_PORT user=postgres connect_timeout=5"
 
-# status_field N: field N of the helper's status file (state received flushed timeline
-# connects disconnects bytes).
-status_field() {
-	[[ -s "$STATUS" ]] || return 1
-	awk -v n="$1" '{print $n}' "$STATUS"
-}
-streaming() { [[ "$(status_field 1)" == streaming ]]; }
-connects_at_least() { (($(status_field 5) >= $1)); }
-received_at_least() { lsn_ge "$(status_field 2)" "$1"; }
+connects_at_least() { (($(pgsource_field 5) >= $1)); }
+received_at_least() { lsn_ge "$(pgsource_field 2)" "$1"; }
 slot_restart_lsn() {
 	psql_at "$NS_P" "$PG_PORT" \
 		"select restart_lsn from pg_replication_slots where slot_name = '$SLOT'"
@@ -93,7 +78,7 @@ log "pgsource_run in $NS_R1 streams from $ADDR_P (slot $SLOT, application_name $
 bg_start "$TEST_DIR/rx.log" ip netns exec "$NS_R1" "$RUN" --conninfo "$CONNINFO" --dir "$RX" \
 	--slot "$SLOT" --application-name "$APP" --status-file "$STATUS" --status-interval 1000
 RUN_PID=$BG_PID
-wait_for 20 "the helper streaming" streaming
+wait_for 20 "the helper streaming" pgsource_streaming
 helper_alive
 # The server's archiving is asked (the primary walshipd keeps a streamed segment's CRC
 # only where pushes may come); this server has archive_mode = on.
@@ -131,12 +116,12 @@ in_ns "$NS_P" timeout 20 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
 log "ok: $APP is a sync standby and a synchronous commit completed"
 
 # (d): PostgreSQL restarts under the stream
-before=$(status_field 5)
+before=$(pgsource_field 5)
 log "restarting PostgreSQL (the helper has made $before connections)"
 pg_stop "$PDATA" fast
 pg_start "$PDATA" "$NS_P"
 wait_for 30 "the helper to reconnect" connects_at_least $((before + 1))
-wait_for 20 "the helper streaming again" streaming
+wait_for 20 "the helper streaming again" pgsource_streaming
 for _ in 1 2; do
 	seg=$(switch_and_wait)
 	log "received $seg after the restart"
@@ -144,14 +129,14 @@ done
 compare_segments
 assert_no_gap "$RX"
 grep -q "starting WAL streaming at" "$TEST_DIR/rx.log" || fail "no start logged"
-log "ok: restart survived ($(status_field 5) connections, $(status_field 6) disconnections)"
+log "ok: restart survived ($(pgsource_field 5) connections, $(pgsource_field 6) disconnections)"
 
 # (f): a silent server (its walsender stopped, the connection open) is given up after two
 # status intervals, and the stream goes on through a new connection.
 walsender=$(psql_at "$NS_P" "$PG_PORT" "select pid from pg_stat_replication
 	where application_name = '$APP'")
 [[ -n "$walsender" ]] || fail "no walsender for $APP"
-before=$(status_field 5)
+before=$(pgsource_field 5)
 kill -STOP "$walsender"
 wait_for 15 "the helper to give up on the silent server" \
 	grep -q "no message from the server for" "$TEST_DIR/rx.log"
@@ -170,12 +155,12 @@ slot_active() {
 	[[ "$(psql_at "$NS_P" "$PG_PORT" "select active from pg_replication_slots
 		where slot_name = '$SLOT'")" == t ]]
 }
-left_streaming() { [[ "$(status_field 1)" == paused ]] && ! slot_active; }
-before=$(status_field 5)
+left_streaming() { [[ "$(pgsource_field 1)" == paused ]] && ! slot_active; }
+before=$(pgsource_field 5)
 kill -USR1 "$RUN_PID"
-paused() { [[ "$(status_field 8)" == 1 ]]; }
+paused() { [[ "$(pgsource_field 8)" == 1 ]]; }
 wait_for 10 "the helper to pause" paused
-paused_at=$(status_field 2)
+paused_at=$(pgsource_field 2)
 for _ in 1 2 3; do
 	psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
 		insert into t97 values (0, 'paused'); select pg_switch_wal()" >/dev/null
@@ -184,12 +169,12 @@ target=$(pg_current_lsn "$NS_P" "$PG_PORT")
 wait_for 20 "the paused helper to leave streaming" left_streaming
 grep -q "WAL streaming stops until it goes on" "$TEST_DIR/rx.log" ||
 	fail "the helper did not say it left streaming"
-assert_eq "$paused_at" "$(status_field 2)" "received LSN while paused"
-[[ "$(status_field 1)" == paused ]] || fail "the helper is $(status_field 1), not paused"
+assert_eq "$paused_at" "$(pgsource_field 2)" "received LSN while paused"
+[[ "$(pgsource_field 1)" == paused ]] || fail "the helper is $(pgsource_field 1), not paused"
 log "ok: paused at $paused_at; out of streaming, the slot released, short of $target"
 kill -USR2 "$RUN_PID"
 wait_for 30 "the helper to catch up to $target" received_at_least "$target"
-assert_eq "$before" "$(status_field 5)" "connections across the pause"
+assert_eq "$before" "$(pgsource_field 5)" "connections across the pause"
 grep -q "reading from the server goes on: streaming starts again" "$TEST_DIR/rx.log" ||
 	fail "the helper did not say it started streaming again"
 compare_segments
@@ -229,7 +214,7 @@ bg_start "$TEST_DIR/rx-tl.log" ip netns exec "$NS_R1" "$RUN" \
 	--conninfo "host=$ADDR_R1 port=$S_PORT user=postgres connect_timeout=5" --dir "$RX2" \
 	--slot t97_cascade --status-file "$STATUS" --status-interval 1000
 RUN_PID=$BG_PID
-wait_for 20 "the helper streaming from the standby" streaming
+wait_for 20 "the helper streaming from the standby" pgsource_streaming
 seg=$(pg_segment_name "$NS_P" "$PG_PORT")
 psql_at "$NS_P" "$PG_PORT" "insert into t97 values (-2, 'tl1'); select pg_switch_wal()" >/dev/null
 wait_for 20 "segment $seg through the standby" test -f "$RX2/$seg"
@@ -243,6 +228,6 @@ helper_alive
 assert_file_identical "$RX2/00000002.history" "$SDATA/pg_wal/00000002.history"
 assert_file_identical "$RX2/$seg2" "$SDATA/pg_wal/$seg2"
 grep -q "switched to timeline 2 at" "$TEST_DIR/rx-tl.log" || fail "no switch logged"
-assert_eq 2 "$(status_field 4)" "timeline streamed after the promotion"
+assert_eq 2 "$(pgsource_field 4)" "timeline streamed after the promotion"
 log "ok: $(grep -m1 -o 'switched to timeline 2 at .*' "$TEST_DIR/rx-tl.log"); $seg2 equals the promoted server's"
 log "PASS"

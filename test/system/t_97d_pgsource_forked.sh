@@ -16,18 +16,10 @@ set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-RUN=$WS_ROOT/build/helpers/pgsource_run
-[[ -x "$RUN" ]] || skip "$RUN is not built (make helpers)"
-
 ws_setup
-net_create 1
-PG_PORT=5432
+pgsource_primary_setup
 S_PORT=5433
-PDATA=$TEST_DIR/pg-primary
 SDATA=$TEST_DIR/pg-standby
-RX=$TEST_DIR/received
-STATUS=$TEST_DIR/pgsource.status
-mkdir -p "$RX"
 
 pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "true"
 pg_start "$PDATA" "$NS_P"
@@ -35,12 +27,7 @@ psql_at "$NS_P" "$PG_PORT" "create table t97d (i int, pad text)" >/dev/null
 # The standby's WAL ends where the base backup's does: it receives nothing after it.
 pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_R1" "$S_PORT" "false"
 
-status_field() {
-	[[ -s "$STATUS" ]] || return 1
-	awk -v n="$1" '{print $n}' "$STATUS"
-}
-streaming() { [[ "$(status_field 1)" == streaming ]]; }
-on_timeline() { [[ "$(status_field 4)" == "$1" ]] && streaming; }
+on_timeline() { [[ "$(pgsource_field 4)" == "$1" ]] && pgsource_streaming; }
 helper_alive() { pid_alive "$RUN_PID" || fail "pgsource_run exited: $(tail -n 5 "$TEST_DIR/rx.log")"; }
 
 log "pgsource_run streams from $ADDR_P, then $ADDR_R1:$S_PORT when the primary is down"
@@ -48,7 +35,7 @@ bg_start "$TEST_DIR/rx.log" ip netns exec "$NS_R1" "$RUN" \
 	--conninfo "host=$ADDR_P,$ADDR_R1 port=$PG_PORT,$S_PORT user=postgres connect_timeout=2" \
 	--dir "$RX" --slot t97d_slot --status-file "$STATUS" --status-interval 1000
 RUN_PID=$BG_PID
-wait_for 20 "the helper streaming" streaming
+wait_for 20 "the helper streaming" pgsource_streaming
 for _ in 1 2; do
 	seg=$(pg_segment_name "$NS_P" "$PG_PORT")
 	psql_at "$NS_P" "$PG_PORT" "insert into t97d select g, repeat('x', 100)
@@ -58,19 +45,19 @@ for _ in 1 2; do
 done
 psql_at "$NS_P" "$PG_PORT" "insert into t97d values (-1, 'tl1 only')" >/dev/null
 held=$(pg_current_lsn "$NS_P" "$PG_PORT")
-received_held() { lsn_ge "$(status_field 2)" "$held"; }
+received_held() { lsn_ge "$(pgsource_field 2)" "$held"; }
 wait_for 20 "the helper to receive $held" received_held
-log "the helper holds timeline 1 up to $(status_field 2)"
+log "the helper holds timeline 1 up to $(pgsource_field 2)"
 
 pg_stop "$PDATA" fast
 pg_start "$SDATA" "$NS_R1"
 in_ns "$NS_R1" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
 fork=$(awk -F'\t' '$1 == 1 {print $2}' "$SDATA/pg_wal/00000002.history")
 [[ -n "$fork" ]] || fail "no fork of timeline 1 in the promoted standby's history"
-if ! lsn_ge "$(status_field 2)" "$fork" || [[ "$(status_field 2)" == "$fork" ]]; then
-	fail "the helper's position $(status_field 2) is not past the fork $fork"
+if ! lsn_ge "$(pgsource_field 2)" "$fork" || [[ "$(pgsource_field 2)" == "$fork" ]]; then
+	fail "the helper's position $(pgsource_field 2) is not past the fork $fork"
 fi
-log "the standby is promoted: timeline 2 forks at $fork, before the helper's $(status_field 2)"
+log "the standby is promoted: timeline 2 forks at $fork, before the helper's $(pgsource_field 2)"
 
 wait_for 30 "the helper streaming timeline 2 from the promoted server" on_timeline 2
 helper_alive

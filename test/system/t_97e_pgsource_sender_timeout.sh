@@ -13,37 +13,24 @@ set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-RUN=$WS_ROOT/build/helpers/pgsource_run
-[[ -x "$RUN" ]] || skip "$RUN is not built (make helpers)"
-
 ws_setup
-net_create 1
-PG_PORT=5432
-PDATA=$TEST_DIR/pg-primary
-RX=$TEST_DIR/received
-STATUS=$TEST_DIR/pgsource.status
-mkdir -p "$RX"
+pgsource_primary_setup
 
 pg_primary_init "$PDATA" "$PG_PORT" "$NS_P" "true"
 echo "wal_sender_timeout = 2s" >>"$PDATA/postgresql.conf"
 pg_start "$PDATA" "$NS_P"
 
-status_field() {
-	[[ -s "$STATUS" ]] || return 1
-	awk -v n="$1" '{print $n}' "$STATUS"
-}
-streaming() { [[ "$(status_field 1)" == streaming ]]; }
-paused() { [[ "$(status_field 8)" == 1 ]]; }
+paused() { [[ "$(pgsource_field 8)" == 1 ]]; }
 helper_alive() { pid_alive "$RUN_PID" || fail "pgsource_run exited: $(tail -n 5 "$TEST_DIR/rx.log")"; }
 
 bg_start "$TEST_DIR/rx.log" ip netns exec "$NS_R1" "$RUN" \
 	--conninfo "host=$ADDR_P port=$PG_PORT user=postgres connect_timeout=5" --dir "$RX" \
 	--slot t97e_slot --status-file "$STATUS" --status-interval 5000
 RUN_PID=$BG_PID
-wait_for 20 "the helper streaming" streaming
+wait_for 20 "the helper streaming" pgsource_streaming
 grep -q "wal_sender_timeout is 2s: status updates every 1000 ms, not 5000" "$TEST_DIR/rx.log" ||
 	fail "the shorter status interval is not logged"
-before=$(status_field 5)
+before=$(pgsource_field 5)
 
 kill -USR1 "$RUN_PID"
 wait_for 10 "the helper to pause" paused
@@ -53,12 +40,12 @@ helper_alive
 if grep -q "terminating walsender process due to replication timeout" "$PDATA.log"; then
 	fail "the walsender timed the paused helper out: $(grep -m1 'replication timeout' "$PDATA.log")"
 fi
-assert_eq "$before" "$(status_field 5)" "connections across the pause"
+assert_eq "$before" "$(pgsource_field 5)" "connections across the pause"
 kill -USR2 "$RUN_PID"
 target=$(pg_current_lsn "$NS_P" "$PG_PORT")
-received() { lsn_ge "$(status_field 2)" "$target"; }
+received() { lsn_ge "$(pgsource_field 2)" "$target"; }
 wait_for 20 "the helper to receive $target" received
-assert_eq "$before" "$(status_field 5)" "connections after the pause"
+assert_eq "$before" "$(pgsource_field 5)" "connections after the pause"
 log "ok: paused 6 s under wal_sender_timeout = 2s, the connection stayed ($before connections)"
 
 kill -TERM "$RUN_PID"

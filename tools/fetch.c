@@ -223,7 +223,7 @@ static bool of_archive(const struct wal_validator *wv, const struct wal_identity
  */
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
 		   const struct fetch_dest *dest, const struct store_partial *partial,
-		   int archive_fd)
+		   bool over_stored, int archive_fd)
 {
 	struct durable_dir dir = { .path = dest->dir };
 	struct durable_file df = { .fd = -1 };
@@ -298,7 +298,8 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		goto out_end;
 	}
 
-	if (partial && fstatat(archive_fd, partial->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (partial && !over_stored &&
+	    fstatat(archive_fd, partial->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		log_debug("file \"%s\" got its final name while it was read", src_path);
 		exit_code = FETCH_RETRY_FINAL;
 		goto out_end;
@@ -321,15 +322,16 @@ out_end:
 }
 
 /*
- * @name, a segment, is not in the archive under its final name: serve the durable prefix
- * of its incoming file with the largest durable length, if any (docs/operations.md,
- * "Recovering after losing the primary host").  The record is read before the bytes, and
- * the durable bytes of an incoming file never change afterwards, so the prefix read is
- * the one recorded.  Returns a FETCH_EXIT_* code, or FETCH_RETRY_FINAL.
+ * @name, a segment, is not in the archive under its final name (or, @over_stored, is
+ * stored with other bytes than its incoming file's durable ones: fetch_one()): serve the
+ * durable prefix of its incoming file with the largest durable length, if any
+ * (docs/operations.md, "Recovering after losing the primary host").  The record is read
+ * before the bytes, and the durable bytes of an incoming file never change afterwards, so
+ * the prefix read is the one recorded.  Returns a FETCH_EXIT_* code, or FETCH_RETRY_FINAL.
  */
 static int fetch_growing(int archive_fd, const char *archive_dir, const char *name_text,
 			 const char *src_path, const struct wal_name *name,
-			 const struct fetch_dest *dest)
+			 const struct fetch_dest *dest, bool over_stored)
 {
 	char rel[sizeof(STORE_INCOMING_DIR) + sizeof(((struct store_partial *)0)->tmp_name)];
 	char path[PATH_MAX + sizeof(rel)];
@@ -357,7 +359,7 @@ static int fetch_growing(int archive_fd, const char *archive_dir, const char *na
 		log_error("could not open file \"%s\": %s", path, strerror(errno));
 		return FETCH_EXIT_IO;
 	}
-	exit_code = deliver(src, partial.size, path, name, dest, &partial, archive_fd);
+	exit_code = deliver(src, partial.size, path, name, dest, &partial, over_stored, archive_fd);
 	close(src);
 	if (exit_code == FETCH_EXIT_DELIVERED)
 		log_log("served partial segment \"%s\" with %" PRIu64 " durable bytes of %" PRIu64
@@ -387,7 +389,7 @@ static int fetch_one(int archive_fd, const char *archive_dir, const char *name_t
 
 		if (err == ENOENT && name->kind == WAL_FILE_SEGMENT)
 			return fetch_growing(archive_fd, archive_dir, name_text, src_path, name,
-					     dest);
+					     dest, false);
 		if (err == ENOENT) {
 			log_debug("file \"%s\" is not in the archive", src_path);
 			return FETCH_EXIT_ABSENT;
@@ -411,7 +413,31 @@ static int fetch_one(int archive_fd, const char *archive_dir, const char *name_t
 		goto out_close_src;
 	}
 
-	exit_code = deliver(src, (uint64_t)st.st_size, src_path, name, dest, NULL, archive_fd);
+	/* A segment stored with other bytes than the durable ones of an incoming file of its
+	 * name, which may have been acknowledged durable, so commits may be in them: a file
+	 * put into the archive by hand while the segment streamed, which walshipd sets aside
+	 * at its next group commit or when the segment is resumed (docs/operations.md), not
+	 * yet (the primary host lost meanwhile).  Its acknowledged bytes are served, as
+	 * walshipd stores them. */
+	if (name->kind == WAL_FILE_SEGMENT) {
+		struct store_partial partial;
+
+		if (store_find_incoming(archive_fd, name_text, &partial) == 0 &&
+		    store_stored_begins_with(archive_fd, &partial) == 0) {
+			log_warning("\"%s\" is stored with other bytes than the %" PRIu64
+				    " durable bytes of \"%s/%s/%s\", which may have been "
+				    "acknowledged: serving those",
+				    src_path, partial.durable, archive_dir, STORE_INCOMING_DIR,
+				    partial.tmp_name);
+			log_detail("Look into the stored file: walshipd sets it aside when it "
+				   "next writes that segment.");
+			close(src);
+			return fetch_growing(archive_fd, archive_dir, name_text, src_path, name,
+					     dest, true);
+		}
+	}
+	exit_code =
+		deliver(src, (uint64_t)st.st_size, src_path, name, dest, NULL, false, archive_fd);
 	if (exit_code == FETCH_EXIT_DELIVERED)
 		log_debug("restored file \"%s\" to \"%s\"", src_path, dest->path);
 

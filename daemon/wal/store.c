@@ -148,6 +148,16 @@ static int store_crc_file_prefix(int dir_fd, const char *name, uint64_t len, uin
 	return ret;
 }
 
+int store_stored_begins_with(int archive_fd, const struct store_partial *p)
+{
+	uint32_t crc;
+	int ret = store_crc_file_prefix(archive_fd, p->name, p->durable, &crc);
+
+	if (ret == -EIO)
+		return 0; /* shorter than the partial's durable bytes */
+	return ret < 0 ? ret : crc == p->crc;
+}
+
 int store_partial_retire(struct store *st, const struct store_partial *p, int holder_dir,
 			 const char *holder)
 {
@@ -473,8 +483,10 @@ static int store_scan_incoming(struct store *st, const char *path)
 			/* The stored file itself under its old name too: a crash after the rename
 			 * out of .incoming, whose removal there no fsync made durable.  Never
 			 * kept (a resume would write into the stored file): that name goes.  A
-			 * partial of other content under a stored name is kept: its resume is
-			 * refused at its end and it is set aside whole (store_partial_retire()). */
+			 * partial of other content under a stored name is kept: its durable bytes
+			 * may have been acknowledged, so walship fetch serves them rather than
+			 * the stored file where this contradicts them, and a resume stores it
+			 * under the name, that file set aside (role/replica_infile.c). */
 			if (fstatat(st->dir_fd, p.name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    fstatat(st->incoming_fd, de->d_name, &pb, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    sb.st_ino == pb.st_ino && sb.st_dev == pb.st_dev) {

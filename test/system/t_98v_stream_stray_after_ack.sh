@@ -12,7 +12,13 @@
 #   stored equal to pg_wal's, which is what walship fetch serves: a recovery after the
 #   loss of the primary host finds the committed rows.  Before, the replica refused the
 #   segment (CONFLICT), set its copy aside, and walship fetch served the stray file;
-# - walship check on the replica warns about the file set aside.
+# - walship check on the replica warns about the file set aside;
+# - the primary host lost (its walshipd killed) with the next segment's first bytes
+#   acknowledged, and a stray file moved under that segment's name afterwards, when
+#   walshipd writes that segment no more: walship fetch serves the acknowledged bytes (the
+#   incoming file's durable prefix, the rest zeros, saying why), not the stray file, which
+#   stays as it is.  Before, it served the stray file, or here, as random bytes do not
+#   validate, refused to serve anything: a recovery stopped short of the commits.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +42,8 @@ psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('x', 200)
 	from generate_series(1, 5000) g" >/dev/null ||
 	fail "the synchronous commit after the stray did not return within $WS_PSQL_TIMEOUT s"
 psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
-psql_at "$NS_P" "$PG_PORT" "insert into ws_fill values (0, 'after the switch')" >/dev/null ||
+psql_at "$NS_P" "$PG_PORT" "insert into ws_fill select g, repeat('y', 200)
+	from generate_series(1, 2000) g" >/dev/null ||
 	fail "the synchronous commit in the next segment did not return"
 unset WS_PSQL_TIMEOUT
 grep -q "set \"$seg\" aside as \"$RARCHIVE/.refused/$seg\": it differs from byte 0 of the" \
@@ -61,4 +68,30 @@ sed 's/^/    | /' "$TEST_DIR/check.out"
 grep -q "^WARN  refused files.*1 file(s) set aside" "$TEST_DIR/check.out" ||
 	fail "walship check did not warn about the stray set aside"
 log "ok: walship check warns about it"
+
+seg2=$(pg_segment_name "$NS_P" "$PG_PORT")
+[[ "$seg2" != "$seg" ]] || fail "the switch did not leave $seg"
+log "SIGKILL of the primary walshipd with $seg2 streaming: the primary host lost"
+walshipd_kill "$PCONF"
+wait_for 30 "the replica to keep the durable bytes of $seg2" grep -q \
+	"kept \"$seg2\" for resuming" "$TEST_DIR/ws-r1.log"
+durable=$(grep -o "kept \"$seg2\" for resuming: [0-9]*" "$TEST_DIR/ws-r1.log" | tail -n 1 |
+	grep -o '[0-9]*$')
+((durable > 0)) || fail "the replica kept no durable byte of $seg2"
+head -c $((16 * 1024 * 1024)) /dev/urandom >"$TEST_DIR/stray2"
+cp "$TEST_DIR/stray2" "$TEST_DIR/stray2.in"
+mv "$TEST_DIR/stray2.in" "$RARCHIVE/$seg2"
+log "a stray file stored as $seg2, of which $durable bytes are acknowledged"
+walship_fetch_as_postgres "$RCONF" "$seg2" "$SCRATCH/$seg2" 2>"$TEST_DIR/fetch2.err" ||
+	fail "walship fetch $seg2 failed: $(cat "$TEST_DIR/fetch2.err")"
+grep -q "is stored with other bytes than the $durable durable bytes of" "$TEST_DIR/fetch2.err" ||
+	fail "walship fetch $seg2 did not say why it served the incoming file:" \
+		"$(cat "$TEST_DIR/fetch2.err")"
+cmp -s -n "$durable" "$SCRATCH/$seg2" "$PDATA/pg_wal/$seg2" ||
+	fail "the first $durable bytes walship fetch served of $seg2 are not pg_wal's"
+cmp -s -i "$durable:0" "$SCRATCH/$seg2" /dev/zero -n $((16 * 1024 * 1024 - durable)) ||
+	fail "what walship fetch served of $seg2 after its $durable durable bytes is not zeros"
+cmp -s "$RARCHIVE/$seg2" "$TEST_DIR/stray2" || fail "walship fetch changed the stored $seg2"
+log "ok: walship fetch served the $durable acknowledged bytes of $seg2, the rest zeros:" \
+	"$(head -n 1 "$TEST_DIR/fetch2.err")"
 log "PASS"

@@ -324,18 +324,19 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 		goto out_unpin;
 	for (int i = 0; i < nreplicas; i++) {
 		int rfd = openat(sp->replicas_fd, replicas[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int linked = rfd < 0 ? -1 : linkat(sp->wal_fd, file, rfd, file, 0);
 
 		/* A replica's directory is its registration: one gone (ENOENT: spool_drop() ran
-		 * on the event loop since @replicas was taken, before or after the open) is not
-		 * registered any more, so nothing is held for it. */
-		if (rfd < 0 && errno == ENOENT)
-			continue;
-		if (rfd >= 0 && linkat(sp->wal_fd, file, rfd, file, 0) < 0 && errno == ENOENT) {
-			close(rfd);
+		 * on the event loop since @replicas was taken, before the open or between it
+		 * and the link) is not registered any more, so nothing is held for it. */
+		if (linked < 0 && errno == ENOENT) {
+			if (rfd >= 0)
+				close(rfd);
 			continue;
 		}
-		if (rfd < 0 || (linkat(sp->wal_fd, file, rfd, file, 0) < 0 && errno != EEXIST) ||
-		    fsync(rfd) < 0) {
+		if (linked < 0 && errno == EEXIST)
+			linked = 0; /* claimed already (a retried push) */
+		if (linked < 0 || fsync(rfd) < 0) {
 			ret = -errno;
 			snprintf(err, errlen, "could not hold \"%s\" for replica \"%s\": %s", file,
 				 replicas[i], strerror(errno));

@@ -349,6 +349,21 @@ static void test_drop_while_claiming(void **state)
 	spool_free_names(names, n);
 	assert_true(spool_holds(&race_sp, "r1", SEG1));
 	assert_true(race_sp.files == 1 && race_sp.used_bytes == 100000);
+
+	/* A drop between the store's open of the dropped replica's directory and its link
+	 * into it: the link finds the directory gone, nothing is held for it, the others
+	 * are. */
+	assert_int_equal(spool_register(&race_sp, "r2"), 1);
+	{
+		char *const r2_first[] = { r2, r1 };
+
+		before_link = drop_r2;
+		assert_int_equal(
+			spool_store(&race_sp, src, SEG2, 100000, r2_first, 2, err, sizeof(err)), 0);
+		assert_null(before_link);
+		assert_true(spool_holds(&race_sp, "r1", SEG2));
+		assert_false(spool_holds(&race_sp, "r2", SEG2));
+	}
 	close(src);
 	spool_close(&race_sp);
 }

@@ -970,7 +970,7 @@ static void infile_exists(struct infile *f)
 		return;
 	}
 	if (f->fail_status != WIRE_ACK_STORED) {
-		infile_refuse(f); /* its own copy could not be read */
+		infile_refuse(f); /* IO_ERROR: its acknowledged bytes kept, resumed later */
 		return;
 	}
 	same = store_same_content(&rp->store, f->tmp_name, f->name);
@@ -1102,6 +1102,31 @@ static void chunk_written(struct ring_op *op, int res, uint32_t flags)
 static void infile_checkpoint(struct infile *f, int64_t now_ms);
 
 /*
+ * Open the file stored under @f's name to read it: its descriptor, -ENOENT when there is
+ * none, -ELOOP when it is not a regular file (a symbolic link, a directory, a FIFO: never
+ * followed, nor read), or another -errno, when @f failed (IO_ERROR: it could not be
+ * looked at; its acknowledged bytes are kept, and looked at again when it is resumed).
+ */
+static int infile_open_stored(struct infile *f)
+{
+	const struct store *st = &f->link->rp->store;
+	int fd = openat(st->dir_fd, f->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat sb;
+	int err;
+
+	if (fd >= 0 && fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -ELOOP;
+	}
+	if (fd >= 0 || errno == ENOENT || errno == ELOOP)
+		return fd >= 0 ? fd : -errno;
+	err = errno;
+	infile_fail(f, WIRE_ACK_IO_ERROR, "could not open \"%s/%s\" to compare it: %s", st->path,
+		    f->name, strerror(err));
+	return -err;
+}
+
+/*
  * Compare @f's bytes [@from, @to) with those of @stored_fd, the file stored under its
  * name: the offset of the first that differs, @to when all agree (a stored file that ends
  * before @to differs where it ends), or -1 when @f's own copy cannot be read (@f failed,
@@ -1152,7 +1177,8 @@ static int64_t infile_compare_stored(struct infile *f, int stored_fd, uint64_t f
  * durable (f->acked): it was put there after they were (by hand), and what walship fetch
  * serves, and standbys recover from, must be what the primary was told is here, for
  * commits may have returned on it.  So it is set aside into .refused for the operator,
- * and this copy takes the name.  Returns 0, or -1 (logged): left where it is.
+ * and this copy takes the name.  Returns 0, or -1 when it cannot be moved: @f failed
+ * (IO_ERROR: its bytes kept, the primary resumes it and the move is tried again).
  */
 static int infile_set_stored_aside(struct infile *f, uint64_t at)
 {
@@ -1160,9 +1186,14 @@ static int infile_set_stored_aside(struct infile *f, uint64_t at)
 	char as[sizeof(f->name) + 16];
 
 	if (store_set_aside_stored(&rp->store, f->name, as, sizeof(as)) < 0) {
-		log_error("\"%s/%s\" differs from byte %" PRIu64 " of the %" PRIu64
-			  " bytes of it acknowledged durable, and could not be set aside",
-			  rp->store.path, f->name, at, f->acked);
+		/* Not stored over it, nor refused for it (its name would go to the stray
+		 * file): kept, the link closed, and the set-aside tried again when the primary
+		 * resumes the segment (infile_refuse()). */
+		f->stored_dev = f->stored_ino = 0;
+		infile_fail(f, WIRE_ACK_IO_ERROR,
+			    "\"%s/%s\" differs from byte %" PRIu64 " of the %" PRIu64
+			    " bytes of it acknowledged durable, and could not be set aside",
+			    rp->store.path, f->name, at, f->acked);
 		return -1;
 	}
 	f->stored_dev = f->stored_ino = 0;
@@ -1188,13 +1219,14 @@ static int infile_set_stored_aside(struct infile *f, uint64_t at)
  *   acknowledged is lost, the stored file holds it.
  * - Where it contradicts a byte acknowledged already (it came after them: one not seen
  *   before is compared from byte 0), it is set aside instead (infile_set_stored_aside()).
+ * - What is not a regular file differs from byte 0; one that cannot be opened, or set
+ *   aside, fails @f (IO_ERROR: kept, resumed by the primary, looked at again then).
  * The check is one failed openat() per group commit while the name is free; the compare
  * reads only the bytes durable since the last PROGRESS, once each, but for a file new
  * under the name.
  */
 static uint64_t infile_ackable(struct infile *f)
 {
-	const struct store *st = &f->link->rp->store;
 	uint64_t from = f->acked;
 	struct stat sb;
 	int64_t off;
@@ -1202,18 +1234,22 @@ static uint64_t infile_ackable(struct infile *f)
 
 	if (f->fail_status != WIRE_ACK_STORED)
 		return f->acked; /* refused: nothing more counts */
-	fd = openat(st->dir_fd, f->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
+	fd = infile_open_stored(f);
+	if (fd == -ENOENT) {
 		f->stored_dev = f->stored_ino = 0;
 		return f->durable; /* the usual case: the name is free */
 	}
+	if (fd < 0 && fd != -ELOOP)
+		return f->acked; /* cannot look (IO_ERROR): counts no further */
 	if (fd >= 0 && fstat(fd, &sb) == 0 &&
 	    ((uint64_t)sb.st_dev != f->stored_dev || (uint64_t)sb.st_ino != f->stored_ino)) {
 		from = 0; /* not the file compared before: all of it */
 		f->stored_dev = (uint64_t)sb.st_dev;
 		f->stored_ino = (uint64_t)sb.st_ino;
 	}
-	off = fd >= 0 ? infile_compare_stored(f, fd, from, f->durable) : (int64_t)from;
+	/* Not a regular file (a symbolic link: -ELOOP): not what was acknowledged, nor
+	 * anything fetch serves; it differs from byte 0. */
+	off = fd >= 0 ? infile_compare_stored(f, fd, from, f->durable) : 0;
 	if (fd >= 0)
 		close(fd);
 	if (off < 0)
@@ -1232,17 +1268,22 @@ static uint64_t infile_ackable(struct infile *f)
 /*
  * The rename of @f, of which f->acked bytes were acknowledged durable, found its name
  * taken: true when the file there contradicts them and was set aside (the name free for
- * @f now, infile_set_stored_aside()), or went meanwhile.
+ * @f now, infile_set_stored_aside()), or went meanwhile.  False when it agrees with them
+ * (the duplicate rule decides), or when @f failed (IO_ERROR: the file could not be
+ * looked at, @f's own copy read, or the contradicting file moved).
  */
 static bool infile_name_freed(struct infile *f)
 {
-	int fd = openat(f->link->rp->store.dir_fd, f->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = infile_open_stored(f);
 	int64_t off;
 
-	if (fd < 0)
-		return errno == ENOENT;
-	off = infile_compare_stored(f, fd, 0, f->acked);
-	close(fd);
+	if (fd == -ENOENT)
+		return true;
+	if (fd < 0 && fd != -ELOOP)
+		return false;
+	off = fd >= 0 ? infile_compare_stored(f, fd, 0, f->acked) : 0;
+	if (fd >= 0)
+		close(fd);
 	return off >= 0 && (uint64_t)off < f->acked &&
 	       infile_set_stored_aside(f, (uint64_t)off) == 0;
 }

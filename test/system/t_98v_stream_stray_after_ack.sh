@@ -7,7 +7,9 @@
 # - The replica finds it at its next group commit, compares it from byte 0 (not only from
 #   the bytes acknowledged so far, as before, which let a stray that agreed with the rest
 #   pass) and, as it contradicts acknowledged bytes, sets it aside as
-#   archive_dir/.refused/NAME (logged as an error, counted as set_aside), unchanged;
+#   archive_dir/.refused/NAME (logged as an error, counted as set_aside), unchanged; while
+#   it cannot be moved (immutable), the segment fails with an I/O error on the replica,
+#   its bytes kept, and is neither refused nor stored over the stray;
 # - the commits after it return (the replica goes on acknowledging), and the segment is
 #   stored equal to pg_wal's, which is what walship fetch serves: a recovery after the
 #   loss of the primary host finds the committed rows.  Before, the replica refused the
@@ -35,6 +37,37 @@ head -c $((16 * 1024 * 1024)) /dev/urandom >"$TEST_DIR/stray"
 cp "$TEST_DIR/stray" "$TEST_DIR/stray.in"
 mv "$TEST_DIR/stray.in" "$RARCHIVE/$seg" # one rename: the replica never sees half of it
 log "a stray file stored as $seg, the segment being streamed"
+
+# First immutable (chattr +i): it cannot be set aside, so the replica fails the segment
+# with an I/O error (its durable bytes kept, the link closed, the set-aside tried again
+# as the primary resumes it), neither refusing it nor giving the stray's name up to it.
+# (The primary counts the resumed partial's durable bytes: they are on the replica's disk,
+# and walship fetch serves them over the stray, the second part below.)
+if chattr +i "$RARCHIVE/$seg" 2>/dev/null; then
+	bg_start "$TEST_DIR/held.out" psql_at "$NS_P" "$PG_PORT" \
+		"insert into ws_fill select g, 'held' from generate_series(1, 100) g"
+	held=$BG_PID
+	stuck=0
+	for ((i = 0; i < 150 && !stuck; i++)); do
+		grep -q "could not store \"$seg\" beyond its [0-9]* bytes acknowledged durable: \"$RARCHIVE/$seg\" differs from byte 0 .* could not be set aside" \
+			"$TEST_DIR/ws-r1.log" && stuck=1
+		((stuck)) || ws_sleep 0.2
+	done
+	kept=0
+	cmp -s "$RARCHIVE/$seg" "$TEST_DIR/stray" && kept=1
+	chattr -i "$RARCHIVE/$seg"
+	((stuck)) || fail "the replica did not say it could not set the immutable $seg aside"
+	((kept)) || fail "the immutable stray $seg was changed"
+	if grep -q "refused \"$seg\"" "$TEST_DIR/ws-r1.log"; then
+		fail "the replica refused $seg: $(grep "refused \"$seg\"" "$TEST_DIR/ws-r1.log")"
+	fi
+	log "ok: $(grep -o "could not store \"$seg\" beyond.*" "$TEST_DIR/ws-r1.log" | head -n 1)"
+	held_returned() { ! pid_alive "$held"; }
+	wait_for 60 "the commit begun meanwhile to return" held_returned
+	wait "$held" || fail "the commit begun meanwhile failed: $(cat "$TEST_DIR/held.out")"
+else
+	log "note: chattr +i does not work here: the stray that cannot be moved is not tried"
+fi
 
 # Each statement is a synchronous commit: it returns once the replica holds its WAL.
 WS_PSQL_TIMEOUT=60

@@ -221,6 +221,15 @@ static bool of_archive(const struct wal_validator *wv, const struct wal_identity
  * Returns FETCH_EXIT_DELIVERED, FETCH_EXIT_INVALID, FETCH_EXIT_IO or FETCH_RETRY_FINAL;
  * logs failures.
  */
+/* Whether the file open at @fd is the one at @path still. */
+static bool same_file_named(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
 		   const struct fetch_dest *dest, const struct store_partial *partial,
 		   bool over_stored, int archive_fd)
@@ -304,6 +313,13 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		exit_code = FETCH_RETRY_FINAL;
 		goto out_end;
 	}
+	/* A stored file replaced under its name while it was read (walshipd set a file put
+	 * there by hand aside, and stored its own): serve the one there now. */
+	if (!partial && !same_file_named(src, src_path)) {
+		log_debug("file \"%s\" was replaced while it was read", src_path);
+		exit_code = FETCH_RETRY_FINAL;
+		goto out_end;
+	}
 
 	ret = durable_commit(&df);
 	if (ret < 0) {
@@ -341,6 +357,9 @@ static int fetch_growing(int archive_fd, const char *archive_dir, const char *na
 	int src;
 
 	ret = store_find_incoming(archive_fd, name_text, &partial);
+	if (ret == -ENOENT &&
+	    (over_stored || faccessat(archive_fd, name_text, F_OK, AT_SYMLINK_NOFOLLOW) == 0))
+		return FETCH_RETRY_FINAL; /* stored meanwhile: serve that */
 	if (ret == -ENOENT) {
 		log_debug("file \"%s\" is not in the archive", src_path);
 		return FETCH_EXIT_ABSENT;
@@ -415,15 +434,17 @@ static int fetch_one(int archive_fd, const char *archive_dir, const char *name_t
 
 	/* A segment stored with other bytes than the durable ones of an incoming file of its
 	 * name, which may have been acknowledged durable, so commits may be in them: a file
-	 * put into the archive by hand while the segment streamed, which walshipd sets aside
-	 * at its next group commit or when the segment is resumed (docs/operations.md), not
-	 * yet (the primary host lost meanwhile).  Its acknowledged bytes are served, as
-	 * walshipd stores them. */
-	if (name->kind == WAL_FILE_SEGMENT) {
+	 * put into the archive by hand (walshipd's record of a complete file is not on it)
+	 * while the segment streamed, which walshipd sets aside at its next group commit or
+	 * when the segment is resumed (docs/operations.md), not yet (the primary host lost
+	 * meanwhile).  Its acknowledged bytes are served, as walshipd stores them.  A file
+	 * walshipd stored stays what is served: an incoming file of its name that differs
+	 * is one the primary did not resume, sent again from its start. */
+	if (name->kind == WAL_FILE_SEGMENT && !store_file_recorded(src)) {
 		struct store_partial partial;
 
 		if (store_find_incoming(archive_fd, name_text, &partial) == 0 &&
-		    store_stored_begins_with(archive_fd, &partial) == 0) {
+		    store_file_begins_with(src, &partial) == 0) {
 			log_warning("\"%s\" is stored with other bytes than the %" PRIu64
 				    " durable bytes of \"%s/%s/%s\", which may have been "
 				    "acknowledged: serving those",

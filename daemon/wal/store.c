@@ -148,14 +148,24 @@ static int store_crc_file_prefix(int dir_fd, const char *name, uint64_t len, uin
 	return ret;
 }
 
-int store_stored_begins_with(int archive_fd, const struct store_partial *p)
+int store_file_begins_with(int fd, const struct store_partial *p)
 {
 	uint32_t crc;
-	int ret = store_crc_file_prefix(archive_fd, p->name, p->durable, &crc);
+	int ret = store_crc_prefix(fd, p->durable, &crc);
 
 	if (ret == -EIO)
 		return 0; /* shorter than the partial's durable bytes */
 	return ret < 0 ? ret : crc == p->crc;
+}
+
+static int store_read_crc_fd(int fd, uint64_t *size, uint32_t *crc);
+
+bool store_file_recorded(int fd)
+{
+	uint64_t size;
+	uint32_t crc;
+
+	return store_read_crc_fd(fd, &size, &crc) == 0;
 }
 
 int store_partial_retire(struct store *st, const struct store_partial *p, int holder_dir,
@@ -553,26 +563,30 @@ static int store_scan_incoming(struct store *st, const char *path)
 }
 
 /* Read the CRC record of @name in the store: 0, or -ENODATA. */
-static int store_read_crc(struct store *st, const char *name, uint64_t *size, uint32_t *crc)
+/* The record store_mark_complete() left on @fd, valid and of its size: 0, or -ENODATA. */
+static int store_read_crc_fd(int fd, uint64_t *size, uint32_t *crc)
 {
 	uint8_t rec[CRC_LEN];
 	struct stat sb;
-	ssize_t len;
-	int fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t len = fgetxattr(fd, XATTR_CRC, rec, sizeof(rec));
 
-	if (fd < 0)
-		return -ENODATA;
-	len = fgetxattr(fd, XATTR_CRC, rec, sizeof(rec));
 	if (len != CRC_LEN || fstat(fd, &sb) < 0 || get_le(rec, 4) != CRC_MAGIC ||
-	    get_le(rec + 16, 4) != crc32c(0, rec, 16) ||
-	    get_le(rec + 4, 8) != (uint64_t)sb.st_size) {
-		close(fd);
+	    get_le(rec + 16, 4) != crc32c(0, rec, 16) || get_le(rec + 4, 8) != (uint64_t)sb.st_size)
 		return -ENODATA;
-	}
-	close(fd);
 	*size = get_le(rec + 4, 8);
 	*crc = (uint32_t)get_le(rec + 12, 4);
 	return 0;
+}
+
+static int store_read_crc(struct store *st, const char *name, uint64_t *size, uint32_t *crc)
+{
+	int fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret;
+
+	if (fd < 0)
+		return -ENODATA;
+	ret = store_read_crc_fd(fd, size, crc);
+	close(fd);
+	return ret;
 }
 
 /* A directory stream over archive_dir from its start (closedir() closes it, not dir_fd),

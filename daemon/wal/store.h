@@ -231,12 +231,16 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 int store_find_incoming(int archive_fd, const char *name, struct store_partial *found);
 
 /*
- * Whether the file stored under @p's name in the archive open at @archive_fd begins with
+ * Whether the file open at @fd (read with pread: its offset is left alone) begins with
  * @p's durable bytes (their CRC-32C, p->crc, as store_find_incoming() fills it): 1 yes, 0
- * no (other bytes, or shorter), -errno when it cannot be read (-ENOENT: none stored).  A
- * blocking read of up to a segment: for walship fetch, not the event loop.
+ * no (other bytes, or shorter), -errno when it cannot be read.  A blocking read of up to
+ * a segment: for walship fetch, not the event loop.
  */
-int store_stored_begins_with(int archive_fd, const struct store_partial *p);
+int store_file_begins_with(int fd, const struct store_partial *p);
+
+/* Whether the file open at @fd carries the record of a complete file this store wrote
+ * (store_mark_complete(): user.walship.crc32c, valid and of its size). */
+bool store_file_recorded(int fd);
 
 /* Whether .incoming holds a file of @name being received (NAME.SEQ): a listing, no file
  * opened or synced (for the event loop). */

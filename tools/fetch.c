@@ -208,6 +208,15 @@ static bool of_archive(const struct wal_validator *wv, const struct wal_identity
 	return false;
 }
 
+/* Whether the file open at @fd is the one at @path still. */
+static bool same_file_named(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 /*
  * Deliver @size bytes of @src to DEST: temporary file, copy (file_copy()), validate the
  * copy, then the durable write's steps (durable.h: fsync, rename, directory fsync).
@@ -221,14 +230,6 @@ static bool of_archive(const struct wal_validator *wv, const struct wal_identity
  * Returns FETCH_EXIT_DELIVERED, FETCH_EXIT_INVALID, FETCH_EXIT_IO or FETCH_RETRY_FINAL;
  * logs failures.
  */
-/* Whether the file open at @fd is the one at @path still. */
-static bool same_file_named(int fd, const char *path)
-{
-	struct stat a, b;
-
-	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino &&
-	       a.st_dev == b.st_dev;
-}
 
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
 		   const struct fetch_dest *dest, const struct store_partial *partial,
@@ -352,13 +353,14 @@ static int fetch_growing(int archive_fd, const char *archive_dir, const char *na
 	char rel[sizeof(STORE_INCOMING_DIR) + sizeof(((struct store_partial *)0)->tmp_name)];
 	char path[PATH_MAX + sizeof(rel)];
 	struct store_partial partial;
+	struct stat st;
 	int exit_code;
 	int ret;
 	int src;
 
 	ret = store_find_incoming(archive_fd, name_text, &partial);
 	if (ret == -ENOENT &&
-	    (over_stored || faccessat(archive_fd, name_text, F_OK, AT_SYMLINK_NOFOLLOW) == 0))
+	    (over_stored || fstatat(archive_fd, name_text, &st, AT_SYMLINK_NOFOLLOW) == 0))
 		return FETCH_RETRY_FINAL; /* stored meanwhile: serve that */
 	if (ret == -ENOENT) {
 		log_debug("file \"%s\" is not in the archive", src_path);

@@ -847,7 +847,8 @@ static void identity_tell_untold(struct replica *rp, int ret)
 			infile_check_identity(f);
 		if (f->fail_status == WIRE_ACK_STORED)
 			infile_tell_durable(f);
-		else
+		/* (failed here too, its name found stored: infile_ackable()) */
+		if (f->fail_status != WIRE_ACK_STORED)
 			infile_maybe_finish(f); /* refused once idle */
 	}
 }
@@ -1121,6 +1122,9 @@ static int infile_open_stored(struct infile *f)
 	if (fd >= 0 || errno == ENOENT || errno == ELOOP)
 		return fd >= 0 ? fd : -errno;
 	err = errno;
+	/* A socket (ENXIO), a device or FIFO it may not open: not a regular file either. */
+	if (fstatat(st->dir_fd, f->name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode))
+		return -ELOOP;
 	infile_fail(f, WIRE_ACK_IO_ERROR, "could not open \"%s/%s\" to compare it: %s", st->path,
 		    f->name, strerror(err));
 	return -err;

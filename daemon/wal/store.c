@@ -562,7 +562,6 @@ static int store_scan_incoming(struct store *st, const char *path)
 	return 0;
 }
 
-/* Read the CRC record of @name in the store: 0, or -ENODATA. */
 /* The record store_mark_complete() left on @fd, valid and of its size: 0, or -ENODATA. */
 static int store_read_crc_fd(int fd, uint64_t *size, uint32_t *crc)
 {
@@ -578,6 +577,7 @@ static int store_read_crc_fd(int fd, uint64_t *size, uint32_t *crc)
 	return 0;
 }
 
+/* Read the CRC record of @name in the store: 0, or -ENODATA. */
 static int store_read_crc(struct store *st, const char *name, uint64_t *size, uint32_t *crc)
 {
 	int fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret;

@@ -901,6 +901,15 @@ static bool config_parse_value(const struct config_key *key, const char *text,
 				return false;
 			}
 		}
+		/* walshipd and the walship command (run by PostgreSQL in its data
+		 * directory) would find a relative path in different places. */
+		if (key->type == CONFIG_TYPE_PATH && len && text[0] != '/') {
+			snprintf(problem->detail, sizeof(problem->detail),
+				 "A path must be absolute: walshipd and the walship command, "
+				 "which PostgreSQL runs in its data directory, would resolve a "
+				 "relative one in different directories.");
+			return false;
+		}
 		break;
 	}
 	case CONFIG_TYPE_BOOL:

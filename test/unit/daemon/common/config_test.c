@@ -285,6 +285,11 @@ static void test_bad_values(void **state)
 		{ "upstream = [::1]5480", "invalid value for parameter \"upstream\"", NULL },
 		{ "spool_dir = ''", "invalid value for parameter \"spool_dir\": \"\"",
 		  "DETAIL:  The value must not be empty." },
+		{ "archive_dir = archive",
+		  "invalid value for parameter \"archive_dir\": \"archive\"",
+		  "DETAIL:  A path must be absolute" },
+		{ "socket = ./walshipd.sock", "invalid value for parameter \"socket\"",
+		  "DETAIL:  A path must be absolute" },
 		{ "role = master", "parameter \"role\" specified more than once", NULL },
 	};
 	struct config cfg;

@@ -19,7 +19,7 @@
 #
 # Prints "SUBTESTS: N passed, M failed" for the guest's assertions (test/run-tests.sh
 # counts them).  Skips (77) when the kernel image, headers or QEMU are not installed.
-# test-slots: 2 (the guest runs on two emulated CPUs)
+# test-slots: 1 (its two emulated CPUs share one host thread: tcg,thread=single below)
 # test-timeout: 600 (a loaded host slows the emulated guest several times over)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -667,11 +667,12 @@ void pgwire_ready(struct pgwire_buf *b)
 }
 
 void pgwire_error(struct pgwire_buf *b, const char *severity, const char *sqlstate,
-		  const char *message, const char *detail)
+		  const char *message, const char *detail, const char *hint)
 {
 	size_t sl = strlen(severity) + 1, cl = strlen(sqlstate) + 1, ml = strlen(message) + 1;
-	size_t dl = detail ? strlen(detail) + 1 : 0;
-	uint8_t *p = msg_begin(b, 'E', 4 + 2 * sl + cl + ml + (dl ? 1 + dl : 0) + 1);
+	size_t dl = detail ? strlen(detail) + 1 : 0, hl = hint ? strlen(hint) + 1 : 0;
+	uint8_t *p =
+		msg_begin(b, 'E', 4 + 2 * sl + cl + ml + (dl ? 1 + dl : 0) + (hl ? 1 + hl : 0) + 1);
 
 	if (!p)
 		return;
@@ -691,6 +692,11 @@ void pgwire_error(struct pgwire_buf *b, const char *severity, const char *sqlsta
 		*p++ = 'D';
 		memcpy(p, detail, dl);
 		p += dl;
+	}
+	if (hint) {
+		*p++ = 'H';
+		memcpy(p, hint, hl);
+		p += hl;
 	}
 	*p = '\0';
 }

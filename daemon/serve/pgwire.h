@@ -190,11 +190,11 @@ void pgwire_backend_key(struct pgwire_buf *b, uint32_t pid, uint32_t key);
 void pgwire_ready(struct pgwire_buf *b);
 /*
  * ErrorResponse ('E'): @severity "ERROR" or "FATAL" (S and V fields), @sqlstate five
- * characters (C), @message (M), in PostgreSQL's message style, and @detail (D), a full
- * sentence, unless NULL.
+ * characters (C), @message (M), in PostgreSQL's message style, @detail (D) and @hint (H),
+ * full sentences, each unless NULL.
  */
 void pgwire_error(struct pgwire_buf *b, const char *severity, const char *sqlstate,
-		  const char *message, const char *detail);
+		  const char *message, const char *detail, const char *hint);
 /* RowDescription ('T') of @n text-format columns @names with type OIDs @oids. */
 void pgwire_row_description(struct pgwire_buf *b, unsigned int n, const char *const *names,
 			    const uint32_t *oids);

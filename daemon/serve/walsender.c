@@ -216,34 +216,35 @@ void sb_flush(struct standby *sb)
 }
 
 static void sb_verror(struct standby *sb, const char *severity, const char *sqlstate,
-		      const char *detail, const char *fmt, va_list ap) attr_printf(5, 0);
+		      const char *detail, const char *hint, const char *fmt, va_list ap)
+	attr_printf(6, 0);
 
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	sb_verror(sb, severity, sqlstate, NULL, fmt, ap);
+	sb_verror(sb, severity, sqlstate, NULL, NULL, fmt, ap);
 	va_end(ap);
 }
 
 void sb_error_detail(struct standby *sb, const char *severity, const char *sqlstate,
-		     const char *detail, const char *fmt, ...)
+		     const char *detail, const char *hint, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	sb_verror(sb, severity, sqlstate, detail, fmt, ap);
+	sb_verror(sb, severity, sqlstate, detail, hint, fmt, ap);
 	va_end(ap);
 }
 
 static void sb_verror(struct standby *sb, const char *severity, const char *sqlstate,
-		      const char *detail, const char *fmt, va_list ap)
+		      const char *detail, const char *hint, const char *fmt, va_list ap)
 {
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	pgwire_error(&sb->out, severity, sqlstate, msg, detail);
+	pgwire_error(&sb->out, severity, sqlstate, msg, detail, hint);
 	if (!strcmp(severity, "FATAL")) {
 		sb->close_when_sent = true;
 		return;

@@ -182,7 +182,7 @@ int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 		pgrepl_lsn_format(sb->stop_lsn, fork, sizeof(fork));
 		snprintf(detail, sizeof(detail),
 			 "This server's history forked from timeline %u at %s.", tli, fork);
-		sb_error_detail(sb, "ERROR", "XX000", detail,
+		sb_error_detail(sb, "ERROR", "XX000", detail, NULL,
 				"requested starting point %s on timeline %u is not in this "
 				"server's history",
 				at, tli);
@@ -284,8 +284,11 @@ static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 	/* 1 to 63 characters (the grammar's identifier): PostgreSQL's words for the rest
 	 * (slot.c ReplicationSlotValidateName()) */
 	if (serve_slot_name_valid(cmd->slot) < 0) {
-		sb_error(sb, "ERROR", "42602",
-			 "replication slot name \"%s\" contains invalid character", cmd->slot);
+		sb_error_detail(sb, "ERROR", "42602", NULL,
+				"Replication slot names may only contain lower case letters, "
+				"numbers, and the underscore character.",
+				"replication slot name \"%s\" contains invalid character",
+				cmd->slot);
 		return;
 	}
 	slot = serve_slots_create(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,

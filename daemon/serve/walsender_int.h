@@ -200,9 +200,9 @@ void sb_flush(struct standby *sb);
  */
 void sb_error(struct standby *sb, const char *severity, const char *sqlstate, const char *fmt, ...)
 	attr_printf(4, 5);
-/* The same with a DETAIL field (@detail, a full sentence). */
+/* The same with a DETAIL and a HINT field (@detail, @hint: full sentences, or NULL). */
 void sb_error_detail(struct standby *sb, const char *severity, const char *sqlstate,
-		     const char *detail, const char *fmt, ...) attr_printf(5, 6);
+		     const char *detail, const char *hint, const char *fmt, ...) attr_printf(6, 7);
 /* TLS: drive the handshake on the ciphertext fed, then decrypt and handle what arrives. */
 void sb_tls_input(struct standby *sb);
 

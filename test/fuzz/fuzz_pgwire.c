@@ -38,7 +38,8 @@ static void check_command(const char *text)
 	}
 	if (ret == 0 && c.kind == PGWIRE_CMD_TIMELINE_HISTORY)
 		FUZZ_ASSERT(c.timeline != 0);
-	pgwire_error(&b, "ERROR", "42601", c.word, c.slot[0] ? c.slot : NULL);
+	pgwire_error(&b, "ERROR", "42601", c.word, c.slot[0] ? c.slot : NULL,
+		     c.slot[0] ? c.word : NULL);
 	if (!b.failed) {
 		FUZZ_ASSERT(pgwire_next_message(b.data, b.len, &m) == (int)b.len);
 		FUZZ_ASSERT(m.type == 'E');

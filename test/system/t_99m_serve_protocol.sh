@@ -4,7 +4,7 @@
 # PostgreSQL primary (a replication=true connection to its walsender) and to the replica's
 # pg_listen, each sequence on a connection of its own, and comparing what comes back: the
 # message types in order (CopyData left out: what is streamed differs), each ErrorResponse's
-# severity, SQLSTATE and message (positions and pids masked), the column names of each
+# severity, SQLSTATE, message, detail and hint (positions and pids masked), the column names of each
 # RowDescription, each CommandComplete's tag, and whether the connection is open at the end
 # (a last SHOW answered) or closed.  PostgreSQL is the oracle: it must answer every
 # sequence.  The sequences: commands answered and refused (an empty query is SQL to a
@@ -178,7 +178,9 @@ def connect(host, port):
 def describe(kind, body):
     if kind in (b"E", b"N"):
         f = {p[0:1].decode(): p[1:].decode() for p in body.split(b"\0") if p}
-        return "%s %s %s %s" % (kind.decode(), f.get("V"), f.get("C"), mask(f.get("M", "")))
+        extra = "".join(" %s: %s" % (k, mask(f[k])) for k in ("D", "H") if k in f)
+        return "%s %s %s %s%s" % (kind.decode(), f.get("V"), f.get("C"), mask(f.get("M", "")),
+                                  extra)
     if kind == b"T":
         names, at = [], 2
         for _ in range(struct.unpack("!H", body[:2])[0]):

@@ -334,8 +334,8 @@ static void test_builders(void **state)
 	pgwire_parameter_status(&b, "server_version", "15.0");
 	pgwire_backend_key(&b, 42, 7);
 	pgwire_ready(&b);
-	pgwire_error(&b, "FATAL", "28000", "no pg_hba.conf entry", NULL);
-	pgwire_error(&b, "ERROR", "XX000", "m", "The detail.");
+	pgwire_error(&b, "FATAL", "28000", "no pg_hba.conf entry", NULL, NULL);
+	pgwire_error(&b, "ERROR", "XX000", "m", "The detail.", "The hint.");
 	pgwire_row_description(&b, 2, names, oids);
 	pgwire_data_row(&b, 2, values, lens);
 	pgwire_command_complete(&b, "IDENTIFY_SYSTEM");
@@ -356,7 +356,8 @@ static void test_builders(void **state)
 			assert_int_equal(m.len, sizeof(e));
 			assert_memory_equal(m.body, e, sizeof(e));
 		} else if (m.type == 'E') {
-			static const char e[] = "SERROR\0VERROR\0CXX000\0Mm\0DThe detail.\0";
+			static const char e[] =
+				"SERROR\0VERROR\0CXX000\0Mm\0DThe detail.\0HThe hint.\0";
 
 			assert_int_equal(m.len, sizeof(e));
 			assert_memory_equal(m.body, e, sizeof(e));

@@ -1346,6 +1346,19 @@ segment_part_durable() {
 		replica_holds "$(lsn_to_int "$PART_LSN")"
 }
 
+# assert_flush_past_segment NAME: fail unless PostgreSQL's flush position for walship (the
+# primary walshipd PCONF's node_name, in pg_stat_replication) is past WAL segment NAME's
+# end; prints that position.
+assert_flush_past_segment() {
+	local end_lsn flush
+	end_lsn=$(segment_end_lsn "$1")
+	flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
+		where application_name = '$(conf_get "$PCONF" node_name)'")
+	lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \
+		"not past $1's end ($end_lsn)"
+	printf '%s\n' "$flush"
+}
+
 # segment_end_lsn NAME: the LSN (X/X) where WAL segment NAME (16 MiB segments) ends.
 segment_end_lsn() {
 	local hi=$((16#${1:8:8})) lo=$(((16#${1:16:8} + 1) * 16777216))

@@ -59,12 +59,8 @@ fi
 cmp -s "$RARCHIVE/$next" "$TEST_DIR/stray" || fail "r1's stored $next was changed"
 log "ok: r1 refused $next and kept its own file"
 
-end_lsn=$(segment_end_lsn "$next")
-flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
-	where application_name = '$(conf_get "$PCONF" node_name)'")
-lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \
-	"not past $next's end ($end_lsn)"
-log "ok: PostgreSQL's flush position for walship is $flush, past $next's end $end_lsn"
+flush=$(assert_flush_past_segment "$next")
+log "ok: PostgreSQL's flush position for walship is $flush, past $next's end"
 assert_eq 2 "$(walship_status "$PCONF" --json |
 	jq '[.peers[] | select(.state == "streaming")] | length')" "replicas still streaming"
 log "PASS"

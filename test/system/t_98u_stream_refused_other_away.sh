@@ -43,12 +43,8 @@ WS_PSQL_TIMEOUT=60
 psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = on; insert into ws_fill values (-1, 'sync')" \
 	>/dev/null || fail "a synchronous commit did not return within $WS_PSQL_TIMEOUT s"
 unset WS_PSQL_TIMEOUT
-end_lsn=$(segment_end_lsn "$next")
-flush=$(psql_at "$NS_P" "$PG_PORT" "select flush_lsn from pg_stat_replication
-	where application_name = '$(conf_get "$PCONF" node_name)'")
-lsn_ge "$flush" "$end_lsn" || fail "PostgreSQL's flush position for walship, $flush, is" \
-	"not past $next's end ($end_lsn)"
-log "ok: a synchronous commit returned; flush $flush is past $next's end $end_lsn"
+flush=$(assert_flush_past_segment "$next")
+log "ok: a synchronous commit returned; flush $flush is past $next's end"
 
 log "r2 stopped again, r1 refuses the next segment too; then r2 is dropped"
 walshipd_stop "$R2CONF"

@@ -1156,6 +1156,7 @@ static int64_t infile_compare_stored(struct infile *f, int stored_fd, uint64_t f
 		const uint8_t *src = f->image ? f->image + off : mine;
 		ssize_t got;
 
+		errno = 0; /* a short read sets none */
 		if (own >= 0 && pread(own, mine, n, (off_t)off) != (ssize_t)n) {
 			infile_fail(f, WIRE_ACK_IO_ERROR, "could not read \"%s\" to compare it: %s",
 				    f->tmp_name, errno ? strerror(errno) : "short read");

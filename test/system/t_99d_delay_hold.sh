@@ -5,7 +5,7 @@
 # appliance is its only source) streams from it.
 #   (a) a committed row appears on the standby no sooner than 20 s after its commit time
 #       (the primary's commit timestamp, track_commit_timestamp): the standby is polled and
-#       the last time it did not show the row is at least 19 s after the commit, the first
+#       the last time it did not show the row is past half the delay, the first
 #       time it did at least 20 s;
 #   (b) `walship hold sb1`, then DROP TABLE on the primary; the appliance restarted without
 #       the delay keeps the hold (walship status shows it, the standby receives nothing past
@@ -50,8 +50,9 @@ wait_for 30 "the standby streaming from the appliance" receiver_streaming
 # query that finds no row, begun at T, says the row was not there at T or later; one
 # that finds it, ended at T, that it was there by T.  So: too early if a query ended
 # before the delay had passed and found the row; and the last query without it must have
-# begun near the delay's end (within 2 s: one poll of psql on a loaded machine can take
-# more than a second), or the wait proved nothing.
+# begun well into the delay (past its half: one poll of psql on a loaded machine can
+# take seconds, so "near its end" would be a timing assertion), or the wait proved
+# nothing: without a delay the row is there within milliseconds.
 psql_at "$NS_P" "$PG_PORT" "insert into marker values (1)"
 commit_time=$(psql_at "$NS_P" "$PG_PORT" \
 	"select extract(epoch from pg_xact_commit_timestamp(xmin)) from marker where i = 1")
@@ -72,8 +73,8 @@ unseen_after=$(echo "$last_unseen - $commit_time" | bc)
 seen_after=$(echo "$first_seen - $commit_time" | bc)
 (($(echo "$seen_after >= $DELAY_S" | bc))) ||
 	fail "the row was on the standby ${seen_after}s after its commit, before the ${DELAY_S}s delay"
-(($(echo "$unseen_after >= $DELAY_S - 2" | bc))) ||
-	fail "the last look without the row was ${unseen_after}s after its commit, not near the ${DELAY_S}s delay (seen by ${seen_after}s)"
+(($(echo "$unseen_after >= $DELAY_S / 2" | bc))) ||
+	fail "the last look without the row was ${unseen_after}s after its commit, not past half the ${DELAY_S}s delay (seen by ${seen_after}s)"
 log "ok: delayed ${DELAY_S}s: the row was not on the standby ${unseen_after}s after its commit, and was ${seen_after}s after"
 walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
 	.delay_ms == 20000' >/dev/null || fail "walship status does not show sb1's delay"

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,19 +24,38 @@
 #define SENDLIMIT_READ (1024 * 1024)
 /* Stored segments read at once to catch up; further behind, decoding starts again. */
 #define SENDLIMIT_MAX_CATCH_UP 16
-/* Commits kept (16 bytes each); past this the oldest are folded in, as if due. */
+/* Commits kept (24 bytes each); past this the older half leaves the index at once, and
+ * the WAL it covered is delayed by its segments' times (below). */
 #define SENDLIMIT_MAX_COMMITS (4u * 1024u * 1024u)
+/* Stored segments looked at, newest first, for the newest one old enough (below). */
+#define SENDLIMIT_LOOK_BACK 4096
 
 struct commit {
 	uint64_t lsn, end_lsn;
 	int64_t time; /* PostgreSQL timestamp */
 };
 
-/* One delay of standby_delay, with its cursor: commits[0 .. idx) are due for it. */
+/*
+ * One delay of standby_delay.  Its boundary is the end of the last commit due for it:
+ * commits[0 .. idx) are due.  Before the commits the index holds (WAL stored before
+ * decoding began, after a restart or a gap, or left the index undue when it was full)
+ * no commit is known: there whole stored segments are due once their last write
+ * (mtime) is the delay old, since every commit in a segment was made before the
+ * segment was written here, and the WAL before a due segment is older still.  A
+ * segment's end is later than its commits' times, so that boundary is late, never
+ * early.
+ */
 struct delay {
 	char app[PGWIRE_MAX_NAME];
 	int64_t us;
+	/* moved by the timer alone (sendlimit_due()), so that what it reports as moved is
+	 * what the waiting standbys are woken for (sendlimit_for() looks ahead of it) */
 	size_t idx;
+	uint64_t folded_end; /* the end of the last commit due for it that left the index */
+	uint64_t seg_end; /* the end of the newest stored segment due (0: none) */
+	uint64_t seg_next; /* the next segment to look at for it */
+	int64_t seg_next_us; /* when that one becomes due (Unix µs), INT64_MAX: unknown */
+	bool seg_known; /* seg_end looked for since the index (re)started */
 };
 
 enum hold_mode { HOLD_AT, HOLD_BEFORE, HOLD_UPTO };
@@ -43,8 +63,12 @@ enum hold_mode { HOLD_AT, HOLD_BEFORE, HOLD_UPTO };
 struct hold {
 	char app[PGWIRE_MAX_NAME];
 	enum hold_mode mode;
-	uint64_t lsn; /* AT, UPTO: the limit; BEFORE: where it was held (search from) */
+	/* where it was held: AT's limit, where BEFORE searches from, and for every mode
+	 * the retention floor (a release lets the standby go on, not the WAL go: it may
+	 * disconnect before it got there, and asks again from where it was) */
+	uint64_t lsn;
 	int64_t time; /* BEFORE: a PostgreSQL timestamp */
+	uint64_t upto; /* UPTO: the limit */
 };
 
 struct sendlimit {
@@ -54,10 +78,10 @@ struct sendlimit {
 	struct wal_decoder dec;
 	bool dec_on;
 	uint64_t index_start; /* the first LSN decoded */
+	uint32_t tli; /* the timeline decoding began on: the stored segments' names */
 	struct commit *commits;
 	size_t ncommits, cap;
-	uint64_t base_end; /* the end of the last commit folded in (due for every delay) */
-	/* the last commit folded in because the index was full (SENDLIMIT_MAX_COMMITS),
+	/* the last commit that left the index because it was full (SENDLIMIT_MAX_COMMITS),
 	 * due or not: a hold released --before at or before it stays held */
 	uint64_t overflow_lsn;
 	bool overflow_logged;
@@ -69,6 +93,41 @@ struct sendlimit {
 	uint64_t errors_logged;
 };
 
+/* The first @k commits leave the index: for the delays they were due for, their end is
+ * kept; for the others, the WAL they cover is delayed by its segments' times. */
+static void fold(struct sendlimit *sl, size_t k)
+{
+	uint64_t end = sl->commits[k - 1].end_lsn;
+
+	for (unsigned int i = 0; i < sl->ndelays; i++) {
+		struct delay *d = &sl->delays[i];
+
+		if (d->idx >= k) {
+			d->folded_end = end;
+			d->idx -= k;
+		} else {
+			d->idx = 0;
+		}
+	}
+	memmove(sl->commits, sl->commits + k, (sl->ncommits - k) * sizeof(*sl->commits));
+	sl->ncommits -= k;
+}
+
+/* The index is full: its older half leaves it at once (one move for half of its length,
+ * not one per commit), due or not (said once per start of the index). */
+static void drop_older_half(struct sendlimit *sl)
+{
+	size_t k = sl->ncommits / 2;
+
+	if (!sl->overflow_logged)
+		log_warning("delayed and held standbys: %zu commits are not due yet, the most "
+			    "kept; the older half is delayed by its segments' times instead",
+			    sl->ncommits);
+	sl->overflow_logged = true;
+	sl->overflow_lsn = sl->commits[k - 1].lsn;
+	fold(sl, k);
+}
+
 static void note_commit(void *arg, const struct wal_xact_end *x)
 {
 	struct sendlimit *sl = arg;
@@ -79,21 +138,9 @@ static void note_commit(void *arg, const struct wal_xact_end *x)
 		size_t cap = sl->cap ? sl->cap * 2 : 1024;
 		struct commit *c;
 
-		if (cap > SENDLIMIT_MAX_COMMITS || !(c = realloc(sl->commits, cap * sizeof(*c)))) {
-			/* full: fold the oldest in as if due (said once per start of the index) */
-			if (!sl->overflow_logged)
-				log_warning(
-					"delayed and held standbys: %zu commits are not due yet, "
-					"the most kept; the oldest are taken as due",
-					sl->ncommits);
-			sl->overflow_logged = true;
-			sl->overflow_lsn = sl->commits[0].lsn;
-			sl->base_end = sl->commits[0].end_lsn;
-			memmove(sl->commits, sl->commits + 1, --sl->ncommits * sizeof(*c));
-			for (unsigned int i = 0; i < sl->ndelays; i++)
-				if (sl->delays[i].idx)
-					sl->delays[i].idx--;
-		} else {
+		if (cap > SENDLIMIT_MAX_COMMITS || !(c = realloc(sl->commits, cap * sizeof(*c))))
+			drop_older_half(sl);
+		else {
 			sl->commits = c;
 			sl->cap = cap;
 		}
@@ -121,11 +168,17 @@ static void prune(struct sendlimit *sl)
 			k--;
 	if (k < 1024 || k < sl->ncommits / 2)
 		return;
-	sl->base_end = sl->commits[k - 1].end_lsn;
-	memmove(sl->commits, sl->commits + k, (sl->ncommits - k) * sizeof(*sl->commits));
-	sl->ncommits -= k;
-	for (unsigned int i = 0; i < sl->ndelays; i++)
-		sl->delays[i].idx -= k;
+	fold(sl, k); /* due for every delay */
+}
+
+/* Nothing known due for @d: what the index holds is looked at again. */
+static void delay_reset(struct delay *d)
+{
+	d->idx = 0;
+	d->folded_end = 0;
+	d->seg_end = 0;
+	d->seg_known = false;
+	d->seg_next_us = INT64_MAX;
 }
 
 static void parse_delays(struct sendlimit *sl, const char *text)
@@ -145,7 +198,7 @@ static void parse_delays(struct sendlimit *sl, const char *text)
 		snprintf(d->app, sizeof(d->app), "%.*s", (int)(colon - p), p);
 		if (config_standby_delay(text, d->app, &ms) == 0) {
 			d->us = ms * 1000;
-			d->idx = 0;
+			delay_reset(d);
 			sl->ndelays++;
 		}
 		p = *end ? end + 1 : end;
@@ -171,8 +224,9 @@ static struct hold *hold_find(struct sendlimit *sl, const char *app)
 
 static const char *const hold_words[] = { "at", "before", "upto" };
 
-/* Write the holds file: one "MODE LSN TIME APP" line per hold (durability rule 2's
- * temporary file, fsync, rename, directory fsync, through durable_put()). */
+/* Write the holds file: one "MODE LSN VALUE APP" line per hold, VALUE the time of BEFORE
+ * and the limit of UPTO (durability rule 2's temporary file, fsync, rename, directory
+ * fsync, through durable_put()). */
 static int holds_save(struct sendlimit *sl)
 {
 	struct durable_dir dir = { .fd = sl->meta_fd, .path = sl->meta_path };
@@ -184,7 +238,8 @@ static int holds_save(struct sendlimit *sl)
 
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
 					"%s %" PRIu64 " %" PRId64 " %s\n", hold_words[h->mode],
-					h->lsn, h->time, h->app);
+					h->lsn, h->mode == HOLD_UPTO ? (int64_t)h->upto : h->time,
+					h->app);
 	}
 	return durable_put(&dir, SENDLIMIT_HOLDS_FILE, buf, len, 0); /* logs */
 }
@@ -215,12 +270,16 @@ static void holds_load(struct sendlimit *sl)
 				    SENDLIMIT_HOLDS_FILE, line);
 			continue;
 		}
-		if (!strcmp(word, "before"))
+		h->upto = 0;
+		if (!strcmp(word, "before")) {
 			h->mode = HOLD_BEFORE;
-		else if (!strcmp(word, "upto"))
+		} else if (!strcmp(word, "upto")) {
 			h->mode = HOLD_UPTO;
-		else
+			h->upto = (uint64_t)h->time;
+			h->time = 0;
+		} else {
 			h->mode = HOLD_AT;
+		}
 		snprintf(h->app, sizeof(h->app), "%s", line + name_at);
 		log_log("standby \"%s\" is held (%s %X/%08X), as before the restart", h->app, word,
 			(unsigned int)(h->lsn >> 32), (unsigned int)h->lsn);
@@ -283,7 +342,7 @@ static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upt
 }
 
 /* (Re)start the decoder at @lsn, a segment boundary: the commits known start there. */
-static int decoder_start(struct sendlimit *sl, uint64_t lsn)
+static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 {
 	wal_decoder_end(&sl->dec);
 	sl->dec_on = false;
@@ -293,12 +352,13 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn)
 	sl->dec_on = true;
 	/* what was known before does not join what follows: forget it */
 	sl->index_start = lsn;
+	sl->tli = tli;
 	sl->ncommits = 0;
-	sl->base_end = 0;
 	sl->overflow_lsn = 0;
 	sl->overflow_logged = false;
 	for (unsigned int i = 0; i < sl->ndelays; i++)
-		sl->delays[i].idx = 0;
+		delay_reset(&sl->delays[i]);
+	sl->next_due_us = INT64_MIN;
 	return 0;
 }
 
@@ -319,13 +379,14 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 			wal_decoder_end(&sl->dec);
 		sl->dec_on = false;
 		sl->ncommits = 0;
-		sl->base_end = 0;
 		sl->index_start = 0;
+		for (unsigned int i = 0; i < sl->ndelays; i++)
+			delay_reset(&sl->delays[i]);
 		return;
 	}
 	seg_lsn = segno * seg_size;
 	if (sl->dec_on && segno > sl->dec.next_lsn / seg_size + SENDLIMIT_MAX_CATCH_UP &&
-	    decoder_start(sl, seg_lsn) < 0)
+	    decoder_start(sl, seg_lsn, wn.timeline) < 0)
 		return; /* too far behind to read on the event loop: start again here */
 	if (!sl->dec_on) {
 		uint64_t first = segno;
@@ -338,7 +399,7 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 			if (sl->holds[i].lsn && sl->holds[i].lsn / seg_size < first &&
 			    segno - sl->holds[i].lsn / seg_size <= SENDLIMIT_MAX_CATCH_UP)
 				first = sl->holds[i].lsn / seg_size;
-		if (decoder_start(sl, first * seg_size) < 0)
+		if (decoder_start(sl, first * seg_size, wn.timeline) < 0)
 			return;
 	}
 	/* catch up through the stored segments in between */
@@ -356,7 +417,8 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 			 * a delay's boundary jump to this segment. */
 			if (store_has_incoming(sl->store, prev))
 				return;
-			if (decoder_start(sl, seg_lsn) < 0) /* a gap: start again at @name */
+			if (decoder_start(sl, seg_lsn, wn.timeline) <
+			    0) /* a gap: start again at @name */
 				return;
 			break;
 		}
@@ -382,16 +444,80 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 	prune(sl);
 }
 
-/* Move @d's cursor over the commits due at @now_us; the boundary it gives. */
-static uint64_t delay_boundary(struct sendlimit *sl, struct delay *d, int64_t now_us)
+/* How many of the commits are due for @d at @now_us (from its cursor on). */
+static size_t delay_due(const struct sendlimit *sl, const struct delay *d, int64_t now_us)
 {
 	int64_t due = pgrepl_time_from_unix_us(now_us) - d->us;
+	size_t idx = d->idx;
 
-	while (d->idx < sl->ncommits && sl->commits[d->idx].time <= due)
-		d->idx++;
-	if (d->idx)
-		return sl->commits[d->idx - 1].end_lsn;
-	return sl->base_end ? sl->base_end : sl->index_start;
+	while (idx < sl->ncommits && sl->commits[idx].time <= due)
+		idx++;
+	return idx;
+}
+
+/* @d's boundary with @idx commits due. */
+static uint64_t delay_boundary(const struct sendlimit *sl, const struct delay *d, size_t idx)
+{
+	if (idx)
+		return sl->commits[idx - 1].end_lsn;
+	return d->folded_end > d->seg_end ? d->folded_end : d->seg_end;
+}
+
+/* Stored segment @segno's last write, in Unix µs; -1 when it is not stored. */
+static int64_t segment_written_us(const struct sendlimit *sl, uint64_t segno)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct stat st;
+
+	wal_name_format_segment(name, sizeof(name), sl->tli, segno, sl->store->id.seg_size);
+	if (fstatat(sl->store->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return -1;
+	return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
+/*
+ * Move @d's segment boundary (struct delay) over the stored segments before the commits
+ * the index holds that are due at @now_us.  The first time since the index (re)started,
+ * the newest due one is looked for newest first (at most SENDLIMIT_LOOK_BACK); then
+ * the next ones in order, up to the first not due yet, whose due time is kept for the
+ * timer.  Missing segments are passed over, once: a later one due says the WAL before
+ * it is (one stored late, or being stored, holds older WAL than it).
+ */
+static void delay_segments(const struct sendlimit *sl, struct delay *d, int64_t now_us)
+{
+	uint32_t seg_size = sl->store->id.seg_size;
+	uint64_t last = (sl->ncommits ? sl->commits[0].lsn : sl->dec.next_lsn) / seg_size;
+	int64_t due = now_us - d->us;
+
+	d->seg_next_us = INT64_MAX;
+	if (!sl->dec_on || !seg_size)
+		return;
+	if (!d->seg_known) {
+		uint64_t s = last;
+
+		d->seg_next = last > SENDLIMIT_LOOK_BACK ? last - SENDLIMIT_LOOK_BACK : 0;
+		while (s > d->seg_next) {
+			int64_t at = segment_written_us(sl, --s);
+
+			if (at >= 0 && at <= due) {
+				d->seg_end = (s + 1) * seg_size;
+				d->seg_next = s + 1;
+				break;
+			}
+		}
+		d->seg_known = true;
+	}
+	for (; d->seg_next < last; d->seg_next++) {
+		int64_t at = segment_written_us(sl, d->seg_next);
+
+		if (at < 0)
+			continue;
+		if (at > due) {
+			d->seg_next_us = at + d->us;
+			break;
+		}
+		d->seg_end = (d->seg_next + 1) * seg_size;
+	}
 }
 
 uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
@@ -404,10 +530,10 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 		return limit;
 	d = delay_find(sl, app);
 	if (d)
-		limit = delay_boundary(sl, d, now_us);
+		limit = delay_boundary(sl, d, delay_due(sl, d, now_us));
 	h = hold_find(sl, app);
 	if (h) {
-		uint64_t at = h->lsn;
+		uint64_t at = h->mode == HOLD_UPTO ? h->upto : h->lsn;
 
 		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn ||
 					       (sl->overflow_lsn && sl->overflow_lsn >= h->lsn))) {
@@ -443,26 +569,28 @@ uint64_t sendlimit_floor(const struct sendlimit *sl)
 
 bool sendlimit_due(struct sendlimit *sl, int64_t now_us)
 {
-	int64_t pg_now, next = INT64_MAX;
+	int64_t next = INT64_MAX;
 	bool moved = false;
 
 	if (!sl || !sl->ndelays || now_us < sl->next_due_us)
 		return false;
-	pg_now = pgrepl_time_from_unix_us(now_us);
 	for (unsigned int i = 0; i < sl->ndelays; i++) {
 		struct delay *d = &sl->delays[i];
-		size_t before = d->idx;
+		uint64_t before = delay_boundary(sl, d, d->idx);
 
-		delay_boundary(sl, d, now_us);
-		moved |= d->idx != before;
+		d->idx = delay_due(sl, d, now_us);
+		delay_segments(sl, d, now_us);
+		moved |= delay_boundary(sl, d, d->idx) != before;
 		if (d->idx < sl->ncommits) {
-			int64_t at = sl->commits[d->idx].time + d->us;
+			int64_t at = pgrepl_time_to_unix_us(sl->commits[d->idx].time) + d->us;
 
 			if (at < next)
 				next = at;
 		}
+		if (d->seg_next_us < next)
+			next = d->seg_next_us;
 	}
-	sl->next_due_us = next == INT64_MAX ? INT64_MAX : now_us + (next - pg_now);
+	sl->next_due_us = next;
 	return moved;
 }
 
@@ -502,7 +630,7 @@ int sendlimit_release(struct sendlimit *sl, const char *app, enum sendlimit_rele
 		h->time = value;
 	} else {
 		h->mode = HOLD_UPTO;
-		h->lsn = (uint64_t)value;
+		h->upto = (uint64_t)value;
 	}
 	ret = holds_save(sl);
 	if (ret < 0) {
@@ -544,9 +672,14 @@ void sendlimit_fill_status(struct sendlimit *sl, const char *app, int64_t now_us
 			snprintf(o->hold, sizeof(o->hold),
 				 "released before %s.%06d+00 (held at %s)", when,
 				 (int)(us % 1000000), lsn);
+		} else if (h->mode == HOLD_UPTO) {
+			char upto[PGREPL_LSN_TEXT];
+
+			pgrepl_lsn_format(h->upto, upto, sizeof(upto));
+			snprintf(o->hold, sizeof(o->hold), "released up to %s (held at %s)", upto,
+				 lsn);
 		} else {
-			snprintf(o->hold, sizeof(o->hold), "%s %s",
-				 h->mode == HOLD_AT ? "held at" : "released up to", lsn);
+			snprintf(o->hold, sizeof(o->hold), "held at %s", lsn);
 		}
 	}
 	o->send_limit = sendlimit_for(sl, app, now_us);

@@ -20,8 +20,9 @@
  * loop's thread: they were just written, and only while some standby is delayed or held)
  * and feeds them to the record decoder (wal/record.h).  Commits older than every delay
  * and before every hold are folded into one boundary, so memory follows the delay window.
- * WAL before the first segment indexed since the daemon started carries no known commit
- * and is not delayed.
+ * Where no commit is known (WAL stored before decoding began, after a restart or a gap,
+ * or that left a full index), a delay keeps whole stored segments back until their last
+ * write is the delay old: later than by their commits, never sooner.
  */
 #ifndef WALSHIP_SERVE_SENDLIMIT_H
 #define WALSHIP_SERVE_SENDLIMIT_H

@@ -14,94 +14,24 @@
 
 #include <cmocka.h>
 
-#include "common/crc32c.h"
 #include "wal/record.h"
+#include "wal_records.h"
 
 #define SEG (64u * 1024u)
 #define BLOCK 8192u
 #define START ((uint64_t)3 * SEG)
 
 static uint8_t seg[2 * SEG];
-static uint64_t pos; /* offset in seg[] of the next byte written */
-static uint64_t prev_lsn;
+static struct wal_build wb = { .buf = seg, .start = START, .seg_size = SEG, .block = BLOCK };
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void page_header(uint32_t rem)
-{
-	uint8_t *h = seg + pos;
-	bool is_long = pos % SEG == 0;
-
-	put_le(h, 0xD110, 2);
-	put_le(h + 2, (rem ? XLP_FIRST_IS_CONTRECORD : 0) | (is_long ? XLP_LONG_HEADER : 0), 2);
-	put_le(h + 4, 1, 4);
-	put_le(h + 8, START + pos, 8);
-	put_le(h + 16, rem, 4);
-	if (is_long) {
-		put_le(h + 24, 42, 8);
-		put_le(h + 32, SEG, 4);
-		put_le(h + 36, BLOCK, 4);
-	}
-	pos += is_long ? WAL_PAGE_LONG_HEADER : WAL_PAGE_SHORT_HEADER;
-}
-
-/* Write a record of rmgr @rmid, @info, main data @data (@len bytes); returns its LSN. */
 static uint64_t put_record(uint8_t rmid, uint8_t info, const uint8_t *data, uint32_t len)
 {
-	static uint8_t rec[3 * BLOCK];
-	uint32_t tot, off = WAL_RECORD_HEADER, written = 0, crc;
-	uint64_t lsn;
-
-	if (len < 256) {
-		rec[off++] = 255;
-		rec[off++] = (uint8_t)len;
-	} else {
-		rec[off++] = 254;
-		put_le(rec + off, len, 4);
-		off += 4;
-	}
-	memcpy(rec + off, data, len);
-	tot = off + len;
-	put_le(rec, tot, 4);
-	put_le(rec + 4, 700, 4);
-	put_le(rec + 8, prev_lsn, 8);
-	rec[16] = info;
-	rec[17] = rmid;
-	rec[18] = rec[19] = 0;
-	crc = crc32c(0, rec + WAL_RECORD_HEADER, tot - WAL_RECORD_HEADER);
-	crc = crc32c(crc, rec, 20);
-	put_le(rec + 20, crc, 4);
-
-	pos = (pos + 7) & ~(uint64_t)7;
-	if (pos % BLOCK == 0)
-		page_header(0);
-	lsn = START + pos;
-	while (written < tot) {
-		uint32_t n;
-
-		if (pos % BLOCK == 0)
-			page_header(tot - written);
-		n = BLOCK - pos % BLOCK;
-		if (n > tot - written)
-			n = tot - written;
-		memcpy(seg + pos, rec + written, n);
-		pos += n;
-		written += n;
-	}
-	prev_lsn = lsn;
-	return lsn;
+	return wb_record(&wb, rmid, info, data, len);
 }
 
 static uint64_t put_xact(uint8_t info, int64_t time)
 {
-	uint8_t body[8];
-
-	put_le(body, (uint64_t)time, 8);
-	return put_record(1, info, body, sizeof(body));
+	return wb_xact(&wb, info, time);
 }
 
 struct seen {
@@ -125,16 +55,16 @@ static int build(void **state)
 
 	(void)state;
 	memset(seg, 0, sizeof(seg));
-	pos = 0;
-	prev_lsn = 0;
-	page_header(0);
+	wb.pos = 0;
+	wb.prev_lsn = 0;
+	wb_page_header(&wb, 0);
 	c1 = put_xact(0x00, 1000);
 	memset(filler, 0xab, sizeof(filler));
 	big = put_record(10, 0x00, filler, sizeof(filler) - 100); /* crosses two pages */
 	a1 = put_xact(0x20, 2000);
 	c2 = put_xact(0x30, 3000); /* COMMIT_PREPARED */
-	pos = SEG; /* the second segment */
-	page_header(0);
+	wb.pos = SEG; /* the second segment */
+	wb_page_header(&wb, 0);
 	c3 = put_xact(0x00, 4000);
 	return 0;
 }

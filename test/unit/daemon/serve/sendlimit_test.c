@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for daemon/serve/sendlimit.c: a delay after a restart (the WAL stored before
+ * decoding began is delayed by its segments' last writes, not sent undelayed), the timer's
+ * wake-up not taken by a look at the limit in between, and a hold released --upto keeping
+ * its position as the retention floor, across a reload of the holds file.  The WAL is
+ * built in memory (test/unit/wal_records.h) with commit times around the real clock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/log.h"
+#include "proto/pgrepl.h"
+#include "serve/sendlimit.h"
+#include "wal/name.h"
+#include "wal/store.h"
+#include "wal_records.h"
+
+#define SEG (1024u * 1024u)
+#define BLOCK 8192u
+#define MIN_US (60 * 1000000LL)
+
+static char dir[64];
+static struct store st;
+static uint8_t seg[SEG];
+static int64_t now_us;
+
+static int setup(void **state)
+{
+	struct timespec ts;
+
+	(void)state;
+	mkdir("build", 0755);
+	snprintf(dir, sizeof(dir), "build/sendlimit-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	log_set_level(LOG_LEVEL_ERROR);
+	if (store_open(&st, dir) < 0)
+		return -1;
+	st.id.seg_size = SEG;
+	st.id.block_size = BLOCK;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	store_close(&st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void segment_name(char *buf, uint64_t segno)
+{
+	wal_name_format_segment(buf, WAL_NAME_MAX + 1, 1, segno, SEG);
+}
+
+/* Segment @segno into seg[], with @n commits at @at_us (Unix µs); the last one's end
+ * into *@last_end when not NULL.  Returns the bytes written. */
+static uint64_t build_segment(uint64_t segno, int n, int64_t at_us, uint64_t *last_end)
+{
+	struct wal_build wb = { .buf = seg, .start = segno * SEG, .seg_size = SEG, .block = BLOCK };
+
+	memset(seg, 0, sizeof(seg));
+	wb_page_header(&wb, 0);
+	for (int i = 0; i < n; i++)
+		wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(at_us));
+	if (last_end)
+		*last_end = wb.start + wb.pos;
+	return wb.pos;
+}
+
+/* Segment @segno stored, last written at @written_us. */
+static void store_segment(uint64_t segno, int64_t commits_us, int64_t written_us)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct timespec times[2];
+	int fd;
+
+	build_segment(segno, 3, commits_us, NULL);
+	segment_name(name, segno);
+	fd = openat(st.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, seg, SEG), SEG);
+	times[0].tv_sec = times[1].tv_sec = written_us / 1000000;
+	times[0].tv_nsec = times[1].tv_nsec = (written_us % 1000000) * 1000;
+	assert_int_equal(futimens(fd, times), 0);
+	close(fd);
+}
+
+/*
+ * A restart: segments 3 and 4 were stored before it (3 two hours ago, 4 just now), 5 is
+ * the one being received, with commits made now.  A standby delayed a minute is sent
+ * segment 3 (written long ago), not 4, whose commits may be recent, nor 5; a minute on,
+ * 4 and the commits of 5.  The build before sent everything before segment 5 at once.
+ */
+static void test_delay_after_restart(void **state)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t len, last_end;
+
+	(void)state;
+	store_segment(3, now_us - 3 * 60 * MIN_US, now_us - 2 * 60 * MIN_US);
+	store_segment(4, now_us - 2 * MIN_US, now_us);
+	sl = sendlimit_new(&st, "sb:60s");
+	assert_non_null(sl);
+	len = build_segment(5, 4, now_us, &last_end);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 0); /* nothing looked at yet */
+	assert_int_equal(sendlimit_for(sl, "other", now_us), SENDLIMIT_NONE);
+	assert_true(sendlimit_due(sl, now_us));
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 4 * (uint64_t)SEG);
+	assert_false(sendlimit_due(sl, now_us + MIN_US / 2)); /* nothing due meanwhile */
+	assert_int_equal(sendlimit_for(sl, "sb", now_us + MIN_US / 2), 4 * (uint64_t)SEG);
+
+	/* a minute after the commits and segment 4's write: both due */
+	assert_true(sendlimit_due(sl, now_us + MIN_US + 1));
+	assert_int_equal(sendlimit_for(sl, "sb", now_us + MIN_US + 1), last_end);
+	sendlimit_free(sl);
+}
+
+/*
+ * A look at the limit (walship status, another standby of the same name) when a commit
+ * has become due does not take the timer's news: the timer still says the boundary moved,
+ * so that the waiting standbys are woken.  The build before moved the cursor in the look
+ * and the timer then saw nothing move.
+ */
+static void test_look_keeps_wakeup(void **state)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t len, last_end;
+
+	(void)state;
+	sl = sendlimit_new(&st, "sb:60s");
+	assert_non_null(sl);
+	len = build_segment(5, 2, now_us, &last_end);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	sendlimit_due(sl, now_us);
+	assert_true(sendlimit_for(sl, "sb", now_us) < last_end);
+
+	assert_int_equal(sendlimit_for(sl, "sb", now_us + MIN_US + 1), last_end);
+	assert_true(sendlimit_due(sl, now_us + MIN_US + 1));
+	assert_false(sendlimit_due(sl, now_us + MIN_US + 2));
+	sendlimit_free(sl);
+}
+
+/*
+ * A hold released --upto: the standby may be sent up to the new limit, and retention still
+ * keeps the WAL from where it was held (it may go away before it got there); so after a
+ * restart (the holds file read again).
+ */
+static void test_release_upto_keeps_floor(void **state)
+{
+	const uint64_t held = 5 * (uint64_t)SEG + 4096, upto = 7 * (uint64_t)SEG;
+	struct sendlimit *sl;
+
+	(void)state;
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_floor(sl), UINT64_MAX);
+	assert_int_equal(sendlimit_hold(sl, "sb", held), 0);
+	assert_int_equal(sendlimit_hold(sl, "sb", held + 1), -EEXIST);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), held);
+	assert_int_equal(sendlimit_floor(sl), held);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_UPTO, (int64_t)upto), 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), upto);
+	assert_int_equal(sendlimit_floor(sl), held);
+	sendlimit_free(sl);
+
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), upto);
+	assert_int_equal(sendlimit_floor(sl), held);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_ALL, 0), 0);
+	assert_int_equal(sendlimit_floor(sl), UINT64_MAX);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), SENDLIMIT_NONE);
+	sendlimit_free(sl);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_delay_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_look_keeps_wakeup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -281,9 +281,28 @@ static void sb_removed(struct standby *sb)
 
 static void sb_read_done(struct ring_op *op, int res, uint32_t flags);
 
-/* @len bytes read at next_lsn into rbuf: send them, then go on. */
+/* How far @sb may be sent now: its delay and hold (sendlimit_for()), and on an older
+ * timeline its switch point. */
+static uint64_t sb_send_cap(const struct standby *sb)
+{
+	uint64_t cap = sendlimit_for(sb->s->limits, sb->app, unix_now_us());
+
+	return sb->stop_lsn && sb->stop_lsn < cap ? sb->stop_lsn : cap;
+}
+
+/* @len bytes read at next_lsn into rbuf: send them, then go on.  A read in flight may
+ * have begun before a hold or the end of its timeline was known: what it read past
+ * them now is not sent. */
 static void sb_send_read(struct standby *sb, uint32_t len)
 {
+	uint64_t cap = sb_send_cap(sb);
+
+	if (cap <= sb->next_lsn) {
+		sb_pump(sb);
+		return;
+	}
+	if (cap - sb->next_lsn < len)
+		len = (uint32_t)(cap - sb->next_lsn);
 	pgwire_xlogdata(&sb->out, sb->next_lsn, sb->s->end_lsn, pgrepl_time_now(), sb->rbuf, len);
 	sb->next_lsn += len;
 	sb->bytes_sent += len;
@@ -447,7 +466,7 @@ void sb_pump(struct standby *sb)
 		sb->waiting = true; /* a newer timeline whose history is not stored yet */
 		return;
 	}
-	send_to = sendlimit_for(s->limits, sb->app, unix_now_us());
+	send_to = sb_send_cap(sb);
 	if (send_to <= sb->next_lsn) {
 		sb->waiting = true; /* delayed or held: the timer or a release wakes it */
 		return;

@@ -237,8 +237,11 @@ struct peer {
 	struct stream_run stream;
 	uint64_t stream_received_lsn;
 	int64_t stream_lsn_ms; /* when stream.end last advanced */
-	/* The furthest WAL the replica's standbys on pg_listen applied (APPLIED), 0 none. */
+	/* The furthest WAL the replica's standbys on pg_listen applied (APPLIED), 0 none, as
+	 * far as it is on the stream's timelines (cut back to where the timeline it was
+	 * applied on ended), and that timeline. */
 	uint64_t apply_lsn;
+	uint32_t apply_tli;
 };
 
 /* Segments the stream keeps in memory unsettled before it stops reading PostgreSQL. */

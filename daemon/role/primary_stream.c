@@ -309,9 +309,15 @@ int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
 		log_log("malformed APPLIED from replica \"%s\"", peer->name);
 		return ret;
 	}
-	if (m.apply_lsn <= peer->apply_lsn)
-		return 0; /* an older timeline's, or nothing new */
+	/* WAL applied on a timeline that ended counts up to its end, the rest diverged; on
+	 * another timeline than before it may be less (a standby that followed the switch) */
+	if (stream_of(peer->pr))
+		m.apply_lsn =
+			stream_forks_clamp(&stream_of(peer->pr)->forks, m.timeline, 0, m.apply_lsn);
+	if (m.timeline == peer->apply_tli && m.apply_lsn <= peer->apply_lsn)
+		return 0; /* nothing new */
 	peer->apply_lsn = m.apply_lsn;
+	peer->apply_tli = m.timeline;
 	primary_stream_report(peer->pr);
 	return 0;
 }
@@ -622,6 +628,8 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *
 		stream_run_truncate(&peer->stream, fork);
 		if (peer->stream_received_lsn > fork)
 			peer->stream_received_lsn = fork;
+		if (peer->apply_lsn > fork)
+			peer->apply_lsn = fork; /* applied past the fork: diverged */
 	}
 	if (!past)
 		return;

@@ -609,6 +609,20 @@ static void pgsource_server_history(struct pgsource *s, const PGresult *res)
 			    pgrepl_lsn_format(fork, fork_at, sizeof(fork_at)), child);
 		s->timeline = child;
 		s->start_lsn = fork - fork % s->server.seg_size;
+	} else if (s->report_write > fork || s->report_flush > fork || s->report_apply > fork) {
+		/* Streaming goes on before the fork (it went back to a segment's start: the
+		 * server before removed the rest), but what was reported as received and
+		 * flushed is past it: that WAL is not this server's, and the first status
+		 * update would tell it so, releasing its commits up to there.  The role
+		 * learns of the fork now (it cuts the replicas' runs back and rewinds what
+		 * is reported, pgsource_rewind()), not when the stream reaches it. */
+		if (s->ops->history)
+			s->ops->history(s->arg, s->server.timeline, name,
+					(const uint8_t *)PQgetvalue(res, 0, 1),
+					(uint32_t)PQgetlength(res, 0, 1));
+		if (s->state != PGSOURCE_COMMAND)
+			return;
+		pgsource_rewind(s, fork);
 	}
 	pgsource_start_timeline(s);
 }

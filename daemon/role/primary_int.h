@@ -251,7 +251,8 @@ struct peer {
 #define STREAM_RECENT 16
 /* Streamed segments that failed (a replica refused one, the spool could not hold one)
  * remembered with the replicas that hold them durably, so that no other replica's run
- * counts past them (peer_holds_unsafe_before()): the last few. */
+ * counts past them (peer_holds_unsafe_before()): the last few, the older ones joined
+ * into the oldest kept (stream_failed_add()). */
 #define STREAM_FAILED 16
 #define STREAM_FAILED_HOLDERS 8
 

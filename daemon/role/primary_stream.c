@@ -184,8 +184,26 @@ static bool peer_holds_unsafe_before(const struct peer *peer, uint64_t seg_start
  */
 static void stream_failed_add(struct primary *pr, const struct push *p)
 {
-	struct stream_failed *fl = &pr->failed[pr->failed_next++ % STREAM_FAILED];
+	struct stream_failed *fl = &pr->failed[pr->failed_next % STREAM_FAILED];
+	struct stream_failed *next = &pr->failed[++pr->failed_next % STREAM_FAILED];
 
+	if (fl->lsn && next->lsn) {
+		/* Full: the oldest is not forgotten but joins the next oldest, at the lower
+		 * position with the replicas that hold both.  A run then waits for both
+		 * where it waited for one: later, never past a failed segment. */
+		unsigned int kept = 0;
+
+		for (unsigned int i = 0; i < next->nholders; i++)
+			for (unsigned int h = 0; h < fl->nholders; h++)
+				if (!strcmp(next->holders[i], fl->holders[h])) {
+					memmove(next->holders[kept++], next->holders[i],
+						sizeof(next->holders[0]));
+					break;
+				}
+		next->nholders = kept;
+		if (fl->lsn < next->lsn)
+			next->lsn = fl->lsn;
+	}
 	*fl = (struct stream_failed){ .lsn = p->lsn };
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (fl->nholders < STREAM_FAILED_HOLDERS &&

@@ -568,6 +568,9 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		n = (uint32_t)(p->size - off < len ? p->size - off : len);
 		memcpy((uint8_t *)(uintptr_t)p->map + off, data, n);
 		if (wal_validator_feed(&p->wv, data, n) < 0 || stream_check_identity(pr, p) < 0) {
+			/* nothing past avail is the segment's: zeros, as a .partial cut from
+			 * it ships them (stream_segment_cut()) */
+			memset((uint8_t *)(uintptr_t)p->map + off, 0, n);
 			log_error("streamed WAL refused: %s", p->wv.message);
 			pr->st.invalid++;
 			pgsource_fail(&ss->source, "streamed WAL refused: %s", p->wv.message);

@@ -560,7 +560,8 @@ static const struct config_key config_keys[] = {
 		FIELD(standby_delay),
 		.default_value = "",
 		.check = config_check_standby_delay,
-		.range_doc = "NAME:DURATION[,NAME:DURATION...], or empty",
+		.range_doc =
+			"NAME:DURATION[,NAME:DURATION...], each at most 2147483647 ms (24 days 20 h, as `recovery_min_apply_delay`), or empty",
 		.reloadable = true,
 		.help = "replica: delays of standbys on pg_listen by application name: each is sent WAL only up to the last commit at least that old, as recovery_min_apply_delay measures (docs/operations.md, delayed and held standbys); empty: none",
 	},
@@ -711,7 +712,7 @@ int config_standby_delay(const char *text, const char *app, long long *delay_ms)
 			return -EINVAL;
 		memcpy(duration, colon + 1, len);
 		duration[len] = '\0';
-		if (!config_parse_duration(duration, &ms))
+		if (!config_parse_duration(duration, &ms) || ms > CONFIG_STANDBY_DELAY_MAX_MS)
 			return -EINVAL;
 		if (app && strlen(app) == name_len && !strncmp(app, p, name_len)) {
 			*delay_ms = ms;
@@ -728,7 +729,9 @@ static bool config_check_standby_delay(const struct config_value *value,
 	if (config_standby_delay(value->text, NULL, NULL) != -EINVAL)
 		return true;
 	snprintf(problem->detail, sizeof(problem->detail),
-		 "Each entry is NAME:DURATION, as sb1:20s or sb2:1h, separated by commas.");
+		 "Each entry is NAME:DURATION, as sb1:20s or sb2:1h, separated by commas; a "
+		 "duration is at most %lld ms, as recovery_min_apply_delay's.",
+		 (long long)CONFIG_STANDBY_DELAY_MAX_MS);
 	return false;
 }
 

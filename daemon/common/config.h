@@ -137,6 +137,9 @@ int config_parse_string(struct config *cfg, const char *text, const char *source
  */
 int config_validate(const struct config *cfg, const char *source_name);
 
+/* The longest standby_delay, PostgreSQL's bound of recovery_min_apply_delay (INT_MAX ms). */
+#define CONFIG_STANDBY_DELAY_MAX_MS 2147483647LL
+
 /*
  * The delay that @text (standby_delay's syntax: NAME:DURATION[,NAME:DURATION...], the
  * duration as the config's durations, names without ',' or ':') gives standby @app: 0 and

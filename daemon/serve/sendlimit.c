@@ -27,8 +27,10 @@
 /* Commits kept (24 bytes each); past this the older half leaves the index at once, and
  * the WAL it covered is delayed by its segments' times (below). */
 #define SENDLIMIT_MAX_COMMITS (4u * 1024u * 1024u)
-/* Stored segments looked at, newest first, for the newest one old enough (below). */
+/* Stored segments looked at, newest first, for the newest one old enough (below); and
+ * how many missing in a row end the look (none older is stored, as far as it goes). */
 #define SENDLIMIT_LOOK_BACK 4096
+#define SENDLIMIT_LOOK_GAP 64
 
 struct commit {
 	uint64_t lsn, end_lsn;
@@ -106,11 +108,14 @@ static void fold(struct sendlimit *sl, size_t k)
 			d->folded_end = end;
 			d->idx -= k;
 		} else {
+			if (d->idx)
+				d->folded_end = sl->commits[d->idx - 1].end_lsn;
 			d->idx = 0;
 		}
 	}
 	memmove(sl->commits, sl->commits + k, (sl->ncommits - k) * sizeof(*sl->commits));
 	sl->ncommits -= k;
+	sl->next_due_us = INT64_MIN; /* the segments before the index reach further */
 }
 
 /* The index is full: its older half leaves it at once (one move for half of its length,
@@ -181,10 +186,14 @@ static void delay_reset(struct delay *d)
 	d->seg_next_us = INT64_MAX;
 }
 
+/* A reload keeps what is known due for a delay of the same standby that did not grow. */
 static void parse_delays(struct sendlimit *sl, const char *text)
 {
+	struct delay old[SENDLIMIT_MAX_DELAYS];
+	unsigned int nold = sl->ndelays;
 	const char *p = text;
 
+	memcpy(old, sl->delays, sizeof(old));
 	sl->ndelays = 0;
 	while (*p && sl->ndelays < SENDLIMIT_MAX_DELAYS) {
 		const char *colon = strchr(p, ':'), *end = strchr(p, ',');
@@ -199,6 +208,15 @@ static void parse_delays(struct sendlimit *sl, const char *text)
 		if (config_standby_delay(text, d->app, &ms) == 0) {
 			d->us = ms * 1000;
 			delay_reset(d);
+			for (unsigned int i = 0; i < nold; i++) {
+				if (!strcmp(old[i].app, d->app) && old[i].us >= d->us) {
+					int64_t us = d->us;
+
+					*d = old[i];
+					d->us = us;
+					break;
+				}
+			}
 			sl->ndelays++;
 		}
 		p = *end ? end + 1 : end;
@@ -222,7 +240,9 @@ static struct hold *hold_find(struct sendlimit *sl, const char *app)
 	return NULL;
 }
 
-static const char *const hold_words[] = { "at", "before", "upto" };
+/* UPTO's line says where it was held, then the limit ("upto_from"); a line "upto LIMIT
+ * ..." of the builds before, which kept no held position, is read as held there. */
+static const char *const hold_words[] = { "at", "before", "upto_from" };
 
 /* Write the holds file: one "MODE LSN VALUE APP" line per hold, VALUE the time of BEFORE
  * and the limit of UPTO (durability rule 2's temporary file, fsync, rename, directory
@@ -273,9 +293,13 @@ static void holds_load(struct sendlimit *sl)
 		h->upto = 0;
 		if (!strcmp(word, "before")) {
 			h->mode = HOLD_BEFORE;
-		} else if (!strcmp(word, "upto")) {
+		} else if (!strcmp(word, "upto_from")) {
 			h->mode = HOLD_UPTO;
 			h->upto = (uint64_t)h->time;
+			h->time = 0;
+		} else if (!strcmp(word, "upto")) {
+			h->mode = HOLD_UPTO;
+			h->upto = h->lsn;
 			h->time = 0;
 		} else {
 			h->mode = HOLD_AT;
@@ -362,8 +386,24 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 	return 0;
 }
 
+static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
+		     uint64_t durable, const uint8_t *image);
+
 void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
 		   uint64_t durable, const uint8_t *image)
+{
+	uint64_t before = sl && sl->dec_on ? sl->dec.next_lsn : 0;
+	uint32_t seg_size = sl ? sl->store->id.seg_size : 0;
+
+	wal_feed(sl, name, dir_fd, file, durable, image);
+	/* decoded into another segment: with no commit known, the segments before what is
+	 * indexed reach further, for the timer to look at */
+	if (sl && sl->dec_on && seg_size && sl->dec.next_lsn / seg_size != before / seg_size)
+		sl->next_due_us = INT64_MIN;
+}
+
+static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const char *file,
+		     uint64_t durable, const uint8_t *image)
 {
 	uint32_t seg_size = sl ? sl->store->id.seg_size : 0;
 	struct wal_name wn;
@@ -385,6 +425,10 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 		return;
 	}
 	seg_lsn = segno * seg_size;
+	if (sl->dec_on && wn.timeline < sl->tli)
+		return; /* an older timeline's, stored late: what it holds is known or gone */
+	if (sl->dec_on && wn.timeline > sl->tli && decoder_start(sl, seg_lsn, wn.timeline) < 0)
+		return; /* a new timeline: its segments' names from here on */
 	if (sl->dec_on && segno > sl->dec.next_lsn / seg_size + SENDLIMIT_MAX_CATCH_UP &&
 	    decoder_start(sl, seg_lsn, wn.timeline) < 0)
 		return; /* too far behind to read on the event loop: start again here */
@@ -493,13 +537,23 @@ static void delay_segments(const struct sendlimit *sl, struct delay *d, int64_t 
 	if (!sl->dec_on || !seg_size)
 		return;
 	if (!d->seg_known) {
-		uint64_t s = last;
+		uint64_t s = last,
+			 floor = last > SENDLIMIT_LOOK_BACK ? last - SENDLIMIT_LOOK_BACK : 0;
+		unsigned int missing = 0;
 
-		d->seg_next = last > SENDLIMIT_LOOK_BACK ? last - SENDLIMIT_LOOK_BACK : 0;
-		while (s > d->seg_next) {
+		/* none due: the oldest stored one seen is the first to become due (those
+		 * before it were not looked at, and are older still) */
+		d->seg_next = last;
+		while (s > floor && missing < SENDLIMIT_LOOK_GAP) {
 			int64_t at = segment_written_us(sl, --s);
 
-			if (at >= 0 && at <= due) {
+			if (at < 0) {
+				missing++;
+				continue;
+			}
+			missing = 0;
+			d->seg_next = s;
+			if (at <= due) {
 				d->seg_end = (s + 1) * seg_size;
 				d->seg_next = s + 1;
 				break;

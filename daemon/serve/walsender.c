@@ -600,6 +600,25 @@ static void serve_accepted(struct acceptor *a, int res)
 	serve_accept_post(s);
 }
 
+/* At start, with delayed or held standbys: their index begins with the newest WAL the
+ * store holds (sendlimit_wal() reads it), so that what was stored before the restart is
+ * delayed by its segments' times even while no new WAL arrives. */
+static void serve_limits_start(struct serve *s)
+{
+	uint32_t seg_size = s->store->id.seg_size;
+	char name[WAL_NAME_MAX + 1];
+	const struct growing *g;
+
+	if (!seg_size || !s->end_lsn)
+		return;
+	wal_name_format_segment(name, sizeof(name), s->tli, (s->end_lsn - 1) / seg_size, seg_size);
+	g = serve_growing_find(s, name);
+	if (g)
+		sendlimit_wal(s->limits, name, s->store->incoming_fd, g->tmp_name, g->durable,
+			      NULL);
+	else
+		sendlimit_wal(s->limits, name, s->store->dir_fd, name, seg_size, NULL);
+}
 /* ---- the API ---- */
 
 struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store)
@@ -636,6 +655,7 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	if (!s->limits)
 		goto out_tls;
 	serve_scan(s);
+	serve_limits_start(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
 	if (s->listen_fd < 0)
 		goto out_tls;

@@ -762,6 +762,11 @@ static void test_standby_delay(void **state)
 	assert_int_equal(config_standby_delay(":20s", NULL, NULL), -EINVAL);
 	assert_int_equal(config_standby_delay("sb1:20 parsecs", NULL, NULL), -EINVAL);
 	assert_int_equal(config_standby_delay("sb1:20s,", NULL, NULL), -ENOENT);
+	/* recovery_min_apply_delay's bound: longer would overflow the µs it is kept in */
+	assert_int_equal(config_standby_delay("sb1:2147483647ms", "sb1", &ms), 0);
+	assert_int_equal(ms, 2147483647LL);
+	assert_int_equal(config_standby_delay("sb1:2147483648ms", NULL, NULL), -EINVAL);
+	assert_int_equal(config_standby_delay("sb1:999999999d", NULL, NULL), -EINVAL);
 }
 
 static void test_reload(void **state)

@@ -2,8 +2,9 @@
 /*
  * Unit tests for daemon/serve/sendlimit.c: a delay after a restart (the WAL stored before
  * decoding began is delayed by its segments' last writes, not sent undelayed), the timer's
- * wake-up not taken by a look at the limit in between, and a hold released --upto keeping
- * its position as the retention floor, across a reload of the holds file.  The WAL is
+ * wake-up not taken by a look at the limit in between, a hold released --upto keeping
+ * its position as the retention floor, across a reload of the holds file, a holds file
+ * of the builds before, and a reload of standby_delay keeping what is due.  The WAL is
  * built in memory (test/unit/wal_records.h) with commit times around the real clock.
  */
 #include <errno.h>
@@ -197,12 +198,61 @@ static void test_release_upto_keeps_floor(void **state)
 	sendlimit_free(sl);
 }
 
+/* A holds file of the builds before, whose "upto" line kept no held position: the limit
+ * is read as the limit and the floor, not the time field after it as the limit. */
+static void test_holds_file_before(void **state)
+{
+	char path[128];
+	struct sendlimit *sl;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_STATE_DIR, SENDLIMIT_HOLDS_FILE);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("upto 117440512 849000000000000000 sb\nat 4096 0 other\n", f);
+	fclose(f);
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 117440512);
+	assert_int_equal(sendlimit_for(sl, "other", now_us), 4096);
+	assert_int_equal(sendlimit_floor(sl), 4096);
+	assert_int_equal(sendlimit_release(sl, "other", SENDLIMIT_RELEASE_ALL, 0), 0);
+	assert_int_equal(sendlimit_floor(sl), 117440512);
+	sendlimit_free(sl);
+}
+
+/* A reload (SIGHUP) keeps what is due for a delay that did not grow; a longer one
+ * starts over (what was due under the shorter one may not be now). */
+static void test_reload_keeps_due(void **state)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t len, last_end;
+
+	(void)state;
+	sl = sendlimit_new(&st, "sb:60s");
+	assert_non_null(sl);
+	len = build_segment(5, 3, now_us - 2 * MIN_US, &last_end);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	assert_true(sendlimit_due(sl, now_us));
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), last_end);
+	sendlimit_reload(sl, "sb:30s,other:1h");
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), last_end);
+	sendlimit_reload(sl, "sb:1h");
+	assert_true(sendlimit_for(sl, "sb", now_us) < last_end);
+	sendlimit_free(sl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_delay_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_look_keeps_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds_file_before, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_keeps_due, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -220,6 +220,10 @@ struct peer {
 	uint32_t cancelled_id; /* the last file cancelled (FILE_CANCEL): its PROGRESS or
 				* refusal may cross the cancel, and is ignored */
 	struct msg_have have; /* what the replica said it holds; entries used are cleared */
+	/* where the segments HAVE listed end (the newest, or a partial's durable bytes),
+	 * 0 none, and its timeline: where a new slot's stream starts (stream_held_lsn()) */
+	uint64_t have_end;
+	uint32_t have_tli;
 	uint64_t files_sent;
 	uint64_t files_acked;
 	int64_t ack_ewma_ms; /* moving average of FILE_BEGIN to ACK, once ack_seen */
@@ -448,6 +452,8 @@ void primary_stream_stop(struct primary *pr);
 void primary_stream_free(struct primary *pr);
 /* Recompute what is durable on sync_replicas replicas and report it to PostgreSQL. */
 void primary_stream_report(struct primary *pr);
+/* A replica connected (its inventory known): a source waiting for it goes on. */
+void primary_stream_peer_ready(struct primary *pr);
 /* Streamed segment @p is safe (@ok) or failed for good: it no longer holds the source
  * back. */
 void primary_stream_settled(struct push *p, bool ok);

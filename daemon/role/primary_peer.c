@@ -194,6 +194,28 @@ static int peer_hello_accept(struct peer *peer)
 	return 0;
 }
 
+/* Where the WAL segments of @peer's HAVE end: the newest stored one's end, or a partial's
+ * durable bytes past it (each entry's size is its segment size). */
+static void peer_have_end(struct peer *peer)
+{
+	peer->have_end = 0;
+	peer->have_tli = 0;
+	for (uint32_t i = 0; i < peer->have.count; i++) {
+		const struct msg_have_entry *e = &peer->have.entries[i];
+		struct wal_name wn;
+		uint64_t segno, end;
+
+		if (wal_name_parse(e->name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+		    e->size > UINT32_MAX || wal_name_segno(&wn, (uint32_t)e->size, &segno) < 0)
+			continue;
+		end = segno * e->size + e->durable;
+		if (end > peer->have_end) {
+			peer->have_end = end;
+			peer->have_tli = wn.timeline;
+		}
+	}
+}
+
 /* The replica's inventory: the handshake completes with the answer to a PING. */
 static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
@@ -203,6 +225,7 @@ static int peer_on_have(struct peer *peer, const uint8_t *payload, uint32_t len)
 		log_log("malformed HAVE from replica \"%s\"", peer->name);
 		return ret;
 	}
+	peer_have_end(peer);
 	if (peer->state == PEER_NAME_WAIT) {
 		peer->have_early = true; /* taken once its name is settled */
 		return 0;
@@ -261,6 +284,7 @@ static int peer_register(struct peer *peer)
 	if (pr->relay)
 		relay_peer_progress(peer);
 	peer_fill(peer);
+	primary_stream_peer_ready(pr);
 	return 0;
 }
 

@@ -454,6 +454,46 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	return pr->stream_end;
 }
 
+/*
+ * Where a stream on a slot walship never reported to may start (pgsource.h,
+ * ops->held_lsn()): the end of the WAL the replicas' inventories list, the
+ * sync_replicas-th furthest (at least one replica's), UINT64_MAX while fewer replicas
+ * are connected.
+ */
+static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
+{
+	const struct primary *pr = arg;
+	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
+	const struct peer *best[PUSH_MAX_EARLY_ACKS] = { NULL };
+	unsigned int n = 0, i;
+
+	if (need > PUSH_MAX_EARLY_ACKS)
+		need = PUSH_MAX_EARLY_ACKS;
+	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
+		if (peer->state != PEER_STREAMING || peer->conn.closing)
+			continue;
+		/* Insert into best[], kept in decreasing order of have_end, at most @need. */
+		for (i = n < need ? n++ : need; i > 0 && best[i - 1]->have_end < peer->have_end;
+		     i--)
+			if (i < need)
+				best[i] = best[i - 1];
+		if (i < need)
+			best[i] = peer;
+	}
+	if (n < need)
+		return UINT64_MAX;
+	*timeline = best[need - 1]->have_tli;
+	return best[need - 1]->have_end;
+}
+
+void primary_stream_peer_ready(struct primary *pr)
+{
+	struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
+
+	if (ss)
+		pgsource_replicas_known(&ss->source);
+}
+
 /* The first page of a new cluster names it: the same rule as a pushed segment's.  Another
  * cluster's (any field the primary knows differs) is refused, said in p->wv.message. */
 static int stream_check_identity(struct primary *pr, struct push *p)
@@ -760,6 +800,7 @@ int primary_stream_start(struct primary *pr)
 	static const struct pgsource_ops ops = {
 		.identify = stream_identify,
 		.resume_lsn = stream_resume_lsn,
+		.held_lsn = stream_held_lsn,
 		.wal = stream_wal,
 		.wal_batch_end = stream_wal_batch_end,
 		.history = stream_history,

@@ -324,7 +324,10 @@ static void pgsource_idle(struct pgsource *s)
 /* Unpaused out of streaming: the steps of a new connection again (pgsource.h, 2 to 5). */
 static void pgsource_resume(struct pgsource *s)
 {
-	log_log("reading from the server goes on: streaming starts again");
+	if (s->held_wait)
+		log_log("asking again where to start streaming");
+	else
+		log_log("reading from the server goes on: streaming starts again");
 	pgsource_command(s, PGSOURCE_STEP_IDENTIFY, "IDENTIFY_SYSTEM");
 }
 
@@ -351,6 +354,46 @@ static void pgsource_start_timeline(struct pgsource *s)
 		pgsource_command(s, PGSOURCE_STEP_HISTORY, "TIMELINE_HISTORY %u", s->timeline);
 	else
 		pgsource_send_start(s);
+}
+
+/*
+ * The role holds nothing and the slot's position (*@lsn, a segment start, on *@timeline)
+ * is none walship reported: start where the replicas' WAL ends when that is before it
+ * (ops->held_lsn()).  Returns false when the source waits to learn it (paused out of
+ * streaming until pgsource_replicas_known()).
+ */
+static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
+{
+	char at[PGREPL_LSN_TEXT], slot_at[PGREPL_LSN_TEXT];
+	uint32_t held_tli = 0;
+	uint64_t held;
+
+	s->held_start = false;
+	if (!s->ops->held_lsn || s->held_removed || (!s->slot_made && s->slot_restart_lsn))
+		return true;
+	held = s->ops->held_lsn(s->arg, &held_tli);
+	if (held == UINT64_MAX) {
+		if (!s->held_wait)
+			log_log("replication slot \"%s\" starts at %s, where walship reported "
+				"nothing: waiting for the replicas to say what WAL they hold",
+				s->cfg.slot, pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)));
+		s->held_wait = true;
+		pgsource_idle(s);
+		return false;
+	}
+	s->held_wait = false;
+	if (!held || held >= *lsn)
+		return true;
+	held -= held % s->server.seg_size;
+	log_log("the replicas hold WAL up to %s on timeline %u, before replication slot \"%s\" "
+		"at %s: streaming from there, so that no commit waiting for walship on WAL "
+		"between is acknowledged without it",
+		pgrepl_lsn_format(held, at, sizeof(at)), held_tli, s->cfg.slot,
+		pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)));
+	*lsn = held;
+	*timeline = held_tli;
+	s->held_start = true;
+	return true;
 }
 
 /* Decide where to start (pgsource.h, step 4). */
@@ -392,6 +435,8 @@ static void pgsource_choose_start(struct pgsource *s)
 				   "RESERVE_WAL) to avoid this.");
 		}
 		lsn -= lsn % s->server.seg_size;
+		if (!pgsource_held_start(s, &lsn, &timeline))
+			return;
 	}
 	if (timeline == 0)
 		timeline = s->server.timeline;
@@ -729,6 +774,7 @@ static void pgsource_command_done(struct pgsource *s, const PGresult *res)
 		break;
 	case PGSOURCE_STEP_CREATE_SLOT:
 		log_log("created replication slot \"%s\"", s->cfg.slot);
+		s->slot_made = true;
 		pgsource_command(s, PGSOURCE_STEP_REREAD_SLOT, "READ_REPLICATION_SLOT \"%s\"",
 				 s->cfg.slot);
 		break;
@@ -884,6 +930,18 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 	uint64_t lsn = s->next_lsn;
 
 	s->wal_missing_lsn = lsn;
+	if (s->held_start) {
+		/* Where the replicas' WAL ends is gone from this server too: from the slot's
+		 * position (pgsource_held_start()), what lies between reaching the replicas
+		 * through archive_command alone. */
+		s->held_removed = true;
+		log_warning("the server no longer has the WAL from %s on timeline %u, where the "
+			    "replicas' WAL ends: streaming from replication slot \"%s\"'s "
+			    "position instead",
+			    pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, s->cfg.slot);
+		log_detail("Commits that waited for walship on WAL between are acknowledged "
+			   "without it on a replica.");
+	}
 	pgsource_fail(s, "the server no longer has the WAL from %s on timeline %u: %s",
 		      pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, err);
 	log_detail("Replication slot \"%s\" %s.", s->cfg.slot,
@@ -1222,6 +1280,12 @@ void pgsource_rewind(struct pgsource *s, uint64_t lsn)
 		s->report_flush = lsn;
 	if (s->report_apply > lsn)
 		s->report_apply = lsn;
+}
+
+void pgsource_replicas_known(struct pgsource *s)
+{
+	if (s->state == PGSOURCE_PAUSED && s->held_wait && !s->paused)
+		pgsource_resume(s);
 }
 
 void pgsource_pause(struct pgsource *s, bool paused)

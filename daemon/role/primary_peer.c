@@ -194,26 +194,59 @@ static int peer_hello_accept(struct peer *peer)
 	return 0;
 }
 
-/* Where the WAL segments of @peer's HAVE end: the newest stored one's end, or a partial's
- * durable bytes past it (each entry's size is its segment size). */
+/* @e's segment number when it is a WAL segment of @seg_size bytes (0: any size). */
+static bool have_segment(const struct msg_have_entry *e, uint64_t seg_size, uint64_t *segno,
+			 uint32_t *tli)
+{
+	struct wal_name wn;
+
+	if (wal_name_parse(e->name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    e->size > UINT32_MAX || (seg_size && e->size != seg_size) ||
+	    wal_name_segno(&wn, (uint32_t)e->size, segno) < 0)
+		return false;
+	*tli = wn.timeline;
+	return true;
+}
+
+/*
+ * Where the WAL segments of @peer's HAVE end without a gap: from the oldest one it lists
+ * (its newest files: nothing older is known) on, each next segment whole, then a
+ * partial's durable bytes.  A replica that stored a later segment before an earlier one (a
+ * backlog is sent newest first) lists the later one and lacks the earlier.
+ */
 static void peer_have_end(struct peer *peer)
 {
+	uint64_t lo = UINT64_MAX, seg_size = 0, segno, end;
+	uint32_t tli = 0;
+	bool more = true;
+
 	peer->have_end = 0;
 	peer->have_tli = 0;
 	for (uint32_t i = 0; i < peer->have.count; i++) {
-		const struct msg_have_entry *e = &peer->have.entries[i];
-		struct wal_name wn;
-		uint64_t segno, end;
-
-		if (wal_name_parse(e->name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
-		    e->size > UINT32_MAX || wal_name_segno(&wn, (uint32_t)e->size, &segno) < 0)
-			continue;
-		end = segno * e->size + e->durable;
-		if (end > peer->have_end) {
-			peer->have_end = end;
-			peer->have_tli = wn.timeline;
+		if (have_segment(&peer->have.entries[i], seg_size, &segno, &tli)) {
+			seg_size = peer->have.entries[i].size;
+			if (segno < lo)
+				lo = segno;
 		}
 	}
+	if (!seg_size)
+		return;
+	end = lo * seg_size;
+	while (more) {
+		more = false;
+		for (uint32_t i = 0; i < peer->have.count; i++) {
+			const struct msg_have_entry *e = &peer->have.entries[i];
+
+			if (have_segment(e, seg_size, &segno, &tli) && segno * seg_size == end) {
+				end += e->durable;
+				peer->have_tli = tli;
+				more = e->durable == seg_size; /* a partial ends it */
+				break;
+			}
+		}
+	}
+	if (end > lo * seg_size)
+		peer->have_end = end;
 }
 
 /* The replica's inventory: the handshake completes with the answer to a PING. */

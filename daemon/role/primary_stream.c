@@ -454,36 +454,79 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	return pr->stream_end;
 }
 
+/* What @peer's HAVE says it holds without a gap (peer_have_end()), cut at the first
+ * segment the spool holds for it (it lacks that one). */
+static uint64_t peer_held_end(const struct peer *peer)
+{
+	uint64_t end = peer->have_end, segno;
+	uint32_t seg_size = peer->pr->id.seg_size;
+
+	for (int i = peer->backlog_next; seg_size && i < peer->nbacklog; i++) {
+		struct wal_name wn;
+
+		if (wal_name_parse(peer->backlog[i], &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+		    wal_name_segno(&wn, seg_size, &segno) == 0) {
+			if (segno * seg_size < end)
+				end = segno * seg_size;
+			break; /* in WAL order: the first is the oldest */
+		}
+	}
+	return end;
+}
+
+/* Insert @v (with @tli) into @best, kept in decreasing order, at most @need long, of which
+ * *@n are used. */
+static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsigned int *n,
+			uint64_t v, uint32_t tli)
+{
+	unsigned int i;
+
+	for (i = *n < need ? (*n)++ : need; i > 0 && best[i - 1] < v; i--) {
+		if (i < need) {
+			best[i] = best[i - 1];
+			tlis[i] = tlis[i - 1];
+		}
+	}
+	if (i < need) {
+		best[i] = v;
+		tlis[i] = tli;
+	}
+}
+
 /*
- * Where a stream on a slot walship never reported to may start (pgsource.h,
- * ops->held_lsn()): the end of the WAL the replicas' inventories list, the
- * sync_replicas-th furthest (at least one replica's), UINT64_MAX while fewer replicas
- * are connected.
+ * Where a stream on a slot walship may never have reported to starts (pgsource.h,
+ * ops->held_lsn()): the sync_replicas-th furthest end of the WAL the connected replicas
+ * hold, of those that hold any (the least of them when fewer do), and in *@durable the
+ * sync_replicas-th furthest of all (at least one replica's); UINT64_MAX while fewer
+ * replicas are connected.
  */
-static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
+static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, uint64_t *durable)
 {
 	const struct primary *pr = arg;
 	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
-	const struct peer *best[PUSH_MAX_EARLY_ACKS] = { NULL };
-	unsigned int n = 0, i;
+	uint64_t all[PUSH_MAX_EARLY_ACKS] = { 0 }, some[PUSH_MAX_EARLY_ACKS] = { 0 };
+	uint32_t all_tli[PUSH_MAX_EARLY_ACKS] = { 0 }, some_tli[PUSH_MAX_EARLY_ACKS] = { 0 };
+	unsigned int n = 0, nsome = 0;
 
 	if (need > PUSH_MAX_EARLY_ACKS)
 		need = PUSH_MAX_EARLY_ACKS;
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
+		uint64_t end;
+
 		if (peer->state != PEER_STREAMING || peer->conn.closing)
 			continue;
-		/* Insert into best[], kept in decreasing order of have_end, at most @need. */
-		for (i = n < need ? n++ : need; i > 0 && best[i - 1]->have_end < peer->have_end;
-		     i--)
-			if (i < need)
-				best[i] = best[i - 1];
-		if (i < need)
-			best[i] = peer;
+		end = peer_held_end(peer);
+		held_insert(all, all_tli, need, &n, end, peer->have_tli);
+		if (end)
+			held_insert(some, some_tli, need, &nsome, end, peer->have_tli);
 	}
 	if (n < need)
 		return UINT64_MAX;
-	*timeline = best[need - 1]->have_tli;
-	return best[need - 1]->have_end;
+	*durable = all[need - 1];
+	if (!nsome)
+		return 0;
+	*timeline = some_tli[nsome - 1];
+	return some[nsome - 1];
 }
 
 void primary_stream_peer_ready(struct primary *pr)

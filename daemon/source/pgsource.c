@@ -325,7 +325,7 @@ static void pgsource_idle(struct pgsource *s)
 static void pgsource_resume(struct pgsource *s)
 {
 	if (s->held_wait)
-		log_log("asking again where to start streaming");
+		log_debug("asking again where to start streaming");
 	else
 		log_log("reading from the server goes on: streaming starts again");
 	pgsource_command(s, PGSOURCE_STEP_IDENTIFY, "IDENTIFY_SYSTEM");
@@ -357,33 +357,35 @@ static void pgsource_start_timeline(struct pgsource *s)
 }
 
 /*
- * The role holds nothing and the slot's position (*@lsn, a segment start, on *@timeline)
- * is none walship reported: start where the replicas' WAL ends when that is before it
- * (ops->held_lsn()).  Returns false when the source waits to learn it (paused out of
- * streaming until pgsource_replicas_known()).
+ * The role holds nothing: the slot's position (*@lsn, a segment start, on *@timeline) may
+ * be none walship reported (a slot made now, by walshipd before a restart or by anyone,
+ * or one reserving nothing), so streaming starts where the replicas' WAL ends when that
+ * is before it (ops->held_lsn()), and the position durable on enough of them is reported
+ * at once, which makes the slot keep the WAL between.  Returns false when the source
+ * waits to learn it (paused out of streaming until pgsource_replicas_known()).
  */
 static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
 {
 	char at[PGREPL_LSN_TEXT], slot_at[PGREPL_LSN_TEXT];
 	uint32_t held_tli = 0;
-	uint64_t held;
+	uint64_t held, durable = 0;
 
 	s->held_start = false;
-	if (!s->ops->held_lsn || s->held_removed || (!s->slot_made && s->slot_restart_lsn))
+	if (!s->ops->held_lsn || s->held_removed)
 		return true;
-	held = s->ops->held_lsn(s->arg, &held_tli);
+	held = s->ops->held_lsn(s->arg, &held_tli, &durable);
 	if (held == UINT64_MAX) {
 		if (!s->held_wait)
-			log_log("replication slot \"%s\" starts at %s, where walship reported "
-				"nothing: waiting for the replicas to say what WAL they hold",
-				s->cfg.slot, pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)));
+			log_log("streaming would start at %s, a position walship may never have "
+				"reported: waiting for the replicas to say what WAL they hold",
+				pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)));
 		s->held_wait = true;
 		pgsource_idle(s);
 		return false;
 	}
 	s->held_wait = false;
-	if (!held || held >= *lsn)
-		return true;
+	if (!held || held >= *lsn || held_tli > s->server.timeline)
+		return true; /* (a timeline newer than the server's is none of its history) */
 	held -= held % s->server.seg_size;
 	log_log("the replicas hold WAL up to %s on timeline %u, before replication slot \"%s\" "
 		"at %s: streaming from there, so that no commit waiting for walship on WAL "
@@ -393,6 +395,10 @@ static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *tim
 	*lsn = held;
 	*timeline = held_tli;
 	s->held_start = true;
+	if (durable >= held) {
+		s->report_write = held;
+		s->report_flush = held;
+	}
 	return true;
 }
 
@@ -639,6 +645,15 @@ static void pgsource_server_history(struct pgsource *s, const PGresult *res)
 	ret = wal_history_fork(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
 			       s->server.timeline, s->timeline, &fork, &child);
 	if (ret == -ENOENT) {
+		if (s->held_start) {
+			/* where the replicas' WAL ends is not this server's: from the slot's
+			 * position (pgsource_held_start()) */
+			s->held_removed = true;
+			log_warning("timeline %u, where the replicas' WAL ends, is not in the "
+				    "history of the server's timeline %u: streaming from "
+				    "replication slot \"%s\"'s position instead",
+				    s->timeline, s->server.timeline, s->cfg.slot);
+		}
 		pgsource_fail(s, "timeline %u is not in the history of the server's timeline %u",
 			      s->timeline, s->server.timeline);
 		return;
@@ -654,6 +669,7 @@ static void pgsource_server_history(struct pgsource *s, const PGresult *res)
 			    pgrepl_lsn_format(fork, fork_at, sizeof(fork_at)), child);
 		s->timeline = child;
 		s->start_lsn = fork - fork % s->server.seg_size;
+		pgsource_rewind(s, fork); /* (a held start's report, pgsource_held_start()) */
 	} else if (s->report_write > fork || s->report_flush > fork || s->report_apply > fork) {
 		/* Streaming goes on before the fork (it went back to a segment's start: the
 		 * server before removed the rest), but what was reported as received and
@@ -774,7 +790,6 @@ static void pgsource_command_done(struct pgsource *s, const PGresult *res)
 		break;
 	case PGSOURCE_STEP_CREATE_SLOT:
 		log_log("created replication slot \"%s\"", s->cfg.slot);
-		s->slot_made = true;
 		pgsource_command(s, PGSOURCE_STEP_REREAD_SLOT, "READ_REPLICATION_SLOT \"%s\"",
 				 s->cfg.slot);
 		break;
@@ -882,6 +897,7 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	if (x.len == 0)
 		return;
 	s->wal_missing_lsn = 0;
+	s->held_start = false; /* it started there: a later failure is the stream's own */
 	s->next_lsn += x.len;
 	s->received_lsn = s->next_lsn;
 	s->bytes_received += x.len;
@@ -950,11 +966,13 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 					 "invalidated it for holding more than "
 					 "max_slot_wal_keep_size, or it was made without "
 					 "RESERVE_WAL");
-	log_hint("Push the segments from the one named on with walship push (from the archive "
-		 "that has them): streaming goes on after the last one the replicas hold.  If "
-		 "none has them, stop walshipd, drop the slot and start walshipd: it makes the "
-		 "slot again and streams from the server's position; the standbys served by "
-		 "the replicas then need a new base backup.");
+	if (!s->held_removed)
+		log_hint(
+			"Push the segments from the one named on with walship push (from the archive "
+			"that has them): streaming goes on after the last one the replicas hold.  If "
+			"none has them, stop walshipd, drop the slot and start walshipd: it makes the "
+			"slot again and streams from the server's position; the standbys served by "
+			"the replicas then need a new base backup.");
 	if (s->ops->wal_removed)
 		s->ops->wal_removed(s->arg, timeline, lsn);
 }

@@ -16,8 +16,9 @@
  *   3. READ_REPLICATION_SLOT; when the slot does not exist, CREATE_REPLICATION_SLOT "slot"
  *      PHYSICAL (RESERVE_WAL) and read it again
  *   4. start = ops->resume_lsn(), else the slot's restart_lsn, else IDENTIFY_SYSTEM's
- *      xlogpos, the last two rounded down to a segment start, or ops->held_lsn() before
- *      them for a slot made now or reserving nothing; a start timeline older than
+ *      xlogpos, the last two rounded down to a segment start, or ops->held_lsn() when
+ *      before them (the slot's position may be none walship reported), waiting until
+ *      the replicas said what they hold; a start timeline older than
  *      the server's is looked up in the server's history (TIMELINE_HISTORY of its
  *      timeline): a start past the point where that timeline ended on this server (WAL
  *      the server does not have, PostgreSQL refuses it) becomes the segment start of that
@@ -119,18 +120,19 @@ struct pgsource_ops {
 	 */
 	void (*wal_removed)(void *arg, uint32_t timeline, uint64_t lsn);
 	/*
-	 * Where the replicas' own inventories say the WAL they hold durably ends (the
-	 * role's sync_replicas of them), its timeline in *@timeline.  Asked only when the
-	 * role holds nothing (resume_lsn() 0) and the slot's restart_lsn is no position
-	 * walship reported: a slot this source made (PostgreSQL's last checkpoint), or one
-	 * reserving nothing (the server's position).  Commits that waited for walship on
-	 * WAL before that position would be acknowledged by the first report without it on
-	 * a replica, so streaming starts where the replicas' WAL ends when that is before
-	 * (if the server still has it: else from the slot's position, warned).  0: they
-	 * hold nothing; UINT64_MAX: not known yet (fewer replicas connected): the source
-	 * waits out of streaming until pgsource_replicas_known().  May be NULL.
+	 * Where the replicas' own inventories say the WAL they hold durably ends: the least
+	 * of those that hold any (0: none holds any), its timeline in *@timeline, and in
+	 * *@durable where it is durable on the role's sync_replicas of them.  Asked when the
+	 * role holds nothing (resume_lsn() 0), for the slot's restart_lsn may be no position
+	 * walship reported (a slot made by CREATE_REPLICATION_SLOT's RESERVE_WAL at the last
+	 * checkpoint, or reserving nothing): commits that waited for walship on WAL before it
+	 * would be acknowledged by the first report without it on a replica.  Streaming then
+	 * starts there when it is before the slot's position (if the server still has it:
+	 * else from the slot's position, warned).  UINT64_MAX: not known yet (fewer
+	 * replicas connected): the source waits out of streaming until
+	 * pgsource_replicas_known().  May be NULL.
 	 */
-	uint64_t (*held_lsn)(void *arg, uint32_t *timeline);
+	uint64_t (*held_lsn)(void *arg, uint32_t *timeline, uint64_t *durable);
 };
 
 struct pgsource_config {
@@ -205,7 +207,6 @@ struct pgsource {
 	uint64_t slot_restart_lsn; /* as read, then the flush position sent (the server sets a
 				      physical slot's restart_lsn to it); 0: NULL, none reserved */
 	uint32_t slot_restart_tli;
-	bool slot_made; /* this source made the slot (ops->held_lsn()) */
 	bool held_wait; /* waiting, paused out of streaming, for ops->held_lsn() */
 	bool held_start; /* this START_REPLICATION is where the replicas' WAL ends */
 	bool held_removed; /* the server no longer had it: from the slot's position */

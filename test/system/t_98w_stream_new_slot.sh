@@ -1,18 +1,20 @@
 #!/bin/bash
 # t_98w: a slot made anew while a commit waits for walship (the primary walshipd starting
-# afresh on a server whose slot is gone: a promoted standby's, one dropped by hand).
-# PostgreSQL's RESERVE_WAL puts a new slot at its last checkpoint, where walship never
-# reported anything; streaming from there, the first report would acknowledge a commit
-# waiting on WAL before it without that WAL on any replica.  Here:
+# afresh on a server whose slot is gone and made again: a promoted standby's, one dropped,
+# one a failover manager makes, or one walshipd made before it restarted).  RESERVE_WAL
+# puts a new slot at the last checkpoint, where walship never reported anything;
+# streaming from there, the first report would acknowledge a commit waiting on WAL before
+# it without that WAL on any replica.  Here:
 #   - the replica holds the stream up to E; the primary walshipd is stopped and its slot
 #     dropped; a synchronous COMMIT waits (its WAL in segment S), then WAL moves on two
-#     segments and a checkpoint puts the redo point (the new slot's position) after S;
-#   - the primary walshipd started again makes the slot, says it starts where the
-#     replica's WAL ends instead, and the waiting COMMIT returns only with S stored on
-#     the replica, equal to pg_wal's (archive_command archives nowhere: the stream is the
-#     only way S reaches the replica).
-# The build before started at the new slot's position: the COMMIT returned and the
-# replica never had S.
+#     segments and a checkpoint puts the redo point after S, where the slot is made again
+#     (pg_create_physical_replication_slot(..., true));
+#   - the primary walshipd started again says it starts where the replica's WAL ends,
+#     and the waiting COMMIT returns only with S stored on the replica, equal to pg_wal's
+#     (archive_command archives nowhere: the stream is the only way S reaches the
+#     replica).
+# The build before started at the slot's position: the COMMIT returned and the replica
+# never had S.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,7 +41,7 @@ log "primary walshipd stopped at $held, its slot dropped"
 
 # A synchronous COMMIT that waits: no synchronous standby is connected.
 commit_waiting() {
-	WS_PSQL_TIMEOUT=120 psql_at "$NS_P" "$PG_PORT" "insert into t98w values (-1, 'waited')" &&
+	WS_PSQL_TIMEOUT=600 psql_at "$NS_P" "$PG_PORT" "insert into t98w values (-1, 'waited')" &&
 		echo returned
 }
 bg_start "$TEST_DIR/commit.out" commit_waiting
@@ -59,8 +61,9 @@ redo=$(psql_at "$NS_P" "$PG_PORT" "select redo_lsn from pg_control_checkpoint()"
 	fail "the checkpoint's redo point $redo is not after segment $S"
 pid_alive "$commit_pid" || fail "the COMMIT returned with no synchronous standby: $(cat "$TEST_DIR/commit.out")"
 [[ ! -f "$RARCHIVE/$S" ]] || fail "the replica holds $S already"
-
-log "primary walshipd started again: it makes the slot (at the redo point $redo)"
+psql_at "$NS_P" "$PG_PORT" "select pg_create_physical_replication_slot('walship', true)" >/dev/null
+slot_at=$(psql_at "$NS_P" "$PG_PORT" "select restart_lsn from pg_replication_slots")
+log "slot walship made again, at $slot_at (the redo point $redo); primary walshipd started again"
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary-2.log"
 returned() { ! pid_alive "$commit_pid"; }
 wait_for 60 "the waiting COMMIT to return" returned
@@ -69,8 +72,6 @@ grep -q '^returned$' "$TEST_DIR/commit.out" || fail "the COMMIT failed: $(cat "$
 wait_for 30 "the replica to store $S, which the returned COMMIT's WAL (up to $waited) is in" \
 	test -f "$RARCHIVE/$S"
 assert_file_identical "$PDATA/pg_wal/$S" "$RARCHIVE/$S"
-grep 'created replication slot' "$TEST_DIR/ws-primary-2.log" ||
-	fail "the primary walshipd did not make the slot"
 grep 'the replicas hold WAL up to' "$TEST_DIR/ws-primary-2.log" ||
 	fail "the primary walshipd did not start where the replica's WAL ends"
 log "ok: the COMMIT waiting on $S returned with $S stored on the replica, equal to pg_wal's"

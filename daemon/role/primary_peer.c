@@ -209,26 +209,31 @@ static bool have_segment(const struct msg_have_entry *e, uint64_t seg_size, uint
 }
 
 /*
- * Where the WAL segments of @peer's HAVE end without a gap: from the oldest one it lists
- * (its newest files: nothing older is known) on, each next segment whole, then a
- * partial's durable bytes.  A replica that stored a later segment before an earlier one (a
- * backlog is sent newest first) lists the later one and lacks the earlier.
+ * Where the WAL segments of @peer's HAVE end without a gap, on the newest timeline it
+ * lists (another timeline's segments of the same numbers hold other WAL past its fork):
+ * from the oldest one it lists (its newest files: nothing older is known) on, each next
+ * segment whole, then a partial's durable bytes.  A replica that stored a later segment
+ * before an earlier one (a backlog is sent newest first) lists the later one and lacks
+ * the earlier.
  */
 static void peer_have_end(struct peer *peer)
 {
 	uint64_t lo = UINT64_MAX, seg_size = 0, segno, end;
-	uint32_t tli = 0;
+	uint32_t tli = 0, newest = 0;
 	bool more = true;
 
 	peer->have_end = 0;
 	peer->have_tli = 0;
-	for (uint32_t i = 0; i < peer->have.count; i++) {
+	for (uint32_t i = 0; i < peer->have.count; i++)
 		if (have_segment(&peer->have.entries[i], seg_size, &segno, &tli)) {
 			seg_size = peer->have.entries[i].size;
-			if (segno < lo)
-				lo = segno;
+			if (tli > newest)
+				newest = tli;
 		}
-	}
+	for (uint32_t i = 0; i < peer->have.count; i++)
+		if (have_segment(&peer->have.entries[i], seg_size, &segno, &tli) && tli == newest &&
+		    segno < lo)
+			lo = segno;
 	if (!seg_size)
 		return;
 	end = lo * seg_size;
@@ -237,16 +242,18 @@ static void peer_have_end(struct peer *peer)
 		for (uint32_t i = 0; i < peer->have.count; i++) {
 			const struct msg_have_entry *e = &peer->have.entries[i];
 
-			if (have_segment(e, seg_size, &segno, &tli) && segno * seg_size == end) {
+			if (have_segment(e, seg_size, &segno, &tli) && tli == newest &&
+			    segno * seg_size == end) {
 				end += e->durable;
-				peer->have_tli = tli;
 				more = e->durable == seg_size; /* a partial ends it */
 				break;
 			}
 		}
 	}
-	if (end > lo * seg_size)
+	if (end > lo * seg_size) {
 		peer->have_end = end;
+		peer->have_tli = newest;
+	}
 }
 
 /* The replica's inventory: the handshake completes with the answer to a PING. */

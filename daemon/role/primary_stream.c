@@ -454,22 +454,19 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	return pr->stream_end;
 }
 
-/* What @peer's HAVE says it holds without a gap (peer_have_end()), cut at the first
- * segment the spool holds for it (it lacks that one). */
+/* What @peer's HAVE says it holds without a gap (peer_have_end()), cut at the oldest
+ * segment the spool holds for it, sent or not (it lacks that one), on any timeline. */
 static uint64_t peer_held_end(const struct peer *peer)
 {
 	uint64_t end = peer->have_end, segno;
 	uint32_t seg_size = peer->pr->id.seg_size;
 
-	for (int i = peer->backlog_next; seg_size && i < peer->nbacklog; i++) {
+	for (int i = 0; seg_size && i < peer->nbacklog; i++) {
 		struct wal_name wn;
 
 		if (wal_name_parse(peer->backlog[i], &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
-		    wal_name_segno(&wn, seg_size, &segno) == 0) {
-			if (segno * seg_size < end)
-				end = segno * seg_size;
-			break; /* in WAL order: the first is the oldest */
-		}
+		    wal_name_segno(&wn, seg_size, &segno) == 0 && segno * seg_size < end)
+			end = segno * seg_size;
 	}
 	return end;
 }
@@ -496,16 +493,15 @@ static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsig
 /*
  * Where a stream on a slot walship may never have reported to starts (pgsource.h,
  * ops->held_lsn()): the sync_replicas-th furthest end of the WAL the connected replicas
- * hold, of those that hold any (the least of them when fewer do), and in *@durable the
- * sync_replicas-th furthest of all (at least one replica's); UINT64_MAX while fewer
- * replicas are connected.
+ * hold, of those that hold any (the least of them when fewer do; 0 when none does);
+ * UINT64_MAX while fewer replicas are connected, unless @settle.
  */
-static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, uint64_t *durable)
+static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, bool settle)
 {
 	const struct primary *pr = arg;
 	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
-	uint64_t all[PUSH_MAX_EARLY_ACKS] = { 0 }, some[PUSH_MAX_EARLY_ACKS] = { 0 };
-	uint32_t all_tli[PUSH_MAX_EARLY_ACKS] = { 0 }, some_tli[PUSH_MAX_EARLY_ACKS] = { 0 };
+	uint64_t some[PUSH_MAX_EARLY_ACKS] = { 0 };
+	uint32_t some_tli[PUSH_MAX_EARLY_ACKS] = { 0 };
 	unsigned int n = 0, nsome = 0;
 
 	if (need > PUSH_MAX_EARLY_ACKS)
@@ -515,14 +511,13 @@ static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, uint64_t *durable
 
 		if (peer->state != PEER_STREAMING || peer->conn.closing)
 			continue;
+		n++;
 		end = peer_held_end(peer);
-		held_insert(all, all_tli, need, &n, end, peer->have_tli);
 		if (end)
 			held_insert(some, some_tli, need, &nsome, end, peer->have_tli);
 	}
-	if (n < need)
+	if (n < need && !settle)
 		return UINT64_MAX;
-	*durable = all[need - 1];
 	if (!nsome)
 		return 0;
 	*timeline = some_tli[nsome - 1];

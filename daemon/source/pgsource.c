@@ -360,20 +360,25 @@ static void pgsource_start_timeline(struct pgsource *s)
  * The role holds nothing: the slot's position (*@lsn, a segment start, on *@timeline) may
  * be none walship reported (a slot made now, by walshipd before a restart or by anyone,
  * or one reserving nothing), so streaming starts where the replicas' WAL ends when that
- * is before it (ops->held_lsn()), and the position durable on enough of them is reported
- * at once, which makes the slot keep the WAL between.  Returns false when the source
- * waits to learn it (paused out of streaming until pgsource_replicas_known()).
+ * is before it (ops->held_lsn()).  An earlier start only sends more: nothing is reported
+ * from what the replicas say they hold.  Returns false when the source waits to learn it
+ * (paused out of streaming until pgsource_replicas_known(), for at most connect_timeout:
+ * then with the replicas connected by then).
  */
 static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
 {
 	char at[PGREPL_LSN_TEXT], slot_at[PGREPL_LSN_TEXT];
+	int64_t now = clock_now_ms();
 	uint32_t held_tli = 0;
-	uint64_t held, durable = 0;
+	uint64_t held;
 
 	s->held_start = false;
 	if (!s->ops->held_lsn || s->held_removed)
 		return true;
-	held = s->ops->held_lsn(s->arg, &held_tli, &durable);
+	if (!s->held_wait)
+		s->held_wait_since_ms = now;
+	held = s->ops->held_lsn(s->arg, &held_tli,
+				now - s->held_wait_since_ms >= s->cfg.connect_timeout_ms);
 	if (held == UINT64_MAX) {
 		if (!s->held_wait)
 			log_log("streaming would start at %s, a position walship may never have "
@@ -395,10 +400,6 @@ static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *tim
 	*lsn = held;
 	*timeline = held_tli;
 	s->held_start = true;
-	if (durable >= held) {
-		s->report_write = held;
-		s->report_flush = held;
-	}
 	return true;
 }
 

@@ -120,19 +120,19 @@ struct pgsource_ops {
 	 */
 	void (*wal_removed)(void *arg, uint32_t timeline, uint64_t lsn);
 	/*
-	 * Where the replicas' own inventories say the WAL they hold durably ends: the least
-	 * of those that hold any (0: none holds any), its timeline in *@timeline, and in
-	 * *@durable where it is durable on the role's sync_replicas of them.  Asked when the
-	 * role holds nothing (resume_lsn() 0), for the slot's restart_lsn may be no position
-	 * walship reported (a slot made by CREATE_REPLICATION_SLOT's RESERVE_WAL at the last
-	 * checkpoint, or reserving nothing): commits that waited for walship on WAL before it
-	 * would be acknowledged by the first report without it on a replica.  Streaming then
-	 * starts there when it is before the slot's position (if the server still has it:
-	 * else from the slot's position, warned).  UINT64_MAX: not known yet (fewer
-	 * replicas connected): the source waits out of streaming until
-	 * pgsource_replicas_known().  May be NULL.
+	 * Where the replicas' own inventories say the WAL they hold durably ends (0: none
+	 * holds any), its timeline in *@timeline.  Asked when the role holds nothing
+	 * (resume_lsn() 0), for the slot's restart_lsn may be no position walship reported
+	 * (a slot made by CREATE_REPLICATION_SLOT's RESERVE_WAL at the last checkpoint, or
+	 * reserving nothing): commits that waited for walship on WAL before it would be
+	 * acknowledged by the first report without it on a replica.  Streaming then starts
+	 * there when it is before the slot's position (if the server still has it: else
+	 * from the slot's position, warned).  UINT64_MAX: not known yet (fewer replicas
+	 * connected than the role waits for): the source waits out of streaming until
+	 * pgsource_replicas_known(), and after connect_timeout asks with @settle, when
+	 * the role answers with the replicas it has.  May be NULL.
 	 */
-	uint64_t (*held_lsn)(void *arg, uint32_t *timeline, uint64_t *durable);
+	uint64_t (*held_lsn)(void *arg, uint32_t *timeline, bool settle);
 };
 
 struct pgsource_config {
@@ -208,6 +208,7 @@ struct pgsource {
 				      physical slot's restart_lsn to it); 0: NULL, none reserved */
 	uint32_t slot_restart_tli;
 	bool held_wait; /* waiting, paused out of streaming, for ops->held_lsn() */
+	int64_t held_wait_since_ms;
 	bool held_start; /* this START_REPLICATION is where the replicas' WAL ends */
 	bool held_removed; /* the server no longer had it: from the slot's position */
 	uint32_t timeline; /* being streamed (or about to be) */

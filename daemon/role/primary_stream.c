@@ -455,18 +455,22 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 }
 
 /* What @peer's HAVE says it holds without a gap (peer_have_end()), cut at the oldest
- * segment the spool holds for it, sent or not (it lacks that one), on any timeline. */
-static uint64_t peer_held_end(const struct peer *peer)
+ * segment the spool holds for it, sent or not (it lacks that one), on any timeline: that
+ * segment's timeline then, in *@tli. */
+static uint64_t peer_held_end(const struct peer *peer, uint32_t *tli)
 {
 	uint64_t end = peer->have_end, segno;
 	uint32_t seg_size = peer->pr->id.seg_size;
 
+	*tli = peer->have_tli;
 	for (int i = 0; seg_size && i < peer->nbacklog; i++) {
 		struct wal_name wn;
 
 		if (wal_name_parse(peer->backlog[i], &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
-		    wal_name_segno(&wn, seg_size, &segno) == 0 && segno * seg_size < end)
+		    wal_name_segno(&wn, seg_size, &segno) == 0 && segno * seg_size < end) {
 			end = segno * seg_size;
+			*tli = wn.timeline;
+		}
 	}
 	return end;
 }
@@ -493,8 +497,11 @@ static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsig
 /*
  * Where a stream on a slot walship may never have reported to starts (pgsource.h,
  * ops->held_lsn()): the sync_replicas-th furthest end of the WAL the connected replicas
- * hold, of those that hold any (the least of them when fewer do; 0 when none does);
- * UINT64_MAX while fewer replicas are connected, unless @settle.
+ * hold, of those that hold any (the least of them when fewer do; 0 when none does).
+ * UINT64_MAX while fewer than sync_replicas replicas are connected (no commit can be
+ * acknowledged before; a start chosen with fewer could be before what the slot keeps
+ * while nothing is reported), and, until @settle, while fewer than that hold any and a
+ * registered one is away (it may hold the WAL the others lack).
  */
 static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, bool settle)
 {
@@ -508,15 +515,16 @@ static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, bool settle)
 		need = PUSH_MAX_EARLY_ACKS;
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
 		uint64_t end;
+		uint32_t tli;
 
 		if (peer->state != PEER_STREAMING || peer->conn.closing)
 			continue;
 		n++;
-		end = peer_held_end(peer);
+		end = peer_held_end(peer, &tli);
 		if (end)
-			held_insert(some, some_tli, need, &nsome, end, peer->have_tli);
+			held_insert(some, some_tli, need, &nsome, end, tli);
 	}
-	if (n < need && !settle)
+	if (n < need || (nsome < need && n < (unsigned int)pr->nregistered && !settle))
 		return UINT64_MAX;
 	if (!nsome)
 		return 0;

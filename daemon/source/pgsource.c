@@ -899,6 +899,7 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 		return;
 	s->wal_missing_lsn = 0;
 	s->held_start = false; /* it started there: a later failure is the stream's own */
+	s->held_removed = false; /* (a fallback was for that start only) */
 	s->next_lsn += x.len;
 	s->received_lsn = s->next_lsn;
 	s->bytes_received += x.len;
@@ -967,7 +968,7 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 					 "invalidated it for holding more than "
 					 "max_slot_wal_keep_size, or it was made without "
 					 "RESERVE_WAL");
-	if (!s->held_removed)
+	if (!s->held_start)
 		log_hint(
 			"Push the segments from the one named on with walship push (from the archive "
 			"that has them): streaming goes on after the last one the replicas hold.  If "
@@ -1303,8 +1304,20 @@ void pgsource_rewind(struct pgsource *s, uint64_t lsn)
 
 void pgsource_replicas_known(struct pgsource *s)
 {
-	if (s->state == PGSOURCE_PAUSED && s->held_wait && !s->paused)
+	if (s->state == PGSOURCE_PAUSED && s->held_wait && !s->paused) {
 		pgsource_resume(s);
+		pgsource_arm(s);
+	}
+}
+
+/* How often the server is asked while paused out of streaming: the status interval, and
+ * while waiting for the replicas' inventories at most connect_timeout, after which they
+ * settle (pgsource_held_start()). */
+static int pgsource_paused_interval(const struct pgsource *s)
+{
+	return s->held_wait && s->cfg.connect_timeout_ms < s->status_ms ?
+		       s->cfg.connect_timeout_ms :
+		       s->status_ms;
 }
 
 void pgsource_pause(struct pgsource *s, bool paused)
@@ -1345,7 +1358,7 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 				      s->paused ? " while reading from it waits (paused)" : "");
 		break;
 	case PGSOURCE_PAUSED:
-		if (now_ms - s->last_recv_ms >= interval)
+		if (now_ms - s->last_recv_ms >= pgsource_paused_interval(s))
 			pgsource_command(s, PGSOURCE_STEP_PROBE, "READ_REPLICATION_SLOT \"%s\"",
 					 s->cfg.slot);
 		break;
@@ -1407,7 +1420,7 @@ int64_t pgsource_next_tick(const struct pgsource *s)
 		}
 		return next;
 	case PGSOURCE_PAUSED:
-		return s->last_recv_ms + interval;
+		return s->last_recv_ms + pgsource_paused_interval(s);
 	default:
 		return INT64_MAX;
 	}

@@ -129,8 +129,9 @@ struct pgsource_ops {
 	 * there when it is before the slot's position (if the server still has it: else
 	 * from the slot's position, warned).  UINT64_MAX: not known yet (fewer replicas
 	 * connected than the role waits for): the source waits out of streaming until
-	 * pgsource_replicas_known(), and after connect_timeout asks with @settle, when
-	 * the role answers with the replicas it has.  May be NULL.
+	 * pgsource_replicas_known(), asking again at least every connect_timeout, with
+	 * @settle once that long has passed (the role may then answer with the replicas it
+	 * has).  May be NULL.
 	 */
 	uint64_t (*held_lsn)(void *arg, uint32_t *timeline, bool settle);
 };

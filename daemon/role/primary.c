@@ -443,6 +443,7 @@ static void primary_reload(void *state, const struct config *cfg)
 		push_unref(p);
 	}
 	primary_stream_report(pr);
+	primary_stream_peer_ready(pr); /* a source waiting for fewer replicas now goes on */
 }
 
 static void primary_free(void *state)

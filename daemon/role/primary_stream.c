@@ -65,6 +65,9 @@ struct stream_state {
 	unsigned int commit_count;
 	/* The forks (stream_rewind()): WAL of an older timeline counts up to its end only. */
 	struct stream_forks forks;
+	/* since when sync_replicas replicas are connected while the source waits to learn
+	 * where to start (stream_held_lsn()), 0 while fewer are */
+	int64_t held_quorum_ms;
 };
 
 static struct stream_state *stream_of(struct primary *pr)
@@ -439,7 +442,7 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	 * gap as restore_command does for a standby.  What sync_replicas replicas hold
 	 * durably past the stream's end, whole segments, is where it goes on.
 	 */
-	if (ss->source.wal_missing_lsn && pr->id.seg_size) {
+	if (ss->source.wal_missing_lsn && pr->id.seg_size && pr->stream_end) {
 		uint64_t held = stream_quorum(pr, false, UINT64_MAX);
 
 		held -= held % pr->id.seg_size;
@@ -500,12 +503,14 @@ static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsig
  * hold, of those that hold any (the least of them when fewer do; 0 when none does).
  * UINT64_MAX while fewer than sync_replicas replicas are connected (no commit can be
  * acknowledged before; a start chosen with fewer could be before what the slot keeps
- * while nothing is reported), and, until @settle, while fewer than that hold any and a
- * registered one is away (it may hold the WAL the others lack).
+ * while nothing is reported), and, for connect_timeout after that many are, while fewer
+ * than that hold any and a registered one is away (it may hold the WAL the others lack).
  */
-static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, bool settle)
+static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
 {
-	const struct primary *pr = arg;
+	struct primary *pr = arg;
+	struct stream_state *ss = stream_of(pr);
+	int64_t now = clock_now_ms();
 	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
 	uint64_t some[PUSH_MAX_EARLY_ACKS] = { 0 };
 	uint32_t some_tli[PUSH_MAX_EARLY_ACKS] = { 0 };
@@ -524,8 +529,16 @@ static uint64_t stream_held_lsn(void *arg, uint32_t *timeline, bool settle)
 		if (end)
 			held_insert(some, some_tli, need, &nsome, end, tli);
 	}
-	if (n < need || (nsome < need && n < (unsigned int)pr->nregistered && !settle))
+	if (n < need) {
+		ss->held_quorum_ms = 0;
 		return UINT64_MAX;
+	}
+	if (!ss->held_quorum_ms)
+		ss->held_quorum_ms = now;
+	if (nsome < need && n < (unsigned int)pr->nregistered &&
+	    now - ss->held_quorum_ms < pr->cfg.connect_timeout_ms)
+		return UINT64_MAX;
+	ss->held_quorum_ms = 0; /* decided: a next start waits afresh */
 	if (!nsome)
 		return 0;
 	*timeline = some_tli[nsome - 1];

@@ -362,23 +362,18 @@ static void pgsource_start_timeline(struct pgsource *s)
  * or one reserving nothing), so streaming starts where the replicas' WAL ends when that
  * is before it (ops->held_lsn()).  An earlier start only sends more: nothing is reported
  * from what the replicas say they hold.  Returns false when the source waits to learn it
- * (paused out of streaming until pgsource_replicas_known(), for at most connect_timeout:
- * then with the replicas connected by then).
+ * (paused out of streaming until pgsource_replicas_known(), asking again at least every
+ * connect_timeout).
  */
 static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
 {
 	char at[PGREPL_LSN_TEXT], slot_at[PGREPL_LSN_TEXT];
-	int64_t now = clock_now_ms();
 	uint32_t held_tli = 0;
 	uint64_t held;
 
-	s->held_start = false;
 	if (!s->ops->held_lsn || s->held_removed)
 		return true;
-	if (!s->held_wait)
-		s->held_wait_since_ms = now;
-	held = s->ops->held_lsn(s->arg, &held_tli,
-				now - s->held_wait_since_ms >= s->cfg.connect_timeout_ms);
+	held = s->ops->held_lsn(s->arg, &held_tli);
 	if (held == UINT64_MAX) {
 		if (!s->held_wait)
 			log_log("streaming would start at %s, a position walship may never have "
@@ -407,7 +402,10 @@ static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *tim
 static void pgsource_choose_start(struct pgsource *s)
 {
 	uint32_t timeline = 0;
-	uint64_t lsn = s->ops->resume_lsn(s->arg, &timeline);
+	uint64_t lsn;
+
+	s->held_start = false; /* (set again by pgsource_held_start() for this start) */
+	lsn = s->ops->resume_lsn(s->arg, &timeline);
 
 	if (s->state != PGSOURCE_COMMAND) /* the role stopped the source */
 		return;
@@ -1311,8 +1309,8 @@ void pgsource_replicas_known(struct pgsource *s)
 }
 
 /* How often the server is asked while paused out of streaming: the status interval, and
- * while waiting for the replicas' inventories at most connect_timeout, after which they
- * settle (pgsource_held_start()). */
+ * while waiting for the replicas' inventories at most connect_timeout (the role's wait
+ * for registered replicas is that long, stream_held_lsn()). */
 static int pgsource_paused_interval(const struct pgsource *s)
 {
 	return s->held_wait && s->cfg.connect_timeout_ms < s->status_ms ?

@@ -129,11 +129,10 @@ struct pgsource_ops {
 	 * there when it is before the slot's position (if the server still has it: else
 	 * from the slot's position, warned).  UINT64_MAX: not known yet (fewer replicas
 	 * connected than the role waits for): the source waits out of streaming until
-	 * pgsource_replicas_known(), asking again at least every connect_timeout, with
-	 * @settle once that long has passed (the role may then answer with the replicas it
-	 * has).  May be NULL.
+	 * pgsource_replicas_known(), asking again at least every connect_timeout.  May be
+	 * NULL.
 	 */
-	uint64_t (*held_lsn)(void *arg, uint32_t *timeline, bool settle);
+	uint64_t (*held_lsn)(void *arg, uint32_t *timeline);
 };
 
 struct pgsource_config {
@@ -209,7 +208,6 @@ struct pgsource {
 				      physical slot's restart_lsn to it); 0: NULL, none reserved */
 	uint32_t slot_restart_tli;
 	bool held_wait; /* waiting, paused out of streaming, for ops->held_lsn() */
-	int64_t held_wait_since_ms;
 	bool held_start; /* this START_REPLICATION is where the replicas' WAL ends */
 	bool held_removed; /* the server no longer had it: from the slot's position */
 	uint32_t timeline; /* being streamed (or about to be) */

@@ -208,6 +208,7 @@ struct peer {
 	char name[WIRE_MAX_NAME + 1];
 	int64_t accepted_ms;
 	int64_t connected_since;
+	int64_t streaming_since_ms; /* clock_now_ms() when registered (stream_held_lsn()) */
 	struct xfer *xfers; /* unacknowledged transfers, in order */
 	struct xfer *fill; /* first transfer not completely queued */
 	unsigned int inflight_files;

@@ -298,6 +298,7 @@ static int peer_register(struct peer *peer)
 			peer->name, pr->nregistered, pr->cfg.max_registered);
 	peer->state = PEER_STREAMING;
 	peer->connected_since = time(NULL);
+	peer->streaming_since_ms = clock_now_ms();
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
 
 	/* From its first connection on, the spool holds WAL for it (durability rule 1); a

@@ -65,9 +65,6 @@ struct stream_state {
 	unsigned int commit_count;
 	/* The forks (stream_rewind()): WAL of an older timeline counts up to its end only. */
 	struct stream_forks forks;
-	/* since when sync_replicas replicas are connected while the source waits to learn
-	 * where to start (stream_held_lsn()), 0 while fewer are */
-	int64_t held_quorum_ms;
 };
 
 static struct stream_state *stream_of(struct primary *pr)
@@ -497,6 +494,18 @@ static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsig
 	}
 }
 
+/* Keep the @need earliest of the times inserted in @t (*@n used), earliest first. */
+static void held_insert_time(int64_t *t, unsigned int need, unsigned int *n, int64_t v)
+{
+	unsigned int i;
+
+	for (i = *n < need ? (*n)++ : need; i > 0 && t[i - 1] > v; i--)
+		if (i < need)
+			t[i] = t[i - 1];
+	if (i < need)
+		t[i] = v;
+}
+
 /*
  * Where a stream on a slot walship may never have reported to starts (pgsource.h,
  * ops->held_lsn()): the sync_replicas-th furthest end of the WAL the connected replicas
@@ -508,9 +517,10 @@ static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsig
  */
 static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
 {
-	struct primary *pr = arg;
-	struct stream_state *ss = stream_of(pr);
-	int64_t now = clock_now_ms();
+	const struct primary *pr = arg;
+	/* when the replicas connected, earliest first: the need-th is since when enough are */
+	int64_t since[PUSH_MAX_EARLY_ACKS];
+	unsigned int nsince = 0;
 	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
 	uint64_t some[PUSH_MAX_EARLY_ACKS] = { 0 };
 	uint32_t some_tli[PUSH_MAX_EARLY_ACKS] = { 0 };
@@ -525,20 +535,16 @@ static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
 		if (peer->state != PEER_STREAMING || peer->conn.closing)
 			continue;
 		n++;
+		held_insert_time(since, need, &nsince, peer->streaming_since_ms);
 		end = peer_held_end(peer, &tli);
 		if (end)
 			held_insert(some, some_tli, need, &nsome, end, tli);
 	}
-	if (n < need) {
-		ss->held_quorum_ms = 0;
+	if (n < need)
 		return UINT64_MAX;
-	}
-	if (!ss->held_quorum_ms)
-		ss->held_quorum_ms = now;
 	if (nsome < need && n < (unsigned int)pr->nregistered &&
-	    now - ss->held_quorum_ms < pr->cfg.connect_timeout_ms)
+	    clock_now_ms() - since[need - 1] < pr->cfg.connect_timeout_ms)
 		return UINT64_MAX;
-	ss->held_quorum_ms = 0; /* decided: a next start waits afresh */
 	if (!nsome)
 		return 0;
 	*timeline = some_tli[nsome - 1];

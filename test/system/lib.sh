@@ -1366,15 +1366,19 @@ segment_end_lsn() {
 	printf '%X/%X\n' "$hi" "$lo"
 }
 
-# stray_next_segment: a stray file, 16 MiB of random bytes ($TEST_DIR/stray), stored in
-# the replica's archive (RARCHIVE) under the name of the primary's next segment, which it
-# prints; creates table ws_fill (i int, pad text) on the primary for the load that follows.
+# stray_next_segment: a stray file, a zero byte and 16 MiB less one of random bytes
+# ($TEST_DIR/stray), stored in the replica's archive (RARCHIVE) under the name of the
+# primary's next segment, which it prints; creates table ws_fill (i int, pad text) on the
+# primary for the load that follows.
 stray_next_segment() {
 	local next
 	psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
 	next=$(psql_at "$NS_P" "$PG_PORT" \
 		"select pg_walfile_name(pg_current_wal_insert_lsn() + 16777216)")
 	head -c 16777216 /dev/urandom >"$TEST_DIR/stray"
+	# differing from byte 0 on: WAL begins with its page magic's low byte (0x10 for
+	# PostgreSQL 15), which random bytes would match one time in 256
+	printf '\0' | dd of="$TEST_DIR/stray" bs=1 count=1 conv=notrunc status=none
 	cp "$TEST_DIR/stray" "$RARCHIVE/$next"
 	printf '%s\n' "$next"
 }

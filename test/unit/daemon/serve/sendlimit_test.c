@@ -104,6 +104,22 @@ static void store_segment(uint64_t segno, int64_t commits_us, int64_t written_us
 	close(fd);
 }
 
+/* A sendlimit for @delays, fed segment 5 as the one being received (from memory), with
+ * @n commits at @at_us; the last one's end into *@last_end. */
+static struct sendlimit *limits_receiving(const char *delays, int n, int64_t at_us,
+					  uint64_t *last_end)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl = sendlimit_new(&st, delays);
+	uint64_t len;
+
+	assert_non_null(sl);
+	len = build_segment(5, n, at_us, last_end);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	return sl;
+}
+
 /*
  * A restart: segments 3 and 4 were stored before it (3 two hours ago, 4 just now), 5 is
  * the one being received, with commits made now.  A standby delayed a minute is sent
@@ -112,18 +128,13 @@ static void store_segment(uint64_t segno, int64_t commits_us, int64_t written_us
  */
 static void test_delay_after_restart(void **state)
 {
-	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
-	uint64_t len, last_end;
+	uint64_t last_end;
 
 	(void)state;
 	store_segment(3, now_us - 3 * 60 * MIN_US, now_us - 2 * 60 * MIN_US);
 	store_segment(4, now_us - 2 * MIN_US, now_us);
-	sl = sendlimit_new(&st, "sb:60s");
-	assert_non_null(sl);
-	len = build_segment(5, 4, now_us, &last_end);
-	segment_name(name, 5);
-	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	sl = limits_receiving("sb:60s", 4, now_us, &last_end);
 
 	assert_int_equal(sendlimit_for(sl, "sb", now_us), 0); /* nothing looked at yet */
 	assert_int_equal(sendlimit_for(sl, "other", now_us), SENDLIMIT_NONE);
@@ -146,16 +157,11 @@ static void test_delay_after_restart(void **state)
  */
 static void test_look_keeps_wakeup(void **state)
 {
-	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
-	uint64_t len, last_end;
+	uint64_t last_end;
 
 	(void)state;
-	sl = sendlimit_new(&st, "sb:60s");
-	assert_non_null(sl);
-	len = build_segment(5, 2, now_us, &last_end);
-	segment_name(name, 5);
-	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	sl = limits_receiving("sb:60s", 2, now_us, &last_end);
 	sendlimit_due(sl, now_us);
 	assert_true(sendlimit_for(sl, "sb", now_us) < last_end);
 
@@ -226,16 +232,11 @@ static void test_holds_file_before(void **state)
  * starts over (what was due under the shorter one may not be now). */
 static void test_reload_keeps_due(void **state)
 {
-	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
-	uint64_t len, last_end;
+	uint64_t last_end;
 
 	(void)state;
-	sl = sendlimit_new(&st, "sb:60s");
-	assert_non_null(sl);
-	len = build_segment(5, 3, now_us - 2 * MIN_US, &last_end);
-	segment_name(name, 5);
-	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	sl = limits_receiving("sb:60s", 3, now_us - 2 * MIN_US, &last_end);
 	assert_true(sendlimit_due(sl, now_us));
 	assert_int_equal(sendlimit_for(sl, "sb", now_us), last_end);
 	sendlimit_reload(sl, "sb:30s,other:1h");

@@ -538,9 +538,12 @@ static void pgsource_sender_timeout(struct pgsource *s, const PGresult *res)
 	s->status_ms = s->cfg.status_interval_ms;
 	if (timeout > 0 && timeout / 2 < s->status_ms) {
 		s->status_ms = timeout / 2 > 10 ? (int)(timeout / 2) : 10;
-		log_log("the server's wal_sender_timeout is %s: status updates every %d ms, not %d",
-			text, s->status_ms, s->cfg.status_interval_ms);
+		if (s->status_ms != s->status_logged_ms) /* (asked again on each resume) */
+			log_log("the server's wal_sender_timeout is %s: status updates every %d "
+				"ms, not %d",
+				text, s->status_ms, s->cfg.status_interval_ms);
 	}
+	s->status_logged_ms = s->status_ms;
 	if (s->ops->identify(s->arg, &s->server, why, sizeof(why)) != 0) {
 		if (s->state == PGSOURCE_COMMAND)
 			pgsource_fail(s, "%s", why[0] ? why : "server refused by the role");

@@ -208,6 +208,7 @@ struct pgsource {
 				      physical slot's restart_lsn to it); 0: NULL, none reserved */
 	uint32_t slot_restart_tli;
 	bool held_wait; /* waiting, paused out of streaming, for ops->held_lsn() */
+	int status_logged_ms; /* the status interval last logged as shortened */
 	bool held_start; /* this START_REPLICATION is where the replicas' WAL ends */
 	bool held_removed; /* the server no longer had it: from the slot's position */
 	uint32_t timeline; /* being streamed (or about to be) */

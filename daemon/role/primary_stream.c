@@ -340,6 +340,36 @@ int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
 	return 0;
 }
 
+/* How many replicas a position must be durable on to count: sync_replicas, at least one
+ * (with 0, the furthest replica's), at most max_senders' upper bound. */
+static unsigned int stream_need(const struct primary *pr)
+{
+	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
+
+	return need < PUSH_MAX_EARLY_ACKS ? need : PUSH_MAX_EARLY_ACKS;
+}
+
+/* Insert @v (and @tag, when @tags is not NULL) into @best, kept in decreasing order, at
+ * most @need long, of which *@n are used. */
+static void top_insert(uint64_t *best, uint32_t *tags, unsigned int need, unsigned int *n,
+		       uint64_t v, uint32_t tag)
+{
+	unsigned int i;
+
+	for (i = *n < need ? (*n)++ : need; i > 0 && best[i - 1] < v; i--) {
+		if (i < need) {
+			best[i] = best[i - 1];
+			if (tags)
+				tags[i] = tags[i - 1];
+		}
+	}
+	if (i < need) {
+		best[i] = v;
+		if (tags)
+			tags[i] = tag;
+	}
+}
+
 /*
  * What is durable on sync_replicas replicas (at least one: with sync_replicas = 0 the
  * furthest replica's), never more than @cap (what the stream delivered): the
@@ -349,25 +379,18 @@ int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
  */
 static uint64_t stream_quorum(const struct primary *pr, bool apply, uint64_t cap)
 {
-	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
-	uint64_t best[PUSH_MAX_EARLY_ACKS] = { 0 }; /* max_senders' upper bound */
-	unsigned int n = 0;
+	unsigned int need = stream_need(pr), n = 0;
+	uint64_t best[PUSH_MAX_EARLY_ACKS] = { 0 };
 
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
 		uint64_t v = peer->stream.end;
-		unsigned int i;
 
 		if (apply && peer->apply_lsn < v)
 			v = peer->apply_lsn;
 
 		if (peer->state != PEER_STREAMING || peer->conn.closing || !v)
 			continue;
-		/* Insert into best[], kept in decreasing order, at most @need long. */
-		for (i = n < need ? n++ : need; i > 0 && best[i - 1] < v; i--)
-			if (i < need)
-				best[i] = best[i - 1];
-		if (i < need)
-			best[i] = v;
+		top_insert(best, NULL, need, &n, v, 0);
 	}
 	if (n < need)
 		return 0;
@@ -475,37 +498,6 @@ static uint64_t peer_held_end(const struct peer *peer, uint32_t *tli)
 	return end;
 }
 
-/* Insert @v (with @tli) into @best, kept in decreasing order, at most @need long, of which
- * *@n are used. */
-static void held_insert(uint64_t *best, uint32_t *tlis, unsigned int need, unsigned int *n,
-			uint64_t v, uint32_t tli)
-{
-	unsigned int i;
-
-	for (i = *n < need ? (*n)++ : need; i > 0 && best[i - 1] < v; i--) {
-		if (i < need) {
-			best[i] = best[i - 1];
-			tlis[i] = tlis[i - 1];
-		}
-	}
-	if (i < need) {
-		best[i] = v;
-		tlis[i] = tli;
-	}
-}
-
-/* Keep the @need earliest of the times inserted in @t (*@n used), earliest first. */
-static void held_insert_time(int64_t *t, unsigned int need, unsigned int *n, int64_t v)
-{
-	unsigned int i;
-
-	for (i = *n < need ? (*n)++ : need; i > 0 && t[i - 1] > v; i--)
-		if (i < need)
-			t[i] = t[i - 1];
-	if (i < need)
-		t[i] = v;
-}
-
 /*
  * Where a stream on a slot walship may never have reported to starts (pgsource.h,
  * ops->held_lsn()): the sync_replicas-th furthest end of the WAL the connected replicas
@@ -518,16 +510,11 @@ static void held_insert_time(int64_t *t, unsigned int need, unsigned int *n, int
 static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
 {
 	const struct primary *pr = arg;
-	/* when the replicas connected, earliest first: the need-th is since when enough are */
-	int64_t since[PUSH_MAX_EARLY_ACKS];
-	unsigned int nsince = 0;
-	unsigned int need = pr->cfg.sync_replicas > 0 ? (unsigned int)pr->cfg.sync_replicas : 1;
+	unsigned int need = stream_need(pr), n = 0, nsome = 0, settled = 0;
+	int64_t settle_before = clock_now_ms() - pr->cfg.connect_timeout_ms;
 	uint64_t some[PUSH_MAX_EARLY_ACKS] = { 0 };
 	uint32_t some_tli[PUSH_MAX_EARLY_ACKS] = { 0 };
-	unsigned int n = 0, nsome = 0;
 
-	if (need > PUSH_MAX_EARLY_ACKS)
-		need = PUSH_MAX_EARLY_ACKS;
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
 		uint64_t end;
 		uint32_t tli;
@@ -535,15 +522,14 @@ static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
 		if (peer->state != PEER_STREAMING || peer->conn.closing)
 			continue;
 		n++;
-		held_insert_time(since, need, &nsince, peer->streaming_since_ms);
+		settled += peer->streaming_since_ms <= settle_before; /* connected that long */
 		end = peer_held_end(peer, &tli);
 		if (end)
-			held_insert(some, some_tli, need, &nsome, end, tli);
+			top_insert(some, some_tli, need, &nsome, end, tli);
 	}
 	if (n < need)
 		return UINT64_MAX;
-	if (nsome < need && n < (unsigned int)pr->nregistered &&
-	    clock_now_ms() - since[need - 1] < pr->cfg.connect_timeout_ms)
+	if (nsome < need && n < (unsigned int)pr->nregistered && settled < need)
 		return UINT64_MAX;
 	if (!nsome)
 		return 0;

@@ -398,6 +398,21 @@ static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *tim
 	return true;
 }
 
+/* The start where the replicas' WAL ends (pgsource_held_start()) failed (@why): the next
+ * is from the slot's position, what lies between reaching the replicas through
+ * archive_command alone. */
+static void pgsource_held_fallback(struct pgsource *s, const char *why)
+{
+	char at[PGREPL_LSN_TEXT];
+
+	s->held_removed = true;
+	log_warning("streaming cannot start at %s on timeline %u, where the replicas' WAL ends: "
+		    "%s; it starts at replication slot \"%s\"'s position instead",
+		    pgrepl_lsn_format(s->start_lsn, at, sizeof(at)), s->timeline, why, s->cfg.slot);
+	log_detail("Commits that waited for walship on WAL between are acknowledged without "
+		   "it on a replica.");
+}
+
 /* Decide where to start (pgsource.h, step 4). */
 static void pgsource_choose_start(struct pgsource *s)
 {
@@ -647,15 +662,8 @@ static void pgsource_server_history(struct pgsource *s, const PGresult *res)
 	ret = wal_history_fork(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
 			       s->server.timeline, s->timeline, &fork, &child);
 	if (ret == -ENOENT) {
-		if (s->held_start) {
-			/* where the replicas' WAL ends is not this server's: from the slot's
-			 * position (pgsource_held_start()) */
-			s->held_removed = true;
-			log_warning("timeline %u, where the replicas' WAL ends, is not in the "
-				    "history of the server's timeline %u: streaming from "
-				    "replication slot \"%s\"'s position instead",
-				    s->timeline, s->server.timeline, s->cfg.slot);
-		}
+		if (s->held_start)
+			pgsource_held_fallback(s, "its timeline is not in the server's history");
 		pgsource_fail(s, "timeline %u is not in the history of the server's timeline %u",
 			      s->timeline, s->server.timeline);
 		return;
@@ -671,7 +679,7 @@ static void pgsource_server_history(struct pgsource *s, const PGresult *res)
 			    pgrepl_lsn_format(fork, fork_at, sizeof(fork_at)), child);
 		s->timeline = child;
 		s->start_lsn = fork - fork % s->server.seg_size;
-		pgsource_rewind(s, fork); /* (a held start's report, pgsource_held_start()) */
+		pgsource_rewind(s, fork); /* nothing reported past this server's fork */
 	} else if (s->report_write > fork || s->report_flush > fork || s->report_apply > fork) {
 		/* Streaming goes on before the fork (it went back to a segment's start: the
 		 * server before removed the rest), but what was reported as received and
@@ -949,18 +957,8 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 	uint64_t lsn = s->next_lsn;
 
 	s->wal_missing_lsn = lsn;
-	if (s->held_start) {
-		/* Where the replicas' WAL ends is gone from this server too: from the slot's
-		 * position (pgsource_held_start()), what lies between reaching the replicas
-		 * through archive_command alone. */
-		s->held_removed = true;
-		log_warning("the server no longer has the WAL from %s on timeline %u, where the "
-			    "replicas' WAL ends: streaming from replication slot \"%s\"'s "
-			    "position instead",
-			    pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, s->cfg.slot);
-		log_detail("Commits that waited for walship on WAL between are acknowledged "
-			   "without it on a replica.");
-	}
+	if (s->held_start)
+		pgsource_held_fallback(s, "the server no longer has it");
 	pgsource_fail(s, "the server no longer has the WAL from %s on timeline %u: %s",
 		      pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, err);
 	log_detail("Replication slot \"%s\" %s.", s->cfg.slot,

@@ -99,19 +99,13 @@ struct sendlimit {
  * kept; for the others, the WAL they cover is delayed by its segments' times. */
 static void fold(struct sendlimit *sl, size_t k)
 {
-	uint64_t end = sl->commits[k - 1].end_lsn;
-
 	for (unsigned int i = 0; i < sl->ndelays; i++) {
 		struct delay *d = &sl->delays[i];
+		size_t due = d->idx < k ? d->idx : k; /* of the k, those due for it */
 
-		if (d->idx >= k) {
-			d->folded_end = end;
-			d->idx -= k;
-		} else {
-			if (d->idx)
-				d->folded_end = sl->commits[d->idx - 1].end_lsn;
-			d->idx = 0;
-		}
+		if (due)
+			d->folded_end = sl->commits[due - 1].end_lsn;
+		d->idx -= due;
 	}
 	memmove(sl->commits, sl->commits + k, (sl->ncommits - k) * sizeof(*sl->commits));
 	sl->ncommits -= k;

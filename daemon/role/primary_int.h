@@ -320,7 +320,7 @@ struct primary {
 	 * in the spool (id.system_identifier 0 until then) */
 	struct wal_identity id;
 	struct spool spool;
-	struct worker worker; /* spool copies and the spool's identity file */
+	struct worker worker; /* spool copies, the spool's identity file and stream record */
 	/* Pushes compared with the streamed copy of their segment (same_job in
 	 * primary_push.c): a thread of their own, so that an answer that takes milliseconds
 	 * never waits behind spool copies that take seconds on a busy disk. */

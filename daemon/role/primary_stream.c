@@ -51,8 +51,28 @@ struct lag_sample {
  * replica, those after its durable position); older ones are forgotten. */
 #define COMMIT_ENDS 16384
 
+/*
+ * The stream's record (spool_dir/reported, wal/spool.h): the flush position reported, so
+ * that a walshipd started again streams from it (pgsource.h, ops->reported_lsn) rather than
+ * from wherever the slot is (a slot made anew is at PostgreSQL's last checkpoint, whatever
+ * walship reported).  Written when its segment or timeline changes, on the worker (two
+ * fsyncs), one write at a time.  Streaming starts at the record's segment start, so a
+ * record that lags the reports within a segment costs nothing; one that lags by a segment
+ * (a crash while it was written) sends a segment again, or, if a checkpoint removed that
+ * segment meanwhile, is set aside by the source.
+ */
+struct stream_record {
+	struct worker_job job;
+	struct primary *pr;
+	struct spool_reported writing;
+	bool busy; /* a write is on the worker */
+};
+
 struct stream_state {
 	struct pgsource source;
+	struct spool_reported recorded; /* read at start, then the last one written or being
+					   written */
+	struct stream_record rec;
 	struct lag_sample lag[LAG_SAMPLES];
 	unsigned int lag_head; /* next sample written */
 	unsigned int lag_count;
@@ -397,6 +417,50 @@ static uint64_t stream_quorum(const struct primary *pr, bool apply, uint64_t cap
 	return best[need - 1] < cap ? best[need - 1] : cap;
 }
 
+static void stream_record_run(struct worker_job *job)
+{
+	struct stream_record *rec = (struct stream_record *)job;
+
+	spool_set_reported(&rec->pr->spool, &rec->writing); /* logs a failure */
+}
+
+static void stream_record_write(struct stream_state *ss)
+{
+	if (ss->rec.busy)
+		return; /* stream_record_done() writes the newest */
+	ss->rec.busy = true;
+	ss->rec.writing = ss->recorded;
+	worker_submit(&ss->rec.pr->worker, &ss->rec.job);
+}
+
+static void stream_record_done(struct worker_job *job)
+{
+	struct stream_record *rec = (struct stream_record *)job;
+	struct stream_state *ss = stream_of(rec->pr);
+
+	rec->busy = false;
+	if (memcmp(&rec->writing, &ss->recorded, sizeof(rec->writing)) != 0)
+		stream_record_write(ss);
+}
+
+/* The flush position reported moved: recorded when its segment or timeline changed. */
+static void stream_record(struct primary *pr, struct stream_state *ss)
+{
+	struct spool_reported *r = &ss->recorded;
+	uint64_t sysid = ss->source.server.system_identifier;
+	uint32_t seg_size = pr->id.seg_size;
+
+	if (!sysid || !seg_size || !pr->stream_tli || !ss->reported_flush)
+		return;
+	if (r->system_identifier == sysid && r->timeline == pr->stream_tli &&
+	    r->lsn / seg_size == ss->reported_flush / seg_size)
+		return;
+	*r = (struct spool_reported){ .system_identifier = sysid,
+				      .timeline = pr->stream_tli,
+				      .lsn = ss->reported_flush };
+	stream_record_write(ss);
+}
+
 void primary_stream_report(struct primary *pr)
 {
 	struct stream_state *ss = stream_of(pr);
@@ -414,6 +478,7 @@ void primary_stream_report(struct primary *pr)
 		ss->reported_apply = apply;
 	/* Nothing is written anywhere that is not durable: write = flush. */
 	pgsource_report(&ss->source, ss->reported_flush, ss->reported_flush, ss->reported_apply);
+	stream_record(pr, ss);
 }
 
 /* ---- the source's callbacks ---- */
@@ -475,6 +540,18 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	}
 	*timeline = pr->stream_tli;
 	return pr->stream_end;
+}
+
+/* Where a walshipd before reported WAL flushed, of the server's cluster (pgsource.h,
+ * ops->reported_lsn()). */
+static uint64_t stream_reported_lsn(void *arg, uint32_t *timeline)
+{
+	struct stream_state *ss = stream_of(arg);
+
+	if (ss->recorded.system_identifier != ss->source.server.system_identifier)
+		return 0;
+	*timeline = ss->recorded.timeline;
+	return ss->recorded.lsn;
 }
 
 /* What @peer's HAVE says it holds without a gap (peer_have_end()), cut at the oldest
@@ -748,8 +825,10 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
 		"no longer counts",
 		timeline, (unsigned int)(fork >> 32), (unsigned int)fork, pr->stream_tli);
-	if (ss->reported_flush > fork)
+	if (ss->reported_flush > fork) {
 		ss->reported_flush = fork;
+		stream_record(pr, ss);
+	}
 	if (ss->reported_apply > fork)
 		ss->reported_apply = fork;
 	pgsource_rewind(&ss->source, fork);
@@ -851,6 +930,7 @@ int primary_stream_start(struct primary *pr)
 	static const struct pgsource_ops ops = {
 		.identify = stream_identify,
 		.resume_lsn = stream_resume_lsn,
+		.reported_lsn = stream_reported_lsn,
 		.held_lsn = stream_held_lsn,
 		.wal = stream_wal,
 		.wal_batch_end = stream_wal_batch_end,
@@ -872,6 +952,11 @@ int primary_stream_start(struct primary *pr)
 		return ret;
 	}
 	pr->source = (struct pgsource *)ss;
+	ss->rec.pr = pr;
+	ss->rec.job.run = stream_record_run;
+	ss->rec.job.done = stream_record_done;
+	if (spool_get_reported(&pr->spool, &ss->recorded) < 0) /* logged */
+		memset(&ss->recorded, 0, sizeof(ss->recorded));
 	pgsource_start(&ss->source);
 	return 0;
 }

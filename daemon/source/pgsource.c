@@ -413,18 +413,75 @@ static void pgsource_held_fallback(struct pgsource *s, const char *why)
 		   "it on a replica.");
 }
 
+/* The start at the record of a walshipd before (pgsource_reported_start()) cannot be
+ * (@why): it is set aside, and the start chosen as without it. */
+static void pgsource_reported_set_aside(struct pgsource *s, const char *why)
+{
+	char text[PGREPL_LSN_TEXT];
+	uint32_t timeline = 0;
+	uint64_t at = s->ops->reported_lsn(s->arg, &timeline);
+
+	s->reported_set_aside = true;
+	s->reported_start = false;
+	log_warning("walship reported WAL flushed up to %s on timeline %u before it restarted, "
+		    "but streaming cannot start there: %s; the start is chosen as without that "
+		    "record",
+		    pgrepl_lsn_format(at, text, sizeof(text)), timeline, why);
+}
+
+/*
+ * The role holds nothing: where a walshipd before reported WAL flushed (ops->reported_lsn()),
+ * on the server's history, is where streaming goes on, at its segment start (the WAL before
+ * it was durable on sync_replicas replicas), whatever the slot says.  Returns false when
+ * there is no such record, or the server cannot stream from it (set aside).
+ */
+static bool pgsource_reported_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
+{
+	char at[PGREPL_LSN_TEXT], pos[PGREPL_LSN_TEXT], why[160];
+	uint32_t tli = 0;
+	uint64_t reported;
+
+	if (!s->ops->reported_lsn || s->reported_set_aside)
+		return false;
+	reported = s->ops->reported_lsn(s->arg, &tli);
+	if (!reported || !tli)
+		return false;
+	if (tli > s->server.timeline) {
+		snprintf(why, sizeof(why), "the server is on timeline %u, before it",
+			 s->server.timeline);
+		pgsource_reported_set_aside(s, why);
+		return false;
+	}
+	if (tli == s->server.timeline && reported > s->server.xlogpos) {
+		snprintf(why, sizeof(why), "the server's WAL ends at %s, before it",
+			 pgrepl_lsn_format(s->server.xlogpos, pos, sizeof(pos)));
+		pgsource_reported_set_aside(s, why);
+		return false;
+	}
+	*lsn = reported - reported % s->server.seg_size;
+	*timeline = tli;
+	s->reported_start = true;
+	log_log("walship reported WAL flushed up to %s on timeline %u before it restarted: "
+		"streaming goes on from there",
+		pgrepl_lsn_format(reported, at, sizeof(at)), tli);
+	return true;
+}
+
 /* Decide where to start (pgsource.h, step 4). */
 static void pgsource_choose_start(struct pgsource *s)
 {
 	uint32_t timeline = 0;
 	uint64_t lsn;
+	bool known; /* where walship stopped: the role's, or its record's */
 
 	s->held_start = false; /* (set again by pgsource_held_start() for this start) */
+	s->reported_start = false; /* (and by pgsource_reported_start()) */
 	lsn = s->ops->resume_lsn(s->arg, &timeline);
 
 	if (s->state != PGSOURCE_COMMAND) /* the role stopped the source */
 		return;
-	if (lsn != 0 && s->slot_restart_lsn == 0) {
+	known = lsn != 0 || pgsource_reported_start(s, &lsn, &timeline);
+	if (known && s->slot_restart_lsn == 0) {
 		char at[PGREPL_LSN_TEXT];
 
 		/* Not at a first use of a slot made by hand without reserving WAL: the
@@ -435,7 +492,7 @@ static void pgsource_choose_start(struct pgsource *s)
 		log_detail("PostgreSQL invalidates a slot that holds more WAL than "
 			   "max_slot_wal_keep_size at a checkpoint.");
 	}
-	if (lsn == 0) {
+	if (!known) {
 		if (s->slot_restart_lsn != 0) {
 			lsn = s->slot_restart_lsn;
 			timeline = s->slot_restart_tli;
@@ -664,6 +721,12 @@ static void pgsource_server_history(struct pgsource *s, const PGresult *res)
 	if (ret == -ENOENT) {
 		if (s->held_start)
 			pgsource_held_fallback(s, "its timeline is not in the server's history");
+		if (s->reported_start) {
+			pgsource_reported_set_aside(s,
+						    "its timeline is not in the server's history");
+			pgsource_choose_start(s);
+			return;
+		}
 		pgsource_fail(s, "timeline %u is not in the history of the server's timeline %u",
 			      s->timeline, s->server.timeline);
 		return;
@@ -909,6 +972,7 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->wal_missing_lsn = 0;
 	s->held_start = false; /* it started there: a later failure is the stream's own */
 	s->held_removed = false; /* (a fallback was for that start only) */
+	s->reported_start = false;
 	s->next_lsn += x.len;
 	s->received_lsn = s->next_lsn;
 	s->bytes_received += x.len;
@@ -956,6 +1020,13 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 	uint32_t timeline = s->timeline;
 	uint64_t lsn = s->next_lsn;
 
+	if (s->reported_start) {
+		/* Not WAL the stream misses: the record's, set aside (this start only). */
+		pgsource_reported_set_aside(s, "the server no longer has it");
+		pgsource_fail(s, "the server no longer has the WAL from %s on timeline %u: %s",
+			      pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, err);
+		return;
+	}
 	s->wal_missing_lsn = lsn;
 	if (s->held_start)
 		pgsource_held_fallback(s, "the server no longer has it");

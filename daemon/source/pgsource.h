@@ -15,10 +15,11 @@
  *      does not read (paused: the server's keepalives are not seen then)
  *   3. READ_REPLICATION_SLOT; when the slot does not exist, CREATE_REPLICATION_SLOT "slot"
  *      PHYSICAL (RESERVE_WAL) and read it again
- *   4. start = ops->resume_lsn(), else the slot's restart_lsn, else IDENTIFY_SYSTEM's
- *      xlogpos, the last two rounded down to a segment start, or ops->held_lsn() when
- *      before them (the slot's position may be none walship reported), waiting until
- *      the replicas said what they hold; a start timeline older than
+ *   4. start = ops->resume_lsn(), else the segment start of ops->reported_lsn() (where a
+ *      walshipd before reported flushed), else the slot's restart_lsn, else
+ *      IDENTIFY_SYSTEM's xlogpos, the last two rounded down to a segment start, or
+ *      ops->held_lsn() when before them (the slot's position may be none walship
+ *      reported), waiting until the replicas said what they hold; a start timeline older than
  *      the server's is looked up in the server's history (TIMELINE_HISTORY of its
  *      timeline): a start past the point where that timeline ended on this server (WAL
  *      the server does not have, PostgreSQL refuses it) becomes the segment start of that
@@ -120,9 +121,20 @@ struct pgsource_ops {
 	 */
 	void (*wal_removed)(void *arg, uint32_t timeline, uint64_t lsn);
 	/*
+	 * Where a walshipd that ran before reported WAL flushed (its record), on *@timeline;
+	 * 0: none.  Asked when the role holds nothing (resume_lsn() 0), before the slot: the
+	 * WAL before it was durable on sync_replicas replicas, so streaming starts at its
+	 * segment start whatever the slot's position (a slot made anew, or reserving
+	 * nothing, says nothing of where walship stopped).  A record the server cannot
+	 * stream from (its WAL removed, its timeline not in the server's history or after
+	 * the server's, or it is past the server's position) is set aside, warned, and the
+	 * start chosen without it.  May be NULL.
+	 */
+	uint64_t (*reported_lsn)(void *arg, uint32_t *timeline);
+	/*
 	 * Where the replicas' own inventories say the WAL they hold durably ends (0: none
 	 * holds any), its timeline in *@timeline.  Asked when the role holds nothing
-	 * (resume_lsn() 0), for the slot's restart_lsn may be no position walship reported
+	 * (resume_lsn() 0) and there is no record to start from (reported_lsn()), for the slot's restart_lsn may be no position walship reported
 	 * (a slot made by CREATE_REPLICATION_SLOT's RESERVE_WAL at the last checkpoint, or
 	 * reserving nothing): commits that waited for walship on WAL before it would be
 	 * acknowledged by the first report without it on a replica.  Streaming then starts
@@ -209,6 +221,8 @@ struct pgsource {
 	uint32_t slot_restart_tli;
 	bool held_wait; /* waiting, paused out of streaming, for ops->held_lsn() */
 	int status_logged_ms; /* the status interval last logged as shortened */
+	bool reported_start; /* this START_REPLICATION is at ops->reported_lsn() */
+	bool reported_set_aside; /* the server could not stream from it: not asked again */
 	bool held_start; /* this START_REPLICATION is where the replicas' WAL ends */
 	bool held_removed; /* the server no longer had it: from the slot's position */
 	uint32_t timeline; /* being streamed (or about to be) */

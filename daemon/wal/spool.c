@@ -22,6 +22,8 @@
 
 #define SPOOL_WAL "wal"
 #define SPOOL_REPLICAS "replicas"
+#define SPOOL_IDENTITY "identity"
+#define SPOOL_REPORTED "reported"
 #define SPOOL_INCOMING ".incoming"
 #define SPOOL_LOST "LOST" /* not a WAL name: never taken for a held file */
 
@@ -507,20 +509,36 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 	return 0;
 }
 
+/* Read the small file @name of the spool's directory into @buf (@size bytes, NUL
+ * terminated).  Returns its length, or -errno (-ENOENT: it does not exist). */
+static ssize_t spool_read_small(struct spool *sp, const char *name, char *buf, size_t size)
+{
+	int fd = openat(sp->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
 int spool_get_identity(struct spool *sp, struct wal_identity *id)
 {
 	char buf[WAL_IDENTITY_TEXT_MAX];
-	int fd = openat(sp->dir_fd, "identity", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	ssize_t n = spool_read_small(sp, SPOOL_IDENTITY, buf, sizeof(buf));
 
 	memset(id, 0, sizeof(*id));
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	if (n <= 0 || wal_identity_parse(buf, id) < 0) {
-		log_error("invalid identity file \"%s/identity\"", sp->path);
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	if (n == 0 || wal_identity_parse(buf, id) < 0) {
+		log_error("invalid identity file \"%s/%s\"", sp->path, SPOOL_IDENTITY);
 		return -EINVAL;
 	}
 	return 0;
@@ -532,5 +550,39 @@ int spool_set_identity(struct spool *sp, const struct wal_identity *id)
 	char buf[WAL_IDENTITY_TEXT_MAX];
 	size_t len = wal_identity_format(id, buf, sizeof(buf));
 
-	return durable_put(&dir, "identity", buf, len, 0); /* logs */
+	return durable_put(&dir, SPOOL_IDENTITY, buf, len, 0); /* logs */
+}
+
+int spool_get_reported(struct spool *sp, struct spool_reported *out)
+{
+	unsigned int hi, lo, tli;
+	unsigned long long sysid;
+	char buf[128], end;
+	ssize_t n = spool_read_small(sp, SPOOL_REPORTED, buf, sizeof(buf));
+
+	memset(out, 0, sizeof(*out));
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	if (sscanf(buf, "%llu %u %X/%X%c", &sysid, &tli, &hi, &lo, &end) != 5 || end != '\n' ||
+	    !sysid || !tli || !(hi | lo)) {
+		log_error("invalid stream record \"%s/%s\"", sp->path, SPOOL_REPORTED);
+		return -EINVAL;
+	}
+	out->system_identifier = sysid;
+	out->timeline = tli;
+	out->lsn = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+int spool_set_reported(struct spool *sp, const struct spool_reported *r)
+{
+	const struct durable_dir dir = { sp->dir_fd, sp->path };
+	char buf[128];
+	int len = snprintf(buf, sizeof(buf), "%llu %u %X/%X\n",
+			   (unsigned long long)r->system_identifier, r->timeline,
+			   (unsigned int)(r->lsn >> 32), (unsigned int)r->lsn);
+
+	return durable_put(&dir, SPOOL_REPORTED, buf, (size_t)len, 0); /* logs */
 }

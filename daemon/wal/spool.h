@@ -7,6 +7,9 @@
  *   spool_dir/replicas/R/         exists: replica R is registered
  *   spool_dir/replicas/R/NAME     hard link to wal/NAME: R still needs NAME
  *   spool_dir/.incoming/          copies being made (removed at start)
+ *   spool_dir/identity            the cluster shipped (spool_set_identity())
+ *   spool_dir/reported            where the stream's reported flush position was
+ *                                 (spool_set_reported())
  *
  * A file is held as long as some replica directory links it; when the last claim goes,
  * wal/NAME goes.  Everything is plain directory state, so a restart resumes from exactly
@@ -119,6 +122,23 @@ int spool_get_identity(struct spool *sp, struct wal_identity *id);
 
 /* Record @id: temporary file, fsync, rename, directory fsync.  Returns 0 or -errno. */
 int spool_set_identity(struct spool *sp, const struct wal_identity *id);
+
+/*
+ * The stream's record (spool_dir/reported, one line "SYSID TIMELINE X/X"): a flush
+ * position the primary reported to PostgreSQL, of the WAL then durable on sync_replicas
+ * replicas.  A walshipd started again streams from there (role/primary_stream.c).
+ */
+struct spool_reported {
+	uint64_t system_identifier; /* 0: no record */
+	uint32_t timeline;
+	uint64_t lsn;
+};
+
+/* Read the record (zeroed if none).  Returns 0 or -errno (-EINVAL, logged: not valid). */
+int spool_get_reported(struct spool *sp, struct spool_reported *out);
+
+/* Write @r: temporary file, fsync, rename, directory fsync.  Returns 0 or -errno. */
+int spool_set_reported(struct spool *sp, const struct spool_reported *r);
 
 /* Whether replica @name has a claim on @file (replicas/@name/@file exists). */
 bool spool_holds(struct spool *sp, const char *name, const char *file);

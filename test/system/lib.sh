@@ -1301,6 +1301,78 @@ sync_waiters() {
 		where wait_event = 'SyncRep'") >= 1))
 }
 
+# stream_up_holding TABLE: walship_stream_up (synchronous) with archive_command archiving
+# nowhere (the stream is the only way WAL reaches the replica) and wal_keep_size 512MB;
+# TABLE (i int, pad text) made and filled, and the replica holding the WAL up to HELD.
+# RARCHIVE: the replica's archive.
+stream_up_holding() {
+	local table=$1
+	STREAM_ARCHIVE_COMMAND="true"
+	walship_stream_up on
+	psql_at "$NS_P" "$PG_PORT" "alter system set wal_keep_size = '512MB'"
+	psql_at "$NS_P" "$PG_PORT" "select pg_reload_conf()" >/dev/null
+	psql_at "$NS_P" "$PG_PORT" "create table $table (i int, pad text)"
+	psql_at "$NS_P" "$PG_PORT" \
+		"insert into $table select g, repeat('x', 100) from generate_series(1, 2000) g"
+	HELD=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+	wait_for 60 "the replica to hold up to $HELD" replica_holds "$(lsn_to_int "$HELD")"
+	RARCHIVE=$TEST_DIR/ws-r1/archive
+}
+
+# waiting_commit_returns_with_s: the COMMIT of slot_made_anew_under_waiting_commit returns,
+# and the replica stores S, equal to pg_wal's.
+waiting_commit_returns_with_s() {
+	returned() { ! pid_alive "$COMMIT_PID"; }
+	wait_for 60 "the waiting COMMIT to return" returned
+	grep -q '^returned$' "$TEST_DIR/commit.out" ||
+		fail "the COMMIT failed: $(cat "$TEST_DIR/commit.out")"
+	# (the COMMIT returns once its bytes are durable there; the segment's rename follows)
+	wait_for 30 "the replica to store $S, which the returned COMMIT's WAL (up to $WAITED) is in" \
+		test -f "$RARCHIVE/$S"
+	assert_file_identical "$PDATA/pg_wal/$S" "$RARCHIVE/$S"
+}
+
+# slot_made_anew_under_waiting_commit TABLE: the primary walshipd is stopped.  Drops
+# walship's slot; starts a synchronous COMMIT into TABLE (i int, pad text) that waits (no
+# synchronous standby is connected): COMMIT_PID, its output in $TEST_DIR/commit.out
+# ("returned" once it returned), its WAL flushed up to WAITED, in segment S; moves WAL on
+# two segments and checkpoints, so that the redo point is after S; makes the slot again
+# (RESERVE_WAL: at that redo point, SLOT_AT, checked to be after S).  That is a slot made
+# anew while a commit waits for walship on WAL before it (t_98w, t_98x).
+slot_made_anew_under_waiting_commit() {
+	local table=$1
+	slot_gone() {
+		psql_at "$NS_P" "$PG_PORT" "select pg_drop_replication_slot('walship')" \
+			>/dev/null 2>&1 || true
+		[[ "$(psql_at "$NS_P" "$PG_PORT" "select count(*) from pg_replication_slots")" == 0 ]]
+	}
+	wait_for 20 "walship's slot dropped" slot_gone
+	commit_waiting() {
+		WS_PSQL_TIMEOUT=600 psql_at "$NS_P" "$PG_PORT" \
+			"insert into $table values (-1, 'waited')" && echo returned
+	}
+	bg_start "$TEST_DIR/commit.out" commit_waiting
+	COMMIT_PID=$BG_PID
+	wait_for 30 "the COMMIT to wait for walship" sync_waiters
+	WAITED=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+	S=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$WAITED')")
+	for _ in 1 2; do
+		psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+			insert into $table select g, repeat('y', 100) from generate_series(1, 500) g" \
+			>/dev/null
+		psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+	done
+	psql_at "$NS_P" "$PG_PORT" "checkpoint"
+	pid_alive "$COMMIT_PID" ||
+		fail "the COMMIT returned with no synchronous standby: $(cat "$TEST_DIR/commit.out")"
+	psql_at "$NS_P" "$PG_PORT" "select pg_create_physical_replication_slot('walship', true)" \
+		>/dev/null
+	SLOT_AT=$(psql_at "$NS_P" "$PG_PORT" "select restart_lsn from pg_replication_slots")
+	[[ "$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$SLOT_AT') > '$S'")" == t ]] ||
+		fail "the slot made again at $SLOT_AT is not after segment $S"
+	log "a COMMIT waits, its WAL flushed up to $WAITED (segment $S); the slot made again at $SLOT_AT"
+}
+
 # pg_sync_standby NS PORT NAME: true if the PostgreSQL at NS:PORT lists a synchronous
 # standby of application_name NAME (pg_stat_replication.sync_state = sync).
 pg_sync_standby() {

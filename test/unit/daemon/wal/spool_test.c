@@ -6,7 +6,8 @@
  * record are written durably and read back; a claim released while a copy of the same
  * file is being claimed for another replica (the event loop and the spool's worker thread)
  * leaves the copy and every claim in place; a replica dropped while a copy is being
- * claimed for it is dropped, and nothing is held for it.  Made under build/ (on the disk).
+ * claimed for it is dropped, and nothing is held for it; the stream's record is written
+ * and read back, and one not valid is refused.  Made under build/ (on the disk).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -225,6 +226,55 @@ static void test_identity_and_lost(void **state)
 	spool_close(&sp);
 }
 
+/* The stream's record: none, one written and read back after a restart, one replaced, one
+ * not valid (refused, not read as a position). */
+static void test_reported(void **state)
+{
+	const struct spool_reported r = { .system_identifier = 7713288329218603033ull,
+					  .timeline = 3,
+					  .lsn = 0x1A2B3C4D5E6ull };
+	struct spool_reported back = { .lsn = 1 };
+	struct spool sp;
+	char path[4200];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_get_reported(&sp, &back), 0);
+	assert_true(back.system_identifier == 0 && back.lsn == 0);
+	assert_int_equal(spool_set_reported(&sp, &r), 0);
+	spool_close(&sp);
+
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_get_reported(&sp, &back), 0);
+	assert_true(back.system_identifier == r.system_identifier);
+	assert_int_equal(back.timeline, 3);
+	assert_true(back.lsn == r.lsn);
+	back.lsn = 0x2000000;
+	assert_int_equal(spool_set_reported(&sp, &back), 0);
+	assert_int_equal(spool_get_reported(&sp, &back), 0);
+	assert_true(back.lsn == 0x2000000 && back.timeline == 3);
+
+	snprintf(path, sizeof(path), "%s/reported", dir);
+	static const char *const bad[] = {
+		"7713288329218603033 1 0/2000000", /* cut: no end of line */
+		"7713288329218603033 0 0/2000000\n", /* timeline 0 */
+		"7713288329218603033 1 0/0\n", /* no position */
+		"7713288329218603033 1 0x2000000\n", "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(bad[i], f);
+		fclose(f);
+		back.lsn = 1;
+		assert_int_equal(spool_get_reported(&sp, &back), -EINVAL);
+		assert_true(back.lsn == 0 && back.system_identifier == 0);
+	}
+	unlink(path);
+	spool_close(&sp);
+}
+
 static struct spool race_sp;
 
 /* The event loop: replica r1 acknowledged SEG1 (sent from the spool), and releases it. */
@@ -373,6 +423,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store_retry_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),
 	};

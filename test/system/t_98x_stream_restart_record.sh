@@ -1,0 +1,67 @@
+#!/bin/bash
+# t_98x: the primary walshipd records where its reported flush position is
+# (spool_dir/reported) and, started again, streams from there: at once, without waiting
+# for a replica, and whatever the slot says.  Here:
+#   - the replica holds the stream; the record names this cluster, timeline 1, and the
+#     segment of the flush position walship reports;
+#   - both walshipd are stopped and the slot dropped; a synchronous COMMIT waits (its WAL
+#     in segment S); WAL moves on two segments and a checkpoint puts the redo point after
+#     S, where the slot is made again (as t_98w: a slot made anew);
+#   - the primary walshipd, started again alone, streams from the record's segment start
+#     (the build before waited, paused out of streaming, for a replica to say what WAL it
+#     holds);
+#   - the replica started again, the COMMIT returns only with S stored on the replica,
+#     equal to pg_wal's (archive_command archives nowhere: the stream is the only way S
+#     reaches the replica).
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+ws_setup
+stream_up_holding t98x
+RECORD=$TEST_DIR/ws-primary/spool/reported
+sysid=$(psql_at "$NS_P" "$PG_PORT" "select system_identifier from pg_control_system()")
+
+# The record: this cluster, timeline 1, in the segment of the flush position reported.
+record_at_report() {
+	local flush
+	[[ -f "$RECORD" ]] || return 1
+	read -r rsys rtli rlsn <"$RECORD"
+	flush=$(walship_status "$PCONF" --json | jq -r .source_flush_lsn) # (bytes)
+	[[ "$rsys" == "$sysid" && "$rtli" == 1 ]] || fail "the record is \"$(cat "$RECORD")\""
+	(($(lsn_to_int "$rlsn") <= flush)) ||
+		fail "the record $rlsn is past the flush position reported, $flush"
+	(($(lsn_to_int "$rlsn") >> 24 == flush >> 24)) # (16 MiB segments)
+}
+wait_for 30 "the record to name the segment of the flush position reported" record_at_report
+log "record: $(cat "$RECORD")"
+
+walshipd_stop "$PCONF"
+walshipd_stop "$RCONF"
+read -r _ _ rlsn <"$RECORD"
+r=$(lsn_to_int "$rlsn")
+r=$((r - r % (16 << 20)))
+start=$(printf '%X/%X' $((r >> 32)) $((r & 0xFFFFFFFF)))
+log "both walshipd stopped, the record at $rlsn (segment start $start)"
+slot_made_anew_under_waiting_commit t98x
+
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary-2.log"
+streaming() {
+	walship_status "$PCONF" --json | jq -e '.source_state == "streaming"' >/dev/null
+}
+wait_for 30 "the primary walshipd, alone, to stream" streaming
+grep -q "walship reported WAL flushed up to $rlsn on timeline 1 before it restarted" \
+	"$TEST_DIR/ws-primary-2.log" || fail "the primary walshipd did not go on from its record"
+grep -q "starting WAL streaming at $start on timeline 1" "$TEST_DIR/ws-primary-2.log" ||
+	fail "the primary walshipd did not stream from $start: $(grep 'starting WAL streaming' \
+		"$TEST_DIR/ws-primary-2.log")"
+! grep -q 'waiting for the replicas to say what WAL they hold' "$TEST_DIR/ws-primary-2.log" ||
+	fail "the primary walshipd waited for the replicas"
+pid_alive "$COMMIT_PID" || fail "the COMMIT returned with no replica: $(cat "$TEST_DIR/commit.out")"
+log "ok: the primary walshipd streams from $start, with no replica connected"
+
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-2.log"
+waiting_commit_returns_with_s
+log "ok: the COMMIT waiting on $S returned with $S stored on the replica, equal to pg_wal's"
+ws_check_daemons
+log "PASS"

@@ -206,3 +206,11 @@ uint64_t stream_forks_clamp(const struct stream_forks *f, uint32_t tli, uint64_t
 		return end;
 	return start >= limit ? start : limit;
 }
+
+uint32_t stream_forks_timeline(const struct stream_forks *f, uint64_t lsn, uint32_t current)
+{
+	for (unsigned int i = 0; f->newest && i < f->n; i++)
+		if (f->ended[i].end > lsn)
+			return f->ended[i].tli;
+	return current;
+}

@@ -200,4 +200,11 @@ void stream_forks_note(struct stream_forks *f, uint32_t newest, uint32_t left, c
 uint64_t stream_forks_clamp(const struct stream_forks *f, uint32_t tli, uint64_t start,
 			    uint64_t end);
 
+/*
+ * The timeline whose WAL is at @lsn in the newest history: the oldest kept that ended
+ * after it, else @current (the one streamed).  What START_REPLICATION at @lsn must name:
+ * the server has the segments of an older timeline under that timeline's name.
+ */
+uint32_t stream_forks_timeline(const struct stream_forks *f, uint64_t lsn, uint32_t current);
+
 #endif /* WALSHIP_ROLE_DECIDE_H */

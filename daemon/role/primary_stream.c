@@ -55,11 +55,11 @@ struct lag_sample {
  * The stream's record (spool_dir/reported, wal/spool.h): the flush position reported, so
  * that a walshipd started again streams from it (pgsource.h, ops->reported_lsn) rather than
  * from wherever the slot is (a slot made anew is at PostgreSQL's last checkpoint, whatever
- * walship reported).  Written when its segment or timeline changes, on the worker (two
- * fsyncs), one write at a time.  Streaming starts at the record's segment start, so a
- * record that lags the reports within a segment costs nothing; one that lags by a segment
- * (a crash while it was written) sends a segment again, or, if a checkpoint removed that
- * segment meanwhile, is set aside by the source.
+ * walship reported).  Written when its segment changes, on the worker (two fsyncs),
+ * one write at a time, behind the spool copies queued there.  Streaming starts at the
+ * record's segment start, so a record that lags the reports within a segment costs
+ * nothing; one that lags by segments (a crash while it waited or was written) sends them
+ * again, or, if a checkpoint removed them meanwhile, is set aside by the source.
  */
 struct stream_record {
 	struct worker_job job;
@@ -443,20 +443,23 @@ static void stream_record_done(struct worker_job *job)
 		stream_record_write(ss);
 }
 
-/* The flush position reported moved: recorded when its segment or timeline changed. */
+/* The flush position reported moved: recorded when its segment changed, with the
+ * timeline of that segment's start (where a walshipd started again streams from). */
 static void stream_record(struct primary *pr, struct stream_state *ss)
 {
 	struct spool_reported *r = &ss->recorded;
 	uint64_t sysid = ss->source.server.system_identifier;
-	uint32_t seg_size = pr->id.seg_size;
+	uint32_t seg_size = pr->id.seg_size, tli;
 
 	if (!sysid || !seg_size || !pr->stream_tli || !ss->reported_flush)
 		return;
-	if (r->system_identifier == sysid && r->timeline == pr->stream_tli &&
+	tli = stream_forks_timeline(&ss->forks, ss->reported_flush - ss->reported_flush % seg_size,
+				    pr->stream_tli);
+	if (r->system_identifier == sysid && r->timeline == tli &&
 	    r->lsn / seg_size == ss->reported_flush / seg_size)
 		return;
 	*r = (struct spool_reported){ .system_identifier = sysid,
-				      .timeline = pr->stream_tli,
+				      .timeline = tli,
 				      .lsn = ss->reported_flush };
 	stream_record_write(ss);
 }

@@ -432,14 +432,18 @@ static void pgsource_reported_set_aside(struct pgsource *s, const char *why)
 /*
  * The role holds nothing: where a walshipd before reported WAL flushed (ops->reported_lsn()),
  * on the server's history, is where streaming goes on, at its segment start (the WAL before
- * it was durable on sync_replicas replicas), whatever the slot says.  Returns false when
- * there is no such record, or the server cannot stream from it (set aside).
+ * it was durable on sync_replicas replicas), or at the slot's position when that is before
+ * it (an earlier start only sends more, and the slot's is this server's own: restored from
+ * a snapshot on the same timeline, the server may have WAL other than the record's before
+ * the record).  A slot made anew after it, or reserving nothing, is not where walship
+ * stopped.  Returns false when there is no such record, or the server cannot stream from
+ * it (set aside).
  */
 static bool pgsource_reported_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
 {
 	char at[PGREPL_LSN_TEXT], pos[PGREPL_LSN_TEXT], why[160];
-	uint32_t tli = 0;
-	uint64_t reported;
+	uint32_t tli = 0, seg_size = s->server.seg_size;
+	uint64_t reported, slot = s->slot_restart_lsn - s->slot_restart_lsn % seg_size;
 
 	if (!s->ops->reported_lsn || s->reported_set_aside)
 		return false;
@@ -458,9 +462,18 @@ static bool pgsource_reported_start(struct pgsource *s, uint64_t *lsn, uint32_t 
 		pgsource_reported_set_aside(s, why);
 		return false;
 	}
-	*lsn = reported - reported % s->server.seg_size;
-	*timeline = tli;
 	s->reported_start = true;
+	if (slot && slot < reported - reported % seg_size) {
+		*lsn = slot;
+		*timeline = s->slot_restart_tli;
+		log_log("walship reported WAL flushed up to %s on timeline %u before it restarted: "
+			"streaming goes on from replication slot \"%s\"'s position %s, before it",
+			pgrepl_lsn_format(reported, at, sizeof(at)), tli, s->cfg.slot,
+			pgrepl_lsn_format(s->slot_restart_lsn, pos, sizeof(pos)));
+		return true;
+	}
+	*lsn = reported - reported % seg_size;
+	*timeline = tli;
 	log_log("walship reported WAL flushed up to %s on timeline %u before it restarted: "
 		"streaming goes on from there",
 		pgrepl_lsn_format(reported, at, sizeof(at)), tli);
@@ -972,6 +985,18 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->wal_missing_lsn = 0;
 	s->held_start = false; /* it started there: a later failure is the stream's own */
 	s->held_removed = false; /* (a fallback was for that start only) */
+	if (s->reported_start && s->start_lsn > s->report_flush) {
+		/* The server has the WAL from the record's start (pgsource_reported_start()):
+		 * reported at once, since the WAL before it was durable on sync_replicas
+		 * replicas, so that the walsender moves the slot there and keeps what is
+		 * streamed from it (a slot made anew is after it). */
+		if (s->start_lsn > s->report_write)
+			s->report_write = s->start_lsn;
+		s->report_flush = s->start_lsn;
+		pgsource_send_status(s, false);
+		if (s->state != PGSOURCE_STREAMING)
+			return;
+	}
 	s->reported_start = false;
 	s->next_lsn += x.len;
 	s->received_lsn = s->next_lsn;
@@ -1021,7 +1046,7 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 	uint64_t lsn = s->next_lsn;
 
 	if (s->reported_start) {
-		/* Not WAL the stream misses: the record's, set aside (this start only). */
+		/* Not WAL the stream misses: the record's, set aside (for this process). */
 		pgsource_reported_set_aside(s, "the server no longer has it");
 		pgsource_fail(s, "the server no longer has the WAL from %s on timeline %u: %s",
 			      pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, err);

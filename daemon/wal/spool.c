@@ -510,18 +510,25 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 }
 
 /* Read the small file @name of the spool's directory into @buf (@size bytes, NUL
- * terminated).  Returns its length, or -errno (-ENOENT: it does not exist). */
+ * terminated).  Returns its length, or -errno (logged but -ENOENT: it does not exist). */
 static ssize_t spool_read_small(struct spool *sp, const char *name, char *buf, size_t size)
 {
 	int fd = openat(sp->dir_fd, name, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	buf[0] = '\0';
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	if (n < 0)
+	if (fd < 0) {
 		n = -errno;
+		if (n != -ENOENT)
+			log_error("could not open file \"%s/%s\": %s", sp->path, name,
+				  strerror(errno));
+		return n;
+	}
+	n = read(fd, buf, size - 1);
+	if (n < 0) {
+		n = -errno;
+		log_error("could not read file \"%s/%s\": %s", sp->path, name, strerror(errno));
+	}
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	return n;

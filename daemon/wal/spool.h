@@ -134,7 +134,7 @@ struct spool_reported {
 	uint64_t lsn;
 };
 
-/* Read the record (zeroed if none).  Returns 0 or -errno (-EINVAL, logged: not valid). */
+/* Read the record (zeroed if none).  Returns 0 or -errno (logged; -EINVAL: not valid). */
 int spool_get_reported(struct spool *sp, struct spool_reported *out);
 
 /* Write @r: temporary file, fsync, rename, directory fsync.  Returns 0 or -errno. */

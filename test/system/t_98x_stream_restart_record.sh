@@ -9,7 +9,7 @@
 #     S, where the slot is made again (as t_98w: a slot made anew);
 #   - the primary walshipd, started again alone, streams from the record's segment start
 #     (the build before waited, paused out of streaming, for a replica to say what WAL it
-#     holds);
+#     holds), and reports it flushed: PostgreSQL moves the slot back there;
 #   - the replica started again, the COMMIT returns only with S stored on the replica,
 #     equal to pg_wal's (archive_command archives nowhere: the stream is the only way S
 #     reaches the replica).
@@ -58,7 +58,14 @@ grep -q "starting WAL streaming at $start on timeline 1" "$TEST_DIR/ws-primary-2
 ! grep -q 'waiting for the replicas to say what WAL they hold' "$TEST_DIR/ws-primary-2.log" ||
 	fail "the primary walshipd waited for the replicas"
 pid_alive "$COMMIT_PID" || fail "the COMMIT returned with no replica: $(cat "$TEST_DIR/commit.out")"
-log "ok: the primary walshipd streams from $start, with no replica connected"
+# Reported at once as flushed (durable on the replica before the restart), so that
+# PostgreSQL moves the slot made anew back there and keeps the WAL streamed from it.
+slot_back() {
+	[[ "$(psql_at "$NS_P" "$PG_PORT" "select restart_lsn from pg_replication_slots")" == "$start" ]]
+}
+wait_for 30 "the slot to be moved back to $start" slot_back
+pid_alive "$COMMIT_PID" || fail "the COMMIT returned with no replica: $(cat "$TEST_DIR/commit.out")"
+log "ok: the primary walshipd streams from $start, with no replica connected; the slot is there"
 
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-2.log"
 waiting_commit_returns_with_s

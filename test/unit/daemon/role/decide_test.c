@@ -348,6 +348,15 @@ static void test_stream_two_forks(void **state)
 	assert_true(stream_forks_clamp(&forks, 2, 5 * seg, 6 * seg) == fork2);
 	assert_true(stream_forks_clamp(&forks, 2, 6 * seg, 7 * seg) <= 6 * seg);
 	assert_true(stream_forks_clamp(&forks, 3, 5 * seg, 6 * seg) == 6 * seg);
+	/* The timeline a start at a position must name (the stream's record). */
+	assert_int_equal(stream_forks_timeline(&forks, 2 * seg, 3), 1);
+	assert_int_equal(stream_forks_timeline(&forks, 3 * seg, 3), 1); /* the fork's segment */
+	assert_int_equal(stream_forks_timeline(&forks, fork1, 3), 2);
+	assert_int_equal(stream_forks_timeline(&forks, 5 * seg, 3), 2);
+	assert_int_equal(stream_forks_timeline(&forks, fork2, 3), 3);
+	assert_int_equal(stream_forks_timeline(&forks, 6 * seg, 3), 3);
+	forks = (struct stream_forks){ 0 };
+	assert_int_equal(stream_forks_timeline(&forks, 2 * seg, 1), 1); /* none known */
 }
 
 int main(void)

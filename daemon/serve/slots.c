@@ -16,9 +16,6 @@
 #include "common/log.h"
 #include "proto/pgrepl.h"
 
-/* The file's largest size: a line per slot. */
-#define SLOTS_TEXT_MAX (SERVE_MAX_SLOTS * (SERVE_SLOT_NAME_MAX + 2 * PGREPL_LSN_TEXT + 16))
-
 int serve_slot_name_valid(const char *name)
 {
 	size_t n = strlen(name);
@@ -56,7 +53,10 @@ static int parse_line(char *line, struct serve_slot *slot)
 	return 0;
 }
 
-int serve_slots_load(struct serve_slots *ss, const struct store *store)
+static void slots_save_run(struct worker_job *job);
+static void slots_save_done(struct worker_job *job);
+
+int serve_slots_load(struct serve_slots *ss, const struct store *store, struct worker *worker)
 {
 	char path[sizeof(store->path) + 16];
 	char *text, *line, *save = NULL;
@@ -66,6 +66,11 @@ int serve_slots_load(struct serve_slots *ss, const struct store *store)
 
 	memset(ss, 0, sizeof(*ss));
 	ss->store = store;
+	ss->worker = worker;
+	pthread_mutex_init(&ss->write_lock, NULL);
+	ss->save.ss = ss;
+	ss->save.job.run = slots_save_run;
+	ss->save.job.done = slots_save_done;
 	state_path(store, path, sizeof(path));
 	fd = openat(store->dir_fd, STORE_STATE_DIR "/" SERVE_SLOTS_FILE, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -76,20 +81,20 @@ int serve_slots_load(struct serve_slots *ss, const struct store *store)
 			  strerror(errno));
 		return ret;
 	}
-	text = malloc(SLOTS_TEXT_MAX + 1);
+	text = malloc(SERVE_SLOTS_TEXT_MAX + 1);
 	if (!text) {
 		close(fd);
 		log_error("out of memory");
 		return -ENOMEM;
 	}
-	n = read(fd, text, SLOTS_TEXT_MAX + 1);
+	n = read(fd, text, SERVE_SLOTS_TEXT_MAX + 1);
 	if (n < 0) {
 		ret = -errno;
 		log_error("could not read file \"%s/%s\": %s", path, SERVE_SLOTS_FILE,
 			  strerror(errno));
 		goto out;
 	}
-	if (n > SLOTS_TEXT_MAX) {
+	if (n > SERVE_SLOTS_TEXT_MAX) {
 		ret = -EFBIG;
 		log_error("file \"%s/%s\" is too large", path, SERVE_SLOTS_FILE);
 		goto out;
@@ -103,6 +108,7 @@ int serve_slots_load(struct serve_slots *ss, const struct store *store)
 			goto out;
 		}
 		ss->slot[i].saved_lsn = ss->slot[i].restart_lsn;
+		ss->slot[i].incarnation = ++ss->incarnations;
 		i++;
 	}
 	if (i)
@@ -116,35 +122,69 @@ out:
 	return ret;
 }
 
-/* Write the permanent slots durably.  Returns 0 or -errno (logged). */
-static int slots_save(struct serve_slots *ss)
+void serve_slots_snapshot(struct serve_slots *ss, struct serve_slots_save *sv)
 {
-	char *text = malloc(SLOTS_TEXT_MAX);
-	size_t len = 0;
-	int ret;
-
-	if (!text) {
-		log_error("out of memory");
-		return -ENOMEM;
-	}
+	sv->gen = ++ss->gen;
+	sv->len = 0;
 	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++) {
 		const struct serve_slot *sl = &ss->slot[i];
 		char lsn[PGREPL_LSN_TEXT];
 
+		sv->incarnation[i] = 0;
 		if (!sl->name[0] || sl->temporary)
 			continue;
 		pgrepl_lsn_format(sl->restart_lsn, lsn, sizeof(lsn));
-		len += (size_t)snprintf(text + len, SLOTS_TEXT_MAX - len, "%s %s %u\n", sl->name,
-					lsn, sl->restart_tli);
+		sv->len += (size_t)snprintf(sv->text + sv->len, sizeof(sv->text) - sv->len,
+					    "%s %s %u\n", sl->name, lsn, sl->restart_tli);
+		sv->incarnation[i] = sl->incarnation;
+		sv->lsn[i] = sl->restart_lsn;
 	}
-	ret = store_state_put(ss->store, SERVE_SLOTS_FILE, text, len);
-	free(text);
+}
+
+int serve_slots_write(struct serve_slots *ss, struct serve_slots_save *sv)
+{
+	int ret = 1;
+
+	pthread_mutex_lock(&ss->write_lock);
+	if (sv->gen > ss->written_gen) {
+		ret = store_state_put(ss->store, SERVE_SLOTS_FILE, sv->text, sv->len); /* logs */
+		if (ret == 0)
+			ss->written_gen = sv->gen;
+	}
+	pthread_mutex_unlock(&ss->write_lock);
+	return ret;
+}
+
+void serve_slots_written(struct serve_slots *ss, const struct serve_slots_save *sv)
+{
+	for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++) {
+		struct serve_slot *sl = &ss->slot[i];
+
+		if (sv->incarnation[i] && sl->name[0] && sl->incarnation == sv->incarnation[i] &&
+		    sv->lsn[i] > sl->saved_lsn)
+			sl->saved_lsn = sv->lsn[i];
+	}
+}
+
+/* Write the permanent slots durably, now (a slot created or dropped).  Returns 0 or
+ * -errno (logged). */
+static int slots_save(struct serve_slots *ss)
+{
+	struct serve_slots_save *sv = malloc(sizeof(*sv));
+	int ret;
+
+	if (!sv) {
+		log_error("out of memory");
+		return -ENOMEM;
+	}
+	serve_slots_snapshot(ss, sv);
+	ret = serve_slots_write(ss, sv); /* (the newest text: never 1) */
 	if (ret == 0) {
-		for (unsigned int i = 0; i < SERVE_MAX_SLOTS; i++)
-			ss->slot[i].saved_lsn = ss->slot[i].restart_lsn;
+		serve_slots_written(ss, sv);
 		ss->dirty = false;
 		ss->saved_ms = clock_now_ms();
 	}
+	free(sv);
 	return ret;
 }
 
@@ -174,6 +214,7 @@ struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
 	}
 	memset(sl, 0, sizeof(*sl));
 	snprintf(sl->name, sizeof(sl->name), "%s", name);
+	sl->incarnation = ++ss->incarnations;
 	sl->restart_lsn = restart_lsn;
 	sl->restart_tli = tli;
 	sl->temporary = temporary;
@@ -213,12 +254,47 @@ void serve_slots_advance(struct serve_slots *ss, struct serve_slot *slot, uint64
 		ss->dirty = true;
 }
 
+static void slots_save_run(struct worker_job *job)
+{
+	struct serve_slots_save *sv = (struct serve_slots_save *)job;
+
+	sv->ret = serve_slots_write(sv->ss, sv);
+}
+
+static void slots_save_done(struct worker_job *job)
+{
+	struct serve_slots_save *sv = (struct serve_slots_save *)job;
+
+	sv->busy = false;
+	if (sv->ret == 0)
+		serve_slots_written(sv->ss, sv);
+	else if (sv->ret < 0)
+		sv->ss->dirty = true; /* (logged) tried again a second after it began */
+}
+
 void serve_slots_tick(struct serve_slots *ss, int64_t now_ms)
 {
-	if (ss->dirty && now_ms - ss->saved_ms >= 1000) {
-		ss->saved_ms = now_ms; /* a failure is tried again a second later */
-		(void)slots_save(ss); /* logs */
+	struct serve_slots_save *sv = &ss->save;
+
+	if (!ss->dirty || sv->busy || now_ms - ss->saved_ms < 1000)
+		return;
+	ss->saved_ms = now_ms;
+	ss->dirty = false; /* what advances from now on is the next write's */
+	serve_slots_snapshot(ss, sv);
+	sv->busy = true;
+	if (ss->worker) {
+		worker_submit(ss->worker, &sv->job);
+		return;
 	}
+	slots_save_run(&sv->job);
+	slots_save_done(&sv->job);
+}
+
+void serve_slots_flush(struct serve_slots *ss)
+{
+	/* (a write the worker finished after the event loop stopped was not seen ending) */
+	if (ss->dirty || (ss->save.busy && ss->save.ret < 0))
+		(void)slots_save(ss); /* logs */
 }
 
 uint64_t serve_slots_oldest(const struct serve_slots *ss)

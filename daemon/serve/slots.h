@@ -15,8 +15,13 @@
  * A temporary slot lives in memory only and goes with its connection, or at the first
  * ERROR answered on it (as PostgreSQL drops temporary slots on error).
  *
- * Pure bookkeeping, on the event loop's thread; the file is written synchronously (a few
- * hundred bytes, seldom).
+ * Bookkeeping on the event loop's thread.  The file is written synchronously when a
+ * permanent slot is created or dropped (the answer says it is durable), and on the
+ * worker thread when restart LSNs advanced (serve_slots_tick(): durable_put()'s two
+ * fsyncs, once a second while a standby streams, must not hold up the loop that receives
+ * the stream).  Writes are ordered by the generation of the text they write (taken on the
+ * event loop): a text older than one written already is not written, so the file always
+ * ends with the newest.
  */
 #ifndef WALSHIP_SERVE_SLOTS_H
 #define WALSHIP_SERVE_SLOTS_H
@@ -24,6 +29,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
+#include "proto/pgrepl.h"
+#include "ring/worker.h"
 #include "serve/pgwire.h"
 #include "wal/store.h"
 
@@ -33,6 +42,8 @@
 #define SERVE_SLOTS_FILE "slots"
 /* A slot name's longest length, as PostgreSQL's NAMEDATALEN - 1. */
 #define SERVE_SLOT_NAME_MAX 63
+/* The file's largest size: a line per slot. */
+#define SERVE_SLOTS_TEXT_MAX (SERVE_MAX_SLOTS * (SERVE_SLOT_NAME_MAX + 2 * PGREPL_LSN_TEXT + 16))
 
 struct serve_slot {
 	char name[SERVE_SLOT_NAME_MAX + 1]; /* "" a free entry */
@@ -43,6 +54,22 @@ struct serve_slot {
 			 * answered an ERROR */
 	uint32_t owner_pid;
 	uint32_t active_pid; /* the connection streaming through it, 0 none */
+	uint64_t incarnation; /* which slot this entry holds (a name may be made again) */
+};
+
+struct serve_slots;
+
+/* A text of the file and what it says each slot keeps. */
+struct serve_slots_save {
+	struct worker_job job; /* serve_slots_tick()'s, on serve_slots.worker */
+	struct serve_slots *ss;
+	uint64_t gen; /* serve_slots.gen when it was taken */
+	size_t len;
+	char text[SERVE_SLOTS_TEXT_MAX];
+	uint64_t incarnation[SERVE_MAX_SLOTS]; /* of each entry written, 0: none */
+	uint64_t lsn[SERVE_MAX_SLOTS]; /* its restart LSN as written */
+	int ret; /* the write's: 0, 1 (not written: a newer text was), -errno */
+	bool busy; /* submitted, its end not yet seen */
 };
 
 struct serve_slots {
@@ -50,14 +77,21 @@ struct serve_slots {
 	struct serve_slot slot[SERVE_MAX_SLOTS];
 	bool dirty; /* a permanent slot's restart LSN advanced since the file was written */
 	int64_t saved_ms;
+	uint64_t incarnations; /* entries made */
+	struct worker *worker; /* serve_slots_tick()'s writes (NULL: on the caller's thread) */
+	struct serve_slots_save save; /* serve_slots_tick()'s */
+	uint64_t gen; /* texts taken (event loop) */
+	pthread_mutex_t write_lock; /* one write at a time; guards written_gen */
+	uint64_t written_gen; /* of the newest text written */
 };
 
 /*
  * Read the permanent slots of @store's archive_dir/.walship/slots (none when it does not
- * exist).  Returns 0, or -errno (logged): an unreadable or damaged file is an error, the
- * daemon must not forget what a slot keeps.
+ * exist); the periodic writes go to @worker (NULL: on the caller's thread).  Returns 0,
+ * or -errno (logged): an unreadable or damaged file is an error, the daemon must not
+ * forget what a slot keeps.
  */
-int serve_slots_load(struct serve_slots *ss, const struct store *store);
+int serve_slots_load(struct serve_slots *ss, const struct store *store, struct worker *worker);
 
 /* The slot named @name, NULL none. */
 struct serve_slot *serve_slots_find(struct serve_slots *ss, const char *name);
@@ -86,8 +120,23 @@ int serve_slots_drop(struct serve_slots *ss, struct serve_slot *slot);
 void serve_slots_advance(struct serve_slots *ss, struct serve_slot *slot, uint64_t lsn,
 			 uint32_t tli);
 
-/* Write the file when a restart LSN advanced and the last write is a second old. */
+/* Write the file, on the worker, when a restart LSN advanced and the last write is a
+ * second old (one write at a time: the next tick after its end writes what advanced
+ * meanwhile). */
 void serve_slots_tick(struct serve_slots *ss, int64_t now_ms);
+
+/* Take the text of the file as the slots are now (@sv: a new generation). */
+void serve_slots_snapshot(struct serve_slots *ss, struct serve_slots_save *sv);
+
+/* Write @sv's text unless a newer one was written; any thread.  Returns 0, 1 (not
+ * written: a newer text was) or -errno (logged). */
+int serve_slots_write(struct serve_slots *ss, struct serve_slots_save *sv);
+
+/* @sv was written: what its slots keep is what it says, where it says more. */
+void serve_slots_written(struct serve_slots *ss, const struct serve_slots_save *sv);
+
+/* Write the file now if a restart LSN advanced since (at shutdown, the worker stopped). */
+void serve_slots_flush(struct serve_slots *ss);
 
 /* The oldest WAL any slot keeps (a permanent slot's restart LSN as written, a temporary
  * one's, or a permanent one's written as nothing reserved, as it is), UINT64_MAX when no

@@ -649,16 +649,18 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 			goto out_passwords;
 		s->tls_on = true;
 	}
-	if (serve_slots_load(&s->slots, store) < 0) /* logs */
+	if (worker_start(&s->worker, ring) < 0) /* logs */
 		goto out_tls;
+	if (serve_slots_load(&s->slots, store, &s->worker) < 0) /* logs */
+		goto out_worker;
 	s->limits = sendlimit_new(store, cfg->standby_delay); /* logs */
 	if (!s->limits)
-		goto out_tls;
+		goto out_worker;
 	serve_scan(s);
 	serve_limits_start(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
 	if (s->listen_fd < 0)
-		goto out_tls;
+		goto out_limits;
 	if (acceptor_init(&s->acceptor, ring, s->listen_fd, "standby connection", serve_accepted,
 			  &s->shed) < 0)
 		goto out_listen;
@@ -670,8 +672,11 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 
 out_listen:
 	close(s->listen_fd);
-out_tls:
+out_limits:
 	sendlimit_free(s->limits);
+out_worker:
+	worker_stop(&s->worker);
+out_tls:
 	if (s->tls_on)
 		tls_ctx_free(&s->tls);
 out_passwords:
@@ -876,7 +881,7 @@ void serve_stop(struct serve *s)
 
 bool serve_stopped(const struct serve *s)
 {
-	return !s || (!s->standbys && !s->accepting);
+	return !s || (!s->standbys && !s->accepting && !worker_pending(&s->worker));
 }
 
 void serve_fill_status(const struct serve *s, struct status_node *n)
@@ -966,6 +971,8 @@ void serve_free(struct serve *s)
 		return;
 	while (s->standbys)
 		sb_free(s->standbys);
+	worker_stop(&s->worker);
+	serve_slots_flush(&s->slots); /* as PostgreSQL saves its slots at shutdown */
 	acceptor_release(&s->acceptor);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);

@@ -167,6 +167,7 @@ struct serve {
 	struct growing growing[SERVE_MAX_GROWING];
 	uint64_t refused, hba_refused, shed;
 	struct serve_slots slots;
+	struct worker worker; /* the slots' periodic writes (slots.h) */
 	/* the furthest apply position a standby reported, and who is told of it */
 	uint64_t applied_lsn;
 	serve_applied_fn applied_fn;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Unit tests for daemon/serve/slots.c: the slot table, its file, the retention floor. */
+/* Unit tests for daemon/serve/slots.c: the slot table, its file and the order of its
+ * writes, the retention floor. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -75,7 +76,7 @@ static void test_lifecycle(void **state)
 	int err;
 
 	(void)state;
-	assert_int_equal(serve_slots_load(&ss, &st), 0); /* no file: no slots */
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), 0); /* no file: no slots */
 	assert_int_equal(serve_slots_oldest(&ss), UINT64_MAX);
 	a = serve_slots_create(&ss, "a", 0x5000000, 1, false, &err);
 	assert_non_null(a);
@@ -100,7 +101,7 @@ static void test_lifecycle(void **state)
 	assert_false(ss.dirty);
 	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
 
-	assert_int_equal(serve_slots_load(&again, &st), 0);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
 	assert_non_null(serve_slots_find(&again, "a"));
 	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x6000100);
 	assert_int_equal(serve_slots_find(&again, "a")->restart_tli, 2);
@@ -109,7 +110,7 @@ static void test_lifecycle(void **state)
 	assert_int_equal(serve_slots_oldest(&again), 0x6000100);
 
 	assert_int_equal(serve_slots_drop(&ss, serve_slots_find(&ss, "a")), 0);
-	assert_int_equal(serve_slots_load(&again, &st), 0);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
 	assert_null(serve_slots_find(&again, "a"));
 	assert_non_null(serve_slots_find(&again, "b"));
 	assert_int_equal(serve_slots_drop(&ss, serve_slots_find(&ss, "b")), 0);
@@ -139,7 +140,7 @@ static void test_unreserved_advanced(void **state)
 	int err, fd;
 
 	(void)state;
-	assert_int_equal(serve_slots_load(&ss, &st), 0);
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), 0);
 	b = serve_slots_create(&ss, "b", 0, 1, false, &err);
 	assert_non_null(b);
 	assert_int_equal(serve_slots_oldest(&ss), UINT64_MAX);
@@ -165,6 +166,45 @@ static void test_unreserved_advanced(void **state)
 	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
 }
 
+/*
+ * The periodic write runs on a worker thread, after the event loop took its text: a slot
+ * created meanwhile (written at once) must not be undone by the older text written after
+ * it, and a slot dropped and made again under the same name must not take what the older
+ * text said of the first one as what the file keeps for it.
+ */
+static void test_write_order(void **state)
+{
+	static struct serve_slots_save older;
+	struct serve_slots ss, again;
+	struct serve_slot *a;
+	int err;
+
+	(void)state;
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), 0);
+	a = serve_slots_create(&ss, "a", 0x5000000, 1, false, &err);
+	assert_non_null(a);
+	serve_slots_advance(&ss, a, 0x7000000, 1);
+	serve_slots_snapshot(&ss, &older); /* the worker's, not yet written */
+	assert_non_null(serve_slots_create(&ss, "b", 0x6000000, 1, false, &err));
+	assert_int_equal(serve_slots_write(&ss, &older), 1); /* older: not written */
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_non_null(serve_slots_find(&again, "b"));
+	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x7000000);
+
+	/* "a" dropped and made again, reserving nothing, before an older text's end. */
+	serve_slots_advance(&ss, a, 0x8000000, 1);
+	serve_slots_snapshot(&ss, &older);
+	assert_int_equal(serve_slots_write(&ss, &older), 0);
+	assert_int_equal(serve_slots_drop(&ss, a), 0);
+	a = serve_slots_create(&ss, "a", 0, 1, false, &err);
+	assert_non_null(a);
+	serve_slots_advance(&ss, a, 0x2000000, 1);
+	serve_slots_written(&ss, &older);
+	assert_true(a->saved_lsn == 0); /* its file says nothing reserved */
+	assert_int_equal(serve_slots_oldest(&ss), 0x2000000);
+	assert_true(serve_slots_find(&ss, "b")->saved_lsn == 0x6000000);
+}
+
 /* A damaged file is an error: what a slot keeps must not be forgotten. */
 static void test_damaged(void **state)
 {
@@ -172,15 +212,15 @@ static void test_damaged(void **state)
 
 	(void)state;
 	write_slots_file("a 0/5000000 1\n");
-	assert_int_equal(serve_slots_load(&ss, &st), 0);
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), 0);
 	write_slots_file("a 0/5000000\n");
-	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), -EINVAL);
 	write_slots_file("A 0/5000000 1\n");
-	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), -EINVAL);
 	write_slots_file("a zz 1\n");
-	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), -EINVAL);
 	write_slots_file("a 0/5000000 1 x\n");
-	assert_int_equal(serve_slots_load(&ss, &st), -EINVAL);
+	assert_int_equal(serve_slots_load(&ss, &st, NULL), -EINVAL);
 	assert_null(serve_slots_find(&ss, "a"));
 }
 
@@ -190,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreserved_advanced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 

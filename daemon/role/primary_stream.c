@@ -812,7 +812,9 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *
 			  uint32_t len, uint64_t fork)
 {
 	struct stream_state *ss = stream_of(pr);
-	bool past = ss->reported_flush > fork || ss->reported_apply > fork;
+	/* (the source may have reported more than the role: a start at the record) */
+	bool past = ss->reported_flush > fork || ss->reported_apply > fork ||
+		    ss->source.report_write > fork || ss->source.report_flush > fork;
 
 	stream_forks_note(&ss->forks, timeline, pr->stream_tli, (const char *)history, len, fork);
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {

@@ -463,7 +463,10 @@ static bool pgsource_reported_start(struct pgsource *s, uint64_t *lsn, uint32_t 
 		return false;
 	}
 	s->reported_start = true;
-	if (slot && slot < reported - reported % seg_size) {
+	s->reported_pin = false;
+	/* (a slot on another timeline: the record's start, which the server's history moves
+	 * to the fork when the record's timeline forked before it) */
+	if (slot && s->slot_restart_tli == tli && slot < reported - reported % seg_size) {
 		*lsn = slot;
 		*timeline = s->slot_restart_tli;
 		log_log("walship reported WAL flushed up to %s on timeline %u before it restarted: "
@@ -474,6 +477,7 @@ static bool pgsource_reported_start(struct pgsource *s, uint64_t *lsn, uint32_t 
 	}
 	*lsn = reported - reported % seg_size;
 	*timeline = tli;
+	s->reported_pin = true;
 	log_log("walship reported WAL flushed up to %s on timeline %u before it restarted: "
 		"streaming goes on from there",
 		pgrepl_lsn_format(reported, at, sizeof(at)), tli);
@@ -985,11 +989,12 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->wal_missing_lsn = 0;
 	s->held_start = false; /* it started there: a later failure is the stream's own */
 	s->held_removed = false; /* (a fallback was for that start only) */
-	if (s->reported_start && s->start_lsn > s->report_flush) {
-		/* The server has the WAL from the record's start (pgsource_reported_start()):
-		 * reported at once, since the WAL before it was durable on sync_replicas
-		 * replicas, so that the walsender moves the slot there and keeps what is
-		 * streamed from it (a slot made anew is after it). */
+	if (s->reported_start && s->reported_pin && s->start_lsn > s->report_flush) {
+		/* The server has the WAL from the record's start (pgsource_reported_start(),
+		 * or the fork before it that the server's history moved it to): reported at
+		 * once, since the WAL before it was durable on sync_replicas replicas, so
+		 * that the walsender moves the slot there and keeps what is streamed from it
+		 * (a slot made anew is after it; a slot before it keeps it already). */
 		if (s->start_lsn > s->report_write)
 			s->report_write = s->start_lsn;
 		s->report_flush = s->start_lsn;

@@ -222,6 +222,7 @@ struct pgsource {
 	bool held_wait; /* waiting, paused out of streaming, for ops->held_lsn() */
 	int status_logged_ms; /* the status interval last logged as shortened */
 	bool reported_start; /* this START_REPLICATION is at ops->reported_lsn() */
+	bool reported_pin; /* at its segment start, not the slot's: reported once streamed */
 	bool reported_set_aside; /* the server could not stream from it: not asked again */
 	bool held_start; /* this START_REPLICATION is where the replicas' WAL ends */
 	bool held_removed; /* the server no longer had it: from the slot's position */

@@ -13,7 +13,7 @@
  * would run them (a receive gets the client's next bytes, a send takes all, an open or a
  * read of the store is done for real); the acceptor hands over one connection; the
  * listening socket, the socket tuning and kTLS are not there; the slots' file is not
- * written (store_state_put()).  Nothing of the endpoint itself is replaced.
+ * written (store_state_put()), and what would go to a worker thread runs at once.  Nothing of the endpoint itself is replaced.
  *
  * Properties: no more than its three requests (receive, send, file) are in flight; what
  * the server sends is a sequence of whole backend messages (after the one-byte answers to
@@ -130,6 +130,32 @@ int store_state_put(const struct store *st, const char *name, const void *buf, s
 	(void)buf;
 	(void)len;
 	return 0;
+}
+
+/* The worker thread (the slots' periodic writes): none; a job runs where it is submitted. */
+int worker_start(struct worker *w, struct ring *r)
+{
+	(void)w;
+	(void)r;
+	return 0;
+}
+
+void worker_submit(struct worker *w, struct worker_job *job)
+{
+	(void)w;
+	job->run(job);
+	job->done(job);
+}
+
+unsigned int worker_pending(const struct worker *w)
+{
+	(void)w;
+	return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+	(void)w;
 }
 
 bool store_has_incoming(const struct store *st, const char *name)

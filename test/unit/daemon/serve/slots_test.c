@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "common/log.h"
+#include "ring/ring.h"
+#include "ring/worker.h"
 #include "serve/slots.h"
 #include "wal/store.h"
 
@@ -205,6 +207,64 @@ static void test_write_order(void **state)
 	assert_true(serve_slots_find(&ss, "b")->saved_lsn == 0x6000000);
 }
 
+/*
+ * The periodic write on a real worker thread: the tick submits it and returns with the
+ * slot's restart LSN not yet counted as written; its end (on the loop) counts it; a write
+ * that fails is tried again at the next tick a second later; one the worker finished after
+ * the loop stopped (its end not seen), failed, is written at shutdown (serve_slots_flush()).
+ */
+static void test_worker(void **state)
+{
+	char state_dir[128], away[128];
+	struct serve_slots ss, again;
+	struct serve_slot *a;
+	struct worker w = { 0 };
+	struct ring r;
+	int err, fd;
+
+	(void)state;
+	assert_int_equal(ring_init(&r, 16, 0, 0), 0);
+	assert_int_equal(worker_start(&w, &r), 0);
+	assert_int_equal(serve_slots_load(&ss, &st, &w), 0);
+	a = serve_slots_create(&ss, "a", 0x5000000, 1, false, &err);
+	assert_non_null(a);
+	serve_slots_advance(&ss, a, 0x6000000, 1);
+	serve_slots_tick(&ss, ss.saved_ms + 1000);
+	assert_true(ss.save.busy);
+	assert_int_equal(serve_slots_oldest(&ss), 0x5000000);
+	while (worker_pending(&w))
+		assert_true(ring_run(&r, 100) >= 0);
+	assert_false(ss.save.busy);
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000000);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x6000000);
+
+	/* The file cannot be written (its directory replaced by a file). */
+	snprintf(state_dir, sizeof(state_dir), "%s/%s", dir, STORE_STATE_DIR);
+	snprintf(away, sizeof(away), "%s/away", dir);
+	assert_int_equal(rename(state_dir, away), 0);
+	fd = open(state_dir, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	log_set_level(LOG_LEVEL_FATAL); /* the failed writes are logged */
+	serve_slots_advance(&ss, a, 0x7000000, 1);
+	serve_slots_tick(&ss, ss.saved_ms + 1000);
+	while (worker_pending(&w))
+		assert_true(ring_run(&r, 100) >= 0);
+	assert_true(ss.dirty); /* tried again */
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000000);
+	serve_slots_tick(&ss, ss.saved_ms + 1000);
+	worker_stop(&w); /* the loop stopped: its end is not seen */
+	log_set_level(LOG_LEVEL_WARNING);
+	assert_true(ss.save.busy && ss.save.ret < 0);
+	assert_int_equal(unlink(state_dir), 0);
+	assert_int_equal(rename(away, state_dir), 0);
+	serve_slots_flush(&ss);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x7000000);
+	ring_exit(&r);
+}
+
 /* A damaged file is an error: what a slot keeps must not be forgotten. */
 static void test_damaged(void **state)
 {
@@ -231,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreserved_advanced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 

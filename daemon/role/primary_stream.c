@@ -1010,6 +1010,8 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	n->source_apply_lsn = ss->reported_apply;
 	n->source_connects = s.connects;
 	n->source_slot_restart_lsn = s.slot_restart_lsn;
+	n->source_recorded_lsn = ss->recorded.lsn;
+	n->source_recorded_timeline = ss->recorded.timeline;
 	n->source_wal_missing_lsn = s.wal_missing_lsn;
 	snprintf(n->source_slot, sizeof(n->source_slot), "%s", pr->cfg.pg_slot);
 	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has

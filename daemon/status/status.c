@@ -332,6 +332,13 @@ static void render_text_slot(struct sbuf *sb, const struct status_node *n)
 			  "source slot:         \"%s\", restart_lsn NULL: it reserves no WAL "
 			  "(invalidated by max_slot_wal_keep_size, or made without RESERVE_WAL)\n",
 			  n->source_slot);
+	if (n->source_recorded_lsn)
+		sb_printf(sb,
+			  "source record:       %X/%X (%" PRIu64 ") on timeline %" PRIu64
+			  ": a restart streams from its segment start\n",
+			  (unsigned int)(n->source_recorded_lsn >> 32),
+			  (unsigned int)n->source_recorded_lsn, n->source_recorded_lsn,
+			  n->source_recorded_timeline);
 	if (!missing)
 		return;
 	wal_name_format_segment(segment, sizeof(segment), n->timeline ? n->timeline : 1,

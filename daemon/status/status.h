@@ -81,6 +81,10 @@
 	  "reserved).")                                                                                  \
 	X(source_wal_missing_lsn, GAUGE,                                                                 \
 	  "Primary: PostgreSQL removed the WAL the stream needs from this LSN on (0: none).")            \
+	X(source_recorded_lsn, GAUGE,                                                                    \
+	  "Primary: the stream's record (spool_dir/reported): a flush position reported, where a "       \
+	  "restarted walshipd streams from (0: none).")                                                  \
+	X(source_recorded_timeline, GAUGE, "Primary: the timeline of the record's segment start.")       \
 	X(retain_removed_files, COUNTER, "Replica: WAL files removed by retention.")                     \
 	X(retain_removed_bytes, COUNTER, "Replica: bytes of WAL files removed by retention.")            \
 	X(retained_files, GAUGE, "Replica: files in archive_dir at the last retention pass.")            \

@@ -35,6 +35,11 @@ record_at_report() {
 }
 wait_for 30 "the record to name the segment of the flush position reported" record_at_report
 log "record: $(cat "$RECORD")"
+read -r _ _ rlsn <"$RECORD"
+wait_for 10 "walship status to show the record" \
+	bash -c "'$WALSHIP' status -c '$PCONF' | grep -q '^source record: *$rlsn ([0-9]*) on timeline 1'"
+[[ "$(walship_status "$PCONF" --json | jq -r .source_recorded_timeline)" == 1 ]] ||
+	fail "walship status --json does not give the record's timeline"
 
 walshipd_stop "$PCONF"
 walshipd_stop "$RCONF"

@@ -391,8 +391,9 @@ static void top_insert(uint64_t *best, uint32_t *tags, unsigned int need, unsign
 }
 
 /*
- * What is durable on sync_replicas replicas (at least one: with sync_replicas = 0 the
- * furthest replica's), never more than @cap (what the stream delivered): the
+ * What is durable on sync_replicas replicas (with sync_replicas = 0 the furthest
+ * replica's, whose run may pass whole segments held only in the spool, which settle a
+ * segment then as they settle a push: docs/configuration.md), never more than @cap (what the stream delivered): the
  * sync_replicas-th largest stream_lsn of the connected replicas.  With @apply, what their
  * standbys applied: each replica's apply_lsn (the best of its standbys'), counted only as
  * far as it is durable on that replica (its stream_lsn).
@@ -817,6 +818,11 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *
 		    ss->source.report_write > fork || ss->source.report_flush > fork;
 
 	stream_forks_note(&ss->forks, timeline, pr->stream_tli, (const char *)history, len, fork);
+	/* The new timeline's segment at the origin is not the one everything before was
+	 * reported for: the origin goes back to the fork's segment, before which the two
+	 * timelines' WAL is the same (and was reported). */
+	if (pr->stream_origin > fork && pr->id.seg_size)
+		pr->stream_origin = fork - fork % pr->id.seg_size;
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		past = past || peer->stream.end > fork || peer->stream_received_lsn > fork;
 		stream_run_truncate(&peer->stream, fork);
@@ -846,6 +852,7 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 			   uint32_t len)
 {
 	struct primary *pr = arg;
+	struct stream_state *ss = stream_of(pr);
 	uint32_t crc = crc32c(0, content, len), child;
 	uint64_t fork;
 
@@ -853,6 +860,11 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	    wal_history_fork((const char *)content, len, timeline, pr->stream_tli, &fork, &child) ==
 		    0)
 		stream_rewind(pr, timeline, content, len, fork);
+	else if (timeline > ss->forks.newest)
+		/* The history of the timeline streamed from the start (a process started on
+		 * a promoted server): WAL of older timelines the replicas hold or the spool
+		 * sends counts up to where each ended, as after a switch seen streaming. */
+		stream_forks_note(&ss->forks, timeline, 0, (const char *)content, len, 0);
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;

@@ -384,14 +384,19 @@ static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *tim
 		return false;
 	}
 	s->held_wait = false;
-	if (!held || held >= *lsn || held_tli > s->server.timeline)
-		return true; /* (a timeline newer than the server's is none of its history) */
+	/* (a timeline newer than the server's is none of its history; one other than the
+	 * start's, a timeline that forked: its end is compared with the start by the
+	 * server's history, which moves it to the fork when it is past it) */
+	if (!held || (held >= *lsn && held_tli == (*timeline ? *timeline : s->server.timeline)) ||
+	    held_tli > s->server.timeline)
+		return true;
 	held -= held % s->server.seg_size;
-	log_log("the replicas hold WAL up to %s on timeline %u, before replication slot \"%s\" "
-		"at %s: streaming from there, so that no commit waiting for walship on WAL "
-		"between is acknowledged without it",
+	log_log("the replicas hold WAL up to %s on timeline %u, replication slot \"%s\" is at "
+		"%s on timeline %u: streaming from where the replicas' WAL ends, so that no "
+		"commit waiting for walship on WAL between is acknowledged without it",
 		pgrepl_lsn_format(held, at, sizeof(at)), held_tli, s->cfg.slot,
-		pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)));
+		pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)),
+		*timeline ? *timeline : s->server.timeline);
 	*lsn = held;
 	*timeline = held_tli;
 	s->held_start = true;
@@ -1052,7 +1057,10 @@ static void pgsource_wal_removed(struct pgsource *s, const char *err)
 
 	if (s->reported_start) {
 		/* Not WAL the stream misses: the record's, set aside (for this process). */
-		pgsource_reported_set_aside(s, "the server no longer has it");
+		pgsource_reported_set_aside(s, s->reported_pin ?
+						       "the server no longer has it" :
+						       "the server no longer has the WAL from the "
+						       "replication slot's position before it");
 		pgsource_fail(s, "the server no longer has the WAL from %s on timeline %u: %s",
 			      pgrepl_lsn_format(lsn, at, sizeof(at)), timeline, err);
 		return;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/compiler.h"
+#include "common/crc32c.h"
 #include "common/durable.h"
 #include "common/file_compare.h"
 #include "common/file_copy.h"
@@ -560,20 +561,42 @@ int spool_set_identity(struct spool *sp, const struct wal_identity *id)
 	return durable_put(&dir, SPOOL_IDENTITY, buf, len, 0); /* logs */
 }
 
+/* The record's line without its CRC: "SYSID TIMELINE X/X".  Returns its length. */
+static int reported_text(const struct spool_reported *r, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%llu %u %X/%X", (unsigned long long)r->system_identifier,
+			r->timeline, (unsigned int)(r->lsn >> 32), (unsigned int)r->lsn);
+}
+
 int spool_get_reported(struct spool *sp, struct spool_reported *out)
 {
-	unsigned int hi, lo, tli;
+	unsigned int hi, lo, tli, crc;
 	unsigned long long sysid;
-	char buf[128], end;
+	char buf[128], text[128], end;
 	ssize_t n = spool_read_small(sp, SPOOL_REPORTED, buf, sizeof(buf));
+	struct spool_reported r;
+	int len;
 
 	memset(out, 0, sizeof(*out));
 	if (n == -ENOENT)
 		return 0;
 	if (n < 0)
 		return (int)n;
-	if (sscanf(buf, "%llu %u %X/%X%c", &sysid, &tli, &hi, &lo, &end) != 5 || end != '\n' ||
-	    !sysid || !tli || !(hi | lo)) {
+	if (sscanf(buf, "%llu %u %X/%X %8X%c", &sysid, &tli, &hi, &lo, &crc, &end) == 6 &&
+	    end == '\n') {
+		r = (struct spool_reported){ .system_identifier = sysid,
+					     .timeline = tli,
+					     .lsn = (uint64_t)hi << 32 | lo };
+		len = reported_text(&r, text, sizeof(text));
+		/* (the CRC of the text as it is written back: a line that does not read
+		 * back the same is not valid either) */
+		if (len < 0 || crc32c(0, text, (size_t)len) != crc ||
+		    strlen(buf) != (size_t)len + 10)
+			sysid = 0;
+	} else {
+		sysid = 0;
+	}
+	if (!sysid || !tli || !(hi | lo)) {
 		log_error("invalid stream record \"%s/%s\"", sp->path, SPOOL_REPORTED);
 		return -EINVAL;
 	}
@@ -587,9 +610,9 @@ int spool_set_reported(struct spool *sp, const struct spool_reported *r)
 {
 	const struct durable_dir dir = { sp->dir_fd, sp->path };
 	char buf[128];
-	int len = snprintf(buf, sizeof(buf), "%llu %u %X/%X\n",
-			   (unsigned long long)r->system_identifier, r->timeline,
-			   (unsigned int)(r->lsn >> 32), (unsigned int)r->lsn);
+	int len = reported_text(r, buf, sizeof(buf));
 
+	len += snprintf(buf + len, sizeof(buf) - (size_t)len, " %08X\n",
+			crc32c(0, buf, (size_t)len));
 	return durable_put(&dir, SPOOL_REPORTED, buf, (size_t)len, 0); /* logs */
 }

@@ -124,7 +124,8 @@ int spool_get_identity(struct spool *sp, struct wal_identity *id);
 int spool_set_identity(struct spool *sp, const struct wal_identity *id);
 
 /*
- * The stream's record (spool_dir/reported, one line "SYSID TIMELINE X/X"): a flush
+ * The stream's record (spool_dir/reported, one line "SYSID TIMELINE X/X CRC", CRC the
+ * CRC-32C of the text before it, 8 hex digits): a flush
  * position the primary reported to PostgreSQL, of the WAL then durable on sync_replicas
  * replicas.  A walshipd started again streams from there (role/primary_stream.c).
  */

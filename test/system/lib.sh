@@ -1332,6 +1332,21 @@ waiting_commit_returns_with_s() {
 	assert_file_identical "$PDATA/pg_wal/$S" "$RARCHIVE/$S"
 }
 
+# stream_record_line SYSID TIMELINE LSN: print the line of spool_dir/reported that says
+# so ("SYSID TIMELINE X/X CRC": the CRC-32C of the text before it, 8 hex digits).
+stream_record_line() {
+	python3 - "$1 $2 $3" <<-'PY'
+		import sys
+		text = sys.argv[1].encode()
+		crc = 0xFFFFFFFF
+		for b in text:
+		    crc ^= b
+		    for _ in range(8):
+		        crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+		print("%s %08X" % (sys.argv[1], crc ^ 0xFFFFFFFF))
+	PY
+}
+
 # slot_made_anew_under_waiting_commit TABLE: the primary walshipd is stopped.  Drops
 # walship's slot; starts a synchronous COMMIT into TABLE (i int, pad text) that waits (no
 # synchronous standby is connected): COMMIT_PID, its output in $TEST_DIR/commit.out

@@ -31,7 +31,7 @@ log "primary walshipd stopped at $HELD"
 slot_made_anew_under_waiting_commit t98w
 [[ ! -f "$RARCHIVE/$S" ]] || fail "the replica holds $S already"
 sysid=$(psql_at "$NS_P" "$PG_PORT" "select system_identifier from pg_control_system()")
-echo "$sysid 1 0/100" >"$TEST_DIR/ws-primary/spool/reported"
+stream_record_line "$sysid" 1 0/100 >"$TEST_DIR/ws-primary/spool/reported"
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary-2.log"
 waiting_commit_returns_with_s
 grep -q 'walship reported WAL flushed up to 0/100 on timeline 1 before it restarted, but streaming cannot start there: the server no longer has it' \

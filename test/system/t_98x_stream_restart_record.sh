@@ -26,7 +26,9 @@ sysid=$(psql_at "$NS_P" "$PG_PORT" "select system_identifier from pg_control_sys
 record_at_report() {
 	local flush
 	[[ -f "$RECORD" ]] || return 1
-	read -r rsys rtli rlsn <"$RECORD"
+	read -r rsys rtli rlsn _ <"$RECORD"
+	[[ "$(cat "$RECORD")" == "$(stream_record_line "$rsys" "$rtli" "$rlsn")" ]] ||
+		fail "the record \"$(cat "$RECORD")\" does not carry its CRC-32C"
 	flush=$(walship_status "$PCONF" --json | jq -r .source_flush_lsn) # (bytes)
 	[[ "$rsys" == "$sysid" && "$rtli" == 1 ]] || fail "the record is \"$(cat "$RECORD")\""
 	(($(lsn_to_int "$rlsn") <= flush)) ||
@@ -35,7 +37,7 @@ record_at_report() {
 }
 wait_for 30 "the record to name the segment of the flush position reported" record_at_report
 log "record: $(cat "$RECORD")"
-read -r _ _ rlsn <"$RECORD"
+read -r _ _ rlsn _ <"$RECORD"
 wait_for 10 "walship status to show the record" \
 	bash -c "'$WALSHIP' status -c '$PCONF' | grep -q '^source record: *$rlsn ([0-9]*) on timeline 1'"
 [[ "$(walship_status "$PCONF" --json | jq -r .source_recorded_timeline)" == 1 ]] ||
@@ -43,7 +45,7 @@ wait_for 10 "walship status to show the record" \
 
 walshipd_stop "$PCONF"
 walshipd_stop "$RCONF"
-read -r _ _ rlsn <"$RECORD"
+read -r _ _ rlsn _ <"$RECORD"
 r=$(lsn_to_int "$rlsn")
 r=$((r - r % (16 << 20)))
 start=$(printf '%X/%X' $((r >> 32)) $((r & 0xFFFFFFFF)))

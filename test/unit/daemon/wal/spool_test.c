@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -235,7 +236,7 @@ static void test_reported(void **state)
 					  .lsn = 0x1A2B3C4D5E6ull };
 	struct spool_reported back = { .lsn = 1 };
 	struct spool sp;
-	char path[4200];
+	char path[4200], line[128], *crc;
 	FILE *f;
 
 	(void)state;
@@ -255,22 +256,43 @@ static void test_reported(void **state)
 	assert_int_equal(spool_get_reported(&sp, &back), 0);
 	assert_true(back.lsn == 0x2000000 && back.timeline == 3);
 
+	/* As written: the text and its CRC-32C, 8 hex digits. */
 	snprintf(path, sizeof(path), "%s/reported", dir);
-	static const char *const bad[] = {
-		"7713288329218603033 1 0/2000000", /* cut: no end of line */
-		"7713288329218603033 0 0/2000000\n", /* timeline 0 */
-		"7713288329218603033 1 0/0\n", /* no position */
-		"7713288329218603033 1 0x2000000\n", "",
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_int_equal(strlen(line), 41);
+	assert_int_equal(strncmp(line, "7713288329218603033 3 0/2000000 ", 32), 0);
+	crc = line + 32;
+	crc[8] = '\0';
+
+	/* Lines that are not valid: head, the CRC of the line written (or none), tail. */
+	static const struct {
+		const char *head, *tail;
+		bool crc;
+	} bad[] = {
+		{ "7713288329218603033 3 0/2000001 ", "\n", true }, /* another position */
+		{ "7713288329218603033 3 0/2000000 ", "", true }, /* cut: no end of line */
+		{ "7713288329218603033 3 0/2000000", "\n", false }, /* no CRC */
+		{ "7713288329218603033 3 0/02000000 ", "\n", true }, /* not as written */
+		{ "7713288329218603033 3 0/2000000 ", " \n", true }, { "", "", false },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f = fopen(path, "w");
 		assert_non_null(f);
-		fputs(bad[i], f);
+		fprintf(f, "%s%s%s", bad[i].head, bad[i].crc ? crc : "", bad[i].tail);
 		fclose(f);
 		back.lsn = 1;
 		assert_int_equal(spool_get_reported(&sp, &back), -EINVAL);
 		assert_true(back.lsn == 0 && back.system_identifier == 0);
 	}
+	f = fopen(path, "w"); /* the line written, by hand */
+	assert_non_null(f);
+	fprintf(f, "7713288329218603033 3 0/2000000 %s\n", crc);
+	fclose(f);
+	assert_int_equal(spool_get_reported(&sp, &back), 0);
+	assert_true(back.lsn == 0x2000000);
 	unlink(path);
 	spool_close(&sp);
 }

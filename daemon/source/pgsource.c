@@ -368,7 +368,7 @@ static void pgsource_start_timeline(struct pgsource *s)
 static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *timeline)
 {
 	char at[PGREPL_LSN_TEXT], slot_at[PGREPL_LSN_TEXT];
-	uint32_t held_tli = 0;
+	uint32_t held_tli = 0, start_tli;
 	uint64_t held;
 
 	if (!s->ops->held_lsn || s->held_removed)
@@ -384,19 +384,19 @@ static bool pgsource_held_start(struct pgsource *s, uint64_t *lsn, uint32_t *tim
 		return false;
 	}
 	s->held_wait = false;
-	/* (a timeline newer than the server's is none of its history; one other than the
-	 * start's, a timeline that forked: its end is compared with the start by the
-	 * server's history, which moves it to the fork when it is past it) */
-	if (!held || (held >= *lsn && held_tli == (*timeline ? *timeline : s->server.timeline)) ||
-	    held_tli > s->server.timeline)
+	start_tli = *timeline ? *timeline : s->server.timeline;
+	/* (a timeline newer than the server's is none of its history; an end at or past the
+	 * start is kept from only on a timeline older than the start's: one that forked,
+	 * at or before the start since the start's timeline is the server's history, where
+	 * the server's history moves it to the fork) */
+	if (!held || held_tli > s->server.timeline || (held >= *lsn && held_tli >= start_tli))
 		return true;
 	held -= held % s->server.seg_size;
 	log_log("the replicas hold WAL up to %s on timeline %u, replication slot \"%s\" is at "
 		"%s on timeline %u: streaming from where the replicas' WAL ends, so that no "
 		"commit waiting for walship on WAL between is acknowledged without it",
 		pgrepl_lsn_format(held, at, sizeof(at)), held_tli, s->cfg.slot,
-		pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)),
-		*timeline ? *timeline : s->server.timeline);
+		pgrepl_lsn_format(*lsn, slot_at, sizeof(slot_at)), start_tli);
 	*lsn = held;
 	*timeline = held_tli;
 	s->held_start = true;

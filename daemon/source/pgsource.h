@@ -138,8 +138,9 @@ struct pgsource_ops {
 	 * (a slot made by CREATE_REPLICATION_SLOT's RESERVE_WAL at the last checkpoint, or
 	 * reserving nothing): commits that waited for walship on WAL before it would be
 	 * acknowledged by the first report without it on a replica.  Streaming then starts
-	 * there when it is before the slot's position (if the server still has it: else
-	 * from the slot's position, warned).  UINT64_MAX: not known yet (fewer replicas
+	 * there when it is before the slot's position, or on a timeline older than the
+	 * slot's (the server's history moves it to the fork when past it), if the server
+	 * still has it: else from the slot's position, warned.  UINT64_MAX: not known yet (fewer replicas
 	 * connected than the role waits for): the source waits out of streaming until
 	 * pgsource_replicas_known(), asking again at least every connect_timeout.  May be
 	 * NULL.

@@ -43,6 +43,12 @@ slot_active() {
 metrics_r1() {
 	in_ns "$NS_R1" curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics"
 }
+# metrics_has REGEX: a line of /metrics matches REGEX (grep -E, whole line).  Read whole
+# first: grep -q leaving a pipe early fails curl's write, which pipefail would report.
+metrics_has() {
+	local m
+	m=$(metrics_r1) && grep -qxE -- "$1" <<<"$m"
+}
 # slot_metrics_match NAME: the slot's samples in /metrics equal walship status --json's
 # restart LSN (as bytes), retained bytes and active (both read again until they agree: the
 # restart LSN moves with the standby's reports).
@@ -229,14 +235,14 @@ walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name =
 walship_status "$RCONF" | grep -Eq '^  slot sb_slot: restart [0-9A-F]+/[0-9A-F]+, active, retains' ||
 	fail "walship status (text) does not show slot sb_slot: $(walship_status "$RCONF")"
 log "ok: standby through sb_slot: $(slot_json sb_slot)"
-metrics_r1 | grep -qx 'walship_slots 3' || fail "/metrics: walship_slots is not 3"
+metrics_has 'walship_slots 3' || fail "/metrics: walship_slots is not 3"
 for slot in rw kept sb_slot; do
 	wait_for 10 "slot $slot's /metrics samples to equal walship status --json" \
 		slot_metrics_match "$slot"
 done
-metrics_r1 | grep -qx 'walship_slot_active{slot="sb_slot"} 1' ||
+metrics_has 'walship_slot_active\{slot="sb_slot"\} 1' ||
 	fail "/metrics: slot sb_slot not active"
-metrics_r1 | grep -qx 'walship_slot_active{slot="kept"} 0' || fail "/metrics: slot kept active"
+metrics_has 'walship_slot_active\{slot="kept"\} 0' || fail "/metrics: slot kept active"
 log "ok: /metrics: $(metrics_r1 | grep '^walship_slot_[a-z_]*{slot="sb_slot"}' | tr '\n' ' ')"
 
 # The slots survive a SIGKILL of the appliance (a restart LSN is written at most a second
@@ -262,7 +268,8 @@ out=$(repl "DROP_REPLICATION_SLOT rw WAIT") || fail "DROP_REPLICATION_SLOT rw: $
 assert_eq "||" "$(repl "READ_REPLICATION_SLOT rw")" "READ_REPLICATION_SLOT of a dropped slot"
 slot_json rw >/dev/null 2>&1 && fail "slot rw still in status after DROP"
 grep -q '^rw ' "$RARCHIVE/.walship/slots" && fail "slot rw still in the slots file"
-metrics_r1 | grep -q '^walship_slot_[a-z_]*{slot="rw"}' && fail "slot rw still in /metrics"
+m=$(metrics_r1) || fail "/metrics could not be read"
+grep -q '^walship_slot_[a-z_]*{slot="rw"}' <<<"$m" && fail "slot rw still in /metrics"
 repl "DROP_REPLICATION_SLOT kept" >/dev/null || fail "DROP_REPLICATION_SLOT kept failed"
 out=$(repl "DROP_REPLICATION_SLOT nope") && fail "dropped a slot that does not exist"
 [[ "$out" == *'replication slot "nope" does not exist'* ]] || fail "DROP of nope: '$out'"

@@ -12,7 +12,9 @@
 #     holds), and reports it flushed: PostgreSQL moves the slot back there;
 #   - the replica started again, the COMMIT returns only with S stored on the replica,
 #     equal to pg_wal's (archive_command archives nowhere: the stream is the only way S
-#     reaches the replica).
+#     reaches the replica);
+#   - a record ahead of the slot on its timeline: the stream starts at the slot; a record
+#     on a timeline after the server's, and one past the server's WAL, are set aside.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -77,5 +79,39 @@ log "ok: the primary walshipd streams from $start, with no replica connected; th
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-2.log"
 waiting_commit_returns_with_s
 log "ok: the COMMIT waiting on $S returned with $S stored on the replica, equal to pg_wal's"
+
+# A record ahead of the slot on its timeline: the stream starts at the slot, the earlier
+# (the server's own position; a server restored from a snapshot may hold other WAL than
+# the record's before the record).
+walshipd_stop "$PCONF"
+psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+	insert into t98x select g, repeat('z', 100) from generate_series(1, 500) g" >/dev/null
+psql_at "$NS_P" "$PG_PORT" "select pg_switch_wal()" >/dev/null
+slot_at=$(psql_at "$NS_P" "$PG_PORT" "select restart_lsn from pg_replication_slots")
+ahead=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
+(($(lsn_to_int "$ahead") >> 24 > $(lsn_to_int "$slot_at") >> 24)) || # (16 MiB segments)
+	fail "the server's position $ahead is not a segment past the slot's $slot_at"
+stream_record_line "$sysid" 1 "$ahead" >"$RECORD"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary-3.log"
+wait_for 30 "the primary walshipd to stream" streaming
+grep -q "walship reported WAL flushed up to $ahead on timeline 1 before it restarted: streaming goes on from replication slot \"walship\"'s position $slot_at, before it" \
+	"$TEST_DIR/ws-primary-3.log" || fail "the primary walshipd did not start at the slot, before its record: $(grep -E 'walship reported|starting WAL' "$TEST_DIR/ws-primary-3.log")"
+log "ok: a record ahead of the slot ($ahead): streaming from the slot's position $slot_at"
+
+# Records the server cannot stream from are set aside, and the start is chosen without
+# them: one on a timeline after the server's, one past the server's WAL.
+for bad in "9 $ahead" "1 FF/0"; do
+	walshipd_stop "$PCONF"
+	# shellcheck disable=SC2086  # two words: timeline, position
+	stream_record_line "$sysid" $bad >"$RECORD"
+	logf=$TEST_DIR/ws-primary-${bad%% *}.log
+	walshipd_start "$NS_P" "$PCONF" "$logf"
+	wait_for 30 "the primary walshipd to stream" streaming
+	grep -q "walship reported WAL flushed up to ${bad#* } on timeline ${bad%% *} before it restarted, but streaming cannot start there: the server" \
+		"$logf" || fail "record \"$bad\" not set aside: $(grep -E 'walship reported|starting WAL' "$logf")"
+	log "ok: $(grep -o 'but streaming cannot start there: [^;]*' "$logf")"
+done
+WS_PSQL_TIMEOUT=30 psql_at "$NS_P" "$PG_PORT" "insert into t98x values (-2, 'after')" ||
+	fail "a synchronous commit did not return after the restarts"
 ws_check_daemons
 log "PASS"

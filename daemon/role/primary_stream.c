@@ -809,20 +809,30 @@ static void stream_wal_batch_end(void *arg)
  * to PostgreSQL go back to @fork, so that the new timeline's WAL counts only as the
  * replicas make it durable (durability rule 1 across a failover).
  */
+static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uint64_t fork);
+
 static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *history,
 			  uint32_t len, uint64_t fork)
+{
+	stream_forks_note(&stream_of(pr)->forks, timeline, pr->stream_tli, (const char *)history,
+			  len, fork);
+	/* The new timeline's segment at the origin is not the one everything before was
+	 * reported for: the origin goes back to the fork's segment, before which the two
+	 * timelines' WAL is the same (and was reported). */
+	if (pr->stream_origin > fork && pr->id.seg_size)
+		pr->stream_origin = fork - fork % pr->id.seg_size;
+	stream_cut(pr, timeline, pr->stream_tli, fork);
+}
+
+/* What the replicas hold past @fork, where timeline @left ended and @timeline began, no
+ * longer counts: their runs, and what was reported, go back to it. */
+static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uint64_t fork)
 {
 	struct stream_state *ss = stream_of(pr);
 	/* (the source may have reported more than the role: a start at the record) */
 	bool past = ss->reported_flush > fork || ss->reported_apply > fork ||
 		    ss->source.report_write > fork || ss->source.report_flush > fork;
 
-	stream_forks_note(&ss->forks, timeline, pr->stream_tli, (const char *)history, len, fork);
-	/* The new timeline's segment at the origin is not the one everything before was
-	 * reported for: the origin goes back to the fork's segment, before which the two
-	 * timelines' WAL is the same (and was reported). */
-	if (pr->stream_origin > fork && pr->id.seg_size)
-		pr->stream_origin = fork - fork % pr->id.seg_size;
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
 		past = past || peer->stream.end > fork || peer->stream_received_lsn > fork;
 		stream_run_truncate(&peer->stream, fork);
@@ -835,7 +845,7 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *
 		return;
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
 		"no longer counts",
-		timeline, (unsigned int)(fork >> 32), (unsigned int)fork, pr->stream_tli);
+		timeline, (unsigned int)(fork >> 32), (unsigned int)fork, left);
 	if (ss->reported_flush > fork) {
 		ss->reported_flush = fork;
 		stream_record(pr, ss);
@@ -860,11 +870,17 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	    wal_history_fork((const char *)content, len, timeline, pr->stream_tli, &fork, &child) ==
 		    0)
 		stream_rewind(pr, timeline, content, len, fork);
-	else if (timeline > ss->forks.newest)
+	else if (timeline > ss->forks.newest) {
 		/* The history of the timeline streamed from the start (a process started on
 		 * a promoted server): WAL of older timelines the replicas hold or the spool
-		 * sends counts up to where each ended, as after a switch seen streaming. */
+		 * sends counts up to where each ended, as after a switch seen streaming, and
+		 * what was counted before it came (acknowledgements of held segments) goes
+		 * back to where the timeline before this one ended. */
 		stream_forks_note(&ss->forks, timeline, 0, (const char *)content, len, 0);
+		if (ss->forks.n && ss->forks.ended[ss->forks.n - 1].end)
+			stream_cut(pr, timeline, ss->forks.ended[ss->forks.n - 1].tli,
+				   ss->forks.ended[ss->forks.n - 1].end);
+	}
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;

@@ -87,4 +87,18 @@ gone=$(grep -o "discarded \"$cut\.[0-9]*\" ([0-9]* durable bytes): \"$cut.partia
 [[ ! -d "$RARCHIVE/.refused" || -z "$(ls -A "$RARCHIVE/.refused")" ]] ||
 	fail "files set aside: $(ls "$RARCHIVE/.refused")"
 log "ok: $kept; then $gone"
+
+# The primary walshipd started again on the promoted server (timeline 2 from the start:
+# its history, fetched before streaming, tells the role where timeline 1 ended): it goes
+# on on timeline 2 from its record, and the next segment reaches the replica whole.
+walshipd_stop "$PCONF"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary-2.log"
+psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000)"
+seg3=$(pg_segment_name "$NS_P" "$S_PORT")
+psql_at "$NS_P" "$S_PORT" "select pg_switch_wal()" >/dev/null
+wait_for 30 "segment $seg3 of timeline 2 on the replica" test -f "$RARCHIVE/$seg3"
+assert_file_identical "$SDATA/pg_wal/$seg3" "$RARCHIVE/$seg3"
+grep -q "walship reported WAL flushed up to [0-9A-F/]* on timeline 2 before it restarted" \
+	"$TEST_DIR/ws-primary-2.log" || fail "the primary walshipd did not go on from its record on timeline 2"
+log "ok: started again on timeline 2, $seg3 stored as in the promoted server's pg_wal"
 log "PASS"

@@ -450,18 +450,19 @@ static void stream_record(struct primary *pr, struct stream_state *ss)
 {
 	struct spool_reported *r = &ss->recorded;
 	uint64_t sysid = ss->source.server.system_identifier;
+	/* (what the source reported may be more: a start at the record, reported at once,
+	 * before the replicas' runs reach it again; never recorded backwards below it) */
+	uint64_t flush = ss->reported_flush > ss->source.report_flush ? ss->reported_flush :
+									ss->source.report_flush;
 	uint32_t seg_size = pr->id.seg_size, tli;
 
-	if (!sysid || !seg_size || !pr->stream_tli || !ss->reported_flush)
+	if (!sysid || !seg_size || !pr->stream_tli || !flush)
 		return;
-	tli = stream_forks_timeline(&ss->forks, ss->reported_flush - ss->reported_flush % seg_size,
-				    pr->stream_tli);
+	tli = stream_forks_timeline(&ss->forks, flush - flush % seg_size, pr->stream_tli);
 	if (r->system_identifier == sysid && r->timeline == tli &&
-	    r->lsn / seg_size == ss->reported_flush / seg_size)
+	    r->lsn / seg_size == flush / seg_size)
 		return;
-	*r = (struct spool_reported){ .system_identifier = sysid,
-				      .timeline = tli,
-				      .lsn = ss->reported_flush };
+	*r = (struct spool_reported){ .system_identifier = sysid, .timeline = tli, .lsn = flush };
 	stream_record_write(ss);
 }
 
@@ -846,13 +847,12 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
 		"no longer counts",
 		timeline, (unsigned int)(fork >> 32), (unsigned int)fork, left);
-	if (ss->reported_flush > fork) {
+	if (ss->reported_flush > fork)
 		ss->reported_flush = fork;
-		stream_record(pr, ss);
-	}
 	if (ss->reported_apply > fork)
 		ss->reported_apply = fork;
 	pgsource_rewind(&ss->source, fork);
+	stream_record(pr, ss); /* (after the source's: it records the more of the two) */
 }
 
 /* A timeline's history file, before its first WAL: shipped (before the timeline's
@@ -875,11 +875,11 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 		 * a promoted server): WAL of older timelines the replicas hold or the spool
 		 * sends counts up to where each ended, as after a switch seen streaming, and
 		 * what was counted before it came (acknowledgements of held segments) goes
-		 * back to where the timeline before this one ended. */
+		 * back to where the oldest of them ended (nothing is reported yet: the runs
+		 * go on from the stream's origin). */
 		stream_forks_note(&ss->forks, timeline, 0, (const char *)content, len, 0);
-		if (ss->forks.n && ss->forks.ended[ss->forks.n - 1].end)
-			stream_cut(pr, timeline, ss->forks.ended[ss->forks.n - 1].tli,
-				   ss->forks.ended[ss->forks.n - 1].end);
+		if (ss->forks.n && ss->forks.ended[0].end) /* (the oldest kept: any after) */
+			stream_cut(pr, timeline, ss->forks.ended[0].tli, ss->forks.ended[0].end);
 	}
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)

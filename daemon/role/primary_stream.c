@@ -393,8 +393,8 @@ static void top_insert(uint64_t *best, uint32_t *tags, unsigned int need, unsign
 /*
  * What is durable on sync_replicas replicas (with sync_replicas = 0 the furthest
  * replica's, whose run may pass whole segments held only in the spool, which settle a
- * segment then as they settle a push: docs/configuration.md), never more than @cap (what the stream delivered): the
- * sync_replicas-th largest stream_lsn of the connected replicas.  With @apply, what their
+ * segment then as they settle a push: docs/configuration.md), never more than @cap
+ * (what the stream delivered): the sync_replicas-th largest stream_lsn of the connected replicas.  With @apply, what their
  * standbys applied: each replica's apply_lsn (the best of its standbys'), counted only as
  * far as it is durable on that replica (its stream_lsn).
  */
@@ -440,8 +440,9 @@ static void stream_record_done(struct worker_job *job)
 	struct stream_state *ss = stream_of(rec->pr);
 
 	rec->busy = false;
-	if (memcmp(&rec->writing, &ss->recorded, sizeof(rec->writing)) != 0)
-		stream_record_write(ss);
+	if (rec->writing.system_identifier != ss->recorded.system_identifier ||
+	    rec->writing.timeline != ss->recorded.timeline || rec->writing.lsn != ss->recorded.lsn)
+		stream_record_write(ss); /* it moved meanwhile */
 }
 
 /* The flush position reported moved: recorded when its segment changed, with the
@@ -802,29 +803,6 @@ static void stream_wal_batch_end(void *arg)
 		peer_fill(peer);
 }
 
-/*
- * The stream goes on on a timeline that forked from the one streamed at @fork.  A cascading
- * server may have sent WAL of the old timeline past the fork (the first half of a record
- * its upstream never finished: PostgreSQL's walsender.c says so), and the replicas may
- * hold it durably; it is not the new timeline's.  Their runs and the positions reported
- * to PostgreSQL go back to @fork, so that the new timeline's WAL counts only as the
- * replicas make it durable (durability rule 1 across a failover).
- */
-static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uint64_t fork);
-
-static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *history,
-			  uint32_t len, uint64_t fork)
-{
-	stream_forks_note(&stream_of(pr)->forks, timeline, pr->stream_tli, (const char *)history,
-			  len, fork);
-	/* The new timeline's segment at the origin is not the one everything before was
-	 * reported for: the origin goes back to the fork's segment, before which the two
-	 * timelines' WAL is the same (and was reported). */
-	if (pr->stream_origin > fork && pr->id.seg_size)
-		pr->stream_origin = fork - fork % pr->id.seg_size;
-	stream_cut(pr, timeline, pr->stream_tli, fork);
-}
-
 /* What the replicas hold past @fork, where timeline @left ended and @timeline began, no
  * longer counts: their runs, and what was reported, go back to it. */
 static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uint64_t fork)
@@ -853,6 +831,27 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 		ss->reported_apply = fork;
 	pgsource_rewind(&ss->source, fork);
 	stream_record(pr, ss); /* (after the source's: it records the more of the two) */
+}
+
+/*
+ * The stream goes on on a timeline that forked from the one streamed at @fork.  A cascading
+ * server may have sent WAL of the old timeline past the fork (the first half of a record
+ * its upstream never finished: PostgreSQL's walsender.c says so), and the replicas may
+ * hold it durably; it is not the new timeline's.  Their runs and the positions reported
+ * to PostgreSQL go back to @fork, so that the new timeline's WAL counts only as the
+ * replicas make it durable (durability rule 1 across a failover).
+ */
+static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *history,
+			  uint32_t len, uint64_t fork)
+{
+	stream_forks_note(&stream_of(pr)->forks, timeline, pr->stream_tli, (const char *)history,
+			  len, fork);
+	/* The new timeline's segment at the origin is not the one everything before was
+	 * reported for: the origin goes back to the fork's segment, before which the two
+	 * timelines' WAL is the same (and was reported). */
+	if (pr->stream_origin > fork && pr->id.seg_size)
+		pr->stream_origin = fork - fork % pr->id.seg_size;
+	stream_cut(pr, timeline, pr->stream_tli, fork);
 }
 
 /* A timeline's history file, before its first WAL: shipped (before the timeline's

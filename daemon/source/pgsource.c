@@ -994,16 +994,13 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->wal_missing_lsn = 0;
 	s->held_start = false; /* it started there: a later failure is the stream's own */
 	s->held_removed = false; /* (a fallback was for that start only) */
-	if (s->reported_start && s->reported_pin && s->start_lsn > s->report_flush) {
+	if (s->reported_start && s->reported_pin) {
 		/* The server has the WAL from the record's start (pgsource_reported_start(),
 		 * or the fork before it that the server's history moved it to): reported at
 		 * once, since the WAL before it was durable on sync_replicas replicas, so
 		 * that the walsender moves the slot there and keeps what is streamed from it
 		 * (a slot made anew is after it; a slot before it keeps it already). */
-		if (s->start_lsn > s->report_write)
-			s->report_write = s->start_lsn;
-		s->report_flush = s->start_lsn;
-		pgsource_send_status(s, false);
+		pgsource_report(s, s->start_lsn, s->start_lsn, 0);
 		if (s->state != PGSOURCE_STREAMING)
 			return;
 	}

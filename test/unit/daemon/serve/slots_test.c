@@ -127,6 +127,34 @@ static void test_lifecycle(void **state)
 	assert_int_equal(err, -ENOSPC);
 }
 
+/* The slots' file cannot be written: its directory replaced by a file (and back). */
+static void state_dir_path(char *state_dir, size_t len, char *away, size_t away_len)
+{
+	snprintf(state_dir, len, "%s/%s", dir, STORE_STATE_DIR);
+	snprintf(away, away_len, "%s/away", dir);
+}
+
+static void state_dir_block(void)
+{
+	char state_dir[128], away[128];
+	int fd;
+
+	state_dir_path(state_dir, sizeof(state_dir), away, sizeof(away));
+	assert_int_equal(rename(state_dir, away), 0);
+	fd = open(state_dir, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+static void state_dir_unblock(void)
+{
+	char state_dir[128], away[128];
+
+	state_dir_path(state_dir, sizeof(state_dir), away, sizeof(away));
+	assert_int_equal(unlink(state_dir), 0);
+	assert_int_equal(rename(away, state_dir), 0);
+}
+
 /*
  * A permanent slot made without reserving WAL (CREATE_REPLICATION_SLOT without
  * RESERVE_WAL: its file says 0, nothing) and then advanced by its client keeps WAL from
@@ -136,10 +164,9 @@ static void test_lifecycle(void **state)
  */
 static void test_unreserved_advanced(void **state)
 {
-	char state_dir[128], away[128];
 	struct serve_slots ss;
 	struct serve_slot *b;
-	int err, fd;
+	int err;
 
 	(void)state;
 	assert_int_equal(serve_slots_load(&ss, &st, NULL), 0);
@@ -150,19 +177,13 @@ static void test_unreserved_advanced(void **state)
 	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
 
 	/* The file cannot be written (its directory replaced by a file): still kept. */
-	snprintf(state_dir, sizeof(state_dir), "%s/%s", dir, STORE_STATE_DIR);
-	snprintf(away, sizeof(away), "%s/away", dir);
-	assert_int_equal(rename(state_dir, away), 0);
-	fd = open(state_dir, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	state_dir_block();
 	log_set_level(LOG_LEVEL_FATAL); /* the failed write is logged */
 	serve_slots_tick(&ss, ss.saved_ms + 1000);
 	log_set_level(LOG_LEVEL_WARNING);
 	assert_true(ss.dirty);
 	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
-	assert_int_equal(unlink(state_dir), 0);
-	assert_int_equal(rename(away, state_dir), 0);
+	state_dir_unblock();
 	serve_slots_tick(&ss, ss.saved_ms + 1000);
 	assert_false(ss.dirty);
 	assert_int_equal(serve_slots_oldest(&ss), 0x6000100);
@@ -215,12 +236,11 @@ static void test_write_order(void **state)
  */
 static void test_worker(void **state)
 {
-	char state_dir[128], away[128];
 	struct serve_slots ss, again;
 	struct serve_slot *a;
 	struct worker w = { 0 };
 	struct ring r;
-	int err, fd;
+	int err;
 
 	(void)state;
 	assert_int_equal(ring_init(&r, 16, 0, 0), 0);
@@ -240,12 +260,7 @@ static void test_worker(void **state)
 	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x6000000);
 
 	/* The file cannot be written (its directory replaced by a file). */
-	snprintf(state_dir, sizeof(state_dir), "%s/%s", dir, STORE_STATE_DIR);
-	snprintf(away, sizeof(away), "%s/away", dir);
-	assert_int_equal(rename(state_dir, away), 0);
-	fd = open(state_dir, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	state_dir_block();
 	log_set_level(LOG_LEVEL_FATAL); /* the failed writes are logged */
 	serve_slots_advance(&ss, a, 0x7000000, 1);
 	serve_slots_tick(&ss, ss.saved_ms + 1000);
@@ -257,8 +272,7 @@ static void test_worker(void **state)
 	worker_stop(&w); /* the loop stopped: its end is not seen */
 	log_set_level(LOG_LEVEL_WARNING);
 	assert_true(ss.save.busy && ss.save.ret < 0);
-	assert_int_equal(unlink(state_dir), 0);
-	assert_int_equal(rename(away, state_dir), 0);
+	state_dir_unblock();
 	serve_slots_flush(&ss);
 	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
 	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x7000000);

@@ -209,12 +209,19 @@ static bool of_archive(const struct wal_validator *wv, const struct wal_identity
 }
 
 /* Whether the file open at @fd is the one at @path still. */
+/* Whether the file open as @fd is still what @path names, or was removed (retention
+ * unlinked it while it was read: its link count is 0, and the copy read is the file that
+ * was stored).  A file renamed away (set aside, another stored under the name) is
+ * neither, even while the name is free. */
 static bool same_file_named(int fd, const char *path)
 {
 	struct stat a, b;
 
-	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_ino == b.st_ino &&
-	       a.st_dev == b.st_dev;
+	if (fstat(fd, &a) < 0)
+		return false;
+	if (lstat(path, &b) < 0)
+		return errno == ENOENT && a.st_nlink == 0;
+	return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
 /*
@@ -315,7 +322,8 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		goto out_end;
 	}
 	/* A stored file replaced under its name while it was read (walshipd set a file put
-	 * there by hand aside, and stored its own): serve the one there now. */
+	 * there by hand aside, and stored its own): serve the one there now.  One removed
+	 * by retention meanwhile was the stored file: its validated copy is served. */
 	if (!partial && !same_file_named(src, src_path)) {
 		log_debug("file \"%s\" was replaced while it was read", src_path);
 		exit_code = FETCH_RETRY_FINAL;

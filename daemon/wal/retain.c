@@ -24,7 +24,7 @@ int retain_select(struct retain_file *files, size_t n, uint32_t seg_size, uint64
 		  const struct retain_policy *policy, int64_t now_ms, struct retain_plan *plan)
 {
 	uint64_t newest_segno = 0, floor_segno, newer_bytes = 0, total = 0;
-	size_t nsegs = 0;
+	size_t nsegs = 0, nknown = 0;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->oldest_kept = -1;
@@ -36,16 +36,21 @@ int retain_select(struct retain_file *files, size_t n, uint32_t seg_size, uint64
 		if (f->wn.kind == WAL_FILE_HISTORY) {
 			f->segno = UINT64_MAX;
 		} else {
+			/* An unknown position (a name out of range for seg_size) sorts after
+			 * every segment and is never removed, but is not the newest segment:
+			 * that rule keeps the newest WAL, which such a stray file is not. */
 			if (!wal_seg_size_valid(seg_size) ||
 			    wal_name_segno(&f->wn, seg_size, &f->segno) < 0)
-				f->segno =
-					UINT64_MAX - 1; /* unknown position: after every segment */
-			if (f->segno > newest_segno || nsegs == 0)
+				f->segno = UINT64_MAX - 1;
+			else if (f->segno > newest_segno || nknown == 0)
 				newest_segno = f->segno;
+			nknown += f->segno != UINT64_MAX - 1;
 			nsegs++;
 		}
 		total += f->size;
 	}
+	if (nknown == 0)
+		newest_segno = UINT64_MAX - 1;
 	qsort(files, n, sizeof(*files), retain_file_cmp);
 	plan->kept = n;
 	plan->kept_bytes = total;

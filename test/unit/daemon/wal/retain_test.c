@@ -137,6 +137,37 @@ static void test_newest_and_history(void **state)
 	assert_int_equal(plan.kept, 2);
 }
 
+/* A name out of range for the segment size (a stray file, another cluster's size) has no
+ * position: it sorts after every segment and stays, and the newest real segment stays
+ * too: the stray file is not taken for the newest. */
+static void test_unknown_position_not_newest(void **state)
+{
+	struct retain_file files[16];
+	struct retain_policy p = { .keep_ms = 1 };
+	struct retain_plan plan;
+	size_t n = make_files(files, 4);
+
+	(void)state;
+	/* segment 0x100 of log 0: past the 256 segments of 16 MiB a log holds */
+	snprintf(files[n].name, sizeof(files[n].name), "000000010000000000000100");
+	files[n].size = SEG;
+	n++;
+	for (size_t i = 0; i < n; i++)
+		files[i].stored_ms = NOW_MS - 1000 * MIN_MS;
+	assert_int_equal(retain_select(files, n, SEG, RETAIN_NO_FLOOR, &p, NOW_MS, &plan), 0);
+	assert_int_equal(plan.remove, 3); /* 1..3 go: 4, the newest, stays */
+	assert_string_equal(files[3].name, "000000010000000000000004");
+	assert_string_equal(files[4].name, "000000010000000000000100");
+	assert_int_equal(plan.kept, 3);
+	/* only strays: none is removed */
+	n = 0;
+	snprintf(files[n++].name, sizeof(files[0].name), "000000010000000000000100");
+	snprintf(files[n++].name, sizeof(files[0].name), "000000010000000000000200");
+	files[0].stored_ms = files[1].stored_ms = 0;
+	assert_int_equal(retain_select(files, n, SEG, RETAIN_NO_FLOOR, &p, NOW_MS, &plan), 0);
+	assert_int_equal(plan.remove, 0);
+}
+
 /* Removal is a prefix: a young file stops the walk, older-looking files after it stay. */
 static void test_prefix_and_timelines(void **state)
 {
@@ -173,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_floor),
 		cmocka_unit_test(test_newest_and_history),
+		cmocka_unit_test(test_unknown_position_not_newest),
 		cmocka_unit_test(test_prefix_and_timelines),
 	};
 

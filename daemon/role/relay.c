@@ -803,6 +803,13 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	if (primary_listen(pr) < 0)
 		goto out_hba;
 	primary_accept_post(pr);
+	/* The segments kept partial at the last stop (a stream cut by a restart or a lost
+	 * link): their durable bytes go downstream now, not only once the upstream resumes
+	 * them.  After the primary host's loss the upstream may never do so, and a downstream
+	 * replica's `walship fetch` would lack WAL this replica acknowledged. */
+	for (unsigned int i = 0; i < store->npartials; i++)
+		relay_wal_durable(pr, store->partials[i].name, store->partials[i].tmp_name,
+				  store->partials[i].size, store->partials[i].durable, NULL);
 	log_log("relay: downstream replicas connect on %s (%d registered)", cfg->listen, rs->ndown);
 	return pr;
 

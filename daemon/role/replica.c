@@ -557,6 +557,16 @@ static uint64_t replica_retain_floor(void *ctx)
 	return floor;
 }
 
+/* A kept partial left the store's table (removed, set aside: its segment was stored
+ * as NAME.partial at a timeline switch, or sent again from its start, or more were kept
+ * than the table holds): downstream replicas stop following it (FILE_CANCEL). */
+static void replica_partial_gone(void *arg, const char *name, const char *tmp_name)
+{
+	struct replica *rp = arg;
+
+	relay_wal_dropped(rp->relay, name, tmp_name);
+}
+
 static void *replica_start(const struct config *cfg, struct ring *r)
 {
 	struct replica *rp = calloc(1, sizeof(*rp));
@@ -597,6 +607,8 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 		if (!rp->relay)
 			goto out_serve;
 		relay_on_applied(rp->relay, replica_applied, rp);
+		rp->store.partial_gone = replica_partial_gone;
+		rp->store.partial_gone_arg = rp;
 	}
 	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
 		goto out_relay;

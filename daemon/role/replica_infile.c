@@ -1319,12 +1319,21 @@ static void infile_progress(struct infile *f)
 static void infile_tell_durable(struct infile *f)
 {
 	struct replica *rp = f->link->rp;
+	uint64_t told = f->durable;
 
 	if (f->stream && !f->cancelled) /* nobody waits for a cancelled one */
 		infile_progress(f);
-	serve_wal_durable(rp->serve, f->name, f->tmp_name, f->durable, f->image);
+	/* Standbys and downstream replicas get no more of a streamed file than the primary
+	 * was told durable: past that, a file refused (CONFLICT: only the prefix equal to
+	 * the stored file counts) or cancelled (a timeline's end) holds bytes that are not
+	 * the WAL this replica stores and serves.  A refused pushed file: nothing. */
 	if (f->stream)
-		relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, f->durable, f->image);
+		told = f->acked < told ? f->acked : told;
+	else if (f->fail_status != WIRE_ACK_STORED)
+		return;
+	serve_wal_durable(rp->serve, f->name, f->tmp_name, told, f->image);
+	if (f->stream)
+		relay_wal_durable(rp->relay, f->name, f->tmp_name, f->size, told, f->image);
 }
 
 /*

@@ -168,12 +168,19 @@ bool store_file_recorded(int fd)
 	return store_read_crc_fd(fd, &size, &crc) == 0;
 }
 
+static void store_partial_gone(const struct store *st, const struct store_partial *p)
+{
+	if (st->partial_gone)
+		st->partial_gone(st->partial_gone_arg, p->name, p->tmp_name);
+}
+
 int store_partial_retire(struct store *st, const struct store_partial *p, int holder_dir,
 			 const char *holder)
 {
 	char as[sizeof(p->tmp_name) + 16];
 	uint32_t crc;
 
+	store_partial_gone(st, p);
 	if (holder && store_crc_file_prefix(holder_dir, holder, p->durable, &crc) == 0 &&
 	    crc == p->crc) {
 		if (unlinkat(st->incoming_fd, p->tmp_name, 0) < 0 && errno != ENOENT) {
@@ -905,6 +912,7 @@ void store_partial_take(struct store *st, struct store_partial *p)
 
 void store_partial_discard(struct store *st, struct store_partial *p)
 {
+	store_partial_gone(st, p);
 	if (unlinkat(st->incoming_fd, p->tmp_name, 0) < 0 && errno != ENOENT)
 		log_warning("could not remove file \"%s/%s/%s\": %s", st->path, STORE_INCOMING_DIR,
 			    p->tmp_name, strerror(errno));

@@ -77,6 +77,12 @@ struct store {
 	unsigned int nrecent;
 	unsigned int recent_next;
 	uint64_t set_aside; /* files moved into .refused in this store's life */
+	/* called when a partial's file leaves the table other than to be resumed (removed,
+	 * set aside, or left untracked: store_partial_retire(), store_partial_discard()),
+	 * with its WAL name and its name in .incoming: what reads the file as it grew (the
+	 * relay) stops following it.  NULL: nobody follows. */
+	void (*partial_gone)(void *arg, const char *name, const char *tmp_name);
+	void *partial_gone_arg;
 };
 
 /*

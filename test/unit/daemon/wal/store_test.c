@@ -875,15 +875,34 @@ static void test_partial_retire(void **state)
 	store_close(&st);
 }
 
+/* What store.partial_gone was told: the partials that left the table, in order. */
+struct gone_log {
+	unsigned int n;
+	char tmp_names[2 * STORE_MAX_PARTIALS + 4][96];
+};
+
+static void note_gone(void *arg, const char *name, const char *tmp_name)
+{
+	struct gone_log *g = arg;
+
+	assert_true(!strncmp(tmp_name, name, strlen(name))); /* NAME.SEQ of NAME */
+	assert_true(g->n < sizeof(g->tmp_names) / sizeof(g->tmp_names[0]));
+	snprintf(g->tmp_names[g->n++], sizeof(g->tmp_names[0]), "%s", tmp_name);
+}
+
 /* At most STORE_MAX_PARTIALS are kept: the oldest (lowest sequence) goes first, set
- * aside (it may hold acknowledged bytes). */
+ * aside (it may hold acknowledged bytes).  Every partial that leaves the table other than
+ * to be resumed is told to store.partial_gone (what follows it downstream stops). */
 static void test_partial_table_bound(void **state)
 {
 	struct store st;
+	struct gone_log gone = { 0 };
 	uint8_t byte = 0;
 
 	(void)state;
 	assert_int_equal(store_open(&st, dir), 0);
+	st.partial_gone = note_gone;
+	st.partial_gone_arg = &gone;
 	for (unsigned int idx = 0; idx <= STORE_MAX_PARTIALS; idx++) {
 		struct store_partial p = { .seq = idx + 1, .size = MB, .durable = 1 };
 
@@ -896,6 +915,8 @@ static void test_partial_table_bound(void **state)
 	assert_null(store_partial_find(&st, "000000010000000000000010"));
 	assert_false(incoming_exists("000000010000000000000010.1"));
 	assert_true(refused_exists("000000010000000000000010.1"));
+	assert_int_equal(gone.n, 1);
+	assert_string_equal(gone.tmp_names[0], "000000010000000000000010.1");
 	assert_non_null(store_partial_find(&st, "000000010000000000000020"));
 	/* A partial of a name durable further replaces the one kept; the old one's byte
 	 * is not the new one's first (its recorded CRC is not theirs): set aside. */
@@ -910,9 +931,15 @@ static void test_partial_table_bound(void **state)
 		assert_true(store_partial_find(&st, p.name)->durable == 2);
 		assert_false(incoming_exists("000000010000000000000020.17"));
 		assert_true(refused_exists("000000010000000000000020.17"));
+		assert_int_equal(gone.n, 2);
+		assert_string_equal(gone.tmp_names[1], "000000010000000000000020.17");
 	}
+	/* taken to be resumed: not gone */
+	store_partial_take(&st, store_partial_find(&st, "000000010000000000000020"));
+	assert_int_equal(gone.n, 2);
 	while (st.npartials)
 		store_partial_discard(&st, &st.partials[0]);
+	assert_int_equal(gone.n, 2 + STORE_MAX_PARTIALS - 1);
 	store_close(&st);
 }
 

@@ -92,7 +92,11 @@ bool ack_in_time(bool ended, bool stream, uint8_t status);
 
 /* A replica that answered ACK IO_ERROR is sent held files again after a backoff that
  * starts at @min_ms and doubles while it keeps failing, up to @max_ms.  @prev_ms: the
- * previous backoff, 0 when it was storing files. */
+ * previous backoff, 0 when it was storing files.  Both ends use IO_RETRY_MIN_MS and
+ * IO_RETRY_MAX_MS (docs/protocol.md, "ACK statuses"): the primary before it sends held
+ * files again, a replica before it reconnects after closing its link on an I/O error. */
+#define IO_RETRY_MIN_MS 1000
+#define IO_RETRY_MAX_MS 30000
 int io_backoff_next(int prev_ms, int min_ms, int max_ms);
 
 /* ---- a bounded spool (spool_max_size, spool_overflow) ---- */

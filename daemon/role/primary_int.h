@@ -61,10 +61,6 @@
 /* Tokens of the primary's own PINGs (handshake and name probes); keepalive tokens are
  * monotonic milliseconds, far below. */
 #define PEER_TOKEN_BASE (UINT64_C(1) << 63)
-/* A replica that answered ACK IO_ERROR gets held files again after this long, doubling
- * while it keeps failing (docs/protocol.md, "ACK statuses"). */
-#define IO_RETRY_MIN_MS 1000
-#define IO_RETRY_MAX_MS 30000
 
 /*
  * The handshake (docs/protocol.md, section 1).  A connection counts against max_senders

@@ -53,6 +53,7 @@
 #include "net/conn.h"
 #include "proto/codec.h"
 #include "proto/hello.h"
+#include "role/decide.h"
 #include "role/replica_decide.h"
 #include "role/replica_internal.h"
 #include "role/role.h"
@@ -233,11 +234,21 @@ static void link_closed(struct conn *c)
 	link_files_release(lk);
 	if (lk->established)
 		log_log("disconnected from primary at %s", rp->cfg.upstream);
+	if (lk->io_failed)
+		rp->io_backoff_ms =
+			io_backoff_next(rp->io_backoff_ms, IO_RETRY_MIN_MS, IO_RETRY_MAX_MS);
 	if (rp->link == lk)
 		rp->link = NULL;
+	if (!rp->stopping) {
+		int wait_ms = lk->io_failed && rp->io_backoff_ms > rp->backoff_ms ?
+				      rp->io_backoff_ms :
+				      rp->backoff_ms;
+
+		rp->next_attempt_ms = clock_now_ms() + wait_ms;
+		if (lk->io_failed)
+			log_log("reconnecting in %d ms: a file could not be stored here", wait_ms);
+	}
 	free(lk);
-	if (!rp->stopping)
-		rp->next_attempt_ms = clock_now_ms() + rp->backoff_ms;
 }
 
 static const struct conn_ops link_conn_ops = {

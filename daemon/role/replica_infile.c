@@ -418,6 +418,7 @@ static void infile_stored(struct infile *f)
 
 	rp->st.files_stored++;
 	rp->st.bytes_stored += f->size;
+	rp->io_backoff_ms = 0; /* storing again (link_closed()) */
 	rp->st.seg_size = f->wv.have_id ? f->wv.id.seg_size : rp->st.seg_size;
 	log_debug("stored \"%s\" (%" PRIu64 " bytes): received in %" PRId64
 		  " ms, writes done +%" PRId64 " ms, fdatasync +%" PRId64

@@ -203,6 +203,11 @@ struct replica {
 	bool connecting;
 	int64_t next_attempt_ms;
 	int backoff_ms;
+	/* the link was last closed for an I/O error of this disk (link->io_failed): the
+	 * next connection waits this long at least, doubling while files fail so, 0 once
+	 * a file is stored (a reconnect at reconnect_min would only be sent the same file
+	 * and fail again) */
+	int io_backoff_ms;
 	bool stopping;
 	int64_t drain_deadline_ms; /* stopping: close the link by then at the latest */
 	bool no_direct_io; /* archive_dir refused O_DIRECT once */

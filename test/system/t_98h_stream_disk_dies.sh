@@ -6,7 +6,8 @@
 # every operation fails with EIO from then on, what was synced stays on the device).
 # - The replica cannot store the segment beyond the bytes it acknowledged: it says so,
 #   counts an I/O error, shows it, and never removes those bytes; commits wait (SyncRep),
-#   and the flush position PostgreSQL is told stays where it was;
+#   and the flush position PostgreSQL is told stays where it was; it reconnects after a
+#   backoff of a second or more, not at once;
 # - "repaired" (the replica walshipd stopped, the file system unmounted and mounted again,
 #   the walshipd started), the replica keeps the segment's durable prefix, which holds
 #   every byte PostgreSQL was told was flushed, and resumes it: the commits go on, and the
@@ -48,6 +49,9 @@ wait_for 30 "the primary to send the segment again and the replica to refuse it"
 	'refused ".*": ' "$TEST_DIR/ws-r1.log"
 [[ "$(reported_flush)" == "$flush" ]] ||
 	fail "the flush position reported moved from $flush to $(reported_flush) on a dead disk"
+# The link closed for the disk's error: the replica reconnects after the I/O backoff (1 s
+# and more), not at reconnect_min (100 ms here), to be sent the same file and fail again.
+wait_for 30 "the replica to back off before it reconnects" grep -q 	'reconnecting in [0-9]\{4,\} ms: a file could not be stored here' "$TEST_DIR/ws-r1.log"
 log "ok: commits wait at row $stalled; flush position reported $flush"
 
 # The repair: the device's content (what was synced before the failure) mounted again, as

@@ -163,24 +163,35 @@ bool peer_has_file(const struct peer *peer, const char *name)
 
 static bool peer_fill_idle(const struct peer *peer);
 
+/* @peer's files in flight that are not streamed (begun with WIRE_BEGIN_STREAM). */
+static unsigned int peer_whole_inflight(const struct peer *peer)
+{
+	unsigned int n = 0;
+
+	for (const struct xfer *x = peer->xfers; x; x = x->next)
+		n += !x->stream;
+	return n;
+}
+
 /*
  * A replica catching up: queue its next held files, in WAL order, keeping at most
  * max_inflight_files ahead.  Files it is already being sent (new pushes) are skipped.
  * A file is added only when everything before it is queued, or waits for WAL (a streamed
  * segment: the held files go beside it, or they would wait for its end, which the
- * synchronous commits waiting for them may hold back for good).
+ * synchronous commits waiting for them may hold back for good).  After an I/O error
+ * (PEER_IO_RETRY) one held file at a time is in flight until one is stored, the
+ * streamed segment not counted, for the same reason.
  */
 static void peer_fill_backlog(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
 
-	unsigned int window =
-		peer->io == PEER_IO_RETRY ? 1 : (unsigned int)pr->cfg.max_inflight_files;
-
 	if (peer->io == PEER_IO_WAIT)
 		return;
 	while (!pr->stopping && peer_fill_idle(peer) && peer->backlog_next < peer->nbacklog &&
-	       peer->inflight_files < window) {
+	       (peer->io == PEER_IO_RETRY ?
+			peer_whole_inflight(peer) < 1 :
+			peer->inflight_files < (unsigned int)pr->cfg.max_inflight_files)) {
 		const char *name = peer->backlog[peer->backlog_next++];
 		struct push *p;
 

@@ -710,10 +710,54 @@ static void relay_later_for_backlogs(struct primary *rl, const char *name)
 			peer->backlog_more = true;
 }
 
+/*
+ * The history file of timeline @tli is stored: the timeline before it ended at its fork,
+ * and a downstream replica may hold that timeline's WAL past it (whole segments the old
+ * primary wrote, acknowledged before the failover).  Its WAL after the fork no longer
+ * counts, as on the primary (stream_cut()): each replica's run, and the FLOOR recorded
+ * for it, go back to the fork's segment, so that the new timeline's segments from there
+ * are sent to it (a replica away now gets them in its backlog) and kept for it.
+ */
+static void relay_new_history(struct primary *rl, uint32_t tli)
+{
+	struct relay_state *rs = relay_of(rl);
+	uint32_t seg_size = rl->id.seg_size, child = 0;
+	char *text = malloc(STORE_HISTORY_MAX);
+	ssize_t n = text ? store_read_history(rs->store, tli, text) : -ENOMEM;
+	uint64_t fork = 0, from;
+	bool lowered = false;
+
+	/* The parent: the timeline whose child is @tli. */
+	for (uint32_t parent = tli - 1; n > 0 && parent >= 1 && child != tli; parent--)
+		if (wal_history_fork(text, (size_t)n, tli, parent, &fork, &child) < 0)
+			child = 0;
+	free(text);
+	if (child != tli || !seg_size)
+		return; /* unreadable, or no parent found: nothing known to cut */
+	from = fork - fork % seg_size;
+	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
+		stream_run_truncate(&peer->stream, from);
+		relay_peer_progress(peer); /* a FLOOR that goes back is saved at once */
+	}
+	for (int k = 0; k < rs->ndown; k++)
+		if (rs->down[k].floor > from) {
+			rs->down[k].floor = from;
+			lowered = true;
+		}
+	if (lowered) {
+		log_log("timeline %u forked at %X/%X: downstream replicas are sent its WAL from "
+			"there, and it is kept for them",
+			tli, (unsigned int)(fork >> 32), (unsigned int)fork);
+		rs->dirty = true;
+		relay_save(rs); /* logs; dirty stays for the tick on failure */
+	}
+}
+
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 {
 	struct relay_state *rs;
 	struct relay_growing *g;
+	struct wal_name wn;
 	struct push *p;
 	int fd;
 
@@ -721,6 +765,8 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 		return;
 	rs = relay_of(rl);
 	relay_learn_identity(rl);
+	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY)
+		relay_new_history(rl, wn.timeline);
 	g = relay_growing_find(rs, name);
 	if (g && !relay_same_file(rs, g, name))
 		relay_cancel(rl, g); /* stored from another copy: sent whole below */

@@ -92,33 +92,12 @@ static void sb_show(struct standby *sb, const char *name)
 	sb_row(sb, 1, (const char *const *)&name, &oid, &v, &len, "SHOW");
 }
 
-/*
- * Read the stored history file of @tli into @buf (HISTORY_MAX bytes): a small file read
- * whole on the loop (a line per timeline).  Returns its length or -errno.
- */
-ssize_t serve_read_history(const struct serve *s, uint32_t tli, char *buf)
-{
-	char name[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(name, sizeof(name), "%08X.history", tli);
-	fd = openat(s->store->dir_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, HISTORY_MAX);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return n;
-}
-
 static void sb_timeline_history(struct standby *sb, uint32_t tli)
 {
 	static const char *const names[] = { "filename", "content" };
 	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_BYTEA };
 	char name[32];
-	char *content = malloc(HISTORY_MAX);
+	char *content = malloc(STORE_HISTORY_MAX);
 	const char *values[2] = { name, content };
 	size_t lens[2];
 	ssize_t n;
@@ -131,7 +110,7 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	/* The RowDescription first, as walsender.c SendTimeLineHistory() sends it before it
 	 * opens the file: a file not held is an ErrorResponse after it. */
 	pgwire_row_description(&sb->out, 2, names, oids);
-	n = serve_read_history(sb->s, tli, content);
+	n = store_read_history(sb->s->store, tli, content);
 	if (n < 0) {
 		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
 			 strerror((int)-n));
@@ -155,9 +134,9 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 {
 	struct serve *s = sb->s;
-	char *text = malloc(HISTORY_MAX);
+	char *text = malloc(STORE_HISTORY_MAX);
 	char at[PGREPL_LSN_TEXT], fork[PGREPL_LSN_TEXT];
-	ssize_t n = text ? serve_read_history(s, s->tli, text) : -ENOMEM;
+	ssize_t n = text ? store_read_history(s->store, s->tli, text) : -ENOMEM;
 	int ret = n < 0 ? (int)n :
 			  wal_history_fork(text, (size_t)n, s->tli, tli, &sb->stop_lsn,
 					   &sb->next_tli);

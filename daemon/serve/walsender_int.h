@@ -36,7 +36,6 @@
 /* Ciphertext received per recv from a TLS standby. */
 #define TLS_RX_CAP (32 * 1024)
 /* A history file is read whole, on the loop: PostgreSQL's are a line per timeline. */
-#define HISTORY_MAX (64 * 1024)
 
 enum sb_state {
 	SB_STARTUP, /* SSLRequest, GSSENCRequest, StartupMessage */
@@ -216,8 +215,6 @@ int sb_rx_startup(struct standby *sb);
 
 /* ---- walsender_cmd.c: commands ---- */
 
-/* Read the stored history file of @tli into @buf (HISTORY_MAX bytes): its length or -errno. */
-ssize_t serve_read_history(const struct serve *s, uint32_t tli, char *buf);
 /* Where timeline @tli forks from the newest (sb->stop_lsn, sb->next_tli): 0, -EAGAIN when
  * @wait and its history is not stored yet, -1 when the standby was answered an error. */
 int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait);

@@ -58,8 +58,8 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
  * ends, for now, where the previous one forked (what the new timeline shares with it). */
 static void serve_new_history(struct serve *s, uint32_t tli)
 {
-	char *text = malloc(HISTORY_MAX);
-	ssize_t n = text ? serve_read_history(s, tli, text) : -ENOMEM;
+	char *text = malloc(STORE_HISTORY_MAX);
+	ssize_t n = text ? store_read_history(s->store, tli, text) : -ENOMEM;
 	uint64_t fork = 0;
 	uint32_t child;
 

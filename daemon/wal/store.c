@@ -214,6 +214,23 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 	return 1;
 }
 
+ssize_t store_read_history(const struct store *st, uint32_t tli, char *buf)
+{
+	char name[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, STORE_HISTORY_MAX);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
 {
 	int n = snprintf(buf, len, "%s.%" PRIu64, name, seq);

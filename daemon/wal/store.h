@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/durable.h"
 #include "wal/page.h"
@@ -198,6 +199,14 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
  * first).
  */
 void store_partial_keep(struct store *st, const struct store_partial *p);
+
+/* At most this many bytes of a timeline history file are read (store_read_history()). */
+#define STORE_HISTORY_MAX (64 * 1024)
+
+/* Read the stored history file of timeline @tli into @buf (STORE_HISTORY_MAX bytes): its
+ * length, or -errno.  A small file read on the event loop, as PostgreSQL's walsender
+ * reads one. */
+ssize_t store_read_history(const struct store *st, uint32_t tli, char *buf);
 
 /* The partial kept for @name, or NULL. */
 struct store_partial *store_partial_find(struct store *st, const char *name);

@@ -186,6 +186,7 @@ struct xfer {
 	uint64_t next_read;
 	int64_t begin_ms; /* when FILE_BEGIN was queued */
 	bool begin_queued;
+	bool later; /* not begun: the replica holds more of it than has arrived (HAVE_LATER) */
 	bool end_queued;
 	bool stream; /* begun with WIRE_BEGIN_STREAM: the replica may refuse it before its end */
 };

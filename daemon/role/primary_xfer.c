@@ -27,6 +27,9 @@ enum xfer_begun {
 	XFER_BEGUN, /* FILE_BEGIN queued */
 	XFER_SKIPPED, /* the replica holds it: acknowledged as it is, the transfer freed */
 	XFER_WAIT, /* not now */
+	/* a segment still growing of which the replica holds more (HAVE) than has arrived:
+	 * begun once more has, the transfers after it going on meanwhile */
+	XFER_LATER,
 };
 
 void peer_add_xfer(struct peer *peer, struct push *p)
@@ -347,7 +350,8 @@ static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 		return XFER_WAIT;
 	switch (peer_check_have(peer, x, &fb.start_offset)) {
 	case HAVE_LATER:
-		return XFER_WAIT;
+		x->later = true;
+		return p->avail < p->size ? XFER_LATER : XFER_WAIT;
 	case HAVE_SKIP:
 		peer_skip_xfer(peer, x);
 		return XFER_SKIPPED;
@@ -367,6 +371,7 @@ static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 	if (peer_queue_small(peer, msg_file_begin_encode(frame, sizeof(frame), &fb), frame) < 0)
 		return XFER_WAIT;
 	x->begin_queued = true;
+	x->later = false;
 	x->stream = fb.flags & WIRE_BEGIN_STREAM;
 	x->begin_ms = clock_now_ms();
 	peer->inflight_files++;
@@ -436,11 +441,14 @@ static bool peer_queue_read(struct peer *peer, struct xfer *x)
 	return true;
 }
 
-/* Whether @x is begun and everything that has arrived of its segment is queued: a
- * streamed segment waiting for more WAL. */
+/* Whether @x is begun and everything that has arrived of its segment is queued, or not
+ * begun because the replica holds more of it than has arrived (XFER_LATER): a streamed
+ * segment waiting for more WAL. */
 static bool xfer_waits_for_wal(const struct xfer *x)
 {
-	return x->begin_queued && x->next_read == x->push->avail && x->push->avail < x->push->size;
+	if (x->push->avail >= x->push->size)
+		return false;
+	return x->begin_queued ? x->next_read == x->push->avail : x->later;
 }
 
 /* Whether every transfer from @peer's fill position is queued whole or waits for WAL:
@@ -476,6 +484,9 @@ void peer_fill(struct peer *peer)
 			switch (peer_begin_xfer(peer, x)) {
 			case XFER_WAIT:
 				return;
+			case XFER_LATER:
+				x = next; /* (as a segment whose rest is not there yet) */
+				continue;
 			case XFER_SKIPPED:
 				x = next; /* @x is freed */
 				continue;

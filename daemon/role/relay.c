@@ -722,8 +722,8 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 {
 	struct relay_state *rs = relay_of(rl);
 	uint32_t seg_size = rl->id.seg_size, child = 0;
-	char *text = malloc(STORE_HISTORY_MAX);
-	ssize_t n = text ? store_read_history(rs->store, tli, text) : -ENOMEM;
+	char *text = malloc(WAL_HISTORY_MAX);
+	ssize_t n = text ? wal_history_read(rs->store->dir_fd, tli, text) : -ENOMEM;
 	uint64_t fork = 0, from;
 	bool lowered = false;
 
@@ -735,6 +735,20 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 	if (child != tli || !seg_size)
 		return; /* unreadable, or no parent found: nothing known to cut */
 	from = fork - fork % seg_size;
+	/* Only for a switch happening now: the history file of a timeline this replica
+	 * holds WAL of well past the fork already (one it lacked, sent late: an archive
+	 * seeded by hand, rebuilt) cuts nothing, or every replica would be sent, and kept,
+	 * everything since an old fork again.  The fork's segment of @tli and the next may
+	 * be stored before the history file (they travel beside it). */
+	for (unsigned int i = 0; i < rs->store->nrecent; i++) {
+		struct wal_name wn;
+		uint64_t segno;
+
+		if (wal_name_parse(rs->store->recent[i].name, &wn) == 0 &&
+		    wn.kind == WAL_FILE_SEGMENT && wn.timeline >= tli &&
+		    wal_name_segno(&wn, seg_size, &segno) == 0 && segno > from / seg_size + 1)
+			return;
+	}
 	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
 		stream_run_truncate(&peer->stream, from);
 		relay_peer_progress(peer); /* a FLOOR that goes back is saved at once */
@@ -853,9 +867,13 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	 * link): their durable bytes go downstream now, not only once the upstream resumes
 	 * them.  After the primary host's loss the upstream may never do so, and a downstream
 	 * replica's `walship fetch` would lack WAL this replica acknowledged. */
-	for (unsigned int i = 0; i < store->npartials; i++)
-		relay_wal_durable(pr, store->partials[i].name, store->partials[i].tmp_name,
-				  store->partials[i].size, store->partials[i].durable, NULL);
+	for (unsigned int i = 0; i < store->npartials; i++) {
+		const struct store_partial *p = &store->partials[i];
+		uint64_t servable = store_partial_servable(store, p);
+
+		if (servable)
+			relay_wal_durable(pr, p->name, p->tmp_name, p->size, servable, NULL);
+	}
 	log_log("relay: downstream replicas connect on %s (%d registered)", cfg->listen, rs->ndown);
 	return pr;
 

@@ -97,7 +97,7 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	static const char *const names[] = { "filename", "content" };
 	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_BYTEA };
 	char name[32];
-	char *content = malloc(STORE_HISTORY_MAX);
+	char *content = malloc(WAL_HISTORY_MAX);
 	const char *values[2] = { name, content };
 	size_t lens[2];
 	ssize_t n;
@@ -110,7 +110,7 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 	/* The RowDescription first, as walsender.c SendTimeLineHistory() sends it before it
 	 * opens the file: a file not held is an ErrorResponse after it. */
 	pgwire_row_description(&sb->out, 2, names, oids);
-	n = store_read_history(sb->s->store, tli, content);
+	n = wal_history_read(sb->s->store->dir_fd, tli, content);
 	if (n < 0) {
 		sb_error(sb, "ERROR", "58P01", "could not open file \"pg_wal/%s\": %s", name,
 			 strerror((int)-n));
@@ -134,9 +134,9 @@ static void sb_timeline_history(struct standby *sb, uint32_t tli)
 int sb_find_fork(struct standby *sb, uint32_t tli, uint64_t start, bool wait)
 {
 	struct serve *s = sb->s;
-	char *text = malloc(STORE_HISTORY_MAX);
+	char *text = malloc(WAL_HISTORY_MAX);
 	char at[PGREPL_LSN_TEXT], fork[PGREPL_LSN_TEXT];
-	ssize_t n = text ? store_read_history(s->store, s->tli, text) : -ENOMEM;
+	ssize_t n = text ? wal_history_read(s->store->dir_fd, s->tli, text) : -ENOMEM;
 	int ret = n < 0 ? (int)n :
 			  wal_history_fork(text, (size_t)n, s->tli, tli, &sb->stop_lsn,
 					   &sb->next_tli);

@@ -58,8 +58,8 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
  * ends, for now, where the previous one forked (what the new timeline shares with it). */
 static void serve_new_history(struct serve *s, uint32_t tli)
 {
-	char *text = malloc(STORE_HISTORY_MAX);
-	ssize_t n = text ? store_read_history(s->store, tli, text) : -ENOMEM;
+	char *text = malloc(WAL_HISTORY_MAX);
+	ssize_t n = text ? wal_history_read(s->store->dir_fd, tli, text) : -ENOMEM;
 	uint64_t fork = 0;
 	uint32_t child;
 
@@ -140,9 +140,12 @@ void serve_scan(struct serve *s)
 	closedir(dir);
 	for (unsigned int i = 0; i < s->store->npartials; i++) {
 		const struct store_partial *p = &s->store->partials[i];
+		uint64_t servable = store_partial_servable(s->store, p);
 
-		serve_note_wal(s, p->name, p->durable, false);
-		serve_growing_set(s, p->name, p->tmp_name, p->durable, NULL);
+		if (!servable)
+			continue; /* a cut segment's bytes, all past its timeline's end */
+		serve_note_wal(s, p->name, servable, false);
+		serve_growing_set(s, p->name, p->tmp_name, servable, NULL);
 	}
 }
 

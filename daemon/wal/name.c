@@ -5,8 +5,10 @@
  * addition: timeline 0 does not exist, so a name carrying it is refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "wal/name.h"
 
@@ -198,4 +200,21 @@ int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli
 		return -ENOENT;
 	*child = newest;
 	return 0;
+}
+
+ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)
+{
+	char name[WAL_NAME_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, WAL_HISTORY_MAX);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
 }

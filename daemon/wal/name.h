@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define WAL_NAME_MAX 40 /* longest legal name (backup), without NUL */
 
@@ -82,5 +83,13 @@ int wal_name_next_segment(const char *name, uint32_t seg_size, unsigned int n, c
  */
 int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli,
 		     uint64_t *switch_lsn, uint32_t *child);
+
+/* At most this many bytes of a timeline history file are read (wal_history_read()). */
+#define WAL_HISTORY_MAX (64 * 1024)
+
+/* Read the history file of timeline @tli in directory @dir_fd (an archive) into @buf
+ * (WAL_HISTORY_MAX bytes): its length, or -errno.  A small file read on the event loop,
+ * as PostgreSQL's walsender reads one. */
+ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf);
 
 #endif /* WALSHIP_WAL_NAME_H */

@@ -214,21 +214,32 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 	return 1;
 }
 
-ssize_t store_read_history(const struct store *st, uint32_t tli, char *buf)
+uint64_t store_partial_servable(const struct store *st, const struct store_partial *p)
 {
-	char name[32];
-	ssize_t n;
-	int fd;
+	uint64_t segno, start, fork, servable = p->durable;
+	struct wal_name wn;
+	uint32_t child;
+	char *text;
 
-	snprintf(name, sizeof(name), "%08X.history", tli);
-	fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, STORE_HISTORY_MAX);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return n;
+	if (wal_name_parse(p->name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, (uint32_t)p->size, &segno) < 0)
+		return servable;
+	text = malloc(WAL_HISTORY_MAX);
+	if (!text)
+		return 0; /* nothing served that could be past a fork */
+	start = segno * p->size;
+	/* The first later timeline whose history holds @p's says where it ended. */
+	for (uint32_t t = wn.timeline + 1; t <= wn.timeline + STORE_HISTORY_LOOK; t++) {
+		ssize_t n = wal_history_read(st->dir_fd, t, text);
+
+		if (n <= 0 || wal_history_fork(text, (size_t)n, t, wn.timeline, &fork, &child) < 0)
+			continue;
+		if (fork < start + servable)
+			servable = fork > start ? fork - start : 0;
+		break;
+	}
+	free(text);
+	return servable;
 }
 
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)

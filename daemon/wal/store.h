@@ -200,13 +200,16 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
  */
 void store_partial_keep(struct store *st, const struct store_partial *p);
 
-/* At most this many bytes of a timeline history file are read (store_read_history()). */
-#define STORE_HISTORY_MAX (64 * 1024)
-
-/* Read the stored history file of timeline @tli into @buf (STORE_HISTORY_MAX bytes): its
- * length, or -errno.  A small file read on the event loop, as PostgreSQL's walsender
- * reads one. */
-ssize_t store_read_history(const struct store *st, uint32_t tli, char *buf);
+/*
+ * How many of kept partial @p's durable bytes may be served (to standbys, downstream
+ * replicas) after a restart: all of them, unless a history file of a later timeline in
+ * the store says @p's timeline ended before they do (the segment cut at a switch, kept
+ * until its NAME.partial is stored: its bytes past the fork are not the WAL of any
+ * timeline that goes on).  Then up to the fork, 0 when it forked before the segment.
+ * Reads up to STORE_HISTORY_LOOK history files: for the start only.
+ */
+#define STORE_HISTORY_LOOK 32
+uint64_t store_partial_servable(const struct store *st, const struct store_partial *p);
 
 /* The partial kept for @name, or NULL. */
 struct store_partial *store_partial_find(struct store *st, const char *name);

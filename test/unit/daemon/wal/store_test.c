@@ -875,6 +875,48 @@ static void test_partial_retire(void **state)
 	store_close(&st);
 }
 
+/* Write @text as file @name of the store's archive_dir. */
+static void put_archive_file(const struct store *st, const char *name, const char *text)
+{
+	int fd = openat(st->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/*
+ * A kept partial's durable bytes are served after a restart only up to where a later
+ * timeline's history says its timeline ended: all of them with no such history (or one
+ * that does not hold its timeline), up to the fork inside the segment, none when the
+ * timeline ended before the segment.  Segments of 1 MiB here: segment 3 spans 3 to 4 MiB.
+ */
+static void test_partial_servable(void **state)
+{
+	struct store_partial p = { .name = SEG3, .size = MB, .durable = 4096 };
+	struct store st;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	/* timeline 3 branches from 2: says nothing of 1 */
+	put_archive_file(&st, "00000003.history", "2\t0/310000\tno recovery target\n");
+	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	/* timeline 1 ended inside the durable bytes: up to the fork */
+	put_archive_file(&st, "00000002.history", "1\t0/300800\tno recovery target\n");
+	assert_int_equal(store_partial_servable(&st, &p), 0x800);
+	/* past them: all */
+	put_archive_file(&st, "00000002.history", "1\t0/302000\tno recovery target\n");
+	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	/* before the segment: none */
+	put_archive_file(&st, "00000002.history", "1\t0/2F0000\tno recovery target\n");
+	assert_int_equal(store_partial_servable(&st, &p), 0);
+	/* a partial of timeline 2 (none later): all */
+	snprintf(p.name, sizeof(p.name), "000000020000000000000003");
+	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	store_close(&st);
+}
+
 /* What store.partial_gone was told: the partials that left the table, in order. */
 struct gone_log {
 	unsigned int n;
@@ -1010,6 +1052,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_servable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_retire, setup, teardown),

@@ -166,13 +166,14 @@ bool peer_has_file(const struct peer *peer, const char *name)
 
 static bool peer_fill_idle(const struct peer *peer);
 
-/* @peer's files in flight that are not streamed (begun with WIRE_BEGIN_STREAM). */
+/* @peer's files in flight that are not streamed (begun with WIRE_BEGIN_STREAM, or
+ * waiting to be begun for more of the segment: XFER_LATER). */
 static unsigned int peer_whole_inflight(const struct peer *peer)
 {
 	unsigned int n = 0;
 
 	for (const struct xfer *x = peer->xfers; x; x = x->next)
-		n += !x->stream;
+		n += !x->stream && !x->later;
 	return n;
 }
 

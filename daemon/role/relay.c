@@ -710,6 +710,32 @@ static void relay_later_for_backlogs(struct primary *rl, const char *name)
 			peer->backlog_more = true;
 }
 
+/* Whether the archive holds a segment of timeline @tli or later past segment @segno: one
+ * directory read, for the rare history file stored (a timeline switch). */
+static bool relay_holds_timeline_past(const struct relay_state *rs, uint32_t tli, uint64_t segno)
+{
+	uint32_t seg_size = rs->store->id.seg_size;
+	int fd = openat(rs->store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	bool found = false;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return false; /* not known: cut, which only sends and keeps more */
+	}
+	while (!found && (de = readdir(dir))) {
+		struct wal_name wn;
+		uint64_t n;
+
+		found = wal_name_parse(de->d_name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+			wn.timeline >= tli && wal_name_segno(&wn, seg_size, &n) == 0 && n > segno;
+	}
+	closedir(dir);
+	return found;
+}
+
 /*
  * The history file of timeline @tli is stored: the timeline before it ended at its fork,
  * and a downstream replica may hold that timeline's WAL past it (whole segments the old
@@ -740,15 +766,8 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 	 * seeded by hand, rebuilt) cuts nothing, or every replica would be sent, and kept,
 	 * everything since an old fork again.  The fork's segment of @tli and the next may
 	 * be stored before the history file (they travel beside it). */
-	for (unsigned int i = 0; i < rs->store->nrecent; i++) {
-		struct wal_name wn;
-		uint64_t segno;
-
-		if (wal_name_parse(rs->store->recent[i].name, &wn) == 0 &&
-		    wn.kind == WAL_FILE_SEGMENT && wn.timeline >= tli &&
-		    wal_name_segno(&wn, seg_size, &segno) == 0 && segno > from / seg_size + 1)
-			return;
-	}
+	if (relay_holds_timeline_past(rs, tli, from / seg_size + 1))
+		return;
 	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
 		stream_run_truncate(&peer->stream, from);
 		relay_peer_progress(peer); /* a FLOOR that goes back is saved at once */
@@ -869,7 +888,7 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	 * replica's `walship fetch` would lack WAL this replica acknowledged. */
 	for (unsigned int i = 0; i < store->npartials; i++) {
 		const struct store_partial *p = &store->partials[i];
-		uint64_t servable = store_partial_servable(store, p);
+		uint64_t servable = store_partial_servable(store->dir_fd, p);
 
 		if (servable)
 			relay_wal_durable(pr, p->name, p->tmp_name, p->size, servable, NULL);

@@ -140,7 +140,7 @@ void serve_scan(struct serve *s)
 	closedir(dir);
 	for (unsigned int i = 0; i < s->store->npartials; i++) {
 		const struct store_partial *p = &s->store->partials[i];
-		uint64_t servable = store_partial_servable(s->store, p);
+		uint64_t servable = store_partial_servable(s->store->dir_fd, p);
 
 		if (!servable)
 			continue; /* a cut segment's bytes, all past its timeline's end */

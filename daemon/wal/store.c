@@ -214,32 +214,32 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 	return 1;
 }
 
-uint64_t store_partial_servable(const struct store *st, const struct store_partial *p)
+uint64_t store_partial_servable(int archive_fd, const struct store_partial *p)
 {
-	uint64_t segno, start, fork, servable = p->durable;
+	uint64_t segno, start, fork, end = UINT64_MAX;
 	struct wal_name wn;
 	uint32_t child;
 	char *text;
 
 	if (wal_name_parse(p->name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
 	    wal_name_segno(&wn, (uint32_t)p->size, &segno) < 0)
-		return servable;
+		return p->durable;
 	text = malloc(WAL_HISTORY_MAX);
 	if (!text)
 		return 0; /* nothing served that could be past a fork */
-	start = segno * p->size;
-	/* The first later timeline whose history holds @p's says where it ended. */
+	/* The newest later timeline whose history holds @p's says where it ended (an older
+	 * one may have branched off it earlier). */
 	for (uint32_t t = wn.timeline + 1; t <= wn.timeline + STORE_HISTORY_LOOK; t++) {
-		ssize_t n = wal_history_read(st->dir_fd, t, text);
+		ssize_t n = wal_history_read(archive_fd, t, text);
 
-		if (n <= 0 || wal_history_fork(text, (size_t)n, t, wn.timeline, &fork, &child) < 0)
-			continue;
-		if (fork < start + servable)
-			servable = fork > start ? fork - start : 0;
-		break;
+		if (n > 0 && wal_history_fork(text, (size_t)n, t, wn.timeline, &fork, &child) == 0)
+			end = fork;
 	}
 	free(text);
-	return servable;
+	start = segno * p->size;
+	if (end >= start + p->durable)
+		return p->durable;
+	return end > start ? end - start : 0;
 }
 
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
@@ -1088,16 +1088,38 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 			p.durable = 0;
 		if (p.durable < p.size && (uint64_t)sb.st_size >= p.durable) {
 			uint64_t valid;
+			uint32_t crc;
+			bool ahead = false;
+
+			/* A record ahead of its bytes (a crash of this host during that fsync):
+			 * its whole records count instead, as at walshipd's start
+			 * (store_partial_check()), so that a recovery while walshipd is down
+			 * gets what walshipd would keep. */
+			if (p.durable &&
+			    (store_crc_prefix(fd, p.durable, &crc) < 0 || crc != p.crc)) {
+				p.durable = 0;
+				p.crc = 0;
+				ahead = true;
+			}
 
 			/* Whole records past the record, in a streamed segment written in place
 			 * (preallocated: its group commits record nothing), counted once synced:
 			 * a file that grows keeps its record, and bytes written after it are not
 			 * durable. */
-			if ((uint64_t)sb.st_size == p.size &&
+			if (((uint64_t)sb.st_size == p.size || ahead) &&
 			    store_valid_records(archive_fd, fd, p.name, p.size, &valid) == 0 &&
-			    valid > p.durable && fdatasync(fd) == 0 &&
+			    valid > p.durable && valid <= (uint64_t)sb.st_size &&
+			    fdatasync(fd) == 0 &&
 			    store_crc_prefix(fd, valid < p.size ? valid : p.size - 1, &p.crc) == 0)
 				p.durable = valid < p.size ? valid : p.size - 1;
+			/* A segment cut at a timeline switch: up to the fork only. */
+			if (p.durable) {
+				uint64_t servable = store_partial_servable(archive_fd, &p);
+
+				if (servable < p.durable && (p.durable = servable) > 0 &&
+				    store_crc_prefix(fd, servable, &p.crc) < 0)
+					p.durable = 0;
+			}
 			if (p.durable > found->durable)
 				*found = p;
 		}

@@ -201,15 +201,16 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 void store_partial_keep(struct store *st, const struct store_partial *p);
 
 /*
- * How many of kept partial @p's durable bytes may be served (to standbys, downstream
- * replicas) after a restart: all of them, unless a history file of a later timeline in
- * the store says @p's timeline ended before they do (the segment cut at a switch, kept
- * until its NAME.partial is stored: its bytes past the fork are not the WAL of any
- * timeline that goes on).  Then up to the fork, 0 when it forked before the segment.
- * Reads up to STORE_HISTORY_LOOK history files: for the start only.
+ * How many of partial @p's durable bytes may be served (to standbys, downstream replicas,
+ * `walship fetch`): all of them, unless the history file of the newest later timeline in
+ * the archive open at @archive_fd that holds @p's timeline says it ended before they do
+ * (the segment cut at a switch, kept until its NAME.partial is stored: its bytes past the
+ * fork are not the WAL of the timeline that goes on).  Then up to the fork, 0 when it
+ * forked before the segment.  Reads up to STORE_HISTORY_LOOK history files: not for the
+ * stream's path.
  */
 #define STORE_HISTORY_LOOK 32
-uint64_t store_partial_servable(const struct store *st, const struct store_partial *p);
+uint64_t store_partial_servable(int archive_fd, const struct store_partial *p);
 
 /* The partial kept for @name, or NULL. */
 struct store_partial *store_partial_find(struct store *st, const char *name);

@@ -447,6 +447,14 @@ static void test_record_ahead_of_bytes(void **state)
 	close(fd);
 	store_close(&st);
 
+	/* Read-only, with the record still ahead (walshipd not started since: what `walship
+	 * fetch` finds): the whole records, as the start below keeps. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(store_find_incoming(fd, SEG3, &found), 0);
+	close(fd);
+	assert_true(found.durable == rec_end);
+	assert_int_equal(found.crc, crc32c(0, wal, rec_end));
+
 	assert_int_equal(store_open(&st, dir), 0);
 	assert_int_equal(st.set_aside, 0);
 	assert_false(refused_exists(SEG3 ".21"));
@@ -898,22 +906,38 @@ static void test_partial_servable(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(&st, dir), 0);
-	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 4096);
 	/* timeline 3 branches from 2: says nothing of 1 */
 	put_archive_file(&st, "00000003.history", "2\t0/310000\tno recovery target\n");
-	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 4096);
 	/* timeline 1 ended inside the durable bytes: up to the fork */
 	put_archive_file(&st, "00000002.history", "1\t0/300800\tno recovery target\n");
-	assert_int_equal(store_partial_servable(&st, &p), 0x800);
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 0x800);
 	/* past them: all */
 	put_archive_file(&st, "00000002.history", "1\t0/302000\tno recovery target\n");
-	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 4096);
 	/* before the segment: none */
 	put_archive_file(&st, "00000002.history", "1\t0/2F0000\tno recovery target\n");
-	assert_int_equal(store_partial_servable(&st, &p), 0);
-	/* a partial of timeline 2 (none later): all */
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 0);
+	/* timeline 3 branched off timeline 1 later than 2 did: the newest history rules */
+	put_archive_file(&st, "00000003.history", "1\t0/300C00\tno recovery target\n");
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 0xC00);
+	/* what `walship fetch` finds of it in .incoming: the same, with those bytes' CRC */
+	{
+		struct store_partial found;
+		uint8_t *seg = build_segment();
+		int fd = write_incoming(&st, SEG3 ".30", seg, 4096);
+
+		assert_int_equal(store_mark_durable(&st, fd, MB, 4096, crc32c(0, seg, 4096)), 0);
+		close(fd);
+		assert_int_equal(store_find_incoming(st.dir_fd, SEG3, &found), 0);
+		assert_int_equal(found.durable, 0xC00);
+		assert_int_equal(found.crc, crc32c(0, seg, 0xC00));
+		free(seg);
+	}
+	/* a partial of timeline 2 (none later that holds it): all */
 	snprintf(p.name, sizeof(p.name), "000000020000000000000003");
-	assert_int_equal(store_partial_servable(&st, &p), 4096);
+	assert_int_equal(store_partial_servable(st.dir_fd, &p), 4096);
 	store_close(&st);
 }
 

@@ -418,6 +418,24 @@ static bool store_partial_read(int fd, const char *tmp_name, const struct wal_na
  * whole WAL records (CRC-checked, as in an archive without records) still decode is kept
  * to their end, and its record made to say so, rather than set aside.
  */
+/*
+ * Whether streamed segment @fd, written in place, begins with WAL: its first page header
+ * written, continuing a record from the segment before.  Where no whole record follows in
+ * its durable bytes (store_valid_records() counts none: the segment before is not here to
+ * decode the record from), those bytes may still have been acknowledged (PROGRESS counts
+ * bytes, and a commit record may end there), so the file is not removed.
+ */
+static bool store_begins_continued(int fd)
+{
+	uint8_t first[WAL_PAGE_LONG_HEADER];
+	struct wal_page_header hdr;
+
+	if (pread(fd, first, sizeof(first), 0) != (ssize_t)sizeof(first))
+		return false;
+	wal_page_header_decode(first, true, &hdr);
+	return hdr.magic && (hdr.info & XLP_FIRST_IS_CONTRECORD) && hdr.rem_len;
+}
+
 bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced,
 			 struct store_partial *p)
 {
@@ -462,6 +480,13 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 		}
 		if (extend) /* a whole file stays a partial: the end comes with FILE_END */
 			p->durable = valid < p->size ? valid : p->size - 1;
+		/* Written in place, with only the rest of a record from the segment before:
+		 * nothing here checks it, and it may have been acknowledged: set aside. */
+		if (p->durable == 0 && !have_valid && (uint64_t)sb.st_size == p->size &&
+		    store_begins_continued(fd)) {
+			p->damaged = true;
+			goto out_close;
+		}
 	}
 	if (p->durable == 0)
 		goto out_close;

@@ -410,6 +410,48 @@ static void test_valid_records(void **state)
 }
 
 /*
+ * A segment written in place whose durable bytes hold only the rest of a record begun in
+ * the segment before, which is not stored here: nothing decodes it, yet PROGRESS may have
+ * acknowledged it (a commit record may end there).  At start it is set aside, not
+ * removed.  A preallocated segment with nothing written is removed as before.
+ */
+static void test_continued_not_removed(void **state)
+{
+	uint64_t cross_end;
+	struct store st;
+	uint8_t *zeros;
+	int fd;
+
+	(void)state;
+	wal = calloc(2, MB);
+	assert_non_null(wal);
+	wpos = wprev = 0;
+	wal_page(0);
+	while (wpos < MB - 3 * BLCKSZ)
+		wal_record(3000);
+	cross_end = WAL_MAXALIGN(wal_record(4 * 8000) - MB); /* ends in segment 4 */
+	assert_int_equal(store_open(&st, dir), 0);
+	write_in_place(&st, SEG4 ".7", cross_end);
+	zeros = calloc(1, MB);
+	assert_non_null(zeros);
+	fd = write_incoming(&st, "000000010000000000000005.8", zeros, MB);
+	assert_int_equal(store_mark_durable(&st, fd, MB, 0, 0), 0);
+	close(fd);
+	free(zeros);
+	store_close(&st);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(st.npartials, 0);
+	assert_false(incoming_exists(SEG4 ".7"));
+	assert_true(refused_exists(SEG4 ".7"));
+	assert_false(incoming_exists("000000010000000000000005.8"));
+	assert_false(refused_exists("000000010000000000000005.8"));
+	assert_int_equal(st.set_aside, 1);
+	store_close(&st);
+	free(wal);
+}
+
+/*
  * A host crash during the fsync of a checkpoint (or of the record made when the connection
  * was lost): the record says 400 KiB with their CRC, but the disk holds only what the
  * fsyncs before it made durable (whole records, then part of one, then nothing).  Those
@@ -1074,6 +1116,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_of_stored_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_continued_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_servable, setup, teardown),

@@ -166,6 +166,10 @@ struct push {
 	/* the file's mapping before push_source_to_spool() moved the source to the spool's
 	 * copy: zero-copy sends may still use it, so it goes with the push */
 	const uint8_t *old_map;
+	/* and its descriptor: reads prepared but not yet submitted name it by number, which
+	 * a close would free for another file before they run (valid with has_old_fd) */
+	int old_fd;
+	bool has_old_fd;
 	int64_t spool_wait_until_ms; /* spool_delay: copy into the spool then, if still needed */
 	/* replicas that acknowledged it: they need no held copy (claims made while the
 	 * spool job ran are released when it finishes) */

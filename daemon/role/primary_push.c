@@ -63,6 +63,8 @@ static void push_memory_free(struct push *p)
 		munmap((void *)(uintptr_t)p->map, p->size);
 	if (p->old_map)
 		munmap((void *)(uintptr_t)p->old_map, p->size);
+	if (p->has_old_fd)
+		close(p->old_fd);
 	if (p->fd >= 0)
 		close(p->fd);
 }
@@ -79,8 +81,9 @@ static void push_source_to_spool(struct push *p)
 	struct primary *pr = p->pr;
 	int fd;
 
-	if (p->stream || p->from_spool || p->memfd || !p->spooled || p->fd < 0 || !p->refs)
-		return;
+	if (p->stream || p->from_spool || p->memfd || !p->spooled || p->fd < 0 || !p->refs ||
+	    p->has_old_fd)
+		return; /* (has_old_fd: moved already) */
 	fd = spool_open_file(&pr->spool, p->name);
 	if (fd >= 0 && p->map) {
 		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
@@ -103,7 +106,10 @@ static void push_source_to_spool(struct push *p)
 		p->refs--;
 		return;
 	}
-	close(p->fd); /* reads in flight hold the file: they complete */
+	/* Reads in flight hold the file and complete; reads prepared and not yet submitted
+	 * still name the old descriptor, which stays open with the push. */
+	p->old_fd = p->fd;
+	p->has_old_fd = true;
 	p->fd = fd;
 }
 
@@ -162,6 +168,11 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	struct primary *pr = p->pr;
 
 	if (p->unsettled) {
+		/* Shipped ahead, now answered OK: its archiver's push is answered from it at
+		 * once, and PostgreSQL may recycle the file while slow replicas still read it
+		 * (their transfers go on from the spool's copy, as for any push answered OK). */
+		if (code == CTL_OK && p->ahead)
+			push_source_to_spool(p);
 		push_settle(p, code == CTL_OK);
 		return;
 	}

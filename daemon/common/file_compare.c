@@ -13,24 +13,19 @@
 
 #define COMPARE_CHUNK (256 * 1024)
 
-int file_compare(int a, int b)
+/* The first @len bytes of @a and @b, both at least that long. */
+static int compare_bytes(int a, int b, off_t len)
 {
-	struct stat sa, sb;
 	uint8_t *buf_a, *buf_b;
 	off_t off = 0;
 	int ret = 1;
 
-	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-		return -errno;
-	if (sa.st_size != sb.st_size)
-		return 0;
 	buf_a = malloc(2 * COMPARE_CHUNK);
 	if (!buf_a)
 		return -ENOMEM;
 	buf_b = buf_a + COMPARE_CHUNK;
-	while (off < sa.st_size) {
-		size_t want = sa.st_size - off < COMPARE_CHUNK ? (size_t)(sa.st_size - off) :
-								 COMPARE_CHUNK;
+	while (off < len) {
+		size_t want = len - off < COMPARE_CHUNK ? (size_t)(len - off) : COMPARE_CHUNK;
 		ssize_t got_a = pread(a, buf_a, want, off);
 		ssize_t got_b = pread(b, buf_b, want, off);
 
@@ -46,4 +41,26 @@ int file_compare(int a, int b)
 	}
 	free(buf_a);
 	return ret;
+}
+
+int file_compare(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return -errno;
+	if (sa.st_size != sb.st_size)
+		return 0;
+	return compare_bytes(a, b, sa.st_size);
+}
+
+int file_compare_prefix(int a, int b, uint64_t len)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return -errno;
+	if ((uint64_t)sa.st_size < len || (uint64_t)sb.st_size < len)
+		return 0;
+	return compare_bytes(a, b, (off_t)len);
 }

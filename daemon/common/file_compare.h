@@ -9,6 +9,8 @@
 #ifndef WALSHIP_COMMON_FILE_COMPARE_H
 #define WALSHIP_COMMON_FILE_COMPARE_H
 
+#include <stdint.h>
+
 /*
  * Compare the whole contents of @a and @b (sizes first, from fstat, then the bytes with
  * pread: the file offsets are not used or moved).  Returns 1 when identical, 0 when they
@@ -16,5 +18,8 @@
  * fstat or read).  Logs nothing: the caller names the files.  Blocks; thread-safe.
  */
 int file_compare(int a, int b);
+
+/* The same for the first @len bytes of @a and @b: 0 also when either is shorter. */
+int file_compare_prefix(int a, int b, uint64_t len);
 
 #endif /* WALSHIP_COMMON_FILE_COMPARE_H */

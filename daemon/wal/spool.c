@@ -20,6 +20,7 @@
 #include "common/node_name.h"
 #include "wal/name.h"
 #include "wal/spool.h"
+#include "wal/store.h"
 
 #define SPOOL_WAL "wal"
 #define SPOOL_REPLICAS "replicas"
@@ -213,7 +214,7 @@ static int spool_same_as_held(struct spool *sp, const char *file, int fd)
 
 	if (held < 0)
 		return -errno;
-	same = file_compare(held, fd);
+	same = store_same_wal(sp->wal_fd, file, held, fd); /* a .partial: up to its fork */
 	close(held);
 	return same;
 }

@@ -214,32 +214,56 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 	return 1;
 }
 
-uint64_t store_partial_servable(int archive_fd, const struct store_partial *p)
+uint64_t store_timeline_end_in(int dir_fd, const char *name, uint64_t size)
 {
 	uint64_t segno, start, fork, end = UINT64_MAX;
 	struct wal_name wn;
 	uint32_t child;
 	char *text;
 
-	if (wal_name_parse(p->name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
-	    wal_name_segno(&wn, (uint32_t)p->size, &segno) < 0)
-		return p->durable;
+	if (wal_name_parse(name, &wn) < 0 ||
+	    (wn.kind != WAL_FILE_SEGMENT && wn.kind != WAL_FILE_PARTIAL) ||
+	    wal_name_segno(&wn, (uint32_t)size, &segno) < 0)
+		return UINT64_MAX;
 	text = malloc(WAL_HISTORY_MAX);
 	if (!text)
-		return 0; /* nothing served that could be past a fork */
-	/* The newest later timeline whose history holds @p's says where it ended (an older
-	 * one may have branched off it earlier). */
+		return 0; /* not known: as if it ended before (nothing past a fork counts) */
+	/* The newest later timeline whose history holds @name's says where it ended (an
+	 * older one may have branched off it earlier). */
 	for (uint32_t t = wn.timeline + 1; t <= wn.timeline + STORE_HISTORY_LOOK; t++) {
-		ssize_t n = wal_history_read(archive_fd, t, text);
+		ssize_t n = wal_history_read(dir_fd, t, text);
 
 		if (n > 0 && wal_history_fork(text, (size_t)n, t, wn.timeline, &fork, &child) == 0)
 			end = fork;
 	}
 	free(text);
-	start = segno * p->size;
-	if (end >= start + p->durable)
-		return p->durable;
+	start = segno * size;
+	if (end == UINT64_MAX || end >= start + size)
+		return UINT64_MAX;
 	return end > start ? end - start : 0;
+}
+
+uint64_t store_partial_servable(int archive_fd, const struct store_partial *p)
+{
+	uint64_t end = store_timeline_end_in(archive_fd, p->name, p->size);
+
+	return end < p->durable ? end : p->durable;
+}
+
+int store_same_wal(int dir_fd, const char *name, int a, int b)
+{
+	struct wal_name wn;
+	struct stat sb;
+	uint64_t end;
+	int same = file_compare(a, b);
+
+	if (same != 0 || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_PARTIAL ||
+	    fstat(a, &sb) < 0)
+		return same;
+	end = store_timeline_end_in(dir_fd, name, (uint64_t)sb.st_size);
+	if (end == UINT64_MAX)
+		return 0;
+	return file_compare_prefix(a, b, end);
 }
 
 int store_tmp_name(char *buf, size_t len, const char *name, uint64_t seq)
@@ -884,7 +908,7 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
 		log_error("could not open file \"%s/%s\": %s", st->path, name, strerror(errno));
 		goto out_close_a;
 	}
-	ret = file_compare(fa, fb);
+	ret = store_same_wal(st->dir_fd, name, fa, fb);
 	if (ret < 0)
 		log_error("could not compare file \"%s/%s/%s\" with \"%s/%s\": %s", st->path,
 			  STORE_INCOMING_DIR, incoming_name, st->path, name, strerror(-ret));

@@ -212,6 +212,24 @@ void store_partial_keep(struct store *st, const struct store_partial *p);
 #define STORE_HISTORY_LOOK 32
 uint64_t store_partial_servable(int archive_fd, const struct store_partial *p);
 
+/*
+ * Where in its segment the timeline of WAL file @name (a segment or a .partial of
+ * @size bytes) ended, as the newest later timeline's history file in directory @dir_fd
+ * that holds it says (up to STORE_HISTORY_LOOK timelines later): an offset, 0 when it
+ * ended before the segment, UINT64_MAX when none says it ended within or before it.
+ */
+uint64_t store_timeline_end_in(int dir_fd, const char *name, uint64_t size);
+
+/*
+ * Whether open files @a and @b, both of WAL file @name, are the same WAL: identical, or,
+ * for a timeline's cut segment `NAME.partial`, the same bytes up to where its timeline
+ * ended (store_timeline_end_in(), from the history files in @dir_fd).  Past that, what a
+ * .partial holds is not WAL of any timeline that goes on: PostgreSQL archives its own
+ * (renamed as it was, a recycled file's tail after the switch point), the stream its own
+ * (zeros after what arrived).  Returns 1 same, 0 not, or -errno.  Blocks.
+ */
+int store_same_wal(int dir_fd, const char *name, int a, int b);
+
 /* The partial kept for @name, or NULL. */
 struct store_partial *store_partial_find(struct store *st, const char *name);
 

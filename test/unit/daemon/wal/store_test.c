@@ -983,6 +983,41 @@ static void test_partial_servable(void **state)
 	store_close(&st);
 }
 
+/*
+ * Two copies of a timeline's cut segment `NAME.partial` are the same WAL when they agree
+ * up to where the timeline ended, as the newest later history in the directory says:
+ * PostgreSQL archives its own (a recycled tail after the switch point), the stream its own
+ * (zeros after it).  Without such a history, or differing before the fork, they are not;
+ * a segment (not .partial) is compared whole.  Segments of 1 MiB: segment 3 is 3 to 4 MiB.
+ */
+static void test_same_wal_partial(void **state)
+{
+	uint8_t *a = calloc(1, MB), *b = calloc(1, MB);
+	struct store st;
+	int fa, fb;
+
+	(void)state;
+	assert_true(a && b);
+	memset(a, 0x5a, 0x800);
+	memcpy(b, a, MB);
+	memset(b + 0x800, 0x77, 0x100); /* after the fork at 0/300800 */
+	assert_int_equal(store_open(&st, dir), 0);
+	fa = write_incoming(&st, "a", a, MB);
+	fb = write_incoming(&st, "b", b, MB);
+	assert_int_equal(store_same_wal(st.dir_fd, SEG3 ".partial", fa, fb), 0);
+	put_archive_file(&st, "00000002.history", "1\t0/300800\tno recovery target\n");
+	assert_int_equal(store_same_wal(st.dir_fd, SEG3 ".partial", fa, fb), 1);
+	assert_int_equal(store_same_wal(st.dir_fd, SEG3, fa, fb), 0); /* whole */
+	/* differing before the fork */
+	put_archive_file(&st, "00000002.history", "1\t0/300900\tno recovery target\n");
+	assert_int_equal(store_same_wal(st.dir_fd, SEG3 ".partial", fa, fb), 0);
+	close(fa);
+	close(fb);
+	free(a);
+	free(b);
+	store_close(&st);
+}
+
 /* What store.partial_gone was told: the partials that left the table, in order. */
 struct gone_log {
 	unsigned int n;
@@ -1120,6 +1155,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_servable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_wal_partial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unremovable_incoming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_retire, setup, teardown),

@@ -141,10 +141,18 @@ int spool_open(struct spool *sp, const char *path)
 	for (int i = 0; i < n; i++) {
 		struct stat sb;
 
-		if (fstatat(sp->wal_fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-			sp->used_bytes += (uint64_t)sb.st_size;
-			sp->files++;
+		if (fstatat(sp->wal_fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		/* Held for nobody (a crash between the copy and its claims, whose push was
+		 * not answered: PostgreSQL pushes it again): it would count against
+		 * spool_max_size for ever.  As spool_drop_unclaimed() does. */
+		if (sb.st_nlink <= 1 && unlinkat(sp->wal_fd, names[i], 0) == 0) {
+			log_log("removed \"%s/%s/%s\": no replica's claim holds it", path,
+				SPOOL_WAL, names[i]);
+			continue;
 		}
+		sp->used_bytes += (uint64_t)sb.st_size;
+		sp->files++;
 	}
 	spool_free_names(names, n);
 	return 0;

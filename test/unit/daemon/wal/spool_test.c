@@ -227,6 +227,34 @@ static void test_identity_and_lost(void **state)
 	spool_close(&sp);
 }
 
+/* A copy in wal/ that no replica's claim links (a crash between the copy and its claims)
+ * is held for nobody: removed at open, not counted against spool_max_size for ever. */
+static void test_unclaimed_removed_at_open(void **state)
+{
+	struct spool sp;
+	char err[256], path[600];
+	int src, fd;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_register(&sp, "r1"), 1);
+	src = source("walship!", 4096);
+	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, err, sizeof(err)), 0);
+	close(src);
+	spool_close(&sp);
+	snprintf(path, sizeof(path), "%s/wal/%s", dir, SEG2);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "walship!", 8), 8);
+	close(fd);
+
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_true(sp.files == 1 && sp.used_bytes == 4096);
+	assert_int_equal(count_entries("wal"), 1);
+	assert_true(access(path, F_OK) < 0);
+	spool_close(&sp);
+}
+
 /* The stream's record: none, one written and read back after a restart, one replaced, one
  * not valid (refused, not read as a position). */
 static void test_reported(void **state)
@@ -445,6 +473,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store_retry_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclaimed_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

@@ -306,12 +306,14 @@ static int peer_register(struct peer *peer)
 	ret = pr->relay ? relay_register(peer) : spool_register(&pr->spool, peer->name);
 	if (ret < 0)
 		return ret;
-	if (ret == 1 && !pr->relay) {
+	if (ret == 1 && !pr->relay)
 		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
 			peer->name);
-		if (primary_load_registered(pr) < 0)
-			return -EIO;
-	}
+	/* Also when its folder was there already but the list lacks it (a registration
+	 * whose fsync or reload failed before): pushes hold WAL only for the listed. */
+	if (!pr->relay && primary_registered_index(pr, peer->name) < 0 &&
+	    primary_load_registered(pr) < 0)
+		return -EIO;
 	ret = peer_load_backlog(peer);
 	if (ret < 0)
 		return ret;

@@ -175,24 +175,28 @@ void spool_close(struct spool *sp)
 
 int spool_register(struct spool *sp, const char *name)
 {
+	bool made = true;
+
 	/* The listing (spool_replicas) keeps only valid names: never hold files for others. */
 	if (!node_name_valid(name)) {
 		log_error("could not register replica \"%s\": not a valid node name", name);
 		return -EINVAL;
 	}
 	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
-		if (errno == EEXIST)
-			return 0;
-		log_error("could not register replica \"%s\" in \"%s/%s\": %s", name, sp->path,
-			  SPOOL_REPLICAS, strerror(errno));
-		return -errno;
+		if (errno != EEXIST) {
+			log_error("could not register replica \"%s\" in \"%s/%s\": %s", name,
+				  sp->path, SPOOL_REPLICAS, strerror(errno));
+			return -errno;
+		}
+		made = false;
 	}
+	/* Also when it was there: a registration whose fsync failed is made durable now. */
 	if (fsync(sp->replicas_fd) < 0) {
 		log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
 			  strerror(errno));
 		return -errno;
 	}
-	return 1;
+	return made;
 }
 
 int spool_replicas(struct spool *sp, char ***names)

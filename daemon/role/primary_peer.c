@@ -310,9 +310,11 @@ static int peer_register(struct peer *peer)
 		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
 			peer->name);
 	/* Also when its folder was there already but the list lacks it (a registration
-	 * whose fsync or reload failed before): pushes hold WAL only for the listed. */
+	 * whose fsync or reload failed before; rare, so the fsync on the event loop):
+	 * pushes hold WAL only for the listed. */
 	if (!pr->relay && primary_registered_index(pr, peer->name) < 0 &&
-	    primary_load_registered(pr) < 0)
+	    ((ret == 0 && spool_sync_registered(&pr->spool) < 0) ||
+	     primary_load_registered(pr) < 0))
 		return -EIO;
 	ret = peer_load_backlog(peer);
 	if (ret < 0)

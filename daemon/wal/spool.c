@@ -175,7 +175,7 @@ void spool_close(struct spool *sp)
 
 int spool_register(struct spool *sp, const char *name)
 {
-	bool made = true;
+	int ret;
 
 	/* The listing (spool_replicas) keeps only valid names: never hold files for others. */
 	if (!node_name_valid(name)) {
@@ -183,20 +183,26 @@ int spool_register(struct spool *sp, const char *name)
 		return -EINVAL;
 	}
 	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
-		if (errno != EEXIST) {
-			log_error("could not register replica \"%s\" in \"%s/%s\": %s", name,
-				  sp->path, SPOOL_REPLICAS, strerror(errno));
-			return -errno;
-		}
-		made = false;
-	}
-	/* Also when it was there: a registration whose fsync failed is made durable now. */
-	if (fsync(sp->replicas_fd) < 0) {
-		log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
-			  strerror(errno));
+		if (errno == EEXIST)
+			return 0;
+		log_error("could not register replica \"%s\" in \"%s/%s\": %s", name, sp->path,
+			  SPOOL_REPLICAS, strerror(errno));
 		return -errno;
 	}
-	return made;
+	ret = spool_sync_registered(sp);
+	return ret < 0 ? ret : 1;
+}
+
+int spool_sync_registered(struct spool *sp)
+{
+	if (fsync(sp->replicas_fd) < 0) {
+		int ret = -errno;
+
+		log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+			  strerror(-ret));
+		return ret;
+	}
+	return 0;
 }
 
 int spool_replicas(struct spool *sp, char ***names)

@@ -65,6 +65,10 @@ void spool_close(struct spool *sp);
  * -errno on error (logged); -EINVAL for a name node_name_valid() refuses. */
 int spool_register(struct spool *sp, const char *name);
 
+/* Make the registrations durable (fsync of replicas/): for one found made but missing
+ * from the caller's list, whose fsync may have failed.  Returns 0 or -errno (logged). */
+int spool_sync_registered(struct spool *sp);
+
 /* Names of the registered replicas, sorted, as a malloc'd array of malloc'd strings
  * (free with spool_free_names()).  Returns the count or -errno. */
 int spool_replicas(struct spool *sp, char ***names);

@@ -214,20 +214,21 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
 	return 1;
 }
 
-uint64_t store_timeline_end_in(int dir_fd, const char *name, uint64_t size)
+int store_timeline_end_in(int dir_fd, const char *name, uint64_t size, uint64_t *end_off)
 {
 	uint64_t segno, start, fork, end = UINT64_MAX;
 	struct wal_name wn;
 	uint32_t child;
 	char *text;
 
+	*end_off = UINT64_MAX;
 	if (wal_name_parse(name, &wn) < 0 ||
 	    (wn.kind != WAL_FILE_SEGMENT && wn.kind != WAL_FILE_PARTIAL) ||
 	    wal_name_segno(&wn, (uint32_t)size, &segno) < 0)
-		return UINT64_MAX;
+		return 0;
 	text = malloc(WAL_HISTORY_MAX);
 	if (!text)
-		return 0; /* not known: as if it ended before (nothing past a fork counts) */
+		return -ENOMEM;
 	/* The newest later timeline whose history holds @name's says where it ended (an
 	 * older one may have branched off it earlier). */
 	for (uint32_t t = wn.timeline + 1; t <= wn.timeline + STORE_HISTORY_LOOK; t++) {
@@ -238,15 +239,17 @@ uint64_t store_timeline_end_in(int dir_fd, const char *name, uint64_t size)
 	}
 	free(text);
 	start = segno * size;
-	if (end == UINT64_MAX || end >= start + size)
-		return UINT64_MAX;
-	return end > start ? end - start : 0;
+	if (end != UINT64_MAX && end < start + size)
+		*end_off = end > start ? end - start : 0;
+	return 0;
 }
 
 uint64_t store_partial_servable(int archive_fd, const struct store_partial *p)
 {
-	uint64_t end = store_timeline_end_in(archive_fd, p->name, p->size);
+	uint64_t end;
 
+	if (store_timeline_end_in(archive_fd, p->name, p->size, &end) < 0)
+		return 0; /* not known: nothing served that could be past a fork */
 	return end < p->durable ? end : p->durable;
 }
 
@@ -255,13 +258,17 @@ int store_same_wal(int dir_fd, const char *name, int a, int b)
 	struct wal_name wn;
 	struct stat sb;
 	uint64_t end;
-	int same = file_compare(a, b);
+	int same = file_compare(a, b), ret;
 
 	if (same != 0 || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_PARTIAL ||
 	    fstat(a, &sb) < 0)
 		return same;
-	end = store_timeline_end_in(dir_fd, name, (uint64_t)sb.st_size);
-	if (end == UINT64_MAX)
+	ret = store_timeline_end_in(dir_fd, name, (uint64_t)sb.st_size, &end);
+	if (ret < 0)
+		return ret;
+	/* Unknown, or ended before the segment (nothing of it is WAL that goes on: a
+	 * history that does not fit): only identical copies are the same. */
+	if (end == UINT64_MAX || end == 0)
 		return 0;
 	return file_compare_prefix(a, b, end);
 }
@@ -376,13 +383,14 @@ out:
  * it is durable (store_valid_records()), and acknowledged WAL is neither removed at a
  * restart nor missing from `walship fetch`.
  */
-static void store_partial_record(int fd, const struct stat *sb, struct store_partial *p)
+static bool store_partial_record(int fd, const struct stat *sb, struct store_partial *p)
 {
 	if (store_read_resume(fd, &p->size, &p->durable, &p->crc) == 0)
-		return;
+		return true;
 	p->size = (uint64_t)sb->st_size;
 	p->durable = 0;
 	p->crc = 0;
+	return false;
 }
 
 /*
@@ -449,7 +457,7 @@ static bool store_partial_read(int fd, const char *tmp_name, const struct wal_na
  * decode the record from), those bytes may still have been acknowledged (PROGRESS counts
  * bytes, and a commit record may end there), so the file is not removed.
  */
-static bool store_begins_continued(int fd)
+static bool store_begins_continued(int fd, uint64_t size)
 {
 	uint8_t first[WAL_PAGE_LONG_HEADER];
 	struct wal_page_header hdr;
@@ -457,7 +465,8 @@ static bool store_begins_continued(int fd)
 	if (pread(fd, first, sizeof(first), 0) != (ssize_t)sizeof(first))
 		return false;
 	wal_page_header_decode(first, true, &hdr);
-	return hdr.magic && (hdr.info & XLP_FIRST_IS_CONTRECORD) && hdr.rem_len;
+	return hdr.magic && hdr.seg_size == size && (hdr.info & XLP_FIRST_IS_CONTRECORD) &&
+	       hdr.rem_len;
 }
 
 bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced,
@@ -504,10 +513,12 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 		}
 		if (extend) /* a whole file stays a partial: the end comes with FILE_END */
 			p->durable = valid < p->size ? valid : p->size - 1;
-		/* Written in place, with only the rest of a record from the segment before:
-		 * nothing here checks it, and it may have been acknowledged: set aside. */
-		if (p->durable == 0 && !have_valid && (uint64_t)sb.st_size == p->size &&
-		    store_begins_continued(fd)) {
+		/* Written in place (a segment as long as its header says segments are; a
+		 * pushed one cut short is not, nor is a .partial), with only the rest of a
+		 * record from the segment before: nothing here checks it, and it may have
+		 * been acknowledged: set aside. */
+		if (p->durable == 0 && !have_valid && wn.kind == WAL_FILE_SEGMENT &&
+		    (uint64_t)sb.st_size == p->size && store_begins_continued(fd, p->size)) {
 			p->damaged = true;
 			goto out_close;
 		}

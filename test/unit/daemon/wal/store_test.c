@@ -438,6 +438,9 @@ static void test_continued_not_removed(void **state)
 	assert_int_equal(store_mark_durable(&st, fd, MB, 0, 0), 0);
 	close(fd);
 	free(zeros);
+	/* A pushed copy of the same bytes cut short (no record, shorter than a segment):
+	 * nothing of a pushed file is acknowledged before it is stored; removed. */
+	close(write_incoming(&st, SEG4 ".9", wal + MB, MB / 2));
 	store_close(&st);
 
 	assert_int_equal(store_open(&st, dir), 0);
@@ -446,6 +449,8 @@ static void test_continued_not_removed(void **state)
 	assert_true(refused_exists(SEG4 ".7"));
 	assert_false(incoming_exists("000000010000000000000005.8"));
 	assert_false(refused_exists("000000010000000000000005.8"));
+	assert_false(incoming_exists(SEG4 ".9"));
+	assert_false(refused_exists(SEG4 ".9"));
 	assert_int_equal(st.set_aside, 1);
 	store_close(&st);
 	free(wal);
@@ -1010,6 +1015,9 @@ static void test_same_wal_partial(void **state)
 	assert_int_equal(store_same_wal(st.dir_fd, SEG3, fa, fb), 0); /* whole */
 	/* differing before the fork */
 	put_archive_file(&st, "00000002.history", "1\t0/300900\tno recovery target\n");
+	assert_int_equal(store_same_wal(st.dir_fd, SEG3 ".partial", fa, fb), 0);
+	/* a history whose fork is before the segment: nothing compared is not "the same" */
+	put_archive_file(&st, "00000002.history", "1\t0/200000\tno recovery target\n");
 	assert_int_equal(store_same_wal(st.dir_fd, SEG3 ".partial", fa, fb), 0);
 	close(fa);
 	close(fb);

@@ -991,9 +991,17 @@ int serve_hold(struct serve *s, const char *app, char *msg, size_t len)
 	char lsn[PGREPL_LSN_TEXT];
 	int ret;
 
+	/* Where the least advanced of them stands: what it flushed (its reported flush,
+	 * else what it was sent).  The hold's position is also its retention floor, kept
+	 * while they are away: a standby of the name that had flushed less than another had
+	 * been sent (several stream under PostgreSQL's default name, "walreceiver"; one
+	 * crashes before its flush) asks again from where it flushed. */
 	for (const struct standby *sb = s->standbys; sb; sb = sb->next)
 		if (sb->state == SB_STREAMING && !strcmp(sb->app, app)) {
-			at = found && at > sb->next_lsn ? at : sb->next_lsn;
+			uint64_t pos =
+				sb->flush && sb->flush < sb->next_lsn ? sb->flush : sb->next_lsn;
+
+			at = found && at < pos ? at : pos;
 			found = true;
 		}
 	if (!found) {

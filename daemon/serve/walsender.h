@@ -133,8 +133,8 @@ void serve_fill_status(const struct serve *s, struct status_node *n);
 uint64_t serve_slots_floor(const struct serve *s);
 
 /*
- * `walship hold APP`: hold the standbys named @app at the WAL sent to them (the furthest,
- * when several stream under that name).  Returns 0, -ENOENT when none streams, -EEXIST
+ * `walship hold APP`: hold the standbys named @app where the least advanced of them
+ * stands (its flush position, else what it was sent).  Returns 0, -ENOENT when none streams, -EEXIST
  * when held already, or -errno; @msg (@len bytes) says what was done or why not.
  */
 int serve_hold(struct serve *s, const char *app, char *msg, size_t len);

@@ -242,6 +242,32 @@ void tls_conn_error(struct tls_conn *tc, char *buf, size_t len, const char *fall
 	ERR_clear_error();
 }
 
+/*
+ * The first common name of @cert as UTF-8 into @buf: 0, or -EPERM when there is none, it
+ * does not fit, or it holds a NUL (`r1\0x` must not pass for `r1`: the name is compared
+ * with node names, access rules and the `cert` method as a C string).  Read through
+ * ASN1_STRING_to_UTF8(), not X509_NAME_get_text_by_NID(), which copies the raw bytes of
+ * any string type (a BMPString's UTF-16 among them) and cuts at a NUL.
+ */
+static int tls_cert_common_name(X509 *cert, char *buf, size_t len)
+{
+	X509_NAME *subject = X509_get_subject_name(cert);
+	int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+	unsigned char *utf8 = NULL;
+	int n;
+
+	if (at < 0)
+		return -EPERM;
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)));
+	if (n <= 0 || (size_t)n >= len || strlen((const char *)utf8) != (size_t)n) {
+		OPENSSL_free(utf8);
+		return -EPERM;
+	}
+	memcpy(buf, utf8, (size_t)n + 1);
+	OPENSSL_free(utf8);
+	return 0;
+}
+
 int tls_conn_established(struct tls_conn *tc)
 {
 	X509 *cert = SSL_get1_peer_certificate(tc->ssl);
@@ -252,10 +278,9 @@ int tls_conn_established(struct tls_conn *tc)
 		 SSL_get_cipher_name(tc->ssl));
 	if (!cert)
 		return -EPERM;
-	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, tc->peer_name,
-				      sizeof(tc->peer_name));
+	n = tls_cert_common_name(cert, tc->peer_name, sizeof(tc->peer_name));
 	X509_free(cert);
-	return n > 0 ? 0 : -EPERM;
+	return n;
 }
 
 int tls_conn_server_end_point(const struct tls_conn *tc, uint8_t *out, size_t cap)

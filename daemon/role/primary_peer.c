@@ -437,11 +437,19 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 static uint8_t *peer_rx_buffer(struct conn *c, const struct frame_header *hdr,
 			       struct ring_slot **slot)
 {
-	/* Only DATA frames can be larger than rx_small, and replicas send none: take a
-	 * slot so the frame can be read and refused as a protocol error. */
-	(void)hdr;
-	*slot = ring_slot_get(c->ring);
-	return *slot ? (*slot)->data : NULL;
+	/* Only DATA frames can be larger than rx_small, and replicas send none: refused at
+	 * their header, before a buffer is taken.  A peer that has not said HELLO (or a
+	 * replica gone wrong) would otherwise hold one of the ring's buffers for as long as
+	 * it sends nothing more: 16 such peers hold half the default io_buffers. */
+	*slot = NULL;
+	if (!conn_failing(c)) {
+		log_warning("closing the connection from %s: unexpected %s frame of %" PRIu32
+			    " bytes (replicas send none)",
+			    c->peer_addr, wire_type_name(hdr->type), hdr->length);
+		conn_fail(c, WIRE_ERR_PROTOCOL, -EPROTO, "unexpected %s frame of %" PRIu32 " bytes",
+			  wire_type_name(hdr->type), hdr->length);
+	}
+	return NULL;
 }
 
 static void peer_tx_progress(struct conn *c)

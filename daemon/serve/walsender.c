@@ -550,10 +550,27 @@ static void serve_accept_post(struct serve *s)
 	acceptor_post(&s->acceptor);
 }
 
+/* Connections on pg_listen not yet authenticated (SERVE_MAX_AUTHENTICATING), and the
+ * oldest of them into *@oldest. */
+static unsigned int serve_authenticating(struct serve *s, struct standby **oldest)
+{
+	unsigned int n = 0;
+
+	*oldest = NULL;
+	for (struct standby *sb = s->standbys; sb; sb = sb->next) {
+		if (sb->closing || (sb->state != SB_STARTUP && sb->state != SB_AUTH))
+			continue;
+		n++;
+		if (!*oldest || sb->accepted_ms < (*oldest)->accepted_ms)
+			*oldest = sb;
+	}
+	return n;
+}
+
 static void serve_accepted(struct acceptor *a, int res)
 {
 	struct serve *s = container_of(a, struct serve, acceptor);
-	struct standby *sb;
+	struct standby *sb, *oldest;
 	socklen_t sl;
 
 	s->accepting = false;
@@ -566,7 +583,15 @@ static void serve_accepted(struct acceptor *a, int res)
 		serve_accept_post(s);
 		return;
 	}
-	if (s->nstandbys >= SERVE_MAX_STANDBYS) {
+	/* Not yet authenticated: at most SERVE_MAX_AUTHENTICATING, the oldest closed for a
+	 * new one, so that idle connections hold no standby out for connect_timeout (only
+	 * a steady flood of new ones can). */
+	if (serve_authenticating(s, &oldest) >= SERVE_MAX_AUTHENTICATING) {
+		log_log("closing connection from %s: not authenticated, the oldest of %d",
+			oldest->addr, SERVE_MAX_AUTHENTICATING);
+		sb_close(oldest);
+	}
+	if (s->nstandbys >= SERVE_MAX_STANDBYS + SERVE_MAX_AUTHENTICATING) {
 		acceptor_refuse(a, res, "too many standby connections");
 		serve_accept_post(s);
 		return;

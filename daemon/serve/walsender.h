@@ -43,8 +43,12 @@
 #include "status/status.h"
 #include "wal/store.h"
 
-/* Connections at once on pg_listen; more are closed at once. */
+/* Connections at once on pg_listen: SERVE_MAX_STANDBYS past their authentication (more
+ * are closed at once), and SERVE_MAX_AUTHENTICATING not yet authenticated (StartupMessage,
+ * SCRAM), bounded apart: a new one closes the oldest of those, so that clients that say
+ * nothing cannot lock the standbys out until connect_timeout closes them. */
 #define SERVE_MAX_STANDBYS 64
+#define SERVE_MAX_AUTHENTICATING 16
 /* WAL is read for a standby only while less than this is waiting to be sent to it. */
 #define SERVE_TX_LOW (256 * 1024)
 /* A standby with more than this waiting to be sent (it does not read) is dropped. */

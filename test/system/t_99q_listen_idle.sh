@@ -1,0 +1,47 @@
+#!/bin/bash
+# t_99q: connections to pg_listen that never authenticate do not lock standbys out.  70
+# TCP connections that say nothing are held open (connect_timeout is 60 s here), more
+# than the 64 standbys pg_listen takes; a replication connection made then is admitted
+# and answers IDENTIFY_SYSTEM.  Not authenticated connections are bounded apart (16), a new
+# one closing the oldest.  On the build before, the 65th connection and every one after
+# it were refused ("too many standby connections") until connect_timeout closed the idle
+# ones.
+set -euo pipefail
+# shellcheck source=test/system/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+PG_LISTEN_PORT=5446
+ws_setup
+require_cmds python3
+REPLICA_CONF_EXTRA=(connect_timeout=60s)
+ws_pg_listen_trust "$PG_LISTEN_PORT"
+walship_stream_up off
+
+# The idle connections, held by a process in the primary's namespace until it is killed.
+ready=$TEST_DIR/idle.ready
+cat >"$TEST_DIR/idle.py" <<'EOF'
+import socket, sys, time
+socks = []
+for _ in range(70):
+    socks.append(socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5))
+open(sys.argv[3], "w").close()
+time.sleep(120)
+EOF
+# (a background job's standard input is /dev/null: the script is a file)
+bg_start "$TEST_DIR/idle.out" in_ns "$NS_P" python3 "$TEST_DIR/idle.py" "$ADDR_R1" \
+	"$PG_LISTEN_PORT" "$ready"
+IDLE_PID=$BG_PID
+wait_for 20 "70 idle connections to pg_listen" test -e "$ready"
+
+base="host=$ADDR_R1 port=$PG_LISTEN_PORT"
+sys=$(in_ns "$NS_P" "$PG_BIN/psql" -X -A -t "$base user=postgres replication=true" \
+	-c "IDENTIFY_SYSTEM" 2>&1) || fail "IDENTIFY_SYSTEM with 70 idle connections open: $sys"
+[[ "${sys%%|*}" == "$(pg_system_identifier "$PDATA")" ]] ||
+	fail "IDENTIFY_SYSTEM answered '$sys', not the primary's system identifier"
+grep -q "not authenticated, the oldest of 16" "$TEST_DIR/ws-r1.log" ||
+	fail "the replica did not close the oldest idle connections"
+log "ok: IDENTIFY_SYSTEM answered with 70 idle connections open; the oldest idle ones closed"
+kill "$IDLE_PID" 2>/dev/null || true
+wait "$IDLE_PID" 2>/dev/null || true
+ws_check_daemons
+log "PASS"

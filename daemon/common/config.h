@@ -61,6 +61,9 @@ struct config {
 	char node_name[CONFIG_MAX_NAME]; /* node_name: [A-Za-z0-9_.-]{1,63}, default hostname */
 	char listen[CONFIG_MAX_ADDR]; /* listen: host:port, default "0.0.0.0:5480" */
 	char upstream[CONFIG_MAX_ADDR]; /* upstream: host:port of the primary (replica) */
+	/* upstream_name: the node name (and with TLS the certificate name) the upstream
+	 * must have; empty: any (replica) */
+	char upstream_name[CONFIG_MAX_NAME];
 	char pg_conninfo[CONFIG_MAX_CONNINFO]; /* pg_conninfo: libpq string, "" = no stream */
 	char pg_slot[CONFIG_MAX_NAME]; /* pg_slot: physical slot, [a-z0-9_]{1,63}, "walship" */
 	char application_name[CONFIG_MAX_NAME]; /* application_name: "" = node_name */

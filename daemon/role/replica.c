@@ -144,6 +144,12 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 		return link_refuse(lk, WIRE_ERR_NAME,
 				   "primary presents certificate name \"%s\" but node name \"%s\"",
 				   conn_peer_cert_name(&lk->conn), h.node_name);
+	/* Who the upstream must be (with TLS, its certificate's name is its node name,
+	 * checked above): any other peer the CA signed is not taken for it. */
+	if (rp->cfg.upstream_name[0] && strcmp(h.node_name, rp->cfg.upstream_name))
+		return link_refuse(lk, WIRE_ERR_NAME,
+				   "the upstream at %s is \"%s\", not \"%s\" (upstream_name)",
+				   rp->cfg.upstream, h.node_name, rp->cfg.upstream_name);
 	lk->established = true;
 	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
 	rp->backoff_ms = rp->cfg.reconnect_min_ms;

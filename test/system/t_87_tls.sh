@@ -2,7 +2,7 @@
 # TLS between walshipd peers (issue 6): TLS 1.3 with mutual certificate authentication
 # ships WAL; a replica is refused, with the reason in both logs, when its certificate
 # comes from an unknown CA, has expired, names another node, or when it speaks plaintext
-# to a TLS primary.  Certificates are made here, at test time (never committed keys).
+# to a TLS primary; a replica refuses an upstream other than its upstream_name.  Certificates are made here, at test time (never committed keys).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +33,7 @@ make_cert ca ws-r1 r1
 make_cert otherca ws-r2 r2-unknown-ca
 make_cert ca ws-r2 r2-expired -1
 make_cert ca ws-r1 r2-wrong-name
+make_cert ca ws-r2 r2
 tls_keys() { # tls_keys CERT: the config lines for TLS with certificate CERT
 	echo tls=on "tls_ca_file=$PKI/ca.pem" "tls_cert_file=$PKI/$1.pem" "tls_key_file=$PKI/$1.key"
 }
@@ -103,6 +104,31 @@ try_replica "a certificate naming another node" \
 	'certificate name "ws-r1" does not match node name "ws-r2"' $(tls_keys r2-wrong-name)
 try_replica "a plaintext replica at a TLS primary" \
 	"refusing plaintext connection" "requires TLS" tls=off
+
+# upstream_name pins who the upstream is: a replica expecting another node refuses the
+# primary (its certificate is the CA's all the same); the right name streams.
+log "refused by the replica: an upstream other than upstream_name"
+dir=$TEST_DIR/ws-r2
+rm -rf "$dir" && mkdir -p "$dir"
+# shellcheck disable=SC2046
+write_replica_conf "$dir/walship.conf" "$dir" "$NS_P" $(tls_keys r2) upstream_name=ws-other
+: >"$TEST_DIR/ws-r2.log"
+walshipd_start "$NS_R1" "$dir/walship.conf" "$TEST_DIR/ws-r2.log"
+wait_for 15 "ws-r2 to refuse its upstream" grep -q \
+	'the upstream at .* is "ws-primary", not "ws-other" (upstream_name)' "$TEST_DIR/ws-r2.log"
+! walship_status "$PCONF" --json | jq -e '.peers[] | select(.name == "ws-r2" and .state == "streaming")' >/dev/null ||
+	fail "ws-r2 streams from an upstream other than its upstream_name"
+walshipd_stop "$dir/walship.conf"
+# shellcheck disable=SC2046
+write_replica_conf "$dir/walship.conf" "$dir" "$NS_P" $(tls_keys r2) upstream_name=ws-primary
+walshipd_start "$NS_R1" "$dir/walship.conf" "$TEST_DIR/ws-r2.log"
+r2_streaming() {
+	walship_status "$PCONF" --json |
+		jq -e '.peers[] | select(.name == "ws-r2" and .state == "streaming")' >/dev/null
+}
+wait_for 15 "ws-r2 streaming from its upstream_name" r2_streaming
+walshipd_stop "$dir/walship.conf"
+log "ok: upstream_name = ws-other refused the primary; upstream_name = ws-primary streams"
 
 log "the first replica is still streaming and shipping"
 seg=$(pg_complete_segment "$NS_P" "$PG_PORT")

@@ -872,7 +872,7 @@ static void test_docs_list_every_key(void **state)
 			fail_msg("key \"%s\" is missing from config_print_help()", name);
 		keys++;
 	}
-	assert_int_equal(keys, 49);
+	assert_int_equal(keys, 50);
 
 	block = strstr(docs, begin);
 	assert_non_null(block);

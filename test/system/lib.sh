@@ -1205,6 +1205,27 @@ walship_stream_up() {
 			"$PG_PORT" "$(conf_get "$PCONF" node_name)"
 }
 
+# relay_stream_up: walship_stream_up off with the replica ws-r1 (RCONF) a relay (listen
+# set), and ws-b (BCONF, archive BARCHIVE), a replica of it, on ws-r1's host (NS_R1, its
+# own directory and ports); returns once ws-b streams from ws-r1 (b_streaming_on_a).
+relay_stream_up() {
+	REPLICA_CONF_EXTRA+=("listen=0.0.0.0:$WALSHIP_PORT")
+	walship_stream_up off
+	BCONF=$TEST_DIR/ws-b/walship.conf
+	# shellcheck disable=SC2034  # for the test that sourced us
+	BARCHIVE=$TEST_DIR/ws-b/archive
+	mkdir -p "$TEST_DIR/ws-b"
+	write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1"
+	walshipd_start "$NS_R1" "$BCONF" "$TEST_DIR/ws-b.log"
+	wait_for 20 "ws-b streaming from the relay ws-r1" b_streaming_on_a
+}
+
+# b_streaming_on_a: ws-b streams from the relay ws-r1 (relay_stream_up).
+b_streaming_on_a() {
+	walship_status "$RCONF" --json |
+		jq -e '.peers[] | select(.name == "ws-b" and .state == "streaming")' >/dev/null
+}
+
 # archive_on_ext4_image: the replica's archive on a 256 MiB ext4 image, loop-mounted at MNT
 # (outside the test directory: the EXIT trap set here unmounts it, which frees the loop
 # device, after ws_cleanup has stopped the daemons, then removes the mount point):

@@ -13,19 +13,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ws_setup
-# A (RCONF) relays: listen set.  B, its replica, runs on A's host (the namespace
-# NS_R1, its own directory and ports).
-REPLICA_CONF_EXTRA=("listen=0.0.0.0:$WALSHIP_PORT")
-walship_stream_up off
-BCONF=$TEST_DIR/ws-b/walship.conf
-mkdir -p "$TEST_DIR/ws-b"
-write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1"
-walshipd_start "$NS_R1" "$BCONF" "$TEST_DIR/ws-b.log"
-b_streaming_on_a() {
-	walship_status "$RCONF" --json |
-		jq -e '.peers[] | select(.name == "ws-b" and .state == "streaming")' >/dev/null
-}
-wait_for 20 "ws-b streaming from the relay ws-r1" b_streaming_on_a
+# A (RCONF) relays; B (BCONF), its replica, runs on A's host.
+relay_stream_up
 
 # B away; rows committed into segment S, durable on A.
 walshipd_stop "$BCONF"

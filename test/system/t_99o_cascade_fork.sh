@@ -16,18 +16,7 @@ set -euo pipefail
 ws_setup
 S_PORT=5433
 SDATA=$TEST_DIR/pg-standby
-REPLICA_CONF_EXTRA=("listen=0.0.0.0:$WALSHIP_PORT")
-walship_stream_up off
-BCONF=$TEST_DIR/ws-b/walship.conf
-BARCHIVE=$TEST_DIR/ws-b/archive
-mkdir -p "$TEST_DIR/ws-b"
-write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1"
-walshipd_start "$NS_R1" "$BCONF" "$TEST_DIR/ws-b.log"
-b_streaming_on_a() {
-	walship_status "$RCONF" --json |
-		jq -e '.peers[] | select(.name == "ws-b" and .state == "streaming")' >/dev/null
-}
-wait_for 20 "ws-b streaming from the relay ws-r1" b_streaming_on_a
+relay_stream_up
 
 # S: a standby of P, asynchronous.
 pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_P" "$S_PORT" false

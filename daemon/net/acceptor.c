@@ -228,6 +228,11 @@ void acceptor_post(struct acceptor *a)
 void acceptor_refuse(struct acceptor *a, int fd, const char *reason)
 {
 	close(fd);
+	acceptor_closed(a, reason);
+}
+
+void acceptor_closed(struct acceptor *a, const char *reason)
+{
 	acceptor_note(a, 0, reason, 1);
 }
 

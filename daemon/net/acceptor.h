@@ -97,6 +97,14 @@ void acceptor_post(struct acceptor *a);
  */
 void acceptor_refuse(struct acceptor *a, int fd, const char *reason);
 
+/*
+ * The owner closed a connection it had taken before (e.g. the oldest of those in the
+ * handshake, for a new one): count it with those closed at once, and note @reason (a
+ * constant string) for the rate-limited log line, so that a flood of connections costs
+ * no line each.
+ */
+void acceptor_closed(struct acceptor *a, const char *reason);
+
 /* Close the reserve descriptor.  Call when no round is in flight or will be posted. */
 void acceptor_release(struct acceptor *a);
 

@@ -502,17 +502,33 @@ static const struct conn_ops peer_conn_ops = {
 };
 
 /*
- * Connections accepted but not past HELLO yet, at most: past it a new connection is closed
- * at once (and counted in connections_shed), so silent clients cannot hold every
- * descriptor until connect_timeout.
+ * Connections accepted but not past HELLO yet, at most: past it a new connection closes
+ * the oldest of them (counted in connections_shed, logged by the acceptor), so that clients that say nothing
+ * cannot lock replicas out until connect_timeout closes them (only a steady flood of new
+ * connections can), and hold at most this many descriptors.
  */
 #define PRIMARY_MAX_HANDSHAKES 16
+
+/* Connections not past HELLO yet, and the oldest of them into *@oldest. */
+static unsigned int primary_handshakes(struct primary *pr, struct peer **oldest)
+{
+	unsigned int n = 0;
+
+	*oldest = NULL;
+	for (struct peer *o = pr->peers; o; o = o->next) {
+		if (o->state != PEER_HANDSHAKE || o->conn.closing)
+			continue;
+		n++;
+		if (!*oldest || o->accepted_ms < (*oldest)->accepted_ms)
+			*oldest = o;
+	}
+	return n;
+}
 
 static void primary_accepted(struct acceptor *a, int res)
 {
 	struct primary *pr = container_of(a, struct primary, acceptor);
-	unsigned int handshakes = 0;
-	struct peer *peer;
+	struct peer *peer, *oldest;
 
 	pr->accepting = false;
 	if (pr->stopping) {
@@ -525,13 +541,9 @@ static void primary_accepted(struct acceptor *a, int res)
 		primary_accept_post(pr); /* the acceptor counts, logs and backs off */
 		return;
 	}
-	for (struct peer *o = pr->peers; o; o = o->next)
-		if (o->state == PEER_HANDSHAKE && !o->conn.closing)
-			handshakes++;
-	if (handshakes >= PRIMARY_MAX_HANDSHAKES) {
-		acceptor_refuse(a, res, "too many connections in the handshake");
-		primary_accept_post(pr);
-		return;
+	if (primary_handshakes(pr, &oldest) >= PRIMARY_MAX_HANDSHAKES) {
+		conn_close(&oldest->conn, -ECONNRESET);
+		acceptor_closed(a, "the oldest connection in the handshake, for a new one");
 	}
 	peer = calloc(1, sizeof(*peer));
 	if (!peer) {

@@ -585,11 +585,11 @@ static void serve_accepted(struct acceptor *a, int res)
 	}
 	/* Not yet authenticated: at most SERVE_MAX_AUTHENTICATING, the oldest closed for a
 	 * new one, so that idle connections hold no standby out for connect_timeout (only
-	 * a steady flood of new ones can). */
+	 * a steady flood of new ones can); logged by the acceptor, at most a line per
+	 * interval. */
 	if (serve_authenticating(s, &oldest) >= SERVE_MAX_AUTHENTICATING) {
-		log_log("closing connection from %s: not authenticated, the oldest of %d",
-			oldest->addr, SERVE_MAX_AUTHENTICATING);
 		sb_close(oldest);
+		acceptor_closed(a, "the oldest connection not yet authenticated, for a new one");
 	}
 	if (s->nstandbys >= SERVE_MAX_STANDBYS + SERVE_MAX_AUTHENTICATING) {
 		acceptor_refuse(a, res, "too many standby connections");

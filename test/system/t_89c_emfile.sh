@@ -9,8 +9,9 @@
 #    stays bounded;
 #  - once the clients go away, a replica connects and streams again and a push succeeds;
 #  - without a descriptor limit, connections still in the handshake are bounded
-#    (PRIMARY_MAX_HANDSHAKES = 16 in daemon/role/primary.c): past it a new connection is
-#    closed at once and counted in connections_shed.
+#    (PRIMARY_MAX_HANDSHAKES = 16 in daemon/role/primary_peer.c): past it a new connection
+#    closes the oldest of them, counted in connections_shed, so that a replica restarted
+#    while 16 silent connections are held gets in before connect_timeout closes them.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -187,7 +188,7 @@ assert_exit 0 "push after the episode" walship_push_as_postgres "$PCONF" "$SCRAT
 assert_file_identical "$SCRATCH/$seg" "$RARCHIVE/$seg"
 prlimit --pid "$PRI_PID" --nofile="$soft:"
 
-log "connections in the handshake are bounded ($MAX_HANDSHAKES)"
+log "connections in the handshake are bounded ($MAX_HANDSHAKES), a new one closing the oldest"
 shed0=$(status_counter "$PCONF" connections_shed)
 episode_begin "$PRI_PID" "$TEST_DIR/ws-primary.log"
 hold hs "$NS_R1" tcp "$ADDR_P:$WALSHIP_PORT" 40
@@ -195,11 +196,20 @@ hs=$HOLD_PID
 wait_for 20 "the primary to close the connections beyond the handshake bound" \
 	closed_at_least hs $((40 - MAX_HANDSHAKES))
 episode_end "$PRI_PID" "$TEST_DIR/ws-primary.log" "handshake bound"
-assert_eq $((40 - MAX_HANDSHAKES)) "$(held_field hs 3)" "connections closed at once"
+assert_eq $((40 - MAX_HANDSHAKES)) "$(held_field hs 3)" "connections closed"
 shed1=$(status_counter "$PCONF" connections_shed)
 assert_eq $((40 - MAX_HANDSHAKES)) $((shed1 - shed0)) "connections_shed for the handshake bound"
 # (Its log line waits for the end of the interval the episode above started.)
 peers_streaming "$PCONF" || fail "the replica lost its connection"
+# With the bound full of silent connections, a replica restarted gets in, well before
+# connect_timeout (30 s) closes them: its connection closes the oldest silent one.
+# Before, every new connection was closed at once until then.
+walshipd_stop "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"
+RPID=$WALSHIPD_PID
+wait_replica_streaming "$PCONF" 20
+assert_eq $((40 - MAX_HANDSHAKES + 1)) "$(held_field hs 3)" \
+	"silent connections closed once the replica came back"
 release "$hs"
 
 log "the replica at its descriptor limit"

@@ -11,6 +11,7 @@
 
 #include "common/compiler.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "metrics/metrics.h"
 #include "net/acceptor.h"
 #include "net/listen.h"
@@ -54,16 +55,23 @@ static void client_free(struct metrics_client *cl)
 	free(cl);
 }
 
-/* A label value with \, " and newlines escaped (Prometheus text format). */
+/* A label value with \, " and newlines escaped (Prometheus text format), and a byte that is
+ * not part of a well-formed UTF-8 character written as U+FFFD: Prometheus refuses a
+ * whole scrape for one label value that is not UTF-8. */
 static void prom_label(FILE *out, const char *text)
 {
-	for (; *text; text++) {
-		if (*text == '\\' || *text == '"')
+	while (*text) {
+		size_t n = utf8_char_len(text);
+
+		if (!n)
+			fputs("\xef\xbf\xbd", out);
+		else if (*text == '\\' || *text == '"')
 			fprintf(out, "\\%c", *text);
 		else if (*text == '\n')
 			fputs("\\n", out);
 		else
-			fputc(*text, out);
+			fwrite(text, 1, n, out);
+		text += n ? n : 1;
 	}
 }
 

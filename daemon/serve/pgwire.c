@@ -102,12 +102,23 @@ int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *
 			return -EINVAL;
 		if (!strcmp(name, "user")) {
 			snprintf(out->user, sizeof(out->user), "%.*s", PGWIRE_MAX_NAME - 1, value);
+			out->user_invalid = false;
+			for (const char *c = out->user; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					out->user_invalid = true;
 		} else if (!strcmp(name, "database")) {
 			snprintf(out->database, sizeof(out->database), "%.*s", PGWIRE_MAX_NAME - 1,
 				 value);
 		} else if (!strcmp(name, "application_name")) {
 			snprintf(out->application_name, sizeof(out->application_name), "%.*s",
 				 PGWIRE_MAX_NAME - 1, value);
+			/* As PostgreSQL's check_application_name() does (pg_clean_ascii()):
+			 * every byte outside printable ASCII becomes '?', so that the name
+			 * shown in status and logs, held, and kept in the holds file is
+			 * plain text. */
+			for (char *c = out->application_name; *c; c++)
+				if (*c < 0x20 || *c > 0x7e)
+					*c = '?';
 		} else if (!strcmp(name, "replication")) {
 			int b = parse_bool(value);
 

@@ -66,7 +66,11 @@ struct pgwire_startup {
 	unsigned int protocol_options;
 	char user[PGWIRE_MAX_NAME]; /* truncated to NAMEDATALEN - 1 as PostgreSQL does */
 	char database[PGWIRE_MAX_NAME];
-	char application_name[PGWIRE_MAX_NAME];
+	char application_name[PGWIRE_MAX_NAME]; /* bytes outside 0x20-0x7e made '?', as
+						   PostgreSQL's pg_clean_ascii() does */
+	/* user holds a control character (below 0x20, or 0x7f): refused (no access rule or
+	 * password file can name it, and it would go into logs and status as it is) */
+	bool user_invalid;
 };
 
 /*

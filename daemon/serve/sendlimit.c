@@ -277,9 +277,11 @@ static void holds_load(struct sendlimit *sl)
 		int name_at = 0;
 
 		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%15s %" SCNu64 " %" SCNd64 " %n", word, &h->lsn, &h->time,
+		/* The name is what follows the one blank after VALUE, as saved: it may begin
+		 * with blanks, or be empty (an application_name of ""). */
+		if (sscanf(line, "%15s %" SCNu64 " %" SCNd64 "%n", word, &h->lsn, &h->time,
 			   &name_at) < 3 ||
-		    !name_at || !line[name_at]) {
+		    !name_at || line[name_at] != ' ') {
 			log_warning("ignoring a malformed line in \"%s\": \"%s\"",
 				    SENDLIMIT_HOLDS_FILE, line);
 			continue;
@@ -298,7 +300,7 @@ static void holds_load(struct sendlimit *sl)
 		} else {
 			h->mode = HOLD_AT;
 		}
-		snprintf(h->app, sizeof(h->app), "%s", line + name_at);
+		snprintf(h->app, sizeof(h->app), "%s", line + name_at + 1);
 		log_log("standby \"%s\" is held (%s %X/%08X), as before the restart", h->app, word,
 			(unsigned int)(h->lsn >> 32), (unsigned int)h->lsn);
 		sl->nholds++;

@@ -216,6 +216,14 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 			 "no PostgreSQL user name specified in startup packet");
 		return;
 	}
+	if (st->user_invalid) {
+		s->refused++;
+		log_log("refused connection from %s: a control character in its user name",
+			sb->addr);
+		sb->user[0] = '\0'; /* not shown in status as it is */
+		sb_error(sb, "FATAL", "28000", "invalid user name: it holds a control character");
+		return;
+	}
 	if (st->replication != PGWIRE_REPL_PHYSICAL) {
 		s->refused++;
 		log_log("refused connection from %s (user \"%s\"): not a physical replication "

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/compiler.h"
+#include "common/utf8.h"
 #include "status/status.h"
 #include "wal/name.h"
 
@@ -68,21 +69,46 @@ static void sb_printf(struct sbuf *sb, const char *fmt, ...)
 	}
 }
 
-/* A JSON string literal for @s. */
+/* A JSON string literal for @s; a byte that is not part of a well-formed UTF-8 character
+ * (a name a peer chose, or one cut inside a character) becomes U+FFFD, so that the
+ * document stays valid JSON. */
 static void sb_json_str(struct sbuf *sb, const char *s)
 {
 	sb_printf(sb, "\"");
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char ch = (unsigned char)*s;
+		size_t n = utf8_char_len(s);
 
-		if (ch == '"' || ch == '\\')
+		if (!n)
+			sb_printf(sb, "\\ufffd");
+		else if (ch == '"' || ch == '\\')
 			sb_printf(sb, "\\%c", ch);
-		else if (ch < 0x20)
+		else if (ch < 0x20 || ch == 0x7f)
 			sb_printf(sb, "\\u%04x", ch);
 		else
-			sb_printf(sb, "%c", ch);
+			sb_printf(sb, "%.*s", (int)n, s);
+		s += n ? n : 1;
 	}
 	sb_printf(sb, "\"");
+}
+
+/* @s for a terminal: printable ASCII and well-formed UTF-8 characters past the C1 controls
+ * (U+00A0 on) as they are, any other byte '?' (a name a peer chose, before its
+ * authentication, must not move the operator's cursor). */
+static void sb_text(struct sbuf *sb, const char *s)
+{
+	while (*s) {
+		unsigned char ch = (unsigned char)*s;
+		size_t n = utf8_char_len(s);
+
+		if (n == 1 && ch >= 0x20 && ch < 0x7f)
+			sb_printf(sb, "%c", ch);
+		else if (n > 1 && !(ch == 0xc2 && (unsigned char)s[1] < 0xa0))
+			sb_printf(sb, "%.*s", (int)n, s);
+		else
+			sb_printf(sb, "?");
+		s += n ? n : 1;
+	}
 }
 
 static void json_quantiles(struct sbuf *sb, const char *key, const struct status_quantiles *q)
@@ -520,8 +546,9 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 	for (unsigned int i = 0; i < n->nstandbys; i++) {
 		const struct status_standby *s = &n->standbys[i];
 
-		sb_printf(sb, "\n  standby %s (user %s, %s): %s", s->application_name, s->user,
-			  s->addr, s->state);
+		sb_printf(sb, "\n  standby %s (user ", s->application_name);
+		sb_text(sb, s->user);
+		sb_printf(sb, ", %s): %s", s->addr, s->state);
 		if (s->timeline)
 			sb_printf(sb, " on timeline %u", s->timeline);
 		sb_printf(sb, "\n    sent %X/%X, write %X/%X, flush %X/%X, replay %X/%X\n",

@@ -29,6 +29,10 @@ static size_t packet(uint8_t *buf, uint32_t code, const char *params, size_t ple
 static const char walreceiver[] = "user\0repl\0database\0replication\0replication\0true\0"
 				  "application_name\0sb1\0";
 
+static const char odd_names[] = "user\0r\xc3\xa9pl\0replication\0true\0"
+				"application_name\0\x1b[2Jsb\xff\x7f\0";
+static const char control_user[] = "user\0re\npl\0replication\0true\0";
+
 static void test_startup(void **state)
 {
 	uint8_t buf[512];
@@ -56,6 +60,17 @@ static void test_startup(void **state)
 	/* Byte by byte: more is needed until the whole packet is there. */
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(pgwire_parse_startup(buf, i, &st), 0);
+
+	/* application_name as PostgreSQL's pg_clean_ascii() leaves it (every byte outside
+	 * printable ASCII '?'); a user name with a control character is marked, to be
+	 * refused, one with UTF-8 is not. */
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, odd_names, sizeof(odd_names));
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_string_equal(st.application_name, "?[2Jsb??");
+	assert_false(st.user_invalid);
+	n = packet(buf, PGWIRE_PROTOCOL_3_0, control_user, sizeof(control_user));
+	assert_int_equal(pgwire_parse_startup(buf, n, &st), (int)n);
+	assert_true(st.user_invalid);
 
 	/* An SQL session, logical replication, a bad boolean. */
 	n = packet(buf, PGWIRE_PROTOCOL_3_0, "user\0u\0database\0d\0", 19);

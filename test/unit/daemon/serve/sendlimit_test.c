@@ -3,7 +3,8 @@
  * Unit tests for daemon/serve/sendlimit.c: a delay after a restart (the WAL stored before
  * decoding began is delayed by its segments' last writes, not sent undelayed), the timer's
  * wake-up not taken by a look at the limit in between, a hold released --upto keeping
- * its position as the retention floor, across a reload of the holds file, a holds file
+ * its position as the retention floor, across a reload of the holds file (names with
+ * leading blanks or empty too), a holds file
  * of the builds before, and a reload of standby_delay keeping what is due.  The WAL is
  * built in memory (test/unit/wal_records.h) with commit times around the real clock.
  */
@@ -228,6 +229,28 @@ static void test_holds_file_before(void **state)
 	sendlimit_free(sl);
 }
 
+/* Holds of names that begin with blanks, or are empty (application_name may be either),
+ * are read back after a restart as they were held: the build before skipped the blanks
+ * and dropped the empty name's line as malformed, so the standby was no longer held. */
+static void test_hold_names_survive_restart(void **state)
+{
+	static const char *const names[] = { "  lead", "", "sb 2" };
+	struct sendlimit *sl;
+
+	(void)state;
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_equal(sendlimit_hold(sl, names[i], 4096 * (i + 1)), 0);
+	sendlimit_free(sl);
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_equal(sendlimit_for(sl, names[i], now_us), 4096 * (i + 1));
+	assert_int_equal(sendlimit_for(sl, "lead", now_us), SENDLIMIT_NONE);
+	sendlimit_free(sl);
+}
+
 /* A reload (SIGHUP) keeps what is due for a delay that did not grow; a longer one
  * starts over (what was due under the shorter one may not be now). */
 static void test_reload_keeps_due(void **state)
@@ -253,6 +276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_look_keeps_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_file_before, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_names_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_due, setup, teardown),
 	};
 

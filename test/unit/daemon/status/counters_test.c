@@ -227,6 +227,35 @@ static void test_standbys(void **state)
 	free(json);
 }
 
+/* A user name a standby sent before its authentication, not UTF-8 (or cut inside a
+ * character): the JSON stays valid UTF-8 (U+FFFD for each stray byte), the text shows
+ * '?' for it and for a C1 control (JSON may hold one as it is), and keeps well-formed
+ * characters. */
+static void test_standby_names_not_utf8(void **state)
+{
+	struct status_node n;
+	size_t len;
+	char *text, *json;
+
+	(void)state;
+	fill_node(&n, "replica");
+	n.standbys = calloc(1, sizeof(*n.standbys));
+	assert_non_null(n.standbys);
+	n.nstandbys = 1;
+	snprintf(n.standbys[0].user, sizeof(n.standbys[0].user), "r\xc3\xa9\xff\xc2\x9b\xe2\x82");
+	snprintf(n.standbys[0].application_name, sizeof(n.standbys[0].application_name), "sb1");
+	snprintf(n.standbys[0].state, sizeof(n.standbys[0].state), "startup");
+	text = status_render(&n, false, &len);
+	json = status_render(&n, true, &len);
+	status_node_release(&n);
+	assert_non_null(text);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"user\":\"r\xc3\xa9\\ufffd\xc2\x9b\\ufffd\\ufffd\""));
+	assert_non_null(strstr(text, "(user r\xc3\xa9????,"));
+	free(text);
+	free(json);
+}
+
 static void fill_replica_with_standby(void *state, struct status_node *n)
 {
 	(void)state;
@@ -272,6 +301,26 @@ static void test_standbys_metrics(void **state)
 	assert_null(strstr(doc, "\nwalship_standby_write_lag_seconds{"));
 	assert_non_null(strstr(doc, "\nwalship_standby_xmin{application_name=\"sb1\","
 				    "addr=\"10.0.0.3:41000\"} 747\n"));
+	free(doc);
+}
+
+static void fill_standby_not_utf8(void *state, struct status_node *n)
+{
+	fill_replica_with_standby(state, n);
+	snprintf(n->standbys[0].application_name, sizeof(n->standbys[0].application_name),
+		 "s\"b\xff\xe2\x82");
+}
+
+/* A label value that is not UTF-8 (Prometheus refuses the whole scrape for one): each
+ * stray byte becomes U+FFFD, the quote is escaped. */
+static void test_metrics_label_not_utf8(void **state)
+{
+	char *doc = NULL;
+
+	(void)state;
+	doc = render_metrics(fill_standby_not_utf8);
+	assert_non_null(strstr(doc, "\nwalship_standby_flush_lsn_bytes{application_name="
+				    "\"s\\\"b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\","));
 	free(doc);
 }
 
@@ -337,6 +386,8 @@ int main(void)
 		cmocka_unit_test(test_metrics_have_every_value),
 		cmocka_unit_test(test_metrics_families_typed),
 		cmocka_unit_test(test_standbys),
+		cmocka_unit_test(test_standby_names_not_utf8),
+		cmocka_unit_test(test_metrics_label_not_utf8),
 		cmocka_unit_test(test_standbys_metrics),
 		cmocka_unit_test(test_slots_metrics),
 	};

@@ -14,7 +14,9 @@
 #include "replica.h"
 #include "walship/control.h"
 
-#define REPLICA_TIMEOUT_MS (30 * 1000)
+/* walshipd answers once the spool released what it held for the replica, on its worker
+ * thread: thousands of files of a replica gone for days take a while on a busy disk. */
+#define REPLICA_TIMEOUT_MS (10 * 60 * 1000)
 
 void replica_usage(FILE *out)
 {

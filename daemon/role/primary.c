@@ -116,13 +116,61 @@ static void primary_fill_status(void *state, struct status_node *n)
 	status_derive(n, clock_now_ms());
 }
 
+/*
+ * A replica's registration dropped on the worker thread: the spool may hold thousands of
+ * files for a replica gone for days, and releasing each (an unlink of its claim, and of
+ * the copy once unclaimed) on the event loop would stall the stream, pushes and
+ * keepalives for as long.  On the worker it also runs between spool copies, never beside
+ * one.  Answered once done.
+ */
+struct drop_job {
+	struct worker_job job;
+	struct primary *pr;
+	struct ctl_client *client;
+	char name[WIRE_MAX_NAME + 1];
+	uint64_t held;
+	int ret;
+};
+
+static void drop_job_run(struct worker_job *job)
+{
+	struct drop_job *dj = (struct drop_job *)job;
+
+	dj->ret = spool_drop(&dj->pr->spool, dj->name);
+}
+
+static void drop_job_done(struct worker_job *job)
+{
+	struct drop_job *dj = (struct drop_job *)job;
+	struct primary *pr = dj->pr;
+	char text[256];
+	int ret = dj->ret;
+
+	pr->dropping[0] = '\0';
+	if (primary_load_registered(pr) < 0 && ret >= 0)
+		ret = -EIO;
+	if (ret < 0) {
+		snprintf(text, sizeof(text), "could not drop replica \"%s\": %s", dj->name,
+			 strerror(-ret));
+		control_reply(dj->client, CTL_ERR_FAILED, text, strlen(text));
+	} else {
+		snprintf(text, sizeof(text),
+			 "replica \"%s\" dropped; %" PRIu64 " held file(s) released", dj->name,
+			 dj->held);
+		log_log("%s", text);
+		control_reply(dj->client, CTL_OK, text, strlen(text));
+		push_stream_refusals_recheck(pr); /* one may have waited for it */
+	}
+	free(dj);
+}
+
 /* `walship replica drop NAME`: forget a registered replica and release what the spool
  * holds for it.  A connected replica is not dropped: it would register again at once. */
 static void primary_replica_drop(struct primary *pr, struct ctl_client *client, const char *name)
 {
 	char text[256];
-	int k = primary_registered_index(pr, name), ret;
-	uint64_t held;
+	int k = primary_registered_index(pr, name);
+	struct drop_job *dj;
 
 	if (k < 0) {
 		snprintf(text, sizeof(text), "replica \"%s\" is not registered", name);
@@ -139,19 +187,25 @@ static void primary_replica_drop(struct primary *pr, struct ctl_client *client, 
 			return;
 		}
 	}
-	held = pr->held[k];
-	ret = spool_drop(&pr->spool, name);
-	if (ret < 0 || primary_load_registered(pr) < 0) {
-		snprintf(text, sizeof(text), "could not drop replica \"%s\": %s", name,
-			 strerror(ret < 0 ? -ret : EIO));
+	if (pr->dropping[0]) {
+		snprintf(text, sizeof(text), "replica \"%s\" is being dropped; try again later",
+			 pr->dropping);
 		control_reply(client, CTL_ERR_FAILED, text, strlen(text));
 		return;
 	}
-	snprintf(text, sizeof(text), "replica \"%s\" dropped; %" PRIu64 " held file(s) released",
-		 name, held);
-	log_log("%s", text);
-	control_reply(client, CTL_OK, text, strlen(text));
-	push_stream_refusals_recheck(pr); /* one may have waited for it */
+	dj = calloc(1, sizeof(*dj));
+	if (!dj) {
+		control_reply_text(client, CTL_ERR_FAILED, "out of memory");
+		return;
+	}
+	dj->pr = pr;
+	dj->client = client;
+	dj->held = pr->held[k];
+	snprintf(dj->name, sizeof(dj->name), "%s", name);
+	snprintf(pr->dropping, sizeof(pr->dropping), "%s", name);
+	dj->job.run = drop_job_run;
+	dj->job.done = drop_job_done;
+	worker_submit(&pr->worker, &dj->job);
 }
 
 static void primary_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,

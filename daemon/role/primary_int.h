@@ -334,6 +334,9 @@ struct primary {
 	struct spool_lost *lost; /* what each lost to spool overflow */
 	uint64_t spool_reserved; /* bytes of spool jobs in progress */
 	int nregistered;
+	/* `walship replica drop` of this name runs on @worker ("": none): its registration
+	 * is refused until then */
+	char dropping[WIRE_MAX_NAME + 1];
 	struct status_node st;
 	/* the stream source (primary_stream.c); source NULL: pg_conninfo is empty */
 	struct pgsource *source;

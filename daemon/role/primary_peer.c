@@ -289,6 +289,11 @@ static int peer_register(struct peer *peer)
 	struct primary *pr = peer->pr;
 	int ret;
 
+	if (!strcmp(pr->dropping, peer->name))
+		return peer_refuse(peer, WIRE_ERR_TOO_MANY,
+				   "replica \"%s\" is being dropped (walship replica drop); it "
+				   "registers again once that is done",
+				   peer->name);
 	if (primary_registered_index(pr, peer->name) < 0 &&
 	    pr->nregistered >= pr->cfg.max_registered)
 		return peer_refuse(

@@ -428,7 +428,12 @@ int spool_drop(struct spool *sp, const char *name)
 			  strerror(-ret));
 		return ret;
 	}
-	fsync(sp->replicas_fd);
+	if (fsync(sp->replicas_fd) < 0) {
+		ret = -errno;
+		log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+			  strerror(errno));
+		return ret;
+	}
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,74 @@ static const char *probe_choose(struct probes_bpf *skel, char *others, size_t le
 			 "tracepoint io_uring_submit_sqe";
 }
 
+/* The maps pinned by name in a probe's pin folder (libbpf: PIN_ROOT/MAP_NAME). */
+static const char *const probe_pinned[] = { "fsync_hist", "send_hist", "peers" };
+
+/*
+ * Remove the pins in @p->pin_dir: left by a walshipd of this node that did not stop
+ * cleanly (SIGKILL, the watchdog's SIGABRT, a crash) while bpf_keep_pins is off, or kept
+ * by one of another build whose maps do not fit.  libbpf would otherwise reuse them: the
+ * counts of a run that is over, and peer numbers that named other hosts.  Returns how
+ * many there were.
+ */
+static int probe_unpin_stale(struct probe *p)
+{
+	int fd = open(p->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+
+	if (fd < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(probe_pinned) / sizeof(probe_pinned[0]); i++)
+		if (unlinkat(fd, probe_pinned[i], 0) == 0)
+			n++;
+	close(fd);
+	return n;
+}
+
+/*
+ * bpf_keep_pins: the peers map kept from the walshipd before says which host each send
+ * histogram counted; the same hosts take the same numbers again here (peertag), in their
+ * order, so that a host's counts stay its own.  Before any connection (peertag empty).
+ */
+static void probe_adopt_peers(struct probe *p)
+{
+	int fd = bpf_map__fd(p->skel->maps.peers);
+	unsigned int adopted = 0;
+
+	if (peertag_count())
+		return;
+	for (__u32 tag = 1; tag <= PEERTAG_MAX; tag++) {
+		struct probe_peer peer = { { 0 } };
+		char addr[PROBE_PEER_ADDR_LEN + 4];
+
+		if (bpf_map_lookup_elem(fd, &tag, &peer) < 0 || !peer.addr[0])
+			break;
+		peer.addr[sizeof(peer.addr) - 1] = '\0';
+		snprintf(addr, sizeof(addr), "%s:0", peer.addr); /* peertag_get() drops the port */
+		if (peertag_get(addr) != tag)
+			break;
+		adopted++;
+	}
+	p->peers_published = adopted;
+	if (adopted)
+		log_log("BPF probes: the send histograms of %u peer host(s) go on counting, as "
+			"pinned before the restart (bpf_keep_pins = on)",
+			adopted);
+}
+
+/* Open the skeleton and load its programs (their maps pinned in @opts's pin folder, or
+ * reused from there).  Returns 0, or a negative errno with p->skel NULL when the open
+ * failed. */
+static int probe_load(struct probe *p, const struct bpf_object_open_opts *opts, const char **submit,
+		      char *others, size_t len)
+{
+	p->skel = probes_bpf__open_opts(opts);
+	if (!p->skel)
+		return -errno;
+	p->skel->rodata->targ_tgid = (__u32)getpid();
+	*submit = probe_choose(p->skel, others, len);
+	return probes_bpf__load(p->skel);
+}
+
 static void probe_unpin(struct probe *p)
 {
 	bpf_map__unpin(p->skel->maps.fsync_hist, NULL);
@@ -233,7 +302,7 @@ int probe_start(const struct config *cfg, struct probe **out)
 	const char *why = NULL, *submit;
 	char others[192];
 	struct probe *p;
-	int ret;
+	int ret, stale;
 
 	*out = NULL;
 	if (cfg->probes == CONFIG_SWITCH_OFF) {
@@ -279,17 +348,27 @@ int probe_start(const struct config *cfg, struct probe **out)
 		why = "could not create the pin folder under /sys/fs/bpf";
 		goto out_off;
 	}
+	if (!p->keep_pins && (stale = probe_unpin_stale(p)) > 0)
+		log_log("BPF probes: removed %d histogram pin(s) that a walshipd which did not stop "
+			"cleanly left in \"%s\"",
+			stale, p->pin_dir);
 	opts.pin_root_path = p->pin_dir;
-	p->skel = probes_bpf__open_opts(&opts);
+	probe_tracefs();
+	ret = probe_load(p, &opts, &submit, others, sizeof(others));
+	/* Pins kept (bpf_keep_pins) by a build whose maps differ: libbpf refuses to reuse
+	 * them ("parameter mismatch"); start afresh rather than leave the probes off, or
+	 * walshipd down with probes = on. */
+	if (ret < 0 && ret != -EPERM && p->skel && p->keep_pins && probe_unpin_stale(p) > 0) {
+		log_warning("BPF probes: the histograms pinned in \"%s\" do not fit this build's "
+			    "probes (pinned by another version); removed, counting afresh",
+			    p->pin_dir);
+		probes_bpf__destroy(p->skel);
+		ret = probe_load(p, &opts, &submit, others, sizeof(others));
+	}
 	if (!p->skel) {
-		ret = -errno;
 		why = "could not open the BPF object";
 		goto out_rmdir;
 	}
-	p->skel->rodata->targ_tgid = (__u32)getpid();
-	probe_tracefs();
-	submit = probe_choose(p->skel, others, sizeof(others));
-	ret = probes_bpf__load(p->skel);
 	if (ret < 0) {
 		/* The capabilities were there (probe_caps_missing()): EACCES is the verifier. */
 		why = ret == -EPERM ? "no permission to load BPF programs (CAP_BPF and "
@@ -306,6 +385,8 @@ int probe_start(const struct config *cfg, struct probe **out)
 	log_log("BPF probes on: fsync and send latency (submission: %s; %s), histograms pinned "
 		"in \"%s\"",
 		submit, others, p->pin_dir);
+	if (p->keep_pins)
+		probe_adopt_peers(p);
 	probe_tick(p);
 	*out = p;
 	return 0;

@@ -4,7 +4,8 @@
 # histograms every send the primary submitted; the pins dump as JSON with named fields;
 # /metrics is Prometheus text whose counts agree with `walship stats --json`; the ext4
 # probe sees the replica's fsyncs (its archive is on ext4 here); `walship status` shows
-# the same quantiles as `walship stats`.
+# the same quantiles as `walship stats`; pins a killed walshipd left are removed at its next
+# start.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -180,4 +181,32 @@ in_mnt "$P_PID" test -e "$PPIN/fsync_hist" || fail "primary pins gone early"
 walshipd_stop "$PCONF"
 log "primary stopped; its pins must be gone"
 ls /proc/"$P_PID" >/dev/null 2>&1 && fail "primary still running"
+
+# Pins a walshipd left when it did not stop cleanly (SIGKILL, the watchdog's SIGABRT) are
+# removed at its next start (bpf_keep_pins = off): libbpf would reuse them, with the
+# counts of a run that is over and peer numbers that named other hosts.  The daemons
+# above each run in a mount namespace of their own (ip netns exec: a bpffs of their own,
+# gone with them); this one runs in the host's, where pins outlive the process.
+node=t85-stale-$$
+KCONF=$TEST_DIR/$node/walship.conf
+KPIN=/sys/fs/bpf/walship/$node
+write_replica_conf "$KCONF" "$TEST_DIR/$node" "$NS_P" probes=on
+start_in_host_mnt() {
+	nsenter --net="/run/netns/$NS_R1" "$WALSHIPD" -c "$KCONF" >>"$TEST_DIR/$node.log" 2>&1 &
+	WS_DAEMON_PID[$KCONF]=$!
+	wait_for 30 "walshipd $node to answer" walship_answers "$KCONF"
+}
+start_in_host_mnt
+[[ -e $KPIN/fsync_hist ]] || fail "no pins in $KPIN: $(tail -n 5 "$TEST_DIR/$node.log")"
+walshipd_kill "$KCONF"
+[[ -e $KPIN/fsync_hist ]] || fail "the pins went with the killed walshipd"
+start_in_host_mnt
+grep -q 'removed 3 histogram pin(s) that a walshipd which did not stop cleanly left' \
+	"$TEST_DIR/$node.log" || {
+	rm -rf "$KPIN"
+	fail "the restarted walshipd did not remove the pins the killed one left"
+}
+walshipd_stop "$KCONF"
+[[ ! -e $KPIN ]] || fail "pins left in $KPIN after a clean stop"
+log "ok: pins left by a killed walshipd removed at its next start"
 log "PASS"

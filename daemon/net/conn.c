@@ -330,6 +330,11 @@ void conn_rx_post(struct conn *c)
 	c->ops_pending++;
 }
 
+void conn_tag_peer(struct conn *c)
+{
+	c->peer_tag = peertag_get(c->peer_addr);
+}
+
 void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
 		enum config_switch zero_copy)
 {
@@ -347,7 +352,6 @@ void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn_ops *o
 		c->peer_sa = ss;
 	} else
 		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
-	c->peer_tag = peertag_get(c->peer_addr);
 	c->rx_in_header = true;
 	c->rx_want = WIRE_HEADER_SIZE;
 	c->rx_buf = c->rx_hdr;

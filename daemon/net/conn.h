@@ -124,7 +124,8 @@ struct conn {
 	int fd;
 	char peer_addr[64]; /* "10.0.0.2:41234" */
 	struct sockaddr_storage peer_sa; /* the same, for access rules */
-	unsigned int peer_tag; /* the peer host's number in send tags (peertag.h) */
+	unsigned int peer_tag; /* the peer host's number in send tags (peertag.h), 0 until
+				  conn_tag_peer() */
 	enum config_switch zero_copy; /* auto: zero-copy until the kernel copies */
 	int send_flags; /* MSG_WAITALL | MSG_NOSIGNAL; MSG_NOSIGNAL under kernel TLS */
 	unsigned int zc_copied_streak;
@@ -173,6 +174,14 @@ struct conn {
 			  * -ENOBUFS: the send queue reached CONN_TX_MAX_ITEMS */
 	struct conn_stats stats;
 };
+
+/*
+ * Give @c its peer host's number in send tags (peertag.h), so that the BPF probes measure
+ * its sends and receives per host.  Not at setup: the numbers are few (PEERTAG_MAX), and
+ * connections that never get past their handshake (scanners, health checks) must not
+ * take them; the owner calls this once the peer is admitted.
+ */
+void conn_tag_peer(struct conn *c);
 
 /* Take over connected socket @fd and start receiving. */
 void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,

@@ -177,6 +177,9 @@ static int peer_hello_accept(struct peer *peer)
 		return peer_refuse(peer, WIRE_ERR_TOO_MANY,
 				   "too many replicas connected (max_senders = %d)",
 				   pr->cfg.max_senders);
+	/* Admitted (certificate, access rules, max_senders): its sends are measured per
+	 * host from this answer on. */
+	conn_tag_peer(&peer->conn);
 	out.version = WIRE_VERSION;
 	out.role = WIRE_ROLE_PRIMARY;
 	out.system_identifier = pr->id.system_identifier;

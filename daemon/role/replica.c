@@ -336,6 +336,7 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 	} else {
 		conn_init(&lk->conn, rp->ring, rp->connect_fd, &link_conn_ops, lk, 0);
 	}
+	conn_tag_peer(&lk->conn); /* the upstream it was configured with */
 	rp->connect_fd = -1;
 	rp->reconnects++;
 

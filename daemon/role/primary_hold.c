@@ -147,6 +147,14 @@ static int spool_job_late(struct push *p, char *const *done, int ndone)
 	return 1;
 }
 
+void push_spool_reclaim(struct push *p)
+{
+	/* A job in flight claims for the replicas left out when it ends (spool_job_done()
+	 * calls spool_job_late()); none ran: the spool is decided when @p is checked. */
+	if (p->spool_done && p->spooled)
+		spool_job_late(p, NULL, 0);
+}
+
 /* Hand @p to the worker to be copied into the spool for every registered replica that
  * has not acknowledged it. */
 int push_spool(struct push *p)

@@ -402,6 +402,12 @@ void push_check(struct push *p);
 /* @replica holds @p durably: count it, release its claim on the spool's copy, and
  * push_check(). */
 void push_acked(struct push *p, const char *replica);
+/* @replica no longer holds @p, which it acknowledged (it came back without it): its
+ * acknowledgement no longer counts, and the spool holds @p for it again. */
+void push_unacked(struct push *p, const char *replica);
+/* @p's spool copy, made before a registered replica lost it (push_unacked()): claimed
+ * for the registered replicas that lack it now. */
+void push_spool_reclaim(struct push *p);
 /* A replica answered ACK IO_ERROR for @p (reason in p->io_error): fail @p now if the
  * replicas still being sent it cannot make up sync_replicas, else push_check(). */
 void push_io_error(struct push *p);

@@ -283,6 +283,39 @@ static int peer_have_done(struct peer *peer)
 	return peer_ping(peer, &peer->confirm_token);
 }
 
+/* Whether @peer's HAVE lists @p's file whole, at @p's size. */
+static bool peer_have_whole(const struct peer *peer, const struct push *p)
+{
+	for (uint32_t i = 0; i < peer->have.count; i++) {
+		const struct msg_have_entry *e = &peer->have.entries[i];
+
+		if (!strcmp(e->name, p->name))
+			return e->size == p->size && e->durable == e->size;
+	}
+	return false;
+}
+
+/*
+ * Pushes still waiting (fewer than sync_replicas acknowledged them) count @peer's name
+ * among those that hold them.  A replica that comes back without one (its disk lost, a
+ * fresh archive_dir, another host under its name) must not go on counting: with the
+ * next acknowledgement the segment would settle, and its commits be reported durable,
+ * with its WAL on fewer than sync_replicas replicas, and this replica would never be
+ * sent it.  Each its HAVE does not list whole is taken back, and sent to it again.
+ */
+static void peer_forget_lost_acks(struct peer *peer)
+{
+	for (struct push *p = peer->pr->pushes; p; p = p->next) {
+		if (!push_waiting(p) || p->from_spool || !push_acked_by(p, peer->name) ||
+		    peer_have_whole(peer, p))
+			continue;
+		log_warning("replica \"%s\" no longer holds \"%s\", which it acknowledged: it "
+			    "counts again once it stores it again",
+			    peer->name, p->name);
+		push_unacked(p, peer->name);
+	}
+}
+
 /*
  * The handshake is complete: register the replica (bounded by max_registered) and stream.
  * Returns 0 or -errno.
@@ -324,6 +357,7 @@ static int peer_register(struct peer *peer)
 	    ((ret == 0 && spool_sync_registered(&pr->spool) < 0) ||
 	     primary_load_registered(pr) < 0))
 		return -EIO;
+	peer_forget_lost_acks(peer);
 	ret = peer_load_backlog(peer);
 	if (ret < 0)
 		return ret;

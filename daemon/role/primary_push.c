@@ -479,6 +479,28 @@ void push_acked(struct push *p, const char *replica)
 	push_check(p);
 }
 
+void push_unacked(struct push *p, const char *replica)
+{
+	unsigned int kept = 0;
+	size_t used = 0;
+
+	for (unsigned int i = 0; i < p->nacked; i++)
+		if (strcmp(p->acked_names[i], replica))
+			memmove(p->acked_names[kept++], p->acked_names[i], WIRE_MAX_NAME + 1);
+	if (kept == p->nacked)
+		return;
+	p->nacked = kept;
+	p->acks--;
+	p->acked_by[0] = '\0';
+	for (unsigned int i = 0; i < p->nacked && used < sizeof(p->acked_by); i++)
+		used += (size_t)snprintf(p->acked_by + used, sizeof(p->acked_by) - used, "%s%s",
+					 used ? ", " : "", p->acked_names[i]);
+	/* Its claim on the spool's copy went with its acknowledgement: claimed again for it,
+	 * in case it goes away before it stores the file again. */
+	if (!p->pr->relay)
+		push_spool_reclaim(p);
+}
+
 /* Whether the replicas still being sent @p (@sending, counted here) and those that hold it
  * can make up sync_replicas; if not, @p fails now with @code, p->io_error saying why. */
 static bool push_quorum_left(struct push *p, uint16_t code, unsigned int *sending,

@@ -159,6 +159,11 @@ static void drop_job_done(struct worker_job *job)
 			 dj->held);
 		log_log("%s", text);
 		control_reply(dj->client, CTL_OK, text, strlen(text));
+		/* Gone for good: what it acknowledged of pushes still waiting no longer counts
+		 * towards sync_replicas (they would settle on fewer replicas). */
+		for (struct push *p = pr->pushes; p; p = p->next)
+			if (push_waiting(p) && !p->from_spool)
+				push_unacked(p, dj->name);
 		push_stream_refusals_recheck(pr); /* one may have waited for it */
 	}
 	free(dj);

@@ -202,30 +202,243 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
 
 /* ---- PostgreSQL settings ------------------------------------------------------- */
 
-/* True when @command runs walship's @sub (push/fetch) with @args and this config. */
-static bool command_calls_walship(const char *command, const char *sub, const char *args,
-				  const char *config_path, bool *other_config)
-{
-	const char *at = strstr(command, "walship");
-	char word[32];
+/*
+ * What PostgreSQL's shell (/bin/sh -c) makes of archive_command or restore_command, cut
+ * into words as far as it matters here: quotes and backslashes removed, each control
+ * operator (`;`, `&`, `&&`, `|`, `||`, `(`, `)`, a newline) a word of its own, and the
+ * redirections (`>file`, `2>&1`) left out with their targets.  Not a shell: `$VAR` and
+ * `$(...)` stay as they are written, which is enough to tell walship's words apart.
+ */
+struct shell_word {
+	const char *text;
+	bool op; /* a control operator */
+};
 
-	*other_config = false;
-	if (!at)
-		return false;
-	snprintf(word, sizeof(word), " %s ", sub);
-	if (!strstr(at, word) || !strstr(at, args))
-		return false;
-	/* With a -c, it must name this config; without, walship reads the default path. */
-	if (strstr(at, " -c ") || strstr(at, "--config")) {
-		if (!strstr(at, config_path)) {
-			*other_config = true;
-			return false;
+#define SHELL_MAX_WORDS 64
+
+struct shell_words {
+	struct shell_word words[SHELL_MAX_WORDS];
+	int n;
+	char *buf; /* the words' text, NUL after each */
+};
+
+static bool shell_op_char(char c)
+{
+	return c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '\n';
+}
+
+/* Split @command into @sw (free sw->buf after).  Returns 0, or -E2BIG past SHELL_MAX_WORDS
+ * words, -EINVAL for an unterminated quote, -ENOMEM. */
+static int shell_split(const char *command, struct shell_words *sw)
+{
+	const char *p = command;
+	char *out;
+	bool redirect = false; /* the next word is a redirection's target */
+
+	sw->n = 0;
+	sw->buf = malloc(2 * strlen(command) + 2);
+	if (!sw->buf)
+		return -ENOMEM;
+	out = sw->buf;
+	for (;;) {
+		const char *word = out;
+		bool quoted = false;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#')
+			return 0;
+		if (shell_op_char(*p)) {
+			/* `&&` and `||` are one operator; a newline separates as `;` does */
+			*out++ = *p == '\n' ? ';' : *p;
+			if ((*p == '&' || *p == '|') && p[1] == *p)
+				*out++ = *++p;
+			p++;
+			*out++ = '\0';
+			redirect = false;
+		} else if (*p == '<' || *p == '>') {
+			/* `>`, `>>`, `>&`, `>|`, `<`, `<<`, `<&`, `<>`: its target follows */
+			p++;
+			if (*p == '>' || *p == '<' || *p == '&' || *p == '|')
+				p++;
+			redirect = true;
+			continue;
+		} else {
+			for (; *p && *p != ' ' && *p != '\t' && !shell_op_char(*p) && *p != '<' &&
+			       *p != '>';
+			     p++) {
+				if (*p == '\\' && p[1]) {
+					*out++ = *++p;
+				} else if (*p == '\'' || *p == '"') {
+					char quote = *p++;
+
+					for (; *p && *p != quote; p++) {
+						if (quote == '"' && *p == '\\' && p[1] &&
+						    strchr("\"\\$`", p[1]))
+							p++;
+						*out++ = *p;
+					}
+					if (!*p)
+						return -EINVAL;
+					quoted = true;
+				} else {
+					*out++ = *p;
+				}
+			}
+			*out++ = '\0';
+			/* the 2 of 2>&1 is part of the redirection, as is its target */
+			if (!quoted && (*p == '<' || *p == '>') &&
+			    strspn(word, "0123456789") == strlen(word))
+				continue;
+			if (redirect) {
+				redirect = false;
+				continue;
+			}
 		}
-	} else if (strcmp(config_path, CONFIG_DEFAULT_PATH) != 0 && !getenv(CLI_CONFIG_ENV)) {
-		*other_config = true;
-		return false;
+		if (sw->n == SHELL_MAX_WORDS)
+			return -E2BIG;
+		sw->words[sw->n].text = word;
+		sw->words[sw->n].op = shell_op_char(word[0]);
+		sw->n++;
 	}
-	return true;
+}
+
+/* Whether @path, as a command that PostgreSQL runs in @pgdata names it, is the file
+ * @file: the same words, or the same inode (a relative path, a symbolic link). */
+static bool same_file(const char *path, const char *file, const char *pgdata)
+{
+	char buf[PATH_MAX * 2];
+	struct stat a, b;
+
+	if (strcmp(path, file) == 0)
+		return true;
+	if (path[0] != '/' && pgdata) {
+		snprintf(buf, sizeof(buf), "%s/%s", pgdata, path);
+		path = buf;
+	}
+	return stat(path, &a) == 0 && stat(file, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* A VAR=value word, which sets the environment of the command after it. */
+static bool shell_assignment(const char *word)
+{
+	size_t name =
+		strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+
+	return name > 0 && word[name] == '=' && !(word[0] >= '0' && word[0] <= '9');
+}
+
+enum walship_call {
+	CALL_NONE, /* no walship SUB with exactly the arguments asked */
+	CALL_OK, /* with this config */
+	CALL_OTHER_CONFIG, /* with another config file */
+};
+
+/*
+ * Does @command run walship's @sub (push, fetch) with the arguments @args ("%p", "%f %p")
+ * and this config?  Compared word by word, as `walship` parses them (getopt_long: options
+ * anywhere, -c FILE, -cFILE, --config[=]FILE and its abbreviations, -v): `-c
+ * /etc/walship/walship.conf.old` names another file than /etc/walship/walship.conf, and
+ * `walship push %p.tmp` is not `%p`.  The -c given goes to @config ("" without one); the
+ * first control operator of @command (`||`, `;`, ...) to @op ("" when there is none): the
+ * caller decides what that means.
+ */
+static enum walship_call command_calls_walship(struct check_run *run, const char *command,
+					       const char *sub, const char *args, char *config,
+					       size_t config_len, char *op, size_t op_len)
+{
+	enum walship_call call = CALL_NONE;
+	struct shell_words sw;
+
+	config[0] = '\0';
+	op[0] = '\0';
+	if (shell_split(command, &sw) < 0) {
+		free(sw.buf);
+		return CALL_NONE;
+	}
+	for (int i = 0; i < sw.n; i++)
+		if (sw.words[i].op && !op[0])
+			snprintf(op, op_len, "%s", sw.words[i].text);
+	for (int i = 0, command_word = 1; i + 1 < sw.n && call == CALL_NONE; i++) {
+		const char *w = sw.words[i].text;
+		const char *base = strrchr(w, '/');
+		const char *given = NULL;
+		char positional[64] = "";
+		bool bad = false, options = true;
+		int j;
+
+		/* walship must be what runs, not an argument (`echo walship push %p`): the
+		 * first word of a command, after `exec`, `env` or VAR=value words */
+		if (sw.words[i].op) {
+			command_word = 1;
+			continue;
+		}
+		if (command_word &&
+		    (strcmp(w, "exec") == 0 || strcmp(w, "env") == 0 || shell_assignment(w)))
+			continue;
+		base = base ? base + 1 : w;
+		if (!command_word || strcmp(base, "walship") != 0 ||
+		    strcmp(sw.words[i + 1].text, sub) != 0) {
+			command_word = 0;
+			continue;
+		}
+		command_word = 0;
+		for (j = i + 2; j < sw.n && !sw.words[j].op && !bad; j++) {
+			const char *next =
+				j + 1 < sw.n && !sw.words[j + 1].op ? sw.words[j + 1].text : NULL;
+
+			w = sw.words[j].text;
+
+			if (options && strcmp(w, "--") == 0) {
+				options = false;
+			} else if (options && strncmp(w, "--", 2) == 0) {
+				size_t len = strcspn(w + 2, "=");
+
+				if (len && strncmp(w + 2, "config", len) == 0 && len <= 6) {
+					given = w[2 + len] == '=' ? w + 3 + len : next;
+					j += w[2 + len] == '=' ? 0 : 1;
+					bad = !given;
+				} else {
+					/* --verbose alone; --help or an unknown option: no push */
+					bad = !(len && len <= 7 && !w[2 + len] &&
+						strncmp(w + 2, "verbose", len) == 0);
+				}
+			} else if (options && w[0] == '-' && w[1]) {
+				for (const char *c = w + 1; *c && !bad; c++) {
+					if (*c == 'c') {
+						given = c[1] ? c + 1 : next;
+						j += c[1] ? 0 : 1;
+						bad = !given;
+						break;
+					}
+					bad = *c != 'v';
+				}
+			} else if (strlen(positional) + strlen(w) + 2 < sizeof(positional)) {
+				snprintf(positional + strlen(positional),
+					 sizeof(positional) - strlen(positional), "%s%s",
+					 positional[0] ? " " : "", w);
+			} else {
+				bad = true;
+			}
+		}
+		if (bad || strcmp(positional, args) != 0)
+			continue;
+		/* With a -c, it must name this config; without, walship reads the default path
+		 * (or $WALSHIP_CONFIG, which PostgreSQL's environment may set as ours does). */
+		if (given) {
+			snprintf(config, config_len, "%s", given);
+			call = same_file(given, run->config_path, run->pgdata) ? CALL_OK :
+										 CALL_OTHER_CONFIG;
+		} else {
+			call = getenv(CLI_CONFIG_ENV) || same_file(CONFIG_DEFAULT_PATH,
+								   run->config_path, NULL) ?
+				       CALL_OK :
+				       CALL_OTHER_CONFIG;
+		}
+	}
+	free(sw.buf);
+	return call;
 }
 
 static bool setting_on(const char *value)
@@ -261,11 +474,128 @@ static int hba_has_replication_line(const char *path)
 	return found;
 }
 
-static void check_pg_settings(struct check_run *run)
+/* For a message: the config a walship call reads when it is not this one (@config: its -c,
+ * "" without). */
+static const char *other_config_words(const char *config, char *buf, size_t len)
 {
-	char path[PATH_MAX], where[PATH_MAX + 64], hint[PATH_MAX + 256];
+	if (config[0])
+		snprintf(buf, len, "with -c \"%s\"", config);
+	else
+		snprintf(buf, len, "without -c, so with \"%s\"", CONFIG_DEFAULT_PATH);
+	return buf;
+}
+
+/*
+ * archive_library set: it replaces archive_command, and passes only when it is walship's
+ * module (docs/operations.md, "The archive module instead of archive_command") talking to
+ * this config's walshipd: its walship.socket (default the daemon's default socket) is the
+ * config's socket.  @cfg: NULL when the config did not load.
+ */
+static void check_archive_library(struct check_run *run, const struct config *cfg,
+				  const struct controldata *cd, const char *library,
+				  const char *command, const char *hint)
+{
+	static const char module[] = "walship_archive";
+	const char *base = strrchr(library, '/');
+	const char *socket =
+		pgconf_value(&run->pg_settings, "walship.socket", CONFIG_DEFAULT_SOCKET);
+	char where[PATH_MAX + 64], socket_where[PATH_MAX + 64], socket_hint[PATH_MAX + 128];
+	int version = atoi(cd->version);
+	size_t len;
+
+	pg_setting_where(run, "archive_library", where, sizeof(where));
+	pg_setting_where(run, "walship.socket", socket_where, sizeof(socket_where));
+	/* PostgreSQL loads 'walship_archive', '$libdir/walship_archive' or a path, with or
+	 * without .so */
+	base = base ? base + 1 : library;
+	len = strlen(base);
+	if (len > 3 && strcmp(base + len - 3, ".so") == 0)
+		len -= 3;
+	if (len != strlen(module) || strncmp(base, module, len) != 0) {
+		check_item(run, CHECK_FAIL, "archive_library", hint,
+			   "archive_library = '%s'%s is not walship's module (%s), and PostgreSQL "
+			   "archives with it instead of archive_command",
+			   library, where, module);
+		return;
+	}
+	/* PostgreSQL 16 and later refuse to archive with both set (version 0: unknown) */
+	if (command[0] && (version == 0 || version >= 16)) {
+		check_item(run, CHECK_FAIL, "archive_library",
+			   "Leave archive_command unset (or '') with archive_library, and reload "
+			   "PostgreSQL.",
+			   "archive_library = '%s'%s and archive_command = '%s' are both set: "
+			   "PostgreSQL %s refuses to archive",
+			   library, where, command, version ? cd->version : "16 and later");
+		return;
+	}
+	if (cfg && !same_file(socket, cfg->socket_path, run->pgdata)) {
+		snprintf(socket_hint, sizeof(socket_hint),
+			 "Set walship.socket = '%s' (this config's socket) and reload PostgreSQL.",
+			 cfg->socket_path);
+		check_item(run, CHECK_FAIL, "archive_library", socket_hint,
+			   "archive_library = '%s'%s pushes to walship.socket = '%s'%s, not to "
+			   "this config's socket \"%s\"",
+			   library, where, socket, socket_where, cfg->socket_path);
+		return;
+	}
+	check_item(run, CHECK_PASS, "archive_library", NULL,
+		   "archive_library = '%s'%s: walship's module, walship.socket = '%s'%s%s", library,
+		   where, socket, socket_where, command[0] ? " (archive_command is not used)" : "");
+}
+
+/*
+ * On a primary: what PostgreSQL archives with.  archive_command must be walship push with
+ * this config and nothing else: PostgreSQL recycles a segment when the whole command exits
+ * 0, so `walship push %p || true` (or `;`, `&&`, `|`, `&` around it) could report a segment
+ * archived that walshipd never made safe.
+ */
+static void check_archiver(struct check_run *run, const struct config *cfg,
+			   const struct controldata *cd)
+{
+	const char *library = pgconf_value(&run->pg_settings, "archive_library", "");
+	const char *command = pgconf_value(&run->pg_settings, "archive_command", "");
+	char where[PATH_MAX + 64], hint[PATH_MAX + 256], config[PATH_MAX], words[PATH_MAX + 64];
+	char op[4];
+	enum walship_call call;
+
+	snprintf(hint, sizeof(hint),
+		 "Set archive_command = 'exec walship push -c %s %%p' alone (and no "
+		 "archive_library), or archive_library = 'walship_archive' (docs/operations.md).",
+		 run->config_path);
+	if (library[0] != '\0') {
+		check_archive_library(run, cfg, cd, library, command, hint);
+		return;
+	}
+	pg_setting_where(run, "archive_command", where, sizeof(where));
+	call = command_calls_walship(run, command, "push", "%p", config, sizeof(config), op,
+				     sizeof(op));
+	if (call != CALL_NONE && op[0])
+		check_item(run, CHECK_FAIL, "archive_command", hint,
+			   "archive_command = '%s'%s joins walship push to another command with "
+			   "`%s`: PostgreSQL takes the exit status of the whole, and may recycle a "
+			   "segment walshipd did not make safe",
+			   command, where, op);
+	else if (call == CALL_OK)
+		check_item(run, CHECK_PASS, "archive_command", NULL, "archive_command = '%s'%s",
+			   command, where);
+	else if (call == CALL_OTHER_CONFIG)
+		check_item(run, CHECK_FAIL, "archive_command", hint,
+			   "archive_command = '%s'%s calls walship push %s, not \"%s\"", command,
+			   where, other_config_words(config, words, sizeof(words)),
+			   run->config_path);
+	else
+		check_item(run, CHECK_FAIL, "archive_command", hint,
+			   "archive_command = '%s'%s does not call walship push %%p", command,
+			   where);
+}
+
+static void check_pg_settings(struct check_run *run, const struct config *cfg,
+			      const struct controldata *cd)
+{
+	char path[PATH_MAX], where[PATH_MAX + 64], hint[PATH_MAX + 256], config[PATH_MAX];
+	char words[PATH_MAX + 64], op[4];
 	const char *wal_level, *value;
-	bool other;
+	enum walship_call call;
 	int ret;
 
 	ret = pgconf_read_data_dir(&run->pg_settings, run->pgdata);
@@ -300,26 +630,7 @@ static void check_pg_settings(struct check_run *run)
 				   "archive_command",
 				   value, where);
 
-		snprintf(
-			hint, sizeof(hint),
-			"Set archive_command = 'exec walship push -c %s %%p' (and no archive_library).",
-			run->config_path);
-		value = pgconf_value(&run->pg_settings, "archive_library", "");
-		if (value[0] != '\0') {
-			check_item(run, CHECK_FAIL, "archive_command", hint,
-				   "archive_library = '%s' is set, so archive_command is not used",
-				   value);
-		} else {
-			value = pgconf_value(&run->pg_settings, "archive_command", "");
-			pg_setting_where(run, "archive_command", where, sizeof(where));
-			if (command_calls_walship(value, "push", "%p", run->config_path, &other))
-				check_item(run, CHECK_PASS, "archive_command", NULL,
-					   "archive_command = '%s'", value);
-			else
-				check_item(run, CHECK_FAIL, "archive_command", hint,
-					   "archive_command = '%s'%s does not call walship push%s",
-					   value, where, other ? " with this config" : " %p");
-		}
+		check_archiver(run, cfg, cd);
 	} else {
 		check_item(run, CHECK_SKIP, "archive_mode", NULL, "standby: archiving not needed");
 		snprintf(hint, sizeof(hint),
@@ -328,13 +639,22 @@ static void check_pg_settings(struct check_run *run)
 			 run->config_path);
 		value = pgconf_value(&run->pg_settings, "restore_command", "");
 		pg_setting_where(run, "restore_command", where, sizeof(where));
-		if (command_calls_walship(value, "fetch", "%f %p", run->config_path, &other))
+		/* A fallback after walship fetch (`|| cp ...`) is fine: PostgreSQL checks that
+		 * the file is there after an exit 0, so nothing is refused for an operator. */
+		call = command_calls_walship(run, value, "fetch", "%f %p", config, sizeof(config),
+					     op, sizeof(op));
+		if (call == CALL_OK)
 			check_item(run, CHECK_PASS, "restore_command", NULL,
 				   "restore_command = '%s'", value);
+		else if (call == CALL_OTHER_CONFIG)
+			check_item(run, CHECK_FAIL, "restore_command", hint,
+				   "restore_command = '%s'%s calls walship fetch %s, not \"%s\"",
+				   value, where, other_config_words(config, words, sizeof(words)),
+				   run->config_path);
 		else
 			check_item(run, CHECK_FAIL, "restore_command", hint,
-				   "restore_command = '%s'%s does not call walship fetch%s", value,
-				   where, other ? " with this config" : " %f %p");
+				   "restore_command = '%s'%s does not call walship fetch %%f %%p",
+				   value, where);
 	}
 
 	if (!run->streaming || run->standby) {
@@ -500,32 +820,176 @@ static void check_slot_retention(struct check_run *run, const struct config *cfg
 		   cfg->pg_slot, retained, cfg->sync_replicas, max);
 }
 
-/* The number value of "key" in the first object of @json (0 when absent). */
-static uint64_t json_number(const char *json, const char *key)
+/*
+ * The status document, walked as JSON rather than searched as text: the standbys on
+ * pg_listen have a "state" too ("streaming" as in pg_stat_replication), and any string may
+ * hold what looks like a key.  Only what walshipd writes needs reading here: no
+ * whitespace to speak of, strings with backslash escapes.
+ */
+static const char *json_skip_space(const char *p)
 {
-	char needle[64];
-	const char *at;
-
-	snprintf(needle, sizeof(needle), "\"%s\":", key);
-	at = strstr(json, needle);
-	return at ? strtoull(at + strlen(needle), NULL, 10) : 0;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
 }
 
-/* The string value of "key" in the first object of @json ("" when absent). */
+/* Just past the string that starts at @p (its opening quote). */
+static const char *json_skip_string(const char *p)
+{
+	for (p++; *p && *p != '"'; p++)
+		if (*p == '\\' && p[1])
+			p++;
+	return *p ? p + 1 : p;
+}
+
+/* Just past the value that starts at @p: a string, an object, an array or a scalar. */
+static const char *json_skip_value(const char *p)
+{
+	int depth = 0;
+
+	if (*p == '"')
+		return json_skip_string(p);
+	if (*p != '{' && *p != '[') {
+		while (*p && !strchr(",}] \t\r\n", *p))
+			p++;
+		return p;
+	}
+	while (*p) {
+		if (*p == '"') {
+			p = json_skip_string(p);
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return p;
+}
+
+/* The value of member @key of the object that starts at @obj, or NULL. */
+static const char *json_member(const char *obj, const char *key)
+{
+	size_t key_len = strlen(key);
+	const char *p = json_skip_space(obj);
+
+	if (*p != '{')
+		return NULL;
+	for (p = json_skip_space(p + 1); *p == '"'; p = json_skip_space(p + 1)) {
+		const char *name = p + 1;
+		const char *end = json_skip_value(p);
+		bool match =
+			(size_t)(end - name - 1) == key_len && strncmp(name, key, key_len) == 0;
+
+		p = json_skip_space(end);
+		if (*p != ':')
+			return NULL;
+		p = json_skip_space(p + 1);
+		if (match)
+			return p;
+		p = json_skip_space(json_skip_value(p));
+		if (*p != ',')
+			return NULL;
+	}
+	return NULL;
+}
+
+/* The number value of member @key of the object @json (0 when absent). */
+static uint64_t json_number(const char *json, const char *key)
+{
+	const char *at = json_member(json, key);
+
+	return at ? strtoull(at, NULL, 10) : 0;
+}
+
+/* The string value of member @key of the object @json ("" when absent), escapes undone
+ * as far as a name or a path needs. */
 static void json_string(const char *json, const char *key, char *out, size_t len)
 {
-	char needle[64];
-	const char *at;
+	const char *at = json_member(json, key);
 	size_t n = 0;
 
-	snprintf(needle, sizeof(needle), "\"%s\":\"", key);
 	out[0] = '\0';
-	at = strstr(json, needle);
-	if (!at)
+	if (!at || *at != '"')
 		return;
-	for (at += strlen(needle); *at && *at != '"' && n + 1 < len; at++)
+	for (at++; *at && *at != '"' && n + 1 < len; at++) {
+		if (*at == '\\' && at[1])
+			at++;
 		out[n++] = *at;
+	}
 	out[n] = '\0';
+}
+
+/* What the "peers" array of the status document says (not its "standbys"). */
+struct check_peers {
+	int streaming; /* in state "streaming" */
+	int failing; /* connected, whose disk refuses files ("failing") */
+	int lost; /* replicas that lost WAL to spool overflow */
+	uint64_t lost_files; /* their files, all together */
+	char lost_name[64], lost_first[32], lost_last[32]; /* the first such replica */
+};
+
+static void json_peers(const char *json, struct check_peers *peers)
+{
+	const char *p = json_member(json, "peers");
+	char state[32];
+
+	memset(peers, 0, sizeof(*peers));
+	if (!p || *p != '[')
+		return;
+	for (p = json_skip_space(p + 1); *p == '{'; p = json_skip_space(p + 1)) {
+		uint64_t lost = json_number(p, "lost_files");
+
+		json_string(p, "state", state, sizeof(state));
+		if (strcmp(state, walship_peer_state_name(WALSHIP_PEER_STREAMING)) == 0)
+			peers->streaming++;
+		else if (strcmp(state, walship_peer_state_name(WALSHIP_PEER_FAILING)) == 0)
+			peers->failing++;
+		if (lost && !peers->lost++) {
+			json_string(p, "name", peers->lost_name, sizeof(peers->lost_name));
+			json_string(p, "lost_first", peers->lost_first, sizeof(peers->lost_first));
+			json_string(p, "lost_last", peers->lost_last, sizeof(peers->lost_last));
+		}
+		peers->lost_files += lost;
+		p = json_skip_space(json_skip_value(p));
+		if (*p != ',')
+			break;
+	}
+}
+
+/*
+ * The daemon answered CTL_WARN_LOST: a registered replica lost WAL to spool overflow
+ * (docs/operations.md, "Spool full"), as `walship status` says with its exit 3.  Its
+ * standbys cannot replay past the gap: a FAIL until it is rebuilt and dropped.
+ */
+static void check_lost(struct check_run *run, const char *json)
+{
+	struct check_peers peers;
+	char hint[512];
+
+	json_peers(json, &peers);
+	if (!peers.lost) {
+		/* the node's own count, when no peer entry says which */
+		check_item(run, CHECK_FAIL, "replica lost WAL",
+			   "walship status shows which replica and which files (its LOST line): "
+			   "its standbys need those files from another archive, or a new base "
+			   "backup (docs/operations.md, \"Failures\").",
+			   "%" PRIu64 " file(s) released for a replica on spool overflow",
+			   json_number(json, "lost_files"));
+		return;
+	}
+	snprintf(hint, sizeof(hint),
+		 "The standbys of \"%s\" cannot replay past the gap: give them those files from "
+		 "another archive, or rebuild the replica and its standbys from a new base "
+		 "backup; then walship replica drop %s clears the record (docs/operations.md, "
+		 "\"Failures\").",
+		 peers.lost_name, peers.lost_name);
+	check_item(run, CHECK_FAIL, "replica lost WAL", hint,
+		   "replica \"%s\" lost %" PRIu64 " file(s), %s to %s, released on spool "
+		   "overflow%s",
+		   peers.lost_name, peers.lost_files, peers.lost_first, peers.lost_last,
+		   peers.lost > 1 ? " (and other replicas too: see walship status)" : "");
 }
 
 /*
@@ -590,9 +1054,9 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	struct ctl_client_reply reply = { 0 };
 	const char *cfg_role = cfg->role == CONFIG_ROLE_PRIMARY ? "primary" : "replica";
 	const char *want_role = run->standby ? "replica" : "primary";
-	char role[32], sysid_text[32], streaming[48];
+	char role[32], sysid_text[32];
+	struct check_peers peers;
 	uint64_t sysid;
-	int nstreaming = 0, nfailing = 0;
 	int sock, ret;
 
 	if (run->pgdata) {
@@ -614,16 +1078,22 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	if (ret == 0) {
 		ret = ctl_client_call(sock, CTL_STATUS, CTL_F_JSON, NULL, -1, &reply);
 		close(sock);
-		if (ret == 0 && reply.code != CTL_OK)
-			ret = -EPROTO;
 	}
 	log_set_level(LOG_LEVEL_LOG);
-	if (ret < 0) {
+	/* CTL_WARN_LOST is an answer, the document and a replica's lost WAL (below), as
+	 * `walship status` prints it and exits 3: only other codes are refusals. */
+	if (ret == 0 && reply.code != CTL_OK && reply.code != CTL_WARN_LOST)
+		check_item(run, CHECK_FAIL, "walshipd socket",
+			   "walshipd's log says why; walship status gets the same answer.",
+			   "\"%s\" refused the status request: %s", cfg->socket_path,
+			   reply.text_len ? reply.text : ctl_code_name(reply.code));
+	else if (ret < 0)
 		check_item(run, CHECK_FAIL, "walshipd socket",
 			   "Start walshipd with this config (walshipd -c FILE), and check that "
 			   "this user may use its socket (socket_group, socket_permissions).",
 			   "could not get the status from \"%s\": %s", cfg->socket_path,
 			   strerror(-ret));
+	if (ret < 0 || (reply.code != CTL_OK && reply.code != CTL_WARN_LOST)) {
 		ctl_client_reply_free(&reply);
 		check_item(run, CHECK_SKIP, "system identifier", NULL, "walshipd not reachable");
 		check_item(run, CHECK_SKIP, "peer", NULL, "walshipd not reachable");
@@ -659,11 +1129,9 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 			   "walshipd holds WAL of system %" PRIu64 ", pg_controldata says %" PRIu64,
 			   sysid, cd->system_identifier);
 
-	snprintf(streaming, sizeof(streaming), "\"state\":\"%s\"",
-		 walship_peer_state_name(WALSHIP_PEER_STREAMING));
-	for (const char *at = strstr(reply.text, streaming); at; at = strstr(at + 1, streaming))
-		nstreaming++;
-	if (nstreaming)
+	/* Peers only: a standby streaming from this replica's pg_listen is no upstream. */
+	json_peers(reply.text, &peers);
+	if (peers.streaming)
 		check_item(run, CHECK_PASS, "peer", NULL, "a peer is streaming");
 	else
 		check_item(
@@ -673,11 +1141,9 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 				"points at it." :
 				"No replica is connected: WAL is held in the spool until one is.",
 			"no peer is streaming right now");
-	snprintf(streaming, sizeof(streaming), "\"state\":\"%s\"",
-		 walship_peer_state_name(WALSHIP_PEER_FAILING));
-	for (const char *at = strstr(reply.text, streaming); at; at = strstr(at + 1, streaming))
-		nfailing++;
-	check_sync_standby(run, cfg, nstreaming, nfailing);
+	if (reply.code == CTL_WARN_LOST)
+		check_lost(run, reply.text);
+	check_sync_standby(run, cfg, peers.streaming, peers.failing);
 	check_slot_retention(run, cfg, json_number(reply.text, "source_retained_bytes"));
 	check_stream_slot(run, cfg, reply.text);
 	ctl_client_reply_free(&reply);
@@ -951,7 +1417,7 @@ int check_main(int argc, char **argv)
 
 	if (run.pgdata) {
 		check_controldata(&run, &cd);
-		check_pg_settings(&run);
+		check_pg_settings(&run, cfg_ok ? &cfg : NULL, &cd);
 	} else {
 		check_item(&run, CHECK_SKIP, "PostgreSQL", NULL,
 			   "no data directory given (-D PGDATA)");

@@ -3,10 +3,16 @@
 # and standby with walship), the check passes on both hosts; then, on copies of the data
 # directories' control and config files (the running clusters are never touched), each
 # item is broken on purpose and must be the one item named FAIL, with exit 1:
-# wal_level = minimal, archive_mode off, archive_command without walship, restore_command
-# without walship, the wrong walship role for the host, streaming without max_wal_senders
-# or a replication line in pg_hba.conf, a config file with an error, an unreachable
-# socket, and a cluster whose system identifier differs from the one walshipd learnt.
+# wal_level = minimal, archive_mode off, archive_command without walship, with another
+# config (also one whose path only starts with this one's: -c CONF.old), or with its
+# failure hidden (`|| true`), restore_command without walship, the wrong walship role for
+# the host, streaming without max_wal_senders or a replication line in pg_hba.conf, a
+# config file with an error, an unreachable socket, and a cluster whose system identifier
+# differs from the one walshipd learnt.  The archive module (archive_library =
+# walship_archive) passes on the config's socket and fails on another.  A fake walshipd
+# (a Python socket, no daemon) answers with a document: a replica's lost WAL (code
+# CTL_WARN_LOST) is the one FAIL, naming it, and a replica's pg_listen standby that
+# streams is no streaming peer.
 # Then the synchronous-standby item: WARN when synchronous_standby_names names the
 # primary walshipd and fewer than sync_replicas replicas are connected (or walshipd does
 # not answer), PASS when enough are, SKIP when it is not named or synchronous_commit is
@@ -107,6 +113,43 @@ echo "archive_command = '$WALSHIP push -c /etc/walship/other.conf %p'" >"$FP/ext
 echo "include 'extra.conf'" >>"$FP/postgresql.conf"
 expect_fail archive_command archive-command-other-config -c "$PCONF" -D "$FP"
 
+log "broken: archive_command that names another config by a longer path"
+# Compared word by word: $PCONF.old is another file, even when it exists.
+cp "$PCONF" "$PCONF.old"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = 'exec $WALSHIP push -c $PCONF.old %p'" >>"$FP/postgresql.conf"
+expect_fail archive_command archive-command-old-config -c "$PCONF" -D "$FP"
+grep -q "calls walship push with -c \"$PCONF.old\"" "$TEST_DIR/check-archive-command-old-config.out" ||
+	fail "walship check did not name the other config"
+
+log "broken: archive_command that hides walship push's failure (|| true)"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push -c $PCONF %p || true'" >>"$FP/postgresql.conf"
+expect_fail archive_command archive-command-or-true -c "$PCONF" -D "$FP"
+grep -q 'joins walship push to another command with `||`' "$TEST_DIR/check-archive-command-or-true.out" ||
+	fail "walship check did not say why || true fails"
+
+log "the archive module: archive_library = walship_archive on the config's socket"
+psock=$(conf_get "$PCONF" socket)
+fake_pgdata "$PDATA" "$FP"
+printf "%s\n" "archive_command = ''" "archive_library = 'walship_archive'" \
+	"walship.socket = '$psock'" >>"$FP/postgresql.conf"
+expect_pass archive-library -c "$PCONF" -D "$FP"
+grep -q "^PASS  archive_library .*walship.socket = '$psock'" "$TEST_DIR/check-archive-library.out" ||
+	fail "walship check did not pass archive_library"
+# Another socket than the config's: the module would push to another walshipd.
+echo "walship.socket = '$TEST_DIR/other.sock'" >>"$FP/postgresql.conf"
+expect_fail archive_library archive-library-other-socket -c "$PCONF" -D "$FP"
+# Both set: PostgreSQL 15 archives with the library, 16 and later refuse to archive.
+fake_pgdata "$PDATA" "$FP"
+printf "%s\n" "archive_library = '\$libdir/walship_archive.so'" "walship.socket = '$psock'" \
+	>>"$FP/postgresql.conf"
+if (($(cat "$FP/PG_VERSION") >= 16)); then
+	expect_fail archive_library archive-library-and-command -c "$PCONF" -D "$FP"
+else
+	expect_pass archive-library-and-command -c "$PCONF" -D "$FP"
+fi
+
 log "broken: restore_command without walship"
 fake_pgdata "$SDATA" "$FS"
 echo "restore_command = 'cp /mnt/archive/%f %p'" >>"$FS/postgresql.auto.conf"
@@ -188,5 +231,57 @@ expect_sync_item sync-no-daemon WARN 'walshipd does not answer: commits will wai
 # No other check run above named walshipd as a synchronous standby.
 ! grep -q '^WARN  synchronous standby' "$TEST_DIR/check-primary.out" ||
 	fail "walship check (primary): a synchronous standby WARN without synchronous_standby_names"
+
+log "the status document: a replica that lost WAL, standbys that are no peers"
+# A fake walshipd on a socket of its own answers one status request (include/walship/
+# control.h: struct ctl_reply, then the document): no daemon has to lose WAL for it.
+# fake_walshipd SOCKET CODE DOCUMENT: serve it in the background until it is asked.
+fake_walshipd() {
+	python3 - "$@" <<-'PY' &
+	import os, socket, struct, sys
+	path, code, text = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+	s.bind(path + ".new")
+	s.listen(1)
+	os.rename(path + ".new", path)  # there only once it listens
+	s.settimeout(30)
+	c, _ = s.accept()
+	c.recv(4096)
+	c.send(struct.pack("=IHHI", 0x57534354, 1, code, len(text)) + text)
+	c.close()
+	PY
+	WS_BG_PIDS+=($!)
+	wait_for 10 "the fake walshipd's socket" test -S "$1"
+}
+sysid=$(LC_ALL=C "$PG_BIN/pg_controldata" "$PDATA" | awk -F': *' '/Database system identifier/ {print $2}')
+# The primary: ws-r1 streams, ws-r2 lost two files (code 7, CTL_WARN_LOST, as walship
+# status exits 3); a standby's "streaming" and a "state" in an error text count for nothing.
+sed "s|^socket = .*|socket = $TEST_DIR/fake-p.sock|" "$PCONF" >"$TEST_DIR/fake-p.conf"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = 'exec $WALSHIP push -c $TEST_DIR/fake-p.conf %p'" >>"$FP/postgresql.conf"
+echo "synchronous_standby_names = '*'" >>"$FP/postgresql.conf"
+fake_walshipd "$TEST_DIR/fake-p.sock" 7 '{"role":"primary","system_identifier":"'"$sysid"'",'\
+'"lost_files":2,"peers":[{"name":"ws-r1","state":"streaming","lost_files":0,"last_error":""},'\
+'{"name":"ws-r2","state":"connecting","lost_files":2,"lost_first":"000000010000000000000003",'\
+'"lost_last":"000000010000000000000004","last_error":"\"state\":\"failing\""}],"standbys":[]}'
+expect_fail "replica lost WAL" lost -c "$TEST_DIR/fake-p.conf" -D "$FP"
+out=$TEST_DIR/check-lost.out
+grep -q 'replica "ws-r2" lost 2 file(s), 000000010000000000000003 to 000000010000000000000004' "$out" ||
+	fail "walship check did not name the replica that lost WAL"
+grep -q '^PASS  walshipd socket' "$out" || fail "walship check did not take the document as an answer"
+grep -q '^PASS  system identifier' "$out" || fail "walship check skipped the system identifier"
+grep -q '^PASS  peer ' "$out" || fail "walship check did not see ws-r1 streaming"
+expect_sync_item lost PASS '1 of sync_replicas = 1 replicas connected'
+# A replica whose upstream is down, serving a streaming standby on pg_listen: no peer
+# streams (a WARN, exit 0), whatever its standby does.
+sed "s|^socket = .*|socket = $TEST_DIR/fake-r.sock|" "$RCONF" >"$TEST_DIR/fake-r.conf"
+fake_walshipd "$TEST_DIR/fake-r.sock" 0 '{"role":"replica","system_identifier":"0",'\
+'"peers":[{"name":"ws-primary","state":"connecting","last_error":"connection refused"}],'\
+'"standbys":[{"user":"postgres","application_name":"s1","state":"streaming"}]}'
+check_out standby-only -c "$TEST_DIR/fake-r.conf"
+[[ "$RC" == 0 ]] || fail "walship check (standby-only): expected exit 0, got $RC"
+grep -q '^WARN  peer .*no peer is streaming' "$TEST_DIR/check-standby-only.out" ||
+	fail "walship check counted a pg_listen standby as a streaming peer"
+log "ok: the lost WAL is a FAIL naming ws-r2; standbys are no peers"
 
 log "t_96: walship check passes on a correct setup and names each broken item"

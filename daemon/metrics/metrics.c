@@ -3,12 +3,14 @@
  * The Prometheus endpoint (see metrics.h).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/compiler.h"
 #include "common/log.h"
 #include "common/utf8.h"
@@ -18,11 +20,15 @@
 
 #define METRICS_MAX_REQUEST 4096
 
+_Static_assert(METRICS_CLIENT_TIMEOUT_MS == 10000, "the deadline's log line says 10 s");
+
 struct metrics_client {
-	struct ring_op op;
+	struct ring_op op; /* the recv or the send: one is always in flight */
 	struct metrics *m;
 	struct metrics_client *next;
 	int fd;
+	int64_t accepted_ms; /* clock_now_ms(): the deadline runs from here */
+	bool closing; /* shut down: freed when its request completes */
 	size_t have;
 	char *reply;
 	size_t reply_len;
@@ -34,8 +40,13 @@ struct metrics {
 	struct acceptor acceptor;
 	struct metrics_source src;
 	int listen_fd;
-	unsigned int nclients;
-	struct metrics_client *clients;
+	unsigned int nclients; /* not closing: at most METRICS_MAX_CLIENTS */
+	struct metrics_client *clients; /* oldest first (accepted in one millisecond, alike) */
+	/* One timer for all the clients, at the oldest one's deadline, armed only while there
+	 * are clients: a scrape costs at most one wake-up more. */
+	struct ring_op timer_op;
+	struct __kernel_timespec timer_ts;
+	bool timer_armed;
 };
 
 static void client_free(struct metrics_client *cl)
@@ -49,10 +60,24 @@ static void client_free(struct metrics_client *cl)
 			break;
 		}
 	}
-	m->nclients--;
+	if (!cl->closing)
+		m->nclients--;
 	close(cl->fd);
 	free(cl->reply);
 	free(cl);
+}
+
+/*
+ * Close @cl, whose recv or send is in flight: shutting the socket down completes it, and
+ * its completion frees @cl (the descriptor stays open until then, so the request never
+ * meets a number reused by another connection).
+ */
+static void client_close(struct metrics_client *cl, const char *reason)
+{
+	cl->closing = true;
+	cl->m->nclients--;
+	shutdown(cl->fd, SHUT_RDWR);
+	acceptor_closed(&cl->m->acceptor, reason);
 }
 
 /* A label value with \, " and newlines escaped (Prometheus text format), and a byte that is
@@ -375,7 +400,7 @@ static void client_sent(struct ring_op *op, int res, uint32_t flags)
 	struct io_uring_sqe *sqe;
 
 	(void)flags;
-	if (res <= 0) {
+	if (res <= 0 || cl->closing) {
 		client_free(cl);
 		return;
 	}
@@ -451,7 +476,7 @@ static void client_received(struct ring_op *op, int res, uint32_t flags)
 	struct io_uring_sqe *sqe;
 
 	(void)flags;
-	if (res <= 0) {
+	if (res <= 0 || cl->closing) {
 		client_free(cl);
 		return;
 	}
@@ -472,32 +497,90 @@ static void client_received(struct ring_op *op, int res, uint32_t flags)
 	io_uring_prep_recv(sqe, cl->fd, cl->req + cl->have, sizeof(cl->req) - 1 - cl->have, 0);
 }
 
+/* The client not closing that was accepted first, or NULL. */
+static struct metrics_client *metrics_oldest(struct metrics *m)
+{
+	struct metrics_client *cl = m->clients;
+
+	while (cl && cl->closing)
+		cl = cl->next;
+	return cl;
+}
+
+static void metrics_timer_done(struct ring_op *op, int res, uint32_t flags);
+
+/* Arm the timer for the oldest client's deadline, unless it is armed (for a deadline no
+ * later: clients only get younger) or no client is left. */
+static void metrics_timer_arm(struct metrics *m, int64_t now_ms)
+{
+	struct metrics_client *oldest = metrics_oldest(m);
+	struct io_uring_sqe *sqe;
+	int64_t wait_ms;
+
+	if (m->timer_armed || !oldest)
+		return;
+	wait_ms = oldest->accepted_ms + METRICS_CLIENT_TIMEOUT_MS - now_ms;
+	if (wait_ms < 1)
+		wait_ms = 1;
+	m->timer_ts.tv_sec = wait_ms / 1000;
+	m->timer_ts.tv_nsec = (wait_ms % 1000) * 1000000;
+	m->timer_op.cb = metrics_timer_done;
+	sqe = ring_sqe(m->src.ring, &m->timer_op);
+	io_uring_prep_timeout(sqe, &m->timer_ts, 0, 0);
+	m->timer_armed = true;
+}
+
+/* Close the clients past their deadline, and wait for the next one's. */
+static void metrics_timer_done(struct ring_op *op, int res, uint32_t flags)
+{
+	struct metrics *m = container_of(op, struct metrics, timer_op);
+	int64_t now_ms = clock_now_ms();
+
+	(void)res; /* -ETIME */
+	(void)flags;
+	m->timer_armed = false;
+	/* client_close() frees nothing here (the completions do): the walk is safe */
+	for (struct metrics_client *cl = m->clients; cl; cl = cl->next)
+		if (!cl->closing && now_ms - cl->accepted_ms >= METRICS_CLIENT_TIMEOUT_MS)
+			client_close(cl, "a metrics client that had not finished within 10 s");
+	metrics_timer_arm(m, now_ms);
+}
+
 static void metrics_accepted(struct acceptor *a, int res)
 {
 	struct metrics *m = container_of(a, struct metrics, acceptor);
-	struct metrics_client *cl;
+	struct metrics_client *cl, **pp;
 	struct io_uring_sqe *sqe;
 
 	acceptor_post(a); /* a failure is counted, logged and backed off there */
 	if (res < 0)
 		return;
-	if (m->nclients >= METRICS_MAX_CLIENTS) {
-		acceptor_refuse(a, res, "too many metrics clients"); /* bounded: scrapers retry */
-		return;
-	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		acceptor_refuse(a, res, "out of memory");
 		return;
 	}
+	/* Full: the oldest makes room.  Refusing the new one instead let connections that
+	 * sit idle (or never read their reply) keep every scraper out, and clients that
+	 * connect again as they are closed, for good; this way a scraper gets in at once,
+	 * and only a steady flood of new connections can close it before its reply. */
+	if (m->nclients >= METRICS_MAX_CLIENTS) {
+		struct metrics_client *oldest = metrics_oldest(m);
+
+		if (oldest) /* always, with nclients > 0 */
+			client_close(oldest, "the oldest metrics client, for a new one");
+	}
 	cl->m = m;
 	cl->fd = res;
-	cl->next = m->clients;
-	m->clients = cl;
+	cl->accepted_ms = clock_now_ms();
+	for (pp = &m->clients; *pp; pp = &(*pp)->next) /* at most 8 and those closing */
+		;
+	*pp = cl;
 	m->nclients++;
 	cl->op.cb = client_received;
 	sqe = ring_sqe(m->src.ring, &cl->op);
 	io_uring_prep_recv(sqe, cl->fd, cl->req, sizeof(cl->req) - 1, 0);
+	metrics_timer_arm(m, cl->accepted_ms);
 }
 
 struct metrics *metrics_start(const char *addr, const struct metrics_source *src)

@@ -3,8 +3,14 @@
  * Prometheus metrics over HTTP (metrics_listen): GET /metrics returns the status
  * counters and gauges, the ring's submission counters, and the BPF histograms in the
  * Prometheus text format (0.0.4).  Served through the daemon's io_uring (accept, recv,
- * send), never blocking the event loop; at most METRICS_MAX_CLIENTS at once, one request
- * per connection.
+ * send), never blocking the event loop; one request per connection.
+ *
+ * At most METRICS_MAX_CLIENTS at once, each closed METRICS_CLIENT_TIMEOUT_MS after it was
+ * accepted whatever it is doing (sending nothing, not reading its reply, cut off by the
+ * network), and the oldest closed for a new one when all are taken: idle connections
+ * then keep no scraper out (refusing the new one would, for as long as they stay), and
+ * only a steady flood of new ones can close a scraper before its reply.  Both closes are
+ * counted and logged by the acceptor, at most a line per interval.
  */
 #ifndef WALSHIP_METRICS_METRICS_H
 #define WALSHIP_METRICS_METRICS_H
@@ -15,6 +21,9 @@
 #include "status/status.h"
 
 #define METRICS_MAX_CLIENTS 8
+/* From accept to the end of the reply, at most: Prometheus' default scrape_timeout, after
+ * which the scraper has given up anyway. */
+#define METRICS_CLIENT_TIMEOUT_MS 10000
 
 struct metrics_source {
 	struct ring *ring;

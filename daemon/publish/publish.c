@@ -12,10 +12,15 @@
  * previous publisher, shown "unknown") are read with a dump, so that those this daemon
  * does not report are removed rather than left behind.
  *
- * A replica always reports its upstream peer, but under the primary's node name only
- * once a handshake told it; until then, and while disconnected, the name is empty.  The
- * publisher keeps the last name the handshake gave (PUBLISH_UPSTREAM_NAME before any),
- * so the peer shows "connecting" or "disconnected" instead of vanishing.
+ * A replica always reports its upstream peer, first, but under the primary's node name
+ * only once a handshake told it; until then, and while disconnected, the name is empty.
+ * The publisher keeps the last name the handshake gave (PUBLISH_UPSTREAM_NAME before
+ * any), so the peer shows "connecting" or "disconnected" instead of vanishing.  A
+ * relaying replica reports its downstream replicas after it (role/relay.c), under their
+ * own names: only the first peer is the upstream, or each of them would overwrite the
+ * name kept, and a disconnected upstream would be published under the last one's.  Of
+ * two peers with one name (the upstream's also a downstream's, a downstream reconnected
+ * while its old connection is not closed yet) the first is published, as for standbys.
  *
  * Standbys (a replica's PostgreSQL standbys on pg_listen) are published as peers are,
  * under their application_name, when it follows the node-name rule: one directory per
@@ -429,35 +434,56 @@ static bool pub_send_del(struct publisher *pb, uint8_t cmd, const char *name, in
 	return pub_send(pb, msg, now_ms);
 }
 
+unsigned int publish_peer_names(struct publisher *pb, const struct status_node *n,
+				char names[][WALSHIP_NAME_MAX + 1], unsigned int *index)
+{
+	bool replica = !strcmp(n->role, "replica");
+	unsigned int count = 0;
+
+	for (unsigned int i = 0; i < n->npeers && count < WALSHIP_MAX_PEERS; i++) {
+		const char *name = n->peers[i].name;
+		bool dup = false;
+
+		/* A replica's first peer is its upstream, named or not; the others are the
+		 * replicas it relays to, under their own names (see the top). */
+		if (replica && i == 0 && node_name_valid(name))
+			snprintf(pb->upstream_name, sizeof(pb->upstream_name), "%s", name);
+		else if (replica && i == 0)
+			name = pb->upstream_name[0] ? pb->upstream_name : PUBLISH_UPSTREAM_NAME;
+		if (!node_name_valid(name))
+			continue;
+		for (unsigned int j = 0; j < count && !dup; j++)
+			dup = !strcmp(names[j], name);
+		if (dup)
+			continue;
+		snprintf(names[count], sizeof(names[count]), "%s", name);
+		index[count++] = i;
+	}
+	return count;
+}
+
 /* The module's view of @n: at most WALSHIP_MAX_PEERS peers with valid names. */
 static unsigned int pub_snapshot(struct publisher *pb, const struct status_node *n,
 				 struct pub_node *node, struct pub_peer *peers)
 {
-	bool replica;
-	unsigned int count = 0;
+	char names[WALSHIP_MAX_PEERS][WALSHIP_NAME_MAX + 1];
+	unsigned int index[WALSHIP_MAX_PEERS];
+	unsigned int count;
 
 	memset(node, 0, sizeof(*node));
 	node->role = !strcmp(n->role, "primary") ? WALSHIP_ROLE_PRIMARY :
 		     !strcmp(n->role, "replica") ? WALSHIP_ROLE_REPLICA :
 						   WALSHIP_ROLE_UNKNOWN;
-	replica = node->role == WALSHIP_ROLE_REPLICA;
 	snprintf(node->name, sizeof(node->name), "%s", n->node_name);
 	node->system_identifier = n->system_identifier;
 	node->timeline = n->timeline;
-	for (unsigned int i = 0; i < n->npeers && count < WALSHIP_MAX_PEERS; i++) {
-		const struct status_peer *sp = &n->peers[i];
-		struct pub_peer *pp = &peers[count];
-		const char *name = sp->name;
+	count = publish_peer_names(pb, n, names, index);
+	for (unsigned int i = 0; i < count; i++) {
+		const struct status_peer *sp = &n->peers[index[i]];
+		struct pub_peer *pp = &peers[i];
 
-		/* A replica's one peer is its upstream, named or not (see the top). */
-		if (replica && node_name_valid(name))
-			snprintf(pb->upstream_name, sizeof(pb->upstream_name), "%s", name);
-		else if (replica)
-			name = pb->upstream_name[0] ? pb->upstream_name : PUBLISH_UPSTREAM_NAME;
-		if (!node_name_valid(name))
-			continue;
 		memset(pp, 0, sizeof(*pp));
-		snprintf(pp->name, sizeof(pp->name), "%s", name);
+		snprintf(pp->name, sizeof(pp->name), "%s", names[i]);
 		pp->state = (uint32_t)sp->state;
 		pp->values[PUB_SENT_LSN] = sp->sent_lsn;
 		pp->values[PUB_WRITE_LSN] = sp->write_lsn;
@@ -468,7 +494,6 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 		pp->values[PUB_BYTES_SENT] = sp->bytes_sent;
 		pp->values[PUB_RECONNECTS] = sp->reconnects;
 		pp->values[PUB_COMMITS_WAITING] = sp->commits_waiting;
-		count++;
 	}
 	return count;
 }

@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <walship/netlink.h>
+
 #include "status/status.h"
 
 #define PUBLISH_MIN_INTERVAL_MS 200
@@ -38,6 +40,17 @@ bool publish_ready(struct publisher *pb, int64_t now_ms);
 
 /* Publish @n if it differs from what walship.ko last received (see above). */
 void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now_ms);
+
+/*
+ * The peers of @n that walship.ko is to show, at most WALSHIP_MAX_PEERS: into @names the
+ * name each is published under, into @index its place in n->peers; returns how many.  On
+ * a replica the first peer is its upstream, under the name its last handshake gave (kept
+ * in @pb), or PUBLISH_UPSTREAM_NAME before any; the others are the replicas it relays
+ * to.  A name that is not a node name, or that an earlier peer has, is left out.
+ * publish_tick() calls it; exposed for tests.
+ */
+unsigned int publish_peer_names(struct publisher *pb, const struct status_node *n,
+				char names[][WALSHIP_NAME_MAX + 1], unsigned int *index);
 
 /* Close the socket: walship.ko then shows daemon "none", peers and standbys "unknown". */
 void publish_free(struct publisher *pb);

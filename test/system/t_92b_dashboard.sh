@@ -16,6 +16,10 @@
 # Nothing the dashboard queries is left out of this set-up; CONDITIONAL below lists the
 # names it queries that would need another one (none now), and the test checks that each
 # is still written by the daemon's sources.
+# Meanwhile, clients that connect to the primary's /metrics and send nothing lock no
+# scraper out: with METRICS_MAX_CLIENTS of them open a scrape still gets its document (the
+# oldest idle one is closed for it; before, it was refused for as long as they stayed),
+# and the others are closed METRICS_CLIENT_TIMEOUT_MS after they were accepted.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -62,6 +66,73 @@ cat >>"$SDATA/postgresql.conf" <<-EOF
 EOF
 pg_start "$SDATA" "$NS_R1"
 
+# Idle clients on the primary's /metrics, checked in the background (about 10 s) while
+# the load runs.  The test's own scrape of the primary comes later, with one idle client
+# fewer held, so it closes none of them.  The bounds are metrics.h's.
+metrics_h=$WS_ROOT/daemon/metrics/metrics.h
+max_clients=$(sed -n 's/^#define METRICS_MAX_CLIENTS \([0-9]*\).*/\1/p' "$metrics_h")
+timeout_ms=$(sed -n 's/^#define METRICS_CLIENT_TIMEOUT_MS \([0-9]*\).*/\1/p' "$metrics_h")
+[[ -n "$max_clients" && -n "$timeout_ms" ]] || fail "no client bounds in $metrics_h"
+cat >"$TEST_DIR/idle-clients.py" <<-'EOF'
+	import socket, sys, time
+
+	port, nidle, timeout = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000
+	errors = []
+
+	def connect():
+	    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+	def closed(s, wait):
+	    """Whether the daemon closed s within wait seconds."""
+	    s.settimeout(max(wait, 0.01))
+	    try:
+	        return s.recv(1) == b""
+	    except ConnectionResetError:
+	        return True
+	    except socket.timeout:
+	        return False
+
+	idle = [connect() for _ in range(nidle)]
+	time.sleep(0.5)  # all accepted, in this order
+	start = time.monotonic()
+	body = b""
+	try:
+	    scrape = connect()
+	    scrape.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+	    while chunk := scrape.recv(65536):
+	        body += chunk
+	except OSError as e:
+	    errors.append(f"the scrape failed: {e}")
+	if not body.startswith(b"HTTP/1.1 200 OK") or b"\nwalship_info{" not in body:
+	    errors.append(f"with {nidle} idle clients a scrape got {body[:80]!r}, not the metrics")
+	if not closed(idle[0], 2):
+	    errors.append("the oldest idle client was not closed for the scrape")
+	if any(closed(s, 0) for s in idle[1:]):
+	    errors.append("an idle client other than the oldest was closed for the scrape")
+	for i, s in enumerate(idle[1:], 1):
+	    if not closed(s, start + timeout + 3 - time.monotonic()):
+	        errors.append(f"idle client {i} still open {timeout + 3:.0f} s after the scrape")
+	        break
+	waited = time.monotonic() - start
+	if waited < timeout - 2:
+	    errors.append(f"idle clients closed after {waited:.1f} s, before their deadline")
+	for e in errors:
+	    print("ERROR: " + e)
+	print(f"{nidle} idle clients: a scrape got {len(body)} bytes, the last idle one closed "
+	      f"after {waited:.1f} s")
+	sys.exit(1 if errors else 0)
+EOF
+# (a file: a job in the background reads /dev/null, not a here-document)
+bg_start "$TEST_DIR/idle-clients.out" in_ns "$NS_P" "$PY" "$TEST_DIR/idle-clients.py" \
+	"$METRICS_PORT" "$max_clients" "$timeout_ms"
+idle_pid=$BG_PID
+# The check's verdict: fails the test with what it found.
+idle_clients_checked() {
+	wait "$idle_pid" ||
+		{ cat "$TEST_DIR/idle-clients.out" >&2; fail "idle /metrics clients lock scrapers out"; }
+	log "ok: $(tail -n 1 "$TEST_DIR/idle-clients.out")"
+}
+
 pgbench_at "$NS_P" "$PG_PORT" -T 3 -c 2 -R 200 -n >"$TEST_DIR/pgbench.out" 2>&1 ||
 	{ cat "$TEST_DIR/pgbench.out" >&2; fail "pgbench failed"; }
 target=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
@@ -77,7 +148,9 @@ standby_lags_reported() {
 			"$TEST_DIR/metrics-r1.txt"
 }
 wait_for 30 "the standby's lags in the replica's /metrics" standby_lags_reported
-metrics_of "$NS_P" >"$TEST_DIR/metrics-primary.txt"
+# (refused while idle clients hold every place: the check says so first)
+metrics_of "$NS_P" >"$TEST_DIR/metrics-primary.txt" ||
+	{ idle_clients_checked; fail "could not scrape the primary's /metrics"; }
 log "ok: /metrics of the primary ($(wc -l <"$TEST_DIR/metrics-primary.txt") lines) and the" \
 	"replica ($(wc -l <"$TEST_DIR/metrics-r1.txt") lines)"
 
@@ -180,3 +253,4 @@ done
 EOF
 log "ok: every family has HELP and TYPE, names follow the conventions, histograms are whole"
 log "ok: every metric the dashboard queries is in a real /metrics"
+idle_clients_checked

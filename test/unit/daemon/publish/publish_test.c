@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for the names the sysfs publisher gives peers (daemon/publish/publish.c,
+ * publish_peer_names()): a relaying replica reports its downstream replicas after its
+ * upstream, and only the first peer is the upstream, kept under the name of its last
+ * handshake while disconnected; a name two peers have is published once.  The module
+ * itself is tested under QEMU (test/kernel/).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "publish/publish.h"
+#include "status/status.h"
+
+static char names[WALSHIP_MAX_PEERS][WALSHIP_NAME_MAX + 1];
+static unsigned int idx[WALSHIP_MAX_PEERS];
+
+/* @n as a node of @role whose peers are named @peer_names (NULL-terminated). */
+static void fill_node(struct status_node *n, const char *role, const char *const *peer_names)
+{
+	unsigned int count = 0;
+
+	while (peer_names[count])
+		count++;
+	memset(n, 0, sizeof(*n));
+	n->role = role;
+	snprintf(n->node_name, sizeof(n->node_name), "r1");
+	n->peers = calloc(count ? count : 1, sizeof(*n->peers));
+	assert_non_null(n->peers);
+	n->npeers = count;
+	for (unsigned int i = 0; i < count; i++) {
+		snprintf(n->peers[i].name, sizeof(n->peers[i].name), "%s", peer_names[i]);
+		n->peers[i].state = WALSHIP_PEER_STREAMING;
+	}
+}
+
+/* The names @pb publishes for a node of @role with the peers @peer_names. */
+static unsigned int names_of(struct publisher *pb, const char *role, const char *const *peer_names)
+{
+	struct status_node n;
+	unsigned int count;
+
+	fill_node(&n, role, peer_names);
+	count = publish_peer_names(pb, &n, names, idx);
+	status_node_release(&n);
+	return count;
+}
+
+/* A relay's upstream streams, then is disconnected (no name): it stays under its own
+ * name, not the last downstream replica's, and no downstream is published twice. */
+static void test_relay_upstream_kept(void **state)
+{
+	static const char *const up[] = { "p1", "r2", "r3", NULL };
+	static const char *const down[] = { "", "r2", "r3", NULL };
+	struct publisher *pb = publish_new();
+
+	(void)state;
+	assert_non_null(pb);
+	assert_int_equal(names_of(pb, "replica", up), 3);
+	assert_string_equal(names[0], "p1");
+	assert_string_equal(names[1], "r2");
+	assert_string_equal(names[2], "r3");
+	for (int round = 0; round < 3; round++) { /* every tick alike */
+		assert_int_equal(names_of(pb, "replica", down), 3);
+		assert_string_equal(names[0], "p1");
+		assert_int_equal(idx[0], 0);
+		assert_string_equal(names[1], "r2");
+		assert_int_equal(idx[1], 1);
+		assert_string_equal(names[2], "r3");
+		assert_int_equal(idx[2], 2);
+	}
+	publish_free(pb);
+}
+
+/* Before any handshake the upstream is PUBLISH_UPSTREAM_NAME, beside the downstream ones. */
+static void test_relay_upstream_unnamed(void **state)
+{
+	static const char *const peers[] = { "", "r2", NULL };
+	struct publisher *pb = publish_new();
+
+	(void)state;
+	assert_non_null(pb);
+	assert_int_equal(names_of(pb, "replica", peers), 2);
+	assert_string_equal(names[0], PUBLISH_UPSTREAM_NAME);
+	assert_string_equal(names[1], "r2");
+	publish_free(pb);
+}
+
+/* A name two peers have is published once, for the first of them; a name that is not a
+ * node name, not at all. */
+static void test_duplicates_dropped(void **state)
+{
+	static const char *const relay[] = { "p1", "r2", "r2", "p1", "no good", "", NULL };
+	static const char *const primary[] = { "r1", "r1", "", "r2", NULL };
+	struct publisher *pb = publish_new();
+
+	(void)state;
+	assert_non_null(pb);
+	assert_int_equal(names_of(pb, "replica", relay), 2);
+	assert_string_equal(names[0], "p1");
+	assert_int_equal(idx[0], 0);
+	assert_string_equal(names[1], "r2");
+	assert_int_equal(idx[1], 1);
+	assert_int_equal(names_of(pb, "primary", primary), 2);
+	assert_string_equal(names[0], "r1");
+	assert_int_equal(idx[0], 0);
+	assert_string_equal(names[1], "r2");
+	assert_int_equal(idx[1], 3);
+	publish_free(pb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_relay_upstream_kept),
+		cmocka_unit_test(test_relay_upstream_unnamed),
+		cmocka_unit_test(test_duplicates_dropped),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

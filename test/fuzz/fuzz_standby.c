@@ -90,6 +90,12 @@ void acceptor_refuse(struct acceptor *a, int fd, const char *reason)
 	close(fd);
 }
 
+void acceptor_closed(struct acceptor *a, const char *reason)
+{
+	(void)a;
+	(void)reason;
+}
+
 void acceptor_release(struct acceptor *a)
 {
 	(void)a;

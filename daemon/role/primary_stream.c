@@ -198,6 +198,20 @@ static bool peer_holds_unsafe_before(const struct peer *peer, uint64_t seg_start
 }
 
 /*
+ * Whether the stream delivered every byte before @seg_start since its origin, so that
+ * peer_holds_unsafe_before() sees each segment there that is not safe yet (a streamed
+ * one, waiting or failed).  A segment pushed through archive_command ahead of the
+ * stream (before its first segment, while the source connects, or past what it has
+ * delivered) is not one of them: a run that jumped to its end over WAL the stream had
+ * not delivered yet would, once the stream delivers it, count bytes this replica may
+ * lack.  Without a source every run may jump (nothing is reported).
+ */
+static bool stream_delivered_before(const struct primary *pr, uint64_t seg_start)
+{
+	return !pr->source || (pr->stream_origin && seg_start <= pr->stream_end);
+}
+
+/*
  * Streamed segment @p failed (a replica refused it, the spool could not hold it for a
  * registered replica): it is not safe, and it is no longer sent.  Remembered with
  * the replicas that hold it durably (acknowledged it, or their run passed its end), so
@@ -289,7 +303,8 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	origin = p->stream && pr->source && seg_start == pr->stream_origin;
 	if (!stream_run_add(&peer->stream, seg_start, end,
 			    pr->relay ? relay_peer_holds_before(peer, seg_start) :
-					(origin || peer_holds_unsafe_before(peer, seg_start))))
+					(origin || (stream_delivered_before(pr, seg_start) &&
+						    peer_holds_unsafe_before(peer, seg_start)))))
 		return;
 	peer->stream_lsn_ms = clock_now_ms();
 	primary_stream_report(pr);

@@ -99,6 +99,10 @@
 #   BENCH_SYNC_SECONDS=N     pgbench load of each synchronous-commit contender (default 20;
 #                            0: none)
 #   BENCH_SYNC_LAG_SECONDS=N its asynchronous load, for the flush lag (default 10; 0: none)
+#   BENCH_PGBENCH_RATE=N     throttle the streaming and synchronous-commit loads to N
+#                            transactions per second (pgbench -R; default: none, full
+#                            speed).  For the smoke test, whose figures mean nothing: a
+#                            full-speed load takes both cores for as long as it runs
 #   BENCH_STANDBY_SECONDS=N  pgbench load of each standby contender (default 20; 0: none)
 #   BENCH_STANDBY_FANOUT="1 4 8"  standby counts served by the appliance ("" for none)
 #   BENCH_STANDBY_DIRECT="8"     standby counts streaming from the primary ("" for none)
@@ -144,6 +148,8 @@ RUNS=${BENCH_RUNS:-3}
 FANOUT=${BENCH_FANOUT-1 2 4 8}
 FANOUT_SEGMENTS=${BENCH_FANOUT_SEGMENTS:-50}
 STREAM_SECONDS=${BENCH_STREAM_SECONDS:-20}
+# pgbench's rate option, empty for full speed (BENCH_PGBENCH_RATE)
+PGBENCH_RATE=(${BENCH_PGBENCH_RATE:+-R "$BENCH_PGBENCH_RATE"})
 STREAM_SCALE=${BENCH_STREAM_SCALE:-10}
 PGBR=${BENCH_PGBR:-1}
 LOAD=${BENCH_LOAD:-0}
@@ -1324,7 +1330,7 @@ run_stream() {
 			-s "$STREAM_SCALE" postgres >>"$dir/pgbench.out" 2>&1 ||
 			{ tail "$dir/pgbench.out" >&2; fail "streaming: pgbench -i failed"; }
 		pg_as "$PG_BIN/pgbench" -h "$d/sock-p" -p "$STREAM_PORT" -U postgres -n -c 4 -j 2 \
-			-T 3 postgres >>"$dir/pgbench.out" 2>&1 ||
+			"${PGBENCH_RATE[@]}" -T 3 postgres >>"$dir/pgbench.out" 2>&1 ||
 			{ tail "$dir/pgbench.out" >&2; fail "streaming: pgbench failed"; }
 		printf ' %s' "$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {printf "%ds", b - a}')"
 	done

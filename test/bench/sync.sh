@@ -301,12 +301,14 @@ sync_fail() {
 }
 
 # sync_pgbench DIR PREFIX SECONDS: the load, as postgres, over the primary's unix socket:
-# pgbench -N -c 8 -j 2 for SECONDS with its per-transaction log DIR/PREFIX.* (PGOPTIONS
-# passes on); its output in DIR/PREFIX.out.
+# pgbench -N -c 8 -j 2 for SECONDS (throttled by BENCH_PGBENCH_RATE, run-bench.sh's
+# PGBENCH_RATE) with its per-transaction log DIR/PREFIX.* (PGOPTIONS passes on); its output
+# in DIR/PREFIX.out.
 sync_pgbench() {
 	local dir=$1 prefix=$2 secs=$3
 	pg_as "$PG_BIN/pgbench" -h "$SYNC_DIR/sock" -p "$SYNC_PORT" -U postgres -n -N -c 8 -j 2 \
-		-T "$secs" -l --log-prefix="$dir/$prefix" postgres >"$dir/$prefix.out" 2>&1 ||
+		"${PGBENCH_RATE[@]}" -T "$secs" -l --log-prefix="$dir/$prefix" postgres \
+		>"$dir/$prefix.out" 2>&1 ||
 		{ tail "$dir/$prefix.out" >&2; fail "pgbench failed; logs in $dir"; }
 }
 

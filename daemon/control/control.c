@@ -232,6 +232,18 @@ void control_reply_text(struct ctl_client *cl, uint16_t code, const char *text)
 	control_reply(cl, code, text, strlen(text));
 }
 
+/*
+ * Requests that change what the daemon holds or sends, for good: forgetting a replica
+ * releases the WAL the spool held for it, a hold or release moves what standbys replay.
+ * The socket's group is there for PostgreSQL's archive_command and restore_command (user
+ * postgres), and whatever runs as postgres (a superuser's COPY ... TO PROGRAM) must not
+ * be able to do these: root and the daemon's own user only.
+ */
+static bool control_op_changes_state(uint16_t op)
+{
+	return op == CTL_REPLICA_DROP || op == CTL_STANDBY_HOLD || op == CTL_STANDBY_RELEASE;
+}
+
 static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 {
 	struct ctl_client *cl = (struct ctl_client *)op;
@@ -267,6 +279,20 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 			 "user \"%s\" (uid %d) may not use this walshipd's socket: only its owner "
 			 "and group do (socket_group)",
 			 pw ? pw->pw_name : "?", (int)cl->uid);
+		log_warning("refused control request from pid %d: %s", (int)cl->pid, text);
+		cl->cs->refused++;
+		control_close_fds(fds, nfds);
+		control_reply_text(cl, CTL_ERR_INVALID, text);
+		return;
+	}
+	if (control_op_changes_state(cl->req.op) && cl->uid != 0 && cl->uid != geteuid()) {
+		char text[256];
+
+		snprintf(text, sizeof(text),
+			 "uid %d may not change what this walshipd holds: only root and the "
+			 "daemon's own user may (socket_group's members push, fetch and read "
+			 "the status)",
+			 (int)cl->uid);
 		log_warning("refused control request from pid %d: %s", (int)cl->pid, text);
 		cl->cs->refused++;
 		control_close_fds(fds, nfds);

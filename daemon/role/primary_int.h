@@ -477,7 +477,7 @@ void primary_stream_settled(struct push *p, bool ok);
 bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *acks);
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */
-bool peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
+void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
 /* @peer refused @p for its content (CONFLICT, INVALID, SYSID): what it acknowledged of it
  * (PROGRESS, a resumed partial) is set aside there, in archive_dir/.refused, which walship
  * fetch does not serve, so its run no longer reaches into @p's segment (the flush reported

@@ -269,7 +269,7 @@ static bool push_seg_start(const struct push *p, uint64_t *seg_start)
 	return true;
 }
 
-bool peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
+void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
 	const struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
@@ -277,7 +277,7 @@ bool peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	bool origin;
 
 	if (!push_seg_start(p, &seg_start))
-		return false;
+		return;
 	end = seg_start + durable;
 	/*
 	 * The old timeline's WAL after a fork is not the new one's: its acknowledgements and
@@ -293,7 +293,7 @@ bool peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 
 		if (counts < end) {
 			if (counts <= seg_start)
-				return false;
+				return;
 			end = counts;
 		}
 	}
@@ -305,10 +305,9 @@ bool peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 			    pr->relay ? relay_peer_holds_before(peer, seg_start) :
 					(origin || (stream_delivered_before(pr, seg_start) &&
 						    peer_holds_unsafe_before(peer, seg_start)))))
-		return false;
+		return;
 	peer->stream_lsn_ms = clock_now_ms();
 	primary_stream_report(pr);
-	return true;
 }
 
 void peer_stream_refused(struct peer *peer, const struct push *p)
@@ -323,21 +322,20 @@ void peer_stream_refused(struct peer *peer, const struct push *p)
  * The replica received @received bytes of streamed segment @p (PROGRESS): what it holds
  * written, reported to PostgreSQL as write (synchronous_commit = remote_write), counts
  * only where its durable run reaches @p's start, so that nothing before is missing, and
- * as far as @p's timeline goes on the stream (stream_forks_clamp()).  Returns whether it
- * advanced (the caller reports it).
+ * as far as @p's timeline goes on the stream (stream_forks_clamp()).
  */
-static bool peer_stream_written(struct peer *peer, const struct push *p, uint64_t received)
+static void peer_stream_written(struct peer *peer, const struct push *p, uint64_t received)
 {
 	struct primary *pr = peer->pr;
 	uint64_t end = p->lsn + received;
 
 	if (pr->relay || !p->stream || p->lsn > peer->stream.end)
-		return false;
+		return;
 	end = stream_forks_clamp(&stream_of(pr)->forks, p->wn.timeline, p->lsn, end);
-	if (end <= peer->stream_write_lsn)
-		return false;
-	peer->stream_write_lsn = end;
-	return true;
+	if (end > peer->stream_write_lsn) {
+		peer->stream_write_lsn = end;
+		primary_stream_report(pr);
+	}
 }
 
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
@@ -345,7 +343,6 @@ int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 	struct msg_progress pg;
 	struct xfer *x;
 	uint64_t durable;
-	bool wrote;
 	int ret = msg_progress_decode(payload, len, &pg);
 
 	if (ret < 0) {
@@ -373,11 +370,8 @@ int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 	durable = pg.durable;
 	if (!peer->pr->relay && durable >= x->push->size)
 		durable = x->push->size - 1;
-	/* What it received first, so that one status update carries both when both moved
-	 * (a second, for write alone, would wake the walsender once more per PROGRESS). */
-	wrote = peer_stream_written(peer, x->push, pg.received);
-	if (!peer_stream_advance(peer, x->push, durable) && wrote)
-		primary_stream_report(peer->pr);
+	peer_stream_advance(peer, x->push, durable);
+	peer_stream_written(peer, x->push, pg.received);
 	return 0;
 }
 

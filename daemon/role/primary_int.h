@@ -239,12 +239,9 @@ struct peer {
 	char last_error[STATUS_MAX_TEXT];
 	/* Streamed WAL this connection holds: everything before stream.end is durable on the
 	 * replica, as far as this primary knows (primary_stream.c says how it is counted);
-	 * stream_received_lsn is what it received of the segment being streamed;
-	 * stream_write_lsn what it received without a gap (of a segment its durable run
-	 * reaches), reported to PostgreSQL as written. */
+	 * stream_received_lsn is what it received of the segment being streamed. */
 	struct stream_run stream;
 	uint64_t stream_received_lsn;
-	uint64_t stream_write_lsn;
 	int64_t stream_lsn_ms; /* when stream.end last advanced */
 	/* The furthest WAL the replica's standbys on pg_listen applied (APPLIED), 0 none, as
 	 * far as it is on the stream's timelines (cut back to where the timeline it was

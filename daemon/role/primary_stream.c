@@ -78,7 +78,6 @@ struct stream_state {
 	unsigned int lag_count;
 	uint64_t reported_flush;
 	uint64_t reported_apply; /* applied by standbys on the replicas' pg_listen */
-	uint64_t reported_write; /* received without a gap by sync_replicas replicas */
 	struct wal_decoder dec; /* the stream's records, from a segment start */
 	bool decoding;
 	uint64_t commit_end[COMMIT_ENDS]; /* ring, in WAL order */
@@ -318,26 +317,6 @@ void peer_stream_refused(struct peer *peer, const struct push *p)
 		stream_run_truncate(&peer->stream, seg_start);
 }
 
-/*
- * The replica received @received bytes of streamed segment @p (PROGRESS): what it holds
- * written, reported to PostgreSQL as write (synchronous_commit = remote_write), counts
- * only where its durable run reaches @p's start, so that nothing before is missing, and
- * as far as @p's timeline goes on the stream (stream_forks_clamp()).
- */
-static void peer_stream_written(struct peer *peer, const struct push *p, uint64_t received)
-{
-	struct primary *pr = peer->pr;
-	uint64_t end = p->lsn + received;
-
-	if (pr->relay || !p->stream || p->lsn > peer->stream.end)
-		return;
-	end = stream_forks_clamp(&stream_of(pr)->forks, p->wn.timeline, p->lsn, end);
-	if (end > peer->stream_write_lsn) {
-		peer->stream_write_lsn = end;
-		primary_stream_report(pr);
-	}
-}
-
 int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct msg_progress pg;
@@ -371,7 +350,6 @@ int peer_on_progress(struct peer *peer, const uint8_t *payload, uint32_t len)
 	if (!peer->pr->relay && durable >= x->push->size)
 		durable = x->push->size - 1;
 	peer_stream_advance(peer, x->push, durable);
-	peer_stream_written(peer, x->push, pg.received);
 	return 0;
 }
 
@@ -427,24 +405,15 @@ static void top_insert(uint64_t *best, uint32_t *tags, unsigned int need, unsign
 	}
 }
 
-/* Which position stream_quorum() counts. */
-enum stream_pos {
-	STREAM_POS_FLUSH,
-	STREAM_POS_APPLY,
-	STREAM_POS_WRITE,
-};
-
 /*
  * What is durable on sync_replicas replicas (with sync_replicas = 0 the furthest
  * replica's, whose run may pass whole segments held only in the spool, which settle a
  * segment then as they settle a push: docs/configuration.md), never more than @cap
- * (what the stream delivered): the sync_replicas-th largest stream_lsn of the connected
- * replicas.  STREAM_POS_APPLY: what their standbys applied, each replica's apply_lsn (the
- * best of its standbys'), counted only as far as it is durable on that replica (its
- * stream_lsn).  STREAM_POS_WRITE: what they received without a gap (stream_write_lsn),
- * or hold durably when that is more.
+ * (what the stream delivered): the sync_replicas-th largest stream_lsn of the connected replicas.  With @apply, what their
+ * standbys applied: each replica's apply_lsn (the best of its standbys'), counted only as
+ * far as it is durable on that replica (its stream_lsn).
  */
-static uint64_t stream_quorum(const struct primary *pr, enum stream_pos pos, uint64_t cap)
+static uint64_t stream_quorum(const struct primary *pr, bool apply, uint64_t cap)
 {
 	unsigned int need = stream_need(pr), n = 0;
 	uint64_t best[PUSH_MAX_EARLY_ACKS] = { 0 };
@@ -452,10 +421,8 @@ static uint64_t stream_quorum(const struct primary *pr, enum stream_pos pos, uin
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next) {
 		uint64_t v = peer->stream.end;
 
-		if (pos == STREAM_POS_APPLY && peer->apply_lsn < v)
+		if (apply && peer->apply_lsn < v)
 			v = peer->apply_lsn;
-		if (pos == STREAM_POS_WRITE && peer->stream_write_lsn > v)
-			v = peer->stream_write_lsn;
 
 		if (peer->state != PEER_STREAMING || peer->conn.closing || !v)
 			continue;
@@ -518,27 +485,20 @@ static void stream_record(struct primary *pr, struct stream_state *ss)
 void primary_stream_report(struct primary *pr)
 {
 	struct stream_state *ss = stream_of(pr);
-	uint64_t flush, apply, write;
+	uint64_t flush, apply;
 
 	if (!ss)
 		return;
-	flush = stream_quorum(pr, STREAM_POS_FLUSH, pr->stream_end);
-	apply = stream_quorum(pr, STREAM_POS_APPLY, pr->stream_end);
-	write = stream_quorum(pr, STREAM_POS_WRITE, pr->stream_end);
-	if (flush <= ss->reported_flush && apply <= ss->reported_apply &&
-	    write <= ss->reported_write)
+	flush = stream_quorum(pr, false, pr->stream_end);
+	apply = stream_quorum(pr, true, pr->stream_end);
+	if (flush <= ss->reported_flush && apply <= ss->reported_apply)
 		return;
 	if (flush > ss->reported_flush)
 		ss->reported_flush = flush;
 	if (apply > ss->reported_apply)
 		ss->reported_apply = apply;
-	if (write > ss->reported_write)
-		ss->reported_write = write;
-	/* written on sync_replicas replicas, never less than durable there */
-	pgsource_report(&ss->source,
-			ss->reported_write > ss->reported_flush ? ss->reported_write :
-								  ss->reported_flush,
-			ss->reported_flush, ss->reported_apply);
+	/* Nothing is written anywhere that is not durable: write = flush. */
+	pgsource_report(&ss->source, ss->reported_flush, ss->reported_flush, ss->reported_apply);
 	stream_record(pr, ss);
 }
 
@@ -589,7 +549,7 @@ static uint64_t stream_resume_lsn(void *arg, uint32_t *timeline)
 	 * durably past the stream's end, whole segments, is where it goes on.
 	 */
 	if (ss->source.wal_missing_lsn && pr->id.seg_size && pr->stream_end) {
-		uint64_t held = stream_quorum(pr, STREAM_POS_FLUSH, UINT64_MAX);
+		uint64_t held = stream_quorum(pr, false, UINT64_MAX);
 
 		held -= held % pr->id.seg_size;
 		if (held > pr->stream_end) {
@@ -872,8 +832,6 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 		stream_run_truncate(&peer->stream, fork);
 		if (peer->stream_received_lsn > fork)
 			peer->stream_received_lsn = fork;
-		if (peer->stream_write_lsn > fork)
-			peer->stream_write_lsn = fork;
 		if (peer->apply_lsn > fork)
 			peer->apply_lsn = fork; /* applied past the fork: diverged */
 	}
@@ -886,8 +844,6 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 		ss->reported_flush = fork;
 	if (ss->reported_apply > fork)
 		ss->reported_apply = fork;
-	if (ss->reported_write > fork)
-		ss->reported_write = fork;
 	pgsource_rewind(&ss->source, fork);
 	stream_record(pr, ss); /* (after the source's: it records the more of the two) */
 }

@@ -159,11 +159,6 @@ static void drop_job_done(struct worker_job *job)
 			 dj->held);
 		log_log("%s", text);
 		control_reply(dj->client, CTL_OK, text, strlen(text));
-		/* Gone for good: what it acknowledged of pushes still waiting no longer counts
-		 * towards sync_replicas (they would settle on fewer replicas). */
-		for (struct push *p = pr->pushes; p; p = p->next)
-			if (push_waiting(p) && !p->from_spool)
-				push_unacked(p, dj->name);
 		push_stream_refusals_recheck(pr); /* one may have waited for it */
 	}
 	free(dj);
@@ -208,9 +203,26 @@ static void primary_replica_drop(struct primary *pr, struct ctl_client *client, 
 	dj->held = pr->held[k];
 	snprintf(dj->name, sizeof(dj->name), "%s", name);
 	snprintf(pr->dropping, sizeof(pr->dropping), "%s", name);
+	/* Out of the registered list at once: no push holds anything more for it, nor
+	 * counts it among those that lack a file (a copy for nobody else would wait for
+	 * the drop), and spool_overflow never picks it to release. */
+	if (primary_load_registered(pr) < 0)
+		log_warning("could not read the registered replicas again; \"%s\" is dropped "
+			    "all the same",
+			    name);
+	for (struct push *p = pr->pushes, *next; p; p = next) {
+		/* Gone for good: what it acknowledged of pushes still waiting no longer
+		 * counts towards sync_replicas (they would settle on fewer replicas). */
+		p->refs++;
+		if (push_waiting(p) && !p->from_spool)
+			push_unacked(p, name);
+		next = p->next;
+		push_unref(p);
+	}
+	primary_stream_forget_holder(pr, name);
 	dj->job.run = drop_job_run;
 	dj->job.done = drop_job_done;
-	worker_submit(&pr->worker, &dj->job);
+	worker_submit(&pr->dropper, &dj->job);
 }
 
 static void primary_request(void *ctx, struct ctl_client *client, const struct ctl_request *req,
@@ -299,7 +311,7 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 			    "copy of the WAL anywhere until a replica connects once");
 	if (worker_start(&pr->worker, r) < 0)
 		goto out_spool;
-	if (worker_start(&pr->compare, r) < 0)
+	if (worker_start(&pr->compare, r) < 0 || worker_start(&pr->dropper, r) < 0)
 		goto out_worker;
 	if (validate_ring_init(&pr->vring) < 0) /* then pushed files are read whole */
 		log_debug("no ring for validating page headers; reading pushed files whole");
@@ -323,6 +335,7 @@ out_control:
 out_close:
 	close(pr->listen_fd);
 out_worker:
+	worker_stop(&pr->dropper);
 	worker_stop(&pr->compare);
 	worker_stop(&pr->worker);
 out_spool:
@@ -462,7 +475,8 @@ static bool primary_stopped(void *state)
 	struct primary *pr = state;
 
 	return pr->peers == NULL && pr->control.clients == 0 && !pr->accepting &&
-	       worker_pending(&pr->worker) == 0 && worker_pending(&pr->compare) == 0;
+	       worker_pending(&pr->worker) == 0 && worker_pending(&pr->compare) == 0 &&
+	       worker_pending(&pr->dropper) == 0;
 }
 
 /* SIGHUP: load the access rules again; keep the old ones if the file has errors. */
@@ -509,6 +523,7 @@ static void primary_free(void *state)
 {
 	struct primary *pr = state;
 
+	worker_stop(&pr->dropper);
 	worker_stop(&pr->compare);
 	worker_stop(&pr->worker);
 	validate_ring_exit(&pr->vring);

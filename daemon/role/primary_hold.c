@@ -126,19 +126,32 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept);
 static int spool_job_late(struct push *p, char *const *done, int ndone)
 {
 	struct primary *pr = p->pr;
-	int late = 0, ret;
+	int late = 0, nexcept = 0, ret;
+	/* (names borrowed from @done and pr->registered) */
+	char **except = calloc((size_t)(ndone + pr->nregistered) + 1, sizeof(*except));
 
+	if (!except) {
+		push_fail(p, CTL_ERR_FAILED, "out of memory");
+		return -1;
+	}
+	for (int k = 0; k < ndone; k++)
+		except[nexcept++] = done[k];
 	for (int i = 0; i < pr->nregistered; i++) {
-		bool listed = push_acked_by(p, pr->registered[i]) ||
-			      spool_holds(&pr->spool, pr->registered[i], p->name);
+		bool listed = push_acked_by(p, pr->registered[i]), held = false;
 
 		for (int k = 0; k < ndone && !listed; k++)
 			listed = !strcmp(done[k], pr->registered[i]);
-		late += !listed;
+		if (!listed)
+			held = spool_holds(&pr->spool, pr->registered[i], p->name);
+		/* claimed already: left out, so that held[] counts it once */
+		if (held)
+			except[nexcept++] = pr->registered[i];
+		late += !listed && !held;
 	}
+	ret = late ? push_spool_except(p, except, nexcept) : 0;
+	free(except);
 	if (!late)
 		return 0;
-	ret = push_spool_except(p, done, ndone);
 	if (ret < 0) {
 		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", strerror(-ret));
 		return -1;
@@ -316,6 +329,15 @@ int primary_load_registered(struct primary *pr)
 			  strerror(-n));
 		return n;
 	}
+	/* One being dropped is registered no more, though its folder is still there. */
+	for (int i = 0; pr->dropping[0] && i < n; i++)
+		if (!strcmp(pr->registered[i], pr->dropping)) {
+			free(pr->registered[i]);
+			memmove(&pr->registered[i], &pr->registered[i + 1],
+				(size_t)(n - i - 1) * sizeof(*pr->registered));
+			n--;
+			break;
+		}
 	pr->nregistered = n;
 	pr->held = calloc((size_t)n + 1, sizeof(*pr->held));
 	pr->lost = calloc((size_t)n + 1, sizeof(*pr->lost));

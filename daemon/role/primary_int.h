@@ -326,6 +326,10 @@ struct primary {
 	 * primary_push.c): a thread of their own, so that an answer that takes milliseconds
 	 * never waits behind spool copies that take seconds on a busy disk. */
 	struct worker compare;
+	/* `walship replica drop`: releasing what the spool held for a replica takes as long
+	 * as its backlog (thousands of files after days away), on a thread of its own so
+	 * that spool copies (and the stream waiting for them) do not wait behind it */
+	struct worker dropper;
 	struct validate_ring vring; /* pushed files' page headers (send_source = buffers) */
 	struct tls_ctx tls; /* tls.ctx NULL: plaintext */
 	struct hba_table *hba; /* access rules; NULL: every replica admitted */
@@ -334,8 +338,9 @@ struct primary {
 	struct spool_lost *lost; /* what each lost to spool overflow */
 	uint64_t spool_reserved; /* bytes of spool jobs in progress */
 	int nregistered;
-	/* `walship replica drop` of this name runs on @worker ("": none): its registration
-	 * is refused until then */
+	/* `walship replica drop` of this name runs on @dropper ("": none): it is left out
+	 * of @registered (nothing more is held for it) and its registration is refused
+	 * until then */
 	char dropping[WIRE_MAX_NAME + 1];
 	struct status_node st;
 	/* the stream source (primary_stream.c); source NULL: pg_conninfo is empty */
@@ -475,6 +480,9 @@ bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *ac
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);
+/* Replica @name was dropped: it holds none of the failed streamed segments any more (a
+ * replica registered again under its name would otherwise have its run pass them). */
+void primary_stream_forget_holder(struct primary *pr, const char *name);
 /* @peer refused @p for its content (CONFLICT, INVALID, SYSID): what it acknowledged of it
  * (PROGRESS, a resumed partial) is set aside there, in archive_dir/.refused, which walship
  * fetch does not serve, so its run no longer reaches into @p's segment (the flush reported

@@ -305,14 +305,17 @@ static bool peer_have_whole(const struct peer *peer, const struct push *p)
  */
 static void peer_forget_lost_acks(struct peer *peer)
 {
-	for (struct push *p = peer->pr->pushes; p; p = p->next) {
-		if (!push_waiting(p) || p->from_spool || !push_acked_by(p, peer->name) ||
-		    peer_have_whole(peer, p))
-			continue;
-		log_warning("replica \"%s\" no longer holds \"%s\", which it acknowledged: it "
-			    "counts again once it stores it again",
-			    peer->name, p->name);
-		push_unacked(p, peer->name);
+	for (struct push *p = peer->pr->pushes, *next; p; p = next) {
+		p->refs++; /* push_unacked() may fail it (no memory for the spool's claim) */
+		if (push_waiting(p) && !p->from_spool && push_acked_by(p, peer->name) &&
+		    !peer_have_whole(peer, p)) {
+			log_warning("replica \"%s\" no longer holds \"%s\", which it "
+				    "acknowledged: it counts again once it stores it again",
+				    peer->name, p->name);
+			push_unacked(p, peer->name);
+		}
+		next = p->next;
+		push_unref(p);
 	}
 }
 

@@ -210,6 +210,20 @@ static bool stream_delivered_before(const struct primary *pr, uint64_t seg_start
 	return !pr->source || (pr->stream_origin && seg_start <= pr->stream_end);
 }
 
+void primary_stream_forget_holder(struct primary *pr, const char *name)
+{
+	for (unsigned int i = 0; i < STREAM_FAILED; i++) {
+		struct stream_failed *fl = &pr->failed[i];
+		unsigned int kept = 0;
+
+		for (unsigned int h = 0; h < fl->nholders; h++)
+			if (strcmp(fl->holders[h], name))
+				memmove(fl->holders[kept++], fl->holders[h],
+					sizeof(fl->holders[0]));
+		fl->nholders = kept;
+	}
+}
+
 /*
  * Streamed segment @p failed (a replica refused it, the spool could not hold it for a
  * registered replica): it is not safe, and it is no longer sent.  Remembered with

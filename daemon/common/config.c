@@ -575,7 +575,7 @@ static const struct config_key
 			.range_doc =
 				"NAME:DURATION[,NAME:DURATION...], each at most 2147483647 ms (24 days 20 h, as `recovery_min_apply_delay`), or empty",
 			.reloadable = true,
-			.help = "replica: delays of standbys on pg_listen by application name: each is sent WAL only up to the last commit at least that old, as recovery_min_apply_delay measures (docs/operations.md, delayed and held standbys); empty: none",
+			.help = "replica: delays of standbys on pg_listen by application name (printable ASCII, as PostgreSQL cleans it): each is sent WAL only up to the last commit at least that old, as recovery_min_apply_delay measures (docs/operations.md, delayed and held standbys); empty: none",
 		},
 		{
 			.name = "log_level",
@@ -719,6 +719,12 @@ int config_standby_delay(const char *text, const char *app, long long *delay_ms)
 		if (!colon || colon > end || colon == p)
 			return -EINVAL;
 		name_len = (size_t)(colon - p);
+		/* A standby's application_name is printable ASCII (PostgreSQL's
+		 * pg_clean_ascii() makes any other byte '?', and pg_listen does too): a name
+		 * with other bytes would never match, and its standby go undelayed. */
+		for (size_t i = 0; i < name_len; i++)
+			if (p[i] < 0x20 || p[i] > 0x7e)
+				return -EINVAL;
 		len = (size_t)(end - colon - 1);
 		if (len == 0 || len >= sizeof(duration))
 			return -EINVAL;
@@ -742,7 +748,9 @@ static bool config_check_standby_delay(const struct config_value *value,
 		return true;
 	snprintf(problem->detail, sizeof(problem->detail),
 		 "Each entry is NAME:DURATION, as sb1:20s or sb2:1h, separated by commas; a "
-		 "duration is at most %lld ms, as recovery_min_apply_delay's.",
+		 "name is printable ASCII (as PostgreSQL cleans application_name: write other "
+		 "characters as '?'); a duration is at most %lld ms, as "
+		 "recovery_min_apply_delay's.",
 		 (long long)CONFIG_STANDBY_DELAY_MAX_MS);
 	return false;
 }

@@ -56,6 +56,13 @@ static bool protocol_option(const char *name)
 	return !strncmp(name, "_pq_.", 5);
 }
 
+void pgwire_clean_ascii(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			*s = '?';
+}
+
 int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *out)
 {
 	uint32_t plen, code;
@@ -112,13 +119,10 @@ int pgwire_parse_startup(const uint8_t *buf, size_t len, struct pgwire_startup *
 		} else if (!strcmp(name, "application_name")) {
 			snprintf(out->application_name, sizeof(out->application_name), "%.*s",
 				 PGWIRE_MAX_NAME - 1, value);
-			/* As PostgreSQL's check_application_name() does (pg_clean_ascii()):
-			 * every byte outside printable ASCII becomes '?', so that the name
-			 * shown in status and logs, held, and kept in the holds file is
-			 * plain text. */
-			for (char *c = out->application_name; *c; c++)
-				if (*c < 0x20 || *c > 0x7e)
-					*c = '?';
+			/* As PostgreSQL's check_application_name() does: the name shown
+			 * in status and logs, held, and kept in the holds file is plain
+			 * text. */
+			pgwire_clean_ascii(out->application_name);
 		} else if (!strcmp(name, "replication")) {
 			int b = parse_bool(value);
 

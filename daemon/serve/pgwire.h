@@ -73,6 +73,10 @@ struct pgwire_startup {
 	bool user_invalid;
 };
 
+/* Make @s what PostgreSQL's pg_clean_ascii() makes an application_name: every byte
+ * outside printable ASCII (0x20 to 0x7e) becomes '?'. */
+void pgwire_clean_ascii(char *s);
+
 /*
  * Parse the startup packet at the start of @buf (@len bytes received so far).  Returns
  * its length (> 0) and fills @out, 0 when more bytes are needed, or -EINVAL when it is

@@ -301,6 +301,9 @@ static void holds_load(struct sendlimit *sl)
 			h->mode = HOLD_AT;
 		}
 		snprintf(h->app, sizeof(h->app), "%s", line + name_at + 1);
+		/* held by a build that took application_name as it came: cleaned as a standby's
+		 * name now is, so that the hold still matches it */
+		pgwire_clean_ascii(h->app);
 		log_log("standby \"%s\" is held (%s %X/%08X), as before the restart", h->app, word,
 			(unsigned int)(h->lsn >> 32), (unsigned int)h->lsn);
 		sl->nholds++;

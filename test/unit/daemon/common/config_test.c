@@ -760,6 +760,9 @@ static void test_standby_delay(void **state)
 	assert_int_equal(config_standby_delay("sb1", NULL, NULL), -EINVAL);
 	assert_int_equal(config_standby_delay("sb1:", NULL, NULL), -EINVAL);
 	assert_int_equal(config_standby_delay(":20s", NULL, NULL), -EINVAL);
+	/* a name no cleaned application_name can be (PostgreSQL's pg_clean_ascii()) */
+	assert_int_equal(config_standby_delay("caf\xc3\xa9:1h", NULL, NULL), -EINVAL);
+	assert_int_equal(config_standby_delay("caf??:1h", "caf??", &ms), 0);
 	assert_int_equal(config_standby_delay("sb1:20 parsecs", NULL, NULL), -EINVAL);
 	assert_int_equal(config_standby_delay("sb1:20s,", NULL, NULL), -ENOENT);
 	/* recovery_min_apply_delay's bound: longer would overflow the µs it is kept in */

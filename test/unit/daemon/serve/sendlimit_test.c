@@ -251,6 +251,26 @@ static void test_hold_names_survive_restart(void **state)
 	sendlimit_free(sl);
 }
 
+/* A hold saved by a build that kept application_name as it came (not ASCII) is read back
+ * as the cleaned name its standby has now, so that it still holds it. */
+static void test_hold_name_cleaned(void **state)
+{
+	char path[128];
+	struct sendlimit *sl;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_STATE_DIR, SENDLIMIT_HOLDS_FILE);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("at 4096 0 caf\xc3\xa9\n", f);
+	fclose(f);
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_for(sl, "caf??", now_us), 4096);
+	sendlimit_free(sl);
+}
+
 /* A reload (SIGHUP) keeps what is due for a delay that did not grow; a longer one
  * starts over (what was due under the shorter one may not be now). */
 static void test_reload_keeps_due(void **state)
@@ -277,6 +297,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_file_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_names_survive_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_name_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_due, setup, teardown),
 	};
 

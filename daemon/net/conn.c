@@ -195,7 +195,15 @@ void conn_rx_deliver(struct conn *c)
 	}
 	c->stats.frames_received++;
 	c->rx_slot = NULL;
+	/* The owner may close @c from rx_frame (a file it sends shrank, say): counted as
+	 * busy meanwhile, so that it is freed only once this returns, and not used after. */
+	c->ops_pending++;
 	ret = c->ops->rx_frame(c, &c->rx_frame, c->rx_buf, slot);
+	c->ops_pending--;
+	if (c->closing) {
+		conn_maybe_finish(c); /* may free c */
+		return;
+	}
 	if (ret < 0) {
 		conn_frame_refused(c, ret);
 		return;

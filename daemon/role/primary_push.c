@@ -361,7 +361,8 @@ bool push_acked_by(const struct push *p, const char *replica)
 /*
  * Validate @p's pages up to @to (a page boundary) as far as they are not yet: from @data,
  * which holds the file's bytes from @data_off to @to, and through the validation ring for
- * pages before @data_off (all of them when @data is NULL).  At the end of the file, the
+ * pages before @data_off (all of them when @data is NULL; and the page @data_off falls
+ * inside, when it is not a page boundary).  At the end of the file, the
  * validator's last checks.  Returns 0, or -1 when @p is found invalid or cannot be read:
  * then failed and answered (durability rule 4).
  */
@@ -369,14 +370,23 @@ static int push_check_upto(struct push *p, uint64_t to, const uint8_t *data, uin
 {
 	struct primary *pr = p->pr;
 	struct wal_validator *wv = &p->wv;
+	uint32_t block = wv->id.block_size;
 	uint64_t ring_to = data ? data_off : to;
 	int ret = 0;
 
 	if (!p->checking)
 		return 0;
+	/* Data that begins inside a page (a transfer resumed at a replica's durable length,
+	 * the end of its last whole record): that page's header is before it, read through
+	 * the ring with the pages before, to the page's end. */
+	if (data && block && ring_to % block && wv->offset < ring_to) {
+		ring_to += block - ring_to % block;
+		if (ring_to > p->size)
+			ring_to = p->size;
+	}
 	if (wv->offset < ring_to)
 		ret = validate_fd_pages(&pr->vring, p->fd, wv, ring_to);
-	if (!ret && data && wv->offset < to)
+	if (!ret && data && wv->offset < to && wv->offset >= data_off)
 		ret = wal_validator_feed(wv, data + (wv->offset - data_off),
 					 (size_t)(to - wv->offset));
 	if (!ret && wv->offset == p->size)

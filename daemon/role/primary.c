@@ -401,6 +401,9 @@ static void primary_pump(void *state)
 			if (ret < 0)
 				conn_close(&peer->conn, ret);
 		}
+		/* A whole file begun could not be cancelled (peer_cancel_push()) */
+		if (peer->close_pending && !peer->conn.closing)
+			conn_close(&peer->conn, -ECANCELED);
 	}
 	for (peer = pr->peers; peer; peer = peer->next)
 		peer_fill(peer);

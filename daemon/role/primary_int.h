@@ -202,6 +202,10 @@ struct peer {
 	enum peer_state state;
 	bool refused; /* an ERROR is queued: close once it is sent */
 	struct peer *rival; /* PEER_NAME_WAIT: the connection of that name, being probed */
+	/* a whole (not streamed) file begun on it had to be cancelled, which the protocol
+	 * has no frame for: the connection is closed at the next pump, and the replica
+	 * is sent the file again once it is back */
+	bool close_pending;
 	bool have_early; /* PEER_NAME_WAIT: its HAVE came already (in have) */
 	uint64_t confirm_token; /* PEER_CONFIRM: the PING whose PONG completes the handshake */
 	uint64_t probe_token; /* a newcomer announced this name: our PING, or 0 */

@@ -255,8 +255,17 @@ void peer_cancel_push(struct peer *peer, struct push *p)
 			break;
 	if (!x)
 		return;
-	if (x->begin_queued && !peer->conn.closing)
+	/* FILE_CANCEL is for streamed files only (a replica refuses it for another as a
+	 * protocol error): a whole file begun ends with its connection, closed from
+	 * primary_pump() (not here: callers walk the peers). */
+	if (x->begin_queued && !peer->conn.closing && x->stream)
 		peer_queue_cancel(peer, x);
+	else if (x->begin_queued && !peer->conn.closing) {
+		log_log("closing the connection of replica \"%s\": \"%s\", begun, cannot be sent "
+			"on (it is sent again once the replica is back)",
+			peer->name, p->name);
+		peer->close_pending = true;
+	}
 	if (x->begin_queued)
 		peer->inflight_files--;
 	*xp = x->next;

@@ -32,7 +32,7 @@ void validate_ring_exit(struct validate_ring *vr)
 static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t block,
 			unsigned int n, uint8_t (*hdrs)[WAL_PAGE_SHORT_HEADER], int *res)
 {
-	unsigned int reaped = 0;
+	unsigned int reaped = 0, submitted;
 	int ret;
 
 	if (io_uring_sq_space_left(ring) < n)
@@ -49,23 +49,25 @@ static int read_headers(struct io_uring *ring, int fd, uint64_t offset, uint32_t
 	do
 		ret = io_uring_submit_and_wait(ring, n);
 	while (ret == -EINTR);
-	if (ret < 0)
-		return ret;
-	if ((unsigned int)ret != n)
-		return -EIO;
-	while (reaped < n) {
+	submitted = ret < 0 ? 0 : (unsigned int)ret;
+	/* Every read submitted is waited for, even when not all were: each writes into
+	 * @hdrs, on the caller's stack, which must not be left before they complete.  (On a
+	 * failure the caller gives the ring up, with the reads not submitted in it.) */
+	while (reaped < submitted) {
 		struct io_uring_cqe *cqe;
+		int wret = io_uring_wait_cqe(ring, &cqe);
 
-		ret = io_uring_wait_cqe(ring, &cqe);
-		if (ret == -EINTR)
+		if (wret == -EINTR)
 			continue;
-		if (ret < 0)
-			return ret;
+		if (wret < 0)
+			return wret;
 		res[io_uring_cqe_get_data64(cqe)] = cqe->res;
 		io_uring_cqe_seen(ring, cqe);
 		reaped++;
 	}
-	return 0;
+	if (ret < 0)
+		return ret;
+	return submitted == n ? 0 : -EIO;
 }
 
 /*

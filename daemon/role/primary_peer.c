@@ -309,9 +309,12 @@ static void peer_forget_lost_acks(struct peer *peer)
 		p->refs++; /* push_unacked() may fail it (no memory for the spool's claim) */
 		if (push_waiting(p) && !p->from_spool && push_acked_by(p, peer->name) &&
 		    !peer_have_whole(peer, p)) {
-			log_warning("replica \"%s\" no longer holds \"%s\", which it "
-				    "acknowledged: it counts again once it stores it again",
-				    peer->name, p->name);
+			/* (its inventory lists its STORE_MAX_RECENT newest files with a CRC: one it holds
+			 * may be missing from it, and is then answered DUPLICATE) */
+			log_log("replica \"%s\" does not list \"%s\", which it acknowledged, "
+				"among the files it holds: sent to it again, it counts again once "
+				"stored",
+				peer->name, p->name);
 			push_unacked(p, peer->name);
 		}
 		next = p->next;

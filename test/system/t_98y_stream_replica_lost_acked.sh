@@ -54,7 +54,7 @@ find "$R2ARCHIVE" -mindepth 1 -delete
 log "ws-r2's archive emptied; ws-r2 started again, then ws-r1"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2-new.log"
 wait_for 30 "ws-r2 to store segments $first to $last again" held_all "$R2ARCHIVE"
-grep -q "replica \"ws-r2\" no longer holds \"$(seg_name "$first")\", which it acknowledged" \
+grep -q "replica \"ws-r2\" does not list \"$(seg_name "$first")\", which it acknowledged" \
 	"$TEST_DIR/ws-primary.log" || fail "the primary did not take back ws-r2's acknowledgement"
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-new.log"
 wait_for 60 "ws-r1 to store segments $first to $last" held_all "$RARCHIVE"

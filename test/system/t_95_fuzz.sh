@@ -2,7 +2,7 @@
 # t_95: hostile input (issue 6).  Builds every libFuzzer target in test/fuzz/ (frame
 # decoder, HELLO, config parser, WAL names, page-header validation, access rules, control
 # socket requests, PostgreSQL's protocol, a standby's connection to pg_listen, WAL records)
-# and runs each from its seed corpus for FUZZ_RUNS inputs (default 3000 here: every seed
+# and runs each from its seed corpus for FUZZ_RUNS inputs (default 1000 here: every seed
 # replayed, then mutations; at most FUZZ_SECONDS, default 5), enough to catch a target that
 # no longer builds or crashes at once, in about 8 s of CPU for all of them (3 of them the
 # standby's connection, whose inputs each run the endpoint over a real connection and
@@ -25,5 +25,5 @@ if ! clang -fsanitize=fuzzer,address,undefined -o "$probe/p" "$probe/p.c" >"$pro
 	exit 77
 fi
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-5} FUZZ_RUNS=${FUZZ_RUNS:-3000} test/fuzz/run.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-5} FUZZ_RUNS=${FUZZ_RUNS:-1000} test/fuzz/run.sh
 echo "t_95: no crash"

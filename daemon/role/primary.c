@@ -206,10 +206,7 @@ static void primary_replica_drop(struct primary *pr, struct ctl_client *client, 
 	/* Out of the registered list at once: no push holds anything more for it, nor
 	 * counts it among those that lack a file (a copy for nobody else would wait for
 	 * the drop), and spool_overflow never picks it to release. */
-	if (primary_load_registered(pr) < 0)
-		log_warning("could not read the registered replicas again; \"%s\" is dropped "
-			    "all the same",
-			    name);
+	primary_forget_registered(pr, name);
 	for (struct push *p = pr->pushes, *next; p; p = next) {
 		/* Gone for good: what it acknowledged of pushes still waiting no longer
 		 * counts towards sync_replicas (they would settle on fewer replicas). */

@@ -281,6 +281,17 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 
 		if (room == SPOOL_FITS)
 			return true;
+		/* A replica being dropped still has its files counted in the spool's use
+		 * until the drop has unlinked them: it frees the room, no other replica is
+		 * made to lose WAL for it (PostgreSQL keeps the segment and retries). */
+		if (room == SPOOL_RELEASE && pr->dropping[0]) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full while replica \"%s\" is being dropped, which "
+				  "frees its room: try again",
+				  pr->dropping);
+			pr->st.spool_full++;
+			return false;
+		}
 		if (room == SPOOL_FULL) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full: it holds %" PRIu64
@@ -308,6 +319,21 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		pr->held[slowest] = 0;
 		pr->st.lost_files += released;
 	}
+}
+
+void primary_forget_registered(struct primary *pr, const char *name)
+{
+	int k = primary_registered_index(pr, name), after;
+
+	if (k < 0)
+		return;
+	after = pr->nregistered - k - 1;
+	free(pr->registered[k]);
+	memmove(&pr->registered[k], &pr->registered[k + 1],
+		(size_t)after * sizeof(*pr->registered));
+	memmove(&pr->held[k], &pr->held[k + 1], (size_t)after * sizeof(*pr->held));
+	memmove(&pr->lost[k], &pr->lost[k + 1], (size_t)after * sizeof(*pr->lost));
+	pr->nregistered--;
 }
 
 int primary_load_registered(struct primary *pr)

@@ -527,6 +527,9 @@ void primary_release(struct primary *pr, const char *replica, const char *file);
 /* (Re)read the registered replicas, their held and lost files, from the spool.
  * Returns 0 or -errno (logged). */
 int primary_load_registered(struct primary *pr);
+/* Replica @name out of the registered list in memory (its drop begins), its held and lost
+ * counts with it; the spool is not read. */
+void primary_forget_registered(struct primary *pr, const char *name);
 /* The spool's view of registered replica @k (held and lost files) into @sp. */
 void primary_fill_registered(const struct primary *pr, int k, struct status_peer *sp);
 

@@ -28,6 +28,9 @@
 #define SPOOL_REPORTED "reported"
 #define SPOOL_INCOMING ".incoming"
 #define SPOOL_LOST "LOST" /* not a WAL name: never taken for a held file */
+/* replicas/NAME renamed so by spool_drop() before its claims are released: no node name
+ * (a node name never starts with '.'), so it is registered no more from that rename on */
+#define SPOOL_DROPPING ".dropping-"
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -105,6 +108,14 @@ static bool is_any(const char *name)
 	return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
+static bool is_dropping_name(const char *name)
+{
+	return !strncmp(name, SPOOL_DROPPING, strlen(SPOOL_DROPPING)) &&
+	       name[strlen(SPOOL_DROPPING)];
+}
+
+static int spool_drop_dir(struct spool *sp, const char *dir);
+
 int spool_open(struct spool *sp, const char *path)
 {
 	char **names;
@@ -155,6 +166,18 @@ int spool_open(struct spool *sp, const char *path)
 		sp->files++;
 	}
 	spool_free_names(names, n);
+
+	/* Drops cut short (spool_drop()): their claims released now, after the copies were
+	 * counted (the last claim's release removes a copy and uncounts it). */
+	n = spool_list(sp->replicas_fd, is_dropping_name, &names);
+	for (int i = 0; i < n; i++) {
+		log_log("finishing the drop of replica \"%s\", cut short",
+			names[i] + strlen(SPOOL_DROPPING));
+		spool_drop_dir(sp, names[i]); /* logs */
+	}
+	if (n > 0)
+		spool_free_names(names, n);
+
 	return 0;
 
 out_close:
@@ -401,40 +424,75 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 	return dropped;
 }
 
-int spool_drop(struct spool *sp, const char *name)
+static int spool_sync_replicas_dir(struct spool *sp)
+{
+	int ret;
+
+	if (fsync(sp->replicas_fd) == 0)
+		return 0;
+	ret = -errno;
+	log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+		  strerror(errno));
+	return ret;
+}
+
+/* Release every claim in replicas/@dir, its LOST record, and the folder itself. */
+static int spool_drop_dir(struct spool *sp, const char *dir)
 {
 	char lost[256];
 	int round = 0, ret;
 
-	snprintf(lost, sizeof(lost), "%s/%s", name, SPOOL_LOST);
-	/* A spool_store() on the worker thread may claim a file for @name between the listing
-	 * and the removal of the directory (ENOTEMPTY): listed and released again.  Once the
-	 * directory is gone, stores hold nothing for @name.  Each store claims a file once, so
-	 * a few rounds are enough. */
+	snprintf(lost, sizeof(lost), "%s/%s", dir, SPOOL_LOST);
+	/* A spool_store() on the worker thread that opened the folder before it was renamed
+	 * may still claim a file in it between the listing and the removal (ENOTEMPTY):
+	 * listed and released again.  Each store claims a file once, so a few rounds are
+	 * enough. */
 	do {
 		char **files;
-		int n = spool_backlog(sp, name, &files);
+		int n = spool_backlog(sp, dir, &files);
 
 		if (n < 0)
 			return n;
 		for (int i = 0; i < n; i++)
-			spool_release(sp, name, files[i]);
+			spool_release(sp, dir, files[i]);
 		spool_free_names(files, n);
 		unlinkat(sp->replicas_fd, lost, 0);
-		ret = unlinkat(sp->replicas_fd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+		ret = unlinkat(sp->replicas_fd, dir, AT_REMOVEDIR) < 0 ? -errno : 0;
 	} while (ret == -ENOTEMPTY && ++round < 16);
 	if (ret < 0) {
-		log_error("could not remove \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, name,
+		log_error("could not remove \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, dir,
 			  strerror(-ret));
 		return ret;
 	}
-	if (fsync(sp->replicas_fd) < 0) {
+	return spool_sync_replicas_dir(sp);
+}
+
+int spool_drop(struct spool *sp, const char *name)
+{
+	char gone[256];
+	int ret;
+
+	/* Unregistered first, in one step that a crash cannot cut in two: renamed out of the
+	 * registered names, durably.  Stores that begin after hold nothing for it (the name
+	 * is not there), and a drop cut short (a crash, a stop) is finished by spool_open()
+	 * rather than leaving a replica registered with half its claims.  A folder left by
+	 * such a drop of the same name is finished first (a rename onto it would fail). */
+	snprintf(gone, sizeof(gone), "%s%s", SPOOL_DROPPING, name);
+	if (faccessat(sp->replicas_fd, gone, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		ret = spool_drop_dir(sp, gone);
+		if (ret < 0)
+			return ret;
+	}
+	if (renameat(sp->replicas_fd, name, sp->replicas_fd, gone) < 0) {
 		ret = -errno;
-		log_error("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+		log_error("could not rename \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, name,
 			  strerror(errno));
 		return ret;
 	}
-	return 0;
+	ret = spool_sync_replicas_dir(sp);
+	if (ret < 0)
+		return ret;
+	return spool_drop_dir(sp, gone);
 }
 
 bool spool_holds(struct spool *sp, const char *name, const char *file)

@@ -255,6 +255,37 @@ static void test_unclaimed_removed_at_open(void **state)
 	spool_close(&sp);
 }
 
+/* A drop cut short (a crash or a stop after its rename, before all its claims were
+ * released): the replica is registered no more, and the next open finishes the drop,
+ * its claims released and the copies they alone held removed. */
+static void test_drop_finished_at_open(void **state)
+{
+	struct spool sp;
+	char err[256], from[600], to[600];
+	char **names;
+	int src, n;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_register(&sp, "r1"), 1);
+	src = source("walship!", 4096);
+	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, err, sizeof(err)), 0);
+	close(src);
+	spool_close(&sp);
+	snprintf(from, sizeof(from), "%s/replicas/r1", dir);
+	snprintf(to, sizeof(to), "%s/replicas/.dropping-r1", dir);
+	assert_int_equal(rename(from, to), 0); /* as spool_drop() does first */
+
+	assert_int_equal(spool_open(&sp, dir), 0);
+	n = spool_replicas(&sp, &names);
+	assert_int_equal(n, 0);
+	spool_free_names(names, n);
+	assert_int_equal(count_entries("replicas"), 0);
+	assert_int_equal(count_entries("wal"), 0);
+	assert_true(sp.files == 0 && sp.used_bytes == 0);
+	spool_close(&sp);
+}
+
 /* The stream's record: none, one written and read back after a restart, one replaced, one
  * not valid (refused, not read as a position). */
 static void test_reported(void **state)
@@ -399,10 +430,11 @@ static void drop_r2(void)
 	assert_int_equal(spool_drop(&race_sp, "r2"), 0);
 }
 
-/* The worker thread: a store claims SEG1 for r2 (registered when its list was taken). */
+/* The worker thread: a store claims SEG1 for r2 (registered when its list was taken), in
+ * the folder it opened before the drop renamed it (spool.c's SPOOL_DROPPING). */
 static void claim_r2(void)
 {
-	int rfd = openat(race_sp.replicas_fd, "r2", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rfd = openat(race_sp.replicas_fd, ".dropping-r2", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	assert_true(rfd >= 0);
 	assert_int_equal(syscall(SYS_linkat, race_sp.wal_fd, SEG1, rfd, SEG1, 0), 0);
@@ -474,6 +506,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store_retry_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclaimed_removed_at_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_finished_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

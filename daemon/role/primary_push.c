@@ -386,6 +386,12 @@ static int push_check_upto(struct push *p, uint64_t to, const uint8_t *data, uin
 	}
 	if (wv->offset < ring_to)
 		ret = validate_fd_pages(&pr->vring, p->fd, wv, ring_to);
+	/* Fed up to a page boundary only (but at the file's end): the validator stays on one,
+	 * where the ring can go on from it for a read that starts further on (another
+	 * replica's transfer resumed past it, reads completing out of order).  The page
+	 * cut off is checked by the next read, or through the ring. */
+	if (data && block && to != p->size)
+		to -= to % block;
 	if (!ret && data && wv->offset < to && wv->offset >= data_off)
 		ret = wal_validator_feed(wv, data + (wv->offset - data_off),
 					 (size_t)(to - wv->offset));

@@ -124,7 +124,9 @@ LIBASAN := $(BUILD)/libwalship-asan.a
 	system helpers docs
 
 # PostgreSQL's archive module (pgmod/, archive_library = 'walship_archive'): built only
-# where pg_config names server headers (Debian: postgresql-server-dev-15).  The CLI's
+# where pg_config names server headers (Debian: postgresql-server-dev-15) of PostgreSQL 15,
+# whose archive module API (postmaster/pgarch.h) it is written for: 16 moved it
+# (archive/archive_module.h, callbacks with a state), and a build against it would fail.  The CLI's
 # control client, the WAL file names and the logger go into it compiled again as position-independent code,
 # with hidden visibility so that none of their symbols can be bound to the server's.
 PG_CONFIG         ?= pg_config
@@ -133,8 +135,11 @@ PG_PKGLIBDIR      := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)
 PGMOD_SO          := $(BUILD)/walship_archive.so
 PGMOD_PIC_OBJS    := $(BUILD)/pic/tools/client.o $(BUILD)/pic/daemon/common/log.o \
 		     $(BUILD)/pic/daemon/wal/name.o
+PG_MAJOR          := $(shell $(PG_CONFIG) --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')
 ifneq ($(wildcard $(PG_INCLUDE_SERVER)/postgres.h),)
+ifeq ($(PG_MAJOR),15)
 PGMOD := $(PGMOD_SO)
+endif
 endif
 
 all: $(BUILD)/walshipd $(BUILD)/walship helpers $(PGMOD)

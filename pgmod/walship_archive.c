@@ -197,6 +197,8 @@ static int conn_wait_reply(const char *file)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	WaitEvent event;
+	bool latch_seen = false;
+	int ret;
 
 	for (;;) {
 		long left = walship_timeout_ms -
@@ -207,23 +209,35 @@ static int conn_wait_reply(const char *file)
 				errdetail(
 					"No verdict on \"%s\" came within walship.timeout (%d ms).",
 					file, walship_timeout_ms));
-			return -ETIMEDOUT;
+			ret = -ETIMEDOUT;
+			break;
 		}
 		if (WaitEventSetWait(conn_wait_set, left, &event, 1, PG_WAIT_EXTENSION) == 0)
 			continue; /* timed out: the next round says so */
-		if (event.events & WL_SOCKET_READABLE)
-			return 0;
+		if (event.events & WL_SOCKET_READABLE) {
+			ret = 0;
+			break;
+		}
 		if (event.events & WL_LATCH_SET) {
 			ResetLatch(MyLatch);
+			latch_seen = true;
 			CHECK_FOR_INTERRUPTS();
 			if (ShutdownRequestPending) {
 				ereport(WARNING,
 					errmsg("archiving of \"%s\" through walshipd interrupted by shutdown request",
 					       file));
-				return -EINTR;
+				ret = -EINTR;
+				break;
 			}
 		}
 	}
+	/* The latch was set for the archiver too: SIGUSR2 (the postmaster's "archive what
+	 * is ready, then exit" at a normal stop) and SIGHUP only set a flag and the latch,
+	 * which the archiver's loop reads in its own wait.  Cleared here, that wait would
+	 * sleep its full minute before seeing them: set again for it. */
+	if (latch_seen)
+		SetLatch(MyLatch);
+	return ret;
 }
 
 /* CONTEXT of every message logged while a file is being archived. */

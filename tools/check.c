@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "common/pgconf.h"
 #include "common/sync_standby.h"
+#include "push.h"
 #include "walship/control.h"
 #include "walship/netlink.h"
 #include "wal/name.h"
@@ -486,6 +487,35 @@ static const char *other_config_words(const char *config, char *buf, size_t len)
 }
 
 /*
+ * The module's walship.timeout against walshipd's push_timeout: walshipd answers a push
+ * within push_timeout, and `walship push` waits PUSH_CLIENT_GRACE_MS longer; a shorter
+ * wait in the module fails pushes that walship push would see through (safe: PostgreSQL
+ * retries, and the retry takes the push over), counted as failures in pg_stat_archiver.
+ */
+static void check_module_timeout(struct check_run *run, const struct config *cfg)
+{
+	const char *text = pgconf_value(&run->pg_settings, "walship.timeout", NULL);
+	long long wait_ms = (long long)CONFIG_DEFAULT_PUSH_TIMEOUT_S * 1000 + PUSH_CLIENT_GRACE_MS;
+	long long need_ms;
+	char where[PATH_MAX + 64], hint[160];
+
+	if (!cfg || (text && !config_parse_duration(text, &wait_ms)))
+		return; /* PostgreSQL refuses a value it cannot read, and says so */
+	need_ms = (long long)cfg->push_timeout_ms + PUSH_CLIENT_GRACE_MS;
+	if (wait_ms >= need_ms)
+		return;
+	pg_setting_where(run, "walship.timeout", where, sizeof(where));
+	snprintf(hint, sizeof(hint),
+		 "Set walship.timeout = '%llds' (push_timeout and %d s) and "
+		 "reload PostgreSQL.",
+		 (need_ms + 999) / 1000, PUSH_CLIENT_GRACE_MS / 1000);
+	check_item(run, CHECK_WARN, "walship.timeout", hint,
+		   "walship.timeout = %lld ms%s is shorter than push_timeout (%d ms) and %d s: a "
+		   "push walshipd answers late fails in the module, and PostgreSQL retries it",
+		   wait_ms, where, cfg->push_timeout_ms, PUSH_CLIENT_GRACE_MS / 1000);
+}
+
+/*
  * archive_library set: it replaces archive_command, and passes only when it is walship's
  * module (docs/operations.md, "The archive module instead of archive_command") talking to
  * this config's walshipd: its walship.socket (default the daemon's default socket) is the
@@ -541,6 +571,7 @@ static void check_archive_library(struct check_run *run, const struct config *cf
 	check_item(run, CHECK_PASS, "archive_library", NULL,
 		   "archive_library = '%s'%s: walship's module, walship.socket = '%s'%s%s", library,
 		   where, socket, socket_where, command[0] ? " (archive_command is not used)" : "");
+	check_module_timeout(run, cfg);
 }
 
 /*

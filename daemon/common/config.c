@@ -667,8 +667,7 @@ static bool config_parse_bool(const char *text, bool *out)
 	return false;
 }
 
-/* Integer with an optional unit (ms, s, min, h, d; none means ms), in milliseconds. */
-static bool config_parse_duration(const char *text, long long *out_ms)
+bool config_parse_duration(const char *text, long long *out_ms)
 {
 	static const struct {
 		const char *unit;

@@ -143,6 +143,11 @@ int config_validate(const struct config *cfg, const char *source_name);
 /* The longest standby_delay, PostgreSQL's bound of recovery_min_apply_delay (INT_MAX ms). */
 #define CONFIG_STANDBY_DELAY_MAX_MS 2147483647LL
 
+/* An integer with an optional unit (ms, s, min, h, d; none means ms), as the config's
+ * durations and PostgreSQL's time settings are written, into *@out_ms.  False when it is
+ * not one. */
+bool config_parse_duration(const char *text, long long *out_ms);
+
 /*
  * The delay that @text (standby_delay's syntax: NAME:DURATION[,NAME:DURATION...], the
  * duration as the config's durations, names without ',' or ':') gives standby @app: 0 and

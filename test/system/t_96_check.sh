@@ -137,6 +137,13 @@ printf "%s\n" "archive_command = ''" "archive_library = 'walship_archive'" \
 expect_pass archive-library -c "$PCONF" -D "$FP"
 grep -q "^PASS  archive_library .*walship.socket = '$psock'" "$TEST_DIR/check-archive-library.out" ||
 	fail "walship check did not pass archive_library"
+# A module that gives up before walshipd answers (walship.timeout under push_timeout and
+# the client's grace): a WARN.
+echo "walship.timeout = '10s'" >>"$FP/postgresql.conf"
+expect_pass archive-library-timeout -c "$PCONF" -D "$FP"
+grep -q "^WARN  walship.timeout .*shorter than push_timeout" \
+	"$TEST_DIR/check-archive-library-timeout.out" ||
+	fail "walship check did not warn of a walship.timeout under push_timeout"
 # Another socket than the config's: the module would push to another walshipd.
 echo "walship.socket = '$TEST_DIR/other.sock'" >>"$FP/postgresql.conf"
 expect_fail archive_library archive-library-other-socket -c "$PCONF" -D "$FP"

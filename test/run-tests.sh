@@ -24,9 +24,12 @@
 #                       layers, unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
 #                       line says); unit binaries get the same
-#   TEST_JOBS=N         system-test slots run side by side (default 6 for two cores: the
-#                       tests mostly wait on PostgreSQL, fsync and the network; 1 runs
-#                       them one by one); a test's `# test-slots: N` line says how many it
+#   TEST_JOBS=N         system-test slots run side by side (default 4 for two cores: the
+#                       tests mostly wait on PostgreSQL, fsync and the network, and more
+#                       slots than that only made them pay for their crowding: on a fresh
+#                       clone, 6 slots took 8 min 22 s and 858 s of system-test CPU, 4
+#                       took 7 min 55 s and 787 s; 1 runs them one by one); a test's
+#                       `# test-slots: N` line says how many it
 #                       takes (default 1: a test that loads both cores, e.g. the QEMU
 #                       guest, takes more)
 #
@@ -37,7 +40,7 @@ cd "$(dirname "$0")/.."
 
 LOG_DIR=build/test-logs
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
-TEST_JOBS=${TEST_JOBS:-6}
+TEST_JOBS=${TEST_JOBS:-4}
 TESTS=${TESTS:-}
 PASSED=0
 FAILED=0

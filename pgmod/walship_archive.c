@@ -255,17 +255,19 @@ static bool walship_archive_file(const char *file, const char *path)
 		.previous = error_context_stack,
 	};
 	struct ctl_client_reply reply = { 0 };
-	bool safe = false;
+	bool safe = false, kept, retried = false;
 	int fds[CTL_MAX_FDS];
 	unsigned int nahead;
 	int wal_fd;
 	int ret;
 
 	error_context_stack = &context;
+again:
 	/* Failures below are logged where they happen (the client's through the sink). */
 	wal_fd = ctl_client_open_push_file(path);
 	if (wal_fd < 0)
 		goto out;
+	kept = conn_usable();
 	ret = conn_ensure();
 	if (ret < 0)
 		goto out_close_wal;
@@ -277,6 +279,13 @@ static bool walship_archive_file(const char *file, const char *path)
 	/* walshipd holds its own descriptors now. */
 	for (unsigned int i = 1; i <= nahead; i++)
 		close(fds[i]);
+	if ((ret == -EPIPE || ret == -ECONNRESET) && kept && !retried) {
+		/* the kept connection was closed: as for the reply below */
+		close(wal_fd);
+		conn_drop();
+		retried = true;
+		goto again;
+	}
 	if (ret < 0)
 		goto out_drop;
 	close(wal_fd);
@@ -285,6 +294,15 @@ static bool walship_archive_file(const char *file, const char *path)
 	if (ret < 0)
 		goto out_drop;
 	ret = ctl_client_receive(conn_sock, &reply);
+	/* A kept connection walshipd closed just after its last reply (it keeps at most so
+	 * many clients waiting), before it read this request: sent once more on a new one
+	 * (walshipd discards an unread request with its descriptors, and takes a push it is
+	 * already working on over), rather than failing the file. */
+	if ((ret == -ECONNRESET || ret == -EPIPE) && kept && !retried) {
+		conn_drop();
+		retried = true;
+		goto again;
+	}
 	if (ret < 0)
 		goto out_drop;
 

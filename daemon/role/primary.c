@@ -117,11 +117,15 @@ static void primary_fill_status(void *state, struct status_node *n)
 }
 
 /*
- * A replica's registration dropped on the worker thread: the spool may hold thousands of
- * files for a replica gone for days, and releasing each (an unlink of its claim, and of
- * the copy once unclaimed) on the event loop would stall the stream, pushes and
- * keepalives for as long.  On the worker it also runs between spool copies, never beside
- * one.  Answered once done.
+ * `walship replica drop`, on the dropper thread in two steps.  The spool may hold
+ * thousands of files for a replica gone for days, and releasing each (an unlink of its
+ * claim, and of the copy once unclaimed) on the event loop would stall the stream,
+ * pushes and keepalives for as long; on the spool worker, spool copies (and the stream
+ * waiting for them) would queue behind it.  First the registration goes, durably
+ * (spool_unregister()); only then is the replica forgotten in memory (pushes hold
+ * nothing more for it from then on: not before, or a crash in between would leave it
+ * registered and missing what was pushed meanwhile); then its claims are released.
+ * Answered once all are.
  */
 struct drop_job {
 	struct worker_job job;
@@ -129,6 +133,7 @@ struct drop_job {
 	struct ctl_client *client;
 	char name[WIRE_MAX_NAME + 1];
 	uint64_t held;
+	bool unregistered; /* the first step is done: this run releases */
 	int ret;
 };
 
@@ -136,7 +141,8 @@ static void drop_job_run(struct worker_job *job)
 {
 	struct drop_job *dj = (struct drop_job *)job;
 
-	dj->ret = spool_drop(&dj->pr->spool, dj->name);
+	dj->ret = dj->unregistered ? spool_release_dropped(&dj->pr->spool, dj->name) :
+				     spool_unregister(&dj->pr->spool, dj->name);
 }
 
 static void drop_job_done(struct worker_job *job)
@@ -144,14 +150,36 @@ static void drop_job_done(struct worker_job *job)
 	struct drop_job *dj = (struct drop_job *)job;
 	struct primary *pr = dj->pr;
 	char text[256];
-	int ret = dj->ret;
 
+	if (!dj->unregistered && dj->ret == 0) {
+		dj->unregistered = true;
+		primary_forget_registered(pr, dj->name);
+		for (struct push *p = pr->pushes, *next; p; p = next) {
+			/* Gone for good: what it acknowledged of pushes still waiting no
+			 * longer counts towards sync_replicas (they would settle on fewer
+			 * replicas). */
+			p->refs++;
+			if (push_waiting(p) && !p->from_spool)
+				push_unacked(p, dj->name);
+			next = p->next;
+			push_unref(p);
+		}
+		primary_stream_forget_holder(pr, dj->name);
+		push_stream_refusals_recheck(pr); /* one may have waited for it */
+		worker_submit(&pr->dropper, &dj->job);
+		return;
+	}
 	pr->dropping[0] = '\0';
-	if (primary_load_registered(pr) < 0 && ret >= 0)
-		ret = -EIO;
-	if (ret < 0) {
+	if (!dj->unregistered) {
 		snprintf(text, sizeof(text), "could not drop replica \"%s\": %s", dj->name,
-			 strerror(-ret));
+			 strerror(-dj->ret));
+		control_reply(dj->client, CTL_ERR_FAILED, text, strlen(text));
+	} else if (dj->ret < 0) {
+		snprintf(text, sizeof(text),
+			 "replica \"%s\" is no longer registered, but releasing what the spool "
+			 "held for it failed (%s): it is released at walshipd's next start",
+			 dj->name, strerror(-dj->ret));
+		log_warning("%s", text);
 		control_reply(dj->client, CTL_ERR_FAILED, text, strlen(text));
 	} else {
 		snprintf(text, sizeof(text),
@@ -159,7 +187,6 @@ static void drop_job_done(struct worker_job *job)
 			 dj->held);
 		log_log("%s", text);
 		control_reply(dj->client, CTL_OK, text, strlen(text));
-		push_stream_refusals_recheck(pr); /* one may have waited for it */
 	}
 	free(dj);
 }
@@ -202,21 +229,10 @@ static void primary_replica_drop(struct primary *pr, struct ctl_client *client, 
 	dj->client = client;
 	dj->held = pr->held[k];
 	snprintf(dj->name, sizeof(dj->name), "%s", name);
+	/* Its registration is refused from now on (peer_register()), and a push that needs
+	 * room in a full spool fails rather than release another replica
+	 * (primary_spool_room()): its files count until the drop has unlinked them. */
 	snprintf(pr->dropping, sizeof(pr->dropping), "%s", name);
-	/* Out of the registered list at once: no push holds anything more for it, nor
-	 * counts it among those that lack a file (a copy for nobody else would wait for
-	 * the drop), and spool_overflow never picks it to release. */
-	primary_forget_registered(pr, name);
-	for (struct push *p = pr->pushes, *next; p; p = next) {
-		/* Gone for good: what it acknowledged of pushes still waiting no longer
-		 * counts towards sync_replicas (they would settle on fewer replicas). */
-		p->refs++;
-		if (push_waiting(p) && !p->from_spool)
-			push_unacked(p, name);
-		next = p->next;
-		push_unref(p);
-	}
-	primary_stream_forget_holder(pr, name);
 	dj->job.run = drop_job_run;
 	dj->job.done = drop_job_done;
 	worker_submit(&pr->dropper, &dj->job);

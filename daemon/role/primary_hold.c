@@ -40,7 +40,7 @@ static void spool_job_run(struct worker_job *job)
 			      sj->err, sizeof(sj->err));
 }
 
-static int spool_job_late(struct push *p, char *const *done, int ndone);
+static int spool_job_late(struct push *p);
 
 static void spool_job_done(struct worker_job *job)
 {
@@ -56,17 +56,19 @@ static void spool_job_done(struct worker_job *job)
 	} else {
 		p->spooled = true;
 		pr->st.spool_copies++;
+		/* Counted where the claim was made: a replica dropped while the copy ran
+		 * (its folder renamed) got none, even if registered again since. */
 		for (int i = 0; i < sj->nreplicas; i++) {
 			int k = primary_registered_index(pr, sj->replicas[i]);
 
-			if (k >= 0)
+			if (k >= 0 && spool_holds(&pr->spool, sj->replicas[i], p->name))
 				pr->held[k]++;
 		}
 		for (unsigned int i = 0; i < p->nacked; i++)
 			primary_release(pr, p->acked_names[i], p->name);
 		/* A replica registered while the copy ran is not among its claims: held for
 		 * it too (the copy is reused), before the push is answered. */
-		if (spool_job_late(p, sj->replicas, sj->nreplicas) == 0)
+		if (spool_job_late(p) == 0)
 			push_check(p);
 	}
 	spool_free_names(sj->replicas, sj->nreplicas);
@@ -119,30 +121,27 @@ void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
 
 static int push_spool_except(struct push *p, char *const *except, int nexcept);
 
-/* After @p's spool job for @done (@ndone names): held for the replicas registered since
- * that lack it (not in @done, no claim in the spool, no acknowledgement), by another job
- * (for those only: the ones of @done and the claimed are left out).  Returns 1 when
- * one was submitted (its end answers), 0 when none is needed, -1 when @p failed. */
-static int spool_job_late(struct push *p, char *const *done, int ndone)
+/* After @p's spool job: held for the registered replicas that lack it now (no claim in the
+ * spool, no acknowledgement: registered since the job listed them, or given no claim by
+ * it), by another job for those only.  Returns 1 when one was submitted (its end
+ * answers), 0 when none is needed, -1 when @p failed. */
+static int spool_job_late(struct push *p)
 {
 	struct primary *pr = p->pr;
 	int late = 0, nexcept = 0, ret;
-	/* (names borrowed from @done and pr->registered) */
-	char **except = calloc((size_t)(ndone + pr->nregistered) + 1, sizeof(*except));
+	/* (names borrowed from pr->registered) */
+	char **except = calloc((size_t)pr->nregistered + 1, sizeof(*except));
 
 	if (!except) {
 		push_fail(p, CTL_ERR_FAILED, "out of memory");
 		return -1;
 	}
-	for (int k = 0; k < ndone; k++)
-		except[nexcept++] = done[k];
+	/* By the spool itself, not by the job's list: a replica of the list may have got no
+	 * claim (dropped while the copy ran, its folder renamed, registered again since). */
 	for (int i = 0; i < pr->nregistered; i++) {
-		bool listed = push_acked_by(p, pr->registered[i]), held = false;
+		bool listed = push_acked_by(p, pr->registered[i]);
+		bool held = spool_holds(&pr->spool, pr->registered[i], p->name);
 
-		for (int k = 0; k < ndone && !listed; k++)
-			listed = !strcmp(done[k], pr->registered[i]);
-		if (!listed)
-			held = spool_holds(&pr->spool, pr->registered[i], p->name);
 		/* claimed already: left out, so that held[] counts it once */
 		if (held)
 			except[nexcept++] = pr->registered[i];
@@ -165,7 +164,7 @@ void push_spool_reclaim(struct push *p)
 	/* A job in flight claims for the replicas left out when it ends (spool_job_done()
 	 * calls spool_job_late()); none ran: the spool is decided when @p is checked. */
 	if (p->spool_done && p->spooled)
-		spool_job_late(p, NULL, 0);
+		spool_job_late(p);
 }
 
 /* Hand @p to the worker to be copied into the spool for every registered replica that
@@ -355,15 +354,6 @@ int primary_load_registered(struct primary *pr)
 			  strerror(-n));
 		return n;
 	}
-	/* One being dropped is registered no more, though its folder is still there. */
-	for (int i = 0; pr->dropping[0] && i < n; i++)
-		if (!strcmp(pr->registered[i], pr->dropping)) {
-			free(pr->registered[i]);
-			memmove(&pr->registered[i], &pr->registered[i + 1],
-				(size_t)(n - i - 1) * sizeof(*pr->registered));
-			n--;
-			break;
-		}
 	pr->nregistered = n;
 	pr->held = calloc((size_t)n + 1, sizeof(*pr->held));
 	pr->lost = calloc((size_t)n + 1, sizeof(*pr->lost));

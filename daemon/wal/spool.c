@@ -449,7 +449,7 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 	 * enough. */
 	do {
 		char **files;
-		int n = spool_backlog(sp, dir, &files);
+		int n = spool_backlog(sp, dir, &files), fd;
 
 		if (n < 0)
 			return n;
@@ -457,6 +457,17 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 			spool_release(sp, dir, files[i]);
 		spool_free_names(files, n);
 		unlinkat(sp->replicas_fd, lost, 0);
+		/* Anything else left in it (a LOST record's temporary file, from a crash
+		 * while it was written) would keep the folder for ever. */
+		fd = openat(sp->replicas_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		n = fd < 0 ? 0 : spool_list(fd, is_any, &files);
+		for (int i = 0; i < n; i++)
+			if (!is_wal_name(files[i]))
+				unlinkat(fd, files[i], 0);
+		if (n > 0)
+			spool_free_names(files, n);
+		if (fd >= 0)
+			close(fd);
 		ret = unlinkat(sp->replicas_fd, dir, AT_REMOVEDIR) < 0 ? -errno : 0;
 	} while (ret == -ENOTEMPTY && ++round < 16);
 	if (ret < 0) {
@@ -467,7 +478,7 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 	return spool_sync_replicas_dir(sp);
 }
 
-int spool_drop(struct spool *sp, const char *name)
+int spool_unregister(struct spool *sp, const char *name)
 {
 	char gone[256];
 	int ret;
@@ -489,10 +500,22 @@ int spool_drop(struct spool *sp, const char *name)
 			  strerror(errno));
 		return ret;
 	}
-	ret = spool_sync_replicas_dir(sp);
-	if (ret < 0)
-		return ret;
+	return spool_sync_replicas_dir(sp);
+}
+
+int spool_release_dropped(struct spool *sp, const char *name)
+{
+	char gone[256];
+
+	snprintf(gone, sizeof(gone), "%s%s", SPOOL_DROPPING, name);
 	return spool_drop_dir(sp, gone);
+}
+
+int spool_drop(struct spool *sp, const char *name)
+{
+	int ret = spool_unregister(sp, name);
+
+	return ret < 0 ? ret : spool_release_dropped(sp, name);
 }
 
 bool spool_holds(struct spool *sp, const char *name, const char *file)

@@ -103,6 +103,13 @@ int spool_release(struct spool *sp, const char *name, const char *file);
  * for it.  Returns 0 or -errno. */
 int spool_drop(struct spool *sp, const char *name);
 
+/* spool_drop() in two steps: spool_unregister() takes @name out of the registered
+ * replicas durably (one rename: a crash after it leaves a drop that spool_open()
+ * finishes, before it a registered replica), spool_release_dropped() then releases its
+ * claims, however many.  Each returns 0 or -errno. */
+int spool_unregister(struct spool *sp, const char *name);
+int spool_release_dropped(struct spool *sp, const char *name);
+
 /* WAL a replica was marked as having lost (spool overflow, release_slowest policy). */
 struct spool_lost {
 	uint64_t files; /* 0: nothing lost */

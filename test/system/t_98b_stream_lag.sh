@@ -30,7 +30,7 @@ caught_up() {
 }
 wait_for 60 "the replica to hold the WAL of pgbench -i" caught_up
 
-bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 15 -R 400
+bg_start "$TEST_DIR/pgbench.out" pgbench_at "$NS_P" "$PG_PORT" -n -c 2 -j 2 -T 8 -R 400
 LOAD=$BG_PID
 samples=$TEST_DIR/lag.txt
 : >"$samples"

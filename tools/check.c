@@ -208,7 +208,9 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
  * into words as far as it matters here: quotes and backslashes removed, each control
  * operator (`;`, `&`, `&&`, `|`, `||`, `(`, `)`, a newline) a word of its own, and the
  * redirections (`>file`, `2>&1`) left out with their targets.  Not a shell: `$VAR` and
- * `$(...)` stay as they are written, which is enough to tell walship's words apart.
+ * `$(...)` stay as they are written, which is enough to tell walship's words apart.  Our
+ * own splitter: glibc's wordexp(3) refuses the control operators (WRDE_BADCHAR), which
+ * are what must be seen here, and would run `$(...)` without WRDE_NOCMD.
  */
 struct shell_word {
 	const char *text;

@@ -154,16 +154,7 @@ static void drop_job_done(struct worker_job *job)
 	if (!dj->unregistered && dj->ret == 0) {
 		dj->unregistered = true;
 		primary_forget_registered(pr, dj->name);
-		for (struct push *p = pr->pushes, *next; p; p = next) {
-			/* Gone for good: what it acknowledged of pushes still waiting no
-			 * longer counts towards sync_replicas (they would settle on fewer
-			 * replicas). */
-			p->refs++;
-			if (push_waiting(p) && !p->from_spool)
-				push_unacked(p, dj->name);
-			next = p->next;
-			push_unref(p);
-		}
+		primary_take_back_acks(pr, dj->name, NULL); /* gone for good */
 		primary_stream_forget_holder(pr, dj->name);
 		push_stream_refusals_recheck(pr); /* one may have waited for it */
 		worker_submit(&pr->dropper, &dj->job);

@@ -530,6 +530,16 @@ int primary_load_registered(struct primary *pr);
 /* Replica @name out of the registered list in memory (its drop begins), its held and lost
  * counts with it; the spool is not read. */
 void primary_forget_registered(struct primary *pr, const char *name);
+/*
+ * Pushes still waiting (fewer than sync_replicas acknowledged them) count replica @name
+ * among those that hold them.  One that comes back without such a file (its disk lost,
+ * a fresh archive_dir, another host under its name: @returning, whose HAVE does not list
+ * it whole), or is dropped for good (@returning NULL), must not go on counting: with the
+ * next acknowledgement the segment would settle, and its commits be reported durable,
+ * with its WAL on fewer than sync_replicas replicas.  Those acknowledgements are taken
+ * back (push_unacked()); a returning replica is sent the files again.
+ */
+void primary_take_back_acks(struct primary *pr, const char *name, const struct peer *returning);
 /* The spool's view of registered replica @k (held and lost files) into @sp. */
 void primary_fill_registered(const struct primary *pr, int k, struct status_peer *sp);
 

@@ -295,27 +295,21 @@ static bool peer_have_whole(const struct peer *peer, const struct push *p)
 	return false;
 }
 
-/*
- * Pushes still waiting (fewer than sync_replicas acknowledged them) count @peer's name
- * among those that hold them.  A replica that comes back without one (its disk lost, a
- * fresh archive_dir, another host under its name) must not go on counting: with the
- * next acknowledgement the segment would settle, and its commits be reported durable,
- * with its WAL on fewer than sync_replicas replicas, and this replica would never be
- * sent it.  Each its HAVE does not list whole is taken back, and sent to it again.
- */
-static void peer_forget_lost_acks(struct peer *peer)
+void primary_take_back_acks(struct primary *pr, const char *name, const struct peer *returning)
 {
-	for (struct push *p = peer->pr->pushes, *next; p; p = next) {
+	for (struct push *p = pr->pushes, *next; p; p = next) {
 		p->refs++; /* push_unacked() may fail it (no memory for the spool's claim) */
-		if (push_waiting(p) && !p->from_spool && push_acked_by(p, peer->name) &&
-		    !peer_have_whole(peer, p)) {
-			/* (its inventory lists its STORE_MAX_RECENT newest files with a CRC: one it holds
-			 * may be missing from it, and is then answered DUPLICATE) */
-			log_log("replica \"%s\" does not list \"%s\", which it acknowledged, "
-				"among the files it holds: sent to it again, it counts again once "
-				"stored",
-				peer->name, p->name);
-			push_unacked(p, peer->name);
+		if (push_waiting(p) && !p->from_spool && push_acked_by(p, name) &&
+		    !(returning && peer_have_whole(returning, p))) {
+			/* (its inventory lists its STORE_MAX_RECENT newest files with a CRC:
+			 * one it holds may be missing from it, and is then answered
+			 * DUPLICATE) */
+			if (returning)
+				log_log("replica \"%s\" does not list \"%s\", which it "
+					"acknowledged, among the files it holds: sent to it again, "
+					"it counts again once stored",
+					name, p->name);
+			push_unacked(p, name);
 		}
 		next = p->next;
 		push_unref(p);
@@ -363,7 +357,7 @@ static int peer_register(struct peer *peer)
 	    ((ret == 0 && spool_sync_registered(&pr->spool) < 0) ||
 	     primary_load_registered(pr) < 0))
 		return -EIO;
-	peer_forget_lost_acks(peer);
+	primary_take_back_acks(pr, peer->name, peer);
 	ret = peer_load_backlog(peer);
 	if (ret < 0)
 		return ret;

@@ -51,13 +51,17 @@ for pid in $(ns_pids "$NS_P" pg_receivewal); do
 	[[ " ${before[*]} " == *" $pid "* ]] || b_pid=$pid
 done
 [[ -n "$b_pid" ]] || fail "the second pg_receivewal's process not found"
-psql_at "$NS_P" "$PG_PORT" "create table t99p (i int); insert into t99p values (1)"
+# Commits flushed locally before they return (synchronous_commit is off on this primary):
+# pg_current_wal_lsn() then stands past them, not behind them in the WAL buffers.
+psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local; create table t99p (i int);
+	insert into t99p values (1)"
 lsn=$(pg_current_lsn "$NS_P" "$PG_PORT")
 wait_for 20 "both to report a flush at $lsn" held_flushed_at_least "$lsn"
 
 # The second stopped; the first goes on.
 kill -STOP "$b_pid"
-psql_at "$NS_P" "$PG_PORT" "insert into t99p select generate_series(1, 10000)"
+psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+	insert into t99p select generate_series(1, 10000)"
 lsn2=$(pg_current_lsn "$NS_P" "$PG_PORT")
 a_past() {
 	local f

@@ -165,16 +165,99 @@ static bool conn_usable(void)
 	return true;
 }
 
-/* Connect to walship.socket unless the kept connection is usable.  Returns 0 or -errno. */
-static int conn_ensure(void)
+/*
+ * The latch was set while waiting for walshipd (@file being archived): what for.  Returns
+ * true when the archiver is to give @file up (a shutdown request), logged.  The latch is
+ * reset here and *@latch_seen set: the caller sets it again when done waiting (see
+ * conn_wait_end()).
+ */
+static bool conn_wait_interrupted(const char *file, bool *latch_seen)
+{
+	ResetLatch(MyLatch);
+	*latch_seen = true;
+	CHECK_FOR_INTERRUPTS();
+	if (!ShutdownRequestPending)
+		return false;
+	ereport(WARNING,
+		errmsg("archiving of \"%s\" through walshipd interrupted by shutdown request",
+		       file));
+	return true;
+}
+
+/*
+ * The latch was set for the archiver too: SIGUSR2 (the postmaster's "archive what is
+ * ready, then exit" at a normal stop) and SIGHUP only set a flag and the latch, which the
+ * archiver's loop reads in its own wait.  Cleared by a wait here, that wait would sleep
+ * its full minute before seeing them: set again for it.
+ */
+static void conn_wait_end(bool latch_seen)
+{
+	if (latch_seen)
+		SetLatch(MyLatch);
+}
+
+/*
+ * Between two attempts to connect while walshipd's backlog is full: short, as a UNIX
+ * socket gives no way to wait for room in another socket's backlog.
+ */
+#define CONNECT_RETRY_MS 100
+
+/*
+ * Connect to walship.socket for @file, at most walship.timeout.  A connect that waits
+ * for room in the backlog of a walshipd that does not accept (stopped, frozen) would
+ * block the archiver in the kernel, deaf to a shutdown or a reload: the attempts never
+ * wait, and the waits between them are on the latch, as conn_wait_reply()'s.  Returns 0
+ * with *@sock, -ETIMEDOUT, -EINTR or the connect error (logged).
+ */
+static int conn_connect(const char *file, int *sock)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	bool latch_seen = false;
+	int ret;
+
+	for (;;) {
+		long left;
+		int rc;
+
+		/* Logged by the client but the full backlog. */
+		ret = ctl_client_connect_nowait(walship_socket, walship_timeout_ms, sock);
+		if (ret != -EAGAIN)
+			break;
+		left = walship_timeout_ms -
+		       TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+		if (left <= 0) {
+			ereport(WARNING,
+				errmsg("could not connect to walshipd at \"%s\": %s",
+				       walship_socket, strerror(ETIMEDOUT)),
+				errdetail("Its backlog stayed full for walship.timeout (%d ms): "
+					  "walshipd is not accepting connections.",
+					  walship_timeout_ms));
+			ret = -ETIMEDOUT;
+			break;
+		}
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+			       Min(left, CONNECT_RETRY_MS), PG_WAIT_EXTENSION);
+		if ((rc & WL_LATCH_SET) && conn_wait_interrupted(file, &latch_seen)) {
+			ret = -EINTR;
+			break;
+		}
+	}
+	conn_wait_end(latch_seen);
+	return ret;
+}
+
+/*
+ * Connect to walship.socket for @file unless the kept connection is usable.  Returns 0
+ * or -errno.
+ */
+static int conn_ensure(const char *file)
 {
 	int sock;
 	int ret;
 
 	if (conn_usable())
 		return 0;
-	/* Logged by the client. */
-	ret = ctl_client_connect(walship_socket, walship_timeout_ms, &sock);
+	ret = conn_connect(file, &sock);
 	if (ret < 0)
 		return ret;
 	conn_sock = sock;
@@ -218,25 +301,12 @@ static int conn_wait_reply(const char *file)
 			ret = 0;
 			break;
 		}
-		if (event.events & WL_LATCH_SET) {
-			ResetLatch(MyLatch);
-			latch_seen = true;
-			CHECK_FOR_INTERRUPTS();
-			if (ShutdownRequestPending) {
-				ereport(WARNING,
-					errmsg("archiving of \"%s\" through walshipd interrupted by shutdown request",
-					       file));
-				ret = -EINTR;
-				break;
-			}
+		if ((event.events & WL_LATCH_SET) && conn_wait_interrupted(file, &latch_seen)) {
+			ret = -EINTR;
+			break;
 		}
 	}
-	/* The latch was set for the archiver too: SIGUSR2 (the postmaster's "archive what
-	 * is ready, then exit" at a normal stop) and SIGHUP only set a flag and the latch,
-	 * which the archiver's loop reads in its own wait.  Cleared here, that wait would
-	 * sleep its full minute before seeing them: set again for it. */
-	if (latch_seen)
-		SetLatch(MyLatch);
+	conn_wait_end(latch_seen);
 	return ret;
 }
 
@@ -268,7 +338,7 @@ again:
 	if (wal_fd < 0)
 		goto out;
 	kept = conn_usable();
-	ret = conn_ensure();
+	ret = conn_ensure(file);
 	if (ret < 0)
 		goto out_close_wal;
 	/* The ready segments after it go along, for walshipd to ship meanwhile. */

@@ -31,7 +31,8 @@ static int set_timeout(int sock, int optname, int timeout_ms)
 	return 0;
 }
 
-int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock)
+/* ctl_client_connect() and ctl_client_connect_nowait(); @wait false: one attempt. */
+static int client_connect(const char *socket_path, int timeout_ms, bool wait, int *sock)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	size_t path_len = strlen(socket_path);
@@ -45,7 +46,7 @@ int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock)
 	}
 	memcpy(addr.sun_path, socket_path, path_len + 1);
 
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (wait ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0) {
 		ret = -errno;
 		log_error("could not create socket: %s", strerror(-ret));
@@ -66,6 +67,8 @@ int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock)
 		if (errno == EINTR)
 			continue;
 		ret = -errno;
+		if (!wait && ret == -EAGAIN)
+			goto out_close; /* the backlog is full: the caller tries again */
 		if (ret == -EAGAIN || ret == -EINPROGRESS)
 			ret = -ETIMEDOUT;
 		log_error("could not connect to walshipd at \"%s\": %s%s", socket_path,
@@ -74,12 +77,29 @@ int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock)
 		goto out_close;
 	}
 
+	/* A UNIX socket connects at once or not at all: blocking from here on, the sends
+	 * and receives bounded by the timeouts above. */
+	if (!wait && fcntl(fd, F_SETFL, 0) < 0) {
+		ret = -errno;
+		log_error("could not make the socket blocking: %s", strerror(-ret));
+		goto out_close;
+	}
 	*sock = fd;
 	return 0;
 
 out_close:
 	close(fd);
 	return ret;
+}
+
+int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock)
+{
+	return client_connect(socket_path, timeout_ms, true, sock);
+}
+
+int ctl_client_connect_nowait(const char *socket_path, int timeout_ms, int *sock)
+{
+	return client_connect(socket_path, timeout_ms, false, sock);
 }
 
 static int send_request(int sock, struct ctl_request *req, const int *fds, unsigned int nfds)

@@ -31,6 +31,13 @@ struct ctl_client_reply {
 int ctl_client_connect(const char *socket_path, int timeout_ms, int *sock);
 
 /*
+ * As ctl_client_connect(), but one attempt that never waits: -EAGAIN, not logged, when the
+ * daemon's backlog is full (it is not accepting: stopped, frozen, overwhelmed), for a
+ * caller that waits its own way between attempts (the archive module, on its latch).
+ */
+int ctl_client_connect_nowait(const char *socket_path, int timeout_ms, int *sock);
+
+/*
  * Send one request (@op, @flags, @name; @name may be NULL or "" for none, and must be
  * shorter than CTL_MAX_NAME) with @pass_fd attached as SCM_RIGHTS when it is >= 0, then
  * wait for the reply and fill @reply (free it with ctl_client_reply_free()).  Returns 0

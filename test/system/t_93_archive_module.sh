@@ -10,7 +10,10 @@
 #     connection closed, connects again, and the next file is archived with no failure;
 #     the idle kept connection does not hold up walshipd's stops;
 #  4. while walshipd holds a push (no replica), a shutdown request (SIGTERM) to the
-#     archiver ends the module's wait at once instead of after walshipd's verdict.
+#     archiver ends the module's wait at once instead of after walshipd's verdict;
+#  5. a walshipd that does not accept (frozen, its socket's backlog full): the module's
+#     connect waits on the archiver's latch, and a shutdown request ends it at once
+#     (before, connect() blocked in the kernel for walship.timeout, deaf to signals).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -132,5 +135,46 @@ wait_for 30 "the archiver to give $seg up on the shutdown request" grep -q \
 if grep -q "could not archive \"$seg\"" "$PDATA.log"; then
 	fail "the archiver waited for walshipd's verdict on $seg despite the shutdown request"
 fi
+
+log "5. a frozen walshipd with a full backlog: a shutdown request ends the connect"
+# PostgreSQL stopped (the archiver, told to stop in 4, would sit out a minute before a
+# new one starts), set to wait far beyond this step (only the shutdown request can end
+# the connect), and started again once walshipd stops accepting: its new archiver takes
+# $seg, still ready, and connects.
+pg_stop "$PDATA"
+echo "walship.timeout = 10min" >>"$PDATA/postgresql.conf"
+ppid=${WS_DAEMON_PID[$PCONF]}
+kill -STOP "$ppid"
+# Connections nobody accepts, until the backlog refuses more; held until killed.
+bg_start "$TEST_DIR/backlog.log" python3 -c '
+import socket, sys, time
+held = []
+while True:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.setblocking(False)
+    try:
+        s.connect(sys.argv[1])
+    except BlockingIOError:
+        break
+    held.append(s)
+print(len(held), "held", flush=True)
+time.sleep(3600)
+' "$sock"
+holder=$BG_PID
+wait_for 10 "the backlog of $sock to be full" grep -q held "$TEST_DIR/backlog.log"
+pg_start "$PDATA" "$NS_P"
+# Before, the archiver blocked in connect() (no wait event), deaf to signals.
+wait_for 30 "the archiver's connect to wait on its latch" archiver_waits_on_extension
+gave_up_line="WARNING:  archiving of \"$seg\" through walshipd interrupted by shutdown request"
+# gave_up N: the archiver gave $seg up on a shutdown request more than N times.
+gave_up() {
+	(($(grep -c "$gave_up_line" "$PDATA.log") > $1))
+}
+before=$(grep -c "$gave_up_line" "$PDATA.log")
+kill -TERM "$(psql_at "$NS_P" "$PG_PORT" \
+	"select pid from pg_stat_activity where backend_type = 'archiver'")"
+wait_for 30 "the archiver to give $seg up while connecting" gave_up "$before"
+kill "$holder"
+kill -CONT "$ppid"
 
 log "PASS: $WS_TEST_NAME"

@@ -573,7 +573,7 @@ static const struct config_key
 			.default_value = "",
 			.check = config_check_standby_delay,
 			.range_doc =
-				"NAME:DURATION[,NAME:DURATION...], each at most 2147483647 ms (24 days 20 h, as `recovery_min_apply_delay`), or empty",
+				"NAME:DURATION[,NAME:DURATION...], at most 32 entries, each NAME at most 63 bytes (PostgreSQL's NAMEDATALEN - 1) and DURATION at most 2147483647 ms (24 days 20 h, as `recovery_min_apply_delay`), or empty",
 			.reloadable = true,
 			.help = "replica: delays of standbys on pg_listen by application name (printable ASCII, as PostgreSQL cleans it): each is sent WAL only up to the last commit at least that old, as recovery_min_apply_delay measures (docs/operations.md, delayed and held standbys); empty: none",
 		},
@@ -706,6 +706,7 @@ bool config_parse_duration(const char *text, long long *out_ms)
 int config_standby_delay(const char *text, const char *app, long long *delay_ms)
 {
 	const char *p = text;
+	unsigned int entries = 0;
 
 	while (*p) {
 		const char *colon = strchr(p, ':'), *end = strchr(p, ',');
@@ -715,9 +716,13 @@ int config_standby_delay(const char *text, const char *app, long long *delay_ms)
 
 		if (!end)
 			end = p + strlen(p);
-		if (!colon || colon > end || colon == p)
+		if (!colon || colon > end || colon == p ||
+		    ++entries > CONFIG_STANDBY_DELAY_MAX_ENTRIES)
 			return -EINVAL;
 		name_len = (size_t)(colon - p);
+		/* Longer, it would never match: PostgreSQL cuts the name its standby sends. */
+		if (name_len >= CONFIG_PG_NAMEDATALEN)
+			return -EINVAL;
 		/* A standby's application_name is printable ASCII (PostgreSQL's
 		 * pg_clean_ascii() makes any other byte '?', and pg_listen does too): a name
 		 * with other bytes would never match, and its standby go undelayed. */
@@ -746,10 +751,11 @@ static bool config_check_standby_delay(const struct config_value *value,
 	if (config_standby_delay(value->text, NULL, NULL) != -EINVAL)
 		return true;
 	snprintf(problem->detail, sizeof(problem->detail),
-		 "Each entry is NAME:DURATION, as sb1:20s or sb2:1h, separated by commas; a "
-		 "name is printable ASCII (as PostgreSQL cleans application_name: write other "
-		 "characters as '?'); a duration is at most %lld ms, as "
-		 "recovery_min_apply_delay's.",
+		 "Each entry is NAME:DURATION, as sb1:20s or sb2:1h, separated by commas, at "
+		 "most %d of them; a name is printable ASCII (as PostgreSQL cleans "
+		 "application_name: write other characters as '?') of at most %d bytes; a "
+		 "duration is at most %lld ms, as recovery_min_apply_delay's.",
+		 CONFIG_STANDBY_DELAY_MAX_ENTRIES, CONFIG_PG_NAMEDATALEN - 1,
 		 (long long)CONFIG_STANDBY_DELAY_MAX_MS);
 	return false;
 }

@@ -142,6 +142,11 @@ int config_validate(const struct config *cfg, const char *source_name);
 
 /* The longest standby_delay, PostgreSQL's bound of recovery_min_apply_delay (INT_MAX ms). */
 #define CONFIG_STANDBY_DELAY_MAX_MS 2147483647LL
+/* PostgreSQL's NAMEDATALEN: its names (a user's, an application_name) are at most one
+ * byte shorter, cut there when longer. */
+#define CONFIG_PG_NAMEDATALEN 64
+/* How many standbys standby_delay may name (each one's delay is tracked apart). */
+#define CONFIG_STANDBY_DELAY_MAX_ENTRIES 32
 
 /* An integer with an optional unit (ms, s, min, h, d; none means ms), as the config's
  * durations and PostgreSQL's time settings are written, into *@out_ms.  False when it is

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/config.h"
+
 #define PGWIRE_PROTOCOL_3_0 196608 /* 3 << 16 */
 #define PGWIRE_SSL_REQUEST 80877103 /* 1234 << 16 | 5679 */
 #define PGWIRE_GSSENC_REQUEST 80877104 /* 1234 << 16 | 5680 */
@@ -29,7 +31,7 @@
  * length field included, as PostgreSQL's PQ_SMALL_MESSAGE_LIMIT (postgres.c
  * SocketBackend()): these carry a name at most. */
 #define PGWIRE_MAX_SMALL_MESSAGE 10000
-#define PGWIRE_MAX_NAME 64 /* PostgreSQL's NAMEDATALEN */
+#define PGWIRE_MAX_NAME CONFIG_PG_NAMEDATALEN
 
 /* Type OIDs of the columns the replication commands return. */
 #define PGWIRE_OID_INT4 23

@@ -20,7 +20,7 @@
 #include "serve/sendlimit.h"
 #include "wal/name.h"
 
-#define SENDLIMIT_MAX_DELAYS 32
+#define SENDLIMIT_MAX_DELAYS CONFIG_STANDBY_DELAY_MAX_ENTRIES /* what the config admits */
 #define SENDLIMIT_READ (1024 * 1024)
 /* Stored segments read at once to catch up; further behind, decoding starts again. */
 #define SENDLIMIT_MAX_CATCH_UP 16

@@ -770,6 +770,28 @@ static void test_standby_delay(void **state)
 	assert_int_equal(ms, 2147483647LL);
 	assert_int_equal(config_standby_delay("sb1:2147483648ms", NULL, NULL), -EINVAL);
 	assert_int_equal(config_standby_delay("sb1:999999999d", NULL, NULL), -EINVAL);
+	/* Names as PostgreSQL keeps them (63 bytes at most: longer would never match), and
+	 * as many entries as are tracked (more would go undelayed). */
+	{
+		char list[CONFIG_STANDBY_DELAY_MAX_ENTRIES * 8 + 80],
+			name[CONFIG_PG_NAMEDATALEN + 1];
+		size_t len = 0;
+
+		memset(name, 'n', sizeof(name) - 1);
+		name[CONFIG_PG_NAMEDATALEN - 1] = '\0';
+		snprintf(list, sizeof(list), "%s:1s", name);
+		assert_int_equal(config_standby_delay(list, name, &ms), 0);
+		name[CONFIG_PG_NAMEDATALEN - 1] = 'n';
+		name[CONFIG_PG_NAMEDATALEN] = '\0';
+		snprintf(list, sizeof(list), "%s:1s", name);
+		assert_int_equal(config_standby_delay(list, NULL, NULL), -EINVAL);
+		for (int i = 0; i < CONFIG_STANDBY_DELAY_MAX_ENTRIES; i++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%ss%d:1s",
+						i ? "," : "", i);
+		assert_int_equal(config_standby_delay(list, "s31", &ms), 0);
+		snprintf(list + len, sizeof(list) - len, ",s32:1s");
+		assert_int_equal(config_standby_delay(list, NULL, NULL), -EINVAL);
+	}
 }
 
 static void test_reload(void **state)

@@ -620,6 +620,11 @@ uint64_t sendlimit_floor(const struct sendlimit *sl)
 	return floor;
 }
 
+bool sendlimit_indexing(const struct sendlimit *sl)
+{
+	return sl && sl->dec_on;
+}
+
 bool sendlimit_due(struct sendlimit *sl, int64_t now_us)
 {
 	int64_t next = INT64_MAX;

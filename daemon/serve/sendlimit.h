@@ -56,6 +56,15 @@ struct sendlimit *sendlimit_new(const struct store *store, const char *standby_d
 /* SIGHUP: the new standby_delay text (already checked). */
 void sendlimit_reload(struct sendlimit *sl, const char *standby_delay);
 
+/*
+ * Whether the commits of the WAL stored are being indexed (a delay or a hold was in
+ * effect when WAL last came).  When not, and one now is (a delay added by a reload, a
+ * first hold), the caller starts the index from the newest WAL stored (sendlimit_wal()),
+ * as at start: else a delayed standby is sent nothing of the WAL stored already until more
+ * comes, which on a quiet cluster may be never.
+ */
+bool sendlimit_indexing(const struct sendlimit *sl);
+
 /* The first @durable bytes of segment @name are durable; @dir_fd/@file is where they are
  * (.incoming's temporary name, or the stored name), or @image when not NULL (the
  * segment in memory, written directly: serve_wal_durable()).  Feeds the new bytes to the

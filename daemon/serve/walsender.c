@@ -625,16 +625,17 @@ static void serve_accepted(struct acceptor *a, int res)
 	serve_accept_post(s);
 }
 
-/* At start, with delayed or held standbys: their index begins with the newest WAL the
- * store holds (sendlimit_wal() reads it), so that what was stored before the restart is
- * delayed by its segments' times even while no new WAL arrives. */
+/* At start, with delayed or held standbys, and when the first comes (a reload, a hold):
+ * their index begins with the newest WAL the store holds (sendlimit_wal() reads it), so
+ * that what was stored before is delayed by its segments' times even while no new WAL
+ * arrives. */
 static void serve_limits_start(struct serve *s)
 {
 	uint32_t seg_size = s->store->id.seg_size;
 	char name[WAL_NAME_MAX + 1];
 	const struct growing *g;
 
-	if (!seg_size || !s->end_lsn)
+	if (!seg_size || !s->end_lsn || sendlimit_indexing(s->limits))
 		return;
 	wal_name_format_segment(name, sizeof(name), s->tli, (s->end_lsn - 1) / seg_size, seg_size);
 	g = serve_growing_find(s, name);
@@ -871,6 +872,7 @@ void serve_reload(struct serve *s, const struct config *cfg)
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
 	/* standby_delay reloads: a shorter delay (or none) may let standbys go further */
 	sendlimit_reload(s->limits, cfg->standby_delay);
+	serve_limits_start(s); /* a first delay */
 	serve_wake(s);
 	if (hba_load(cfg->hba_file, &fresh) < 0) {
 		log_error("could not load access rules from \"%s\": keeping the rules in effect",
@@ -1041,8 +1043,10 @@ int serve_hold(struct serve *s, const char *app, char *msg, size_t len)
 	else
 		snprintf(msg, len, "standby \"%s\" held at %s", app,
 			 pgrepl_lsn_format(at, lsn, sizeof(lsn)));
-	if (!ret)
+	if (!ret) {
 		log_log("standby \"%s\" held at %s", app, lsn);
+		serve_limits_start(s); /* a first hold: its release --before needs the index */
+	}
 	return ret;
 }
 

@@ -8,6 +8,9 @@
 # what the other was sent.
 # On the build before, it was the furthest position sent: the stopped one, had it gone
 # away, would have asked again for WAL retention could remove.
+# Then, released and gone, a delay of one second added for "held" by a reload: a
+# pg_receivewal of that name is sent the WAL stored before the reload once its commits
+# are a second old (before, nothing until more WAL came).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -84,5 +87,39 @@ lsn_ge "$lsn2" "$held_at" && ! lsn_ge "$held_at" "$lsn2" ||
 	fail "held at $held_at, not before $lsn2 (the stopped standby flushed only up to $lsn)"
 lsn_ge "$held_at" "$lsn" || fail "held at $held_at, before the stopped standby's flush $lsn"
 log "ok: held at $held_at (flush positions: $flushes): the stopped standby's, before $lsn2"
+
+# A first delay, by a reload: WAL stored before it is sent once due, without waiting for
+# more WAL (before, a delay added while nothing was delayed or held sent nothing until
+# new WAL came, which on a quiet cluster may be never).
+for pid in $(ns_pids "$NS_P" pg_receivewal); do kill "$pid"; done
+wait_for 10 "no standby named held streaming" held_streaming 0
+"$WALSHIP" release -c "$RCONF" held >/dev/null || fail "walship release held failed"
+# Nothing delayed or held when this WAL is stored: its commits are not indexed.
+lsn_pre=$(pg_current_lsn "$NS_P" "$PG_PORT")
+psql_at "$NS_P" "$PG_PORT" "set synchronous_commit = local;
+	insert into t99p select generate_series(1, 1000)"
+lsn3=$(pg_current_lsn "$NS_P" "$PG_PORT")
+replica_durable_at() {
+	lsn_ge "$(walship_status "$PCONF" --json | jq -r '.peers[0].flush_lsn // "0/0"')" "$1"
+}
+wait_for 20 "the replica to store up to $lsn3" replica_durable_at "$lsn3"
+echo "standby_delay = held:1s" >>"$RCONF"
+kill -HUP "${WS_DAEMON_PID[$RCONF]}"
+wait_for 10 "the replica to load standby_delay" \
+	grep -q 'parameter "standby_delay" changed to "held:1s"' "$TEST_DIR/ws-r1.log"
+receivewal "$TEST_DIR/rw-a"
+# held_past LSN: a standby named "held" streams, and reported a flush past LSN (it is sent
+# up to the end of the last commit due, which pg_current_wal_lsn() may stand past).
+held_past() {
+	local f
+	for f in $(walship_status "$RCONF" --json | jq -r '.standbys[] |
+		select(.application_name == "held" and .state == "streaming") |
+		.flush_lsn // "0/0"'); do
+		[[ "$f" != "$1" ]] && lsn_ge "$f" "$1" && return 0
+	done
+	return 1
+}
+wait_for 10 "the delayed standby to be sent past $lsn_pre (its commits 1 s old)" held_past "$lsn_pre"
+log "ok: standby_delay added by a reload: the standby was sent the WAL stored before it, past $lsn_pre (stored up to $lsn3)"
 ws_check_daemons
 log "PASS"

@@ -515,6 +515,9 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
+	pr->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
+	pr->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
+	primary_stream_reload(pr, cfg);
 	/* A lower sync_replicas may make waiting pushes, and the stream's flush, safe now. */
 	for (struct push *p = pr->pushes, *next; p; p = next) {
 		p->refs++;

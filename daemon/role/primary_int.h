@@ -466,6 +466,8 @@ struct push *push_relay_begin(struct primary *pr, const char *name, int fd, uint
 int primary_stream_start(struct primary *pr);
 /* Timers of the source (reconnection, status updates). */
 void primary_stream_tick(struct primary *pr, int64_t now_ms);
+/* SIGHUP: the source's reconnection backoff (reconnect_min, reconnect_max). */
+void primary_stream_reload(struct primary *pr, const struct config *cfg);
 /* Stop the source (the role stops). */
 void primary_stream_stop(struct primary *pr);
 /* Free the source's memory (the role is freed). */

@@ -976,6 +976,13 @@ bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *ac
 	return false;
 }
 
+void primary_stream_reload(struct primary *pr, const struct config *cfg)
+{
+	if (!pr->relay && pr->source)
+		pgsource_set_backoff(&stream_of(pr)->source, cfg->reconnect_min_ms,
+				     cfg->reconnect_max_ms);
+}
+
 int primary_stream_start(struct primary *pr)
 {
 	struct stream_state *ss;

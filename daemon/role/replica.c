@@ -735,9 +735,21 @@ static bool replica_stopped(void *state)
 static void replica_reload(void *state, const struct config *cfg)
 {
 	struct replica *rp = state;
+	int64_t latest;
 
 	rp->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
 	rp->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
+	/* A wait scheduled with the old bounds is cut to the new longest (not below the
+	 * wait after a failed store, io_backoff_ms). */
+	if (rp->backoff_ms > cfg->reconnect_max_ms)
+		rp->backoff_ms = cfg->reconnect_max_ms;
+	if (rp->backoff_ms < cfg->reconnect_min_ms)
+		rp->backoff_ms = cfg->reconnect_min_ms;
+	latest = clock_now_ms() + (rp->io_backoff_ms > cfg->reconnect_max_ms ?
+					   rp->io_backoff_ms :
+					   cfg->reconnect_max_ms);
+	if (rp->next_attempt_ms > latest)
+		rp->next_attempt_ms = latest;
 	rp->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	rp->cfg.checkpoint_interval_ms = cfg->checkpoint_interval_ms;

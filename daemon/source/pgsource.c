@@ -27,10 +27,6 @@
 #include "proto/pgrepl.h"
 #include "wal/name.h"
 
-#define PGSOURCE_DEFAULT_STATUS_MS 10000
-#define PGSOURCE_DEFAULT_CONNECT_MS 10000
-#define PGSOURCE_DEFAULT_RECONNECT_MIN_MS 100
-#define PGSOURCE_DEFAULT_RECONNECT_MAX_MS 10000
 #define PGSOURCE_MIN_SERVER_VERSION 150000
 #define PGSOURCE_SQLSTATE_DUPLICATE_OBJECT "42710"
 #define PGSOURCE_SQLSTATE_UNDEFINED_FILE "58P01" /* "requested WAL segment ... removed" */
@@ -1315,6 +1311,32 @@ static void pgsource_cancel_done(struct ring_op *op, int res, uint32_t cqe_flags
 
 /* ---- the API ---- */
 
+/* The backoff's bounds into s->cfg, the defaults for what is not set. */
+static void pgsource_backoff_bounds(struct pgsource *s, int min_ms, int max_ms)
+{
+	s->cfg.reconnect_min_ms = min_ms > 0 ? min_ms : PGSOURCE_DEFAULT_RECONNECT_MIN_MS;
+	s->cfg.reconnect_max_ms = max_ms;
+	if (s->cfg.reconnect_max_ms < s->cfg.reconnect_min_ms)
+		s->cfg.reconnect_max_ms =
+			s->cfg.reconnect_min_ms > PGSOURCE_DEFAULT_RECONNECT_MAX_MS ?
+				s->cfg.reconnect_min_ms :
+				PGSOURCE_DEFAULT_RECONNECT_MAX_MS;
+}
+
+void pgsource_set_backoff(struct pgsource *s, int reconnect_min_ms, int reconnect_max_ms)
+{
+	int64_t latest;
+
+	pgsource_backoff_bounds(s, reconnect_min_ms, reconnect_max_ms);
+	if (s->backoff_ms > s->cfg.reconnect_max_ms)
+		s->backoff_ms = s->cfg.reconnect_max_ms;
+	if (s->backoff_ms < s->cfg.reconnect_min_ms)
+		s->backoff_ms = s->cfg.reconnect_min_ms;
+	latest = clock_now_ms() + s->cfg.reconnect_max_ms;
+	if (s->retry_at_ms > latest)
+		s->retry_at_ms = latest;
+}
+
 int pgsource_init(struct pgsource *s, struct ring *ring, const struct pgsource_config *cfg,
 		  const struct pgsource_ops *ops, void *arg)
 {
@@ -1350,13 +1372,7 @@ int pgsource_init(struct pgsource *s, struct ring *ring, const struct pgsource_c
 		s->cfg.status_interval_ms = PGSOURCE_DEFAULT_STATUS_MS;
 	if (s->cfg.connect_timeout_ms <= 0)
 		s->cfg.connect_timeout_ms = PGSOURCE_DEFAULT_CONNECT_MS;
-	if (s->cfg.reconnect_min_ms <= 0)
-		s->cfg.reconnect_min_ms = PGSOURCE_DEFAULT_RECONNECT_MIN_MS;
-	if (s->cfg.reconnect_max_ms < s->cfg.reconnect_min_ms)
-		s->cfg.reconnect_max_ms =
-			s->cfg.reconnect_min_ms > PGSOURCE_DEFAULT_RECONNECT_MAX_MS ?
-				s->cfg.reconnect_min_ms :
-				PGSOURCE_DEFAULT_RECONNECT_MAX_MS;
+	pgsource_backoff_bounds(s, cfg->reconnect_min_ms, cfg->reconnect_max_ms);
 	s->ops = ops;
 	s->arg = arg;
 	s->poll_op.cb = pgsource_poll_done;

@@ -148,6 +148,12 @@ struct pgsource_ops {
 	uint64_t (*held_lsn)(void *arg, uint32_t *timeline);
 };
 
+/* What a field of struct pgsource_config left 0 means. */
+#define PGSOURCE_DEFAULT_STATUS_MS 10000
+#define PGSOURCE_DEFAULT_CONNECT_MS 10000
+#define PGSOURCE_DEFAULT_RECONNECT_MIN_MS 100
+#define PGSOURCE_DEFAULT_RECONNECT_MAX_MS 10000
+
 struct pgsource_config {
 	const char *conninfo; /* libpq string or URI; replication=true and, unless it names a
 				 database, dbname=replication (for .pgpass) are added */
@@ -290,6 +296,12 @@ void pgsource_rewind(struct pgsource *s, uint64_t lsn);
 /* A replica connected: a source waiting to learn what they hold (ops->held_lsn()) asks
  * again. */
 void pgsource_replicas_known(struct pgsource *s);
+
+/*
+ * A reload: the backoff's bounds (0: the defaults, as in pgsource_init()).  A wait already
+ * scheduled, and the next one, are cut to the new longest.
+ */
+void pgsource_set_backoff(struct pgsource *s, int reconnect_min_ms, int reconnect_max_ms);
 
 /*
  * Back-pressure: while paused the source does not read from the socket (PostgreSQL's

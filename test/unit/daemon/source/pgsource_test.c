@@ -179,6 +179,20 @@ static void test_refused_backoff(void **state)
 	run_until(&s, "connecting");
 	run_until(&s, "waiting");
 	assert_int_equal(s.backoff_ms, 70);
+	/* A reload to shorter bounds cuts the wait scheduled and the next one. */
+	s.retry_at_ms = clock_now_ms() + 3600 * 1000; /* as after a long reconnect_max */
+	s.backoff_ms = 3600 * 1000;
+	before = clock_now_ms();
+	pgsource_set_backoff(&s, 10, 30);
+	assert_int_equal(s.backoff_ms, 30);
+	assert_true(pgsource_next_tick(&s) <= clock_now_ms() + 30);
+	assert_true(pgsource_next_tick(&s) >= before);
+	run_until(&s, "connecting");
+	run_until(&s, "waiting");
+	assert_int_equal(s.backoff_ms, 30);
+	pgsource_set_backoff(&s, 50, 0); /* a maximum below the minimum: the default */
+	assert_int_equal(s.cfg.reconnect_max_ms, PGSOURCE_DEFAULT_RECONNECT_MAX_MS);
+	assert_int_equal(s.backoff_ms, 50);
 	pgsource_stop(&s);
 	pgsource_get_status(&s, &st);
 	assert_string_equal(st.state, "stopped");

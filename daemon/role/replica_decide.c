@@ -63,6 +63,17 @@ bool replica_data_continues(bool end_received, uint64_t size, uint64_t received,
 	return !end_received && offset == received && received <= size && len <= size - received;
 }
 
+uint64_t replica_record_len(uint64_t size, uint64_t received, uint32_t crc, uint32_t crc_head,
+			    uint32_t *out_crc)
+{
+	if (size && received >= size) {
+		*out_crc = crc_head;
+		return size - 1;
+	}
+	*out_crc = crc;
+	return received;
+}
+
 bool replica_end_matches(bool end_received, uint64_t size, uint64_t received, uint64_t end_size)
 {
 	return !end_received && end_size == size && received == size;

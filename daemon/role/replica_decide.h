@@ -55,6 +55,17 @@ enum replica_begin replica_begin_decide(const struct msg_file_begin *fb, bool id
 bool replica_data_continues(bool end_received, uint64_t size, uint64_t received, uint64_t offset,
 			    uint32_t len);
 
+/*
+ * How much of a file of @size bytes, @received of them arrived (CRC-32C @crc; @crc_head
+ * that of the first @size - 1 once all arrived), its record may say is durable, into
+ * *@out_crc that length's CRC: everything received but a whole file's last byte, which
+ * counts once the file is stored under its name (as the primary counts it).  A record of
+ * the whole file is none any reader takes (store_partial_check(), store_find_incoming()):
+ * the file would be skipped by walship fetch and removed at the next start.
+ */
+uint64_t replica_record_len(uint64_t size, uint64_t received, uint32_t crc, uint32_t crc_head,
+			    uint32_t *out_crc);
+
 /* True when FILE_END announcing @end_size closes a file of @size bytes of which @received
  * have arrived and whose FILE_END has not (@end_received). */
 bool replica_end_matches(bool end_received, uint64_t size, uint64_t received, uint64_t end_size);

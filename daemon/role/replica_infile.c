@@ -1494,8 +1494,13 @@ static void infile_checkpoint(struct infile *f, int64_t now_ms)
 	if (f->image)
 		infile_image_drop(f); /* never: an image is direct once its file is ready */
 	/* Written in place: the bytes alone (their records say how far they go). */
-	if (!f->in_place && store_mark_durable(&rp->store, f->fd, f->size, f->received, f->crc) < 0)
-		return;
+	if (!f->in_place) {
+		uint32_t crc;
+		uint64_t len = replica_record_len(f->size, f->received, f->crc, f->crc_head, &crc);
+
+		if (store_mark_durable(&rp->store, f->fd, f->size, len, crc) < 0)
+			return;
+	}
 	f->ck_pending = f->received;
 	f->checkpointing = true;
 	f->ck_op.cb = infile_checkpointed;
@@ -1603,7 +1608,7 @@ static void infile_keep_or_discard(struct infile *f)
 	snprintf(p.tmp_name, sizeof(p.tmp_name), "%s", f->tmp_name);
 	p.seq = f->seq;
 	p.size = f->size;
-	p.durable = f->received;
+	p.durable = f->received; /* (a whole file is not kept here: replica_keep_partial()) */
 	p.crc = f->crc;
 	p.wv = f->wv;
 	store_partial_keep(&rp->store, &p);
@@ -1825,6 +1830,10 @@ int link_on_data(struct link *lk, const uint8_t *payload, uint32_t len, uint32_t
 				   md.file_id, md.offset);
 	}
 	f->received += md.len;
+	/* All of it arrived: the CRC of all but its last byte, which a record of it stops
+	 * before (replica_record_len()).  Once per file, over one frame. */
+	if (md.len && f->received == f->size)
+		f->crc_head = crc32c(f->crc, md.data, md.len - 1);
 	/* The content's CRC from the frame's (checked) payload CRC, without reading it
 	 * again: payload = 16-byte DATA header || content. */
 	f->crc = crc32c_combine(

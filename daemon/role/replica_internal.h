@@ -79,6 +79,7 @@ struct infile {
 	uint64_t size;
 	uint64_t received;
 	uint32_t crc; /* CRC-32C of the first @received bytes */
+	uint32_t crc_head; /* of the first @size - 1, once all arrived (replica_record_len()) */
 	uint64_t seq; /* of tmp_name */
 	uint64_t durable; /* bytes recorded durable (a checkpoint) */
 	/* bytes the primary was told are durable (PROGRESS), or may have been: a resumed

@@ -93,6 +93,20 @@ static void test_begin_window_and_id(void **state)
 			 REPLICA_BEGIN_OVER_WINDOW);
 }
 
+/* A record never says a whole file is durable: its last byte counts once it is stored. */
+static void test_record_len(void **state)
+{
+	uint32_t crc = 0;
+
+	(void)state;
+	assert_int_equal(replica_record_len(16 * MB, 0, 1, 2, &crc), 0);
+	assert_int_equal(crc, 1);
+	assert_int_equal(replica_record_len(16 * MB, 16 * MB - 1, 3, 4, &crc), 16 * MB - 1);
+	assert_int_equal(crc, 3);
+	assert_int_equal(replica_record_len(16 * MB, 16 * MB, 5, 6, &crc), 16 * MB - 1);
+	assert_int_equal(crc, 6);
+}
+
 static void test_data_continues(void **state)
 {
 	(void)state;
@@ -439,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_begin_from_start),
 		cmocka_unit_test(test_begin_resume_offset),
 		cmocka_unit_test(test_begin_window_and_id),
+		cmocka_unit_test(test_record_len),
 		cmocka_unit_test(test_data_continues),
 		cmocka_unit_test(test_end_matches),
 		cmocka_unit_test(test_exists_verdict),

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "wal/name.h"
@@ -208,13 +209,33 @@ ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)
 	ssize_t n;
 	int fd;
 
+	struct stat sb;
+	size_t got = 0;
+
 	snprintf(name, sizeof(name), "%08X.history", tli);
-	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+	/* Never waiting on a FIFO under that name (the event loop and walship fetch read
+	 * it), never following a link out of the archive. */
+	fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, WAL_HISTORY_MAX);
-	if (n < 0)
-		n = -errno;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		n = fstat(fd, &sb) < 0 ? -errno : -EINVAL;
+		close(fd);
+		return n;
+	}
+	while (got < WAL_HISTORY_MAX) {
+		n = read(fd, buf + got, WAL_HISTORY_MAX - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
 	close(fd);
-	return n;
+	return (ssize_t)got;
 }

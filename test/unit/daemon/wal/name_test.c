@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
 /* Unit tests for daemon/wal/name.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -273,6 +278,37 @@ static void test_history_fork(void **state)
 	assert_int_equal(wal_history_fork("", 0, 2, 1, &lsn, &child), -ENOENT);
 }
 
+/* A history file read whole; a FIFO or a link under its name refused, never waited on. */
+static void test_history_read(void **state)
+{
+	static const char h[] = "1\t0/5000100\tno recovery target specified\n";
+	char dir[] = "/tmp/name_test.XXXXXX", path[64];
+	static char buf[WAL_HISTORY_MAX];
+	int dfd, fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	fd = openat(dfd, "00000002.history", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, h, strlen(h)), (ssize_t)strlen(h));
+	close(fd);
+	assert_int_equal(wal_history_read(dfd, 2, buf), (ssize_t)strlen(h));
+	assert_memory_equal(buf, h, strlen(h));
+	assert_int_equal(wal_history_read(dfd, 3, buf), -ENOENT);
+	assert_int_equal(mkfifoat(dfd, "00000003.history", 0600), 0);
+	assert_true(wal_history_read(dfd, 3, buf) < 0);
+	assert_int_equal(symlinkat("00000002.history", dfd, "00000004.history"), 0);
+	assert_true(wal_history_read(dfd, 4, buf) < 0);
+	for (unsigned int t = 2; t <= 4; t++) {
+		snprintf(path, sizeof(path), "%08X.history", t);
+		assert_int_equal(unlinkat(dfd, path, 0), 0);
+	}
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_refused),	     cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_segno),	     cmocka_unit_test(test_format),
 		cmocka_unit_test(test_history_fork), cmocka_unit_test(test_next_segment),
+		cmocka_unit_test(test_history_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

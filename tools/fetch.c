@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/compiler.h"
 #include "common/crc32c.h"
 #include "common/durable.h"
 #include "common/file_copy.h"
@@ -238,6 +240,36 @@ static bool same_file_named(int fd, const char *path)
  * logs failures.
  */
 
+/*
+ * The temporary file under DEST's directory while it is being written: removed if a
+ * signal ends the fetch there.  PostgreSQL signals restore_command's process group at a
+ * standby's shutdown (SIGTERM, SIGQUIT), and never removes such a file itself (it clears
+ * only its own xlogtemp.*): each shutdown during a catch-up would leave up to a segment.
+ */
+static volatile sig_atomic_t tmp_armed;
+static int tmp_dir_fd = -1;
+static char tmp_name[NAME_MAX + 1];
+
+static void tmp_remove_and_die(int sig)
+{
+	if (tmp_armed)
+		(void)unlinkat(tmp_dir_fd, tmp_name, 0);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void tmp_arm(int dir_fd, const char *name)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+	struct sigaction sa = { .sa_handler = tmp_remove_and_die };
+
+	tmp_dir_fd = dir_fd;
+	snprintf(tmp_name, sizeof(tmp_name), "%s", name);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+	tmp_armed = 1;
+}
+
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
 		   const struct fetch_dest *dest, const struct store_partial *partial,
 		   bool over_stored, int archive_fd)
@@ -275,6 +307,7 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 		log_error("%s", df.message);
 		goto out_end;
 	}
+	tmp_arm(dir.fd, df.tmp_name);
 
 	ret = file_copy(src, df.fd, partial ? partial->durable : size, FILE_COPY_RANGE);
 	if (ret == -ENODATA) {
@@ -341,6 +374,7 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	exit_code = FETCH_EXIT_DELIVERED;
 
 out_end:
+	tmp_armed = 0; /* renamed, or removed below */
 	durable_end(&df);
 	close(dir.fd);
 	return exit_code;

@@ -109,6 +109,7 @@ struct push {
 	struct ctl_client *client; /* NULL once replied */
 	int64_t started_ms;
 	int64_t deadline_ms;
+	int timeout_ms; /* push_timeout when the deadline was set (a reload does not move it) */
 	unsigned int acks;
 	unsigned int refs; /* transfers and reads that still use fd */
 	char acked_by[256];

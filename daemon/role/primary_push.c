@@ -652,7 +652,7 @@ void push_timed_out(struct push *p)
 					    "replica(s) that lack it did not finish" :
 					    "the registered replica(s) that lack it neither "
 					    "acknowledged it nor got it held for them",
-			  pr->cfg.push_timeout_ms);
+			  p->timeout_ms);
 		return;
 	}
 	for (struct peer *peer = pr->peers; peer; peer = peer->next) {
@@ -666,7 +666,7 @@ void push_timed_out(struct push *p)
 	push_fail(p, CTL_ERR_TIMEOUT,
 		  "only %u of %d required replica acknowledgements within %d ms "
 		  "(%u replica(s) connected%s)%s%s",
-		  p->acks, pr->cfg.sync_replicas, pr->cfg.push_timeout_ms, connected, more,
+		  p->acks, pr->cfg.sync_replicas, p->timeout_ms, connected, more,
 		  p->io_error[0] ? "; " : "", p->io_error);
 }
 
@@ -953,7 +953,8 @@ static void push_begin(struct push *p, struct ctl_client *client)
 
 	p->client = client;
 	push_link(p);
-	p->deadline_ms = p->started_ms + pr->cfg.push_timeout_ms;
+	p->timeout_ms = pr->cfg.push_timeout_ms;
+	p->deadline_ms = p->started_ms + p->timeout_ms;
 	if (client)
 		log_debug("push of \"%s\" (%" PRIu64 " bytes) from pid %d", p->name, p->size,
 			  (int)control_client_pid(client));
@@ -1075,7 +1076,8 @@ static bool push_ahead_take(struct primary *pr, struct ctl_client *client, const
 		close(fd);
 		p->unsettled = false;
 		p->client = client;
-		p->deadline_ms = clock_now_ms() + pr->cfg.push_timeout_ms;
+		p->timeout_ms = pr->cfg.push_timeout_ms;
+		p->deadline_ms = clock_now_ms() + p->timeout_ms;
 		pr->st.ahead_taken++;
 		log_debug("push of \"%s\" from pid %d takes over its shipping, begun %" PRId64
 			  " ms ago",

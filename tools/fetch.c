@@ -265,8 +265,14 @@ static void tmp_arm(int dir_fd, const char *name)
 
 	tmp_dir_fd = dir_fd;
 	snprintf(tmp_name, sizeof(tmp_name), "%s", name);
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		struct sigaction old;
+
+		/* One the caller ignores stays ignored (PostgreSQL's startup process ignores
+		 * SIGINT, and restore_command inherits it; nohup, SIGHUP). */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 	tmp_armed = 1;
 }
 
@@ -374,8 +380,8 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	exit_code = FETCH_EXIT_DELIVERED;
 
 out_end:
-	tmp_armed = 0; /* renamed, or removed below */
 	durable_end(&df);
+	tmp_armed = 0; /* renamed, or removed above (a signal between: its unlink finds none) */
 	close(dir.fd);
 	return exit_code;
 }

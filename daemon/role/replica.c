@@ -323,6 +323,7 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 		return;
 	}
 	lk->rp = rp;
+	lk->connected_ms = clock_now_ms();
 	rp->link = lk;
 	conn_tune_socket(rp->connect_fd);
 	if (rp->tls.ctx) {
@@ -698,6 +699,16 @@ static void replica_tick(void *state, int64_t now_ms)
 	serve_tick(rp->serve, now_ms);
 	relay_tick(rp->relay, now_ms);
 	retain_tick(&rp->retain, rp->st.files_stored, now_ms);
+	/* An upstream that took the connection but does not answer (a walshipd frozen, a
+	 * listener that is not walshipd): its handshake has connect_timeout, as a primary
+	 * gives a replica's. */
+	if (rp->link && !rp->link->established && !rp->link->conn.closing &&
+	    now_ms - rp->link->connected_ms > rp->cfg.connect_timeout_ms) {
+		log_warning("closing connection to primary at %s: no handshake within %d ms",
+			    rp->cfg.upstream, rp->cfg.connect_timeout_ms);
+		replica_set_error(rp, "no handshake from the primary within connect_timeout");
+		conn_close(&rp->link->conn, -ETIMEDOUT);
+	}
 	/* conn_keepalive() also closes a link whose ERROR the primary does not take. */
 	if (rp->link && (rp->link->established || conn_failing(&rp->link->conn)) &&
 	    conn_keepalive(&rp->link->conn, clock_now_ms(), rp->cfg.keepalive_interval_ms,
@@ -737,19 +748,21 @@ static void replica_reload(void *state, const struct config *cfg)
 	struct replica *rp = state;
 	int64_t latest;
 
+	/* A wait scheduled with a longer reconnect_max is cut to the new one (not below the
+	 * wait after a failed store, io_backoff_ms); any other reload keeps its jitter. */
+	if (cfg->reconnect_max_ms < rp->cfg.reconnect_max_ms) {
+		latest = clock_now_ms() + (rp->io_backoff_ms > cfg->reconnect_max_ms ?
+						   rp->io_backoff_ms :
+						   cfg->reconnect_max_ms);
+		if (rp->next_attempt_ms > latest)
+			rp->next_attempt_ms = latest;
+	}
 	rp->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
 	rp->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
-	/* A wait scheduled with the old bounds is cut to the new longest (not below the
-	 * wait after a failed store, io_backoff_ms). */
 	if (rp->backoff_ms > cfg->reconnect_max_ms)
 		rp->backoff_ms = cfg->reconnect_max_ms;
 	if (rp->backoff_ms < cfg->reconnect_min_ms)
 		rp->backoff_ms = cfg->reconnect_min_ms;
-	latest = clock_now_ms() + (rp->io_backoff_ms > cfg->reconnect_max_ms ?
-					   rp->io_backoff_ms :
-					   cfg->reconnect_max_ms);
-	if (rp->next_attempt_ms > latest)
-		rp->next_attempt_ms = latest;
 	rp->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	rp->cfg.checkpoint_interval_ms = cfg->checkpoint_interval_ms;

@@ -172,6 +172,7 @@ struct link {
 	struct conn conn; /* first: conn callbacks find the link from it */
 	struct replica *rp;
 	bool established;
+	int64_t connected_ms; /* its TCP connection up: the handshake has connect_timeout */
 	char primary_name[WIRE_MAX_NAME + 1];
 	struct infile *files;
 	unsigned int nfiles; /* in @files: begun and not yet acknowledged */

@@ -163,13 +163,15 @@ assert_fails() {
 wait_for() {
 	local timeout=$1 what=$2
 	shift 2
-	local start=$SECONDS deadline=$((SECONDS + timeout))
+	# (Names of its own: CMD is often a function of the caller's that reads the caller's
+	# variables, which a local of the same name here would hide.)
+	local ws_wait_begun=$SECONDS ws_wait_deadline=$((SECONDS + timeout))
 	while ! "$@" >/dev/null 2>&1; do
 		ws_check_daemons
-		if ((SECONDS >= deadline)); then
+		if ((SECONDS >= ws_wait_deadline)); then
 			fail "timed out after ${timeout}s waiting for $what"
 		fi
-		if ((SECONDS - start >= WS_WAIT_LONG_S)); then
+		if ((SECONDS - ws_wait_begun >= WS_WAIT_LONG_S)); then
 			ws_sleep "$WS_WAIT_POLL_LONG"
 		else
 			ws_sleep "$WS_WAIT_POLL"

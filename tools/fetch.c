@@ -285,6 +285,7 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	struct wal_identity archive = { 0 };
 	struct wal_validator wv;
 	struct stat st;
+	uint32_t recorded, copied;
 	int exit_code = FETCH_EXIT_IO;
 	int ret;
 
@@ -352,6 +353,24 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	if (has_identity(name) && !of_archive(&wv, &archive, src_path)) {
 		exit_code = FETCH_EXIT_INVALID;
 		goto out_end;
+	}
+	/* Bytes changed on disk since they were stored (inside a record, where the page
+	 * checks above do not look): the CRC recorded at storing says so, and walship says
+	 * it, not PostgreSQL's replay ending at a record that fails its own CRC. */
+	if (!partial && store_recorded_crc(src, &recorded) == 0) {
+		ret = store_crc_prefix(df.fd, size, &copied);
+		if (ret < 0) {
+			log_error("could not read file \"%s/%s\": %s", dest->dir, df.tmp_name,
+				  strerror(-ret));
+			goto out_end;
+		}
+		if (copied != recorded) {
+			log_error("refusing to serve file \"%s\": its content is not what was "
+				  "stored (CRC-32C %08x, recorded %08x when it was stored)",
+				  src_path, copied, recorded);
+			exit_code = FETCH_EXIT_INVALID;
+			goto out_end;
+		}
 	}
 
 	if (partial && !over_stored &&

@@ -133,8 +133,6 @@ int store_set_aside_stored(struct store *st, const char *name, char *as, size_t 
 	return ret;
 }
 
-static int store_crc_prefix(int fd, uint64_t len, uint32_t *crc);
-
 /* CRC-32C of the first @len bytes of file @name in directory @dir_fd: 0, or -errno when
  * they cannot be read (the file is shorter: -EIO). */
 static int store_crc_file_prefix(int dir_fd, const char *name, uint64_t len, uint32_t *crc)
@@ -672,6 +670,13 @@ static int store_read_crc_fd(int fd, uint64_t *size, uint32_t *crc)
 	return 0;
 }
 
+int store_recorded_crc(int fd, uint32_t *crc)
+{
+	uint64_t size;
+
+	return store_read_crc_fd(fd, &size, crc);
+}
+
 /* Read the CRC record of @name in the store: 0, or -ENODATA. */
 static int store_read_crc(struct store *st, const char *name, uint64_t *size, uint32_t *crc)
 {
@@ -1062,8 +1067,7 @@ void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_
 		st->nrecent++;
 }
 
-/* CRC-32C of the first @len bytes of @fd into *@crc: 0, or -EIO when they cannot be read. */
-static int store_crc_prefix(int fd, uint64_t len, uint32_t *crc)
+int store_crc_prefix(int fd, uint64_t len, uint32_t *crc)
 {
 	uint8_t *buf = malloc(READ_CHUNK);
 	uint32_t c = 0;

@@ -175,6 +175,17 @@ int64_t store_file_size(struct store *st, const char *name);
 int store_mark_durable(struct store *st, int fd, uint64_t size, uint64_t durable, uint32_t crc);
 
 /*
+ * The CRC-32C of the whole of stored file @fd, recorded when it was stored
+ * (store_mark_complete()), into *@crc: 0 when the record is there, valid and of the file's
+ * size now; -ENODATA otherwise (an archive without xattrs, a file put there by hand).
+ */
+int store_recorded_crc(int fd, uint32_t *crc);
+
+/* CRC-32C of the first @len bytes of @fd into *@crc: 0, or -EIO when they cannot be read
+ * (-ENOMEM). */
+int store_crc_prefix(int fd, uint64_t len, uint32_t *crc);
+
+/*
  * @fd is complete (@size bytes, CRC-32C @crc) and about to be fsynced and renamed: drop
  * its resume record and record its CRC.  Best effort (a missing record costs a resend).
  */

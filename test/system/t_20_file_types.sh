@@ -5,6 +5,8 @@
 #   - a .partial segment (a copy of a real segment under NAME.partial, pushed by hand);
 #   - a plain segment completed by PostgreSQL itself.
 # Each is fetched on the replica host with `walship fetch` and compared with the original.
+# A stored segment with one byte changed inside a page since it was stored is refused
+# (exit 3) by the CRC recorded when it was stored.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +27,20 @@ log "plain segment completed by PostgreSQL"
 seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
 cp "$PDATA/pg_wal/$seg" "$SCRATCH/orig.$seg"
 wait_archived "$seg"
+fetch_and_compare "$seg" "$SCRATCH/orig.$seg"
+
+log "a stored segment changed on disk inside a page: fetch refuses it (exit 3)"
+# One byte in the middle of page 1, past its header: the page checks do not look there,
+# the CRC recorded when it was stored does.  Put back afterwards.
+off=$((8192 + 4000))
+orig_byte=$(od -An -tx1 -j "$off" -N1 "$RARCHIVE/$seg" | tr -d ' ')
+printf '%b' "\\x$(printf '%02x' $((0x$orig_byte ^ 0xff)))" |
+	dd of="$RARCHIVE/$seg" bs=1 seek="$off" conv=notrunc status=none
+assert_exit 3 "walship fetch of a segment whose bytes changed since it was stored" \
+	walship_fetch_as_postgres "$RCONF" "$seg" "$SCRATCH/rotten"
+grep -q "its content is not what was stored" "$TEST_DIR/last.out" ||
+	fail "fetch did not say why: $(cat "$TEST_DIR/last.out")"
+printf '%b' "\\x$orig_byte" | dd of="$RARCHIVE/$seg" bs=1 seek="$off" conv=notrunc status=none
 fetch_and_compare "$seg" "$SCRATCH/orig.$seg"
 
 log ".history file (synthetic, pushed by hand)"

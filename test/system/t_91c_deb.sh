@@ -56,6 +56,7 @@ purge_all() {
 trap 'rc=$?; (exit $rc); ws_cleanup; ((installed)) && purge_all; ((mandb_off)) && touch "$MANDB_FLAG"
 	exit $rc' EXIT
 if [[ -e $MANDB_FLAG ]]; then
+	# shellcheck disable=SC2034 # read by the EXIT trap
 	mandb_off=1
 	rm -f "$MANDB_FLAG"
 fi
@@ -193,5 +194,6 @@ left=$(find /var/lib/walship -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null |
 log "kept after purge: user walship (policy), /var/lib/walship: ${left:-nothing}"
 getent passwd walship >/dev/null || fail "the walship user was removed (policy keeps it)"
 purge_all
+# shellcheck disable=SC2034 # read by the EXIT trap
 installed=0
 log "PASS"

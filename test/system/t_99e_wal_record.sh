@@ -48,13 +48,13 @@ pg_complete_segment "$NS_P" "$PG_PORT" >/dev/null
 last=$(pg_complete_segment "$NS_P" "$PG_PORT")
 pg_stop "$PDATA"
 
-SEGS=$TEST_DIR/segs
-mkdir -p "$SEGS"
+SEG_DIR=$TEST_DIR/segs
+mkdir -p "$SEG_DIR"
 files=()
 for f in "$PDATA"/pg_wal/0*; do
 	name=${f##*/}
 	[[ ${#name} == 24 && ! "$name" < "$first" && ! "$name" > "$last" ]] || continue
-	cp "$f" "$SEGS/" && files+=("$SEGS/$name")
+	cp "$f" "$SEG_DIR/" && files+=("$SEG_DIR/$name")
 done
 log "segments $first .. $last: ${#files[@]}"
 ((${#files[@]} >= 3)) || fail "expected at least 3 segments, got ${#files[@]}"

@@ -161,15 +161,15 @@ assert_fails() {
 # standby caught up, seconds each) polled five times a second were a good part of make
 # check's CPU.
 wait_for() {
-	local timeout=$1 what=$2
-	shift 2
 	# (Names of its own: CMD is often a function of the caller's that reads the caller's
 	# variables, which a local of the same name here would hide.)
-	local ws_wait_begun=$SECONDS ws_wait_deadline=$((SECONDS + timeout))
+	local ws_wait_timeout=$1 ws_wait_what=$2
+	shift 2
+	local ws_wait_begun=$SECONDS ws_wait_deadline=$((SECONDS + ws_wait_timeout))
 	while ! "$@" >/dev/null 2>&1; do
 		ws_check_daemons
 		if ((SECONDS >= ws_wait_deadline)); then
-			fail "timed out after ${timeout}s waiting for $what"
+			fail "timed out after ${ws_wait_timeout}s waiting for $ws_wait_what"
 		fi
 		if ((SECONDS - ws_wait_begun >= WS_WAIT_LONG_S)); then
 			ws_sleep "$WS_WAIT_POLL_LONG"

@@ -136,10 +136,8 @@ set -euo pipefail
 WS_TEST_NAME=bench # lib.sh's log lines: "HH:MM:SS [bench] ..."
 # shellcheck source=test/system/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../system/lib.sh"
-# The asynchronous contenders' runs end with a wait_for: poll it as often as a run ends,
-# however long it lasts.
+# The asynchronous contenders' runs end with a wait_for: poll it as often as a run ends.
 WS_WAIT_POLL=0.1
-WS_WAIT_POLL_LONG=0.1
 
 BENCH_DIR=$WS_ROOT/test/bench
 BUILD=$WS_ROOT/build

@@ -46,8 +46,6 @@ WS_TRAPPED=0
 PRIMARY_CONF_EXTRA=()
 REPLICA_CONF_EXTRA=()
 WS_WAIT_POLL=0.2	# wait_for's poll interval, seconds (the benchmark polls every 0.1 s)
-WS_WAIT_POLL_LONG=0.5	# ... once a wait has lasted WS_WAIT_LONG_S seconds
-WS_WAIT_LONG_S=2
 WS_DAEMON_WRAP=()	# a command walshipd_start runs walshipd through (the benchmark's cgroup)
 WS_PGQ_PORT=""		# this test's SQL relay for psql_at (ws_pgq_start): its port,
 WS_PGQ_TOKEN=""		# the token a request starts with,
@@ -152,30 +150,24 @@ assert_fails() {
 	log "ok: $what (exit $RC: $(head -1 "$TEST_DIR/last.out"))"
 }
 
-# wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every WS_WAIT_POLL s, every
-# WS_WAIT_POLL_LONG s once the wait has lasted WS_WAIT_LONG_S s) until it succeeds; fail
+# wait_for TIMEOUT_S DESCRIPTION CMD...: poll CMD (every WS_WAIT_POLL s) until it succeeds; fail
 # with DESCRIPTION if it has not after TIMEOUT_S seconds, or at once if a walshipd died
 # (ws_check_daemons).  A bounded wait, not an assertion about timing.  CMD's arguments are
 # expanded once, at the call: to poll a value read by $(...), wrap the test in a function.
-# A poll is processes (walship status, jq, ...): the long waits (a segment shipped, a
-# standby caught up, seconds each) polled five times a second were a good part of make
-# check's CPU.
+# (Polling long waits every 0.5 s after their first 2 s saved a fresh clone's make check
+# 55 s of CPU but cost it 36 s of wall time: waits are what its length is made of.)
 wait_for() {
 	# (Names of its own: CMD is often a function of the caller's that reads the caller's
 	# variables, which a local of the same name here would hide.)
 	local ws_wait_timeout=$1 ws_wait_what=$2
 	shift 2
-	local ws_wait_begun=$SECONDS ws_wait_deadline=$((SECONDS + ws_wait_timeout))
+	local ws_wait_deadline=$((SECONDS + ws_wait_timeout))
 	while ! "$@" >/dev/null 2>&1; do
 		ws_check_daemons
 		if ((SECONDS >= ws_wait_deadline)); then
 			fail "timed out after ${ws_wait_timeout}s waiting for $ws_wait_what"
 		fi
-		if ((SECONDS - ws_wait_begun >= WS_WAIT_LONG_S)); then
-			ws_sleep "$WS_WAIT_POLL_LONG"
-		else
-			ws_sleep "$WS_WAIT_POLL"
-		fi
+		ws_sleep "$WS_WAIT_POLL"
 	done
 }
 

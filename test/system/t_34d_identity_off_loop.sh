@@ -7,6 +7,7 @@
 # stalls.  Three segments pushed at once all complete while the identity is written:
 # each waits for it before its rename (nothing of a system is acknowledged before the
 # store's identity is durable), then all are stored.
+# test-early (about 16 s here, 4 s of it CPU: mostly waiting, so started among the heavy tests, not at the end)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -11,6 +11,7 @@
 #   once the source is out of streaming.
 # Each time PostgreSQL comes back and the replica starts again, and at the end the replica
 # holds every segment equal to pg_wal's, without a gap: nothing skipped.
+# test-early (about 27 s here, 8 s of it CPU: mostly waiting, so started among the heavy tests, not at the end)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

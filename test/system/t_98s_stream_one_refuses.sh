@@ -14,6 +14,7 @@
 # - synchronous commits in it and after it return (each INSERT waits for a replica);
 # - PostgreSQL's flush position for walship passes the segment's end; both replicas keep
 #   streaming, no link closed.
+# test-early (about 24 s here, 4 s of it CPU: mostly waiting, so started among the heavy tests, not at the end)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -11,6 +11,7 @@
 # the three in WAL order (on 920ae42 the third never reached it: a streamed segment
 # stored while a replica was sent its backlog was sent to it neither as a stream nor
 # whole).
+# test-early (about 21 s here, 7 s of it CPU: mostly waiting, so started among the heavy tests, not at the end)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"

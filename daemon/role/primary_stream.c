@@ -913,6 +913,9 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;
 	log_log("timeline %u begins: shipping its history file \"%s\"", timeline, name);
+	/* Kept in the spool for good, whoever acknowledges it: the old timeline's .partial
+	 * held there for a replica away is compared with PostgreSQL's own by it. */
+	spool_keep_history(&pr->spool, name, content, len); /* (logs) */
 	if (push_mem_begin(pr, name, content, len) < 0) {
 		pgsource_fail(&stream_of(pr)->source, "could not ship history file \"%s\"", name);
 		return;

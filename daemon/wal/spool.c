@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +99,14 @@ static bool is_wal_name(const char *name)
 	return wal_name_valid(name);
 }
 
+/* A timeline history file: kept in wal/ with or without claims (spool_keep_history()). */
+static bool is_history_name(const char *name)
+{
+	struct wal_name wn;
+
+	return wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY;
+}
+
 static bool is_replica_name(const char *name)
 {
 	return node_name_valid(name);
@@ -156,8 +165,10 @@ int spool_open(struct spool *sp, const char *path)
 			continue;
 		/* Held for nobody (a crash between the copy and its claims, whose push was
 		 * not answered: PostgreSQL pushes it again): it would count against
-		 * spool_max_size for ever.  As spool_drop_unclaimed() does. */
-		if (sb.st_nlink <= 1 && unlinkat(sp->wal_fd, names[i], 0) == 0) {
+		 * spool_max_size for ever.  As spool_drop_unclaimed() does; history files
+		 * are kept (spool_keep_history()). */
+		if (sb.st_nlink <= 1 && !is_history_name(names[i]) &&
+		    unlinkat(sp->wal_fd, names[i], 0) == 0) {
 			log_log("removed \"%s/%s/%s\": no replica's claim holds it", path,
 				SPOOL_WAL, names[i]);
 			continue;
@@ -320,12 +331,13 @@ static bool spool_pinned(const struct spool *sp, const char *file)
 }
 
 /* Remove wal/@file if no claim links it (link count 1: only wal/ holds it), unless
- * spool_store() works on it (sp->lock held). */
+ * spool_store() works on it (sp->lock held) or it is a history file (kept for good:
+ * spool_keep_history()). */
 static void spool_drop_unclaimed(struct spool *sp, const char *file)
 {
 	struct stat sb;
 
-	if (spool_pinned(sp, file))
+	if (spool_pinned(sp, file) || is_history_name(file))
 		return;
 	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_nlink <= 1 &&
 	    unlinkat(sp->wal_fd, file, 0) == 0) {
@@ -355,6 +367,27 @@ static void spool_unpin(struct spool *sp, struct spool_pin *pin)
 	*pp = pin->next;
 	spool_drop_unclaimed(sp, pin->file);
 	pthread_mutex_unlock(&sp->lock);
+}
+
+int spool_keep_history(struct spool *sp, const char *file, const void *content, size_t len)
+{
+	int fd = memfd_create("walship-history", MFD_CLOEXEC), ret = 0;
+	char err[256] = "";
+
+	if (!is_history_name(file))
+		return -EINVAL;
+	if (fd < 0)
+		ret = -errno;
+	else if (write(fd, content, len) != (ssize_t)len)
+		ret = -EIO;
+	else
+		ret = spool_copy(sp, fd, file, len, err, sizeof(err));
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		log_warning("could not keep history file \"%s\" in the spool: %s", file,
+			    err[0] ? err : strerror(-ret));
+	return ret;
 }
 
 int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,

@@ -152,6 +152,17 @@ int spool_get_reported(struct spool *sp, struct spool_reported *out);
 /* Write @r: temporary file, fsync, rename, directory fsync.  Returns 0 or -errno. */
 int spool_set_reported(struct spool *sp, const struct spool_reported *r);
 
+/*
+ * Keep timeline history file @file (@len bytes of @content) in wal/ for good, claimed or
+ * not: a held NAME.partial of the timeline it ends is compared with another push of it
+ * (PostgreSQL's own, after a promotion) only up to the switch point this file gives
+ * (store_same_wal()); without it the two, whose bytes past that point differ, conflict
+ * and the push fails for as long as the replica it is held for stays away.  A durable
+ * write (fsyncs), once per timeline.  Returns 0 (also when it is there already, the same),
+ * or -errno (logged).
+ */
+int spool_keep_history(struct spool *sp, const char *file, const void *content, size_t len);
+
 /* Whether replica @name has a claim on @file (replicas/@name/@file exists). */
 bool spool_holds(struct spool *sp, const char *name, const char *file);
 

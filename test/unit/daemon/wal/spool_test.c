@@ -500,6 +500,47 @@ static void test_drop_while_claiming(void **state)
 	spool_close(&race_sp);
 }
 
+/*
+ * The stream's NAME.partial of an old timeline held for a replica away, and PostgreSQL's
+ * own pushed after its promotion, equal up to the switch point only: the same WAL once
+ * the new timeline's history is kept in the spool (spool_keep_history()), which neither
+ * a release nor the next open removes, claimed or not.
+ */
+static void test_partial_same_with_kept_history(void **state)
+{
+	static const char history[] = "1\t0/5000100\tno recovery target specified\n";
+	const char *partial = "000000010000000000000005.partial";
+	const size_t seg = 16 * 1024 * 1024;
+	struct spool sp;
+	char err[256];
+	int held, pushed;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_register(&sp, "r1"), 1);
+	held = source("walship!", seg);
+	pushed = source("walship!", seg);
+	assert_int_equal(pwrite(pushed, "other bytes past the switch", 27, 0x1000), 27);
+	assert_int_equal(spool_store(&sp, held, partial, seg, replicas, 1, err, sizeof(err)), 0);
+	/* Without the history: only identical bytes would be the same. */
+	assert_true(spool_store(&sp, pushed, partial, seg, replicas, 1, err, sizeof(err)) < 0);
+	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)), 0);
+	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)),
+			 0); /* again: the same */
+	assert_int_equal(spool_store(&sp, pushed, partial, seg, replicas, 1, err, sizeof(err)), 0);
+	/* Released, the .partial goes; the history, claimed by nobody, stays, also across an
+	 * open. */
+	assert_int_equal(spool_release(&sp, "r1", partial), 1);
+	assert_int_equal(count_entries("wal"), 1);
+	spool_close(&sp);
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(count_entries("wal"), 1);
+	assert_true(sp.files == 1 && sp.used_bytes == strlen(history));
+	spool_close(&sp);
+	close(held);
+	close(pushed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +551,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_same_with_kept_history, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

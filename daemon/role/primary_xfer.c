@@ -616,6 +616,14 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	case ACK_HELD:
 		/* This replica's disk, not the cluster's: the file stays held for it. */
 		pr->st.io_errors++;
+		/* A relay's downstream: its run, and the floor saved from it, go back before
+		 * the file (its PROGRESS may have reached the file's end, or a run begun at a
+		 * later file gone past it): else the relay's retention could remove it, and
+		 * its backlog, reloaded from that floor, never send it again.  (The primary
+		 * counts streamed bytes up to the last one only, and keeps a failed segment
+		 * held: stream_failed_add().) */
+		if (pr->relay)
+			peer_stream_refused(peer, x->push);
 		peer_set_error(peer, "%s", ack.message);
 		snprintf(x->push->io_error, sizeof(x->push->io_error),
 			 "replica \"%s\" could not store it: %s", peer->name, ack.message);

@@ -751,16 +751,37 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 	char *text = malloc(WAL_HISTORY_MAX);
 	ssize_t n = text ? wal_history_read(rs->store->dir_fd, tli, text) : -ENOMEM;
 	uint64_t fork = 0, from;
+	uint32_t parent = 0;
 	bool lowered = false;
 
 	/* The parent: the timeline whose child is @tli. */
-	for (uint32_t parent = tli - 1; n > 0 && parent >= 1 && child != tli; parent--)
-		if (wal_history_fork(text, (size_t)n, tli, parent, &fork, &child) < 0)
+	for (uint32_t t = tli - 1; n > 0 && t >= 1 && child != tli; t--) {
+		parent = t;
+		if (wal_history_fork(text, (size_t)n, tli, t, &fork, &child) < 0)
 			child = 0;
+	}
 	free(text);
 	if (child != tli || !seg_size)
 		return; /* unreadable, or no parent found: nothing known to cut */
 	from = fork - fork % seg_size;
+	/* A segment of the parent from the fork's on still being relayed (a partial kept
+	 * when the upstream was lost mid-segment, which the new upstream never sends again,
+	 * NAME.partial perhaps never pushed): ended now, each downstream keeping its durable
+	 * part, as for any cancel.  Left open, its transfers would hold every downstream's
+	 * floor, and this replica's retention, at that segment for good. */
+	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
+		struct relay_growing *g = &rs->grow[i];
+		struct wal_name wn;
+		uint64_t segno;
+
+		if (g->push && wal_name_parse(g->push->name, &wn) == 0 &&
+		    wn.kind == WAL_FILE_SEGMENT && wn.timeline == parent &&
+		    wal_name_segno(&wn, seg_size, &segno) == 0 && segno >= from / seg_size) {
+			log_log("timeline %u forked at %X/%X: \"%s\" is no longer relayed", tli,
+				(unsigned int)(fork >> 32), (unsigned int)fork, g->push->name);
+			relay_cancel(rl, g);
+		}
+	}
 	/* Only for a switch happening now: the history file of a timeline this replica
 	 * holds WAL of well past the fork already (one it lacked, sent late: an archive
 	 * seeded by hand, rebuilt) cuts nothing, or every replica would be sent, and kept,

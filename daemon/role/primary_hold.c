@@ -95,7 +95,7 @@ static void identity_job_run(struct worker_job *job)
 	spool_set_identity(ij->spool, &ij->id); /* logs a failure */
 }
 
-static void identity_job_done(struct worker_job *job)
+static void job_done_free(struct worker_job *job)
 {
 	free(job);
 }
@@ -115,8 +115,42 @@ void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
 	ij->spool = &pr->spool;
 	ij->id = pr->id;
 	ij->job.run = identity_job_run;
-	ij->job.done = identity_job_done;
+	ij->job.done = job_done_free;
 	worker_submit(&pr->worker, &ij->job);
+}
+
+/* A history file kept in the spool (spool_keep_history()), on the worker thread for the
+ * same reason: in order, before any spool copy of the files after it. */
+struct history_job {
+	struct worker_job job;
+	struct spool *spool;
+	char name[WIRE_MAX_FILE_NAME + 1];
+	size_t len;
+	uint8_t content[];
+};
+
+static void history_job_run(struct worker_job *job)
+{
+	struct history_job *hj = (struct history_job *)job;
+
+	spool_keep_history(hj->spool, hj->name, hj->content, hj->len); /* logs a failure */
+}
+
+void primary_keep_history(struct primary *pr, const char *name, const void *content, size_t len)
+{
+	struct history_job *hj = calloc(1, sizeof(*hj) + len);
+
+	if (!hj) {
+		log_warning("could not keep history file \"%s\" in the spool: out of memory", name);
+		return;
+	}
+	hj->spool = &pr->spool;
+	snprintf(hj->name, sizeof(hj->name), "%s", name);
+	memcpy(hj->content, content, len);
+	hj->len = len;
+	hj->job.run = history_job_run;
+	hj->job.done = job_done_free;
+	worker_submit(&pr->worker, &hj->job);
 }
 
 static int push_spool_except(struct push *p, char *const *except, int nexcept);

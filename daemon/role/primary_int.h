@@ -467,6 +467,8 @@ struct push *push_relay_begin(struct primary *pr, const char *name, int fd, uint
 int primary_stream_start(struct primary *pr);
 /* Timers of the source (reconnection, status updates). */
 void primary_stream_tick(struct primary *pr, int64_t now_ms);
+/* Keep history file @name in the spool for good (spool_keep_history()), on the worker. */
+void primary_keep_history(struct primary *pr, const char *name, const void *content, size_t len);
 /* SIGHUP: the source's reconnection backoff (reconnect_min, reconnect_max). */
 void primary_stream_reload(struct primary *pr, const struct config *cfg);
 /* Stop the source (the role stops). */

@@ -915,7 +915,7 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	log_log("timeline %u begins: shipping its history file \"%s\"", timeline, name);
 	/* Kept in the spool for good, whoever acknowledges it: the old timeline's .partial
 	 * held there for a replica away is compared with PostgreSQL's own by it. */
-	spool_keep_history(&pr->spool, name, content, len); /* (logs) */
+	primary_keep_history(pr, name, content, len);
 	if (push_mem_begin(pr, name, content, len) < 0) {
 		pgsource_fail(&stream_of(pr)->source, "could not ship history file \"%s\"", name);
 		return;

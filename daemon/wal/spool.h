@@ -158,8 +158,8 @@ int spool_set_reported(struct spool *sp, const struct spool_reported *r);
  * (PostgreSQL's own, after a promotion) only up to the switch point this file gives
  * (store_same_wal()); without it the two, whose bytes past that point differ, conflict
  * and the push fails for as long as the replica it is held for stays away.  A durable
- * write (fsyncs), once per timeline.  Returns 0 (also when it is there already, the same),
- * or -errno (logged).
+ * write (fsyncs) the first time, a read after: for a worker thread.  Returns 0 (also when
+ * it is there already, the same), or -errno (logged).
  */
 int spool_keep_history(struct spool *sp, const char *file, const void *content, size_t len);
 

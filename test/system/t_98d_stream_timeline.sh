@@ -56,6 +56,11 @@ wait_for 30 "segment $seg2 of timeline 2 on the replica" test -f "$RARCHIVE/$seg
 assert_file_identical "$SDATA/pg_wal/00000002.history" "$RARCHIVE/00000002.history"
 assert_file_identical "$SDATA/pg_wal/$seg2" "$RARCHIVE/$seg2"
 log "ok: 00000002.history and $seg2 as in the promoted server's pg_wal"
+# Kept in the primary's spool too, though no replica lacks it (spool_keep_history()): a
+# held .partial of timeline 1 is compared with the promoted server's own up to the switch.
+spool_history=$(conf_get "$PCONF" spool_dir)/wal/00000002.history
+wait_for 10 "00000002.history kept in the primary's spool" test -f "$spool_history"
+assert_file_identical "$SDATA/pg_wal/00000002.history" "$spool_history"
 
 # The cut segment of timeline 1, the one holding the switch point (named from the history
 # file: the primary's position read before the promotion can be a segment behind it):

@@ -613,6 +613,10 @@ struct ring_slot *relay_slot_get(struct primary *pr);
 int relay_open_file(struct primary *pr, const char *name);
 /* Relay mode: @peer acknowledged a file: what it still needs may have moved. */
 void relay_peer_progress(struct peer *peer);
+/* Relay mode: @peer could not store @p (ACK IO_ERROR): its run goes back before the file,
+ * whatever its kind (a segment, NAME.partial, a .backup file), so that the floor saved
+ * for it keeps the file and its backlog sends it again. */
+void relay_peer_failed(struct peer *peer, const struct push *p);
 /* Relay mode: an APPLIED from @peer (taken by peer_on_applied() already): pass it on. */
 void relay_peer_applied(struct peer *peer, const uint8_t *payload, uint32_t len);
 /* Relay mode: (re)build pr->registered from the registered downstream replicas.

@@ -623,7 +623,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 		 * counts streamed bytes up to the last one only, and keeps a failed segment
 		 * held: stream_failed_add().) */
 		if (pr->relay)
-			peer_stream_refused(peer, x->push);
+			relay_peer_failed(peer, x->push);
 		peer_set_error(peer, "%s", ack.message);
 		snprintf(x->push->io_error, sizeof(x->push->io_error),
 			 "replica \"%s\" could not store it: %s", peer->name, ack.message);

@@ -218,6 +218,14 @@ static uint64_t relay_file_start(const struct primary *pr, const char *name)
 	return segno * seg_size;
 }
 
+void relay_peer_failed(struct peer *peer, const struct push *p)
+{
+	uint64_t start = relay_file_start(peer->pr, p->name);
+
+	if (start != UINT64_MAX)
+		stream_run_truncate(&peer->stream, start);
+}
+
 /* The registry's FLOOR of @peer (0: nothing known, or not registered). */
 static uint64_t relay_peer_known_floor(const struct peer *peer)
 {

@@ -279,8 +279,24 @@ static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t s
 	const struct durable_dir wal = { sp->wal_fd, wal_path };
 	const struct durable_dir incoming = { sp->incoming_fd, incoming_path };
 	struct durable_file df;
+	struct stat sb;
 	int ret;
 
+	/* Held already (a retried push, a file shipped twice): compared with the source
+	 * itself, not copied and fsynced first only to find the name taken.  (Pinned by the
+	 * caller: no release removes it meanwhile.) */
+	if (fstat(src_fd, &sb) == 0 && (uint64_t)sb.st_size == size) {
+		int same = spool_same_as_held(sp, file, src_fd);
+
+		if (same == 1)
+			return 0;
+		if (same == 0) {
+			snprintf(err, errlen,
+				 "the spool holds \"%s\" with different content; it is kept", file);
+			return -EEXIST;
+		}
+		/* not held (-ENOENT), or not comparable now: the copy below decides */
+	}
 	snprintf(wal_path, sizeof(wal_path), "%s/%s", sp->path, SPOOL_WAL);
 	snprintf(incoming_path, sizeof(incoming_path), "%s/%s", sp->path, SPOOL_INCOMING);
 	/* Never replacing a held file: a different one of the same name is a conflict. */

@@ -379,6 +379,10 @@ run_sync() {
 		sync_fail "$name: truncate and checkpoint failed or took more than 30 s"
 	wsnd=${out%%$'\n'*}
 	l0=${out##*$'\n'}
+	# The page cache written out first: the previous contender's files and this one's base
+	# backup (pg_basebackup --no-sync) would otherwise be written back during its load,
+	# competing with its fsyncs and counted among its kernel workers.
+	sync
 	progress_start "$name" "$run"
 	s0=$(cg_usage "$CG_SND")
 	r0=$(cg_usage "$CG_RCV")
@@ -407,6 +411,7 @@ run_sync() {
 	read -r p50 p99 max < <(latency_summary "$dir/latencies")
 	# The lag, asynchronously.
 	if ((SYNC_LAG_SECONDS > 0)); then
+		sync # (as before the load above)
 		sync_lag_sampler_start "$SYNC_LAG_SECONDS" "$dir/lag.raw"
 		PGOPTIONS="-c synchronous_commit=off" sync_pgbench "$dir" async "$SYNC_LAG_SECONDS"
 		# Until the contender has flushed what the last samples saw flushed here.

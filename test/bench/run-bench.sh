@@ -1470,7 +1470,7 @@ main() {
 	((SYNC_SECONDS)) && sync_setup
 	((SB_MAX)) && sb_setup
 	load_start
-	local run
+	local run k sync_order
 	for ((run = 1; run <= RUNS; run++)); do
 		log "---- run $run of $RUNS"
 		want walship && run_walship "$run" walship buffers off 1 1 "$CORPUS_LIST"
@@ -1492,7 +1492,11 @@ main() {
 		want limit-net && run_net "$run" limit-net sendmem
 		want plain-send && run_net "$run" plain-send send
 		((STREAM_SECONDS)) && run_stream "$run"
-		for c in $SYNC_CONTENDERS; do
+		# In another order each round: each contender after another's teardown (its
+		# files removed, autovacuum's rounds), not always the same one's.
+		read -ra sync_order <<<"$SYNC_CONTENDERS"
+		for ((k = 0; k < ${#sync_order[@]}; k++)); do
+			c=${sync_order[(k + run - 1) % ${#sync_order[@]}]}
 			((SYNC_SECONDS)) && want "$c" && run_sync "$run" "$c"
 		done
 		for n in $FANOUT; do

@@ -206,11 +206,10 @@ int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli
 ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)
 {
 	char name[WAL_NAME_MAX];
-	ssize_t n;
-	int fd;
-
 	struct stat sb;
 	size_t got = 0;
+	ssize_t n;
+	int fd;
 
 	snprintf(name, sizeof(name), "%08X.history", tli);
 	/* Never waiting on a FIFO under that name (the event loop and walship fetch read
@@ -219,9 +218,8 @@ ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		n = fstat(fd, &sb) < 0 ? -errno : -EINVAL;
 		close(fd);
-		return n;
+		return -EINVAL; /* (fstat of an open descriptor fails on no regular file) */
 	}
 	while (got < WAL_HISTORY_MAX) {
 		n = read(fd, buf + got, WAL_HISTORY_MAX - got);

@@ -385,35 +385,16 @@ static void spool_unpin(struct spool *sp, struct spool_pin *pin)
 	pthread_mutex_unlock(&sp->lock);
 }
 
-/* Whether wal/@file holds exactly @len bytes, @content. */
-static bool spool_holds_bytes(struct spool *sp, const char *file, const void *content, size_t len)
-{
-	int fd = openat(sp->wal_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	uint8_t *buf = malloc(len + 1);
-	bool same = false;
-
-	if (fd >= 0 && buf)
-		same = pread(fd, buf, len + 1, 0) == (ssize_t)len && !memcmp(buf, content, len);
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return same;
-}
-
 int spool_keep_history(struct spool *sp, const char *file, const void *content, size_t len)
 {
-	int fd = memfd_create("walship-history", MFD_CLOEXEC), ret = 0;
 	char err[256] = "";
+	int fd, ret;
 
 	if (!is_history_name(file))
 		return -EINVAL;
-	/* Kept already (the stream ships it again at each start on its timeline): done, with
-	 * no copy and no fsync. */
-	if (spool_holds_bytes(sp, file, content, len)) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
+	/* Through spool_copy(), whose source is a descriptor: one kept already (the stream
+	 * ships it again at each start on its timeline) is only compared, not copied. */
+	fd = memfd_create("walship-history", MFD_CLOEXEC);
 	if (fd < 0)
 		ret = -errno;
 	else if (write(fd, content, len) != (ssize_t)len)

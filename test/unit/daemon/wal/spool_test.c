@@ -229,19 +229,29 @@ static void test_identity_and_lost(void **state)
 
 /* A copy in wal/ that no replica's claim links (a crash between the copy and its claims)
  * is held for nobody: removed at open, not counted against spool_max_size for ever. */
-static void test_unclaimed_removed_at_open(void **state)
+/* A spool (closed again) where r1 is registered and holds SEG1, 4096 bytes. */
+static void spool_with_seg1_held(void)
 {
 	struct spool sp;
-	char err[256], path[600];
-	int src, fd;
+	char err[256];
+	int src;
 
-	(void)state;
 	assert_int_equal(spool_open(&sp, dir), 0);
 	assert_int_equal(spool_register(&sp, "r1"), 1);
 	src = source("walship!", 4096);
 	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, err, sizeof(err)), 0);
 	close(src);
 	spool_close(&sp);
+}
+
+static void test_unclaimed_removed_at_open(void **state)
+{
+	struct spool sp;
+	char path[600];
+	int fd;
+
+	(void)state;
+	spool_with_seg1_held();
 	snprintf(path, sizeof(path), "%s/wal/%s", dir, SEG2);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
 	assert_true(fd >= 0);
@@ -261,17 +271,12 @@ static void test_unclaimed_removed_at_open(void **state)
 static void test_drop_finished_at_open(void **state)
 {
 	struct spool sp;
-	char err[256], from[600], to[600];
+	char from[600], to[600];
 	char **names;
-	int src, n;
+	int n;
 
 	(void)state;
-	assert_int_equal(spool_open(&sp, dir), 0);
-	assert_int_equal(spool_register(&sp, "r1"), 1);
-	src = source("walship!", 4096);
-	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, err, sizeof(err)), 0);
-	close(src);
-	spool_close(&sp);
+	spool_with_seg1_held();
 	snprintf(from, sizeof(from), "%s/replicas/r1", dir);
 	snprintf(to, sizeof(to), "%s/replicas/.dropping-r1", dir);
 	assert_int_equal(rename(from, to), 0); /* as spool_drop() does first */

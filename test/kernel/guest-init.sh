@@ -401,20 +401,28 @@ eq "walship status --sysfs shows the standby's write_lsn" \
 EVENTS_PID=$!
 check "the events listener joined the group before the change" \
 	wait_for 30 grep -q subscribed /tmp/events.out
+rw_t0=$(cut -d" " -f1 /proc/uptime)
 kill -TERM $RW_PID
 # (bounded: pg_receivewal -s 1 stops within a second of SIGTERM)
 check "pg_receivewal stops on SIGTERM" wait_for 10 sh -c "! kill -0 $RW_PID 2>/dev/null"
+rw_t1=$(cut -d" " -f1 /proc/uptime)
 kill -KILL $RW_PID 2>/dev/null
 wait $RW_PID 2>/dev/null
 wait $EVENTS_PID
+rw_t2=$(cut -d" " -f1 /proc/uptime)
 eq "a listener on the events group hears standby rw1 removed" "event: rw1 gone" \
 	"$(tail -n 1 /tmp/events.out)"
-if [ "$(tail -n 1 /tmp/events.out)" != "event: rw1 gone" ]; then
-	echo "diagnostics: standbys in walship status: $(walship status -c /tmp/r1-pub.conf --json |
-		jq -c .standbys)"
-	tail -n 20 /tmp/r1.log
-fi
 check "standbys/rw1 removed once pg_receivewal left" wait_for 10 sh -c "! test -e $W/standbys/rw1"
+if [ "$(tail -n 1 /tmp/events.out)" != "event: rw1 gone" ]; then
+	# When the time went: SIGTERM, pg_receivewal gone, the listener done, the directory
+	# gone (uptime, s); and what the replica logged about the standby meanwhile.
+	echo "GUEST: diagnostics: SIGTERM at $rw_t0, pg_receivewal gone at $rw_t1, listener" \
+		"done at $rw_t2, standbys/rw1 gone by $(cut -d" " -f1 /proc/uptime)"
+	echo "GUEST: diagnostics: standbys in walship status: $(walship status \
+		-c /tmp/r1-pub.conf --json | jq -c .standbys)"
+	tail -n 20 /tmp/r1.log | sed 's/^/GUEST: r1.log: /'
+	sed 's/^/GUEST: events.out: /' /tmp/events.out
+fi
 walship status -c /tmp/r1-pub.conf --json >/tmp/r-status.json
 eq "replica learned the segment size from the WAL" 1048576 "$(jq -r .seg_size /tmp/r-status.json)"
 peer_eq /tmp/r1-pub.conf p state=.state sent_lsn=.sent_lsn write_lsn=.write_lsn \

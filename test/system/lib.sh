@@ -1211,7 +1211,8 @@ walship_stream_up() {
 
 # relay_stream_up: walship_stream_up off with the replica ws-r1 (RCONF) a relay (listen
 # set), and ws-b (BCONF, archive BARCHIVE), a replica of it, on ws-r1's host (NS_R1, its
-# own directory and ports); returns once ws-b streams from ws-r1 (b_streaming_on_a).
+# own directory and ports), B_CONF_EXTRA added to its configuration; returns once ws-b
+# streams from ws-r1 (b_streaming_on_a).
 relay_stream_up() {
 	REPLICA_CONF_EXTRA+=("listen=0.0.0.0:$WALSHIP_PORT")
 	walship_stream_up off
@@ -1219,7 +1220,7 @@ relay_stream_up() {
 	# shellcheck disable=SC2034  # for the test that sourced us
 	BARCHIVE=$TEST_DIR/ws-b/archive
 	mkdir -p "$TEST_DIR/ws-b"
-	write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1"
+	write_replica_conf "$BCONF" "$TEST_DIR/ws-b" "$NS_R1" "${B_CONF_EXTRA[@]}"
 	walshipd_start "$NS_R1" "$BCONF" "$TEST_DIR/ws-b.log"
 	wait_for 20 "ws-b streaming from the relay ws-r1" b_streaming_on_a
 }

@@ -654,6 +654,14 @@ void relay_wal_durable(struct primary *rl, const char *name, const char *tmp_nam
 	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT || !size ||
 	    wal_name_segno(&wn, (uint32_t)size, &segno) < 0)
 		return;
+	/* A store that has stored no segment yet (a fresh one, on the cluster's first) knows
+	 * no segment size; this one's is its size, which its long page header, validated
+	 * before any of it was durable, says.  Without it the downstream replicas' runs,
+	 * which count from a segment's start, would count nothing until this one is stored
+	 * (relay_peer_holds_before()); relay_learn_identity() takes the store's whole
+	 * identity later. */
+	if (!rl->id.seg_size)
+		rl->id.seg_size = (uint32_t)size;
 	g = NULL;
 	for (int i = 0; i < RELAY_MAX_GROWING; i++)
 		if (!rs->grow[i].push && !g)

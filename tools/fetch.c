@@ -249,6 +249,7 @@ static bool same_file_named(int fd, const char *path)
 static volatile sig_atomic_t tmp_armed;
 static int tmp_dir_fd = -1;
 static char tmp_name[NAME_MAX + 1];
+static const int tmp_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
 
 static void tmp_remove_and_die(int sig)
 {
@@ -258,22 +259,37 @@ static void tmp_remove_and_die(int sig)
 	raise(sig);
 }
 
-static void tmp_arm(int dir_fd, const char *name)
+/*
+ * Create @df's temporary file under @dir and arm the handler for it, the signals blocked
+ * in between: one that came after the file was made and before the handler was there
+ * would leave it (a fetch slowed down, throttled, signalled then: t_20).
+ */
+static int tmp_begin(struct durable_file *df, struct durable_dir *dir, const char *base)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
 	struct sigaction sa = { .sa_handler = tmp_remove_and_die };
+	sigset_t block, old_mask;
+	int ret;
 
-	tmp_dir_fd = dir_fd;
-	snprintf(tmp_name, sizeof(tmp_name), "%s", name);
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
-		struct sigaction old;
+	sigemptyset(&block);
+	for (size_t i = 0; i < ARRAY_SIZE(tmp_signals); i++)
+		sigaddset(&block, tmp_signals[i]);
+	sigprocmask(SIG_BLOCK, &block, &old_mask);
+	ret = durable_begin(df, dir, NULL, base, 0, 0600);
+	if (ret >= 0) {
+		tmp_dir_fd = dir->fd;
+		snprintf(tmp_name, sizeof(tmp_name), "%s", df->tmp_name);
+		for (size_t i = 0; i < ARRAY_SIZE(tmp_signals); i++) {
+			struct sigaction old;
 
-		/* One the caller ignores stays ignored (PostgreSQL's startup process ignores
-		 * SIGINT, and restore_command inherits it; nohup, SIGHUP). */
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-			sigaction(sigs[i], &sa, NULL);
+			/* One the caller ignores stays ignored (PostgreSQL's startup process
+			 * ignores SIGINT, and restore_command inherits it; nohup, SIGHUP). */
+			if (sigaction(tmp_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+				sigaction(tmp_signals[i], &sa, NULL);
+		}
+		tmp_armed = 1;
 	}
-	tmp_armed = 1;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL); /* one pending is taken here */
+	return ret;
 }
 
 static int deliver(int src, uint64_t size, const char *src_path, const struct wal_name *name,
@@ -309,12 +325,11 @@ static int deliver(int src, uint64_t size, const char *src_path, const struct wa
 	}
 
 	/* DEST.walship-tmp.PID, mode 0600; PostgreSQL's own file under DEST is replaced. */
-	ret = durable_begin(&df, &dir, NULL, dest->base, 0, 0600);
+	ret = tmp_begin(&df, &dir, dest->base);
 	if (ret < 0) {
 		log_error("%s", df.message);
 		goto out_end;
 	}
-	tmp_arm(dir.fd, df.tmp_name);
 
 	ret = file_copy(src, df.fd, partial ? partial->durable : size, FILE_COPY_RANGE);
 	if (ret == -ENODATA) {

@@ -6,7 +6,8 @@
 #   - a plain segment completed by PostgreSQL itself.
 # Each is fetched on the replica host with `walship fetch` and compared with the original.
 # A stored segment with one byte changed inside a page since it was stored is refused
-# (exit 3) by the CRC recorded when it was stored.
+# (exit 3) by the CRC recorded when it was stored.  A fetch killed by SIGTERM while it
+# copies leaves no temporary file beside its destination.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +43,33 @@ grep -q "its content is not what was stored" "$TEST_DIR/last.out" ||
 	fail "fetch did not say why: $(cat "$TEST_DIR/last.out")"
 printf '%b' "\\x$orig_byte" | dd of="$RARCHIVE/$seg" bs=1 seek="$off" conv=notrunc status=none
 fetch_and_compare "$seg" "$SCRATCH/orig.$seg"
+
+log "a fetch ended by SIGTERM while it copies (a standby shut down) leaves no temporary file"
+# The fetch in a cpu cgroup capped at 1 % of a CPU, so that its copy and checks of the
+# segment take seconds: the signal lands while its temporary file exists (seen before it
+# is sent, the fetch still running), whatever the machine's speed.
+CG=/sys/fs/cgroup/cpu/walship-t20-$$
+mkdir "$CG" || skip "cannot make a cpu cgroup under /sys/fs/cgroup/cpu"
+echo 100000 >"$CG/cpu.cfs_period_us"
+echo 1000 >"$CG/cpu.cfs_quota_us"
+(
+	echo "$BASHPID" >"$CG/cgroup.procs"
+	walship_fetch_as_postgres "$RCONF" "$seg" "$SCRATCH/stopped"
+) &
+sub=$!
+fetch_tmp() {
+	compgen -G "$SCRATCH/stopped.walship-tmp.*" >/dev/null
+}
+wait_for 60 "the fetch's temporary file" fetch_tmp
+fetch_pid=$(pgrep -P "$sub") || fail "the fetch ended before it was signalled"
+kill -TERM "$fetch_pid"
+rc=0
+wait "$sub" || rc=$?
+rmdir "$CG"
+((rc == 128 + 15)) || fail "the fetch exited $rc, not killed by SIGTERM (143)"
+! fetch_tmp || fail "the fetch left $(compgen -G "$SCRATCH/stopped.walship-tmp.*")"
+assert_file_absent "$SCRATCH/stopped"
+log "ok: SIGTERM during the copy: exit $rc, no temporary file, nothing delivered"
 
 log ".history file (synthetic, pushed by hand)"
 history=$SCRATCH/00000002.history

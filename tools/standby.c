@@ -2,19 +2,18 @@
 /*
  * `walship hold` and `walship release`: see standby.h.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
 #include "common/log.h"
+#include "common/timestamp.h"
 #include "proto/pgrepl.h"
 #include "standby.h"
 #include "walship/control.h"
@@ -57,62 +56,6 @@ void release_usage(FILE *out)
 		"\n"
 		"Exit codes: 0 released; 1 refused or walshipd unreachable; 2 usage error.\n",
 		CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
-}
-
-int standby_parse_time(const char *text, int64_t *unix_us)
-{
-	struct tm tm = { 0 };
-	int n = 0, frac_digits = 0;
-	int64_t frac = 0, offset_s = 0;
-	const char *p;
-	time_t secs;
-
-	if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3 || !n)
-		return -EINVAL;
-	p = text + n;
-	if (*p != ' ' && *p != 'T')
-		return -EINVAL;
-	p++;
-	n = 0;
-	if (sscanf(p, "%2d:%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 3 || !n)
-		return -EINVAL;
-	p += n;
-	if (*p == '.') {
-		for (p++; isdigit((unsigned char)*p); p++)
-			if (frac_digits < 6) {
-				frac = frac * 10 + (*p - '0');
-				frac_digits++;
-			}
-		while (frac_digits++ < 6)
-			frac *= 10;
-	}
-	if (*p == 'Z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p == '-' ? -1 : 1, hh = 0, mm = 0;
-
-		p++;
-		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
-			return -EINVAL;
-		hh = (p[0] - '0') * 10 + (p[1] - '0');
-		p += 2;
-		if (*p == ':')
-			p++;
-		if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1])) {
-			mm = (p[0] - '0') * 10 + (p[1] - '0');
-			p += 2;
-		}
-		offset_s = sign * (hh * 3600 + mm * 60);
-	}
-	if (*p)
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	secs = timegm(&tm);
-	if (secs == (time_t)-1)
-		return -EINVAL;
-	*unix_us = ((int64_t)secs - offset_s) * 1000000 + frac;
-	return 0;
 }
 
 static int standby_call(uint16_t op, uint32_t flags, const char *config_option, const char *arg,
@@ -205,7 +148,7 @@ int release_main(int argc, char **argv)
 	if (before) {
 		int64_t unix_us;
 
-		if (standby_parse_time(before, &unix_us) < 0) {
+		if (timestamp_parse(before, &unix_us) < 0) {
 			log_error("invalid input syntax for type timestamp with time zone: \"%s\"",
 				  before);
 			return 2;

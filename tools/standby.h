@@ -18,11 +18,4 @@ int release_main(int argc, char **argv);
 void hold_usage(FILE *out);
 void release_usage(FILE *out);
 
-/*
- * Parse a time as PostgreSQL prints timestamptz or as ISO 8601: "YYYY-MM-DD HH:MM:SS[.frac]"
- * with ' ' or 'T' between, then an optional zone: Z, +HH, +HH:MM, +HHMM (none: UTC).
- * Sets *@unix_us.  Returns 0 or -EINVAL.
- */
-int standby_parse_time(const char *text, int64_t *unix_us);
-
 #endif /* WALSHIP_TOOLS_STANDBY_H */

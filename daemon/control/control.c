@@ -30,6 +30,7 @@ struct ctl_client {
 	gid_t gid;
 	bool cred_ok;
 	bool waiting; /* counted in cs->waiting: the request has not arrived */
+	bool evicted; /* shut down to make room (control_evict_waiting()); no longer waiting */
 	bool keep; /* the request asked for CTL_F_KEEP: wait for the next one after the reply */
 	/* the request in hand: */
 	bool answered; /* control_reply() was called */
@@ -122,6 +123,9 @@ static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
 	cl->reply_res = res < 0 ? res : 0;
 	if (res == -EPIPE || res == -ECONNRESET) /* gone as the reply left: no one waits */
 		log_debug("control client (pid %d) went away before its reply", (int)cl->pid);
+	else if (res == -ECANCELED) /* its linked timeout */
+		log_log("closing control client (pid %d): it did not read its reply within %lld s",
+			(int)cl->pid, (long long)cl->cs->reply_timeout.tv_sec);
 	else if (res < 0)
 		log_log("could not send reply to control client (pid %d): %s", (int)cl->pid,
 			strerror(-res));
@@ -129,7 +133,8 @@ static void client_reply_sent(struct ring_op *op, int res, uint32_t flags)
 		client_reply_done(cl);
 }
 
-/* Completions of requests that need none (cancelling a watch): user_data points here. */
+/* Completions of requests that need none (cancelling a watch, a reply's linked timeout):
+ * user_data points here. */
 static struct ring_op control_noop;
 
 /*
@@ -219,6 +224,12 @@ void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_
 	cl->op.cb = client_reply_sent;
 	sqe = ring_sqe(cl->cs->ring, &cl->op);
 	io_uring_prep_sendmsg(sqe, cl->fd, &cl->msg, MSG_NOSIGNAL);
+	/* A client that does not read its reply (a status of 200 kB, or kept replies piling
+	 * up) would hold the send, its descriptor and the kernel's buffers for ever: the send
+	 * is given CONTROL_REPLY_TIMEOUT_MS, then cancelled, and the client closed. */
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = ring_sqe(cl->cs->ring, &control_noop);
+	io_uring_prep_link_timeout(sqe, &cl->cs->reply_timeout, 0);
 }
 
 void control_close_fds(const int *fds, unsigned int nfds)
@@ -252,8 +263,17 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 	unsigned int nfds;
 
 	(void)flags;
-	cl->waiting = false;
-	cl->cs->waiting--;
+	if (cl->waiting) {
+		cl->waiting = false;
+		cl->cs->waiting--;
+	}
+	if (cl->evicted) { /* a request that came as it was shut down: its descriptors closed */
+		if (res >= 0 &&
+		    control_request_check(&cl->req, (size_t)res, &cl->msg, fds, &nfds, &why) == 0)
+			control_close_fds(fds, nfds);
+		client_free(cl);
+		return;
+	}
 	if (res < 0) {
 		log_log("could not receive control request: %s", strerror(-res));
 		client_free(cl); /* recvmsg() failed: the kernel installed no descriptor */
@@ -299,7 +319,9 @@ static void client_request_received(struct ring_op *op, int res, uint32_t flags)
 		control_reply_text(cl, CTL_ERR_INVALID, text);
 		return;
 	}
-	cl->keep = (cl->req.flags & CTL_F_KEEP) != 0;
+	/* Kept for pushes only (the archive module's): a kept client of any request could
+	 * send the next without reading the replies. */
+	cl->keep = (cl->req.flags & CTL_F_KEEP) != 0 && cl->req.op == CTL_PUSH;
 	cl->cs->on_request(cl->cs->ctx, cl, &cl->req, fds, nfds);
 	/* Not answered at once (a push): watch whether the client stays for the answer.  The
 	 * client is still ours here: an answer frees it only once sent. */
@@ -392,6 +414,35 @@ static bool control_cred_allowed(const struct control_server *cs, int fd, const 
 	return allowed;
 }
 
+/*
+ * CONTROL_MAX_WAITING clients have sent no request: the oldest of them is shut down (its
+ * receive ends, and frees it), first one whose credentials were refused, to make room for
+ * the one just accepted.  Closing the new one instead would let a few silent clients keep
+ * every `walship push`, and so PostgreSQL's archiving, out for as long as they like; a
+ * real client sends its request as it connects, and the archive module, whose kept
+ * connection waits between segments, connects again when it finds it closed.
+ */
+static void control_evict_waiting(struct control_server *cs)
+{
+	struct ctl_client *oldest = NULL, *oldest_refused = NULL, *victim;
+
+	for (struct ctl_client *cl = cs->list; cl; cl = cl->next) /* newest first */
+		if (cl->waiting) {
+			oldest = cl;
+			if (!cl->cred_ok)
+				oldest_refused = cl;
+		}
+	victim = oldest_refused ? oldest_refused : oldest;
+	if (!victim)
+		return;
+	victim->waiting = false;
+	victim->evicted = true;
+	cs->waiting--;
+	shutdown(victim->fd, SHUT_RDWR);
+	acceptor_closed(&cs->acceptor, "too many clients that have not sent their request: "
+				       "the oldest closed");
+}
+
 static void control_accepted(struct acceptor *a, int res)
 {
 	struct control_server *cs = container_of(a, struct control_server, acceptor);
@@ -408,11 +459,8 @@ static void control_accepted(struct acceptor *a, int res)
 		acceptor_post(a); /* it counts, logs and backs off */
 		return;
 	}
-	if (cs->waiting >= CONTROL_MAX_WAITING) {
-		acceptor_refuse(a, res, "too many clients that have not sent their request");
-		acceptor_post(a);
-		return;
-	}
+	if (cs->waiting >= CONTROL_MAX_WAITING)
+		control_evict_waiting(cs);
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
 		acceptor_refuse(a, res, "out of memory");
@@ -448,6 +496,8 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 	cs->on_request = fn;
 	cs->on_gone = gone;
 	cs->ctx = ctx;
+	cs->reply_timeout.tv_sec = CONTROL_REPLY_TIMEOUT_MS / 1000;
+	cs->reply_timeout.tv_nsec = (CONTROL_REPLY_TIMEOUT_MS % 1000) * 1000000L;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_error("control socket path \"%s\" is too long", path);
 		return -ENAMETOOLONG;

@@ -30,11 +30,14 @@
 struct ctl_client;
 
 /*
- * Clients connected whose request has not arrived yet, at most: past it a new client is
- * closed at once (and counted in refused), so silent clients cannot take every
- * descriptor.  A real client sends its request as soon as it has connected.
+ * Clients connected whose request has not arrived yet, at most: past it the oldest of them
+ * is closed (and counted in refused), so silent clients can take neither every descriptor
+ * nor the room of real clients, which send their request as soon as they have connected.
  */
 #define CONTROL_MAX_WAITING 32
+
+/* How long a reply's send may take: a client that does not read it is closed then. */
+#define CONTROL_REPLY_TIMEOUT_MS 10000
 
 /*
  * Called for every well-formed request.  @fds are the @nfds passed descriptors (none but
@@ -72,6 +75,7 @@ struct control_server {
 	gid_t group; /* the socket's group: its members may use it */
 	uint64_t refused; /* clients refused by their credentials, or closed at once (no
 			   * descriptor to spare) */
+	struct __kernel_timespec reply_timeout; /* CONTROL_REPLY_TIMEOUT_MS (tests: less) */
 };
 
 /*

@@ -660,7 +660,7 @@ int sendlimit_hold(struct sendlimit *sl, const char *app, uint64_t lsn)
 	if (hold_find(sl, app))
 		return -EEXIST;
 	if (sl->nholds == SENDLIMIT_MAX_HOLDS)
-		return -ENOSPC;
+		return -EOVERFLOW;
 	h = &sl->holds[sl->nholds++];
 	memset(h, 0, sizeof(*h));
 	snprintf(h->app, sizeof(h->app), "%s", app);

@@ -87,8 +87,9 @@ bool sendlimit_due(struct sendlimit *sl, int64_t now_us);
 
 /*
  * Hold standby @app at @lsn (its sent position).  Returns 0, -EEXIST when it is held
- * already (the hold is kept), -ENOSPC when too many are held, or -errno when the holds
- * file could not be written (logged; nothing changed).
+ * already (the hold is kept), -EOVERFLOW when SENDLIMIT_MAX_HOLDS are held (not ENOSPC,
+ * which a full disk under the holds file says), or -errno when the holds file could not
+ * be written (logged; nothing changed).
  */
 int sendlimit_hold(struct sendlimit *sl, const char *app, uint64_t lsn);
 

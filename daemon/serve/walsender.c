@@ -1038,6 +1038,11 @@ int serve_hold(struct serve *s, const char *app, char *msg, size_t len)
 	ret = sendlimit_hold(s->limits, app, at);
 	if (ret == -EEXIST)
 		snprintf(msg, len, "standby \"%s\" is held already", app);
+	else if (ret == -EOVERFLOW)
+		snprintf(msg, len,
+			 "could not hold standby \"%s\": %d standbys are held already, the most "
+			 "kept (a plain walship release of one frees its place)",
+			 app, SENDLIMIT_MAX_HOLDS);
 	else if (ret < 0)
 		snprintf(msg, len, "could not hold standby \"%s\": %s", app, strerror(-ret));
 	else

@@ -13,8 +13,8 @@
  *           segments after it (see CTL_F_AHEAD).
  * Reply:    struct ctl_reply followed by `text_len` bytes of text (no NUL): the one-line
  *           verdict for CTL_PUSH, the status document for CTL_STATUS.
- * One request per connection, unless the request carries CTL_F_KEEP: then, once the
- * reply is sent, the next request may follow on the same connection.
+ * One request per connection, unless a CTL_PUSH carries CTL_F_KEEP: then, once the reply
+ * is sent, the next request may follow on the same connection.
  */
 #ifndef WALSHIP_CONTROL_H
 #define WALSHIP_CONTROL_H

@@ -106,25 +106,35 @@ run_capture "$TEST_DIR/one.out" "$CTL_SEND" "$sock" push 00000001000000000000000
 assert_eq 0 "$RC" "ctl_send exit code (one descriptor)"
 grep -q "descriptor" "$TEST_DIR/one.out" && fail "one descriptor refused: $(cat "$TEST_DIR/one.out")"
 wait_for 10 "the daemon to close the pushed file" fds_back
-log "silent clients: at most 32 wait for their request, the others are closed at once"
+log "silent clients: at most 32 wait for their request, the oldest closed to make room"
 refused0=$(status_counter "$PCONF" connections_refused)
-run_capture "$TEST_DIR/silent.out" python3 - "$sock" <<'PY'
-import select, socket, sys, time
+# 40 silent clients, one after the other: the 8 oldest are closed; with the 32 newest
+# still connected and silent, `walship status` is answered (before, every new client was
+# closed at once while 32 silent ones stayed: pushes, and PostgreSQL's archiving, stopped).
+run_capture "$TEST_DIR/silent.out" python3 - "$sock" "$WALSHIP" "$PCONF" <<'PY'
+import select, socket, subprocess, sys, time
 socks = []
-for _ in range(40):
+for i in range(40):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(sys.argv[1])
     socks.append(s)
+    time.sleep(0.01)  # connected in this order: the oldest first
 closed, deadline = set(), time.monotonic() + 10
 while len(closed) < 8 and time.monotonic() < deadline:
     ready, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.5)
     for s in ready:
         if s.recv(4096) == b"":
             closed.add(s)
-print(len(closed))
+print("closed", len(closed), "oldest", sum(1 for s in socks[:8] if s in closed))
+rc = subprocess.run([sys.argv[2], "status", "-c", sys.argv[3]],
+                    stdout=subprocess.DEVNULL).returncode
+print("status", rc)
 PY
 assert_eq 0 "$RC" "the silent clients' script"
-assert_eq 8 "$(cat "$TEST_DIR/silent.out")" "silent control clients closed at once"
+assert_eq "closed 8 oldest 8" "$(head -n 1 "$TEST_DIR/silent.out")" \
+	"silent control clients closed: the 8 oldest"
+assert_eq "status 0" "$(tail -n 1 "$TEST_DIR/silent.out")" \
+	"walship status with 32 silent clients connected"
 wait_for 10 "the daemon to close the silent clients" fds_back
 refused1=$(status_counter "$PCONF" connections_refused)
 ((refused1 - refused0 >= 8)) || fail "connections_refused went from $refused0 to $refused1"

@@ -3,10 +3,12 @@
  * Tests for daemon/control/control.c over a real io_uring and a real control socket: a
  * request not answered at once (a push) is watched, and a client that closes its end
  * before the answer is reported gone, its reply written to no one and its descriptor
- * kept until then; a client that stays gets its answer, and a kept connection (CTL_F_KEEP)
- * its next request, the watch of the first cancelled.  Made under build/.
+ * kept until then; a client that stays gets its answer, and a kept connection (CTL_F_KEEP,
+ * pushes only) its next request, the watch of the first cancelled; silent clients past
+ * CONTROL_MAX_WAITING make room, the oldest closed, for a new one.  Made under build/.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -102,13 +104,41 @@ static int client_connect(void)
 	return fd;
 }
 
-static void client_send(int fd, uint32_t flags)
+/* Send request @op with @flags; a push passes a descriptor (of /dev/null), as it must. */
+static void client_send_op(int fd, uint16_t op, uint32_t flags)
 {
 	struct ctl_request req = {
-		.magic = CTL_MAGIC, .version = CTL_VERSION, .op = CTL_STATUS, .flags = flags
+		.magic = CTL_MAGIC, .version = CTL_VERSION, .op = op, .flags = flags
 	};
+	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cmsg;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int passed = -1;
 
-	assert_int_equal(send(fd, &req, sizeof(req), 0), (ssize_t)sizeof(req));
+	if (op == CTL_PUSH) {
+		struct cmsghdr *c;
+
+		passed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		assert_true(passed >= 0);
+		msg.msg_control = cmsg.buf;
+		msg.msg_controllen = sizeof(cmsg.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &passed, sizeof(int));
+	}
+	assert_int_equal(sendmsg(fd, &msg, 0), (ssize_t)sizeof(req));
+	if (passed >= 0)
+		close(passed);
+}
+
+static void client_send(int fd, uint32_t flags)
+{
+	client_send_op(fd, CTL_STATUS, flags);
 }
 
 /* The reply's code, received on @fd (waiting for it, running the ring meanwhile). */
@@ -156,14 +186,14 @@ static void test_client_stays_kept(void **state)
 	int fd = client_connect();
 
 	(void)state;
-	client_send(fd, CTL_F_KEEP);
+	client_send_op(fd, CTL_PUSH, CTL_F_KEEP);
 	RUN_UNTIL(pending != NULL);
 	for (int i = 0; i < 3; i++) /* the watch is in flight */
 		ring_run(&ring, 10);
 	control_reply_text(pending, CTL_OK, "later");
 	assert_int_equal(client_receive(fd), CTL_OK);
 	answer_at_once = true;
-	client_send(fd, CTL_F_KEEP);
+	client_send_op(fd, CTL_PUSH, CTL_F_KEEP);
 	assert_int_equal(client_receive(fd), CTL_OK);
 	assert_int_equal(requests, 2);
 	assert_int_equal(gone_calls, 0);
@@ -174,11 +204,70 @@ static void test_client_stays_kept(void **state)
 	assert_null(strstr(captured, "could not"));
 }
 
+/* The end of @fd's connection: recv() returns 0 (running the ring meanwhile). */
+static void client_sees_end(int fd)
+{
+	char buf[64];
+	ssize_t n = -1;
+
+	for (int round = 0; round < 100 && n < 0; round++) {
+		ring_run(&ring, 20);
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	}
+	assert_int_equal(n, 0);
+}
+
+/*
+ * CONTROL_MAX_WAITING silent clients do not keep a real one out: the oldest of them is
+ * closed to make room, and the new one's request is answered (before, the new one was
+ * closed at once, for as long as the silent ones stayed).
+ */
+static void test_silent_clients_evicted(void **state)
+{
+	int silent[CONTROL_MAX_WAITING], fd;
+
+	(void)state;
+	answer_at_once = true;
+	for (int i = 0; i < CONTROL_MAX_WAITING; i++) {
+		silent[i] = client_connect();
+		RUN_UNTIL(cs.waiting == (unsigned int)i + 1);
+	}
+	fd = client_connect();
+	client_send(fd, 0);
+	assert_int_equal(client_receive(fd), CTL_OK);
+	client_sees_end(silent[0]);
+	/* The 31 silent ones left (the answered one is closed after its reply). */
+	RUN_UNTIL(cs.clients == CONTROL_MAX_WAITING - 1);
+	assert_int_equal(cs.waiting, CONTROL_MAX_WAITING - 1);
+	close(fd);
+	for (int i = 0; i < CONTROL_MAX_WAITING; i++)
+		close(silent[i]);
+	RUN_UNTIL(cs.clients == 0);
+	assert_int_equal(cs.waiting, 0);
+}
+
+/* CTL_F_KEEP keeps a push's connection only: a status request's is closed after its
+ * reply, so that no client piles up replies it does not read. */
+static void test_keep_pushes_only(void **state)
+{
+	int fd = client_connect();
+
+	(void)state;
+	answer_at_once = true;
+	client_send(fd, CTL_F_KEEP);
+	assert_int_equal(client_receive(fd), CTL_OK);
+	client_sees_end(fd);
+	close(fd);
+	RUN_UNTIL(cs.clients == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_stays_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent_clients_evicted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_pushes_only, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -578,11 +578,13 @@ static uint64_t replica_retain_floor(void *ctx)
 
 /* A kept partial left the store's table (removed, set aside: its segment was stored
  * as NAME.partial at a timeline switch, or sent again from its start, or more were kept
- * than the table holds): downstream replicas stop following it (FILE_CANCEL). */
+ * than the table holds): standbys and downstream replicas stop following it (the latter
+ * with FILE_CANCEL). */
 static void replica_partial_gone(void *arg, const char *name, const char *tmp_name)
 {
 	struct replica *rp = arg;
 
+	serve_wal_dropped(rp->serve, name, tmp_name);
 	relay_wal_dropped(rp->relay, name, tmp_name);
 }
 

@@ -196,8 +196,11 @@ static void infile_discard(struct infile *f)
 	    errno != ENOENT)
 		log_warning("could not remove file \"%s/%s/%s\": %s", rp->store.path,
 			    STORE_INCOMING_DIR, f->tmp_name, strerror(errno));
-	if (f->stream && f->tmp_name[0])
-		relay_wal_dropped(rp->relay, f->name, f->tmp_name); /* downstream replicas */
+	if (f->tmp_name[0]) {
+		serve_wal_dropped(rp->serve, f->name, f->tmp_name); /* standbys on pg_listen */
+		if (f->stream)
+			relay_wal_dropped(rp->relay, f->name, f->tmp_name); /* downstream */
+	}
 	f->tmp_name[0] = '\0';
 }
 
@@ -245,6 +248,7 @@ static void infile_set_aside(struct infile *f)
 			    " bytes were acknowledged durable",
 			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->acked);
 		log_detail("The next start of walshipd looks at it again.");
+		serve_wal_dropped(rp->serve, f->name, f->tmp_name);
 		relay_wal_dropped(rp->relay, f->name, f->tmp_name);
 		f->tmp_name[0] = '\0';
 		return;

@@ -782,6 +782,25 @@ void serve_wal_stored(struct serve *s, const char *name)
 	serve_wake(s);
 }
 
+void serve_wal_dropped(struct serve *s, const char *name, const char *tmp_name)
+{
+	struct growing *g;
+
+	if (!s)
+		return;
+	g = serve_growing_find(s, name);
+	if (!g || strcmp(g->tmp_name, tmp_name))
+		return; /* another copy grows, or it was stored: nothing of this one is left */
+	memset(g, 0, sizeof(*g));
+	/* Else a standby that read it to its last durable byte would wait for more for
+	 * ever, and one that comes to the segment later find no file and still wait. */
+	for (struct standby *sb = s->standbys; sb; sb = sb->next)
+		if (sb->file_fd >= 0 && sb->file_incoming && !strcmp(sb->file_name, name) &&
+		    !strcmp(sb->file_tmp, tmp_name))
+			sb->file_reopen = true;
+	serve_wake(s);
+}
+
 uint64_t serve_retention_floor(const struct serve *s)
 {
 	uint64_t floor = serve_slots_floor(s), held = s ? sendlimit_floor(s->limits) : UINT64_MAX;

@@ -86,6 +86,14 @@ void serve_wal_image_gone(struct serve *s, const char *name, const uint8_t *imag
 void serve_wal_stored(struct serve *s, const char *name);
 
 /*
+ * The copy of @name being received into .incoming/@tmp_name, which serve_wal_durable()
+ * was told of, ends without being stored under @name (a duplicate of the stored file, a
+ * conflict, a refusal, a cancel, a kept partial retired): it is forgotten, and standbys
+ * reading it open the segment again (the stored file, another copy, or they wait).
+ */
+void serve_wal_dropped(struct serve *s, const char *name, const char *tmp_name);
+
+/*
  * Called when the furthest apply position any standby on pg_listen reported grows: @lsn
  * on timeline @tli (never more than this replica holds durably: a standby is sent nothing
  * else).  The replica role passes it upstream (APPLIED, docs/protocol.md).

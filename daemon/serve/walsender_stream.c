@@ -495,8 +495,12 @@ void sb_pump(struct standby *sb)
 		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), file_tli, segno,
 					seg_size);
 		g = serve_growing_find(s, sb->file_name);
-		if (g)
+		/* A copy received under the name of a stored file (a push sent again, a
+		 * stream's segment also pushed) may still end refused: the stored file. */
+		if (g && faccessat(s->store->dir_fd, sb->file_name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			sb_open(sb, g);
+		else if (g)
+			sb_open(sb, NULL);
 		else if (file_tli != s->tli || segno * seg_size < s->end_lsn)
 			sb_open(sb, NULL); /* stored, or removed: the open says which */
 		else

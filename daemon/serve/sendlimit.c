@@ -71,6 +71,11 @@ struct hold {
 	uint64_t lsn;
 	int64_t time; /* BEFORE: a PostgreSQL timestamp */
 	uint64_t upto; /* UPTO: the limit */
+	/* BEFORE: where the search for the first commit at or after the time resumes (the
+	 * commits from the hold's position up to here are older): sendlimit_for() runs at
+	 * every wake of the standby, and a held delayed standby can have millions of commits
+	 * between its hold and that time.  0: search from the hold's position. */
+	size_t before_from;
 };
 
 struct sendlimit {
@@ -95,6 +100,31 @@ struct sendlimit {
 	uint64_t errors_logged;
 };
 
+/* The index of the first commit at or after @lsn (ncommits: none).  Commits are
+ * indexed in WAL order, as decoded: a binary search, not a walk through millions. */
+static size_t commit_lower_bound(const struct sendlimit *sl, uint64_t lsn)
+{
+	size_t lo = 0, hi = sl->ncommits;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sl->commits[mid].lsn < lsn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The index starts again, empty: no search of a hold resumes in it. */
+static void index_emptied(struct sendlimit *sl)
+{
+	sl->ncommits = 0;
+	for (unsigned int i = 0; i < sl->nholds; i++)
+		sl->holds[i].before_from = 0;
+}
+
 /* The first @k commits leave the index: for the delays they were due for, their end is
  * kept; for the others, the WAL they cover is delayed by its segments' times. */
 static void fold(struct sendlimit *sl, size_t k)
@@ -106,6 +136,11 @@ static void fold(struct sendlimit *sl, size_t k)
 		if (due)
 			d->folded_end = sl->commits[due - 1].end_lsn;
 		d->idx -= due;
+	}
+	for (unsigned int i = 0; i < sl->nholds; i++) {
+		struct hold *h = &sl->holds[i];
+
+		h->before_from = h->before_from > k ? h->before_from - k : 0;
 	}
 	memmove(sl->commits, sl->commits + k, (sl->ncommits - k) * sizeof(*sl->commits));
 	sl->ncommits -= k;
@@ -162,9 +197,12 @@ static void prune(struct sendlimit *sl)
 	for (unsigned int i = 0; i < sl->ndelays; i++)
 		if (sl->delays[i].idx < k)
 			k = sl->delays[i].idx;
-	for (unsigned int i = 0; i < sl->nholds; i++)
-		while (k && sl->commits[k - 1].lsn >= sl->holds[i].lsn)
-			k--;
+	for (unsigned int i = 0; i < sl->nholds; i++) {
+		size_t held = commit_lower_bound(sl, sl->holds[i].lsn);
+
+		if (held < k)
+			k = held;
+	}
 	if (k < 1024 || k < sl->ncommits / 2)
 		return;
 	fold(sl, k); /* due for every delay */
@@ -287,6 +325,7 @@ static void holds_load(struct sendlimit *sl)
 			continue;
 		}
 		h->upto = 0;
+		h->before_from = 0;
 		if (!strcmp(word, "before")) {
 			h->mode = HOLD_BEFORE;
 		} else if (!strcmp(word, "upto_from")) {
@@ -376,7 +415,7 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 	/* what was known before does not join what follows: forget it */
 	sl->index_start = lsn;
 	sl->tli = tli;
-	sl->ncommits = 0;
+	index_emptied(sl);
 	sl->overflow_lsn = 0;
 	sl->overflow_logged = false;
 	for (unsigned int i = 0; i < sl->ndelays; i++)
@@ -417,7 +456,7 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		if (sl->dec_on)
 			wal_decoder_end(&sl->dec);
 		sl->dec_on = false;
-		sl->ncommits = 0;
+		index_emptied(sl);
 		sl->index_start = 0;
 		for (unsigned int i = 0; i < sl->ndelays; i++)
 			delay_reset(&sl->delays[i]);
@@ -593,12 +632,15 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 			/* the commits after the hold are not known (or not all kept): stay
 			 * held */
 		} else if (h->mode == HOLD_BEFORE) {
-			size_t i = 0;
+			size_t i = commit_lower_bound(sl, h->lsn);
 
-			/* the first commit at or after the time: up to its start */
-			while (i < sl->ncommits &&
-			       (sl->commits[i].lsn < h->lsn || sl->commits[i].time < h->time))
+			/* the first commit at or after the time (commit times need not grow
+			 * with the WAL: one by one): up to its start */
+			if (h->before_from > i)
+				i = h->before_from;
+			while (i < sl->ncommits && sl->commits[i].time < h->time)
 				i++;
+			h->before_from = i;
 			if (i < sl->ncommits)
 				at = sl->commits[i].lsn;
 			else if (sl->dec_on && sl->dec.end_lsn > at)
@@ -686,6 +728,7 @@ int sendlimit_release(struct sendlimit *sl, const char *app, enum sendlimit_rele
 	} else if (how == SENDLIMIT_RELEASE_BEFORE) {
 		h->mode = HOLD_BEFORE;
 		h->time = value;
+		h->before_from = 0;
 	} else {
 		h->mode = HOLD_UPTO;
 		h->upto = (uint64_t)value;

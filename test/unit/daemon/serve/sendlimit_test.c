@@ -5,7 +5,8 @@
  * wake-up not taken by a look at the limit in between, a hold released --upto keeping
  * its position as the retention floor, across a reload of the holds file (names with
  * leading blanks or empty too), a holds file
- * of the builds before, and a reload of standby_delay keeping what is due.  The WAL is
+ * of the builds before, a release --before (the first commit at or after the time), and a
+ * reload of standby_delay keeping what is due.  The WAL is
  * built in memory (test/unit/wal_records.h) with commit times around the real clock.
  */
 #include <errno.h>
@@ -205,6 +206,58 @@ static void test_release_upto_keeps_floor(void **state)
 	sendlimit_free(sl);
 }
 
+/*
+ * A hold released --before TIME: up to the start of the first commit at or after TIME
+ * after the hold's position, commit times not in WAL order included; asked again (as at
+ * each wake of the standby: the search resumes where it stopped) and after a release
+ * --before an earlier time (searched afresh).
+ */
+static void test_release_before(void **state)
+{
+	struct wal_build wb = {
+		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
+	};
+	const int n = 2000;
+	uint64_t lsn[2000];
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	int64_t t0 = now_us - 3600 * 1000000LL;
+
+	(void)state;
+	memset(seg, 0, sizeof(seg));
+	wb_page_header(&wb, 0);
+	/* commit i at t0 + i s, but for 1500, made a second before 1499 */
+	for (int i = 0; i < n; i++)
+		lsn[i] = wb_xact(&wb, 0x00,
+				 pgrepl_time_from_unix_us(t0 + (i == 1500 ? 1498 : i) * 1000000LL));
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_hold(sl, "sb", 5 * (uint64_t)SEG), 0);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", wb.pos, seg);
+	assert_true(sendlimit_indexing(sl));
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 5 * (uint64_t)SEG); /* held */
+
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 1499 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[1499]);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[1499]);
+	/* 1500's time is before 1499's: the first at or after 1498.5 s is 1499 */
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 1498500000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[1499]);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 10 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[10]);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[10]);
+	/* the floor stays where it was held */
+	assert_int_equal(sendlimit_floor(sl), 5 * (uint64_t)SEG);
+	sendlimit_free(sl);
+}
+
 /* A holds file of the builds before, whose "upto" line kept no held position: the limit
  * is read as the limit and the floor, not the time field after it as the limit. */
 static void test_holds_file_before(void **state)
@@ -295,6 +348,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delay_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_look_keeps_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_file_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_names_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_name_cleaned, setup, teardown),

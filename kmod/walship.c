@@ -844,6 +844,9 @@ static void walship_entry_free(struct walship_dir *dir, struct walship_entry *e)
 {
 	list_del(&e->list);
 	dir->count--;
+	/* Its directory goes now, not with the last reference: a reader's may outlive the
+	 * module (CONFIG_DEBUG_KOBJECT_RELEASE delays every release). */
+	kobject_del(&e->kobj);
 	kobject_put(&e->kobj);
 }
 
@@ -1088,9 +1091,11 @@ out_put_kobj:
 
 static void __exit walship_exit(void)
 {
-	/* No handler runs after this returns, so the lists are ours alone. */
-	genl_unregister_family(&walship_family);
+	/* The notifier first: a publisher closing between the two would otherwise announce
+	 * its departure on the family's group, unregistered already.  No handler runs after
+	 * the family is unregistered, so the lists are ours alone. */
 	netlink_unregister_notifier(&walship_netlink_notifier);
+	genl_unregister_family(&walship_family);
 	walship_dirs_free();
 	kobject_put(walship_kobj);
 }

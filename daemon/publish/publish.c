@@ -24,9 +24,13 @@
  *
  * Standbys (a replica's PostgreSQL standbys on pg_listen) are published as peers are,
  * under their application_name, when it follows the node-name rule: one directory per
- * name, the first standby of a name shown (two standbys left with the default
- * application_name "walreceiver" share one).  A module from before the standby commands
- * (its family's maxattr says so) is sent none.
+ * name (two standbys left with the default application_name "walreceiver" share one),
+ * the most advanced standby of a name shown (streaming, then between commands, then
+ * authenticating; the newest first among equals), and those most advanced first under
+ * the bound: a connection that names itself as a streaming standby and never finishes
+ * its authentication, which anyone reaching pg_listen may open, neither takes that
+ * standby's directory nor pushes streaming ones out.  A module from before the standby
+ * commands (its family's maxattr says so) is sent none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -498,29 +502,50 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 	return count;
 }
 
-/* The module's view of @n's standbys: at most WALSHIP_MAX_STANDBYS with valid names, the
- * first of each name (see the top). */
-static unsigned int pub_snapshot_standbys(const struct status_node *n, struct pub_standby *out)
+/* The module's state of standby @s. */
+static uint32_t pub_standby_state(const struct status_standby *s)
+{
+	for (uint32_t st = 0; st <= WALSHIP_STANDBY_MAX; st++)
+		if (!strcmp(s->state, walship_standby_state_name(st)))
+			return st;
+	return WALSHIP_STANDBY_UNKNOWN;
+}
+
+unsigned int publish_standby_pick(const struct status_node *n, unsigned int *index)
 {
 	unsigned int count = 0;
 
-	for (unsigned int i = 0; i < n->nstandbys && count < WALSHIP_MAX_STANDBYS; i++) {
-		const struct status_standby *s = &n->standbys[i];
-		struct pub_standby *ps = &out[count];
-		bool dup = false;
+	/* One pass per state, the most advanced first (the states are numbered in that
+	 * order, see the top). */
+	for (uint32_t want = WALSHIP_STANDBY_MAX + 1; want-- > 0;) {
+		for (unsigned int i = 0; i < n->nstandbys && count < WALSHIP_MAX_STANDBYS; i++) {
+			const char *name = n->standbys[i].application_name;
+			bool dup = false;
 
-		if (!node_name_valid(s->application_name))
-			continue;
-		for (unsigned int j = 0; j < count && !dup; j++)
-			dup = !strcmp(out[j].name, s->application_name);
-		if (dup)
-			continue;
+			if (pub_standby_state(&n->standbys[i]) != want || !node_name_valid(name))
+				continue;
+			for (unsigned int j = 0; j < count && !dup; j++)
+				dup = !strcmp(n->standbys[index[j]].application_name, name);
+			if (!dup)
+				index[count++] = i;
+		}
+	}
+	return count;
+}
+
+/* The module's view of @n's standbys (publish_standby_pick()). */
+static unsigned int pub_snapshot_standbys(const struct status_node *n, struct pub_standby *out)
+{
+	static unsigned int index[WALSHIP_MAX_STANDBYS];
+	unsigned int count = publish_standby_pick(n, index);
+
+	for (unsigned int k = 0; k < count; k++) {
+		const struct status_standby *s = &n->standbys[index[k]];
+		struct pub_standby *ps = &out[k];
+
 		memset(ps, 0, sizeof(*ps));
 		snprintf(ps->name, sizeof(ps->name), "%s", s->application_name);
-		ps->state = WALSHIP_STANDBY_UNKNOWN;
-		for (uint32_t st = 0; st <= WALSHIP_STANDBY_MAX; st++)
-			if (!strcmp(s->state, walship_standby_state_name(st)))
-				ps->state = st;
+		ps->state = pub_standby_state(s);
 		ps->sent_lsn = s->sent_lsn;
 		ps->write_lsn = s->write_lsn;
 		ps->flush_lsn = s->flush_lsn;
@@ -534,7 +559,6 @@ static unsigned int pub_snapshot_standbys(const struct status_node *n, struct pu
 		ps->delay_ms = s->delay_ms;
 		snprintf(ps->hold, sizeof(ps->hold), "%s", s->hold);
 		ps->send_limit = s->send_limit;
-		count++;
 	}
 	return count;
 }

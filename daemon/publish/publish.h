@@ -52,6 +52,14 @@ void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now
 unsigned int publish_peer_names(struct publisher *pb, const struct status_node *n,
 				char names[][WALSHIP_NAME_MAX + 1], unsigned int *index);
 
+/*
+ * The standbys of @n that walship.ko is to show, at most WALSHIP_MAX_STANDBYS: into @index
+ * their places in n->standbys, the most advanced first (streaming, then between commands,
+ * then authenticating; in n's order among equals); returns how many.  Of a name several
+ * have, the most advanced only; a name that is not a node name, none.  Exposed for tests.
+ */
+unsigned int publish_standby_pick(const struct status_node *n, unsigned int *index);
+
 /* Close the socket: walship.ko then shows daemon "none", peers and standbys "unknown". */
 void publish_free(struct publisher *pb);
 

@@ -3,8 +3,8 @@
  * Unit tests for the names the sysfs publisher gives peers (daemon/publish/publish.c,
  * publish_peer_names()): a relaying replica reports its downstream replicas after its
  * upstream, and only the first peer is the upstream, kept under the name of its last
- * handshake while disconnected; a name two peers have is published once.  The module
- * itself is tested under QEMU (test/kernel/).
+ * handshake while disconnected; a name two peers have is published once; of standbys of
+ * one name, the most advanced.  The module itself is tested under QEMU (test/kernel/).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,12 +116,67 @@ static void test_duplicates_dropped(void **state)
 	publish_free(pb);
 }
 
+/*
+ * Of the standbys of a name, the most advanced is published: a connection still
+ * authenticating under a streaming standby's name (which anyone reaching pg_listen may
+ * open) does not take its place, however new; and the most advanced come first under the
+ * bound, so that such connections under new names do not push streaming standbys out.
+ */
+static void test_standby_most_advanced(void **state)
+{
+	/* newest first, as the serve role lists them */
+	static const char *const sbs[][2] = {
+		{ "sb1", "startup" },	{ "x1", "startup" },	     { "sb2", "idle" },
+		{ "sb1", "streaming" }, { "bad name", "streaming" }, { "sb2", "streaming" },
+		{ "sb3", "idle" },	{ "sb3", "idle" },
+	};
+	struct status_node n;
+	unsigned int index[WALSHIP_MAX_STANDBYS], count;
+
+	(void)state;
+	memset(&n, 0, sizeof(n));
+	n.nstandbys = sizeof(sbs) / sizeof(sbs[0]);
+	n.standbys = calloc(n.nstandbys, sizeof(*n.standbys));
+	assert_non_null(n.standbys);
+	for (unsigned int i = 0; i < n.nstandbys; i++) {
+		snprintf(n.standbys[i].application_name, sizeof(n.standbys[i].application_name),
+			 "%s", sbs[i][0]);
+		snprintf(n.standbys[i].state, sizeof(n.standbys[i].state), "%s", sbs[i][1]);
+	}
+	count = publish_standby_pick(&n, index);
+	assert_int_equal(count, 4);
+	assert_int_equal(index[0], 3); /* sb1 streaming, not its newer startup */
+	assert_int_equal(index[1], 5); /* sb2 streaming, not its newer idle */
+	assert_int_equal(index[2], 6); /* sb3, the first of two idle */
+	assert_int_equal(index[3], 1); /* x1, authenticating, last */
+	free(n.standbys);
+
+	/* WALSHIP_MAX_STANDBYS connections authenticating under new names, newer than a
+	 * streaming standby: it is published all the same. */
+	n.nstandbys = WALSHIP_MAX_STANDBYS + 1;
+	n.standbys = calloc(n.nstandbys, sizeof(*n.standbys));
+	assert_non_null(n.standbys);
+	for (unsigned int i = 0; i < WALSHIP_MAX_STANDBYS; i++) {
+		snprintf(n.standbys[i].application_name, sizeof(n.standbys[i].application_name),
+			 "x%u", i);
+		snprintf(n.standbys[i].state, sizeof(n.standbys[i].state), "startup");
+	}
+	snprintf(n.standbys[WALSHIP_MAX_STANDBYS].application_name,
+		 sizeof(n.standbys[0].application_name), "sb1");
+	snprintf(n.standbys[WALSHIP_MAX_STANDBYS].state, sizeof(n.standbys[0].state), "streaming");
+	count = publish_standby_pick(&n, index);
+	assert_int_equal(count, WALSHIP_MAX_STANDBYS);
+	assert_int_equal(index[0], WALSHIP_MAX_STANDBYS);
+	free(n.standbys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_upstream_kept),
 		cmocka_unit_test(test_relay_upstream_unnamed),
 		cmocka_unit_test(test_duplicates_dropped),
+		cmocka_unit_test(test_standby_most_advanced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,6 +82,20 @@ struct msg_applied {
 	uint64_t apply_lsn; /* > 0 */
 };
 
+/*
+ * Whether an apply position (@tli, @lsn) is news after (@known_tli, @known_lsn), the rule
+ * of every hop that passes APPLIED on (serve, relay, replica) and of the primary: further
+ * on the same timeline, or on a later one however far (a standby that followed a timeline
+ * switch which forked behind what was applied before: a filter on the LSN alone would
+ * hold its reports back until the new timeline passed the old one's, and remote_apply
+ * commits with them).  One on an earlier timeline is stale.
+ */
+static inline bool msg_applied_newer(uint32_t known_tli, uint64_t known_lsn, uint32_t tli,
+				     uint64_t lsn)
+{
+	return tli > known_tli || (tli == known_tli && lsn > known_lsn);
+}
+
 /* FILE_CANCEL: the streamed file @file_id ends here, incomplete; the replica keeps nothing
  * of it and sends no ACK. */
 struct msg_file_cancel {

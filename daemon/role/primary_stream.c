@@ -381,8 +381,8 @@ int peer_on_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
 	if (stream_of(peer->pr))
 		m.apply_lsn =
 			stream_forks_clamp(&stream_of(peer->pr)->forks, m.timeline, 0, m.apply_lsn);
-	if (m.timeline == peer->apply_tli && m.apply_lsn <= peer->apply_lsn)
-		return 0; /* nothing new */
+	if (!msg_applied_newer(peer->apply_tli, peer->apply_lsn, m.timeline, m.apply_lsn))
+		return 0; /* nothing new, or an earlier timeline's */
 	peer->apply_lsn = m.apply_lsn;
 	peer->apply_tli = m.timeline;
 	primary_stream_report(peer->pr);

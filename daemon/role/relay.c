@@ -73,7 +73,8 @@ struct relay_state {
 	int ndown;
 	relay_applied_fn applied_fn; /* the downstream replicas' apply goes there */
 	void *applied_arg;
-	uint64_t applied_lsn; /* the furthest passed on */
+	uint64_t applied_lsn; /* the furthest passed on (msg_applied_newer()) */
+	uint32_t applied_tli;
 	bool dirty; /* a floor moved since the registry was written */
 	int64_t saved_ms;
 };
@@ -574,8 +575,10 @@ void relay_peer_applied(struct peer *peer, const uint8_t *payload, uint32_t len)
 	struct relay_state *rs = relay_of(peer->pr);
 	struct msg_applied m;
 
-	if (msg_applied_decode(payload, len, &m) < 0 || m.apply_lsn <= rs->applied_lsn)
+	if (msg_applied_decode(payload, len, &m) < 0 ||
+	    !msg_applied_newer(rs->applied_tli, rs->applied_lsn, m.timeline, m.apply_lsn))
 		return;
+	rs->applied_tli = m.timeline;
 	rs->applied_lsn = m.apply_lsn;
 	if (rs->applied_fn)
 		rs->applied_fn(rs->applied_arg, m.timeline, m.apply_lsn);

@@ -115,12 +115,12 @@ static void replica_send_applied(struct replica *rp)
 }
 
 /* From the standbys on pg_listen and from the downstream replicas (relay): the furthest
- * goes upstream (a smaller one, from another timeline, would change nothing there). */
+ * goes upstream, on the newest timeline (msg_applied_newer()). */
 static void replica_applied(void *arg, uint32_t tli, uint64_t lsn)
 {
 	struct replica *rp = arg;
 
-	if (lsn <= rp->applied_lsn)
+	if (!msg_applied_newer(rp->applied_tli, rp->applied_lsn, tli, lsn))
 		return;
 	rp->applied_tli = tli;
 	rp->applied_lsn = lsn;

@@ -167,8 +167,10 @@ struct serve {
 	uint64_t refused, hba_refused, shed;
 	struct serve_slots slots;
 	struct worker worker; /* the slots' periodic writes (slots.h) */
-	/* the furthest apply position a standby reported, and who is told of it */
+	/* the furthest apply position a standby reported (msg_applied_newer()), and who is
+	 * told of it */
 	uint64_t applied_lsn;
+	uint32_t applied_tli;
 	serve_applied_fn applied_fn;
 	void *applied_arg;
 	struct sendlimit *limits; /* delayed and held standbys */

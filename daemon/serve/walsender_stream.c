@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "proto/codec.h"
 #include "proto/pgrepl.h"
 #include "serve/pgwire.h"
 #include "serve/sendlimit.h"
@@ -211,7 +212,9 @@ void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb->write = st.write;
 		sb->flush = st.flush;
 		sb->apply = st.apply;
-		if (st.apply > sb->s->applied_lsn && sb->tli) {
+		if (sb->tli && st.apply &&
+		    msg_applied_newer(sb->s->applied_tli, sb->s->applied_lsn, sb->tli, st.apply)) {
+			sb->s->applied_tli = sb->tli;
 			sb->s->applied_lsn = st.apply;
 			if (sb->s->applied_fn)
 				sb->s->applied_fn(sb->s->applied_arg, sb->tli, st.apply);

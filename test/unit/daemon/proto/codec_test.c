@@ -434,6 +434,13 @@ static void test_applied(void **state)
 	in.apply_lsn = 0;
 	assert_int_equal(msg_applied_encode(frame, sizeof(frame), &in), -EINVAL);
 	assert_string_equal(wire_type_name(WIRE_APPLIED), "APPLIED");
+	/* news: further on the timeline, or a later timeline however far (a switch that
+	 * forked behind what was applied); an earlier timeline's is stale */
+	assert_false(msg_applied_newer(1, 0x5000, 1, 0x5000));
+	assert_true(msg_applied_newer(1, 0x5000, 1, 0x5001));
+	assert_true(msg_applied_newer(1, 0x5000, 2, 0x3000));
+	assert_false(msg_applied_newer(2, 0x3000, 1, 0x9000));
+	assert_true(msg_applied_newer(0, 0, 1, 1));
 }
 
 static int begin_with(size_t at, uint8_t value)

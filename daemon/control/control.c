@@ -222,6 +222,7 @@ void control_reply(struct ctl_client *cl, uint16_t code, const char *text, size_
 	cl->msg.msg_iov = cl->iov;
 	cl->msg.msg_iovlen = len ? 2 : 1;
 	cl->op.cb = client_reply_sent;
+	ring_reserve(cl->cs->ring, 2);
 	sqe = ring_sqe(cl->cs->ring, &cl->op);
 	io_uring_prep_sendmsg(sqe, cl->fd, &cl->msg, MSG_NOSIGNAL);
 	/* A client that does not read its reply (a status of 200 kB, or kept replies piling

@@ -183,6 +183,14 @@ struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op)
 	return sqe;
 }
 
+void ring_reserve(struct ring *r, unsigned int n)
+{
+	if (io_uring_sq_space_left(&r->uring) < n) {
+		ring_count_queued(r);
+		io_uring_submit(&r->uring);
+	}
+}
+
 void ring_sqe_tag(struct ring *r, struct io_uring_sqe *sqe, unsigned int tag)
 {
 	if (!tag || tag > RING_TAG_MAX)

@@ -85,6 +85,11 @@ void ring_exit(struct ring *r);
  */
 struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op);
 
+/* Room for @n submissions in a row (handing what is queued to the kernel first if
+ * needed): a request and its IORING_OP_LINK_TIMEOUT must go in one submission, or the
+ * request goes alone, without its timeout. */
+void ring_reserve(struct ring *r, unsigned int n);
+
 /* Tag the request @sqe (from ring_sqe(), prepared) with @tag, 1 to RING_TAG_MAX; 0 leaves
  * it.  Sends are counted in tagged_submitted; a RECV's tag lets the probes time how long
  * what arrived waits to be durable. */

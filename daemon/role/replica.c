@@ -414,6 +414,7 @@ static void replica_connect(struct replica *rp)
 		return;
 	}
 	rp->connect_op.cb = replica_connected;
+	ring_reserve(rp->ring, 2); /* the connect and its timeout together */
 	sqe = ring_sqe(rp->ring, &rp->connect_op);
 	io_uring_prep_connect(sqe, rp->connect_fd, (struct sockaddr *)&rp->upstream_addr,
 			      rp->upstream_len);

@@ -415,6 +415,12 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		/* The switch point's segment, read from the new timeline's file, whose history
 		 * came first: its first durable bytes wake the standby (serve_wake()). */
 		sb->waiting = true;
+	} else if (res == -ENOENT && sb->file_tli == s->tli &&
+		   (sb->file_segno + 1) * s->store->id.seg_size >= s->end_lsn) {
+		/* The newest segment, whose copy was dropped before it was stored (refused,
+		 * retired: serve_wal_dropped()): its next copy, or its stored file, wakes the
+		 * standby.  It was not removed. */
+		sb->waiting = true;
 	} else if (res == -ENOENT) {
 		sb_removed(sb);
 		sb_flush(sb);
@@ -498,9 +504,11 @@ void sb_pump(struct standby *sb)
 		wal_name_format_segment(sb->file_name, sizeof(sb->file_name), file_tli, segno,
 					seg_size);
 		g = serve_growing_find(s, sb->file_name);
-		/* A copy received under the name of a stored file (a push sent again, a
-		 * stream's segment also pushed) may still end refused: the stored file. */
-		if (g && faccessat(s->store->dir_fd, sb->file_name, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		/* A copy received under the name of a file this replica stored (a push sent
+		 * again, a stream's segment also pushed) may still end refused: the stored
+		 * file.  Not any file under the name: one put there by hand is not looked at
+		 * until the replica's next group commit of the copy. */
+		if (g && !store_recent_has(s->store, sb->file_name))
 			sb_open(sb, g);
 		else if (g)
 			sb_open(sb, NULL);

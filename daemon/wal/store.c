@@ -1067,6 +1067,14 @@ void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_
 		st->nrecent++;
 }
 
+bool store_recent_has(const struct store *st, const char *name)
+{
+	for (unsigned int idx = 0; idx < st->nrecent; idx++)
+		if (!strcmp(st->recent[idx].name, name))
+			return true;
+	return false;
+}
+
 int store_crc_prefix(int fd, uint64_t len, uint32_t *crc)
 {
 	uint8_t *buf = malloc(READ_CHUNK);

@@ -312,4 +312,9 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 /* Remember that @name (@size bytes, CRC-32C @crc) is stored under its final name. */
 void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc);
 
+/* Whether @name is among the files this store stored lately (store_recent_add()) and has
+ * not set aside since: a file under that name is one it accepted, not one put there by
+ * hand that it has not looked at yet. */
+bool store_recent_has(const struct store *st, const char *name);
+
 #endif /* WALSHIP_WAL_STORE_H */

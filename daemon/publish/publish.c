@@ -264,6 +264,10 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 		}
 		nl_socket_disable_seq_check(pb->sk);
 		nl_socket_disable_auto_ack(pb->sk);
+		/* Error replies without a copy of the refused request (a kilobyte each): a
+		 * refused tick of many peers and standbys then fits the socket's buffer. */
+		(void)setsockopt(nl_socket_get_fd(pb->sk), SOL_NETLINK, NETLINK_CAP_ACK,
+				 &(int){ 1 }, sizeof(int));
 	}
 	/* The controller answers within the send: blocking here does not wait. */
 	fd = nl_socket_get_fd(pb->sk);
@@ -312,6 +316,7 @@ static bool pub_drain(struct publisher *pb, int64_t now_ms)
 {
 	char why[128];
 	int err, first = 0;
+	bool busy = false;
 
 	for (int i = 0; i < PUB_DRAIN_MAX; i++) {
 		err = nl_recvmsgs_default(pb->sk);
@@ -319,7 +324,12 @@ static bool pub_drain(struct publisher *pb, int64_t now_ms)
 			break;
 		if (err < 0 && !first)
 			first = err;
+		busy = busy || err == -NLE_BUSY;
 	}
+	/* Another publisher, whatever came first: replies that overflowed the socket
+	 * (ENOBUFS, read before those still queued) mean nothing more. */
+	if (busy)
+		first = -NLE_BUSY;
 	if (pb->family < 0) /* refusals of what was sent before the family was dropped */
 		return true;
 	if (!first) {

@@ -178,6 +178,14 @@ bool store_has_incoming(const struct store *st, const char *name)
 	return false;
 }
 
+/* Nothing stored by this store's receiving (it receives nothing). */
+bool store_recent_has(const struct store *st, const char *name)
+{
+	(void)st;
+	(void)name;
+	return false;
+}
+
 /* ---- the store, the rules, the configuration: made once ---- */
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -68,8 +68,18 @@ struct stream_record {
 	bool busy; /* a write is on the worker */
 };
 
+/* History files the stream shipped, newest kept: apart from pr->recent, which completed
+ * segments go through as well (16 of them, and a history shipped before would be shipped
+ * again at each connection and each resume from then on). */
+#define STREAM_HISTORIES 8
+
 struct stream_state {
 	struct pgsource source;
+	struct {
+		char name[WIRE_MAX_FILE_NAME + 1];
+		uint32_t crc;
+	} histories[STREAM_HISTORIES];
+	unsigned int histories_next;
 	struct spool_reported recorded; /* read at start, then the last one written or being
 					   written */
 	struct stream_record rec;
@@ -912,6 +922,9 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;
+	for (unsigned int i = 0; i < STREAM_HISTORIES; i++)
+		if (!strcmp(ss->histories[i].name, name) && ss->histories[i].crc == crc)
+			return;
 	log_log("timeline %u begins: shipping its history file \"%s\"", timeline, name);
 	/* Kept in the spool for good, whoever acknowledges it: the old timeline's .partial
 	 * held there for a replica away is compared with PostgreSQL's own by it. */
@@ -925,6 +938,10 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	snprintf(pr->recent[pr->recent_next % STREAM_RECENT].name, WIRE_MAX_FILE_NAME + 1, "%s",
 		 name);
 	pr->recent_next++;
+	ss->histories[ss->histories_next % STREAM_HISTORIES].crc = crc;
+	snprintf(ss->histories[ss->histories_next % STREAM_HISTORIES].name,
+		 sizeof(ss->histories[0].name), "%s", name);
+	ss->histories_next++;
 }
 
 void primary_stream_settled(struct push *p, bool ok)

@@ -30,6 +30,17 @@
 #define PGSOURCE_MIN_SERVER_VERSION 150000
 #define PGSOURCE_SQLSTATE_DUPLICATE_OBJECT "42710"
 #define PGSOURCE_SQLSTATE_UNDEFINED_FILE "58P01" /* "requested WAL segment ... removed" */
+/*
+ * Requests for a reply while nothing moved (pgsource_keepalive()): answered at most this
+ * often; the ones that come within PGSOURCE_PING_GAP_MS of the one before count in a row,
+ * and PGSOURCE_SHUTDOWN_PINGS of them in a row while the server has sent more than is
+ * flushed end the connection.  A walsender asks at wal_sender_timeout / 2 of silence
+ * (never in a row: walship's status updates break the silence); one shutting down asks
+ * again at each answer until the client's flush reaches all it sent (WalSndDone()).
+ */
+#define PGSOURCE_IDLE_REPLY_MS 1000
+#define PGSOURCE_PING_GAP_MS 3000
+#define PGSOURCE_SHUTDOWN_PINGS 5
 
 static void pgsource_arm(struct pgsource *s);
 static void pgsource_drain(struct pgsource *s);
@@ -201,6 +212,7 @@ static void pgsource_send_status(struct pgsource *s, bool ask_reply)
 	}
 	s->sent_write = s->report_write;
 	s->sent_flush = s->report_flush;
+	s->reply_due_ms = 0; /* answered */
 	if (s->report_flush) /* the walsender moves the slot's restart_lsn to it */
 		s->slot_restart_lsn = s->report_flush;
 	s->last_status_ms = clock_now_ms();
@@ -931,6 +943,8 @@ static void pgsource_start_streaming(struct pgsource *s)
 	s->last_recv_ms = now;
 	s->reply_requested = false;
 	s->connected_since_ms = now;
+	s->reply_due_ms = s->last_ping_ms = 0;
+	s->idle_pings = 0;
 	s->last_status_ms = 0; /* a status update at once: positions and reply_time */
 	pgsource_send_status(s, false);
 	pgsource_drain(s);
@@ -1008,13 +1022,49 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
 	s->ops->wal(s->arg, s->timeline, x.data_start, x.data, x.len);
 }
 
+/*
+ * The server asks for a reply (@k).  Answered at once when a position moved since the
+ * last status update, or none went for PGSOURCE_IDLE_REPLY_MS; else at that time
+ * (pgsource_tick()).  A walsender that shuts down asks again as soon as it is answered,
+ * until the flush position reaches all it sent (WalSndDone()): with the replicas away, an
+ * answer each time was a ping-pong at the speed of the socket, the server never done
+ * stopping.  Five in a row, the flush short of the server's end: the connection is closed,
+ * so that the server can go on stopping; the slot keeps the WAL, streamed again once the
+ * server is back and the replicas can make it durable.
+ */
+static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive *k)
+{
+	int64_t now = clock_now_ms();
+	bool moved = s->report_write != s->sent_write || s->report_flush != s->sent_flush ||
+		     s->received_lsn != s->ping_received;
+
+	if (!moved && s->last_ping_ms && now - s->last_ping_ms < PGSOURCE_PING_GAP_MS)
+		s->idle_pings++;
+	else
+		s->idle_pings = 0;
+	s->last_ping_ms = now;
+	s->ping_received = s->received_lsn;
+	if (s->idle_pings >= PGSOURCE_SHUTDOWN_PINGS && s->report_flush < k->wal_end) {
+		pgsource_fail(s,
+			      "the server asks again and again for a flush position walship cannot "
+			      "reach now (%X/%08X of its %X/%08X): it waits to shut down; "
+			      "disconnecting, so that it can",
+			      (uint32_t)(s->report_flush >> 32), (uint32_t)s->report_flush,
+			      (uint32_t)(k->wal_end >> 32), (uint32_t)k->wal_end);
+		return;
+	}
+	if (!moved && now - s->last_status_ms < PGSOURCE_IDLE_REPLY_MS)
+		s->reply_due_ms = s->last_status_ms + PGSOURCE_IDLE_REPLY_MS;
+	else
+		pgsource_send_status(s, false);
+}
+
 static void pgsource_message(struct pgsource *s, const uint8_t *msg, size_t len)
 {
 	struct pgrepl_keepalive k;
 
 	s->last_recv_ms = clock_now_ms();
 	s->reply_requested = false;
-	s->backoff_ms = s->cfg.reconnect_min_ms; /* the server streams: a healthy connection */
 	switch (msg[0]) {
 	case PGREPL_MSG_XLOGDATA:
 		pgsource_xlogdata(s, msg, len);
@@ -1026,13 +1076,18 @@ static void pgsource_message(struct pgsource *s, const uint8_t *msg, size_t len)
 		}
 		s->server_wal_end = k.wal_end;
 		if (k.reply_requested)
-			pgsource_send_status(s, false);
+			pgsource_keepalive(s, &k);
 		break;
 	default:
 		pgsource_fail(s, "unexpected message type 0x%02x in the WAL stream from the server",
 			      msg[0]);
 		break;
 	}
+	/* The server streams and the message was taken: a healthy connection.  Not before:
+	 * one refused (a damaged page, an unexpected message) would have the next attempt
+	 * come after reconnect_min every time. */
+	if (s->state == PGSOURCE_STREAMING)
+		s->backoff_ms = s->cfg.reconnect_min_ms;
 }
 
 /*
@@ -1510,7 +1565,8 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 			pgsource_leave(s, now_ms);
 			break;
 		}
-		if (now_ms - s->last_status_ms >= interval)
+		if (now_ms - s->last_status_ms >= interval ||
+		    (s->reply_due_ms && now_ms >= s->reply_due_ms))
 			pgsource_send_status(s, false);
 		break;
 	default:
@@ -1531,6 +1587,8 @@ int64_t pgsource_next_tick(const struct pgsource *s)
 		return s->deadline_ms;
 	case PGSOURCE_STREAMING:
 		next = s->last_status_ms + interval;
+		if (s->reply_due_ms && s->reply_due_ms < next)
+			next = s->reply_due_ms;
 		if (!s->paused) {
 			int64_t recv = s->last_recv_ms + (s->reply_requested ? 2 : 1) * interval;
 

@@ -249,6 +249,13 @@ struct pgsource {
 				 streaming: its last answer */
 	int64_t last_status_ms; /* streaming: last 'r' sent */
 	bool reply_requested; /* an 'r' asked for a reply since last_recv_ms */
+	/* the server's requests for a reply when nothing moved (pgsource_keepalive()): an
+	 * answer deferred until reply_due_ms (0: none), and how many came in a row, each
+	 * within PGSOURCE_PING_GAP_MS of the one before */
+	int64_t reply_due_ms;
+	int64_t last_ping_ms;
+	uint64_t ping_received; /* received_lsn at the last one */
+	unsigned int idle_pings;
 
 	/* what the role reported (kept as the maximum) and what was last sent */
 	uint64_t report_write, report_flush, report_apply;

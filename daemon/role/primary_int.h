@@ -479,6 +479,9 @@ void primary_stream_free(struct primary *pr);
 void primary_stream_report(struct primary *pr);
 /* A replica connected (its inventory known): a source waiting for it goes on. */
 void primary_stream_peer_ready(struct primary *pr);
+/* Replica @name registered for the first time: it is sent the history file of the
+ * timeline streamed, if not the first (it was shipped before the replica came). */
+void primary_stream_new_replica(struct primary *pr, const char *name);
 /* Streamed segment @p is safe (@ok) or failed for good: it no longer holds the source
  * back. */
 void primary_stream_settled(struct push *p, bool ok);

@@ -323,6 +323,7 @@ void primary_take_back_acks(struct primary *pr, const char *name, const struct p
 static int peer_register(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
+	bool newcomer;
 	int ret;
 
 	if (!strcmp(pr->dropping, peer->name))
@@ -347,7 +348,8 @@ static int peer_register(struct peer *peer)
 	ret = pr->relay ? relay_register(peer) : spool_register(&pr->spool, peer->name);
 	if (ret < 0)
 		return ret;
-	if (ret == 1 && !pr->relay)
+	newcomer = ret == 1 && !pr->relay;
+	if (newcomer)
 		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
 			peer->name);
 	/* Also when its folder was there already but the list lacks it (a registration
@@ -370,6 +372,8 @@ static int peer_register(struct peer *peer)
 	peer_add_pending(peer);
 	if (pr->relay)
 		relay_peer_progress(peer);
+	if (newcomer)
+		primary_stream_new_replica(pr, peer->name);
 	peer_fill(peer);
 	primary_stream_peer_ready(pr);
 	return 0;

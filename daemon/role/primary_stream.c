@@ -80,6 +80,11 @@ struct stream_state {
 		uint32_t crc;
 	} histories[STREAM_HISTORIES];
 	unsigned int histories_next;
+	/* the history file of the timeline streamed (TIMELINE_HISTORY's), for a replica
+	 * registered after it was shipped (primary_stream_new_replica()); NULL on timeline 1 */
+	char history_name[WIRE_MAX_FILE_NAME + 1];
+	uint8_t *history;
+	size_t history_len;
 	struct spool_reported recorded; /* read at start, then the last one written or being
 					   written */
 	struct stream_record rec;
@@ -659,6 +664,23 @@ static uint64_t stream_held_lsn(void *arg, uint32_t *timeline)
 	return some[nsome - 1];
 }
 
+void primary_stream_new_replica(struct primary *pr, const char *name)
+{
+	struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
+
+	if (!ss || !ss->history)
+		return;
+	/* Shipped once per daemon when its timeline began: a replica that came after has
+	 * none, and its walship fetch could not follow a recovery onto the timeline.  The
+	 * others answer DUPLICATE. */
+	log_log("replica \"%s\" is new: sending it \"%s\", the history of the timeline "
+		"streamed",
+		name, ss->history_name);
+	if (push_mem_begin(pr, ss->history_name, ss->history, ss->history_len) < 0)
+		log_warning("could not send history file \"%s\" to replica \"%s\"",
+			    ss->history_name, name);
+}
+
 void primary_stream_peer_ready(struct primary *pr)
 {
 	struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
@@ -922,6 +944,17 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;
+	if (strcmp(name, ss->history_name) >= 0) { /* the newest timeline's (names sort so) */
+		uint8_t *copy = malloc(len ? len : 1);
+
+		if (copy) {
+			memcpy(copy, content, len);
+			free(ss->history);
+			ss->history = copy;
+			ss->history_len = len;
+			snprintf(ss->history_name, sizeof(ss->history_name), "%s", name);
+		}
+	}
 	for (unsigned int i = 0; i < STREAM_HISTORIES; i++)
 		if (!strcmp(ss->histories[i].name, name) && ss->histories[i].crc == crc)
 			return;
@@ -1063,8 +1096,10 @@ void primary_stream_stop(struct primary *pr)
 
 void primary_stream_free(struct primary *pr)
 {
-	if (pr->source)
+	if (pr->source) {
 		wal_decoder_end(&stream_of(pr)->dec);
+		free(stream_of(pr)->history);
+	}
 	free(pr->source);
 	pr->source = NULL;
 }

@@ -5,7 +5,8 @@
 # segments byte for byte as in the promoted server's pg_wal, the old timeline's last
 # segment as NAME.partial (what arrived of it, the new segment's first bytes), and no
 # incoming copy of that cut segment is left behind (FILE_CANCEL; what of it was
-# acknowledged durable is kept until NAME.partial is stored).
+# acknowledged durable is kept until NAME.partial is stored).  A replica that comes after
+# the switch is sent 00000002.history too.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,4 +107,15 @@ assert_file_identical "$SDATA/pg_wal/$seg3" "$RARCHIVE/$seg3"
 grep -q "walship reported WAL flushed up to [0-9A-F/]* on timeline 2 before it restarted" \
 	"$TEST_DIR/ws-primary-2.log" || fail "the primary walshipd did not go on from its record on timeline 2"
 log "ok: started again on timeline 2, $seg3 stored as in the promoted server's pg_wal"
+
+# A replica that comes after the switch is sent timeline 2's history (shipped once, before
+# it came): else its walship fetch could not take a recovery onto timeline 2.
+R2CONF=$TEST_DIR/ws-r2/walship.conf
+mkdir -p "$TEST_DIR/ws-r2"
+write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
+walshipd_start "$NS_R1" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 30 "00000002.history on the replica that came after the switch" \
+	test -f "$TEST_DIR/ws-r2/archive/00000002.history"
+assert_file_identical "$SDATA/pg_wal/00000002.history" "$TEST_DIR/ws-r2/archive/00000002.history"
+log "ok: the replica that came after the switch holds 00000002.history"
 log "PASS"

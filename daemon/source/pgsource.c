@@ -32,7 +32,7 @@
 #define PGSOURCE_SQLSTATE_UNDEFINED_FILE "58P01" /* "requested WAL segment ... removed" */
 /*
  * Requests for a reply while nothing moved (pgsource_keepalive()): answered at most this
- * often; the ones that come within PGSOURCE_PING_GAP_MS of the one before count in a row,
+ * often (or half the status interval, if less); the ones that come within PGSOURCE_PING_GAP_MS of the one before count in a row,
  * and PGSOURCE_SHUTDOWN_PINGS of them in a row while the server has sent more than is
  * flushed end the connection.  A walsender asks at wal_sender_timeout / 2 of silence
  * (never in a row: walship's status updates break the silence); one shutting down asks
@@ -1034,7 +1034,7 @@ static void pgsource_xlogdata(struct pgsource *s, const uint8_t *msg, size_t len
  */
 static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive *k)
 {
-	int64_t now = clock_now_ms();
+	int64_t now = clock_now_ms(), defer;
 	bool moved = s->report_write != s->sent_write || s->report_flush != s->sent_flush ||
 		     s->received_lsn != s->ping_received;
 
@@ -1053,8 +1053,12 @@ static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive
 			      (uint32_t)(k->wal_end >> 32), (uint32_t)k->wal_end);
 		return;
 	}
-	if (!moved && now - s->last_status_ms < PGSOURCE_IDLE_REPLY_MS)
-		s->reply_due_ms = s->last_status_ms + PGSOURCE_IDLE_REPLY_MS;
+	/* At most half the status interval late, which is at most a quarter of the server's
+	 * wal_sender_timeout: the reply still comes well within it. */
+	defer = s->status_ms / 2 < PGSOURCE_IDLE_REPLY_MS ? s->status_ms / 2 :
+							    PGSOURCE_IDLE_REPLY_MS;
+	if (!moved && now - s->last_status_ms < defer)
+		s->reply_due_ms = s->last_status_ms + defer;
 	else
 		pgsource_send_status(s, false);
 }

@@ -506,9 +506,12 @@ void sb_pump(struct standby *sb)
 		g = serve_growing_find(s, sb->file_name);
 		/* A copy received under the name of a file this replica stored (a push sent
 		 * again, a stream's segment also pushed) may still end refused: the stored
-		 * file.  Not any file under the name: one put there by hand is not looked at
-		 * until the replica's next group commit of the copy. */
-		if (g && !store_recent_has(s->store, sb->file_name))
+		 * file, one it stored lately or one older than those.  Not any file under a
+		 * newer name: one put there by hand is not looked at until the replica's
+		 * next group commit of the copy. */
+		if (g && !store_recent_has(s->store, sb->file_name) &&
+		    !(store_recent_older(s->store, sb->file_name) &&
+		      faccessat(s->store->dir_fd, sb->file_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0))
 			sb_open(sb, g);
 		else if (g)
 			sb_open(sb, NULL);

@@ -32,14 +32,18 @@
 #define PGSOURCE_SQLSTATE_UNDEFINED_FILE "58P01" /* "requested WAL segment ... removed" */
 /*
  * Requests for a reply while nothing moved (pgsource_keepalive()): answered at most this
- * often (or half the status interval, if less); the ones that come within PGSOURCE_PING_GAP_MS of the one before count in a row,
- * and PGSOURCE_SHUTDOWN_PINGS of them in a row while the server has sent more than is
+ * often (or half the status interval, if less).  Those that come within
+ * PGSOURCE_PING_RTT_MS of such an answer, within PGSOURCE_PING_GAP_MS of the one before,
+ * with nothing received and the flush where it was, count in a row, and
+ * PGSOURCE_SHUTDOWN_PINGS of them in a row while the server has sent more than is
  * flushed end the connection.  A walsender asks at wal_sender_timeout / 2 of silence
- * (never in a row: walship's status updates break the silence); one shutting down asks
- * again at each answer until the client's flush reaches all it sent (WalSndDone()).
+ * (never in a row: walship's status updates break the silence, and such a request comes
+ * long after the last one); one shutting down asks again one round trip after each
+ * answer until the client's flush reaches all it sent (WalSndDone()).
  */
 #define PGSOURCE_IDLE_REPLY_MS 1000
 #define PGSOURCE_PING_GAP_MS 3000
+#define PGSOURCE_PING_RTT_MS 200 /* how soon after an answer the next request counts */
 #define PGSOURCE_SHUTDOWN_PINGS 5
 
 static void pgsource_arm(struct pgsource *s);
@@ -1037,13 +1041,25 @@ static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive
 	int64_t now = clock_now_ms(), defer;
 	bool moved = s->report_write != s->sent_write || s->report_flush != s->sent_flush ||
 		     s->received_lsn != s->ping_received;
+	bool idle;
 
-	if (!moved && s->last_ping_ms && now - s->last_ping_ms < PGSOURCE_PING_GAP_MS)
+	/* At most half the status interval late, which is at most a quarter of the server's
+	 * wal_sender_timeout: the reply still comes well within it. */
+	defer = s->status_ms / 2 < PGSOURCE_IDLE_REPLY_MS ? s->status_ms / 2 :
+							    PGSOURCE_IDLE_REPLY_MS;
+	/* One in a row: nothing received and the flush where it was at the last one (a flush
+	 * that moves, sent as it moved, is replicas catching up: PostgreSQL is let wait), and
+	 * it came soon after a status update, as a shutting-down walsender's do (one round
+	 * trip after each answer), not at wal_sender_timeout / 2 of silence. */
+	idle = s->received_lsn == s->ping_received && s->report_flush == s->ping_flush &&
+	       s->last_status_ms && now - s->last_status_ms <= defer + PGSOURCE_PING_RTT_MS;
+	if (idle && s->last_ping_ms && now - s->last_ping_ms < PGSOURCE_PING_GAP_MS)
 		s->idle_pings++;
 	else
 		s->idle_pings = 0;
 	s->last_ping_ms = now;
 	s->ping_received = s->received_lsn;
+	s->ping_flush = s->report_flush;
 	if (s->idle_pings >= PGSOURCE_SHUTDOWN_PINGS && s->report_flush < k->wal_end) {
 		pgsource_fail(s,
 			      "the server asks again and again for a flush position walship cannot "
@@ -1053,10 +1069,6 @@ static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive
 			      (uint32_t)(k->wal_end >> 32), (uint32_t)k->wal_end);
 		return;
 	}
-	/* At most half the status interval late, which is at most a quarter of the server's
-	 * wal_sender_timeout: the reply still comes well within it. */
-	defer = s->status_ms / 2 < PGSOURCE_IDLE_REPLY_MS ? s->status_ms / 2 :
-							    PGSOURCE_IDLE_REPLY_MS;
 	if (!moved && now - s->last_status_ms < defer)
 		s->reply_due_ms = s->last_status_ms + defer;
 	else

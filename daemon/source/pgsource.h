@@ -255,6 +255,7 @@ struct pgsource {
 	int64_t reply_due_ms;
 	int64_t last_ping_ms;
 	uint64_t ping_received; /* received_lsn at the last one */
+	uint64_t ping_flush; /* report_flush at the last one */
 	unsigned int idle_pings;
 
 	/* what the role reported (kept as the maximum) and what was last sent */

@@ -1075,6 +1075,20 @@ bool store_recent_has(const struct store *st, const char *name)
 	return false;
 }
 
+bool store_recent_older(const struct store *st, const char *name)
+{
+	bool any = false;
+
+	for (unsigned int idx = 0; idx < st->nrecent; idx++) {
+		if (!st->recent[idx].name[0])
+			continue;
+		if (strcmp(name, st->recent[idx].name) >= 0)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 int store_crc_prefix(int fd, uint64_t len, uint32_t *crc)
 {
 	uint8_t *buf = malloc(READ_CHUNK);

@@ -317,4 +317,9 @@ void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_
  * hand that it has not looked at yet. */
 bool store_recent_has(const struct store *st, const char *name);
 
+/* Whether @name sorts before every file among those store_recent_has() knows (WAL order):
+ * a file under that name, if any, is older than what the store stored lately, from
+ * before its recent window rather than put there by hand lately. */
+bool store_recent_older(const struct store *st, const char *name);
+
 #endif /* WALSHIP_WAL_STORE_H */

@@ -186,6 +186,13 @@ bool store_recent_has(const struct store *st, const char *name)
 	return false;
 }
 
+bool store_recent_older(const struct store *st, const char *name)
+{
+	(void)st;
+	(void)name;
+	return false;
+}
+
 /* ---- the store, the rules, the configuration: made once ---- */
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

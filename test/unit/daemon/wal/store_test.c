@@ -1148,6 +1148,31 @@ static void test_recent_files(void **state)
 	store_close(&st);
 }
 
+/* What the store stored lately, and what is older than all of it (serve's choice of a
+ * stored file over a copy still arriving under its name). */
+static void test_recent_window(void **state)
+{
+	static struct store rs; /* only its recent files are used */
+
+	(void)state;
+	memset(&rs, 0, sizeof(rs));
+	assert_false(store_recent_older(&rs, "000000010000000000000001")); /* nothing known */
+	for (int i = 0; i < STORE_MAX_RECENT + 2; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "0000000100000000000000%02X", 0x10 + i);
+		store_recent_add(&rs, name, 16 * 1024 * 1024, 0);
+	}
+	/* the first two left the window */
+	assert_false(store_recent_has(&rs, "000000010000000000000010"));
+	assert_true(store_recent_has(&rs, "000000010000000000000012"));
+	assert_true(store_recent_has(&rs, "000000010000000000000021"));
+	assert_true(store_recent_older(&rs, "000000010000000000000011"));
+	assert_false(store_recent_older(&rs, "000000010000000000000012"));
+	assert_false(store_recent_older(&rs, "000000010000000000000022"));
+	assert_false(store_recent_older(&rs, "000000020000000000000001")); /* a later timeline */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1170,6 +1195,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_identity_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_learn_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_files, setup, teardown),
+		cmocka_unit_test(test_recent_window),
 		cmocka_unit_test_setup_teardown(test_identity_compare_dirs, setup, teardown),
 	};
 

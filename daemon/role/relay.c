@@ -763,6 +763,24 @@ static bool relay_holds_timeline_past(const struct relay_state *rs, uint32_t tli
  * for it, go back to the fork's segment, so that the new timeline's segments from there
  * are sent to it (a replica away now gets them in its backlog) and kept for it.
  */
+/* The downstream replica @name connected to @rl, or NULL. */
+static struct peer *relay_down_peer(struct primary *rl, const char *name)
+{
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !strcmp(peer->name, name))
+			return peer;
+	return NULL;
+}
+
+/* Whether @peer, on this connection, stored a segment of timeline @tli or a later one. */
+static bool relay_peer_follows(const struct peer *peer, uint32_t tli)
+{
+	struct wal_name wn;
+
+	return wal_name_parse(peer->last_acked, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+	       wn.timeline >= tli;
+}
+
 static void relay_new_history(struct primary *rl, uint32_t tli)
 {
 	struct relay_state *rs = relay_of(rl);
@@ -808,15 +826,24 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 	 * be stored before the history file (they travel beside it). */
 	if (relay_holds_timeline_past(rs, tli, from / seg_size + 1))
 		return;
-	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
-		stream_run_truncate(&peer->stream, from);
-		relay_peer_progress(peer); /* a FLOOR that goes back is saved at once */
-	}
-	for (int k = 0; k < rs->ndown; k++)
+	/* A downstream replica connected that has stored a file of @tli already follows it:
+	 * what its run counts from the fork on is @tli's WAL (the history file can be stored
+	 * after the new timeline's first segments, which travel beside it), and cut back it
+	 * would never grow again (their acknowledgements came already). */
+	for (int k = 0; k < rs->ndown; k++) {
+		struct peer *peer = relay_down_peer(rl, rs->down[k].name);
+
+		if (peer && relay_peer_follows(peer, tli))
+			continue;
+		if (peer)
+			stream_run_truncate(&peer->stream, from);
 		if (rs->down[k].floor > from) {
 			rs->down[k].floor = from;
 			lowered = true;
 		}
+	}
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		relay_peer_progress(peer); /* a FLOOR that goes back is saved at once */
 	if (lowered) {
 		log_log("timeline %u forked at %X/%X: downstream replicas are sent its WAL from "
 			"there, and it is kept for them",

@@ -401,6 +401,9 @@ eq "walship status --sysfs shows the standby's write_lsn" \
 EVENTS_PID=$!
 check "the events listener joined the group before the change" \
 	wait_for 30 grep -q subscribed /tmp/events.out
+# (When the directory goes, for the diagnostics below.)
+(while test -e $W/standbys/rw1; do sleep 0.2; done
+	cut -d" " -f1 /proc/uptime >/tmp/rw1-gone-at) &
 rw_t0=$(cut -d" " -f1 /proc/uptime)
 kill -TERM $RW_PID
 # (bounded: pg_receivewal -s 1 stops within a second of SIGTERM)
@@ -417,7 +420,9 @@ if [ "$(tail -n 1 /tmp/events.out)" != "event: rw1 gone" ]; then
 	# When the time went: SIGTERM, pg_receivewal gone, the listener done, the directory
 	# gone (uptime, s); and what the replica logged about the standby meanwhile.
 	echo "GUEST: diagnostics: SIGTERM at $rw_t0, pg_receivewal gone at $rw_t1, listener" \
-		"done at $rw_t2, standbys/rw1 gone by $(cut -d" " -f1 /proc/uptime)"
+		"done at $rw_t2, standbys/rw1 gone at $(cat /tmp/rw1-gone-at 2>/dev/null)" \
+		"(now $(cut -d" " -f1 /proc/uptime))"
+	dmesg | tail -n 5 | sed 's/^/GUEST: dmesg: /'
 	echo "GUEST: diagnostics: standbys in walship status: $(walship status \
 		-c /tmp/r1-pub.conf --json | jq -c .standbys)"
 	tail -n 20 /tmp/r1.log | sed 's/^/GUEST: r1.log: /'

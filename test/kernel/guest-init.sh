@@ -402,8 +402,9 @@ EVENTS_PID=$!
 check "the events listener joined the group before the change" \
 	wait_for 30 grep -q subscribed /tmp/events.out
 # (When the directory goes, for the diagnostics below.)
-(while test -e $W/standbys/rw1; do sleep 0.2; done
+(while test -e $W/standbys/rw1; do sleep 0.1; done
 	cut -d" " -f1 /proc/uptime >/tmp/rw1-gone-at) &
+GONE_POLL_PID=$!
 rw_t0=$(cut -d" " -f1 /proc/uptime)
 kill -TERM $RW_PID
 # (bounded: pg_receivewal -s 1 stops within a second of SIGTERM)
@@ -416,12 +417,14 @@ rw_t2=$(cut -d" " -f1 /proc/uptime)
 eq "a listener on the events group hears standby rw1 removed" "event: rw1 gone" \
 	"$(tail -n 1 /tmp/events.out)"
 check "standbys/rw1 removed once pg_receivewal left" wait_for 10 sh -c "! test -e $W/standbys/rw1"
+test -e $W/standbys/rw1 || wait $GONE_POLL_PID 2>/dev/null # (it ends once it is gone)
+echo "GUEST: standbys/rw1: SIGTERM at $rw_t0 s, pg_receivewal gone at $rw_t1, the directory" \
+	"gone at $(cat /tmp/rw1-gone-at 2>/dev/null), the listener done at $rw_t2"
 if [ "$(tail -n 1 /tmp/events.out)" != "event: rw1 gone" ]; then
 	# When the time went: SIGTERM, pg_receivewal gone, the listener done, the directory
 	# gone (uptime, s); and what the replica logged about the standby meanwhile.
-	echo "GUEST: diagnostics: SIGTERM at $rw_t0, pg_receivewal gone at $rw_t1, listener" \
-		"done at $rw_t2, standbys/rw1 gone at $(cat /tmp/rw1-gone-at 2>/dev/null)" \
-		"(now $(cut -d" " -f1 /proc/uptime))"
+	echo "GUEST: diagnostics: standbys/rw1 still there at $(cut -d" " -f1 /proc/uptime):" \
+		"$(test -e $W/standbys/rw1 && echo yes || echo no)"
 	dmesg | tail -n 5 | sed 's/^/GUEST: dmesg: /'
 	echo "GUEST: diagnostics: standbys in walship status: $(walship status \
 		-c /tmp/r1-pub.conf --json | jq -c .standbys)"

@@ -944,7 +944,8 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)
 			return;
-	if (strcmp(name, ss->history_name) >= 0) { /* the newest timeline's (names sort so) */
+	/* The newest timeline's (names sort so), once: the same file comes at each connection */
+	if (!ss->history || strcmp(name, ss->history_name) > 0) {
 		uint8_t *copy = malloc(len ? len : 1);
 
 		if (copy) {

@@ -755,14 +755,6 @@ static bool relay_holds_timeline_past(const struct relay_state *rs, uint32_t tli
 	return found;
 }
 
-/*
- * The history file of timeline @tli is stored: the timeline before it ended at its fork,
- * and a downstream replica may hold that timeline's WAL past it (whole segments the old
- * primary wrote, acknowledged before the failover).  Its WAL after the fork no longer
- * counts, as on the primary (stream_cut()): each replica's run, and the FLOOR recorded
- * for it, go back to the fork's segment, so that the new timeline's segments from there
- * are sent to it (a replica away now gets them in its backlog) and kept for it.
- */
 /* The downstream replica @name connected to @rl, or NULL. */
 static struct peer *relay_down_peer(struct primary *rl, const char *name)
 {
@@ -781,6 +773,15 @@ static bool relay_peer_follows(const struct peer *peer, uint32_t tli)
 	       wn.timeline >= tli;
 }
 
+/*
+ * The history file of timeline @tli is stored: the timeline before it ended at its fork,
+ * and a downstream replica may hold that timeline's WAL past it (whole segments the old
+ * primary wrote, acknowledged before the failover).  Its WAL after the fork no longer
+ * counts, as on the primary (stream_cut()): each replica's run, and the FLOOR recorded
+ * for it, go back to the fork's segment, so that the new timeline's segments from there
+ * are sent to it (a replica away now gets them in its backlog) and kept for it; but not
+ * those of one that stored the new timeline's WAL already (relay_peer_follows()).
+ */
 static void relay_new_history(struct primary *rl, uint32_t tli)
 {
 	struct relay_state *rs = relay_of(rl);

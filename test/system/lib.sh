@@ -1226,6 +1226,43 @@ relay_stream_up() {
 }
 
 # b_streaming_on_a: ws-b streams from the relay ws-r1 (relay_stream_up).
+# cascade_standby_stopped APP: a standby S of the primary (SDATA, port S_PORT, in NS_P,
+# asynchronous, application_name APP) replays a table's creation and 1000 rows, then is
+# stopped; sets STOPPED_LSN (what it replayed at least) and STOPPED_SEG (its segment, N).
+cascade_standby_stopped() {
+	pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_P" "$S_PORT" false
+	cat >>"$SDATA/postgresql.conf" <<-EOF
+		primary_conninfo = 'host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres application_name=$1'
+		synchronous_standby_names = ''
+	EOF
+	pg_start "$SDATA" "$NS_P"
+	psql_at "$NS_P" "$PG_PORT" "create table t (i int); insert into t select generate_series(1, 1000)"
+	STOPPED_LSN=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
+	STOPPED_SEG=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$STOPPED_LSN')")
+	wait_for 30 "S to replay up to $STOPPED_LSN" cascade_standby_at "$STOPPED_LSN"
+	pg_stop "$SDATA"
+}
+cascade_standby_at() {
+	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
+}
+
+# cascade_promote: the failover of cascade_standby_stopped's S (P gone already): S
+# promoted, the primary walshipd started on it; sets SWITCH (where timeline 1 ends) and
+# fails unless timeline 2 forks inside STOPPED_SEG.
+cascade_promote() {
+	local fork_seg
+	echo "primary_conninfo = ''" >>"$SDATA/postgresql.conf"
+	pg_start "$SDATA" "$NS_P"
+	in_ns "$NS_P" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
+	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
+		"pg_conninfo='host=$(pg_socket_dir "$SDATA") port=$S_PORT user=postgres'"
+	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
+	SWITCH=$(awk -F'\t' '$1 == 1 {print $2}' "$SDATA/pg_wal/00000002.history")
+	fork_seg=$(psql_at "$NS_P" "$S_PORT" "select pg_walfile_name('$SWITCH')")
+	[[ "${fork_seg:8}" == "${STOPPED_SEG:8}" ]] ||
+		fail "timeline 2 forks at $SWITCH, in $fork_seg, not in $STOPPED_SEG"
+}
+
 b_streaming_on_a() {
 	walship_status "$RCONF" --json |
 		jq -e '.peers[] | select(.name == "ws-b" and .state == "streaming")' >/dev/null
@@ -1281,6 +1318,25 @@ archive_on_ramfs_no_direct() {
 
 # fs_fill_but MIB: a file, $MNT/filler, takes all the free space of the file system at MNT
 # but MIB MiB (archive_on_ext4_image; rm it to free the space again).
+# fill_until_io_errors CONF NAME MAX: synchronous commits of about 5 MB of WAL each into
+# ws_fill (which must exist), each of which must return (another replica makes it
+# durable), until the replica of CONF (NAME in messages), on a full file system, counts
+# an I/O error, and seven more (segments that complete while it fails); at most MAX. Then
+# it must have counted one, and its last_error name ENOSPC.
+fill_until_io_errors() {
+	local conf=$1 name=$2 max=$3 more=7 i
+	WS_PSQL_TIMEOUT=60
+	for ((i = 0; i < max && more > 0; i++)); do
+		psql_at "$NS_P" "$PG_PORT" "insert into ws_fill
+			select g, repeat('x', 200) from generate_series(1, 20000) g" ||
+			fail "a synchronous commit did not return with ws-r1 streaming"
+		(($(status_counter "$conf" io_errors) == 0)) || more=$((more - 1))
+	done
+	unset WS_PSQL_TIMEOUT
+	(($(status_counter "$conf" io_errors) > 0)) || fail "$name counted no I/O error"
+	[[ "$(walship_status "$conf" --json | jq -r .last_error)" == *"No space left on device"* ]] ||
+		fail "$name's last_error does not name ENOSPC"
+}
 fs_fill_but() {
 	local avail
 	avail=$(($(stat -f -c '%a * %S' "$MNT")))

@@ -44,22 +44,8 @@ fs_fill_but 4
 # Synchronous commits of about 5 MB of WAL each, which ws-r1 alone makes durable: each
 # returns (a bound of 60 s each, for a commit that would wait for ws-r2), until ws-r2 could
 # not preallocate a segment, and seven more (two segments that complete while it fails).
-r2_errors() {
-	(($(status_counter "$R2CONF" io_errors) > 0))
-}
 psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)"
-WS_PSQL_TIMEOUT=60
-more=7
-for ((i = 0; i < 20 && more > 0; i++)); do
-	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill
-		select g, repeat('x', 200) from generate_series(1, 20000) g" ||
-		fail "a synchronous commit did not return with ws-r1 streaming"
-	! r2_errors || more=$((more - 1))
-done
-unset WS_PSQL_TIMEOUT
-r2_errors || fail "ws-r2 counted no I/O error"
-[[ "$(walship_status "$R2CONF" --json | jq -r .last_error)" == *"No space left on device"* ]] ||
-	fail "ws-r2's last_error does not name ENOSPC"
+fill_until_io_errors "$R2CONF" ws-r2 20
 r2_held() {
 	(($(peer_field ws-r2 held) > 0))
 }

@@ -18,21 +18,9 @@ S_PORT=5433
 SDATA=$TEST_DIR/pg-standby
 relay_stream_up
 
-# S: a standby of P, asynchronous.
-pg_standby_from_basebackup "$NS_P" "$PG_PORT" "$SDATA" "$NS_P" "$S_PORT" false
-cat >>"$SDATA/postgresql.conf" <<EOF
-primary_conninfo = 'host=$(ns_addr "$NS_P") port=$PG_PORT user=postgres application_name=t99o'
-synchronous_standby_names = ''
-EOF
-pg_start "$SDATA" "$NS_P"
-psql_at "$NS_P" "$PG_PORT" "create table t (i int); insert into t select generate_series(1, 1000)"
-ins=$(pg_inserted_lsn "$NS_P" "$PG_PORT")
-seg_n=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$ins')")
-standby_at() {
-	lsn_ge "$(psql_at "$NS_P" "$S_PORT" "select pg_last_wal_replay_lsn()")" "$1"
-}
-wait_for 30 "S to replay up to $ins" standby_at "$ins"
-pg_stop "$SDATA"
+# S: a standby of P, asynchronous, stopped inside segment N.
+cascade_standby_stopped t99o
+seg_n=$STOPPED_SEG
 # P goes on past N's end: N and the next segment whole, on A and on B.
 psql_at "$NS_P" "$PG_PORT" "insert into t select generate_series(1, 1000); select pg_switch_wal()" >/dev/null
 psql_at "$NS_P" "$PG_PORT" "insert into t select generate_series(1, 1000)"
@@ -54,16 +42,8 @@ walshipd_stop "$BCONF"
 # pointed at S.
 walshipd_stop "$PCONF"
 pg_stop "$PDATA"
-echo "primary_conninfo = ''" >>"$SDATA/postgresql.conf"
-pg_start "$SDATA" "$NS_P"
-in_ns "$NS_P" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SDATA" -w -t 30 promote >/dev/null
-write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" \
-	"pg_conninfo='host=$(pg_socket_dir "$SDATA") port=$S_PORT user=postgres'"
-walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
-switch=$(awk -F'\t' '$1 == 1 {print $2}' "$SDATA/pg_wal/00000002.history")
-fork_seg=$(psql_at "$NS_P" "$S_PORT" "select pg_walfile_name('$switch')")
-[[ "${fork_seg:8}" == "${seg_n:8}" ]] ||
-	fail "timeline 2 forks at $switch, in $fork_seg, not in $seg_n"
+cascade_promote
+switch=$SWITCH
 tl2_n=00000002${seg_n:8}
 psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000)"
 psql_at "$NS_P" "$S_PORT" "select pg_switch_wal()" >/dev/null

@@ -49,21 +49,7 @@ fs_fill_but 4
 # Synchronous commits of about 5 MB of WAL each: each returns (ws-r1 makes it durable),
 # until ws-b has failed to store a segment, and seven more (two more segments complete
 # while it fails, which ws-r1's retention would remove but for ws-b).
-b_errors() {
-	(($(status_counter "$BCONF" io_errors) > 0))
-}
-WS_PSQL_TIMEOUT=60
-more=7
-for ((i = 0; i < 24 && more > 0; i++)); do
-	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill
-		select g, repeat('x', 200) from generate_series(1, 20000) g" ||
-		fail "a synchronous commit did not return with ws-r1 streaming"
-	! b_errors || more=$((more - 1))
-done
-unset WS_PSQL_TIMEOUT
-b_errors || fail "ws-b counted no I/O error with 4 MiB left on its disk"
-[[ "$(walship_status "$BCONF" --json | jq -r .last_error)" == *"No space left on device"* ]] ||
-	fail "ws-b's last_error does not name ENOSPC"
+fill_until_io_errors "$BCONF" ws-b 24
 log "ok: commits went on; ws-b failing: $(walship_status "$BCONF" --json | jq -r .last_error)"
 final=$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")
 # Every segment ws-b lacks is still on ws-r1, though it keeps only its newest one.

@@ -31,6 +31,12 @@
  * its authentication, which anyone reaching pg_listen may open, neither takes that
  * standby's directory nor pushes streaming ones out.  A module from before the standby
  * commands (its family's maxattr says so) is sent none.
+ *
+ * States are appended too (the numbers are ABI), and a module's policy refuses a value
+ * past its last one (NLA_POLICY_MAX): the whole update, for good, when a daemon that
+ * knows a newer state runs over a module loaded before the upgrade.  The publisher reads
+ * the largest role and states the module takes from its policy (CTRL_CMD_GETPOLICY) and
+ * sends "unknown" for one it does not know (pub_limit()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +121,7 @@ struct publisher {
 	unsigned int npeers;
 	int module_maxattr; /* the module's last attribute: what it knows (netlink.h) */
 	bool module_standbys; /* the module knows the standby commands */
+	struct publish_limits limits; /* the largest role and states the module takes */
 	struct pub_standby standbys[WALSHIP_MAX_STANDBYS]; /* what the module has */
 	unsigned int nstandbys;
 };
@@ -128,6 +135,7 @@ struct publisher *publish_new(void)
 		return NULL;
 	}
 	pb->family = -1;
+	publish_limits_default(&pb->limits);
 	return pb;
 }
 
@@ -242,6 +250,95 @@ static int pub_lookup(struct publisher *pb, int *maxattr)
 	return family;
 }
 
+void publish_limits_default(struct publish_limits *lim)
+{
+	lim->role = WALSHIP_ROLE_MAX;
+	lim->peer_state = WALSHIP_PEER_MAX;
+	lim->standby_state = WALSHIP_STANDBY_MAX;
+}
+
+void publish_policy_parse(struct nlmsghdr *nlh, struct publish_limits *lim)
+{
+	struct nlattr *attrs[CTRL_ATTR_MAX + 1], *policy, *attr;
+	int rem, rem_attr;
+
+	if (genlmsg_parse(nlh, 0, attrs, CTRL_ATTR_MAX, NULL) < 0 || !attrs[CTRL_ATTR_POLICY])
+		return;
+	/* CTRL_ATTR_POLICY { policy index { attribute { NL_POLICY_TYPE_ATTR_* } } }; the
+	 * family's own policy is index 0 (the first an operation names; every walship
+	 * command takes it), others would be nested attributes' (walship has none). */
+	nla_for_each_nested(policy, attrs[CTRL_ATTR_POLICY], rem)
+	{
+		if (nla_type(policy) != 0)
+			continue;
+		nla_for_each_nested(attr, policy, rem_attr)
+		{
+			struct nlattr *type[NL_POLICY_TYPE_ATTR_MAX + 1];
+			uint32_t *max =
+				nla_type(attr) == WALSHIP_A_ROLE	  ? &lim->role :
+				nla_type(attr) == WALSHIP_A_PEER_STATE	  ? &lim->peer_state :
+				nla_type(attr) == WALSHIP_A_STANDBY_STATE ? &lim->standby_state :
+									    NULL;
+			uint64_t v;
+
+			if (!max ||
+			    nla_parse_nested(type, NL_POLICY_TYPE_ATTR_MAX, attr, NULL) < 0 ||
+			    !type[NL_POLICY_TYPE_ATTR_MAX_VALUE_U] ||
+			    nla_len(type[NL_POLICY_TYPE_ATTR_MAX_VALUE_U]) < (int)sizeof(v))
+				continue;
+			v = nla_get_u64(type[NL_POLICY_TYPE_ATTR_MAX_VALUE_U]);
+			if (v < *max)
+				*max = (uint32_t)v;
+		}
+	}
+}
+
+static int pub_policy_one(struct nl_msg *msg, void *arg)
+{
+	publish_policy_parse(nlmsg_hdr(msg), arg);
+	return NL_OK;
+}
+
+/*
+ * What the module takes (see the top): the family's policy dump.  Without it (a kernel
+ * before 5.8 has no CTRL_CMD_GETPOLICY) every value this daemon knows is sent, as
+ * before.  The socket is blocking here, as for pub_adopt().
+ */
+static void pub_policy(struct publisher *pb)
+{
+	struct nl_cb *sock_cb = nl_socket_get_cb(pb->sk); /* sequence checks off */
+	struct nl_cb *cb = nl_cb_clone(sock_cb);
+	struct nl_msg *msg = nlmsg_alloc();
+	struct publish_limits lim;
+
+	nl_cb_put(sock_cb);
+	publish_limits_default(&lim);
+	if (cb && msg &&
+	    genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, GENL_ID_CTRL, 0, NLM_F_DUMP,
+			CTRL_CMD_GETPOLICY, 1) &&
+	    nla_put_u16(msg, CTRL_ATTR_FAMILY_ID, (uint16_t)pb->family) == 0 &&
+	    nl_send_auto(pb->sk, msg) >= 0) {
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, pub_policy_one, &lim);
+		if (nl_recvmsgs(pb->sk, cb) < 0) /* none, or not all of it: as before */
+			publish_limits_default(&lim);
+	}
+	nlmsg_free(msg);
+	if (cb)
+		nl_cb_put(cb);
+	if (memcmp(&lim, &pb->limits, sizeof(lim)) &&
+	    (lim.role < WALSHIP_ROLE_MAX || lim.peer_state < WALSHIP_PEER_MAX ||
+	     lim.standby_state < WALSHIP_STANDBY_MAX))
+		log_log("walship.ko is older than this walshipd: it is sent \"unknown\" for the "
+			"states it does not know (reload the module to show them)");
+	pb->limits = lim;
+}
+
+/* @value, or 0 ("unknown" in each enum) when past @max, what the module takes. */
+static uint32_t pub_limit(uint32_t value, uint32_t max)
+{
+	return value <= max ? value : 0;
+}
+
 /* Set up the socket if needed and resolve the family.  Returns true when resolved. */
 static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 {
@@ -279,6 +376,7 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 		pb->family = family;
 		pb->module_maxattr = maxattr;
 		pb->module_standbys = standbys;
+		pub_policy(pb);
 		pub_adopt(pb);
 	}
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -485,9 +583,10 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 	unsigned int count;
 
 	memset(node, 0, sizeof(*node));
-	node->role = !strcmp(n->role, "primary") ? WALSHIP_ROLE_PRIMARY :
-		     !strcmp(n->role, "replica") ? WALSHIP_ROLE_REPLICA :
-						   WALSHIP_ROLE_UNKNOWN;
+	node->role = pub_limit(!strcmp(n->role, "primary") ? WALSHIP_ROLE_PRIMARY :
+			       !strcmp(n->role, "replica") ? WALSHIP_ROLE_REPLICA :
+							     WALSHIP_ROLE_UNKNOWN,
+			       pb->limits.role);
 	snprintf(node->name, sizeof(node->name), "%s", n->node_name);
 	node->system_identifier = n->system_identifier;
 	node->timeline = n->timeline;
@@ -498,7 +597,7 @@ static unsigned int pub_snapshot(struct publisher *pb, const struct status_node 
 
 		memset(pp, 0, sizeof(*pp));
 		snprintf(pp->name, sizeof(pp->name), "%s", names[i]);
-		pp->state = (uint32_t)sp->state;
+		pp->state = pub_limit((uint32_t)sp->state, pb->limits.peer_state);
 		pp->values[PUB_SENT_LSN] = sp->sent_lsn;
 		pp->values[PUB_WRITE_LSN] = sp->write_lsn;
 		pp->values[PUB_FLUSH_LSN] = sp->flush_lsn;
@@ -544,7 +643,8 @@ unsigned int publish_standby_pick(const struct status_node *n, unsigned int *ind
 }
 
 /* The module's view of @n's standbys (publish_standby_pick()). */
-static unsigned int pub_snapshot_standbys(const struct status_node *n, struct pub_standby *out)
+static unsigned int pub_snapshot_standbys(const struct publisher *pb, const struct status_node *n,
+					  struct pub_standby *out)
 {
 	static unsigned int index[WALSHIP_MAX_STANDBYS];
 	unsigned int count = publish_standby_pick(n, index);
@@ -555,7 +655,7 @@ static unsigned int pub_snapshot_standbys(const struct status_node *n, struct pu
 
 		memset(ps, 0, sizeof(*ps));
 		snprintf(ps->name, sizeof(ps->name), "%s", s->application_name);
-		ps->state = pub_standby_state(s);
+		ps->state = pub_limit(pub_standby_state(s), pb->limits.standby_state);
 		ps->sent_lsn = s->sent_lsn;
 		ps->write_lsn = s->write_lsn;
 		ps->flush_lsn = s->flush_lsn;
@@ -588,7 +688,7 @@ static bool pub_tick_standbys(struct publisher *pb, const struct status_node *n,
 			      int64_t now_ms, bool *sent)
 {
 	static struct pub_standby fresh[WALSHIP_MAX_STANDBYS];
-	unsigned int nfresh = pub_snapshot_standbys(n, fresh);
+	unsigned int nfresh = pub_snapshot_standbys(pb, n, fresh);
 
 	for (unsigned int i = 0; i < pb->nstandbys; i++) {
 		if (pub_find_standby(fresh, nfresh, pb->standbys[i].name))

@@ -60,6 +60,24 @@ unsigned int publish_peer_names(struct publisher *pb, const struct status_node *
  */
 unsigned int publish_standby_pick(const struct status_node *n, unsigned int *index);
 
+/* The largest role and states a module takes (its policy's NLA_POLICY_MAX): the header's
+ * own for one built from it; less for one built before a state was appended. */
+struct publish_limits {
+	uint32_t role, peer_state, standby_state;
+};
+
+/* This header's maxima: what a module of this version takes. */
+void publish_limits_default(struct publish_limits *lim);
+
+/*
+ * Lower @lim to what one message of a CTRL_CMD_GETPOLICY dump of the family says: the
+ * NL_POLICY_TYPE_ATTR_MAX_VALUE_U of WALSHIP_A_ROLE, WALSHIP_A_PEER_STATE and
+ * WALSHIP_A_STANDBY_STATE in the family's policy (index 0).  Anything else is left as it
+ * is.  The publisher calls it on each reply as the family is resolved; exposed for tests.
+ */
+struct nlmsghdr;
+void publish_policy_parse(struct nlmsghdr *nlh, struct publish_limits *lim);
+
 /* Close the socket: walship.ko then shows daemon "none", peers and standbys "unknown". */
 void publish_free(struct publisher *pb);
 

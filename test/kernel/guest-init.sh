@@ -562,6 +562,13 @@ else
 	fail "ktls: /extra/modules/05-tls.ko is missing from the initramfs"
 fi
 
+# ---- the module's policy, as the publishers read it ----
+# Each publisher reads what the module takes from its policy dump (CTRL_CMD_GETPOLICY); a
+# module of the daemon's own version takes every state, so none may have taken it for an
+# older one (which would show states as "unknown").
+check "the publishers read the module's policy as taking every state" \
+	sh -c "! cat /tmp/p.log /tmp/r1.log /tmp/r2.log | grep -q 'walship.ko is older than this walshipd'"
+
 # ---- the kernel log ----
 dmesg >/tmp/dmesg.txt
 if grep -E 'BUG:|WARNING:|Oops|lockdep|possible circular locking|INFO: task' /tmp/dmesg.txt; then

@@ -4,7 +4,9 @@
  * publish_peer_names()): a relaying replica reports its downstream replicas after its
  * upstream, and only the first peer is the upstream, kept under the name of its last
  * handshake while disconnected; a name two peers have is published once; of standbys of
- * one name, the most advanced.  The module itself is tested under QEMU (test/kernel/).
+ * one name, the most advanced; what a module's policy dump says it takes (a module built
+ * before a state was appended takes less).  The module itself is tested under QEMU
+ * (test/kernel/).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <linux/genetlink.h>
+#include <netlink/attr.h>
+#include <netlink/genl/genl.h>
+#include <netlink/msg.h>
 
 #include "publish/publish.h"
 #include "status/status.h"
@@ -170,6 +177,71 @@ static void test_standby_most_advanced(void **state)
 	free(n.standbys);
 }
 
+/* One message of a CTRL_CMD_GETPOLICY dump: attribute @attr of policy @policy, an NLA_U32
+ * whose maximum is @max (none when UINT64_MAX). */
+static struct nl_msg *policy_msg(int policy, int attr, uint64_t max)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+	struct nlattr *top, *pol, *a;
+
+	assert_non_null(msg);
+	assert_non_null(
+		genlmsg_put(msg, 1, 1, GENL_ID_CTRL, 0, NLM_F_MULTI, CTRL_CMD_GETPOLICY, 1));
+	assert_int_equal(nla_put_u16(msg, CTRL_ATTR_FAMILY_ID, 33), 0);
+	top = nla_nest_start(msg, CTRL_ATTR_POLICY);
+	pol = nla_nest_start(msg, policy);
+	a = nla_nest_start(msg, attr);
+	assert_int_equal(nla_put_u32(msg, NL_POLICY_TYPE_ATTR_TYPE, NL_ATTR_TYPE_U32), 0);
+	assert_int_equal(nla_put_u64(msg, NL_POLICY_TYPE_ATTR_MIN_VALUE_U, 0), 0);
+	if (max != UINT64_MAX)
+		assert_int_equal(nla_put_u64(msg, NL_POLICY_TYPE_ATTR_MAX_VALUE_U, max), 0);
+	nla_nest_end(msg, a);
+	nla_nest_end(msg, pol);
+	nla_nest_end(msg, top);
+	return msg;
+}
+
+/* A module of this version takes every state this daemon sends; one built before the
+ * last peer state ("away") was appended takes one less, and the publisher learns so; the
+ * same attribute number in another policy (a nested attribute's), or without a maximum,
+ * changes nothing, nor does a larger maximum than this daemon knows. */
+static void test_policy_limits(void **state)
+{
+	static const struct {
+		int policy, attr;
+		uint64_t max;
+	} msgs[] = {
+		{ 0, WALSHIP_A_ROLE, WALSHIP_ROLE_MAX },
+		{ 0, WALSHIP_A_PEER_STATE, WALSHIP_PEER_AWAY - 1 },
+		{ 1, WALSHIP_A_STANDBY_STATE, 1 },
+		{ 0, WALSHIP_A_STANDBY_STATE, UINT64_MAX },
+		{ 0, WALSHIP_A_PEER_NAME, 0 },
+	};
+	struct publish_limits lim;
+
+	(void)state;
+	publish_limits_default(&lim);
+	assert_int_equal(lim.role, WALSHIP_ROLE_MAX);
+	assert_int_equal(lim.peer_state, WALSHIP_PEER_MAX);
+	assert_int_equal(lim.standby_state, WALSHIP_STANDBY_MAX);
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		struct nl_msg *msg = policy_msg(msgs[i].policy, msgs[i].attr, msgs[i].max);
+
+		publish_policy_parse(nlmsg_hdr(msg), &lim);
+		nlmsg_free(msg);
+	}
+	assert_int_equal(lim.role, WALSHIP_ROLE_MAX);
+	assert_int_equal(lim.peer_state, WALSHIP_PEER_AWAY - 1);
+	assert_int_equal(lim.standby_state, WALSHIP_STANDBY_MAX);
+
+	/* a newer module's larger maximum: still only what this daemon knows */
+	struct nl_msg *msg = policy_msg(0, WALSHIP_A_STANDBY_STATE, WALSHIP_STANDBY_MAX + 5);
+
+	publish_policy_parse(nlmsg_hdr(msg), &lim);
+	nlmsg_free(msg);
+	assert_int_equal(lim.standby_state, WALSHIP_STANDBY_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_relay_upstream_unnamed),
 		cmocka_unit_test(test_duplicates_dropped),
 		cmocka_unit_test(test_standby_most_advanced),
+		cmocka_unit_test(test_policy_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

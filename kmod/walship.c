@@ -932,13 +932,22 @@ out_full:
 	return skb->len;
 }
 
+/*
+ * The last peer state this module takes.  The tests build a module as one from before
+ * the last states were appended would be (KCFLAGS=-DWALSHIP_POLICY_PEER_MAX=N), to check
+ * that a newer daemon still publishes to it (docs/sysfs.md).
+ */
+#ifndef WALSHIP_POLICY_PEER_MAX
+#define WALSHIP_POLICY_PEER_MAX WALSHIP_PEER_MAX
+#endif
+
 static const struct nla_policy walship_policy[WALSHIP_A_MAX + 1] = {
 	[WALSHIP_A_ROLE] = NLA_POLICY_MAX(NLA_U32, WALSHIP_ROLE_MAX),
 	[WALSHIP_A_NODE_NAME] = { .type = NLA_NUL_STRING, .len = WALSHIP_NAME_MAX },
 	[WALSHIP_A_SYSTEM_IDENTIFIER] = { .type = NLA_U64 },
 	[WALSHIP_A_TIMELINE] = { .type = NLA_U32 },
 	[WALSHIP_A_PEER_NAME] = { .type = NLA_NUL_STRING, .len = WALSHIP_NAME_MAX },
-	[WALSHIP_A_PEER_STATE] = NLA_POLICY_MAX(NLA_U32, WALSHIP_PEER_MAX),
+	[WALSHIP_A_PEER_STATE] = NLA_POLICY_MAX(NLA_U32, WALSHIP_POLICY_PEER_MAX),
 	[WALSHIP_A_PEER_SENT_LSN] = { .type = NLA_U64 },
 	[WALSHIP_A_PEER_WRITE_LSN] = { .type = NLA_U64 },
 	[WALSHIP_A_PEER_FLUSH_LSN] = { .type = NLA_U64 },

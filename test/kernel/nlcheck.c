@@ -5,8 +5,9 @@
  *   nlcheck policy           send requests the module must refuse, with raw netlink so
  *                            that malformed attributes can be built; prints one
  *                            "PASS: ..." or "FAIL: ..." line per check
- *   nlcheck poll FILE MS     read FILE, poll() it for POLLPRI, print "woke: VALUE" with
- *                            its new first line, or "timeout"
+ *   nlcheck poll FILE MS     read FILE and print "read: VALUE" (its first line), poll()
+ *                            it for POLLPRI, print "woke: VALUE" with its new first line,
+ *                            or "timeout"
  *   nlcheck events NAME STATES MS
  *                            join the multicast group "events", print "subscribed", then
  *                            wait for a WALSHIP_CMD_EVENT about the peer or standby NAME
@@ -517,6 +518,9 @@ static int check_poll(const char *path, int timeout_ms)
 		perror(path);
 		return 2;
 	}
+	/* from here a change wakes the poll below: the caller waits for this line */
+	printf("read: %s\n", value);
+	fflush(stdout);
 	if (poll(&pfd, 1, timeout_ms) <= 0) {
 		printf("timeout\n");
 		return 1;

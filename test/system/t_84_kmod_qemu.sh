@@ -5,7 +5,8 @@
 # run test/kernel/guest-init.sh there: insmod and the sysfs tree, netlink policy refusals
 # with extended-ack text, a primary and a replica shipping segments with every sysfs value
 # equal to `walship status --json`, poll() on a state file, SIGKILL of the publisher,
-# rmmod + insmod under a running daemon, and a clean kernel log.  Both daemons run with
+# rmmod + insmod under a running daemon, a module older than the daemon (its policy takes
+# fewer peer states) still published to, and a clean kernel log.  Both daemons run with
 # probes = on (issue 5): on 6.1 the BPF programs load and attach through
 # io_uring_submit_sqe (tp_btf) and the classic io_uring_complete tracepoint, the maps are
 # pinned, and the histograms count every FSYNC and send the daemons submitted (/metrics
@@ -48,6 +49,12 @@ if grep -E 'warning:|error:' "$OUT/kbuild.log"; then
 	exit 1
 fi
 echo "PASS: walship.ko builds with W=1 and no warnings"
+# The same module as one built before the peer states after "handshake" were appended
+# would be: the guest checks that this daemon still publishes to it.
+cp -r "$SRC" "$OUT/old-src"
+make -C "$OUT/old-src" KDIR="$KDIR" WALSHIP_VERSION="$VERSION" \
+	KCFLAGS=-DWALSHIP_POLICY_PEER_MAX=WALSHIP_PEER_HANDSHAKE >"$OUT/kbuild-old.log" 2>&1 ||
+	{ cat "$OUT/kbuild-old.log"; exit 1; }
 
 echo "== guest programs"
 gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/include" -o "$OUT/nlcheck" \
@@ -92,6 +99,7 @@ pki() {
 	done
 }
 pki
+cp "$OUT/old-src/walship.ko" "$OUT/extra/walship-old.ko"
 # The replica acknowledges the fourth segment (flush position at its end, 5 MiB), then,
 # pushed while the replica publishes, the fifth (6 MiB).
 # The guest's standby is PostgreSQL's pg_receivewal (the guest says so when it is missing).

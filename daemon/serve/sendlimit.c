@@ -22,8 +22,14 @@
 
 #define SENDLIMIT_MAX_DELAYS CONFIG_STANDBY_DELAY_MAX_ENTRIES /* what the config admits */
 #define SENDLIMIT_READ (1024 * 1024)
-/* Stored segments read at once to catch up; further behind, decoding starts again. */
+/* Stored segments the decoder catches up through; further behind, decoding starts
+ * again. */
 #define SENDLIMIT_MAX_CATCH_UP 16
+/* Bytes of them read and decoded per call, on the event loop (a few milliseconds): the
+ * rest at the next news of the WAL or the next tick (sendlimit_catching_up()), so that a
+ * first hold or delay behind a lagging standby does not stall the replica for the whole
+ * read of up to SENDLIMIT_MAX_CATCH_UP segments (256 MiB). */
+#define SENDLIMIT_CATCH_UP_STEP (4u * 1024u * 1024u)
 /* Commits kept (24 bytes each); past this the older half leaves the index at once, and
  * the WAL it covered is delayed by its segments' times (below). */
 #define SENDLIMIT_MAX_COMMITS (4u * 1024u * 1024u)
@@ -84,6 +90,7 @@ struct sendlimit {
 	char meta_path[sizeof(((struct store *)0)->path) + 16];
 	struct wal_decoder dec;
 	bool dec_on;
+	bool catching_up; /* the decoder is behind the segment last fed (the step's bound) */
 	uint64_t index_start; /* the first LSN decoded */
 	uint32_t tli; /* the timeline decoding began on: the stored segments' names */
 	struct commit *commits;
@@ -408,6 +415,7 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 {
 	wal_decoder_end(&sl->dec);
 	sl->dec_on = false;
+	sl->catching_up = false;
 	if (wal_decoder_begin(&sl->dec, sl->store->id.seg_size, sl->store->id.block_size, lsn,
 			      note_commit, sl) < 0)
 		return -EINVAL;
@@ -456,6 +464,7 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		if (sl->dec_on)
 			wal_decoder_end(&sl->dec);
 		sl->dec_on = false;
+		sl->catching_up = false;
 		index_emptied(sl);
 		sl->index_start = 0;
 		for (unsigned int i = 0; i < sl->ndelays; i++)
@@ -484,10 +493,18 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		if (decoder_start(sl, first * seg_size, wn.timeline) < 0)
 			return;
 	}
-	/* catch up through the stored segments in between */
-	for (uint64_t s = sl->dec.next_lsn / seg_size; s < segno; s++) {
+	/* catch up through the stored segments in between, a step at a time */
+	sl->catching_up = false;
+	for (uint64_t s = sl->dec.next_lsn / seg_size, budget = SENDLIMIT_CATCH_UP_STEP; s < segno;
+	     s = sl->dec.next_lsn / seg_size) {
 		char prev[WAL_NAME_MAX + 1];
+		uint64_t from = sl->dec.next_lsn, upto = (s + 1) * seg_size;
 		int pfd;
+
+		if (!budget) {
+			sl->catching_up = true; /* sendlimit_catching_up(): the rest later */
+			return;
+		}
 
 		wal_name_format_segment(prev, sizeof(prev), wn.timeline, s, seg_size);
 		pfd = openat(sl->store->dir_fd, prev, O_RDONLY | O_CLOEXEC);
@@ -504,8 +521,13 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 				return;
 			break;
 		}
-		feed_fd(sl, pfd, s * seg_size, (s + 1) * seg_size);
+		if (upto - from > budget)
+			upto = from + budget;
+		feed_fd(sl, pfd, s * seg_size, upto);
 		close(pfd);
+		if (sl->dec.next_lsn < upto)
+			return; /* short, or not decodable: the next news of the WAL tries again */
+		budget -= upto - from;
 	}
 	if (sl->dec.next_lsn / seg_size != segno || sl->dec.next_lsn >= seg_lsn + durable)
 		return;
@@ -665,6 +687,11 @@ uint64_t sendlimit_floor(const struct sendlimit *sl)
 bool sendlimit_indexing(const struct sendlimit *sl)
 {
 	return sl && sl->dec_on;
+}
+
+bool sendlimit_catching_up(const struct sendlimit *sl)
+{
+	return sl && sl->dec_on && sl->catching_up;
 }
 
 bool sendlimit_due(struct sendlimit *sl, int64_t now_us)

@@ -65,6 +65,14 @@ void sendlimit_reload(struct sendlimit *sl, const char *standby_delay);
  */
 bool sendlimit_indexing(const struct sendlimit *sl);
 
+/*
+ * Whether the decoder is still reading the stored segments between where it began (the
+ * oldest hold's segment) and the segment last fed: each sendlimit_wal() reads a bounded
+ * step of them, so the caller feeds the newest WAL again on its tick until this is false
+ * (the commits found meanwhile may let standbys go further).
+ */
+bool sendlimit_catching_up(const struct sendlimit *sl);
+
 /* The first @durable bytes of segment @name are durable; @dir_fd/@file is where they are
  * (.incoming's temporary name, or the stored name), or @image when not NULL (the
  * segment in memory, written directly: serve_wal_durable()).  Feeds the new bytes to the

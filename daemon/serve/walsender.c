@@ -625,17 +625,16 @@ static void serve_accepted(struct acceptor *a, int res)
 	serve_accept_post(s);
 }
 
-/* At start, with delayed or held standbys, and when the first comes (a reload, a hold):
- * their index begins with the newest WAL the store holds (sendlimit_wal() reads it), so
- * that what was stored before is delayed by its segments' times even while no new WAL
- * arrives. */
-static void serve_limits_start(struct serve *s)
+/* Feed the newest WAL the store holds to the index of delayed and held standbys
+ * (sendlimit_wal() reads it, after a step of the stored segments before it while it
+ * catches up). */
+static void serve_limits_feed(struct serve *s)
 {
 	uint32_t seg_size = s->store->id.seg_size;
 	char name[WAL_NAME_MAX + 1];
 	const struct growing *g;
 
-	if (!seg_size || !s->end_lsn || sendlimit_indexing(s->limits))
+	if (!seg_size || !s->end_lsn)
 		return;
 	wal_name_format_segment(name, sizeof(name), s->tli, (s->end_lsn - 1) / seg_size, seg_size);
 	g = serve_growing_find(s, name);
@@ -644,6 +643,15 @@ static void serve_limits_start(struct serve *s)
 			      NULL);
 	else
 		sendlimit_wal(s->limits, name, s->store->dir_fd, name, seg_size, NULL);
+}
+
+/* At start, with delayed or held standbys, and when the first comes (a reload, a hold):
+ * their index begins with the newest WAL the store holds, so that what was stored before
+ * is delayed by its segments' times even while no new WAL arrives. */
+static void serve_limits_start(struct serve *s)
+{
+	if (!sendlimit_indexing(s->limits))
+		serve_limits_feed(s);
 }
 /* ---- the API ---- */
 
@@ -828,6 +836,10 @@ void serve_tick(struct serve *s, int64_t now_ms)
 	if (!s)
 		return;
 	serve_slots_tick(&s->slots, now_ms);
+	if (sendlimit_catching_up(s->limits)) {
+		serve_limits_feed(s); /* the next step, while no WAL comes */
+		serve_wake(s); /* commits found may let standbys go further */
+	}
 	if (sendlimit_due(s->limits, unix_now_us()))
 		serve_wake(s); /* a delayed standby's next commit is due */
 	for (struct standby *sb = s->standbys, *next; sb; sb = next) {

@@ -5,8 +5,9 @@
  * wake-up not taken by a look at the limit in between, a hold released --upto keeping
  * its position as the retention floor, across a reload of the holds file (names with
  * leading blanks or empty too), a holds file
- * of the builds before, a release --before (the first commit at or after the time), and a
- * reload of standby_delay keeping what is due.  The WAL is
+ * of the builds before, a release --before (the first commit at or after the time), a
+ * reload of standby_delay keeping what is due, and a first hold behind the newest WAL
+ * read a step at a time (sendlimit_catching_up()).  The WAL is
  * built in memory (test/unit/wal_records.h) with commit times around the real clock.
  */
 #include <errno.h>
@@ -342,6 +343,54 @@ static void test_reload_keeps_due(void **state)
 	sendlimit_free(sl);
 }
 
+/*
+ * A first hold ten segments behind the newest: the stored segments between are read a
+ * bounded step at a time (4 MiB, four of these 1 MiB segments), not all on the first
+ * call; a release --before a commit of the ninth goes no further than what was read
+ * until the steps (the caller's ticks) reach it, then to that commit exactly.
+ */
+static void test_hold_catches_up_by_steps(void **state)
+{
+	struct wal_build wb = {
+		.buf = seg, .start = 9 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
+	};
+	int64_t t0 = now_us - 3600 * 1000000LL;
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t len, first9, limit;
+	int calls = 1;
+
+	(void)state;
+	for (uint64_t s = 1; s <= 10; s++)
+		store_segment(s, t0 + (int64_t)s * MIN_US, now_us);
+	memset(seg, 0, sizeof(seg));
+	wb_page_header(&wb, 0);
+	first9 = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + 9 * MIN_US));
+
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_hold(sl, "sb", 1 * (uint64_t)SEG), 0);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 9 * MIN_US)),
+			 0);
+	len = build_segment(11, 3, now_us, NULL);
+	segment_name(name, 11);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	assert_true(sendlimit_indexing(sl));
+	assert_true(sendlimit_catching_up(sl));
+	limit = sendlimit_for(sl, "sb", now_us);
+	assert_true(limit <= 5 * (uint64_t)SEG); /* what the first step read, at most */
+	assert_true(limit >= 1 * (uint64_t)SEG);
+	while (sendlimit_catching_up(sl) && calls < 10) {
+		sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+		calls++;
+	}
+	assert_false(sendlimit_catching_up(sl));
+	assert_int_equal(calls, 3); /* ten segments of 1 MiB in steps of 4 MiB */
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), first9);
+	sendlimit_free(sl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hold_names_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_name_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_catches_up_by_steps, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,13 +22,17 @@
 
 #define SENDLIMIT_MAX_DELAYS CONFIG_STANDBY_DELAY_MAX_ENTRIES /* what the config admits */
 #define SENDLIMIT_READ (1024 * 1024)
-/* Stored segments the decoder catches up through; further behind, decoding starts
- * again. */
+/* Stored segments back the decoder begins at an older hold's segment; further, it begins
+ * at the newest, and that hold stays held. */
 #define SENDLIMIT_MAX_CATCH_UP 16
-/* Bytes of them read and decoded per call, on the event loop (a few milliseconds): the
- * rest at the next news of the WAL or the next tick (sendlimit_catching_up()), so that a
- * first hold or delay behind a lagging standby does not stall the replica for the whole
- * read of up to SENDLIMIT_MAX_CATCH_UP segments (256 MiB). */
+/* Segments the decoder may fall behind the newest WAL while it catches up; further,
+ * decoding starts again at the newest (a WAL rate above what the steps below read). */
+#define SENDLIMIT_MAX_BEHIND (2 * SENDLIMIT_MAX_CATCH_UP)
+/* Bytes read and decoded per call, on the event loop (a few milliseconds): the rest at
+ * the next news of the WAL or the next tick (sendlimit_catching_up()), so that a first
+ * hold or delay behind a lagging standby does not stall the replica for the whole read
+ * of up to SENDLIMIT_MAX_CATCH_UP segments (256 MiB), nor a first delay for the newest
+ * segment's. */
 #define SENDLIMIT_CATCH_UP_STEP (4u * 1024u * 1024u)
 /* Commits kept (24 bytes each); past this the older half leaves the index at once, and
  * the WAL it covered is delayed by its segments' times (below). */
@@ -90,7 +94,8 @@ struct sendlimit {
 	char meta_path[sizeof(((struct store *)0)->path) + 16];
 	struct wal_decoder dec;
 	bool dec_on;
-	bool catching_up; /* the decoder is behind the segment last fed (the step's bound) */
+	uint64_t fed_end; /* the end of the newest WAL fed, where the decoder is to get */
+	bool stuck; /* the last call moved the decoder nowhere (it waits for news) */
 	uint64_t index_start; /* the first LSN decoded */
 	uint32_t tli; /* the timeline decoding began on: the stored segments' names */
 	struct commit *commits;
@@ -415,7 +420,7 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 {
 	wal_decoder_end(&sl->dec);
 	sl->dec_on = false;
-	sl->catching_up = false;
+	sl->fed_end = lsn;
 	if (wal_decoder_begin(&sl->dec, sl->store->id.seg_size, sl->store->id.block_size, lsn,
 			      note_commit, sl) < 0)
 		return -EINVAL;
@@ -442,6 +447,8 @@ void sendlimit_wal(struct sendlimit *sl, const char *name, int dir_fd, const cha
 	uint32_t seg_size = sl ? sl->store->id.seg_size : 0;
 
 	wal_feed(sl, name, dir_fd, file, durable, image);
+	if (sl)
+		sl->stuck = !sl->dec_on || sl->dec.next_lsn == before;
 	/* decoded into another segment: with no commit known, the segments before what is
 	 * indexed reach further, for the timer to look at */
 	if (sl && sl->dec_on && seg_size && sl->dec.next_lsn / seg_size != before / seg_size)
@@ -452,8 +459,8 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		     uint64_t durable, const uint8_t *image)
 {
 	uint32_t seg_size = sl ? sl->store->id.seg_size : 0;
+	uint64_t segno, seg_lsn, upto, budget = SENDLIMIT_CATCH_UP_STEP;
 	struct wal_name wn;
-	uint64_t segno, seg_lsn;
 	int fd;
 
 	if (!sl || !seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
@@ -464,7 +471,6 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		if (sl->dec_on)
 			wal_decoder_end(&sl->dec);
 		sl->dec_on = false;
-		sl->catching_up = false;
 		index_emptied(sl);
 		sl->index_start = 0;
 		for (unsigned int i = 0; i < sl->ndelays; i++)
@@ -476,9 +482,19 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		return; /* an older timeline's, stored late: what it holds is known or gone */
 	if (sl->dec_on && wn.timeline > sl->tli && decoder_start(sl, seg_lsn, wn.timeline) < 0)
 		return; /* a new timeline: its segments' names from here on */
-	if (sl->dec_on && segno > sl->dec.next_lsn / seg_size + SENDLIMIT_MAX_CATCH_UP &&
-	    decoder_start(sl, seg_lsn, wn.timeline) < 0)
-		return; /* too far behind to read on the event loop: start again here */
+	if (sl->dec_on && segno > sl->dec.next_lsn / seg_size + SENDLIMIT_MAX_BEHIND) {
+		/* too far behind to catch up: start again here */
+		for (unsigned int i = 0; i < sl->nholds; i++)
+			if (sl->holds[i].mode == HOLD_BEFORE && sl->holds[i].lsn < seg_lsn)
+				log_warning(
+					"standby \"%s\" stays held at %X/%08X: the commits after "
+					"it are not known (decoding fell %d segments behind the "
+					"newest WAL and starts again there)",
+					sl->holds[i].app, (unsigned int)(sl->holds[i].lsn >> 32),
+					(unsigned int)sl->holds[i].lsn, SENDLIMIT_MAX_BEHIND);
+		if (decoder_start(sl, seg_lsn, wn.timeline) < 0)
+			return;
+	}
 	if (!sl->dec_on) {
 		uint64_t first = segno;
 
@@ -493,19 +509,17 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		if (decoder_start(sl, first * seg_size, wn.timeline) < 0)
 			return;
 	}
-	/* catch up through the stored segments in between, a step at a time */
-	sl->catching_up = false;
-	for (uint64_t s = sl->dec.next_lsn / seg_size, budget = SENDLIMIT_CATCH_UP_STEP; s < segno;
-	     s = sl->dec.next_lsn / seg_size) {
+	if (sl->fed_end < seg_lsn + durable)
+		sl->fed_end = seg_lsn + durable;
+	/* catch up through the stored segments in between, then @name's new bytes: at most
+	 * SENDLIMIT_CATCH_UP_STEP of them in all (sendlimit_catching_up(): the rest later) */
+	for (uint64_t s = sl->dec.next_lsn / seg_size; s < segno; s = sl->dec.next_lsn / seg_size) {
 		char prev[WAL_NAME_MAX + 1];
-		uint64_t from = sl->dec.next_lsn, upto = (s + 1) * seg_size;
+		uint64_t from = sl->dec.next_lsn, end = (s + 1) * seg_size;
 		int pfd;
 
-		if (!budget) {
-			sl->catching_up = true; /* sendlimit_catching_up(): the rest later */
+		if (!budget)
 			return;
-		}
-
 		wal_name_format_segment(prev, sizeof(prev), wn.timeline, s, seg_size);
 		pfd = openat(sl->store->dir_fd, prev, O_RDONLY | O_CLOEXEC);
 		if (pfd < 0) {
@@ -521,21 +535,26 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 				return;
 			break;
 		}
-		if (upto - from > budget)
-			upto = from + budget;
-		feed_fd(sl, pfd, s * seg_size, upto);
+		if (end - from > budget)
+			end = from + budget;
+		feed_fd(sl, pfd, s * seg_size, end);
 		close(pfd);
-		if (sl->dec.next_lsn < upto)
+		if (sl->dec.next_lsn < end)
 			return; /* short, or not decodable: the next news of the WAL tries again */
-		budget -= upto - from;
+		budget -= end - from;
 	}
-	if (sl->dec.next_lsn / seg_size != segno || sl->dec.next_lsn >= seg_lsn + durable)
+	if (sl->fed_end < seg_lsn + durable) /* (a gap above started decoding again here) */
+		sl->fed_end = seg_lsn + durable;
+	if (sl->dec.next_lsn / seg_size != segno || sl->dec.next_lsn >= seg_lsn + durable ||
+	    !budget)
 		return;
+	upto = seg_lsn + durable;
+	if (upto - sl->dec.next_lsn > budget)
+		upto = sl->dec.next_lsn + budget;
 	if (image) {
 		uint64_t from = sl->dec.next_lsn;
 
-		wal_decoder_feed(&sl->dec, from, image + (from - seg_lsn),
-				 (size_t)(seg_lsn + durable - from));
+		wal_decoder_feed(&sl->dec, from, image + (from - seg_lsn), (size_t)(upto - from));
 		feed_done(sl);
 		prune(sl);
 		return;
@@ -543,7 +562,7 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 	fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return; /* renamed meanwhile: the stored hook follows */
-	feed_fd(sl, fd, seg_lsn, seg_lsn + durable);
+	feed_fd(sl, fd, seg_lsn, upto);
 	close(fd);
 	prune(sl);
 }
@@ -691,7 +710,7 @@ bool sendlimit_indexing(const struct sendlimit *sl)
 
 bool sendlimit_catching_up(const struct sendlimit *sl)
 {
-	return sl && sl->dec_on && sl->catching_up;
+	return sl && sl->dec_on && !sl->stuck && sl->dec.next_lsn < sl->fed_end;
 }
 
 bool sendlimit_due(struct sendlimit *sl, int64_t now_us)

@@ -66,10 +66,11 @@ void sendlimit_reload(struct sendlimit *sl, const char *standby_delay);
 bool sendlimit_indexing(const struct sendlimit *sl);
 
 /*
- * Whether the decoder is still reading the stored segments between where it began (the
- * oldest hold's segment) and the segment last fed: each sendlimit_wal() reads a bounded
- * step of them, so the caller feeds the newest WAL again on its tick until this is false
- * (the commits found meanwhile may let standbys go further).
+ * Whether the decoder is still behind the newest WAL fed (from the oldest hold's segment,
+ * or a newest segment's first bytes): each sendlimit_wal() reads a bounded step, so the
+ * caller feeds the newest WAL again on its tick until this is false (the commits found
+ * meanwhile may let standbys go further).  False too while the decoder waits for news (a
+ * segment before the newest still being stored, a short read).
  */
 bool sendlimit_catching_up(const struct sendlimit *sl);
 

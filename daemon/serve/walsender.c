@@ -638,9 +638,9 @@ static void serve_limits_feed(struct serve *s)
 		return;
 	wal_name_format_segment(name, sizeof(name), s->tli, (s->end_lsn - 1) / seg_size, seg_size);
 	g = serve_growing_find(s, name);
-	if (g)
+	if (g) /* (from its image while written directly: never through the page cache) */
 		sendlimit_wal(s->limits, name, s->store->incoming_fd, g->tmp_name, g->durable,
-			      NULL);
+			      g->image);
 	else
 		sendlimit_wal(s->limits, name, s->store->dir_fd, name, seg_size, NULL);
 }

@@ -343,51 +343,93 @@ static void test_reload_keeps_due(void **state)
 	sendlimit_free(sl);
 }
 
+/* Segment @segno into seg[] as build_segment() makes it, each record's prev-link
+ * following on from *@prev (the last record of the segment before), which it then
+ * becomes: segments that read as one WAL.  Returns the bytes written. */
+static uint64_t build_chained(uint64_t segno, int64_t at_us, uint64_t *prev)
+{
+	struct wal_build wb = { .buf = seg, .start = segno * SEG, .seg_size = SEG, .block = BLOCK };
+
+	memset(seg, 0, sizeof(seg));
+	wb.prev_lsn = *prev;
+	wb_page_header(&wb, 0);
+	for (int i = 0; i < 3; i++)
+		wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(at_us));
+	*prev = wb.prev_lsn;
+	return wb.pos;
+}
+
+/* The first commit of segment @segno as build_segment() makes it, at @at_us. */
+static uint64_t first_commit(uint64_t segno, int64_t at_us)
+{
+	static uint8_t page[2 * BLOCK];
+	struct wal_build wb = {
+		.buf = page, .start = segno * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
+	};
+
+	memset(page, 0, sizeof(page));
+	wb_page_header(&wb, 0);
+	return wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(at_us));
+}
+
 /*
- * A first hold ten segments behind the newest: the stored segments between are read a
- * bounded step at a time (4 MiB, four of these 1 MiB segments), not all on the first
- * call; a release --before a commit of the ninth goes no further than what was read
- * until the steps (the caller's ticks) reach it, then to that commit exactly.
+ * A first hold ten segments behind the newest: the stored segments between and the
+ * newest's bytes are read a bounded step at a time (4 MiB, four of these 1 MiB segments),
+ * not all on the first call, and a newer segment coming meanwhile does not start the
+ * decoding again; a release --before a commit of the ninth goes no further than what was
+ * read until the steps (news of the WAL, the caller's ticks) reach it, then to that
+ * commit exactly; the newest segment's commits are indexed at the end.
  */
 static void test_hold_catches_up_by_steps(void **state)
 {
-	struct wal_build wb = {
-		.buf = seg, .start = 9 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
-	};
 	int64_t t0 = now_us - 3600 * 1000000LL;
 	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
-	uint64_t len, first9, limit;
-	int calls = 1;
+	uint64_t len, limit, prev = 0;
+	int calls = 2;
 
 	(void)state;
-	for (uint64_t s = 1; s <= 10; s++)
-		store_segment(s, t0 + (int64_t)s * MIN_US, now_us);
-	memset(seg, 0, sizeof(seg));
-	wb_page_header(&wb, 0);
-	first9 = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + 9 * MIN_US));
+	for (uint64_t s = 1; s <= 11; s++) {
+		int fd;
 
+		build_chained(s, t0 + (int64_t)s * MIN_US, &prev);
+		segment_name(name, s);
+		fd = openat(st.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, seg, SEG), SEG);
+		close(fd);
+	}
 	sl = sendlimit_new(&st, "");
 	assert_non_null(sl);
 	assert_int_equal(sendlimit_hold(sl, "sb", 1 * (uint64_t)SEG), 0);
 	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
 					   pgrepl_time_from_unix_us(t0 + 9 * MIN_US)),
 			 0);
-	len = build_segment(11, 3, now_us, NULL);
+	/* the stored segment 11 is the newest: one step, segments 1 to 4 */
 	segment_name(name, 11);
-	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	sendlimit_wal(sl, name, st.dir_fd, name, SEG, NULL);
 	assert_true(sendlimit_indexing(sl));
 	assert_true(sendlimit_catching_up(sl));
 	limit = sendlimit_for(sl, "sb", now_us);
-	assert_true(limit <= 5 * (uint64_t)SEG); /* what the first step read, at most */
-	assert_true(limit >= 1 * (uint64_t)SEG);
+	assert_true(limit > 1 * (uint64_t)SEG); /* the commits of 1 to 4 are none of 9's */
+	assert_true(limit <= 5 * (uint64_t)SEG);
+	/* segment 12 arrives (received, from memory): the next step, from where it was */
+	len = build_chained(12, t0 + 12 * MIN_US, &prev);
+	segment_name(name, 12);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	assert_true(sendlimit_catching_up(sl));
+	assert_true(sendlimit_for(sl, "sb", now_us) > limit);
 	while (sendlimit_catching_up(sl) && calls < 10) {
 		sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
 		calls++;
 	}
 	assert_false(sendlimit_catching_up(sl));
-	assert_int_equal(calls, 3); /* ten segments of 1 MiB in steps of 4 MiB */
-	assert_int_equal(sendlimit_for(sl, "sb", now_us), first9);
+	assert_int_equal(calls, 3); /* eleven segments of 1 MiB and 12's bytes, 4 MiB a step */
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), first_commit(9, t0 + 9 * MIN_US));
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 12 * MIN_US)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), first_commit(12, t0 + 12 * MIN_US));
 	sendlimit_free(sl);
 }
 

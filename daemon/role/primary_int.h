@@ -269,6 +269,8 @@ struct peer {
 
 struct stream_failed {
 	uint64_t lsn; /* 0: unused */
+	uint32_t tli; /* the failed segment's timeline */
+	bool merged; /* stands for more than one failed segment (full: stream_failed_add()) */
 	unsigned int nholders;
 	char holders[STREAM_FAILED_HOLDERS][WIRE_MAX_NAME + 1];
 };

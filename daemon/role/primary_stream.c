@@ -266,8 +266,9 @@ static void stream_failed_add(struct primary *pr, const struct push *p)
 		next->nholders = kept;
 		if (fl->lsn < next->lsn)
 			next->lsn = fl->lsn;
+		next->merged = true;
 	}
-	*fl = (struct stream_failed){ .lsn = p->lsn };
+	*fl = (struct stream_failed){ .lsn = p->lsn, .tli = p->wn.timeline };
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next)
 		if (fl->nholders < STREAM_FAILED_HOLDERS &&
 		    (push_acked_by(p, peer->name) || peer->stream.end >= p->lsn + p->size))
@@ -276,6 +277,35 @@ static void stream_failed_add(struct primary *pr, const struct push *p)
 	log_warning("streamed segment \"%s\" failed: %u replica(s) hold it; no other replica's "
 		    "durable position counts past it",
 		    p->name, fl->nholders);
+}
+
+/*
+ * @peer holds all of segment @p durably (it acknowledged it, or said it holds it): when
+ * that is a segment that failed, it becomes one of its holders.  The segment pushed
+ * again through archive_command, or sent to this replica again, once what refused it is
+ * fixed: without this, a replica that reconnects never counts past it again (its run
+ * may not jump over a failed segment it does not hold), and synchronous commits would
+ * wait until walshipd restarts.  An entry that stands for two failed segments is left
+ * as it is.
+ */
+static void stream_failed_held(struct primary *pr, const struct peer *peer, const struct push *p,
+			       uint64_t seg_start)
+{
+	for (unsigned int i = 0; i < STREAM_FAILED; i++) {
+		struct stream_failed *fl = &pr->failed[i];
+		bool holds = false;
+
+		if (fl->lsn != seg_start || fl->tli != p->wn.timeline || fl->merged)
+			continue;
+		for (unsigned int h = 0; h < fl->nholders && !holds; h++)
+			holds = !strcmp(fl->holders[h], peer->name);
+		if (holds || fl->nholders >= STREAM_FAILED_HOLDERS)
+			continue;
+		snprintf(fl->holders[fl->nholders++], sizeof(fl->holders[0]), "%s", peer->name);
+		log_log("replica \"%s\" holds the failed segment \"%s\" now: its durable position "
+			"counts past it",
+			peer->name, p->name);
+	}
 }
 
 /* Where @p's WAL begins, into *@seg_start: a streamed segment's LSN, or a pushed
@@ -306,6 +336,8 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 
 	if (!push_seg_start(p, &seg_start))
 		return;
+	if (durable == p->size)
+		stream_failed_held(pr, peer, p, seg_start);
 	end = seg_start + durable;
 	/*
 	 * The old timeline's WAL after a fork is not the new one's: its acknowledgements and

@@ -9,7 +9,13 @@
 # another name): it is sent the segments after the failed one and stores them, but its
 # durable position for PostgreSQL must stay before the failed segment's end, since it
 # does not hold that segment; on the build before 2a31234 it counted past it (the failed
-# segment counted as settled).
+# segment counted as settled).  Last, the failed segment is pushed to the new replica from
+# pg_wal (what the archiver does once what refused it is fixed), the replica restarts
+# (its acknowledgements start again: the segments it stored since are not sent again),
+# and its durable position counts past the failed segment once more: a synchronous commit
+# returns.  On the build before, the failed segment, held by no replica it had named,
+# kept the replica's position from beginning anywhere after it for good, and every
+# synchronous commit waited until the primary walshipd restarted.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -67,4 +73,25 @@ grep -q "streamed segment \"$failed\" failed: 0 replica(s) hold it" "$TEST_DIR/w
 	fail "the primary walshipd did not say that $failed failed, held by no replica"
 log "ok: the new replica stored $after; the flush reported stays at $before" \
 	"(PostgreSQL: $flush), before the end of $after"
+
+log "the failed segment pushed to the new replica, which then restarts"
+[[ -f "$PDATA/pg_wal/$failed" ]] || fail "$failed left pg_wal (walship's slot should keep it)"
+run_capture "$TEST_DIR/push-failed.out" "$WALSHIP" push -c "$PCONF" "$PDATA/pg_wal/$failed" ||
+	fail "walship push of $failed failed: $(cat "$TEST_DIR/push-failed.out")"
+cmp -s "$PDATA/pg_wal/$failed" "$RARCHIVE/$failed" || fail "the new replica's $failed differs"
+grep -q "replica \"ws-r1b\" holds the failed segment \"$failed\" now" \
+	"$TEST_DIR/ws-primary.log" || fail "the primary walshipd did not take ws-r1b as holding $failed"
+walshipd_stop "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1b-2.log"
+wait_replica_streaming "$PCONF" 20
+# A synchronous commit (the cluster's synchronous_standby_names names walship) returns
+# once the replica's position counts past the failed segment; bounded, so that a hang
+# fails the test instead of stopping it.
+WS_PSQL_TIMEOUT=60 psql_at "$NS_P" "$PG_PORT" "insert into ws_fill values (-1, 'sync')" \
+	>/dev/null ||
+	fail "a synchronous commit did not return within 60 s: the replica's position does" \
+		"not count past $failed"
+reported=$(walship_status "$PCONF" --json | jq -r '.source_flush_lsn')
+((reported > failed_end)) || fail "the flush reported, $reported, is not past $failed's end"
+log "ok: a synchronous commit returned; the flush reported is $reported, past $failed"
 log "PASS"

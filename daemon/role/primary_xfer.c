@@ -208,6 +208,20 @@ static void peer_fill_backlog(struct peer *peer)
 		peer_add_xfer(peer, p);
 		push_unref(p);
 	}
+	/* Retrying, and no held file is left to send again (each was refused for its content,
+	 * or left the spool): nothing will be stored to end the retry, so it ends here, and
+	 * the replica is sent what streams (else nothing more while its link stays up).  An
+	 * I/O error on that starts the wait again. */
+	if (peer->io == PEER_IO_RETRY && peer->backlog_next >= peer->nbacklog &&
+	    !peer_whole_inflight(peer)) {
+		log_log("replica \"%s\": nothing held for it is left to send again; sending it "
+			"what streams",
+			peer->name);
+		peer->io = PEER_IO_OK;
+		peer_add_pending(peer);
+		if (pr->relay)
+			relay_peer_progress(peer); /* and a relay's growing segment */
+	}
 }
 
 /*

@@ -618,6 +618,11 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	if (worker_start(&rp->worker, r) < 0) /* logs */
 		goto out_store;
 	rp->worker_started = true;
+	/* A kept partial retired (evicted, replaced, its segment stored as NAME.partial):
+	 * the standbys and downstream replicas that follow it are told, whichever of the two
+	 * runs (a standby on pg_listen waiting for it would wait for ever otherwise). */
+	rp->store.partial_gone = replica_partial_gone;
+	rp->store.partial_gone_arg = rp;
 	if (cfg->pg_listen[0]) {
 		rp->serve = serve_start(cfg, r, &rp->store); /* logs */
 		if (!rp->serve)
@@ -629,8 +634,6 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 		if (!rp->relay)
 			goto out_serve;
 		relay_on_applied(rp->relay, replica_applied, rp);
-		rp->store.partial_gone = replica_partial_gone;
-		rp->store.partial_gone_arg = rp;
 	}
 	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
 		goto out_relay;

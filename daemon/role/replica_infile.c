@@ -198,8 +198,9 @@ static void infile_discard(struct infile *f)
 			    STORE_INCOMING_DIR, f->tmp_name, strerror(errno));
 	if (f->tmp_name[0]) {
 		serve_wal_dropped(rp->serve, f->name, f->tmp_name); /* standbys on pg_listen */
-		if (f->stream)
-			relay_wal_dropped(rp->relay, f->name, f->tmp_name); /* downstream */
+		/* downstream: a streamed copy, or a kept partial the relay follows since its
+		 * start, resumed without the stream flag (it matches the temporary name) */
+		relay_wal_dropped(rp->relay, f->name, f->tmp_name);
 	}
 	f->tmp_name[0] = '\0';
 }
@@ -1621,8 +1622,15 @@ static void infile_keep_or_discard(struct infile *f)
 	f->tmp_name[0] = '\0'; /* the store has it now */
 out_discard:
 	/* Acknowledged bytes are never removed; a cancelled file's are kept until
-	 * NAME.partial is stored (infile_refuse()), and no longer followed downstream. */
-	if (f->acked && f->tmp_name[0]) {
+	 * NAME.partial is stored (infile_refuse()), and no longer followed downstream.  One
+	 * refused for its content (a stored file of its name that differs, WAL that does not
+	 * validate) while the link was closing, before infile_refuse() could, is set aside
+	 * as it would have been: kept to be resumed, its bytes past the difference would be
+	 * taken as acknowledged, and the stored file set aside in its place. */
+	if (f->acked && f->tmp_name[0] && !f->cancelled && f->fail_status != WIRE_ACK_STORED &&
+	    f->fail_status != WIRE_ACK_IO_ERROR) {
+		infile_set_aside(f);
+	} else if (f->acked && f->tmp_name[0]) {
 		if (f->cancelled)
 			relay_wal_dropped(rp->relay, f->name, f->tmp_name);
 		infile_keep_synced(f, f->cancelled ? "the primary cancelled the rest" :

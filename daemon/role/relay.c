@@ -956,8 +956,15 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	 * replica's `walship fetch` would lack WAL this replica acknowledged. */
 	for (unsigned int i = 0; i < store->npartials; i++) {
 		const struct store_partial *p = &store->partials[i];
-		uint64_t servable = store_partial_servable(store->dir_fd, p);
+		uint64_t servable = store_partial_servable(store->dir_fd, p), end_off;
 
+		/* Not one of a timeline that a later stored history ends in or before it:
+		 * relay_new_history() cancelled it downstream (whose replicas keep what they
+		 * hold of it); followed again, its transfers would never end, and every
+		 * downstream's retention, and this one's floor for them, would stay at it. */
+		if (store_timeline_end_in(store->dir_fd, p->name, p->size, &end_off) == 0 &&
+		    end_off != UINT64_MAX)
+			continue;
 		if (servable)
 			relay_wal_durable(pr, p->name, p->tmp_name, p->size, servable, NULL);
 	}

@@ -12,6 +12,12 @@
 #   removed from A.  On the build before 2eb8e42, timeline 1's N, never sent again by the
 #   new upstream, stayed among what A relayed to B and held B's floor, and A's retention,
 #   at N for good: A's disk grew with every segment.
+# - A restarts, and timeline 2 goes on: A's retention still goes on (timeline 2's segment
+#   before the restart is removed), and timeline 1's N is not relayed again.  (Here the
+#   promoted side delivers timeline 1's N.partial, which does not begin with what A kept
+#   of N, so A sets its partial aside before the restart: the case of a partial still
+#   kept at the restart, which A followed again for good until relay_start() learned to
+#   leave a partial whose timeline a stored history ends, is not reproduced here.)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -83,5 +89,20 @@ until a_removed_n; do
 	ws_sleep 0.2
 done
 log "ok: ws-r1 removed $tl2_n ($(status_counter "$RCONF" retain_removed_files) files removed)"
+
+# A restarts; timeline 2 goes on four segments more; A removes the one last written before.
+before_restart=$last
+walshipd_stop "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-restarted.log"
+for _ in 1 2 3 4; do
+	psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000)"
+	last=$(psql_at "$NS_P" "$S_PORT" "select pg_walfile_name(pg_switch_wal())")
+done
+wait_for 60 "$last on ws-b" test -f "$BARCHIVE/$last"
+wait_for 60 "ws-r1's retention to remove $before_restart after its restart" \
+	test ! -e "$RARCHIVE/$before_restart"
+! grep -q "$seg_n" <(walship_status "$RCONF" --json | jq -r '.peers[].files_inflight[]?' 2>/dev/null) ||
+	fail "ws-r1 relays timeline 1's $seg_n again after its restart"
+log "ok: after its restart ws-r1 removed $before_restart; timeline 1's $seg_n is not relayed again"
 ws_check_daemons
 log "PASS"

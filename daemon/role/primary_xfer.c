@@ -209,18 +209,22 @@ static void peer_fill_backlog(struct peer *peer)
 		push_unref(p);
 	}
 	/* Retrying, and no held file is left to send again (each was refused for its content,
-	 * or left the spool): nothing will be stored to end the retry, so it ends here, and
-	 * the replica is sent what streams (else nothing more while its link stays up).  An
-	 * I/O error on that starts the wait again. */
+	 * or left the spool): nothing will be stored to end the retry, so it ends here, as
+	 * peer_io_recovered() ends it (its backoff kept): the files held for the replica
+	 * meanwhile (not sent to it while it retried) are listed again, and it is sent what
+	 * streams; else nothing more while its link stays up.  An I/O error on that starts
+	 * the wait again. */
 	if (peer->io == PEER_IO_RETRY && peer->backlog_next >= peer->nbacklog &&
 	    !peer_whole_inflight(peer)) {
 		log_log("replica \"%s\": nothing held for it is left to send again; sending it "
-			"what streams",
+			"what it lacks",
 			peer->name);
 		peer->io = PEER_IO_OK;
+		peer_load_backlog(peer);
 		peer_add_pending(peer);
 		if (pr->relay)
 			relay_peer_progress(peer); /* and a relay's growing segment */
+		peer_fill_backlog(peer); /* (once: io is OK now) */
 	}
 }
 
@@ -401,8 +405,9 @@ static enum xfer_begun peer_begin_xfer(struct peer *peer, struct xfer *x)
 	peer->inflight_files++;
 	peer->files_sent++;
 	snprintf(peer->last_sent, sizeof(peer->last_sent), "%s", p->name);
-	if (fb.start_offset)
-		peer_stream_advance(peer, p, fb.start_offset);
+	if (fb.start_offset) /* (its last byte counts only with the ACK, as for PROGRESS) */
+		peer_stream_advance(peer, p,
+				    fb.start_offset < p->size ? fb.start_offset : p->size - 1);
 	return XFER_BEGUN;
 }
 

@@ -854,6 +854,12 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 	}
 }
 
+void relay_wal_duplicate(struct primary *rl, const char *name, uint64_t size)
+{
+	if (rl && !rl->stopping && relay_growing_find(relay_of(rl), name))
+		relay_wal_stored(rl, name, size);
+}
+
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 {
 	struct relay_state *rs;

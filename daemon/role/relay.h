@@ -60,6 +60,12 @@ void relay_wal_image_gone(struct primary *rl, const char *name, const uint8_t *i
 /* WAL file @name (@size bytes) is stored under its final name: relay it whole. */
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size);
 
+/* A copy of @name ended as a duplicate of the file stored under its name (@size bytes):
+ * when a copy of @name is being relayed (this one, or one whose rename was not made
+ * durable), the stored file is relayed whole instead; otherwise nothing (the stored
+ * file went downstream when it was stored). */
+void relay_wal_duplicate(struct primary *rl, const char *name, uint64_t size);
+
 /* The incoming file .incoming/@tmp_name of @name is removed (cancelled, refused, or lost
  * with the upstream connection): its relay is cancelled downstream (FILE_CANCEL). */
 void relay_wal_dropped(struct primary *rl, const char *name, const char *tmp_name);

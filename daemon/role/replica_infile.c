@@ -995,8 +995,12 @@ static void infile_exists(struct infile *f)
 		rp->st.duplicates++;
 		log_log("\"%s\" is already stored with identical content", f->name);
 		store_recent_add(&rp->store, f->name, f->size, f->crc);
+		/* What followed this copy (or one whose rename was not made durable: left
+		 * followed by infile_dir_synced()) follows the stored file now. */
+		relay_wal_duplicate(rp->relay, f->name, f->size);
 		infile_discard(f);
 		infile_name_stored(f);
+		serve_wal_stored(rp->serve, f->name);
 		infile_ack(f, WIRE_ACK_DUPLICATE, NULL);
 		infile_free(f);
 		return;

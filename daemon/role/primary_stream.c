@@ -285,17 +285,25 @@ static void stream_failed_add(struct primary *pr, const struct push *p)
  * again through archive_command, or sent to this replica again, once what refused it is
  * fixed: without this, a replica that reconnects never counts past it again (its run
  * may not jump over a failed segment it does not hold), and synchronous commits would
- * wait until walshipd restarts.  An entry that stands for two failed segments is left
- * as it is.
+ * wait until walshipd restarts.  A later timeline's segment there counts when the
+ * failed one's timeline ended before that segment's end (the segment cut at a switch:
+ * the new timeline's holds its WAL up to the switch point, and what follows is the new
+ * timeline's).  An entry that stands for two failed segments is left as it is.
  */
 static void stream_failed_held(struct primary *pr, const struct peer *peer, const struct push *p,
 			       uint64_t seg_start)
 {
+	const struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
+
 	for (unsigned int i = 0; i < STREAM_FAILED; i++) {
 		struct stream_failed *fl = &pr->failed[i];
-		bool holds = false;
+		bool holds = false, same = fl->tli == p->wn.timeline;
 
-		if (fl->lsn != seg_start || fl->tli != p->wn.timeline || fl->merged)
+		if (!same && ss && fl->tli && p->wn.timeline > fl->tli)
+			same = stream_forks_clamp(&ss->forks, fl->tli, fl->lsn,
+						  fl->lsn + pr->id.seg_size) <
+			       fl->lsn + pr->id.seg_size;
+		if (fl->lsn != seg_start || !same || fl->merged)
 			continue;
 		for (unsigned int h = 0; h < fl->nholders && !holds; h++)
 			holds = !strcmp(fl->holders[h], peer->name);

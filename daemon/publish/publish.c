@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <netlink/errno.h>
 #include <netlink/genl/ctrl.h>
@@ -201,6 +202,22 @@ static int pub_adopt_one(struct nl_msg *msg, void *arg)
 }
 
 /*
+ * After a dump read only in part (nl_recvmsgs() failed: out of memory): what is left of it
+ * is read and dropped, or the next read on the socket would take it for its answer.  The
+ * kernel goes on with the dump as it is read; a read that finds nothing ends it.
+ */
+static void pub_discard_replies(struct publisher *pb)
+{
+	int fd = nl_socket_get_fd(pb->sk), flags = fcntl(fd, F_GETFL);
+	static char buf[16384];
+
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	for (int i = 0; i < PUB_DRAIN_MAX && recv(fd, buf, sizeof(buf), MSG_TRUNC) >= 0; i++)
+		;
+	fcntl(fd, F_SETFL, flags);
+}
+
+/*
  * Take over from a previous publisher: read the peers and standbys the module has into
  * pb->peers and pb->standbys, so the next tick removes those this daemon does not report.
  * The socket is blocking here; the kernel builds the dump as it is read.  A failure
@@ -222,6 +239,7 @@ static void pub_adopt(struct publisher *pb)
 	    nl_recvmsgs(pb->sk, cb) < 0) {
 		pb->npeers = 0;
 		pb->nstandbys = 0;
+		pub_discard_replies(pb);
 	}
 	nl_cb_put(cb);
 }
@@ -319,8 +337,10 @@ static void pub_policy(struct publisher *pb)
 	    nla_put_u16(msg, CTRL_ATTR_FAMILY_ID, (uint16_t)pb->family) == 0 &&
 	    nl_send_auto(pb->sk, msg) >= 0) {
 		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, pub_policy_one, &lim);
-		if (nl_recvmsgs(pb->sk, cb) < 0) /* none, or not all of it: as before */
+		if (nl_recvmsgs(pb->sk, cb) < 0) { /* none, or not all of it: as before */
 			publish_limits_default(&lim);
+			pub_discard_replies(pb);
+		}
 	}
 	nlmsg_free(msg);
 	if (cb)

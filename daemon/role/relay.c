@@ -46,7 +46,6 @@
 #include "role/primary_int.h"
 #include "role/relay.h"
 
-#define RELAY_REGISTRY_FILE "downstream"
 /* A registry line: a node name, a space, 16 hex digits, a newline. */
 #define RELAY_LINE_MAX (WIRE_MAX_NAME + 20)
 /* How often, at most, a moved floor is written. */
@@ -55,6 +54,11 @@
 struct relay_down {
 	char name[WIRE_MAX_NAME + 1];
 	uint64_t floor; /* it holds everything before the segment of this LSN; 0: nothing known */
+	/* The floor the registry file holds: retention keeps from the lower of the two, for
+	 * a floor that moves on is written within RELAY_SAVE_MS, and a crash meanwhile
+	 * restarts from the file's (whose files must still be there: else its backlog begins
+	 * past a gap its run never closes, and the floor stays there for good). */
+	uint64_t saved;
 };
 
 /* Segments being received as a stream at once (the upstream's files in flight). */
@@ -113,6 +117,8 @@ static int relay_save(struct relay_state *rs)
 	if (ret == 0) {
 		rs->dirty = false;
 		rs->saved_ms = clock_now_ms();
+		for (int i = 0; i < rs->ndown; i++)
+			rs->down[i].saved = rs->down[i].floor;
 	}
 	return ret;
 }
@@ -129,6 +135,7 @@ static int relay_down_add(struct relay_state *rs, const char *name, uint64_t flo
 	rs->down = down;
 	snprintf(down[rs->ndown].name, sizeof(down[rs->ndown].name), "%s", name);
 	down[rs->ndown].floor = floor;
+	down[rs->ndown].saved = floor;
 	return rs->ndown++;
 }
 
@@ -547,9 +554,13 @@ uint64_t relay_retention_floor(const struct primary *rl)
 	if (!rl)
 		return UINT64_MAX;
 	rs = relay_of(rl);
-	for (int i = 0; i < rs->ndown; i++)
-		if (rs->down[i].floor < floor)
-			floor = rs->down[i].floor;
+	for (int i = 0; i < rs->ndown; i++) {
+		uint64_t v = rs->down[i].floor < rs->down[i].saved ? rs->down[i].floor :
+								     rs->down[i].saved;
+
+		if (v < floor)
+			floor = v;
+	}
 	/* A connected replica's transfers and backlog, even before its floor is recorded. */
 	for (const struct peer *peer = rl->peers; peer; peer = peer->next) {
 		uint64_t v;

@@ -35,6 +35,9 @@
 #include "status/status.h"
 #include "wal/store.h"
 
+/* The registry of downstream replicas and their floors, in the store's state directory. */
+#define RELAY_REGISTRY_FILE "downstream"
+
 struct primary;
 
 /*

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,8 @@
 #include "role/replica_decide.h"
 #include "role/replica_internal.h"
 #include "role/role.h"
+#include "serve/sendlimit.h"
+#include "serve/slots.h"
 #include "status/status.h"
 #include "wal/name.h"
 #include "wal/page.h"
@@ -589,6 +592,38 @@ static void replica_partial_gone(void *arg, const char *name, const char *tmp_na
 	relay_wal_dropped(rp->relay, name, tmp_name);
 }
 
+/*
+ * What only a running walsender endpoint (pg_listen) or relay keeps from retention: the
+ * permanent slots and holds, the downstream replicas' floors.  Left in archive_dir with
+ * the key off, they keep nothing, as PostgreSQL's slots would with max_replication_slots
+ * = 0 (where it refuses to start): said at start, for the operator to drop them or turn
+ * the key back on.
+ */
+static void replica_warn_unkept(const struct replica *rp)
+{
+	static const struct {
+		const char *file, *what, *key;
+		bool relay;
+	} kept[] = {
+		{ SERVE_SLOTS_FILE, "replication slots", "pg_listen", false },
+		{ SENDLIMIT_HOLDS_FILE, "standby holds", "pg_listen", false },
+		{ RELAY_REGISTRY_FILE, "downstream replicas", "relay", true },
+	};
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		char path[64];
+		struct stat sb;
+
+		if (kept[i].relay ? rp->relay != NULL : rp->serve != NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", STORE_STATE_DIR, kept[i].file);
+		if (fstatat(rp->store.dir_fd, path, &sb, 0) == 0 && sb.st_size > 0)
+			log_warning("\"%s/%s\" lists %s, but %s is off: retention keeps no WAL "
+				    "for them",
+				    rp->store.path, path, kept[i].what, kept[i].key);
+	}
+}
+
 static void *replica_start(const struct config *cfg, struct ring *r)
 {
 	struct replica *rp = calloc(1, sizeof(*rp));
@@ -635,6 +670,7 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 			goto out_serve;
 		relay_on_applied(rp->relay, replica_applied, rp);
 	}
+	replica_warn_unkept(rp);
 	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
 		goto out_relay;
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,

@@ -10,6 +10,8 @@
 # behind, answered once it is dropped); another connection's temporary slot can neither be
 # dropped nor streamed through; the slots survive a SIGKILL of the appliance;
 # DROP_REPLICATION_SLOT removes one, and READ_REPLICATION_SLOT then answers NULLs.
+# Last, the replica restarted without pg_listen warns that the slot it still lists keeps
+# no WAL from retention.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -274,4 +276,13 @@ repl "DROP_REPLICATION_SLOT kept" >/dev/null || fail "DROP_REPLICATION_SLOT kept
 out=$(repl "DROP_REPLICATION_SLOT nope") && fail "dropped a slot that does not exist"
 [[ "$out" == *'replication slot "nope" does not exist'* ]] || fail "DROP of nope: '$out'"
 ws_check_daemons
+
+# Restarted without pg_listen, the replica says that the slot it still lists keeps no WAL.
+walshipd_stop "$RCONF"
+sed -i '/^pg_listen *=/d' "$RCONF"
+walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-no-listen.log"
+wait_for 10 "the replica to say its slots keep no WAL without pg_listen" grep -q \
+	'lists replication slots, but pg_listen is off: retention keeps no WAL for them' \
+	"$TEST_DIR/ws-r1-no-listen.log"
+log "ok: without pg_listen the replica warns that the slots it lists keep no WAL"
 log "PASS"

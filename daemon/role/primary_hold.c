@@ -190,6 +190,7 @@ static int spool_job_late(struct push *p)
 		return -1;
 	}
 	p->spool_done = false;
+	p->spooled = false; /* not held for every registered replica until this job's end */
 	return 1;
 }
 

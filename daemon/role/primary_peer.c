@@ -367,6 +367,14 @@ static int peer_register(struct peer *peer)
 		log_log("replica \"%s\" catches up on %d held file(s), from %s", peer->name, ret,
 			peer->backlog[0]);
 
+	/* Files waiting for acknowledgements that the spool holds already: held for it too
+	 * (a claim of the spool's copy, answered once durable), or the last acknowledgement
+	 * of another replica would release the copy and answer the push while this one lacks
+	 * the file, with nothing held for it. */
+	if (!pr->relay)
+		for (struct push *p = pr->pushes; p; p = p->next)
+			if (push_waiting(p))
+				push_spool_reclaim(p);
 	/* Files waiting for acknowledgements go to the newcomer too (new ones first: the
 	 * held backlog follows in WAL order); a relay's growing segment follows its backlog. */
 	peer_add_pending(peer);

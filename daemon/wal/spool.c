@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -412,9 +413,15 @@ int spool_keep_history(struct spool *sp, const char *file, const void *content, 
 int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 		char *const *replicas, int nreplicas, char *err, size_t errlen)
 {
+	/* the claims this store makes: undone on a failure, never those made before */
+	bool *made = calloc(nreplicas > 0 ? (size_t)nreplicas : 1, sizeof(*made));
 	struct spool_pin pin;
 	int ret;
 
+	if (!made) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	spool_pin(sp, &pin, file);
 	ret = spool_copy(sp, src_fd, file, size, err, errlen);
 	if (ret < 0)
@@ -431,7 +438,9 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 				close(rfd);
 			continue;
 		}
-		if (linked < 0 && errno == EEXIST)
+		if (linked == 0)
+			made[i] = true;
+		else if (errno == EEXIST)
 			linked = 0; /* claimed already (a retried push) */
 		if (linked < 0 || fsync(rfd) < 0) {
 			ret = -errno;
@@ -439,16 +448,19 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 				 replicas[i], strerror(errno));
 			if (rfd >= 0)
 				close(rfd);
-			/* Undo the claims made so far: all or nothing (the copy goes when
-			 * unpinned, unless claims made before this store link it). */
-			while (i-- > 0)
-				spool_release(sp, replicas[i], file);
+			/* Undo the claims this store made: all or nothing (the copy goes when
+			 * unpinned, unless claims made before this store link it, which stay:
+			 * a replica held it before this push). */
+			for (int k = 0; k <= i; k++)
+				if (made[k])
+					spool_release(sp, replicas[k], file);
 			goto out_unpin;
 		}
 		close(rfd);
 	}
 out_unpin:
 	spool_unpin(sp, &pin); /* held for nobody (nreplicas 0, a failure): the copy goes */
+	free(made);
 	return ret;
 }
 

@@ -506,6 +506,40 @@ static void test_drop_while_claiming(void **state)
 }
 
 /*
+ * A store for two replicas whose second claim fails (its folder no longer a folder)
+ * undoes the claims it made, not one the first replica had before it: that replica held
+ * the file before this store, and still does (the build before released it, and the copy
+ * went with its last claim).
+ */
+static void test_store_failure_keeps_earlier_claims(void **state)
+{
+	char r1[] = "r1", r2[] = "r2", path[PATH_MAX], err[256];
+	char *const both[] = { r1, r2 };
+	struct spool sp;
+	int src, fd;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_register(&sp, "r1"), 1);
+	assert_int_equal(spool_register(&sp, "r2"), 1);
+	src = source("walship!", 100000);
+	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)), 0);
+	assert_true(spool_holds(&sp, "r1", SEG1));
+	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
+	assert_int_equal(rmdir(path), 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_true(spool_store(&sp, src, SEG1, 100000, both, 2, err, sizeof(err)) < 0);
+	assert_true(spool_holds(&sp, "r1", SEG1));
+	fd = spool_open_file(&sp, SEG1);
+	assert_true(fd >= 0);
+	close(fd);
+	close(src);
+	spool_close(&sp);
+}
+
+/*
  * The stream's NAME.partial of an old timeline held for a replica away, and PostgreSQL's
  * own pushed after its promotion, equal up to the switch point only: the same WAL once
  * the new timeline's history is kept in the spool (spool_keep_history()), which neither
@@ -556,6 +590,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_failure_keeps_earlier_claims, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_partial_same_with_kept_history, setup,
 						teardown),
 	};

@@ -52,6 +52,10 @@ static void spool_job_done(struct worker_job *job)
 	pr->spool_reserved -= p->size;
 	if (sj->ret < 0) {
 		log_error("%s", sj->err);
+		/* The claims of replicas that acknowledged it while the job ran (kept for the
+		 * job's end) go, as on success: they hold the file. */
+		for (unsigned int i = 0; i < p->nacked; i++)
+			primary_release(pr, p->acked_names[i], p->name);
 		push_fail(p, CTL_ERR_FAILED, "could not hold it in the spool: %s", sj->err);
 	} else {
 		p->spooled = true;

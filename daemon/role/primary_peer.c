@@ -371,10 +371,13 @@ static int peer_register(struct peer *peer)
 	 * (a claim of the spool's copy, answered once durable), or the last acknowledgement
 	 * of another replica would release the copy and answer the push while this one lacks
 	 * the file, with nothing held for it. */
-	if (!pr->relay)
-		for (struct push *p = pr->pushes; p; p = p->next)
-			if (push_waiting(p))
-				push_spool_reclaim(p);
+	for (struct push *p = pr->relay ? NULL : pr->pushes, *next; p; p = next) {
+		p->refs++; /* the reclaim may fail it (no memory for the spool's claim) */
+		if (push_waiting(p))
+			push_spool_reclaim(p);
+		next = p->next;
+		push_unref(p);
+	}
 	/* Files waiting for acknowledgements go to the newcomer too (new ones first: the
 	 * held backlog follows in WAL order); a relay's growing segment follows its backlog. */
 	peer_add_pending(peer);

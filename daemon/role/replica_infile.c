@@ -963,6 +963,29 @@ static void infile_synced(struct infile *f, int res)
 
 static bool infile_name_freed(struct infile *f);
 
+/*
+ * @f ended as a DUPLICATE of the file stored under its name (durable now): what followed
+ * @f downstream (or a copy whose rename was not made durable, left followed by
+ * infile_dir_synced()) follows the stored file; a file stored whole whose directory fsync
+ * failed, never relayed then, is relayed now.
+ */
+static void infile_duplicate_relayed(struct infile *f)
+{
+	struct replica *rp = f->link->rp;
+	bool unannounced = false;
+
+	for (unsigned int i = 0; i < REPLICA_UNANNOUNCED; i++) {
+		if (strcmp(rp->unannounced[i], f->name))
+			continue;
+		rp->unannounced[i][0] = '\0';
+		unannounced = true;
+	}
+	if (unannounced)
+		relay_wal_stored(rp->relay, f->name, f->size);
+	else
+		relay_wal_duplicate(rp->relay, f->name, f->size);
+}
+
 /* The name is already stored: the duplicate rule (same content acknowledged as a
  * duplicate, different content refused, the stored file kept), but for a stored file
  * that contradicts bytes of @f acknowledged durable, set aside for @f to take the name
@@ -995,9 +1018,7 @@ static void infile_exists(struct infile *f)
 		rp->st.duplicates++;
 		log_log("\"%s\" is already stored with identical content", f->name);
 		store_recent_add(&rp->store, f->name, f->size, f->crc);
-		/* What followed this copy (or one whose rename was not made durable: left
-		 * followed by infile_dir_synced()) follows the stored file now. */
-		relay_wal_duplicate(rp->relay, f->name, f->size);
+		infile_duplicate_relayed(f);
 		infile_discard(f);
 		infile_name_stored(f);
 		serve_wal_stored(rp->serve, f->name);
@@ -1052,6 +1073,8 @@ static void infile_dir_synced(struct infile *f, int res)
 		 * not acknowledge; the primary sends it again and the duplicate rule applies. */
 		log_error("could not fsync directory \"%s\": %s", rp->store.path, strerror(-res));
 		rp->st.io_errors++;
+		snprintf(rp->unannounced[rp->unannounced_next++ % REPLICA_UNANNOUNCED],
+			 sizeof(rp->unannounced[0]), "%s", f->name);
 		infile_ack(f, WIRE_ACK_IO_ERROR, "could not fsync the archive directory");
 		infile_free(f);
 		return;

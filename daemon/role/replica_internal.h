@@ -185,12 +185,19 @@ struct link {
 	bool io_failed;
 };
 
+/* Files renamed whose directory fsync failed, not yet told to the relay (a ring). */
+#define REPLICA_UNANNOUNCED 8
+
 struct replica {
 	struct config cfg;
 	struct ring *ring;
 	struct control_server control;
 	struct store store;
 	struct link *link;
+	/* stored under their names, the directory fsync after failed (infile_dir_synced()):
+	 * not relayed downstream then; relayed when a copy sent again ends DUPLICATE */
+	char unannounced[REPLICA_UNANNOUNCED][WIRE_MAX_FILE_NAME + 1];
+	unsigned int unannounced_next;
 	/* the furthest WAL its standbys on pg_listen applied (serve_on_applied()), passed
 	 * upstream as APPLIED */
 	uint64_t applied_lsn;

@@ -7,7 +7,8 @@
  * leading blanks or empty too), a holds file
  * of the builds before, a release --before (the first commit at or after the time), a
  * reload of standby_delay keeping what is due, and a first hold behind the newest WAL
- * read a step at a time (sendlimit_catching_up()).  The WAL is
+ * read a step at a time (sendlimit_catching_up()), not started again when newer WAL comes
+ * meanwhile.  The WAL is
  * built in memory (test/unit/wal_records.h) with commit times around the real clock.
  */
 #include <errno.h>
@@ -433,6 +434,51 @@ static void test_hold_catches_up_by_steps(void **state)
 	sendlimit_free(sl);
 }
 
+/*
+ * A hold sixteen segments behind the newest (the most the decoder begins at), and newer
+ * WAL arriving thirteen segments further while it catches up: decoding goes on from
+ * where it was (a restart at the newest would leave the hold, released --before a commit
+ * of segment 20, held for good); the build before a0dcd34's review restarted once the
+ * newest was 16 segments ahead of the decoder.
+ */
+static void test_hold_catch_up_not_restarted(void **state)
+{
+	int64_t t0 = now_us - 3600 * 1000000LL;
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t len, prev = 0;
+	int calls = 1;
+
+	(void)state;
+	for (uint64_t s = 1; s <= 29; s++) {
+		int fd;
+
+		build_chained(s, t0 + (int64_t)s * MIN_US, &prev);
+		segment_name(name, s);
+		fd = openat(st.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, seg, SEG), SEG);
+		close(fd);
+	}
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_hold(sl, "sb", 1 * (uint64_t)SEG), 0);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 20 * MIN_US)),
+			 0);
+	segment_name(name, 17);
+	sendlimit_wal(sl, name, st.dir_fd, name, SEG, NULL);
+	assert_true(sendlimit_catching_up(sl));
+	len = build_chained(30, t0 + 30 * MIN_US, &prev);
+	segment_name(name, 30);
+	while (sendlimit_catching_up(sl) || calls == 1) {
+		sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+		assert_true(++calls < 20);
+	}
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), first_commit(20, t0 + 20 * MIN_US));
+	sendlimit_free(sl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hold_name_cleaned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_catches_up_by_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_catch_up_not_restarted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

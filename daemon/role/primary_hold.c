@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -26,6 +27,7 @@ struct spool_job {
 	struct push *push;
 	struct spool *spool;
 	char **replicas;
+	bool *had; /* each of @replicas held it before the job (a push retried): not counted */
 	int nreplicas;
 	int ret;
 	char err[256];
@@ -36,6 +38,8 @@ static void spool_job_run(struct worker_job *job)
 	struct spool_job *sj = (struct spool_job *)job;
 	struct push *p = sj->push;
 
+	for (int i = 0; i < sj->nreplicas; i++)
+		sj->had[i] = spool_holds(sj->spool, sj->replicas[i], p->name);
 	sj->ret = spool_store(sj->spool, p->fd, p->name, p->size, sj->replicas, sj->nreplicas,
 			      sj->err, sizeof(sj->err));
 }
@@ -65,7 +69,8 @@ static void spool_job_done(struct worker_job *job)
 		for (int i = 0; i < sj->nreplicas; i++) {
 			int k = primary_registered_index(pr, sj->replicas[i]);
 
-			if (k >= 0 && spool_holds(&pr->spool, sj->replicas[i], p->name))
+			if (k >= 0 && !sj->had[i] &&
+			    spool_holds(&pr->spool, sj->replicas[i], p->name))
 				pr->held[k]++;
 		}
 		for (unsigned int i = 0; i < p->nacked; i++)
@@ -76,6 +81,7 @@ static void spool_job_done(struct worker_job *job)
 			push_check(p);
 	}
 	spool_free_names(sj->replicas, sj->nreplicas);
+	free(sj->had);
 	free(sj);
 	push_unref(p);
 }
@@ -222,7 +228,10 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept)
 	if (!sj)
 		return -ENOMEM;
 	sj->replicas = calloc((size_t)pr->nregistered + 1, sizeof(char *));
-	if (!sj->replicas) {
+	sj->had = calloc((size_t)pr->nregistered + 1, sizeof(bool));
+	if (!sj->replicas || !sj->had) {
+		free(sj->replicas);
+		free(sj->had);
 		free(sj);
 		return -ENOMEM;
 	}
@@ -236,6 +245,7 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept)
 		sj->replicas[sj->nreplicas] = strdup(pr->registered[i]);
 		if (!sj->replicas[sj->nreplicas]) {
 			spool_free_names(sj->replicas, sj->nreplicas);
+			free(sj->had);
 			free(sj);
 			return -ENOMEM;
 		}
@@ -306,6 +316,13 @@ void primary_release(struct primary *pr, const char *replica, const char *file)
 bool primary_spool_room(struct primary *pr, struct push *p)
 {
 	uint64_t max = (uint64_t)pr->cfg.spool_max_size_mb << 20;
+	struct stat sb;
+
+	/* A copy held already (the push retried after its copy was made): spool_store()
+	 * compares and reuses it, and claims it for the others; no room is taken. */
+	if (fstatat(pr->spool.wal_fd, p->name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == p->size)
+		return true;
 
 	for (;;) {
 		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +

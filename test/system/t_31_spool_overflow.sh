@@ -1,7 +1,8 @@
 #!/bin/bash
 # A bounded spool with an explicit overflow policy (issue 3, part 2), never a silent drop:
 # - spool_overflow = fail (the default): a push that does not fit fails with a clear
-#   reason, counted in status; PostgreSQL would keep the WAL and retry;
+#   reason, counted in status; PostgreSQL would keep the WAL and retry; a retried push of
+#   a file held already takes no room and is answered;
 # - spool_overflow = release_slowest (reloaded with SIGHUP): the replica furthest behind
 #   loses its held files, which status shows as a range, counts, and reports with exit
 #   status 3, also after a restart; the replica then catches up on what is still held.
@@ -54,6 +55,10 @@ assert_fails "push beyond spool_max_size" walship_push_as_postgres "$PCONF" "$SC
 grep -q "the spool is full" "$TEST_DIR/last.out" || fail "unclear reason: $(cat "$TEST_DIR/last.out")"
 assert_eq 1 "$(status_counter "$PCONF" spool_full)" "pushes refused for a full spool"
 assert_eq 2 "$(peer_field ws-r2 held)" "files held for ws-r2 after the refusal"
+# A push of a file held already, retried, takes no room: it is answered, not refused.
+push_ok "${SEGS[1]}"
+assert_eq 1 "$(status_counter "$PCONF" spool_full)" "pushes refused for a full spool, after a retry"
+assert_eq 2 "$(peer_field ws-r2 held)" "files held for ws-r2 after the retry"
 assert_eq 0 "$(status_counter "$PCONF" lost_files)" "files lost under the fail policy"
 assert_exit 0 "walship status with nothing lost" walship_status "$PCONF"
 

@@ -360,6 +360,36 @@ static uint64_t build_chained(uint64_t segno, int64_t at_us, uint64_t *prev)
 	return wb.pos;
 }
 
+/*
+ * Segments 1 to @last stored, chained (build_chained()), the commits of segment s at @t0
+ * plus s minutes, the last record's LSN into *@prev; and a sendlimit with standby "sb"
+ * held at segment 1, released --before the commits of segment @before.
+ */
+static struct sendlimit *held_over_chained(uint64_t last, int64_t t0, int64_t before,
+					   uint64_t *prev)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+
+	for (uint64_t s = 1; s <= last; s++) {
+		int fd;
+
+		build_chained(s, t0 + (int64_t)s * MIN_US, prev);
+		segment_name(name, s);
+		fd = openat(st.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, seg, SEG), SEG);
+		close(fd);
+	}
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_hold(sl, "sb", 1 * (uint64_t)SEG), 0);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + before * MIN_US)),
+			 0);
+	return sl;
+}
+
 /* The first commit of segment @segno as build_segment() makes it, at @at_us. */
 static uint64_t first_commit(uint64_t segno, int64_t at_us)
 {
@@ -390,22 +420,7 @@ static void test_hold_catches_up_by_steps(void **state)
 	int calls = 2;
 
 	(void)state;
-	for (uint64_t s = 1; s <= 11; s++) {
-		int fd;
-
-		build_chained(s, t0 + (int64_t)s * MIN_US, &prev);
-		segment_name(name, s);
-		fd = openat(st.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		assert_true(fd >= 0);
-		assert_int_equal(write(fd, seg, SEG), SEG);
-		close(fd);
-	}
-	sl = sendlimit_new(&st, "");
-	assert_non_null(sl);
-	assert_int_equal(sendlimit_hold(sl, "sb", 1 * (uint64_t)SEG), 0);
-	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
-					   pgrepl_time_from_unix_us(t0 + 9 * MIN_US)),
-			 0);
+	sl = held_over_chained(11, t0, 9, &prev);
 	/* the stored segment 11 is the newest: one step, segments 1 to 4 */
 	segment_name(name, 11);
 	sendlimit_wal(sl, name, st.dir_fd, name, SEG, NULL);
@@ -450,22 +465,7 @@ static void test_hold_catch_up_not_restarted(void **state)
 	int calls = 1;
 
 	(void)state;
-	for (uint64_t s = 1; s <= 29; s++) {
-		int fd;
-
-		build_chained(s, t0 + (int64_t)s * MIN_US, &prev);
-		segment_name(name, s);
-		fd = openat(st.dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		assert_true(fd >= 0);
-		assert_int_equal(write(fd, seg, SEG), SEG);
-		close(fd);
-	}
-	sl = sendlimit_new(&st, "");
-	assert_non_null(sl);
-	assert_int_equal(sendlimit_hold(sl, "sb", 1 * (uint64_t)SEG), 0);
-	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
-					   pgrepl_time_from_unix_us(t0 + 20 * MIN_US)),
-			 0);
+	sl = held_over_chained(29, t0, 20, &prev);
 	segment_name(name, 17);
 	sendlimit_wal(sl, name, st.dir_fd, name, SEG, NULL);
 	assert_true(sendlimit_catching_up(sl));

@@ -217,6 +217,46 @@ static void pub_discard_replies(struct publisher *pb)
 	fcntl(fd, F_SETFL, flags);
 }
 
+/* A dump request of @cmd to @family, or NULL when out of memory. */
+static struct nl_msg *pub_dump_msg(int family, uint8_t cmd, uint8_t version)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (msg &&
+	    !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_DUMP, cmd, version)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+/*
+ * Send @msg (a dump request; NULL: none, out of memory; freed here) and read its replies
+ * to the end, each to @one(@arg), with the socket's callbacks (sequence checks off).  The
+ * socket is blocking here (pub_resolve()); the kernel builds the dump as it is read.
+ * Returns false when the request did not go or its replies were not all read (what is
+ * left of them is dropped: pub_discard_replies()).
+ */
+static bool pub_dump(struct publisher *pb, struct nl_msg *msg, nl_recvmsg_msg_cb_t one, void *arg)
+{
+	struct nl_cb *sock_cb = nl_socket_get_cb(pb->sk);
+	struct nl_cb *cb = nl_cb_clone(sock_cb);
+	bool ok = false;
+
+	nl_cb_put(sock_cb);
+	if (cb && msg && nl_send_auto(pb->sk, msg) >= 0) {
+		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, one, arg);
+		ok = nl_recvmsgs(pb->sk, cb) >= 0;
+		if (!ok)
+			pub_discard_replies(pb);
+	}
+	if (msg)
+		nlmsg_free(msg);
+	if (cb)
+		nl_cb_put(cb);
+	return ok;
+}
+
 /*
  * Take over from a previous publisher: read the peers and standbys the module has into
  * pb->peers and pb->standbys, so the next tick removes those this daemon does not report.
@@ -225,23 +265,14 @@ static void pub_discard_replies(struct publisher *pb)
  */
 static void pub_adopt(struct publisher *pb)
 {
-	struct nl_cb *sock_cb = nl_socket_get_cb(pb->sk); /* sequence checks off */
-	struct nl_cb *cb = nl_cb_clone(sock_cb);
+	struct nl_msg *msg = pub_dump_msg(pb->family, WALSHIP_CMD_GET, WALSHIP_GENL_VERSION);
 
-	nl_cb_put(sock_cb);
 	pb->npeers = 0;
 	pb->nstandbys = 0;
-	if (!cb)
-		return;
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, pub_adopt_one, pb);
-	if (genl_send_simple(pb->sk, pb->family, WALSHIP_CMD_GET, WALSHIP_GENL_VERSION,
-			     NLM_F_DUMP) >= 0 &&
-	    nl_recvmsgs(pb->sk, cb) < 0) {
+	if (!pub_dump(pb, msg, pub_adopt_one, pb)) {
 		pb->npeers = 0;
 		pb->nstandbys = 0;
-		pub_discard_replies(pb);
 	}
-	nl_cb_put(cb);
 }
 
 /*
@@ -324,27 +355,16 @@ static int pub_policy_one(struct nl_msg *msg, void *arg)
  */
 static void pub_policy(struct publisher *pb)
 {
-	struct nl_cb *sock_cb = nl_socket_get_cb(pb->sk); /* sequence checks off */
-	struct nl_cb *cb = nl_cb_clone(sock_cb);
-	struct nl_msg *msg = nlmsg_alloc();
+	struct nl_msg *msg = pub_dump_msg(GENL_ID_CTRL, CTRL_CMD_GETPOLICY, 1);
 	struct publish_limits lim;
 
-	nl_cb_put(sock_cb);
-	publish_limits_default(&lim);
-	if (cb && msg &&
-	    genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, GENL_ID_CTRL, 0, NLM_F_DUMP,
-			CTRL_CMD_GETPOLICY, 1) &&
-	    nla_put_u16(msg, CTRL_ATTR_FAMILY_ID, (uint16_t)pb->family) == 0 &&
-	    nl_send_auto(pb->sk, msg) >= 0) {
-		nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, pub_policy_one, &lim);
-		if (nl_recvmsgs(pb->sk, cb) < 0) { /* none, or not all of it: as before */
-			publish_limits_default(&lim);
-			pub_discard_replies(pb);
-		}
+	if (msg && nla_put_u16(msg, CTRL_ATTR_FAMILY_ID, (uint16_t)pb->family) < 0) {
+		nlmsg_free(msg);
+		msg = NULL;
 	}
-	nlmsg_free(msg);
-	if (cb)
-		nl_cb_put(cb);
+	publish_limits_default(&lim);
+	if (!pub_dump(pb, msg, pub_policy_one, &lim))
+		publish_limits_default(&lim); /* none, or not all of it: as before */
 	if (memcmp(&lim, &pb->limits, sizeof(lim)) &&
 	    (lim.role < WALSHIP_ROLE_MAX || lim.peer_state < WALSHIP_PEER_MAX ||
 	     lim.standby_state < WALSHIP_STANDBY_MAX))

@@ -6,7 +6,10 @@
 #   to fail with `replica "ws-r2" refused it (io_error)`;
 # - the primary counts the I/O errors and shows ws-r2 as failing, with its last error;
 # - once the archive is writable again, the primary sends ws-r2 what it held, after its
-#   backoff, on the same connection: byte-identical, and the spool empties.
+#   backoff, on the same connection: byte-identical, and the spool empties;
+# - a held file refused for its content on the retry (another file under its name, put
+#   in ws-r2's archive by hand) ends the retry: ws-r2 is sent what streams again, on the
+#   same connection (before, nothing more reached it until it reconnected).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,8 +42,8 @@ trap 'ws_cleanup; rc=$?; umount "$R2ARCHIVE" 2>/dev/null || umount -l "$R2ARCHIV
 mount --bind "$R2ARCHIVE" "$R2ARCHIVE" || skip "cannot bind-mount a directory here"
 write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P" "archive_dir=$R2ARCHIVE"
 
-log "making 4 real WAL segments"
-pg_make_segments 4 "$SCRATCH"
+log "making 6 real WAL segments"
+pg_make_segments 6 "$SCRATCH"
 
 # ro_archive ro|rw: remount ws-r2's archive read-only or writable, where its walshipd sees it.
 ro_archive() {
@@ -97,7 +100,7 @@ log "ok: $io_errors I/O error(s) counted; ws-r2 failing: $last_error"
 log "ws-r2's archive_dir is writable again: it gets what was held, on the same connection"
 ro_archive rw
 wait_for 40 "the held files to reach ws-r2" held_is ws-r2 0
-for seg in "${SEGS[@]}"; do
+for seg in "${SEGS[@]:0:4}"; do
 	assert_file_identical "$SCRATCH/$seg" "$R2ARCHIVE/$seg"
 done
 wait_for 10 "ws-r2 streaming again" state_is ws-r2 streaming
@@ -105,4 +108,28 @@ assert_eq 0 "$(status_counter "$PCONF" spool_files)" "files in the spool"
 assert_eq "$since" "$(peer_field ws-r2 connected_since)" "ws-r2's connection (not reconnected)"
 grep -q 'replica "ws-r2" stores files again' "$TEST_DIR/ws-primary.log" ||
 	fail "the primary did not log ws-r2's recovery"
+
+log "a held file refused for its content ends ws-r2's retry"
+ro_archive ro
+push "${SEGS[4]}"
+wait_for 10 "ws-r2 failing" state_is ws-r2 failing
+assert_eq 1 "$(peer_field ws-r2 held)" "files held for ws-r2"
+# Another file under the held one's name, put there outside walship (in the test's mount
+# namespace, where the archive stays writable): the copy sent again is refused as a
+# conflict once the archive is writable, and its claim is released.
+cp "$SCRATCH/${SEGS[5]}" "$R2ARCHIVE/${SEGS[4]}"
+conflicts=$(status_counter "$PCONF" conflicts)
+ro_archive rw
+wait_for 40 "ws-r2's retry to end" grep -q \
+	'replica "ws-r2": nothing held for it is left to send again' "$TEST_DIR/ws-primary.log"
+((conflicts < $(status_counter "$PCONF" conflicts))) || fail "no conflict counted"
+assert_eq 0 "$(peer_field ws-r2 held)" "files held for ws-r2 after the refusal"
+assert_file_identical "$SCRATCH/${SEGS[5]}" "$R2ARCHIVE/${SEGS[4]}"
+push "${SEGS[5]}"
+wait_for 20 "ws-r2 to store ${SEGS[5]} on the same connection" \
+	test -f "$R2ARCHIVE/${SEGS[5]}"
+assert_file_identical "$SCRATCH/${SEGS[5]}" "$R2ARCHIVE/${SEGS[5]}"
+wait_for 10 "ws-r2 streaming again" state_is ws-r2 streaming
+assert_eq "$since" "$(peer_field ws-r2 connected_since)" "ws-r2's connection (not reconnected)"
+log "ok: the refusal ended the retry; ${SEGS[5]} reached ws-r2"
 log "PASS"

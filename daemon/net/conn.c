@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,15 @@ void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-void conn_tune_socket(int fd)
+void conn_tune_socket(int fd, int timeout_ms)
 {
 	int one = 1;
 	int idle = 10, intvl = 5, cnt = 3;
-	unsigned int user_timeout = 30000;
+	/* Data sent and not acknowledged (or a zero window: a receiver paused for want of
+	 * buffers) as long as keepalive_timeout lets a silent peer be: before, a fixed 30 s
+	 * closed a live connection whose receiver paused longer, whatever keepalive_timeout
+	 * said (the kernel aborts on a zero window past TCP_USER_TIMEOUT since Linux 5.11). */
+	unsigned int user_timeout = timeout_ms > 1000 ? (unsigned int)timeout_ms : 1000;
 
 	/* Frames are written whole; small control frames must not wait for Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -65,9 +70,28 @@ void conn_tune_socket(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
+/*
+ * How long ago the kernel last received data on @c's socket (TCP_INFO), in *@ago_ms.  A
+ * receive of a whole frame (MSG_WAITALL) completes only with the frame's last byte: on a
+ * link slower than a frame (up to 1 MiB) per keepalive_timeout the bytes arrive long
+ * before last_rx_ms moves.  Returns 0, or -1 when the socket does not say (not TCP).
+ */
+static int conn_data_received_ago(const struct conn *c, uint32_t *ago_ms)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof(ti.tcpi_last_data_recv))
+		return -1;
+	*ago_ms = ti.tcpi_last_data_recv;
+	return 0;
+}
+
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms)
 {
 	int64_t silent_ms;
+	uint32_t ago_ms;
 
 	if (c->closing)
 		return false;
@@ -82,6 +106,12 @@ bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout
 	}
 	/* A receive paused for want of buffers is our own slowness, not the peer's. */
 	silent_ms = clock_listen_ms() - c->last_rx_ms;
+	/* A frame still arriving: the peer is alive while its bytes come. */
+	if (!c->rx_paused && silent_ms > timeout_ms && c->rx_posted &&
+	    conn_data_received_ago(c, &ago_ms) == 0 && ago_ms <= (uint32_t)timeout_ms) {
+		c->last_rx_ms = clock_listen_ms() - ago_ms;
+		silent_ms = ago_ms;
+	}
 	if (!c->rx_paused && silent_ms > timeout_ms) {
 		log_log("closing connection to %s: nothing received for %" PRId64 " ms "
 			"(keepalive_timeout)",
@@ -258,6 +288,9 @@ void conn_rx_resume(struct conn *c)
 {
 	if (c->closing || c->fail_item)
 		return;
+	/* The silence counts from here: nothing was read while the receive was paused. */
+	if (c->rx_paused)
+		c->last_rx_ms = clock_listen_ms();
 	c->rx_paused = false;
 	if (c->rx_in_header) {
 		conn_rx_post(c);

@@ -279,7 +279,8 @@ bool conn_failing(const struct conn *c);
 /* Format @sa as "addr:port". */
 void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
-/* Set TCP_NODELAY, keepalive and buffer sizes on a data socket. */
-void conn_tune_socket(int fd);
+/* Set TCP_NODELAY and keepalive on a data socket; @timeout_ms (keepalive_timeout, at
+ * least 1 s) bounds how long sent data may stay unacknowledged (TCP_USER_TIMEOUT). */
+void conn_tune_socket(int fd, int timeout_ms);
 
 #endif /* WALSHIP_NET_CONN_H */

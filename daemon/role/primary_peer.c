@@ -608,7 +608,7 @@ static void primary_accepted(struct acceptor *a, int res)
 		primary_accept_post(pr);
 		return;
 	}
-	conn_tune_socket(res);
+	conn_tune_socket(res, pr->cfg.keepalive_timeout_ms);
 	peer->pr = pr;
 	peer->accepted_ms = clock_now_ms();
 	peer->next = pr->peers;

@@ -328,7 +328,7 @@ static void replica_connected(struct ring_op *op, int res, uint32_t flags)
 	lk->rp = rp;
 	lk->connected_ms = clock_now_ms();
 	rp->link = lk;
-	conn_tune_socket(rp->connect_fd);
+	conn_tune_socket(rp->connect_fd, rp->cfg.keepalive_timeout_ms);
 	if (rp->tls.ctx) {
 		int fd = rp->connect_fd;
 

@@ -617,7 +617,7 @@ static void serve_accepted(struct acceptor *a, int res)
 	if (getpeername(res, (struct sockaddr *)&sb->sa, &sl) < 0)
 		memset(&sb->sa, 0, sizeof(sb->sa));
 	conn_format_addr((struct sockaddr *)&sb->sa, sb->addr, sizeof(sb->addr));
-	conn_tune_socket(res);
+	conn_tune_socket(res, s->keepalive_timeout_ms);
 	sb->next = s->standbys;
 	s->standbys = sb;
 	s->nstandbys++;

@@ -1064,7 +1064,8 @@ ws_one_replica_up() {
 
 # ws_two_replicas_up: a primary walshipd (sync_replicas = 1) in NS_P and two replicas,
 # ws-r1 in NS_R1 and ws-r2 in NS_R2, written (PCONF, R1CONF, R2CONF; RCONF is R1CONF,
-# RARCHIVE and R2ARCHIVE their archives), started, and both streaming.
+# RARCHIVE and R2ARCHIVE their archives), started, and both streaming.  Arguments are
+# more key=value settings of ws-r2.
 ws_two_replicas_up() {
 	require_walship
 	require_cmds jq
@@ -1084,7 +1085,7 @@ ws_two_replicas_up() {
 	mkdir -p "$TEST_DIR/ws-primary" "$TEST_DIR/ws-r1" "$TEST_DIR/ws-r2"
 	write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" sync_replicas=1
 	write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
-	write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
+	write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P" "$@"
 	walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 	walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
 	walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"

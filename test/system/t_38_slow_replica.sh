@@ -5,7 +5,10 @@
 # lacks it (no timing is asserted: the slow link cannot deliver a segment in the time
 # the test waits), the fast replica has them, the primary's spool holds them for the slow
 # one (status held > 0); once the throttle is lifted the slow one catches up from the
-# spool (held back to 0).  check_invariants covers both.
+# spool (held back to 0).  check_invariants covers both.  ws-r2 has keepalive_timeout =
+# 3s, shorter than a 1 MiB frame takes on its link (8 s): bytes arriving keep the link up,
+# though no whole frame comes within the timeout (the build before closed it every 3 s
+# and ws-r2 never stored a byte).
 # test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -13,7 +16,7 @@ set -euo pipefail
 
 ws_setup
 require_cmds tc
-ws_two_replicas_up
+ws_two_replicas_up keepalive_interval=1s keepalive_timeout=3s
 SDATA=$TEST_DIR/pg-standby
 # (walship_standby_up feeds the standby in NS_R1 from RCONF, ws-r1.)
 held() {
@@ -34,6 +37,15 @@ spool_empty() {
 }
 wait_for 60 "both replicas to have the initial WAL" spool_empty
 
+r2_received() {
+	walship_status "$R2CONF" --json | jq '[.peers[].bytes_received] | max // 0'
+}
+r2_since() {
+	walship_status "$PCONF" --json |
+		jq -r '[.peers[] | select(.name == "ws-r2")][0].connected_since'
+}
+since=$(r2_since)
+r2_before=$(r2_received)
 log "throttling the link to ws-r2: tbf rate 1mbit (16 MiB take over 2 minutes)"
 tc -n "$NS_P" qdisc add dev vr2 root tbf rate 1mbit burst 32kbit latency 400ms ||
 	skip "tc cannot add a tbf qdisc here"
@@ -70,6 +82,16 @@ log "$N segments acknowledged in ${elapsed}s; ws-r2 lacks $missing_on_r2, held f
 	fail "ws-r2 has $((N - missing_on_r2)) of the $N acknowledged segments: pushes waited for it"
 ((max_held > 0)) || fail "status never showed files held for ws-r2"
 assert_eq 0 "$(held ws-r1)" "files held for the fast replica"
+
+# A whole 1 MiB frame reaches ws-r2 over its slow link (8 s a frame, 3 s keepalive_timeout).
+r2_got_frame() {
+	(($(r2_received) > r2_before + 1048576))
+}
+wait_for 40 "ws-r2 to receive a whole frame over its slow link" r2_got_frame
+assert_eq "$since" "$(r2_since)" "ws-r2's connection (not closed while throttled)"
+! grep -q 'nothing received for' "$TEST_DIR/ws-r2.log" ||
+	fail "ws-r2 closed its slow link as silent: $(grep 'nothing received for' "$TEST_DIR/ws-r2.log" | head -1)"
+log "ok: ws-r2's link stayed up (keepalive_timeout 3s, a frame takes 8 s)"
 
 log "ws-r2 catches up from the spool once its link is fast again"
 tc -n "$NS_P" qdisc del dev vr2 root

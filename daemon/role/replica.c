@@ -701,7 +701,9 @@ out_free:
 }
 
 /* Stopping: close the link once no complete file is still being made durable (files
- * still arriving are discarded: the primary sends them again), or the time is up. */
+ * still arriving are discarded: the primary sends them again) and what was queued to send
+ * has gone (the last files' ACKs: closed before, they failed, and the primary counted
+ * those files on this replica only once it reconnected), or the time is up. */
 static void replica_drain(struct replica *rp)
 {
 	bool busy = false;
@@ -710,6 +712,7 @@ static void replica_drain(struct replica *rp)
 		return;
 	for (struct infile *f = rp->link->files; f && !busy; f = f->next)
 		busy = f->end_received;
+	busy = busy || conn_tx_backlog(&rp->link->conn) > 0;
 	if (busy && clock_now_ms() < rp->drain_deadline_ms)
 		return;
 	conn_close(&rp->link->conn, 0);

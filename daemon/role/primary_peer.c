@@ -134,8 +134,9 @@ static struct peer *primary_named(struct primary *pr, const char *name, const st
 /*
  * @peer's HELLO is valid.  If a connection of that name is up, it may be the replica's
  * own half-open one after a network cut or a restart, or the replica alive and @peer an
- * impostor: that connection is sent a PING.  Answered within NAME_PROBE_MS, @peer is
- * refused with ERROR NAME (peer_on_pong); otherwise that connection is closed and @peer
+ * impostor: that connection is sent a PING.  Answered within NAME_PROBE_MS (or any frame
+ * received on it meanwhile), @peer is refused with ERROR NAME (peer_on_pong,
+ * primary_probes_expire); otherwise that connection is closed and @peer
  * goes on (primary_tick, peer_closed, primary_pump).  Returns 0 or -errno.
  */
 int peer_check_name(struct peer *peer)
@@ -150,6 +151,7 @@ int peer_check_name(struct peer *peer)
 		if (ret < 0)
 			return ret;
 		rival->probe_deadline_ms = clock_now_ms() + NAME_PROBE_MS;
+		rival->probe_rx_bytes = rival->conn.stats.bytes_received;
 		log_log("replica \"%s\" connects from %s while connected from %s; checking that "
 			"connection",
 			peer->name, peer->conn.peer_addr, rival->conn.peer_addr);
@@ -392,27 +394,32 @@ static int peer_register(struct peer *peer)
 
 /* A PONG: it completes the handshake, or proves alive a connection whose name was
  * announced by another one, which is then refused. */
+/* @peer, whose name a newcomer announced, is alive: the newcomers waiting on it are
+ * refused. */
+static void peer_probe_answered(struct peer *peer)
+{
+	struct peer *other, *next;
+
+	peer->probe_token = 0;
+	for (other = peer->pr->peers; other; other = next) {
+		next = other->next; /* conn_close() may free it */
+		if (other->rival != peer || other->state != PEER_NAME_WAIT)
+			continue;
+		other->rival = NULL;
+		if (peer_refuse(other, WIRE_ERR_NAME, "replica \"%s\" is already connected from %s",
+				peer->name, peer->conn.peer_addr) < 0)
+			conn_close(&other->conn, -EPROTO);
+	}
+}
+
 static int peer_on_pong(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct msg_ping pong;
 
 	if (msg_ping_decode(payload, len, &pong) < 0)
 		return -EPROTO;
-	if (peer->probe_token && pong.token == peer->probe_token) {
-		struct peer *other, *next;
-
-		peer->probe_token = 0;
-		for (other = peer->pr->peers; other; other = next) {
-			next = other->next; /* conn_close() may free it */
-			if (other->rival != peer || other->state != PEER_NAME_WAIT)
-				continue;
-			other->rival = NULL;
-			if (peer_refuse(other, WIRE_ERR_NAME,
-					"replica \"%s\" is already connected from %s", peer->name,
-					peer->conn.peer_addr) < 0)
-				conn_close(&other->conn, -EPROTO);
-		}
-	}
+	if (peer->probe_token && pong.token == peer->probe_token)
+		peer_probe_answered(peer);
 	if (peer->state == PEER_CONFIRM && pong.token == peer->confirm_token)
 		return peer_register(peer);
 	return 0;
@@ -652,19 +659,29 @@ int primary_listen(struct primary *pr)
 
 /*
  * A connection whose name another one announced, and which did not answer our PING within
- * NAME_PROBE_MS, is taken for dead (a half-open connection after a cut or a restart) and
+ * NAME_PROBE_MS nor sent any other frame meanwhile, is taken for dead (a half-open connection after a cut or a restart) and
  * closed; the newcomers waiting on it go on (peer_closed, primary_pump).
  */
 void primary_probes_expire(struct primary *pr, int64_t now_ms)
 {
 	struct peer *peer, *next;
 
+restart:
 	for (peer = pr->peers; peer; peer = next) {
 		const struct peer *waiter = NULL;
 
 		next = peer->next; /* conn_close() may free it */
 		if (!peer->probe_token || now_ms < peer->probe_deadline_ms || peer->conn.closing)
 			continue;
+		/* Frames received since the PING: alive, its PONG behind the DATA queued
+		 * before the PING (a replica catching up, a slow link). */
+		if (peer->conn.stats.bytes_received > peer->probe_rx_bytes) {
+			log_log("replica \"%s\" sent frames on its connection from %s since it was "
+				"checked: keeping it",
+				peer->name, peer->conn.peer_addr);
+			peer_probe_answered(peer);
+			goto restart; /* a waiter refused may be closed: @next too */
+		}
 		peer->probe_token = 0;
 		for (const struct peer *other = pr->peers; other && !waiter; other = other->next)
 			if (other->rival == peer && other->state == PEER_NAME_WAIT &&

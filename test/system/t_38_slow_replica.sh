@@ -8,7 +8,8 @@
 # spool (held back to 0).  check_invariants covers both.  ws-r2 has keepalive_timeout =
 # 3s, shorter than a 1 MiB frame takes on its link (8 s): bytes arriving keep the link up,
 # though no whole frame comes within the timeout (the build before closed it every 3 s
-# and ws-r2 never stored a byte).
+# and ws-r2 never stored a byte); a newcomer announcing ws-r2's name meanwhile is refused
+# (ws-r2's frames show it alive while its PONG waits behind the DATA).
 # test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -92,6 +93,19 @@ assert_eq "$since" "$(r2_since)" "ws-r2's connection (not closed while throttled
 ! grep -q 'nothing received for' "$TEST_DIR/ws-r2.log" ||
 	fail "ws-r2 closed its slow link as silent: $(grep 'nothing received for' "$TEST_DIR/ws-r2.log" | head -1)"
 log "ok: ws-r2's link stayed up (keepalive_timeout 3s, a frame takes 8 s)"
+
+# A newcomer announcing ws-r2's name is refused: ws-r2's PONG to the primary's check is
+# behind megabytes of DATA on its slow link, but the frames it sends meanwhile (its PINGs,
+# every keepalive_interval) show it alive (the build before replaced it after 2 s).
+log "a newcomer announcing ws-r2's name while ws-r2 catches up slowly"
+FAKE=$WS_ROOT/build/helpers/fake_peer
+[[ -x "$FAKE" ]] || fail "build/helpers/fake_peer is not built (make all)"
+run_capture "$TEST_DIR/fake.out" in_ns "$NS_R1" "$FAKE" \
+	--connect "$(ns_addr "$NS_P"):$WALSHIP_PORT" --timeout 10 --name ws-r2 hello-replica have \
+	expect-error NAME
+((RC == 0)) || fail "the newcomer was not refused with ERROR NAME: $(cat "$TEST_DIR/fake.out")"
+assert_eq "$since" "$(r2_since)" "ws-r2's connection (not replaced)"
+log "ok: $(grep -m1 '^error' "$TEST_DIR/fake.out")"
 
 log "ws-r2 catches up from the spool once its link is fast again"
 tc -n "$NS_P" qdisc del dev vr2 root

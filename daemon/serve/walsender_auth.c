@@ -276,8 +276,26 @@ static void sb_startup(struct standby *sb, const struct pgwire_startup *st)
 static void sb_auth_ok(struct standby *sb)
 {
 	struct serve *s = sb->s;
-	uint32_t pid = s->next_pid++;
+	unsigned int authenticated = 0;
+	uint32_t pid;
 
+	/* At most SERVE_MAX_STANDBYS past their authentication (as max_wal_senders): else
+	 * they could take the places kept for the connections still authenticating too. */
+	for (const struct standby *o = s->standbys; o; o = o->next)
+		authenticated += o != sb && !o->closing && !o->close_when_sent &&
+				 o->state != SB_STARTUP && o->state != SB_AUTH;
+	if (authenticated >= SERVE_MAX_STANDBYS) {
+		s->refused++;
+		log_log("connection from %s (user \"%s\") refused: %d standbys are connected",
+			sb->addr, sb->user, SERVE_MAX_STANDBYS);
+		sb_error(
+			sb, "FATAL", "53300",
+			"number of requested standby connections exceeds max_wal_senders (currently "
+			"%d)",
+			SERVE_MAX_STANDBYS);
+		return;
+	}
+	pid = s->next_pid++;
 	sb->pid = pid;
 
 	log_log("replication connection authorized: user=%s application_name=%s host=%s%s%s",

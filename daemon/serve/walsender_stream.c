@@ -128,6 +128,8 @@ void serve_scan(struct serve *s)
 	int fd = dup(s->store->dir_fd);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
+	char history[WAL_NAME_MAX + 1] = "";
+	uint32_t newest_history = 0;
 
 	if (!dir) {
 		if (fd >= 0)
@@ -136,8 +138,22 @@ void serve_scan(struct serve *s)
 		return;
 	}
 	rewinddir(dir);
-	while ((de = readdir(dir)))
+	while ((de = readdir(dir))) {
+		struct wal_name wn;
+
+		/* The newest history last, whatever the directory's order: where a timeline
+		 * whose segments are not stored yet ends is the fork of the newest timeline
+		 * that has some (noted before it, that timeline was unknown: its end was 0/0,
+		 * and the older timeline's segments read after it were passed over). */
+		if (wal_name_parse(de->d_name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY) {
+			if (wn.timeline > newest_history) {
+				newest_history = wn.timeline;
+				snprintf(history, sizeof(history), "%s", de->d_name);
+			}
+			continue;
+		}
 		serve_note_wal(s, de->d_name, 0, true);
+	}
 	closedir(dir);
 	for (unsigned int i = 0; i < s->store->npartials; i++) {
 		const struct store_partial *p = &s->store->partials[i];
@@ -148,6 +164,8 @@ void serve_scan(struct serve *s)
 		serve_note_wal(s, p->name, servable, false);
 		serve_growing_set(s, p->name, p->tmp_name, servable, NULL);
 	}
+	if (newest_history)
+		serve_note_wal(s, history, 0, true);
 }
 
 /* ---- streaming ---- */
@@ -396,13 +414,14 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 	(void)flags;
 	sb->file_busy = false;
 	s = sb->s;
-	if (res >= 0 && (sb->closing || sb->close_when_sent || sb->state != SB_STREAMING ||
-			 sb->gen != sb->read_gen)) {
-		close(res); /* the stream ended meanwhile */
-		if (!sb->closing && sb->state == SB_STREAMING)
-			sb_pump(sb);
-	} else if (sb->closing || sb->close_when_sent) {
-		/* nothing to do: after a FATAL nothing is sent */
+	if (sb->closing || sb->close_when_sent || sb->state != SB_STREAMING ||
+	    sb->gen != sb->read_gen) {
+		/* The stream ended meanwhile, whatever the open gave: a failure is of a file
+		 * the stream now running (if any) did not ask for, not to be answered to it. */
+		if (res >= 0)
+			close(res);
+		if (!sb->closing && !sb->close_when_sent && sb->state == SB_STREAMING)
+			sb_pump(sb); /* (after a FATAL nothing is sent) */
 	} else if (res == -ENOENT && sb->file_incoming) {
 		/* Stored meanwhile (renamed): serve_wal_stored() wakes it to open the name. */
 		if (serve_growing_find(s, sb->file_name))

@@ -196,8 +196,8 @@ struct serve_slot *serve_slots_find(struct serve_slots *ss, const char *name)
 	return NULL;
 }
 
-struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
-				      uint64_t restart_lsn, uint32_t tli, bool temporary, int *err)
+struct serve_slot *serve_slots_add(struct serve_slots *ss, const char *name, uint64_t restart_lsn,
+				   uint32_t tli, bool temporary, int *err)
 {
 	struct serve_slot *sl = NULL;
 
@@ -218,14 +218,22 @@ struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
 	sl->restart_lsn = restart_lsn;
 	sl->restart_tli = tli;
 	sl->temporary = temporary;
-	if (!temporary) {
+	*err = 0;
+	return sl;
+}
+
+struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
+				      uint64_t restart_lsn, uint32_t tli, bool temporary, int *err)
+{
+	struct serve_slot *sl = serve_slots_add(ss, name, restart_lsn, tli, temporary, err);
+
+	if (sl && !temporary) {
 		*err = slots_save(ss);
 		if (*err < 0) {
 			memset(sl, 0, sizeof(*sl));
 			return NULL;
 		}
 	}
-	*err = 0;
 	return sl;
 }
 
@@ -241,6 +249,47 @@ int serve_slots_drop(struct serve_slots *ss, struct serve_slot *slot)
 	if (ret < 0)
 		*slot = old;
 	return ret;
+}
+
+/* A write of serve_slots_save_async(): the text, and whom to tell. */
+struct slots_async {
+	struct serve_slots_save save; /* first: its job is the worker's */
+	serve_slots_saved_fn *fn;
+	void *ctx;
+};
+
+static void slots_async_done(struct worker_job *job)
+{
+	struct slots_async *a = (struct slots_async *)job;
+	/* 1: a newer text, which holds this one's change, was written first */
+	int ret = a->save.ret > 0 ? 0 : a->save.ret;
+
+	if (ret == 0)
+		serve_slots_written(a->save.ss, &a->save);
+	a->fn(a->ctx, ret);
+	free(a);
+}
+
+int serve_slots_save_async(struct serve_slots *ss, serve_slots_saved_fn *fn, void *ctx)
+{
+	struct slots_async *a = malloc(sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	memset(&a->save.job, 0, sizeof(a->save.job));
+	a->save.ss = ss;
+	a->save.job.run = slots_save_run;
+	a->save.job.done = slots_async_done;
+	a->fn = fn;
+	a->ctx = ctx;
+	serve_slots_snapshot(ss, &a->save);
+	if (ss->worker) {
+		worker_submit(ss->worker, &a->save.job);
+		return 0;
+	}
+	slots_save_run(&a->save.job);
+	slots_async_done(&a->save.job);
+	return 0;
 }
 
 void serve_slots_advance(struct serve_slots *ss, struct serve_slot *slot, uint64_t lsn,

@@ -15,9 +15,9 @@
  * A temporary slot lives in memory only and goes with its connection, or at the first
  * ERROR answered on it (as PostgreSQL drops temporary slots on error).
  *
- * Bookkeeping on the event loop's thread.  The file is written synchronously when a
- * permanent slot is created or dropped (the answer says it is durable), and on the
- * worker thread when restart LSNs advanced (serve_slots_tick(): durable_put()'s two
+ * Bookkeeping on the event loop's thread.  The file is written on the worker thread when a
+ * client creates or drops a permanent slot (serve_slots_save_async(): the answer waits
+ * until it is durable, the event loop does not), and when restart LSNs advanced (serve_slots_tick(): durable_put()'s two
  * fsyncs, once a second while a standby streams, must not hold up the loop that receives
  * the stream).  Writes are ordered by the generation of the text they write (taken on the
  * event loop): a text older than one written already is not written, so the file always
@@ -114,6 +114,23 @@ struct serve_slot *serve_slots_create(struct serve_slots *ss, const char *name,
 /* Forget @slot; a permanent one is removed from the file durably.  Returns 0 or -errno
  * (logged; the slot is kept). */
 int serve_slots_drop(struct serve_slots *ss, struct serve_slot *slot);
+
+/* serve_slots_create() in memory only: the file is not written (serve_slots_save_async()
+ * writes it). */
+struct serve_slot *serve_slots_add(struct serve_slots *ss, const char *name, uint64_t restart_lsn,
+				   uint32_t tli, bool temporary, int *err);
+
+/* The end of serve_slots_save_async()'s write, on the event loop: @ret 0, or -errno
+ * (logged). */
+typedef void serve_slots_saved_fn(void *ctx, int ret);
+
+/*
+ * Write the permanent slots as they are now durably, on the worker thread (on the caller's
+ * when there is none): a slot created or dropped by a client, whose answer waits for it,
+ * and the event loop not for its two fsyncs.  @fn(@ctx, ret) is called once it is
+ * written.  Returns 0, or -ENOMEM (@fn is not called).
+ */
+int serve_slots_save_async(struct serve_slots *ss, serve_slots_saved_fn *fn, void *ctx);
 
 /* Its client confirmed WAL up to @lsn on @tli flushed: the restart LSN moves there, never
  * back.  Written by the next serve_slots_tick(). */

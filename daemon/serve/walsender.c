@@ -270,10 +270,11 @@ static void sb_recv(struct standby *sb)
 {
 	struct io_uring_sqe *sqe;
 
-	/* Not while a DROP_REPLICATION_SLOT WAIT waits: what the client sends meanwhile
+	/* Not while a DROP_REPLICATION_SLOT WAIT waits, or a slot's write: what the client sends meanwhile
 	 * stays in the socket (as with PostgreSQL, which reads nothing then), not in rx,
 	 * whose end a recv of no room would take for the client closing. */
-	if (sb->rx_busy || sb->closing || sb->close_when_sent || sb->drop_waiting)
+	if (sb->rx_busy || sb->closing || sb->close_when_sent || sb->drop_waiting ||
+	    sb->slot_saving)
 		return;
 	sb->rx_busy = true;
 	sb->rx_op.cb = sb_received;
@@ -411,7 +412,8 @@ static void sb_process(struct standby *sb)
 {
 	size_t used = 0;
 
-	while (!sb->closing && !sb->close_when_sent && !sb->drop_waiting && used < sb->rx_len) {
+	while (!sb->closing && !sb->close_when_sent && !sb->drop_waiting && !sb->slot_saving &&
+	       used < sb->rx_len) {
 		int n;
 
 		if (sb->state == SB_STARTUP) {
@@ -502,6 +504,15 @@ void sb_tls_input(struct standby *sb)
 			return;
 		sb_process(sb);
 	}
+}
+
+void sb_resume(struct standby *sb)
+{
+	sb_process(sb); /* what it sent before the answer */
+	if (sb->tls && !sb->closing)
+		sb_tls_input(sb); /* and what OpenSSL still holds */
+	sb_flush(sb);
+	sb_recv(sb); /* paused while it waited */
 }
 
 static void sb_received(struct ring_op *op, int res, uint32_t flags)
@@ -855,11 +866,7 @@ void serve_tick(struct serve *s, int64_t now_ms)
 			/* held, as a completion holds it: no recv is in flight while it waited,
 			 * so a close below would otherwise free it under these calls */
 			sb->inflight++;
-			sb_process(sb); /* what it sent before the drop's answer */
-			if (sb->tls && !sb->closing)
-				sb_tls_input(sb); /* and what OpenSSL still holds */
-			sb_flush(sb);
-			sb_recv(sb); /* paused while it waited */
+			sb_resume(sb);
 			closing = sb->closing;
 			sb_op_done(sb);
 			if (closing)

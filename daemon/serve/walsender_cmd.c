@@ -235,6 +235,104 @@ static void sb_no_slot(struct standby *sb, const char *name)
 	sb_error(sb, "ERROR", "42704", "replication slot \"%s\" does not exist", name);
 }
 
+/* CREATE_REPLICATION_SLOT's answer: @slot exists (a permanent one durably). */
+static void sb_slot_created(struct standby *sb, const struct serve_slot *slot)
+{
+	static const char *const names[] = { "slot_name", "consistent_point", "snapshot_name",
+					     "output_plugin" };
+	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_TEXT,
+					 PGWIRE_OID_TEXT };
+	char pos[PGREPL_LSN_TEXT];
+	const char *values[4] = { slot->name, pos, NULL, NULL };
+	size_t lens[4] = { strlen(slot->name), 0, 0, 0 };
+
+	pgrepl_lsn_format(slot->restart_lsn, pos, sizeof(pos));
+	log_log("replication slot \"%s\" created%s by \"%s\" (%s), restart LSN %s", slot->name,
+		slot->temporary ? " (temporary)" : "", sb->app, sb->addr, pos);
+	lens[1] = strlen(pos);
+	sb_row(sb, 4, names, oids, values, lens, "CREATE_REPLICATION_SLOT");
+}
+
+/* DROP_REPLICATION_SLOT's answer: the slot @name is gone (a permanent one durably). */
+static void sb_slot_dropped(struct standby *sb, const char *name)
+{
+	log_log("replication slot \"%s\" dropped by \"%s\" (%s)", name, sb->app, sb->addr);
+	pgwire_command_complete(&sb->out, "DROP_REPLICATION_SLOT");
+	pgwire_ready(&sb->out);
+}
+
+/* The write of sb_slot_save() ended: the command is answered, and @sb takes commands
+ * again.  A failed write undoes the change in memory (and has the file written again
+ * within a second: a newer text may have been written with it). */
+static void sb_slot_saved(void *ctx, int ret)
+{
+	struct standby *sb = ctx;
+	struct serve_slots *ss = &sb->s->slots;
+	struct serve_slot *slot = NULL;
+
+	sb->slot_saving = false;
+	if (sb->saving_drop) {
+		const char *name = sb->saving_old.name;
+
+		if (ret < 0 && !serve_slots_find(ss, name)) {
+			for (unsigned int i = 0; !slot && i < SERVE_MAX_SLOTS; i++)
+				if (!ss->slot[i].name[0])
+					slot = &ss->slot[i];
+			if (slot) {
+				*slot = sb->saving_old;
+				slot->active_pid = 0;
+			}
+			ss->dirty = true;
+		}
+		if (ret < 0 && !sb->closing)
+			sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"",
+				 name);
+		else if (ret < 0)
+			log_warning("replication slot \"%s\" was not dropped", name);
+		else if (!sb->closing)
+			sb_slot_dropped(sb, name);
+		else
+			log_log("replication slot \"%s\" dropped", name);
+	} else {
+		for (unsigned int i = 0; !slot && i < SERVE_MAX_SLOTS; i++)
+			if (ss->slot[i].name[0] &&
+			    ss->slot[i].incarnation == sb->saving_incarnation)
+				slot = &ss->slot[i];
+		/* (held by @sb while written: nobody dropped it) */
+		if (slot && slot->active_pid == sb->pid)
+			slot->active_pid = 0;
+		if (slot && ret < 0) {
+			if (!sb->closing)
+				sb_error(sb, "ERROR", "58030",
+					 "could not save replication slot \"%s\"", slot->name);
+			memset(slot, 0, sizeof(*slot));
+			ss->dirty = true;
+		} else if (slot && !sb->closing) {
+			sb_slot_created(sb, slot);
+		} else if (slot) {
+			log_log("replication slot \"%s\" created", slot->name);
+		}
+	}
+	if (!sb->closing)
+		sb_resume(sb);
+	sb_op_done(sb); /* (held while written: sb_slot_save()) */
+}
+
+/* The slots' file written for a permanent slot @sb created or dropped, off the event loop;
+ * its commands wait for the answer.  Returns 0, or -ENOMEM (nothing changed in @sb). */
+static int sb_slot_save(struct standby *sb, bool drop)
+{
+	sb->slot_saving = true;
+	sb->saving_drop = drop;
+	sb->inflight++; /* released by sb_slot_saved() */
+	if (serve_slots_save_async(&sb->s->slots, sb_slot_saved, sb) < 0) {
+		sb->slot_saving = false;
+		sb->inflight--;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /*
  * CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL [RESERVE_WAL] (slots.h): with
  * RESERVE_WAL the slot keeps, from now on, the WAL from the durable end of what this
@@ -243,15 +341,8 @@ static void sb_no_slot(struct standby *sb, const char *name)
  */
 static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 {
-	static const char *const names[] = { "slot_name", "consistent_point", "snapshot_name",
-					     "output_plugin" };
-	static const uint32_t oids[] = { PGWIRE_OID_TEXT, PGWIRE_OID_TEXT, PGWIRE_OID_TEXT,
-					 PGWIRE_OID_TEXT };
 	struct serve *s = sb->s;
 	struct serve_slot *slot;
-	char pos[PGREPL_LSN_TEXT];
-	const char *values[4] = { cmd->slot, pos, NULL, NULL };
-	size_t lens[4] = { strlen(cmd->slot), 0, 0, 0 };
 	int err;
 
 	if (cmd->logical) {
@@ -270,25 +361,30 @@ static void sb_create_slot(struct standby *sb, const struct pgwire_command *cmd)
 				cmd->slot);
 		return;
 	}
-	slot = serve_slots_create(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,
-				  cmd->temporary, &err);
+	slot = serve_slots_add(&s->slots, cmd->slot, cmd->reserve_wal ? s->end_lsn : 0, s->tli,
+			       cmd->temporary, &err);
 	if (!slot) {
 		if (err == -EEXIST)
 			sb_error(sb, "ERROR", "42710", "replication slot \"%s\" already exists",
 				 cmd->slot);
-		else if (err == -ENOSPC)
-			sb_error(sb, "ERROR", "53400", "all replication slots are in use");
 		else
-			sb_error(sb, "ERROR", "58030", "could not save replication slot \"%s\"",
-				 cmd->slot);
+			sb_error(sb, "ERROR", "53400", "all replication slots are in use");
 		return;
 	}
 	slot->owner_pid = sb->pid;
-	pgrepl_lsn_format(slot->restart_lsn, pos, sizeof(pos));
-	log_log("replication slot \"%s\" created%s by \"%s\" (%s), restart LSN %s", slot->name,
-		slot->temporary ? " (temporary)" : "", sb->app, sb->addr, pos);
-	lens[1] = strlen(pos);
-	sb_row(sb, 4, names, oids, values, lens, "CREATE_REPLICATION_SLOT");
+	if (!slot->temporary) {
+		/* Held by this connection until it is durable, as PostgreSQL's creating
+		 * backend holds it: nobody streams through it, nor drops it, meanwhile. */
+		slot->active_pid = sb->pid;
+		sb->saving_incarnation = slot->incarnation;
+		if (sb_slot_save(sb, false) < 0) {
+			memset(slot, 0, sizeof(*slot));
+			sb_error(sb, "ERROR", "58030", "could not save replication slot \"%s\"",
+				 cmd->slot);
+		}
+		return; /* answered once written (sb_slot_saved()) */
+	}
+	sb_slot_created(sb, slot);
 }
 
 /* Drop the slot of DROP_REPLICATION_SLOT; with WAIT, once it is inactive.  Returns false
@@ -316,13 +412,18 @@ bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
 			 slot_holder(slot));
 		return true;
 	}
-	if (serve_slots_drop(&s->slots, slot) < 0) { /* logs */
-		sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"", name);
-		return true;
+	if (!slot->temporary) {
+		sb->saving_old = *slot;
+		memset(slot, 0, sizeof(*slot));
+		if (sb_slot_save(sb, true) < 0) {
+			*slot = sb->saving_old;
+			sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"",
+				 name);
+		}
+		return true; /* answered once written (sb_slot_saved()) */
 	}
-	log_log("replication slot \"%s\" dropped by \"%s\" (%s)", name, sb->app, sb->addr);
-	pgwire_command_complete(&sb->out, "DROP_REPLICATION_SLOT");
-	pgwire_ready(&sb->out);
+	(void)serve_slots_drop(&s->slots, slot); /* (temporary: nothing written) */
+	sb_slot_dropped(sb, name);
 	return true;
 }
 

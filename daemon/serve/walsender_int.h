@@ -87,6 +87,11 @@ struct standby {
 	uint32_t pid; /* its backend pid, told at AuthenticationOk */
 	struct serve_slot *slot_p; /* the slot streamed through (slots.h), NULL none */
 	bool drop_waiting; /* DROP_REPLICATION_SLOT slot WAIT: until it is inactive */
+	/* a permanent slot created or dropped, its file being written on the worker thread
+	 * (serve_slots_save_async()): its commands wait for the answer, as for drop_waiting */
+	bool slot_saving, saving_drop;
+	uint64_t saving_incarnation; /* the slot created (held: active_pid, until written) */
+	struct serve_slot saving_old; /* the slot dropped, put back if the write fails */
 	int64_t accepted_ms; /* monotonic */
 	int64_t last_rx_ms; /* on the listening clock (clock.h) */
 	int64_t connected_since;
@@ -207,6 +212,9 @@ void sb_error_detail(struct standby *sb, const char *severity, const char *sqlst
 		     const char *detail, const char *hint, const char *fmt, ...) attr_printf(6, 7);
 /* TLS: drive the handshake on the ciphertext fed, then decrypt and handle what arrives. */
 void sb_tls_input(struct standby *sb);
+/* A wait of its commands is over (drop_waiting, slot_saving): what it sent meanwhile is
+ * handled and receiving goes on.  The caller holds @sb (inflight). */
+void sb_resume(struct standby *sb);
 
 /* ---- walsender_auth.c: startup ---- */
 

@@ -16,7 +16,8 @@
 # calls (refused, then skipped up to Sync); START_REPLICATION refused (a timeline not in
 # the server's history; after its CopyBothResponse: ahead of the flush position, through a
 # slot, a segment not held), the connection usable after it, the slot released; a
-# temporary slot dropped at an ERROR; a stream ended by the client, and what a streaming
+# temporary slot dropped at an ERROR; permanent slots made and dropped back to back in one
+# packet; a stream ended by the client, and what a streaming
 # client may send wrong (another message type, a status update or feedback too short,
 # CopyData of no known type).
 set -euo pipefail
@@ -105,6 +106,12 @@ def sequences(pos):
         ("ahead", q("START_REPLICATION FFFF/0"), True),
         ("ahead_slot", q("CREATE_REPLICATION_SLOT p1 PHYSICAL") +
          q("START_REPLICATION SLOT p1 FFFF/0") + q("DROP_REPLICATION_SLOT p1"), True),
+        # permanent slots made and dropped back to back, in one packet: each answered in
+        # turn once its file is written (off the appliance's event loop)
+        ("slots_pipelined", q("CREATE_REPLICATION_SLOT p2 PHYSICAL") +
+         q("CREATE_REPLICATION_SLOT p2 PHYSICAL") + q("DROP_REPLICATION_SLOT p2") +
+         q("DROP_REPLICATION_SLOT p2") + q("CREATE_REPLICATION_SLOT p2 PHYSICAL RESERVE_WAL") +
+         q("READ_REPLICATION_SLOT p2") + q("DROP_REPLICATION_SLOT p2 WAIT") + IDENT, True),
         # (PostgreSQL reads what follows START_REPLICATION before it finds the segment
         # missing: the SHOW after it is sent once the error has come)
         ("segment_removed", [q("START_REPLICATION 0/0")], True),

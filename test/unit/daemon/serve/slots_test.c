@@ -279,6 +279,71 @@ static void test_worker(void **state)
 	ring_exit(&r);
 }
 
+static int saved_calls, saved_ret;
+
+static void saved(void *ctx, int ret)
+{
+	assert_ptr_equal(ctx, &saved_calls);
+	saved_calls++;
+	saved_ret = ret;
+}
+
+/* A slot made or dropped by a client: its file written on the worker thread, the caller
+ * told on the event loop once it is durable, or that it failed. */
+static void test_save_async(void **state)
+{
+	struct serve_slots ss, again;
+	struct serve_slot *a;
+	struct worker w = { 0 };
+	struct ring r;
+	int err;
+
+	(void)state;
+	assert_int_equal(ring_init(&r, 16, 0, 0), 0);
+	assert_int_equal(worker_start(&w, &r), 0);
+	assert_int_equal(serve_slots_load(&ss, &st, &w), 0);
+	a = serve_slots_add(&ss, "a", 0x5000000, 1, false, &err);
+	assert_non_null(a);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_null(serve_slots_find(&again, "a")); /* in memory only */
+	saved_calls = 0;
+	assert_int_equal(serve_slots_save_async(&ss, saved, &saved_calls), 0);
+	assert_int_equal(saved_calls, 0); /* not on the caller's thread */
+	while (worker_pending(&w))
+		assert_true(ring_run(&r, 100) >= 0);
+	assert_int_equal(saved_calls, 1);
+	assert_int_equal(saved_ret, 0);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_int_equal(serve_slots_find(&again, "a")->restart_lsn, 0x5000000);
+	assert_int_equal(serve_slots_oldest(&ss), 0x5000000); /* as written */
+
+	/* Two writes in flight: each told, the file ends with the newer text. */
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(serve_slots_save_async(&ss, saved, &saved_calls), 0);
+	assert_non_null(serve_slots_add(&ss, "b", 0x6000000, 1, false, &err));
+	assert_int_equal(serve_slots_save_async(&ss, saved, &saved_calls), 0);
+	while (worker_pending(&w))
+		assert_true(ring_run(&r, 100) >= 0);
+	assert_int_equal(saved_calls, 3);
+	assert_int_equal(saved_ret, 0);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_null(serve_slots_find(&again, "a"));
+	assert_int_equal(serve_slots_find(&again, "b")->restart_lsn, 0x6000000);
+
+	/* The file cannot be written: the caller is told. */
+	state_dir_block();
+	log_set_level(LOG_LEVEL_FATAL); /* the failed write is logged */
+	assert_int_equal(serve_slots_save_async(&ss, saved, &saved_calls), 0);
+	while (worker_pending(&w))
+		assert_true(ring_run(&r, 100) >= 0);
+	log_set_level(LOG_LEVEL_WARNING);
+	state_dir_unblock();
+	assert_int_equal(saved_calls, 4);
+	assert_true(saved_ret < 0);
+	worker_stop(&w);
+	ring_exit(&r);
+}
+
 /* A damaged file is an error: what a slot keeps must not be forgotten. */
 static void test_damaged(void **state)
 {
@@ -306,6 +371,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreserved_advanced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
 	};
 

@@ -479,6 +479,50 @@ static void test_hold_catch_up_not_restarted(void **state)
 	sendlimit_free(sl);
 }
 
+/*
+ * A hold whose decoding falls more than SENDLIMIT_MAX_BEHIND segments behind the newest WAL
+ * (segment 60 arriving while it has read segments 1 to 4 of 17): decoding starts again at
+ * the newest, and the hold, released --before a commit of segment 10 that was never read,
+ * stays held at its own position (logged) rather than guess, also when released --before a
+ * later time (the commits between are not known); released up to an LSN, it goes there.
+ */
+static void test_hold_catch_up_restarted(void **state)
+{
+	int64_t t0 = now_us - 3600 * 1000000LL;
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t len, limit, prev = 0;
+	int calls = 0;
+
+	(void)state;
+	sl = held_over_chained(17, t0, 10, &prev);
+	segment_name(name, 17);
+	sendlimit_wal(sl, name, st.dir_fd, name, SEG, NULL);
+	assert_true(sendlimit_catching_up(sl));
+	limit = sendlimit_for(sl, "sb", now_us);
+	assert_true(limit <= 5 * (uint64_t)SEG); /* segments 1 to 4 read */
+	len = build_chained(60, t0 + 60 * MIN_US, &prev);
+	segment_name(name, 60);
+	log_set_level(LOG_LEVEL_ERROR); /* "stays held": expected */
+	do {
+		sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+		assert_true(++calls < 10);
+	} while (sendlimit_catching_up(sl));
+	log_set_level(LOG_LEVEL_WARNING);
+	/* held where the hold was made: the commits after it are not known */
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 1 * (uint64_t)SEG);
+	/* nor does a later time release it: the commits between are not known either */
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 60 * MIN_US)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 1 * (uint64_t)SEG);
+	/* an LSN does */
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_UPTO, 60 * (uint64_t)SEG),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 60 * (uint64_t)SEG);
+	sendlimit_free(sl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_keeps_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_catches_up_by_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_catch_up_not_restarted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_catch_up_restarted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,10 +55,13 @@ void conn_tune_socket(int fd, int timeout_ms)
 	int one = 1;
 	int idle = 10, intvl = 5, cnt = 3;
 	/* Data sent and not acknowledged (or a zero window: a receiver paused for want of
-	 * buffers) as long as keepalive_timeout lets a silent peer be: before, a fixed 30 s
-	 * closed a live connection whose receiver paused longer, whatever keepalive_timeout
-	 * said (the kernel aborts on a zero window past TCP_USER_TIMEOUT since Linux 5.11). */
-	unsigned int user_timeout = timeout_ms > 1000 ? (unsigned int)timeout_ms : 1000;
+	 * buffers, which conn_keepalive() spares) for at least 30 s, and as long as
+	 * keepalive_timeout lets a silent peer be when that is longer: a fixed 30 s closed a
+	 * live connection whose receiver paused longer, whatever keepalive_timeout said (the
+	 * kernel aborts on a zero window past TCP_USER_TIMEOUT since Linux 5.11); a short
+	 * keepalive_timeout must not abort a disk stall of a few seconds, or three lost
+	 * segments in a row. */
+	unsigned int user_timeout = timeout_ms > 30000 ? (unsigned int)timeout_ms : 30000;
 
 	/* Frames are written whole; small control frames must not wait for Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -70,28 +73,23 @@ void conn_tune_socket(int fd, int timeout_ms)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
-/*
- * How long ago the kernel last received data on @c's socket (TCP_INFO), in *@ago_ms.  A
- * receive of a whole frame (MSG_WAITALL) completes only with the frame's last byte: on a
- * link slower than a frame (up to 1 MiB) per keepalive_timeout the bytes arrive long
- * before last_rx_ms moves.  Returns 0, or -1 when the socket does not say (not TCP).
- */
-static int conn_data_received_ago(const struct conn *c, uint32_t *ago_ms)
+int conn_tcp_heard(const struct conn *c, uint32_t *data_ago_ms, uint32_t *ack_ago_ms)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-	    len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof(ti.tcpi_last_data_recv))
+	    len < offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof(ti.tcpi_last_ack_recv))
 		return -1;
-	*ago_ms = ti.tcpi_last_data_recv;
+	*data_ago_ms = ti.tcpi_last_data_recv;
+	*ack_ago_ms = ti.tcpi_last_ack_recv;
 	return 0;
 }
 
 bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout_ms)
 {
 	int64_t silent_ms;
-	uint32_t ago_ms;
+	uint32_t ago_ms, ack_ago_ms;
 
 	if (c->closing)
 		return false;
@@ -106,9 +104,12 @@ bool conn_keepalive(struct conn *c, int64_t now_ms, int interval_ms, int timeout
 	}
 	/* A receive paused for want of buffers is our own slowness, not the peer's. */
 	silent_ms = clock_listen_ms() - c->last_rx_ms;
-	/* A frame still arriving: the peer is alive while its bytes come. */
+	/* A frame still arriving: the peer is alive while its bytes come.  A receive of a
+	 * whole frame (MSG_WAITALL) completes only with the frame's last byte: on a link
+	 * slower than a frame (up to 1 MiB) per keepalive_timeout the bytes arrive long
+	 * before last_rx_ms moves, and the kernel's record says when they last did. */
 	if (!c->rx_paused && silent_ms > timeout_ms && c->rx_posted &&
-	    conn_data_received_ago(c, &ago_ms) == 0 && ago_ms <= (uint32_t)timeout_ms) {
+	    conn_tcp_heard(c, &ago_ms, &ack_ago_ms) == 0 && ago_ms <= (uint32_t)timeout_ms) {
 		c->last_rx_ms = clock_listen_ms() - ago_ms;
 		silent_ms = ago_ms;
 	}

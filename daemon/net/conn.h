@@ -279,8 +279,14 @@ bool conn_failing(const struct conn *c);
 /* Format @sa as "addr:port". */
 void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
-/* Set TCP_NODELAY and keepalive on a data socket; @timeout_ms (keepalive_timeout, at
- * least 1 s) bounds how long sent data may stay unacknowledged (TCP_USER_TIMEOUT). */
+/* Set TCP_NODELAY and keepalive on a data socket; sent data may stay unacknowledged
+ * (TCP_USER_TIMEOUT) for 30 s, or @timeout_ms (keepalive_timeout) when that is longer. */
 void conn_tune_socket(int fd, int timeout_ms);
+
+/* How long ago the kernel last received data on @c's socket, and an acknowledgement of
+ * what was sent on it (TCP_INFO), in ms: each moves while the peer's host takes part,
+ * though its process reads what comes only later.  Returns 0, or -1 when the socket does
+ * not say (not TCP). */
+int conn_tcp_heard(const struct conn *c, uint32_t *data_ago_ms, uint32_t *ack_ago_ms);
 
 #endif /* WALSHIP_NET_CONN_H */

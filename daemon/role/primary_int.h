@@ -211,6 +211,7 @@ struct peer {
 	uint64_t confirm_token; /* PEER_CONFIRM: the PING whose PONG completes the handshake */
 	uint64_t probe_token; /* a newcomer announced this name: our PING, or 0 */
 	uint64_t probe_rx_bytes; /* received on this connection when the PING was queued */
+	int64_t probe_sent_ms; /* when it was (monotonic) */
 	int64_t probe_deadline_ms; /* no PONG by then: closed, the newcomer goes on */
 	char name[WIRE_MAX_NAME + 1];
 	int64_t accepted_ms;

@@ -135,7 +135,7 @@ static struct peer *primary_named(struct primary *pr, const char *name, const st
  * @peer's HELLO is valid.  If a connection of that name is up, it may be the replica's
  * own half-open one after a network cut or a restart, or the replica alive and @peer an
  * impostor: that connection is sent a PING.  Answered within NAME_PROBE_MS (or any frame
- * received on it meanwhile), @peer is refused with ERROR NAME (peer_on_pong,
+ * received on it meanwhile, or what was sent on it acknowledged), @peer is refused with ERROR NAME (peer_on_pong,
  * primary_probes_expire); otherwise that connection is closed and @peer
  * goes on (primary_tick, peer_closed, primary_pump).  Returns 0 or -errno.
  */
@@ -152,6 +152,7 @@ int peer_check_name(struct peer *peer)
 			return ret;
 		rival->probe_deadline_ms = clock_now_ms() + NAME_PROBE_MS;
 		rival->probe_rx_bytes = rival->conn.stats.bytes_received;
+		rival->probe_sent_ms = clock_now_ms();
 		log_log("replica \"%s\" connects from %s while connected from %s; checking that "
 			"connection",
 			peer->name, peer->conn.peer_addr, rival->conn.peer_addr);
@@ -659,7 +660,8 @@ int primary_listen(struct primary *pr)
 
 /*
  * A connection whose name another one announced, and which did not answer our PING within
- * NAME_PROBE_MS nor sent any other frame meanwhile, is taken for dead (a half-open connection after a cut or a restart) and
+ * NAME_PROBE_MS, nor sent any other frame or acknowledged what it was sent meanwhile, is
+ * taken for dead (a half-open connection after a cut or a restart) and
  * closed; the newcomers waiting on it go on (peer_closed, primary_pump).
  */
 void primary_probes_expire(struct primary *pr, int64_t now_ms)
@@ -669,16 +671,25 @@ void primary_probes_expire(struct primary *pr, int64_t now_ms)
 restart:
 	for (peer = pr->peers; peer; peer = next) {
 		const struct peer *waiter = NULL;
+		uint32_t data_ago_ms, ack_ago_ms;
 
 		next = peer->next; /* conn_close() may free it */
 		if (!peer->probe_token || now_ms < peer->probe_deadline_ms || peer->conn.closing)
 			continue;
-		/* Frames received since the PING: alive, its PONG behind the DATA queued
-		 * before the PING (a replica catching up, a slow link). */
-		if (peer->conn.stats.bytes_received > peer->probe_rx_bytes) {
-			log_log("replica \"%s\" sent frames on its connection from %s since it was "
-				"checked: keeping it",
-				peer->name, peer->conn.peer_addr);
+		/* Frames received since the PING, or our bytes acknowledged by the peer's host
+		 * since (the PING's own, at the latest): alive, its PONG behind the DATA queued
+		 * before the PING (a replica catching up over a slow link, whose frames may
+		 * be keepalive_interval apart).  A half-open connection (the peer's host gone,
+		 * or cut off) neither sends nor acknowledges anything. */
+		if (peer->conn.stats.bytes_received > peer->probe_rx_bytes ||
+		    (conn_tcp_heard(&peer->conn, &data_ago_ms, &ack_ago_ms) == 0 &&
+		     ack_ago_ms < (uint32_t)(now_ms - peer->probe_sent_ms))) {
+			log_log("replica \"%s\" is alive on its connection from %s (%s since it was "
+				"checked): keeping it",
+				peer->name, peer->conn.peer_addr,
+				peer->conn.stats.bytes_received > peer->probe_rx_bytes ?
+					"frames received" :
+					"what was sent acknowledged");
 			peer_probe_answered(peer);
 			goto restart; /* a waiter refused may be closed: @next too */
 		}

@@ -115,9 +115,10 @@ void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	snprintf(buf, len, "127.0.0.1:5432");
 }
 
-void conn_tune_socket(int fd)
+void conn_tune_socket(int fd, int timeout_ms)
 {
 	(void)fd;
+	(void)timeout_ms;
 }
 
 int ktls_derive(uint16_t suite, const uint8_t *secret, size_t secret_len, struct ktls_keys *out)

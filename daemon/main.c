@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 	bool check_only = false;
 	bool no_sysfs = false;
 	sigset_t mask;
-	int opt, ret = 1;
+	int opt, ret = 1, loop_err = 0;
 	int64_t stop_deadline = 0;
 
 	d.config_path = CONFIG_DEFAULT_PATH;
@@ -355,8 +355,9 @@ int main(int argc, char **argv)
 	sdnotify_ready();
 
 	for (;;) {
-		if (ring_run(&d.ring, stop_deadline ? 100 : -1) < 0)
-			break;
+		loop_err = ring_run(&d.ring, stop_deadline ? 100 : -1);
+		if (loop_err < 0)
+			break; /* (logged) */
 		d.role->pump(d.state);
 		if (d.stop_requested && !stop_deadline) {
 			d.role->stop(d.state);
@@ -372,8 +373,16 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	ret = 0;
-	log_log("walshipd stopped");
+	if (loop_err < 0) {
+		/* Not a stop asked for: a non-zero exit has the service manager restart it
+		 * (Restart=on-failure), which a 0 would not. */
+		ret = 1;
+		sdnotify_stopping();
+		log_fatal("walshipd stops: its event loop failed: %s", strerror(-loop_err));
+	} else {
+		ret = 0;
+		log_log("walshipd stopped");
+	}
 	/* The ring goes first: it cancels whatever is still in flight. */
 	ring_exit(&d.ring);
 	metrics_free(d.metrics);

@@ -1554,6 +1554,25 @@ int config_validate(const struct config *cfg, const char *source_name)
 			  cfg->sync_replicas, cfg->max_senders, where);
 		log_detail("A push could never be acknowledged by enough replicas.");
 	}
+	if (cfg->role == CONFIG_ROLE_PRIMARY && cfg->sync_replicas > cfg->max_registered) {
+		errors++;
+		log_error("\"sync_replicas\" (%d) cannot be greater than \"max_registered\" (%d)%s",
+			  cfg->sync_replicas, cfg->max_registered, where);
+		log_detail("Every replica that acknowledges is registered first: a push could "
+			   "never be acknowledged by enough replicas.");
+	}
+	if (cfg->role == CONFIG_ROLE_PRIMARY && cfg->spool_delay_ms > 0 &&
+	    cfg->spool_delay_ms >= cfg->push_timeout_ms) {
+		char delay[32], timeout[32];
+
+		config_format_duration(cfg->spool_delay_ms, delay, sizeof(delay));
+		config_format_duration(cfg->push_timeout_ms, timeout, sizeof(timeout));
+		errors++;
+		log_error("\"spool_delay\" (%s) must be shorter than \"push_timeout\" (%s)%s",
+			  delay, timeout, where);
+		log_detail("A push waiting spool_delay for a replica to acknowledge would time out "
+			   "before it is held in the spool.");
+	}
 	if (cfg->reconnect_min_ms > cfg->reconnect_max_ms) {
 		char low[32], high[32];
 

@@ -78,12 +78,16 @@ int io_backoff_next(int prev_ms, int min_ms, int max_ms)
 	return next > max_ms ? max_ms : next;
 }
 
-enum spool_room spool_room_decide(uint64_t used, uint64_t size, uint64_t max, bool release_slowest,
-				  const uint64_t *held, int n, int *slowest)
+enum spool_room spool_room_decide(uint64_t used, uint64_t fixed, uint64_t size, uint64_t max,
+				  bool release_slowest, const uint64_t *held, int n, int *slowest)
 {
 	if (!max || used + size <= max)
 		return SPOOL_FITS;
 	*slowest = -1;
+	/* Past what releasing every replica could free: no replica is made to lose WAL for
+	 * a push that fails anyway (a file larger than the spool, copies in progress). */
+	if (fixed + size > max)
+		return SPOOL_FULL;
 	if (release_slowest)
 		for (int i = 0; i < n; i++)
 			if (held[i] && (*slowest < 0 || held[i] > held[*slowest]))

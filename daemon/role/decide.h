@@ -109,12 +109,13 @@ enum spool_room {
 
 /*
  * A file of @size bytes is to be copied into a spool holding @used bytes (jobs in
- * progress included) of @max (0: unbounded).  With @release_slowest, the replica furthest
+ * progress included) of @max (0: unbounded), @fixed of them not held for any replica
+ * (jobs in progress: no release frees them).  With @release_slowest, the replica furthest
  * behind (the most held files, @held[0..@n), the first of equals) makes room; one holding
- * nothing cannot.
+ * nothing cannot, nor can any when the file would not fit beside @fixed bytes.
  */
-enum spool_room spool_room_decide(uint64_t used, uint64_t size, uint64_t max, bool release_slowest,
-				  const uint64_t *held, int n, int *slowest);
+enum spool_room spool_room_decide(uint64_t used, uint64_t fixed, uint64_t size, uint64_t max,
+				  bool release_slowest, const uint64_t *held, int n, int *slowest);
 
 /* ---- the replica's HAVE ---- */
 

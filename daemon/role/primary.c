@@ -267,6 +267,7 @@ static void primary_load_identity(struct primary *pr)
 	pr->id = id;
 	log_log("primary ships WAL of system %" PRIu64 " (PostgreSQL %s)", pr->id.system_identifier,
 		wal_page_magic_version(pr->id.page_magic) ?: "?");
+	primary_check_spool_size(pr);
 }
 
 static void *primary_start(const struct config *cfg, struct ring *r)
@@ -507,7 +508,10 @@ static void primary_reload(void *state, const struct config *cfg)
 	struct primary *pr = state;
 
 	pr->cfg.sync_replicas = cfg->sync_replicas;
-	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
+	if (pr->cfg.spool_max_size_mb != cfg->spool_max_size_mb) {
+		pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
+		primary_check_spool_size(pr);
+	}
 	pr->cfg.spool_overflow = cfg->spool_overflow;
 	pr->cfg.spool_delay_ms = cfg->spool_delay_ms;
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;

@@ -110,6 +110,16 @@ static void job_done_free(struct worker_job *job)
 	free(job);
 }
 
+void primary_check_spool_size(const struct primary *pr)
+{
+	uint64_t max = (uint64_t)pr->cfg.spool_max_size_mb << 20;
+
+	if (max && pr->id.seg_size && max < pr->id.seg_size)
+		log_warning("spool_max_size (%d MB) is smaller than one WAL segment (%u MB): no "
+			    "segment can be held for a replica that lacks it",
+			    pr->cfg.spool_max_size_mb, pr->id.seg_size >> 20);
+}
+
 void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
 {
 	struct identity_job *ij = calloc(1, sizeof(*ij));
@@ -118,6 +128,7 @@ void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
 	pr->id.timeline = 0; /* the cluster's identity, not this segment's */
 	log_log("primary holds WAL of system %" PRIu64 " (PostgreSQL %s)", pr->id.system_identifier,
 		wal_page_magic_version(pr->id.page_magic));
+	primary_check_spool_size(pr);
 	if (!ij) {
 		spool_set_identity(&pr->spool, &pr->id); /* out of memory: here, then */
 		return;
@@ -330,9 +341,10 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		int slowest = -1;
 		struct spool_lost lost;
 		uint64_t released;
-		enum spool_room room = spool_room_decide(
-			used, p->size, max, pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
-			pr->held, pr->nregistered, &slowest);
+		enum spool_room room =
+			spool_room_decide(used, pr->spool_reserved, p->size, max,
+					  pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
+					  pr->held, pr->nregistered, &slowest);
 
 		if (room == SPOOL_FITS)
 			return true;

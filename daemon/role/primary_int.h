@@ -527,6 +527,8 @@ int push_spool(struct push *p);
 /* The first segment's @id fixes the cluster this primary ships: in memory at once, in the
  * spool's identity file durably, on the worker thread. */
 void primary_fix_identity(struct primary *pr, const struct wal_identity *id);
+/* Warn when spool_max_size is smaller than a segment of the cluster shipped (known). */
+void primary_check_spool_size(const struct primary *pr);
 /* Whether registered replica @replica is about to acknowledge @p (spool_delay). */
 bool primary_keeping_up(struct primary *pr, const char *replica, const struct push *p);
 /* Make room in a bounded spool for @p (spool_overflow).  Returns true when @p may be

@@ -156,7 +156,8 @@ static void test_duration_units(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		snprintf(text, sizeof(text), "role = primary\npush_timeout = %s\n", cases[i].text);
+		snprintf(text, sizeof(text),
+			 "role = primary\nspool_delay = 50ms\npush_timeout = %s\n", cases[i].text);
 		assert_int_equal(parse(&cfg, text), 0);
 		assert_int_equal(cfg.push_timeout_ms, cases[i].ms);
 	}
@@ -589,6 +590,17 @@ static void test_cross_key_rules(void **state)
 	assert_int_equal(parse(&cfg, "role = primary\nreconnect_min = 20s\n"), -EINVAL);
 	assert_logged("\"reconnect_min\" (20s) cannot be greater than \"reconnect_max\" (10s)");
 	assert_int_equal(parse(&cfg, "role = primary\nreconnect_min = 10s\n"), 0);
+	/* every replica that acknowledges is registered first */
+	assert_int_equal(parse(&cfg, "role = primary\nmax_senders = 32\nsync_replicas = 20\n"),
+			 -EINVAL);
+	assert_logged("\"sync_replicas\" (20) cannot be greater than \"max_registered\" (16)");
+	assert_int_equal(parse(&cfg, "role = primary\nmax_senders = 32\nsync_replicas = 16\n"), 0);
+	/* a push waiting spool_delay would time out before it is held */
+	assert_int_equal(parse(&cfg, "role = primary\nspool_delay = 1min\npush_timeout = 10s\n"),
+			 -EINVAL);
+	assert_logged("\"spool_delay\" (1min) must be shorter than \"push_timeout\" (10s)");
+	assert_int_equal(parse(&cfg, "role = primary\nspool_delay = 5s\npush_timeout = 10s\n"), 0);
+	assert_int_equal(parse(&cfg, "role = primary\nspool_delay = 0\npush_timeout = 1s\n"), 0);
 }
 
 /* config_validate() on a struct built in code checks every key's bounds too. */

@@ -131,7 +131,7 @@ void serve_slots_snapshot(struct serve_slots *ss, struct serve_slots_save *sv)
 		char lsn[PGREPL_LSN_TEXT];
 
 		sv->incarnation[i] = 0;
-		if (!sl->name[0] || sl->temporary)
+		if (!sl->name[0] || sl->temporary || sl->dropping)
 			continue;
 		pgrepl_lsn_format(sl->restart_lsn, lsn, sizeof(lsn));
 		sv->len += (size_t)snprintf(sv->text + sv->len, sizeof(sv->text) - sv->len,

@@ -55,6 +55,10 @@ struct serve_slot {
 	uint32_t owner_pid;
 	uint32_t active_pid; /* the connection streaming through it, 0 none */
 	uint64_t incarnation; /* which slot this entry holds (a name may be made again) */
+	/* a client's drop being written (serve_slots_save_async()): held by the dropping
+	 * connection (active_pid), left out of the file's text, still kept by retention
+	 * until the file without it is durable */
+	bool dropping;
 };
 
 struct serve_slots;

@@ -262,8 +262,9 @@ static void sb_slot_dropped(struct standby *sb, const char *name)
 }
 
 /* The write of sb_slot_save() ended: the command is answered, and @sb takes commands
- * again.  A failed write undoes the change in memory (and has the file written again
- * within a second: a newer text may have been written with it). */
+ * again.  A failed write undoes the change in memory, the slot created gone, the slot
+ * dropped kept (and has the file written again within a second: a newer text may have
+ * been written after it). */
 static void sb_slot_saved(void *ctx, int ret)
 {
 	struct standby *sb = ctx;
@@ -271,18 +272,24 @@ static void sb_slot_saved(void *ctx, int ret)
 	struct serve_slot *slot = NULL;
 
 	sb->slot_saving = false;
+	for (unsigned int i = 0; !slot && i < SERVE_MAX_SLOTS; i++)
+		if (ss->slot[i].name[0] && ss->slot[i].incarnation == sb->saving_incarnation)
+			slot = &ss->slot[i];
+	/* (held by @sb while written: nobody else dropped or used it) */
+	if (slot && slot->active_pid == sb->pid)
+		slot->active_pid = 0;
 	if (sb->saving_drop) {
-		const char *name = sb->saving_old.name;
+		char name[SERVE_SLOT_NAME_MAX + 1] = "";
 
-		if (ret < 0 && !serve_slots_find(ss, name)) {
-			for (unsigned int i = 0; !slot && i < SERVE_MAX_SLOTS; i++)
-				if (!ss->slot[i].name[0])
-					slot = &ss->slot[i];
-			if (slot) {
-				*slot = sb->saving_old;
-				slot->active_pid = 0;
-			}
+		if (slot)
+			snprintf(name, sizeof(name), "%s", slot->name);
+		if (slot && ret < 0) {
+			/* kept; the file is written again within a second (a later text
+			 * without it may have been written after the failed one) */
+			slot->dropping = false;
 			ss->dirty = true;
+		} else if (slot) {
+			memset(slot, 0, sizeof(*slot));
 		}
 		if (ret < 0 && !sb->closing)
 			sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"",
@@ -294,13 +301,6 @@ static void sb_slot_saved(void *ctx, int ret)
 		else
 			log_log("replication slot \"%s\" dropped", name);
 	} else {
-		for (unsigned int i = 0; !slot && i < SERVE_MAX_SLOTS; i++)
-			if (ss->slot[i].name[0] &&
-			    ss->slot[i].incarnation == sb->saving_incarnation)
-				slot = &ss->slot[i];
-		/* (held by @sb while written: nobody dropped it) */
-		if (slot && slot->active_pid == sb->pid)
-			slot->active_pid = 0;
 		if (slot && ret < 0) {
 			if (!sb->closing)
 				sb_error(sb, "ERROR", "58030",
@@ -325,6 +325,8 @@ static int sb_slot_save(struct standby *sb, bool drop)
 	sb->slot_saving = true;
 	sb->saving_drop = drop;
 	sb->inflight++; /* released by sb_slot_saved() */
+	/* (the walsender always runs a worker: inline, sb_slot_saved() would run here,
+	 * inside sb_process()) */
 	if (serve_slots_save_async(&sb->s->slots, sb_slot_saved, sb) < 0) {
 		sb->slot_saving = false;
 		sb->inflight--;
@@ -413,10 +415,14 @@ bool sb_drop_slot(struct standby *sb, const char *name, bool wait)
 		return true;
 	}
 	if (!slot->temporary) {
-		sb->saving_old = *slot;
-		memset(slot, 0, sizeof(*slot));
+		/* Held by this connection, as PostgreSQL's dropping backend holds it, and kept
+		 * (by retention too) until the file without it is durable. */
+		slot->dropping = true;
+		slot->active_pid = sb->pid;
+		sb->saving_incarnation = slot->incarnation;
 		if (sb_slot_save(sb, true) < 0) {
-			*slot = sb->saving_old;
+			slot->dropping = false;
+			slot->active_pid = 0;
 			sb_error(sb, "ERROR", "58030", "could not remove replication slot \"%s\"",
 				 name);
 		}

@@ -90,8 +90,8 @@ struct standby {
 	/* a permanent slot created or dropped, its file being written on the worker thread
 	 * (serve_slots_save_async()): its commands wait for the answer, as for drop_waiting */
 	bool slot_saving, saving_drop;
-	uint64_t saving_incarnation; /* the slot created (held: active_pid, until written) */
-	struct serve_slot saving_old; /* the slot dropped, put back if the write fails */
+	/* the slot created or dropped (held: active_pid, until written) */
+	uint64_t saving_incarnation;
 	int64_t accepted_ms; /* monotonic */
 	int64_t last_rx_ms; /* on the listening clock (clock.h) */
 	int64_t connected_since;

@@ -293,7 +293,7 @@ static void saved(void *ctx, int ret)
 static void test_save_async(void **state)
 {
 	struct serve_slots ss, again;
-	struct serve_slot *a;
+	struct serve_slot *a, *b;
 	struct worker w = { 0 };
 	struct ring r;
 	int err;
@@ -330,6 +330,20 @@ static void test_save_async(void **state)
 	assert_null(serve_slots_find(&again, "a"));
 	assert_int_equal(serve_slots_find(&again, "b")->restart_lsn, 0x6000000);
 
+	/* A slot whose drop is being written: left out of the file, still kept by retention
+	 * until the drop is durable (its entry cleared by the caller then). */
+	b = serve_slots_find(&ss, "b");
+	b->dropping = true;
+	assert_int_equal(serve_slots_save_async(&ss, saved, &saved_calls), 0);
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000000);
+	while (worker_pending(&w))
+		assert_true(ring_run(&r, 100) >= 0);
+	assert_int_equal(saved_calls, 4);
+	assert_int_equal(serve_slots_load(&again, &st, NULL), 0);
+	assert_null(serve_slots_find(&again, "b"));
+	assert_int_equal(serve_slots_oldest(&ss), 0x6000000);
+	b->dropping = false;
+
 	/* The file cannot be written: the caller is told. */
 	state_dir_block();
 	log_set_level(LOG_LEVEL_FATAL); /* the failed write is logged */
@@ -338,7 +352,7 @@ static void test_save_async(void **state)
 		assert_true(ring_run(&r, 100) >= 0);
 	log_set_level(LOG_LEVEL_WARNING);
 	state_dir_unblock();
-	assert_int_equal(saved_calls, 4);
+	assert_int_equal(saved_calls, 5);
 	assert_true(saved_ret < 0);
 	worker_stop(&w);
 	ring_exit(&r);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -44,6 +45,9 @@ _Static_assert(PEERTAG_MAX < PROBE_MAX_PEERS, "every peer number has a histogram
 struct probe {
 	struct probes_bpf *skel;
 	char pin_dir[256];
+	/* the pin folder, locked (flock) while this walshipd's probes use it: another
+	 * walshipd of the same node_name on this host would take its pins for stale ones */
+	int lock_fd;
 	bool keep_pins;
 	unsigned int peers_published;
 };
@@ -316,6 +320,7 @@ int probe_start(const struct config *cfg, struct probe **out)
 		return cfg->probes == CONFIG_SWITCH_ON ? -ENOMEM : 0;
 	}
 	p->keep_pins = cfg->bpf_keep_pins;
+	p->lock_fd = -1;
 	probe_pin_dir(cfg->node_name, p->pin_dir, sizeof(p->pin_dir));
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
@@ -346,6 +351,16 @@ int probe_start(const struct config *cfg, struct probe **out)
 	}
 	if (ret < 0) {
 		why = "could not create the pin folder under /sys/fs/bpf";
+		goto out_off;
+	}
+	/* One walshipd a folder: the pins found are stale only when nobody holds it. */
+	p->lock_fd = open(p->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		why = ret == -EBUSY ? "another walshipd of this node_name on this host has its "
+				      "histograms pinned in the same folder (give each walshipd "
+				      "on a host a node_name of its own)" :
+				      "could not open the pin folder under /sys/fs/bpf";
 		goto out_off;
 	}
 	if (!p->keep_pins && (stale = probe_unpin_stale(p)) > 0)
@@ -398,6 +413,8 @@ out_destroy:
 out_rmdir:
 	rmdir(p->pin_dir);
 out_off:
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
 	free(p);
 	if (cfg->probes == CONFIG_SWITCH_ON) {
 		log_error("could not start the BPF probes: %s: %s", why, strerror(-ret));
@@ -487,6 +504,7 @@ void probe_stop(struct probe *p)
 	if (!p->keep_pins)
 		probe_unpin(p);
 	probes_bpf__destroy(p->skel);
+	close(p->lock_fd); /* (after the pins are gone) */
 	free(p);
 }
 

@@ -5,7 +5,7 @@
 # /metrics is Prometheus text whose counts agree with `walship stats --json`; the ext4
 # probe sees the replica's fsyncs (its archive is on ext4 here); `walship status` shows
 # the same quantiles as `walship stats`; pins a killed walshipd left are removed at its next
-# start.
+# start, and a second walshipd of the same node_name leaves a running one's pins alone.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -206,7 +206,23 @@ grep -q 'removed 3 histogram pin(s) that a walshipd which did not stop cleanly l
 	rm -rf "$KPIN"
 	fail "the restarted walshipd did not remove the pins the killed one left"
 }
+log "ok: pins left by a killed walshipd removed at its next start"
+
+# A second walshipd of the same node_name on this host (another archive and socket): its
+# probes stay off and the first one's pins are left alone (the build before removed them
+# as stale and pinned its own in their place, which the first one's stop then removed).
+K2CONF=$TEST_DIR/second/$node/walship.conf
+write_replica_conf "$K2CONF" "$TEST_DIR/second/$node" "$NS_P" probes=auto
+nsenter --net="/run/netns/$NS_R1" "$WALSHIPD" -c "$K2CONF" >>"$TEST_DIR/$node-b.log" 2>&1 &
+WS_DAEMON_PID[$K2CONF]=$!
+wait_for 30 "the second walshipd $node to answer" walship_answers "$K2CONF"
+grep -q 'BPF probes are off: another walshipd of this node_name' "$TEST_DIR/$node-b.log" ||
+	fail "the second walshipd did not say why its probes are off: $(grep 'BPF probes' "$TEST_DIR/$node-b.log")"
+! grep -q 'removed 3 histogram pin' "$TEST_DIR/$node-b.log" ||
+	fail "the second walshipd removed the first one's pins as stale"
+walshipd_stop "$K2CONF"
+[[ -e $KPIN/fsync_hist ]] || fail "the first walshipd's pins went with the second one's stop"
+log "ok: a second walshipd of the same node_name leaves the first one's pins alone"
 walshipd_stop "$KCONF"
 [[ ! -e $KPIN ]] || fail "pins left in $KPIN after a clean stop"
-log "ok: pins left by a killed walshipd removed at its next start"
 log "PASS"

@@ -140,6 +140,17 @@ static const char *probe_caps_missing(void)
 	       "CAP_SYS_ADMIN; root normally has them)";
 }
 
+/* Whether this process is in the host's PID namespace, where the pid getpid() returns is
+ * the one BPF's bpf_get_current_pid_tgid() sees (the probes filter on it).  The initial
+ * namespace's inode number is fixed (PROC_PID_INIT_INO); true when it cannot be told. */
+static bool probe_in_init_pid_ns(void)
+{
+	const unsigned long proc_pid_init_ino = 0xEFFFFFFCUL;
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == proc_pid_init_ino;
+}
+
 /* bpffs at /sys/fs/bpf, mounted if it is not. */
 static int probe_bpffs(const char **why)
 {
@@ -197,12 +208,16 @@ static const char *probe_choose(struct probes_bpf *skel, char *others, size_t le
 	bool syscalls = tracepoint_exists("syscalls", "sys_enter_fdatasync");
 	bool ext4 = tracepoint_exists("ext4", "ext4_sync_file_enter");
 
-	set_autoload(skel->progs.submit_req_btf, req_btf);
-	set_autoload(skel->progs.submit_sqe_btf, sqe_btf);
-	set_autoload(skel->progs.submit_req_tp, req_tp);
-	set_autoload(skel->progs.submit_sqe_tp, sqe_tp);
+	bool complete = complete_btf || complete_tp;
+
+	/* A submission probe without a completion probe would only fill its maps (each
+	 * tagged request noted, never taken out): neither loads without the other. */
+	set_autoload(skel->progs.submit_req_btf, req_btf && complete);
+	set_autoload(skel->progs.submit_sqe_btf, sqe_btf && complete);
+	set_autoload(skel->progs.submit_req_tp, req_tp && complete);
+	set_autoload(skel->progs.submit_sqe_tp, sqe_tp && complete);
 	set_autoload(skel->progs.complete_btf, complete_btf);
-	set_autoload(skel->progs.complete_tp, complete_tp && submit);
+	set_autoload(skel->progs.complete_tp, complete_tp);
 	set_autoload(skel->progs.fsync_enter, syscalls);
 	set_autoload(skel->progs.fsync_exit, syscalls);
 	set_autoload(skel->progs.fdatasync_enter, syscalls);
@@ -215,8 +230,11 @@ static const char *probe_choose(struct probes_bpf *skel, char *others, size_t le
 				"none",
 		 syscalls ? "on" : "off",
 		 ext4 ? "on" : "off (no ext4_sync_file tracepoints or no tracefs)");
-	if (!submit || !(complete_btf || complete_tp))
-		return "none (no io_uring tracepoints)";
+	if (!submit)
+		return "none (no io_uring submission tracepoint)";
+	if (!complete)
+		return "none (io_uring_complete is a classic tracepoint here, and tracefs cannot "
+		       "be read: run as root)";
 	return req_btf ? "tp_btf io_uring_submit_req" :
 	       sqe_btf ? "tp_btf io_uring_submit_sqe" :
 	       req_tp  ? "tracepoint io_uring_submit_req" :
@@ -331,6 +349,13 @@ int probe_start(const struct config *cfg, struct probe **out)
 	why = probe_caps_missing();
 	if (why) {
 		ret = -EPERM;
+		goto out_off;
+	}
+	if (!probe_in_init_pid_ns()) {
+		ret = -EOPNOTSUPP;
+		why = "walshipd runs in a PID namespace of its own (a container): the probes know "
+		      "it by its process id, which BPF sees as the host's, and would count "
+		      "nothing of it";
 		goto out_off;
 	}
 	/*

@@ -91,9 +91,12 @@ static bool peer_used(const struct probe_snapshot *s, int peer)
 	       probe_hist_count(&s->send[peer].released);
 }
 
-static const char *peer_name(const struct probe_snapshot *s, int peer)
+const char *probe_peer_label(const struct probe_snapshot *s, int peer, char *buf, size_t len)
 {
-	return s->peer[peer][0] ? s->peer[peer] : "unknown";
+	if (s->peer[peer][0])
+		return s->peer[peer];
+	snprintf(buf, len, "unknown #%d", peer);
+	return buf;
 }
 
 static void print_duration(FILE *out, double us)
@@ -166,13 +169,17 @@ void probe_print_text(FILE *out, const struct probe_snapshot *s)
 		print_log2_hist(out, fs[i]);
 	}
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		char label[32];
+
 		if (!peer_used(s, peer))
 			continue;
-		fprintf(out, "send to %s (submission to completion): ", peer_name(s, peer));
+		fprintf(out, "send to %s (submission to completion): ",
+			probe_peer_label(s, peer, label, sizeof(label)));
 		print_hist_head(out, &s->send[peer].sent);
 		fprintf(out, "\n");
 		print_log2_hist(out, &s->send[peer].sent);
-		fprintf(out, "send to %s (submission to zero-copy release): ", peer_name(s, peer));
+		fprintf(out, "send to %s (submission to zero-copy release): ",
+			probe_peer_label(s, peer, label, sizeof(label)));
 		print_hist_head(out, &s->send[peer].released);
 		fprintf(out, "\n");
 		print_log2_hist(out, &s->send[peer].released);
@@ -191,11 +198,13 @@ void probe_print_summary(FILE *out, const struct probe_snapshot *s)
 	print_hist_head(out, &s->fsync.received);
 	fprintf(out, "\n");
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		char label[32];
+
 		if (!peer_used(s, peer))
 			continue;
-		fprintf(out, "  send %s: ", peer_name(s, peer));
+		fprintf(out, "  send %s: ", probe_peer_label(s, peer, label, sizeof(label)));
 		print_hist_head(out, &s->send[peer].sent);
-		fprintf(out, "\n  released %s: ", peer_name(s, peer));
+		fprintf(out, "\n  released %s: ", probe_peer_label(s, peer, label, sizeof(label)));
 		print_hist_head(out, &s->send[peer].released);
 		fprintf(out, "\n");
 	}
@@ -284,12 +293,15 @@ void probe_print_prometheus(FILE *out, const struct probe_snapshot *s)
 		     "completion (stage sent) and to the zero-copy release (stage released).\n"
 		     "# TYPE walship_send_duration_seconds histogram\n");
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
+		char label[32];
+
 		if (!peer_used(s, peer))
 			continue;
-		snprintf(labels, sizeof(labels), "peer=\"%s\",stage=\"sent\"", peer_name(s, peer));
+		snprintf(labels, sizeof(labels), "peer=\"%s\",stage=\"sent\"",
+			 probe_peer_label(s, peer, label, sizeof(label)));
 		prom_hist(out, "walship_send_duration_seconds", labels, &s->send[peer].sent);
 		snprintf(labels, sizeof(labels), "peer=\"%s\",stage=\"released\"",
-			 peer_name(s, peer));
+			 probe_peer_label(s, peer, label, sizeof(label)));
 		prom_hist(out, "walship_send_duration_seconds", labels, &s->send[peer].released);
 	}
 }

@@ -9,6 +9,7 @@
 
 #include <linux/types.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -19,6 +20,10 @@ struct probe_snapshot {
 	struct probe_send send[PROBE_MAX_PEERS];
 	char peer[PROBE_MAX_PEERS][PROBE_PEER_ADDR_LEN]; /* "" when unused */
 };
+
+/* How peer number @peer of @s is named: its host, or "unknown #N" (in @buf, @len bytes)
+ * while its host is not published yet, so that no two peers print alike. */
+const char *probe_peer_label(const struct probe_snapshot *s, int peer, char *buf, size_t len);
 
 /* Operations counted in @h: the sum of its slots (consistent with the buckets). */
 uint64_t probe_hist_count(const struct probe_hist *h);

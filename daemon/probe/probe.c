@@ -508,12 +508,13 @@ int probe_status(struct probe *p, struct status_probes *out)
 	/* The peers `walship stats` shows: named, or with counts. */
 	for (int peer = 0; peer < PROBE_MAX_PEERS && out->npeers < STATUS_MAX_PROBE_PEERS; peer++) {
 		const struct probe_send *ps = &s->send[peer];
+		char label[32];
 
 		if (!s->peer[peer][0] && !probe_hist_count(&ps->sent) &&
 		    !probe_hist_count(&ps->released))
 			continue;
 		snprintf(out->peers[out->npeers].addr, sizeof(out->peers[0].addr), "%s",
-			 s->peer[peer][0] ? s->peer[peer] : "unknown");
+			 probe_peer_label(s, peer, label, sizeof(label)));
 		quantiles_of(&ps->sent, &out->peers[out->npeers].sent);
 		quantiles_of(&ps->released, &out->peers[out->npeers].released);
 		out->npeers++;

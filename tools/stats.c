@@ -122,6 +122,8 @@ int stats_main(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	for (long i = 0; count < 0 || i < count; i++) {
+		bool afresh;
+
 		*before = *now;
 		sleep((unsigned int)interval);
 		if (probe_read_pinned(dir, now) < 0) {
@@ -129,13 +131,19 @@ int stats_main(int argc, char **argv)
 			free(now);
 			return 1;
 		}
-		probe_snapshot_sub(delta, now, before);
+		afresh = !probe_snapshot_sub(delta, now, before);
+		if (afresh)
+			log_log("the histograms were made afresh (walshipd restarted): what follows "
+				"is counted since then");
 		if (!json) {
 			time_t t = time(NULL);
 			char stamp[32];
 
 			strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&t));
-			printf("%s (last %ld s)\n", stamp, interval);
+			if (afresh)
+				printf("%s (since walshipd restarted)\n", stamp);
+			else
+				printf("%s (last %ld s)\n", stamp, interval);
 		}
 		stats_print(delta, json);
 	}

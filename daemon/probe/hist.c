@@ -61,27 +61,43 @@ double probe_hist_quantile_us(const struct probe_hist *h, double q)
 	return slot_high_us(PROBE_HIST_SLOTS - 1);
 }
 
-static void hist_sub(struct probe_hist *out, const struct probe_hist *a, const struct probe_hist *b)
+/* @out = @a - @b; false (and @out untouched past the first slot that went back) when a
+ * count of @a is below @b's: not the same histogram. */
+static bool hist_sub(struct probe_hist *out, const struct probe_hist *a, const struct probe_hist *b)
 {
-	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++)
+	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++) {
+		if (a->slots[slot] < b->slots[slot])
+			return false;
 		out->slots[slot] = a->slots[slot] - b->slots[slot];
+	}
+	if (a->count < b->count || a->sum_ns < b->sum_ns)
+		return false;
 	out->count = a->count - b->count;
 	out->sum_ns = a->sum_ns - b->sum_ns;
+	return true;
 }
 
-void probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
+bool probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
 			const struct probe_snapshot *before)
 {
-	hist_sub(&out->fsync.io_uring, &now->fsync.io_uring, &before->fsync.io_uring);
-	hist_sub(&out->fsync.syscall, &now->fsync.syscall, &before->fsync.syscall);
-	hist_sub(&out->fsync.ext4, &now->fsync.ext4, &before->fsync.ext4);
-	hist_sub(&out->fsync.received, &now->fsync.received, &before->fsync.received);
-	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
-		hist_sub(&out->send[peer].sent, &now->send[peer].sent, &before->send[peer].sent);
-		hist_sub(&out->send[peer].released, &now->send[peer].released,
-			 &before->send[peer].released);
+	bool ok = hist_sub(&out->fsync.io_uring, &now->fsync.io_uring, &before->fsync.io_uring) &&
+		  hist_sub(&out->fsync.syscall, &now->fsync.syscall, &before->fsync.syscall) &&
+		  hist_sub(&out->fsync.ext4, &now->fsync.ext4, &before->fsync.ext4) &&
+		  hist_sub(&out->fsync.received, &now->fsync.received, &before->fsync.received);
+
+	for (int peer = 0; ok && peer < PROBE_MAX_PEERS; peer++) {
+		/* a peer number naming another host now: counted afresh too */
+		ok = !strcmp(now->peer[peer], before->peer[peer]) || !before->peer[peer][0];
+		ok = ok &&
+		     hist_sub(&out->send[peer].sent, &now->send[peer].sent,
+			      &before->send[peer].sent) &&
+		     hist_sub(&out->send[peer].released, &now->send[peer].released,
+			      &before->send[peer].released);
 		memcpy(out->peer[peer], now->peer[peer], sizeof(out->peer[peer]));
 	}
+	if (!ok)
+		*out = *now;
+	return ok;
 }
 
 /* Peers worth printing: named, or with counts. */

@@ -32,8 +32,10 @@ uint64_t probe_hist_count(const struct probe_hist *h);
  * Prometheus' histogram_quantile() does; 0 when @h is empty. */
 double probe_hist_quantile_us(const struct probe_hist *h, double q);
 
-/* @out = @now - @before, slot by slot (for --interval deltas); peers are kept. */
-void probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
+/* @out = @now - @before, slot by slot (for --interval deltas); peers are kept.  False,
+ * with @out = @now, when a count went back or a peer number names another host: the
+ * histograms were made afresh between the two (walshipd restarted). */
+bool probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
 			const struct probe_snapshot *before);
 
 /* biolatency-style histograms with p50/p90/p99 and counts; empty ones are one line. */

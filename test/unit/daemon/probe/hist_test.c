@@ -41,10 +41,38 @@ static void test_unnamed_peers_distinct(void **state)
 	free(text);
 }
 
+/* walship stats --interval: a delta of two reads, or, when the histograms were made
+ * afresh between them (a count went back, a peer number names another host), the counts
+ * since then (before: wrapped-around counts near 2^64). */
+static void test_delta_afresh(void **state)
+{
+	static struct probe_snapshot before, now, delta;
+
+	(void)state;
+	memset(&before, 0, sizeof(before));
+	before.fsync.io_uring.slots[4] = 10;
+	before.fsync.io_uring.count = 10;
+	now = before;
+	now.fsync.io_uring.slots[4] = 15;
+	now.fsync.io_uring.count = 15;
+	assert_true(probe_snapshot_sub(&delta, &now, &before));
+	assert_int_equal(delta.fsync.io_uring.count, 5);
+	now.fsync.io_uring.slots[4] = 2; /* restarted: fresh maps */
+	now.fsync.io_uring.count = 2;
+	assert_false(probe_snapshot_sub(&delta, &now, &before));
+	assert_int_equal(delta.fsync.io_uring.count, 2);
+	now = before;
+	snprintf(before.peer[1], sizeof(before.peer[1]), "10.0.0.1");
+	snprintf(now.peer[1], sizeof(now.peer[1]), "10.0.0.2");
+	assert_false(probe_snapshot_sub(&delta, &now, &before));
+	assert_string_equal(delta.peer[1], "10.0.0.2");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unnamed_peers_distinct),
+		cmocka_unit_test(test_delta_afresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

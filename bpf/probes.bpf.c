@@ -203,8 +203,12 @@ static __always_inline int on_submit(void *ctx, __u64 user_data, __u8 opcode)
 	start.ts = bpf_ktime_get_ns();
 	start.peer = peer;
 	bpf_map_update_elem(&req_start, &key, &start, BPF_ANY);
+	/* BPF_NOEXIST: the rest of a short send goes again under the same user_data while
+	 * the first part's notification may be pending; overwritten, the first notification
+	 * took the second's start and the second found none.  Now the second part's
+	 * release goes uncounted, and the first's is timed from its own submission. */
 	if (start.kind == REQ_SEND && (opcode == OP_SEND_ZC || opcode == OP_SENDMSG_ZC))
-		bpf_map_update_elem(&notif_start, &key, &start, BPF_ANY);
+		bpf_map_update_elem(&notif_start, &key, &start, BPF_NOEXIST);
 	return 0;
 }
 

@@ -441,12 +441,19 @@ static int fetch_growing(int archive_fd, const char *archive_dir, const char *na
 	int src;
 
 	ret = store_find_incoming(archive_fd, name_text, &partial);
-	if (ret == -ENOENT &&
+	if ((ret == -ENOENT || (ret < 0 && partial.tmp_name[0])) &&
 	    (over_stored || fstatat(archive_fd, name_text, &st, AT_SYMLINK_NOFOLLOW) == 0))
 		return FETCH_RETRY_FINAL; /* stored meanwhile: serve that */
 	if (ret == -ENOENT) {
 		log_debug("file \"%s\" is not in the archive", src_path);
 		return FETCH_EXIT_ABSENT;
+	}
+	if (ret < 0 && partial.tmp_name[0]) {
+		/* a copy that may hold acknowledged WAL: "not in the archive" would end a
+		 * recovery short of it, the server's log saying nothing */
+		log_error("could not read file \"%s/%s/%s\": %s", archive_dir, STORE_INCOMING_DIR,
+			  partial.tmp_name, strerror(-ret));
+		return FETCH_EXIT_IO;
 	}
 	if (ret < 0) {
 		log_error("could not read directory \"%s/%s\": %s", archive_dir, STORE_INCOMING_DIR,

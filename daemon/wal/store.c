@@ -1141,7 +1141,8 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 	struct wal_name wn;
 	struct dirent *de;
 	DIR *dir;
-	int dir_fd, ret;
+	int dir_fd, ret, first_err = 0;
+	char err_name[sizeof(found->tmp_name)] = "";
 
 	memset(found, 0, sizeof(*found));
 	dir_fd = openat(archive_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1161,6 +1162,10 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 			continue;
 		/* O_NONBLOCK: a FIFO under that name must not hang us. */
 		fd = openat(dir_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT && !first_err) { /* (EACCES, EMFILE): said */
+			first_err = -errno;
+			snprintf(err_name, sizeof(err_name), "%s", de->d_name);
+		}
 		if (fd < 0)
 			continue; /* renamed or removed meanwhile */
 		if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
@@ -1170,8 +1175,13 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 		store_partial_record(fd, &sb, &p);
 		/* The record is set before the fsync that makes its bytes durable, and a
 		 * checkpoint's may not have completed: synced here, or not counted. */
-		if (p.durable && fdatasync(fd) < 0)
+		if (p.durable && fdatasync(fd) < 0) {
+			if (!first_err) {
+				first_err = -errno;
+				snprintf(err_name, sizeof(err_name), "%s", de->d_name);
+			}
 			p.durable = 0;
+		}
 		if (p.durable < p.size && (uint64_t)sb.st_size >= p.durable) {
 			uint64_t valid;
 			uint32_t crc;
@@ -1212,5 +1222,9 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 		close(fd);
 	}
 	closedir(dir);
-	return found->durable ? 0 : -ENOENT;
+	if (found->durable)
+		return 0;
+	if (first_err) /* a copy of @name that may hold what was acknowledged: not "absent" */
+		snprintf(found->tmp_name, sizeof(found->tmp_name), "%s", err_name);
+	return first_err ? first_err : -ENOENT;
 }

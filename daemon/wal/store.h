@@ -275,7 +275,9 @@ int store_partial_retire(struct store *st, const struct store_partial *p, int ho
  * fdatasync has made them durable (walshipd may have written them and not yet synced).
  * Fills @found's name, tmp_name, seq, size, durable (> 0) and crc, not checked against
  * the bytes again (the caller reads and validates them); wv is left zeroed.
- * Returns 0, -ENOENT when no file of @name has a durable length, or -errno.
+ * Returns 0, -ENOENT when no file of @name has a durable length, or -errno: of the
+ * directory (@found->tmp_name empty), or, when none was found, of the first file of @name
+ * that could not be opened or made durable (its name in @found->tmp_name).
  */
 int store_find_incoming(int archive_fd, const char *name, struct store_partial *found);
 

@@ -120,6 +120,21 @@ assert_exit 1 "walship fetch of a missing segment" \
 assert_file_absent "$SCRATCH/fetched.m"
 log "ok: exit 1 for both"
 
+log "an incoming copy fetch cannot read is an error (exit 4), not \"not in the archive\""
+UNREAD=0000000100000000000000F1
+"$STORE_INCOMING" "$BARCHIVE" "$UNREAD" 1 "$SCRATCH/seg.full" "$K" "$K" >/dev/null ||
+	fail "store_incoming failed"
+for f in "$BARCHIVE/.incoming/$UNREAD".*; do
+	chown root:root "$f"
+	chmod 0600 "$f"
+done
+assert_exit 4 "walship fetch of an unreadable incoming copy" \
+	walship_fetch_as_postgres "$BCONF" "$UNREAD" "$SCRATCH/fetched.u"
+grep -q "could not read file \".*/.incoming/$UNREAD\..*Permission denied" "$TEST_DIR/last.out" ||
+	fail "fetch did not say which copy it could not read: $(cat "$TEST_DIR/last.out")"
+assert_file_absent "$SCRATCH/fetched.u"
+log "ok: exit 4, naming the copy"
+
 log "archive recovery with restore_command = walship fetch replays up to the durable end"
 rm -f "$RDATA/standby.signal"
 runuser -u postgres -- touch "$RDATA/recovery.signal"

@@ -91,6 +91,21 @@ void _PG_init(void)
  * messages: its errors are WARNINGs (the archiver goes on and retries), its LOG lines
  * LOG.  @line is "LEVEL:  message\n" (no prefix: see walship_archive_startup()).
  */
+/* A step on a kept connection that is tried once more if walshipd had closed it: its
+ * errors are held back (DEBUG1), and said as WARNINGs only if it is not tried again
+ * (deferred_end()): a WARNING saying the file failed, beside the file archived by the
+ * retry, misleads. */
+static bool defer_errors;
+static char deferred[512];
+
+static void deferred_end(bool say)
+{
+	if (say && deferred[0])
+		ereport(WARNING, errmsg_internal("%s", deferred));
+	deferred[0] = '\0';
+	defer_errors = false;
+}
+
 static void walship_log_sink(void *arg, enum log_level level, const char *line, size_t len)
 {
 	const char *text = memchr(line, ':', len);
@@ -103,6 +118,11 @@ static void walship_log_sink(void *arg, enum log_level level, const char *line, 
 	}
 	while (len > 0 && line[len - 1] == '\n')
 		len--;
+	if (defer_errors && level >= LOG_LEVEL_WARNING) {
+		if (!deferred[0])
+			snprintf(deferred, sizeof(deferred), "%.*s", (int)len, line);
+		level = LOG_LEVEL_DEBUG;
+	}
 	if (level >= LOG_LEVEL_WARNING)
 		elevel = WARNING;
 	else if (level == LOG_LEVEL_LOG)
@@ -344,11 +364,13 @@ again:
 	/* The ready segments after it go along, for walshipd to ship meanwhile. */
 	fds[0] = wal_fd;
 	nahead = ctl_client_open_ahead(path, wal_fd, walship_push_ahead, fds + 1);
+	defer_errors = kept && !retried;
 	ret = ctl_client_send(conn_sock, CTL_PUSH, CTL_F_KEEP | (nahead ? CTL_F_AHEAD : 0), file,
 			      fds, 1 + nahead);
 	/* walshipd holds its own descriptors now. */
 	for (unsigned int i = 1; i <= nahead; i++)
 		close(fds[i]);
+	deferred_end(!((ret == -EPIPE || ret == -ECONNRESET) && kept && !retried));
 	if ((ret == -EPIPE || ret == -ECONNRESET) && kept && !retried) {
 		/* the kept connection was closed: as for the reply below */
 		close(wal_fd);
@@ -363,7 +385,9 @@ again:
 	ret = conn_wait_reply(file);
 	if (ret < 0)
 		goto out_drop;
+	defer_errors = kept && !retried;
 	ret = ctl_client_receive(conn_sock, &reply);
+	deferred_end(!((ret == -ECONNRESET || ret == -EPIPE) && kept && !retried));
 	/* A kept connection walshipd closed just after its last reply (it keeps at most so
 	 * many clients waiting), before it read this request: sent once more on a new one
 	 * (walshipd discards an unread request with its descriptors, and takes a push it is

@@ -412,6 +412,7 @@ static void sb_process(struct standby *sb)
 {
 	size_t used = 0;
 
+	sb->processing = true;
 	while (!sb->closing && !sb->close_when_sent && !sb->drop_waiting && !sb->slot_saving &&
 	       used < sb->rx_len) {
 		int n;
@@ -445,6 +446,7 @@ static void sb_process(struct standby *sb)
 		memmove(sb->rx, sb->rx + used, sb->rx_len - used);
 		sb->rx_len -= used;
 	}
+	sb->processing = false;
 }
 
 /*

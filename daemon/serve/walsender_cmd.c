@@ -313,7 +313,10 @@ static void sb_slot_saved(void *ctx, int ret)
 			log_log("replication slot \"%s\" created", slot->name);
 		}
 	}
-	if (!sb->closing)
+	/* Ended within sb_process() (a worker that runs jobs where they are submitted, as
+	 * the fuzz target's): its loop goes on by itself; resumed from there, it would run
+	 * inside itself and take rx from under it. */
+	if (!sb->closing && !sb->processing)
 		sb_resume(sb);
 	sb_op_done(sb); /* (held while written: sb_slot_save()) */
 }
@@ -325,8 +328,6 @@ static int sb_slot_save(struct standby *sb, bool drop)
 	sb->slot_saving = true;
 	sb->saving_drop = drop;
 	sb->inflight++; /* released by sb_slot_saved() */
-	/* (the walsender always runs a worker: inline, sb_slot_saved() would run here,
-	 * inside sb_process()) */
 	if (serve_slots_save_async(&sb->s->slots, sb_slot_saved, sb) < 0) {
 		sb->slot_saving = false;
 		sb->inflight--;

@@ -90,6 +90,7 @@ struct standby {
 	/* a permanent slot created or dropped, its file being written on the worker thread
 	 * (serve_slots_save_async()): its commands wait for the answer, as for drop_waiting */
 	bool slot_saving, saving_drop;
+	bool processing; /* in sb_process(): a write that ends at once does not resume it */
 	/* the slot created or dropped (held: active_pid, until written) */
 	uint64_t saving_incarnation;
 	int64_t accepted_ms; /* monotonic */

@@ -508,10 +508,8 @@ static void primary_reload(void *state, const struct config *cfg)
 	struct primary *pr = state;
 
 	pr->cfg.sync_replicas = cfg->sync_replicas;
-	if (pr->cfg.spool_max_size_mb != cfg->spool_max_size_mb) {
-		pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
-		primary_check_spool_size(pr);
-	}
+	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
+	primary_check_spool_size(pr);
 	pr->cfg.spool_overflow = cfg->spool_overflow;
 	pr->cfg.spool_delay_ms = cfg->spool_delay_ms;
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;

@@ -42,6 +42,10 @@ static void spool_job_run(struct worker_job *job)
 		sj->had[i] = spool_holds(sj->spool, sj->replicas[i], p->name);
 	sj->ret = spool_store(sj->spool, p->fd, p->name, p->size, sj->replicas, sj->nreplicas,
 			      sj->err, sizeof(sj->err));
+	/* Its room is counted in the spool's use now, if it was copied: not counted twice
+	 * until the event loop sees the job end (a push deciding meanwhile would release a
+	 * replica for room that is there). */
+	__atomic_sub_fetch(&p->pr->spool_reserved, p->size, __ATOMIC_RELAXED);
 }
 
 static int spool_job_late(struct push *p);
@@ -53,7 +57,6 @@ static void spool_job_done(struct worker_job *job)
 	struct primary *pr = p->pr;
 
 	p->spool_done = true;
-	pr->spool_reserved -= p->size;
 	if (sj->ret < 0) {
 		log_error("%s", sj->err);
 		/* The claims of replicas that acknowledged it while the job ran (kept for the
@@ -113,11 +116,13 @@ static void job_done_free(struct worker_job *job)
 void primary_check_spool_size(const struct primary *pr)
 {
 	uint64_t max = (uint64_t)pr->cfg.spool_max_size_mb << 20;
+	uint64_t kept = __atomic_load_n(&pr->spool.kept_bytes, __ATOMIC_RELAXED);
 
-	if (max && pr->id.seg_size && max < pr->id.seg_size)
-		log_warning("spool_max_size (%d MB) is smaller than one WAL segment (%u MB): no "
-			    "segment can be held for a replica that lacks it",
-			    pr->cfg.spool_max_size_mb, pr->id.seg_size >> 20);
+	if (max && pr->id.seg_size && max < pr->id.seg_size + kept)
+		log_warning("spool_max_size (%d MB) is smaller than one WAL segment (%u MB) and "
+			    "the timeline history files the spool keeps (%" PRIu64
+			    " bytes): no segment can be held for a replica that lacks it",
+			    pr->cfg.spool_max_size_mb, pr->id.seg_size >> 20, kept);
 }
 
 void primary_fix_identity(struct primary *pr, const struct wal_identity *id)
@@ -268,7 +273,7 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept)
 	sj->job.done = spool_job_done;
 	p->spool_needed = true;
 	p->refs++;
-	pr->spool_reserved += p->size;
+	__atomic_add_fetch(&pr->spool_reserved, p->size, __ATOMIC_RELAXED);
 	worker_submit(&pr->worker, &sj->job);
 	return 0;
 }
@@ -336,13 +341,16 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		return true;
 
 	for (;;) {
-		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +
-				pr->spool_reserved;
+		uint64_t reserved = __atomic_load_n(&pr->spool_reserved, __ATOMIC_RELAXED);
+		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) + reserved;
+		/* what no release frees: copies in progress, the history files kept for good */
+		uint64_t fixed =
+			reserved + __atomic_load_n(&pr->spool.kept_bytes, __ATOMIC_RELAXED);
 		int slowest = -1;
 		struct spool_lost lost;
 		uint64_t released;
 		enum spool_room room =
-			spool_room_decide(used, pr->spool_reserved, p->size, max,
+			spool_room_decide(used, fixed, p->size, max,
 					  pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
 					  pr->held, pr->nregistered, &slowest);
 

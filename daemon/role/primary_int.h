@@ -345,7 +345,9 @@ struct primary {
 	char **registered; /* registered replicas, sorted */
 	uint64_t *held; /* files the spool holds for each of them */
 	struct spool_lost *lost; /* what each lost to spool overflow */
-	uint64_t spool_reserved; /* bytes of spool jobs in progress */
+	/* bytes of spool jobs in progress, until their copy is counted in the spool's use
+	 * (atomic: the worker thread takes a job's out) */
+	uint64_t spool_reserved;
 	int nregistered;
 	/* `walship replica drop` of this name runs on @dropper ("": none): it is left out
 	 * of @registered (nothing more is held for it) and its registration is refused

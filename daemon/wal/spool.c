@@ -175,6 +175,8 @@ int spool_open(struct spool *sp, const char *path)
 			continue;
 		}
 		sp->used_bytes += (uint64_t)sb.st_size;
+		if (is_history_name(names[i]))
+			sp->kept_bytes += (uint64_t)sb.st_size;
 		sp->files++;
 	}
 	spool_free_names(names, n);
@@ -331,6 +333,8 @@ static int spool_copy(struct spool *sp, int src_fd, const char *file, uint64_t s
 		snprintf(err, errlen, "%s", df.message);
 	} else {
 		__atomic_add_fetch(&sp->used_bytes, size, __ATOMIC_RELAXED);
+		if (is_history_name(file))
+			__atomic_add_fetch(&sp->kept_bytes, size, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&sp->files, 1, __ATOMIC_RELAXED);
 	}
 out_end:

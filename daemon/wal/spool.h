@@ -51,6 +51,9 @@ struct spool {
 	int replicas_fd;
 	int incoming_fd;
 	uint64_t used_bytes; /* sum of the sizes of wal/ files */
+	/* of them, timeline history files, kept for good (spool_keep_history()): no release
+	 * of a replica frees them (atomic: added on the worker thread) */
+	uint64_t kept_bytes;
 	uint64_t files;
 	pthread_mutex_t lock; /* guards pinned, and a release's removal of a copy */
 	struct spool_pin *pinned; /* the names spool_store() works on */

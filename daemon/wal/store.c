@@ -1180,7 +1180,9 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 				first_err = -errno;
 				snprintf(err_name, sizeof(err_name), "%s", de->d_name);
 			}
-			p.durable = 0;
+			close(fd); /* none of it is known durable (a second fdatasync would
+				    * succeed: the error is reported once) */
+			continue;
 		}
 		if (p.durable < p.size && (uint64_t)sb.st_size >= p.durable) {
 			uint64_t valid;
@@ -1222,6 +1224,9 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 		close(fd);
 	}
 	closedir(dir);
+	if (found->durable && first_err)
+		log_warning("could not read file \"%s/%s\": %s; a shorter copy of \"%s\" is served",
+			    STORE_INCOMING_DIR, err_name, strerror(-first_err), name);
 	if (found->durable)
 		return 0;
 	if (first_err) /* a copy of @name that may hold what was acknowledged: not "absent" */

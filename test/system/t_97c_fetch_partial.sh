@@ -134,6 +134,26 @@ grep -q "could not read file \".*/.incoming/$UNREAD\..*Permission denied" "$TEST
 	fail "fetch did not say which copy it could not read: $(cat "$TEST_DIR/last.out")"
 assert_file_absent "$SCRATCH/fetched.u"
 log "ok: exit 4, naming the copy"
+# Beside a readable shorter copy: that one is served, and the unreadable one named (an
+# archive of its own: SEG's copies, the longer one unreadable).
+CCONF=$TEST_DIR/ws-r3/walship.conf
+CARCHIVE=$TEST_DIR/ws-r3/archive
+write_replica_conf "$CCONF" "$TEST_DIR/ws-r3" "$NS_P"
+install -d -m 0750 -g postgres "$CARCHIVE/.walship"
+install -m 0640 -g postgres "$ARCHIVE/.walship/system_identifier" "$CARCHIVE/.walship/"
+"$STORE_INCOMING" "$CARCHIVE" "$SEG" 1 "$SCRATCH/seg.full" "$K" "$K" >/dev/null ||
+	fail "store_incoming failed"
+"$STORE_INCOMING" "$CARCHIVE" "$SEG" 2 "$SCRATCH/seg.full" $((K / 2)) $((K / 2)) >/dev/null ||
+	fail "store_incoming failed"
+chown root:root "$CARCHIVE/.incoming/$SEG.1"
+chmod 0600 "$CARCHIVE/.incoming/$SEG.1"
+assert_exit 0 "walship fetch beside an unreadable longer copy" \
+	walship_fetch_as_postgres "$CCONF" "$SEG" "$SCRATCH/fetched.s"
+grep -q "could not read file \".incoming/$SEG\.1\": Permission denied; a shorter copy" \
+	"$TEST_DIR/last.out" || fail "fetch did not name the unreadable copy: $(cat "$TEST_DIR/last.out")"
+grep -q "served partial segment \"$SEG\" with $((K / 2)) durable bytes" "$TEST_DIR/last.out" ||
+	fail "fetch did not serve the shorter copy"
+log "ok: the shorter copy served, the unreadable one named"
 
 log "archive recovery with restore_command = walship fetch replays up to the durable end"
 rm -f "$RDATA/standby.signal"

@@ -566,6 +566,8 @@ static void test_partial_same_with_kept_history(void **state)
 	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)), 0);
 	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)),
 			 0); /* again: the same */
+	/* counted as room no release frees (spool_max_size: release_slowest), once */
+	assert_int_equal(sp.kept_bytes, strlen(history));
 	assert_int_equal(spool_store(&sp, pushed, partial, seg, replicas, 1, err, sizeof(err)), 0);
 	/* Released, the .partial goes; the history, claimed by nobody, stays, also across an
 	 * open. */
@@ -575,6 +577,7 @@ static void test_partial_same_with_kept_history(void **state)
 	assert_int_equal(spool_open(&sp, dir), 0);
 	assert_int_equal(count_entries("wal"), 1);
 	assert_true(sp.files == 1 && sp.used_bytes == strlen(history));
+	assert_int_equal(sp.kept_bytes, strlen(history));
 	spool_close(&sp);
 	close(held);
 	close(pushed);

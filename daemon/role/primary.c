@@ -468,6 +468,8 @@ static void primary_stop(void *state)
 	/* No new pushes or replicas; files in flight get DRAIN_MS to be acknowledged. */
 	pr->stopping = true;
 	pr->drain_deadline_ms = clock_now_ms() + DRAIN_MS;
+	/* a drop releasing files on its thread ends where it is (finished at the next start) */
+	__atomic_store_n(&pr->spool.stopping, true, __ATOMIC_RELAXED);
 	primary_stream_stop(pr);
 	control_stop(&pr->control);
 	if (pr->listen_fd >= 0) {

@@ -521,8 +521,13 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 
 		if (n < 0)
 			return n;
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
+			if (__atomic_load_n(&sp->stopping, __ATOMIC_RELAXED)) {
+				spool_free_names(files, n);
+				return -EINTR; /* the folder stays: spool_open() finishes it */
+			}
 			spool_release(sp, dir, files[i]);
+		}
 		spool_free_names(files, n);
 		unlinkat(sp->replicas_fd, lost, 0);
 		/* Anything else left in it (a LOST record's temporary file, from a crash

@@ -54,6 +54,9 @@ struct spool {
 	/* of them, timeline history files, kept for good (spool_keep_history()): no release
 	 * of a replica frees them (atomic: added on the worker thread) */
 	uint64_t kept_bytes;
+	/* set (atomically) when the daemon stops: a drop's release ends where it is and is
+	 * finished at the next spool_open(), so that a stop is not held up by it */
+	bool stopping;
 	uint64_t files;
 	pthread_mutex_t lock; /* guards pinned, and a release's removal of a copy */
 	struct spool_pin *pinned; /* the names spool_store() works on */

@@ -291,6 +291,30 @@ static void test_drop_finished_at_open(void **state)
 	spool_close(&sp);
 }
 
+/* A drop whose release a stop interrupts: unregistered, what it held left, and finished
+ * at the next open. */
+static void test_drop_stopped(void **state)
+{
+	struct spool sp;
+	char **names;
+	int n;
+
+	(void)state;
+	spool_with_seg1_held();
+	assert_int_equal(spool_open(&sp, dir), 0);
+	__atomic_store_n(&sp.stopping, true, __ATOMIC_RELAXED);
+	assert_int_equal(spool_drop(&sp, "r1"), -EINTR);
+	n = spool_replicas(&sp, &names);
+	assert_int_equal(n, 0); /* unregistered */
+	spool_free_names(names, n);
+	assert_int_equal(count_entries("wal"), 1); /* not released yet */
+	spool_close(&sp);
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(count_entries("replicas"), 0);
+	assert_int_equal(count_entries("wal"), 0);
+	spool_close(&sp);
+}
+
 /* The stream's record: none, one written and read back after a restart, one replaced, one
  * not valid (refused, not read as a position). */
 static void test_reported(void **state)
@@ -590,6 +614,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclaimed_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_finished_at_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

@@ -1765,7 +1765,7 @@ static const char *config_type_doc(const struct config_key *key)
 
 void config_print_help(FILE *out)
 {
-	char range[160];
+	char range[256];
 
 	fprintf(out, "Configuration file keys (\"key = value\" lines, default file %s):\n",
 		CONFIG_DEFAULT_PATH);
@@ -1829,7 +1829,7 @@ void config_dump(const struct config *cfg, FILE *out)
 
 void config_print_markdown(FILE *out)
 {
-	char range[160];
+	char range[256];
 
 	fprintf(out, "| Key | Type | Default | Allowed values | On SIGHUP | Description |\n"
 		     "|---|---|---|---|---|---|\n");
@@ -1868,7 +1868,7 @@ static void config_write_roff(FILE *out, const char *text)
 
 void config_print_man(FILE *out)
 {
-	char range[160];
+	char range[256];
 
 	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
 		const struct config_key *key = &config_keys[i];

@@ -894,6 +894,9 @@ static void test_docs_list_every_key(void **state)
 	assert_non_null(out);
 	config_print_help(out);
 	fclose(out);
+	/* the longest range (standby_delay's) printed whole, not cut to a buffer */
+	assert_non_null(strstr(table, "as `recovery_min_apply_delay`), or empty |"));
+	assert_non_null(strstr(help, "as recovery_min_apply_delay), or empty"));
 
 	for (char *line = strstr(table, "\n| `"); line; line = strstr(line + 1, "\n| `")) {
 		char name[CONFIG_MAX_NAME], needle[CONFIG_MAX_NAME + 16];

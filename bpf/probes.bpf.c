@@ -37,6 +37,10 @@
 
 /* Set by the loader before load: the walshipd process to watch. */
 const volatile __u32 targ_tgid = 0;
+/* walshipd's PID namespace when it is not the host's (a container): targ_tgid is its pid
+ * there, and the probes ask the kernel for the pid in that namespace; 0: the host's */
+const volatile __u64 targ_ns_dev = 0;
+const volatile __u64 targ_ns_ino = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -167,7 +171,14 @@ static __always_inline void hist_add(struct probe_hist *h, __u64 delta_ns)
 
 static __always_inline bool is_ours(void)
 {
-	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+	struct bpf_pidns_info ns = {};
+
+	if (!targ_ns_ino)
+		return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+	/* a task outside walshipd's namespace is not walshipd: the call fails */
+	if (bpf_get_ns_current_pid_tgid(targ_ns_dev, targ_ns_ino, &ns, sizeof(ns)))
+		return false;
+	return ns.tgid == targ_tgid;
 }
 
 /* A request with no tag in its user_data: nothing the probes measure. */

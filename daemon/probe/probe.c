@@ -48,6 +48,7 @@ struct probe {
 	/* the pin folder, locked (flock) while this walshipd's probes use it: another
 	 * walshipd of the same node_name on this host would take its pins for stale ones */
 	int lock_fd;
+	uint64_t ns_dev, ns_ino; /* walshipd's PID namespace, not the host's (probe_pid_ns()) */
 	bool keep_pins;
 	unsigned int peers_published;
 };
@@ -140,15 +141,24 @@ static const char *probe_caps_missing(void)
 	       "CAP_SYS_ADMIN; root normally has them)";
 }
 
-/* Whether this process is in the host's PID namespace, where the pid getpid() returns is
- * the one BPF's bpf_get_current_pid_tgid() sees (the probes filter on it).  The initial
- * namespace's inode number is fixed (PROC_PID_INIT_INO); true when it cannot be told. */
-static bool probe_in_init_pid_ns(void)
+/*
+ * The probes filter on walshipd's pid (targ_tgid, getpid()).  In the host's PID namespace
+ * that is the pid bpf_get_current_pid_tgid() gives; in one of its own (a container) it
+ * is not, and the probes ask for the pid in walshipd's namespace instead, named by the
+ * device and inode of /proc/self/ns/pid (bpf_get_ns_current_pid_tgid()).  The initial
+ * namespace's inode number is fixed (PROC_PID_INIT_INO).  Fills @p's ns_dev and ns_ino
+ * (0: the host's, or it cannot be told).
+ */
+static void probe_pid_ns(struct probe *p)
 {
 	const unsigned long proc_pid_init_ino = 0xEFFFFFFCUL;
 	struct stat st;
 
-	return stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == proc_pid_init_ino;
+	p->ns_dev = p->ns_ino = 0;
+	if (stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == proc_pid_init_ino)
+		return;
+	p->ns_dev = (uint64_t)st.st_dev;
+	p->ns_ino = (uint64_t)st.st_ino;
 }
 
 /* bpffs at /sys/fs/bpf, mounted if it is not. */
@@ -305,6 +315,8 @@ static int probe_load(struct probe *p, const struct bpf_object_open_opts *opts, 
 	if (!p->skel)
 		return -errno;
 	p->skel->rodata->targ_tgid = (__u32)getpid();
+	p->skel->rodata->targ_ns_dev = p->ns_dev;
+	p->skel->rodata->targ_ns_ino = p->ns_ino;
 	*submit = probe_choose(p->skel, others, len);
 	return probes_bpf__load(p->skel);
 }
@@ -351,13 +363,8 @@ int probe_start(const struct config *cfg, struct probe **out)
 		ret = -EPERM;
 		goto out_off;
 	}
-	if (!probe_in_init_pid_ns()) {
-		ret = -EOPNOTSUPP;
-		why = "walshipd runs in a PID namespace of its own (a container): the probes know "
-		      "it by its process id, which BPF sees as the host's, and would count "
-		      "nothing of it";
-		goto out_off;
-	}
+	probe_pid_ns(p);
+
 	/*
 	 * Two daemons starting together on a host without bpffs may both mount it, one over
 	 * the other: a folder made in the lower mount then vanishes from the path.  The
@@ -423,8 +430,9 @@ int probe_start(const struct config *cfg, struct probe **out)
 		goto out_unpin;
 	}
 	log_log("BPF probes on: fsync and send latency (submission: %s; %s), histograms pinned "
-		"in \"%s\"",
-		submit, others, p->pin_dir);
+		"in \"%s\"%s",
+		submit, others, p->pin_dir,
+		p->ns_ino ? "; walshipd followed in its own PID namespace" : "");
 	if (p->keep_pins)
 		probe_adopt_peers(p);
 	probe_tick(p);

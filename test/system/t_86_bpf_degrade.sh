@@ -3,8 +3,8 @@
 # (capsh), both walshipd daemons with probes = auto log once why the probes are off, and
 # WAL still ships: segments arrive byte-identical and `walship status` says the probes
 # are off.  With probes = on and the same capabilities dropped, walshipd refuses to start
-# with a clear error, as it does in a PID namespace of its own (where the probes, which
-# know it by its host pid, would count nothing).
+# with a clear error.  In a PID namespace of its own the probes follow it there and count
+# its fsyncs.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -81,20 +81,26 @@ grep -qi 'probes = auto or off' "$TEST_DIR/ws-on.log" || fail "no hint to set pr
 [[ -S "$TEST_DIR/ws-on/walshipd.sock" ]] && fail "walshipd with probes = on left a socket"
 log "ok: probes = on refused (exit $RC)"
 
-# In a PID namespace of its own (a container), with every capability: the probes, which
-# filter on the daemon's pid as the host sees it, would count nothing; probes = on refuses
-# to start, saying so (the build before started with probes on that counted nothing).
+# In a PID namespace of its own (a container), with every capability: the probes filter
+# on the daemon's pid as its namespace sees it (bpf_get_ns_current_pid_tgid()), and count
+# its fsyncs (the build before filtered on the host's pid and counted none).
 if unshare --pid --fork true 2>/dev/null; then
 	NSCONF=$TEST_DIR/ws-pidns/walship.conf
 	mkdir -p "$TEST_DIR/ws-pidns"
 	write_replica_conf "$NSCONF" "$TEST_DIR/ws-pidns" "$NS_P" probes=on
-	run_capture "$TEST_DIR/ws-pidns.log" timeout 20 ip netns exec "$NS_R1" \
-		unshare --pid --fork --kill-child "$REAL_WALSHIPD" -c "$NSCONF"
-	sed 's/^/    | /' "$TEST_DIR/ws-pidns.log"
-	((RC != 0 && RC != 124)) || fail "walshipd in a PID namespace with probes = on: exit $RC"
-	grep -q 'could not start the BPF probes: walshipd runs in a PID namespace of its own' \
-		"$TEST_DIR/ws-pidns.log" || fail "walshipd in a PID namespace did not say why"
-	log "ok: in a PID namespace of its own, probes = on refused (exit $RC)"
+	ip netns exec "$NS_R1" unshare --pid --fork --kill-child "$REAL_WALSHIPD" -c "$NSCONF" \
+		>>"$TEST_DIR/ws-pidns.log" 2>&1 &
+	UNSHARE_PID=$!
+	wait_for 30 "walshipd in a PID namespace to answer" walship_answers "$NSCONF"
+	grep -q 'BPF probes on: .*walshipd followed in its own PID namespace' \
+		"$TEST_DIR/ws-pidns.log" ||
+		fail "walshipd in a PID namespace: $(grep 'BPF probes' "$TEST_DIR/ws-pidns.log")"
+	# its store's directory fsyncs at start, counted by the fsync(2) probe
+	ops=$(walship_status "$NSCONF" --json | jq '.probes.fsync.syscall.count')
+	((ops >= 1)) || fail "the probes counted no fsync(2) of walshipd in a PID namespace"
+	pkill -TERM -P "$UNSHARE_PID" || true
+	wait "$UNSHARE_PID" 2>/dev/null || true
+	log "ok: in a PID namespace of its own, the probes count its fsyncs ($ops)"
 else
 	log "unshare --pid is not allowed here: the PID namespace step is left out"
 fi

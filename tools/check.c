@@ -1236,6 +1236,26 @@ static void check_archive_dir(struct check_run *run, const struct config *cfg)
  * acknowledged durable.  walshipd keeps them there rather than removing commits that
  * may be on no other host: a WARN until the operator has looked.
  */
+/* A replica with TLS names its upstream (upstream_name): else any node the CA signed is
+ * taken for the primary (docs/security.md). */
+static void check_upstream_name(struct check_run *run, const struct config *cfg)
+{
+	if (!cfg->tls) {
+		check_item(run, CHECK_SKIP, "upstream name", NULL,
+			   "tls = off: the upstream is not authenticated");
+		return;
+	}
+	if (cfg->upstream_name[0]) {
+		check_item(run, CHECK_PASS, "upstream name", NULL,
+			   "the upstream's certificate must name \"%s\"", cfg->upstream_name);
+		return;
+	}
+	check_item(run, CHECK_WARN, "upstream name",
+		   "Set upstream_name to the primary's node name, which its certificate names.",
+		   "upstream_name is empty: any node whose certificate the CA signed is taken "
+		   "for the upstream");
+}
+
 static void check_refused(struct check_run *run, const struct config *cfg)
 {
 	char path[PATH_MAX + 64], first[256] = "";
@@ -1461,6 +1481,7 @@ int check_main(int argc, char **argv)
 		check_archive_dir(&run, &cfg);
 		check_archive_space(&run, &cfg);
 		check_refused(&run, &cfg);
+		check_upstream_name(&run, &cfg);
 	}
 
 	printf("%d passed, %d failed, %d warnings, %d skipped\n", run.passed, run.failed,

@@ -3,8 +3,8 @@
 # groups as the kernel recorded them at connect (a service given socket_group only as a
 # supplementary group, as systemd's SupplementaryGroups= does, is served; /etc/group is
 # not consulted), a caller outside the group is refused even when the mode is widened by
-# hand, a member of the group may not change what the daemon holds (walship replica drop:
-# root and the daemon's own user only), a request carrying more than one descriptor (or an empty message carrying some) is
+# hand, a member of the group may not change what the daemon holds (walship replica drop,
+# hold and release: root and the daemon's own user only), a request carrying more than one descriptor (or an empty message carrying some) is
 # refused with every descriptor closed in the daemon (its descriptor count comes back to
 # where it was), and clients that connect and send nothing are bounded
 # (CONTROL_MAX_WAITING = 32 in daemon/control/control.h).
@@ -38,12 +38,19 @@ assert_eq 0 "$RC" "walship status as nobody with supplementary group postgres"
 jq -e '.role == "primary"' "$TEST_DIR/supp.out" >/dev/null ||
 	fail "no status document: $(cat "$TEST_DIR/supp.out")"
 
-log "a member of the group may not drop a replica (root and the daemon's user only)"
+log "a member of the group may not drop a replica, hold or release (root and the daemon's user only)"
 run_capture "$TEST_DIR/drop.out" setpriv --reuid=nobody --regid="$nogroup" --groups=postgres \
 	"$WALSHIP" replica drop -c "$PCONF" ws-r1
 [[ "$RC" -ne 0 ]] || fail "walship replica drop as a member of the group succeeded"
 grep -q "may not change what this walshipd holds" "$TEST_DIR/drop.out" ||
 	fail "unexpected message: $(cat "$TEST_DIR/drop.out")"
+for cmd in hold release; do
+	run_capture "$TEST_DIR/$cmd.out" setpriv --reuid=nobody --regid="$nogroup" --groups=postgres \
+		"$WALSHIP" "$cmd" -c "$PCONF" sb1
+	[[ "$RC" -ne 0 ]] || fail "walship $cmd as a member of the group succeeded"
+	grep -q "may not change what this walshipd holds" "$TEST_DIR/$cmd.out" ||
+		fail "walship $cmd: unexpected message: $(cat "$TEST_DIR/$cmd.out")"
+done
 run_capture "$TEST_DIR/drop-root.out" "$WALSHIP" replica drop -c "$PCONF" ws-r1
 grep -q 'not registered' "$TEST_DIR/drop-root.out" ||
 	fail "root's replica drop was not answered: $(cat "$TEST_DIR/drop-root.out")"

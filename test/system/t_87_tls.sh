@@ -130,6 +130,16 @@ wait_for 15 "ws-r2 streaming from its upstream_name" r2_streaming
 walshipd_stop "$dir/walship.conf"
 log "ok: upstream_name = ws-other refused the primary; upstream_name = ws-primary streams"
 
+# walship check: a TLS replica without upstream_name is warned of (any node the CA signed
+# is taken for the upstream), one with it passes.
+"$WALSHIP" check -c "$RCONF" >"$TEST_DIR/check-r1.out" 2>&1 || true
+grep -q '^WARN  upstream name  *upstream_name is empty' "$TEST_DIR/check-r1.out" ||
+	fail "walship check did not warn of the empty upstream_name: $(cat "$TEST_DIR/check-r1.out")"
+"$WALSHIP" check -c "$dir/walship.conf" >"$TEST_DIR/check-r2.out" 2>&1 || true
+grep -q '^PASS  upstream name .*"ws-primary"' "$TEST_DIR/check-r2.out" ||
+	fail "walship check did not pass upstream_name = ws-primary: $(cat "$TEST_DIR/check-r2.out")"
+log "ok: walship check warns of an empty upstream_name"
+
 log "the first replica is still streaming and shipping"
 seg=$(pg_complete_segment "$NS_P" "$PG_PORT")
 wait_archived "$seg"

@@ -529,8 +529,15 @@ static void stream_record_done(struct worker_job *job)
 		stream_record_write(ss); /* it moved meanwhile */
 }
 
-/* The flush position reported moved: recorded when its segment changed, with the
- * timeline of that segment's start (where a walshipd started again streams from). */
+/*
+ * The flush position reported moved: recorded when its segment changed, with the
+ * timeline of that segment's start (where a walshipd started again streams from).  Never
+ * past the start of a streamed segment not settled yet (safe on sync_replicas replicas,
+ * held in the spool for the registered ones that lack it): the flush reported counts what
+ * sync_replicas replicas hold, and the spool's copy for a replica away comes after it; a
+ * walshipd that died in between must stream that segment again, from PostgreSQL, or no
+ * one would hold it for that replica.
+ */
 static void stream_record(struct primary *pr, struct stream_state *ss)
 {
 	struct spool_reported *r = &ss->recorded;
@@ -540,9 +547,18 @@ static void stream_record(struct primary *pr, struct stream_state *ss)
 	uint64_t flush = ss->reported_flush > ss->source.report_flush ? ss->reported_flush :
 									ss->source.report_flush;
 	uint32_t seg_size = pr->id.seg_size, tli;
+	bool held = false;
 
 	if (!sysid || !seg_size || !pr->stream_tli || !flush)
 		return;
+	for (const struct push *p = pr->pushes; p; p = p->next) {
+		if (!p->stream || !p->unsettled || !p->lsn || p->lsn >= flush)
+			continue;
+		flush = p->lsn; /* (its start: a restart there streams it again whole) */
+		held = true;
+	}
+	if (held && r->system_identifier == sysid && r->lsn > flush)
+		return; /* held back: the record stays where it is until that segment settles */
 	tli = stream_forks_timeline(&ss->forks, flush - flush % seg_size, pr->stream_tli);
 	if (r->system_identifier == sysid && r->timeline == tli &&
 	    r->lsn / seg_size == flush / seg_size)
@@ -1047,6 +1063,8 @@ void primary_stream_settled(struct push *p, bool ok)
 	}
 	if (pr->stream_unsettled)
 		pr->stream_unsettled--;
+	if (ss)
+		stream_record(pr, ss); /* held back by this segment, it may move on now */
 	if (ss && pr->stream_paused && pr->stream_unsettled < STREAM_MAX_UNSETTLED) {
 		pr->stream_paused = false;
 		log_log("a streamed segment is settled; reading from PostgreSQL goes on");

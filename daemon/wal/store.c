@@ -488,7 +488,11 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	store_partial_record(fd, &sb, p);
 	if (synced)
 		p->durable = synced;
-	if (p->durable >= p->size || (uint64_t)sb.st_size < p->durable ||
+	/* A record past the file's end (a power loss after the record reached the disk and
+	 * before its bytes did) is not a reason to remove it: as a record ahead of its bytes
+	 * (below), its whole records count, or it is set aside (it may hold acknowledged
+	 * bytes).  A length this daemon synced itself is one the file has. */
+	if (p->durable >= p->size || (synced && (uint64_t)sb.st_size < p->durable) ||
 	    wal_validator_begin(&p->wv, &wn, p->size, 0) < 0)
 		goto out_close;
 	recorded = synced ? 0 : p->durable;
@@ -972,12 +976,11 @@ void store_mark_complete(struct store *st, int fd, uint64_t size, uint32_t crc)
 {
 	uint8_t rec[CRC_LEN];
 
+	/* The resume record stays: the file's fdatasync follows, and a power loss before it
+	 * must find the file resumable from its last checkpoint, not without a record (its
+	 * size then what reached the disk, short of a segment's, and the file removed). */
 	if (st->no_xattr)
 		return;
-	if (fremovexattr(fd, XATTR_RESUME) < 0 && xattr_unsupported(errno)) {
-		store_no_xattr(st);
-		return;
-	}
 	put_le(rec, CRC_MAGIC, 4);
 	put_le(rec + 4, size, 8);
 	put_le(rec + 12, crc, 4);

@@ -186,8 +186,9 @@ int store_recorded_crc(int fd, uint32_t *crc);
 int store_crc_prefix(int fd, uint64_t len, uint32_t *crc);
 
 /*
- * @fd is complete (@size bytes, CRC-32C @crc) and about to be fsynced and renamed: drop
- * its resume record and record its CRC.  Best effort (a missing record costs a resend).
+ * @fd is complete (@size bytes, CRC-32C @crc) and about to be fsynced and renamed: record
+ * its CRC (its resume record stays, for a crash before that fsync).  Best effort (a
+ * missing record costs a resend).
  */
 void store_mark_complete(struct store *st, int fd, uint64_t size, uint32_t crc);
 

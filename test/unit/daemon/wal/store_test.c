@@ -522,6 +522,47 @@ static void test_record_ahead_of_bytes(void **state)
 }
 
 /*
+ * The same with the file shorter than its record (a pushed segment's partial, written as
+ * it arrives: the record reached the disk, its size and bytes past the fsyncs before did
+ * not): kept to the end of its whole records, not removed as it was.
+ */
+static void test_record_past_end(void **state)
+{
+	const uint64_t ahead = 400 * 1024;
+	uint64_t rec_end, torn;
+	struct store_partial *p;
+	struct store st;
+	int fd;
+
+	(void)state;
+	wal = calloc(2, MB);
+	assert_non_null(wal);
+	wpos = wprev = 0;
+	wal_page(0);
+	while (wpos < 200 * 1024)
+		wal_record(3000);
+	rec_end = WAL_MAXALIGN(wpos);
+	torn = wal_record(3000) - 1000;
+	while (wpos < ahead + 8192)
+		wal_record(3000);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	fd = write_incoming(&st, SEG3 ".22", wal, torn); /* its size: torn < ahead */
+	assert_int_equal(store_mark_durable(&st, fd, MB, ahead, crc32c(0, wal, ahead)), 0);
+	close(fd);
+	store_close(&st);
+
+	assert_int_equal(store_open(&st, dir), 0);
+	p = store_partial_find(&st, SEG3);
+	assert_non_null(p);
+	assert_string_equal(p->tmp_name, SEG3 ".22");
+	assert_true(p->durable == rec_end);
+	assert_int_equal(p->crc, crc32c(0, wal, rec_end));
+	store_close(&st);
+	free(wal);
+}
+
+/*
  * A file whose durable bytes do not check, and that cannot be set aside (.refused cannot
  * be made: a file has its name), is left in .incoming for the next start, never removed:
  * its bytes may have been acknowledged.  Its sequence number is not used again.
@@ -1184,6 +1225,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_of_stored_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_past_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_continued_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),

@@ -2,6 +2,7 @@
 /*
  * The durable write (see durable.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -268,4 +269,22 @@ int durable_dir_open(int at_fd, const char *at_path, const char *name)
 		return -err;
 	}
 	return fd;
+}
+
+int durable_remove_leftovers(int dir_fd)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(dir)) != NULL)
+		if (strstr(de->d_name, DURABLE_TMP_INFIX) && unlinkat(dir_fd, de->d_name, 0) == 0)
+			n++;
+	closedir(dir);
+	return n;
 }

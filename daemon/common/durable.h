@@ -147,4 +147,11 @@ int durable_put(const struct durable_dir *dir, const char *name, const void *buf
  */
 int durable_dir_open(int at_fd, const char *at_path, const char *name);
 
+/*
+ * Remove the temporary files (NAME.walship-tmp.TID) a durable write cut short by a crash
+ * left in directory @dir_fd: never read as anything (readers open exact names), they would
+ * only stay.  At start, before anything writes there.  Returns how many went.
+ */
+int durable_remove_leftovers(int dir_fd);
+
 #endif /* WALSHIP_COMMON_DURABLE_H */

@@ -146,6 +146,20 @@ int spool_open(struct spool *sp, const char *path)
 		goto out_close;
 	}
 	fsync(sp->dir_fd);
+	/* State files (identity, reported) whose writing a crash cut short, and LOST records
+	 * in the replicas' folders. */
+	durable_remove_leftovers(sp->dir_fd);
+	n = spool_list(sp->replicas_fd, is_any, &names);
+	for (int i = 0; i < n; i++) {
+		int fd = openat(sp->replicas_fd, names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			durable_remove_leftovers(fd);
+			close(fd);
+		}
+	}
+	if (n > 0)
+		spool_free_names(names, n);
 
 	/* Copies interrupted by a crash were never claimed: discard them. */
 	n = spool_list(sp->incoming_fd, is_any, &names);

@@ -819,6 +819,7 @@ int store_open(struct store *st, const char *path)
 	ret = durable_dir_open(st->dir_fd, path, STORE_STATE_DIR); /* opened when written */
 	if (ret < 0)
 		goto out_close;
+	durable_remove_leftovers(ret); /* of state files whose writing a crash cut short */
 	close(ret);
 	st->incoming_fd = durable_dir_open(st->dir_fd, path, STORE_INCOMING_DIR);
 	if (st->incoming_fd < 0) {

@@ -562,6 +562,29 @@ static void test_record_past_end(void **state)
 	free(wal);
 }
 
+/* A state file's temporary copy that a crash left (a durable write cut short) goes at the
+ * next open; the state file itself stays. */
+static void test_state_leftovers_removed(void **state)
+{
+	char path[512];
+	struct store st;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(&st, dir), 0);
+	assert_int_equal(store_state_put(&st, "slots", "a 0/0 1\n", 8), 0);
+	store_close(&st);
+	snprintf(path, sizeof(path), "%s/%s/slots.walship-tmp.4242", dir, STORE_STATE_DIR);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(&st, dir), 0);
+	store_close(&st);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/%s/slots", dir, STORE_STATE_DIR);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 /*
  * A file whose durable bytes do not check, and that cannot be set aside (.refused cannot
  * be made: a file has its name), is left in .incoming for the next start, never removed:
@@ -1226,6 +1249,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_of_stored_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_ahead_of_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_past_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_leftovers_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_continued_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_not_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_table_bound, setup, teardown),

@@ -160,7 +160,10 @@ static void drop_job_done(struct worker_job *job)
 		worker_submit(&pr->dropper, &dj->job);
 		return;
 	}
-	pr->dropping[0] = '\0';
+	/* A release a stop cut short still has its files counted in the spool's use: the
+	 * drop goes on guarding the room (primary_spool_room()) until the daemon exits. */
+	if (dj->ret != -EINTR)
+		pr->dropping[0] = '\0';
 	if (!dj->unregistered) {
 		snprintf(text, sizeof(text), "could not drop replica \"%s\": %s", dj->name,
 			 strerror(-dj->ret));

@@ -549,7 +549,9 @@ static void stream_record(struct primary *pr, struct stream_state *ss)
 	uint32_t seg_size = pr->id.seg_size, tli;
 	bool held = false;
 
-	if (!sysid || !seg_size || !pr->stream_tli || !flush)
+	/* (stopping: the unsettled segments fail, which would lift the hold below before any
+	 * replica away got them; a record that lags costs only streaming them again) */
+	if (!sysid || !seg_size || !pr->stream_tli || !flush || pr->stopping)
 		return;
 	for (const struct push *p = pr->pushes; p; p = p->next) {
 		if (!p->stream || !p->unsettled || !p->lsn || p->lsn >= flush)

@@ -1188,7 +1188,9 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 				    * succeed: the error is reported once) */
 			continue;
 		}
-		if (p.durable < p.size && (uint64_t)sb.st_size >= p.durable) {
+		/* (a record past the file's end reads as one ahead of its bytes, below: its
+		 * whole records count, as store_partial_check() keeps them) */
+		if (p.durable < p.size) {
 			uint64_t valid;
 			uint32_t crc;
 			bool ahead = false;

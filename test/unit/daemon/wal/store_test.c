@@ -530,7 +530,7 @@ static void test_record_past_end(void **state)
 {
 	const uint64_t ahead = 400 * 1024;
 	uint64_t rec_end, torn;
-	struct store_partial *p;
+	struct store_partial *p, found;
 	struct store st;
 	int fd;
 
@@ -551,6 +551,12 @@ static void test_record_past_end(void **state)
 	assert_int_equal(store_mark_durable(&st, fd, MB, ahead, crc32c(0, wal, ahead)), 0);
 	close(fd);
 	store_close(&st);
+
+	/* walship fetch while walshipd is down finds what the start below keeps */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(store_find_incoming(fd, SEG3, &found), 0);
+	close(fd);
+	assert_true(found.durable == rec_end);
 
 	assert_int_equal(store_open(&st, dir), 0);
 	p = store_partial_find(&st, SEG3);

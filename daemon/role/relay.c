@@ -871,6 +871,17 @@ void relay_wal_duplicate(struct primary *rl, const char *name, uint64_t size)
 		relay_wal_stored(rl, name, size);
 }
 
+/* Stored file @p (@name) to every streaming replica that has been sent its backlog, unless
+ * it is being sent it or acknowledged it already; the others get it after their backlog. */
+static void relay_send_stored(struct primary *rl, struct push *p, const char *name)
+{
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
+		    !peer_has_file(peer, name) && !push_acked_by(p, peer->name))
+			peer_add_xfer(peer, p);
+}
+
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 {
 	struct relay_state *rs;
@@ -896,6 +907,12 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 		p->image = NULL;
 		p->avail = p->size;
 		relay_later_for_backlogs(rl, name);
+		/* A replica that finished its backlog since the segment began growing, and was
+		 * not given it yet (relay_peer_progress() gives growing segments only at its
+		 * next acknowledgement): given it now, whole, as a file stored otherwise is
+		 * (below); else it is gone from the growing ones and never sent on this
+		 * connection. */
+		relay_send_stored(rl, p, name);
 		relay_fill_all(rl);
 		push_unref(p);
 		return;
@@ -912,11 +929,7 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	/* To every streaming replica that has been sent its backlog, unless it is being sent
 	 * it already; the others get it after their backlog. */
 	relay_later_for_backlogs(rl, name);
-	for (struct peer *peer = rl->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
-		    !peer_has_file(peer, name))
-			peer_add_xfer(peer, p);
+	relay_send_stored(rl, p, name);
 	push_unref(p);
 	relay_fill_all(rl);
 }

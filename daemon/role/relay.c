@@ -304,8 +304,10 @@ int relay_register(struct peer *peer)
 	if (ret < 0)
 		return ret;
 	ret = relay_save(rs);
-	if (ret < 0)
+	if (ret < 0) {
+		rs->ndown--; /* not registered: its next connection tries again, and saves */
 		return ret;
+	}
 	log_log("downstream replica \"%s\" registered: this replica keeps the WAL it lacks from "
 		"now on",
 		peer->name);
@@ -1030,8 +1032,9 @@ void relay_tick(struct primary *rl, int64_t now_ms)
 		return;
 	rs = relay_of(rl);
 	primary_role.tick(rl, now_ms);
-	if (rs->dirty && now_ms - rs->saved_ms >= RELAY_SAVE_MS)
-		relay_save(rs); /* logs; tried again next tick */
+	if (rs->dirty && now_ms - rs->saved_ms >= RELAY_SAVE_MS && relay_save(rs) < 0)
+		rs->saved_ms = now_ms; /* (logged) tried again a RELAY_SAVE_MS later, not at each
+					* tick, which logged ten errors a second on a full disk */
 }
 
 void relay_stop(struct primary *rl)

@@ -329,7 +329,7 @@ static void pgsource_connect_poll(struct pgsource *s)
 static void pgsource_idle(struct pgsource *s)
 {
 	s->state = PGSOURCE_PAUSED;
-	s->last_recv_ms = clock_now_ms();
+	s->last_recv_ms = clock_listen_ms();
 	s->connected_since_ms = 0;
 }
 
@@ -944,7 +944,7 @@ static void pgsource_start_streaming(struct pgsource *s)
 	int64_t now = clock_now_ms();
 
 	s->state = PGSOURCE_STREAMING;
-	s->last_recv_ms = now;
+	s->last_recv_ms = clock_listen_ms();
 	s->reply_requested = false;
 	s->connected_since_ms = now;
 	s->reply_due_ms = s->last_ping_ms = 0;
@@ -1050,9 +1050,13 @@ static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive
 	/* One in a row: nothing received and the flush where it was at the last one (a flush
 	 * that moves, sent as it moved, is replicas catching up: PostgreSQL is let wait), and
 	 * it came soon after a status update, as a shutting-down walsender's do (one round
-	 * trip after each answer), not at wal_sender_timeout / 2 of silence. */
+	 * trip after each answer), not at wal_sender_timeout / 2 of silence: within a round
+	 * trip of it, and sooner than half the status interval (with wal_sender_timeout under
+	 * a second, a round trip plus the deferral was as long as the routine pings' period,
+	 * and every one counted). */
 	idle = s->received_lsn == s->ping_received && s->report_flush == s->ping_flush &&
-	       s->last_status_ms && now - s->last_status_ms <= defer + PGSOURCE_PING_RTT_MS;
+	       s->last_status_ms && now - s->last_status_ms <= PGSOURCE_PING_RTT_MS &&
+	       now - s->last_status_ms < s->status_ms / 2;
 	if (idle && s->last_ping_ms && now - s->last_ping_ms < PGSOURCE_PING_GAP_MS)
 		s->idle_pings++;
 	else
@@ -1079,7 +1083,7 @@ static void pgsource_message(struct pgsource *s, const uint8_t *msg, size_t len)
 {
 	struct pgrepl_keepalive k;
 
-	s->last_recv_ms = clock_now_ms();
+	s->last_recv_ms = clock_listen_ms();
 	s->reply_requested = false;
 	switch (msg[0]) {
 	case PGREPL_MSG_XLOGDATA:
@@ -1203,11 +1207,12 @@ static void pgsource_copy_ended(struct pgsource *s)
  */
 static void pgsource_leave(struct pgsource *s, int64_t now_ms)
 {
+	/* (now_ms: the monotonic clock, for the deadline; the silence is on the listening one) */
 	char err[256];
 
 	log_log("nothing read from the server for %lld ms while reading waits: WAL streaming "
 		"stops until it goes on, the server is asked every %d ms meanwhile",
-		(long long)(now_ms - s->last_recv_ms), s->status_ms);
+		(long long)(clock_listen_ms() - s->last_recv_ms), s->status_ms);
 	if (PQputCopyEnd(s->conn, NULL) <= 0) {
 		pgsource_fail(s, "could not send end-of-streaming message to the server: %s",
 			      PQ_ERROR(s, err));
@@ -1518,7 +1523,7 @@ void pgsource_pause(struct pgsource *s, bool paused)
 		return;
 	s->paused = paused;
 	if (!paused && s->state == PGSOURCE_STREAMING) {
-		s->last_recv_ms = clock_now_ms(); /* the silence was ours */
+		s->last_recv_ms = clock_listen_ms(); /* the silence was ours */
 		s->reply_requested = false;
 		pgsource_drain(s);
 	} else if (!paused && s->state == PGSOURCE_PAUSED) {
@@ -1531,6 +1536,10 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 {
 	int interval = s->status_ms;
 	char err[256];
+	/* The server's silence, counted on the listening clock (common/clock.h): while this
+	 * event loop did not run, a reply may have waited unread, and an idle walsender sends
+	 * nothing unasked; a stall of ours is not taken for the server's silence. */
+	int64_t silent_ms = clock_listen_ms() - s->last_recv_ms;
 
 	switch (s->state) {
 	case PGSOURCE_WAITING:
@@ -1550,7 +1559,7 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 				      s->paused ? " while reading from it waits (paused)" : "");
 		break;
 	case PGSOURCE_PAUSED:
-		if (now_ms - s->last_recv_ms >= pgsource_paused_interval(s))
+		if (silent_ms >= pgsource_paused_interval(s))
 			pgsource_command(s, PGSOURCE_STEP_PROBE, "READ_REPLICATION_SLOT \"%s\"",
 					 s->cfg.slot);
 		break;
@@ -1565,18 +1574,18 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 			pgsource_drain(s);
 			if (s->state != PGSOURCE_STREAMING)
 				break;
-			if (now_ms - s->last_recv_ms >= 2LL * interval) {
+			if (silent_ms >= 2LL * interval) {
 				pgsource_fail(
 					s,
 					"terminating WAL streaming: no message from the server for %lld ms",
-					(long long)(now_ms - s->last_recv_ms));
+					(long long)(silent_ms));
 				break;
 			}
-			if (now_ms - s->last_recv_ms >= interval && !s->reply_requested) {
+			if (silent_ms >= interval && !s->reply_requested) {
 				pgsource_send_status(s, true);
 				break;
 			}
-		} else if (now_ms - s->last_recv_ms >= 2LL * interval) {
+		} else if (silent_ms >= 2LL * interval) {
 			/* Nothing tells a server that waits for us from one that is gone. */
 			pgsource_leave(s, now_ms);
 			break;
@@ -1594,6 +1603,8 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 int64_t pgsource_next_tick(const struct pgsource *s)
 {
 	int64_t interval = s->status_ms, next;
+	/* last_recv_ms is on the listening clock: on the monotonic one, it is this much later */
+	int64_t recv_ms = s->last_recv_ms + (clock_now_ms() - clock_listen_ms());
 
 	switch (s->state) {
 	case PGSOURCE_WAITING:
@@ -1606,16 +1617,16 @@ int64_t pgsource_next_tick(const struct pgsource *s)
 		if (s->reply_due_ms && s->reply_due_ms < next)
 			next = s->reply_due_ms;
 		if (!s->paused) {
-			int64_t recv = s->last_recv_ms + (s->reply_requested ? 2 : 1) * interval;
+			int64_t recv = recv_ms + (s->reply_requested ? 2 : 1) * interval;
 
 			if (recv < next)
 				next = recv;
-		} else if (s->last_recv_ms + 2 * interval < next) {
-			next = s->last_recv_ms + 2 * interval;
+		} else if (recv_ms + 2 * interval < next) {
+			next = recv_ms + 2 * interval;
 		}
 		return next;
 	case PGSOURCE_PAUSED:
-		return s->last_recv_ms + pgsource_paused_interval(s);
+		return recv_ms + pgsource_paused_interval(s);
 	default:
 		return INT64_MAX;
 	}

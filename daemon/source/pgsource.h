@@ -246,7 +246,8 @@ struct pgsource {
 	int status_ms; /* this connection's status interval: cfg's, at most half the
 			  server's wal_sender_timeout */
 	int64_t last_recv_ms; /* streaming: last message from the server; paused, out of
-				 streaming: its last answer */
+				 streaming: its last answer (on the listening clock,
+				 common/clock.h: a stall of ours is not its silence) */
 	int64_t last_status_ms; /* streaming: last 'r' sent */
 	bool reply_requested; /* an 'r' asked for a reply since last_recv_ms */
 	/* the server's requests for a reply when nothing moved (pgsource_keepalive()): an

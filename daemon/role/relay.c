@@ -874,14 +874,20 @@ void relay_wal_duplicate(struct primary *rl, const char *name, uint64_t size)
 }
 
 /* Stored file @p (@name) to every streaming replica that has been sent its backlog, unless
- * it is being sent it or acknowledged it already; the others get it after their backlog. */
+ * it is being sent it or acknowledged it already; the others get it after their backlog.
+ * One whose backlog is to be listed again (files stored meanwhile: backlog_more) has it
+ * listed now, this file with them, so that they go in WAL order. */
 static void relay_send_stored(struct primary *rl, struct push *p, const char *name)
 {
-	for (struct peer *peer = rl->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
-		    !peer_has_file(peer, name) && !push_acked_by(p, peer->name))
+	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
+		if (peer->state != PEER_STREAMING || peer->conn.closing || peer->io != PEER_IO_OK ||
+		    peer->backlog_next < peer->nbacklog)
+			continue;
+		if (peer->backlog_more)
+			peer_load_backlog(peer);
+		else if (!peer_has_file(peer, name) && !push_acked_by(p, peer->name))
 			peer_add_xfer(peer, p);
+	}
 }
 
 void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)

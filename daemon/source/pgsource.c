@@ -1051,12 +1051,12 @@ static void pgsource_keepalive(struct pgsource *s, const struct pgrepl_keepalive
 	 * that moves, sent as it moved, is replicas catching up: PostgreSQL is let wait), and
 	 * it came soon after a status update, as a shutting-down walsender's do (one round
 	 * trip after each answer), not at wal_sender_timeout / 2 of silence: within a round
-	 * trip of it, and sooner than half the status interval (with wal_sender_timeout under
-	 * a second, a round trip plus the deferral was as long as the routine pings' period,
-	 * and every one counted). */
+	 * trip of it, and sooner than the status interval, the routine pings' period (with
+	 * wal_sender_timeout under a second, a round trip plus the deferral was as long, and
+	 * every routine ping counted). */
 	idle = s->received_lsn == s->ping_received && s->report_flush == s->ping_flush &&
 	       s->last_status_ms && now - s->last_status_ms <= PGSOURCE_PING_RTT_MS &&
-	       now - s->last_status_ms < s->status_ms / 2;
+	       now - s->last_status_ms < s->status_ms;
 	if (idle && s->last_ping_ms && now - s->last_ping_ms < PGSOURCE_PING_GAP_MS)
 		s->idle_pings++;
 	else
@@ -1574,6 +1574,7 @@ void pgsource_tick(struct pgsource *s, int64_t now_ms)
 			pgsource_drain(s);
 			if (s->state != PGSOURCE_STREAMING)
 				break;
+			silent_ms = clock_listen_ms() - s->last_recv_ms; /* (what it just read) */
 			if (silent_ms >= 2LL * interval) {
 				pgsource_fail(
 					s,

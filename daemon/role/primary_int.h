@@ -427,6 +427,9 @@ void push_spool_reclaim(struct push *p);
 /* A replica answered ACK IO_ERROR for @p (reason in p->io_error): fail @p now if the
  * replicas still being sent it cannot make up sync_replicas, else push_check(). */
 void push_io_error(struct push *p);
+/* Whether replica @replica refused streamed segment @p (push_stream_refused()). */
+bool push_refused_by(const struct push *p, const char *replica);
+
 /* @replica refused streamed segment @p for good (reason in p->io_error; @code the push's
  * answer, CTL_ERR_*): fail @p now if the replicas still being sent it and the registered
  * ones away cannot make up sync_replicas, else it goes on to them (push_check()). */

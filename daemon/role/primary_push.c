@@ -572,7 +572,7 @@ void push_io_error(struct push *p)
  * (its archive repaired, it stores it; else it refuses it again and the claim is
  * released); refused after, its claim is released at once (ack_releases_claim()).
  */
-static bool push_refused_by(const struct push *p, const char *replica)
+bool push_refused_by(const struct push *p, const char *replica)
 {
 	for (unsigned int i = 0; i < p->nrefused; i++)
 		if (!strcmp(p->refused_names[i], replica))
@@ -606,10 +606,13 @@ void push_stream_refused(struct push *p, uint16_t code, const char *replica)
 {
 	unsigned int sending, away;
 
-	if (!push_waiting(p))
-		return;
+	/* Recorded whether it waits or not: a relay's growing segment, which waits for no
+	 * one, is not given again to the downstream that refused it (relay_peer_progress()
+	 * at its next acknowledgement gave it back, refused again, for ever). */
 	if (p->nrefused < PUSH_MAX_REFUSALS && !push_refused_by(p, replica))
 		snprintf(p->refused_names[p->nrefused++], WIRE_MAX_NAME + 1, "%s", replica);
+	if (!push_waiting(p))
+		return;
 	away = push_registered_away(p);
 	if (!push_quorum_left(p, code, &sending, away))
 		return;

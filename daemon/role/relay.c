@@ -527,7 +527,8 @@ void relay_peer_progress(struct peer *peer)
 
 		if (p && peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
-		    !peer_has_file(peer, p->name) && !push_acked_by(p, peer->name))
+		    !peer_has_file(peer, p->name) && !push_acked_by(p, peer->name) &&
+		    !push_refused_by(p, peer->name))
 			peer_add_xfer(peer, p);
 	}
 	if (k < 0)
@@ -885,7 +886,8 @@ static void relay_send_stored(struct primary *rl, struct push *p, const char *na
 			continue;
 		if (peer->backlog_more)
 			peer_load_backlog(peer);
-		else if (!peer_has_file(peer, name) && !push_acked_by(p, peer->name))
+		else if (!peer_has_file(peer, name) && !push_acked_by(p, peer->name) &&
+			 !push_refused_by(p, peer->name))
 			peer_add_xfer(peer, p);
 	}
 }

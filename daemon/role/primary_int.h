@@ -429,6 +429,9 @@ void push_spool_reclaim(struct push *p);
 void push_io_error(struct push *p);
 /* Whether replica @replica refused streamed segment @p (push_stream_refused()). */
 bool push_refused_by(const struct push *p, const char *replica);
+/* Forget @replica's refusals of the pushes in flight (a relay's downstream that connects
+ * again is offered its growing segments again). */
+void push_forget_refusals(struct primary *pr, const char *replica);
 
 /* @replica refused streamed segment @p for good (reason in p->io_error; @code the push's
  * answer, CTL_ERR_*): fail @p now if the replicas still being sent it and the registered

@@ -384,8 +384,13 @@ static int peer_register(struct peer *peer)
 	/* Files waiting for acknowledgements go to the newcomer too (new ones first: the
 	 * held backlog follows in WAL order); a relay's growing segment follows its backlog. */
 	peer_add_pending(peer);
-	if (pr->relay)
+	if (pr->relay) {
+		/* Its refusals of the growing segments were of its last connection: its archive
+		 * may be repaired since (a stray set aside), and it is offered them again, as
+		 * the files of its backlog are. */
+		push_forget_refusals(pr, peer->name);
 		relay_peer_progress(peer);
+	}
 	if (newcomer)
 		primary_stream_new_replica(pr, peer->name);
 	peer_fill(peer);

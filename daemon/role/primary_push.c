@@ -572,6 +572,20 @@ void push_io_error(struct push *p)
  * (its archive repaired, it stores it; else it refuses it again and the claim is
  * released); refused after, its claim is released at once (ack_releases_claim()).
  */
+void push_forget_refusals(struct primary *pr, const char *replica)
+{
+	for (struct push *p = pr->pushes; p; p = p->next) {
+		for (unsigned int i = 0; i < p->nrefused; i++) {
+			if (strcmp(p->refused_names[i], replica))
+				continue;
+			p->nrefused--;
+			memmove(p->refused_names[i], p->refused_names[p->nrefused],
+				sizeof(p->refused_names[i]));
+			break;
+		}
+	}
+}
+
 bool push_refused_by(const struct push *p, const char *replica)
 {
 	for (unsigned int i = 0; i < p->nrefused; i++)

@@ -241,14 +241,14 @@ int peer_load_backlog(struct peer *peer)
 	peer->backlog = NULL;
 	peer->nbacklog = 0;
 	peer->backlog_next = 0;
-	peer->backlog_more = false; /* what is stored now is listed */
 	ret = peer->pr->relay ? relay_backlog(peer, &peer->backlog) :
 				spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
 	if (ret < 0) {
 		log_error("could not list the files held for replica \"%s\": %s", peer->name,
 			  strerror(-ret));
-		return ret;
+		return ret; /* (backlog_more stays: listed again at the next chance) */
 	}
+	peer->backlog_more = false; /* what is stored now is listed */
 	peer->nbacklog = ret;
 	return ret;
 }

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +82,15 @@ struct relay_state {
 	uint32_t applied_tli;
 	bool dirty; /* a floor moved since the registry was written */
 	int64_t saved_ms;
+	/* Writes: synchronous for a registration, a drop or a floor that goes back; on the
+	 * worker thread for floors that move on (relay_tick()), one at a time (save_busy).
+	 * Ordered by the generation of the text (taken on the event loop): a text older than
+	 * one written already is not written, so the file always ends with the newest. */
+	struct worker *worker;
+	bool save_busy;
+	uint64_t gen; /* texts taken (event loop) */
+	pthread_mutex_t write_lock; /* one write at a time; guards written_gen */
+	uint64_t written_gen; /* of the newest text written */
 };
 
 static struct relay_state *relay_of(const struct primary *pr)
@@ -98,21 +108,50 @@ static int relay_down_index(const struct relay_state *rs, const char *name)
 	return -1;
 }
 
-/* Write the registry durably.  Returns 0 or -errno (logged). */
-static int relay_save(struct relay_state *rs)
+/* The registry's text now, in *@text (@len bytes; the caller frees it).  Returns 0 or
+ * -ENOMEM (logged). */
+static int relay_text(const struct relay_state *rs, char **text, size_t *len)
 {
-	size_t cap = (size_t)rs->ndown * RELAY_LINE_MAX + 1, len = 0;
-	char *text = malloc(cap);
-	int ret;
+	size_t cap = (size_t)rs->ndown * RELAY_LINE_MAX + 1;
 
-	if (!text) {
+	*len = 0;
+	*text = malloc(cap);
+	if (!*text) {
 		log_error("out of memory");
 		return -ENOMEM;
 	}
 	for (int i = 0; i < rs->ndown; i++)
-		len += (size_t)snprintf(text + len, cap - len, "%s %016" PRIX64 "\n",
-					rs->down[i].name, rs->down[i].floor);
-	ret = store_state_put(rs->store, RELAY_REGISTRY_FILE, text, len);
+		*len += (size_t)snprintf(*text + *len, cap - *len, "%s %016" PRIX64 "\n",
+					 rs->down[i].name, rs->down[i].floor);
+	return 0;
+}
+
+/* Write text @gen durably, unless a newer one was written: 0, 1 (not written: a newer text
+ * was), or -errno (logged).  On either thread. */
+static int relay_write(struct relay_state *rs, uint64_t gen, const char *text, size_t len)
+{
+	int ret = 1;
+
+	pthread_mutex_lock(&rs->write_lock);
+	if (gen > rs->written_gen) {
+		ret = store_state_put(rs->store, RELAY_REGISTRY_FILE, text, len); /* logs */
+		if (ret == 0)
+			rs->written_gen = gen;
+	}
+	pthread_mutex_unlock(&rs->write_lock);
+	return ret;
+}
+
+/* Write the registry durably, now.  Returns 0 or -errno (logged). */
+static int relay_save(struct relay_state *rs)
+{
+	size_t len;
+	char *text;
+	int ret = relay_text(rs, &text, &len);
+
+	if (ret < 0)
+		return ret;
+	ret = relay_write(rs, ++rs->gen, text, len); /* (the newest text: never 1) */
 	free(text);
 	if (ret == 0) {
 		rs->dirty = false;
@@ -968,6 +1007,8 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	}
 	pr->relay = rs;
 	rs->store = store;
+	rs->worker = &pr->worker;
+	pthread_mutex_init(&rs->write_lock, NULL);
 	pr->cfg = *cfg;
 	pr->cfg.sync_replicas = 0; /* nobody waits for a downstream acknowledgement */
 	pr->cfg.send_source = CONFIG_SEND_BUFFERS; /* growing files are never mapped */
@@ -986,6 +1027,9 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 		goto out_tls;
 	}
 	if (relay_load(rs) < 0 || relay_load_registered(pr) < 0)
+		goto out_hba;
+	/* the registry's periodic writes (relay_save_async()) */
+	if (worker_start(&pr->worker, r) < 0) /* logs */
 		goto out_hba;
 	if (primary_listen(pr) < 0)
 		goto out_hba;
@@ -1012,6 +1056,7 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	return pr;
 
 out_hba:
+	worker_stop(&pr->worker); /* (not started: nothing) */
 	hba_free(pr->hba);
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);
@@ -1032,6 +1077,79 @@ void relay_pump(struct primary *rl)
 		primary_role.pump(rl);
 }
 
+/* A floor that moved on, written on the worker thread (relay_tick()): its two fsyncs once a
+ * segment must not hold up the event loop that receives the stream and relays it. */
+struct relay_save_job {
+	struct worker_job job;
+	struct relay_state *rs;
+	uint64_t gen;
+	char *text;
+	size_t len;
+	int n;
+	struct relay_down *entries; /* the floors written (name, floor) */
+	int ret;
+};
+
+static void relay_save_run(struct worker_job *job)
+{
+	struct relay_save_job *sj = (struct relay_save_job *)job;
+
+	sj->ret = relay_write(sj->rs, sj->gen, sj->text, sj->len);
+}
+
+static void relay_save_done(struct worker_job *job)
+{
+	struct relay_save_job *sj = (struct relay_save_job *)job;
+	struct relay_state *rs = sj->rs;
+	bool newest;
+
+	rs->save_busy = false;
+	pthread_mutex_lock(&rs->write_lock);
+	newest = rs->written_gen == sj->gen;
+	pthread_mutex_unlock(&rs->write_lock);
+	if (sj->ret < 0) {
+		rs->dirty = true; /* (logged) tried again a RELAY_SAVE_MS after it began */
+	} else if (sj->ret == 0 && newest) {
+		/* what the file holds now: retention keeps from the lower of it and the floor */
+		for (int i = 0; i < sj->n; i++) {
+			int k = relay_down_index(rs, sj->entries[i].name);
+
+			if (k >= 0)
+				rs->down[k].saved = sj->entries[i].floor;
+		}
+	}
+	free(sj->entries);
+	free(sj->text);
+	free(sj);
+}
+
+static void relay_save_async(struct relay_state *rs, int64_t now_ms)
+{
+	struct relay_save_job *sj = calloc(1, sizeof(*sj));
+
+	rs->saved_ms = now_ms; /* (at most one a RELAY_SAVE_MS, written or failed) */
+	if (!sj || relay_text(rs, &sj->text, &sj->len) < 0) {
+		free(sj);
+		return; /* (logged) dirty stays: tried again */
+	}
+	sj->entries = malloc(((size_t)rs->ndown + 1) * sizeof(*sj->entries));
+	if (!sj->entries) {
+		free(sj->text);
+		free(sj);
+		return;
+	}
+	for (int i = 0; i < rs->ndown; i++)
+		sj->entries[i] = rs->down[i];
+	sj->n = rs->ndown;
+	sj->rs = rs;
+	sj->gen = ++rs->gen;
+	sj->job.run = relay_save_run;
+	sj->job.done = relay_save_done;
+	rs->dirty = false; /* what moves from now on is the next write's */
+	rs->save_busy = true;
+	worker_submit(rs->worker, &sj->job);
+}
+
 void relay_tick(struct primary *rl, int64_t now_ms)
 {
 	struct relay_state *rs;
@@ -1040,9 +1158,8 @@ void relay_tick(struct primary *rl, int64_t now_ms)
 		return;
 	rs = relay_of(rl);
 	primary_role.tick(rl, now_ms);
-	if (rs->dirty && now_ms - rs->saved_ms >= RELAY_SAVE_MS && relay_save(rs) < 0)
-		rs->saved_ms = now_ms; /* (logged) tried again a RELAY_SAVE_MS later, not at each
-					* tick, which logged ten errors a second on a full disk */
+	if (rs->dirty && !rs->save_busy && now_ms - rs->saved_ms >= RELAY_SAVE_MS)
+		relay_save_async(rs, now_ms);
 }
 
 void relay_stop(struct primary *rl)
@@ -1120,7 +1237,11 @@ void relay_free(struct primary *rl)
 {
 	if (!rl)
 		return;
+	/* a registry write still queued runs now, with the state it uses (its end is not
+	 * seen: the event loop has stopped) */
+	worker_stop(&rl->worker);
 	free(relay_of(rl)->down);
+	pthread_mutex_destroy(&relay_of(rl)->write_lock);
 	free(relay_of(rl));
 	rl->relay = NULL;
 	primary_role.free(rl);

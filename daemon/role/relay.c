@@ -18,8 +18,9 @@
  *   registry   archive_dir/.walship/downstream: one line per downstream replica, "NAME
  *              FLOOR" (hexadecimal LSN: it holds everything before the segment of FLOOR;
  *              0: nothing known), written durably on registration, when FLOOR goes
- *              back at once, and when it moves on at most once a second (a FLOOR older
- *              than the truth keeps more WAL and sends more again, never less).  FLOOR
+ *              back at once, and when it moves on at most once a second, on the
+ *              relay's worker thread (relay_save_async()) (a FLOOR older than the
+ *              truth keeps more WAL and sends more again, never less).  FLOOR
  *              moves only with what the replica acknowledged without a gap from it
  *              (relay_peer_floor()), never with its HAVE's newest entry: a replica can
  *              store a later file before earlier ones (each file's store is its own),

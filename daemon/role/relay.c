@@ -89,6 +89,8 @@ struct relay_state {
 	 * one written already is not written, so the file always ends with the newest. */
 	struct worker *worker;
 	bool save_busy;
+	struct relay_save_job *save_job; /* the one in flight (freed by relay_free() when the
+					  * event loop stopped before its end) */
 	uint64_t gen; /* texts taken (event loop) */
 	pthread_mutex_t write_lock; /* one write at a time; guards written_gen */
 	uint64_t written_gen; /* of the newest text written */
@@ -1105,6 +1107,7 @@ static void relay_save_done(struct worker_job *job)
 	bool newest;
 
 	rs->save_busy = false;
+	rs->save_job = NULL;
 	pthread_mutex_lock(&rs->write_lock);
 	newest = rs->written_gen == sj->gen;
 	pthread_mutex_unlock(&rs->write_lock);
@@ -1148,6 +1151,7 @@ static void relay_save_async(struct relay_state *rs, int64_t now_ms)
 	sj->job.done = relay_save_done;
 	rs->dirty = false; /* what moves from now on is the next write's */
 	rs->save_busy = true;
+	rs->save_job = sj;
 	worker_submit(rs->worker, &sj->job);
 }
 
@@ -1241,6 +1245,11 @@ void relay_free(struct primary *rl)
 	/* a registry write still queued runs now, with the state it uses (its end is not
 	 * seen: the event loop has stopped) */
 	worker_stop(&rl->worker);
+	if (relay_of(rl)->save_job) {
+		free(relay_of(rl)->save_job->entries);
+		free(relay_of(rl)->save_job->text);
+		free(relay_of(rl)->save_job);
+	}
 	free(relay_of(rl)->down);
 	pthread_mutex_destroy(&relay_of(rl)->write_lock);
 	free(relay_of(rl));

@@ -550,6 +550,20 @@ static uint64_t relay_peer_floor(const struct peer *peer)
 	return floor;
 }
 
+/* @peer streams, stores files and has been sent its backlog: it takes what comes now. */
+static bool relay_peer_ready(const struct peer *peer)
+{
+	return peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK &&
+	       peer->backlog_next >= peer->nbacklog;
+}
+
+/* @peer is to be given @p: not being sent it, and it neither acknowledged nor refused it. */
+static bool relay_peer_lacks(const struct peer *peer, const struct push *p)
+{
+	return !peer_has_file(peer, p->name) && !push_acked_by(p, peer->name) &&
+	       !push_refused_by(p, peer->name);
+}
+
 void relay_peer_progress(struct peer *peer)
 {
 	struct primary *pr = peer->pr;
@@ -559,18 +573,13 @@ void relay_peer_progress(struct peer *peer)
 
 	/* Files stored while it was sent its backlog come after it, listed again from its
 	 * floor: sent in WAL order, not before the files of the backlog. */
-	if (peer->backlog_more && peer->backlog_next >= peer->nbacklog &&
-	    peer->state == PEER_STREAMING && !peer->conn.closing && peer->io == PEER_IO_OK) {
+	if (peer->backlog_more && relay_peer_ready(peer))
 		peer_load_backlog(peer);
-	}
 	/* The growing segments go to it once it has been sent its backlog. */
 	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
 		struct push *p = rs->grow[i].push;
 
-		if (p && peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->io == PEER_IO_OK && peer->backlog_next >= peer->nbacklog &&
-		    !peer_has_file(peer, p->name) && !push_acked_by(p, peer->name) &&
-		    !push_refused_by(p, peer->name))
+		if (p && relay_peer_ready(peer) && relay_peer_lacks(peer, p))
 			peer_add_xfer(peer, p);
 	}
 	if (k < 0)
@@ -916,20 +925,18 @@ void relay_wal_duplicate(struct primary *rl, const char *name, uint64_t size)
 		relay_wal_stored(rl, name, size);
 }
 
-/* Stored file @p (@name) to every streaming replica that has been sent its backlog, unless
+/* Stored file @p to every streaming replica that has been sent its backlog, unless
  * it is being sent it or acknowledged it already; the others get it after their backlog.
  * One whose backlog is to be listed again (files stored meanwhile: backlog_more) has it
  * listed now, this file with them, so that they go in WAL order. */
-static void relay_send_stored(struct primary *rl, struct push *p, const char *name)
+static void relay_send_stored(struct primary *rl, struct push *p)
 {
 	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
-		if (peer->state != PEER_STREAMING || peer->conn.closing || peer->io != PEER_IO_OK ||
-		    peer->backlog_next < peer->nbacklog)
+		if (!relay_peer_ready(peer))
 			continue;
 		if (peer->backlog_more)
 			peer_load_backlog(peer);
-		else if (!peer_has_file(peer, name) && !push_acked_by(p, peer->name) &&
-			 !push_refused_by(p, peer->name))
+		else if (relay_peer_lacks(peer, p))
 			peer_add_xfer(peer, p);
 	}
 }
@@ -964,7 +971,7 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 		 * next acknowledgement): given it now, whole, as a file stored otherwise is
 		 * (below); else it is gone from the growing ones and never sent on this
 		 * connection. */
-		relay_send_stored(rl, p, name);
+		relay_send_stored(rl, p);
 		relay_fill_all(rl);
 		push_unref(p);
 		return;
@@ -981,7 +988,7 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	/* To every streaming replica that has been sent its backlog, unless it is being sent
 	 * it already; the others get it after their backlog. */
 	relay_later_for_backlogs(rl, name);
-	relay_send_stored(rl, p, name);
+	relay_send_stored(rl, p);
 	push_unref(p);
 	relay_fill_all(rl);
 }

@@ -457,6 +457,24 @@ static void test_continued_not_removed(void **state)
 }
 
 /*
+ * WAL in wal[] to past @ahead: whole records to 200 KiB, whose end is *@rec_end, then one
+ * of which the disk holds part, up to *@torn (the bytes before a crash's torn write).
+ */
+static void wal_torn(uint64_t ahead, uint64_t *rec_end, uint64_t *torn)
+{
+	wal = calloc(2, MB);
+	assert_non_null(wal);
+	wpos = wprev = 0;
+	wal_page(0);
+	while (wpos < 200 * 1024)
+		wal_record(3000);
+	*rec_end = WAL_MAXALIGN(wpos);
+	*torn = wal_record(3000) - 1000; /* part of the next record reached the disk */
+	while (wpos < ahead + 8192)
+		wal_record(3000);
+}
+
+/*
  * A host crash during the fsync of a checkpoint (or of the record made when the connection
  * was lost): the record says 400 KiB with their CRC, but the disk holds only what the
  * fsyncs before it made durable (whole records, then part of one, then nothing).  Those
@@ -474,16 +492,7 @@ static void test_record_ahead_of_bytes(void **state)
 	int fd;
 
 	(void)state;
-	wal = calloc(2, MB);
-	assert_non_null(wal);
-	wpos = wprev = 0;
-	wal_page(0);
-	while (wpos < 200 * 1024)
-		wal_record(3000);
-	rec_end = WAL_MAXALIGN(wpos);
-	torn = wal_record(3000) - 1000; /* part of the next record reached the disk */
-	while (wpos < ahead + 8192)
-		wal_record(3000);
+	wal_torn(ahead, &rec_end, &torn);
 	disk = calloc(1, ahead);
 	assert_non_null(disk);
 	memcpy(disk, wal, torn);
@@ -535,16 +544,7 @@ static void test_record_past_end(void **state)
 	int fd;
 
 	(void)state;
-	wal = calloc(2, MB);
-	assert_non_null(wal);
-	wpos = wprev = 0;
-	wal_page(0);
-	while (wpos < 200 * 1024)
-		wal_record(3000);
-	rec_end = WAL_MAXALIGN(wpos);
-	torn = wal_record(3000) - 1000;
-	while (wpos < ahead + 8192)
-		wal_record(3000);
+	wal_torn(ahead, &rec_end, &torn);
 
 	assert_int_equal(store_open(&st, dir), 0);
 	fd = write_incoming(&st, SEG3 ".22", wal, torn); /* its size: torn < ahead */

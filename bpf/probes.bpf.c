@@ -411,8 +411,10 @@ int fdatasync_exit(void *ctx)
 
 /* ---- ext4: every fsync the filesystem does for our threads ---- */
 
-SEC("tp/ext4/ext4_sync_file_enter")
-int ext4_sync_enter(void *ctx)
+/* Neither reads its arguments: the tp_btf variant (BTF-typed raw tracepoint, attached
+ * without tracefs, so it loads where tracefs cannot be read, as for a systemd unit's
+ * unprivileged user) and the classic one run the same code. */
+static __always_inline int ext4_enter(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 ts;
@@ -424,8 +426,7 @@ int ext4_sync_enter(void *ctx)
 	return 0;
 }
 
-SEC("tp/ext4/ext4_sync_file_exit")
-int ext4_sync_exit(void *ctx)
+static __always_inline int ext4_exit(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct probe_fsync *fs;
@@ -440,6 +441,30 @@ int ext4_sync_exit(void *ctx)
 		hist_add(&fs->ext4, bpf_ktime_get_ns() - *tsp);
 	bpf_map_delete_elem(&ext4_start, &tid);
 	return 0;
+}
+
+SEC("tp_btf/ext4_sync_file_enter")
+int ext4_sync_enter_btf(void *ctx)
+{
+	return ext4_enter();
+}
+
+SEC("tp_btf/ext4_sync_file_exit")
+int ext4_sync_exit_btf(void *ctx)
+{
+	return ext4_exit();
+}
+
+SEC("tp/ext4/ext4_sync_file_enter")
+int ext4_sync_enter(void *ctx)
+{
+	return ext4_enter();
+}
+
+SEC("tp/ext4/ext4_sync_file_exit")
+int ext4_sync_exit(void *ctx)
+{
+	return ext4_exit();
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -216,7 +216,10 @@ static const char *probe_choose(struct probes_bpf *skel, char *others, size_t le
 	bool complete_tp =
 		submit && !complete_btf && tracepoint_exists("io_uring", "io_uring_complete");
 	bool syscalls = tracepoint_exists("syscalls", "sys_enter_fdatasync");
-	bool ext4 = tracepoint_exists("ext4", "ext4_sync_file_enter");
+	/* ext4 in vmlinux (built in): its BTF-typed variant, which needs no tracefs */
+	bool ext4_btf =
+		tp_btf_exists("ext4_sync_file_enter") && tp_btf_exists("ext4_sync_file_exit");
+	bool ext4_tp = !ext4_btf && tracepoint_exists("ext4", "ext4_sync_file_enter");
 
 	bool complete = complete_btf || complete_tp;
 
@@ -232,14 +235,21 @@ static const char *probe_choose(struct probes_bpf *skel, char *others, size_t le
 	set_autoload(skel->progs.fsync_exit, syscalls);
 	set_autoload(skel->progs.fdatasync_enter, syscalls);
 	set_autoload(skel->progs.fdatasync_exit, syscalls);
-	set_autoload(skel->progs.ext4_sync_enter, ext4);
-	set_autoload(skel->progs.ext4_sync_exit, ext4);
-	snprintf(others, len, "completion: %s; fsync(2) probes %s, ext4 probes %s",
-		 complete_btf ? "tp_btf io_uring_complete" :
-		 complete_tp  ? "tracepoint io_uring_complete" :
-				"none",
-		 syscalls ? "on" : "off",
-		 ext4 ? "on" : "off (no ext4_sync_file tracepoints or no tracefs)");
+	set_autoload(skel->progs.ext4_sync_enter_btf, ext4_btf);
+	set_autoload(skel->progs.ext4_sync_exit_btf, ext4_btf);
+	set_autoload(skel->progs.ext4_sync_enter, ext4_tp);
+	set_autoload(skel->progs.ext4_sync_exit, ext4_tp);
+	snprintf(
+		others, len, "completion: %s; fsync(2) probes %s, ext4 probes %s",
+		complete_btf ? "tp_btf io_uring_complete" :
+		complete_tp  ? "tracepoint io_uring_complete" :
+			       "none",
+		syscalls ? "on" : "off (no syscalls tracepoints or no tracefs)",
+		ext4_btf ?
+			"on (tp_btf)" :
+		ext4_tp ?
+			"on (tracepoint)" :
+			"off (no ext4_sync_file tracepoints, or no tracefs and ext4 not built in)");
 	if (!submit)
 		return "none (no io_uring submission tracepoint)";
 	if (!complete)

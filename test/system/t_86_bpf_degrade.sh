@@ -4,13 +4,13 @@
 # WAL still ships: segments arrive byte-identical and `walship status` says the probes
 # are off.  With probes = on and the same capabilities dropped, walshipd refuses to start
 # with a clear error.  In a PID namespace of its own the probes follow it there and count
-# its fsyncs.
+# its fsyncs.  Without CAP_SYS_ADMIN and tracefs, the BTF-typed probes (ext4's too) load.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_root
-require_cmds capsh jq
+require_cmds capsh jq bpftool
 DROP=cap_bpf,cap_perfmon,cap_sys_admin
 # capsh must know every capability it drops (libcap too old for CAP_BPF: skip, not fail).
 capsh --drop="$DROP" -- -c true 2>/dev/null || skip "capsh cannot drop $DROP (libcap2-bin too old?)"
@@ -103,5 +103,47 @@ if unshare --pid --fork true 2>/dev/null; then
 	log "ok: in a PID namespace of its own, the probes count its fsyncs ($ops)"
 else
 	log "unshare --pid is not allowed here: the PID namespace step is left out"
+fi
+
+# Without CAP_SYS_ADMIN and without tracefs (as for a systemd unit's user, to whom tracefs
+# is closed): the BTF-typed probes load, io_uring and ext4 (ext4 built into this kernel),
+# and count; the fsync(2) probes, classic tracepoints only, stay off.  The wrapper mounts
+# bpffs in the mount namespace `ip netns exec` made (the daemon could not) and drops
+# CAP_SYS_ADMIN; nothing there can mount tracefs.
+if capsh --drop=cap_sys_admin -- -c true 2>/dev/null; then
+	BTFCONF=$TEST_DIR/ws-btf/walship.conf
+	mkdir -p "$TEST_DIR/ws-btf"
+	write_replica_conf "$BTFCONF" "$TEST_DIR/ws-btf" "$NS_P" probes=on
+	# shellcheck disable=SC2016  # expanded by the inner shells
+	ip netns exec "$NS_R1" bash -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+		umount /sys/kernel/tracing 2>/dev/null || true
+		exec capsh --drop=cap_sys_admin -- -c "exec \"\$@\"" walshipd "$@"' \
+		wrapper "$REAL_WALSHIPD" -c "$BTFCONF" >>"$TEST_DIR/ws-btf.log" 2>&1 &
+	BTF_PID=$!
+	wait_for 30 "walshipd without CAP_SYS_ADMIN to answer" walship_answers "$BTFCONF"
+	line=$(grep 'BPF probes on' "$TEST_DIR/ws-btf.log" || true)
+	[[ -n $line ]] || fail "walshipd without CAP_SYS_ADMIN: $(grep 'BPF probes' "$TEST_DIR/ws-btf.log")"
+	grep -q 'fsync(2) probes off' <<<"$line" ||
+		fail "the fsync(2) probes loaded without tracefs: $line"
+	if btf_ext4=$(bpftool btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null |
+		grep -c "'btf_trace_ext4_sync_file_enter'") && ((btf_ext4 > 0)); then
+		grep -q 'ext4 probes on (tp_btf)' <<<"$line" ||
+			fail "the ext4 probes are not on through BTF without tracefs: $line"
+		if [[ $(stat -f -c %T "$TEST_DIR/ws-btf") == ext2/ext3 ]]; then
+			# its store's fsyncs at start (files and folder) are ext4's
+			ops=$(walship_status "$BTFCONF" --json | jq '.probes.fsync.ext4.count')
+			((ops >= 1)) || fail "the tp_btf ext4 probe counted no fsync"
+			log "ok: without tracefs, the ext4 probe (tp_btf) counted $ops fsyncs"
+		else
+			log "the archive is not on ext4: the ext4 probe's count is not checked"
+		fi
+	else
+		log "ext4 is not built into this kernel: its probes need tracefs, not checked"
+	fi
+	kill -TERM "$BTF_PID" 2>/dev/null || true
+	wait "$BTF_PID" 2>/dev/null || true
+	log "ok: without CAP_SYS_ADMIN nor tracefs: ${line#*BPF probes on: }"
+else
+	log "capsh cannot drop cap_sys_admin here: the step without tracefs is left out"
 fi
 log "PASS"

@@ -34,10 +34,11 @@ void stats_usage(FILE *out)
 		PROBE_PIN_ROOT, CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
 }
 
-static void stats_print(const struct probe_snapshot *s, bool json)
+/* @interval_s > 0: @s is one interval's counts (afresh: since walshipd restarted). */
+static void stats_print(const struct probe_snapshot *s, bool json, long interval_s, bool afresh)
 {
 	if (json)
-		probe_print_json(stdout, s);
+		probe_print_json(stdout, s, interval_s, afresh);
 	else
 		probe_print_text(stdout, s);
 	fflush(stdout);
@@ -117,7 +118,7 @@ int stats_main(int argc, char **argv)
 		return 1;
 	}
 	if (!interval) {
-		stats_print(now, json);
+		stats_print(now, json, 0, false);
 		free(now);
 		return CLI_EXIT_OK;
 	}
@@ -145,7 +146,7 @@ int stats_main(int argc, char **argv)
 			else
 				printf("%s (last %ld s)\n", stamp, interval);
 		}
-		stats_print(delta, json);
+		stats_print(delta, json, interval, afresh);
 	}
 	free(now);
 	return CLI_EXIT_OK;

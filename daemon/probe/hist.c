@@ -247,11 +247,15 @@ static void json_hist(FILE *out, const struct probe_hist *h)
 	fprintf(out, "]}");
 }
 
-void probe_print_json(FILE *out, const struct probe_snapshot *s)
+void probe_print_json(FILE *out, const struct probe_snapshot *s, long interval_s, bool afresh)
 {
 	bool first = true;
 
-	fprintf(out, "{\"fsync\": {\"io_uring\": ");
+	fprintf(out, "{");
+	if (interval_s > 0)
+		fprintf(out, "\"interval_s\": %ld, \"afresh\": %s, ", interval_s,
+			afresh ? "true" : "false");
+	fprintf(out, "\"fsync\": {\"io_uring\": ");
 	json_hist(out, &s->fsync.io_uring);
 	fprintf(out, ", \"syscall\": ");
 	json_hist(out, &s->fsync.syscall);

@@ -44,8 +44,11 @@ void probe_print_text(FILE *out, const struct probe_snapshot *s);
 /* One line per histogram: "fsync io_uring: 12 ops, p50 1.2 ms, ..." (walship status). */
 void probe_print_summary(FILE *out, const struct probe_snapshot *s);
 
-/* The snapshot as a JSON object. */
-void probe_print_json(FILE *out, const struct probe_snapshot *s);
+/* The snapshot as a JSON object.  @interval_s > 0: @s holds the counts of one interval of
+ * that many seconds (walship stats --interval), said in "interval_s", and "afresh" says
+ * whether the histograms were made afresh within it (walshipd restarted: the counts are
+ * those since then). */
+void probe_print_json(FILE *out, const struct probe_snapshot *s, long interval_s, bool afresh);
 
 /* walship_fsync_duration_seconds and walship_send_duration_seconds as Prometheus
  * histograms (cumulative _bucket{le}, _sum, _count). */

@@ -173,8 +173,9 @@ grep -Eq "^  send to $(ns_addr "$NS_R1"): +[0-9]+ ops, p50 " <<<"$text" ||
 
 text=$(in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF")
 grep -q 'usecs' <<<"$text" || fail "walship stats text has no histogram"
-in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json --interval 1 --count 1 | jq -e '.fsync' >/dev/null ||
-	fail "walship stats --interval printed no JSON"
+in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json --interval 1 --count 1 |
+	jq -e '.interval_s == 1 and .afresh == false and .fsync' >/dev/null ||
+	fail "walship stats --interval printed no JSON of one interval"
 
 # Pins go away at exit (bpf_keep_pins = off).
 in_mnt "$P_PID" test -e "$PPIN/fsync_hist" || fail "primary pins gone early"

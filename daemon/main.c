@@ -320,10 +320,12 @@ int main(int argc, char **argv)
 		goto out_ring;
 	}
 	if (d.cfg.sysfs != CONFIG_SWITCH_OFF && !no_sysfs) {
+		const char *why = NULL;
+
 		d.publisher = publish_new();
 		if (d.cfg.sysfs == CONFIG_SWITCH_ON &&
-		    !publish_ready(d.publisher, clock_now_ms())) {
-			log_fatal("sysfs = on, but walship.ko is not loaded (docs/sysfs.md)");
+		    !publish_ready(d.publisher, clock_now_ms(), &why)) {
+			log_fatal("sysfs = on, but %s (docs/sysfs.md)", why);
 			publish_free(d.publisher);
 			ring_exit(&d.ring);
 			d.role->free(d.state);

@@ -19,6 +19,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "common/caps.h"
 #include "common/log.h"
 #include "net/peertag.h"
 #include "probe/pins.h"
@@ -110,32 +111,12 @@ static bool complete_has_cqe_arg(void)
 	return ret;
 }
 
-/* True if this process's effective set has capability @cap (from /proc/self/status). */
-static bool have_cap(unsigned int cap)
-{
-	unsigned long long eff = 0;
-	char line[256];
-	bool found = false;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return true; /* cannot tell: let the kernel say */
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
-			found = true;
-			break;
-		}
-	fclose(f);
-	return !found || (eff >> cap) & 1;
-}
-
 /* The capabilities BPF tracing needs: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN for both
  * (kernels before 5.8, and what mounting bpffs and tracefs needs).  NULL when enough. */
 static const char *probe_caps_missing(void)
 {
-	const unsigned int cap_sys_admin = 21, cap_perfmon = 38, cap_bpf = 39;
-
-	if (have_cap(cap_sys_admin) || (have_cap(cap_bpf) && have_cap(cap_perfmon)))
+	if (caps_effective(CAPS_SYS_ADMIN) ||
+	    (caps_effective(CAPS_BPF) && caps_effective(CAPS_PERFMON)))
 		return NULL;
 	return "walshipd lacks the capabilities for BPF (CAP_BPF and CAP_PERFMON, or "
 	       "CAP_SYS_ADMIN; root normally has them)";

@@ -26,7 +26,7 @@
  * under their application_name, when it follows the node-name rule: one directory per
  * name (two standbys left with the default application_name "walreceiver" share one),
  * the most advanced standby of a name shown (streaming, then between commands, then
- * authenticating; the newest first among equals), and those most advanced first under
+ * authenticating; in the status's order among equals), and those most advanced first under
  * the bound: a connection that names itself as a streaming standby and never finishes
  * its authentication, which anyone reaching pg_listen may open, neither takes that
  * standby's directory nor pushes streaming ones out.  A module from before the standby
@@ -54,6 +54,7 @@
 #include <walship/netlink.h>
 
 #include "common/compiler.h"
+#include "common/caps.h"
 #include "common/log.h"
 #include "common/node_name.h"
 #include "publish/publish.h"
@@ -116,6 +117,11 @@ struct publisher {
 	bool node_valid; /* node holds what the module has */
 	bool announced_missing;
 	bool busy; /* refused: another socket publishes (logged once, until we publish) */
+	/* not allowed: walshipd lacks CAP_NET_ADMIN (in the host's user namespace, which
+	 * walship.ko's GENL_ADMIN_PERM asks for): logged once, tried again every
+	 * PUBLISH_DENIED_RETRY_MS, not every PUBLISH_RETRY_MS with two lines each time */
+	bool denied;
+	const char *unready; /* why the family is not resolved, for publish_ready() */
 	char upstream_name[WALSHIP_NAME_MAX + 1]; /* replica: last name from a handshake */
 	struct pub_node node;
 	struct pub_peer peers[WALSHIP_MAX_PEERS]; /* what the module has */
@@ -390,6 +396,16 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	if (now_ms < pb->next_resolve_ms)
 		return false;
 	pb->next_resolve_ms = now_ms + PUBLISH_RETRY_MS;
+	/* Every update would be refused (EPERM): said once, before any netlink traffic. */
+	if (!caps_effective(CAPS_NET_ADMIN)) {
+		pb->unready = "walshipd lacks CAP_NET_ADMIN, which walship.ko's updates need";
+		if (!pb->denied)
+			log_log("the state is not published to walship.ko: %s (docs/sysfs.md)",
+				pb->unready);
+		pb->denied = true;
+		pb->next_resolve_ms = now_ms + PUBLISH_DENIED_RETRY_MS;
+		return false;
+	}
 	if (!pb->sk) {
 		pb->sk = nl_socket_alloc();
 		if (!pb->sk)
@@ -421,6 +437,7 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	}
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	if (family < 0) {
+		pb->unready = "walship.ko is not loaded";
 		if (!pb->announced_missing)
 			log_log("walship.ko is not loaded; its sysfs state is published once it is");
 		pb->announced_missing = true;
@@ -428,7 +445,7 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	}
 	pb->announced_missing = false;
 	pb->node_valid = false;
-	if (pb->busy) /* said once; pub_drain() says when we publish */
+	if (pb->busy || pb->denied) /* said once; pub_drain() says when we publish */
 		return true;
 	log_log("publishing state to walship.ko (generic netlink family \"%s\", id %d)%s",
 		WALSHIP_GENL_NAME, family,
@@ -436,9 +453,17 @@ static bool pub_resolve(struct publisher *pb, int64_t now_ms)
 	return true;
 }
 
-bool publish_ready(struct publisher *pb, int64_t now_ms)
+bool publish_ready(struct publisher *pb, int64_t now_ms, const char **why)
 {
-	return pb && pub_resolve(pb, now_ms);
+	if (!pb) {
+		*why = "out of memory";
+		return false;
+	}
+	pb->unready = "no netlink socket";
+	if (pub_resolve(pb, now_ms))
+		return true;
+	*why = pb->unready;
+	return false;
 }
 
 /*
@@ -475,7 +500,22 @@ static bool pub_drain(struct publisher *pb, int64_t now_ms)
 			log_log("publishing state to walship.ko: the other publisher is gone");
 			pb->busy = false;
 		}
+		if (pb->denied && pb->node_valid) {
+			log_log("publishing state to walship.ko: its updates are allowed now");
+			pb->denied = false;
+		}
 		return true;
+	}
+	if (first == -NLE_PERM) {
+		/* CAP_NET_ADMIN in a user namespace of our own is not the host's. */
+		if (!pb->denied)
+			log_log("walship.ko refused the update: %s (CAP_NET_ADMIN in the host's user "
+				"namespace is needed, docs/sysfs.md); trying again every %d s",
+				nl_geterror(first), PUBLISH_DENIED_RETRY_MS / 1000);
+		pb->denied = true;
+		pub_lost(pb, now_ms, NULL);
+		pb->next_resolve_ms = now_ms + PUBLISH_DENIED_RETRY_MS;
+		return false;
 	}
 	if (first == -NLE_BUSY) {
 		if (!pb->busy)

@@ -26,6 +26,8 @@
 
 #define PUBLISH_MIN_INTERVAL_MS 200
 #define PUBLISH_RETRY_MS 2000
+/* How often a publisher the kernel does not allow (no CAP_NET_ADMIN) tries again. */
+#define PUBLISH_DENIED_RETRY_MS 60000
 /* A replica's upstream peer before any handshake named it (docs/sysfs.md). */
 #define PUBLISH_UPSTREAM_NAME "upstream"
 
@@ -34,9 +36,10 @@ struct publisher;
 /* A publisher that has not resolved the family yet, or NULL when out of memory (logged). */
 struct publisher *publish_new(void);
 
-/* Resolve the family now (sysfs = on checks it at start): false when walship.ko is not
- * loaded; the publisher goes on trying every PUBLISH_RETRY_MS either way. */
-bool publish_ready(struct publisher *pb, int64_t now_ms);
+/* Resolve the family now (sysfs = on checks it at start): false, with *@why saying why,
+ * when walship.ko is not loaded or walshipd may not publish (no CAP_NET_ADMIN); the
+ * publisher goes on trying either way. */
+bool publish_ready(struct publisher *pb, int64_t now_ms, const char **why);
 
 /* Publish @n if it differs from what walship.ko last received (see above). */
 void publish_tick(struct publisher *pb, const struct status_node *n, int64_t now_ms);

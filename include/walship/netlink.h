@@ -33,8 +33,9 @@
  * by the family's maxattr (at least WALSHIP_A_STANDBY_GONE) and sends none to one that
  * has not.
  *
- * Attribute numbers start at 1 (0 is never sent).  u64 attributes are 8-byte aligned with
- * WALSHIP_A_PAD where needed.  Names follow the node-name rule of walship/node_name.h
+ * Attribute numbers start at 1 (0 is never sent).  u64 attributes of the module's replies
+ * and events are 8-byte aligned with WALSHIP_A_PAD where needed; requests carry no
+ * WALSHIP_A_PAD (the module's policy refuses it, as any attribute it does not take).  Names follow the node-name rule of walship/node_name.h
  * (WALSHIP_NAME_MAX is its bound); the module keeps at most WALSHIP_MAX_PEERS peers and
  * as many standbys.
  */

@@ -370,6 +370,13 @@ check "peer r1 published again after insmod" wait_for 15 file_is $W/peers/r1/sta
 # replica publishes and takes over the module: the primary's r1 is removed.
 kill -TERM $P_PID $R_PID
 wait $P_PID $R_PID 2>/dev/null
+# A poll() on r1's state (unknown now, its publisher gone) is woken when the takeover
+# below removes its directory (docs/sysfs.md), and its read then fails.
+rm -f /tmp/gone-r1.out
+/nlcheck gone $W/peers/r1/state 60000 >/tmp/gone-r1.out 2>&1 &
+GONE_PID=$!
+check "the poll() listener read r1's state before its removal" \
+	wait_for 30 grep -q '^read: unknown' /tmp/gone-r1.out
 walshipd -c /tmp/p.conf --no-sysfs 2>>/tmp/p.log &
 P_PID=$!
 walshipd -c /tmp/r1-pub.conf 2>>/tmp/r1.log &
@@ -378,6 +385,10 @@ check "replica publishes: daemon = its pid" wait_for 20 file_is $W/daemon $R_PID
 eq "role" replica "$(cat $W/role)"
 check "replica's upstream peer p streaming" wait_for 30 file_is $W/peers/p/state streaming
 eq "the previous publisher's peers are removed" p "$(ls $W/peers)"
+wait $GONE_PID
+echo "GUEST: the poll() listener on peers/r1/state: $(tr '\n' ' ' </tmp/gone-r1.out)"
+eq "poll() on peers/r1/state wakes when its directory is removed" "woke: gone" \
+	"$(tail -n 1 /tmp/gone-r1.out)"
 # A standby (pg_receivewal, application_name rw1) streams from the replica's pg_listen: it
 # starts at the end of what the replica holds, and waits there for the last segment.
 if [ -x /bin/pg_receivewal ]; then

@@ -8,6 +8,10 @@
  *   nlcheck poll FILE MS     read FILE and print "read: VALUE" (its first line), poll()
  *                            it for POLLPRI, print "woke: VALUE" with its new first line,
  *                            or "timeout"
+ *   nlcheck gone FILE MS     read FILE and print "read: VALUE", then poll() it until it
+ *                            is removed: print "woke: gone" once a read fails after a
+ *                            wake-up (each other wake-up printed "woke: VALUE"), or
+ *                            "timeout" when MS milliseconds pass in all
  *   nlcheck events NAME STATES MS
  *                            join the multicast group "events", print "subscribed", then
  *                            wait for a WALSHIP_CMD_EVENT about the peer or standby NAME
@@ -530,6 +534,39 @@ static int check_poll(const char *path, int timeout_ms)
 	return 0;
 }
 
+static int check_gone(const char *path, int timeout_ms)
+{
+	struct pollfd pfd = { .events = POLLPRI | POLLERR };
+	struct timespec t0, t;
+	char value[256];
+
+	pfd.fd = open(path, O_RDONLY);
+	if (pfd.fd < 0 || read_first_line(pfd.fd, value, sizeof(value)) < 0) {
+		perror(path);
+		return 2;
+	}
+	printf("read: %s\n", value);
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = timeout_ms -
+		       ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			printf("timeout\n");
+			return 1;
+		}
+		if (read_first_line(pfd.fd, value, sizeof(value)) < 0) {
+			printf("woke: gone\n");
+			return 0;
+		}
+		printf("woke: %s\n", value);
+		fflush(stdout);
+	}
+}
+
 /* Is @state one of the comma-separated @states? */
 static bool state_listed(const char *states, const char *state)
 {
@@ -627,9 +664,12 @@ int main(int argc, char **argv)
 		return check_policy();
 	if (argc == 4 && !strcmp(argv[1], "poll"))
 		return check_poll(argv[2], atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "gone"))
+		return check_gone(argv[2], atoi(argv[3]));
 	if (argc == 5 && !strcmp(argv[1], "events"))
 		return check_events(argv[2], argv[3], atoi(argv[4]));
 	fprintf(stderr, "usage: nlcheck policy | nlcheck poll FILE TIMEOUT_MS |\n"
+			"       nlcheck gone FILE TIMEOUT_MS |\n"
 			"       nlcheck events NAME STATE[,STATE...] TIMEOUT_MS\n");
 	return 2;
 }

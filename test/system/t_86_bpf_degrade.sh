@@ -5,6 +5,7 @@
 # are off.  With probes = on and the same capabilities dropped, walshipd refuses to start
 # with a clear error.  In a PID namespace of its own the probes follow it there and count
 # its fsyncs.  Without CAP_SYS_ADMIN and tracefs, the BTF-typed probes (ext4's too) load.
+# sysfs = on without CAP_NET_ADMIN is refused, saying so.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -80,6 +81,20 @@ grep -q 'could not start the BPF probes: walshipd lacks the capabilities for BPF
 grep -qi 'probes = auto or off' "$TEST_DIR/ws-on.log" || fail "no hint to set probes = auto or off"
 [[ -S "$TEST_DIR/ws-on/walshipd.sock" ]] && fail "walshipd with probes = on left a socket"
 log "ok: probes = on refused (exit $RC)"
+
+# sysfs = on without CAP_NET_ADMIN (walship.ko's updates need it): refused at start for
+# that reason, whether the module is loaded or not (the build before said only "not
+# loaded", and with the module loaded tried, and logged, every 2 s for ever).
+SYSCONF=$TEST_DIR/ws-sysfs/walship.conf
+mkdir -p "$TEST_DIR/ws-sysfs"
+write_replica_conf "$SYSCONF" "$TEST_DIR/ws-sysfs" "$NS_P" sysfs=on probes=off
+run_capture "$TEST_DIR/ws-sysfs.log" timeout 20 ip netns exec "$NS_R1" \
+	capsh --drop=cap_net_admin -- -c 'exec "$@"' walshipd "$REAL_WALSHIPD" -c "$SYSCONF"
+sed 's/^/    | /' "$TEST_DIR/ws-sysfs.log"
+((RC != 0 && RC != 124)) || fail "walshipd with sysfs = on and no CAP_NET_ADMIN: exit $RC"
+grep -q 'sysfs = on, but walshipd lacks CAP_NET_ADMIN' "$TEST_DIR/ws-sysfs.log" ||
+	fail "walshipd with sysfs = on and no CAP_NET_ADMIN did not say why it refused"
+log "ok: sysfs = on refused without CAP_NET_ADMIN (exit $RC)"
 
 # In a PID namespace of its own (a container), with every capability: the probes filter
 # on the daemon's pid as its namespace sees it (bpf_get_ns_current_pid_tgid()), and count

@@ -931,6 +931,7 @@ static void infile_await_identity(struct infile *f)
 static void infile_synced(struct infile *f, int res)
 {
 	struct replica *rp = f->link->rp;
+	struct link *lk = f->link;
 
 	if (res < 0) {
 		infile_fail(f, WIRE_ACK_IO_ERROR, "could not fsync file \"%s\": %s", f->tmp_name,
@@ -946,19 +947,18 @@ static void infile_synced(struct infile *f, int res)
 	 * against what the store holds now, the last step before the rename. */
 	infile_check_identity(f);
 	if (f->fail_status != WIRE_ACK_STORED) {
-		struct link *lk = f->link;
-
 		infile_refuse(f); /* may free f */
 		link_write_waiting(lk);
 		return;
 	}
 	/* The first segment fixes the store's identity (a store that recorded the system
-	 * identifier alone, the rest), durably, before anything of it is acknowledged. */
+	 * identifier alone, the rest), durably, before anything of it is acknowledged.  Both
+	 * may free f (a job that could not be made refuses it at once). */
 	if (f->wv.have_id && wal_identity_completes(&rp->store.id, &f->wv.id))
 		infile_await_identity(f);
 	else
 		infile_rename(f);
-	link_write_waiting(f->link); /* f no longer holds the disk */
+	link_write_waiting(lk); /* f no longer holds the disk */
 }
 
 static bool infile_name_freed(struct infile *f);
@@ -1571,8 +1571,13 @@ static void infile_keep_synced(struct infile *f, const char *why)
 		/* Pages past what was synced may be cached but not on disk (a failed fsync
 		 * leaves them clean and readable, and reports its error once): dropped, so
 		 * that a later start's look at the records, or walship fetch, reads the
-		 * disk, not them. */
-		(void)posix_fadvise(f->fd, (off_t)f->durable, 0, POSIX_FADV_DONTNEED);
+		 * disk, not them.  From the page holding the durable end: the kernel drops
+		 * whole pages only, and that page's bytes past the end are among those
+		 * (its bytes before it are on disk and read back as they are). */
+		uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+		(void)posix_fadvise(f->fd, (off_t)(f->durable - f->durable % page), 0,
+				    POSIX_FADV_DONTNEED);
 		close(f->fd);
 		f->fd = -1;
 	}

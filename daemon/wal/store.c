@@ -300,22 +300,29 @@ static int store_parse_tmp_name(const char *tmp_name, struct store_partial *p, s
 }
 
 /* Feed @fd's first @len bytes to @d from @lsn, all of them when @whole, else until its
- * records end; false when a read fails short (then @d stopped before @lsn + @len). */
-static bool store_decode_fd(struct wal_decoder *d, int fd, uint64_t lsn, uint64_t len, bool whole,
-			    uint8_t *buf)
+ * records end.  Returns 1 when done, 0 when the file ends before (then @d stopped before
+ * @lsn + @len), or -errno when a read fails or -ENOMEM (then what follows is not known). */
+static int store_decode_fd(struct wal_decoder *d, int fd, uint64_t lsn, uint64_t len, bool whole,
+			   uint8_t *buf)
 {
 	for (uint64_t off = 0; off < len;) {
 		size_t want = len - off < READ_CHUNK ? (size_t)(len - off) : READ_CHUNK;
 		ssize_t got = pread(fd, buf, want, (off_t)off);
+		int ret;
 
-		if (got <= 0 || wal_decoder_feed(d, lsn + off, buf, (size_t)got) < 0)
-			return false;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return 0;
+		ret = wal_decoder_feed(d, lsn + off, buf, (size_t)got);
+		if (ret < 0)
+			return ret;
 		off += (uint64_t)got;
 		/* Zeros or damage: nothing more in this segment is WAL. */
 		if (!whole && d->state == WAL_DEC_SEGMENT_END)
 			break;
 	}
-	return true;
+	return 1;
 }
 
 int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size, uint64_t *valid)
@@ -327,11 +334,16 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 	struct wal_name wn;
 	uint64_t segno, seg_start;
 	uint8_t *buf;
-	int prev = -1;
+	ssize_t got;
+	int prev = -1, ret = 0;
 
 	*valid = 0;
-	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
-	    pread(fd, first, sizeof(first), 0) != (ssize_t)sizeof(first))
+	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT)
+		return 0;
+	got = pread(fd, first, sizeof(first), 0);
+	if (got < 0)
+		return -errno; /* not known, rather than none */
+	if (got != (ssize_t)sizeof(first))
 		return 0;
 	wal_page_header_decode(first, true, &hdr);
 	if (hdr.seg_size != size || wal_name_segno(&wn, hdr.seg_size, &segno) < 0)
@@ -349,7 +361,7 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 	}
 	if (prev >= 0 && (wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start - size,
 					    NULL, NULL) < 0 ||
-			  !store_decode_fd(&d, prev, seg_start - size, size, true, buf) ||
+			  store_decode_fd(&d, prev, seg_start - size, size, true, buf) <= 0 ||
 			  d.next_lsn != seg_start)) {
 		wal_decoder_end(&d);
 		close(prev);
@@ -358,7 +370,9 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 	if (prev < 0 &&
 	    wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start, NULL, NULL) < 0)
 		goto out;
-	store_decode_fd(&d, fd, seg_start, size, false, buf);
+	/* A read that fails leaves the records after it uncounted: their end is not known. */
+	ret = store_decode_fd(&d, fd, seg_start, size, false, buf);
+	ret = ret < 0 ? ret : 0;
 	/* The padding after a record is zeros in PostgreSQL's WAL, and in a preallocated
 	 * segment: the bytes up to the aligned end are what PostgreSQL flushed. */
 	if (d.end_lsn > seg_start)
@@ -370,7 +384,7 @@ out:
 	if (prev >= 0)
 		close(prev);
 	free(buf);
-	return 0;
+	return ret;
 }
 
 /*
@@ -481,9 +495,20 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	    (wn.kind != WAL_FILE_SEGMENT && wn.kind != WAL_FILE_PARTIAL))
 		return false;
 	fd = openat(st->incoming_fd, tmp_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	if (fd < 0) {
+		/* Not read, so not known to hold nothing (gone is nothing) */
+		p->damaged = errno != ENOENT;
+		if (p->damaged)
+			log_log("could not open partial file \"%s\": %s", tmp_name,
+				strerror(errno));
 		return false;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+	}
+	if (fstat(fd, &sb) < 0) {
+		p->damaged = true;
+		log_log("could not stat partial file \"%s\": %s", tmp_name, strerror(errno));
+		goto out_close;
+	}
+	if (!S_ISREG(sb.st_mode))
 		goto out_close;
 	store_partial_record(fd, &sb, p);
 	if (synced)
@@ -499,8 +524,17 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	if (!synced) {
 		bool extend;
 
-		have_valid = store_valid_records(st->dir_fd, fd, p->name, p->size, &valid) == 0 &&
-			     valid > 0 && valid <= (uint64_t)sb.st_size;
+		int vret = store_valid_records(st->dir_fd, fd, p->name, p->size, &valid);
+
+		/* Its records could not all be read (a read error, no memory): where they end,
+		 * which may be acknowledged bytes past the record, is not known.  Not removed. */
+		if (vret < 0) {
+			log_log("could not read the WAL records of partial file \"%s\": %s",
+				tmp_name, strerror(-vret));
+			p->damaged = true;
+			goto out_close;
+		}
+		have_valid = valid > 0 && valid <= (uint64_t)sb.st_size;
 		extend = have_valid && valid > p->durable;
 		/* Whatever counts is synced first: whole records written before a crash of
 		 * this daemon, and a recorded length too (the record is set before the fsync
@@ -528,8 +562,10 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	if (p->durable == 0)
 		goto out_close;
 	buf = malloc(READ_CHUNK);
-	if (!buf)
+	if (!buf) {
+		p->damaged = true; /* durable bytes not read back: not removed */
 		goto out_close;
+	}
 	if (!store_partial_read(fd, tmp_name, &wn, recorded, p, buf)) {
 		uint64_t ahead = recorded;
 
@@ -933,6 +969,13 @@ int store_same_content(struct store *st, const char *incoming_name, const char *
 	if (ret < 0)
 		log_error("could not compare file \"%s/%s/%s\" with \"%s/%s\": %s", st->path,
 			  STORE_INCOMING_DIR, incoming_name, st->path, name, strerror(-ret));
+	/* The same: the stored file stands for the incoming copy, which goes.  It may have
+	 * been put there by other hands (cp, rsync: no fsync), so its bytes are made durable
+	 * first, or a power loss could take both copies of acknowledged WAL. */
+	if (ret == 1 && fdatasync(fb) < 0) {
+		ret = -errno;
+		log_error("could not fsync file \"%s/%s\": %s", st->path, name, strerror(errno));
+	}
 	close(fb);
 out_close_a:
 	close(fa);

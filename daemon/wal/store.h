@@ -124,8 +124,9 @@ int store_read_identity(int archive_fd, struct wal_identity *id);
 void store_adopt_identity(struct store *st, const struct wal_identity *id);
 
 /*
- * Compare the complete file @incoming_name in .incoming with @name in the store.
- * Returns 1 when identical, 0 when different, -errno on error (logged).
+ * Compare the complete file @incoming_name in .incoming with @name in the store, and when
+ * they are identical make @name's bytes durable (it may not have been written by walship).
+ * Returns 1 when identical (and synced), 0 when different, -errno on error (logged).
  */
 int store_same_content(struct store *st, const char *incoming_name, const char *name);
 
@@ -308,7 +309,8 @@ bool store_has_incoming(const struct store *st, const char *name);
  * from the segment before counts when that segment is stored under its name in the
  * archive open at @archive_fd (it is decoded first).  The durable length of a streamed
  * segment written in place, whose group commits record nothing (docs/architecture.md,
- * "Durability rules").  Returns 0, or -ENOMEM.
+ * "Durability rules").  Returns 0, or -errno (-ENOMEM, a read that failed): then where the
+ * records end is not known, and *@valid is only where those read before end.
  */
 int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size, uint64_t *valid);
 

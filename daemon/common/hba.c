@@ -259,6 +259,15 @@ static bool hba_parse_address(struct hba_parser *parser, char *field, struct hba
 	} else if (inet_pton(AF_INET6, field, rule->addr) == 1) {
 		rule->family = AF_INET6;
 		max_prefix = 128;
+		/* A peer at ::ffff:a.b.c.d is matched as the IPv4 peer it is
+		 * (hba_request_address()): a rule written so would never match, and as a
+		 * reject it would let in the host it was written against. */
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)rule->addr)) {
+			hba_error(parser, "IPv4-mapped IPv6 address \"%s\"", original);
+			log_hint("Write the IPv4 address (as 10.0.0.9 or 10.0.0.0/24): a peer "
+				 "connecting over IPv6 from a mapped address is matched as IPv4.");
+			return false;
+		}
 	} else {
 		hba_error(parser, "invalid IP address \"%s\"", field);
 		log_hint("Write all, or an IPv4 or IPv6 address with an optional /prefix, as "

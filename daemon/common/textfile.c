@@ -28,7 +28,15 @@ static int textfile_check(int fd, const char *path, const char *what, size_t max
 		log_error("%s \"%s\" is not a regular file of at most %zu bytes", what, path, max);
 		return -EINVAL;
 	}
-	/* PostgreSQL's check of ssl_key_file (be-secure-common.c check_ssl_key_file()) */
+	/* PostgreSQL's check of ssl_key_file (be-secure-common.c check_ssl_key_file()):
+	 * owned by the daemon's user or root, ... */
+	if (private && st->st_uid != geteuid() && st->st_uid != 0) {
+		log_error("%s \"%s\" is owned by another user (uid %u)", what, path,
+			  (unsigned int)st->st_uid);
+		log_detail("File must be owned by the daemon's user or root.");
+		return -EACCES;
+	}
+	/* ... with no more access than these */
 	if (private && ((st->st_uid != 0 && (st->st_mode & (S_IRWXG | S_IRWXO))) ||
 			(st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))))) {
 		log_error("%s \"%s\" has group or world access", what, path);

@@ -545,14 +545,16 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 			goto out_unlink;
 		}
 		cs->group = gr->gr_gid;
-		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+		/* Neither this nor the mode below follows a symbolic link: the socket's name
+		 * replaced by one (a folder others may write), root would open up its target. */
+		if (fchownat(AT_FDCWD, path, (uid_t)-1, gr->gr_gid, AT_SYMLINK_NOFOLLOW) < 0) {
 			ret = -errno;
 			log_error("could not set group of control socket \"%s\": %s", path,
 				  strerror(errno));
 			goto out_unlink;
 		}
 	}
-	if (chmod(path, (mode_t)mode) < 0) {
+	if (fchmodat(AT_FDCWD, path, (mode_t)mode, AT_SYMLINK_NOFOLLOW) < 0) {
 		ret = -errno;
 		log_error("could not set permissions of control socket \"%s\": %s", path,
 			  strerror(errno));

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_99c: how standbys authenticate on pg_listen (issue 14): TLS from the appliance's
 # certificate (a standby with sslmode=verify-full streams), SCRAM-SHA-256 against the
-# verifiers of pg_password_file (made by `walship password`), with channel binding over TLS
+# verifiers of pg_password_file (made by `walship password`; refused when others may read
+# or own it), with channel binding over TLS
 # (SCRAM-SHA-256-PLUS) and without it in plaintext, and client certificates (hba method
 # cert: the certificate's CN is the user).  A PostgreSQL 15 standby streams with the right
 # password over verify-full; with a wrong one its log says PostgreSQL's "password
@@ -293,4 +294,14 @@ fi
 [[ "$out" == *"password file \"$PW\" has group or world access"* ]] ||
 	fail "walshipd with a password file of mode 0644: '$out'"
 log "ok: a password file of mode 0644 is refused: $(grep -m 1 'group or world' <<<"$out")"
+# Mode 0600 but owned by another user (who could write verifiers into it): refused too,
+# as PostgreSQL refuses such a key file (accepted on the build before).
+chmod 0600 "$PW"
+chown 65534 "$PW"
+if out=$(in_ns "$NS_R1" timeout 30 "$WALSHIPD" -c "$RCONF" 2>&1); then
+	fail "walshipd started with a password file owned by uid 65534"
+fi
+[[ "$out" == *"password file \"$PW\" is owned by another user (uid 65534)"* ]] ||
+	fail "walshipd with a password file owned by another user: '$out'"
+log "ok: a password file owned by another user is refused"
 log "PASS"

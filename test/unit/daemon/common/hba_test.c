@@ -284,6 +284,12 @@ static void test_errors(void **state)
 	parse_fails("host replica all all fd00::/129\n", "invalid IP mask \"fd00::/129\"");
 	parse_fails("host replica all all 10.0.0.0/\n", "invalid IP mask \"10.0.0.0/\"");
 	parse_fails("host replica all all 10.0.0.0/+8\n", "invalid IP mask \"10.0.0.0/+8\"");
+	/* a mapped address would never match (peers are matched as IPv4): a reject so
+	 * written would let the host in */
+	parse_fails("reject replica all all ::ffff:10.0.0.9\n",
+		    "IPv4-mapped IPv6 address \"::ffff:10.0.0.9\"");
+	parse_fails("host replica all all ::ffff:10.0.0.0/104\n",
+		    "IPv4-mapped IPv6 address \"::ffff:10.0.0.0/104\"");
 	parse_fails("host replica all all db.example.net\n",
 		    "invalid IP address \"db.example.net\"");
 	parse_fails("host replica all all\n",

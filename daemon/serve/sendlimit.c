@@ -159,6 +159,18 @@ static void fold(struct sendlimit *sl, size_t k)
 	sl->next_due_us = INT64_MIN; /* the segments before the index reach further */
 }
 
+/*
+ * The commits before @lsn are not all known (WAL that could not be decoded, or a commit
+ * with no room to note it): a hold released --before at or under it stays held, as
+ * after an overflow of the index, for its search would pass over a commit it never saw.
+ * Until the index starts again.
+ */
+static void note_hole(struct sendlimit *sl, uint64_t lsn)
+{
+	if (lsn > sl->overflow_lsn)
+		sl->overflow_lsn = lsn;
+}
+
 /* The index is full: its older half leaves it at once (one move for half of its length,
  * not one per commit), due or not (said once per start of the index). */
 static void drop_older_half(struct sendlimit *sl)
@@ -170,7 +182,7 @@ static void drop_older_half(struct sendlimit *sl)
 			    "kept; the older half is delayed by its segments' times instead",
 			    sl->ncommits);
 	sl->overflow_logged = true;
-	sl->overflow_lsn = sl->commits[k - 1].lsn;
+	note_hole(sl, sl->commits[k - 1].lsn);
 	fold(sl, k);
 }
 
@@ -184,11 +196,15 @@ static void note_commit(void *arg, const struct wal_xact_end *x)
 		size_t cap = sl->cap ? sl->cap * 2 : 1024;
 		struct commit *c;
 
-		if (cap > SENDLIMIT_MAX_COMMITS || !(c = realloc(sl->commits, cap * sizeof(*c))))
-			drop_older_half(sl);
-		else {
+		if (cap <= SENDLIMIT_MAX_COMMITS && (c = realloc(sl->commits, cap * sizeof(*c)))) {
 			sl->commits = c;
 			sl->cap = cap;
+		} else if (sl->ncommits < 2) {
+			/* no room even for the first (out of memory): a hole in what is known */
+			note_hole(sl, x->end_lsn);
+			return;
+		} else {
+			drop_older_half(sl);
 		}
 	}
 	sl->commits[sl->ncommits++] = (struct commit){ x->lsn, x->end_lsn, x->xact_time };
@@ -308,18 +324,24 @@ static int holds_save(struct sendlimit *sl)
 	return durable_put(&dir, SENDLIMIT_HOLDS_FILE, buf, len, 0); /* logs */
 }
 
-static void holds_load(struct sendlimit *sl)
+/* The holds saved before a restart.  Returns 0 (none saved is none held), or -errno when
+ * the file cannot be read whole (logged): walshipd then does not start, as for its slots,
+ * rather than stream a held standby freely and let retention remove what it holds. */
+static int holds_load(struct sendlimit *sl)
 {
 	char line[PGWIRE_MAX_NAME + 80];
 	FILE *f;
-	int fd = openat(sl->meta_fd, SENDLIMIT_HOLDS_FILE, O_RDONLY | O_CLOEXEC);
+	int fd = openat(sl->meta_fd, SENDLIMIT_HOLDS_FILE, O_RDONLY | O_CLOEXEC), ret = 0;
 
-	if (fd < 0)
-		return;
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return;
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0 || !(f = fdopen(fd, "r"))) {
+		ret = -errno;
+		log_error("could not read file \"%s/%s\": %s", sl->meta_path, SENDLIMIT_HOLDS_FILE,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
 	}
 	while (fgets(line, sizeof(line), f) && sl->nholds < SENDLIMIT_MAX_HOLDS) {
 		struct hold *h = &sl->holds[sl->nholds];
@@ -359,7 +381,13 @@ static void holds_load(struct sendlimit *sl)
 			(unsigned int)(h->lsn >> 32), (unsigned int)h->lsn);
 		sl->nholds++;
 	}
+	if (ferror(f)) {
+		ret = -EIO;
+		log_error("could not read file \"%s/%s\": %s", sl->meta_path, SENDLIMIT_HOLDS_FILE,
+			  strerror(EIO));
+	}
 	fclose(f);
+	return ret;
 }
 
 struct sendlimit *sendlimit_new(const struct store *store, const char *standby_delay)
@@ -378,7 +406,11 @@ struct sendlimit *sendlimit_new(const struct store *store, const char *standby_d
 		return NULL;
 	}
 	parse_delays(sl, standby_delay);
-	holds_load(sl);
+	if (holds_load(sl) < 0) {
+		close(sl->meta_fd);
+		free(sl);
+		return NULL;
+	}
 	return sl;
 }
 
@@ -388,13 +420,18 @@ void sendlimit_reload(struct sendlimit *sl, const char *standby_delay)
 		parse_delays(sl, standby_delay);
 }
 
-/* After feeding the decoder: say once what it could not decode. */
+/* After feeding the decoder: say once what it could not decode, and mark it as a hole (the
+ * rest of the segment it was in is passed over). */
 static void feed_done(struct sendlimit *sl)
 {
 	if (sl->dec.errors > sl->errors_logged) {
+		uint64_t seg = sl->store->id.seg_size;
+
 		log_warning("could not decode WAL for delayed and held standbys: %s",
 			    sl->dec.message);
 		sl->errors_logged = sl->dec.errors;
+		if (seg)
+			note_hole(sl, (sl->dec.damaged_lsn / seg + 1) * seg);
 	}
 }
 
@@ -410,7 +447,7 @@ static void feed_fd(struct sendlimit *sl, int fd, uint64_t seg_lsn, uint64_t upt
 		if (got <= 0)
 			return; /* short: the rest comes with the next news */
 		if (wal_decoder_feed(&sl->dec, sl->dec.next_lsn, buf, (size_t)got) < 0)
-			return;
+			break; /* (out of memory: counted as damage, the rest of the segment skipped) */
 	}
 	feed_done(sl);
 }
@@ -675,15 +712,20 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 		} else if (h->mode == HOLD_BEFORE) {
 			size_t i = commit_lower_bound(sl, h->lsn);
 
+			/* A commit record the hold position falls inside (held at a flush
+			 * position that cut it) is one of those after the hold: its rest is
+			 * not sent when its time is at or after the release's. */
+			if (i > 0 && sl->commits[i - 1].end_lsn > h->lsn)
+				i--;
 			/* the first commit at or after the time (commit times need not grow
-			 * with the WAL: one by one): up to its start */
+			 * with the WAL: one by one): up to its start, not before the hold */
 			if (h->before_from > i)
 				i = h->before_from;
 			while (i < sl->ncommits && sl->commits[i].time < h->time)
 				i++;
 			h->before_from = i;
 			if (i < sl->ncommits)
-				at = sl->commits[i].lsn;
+				at = sl->commits[i].lsn > h->lsn ? sl->commits[i].lsn : h->lsn;
 			else if (sl->dec_on && sl->dec.end_lsn > at)
 				at = sl->dec.end_lsn; /* none yet: up to what was decoded */
 		}

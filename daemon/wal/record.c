@@ -106,6 +106,7 @@ static void attr_printf(3, 4) damaged(struct wal_decoder *d, uint64_t at, const 
 		snprintf(d->message + n, sizeof(d->message) - (size_t)n, " at %X/%08X",
 			 (unsigned int)(at >> 32), (unsigned int)at);
 	d->errors++;
+	d->damaged_lsn = at;
 	d->prev_lsn = 0;
 	d->state = WAL_DEC_SEGMENT_END;
 }

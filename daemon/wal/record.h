@@ -85,6 +85,7 @@ struct wal_decoder {
 	uint64_t prev_lsn; /* start of the last good record, 0 unknown */
 	uint64_t end_lsn; /* the end of the last good record, 0 none yet */
 	uint64_t records, xact_ends, errors;
+	uint64_t damaged_lsn; /* where the last error was (the rest of its segment skipped) */
 	char message[256]; /* the last error, in PostgreSQL's message style */
 	wal_xact_cb cb;
 	void *cb_arg;

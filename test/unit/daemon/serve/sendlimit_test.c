@@ -5,7 +5,9 @@
  * wake-up not taken by a look at the limit in between, a hold released --upto keeping
  * its position as the retention floor, across a reload of the holds file (names with
  * leading blanks or empty too), a holds file
- * of the builds before, a release --before (the first commit at or after the time), a
+ * of the builds before, a release --before (the first commit at or after the time; one
+ * the hold's position cuts counts; commits hidden by damaged WAL keep the hold), a holds
+ * file that cannot be read (no start), a
  * reload of standby_delay keeping what is due, and a first hold behind the newest WAL
  * read a step at a time (sendlimit_catching_up()), not started again when newer WAL comes
  * meanwhile.  The WAL is
@@ -258,6 +260,99 @@ static void test_release_before(void **state)
 	/* the floor stays where it was held */
 	assert_int_equal(sendlimit_floor(sl), 5 * (uint64_t)SEG);
 	sendlimit_free(sl);
+}
+
+/*
+ * A hold whose position falls inside a commit record (held at a flush position that cut
+ * it), released --before a time at or before that commit's: the rest of that commit is
+ * not sent, the limit stays at the hold.  The build before searched from the first commit
+ * starting after the hold and sent this one whole.
+ */
+static void test_release_before_hold_inside_commit(void **state)
+{
+	struct wal_build wb = {
+		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
+	};
+	uint64_t lsn[40], hold;
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	int64_t t0 = now_us - 3600 * 1000000LL;
+
+	(void)state;
+	memset(seg, 0, sizeof(seg));
+	wb_page_header(&wb, 0);
+	for (int i = 0; i < 40; i++)
+		lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
+	hold = lsn[10] + 8; /* inside commit 10's record */
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_hold(sl, "sb", hold), 0);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", wb.pos, seg);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 5 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), hold);
+	/* a time after commit 10's: up to the start of the first commit at or after it */
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 12 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[12]);
+	sendlimit_free(sl);
+}
+
+/*
+ * WAL that does not decode (a record's CRC damaged) hides the commits after it in its
+ * segment: a hold before it, released --before a time that only a hidden commit could
+ * be at, stays held, rather than going up to the first commit decoded after the damage
+ * (the next segment's), which the build before sent.
+ */
+static void test_release_before_across_damage(void **state)
+{
+	struct wal_build wb = {
+		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
+	};
+	uint64_t lsn[40];
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	int64_t t0 = now_us - 3600 * 1000000LL;
+
+	(void)state;
+	memset(seg, 0, sizeof(seg));
+	wb_page_header(&wb, 0);
+	for (int i = 0; i < 40; i++)
+		lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
+	seg[lsn[20] - wb.start + 20] ^= 0xff; /* commit 20's CRC */
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	assert_int_equal(sendlimit_hold(sl, "sb", lsn[5]), 0);
+	segment_name(name, 5);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", SEG, seg);
+	build_segment(6, 3, t0 + 100 * 1000000LL, NULL);
+	segment_name(name, 6);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", SEG, seg);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 25 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[5]);
+	/* a plain release lets it go */
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_ALL, 0), 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), SENDLIMIT_NONE);
+	sendlimit_free(sl);
+}
+
+/* A holds file that cannot be read (here a folder in its place): walshipd does not start
+ * (sendlimit_new() fails), as for its slots, rather than stream the held standbys freely;
+ * the build before started with no hold. */
+static void test_holds_file_unreadable(void **state)
+{
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, STORE_STATE_DIR, SENDLIMIT_HOLDS_FILE);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_null(sendlimit_new(&st, ""));
+	assert_int_equal(rmdir(path), 0);
 }
 
 /* A holds file of the builds before, whose "upto" line kept no held position: the limit
@@ -530,6 +625,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_look_keeps_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_before, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_before_hold_inside_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_release_before_across_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds_file_unreadable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_file_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_names_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_name_cleaned, setup, teardown),

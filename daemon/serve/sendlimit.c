@@ -41,6 +41,8 @@
  * how many missing in a row end the look (none older is stored, as far as it goes). */
 #define SENDLIMIT_LOOK_BACK 4096
 #define SENDLIMIT_LOOK_GAP 64
+/* Timelines looked at under the index's for a stored segment's name (segment_written_us()). */
+#define SENDLIMIT_TLI_LOOK 8
 
 struct commit {
 	uint64_t lsn, end_lsn;
@@ -629,10 +631,16 @@ static int64_t segment_written_us(const struct sendlimit *sl, uint64_t segno)
 	char name[WAL_NAME_MAX + 1];
 	struct stat st;
 
-	wal_name_format_segment(name, sizeof(name), sl->tli, segno, sl->store->id.seg_size);
-	if (fstatat(sl->store->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-		return -1;
-	return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+	/* Under the index's timeline, or the newest of the few before it: after a switch the
+	 * segments before the fork are stored under the timeline they were written on (the
+	 * build before found none there, and held a delayed standby for a whole delay more). */
+	for (uint32_t t = sl->tli; t >= 1 && t + SENDLIMIT_TLI_LOOK > sl->tli; t--) {
+		wal_name_format_segment(name, sizeof(name), t, segno, sl->store->id.seg_size);
+		if (fstatat(sl->store->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+	}
+	return -1;
 }
 
 /*

@@ -71,8 +71,17 @@ const char *wal_xact_kind_name(enum wal_xact_kind kind)
 }
 
 /* Begin a new record at d->next_lsn. */
+/* A record buffer grown past this for one huge record (up to WAL_RECORD_MAX, 1 GiB) is
+ * given back before the next: the decoder runs for the daemon's life. */
+#define WAL_DEC_KEEP_CAP (1u << 20)
+
 static void record_expect(struct wal_decoder *d)
 {
+	if (d->rec_cap > WAL_DEC_KEEP_CAP) {
+		free(d->rec);
+		d->rec = NULL;
+		d->rec_cap = 0;
+	}
 	d->state = WAL_DEC_RECORD;
 	d->rec_len = 0;
 	d->rec_tot = 0;

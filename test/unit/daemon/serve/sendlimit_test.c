@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for daemon/serve/sendlimit.c: a delay after a restart (the WAL stored before
- * decoding began is delayed by its segments' last writes, not sent undelayed), the timer's
+ * decoding began is delayed by its segments' last writes, not sent undelayed; after a
+ * timeline switch too, the segments stored under the older timeline), the timer's
  * wake-up not taken by a look at the limit in between, a hold released --upto keeping
  * its position as the retention floor, across a reload of the holds file (names with
  * leading blanks or empty too), a holds file
@@ -150,6 +151,33 @@ static void test_delay_after_restart(void **state)
 	assert_int_equal(sendlimit_for(sl, "sb", now_us + MIN_US / 2), 4 * (uint64_t)SEG);
 
 	/* a minute after the commits and segment 4's write: both due */
+	assert_true(sendlimit_due(sl, now_us + MIN_US + 1));
+	assert_int_equal(sendlimit_for(sl, "sb", now_us + MIN_US + 1), last_end);
+	sendlimit_free(sl);
+}
+
+/*
+ * The same after a timeline switch: segment 5 is received on timeline 2, and the
+ * segments before it are stored under timeline 1, where they were written.  The delayed
+ * standby is sent segment 3 at once as above; the build before looked for them under
+ * timeline 2 only, found none, and sent nothing before segment 5's commits were due.
+ */
+static void test_delay_after_switch(void **state)
+{
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	uint64_t last_end, len;
+
+	(void)state;
+	store_segment(3, now_us - 3 * 60 * MIN_US, now_us - 2 * 60 * MIN_US);
+	store_segment(4, now_us - 2 * MIN_US, now_us);
+	sl = sendlimit_new(&st, "sb:60s");
+	assert_non_null(sl);
+	len = build_segment(5, 4, now_us, &last_end);
+	wal_name_format_segment(name, sizeof(name), 2, 5, SEG);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
+	assert_true(sendlimit_due(sl, now_us));
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), 4 * (uint64_t)SEG);
 	assert_true(sendlimit_due(sl, now_us + MIN_US + 1));
 	assert_int_equal(sendlimit_for(sl, "sb", now_us + MIN_US + 1), last_end);
 	sendlimit_free(sl);
@@ -622,6 +650,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_delay_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delay_after_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_look_keeps_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_upto_keeps_floor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_before, setup, teardown),

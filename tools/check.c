@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -128,11 +129,67 @@ struct controldata {
 	char cluster_state[64];
 };
 
+/*
+ * pg_controldata @pgdata's output to read, run without a shell (the data directory's
+ * name and its PG_VERSION are not ours to quote): @prog, or else "pg_controldata" on
+ * PATH, or else @fallback.  LC_ALL=C, stderr with stdout.  NULL on failure (errno set);
+ * else the child's pid in *@child, to wait for once the stream is closed.
+ */
+static FILE *controldata_open(const char *prog, const char *fallback, const char *pgdata,
+			      pid_t *child)
+{
+	int fds[2];
+	pid_t pid;
+	FILE *in;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return NULL;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		/* (the child's own copies: exec's arguments are not const) */
+		char name[] = "pg_controldata", dir[PATH_MAX], bin[PATH_MAX];
+		char *argv[] = { name, dir, NULL };
+
+		snprintf(dir, sizeof(dir), "%s", pgdata);
+		if (dup2(fds[1], STDOUT_FILENO) < 0 || dup2(fds[1], STDERR_FILENO) < 0)
+			_exit(127);
+		setenv("LC_ALL", "C", 1);
+		if (prog) {
+			snprintf(bin, sizeof(bin), "%s", prog);
+			execv(bin, argv);
+		} else {
+			execvp(name, argv);
+			if (errno == ENOENT) {
+				snprintf(bin, sizeof(bin), "%s", fallback);
+				execv(bin, argv);
+			}
+		}
+		fprintf(stderr, "could not run pg_controldata: %s\n", strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	in = fdopen(fds[0], "r");
+	if (!in) {
+		close(fds[0]);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return NULL;
+	}
+	*child = pid;
+	return in;
+}
+
 static void check_controldata(struct check_run *run, struct controldata *cd)
 {
-	char cmd[PATH_MAX * 2 + 64], path[PATH_MAX], line[512];
+	char path[PATH_MAX], line[512];
 	const char *prog = "pg_controldata";
 	FILE *in;
+	pid_t child;
 	int status;
 
 	snprintf(path, sizeof(path), "%s/PG_VERSION", run->pgdata);
@@ -152,16 +209,20 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
 		   run->standby ? "standby (standby.signal or recovery.signal)" :
 				  "primary (no standby.signal)");
 
-	if (run->pg_bin) {
+	/* PG_VERSION names the folder of Debian's binaries: digits (and a dot) only, for it
+	 * is written by whoever runs as postgres. */
+	if (!cd->version[0] || strspn(cd->version, "0123456789.") != strlen(cd->version)) {
+		check_item(run, CHECK_FAIL, "data directory", NULL,
+			   "\"%s\" does not hold a PostgreSQL version: \"%s\"", path, cd->version);
+		return;
+	}
+	if (run->pg_bin)
 		snprintf(path, sizeof(path), "%s/pg_controldata", run->pg_bin);
-		prog = path;
-	} else if (system("command -v pg_controldata >/dev/null 2>&1") != 0) {
+	else
 		snprintf(path, sizeof(path), "/usr/lib/postgresql/%s/bin/pg_controldata",
 			 cd->version);
-		prog = path;
-	}
-	snprintf(cmd, sizeof(cmd), "LC_ALL=C '%s' '%s' 2>&1", prog, run->pgdata);
-	in = popen(cmd, "r");
+	prog = run->pg_bin ? path : "pg_controldata";
+	in = controldata_open(run->pg_bin ? path : NULL, path, run->pgdata, &child);
 	if (!in) {
 		check_item(run, CHECK_FAIL, "pg_controldata", NULL, "could not run \"%s\": %m",
 			   prog);
@@ -187,7 +248,9 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
 		else if (strcmp(line, "Database cluster state") == 0)
 			snprintf(cd->cluster_state, sizeof(cd->cluster_state), "%s", value);
 	}
-	status = pclose(in);
+	fclose(in);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
 	if (status != 0 || cd->system_identifier == 0) {
 		check_item(run, CHECK_FAIL, "pg_controldata",
 			   "Run it by hand to see why; give its directory with --pg-bin DIR.",
@@ -307,13 +370,15 @@ static int shell_split(const char *command, struct shell_words *sw)
 }
 
 /* Whether @path, as a command that PostgreSQL runs in @pgdata names it, is the file
- * @file: the same words, or the same inode (a relative path, a symbolic link). */
+ * @file (as this process names it): the same absolute path, or the same inode (a relative
+ * path, which PostgreSQL takes from @pgdata and we from our own folder, a symbolic
+ * link). */
 static bool same_file(const char *path, const char *file, const char *pgdata)
 {
 	char buf[PATH_MAX * 2];
 	struct stat a, b;
 
-	if (strcmp(path, file) == 0)
+	if (path[0] == '/' && strcmp(path, file) == 0)
 		return true;
 	if (path[0] != '/' && pgdata) {
 		snprintf(buf, sizeof(buf), "%s/%s", pgdata, path);
@@ -451,7 +516,9 @@ static bool setting_on(const char *value)
 	       strcasecmp(value, "always") == 0;
 }
 
-/* A `host`/`hostssl`/`hostnossl`/`local` line of pg_hba.conf whose database is replication. */
+/* A `host`/`hostssl`/`hostnossl`/`local` line of pg_hba.conf whose database is the keyword
+ * replication (quoted, "replication" is a database of that name) and whose method is not
+ * reject. */
 static int hba_has_replication_line(const char *path)
 {
 	char line[1024], type[32], database[256];
@@ -461,7 +528,7 @@ static int hba_has_replication_line(const char *path)
 	if (!in)
 		return -errno;
 	while (!found && fgets(line, sizeof(line), in)) {
-		char *hash = strchr(line, '#');
+		char *hash = strchr(line, '#'), *last, *end;
 
 		if (hash)
 			*hash = '\0';
@@ -469,8 +536,18 @@ static int hba_has_replication_line(const char *path)
 			continue;
 		if (strncmp(type, "host", 4) != 0 && strcmp(type, "local") != 0)
 			continue;
+		/* the method: the line's last word (options after it have a '=') */
+		end = line + strcspn(line, "\r\n");
+		*end = '\0';
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		last = strrchr(line, ' ');
+		if (strrchr(line, '\t') > last)
+			last = strrchr(line, '\t');
+		if (last && strcmp(last + 1, "reject") == 0)
+			continue;
 		for (char *tok = strtok(database, ","); tok; tok = strtok(NULL, ","))
-			if (strcmp(tok, "replication") == 0 || strcmp(tok, "\"replication\"") == 0)
+			if (strcmp(tok, "replication") == 0)
 				found = 1;
 	}
 	fclose(in);
@@ -548,6 +625,17 @@ static void check_archive_library(struct check_run *run, const struct config *cf
 			   "archive_library = '%s'%s is not walship's module (%s), and PostgreSQL "
 			   "archives with it instead of archive_command",
 			   library, where, module);
+		return;
+	}
+	/* Built for PostgreSQL 15's module API alone (16 changed it): another major version
+	 * refuses to load it, and its archiver then archives nothing. */
+	if (version != 0 && version != 15) {
+		check_item(run, CHECK_FAIL, "archive_library",
+			   "Use archive_command = 'walship push %%p' (and archive_library = '') "
+			   "with this PostgreSQL, and reload it.",
+			   "archive_library = '%s'%s: walship's module is built for PostgreSQL 15 "
+			   "alone, and PostgreSQL %s cannot load it (nothing would be archived)",
+			   library, where, cd->version);
 		return;
 	}
 	/* PostgreSQL 16 and later refuse to archive with both set (version 0: unknown) */
@@ -729,6 +817,8 @@ static void check_pg_settings(struct check_run *run, const struct config *cfg,
 
 /* ---- walshipd ------------------------------------------------------------------- */
 
+static void json_string(const char *json, const char *key, char *out, size_t len);
+
 /* synchronous_commit values under which a commit waits for no standby. */
 static bool sync_commit_local(const char *value)
 {
@@ -739,14 +829,17 @@ static bool sync_commit_local(const char *value)
 
 /*
  * On a primary host: does PostgreSQL wait for walshipd at commit (synchronous_standby_names
- * names its application_name and synchronous_commit is not off or local), and are fewer
- * than sync_replicas replicas connected, so that walshipd cannot answer?  @streaming is
- * the number of replicas streaming, -1 when walshipd did not answer; @failing, of those
- * connected but not counted, the ones whose disk refuses files (peer state "failing").
+ * names its application_name and synchronous_commit is not off or local), and can walshipd
+ * not answer: no stream source (pg_conninfo), not streaming from PostgreSQL (@json's
+ * source_state; NULL: not known), or fewer than sync_replicas replicas connected?
+ * @streaming is the number of replicas streaming, -1 when walshipd did not answer;
+ * @failing, of those connected but not counted, the ones whose disk refuses files (peer
+ * state "failing").
  */
 static void check_sync_standby(struct check_run *run, const struct config *cfg, int streaming,
-			       int failing)
+			       int failing, const char *json)
 {
+	char state[32] = "";
 	const char *app_name = config_application_name(cfg);
 	char where[PATH_MAX + 64], hint[512];
 	const char *names, *commit;
@@ -776,6 +869,35 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 	if (sync_commit_local(commit)) {
 		check_item(run, CHECK_SKIP, "synchronous standby", NULL,
 			   "synchronous_commit = %s: commits do not wait for standbys", commit);
+		return;
+	}
+	/* Only the stream source is PostgreSQL's standby: without it nothing answers. */
+	if (!cfg->pg_conninfo[0]) {
+		snprintf(hint, sizeof(hint),
+			 "Set pg_conninfo for walshipd to stream from PostgreSQL as its standby "
+			 "(docs/operations.md), or take \"%s\" out of synchronous_standby_names "
+			 "and reload PostgreSQL.",
+			 app_name);
+		check_item(
+			run, CHECK_WARN, "synchronous standby", hint,
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= %s, but walshipd has no pg_conninfo and never connects to PostgreSQL "
+			"as a standby: commits will wait",
+			names, where, app_name, commit);
+		return;
+	}
+	if (json)
+		json_string(json, "source_state", state, sizeof(state));
+	if (streaming >= cfg->sync_replicas && json && strcmp(state, "streaming") != 0) {
+		check_item(
+			run, CHECK_WARN, "synchronous standby",
+			"walship status says why (the stream's last error), and so does "
+			"PostgreSQL's log.",
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= %s, and %d of sync_replicas = %d replicas are connected, but walshipd "
+			"is not streaming from PostgreSQL (%s): commits will wait",
+			names, where, app_name, commit, streaming, cfg->sync_replicas,
+			state[0] ? state : "no stream");
 		return;
 	}
 	if (streaming >= cfg->sync_replicas) {
@@ -1130,7 +1252,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 		ctl_client_reply_free(&reply);
 		check_item(run, CHECK_SKIP, "system identifier", NULL, "walshipd not reachable");
 		check_item(run, CHECK_SKIP, "peer", NULL, "walshipd not reachable");
-		check_sync_standby(run, cfg, -1, 0);
+		check_sync_standby(run, cfg, -1, 0, NULL);
 		return;
 	}
 	json_string(reply.text, "role", role, sizeof(role));
@@ -1176,7 +1298,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 			"no peer is streaming right now");
 	if (reply.code == CTL_WARN_LOST)
 		check_lost(run, reply.text);
-	check_sync_standby(run, cfg, peers.streaming, peers.failing);
+	check_sync_standby(run, cfg, peers.streaming, peers.failing, reply.text);
 	check_slot_retention(run, cfg, json_number(reply.text, "source_retained_bytes"));
 	check_stream_slot(run, cfg, reply.text);
 	ctl_client_reply_free(&reply);

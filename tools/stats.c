@@ -2,7 +2,9 @@
 /*
  * `walship stats`: the probes' histograms from their pins.  See stats.h.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,18 +74,25 @@ int stats_main(int argc, char **argv)
 			json = true;
 			break;
 		case 'i':
-		case 'n':
-			ret = (int)strtol(optarg, &end, 10);
-			if (*end || ret < 1) {
-				log_error("invalid --%s \"%s\": a positive number is expected",
-					  opt == 'i' ? "interval" : "count", optarg);
+		case 'n': {
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			/* (an interval past a day, or a count past INT_MAX, is a typo) */
+			if (end == optarg || *end || errno || v < 1 ||
+			    v > (opt == 'i' ? 86400L : (long)INT_MAX)) {
+				log_error("invalid --%s \"%s\": a number from 1 to %ld is expected",
+					  opt == 'i' ? "interval" : "count", optarg,
+					  opt == 'i' ? 86400L : (long)INT_MAX);
 				return CLI_EXIT_USAGE;
 			}
 			if (opt == 'i')
-				interval = ret;
+				interval = v;
 			else
-				count = ret;
+				count = v;
 			break;
+		}
 		case 'h':
 			stats_usage(stdout);
 			return CLI_EXIT_OK;

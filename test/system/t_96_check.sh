@@ -6,17 +6,19 @@
 # wal_level = minimal, archive_mode off, archive_command without walship, with another
 # config (also one whose path only starts with this one's: -c CONF.old), or with its
 # failure hidden (`|| true`), restore_command without walship, the wrong walship role for
-# the host, streaming without max_wal_senders or a replication line in pg_hba.conf, a
-# config file with an error, an unreachable socket, and a cluster whose system identifier
-# differs from the one walshipd learnt.  The archive module (archive_library =
-# walship_archive) passes on the config's socket and fails on another.  A fake walshipd
+# the host, streaming without max_wal_senders or a replication line in pg_hba.conf (or
+# with one that rejects), a config file with an error, an unreachable socket, a relative
+# -c that PostgreSQL would take from the data directory, and a cluster whose system
+# identifier differs from the one walshipd learnt.  PG_VERSION is data (not run by a
+# shell).  The archive module (archive_library = walship_archive) passes on the config's
+# socket and fails on another, and on PostgreSQL 16.  A fake walshipd
 # (a Python socket, no daemon) answers with a document: a replica's lost WAL (code
 # CTL_WARN_LOST) is the one FAIL, naming it, and a replica's pg_listen standby that
 # streams is no streaming peer.
 # Then the synchronous-standby item: WARN when synchronous_standby_names names the
-# primary walshipd and fewer than sync_replicas replicas are connected (or walshipd does
-# not answer), PASS when enough are, SKIP when it is not named or synchronous_commit is
-# local.
+# primary walshipd and it has no stream source, or its stream is down, or fewer than
+# sync_replicas replicas are connected (or walshipd does not answer), PASS when enough
+# are, SKIP when it is not named or synchronous_commit is local.
 # test-early (40 to 70 s here: started before the shorter tests, which then end the run)
 . "$(dirname "$0")/lib.sh"
 
@@ -176,6 +178,11 @@ expect_fail max_wal_senders no-wal-senders -c "$PCONF" -D "$FP" --streaming
 fake_pgdata "$PDATA" "$FP"
 sed -i '/replication/d' "$FP/pg_hba.conf"
 expect_fail "pg_hba.conf replication" no-replication-line -c "$PCONF" -D "$FP" --streaming
+# A replication line that rejects, or one naming a database called "replication" (quoted,
+# the keyword is a name), admits no replication connection (the build before: PASS).
+printf '%s\n' 'host replication all all reject' 'host "replication" all all trust' \
+	>>"$FP/pg_hba.conf"
+expect_fail "pg_hba.conf replication" replication-line-reject -c "$PCONF" -D "$FP" --streaming
 
 log "broken: walship config with an error"
 cp "$PCONF" "$TEST_DIR/bad.conf"
@@ -200,6 +207,45 @@ cp "$SDATA/standby.signal" "$FS/"
 echo "restore_command = '$WALSHIP fetch -c $RCONF %f %p'" >>"$FS/postgresql.auto.conf"
 expect_fail "system identifier" other-cluster -c "$RCONF" -D "$FS"
 
+log "the archive module on a PostgreSQL other than 15, which cannot load it"
+fake_pgdata "$PDATA" "$FP"
+echo 16 >"$FP/PG_VERSION"
+printf "%s\n" "archive_command = ''" "archive_library = 'walship_archive'" \
+	"walship.socket = '$psock'" >>"$FP/postgresql.conf"
+expect_fail archive_library archive-library-16 -c "$PCONF" -D "$FP"
+grep -q 'built for PostgreSQL 15 alone, and PostgreSQL 16 cannot load it' \
+	"$TEST_DIR/check-archive-library-16.out" || fail "walship check did not say why"
+
+log "PG_VERSION is data, not a command: pg_controldata runs without a shell"
+# Without --pg-bin, and pg_controldata not on PATH, the check runs Debian's binary of the
+# version PG_VERSION names; the build before pasted PG_VERSION into a shell command, and
+# whoever writes it (the postgres user) ran commands as root.
+PATH_NO_PG=$(tr ':' '\n' <<<"$PATH" | grep -v '/usr/lib/postgresql' | paste -sd:)
+fake_pgdata "$PDATA" "$FP"
+run_capture "$TEST_DIR/check-no-pg-bin.out" env PATH="$PATH_NO_PG" "$WALSHIP" check \
+	-c "$PCONF" -D "$FP"
+grep -q '^PASS  pg_controldata ' "$TEST_DIR/check-no-pg-bin.out" ||
+	fail "walship check without --pg-bin did not run pg_controldata: $(cat "$TEST_DIR/check-no-pg-bin.out")"
+printf "%s\n" "';touch pw;'" >"$FP/PG_VERSION"
+pushd "$TEST_DIR" >/dev/null || fail "no $TEST_DIR"
+run_capture "$TEST_DIR/check-pg-version.out" env PATH="$PATH_NO_PG" "$WALSHIP" check \
+	-c "$PCONF" -D "$FP"
+popd >/dev/null || fail "popd"
+[[ -e "$TEST_DIR/pw" ]] && fail "walship check ran a command written in PG_VERSION"
+grep -q '^FAIL  data directory .*does not hold a PostgreSQL version' \
+	"$TEST_DIR/check-pg-version.out" || fail "walship check took PG_VERSION \"';touch pw;'\""
+log "ok: a PG_VERSION that is no version is a FAIL, and runs nothing"
+
+log "broken: archive_command with a config path relative to another folder"
+# PostgreSQL runs archive_command in the data directory: "-c NAME" there is PGDATA/NAME,
+# not the NAME the check was given from the config's folder (the build before compared
+# the words and said PASS).
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push -c $(basename "$PCONF") %p'" >>"$FP/postgresql.conf"
+pushd "$(dirname "$PCONF")" >/dev/null || fail "no folder of $PCONF"
+expect_fail archive_command archive-command-relative -c "$(basename "$PCONF")" -D "$FP"
+popd >/dev/null || fail "popd"
+
 log "synchronous standby: a WARN when commits would wait for walshipd, and only then"
 # expect_sync_item NAME RESULT PATTERN: the "synchronous standby" line of check NAME.
 expect_sync_item() {
@@ -211,9 +257,13 @@ expect_sync_item() {
 fake_pgdata "$PDATA" "$FP"
 echo "synchronous_standby_names = 'FIRST 1 (s1, \"ws-primary\")'" >>"$FP/postgresql.conf"
 expect_pass sync-named -c "$PCONF" -D "$FP"
-expect_sync_item sync-named PASS '1 of sync_replicas = 1 replicas connected'
-# The same walshipd checked with sync_replicas = 2: one replica is too few.
-sed 's/^sync_replicas = .*/sync_replicas = 2/' "$PCONF" >"$TEST_DIR/sync2.conf"
+# This walshipd has no pg_conninfo: nothing connects to PostgreSQL as its standby, and
+# commits would wait for ever (the build before said PASS, one replica being connected).
+expect_sync_item sync-named WARN 'walshipd has no pg_conninfo and never connects to PostgreSQL'
+# The same walshipd checked with a stream source and sync_replicas = 2: one replica is
+# too few.
+sed -e 's/^sync_replicas = .*/sync_replicas = 2/' "$PCONF" >"$TEST_DIR/sync2.conf"
+echo "pg_conninfo = host=/nonexistent" >>"$TEST_DIR/sync2.conf"
 fake_pgdata "$PDATA" "$FP"
 echo "archive_command = '$WALSHIP push -c $TEST_DIR/sync2.conf %p'" >>"$FP/postgresql.conf"
 echo "synchronous_standby_names = 'ANY 1 (other, \"WS-Primary\")'" >>"$FP/postgresql.conf"
@@ -231,9 +281,10 @@ expect_pass sync-local -c "$TEST_DIR/sync2.conf" -D "$FP"
 expect_sync_item sync-local SKIP 'synchronous_commit = local'
 # Named with `*`, and no walshipd answering.
 fake_pgdata "$PDATA" "$FP"
-echo "archive_command = '$WALSHIP push -c $TEST_DIR/nosock.conf %p'" >>"$FP/postgresql.conf"
+{ cat "$TEST_DIR/nosock.conf"; echo "pg_conninfo = host=/nonexistent"; } >"$TEST_DIR/nosock-stream.conf"
+echo "archive_command = '$WALSHIP push -c $TEST_DIR/nosock-stream.conf %p'" >>"$FP/postgresql.conf"
 echo "synchronous_standby_names = '*'" >>"$FP/postgresql.conf"
-expect_fail "walshipd socket" sync-no-daemon -c "$TEST_DIR/nosock.conf" -D "$FP"
+expect_fail "walshipd socket" sync-no-daemon -c "$TEST_DIR/nosock-stream.conf" -D "$FP"
 expect_sync_item sync-no-daemon WARN 'walshipd does not answer: commits will wait'
 # No other check run above named walshipd as a synchronous standby.
 ! grep -q '^WARN  synchronous standby' "$TEST_DIR/check-primary.out" ||
@@ -264,10 +315,12 @@ sysid=$(LC_ALL=C "$PG_BIN/pg_controldata" "$PDATA" | awk -F': *' '/Database syst
 # The primary: ws-r1 streams, ws-r2 lost two files (code 7, CTL_WARN_LOST, as walship
 # status exits 3); a standby's "streaming" and a "state" in an error text count for nothing.
 sed "s|^socket = .*|socket = $TEST_DIR/fake-p.sock|" "$PCONF" >"$TEST_DIR/fake-p.conf"
+echo "pg_conninfo = host=/nonexistent" >>"$TEST_DIR/fake-p.conf"
 fake_pgdata "$PDATA" "$FP"
 echo "archive_command = 'exec $WALSHIP push -c $TEST_DIR/fake-p.conf %p'" >>"$FP/postgresql.conf"
 echo "synchronous_standby_names = '*'" >>"$FP/postgresql.conf"
 fake_walshipd "$TEST_DIR/fake-p.sock" 7 '{"role":"primary","system_identifier":"'"$sysid"'",'\
+'"source_state":"streaming",'\
 '"lost_files":2,"peers":[{"name":"ws-r1","state":"streaming","lost_files":0,"last_error":""},'\
 '{"name":"ws-r2","state":"connecting","lost_files":2,"lost_first":"000000010000000000000003",'\
 '"lost_last":"000000010000000000000004","last_error":"\"state\":\"failing\""}],"standbys":[]}'
@@ -279,6 +332,15 @@ grep -q '^PASS  walshipd socket' "$out" || fail "walship check did not take the 
 grep -q '^PASS  system identifier' "$out" || fail "walship check skipped the system identifier"
 grep -q '^PASS  peer ' "$out" || fail "walship check did not see ws-r1 streaming"
 expect_sync_item lost PASS '1 of sync_replicas = 1 replicas connected'
+# The same, its stream from PostgreSQL down (connecting): commits wait (the build before
+# said PASS).
+sed "s|^socket = .*|socket = $TEST_DIR/fake-p2.sock|" "$TEST_DIR/fake-p.conf" >"$TEST_DIR/fake-p2.conf"
+sed -i "s|fake-p.conf|fake-p2.conf|" "$FP/postgresql.conf"
+fake_walshipd "$TEST_DIR/fake-p2.sock" 0 '{"role":"primary","system_identifier":"'"$sysid"'",'\
+'"source_state":"connecting","peers":[{"name":"ws-r1","state":"streaming","last_error":""}],'\
+'"standbys":[]}'
+check_out sync-source-down -c "$TEST_DIR/fake-p2.conf" -D "$FP"
+expect_sync_item sync-source-down WARN 'walshipd is not streaming from PostgreSQL (connecting)'
 # A replica whose upstream is down, serving a streaming standby on pg_listen: no peer
 # streams (a WARN, exit 0), whatever its standby does.
 sed "s|^socket = .*|socket = $TEST_DIR/fake-r.sock|" "$RCONF" >"$TEST_DIR/fake-r.conf"

@@ -428,6 +428,8 @@ static enum walship_call command_calls_walship(struct check_run *run, const char
 	for (int i = 0; i < sw.n; i++)
 		if (sw.words[i].op && !op[0])
 			snprintf(op, op_len, "%s", sw.words[i].text);
+	const char *env_config = NULL; /* WALSHIP_CONFIG=FILE before the command */
+
 	for (int i = 0, command_word = 1; i + 1 < sw.n && call == CALL_NONE; i++) {
 		const char *w = sw.words[i].text;
 		const char *base = strrchr(w, '/');
@@ -440,15 +442,21 @@ static enum walship_call command_calls_walship(struct check_run *run, const char
 		 * first word of a command, after `exec`, `env` or VAR=value words */
 		if (sw.words[i].op) {
 			command_word = 1;
+			env_config = NULL;
 			continue;
 		}
 		if (command_word &&
-		    (strcmp(w, "exec") == 0 || strcmp(w, "env") == 0 || shell_assignment(w)))
+		    (strcmp(w, "exec") == 0 || strcmp(w, "env") == 0 || shell_assignment(w))) {
+			/* WALSHIP_CONFIG=FILE before it: the config it reads without -c */
+			if (strncmp(w, CLI_CONFIG_ENV "=", strlen(CLI_CONFIG_ENV) + 1) == 0)
+				env_config = w + strlen(CLI_CONFIG_ENV) + 1;
 			continue;
+		}
 		base = base ? base + 1 : w;
 		if (!command_word || strcmp(base, "walship") != 0 ||
 		    strcmp(sw.words[i + 1].text, sub) != 0) {
 			command_word = 0;
+			env_config = NULL;
 			continue;
 		}
 		command_word = 0;
@@ -498,9 +506,18 @@ static enum walship_call command_calls_walship(struct check_run *run, const char
 			snprintf(config, config_len, "%s", given);
 			call = same_file(given, run->config_path, run->pgdata) ? CALL_OK :
 										 CALL_OTHER_CONFIG;
+		} else if (env_config && env_config[0]) {
+			/* set by the command itself: that file, as -c would name it */
+			snprintf(config, config_len, "%s", env_config);
+			call = same_file(env_config, run->config_path, run->pgdata) ?
+				       CALL_OK :
+				       CALL_OTHER_CONFIG;
 		} else {
-			call = getenv(CLI_CONFIG_ENV) || same_file(CONFIG_DEFAULT_PATH,
-								   run->config_path, NULL) ?
+			const char *env = getenv(CLI_CONFIG_ENV);
+
+			/* (an empty one is not set, for walship as for us) */
+			call = (env && env[0]) || same_file(CONFIG_DEFAULT_PATH, run->config_path,
+							    NULL) ?
 				       CALL_OK :
 				       CALL_OTHER_CONFIG;
 		}

@@ -525,8 +525,10 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 		return -errno;
 	unlink(path);
 	{
-		/* Create it with no access for anyone else, then open it up to @mode. */
-		mode_t old = umask(0177);
+		/* Made with @mode at once (no chmod after, which would follow a symbolic link
+		 * put in its place): nobody can connect before listen(), below, by when the
+		 * group is set too. */
+		mode_t old = umask(~(mode_t)mode & 0777);
 
 		ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 		umask(old);
@@ -545,20 +547,14 @@ int control_start(struct control_server *cs, struct ring *r, const char *path, c
 			goto out_unlink;
 		}
 		cs->group = gr->gr_gid;
-		/* Neither this nor the mode below follows a symbolic link: the socket's name
-		 * replaced by one (a folder others may write), root would open up its target. */
+		/* Not following a symbolic link: the socket's name replaced by one (a folder
+		 * others may write), root would give its target the group. */
 		if (fchownat(AT_FDCWD, path, (uid_t)-1, gr->gr_gid, AT_SYMLINK_NOFOLLOW) < 0) {
 			ret = -errno;
 			log_error("could not set group of control socket \"%s\": %s", path,
 				  strerror(errno));
 			goto out_unlink;
 		}
-	}
-	if (fchmodat(AT_FDCWD, path, (mode_t)mode, AT_SYMLINK_NOFOLLOW) < 0) {
-		ret = -errno;
-		log_error("could not set permissions of control socket \"%s\": %s", path,
-			  strerror(errno));
-		goto out_unlink;
 	}
 	if (listen(fd, 64) < 0) {
 		ret = -errno;

@@ -465,6 +465,7 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 		return -EINVAL;
 	sl->dec_on = true;
 	/* what was known before does not join what follows: forget it */
+	sl->errors_logged = 0; /* (the new decoder counts from 0) */
 	sl->index_start = lsn;
 	sl->tli = tli;
 	index_emptied(sl);
@@ -510,6 +511,7 @@ static void wal_feed(struct sendlimit *sl, const char *name, int dir_fd, const c
 		if (sl->dec_on)
 			wal_decoder_end(&sl->dec);
 		sl->dec_on = false;
+		sl->errors_logged = 0;
 		index_emptied(sl);
 		sl->index_start = 0;
 		for (unsigned int i = 0; i < sl->ndelays; i++)

@@ -1253,9 +1253,18 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 			 * (preallocated: its group commits record nothing), counted once synced:
 			 * a file that grows keeps its record, and bytes written after it are not
 			 * durable. */
-			if (((uint64_t)sb.st_size == p.size || ahead) &&
-			    store_valid_records(archive_fd, fd, p.name, p.size, &valid) == 0 &&
-			    valid > p.durable && valid <= (uint64_t)sb.st_size &&
+			int vret = ((uint64_t)sb.st_size == p.size || ahead) ?
+					   store_valid_records(archive_fd, fd, p.name, p.size,
+							       &valid) :
+					   -ENODATA;
+
+			/* Its records could not all be read: it may hold what was acknowledged,
+			 * so not absent (as a copy that cannot be opened) */
+			if (vret < 0 && vret != -ENODATA && !first_err) {
+				first_err = vret;
+				snprintf(err_name, sizeof(err_name), "%s", de->d_name);
+			}
+			if (vret == 0 && valid > p.durable && valid <= (uint64_t)sb.st_size &&
 			    fdatasync(fd) == 0 &&
 			    store_crc_prefix(fd, valid < p.size ? valid : p.size - 1, &p.crc) == 0)
 				p.durable = valid < p.size ? valid : p.size - 1;

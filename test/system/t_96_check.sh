@@ -124,6 +124,17 @@ expect_fail archive_command archive-command-old-config -c "$PCONF" -D "$FP"
 grep -q "calls walship push with -c \"$PCONF.old\"" "$TEST_DIR/check-archive-command-old-config.out" ||
 	fail "walship check did not name the other config"
 
+log "archive_command that sets WALSHIP_CONFIG itself"
+# The config the command sets for walship push is the one compared, not the check's own
+# environment's (the build before: FAIL for this config, PASS for any other whenever
+# WALSHIP_CONFIG was set around the check).
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = 'WALSHIP_CONFIG=$PCONF $WALSHIP push %p'" >>"$FP/postgresql.conf"
+expect_pass archive-command-env-config -c "$PCONF" -D "$FP"
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = 'WALSHIP_CONFIG=$PCONF.old $WALSHIP push %p'" >>"$FP/postgresql.conf"
+WALSHIP_CONFIG=$PCONF expect_fail archive_command archive-command-env-other -c "$PCONF" -D "$FP"
+
 log "broken: archive_command that hides walship push's failure (|| true)"
 fake_pgdata "$PDATA" "$FP"
 echo "archive_command = '$WALSHIP push -c $PCONF %p || true'" >>"$FP/postgresql.conf"

@@ -369,6 +369,46 @@ static void test_release_before_across_damage(void **state)
 	sendlimit_free(sl);
 }
 
+/*
+ * The same damage after the decoder started again (a gap: segments 6 to 19 not stored)
+ * having counted damage before: it is a hole too.  The build before compared the new
+ * decoder's count, from 0, with the old one's and saw nothing.
+ */
+static void test_release_before_damage_after_restart(void **state)
+{
+	struct wal_build wb = {
+		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
+	};
+	uint64_t lsn[40];
+	char name[WAL_NAME_MAX + 1];
+	struct sendlimit *sl;
+	int64_t t0 = now_us - 3600 * 1000000LL;
+
+	(void)state;
+	sl = sendlimit_new(&st, "");
+	assert_non_null(sl);
+	for (uint64_t segno = 5; segno <= 20; segno += 15) {
+		wb.start = segno * SEG;
+		wb.pos = 0;
+		memset(seg, 0, sizeof(seg));
+		wb_page_header(&wb, 0);
+		for (int i = 0; i < 40; i++)
+			lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
+		seg[lsn[20] - wb.start + 20] ^= 0xff; /* commit 20's CRC */
+		assert_int_equal(sendlimit_hold(sl, segno == 5 ? "a" : "sb", lsn[5]), 0);
+		segment_name(name, segno);
+		sendlimit_wal(sl, name, st.incoming_fd, "unused", SEG, seg);
+	}
+	build_segment(21, 3, t0 + 100 * 1000000LL, NULL);
+	segment_name(name, 21);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", SEG, seg);
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 25 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[5]);
+	sendlimit_free(sl);
+}
+
 /* A holds file that cannot be read (here a folder in its place): walshipd does not start
  * (sendlimit_new() fails), as for its slots, rather than stream the held standbys freely;
  * the build before started with no hold. */
@@ -657,6 +697,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_before_hold_inside_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_release_before_across_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_before_damage_after_restart, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_holds_file_unreadable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_file_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_names_survive_restart, setup, teardown),

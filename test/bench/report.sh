@@ -406,7 +406,7 @@ report() {
 doc() {
 	local f=$1 cmd
 	cmd="sudo make bench"
-	[[ $SEGMENTS != 200 || $RUNS != 3 ]] && cmd="sudo BENCH_SEGMENTS=$SEGMENTS BENCH_RUNS=$RUNS make bench"
+	[[ $SEGMENTS != 500 || $RUNS != 3 ]] && cmd="sudo BENCH_SEGMENTS=$SEGMENTS BENCH_RUNS=$RUNS make bench"
 	{
 		echo "# Benchmarks"
 		echo
@@ -440,7 +440,8 @@ doc() {
 		echo "  stores emptied and synced before every run."
 		echo "- Size: $SEGMENTS segments, $RUNS runs, fan-out $FANOUT_SEGMENTS segments (issue 7 asks"
 		echo "  for at least 500; fan-out ships fewer because every replica keeps a full copy)."
-		echo "- $RUNS runs; in each run every contender once, in this order: walship,"
+		echo "- $RUNS runs; in each run every contender once, in this order (the sync-*"
+		echo "  contenders rotate their order from one run to the next): walship,"
 		echo "  walship-async, walship-probes, walship-map, walship-archcmd, walship-module,"
 		echo "  pgBackRest (5 variants), baseline, cp, limit-disk, limit-net, plain-send,"
 		echo "  streaming, sync-standby, sync-receivewal, sync-receivewal-relay, sync-walship,"
@@ -454,7 +455,13 @@ doc() {
 		echo "  archive-push process with what it forks, pgBackRest's async workers, the"
 		echo "  \`pgbackrest server\` and its children); for streaming, the walsender and"
 		echo "  walreceiver processes. Per GB shipped to each replica. CPU ms/seg is sender +"
-		echo "  receiver per 16 MiB segment."
+		echo "  receiver per 16 MiB segment. limit-disk's is the helper's own, counted from its"
+		echo "  clock's start: not its mapping and locking of the corpus before it."
+		echo "- Percentiles are nearest-rank over one run's samples: of 100 samples or fewer"
+		echo "  (fan-out's ${FANOUT_SEGMENTS} segments, a synchronous run's flush lag, one sample per"
+		echo "  primary flush advance), p99 is their maximum.  walship-archcmd's and"
+		echo "  walship-module's latencies come from file times of the kernel's coarse clock:"
+		echo "  multiples of its tick (4 ms here)."
 		echo "- Acknowledgement latency: archive_command start until it returns 0 (asynchronous"
 		echo "  contenders return before the receiver has the file; their throughput runs until"
 		echo "  the receiver has every file). Streaming: pg_stat_replication.flush_lag sampled"
@@ -652,10 +659,10 @@ doc() {
 		echo '```'
 		echo "sudo scripts/install-deps.sh    # PostgreSQL 15, pgbackrest, gnuplot-nox, ..."
 		echo "make"
-		echo "$cmd    # about 25 minutes here; writes this file and docs/bench-*.png"
+		echo "$cmd    # 45 minutes to over an hour here; writes this file and docs/bench-*.png"
 		echo '```'
 		echo
-		echo "Knobs (environment): BENCH_SEGMENTS (200), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
+		echo "Knobs (environment): BENCH_SEGMENTS (500), BENCH_RUNS (3), BENCH_FANOUT (\"1 2 4 8\"),"
 		echo "BENCH_FANOUT_SEGMENTS (50), BENCH_STREAM_SECONDS (20), BENCH_SYNC_SECONDS (20),"
 		echo "BENCH_SYNC_LAG_SECONDS (10), BENCH_STANDBY_SECONDS (20), BENCH_STANDBY_FANOUT (\"1 4 8\"),"
 		echo "BENCH_STANDBY_DIRECT (\"8\"), BENCH_STANDBY_RATE (200), BENCH_STANDBY_SCALE (10),"

@@ -325,7 +325,28 @@ static int store_decode_fd(struct wal_decoder *d, int fd, uint64_t lsn, uint64_t
 	return 1;
 }
 
-int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size, uint64_t *valid)
+/*
+ * Begin @d at segment @seg_start - @size, fed the segment before @seg_start from @prev
+ * (closed here) whole: true when it reached @seg_start (a record running on into the
+ * segment is then known); false, @d ended, when it did not.
+ */
+static bool store_decode_prev(struct wal_decoder *d, int prev, const struct wal_page_header *hdr,
+			      uint64_t seg_start, uint64_t size, uint8_t *buf)
+{
+	bool ok = wal_decoder_begin(d, hdr->seg_size, hdr->block_size, seg_start - size, NULL,
+				    NULL) == 0;
+
+	if (ok && (store_decode_fd(d, prev, seg_start - size, size, true, buf) <= 0 ||
+		   d->next_lsn != seg_start)) {
+		wal_decoder_end(d);
+		ok = false;
+	}
+	close(prev);
+	return ok;
+}
+
+int store_valid_records(int archive_fd, int incoming_fd, int fd, const char *name, uint64_t size,
+			uint64_t *valid)
 {
 	uint8_t first[WAL_PAGE_LONG_HEADER];
 	char prev_name[WAL_NAME_MAX + 1];
@@ -335,6 +356,7 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 	uint64_t segno, seg_start;
 	uint8_t *buf;
 	ssize_t got;
+	bool have_prev = false;
 	int prev = -1, ret = 0;
 
 	*valid = 0;
@@ -353,21 +375,39 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 	if (!buf)
 		return -ENOMEM;
 	if (segno > 0) {
-		/* A record running in from the segment before: decoded from its start. */
+		/* A record running in from the segment before: decoded from its start, the
+		 * stored segment, or else one of its copies in .incoming (whole, synced and
+		 * not renamed yet when walshipd stopped, while this segment's first bytes were
+		 * made durable already: those may be only the rest of a record). */
 		wal_name_format_segment(prev_name, sizeof(prev_name), wn.timeline, segno - 1,
 					hdr.seg_size);
 		prev = openat(archive_fd, prev_name,
 			      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		have_prev = prev >= 0 && store_decode_prev(&d, prev, &hdr, seg_start, size, buf);
+		if (!have_prev && incoming_fd >= 0) {
+			int dfd = openat(incoming_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+			size_t plen = strlen(prev_name);
+			struct dirent *de;
+
+			if (!dir && dfd >= 0)
+				close(dfd);
+			while (dir && !have_prev && (de = readdir(dir))) {
+				if (strncmp(de->d_name, prev_name, plen) != 0 ||
+				    de->d_name[plen] != '.' ||
+				    strspn(de->d_name + plen + 1, "0123456789") !=
+					    strlen(de->d_name + plen + 1))
+					continue;
+				prev = openat(incoming_fd, de->d_name,
+					      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+				have_prev = prev >= 0 &&
+					    store_decode_prev(&d, prev, &hdr, seg_start, size, buf);
+			}
+			if (dir)
+				closedir(dir);
+		}
 	}
-	if (prev >= 0 && (wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start - size,
-					    NULL, NULL) < 0 ||
-			  store_decode_fd(&d, prev, seg_start - size, size, true, buf) <= 0 ||
-			  d.next_lsn != seg_start)) {
-		wal_decoder_end(&d);
-		close(prev);
-		prev = -1;
-	}
-	if (prev < 0 &&
+	if (!have_prev &&
 	    wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start, NULL, NULL) < 0)
 		goto out;
 	/* A read that fails leaves the records after it uncounted: their end is not known. */
@@ -381,9 +421,7 @@ int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size,
 				 size;
 	wal_decoder_end(&d);
 out:
-	if (prev >= 0)
-		close(prev);
-	free(buf);
+	free(buf); /* (prev is closed by store_decode_prev()) */
 	return ret;
 }
 
@@ -524,7 +562,8 @@ bool store_partial_check(struct store *st, const char *tmp_name, uint64_t synced
 	if (!synced) {
 		bool extend;
 
-		int vret = store_valid_records(st->dir_fd, fd, p->name, p->size, &valid);
+		int vret = store_valid_records(st->dir_fd, st->incoming_fd, fd, p->name, p->size,
+					       &valid);
 
 		/* Its records could not all be read (a read error, no memory): where they end,
 		 * which may be acknowledged bytes past the record, is not known.  Not removed. */
@@ -1254,8 +1293,8 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 			 * a file that grows keeps its record, and bytes written after it are not
 			 * durable. */
 			int vret = ((uint64_t)sb.st_size == p.size || ahead) ?
-					   store_valid_records(archive_fd, fd, p.name, p.size,
-							       &valid) :
+					   store_valid_records(archive_fd, dir_fd, fd, p.name,
+							       p.size, &valid) :
 					   -ENODATA;
 
 			/* Its records could not all be read: it may hold what was acknowledged,

@@ -307,12 +307,14 @@ bool store_has_incoming(const struct store *st, const char *name);
  * flush position PostgreSQL reaches with it), 0 when none (or @name is not a segment, or
  * its first page does not say @size).  A record running in
  * from the segment before counts when that segment is stored under its name in the
- * archive open at @archive_fd (it is decoded first).  The durable length of a streamed
+ * archive open at @archive_fd, or else, @incoming_fd not -1, a copy of it in that
+ * .incoming folder (NAME.SEQ) holds the record's start (decoded first).  The durable length of a streamed
  * segment written in place, whose group commits record nothing (docs/architecture.md,
  * "Durability rules").  Returns 0, or -errno (-ENOMEM, a read that failed): then where the
  * records end is not known, and *@valid is only where those read before end.
  */
-int store_valid_records(int archive_fd, int fd, const char *name, uint64_t size, uint64_t *valid);
+int store_valid_records(int archive_fd, int incoming_fd, int fd, const char *name, uint64_t size,
+			uint64_t *valid);
 
 /* Remember that @name (@size bytes, CRC-32C @crc) is stored under its final name. */
 void store_recent_add(struct store *st, const char *name, uint64_t size, uint32_t crc);

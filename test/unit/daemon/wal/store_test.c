@@ -373,12 +373,27 @@ static void test_valid_records(void **state)
 	write_in_place(&st, SEG4 ".5", s2_end - 100); /* s2 torn */
 	write_in_place(&st, SEG4 ".6", cross_end); /* only the tail of the crossing record */
 	fd = openat(st.incoming_fd, SEG4 ".5", O_RDONLY);
-	assert_int_equal(store_valid_records(st.dir_fd, fd, SEG4, MB, &valid), 0);
+	assert_int_equal(store_valid_records(st.dir_fd, -1, fd, SEG4, MB, &valid), 0);
 	assert_true(valid == s1_end);
 	close(fd);
 	fd = openat(st.incoming_fd, SEG4 ".6", O_RDONLY);
-	assert_int_equal(store_valid_records(st.dir_fd, fd, SEG4, MB, &valid), 0);
+	assert_int_equal(store_valid_records(st.dir_fd, -1, fd, SEG4, MB, &valid), 0);
 	assert_true(valid == 0); /* segment 3 is not stored */
+	/* ... but whole in .incoming (synced, not renamed when walshipd stopped): the
+	 * record's start is read there, where .incoming is looked in */
+	snprintf(path, sizeof(path), "%s/.incoming/%s.4", dir, SEG3);
+	{
+		int seg3 = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+
+		assert_true(seg3 >= 0);
+		assert_int_equal(write(seg3, wal, MB), (ssize_t)MB);
+		close(seg3);
+	}
+	assert_int_equal(store_valid_records(st.dir_fd, st.incoming_fd, fd, SEG4, MB, &valid), 0);
+	assert_true(valid == cross_end);
+	assert_int_equal(store_valid_records(st.dir_fd, -1, fd, SEG4, MB, &valid), 0);
+	assert_true(valid == 0);
+	assert_int_equal(unlink(path), 0);
 	snprintf(path, sizeof(path), "%s/%s", dir, SEG3);
 	{
 		int seg3 = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
@@ -387,7 +402,7 @@ static void test_valid_records(void **state)
 		assert_int_equal(write(seg3, wal, MB), (ssize_t)MB);
 		close(seg3);
 	}
-	assert_int_equal(store_valid_records(st.dir_fd, fd, SEG4, MB, &valid), 0);
+	assert_int_equal(store_valid_records(st.dir_fd, -1, fd, SEG4, MB, &valid), 0);
 	assert_true(valid == cross_end);
 	close(fd);
 	assert_int_equal(store_find_incoming(st.dir_fd, SEG4, &found), 0);

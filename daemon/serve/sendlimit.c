@@ -41,6 +41,8 @@
  * how many missing in a row end the look (none older is stored, as far as it goes). */
 #define SENDLIMIT_LOOK_BACK 4096
 #define SENDLIMIT_LOOK_GAP 64
+/* Holes in what the index knows, kept apart (note_hole()). */
+#define SENDLIMIT_HOLES 8
 /* Timelines looked at under the index's for a stored segment's name (segment_written_us()). */
 #define SENDLIMIT_TLI_LOOK 8
 
@@ -102,9 +104,13 @@ struct sendlimit {
 	uint32_t tli; /* the timeline decoding began on: the stored segments' names */
 	struct commit *commits;
 	size_t ncommits, cap;
-	/* the last commit that left the index because it was full (SENDLIMIT_MAX_COMMITS),
-	 * due or not: a hold released --before at or before it stays held */
-	uint64_t overflow_lsn;
+	/* WAL whose commits are not all in the index (note_hole()): those that left it
+	 * because it was full (SENDLIMIT_MAX_COMMITS), WAL that did not decode; the oldest
+	 * two joined into one when more come */
+	struct {
+		uint64_t start, end;
+	} holes[SENDLIMIT_HOLES];
+	unsigned int nholes;
 	bool overflow_logged;
 	struct delay delays[SENDLIMIT_MAX_DELAYS];
 	unsigned int ndelays;
@@ -162,15 +168,32 @@ static void fold(struct sendlimit *sl, size_t k)
 }
 
 /*
- * The commits before @lsn are not all known (WAL that could not be decoded, or a commit
- * with no room to note it): a hold released --before at or under it stays held, as
- * after an overflow of the index, for its search would pass over a commit it never saw.
- * Until the index starts again.
+ * The commits in [@start, @end) are not all known (they left the full index, WAL that
+ * could not be decoded, a commit with no room to note it): a hold released --before
+ * whose search would pass over them stays held (hole_between()), for a commit it never
+ * saw may be the one it looks for.  Until the index starts again.
  */
-static void note_hole(struct sendlimit *sl, uint64_t lsn)
+static void note_hole(struct sendlimit *sl, uint64_t start, uint64_t end)
 {
-	if (lsn > sl->overflow_lsn)
-		sl->overflow_lsn = lsn;
+	if (sl->nholes == SENDLIMIT_HOLES) {
+		/* the oldest two as one: it covers more, never less */
+		if (sl->holes[1].start > sl->holes[0].start)
+			sl->holes[1].start = sl->holes[0].start;
+		if (sl->holes[1].end < sl->holes[0].end)
+			sl->holes[1].end = sl->holes[0].end;
+		memmove(&sl->holes[0], &sl->holes[1], sizeof(sl->holes[0]) * --sl->nholes);
+	}
+	sl->holes[sl->nholes].start = start;
+	sl->holes[sl->nholes++].end = end;
+}
+
+/* Whether a hole overlaps [@lo, @hi). */
+static bool hole_between(const struct sendlimit *sl, uint64_t lo, uint64_t hi)
+{
+	for (unsigned int i = 0; i < sl->nholes; i++)
+		if (sl->holes[i].end > lo && sl->holes[i].start < hi)
+			return true;
+	return false;
 }
 
 /* The index is full: its older half leaves it at once (one move for half of its length,
@@ -184,7 +207,7 @@ static void drop_older_half(struct sendlimit *sl)
 			    "kept; the older half is delayed by its segments' times instead",
 			    sl->ncommits);
 	sl->overflow_logged = true;
-	note_hole(sl, sl->commits[k - 1].lsn);
+	note_hole(sl, 0, sl->commits[k - 1].end_lsn);
 	fold(sl, k);
 }
 
@@ -203,7 +226,7 @@ static void note_commit(void *arg, const struct wal_xact_end *x)
 			sl->cap = cap;
 		} else if (sl->ncommits < 2) {
 			/* no room even for the first (out of memory): a hole in what is known */
-			note_hole(sl, x->end_lsn);
+			note_hole(sl, x->lsn, x->end_lsn);
 			return;
 		} else {
 			drop_older_half(sl);
@@ -433,7 +456,7 @@ static void feed_done(struct sendlimit *sl)
 			    sl->dec.message);
 		sl->errors_logged = sl->dec.errors;
 		if (seg)
-			note_hole(sl, (sl->dec.damaged_lsn / seg + 1) * seg);
+			note_hole(sl, sl->dec.damaged_lsn, (sl->dec.damaged_lsn / seg + 1) * seg);
 	}
 }
 
@@ -469,7 +492,7 @@ static int decoder_start(struct sendlimit *sl, uint64_t lsn, uint32_t tli)
 	sl->index_start = lsn;
 	sl->tli = tli;
 	index_emptied(sl);
-	sl->overflow_lsn = 0;
+	sl->nholes = 0;
 	sl->overflow_logged = false;
 	for (unsigned int i = 0; i < sl->ndelays; i++)
 		delay_reset(&sl->delays[i]);
@@ -715,10 +738,8 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 	if (h) {
 		uint64_t at = h->mode == HOLD_UPTO ? h->upto : h->lsn;
 
-		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn ||
-					       (sl->overflow_lsn && sl->overflow_lsn >= h->lsn))) {
-			/* the commits after the hold are not known (or not all kept): stay
-			 * held */
+		if (h->mode == HOLD_BEFORE && (!sl->dec_on || sl->index_start > h->lsn)) {
+			/* the commits after the hold are not known: stay held */
 		} else if (h->mode == HOLD_BEFORE) {
 			size_t i = commit_lower_bound(sl, h->lsn);
 
@@ -738,6 +759,9 @@ uint64_t sendlimit_for(struct sendlimit *sl, const char *app, int64_t now_us)
 				at = sl->commits[i].lsn > h->lsn ? sl->commits[i].lsn : h->lsn;
 			else if (sl->dec_on && sl->dec.end_lsn > at)
 				at = sl->dec.end_lsn; /* none yet: up to what was decoded */
+			/* commits not all known between the hold and there: stay held */
+			if (hole_between(sl, h->lsn, at))
+				at = h->lsn;
 		}
 		if (at < limit)
 			limit = at;

@@ -363,6 +363,12 @@ static void test_release_before_across_damage(void **state)
 					   pgrepl_time_from_unix_us(t0 + 25 * 1000000LL)),
 			 0);
 	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[5]);
+	/* a time whose commit was decoded before the damage: up to it (no hidden commit
+	 * lies between the hold and it) */
+	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
+					   pgrepl_time_from_unix_us(t0 + 10 * 1000000LL)),
+			 0);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[10]);
 	/* a plain release lets it go */
 	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_ALL, 0), 0);
 	assert_int_equal(sendlimit_for(sl, "sb", now_us), SENDLIMIT_NONE);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * walship_archive: PostgreSQL's archive module (PostgreSQL 15 and later) handing each WAL
- * file to the local walshipd, in place of `archive_command = 'walship push %p'`.
+ * walship_archive: PostgreSQL's archive module (PostgreSQL 15 only: 16 changed the API)
+ * handing each WAL file to the local walshipd, in place of `archive_command = 'walship push %p'`.
  *
  *   archive_mode = on
  *   archive_library = 'walship_archive'

@@ -163,11 +163,10 @@ static FILE *controldata_open(const char *prog, const char *fallback, const char
 			snprintf(bin, sizeof(bin), "%s", prog);
 			execv(bin, argv);
 		} else {
+			/* not on PATH, or one there this user may not run (EACCES): Debian's */
 			execvp(name, argv);
-			if (errno == ENOENT) {
-				snprintf(bin, sizeof(bin), "%s", fallback);
-				execv(bin, argv);
-			}
+			snprintf(bin, sizeof(bin), "%s", fallback);
+			execv(bin, argv);
 		}
 		fprintf(stderr, "could not run pg_controldata: %s\n", strerror(errno));
 		_exit(127);
@@ -190,7 +189,7 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
 	const char *prog = "pg_controldata";
 	FILE *in;
 	pid_t child;
-	int status;
+	int status = -1;
 
 	snprintf(path, sizeof(path), "%s/PG_VERSION", run->pgdata);
 	in = fopen(path, "re");
@@ -204,18 +203,19 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
 	}
 	fclose(in);
 	cd->version[strcspn(cd->version, "\n")] = '\0';
+	/* PG_VERSION names the folder of Debian's binaries: digits (and a dot) only, for it
+	 * is written by whoever runs as postgres (and not printed otherwise: it may hold
+	 * terminal controls). */
+	if (!cd->version[0] || strspn(cd->version, "0123456789.") != strlen(cd->version)) {
+		check_item(run, CHECK_FAIL, "data directory", NULL,
+			   "\"%s\" does not hold a PostgreSQL version", path);
+		cd->version[0] = '\0';
+		return;
+	}
 	check_item(run, CHECK_PASS, "data directory", NULL, "%s: PostgreSQL %s, %s", run->pgdata,
 		   cd->version,
 		   run->standby ? "standby (standby.signal or recovery.signal)" :
 				  "primary (no standby.signal)");
-
-	/* PG_VERSION names the folder of Debian's binaries: digits (and a dot) only, for it
-	 * is written by whoever runs as postgres. */
-	if (!cd->version[0] || strspn(cd->version, "0123456789.") != strlen(cd->version)) {
-		check_item(run, CHECK_FAIL, "data directory", NULL,
-			   "\"%s\" does not hold a PostgreSQL version: \"%s\"", path, cd->version);
-		return;
-	}
 	if (run->pg_bin)
 		snprintf(path, sizeof(path), "%s/pg_controldata", run->pg_bin);
 	else
@@ -250,7 +250,7 @@ static void check_controldata(struct check_run *run, struct controldata *cd)
 	}
 	fclose(in);
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-		;
+		; /* (another failure leaves status -1: a failure) */
 	if (status != 0 || cd->system_identifier == 0) {
 		check_item(run, CHECK_FAIL, "pg_controldata",
 			   "Run it by hand to see why; give its directory with --pg-bin DIR.",
@@ -506,12 +506,14 @@ static enum walship_call command_calls_walship(struct check_run *run, const char
 			snprintf(config, config_len, "%s", given);
 			call = same_file(given, run->config_path, run->pgdata) ? CALL_OK :
 										 CALL_OTHER_CONFIG;
-		} else if (env_config && env_config[0]) {
-			/* set by the command itself: that file, as -c would name it */
-			snprintf(config, config_len, "%s", env_config);
-			call = same_file(env_config, run->config_path, run->pgdata) ?
-				       CALL_OK :
-				       CALL_OTHER_CONFIG;
+		} else if (env_config) {
+			/* set by the command itself: that file, as -c would name it (empty:
+			 * unset, the default file) */
+			const char *file = env_config[0] ? env_config : CONFIG_DEFAULT_PATH;
+
+			snprintf(config, config_len, "%s", file);
+			call = same_file(file, run->config_path, run->pgdata) ? CALL_OK :
+										CALL_OTHER_CONFIG;
 		} else {
 			const char *env = getenv(CLI_CONFIG_ENV);
 
@@ -888,7 +890,15 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 			   "synchronous_commit = %s: commits do not wait for standbys", commit);
 		return;
 	}
-	/* Only the stream source is PostgreSQL's standby: without it nothing answers. */
+	/* Only the stream source is PostgreSQL's standby: without it nothing answers, and
+	 * `*` (any standby) is PostgreSQL's other standbys, not walshipd. */
+	if (!cfg->pg_conninfo[0] && !sync_standby_names_name(&ss, app_name)) {
+		check_item(run, CHECK_SKIP, "synchronous standby", NULL,
+			   "synchronous_standby_names = '%s' does not name \"%s\", and walshipd "
+			   "(no pg_conninfo) is no standby of PostgreSQL for `*` to take",
+			   names, app_name);
+		return;
+	}
 	if (!cfg->pg_conninfo[0]) {
 		snprintf(hint, sizeof(hint),
 			 "Set pg_conninfo for walshipd to stream from PostgreSQL as its standby "

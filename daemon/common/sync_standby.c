@@ -179,11 +179,18 @@ int sync_standby_parse(const char *text, struct sync_standby *out)
 	return 0;
 }
 
+bool sync_standby_names_name(const struct sync_standby *ss, const char *application_name)
+{
+	for (unsigned int idx = 0; idx < ss->nnames; idx++)
+		if (strcasecmp(ss->names[idx], application_name) == 0)
+			return true;
+	return false;
+}
+
 bool sync_standby_names_match(const struct sync_standby *ss, const char *application_name)
 {
 	for (unsigned int idx = 0; idx < ss->nnames; idx++)
-		if (strcmp(ss->names[idx], "*") == 0 ||
-		    strcasecmp(ss->names[idx], application_name) == 0)
+		if (strcmp(ss->names[idx], "*") == 0)
 			return true;
-	return false;
+	return sync_standby_names_name(ss, application_name);
 }

@@ -53,4 +53,7 @@ int sync_standby_parse(const char *text, struct sync_standby *out);
 /* Does @ss name @application_name (without regard to case), or `*`? */
 bool sync_standby_names_match(const struct sync_standby *ss, const char *application_name);
 
+/* Does @ss name @application_name itself (without regard to case; `*` does not count)? */
+bool sync_standby_names_name(const struct sync_standby *ss, const char *application_name);
+
 #endif /* WALSHIP_COMMON_SYNC_STANDBY_H */

@@ -1297,11 +1297,16 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 							       p.size, &valid) :
 					   -ENODATA;
 
-			/* Its records could not all be read: it may hold what was acknowledged,
-			 * so not absent (as a copy that cannot be opened) */
-			if (vret < 0 && vret != -ENODATA && !first_err) {
-				first_err = vret;
-				snprintf(err_name, sizeof(err_name), "%s", de->d_name);
+			/* Its records could not all be read: it may hold more than its record
+			 * says, acknowledged, so it is not served to its record's length: named
+			 * instead, as a copy that cannot be opened */
+			if (vret < 0 && vret != -ENODATA) {
+				if (!first_err) {
+					first_err = vret;
+					snprintf(err_name, sizeof(err_name), "%s", de->d_name);
+				}
+				close(fd);
+				continue;
 			}
 			if (vret == 0 && valid > p.durable && valid <= (uint64_t)sb.st_size &&
 			    fdatasync(fd) == 0 &&

@@ -457,7 +457,7 @@ doc() {
 		echo "  walreceiver processes. Per GB shipped to each replica. CPU ms/seg is sender +"
 		echo "  receiver per 16 MiB segment. limit-disk's is the helper's own, counted from its"
 		echo "  clock's start: not its mapping and locking of the corpus before it."
-		echo "- Percentiles are nearest-rank over one run's samples: of 100 samples or fewer"
+		echo "- Percentiles are nearest-rank over one run's samples: of fewer than 100 samples"
 		echo "  (fan-out's ${FANOUT_SEGMENTS} segments, a synchronous run's flush lag, one sample per"
 		echo "  primary flush advance), p99 is their maximum.  walship-archcmd's and"
 		echo "  walship-module's latencies come from file times of the kernel's coarse clock:"

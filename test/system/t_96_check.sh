@@ -245,6 +245,8 @@ popd >/dev/null || fail "popd"
 [[ -e "$TEST_DIR/pw" ]] && fail "walship check ran a command written in PG_VERSION"
 grep -q '^FAIL  data directory .*does not hold a PostgreSQL version' \
 	"$TEST_DIR/check-pg-version.out" || fail "walship check took PG_VERSION \"';touch pw;'\""
+grep -q '^PASS  data directory' "$TEST_DIR/check-pg-version.out" &&
+	fail "walship check said PASS for a PG_VERSION that is no version"
 log "ok: a PG_VERSION that is no version is a FAIL, and runs nothing"
 
 log "broken: archive_command with a config path relative to another folder"
@@ -271,6 +273,10 @@ expect_pass sync-named -c "$PCONF" -D "$FP"
 # This walshipd has no pg_conninfo: nothing connects to PostgreSQL as its standby, and
 # commits would wait for ever (the build before said PASS, one replica being connected).
 expect_sync_item sync-named WARN 'walshipd has no pg_conninfo and never connects to PostgreSQL'
+# ... but `*` alone is PostgreSQL's other standbys, not this walshipd: no warning.
+sed -i "s/^synchronous_standby_names = .*/synchronous_standby_names = '*'/" "$FP/postgresql.conf"
+expect_pass sync-star-no-stream -c "$PCONF" -D "$FP"
+expect_sync_item sync-star-no-stream SKIP 'is no standby of PostgreSQL'
 # The same walshipd checked with a stream source and sync_replicas = 2: one replica is
 # too few.
 sed -e 's/^sync_replicas = .*/sync_replicas = 2/' "$PCONF" >"$TEST_DIR/sync2.conf"

@@ -385,7 +385,10 @@ int main(int argc, char **argv)
 		ret = 0;
 		log_log("walshipd stopped");
 	}
-	/* The ring goes first: it cancels whatever is still in flight. */
+	/* The ring goes first: its polls and timeouts end with it; what io-wq still runs
+	 * (after a stop that gave up waiting, 5 s) runs on, into nothing a role promised
+	 * (bytes of .incoming files never acknowledged; a rename the next start's
+	 * directory fsync covers). */
 	ring_exit(&d.ring);
 	metrics_free(d.metrics);
 	d.role->free(d.state);

@@ -98,11 +98,12 @@ struct pgrepl_hs_feedback {
 	uint32_t xmin, xmin_epoch, catalog_xmin, catalog_xmin_epoch;
 };
 
-/* Parse a status update ('r'): exactly 34 bytes, as PostgreSQL's walsender requires.
- * Returns 0 or -EINVAL. */
+/* Parse a status update ('r'): at least 34 bytes (bytes after them are ignored, as
+ * PostgreSQL's walsender reads the fields it knows).  Returns 0 or -EINVAL. */
 int pgrepl_parse_status(const uint8_t *msg, size_t len, struct pgrepl_status *out);
 
-/* Parse hot standby feedback ('h'): exactly 25 bytes.  Returns 0 or -EINVAL. */
+/* Parse hot standby feedback ('h'): at least 25 bytes (as a status update).  Returns 0
+ * or -EINVAL. */
 int pgrepl_parse_hs_feedback(const uint8_t *msg, size_t len, struct pgrepl_hs_feedback *out);
 
 /* Write the 25-byte header of an XLogData ('w') whose WAL bytes start at LSN @data_start;

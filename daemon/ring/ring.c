@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "ring/ring.h"
 
@@ -168,14 +170,26 @@ static void ring_count_queued(struct ring *r)
 	}
 }
 
+/* Sleep @ms milliseconds (the kernel took no request: see the callers). */
+static void ring_pause_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = ms * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
 
 	while (!sqe) {
-		/* Submission queue full: hand what is there to the kernel. */
+		/* Submission queue full: hand what is there to the kernel.  It may take none
+		 * for a moment (-EAGAIN: no memory for requests, a memory cgroup at its
+		 * limit): then again a millisecond later, not at once for as long as it lasts. */
 		ring_count_queued(r);
-		io_uring_submit(&r->uring);
+		if (io_uring_submit(&r->uring) < 0)
+			ring_pause_ms(1);
 		sqe = io_uring_get_sqe(&r->uring);
 	}
 	io_uring_sqe_set_data(sqe, op);
@@ -214,6 +228,21 @@ int ring_run(struct ring *r, int timeout_ms)
 		ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
 	} else {
 		ret = io_uring_submit_and_wait(&r->uring, 1);
+	}
+	/* The kernel could not take the requests now (no memory for them: a memory cgroup
+	 * at its limit): they stay queued and go with the next submit; the completions there
+	 * are handled meanwhile.  Not fatal (the daemon exited, every connection with it). */
+	if (ret == -EAGAIN || ret == -ENOMEM || ret == -EBUSY) {
+		int64_t now = clock_now_ms();
+
+		if (now - r->transient_logged_ms >= 10000) {
+			log_warning("io_uring could not take requests now: %s; trying again",
+				    strerror(-ret));
+			r->transient_logged_ms = now;
+		}
+		if (!io_uring_cq_ready(&r->uring))
+			ring_pause_ms(1);
+		ret = 0;
 	}
 	if (ret < 0 && ret != -ETIME && ret != -EINTR) {
 		log_error("io_uring wait failed: %s", strerror(-ret));

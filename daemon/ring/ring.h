@@ -68,6 +68,7 @@ struct ring {
 	uint64_t fsyncs_submitted; /* IORING_OP_FSYNC requests and writes with RWF_DSYNC */
 	uint64_t tagged_submitted; /* sends given a tag (receives are tagged too, not counted) */
 	unsigned int counted_tail; /* submission entries counted up to here */
+	int64_t transient_logged_ms; /* when the kernel last could not take requests, logged */
 };
 
 /*

@@ -440,6 +440,21 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		ring_slot_put(c->ring, slot); /* replicas send no DATA */
 	if (peer->refused)
 		return 0; /* waiting for our ERROR to go out */
+	/* An ERROR in any state: the replica says why it closes (it refused our HELLO, say:
+	 * another system, a name its upstream_name does not take), logged as such rather
+	 * than answered as a frame out of place. */
+	if (hdr->type == WIRE_ERROR && peer->state != PEER_STREAMING) {
+		struct msg_error me;
+
+		if (msg_error_decode(payload, hdr->length, &me) < 0)
+			return -ECONNRESET;
+		if (peer->name[0])
+			log_log("replica \"%s\" reported an error: %s", peer->name, me.message);
+		else
+			log_log("the peer at %s reported an error: %s", c->peer_addr, me.message);
+		peer_set_error(peer, "%s", me.message);
+		return -ECONNRESET;
+	}
 	if (peer->state == PEER_HANDSHAKE) {
 		if (hdr->type != WIRE_HELLO) {
 			log_log("expected HELLO from %s, got %s", c->peer_addr,

@@ -874,6 +874,14 @@ static int push_check_file(const char *name, int fd, struct wal_name *wn, struct
 			 name);
 		return -EINVAL;
 	}
+	/* io_uring honours O_NONBLOCK on a regular file: a read of pages not cached would
+	 * fail with EAGAIN.  walship's clients clear it; another client on the socket may
+	 * not.  (The open file description is the client's too: it closes it after.) */
+	if ((flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		snprintf(text, len, "could not clear O_NONBLOCK on the descriptor of \"%s\": %s",
+			 name, strerror(errno));
+		return -EINVAL;
+	}
 	return 0;
 }
 

@@ -155,6 +155,8 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 				   rp->cfg.upstream, h.node_name, rp->cfg.upstream_name);
 	lk->established = true;
 	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
+	lk->hello_ms = clock_now_ms();
+	lk->backoff_at_hello = rp->backoff_ms;
 	rp->backoff_ms = rp->cfg.reconnect_min_ms;
 	log_log("connected to primary \"%s\" at %s", h.node_name, rp->cfg.upstream);
 	replica_send_applied(rp);
@@ -229,6 +231,22 @@ static uint8_t *link_rx_buffer(struct conn *c, const struct frame_header *hdr,
 	return (*slot)->data;
 }
 
+/* How long after the HELLO a link that received no file still counts as not taken. */
+#define REPLICA_TAKEN_MS 2000
+
+static void replica_backoff(struct replica *rp);
+
+/* Whether @lk, closed with @error, ended a handshake the primary did not complete: an
+ * ERROR it sent (-ECONNREFUSED from link_rx_frame()) or a close within REPLICA_TAKEN_MS
+ * of its HELLO before any file began. */
+static bool replica_link_refused(const struct link *lk, int error)
+{
+	if (!lk->established || lk->io_failed)
+		return false;
+	return error == -ECONNREFUSED ||
+	       (lk->files_received == 0 && clock_now_ms() - lk->hello_ms < REPLICA_TAKEN_MS);
+}
+
 static void link_closed(struct conn *c)
 {
 	struct link *lk = link_of(c);
@@ -248,7 +266,17 @@ static void link_closed(struct conn *c)
 			io_backoff_next(rp->io_backoff_ms, IO_RETRY_MIN_MS, IO_RETRY_MAX_MS);
 	if (rp->link == lk)
 		rp->link = NULL;
-	if (!rp->stopping) {
+	if (!rp->stopping && replica_link_refused(lk, c->close_error)) {
+		/* Refused after the HELLO (not registered: max_registered, the primary's
+		 * spool; a name taken) or closed before any file: a failed attempt, the
+		 * backoff goes on doubling from where it was, not back to reconnect_min
+		 * (which had the replica reconnect ten times a second for as long as the
+		 * operator took to act). */
+		rp->backoff_ms = lk->backoff_at_hello;
+		replica_backoff(rp);
+		log_log("reconnecting in %" PRId64 " ms: the primary did not take this replica",
+			rp->next_attempt_ms - clock_now_ms());
+	} else if (!rp->stopping) {
 		int wait_ms = lk->io_failed && rp->io_backoff_ms > rp->backoff_ms ?
 				      rp->io_backoff_ms :
 				      rp->backoff_ms;

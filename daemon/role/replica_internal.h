@@ -183,6 +183,10 @@ struct link {
 	/* a streamed file failed past bytes it acknowledged: replica_pump() closes the link
 	 * (not its caller, which may still be inside the link's receive) */
 	bool io_failed;
+	/* the handshake's HELLO: when, and the backoff before it was reset (a link the
+	 * primary then refuses, or closes at once, was no success: link_closed()) */
+	int64_t hello_ms;
+	int backoff_at_hello;
 };
 
 /* Files renamed whose directory fsync failed, not yet told to the relay (a ring). */

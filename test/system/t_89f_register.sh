@@ -8,7 +8,8 @@
 # - a peer announcing the name of ws-r1 while ws-r1 is connected and alive is refused with
 #   ERROR NAME (docs/protocol.md); ws-r1 keeps its connection;
 # - registrations are bounded by max_registered: a new replica past it is refused with
-#   ERROR TOO_MANY naming the bound, and is registered once a registration is dropped.
+#   ERROR TOO_MANY naming the bound (and backs off, doubling, between its attempts), and
+#   is registered once a registration is dropped.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -71,6 +72,15 @@ refused_r2() {
 }
 wait_for 10 "the primary to refuse registering ws-r2" refused_r2
 wait_for 10 "ws-r2 to log the refusal" grep -q 'max_registered = 1' "$TEST_DIR/ws-r2.log"
+# Refused after the handshake, it backs off as from any failed attempt, doubling up to
+# reconnect_max (1 s here): the build before went back to reconnect_min (100 ms) after
+# each HELLO and tried ten times a second for as long as the refusal lasted.
+backed_off() {
+	grep -Eq 'reconnecting in ([5-9][0-9]{2}|[0-9]{4,}) ms: the primary did not take this replica' \
+		"$TEST_DIR/ws-r2.log"
+}
+wait_for 20 "ws-r2 to back off between refused attempts" backed_off
+log "ok: $(grep -c 'did not take this replica' "$TEST_DIR/ws-r2.log") refused attempts, waits: $(grep -o 'reconnecting in [0-9]* ms: the primary did not' "$TEST_DIR/ws-r2.log" | awk '{print $3}' | paste -sd' ')"
 not_registered ws-r2
 walshipd_stop "$RCONF"
 assert_exit 0 "drop ws-r1" "$WALSHIP" replica drop -c "$PCONF" ws-r1

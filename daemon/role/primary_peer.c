@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/node_name.h"
 #include "net/listen.h"
 #include "proto/hello.h"
 #include "role/primary_int.h"
@@ -67,6 +68,37 @@ static int peer_refuse(struct peer *peer, uint32_t code, const char *fmt, ...)
 	return 0;
 }
 
+/* The certificate's name is @in's node name (TLS), and the access rules (hba_file: first
+ * match wins, none is a refusal) admit it.  Returns 0 (refused: peer->refused set), or
+ * -errno. */
+static int peer_admit(struct peer *peer, const struct msg_hello *in)
+{
+	struct primary *pr = peer->pr;
+	char why[512];
+
+	if (conn_peer_cert_name(&peer->conn) &&
+	    strcmp(conn_peer_cert_name(&peer->conn), in->node_name) != 0)
+		return peer_refuse(peer, WIRE_ERR_NAME,
+				   "certificate name \"%s\" does not match node name \"%s\"",
+				   conn_peer_cert_name(&peer->conn), in->node_name);
+	if (pr->hba) {
+		struct hba_request req = {
+			.role = HBA_ROLE_REPLICA,
+			.node_name = in->node_name,
+			.cert_name = conn_peer_cert_name(&peer->conn),
+			.addr = (const struct sockaddr *)&peer->conn.peer_sa,
+		};
+		struct hba_match match;
+
+		if (hba_match(pr->hba, &req, &match) != HBA_ALLOW) {
+			hba_format_refusal(pr->hba, &req, &match, why, sizeof(why));
+			pr->st.hba_refused++;
+			return peer_refuse(peer, WIRE_ERR_ACCESS, "%s", why);
+		}
+	}
+	return 0;
+}
+
 static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len)
 {
 	struct primary *pr = peer->pr;
@@ -80,30 +112,17 @@ static int peer_on_hello(struct peer *peer, const uint8_t *payload, uint32_t len
 		return ret;
 	}
 	code = hello_check_compatible(&in, WIRE_ROLE_PRIMARY, &pr->id, why, sizeof(why));
+	/* Who the peer is, and whether the access rules admit it, before what it holds: an
+	 * INCOMPATIBLE names this primary's system identifier and WAL format, which a peer
+	 * the rules refuse is not to learn.  (A HELLO not decoded whole, of another
+	 * version, or naming no valid node is refused for that alone.) */
+	if (ret == 0 && node_name_valid(in.node_name)) {
+		ret = peer_admit(peer, &in);
+		if (ret || peer->refused)
+			return ret;
+	}
 	if (code)
 		return peer_refuse(peer, (uint32_t)code, "%s", why);
-	/* With TLS, the certificate says who the peer is: its name must be the node name. */
-	if (conn_peer_cert_name(&peer->conn) &&
-	    strcmp(conn_peer_cert_name(&peer->conn), in.node_name) != 0)
-		return peer_refuse(peer, WIRE_ERR_NAME,
-				   "certificate name \"%s\" does not match node name \"%s\"",
-				   conn_peer_cert_name(&peer->conn), in.node_name);
-	/* Access rules (hba_file): first match wins; no match is a refusal. */
-	if (pr->hba) {
-		struct hba_request req = {
-			.role = HBA_ROLE_REPLICA,
-			.node_name = in.node_name,
-			.cert_name = conn_peer_cert_name(&peer->conn),
-			.addr = (const struct sockaddr *)&peer->conn.peer_sa,
-		};
-		struct hba_match match;
-
-		if (hba_match(pr->hba, &req, &match) != HBA_ALLOW) {
-			hba_format_refusal(pr->hba, &req, &match, why, sizeof(why));
-			pr->st.hba_refused++;
-			return peer_refuse(peer, WIRE_ERR_ACCESS, "%s", why);
-		}
-	}
 	snprintf(peer->name, sizeof(peer->name), "%s", in.node_name);
 	return peer_check_name(peer);
 }

@@ -196,6 +196,9 @@ struct xfer {
 	bool stream; /* begun with WIRE_BEGIN_STREAM: the replica may refuse it before its end */
 };
 
+/* Cancelled file ids a replica's late PROGRESS or ACK may still name (struct peer). */
+#define PEER_CANCELLED_IDS 8
+
 struct peer {
 	struct conn conn; /* first: conn callbacks find the peer from it */
 	struct peer *next;
@@ -226,8 +229,10 @@ struct peer {
 	bool backlog_more; /* relay: a file was stored after the backlog was listed: listed
 			    * again once the backlog is sent (relay_peer_progress()) */
 	uint32_t next_file_id;
-	uint32_t cancelled_id; /* the last file cancelled (FILE_CANCEL): its PROGRESS or
-				* refusal may cross the cancel, and is ignored */
+	/* the last files cancelled (FILE_CANCEL), a ring: a PROGRESS or refusal ACK of one
+	 * that the replica sent before it read the cancel is ignored (peer_cancelled()) */
+	uint32_t cancelled_ids[PEER_CANCELLED_IDS];
+	unsigned int cancelled_next;
 	struct msg_have have; /* what the replica said it holds; entries used are cleared */
 	/* where the segments HAVE listed end (the newest, or a partial's durable bytes),
 	 * 0 none, and its timeline: where a new slot's stream starts (stream_held_lsn()) */
@@ -592,6 +597,8 @@ void peer_add_xfer(struct peer *peer, struct push *p);
 void xfer_free(struct xfer *x);
 /* Whether @peer has a transfer of file @name. */
 bool peer_has_file(const struct peer *peer, const char *name);
+/* Whether @file_id is one of the last files @peer was sent FILE_CANCEL for. */
+bool peer_cancelled(const struct peer *peer, uint32_t file_id);
 /* (Re)read the files the spool holds for @peer.  Returns how many, or -errno (logged). */
 int peer_load_backlog(struct peer *peer);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL

@@ -497,8 +497,8 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 		struct msg_progress pg;
 
 		/* Sent before the replica read our FILE_CANCEL of that file: nothing to count. */
-		if (peer->cancelled_id && msg_progress_decode(payload, hdr->length, &pg) == 0 &&
-		    pg.file_id == peer->cancelled_id)
+		if (msg_progress_decode(payload, hdr->length, &pg) == 0 &&
+		    peer_cancelled(peer, pg.file_id))
 			return 0;
 		return peer_on_progress(peer, payload, hdr->length);
 	}

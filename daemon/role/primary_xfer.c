@@ -164,6 +164,14 @@ bool peer_has_file(const struct peer *peer, const char *name)
 	return false;
 }
 
+bool peer_cancelled(const struct peer *peer, uint32_t file_id)
+{
+	for (unsigned int i = 0; file_id && i < PEER_CANCELLED_IDS; i++)
+		if (peer->cancelled_ids[i] == file_id)
+			return true;
+	return false;
+}
+
 static bool peer_fill_idle(const struct peer *peer);
 
 /* @peer's files in flight that are not streamed (begun with WIRE_BEGIN_STREAM, or
@@ -254,14 +262,14 @@ int peer_load_backlog(struct peer *peer)
 }
 
 /* Tell @peer that streamed file @x (begun, not ended) will not be completed: FILE_CANCEL.
- * A PROGRESS or refusal of it that the replica sent meanwhile is ignored (cancelled_id). */
+ * A PROGRESS or refusal of it that the replica sent meanwhile is ignored (peer_cancelled()). */
 static void peer_queue_cancel(struct peer *peer, const struct xfer *x)
 {
 	uint8_t frame[WIRE_HEADER_SIZE + WIRE_MAX_CONTROL_PAYLOAD];
 	struct msg_file_cancel fc = { .file_id = x->file_id };
 
 	peer_queue_small(peer, msg_file_cancel_encode(frame, sizeof(frame), &fc), frame);
-	peer->cancelled_id = x->file_id;
+	peer->cancelled_ids[peer->cancelled_next++ % PEER_CANCELLED_IDS] = x->file_id;
 }
 
 void peer_cancel_push(struct peer *peer, struct push *p)
@@ -604,7 +612,7 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	for (xp = &peer->xfers; (x = *xp); xp = &x->next)
 		if (x->file_id == ack.file_id)
 			break;
-	if (!x && ack.file_id == peer->cancelled_id)
+	if (!x && peer_cancelled(peer, ack.file_id))
 		return 0; /* its refusal crossed our FILE_CANCEL: nothing waits for it */
 	if (!x || strcmp(ack.name, x->push->name) != 0 ||
 	    !ack_in_time(x->end_queued, x->stream, ack.status)) {

@@ -1727,10 +1727,16 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 	struct store_partial *sp, *prior = NULL;
 	struct infile *f;
 
+	unsigned int window = 0;
+
 	if (msg_file_begin_decode(payload, len, &fb) < 0)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL, "malformed FILE_BEGIN");
 	sp = store_partial_find(&rp->store, fb.name);
-	switch (replica_begin_decide(&fb, link_find_file(lk, fb.file_id) != NULL, lk->nfiles, sp)) {
+	/* A file the primary cancelled left its window when it sent FILE_CANCEL, though it
+	 * stays here until its write or sync in flight ends: not counted. */
+	for (f = lk->files; f; f = f->next)
+		window += !f->cancelled;
+	switch (replica_begin_decide(&fb, link_find_file(lk, fb.file_id) != NULL, window, sp)) {
 	case REPLICA_BEGIN_ID_IN_USE:
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "FILE_BEGIN reuses file id %u of a file in flight", fb.file_id);
@@ -1739,7 +1745,7 @@ int link_on_file_begin(struct link *lk, const uint8_t *payload, uint32_t len)
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "FILE_BEGIN for \"%s\" while %u files are in flight: more than "
 				   "the protocol's window of %d",
-				   fb.name, lk->nfiles, WIRE_MAX_INFLIGHT_FILES);
+				   fb.name, window, WIRE_MAX_INFLIGHT_FILES);
 	case REPLICA_BEGIN_NOT_OFFERED:
 		return link_refuse(lk, WIRE_ERR_PROTOCOL,
 				   "asked to resume \"%s\" at %" PRIu64 ", which this replica did "

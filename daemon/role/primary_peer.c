@@ -467,10 +467,14 @@ static int peer_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 
 		if (msg_error_decode(payload, hdr->length, &me) < 0)
 			return -ECONNRESET;
-		if (peer->name[0])
-			log_log("replica \"%s\" reported an error: %s", peer->name, me.message);
-		else
-			log_log("the peer at %s reported an error: %s", c->peer_addr, me.message);
+		/* Before its HELLO the peer is nobody the rules admitted: its code only, not
+		 * its text (which could forge lines of our log). */
+		if (peer->state == PEER_HANDSHAKE) {
+			log_log("the peer at %s sent ERROR %s before its HELLO", c->peer_addr,
+				wire_error_name(me.code));
+			return -ECONNRESET;
+		}
+		log_log("replica \"%s\" reported an error: %s", peer->name, me.message);
 		peer_set_error(peer, "%s", me.message);
 		return -ECONNRESET;
 	}

@@ -156,7 +156,6 @@ static int link_on_hello(struct link *lk, const uint8_t *payload, uint32_t len)
 	lk->established = true;
 	snprintf(lk->primary_name, sizeof(lk->primary_name), "%s", h.node_name);
 	lk->hello_ms = clock_now_ms();
-	lk->backoff_at_hello = rp->backoff_ms;
 	rp->backoff_ms = rp->cfg.reconnect_min_ms;
 	log_log("connected to primary \"%s\" at %s", h.node_name, rp->cfg.upstream);
 	replica_send_applied(rp);
@@ -234,17 +233,14 @@ static uint8_t *link_rx_buffer(struct conn *c, const struct frame_header *hdr,
 /* How long after the HELLO a link that received no file still counts as not taken. */
 #define REPLICA_TAKEN_MS 2000
 
-static void replica_backoff(struct replica *rp);
-
-/* Whether @lk, closed with @error, ended a handshake the primary did not complete: an
- * ERROR it sent (-ECONNREFUSED from link_rx_frame()) or a close within REPLICA_TAKEN_MS
- * of its HELLO before any file began. */
-static bool replica_link_refused(const struct link *lk, int error)
+/* Whether @lk ended a handshake the primary did not complete: closed (by an ERROR it
+ * sent, TOO_MANY past max_registered say, or without one) before any file began and
+ * within REPLICA_TAKEN_MS of its HELLO.  A link that worked, whatever ends it later (an
+ * ERROR CHECKSUM for a frame damaged in transit), is no refusal. */
+static bool replica_link_refused(const struct link *lk)
 {
-	if (!lk->established || lk->io_failed)
-		return false;
-	return error == -ECONNREFUSED ||
-	       (lk->files_received == 0 && clock_now_ms() - lk->hello_ms < REPLICA_TAKEN_MS);
+	return lk->established && !lk->io_failed && lk->files_received == 0 &&
+	       clock_now_ms() - lk->hello_ms < REPLICA_TAKEN_MS;
 }
 
 static void link_closed(struct conn *c)
@@ -266,14 +262,23 @@ static void link_closed(struct conn *c)
 			io_backoff_next(rp->io_backoff_ms, IO_RETRY_MIN_MS, IO_RETRY_MAX_MS);
 	if (rp->link == lk)
 		rp->link = NULL;
-	if (!rp->stopping && replica_link_refused(lk, c->close_error)) {
+	if (lk->established && !replica_link_refused(lk))
+		rp->refused_streak = 0;
+	if (!rp->stopping && replica_link_refused(lk)) {
 		/* Refused after the HELLO (not registered: max_registered, the primary's
-		 * spool; a name taken) or closed before any file: a failed attempt, the
-		 * backoff goes on doubling from where it was, not back to reconnect_min
-		 * (which had the replica reconnect ten times a second for as long as the
-		 * operator took to act). */
-		rp->backoff_ms = lk->backoff_at_hello;
-		replica_backoff(rp);
+		 * spool) or closed before any file: a failed attempt, each in a row waiting
+		 * twice as long as the one before, up to reconnect_max (going back to
+		 * reconnect_min at each HELLO, the replica reconnected ten times a second
+		 * for as long as the operator took to act). */
+		int b = rp->cfg.reconnect_min_ms;
+
+		for (unsigned int i = 0; i < rp->refused_streak && b < rp->cfg.reconnect_max_ms;
+		     i++)
+			b = replica_backoff_next(b, rp->cfg.reconnect_max_ms);
+		rp->refused_streak++;
+		rp->backoff_ms = b;
+		rp->next_attempt_ms =
+			clock_now_ms() + replica_backoff_delay(b, (unsigned int)rand());
 		log_log("reconnecting in %" PRId64 " ms: the primary did not take this replica",
 			rp->next_attempt_ms - clock_now_ms());
 	} else if (!rp->stopping) {

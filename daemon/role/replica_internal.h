@@ -183,10 +183,9 @@ struct link {
 	/* a streamed file failed past bytes it acknowledged: replica_pump() closes the link
 	 * (not its caller, which may still be inside the link's receive) */
 	bool io_failed;
-	/* the handshake's HELLO: when, and the backoff before it was reset (a link the
-	 * primary then refuses, or closes at once, was no success: link_closed()) */
+	/* when the handshake's HELLO came (a link the primary then refuses, or closes at
+	 * once, was no success: replica_link_refused()) */
 	int64_t hello_ms;
-	int backoff_at_hello;
 };
 
 /* Files renamed whose directory fsync failed, not yet told to the relay (a ring). */
@@ -221,6 +220,9 @@ struct replica {
 	 * a file is stored (a reconnect at reconnect_min would only be sent the same file
 	 * and fail again) */
 	int io_backoff_ms;
+	/* links in a row the primary did not take after the HELLO (replica_link_refused()):
+	 * the wait before the next is reconnect_min doubled as many times */
+	unsigned int refused_streak;
 	bool stopping;
 	int64_t drain_deadline_ms; /* stopping: close the link by then at the latest */
 	bool no_direct_io; /* archive_dir refused O_DIRECT once */

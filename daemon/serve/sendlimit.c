@@ -253,6 +253,9 @@ static void prune(struct sendlimit *sl)
 	for (unsigned int i = 0; i < sl->nholds; i++) {
 		size_t held = commit_lower_bound(sl, sl->holds[i].lsn);
 
+		/* a commit the hold's position cuts is one of its own (sendlimit_for()) */
+		if (held > 0 && sl->commits[held - 1].end_lsn > sl->holds[i].lsn)
+			held--;
 		if (held < k)
 			k = held;
 	}

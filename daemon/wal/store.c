@@ -345,6 +345,28 @@ static bool store_decode_prev(struct wal_decoder *d, int prev, const struct wal_
 	return ok;
 }
 
+/*
+ * Decode segment @fd (at @seg_start, @size bytes) with @d, begun before it (at its start,
+ * or fed the segment before), and end @d: *@valid is where its whole records end, with
+ * their padding (0: none).  Returns 0, or -errno when a read failed (then only where
+ * those read before end).
+ */
+static int store_records_in(struct wal_decoder *d, int fd, uint64_t seg_start, uint64_t size,
+			    uint8_t *buf, uint64_t *valid)
+{
+	int ret = store_decode_fd(d, fd, seg_start, size, false, buf);
+
+	/* The padding after a record is zeros in PostgreSQL's WAL, and in a preallocated
+	 * segment: the bytes up to the aligned end are what PostgreSQL flushed. */
+	*valid = 0;
+	if (d->end_lsn > seg_start)
+		*valid = WAL_MAXALIGN(d->end_lsn) - seg_start < size ?
+				 WAL_MAXALIGN(d->end_lsn) - seg_start :
+				 size;
+	wal_decoder_end(d);
+	return ret < 0 ? ret : 0;
+}
+
 int store_valid_records(int archive_fd, int incoming_fd, int fd, const char *name, uint64_t size,
 			uint64_t *valid)
 {
@@ -353,11 +375,10 @@ int store_valid_records(int archive_fd, int incoming_fd, int fd, const char *nam
 	struct wal_page_header hdr;
 	struct wal_decoder d = { 0 };
 	struct wal_name wn;
-	uint64_t segno, seg_start;
+	uint64_t segno, seg_start, v;
 	uint8_t *buf;
 	ssize_t got;
-	bool have_prev = false;
-	int prev = -1, ret = 0;
+	int prev, ret = 0, r;
 
 	*valid = 0;
 	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT)
@@ -374,54 +395,53 @@ int store_valid_records(int archive_fd, int incoming_fd, int fd, const char *nam
 	buf = malloc(READ_CHUNK);
 	if (!buf)
 		return -ENOMEM;
+	/* A record running in from the segment before: decoded from its start, in the
+	 * stored segment. */
 	if (segno > 0) {
-		/* A record running in from the segment before: decoded from its start, the
-		 * stored segment, or else one of its copies in .incoming (whole, synced and
-		 * not renamed yet when walshipd stopped, while this segment's first bytes were
-		 * made durable already: those may be only the rest of a record). */
 		wal_name_format_segment(prev_name, sizeof(prev_name), wn.timeline, segno - 1,
 					hdr.seg_size);
 		prev = openat(archive_fd, prev_name,
 			      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		have_prev = prev >= 0 && store_decode_prev(&d, prev, &hdr, seg_start, size, buf);
-		if (!have_prev && incoming_fd >= 0) {
-			int dfd = openat(incoming_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-			size_t plen = strlen(prev_name);
-			struct dirent *de;
-
-			if (!dir && dfd >= 0)
-				close(dfd);
-			while (dir && !have_prev && (de = readdir(dir))) {
-				if (strncmp(de->d_name, prev_name, plen) != 0 ||
-				    de->d_name[plen] != '.' ||
-				    strspn(de->d_name + plen + 1, "0123456789") !=
-					    strlen(de->d_name + plen + 1))
-					continue;
-				prev = openat(incoming_fd, de->d_name,
-					      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-				have_prev = prev >= 0 &&
-					    store_decode_prev(&d, prev, &hdr, seg_start, size, buf);
-			}
-			if (dir)
-				closedir(dir);
+		if (prev >= 0 && store_decode_prev(&d, prev, &hdr, seg_start, size, buf)) {
+			ret = store_records_in(&d, fd, seg_start, size, buf, valid);
+			goto out;
 		}
 	}
-	if (!have_prev &&
-	    wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start, NULL, NULL) < 0)
-		goto out;
-	/* A read that fails leaves the records after it uncounted: their end is not known. */
-	ret = store_decode_fd(&d, fd, seg_start, size, false, buf);
-	ret = ret < 0 ? ret : 0;
-	/* The padding after a record is zeros in PostgreSQL's WAL, and in a preallocated
-	 * segment: the bytes up to the aligned end are what PostgreSQL flushed. */
-	if (d.end_lsn > seg_start)
-		*valid = WAL_MAXALIGN(d.end_lsn) - seg_start < size ?
-				 WAL_MAXALIGN(d.end_lsn) - seg_start :
-				 size;
-	wal_decoder_end(&d);
+	/* Not stored: from the segment's start (a record running in is passed over), or
+	 * from a copy of the segment before still in .incoming (whole, synced and not
+	 * renamed yet when walshipd stopped, while this segment's first bytes were made
+	 * durable already: those may be only the rest of a record).  Each copy is tried,
+	 * for one may be stale (a partial kept, zeros): the furthest end counts. */
+	if (wal_decoder_begin(&d, hdr.seg_size, hdr.block_size, seg_start, NULL, NULL) == 0)
+		ret = store_records_in(&d, fd, seg_start, size, buf, valid);
+	if (segno > 0 && incoming_fd >= 0) {
+		int dfd = openat(incoming_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+		size_t plen = strlen(prev_name);
+		struct dirent *de;
+
+		if (!dir && dfd >= 0)
+			close(dfd);
+		while (dir && (de = readdir(dir))) {
+			if (strncmp(de->d_name, prev_name, plen) != 0 || de->d_name[plen] != '.' ||
+			    strspn(de->d_name + plen + 1, "0123456789") !=
+				    strlen(de->d_name + plen + 1))
+				continue;
+			prev = openat(incoming_fd, de->d_name,
+				      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			if (prev < 0 || !store_decode_prev(&d, prev, &hdr, seg_start, size, buf))
+				continue;
+			r = store_records_in(&d, fd, seg_start, size, buf, &v);
+			if (r < 0)
+				ret = r;
+			else if (v > *valid)
+				*valid = v;
+		}
+		if (dir)
+			closedir(dir);
+	}
 out:
-	free(buf); /* (prev is closed by store_decode_prev()) */
+	free(buf); /* (each prev is closed by store_decode_prev()) */
 	return ret;
 }
 

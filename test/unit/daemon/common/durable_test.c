@@ -364,6 +364,7 @@ static void test_full_file_system(void **state)
 	small.fd = mount_tmpfs(path, sizeof(path), "size=64k");
 	if (small.fd < 0) {
 		free(buf);
+		print_message("skipped: cannot mount a tmpfs here\n");
 		skip();
 	}
 	assert_int_equal(durable_begin(&df, &small, NULL, "f", DURABLE_NOREPLACE, 0600), 0);
@@ -388,8 +389,10 @@ static void test_read_only(void **state)
 
 	(void)state;
 	ro.fd = mount_tmpfs(path, sizeof(path), "size=64k");
-	if (ro.fd < 0)
+	if (ro.fd < 0) {
+		print_message("skipped: cannot mount a tmpfs here\n");
 		skip();
+	}
 	assert_int_equal(durable_put(&ro, "held", "held", 4, 0), 0);
 	assert_int_equal(mount(NULL, path, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
 	assert_int_equal(durable_begin(&df, &ro, NULL, "f", 0, 0600), -EROFS);

@@ -301,7 +301,8 @@ static void test_release_before_hold_inside_commit(void **state)
 	struct wal_build wb = {
 		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
 	};
-	uint64_t lsn[40], hold;
+	static uint64_t lsn[2000];
+	uint64_t hold;
 	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
 	int64_t t0 = now_us - 3600 * 1000000LL;
@@ -309,23 +310,25 @@ static void test_release_before_hold_inside_commit(void **state)
 	(void)state;
 	memset(seg, 0, sizeof(seg));
 	wb_page_header(&wb, 0);
-	for (int i = 0; i < 40; i++)
+	for (int i = 0; i < 2000; i++)
 		lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
-	hold = lsn[10] + 8; /* inside commit 10's record */
+	/* inside commit 1500's record, past the 1024 commits the index folds away before a
+	 * hold (which must keep the commit it cuts) */
+	hold = lsn[1500] + 8;
 	sl = sendlimit_new(&st, "");
 	assert_non_null(sl);
 	assert_int_equal(sendlimit_hold(sl, "sb", hold), 0);
 	segment_name(name, 5);
 	sendlimit_wal(sl, name, st.incoming_fd, "unused", wb.pos, seg);
 	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
-					   pgrepl_time_from_unix_us(t0 + 5 * 1000000LL)),
+					   pgrepl_time_from_unix_us(t0 + 1400 * 1000000LL)),
 			 0);
 	assert_int_equal(sendlimit_for(sl, "sb", now_us), hold);
-	/* a time after commit 10's: up to the start of the first commit at or after it */
+	/* a time after commit 1500's: up to the start of the first commit at or after it */
 	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
-					   pgrepl_time_from_unix_us(t0 + 12 * 1000000LL)),
+					   pgrepl_time_from_unix_us(t0 + 1502 * 1000000LL)),
 			 0);
-	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[12]);
+	assert_int_equal(sendlimit_for(sl, "sb", now_us), lsn[1502]);
 	sendlimit_free(sl);
 }
 

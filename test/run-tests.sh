@@ -70,16 +70,27 @@ log_path() {
 	printf '%s/%s.log\n' "$LOG_DIR" "${1//\//-}"
 }
 
-# cmocka_counts LOG: set NPASS and NFAIL to the sums of a cmocka log's "[  PASSED  ] N
-# test(s)." and "[  FAILED  ] N test(s)" lines.  Read by the shell itself, as the other
+# cmocka_counts LOG: set NPASS, NFAIL and NSKIP to the sums of a cmocka log's "[  PASSED  ]
+# N test(s).", "[  FAILED  ] N test(s)" and "[  SKIPPED ] N test(s)" lines (a test that
+# called skip() is in neither of the first two), and SKIP_WHAT to the skipped tests' names.  Read by the shell itself, as the other
 # helpers here: the runner starts no process per test that it can avoid (each costs
 # milliseconds of CPU on a virtual machine, taken from the tests running beside it).
 cmocka_counts() {
 	local line n
 	NPASS=0
 	NFAIL=0
+	NSKIP=0
+	SKIP_WHAT=""
 	while IFS= read -r line; do
 		case "$line" in
+		"[  SKIPPED ] "*" test(s)"*)
+			n=${line#"[  SKIPPED ] "}
+			n=${n%% *}
+			[[ "$n" =~ ^[0-9]+$ ]] && NSKIP=$((NSKIP + n))
+			;;
+		"[  SKIPPED ] test_"*)
+			SKIP_WHAT+=" ${line#"[  SKIPPED ] "}"
+			;;
 		"[  PASSED  ] "*" test(s)."*)
 			n=${line#"[  PASSED  ] "}
 			n=${n%% *}
@@ -275,11 +286,17 @@ run_unit_tests() {
 			# Crashed, sanitizer report, timeout: the binary itself failed.
 			nfail=1
 		fi
-		if ((npass == 0 && nfail == 0)); then
+		if ((npass == 0 && nfail == 0 && NSKIP == 0)); then
 			npass=1
 		fi
 		PASSED=$((PASSED + npass))
 		FAILED=$((FAILED + nfail))
+		if ((NSKIP > 0)); then
+			# (each skipped unit test logs its reason before skip(): in LOG)
+			SKIPPED=$((SKIPPED + NSKIP))
+			SKIPPED_NAMES+=("$name: $NSKIP unit test(s) skipped:$SKIP_WHAT (reasons in $logf)")
+			printf 'SKIP  %s: %d unit test(s):%s\n' "$name" "$NSKIP" "$SKIP_WHAT"
+		fi
 		if ((nfail == 0)); then
 			printf 'PASS  %s (%d test(s))\n' "$name" "$npass"
 		else

@@ -218,7 +218,7 @@ ws_setup() {
 	require_root
 	require_cmds ip nsenter setpriv timeout cmp md5sum
 	require_postgres
-	trap ws_cleanup EXIT
+	trap 'ws_cleanup; exit $?' EXIT
 	WS_TRAPPED=1
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -261,16 +261,49 @@ ws_cleanup() {
 	if ((rc != 0 && rc != 77)) && [[ -n "$TEST_DIR" ]]; then
 		ws_dump_logs
 	fi
-	local pid conf dir ns
+	local pid conf dir ns st
 	[[ -n "$WS_PGQ_PID" ]] && kill -TERM "$WS_PGQ_PID" 2>/dev/null
 	WS_PGQ_PORT=""
 	for pid in "${WS_BG_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
+	# A test that passed leaves its daemons running (the ones it stopped or killed on
+	# purpose are no longer listed): one that died meanwhile, or does not stop cleanly
+	# on SIGTERM (exit 0), fails it, or a crash after the last check would pass.
+	local dead="" gone=" "
+	if ((rc == 0)); then
+		for conf in "${!WS_DAEMON_PID[@]}"; do
+			pid=${WS_DAEMON_PID[$conf]}
+			pid_alive "$pid" && continue
+			gone+="$pid "
+			st=0
+			wait "$pid" 2>/dev/null || st=$?
+			dead+=" walshipd -c $conf (pid $pid) had exited (status $st);"
+		done
+	fi
 	for conf in "${!WS_DAEMON_PID[@]}"; do
 		pid=${WS_DAEMON_PID[$conf]}
 		kill -TERM "$pid" 2>/dev/null
 	done
+	if ((rc == 0)); then
+		local deadline_stop=$((SECONDS + 10))
+		for conf in "${!WS_DAEMON_PID[@]}"; do
+			pid=${WS_DAEMON_PID[$conf]}
+			[[ "$gone" == *" $pid "* ]] && continue
+			while pid_alive "$pid" && ((SECONDS < deadline_stop)); do
+				ws_sleep 0.1
+			done
+			pid_alive "$pid" && continue # (killed below, and said)
+			st=0
+			wait "$pid" 2>/dev/null || st=$?
+			((st == 0)) || dead+=" walshipd -c $conf (pid $pid) exited with status $st;"
+		done
+		if [[ -n "$dead" ]]; then
+			echo "FAIL: at the end of the test:$dead" >&2
+			[[ -n "$TEST_DIR" ]] && ws_dump_logs
+			rc=1
+		fi
+	fi
 	for dir in "${WS_PG_DIRS[@]}"; do
 		if [[ -f "$dir/postmaster.pid" ]]; then
 			as_postgres "$PG_BIN/pg_ctl" -D "$dir" -m immediate -t 20 -w stop \
@@ -310,7 +343,7 @@ ws_cleanup() {
 	if ((rc == 77)); then
 		echo "SKIP: ${WS_SKIP_REASON:-no reason given}"
 	fi
-	return "$rc"
+	return "$rc" # (the EXIT traps exit with it: a trap's own status is not the script's)
 }
 
 # ws_dump_logs: name the walshipd daemons that died on their own, and print the last lines
@@ -897,8 +930,11 @@ walshipd_stop() {
 		fi
 		ws_sleep 0.1
 	done
-	wait "$pid" 2>/dev/null || true
+	local rc=0
+	wait "$pid" 2>/dev/null || rc=$?
 	unset "WS_DAEMON_PID[$conf]"
+	# A stop on SIGTERM exits 0: anything else is a crash, or a fatal error it logged.
+	((rc == 0)) || fail "walshipd (pid $pid, $conf) exited with status $rc, not 0, on SIGTERM"
 }
 
 # walship_answers CONF: true if the walshipd with config CONF answers `walship status`

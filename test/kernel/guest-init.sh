@@ -112,13 +112,18 @@ check "nothing under /sys/kernel/walship is world-writable" \
 	sh -c "[ -z \"\$(find $W -perm -o+w -type f)\" ]"
 
 # ---- netlink policy: permissions, malformed and oversized attributes, peer limit ----
-/nlcheck policy >/tmp/nlcheck.out 2>&1
+nl_rc=0
+/nlcheck policy >/tmp/nlcheck.out 2>&1 || nl_rc=$?
 while read -r line; do
 	case "$line" in
 	PASS:*) pass "netlink: ${line#PASS: }" ;;
 	FAIL:*) fail "netlink: ${line#FAIL: }" ;;
 	esac
 done </tmp/nlcheck.out
+# All of them ran (a crash or an early exit would leave the checks after it unsaid):
+# exit 0 or 1 (a FAIL above), and its last line.
+check "the netlink policy checks ran to their end (exit $nl_rc)" \
+	sh -c "[ $nl_rc -le 1 ] && grep -q '^DONE: ' /tmp/nlcheck.out"
 eq "no peers left by the policy checks" "" "$(ls $W/peers)"
 eq "no standbys left by the policy checks" "" "$(ls $W/standbys)"
 

@@ -4,7 +4,8 @@
  *
  *   nlcheck policy           send requests the module must refuse, with raw netlink so
  *                            that malformed attributes can be built; prints one
- *                            "PASS: ..." or "FAIL: ..." line per check
+ *                            "PASS: ..." or "FAIL: ..." line per check, then
+ *                            "DONE: N check(s)" once all ran
  *   nlcheck poll FILE MS     read FILE and print "read: VALUE" (its first line), poll()
  *                            it for POLLPRI, print "woke: VALUE" with its new first line,
  *                            or "timeout"
@@ -49,6 +50,7 @@ struct req {
 };
 
 static int failures;
+static int results; /* PASS or FAIL lines printed */
 static int events_group = -1; /* the "events" multicast group, from family_id() */
 
 static void result(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,6 +59,7 @@ static void result(bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
+	results++;
 	printf("%s: ", ok ? "PASS" : "FAIL");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -498,6 +501,7 @@ static int check_policy(void)
 	check_standby_policy(fd, fam);
 	check_publisher(fam);
 	close(fd);
+	printf("DONE: %d check(s)\n", results);
 	return failures ? 1 : 0;
 }
 
@@ -660,6 +664,8 @@ static int check_events(const char *peer, const char *states, int timeout_ms)
 
 int main(int argc, char **argv)
 {
+	/* A line at a time: a crash does not lose the results printed before it. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && !strcmp(argv[1], "policy"))
 		return check_policy();
 	if (argc == 4 && !strcmp(argv[1], "poll"))

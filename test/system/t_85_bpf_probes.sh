@@ -47,8 +47,6 @@ for _ in 1 2 3; do
 	psql_at "$NS_P" "$PG_PORT" "insert into pgbench_history values (1, 1, 1, 1, now())"
 done
 wait_archived "$seg"
-# Let the last acknowledgements and zero-copy notifications land.
-sleep 1
 
 # metric NS NAME_REGEX: the sum of the samples matching NAME_REGEX in NS's /metrics.
 metrics_of() {
@@ -58,6 +56,15 @@ metric_sum() {
 	awk -v re="$2" '$1 ~ re {s += $2} END {printf "%d\n", s}' <<<"$1"
 }
 
+# The replica's last fsyncs (the directory's after the last rename) may still be in
+# flight when the push returns: read once every one submitted has completed, its
+# histogram counted (a wait for that, not a sleep).
+fsyncs_settled() {
+	rm_=$(metrics_of "$NS_R1")
+	(($(metric_sum "$rm_" '^walship_io_uring_fsyncs_submitted_total$') ==
+		$(metric_sum "$rm_" '^walship_fsync_duration_seconds_count\{path="io_uring"\}$')))
+}
+wait_for 15 "the replica's submitted fsyncs all measured" fsyncs_settled
 rm_=$(metrics_of "$NS_R1")
 pm_=$(metrics_of "$NS_P")
 # Prometheus text: every line a comment or "name{labels} value".

@@ -2,7 +2,8 @@
 # Issue 3, fault injection: the link between the hosts is cut (interface down) for a while
 # during pgbench load, first on the replica's side (eth0 in its namespace), then on the
 # primary's side (its veth end, in its namespace); each time it is restored.  While it is
-# down, WAL waits in PostgreSQL (segments marked .ready, not acknowledged); afterwards
+# down, pushes time out and WAL waits in PostgreSQL (segments marked .ready, not
+# acknowledged); afterwards
 # everything flows, the standby catches up, nothing acknowledged is lost
 # (check_invariants).
 # test-early (40 to 70 s here: started before the shorter tests, which then end the run)
@@ -35,10 +36,17 @@ acked_now() {
 # cut NS DEV SECS: take DEV down inside NS for SECS seconds under load, then up again;
 # asserts that WAL waited in PostgreSQL meanwhile and that pushes resume afterwards.
 cut() {
-	local ns=$1 dev=$2 secs=$3 before
+	local ns=$1 dev=$2 secs=$3 before failed0
+	failed0=$(status_counter "$PCONF" pushes_failed)
 	log "cutting $dev in $ns for ${secs}s"
 	ip -n "$ns" link set "$dev" down
 	sleep "$secs"
+	# The cut had an effect: a push timed out (push_timeout = 5s) for want of the only
+	# replica (.ready files alone come and go every archive_timeout whatever the link).
+	failed_more() {
+		(($(status_counter "$PCONF" pushes_failed) > failed0))
+	}
+	wait_for 20 "a push to fail while $dev is down" failed_more
 	wait_for 20 "PostgreSQL to hold unarchived WAL while $dev is down" wal_waits
 	before=$(acked_now)
 	log "link down: $(ready_count) segment(s) wait in pg_wal; restoring $dev"

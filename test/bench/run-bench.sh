@@ -1391,7 +1391,7 @@ main() {
 		fail "BENCH_LOAD must be 0 to 100, not $LOAD"
 	fi
 	require
-	trap bench_cleanup EXIT
+	trap 'bench_cleanup; exit $?' EXIT
 	WS_TRAPPED=1
 	trap 'exit 130' INT
 	trap 'exit 143' TERM

@@ -293,7 +293,10 @@ ws_cleanup() {
 			while pid_alive "$pid" && ((SECONDS < deadline_stop)); do
 				ws_sleep 0.1
 			done
-			pid_alive "$pid" && continue # (killed below, and said)
+			if pid_alive "$pid"; then # (killed below)
+				dead+=" walshipd -c $conf (pid $pid) did not stop within 10 s of SIGTERM;"
+				continue
+			fi
 			st=0
 			wait "$pid" 2>/dev/null || st=$?
 			((st == 0)) || dead+=" walshipd -c $conf (pid $pid) exited with status $st;"

@@ -46,9 +46,9 @@ refused=$(status_counter "$PCONF" hba_refused)
 log "a reload with errors keeps the rules in force"
 printf 'host replica ws-r2 all 10.0.0.0/33\n' >"$HBA"
 kill -HUP "${WS_DAEMON_PID[$PCONF]}"
-refused_before=$(status_counter "$PCONF" hba_refused)
 wait_for 10 "the primary to refuse the broken rules" \
 	grep -q "access rules in \"$HBA\" not reloaded" "$TEST_DIR/ws-primary.log"
+refused_before=$(status_counter "$PCONF" hba_refused)
 # ws-r2 tries again after the reload, and is refused by the rules kept (looked at
 # before its next attempt, the check would pass whatever the reload did).
 refused_again() { (($(status_counter "$PCONF" hba_refused) > refused_before)); }

@@ -365,11 +365,26 @@ ws_dump_logs() {
 }
 
 # bg_start LOGFILE CMD...: run CMD in the background with output to LOGFILE; records the
-# pid (for cleanup) in BG_PID.
+# pid (for cleanup) in BG_PID.  A shell function runs in a subshell of its own, whose pid
+# a kill reaches but not the command it runs: in_ns and as_postgres_in are run as the
+# commands they stand for (nsenter and setpriv exec theirs), so that BG_PID is the
+# command's own pid (their definitions below; t_99q killed its subshell and left its
+# 70 connections open).
 bg_start() {
 	local logfile=$1
 	shift
-	"$@" >"$logfile" 2>&1 &
+	case "$1" in
+	in_ns)
+		nsenter --net="/run/netns/$2" -- "${@:3}" >"$logfile" 2>&1 &
+		;;
+	as_postgres_in)
+		HOME=$WS_PG_HOME USER=postgres LOGNAME=postgres nsenter --net="/run/netns/$2" -- \
+			"${WS_SETPRIV_POSTGRES[@]}" "${@:3}" >"$logfile" 2>&1 &
+		;;
+	*)
+		"$@" >"$logfile" 2>&1 &
+		;;
+	esac
 	BG_PID=$!
 	WS_BG_PIDS+=("$BG_PID")
 }

@@ -135,7 +135,7 @@ attr_printf(3, 0) static void log_emit(enum log_level level, const char *label, 
 				       va_list args)
 {
 	char line[LOG_LINE_MAX];
-	size_t used = 0;
+	size_t used = 0, msg;
 	int n;
 
 	if (log_journal) {
@@ -158,6 +158,7 @@ attr_printf(3, 0) static void log_emit(enum log_level level, const char *label, 
 	if (n > 0)
 		used += (size_t)n;
 
+	msg = used;
 	/* Leave room for "...\n" so a long message still ends its line. */
 	n = vsnprintf(line + used, sizeof(line) - used - 4, fmt, args);
 	if (n < 0)
@@ -169,6 +170,12 @@ attr_printf(3, 0) static void log_emit(enum log_level level, const char *label, 
 	} else {
 		used += (size_t)n;
 	}
+	/* One entry, one line: a control character in the message (from a peer's ERROR
+	 * text, a file name, a server's message: a newline that would forge a line of the
+	 * log, a terminal escape) becomes '?'. */
+	for (size_t i = msg; i < used; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	line[used++] = '\n';
 	log_write_line(level, line, used);
 }

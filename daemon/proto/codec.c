@@ -147,11 +147,6 @@ static int get_name(struct reader *r, char *out, uint32_t max)
 	out[len] = '\0';
 	if (memchr(out, '\0', len))
 		return -EPROTO;
-	/* Text for people, logged as it came: a control character (a newline that would
-	 * forge a line of the log, a terminal escape) becomes '?'. */
-	for (uint32_t i = 0; i < len; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = '?';
 	return 0;
 }
 
@@ -171,11 +166,6 @@ static int get_text(struct reader *r, char *out)
 	out[len] = '\0';
 	if (memchr(out, '\0', len))
 		return -EPROTO;
-	/* Text for people, logged as it came: a control character (a newline that would
-	 * forge a line of the log, a terminal escape) becomes '?'. */
-	for (uint32_t i = 0; i < len; i++)
-		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-			out[i] = '?';
 	return 0;
 }
 

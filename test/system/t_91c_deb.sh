@@ -53,7 +53,7 @@ purge_all() {
 	true
 }
 # ws_cleanup first: it stops the daemon, which would keep deluser from removing walship.
-trap 'rc=$?; (exit $rc); ws_cleanup; rc=$?; ((installed)) && purge_all; ((mandb_off)) && touch "$MANDB_FLAG"
+trap 'rc=$?; set +e; (exit $rc); ws_cleanup; rc=$?; ((installed)) && purge_all; ((mandb_off)) && touch "$MANDB_FLAG"
 	exit $rc' EXIT
 if [[ -e $MANDB_FLAG ]]; then
 	# shellcheck disable=SC2034 # read by the EXIT trap

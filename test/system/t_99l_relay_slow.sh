@@ -62,7 +62,7 @@ restore_links() {
 	done
 	slowed=()
 }
-trap 'rc=$?; restore_links; (exit $rc); ws_cleanup; exit $?' EXIT
+trap 'rc=$?; set +e; restore_links; (exit $rc); ws_cleanup; exit $?' EXIT
 for dev in vr2 vr3; do
 	in_ns "$NS_P" tc qdisc add dev "$dev" root tbf rate 64kbit burst 16kb latency 2s
 	slowed+=("$dev")

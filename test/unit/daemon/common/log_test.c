@@ -149,6 +149,20 @@ static void test_long_message(void **state)
 	assert_memory_equal(cap->text, "LOG:  aaaa", 10);
 }
 
+/* A control character in a message (a peer's ERROR text, a file name) cannot make a line
+ * of its own, nor reach the terminal: one entry, one line. */
+static void test_control_characters(void **state)
+{
+	struct capture *cap = *state;
+
+	log_log("replica \"%s\" reported an error: %s", "r1",
+		"x\n2026-12-06 LOG:  forged\x1b[2J\x7f");
+	assert_int_equal(cap->lines, 1);
+	assert_string_equal(
+		cap->text,
+		"LOG:  replica \"r1\" reported an error: x?2026-12-06 LOG:  forged?[2J?\n");
+}
+
 static void test_level_names(void **state)
 {
 	static const char *const names[] = { "debug", "info", "log", "warning", "error", "fatal" };
@@ -257,6 +271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threshold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detail_hint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_characters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stderr, setup, teardown),

@@ -76,14 +76,49 @@ static void push_memory_free(struct push *p)
  * the spool's copy.  Where that cannot be opened, their transfers are cancelled: they are
  * sent the held copy when they connect again, never bytes PostgreSQL wrote later.
  */
+static void push_read_from_spool(struct push *p);
+
 static void push_source_to_spool(struct push *p)
+{
+	if (p->stream || p->from_spool || p->memfd || !p->spooled || p->fd < 0 || !p->refs ||
+	    p->has_old_fd)
+		return; /* (has_old_fd: moved already) */
+	push_read_from_spool(p);
+}
+
+/*
+ * @p is answered OK: earlier pushes of its file that failed (a timeout, a full spool: the
+ * archiver tried again, and this one succeeded) may still have transfers reading the
+ * same file, which PostgreSQL may now recycle (t_38b's case, for them).  Those read the
+ * spool's copy of @p (held for the replicas that lack it) from here, or, where the spool
+ * holds none, are cancelled: never bytes PostgreSQL wrote later.
+ */
+static void push_others_to_spool(struct push *p)
+{
+	struct primary *pr = p->pr;
+
+	for (struct push *q = pr->pushes, *next; q; q = next) {
+		next = q->next; /* (push_unref() below may release q) */
+		if (q == p || strcmp(q->name, p->name) || push_waiting(q) || !q->refs ||
+		    q->stream || q->from_spool || q->memfd || q->fd < 0 || q->has_old_fd)
+			continue;
+		if (p->spooled && q->size == p->size) {
+			push_read_from_spool(q);
+			continue;
+		}
+		q->refs++; /* not released while its transfers go */
+		for (struct peer *peer = pr->peers; peer; peer = peer->next)
+			peer_cancel_push(peer, q);
+		push_unref(q);
+	}
+}
+
+/* Read the rest of @p's transfers from the spool's copy of its file (see above). */
+static void push_read_from_spool(struct push *p)
 {
 	struct primary *pr = p->pr;
 	int fd;
 
-	if (p->stream || p->from_spool || p->memfd || !p->spooled || p->fd < 0 || !p->refs ||
-	    p->has_old_fd)
-		return; /* (has_old_fd: moved already) */
 	fd = spool_open_file(&pr->spool, p->name);
 	if (fd >= 0 && p->map) {
 		void *map = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
@@ -171,8 +206,10 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 		/* Shipped ahead, now answered OK: its archiver's push is answered from it at
 		 * once, and PostgreSQL may recycle the file while slow replicas still read it
 		 * (their transfers go on from the spool's copy, as for any push answered OK). */
-		if (code == CTL_OK && p->ahead)
+		if (code == CTL_OK && p->ahead) {
 			push_source_to_spool(p);
+			push_others_to_spool(p);
+		}
 		push_settle(p, code == CTL_OK);
 		return;
 	}
@@ -183,6 +220,7 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 	if (code == CTL_OK) {
 		pr->st.pushes_ok++;
 		push_source_to_spool(p);
+		push_others_to_spool(p);
 	} else {
 		pr->st.pushes_failed++;
 		snprintf(pr->st.last_error, sizeof(pr->st.last_error), "%s", text);

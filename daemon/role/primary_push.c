@@ -1108,13 +1108,16 @@ static void push_ahead_settled(struct push *p, bool ok)
 	snprintf(r->acked_by, sizeof(r->acked_by), "%s", p->acked_by);
 }
 
-/* The segment @name, the file @id, shipped ahead and safe, or NULL. */
+/* The segment @name, the file @id, shipped ahead and safe, or NULL.  Safe as it was then:
+ * with sync_replicas raised since (SIGHUP), on fewer replicas than it asks now, it is sent
+ * as any push (the replicas that hold it answer DUPLICATE). */
 static const struct ahead_recent *push_ahead_safe(const struct primary *pr, const char *name,
 						  const struct push_file_id *id)
 {
 	for (unsigned int i = 0; i < AHEAD_RECENT; i++)
 		if (!strcmp(pr->ahead_recent[i].name, name) &&
-		    push_same_file(&pr->ahead_recent[i].file, id))
+		    push_same_file(&pr->ahead_recent[i].file, id) &&
+		    pr->ahead_recent[i].acks >= (unsigned int)pr->cfg.sync_replicas)
 			return &pr->ahead_recent[i];
 	return NULL;
 }

@@ -1081,7 +1081,10 @@ bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *ac
 	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
 		const struct stream_recent *r = &pr->recent[i];
 
-		if (r->safe && !strcmp(r->name, p->name)) {
+		/* (safe as it was then: on fewer replicas than sync_replicas asks now, after a
+		 * SIGHUP raised it, it is sent as any push) */
+		if (r->safe && !strcmp(r->name, p->name) &&
+		    r->acks >= (unsigned int)pr->cfg.sync_replicas) {
 			*crc = r->crc;
 			*acks = r->acks;
 			return true;

@@ -77,6 +77,25 @@ static void push_memory_free(struct push *p)
  * sent the held copy when they connect again, never bytes PostgreSQL wrote later.
  */
 static void push_read_from_spool(struct push *p);
+static bool push_same_file(const struct push_file_id *a, const struct push_file_id *b);
+
+/*
+ * Cancel @p's transfers that still read its file.  One whose FILE_END is queued has read
+ * it all (its acknowledgement may be what answers a push now, from the caller's stack):
+ * left alone, as cancelling a whole file begun closes its connection.
+ */
+static void push_cancel_reading(struct push *p)
+{
+	p->refs++; /* not released here: the caller's release does, once nothing holds it */
+	for (struct peer *peer = p->pr->peers; peer; peer = peer->next)
+		for (struct xfer *x = peer->xfers; x; x = x->next)
+			if (x->push == p) {
+				if (!x->end_queued)
+					peer_cancel_push(peer, p);
+				break;
+			}
+	p->refs--;
+}
 
 static void push_source_to_spool(struct push *p)
 {
@@ -102,13 +121,13 @@ static void push_others_to_spool(struct push *p)
 		if (q == p || strcmp(q->name, p->name) || push_waiting(q) || !q->refs ||
 		    q->stream || q->from_spool || q->memfd || q->fd < 0 || q->has_old_fd)
 			continue;
-		if (p->spooled && q->size == p->size) {
+		q->refs++; /* released below if nothing else holds it */
+		/* the same file (its inode, size and change time): the spool's copy holds its
+		 * bytes; another file pushed under the name is not to be finished from it */
+		if (p->spooled && push_same_file(&q->file, &p->file))
 			push_read_from_spool(q);
-			continue;
-		}
-		q->refs++; /* not released while its transfers go */
-		for (struct peer *peer = pr->peers; peer; peer = peer->next)
-			peer_cancel_push(peer, q);
+		else
+			push_cancel_reading(q);
 		push_unref(q);
 	}
 }
@@ -135,10 +154,7 @@ static void push_read_from_spool(struct push *p)
 		log_warning("could not read \"%s\" from the spool (%s): its transfers still under "
 			    "way are cancelled, to be sent the held copy later",
 			    p->name, strerror(-fd));
-		p->refs++; /* not released here: push_reply() does, once nothing holds it */
-		for (struct peer *peer = pr->peers; peer; peer = peer->next)
-			peer_cancel_push(peer, p);
-		p->refs--;
+		push_cancel_reading(p);
 		return;
 	}
 	/* Reads in flight hold the file and complete; reads prepared and not yet submitted

@@ -695,6 +695,9 @@ int peer_on_ack(struct peer *peer, const uint8_t *payload, uint32_t len)
 	}
 	if (!x->end_queued)
 		peer_queue_cancel(peer, x); /* refused before its end: no more of it is sent */
+	/* (found again: what ran above, a push answered, may have removed others) */
+	for (xp = &peer->xfers; *xp != x; xp = &(*xp)->next)
+		;
 	*xp = x->next;
 	if (peer->fill == x)
 		peer->fill = x->next;

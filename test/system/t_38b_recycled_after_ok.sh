@@ -59,6 +59,7 @@ run_capture "$TEST_DIR/push2a.out" walship_push_as_postgres "$PCONF" "$SCRATCH/$
 ((RC != 0)) || fail "the push of $seg2 with ws-r1 away and ws-r2 slow succeeded: $(cat "$TEST_DIR/push2a.out")"
 log "ok: the first push failed: $(tail -n 1 "$TEST_DIR/push2a.out")"
 walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
+wait_for 20 "both replicas streaming" peers_streaming_are "$PCONF" 2
 run_capture "$TEST_DIR/push2b.out" walship_push_as_postgres "$PCONF" "$SCRATCH/$seg2"
 assert_eq 0 "$RC" "exit status of the retried push of $seg2 ($(cat "$TEST_DIR/push2b.out"))"
 dd if=/dev/urandom of="$SCRATCH/$seg2" bs=1M count=16 conv=notrunc status=none

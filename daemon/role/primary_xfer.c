@@ -525,7 +525,10 @@ void peer_fill(struct peer *peer)
 				x = next; /* (as a segment whose rest is not there yet) */
 				continue;
 			case XFER_SKIPPED:
-				x = next; /* @x is freed */
+				/* @x is freed, and the push it answered may have taken other
+				 * transfers with it (push_others_to_spool()), @next among them:
+				 * from the fill position again (each skip removes one) */
+				x = peer->fill;
 				continue;
 			case XFER_BEGUN:
 				continue;

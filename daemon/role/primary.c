@@ -137,6 +137,9 @@ struct drop_job {
 	int ret;
 };
 
+/* How long a drop whose release failed waits before it is tried again. */
+#define PRIMARY_DROP_RETRY_MS 10000
+
 static void drop_job_run(struct worker_job *job)
 {
 	struct drop_job *dj = (struct drop_job *)job;
@@ -160,11 +163,32 @@ static void drop_job_done(struct worker_job *job)
 		worker_submit(&pr->dropper, &dj->job);
 		return;
 	}
-	/* A release a stop cut short still has its files counted in the spool's use: the
-	 * drop goes on guarding the room (primary_spool_room()) until the daemon exits. */
+	/* A release that failed is tried again: its files still count in the spool's use,
+	 * and the drop goes on guarding their room (primary_spool_room()) until it is done,
+	 * as after a stop cut it short (-EINTR), until the daemon exits. */
+	if (dj->unregistered && dj->ret < 0 && dj->ret != -EINTR && !pr->stopping) {
+		if (dj->client) {
+			snprintf(text, sizeof(text),
+				 "replica \"%s\" is no longer registered, but releasing what the "
+				 "spool held for it failed (%s): tried again every %d s, and at "
+				 "walshipd's next start",
+				 dj->name, strerror(-dj->ret), PRIMARY_DROP_RETRY_MS / 1000);
+			log_warning("%s", text);
+			control_reply(dj->client, CTL_ERR_FAILED, text, strlen(text));
+			dj->client = NULL;
+		}
+		pr->drop_retry = dj;
+		pr->drop_retry_ms = clock_now_ms() + PRIMARY_DROP_RETRY_MS;
+		return;
+	}
 	if (dj->ret != -EINTR)
 		pr->dropping[0] = '\0';
-	if (!dj->unregistered) {
+	if (!dj->client) {
+		/* (a retry: its client was answered) */
+		if (dj->ret == 0)
+			log_log("released what the spool held for replica \"%s\", dropped before",
+				dj->name);
+	} else if (!dj->unregistered) {
 		snprintf(text, sizeof(text), "could not drop replica \"%s\": %s", dj->name,
 			 strerror(-dj->ret));
 		control_reply(dj->client, CTL_ERR_FAILED, text, strlen(text));
@@ -424,6 +448,13 @@ static void primary_tick(void *state, int64_t now_ms)
 	struct primary *pr = state;
 	struct push *p, *next;
 
+	if (pr->drop_retry && now_ms >= pr->drop_retry_ms && !pr->stopping) {
+		struct drop_job *dj = pr->drop_retry;
+
+		pr->drop_retry = NULL;
+		worker_submit(&pr->dropper, &dj->job);
+	}
+
 	for (p = pr->pushes; p; p = next) {
 		next = p->next; /* push_check may release p */
 		if (push_waiting(p) && p->spool_wait_until_ms && !p->spool_needed &&
@@ -541,6 +572,7 @@ static void primary_free(void *state)
 	struct primary *pr = state;
 
 	worker_stop(&pr->dropper);
+	free(pr->drop_retry); /* (its release is done at the next start) */
 	worker_stop(&pr->compare);
 	worker_stop(&pr->worker);
 	validate_ring_exit(&pr->vring);

@@ -358,6 +358,11 @@ struct primary {
 	 * of @registered (nothing more is held for it) and its registration is refused
 	 * until then */
 	char dropping[WIRE_MAX_NAME + 1];
+	/* a drop whose release failed (an I/O error, no descriptor): tried again on the
+	 * dropper at drop_retry_ms, @dropping kept meanwhile (its files still count in the
+	 * spool's use, and no other replica is to lose WAL for their room) */
+	struct drop_job *drop_retry;
+	int64_t drop_retry_ms;
 	struct status_node st;
 	/* the stream source (primary_stream.c); source NULL: pg_conninfo is empty */
 	struct pgsource *source;

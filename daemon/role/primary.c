@@ -158,6 +158,7 @@ static void drop_job_done(struct worker_job *job)
 		dj->unregistered = true;
 		primary_forget_registered(pr, dj->name);
 		primary_take_back_acks(pr, dj->name, NULL); /* gone for good */
+		push_recent_distrust(pr); /* its acknowledgements counted there too */
 		primary_stream_forget_holder(pr, dj->name);
 		push_stream_refusals_recheck(pr); /* one may have waited for it */
 		worker_submit(&pr->dropper, &dj->job);

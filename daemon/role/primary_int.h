@@ -511,6 +511,10 @@ void primary_stream_settled(struct push *p, bool ok);
  * segment's CRC-32C and *@acks the replicas it is durable on (the push's own CRC, taken
  * on the worker thread, tells whether it is the same content). */
 bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *acks);
+/* A replica that acknowledged what the recently settled segments remember may hold it no
+ * more (dropped): their counts go to 0, so that a push of one of them is sent as any
+ * (those that hold it answer DUPLICATE) rather than answered from the memory. */
+void push_recent_distrust(struct primary *pr);
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);

@@ -1124,6 +1124,14 @@ static void push_ahead_settled(struct push *p, bool ok)
 	snprintf(r->acked_by, sizeof(r->acked_by), "%s", p->acked_by);
 }
 
+void push_recent_distrust(struct primary *pr)
+{
+	for (unsigned int i = 0; i < AHEAD_RECENT; i++)
+		pr->ahead_recent[i].acks = 0;
+	for (unsigned int i = 0; i < STREAM_RECENT; i++)
+		pr->recent[i].acks = 0;
+}
+
 /* The segment @name, the file @id, shipped ahead and safe, or NULL.  Safe as it was then:
  * with sync_replicas raised since (SIGHUP), on fewer replicas than it asks now, it is sent
  * as any push (the replicas that hold it answer DUPLICATE). */

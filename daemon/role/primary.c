@@ -135,10 +135,12 @@ struct drop_job {
 	uint64_t held;
 	bool unregistered; /* the first step is done: this run releases */
 	int ret;
+	int retry_wait_ms; /* the last wait before a release failed was tried again */
 };
 
-/* How long a drop whose release failed waits before it is tried again. */
+/* How long a drop whose release failed waits before it is tried again, doubling. */
 #define PRIMARY_DROP_RETRY_MS 10000
+#define PRIMARY_DROP_RETRY_MAX_MS (5 * 60 * 1000)
 
 static void drop_job_run(struct worker_job *job)
 {
@@ -171,15 +173,20 @@ static void drop_job_done(struct worker_job *job)
 		if (dj->client) {
 			snprintf(text, sizeof(text),
 				 "replica \"%s\" is no longer registered, but releasing what the "
-				 "spool held for it failed (%s): tried again every %d s, and at "
+				 "spool held for it failed (%s): tried again from %d s on, and at "
 				 "walshipd's next start",
 				 dj->name, strerror(-dj->ret), PRIMARY_DROP_RETRY_MS / 1000);
 			log_warning("%s", text);
 			control_reply(dj->client, CTL_ERR_FAILED, text, strlen(text));
 			dj->client = NULL;
 		}
+		/* 10 s, doubling up to 5 min: a failure that lasts logs less and less */
+		dj->retry_wait_ms =
+			dj->retry_wait_ms ? dj->retry_wait_ms * 2 : PRIMARY_DROP_RETRY_MS;
+		if (dj->retry_wait_ms > PRIMARY_DROP_RETRY_MAX_MS)
+			dj->retry_wait_ms = PRIMARY_DROP_RETRY_MAX_MS;
 		pr->drop_retry = dj;
-		pr->drop_retry_ms = clock_now_ms() + PRIMARY_DROP_RETRY_MS;
+		pr->drop_retry_ms = clock_now_ms() + dj->retry_wait_ms;
 		return;
 	}
 	if (dj->ret != -EINTR)

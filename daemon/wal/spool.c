@@ -556,6 +556,8 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 		if (fd >= 0)
 			close(fd);
 		ret = unlinkat(sp->replicas_fd, dir, AT_REMOVEDIR) < 0 ? -errno : 0;
+		if (ret == -ENOENT)
+			ret = 0; /* gone already (removed by hand after a failed release) */
 	} while (ret == -ENOTEMPTY && ++round < 16);
 	if (ret < 0) {
 		log_error("could not remove \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, dir,

@@ -287,6 +287,15 @@ static void same_job_done(struct worker_job *job)
 		log_warning("could not compare \"%s\" with its streamed copy: %s; sending it",
 			    p->name, strerror(-sj->err));
 	if (!leader) {
+		uint32_t crc;
+		unsigned int acks;
+
+		/* Still safe as remembered?  A drop, or a SIGHUP raising sync_replicas, while
+		 * the file was compared on the worker: then it is sent as any push. */
+		if (sj->same && primary_stream_recent(p, &crc, &acks) && crc == sj->want)
+			sj->acks = acks;
+		else
+			sj->same = false;
 		if (sj->same && control_client_gone(sj->client)) {
 			/* Safe already, and no one to tell: PostgreSQL pushes it again. */
 			log_log("the client of the push of \"%s\" (pid %d) went away before its "

@@ -354,9 +354,11 @@ int complete_tp(struct trace_event_raw_io_uring_complete___classic *rec)
 			   BPF_CORE_READ(rec, res));
 }
 
-/* ---- synchronous fsync(2) / fdatasync(2) ---- */
+/* ---- synchronous fsync(2) / fdatasync(2), and ext4's fsyncs ---- */
 
-static __always_inline int sys_enter(void)
+/* A span from enter to exit in one of our threads: its start in @starts (by thread),
+ * its length into the fsync histogram's ext4 or syscall part. */
+static __always_inline int span_enter(void *starts)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 ts;
@@ -364,107 +366,77 @@ static __always_inline int sys_enter(void)
 	if (!is_ours())
 		return 0;
 	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&sys_start, &tid, &ts, BPF_ANY);
+	bpf_map_update_elem(starts, &tid, &ts, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int sys_exit(void)
+static __always_inline int span_exit(void *starts, bool ext4)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct probe_fsync *fs;
 	__u32 zero = 0;
 	__u64 *tsp;
 
-	tsp = bpf_map_lookup_elem(&sys_start, &tid);
+	tsp = bpf_map_lookup_elem(starts, &tid);
 	if (!tsp)
 		return 0;
 	fs = bpf_map_lookup_elem(&fsync_hist, &zero);
 	if (fs)
-		hist_add(&fs->syscall, bpf_ktime_get_ns() - *tsp);
-	bpf_map_delete_elem(&sys_start, &tid);
+		hist_add(ext4 ? &fs->ext4 : &fs->syscall, bpf_ktime_get_ns() - *tsp);
+	bpf_map_delete_elem(starts, &tid);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_fsync")
 int fsync_enter(void *ctx)
 {
-	return sys_enter();
+	return span_enter(&sys_start);
 }
 
 SEC("tp/syscalls/sys_exit_fsync")
 int fsync_exit(void *ctx)
 {
-	return sys_exit();
+	return span_exit(&sys_start, false);
 }
 
 SEC("tp/syscalls/sys_enter_fdatasync")
 int fdatasync_enter(void *ctx)
 {
-	return sys_enter();
+	return span_enter(&sys_start);
 }
 
 SEC("tp/syscalls/sys_exit_fdatasync")
 int fdatasync_exit(void *ctx)
 {
-	return sys_exit();
+	return span_exit(&sys_start, false);
 }
 
-/* ---- ext4: every fsync the filesystem does for our threads ---- */
-
-/* Neither reads its arguments: the tp_btf variant (BTF-typed raw tracepoint, attached
- * without tracefs, so it loads where tracefs cannot be read, as for a systemd unit's
- * unprivileged user) and the classic one run the same code. */
-static __always_inline int ext4_enter(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 ts;
-
-	if (!is_ours())
-		return 0;
-	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&ext4_start, &tid, &ts, BPF_ANY);
-	return 0;
-}
-
-static __always_inline int ext4_exit(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct probe_fsync *fs;
-	__u32 zero = 0;
-	__u64 *tsp;
-
-	tsp = bpf_map_lookup_elem(&ext4_start, &tid);
-	if (!tsp)
-		return 0;
-	fs = bpf_map_lookup_elem(&fsync_hist, &zero);
-	if (fs)
-		hist_add(&fs->ext4, bpf_ktime_get_ns() - *tsp);
-	bpf_map_delete_elem(&ext4_start, &tid);
-	return 0;
-}
-
+/* ext4: every fsync the filesystem does for our threads.  Neither variant reads its
+ * arguments: the tp_btf one (BTF-typed raw tracepoint, attached without tracefs, so it
+ * loads where tracefs cannot be read, as for a systemd unit's unprivileged user) and the
+ * classic one run the same code. */
 SEC("tp_btf/ext4_sync_file_enter")
 int ext4_sync_enter_btf(void *ctx)
 {
-	return ext4_enter();
+	return span_enter(&ext4_start);
 }
 
 SEC("tp_btf/ext4_sync_file_exit")
 int ext4_sync_exit_btf(void *ctx)
 {
-	return ext4_exit();
+	return span_exit(&ext4_start, true);
 }
 
 SEC("tp/ext4/ext4_sync_file_enter")
 int ext4_sync_enter(void *ctx)
 {
-	return ext4_enter();
+	return span_enter(&ext4_start);
 }
 
 SEC("tp/ext4/ext4_sync_file_exit")
 int ext4_sync_exit(void *ctx)
 {
-	return ext4_exit();
+	return span_exit(&ext4_start, true);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

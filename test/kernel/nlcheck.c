@@ -516,19 +516,30 @@ static int read_first_line(int fd, char *buf, size_t len)
 	return 0;
 }
 
+/* Open @path and read its first line into @value, printed as "read: VALUE": from then on
+ * a change wakes a poll() on it (the caller waits for this line).  Returns the
+ * descriptor, or -1 (said on stderr). */
+static int open_read(const char *path, char *value, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || read_first_line(fd, value, len) < 0) {
+		perror(path);
+		return -1;
+	}
+	printf("read: %s\n", value);
+	fflush(stdout);
+	return fd;
+}
+
 static int check_poll(const char *path, int timeout_ms)
 {
 	struct pollfd pfd = { .events = POLLPRI | POLLERR };
 	char value[256];
 
-	pfd.fd = open(path, O_RDONLY);
-	if (pfd.fd < 0 || read_first_line(pfd.fd, value, sizeof(value)) < 0) {
-		perror(path);
+	pfd.fd = open_read(path, value, sizeof(value));
+	if (pfd.fd < 0)
 		return 2;
-	}
-	/* from here a change wakes the poll below: the caller waits for this line */
-	printf("read: %s\n", value);
-	fflush(stdout);
 	if (poll(&pfd, 1, timeout_ms) <= 0) {
 		printf("timeout\n");
 		return 1;
@@ -544,13 +555,9 @@ static int check_gone(const char *path, int timeout_ms)
 	struct timespec t0, t;
 	char value[256];
 
-	pfd.fd = open(path, O_RDONLY);
-	if (pfd.fd < 0 || read_first_line(pfd.fd, value, sizeof(value)) < 0) {
-		perror(path);
+	pfd.fd = open_read(path, value, sizeof(value));
+	if (pfd.fd < 0)
 		return 2;
-	}
-	printf("read: %s\n", value);
-	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		long left;

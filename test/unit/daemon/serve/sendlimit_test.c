@@ -93,6 +93,19 @@ static uint64_t build_segment(uint64_t segno, int n, int64_t at_us, uint64_t *la
 	return wb.pos;
 }
 
+/* Segment @segno into seg[]: @n commits, commit i at @t0_us + i s, their LSNs into @lsn;
+ * returns the bytes written. */
+static uint64_t build_commits(uint64_t segno, int n, int64_t t0_us, uint64_t *lsn)
+{
+	struct wal_build wb = { .buf = seg, .start = segno * SEG, .seg_size = SEG, .block = BLOCK };
+
+	memset(seg, 0, sizeof(seg));
+	wb_page_header(&wb, 0);
+	for (int i = 0; i < n; i++)
+		lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0_us + i * 1000000LL));
+	return wb.pos;
+}
+
 /* Segment @segno stored, last written at @written_us. */
 static void store_segment(uint64_t segno, int64_t commits_us, int64_t written_us)
 {
@@ -298,20 +311,14 @@ static void test_release_before(void **state)
  */
 static void test_release_before_hold_inside_commit(void **state)
 {
-	struct wal_build wb = {
-		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
-	};
 	static uint64_t lsn[2000];
-	uint64_t hold;
+	uint64_t hold, len;
 	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
 	int64_t t0 = now_us - 3600 * 1000000LL;
 
 	(void)state;
-	memset(seg, 0, sizeof(seg));
-	wb_page_header(&wb, 0);
-	for (int i = 0; i < 2000; i++)
-		lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
+	len = build_commits(5, 2000, t0, lsn);
 	/* inside commit 1500's record, past the 1024 commits the index folds away before a
 	 * hold (which must keep the commit it cuts) */
 	hold = lsn[1500] + 8;
@@ -319,7 +326,7 @@ static void test_release_before_hold_inside_commit(void **state)
 	assert_non_null(sl);
 	assert_int_equal(sendlimit_hold(sl, "sb", hold), 0);
 	segment_name(name, 5);
-	sendlimit_wal(sl, name, st.incoming_fd, "unused", wb.pos, seg);
+	sendlimit_wal(sl, name, st.incoming_fd, "unused", len, seg);
 	assert_int_equal(sendlimit_release(sl, "sb", SENDLIMIT_RELEASE_BEFORE,
 					   pgrepl_time_from_unix_us(t0 + 1400 * 1000000LL)),
 			 0);
@@ -340,20 +347,14 @@ static void test_release_before_hold_inside_commit(void **state)
  */
 static void test_release_before_across_damage(void **state)
 {
-	struct wal_build wb = {
-		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
-	};
 	uint64_t lsn[40];
 	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
 	int64_t t0 = now_us - 3600 * 1000000LL;
 
 	(void)state;
-	memset(seg, 0, sizeof(seg));
-	wb_page_header(&wb, 0);
-	for (int i = 0; i < 40; i++)
-		lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
-	seg[lsn[20] - wb.start + 20] ^= 0xff; /* commit 20's CRC */
+	build_commits(5, 40, t0, lsn);
+	seg[lsn[20] - 5 * (uint64_t)SEG + 20] ^= 0xff; /* commit 20's CRC */
 	sl = sendlimit_new(&st, "");
 	assert_non_null(sl);
 	assert_int_equal(sendlimit_hold(sl, "sb", lsn[5]), 0);
@@ -385,9 +386,6 @@ static void test_release_before_across_damage(void **state)
  */
 static void test_release_before_damage_after_restart(void **state)
 {
-	struct wal_build wb = {
-		.buf = seg, .start = 5 * (uint64_t)SEG, .seg_size = SEG, .block = BLOCK
-	};
 	uint64_t lsn[40];
 	char name[WAL_NAME_MAX + 1];
 	struct sendlimit *sl;
@@ -397,13 +395,8 @@ static void test_release_before_damage_after_restart(void **state)
 	sl = sendlimit_new(&st, "");
 	assert_non_null(sl);
 	for (uint64_t segno = 5; segno <= 20; segno += 15) {
-		wb.start = segno * SEG;
-		wb.pos = 0;
-		memset(seg, 0, sizeof(seg));
-		wb_page_header(&wb, 0);
-		for (int i = 0; i < 40; i++)
-			lsn[i] = wb_xact(&wb, 0x00, pgrepl_time_from_unix_us(t0 + i * 1000000LL));
-		seg[lsn[20] - wb.start + 20] ^= 0xff; /* commit 20's CRC */
+		build_commits(segno, 40, t0, lsn);
+		seg[lsn[20] - segno * SEG + 20] ^= 0xff; /* commit 20's CRC */
 		assert_int_equal(sendlimit_hold(sl, segno == 5 ? "a" : "sb", lsn[5]), 0);
 		segment_name(name, segno);
 		sendlimit_wal(sl, name, st.incoming_fd, "unused", SEG, seg);

@@ -496,6 +496,16 @@ static void test_continued_not_removed(void **state)
 	free(wal);
 }
 
+/* What `walship fetch` finds of @name in the store's .incoming, walshipd down: a copy. */
+static void fetch_finds(const char *name, struct store_partial *found)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(store_find_incoming(fd, name, found), 0);
+	close(fd);
+}
+
 /*
  * WAL in wal[] to past @ahead: whole records to 200 KiB, whose end is *@rec_end, then one
  * of which the disk holds part, up to *@torn (the bytes before a crash's torn write).
@@ -545,9 +555,7 @@ static void test_record_ahead_of_bytes(void **state)
 
 	/* Read-only, with the record still ahead (walshipd not started since: what `walship
 	 * fetch` finds): the whole records, as the start below keeps. */
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(store_find_incoming(fd, SEG3, &found), 0);
-	close(fd);
+	fetch_finds(SEG3, &found);
 	assert_true(found.durable == rec_end);
 	assert_int_equal(found.crc, crc32c(0, wal, rec_end));
 
@@ -561,9 +569,7 @@ static void test_record_ahead_of_bytes(void **state)
 	assert_int_equal(p->crc, crc32c(0, wal, rec_end));
 	assert_true(p->wv.offset == rec_end);
 	store_close(&st);
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(store_find_incoming(fd, SEG3, &found), 0);
-	close(fd);
+	fetch_finds(SEG3, &found);
 	assert_true(found.durable == rec_end);
 	assert_int_equal(found.crc, crc32c(0, wal, rec_end));
 	free(disk);
@@ -593,9 +599,7 @@ static void test_record_past_end(void **state)
 	store_close(&st);
 
 	/* walship fetch while walshipd is down finds what the start below keeps */
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	assert_int_equal(store_find_incoming(fd, SEG3, &found), 0);
-	close(fd);
+	fetch_finds(SEG3, &found);
 	assert_true(found.durable == rec_end);
 
 	assert_int_equal(store_open(&st, dir), 0);

@@ -312,6 +312,7 @@ struct stream_recent {
 	char name[WIRE_MAX_FILE_NAME + 1];
 	uint32_t crc;
 	unsigned int acks;
+	char acked_by[256]; /* as struct push's */
 	bool safe; /* durable on sync_replicas replicas and held for the others */
 };
 
@@ -515,6 +516,11 @@ bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *ac
  * more (dropped): their counts go to 0, so that a push of one of them is sent as any
  * (those that hold it answer DUPLICATE) rather than answered from the memory. */
 void push_recent_distrust(struct primary *pr);
+/* Registered replica @peer is back, its inventory in @peer->have: a recently settled
+ * segment it acknowledged but does not list (it came back without it: a new disk, a
+ * restore) is not answered from that memory any more, as primary_take_back_acks() does
+ * for the files still waiting. */
+void push_recent_returning(struct primary *pr, const struct peer *peer);
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable);

@@ -382,6 +382,7 @@ static int peer_register(struct peer *peer)
 	     primary_load_registered(pr) < 0))
 		return -EIO;
 	primary_take_back_acks(pr, peer->name, peer);
+	push_recent_returning(pr, peer);
 	ret = peer_load_backlog(peer);
 	if (ret < 0)
 		return ret;

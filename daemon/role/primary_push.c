@@ -1141,6 +1141,49 @@ void push_recent_distrust(struct primary *pr)
 		pr->recent[i].acks = 0;
 }
 
+/* Whether @replica is among the names of @list, an acked_by (a list cut at its size may
+ * have lost it: then it counts as named). */
+static bool acked_list_has(const char *list, size_t size, const char *replica)
+{
+	size_t len = strlen(replica);
+
+	if (strlen(list) + 1 >= size)
+		return true;
+	for (const char *at = list; *at; at += strcspn(at, ",")) {
+		at += strspn(at, ", ");
+		if (!strncmp(at, replica, len) && (at[len] == ',' || at[len] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* Whether @peer's inventory lists @name whole. */
+static bool peer_lists_whole(const struct peer *peer, const char *name)
+{
+	for (uint32_t i = 0; i < peer->have.count; i++)
+		if (!strcmp(peer->have.entries[i].name, name))
+			return peer->have.entries[i].durable == peer->have.entries[i].size;
+	return false;
+}
+
+void push_recent_returning(struct primary *pr, const struct peer *peer)
+{
+	for (unsigned int i = 0; i < AHEAD_RECENT; i++) {
+		struct ahead_recent *r = &pr->ahead_recent[i];
+
+		if (r->acks && acked_list_has(r->acked_by, sizeof(r->acked_by), peer->name) &&
+		    !peer_lists_whole(peer, r->name))
+			r->acks = 0;
+	}
+	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
+		struct stream_recent *r = &pr->recent[i];
+
+		if (r->acks && acked_list_has(r->acked_by, sizeof(r->acked_by), peer->name) &&
+		    !peer_lists_whole(peer, r->name))
+			r->acks = 0;
+	}
+}
+
 /* The segment @name, the file @id, shipped ahead and safe, or NULL.  Safe as it was then:
  * with sync_replicas raised since (SIGHUP), on fewer replicas than it asks now, it is sent
  * as any push (the replicas that hold it answer DUPLICATE). */

@@ -31,6 +31,7 @@
 
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/lagring.h"
 #include "common/log.h"
 #include "role/decide.h"
 #include "role/primary_int.h"
@@ -38,14 +39,8 @@
 #include "wal/record.h"
 
 /* Arrival times of the WAL, for the replicas' lag in time (as pg_stat_replication's
- * flush_lag): when the oldest WAL a replica lacks arrived. */
-#define LAG_SAMPLES 128
+ * flush_lag): when the oldest WAL a replica lacks arrived.  One sample per 10 ms at most. */
 #define LAG_SAMPLE_MS 10
-
-struct lag_sample {
-	uint64_t lsn; /* the WAL before this had arrived at... */
-	int64_t ms; /* ...this time */
-};
 
 /* The ends of the last commit records the stream carried (issue 13: "commits waiting" per
  * replica, those after its durable position); older ones are forgotten. */
@@ -88,9 +83,7 @@ struct stream_state {
 	struct spool_reported recorded; /* read at start, then the last one written or being
 					   written */
 	struct stream_record rec;
-	struct lag_sample lag[LAG_SAMPLES];
-	unsigned int lag_head; /* next sample written */
-	unsigned int lag_count;
+	struct lag_ring lag; /* pruned up to the streaming replicas' durable positions */
 	uint64_t reported_flush;
 	uint64_t reported_apply; /* applied by standbys on the replicas' pg_listen */
 	struct wal_decoder dec; /* the stream's records, from a segment start */
@@ -107,32 +100,18 @@ static struct stream_state *stream_of(struct primary *pr)
 	return (struct stream_state *)pr->source;
 }
 
-static void lag_record(struct stream_state *ss, uint64_t end, int64_t now_ms)
+/* WAL up to @end arrived now; the samples every streaming replica holds go. */
+static void lag_record(struct primary *pr, struct stream_state *ss, uint64_t end)
 {
-	struct lag_sample *last =
-		ss->lag_count ? &ss->lag[(ss->lag_head + LAG_SAMPLES - 1) % LAG_SAMPLES] : NULL;
+	uint64_t floor = UINT64_MAX;
 
-	if (last && now_ms - last->ms < LAG_SAMPLE_MS) {
-		last->lsn = end;
-		return;
-	}
-	ss->lag[ss->lag_head] = (struct lag_sample){ .lsn = end, .ms = now_ms };
-	ss->lag_head = (ss->lag_head + 1) % LAG_SAMPLES;
-	if (ss->lag_count < LAG_SAMPLES)
-		ss->lag_count++;
-}
-
-/* When the oldest WAL after @lsn arrived (0: it holds everything that arrived). */
-static int64_t lag_since(const struct stream_state *ss, uint64_t lsn)
-{
-	for (unsigned int i = 0; i < ss->lag_count; i++) {
-		const struct lag_sample *s =
-			&ss->lag[(ss->lag_head + LAG_SAMPLES - ss->lag_count + i) % LAG_SAMPLES];
-
-		if (s->lsn > lsn)
-			return s->ms;
-	}
-	return 0;
+	for (const struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    peer->stream.end < floor)
+			floor = peer->stream.end;
+	if (floor != UINT64_MAX)
+		lag_ring_prune(&ss->lag, floor);
+	lag_ring_add(&ss->lag, end, clock_now_ms(), LAG_SAMPLE_MS);
 }
 
 static void commit_seen(void *arg, const struct wal_xact_end *x)
@@ -880,7 +859,7 @@ static void stream_wal(void *arg, uint32_t timeline, uint64_t lsn, const uint8_t
 		if (p->avail == p->size)
 			stream_segment_done(pr, p);
 	}
-	lag_record(ss, pr->stream_end, clock_now_ms());
+	lag_record(pr, ss, pr->stream_end);
 	if (pr->stream_unsettled >= STREAM_MAX_UNSETTLED && !pr->stream_paused) {
 		pr->stream_paused = true;
 		log_log("%u streamed segments are not yet safe on the replicas; reading from "
@@ -939,6 +918,7 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 		if (peer->apply_lsn > fork)
 			peer->apply_lsn = fork; /* applied past the fork: diverged */
 	}
+	lag_ring_cut(&ss->lag, fork);
 	if (!past)
 		return;
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
@@ -1214,7 +1194,7 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 			    strcmp(peer->name, sp->name))
 				continue;
 			peer_fill_stream_positions(peer, sp);
-			since = lag_since(ss, peer->stream.end);
+			since = lag_ring_since(&ss->lag, peer->stream.end);
 			sp->oldest_unacked_ms = since;
 			sp->commits_waiting = commits_after(ss, peer->stream.end);
 		}

@@ -220,7 +220,11 @@ static void infile_ack(struct infile *f, uint8_t status, const char *message)
 		log_error("could not encode ACK for \"%s\"", f->name);
 		return;
 	}
-	if (conn_send_frame(&lk->conn, frame, (uint32_t)len) == 0) {
+	/* A refusal is counted where it is decided (conflicts, invalid, io_errors): the
+	 * status's last acknowledged file, from which its durable position comes, is one
+	 * held durably. */
+	if (conn_send_frame(&lk->conn, frame, (uint32_t)len) == 0 &&
+	    (status == WIRE_ACK_STORED || status == WIRE_ACK_DUPLICATE)) {
 		lk->files_acked++;
 		snprintf(lk->last_acked, sizeof(lk->last_acked), "%s", f->name);
 	}

@@ -22,6 +22,7 @@
 #include "common/scram.h"
 #include "net/acceptor.h"
 #include "net/tls.h"
+#include "common/lagring.h"
 #include "proto/pgrepl.h"
 #include "serve/pgwire.h"
 #include "serve/sendlimit.h"
@@ -31,8 +32,6 @@
 
 /* Receive buffer: the largest message a standby may send, with its header. */
 #define RX_CAP (PGWIRE_MAX_MESSAGE + 5)
-/* Samples of (LSN sent, when) kept per standby to measure its lags. */
-#define SERVE_LAG_SAMPLES 64
 /* Ciphertext received per recv from a TLS standby. */
 #define TLS_RX_CAP (32 * 1024)
 /* A history file is read whole, on the loop: PostgreSQL's are a line per timeline. */
@@ -104,11 +103,7 @@ struct standby {
 	uint32_t xmin, catalog_xmin; /* its hot standby feedback */
 	/* lags as walsender.c's LagTracker measures them: when the WAL up to each sample's
 	 * LSN was sent; a report reaching a sample gives that position's lag */
-	struct {
-		uint64_t lsn;
-		int64_t ms;
-	} lag_samples[SERVE_LAG_SAMPLES];
-	unsigned int lag_next; /* the next sample written (a ring; the oldest overwritten) */
+	struct lag_ring lag;
 	uint64_t lag_seen[3]; /* write, flush, apply: the newest sample used */
 	int64_t lag_ms[3]; /* the last lag measured, -1 none */
 	uint64_t bytes_sent;

@@ -188,36 +188,33 @@ void sb_stream_end(struct standby *sb)
 /* WAL up to next_lsn was just queued: note when (one sample per millisecond at most). */
 static void sb_lag_sample(struct standby *sb)
 {
-	int64_t now = clock_now_ms();
-	unsigned int last = (sb->lag_next + SERVE_LAG_SAMPLES - 1) % SERVE_LAG_SAMPLES;
-
-	if (sb->lag_samples[last].ms == now) {
-		sb->lag_samples[last].lsn = sb->next_lsn;
-		return;
-	}
-	sb->lag_samples[sb->lag_next].lsn = sb->next_lsn;
-	sb->lag_samples[sb->lag_next].ms = now;
-	sb->lag_next = (sb->lag_next + 1) % SERVE_LAG_SAMPLES;
+	lag_ring_add(&sb->lag, sb->next_lsn, clock_now_ms(), 1);
 }
 
 /* Position @k (0 write, 1 flush, 2 apply) reported at @pos: its lag is the time since the
  * newest sample it reached was sent, if that sample is new to it. */
 static void sb_lag_report(struct standby *sb, unsigned int k, uint64_t pos)
 {
-	int64_t sent_ms = -1;
-	uint64_t lsn = 0;
+	struct lag_ring_sample reached;
 
-	for (unsigned int i = 0; i < SERVE_LAG_SAMPLES; i++) {
-		if (!sb->lag_samples[i].ms || sb->lag_samples[i].lsn > pos ||
-		    sb->lag_samples[i].lsn <= sb->lag_seen[k] || sb->lag_samples[i].lsn < lsn)
-			continue;
-		lsn = sb->lag_samples[i].lsn;
-		sent_ms = sb->lag_samples[i].ms;
-	}
-	if (sent_ms < 0)
+	if (!lag_ring_reached(&sb->lag, pos, sb->lag_seen[k], &reached))
 		return;
-	sb->lag_seen[k] = lsn;
-	sb->lag_ms[k] = clock_now_ms() - sent_ms;
+	sb->lag_seen[k] = reached.lsn;
+	sb->lag_ms[k] = clock_now_ms() - reached.ms;
+}
+
+/* The samples every position the standby reports has used go (one it reports as 0, as
+ * pg_receivewal does apply, uses none and waits for none). */
+static void sb_lag_prune(struct standby *sb)
+{
+	const uint64_t pos[3] = { sb->write, sb->flush, sb->apply };
+	uint64_t floor = UINT64_MAX;
+
+	for (unsigned int k = 0; k < 3; k++)
+		if (pos[k] && sb->lag_seen[k] < floor)
+			floor = sb->lag_seen[k];
+	if (floor != UINT64_MAX)
+		lag_ring_prune(&sb->lag, floor);
 }
 
 void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
@@ -243,6 +240,7 @@ void sb_copydata(struct standby *sb, const struct pgwire_msg *m)
 		sb_lag_report(sb, 0, st.write);
 		sb_lag_report(sb, 1, st.flush);
 		sb_lag_report(sb, 2, st.apply);
+		sb_lag_prune(sb);
 		if (st.reply_requested && !sb->copy_done_sent) /* ProcessStandbyReplyMessage() */
 			pgwire_keepalive(&sb->out, sb->s->end_lsn, pgrepl_time_now(), false);
 		return;

@@ -616,6 +616,9 @@ bool peer_has_file(const struct peer *peer, const char *name);
 bool peer_cancelled(const struct peer *peer, uint32_t file_id);
 /* (Re)read the files the spool holds for @peer.  Returns how many, or -errno (logged). */
 int peer_load_backlog(struct peer *peer);
+/* @p is answered OK (safe): @peer's transfer of it, not begun behind others not begun,
+ * goes to its backlog, the spool's copy (primary_xfer.c). */
+void peer_defer_safe(struct peer *peer, struct push *p);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL
  * when it was begun). */
 void peer_cancel_push(struct peer *peer, struct push *p);

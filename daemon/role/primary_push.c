@@ -218,6 +218,12 @@ static void push_reply(struct push *p, uint16_t code, const char *text)
 {
 	struct primary *pr = p->pr;
 
+	if (code == CTL_OK && push_waiting(p)) {
+		p->refs++; /* the end of this function releases it, if nothing else holds it */
+		for (struct peer *peer = pr->peers; peer; peer = peer->next)
+			peer_defer_safe(peer, p);
+		p->refs--;
+	}
 	if (p->unsettled) {
 		/* Shipped ahead, now answered OK: its archiver's push is answered from it at
 		 * once, and PostgreSQL may recycle the file while slow replicas still read it

@@ -52,6 +52,42 @@ void peer_add_xfer(struct peer *peer, struct push *p)
 		peer->fill = x;
 }
 
+/*
+ * Safe files (answered: durable on sync_replicas replicas, held in the spool for the
+ * others) that may wait in memory for a replica beyond those begun: a replica slower than
+ * the others would otherwise keep every streamed segment (16 MiB of memory each) and every
+ * push (counted in max_queued_pushes, refusing the archiver's) for as long as it lags.
+ * The rest wait in the spool, as for a replica that is away, and go to it from there
+ * (its backlog, listed again once it is idle: peer_fill_backlog()).
+ */
+#define PEER_MAX_WAITING_SAFE 4
+
+void peer_defer_safe(struct peer *peer, struct push *p)
+{
+	struct primary *pr = peer->pr;
+	unsigned int waiting = 0;
+	struct xfer **xp, *x;
+
+	if (pr->relay || peer->io != PEER_IO_OK)
+		return;
+	for (xp = &peer->xfers; (x = *xp); xp = &x->next) {
+		if (x->push == p)
+			break;
+		waiting += !x->begin_queued;
+	}
+	if (!x || x->begin_queued || waiting < PEER_MAX_WAITING_SAFE ||
+	    !spool_holds(&pr->spool, peer->name, p->name))
+		return;
+	*xp = x->next;
+	if (peer->fill == x)
+		peer->fill = x->next;
+	peer->backlog_more = true;
+	log_debug("replica \"%s\" has %u files waiting before \"%s\", which is safe: it is sent "
+		  "from the spool once the replica catches up",
+		  peer->name, waiting, p->name);
+	xfer_free(x);
+}
+
 void xfer_free(struct xfer *x)
 {
 	struct push *p = x->push;
@@ -200,6 +236,11 @@ static void peer_fill_backlog(struct peer *peer)
 
 	if (peer->io == PEER_IO_WAIT)
 		return;
+	/* Safe files deferred to the spool meanwhile (peer_defer_safe()): listed once the
+	 * backlog is sent and nothing else waits. */
+	if (!pr->relay && peer->io == PEER_IO_OK && peer->backlog_more && !pr->stopping &&
+	    peer->backlog_next >= peer->nbacklog && peer_fill_idle(peer))
+		peer_load_backlog(peer);
 	while (!pr->stopping && peer_fill_idle(peer) && peer->backlog_next < peer->nbacklog &&
 	       (peer->io == PEER_IO_RETRY ?
 			peer_whole_inflight(peer) < 1 :

@@ -113,6 +113,23 @@ static void primary_fill_status(void *state, struct status_node *n)
 		if (p->wn.kind == WAL_FILE_SEGMENT && strcmp(p->name, n->newest_pushed) > 0)
 			snprintf(n->newest_pushed, sizeof(n->newest_pushed), "%s", p->name);
 	primary_stream_fill_status(pr, n);
+	/* What each connected replica still lacks behind its positions: they count no
+	 * further, and its lag is as old as that. */
+	for (unsigned int k = 0; k < n->npeers; k++) {
+		struct status_peer *sp = &n->peers[k];
+
+		for (struct peer *peer = pr->peers; peer; peer = peer->next) {
+			uint64_t gap;
+			int64_t since;
+
+			if (peer->state != PEER_STREAMING || peer->conn.closing ||
+			    strcmp(peer->name, sp->name) || !peer_lacks_from(peer, &gap, &since))
+				continue;
+			sp->gap_lsn = gap;
+			if (since && (!sp->oldest_unacked_ms || since < sp->oldest_unacked_ms))
+				sp->oldest_unacked_ms = since;
+		}
+	}
 	status_derive(n, clock_now_ms());
 }
 

@@ -448,6 +448,71 @@ int primary_load_registered(struct primary *pr)
 	return 0;
 }
 
+/* The start of the WAL of segment @name (0 when @name is no segment, or the size is not
+ * known yet). */
+static uint64_t segment_start(const struct primary *pr, const char *name)
+{
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (!pr->id.seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, pr->id.seg_size, &segno) < 0)
+		return 0;
+	return segno * pr->id.seg_size;
+}
+
+/* Monotonic ms of wall-clock time @t (a file's modification time). */
+static int64_t monotonic_of(time_t t)
+{
+	int64_t ago_ms = ((int64_t)time(NULL) - (int64_t)t) * 1000;
+
+	return clock_now_ms() - (ago_ms > 0 ? ago_ms : 0);
+}
+
+/* @name's start in *@lsn and since when in *@since_ms, if it is a segment older than
+ * what *@lsn holds (0: nothing yet). */
+static void lacks_older(const struct primary *pr, const char *name, int64_t since, uint64_t *lsn,
+			int64_t *since_ms)
+{
+	uint64_t start = segment_start(pr, name);
+
+	if (!start || (*lsn && start >= *lsn))
+		return;
+	*lsn = start;
+	*since_ms = since;
+}
+
+bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms)
+{
+	struct primary *pr = peer->pr;
+	time_t written;
+
+	*lsn = 0;
+	*since_ms = 0;
+	if (pr->relay)
+		return false;
+	/* its backlog: in WAL order, released as acknowledged (one check per status: the
+	 * floor moves past the released ones once) */
+	while (peer->backlog_floor < peer->nbacklog) {
+		const char *name = peer->backlog[peer->backlog_floor];
+
+		if (segment_start(pr, name) &&
+		    spool_holds_since(&pr->spool, peer->name, name, &written)) {
+			lacks_older(pr, name, monotonic_of(written), lsn, since_ms);
+			break;
+		}
+		peer->backlog_floor++;
+	}
+	if (peer->deferred_oldest[0] &&
+	    spool_holds_since(&pr->spool, peer->name, peer->deferred_oldest, &written))
+		lacks_older(pr, peer->deferred_oldest, monotonic_of(written), lsn, since_ms);
+	/* whole files being sent to it (a streamed segment's durable part counts already) */
+	for (const struct xfer *x = peer->xfers; x; x = x->next)
+		if (!x->push->stream)
+			lacks_older(pr, x->push->name, x->push->started_ms, lsn, since_ms);
+	return *lsn != 0;
+}
+
 /* ---- control requests ---- */
 
 /* The spool's view of registered replica @k: held and lost files. */

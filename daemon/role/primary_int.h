@@ -226,6 +226,9 @@ struct peer {
 	char **backlog; /* held files this replica still needs, in WAL order */
 	int nbacklog;
 	int backlog_next;
+	int backlog_floor; /* the entries before it are no longer held (peer_lacks_from()) */
+	/* the oldest safe file sent to its backlog since it was listed (peer_defer_safe()) */
+	char deferred_oldest[WIRE_MAX_FILE_NAME + 1];
 	bool backlog_more; /* relay: a file was stored after the backlog was listed: listed
 			    * again once the backlog is sent (relay_peer_progress()) */
 	uint32_t next_file_id;
@@ -619,6 +622,11 @@ int peer_load_backlog(struct peer *peer);
 /* @p is answered OK (safe): @peer's transfer of it, not begun behind others not begun,
  * goes to its backlog, the spool's copy (primary_xfer.c). */
 void peer_defer_safe(struct peer *peer, struct push *p);
+/* Where the oldest WAL connected @peer lacks begins (held for it in the spool, or a whole
+ * file being sent to it), in *@lsn, and since when (monotonic ms) in *@since_ms (0:
+ * unknown): what its status's durable position counts no further than.  Returns false
+ * when it lacks none known (primary_hold.c). */
+bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL
  * when it was begun). */
 void peer_cancel_push(struct peer *peer, struct push *p);

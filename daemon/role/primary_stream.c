@@ -1171,7 +1171,10 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	snprintf(n->source_state, sizeof(n->source_state), "%s", s.state);
 	snprintf(n->source_error, sizeof(n->source_error), "%s", s.last_error);
 	n->source_received_lsn = pr->stream_end;
-	n->source_flush_lsn = ss->reported_flush;
+	/* (after a restart, until the replicas report, the source told PostgreSQL the
+	 * stream's record, and the role nothing yet) */
+	n->source_flush_lsn =
+		s.reported_flush > ss->reported_flush ? s.reported_flush : ss->reported_flush;
 	n->source_apply_lsn = ss->reported_apply;
 	n->source_connects = s.connects;
 	n->source_slot_restart_lsn = s.slot_restart_lsn;
@@ -1182,7 +1185,7 @@ void primary_stream_fill_status(struct primary *pr, struct status_node *n)
 	/* What PostgreSQL has written (its last keepalive or XLogData said) that walship has
 	 * not reported durable: the slot keeps at least that much in pg_wal. */
 	n->source_retained_bytes =
-		s.server_wal_end > ss->reported_flush ? s.server_wal_end - ss->reported_flush : 0;
+		s.server_wal_end > n->source_flush_lsn ? s.server_wal_end - n->source_flush_lsn : 0;
 	n->timeline = pr->stream_tli;
 	for (unsigned int i = 0; i < n->npeers; i++) {
 		struct status_peer *sp = &n->peers[i];

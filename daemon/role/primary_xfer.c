@@ -82,6 +82,8 @@ void peer_defer_safe(struct peer *peer, struct push *p)
 	if (peer->fill == x)
 		peer->fill = x->next;
 	peer->backlog_more = true;
+	if (!peer->deferred_oldest[0] || strcmp(p->name, peer->deferred_oldest) < 0)
+		snprintf(peer->deferred_oldest, sizeof(peer->deferred_oldest), "%s", p->name);
 	log_debug("replica \"%s\" has %u files waiting before \"%s\", which is safe: it is sent "
 		  "from the spool once the replica catches up",
 		  peer->name, waiting, p->name);
@@ -290,6 +292,7 @@ int peer_load_backlog(struct peer *peer)
 	peer->backlog = NULL;
 	peer->nbacklog = 0;
 	peer->backlog_next = 0;
+	peer->backlog_floor = 0;
 	ret = peer->pr->relay ? relay_backlog(peer, &peer->backlog) :
 				spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
 	if (ret < 0) {
@@ -299,6 +302,7 @@ int peer_load_backlog(struct peer *peer)
 	}
 	peer->backlog_more = false; /* what is stored now is listed */
 	peer->nbacklog = ret;
+	peer->deferred_oldest[0] = '\0'; /* listed */
 	return ret;
 }
 

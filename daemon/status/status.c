@@ -111,6 +111,15 @@ static void sb_text(struct sbuf *sb, const char *s)
 	}
 }
 
+/* @label, then @text as sb_text() shows it (text a peer sent: an ERROR's, an ACK's), and
+ * a new line. */
+static void sb_text_line(struct sbuf *sb, const char *label, const char *text)
+{
+	sb_printf(sb, "%s", label);
+	sb_text(sb, text);
+	sb_printf(sb, "\n");
+}
+
 static void json_quantiles(struct sbuf *sb, const char *key, const struct status_quantiles *q)
 {
 	/* The precision of `walship stats --json`, so both can be compared as they are. */
@@ -431,7 +440,7 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 				  " bytes of WAL past the flush position reported\n",
 				  n->source_retained_bytes);
 		if (n->source_error[0])
-			sb_printf(sb, "stream source error: %s\n", n->source_error);
+			sb_text_line(sb, "stream source error: ", n->source_error);
 		render_text_slot(sb, n);
 		if (n->spool_full || n->lost_files)
 			sb_printf(sb,
@@ -493,9 +502,9 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 			  " connection(s) over a bound (unread send queue, files in flight)\n",
 			  n->queue_overflows);
 	if (n->last_conflict[0])
-		sb_printf(sb, "last conflict:       %s\n", n->last_conflict);
+		sb_text_line(sb, "last conflict:       ", n->last_conflict);
 	if (n->last_error[0])
-		sb_printf(sb, "last error:          %s\n", n->last_error);
+		sb_text_line(sb, "last error:          ", n->last_error);
 	render_text_probes(sb, n->probes);
 	sb_printf(sb, "peers:               %u\n", n->npeers);
 	for (unsigned int i = 0; i < n->npeers; i++) {
@@ -539,14 +548,16 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 				  "backup\n",
 				  p->lost_files, p->lost_first, p->lost_last);
 		if (p->last_error[0])
-			sb_printf(sb, "    last error:      %s\n", p->last_error);
+			sb_text_line(sb, "    last error:      ", p->last_error);
 	}
 	if (n->nstandbys)
 		sb_printf(sb, "\nstandbys:            %u\n", n->nstandbys);
 	for (unsigned int i = 0; i < n->nstandbys; i++) {
 		const struct status_standby *s = &n->standbys[i];
 
-		sb_printf(sb, "\n  standby %s (user ", s->application_name);
+		sb_printf(sb, "\n  standby ");
+		sb_text(sb, s->application_name);
+		sb_printf(sb, " (user ");
 		sb_text(sb, s->user);
 		sb_printf(sb, ", %s): %s", s->addr, s->state);
 		if (s->timeline)
@@ -638,6 +649,11 @@ void status_derive(struct status_node *n, int64_t now_ms)
 			p->write_lsn = end;
 		if (end > p->flush_lsn)
 			p->flush_lsn = end;
+		/* Durable with no gap before it: not past a file it still lacks (files are
+		 * acknowledged out of order: a backlog after new pushes, segments shipped
+		 * ahead before the one pushed). */
+		if (p->gap_lsn && p->flush_lsn > p->gap_lsn)
+			p->flush_lsn = p->gap_lsn;
 	}
 	/* With a stream source, what it received is the newest WAL (its open segment does
 	 * not end yet). */

@@ -143,6 +143,10 @@ struct status_peer {
 	/* Filled by the role: monotonic ms of the oldest push this peer has not acknowledged
 	 * (0: none).  The rest is derived by status_derive() (docs/sysfs.md). */
 	int64_t oldest_unacked_ms;
+	/* Filled by the role: where the oldest WAL the peer lacks begins, behind what it
+	 * acknowledged (held for it, being sent again): flush_lsn counts no further.  0:
+	 * none known. */
+	uint64_t gap_lsn;
 	uint64_t sent_lsn; /* end of the segment named by last_sent */
 	uint64_t write_lsn; /* end of last_acked: a replica acknowledges only durable WAL */
 	uint64_t flush_lsn;

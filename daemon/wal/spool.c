@@ -607,14 +607,22 @@ int spool_drop(struct spool *sp, const char *name)
 	return ret < 0 ? ret : spool_release_dropped(sp, name);
 }
 
-bool spool_holds(struct spool *sp, const char *name, const char *file)
+bool spool_holds_since(struct spool *sp, const char *name, const char *file, time_t *since)
 {
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (snprintf(path, sizeof(path), "%s/%s", name, file) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", name, file) >= (int)sizeof(path) ||
+	    fstatat(sp->replicas_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return false;
-	return fstatat(sp->replicas_fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (since)
+		*since = st.st_mtime;
+	return true;
+}
+
+bool spool_holds(struct spool *sp, const char *name, const char *file)
+{
+	return spool_holds_since(sp, name, file, NULL);
 }
 
 int spool_open_file(struct spool *sp, const char *file)

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "wal/identity.h"
 
@@ -171,6 +172,8 @@ int spool_keep_history(struct spool *sp, const char *file, const void *content, 
 
 /* Whether replica @name has a claim on @file (replicas/@name/@file exists). */
 bool spool_holds(struct spool *sp, const char *name, const char *file);
+/* The same, and when the copy was written (its modification time) in *@since. */
+bool spool_holds_since(struct spool *sp, const char *name, const char *file, time_t *since);
 
 /* Open wal/@file read-only.  Returns the descriptor or -errno. */
 int spool_open_file(struct spool *sp, const char *file);

@@ -243,8 +243,13 @@ static void test_standby_names_not_utf8(void **state)
 	assert_non_null(n.standbys);
 	n.nstandbys = 1;
 	snprintf(n.standbys[0].user, sizeof(n.standbys[0].user), "r\xc3\xa9\xff\xc2\x9b\xe2\x82");
-	snprintf(n.standbys[0].application_name, sizeof(n.standbys[0].application_name), "sb1");
+	snprintf(n.standbys[0].application_name, sizeof(n.standbys[0].application_name),
+		 "sb\x1b[2J1");
 	snprintf(n.standbys[0].state, sizeof(n.standbys[0].state), "startup");
+	/* texts a peer sent (an upstream's ERROR, a replica's ACK): no escape sequence
+	 * reaches the terminal either */
+	snprintf(n.last_error, sizeof(n.last_error), "upstream says \x1b]0;owned\x07");
+	snprintf(n.last_conflict, sizeof(n.last_conflict), "conflict \x1b[1A");
 	text = status_render(&n, false, &len);
 	json = status_render(&n, true, &len);
 	status_node_release(&n);
@@ -252,6 +257,10 @@ static void test_standby_names_not_utf8(void **state)
 	assert_non_null(json);
 	assert_non_null(strstr(json, "\"user\":\"r\xc3\xa9\\ufffd\xc2\x9b\\ufffd\\ufffd\""));
 	assert_non_null(strstr(text, "(user r\xc3\xa9????,"));
+	assert_non_null(strstr(text, "standby sb?[2J1 (user"));
+	assert_non_null(strstr(text, "last error:          upstream says ?]0;owned?\n"));
+	assert_non_null(strstr(text, "last conflict:       conflict ?[1A\n"));
+	assert_null(strchr(text, '\x1b'));
 	free(text);
 	free(json);
 }

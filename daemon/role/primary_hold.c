@@ -503,9 +503,9 @@ bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms)
 		}
 		peer->backlog_floor++;
 	}
-	if (peer->deferred_oldest[0] &&
-	    spool_holds_since(&pr->spool, peer->name, peer->deferred_oldest, &written))
-		lacks_older(pr, peer->deferred_oldest, monotonic_of(written), lsn, since_ms);
+	if (peer->relist_from[0] &&
+	    spool_holds_since(&pr->spool, peer->name, peer->relist_from, &written))
+		lacks_older(pr, peer->relist_from, monotonic_of(written), lsn, since_ms);
 	/* whole files being sent to it (a streamed segment's durable part counts already) */
 	for (const struct xfer *x = peer->xfers; x; x = x->next)
 		if (!x->push->stream)

@@ -227,10 +227,12 @@ struct peer {
 	int nbacklog;
 	int backlog_next;
 	int backlog_floor; /* the entries before it are no longer held (peer_lacks_from()) */
-	/* the oldest safe file sent to its backlog since it was listed (peer_defer_safe()) */
-	char deferred_oldest[WIRE_MAX_FILE_NAME + 1];
-	bool backlog_more; /* relay: a file was stored after the backlog was listed: listed
-			    * again once the backlog is sent (relay_peer_progress()) */
+	/* the backlog is to be listed again once it is sent: safe files deferred to the
+	 * spool (peer_defer_safe()), or, on a relay, files stored after it was listed
+	 * (relay_peer_progress()); relist_from is the oldest of them (a relay lists again
+	 * from there: peer_relist_backlog()) */
+	char relist_from[WIRE_MAX_FILE_NAME + 1];
+	bool backlog_more;
 	uint32_t next_file_id;
 	/* the last files cancelled (FILE_CANCEL), a ring: a PROGRESS or refusal ACK of one
 	 * that the replica sent before it read the cancel is ignored (peer_cancelled()) */
@@ -619,6 +621,10 @@ bool peer_has_file(const struct peer *peer, const char *name);
 bool peer_cancelled(const struct peer *peer, uint32_t file_id);
 /* (Re)read the files the spool holds for @peer.  Returns how many, or -errno (logged). */
 int peer_load_backlog(struct peer *peer);
+/* The same, for backlog_more: a relay lists from relist_from on, not the files it listed
+ * before again (sent, and acknowledged perhaps: a floor held back by a gap would have them
+ * sent over and over). */
+int peer_relist_backlog(struct peer *peer);
 /* @p is answered OK (safe): @peer's transfer of it, not begun behind others not begun,
  * goes to its backlog, the spool's copy (primary_xfer.c). */
 void peer_defer_safe(struct peer *peer, struct push *p);
@@ -645,9 +651,10 @@ void peer_io_retry(struct peer *peer);
  * load what it lacks.  Returns 0 or -errno. */
 int relay_register(struct peer *peer);
 /* Relay mode: the stored files @peer lacks (from the segment of the FLOOR recorded for it;
- * for one never seen holding anything, after the newest segment its HAVE lists), in WAL
- * order, into *@names (spool_free_names()).  Returns how many, or -errno (logged). */
-int relay_backlog(struct peer *peer, char ***names);
+ * for one never seen holding anything, after the newest segment its HAVE lists; with
+ * @from, from that name on), in WAL order, into *@names (spool_free_names()).  Returns
+ * how many, or -errno (logged). */
+int relay_backlog(struct peer *peer, const char *from, char ***names);
 /*
  * Relay mode: whether @peer, a downstream replica, holds everything before @seg_start,
  * where its run of durable WAL may begin: at or before the segment of the FLOOR recorded

@@ -82,8 +82,8 @@ void peer_defer_safe(struct peer *peer, struct push *p)
 	if (peer->fill == x)
 		peer->fill = x->next;
 	peer->backlog_more = true;
-	if (!peer->deferred_oldest[0] || strcmp(p->name, peer->deferred_oldest) < 0)
-		snprintf(peer->deferred_oldest, sizeof(peer->deferred_oldest), "%s", p->name);
+	if (!peer->relist_from[0] || strcmp(p->name, peer->relist_from) < 0)
+		snprintf(peer->relist_from, sizeof(peer->relist_from), "%s", p->name);
 	log_debug("replica \"%s\" has %u files waiting before \"%s\", which is safe: it is sent "
 		  "from the spool once the replica catches up",
 		  peer->name, waiting, p->name);
@@ -242,7 +242,7 @@ static void peer_fill_backlog(struct peer *peer)
 	 * backlog is sent and nothing else waits. */
 	if (!pr->relay && peer->io == PEER_IO_OK && peer->backlog_more && !pr->stopping &&
 	    peer->backlog_next >= peer->nbacklog && peer_fill_idle(peer))
-		peer_load_backlog(peer);
+		peer_relist_backlog(peer);
 	while (!pr->stopping && peer_fill_idle(peer) && peer->backlog_next < peer->nbacklog &&
 	       (peer->io == PEER_IO_RETRY ?
 			peer_whole_inflight(peer) < 1 :
@@ -284,7 +284,7 @@ static void peer_fill_backlog(struct peer *peer)
  * it is being sent or has acknowledged meanwhile are skipped when their turn comes
  * (peer_fill_backlog).  Returns how many, or -errno (logged).
  */
-int peer_load_backlog(struct peer *peer)
+static int backlog_list(struct peer *peer, const char *from)
 {
 	int ret;
 
@@ -293,7 +293,7 @@ int peer_load_backlog(struct peer *peer)
 	peer->nbacklog = 0;
 	peer->backlog_next = 0;
 	peer->backlog_floor = 0;
-	ret = peer->pr->relay ? relay_backlog(peer, &peer->backlog) :
+	ret = peer->pr->relay ? relay_backlog(peer, from, &peer->backlog) :
 				spool_backlog(&peer->pr->spool, peer->name, &peer->backlog);
 	if (ret < 0) {
 		log_error("could not list the files held for replica \"%s\": %s", peer->name,
@@ -301,9 +301,23 @@ int peer_load_backlog(struct peer *peer)
 		return ret; /* (backlog_more stays: listed again at the next chance) */
 	}
 	peer->backlog_more = false; /* what is stored now is listed */
+	peer->relist_from[0] = '\0';
 	peer->nbacklog = ret;
-	peer->deferred_oldest[0] = '\0'; /* listed */
 	return ret;
+}
+
+int peer_load_backlog(struct peer *peer)
+{
+	return backlog_list(peer, NULL);
+}
+
+int peer_relist_backlog(struct peer *peer)
+{
+	char from[sizeof(peer->relist_from)];
+
+	/* (the spool lists what it holds for the replica: exactly what it lacks) */
+	snprintf(from, sizeof(from), "%s", peer->relist_from);
+	return backlog_list(peer, peer->pr->relay && from[0] ? from : NULL);
 }
 
 /* Tell @peer that streamed file @x (begun, not ended) will not be completed: FILE_CANCEL.

@@ -438,7 +438,7 @@ static int cmp_names(const void *a, const void *b)
  * timeline's history file after every segment of the timelines before it and before its
  * own segments, a .partial right after its segment.
  */
-int relay_backlog(struct peer *peer, char ***names)
+int relay_backlog(struct peer *peer, const char *from_name, char ***names)
 {
 	struct primary *pr = peer->pr;
 	struct relay_state *rs = relay_of(pr);
@@ -472,7 +472,8 @@ int relay_backlog(struct peer *peer, char ***names)
 		 * floor's segment on; else after the HAVE's newest. */
 		if (wal_name_parse(de->d_name, &wn) < 0)
 			continue;
-		if (from != UINT64_MAX ? relay_file_start(pr, de->d_name) < from :
+		if (from_name	       ? strcmp(de->d_name, from_name) < 0 :
+		    from != UINT64_MAX ? relay_file_start(pr, de->d_name) < from :
 					 strcmp(de->d_name, after) <= 0)
 			continue;
 		if (n == cap) {
@@ -574,7 +575,7 @@ void relay_peer_progress(struct peer *peer)
 	/* Files stored while it was sent its backlog come after it, listed again from its
 	 * floor: sent in WAL order, not before the files of the backlog. */
 	if (peer->backlog_more && relay_peer_ready(peer))
-		peer_load_backlog(peer);
+		peer_relist_backlog(peer);
 	/* The growing segments go to it once it has been sent its backlog. */
 	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
 		struct push *p = rs->grow[i].push;
@@ -790,8 +791,11 @@ static void relay_later_for_backlogs(struct primary *rl, const char *name)
 {
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name))
+		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name)) {
 			peer->backlog_more = true;
+			if (!peer->relist_from[0] || strcmp(name, peer->relist_from) < 0)
+				snprintf(peer->relist_from, sizeof(peer->relist_from), "%s", name);
+		}
 }
 
 /* Whether the archive holds a segment of timeline @tli or later past segment @segno: one
@@ -934,9 +938,13 @@ static void relay_send_stored(struct primary *rl, struct push *p)
 	for (struct peer *peer = rl->peers; peer; peer = peer->next) {
 		if (!relay_peer_ready(peer))
 			continue;
-		if (peer->backlog_more)
-			peer_load_backlog(peer);
-		else if (relay_peer_lacks(peer, p))
+		if (peer->backlog_more) {
+			/* (this file with them: it may fill a gap before them) */
+			if (strcmp(p->name, peer->relist_from) < 0)
+				snprintf(peer->relist_from, sizeof(peer->relist_from), "%s",
+					 p->name);
+			peer_relist_backlog(peer);
+		} else if (relay_peer_lacks(peer, p))
 			peer_add_xfer(peer, p);
 	}
 }
@@ -949,8 +957,19 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	struct push *p;
 	int fd;
 
-	if (!rl || rl->stopping)
+	if (!rl)
 		return;
+	if (rl->stopping) {
+		/* A history file the drain stored while stopping still cuts the downstream
+		 * replicas' floors back to its fork, saved: the upstream, which got its
+		 * acknowledgement, never sends it again, and the restarted relay would send
+		 * the new timeline only from the old floors on. */
+		if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY) {
+			relay_learn_identity(rl);
+			relay_new_history(rl, wn.timeline);
+		}
+		return;
+	}
 	rs = relay_of(rl);
 	relay_learn_identity(rl);
 	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY)

@@ -56,11 +56,14 @@ static void test_not_past_a_gap(void **state)
 static void test_stream_position_capped(void **state)
 {
 	struct status_peer peers[2] = {
-		{ .flush_lsn = 20ull * SEG + 4096, .write_lsn = 20ull * SEG + 8192,
+		{ .flush_lsn = 20ull * SEG + 4096,
+		  .write_lsn = 20ull * SEG + 8192,
 		  .gap_lsn = 12ull * SEG },
 		{ .flush_lsn = 20ull * SEG + 4096, .gap_lsn = 21ull * SEG },
 	};
-	struct status_node n = { .seg_size = SEG, .peers = peers, .npeers = 2,
+	struct status_node n = { .seg_size = SEG,
+				 .peers = peers,
+				 .npeers = 2,
 				 .source_received_lsn = 20ull * SEG + 8192 };
 
 	(void)state;

@@ -30,6 +30,7 @@
 #include "utils/wait_event.h"
 
 #include "client.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "push.h"
@@ -223,15 +224,14 @@ static void conn_wait_end(bool latch_seen)
 #define CONNECT_RETRY_MS 100
 
 /*
- * Connect to walship.socket for @file, at most walship.timeout.  A connect that waits
+ * Connect to walship.socket for @file, until @deadline_ms (clock_now_ms()).  A connect that waits
  * for room in the backlog of a walshipd that does not accept (stopped, frozen) would
  * block the archiver in the kernel, deaf to a shutdown or a reload: the attempts never
  * wait, and the waits between them are on the latch, as conn_wait_reply()'s.  Returns 0
  * with *@sock, -ETIMEDOUT, -EINTR or the connect error (logged).
  */
-static int conn_connect(const char *file, int *sock)
+static int conn_connect(const char *file, int64_t deadline_ms, int *sock)
 {
-	TimestampTz start = GetCurrentTimestamp();
 	bool latch_seen = false;
 	int ret;
 
@@ -243,15 +243,15 @@ static int conn_connect(const char *file, int *sock)
 		ret = ctl_client_connect_nowait(walship_socket, walship_timeout_ms, sock);
 		if (ret != -EAGAIN)
 			break;
-		left = walship_timeout_ms -
-		       TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+		left = (long)(deadline_ms - clock_now_ms());
 		if (left <= 0) {
 			ereport(WARNING,
 				errmsg("could not connect to walshipd at \"%s\": %s",
 				       walship_socket, strerror(ETIMEDOUT)),
-				errdetail("Its backlog stayed full for walship.timeout (%d ms): "
-					  "walshipd is not accepting connections.",
-					  walship_timeout_ms));
+				errdetail(
+					"Its backlog stayed full until walship.timeout (%d ms) ran out: "
+					"walshipd is not accepting connections.",
+					walship_timeout_ms));
 			ret = -ETIMEDOUT;
 			break;
 		}
@@ -270,14 +270,14 @@ static int conn_connect(const char *file, int *sock)
  * Connect to walship.socket for @file unless the kept connection is usable.  Returns 0
  * or -errno.
  */
-static int conn_ensure(const char *file)
+static int conn_ensure(const char *file, int64_t deadline_ms)
 {
 	int sock;
 	int ret;
 
 	if (conn_usable())
 		return 0;
-	ret = conn_connect(file, &sock);
+	ret = conn_connect(file, deadline_ms, &sock);
 	if (ret < 0)
 		return ret;
 	conn_sock = sock;
@@ -290,22 +290,20 @@ static int conn_ensure(const char *file)
 }
 
 /*
- * Wait until the reply to the request just sent can be read, at most walship.timeout.
+ * Wait until the reply to the request just sent can be read, until @deadline_ms.
  * The latch wakes us for interrupts, a reload (handled by the archiver between files) and
  * shutdown: after SIGTERM the archiver starts no new file, and this one is given up (the
  * file stays ready and is archived by the next archiver).  The postmaster's death ends
  * the process (WL_EXIT_ON_PM_DEATH).  Returns 0, -ETIMEDOUT or -EINTR (logged).
  */
-static int conn_wait_reply(const char *file)
+static int conn_wait_reply(const char *file, int64_t deadline_ms)
 {
-	TimestampTz start = GetCurrentTimestamp();
 	WaitEvent event;
 	bool latch_seen = false;
 	int ret;
 
 	for (;;) {
-		long left = walship_timeout_ms -
-			    TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+		long left = (long)(deadline_ms - clock_now_ms());
 
 		if (left <= 0) {
 			ereport(WARNING, errmsg("timed out waiting for a reply from walshipd"),
@@ -346,6 +344,9 @@ static bool walship_archive_file(const char *file, const char *path)
 	};
 	struct ctl_client_reply reply = { 0 };
 	bool safe = false, kept, retried = false;
+	/* One wait for the file, the connection and its one retry included (a monotonic
+	 * clock: a step of the system's clock neither cuts it short nor stretches it). */
+	int64_t deadline_ms = clock_now_ms() + walship_timeout_ms;
 	int fds[CTL_MAX_FDS];
 	unsigned int nahead;
 	int wal_fd;
@@ -358,7 +359,7 @@ again:
 	if (wal_fd < 0)
 		goto out;
 	kept = conn_usable();
-	ret = conn_ensure(file);
+	ret = conn_ensure(file, deadline_ms);
 	if (ret < 0)
 		goto out_close_wal;
 	/* The ready segments after it go along, for walshipd to ship meanwhile. */
@@ -382,7 +383,7 @@ again:
 		goto out_drop;
 	close(wal_fd);
 	wal_fd = -1;
-	ret = conn_wait_reply(file);
+	ret = conn_wait_reply(file, deadline_ms);
 	if (ret < 0)
 		goto out_drop;
 	defer_errors = kept && !retried;

@@ -7,6 +7,7 @@
  *   archive_library = 'walship_archive'
  *   walship.socket = '/run/walship/walshipd.sock'   # walshipd's `socket`
  *   walship.timeout = 90s                             # the longest wait for a verdict
+ *   walship.push_ahead = 2                            # ready segments passed along
  *
  * The archiver loads it and calls it once per file, in its own process: no fork and exec
  * of `walship push` per segment.  Each file is pushed as `walship push` pushes it (the CLI's
@@ -20,16 +21,18 @@
  * file, checked before each push (a daemon that restarted has closed it: a new one is
  * made), and dropped after any failure of the exchange, so a late reply can never be
  * taken for the next file's.  The wait for the verdict is on the archiver's latch and
- * the socket together, bounded by walship.timeout: a shutdown request (SIGTERM), the
- * postmaster's death and interrupts are seen while walshipd works.
+ * the socket together, and the whole of one file's (connecting, the verdict, the one
+ * retry on a kept connection walshipd closed) is bounded by walship.timeout: a shutdown
+ * request (SIGTERM), the postmaster's death and interrupts are seen while walshipd works.
  */
 #ifndef WALSHIP_PGMOD_WALSHIP_ARCHIVE_H
 #define WALSHIP_PGMOD_WALSHIP_ARCHIVE_H
 
 /*
  * Called by PostgreSQL when it loads the library: defines the GUCs walship.socket
- * (default: walshipd's default `socket`) and walship.timeout (default: walshipd's default
- * `push_timeout` plus the grace `walship push` allows, in milliseconds), both reloadable,
+ * (default: walshipd's default `socket`), walship.timeout (default: walshipd's default
+ * `push_timeout` plus the grace `walship push` allows, in milliseconds) and
+ * walship.push_ahead (the ready segments passed along with each push), all reloadable,
  * and reserves the prefix "walship".
  */
 void _PG_init(void);

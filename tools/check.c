@@ -535,39 +535,92 @@ static bool setting_on(const char *value)
 	       strcasecmp(value, "always") == 0;
 }
 
-/* A `host`/`hostssl`/`hostnossl`/`local` line of pg_hba.conf whose database is the keyword
- * replication (quoted, "replication" is a database of that name) and whose method is not
- * reject. */
+/* The next field of a pg_hba.conf line at *@at into @out (quotes kept: a quoted keyword
+ * is a name), or false at the line's end. */
+static bool hba_field(char **at, char *out, size_t len)
+{
+	char *p = *at + strspn(*at, " \t\r\n");
+	size_t n = 0;
+	bool quoted = false;
+
+	if (!*p)
+		return false;
+	while (*p && (quoted || !strchr(" \t\r\n", *p))) {
+		if (*p == '"')
+			quoted = !quoted;
+		if (n + 1 < len)
+			out[n++] = *p;
+		p++;
+	}
+	out[n] = '\0';
+	*at = p;
+	return true;
+}
+
+/* Whether the comma list @list names the keyword @word (unquoted). */
+static bool hba_list_has(char *list, const char *word)
+{
+	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
+		if (!strcmp(tok, word))
+			return true;
+	return false;
+}
+
+/*
+ * Whether pg_hba.conf lets a replication connection in: a `host`/`hostssl`/`hostnossl`/
+ * `local` line whose database is the keyword replication (quoted, "replication" is a
+ * database of that name) and whose method is not reject, not behind a line that rejects
+ * every replication connection of its kind (`host replication all all reject`, or
+ * 0.0.0.0/0, ::/0; `local replication all reject`): PostgreSQL takes the first line that
+ * matches.  Returns 1, 0, or -errno.
+ */
 static int hba_has_replication_line(const char *path)
 {
-	char line[1024], type[32], database[256];
+	char line[1024], type[32], database[256], user[256], addr[256], field[256];
+	bool host_shut = false, local_shut = false;
 	int found = 0;
 	FILE *in = fopen(path, "re");
 
 	if (!in)
 		return -errno;
 	while (!found && fgets(line, sizeof(line), in)) {
-		char *hash = strchr(line, '#'), *last, *end;
+		char *hash = strchr(line, '#'), *at = line, method[64] = "";
+		bool local, everyone;
 
 		if (hash)
 			*hash = '\0';
-		if (sscanf(line, "%31s %255s", type, database) != 2)
+		if (!hba_field(&at, type, sizeof(type)) ||
+		    !hba_field(&at, database, sizeof(database)) ||
+		    !hba_field(&at, user, sizeof(user)))
 			continue;
-		if (strncmp(type, "host", 4) != 0 && strcmp(type, "local") != 0)
+		local = !strcmp(type, "local");
+		if (!local && strncmp(type, "host", 4) != 0)
 			continue;
-		/* the method: the line's last word (options after it have a '=') */
-		end = line + strcspn(line, "\r\n");
-		*end = '\0';
-		while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		last = strrchr(line, ' ');
-		if (strrchr(line, '\t') > last)
-			last = strrchr(line, '\t');
-		if (last && strcmp(last + 1, "reject") == 0)
+		addr[0] = '\0';
+		if (!local && !hba_field(&at, addr, sizeof(addr)))
 			continue;
-		for (char *tok = strtok(database, ","); tok; tok = strtok(NULL, ","))
-			if (strcmp(tok, "replication") == 0)
-				found = 1;
+		/* the method: the next field not an address mask; options after it have a '=' */
+		while (hba_field(&at, field, sizeof(field))) {
+			if (strchr(field, '='))
+				break;
+			snprintf(method, sizeof(method), "%s", field);
+			if (!strchr(field, '.') && !strchr(field, ':'))
+				break;
+		}
+		if (!hba_list_has(database, "replication"))
+			continue;
+		everyone = !strcmp(user, "all") &&
+			   (local || !strcmp(addr, "all") || !strcmp(addr, "0.0.0.0/0") ||
+			    !strcmp(addr, "::/0") || !strcmp(addr, "::0/0"));
+		if (!strcmp(method, "reject")) {
+			if (everyone && local)
+				local_shut = true;
+			else if (everyone && !strcmp(type, "host"))
+				host_shut = true;
+			continue;
+		}
+		if (!(local ? local_shut : host_shut))
+			found = 1;
 	}
 	fclose(in);
 	return found;
@@ -827,8 +880,9 @@ static void check_pg_settings(struct check_run *run, const struct config *cfg,
 	else if (ret == 0)
 		check_item(run, CHECK_FAIL, "pg_hba.conf replication",
 			   "Add a line such as \"host replication walship 127.0.0.1/32 "
-			   "scram-sha-256\" and reload PostgreSQL.",
-			   "\"%s\" has no line for the replication database", path);
+			   "scram-sha-256\", before any line that rejects replication for "
+			   "all, and reload PostgreSQL.",
+			   "\"%s\" has no line that lets a replication connection in", path);
 	else
 		check_item(run, CHECK_FAIL, "pg_hba.conf replication", NULL,
 			   "could not read \"%s\": %s", path, strerror(-ret));

@@ -194,6 +194,21 @@ expect_fail "pg_hba.conf replication" no-replication-line -c "$PCONF" -D "$FP" -
 printf '%s\n' 'host replication all all reject' 'host "replication" all all trust' \
 	>>"$FP/pg_hba.conf"
 expect_fail "pg_hba.conf replication" replication-line-reject -c "$PCONF" -D "$FP" --streaming
+# PostgreSQL takes the first line that matches: one rejecting every replication
+# connection over TCP shuts out the lines after it (the build before: PASS); one for the
+# UNIX socket only does not.
+fake_pgdata "$PDATA" "$FP"
+sed -i '/replication/d' "$FP/pg_hba.conf"
+printf '%s\n' 'host replication all 0.0.0.0/0 reject' \
+	'host replication walship 127.0.0.1 255.255.255.255 trust' >>"$FP/pg_hba.conf"
+expect_fail "pg_hba.conf replication" replication-shut-out -c "$PCONF" -D "$FP" --streaming
+fake_pgdata "$PDATA" "$FP"
+sed -i '/replication/d' "$FP/pg_hba.conf"
+printf '%s\n' 'local replication all reject' \
+	'host replication walship 127.0.0.1 255.255.255.255 trust' >>"$FP/pg_hba.conf"
+"$WALSHIP" check -c "$PCONF" -D "$FP" --streaming >"$TEST_DIR/check-local-reject.out" 2>&1 || true
+grep -q '^PASS  pg_hba.conf replication' "$TEST_DIR/check-local-reject.out" ||
+	fail "a reject for the UNIX socket shut out a TCP replication line"
 
 log "broken: walship config with an error"
 cp "$PCONF" "$TEST_DIR/bad.conf"

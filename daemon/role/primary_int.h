@@ -232,6 +232,7 @@ struct peer {
 	 * (relay_peer_progress()); relist_from is the oldest of them (a relay lists again
 	 * from there: peer_relist_backlog()) */
 	char relist_from[WIRE_MAX_FILE_NAME + 1];
+	int64_t relist_retry_ms; /* a listing failed: not again before this */
 	bool backlog_more;
 	uint32_t next_file_id;
 	/* the last files cancelled (FILE_CANCEL), a ring: a PROGRESS or refusal ACK of one
@@ -317,7 +318,6 @@ struct stream_recent {
 	char name[WIRE_MAX_FILE_NAME + 1];
 	uint32_t crc;
 	unsigned int acks;
-	char acked_by[256]; /* as struct push's */
 	bool safe; /* durable on sync_replicas replicas and held for the others */
 };
 
@@ -522,9 +522,9 @@ bool primary_stream_recent(const struct push *p, uint32_t *crc, unsigned int *ac
  * (those that hold it answer DUPLICATE) rather than answered from the memory. */
 void push_recent_distrust(struct primary *pr);
 /* Registered replica @peer is back, its inventory in @peer->have: a recently settled
- * segment it acknowledged but does not list (it came back without it: a new disk, a
- * restore) is not answered from that memory any more, as primary_take_back_acks() does
- * for the files still waiting. */
+ * segment it does not list, and the spool holds no copy of for it (it acknowledged it, and
+ * came back without it: a new disk, a restore), is not answered from that memory any
+ * more, as primary_take_back_acks() does for the files still waiting. */
 void push_recent_returning(struct primary *pr, const struct peer *peer);
 /* @peer holds the first @durable bytes of @p durably (PROGRESS, resume, ACK): advance its
  * stream.end when that continues what it holds (or once the gap before it closes). */

@@ -331,6 +331,14 @@ static void same_job_done(struct worker_job *job)
 	leader->follower = NULL;
 	p->leader = NULL;
 	if (push_waiting(p)) { /* not failed meanwhile (push_timeout) */
+		uint32_t crc;
+		unsigned int acks;
+
+		/* Still safe as remembered?  A drop, a SIGHUP raising sync_replicas, or a
+		 * replica that made it safe come back without it, while the file was compared:
+		 * then it is sent as any push. */
+		if (sj->same && (!primary_stream_recent(p, &crc, &acks) || crc != sj->want))
+			sj->same = false;
 		if (sj->same) {
 			pr->st.skipped_files++;
 			/* Durable where the streamed copy is: said so in its answer, and in a
@@ -1147,22 +1155,6 @@ void push_recent_distrust(struct primary *pr)
 		pr->recent[i].acks = 0;
 }
 
-/* Whether @replica is among the names of @list, an acked_by (a list cut at its size may
- * have lost it: then it counts as named). */
-static bool acked_list_has(const char *list, size_t size, const char *replica)
-{
-	size_t len = strlen(replica);
-
-	if (strlen(list) + 1 >= size)
-		return true;
-	for (const char *at = list; *at; at += strcspn(at, ",")) {
-		at += strspn(at, ", ");
-		if (!strncmp(at, replica, len) && (at[len] == ',' || at[len] == '\0'))
-			return true;
-	}
-	return false;
-}
-
 /* Whether @peer's inventory lists @name whole. */
 static bool peer_lists_whole(const struct peer *peer, const char *name)
 {
@@ -1174,19 +1166,25 @@ static bool peer_lists_whole(const struct peer *peer, const char *name)
 
 void push_recent_returning(struct primary *pr, const struct peer *peer)
 {
+	/* One it lacks, with no claim on the spool's copy for it, it held once (it
+	 * acknowledged it before or after the segment settled, the claim released then) or
+	 * was never given: either way a push of it is sent, not answered from memory.
+	 * Forgotten, not counted down: with sync_replicas = 0 any count would do. */
+	if (pr->relay)
+		return;
 	for (unsigned int i = 0; i < AHEAD_RECENT; i++) {
 		struct ahead_recent *r = &pr->ahead_recent[i];
 
-		if (r->acks && acked_list_has(r->acked_by, sizeof(r->acked_by), peer->name) &&
-		    !peer_lists_whole(peer, r->name))
-			r->acks = 0;
+		if (r->name[0] && !peer_lists_whole(peer, r->name) &&
+		    !spool_holds(&pr->spool, peer->name, r->name))
+			r->name[0] = '\0';
 	}
 	for (unsigned int i = 0; i < STREAM_RECENT; i++) {
 		struct stream_recent *r = &pr->recent[i];
 
-		if (r->acks && acked_list_has(r->acked_by, sizeof(r->acked_by), peer->name) &&
-		    !peer_lists_whole(peer, r->name))
-			r->acks = 0;
+		if (r->safe && r->name[0] && !peer_lists_whole(peer, r->name) &&
+		    !spool_holds(&pr->spool, peer->name, r->name))
+			r->safe = false;
 	}
 }
 

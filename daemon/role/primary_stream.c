@@ -1027,8 +1027,6 @@ void primary_stream_settled(struct push *p, bool ok)
 			if (!strcmp(pr->recent[i].name, p->name)) {
 				pr->recent[i].safe = true;
 				pr->recent[i].acks = p->acks;
-				snprintf(pr->recent[i].acked_by, sizeof(pr->recent[i].acked_by),
-					 "%s", p->acked_by);
 			}
 		}
 		return;
@@ -1042,7 +1040,6 @@ void primary_stream_settled(struct push *p, bool ok)
 
 		snprintf(r->name, sizeof(r->name), "%s", p->name);
 		r->acks = p->acks;
-		snprintf(r->acked_by, sizeof(r->acked_by), "%s", p->acked_by);
 		r->crc = p->running_crc;
 		r->safe = true;
 	}

@@ -68,7 +68,8 @@ void peer_defer_safe(struct peer *peer, struct push *p)
 	unsigned int waiting = 0;
 	struct xfer **xp, *x;
 
-	if (pr->relay || peer->io != PEER_IO_OK)
+	/* (segments only: a history file is small, and goes before its timeline's WAL) */
+	if (pr->relay || peer->io != PEER_IO_OK || p->wn.kind != WAL_FILE_SEGMENT)
 		return;
 	for (xp = &peer->xfers; (x = *xp); xp = &x->next) {
 		if (x->push == p)
@@ -314,10 +315,17 @@ int peer_load_backlog(struct peer *peer)
 int peer_relist_backlog(struct peer *peer)
 {
 	char from[sizeof(peer->relist_from)];
+	int64_t now = clock_now_ms();
+	int ret;
 
+	/* A listing that failed (logged) is tried again a second later, not at every fill. */
+	if (now < peer->relist_retry_ms)
+		return -EAGAIN;
 	/* (the spool lists what it holds for the replica: exactly what it lacks) */
 	snprintf(from, sizeof(from), "%s", peer->relist_from);
-	return backlog_list(peer, peer->pr->relay && from[0] ? from : NULL);
+	ret = backlog_list(peer, peer->pr->relay && from[0] ? from : NULL);
+	peer->relist_retry_ms = ret < 0 ? now + 1000 : 0;
+	return ret;
 }
 
 /* Tell @peer that streamed file @x (begun, not ended) will not be completed: FILE_CANCEL.

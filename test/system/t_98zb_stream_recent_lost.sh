@@ -10,6 +10,9 @@
 #   safe lists none of them now): they are sent, and the replica stores them again, the
 #   bytes it had stored the first time.  On the build before, each push was answered
 #   "streamed already: durable on 1 replica(s)" and the replica never held them again.
+# t_98zd runs it with sync_replicas = 0 (SYNC_REPLICAS), where a push is safe once held for
+# every registered replica that lacks it: a first version of the fix still answered those
+# pushes from memory there.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +21,7 @@ SEG=$((16 * 1024 * 1024))
 ws_setup
 FLAG=$TEST_DIR/archive-off
 touch "$FLAG"
+PRIMARY_CONF_EXTRA=("sync_replicas=${SYNC_REPLICAS:-1}")
 STREAM_ARCHIVE_COMMAND="test ! -e $FLAG && exec $WALSHIP push -c $TEST_DIR/ws-primary/walship.conf %p"
 walship_stream_up on
 psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null

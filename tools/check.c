@@ -62,6 +62,11 @@ attr_printf(5, 6) static void check_item(struct check_run *run, enum check_resul
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* Settings quoted here come from files a database superuser writes (ALTER SYSTEM):
+	 * no control character reaches the terminal of the root running the check. */
+	for (char *c = what; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	printf("%s  %-24s %s\n", labels[result], item, what);
 	if (hint && (result == CHECK_FAIL || result == CHECK_WARN))
 		printf("      hint: %s\n", hint);
@@ -373,6 +378,54 @@ static int shell_split(const char *command, struct shell_words *sw)
  * @file (as this process names it): the same absolute path, or the same inode (a relative
  * path, which PostgreSQL takes from @pgdata and we from our own folder, a symbolic
  * link). */
+/*
+ * The value of @name in the environment of the running postmaster of run->pgdata (its pid
+ * is postmaster.pid's first line), into @out ("" when unset).  Returns 1 when found, 0
+ * when the environment was read and lacks it, -1 when it cannot be read (no server
+ * running, or not this user's to read).
+ */
+static int postmaster_env(const struct check_run *run, const char *name, char *out, size_t len)
+{
+	char path[PATH_MAX + 32], buf[65536];
+	size_t n, name_len = strlen(name);
+	long pid = 0;
+	FILE *in;
+
+	out[0] = '\0';
+	if (!run->pgdata)
+		return -1;
+	snprintf(path, sizeof(path), "%s/postmaster.pid", run->pgdata);
+	in = fopen(path, "re");
+	if (!in)
+		return -1;
+	if (fscanf(in, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(in);
+	if (pid <= 0)
+		return -1;
+	/* (a stale file's pid may be another program's now) */
+	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+	n = (size_t)readlink(path, buf, sizeof(buf) - 1);
+	if (n == (size_t)-1 || (buf[n] = '\0', strcmp(basename(buf), "postgres") != 0))
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+	in = fopen(path, "re");
+	if (!in)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, in);
+	fclose(in);
+	if (n == 0)
+		return -1; /* (a process of another user reads as empty) */
+	buf[n] = '\0';
+	for (size_t at = 0; at < n; at += strlen(buf + at) + 1) {
+		if (!strncmp(buf + at, name, name_len) && buf[at + name_len] == '=') {
+			snprintf(out, len, "%s", buf + at + name_len + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static bool same_file(const char *path, const char *file, const char *pgdata)
 {
 	char buf[PATH_MAX * 2];
@@ -515,13 +568,21 @@ static enum walship_call command_calls_walship(struct check_run *run, const char
 			call = same_file(file, run->config_path, run->pgdata) ? CALL_OK :
 										CALL_OTHER_CONFIG;
 		} else {
-			const char *env = getenv(CLI_CONFIG_ENV);
+			char pm_env[PATH_MAX];
+			const char *file = CONFIG_DEFAULT_PATH;
+			int known = postmaster_env(run, CLI_CONFIG_ENV, pm_env, sizeof(pm_env));
 
-			/* (an empty one is not set, for walship as for us) */
-			call = (env && env[0]) || same_file(CONFIG_DEFAULT_PATH, run->config_path,
-							    NULL) ?
-				       CALL_OK :
-				       CALL_OTHER_CONFIG;
+			/* The postmaster's environment, which the archiver's commands inherit,
+			 * when it can be read (running, and this user may); else this
+			 * shell's, if it names this config (an empty one is not set, for
+			 * walship as for us). */
+			if (known > 0 && pm_env[0])
+				file = pm_env;
+			else if (known < 0 && getenv(CLI_CONFIG_ENV) && getenv(CLI_CONFIG_ENV)[0] &&
+				 same_file(getenv(CLI_CONFIG_ENV), run->config_path, NULL))
+				file = run->config_path;
+			call = same_file(file, run->config_path, NULL) ? CALL_OK :
+									 CALL_OTHER_CONFIG;
 		}
 	}
 	free(sw.buf);
@@ -576,14 +637,16 @@ static bool hba_list_has(char *list, const char *word)
  */
 static int hba_has_replication_line(const char *path)
 {
-	char line[1024], type[32], database[256], user[256], addr[256], field[256];
+	char type[32], database[256], user[256], addr[256], field[256], *line = NULL;
 	bool host_shut = false, local_shut = false;
+	size_t cap = 0;
 	int found = 0;
 	FILE *in = fopen(path, "re");
 
 	if (!in)
 		return -errno;
-	while (!found && fgets(line, sizeof(line), in)) {
+	/* (whole lines, however long: a tail read as a line of its own would count) */
+	while (!found && getline(&line, &cap, in) >= 0) {
 		char *hash = strchr(line, '#'), *at = line, method[64] = "";
 		bool local, everyone;
 
@@ -622,6 +685,7 @@ static int hba_has_replication_line(const char *path)
 		if (!(local ? local_shut : host_shut))
 			found = 1;
 	}
+	free(line);
 	fclose(in);
 	return found;
 }
@@ -833,10 +897,18 @@ static void check_pg_settings(struct check_run *run, const struct config *cfg,
 		value = pgconf_value(&run->pg_settings, "restore_command", "");
 		pg_setting_where(run, "restore_command", where, sizeof(where));
 		/* A fallback after walship fetch (`|| cp ...`) is fine: PostgreSQL checks that
-		 * the file is there after an exit 0, so nothing is refused for an operator. */
+		 * the file is there after an exit 0, so nothing is refused for an operator.
+		 * Any other operator first is not: `&` returns before the file is there, `&&`
+		 * or `;` after a command that may not run it or changes what it reads. */
 		call = command_calls_walship(run, value, "fetch", "%f %p", config, sizeof(config),
 					     op, sizeof(op));
-		if (call == CALL_OK)
+		if (call != CALL_NONE && op[0] && strcmp(op, "||") != 0)
+			check_item(run, CHECK_FAIL, "restore_command", hint,
+				   "restore_command = '%s'%s joins walship fetch to another "
+				   "command with `%s`: only a fallback after it (`|| ...`) keeps "
+				   "what walship fetch restores",
+				   value, where, strcmp(op, "\n") == 0 ? "newline" : op);
+		else if (call == CALL_OK)
 			check_item(run, CHECK_PASS, "restore_command", NULL,
 				   "restore_command = '%s'", value);
 		else if (call == CALL_OTHER_CONFIG)
@@ -859,7 +931,7 @@ static void check_pg_settings(struct check_run *run, const struct config *cfg,
 	}
 	value = pgconf_value(&run->pg_settings, "max_wal_senders", "10");
 	pg_setting_where(run, "max_wal_senders", where, sizeof(where));
-	if (atoi(value) > 0)
+	if (strtol(value, NULL, 0) > 0) /* (as PostgreSQL reads integers: 0x10 too) */
 		check_item(run, CHECK_PASS, "max_wal_senders", NULL, "max_wal_senders = %s%s",
 			   value, where);
 	else
@@ -891,6 +963,7 @@ static void check_pg_settings(struct check_run *run, const struct config *cfg,
 /* ---- walshipd ------------------------------------------------------------------- */
 
 static void json_string(const char *json, const char *key, char *out, size_t len);
+static uint64_t json_number(const char *json, const char *key);
 
 /* synchronous_commit values under which a commit waits for no standby. */
 static bool sync_commit_local(const char *value)
@@ -917,7 +990,7 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 	char where[PATH_MAX + 64], hint[512];
 	const char *names, *commit;
 	struct sync_standby ss;
-	int ret;
+	int ret, need;
 
 	if (!run->pgdata || run->standby || cfg->role != CONFIG_ROLE_PRIMARY)
 		return;
@@ -969,7 +1042,9 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 	}
 	if (json)
 		json_string(json, "source_state", state, sizeof(state));
-	if (streaming >= cfg->sync_replicas && json && strcmp(state, "streaming") != 0) {
+	/* (with sync_replicas = 0 walshipd still reports nothing before one replica streams) */
+	need = cfg->sync_replicas > 0 ? cfg->sync_replicas : 1;
+	if (streaming >= need && json && strcmp(state, "streaming") != 0) {
 		check_item(
 			run, CHECK_WARN, "synchronous standby",
 			"walship status says why (the stream's last error), and so does "
@@ -981,7 +1056,22 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 			state[0] ? state : "no stream");
 		return;
 	}
-	if (streaming >= cfg->sync_replicas) {
+	/* remote_apply: applied is what the standbys on the replicas' pg_listen report
+	 * (docs/operations.md); with none, walshipd reports nothing applied. */
+	if (streaming >= need && json && strcasecmp(commit, "remote_apply") == 0 &&
+	    !json_number(json, "source_apply_lsn")) {
+		check_item(
+			run, CHECK_WARN, "synchronous standby",
+			"remote_apply waits for a PostgreSQL standby on a replica's pg_listen to "
+			"replay the commit (docs/operations.md): run one, or use "
+			"synchronous_commit = on (durable on the replicas).",
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= remote_apply, and no standby on the replicas has reported WAL applied: "
+			"commits will wait",
+			names, where, app_name);
+		return;
+	}
+	if (streaming >= need) {
 		check_item(run, CHECK_PASS, "synchronous standby", NULL,
 			   "synchronous_standby_names = '%s' names \"%s\"; %d of sync_replicas = "
 			   "%d replicas connected",
@@ -1014,6 +1104,13 @@ static void check_sync_standby(struct check_run *run, const struct config *cfg, 
 			"= %s, and %d of sync_replicas = %d replicas are connected and storing (%d "
 			"failing to store files): commits will wait",
 			names, where, app_name, commit, streaming, cfg->sync_replicas, failing);
+	else if (cfg->sync_replicas == 0)
+		check_item(
+			run, CHECK_WARN, "synchronous standby", hint,
+			"synchronous_standby_names = '%s'%s names \"%s\" with synchronous_commit "
+			"= %s, and no replica is connected: walshipd reports WAL durable only once "
+			"one streams, sync_replicas = 0 too: commits will wait",
+			names, where, app_name, commit);
 	else
 		check_item(
 			run, CHECK_WARN, "synchronous standby", hint,
@@ -1290,7 +1387,7 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 	struct ctl_client_reply reply = { 0 };
 	const char *cfg_role = cfg->role == CONFIG_ROLE_PRIMARY ? "primary" : "replica";
 	const char *want_role = run->standby ? "replica" : "primary";
-	char role[32], sysid_text[32];
+	char role[32], sysid_text[32], node[sizeof(cfg->node_name)], dir[PATH_MAX];
 	struct check_peers peers;
 	uint64_t sysid;
 	int sock, ret;
@@ -1337,15 +1434,34 @@ static void check_daemon(struct check_run *run, const struct config *cfg,
 		return;
 	}
 	json_string(reply.text, "role", role, sizeof(role));
-	if (strcmp(role, cfg_role) == 0)
-		check_item(run, CHECK_PASS, "walshipd socket", NULL, "\"%s\" answers: role %s",
-			   cfg->socket_path, role);
-	else
+	json_string(reply.text, "node_name", node, sizeof(node));
+	json_string(reply.text, "archive_dir", dir, sizeof(dir));
+	if (strcmp(role, cfg_role) != 0)
 		check_item(run, CHECK_FAIL, "walshipd socket",
 			   "The daemon on this socket runs with another config file: restart it "
 			   "with this one.",
 			   "\"%s\" answers with role %s, not %s as configured", cfg->socket_path,
 			   role, cfg_role);
+	else if (node[0] && strcmp(node, cfg->node_name) != 0)
+		check_item(run, CHECK_FAIL, "walshipd socket",
+			   "The daemon on this socket runs with another config file, or this one "
+			   "changed since it started (node_name takes effect at a restart): "
+			   "restart it with this one.",
+			   "\"%s\" answers as node \"%s\", not \"%s\" as configured",
+			   cfg->socket_path, node, cfg->node_name);
+	/* walship fetch reads the configured archive_dir; the daemon keeps the one it
+	 * started with (a restart key) */
+	else if (cfg->role == CONFIG_ROLE_REPLICA && dir[0] &&
+		 !same_file(dir, cfg->archive_dir, NULL))
+		check_item(run, CHECK_FAIL, "walshipd socket",
+			   "archive_dir takes effect at a restart: restart walshipd, or put "
+			   "archive_dir back; until then walship fetch reads a folder walshipd "
+			   "does not store into.",
+			   "\"%s\" answers storing into \"%s\", not \"%s\" as configured",
+			   cfg->socket_path, dir, cfg->archive_dir);
+	else
+		check_item(run, CHECK_PASS, "walshipd socket", NULL, "\"%s\" answers: role %s",
+			   cfg->socket_path, role);
 
 	json_string(reply.text, "system_identifier", sysid_text, sizeof(sysid_text));
 	sysid = strtoull(sysid_text, NULL, 10);

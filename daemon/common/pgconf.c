@@ -299,17 +299,106 @@ int pgconf_parse_string(struct pgconf *conf, const char *text, const char *sourc
 	return pgconf_parse(conf, text, strlen(text), source, 0);
 }
 
+/*
+ * The server's command line as it was last started, @pgdata/postmaster.opts (written by
+ * the postmaster: the program, then each argument in double quotes): its settings
+ * (`-c name=value`, `--name=value`) into @args, one "name = 'value'" line each, and
+ * config_file's value into @config_file ("" without).  Returns 0, or -ENOENT without the
+ * file (a server never started, or a copy of its data directory).
+ */
+static int postmaster_opts(const char *pgdata, char *args, size_t args_len, char *config_file,
+			   size_t config_len)
+{
+	char path[PATH_MAX], text[8192], word[4096], line[4096 + 16];
+	size_t n, used = 0;
+	bool setting_next = false;
+	FILE *in;
+
+	args[0] = '\0';
+	config_file[0] = '\0';
+	snprintf(path, sizeof(path), "%s/postmaster.opts", pgdata);
+	in = fopen(path, "re");
+	if (!in)
+		return -ENOENT;
+	n = fread(text, 1, sizeof(text) - 1, in);
+	fclose(in);
+	text[n] = '\0';
+	for (const char *p = strchr(text, '"'); p; p = strchr(p, '"')) {
+		const char *end = strchr(++p, '"');
+		const char *eq;
+		size_t len;
+
+		if (!end)
+			break;
+		len = (size_t)(end - p) < sizeof(word) ? (size_t)(end - p) : sizeof(word) - 1;
+		memcpy(word, p, len);
+		word[len] = '\0';
+		p = end + 1;
+		if (!setting_next && !strcmp(word, "-c")) {
+			setting_next = true;
+			continue;
+		}
+		if (!setting_next && !strncmp(word, "--", 2) && strchr(word, '='))
+			memmove(word, word + 2, strlen(word + 2) + 1);
+		else if (!setting_next)
+			continue;
+		setting_next = false;
+		eq = strchr(word, '=');
+		if (!eq || eq == word)
+			continue;
+		if (!strncmp(word, "config_file=", 12)) {
+			snprintf(config_file, config_len, "%s", eq + 1);
+			continue;
+		}
+		/* name = 'value', quotes in the value doubled; a line that does not fit is
+		 * left out whole */
+		n = (size_t)snprintf(line, sizeof(line), "%.*s = '", (int)(eq - word), word);
+		for (const char *v = eq + 1; *v && n + 4 < sizeof(line); v++) {
+			if (*v == '\'')
+				line[n++] = '\'';
+			line[n++] = *v;
+		}
+		line[n++] = '\'';
+		line[n++] = '\n';
+		line[n] = '\0';
+		if (used + n < args_len) {
+			memcpy(args + used, line, n + 1);
+			used += n;
+		}
+	}
+	return 0;
+}
+
 int pgconf_read_data_dir(struct pgconf *conf, const char *pgdata)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], config_file[PATH_MAX], args[8192];
+	unsigned int major;
+	char cluster[256];
+	struct stat st;
 	int ret;
 
-	snprintf(path, sizeof(path), "%s/postgresql.conf", pgdata);
+	/* Where the server reads its configuration: config_file on its command line (as
+	 * Debian's pg_ctlcluster gives it), else the data directory's; one of Debian's
+	 * clusters never started has it in /etc/postgresql/VERSION/CLUSTER. */
+	postmaster_opts(pgdata, args, sizeof(args), config_file, sizeof(config_file));
+	if (config_file[0])
+		snprintf(path, sizeof(path), "%s", config_file);
+	else
+		snprintf(path, sizeof(path), "%s/postgresql.conf", pgdata);
+	if (!config_file[0] && stat(path, &st) < 0 &&
+	    sscanf(pgdata, "/var/lib/postgresql/%u/%255[^/]", &major, cluster) == 2)
+		snprintf(path, sizeof(path), "/etc/postgresql/%u/%s/postgresql.conf", major,
+			 cluster);
 	ret = pgconf_read(conf, path, 0, false);
 	if (ret < 0)
 		return ret;
 	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", pgdata);
-	return pgconf_read(conf, path, 0, true);
+	ret = pgconf_read(conf, path, 0, true);
+	if (ret < 0)
+		return ret;
+	/* the command line's settings override the files' */
+	snprintf(path, sizeof(path), "%s/postmaster.opts", pgdata);
+	return args[0] ? pgconf_parse(conf, args, strlen(args), path, 0) : 0;
 }
 
 int pgconf_parse_bytes(const char *text, uint64_t unit, uint64_t *bytes)

@@ -56,10 +56,14 @@ struct pgconf {
 };
 
 /*
- * Read @pgdata/postgresql.conf (with its includes), then @pgdata/postgresql.auto.conf if
- * it exists (what ALTER SYSTEM writes), as the server does when its config files are in
- * its data directory: a setting of the second overrides the first.  Returns 0, or -errno
- * (logged) when a file could not be read; the settings read until then stay in @conf.
+ * Read the server's configuration as it does: its config file (config_file on the command
+ * line of its last start, @pgdata/postmaster.opts, as Debian's pg_ctlcluster passes it;
+ * else @pgdata/postgresql.conf; for a Debian cluster /var/lib/postgresql/V/NAME without
+ * either, /etc/postgresql/V/NAME/postgresql.conf) with its includes, then
+ * @pgdata/postgresql.auto.conf if it exists (what ALTER SYSTEM writes), then the settings
+ * of that command line (`-c name=value`): each overrides the ones before.  Returns 0, or
+ * -errno (logged) when a file could not be read; the settings read until then stay in
+ * @conf.
  */
 int pgconf_read_data_dir(struct pgconf *conf, const char *pgdata);
 

@@ -90,6 +90,22 @@ compgen -G "$RARCHIVE/.walship/check.*" >/dev/null && fail "walship check left i
 expect_pass walship-only -c "$RCONF"
 
 FP=$TEST_DIR/fake-primary
+# Debian's layout: the config files outside the data directory, named on the server's
+# command line (postmaster.opts, as pg_ctlcluster starts it), with a setting of its own
+# (the build before: FAIL, no postgresql.conf in the data directory).
+fake_pgdata "$PDATA" "$FP"
+mkdir -p "$TEST_DIR/etc-main"
+mv "$FP/postgresql.conf" "$FP/pg_hba.conf" "$TEST_DIR/etc-main/"
+echo "hba_file = '$TEST_DIR/etc-main/pg_hba.conf'" >>"$TEST_DIR/etc-main/postgresql.conf"
+printf '%s "-D" "%s" "-c" "config_file=%s" "-c" "wal_level=minimal"\n' "$PG_BIN/postgres" "$FP" \
+	"$TEST_DIR/etc-main/postgresql.conf" >"$FP/postmaster.opts"
+expect_fail wal_level debian-layout -c "$PCONF" -D "$FP" --streaming
+grep -q 'wal_level = minimal (file ".*postmaster.opts"' "$TEST_DIR/check-debian-layout.out" ||
+	fail "walship check did not take wal_level from the command line"
+grep -q '^PASS  pg_hba.conf replication' "$TEST_DIR/check-debian-layout.out" ||
+	fail "walship check did not read the hba_file the config file names"
+sed -i 's/"-c" "wal_level=minimal"//' "$FP/postmaster.opts"
+expect_pass debian-layout-ok -c "$PCONF" -D "$FP" --streaming
 FS=$TEST_DIR/fake-standby
 
 log "broken: wal_level = minimal"
@@ -134,6 +150,13 @@ expect_pass archive-command-env-config -c "$PCONF" -D "$FP"
 fake_pgdata "$PDATA" "$FP"
 echo "archive_command = 'WALSHIP_CONFIG=$PCONF.old $WALSHIP push %p'" >>"$FP/postgresql.conf"
 WALSHIP_CONFIG=$PCONF expect_fail archive_command archive-command-env-other -c "$PCONF" -D "$FP"
+# A command without -c reads the archiver's WALSHIP_CONFIG, or the default file: the
+# check's own environment counts only when it names this config, for no server runs
+# here to read the archiver's from (the build before: PASS with any file in it).
+fake_pgdata "$PDATA" "$FP"
+echo "archive_command = '$WALSHIP push %p'" >>"$FP/postgresql.conf"
+WALSHIP_CONFIG=$PCONF.old expect_fail archive_command archive-command-shell-env-other -c "$PCONF" -D "$FP"
+WALSHIP_CONFIG=$PCONF expect_pass archive-command-shell-env -c "$PCONF" -D "$FP"
 
 log "broken: archive_command that hides walship push's failure (|| true)"
 fake_pgdata "$PDATA" "$FP"
@@ -174,6 +197,21 @@ log "broken: restore_command without walship"
 fake_pgdata "$SDATA" "$FS"
 echo "restore_command = 'cp /mnt/archive/%f %p'" >>"$FS/postgresql.auto.conf"
 expect_fail restore_command restore-command-cp -c "$RCONF" -D "$FS"
+# walship fetch in the background (the shell exits before the file is there) or after
+# `&&`: refused; a fallback after it is fine (the build before: PASS for all three).
+fake_pgdata "$SDATA" "$FS"
+echo "restore_command = '$WALSHIP fetch -c $RCONF %f %p &'" >>"$FS/postgresql.auto.conf"
+expect_fail restore_command restore-command-background -c "$RCONF" -D "$FS"
+grep -q 'joins walship fetch to another command with `&`' \
+	"$TEST_DIR/check-restore-command-background.out" || fail "walship check did not say why & fails"
+fake_pgdata "$SDATA" "$FS"
+echo "restore_command = 'test -d /nonexistent && $WALSHIP fetch -c $RCONF %f %p'" >>"$FS/postgresql.auto.conf"
+expect_fail restore_command restore-command-and -c "$RCONF" -D "$FS"
+fake_pgdata "$SDATA" "$FS"
+echo "restore_command = '$WALSHIP fetch -c $RCONF %f %p || cp /mnt/archive/%f %p'" >>"$FS/postgresql.auto.conf"
+check_out restore-command-fallback -c "$RCONF" -D "$FS"
+grep -q '^PASS  restore_command' "$TEST_DIR/check-restore-command-fallback.out" ||
+	fail "walship check refused a fallback after walship fetch"
 
 log "broken: wrong walship role for the host"
 # A standby whose restore_command names the primary's config, checked with that config,
@@ -373,6 +411,26 @@ fake_walshipd "$TEST_DIR/fake-p2.sock" 0 '{"role":"primary","system_identifier":
 '"standbys":[]}'
 check_out sync-source-down -c "$TEST_DIR/fake-p2.conf" -D "$FP"
 expect_sync_item sync-source-down WARN 'walshipd is not streaming from PostgreSQL (connecting)'
+# Streaming, one replica, but synchronous_commit = remote_apply and no standby on the
+# replicas reports WAL applied: commits wait for ever (the build before: PASS).
+sed "s|^socket = .*|socket = $TEST_DIR/fake-p3.sock|" "$TEST_DIR/fake-p.conf" >"$TEST_DIR/fake-p3.conf"
+sed -i "s|fake-p2.conf|fake-p3.conf|" "$FP/postgresql.conf"
+echo "synchronous_commit = remote_apply" >>"$FP/postgresql.conf"
+fake_walshipd "$TEST_DIR/fake-p3.sock" 0 '{"role":"primary","node_name":"ws-primary",'\
+'"system_identifier":"'"$sysid"'","source_state":"streaming","source_apply_lsn":0,'\
+'"peers":[{"name":"ws-r1","state":"streaming","last_error":""}],"standbys":[]}'
+check_out sync-remote-apply -c "$TEST_DIR/fake-p3.conf" -D "$FP"
+expect_sync_item sync-remote-apply WARN 'no standby on the replicas has reported WAL applied'
+# sync_replicas = 0 and no replica streaming: walshipd reports nothing durable before one
+# streams, so commits wait (the build before: PASS, 0 of 0).
+sed -e "s|^socket = .*|socket = $TEST_DIR/fake-p4.sock|" -e 's/^sync_replicas = .*/sync_replicas = 0/' \
+	"$TEST_DIR/fake-p.conf" >"$TEST_DIR/fake-p4.conf"
+grep -q '^sync_replicas = 0' "$TEST_DIR/fake-p4.conf" || echo "sync_replicas = 0" >>"$TEST_DIR/fake-p4.conf"
+sed -i -e "s|fake-p3.conf|fake-p4.conf|" -e '/^synchronous_commit = /d' "$FP/postgresql.conf"
+fake_walshipd "$TEST_DIR/fake-p4.sock" 0 '{"role":"primary","node_name":"ws-primary",'\
+'"system_identifier":"'"$sysid"'","source_state":"streaming","peers":[],"standbys":[]}'
+check_out sync-zero -c "$TEST_DIR/fake-p4.conf" -D "$FP"
+expect_sync_item sync-zero WARN 'no replica is connected: walshipd reports WAL durable only once'
 # A replica whose upstream is down, serving a streaming standby on pg_listen: no peer
 # streams (a WARN, exit 0), whatever its standby does.
 sed "s|^socket = .*|socket = $TEST_DIR/fake-r.sock|" "$RCONF" >"$TEST_DIR/fake-r.conf"
@@ -383,6 +441,15 @@ check_out standby-only -c "$TEST_DIR/fake-r.conf"
 [[ "$RC" == 0 ]] || fail "walship check (standby-only): expected exit 0, got $RC"
 grep -q '^WARN  peer .*no peer is streaming' "$TEST_DIR/check-standby-only.out" ||
 	fail "walship check counted a pg_listen standby as a streaming peer"
+# archive_dir changed in the file and walshipd not restarted: walship fetch would read a
+# folder walshipd does not store into (the build before: PASS).
+sed "s|^socket = .*|socket = $TEST_DIR/fake-r2.sock|" "$RCONF" >"$TEST_DIR/fake-r2.conf"
+fake_walshipd "$TEST_DIR/fake-r2.sock" 0 '{"role":"replica","node_name":"'"$(conf_get "$RCONF" node_name)"'",'\
+'"archive_dir":"'"$TEST_DIR"'/old-archive","system_identifier":"0",'\
+'"peers":[{"name":"ws-primary","state":"streaming","last_error":""}],"standbys":[]}'
+expect_fail "walshipd socket" archive-dir-moved -c "$TEST_DIR/fake-r2.conf"
+grep -q "answers storing into \"$TEST_DIR/old-archive\"" "$TEST_DIR/check-archive-dir-moved.out" ||
+	fail "walship check did not name the daemon's archive_dir"
 log "ok: the lost WAL is a FAIL naming ws-r2; standbys are no peers"
 
 log "t_96: walship check passes on a correct setup and names each broken item"

@@ -325,6 +325,37 @@ static void test_data_dir(void **state)
 	pgconf_free(&conf);
 }
 
+/* Debian's layout: the config file named on the server's command line (postmaster.opts,
+ * as pg_ctlcluster starts it), auto.conf from the data directory, the command line's own
+ * settings over both (the build before read only the data directory's postgresql.conf:
+ * a FAIL, and nothing checked). */
+static void test_data_dir_command_line(void **state)
+{
+	struct pgconf conf = { 0 };
+	char etc[PATH_MAX], opts[PATH_MAX * 2];
+
+	(void)state;
+	snprintf(etc, sizeof(etc), "%s",
+		 write_file("etc.conf", "wal_level = replica\narchive_mode = on\n"
+					"hba_file = '/etc/postgresql/15/main/pg_hba.conf'\n"
+					"archive_command = 'cp %p x'\n"));
+	snprintf(opts, sizeof(opts),
+		 "/usr/lib/postgresql/15/bin/postgres \"-D\" \"%s\" \"-c\" "
+		 "\"config_file=%s\" \"-c\" \"archive_command=walship push 'a' %%p\" "
+		 "\"--max_wal_senders=7\"\n",
+		 dir, etc);
+	write_file("postmaster.opts", opts);
+	write_file("postgresql.auto.conf", "archive_mode = 'off'\nmax_wal_senders = 3\n");
+	assert_int_equal(pgconf_read_data_dir(&conf, dir), 0);
+	assert_string_equal(pgconf_value(&conf, "wal_level", ""), "replica");
+	assert_string_equal(pgconf_value(&conf, "hba_file", ""),
+			    "/etc/postgresql/15/main/pg_hba.conf");
+	assert_string_equal(pgconf_value(&conf, "archive_mode", ""), "off");
+	assert_string_equal(pgconf_value(&conf, "archive_command", ""), "walship push 'a' %p");
+	assert_string_equal(pgconf_value(&conf, "max_wal_senders", ""), "7");
+	pgconf_free(&conf);
+}
+
 /* A NUL byte ends its line, not the file; include_if_exists of a missing file is quiet. */
 static void test_nul_byte_and_missing_ok(void **state)
 {
@@ -359,6 +390,7 @@ int main(void)
 		T(test_missing_include),
 		T(test_nesting_depth),
 		T(test_data_dir),
+		T(test_data_dir_command_line),
 		T(test_nul_byte_and_missing_ok),
 	};
 #undef T

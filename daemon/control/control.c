@@ -475,6 +475,16 @@ static void control_accepted(struct acceptor *a, int res)
 		cs->list->prev = cl;
 	cs->list = cl;
 	cs->clients++;
+	/* A SEQPACKET message must fit the send buffer whole: the default (212,960 bytes of
+	 * message, net.core.wmem_default) is less than CTL_MAX_REPLY, and a status of many
+	 * peers past it was never sent (EMSGSIZE).  The kernel doubles the value asked, up
+	 * to net.core.wmem_max: twice its default is room enough. */
+	{
+		int sndbuf = CTL_MAX_REPLY + (int)sizeof(struct ctl_reply);
+
+		if (setsockopt(res, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
+			log_debug("could not size a control client's send buffer: %m");
+	}
 	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) == 0) {
 		cl->pid = cred.pid;
 		cl->uid = cred.uid;

@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "common/pgconf.h"
 #include "common/sync_standby.h"
+#include "common/utf8.h"
 #include "push.h"
 #include "walship/control.h"
 #include "walship/netlink.h"
@@ -63,10 +64,20 @@ attr_printf(5, 6) static void check_item(struct check_run *run, enum check_resul
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	/* Settings quoted here come from files a database superuser writes (ALTER SYSTEM):
-	 * no control character reaches the terminal of the root running the check. */
-	for (char *c = what; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
+	 * no control character reaches the terminal of the root running the check.  As
+	 * walship status shows text a peer sent: printable ASCII and well-formed UTF-8
+	 * past the C1 controls (U+00A0 on) as they are, any other byte '?'. */
+	for (char *c = what; *c;) {
+		unsigned char ch = (unsigned char)*c;
+		size_t n = utf8_char_len(c);
+
+		if (n == 1 && ch >= 0x20 && ch < 0x7f)
+			c++;
+		else if (n > 1 && !(ch == 0xc2 && (unsigned char)c[1] < 0xa0))
+			c += n;
+		else
+			*c++ = '?';
+	}
 	printf("%s  %-24s %s\n", labels[result], item, what);
 	if (hint && (result == CHECK_FAIL || result == CHECK_WARN))
 		printf("      hint: %s\n", hint);
@@ -378,6 +389,21 @@ static int shell_split(const char *command, struct shell_words *sw)
  * @file (as this process names it): the same absolute path, or the same inode (a relative
  * path, which PostgreSQL takes from @pgdata and we from our own folder, a symbolic
  * link). */
+static bool same_file(const char *path, const char *file, const char *pgdata)
+{
+	char buf[PATH_MAX * 2];
+	struct stat a, b;
+
+	if (path[0] == '/' && strcmp(path, file) == 0)
+		return true;
+	if (path[0] != '/' && pgdata) {
+		snprintf(buf, sizeof(buf), "%s/%s", pgdata, path);
+		path = buf;
+	}
+	return stat(path, &a) == 0 && stat(file, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /*
  * The value of @name in the environment of the running postmaster of run->pgdata (its pid
  * is postmaster.pid's first line), into @out ("" when unset).  Returns 1 when found, 0
@@ -403,10 +429,20 @@ static int postmaster_env(const struct check_run *run, const char *name, char *o
 	fclose(in);
 	if (pid <= 0)
 		return -1;
-	/* (a stale file's pid may be another program's now) */
+	/* (a stale file's pid may be another program's now, or another cluster's server:
+	 * the postmaster runs in its data directory; its program may have been replaced by
+	 * an upgrade since it started) */
 	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
 	n = (size_t)readlink(path, buf, sizeof(buf) - 1);
-	if (n == (size_t)-1 || (buf[n] = '\0', strcmp(basename(buf), "postgres") != 0))
+	if (n == (size_t)-1)
+		return -1;
+	buf[n] = '\0';
+	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
+		buf[n - 10] = '\0';
+	if (strcmp(basename(buf), "postgres") != 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
+	if (!same_file(path, run->pgdata, NULL))
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
 	in = fopen(path, "re");
@@ -424,21 +460,6 @@ static int postmaster_env(const struct check_run *run, const char *name, char *o
 		}
 	}
 	return 0;
-}
-
-static bool same_file(const char *path, const char *file, const char *pgdata)
-{
-	char buf[PATH_MAX * 2];
-	struct stat a, b;
-
-	if (path[0] == '/' && strcmp(path, file) == 0)
-		return true;
-	if (path[0] != '/' && pgdata) {
-		snprintf(buf, sizeof(buf), "%s/%s", pgdata, path);
-		path = buf;
-	}
-	return stat(path, &a) == 0 && stat(file, &b) == 0 && a.st_dev == b.st_dev &&
-	       a.st_ino == b.st_ino;
 }
 
 /* A VAR=value word, which sets the environment of the command after it. */
@@ -577,12 +598,13 @@ static enum walship_call command_calls_walship(struct check_run *run, const char
 			 * shell's, if it names this config (an empty one is not set, for
 			 * walship as for us). */
 			if (known > 0 && pm_env[0])
-				file = pm_env;
+				file = pm_env; /* (relative: to the data directory, where the
+						* archiver runs) */
 			else if (known < 0 && getenv(CLI_CONFIG_ENV) && getenv(CLI_CONFIG_ENV)[0] &&
 				 same_file(getenv(CLI_CONFIG_ENV), run->config_path, NULL))
 				file = run->config_path;
-			call = same_file(file, run->config_path, NULL) ? CALL_OK :
-									 CALL_OTHER_CONFIG;
+			call = same_file(file, run->config_path, run->pgdata) ? CALL_OK :
+										CALL_OTHER_CONFIG;
 		}
 	}
 	free(sw.buf);
@@ -907,7 +929,7 @@ static void check_pg_settings(struct check_run *run, const struct config *cfg,
 				   "restore_command = '%s'%s joins walship fetch to another "
 				   "command with `%s`: only a fallback after it (`|| ...`) keeps "
 				   "what walship fetch restores",
-				   value, where, strcmp(op, "\n") == 0 ? "newline" : op);
+				   value, where, op);
 		else if (call == CALL_OK)
 			check_item(run, CHECK_PASS, "restore_command", NULL,
 				   "restore_command = '%s'", value);

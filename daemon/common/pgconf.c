@@ -300,18 +300,51 @@ int pgconf_parse_string(struct pgconf *conf, const char *text, const char *sourc
 }
 
 /*
+ * The next word of @text at *@at as the shell splits it (pg_ctl starts the server again
+ * from this file through the shell): quoted and unquoted runs next to each other join,
+ * no escapes (postmaster.opts writes each argument in double quotes, as it is).  Returns
+ * false at the end.
+ */
+static bool opts_word(const char **at, char *out, size_t len)
+{
+	const char *p = *at + strspn(*at, " \t\r\n");
+	size_t n = 0;
+	char quote = 0;
+
+	if (!*p)
+		return false;
+	for (; *p && (quote || !strchr(" \t\r\n", *p)); p++) {
+		if (!quote && (*p == '"' || *p == '\'')) {
+			quote = *p;
+			continue;
+		}
+		if (quote && *p == quote) {
+			quote = 0;
+			continue;
+		}
+		if (n + 1 < len)
+			out[n++] = *p;
+	}
+	out[n] = '\0';
+	*at = p;
+	return true;
+}
+
+/*
  * The server's command line as it was last started, @pgdata/postmaster.opts (written by
- * the postmaster: the program, then each argument in double quotes): its settings
- * (`-c name=value`, `--name=value`) into @args, one "name = 'value'" line each, and
- * config_file's value into @config_file ("" without).  Returns 0, or -ENOENT without the
- * file (a server never started, or a copy of its data directory).
+ * the postmaster: the program, then each argument in double quotes): its settings (`-c
+ * name=value`, `-cname=value`, `--name=value`; a `-` in a name is a `_`, as the server
+ * reads them) into @args, one "name = 'value'" line each, and config_file's value into
+ * @config_file ("" without).  Returns 0, or -ENOENT without the file (a server never
+ * started, or a copy of its data directory).
  */
 static int postmaster_opts(const char *pgdata, char *args, size_t args_len, char *config_file,
 			   size_t config_len)
 {
-	char path[PATH_MAX], text[8192], word[4096], line[4096 + 16];
+	char path[PATH_MAX], text[8192], word[4096], line[2 * 4096 + 16];
+	const char *at = text;
 	size_t n, used = 0;
-	bool setting_next = false;
+	bool setting_next = false, first = true;
 	FILE *in;
 
 	args[0] = '\0';
@@ -323,39 +356,41 @@ static int postmaster_opts(const char *pgdata, char *args, size_t args_len, char
 	n = fread(text, 1, sizeof(text) - 1, in);
 	fclose(in);
 	text[n] = '\0';
-	for (const char *p = strchr(text, '"'); p; p = strchr(p, '"')) {
-		const char *end = strchr(++p, '"');
-		const char *eq;
-		size_t len;
+	while (opts_word(&at, word, sizeof(word))) {
+		char *setting = word, *eq;
 
-		if (!end)
-			break;
-		len = (size_t)(end - p) < sizeof(word) ? (size_t)(end - p) : sizeof(word) - 1;
-		memcpy(word, p, len);
-		word[len] = '\0';
-		p = end + 1;
-		if (!setting_next && !strcmp(word, "-c")) {
-			setting_next = true;
+		if (first) { /* the program */
+			first = false;
 			continue;
 		}
-		if (!setting_next && !strncmp(word, "--", 2) && strchr(word, '='))
-			memmove(word, word + 2, strlen(word + 2) + 1);
-		else if (!setting_next)
+		if (setting_next)
+			setting_next = false;
+		else if (!strcmp(word, "-c"))
+			setting_next = true;
+		else if (!strncmp(word, "-c", 2))
+			setting = word + 2;
+		else if (!strncmp(word, "--", 2) && strchr(word, '='))
+			setting = word + 2;
+		else
 			continue;
-		setting_next = false;
-		eq = strchr(word, '=');
-		if (!eq || eq == word)
+		if (setting_next)
 			continue;
-		if (!strncmp(word, "config_file=", 12)) {
+		eq = strchr(setting, '=');
+		if (!eq || eq == setting)
+			continue;
+		for (char *c = setting; c < eq; c++)
+			if (*c == '-')
+				*c = '_';
+		if (!strncmp(setting, "config_file=", 12)) {
 			snprintf(config_file, config_len, "%s", eq + 1);
 			continue;
 		}
-		/* name = 'value', quotes in the value doubled; a line that does not fit is
-		 * left out whole */
-		n = (size_t)snprintf(line, sizeof(line), "%.*s = '", (int)(eq - word), word);
+		/* name = 'value', its quotes and backslashes doubled (the parser takes them
+		 * as escapes); a line that does not fit is left out whole */
+		n = (size_t)snprintf(line, sizeof(line), "%.*s = '", (int)(eq - setting), setting);
 		for (const char *v = eq + 1; *v && n + 4 < sizeof(line); v++) {
-			if (*v == '\'')
-				line[n++] = '\'';
+			if (*v == '\'' || *v == '\\')
+				line[n++] = *v;
 			line[n++] = *v;
 		}
 		line[n++] = '\'';

@@ -157,6 +157,16 @@ fake_pgdata "$PDATA" "$FP"
 echo "archive_command = '$WALSHIP push %p'" >>"$FP/postgresql.conf"
 WALSHIP_CONFIG=$PCONF.old expect_fail archive_command archive-command-shell-env-other -c "$PCONF" -D "$FP"
 WALSHIP_CONFIG=$PCONF expect_pass archive-command-shell-env -c "$PCONF" -D "$FP"
+# With the server running, its environment is what counts: the archiver of this one has
+# no WALSHIP_CONFIG, so walship push reads the default file, whatever the check's shell
+# says (the settings file changed for the check alone, put back at once).
+cp "$PDATA/postgresql.auto.conf" "$TEST_DIR/auto.conf.saved"
+echo "archive_command = '$WALSHIP push %p'" >>"$PDATA/postgresql.auto.conf"
+WALSHIP_CONFIG=$PCONF check_out archive-command-postmaster-env -c "$PCONF" -D "$PDATA"
+cp "$TEST_DIR/auto.conf.saved" "$PDATA/postgresql.auto.conf"
+grep -q '^FAIL  archive_command .*without -c, so with "/etc/walship/walship.conf"' \
+	"$TEST_DIR/check-archive-command-postmaster-env.out" ||
+	fail "walship check did not read WALSHIP_CONFIG from the postmaster's environment"
 
 log "broken: archive_command that hides walship push's failure (|| true)"
 fake_pgdata "$PDATA" "$FP"

@@ -339,20 +339,24 @@ static void test_data_dir_command_line(void **state)
 		 write_file("etc.conf", "wal_level = replica\narchive_mode = on\n"
 					"hba_file = '/etc/postgresql/15/main/pg_hba.conf'\n"
 					"archive_command = 'cp %p x'\n"));
-	snprintf(opts, sizeof(opts),
-		 "/usr/lib/postgresql/15/bin/postgres \"-D\" \"%s\" \"-c\" "
-		 "\"config_file=%s\" \"-c\" \"archive_command=walship push 'a' %%p\" "
-		 "\"--max_wal_senders=7\"\n",
-		 dir, etc);
+	/* (as the postmaster writes it: each argument in double quotes, as it is; pg_ctl
+	 * reads it back through the shell, where quoted pieces next to each other join) */
+	snprintf(
+		opts, sizeof(opts),
+		"/usr/lib/postgresql/15/bin/postgres \"-D\" \"%s\" \"-c\" "
+		"\"config_file=%s\" \"-c\" \"archive_command=walship push 'a' \"%%p\" x\" "
+		"\"--max-wal-senders=7\" \"-cwal_level=logical\" \"-c\" \"log_line_prefix=a\\tb\"\n",
+		dir, etc);
 	write_file("postmaster.opts", opts);
 	write_file("postgresql.auto.conf", "archive_mode = 'off'\nmax_wal_senders = 3\n");
 	assert_int_equal(pgconf_read_data_dir(&conf, dir), 0);
-	assert_string_equal(pgconf_value(&conf, "wal_level", ""), "replica");
 	assert_string_equal(pgconf_value(&conf, "hba_file", ""),
 			    "/etc/postgresql/15/main/pg_hba.conf");
 	assert_string_equal(pgconf_value(&conf, "archive_mode", ""), "off");
-	assert_string_equal(pgconf_value(&conf, "archive_command", ""), "walship push 'a' %p");
+	assert_string_equal(pgconf_value(&conf, "archive_command", ""), "walship push 'a' %p x");
 	assert_string_equal(pgconf_value(&conf, "max_wal_senders", ""), "7");
+	assert_string_equal(pgconf_value(&conf, "wal_level", ""), "logical");
+	assert_string_equal(pgconf_value(&conf, "log_line_prefix", ""), "a\\tb");
 	pgconf_free(&conf);
 }
 

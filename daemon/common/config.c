@@ -1607,11 +1607,8 @@ int config_reload(struct config *cur, const struct config *next, const char *sou
 			*config_int_field(&merged, key) = config_int_value(next, key);
 	}
 	ret = config_validate(&merged, source_name);
-	if (ret < 0) {
-		log_error("configuration file \"%s\" contains errors; no changes were applied",
-			  source_name ? source_name : "(unknown)");
+	if (ret < 0)
 		return ret;
-	}
 	for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
 		const struct config_key *key = &config_keys[i];
 

@@ -191,8 +191,10 @@ int config_split_address(const char *addr, char *host, size_t host_len, uint16_t
  * change logged as `parameter "push_timeout" changed to "30s"`; a changed key that needs
  * a restart keeps its old value and is logged as `parameter "%s" cannot be changed
  * without restarting the server`, as PostgreSQL does.  The merged result is validated
- * first: if that fails nothing changes and -EINVAL is returned.  Returns the number of
- * keys changed.  The caller applies the new log_level (log_set_level()).
+ * first: if that fails nothing changes, the rules it breaks are logged (not that nothing
+ * changed: the caller says so once, for these and for errors in the file alike) and
+ * -EINVAL is returned.  Returns the number of keys changed.  The caller applies the new
+ * log_level (log_set_level()).
  */
 int config_reload(struct config *cur, const struct config *next, const char *source_name);
 

@@ -3,7 +3,8 @@
 # admits no more replicas than it says; a replica refuses pushes (one direction only);
 # with fewer than sync_replicas replicas a push fails after push_timeout with a one-line
 # reason, and succeeds again once the replica is back (it reconnects by itself); SIGHUP
-# reloads reloadable keys; SIGTERM stops cleanly and removes the control socket.
+# reloads reloadable keys, and a reload that breaks a rule across keys changes nothing and
+# says so once; SIGTERM stops cleanly and removes the control socket.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +82,20 @@ sed -i 's/^push_timeout = .*/push_timeout = 7s/' "$PCONF"
 kill -HUP "${WS_DAEMON_PID[$PCONF]}"
 wait_for 10 "the primary to log the new push_timeout" \
 	grep -q 'parameter "push_timeout" changed to "7s"' "$TEST_DIR/ws-primary.log"
+
+log "a reload that breaks a rule across keys is refused whole, and says so once"
+# Valid alone; sync_replicas = 2 exceeds the running max_senders = 1 (a restart-only key).
+sed -i -e 's/^sync_replicas = .*/sync_replicas = 2/' -e 's/^max_senders = .*/max_senders = 2/' \
+	"$PCONF"
+kill -HUP "${WS_DAEMON_PID[$PCONF]}"
+wait_for 10 "the primary to refuse the reload" \
+	grep -q 'no changes were applied' "$TEST_DIR/ws-primary.log"
+grep -q '"sync_replicas" (2) cannot be greater than "max_senders" (1)' \
+	"$TEST_DIR/ws-primary.log" || fail "the refused reload does not say which rule it breaks"
+assert_eq 1 "$(grep -c 'no changes were applied' "$TEST_DIR/ws-primary.log")" \
+	"lines saying the reload changed nothing"
+sed -i -e 's/^sync_replicas = .*/sync_replicas = 1/' -e 's/^max_senders = .*/max_senders = 1/' \
+	"$PCONF"
 
 log "SIGTERM stops both daemons cleanly and removes their sockets"
 psock=$(conf_get "$PCONF" socket)

@@ -322,6 +322,21 @@ static void primary_load_identity(struct primary *pr)
 	primary_check_spool_size(pr);
 }
 
+/* At start and at each reload (the file may have changed since): what the configuration
+ * leaves unguarded, replicas admitted whoever they are, or pushes answered with no copy
+ * anywhere.  Not for a relay (relay.c), whose start says neither. */
+static void primary_say_unguarded(const struct primary *pr)
+{
+	if (pr->relay)
+		return;
+	if (!pr->cfg.hba_file[0])
+		log_log("hba_file is not set: any replica that reaches %s is admitted",
+			pr->cfg.listen);
+	if (pr->cfg.sync_replicas == 0 && pr->nregistered == 0)
+		log_warning("sync_replicas = 0 and no registered replica: pushes succeed with no "
+			    "copy of the WAL anywhere until a replica connects once");
+}
+
 static void *primary_start(const struct config *cfg, struct ring *r)
 {
 	struct primary *pr = calloc(1, sizeof(*pr));
@@ -346,9 +361,6 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
 		goto out_free;
 	}
-	if (!cfg->hba_file[0])
-		log_log("hba_file is not set: any replica that reaches %s is admitted",
-			cfg->listen);
 	if (mapguard_init() < 0) {
 		log_error("could not install the SIGBUS handler: %s", strerror(errno));
 		goto out_free;
@@ -363,9 +375,7 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 			" bytes, for %d registered "
 			"replica(s)",
 			cfg->spool_dir, pr->spool.files, pr->spool.used_bytes, pr->nregistered);
-	if (cfg->sync_replicas == 0 && pr->nregistered == 0)
-		log_warning("sync_replicas = 0 and no registered replica: pushes succeed with no "
-			    "copy of the WAL anywhere until a replica connects once");
+	primary_say_unguarded(pr);
 	if (worker_start(&pr->worker, r) < 0)
 		goto out_spool;
 	if (worker_start(&pr->compare, r) < 0 || worker_start(&pr->dropper, r) < 0)
@@ -580,6 +590,7 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.log_level = cfg->log_level;
 	pr->cfg.reconnect_min_ms = cfg->reconnect_min_ms;
 	pr->cfg.reconnect_max_ms = cfg->reconnect_max_ms;
+	primary_say_unguarded(pr);
 	primary_stream_reload(pr, cfg);
 	/* A lower sync_replicas may make waiting pushes, and the stream's flush, safe now. */
 	for (struct push *p = pr->pushes, *next; p; p = next) {

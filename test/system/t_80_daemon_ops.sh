@@ -3,8 +3,10 @@
 # admits no more replicas than it says; a replica refuses pushes (one direction only);
 # with fewer than sync_replicas replicas a push fails after push_timeout with a one-line
 # reason, and succeeds again once the replica is back (it reconnects by itself); SIGHUP
-# reloads reloadable keys, and a reload that breaks a rule across keys changes nothing and
-# says so once; SIGTERM stops cleanly and removes the control socket.
+# reloads reloadable keys, says what the file leaves unguarded (no access rules, pushes
+# answered with no copy anywhere) as the start does, and a reload that breaks a rule across
+# keys changes nothing and says so once; SIGTERM stops cleanly and removes the control
+# socket.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -96,6 +98,26 @@ assert_eq 1 "$(grep -c 'no changes were applied' "$TEST_DIR/ws-primary.log")" \
 	"lines saying the reload changed nothing"
 sed -i -e 's/^sync_replicas = .*/sync_replicas = 1/' -e 's/^max_senders = .*/max_senders = 1/' \
 	"$PCONF"
+
+log "a reload says what the file leaves unguarded, as the start does"
+# A second primary, which no replica ever reached: sync_replicas = 0 would answer pushes
+# with no copy of the WAL anywhere.
+P2DIR=$TEST_DIR/ws-p2
+mkdir -p "$P2DIR"
+P2CONF=$P2DIR/walship.conf
+printf 'host replica all all all\n' >"$P2DIR/hba.conf"
+write_primary_conf "$P2CONF" "$P2DIR" "$NS_P" "listen=$(ns_addr "$NS_P"):$((WALSHIP_PORT + 1))" \
+	"hba_file=$P2DIR/hba.conf"
+walshipd_start "$NS_P" "$P2CONF" "$TEST_DIR/ws-p2.log"
+! grep -q "hba_file is not set\|no registered replica" "$TEST_DIR/ws-p2.log" ||
+	fail "ws-p2 warns at start: $(cat "$TEST_DIR/ws-p2.log")"
+sed -i -e "s/^hba_file = .*/hba_file = ''/" -e 's/^sync_replicas = .*/sync_replicas = 0/' "$P2CONF"
+kill -HUP "${WS_DAEMON_PID[$P2CONF]}"
+wait_for 10 "ws-p2 to warn that pushes may have no copy anywhere" \
+	grep -q "WARNING:  sync_replicas = 0 and no registered replica" "$TEST_DIR/ws-p2.log"
+grep -q "hba_file is not set: any replica that reaches" "$TEST_DIR/ws-p2.log" ||
+	fail "ws-p2 does not say that the reload admits any replica"
+walshipd_stop "$P2CONF"
 
 log "SIGTERM stops both daemons cleanly and removes their sockets"
 psock=$(conf_get "$PCONF" socket)

@@ -586,6 +586,16 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	primary_reload_hba(pr, cfg->hba_file);
 	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+	/* A shorter push_timeout applies to the pushes waiting too, each counted from when
+	 * its deadline was set (failed at the next tick if that is past); a longer one only
+	 * to the pushes after: a client waiting may have set its own limit by the old one
+	 * (tools/push.c). */
+	for (struct push *p = pr->pushes; p; p = p->next) {
+		if (cfg->push_timeout_ms < p->timeout_ms) {
+			p->deadline_ms -= p->timeout_ms - cfg->push_timeout_ms;
+			p->timeout_ms = cfg->push_timeout_ms;
+		}
+	}
 	pr->cfg.push_timeout_ms = cfg->push_timeout_ms;
 	pr->cfg.log_level = cfg->log_level;
 	pr->cfg.reconnect_min_ms = cfg->reconnect_min_ms;

@@ -109,7 +109,8 @@ struct push {
 	struct ctl_client *client; /* NULL once replied */
 	int64_t started_ms;
 	int64_t deadline_ms;
-	int timeout_ms; /* push_timeout when the deadline was set (a reload does not move it) */
+	int timeout_ms; /* push_timeout when the deadline was set, or a shorter one reloaded
+			 * since (primary_reload: the deadline moved in with it) */
 	unsigned int acks;
 	unsigned int refs; /* transfers and reads that still use fd */
 	char acked_by[256];

@@ -50,10 +50,8 @@ void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-void conn_tune_socket(int fd, int timeout_ms)
+void conn_set_user_timeout(int fd, int timeout_ms)
 {
-	int one = 1;
-	int idle = 10, intvl = 5, cnt = 3;
 	/* Data sent and not acknowledged (or a zero window: a receiver paused for want of
 	 * buffers, which conn_keepalive() spares) for at least 30 s, and as long as
 	 * keepalive_timeout lets a silent peer be when that is longer: a fixed 30 s closed a
@@ -63,6 +61,15 @@ void conn_tune_socket(int fd, int timeout_ms)
 	 * segments in a row. */
 	unsigned int user_timeout = timeout_ms > 30000 ? (unsigned int)timeout_ms : 30000;
 
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+void conn_tune_socket(int fd, int timeout_ms)
+{
+	int one = 1;
+	int idle = 10, intvl = 5, cnt = 3;
+
 	/* Frames are written whole; small control frames must not wait for Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* A dead peer is noticed by the kernel even when nothing is being sent. */
@@ -70,7 +77,7 @@ void conn_tune_socket(int fd, int timeout_ms)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+	conn_set_user_timeout(fd, timeout_ms);
 }
 
 int conn_tcp_heard(const struct conn *c, uint32_t *data_ago_ms, uint32_t *ack_ago_ms)

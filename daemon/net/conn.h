@@ -279,9 +279,13 @@ bool conn_failing(const struct conn *c);
 /* Format @sa as "addr:port". */
 void conn_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
-/* Set TCP_NODELAY and keepalive on a data socket; sent data may stay unacknowledged
- * (TCP_USER_TIMEOUT) for 30 s, or @timeout_ms (keepalive_timeout) when that is longer. */
+/* Set TCP_NODELAY and keepalive on a data socket, and conn_set_user_timeout(). */
 void conn_tune_socket(int fd, int timeout_ms);
+
+/* Let data sent on socket @fd stay unacknowledged (TCP_USER_TIMEOUT) for 30 s, or
+ * @timeout_ms (keepalive_timeout) when that is longer; again on every live connection when
+ * a reload changes keepalive_timeout.  A negative @fd (closed) is left alone. */
+void conn_set_user_timeout(int fd, int timeout_ms);
 
 /* How long ago the kernel last received data on @c's socket, and an acknowledgement of
  * what was sent on it (TCP_INFO), in ms: each moves while the peer's host takes part,

@@ -585,6 +585,9 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.spool_delay_ms = cfg->spool_delay_ms;
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	primary_reload_hba(pr, cfg->hba_file);
+	if (cfg->keepalive_timeout_ms != pr->cfg.keepalive_timeout_ms)
+		for (struct peer *peer = pr->peers; peer; peer = peer->next)
+			conn_set_user_timeout(peer->conn.fd, cfg->keepalive_timeout_ms);
 	pr->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	/* A shorter push_timeout applies to the pushes waiting too, each counted from when
 	 * its deadline was set (failed at the next tick if that is past); a longer one only

@@ -842,6 +842,8 @@ static void replica_reload(void *state, const struct config *cfg)
 	if (rp->backoff_ms < cfg->reconnect_min_ms)
 		rp->backoff_ms = cfg->reconnect_min_ms;
 	rp->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
+	if (rp->link && cfg->keepalive_timeout_ms != rp->cfg.keepalive_timeout_ms)
+		conn_set_user_timeout(rp->link->conn.fd, cfg->keepalive_timeout_ms);
 	rp->cfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	rp->cfg.checkpoint_interval_ms = cfg->checkpoint_interval_ms;
 	rp->cfg.retain_time_ms = cfg->retain_time_ms;

@@ -908,6 +908,9 @@ void serve_reload(struct serve *s, const struct config *cfg)
 
 	if (!s)
 		return;
+	if (cfg->keepalive_timeout_ms != s->keepalive_timeout_ms)
+		for (struct standby *sb = s->standbys; sb; sb = sb->next)
+			conn_set_user_timeout(sb->fd, cfg->keepalive_timeout_ms);
 	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
 	/* standby_delay reloads: a shorter delay (or none) may let standbys go further */

@@ -121,6 +121,12 @@ void conn_tune_socket(int fd, int timeout_ms)
 	(void)timeout_ms;
 }
 
+void conn_set_user_timeout(int fd, int timeout_ms)
+{
+	(void)fd;
+	(void)timeout_ms;
+}
+
 int ktls_derive(uint16_t suite, const uint8_t *secret, size_t secret_len, struct ktls_keys *out)
 {
 	(void)suite;

@@ -1023,6 +1023,36 @@ peers_streaming() {
 	[[ "$status" =~ $nl"  peer "[^$nl]*": streaming"($nl|$) ]]
 }
 
+# tcp_user_timeouts PID PORT: the TCP_USER_TIMEOUT in ms, one line each, of the connected
+# TCP sockets of process PID with PORT at either end, read from copies of its descriptors
+# (pidfd_getfd(2): no tool shows the option).
+tcp_user_timeouts() {
+	python3 - "$1" "$2" <<-'PY'
+		import ctypes, os, socket, sys
+		pid, port = int(sys.argv[1]), int(sys.argv[2])
+		libc = ctypes.CDLL(None, use_errno=True)
+		pidfd = os.pidfd_open(pid)
+		for name in os.listdir("/proc/%d/fd" % pid):
+		    try:
+		        if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+		            continue
+		    except OSError:
+		        continue  # closed meanwhile
+		    fd = libc.syscall(438, pidfd, int(name), 0)  # pidfd_getfd
+		    if fd < 0:
+		        continue
+		    with socket.socket(fileno=fd) as s:
+		        if s.family not in (socket.AF_INET, socket.AF_INET6) or s.type != socket.SOCK_STREAM:
+		            continue
+		        try:
+		            ends = (s.getsockname()[1], s.getpeername()[1])
+		        except OSError:
+		            continue  # not connected: a listener
+		        if port in ends:
+		            print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+	PY
+}
+
 # wait_replica_streaming PCONF [TIMEOUT_S]: wait (default 20 s at most) until
 # peers_streaming PCONF holds.
 wait_replica_streaming() {

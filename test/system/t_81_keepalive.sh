@@ -6,7 +6,9 @@
 # contrast, stays up: PINGs keep it alive across several timeouts.  So does a link whose
 # two ends were both held up for longer than the timeout (both daemons stopped, as when
 # the host is starved): a stall of the judge's own event loop is not the peer's silence
-# (the listening clock, daemon/common/clock.h).
+# (the listening clock, daemon/common/clock.h).  A reload of keepalive_timeout reaches
+# the connection's TCP_USER_TIMEOUT on both ends (the kernel's limit for unacknowledged
+# data, which keepalive_timeout raises past 30 s).
 # test-early (about 19 s here, 3 s of it CPU: mostly waiting, so started among the heavy tests, not at the end)
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -70,4 +72,15 @@ log "thawed, it reconnects by itself and takes pushes again"
 wait_replica_streaming "$PCONF" 20
 assert_exit 0 "push after the replica is back" walship_push_as_postgres "$PCONF" "$SCRATCH/$seg"
 assert_file_identical "$SCRATCH/$seg" "$RARCHIVE/$seg"
+
+log "a reload of keepalive_timeout reaches the TCP_USER_TIMEOUT of the connection up"
+user_timeout_is() { [[ "$(tcp_user_timeouts "$1" "$WALSHIP_PORT")" == "$2" ]]; }
+# 2 s is below the least the kernel is given, 30 s (conn_set_user_timeout()); 45 s is not.
+user_timeout_is "$ppid" 30000 || fail "the primary's TCP_USER_TIMEOUT is not 30000 ms"
+user_timeout_is "$rpid" 30000 || fail "the replica's TCP_USER_TIMEOUT is not 30000 ms"
+sed -i 's/^keepalive_timeout = .*/keepalive_timeout = 45s/' "$PCONF" "$RCONF"
+kill -HUP "$ppid" "$rpid"
+wait_for 10 "the primary's connection to ws-r1 to take 45 s" user_timeout_is "$ppid" 45000
+wait_for 10 "the replica's link to take 45 s" user_timeout_is "$rpid" 45000
+peers_streaming "$PCONF" || fail "the replica was disconnected by the reload"
 log "PASS"

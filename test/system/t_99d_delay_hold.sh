@@ -79,16 +79,23 @@ log "ok: delayed ${DELAY_S}s: the row was not on the standby ${unseen_after}s af
 walship_status "$RCONF" --json | jq -e '.standbys[] | select(.application_name == "sb1") |
 	.delay_ms == 20000' >/dev/null || fail "walship status does not show sb1's delay"
 # standby_delay reloads on SIGHUP (docs/configuration.md): shorter, so that the hold below
-# is where sb1 was sent up to.
+# is where sb1 was sent up to.  keepalive_timeout with it, past the 30 s (its default) that
+# sb1's connection has for TCP_USER_TIMEOUT: the reload reaches that too.
+sb1_user_timeout_is() {
+	[[ "$(tcp_user_timeouts "${WS_DAEMON_PID[$RCONF]}" "$PG_LISTEN_PORT")" == "$1" ]]
+}
+sb1_user_timeout_is 30000 || fail "sb1's connection does not have TCP_USER_TIMEOUT 30000 ms"
 sed -i "s/^standby_delay = .*/standby_delay = sb1:$((DELAY_S / 2))s/" "$RCONF"
 grep -q "^standby_delay = sb1:$((DELAY_S / 2))s" "$RCONF" || fail "standby_delay not rewritten"
+echo "keepalive_timeout = 45s" >>"$RCONF"
 kill -HUP "${WS_DAEMON_PID[$RCONF]}"
 delay_is() {
 	walship_status "$RCONF" --json | jq -e --argjson ms "$1" '.standbys[] |
 		select(.application_name == "sb1") | .delay_ms == $ms' >/dev/null
 }
 wait_for 10 "sb1's delay to reload as $((DELAY_S / 2))s" delay_is $((DELAY_S / 2 * 1000))
-log "ok: standby_delay reloaded on SIGHUP: sb1 delayed $((DELAY_S / 2))s"
+wait_for 10 "sb1's connection to take TCP_USER_TIMEOUT 45 s" sb1_user_timeout_is 45000
+log "ok: standby_delay and keepalive_timeout reloaded on SIGHUP: sb1 delayed $((DELAY_S / 2))s"
 
 # (b) hold, drop the table, restart the appliance without the delay: the hold stays.
 out=$("$WALSHIP" hold -c "$RCONF" sb1) || fail "walship hold sb1 failed"

@@ -32,8 +32,24 @@ void stats_usage(FILE *out)
 		"  -h, --help          show this help and exit\n"
 		"\n"
 		"Exit codes: 0 printed; 1 no probes' pins (probes off, walshipd stopped, or no\n"
-		"permission); 2 usage error or unusable config file.\n",
+		"permission), or pins of another version of walshipd; 2 usage error or unusable\n"
+		"config file.\n",
 		PROBE_PIN_ROOT, CLI_CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+/* Say why the pins in @dir could not be read (@ret, probe_read_pinned()'s @why). */
+static void stats_read_failed(const char *dir, int ret, const char *why)
+{
+	if (ret == -EPROTO) {
+		log_error("the probes' histograms in \"%s\" were pinned by another version of "
+			  "walshipd: %s",
+			  dir, why);
+		log_hint("Read them with the walship of the walshipd that pinned them.");
+		return;
+	}
+	log_error("could not read the probes' histograms in \"%s\": %s", dir, strerror(-ret));
+	log_hint("The probes are on while walshipd runs with probes = on or auto and the "
+		 "privileges for BPF; reading the pins needs root or CAP_BPF.");
 }
 
 /* @interval_s > 0: @s is one interval's counts (afresh: since walshipd restarted). */
@@ -60,7 +76,7 @@ int stats_main(int argc, char **argv)
 	const char *config_option = NULL;
 	long interval = 0, count = -1;
 	struct config cfg;
-	char dir[256], *end;
+	char dir[256], why[256], *end;
 	bool json = false;
 	int opt, ret;
 
@@ -117,12 +133,9 @@ int stats_main(int argc, char **argv)
 	}
 	before = now + 1;
 	delta = now + 2;
-	ret = probe_read_pinned(dir, now);
+	ret = probe_read_pinned(dir, now, why, sizeof(why));
 	if (ret < 0) {
-		log_error("could not read the probes' histograms in \"%s\": %s", dir,
-			  strerror(-ret));
-		log_hint("The probes are on while walshipd runs with probes = on or auto and the "
-			 "privileges for BPF; reading the pins needs root or CAP_BPF.");
+		stats_read_failed(dir, ret, why);
 		free(now);
 		return 1;
 	}
@@ -136,8 +149,14 @@ int stats_main(int argc, char **argv)
 
 		*before = *now;
 		sleep((unsigned int)interval);
-		if (probe_read_pinned(dir, now) < 0) {
+		ret = probe_read_pinned(dir, now, why, sizeof(why));
+		if (ret == -ENOENT) {
 			log_error("the probes' pins in \"%s\" are gone (walshipd stopped?)", dir);
+			free(now);
+			return 1;
+		}
+		if (ret < 0) {
+			stats_read_failed(dir, ret, why);
 			free(now);
 			return 1;
 		}

@@ -267,7 +267,7 @@ void probe_print_json(FILE *out, const struct probe_snapshot *s, long interval_s
 	for (int peer = 0; peer < PROBE_MAX_PEERS; peer++) {
 		if (!peer_used(s, peer))
 			continue;
-		/* Addresses are IP literals: nothing to escape. */
+		/* Address characters alone (probe_read_maps()): nothing to escape. */
 		fprintf(out, "%s{\"peer\": %d, \"addr\": \"%s\", \"sent\": ", first ? "" : ", ",
 			peer, s->peer[peer]);
 		json_hist(out, &s->send[peer].sent);

@@ -18,7 +18,8 @@
 struct probe_snapshot {
 	struct probe_fsync fsync;
 	struct probe_send send[PROBE_MAX_PEERS];
-	char peer[PROBE_MAX_PEERS][PROBE_PEER_ADDR_LEN]; /* "" when unused */
+	/* "" when unused; address characters alone, others replaced (probe_read_maps()) */
+	char peer[PROBE_MAX_PEERS][PROBE_PEER_ADDR_LEN];
 };
 
 /* How peer number @peer of @s is named: its host, or "unknown #N" (in @buf, @len bytes)

@@ -476,7 +476,7 @@ int probe_read(struct probe *p, struct probe_snapshot *s)
 {
 	return probe_read_maps(bpf_map__fd(p->skel->maps.fsync_hist),
 			       bpf_map__fd(p->skel->maps.send_hist),
-			       bpf_map__fd(p->skel->maps.peers), s);
+			       bpf_map__fd(p->skel->maps.peers), s, NULL, 0);
 }
 
 static void quantiles_of(const struct probe_hist *h, struct status_quantiles *q)

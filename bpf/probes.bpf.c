@@ -10,8 +10,8 @@
  *       one, such as each of the thousands of reads that validate a pushed segment, is
  *       passed over at its first test, with no helper call and no map); a zero-copy
  *       send's notification (IORING_CQE_F_NOTIF) completes its "released" time; receives
- *       carrying a peer tag start the "received to durable" clock that the completion of
- *       the next sync submitted stops;
+ *       carrying a peer tag (the daemon tags those of WAL alone) start the "received to
+ *       durable" clock that the completion of the next sync submitted stops;
  *   syscalls/sys_enter_fsync, _fdatasync -> sys_exit_*: the synchronous calls;
  *   ext4/ext4_sync_file_enter -> _exit: every ext4 fsync by the process's threads,
  *       io_uring's io-wq workers included.

@@ -40,10 +40,11 @@ struct probe_fsync {
 	struct probe_hist syscall; /* fsync(2) and fdatasync(2) called by the daemon */
 	struct probe_hist ext4; /* ext4_sync_file_enter to _exit in the daemon's threads */
 	/*
-	 * Received to durable: from the completion of a receive from a peer (a tagged RECV)
-	 * to the completion of the first IORING_OP_FSYNC submitted after it, once per fsync
-	 * (its oldest receive): how long WAL that arrived waits until it is durable.  On a
-	 * replica receiving a streamed segment, each sample is one group commit's oldest byte.
+	 * Received to durable: from the completion of a receive of WAL from a peer (a tagged
+	 * RECV: the daemon tags those of DATA frames' payloads alone, conn_rx_tag()) to the
+	 * completion of the first IORING_OP_FSYNC submitted after it, once per fsync (its
+	 * oldest receive): how long WAL that arrived waits until it is durable.  On a replica
+	 * receiving a streamed segment, each sample is one group commit's oldest byte.
 	 */
 	struct probe_hist received;
 };

@@ -374,7 +374,7 @@ void conn_rx_post(struct conn *c)
 	sqe = ring_sqe(c->ring, &c->rx_op);
 	io_uring_prep_recv(sqe, c->fd, c->rx_buf + c->rx_have, c->rx_want - c->rx_have,
 			   MSG_WAITALL);
-	ring_sqe_tag(c->ring, sqe, c->peer_tag); /* received to durable (BPF) */
+	ring_sqe_tag(c->ring, sqe, conn_rx_tag(c)); /* received to durable (BPF) */
 	c->rx_posted = true;
 	c->ops_pending++;
 }

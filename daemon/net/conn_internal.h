@@ -25,6 +25,19 @@ void conn_setup(struct conn *c, struct ring *r, int fd, const struct conn_ops *o
  * decrypts).  Does nothing while closing, failing or already posted. */
 void conn_rx_post(struct conn *c);
 
+/*
+ * The tag of the receive @c posts now (ring_sqe_tag()): its peer's number while it waits
+ * for a DATA frame's payload, which is WAL, and 0 (untagged: the BPF probes pass it over)
+ * for a frame header or another frame's payload.  A tagged receive starts the probes'
+ * "received to durable" clock, which the next sync stops: a PING or PONG an idle replica
+ * received started it too, and the first file after the idle time counted the idle time.
+ * (FILE_BEGIN carries the name and size alone: its file's WAL comes in DATA frames.)
+ */
+static inline unsigned int conn_rx_tag(const struct conn *c)
+{
+	return !c->rx_in_header && c->rx_frame.type == WIRE_DATA ? c->peer_tag : 0;
+}
+
 /* The frame header in c->rx_hdr is complete: decode and check it, then find a buffer for
  * the payload (conn_fail() on a bad header). */
 void conn_rx_header_done(struct conn *c);

@@ -285,7 +285,9 @@ static void conn_tls_recv_post(struct conn *c)
 				   c->tls_rec_want - c->tls_rec_have, MSG_WAITALL);
 	else
 		io_uring_prep_recv(sqe, c->fd, c->tls_rx, TLS_RX_SIZE, 0);
-	ring_sqe_tag(c->ring, sqe, c->peer_tag); /* received to durable (BPF) */
+	/* received to durable (BPF), by what the frame receive waits for, as conn_rx_post()
+	 * tags (the bytes of a DATA frame read with its header go untagged) */
+	ring_sqe_tag(c->ring, sqe, conn_rx_tag(c));
 	c->tls_rx_posted = true;
 	c->ops_pending++;
 }

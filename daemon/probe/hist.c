@@ -18,7 +18,7 @@ static const char *const fsync_what[] = {
 	"IORING_OP_FSYNC, submission to completion",
 	"fsync(2)/fdatasync(2) system calls",
 	"ext4_sync_file, every fsync by the daemon's threads",
-	"a receive from a peer to the completion of the next IORING_OP_FSYNC",
+	"a receive of WAL from a peer to the completion of the next IORING_OP_FSYNC",
 };
 
 uint64_t probe_hist_count(const struct probe_hist *h)
@@ -304,8 +304,9 @@ void probe_print_prometheus(FILE *out, const struct probe_snapshot *s)
 	prom_hist(out, "walship_fsync_duration_seconds", "path=\"io_uring\"", &s->fsync.io_uring);
 	prom_hist(out, "walship_fsync_duration_seconds", "path=\"syscall\"", &s->fsync.syscall);
 	prom_hist(out, "walship_fsync_duration_seconds", "path=\"ext4\"", &s->fsync.ext4);
-	fprintf(out, "# HELP walship_received_to_durable_seconds From a receive from a peer to "
-		     "the completion of the next fsync the daemon submits, once per fsync (BPF).\n"
+	fprintf(out, "# HELP walship_received_to_durable_seconds From a receive of WAL from a peer "
+		     "to the completion of the next fsync the daemon submits, once per fsync "
+		     "(BPF).\n"
 		     "# TYPE walship_received_to_durable_seconds histogram\n");
 	prom_hist(out, "walship_received_to_durable_seconds", "path=\"io_uring\"",
 		  &s->fsync.received);

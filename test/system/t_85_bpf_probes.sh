@@ -4,7 +4,8 @@
 # histograms every send the primary submitted; the pins dump as JSON with named fields;
 # /metrics is Prometheus text whose counts agree with `walship stats --json`; the ext4
 # probe sees the replica's fsyncs (its archive is on ext4 here); `walship status` shows
-# the same quantiles as `walship stats`; pins a killed walshipd left are removed at its next
+# the same quantiles as `walship stats`; received to durable starts at WAL received (an idle
+# replica's keepalives do not start it); pins a killed walshipd left are removed at its next
 # start, and a second walshipd of the same node_name leaves a running one's pins alone.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
@@ -183,6 +184,34 @@ grep -q 'usecs' <<<"$text" || fail "walship stats text has no histogram"
 in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json --interval 1 --count 1 |
 	jq -e '.interval_s == 1 and .afresh == false and .fsync' >/dev/null ||
 	fail "walship stats --interval printed no JSON of one interval"
+
+# Received to durable starts at WAL received, not at any receive: after the replica has
+# been idle for more than two keepalive intervals (PINGs and PONGs received, 5 s apart),
+# the samples one segment adds are its own, far under the idle time (the build before
+# started the clock at the first keepalive received after the last fsync, and the next
+# file's fsync counted the whole idle time).  Buckets as {"LOW_US": COUNT}.
+r2d_buckets() {
+	in_mnt "$R_PID" "$WALSHIP" stats -c "$RCONF" --json |
+		jq -c '[.received_to_durable.buckets[] | {(.low_us | tostring): .count}] | add // {}'
+}
+wait_for 15 "the replica's submitted fsyncs all measured" fsyncs_settled
+r2d_before=$(r2d_buckets)
+idle=12
+log "replica idle for $idle s, then one segment"
+sleep "$idle"
+seg=$(psql_at "$NS_P" "$PG_PORT" "insert into pgbench_history values (1, 1, 1, 1, now());
+	select pg_walfile_name(pg_switch_wal())")
+wait_archived "$seg"
+wait_for 15 "the replica's submitted fsyncs all measured" fsyncs_settled
+r2d_after=$(r2d_buckets)
+# the lower bounds (us) of the buckets that gained samples
+r2d_new=$(jq -n -c --argjson a "$r2d_after" --argjson b "$r2d_before" \
+	'[$a | to_entries[] | select(.value > ($b[.key] // 0)) | .key | tonumber]')
+log "received to durable after $idle s idle: new samples in the buckets from $r2d_new us"
+jq -e 'length > 0' <<<"$r2d_new" >/dev/null || fail "the segment after the idle time added no sample"
+# 2^22 us = 4.2 s: a sample that long spans the idle time, not the segment's transfer and fsync
+jq -e 'max < 4194304' <<<"$r2d_new" >/dev/null ||
+	fail "received-to-durable sample of the segment after $idle s idle spans the idle time: buckets from $r2d_new us"
 
 # Pins go away at exit (bpf_keep_pins = off).
 in_mnt "$P_PID" test -e "$PPIN/fsync_hist" || fail "primary pins gone early"

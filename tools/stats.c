@@ -27,8 +27,9 @@ void stats_usage(FILE *out)
 		"Options:\n"
 		"  -c, --config=FILE   config file, for node_name (default $%s, else %s)\n"
 		"  -j, --json          JSON instead of text\n"
-		"  -i, --interval=N    print what happened in each N seconds (deltas), like iostat\n"
-		"  -n, --count=M       with --interval: stop after M intervals\n"
+		"  -i, --interval=N    print what happened in each N seconds (deltas), like iostat;\n"
+		"                      waits while the pins are gone (walshipd stopped)\n"
+		"  -n, --count=M       with --interval: stop after M intervals printed\n"
 		"  -h, --help          show this help and exit\n"
 		"\n"
 		"Exit codes: 0 printed; 1 no probes' pins (probes off, walshipd stopped, or no\n"
@@ -74,7 +75,8 @@ int stats_main(int argc, char **argv)
 	};
 	struct probe_snapshot *now, *before, *delta;
 	const char *config_option = NULL;
-	long interval = 0, count = -1;
+	long interval = 0, count = -1, span = 0; /* span: intervals since @before was read */
+	bool gone = false; /* the pins were missing at the last read (said once) */
 	struct config cfg;
 	char dir[256], why[256], *end;
 	bool json = false;
@@ -144,22 +146,30 @@ int stats_main(int argc, char **argv)
 		free(now);
 		return CLI_EXIT_OK;
 	}
-	for (long i = 0; count < 0 || i < count; i++) {
+	*before = *now;
+	for (long printed = 0; count < 0 || printed < count;) {
 		bool afresh;
 
-		*before = *now;
 		sleep((unsigned int)interval);
+		span++;
 		ret = probe_read_pinned(dir, now, why, sizeof(why));
 		if (ret == -ENOENT) {
-			log_error("the probes' pins in \"%s\" are gone (walshipd stopped?)", dir);
-			free(now);
-			return 1;
+			/* walshipd stopped (its pins go unless bpf_keep_pins), or restarting: its
+			 * next run's pins are read when they are there, counted afresh */
+			if (!gone)
+				log_log("the probes' pins in \"%s\" are gone (walshipd stopped?): "
+					"waiting for them",
+					dir);
+			gone = true;
+			continue;
 		}
 		if (ret < 0) {
 			stats_read_failed(dir, ret, why);
 			free(now);
 			return 1;
 		}
+		gone = false;
+		printed++;
 		afresh = !probe_snapshot_sub(delta, now, before);
 		if (afresh)
 			log_log("the histograms were made afresh (walshipd restarted): what follows "
@@ -172,9 +182,11 @@ int stats_main(int argc, char **argv)
 			if (afresh)
 				printf("%s (since walshipd restarted)\n", stamp);
 			else
-				printf("%s (last %ld s)\n", stamp, interval);
+				printf("%s (last %ld s)\n", stamp, span * interval);
 		}
-		stats_print(delta, json, interval, afresh);
+		stats_print(delta, json, span * interval, afresh);
+		*before = *now;
+		span = 0;
 	}
 	free(now);
 	return CLI_EXIT_OK;

@@ -80,7 +80,8 @@ static bool hist_sub(struct probe_hist *out, const struct probe_hist *a, const s
 bool probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
 			const struct probe_snapshot *before)
 {
-	bool ok = hist_sub(&out->fsync.io_uring, &now->fsync.io_uring, &before->fsync.io_uring) &&
+	bool ok = !memcmp(now->map_id, before->map_id, sizeof(now->map_id)) &&
+		  hist_sub(&out->fsync.io_uring, &now->fsync.io_uring, &before->fsync.io_uring) &&
 		  hist_sub(&out->fsync.syscall, &now->fsync.syscall, &before->fsync.syscall) &&
 		  hist_sub(&out->fsync.ext4, &now->fsync.ext4, &before->fsync.ext4) &&
 		  hist_sub(&out->fsync.received, &now->fsync.received, &before->fsync.received);
@@ -95,6 +96,7 @@ bool probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot 
 			      &before->send[peer].released);
 		memcpy(out->peer[peer], now->peer[peer], sizeof(out->peer[peer]));
 	}
+	memcpy(out->map_id, now->map_id, sizeof(out->map_id));
 	if (!ok)
 		*out = *now;
 	return ok;

@@ -20,6 +20,9 @@ struct probe_snapshot {
 	struct probe_send send[PROBE_MAX_PEERS];
 	/* "" when unused; address characters alone, others replaced (probe_read_maps()) */
 	char peer[PROBE_MAX_PEERS][PROBE_PEER_ADDR_LEN];
+	/* the kernel's ids of the maps read (fsync_hist, send_hist, peers): another id is
+	 * another map, made by a walshipd started since (0: not read from maps) */
+	uint32_t map_id[3];
 };
 
 /* How peer number @peer of @s is named: its host, or "unknown #N" (in @buf, @len bytes)
@@ -34,8 +37,9 @@ uint64_t probe_hist_count(const struct probe_hist *h);
 double probe_hist_quantile_us(const struct probe_hist *h, double q);
 
 /* @out = @now - @before, slot by slot (for --interval deltas); peers are kept.  False,
- * with @out = @now, when a count went back or a peer number names another host: the
- * histograms were made afresh between the two (walshipd restarted). */
+ * with @out = @now, when the maps are others (their ids), a count went back or a peer
+ * number names another host: the histograms were made afresh between the two (walshipd
+ * restarted; its new counts may all be at or above the old ones). */
 bool probe_snapshot_sub(struct probe_snapshot *out, const struct probe_snapshot *now,
 			const struct probe_snapshot *before);
 

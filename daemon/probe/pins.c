@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/compiler.h"
 #include "probe/pins.h"
 
 /* bpf(2) with @attr zeroed by the caller past what @cmd uses.  Returns the result or
@@ -85,9 +86,9 @@ static const struct {
 	{ PROBE_MAP_PEERS, sizeof(struct probe_peer), PROBE_MAX_PEERS },
 };
 
-/* Whether map @fd has the layout of pin_layout[@i]: 0, -EPROTO (what differs in @why), or
- * -errno. */
-static int pin_map_check(int fd, size_t i, char *why, size_t why_len)
+/* Whether map @fd has the layout of pin_layout[@i]: 0 with its id in @id, -EPROTO (what
+ * differs in @why), or -errno. */
+static int pin_map_check(int fd, size_t i, uint32_t *id, char *why, size_t why_len)
 {
 	struct bpf_map_info info;
 	int ret = pin_map_info(fd, &info);
@@ -96,8 +97,10 @@ static int pin_map_check(int fd, size_t i, char *why, size_t why_len)
 		return ret;
 	if (info.type == BPF_MAP_TYPE_ARRAY && info.key_size == sizeof(__u32) &&
 	    info.value_size == pin_layout[i].value_size &&
-	    info.max_entries == pin_layout[i].max_entries)
+	    info.max_entries == pin_layout[i].max_entries) {
+		*id = info.id;
 		return 0;
+	}
 	snprintf(why, why_len,
 		 "%s has type %u, key_size %u, value_size %u, max_entries %u; this walship reads "
 		 "type %u, key_size %zu, value_size %u, max_entries %u",
@@ -131,17 +134,20 @@ int probe_read_maps(int fsync_fd, int send_fd, int peers_fd, struct probe_snapsh
 		    size_t why_len)
 {
 	const int fds[] = { fsync_fd, send_fd, peers_fd };
+	uint32_t ids[ARRAY_SIZE(fds)];
 	__u32 key = 0;
 	int ret;
 
-	_Static_assert(sizeof(fds) / sizeof(fds[0]) == sizeof(pin_layout) / sizeof(pin_layout[0]),
-		       "a layout for every map read");
+	_Static_assert(ARRAY_SIZE(fds) == ARRAY_SIZE(pin_layout) &&
+			       sizeof(ids) == sizeof(s->map_id),
+		       "a layout and an id for every map read");
 	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		ret = pin_map_check(fds[i], i, why, why_len);
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		ret = pin_map_check(fds[i], i, &ids[i], why, why_len);
 		if (ret < 0)
 			return ret;
 	}
+	memcpy(s->map_id, ids, sizeof(s->map_id));
 	ret = pin_map_lookup(fsync_fd, &key, &s->fsync);
 	if (ret < 0)
 		return ret;

@@ -22,7 +22,8 @@
 void probe_pin_dir(const char *node_name, char *buf, size_t len);
 
 /*
- * Read the three maps (fsync histograms, send histograms, peers) into @s.  Returns 0;
+ * Read the three maps (fsync histograms, send histograms, peers) into @s, their ids into
+ * s->map_id.  Returns 0;
  * -EPROTO when a map is not of this build's layout, with what differs in @why (@why_len
  * bytes; may be NULL), and nothing read; or -errno of the system call that failed (not
  * logged).

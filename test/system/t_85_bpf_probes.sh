@@ -6,7 +6,8 @@
 # probe sees the replica's fsyncs (its archive is on ext4 here); `walship status` shows
 # the same quantiles as `walship stats`; received to durable starts at WAL received (an idle
 # replica's keepalives do not start it); pins a killed walshipd left are removed at its next
-# start, and a second walshipd of the same node_name leaves a running one's pins alone.
+# start, and a second walshipd of the same node_name leaves a running one's pins alone;
+# `walship stats --interval` waits across a restart and counts the new maps afresh.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -260,6 +261,29 @@ grep -q 'BPF probes are off: another walshipd of this node_name' "$TEST_DIR/$nod
 walshipd_stop "$K2CONF"
 [[ -e $KPIN/fsync_hist ]] || fail "the first walshipd's pins went with the second one's stop"
 log "ok: a second walshipd of the same node_name leaves the first one's pins alone"
+
+# walship stats --interval across a restart: while the pins are gone (a clean stop removes
+# them) it waits, saying so once on stderr, and the next walshipd's histograms, other maps
+# (their ids), are counted afresh, though each of its counts may be at or above the old
+# one's (here, neither connected: their few start-up fsyncs).  The build before exited 1
+# at the first read without the pins, and took such counts for the same histograms.
+"$WALSHIP" stats -c "$KCONF" --json --interval 2 --count 1 >"$TEST_DIR/stats-restart.json" \
+	2>"$TEST_DIR/stats-restart.err" &
+stats_pid=$!
+ws_sleep 0.5 # its first read, of the first walshipd's maps, is done
+walshipd_stop "$KCONF"
+[[ ! -e $KPIN/fsync_hist ]] || fail "pins left in $KPIN after a clean stop"
+ws_sleep 2.5 # its read 2 s after the first finds no pins
+start_in_host_mnt
+rc=0
+wait "$stats_pid" || rc=$?
+cat "$TEST_DIR/stats-restart.err"
+((rc == 0)) || fail "walship stats --interval across a restart exited $rc"
+assert_eq "$(grep -c 'are gone (walshipd stopped?): waiting for them' "$TEST_DIR/stats-restart.err")" \
+	1 "walship stats: lines saying the pins are gone"
+assert_eq "$(jq -c '.afresh' "$TEST_DIR/stats-restart.json")" true \
+	"walship stats --interval: afresh in the interval of the restart"
+log "ok: walship stats --interval waits for the pins of a restarted walshipd, counted afresh"
 walshipd_stop "$KCONF"
 [[ ! -e $KPIN ]] || fail "pins left in $KPIN after a clean stop"
 log "PASS"

@@ -42,8 +42,8 @@ static void test_unnamed_peers_distinct(void **state)
 }
 
 /* walship stats --interval: a delta of two reads, or, when the histograms were made
- * afresh between them (a count went back, a peer number names another host), the counts
- * since then (before: wrapped-around counts near 2^64). */
+ * afresh between them (other maps, a count went back, a peer number names another host),
+ * the counts since then (before: wrapped-around counts near 2^64). */
 static void test_delta_afresh(void **state)
 {
 	static struct probe_snapshot before, now, delta;
@@ -66,6 +66,25 @@ static void test_delta_afresh(void **state)
 	snprintf(now.peer[1], sizeof(now.peer[1]), "10.0.0.2");
 	assert_false(probe_snapshot_sub(&delta, &now, &before));
 	assert_string_equal(delta.peer[1], "10.0.0.2");
+	/* A walshipd restarted with other maps whose counts are all at or above the old ones
+	 * (it counted more since than the old one had): told by the maps' ids (before: a
+	 * delta of two unrelated runs). */
+	memset(&before, 0, sizeof(before));
+	before.fsync.io_uring.slots[4] = 10;
+	before.fsync.io_uring.count = 10;
+	before.map_id[0] = 7;
+	before.map_id[1] = 8;
+	before.map_id[2] = 9;
+	now = before;
+	now.fsync.io_uring.slots[4] = 12;
+	now.fsync.io_uring.count = 12;
+	for (int i = 0; i < 3; i++)
+		now.map_id[i] = before.map_id[i] + 10;
+	assert_false(probe_snapshot_sub(&delta, &now, &before));
+	assert_int_equal(delta.fsync.io_uring.count, 12);
+	memcpy(now.map_id, before.map_id, sizeof(now.map_id));
+	assert_true(probe_snapshot_sub(&delta, &now, &before));
+	assert_int_equal(delta.fsync.io_uring.count, 2);
 }
 
 int main(void)

@@ -132,6 +132,9 @@ static void test_other_layout_refused(void **state)
 	 * would see a lookup. */
 	assert_int_equal(probe_read_maps(fds[0], fds[1], fds[2], s, NULL, 0), 0);
 	assert_int_equal(s->fsync.io_uring.count, 0xababababababababULL);
+	/* with the maps' ids, which tell another walshipd's maps (walship stats --interval) */
+	assert_true(s->map_id[0] && s->map_id[1] && s->map_id[2]);
+	assert_true(s->map_id[0] != s->map_id[1] && s->map_id[1] != s->map_id[2]);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 	free(s);

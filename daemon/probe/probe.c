@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/caps.h"
+#include "common/compiler.h"
 #include "common/log.h"
 #include "net/peertag.h"
 #include "probe/pins.h"
@@ -312,6 +313,42 @@ static int probe_load(struct probe *p, const struct bpf_object_open_opts *opts, 
 	return probes_bpf__load(p->skel);
 }
 
+/*
+ * bpf_keep_pins, after a load that failed: whether a map kept in @p->pin_dir differs from
+ * this build's in what libbpf compares before it reuses a pin, and refuses to ("parameter
+ * mismatch"): type, key and value sizes, entries, flags.  False when every pin there fits
+ * or cannot be looked at: the load failed for another reason (the verifier), and the kept
+ * histograms stay.  @kept: whether any pin is there.
+ */
+static bool probe_pins_misfit(struct probe *p, bool *kept)
+{
+	struct bpf_map *maps[] = { p->skel->maps.fsync_hist, p->skel->maps.send_hist,
+				   p->skel->maps.peers };
+	bool misfit = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(maps) && !misfit; i++) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		char path[sizeof(p->pin_dir) + 64];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", p->pin_dir, bpf_map__name(maps[i]));
+		fd = bpf_obj_get(path);
+		*kept = *kept || fd >= 0 || errno != ENOENT;
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+			misfit = info.type != (__u32)bpf_map__type(maps[i]) ||
+				 info.key_size != bpf_map__key_size(maps[i]) ||
+				 info.value_size != bpf_map__value_size(maps[i]) ||
+				 info.max_entries != bpf_map__max_entries(maps[i]) ||
+				 info.map_flags != bpf_map__map_flags(maps[i]);
+		close(fd);
+	}
+	return misfit;
+}
+
 static void probe_unpin(struct probe *p)
 {
 	bpf_map__unpin(p->skel->maps.fsync_hist, NULL);
@@ -395,13 +432,24 @@ int probe_start(const struct config *cfg, struct probe **out)
 	ret = probe_load(p, &opts, &submit, others, sizeof(others));
 	/* Pins kept (bpf_keep_pins) by a build whose maps differ: libbpf refuses to reuse
 	 * them ("parameter mismatch"); start afresh rather than leave the probes off, or
-	 * walshipd down with probes = on. */
-	if (ret < 0 && ret != -EPERM && p->skel && p->keep_pins && probe_unpin_stale(p) > 0) {
-		log_warning("BPF probes: the histograms pinned in \"%s\" do not fit this build's "
-			    "probes (pinned by another version); removed, counting afresh",
-			    p->pin_dir);
-		probes_bpf__destroy(p->skel);
-		ret = probe_load(p, &opts, &submit, others, sizeof(others));
+	 * walshipd down with probes = on.  Only then: a load that failed otherwise (the
+	 * verifier) removed the kept histograms, and failed again. */
+	if (ret < 0 && ret != -EPERM && p->skel && p->keep_pins) {
+		bool kept = false;
+
+		if (probe_pins_misfit(p, &kept) && probe_unpin_stale(p) > 0) {
+			log_warning("BPF probes: the histograms pinned in \"%s\" do not fit this "
+				    "build's probes (pinned by another version); removed, counting "
+				    "afresh",
+				    p->pin_dir);
+			probes_bpf__destroy(p->skel);
+			ret = probe_load(p, &opts, &submit, others, sizeof(others));
+		} else if (kept) {
+			log_log("BPF probes: the histograms pinned in \"%s\" are kept "
+				"(bpf_keep_pins = on): they fit this build's probes, which did not "
+				"load for another reason",
+				p->pin_dir);
+		}
 	}
 	if (!p->skel) {
 		why = "could not open the BPF object";

@@ -7,7 +7,9 @@
 # the same quantiles as `walship stats`; received to durable starts at WAL received (an idle
 # replica's keepalives do not start it); pins a killed walshipd left are removed at its next
 # start, and a second walshipd of the same node_name leaves a running one's pins alone;
-# `walship stats --interval` waits across a restart and counts the new maps afresh.
+# `walship stats --interval` waits across a restart and counts the new maps afresh; with
+# bpf_keep_pins = on, kept pins that do not fit are removed, and pins that fit are kept
+# when the programs do not load for another reason.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -286,4 +288,51 @@ assert_eq "$(jq -c '.afresh' "$TEST_DIR/stats-restart.json")" true \
 log "ok: walship stats --interval waits for the pins of a restarted walshipd, counted afresh"
 walshipd_stop "$KCONF"
 [[ ! -e $KPIN ]] || fail "pins left in $KPIN after a clean stop"
+
+# bpf_keep_pins = on: kept pins whose maps do not fit this build's (another version's) are
+# removed and the probes count afresh; kept pins that fit stay when the programs do not
+# load for another reason: here a kept pin walshipd may not open for writing (0400, with
+# CAP_DAC_OVERRIDE dropped).  The build before took every failed load for a misfit:
+# it removed the kept histograms, and loaded afresh.
+knode=t85-keep-$$
+KKCONF=$TEST_DIR/$knode/walship.conf
+KKPIN=/sys/fs/bpf/walship/$knode
+write_replica_conf "$KKCONF" "$TEST_DIR/$knode" "$NS_P" probes=auto bpf_keep_pins=on
+# keep_fail MSG: fail, removing the pins first (they outlive the test in the host's bpffs)
+keep_fail() {
+	rm -rf "$KKPIN"
+	fail "$@"
+}
+# start_keep [CMD...]: walshipd of KKCONF in the host's mount namespace, run by CMD
+start_keep() {
+	nsenter --net="/run/netns/$NS_R1" "$@" "$WALSHIPD" -c "$KKCONF" >>"$TEST_DIR/$knode.log" 2>&1 &
+	WS_DAEMON_PID[$KKCONF]=$!
+	wait_for 30 "walshipd $knode to answer" walship_answers "$KKCONF"
+}
+pin_ids() {
+	for map in fsync_hist send_hist peers; do
+		bpftool -j map show pinned "$KKPIN/$map" | jq -r .id
+	done | tr '\n' ' '
+}
+mkdir -p "$KKPIN"
+bpftool map create "$KKPIN/fsync_hist" type array key 4 value 1024 entries 1 name fsync_hist
+start_keep
+grep -q "histograms pinned in \"$KKPIN\" do not fit this build's probes (pinned by another version); removed" \
+	"$TEST_DIR/$knode.log" || keep_fail "kept pins of another layout not removed: $(grep 'BPF probes' "$TEST_DIR/$knode.log")"
+grep -q 'BPF probes on' "$TEST_DIR/$knode.log" || keep_fail "probes not on after removing the pins that did not fit"
+"$WALSHIP" stats -c "$KKCONF" --json | jq -e .fsync >/dev/null || keep_fail "walship stats cannot read the new pins"
+walshipd_stop "$KKCONF"
+ids=$(pin_ids)
+log "pins kept by the stopped walshipd (bpf_keep_pins): map ids $ids"
+chmod 0400 "$KKPIN/send_hist"
+start_keep capsh --drop=cap_dac_override -- -c 'exec "$@"' walshipd
+sed -n 's/^.*\(BPF probes\)/    | \1/p' "$TEST_DIR/$knode.log"
+grep -q "histograms pinned in \"$KKPIN\" are kept (bpf_keep_pins = on): they fit" "$TEST_DIR/$knode.log" ||
+	keep_fail "walshipd did not say it kept the pins that fit"
+(($(grep -c 'do not fit this build' "$TEST_DIR/$knode.log") == 1)) ||
+	keep_fail "kept pins that fit were taken for another version's and removed"
+walshipd_stop "$KKCONF"
+[[ "$(pin_ids)" == "$ids" ]] || keep_fail "the kept pins were replaced: map ids $ids, now $(pin_ids)"
+rm -rf "$KKPIN"
+log "ok: bpf_keep_pins: pins that do not fit removed, pins that fit kept when the load fails otherwise"
 log "PASS"

@@ -16,7 +16,7 @@
 #ifndef WALSHIP_BPF_PROBES_H
 #define WALSHIP_BPF_PROBES_H
 
-#define PROBE_HIST_SLOTS 27 /* 2^27 us = 134 s: the last slot */
+#define PROBE_HIST_SLOTS 27 /* the last slot, 26, from 2^26 us = 67 s up */
 #define PROBE_MAX_PEERS 64 /* peer 0: sends without a peer (none today) */
 #define PROBE_TAG_SHIFT 48
 #define PROBE_TAG_FSYNC 0x7fff /* every IORING_OP_FSYNC and RWF_DSYNC write the daemon submits */

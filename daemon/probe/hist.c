@@ -30,7 +30,9 @@ uint64_t probe_hist_count(const struct probe_hist *h)
 	return n;
 }
 
-/* Bucket @slot holds [low, high) microseconds. */
+/* Bucket @slot holds [low, high) microseconds; the last one has no high (probes.h). */
+#define LAST_SLOT (PROBE_HIST_SLOTS - 1)
+
 static double slot_low_us(int slot)
 {
 	return slot == 0 ? 0.0 : (double)(1ULL << slot);
@@ -54,11 +56,14 @@ double probe_hist_quantile_us(const struct probe_hist *h, double q)
 		if (n && (double)(seen + n) >= rank) {
 			double frac = (rank - (double)seen) / (double)n;
 
+			/* the open-ended last bucket: its low, as Prometheus answers in +Inf */
+			if (slot == LAST_SLOT)
+				return slot_low_us(slot);
 			return slot_low_us(slot) + (slot_high_us(slot) - slot_low_us(slot)) * frac;
 		}
 		seen += n;
 	}
-	return slot_high_us(PROBE_HIST_SLOTS - 1);
+	return slot_low_us(LAST_SLOT);
 }
 
 /* @out = @a - @b; false (and @out untouched past the first slot that went back) when a
@@ -164,10 +169,12 @@ static void print_log2_hist(FILE *out, const struct probe_hist *h)
 	fprintf(out, "     usecs               : count    distribution\n");
 	for (int slot = 0; slot <= last; slot++) {
 		unsigned long long low = slot == 0 ? 0 : 1ULL << slot;
-		unsigned long long high = (1ULL << (slot + 1)) - 1;
+		char high[24] = "inf";
 		int stars = (int)(h->slots[slot] * 40 / max);
 
-		fprintf(out, "%10llu -> %-10llu : %-8llu |%-*.*s|\n", low, high,
+		if (slot != LAST_SLOT)
+			snprintf(high, sizeof(high), "%llu", (1ULL << (slot + 1)) - 1);
+		fprintf(out, "%10llu -> %-10s : %-8llu |%-*.*s|\n", low, high,
 			(unsigned long long)h->slots[slot], 40, stars,
 			"****************************************");
 	}
@@ -239,11 +246,15 @@ static void json_hist(FILE *out, const struct probe_hist *h)
 		(unsigned long long)n, (double)h->sum_ns / 1000.0, probe_hist_quantile_us(h, 0.5),
 		probe_hist_quantile_us(h, 0.9), probe_hist_quantile_us(h, 0.99));
 	for (int slot = 0; slot < PROBE_HIST_SLOTS; slot++) {
+		char high[24] = "null"; /* the last bucket: open-ended */
+
 		if (!h->slots[slot])
 			continue;
-		fprintf(out, "%s{\"low_us\": %llu, \"high_us\": %llu, \"count\": %llu}",
-			first ? "" : ", ", slot == 0 ? 0ULL : 1ULL << slot,
-			(1ULL << (slot + 1)) - 1, (unsigned long long)h->slots[slot]);
+		if (slot != LAST_SLOT)
+			snprintf(high, sizeof(high), "%llu", (1ULL << (slot + 1)) - 1);
+		fprintf(out, "%s{\"low_us\": %llu, \"high_us\": %s, \"count\": %llu}",
+			first ? "" : ", ", slot == 0 ? 0ULL : 1ULL << slot, high,
+			(unsigned long long)h->slots[slot]);
 		first = false;
 	}
 	fprintf(out, "]}");
@@ -285,12 +296,12 @@ static void prom_hist(FILE *out, const char *name, const char *labels, const str
 {
 	uint64_t cum = 0;
 
-	for (int slot = 0; slot < PROBE_HIST_SLOTS - 1; slot++) {
+	for (int slot = 0; slot < LAST_SLOT; slot++) {
 		cum += h->slots[slot];
 		fprintf(out, "%s_bucket{%s,le=\"%g\"} %llu\n", name, labels,
 			slot_high_us(slot) / 1e6, (unsigned long long)cum);
 	}
-	cum += h->slots[PROBE_HIST_SLOTS - 1];
+	cum += h->slots[LAST_SLOT];
 	fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
 	fprintf(out, "%s_sum{%s} %.9f\n", name, labels, (double)h->sum_ns / 1e9);
 	fprintf(out, "%s_count{%s} %llu\n", name, labels, (unsigned long long)cum);

@@ -33,7 +33,8 @@ const char *probe_peer_label(const struct probe_snapshot *s, int peer, char *buf
 uint64_t probe_hist_count(const struct probe_hist *h);
 
 /* Quantile @q (0..1) of @h in microseconds, interpolated inside its log2 bucket as
- * Prometheus' histogram_quantile() does; 0 when @h is empty. */
+ * Prometheus' histogram_quantile() does (in the last, open-ended one, from 67 s up, its
+ * lower bound); 0 when @h is empty. */
 double probe_hist_quantile_us(const struct probe_hist *h, double q);
 
 /* @out = @now - @before, slot by slot (for --interval deltas); peers are kept.  False,

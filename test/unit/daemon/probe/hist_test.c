@@ -87,9 +87,40 @@ static void test_delta_afresh(void **state)
 	assert_int_equal(delta.fsync.io_uring.count, 2);
 }
 
+/* The last bucket is open-ended, from 2^26 us (67 s) up: no upper bound in the text
+ * ("inf") nor the JSON (null), and a quantile in it is its lower bound (it was shown as
+ * [67 s, 134 s), and quantiles interpolated up to 134 s). */
+static void test_last_bucket_open(void **state)
+{
+	static struct probe_snapshot s;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.fsync.io_uring.slots[3] = 1;
+	s.fsync.io_uring.slots[PROBE_HIST_SLOTS - 1] = 3; /* e.g. 10 minutes each */
+	s.fsync.io_uring.count = 4;
+	assert_true(probe_hist_quantile_us(&s.fsync.io_uring, 0.99) == 67108864.0);
+	assert_true(probe_hist_quantile_us(&s.fsync.io_uring, 0.5) == 67108864.0);
+	assert_true(probe_hist_quantile_us(&s.fsync.io_uring, 0.25) <= 16.0);
+	out = open_memstream(&text, &len);
+	assert_non_null(out);
+	probe_print_json(out, &s, 0, false);
+	probe_print_text(out, &s);
+	fclose(out);
+	assert_non_null(strstr(text, "{\"low_us\": 8, \"high_us\": 15, \"count\": 1}"));
+	assert_non_null(strstr(text, "{\"low_us\": 67108864, \"high_us\": null, \"count\": 3}"));
+	assert_non_null(strstr(text, "  67108864 -> inf        : 3 "));
+	assert_null(strstr(text, "134217727"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_last_bucket_open),
 		cmocka_unit_test(test_unnamed_peers_distinct),
 		cmocka_unit_test(test_delta_afresh),
 	};

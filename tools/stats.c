@@ -50,7 +50,8 @@ static void stats_read_failed(const char *dir, int ret, const char *why)
 	}
 	log_error("could not read the probes' histograms in \"%s\": %s", dir, strerror(-ret));
 	log_hint("The probes are on while walshipd runs with probes = on or auto and the "
-		 "privileges for BPF; reading the pins needs root or CAP_BPF.");
+		 "privileges for BPF; reading the pins needs access to their folder and files "
+		 "(root, or walshipd's user) and, before Linux 6.5, CAP_BPF.");
 }
 
 /* @interval_s > 0: @s is one interval's counts (afresh: since walshipd restarted). */

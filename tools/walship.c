@@ -5,7 +5,7 @@
  *   walship push  [-c FILE] PATH        archive_command (push.h)
  *   walship fetch [-c FILE] NAME DEST   restore_command (fetch.h)
  *   walship status [-c FILE] [--json]   the daemon's state (status.h)
- *   walship stats [-c FILE] [--json] [--interval N]   BPF latency histograms (stats.h)
+ *   walship stats [-c FILE] [--json] [--interval N [--count M]]   BPF latency histograms (stats.h)
  *   walship password USER               a standby's SCRAM verifier (password.h)
  *
  * docs/cli.md documents them, their exit codes and the permissions they need.

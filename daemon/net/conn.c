@@ -232,6 +232,7 @@ void conn_rx_deliver(struct conn *c)
 		return;
 	}
 	c->stats.frames_received++;
+	c->rx_last_type = c->rx_frame.type;
 	c->rx_slot = NULL;
 	/* The owner may close @c from rx_frame (a file it sends shrank, say): counted as
 	 * busy meanwhile, so that it is freed only once this returns, and not used after. */

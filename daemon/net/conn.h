@@ -139,6 +139,7 @@ struct conn {
 	uint32_t rx_want;
 	uint32_t rx_have;
 	bool rx_in_header;
+	uint8_t rx_last_type; /* the last frame delivered (user-space TLS's probe tag) */
 	bool rx_paused;
 	bool rx_posted;
 	uint8_t rx_small[WIRE_MAX_CONTROL_PAYLOAD];

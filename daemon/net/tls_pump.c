@@ -286,8 +286,13 @@ static void conn_tls_recv_post(struct conn *c)
 	else
 		io_uring_prep_recv(sqe, c->fd, c->tls_rx, TLS_RX_SIZE, 0);
 	/* received to durable (BPF), by what the frame receive waits for, as conn_rx_post()
-	 * tags (the bytes of a DATA frame read with its header go untagged) */
-	ring_sqe_tag(c->ring, sqe, conn_rx_tag(c));
+	 * tags; but a record read here holds whole frames, a DATA frame's header and payload
+	 * together (one send of the peer's): a header awaited right after a DATA frame is
+	 * taken for the next one's, or the WAL of a stream would go unmeasured (a PING
+	 * that ends an idle stretch there starts the clock once too early) */
+	ring_sqe_tag(c->ring, sqe,
+		     c->rx_in_header && c->rx_last_type == WIRE_DATA ? c->peer_tag :
+								       conn_rx_tag(c));
 	c->tls_rx_posted = true;
 	c->ops_pending++;
 }

@@ -446,8 +446,9 @@ int probe_start(const struct config *cfg, struct probe **out)
 			ret = probe_load(p, &opts, &submit, others, sizeof(others));
 		} else if (kept) {
 			log_log("BPF probes: the histograms pinned in \"%s\" are kept "
-				"(bpf_keep_pins = on): they fit this build's probes, which did not "
-				"load for another reason",
+				"(bpf_keep_pins = on): they fit this build's probes, or could not "
+				"be opened to compare, and the probes did not load for another "
+				"reason",
 				p->pin_dir);
 		}
 	}
@@ -479,7 +480,8 @@ int probe_start(const struct config *cfg, struct probe **out)
 	return 0;
 
 out_unpin:
-	probe_unpin(p);
+	if (!p->keep_pins) /* (kept: the histograms outlive a start that failed too) */
+		probe_unpin(p);
 out_destroy:
 	probes_bpf__destroy(p->skel);
 out_rmdir:

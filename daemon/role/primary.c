@@ -582,6 +582,15 @@ static void primary_reload(void *state, const struct config *cfg)
 	pr->cfg.spool_max_size_mb = cfg->spool_max_size_mb;
 	primary_check_spool_size(pr);
 	pr->cfg.spool_overflow = cfg->spool_overflow;
+	/* A shorter spool_delay applies to the pushes waiting to be held too, each counted
+	 * from when its wait began (the old delay before its end), or a push_timeout
+	 * shortened with it below could fail a push before it is held, which the rule
+	 * across the two keys forbids. */
+	if (cfg->spool_delay_ms < pr->cfg.spool_delay_ms)
+		for (struct push *p = pr->pushes; p; p = p->next)
+			if (p->spool_wait_until_ms)
+				p->spool_wait_until_ms -=
+					pr->cfg.spool_delay_ms - cfg->spool_delay_ms;
 	pr->cfg.spool_delay_ms = cfg->spool_delay_ms;
 	pr->cfg.keepalive_interval_ms = cfg->keepalive_interval_ms;
 	primary_reload_hba(pr, cfg->hba_file);

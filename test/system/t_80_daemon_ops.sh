@@ -88,6 +88,11 @@ grep -q "only 0 of 1 required replica acknowledgements within 2000 ms" "$TEST_DI
 [[ $(wc -l <"$TEST_DIR/push.out") -eq 1 ]] || fail "push printed more than one line"
 failed1=$(status_counter "$PCONF" pushes_failed)
 ((failed1 > failed0)) || fail "pushes_failed went from $failed0 to $failed1"
+# (room for the push below: a 16 MiB segment to a replica just back, on a loaded machine)
+sed -i 's/^push_timeout = .*/push_timeout = 20s/' "$PCONF"
+kill -HUP "${WS_DAEMON_PID[$PCONF]}"
+wait_for 10 "the primary to load push_timeout = 20s" \
+	grep -q 'parameter "push_timeout" changed to "20s"' "$TEST_DIR/ws-primary.log"
 
 log "the replica comes back by itself and the retried push succeeds"
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1.log"

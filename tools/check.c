@@ -64,16 +64,11 @@ attr_printf(5, 6) static void check_item(struct check_run *run, enum check_resul
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	/* Settings quoted here come from files a database superuser writes (ALTER SYSTEM):
-	 * no control character reaches the terminal of the root running the check.  As
-	 * walship status shows text a peer sent: printable ASCII and well-formed UTF-8
-	 * past the C1 controls (U+00A0 on) as they are, any other byte '?'. */
+	 * no control character reaches the terminal of the root running the check. */
 	for (char *c = what; *c;) {
-		unsigned char ch = (unsigned char)*c;
-		size_t n = utf8_char_len(c);
+		size_t n = utf8_shown_len(c);
 
-		if (n == 1 && ch >= 0x20 && ch < 0x7f)
-			c++;
-		else if (n > 1 && !(ch == 0xc2 && (unsigned char)c[1] < 0xa0))
+		if (n)
 			c += n;
 		else
 			*c++ = '?';
@@ -649,18 +644,35 @@ static bool hba_list_has(char *list, const char *word)
 	return false;
 }
 
+/* The kinds of connection a pg_hba.conf line matches: over the UNIX socket, IPv4, IPv6
+ * (a host name, all, samehost, samenet: both). */
+#define HBA_LOCAL 1u
+#define HBA_IPV4 2u
+#define HBA_IPV6 4u
+
+static unsigned int hba_kinds(bool local, const char *addr)
+{
+	if (local)
+		return HBA_LOCAL;
+	if (strchr(addr, ':'))
+		return HBA_IPV6;
+	if (addr[0] >= '0' && addr[0] <= '9' && strchr(addr, '.'))
+		return HBA_IPV4;
+	return HBA_IPV4 | HBA_IPV6;
+}
+
 /*
  * Whether pg_hba.conf lets a replication connection in: a `host`/`hostssl`/`hostnossl`/
  * `local` line whose database is the keyword replication (quoted, "replication" is a
- * database of that name) and whose method is not reject, not behind a line that rejects
- * every replication connection of its kind (`host replication all all reject`, or
- * 0.0.0.0/0, ::/0; `local replication all reject`): PostgreSQL takes the first line that
- * matches.  Returns 1, 0, or -errno.
+ * database of that name) and whose method is not reject, not behind lines that reject
+ * every replication connection of its kinds (`host replication all all reject`, or
+ * 0.0.0.0/0 for IPv4, ::/0 for IPv6; `local replication all reject`): PostgreSQL takes
+ * the first line that matches.  Returns 1, 0, or -errno.
  */
 static int hba_has_replication_line(const char *path)
 {
 	char type[32], database[256], user[256], addr[256], field[256], *line = NULL;
-	bool host_shut = false, local_shut = false;
+	unsigned int shut = 0;
 	size_t cap = 0;
 	int found = 0;
 	FILE *in = fopen(path, "re");
@@ -670,7 +682,8 @@ static int hba_has_replication_line(const char *path)
 	/* (whole lines, however long: a tail read as a line of its own would count) */
 	while (!found && getline(&line, &cap, in) >= 0) {
 		char *hash = strchr(line, '#'), *at = line, method[64] = "";
-		bool local, everyone;
+		unsigned int kinds;
+		bool local;
 
 		if (hash)
 			*hash = '\0';
@@ -694,17 +707,18 @@ static int hba_has_replication_line(const char *path)
 		}
 		if (!hba_list_has(database, "replication"))
 			continue;
-		everyone = !strcmp(user, "all") &&
-			   (local || !strcmp(addr, "all") || !strcmp(addr, "0.0.0.0/0") ||
-			    !strcmp(addr, "::/0") || !strcmp(addr, "::0/0"));
+		kinds = hba_kinds(local, addr);
 		if (!strcmp(method, "reject")) {
-			if (everyone && local)
-				local_shut = true;
-			else if (everyone && !strcmp(type, "host"))
-				host_shut = true;
+			/* every replication connection of its kinds: all users, all addresses
+			 * of a family (0.0.0.0/0 is IPv4's alone, ::/0 IPv6's) */
+			if (!strcmp(user, "all") &&
+			    (local || (!strcmp(type, "host") &&
+				       (!strcmp(addr, "all") || !strcmp(addr, "0.0.0.0/0") ||
+					!strcmp(addr, "::/0") || !strcmp(addr, "::0/0")))))
+				shut |= kinds;
 			continue;
 		}
-		if (!(local ? local_shut : host_shut))
+		if (kinds & ~shut)
 			found = 1;
 	}
 	free(line);

@@ -5,8 +5,8 @@
  * WAL arrives or is sent, pruned as the readers' positions pass it.
  *
  * Bounded, it must not lose a reader that is far behind: when it is full, two neighbouring
- * samples, the pair closest in time (never the oldest sample), become one with the newer
- * LSN and the older time.  A lag read from it can then only come out longer than it was,
+ * samples (never the oldest sample), the pair spanning the least time for its age, become
+ * one with the newer LSN and the older time.  A lag read from it can then only come out longer than it was,
  * by at most that pair's interval, never shorter nor lost: a replica minutes behind shows
  * minutes, not the span of the last 128 samples.  (PostgreSQL overwrites its newest
  * sample when its 8192 are full, which keeps the same property more coarsely.)

@@ -46,4 +46,21 @@ static inline size_t utf8_char_len(const char *str)
 	return n;
 }
 
+/*
+ * For a terminal: the bytes of the character at @s when it may be shown as it is
+ * (printable ASCII, or a well-formed UTF-8 character past the C1 controls, U+00A0 on),
+ * or 0 when it is to be shown as '?' (a control character, C1 included, or a byte not
+ * part of one): text a peer or a database user chose must not move the operator's cursor
+ * (walship status, walship check).
+ */
+static inline size_t utf8_shown_len(const char *s)
+{
+	unsigned char ch = (unsigned char)s[0];
+	size_t n = utf8_char_len(s);
+
+	if (n == 1)
+		return ch >= 0x20 && ch < 0x7f ? 1 : 0;
+	return n > 1 && !(ch == 0xc2 && (unsigned char)s[1] < 0xa0) ? n : 0;
+}
+
 #endif /* WALSHIP_COMMON_UTF8_H */

@@ -506,12 +506,14 @@ bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms)
 	if (peer->relist_from[0] &&
 	    spool_holds_since(&pr->spool, peer->name, peer->relist_from, &written))
 		lacks_older(pr, peer->relist_from, monotonic_of(written), lsn, since_ms);
-	/* whole files being sent to it: held ones, and pushes past what its stream holds (a
-	 * push of a segment it streamed, sent as the archiver catches up, is answered
-	 * DUPLICATE: not WAL it lacks; a streamed segment's durable part counts already) */
+	/* whole files being sent to it: held ones, and, with a stream source, pushes past
+	 * what its stream holds (a push of a segment it streamed, sent as the archiver
+	 * catches up, is answered DUPLICATE: not WAL it lacks; a streamed segment's durable
+	 * part counts already); without one every push (its run follows the
+	 * acknowledgements, in any order) */
 	for (const struct xfer *x = peer->xfers; x; x = x->next)
-		if (!x->push->stream &&
-		    (x->push->from_spool || segment_start(pr, x->push->name) >= peer->stream.end))
+		if (!x->push->stream && (x->push->from_spool || !pr->source ||
+					 segment_start(pr, x->push->name) >= peer->stream.end))
 			lacks_older(pr, x->push->name, x->push->started_ms, lsn, since_ms);
 	return *lsn != 0;
 }

@@ -572,8 +572,9 @@ void relay_peer_progress(struct peer *peer)
 	int k = relay_down_index(rs, peer->name);
 	uint64_t floor;
 
-	/* Files stored while it was sent its backlog come after it, listed again from its
-	 * floor: sent in WAL order, not before the files of the backlog. */
+	/* Files stored while it was sent its backlog come after it, listed again from the
+	 * oldest of them (relist_from): sent in WAL order, not before the files of the
+	 * backlog. */
 	if (peer->backlog_more && relay_peer_ready(peer))
 		peer_relist_backlog(peer);
 	/* The growing segments go to it once it has been sent its backlog. */

@@ -92,18 +92,14 @@ static void sb_json_str(struct sbuf *sb, const char *s)
 	sb_printf(sb, "\"");
 }
 
-/* @s for a terminal: printable ASCII and well-formed UTF-8 characters past the C1 controls
- * (U+00A0 on) as they are, any other byte '?' (a name a peer chose, before its
- * authentication, must not move the operator's cursor). */
+/* @s for a terminal (utf8_shown_len()): a name a peer chose, before its authentication,
+ * must not move the operator's cursor. */
 static void sb_text(struct sbuf *sb, const char *s)
 {
 	while (*s) {
-		unsigned char ch = (unsigned char)*s;
-		size_t n = utf8_char_len(s);
+		size_t n = utf8_char_len(s); /* (one '?' for a whole C1 character) */
 
-		if (n == 1 && ch >= 0x20 && ch < 0x7f)
-			sb_printf(sb, "%c", ch);
-		else if (n > 1 && !(ch == 0xc2 && (unsigned char)s[1] < 0xa0))
+		if (utf8_shown_len(s))
 			sb_printf(sb, "%.*s", (int)n, s);
 		else
 			sb_printf(sb, "?");

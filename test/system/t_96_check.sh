@@ -257,6 +257,14 @@ printf '%s\n' 'local replication all reject' \
 "$WALSHIP" check -c "$PCONF" -D "$FP" --streaming >"$TEST_DIR/check-local-reject.out" 2>&1 || true
 grep -q '^PASS  pg_hba.conf replication' "$TEST_DIR/check-local-reject.out" ||
 	fail "a reject for the UNIX socket shut out a TCP replication line"
+# 0.0.0.0/0 is IPv4's alone: a line for IPv6 after it still lets walshipd in.
+fake_pgdata "$PDATA" "$FP"
+sed -i '/replication/d' "$FP/pg_hba.conf"
+printf '%s\n' 'host replication all 0.0.0.0/0 reject' \
+	'host replication walship ::1/128 trust' >>"$FP/pg_hba.conf"
+"$WALSHIP" check -c "$PCONF" -D "$FP" --streaming >"$TEST_DIR/check-v4-reject.out" 2>&1 || true
+grep -q '^PASS  pg_hba.conf replication' "$TEST_DIR/check-v4-reject.out" ||
+	fail "a reject for IPv4 shut out an IPv6 replication line"
 
 log "broken: walship config with an error"
 cp "$PCONF" "$TEST_DIR/bad.conf"

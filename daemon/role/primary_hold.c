@@ -452,13 +452,9 @@ int primary_load_registered(struct primary *pr)
  * known yet). */
 static uint64_t segment_start(const struct primary *pr, const char *name)
 {
-	struct wal_name wn;
-	uint64_t segno;
+	uint64_t start;
 
-	if (!pr->id.seg_size || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
-	    wal_name_segno(&wn, pr->id.seg_size, &segno) < 0)
-		return 0;
-	return segno * pr->id.seg_size;
+	return wal_name_segment_start(name, pr->id.seg_size, &start, NULL) == 0 ? start : 0;
 }
 
 /* Monotonic ms of wall-clock time @t (a file's modification time). */

@@ -614,15 +614,11 @@ char *status_render(const struct status_node *n, bool json, size_t *len)
 /* The LSN just past segment @name, or 0 when @name is not a segment; *tli its timeline. */
 static uint64_t status_segment_end(const char *name, uint32_t seg_size, uint32_t *tli)
 {
-	struct wal_name wn;
-	uint64_t segno;
+	uint64_t start;
 
-	if (!name[0] || wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
-	    wal_name_segno(&wn, seg_size, &segno) < 0)
+	if (!name[0] || wal_name_segment_start(name, seg_size, &start, tli) < 0)
 		return 0;
-	if (tli)
-		*tli = wn.timeline;
-	return (segno + 1) * seg_size;
+	return start + seg_size;
 }
 
 void status_derive(struct status_node *n, int64_t now_ms)

@@ -140,6 +140,20 @@ int wal_name_segno(const struct wal_name *name, uint32_t seg_size, uint64_t *seg
 	return 0;
 }
 
+int wal_name_segment_start(const char *name, uint32_t seg_size, uint64_t *start, uint32_t *tli)
+{
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (wal_name_parse(name, &wn) < 0 || wn.kind != WAL_FILE_SEGMENT ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
+		return -EINVAL;
+	*start = segno * seg_size;
+	if (tli)
+		*tli = wn.timeline;
+	return 0;
+}
+
 void wal_name_format_segment(char *buf, size_t len, uint32_t timeline, uint64_t segno,
 			     uint32_t seg_size)
 {

@@ -59,6 +59,14 @@ bool wal_seg_size_valid(uint32_t seg_size);
 int wal_name_segno(const struct wal_name *name, uint32_t seg_size, uint64_t *segno);
 
 /*
+ * Where the WAL of segment @name begins at @seg_size, in *@start, and its timeline in
+ * *@tli (may be NULL).  Returns 0, or -EINVAL when @name is not a segment's name (a
+ * history, .partial or .backup file: no position of its own here) or does not fit
+ * @seg_size (0: not known yet).
+ */
+int wal_name_segment_start(const char *name, uint32_t seg_size, uint64_t *start, uint32_t *tli);
+
+/*
  * Format the segment name for @timeline and @segno at @seg_size into @buf (at least 25
  * bytes).  Inverse of parse + segno for segments.
  */

@@ -257,6 +257,33 @@ static void test_next_segment(void **state)
 }
 
 /* Where a timeline forked, from the newest timeline's history file. */
+/* Where a segment's WAL begins; nothing for the other names or an unknown size. */
+static void test_segment_start(void **state)
+{
+	uint64_t start = 1;
+	uint32_t tli = 0;
+
+	(void)state;
+	assert_int_equal(
+		wal_name_segment_start("000000020000000100000003", 16u << 20, &start, &tli), 0);
+	assert_int_equal(start, (UINT64_C(1) << 32) + 3 * (UINT64_C(16) << 20));
+	assert_int_equal(tli, 2);
+	assert_int_equal(
+		wal_name_segment_start("000000010000000000000003", 64u << 20, &start, NULL), 0);
+	assert_int_equal(start, 3 * (UINT64_C(64) << 20));
+	/* segment 0x40 does not exist at 64 MiB (64 segments per log file) */
+	assert_int_equal(
+		wal_name_segment_start("000000010000000000000040", 64u << 20, &start, NULL),
+		-EINVAL);
+	assert_int_equal(wal_name_segment_start("000000010000000000000003", 0, &start, NULL),
+			 -EINVAL);
+	assert_int_equal(
+		wal_name_segment_start("000000010000000000000003.partial", 16u << 20, &start, NULL),
+		-EINVAL);
+	assert_int_equal(wal_name_segment_start("00000002.history", 16u << 20, &start, NULL),
+			 -EINVAL);
+}
+
 static void test_history_fork(void **state)
 {
 	static const char h[] = "1\t0/5000100\tno recovery target specified\n"
@@ -317,7 +344,7 @@ int main(void)
 		cmocka_unit_test(test_refused),	     cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_segno),	     cmocka_unit_test(test_format),
 		cmocka_unit_test(test_history_fork), cmocka_unit_test(test_next_segment),
-		cmocka_unit_test(test_history_read),
+		cmocka_unit_test(test_history_read), cmocka_unit_test(test_segment_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,8 +8,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1751,6 +1753,116 @@ static void check_archive_space(struct check_run *run, const struct config *cfg)
 			off ? "off" : "on");
 }
 
+/* The user walship's commands run as under PostgreSQL: the data directory's owner. */
+struct pg_user {
+	uid_t uid;
+	char name[64];
+	gid_t groups[64];
+	int ngroups;
+};
+
+static bool pg_user_in_group(const struct pg_user *u, gid_t gid)
+{
+	for (int i = 0; i < u->ngroups; i++)
+		if (u->groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Whether @u may @want (R_OK, W_OK, X_OK bits) @st as the kernel decides for a user
+ * without capabilities: the owner's bits, else the group's, else the others'. */
+static bool pg_user_may(const struct pg_user *u, const struct stat *st, int want)
+{
+	int bits = u->uid == st->st_uid		   ? (st->st_mode >> 6) & 7 :
+		   pg_user_in_group(u, st->st_gid) ? (st->st_mode >> 3) & 7 :
+						     st->st_mode & 7;
+
+	return (bits & want) == want;
+}
+
+/* Whether @u may @want @path, searching each folder above it.  On false, *@where is the
+ * path that stops it. */
+static bool pg_user_reaches(const struct pg_user *u, const char *path, int want, char *where,
+			    size_t len)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	if (stat(buf, &st) < 0 || !pg_user_may(u, &st, want)) {
+		snprintf(where, len, "%s", path);
+		return false;
+	}
+	for (char *slash = strrchr(buf, '/'); slash; slash = strrchr(buf, '/')) {
+		*slash = '\0';
+		if (stat(buf[0] ? buf : "/", &st) == 0 && !pg_user_may(u, &st, X_OK)) {
+			snprintf(where, len, "%s", buf[0] ? buf : "/");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Checked as root, the check reaches everything; PostgreSQL runs walship push and fetch
+ * as the data directory's owner, which must read the config, and reach the socket (a
+ * primary: write on it, and be its owner, or in socket_group, as walshipd's credential
+ * check asks) or the archive (a standby: search archive_dir).  A push refused for that
+ * fails every segment while PostgreSQL keeps them in pg_wal.
+ */
+static void check_pg_access(struct check_run *run, const struct config *cfg)
+{
+	struct pg_user u = { .ngroups = 64 };
+	char where[PATH_MAX], problem[PATH_MAX + 160] = "";
+	struct passwd *pw;
+	struct stat st;
+
+	if (!run->pgdata || geteuid() != 0 || stat(run->pgdata, &st) < 0 || st.st_uid == 0)
+		return;
+	u.uid = st.st_uid;
+	pw = getpwuid(u.uid);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, u.groups, &u.ngroups) < 0) {
+		check_item(run, CHECK_SKIP, "PostgreSQL's access", NULL,
+			   "the data directory's owner (uid %u) or its groups are not known",
+			   (unsigned int)u.uid);
+		return;
+	}
+	snprintf(u.name, sizeof(u.name), "%s", pw->pw_name);
+	if (!pg_user_reaches(&u, run->config_path, R_OK, where, sizeof(where)))
+		snprintf(problem, sizeof(problem),
+			 "cannot read the config \"%s\" (stopped at \"%s\")", run->config_path,
+			 where);
+	/* (no socket: walshipd does not run, which its own item says) */
+	else if (!run->standby && stat(cfg->socket_path, &st) == 0 &&
+		 !pg_user_reaches(&u, cfg->socket_path, W_OK, where, sizeof(where)))
+		snprintf(problem, sizeof(problem),
+			 "cannot connect to the socket \"%s\" (stopped at \"%s\")",
+			 cfg->socket_path, where);
+	else if (!run->standby && stat(cfg->socket_path, &st) == 0 && st.st_uid != u.uid &&
+		 !(cfg->socket_group[0] && getgrnam(cfg->socket_group) &&
+		   pg_user_in_group(&u, getgrnam(cfg->socket_group)->gr_gid)))
+		snprintf(
+			problem, sizeof(problem),
+			"is neither walshipd's user nor in socket_group (\"%s\"): walshipd refuses "
+			"its pushes",
+			cfg->socket_group);
+	else if (run->standby && cfg->role == CONFIG_ROLE_REPLICA &&
+		 !pg_user_reaches(&u, cfg->archive_dir, X_OK, where, sizeof(where)))
+		snprintf(problem, sizeof(problem),
+			 "cannot reach the archive \"%s\" (stopped at \"%s\")", cfg->archive_dir,
+			 where);
+	if (problem[0])
+		check_item(run, CHECK_FAIL, "PostgreSQL's access",
+			   "walship push and fetch run as PostgreSQL's user: give it read access "
+			   "to the config, and socket_group (docs/security.md) or access to the "
+			   "archive.",
+			   "user \"%s\" (the data directory's owner) %s", u.name, problem);
+	else
+		check_item(run, CHECK_PASS, "PostgreSQL's access", NULL,
+			   "user \"%s\" reads the config and reaches the %s", u.name,
+			   run->standby ? "archive" : "socket");
+}
+
 int check_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -1830,6 +1942,8 @@ int check_main(int argc, char **argv)
 		check_item(&run, CHECK_SKIP, "PostgreSQL", NULL,
 			   "no data directory given (-D PGDATA)");
 	}
+	if (cfg_ok)
+		check_pg_access(&run, &cfg);
 	if (cfg_ok)
 		check_daemon(&run, &cfg, &cd);
 	if (cfg_ok && cfg.role == CONFIG_ROLE_REPLICA) {

@@ -108,6 +108,21 @@ sed -i 's/"-c" "wal_level=minimal"//' "$FP/postmaster.opts"
 expect_pass debian-layout-ok -c "$PCONF" -D "$FP" --streaming
 FS=$TEST_DIR/fake-standby
 
+log "broken: PostgreSQL's user cannot read the walship config"
+# The check runs as root and reads it; walship push, run as the data directory's owner,
+# would not (the build before: PASS).
+grep -q "^PASS  PostgreSQL's access .*user \"postgres\"" "$TEST_DIR/check-primary.out" ||
+	fail "walship check did not check PostgreSQL's access on the primary"
+mode=$(stat -c %a "$PCONF")
+owner=$(stat -c %U:%G "$PCONF")
+chown root:root "$PCONF"
+chmod 0600 "$PCONF"
+expect_fail "PostgreSQL's access" pg-cannot-read-config -c "$PCONF" -D "$PDATA"
+chown "$owner" "$PCONF"
+chmod "$mode" "$PCONF"
+grep -q "cannot read the config" "$TEST_DIR/check-pg-cannot-read-config.out" ||
+	fail "walship check did not say what PostgreSQL's user cannot reach"
+
 log "broken: wal_level = minimal"
 fake_pgdata "$PDATA" "$FP"
 echo "wal_level = minimal" >>"$FP/postgresql.auto.conf"

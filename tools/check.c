@@ -401,45 +401,55 @@ static bool same_file(const char *path, const char *file, const char *pgdata)
 	       a.st_ino == b.st_ino;
 }
 
-/*
- * The value of @name in the environment of the running postmaster of run->pgdata (its pid
- * is postmaster.pid's first line), into @out ("" when unset).  Returns 1 when found, 0
- * when the environment was read and lacks it, -1 when it cannot be read (no server
- * running, or not this user's to read).
- */
-static int postmaster_env(const struct check_run *run, const char *name, char *out, size_t len)
+/* The pid of the running postmaster of run->pgdata (postmaster.pid's first line, checked
+ * to be a postgres program running in that data directory: a stale file's pid may be
+ * another program's now, or another cluster's server; its program may have been
+ * replaced by an upgrade since it started), or 0. */
+static long postmaster_pid(const struct check_run *run)
 {
-	char path[PATH_MAX + 32], buf[65536];
-	size_t n, name_len = strlen(name);
+	char path[PATH_MAX + 32], buf[PATH_MAX];
 	long pid = 0;
+	ssize_t n;
 	FILE *in;
 
-	out[0] = '\0';
 	if (!run->pgdata)
-		return -1;
+		return 0;
 	snprintf(path, sizeof(path), "%s/postmaster.pid", run->pgdata);
 	in = fopen(path, "re");
 	if (!in)
-		return -1;
+		return 0;
 	if (fscanf(in, "%ld", &pid) != 1)
 		pid = 0;
 	fclose(in);
 	if (pid <= 0)
-		return -1;
-	/* (a stale file's pid may be another program's now, or another cluster's server:
-	 * the postmaster runs in its data directory; its program may have been replaced by
-	 * an upgrade since it started) */
+		return 0;
 	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
-	n = (size_t)readlink(path, buf, sizeof(buf) - 1);
-	if (n == (size_t)-1)
-		return -1;
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return 0;
 	buf[n] = '\0';
 	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
 		buf[n - 10] = '\0';
 	if (strcmp(basename(buf), "postgres") != 0)
-		return -1;
+		return 0;
 	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
-	if (!same_file(path, run->pgdata, NULL))
+	return same_file(path, run->pgdata, NULL) ? pid : 0;
+}
+
+/*
+ * The value of @name in the environment of the running postmaster of run->pgdata, into
+ * @out ("" when unset).  Returns 1 when found, 0 when the environment was read and lacks
+ * it, -1 when it cannot be read (no server running, or not this user's to read).
+ */
+static int postmaster_env(const struct check_run *run, const char *name, char *out, size_t len)
+{
+	char path[64], buf[65536];
+	size_t n, name_len = strlen(name);
+	long pid = postmaster_pid(run);
+	FILE *in;
+
+	out[0] = '\0';
+	if (!pid)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
 	in = fopen(path, "re");
@@ -1753,110 +1763,190 @@ static void check_archive_space(struct check_run *run, const struct config *cfg)
 			off ? "off" : "on");
 }
 
-/* The user walship's commands run as under PostgreSQL: the data directory's owner. */
+/* The credentials walship's commands run with under PostgreSQL: the running postmaster's
+ * (its groups as the service manager gave them), else the data directory owner's. */
 struct pg_user {
 	uid_t uid;
+	gid_t gid;
 	char name[64];
-	gid_t groups[64];
+	gid_t groups[256];
 	int ngroups;
 };
 
+/* Fill @u from /proc/@pid/status's Uid, Gid and Groups lines.  Returns 0 or -1. */
+static int pg_user_of_process(long pid, struct pg_user *u)
+{
+	char path[64], line[4096];
+	bool uid = false, gid = false;
+	FILE *in;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	in = fopen(path, "re");
+	if (!in)
+		return -1;
+	while (fgets(line, sizeof(line), in)) {
+		unsigned long v;
+		char *p;
+
+		if (sscanf(line, "Uid: %lu", &v) == 1) {
+			u->uid = (uid_t)v;
+			uid = true;
+		} else if (sscanf(line, "Gid: %lu", &v) == 1) {
+			u->gid = (gid_t)v;
+			gid = true;
+		} else if (!strncmp(line, "Groups:", 7)) {
+			p = line + 7;
+			u->ngroups = 0;
+			while (u->ngroups < (int)ARRAY_SIZE(u->groups)) {
+				char *end;
+
+				v = strtoul(p, &end, 10);
+				if (end == p)
+					break;
+				u->groups[u->ngroups++] = (gid_t)v;
+				p = end;
+			}
+		}
+	}
+	fclose(in);
+	return uid && gid ? 0 : -1;
+}
+
 static bool pg_user_in_group(const struct pg_user *u, gid_t gid)
 {
+	if (u->gid == gid)
+		return true;
 	for (int i = 0; i < u->ngroups; i++)
 		if (u->groups[i] == gid)
 			return true;
 	return false;
 }
 
-/* Whether @u may @want (R_OK, W_OK, X_OK bits) @st as the kernel decides for a user
- * without capabilities: the owner's bits, else the group's, else the others'. */
-static bool pg_user_may(const struct pg_user *u, const struct stat *st, int want)
+enum pg_access_fail {
+	PG_ACCESS_OK,
+	PG_ACCESS_CONFIG,
+	PG_ACCESS_SOCKET,
+	PG_ACCESS_ARCHIVE,
+	PG_ACCESS_STORED,
+	PG_ACCESS_NOT_TRIED,
+};
+
+/* In a child process with @u's credentials, what walship push or fetch would open: the
+ * kernel's own rules (ACLs, symbolic links, the folders above) decide.  Returns what
+ * failed first. */
+static enum pg_access_fail pg_access_try(const struct check_run *run, const struct config *cfg,
+					 const struct pg_user *u)
 {
-	int bits = u->uid == st->st_uid		   ? (st->st_mode >> 6) & 7 :
-		   pg_user_in_group(u, st->st_gid) ? (st->st_mode >> 3) & 7 :
-						     st->st_mode & 7;
+	int status;
+	pid_t child = fork();
 
-	return (bits & want) == want;
-}
+	if (child < 0)
+		return PG_ACCESS_NOT_TRIED;
+	if (child == 0) {
+		struct stat st;
+		DIR *dir;
 
-/* Whether @u may @want @path, searching each folder above it.  On false, *@where is the
- * path that stops it. */
-static bool pg_user_reaches(const struct pg_user *u, const char *path, int want, char *where,
-			    size_t len)
-{
-	char buf[PATH_MAX];
-	struct stat st;
+		if (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
+		    setuid(u->uid) < 0)
+			_exit(PG_ACCESS_NOT_TRIED);
+		if (access(run->config_path, R_OK) < 0)
+			_exit(PG_ACCESS_CONFIG);
+		/* (no socket: walshipd does not run, which its own item says) */
+		if (!run->standby && stat(cfg->socket_path, &st) == 0 &&
+		    access(cfg->socket_path, W_OK) < 0)
+			_exit(PG_ACCESS_SOCKET);
+		if (run->standby && cfg->role == CONFIG_ROLE_REPLICA) {
+			struct dirent *de;
+			int fd;
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	if (stat(buf, &st) < 0 || !pg_user_may(u, &st, want)) {
-		snprintf(where, len, "%s", path);
-		return false;
-	}
-	for (char *slash = strrchr(buf, '/'); slash; slash = strrchr(buf, '/')) {
-		*slash = '\0';
-		if (stat(buf[0] ? buf : "/", &st) == 0 && !pg_user_may(u, &st, X_OK)) {
-			snprintf(where, len, "%s", buf[0] ? buf : "/");
-			return false;
+			dir = opendir(cfg->archive_dir);
+			if (!dir)
+				_exit(PG_ACCESS_ARCHIVE);
+			/* a stored file (created 0640): readable, by its group */
+			while ((de = readdir(dir)))
+				if (wal_name_valid(de->d_name))
+					break;
+			if (de) {
+				fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_CLOEXEC);
+				if (fd < 0)
+					_exit(PG_ACCESS_STORED);
+				close(fd);
+			}
+			closedir(dir);
 		}
+		_exit(PG_ACCESS_OK);
 	}
-	return true;
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status))
+		return PG_ACCESS_NOT_TRIED;
+	return (enum pg_access_fail)WEXITSTATUS(status);
 }
 
 /*
  * Checked as root, the check reaches everything; PostgreSQL runs walship push and fetch
- * as the data directory's owner, which must read the config, and reach the socket (a
- * primary: write on it, and be its owner, or in socket_group, as walshipd's credential
- * check asks) or the archive (a standby: search archive_dir).  A push refused for that
- * fails every segment while PostgreSQL keeps them in pg_wal.
+ * with its own credentials, which must read the config, and reach the socket (a primary:
+ * write on it, and be walshipd's user or in the socket's group, as walshipd's credential
+ * check asks) or the archive (a standby: read archive_dir and the files stored there).
+ * A push refused for that fails every segment while PostgreSQL keeps them in pg_wal.
  */
 static void check_pg_access(struct check_run *run, const struct config *cfg)
 {
-	struct pg_user u = { .ngroups = 64 };
-	char where[PATH_MAX], problem[PATH_MAX + 160] = "";
+	struct pg_user u = { .ngroups = (int)ARRAY_SIZE(u.groups) };
+	char problem[PATH_MAX + 160] = "";
+	long pid = postmaster_pid(run);
+	enum pg_access_fail fail;
 	struct passwd *pw;
 	struct stat st;
 
 	if (!run->pgdata || geteuid() != 0 || stat(run->pgdata, &st) < 0 || st.st_uid == 0)
 		return;
-	u.uid = st.st_uid;
-	pw = getpwuid(u.uid);
-	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, u.groups, &u.ngroups) < 0) {
-		check_item(run, CHECK_SKIP, "PostgreSQL's access", NULL,
-			   "the data directory's owner (uid %u) or its groups are not known",
-			   (unsigned int)u.uid);
-		return;
+	if (!pid || pg_user_of_process(pid, &u) < 0) {
+		pw = getpwuid(st.st_uid);
+		u.ngroups = (int)ARRAY_SIZE(u.groups);
+		if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, u.groups, &u.ngroups) < 0) {
+			check_item(
+				run, CHECK_SKIP, "PostgreSQL's access", NULL,
+				"the data directory's owner (uid %u) or its groups are not known",
+				(unsigned int)st.st_uid);
+			return;
+		}
+		u.uid = pw->pw_uid;
+		u.gid = pw->pw_gid;
 	}
-	snprintf(u.name, sizeof(u.name), "%s", pw->pw_name);
-	if (!pg_user_reaches(&u, run->config_path, R_OK, where, sizeof(where)))
+	pw = getpwuid(u.uid);
+	snprintf(u.name, sizeof(u.name), "%s", pw ? pw->pw_name : "?");
+	fail = pg_access_try(run, cfg, &u);
+	if (fail == PG_ACCESS_CONFIG)
+		snprintf(problem, sizeof(problem), "cannot read the config \"%s\"",
+			 run->config_path);
+	else if (fail == PG_ACCESS_SOCKET)
+		snprintf(problem, sizeof(problem), "cannot connect to the socket \"%s\"",
+			 cfg->socket_path);
+	else if (fail == PG_ACCESS_ARCHIVE)
+		snprintf(problem, sizeof(problem), "cannot read the archive \"%s\"",
+			 cfg->archive_dir);
+	else if (fail == PG_ACCESS_STORED)
 		snprintf(problem, sizeof(problem),
-			 "cannot read the config \"%s\" (stopped at \"%s\")", run->config_path,
-			 where);
-	/* (no socket: walshipd does not run, which its own item says) */
-	else if (!run->standby && stat(cfg->socket_path, &st) == 0 &&
-		 !pg_user_reaches(&u, cfg->socket_path, W_OK, where, sizeof(where)))
+			 "cannot read the files stored in \"%s\" (walshipd creates them 0640: "
+			 "PostgreSQL's user needs their group)",
+			 cfg->archive_dir);
+	else if (fail == PG_ACCESS_NOT_TRIED) {
+		check_item(run, CHECK_SKIP, "PostgreSQL's access", NULL,
+			   "could not take user \"%s\"'s credentials to try", u.name);
+		return;
+	} else if (!run->standby && stat(cfg->socket_path, &st) == 0 && u.uid != st.st_uid &&
+		   !pg_user_in_group(&u, st.st_gid))
+		/* walshipd serves its own user, root and the socket's group (socket_group,
+		 * else its own) */
 		snprintf(problem, sizeof(problem),
-			 "cannot connect to the socket \"%s\" (stopped at \"%s\")",
-			 cfg->socket_path, where);
-	else if (!run->standby && stat(cfg->socket_path, &st) == 0 && st.st_uid != u.uid &&
-		 !(cfg->socket_group[0] && getgrnam(cfg->socket_group) &&
-		   pg_user_in_group(&u, getgrnam(cfg->socket_group)->gr_gid)))
-		snprintf(
-			problem, sizeof(problem),
-			"is neither walshipd's user nor in socket_group (\"%s\"): walshipd refuses "
-			"its pushes",
-			cfg->socket_group);
-	else if (run->standby && cfg->role == CONFIG_ROLE_REPLICA &&
-		 !pg_user_reaches(&u, cfg->archive_dir, X_OK, where, sizeof(where)))
-		snprintf(problem, sizeof(problem),
-			 "cannot reach the archive \"%s\" (stopped at \"%s\")", cfg->archive_dir,
-			 where);
+			 "is neither walshipd's user nor in the socket's group: walshipd refuses "
+			 "its pushes");
 	if (problem[0])
 		check_item(run, CHECK_FAIL, "PostgreSQL's access",
 			   "walship push and fetch run as PostgreSQL's user: give it read access "
-			   "to the config, and socket_group (docs/security.md) or access to the "
-			   "archive.",
-			   "user \"%s\" (the data directory's owner) %s", u.name, problem);
+			   "to the config, and socket_group (docs/security.md) or read access to "
+			   "the archive; a group given to PostgreSQL takes effect at its restart.",
+			   "user \"%s\" (PostgreSQL's%s) %s", u.name,
+			   pid ? ", as it runs now" : ": the data directory's owner", problem);
 	else
 		check_item(run, CHECK_PASS, "PostgreSQL's access", NULL,
 			   "user \"%s\" reads the config and reaches the %s", u.name,

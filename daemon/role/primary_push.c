@@ -337,11 +337,10 @@ static void same_job_done(struct worker_job *job)
 		/* Still safe as remembered?  A drop, a SIGHUP raising sync_replicas, or a
 		 * replica that made it safe come back without it, while the file was compared:
 		 * then it is sent as any push. */
-		if (sj->same && (leader->running_crc_on ?
-					 !primary_stream_recent(p, &crc, &acks) || crc != sj->want :
-					 /* (no memory of it kept: streamed while not archiving) */
-					 leader->acks < (unsigned int)pr->cfg.sync_replicas))
-			sj->same = false;
+		if (sj->same && (!primary_stream_recent(p, &crc, &acks) || crc != sj->want))
+			sj->same = false; /* (also one streamed while PostgreSQL did not archive,
+					   * remembered nowhere: the acknowledgements it counted may
+					   * have been taken back since) */
 		if (sj->same) {
 			pr->st.skipped_files++;
 			/* Durable where the streamed copy is: said so in its answer, and in a

@@ -256,7 +256,6 @@ static void test_next_segment(void **state)
 		-EINVAL);
 }
 
-/* Where a timeline forked, from the newest timeline's history file. */
 /* Where a segment's WAL begins; nothing for the other names or an unknown size. */
 static void test_segment_start(void **state)
 {
@@ -284,6 +283,7 @@ static void test_segment_start(void **state)
 			 -EINVAL);
 }
 
+/* Where a timeline forked, from the newest timeline's history file. */
 static void test_history_fork(void **state)
 {
 	static const char h[] = "1\t0/5000100\tno recovery target specified\n"

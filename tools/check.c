@@ -1837,23 +1837,30 @@ enum pg_access_fail {
 static enum pg_access_fail pg_access_try(const struct check_run *run, const struct config *cfg,
 					 const struct pg_user *u)
 {
-	int status;
-	pid_t child = fork();
+	char config[PATH_MAX];
+	struct stat st;
+	/* (no socket: walshipd does not run, which its own item says; seen as root, as a
+	 * folder PostgreSQL cannot search must fail the try below, not skip it) */
+	bool socket = !run->standby && stat(cfg->socket_path, &st) == 0;
+	int status = 0;
+	pid_t child;
 
+	/* (resolved here: a relative path's folders are the check's, not PostgreSQL's) */
+	if (!realpath(run->config_path, config))
+		snprintf(config, sizeof(config), "%s", run->config_path);
+	child = fork();
 	if (child < 0)
 		return PG_ACCESS_NOT_TRIED;
 	if (child == 0) {
-		struct stat st;
 		DIR *dir;
 
+		alarm(CHECK_TIMEOUT_MS / 1000 + 1);
 		if (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 ||
 		    setuid(u->uid) < 0)
 			_exit(PG_ACCESS_NOT_TRIED);
-		if (access(run->config_path, R_OK) < 0)
+		if (access(config, R_OK) < 0)
 			_exit(PG_ACCESS_CONFIG);
-		/* (no socket: walshipd does not run, which its own item says) */
-		if (!run->standby && stat(cfg->socket_path, &st) == 0 &&
-		    access(cfg->socket_path, W_OK) < 0)
+		if (socket && access(cfg->socket_path, W_OK) < 0)
 			_exit(PG_ACCESS_SOCKET);
 		if (run->standby && cfg->role == CONFIG_ROLE_REPLICA) {
 			struct dirent *de;
@@ -1867,7 +1874,9 @@ static enum pg_access_fail pg_access_try(const struct check_run *run, const stru
 				if (wal_name_valid(de->d_name))
 					break;
 			if (de) {
-				fd = openat(dirfd(dir), de->d_name, O_RDONLY | O_CLOEXEC);
+				/* as walship fetch opens it: a FIFO must not hang us */
+				fd = openat(dirfd(dir), de->d_name,
+					    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 				if (fd < 0)
 					_exit(PG_ACCESS_STORED);
 				close(fd);
@@ -1876,9 +1885,29 @@ static enum pg_access_fail pg_access_try(const struct check_run *run, const stru
 		}
 		_exit(PG_ACCESS_OK);
 	}
-	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status))
+	/* Waited for CHECK_TIMEOUT_MS at most (a dead network file system; the child, now
+	 * PostgreSQL's user's, stopped by it), then killed. */
+	for (int waited = 0; waitpid(child, &status, WNOHANG) == 0; waited += 10) {
+		if (waited >= CHECK_TIMEOUT_MS) {
+			kill(child, SIGKILL);
+			waitpid(child, &status, 0);
+			return PG_ACCESS_NOT_TRIED;
+		}
+		usleep(10000);
+	}
+	if (!WIFEXITED(status))
 		return PG_ACCESS_NOT_TRIED;
 	return (enum pg_access_fail)WEXITSTATUS(status);
+}
+
+/* The group walshipd serves besides its user and root: socket_group's, else its own
+ * (its user's primary group; the socket file @sock's group may be its folder's). */
+static gid_t walshipd_group(const struct config *cfg, const struct stat *sock)
+{
+	struct group *gr = cfg->socket_group[0] ? getgrnam(cfg->socket_group) : NULL;
+	struct passwd *pw = cfg->socket_group[0] ? NULL : getpwuid(sock->st_uid);
+
+	return gr ? gr->gr_gid : pw ? pw->pw_gid : sock->st_gid;
 }
 
 /*
@@ -1934,12 +1963,12 @@ static void check_pg_access(struct check_run *run, const struct config *cfg)
 			   "could not take user \"%s\"'s credentials to try", u.name);
 		return;
 	} else if (!run->standby && stat(cfg->socket_path, &st) == 0 && u.uid != st.st_uid &&
-		   !pg_user_in_group(&u, st.st_gid))
-		/* walshipd serves its own user, root and the socket's group (socket_group,
-		 * else its own) */
+		   !pg_user_in_group(&u, walshipd_group(cfg, &st)))
+		/* walshipd serves its own user, root and its group (socket_group, else its
+		 * own) */
 		snprintf(problem, sizeof(problem),
-			 "is neither walshipd's user nor in the socket's group: walshipd refuses "
-			 "its pushes");
+			 "is neither walshipd's user nor in its group (socket_group, else "
+			 "walshipd's own): walshipd refuses its pushes");
 	if (problem[0])
 		check_item(run, CHECK_FAIL, "PostgreSQL's access",
 			   "walship push and fetch run as PostgreSQL's user: give it read access "

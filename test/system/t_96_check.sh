@@ -122,6 +122,18 @@ chown "$owner" "$PCONF"
 chmod "$mode" "$PCONF"
 grep -q "cannot read the config" "$TEST_DIR/check-pg-cannot-read-config.out" ||
 	fail "walship check did not say what PostgreSQL's user cannot reach"
+# ... nor search the socket's folder (a first version took a folder it could not search
+# for no socket, and passed). The config copied where it can read it.
+cp "$PCONF" "$TEST_DIR/pconf-copy.conf"
+chmod 0644 "$TEST_DIR/pconf-copy.conf"
+sockdir=$(dirname "$(conf_get "$PCONF" socket)")
+sockmode=$(stat -c %a "$sockdir")
+chmod 0700 "$sockdir"
+check_out pg-cannot-reach-socket -c "$TEST_DIR/pconf-copy.conf" -D "$PDATA"
+chmod "$sockmode" "$sockdir"
+grep -q "^FAIL  PostgreSQL's access .*cannot connect to the socket" \
+	"$TEST_DIR/check-pg-cannot-reach-socket.out" ||
+	fail "walship check passed a socket PostgreSQL's user cannot reach"
 
 log "broken: wal_level = minimal"
 fake_pgdata "$PDATA" "$FP"

@@ -38,6 +38,50 @@
 #include "wal/page.h"
 
 /* Fill @n with the primary's state; the caller releases it with status_node_release(). */
+
+void primary_note_away(struct primary *pr, struct peer *peer)
+{
+	struct primary_away *a = NULL;
+	uint64_t gap;
+	int64_t since;
+
+	if (primary_registered_index(pr, peer->name) < 0)
+		return;
+	for (unsigned int i = 0; i < PRIMARY_AWAY && !a; i++)
+		if (!strcmp(pr->away[i].name, peer->name))
+			a = &pr->away[i];
+	if (!a)
+		a = &pr->away[pr->away_next++ % PRIMARY_AWAY];
+	*a = (struct primary_away){ .stream_end = peer->stream.end, .since_ms = clock_now_ms() };
+	snprintf(a->name, sizeof(a->name), "%s", peer->name);
+	snprintf(a->last_acked, sizeof(a->last_acked), "%s", peer->last_acked);
+	if (peer_lacks_from(peer, &gap, &since)) {
+		a->gap_lsn = gap;
+		if (since && since < a->since_ms)
+			a->since_ms = since;
+	}
+	if (peer->xfers && peer->xfers->push->started_ms < a->since_ms)
+		a->since_ms = peer->xfers->push->started_ms;
+}
+
+/* Away replica @sp: where it stood when it left (primary_note_away()), if known; its lag
+ * counts from then (status_derive()). */
+static void primary_fill_away(const struct primary *pr, struct status_peer *sp)
+{
+	for (unsigned int i = 0; i < PRIMARY_AWAY; i++) {
+		const struct primary_away *a = &pr->away[i];
+
+		if (strcmp(a->name, sp->name))
+			continue;
+		snprintf(sp->last_acked, sizeof(sp->last_acked), "%s", a->last_acked);
+		sp->write_lsn = a->stream_end;
+		sp->flush_lsn = a->stream_end;
+		sp->gap_lsn = a->gap_lsn;
+		sp->oldest_unacked_ms = a->since_ms;
+		return;
+	}
+}
+
 static void primary_fill_status(void *state, struct status_node *n)
 {
 	struct primary *pr = state;
@@ -107,6 +151,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 		snprintf(sp->name, sizeof(sp->name), "%s", pr->registered[k]);
 		sp->state = WALSHIP_PEER_AWAY;
 		primary_fill_registered(pr, k, sp);
+		primary_fill_away(pr, sp);
 	}
 	n->npeers = n->peers ? i : 0;
 	for (struct push *p = pr->pushes; p; p = p->next)

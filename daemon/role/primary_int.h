@@ -322,6 +322,18 @@ struct stream_recent {
 	bool safe; /* durable on sync_replicas replicas and held for the others */
 };
 
+/* Where a registered replica stood when it left, for its status while it is away (its
+ * lag then grows from there): the last ones that left, a small table. */
+#define PRIMARY_AWAY 32
+
+struct primary_away {
+	char name[WIRE_MAX_NAME + 1];
+	char last_acked[WIRE_MAX_FILE_NAME + 1];
+	uint64_t stream_end; /* its run of durable streamed WAL */
+	uint64_t gap_lsn; /* the oldest WAL it lacked behind it (peer_lacks_from()), 0 */
+	int64_t since_ms; /* its oldest WAL not durable then, or when it left */
+};
+
 struct primary {
 	struct config cfg;
 	struct ring *ring;
@@ -365,6 +377,8 @@ struct primary {
 	 * of @registered (nothing more is held for it) and its registration is refused
 	 * until then */
 	char dropping[WIRE_MAX_NAME + 1];
+	struct primary_away away[PRIMARY_AWAY];
+	unsigned int away_next;
 	/* a drop whose release failed (an I/O error, no descriptor): tried again on the
 	 * dropper at drop_retry_ms, @dropping kept meanwhile (its files still count in the
 	 * spool's use, and no other replica is to lose WAL for their room) */
@@ -634,6 +648,8 @@ void peer_defer_safe(struct peer *peer, struct push *p);
  * unknown): what its status's durable position counts no further than.  Returns false
  * when it lacks none known (primary_hold.c). */
 bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms);
+/* Streaming @peer leaves: where it stood is kept for its status while away (primary.c). */
+void primary_note_away(struct primary *pr, struct peer *peer);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL
  * when it was begun). */
 void peer_cancel_push(struct peer *peer, struct push *p);

@@ -579,6 +579,8 @@ static void peer_closed(struct conn *c)
 	struct primary *pr = peer->pr;
 	struct xfer *x, *next;
 
+	if (peer->state == PEER_STREAMING)
+		primary_note_away(pr, peer); /* (its backlog still listed) */
 	spool_free_names(peer->backlog, peer->nbacklog);
 	if (c->close_error == -ENOBUFS)
 		pr->st.queue_overflows++; /* its send queue reached its bound (net/conn.h) */

@@ -655,7 +655,9 @@ void status_derive(struct status_node *n, int64_t now_ms)
 		struct status_peer *p = &n->peers[i];
 
 		p->lag_bytes = newest > p->flush_lsn ? newest - p->flush_lsn : 0;
-		p->lag_us = p->oldest_unacked_ms && now_ms > p->oldest_unacked_ms ?
+		/* (nothing lacking, no lag in time either: an away replica that left holding
+		 * everything, while no WAL came) */
+		p->lag_us = p->lag_bytes && p->oldest_unacked_ms && now_ms > p->oldest_unacked_ms ?
 				    (uint64_t)(now_ms - p->oldest_unacked_ms) * 1000 :
 				    0;
 	}

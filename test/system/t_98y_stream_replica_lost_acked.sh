@@ -24,6 +24,7 @@ psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int, pad text)" >/dev/null
 lsn=$(lsn_to_int "$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_flush_lsn()")")
 wait_for 60 "both replicas to hold up to $lsn" replica_holds "$lsn"
 
+r1_flush=$(walship_status "$PCONF" --json | jq -r '.peers[] | select(.name == "ws-r1") | .flush_lsn')
 walshipd_stop "$RCONF"
 # The segment being written: complete on ws-r2 alone once the first switch below ends it.
 first=$(($(lsn_to_int "$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_insert_lsn()")") /
@@ -46,6 +47,14 @@ held_all() {
 	done
 }
 wait_for 60 "ws-r2 to store segments $first to $last" held_all "$R2ARCHIVE"
+# ws-r1, away, keeps the position it left with, and lags behind it in bytes and in time
+# (the build before: no position, and no lag in time).
+away=$(walship_status "$PCONF" --json | jq -c '.peers[] | select(.name == "ws-r1")')
+log "ws-r1 away: $away"
+[[ $(jq -r .state <<<"$away") == away ]] || fail "ws-r1 is not shown away"
+assert_eq "$r1_flush" "$(jq -r .flush_lsn <<<"$away")" "ws-r1's durable position while away"
+(($(jq -r .lag_bytes <<<"$away") >= 2 * SEG)) || fail "ws-r1 away lags less than 2 segments"
+(($(jq -r .lag_us <<<"$away") > 0)) || fail "ws-r1 away shows no lag in time"
 unsettled=$(walship_status "$PCONF" --json | jq -r '.stream_unsettled // empty')
 log "ws-r2 stored segments $first to $last; unsettled on the primary: ${unsettled:-?}"
 

@@ -1845,9 +1845,15 @@ static enum pg_access_fail pg_access_try(const struct check_run *run, const stru
 	int status = 0;
 	pid_t child;
 
-	/* (resolved here: a relative path's folders are the check's, not PostgreSQL's) */
-	if (!realpath(run->config_path, config))
+	/* (made absolute here: a relative path's folders are the check's, whose own folder
+	 * PostgreSQL's user may not search; its links are left as the command opens them) */
+	if (run->config_path[0] != '/' && getcwd(config, sizeof(config)) &&
+	    strlen(config) + 1 + strlen(run->config_path) < sizeof(config)) {
+		strcat(config, "/");
+		strcat(config, run->config_path);
+	} else {
 		snprintf(config, sizeof(config), "%s", run->config_path);
+	}
 	child = fork();
 	if (child < 0)
 		return PG_ACCESS_NOT_TRIED;
@@ -1887,7 +1893,13 @@ static enum pg_access_fail pg_access_try(const struct check_run *run, const stru
 	}
 	/* Waited for CHECK_TIMEOUT_MS at most (a dead network file system; the child, now
 	 * PostgreSQL's user's, stopped by it), then killed. */
-	for (int waited = 0; waitpid(child, &status, WNOHANG) == 0; waited += 10) {
+	for (int waited = 0;; waited += 10) {
+		pid_t got = waitpid(child, &status, WNOHANG);
+
+		if (got == child)
+			break;
+		if (got < 0) /* (SIGCHLD ignored: reaped, its answer lost) */
+			return PG_ACCESS_NOT_TRIED;
 		if (waited >= CHECK_TIMEOUT_MS) {
 			kill(child, SIGKILL);
 			waitpid(child, &status, 0);

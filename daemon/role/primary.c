@@ -50,6 +50,10 @@ void primary_note_away(struct primary *pr, struct peer *peer)
 	for (unsigned int i = 0; i < PRIMARY_AWAY && !a; i++)
 		if (!strcmp(pr->away[i].name, peer->name))
 			a = &pr->away[i];
+	/* a connection that learned nothing of it (it left before any acknowledgement):
+	 * where it stood before stays */
+	if (a && !peer->stream.end && !peer->last_acked[0])
+		return;
 	if (!a)
 		a = &pr->away[pr->away_next++ % PRIMARY_AWAY];
 	*a = (struct primary_away){ .stream_end = peer->stream.end, .since_ms = clock_now_ms() };
@@ -60,8 +64,13 @@ void primary_note_away(struct primary *pr, struct peer *peer)
 		if (since && since < a->since_ms)
 			a->since_ms = since;
 	}
-	if (peer->xfers && peer->xfers->push->started_ms < a->since_ms)
-		a->since_ms = peer->xfers->push->started_ms;
+	/* its oldest WAL not durable: streamed (when it arrived), or a whole file sent */
+	since = primary_stream_lag_since(pr, peer->stream.end);
+	if (since && since < a->since_ms)
+		a->since_ms = since;
+	for (const struct xfer *x = peer->xfers; x; x = x->next)
+		if (!x->push->stream && x->push->started_ms < a->since_ms)
+			a->since_ms = x->push->started_ms;
 }
 
 /* Away replica @sp: where it stood when it left (primary_note_away()), if known; its lag

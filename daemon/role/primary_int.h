@@ -648,6 +648,9 @@ void peer_defer_safe(struct peer *peer, struct push *p);
  * unknown): what its status's durable position counts no further than.  Returns false
  * when it lacks none known (primary_hold.c). */
 bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms);
+/* When the oldest streamed WAL past @lsn arrived (monotonic ms; 0: none known, or no
+ * stream source). */
+int64_t primary_stream_lag_since(const struct primary *pr, uint64_t lsn);
 /* Streaming @peer leaves: where it stood is kept for its status while away (primary.c). */
 void primary_note_away(struct primary *pr, struct peer *peer);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL

@@ -919,6 +919,9 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 			peer->apply_lsn = fork; /* applied past the fork: diverged */
 	}
 	lag_ring_cut(&ss->lag, fork);
+	for (unsigned int i = 0; i < PRIMARY_AWAY; i++) /* (the away replicas' status) */
+		if (pr->away[i].stream_end > fork)
+			pr->away[i].stream_end = fork;
 	if (!past)
 		return;
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
@@ -1146,6 +1149,13 @@ void primary_stream_free(struct primary *pr)
 	}
 	free(pr->source);
 	pr->source = NULL;
+}
+
+int64_t primary_stream_lag_since(const struct primary *pr, uint64_t lsn)
+{
+	const struct stream_state *ss = pr->relay ? NULL : (const struct stream_state *)pr->source;
+
+	return ss ? lag_ring_since(&ss->lag, lsn) : 0;
 }
 
 void peer_fill_stream_positions(const struct peer *peer, struct status_peer *sp)

@@ -1846,13 +1846,18 @@ static enum pg_access_fail pg_access_try(const struct check_run *run, const stru
 	pid_t child;
 
 	/* (made absolute here: a relative path's folders are the check's, whose own folder
-	 * PostgreSQL's user may not search; its links are left as the command opens them) */
-	if (run->config_path[0] != '/' && getcwd(config, sizeof(config)) &&
-	    strlen(config) + 1 + strlen(run->config_path) < sizeof(config)) {
-		strcat(config, "/");
-		strcat(config, run->config_path);
-	} else {
-		snprintf(config, sizeof(config), "%s", run->config_path);
+	 * PostgreSQL's user may not search: its folder resolved, `..` included, the file's
+	 * own name kept, a link left as the command opens it) */
+	snprintf(config, sizeof(config), "%s", run->config_path);
+	if (run->config_path[0] != '/') {
+		char dir[PATH_MAX], resolved[PATH_MAX];
+		const char *slash = strrchr(run->config_path, '/');
+		const char *base = slash ? slash + 1 : run->config_path;
+
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - run->config_path) : 1,
+			 slash ? run->config_path : ".");
+		if (realpath(dir, resolved) && strlen(resolved) + 1 + strlen(base) < sizeof(config))
+			snprintf(config, sizeof(config), "%s/%s", resolved, base);
 	}
 	child = fork();
 	if (child < 0)

@@ -64,12 +64,13 @@ void primary_note_away(struct primary *pr, struct peer *peer)
 		if (since && since < a->since_ms)
 			a->since_ms = since;
 	}
-	/* its oldest WAL not durable: streamed (when it arrived), or a whole file sent */
+	/* its oldest WAL not durable: streamed (when it arrived), or a whole file sent (on a
+	 * relay, which keeps no arrival times, a growing segment's transfer too) */
 	since = primary_stream_lag_since(pr, peer->stream.end);
 	if (since && since < a->since_ms)
 		a->since_ms = since;
 	for (const struct xfer *x = peer->xfers; x; x = x->next)
-		if (!x->push->stream && x->push->started_ms < a->since_ms)
+		if ((pr->relay || !x->push->stream) && x->push->started_ms < a->since_ms)
 			a->since_ms = x->push->started_ms;
 }
 
@@ -230,6 +231,9 @@ static void drop_job_done(struct worker_job *job)
 	if (!dj->unregistered && dj->ret == 0) {
 		dj->unregistered = true;
 		primary_forget_registered(pr, dj->name);
+		for (unsigned int i = 0; i < PRIMARY_AWAY; i++) /* (its away status) */
+			if (!strcmp(pr->away[i].name, dj->name))
+				pr->away[i].name[0] = '\0';
 		primary_take_back_acks(pr, dj->name, NULL); /* gone for good */
 		push_recent_distrust(pr); /* its acknowledgements counted there too */
 		primary_stream_forget_holder(pr, dj->name);

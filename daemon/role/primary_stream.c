@@ -105,9 +105,10 @@ static void lag_record(struct primary *pr, struct stream_state *ss, uint64_t end
 {
 	uint64_t floor = UINT64_MAX;
 
+	/* (closing ones too: one that leaves is remembered with its lag, primary_note_away(),
+	 * once its connection is done) */
 	for (const struct peer *peer = pr->peers; peer; peer = peer->next)
-		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->stream.end < floor)
+		if (peer->state == PEER_STREAMING && peer->stream.end < floor)
 			floor = peer->stream.end;
 	if (floor != UINT64_MAX)
 		lag_ring_prune(&ss->lag, floor);

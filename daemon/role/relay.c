@@ -581,7 +581,8 @@ void relay_peer_progress(struct peer *peer)
 	for (int i = 0; i < RELAY_MAX_GROWING; i++) {
 		struct push *p = rs->grow[i].push;
 
-		if (p && relay_peer_ready(peer) && relay_peer_lacks(peer, p))
+		if (p && relay_peer_ready(peer) && !peer->backlog_more && /* (listed, sent) */
+		    relay_peer_lacks(peer, p))
 			peer_add_xfer(peer, p);
 	}
 	if (k < 0)
@@ -1192,6 +1193,14 @@ void relay_tick(struct primary *rl, int64_t now_ms)
 	primary_role.tick(rl, now_ms);
 	if (rs->dirty && !rs->save_busy && now_ms - rs->saved_ms >= RELAY_SAVE_MS)
 		relay_save_async(rs, now_ms);
+	/* A backlog listing that failed is tried again once its second has passed, not only
+	 * at the replica's next acknowledgement or the next file stored. */
+	for (struct peer *peer = rl->peers; peer; peer = peer->next)
+		if (peer->backlog_more && peer->relist_retry_ms &&
+		    now_ms >= peer->relist_retry_ms && relay_peer_ready(peer)) {
+			relay_peer_progress(peer);
+			peer_fill(peer);
+		}
 }
 
 void relay_stop(struct primary *rl)

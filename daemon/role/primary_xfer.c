@@ -299,7 +299,11 @@ static int backlog_list(struct peer *peer, const char *from)
 	if (ret < 0) {
 		log_error("could not list the files held for replica \"%s\": %s", peer->name,
 			  strerror(-ret));
-		return ret; /* (backlog_more stays: listed again at the next chance) */
+		/* listed again a second later (peer_fill_backlog(), relay_tick()), from where
+		 * this one was to start: the replica lacks what it did not list */
+		peer->backlog_more = true;
+		peer->relist_retry_ms = clock_now_ms() + 1000;
+		return ret;
 	}
 	peer->backlog_more = false; /* what is stored now is listed */
 	peer->relist_from[0] = '\0';
@@ -324,7 +328,8 @@ int peer_relist_backlog(struct peer *peer)
 	/* (the spool lists what it holds for the replica: exactly what it lacks) */
 	snprintf(from, sizeof(from), "%s", peer->relist_from);
 	ret = backlog_list(peer, peer->pr->relay && from[0] ? from : NULL);
-	peer->relist_retry_ms = ret < 0 ? now + 1000 : 0;
+	if (ret >= 0)
+		peer->relist_retry_ms = 0;
 	return ret;
 }
 

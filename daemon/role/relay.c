@@ -1193,11 +1193,11 @@ void relay_tick(struct primary *rl, int64_t now_ms)
 	primary_role.tick(rl, now_ms);
 	if (rs->dirty && !rs->save_busy && now_ms - rs->saved_ms >= RELAY_SAVE_MS)
 		relay_save_async(rs, now_ms);
-	/* A backlog listing that failed is tried again once its second has passed, not only
-	 * at the replica's next acknowledgement or the next file stored. */
+	/* A backlog to list again (one that failed: once its second has passed) is listed,
+	 * not only at the replica's next acknowledgement or the next file stored. */
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)
-		if (peer->backlog_more && peer->relist_retry_ms &&
-		    now_ms >= peer->relist_retry_ms && relay_peer_ready(peer)) {
+		if (peer->backlog_more && now_ms >= peer->relist_retry_ms &&
+		    relay_peer_ready(peer)) {
 			relay_peer_progress(peer);
 			peer_fill(peer);
 		}

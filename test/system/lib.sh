@@ -1738,6 +1738,19 @@ assert_no_gap() {
 	log "ok: $count WAL segments in $1, no gap"
 }
 
+# seg_name SEGNO: the name of segment SEGNO of timeline 1 at 16 MiB.
+seg_name() {
+	printf '00000001%08X%08X' $(($1 >> 8)) $(($1 & 255))
+}
+
+# held_all DIR FIRST LAST: DIR holds every segment from FIRST to LAST (seg_name).
+held_all() {
+	local s
+	for ((s = $2; s <= $3; s++)); do
+		[[ -f "$1/$(seg_name "$s")" ]] || return 1
+	done
+}
+
 # replica_holds LSN_INT: true once the primary walshipd (PCONF) reports its first replica
 # durable up to LSN_INT (lsn_to_int) or further: walship's flush position for PostgreSQL.
 replica_holds() {

@@ -36,17 +36,7 @@ for ((i = 0; i < 3; i++)); do
 		select pg_switch_wal()" >/dev/null
 done
 last=$((first + 2))
-seg_name() {
-	printf '00000001%08X%08X' $(($1 >> 8)) $(($1 & 255))
-}
-# held_all DIR: DIR holds every segment from first to last.
-held_all() {
-	local s
-	for ((s = first; s <= last; s++)); do
-		[[ -f "$1/$(seg_name "$s")" ]] || return 1
-	done
-}
-wait_for 60 "ws-r2 to store segments $first to $last" held_all "$R2ARCHIVE"
+wait_for 60 "ws-r2 to store segments $first to $last" held_all "$R2ARCHIVE" "$first" "$last"
 # ws-r1, away, keeps the position it left with, and lags behind it in bytes and in time
 # (the build before: no position, and no lag in time).
 away=$(walship_status "$PCONF" --json | jq -c '.peers[] | select(.name == "ws-r1")')
@@ -62,11 +52,11 @@ walshipd_stop "$R2CONF"
 find "$R2ARCHIVE" -mindepth 1 -delete
 log "ws-r2's archive emptied; ws-r2 started again, then ws-r1"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2-new.log"
-wait_for 30 "ws-r2 to store segments $first to $last again" held_all "$R2ARCHIVE"
+wait_for 30 "ws-r2 to store segments $first to $last again" held_all "$R2ARCHIVE" "$first" "$last"
 grep -q "replica \"ws-r2\" does not list \"$(seg_name "$first")\", which it acknowledged" \
 	"$TEST_DIR/ws-primary.log" || fail "the primary did not take back ws-r2's acknowledgement"
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-new.log"
-wait_for 60 "ws-r1 to store segments $first to $last" held_all "$RARCHIVE"
+wait_for 60 "ws-r1 to store segments $first to $last" held_all "$RARCHIVE" "$first" "$last"
 for ((s = first; s <= last; s++)); do
 	assert_file_identical "$RARCHIVE/$(seg_name "$s")" "$R2ARCHIVE/$(seg_name "$s")"
 done

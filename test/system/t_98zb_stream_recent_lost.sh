@@ -32,17 +32,7 @@ for ((i = 0; i < 3; i++)); do
 		from generate_series(1, 2000) g; select pg_switch_wal()" >/dev/null
 done
 last=$((first + 2))
-seg_name() {
-	printf '00000001%08X%08X' $(($1 >> 8)) $(($1 & 255))
-}
-# held_all DIR: DIR holds every segment from first to last.
-held_all() {
-	local s
-	for ((s = first; s <= last; s++)); do
-		[[ -f "$1/$(seg_name "$s")" ]] || return 1
-	done
-}
-wait_for 60 "the replica to store segments $first to $last" held_all "$RARCHIVE"
+wait_for 60 "the replica to store segments $first to $last" held_all "$RARCHIVE" "$first" "$last"
 wait_for 60 "the primary to count them durable" replica_holds $(((last + 1) * SEG))
 archived=$(psql_at "$NS_P" "$PG_PORT" "select archived_count from pg_stat_archiver")
 assert_eq 0 "$archived" "segments archived while the archiver fails"
@@ -60,7 +50,8 @@ log "the replica came back with an empty archive; the archiver may push now"
 rm "$FLAG"
 psql_at "$NS_P" "$PG_PORT" "insert into ws_fill values (0, 'wake'); select pg_switch_wal()" \
 	>/dev/null
-wait_for 90 "the replica to store segments $first to $last again" held_all "$RARCHIVE"
+wait_for 90 "the replica to store segments $first to $last again" \
+	held_all "$RARCHIVE" "$first" "$last"
 for ((s = first; s <= last; s++)); do
 	assert_file_identical "$TEST_DIR/first/$(seg_name "$s")" "$RARCHIVE/$(seg_name "$s")"
 done

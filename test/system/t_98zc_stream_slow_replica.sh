@@ -27,23 +27,13 @@ psql_at "$NS_P" "$PG_PORT" "create table ws_fill (i int)" >/dev/null
 first=$(($(lsn_to_int "$(psql_at "$NS_P" "$PG_PORT" "select pg_current_wal_insert_lsn()")") /
 	SEG))
 last=$((first + N - 1))
-seg_name() {
-	printf '00000001%08X%08X' $(($1 >> 8)) $(($1 & 255))
-}
-# held_all DIR: DIR holds every segment from first to last.
-held_all() {
-	local s
-	for ((s = first; s <= last; s++)); do
-		[[ -f "$1/$(seg_name "$s")" ]] || return 1
-	done
-}
 kill -STOP "${WS_DAEMON_PID[$R2CONF]}"
 log "ws-r2 frozen; $N segments from $first on, each safe on ws-r1"
 for ((i = 0; i < N; i++)); do
 	psql_at "$NS_P" "$PG_PORT" "insert into ws_fill values ($i); select pg_switch_wal()" \
 		>/dev/null
 done
-wait_for 120 "ws-r1 to store segments $first to $last" held_all "$RARCHIVE"
+wait_for 120 "ws-r1 to store segments $first to $last" held_all "$RARCHIVE" "$first" "$last"
 reported_past_last() {
 	(($(walship_status "$PCONF" --json | jq -r '.source_flush_lsn') >= (last + 1) * SEG))
 }
@@ -54,7 +44,7 @@ log "pushes in progress on the primary with ws-r2 frozen: $queued"
 	"segments stayed in memory"
 
 kill -CONT "${WS_DAEMON_PID[$R2CONF]}"
-wait_for 120 "ws-r2 to store segments $first to $last" held_all "$R2ARCHIVE"
+wait_for 120 "ws-r2 to store segments $first to $last" held_all "$R2ARCHIVE" "$first" "$last"
 for ((s = first; s <= last; s++)); do
 	assert_file_identical "$RARCHIVE/$(seg_name "$s")" "$R2ARCHIVE/$(seg_name "$s")"
 done

@@ -35,7 +35,8 @@ void password_usage(FILE *out)
 }
 
 /* One line of standard input into @buf, its newline removed; echo off when @prompt (a
- * terminal).  Returns 0, or -1 at end of input. */
+ * terminal).  Returns 0, -1 at end of input, or -2 for a line that does not fit (the
+ * rest of it read and dropped: not cut silently, nor taken as the next answer). */
 static int read_secret(const char *prompt, char *buf, size_t len)
 {
 	struct termios saved, quiet;
@@ -50,13 +51,34 @@ static int read_secret(const char *prompt, char *buf, size_t len)
 		quiet.c_lflag |= ECHONL;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
-	if (!fgets(buf, (int)len, stdin))
+	if (!fgets(buf, (int)len, stdin)) {
 		ret = -1;
-	else
+	} else if (!strchr(buf, '\n') && strlen(buf) == len - 1) {
+		int c;
+
+		while ((c = getchar()) != EOF && c != '\n')
+			;
+		OPENSSL_cleanse(buf, len);
+		ret = -2;
+	} else {
 		buf[strcspn(buf, "\r\n")] = '\0';
+	}
 	if (tty)
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
 	return ret;
+}
+
+/* A name the password file's parser reads as one field (scram.c splits a line at any
+ * blank) and a standby may present (pgwire.c refuses control characters in a user
+ * name): 1 to SCRAM_MAX_USER - 1 bytes, no control character, blank or "#". */
+static bool user_valid(const char *user)
+{
+	if (!user[0] || strlen(user) >= SCRAM_MAX_USER)
+		return false;
+	for (const unsigned char *c = (const unsigned char *)user; *c; c++)
+		if (*c <= 0x20 || *c == 0x7f || *c == '#')
+			return false;
+	return true;
 }
 
 int password_main(int argc, char **argv)
@@ -83,9 +105,10 @@ int password_main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	user = argv[optind];
-	if (!user[0] || strlen(user) >= SCRAM_MAX_USER || strpbrk(user, " \t\r\n#")) {
+	if (!user_valid(user)) {
 		log_error("invalid user name \"%s\"", user);
-		log_detail("A user name has 1 to %d characters, without blanks or \"#\".",
+		log_detail("A user name has 1 to %d characters, without blanks, control characters "
+			   "or \"#\".",
 			   SCRAM_MAX_USER - 1);
 		return CLI_EXIT_USAGE;
 	}
@@ -94,17 +117,25 @@ int password_main(int argc, char **argv)
 		return PASSWORD_EXIT_FAILED;
 	/* psql's \password words */
 	snprintf(prompt, sizeof(prompt), "Enter new password for user \"%s\": ", user);
-	if (read_secret(tty ? prompt : NULL, password, sizeof(password)) < 0 || !password[0]) {
+	ret = read_secret(tty ? prompt : NULL, password, sizeof(password));
+	if (ret == 0 && password[0] && tty) {
+		ret = read_secret("Enter it again: ", again, sizeof(again));
+		if (ret == -1 || (ret == 0 && strcmp(password, again)))
+			ret = -3;
+	}
+	if (ret == -2) {
+		log_error("password too long");
+		log_detail("A password has at most %d bytes.", PASSWORD_MAX - 2);
+	} else if (ret == -3) {
+		log_error("Passwords didn't match.");
+	} else if (ret < 0 || !password[0]) {
 		log_error("no password given");
+	}
+	if (ret < 0 || !password[0]) {
+		ret = PASSWORD_EXIT_FAILED;
 		goto out;
 	}
-	if (tty) {
-		if (read_secret("Enter it again: ", again, sizeof(again)) < 0 ||
-		    strcmp(password, again)) {
-			log_error("Passwords didn't match.");
-			goto out;
-		}
-	}
+	ret = PASSWORD_EXIT_FAILED;
 	if (scram_verifier_new(password, verifier, sizeof(verifier)) < 0) {
 		log_error("could not make the SCRAM verifier");
 		goto out;

@@ -56,6 +56,14 @@ chmod 0600 "$PW"
 grep -q "^replicator SCRAM-SHA-256\\\$4096:" "$PW" ||
 	fail "walship password did not print a verifier line: $(cat "$PW")"
 grep -q pencil "$PW" && fail "the password file holds the password itself"
+# A name the file's parser would split (a form feed is a blank to it) is refused, and so is
+# a password longer than the line read, not cut to its first 1022 bytes.
+rc=0
+echo pencil | "$WALSHIP" password $'ops\fuser' >/dev/null 2>&1 || rc=$?
+assert_eq 2 "$rc" "walship password with a control character in the user name"
+rc=0
+head -c 1500 /dev/zero | tr '\0' x | "$WALSHIP" password longpw >/dev/null 2>&1 || rc=$?
+assert_eq 1 "$rc" "walship password with a 1500-byte password"
 HBA=$TEST_DIR/ws-r1/hba.conf
 cat >"$HBA" <<-EOF
 	# TYPE     ROLE     NODE_NAME   CERT_NAME  ADDRESS       METHOD

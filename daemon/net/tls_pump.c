@@ -36,7 +36,7 @@
 
 static void conn_tls_handshake(struct conn *c);
 static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags);
-static void conn_ktls_tx(struct conn *c);
+static int conn_ktls_tx(struct conn *c);
 
 /*
  * The kernel decrypts (kTLS RX) and a record that is not application data arrived: a
@@ -240,8 +240,7 @@ void conn_tls_tx_post(struct conn *c)
 		if (!c->tls->handshake_done)
 			return; /* frames wait for the handshake */
 		if (c->tls->ktls_tx_pending) {
-			conn_ktls_tx(c);
-			if (!c->closing)
+			if (conn_ktls_tx(c) == 0)
 				conn_tx_post(c);
 			return;
 		}
@@ -367,8 +366,9 @@ static void conn_ktls_begin(struct conn *c)
 	tc->ktls_tx_pending = true;
 }
 
-/* The handshake's bytes are out: the kernel encrypts from now on (or OpenSSL goes on). */
-static void conn_ktls_tx(struct conn *c)
+/* The handshake's bytes are out: the kernel encrypts from now on (or OpenSSL goes on).
+ * Returns -1 when it closed @c (ktls = on), which may have freed it. */
+static int conn_ktls_tx(struct conn *c)
 {
 	struct tls_conn *tc = c->tls;
 	struct ktls_keys keys;
@@ -383,7 +383,7 @@ static void conn_ktls_tx(struct conn *c)
 		log_log("kernel TLS send not set up for %s: %s", c->peer_addr, strerror(-ret));
 		if (tc->ktls == CONFIG_SWITCH_ON) {
 			conn_close(c, ret);
-			return;
+			return -1;
 		}
 	} else {
 		tc->ktls_tx = true;
@@ -395,9 +395,10 @@ static void conn_ktls_tx(struct conn *c)
 		log_error("kernel TLS receive is not available for the connection with %s",
 			  c->peer_addr);
 		conn_close(c, -EOPNOTSUPP);
-		return;
+		return -1;
 	}
 	log_log("kernel TLS for %s: %s", c->peer_addr, tls_conn_ktls_state(tc));
+	return 0;
 }
 
 /* Drive the handshake with what arrived; may close (and so free) @c: callers return. */
@@ -439,18 +440,12 @@ static void conn_tls_handshake(struct conn *c)
 	conn_close(c, -EPROTO);
 }
 
-static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
+/* What a receive of records brought (@res, as the completion says); may close @c, which the
+ * caller's op reference keeps. */
+static void conn_tls_rx_handle(struct conn *c, int res)
 {
-	struct conn *c = container_of(op, struct conn, tls_rx_op);
 	struct tls_conn *tc = c->tls;
 
-	(void)flags;
-	c->tls_rx_posted = false;
-	c->ops_pending--;
-	if (c->closing) {
-		conn_maybe_finish(c);
-		return;
-	}
 	if (res <= 0) {
 		if (res == 0)
 			log_log("connection from %s closed by peer%s", c->peer_addr,
@@ -498,6 +493,24 @@ static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
 		conn_tls_handshake(c);
 	else
 		conn_tls_pump(c);
+}
+
+/*
+ * The receive's op reference is kept until what arrived is handled: the handshake's end
+ * may close the connection (ktls = on without kernel TLS), and with nothing else in
+ * flight (a server has no last handshake bytes to send) the close would free @c under
+ * conn_tls_handshake().
+ */
+static void conn_tls_rx_complete(struct ring_op *op, int res, uint32_t flags)
+{
+	struct conn *c = container_of(op, struct conn, tls_rx_op);
+
+	(void)flags;
+	c->tls_rx_posted = false;
+	if (!c->closing)
+		conn_tls_rx_handle(c, res);
+	c->ops_pending--;
+	conn_maybe_finish(c); /* may free c */
 }
 
 /*

@@ -4,7 +4,10 @@
  * user space (no kernel TLS): a frame whose content stays in a file's mapping
  * (send_source = map) arrives whole through TLS, and one whose file shrank before the
  * frame was encrypted closes its connection, the item saying its content could not be
- * read, instead of killing the process with SIGBUS.
+ * read, instead of killing the process with SIGBUS.  With ktls = on and no kernel TLS
+ * (the module missing, or the keys refused), the accepting side closes its connection at
+ * the handshake's end, and an owner that frees it in closed() (as the primary's
+ * peer_closed() does) frees it once nothing touches it any more (ASan sees the rest).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,7 +20,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <cmocka.h>
 
@@ -72,6 +79,41 @@ static int side_rx_frame(struct conn *c, const struct frame_header *hdr, uint8_t
 static void side_closed(struct conn *c)
 {
 	((struct side *)c)->closed = true;
+}
+
+/* An accepting side on the heap, freed in closed() as peer_closed() frees a peer. */
+static int heap_close_error;
+static bool heap_closed;
+
+static void heap_side_closed(struct conn *c)
+{
+	heap_closed = true;
+	heap_close_error = c->close_error;
+	free(c);
+}
+
+static const struct conn_ops heap_side_ops = {
+	.rx_buffer = side_rx_buffer,
+	.rx_frame = side_rx_frame,
+	.closed = heap_side_closed,
+};
+
+/*
+ * A kernel whose tls module attaches but refuses the keys (a cipher or version it lacks):
+ * while @keys_refused, this setsockopt() (the executable's, before libc's) says yes to
+ * TCP_ULP and EINVAL to SOL_TLS; otherwise it is the system call.
+ */
+static bool keys_refused;
+
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+	if (keys_refused && level == SOL_TCP && name == TCP_ULP)
+		return 0;
+	if (keys_refused && level == 282 /* SOL_TLS */) {
+		errno = EINVAL;
+		return -1;
+	}
+	return (int)syscall(SYS_setsockopt, fd, level, name, value, len);
 }
 
 static const struct conn_ops side_ops = {
@@ -227,11 +269,53 @@ static void test_mapped_frame_file_shrank(void **state)
 	close(fd);
 }
 
+/* The accepting side with ktls = on; kernel TLS missing (a Unix socket takes no TCP_ULP)
+ * or refusing the keys.  Its connection closes when the handshake is done, and is freed
+ * by its owner with no access after (ASan). */
+static void ktls_on_refused(bool module_present)
+{
+	struct tls_ctx ktls_ctx;
+	struct side *a = calloc(1, sizeof(*a)), b;
+	int fds[2];
+
+	assert_non_null(a);
+	assert_int_equal(tls_ctx_init(&ktls_ctx, true, cert_path, cert_path, key_path,
+				      CONFIG_SWITCH_ON, CONFIG_SWITCH_OFF),
+			 0);
+	heap_closed = false;
+	heap_close_error = 0;
+	keys_refused = module_present;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(conn_init_tls(&a->conn, &ring, fds[0], &heap_side_ops, a, &ktls_ctx), 0);
+	assert_int_equal(conn_init_tls(&b.conn, &ring, fds[1], &side_ops, &b, &client_ctx), 0);
+	RUN_UNTIL(heap_closed && b.closed);
+	keys_refused = false;
+	assert_int_equal(heap_close_error, module_present ? -EINVAL : -EOPNOTSUPP);
+	assert_int_equal(b.frames, 0);
+	assert_int_equal(ring.slots_free, ring.nslots);
+	tls_ctx_free(&ktls_ctx);
+}
+
+static void test_ktls_on_module_missing(void **state)
+{
+	(void)state;
+	ktls_on_refused(false);
+}
+
+static void test_ktls_on_keys_refused(void **state)
+{
+	(void)state;
+	ktls_on_refused(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mapped_frame),
 		cmocka_unit_test(test_mapped_frame_file_shrank),
+		cmocka_unit_test(test_ktls_on_module_missing),
+		cmocka_unit_test(test_ktls_on_keys_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

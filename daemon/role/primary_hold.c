@@ -411,40 +411,51 @@ void primary_forget_registered(struct primary *pr, const char *name)
 	pr->nregistered--;
 }
 
+/* The registered replicas as the spool lists them, with what each holds and lost.  Built
+ * aside and taken only whole: a listing that fails (no descriptor, no memory) keeps the
+ * list there was, for pushes count the listed when they decide what is safe, and an
+ * empty one would answer them with nothing held for the away. */
 int primary_load_registered(struct primary *pr)
 {
+	uint64_t *held_counts;
+	struct spool_lost *lost;
+	char **names;
 	int n;
 
 	if (pr->relay)
 		return relay_load_registered(pr);
-	spool_free_names(pr->registered, pr->nregistered);
-	pr->registered = NULL;
-	pr->nregistered = 0;
-	free(pr->held);
-	pr->held = NULL;
-	free(pr->lost);
-	pr->lost = NULL;
-	n = spool_replicas(&pr->spool, &pr->registered);
+	n = spool_replicas(&pr->spool, &names);
 	if (n < 0) {
 		log_error("could not list registered replicas in \"%s\": %s", pr->spool.path,
 			  strerror(-n));
 		return n;
 	}
-	pr->nregistered = n;
-	pr->held = calloc((size_t)n + 1, sizeof(*pr->held));
-	pr->lost = calloc((size_t)n + 1, sizeof(*pr->lost));
-	if (!pr->held || !pr->lost)
+	held_counts = calloc((size_t)n + 1, sizeof(*held_counts));
+	lost = calloc((size_t)n + 1, sizeof(*lost));
+	if (!held_counts || !lost) {
+		free(held_counts);
+		free(lost);
+		spool_free_names(names, n);
+		log_error("out of memory");
 		return -ENOMEM;
+	}
 	for (int i = 0; i < n; i++) {
-		char **names;
-		int held = spool_backlog(&pr->spool, pr->registered[i], &names);
+		char **backlog;
+		int held = spool_backlog(&pr->spool, names[i], &backlog);
 
-		spool_read_lost(&pr->spool, pr->registered[i], &pr->lost[i]);
+		spool_read_lost(&pr->spool, names[i], &lost[i]);
 		if (held > 0) {
-			pr->held[i] = (uint64_t)held;
-			spool_free_names(names, held);
+			held_counts[i] = (uint64_t)held;
+			spool_free_names(backlog, held);
 		}
 	}
+	spool_free_names(pr->registered, pr->nregistered);
+	free(pr->held);
+	free(pr->lost);
+	pr->registered = names;
+	pr->nregistered = n;
+	pr->held = held_counts;
+	pr->lost = lost;
 	return 0;
 }
 

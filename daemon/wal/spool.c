@@ -66,7 +66,8 @@ static int spool_list(int fd, bool (*keep)(const char *name), char ***out)
 		return -errno;
 	}
 	rewinddir(dir);
-	while ((de = readdir(dir)) != NULL) {
+	/* (errno told apart: a listing cut short by an error is no shorter list) */
+	while ((errno = 0, de = readdir(dir)) != NULL) {
 		if (!keep(de->d_name))
 			continue;
 		if (count == cap) {
@@ -82,6 +83,13 @@ static int spool_list(int fd, bool (*keep)(const char *name), char ***out)
 		if (!names[count])
 			goto out_nomem;
 		count++;
+	}
+	if (errno) {
+		int err = -errno;
+
+		closedir(dir);
+		spool_free_names(names, count);
+		return err;
 	}
 	closedir(dir);
 	if (count)

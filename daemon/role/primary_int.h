@@ -474,8 +474,9 @@ void push_stream_refusals_recheck(struct primary *pr);
 /* push_timeout is over and @p is not safe: fail it, saying what it waited for. */
 void push_timed_out(struct push *p);
 /* A held file opened from the spool, to send to a replica catching up, with no reference
- * taken (refs 0: the caller takes one), or NULL (released meanwhile, or no memory). */
-struct push *push_from_spool(struct primary *pr, const char *name);
+ * taken (refs 0: the caller takes one), or NULL with -errno in *@err (-ENOENT: released
+ * meanwhile; else it could not be opened now: no descriptor, no memory). */
+struct push *push_from_spool(struct primary *pr, const char *name, int *err);
 /* The streamed segment of @timeline that begins at @lsn, @seg_size bytes, in memory and empty:
  * linked and given to every streaming replica like a push (data follows as it arrives,
  * p->avail).  Returns NULL when it cannot be made (logged). */
@@ -643,6 +644,11 @@ int peer_relist_backlog(struct peer *peer);
 /* @p is answered OK (safe): @peer's transfer of it, not begun behind others not begun,
  * goes to its backlog, the spool's copy (primary_xfer.c). */
 void peer_defer_safe(struct peer *peer, struct push *p);
+/* Held file @name goes to @peer from its backlog, listed again (a relay's from @name on)
+ * once what it is being sent is queued; @retry_ms: not before that many ms (a failure
+ * that may last: no descriptor, no memory).  Nothing else sends it while its link stays
+ * up. */
+void peer_relist_later(struct peer *peer, const char *name, int retry_ms);
 /* Where the oldest WAL connected @peer lacks begins (held for it in the spool, or a whole
  * file being sent to it), in *@lsn, and since when (monotonic ms) in *@since_ms (0:
  * unknown): what its status's durable position counts no further than.  Returns false

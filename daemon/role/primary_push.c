@@ -882,17 +882,23 @@ static void push_link(struct push *p)
 }
 
 /* A held file, opened from the spool, to send to a replica catching up. */
-struct push *push_from_spool(struct primary *pr, const char *name)
+struct push *push_from_spool(struct primary *pr, const char *name, int *err)
 {
 	struct wal_name wn;
 	struct stat sb;
 	struct push *p = NULL;
 	int fd = pr->relay ? relay_open_file(pr, name) : spool_open_file(&pr->spool, name);
 
-	if (fd < 0)
-		return NULL; /* released (or removed) meanwhile */
-	if (fstat(fd, &sb) == 0 && wal_name_parse(name, &wn) == 0)
-		p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size);
+	if (fd < 0) {
+		*err = fd;
+		return NULL;
+	}
+	if (fstat(fd, &sb) < 0)
+		*err = -errno;
+	else if (wal_name_parse(name, &wn) < 0)
+		*err = -EINVAL; /* (the spool holds WAL names only) */
+	else if (!(p = push_new(pr, name, &wn, fd, (uint64_t)sb.st_size)))
+		*err = -ENOMEM;
 	if (!p) {
 		close(fd);
 		return NULL;

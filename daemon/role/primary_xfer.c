@@ -82,13 +82,22 @@ void peer_defer_safe(struct peer *peer, struct push *p)
 	*xp = x->next;
 	if (peer->fill == x)
 		peer->fill = x->next;
-	peer->backlog_more = true;
-	if (!peer->relist_from[0] || strcmp(p->name, peer->relist_from) < 0)
-		snprintf(peer->relist_from, sizeof(peer->relist_from), "%s", p->name);
+	peer_relist_later(peer, p->name, 0);
 	log_debug("replica \"%s\" has %u files waiting before \"%s\", which is safe: it is sent "
 		  "from the spool once the replica catches up",
 		  peer->name, waiting, p->name);
 	xfer_free(x);
+}
+
+void peer_relist_later(struct peer *peer, const char *name, int retry_ms)
+{
+	int64_t at = retry_ms ? clock_now_ms() + retry_ms : 0;
+
+	peer->backlog_more = true;
+	if (!peer->relist_from[0] || strcmp(name, peer->relist_from) < 0)
+		snprintf(peer->relist_from, sizeof(peer->relist_from), "%s", name);
+	if (at > peer->relist_retry_ms)
+		peer->relist_retry_ms = at;
 }
 
 void xfer_free(struct xfer *x)
@@ -250,12 +259,23 @@ static void peer_fill_backlog(struct peer *peer)
 			peer->inflight_files < (unsigned int)pr->cfg.max_inflight_files)) {
 		const char *name = peer->backlog[peer->backlog_next++];
 		struct push *p;
+		int err;
 
 		if (peer_has_file(peer, name))
 			continue;
-		p = push_from_spool(pr, name);
-		if (!p)
-			continue;
+		p = push_from_spool(pr, name, &err);
+		if (!p && err == -ENOENT)
+			continue; /* released meanwhile */
+		if (!p) {
+			/* still held for it: sent from the backlog listed again, a second later
+			 * (the rest of this listing with it) */
+			log_warning("could not open \"%s\", held for replica \"%s\", to send it: "
+				    "%s; trying again in a second",
+				    name, peer->name, strerror(-err));
+			peer_relist_later(peer, name, 1000);
+			peer->backlog_next = peer->nbacklog;
+			break;
+		}
 		p->refs = 1;
 		peer_add_xfer(peer, p);
 		push_unref(p);
@@ -366,6 +386,11 @@ void peer_cancel_push(struct peer *peer, struct push *p)
 	}
 	if (x->begin_queued)
 		peer->inflight_files--;
+	/* Not begun, and held for it (a push answered OK whose copy could not be read): the
+	 * spool's copy goes to it from its backlog, or nothing would send it while its link
+	 * stays up (a begun one is sent again once the connection closed is back). */
+	else if (!peer->pr->relay && spool_holds(&peer->pr->spool, peer->name, p->name))
+		peer_relist_later(peer, p->name, 1000);
 	*xp = x->next;
 	if (peer->fill == x)
 		peer->fill = x->next;

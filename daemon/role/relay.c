@@ -793,11 +793,8 @@ static void relay_later_for_backlogs(struct primary *rl, const char *name)
 {
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name)) {
-			peer->backlog_more = true;
-			if (!peer->relist_from[0] || strcmp(name, peer->relist_from) < 0)
-				snprintf(peer->relist_from, sizeof(peer->relist_from), "%s", name);
-		}
+		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name))
+			peer_relist_later(peer, name, 0);
 }
 
 /* Whether the archive holds a segment of timeline @tli or later past segment @segno: one

@@ -381,6 +381,7 @@ static void infile_open(struct infile *f)
 	int flags = O_WRONLY | O_CLOEXEC | (f->direct ? O_DIRECT : 0) |
 		    (f->resumed ? 0 : O_CREAT | O_EXCL);
 
+	f->open_direct = f->direct;
 	f->op.cb = infile_step;
 	sqe = ring_sqe(rp->ring, &f->op);
 	io_uring_prep_openat(sqe, rp->store.incoming_fd, f->tmp_name, flags, 0640);
@@ -509,7 +510,9 @@ static void infile_opened(struct infile *f, int res)
 {
 	struct replica *rp = f->link->rp;
 
-	if (res == -EINVAL && f->direct) {
+	/* (asked by the open, not f->direct: a chunk that came meanwhile may have turned
+	 * it off, and the open still failed for O_DIRECT) */
+	if (res == -EINVAL && f->open_direct) {
 		/* The file system has no direct I/O (tmpfs): buffered from now on. */
 		log_log("direct I/O is not available in \"%s\"; using buffered writes",
 			rp->store.path);

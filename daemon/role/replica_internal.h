@@ -114,6 +114,7 @@ struct infile {
 	bool refused;
 	int fd;
 	bool direct; /* opened (or being opened) with O_DIRECT */
+	bool open_direct; /* the open in flight asked for O_DIRECT (direct may be off since) */
 	bool opening;
 	bool end_received;
 	unsigned int writes_pending; /* chunks received and not yet written (waiting too) */

@@ -248,7 +248,14 @@ static void infile_set_aside(struct infile *f)
 		close(f->fd);
 		f->fd = -1;
 	}
-	if (store_set_aside(&rp->store, f->tmp_name, as, sizeof(as)) < 0) {
+	/* Refused for a stored file of its name that agrees with the acknowledged bytes
+	 * (CONFLICT: one that contradicts them is set aside instead): that one is what
+	 * walship fetch serves of them now.  Put there by other hands perhaps (cp, rsync:
+	 * no fsync), it is made durable first, as store_same_content() does for a
+	 * duplicate, or a power loss could take both copies of acknowledged WAL; failing
+	 * that, this copy stays where it is. */
+	if ((f->fail_status == WIRE_ACK_CONFLICT && store_sync_stored(&rp->store, f->name) < 0) ||
+	    store_set_aside(&rp->store, f->tmp_name, as, sizeof(as)) < 0) {
 		log_warning("left \"%s/%s/%s\" as it is: its first %" PRIu64
 			    " bytes were acknowledged durable",
 			    rp->store.path, STORE_INCOMING_DIR, f->tmp_name, f->acked);

@@ -1041,6 +1041,22 @@ out_close_a:
 	return ret;
 }
 
+int store_sync_stored(struct store *st, const char *name)
+{
+	int fd = openat(st->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret = 0;
+
+	if (fd < 0 || fdatasync(fd) < 0) {
+		ret = -errno;
+		log_error("could not fsync file \"%s/%s\": %s", st->path, name, strerror(errno));
+	} else if (fsync(st->dir_fd) < 0) {
+		ret = -errno;
+		log_error("could not fsync directory \"%s\": %s", st->path, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 int64_t store_file_size(struct store *st, const char *name)
 {
 	struct stat sb;

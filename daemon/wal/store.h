@@ -129,6 +129,9 @@ void store_adopt_identity(struct store *st, const struct wal_identity *id);
  * Returns 1 when identical (and synced), 0 when different, -errno on error (logged).
  */
 int store_same_content(struct store *st, const char *incoming_name, const char *name);
+/* Make stored file @name durable, and its name: fdatasync, then the directory's fsync (it
+ * may have been put there by other hands: cp, rsync).  Returns 0 or -errno (logged). */
+int store_sync_stored(struct store *st, const char *name);
 
 /*
  * Move @tmp_name from .incoming into .refused (created when missing), durably (the

@@ -348,6 +348,9 @@ struct primary {
 	unsigned int npeers;
 	struct push *pushes;
 	unsigned int npushes;
+	/* pushes compared with their streamed copy on the compare worker, not linked yet: counted
+	 * against max_queued_pushes with npushes (each holds a client, a descriptor, a job) */
+	unsigned int ncomparing;
 	uint64_t next_push_id;
 	uint64_t next_token; /* PEER_TOKEN_BASE + n: PINGs of the handshake and name probes */
 	/* the cluster it ships, learned from the first page of shipped segments and recorded

@@ -296,6 +296,7 @@ static void same_job_done(struct worker_job *job)
 		uint32_t crc;
 		unsigned int acks;
 
+		pr->ncomparing--;
 		/* Still safe as remembered?  A drop, or a SIGHUP raising sync_replicas, while
 		 * the file was compared on the worker: then it is sent as any push. */
 		if (sj->same && primary_stream_recent(p, &crc, &acks) && crc == sj->want)
@@ -386,6 +387,8 @@ static void push_compare(struct push *p, struct push *leader, struct ctl_client 
 	if (leader) {
 		p->refs++;
 		leader->refs++;
+	} else {
+		p->pr->ncomparing++;
 	}
 	sj->job.run = same_job_run;
 	sj->job.done = same_job_done;
@@ -1345,7 +1348,7 @@ void primary_push(struct primary *pr, struct ctl_client *client, const char *nam
 	id = push_file_id_of(&sb);
 	if (push_ahead_take(pr, client, name, fd, &id))
 		return;
-	if (pr->npushes >= (unsigned int)pr->cfg.max_queued_pushes) {
+	if (pr->npushes + pr->ncomparing >= (unsigned int)pr->cfg.max_queued_pushes) {
 		close(fd);
 		snprintf(text, sizeof(text), "too many pushes in progress (max_queued_pushes = %d)",
 			 pr->cfg.max_queued_pushes);

@@ -37,6 +37,8 @@
  *                       ...); succeed if CODE_NAME is CODE (case-insensitive), fail
  *                       otherwise or at the end of the stream without an ERROR
  *   expect-close        read (and discard) until the end of the stream or a reset
+ *   pong-until-close    read frames until the end of the stream, answering PINGs (a
+ *                       replica's handshake completes with a PONG): an ERROR is printed
  *
  * Files, as a fake primary (synthetic WAL segments of PostgreSQL 15, block size 8192:
  * a valid first page naming SYSID, zeros after it):
@@ -456,6 +458,19 @@ static void step_expect_error(const char *want)
 		die("expect-error: got ERROR %s, expected %s", name, want);
 }
 
+static void step_pong_until_close(void)
+{
+	struct frame_header hdr;
+	struct msg_error me;
+
+	while (read_frame(&hdr, "pong-until-close")) {
+		if (hdr.type == WIRE_PING)
+			answer_ping(rx_buf + WIRE_HEADER_SIZE, hdr.length, "pong-until-close");
+		else if (hdr.type == WIRE_ERROR)
+			print_error(rx_buf + WIRE_HEADER_SIZE, hdr.length, &me);
+	}
+}
+
 static void step_expect_close(void)
 {
 	uint8_t buf[65536];
@@ -715,6 +730,8 @@ int main(int argc, char **argv)
 			step_expect_ack(argv[++idx]);
 		} else if (!strcmp(step, "expect-close")) {
 			step_expect_close();
+		} else if (!strcmp(step, "pong-until-close")) {
+			step_pong_until_close();
 		} else {
 			die("unknown step \"%s\"", step);
 		}

@@ -12,6 +12,11 @@
 #    (PRIMARY_MAX_HANDSHAKES = 16 in daemon/role/primary_peer.c): past it a new connection
 #    closes the oldest of them, counted in connections_shed, so that a replica restarted
 #    while 16 silent connections are held gets in before connect_timeout closes them.
+#  - a replica of a new name registering while the primary has one descriptor left (its
+#    connection takes it, and the listing of the registered replicas after its
+#    registration fails) leaves the primary's list of registered replicas as it was.
+#    Before, the list was emptied, and pushes were answered with nothing held for the
+#    replicas away (ws-r1 here) until another registration listed them again.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -229,4 +234,42 @@ grep -q "could not accept control connection: Too many open files" "$TEST_DIR/ws
 	fail "the replica did not say why it closed control connections"
 walship_answers "$RCONF" || fail "the replica does not answer on its control socket"
 peers_streaming "$PCONF" || fail "the replica lost its connection"
+
+log "a registration whose listing of the registered replicas fails keeps the list"
+FAKE=$WS_ROOT/build/helpers/fake_peer
+[[ -x "$FAKE" ]] || fail "build/helpers/fake_peer is not built (make all)"
+walshipd_stop "$RCONF"
+no_peer_streaming() { ! peers_streaming "$PCONF"; }
+wait_for 20 "the primary to see ws-r1 gone" no_peer_streaming
+registered0=$(status_counter "$PCONF" registered_replicas)
+assert_eq 1 "$registered0" "registered replicas before (ws-r1, away)"
+# The lowest descriptor number free, once the control connections of the calls above are
+# closed (the same descriptors twice, 0.2 s apart): the limit one past it leaves the fake
+# replica's connection that one.
+lowest_free_fd() {
+	local n=0
+	while [[ -e "/proc/$1/fd/$n" ]]; do
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+fds_settled() {
+	local before
+	before=$(ls "/proc/$PRI_PID/fd")
+	ws_sleep 0.2
+	[[ "$(ls "/proc/$PRI_PID/fd")" == "$before" ]]
+}
+wait_for 10 "the primary's descriptors to settle" fds_settled
+free_fd=$(lowest_free_fd "$PRI_PID")
+prlimit --pid "$PRI_PID" --nofile="$((free_fd + 1)):"
+run_capture "$TEST_DIR/fake-emfile.out" in_ns "$NS_R1" "$FAKE" --connect \
+	"$ADDR_P:$WALSHIP_PORT" --timeout 10 --name ws-emfile hello-replica have pong-until-close
+listing_failed() {
+	grep -q 'could not list registered replicas in .*: Too many open files' \
+		"$TEST_DIR/ws-primary.log"
+}
+wait_for 10 "the primary to fail listing the registered replicas" listing_failed
+prlimit --pid "$PRI_PID" --nofile="$soft:"
+assert_eq 1 "$(status_counter "$PCONF" registered_replicas)" \
+	"registered replicas after a listing that failed (0: the list emptied)"
 log "PASS"

@@ -428,9 +428,12 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 			sb_pump(sb);
 	} else if (res == -ENOENT && serve_growing_find(s, sb->file_name)) {
 		sb_pump(sb); /* being received after all: open it in .incoming */
-	} else if (res == -ENOENT && sb->stop_lsn && sb->file_tli == sb->next_tli) {
-		/* The switch point's segment, read from the new timeline's file, whose history
-		 * came first: its first durable bytes wake the standby (serve_wake()). */
+	} else if (res == -ENOENT && sb->stop_lsn && sb->file_tli == s->tli &&
+		   sb->file_segno == sb->stop_lsn / s->store->id.seg_size) {
+		/* The switch point's segment, read from the newest timeline's file (no
+		 * timeline between has it: sb_switch_file_tli()), whose history came first:
+		 * its first durable bytes wake the standby (serve_wake()).  An older one's
+		 * missing file is answered below, as PostgreSQL's walsender answers it. */
 		sb->waiting = true;
 	} else if (res == -ENOENT && sb->file_tli == s->tli &&
 		   (sb->file_segno + 1) * s->store->id.seg_size >= s->end_lsn) {
@@ -465,6 +468,48 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		sb_pump(sb);
 	}
 	sb_op_done(sb);
+}
+
+/*
+ * The timeline whose file @sb reads the switch point's segment @segno from: the first of
+ * the newest timeline's history after sb->tli (next_tli, its child, ... up to the newest)
+ * whose copy of the segment is stored or growing.  Each of them holds sb->tli's WAL up to
+ * its own start, at or after the switch point, where the read stops.  The next timeline's
+ * copy is not always there: when the next switch falls in the same segment, that timeline
+ * was cut within it and its copy stored only as NAME.partial (its timeline's end).  None
+ * there: the newest's, which may still come (its history came first) and is waited for.
+ * A timeline off that history (a sibling forked from sb->tli before the switch point) is
+ * never read: its copy holds its own WAL there.
+ */
+static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
+{
+	struct serve *s = sb->s;
+	uint32_t seg_size = s->store->id.seg_size, tli = sb->next_tli;
+	char *text = NULL;
+	ssize_t n = 0;
+
+	while (tli < s->tli) {
+		char name[WAL_NAME_MAX + 1];
+		uint64_t at;
+		uint32_t child;
+
+		wal_name_format_segment(name, sizeof(name), tli, segno, seg_size);
+		if (serve_growing_find(s, name) ||
+		    faccessat(s->store->dir_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			break;
+		if (!text) { /* read on the loop, as sb_find_fork() reads it */
+			text = malloc(WAL_HISTORY_MAX);
+			n = text ? wal_history_read(s->store->dir_fd, s->tli, text) : -ENOMEM;
+		}
+		if (n < 0 || wal_history_fork(text, (size_t)n, s->tli, tli, &at, &child) < 0 ||
+		    child <= tli) {
+			tli = s->tli;
+			break;
+		}
+		tli = child;
+	}
+	free(text);
+	return tli;
 }
 
 /* Send what is durable past next_lsn, as far as the send buffer allows; on an older
@@ -502,10 +547,15 @@ void sb_pump(struct standby *sb)
 	}
 	segno = sb->next_lsn / seg_size;
 	off = sb->next_lsn % seg_size;
-	/* The segment of the switch point is read from the child's file, which holds the old
-	 * timeline's WAL up to there (as walsender.c's XLogReadDetermineTimeline() does). */
+	/* The segment of the switch point is read from a later timeline's file, which holds
+	 * the old timeline's WAL up to there (as walsender.c's WalSndSegmentOpen() reads it
+	 * from the next timeline's): the one open, else the one sb_switch_file_tli() finds. */
 	if (sb->stop_lsn && segno == sb->stop_lsn / seg_size) {
-		file_tli = sb->next_tli;
+		if (sb->file_fd >= 0 && sb->file_segno == segno && sb->file_tli != sb->tli &&
+		    !sb->file_reopen)
+			file_tli = sb->file_tli;
+		else
+			file_tli = sb_switch_file_tli(sb, segno);
 		cap = sb->stop_lsn % seg_size;
 	}
 	if (sb->file_fd >= 0 &&

@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for daemon/serve/walsender_stream.c over a real io_uring, a real store directory
+ * and a real TCP standby speaking PostgreSQL's protocol (startup packet,
+ * START_REPLICATION, then reading what it is sent): which segment a standby is sent and
+ * when it waits.
+ *
+ *   - a standby on an old timeline whose switch point's segment also holds the next
+ *     switch (its next timeline's copy of the segment is only a .partial) is sent the
+ *     switch point's segment from the first later timeline of the newest's history that
+ *     has it (a sibling timeline's file is not read), or waits for the newest's when none
+ *     is there yet, then gets the end of its timeline.
+ *
+ * Segments are 1 MiB; each file's bytes are its timeline's number, so what a standby is
+ * sent says which file it was read from.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "ring/ring.h"
+#include "serve/walsender.h"
+#include "serve/walsender_int.h"
+#include "wal/store.h"
+
+#define SEG_SIZE (1024 * 1024)
+/* What the standby is sent is kept for LSNs 0/1000000 up to 0/1400000. */
+#define WAL_BASE 0x1000000ULL
+#define WAL_SPAN (4ULL * SEG_SIZE)
+
+static struct ring ring;
+static struct store store;
+static struct config cfg;
+static char dir[256];
+
+/* ---- the standby ---- */
+
+struct client {
+	int fd;
+	uint8_t in[1 << 20];
+	size_t in_len;
+	uint8_t *wal; /* WAL_SPAN bytes from WAL_BASE, as sent */
+	uint64_t sent_to; /* the end of the furthest XLogData */
+	unsigned int errors;
+	char sqlstate[6];
+	char message[256];
+	bool copy_both, copy_done;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static void client_send(struct client *c, const void *p, size_t n)
+{
+	assert_int_equal(send(c->fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void client_query(struct client *c, const char *q)
+{
+	uint8_t b[256];
+	size_t l = strlen(q) + 1;
+
+	b[0] = 'Q';
+	put32(b + 1, (uint32_t)(l + 4));
+	memcpy(b + 5, q, l);
+	client_send(c, b, l + 5);
+}
+
+/* One backend message: an ErrorResponse's fields, XLogData's bytes, the COPY's ends. */
+static void client_message(struct client *c, uint8_t type, const uint8_t *body, size_t len)
+{
+	if (type == 'E') {
+		c->errors++;
+		for (size_t i = 0; i < len && body[i];) {
+			const char *v = (const char *)body + i + 1;
+
+			if (body[i] == 'C')
+				snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", v);
+			else if (body[i] == 'M')
+				snprintf(c->message, sizeof(c->message), "%s", v);
+			i += strlen(v) + 2;
+		}
+	} else if (type == 'W') {
+		c->copy_both = true;
+	} else if (type == 'c') {
+		c->copy_done = true;
+	} else if (type == 'd' && len >= 25 && body[0] == 'w') {
+		uint64_t start = get64(body + 1), n = len - 25;
+
+		assert_true(start >= WAL_BASE && start + n <= WAL_BASE + WAL_SPAN);
+		assert_true(start == c->sent_to || !c->sent_to); /* in order, no gap */
+		memcpy(c->wal + (start - WAL_BASE), body + 25, n);
+		c->sent_to = start + n;
+	}
+}
+
+/* Read what arrived, without waiting, and take its whole messages. */
+static void client_poll(struct client *c)
+{
+	size_t used = 0;
+	ssize_t n;
+
+	while ((n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT)) > 0)
+		c->in_len += (size_t)n;
+	while (c->in_len - used >= 5) {
+		uint32_t len = get32(c->in + used + 1);
+
+		assert_true(len >= 4);
+		if (c->in_len - used < 1 + (size_t)len)
+			break;
+		client_message(c, c->in[used], c->in + used + 5, len - 4);
+		used += 1 + len;
+	}
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+}
+
+/* Run the ring and read the standby's socket until @cond, at most 10 s. */
+#define RUN_UNTIL(c, cond)                                               \
+	do {                                                             \
+		for (int round_ = 0; round_ < 1000 && !(cond); round_++) { \
+			ring_run(&ring, 10);                             \
+			client_poll(c);                                  \
+		}                                                        \
+		assert_true(cond);                                       \
+	} while (0)
+
+/* Run the ring and read for a while: what is due comes in this time (~200 ms). */
+static void run_a_while(struct client *c)
+{
+	for (int i = 0; i < 40; i++) {
+		ring_run(&ring, 5);
+		client_poll(c);
+	}
+}
+
+/* Connect to @s as a standby (trust) and wait for ReadyForQuery after the startup. */
+static void client_connect(struct client *c, struct serve *s)
+{
+	static const char kv[] = "user\0rep\0replication\0true\0application_name\0sb1\0";
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	uint8_t b[128];
+	size_t n = 8;
+
+	static uint8_t wal[WAL_SPAN];
+
+	memset(c, 0, sizeof(*c));
+	memset(wal, 0, sizeof(wal));
+	c->wal = wal;
+	assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&sin, &sl), 0);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c->fd >= 0);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sl), 0);
+	put32(b + 4, 196608);
+	memcpy(b + n, kv, sizeof(kv)); /* its NUL ends the list */
+	n += sizeof(kv);
+	put32(b, (uint32_t)n);
+	client_send(c, b, n);
+	RUN_UNTIL(c, s->standbys && s->standbys->state == SB_QUERY && !s->standbys->out.len &&
+			     !s->standbys->sending.len);
+}
+
+static void client_start(struct client *c, const char *start, unsigned int tli)
+{
+	char q[128];
+
+	snprintf(q, sizeof(q), "START_REPLICATION %s TIMELINE %u", start, tli);
+	client_query(c, q);
+}
+
+static void client_close(struct client *c)
+{
+	close(c->fd);
+}
+
+/* Every byte sent of [@from, @to) is @value (the timeline of the file it came from). */
+static void assert_sent_bytes(const struct client *c, uint64_t from, uint64_t to, uint8_t value)
+{
+	assert_true(c->sent_to >= to);
+	for (uint64_t lsn = from; lsn < to; lsn++)
+		if (c->wal[lsn - WAL_BASE] != value) {
+			print_error("byte at %llX is %u, not %u\n", (unsigned long long)lsn,
+				    c->wal[lsn - WAL_BASE], value);
+			fail();
+		}
+}
+
+/* ---- the store ---- */
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return ftw->level ? remove(path) : 0;
+}
+
+/* @name in directory @dfd: @text, or @size bytes of @name's timeline number. */
+static void put_at(int dfd, const char *name, const char *text, size_t size, uint8_t value)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	uint8_t *buf = size ? malloc(size) : NULL;
+
+	assert_true(fd >= 0);
+	if (text)
+		assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	if (size) {
+		assert_non_null(buf);
+		memset(buf, value, size);
+		assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	}
+	free(buf);
+	close(fd);
+}
+
+/* A segment (or .partial) stored: its bytes are its timeline's number. */
+static void put_segment(const char *name)
+{
+	struct wal_name wn;
+
+	assert_int_equal(wal_name_parse(name, &wn), 0);
+	put_at(store.dir_fd, name, NULL, SEG_SIZE, (uint8_t)wn.timeline);
+}
+
+static void put_history(unsigned int tli, const char *text)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%08X.history", tli);
+	put_at(store.dir_fd, name, text, 0, 0);
+}
+
+/* A free port for pg_listen (the config takes no port 0). */
+static void pick_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	close(fd);
+	snprintf(cfg.pg_listen, sizeof(cfg.pg_listen), "127.0.0.1:%u", ntohs(sin.sin_port));
+}
+
+/* The endpoint on the store as it is now (serve_scan() reads it). */
+static struct serve *serve_up(void)
+{
+	struct serve *s = NULL;
+
+	for (int i = 0; i < 20 && !s; i++) {
+		pick_port();
+		s = serve_start(&cfg, &ring, &store);
+	}
+	assert_non_null(s);
+	return s;
+}
+
+static void serve_down(struct serve *s)
+{
+	serve_stop(s);
+	for (int i = 0; i < 1000 && !serve_stopped(s); i++)
+		ring_run(&ring, 10);
+	assert_true(serve_stopped(s));
+	serve_free(s);
+}
+
+static int setup_one(void **state)
+{
+	char hba[300];
+
+	(void)state;
+	mkdir("build", 0755);
+	snprintf(dir, sizeof(dir), "build/stream-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	memset(&store, 0, sizeof(store));
+	snprintf(store.path, sizeof(store.path), "%s", dir);
+	snprintf(store.incoming_path, sizeof(store.incoming_path), "%s/" STORE_INCOMING_DIR, dir);
+	store.dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(store.dir_fd >= 0);
+	assert_int_equal(mkdirat(store.dir_fd, STORE_INCOMING_DIR, 0700), 0);
+	assert_int_equal(mkdirat(store.dir_fd, STORE_STATE_DIR, 0700), 0);
+	store.incoming_fd = openat(store.dir_fd, STORE_INCOMING_DIR, O_RDONLY | O_DIRECTORY);
+	assert_true(store.incoming_fd >= 0);
+	store.id.system_identifier = 7714757620651245335ULL;
+	store.id.seg_size = SEG_SIZE;
+	store.id.block_size = 8192;
+	put_at(store.dir_fd, "hba.conf", "hostnossl  standby  all  all  127.0.0.1/32\n", 0, 0);
+	config_defaults(&cfg);
+	snprintf(cfg.node_name, sizeof(cfg.node_name), "t");
+	snprintf(hba, sizeof(hba), "%s/hba.conf", dir);
+	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s", hba);
+	cfg.tls = false;
+	cfg.pg_password_file[0] = '\0';
+	return 0;
+}
+
+static int teardown_one(void **state)
+{
+	(void)state;
+	close(store.incoming_fd);
+	close(store.dir_fd);
+	nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+	return rmdir(dir);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	log_set_level(LOG_LEVEL_FATAL);
+	return ring_init(&ring, 256, 4, 4096);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	ring_exit(&ring);
+	return 0;
+}
+
+/* ---- two switches in one segment ---- */
+
+/* Timeline 1 to 2 at 0/1180000, 2 to 3 at 0/11C0000: 2's segment 0x11 is a .partial. */
+static void two_switches(void)
+{
+	put_segment("000000010000000000000010");
+	put_segment("000000010000000000000011.partial");
+	put_segment("000000020000000000000011.partial");
+	put_history(2, "1\t0/1180000\tno recovery target specified\n");
+	put_history(3, "1\t0/1180000\tno recovery target specified\n"
+		       "2\t0/11C0000\tno recovery target specified\n");
+}
+
+/* A standby on timeline 1 is sent its end from timeline 3's copy of 0x11, then the end of
+ * its timeline (CopyDone). */
+static void test_two_switches_in_one_segment(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	two_switches();
+	put_segment("000000030000000000000011");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.copy_done);
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.sent_to, 0x1180000);
+	assert_sent_bytes(&c, 0x1000000, 0x1100000, 1);
+	assert_sent_bytes(&c, 0x1100000, 0x1180000, 3);
+	client_close(&c);
+	serve_down(s);
+}
+
+/* The same with timeline 3's history there before its first segment: the standby waits,
+ * and that segment's first durable bytes in .incoming end its timeline. */
+static void test_two_switches_newest_not_yet_there(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	two_switches();
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	run_a_while(&c);
+	assert_false(c.copy_done);
+	assert_int_equal(c.errors, 0);
+
+	put_at(store.incoming_fd, "000000030000000000000011.9", NULL, SEG_SIZE, 3);
+	serve_wal_durable(s, "000000030000000000000011", "000000030000000000000011.9", 0x90000,
+			  NULL);
+	RUN_UNTIL(&c, c.copy_done);
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.sent_to, 0x1180000);
+	assert_sent_bytes(&c, 0x1100000, 0x1180000, 3);
+	client_close(&c);
+	serve_down(s);
+}
+
+/*
+ * Timeline 3 forked from 1 at 0/1140000, a sibling of 2: its 0x11 holds its own WAL after
+ * 0/1140000, not timeline 1's.  The newest, 4, came from 2 at 0/11C0000.  A standby on 1
+ * is sent 0x11 from 4's copy, the next of 4's history after 2, never from 3's.
+ */
+static void test_two_switches_sibling_not_read(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000020000000000000011.partial");
+	put_segment("000000030000000000000011");
+	put_segment("000000040000000000000011");
+	put_history(2, "1\t0/1180000\tno recovery target specified\n");
+	put_history(3, "1\t0/1140000\tno recovery target specified\n");
+	put_history(4, "1\t0/1180000\tno recovery target specified\n"
+		       "2\t0/11C0000\tno recovery target specified\n");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.copy_done);
+	assert_int_equal(c.errors, 0);
+	assert_sent_bytes(&c, 0x1100000, 0x1180000, 4);
+	client_close(&c);
+	serve_down(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_two_switches_in_one_segment, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_two_switches_newest_not_yet_there, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_two_switches_sibling_not_read, setup_one,
+						teardown_one),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

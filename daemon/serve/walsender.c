@@ -703,6 +703,7 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	s->limits = sendlimit_new(store, cfg->standby_delay); /* logs */
 	if (!s->limits)
 		goto out_worker;
+	s->removed_below = UINT64_MAX;
 	serve_scan(s);
 	serve_limits_start(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
@@ -796,6 +797,7 @@ void serve_wal_stored(struct serve *s, const char *name)
 	if (g)
 		memset(g, 0, sizeof(*g));
 	serve_note_wal(s, name, 0, true);
+	serve_note_stored(s, name);
 	sendlimit_wal(s->limits, name, s->store->dir_fd, name, s->store->id.seg_size, NULL);
 	/* Opened from .incoming, it may be a copy the upstream cancelled (whose bytes end
 	 * early), not the file stored: the stored file is opened by its name. */
@@ -820,6 +822,22 @@ void serve_wal_dropped(struct serve *s, const char *name, const char *tmp_name)
 		    !strcmp(sb->file_tmp, tmp_name))
 			sb->file_reopen = true;
 	serve_wake(s);
+}
+
+void serve_wal_removed(struct serve *s, const char *name)
+{
+	struct wal_name wn;
+	uint64_t segno;
+	uint32_t seg_size = s ? s->store->id.seg_size : 0;
+
+	if (!s || !seg_size || wal_name_parse(name, &wn) < 0 || wn.kind == WAL_FILE_HISTORY ||
+	    wal_name_segno(&wn, seg_size, &segno) < 0)
+		return;
+	if (s->removed_below == UINT64_MAX || segno + 1 > s->removed_below)
+		s->removed_below = segno + 1;
+	s->removed_known = true;
+	serve_held_trim(s, s->removed_below); /* what is below needs no remembering */
+	serve_wake(s); /* a standby waiting for one of them is answered */
 }
 
 uint64_t serve_retention_floor(const struct serve *s)
@@ -1051,6 +1069,7 @@ void serve_free(struct serve *s)
 	scram_passwords_free(s->passwords);
 	hba_free(s->hba);
 	sendlimit_free(s->limits);
+	free(s->held);
 	free(s);
 }
 

@@ -94,6 +94,15 @@ void serve_wal_stored(struct serve *s, const char *name);
 void serve_wal_dropped(struct serve *s, const char *name, const char *tmp_name);
 
 /*
+ * Retention removed WAL files of the store, @name (a segment, .partial or .backup file)
+ * the newest of them: it removes the oldest first, by segment number, so no segment up to
+ * @name's is coming back.  A standby asking for one is answered "requested WAL segment ...
+ * has already been removed" (58P01), as PostgreSQL's walsender answers, not left waiting
+ * for it as for a segment of the newest timeline still to be received.
+ */
+void serve_wal_removed(struct serve *s, const char *name);
+
+/*
  * Called when the furthest apply position any standby on pg_listen reported grows: @lsn
  * on timeline @tli (never more than this replica holds durably: a standby is sent nothing
  * else).  The replica role passes it upstream (APPLIED, docs/protocol.md).

@@ -162,6 +162,24 @@ struct serve {
 	/* the WAL this replica holds: newest timeline, and its durable end on it */
 	uint32_t tli;
 	uint64_t end_lsn;
+	/* where the newest timeline begins (its parent's switch point, from its history): 0
+	 * on timeline 1, and while its history is not stored */
+	uint64_t tli_start;
+	/* segments below this number, on any timeline, the store no longer holds or never
+	 * held: the oldest it held at start (holding none then: the oldest it took since,
+	 * until removed_known), raised past what retention removes (serve_wal_removed());
+	 * UINT64_MAX while it held none */
+	uint64_t removed_below;
+	bool removed_known; /* the store held segments at start, or retention removed some */
+	/* the segments of the newest timeline stored, at start or since, as sorted runs
+	 * [lo, hi) (one, unless the store has holes): one of them missing was removed, by
+	 * retention or by hand.  A missing segment of the newest timeline at or above
+	 * removed_below and not among them may still come (files in flight are stored in
+	 * any order) and is waited for; any other is answered 58P01. */
+	struct serve_run {
+		uint64_t lo, hi;
+	} * held;
+	size_t nheld, held_cap;
 	/* the segments being received into .incoming (name "" for a free entry): more than
 	 * one when pushes of whole files are in flight beside the stream */
 	struct growing growing[SERVE_MAX_GROWING];
@@ -238,6 +256,10 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
 		       const uint8_t *image);
 /* Take @name, stored or @durable bytes of it durable, into the newest timeline's end. */
 void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool complete);
+/* @name was stored: a segment of the newest timeline counts as held (struct serve's held). */
+void serve_note_stored(struct serve *s, const char *name);
+/* Forget the held segments below @segno (removed). */
+void serve_held_trim(struct serve *s, uint64_t segno);
 /* At start: the newest timeline and segment of the store, and its kept partials. */
 void serve_scan(struct serve *s);
 /* A CopyData from a streaming standby: its status update or hot standby feedback (one

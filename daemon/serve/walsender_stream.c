@@ -55,20 +55,116 @@ void serve_growing_set(struct serve *s, const char *name, const char *tmp_name, 
 
 /* ---- what the store holds ---- */
 
-/* The history of timeline @tli, newer than the newest so far, is stored: the WAL on it
- * ends, for now, where the previous one forked (what the new timeline shares with it). */
+/* The segments of the newest timeline held (struct serve's held): the index of the first
+ * run that ends at or after @segno, nheld when none does. */
+static size_t serve_held_find(const struct serve *s, uint64_t segno)
+{
+	size_t lo = 0, hi = s->nheld;
+
+	while (lo < hi) {
+		size_t m = lo + (hi - lo) / 2;
+
+		if (s->held[m].hi < segno)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo;
+}
+
+static bool serve_held_has(const struct serve *s, uint64_t segno)
+{
+	size_t i = serve_held_find(s, segno);
+
+	return i < s->nheld && s->held[i].lo <= segno && segno < s->held[i].hi;
+}
+
+/* Segment @segno of the newest timeline is stored: a run grows (two may join), or a new
+ * one begins.  Out of memory it is left out: its removal would then be waited for, as
+ * for a segment still to come. */
+static void serve_held_add(struct serve *s, uint64_t segno)
+{
+	size_t i = serve_held_find(s, segno);
+	struct serve_run *r = s->held;
+
+	if (i < s->nheld && r[i].lo <= segno && segno < r[i].hi)
+		return;
+	if (i < s->nheld && r[i].hi == segno) {
+		r[i].hi++;
+		if (i + 1 < s->nheld && r[i + 1].lo == r[i].hi) {
+			r[i].hi = r[i + 1].hi;
+			memmove(&r[i + 1], &r[i + 2], (s->nheld - i - 2) * sizeof(*r));
+			s->nheld--;
+		}
+		return;
+	}
+	if (i < s->nheld && r[i].lo == segno + 1) {
+		r[i].lo = segno; /* (the run before ends before segno: none to join) */
+		return;
+	}
+	if (s->nheld == s->held_cap) {
+		size_t cap = s->held_cap ? s->held_cap * 2 : 8;
+		struct serve_run *more = realloc(s->held, cap * sizeof(*more));
+
+		if (!more) {
+			log_error("out of memory");
+			return;
+		}
+		s->held = r = more;
+		s->held_cap = cap;
+	}
+	memmove(&r[i + 1], &r[i], (s->nheld - i) * sizeof(*r));
+	r[i].lo = segno;
+	r[i].hi = segno + 1;
+	s->nheld++;
+}
+
+void serve_held_trim(struct serve *s, uint64_t segno)
+{
+	size_t i = serve_held_find(s, segno + 1); /* the first run ending after segno */
+
+	memmove(&s->held[0], &s->held[i], (s->nheld - i) * sizeof(*s->held));
+	s->nheld -= i;
+	if (s->nheld && s->held[0].lo < segno)
+		s->held[0].lo = segno;
+}
+
+void serve_note_stored(struct serve *s, const char *name)
+{
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+	    wn.timeline == s->tli && s->store->id.seg_size &&
+	    wal_name_segno(&wn, s->store->id.seg_size, &segno) == 0)
+		serve_held_add(s, segno);
+}
+
+/* The history of timeline @tli, newer than the newest so far or the newest's own (its
+ * segment came first), is stored: where that timeline begins (s->tli_start), and, newer,
+ * the WAL on it ends, for now, where the previous one forked (what the new timeline
+ * shares with it). */
 static void serve_new_history(struct serve *s, uint32_t tli)
 {
 	char *text = malloc(WAL_HISTORY_MAX);
 	ssize_t n = text ? wal_history_read(s->store->dir_fd, tli, text) : -ENOMEM;
-	uint64_t fork = 0;
+	uint64_t fork = 0, start = 0;
 	uint32_t child;
 
+	if (n < 0 || wal_history_start(text, (size_t)n, &start) < 0)
+		start = 0; /* unknown: its segments are waited for from the first */
+	if (tli == s->tli) {
+		s->tli_start = start;
+		free(text);
+		return;
+	}
 	if (n < 0 || wal_history_fork(text, (size_t)n, tli, s->tli, &fork, &child) < 0)
 		fork = 0; /* not known until its first segment */
 	free(text);
 	s->tli = tli;
+	s->tli_start = start;
 	s->end_lsn = fork;
+	s->nheld = 0; /* none of its segments yet */
 }
 
 /* A newer timeline (its history, or a segment of it, which may come first) is stored: the
@@ -103,26 +199,81 @@ void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool co
 	if (wal_name_parse(name, &wn) < 0)
 		return;
 	if (wn.kind == WAL_FILE_HISTORY) {
-		if (wn.timeline > s->tli)
-			serve_new_history(s, wn.timeline);
+		if (wn.timeline >= s->tli)
+			serve_new_history(s, wn.timeline); /* also when a segment came first */
 		if (wn.timeline == s->tli)
-			serve_new_timeline(s); /* also when a segment of it came first */
+			serve_new_timeline(s);
 		return;
 	}
 	if (wn.kind != WAL_FILE_SEGMENT || !seg_size || wal_name_segno(&wn, seg_size, &segno) < 0)
 		return;
+	if (!s->removed_known && segno < s->removed_below)
+		s->removed_below = segno; /* holding none at start: the oldest taken since */
 	end = segno * seg_size + (complete ? seg_size : durable);
 	if (wn.timeline > s->tli) {
 		s->tli = wn.timeline;
+		s->tli_start = 0; /* until its history is stored */
 		s->end_lsn = end;
+		s->nheld = 0; /* (this one is added once stored: serve_note_stored()) */
 		serve_new_timeline(s);
 	} else if (wn.timeline == s->tli && end > s->end_lsn) {
 		s->end_lsn = end;
 	}
 }
 
-/* At start: the newest timeline and segment of the store, and its kept partials.  The
- * one directory scan of the daemon's start, as store_open() does its own. */
+/* A segment serve_scan() found stored. */
+struct scan_seg {
+	uint32_t tli;
+	uint64_t segno;
+};
+
+/* What serve_scan() found: the oldest segment on any timeline, and the segments stored
+ * (the newest timeline's are known at the scan's end). */
+struct scan_found {
+	uint64_t oldest;
+	struct scan_seg *seg;
+	size_t n, cap;
+};
+
+/* Note @name (stored, or a kept partial when !@stored) in @f. */
+static void scan_note(const struct serve *s, struct scan_found *f, const char *name, bool stored)
+{
+	struct wal_name wn;
+	uint64_t segno;
+
+	if (wal_name_parse(name, &wn) < 0 || wn.kind == WAL_FILE_HISTORY ||
+	    !s->store->id.seg_size || wal_name_segno(&wn, s->store->id.seg_size, &segno) < 0)
+		return;
+	if (segno < f->oldest) /* (a .partial or .backup file too: its segment was here) */
+		f->oldest = segno;
+	if (!stored || wn.kind != WAL_FILE_SEGMENT)
+		return;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct scan_seg *more = realloc(f->seg, cap * sizeof(*more));
+
+		if (!more) { /* left out of held: its removal would be waited for */
+			log_error("out of memory");
+			return;
+		}
+		f->seg = more;
+		f->cap = cap;
+	}
+	f->seg[f->n].tli = wn.timeline;
+	f->seg[f->n++].segno = segno;
+}
+
+static int scan_seg_cmp(const void *a, const void *b)
+{
+	const struct scan_seg *x = a, *y = b;
+
+	return x->segno < y->segno ? -1 : x->segno > y->segno;
+}
+
+/* At start: the newest timeline and segment of the store, its oldest segment (what is
+ * older was removed, or never here: s->removed_below), the newest timeline's segments
+ * (s->held) and its kept partials.  The one directory scan of the daemon's start, as
+ * store_open() does its own. */
 void serve_scan(struct serve *s)
 {
 	int fd = dup(s->store->dir_fd);
@@ -130,6 +281,7 @@ void serve_scan(struct serve *s)
 	struct dirent *de;
 	char history[WAL_NAME_MAX + 1] = "";
 	uint32_t newest_history = 0;
+	struct scan_found found = { .oldest = UINT64_MAX };
 
 	if (!dir) {
 		if (fd >= 0)
@@ -152,6 +304,7 @@ void serve_scan(struct serve *s)
 			}
 			continue;
 		}
+		scan_note(s, &found, de->d_name, true);
 		serve_note_wal(s, de->d_name, 0, true);
 	}
 	closedir(dir);
@@ -161,11 +314,23 @@ void serve_scan(struct serve *s)
 
 		if (!servable)
 			continue; /* a cut segment's bytes, all past its timeline's end */
+		scan_note(s, &found, p->name, false);
 		serve_note_wal(s, p->name, servable, false);
 		serve_growing_set(s, p->name, p->tmp_name, servable, NULL);
 	}
 	if (newest_history)
 		serve_note_wal(s, history, 0, true);
+	if (found.oldest != UINT64_MAX) {
+		s->removed_below = found.oldest;
+		s->removed_known = true;
+	}
+	/* in order, each segment extends the last run, or begins one after a hole */
+	if (found.n)
+		qsort(found.seg, found.n, sizeof(*found.seg), scan_seg_cmp);
+	for (size_t i = 0; i < found.n; i++)
+		if (found.seg[i].tli == s->tli)
+			serve_held_add(s, found.seg[i].segno);
+	free(found.seg);
 }
 
 /* ---- streaming ---- */
@@ -290,6 +455,28 @@ void sb_copy_done(struct standby *sb)
 	pgwire_command_complete(&sb->out, "START_REPLICATION");
 	pgwire_ready(&sb->out);
 	sb_stream_end(sb);
+}
+
+/*
+ * Whether segment @segno of timeline @tli, not in the store, may still come: a segment of
+ * the newest timeline, from the one it begins in, that the store never held (s->held) and
+ * held no older segment than (s->removed_below).  Files in flight are stored in any order
+ * (a backlog beside the stream, several pushes): one after it may be there first.  So is
+ * the newest segment, whose copy was dropped before it was stored (refused, retired:
+ * serve_wal_dropped()), and the switch point's segment read from the newest timeline's
+ * file whose history came first (sb_switch_file_tli()).  Any other is gone, or was never
+ * here: PostgreSQL's walsender answers 58P01 for it.
+ */
+static bool serve_segment_may_come(const struct serve *s, uint32_t tli, uint64_t segno)
+{
+	uint32_t seg_size = s->store->id.seg_size;
+
+	if (tli != s->tli)
+		return false;
+	if ((segno + 1) * seg_size >= s->end_lsn)
+		return true; /* the newest segment */
+	return segno >= s->removed_below && segno >= s->tli_start / seg_size &&
+	       !serve_held_has(s, segno); /* stored, then removed (retention, by hand) */
 }
 
 /* The start point's segment is gone (removed, or never here): PostgreSQL's words. */
@@ -428,18 +615,9 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 			sb_pump(sb);
 	} else if (res == -ENOENT && serve_growing_find(s, sb->file_name)) {
 		sb_pump(sb); /* being received after all: open it in .incoming */
-	} else if (res == -ENOENT && sb->stop_lsn && sb->file_tli == s->tli &&
-		   sb->file_segno == sb->stop_lsn / s->store->id.seg_size) {
-		/* The switch point's segment, read from the newest timeline's file (no
-		 * timeline between has it: sb_switch_file_tli()), whose history came first:
-		 * its first durable bytes wake the standby (serve_wake()).  An older one's
-		 * missing file is answered below, as PostgreSQL's walsender answers it. */
-		sb->waiting = true;
-	} else if (res == -ENOENT && sb->file_tli == s->tli &&
-		   (sb->file_segno + 1) * s->store->id.seg_size >= s->end_lsn) {
-		/* The newest segment, whose copy was dropped before it was stored (refused,
-		 * retired: serve_wal_dropped()): its next copy, or its stored file, wakes the
-		 * standby.  It was not removed. */
+	} else if (res == -ENOENT && serve_segment_may_come(s, sb->file_tli, sb->file_segno)) {
+		/* Not received yet: its durable bytes, or its stored file, wake the standby
+		 * (serve_wake()).  It was not removed. */
 		sb->waiting = true;
 	} else if (res == -ENOENT) {
 		sb_removed(sb);

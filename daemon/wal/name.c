@@ -183,38 +183,73 @@ int wal_name_next_segment(const char *name, uint32_t seg_size, unsigned int n, c
 	return 0;
 }
 
+/* The next entry of a history's text from *@p (before @end), blank lines and comments
+ * skipped: its parent timeline and switch point.  Returns 1, 0 at the end, or -EINVAL
+ * when a line does not parse. */
+static int history_next(const char **p, const char *end, uint32_t *parent, uint64_t *switch_lsn)
+{
+	while (*p < end) {
+		const char *eol = memchr(*p, '\n', (size_t)(end - *p));
+		char line[256];
+		unsigned int tli, hi, lo;
+		size_t n = (size_t)((eol ? eol : end) - *p);
+
+		snprintf(line, sizeof(line), "%.*s",
+			 (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), *p);
+		*p = eol ? eol + 1 : end;
+		if (strspn(line, " \t\r") == strlen(line) || line[strspn(line, " \t")] == '#')
+			continue;
+		if (sscanf(line, "%u\t%X/%X", &tli, &hi, &lo) != 3)
+			return -EINVAL;
+		*parent = tli;
+		*switch_lsn = (uint64_t)hi << 32 | lo;
+		return 1;
+	}
+	return 0;
+}
+
 int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli,
 		     uint64_t *switch_lsn, uint32_t *child)
 {
 	const char *p = text, *end = text + len;
 	bool found = false;
+	uint32_t parent;
+	uint64_t lsn;
+	int ret;
 
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		char line[256];
-		unsigned int parent, hi, lo;
-		size_t n = (size_t)((eol ? eol : end) - p);
-
-		snprintf(line, sizeof(line), "%.*s",
-			 (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), p);
-		p = eol ? eol + 1 : end;
-		if (strspn(line, " \t\r") == strlen(line) || line[strspn(line, " \t")] == '#')
-			continue;
-		if (sscanf(line, "%u\t%X/%X", &parent, &hi, &lo) != 3)
-			return -EINVAL;
+	while ((ret = history_next(&p, end, &parent, &lsn)) > 0) {
 		if (found) { /* the line after @tli's names its child */
 			*child = parent;
 			return 0;
 		}
 		if (parent == tli) {
-			*switch_lsn = (uint64_t)hi << 32 | lo;
+			*switch_lsn = lsn;
 			found = true;
 		}
 	}
+	if (ret < 0)
+		return ret;
 	if (!found)
 		return -ENOENT;
 	*child = newest;
 	return 0;
+}
+
+int wal_history_start(const char *text, size_t len, uint64_t *start)
+{
+	const char *p = text, *end = text + len;
+	bool found = false;
+	uint32_t parent;
+	uint64_t lsn;
+	int ret;
+
+	while ((ret = history_next(&p, end, &parent, &lsn)) > 0) {
+		*start = lsn;
+		found = true;
+	}
+	if (ret < 0)
+		return ret;
+	return found ? 0 : -ENOENT;
 }
 
 ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)

@@ -92,6 +92,13 @@ int wal_name_next_segment(const char *name, uint32_t seg_size, unsigned int n, c
 int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli,
 		     uint64_t *switch_lsn, uint32_t *child);
 
+/*
+ * In @text (@len bytes), the content of a timeline's history file, where that timeline
+ * begins: *@start, the switch point of its last line (its parent's end).  Returns 0,
+ * -ENOENT when there is no line, -EINVAL when a line does not parse.
+ */
+int wal_history_start(const char *text, size_t len, uint64_t *start);
+
 /* At most this many bytes of a timeline history file are read (wal_history_read()). */
 #define WAL_HISTORY_MAX (64 * 1024)
 

@@ -2,9 +2,17 @@
 /*
  * Tests for daemon/serve/walsender_stream.c over a real io_uring, a real store directory
  * and a real TCP standby speaking PostgreSQL's protocol (startup packet,
- * START_REPLICATION, then reading what it is sent): which segment a standby is sent and
- * when it waits.
+ * START_REPLICATION, then reading what it is sent): which segment a standby is sent, when
+ * it waits and when it is answered "requested WAL segment ... has already been removed"
+ * (58P01).
  *
+ *   - a caught-up standby waiting at segment K is not answered 58P01 when a later segment
+ *     is stored before K (files in flight are stored in any order): it waits, and K's
+ *     durable bytes, then K stored, wake it;
+ *   - a segment stored, then removed (by hand, or by retention: serve_wal_removed()), or
+ *     older than the store's oldest at start, is answered 58P01; so is a segment of the
+ *     newest timeline older than that timeline's first (PostgreSQL's walsender answers
+ *     the same);
  *   - a standby on an old timeline whose switch point's segment also holds the next
  *     switch (its next timeline's copy of the segment is only a .partial) is sent the
  *     switch point's segment from the first later timeline of the newest's history that
@@ -148,13 +156,13 @@ static void client_poll(struct client *c)
 }
 
 /* Run the ring and read the standby's socket until @cond, at most 10 s. */
-#define RUN_UNTIL(c, cond)                                               \
-	do {                                                             \
+#define RUN_UNTIL(c, cond)                                                 \
+	do {                                                               \
 		for (int round_ = 0; round_ < 1000 && !(cond); round_++) { \
-			ring_run(&ring, 10);                             \
-			client_poll(c);                                  \
-		}                                                        \
-		assert_true(cond);                                       \
+			ring_run(&ring, 10);                               \
+			client_poll(c);                                    \
+		}                                                          \
+		assert_true(cond);                                         \
 	} while (0)
 
 /* Run the ring and read for a while: what is due comes in this time (~200 ms). */
@@ -353,6 +361,276 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* ---- files stored out of order ---- */
+
+/*
+ * A caught-up standby waits at segment 0x11, which is not received yet; 0x12 is stored
+ * first (a backlog beside the live stream, pushes): it keeps waiting (it was answered
+ * 58P01 for 0x11, and its restore_command found nothing either).  0x11's durable bytes
+ * in .incoming are sent, then the rest once it is stored.
+ */
+static void test_later_segment_stored_first(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0);
+
+	put_segment("000000010000000000000012");
+	serve_wal_stored(s, "000000010000000000000012");
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0);
+	assert_int_equal(c.sent_to, 0x1100000);
+
+	/* 0x11 grows in .incoming: what is durable of it is sent */
+	put_at(store.incoming_fd, "000000010000000000000011.7", NULL, SEG_SIZE, 1);
+	serve_wal_durable(s, "000000010000000000000011", "000000010000000000000011.7", SEG_SIZE / 2,
+			  NULL);
+	RUN_UNTIL(&c, c.sent_to == 0x1180000);
+	/* stored: the rest, and 0x12 after it */
+	assert_int_equal(renameat(store.incoming_fd, "000000010000000000000011.7", store.dir_fd,
+				  "000000010000000000000011"),
+			 0);
+	serve_wal_stored(s, "000000010000000000000011");
+	RUN_UNTIL(&c, c.sent_to == 0x1300000);
+	assert_int_equal(c.errors, 0);
+	assert_sent_bytes(&c, 0x1000000, 0x1300000, 1);
+	client_close(&c);
+	serve_down(s);
+}
+
+/*
+ * The same wait, the later segment only durable in .incoming (the live stream ahead of
+ * the backlog): 0x11 stored wakes the standby.
+ */
+static void test_later_segment_durable_first(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+
+	put_at(store.incoming_fd, "000000010000000000000012.3", NULL, SEG_SIZE, 1);
+	serve_wal_durable(s, "000000010000000000000012", "000000010000000000000012.3", 4096, NULL);
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0);
+
+	put_segment("000000010000000000000011");
+	serve_wal_stored(s, "000000010000000000000011");
+	RUN_UNTIL(&c, c.sent_to == 0x1201000);
+	assert_int_equal(c.errors, 0);
+	client_close(&c);
+	serve_down(s);
+}
+
+/*
+ * A store empty at start (a new replica): the live stream's segment 0x12 comes first, then
+ * the backlog from 0x10.  A standby at 0x11 waits for it; one asking for 0x0F, older than
+ * anything the store took, is answered 58P01.
+ */
+static void test_empty_at_start(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	s = serve_up();
+	put_at(store.incoming_fd, "000000010000000000000012.1", NULL, SEG_SIZE, 1);
+	serve_wal_durable(s, "000000010000000000000012", "000000010000000000000012.1", 8192, NULL);
+	put_segment("000000010000000000000010");
+	serve_wal_stored(s, "000000010000000000000010");
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0);
+	put_segment("000000010000000000000011");
+	serve_wal_stored(s, "000000010000000000000011");
+	RUN_UNTIL(&c, c.sent_to == 0x1202000);
+	assert_int_equal(c.errors, 0);
+	client_close(&c);
+	RUN_UNTIL(&c, !s->standbys);
+
+	client_connect(&c, s);
+	client_start(&c, "0/F00000", 1);
+	RUN_UNTIL(&c, c.errors == 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	client_close(&c);
+	serve_down(s);
+}
+
+/* ---- what is answered 58P01 ---- */
+
+/* Older than the oldest segment the store held at start: gone, answered at once. */
+static void test_older_than_store_removed(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000011");
+	put_segment("000000010000000000000012");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.errors == 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_string_equal(
+		c.message,
+		"requested WAL segment 000000010000000000000010 has already been removed");
+	client_close(&c);
+	serve_down(s);
+}
+
+/*
+ * Segments stored at start (0x11) and since (0x12), then removed by hand (as t_99g
+ * does): gone, answered 58P01, not waited for as segments still to come.
+ */
+static void test_removed_by_hand(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000010000000000000011");
+	s = serve_up();
+	put_segment("000000010000000000000012");
+	serve_wal_stored(s, "000000010000000000000012");
+	put_segment("000000010000000000000013");
+	serve_wal_stored(s, "000000010000000000000013");
+	assert_int_equal(unlinkat(store.dir_fd, "000000010000000000000011", 0), 0);
+	assert_int_equal(unlinkat(store.dir_fd, "000000010000000000000012", 0), 0);
+	for (int i = 0; i < 2; i++) {
+		char start[16], name[32];
+
+		snprintf(start, sizeof(start), "0/%X", 0x1100000 + i * SEG_SIZE);
+		snprintf(name, sizeof(name), "00000001000000000000001%d", 1 + i);
+		client_connect(&c, s);
+		client_start(&c, start, 1);
+		RUN_UNTIL(&c, c.errors == 1);
+		assert_string_equal(c.sqlstate, "58P01");
+		assert_true(strstr(c.message, name) != NULL);
+		client_close(&c);
+		RUN_UNTIL(&c, !s->standbys);
+	}
+	serve_down(s);
+}
+
+/*
+ * Retention removed up to 0x12 (serve_wal_removed(): the newest name it removed),
+ * segments 0x11 and 0x12 among them that were copied into the archive by hand, which
+ * the endpoint was never told were stored: a standby asking for 0x11 is answered 58P01,
+ * not left waiting for a segment that is not coming.
+ */
+static void test_removed_by_retention(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000010000000000000013");
+	s = serve_up();
+	serve_wal_removed(s, "000000010000000000000012");
+	assert_int_equal(unlinkat(store.dir_fd, "000000010000000000000010", 0), 0);
+	client_connect(&c, s);
+	client_start(&c, "0/1100000", 1);
+	RUN_UNTIL(&c, c.errors == 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_string_equal(
+		c.message,
+		"requested WAL segment 000000010000000000000011 has already been removed");
+	client_close(&c);
+	serve_down(s);
+}
+
+/* @s's held runs are @n [lo, hi) pairs of @runs. */
+static void assert_held(const struct serve *s, size_t n, const uint64_t *runs)
+{
+	assert_int_equal(s->nheld, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(s->held[i].lo, runs[2 * i]);
+		assert_int_equal(s->held[i].hi, runs[2 * i + 1]);
+	}
+}
+
+/* What the endpoint remembers as stored of the newest timeline: runs, from the scan in
+ * the directory's order, joined as the holes fill in any order, cut by retention, and
+ * forgotten at a new timeline. */
+static void test_held_runs(void **state)
+{
+	static const uint64_t at_start[] = { 0x10, 0x11, 0x12, 0x14, 0x15, 0x16 };
+	static const uint64_t joined[] = { 0x10, 0x14, 0x15, 0x16 };
+	static const uint64_t whole[] = { 0xF, 0x17 };
+	static const uint64_t cut[] = { 0x12, 0x17 };
+	static const char *const names[] = { "000000010000000000000015", "000000010000000000000010",
+					     "000000010000000000000013",
+					     "000000010000000000000012" };
+	struct serve *s;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		put_segment(names[i]);
+	s = serve_up();
+	assert_held(s, 3, at_start);
+	assert_int_equal(s->removed_below, 0x10);
+	serve_wal_stored(s, "000000010000000000000011");
+	assert_held(s, 2, joined);
+	serve_wal_stored(s, "000000010000000000000014");
+	serve_wal_stored(s, "000000010000000000000016");
+	serve_wal_stored(s, "00000001000000000000000F");
+	serve_wal_stored(s, "000000010000000000000013"); /* again */
+	assert_held(s, 1, whole);
+	serve_wal_removed(s, "000000010000000000000011");
+	assert_int_equal(s->removed_below, 0x12);
+	assert_held(s, 1, cut);
+	serve_wal_stored(s, "000000020000000000000017");
+	assert_int_equal(s->tli, 2);
+	assert_int_equal(s->nheld, 1);
+	assert_int_equal(s->held[0].lo, 0x17);
+	serve_down(s);
+}
+
+/*
+ * START_REPLICATION on the newest timeline (2, from 0/1180000) at a segment before its
+ * first: timeline 2 never has that segment (its WAL is timeline 1's): answered 58P01 as
+ * PostgreSQL's walsender answers it, not left waiting.
+ */
+static void test_newest_timeline_before_its_start(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000010000000000000011.partial");
+	put_segment("000000020000000000000011");
+	put_history(2, "1\t0/1180000\tno recovery target specified\n");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 2);
+	RUN_UNTIL(&c, c.errors == 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_string_equal(
+		c.message,
+		"requested WAL segment 000000020000000000000010 has already been removed");
+	client_close(&c);
+	serve_down(s);
+}
+
 /* ---- two switches in one segment ---- */
 
 /* Timeline 1 to 2 at 0/1180000, 2 to 3 at 0/11C0000: 2's segment 0x11 is a .partial. */
@@ -448,6 +726,18 @@ static void test_two_switches_sibling_not_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_later_segment_stored_first, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_later_segment_durable_first, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_empty_at_start, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_older_than_store_removed, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_removed_by_hand, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_held_runs, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_removed_by_retention, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_newest_timeline_before_its_start, setup_one,
+						teardown_one),
 		cmocka_unit_test_setup_teardown(test_two_switches_in_one_segment, setup_one,
 						teardown_one),
 		cmocka_unit_test_setup_teardown(test_two_switches_newest_not_yet_there, setup_one,

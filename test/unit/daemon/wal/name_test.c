@@ -303,6 +303,13 @@ static void test_history_fork(void **state)
 	assert_int_equal(wal_history_fork(h, strlen(h), 3, 3, &lsn, &child), -ENOENT);
 	assert_int_equal(wal_history_fork("x\n", 2, 3, 1, &lsn, &child), -EINVAL);
 	assert_int_equal(wal_history_fork("", 0, 2, 1, &lsn, &child), -ENOENT);
+	/* where timeline 3 begins: its last line's switch point */
+	assert_int_equal(wal_history_start(h, strlen(h), &lsn), 0);
+	assert_int_equal(lsn, 0x10E0000A0ULL);
+	assert_int_equal(wal_history_start("# none\n", strlen("# none\n"), &lsn), -ENOENT);
+	assert_int_equal(
+		wal_history_start("1\t0/5000100\tx\nbad\n", strlen("1\t0/5000100\tx\nbad\n"), &lsn),
+		-EINVAL);
 }
 
 /* A history file read whole; a FIFO or a link under its name refused, never waited on. */

@@ -613,6 +613,16 @@ static uint64_t replica_retain_floor(void *ctx)
 	return floor;
 }
 
+/* Retention removed WAL files, @name the newest: the standbys on pg_listen asking for
+ * one of them are answered that it was removed (a missing segment may otherwise be one
+ * still to come, and be waited for). */
+static void replica_retain_removed(void *ctx, const char *name)
+{
+	struct replica *rp = ctx;
+
+	serve_wal_removed(rp->serve, name);
+}
+
 /* A kept partial left the store's table (removed, set aside: its segment was stored
  * as NAME.partial at a timeline switch, or sent again from its start, or more were kept
  * than the table holds): standbys and downstream replicas stop following it (the latter
@@ -704,7 +714,8 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 		relay_on_applied(rp->relay, replica_applied, rp);
 	}
 	replica_warn_unkept(rp);
-	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor, rp) < 0)
+	if (retain_start(&rp->retain, r, &rp->cfg, &rp->store, replica_retain_floor,
+			 replica_retain_removed, rp) < 0)
 		goto out_relay;
 	if (control_start(&rp->control, r, cfg->socket_path, cfg->socket_group,
 			  cfg->socket_permissions, replica_request, NULL, rp) < 0)

@@ -186,6 +186,8 @@ static void retain_removed(struct retainer *rt, struct retain_job *j)
 			j->files[j->removed - 1].name, rt->oldest[0] ? rt->oldest : "-");
 		rt->removed_files += j->removed;
 		rt->removed_bytes += j->removed_bytes;
+		if (rt->removed_fn) /* the oldest first: every file up to it is gone */
+			rt->removed_fn(rt->floor_ctx, j->files[j->removed - 1].name);
 	}
 	if (j->err) {
 		log_error("could not remove file \"%s/%s\": %s", rt->store->path, j->err_what,
@@ -211,7 +213,8 @@ static void job_done(struct worker_job *job)
 }
 
 int retain_start(struct retainer *rt, struct ring *ring, const struct config *cfg,
-		 const struct store *store, retain_floor_fn *floor_fn, void *ctx)
+		 const struct store *store, retain_floor_fn *floor_fn,
+		 retain_removed_fn *removed_fn, void *ctx)
 {
 	int ret;
 
@@ -219,6 +222,7 @@ int retain_start(struct retainer *rt, struct ring *ring, const struct config *cf
 	rt->cfg = cfg;
 	rt->store = store;
 	rt->floor_fn = floor_fn;
+	rt->removed_fn = removed_fn;
 	rt->floor_ctx = ctx;
 	rt->floor = UINT64_MAX;
 	ret = worker_start(&rt->worker, ring); /* logs */

@@ -6,7 +6,9 @@
  * pg_listen, serve_retention_floor(), and of the files still being received or not yet
  * acknowledged to the primary), then removed on the worker thread, oldest first, each
  * unlinked and the directory fsynced once after the batch.  One pass at a time; a pass
- * starts when a file was stored since the last one or RETAIN_INTERVAL_MS passed.
+ * starts when a file was stored since the last one or RETAIN_INTERVAL_MS passed.  After a
+ * pass that removed files, the newest of them is told (the walsender endpoint answers
+ * 58P01 for those from then on, serve_wal_removed()).
  */
 #ifndef WALSHIP_ROLE_REPLICA_RETAIN_H
 #define WALSHIP_ROLE_REPLICA_RETAIN_H
@@ -31,13 +33,16 @@ struct retain_job;
 
 /* The oldest LSN still needed (UINT64_MAX: none), asked when a pass chooses. */
 typedef uint64_t retain_floor_fn(void *ctx);
+/* A pass removed files, @name the newest (they go oldest first, by segment number). */
+typedef void retain_removed_fn(void *ctx, const char *name);
 
 struct retainer {
 	struct worker worker;
 	const struct config *cfg; /* the role's: its policy, reloaded in place */
 	const struct store *store;
 	retain_floor_fn *floor_fn;
-	void *floor_ctx;
+	retain_removed_fn *removed_fn; /* NULL: nobody is told */
+	void *floor_ctx; /* of both */
 	bool started;
 	bool stopping;
 	struct retain_job *job; /* the pass in progress, NULL none */
@@ -53,11 +58,13 @@ struct retainer {
 
 /*
  * Start the worker thread for the retention of @store with @cfg's policy (both live as
- * long as @rt; @cfg may change on reload); @floor_fn(@ctx) says what is still needed.
+ * long as @rt; @cfg may change on reload); @floor_fn(@ctx) says what is still needed,
+ * @removed_fn(@ctx, name) (may be NULL) is told what a pass removed, on the event loop.
  * Returns 0 or -errno (logged).
  */
 int retain_start(struct retainer *rt, struct ring *ring, const struct config *cfg,
-		 const struct store *store, retain_floor_fn *floor_fn, void *ctx);
+		 const struct store *store, retain_floor_fn *floor_fn,
+		 retain_removed_fn *removed_fn, void *ctx);
 
 /* Every role tick: start a pass when one is due; @stored is files_stored so far. */
 void retain_tick(struct retainer *rt, uint64_t stored, int64_t now_ms);

@@ -442,11 +442,25 @@ int primary_load_registered(struct primary *pr)
 	for (int i = 0; i < n; i++) {
 		char **backlog;
 		int held = spool_backlog(&pr->spool, names[i], &backlog);
+		/* (a record that does not parse is said, and counts as none: it stays so) */
+		int ret = spool_read_lost(&pr->spool, names[i], &lost[i]);
 
-		spool_read_lost(&pr->spool, names[i], &lost[i]);
 		if (held > 0) {
 			held_counts[i] = (uint64_t)held;
 			spool_free_names(backlog, held);
+		}
+		/* What it holds and lost, counted: they choose whom release_slowest releases,
+		 * and a loss stays visible.  A count that failed (no descriptor, no memory) is
+		 * no zero: the reload fails, the list there was kept. */
+		if (held < 0 || (ret < 0 && ret != -EINVAL)) {
+			ret = held < 0 ? held : ret;
+			log_error("could not read what the spool holds for replica \"%s\" in "
+				  "\"%s\": %s",
+				  names[i], pr->spool.path, strerror(-ret));
+			free(held_counts);
+			free(lost);
+			spool_free_names(names, n);
+			return ret;
 		}
 	}
 	spool_free_names(pr->registered, pr->nregistered);

@@ -234,6 +234,7 @@ struct peer {
 	 * from there: peer_relist_backlog()) */
 	char relist_from[WIRE_MAX_FILE_NAME + 1];
 	int64_t relist_retry_ms; /* a listing failed: not again before this */
+	int64_t backlog_retry_ms; /* the backlog's next file could not be opened: not before */
 	bool backlog_more;
 	uint32_t next_file_id;
 	/* the last files cancelled (FILE_CANCEL), a ring: a PROGRESS or refusal ACK of one

@@ -254,6 +254,7 @@ static void peer_fill_backlog(struct peer *peer)
 	    peer->backlog_next >= peer->nbacklog && peer_fill_idle(peer))
 		peer_relist_backlog(peer);
 	while (!pr->stopping && peer_fill_idle(peer) && peer->backlog_next < peer->nbacklog &&
+	       clock_now_ms() >= peer->backlog_retry_ms &&
 	       (peer->io == PEER_IO_RETRY ?
 			peer_whole_inflight(peer) < 1 :
 			peer->inflight_files < (unsigned int)pr->cfg.max_inflight_files)) {
@@ -267,13 +268,13 @@ static void peer_fill_backlog(struct peer *peer)
 		if (!p && err == -ENOENT)
 			continue; /* released meanwhile */
 		if (!p) {
-			/* still held for it: sent from the backlog listed again, a second later
-			 * (the rest of this listing with it) */
+			/* still held for it: this entry is opened again a second later (a
+			 * replica retrying after I/O errors stays so: its backlog is not done) */
 			log_warning("could not open \"%s\", held for replica \"%s\", to send it: "
 				    "%s; trying again in a second",
 				    name, peer->name, strerror(-err));
-			peer_relist_later(peer, name, 1000);
-			peer->backlog_next = peer->nbacklog;
+			peer->backlog_next--;
+			peer->backlog_retry_ms = clock_now_ms() + 1000;
 			break;
 		}
 		p->refs = 1;

@@ -193,8 +193,9 @@ void conn_init(struct conn *c, struct ring *r, int fd, const struct conn_ops *op
  * queued meanwhile wait for it.  With kernel TLS (@ctx->ktls) the kernel takes the records
  * over after the handshake, and frames are sent and received as in plaintext (zero-copy
  * as @ctx->zero_copy says); otherwise OpenSSL makes them in memory and zero-copy does not
- * apply.  A failed handshake closes the connection with the reason logged.  Returns 0 or
- * -ENOMEM (then the connection is closing).
+ * apply.  A failed handshake closes the connection with the reason logged.  Returns 0, or
+ * -errno when the connection closed already (no memory, its first handshake step failed):
+ * then its owner's closed() has run, and @c may be gone.
  */
 int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
 		  const struct tls_ctx *ctx);

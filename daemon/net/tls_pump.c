@@ -72,6 +72,8 @@ void conn_ktls_control_record(struct conn *c)
 int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops *ops, void *owner,
 		  const struct tls_ctx *ctx)
 {
+	bool closing;
+
 	conn_setup(c, r, fd, ops, owner, CONFIG_SWITCH_OFF);
 	c->tls = calloc(1, sizeof(*c->tls));
 	c->tls_rx = malloc(TLS_RX_SIZE);
@@ -83,8 +85,15 @@ int conn_init_tls(struct conn *c, struct ring *r, int fd, const struct conn_ops 
 		conn_close(c, -ENOMEM);
 		return -ENOMEM;
 	}
+	/* Its first step (a client's ClientHello) may close @c (no memory for the record):
+	 * held meanwhile, so that the owner's closed() runs only once this returns failure,
+	 * and the owner does not go on with a connection freed. */
+	c->ops_pending++;
 	conn_tls_handshake(c);
-	return 0;
+	closing = c->closing;
+	c->ops_pending--;
+	conn_maybe_finish(c); /* may free c */
+	return closing ? -ECONNABORTED : 0;
 }
 
 const char *conn_peer_cert_name(const struct conn *c)

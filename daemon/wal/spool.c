@@ -597,7 +597,19 @@ int spool_unregister(struct spool *sp, const char *name)
 			  strerror(errno));
 		return ret;
 	}
-	return spool_sync_replicas_dir(sp);
+	/* Renamed, it is unregistered: stores from now on hold nothing for it (its folder
+	 * is not there), durable or not, so the caller must forget it (kept, every push it
+	 * lacked was copied for it again and again).  A crash finds either name, both
+	 * handled by spool_open(); a failed fsync only leaves which one undecided. */
+	if (fsync(sp->replicas_fd) < 0) {
+		log_warning("could not fsync directory \"%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+			    strerror(errno));
+		log_detail("Replica \"%s\" is unregistered; after a crash before the directory "
+			   "reaches the disk it may be registered again, without what was "
+			   "pushed meanwhile.",
+			   name);
+	}
+	return 0;
 }
 
 int spool_release_dropped(struct spool *sp, const char *name)

@@ -113,7 +113,9 @@ int spool_drop(struct spool *sp, const char *name);
 /* spool_drop() in two steps: spool_unregister() takes @name out of the registered
  * replicas durably (one rename: a crash after it leaves a drop that spool_open()
  * finishes, before it a registered replica), spool_release_dropped() then releases its
- * claims, however many.  Each returns 0 or -errno. */
+ * claims, however many.  Each returns 0 or -errno.  spool_unregister() returns 0 once
+ * the rename is done, even if the fsync of replicas/ after it fails (logged as a
+ * warning): @name is unregistered for every store from then on. */
 int spool_unregister(struct spool *sp, const char *name);
 int spool_release_dropped(struct spool *sp, const char *name);
 

@@ -6,7 +6,8 @@
  * record are written durably and read back; a claim released while a copy of the same
  * file is being claimed for another replica (the event loop and the spool's worker thread)
  * leaves the copy and every claim in place; a replica dropped while a copy is being
- * claimed for it is dropped, and nothing is held for it; the stream's record is written
+ * claimed for it is dropped, and nothing is held for it; a drop whose fsync of replicas/
+ * fails after its rename is done all the same; the stream's record is written
  * and read back, and one not valid is refused.  Made under build/ (on the disk).
  */
 #include <dirent.h>
@@ -67,6 +68,20 @@ int unlinkat(int dirfd, const char *path, int flags)
 		hook();
 	}
 	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
+/* fsync(2) likewise, failing with EIO for descriptor @fail_fsync_fd (once), as a disk
+ * that lost the write would. */
+static int fail_fsync_fd = -1;
+
+int fsync(int fd)
+{
+	if (fd >= 0 && fd == fail_fsync_fd) {
+		fail_fsync_fd = -1;
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
 }
 
 /* An unlinked file holding @len bytes of @text, repeated. */
@@ -310,6 +325,33 @@ static void test_drop_stopped(void **state)
 	assert_int_equal(count_entries("wal"), 1); /* not released yet */
 	spool_close(&sp);
 	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(count_entries("replicas"), 0);
+	assert_int_equal(count_entries("wal"), 0);
+	spool_close(&sp);
+}
+
+/*
+ * A drop whose fsync of replicas/ fails after its rename: the replica is unregistered
+ * (renamed, stores hold nothing for it), and spool_unregister() says so, the fsync's
+ * failure a warning: the build before returned -EIO, and the primary kept the replica
+ * registered, copying every push it lacked into the spool for it again and again.
+ */
+static void test_unregister_fsync_fails(void **state)
+{
+	struct spool sp;
+	char **names;
+	int n;
+
+	(void)state;
+	spool_with_seg1_held();
+	assert_int_equal(spool_open(&sp, dir), 0);
+	fail_fsync_fd = sp.replicas_fd;
+	assert_int_equal(spool_unregister(&sp, "r1"), 0);
+	assert_int_equal(fail_fsync_fd, -1); /* it was tried */
+	n = spool_replicas(&sp, &names);
+	assert_int_equal(n, 0);
+	spool_free_names(names, n);
+	assert_int_equal(spool_release_dropped(&sp, "r1"), 0);
 	assert_int_equal(count_entries("replicas"), 0);
 	assert_int_equal(count_entries("wal"), 0);
 	spool_close(&sp);
@@ -615,6 +657,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unclaimed_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_finished_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_stopped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unregister_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

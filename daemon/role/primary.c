@@ -230,14 +230,7 @@ static void drop_job_done(struct worker_job *job)
 
 	if (!dj->unregistered && dj->ret == 0) {
 		dj->unregistered = true;
-		primary_forget_registered(pr, dj->name);
-		for (unsigned int i = 0; i < PRIMARY_AWAY; i++) /* (its away status) */
-			if (!strcmp(pr->away[i].name, dj->name))
-				pr->away[i].name[0] = '\0';
-		primary_take_back_acks(pr, dj->name, NULL); /* gone for good */
-		push_recent_distrust(pr); /* its acknowledgements counted there too */
-		primary_stream_forget_holder(pr, dj->name);
-		push_stream_refusals_recheck(pr); /* one may have waited for it */
+		primary_unregistered(pr, dj->name);
 		worker_submit(&pr->dropper, &dj->job);
 		return;
 	}

@@ -28,6 +28,7 @@ struct spool_job {
 	struct spool *spool;
 	char **replicas;
 	bool *had; /* each of @replicas held it before the job (a push retried): not counted */
+	bool *gone; /* each of @replicas found not registered any more (spool_store()) */
 	int nreplicas;
 	int ret;
 	char err[256];
@@ -41,7 +42,7 @@ static void spool_job_run(struct worker_job *job)
 	for (int i = 0; i < sj->nreplicas; i++)
 		sj->had[i] = spool_holds(sj->spool, sj->replicas[i], p->name);
 	sj->ret = spool_store(sj->spool, p->fd, p->name, p->size, sj->replicas, sj->nreplicas,
-			      sj->err, sizeof(sj->err));
+			      sj->gone, sj->err, sizeof(sj->err));
 	/* Its room is counted in the spool's use now, if it was copied: not counted twice
 	 * until the event loop sees the job end (a push deciding meanwhile would release a
 	 * replica for room that is there). */
@@ -57,6 +58,13 @@ static void spool_job_done(struct worker_job *job)
 	struct primary *pr = p->pr;
 
 	p->spool_done = true;
+	/* Replicas whose folder the copy found gone (removed by hand) are forgotten, as a
+	 * drop forgets them: kept, each such push was copied for them again and again
+	 * (spool_job_late()), holding nothing.  Before @p counts as held (spooled): @p is
+	 * not answered while this takes their acknowledgements back. */
+	for (int i = 0; i < sj->nreplicas; i++)
+		if (sj->gone[i])
+			primary_registration_gone(pr, sj->replicas[i]);
 	if (sj->ret < 0) {
 		log_error("%s", sj->err);
 		/* The claims of replicas that acknowledged it while the job ran (kept for the
@@ -85,6 +93,7 @@ static void spool_job_done(struct worker_job *job)
 	}
 	spool_free_names(sj->replicas, sj->nreplicas);
 	free(sj->had);
+	free(sj->gone);
 	free(sj);
 	push_unref(p);
 }
@@ -205,7 +214,10 @@ static int spool_job_late(struct push *p)
 		/* claimed already: left out, so that held[] counts it once */
 		if (held)
 			except[nexcept++] = pr->registered[i];
-		late += !listed && !held;
+		/* one whose folder is gone (removed by hand, not seen yet by a copy: its
+		 * acknowledgement of @p taken back) is forgotten by the copy that finds it,
+		 * never held for here: a copy for it holds nothing */
+		late += !listed && !held && spool_registered(&pr->spool, pr->registered[i]);
 	}
 	ret = late ? push_spool_except(p, except, nexcept) : 0;
 	free(except);
@@ -245,9 +257,11 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept)
 		return -ENOMEM;
 	sj->replicas = calloc((size_t)pr->nregistered + 1, sizeof(char *));
 	sj->had = calloc((size_t)pr->nregistered + 1, sizeof(bool));
-	if (!sj->replicas || !sj->had) {
+	sj->gone = calloc((size_t)pr->nregistered + 1, sizeof(bool));
+	if (!sj->replicas || !sj->had || !sj->gone) {
 		free(sj->replicas);
 		free(sj->had);
+		free(sj->gone);
 		free(sj);
 		return -ENOMEM;
 	}
@@ -262,6 +276,7 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept)
 		if (!sj->replicas[sj->nreplicas]) {
 			spool_free_names(sj->replicas, sj->nreplicas);
 			free(sj->had);
+			free(sj->gone);
 			free(sj);
 			return -ENOMEM;
 		}
@@ -409,6 +424,69 @@ void primary_forget_registered(struct primary *pr, const char *name)
 	memmove(&pr->held[k], &pr->held[k + 1], (size_t)after * sizeof(*pr->held));
 	memmove(&pr->lost[k], &pr->lost[k + 1], (size_t)after * sizeof(*pr->lost));
 	pr->nregistered--;
+}
+
+void primary_unregistered(struct primary *pr, const char *name)
+{
+	char own[WIRE_MAX_NAME + 1]; /* (@name may be pr->registered's, freed below) */
+
+	snprintf(own, sizeof(own), "%s", name);
+	primary_forget_registered(pr, own);
+	for (unsigned int i = 0; i < PRIMARY_AWAY; i++) /* (its away status) */
+		if (!strcmp(pr->away[i].name, own))
+			pr->away[i].name[0] = '\0';
+	primary_take_back_acks(pr, own, NULL); /* gone for good */
+	push_recent_distrust(pr); /* its acknowledgements counted there too */
+	primary_stream_forget_holder(pr, own);
+	push_stream_refusals_recheck(pr); /* one may have waited for it */
+}
+
+/* Removing the copies no claim holds any more, on the dropper thread. */
+struct unclaimed_job {
+	struct worker_job job;
+	struct spool *spool;
+};
+
+static void unclaimed_job_run(struct worker_job *job)
+{
+	struct unclaimed_job *uj = (struct unclaimed_job *)job;
+	int ret = spool_remove_unclaimed(uj->spool); /* logs each one */
+
+	if (ret < 0)
+		log_warning("could not list \"%s/wal\": %s; copies no replica's claim holds are "
+			    "removed at walshipd's next start",
+			    uj->spool->path, strerror(-ret));
+}
+
+void primary_registration_gone(struct primary *pr, const char *name)
+{
+	char own[WIRE_MAX_NAME + 1];
+	struct unclaimed_job *uj;
+
+	/* (a drop renames the folder, and forgets the replica itself) */
+	if (pr->relay || primary_registered_index(pr, name) < 0 || !strcmp(pr->dropping, name) ||
+	    spool_registered(&pr->spool, name))
+		return;
+	snprintf(own, sizeof(own), "%s", name);
+	log_warning("replica \"%s\" is no longer registered: its folder \"%s/replicas/%s\" is "
+		    "gone",
+		    own, pr->spool.path, own);
+	log_detail("It is dropped as by \"walship replica drop\": nothing is held for it from "
+		   "now on, and it registers anew when it connects again.");
+	primary_unregistered(pr, own);
+	/* Connected, it would go on streaming unregistered, nothing held for it once it
+	 * leaves: closed (at the next pump), it registers anew as it connects again. */
+	for (struct peer *peer = pr->peers; peer; peer = peer->next)
+		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
+		    !strcmp(peer->name, own))
+			peer->close_pending = true;
+	uj = calloc(1, sizeof(*uj));
+	if (!uj)
+		return; /* removed at the next start (spool_open()) */
+	uj->spool = &pr->spool;
+	uj->job.run = unclaimed_job_run;
+	uj->job.done = job_done_free;
+	worker_submit(&pr->dropper, &uj->job);
 }
 
 /* The registered replicas as the spool lists them, with what each holds and lost.  Built

@@ -208,8 +208,9 @@ struct peer {
 	bool refused; /* an ERROR is queued: close once it is sent */
 	struct peer *rival; /* PEER_NAME_WAIT: the connection of that name, being probed */
 	/* a whole (not streamed) file begun on it had to be cancelled, which the protocol
-	 * has no frame for: the connection is closed at the next pump, and the replica
-	 * is sent the file again once it is back */
+	 * has no frame for, or its registration's folder in the spool is gone
+	 * (primary_registration_gone()): the connection is closed at the next pump, and
+	 * the replica is sent the file again, or registers anew, once it is back */
 	bool close_pending;
 	bool have_early; /* PEER_NAME_WAIT: its HAVE came already (in have) */
 	uint64_t confirm_token; /* PEER_CONFIRM: the PING whose PONG completes the handshake */
@@ -597,6 +598,22 @@ int primary_load_registered(struct primary *pr);
 /* Replica @name out of the registered list in memory (its drop begins), its held and lost
  * counts with it; the spool is not read. */
 void primary_forget_registered(struct primary *pr, const char *name);
+/* Replica @name is not registered any more (a drop renamed its folder in the spool, or it
+ * was removed by hand): forgotten in memory (primary_forget_registered()), its away
+ * status too, and what counted it taken back (primary_take_back_acks(), the recent
+ * segments, the failed streamed segments it held); a streamed segment that waited for it
+ * may go on. */
+void primary_unregistered(struct primary *pr, const char *name);
+/*
+ * If registered replica @name's folder in the spool is gone (found so by a spool copy,
+ * spool_store()'s @gone, or at its handshake): removed by hand, not by a drop (which
+ * renames it, and forgets the replica itself).  It is dropped then, as `walship replica
+ * drop` does: primary_unregistered(), its connection closed (it registers anew when it
+ * connects again), and the copies that no claim holds any more removed on the dropper
+ * thread (spool_remove_unclaimed()).  Kept registered, every push it lacked was copied
+ * into the spool for it again and again, holding nothing.
+ */
+void primary_registration_gone(struct primary *pr, const char *name);
 /*
  * Pushes still waiting (fewer than sync_replicas acknowledged them) count replica @name
  * among those that hold them.  One that comes back without such a file (its disk lost,

@@ -353,6 +353,9 @@ static int peer_register(struct peer *peer)
 				   "replica \"%s\" is being dropped (walship replica drop); it "
 				   "registers again once that is done",
 				   peer->name);
+	/* Its folder in the spool removed by hand while it was away: dropped first (its
+	 * held and lost counts were of the folder gone), then registered anew below. */
+	primary_registration_gone(pr, peer->name);
 	if (primary_registered_index(pr, peer->name) < 0 &&
 	    pr->nregistered >= pr->cfg.max_registered)
 		return peer_refuse(

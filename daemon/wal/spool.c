@@ -375,18 +375,19 @@ static bool spool_pinned(const struct spool *sp, const char *file)
 
 /* Remove wal/@file if no claim links it (link count 1: only wal/ holds it), unless
  * spool_store() works on it (sp->lock held) or it is a history file (kept for good:
- * spool_keep_history()). */
-static void spool_drop_unclaimed(struct spool *sp, const char *file)
+ * spool_keep_history()).  Returns whether it was removed. */
+static bool spool_drop_unclaimed(struct spool *sp, const char *file)
 {
 	struct stat sb;
 
 	if (spool_pinned(sp, file) || is_history_name(file))
-		return;
-	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_nlink <= 1 &&
-	    unlinkat(sp->wal_fd, file, 0) == 0) {
-		__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
-	}
+		return false;
+	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
+	    unlinkat(sp->wal_fd, file, 0) < 0)
+		return false;
+	__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
+	return true;
 }
 
 static void spool_pin(struct spool *sp, struct spool_pin *pin, const char *file)
@@ -437,7 +438,7 @@ int spool_keep_history(struct spool *sp, const char *file, const void *content, 
 }
 
 int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
-		char *const *replicas, int nreplicas, char *err, size_t errlen)
+		char *const *replicas, int nreplicas, bool *gone, char *err, size_t errlen)
 {
 	/* the claims this store makes: undone on a failure, never those made before */
 	bool *made = calloc(nreplicas > 0 ? (size_t)nreplicas : 1, sizeof(*made));
@@ -457,11 +458,14 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 		int linked = rfd < 0 ? -1 : linkat(sp->wal_fd, file, rfd, file, 0);
 
 		/* A replica's directory is its registration: one gone (ENOENT: spool_drop() ran
-		 * on the event loop since @replicas was taken, before the open or between it
-		 * and the link) is not registered any more, so nothing is held for it. */
+		 * since @replicas was taken, before the open or between it and the link, or
+		 * an operator removed it) is not registered any more, so nothing is held for
+		 * it, and the caller is told. */
 		if (linked < 0 && errno == ENOENT) {
 			if (rfd >= 0)
 				close(rfd);
+			if (gone)
+				gone[i] = true;
 			continue;
 		}
 		if (linked == 0)
@@ -512,6 +516,34 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 	spool_drop_unclaimed(sp, file);
 	pthread_mutex_unlock(&sp->lock);
 	return dropped;
+}
+
+int spool_remove_unclaimed(struct spool *sp)
+{
+	char **names;
+	int n = spool_list(sp->wal_fd, is_wal_name, &names), removed = 0;
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n && !__atomic_load_n(&sp->stopping, __ATOMIC_RELAXED); i++) {
+		bool dropped;
+
+		pthread_mutex_lock(&sp->lock);
+		dropped = spool_drop_unclaimed(sp, names[i]);
+		pthread_mutex_unlock(&sp->lock);
+		if (dropped) {
+			log_log("removed \"%s/%s/%s\": no replica's claim holds it", sp->path,
+				SPOOL_WAL, names[i]);
+			removed++;
+		}
+	}
+	spool_free_names(names, n);
+	return removed;
+}
+
+bool spool_registered(struct spool *sp, const char *name)
+{
+	return faccessat(sp->replicas_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static int spool_sync_replicas_dir(struct spool *sp)
@@ -593,6 +625,13 @@ int spool_unregister(struct spool *sp, const char *name)
 	}
 	if (renameat(sp->replicas_fd, name, sp->replicas_fd, gone) < 0) {
 		ret = -errno;
+		if (ret == -ENOENT) {
+			/* Its folder removed by hand, its claims with it: not registered any
+			 * more (spool_release_dropped() removes the copies they alone held). */
+			log_log("replica \"%s\" is not registered in \"%s/%s\" any more", name,
+				sp->path, SPOOL_REPLICAS);
+			return 0;
+		}
 		log_error("could not rename \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS, name,
 			  strerror(errno));
 		return ret;
@@ -615,9 +654,15 @@ int spool_unregister(struct spool *sp, const char *name)
 int spool_release_dropped(struct spool *sp, const char *name)
 {
 	char gone[256];
+	int ret;
 
 	snprintf(gone, sizeof(gone), "%s%s", SPOOL_DROPPING, name);
-	return spool_drop_dir(sp, gone);
+	if (faccessat(sp->replicas_fd, gone, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return spool_drop_dir(sp, gone);
+	/* Not there: its claims went by hand with its folder (spool_unregister()), or a
+	 * release before removed it and failed after; copies no claim holds are its. */
+	ret = spool_remove_unclaimed(sp);
+	return ret < 0 ? ret : 0;
 }
 
 int spool_drop(struct spool *sp, const char *name)

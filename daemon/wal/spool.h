@@ -91,14 +91,16 @@ void spool_free_names(char **names, int count);
  * across file systems too) and claim it for each of the @nreplicas replicas.  If wal/@file already exists
  * with the same content (a retried push) it is reused; with different content the call
  * fails with -EEXIST.  On error nothing is claimed.  Fills @err (at least 256 bytes) with
- * the reason.  A replica of @replicas dropped meanwhile (spool_drop(): its directory gone)
- * is skipped.  Other threads may release claims on @file meanwhile (spool_release(),
+ * the reason.  A replica of @replicas that is not registered any more (its directory
+ * gone: dropped meanwhile by spool_drop(), or removed by hand) is skipped, and
+ * @gone[i] set for it (@gone: NULL, or @nreplicas entries the caller cleared).  Other
+ * threads may release claims on @file meanwhile (spool_release(),
  * spool_release_all_lost(), spool_drop()): the copy stays until the store is done, and
  * goes then if no claim is left.  The caller must not run two spool_store() for the same
  * name at once.
  */
 int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
-		char *const *replicas, int nreplicas, char *err, size_t errlen);
+		char *const *replicas, int nreplicas, bool *gone, char *err, size_t errlen);
 
 /* Replica @name no longer needs @file: drop its claim, and the file with the last claim
  * (unless a spool_store() of @file is under way: it drops the file then, when it is done).
@@ -115,9 +117,21 @@ int spool_drop(struct spool *sp, const char *name);
  * finishes, before it a registered replica), spool_release_dropped() then releases its
  * claims, however many.  Each returns 0 or -errno.  spool_unregister() returns 0 once
  * the rename is done, even if the fsync of replicas/ after it fails (logged as a
- * warning): @name is unregistered for every store from then on. */
+ * warning): @name is unregistered for every store from then on; and 0 when @name's
+ * directory is not there (removed by hand), spool_release_dropped() then removing the
+ * copies no claim holds (spool_remove_unclaimed()). */
 int spool_unregister(struct spool *sp, const char *name);
 int spool_release_dropped(struct spool *sp, const char *name);
+
+/* Whether replica @name is registered (replicas/@name exists). */
+bool spool_registered(struct spool *sp, const char *name);
+
+/* Remove the copies in wal/ that no claim holds (history files aside), as spool_open()
+ * does: those of a replica whose directory was removed by hand, its claims with it.  A
+ * store's copy not claimed yet is left (pinned).  Blocking (a listing of wal/): for a
+ * worker thread.  Stops early when the daemon stops.  Returns the count removed, or
+ * -errno. */
+int spool_remove_unclaimed(struct spool *sp);
 
 /* WAL a replica was marked as having lost (spool overflow, release_slowest policy). */
 struct spool_lost {

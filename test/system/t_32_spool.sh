@@ -7,8 +7,14 @@
 # - the away replica catches up from the spool, byte-identical, and the spool empties;
 # - sync_replicas = 0 (reloaded with SIGHUP): a push succeeds once held for every
 #   registered replica, with none connected;
+# - a registered replica's folder removed by hand (spool_dir/replicas/NAME) while it is
+#   away is taken as a drop: the next push it lacks succeeds, the primary says it is no
+#   longer registered and removes the copy only that folder's claim held, and no copy is
+#   made for it again (the build before copied the push into the spool for it again and
+#   again, holding nothing, until push_timeout failed the push);
 # - `walship replica drop` releases what is held for a replica (a release that fails is
-#   tried again), refuses an unknown one.
+#   tried again), drops one whose folder was removed by hand (the build before failed the
+#   rename), refuses an unknown one.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -31,8 +37,8 @@ write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
 write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
 
 # Real segments, pushed by hand below (PostgreSQL's own archiver stays out of the way).
-log "making 5 real WAL segments"
-pg_make_segments 5 "$SCRATCH"
+log "making 6 real WAL segments"
+pg_make_segments 6 "$SCRATCH"
 
 # held REPLICA: files the primary's spool holds for REPLICA, per walship status --json.
 held() {
@@ -107,8 +113,22 @@ push "${SEGS[4]}"
 assert_eq 1 "$(held ws-r1)" "files held for ws-r1"
 assert_eq 1 "$(held ws-r2)" "files held for ws-r2"
 
-log "walship replica drop releases what is held"
+log "ws-r1's folder in the spool removed by hand: taken as a drop at the next push"
 SPOOLDIR=$TEST_DIR/ws-primary/spool
+rm -rf "$SPOOLDIR/replicas/ws-r1"
+push "${SEGS[5]}"
+grep -q 'replica "ws-r1" is no longer registered: its folder .* is gone' \
+	"$TEST_DIR/ws-primary.log" || fail "the primary did not say ws-r1 is no longer registered"
+assert_eq 1 "$(status_counter "$PCONF" registered_replicas)" "registered replicas"
+assert_eq 2 "$(held ws-r2)" "files held for ws-r2"
+# ${SEGS[4]}, claimed by ws-r1's folder alone before, goes on the dropper thread.
+wait_for 10 "the spool to hold ws-r2's 2 files alone" spool_files_is 2
+copies=$(status_counter "$PCONF" spool_copies)
+ws_sleep 1
+assert_eq "$copies" "$(status_counter "$PCONF" spool_copies)" "spool copies a second later"
+log "ok: $(grep -o 'replica "ws-r1" is no longer registered.*' "$TEST_DIR/ws-primary.log")"
+
+log "walship replica drop releases what is held"
 held_file=$(find "$SPOOLDIR/replicas/ws-r2" -type f -o -type l | head -n 1)
 if [[ -n "$held_file" ]] && chattr +i "$held_file" 2>/dev/null; then
 	# A release that fails (a file it cannot unlink): the command says so, and the
@@ -128,9 +148,18 @@ else
 	log "chattr +i does not work here: the failed release is not tried"
 	assert_exit 0 "drop ws-r2" "$WALSHIP" replica drop -c "$PCONF" ws-r2
 fi
-assert_eq 1 "$(status_counter "$PCONF" registered_replicas)" "registered replicas after a drop"
-assert_eq 1 "$(status_counter "$PCONF" spool_files)" "files in the spool (still held for ws-r1)"
-assert_exit 0 "drop ws-r1" "$WALSHIP" replica drop -c "$PCONF" ws-r1
+assert_eq 0 "$(status_counter "$PCONF" registered_replicas)" "registered replicas after a drop"
 assert_eq 0 "$(status_counter "$PCONF" spool_files)" "files in the spool after both drops"
+
+log "ws-r1 connects again: registered anew; away, its folder removed by hand, then dropped"
+walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
+wait_for 20 "ws-r1 streaming" streaming_is 1
+assert_eq 2 "$(grep -c 'replica "ws-r1" registered: ' "$TEST_DIR/ws-primary.log")" \
+	"registrations of ws-r1 logged"
+walshipd_stop "$R1CONF"
+wait_for 10 "ws-r1 shown away" state_is ws-r1 away
+rm -rf "$SPOOLDIR/replicas/ws-r1"
+assert_exit 0 "drop ws-r1, its folder removed by hand" "$WALSHIP" replica drop -c "$PCONF" ws-r1
+assert_eq 0 "$(status_counter "$PCONF" registered_replicas)" "registered replicas"
 assert_fails "drop an unknown replica" "$WALSHIP" replica drop -c "$PCONF" ws-r1
 log "PASS"

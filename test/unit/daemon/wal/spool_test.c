@@ -7,7 +7,8 @@
  * file is being claimed for another replica (the event loop and the spool's worker thread)
  * leaves the copy and every claim in place; a replica dropped while a copy is being
  * claimed for it is dropped, and nothing is held for it; a drop whose fsync of replicas/
- * fails after its rename is done all the same; the stream's record is written
+ * fails after its rename is done all the same; a replica whose folder was removed by
+ * hand is not held for, a store says so, and it is dropped; the stream's record is written
  * and read back, and one not valid is refused.  Made under build/ (on the disk).
  */
 #include <dirent.h>
@@ -150,14 +151,16 @@ static void test_store_retry_conflict(void **state)
 	src = source("walship!", 100000);
 	other = source("another!", 100000);
 
-	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, NULL, err, sizeof(err)),
+			 0);
 	assert_int_equal(count_entries(".incoming"), 0);
 	assert_true(sp.files == 1 && sp.used_bytes == 100000);
 	/* Retried with the same bytes: the held copy is reused, not counted twice. */
-	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, NULL, err, sizeof(err)),
+			 0);
 	assert_true(sp.files == 1 && sp.used_bytes == 100000);
 	/* Other bytes under the same name: refused, the held copy kept. */
-	assert_int_equal(spool_store(&sp, other, SEG1, 100000, replicas, 1, err, sizeof(err)),
+	assert_int_equal(spool_store(&sp, other, SEG1, 100000, replicas, 1, NULL, err, sizeof(err)),
 			 -EEXIST);
 	assert_non_null(strstr(err, "different content"));
 	assert_int_equal(count_entries(".incoming"), 0);
@@ -167,21 +170,24 @@ static void test_store_retry_conflict(void **state)
 	assert_string_equal(buf, "walship!");
 	close(fd);
 	/* A source shorter than pushed: refused, nothing left behind. */
-	assert_int_equal(spool_store(&sp, src, SEG2, 200000, replicas, 1, err, sizeof(err)),
+	assert_int_equal(spool_store(&sp, src, SEG2, 200000, replicas, 1, NULL, err, sizeof(err)),
 			 -ENODATA);
 	assert_non_null(strstr(err, "shorter"));
 	assert_int_equal(count_entries(".incoming"), 0);
 	assert_int_equal(count_entries("wal"), 1);
 
 	/* Held for a replica that is not registered (no directory of its own: dropped since
-	 * the caller listed it): nothing is held for it, and the copy made for it does not
+	 * the caller listed it, or removed by hand): nothing is held for it, the caller is
+	 * told it is gone (and not the registered one), and the copy made for it does not
 	 * stay behind, held for nobody. */
 	{
 		char nobody[] = "nobody";
 		char *const unknown[] = { nobody };
+		bool gone[1] = { false };
 
-		assert_int_equal(spool_store(&sp, src, SEG2, 100000, unknown, 1, err, sizeof(err)),
-				 0);
+		assert_int_equal(
+			spool_store(&sp, src, SEG2, 100000, unknown, 1, gone, err, sizeof(err)), 0);
+		assert_true(gone[0]);
 		assert_false(spool_holds(&sp, "nobody", SEG2));
 		assert_int_equal(count_entries("wal"), 1);
 		assert_true(sp.files == 1 && sp.used_bytes == 100000);
@@ -227,8 +233,8 @@ static void test_identity_and_lost(void **state)
 
 	assert_int_equal(spool_register(&sp, "r1"), 1);
 	src = source("walship!", 4096);
-	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, err, sizeof(err)), 0);
-	assert_int_equal(spool_store(&sp, src, SEG2, 4096, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, src, SEG2, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
 	close(src);
 	assert_int_equal(spool_release_all_lost(&sp, "r1", &lost, &released), 0);
 	assert_true(released == 2 && lost.files == 2);
@@ -254,7 +260,7 @@ static void spool_with_seg1_held(void)
 	assert_int_equal(spool_open(&sp, dir), 0);
 	assert_int_equal(spool_register(&sp, "r1"), 1);
 	src = source("walship!", 4096);
-	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
 	close(src);
 	spool_close(&sp);
 }
@@ -354,6 +360,49 @@ static void test_unregister_fsync_fails(void **state)
 	assert_int_equal(spool_release_dropped(&sp, "r1"), 0);
 	assert_int_equal(count_entries("replicas"), 0);
 	assert_int_equal(count_entries("wal"), 0);
+	spool_close(&sp);
+}
+
+/*
+ * A replica's folder removed by hand (with its claims): it is not registered, a store
+ * for it holds nothing and says it is gone, and a drop of it succeeds (the build before
+ * failed the rename, "No such file or directory") and removes the copies its claims
+ * alone held, not another replica's nor a history file.
+ */
+static void test_removed_by_hand(void **state)
+{
+	static const char history[] = "1\t0/3000000\tno recovery target specified\n";
+	char r1[] = "r1", r2[] = "r2", path[600], err[256];
+	char *const both[] = { r1, r2 };
+	bool gone[2] = { false, false };
+	struct spool sp;
+	int src;
+
+	(void)state;
+	spool_with_seg1_held(); /* for r1 */
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_register(&sp, "r2"), 1);
+	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)), 0);
+	snprintf(path, sizeof(path), "rm -rf '%s/replicas/r1'", dir);
+	assert_int_equal(system(path), 0);
+	assert_false(spool_registered(&sp, "r1"));
+	assert_true(spool_registered(&sp, "r2"));
+
+	src = source("walship!", 4096);
+	assert_int_equal(spool_store(&sp, src, SEG2, 4096, both, 2, gone, err, sizeof(err)), 0);
+	close(src);
+	assert_true(gone[0]);
+	assert_false(gone[1]);
+	assert_true(spool_holds(&sp, "r2", SEG2));
+	assert_int_equal(count_entries("wal"), 3); /* SEG1 held for nobody now */
+
+	assert_int_equal(spool_unregister(&sp, "r1"), 0);
+	assert_int_equal(spool_release_dropped(&sp, "r1"), 0);
+	assert_int_equal(count_entries("wal"), 2); /* SEG2 for r2, the history */
+	snprintf(path, sizeof(path), "%s/wal/%s", dir, SEG1);
+	assert_true(access(path, F_OK) < 0);
+	assert_true(spool_holds(&sp, "r2", SEG2));
+	assert_int_equal(sp.files, 2);
 	spool_close(&sp);
 }
 
@@ -463,11 +512,12 @@ static void test_release_while_claiming(void **state)
 	assert_int_equal(spool_register(&race_sp, "r1"), 1);
 	assert_int_equal(spool_register(&race_sp, "r2"), 1);
 	src = source("walship!", 100000);
-	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		spool_store(&race_sp, src, SEG1, 100000, replicas, 1, NULL, err, sizeof(err)), 0);
 
 	before_link = release_r1;
-	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, for_r2, 1, err, sizeof(err)), 0);
+	assert_int_equal(
+		spool_store(&race_sp, src, SEG1, 100000, for_r2, 1, NULL, err, sizeof(err)), 0);
 	assert_null(before_link);
 	assert_false(spool_holds(&race_sp, "r1", SEG1));
 	assert_true(spool_holds(&race_sp, "r2", SEG1));
@@ -486,8 +536,8 @@ static void test_release_while_claiming(void **state)
 	/* A fresh copy, renamed into wal/ and not claimed yet, while another release of
 	 * its name runs. */
 	before_link = release_r2;
-	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		spool_store(&race_sp, src, SEG1, 100000, replicas, 1, NULL, err, sizeof(err)), 0);
 	assert_true(spool_holds(&race_sp, "r1", SEG1));
 	assert_int_equal(count_entries("wal"), 1);
 	assert_true(race_sp.files == 1 && race_sp.used_bytes == 100000);
@@ -534,7 +584,8 @@ static void test_drop_while_claiming(void **state)
 	assert_int_equal(spool_register(&race_sp, "r2"), 1);
 	src = source("walship!", 100000);
 	before_link = drop_r2; /* before r1's claim, so before r2's too */
-	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, both, 2, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&race_sp, src, SEG1, 100000, both, 2, NULL, err, sizeof(err)),
+			 0);
 	assert_null(before_link);
 	assert_true(spool_holds(&race_sp, "r1", SEG1));
 	assert_false(spool_holds(&race_sp, "r2", SEG1));
@@ -561,8 +612,9 @@ static void test_drop_while_claiming(void **state)
 		char *const r2_first[] = { r2, r1 };
 
 		before_link = drop_r2;
-		assert_int_equal(
-			spool_store(&race_sp, src, SEG2, 100000, r2_first, 2, err, sizeof(err)), 0);
+		assert_int_equal(spool_store(&race_sp, src, SEG2, 100000, r2_first, 2, NULL, err,
+					     sizeof(err)),
+				 0);
 		assert_null(before_link);
 		assert_true(spool_holds(&race_sp, "r1", SEG2));
 		assert_false(spool_holds(&race_sp, "r2", SEG2));
@@ -589,14 +641,15 @@ static void test_store_failure_keeps_earlier_claims(void **state)
 	assert_int_equal(spool_register(&sp, "r1"), 1);
 	assert_int_equal(spool_register(&sp, "r2"), 1);
 	src = source("walship!", 100000);
-	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, src, SEG1, 100000, replicas, 1, NULL, err, sizeof(err)),
+			 0);
 	assert_true(spool_holds(&sp, "r1", SEG1));
 	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
 	assert_int_equal(rmdir(path), 0);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_true(spool_store(&sp, src, SEG1, 100000, both, 2, err, sizeof(err)) < 0);
+	assert_true(spool_store(&sp, src, SEG1, 100000, both, 2, NULL, err, sizeof(err)) < 0);
 	assert_true(spool_holds(&sp, "r1", SEG1));
 	fd = spool_open_file(&sp, SEG1);
 	assert_true(fd >= 0);
@@ -626,15 +679,18 @@ static void test_partial_same_with_kept_history(void **state)
 	held = source("walship!", seg);
 	pushed = source("walship!", seg);
 	assert_int_equal(pwrite(pushed, "other bytes past the switch", 27, 0x1000), 27);
-	assert_int_equal(spool_store(&sp, held, partial, seg, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(spool_store(&sp, held, partial, seg, replicas, 1, NULL, err, sizeof(err)),
+			 0);
 	/* Without the history: only identical bytes would be the same. */
-	assert_true(spool_store(&sp, pushed, partial, seg, replicas, 1, err, sizeof(err)) < 0);
+	assert_true(spool_store(&sp, pushed, partial, seg, replicas, 1, NULL, err, sizeof(err)) <
+		    0);
 	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)), 0);
 	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)),
 			 0); /* again: the same */
 	/* counted as room no release frees (spool_max_size: release_slowest), once */
 	assert_int_equal(sp.kept_bytes, strlen(history));
-	assert_int_equal(spool_store(&sp, pushed, partial, seg, replicas, 1, err, sizeof(err)), 0);
+	assert_int_equal(
+		spool_store(&sp, pushed, partial, seg, replicas, 1, NULL, err, sizeof(err)), 0);
 	/* Released, the .partial goes; the history, claimed by nobody, stays, also across an
 	 * open. */
 	assert_int_equal(spool_release(&sp, "r1", partial), 1);
@@ -658,6 +714,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drop_finished_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_fsync_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_by_hand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

@@ -193,14 +193,20 @@ static int push_spool_except(struct push *p, char *const *except, int nexcept);
 /* After @p's spool job: held for the registered replicas that lack it now (no claim in the
  * spool, no acknowledgement: registered since the job listed them, or given no claim by
  * it), by another job for those only.  Returns 1 when one was submitted (its end
- * answers), 0 when none is needed, -1 when @p failed. */
+ * answers), 0 when none is needed (or @p is answered already), -1 when @p failed. */
 static int spool_job_late(struct push *p)
 {
 	struct primary *pr = p->pr;
 	int late = 0, nexcept = 0, ret;
-	/* (names borrowed from pr->registered) */
-	char **except = calloc((size_t)pr->nregistered + 1, sizeof(*except));
+	char **except;
 
+	/* Failed meanwhile (push_timeout, a refusal): nothing waits for the copy, and
+	 * PostgreSQL's retry is held when it comes; another 16 MiB copy and fsync on the
+	 * worker would be for nobody. */
+	if (!push_waiting(p))
+		return 0;
+	/* (names borrowed from pr->registered) */
+	except = calloc((size_t)pr->nregistered + 1, sizeof(*except));
 	if (!except) {
 		push_fail(p, CTL_ERR_FAILED, "out of memory");
 		return -1;

@@ -533,9 +533,20 @@ static int fetch_one(int archive_fd, const char *archive_dir, const char *name_t
 	 * is one the primary did not resume, sent again from its start. */
 	if (name->kind == WAL_FILE_SEGMENT && !store_file_recorded(src)) {
 		struct store_partial partial;
+		int found = store_find_incoming(archive_fd, name_text, &partial);
 
-		if (store_find_incoming(archive_fd, name_text, &partial) == 0 &&
-		    store_file_begins_with(src, &partial) == 0) {
+		/* A copy that could not be opened or made durable may hold acknowledged WAL
+		 * the stored file contradicts: not served over it, as fetch_growing() does. */
+		if (found < 0 && partial.tmp_name[0]) {
+			log_error("could not read file \"%s/%s/%s\": %s", archive_dir,
+				  STORE_INCOMING_DIR, partial.tmp_name, strerror(-found));
+			log_detail("\"%s\" carries no record of a file walshipd stored; the copy "
+				   "being received may hold acknowledged WAL that it lacks.",
+				   src_path);
+			exit_code = FETCH_EXIT_IO;
+			goto out_close_src;
+		}
+		if (found == 0 && store_file_begins_with(src, &partial) == 0) {
 			log_warning("\"%s\" is stored with other bytes than the %" PRIu64
 				    " durable bytes of \"%s/%s/%s\", which may have been "
 				    "acknowledged: serving those",

@@ -20,7 +20,9 @@
 #   walshipd writes that segment no more: walship fetch serves the acknowledged bytes (the
 #   incoming file's durable prefix, the rest zeros, saying why), not the stray file, which
 #   stays as it is.  Before, it served the stray file, or here, as random bytes do not
-#   validate, refused to serve anything: a recovery stopped short of the commits.
+#   validate, refused to serve anything: a recovery stopped short of the commits;
+# - that incoming copy unreadable by PostgreSQL's user (mode 000): walship fetch exits 4
+#   naming it, and serves nothing (the build before served the stray over it).
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -127,4 +129,23 @@ cmp -s -i "$durable:0" "$SCRATCH/$seg2" /dev/zero -n $((16 * 1024 * 1024 - durab
 cmp -s "$RARCHIVE/$seg2" "$TEST_DIR/stray2" || fail "walship fetch changed the stored $seg2"
 log "ok: walship fetch served the $durable acknowledged bytes of $seg2, the rest zeros:" \
 	"$(head -n 1 "$TEST_DIR/fetch2.err")"
+
+# The incoming copy unreadable by PostgreSQL's user: the stray is not served over it
+# (exit 4, the copy named), as for a segment with no stored file.  Before, fetch served
+# the stray (here exit 3, its random bytes failing validation; a valid one, exit 0).
+incoming=("$RARCHIVE/.incoming/$seg2".*)
+[[ -f "${incoming[0]}" ]] || fail "no incoming copy of $seg2 in $RARCHIVE/.incoming"
+mode=$(stat -c %a "${incoming[0]}")
+chmod 000 "${incoming[@]}"
+rm -f "$SCRATCH/$seg2"
+run_capture "$TEST_DIR/fetch3.err" walship_fetch_as_postgres "$RCONF" "$seg2" "$SCRATCH/$seg2"
+chmod "$mode" "${incoming[@]}"
+((RC == 4)) || fail "walship fetch $seg2 with its incoming copy unreadable exited $RC, not 4:" \
+	"$(cat "$TEST_DIR/fetch3.err")"
+grep -q "could not read file \"$RARCHIVE/.incoming/$seg2\.[0-9]*\": Permission denied" \
+	"$TEST_DIR/fetch3.err" || fail "walship fetch $seg2 did not name its unreadable copy:" \
+	"$(cat "$TEST_DIR/fetch3.err")"
+[[ ! -e "$SCRATCH/$seg2" ]] || fail "walship fetch $seg2 delivered something"
+log "ok: with its incoming copy unreadable, walship fetch $seg2 exits 4:" \
+	"$(head -n 1 "$TEST_DIR/fetch3.err")"
 log "PASS"

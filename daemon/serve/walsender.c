@@ -704,6 +704,7 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	if (!s->limits)
 		goto out_worker;
 	s->removed_below = UINT64_MAX;
+	s->gap_wait_ms = SERVE_GAP_WAIT_MS;
 	serve_scan(s);
 	serve_limits_start(s);
 	s->listen_fd = net_listen_tcp("pg_listen", cfg->pg_listen, 64); /* logs */
@@ -901,6 +902,9 @@ void serve_tick(struct serve *s, int64_t now_ms)
 		}
 		if (sb->state != SB_STREAMING)
 			continue;
+		/* a gap waited for long enough: the open again answers 58P01 (sb_opened()) */
+		if (sb->waiting && sb->gap_since_ms && now_ms - sb->gap_since_ms >= s->gap_wait_ms)
+			sb_pump(sb);
 		silent_ms = clock_listen_ms() - sb->last_rx_ms;
 		if (silent_ms > s->keepalive_timeout_ms) {
 			/* PostgreSQL's words (walsender.c WalSndCheckTimeOut()) */

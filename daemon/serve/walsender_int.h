@@ -121,6 +121,10 @@ struct standby {
 	bool file_reopen;
 	bool file_busy; /* an open or read in flight */
 	bool waiting; /* for a hook: nothing more is durable yet */
+	/* waiting for segment gap_segno, missing before the newest (serve_segment_may_come()),
+	 * since gap_since_ms (monotonic; 0: not waiting for one) */
+	uint64_t gap_segno;
+	int64_t gap_since_ms;
 	uint8_t *rbuf; /* SERVE_MAX_SEND bytes */
 	uint32_t read_len;
 	uint64_t stop_lsn; /* an older timeline: where it ends (its switch point), else 0 */
@@ -130,6 +134,8 @@ struct standby {
 };
 
 /* Files in .incoming whose durable length the replica role reported, at most. */
+/* How long a gap in the store is waited for (struct serve's gap_wait_ms). */
+#define SERVE_GAP_WAIT_MS 60000
 #define SERVE_MAX_GROWING 16
 
 /* A segment being received into .incoming, as the replica role last said. */
@@ -174,12 +180,21 @@ struct serve {
 	/* the segments of the newest timeline stored, at start or since, as sorted runs
 	 * [lo, hi) (one, unless the store has holes): one of them missing was removed, by
 	 * retention or by hand.  A missing segment of the newest timeline at or above
-	 * removed_below and not among them may still come (files in flight are stored in
-	 * any order) and is waited for; any other is answered 58P01. */
+	 * removed_below and not among them, past the ones stored at start (scan_next), may
+	 * still come (files in flight are stored in any order) and is waited for, for
+	 * gap_wait_ms at most; any other is answered 58P01. */
 	struct serve_run {
 		uint64_t lo, hi;
 	} * held;
 	size_t nheld, held_cap;
+	/* one past the newest timeline's newest segment stored at start (0: none, or another
+	 * timeline since): a hole below it was there at start, and stays (released on the
+	 * primary, removed by hand while walshipd was down) */
+	uint64_t scan_next;
+	/* how long a standby waits for a missing segment before the newest one (a gap:
+	 * files stored out of order close it in seconds) before it is answered 58P01 and
+	 * no longer holds retention there: SERVE_GAP_WAIT_MS (a test may shorten it) */
+	int64_t gap_wait_ms;
 	/* the segments being received into .incoming (name "" for a free entry): more than
 	 * one when pushes of whole files are in flight beside the stream */
 	struct growing growing[SERVE_MAX_GROWING];

@@ -165,6 +165,7 @@ static void serve_new_history(struct serve *s, uint32_t tli)
 	s->tli_start = start;
 	s->end_lsn = fork;
 	s->nheld = 0; /* none of its segments yet */
+	s->scan_next = 0;
 }
 
 /* A newer timeline (its history, or a segment of it, which may come first) is stored: the
@@ -215,6 +216,7 @@ void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool co
 		s->tli_start = 0; /* until its history is stored */
 		s->end_lsn = end;
 		s->nheld = 0; /* (this one is added once stored: serve_note_stored()) */
+		s->scan_next = 0;
 		serve_new_timeline(s);
 	} else if (wn.timeline == s->tli && end > s->end_lsn) {
 		s->end_lsn = end;
@@ -330,6 +332,7 @@ void serve_scan(struct serve *s)
 	for (size_t i = 0; i < found.n; i++)
 		if (found.seg[i].tli == s->tli)
 			serve_held_add(s, found.seg[i].segno);
+	s->scan_next = s->nheld ? s->held[s->nheld - 1].hi : 0;
 	free(found.seg);
 }
 
@@ -476,6 +479,7 @@ static bool serve_segment_may_come(const struct serve *s, uint32_t tli, uint64_t
 	if ((segno + 1) * seg_size >= s->end_lsn)
 		return true; /* the newest segment */
 	return segno >= s->removed_below && segno >= s->tli_start / seg_size &&
+	       segno >= s->scan_next && /* a hole at start stays */
 	       !serve_held_has(s, segno); /* stored, then removed (retention, by hand) */
 }
 
@@ -591,6 +595,36 @@ static void sb_open(struct standby *sb, const struct growing *g)
 			     incoming ? g->tmp_name : sb->file_name, O_RDONLY | O_CLOEXEC, 0);
 }
 
+/*
+ * Whether @sb has waited long enough for its segment (sb->file_segno), missing before the
+ * newest one: a gap that files stored out of order close in seconds, but one that stays
+ * (WAL the primary released, or never had) would hold the standby, and retention with
+ * it, for good, where PostgreSQL's walsender answers 58P01 and the standby turns to its
+ * restore_command.  The newest segment itself is waited for as long as it takes.
+ */
+static bool sb_gap_waited(struct standby *sb)
+{
+	const struct serve *s = sb->s;
+	int64_t now = clock_now_ms();
+
+	if ((sb->file_segno + 1) * s->store->id.seg_size >= s->end_lsn) {
+		sb->gap_since_ms = 0;
+		return false;
+	}
+	if (!sb->gap_since_ms || sb->gap_segno != sb->file_segno) {
+		sb->gap_segno = sb->file_segno;
+		sb->gap_since_ms = now;
+		return false;
+	}
+	if (now - sb->gap_since_ms < s->gap_wait_ms)
+		return false;
+	log_log("standby \"%s\" (%s) waited %" PRId64 " s for WAL segment %s, missing while later "
+		"WAL is here",
+		sb->app, sb->addr, (now - sb->gap_since_ms) / 1000, sb->file_name);
+	sb->gap_since_ms = 0;
+	return true;
+}
+
 static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 {
 	struct standby *sb = container_of(op, struct standby, file_op);
@@ -615,7 +649,8 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 			sb_pump(sb);
 	} else if (res == -ENOENT && serve_growing_find(s, sb->file_name)) {
 		sb_pump(sb); /* being received after all: open it in .incoming */
-	} else if (res == -ENOENT && serve_segment_may_come(s, sb->file_tli, sb->file_segno)) {
+	} else if (res == -ENOENT && serve_segment_may_come(s, sb->file_tli, sb->file_segno) &&
+		   !sb_gap_waited(sb)) {
 		/* Not received yet: its durable bytes, or its stored file, wake the standby
 		 * (serve_wake()).  It was not removed. */
 		sb->waiting = true;
@@ -631,6 +666,7 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 		const struct growing *g = serve_growing_find(s, sb->file_name);
 
 		sb->file_fd = res;
+		sb->gap_since_ms = 0;
 		if (!sb->file_incoming) {
 			sb->file_limit = s->store->id.seg_size; /* stored: complete */
 		} else if (g && !strcmp(g->tmp_name, sb->file_tmp)) {
@@ -657,19 +693,19 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
  * was cut within it and its copy stored only as NAME.partial (its timeline's end).  None
  * there: the newest's, which may still come (its history came first) and is waited for.
  * A timeline off that history (a sibling forked from sb->tli before the switch point) is
- * never read: its copy holds its own WAL there.
+ * never read: its copy holds its own WAL there; when the newest timeline is such a
+ * sibling, next_tli's own copy is the one (answered 58P01 when it is not there).
  */
 static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
 {
 	struct serve *s = sb->s;
-	uint32_t seg_size = s->store->id.seg_size, tli = sb->next_tli;
+	uint32_t seg_size = s->store->id.seg_size, tli = sb->next_tli, child;
 	char *text = NULL;
+	uint64_t at;
 	ssize_t n = 0;
 
 	while (tli < s->tli) {
 		char name[WAL_NAME_MAX + 1];
-		uint64_t at;
-		uint32_t child;
 
 		wal_name_format_segment(name, sizeof(name), tli, segno, seg_size);
 		if (serve_growing_find(s, name) ||
@@ -678,10 +714,20 @@ static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
 		if (!text) { /* read on the loop, as sb_find_fork() reads it */
 			text = malloc(WAL_HISTORY_MAX);
 			n = text ? wal_history_read(s->store->dir_fd, s->tli, text) : -ENOMEM;
+			/* The newest timeline descends from sb->tli through next_tli at the
+			 * switch point, or it is a sibling (forked from sb->tli, or from
+			 * next_tli, elsewhere), whose copies hold WAL of their own there:
+			 * next_tli's file is the one, and its absence is answered. */
+			if (n < 0 ||
+			    wal_history_fork(text, (size_t)n, s->tli, sb->tli, &at, &child) < 0 ||
+			    at != sb->stop_lsn || child != sb->next_tli) {
+				tli = sb->next_tli;
+				break;
+			}
 		}
-		if (n < 0 || wal_history_fork(text, (size_t)n, s->tli, tli, &at, &child) < 0 ||
+		if (wal_history_fork(text, (size_t)n, s->tli, tli, &at, &child) < 0 ||
 		    child <= tli) {
-			tli = s->tli;
+			tli = sb->next_tli; /* (cannot be, after the check above) */
 			break;
 		}
 		tli = child;

@@ -41,6 +41,7 @@
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "ring/ring.h"
@@ -723,6 +724,95 @@ static void test_two_switches_sibling_not_read(void **state)
 	serve_down(s);
 }
 
+/*
+ * A hole the store had at start (0x11: released on the primary, or removed by hand while
+ * walshipd was down) stays: a standby asking for it is answered 58P01 at once, as
+ * PostgreSQL's walsender answers, not kept waiting (and holding retention there) for a
+ * segment that will not come.
+ */
+static void test_hole_at_start(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000010000000000000012");
+	put_segment("000000010000000000000013");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1100000", 1);
+	RUN_UNTIL(&c, c.errors == 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_int_equal(c.sent_to, 0);
+	client_close(&c);
+	serve_down(s);
+}
+
+/*
+ * A gap after start (0x12 stored, 0x11 not) is waited for, but not for ever: past
+ * gap_wait_ms (shortened here) the standby is answered 58P01, and no longer holds the
+ * retention floor at the gap.
+ */
+static void test_gap_wait_bounded(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	s = serve_up();
+	s->gap_wait_ms = 300;
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	put_segment("000000010000000000000012");
+	serve_wal_stored(s, "000000010000000000000012");
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0); /* waited for, at first */
+	assert_int_equal(serve_retention_floor(s), 0x1100000);
+	for (int round = 0; round < 1000 && !c.errors; round++) {
+		ring_run(&ring, 10);
+		serve_tick(s, clock_now_ms());
+		client_poll(&c);
+	}
+	assert_int_equal(c.errors, 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_int_equal(c.sent_to, 0x1100000);
+	client_close(&c);
+	serve_down(s);
+}
+
+/*
+ * The newest timeline is a sibling of the standby's next one: timeline 3 forked from 1
+ * at 0/1140000, before 1's switch to 2 at 0/1180000, and 2's copy of 0x11 is not there.
+ * The standby on 1 is not sent 3's copy (3's own WAL from 0/1140000, as 1's) but answered
+ * 58P01 for 2's copy, as PostgreSQL's walsender answers.
+ */
+static void test_sibling_newest(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_history(2, "1\t0/1180000\tno recovery target specified\n");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	put_history(3, "1\t0/1140000\tno recovery target specified\n");
+	serve_wal_stored(s, "00000003.history");
+	put_segment("000000030000000000000011");
+	serve_wal_stored(s, "000000030000000000000011");
+	RUN_UNTIL(&c, c.errors == 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_int_equal(c.sent_to, 0x1100000);
+	assert_false(c.copy_done);
+	client_close(&c);
+	serve_down(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +834,9 @@ int main(void)
 						teardown_one),
 		cmocka_unit_test_setup_teardown(test_two_switches_sibling_not_read, setup_one,
 						teardown_one),
+		cmocka_unit_test_setup_teardown(test_hole_at_start, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_gap_wait_bounded, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_sibling_newest, setup_one, teardown_one),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -535,11 +535,16 @@ static int fetch_one(int archive_fd, const char *archive_dir, const char *name_t
 		struct store_partial partial;
 		int found = store_find_incoming(archive_fd, name_text, &partial);
 
-		/* A copy that could not be opened or made durable may hold acknowledged WAL
-		 * the stored file contradicts: not served over it, as fetch_growing() does. */
-		if (found < 0 && partial.tmp_name[0]) {
-			log_error("could not read file \"%s/%s/%s\": %s", archive_dir,
-				  STORE_INCOMING_DIR, partial.tmp_name, strerror(-found));
+		/* A copy that could not be opened or made durable, or a folder of copies that
+		 * could not be read, may hold acknowledged WAL the stored file contradicts:
+		 * not served over it, as fetch_growing() does. */
+		if (found < 0 && found != -ENOENT) {
+			if (partial.tmp_name[0])
+				log_error("could not read file \"%s/%s/%s\": %s", archive_dir,
+					  STORE_INCOMING_DIR, partial.tmp_name, strerror(-found));
+			else
+				log_error("could not read directory \"%s/%s\": %s", archive_dir,
+					  STORE_INCOMING_DIR, strerror(-found));
 			log_detail("\"%s\" carries no record of a file walshipd stored; the copy "
 				   "being received may hold acknowledged WAL that it lacks.",
 				   src_path);

@@ -123,7 +123,8 @@ int spool_drop(struct spool *sp, const char *name);
 int spool_unregister(struct spool *sp, const char *name);
 int spool_release_dropped(struct spool *sp, const char *name);
 
-/* Whether replica @name is registered (replicas/@name exists). */
+/* Whether replica @name is registered: false only when replicas/@name is known gone
+ * (ENOENT), true when it exists or cannot be looked at. */
 bool spool_registered(struct spool *sp, const char *name);
 
 /* Remove the copies in wal/ that no claim holds (history files aside), as spool_open()

@@ -270,6 +270,10 @@ ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)
 		close(fd);
 		return -EINVAL; /* (fstat of an open descriptor fails on no regular file) */
 	}
+	if ((uint64_t)sb.st_size > WAL_HISTORY_MAX) {
+		close(fd);
+		return -EFBIG;
+	}
 	while (got < WAL_HISTORY_MAX) {
 		n = read(fd, buf + got, WAL_HISTORY_MAX - got);
 		if (n < 0 && errno == EINTR)
@@ -282,6 +286,17 @@ ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf)
 		if (n == 0)
 			break;
 		got += (size_t)n;
+	}
+	/* grown past the buffer since its size was read: not a shorter history */
+	if (got == WAL_HISTORY_MAX) {
+		char more;
+
+		while ((n = read(fd, &more, 1)) < 0 && errno == EINTR)
+			;
+		if (n != 0) {
+			close(fd);
+			return n < 0 ? -errno : -EFBIG;
+		}
 	}
 	close(fd);
 	return (ssize_t)got;

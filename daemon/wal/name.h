@@ -99,12 +99,14 @@ int wal_history_fork(const char *text, size_t len, uint32_t newest, uint32_t tli
  */
 int wal_history_start(const char *text, size_t len, uint64_t *start);
 
-/* At most this many bytes of a timeline history file are read (wal_history_read()). */
-#define WAL_HISTORY_MAX (64 * 1024)
+/* At most this many bytes of a timeline history file are read (wal_history_read()): as
+ * many as the validator lets a text file be stored with (WAL_TEXT_FILE_MAX, wal/page.h). */
+#define WAL_HISTORY_MAX (1024 * 1024)
 
 /* Read the history file of timeline @tli in directory @dir_fd (an archive) into @buf
- * (WAL_HISTORY_MAX bytes): its length, or -errno.  A small file read on the event loop,
- * as PostgreSQL's walsender reads one. */
+ * (WAL_HISTORY_MAX bytes): its length, or -errno (-EFBIG for a longer file: never cut
+ * short, where a cut line would parse as another switch point).  A small file read on the
+ * event loop, as PostgreSQL's walsender reads one. */
 ssize_t wal_history_read(int dir_fd, uint32_t tli, char *buf);
 
 #endif /* WALSHIP_WAL_NAME_H */

@@ -19,6 +19,9 @@
 #include "common/compiler.h"
 #include "wal/page.h"
 
+/* A history file stored is read whole (wal_history_read()). */
+_Static_assert(WAL_HISTORY_MAX >= WAL_TEXT_FILE_MAX, "history files are read whole");
+
 #define WAL_SEG_SIZE_MIN (1024u * 1024u)
 #define WAL_SEG_SIZE_MAX (1024u * 1024u * 1024u)
 #define WAL_BLOCK_SIZE_MIN 1024u

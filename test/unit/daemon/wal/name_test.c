@@ -318,6 +318,7 @@ static void test_history_read(void **state)
 	static const char h[] = "1\t0/5000100\tno recovery target specified\n";
 	char dir[] = "/tmp/name_test.XXXXXX", path[64];
 	static char buf[WAL_HISTORY_MAX];
+	size_t total = 0;
 	int dfd, fd;
 
 	(void)state;
@@ -335,7 +336,27 @@ static void test_history_read(void **state)
 	assert_true(wal_history_read(dfd, 3, buf) < 0);
 	assert_int_equal(symlinkat("00000002.history", dfd, "00000004.history"), 0);
 	assert_true(wal_history_read(dfd, 4, buf) < 0);
-	for (unsigned int t = 2; t <= 4; t++) {
+	/* A long history (1,600 timelines, 83 kB: the build before read its first 64 KiB
+	 * and cut a line) is read whole; one longer than the buffer is refused, not cut. */
+	fd = openat(dfd, "00000005.history", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	for (unsigned int t = 1; t <= 1600; t++) {
+		char line[96];
+		int n = snprintf(line, sizeof(line), "%u\t%X/%08X\tno recovery target specified\n",
+				 t, t, t * 16u);
+
+		assert_int_equal(write(fd, line, (size_t)n), n);
+		total += (size_t)n;
+	}
+	close(fd);
+	assert_true(total > 64 * 1024);
+	assert_int_equal(wal_history_read(dfd, 5, buf), (ssize_t)total);
+	fd = openat(dfd, "00000006.history", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, WAL_HISTORY_MAX + 1), 0);
+	close(fd);
+	assert_int_equal(wal_history_read(dfd, 6, buf), -EFBIG);
+	for (unsigned int t = 2; t <= 6; t++) {
 		snprintf(path, sizeof(path), "%08X.history", t);
 		assert_int_equal(unlinkat(dfd, path, 0), 0);
 	}

@@ -199,9 +199,12 @@ struct io_uring_sqe *ring_sqe(struct ring *r, struct ring_op *op)
 
 void ring_reserve(struct ring *r, unsigned int n)
 {
-	if (io_uring_sq_space_left(&r->uring) < n) {
+	/* Until there is room, as ring_sqe() does: a submit the kernel refused for a moment
+	 * (-EAGAIN) would leave a linked pair to be split, its timeout submitted alone. */
+	while (io_uring_sq_space_left(&r->uring) < n) {
 		ring_count_queued(r);
-		io_uring_submit(&r->uring);
+		if (io_uring_submit(&r->uring) < 0)
+			ring_pause_ms(1);
 	}
 }
 

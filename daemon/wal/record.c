@@ -33,7 +33,11 @@
 #define BKPBLOCK_HAS_IMAGE 0x10
 #define BKPBLOCK_SAME_REL 0x80
 #define BKPIMAGE_HAS_HOLE 0x01
-#define BKPIMAGE_COMPRESSED (0x04 | 0x08 | 0x10) /* pglz, lz4, zstd */
+/* compressed, which adds the hole's length: PostgreSQL 15's pglz, lz4, zstd; before 15
+ * (page magic below 0xD110) one bit, 0x02 (0x04 was BKPIMAGE_APPLY then) */
+#define BKPIMAGE_COMPRESSED (0x04 | 0x08 | 0x10)
+#define BKPIMAGE_COMPRESSED_V14 0x02
+#define WAL_PAGE_MAGIC_V15 0xD110
 #define SIZE_OF_RELFILENODE 12
 #define SIZE_OF_BLOCK_NUMBER 4
 
@@ -125,7 +129,7 @@ static void attr_printf(3, 4) damaged(struct wal_decoder *d, uint64_t at, const 
  * DecodeXLogRecord()): returns its offset in the record and sets *len, or -1 when the
  * headers do not add up to xl_tot_len.
  */
-static int64_t main_data(const uint8_t *rec, uint32_t tot, uint32_t *len)
+static int64_t main_data(const uint8_t *rec, uint32_t tot, uint16_t magic, uint32_t *len)
 {
 	uint64_t off = WAL_RECORD_HEADER, datatotal = 0;
 	uint32_t main_len = 0;
@@ -166,7 +170,9 @@ static int64_t main_data(const uint8_t *rec, uint32_t tot, uint32_t *len)
 				bimg_info = rec[off + 4];
 				off += 5;
 				if ((bimg_info & BKPIMAGE_HAS_HOLE) &&
-				    (bimg_info & BKPIMAGE_COMPRESSED))
+				    (bimg_info &
+				     (magic >= WAL_PAGE_MAGIC_V15 ? BKPIMAGE_COMPRESSED :
+								    BKPIMAGE_COMPRESSED_V14)))
 					off += 2;
 			}
 			if (!(fork_flags & BKPBLOCK_SAME_REL))
@@ -196,7 +202,7 @@ static void record_done(struct wal_decoder *d)
 		damaged(d, d->rec_lsn, "incorrect resource manager data checksum in record");
 		return;
 	}
-	main_off = main_data(rec, tot, &main_len);
+	main_off = main_data(rec, tot, d->page_magic, &main_len);
 	if (main_off < 0) {
 		damaged(d, d->rec_lsn, "invalid record headers in record");
 		return;
@@ -260,6 +266,7 @@ static void page_header_done(struct wal_decoder *d)
 		damaged(d, page_lsn, "invalid magic number %04X in WAL page", hdr.magic);
 		return;
 	}
+	d->page_magic = hdr.magic;
 	if (hdr.pageaddr != page_lsn) {
 		damaged(d, page_lsn, "unexpected pageaddr %X/%08X in WAL page",
 			(unsigned int)(hdr.pageaddr >> 32), (unsigned int)hdr.pageaddr);

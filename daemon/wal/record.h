@@ -83,6 +83,7 @@ struct wal_decoder {
 	uint32_t rec_cap, rec_len, rec_tot;
 	uint64_t rec_lsn;
 	uint64_t prev_lsn; /* start of the last good record, 0 unknown */
+	uint16_t page_magic; /* of the last page header: the block image flags' layout */
 	uint64_t end_lsn; /* the end of the last good record, 0 none yet */
 	uint64_t records, xact_ends, errors;
 	uint64_t damaged_lsn; /* where the last error was (the rest of its segment skipped) */

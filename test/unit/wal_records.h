@@ -20,6 +20,7 @@ struct wal_build {
 	uint8_t *buf;
 	uint64_t start, pos, prev_lsn;
 	uint32_t seg_size, block;
+	uint16_t magic; /* of the page headers: 0 is PostgreSQL 15's, 0xD110 */
 };
 
 static inline void wb_le(uint8_t *p, uint64_t v, int n)
@@ -34,7 +35,7 @@ static inline void wb_page_header(struct wal_build *wb, uint32_t rem)
 	uint8_t *h = wb->buf + wb->pos;
 	bool is_long = wb->pos % wb->seg_size == 0;
 
-	wb_le(h, 0xD110, 2);
+	wb_le(h, wb->magic ? wb->magic : 0xD110, 2);
 	wb_le(h + 2, (rem ? XLP_FIRST_IS_CONTRECORD : 0) | (is_long ? XLP_LONG_HEADER : 0), 2);
 	wb_le(h + 4, 1, 4);
 	wb_le(h + 8, wb->start + wb->pos, 8);
@@ -47,25 +48,16 @@ static inline void wb_page_header(struct wal_build *wb, uint32_t rem)
 	wb->pos += is_long ? WAL_PAGE_LONG_HEADER : WAL_PAGE_SHORT_HEADER;
 }
 
-/* A record of rmgr @rmid, @info, main data @data (@len bytes, less than 3 pages);
- * returns its LSN. */
-static inline uint64_t wb_record(struct wal_build *wb, uint8_t rmid, uint8_t info,
-				 const uint8_t *data, uint32_t len)
+/* A record of rmgr @rmid, @info whose headers and data after XLogRecord are @body (@len
+ * bytes, less than 3 pages); returns its LSN. */
+static inline uint64_t wb_record_body(struct wal_build *wb, uint8_t rmid, uint8_t info,
+				      const uint8_t *body, uint32_t len)
 {
 	static uint8_t rec[3 * 8192];
-	uint32_t tot, off = WAL_RECORD_HEADER, written = 0, crc;
+	uint32_t tot = WAL_RECORD_HEADER + len, written = 0, crc;
 	uint64_t lsn;
 
-	if (len < 256) {
-		rec[off++] = 255;
-		rec[off++] = (uint8_t)len;
-	} else {
-		rec[off++] = 254;
-		wb_le(rec + off, len, 4);
-		off += 4;
-	}
-	memcpy(rec + off, data, len);
-	tot = off + len;
+	memcpy(rec + WAL_RECORD_HEADER, body, len);
 	wb_le(rec, tot, 4);
 	wb_le(rec + 4, 700, 4);
 	wb_le(rec + 8, wb->prev_lsn, 8);
@@ -94,6 +86,26 @@ static inline uint64_t wb_record(struct wal_build *wb, uint8_t rmid, uint8_t inf
 	}
 	wb->prev_lsn = lsn;
 	return lsn;
+}
+
+/* A record of rmgr @rmid, @info, main data @data (@len bytes, less than 3 pages);
+ * returns its LSN. */
+static inline uint64_t wb_record(struct wal_build *wb, uint8_t rmid, uint8_t info,
+				 const uint8_t *data, uint32_t len)
+{
+	static uint8_t body[3 * 8192];
+	uint32_t off = 0;
+
+	if (len < 256) {
+		body[off++] = 255;
+		body[off++] = (uint8_t)len;
+	} else {
+		body[off++] = 254;
+		wb_le(body + off, len, 4);
+		off += 4;
+	}
+	memcpy(body + off, data, len);
+	return wb_record_body(wb, rmid, info, body, off + len);
 }
 
 /* A transaction's end (rmgr XACT, @info: 0x00 commit, 0x20 abort, 0x30 commit

@@ -139,12 +139,73 @@ static void test_feed_contract(void **state)
 	wal_decoder_end(&d);
 }
 
+/*
+ * A full-page image with a hole in WAL of PostgreSQL 14 (page magic 0xD10D), whose
+ * block image flags differ from 15's: 0x04 was BKPIMAGE_APPLY then, compressed 0x02.  The
+ * record is walked right (the build before read 0x04 as compressed, took two bytes too
+ * many, called the record damaged and skipped the rest of the segment, the commit after
+ * it too); the same bits in 15's WAL mean compressed (lz4), and a hole length follows.
+ */
+static void test_block_image_before_15(void **state)
+{
+	/* block 0: fork flags HAS_IMAGE (0x10), 0 bytes of block data; the image: 8 bytes,
+	 * hole at 4, bimg_info HAS_HOLE | 0x04; RelFileNode (12), block number (4); then
+	 * main data of 2 bytes; then the image's 8 bytes and the main data */
+	uint8_t body[64];
+	uint32_t n = 0;
+	uint64_t lsn;
+	struct wal_decoder d;
+	struct seen s;
+
+	(void)state;
+	for (int v = 14; v <= 15; v++) {
+		n = 0;
+		body[n++] = 0; /* block id */
+		body[n++] = 0x10; /* BKPBLOCK_HAS_IMAGE */
+		wb_le(body + n, 0, 2);
+		n += 2;
+		wb_le(body + n, 8, 2); /* image length */
+		wb_le(body + n + 2, 4, 2); /* hole offset */
+		body[n + 4] = 0x01 | 0x04;
+		n += 5;
+		if (v == 15) {
+			wb_le(body + n, 8192 - 8, 2); /* hole length: compressed in 15 */
+			n += 2;
+		}
+		memset(body + n, 0, 12 + 4);
+		n += 12 + 4;
+		body[n++] = 255; /* main data, short */
+		body[n++] = 2;
+		memset(body + n, 0x5a, 8 + 2);
+		n += 8 + 2;
+		memset(seg, 0, sizeof(seg));
+		wb.pos = 0;
+		wb.prev_lsn = 0;
+		wb.magic = v == 14 ? 0xD10D : 0;
+		wb_page_header(&wb, 0);
+		wb_record_body(&wb, 10, 0x00, body, n);
+		lsn = put_xact(0x00, 5000);
+		wb.pos = SEG; /* the second segment, empty */
+		wb_page_header(&wb, 0);
+		decode(&s, sizeof(seg), &d);
+		if (d.errors)
+			print_message("PostgreSQL %d: %s\n", v, d.message);
+		assert_int_equal(d.errors, 0);
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.x[0].lsn, lsn);
+		wal_decoder_end(&d);
+	}
+	wb.magic = 0;
+	build(NULL); /* (the WAL of the other tests again) */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transaction_ends),
 		cmocka_unit_test(test_damage_skips_to_next_segment),
 		cmocka_unit_test(test_feed_contract),
+		cmocka_unit_test(test_block_image_before_15),
 	};
 
 	return cmocka_run_group_tests(tests, build, NULL);

@@ -120,6 +120,7 @@ struct standby {
 	 * upstream cancelled it and sends it again): open the segment again before reading */
 	bool file_reopen;
 	bool file_busy; /* an open or read in flight */
+	uint32_t file_newest; /* the newest timeline when the open in flight was submitted */
 	bool waiting; /* for a hook: nothing more is durable yet */
 	/* waiting for segment gap_segno, missing before the newest (serve_segment_may_come()),
 	 * since gap_since_ms (monotonic; 0: not waiting for one) */
@@ -180,20 +181,18 @@ struct serve {
 	/* the segments of the newest timeline stored, at start or since, as sorted runs
 	 * [lo, hi) (one, unless the store has holes): one of them missing was removed, by
 	 * retention or by hand.  A missing segment of the newest timeline at or above
-	 * removed_below and not among them, past the ones stored at start (scan_next), may
-	 * still come (files in flight are stored in any order) and is waited for, for
-	 * gap_wait_ms at most; any other is answered 58P01. */
+	 * removed_below and not among them may still come (files in flight are stored in
+	 * any order; a file in flight when walshipd stopped is sent again) and is waited
+	 * for, for gap_wait_ms at most; any other is answered 58P01. */
 	struct serve_run {
 		uint64_t lo, hi;
 	} * held;
 	size_t nheld, held_cap;
-	/* one past the newest timeline's newest segment stored at start (0: none, or another
-	 * timeline since): a hole below it was there at start, and stays (released on the
-	 * primary, removed by hand while walshipd was down) */
-	uint64_t scan_next;
 	/* how long a standby waits for a missing segment before the newest one (a gap:
-	 * files stored out of order close it in seconds) before it is answered 58P01 and
-	 * no longer holds retention there: SERVE_GAP_WAIT_MS (a test may shorten it) */
+	 * files stored out of order close it in seconds; one that stays, WAL released on
+	 * the primary or removed by hand while walshipd was down, never) before it is
+	 * answered 58P01 and no longer holds retention there: SERVE_GAP_WAIT_MS (a test may
+	 * shorten it) */
 	int64_t gap_wait_ms;
 	/* the segments being received into .incoming (name "" for a free entry): more than
 	 * one when pushes of whole files are in flight beside the stream */

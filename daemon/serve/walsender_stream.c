@@ -165,7 +165,6 @@ static void serve_new_history(struct serve *s, uint32_t tli)
 	s->tli_start = start;
 	s->end_lsn = fork;
 	s->nheld = 0; /* none of its segments yet */
-	s->scan_next = 0;
 }
 
 /* A newer timeline (its history, or a segment of it, which may come first) is stored: the
@@ -216,7 +215,6 @@ void serve_note_wal(struct serve *s, const char *name, uint64_t durable, bool co
 		s->tli_start = 0; /* until its history is stored */
 		s->end_lsn = end;
 		s->nheld = 0; /* (this one is added once stored: serve_note_stored()) */
-		s->scan_next = 0;
 		serve_new_timeline(s);
 	} else if (wn.timeline == s->tli && end > s->end_lsn) {
 		s->end_lsn = end;
@@ -332,7 +330,6 @@ void serve_scan(struct serve *s)
 	for (size_t i = 0; i < found.n; i++)
 		if (found.seg[i].tli == s->tli)
 			serve_held_add(s, found.seg[i].segno);
-	s->scan_next = s->nheld ? s->held[s->nheld - 1].hi : 0;
 	free(found.seg);
 }
 
@@ -479,7 +476,6 @@ static bool serve_segment_may_come(const struct serve *s, uint32_t tli, uint64_t
 	if ((segno + 1) * seg_size >= s->end_lsn)
 		return true; /* the newest segment */
 	return segno >= s->removed_below && segno >= s->tli_start / seg_size &&
-	       segno >= s->scan_next && /* a hole at start stays */
 	       !serve_held_has(s, segno); /* stored, then removed (retention, by hand) */
 }
 
@@ -586,6 +582,7 @@ static void sb_open(struct standby *sb, const struct growing *g)
 
 	sb->file_busy = true;
 	sb->file_reopen = false;
+	sb->file_newest = sb->s->tli;
 	sb->read_gen = sb->gen;
 	sb->file_incoming = incoming;
 	snprintf(sb->file_tmp, sizeof(sb->file_tmp), "%s", incoming ? g->tmp_name : "");
@@ -649,6 +646,8 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
 			sb_pump(sb);
 	} else if (res == -ENOENT && serve_growing_find(s, sb->file_name)) {
 		sb_pump(sb); /* being received after all: open it in .incoming */
+	} else if (res == -ENOENT && s->tli != sb->file_newest) {
+		sb_pump(sb); /* a newer timeline came meanwhile: which file, chosen again */
 	} else if (res == -ENOENT && serve_segment_may_come(s, sb->file_tli, sb->file_segno) &&
 		   !sb_gap_waited(sb)) {
 		/* Not received yet: its durable bytes, or its stored file, wake the standby
@@ -694,7 +693,9 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
  * there: the newest's, which may still come (its history came first) and is waited for.
  * A timeline off that history (a sibling forked from sb->tli before the switch point) is
  * never read: its copy holds its own WAL there; when the newest timeline is such a
- * sibling, next_tli's own copy is the one (answered 58P01 when it is not there).
+ * sibling, next_tli's own copy is the one (answered 58P01 when it is not there).  0 while
+ * the newest timeline's history cannot be read yet (not stored: a segment of it came
+ * first): the standby waits for it.
  */
 static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
 {
@@ -714,6 +715,14 @@ static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
 		if (!text) { /* read on the loop, as sb_find_fork() reads it */
 			text = malloc(WAL_HISTORY_MAX);
 			n = text ? wal_history_read(s->store->dir_fd, s->tli, text) : -ENOMEM;
+			/* The newest's history not stored yet (a segment of it may come first),
+			 * or not readable now (no descriptor, no memory): which copy is the one
+			 * is not known yet, and the standby waits (the history stored wakes
+			 * it). */
+			if (n < 0 && n != -EFBIG && n != -EINVAL) {
+				tli = 0;
+				break;
+			}
 			/* The newest timeline descends from sb->tli through next_tli at the
 			 * switch point, or it is a sibling (forked from sb->tli, or from
 			 * next_tli, elsewhere), whose copies hold WAL of their own there:
@@ -780,6 +789,10 @@ void sb_pump(struct standby *sb)
 			file_tli = sb->file_tli;
 		else
 			file_tli = sb_switch_file_tli(sb, segno);
+		if (!file_tli) {
+			sb->waiting = true; /* the newest timeline's history first */
+			return;
+		}
 		cap = sb->stop_lsn % seg_size;
 	}
 	if (sb->file_fd >= 0 &&

@@ -725,10 +725,10 @@ static void test_two_switches_sibling_not_read(void **state)
 }
 
 /*
- * A hole the store had at start (0x11: released on the primary, or removed by hand while
- * walshipd was down) stays: a standby asking for it is answered 58P01 at once, as
- * PostgreSQL's walsender answers, not kept waiting (and holding retention there) for a
- * segment that will not come.
+ * A hole the store had at start (0x11: in flight when walshipd stopped, and sent again;
+ * or released on the primary, removed by hand while walshipd was down, for good) is
+ * waited for as a gap, not for ever: past gap_wait_ms (shortened here) the standby is
+ * answered 58P01, as PostgreSQL's walsender answers, and no longer holds retention there.
  */
 static void test_hole_at_start(void **state)
 {
@@ -740,11 +740,21 @@ static void test_hole_at_start(void **state)
 	put_segment("000000010000000000000012");
 	put_segment("000000010000000000000013");
 	s = serve_up();
+	s->gap_wait_ms = 300;
 	client_connect(&c, s);
 	client_start(&c, "0/1100000", 1);
-	RUN_UNTIL(&c, c.errors == 1);
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0); /* waited for, at first */
+	assert_int_equal(serve_retention_floor(s), 0x1100000);
+	for (int round = 0; round < 1000 && !c.errors; round++) {
+		ring_run(&ring, 10);
+		serve_tick(s, clock_now_ms());
+		client_poll(&c);
+	}
+	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.sqlstate, "58P01");
 	assert_int_equal(c.sent_to, 0);
+	assert_true(serve_retention_floor(s) > 0x1100000);
 	client_close(&c);
 	serve_down(s);
 }
@@ -779,6 +789,7 @@ static void test_gap_wait_bounded(void **state)
 	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.sqlstate, "58P01");
 	assert_int_equal(c.sent_to, 0x1100000);
+	assert_true(serve_retention_floor(s) > 0x1100000);
 	client_close(&c);
 	serve_down(s);
 }
@@ -813,6 +824,42 @@ static void test_sibling_newest(void **state)
 	serve_down(s);
 }
 
+/*
+ * The newest timeline's segment comes before its history (the two switches in one
+ * segment of test_two_switches_in_one_segment, timeline 3's history not stored yet): the
+ * standby on 1 waits (which copy holds its WAL is not known yet) and is sent 3's copy
+ * once the history says 3 follows 2 at the switch point; the build before answered 58P01
+ * for 2's copy, a NAME.partial.
+ */
+static void test_newest_segment_before_its_history(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000020000000000000011.partial");
+	put_history(2, "1\t0/1180000\tno recovery target specified\n");
+	s = serve_up();
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	put_at(store.incoming_fd, "000000030000000000000011.3", NULL, SEG_SIZE, 3);
+	serve_wal_durable(s, "000000030000000000000011", "000000030000000000000011.3", 0xC0000,
+			  NULL);
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0);
+	assert_false(c.copy_done);
+	put_history(3, "1\t0/1180000\tno recovery target specified\n"
+		       "2\t0/11C0000\tno recovery target specified\n");
+	serve_wal_stored(s, "00000003.history");
+	RUN_UNTIL(&c, c.copy_done);
+	assert_int_equal(c.errors, 0);
+	assert_sent_bytes(&c, 0x1100000, 0x1180000, 3);
+	client_close(&c);
+	serve_down(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -837,6 +884,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hole_at_start, setup_one, teardown_one),
 		cmocka_unit_test_setup_teardown(test_gap_wait_bounded, setup_one, teardown_one),
 		cmocka_unit_test_setup_teardown(test_sibling_newest, setup_one, teardown_one),
+		cmocka_unit_test_setup_teardown(test_newest_segment_before_its_history, setup_one,
+						teardown_one),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -232,6 +232,12 @@ int store_timeline_end_in(int dir_fd, const char *name, uint64_t size, uint64_t 
 	for (uint32_t t = wn.timeline + 1; t <= wn.timeline + STORE_HISTORY_LOOK; t++) {
 		ssize_t n = wal_history_read(dir_fd, t, text);
 
+		/* A history there that cannot be read (too long, no descriptor, I/O) may say
+		 * where @name's timeline ended: not known then, rather than not ended. */
+		if (n < 0 && n != -ENOENT) {
+			free(text);
+			return (int)n;
+		}
 		if (n > 0 && wal_history_fork(text, (size_t)n, t, wn.timeline, &fork, &child) == 0)
 			end = fork;
 	}

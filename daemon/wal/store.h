@@ -233,7 +233,8 @@ uint64_t store_partial_servable(int archive_fd, const struct store_partial *p);
  * @size bytes) ended, as the newest later timeline's history file in directory @dir_fd
  * that holds it says (up to STORE_HISTORY_LOOK timelines later), into *@end_off: an
  * offset, 0 when it ended before the segment, UINT64_MAX when none says it ended within
- * or before it.  Returns 0, or -ENOMEM (*@end_off then UINT64_MAX: not known).
+ * or before it.  Returns 0, or -errno: no memory, or a later history there that could not
+ * be read (too long, no descriptor, I/O); *@end_off then UINT64_MAX: not known.
  */
 int store_timeline_end_in(int dir_fd, const char *name, uint64_t size, uint64_t *end_off);
 

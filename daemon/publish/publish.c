@@ -479,20 +479,30 @@ static bool pub_drain(struct publisher *pb, int64_t now_ms)
 {
 	char why[128];
 	int err, first = 0;
-	bool busy = false;
+	bool busy = false, denied = false, overrun = false;
 
 	for (int i = 0; i < PUB_DRAIN_MAX; i++) {
 		err = nl_recvmsgs_default(pb->sk);
 		if (err == -NLE_AGAIN)
 			break;
+		/* Replies that overflowed the socket (ENOBUFS, which libnl calls NLE_NOMEM,
+		 * read before those still queued) say nothing of why: the others do. */
+		if (err == -NLE_NOMEM) {
+			overrun = true;
+			continue;
+		}
 		if (err < 0 && !first)
 			first = err;
 		busy = busy || err == -NLE_BUSY;
+		denied = denied || err == -NLE_PERM;
 	}
-	/* Another publisher, whatever came first: replies that overflowed the socket
-	 * (ENOBUFS, read before those still queued) mean nothing more. */
+	/* Another publisher, or no permission, whatever came first. */
 	if (busy)
 		first = -NLE_BUSY;
+	else if (denied)
+		first = -NLE_PERM;
+	else if (!first && overrun)
+		first = -NLE_NOMEM;
 	if (pb->family < 0) /* refusals of what was sent before the family was dropped */
 		return true;
 	if (!first) {

@@ -235,6 +235,8 @@ int store_timeline_end_in(int dir_fd, const char *name, uint64_t size, uint64_t 
 		/* A history there that cannot be read (too long, no descriptor, I/O) may say
 		 * where @name's timeline ended: not known then, rather than not ended. */
 		if (n < 0 && n != -ENOENT) {
+			log_warning("could not read history file \"%08X.history\": %s", t,
+				    strerror((int)-n));
 			free(text);
 			return (int)n;
 		}
@@ -1354,12 +1356,25 @@ int store_find_incoming(int archive_fd, const char *name, struct store_partial *
 			    fdatasync(fd) == 0 &&
 			    store_crc_prefix(fd, valid < p.size ? valid : p.size - 1, &p.crc) == 0)
 				p.durable = valid < p.size ? valid : p.size - 1;
-			/* A segment cut at a timeline switch: up to the fork only. */
+			/* A segment cut at a timeline switch: up to the fork only.  A later
+			 * history that could not be read (permissions, I/O) may say where:
+			 * the copy is named as one that cannot be read, not taken as absent
+			 * (a recovery would end short of what it holds, without a word). */
 			if (p.durable) {
-				uint64_t servable = store_partial_servable(archive_fd, &p);
+				uint64_t end;
+				int eret = store_timeline_end_in(archive_fd, p.name, p.size, &end);
 
-				if (servable < p.durable && (p.durable = servable) > 0 &&
-				    store_crc_prefix(fd, servable, &p.crc) < 0)
+				if (eret < 0) {
+					if (!first_err) {
+						first_err = eret;
+						snprintf(err_name, sizeof(err_name), "%s",
+							 de->d_name);
+					}
+					close(fd);
+					continue;
+				}
+				if (end < p.durable && (p.durable = end) > 0 &&
+				    store_crc_prefix(fd, end, &p.crc) < 0)
 					p.durable = 0;
 			}
 			if (p.durable > found->durable)

@@ -261,6 +261,13 @@ static void test_find_incoming(void **state)
 			 -ENOENT);
 	assert_true(incoming_exists(SEG3 ".7") && incoming_exists(SEG3 ".10"));
 	assert_true(incoming_exists("junk"));
+	/* A later timeline's history that cannot be read (here a link, refused) may say
+	 * where the copies' timeline ended: the copy is named as one that cannot be read,
+	 * not taken for absent (walship fetch exits 4, not 1: "not in the archive"). */
+	assert_int_equal(symlinkat("elsewhere", st.dir_fd, "00000003.history"), 0);
+	assert_int_equal(store_find_incoming(st.dir_fd, SEG3, &found), -ELOOP);
+	assert_string_equal(found.tmp_name, SEG3 ".9");
+	assert_int_equal(unlinkat(st.dir_fd, "00000003.history", 0), 0);
 	store_close(&st);
 	free(seg);
 }

@@ -593,6 +593,29 @@ static void sb_open(struct standby *sb, const struct growing *g)
 }
 
 /*
+ * Whether @sb, waiting for segment @segno (for @what), has waited gap_wait_ms: the clock
+ * starts at the first call for that segment (gap_segno, gap_since_ms; serve_tick() pumps it
+ * again once it has run out).  Logged when it has.
+ */
+static bool sb_waited_long(struct standby *sb, uint64_t segno, const char *what)
+{
+	const struct serve *s = sb->s;
+	int64_t now = clock_now_ms();
+
+	if (!sb->gap_since_ms || sb->gap_segno != segno) {
+		sb->gap_segno = segno;
+		sb->gap_since_ms = now;
+		return false;
+	}
+	if (now - sb->gap_since_ms < s->gap_wait_ms)
+		return false;
+	log_log("standby \"%s\" (%s) waited %" PRId64 " s for WAL segment %s: %s", sb->app,
+		sb->addr, (now - sb->gap_since_ms) / 1000, sb->file_name, what);
+	sb->gap_since_ms = 0;
+	return true;
+}
+
+/*
  * Whether @sb has waited long enough for its segment (sb->file_segno), missing before the
  * newest one: a gap that files stored out of order close in seconds, but one that stays
  * (WAL the primary released, or never had) would hold the standby, and retention with
@@ -601,25 +624,11 @@ static void sb_open(struct standby *sb, const struct growing *g)
  */
 static bool sb_gap_waited(struct standby *sb)
 {
-	const struct serve *s = sb->s;
-	int64_t now = clock_now_ms();
-
-	if ((sb->file_segno + 1) * s->store->id.seg_size >= s->end_lsn) {
+	if ((sb->file_segno + 1) * sb->s->store->id.seg_size >= sb->s->end_lsn) {
 		sb->gap_since_ms = 0;
 		return false;
 	}
-	if (!sb->gap_since_ms || sb->gap_segno != sb->file_segno) {
-		sb->gap_segno = sb->file_segno;
-		sb->gap_since_ms = now;
-		return false;
-	}
-	if (now - sb->gap_since_ms < s->gap_wait_ms)
-		return false;
-	log_log("standby \"%s\" (%s) waited %" PRId64 " s for WAL segment %s, missing while later "
-		"WAL is here",
-		sb->app, sb->addr, (now - sb->gap_since_ms) / 1000, sb->file_name);
-	sb->gap_since_ms = 0;
-	return true;
+	return sb_waited_long(sb, sb->file_segno, "missing while later WAL is here");
 }
 
 static void sb_opened(struct ring_op *op, int res, uint32_t flags)
@@ -697,7 +706,7 @@ static void sb_opened(struct ring_op *op, int res, uint32_t flags)
  * the newest timeline's history cannot be read yet (not stored: a segment of it came
  * first): the standby waits for it.
  */
-static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
+static uint32_t sb_switch_file_tli(struct standby *sb, uint64_t segno)
 {
 	struct serve *s = sb->s;
 	uint32_t seg_size = s->store->id.seg_size, tli = sb->next_tli, child;
@@ -718,11 +727,17 @@ static uint32_t sb_switch_file_tli(const struct standby *sb, uint64_t segno)
 			/* The newest's history not stored yet (a segment of it may come first),
 			 * or not readable now (no descriptor, no memory): which copy is the one
 			 * is not known yet, and the standby waits (the history stored wakes
-			 * it). */
-			if (n < 0 && n != -EFBIG && n != -EINVAL) {
+			 * it), as for a gap, a minute at most; then, as for a history that
+			 * cannot be read at all (logged), next_tli's copy is the one. */
+			if ((n == -ENOENT || n == -EMFILE || n == -ENFILE || n == -ENOMEM) &&
+			    !sb_waited_long(sb, segno,
+					    "the newest timeline's history is not there")) {
 				tli = 0;
 				break;
 			}
+			if (n < 0 && n != -ENOENT && n != -EMFILE && n != -ENFILE && n != -ENOMEM)
+				log_warning("could not read history file of timeline %u: %s",
+					    s->tli, strerror((int)-n));
 			/* The newest timeline descends from sb->tli through next_tli at the
 			 * switch point, or it is a sibling (forked from sb->tli, or from
 			 * next_tli, elsewhere), whose copies hold WAL of their own there:

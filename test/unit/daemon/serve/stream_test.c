@@ -860,6 +860,43 @@ static void test_newest_segment_before_its_history(void **state)
 	serve_down(s);
 }
 
+/*
+ * The same, and the newest timeline's history never comes (removed, never shipped): the
+ * standby waits gap_wait_ms (shortened here), not for ever, then is answered 58P01 for
+ * next_tli's copy, as PostgreSQL's walsender answers, and holds retention no more.
+ */
+static void test_newest_history_never_comes(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	put_segment("000000020000000000000011.partial");
+	put_history(2, "1\t0/1180000\tno recovery target specified\n");
+	s = serve_up();
+	s->gap_wait_ms = 300;
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	put_at(store.incoming_fd, "000000030000000000000011.3", NULL, SEG_SIZE, 3);
+	serve_wal_durable(s, "000000030000000000000011", "000000030000000000000011.3", 0xC0000,
+			  NULL);
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0); /* waited for, at first */
+	for (int round = 0; round < 1000 && !c.errors; round++) {
+		ring_run(&ring, 10);
+		serve_tick(s, clock_now_ms());
+		client_poll(&c);
+	}
+	assert_int_equal(c.errors, 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_int_equal(c.sent_to, 0x1100000);
+	assert_true(serve_retention_floor(s) > 0x1100000);
+	client_close(&c);
+	serve_down(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -885,6 +922,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gap_wait_bounded, setup_one, teardown_one),
 		cmocka_unit_test_setup_teardown(test_sibling_newest, setup_one, teardown_one),
 		cmocka_unit_test_setup_teardown(test_newest_segment_before_its_history, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_newest_history_never_comes, setup_one,
 						teardown_one),
 	};
 

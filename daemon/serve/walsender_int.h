@@ -122,10 +122,13 @@ struct standby {
 	bool file_busy; /* an open or read in flight */
 	uint32_t file_newest; /* the newest timeline when the open in flight was submitted */
 	bool waiting; /* for a hook: nothing more is durable yet */
-	/* waiting for segment gap_segno, missing before the newest (serve_segment_may_come()),
-	 * since gap_since_ms (monotonic; 0: not waiting for one) */
+	/* waiting since gap_since_ms (monotonic; 0: not waiting so) for what gap_why says
+	 * at segment gap_segno: a segment missing before the newest
+	 * (serve_segment_may_come()), the newest timeline's history at a switch point, the
+	 * next timeline's history (sb_waited_long(): gap_wait_ms at most each) */
 	uint64_t gap_segno;
 	int64_t gap_since_ms;
+	enum sb_wait_why { SB_WAIT_GAP = 1, SB_WAIT_SWITCH_HISTORY, SB_WAIT_NEXT_HISTORY } gap_why;
 	uint8_t *rbuf; /* SERVE_MAX_SEND bytes */
 	uint32_t read_len;
 	uint64_t stop_lsn; /* an older timeline: where it ends (its switch point), else 0 */

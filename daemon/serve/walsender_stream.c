@@ -593,24 +593,27 @@ static void sb_open(struct standby *sb, const struct growing *g)
 }
 
 /*
- * Whether @sb, waiting for segment @segno (for @what), has waited gap_wait_ms: the clock
- * starts at the first call for that segment (gap_segno, gap_since_ms; serve_tick() pumps it
- * again once it has run out).  Logged when it has.
+ * Whether @sb, waiting at segment @segno for @why (the file or history @name, @what
+ * saying why in the log), has waited gap_wait_ms: the clock starts at the first call for
+ * that segment and reason (gap_segno, gap_why, gap_since_ms; serve_tick() pumps it again
+ * once it has run out).  Logged when it has.
  */
-static bool sb_waited_long(struct standby *sb, uint64_t segno, const char *what)
+static bool sb_waited_long(struct standby *sb, enum sb_wait_why why, uint64_t segno,
+			   const char *name, const char *what)
 {
 	const struct serve *s = sb->s;
 	int64_t now = clock_now_ms();
 
-	if (!sb->gap_since_ms || sb->gap_segno != segno) {
+	if (!sb->gap_since_ms || sb->gap_segno != segno || sb->gap_why != why) {
 		sb->gap_segno = segno;
+		sb->gap_why = why;
 		sb->gap_since_ms = now;
 		return false;
 	}
 	if (now - sb->gap_since_ms < s->gap_wait_ms)
 		return false;
-	log_log("standby \"%s\" (%s) waited %" PRId64 " s for WAL segment %s: %s", sb->app,
-		sb->addr, (now - sb->gap_since_ms) / 1000, sb->file_name, what);
+	log_log("standby \"%s\" (%s) waited %" PRId64 " s for %s: %s", sb->app, sb->addr,
+		(now - sb->gap_since_ms) / 1000, name, what);
 	sb->gap_since_ms = 0;
 	return true;
 }
@@ -628,7 +631,8 @@ static bool sb_gap_waited(struct standby *sb)
 		sb->gap_since_ms = 0;
 		return false;
 	}
-	return sb_waited_long(sb, sb->file_segno, "missing while later WAL is here");
+	return sb_waited_long(sb, SB_WAIT_GAP, sb->file_segno, sb->file_name,
+			      "missing while later WAL is here");
 }
 
 static void sb_opened(struct ring_op *op, int res, uint32_t flags)
@@ -710,7 +714,7 @@ static uint32_t sb_switch_file_tli(struct standby *sb, uint64_t segno)
 {
 	struct serve *s = sb->s;
 	uint32_t seg_size = s->store->id.seg_size, tli = sb->next_tli, child;
-	char *text = NULL;
+	char *text = NULL, history[WAL_NAME_MAX + 1];
 	uint64_t at;
 	ssize_t n = 0;
 
@@ -722,6 +726,7 @@ static uint32_t sb_switch_file_tli(struct standby *sb, uint64_t segno)
 		    faccessat(s->store->dir_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			break;
 		if (!text) { /* read on the loop, as sb_find_fork() reads it */
+			snprintf(history, sizeof(history), "%08X.history", s->tli);
 			text = malloc(WAL_HISTORY_MAX);
 			n = text ? wal_history_read(s->store->dir_fd, s->tli, text) : -ENOMEM;
 			/* The newest's history not stored yet (a segment of it may come first),
@@ -730,8 +735,8 @@ static uint32_t sb_switch_file_tli(struct standby *sb, uint64_t segno)
 			 * it), as for a gap, a minute at most; then, as for a history that
 			 * cannot be read at all (logged), next_tli's copy is the one. */
 			if ((n == -ENOENT || n == -EMFILE || n == -ENFILE || n == -ENOMEM) &&
-			    !sb_waited_long(sb, segno,
-					    "the newest timeline's history is not there")) {
+			    !sb_waited_long(sb, SB_WAIT_SWITCH_HISTORY, segno, history,
+					    "the newest timeline's history, at the switch point")) {
 				tli = 0;
 				break;
 			}
@@ -785,7 +790,21 @@ void sb_pump(struct standby *sb)
 		return;
 	}
 	if (sb->tli != s->tli && !sb->stop_lsn) {
-		sb->waiting = true; /* a newer timeline whose history is not stored yet */
+		/* A newer timeline whose history is not stored yet (a segment of it came
+		 * first): where this one ends is not known, and the standby waits, a minute at
+		 * most; then it is answered as PostgreSQL's walsender is when that file is
+		 * missing, and holds retention no more. */
+		char history[WAL_NAME_MAX + 1];
+
+		snprintf(history, sizeof(history), "%08X.history", s->tli);
+		if (!sb_waited_long(sb, SB_WAIT_NEXT_HISTORY, sb->next_lsn / seg_size, history,
+				    "where its timeline ends is not known")) {
+			sb->waiting = true;
+			return;
+		}
+		sb_error(sb, "ERROR", "58P01", "could not open file \"%s\": %s", history,
+			 strerror(ENOENT));
+		sb_flush(sb);
 		return;
 	}
 	send_to = sb_send_cap(sb);

@@ -897,6 +897,41 @@ static void test_newest_history_never_comes(void **state)
 	serve_down(s);
 }
 
+/*
+ * A standby streams the newest timeline, 1, and a segment of 2 comes without 2's history
+ * (never shipped, or removed): where 1 ends is not known, and the standby waits
+ * gap_wait_ms (shortened here), not for ever, then is answered as PostgreSQL's walsender
+ * is for a missing history file, and holds retention no more.
+ */
+static void test_next_history_never_comes(void **state)
+{
+	struct serve *s;
+	static struct client c; /* (its buffers: not on the stack) */
+
+	(void)state;
+	put_segment("000000010000000000000010");
+	s = serve_up();
+	s->gap_wait_ms = 300;
+	client_connect(&c, s);
+	client_start(&c, "0/1000000", 1);
+	RUN_UNTIL(&c, c.sent_to == 0x1100000);
+	put_segment("000000020000000000000011");
+	serve_wal_stored(s, "000000020000000000000011");
+	run_a_while(&c);
+	assert_int_equal(c.errors, 0); /* waited for, at first */
+	for (int round = 0; round < 1000 && !c.errors; round++) {
+		ring_run(&ring, 10);
+		serve_tick(s, clock_now_ms());
+		client_poll(&c);
+	}
+	assert_int_equal(c.errors, 1);
+	assert_string_equal(c.sqlstate, "58P01");
+	assert_non_null(strstr(c.message, "00000002.history"));
+	assert_true(serve_retention_floor(s) > 0x1100000);
+	client_close(&c);
+	serve_down(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -924,6 +959,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newest_segment_before_its_history, setup_one,
 						teardown_one),
 		cmocka_unit_test_setup_teardown(test_newest_history_never_comes, setup_one,
+						teardown_one),
+		cmocka_unit_test_setup_teardown(test_next_history_never_comes, setup_one,
 						teardown_one),
 	};
 

@@ -547,6 +547,22 @@ int primary_load_registered(struct primary *pr)
 			return ret;
 		}
 	}
+	/* One listed before and not now: its folder went by hand (a drop renames it first,
+	 * and forgets it itself), and it is dropped as primary_registration_gone() drops it,
+	 * not forgotten without a word (its acknowledgements counted, its connection left,
+	 * the copies only it held left in the spool). */
+	for (int i = pr->nregistered - 1; i >= 0; i--) {
+		bool listed = false;
+
+		for (int k = 0; k < n && !listed; k++)
+			listed = !strcmp(names[k], pr->registered[i]);
+		if (!listed) {
+			char own[WIRE_MAX_NAME + 1];
+
+			snprintf(own, sizeof(own), "%s", pr->registered[i]);
+			primary_registration_gone(pr, own);
+		}
+	}
 	spool_free_names(pr->registered, pr->nregistered);
 	free(pr->held);
 	free(pr->lost);

@@ -370,10 +370,13 @@ static int peer_register(struct peer *peer)
 
 	/* From its first connection on, the spool holds WAL for it (durability rule 1); a
 	 * relay's store holds it, and the relay records what the replica still needs. */
+	/* New to the list, not only to the spool: a registration whose reload failed made
+	 * its folder, and it is sent what a newcomer is (the stream's history) when it
+	 * comes back. */
+	newcomer = !pr->relay && primary_registered_index(pr, peer->name) < 0;
 	ret = pr->relay ? relay_register(peer) : spool_register(&pr->spool, peer->name);
 	if (ret < 0)
 		return ret;
-	newcomer = ret == 1 && !pr->relay;
 	if (newcomer)
 		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
 			peer->name);

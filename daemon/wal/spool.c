@@ -543,8 +543,9 @@ int spool_remove_unclaimed(struct spool *sp)
 
 bool spool_registered(struct spool *sp, const char *name)
 {
-	/* (only a folder known gone counts: an error looking (EIO, ENOMEM) is no removal) */
-	return faccessat(sp->replicas_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+	/* (only a folder known gone counts: an error looking (EIO, ENOMEM) is no removal;
+	 * a link followed, as spool_store() follows it: one that leads nowhere is gone) */
+	return faccessat(sp->replicas_fd, name, F_OK, 0) == 0 || errno != ENOENT;
 }
 
 static int spool_sync_replicas_dir(struct spool *sp)

@@ -242,8 +242,18 @@ int spool_register(struct spool *sp, const char *name)
 		return -EINVAL;
 	}
 	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
-		if (errno == EEXIST)
-			return 0;
+		struct stat st;
+
+		/* there already: a folder, or a link to one (a link leading nowhere is
+		 * no registration: spool_registered() and spool_store() follow it) */
+		if (errno == EEXIST) {
+			if (fstatat(sp->replicas_fd, name, &st, 0) == 0 && S_ISDIR(st.st_mode))
+				return 0;
+			log_error("could not register replica \"%s\": \"%s/%s/%s\" is not a folder "
+				  "(a link leading nowhere?)",
+				  name, sp->path, SPOOL_REPLICAS, name);
+			return -ENOTDIR;
+		}
 		log_error("could not register replica \"%s\" in \"%s/%s\": %s", name, sp->path,
 			  SPOOL_REPLICAS, strerror(errno));
 		return -errno;
@@ -266,7 +276,19 @@ int spool_sync_registered(struct spool *sp)
 
 int spool_replicas(struct spool *sp, char ***names)
 {
-	return spool_list(sp->replicas_fd, is_replica_name, names);
+	int n = spool_list(sp->replicas_fd, is_replica_name, names), kept = 0;
+
+	/* Only names that lead to a folder (a link to one counts), as spool_registered()
+	 * and spool_store() see them: a link leading nowhere registers nobody. */
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+
+		if (fstatat(sp->replicas_fd, (*names)[i], &st, 0) < 0 && errno == ENOENT)
+			free((*names)[i]);
+		else
+			(*names)[kept++] = (*names)[i];
+	}
+	return n < 0 ? n : kept;
 }
 
 int spool_backlog(struct spool *sp, const char *name, char ***names)

@@ -514,6 +514,23 @@ int primary_load_registered(struct primary *pr)
 			  strerror(-n));
 		return n;
 	}
+	/* One listed before and not now: its folder went by hand (a drop renames it first,
+	 * and forgets it itself), and it is dropped as primary_registration_gone() drops it,
+	 * not forgotten without a word (its acknowledgements counted, its connection left,
+	 * the copies only it held left in the spool).  Before the counts are read: what a
+	 * drop sets off (a push answered, release_slowest releasing another) changes them. */
+	for (int i = pr->nregistered - 1; i >= 0; i--) {
+		bool listed = false;
+
+		for (int k = 0; k < n && !listed; k++)
+			listed = !strcmp(names[k], pr->registered[i]);
+		if (!listed) {
+			char own[WIRE_MAX_NAME + 1];
+
+			snprintf(own, sizeof(own), "%s", pr->registered[i]);
+			primary_registration_gone(pr, own);
+		}
+	}
 	held_counts = calloc((size_t)n + 1, sizeof(*held_counts));
 	lost = calloc((size_t)n + 1, sizeof(*lost));
 	if (!held_counts || !lost) {
@@ -545,22 +562,6 @@ int primary_load_registered(struct primary *pr)
 			free(lost);
 			spool_free_names(names, n);
 			return ret;
-		}
-	}
-	/* One listed before and not now: its folder went by hand (a drop renames it first,
-	 * and forgets it itself), and it is dropped as primary_registration_gone() drops it,
-	 * not forgotten without a word (its acknowledgements counted, its connection left,
-	 * the copies only it held left in the spool). */
-	for (int i = pr->nregistered - 1; i >= 0; i--) {
-		bool listed = false;
-
-		for (int k = 0; k < n && !listed; k++)
-			listed = !strcmp(names[k], pr->registered[i]);
-		if (!listed) {
-			char own[WIRE_MAX_NAME + 1];
-
-			snprintf(own, sizeof(own), "%s", pr->registered[i]);
-			primary_registration_gone(pr, own);
 		}
 	}
 	spool_free_names(pr->registered, pr->nregistered);

@@ -793,7 +793,8 @@ void sb_pump(struct standby *sb)
 		/* A newer timeline whose history is not stored yet (a segment of it came
 		 * first): where this one ends is not known, and the standby waits, a minute at
 		 * most; then it is answered as PostgreSQL's walsender is when that file is
-		 * missing, and holds retention no more. */
+		 * missing (its timeline not in the newest's history), and holds retention no
+		 * more. */
 		char history[WAL_NAME_MAX + 1];
 
 		snprintf(history, sizeof(history), "%08X.history", s->tli);
@@ -802,8 +803,11 @@ void sb_pump(struct standby *sb)
 			sb->waiting = true;
 			return;
 		}
-		sb_error(sb, "ERROR", "58P01", "could not open file \"%s\": %s", history,
-			 strerror(ENOENT));
+		/* (PostgreSQL reads a missing history as one without parents, and its
+		 * tliSwitchPoint() then answers so; so does sb_find_fork() at the next
+		 * START_REPLICATION) */
+		sb_error(sb, "ERROR", "XX000",
+			 "requested timeline %u is not in this server's history", sb->tli);
 		sb_flush(sb);
 		return;
 	}

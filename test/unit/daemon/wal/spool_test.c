@@ -406,6 +406,42 @@ static void test_removed_by_hand(void **state)
 	spool_close(&sp);
 }
 
+/* A replica's folder that is a link leading nowhere registers nobody: not listed, not
+ * registered (spool_registered() follows it, as spool_store() does), and registering over
+ * it is refused; a link to a folder is a registration like a folder. */
+static void test_dangling_link(void **state)
+{
+	char path[600], **names;
+	struct spool sp;
+	int n;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_register(&sp, "r1"), 1);
+	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
+	assert_int_equal(symlink("/nonexistent/walship-r2", path), 0);
+	snprintf(path, sizeof(path), "%s/elsewhere", dir);
+	assert_int_equal(mkdir(path, 0750), 0);
+	snprintf(path, sizeof(path), "%s/replicas/r3", dir);
+	assert_int_equal(symlink("../elsewhere", path), 0);
+	assert_false(spool_registered(&sp, "r2"));
+	assert_true(spool_registered(&sp, "r3"));
+	n = spool_replicas(&sp, &names);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "r1");
+	assert_string_equal(names[1], "r3");
+	spool_free_names(names, n);
+	assert_int_equal(spool_register(&sp, "r2"), -ENOTDIR);
+	assert_int_equal(spool_register(&sp, "r3"), 0);
+	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/replicas/r3", dir);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/elsewhere", dir);
+	assert_int_equal(rmdir(path), 0);
+	spool_close(&sp);
+}
+
 /* The stream's record: none, one written and read back after a restart, one replaced, one
  * not valid (refused, not read as a position). */
 static void test_reported(void **state)
@@ -715,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drop_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_by_hand, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dangling_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

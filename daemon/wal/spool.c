@@ -232,6 +232,21 @@ void spool_close(struct spool *sp)
 	}
 }
 
+/*
+ * What replicas/@name is: 1 a folder, a registration; 0 none (not there, or not a folder
+ * itself: a file, a link, even to a folder, which a drop could not remove, nor follow
+ * the same way everywhere); -errno when it cannot be told (EIO, ENOMEM: not "none").
+ * One rule for the listing, the registration and spool_registered().
+ */
+static int spool_replica_entry(struct spool *sp, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(sp->replicas_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISDIR(st.st_mode) ? 1 : 0;
+}
+
 int spool_register(struct spool *sp, const char *name)
 {
 	int ret;
@@ -242,17 +257,18 @@ int spool_register(struct spool *sp, const char *name)
 		return -EINVAL;
 	}
 	if (mkdirat(sp->replicas_fd, name, 0750) < 0) {
-		struct stat st;
-
-		/* there already: a folder, or a link to one (a link leading nowhere is
-		 * no registration: spool_registered() and spool_store() follow it) */
+		/* there already: a folder (registered before), or something else, which
+		 * registers nobody (spool_replica_entry()) and is not taken over */
 		if (errno == EEXIST) {
-			if (fstatat(sp->replicas_fd, name, &st, 0) == 0 && S_ISDIR(st.st_mode))
+			ret = spool_replica_entry(sp, name);
+			if (ret == 1)
 				return 0;
-			log_error("could not register replica \"%s\": \"%s/%s/%s\" is not a folder "
-				  "(a link leading nowhere?)",
-				  name, sp->path, SPOOL_REPLICAS, name);
-			return -ENOTDIR;
+			log_error("could not register replica \"%s\": \"%s/%s/%s\" is there and is "
+				  "not a folder%s%s",
+				  name, sp->path, SPOOL_REPLICAS, name, ret < 0 ? ": " : "",
+				  ret < 0 ? strerror(-ret) : "");
+			log_hint("Remove it (a replica's folder is made by walshipd, not a link).");
+			return ret < 0 ? ret : -ENOTDIR;
 		}
 		log_error("could not register replica \"%s\" in \"%s/%s\": %s", name, sp->path,
 			  SPOOL_REPLICAS, strerror(errno));
@@ -278,15 +294,17 @@ int spool_replicas(struct spool *sp, char ***names)
 {
 	int n = spool_list(sp->replicas_fd, is_replica_name, names), kept = 0;
 
-	/* Only names that lead to a folder (a link to one counts), as spool_registered()
-	 * and spool_store() see them: a link leading nowhere registers nobody. */
+	/* Only folders register (spool_replica_entry()): anything else is said and left
+	 * out; an entry that cannot be told is kept (what it holds is then read, and the
+	 * listing fails there rather than drop a registration). */
 	for (int i = 0; i < n; i++) {
-		struct stat st;
-
-		if (fstatat(sp->replicas_fd, (*names)[i], &st, 0) < 0 && errno == ENOENT)
+		if (spool_replica_entry(sp, (*names)[i]) == 0) {
+			log_warning("\"%s/%s/%s\" is not a folder: no replica is registered by it",
+				    sp->path, SPOOL_REPLICAS, (*names)[i]);
 			free((*names)[i]);
-		else
+		} else {
 			(*names)[kept++] = (*names)[i];
+		}
 	}
 	return n < 0 ? n : kept;
 }
@@ -565,9 +583,8 @@ int spool_remove_unclaimed(struct spool *sp)
 
 bool spool_registered(struct spool *sp, const char *name)
 {
-	/* (only a folder known gone counts: an error looking (EIO, ENOMEM) is no removal;
-	 * a link followed, as spool_store() follows it: one that leads nowhere is gone) */
-	return faccessat(sp->replicas_fd, name, F_OK, 0) == 0 || errno != ENOENT;
+	/* (only a folder known gone counts: an error looking (EIO, ENOMEM) is no removal) */
+	return spool_replica_entry(sp, name) != 0;
 }
 
 static int spool_sync_replicas_dir(struct spool *sp)

@@ -406,9 +406,9 @@ static void test_removed_by_hand(void **state)
 	spool_close(&sp);
 }
 
-/* A replica's folder that is a link leading nowhere registers nobody: not listed, not
- * registered (spool_registered() follows it, as spool_store() does), and registering over
- * it is refused; a link to a folder is a registration like a folder. */
+/* Only a folder registers a replica: a link leading nowhere, a link to a folder (a drop
+ * could not remove it: rmdir does not follow links), a file are neither listed nor
+ * registered, and registering over them is refused. */
 static void test_dangling_link(void **state)
 {
 	char path[600], **names;
@@ -424,19 +424,24 @@ static void test_dangling_link(void **state)
 	assert_int_equal(mkdir(path, 0750), 0);
 	snprintf(path, sizeof(path), "%s/replicas/r3", dir);
 	assert_int_equal(symlink("../elsewhere", path), 0);
+	snprintf(path, sizeof(path), "%s/replicas/r5", dir);
+	close(open(path, O_WRONLY | O_CREAT, 0600));
 	assert_false(spool_registered(&sp, "r2"));
-	assert_true(spool_registered(&sp, "r3"));
+	assert_false(spool_registered(&sp, "r3"));
+	assert_false(spool_registered(&sp, "r5"));
+	assert_true(spool_registered(&sp, "r1"));
 	n = spool_replicas(&sp, &names);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 1);
 	assert_string_equal(names[0], "r1");
-	assert_string_equal(names[1], "r3");
 	spool_free_names(names, n);
 	assert_int_equal(spool_register(&sp, "r2"), -ENOTDIR);
-	assert_int_equal(spool_register(&sp, "r3"), 0);
-	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
-	assert_int_equal(unlink(path), 0);
-	snprintf(path, sizeof(path), "%s/replicas/r3", dir);
-	assert_int_equal(unlink(path), 0);
+	assert_int_equal(spool_register(&sp, "r3"), -ENOTDIR);
+	assert_int_equal(spool_register(&sp, "r5"), -ENOTDIR);
+	assert_int_equal(spool_register(&sp, "r1"), 0);
+	for (const char *const *r = (const char *const[]){ "r2", "r3", "r5", NULL }; *r; r++) {
+		snprintf(path, sizeof(path), "%s/replicas/%s", dir, *r);
+		assert_int_equal(unlink(path), 0);
+	}
 	snprintf(path, sizeof(path), "%s/elsewhere", dir);
 	assert_int_equal(rmdir(path), 0);
 	spool_close(&sp);

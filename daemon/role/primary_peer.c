@@ -375,8 +375,11 @@ static int peer_register(struct peer *peer)
 	 * comes back. */
 	newcomer = !pr->relay && primary_registered_index(pr, peer->name) < 0;
 	ret = pr->relay ? relay_register(peer) : spool_register(&pr->spool, peer->name);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) /* (logged) told, so that its log says why it is not taken */
+		return peer_refuse(peer, WIRE_ERR_TOO_MANY,
+				   "replica \"%s\" cannot be registered now: %s (the primary's log "
+				   "says more); it tries again",
+				   peer->name, strerror(-ret));
 	if (newcomer)
 		log_log("replica \"%s\" registered: the spool holds WAL for it from now on",
 			peer->name);
@@ -386,7 +389,11 @@ static int peer_register(struct peer *peer)
 	if (!pr->relay && primary_registered_index(pr, peer->name) < 0 &&
 	    ((ret == 0 && spool_sync_registered(&pr->spool) < 0) ||
 	     primary_load_registered(pr) < 0))
-		return -EIO;
+		return peer_refuse(peer, WIRE_ERR_TOO_MANY,
+				   "replica \"%s\" cannot be registered now: the spool's list of "
+				   "registered replicas could not be read (the primary's log says "
+				   "why); it tries again",
+				   peer->name);
 	primary_take_back_acks(pr, peer->name, peer);
 	push_recent_returning(pr, peer);
 	ret = peer_load_backlog(peer);

@@ -352,6 +352,12 @@ static void primary_request(void *ctx, struct ctl_client *client, const struct c
 	case CTL_STATUS:
 		status_reply(client, primary_fill_status, pr, req->flags & CTL_F_JSON);
 		return;
+	case CTL_STANDBY_HOLD:
+	case CTL_STANDBY_RELEASE:
+		control_reply_text(client, CTL_ERR_ROLE,
+				   "this walshipd is a primary: standbys are served by replicas "
+				   "(pg_listen)");
+		return;
 	default:
 		control_reply_text(client, CTL_ERR_INVALID, "unknown request");
 	}

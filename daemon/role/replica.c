@@ -535,8 +535,13 @@ static void replica_standby_request(struct replica *rp, struct ctl_client *clien
 		}
 		*space = '\0';
 		errno = 0;
-		value = strtoll(space + 1, &end, 10);
-		if (errno || *end) {
+		/* an LSN (--upto) is unsigned, all 64 bits of it (FFFFFFFF/FFFFFFFF too): carried
+		 * in the int64_t as sendlimit_release() takes it back */
+		if (req->flags & CTL_F_UPTO)
+			value = (int64_t)strtoull(space + 1, &end, 10);
+		else
+			value = strtoll(space + 1, &end, 10);
+		if (errno || *end || end == space + 1) {
 			control_reply_text(client, CTL_ERR_INVALID, "malformed release request");
 			return;
 		}

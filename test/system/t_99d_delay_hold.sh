@@ -100,6 +100,13 @@ log "ok: standby_delay and keepalive_timeout reloaded on SIGHUP: sb1 delayed $((
 # (b) hold, drop the table, restart the appliance without the delay: the hold stays.
 out=$("$WALSHIP" hold -c "$RCONF" sb1) || fail "walship hold sb1 failed"
 log "ok: $out"
+# Asked of the primary's walshipd, which serves no standby: said so (exit 1), not an
+# "unknown request".
+rc=0
+out=$("$WALSHIP" hold -c "$PCONF" sb1 2>&1) || rc=$?
+assert_eq 1 "$rc" "walship hold asked of the primary"
+[[ "$out" == *"this walshipd is a primary"* ]] ||
+	fail "walship hold asked of the primary did not say why: $out"
 held_at=$(walship_status "$RCONF" --json | jq -er '.standbys[] |
 	select(.application_name == "sb1") | .send_limit')
 psql_at "$NS_P" "$PG_PORT" "drop table precious"

@@ -159,7 +159,9 @@ int spool_open(struct spool *sp, const char *path)
 	durable_remove_leftovers(sp->dir_fd);
 	n = spool_list(sp->replicas_fd, is_any, &names);
 	for (int i = 0; i < n; i++) {
-		int fd = openat(sp->replicas_fd, names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* (never through a link: what it leads to is no replica's folder) */
+		int fd = openat(sp->replicas_fd, names[i],
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (fd >= 0) {
 			durable_remove_leftovers(fd);
@@ -605,6 +607,21 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 	char lost[256];
 	int round = 0, ret;
 
+	/* Not a folder (a link, which builds before c63fdcb took for a registration and
+	 * renamed at a drop; a file): removed itself, never followed, where the claims and
+	 * the LOST record it leads to are another's, or no replica's. */
+	ret = spool_replica_entry(sp, dir);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		if (unlinkat(sp->replicas_fd, dir, 0) < 0 && errno != ENOENT) {
+			ret = -errno;
+			log_error("could not remove \"%s/%s/%s\": %s", sp->path, SPOOL_REPLICAS,
+				  dir, strerror(errno));
+			return ret;
+		}
+		return spool_sync_replicas_dir(sp);
+	}
 	snprintf(lost, sizeof(lost), "%s/%s", dir, SPOOL_LOST);
 	/* A spool_store() on the worker thread that opened the folder before it was renamed
 	 * may still claim a file in it between the listing and the removal (ENOTEMPTY):

@@ -447,6 +447,25 @@ static void test_dangling_link(void **state)
 	spool_close(&sp);
 }
 
+/* A drop cut short of a link (builds before c63fdcb took a link to a folder for a
+ * registration, and renamed it at a drop): finished at the next start by removing the
+ * link itself, never through it: here it leads to r1's folder, whose claims stay. */
+static void test_dropping_link(void **state)
+{
+	char path[600];
+	struct spool sp;
+
+	(void)state;
+	spool_with_seg1_held(); /* for r1 */
+	snprintf(path, sizeof(path), "%s/replicas/.dropping-r9", dir);
+	assert_int_equal(symlink("r1", path), 0);
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_true(faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0); /* the link went */
+	assert_true(spool_holds(&sp, "r1", SEG1));
+	assert_int_equal(sp.files, 1);
+	spool_close(&sp);
+}
+
 /* The stream's record: none, one written and read back after a restart, one replaced, one
  * not valid (refused, not read as a position). */
 static void test_reported(void **state)
@@ -757,6 +776,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unregister_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_by_hand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dangling_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dropping_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

@@ -249,6 +249,21 @@ static int spool_replica_entry(struct spool *sp, const char *name)
 	return S_ISDIR(st.st_mode) ? 1 : 0;
 }
 
+/*
+ * Open replicas/@name, the folder itself, never through a link (one could lead into
+ * another replica's folder, whose claims would be made, released or recorded lost as
+ * this one's): a descriptor, -ENOENT when it is not there or not a folder (no
+ * registration, as spool_replica_entry() says), or -errno.
+ */
+static int spool_replica_open(struct spool *sp, const char *name)
+{
+	int fd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	return errno == ELOOP || errno == ENOTDIR ? -ENOENT : -errno;
+}
+
 int spool_register(struct spool *sp, const char *name)
 {
 	int ret;
@@ -313,11 +328,11 @@ int spool_replicas(struct spool *sp, char ***names)
 
 int spool_backlog(struct spool *sp, const char *name, char ***names)
 {
-	int fd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n;
+	int fd = spool_replica_open(sp, name), n;
 
 	*names = NULL;
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return fd == -ENOENT ? 0 : fd;
 	n = spool_list(fd, is_wal_name, names);
 	close(fd);
 	return n;
@@ -496,8 +511,8 @@ int spool_store(struct spool *sp, int src_fd, const char *file, uint64_t size,
 	if (ret < 0)
 		goto out_unpin;
 	for (int i = 0; i < nreplicas; i++) {
-		int rfd = openat(sp->replicas_fd, replicas[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int linked = rfd < 0 ? -1 : linkat(sp->wal_fd, file, rfd, file, 0);
+		int rfd = spool_replica_open(sp, replicas[i]);
+		int linked = rfd < 0 ? (errno = -rfd, -1) : linkat(sp->wal_fd, file, rfd, file, 0);
 
 		/* A replica's directory is its registration: one gone (ENOENT: spool_drop() ran
 		 * since @replicas was taken, before the open or between it and the link, or
@@ -541,10 +556,10 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 	int dropped = 0;
 
 	if (name[0]) {
-		int rfd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rfd = spool_replica_open(sp, name);
 
 		if (rfd < 0)
-			return errno == ENOENT ? 0 : -errno;
+			return rfd == -ENOENT ? 0 : rfd;
 		if (unlinkat(rfd, file, 0) == 0)
 			dropped = 1;
 		else if (errno != ENOENT)
@@ -732,15 +747,17 @@ int spool_drop(struct spool *sp, const char *name)
 
 bool spool_holds_since(struct spool *sp, const char *name, const char *file, time_t *since)
 {
-	char path[PATH_MAX];
+	int rfd = spool_replica_open(sp, name);
 	struct stat st;
+	bool held;
 
-	if (snprintf(path, sizeof(path), "%s/%s", name, file) >= (int)sizeof(path) ||
-	    fstatat(sp->replicas_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (rfd < 0)
 		return false;
-	if (since)
+	held = fstatat(rfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(rfd);
+	if (held && since)
 		*since = st.st_mtime;
-	return true;
+	return held;
 }
 
 bool spool_holds(struct spool *sp, const char *name, const char *file)
@@ -759,12 +776,16 @@ int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out)
 {
 	char path[256], buf[256];
 	unsigned long long files;
-	int fd;
+	int fd, rfd;
 	ssize_t n;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(path, sizeof(path), "%s/%s", name, SPOOL_LOST);
-	fd = openat(sp->replicas_fd, path, O_RDONLY | O_CLOEXEC);
+	rfd = spool_replica_open(sp, name);
+	if (rfd < 0)
+		return rfd == -ENOENT ? 0 : rfd;
+	fd = openat(rfd, SPOOL_LOST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(rfd);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -792,10 +813,11 @@ static int spool_write_lost(struct spool *sp, const char *name, const struct spo
 	snprintf(path, sizeof(path), "%s/%s/%s", sp->path, SPOOL_REPLICAS, name);
 	len = snprintf(buf, sizeof(buf), "%llu %s %s\n", (unsigned long long)lost->files,
 		       lost->first, lost->last);
-	dir.fd = openat(sp->replicas_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir.fd = spool_replica_open(sp, name);
 	if (dir.fd < 0) {
-		ret = -errno;
-		log_error("could not open directory \"%s\": %s", path, strerror(errno));
+		ret = dir.fd;
+		log_error("could not open directory \"%s\": %s", path, strerror(-ret));
+		dir.fd = -1;
 		return ret;
 	}
 	ret = durable_put(&dir, SPOOL_LOST, buf, (size_t)len, 0);

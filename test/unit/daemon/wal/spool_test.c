@@ -45,14 +45,23 @@ static char *const replicas[] = { replica_name };
  * spool.c's call comes here; the real call is the system call itself.
  */
 static void (*before_link)(void);
+/* and a claim into the folder of inode @fail_link_ino refused (EMLINK, once), as a full
+ * file system refuses it */
+static ino_t fail_link_ino;
 
 int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
 	void (*hook)(void) = before_link;
+	struct stat st;
 
 	before_link = NULL; /* once */
 	if (hook)
 		hook();
+	if (fail_link_ino && fstat(newdirfd, &st) == 0 && st.st_ino == fail_link_ino) {
+		fail_link_ino = 0;
+		errno = EMLINK;
+		return -1;
+	}
 	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
@@ -466,6 +475,39 @@ static void test_dropping_link(void **state)
 	spool_close(&sp);
 }
 
+/* A replica's folder swapped for a link into another's by hand while walshipd runs (r2 ->
+ * r1): nothing is done through it: no claim made in r1's folder (r2 taken for gone), none
+ * of r1's released or counted as r2's. */
+static void test_link_into_another(void **state)
+{
+	char r2[] = "r2", path[600], err[256];
+	char *const only_r2[] = { r2 };
+	bool gone[1] = { false };
+	char **names;
+	struct spool sp;
+	int src, n;
+
+	(void)state;
+	spool_with_seg1_held(); /* for r1 */
+	assert_int_equal(spool_open(&sp, dir), 0);
+	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
+	assert_int_equal(symlink("r1", path), 0);
+	assert_false(spool_holds(&sp, "r2", SEG1));
+	assert_int_equal(spool_backlog(&sp, "r2", &names), 0);
+	src = source("walship!", 4096);
+	assert_int_equal(spool_store(&sp, src, SEG2, 4096, only_r2, 1, gone, err, sizeof(err)), 0);
+	close(src);
+	assert_true(gone[0]);
+	assert_false(spool_holds(&sp, "r1", SEG2));
+	assert_int_equal(spool_release(&sp, "r2", SEG1), 0);
+	assert_true(spool_holds(&sp, "r1", SEG1));
+	n = spool_backlog(&sp, "r1", &names);
+	assert_int_equal(n, 1);
+	spool_free_names(names, n);
+	assert_int_equal(unlink(path), 0);
+	spool_close(&sp);
+}
+
 /* The stream's record: none, one written and read back after a restart, one replaced, one
  * not valid (refused, not read as a position). */
 static void test_reported(void **state)
@@ -705,11 +747,14 @@ static void test_store_failure_keeps_earlier_claims(void **state)
 			 0);
 	assert_true(spool_holds(&sp, "r1", SEG1));
 	snprintf(path, sizeof(path), "%s/replicas/r2", dir);
-	assert_int_equal(rmdir(path), 0);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		fail_link_ino = st.st_ino; /* r2's claim fails */
+	}
 	assert_true(spool_store(&sp, src, SEG1, 100000, both, 2, NULL, err, sizeof(err)) < 0);
+	assert_int_equal(fail_link_ino, 0); /* it was tried */
 	assert_true(spool_holds(&sp, "r1", SEG1));
 	fd = spool_open_file(&sp, SEG1);
 	assert_true(fd >= 0);
@@ -777,6 +822,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_removed_by_hand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dangling_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropping_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_into_another, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_while_claiming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_while_claiming, setup, teardown),

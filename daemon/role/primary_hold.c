@@ -397,6 +397,26 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			pr->st.spool_full++;
 			return false;
 		}
+		/* The slowest's folder gone by hand (or no folder any more: a link): it is no
+		 * registration, and releasing it frees nothing, while the next slowest would
+		 * be made to lose WAL for room its copies still take.  Dropped as such (its
+		 * copies removed on the dropper thread); this push waits for that room, as
+		 * for a drop (PostgreSQL retries). */
+		if (!spool_registered(&pr->spool, pr->registered[slowest])) {
+			char gone[WIRE_MAX_NAME + 1];
+
+			snprintf(gone, sizeof(gone), "%s", pr->registered[slowest]);
+			p->refs++; /* (what the drop sets off may answer pushes) */
+			primary_registration_gone(pr, gone);
+			push_fail(
+				p, CTL_ERR_FAILED,
+				"the spool is full while replica \"%s\", whose folder is gone, is "
+				"dropped, which frees its room: try again",
+				gone);
+			pr->st.spool_full++;
+			push_unref(p);
+			return false;
+		}
 		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released) <
 		    0) {
 			push_fail(p, CTL_ERR_FAILED,

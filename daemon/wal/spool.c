@@ -619,7 +619,6 @@ static int spool_sync_replicas_dir(struct spool *sp)
 /* Release every claim in replicas/@dir, its LOST record, and the folder itself. */
 static int spool_drop_dir(struct spool *sp, const char *dir)
 {
-	char lost[256];
 	int round = 0, ret;
 
 	/* Not a folder (a link, which builds before c63fdcb took for a registration and
@@ -637,7 +636,6 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 		}
 		return spool_sync_replicas_dir(sp);
 	}
-	snprintf(lost, sizeof(lost), "%s/%s", dir, SPOOL_LOST);
 	/* A spool_store() on the worker thread that opened the folder before it was renamed
 	 * may still claim a file in it between the listing and the removal (ENOTEMPTY):
 	 * listed and released again.  Each store claims a file once, so a few rounds are
@@ -656,10 +654,12 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 			spool_release(sp, dir, files[i]);
 		}
 		spool_free_names(files, n);
-		unlinkat(sp->replicas_fd, lost, 0);
-		/* Anything else left in it (a LOST record's temporary file, from a crash
-		 * while it was written) would keep the folder for ever. */
-		fd = openat(sp->replicas_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* Its LOST record, and anything else left in it (a LOST record's temporary
+		 * file, from a crash while it was written), which would keep the folder for
+		 * ever: through the folder itself, never a link put in its place meanwhile. */
+		fd = spool_replica_open(sp, dir);
+		if (fd >= 0)
+			unlinkat(fd, SPOOL_LOST, 0);
 		n = fd < 0 ? 0 : spool_list(fd, is_any, &files);
 		for (int i = 0; i < n; i++)
 			if (!is_wal_name(files[i]))

@@ -380,6 +380,13 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		/* A replica being dropped still has its files counted in the spool's use
 		 * until the drop has unlinked them: it frees the room, no other replica is
 		 * made to lose WAL for it (PostgreSQL keeps the segment and retries). */
+		if (room == SPOOL_RELEASE && pr->gone_pending) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full while the copies of a replica whose folder is "
+				  "gone are removed, which frees room: try again");
+			pr->st.spool_full++;
+			return false;
+		}
 		if (room == SPOOL_RELEASE && pr->dropping[0]) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full while replica \"%s\" is being dropped, which "
@@ -470,18 +477,26 @@ void primary_unregistered(struct primary *pr, const char *name)
 /* Removing the copies no claim holds any more, on the dropper thread. */
 struct unclaimed_job {
 	struct worker_job job;
-	struct spool *spool;
+	struct primary *pr;
 };
 
 static void unclaimed_job_run(struct worker_job *job)
 {
 	struct unclaimed_job *uj = (struct unclaimed_job *)job;
-	int ret = spool_remove_unclaimed(uj->spool); /* logs each one */
+	int ret = spool_remove_unclaimed(&uj->pr->spool); /* logs each one */
 
 	if (ret < 0)
 		log_warning("could not list \"%s/wal\": %s; copies no replica's claim holds are "
 			    "removed at walshipd's next start",
-			    uj->spool->path, strerror(-ret));
+			    uj->pr->spool.path, strerror(-ret));
+}
+
+static void unclaimed_job_done(struct worker_job *job)
+{
+	struct unclaimed_job *uj = (struct unclaimed_job *)job;
+
+	uj->pr->gone_pending--; /* (its room is free now: release_slowest may choose again) */
+	free(uj);
 }
 
 void primary_registration_gone(struct primary *pr, const char *name)
@@ -499,6 +514,11 @@ void primary_registration_gone(struct primary *pr, const char *name)
 		    own, pr->spool.path, own);
 	log_detail("It is dropped as by \"walship replica drop\": nothing is held for it from "
 		   "now on, and it registers anew when it connects again.");
+	/* Counted before what forgetting it sets off (pushes checked again), so that none
+	 * of those makes another replica lose WAL for the room its copies still take. */
+	uj = calloc(1, sizeof(*uj));
+	if (uj)
+		pr->gone_pending++;
 	primary_unregistered(pr, own);
 	/* Connected, it would go on streaming unregistered, nothing held for it once it
 	 * leaves: closed (at the next pump), it registers anew as it connects again. */
@@ -506,12 +526,11 @@ void primary_registration_gone(struct primary *pr, const char *name)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    !strcmp(peer->name, own))
 			peer->close_pending = true;
-	uj = calloc(1, sizeof(*uj));
 	if (!uj)
 		return; /* removed at the next start (spool_open()) */
-	uj->spool = &pr->spool;
+	uj->pr = pr;
 	uj->job.run = unclaimed_job_run;
-	uj->job.done = job_done_free;
+	uj->job.done = unclaimed_job_done;
 	worker_submit(&pr->dropper, &uj->job);
 }
 

@@ -382,6 +382,10 @@ struct primary {
 	 * of @registered (nothing more is held for it) and its registration is refused
 	 * until then */
 	char dropping[WIRE_MAX_NAME + 1];
+	/* removals of the copies of replicas found gone (primary_registration_gone()) on the
+	 * dropper thread, not done yet: they free room, which release_slowest waits for as
+	 * for a drop, rather than make another replica lose WAL for it */
+	unsigned int gone_pending;
 	struct primary_away away[PRIMARY_AWAY];
 	unsigned int away_next;
 	/* a drop whose release failed (an I/O error, no descriptor): tried again on the

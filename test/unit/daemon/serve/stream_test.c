@@ -175,6 +175,17 @@ static void run_a_while(struct client *c)
 	}
 }
 
+/* Run the ring and the endpoint's tick (its timers: a wait's bound) and read, until the
+ * standby is sent an error, at most 10 s. */
+static void run_ticking_until_error(struct serve *s, struct client *c)
+{
+	for (int round = 0; round < 1000 && !c->errors; round++) {
+		ring_run(&ring, 10);
+		serve_tick(s, clock_now_ms());
+		client_poll(c);
+	}
+}
+
 /* Connect to @s as a standby (trust) and wait for ReadyForQuery after the startup. */
 static void client_connect(struct client *c, struct serve *s)
 {
@@ -746,11 +757,7 @@ static void test_hole_at_start(void **state)
 	run_a_while(&c);
 	assert_int_equal(c.errors, 0); /* waited for, at first */
 	assert_int_equal(serve_retention_floor(s), 0x1100000);
-	for (int round = 0; round < 1000 && !c.errors; round++) {
-		ring_run(&ring, 10);
-		serve_tick(s, clock_now_ms());
-		client_poll(&c);
-	}
+	run_ticking_until_error(s, &c);
 	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.sqlstate, "58P01");
 	assert_int_equal(c.sent_to, 0);
@@ -781,11 +788,7 @@ static void test_gap_wait_bounded(void **state)
 	run_a_while(&c);
 	assert_int_equal(c.errors, 0); /* waited for, at first */
 	assert_int_equal(serve_retention_floor(s), 0x1100000);
-	for (int round = 0; round < 1000 && !c.errors; round++) {
-		ring_run(&ring, 10);
-		serve_tick(s, clock_now_ms());
-		client_poll(&c);
-	}
+	run_ticking_until_error(s, &c);
 	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.sqlstate, "58P01");
 	assert_int_equal(c.sent_to, 0x1100000);
@@ -884,11 +887,7 @@ static void test_newest_history_never_comes(void **state)
 			  NULL);
 	run_a_while(&c);
 	assert_int_equal(c.errors, 0); /* waited for, at first */
-	for (int round = 0; round < 1000 && !c.errors; round++) {
-		ring_run(&ring, 10);
-		serve_tick(s, clock_now_ms());
-		client_poll(&c);
-	}
+	run_ticking_until_error(s, &c);
 	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.sqlstate, "58P01");
 	assert_int_equal(c.sent_to, 0x1100000);
@@ -920,11 +919,7 @@ static void test_next_history_never_comes(void **state)
 	serve_wal_stored(s, "000000020000000000000011");
 	run_a_while(&c);
 	assert_int_equal(c.errors, 0); /* waited for, at first */
-	for (int round = 0; round < 1000 && !c.errors; round++) {
-		ring_run(&ring, 10);
-		serve_tick(s, clock_now_ms());
-		client_poll(&c);
-	}
+	run_ticking_until_error(s, &c);
 	assert_int_equal(c.errors, 1);
 	assert_string_equal(c.sqlstate, "XX000");
 	assert_string_equal(c.message, "requested timeline 1 is not in this server's history");

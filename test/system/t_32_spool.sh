@@ -4,14 +4,16 @@
 # - with sync_replicas = 1 and one of two replicas away, pushes go on at the other's pace
 #   and the spool holds every pushed segment for the away one (shown in status);
 # - what is held survives a restart of the primary's daemon;
-# - the away replica catches up from the spool, byte-identical, and the spool empties;
+# - the away replica catches up from the spool, byte-identical, and the spool empties,
+#   a held copy that cannot be opened when its turn comes sent once it can be;
 # - sync_replicas = 0 (reloaded with SIGHUP): a push succeeds once held for every
 #   registered replica, with none connected;
 # - a registered replica's folder removed by hand (spool_dir/replicas/NAME) while it is
 #   away is taken as a drop: the next push it lacks succeeds, the primary says it is no
 #   longer registered and removes the copy only that folder's claim held, and no copy is
 #   made for it again (the build before copied the push into the spool for it again and
-#   again, holding nothing, until push_timeout failed the push);
+#   again, holding nothing, until push_timeout failed the push); a copy only it claimed
+#   that cannot be removed then is tried again;
 # - `walship replica drop` releases what is held for a replica (a release that fails is
 #   tried again), drops one whose folder was removed by hand (the build before failed the
 #   rename), refuses an unknown one.
@@ -32,6 +34,7 @@ chown postgres:postgres "$SCRATCH"
 PCONF=$TEST_DIR/ws-primary/walship.conf
 R1CONF=$TEST_DIR/ws-r1/walship.conf
 R2CONF=$TEST_DIR/ws-r2/walship.conf
+SPOOLDIR=$TEST_DIR/ws-primary/spool
 write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" push_timeout=5s
 write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
 write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
@@ -91,8 +94,19 @@ walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 wait_for 20 "ws-r1 streaming again" streaming_is 1
 assert_eq 3 "$(held ws-r2)" "files held for ws-r2 after a restart"
 
-log "ws-r2 comes back and catches up from the spool"
+log "ws-r2 comes back and catches up from the spool, one held copy unopenable at first"
+# The copy of ${SEGS[2]} replaced by a link (the spool opens its copies O_NOFOLLOW:
+# ELOOP) when ws-r2's backlog reaches it: opened again a second later, and sent once it
+# can be.  The build before dropped it from what the connected replica is sent until it
+# reconnected: the spool never emptied.
+aside=$TEST_DIR/aside-${SEGS[2]}
+mv "$SPOOLDIR/wal/${SEGS[2]}" "$aside"
+ln -s "$aside" "$SPOOLDIR/wal/${SEGS[2]}"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 20 "the primary to fail to open ${SEGS[2]} for ws-r2" grep -q \
+	"could not open \"${SEGS[2]}\", held for replica \"ws-r2\", to send it: .*trying again" \
+	"$TEST_DIR/ws-primary.log"
+mv -f "$aside" "$SPOOLDIR/wal/${SEGS[2]}"
 wait_for 30 "ws-r2 to catch up" spool_files_is 0
 for seg in "${SEGS[@]:0:4}"; do
 	assert_file_identical "$SCRATCH/$seg" "$TEST_DIR/ws-r2/archive/$seg"
@@ -114,14 +128,12 @@ assert_eq 1 "$(held ws-r1)" "files held for ws-r1"
 assert_eq 1 "$(held ws-r2)" "files held for ws-r2"
 
 log "ws-r1's folder in the spool removed by hand: taken as a drop at the next push"
-SPOOLDIR=$TEST_DIR/ws-primary/spool
 rm -rf "$SPOOLDIR/replicas/ws-r1"
 push "${SEGS[5]}"
 grep -q 'replica "ws-r1" is no longer registered: its folder .* is gone' \
 	"$TEST_DIR/ws-primary.log" || fail "the primary did not say ws-r1 is no longer registered"
 assert_eq 1 "$(status_counter "$PCONF" registered_replicas)" "registered replicas"
 assert_eq 2 "$(held ws-r2)" "files held for ws-r2"
-# ${SEGS[4]}, claimed by ws-r1's folder alone before, goes on the dropper thread.
 wait_for 10 "the spool to hold ws-r2's 2 files alone" spool_files_is 2
 copies=$(status_counter "$PCONF" spool_copies)
 ws_sleep 1
@@ -151,11 +163,42 @@ fi
 assert_eq 0 "$(status_counter "$PCONF" registered_replicas)" "registered replicas after a drop"
 assert_eq 0 "$(status_counter "$PCONF" spool_files)" "files in the spool after both drops"
 
-log "ws-r1 connects again: registered anew; away, its folder removed by hand, then dropped"
+log "ws-r1 connects again: registered anew; away, its folder removed by hand with a copy"
+log "only it claimed, which cannot be removed at first"
 walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
 wait_for 20 "ws-r1 streaming" streaming_is 1
 assert_eq 2 "$(grep -c 'replica "ws-r1" registered: ' "$TEST_DIR/ws-primary.log")" \
 	"registrations of ws-r1 logged"
+walshipd_stop "$R1CONF"
+wait_for 10 "ws-r1 shown away" state_is ws-r1 away
+push "${SEGS[0]}"
+assert_eq 1 "$(held ws-r1)" "files held for ws-r1"
+rm -rf "$SPOOLDIR/replicas/ws-r1"
+# ${SEGS[0]}'s copy, claimed by ws-r1's folder alone, goes on the dropper thread once the
+# next push finds the folder gone; made immutable first (where chattr works), its
+# removal fails and is tried again 10 s later (the build before gave up at once, and the
+# copy stayed counted in the spool's use until a restart).
+immutable=0
+chattr +i "$SPOOLDIR/wal/${SEGS[0]}" 2>/dev/null && immutable=1
+push "${SEGS[1]}"
+assert_eq 2 "$(grep -c 'replica "ws-r1" is no longer registered: its folder .* is gone' \
+	"$TEST_DIR/ws-primary.log")" "times ws-r1 was found no longer registered"
+assert_eq 0 "$(status_counter "$PCONF" registered_replicas)" "registered replicas"
+if ((immutable)); then
+	wait_for 10 "the primary to fail to remove ${SEGS[0]}" grep -q \
+		"could not remove every copy in .* that no replica's claim holds: .*tried again in 10 s" \
+		"$TEST_DIR/ws-primary.log"
+	assert_eq 1 "$(status_counter "$PCONF" spool_files)" "files in the spool, one immutable"
+	chattr -i "$SPOOLDIR/wal/${SEGS[0]}"
+	log "ok: the removal failed, and is tried again"
+else
+	log "chattr +i does not work here: a failed removal is not tried"
+fi
+wait_for 30 "the spool to be empty" spool_files_is 0
+
+log "ws-r1 registered a third time; away, its folder removed by hand, then dropped"
+walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
+wait_for 20 "ws-r1 streaming" streaming_is 1
 walshipd_stop "$R1CONF"
 wait_for 10 "ws-r1 shown away" state_is ws-r1 away
 rm -rf "$SPOOLDIR/replicas/ws-r1"

@@ -210,10 +210,6 @@ struct drop_job {
 	int retry_wait_ms; /* the last wait before a release failed was tried again */
 };
 
-/* How long a drop whose release failed waits before it is tried again, doubling. */
-#define PRIMARY_DROP_RETRY_MS 10000
-#define PRIMARY_DROP_RETRY_MAX_MS (5 * 60 * 1000)
-
 static void drop_job_run(struct worker_job *job)
 {
 	struct drop_job *dj = (struct drop_job *)job;
@@ -546,6 +542,7 @@ static void primary_tick(void *state, int64_t now_ms)
 		pr->drop_retry = NULL;
 		worker_submit(&pr->dropper, &dj->job);
 	}
+	primary_unclaimed_tick(pr, now_ms);
 
 	for (p = pr->pushes; p; p = next) {
 		next = p->next; /* push_check may release p */

@@ -343,6 +343,30 @@ void primary_release(struct primary *pr, const char *replica, const char *file)
 		pr->held[i]--;
 }
 
+/* Drop, as primary_registration_gone() does, every registered replica holding files
+ * whose folder is gone.  Returns how many. */
+static int primary_drop_gone_holders(struct primary *pr, struct push *p)
+{
+	int dropped = 0;
+
+	p->refs++; /* (what a drop sets off may answer pushes, @p among them) */
+	for (int i = 0; i < pr->nregistered;) {
+		char own[WIRE_MAX_NAME + 1];
+
+		if (!pr->held[i] || spool_registered(&pr->spool, pr->registered[i])) {
+			i++;
+			continue;
+		}
+		snprintf(own, sizeof(own), "%s", pr->registered[i]);
+		primary_registration_gone(pr, own);
+		dropped++;
+		if (i < pr->nregistered && !strcmp(pr->registered[i], own))
+			i++; /* (not forgotten: being dropped by `walship replica drop`) */
+	}
+	push_unref(p);
+	return dropped;
+}
+
 /*
  * Bounded spool (durability rule 5: overflow is explicit, never a silent drop).  Before @p is
  * copied in: if spool_max_size would be exceeded, either fail the push (spool_overflow =
@@ -380,7 +404,7 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		/* A replica being dropped still has its files counted in the spool's use
 		 * until the drop has unlinked them: it frees the room, no other replica is
 		 * made to lose WAL for it (PostgreSQL keeps the segment and retries). */
-		if (room == SPOOL_RELEASE && pr->gone_pending) {
+		if (room == SPOOL_RELEASE && pr->unclaimed_owed) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full while the copies of a replica whose folder is "
 				  "gone are removed, which frees room: try again");
@@ -404,24 +428,17 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			pr->st.spool_full++;
 			return false;
 		}
-		/* The slowest's folder gone by hand (or no folder any more: a link): it is no
-		 * registration, and releasing it frees nothing, while the next slowest would
-		 * be made to lose WAL for room its copies still take.  Dropped as such (its
-		 * copies removed on the dropper thread); this push waits for that room, as
-		 * for a drop (PostgreSQL retries). */
-		if (!spool_registered(&pr->spool, pr->registered[slowest])) {
-			char gone[WIRE_MAX_NAME + 1];
-
-			snprintf(gone, sizeof(gone), "%s", pr->registered[slowest]);
-			p->refs++; /* (what the drop sets off may answer pushes) */
-			primary_registration_gone(pr, gone);
-			push_fail(
-				p, CTL_ERR_FAILED,
-				"the spool is full while replica \"%s\", whose folder is gone, is "
-				"dropped, which frees its room: try again",
-				gone);
+		/* A replica holding files whose folder is gone by hand (or no folder any
+		 * more: a link) is no registration: releasing it frees nothing, and the
+		 * room its copies take would be taken from another replica's WAL.  Every
+		 * such one, not the slowest alone, is dropped as such (its copies removed
+		 * on the dropper thread); this push waits for that room, as for a drop
+		 * (PostgreSQL retries).  (Its own push found it gone only after this.) */
+		if (primary_drop_gone_holders(pr, p)) {
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full while the copies of a replica whose folder is "
+				  "gone are removed, which frees room: try again");
 			pr->st.spool_full++;
-			push_unref(p);
 			return false;
 		}
 		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released) <
@@ -474,35 +491,84 @@ void primary_unregistered(struct primary *pr, const char *name)
 	push_stream_refusals_recheck(pr); /* one may have waited for it */
 }
 
-/* Removing the copies no claim holds any more, on the dropper thread. */
-struct unclaimed_job {
-	struct worker_job job;
-	struct primary *pr;
-};
-
+/*
+ * Removing the copies no claim holds any more, on the dropper thread: owed from when a
+ * replica is found gone (its claims went with its folder) until a removal that began
+ * after that has ended without a failure.  Meanwhile release_slowest waits for that room
+ * rather than make another replica lose WAL for it (primary_spool_room()).  One job,
+ * run again when owed again while it ran (a removal that began before may have passed a
+ * copy the folder's removal left unclaimed after), and tried again after a failure (a
+ * copy it could not unlink, wal/ it could not list), as a drop's release is.
+ */
 static void unclaimed_job_run(struct worker_job *job)
 {
-	struct unclaimed_job *uj = (struct unclaimed_job *)job;
-	int ret = spool_remove_unclaimed(&uj->pr->spool); /* logs each one */
+	struct primary *pr = container_of(job, struct primary, unclaimed_job);
 
-	if (ret < 0)
-		log_warning("could not list \"%s/wal\": %s; copies no replica's claim holds are "
-			    "removed at walshipd's next start",
-			    uj->pr->spool.path, strerror(-ret));
+	pr->unclaimed_ret = spool_remove_unclaimed(&pr->spool); /* logs each one */
+}
+
+static void unclaimed_job_done(struct worker_job *job);
+
+static void unclaimed_submit(struct primary *pr)
+{
+	pr->unclaimed_queued = true;
+	pr->unclaimed_again = false;
+	pr->unclaimed_retry_ms = 0;
+	pr->unclaimed_job.run = unclaimed_job_run;
+	pr->unclaimed_job.done = unclaimed_job_done;
+	worker_submit(&pr->dropper, &pr->unclaimed_job);
 }
 
 static void unclaimed_job_done(struct worker_job *job)
 {
-	struct unclaimed_job *uj = (struct unclaimed_job *)job;
+	struct primary *pr = container_of(job, struct primary, unclaimed_job);
 
-	uj->pr->gone_pending--; /* (its room is free now: release_slowest may choose again) */
-	free(uj);
+	pr->unclaimed_queued = false;
+	if (pr->stopping)
+		return; /* (cut short, or not: spool_open() removes them at the next start) */
+	if (pr->unclaimed_ret < 0) {
+		/* 10 s, doubling up to 5 min, as a drop's release */
+		pr->unclaimed_wait_ms =
+			pr->unclaimed_wait_ms ? pr->unclaimed_wait_ms * 2 : PRIMARY_DROP_RETRY_MS;
+		if (pr->unclaimed_wait_ms > PRIMARY_DROP_RETRY_MAX_MS)
+			pr->unclaimed_wait_ms = PRIMARY_DROP_RETRY_MAX_MS;
+		pr->unclaimed_retry_ms = clock_now_ms() + pr->unclaimed_wait_ms;
+		log_warning("could not remove every copy in \"%s/wal\" that no replica's claim "
+			    "holds: %s; tried again in %d s (a full spool does not release a "
+			    "replica for their room meanwhile)",
+			    pr->spool.path, strerror(-pr->unclaimed_ret),
+			    pr->unclaimed_wait_ms / 1000);
+		return;
+	}
+	if (pr->unclaimed_again) {
+		unclaimed_submit(pr);
+		return;
+	}
+	pr->unclaimed_owed = false; /* (its room is free now: release_slowest may choose) */
+	pr->unclaimed_wait_ms = 0;
+}
+
+/* A removal of unclaimed copies is owed (a replica found gone): on the dropper now, or
+ * once the one running ends. */
+static void unclaimed_owe(struct primary *pr)
+{
+	pr->unclaimed_owed = true;
+	if (pr->unclaimed_queued)
+		pr->unclaimed_again = true;
+	else if (!pr->stopping)
+		unclaimed_submit(pr);
+}
+
+void primary_unclaimed_tick(struct primary *pr, int64_t now_ms)
+{
+	if (pr->unclaimed_retry_ms && now_ms >= pr->unclaimed_retry_ms && !pr->unclaimed_queued &&
+	    !pr->stopping)
+		unclaimed_submit(pr);
 }
 
 void primary_registration_gone(struct primary *pr, const char *name)
 {
 	char own[WIRE_MAX_NAME + 1];
-	struct unclaimed_job *uj;
 
 	/* (a drop renames the folder, and forgets the replica itself) */
 	if (pr->relay || primary_registered_index(pr, name) < 0 || !strcmp(pr->dropping, name) ||
@@ -514,11 +580,9 @@ void primary_registration_gone(struct primary *pr, const char *name)
 		    own, pr->spool.path, own);
 	log_detail("It is dropped as by \"walship replica drop\": nothing is held for it from "
 		   "now on, and it registers anew when it connects again.");
-	/* Counted before what forgetting it sets off (pushes checked again), so that none
-	 * of those makes another replica lose WAL for the room its copies still take. */
-	uj = calloc(1, sizeof(*uj));
-	if (uj)
-		pr->gone_pending++;
+	/* Owed before what forgetting it sets off (pushes checked again), so that none of
+	 * those makes another replica lose WAL for the room its copies still take. */
+	unclaimed_owe(pr);
 	primary_unregistered(pr, own);
 	/* Connected, it would go on streaming unregistered, nothing held for it once it
 	 * leaves: closed (at the next pump), it registers anew as it connects again. */
@@ -526,12 +590,6 @@ void primary_registration_gone(struct primary *pr, const char *name)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
 		    !strcmp(peer->name, own))
 			peer->close_pending = true;
-	if (!uj)
-		return; /* removed at the next start (spool_open()) */
-	uj->pr = pr;
-	uj->job.run = unclaimed_job_run;
-	uj->job.done = unclaimed_job_done;
-	worker_submit(&pr->dropper, &uj->job);
 }
 
 /* The registered replicas as the spool lists them, with what each holds and lost.  Built
@@ -561,6 +619,8 @@ int primary_load_registered(struct primary *pr)
 	for (int i = pr->nregistered - 1; i >= 0; i--) {
 		bool listed = false;
 
+		if (i >= pr->nregistered)
+			continue; /* (forgotten meanwhile, by what a drop set off) */
 		for (int k = 0; k < n && !listed; k++)
 			listed = !strcmp(names[k], pr->registered[i]);
 		if (!listed) {

@@ -382,10 +382,17 @@ struct primary {
 	 * of @registered (nothing more is held for it) and its registration is refused
 	 * until then */
 	char dropping[WIRE_MAX_NAME + 1];
-	/* removals of the copies of replicas found gone (primary_registration_gone()) on the
-	 * dropper thread, not done yet: they free room, which release_slowest waits for as
-	 * for a drop, rather than make another replica lose WAL for it */
-	unsigned int gone_pending;
+	/* The removal of the copies no claim holds, owed since a replica was found gone
+	 * (primary_registration_gone()) until one begun after that ended without a failure:
+	 * they free room, which release_slowest waits for as for a drop, rather than make
+	 * another replica lose WAL for it.  One job on the dropper (queued: submitted, not
+	 * done; again: owed anew while it ran), tried again at retry_ms after a failure,
+	 * waiting wait_ms, doubling. */
+	struct worker_job unclaimed_job;
+	int unclaimed_ret;
+	bool unclaimed_owed, unclaimed_queued, unclaimed_again;
+	int64_t unclaimed_retry_ms;
+	int unclaimed_wait_ms;
 	struct primary_away away[PRIMARY_AWAY];
 	unsigned int away_next;
 	/* a drop whose release failed (an I/O error, no descriptor): tried again on the
@@ -608,6 +615,10 @@ void primary_forget_registered(struct primary *pr, const char *name);
  * segments, the failed streamed segments it held); a streamed segment that waited for it
  * may go on. */
 void primary_unregistered(struct primary *pr, const char *name);
+/* How long a drop's release that failed (or a removal of unclaimed copies) waits before
+ * it is tried again, doubling up to the most. */
+#define PRIMARY_DROP_RETRY_MS 10000
+#define PRIMARY_DROP_RETRY_MAX_MS (5 * 60 * 1000)
 /*
  * If registered replica @name's folder in the spool is gone (found so by a spool copy,
  * spool_store()'s @gone, or at its handshake): removed by hand, not by a drop (which
@@ -618,6 +629,9 @@ void primary_unregistered(struct primary *pr, const char *name);
  * into the spool for it again and again, holding nothing.
  */
 void primary_registration_gone(struct primary *pr, const char *name);
+/* The removal of unclaimed copies that failed, tried again once its wait is over (from
+ * primary_tick()). */
+void primary_unclaimed_tick(struct primary *pr, int64_t now_ms);
 /*
  * Pushes still waiting (fewer than sync_replicas acknowledged them) count replica @name
  * among those that hold them.  One that comes back without such a file (its disk lost,

@@ -432,19 +432,23 @@ static bool spool_pinned(const struct spool *sp, const char *file)
 
 /* Remove wal/@file if no claim links it (link count 1: only wal/ holds it), unless
  * spool_store() works on it (sp->lock held) or it is a history file (kept for good:
- * spool_keep_history()).  Returns whether it was removed. */
-static bool spool_drop_unclaimed(struct spool *sp, const char *file)
+ * spool_keep_history()).  Returns 1 removed, 0 kept (claimed, pinned, a history file,
+ * gone already), -errno when it could not be looked at or unlinked (it still counts). */
+static int spool_drop_unclaimed(struct spool *sp, const char *file)
 {
 	struct stat sb;
 
 	if (spool_pinned(sp, file) || is_history_name(file))
-		return false;
-	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) < 0 || sb.st_nlink > 1 ||
-	    unlinkat(sp->wal_fd, file, 0) < 0)
-		return false;
+		return 0;
+	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (sb.st_nlink > 1)
+		return 0;
+	if (unlinkat(sp->wal_fd, file, 0) < 0)
+		return errno == ENOENT ? 0 : -errno;
 	__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
-	return true;
+	return 1;
 }
 
 static void spool_pin(struct spool *sp, struct spool_pin *pin, const char *file)
@@ -578,24 +582,30 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 int spool_remove_unclaimed(struct spool *sp)
 {
 	char **names;
-	int n = spool_list(sp->wal_fd, is_wal_name, &names), removed = 0;
+	int n = spool_list(sp->wal_fd, is_wal_name, &names), removed = 0, failed = 0;
 
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n && !__atomic_load_n(&sp->stopping, __ATOMIC_RELAXED); i++) {
-		bool dropped;
+		int dropped;
 
 		pthread_mutex_lock(&sp->lock);
 		dropped = spool_drop_unclaimed(sp, names[i]);
 		pthread_mutex_unlock(&sp->lock);
-		if (dropped) {
+		if (dropped > 0) {
 			log_log("removed \"%s/%s/%s\": no replica's claim holds it", sp->path,
 				SPOOL_WAL, names[i]);
 			removed++;
+		} else if (dropped < 0) {
+			/* the rest is removed all the same; the caller is told it is not done */
+			log_warning("could not remove \"%s/%s/%s\", which no replica's claim "
+				    "holds: %s",
+				    sp->path, SPOOL_WAL, names[i], strerror(-dropped));
+			failed = failed ? failed : dropped;
 		}
 	}
 	spool_free_names(names, n);
-	return removed;
+	return failed ? failed : removed;
 }
 
 bool spool_registered(struct spool *sp, const char *name)

@@ -131,7 +131,9 @@ bool spool_registered(struct spool *sp, const char *name);
  * does: those of a replica whose directory was removed by hand, its claims with it.  A
  * store's copy not claimed yet is left (pinned).  Blocking (a listing of wal/): for a
  * worker thread.  Stops early when the daemon stops.  Returns the count removed, or
- * -errno. */
+ * -errno when wal/ could not be listed or a copy no claim holds could not be removed
+ * (logged; the others are removed all the same, and the failed ones still count in
+ * used_bytes). */
 int spool_remove_unclaimed(struct spool *sp);
 
 /* WAL a replica was marked as having lost (spool overflow, release_slowest policy). */

@@ -8,7 +8,8 @@
  * leaves the copy and every claim in place; a replica dropped while a copy is being
  * claimed for it is dropped, and nothing is held for it; a drop whose fsync of replicas/
  * fails after its rename is done all the same; a replica whose folder was removed by
- * hand is not held for, a store says so, and it is dropped; the stream's record is written
+ * hand is not held for, a store says so, and it is dropped; a copy no claim holds that
+ * cannot be removed is reported, the rest removed; the stream's record is written
  * and read back, and one not valid is refused.  Made under build/ (on the disk).
  */
 #include <dirent.h>
@@ -66,8 +67,10 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 }
 
 /* unlinkat(2) likewise, with a hook run before the first removal of a directory (the
- * one spool_drop() makes of a replica's). */
+ * one spool_drop() makes of a replica's); and the removal of a file named
+ * @fail_unlink_name refused (EIO, once), as a failing disk refuses it. */
 static void (*before_rmdir)(void);
+static const char *fail_unlink_name;
 
 int unlinkat(int dirfd, const char *path, int flags)
 {
@@ -76,6 +79,11 @@ int unlinkat(int dirfd, const char *path, int flags)
 	if (hook) {
 		before_rmdir = NULL;
 		hook();
+	}
+	if (fail_unlink_name && !(flags & AT_REMOVEDIR) && !strcmp(path, fail_unlink_name)) {
+		fail_unlink_name = NULL;
+		errno = EIO;
+		return -1;
 	}
 	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
 }
@@ -412,6 +420,42 @@ static void test_removed_by_hand(void **state)
 	assert_true(access(path, F_OK) < 0);
 	assert_true(spool_holds(&sp, "r2", SEG2));
 	assert_int_equal(sp.files, 2);
+	spool_close(&sp);
+}
+
+/*
+ * The removal of copies no claim holds, one of which cannot be unlinked (an I/O error):
+ * the others are removed all the same, and the caller is told (-EIO: the failed one
+ * still counts, and the primary tries again; the build before said it removed one and
+ * returned success).  Tried again, it is removed.
+ */
+static void test_unclaimed_removal_fails(void **state)
+{
+	char r1[] = "r1", err[256], path[600];
+	char *const one[] = { r1 };
+	struct spool sp;
+	int src;
+
+	(void)state;
+	spool_with_seg1_held(); /* for r1 */
+	assert_int_equal(spool_open(&sp, dir), 0);
+	src = source("walship!", 4096);
+	assert_int_equal(spool_store(&sp, src, SEG2, 4096, one, 1, NULL, err, sizeof(err)), 0);
+	close(src);
+	assert_int_equal(sp.files, 2);
+	snprintf(path, sizeof(path), "rm -rf '%s/replicas/r1'", dir);
+	assert_int_equal(system(path), 0);
+
+	fail_unlink_name = SEG1;
+	assert_int_equal(spool_remove_unclaimed(&sp), -EIO);
+	assert_null(fail_unlink_name); /* it was tried */
+	assert_int_equal(count_entries("wal"), 1); /* SEG2 removed all the same */
+	assert_int_equal(sp.files, 1);
+	assert_int_equal(sp.used_bytes, 4096); /* SEG1 still counted */
+
+	assert_int_equal(spool_remove_unclaimed(&sp), 1);
+	assert_int_equal(count_entries("wal"), 0);
+	assert_true(sp.files == 0 && sp.used_bytes == 0);
 	spool_close(&sp);
 }
 
@@ -820,6 +864,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drop_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_fsync_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_by_hand, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclaimed_removal_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dangling_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropping_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_into_another, setup, teardown),

@@ -24,11 +24,13 @@
 #                       layers, unit/<path>, system/t_NN_name)
 #   TEST_TIMEOUT=SECS   per system test (default 300, more where its `# test-timeout: N`
 #                       line says); unit binaries get the same
-#   TEST_JOBS=N         system-test slots run side by side (default 4 for two cores: the
-#                       tests mostly wait on PostgreSQL, fsync and the network, and more
-#                       slots than that only made them pay for their crowding: on a fresh
-#                       clone, 6 slots took 8 min 22 s and 858 s of system-test CPU, 4
-#                       took 7 min 55 s and 787 s; 1 runs them one by one); a test's
+#   TEST_JOBS=N         system-test slots run side by side (default 5 for two cores: the
+#                       tests mostly wait on PostgreSQL, fsync and the network: on a fresh
+#                       clone, 4 slots left the two CPUs about 70 % busy, 8 min 0 s and
+#                       646 s of system-test CPU, where 5 took 6 min 52 s and 577 s
+#                       (2026-12-06); more only made them pay for their crowding: 6 slots
+#                       took 8 min 22 s and 858 s, against 4's 7 min 55 s and 787 s on a
+#                       slower day; 1 runs them one by one); a test's
 #                       `# test-slots: N` line says how many it
 #                       takes (default 1: a test that loads both cores, e.g. the QEMU
 #                       guest, takes more)
@@ -40,7 +42,7 @@ cd "$(dirname "$0")/.."
 
 LOG_DIR=build/test-logs
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
-TEST_JOBS=${TEST_JOBS:-4}
+TEST_JOBS=${TEST_JOBS:-5}
 TESTS=${TESTS:-}
 PASSED=0
 FAILED=0
@@ -352,7 +354,7 @@ test_headers() {
 # CG_ROOT is set); its exit status, duration and CPU milliseconds (-1 when not measured) go
 # to LOG.result for report_one.
 run_one() {
-	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg= cpu=-1 left= limit=${LIMIT[$1]}
+	local script=$1 name=$2 logf=$3 start=$SECONDS rc=0 cg='' cpu=-1 left='' limit=${LIMIT[$1]}
 	local pid key value
 	if [[ -n "$CG_ROOT" ]]; then
 		cg=$CG_ROOT/${name#system/}

@@ -475,34 +475,45 @@ bool publish_ready(struct publisher *pb, int64_t now_ms, const char **why)
  * logged once, then retried quietly every PUBLISH_RETRY_MS until the module takes our
  * updates, which is logged too.
  */
-static bool pub_drain(struct publisher *pb, int64_t now_ms)
+int publish_refusal_reason(const int *errs, unsigned int n)
 {
-	char why[128];
-	int err, first = 0;
+	int first = 0;
 	bool busy = false, denied = false, overrun = false;
 
-	for (int i = 0; i < PUB_DRAIN_MAX; i++) {
-		err = nl_recvmsgs_default(pb->sk);
-		if (err == -NLE_AGAIN)
-			break;
+	for (unsigned int i = 0; i < n; i++) {
 		/* Replies that overflowed the socket (ENOBUFS, which libnl calls NLE_NOMEM,
 		 * read before those still queued) say nothing of why: the others do. */
-		if (err == -NLE_NOMEM) {
+		if (errs[i] == -NLE_NOMEM) {
 			overrun = true;
 			continue;
 		}
-		if (err < 0 && !first)
-			first = err;
-		busy = busy || err == -NLE_BUSY;
-		denied = denied || err == -NLE_PERM;
+		if (errs[i] < 0 && !first)
+			first = errs[i];
+		busy = busy || errs[i] == -NLE_BUSY;
+		denied = denied || errs[i] == -NLE_PERM;
 	}
 	/* Another publisher, or no permission, whatever came first. */
 	if (busy)
-		first = -NLE_BUSY;
-	else if (denied)
-		first = -NLE_PERM;
-	else if (!first && overrun)
-		first = -NLE_NOMEM;
+		return -NLE_BUSY;
+	if (denied)
+		return -NLE_PERM;
+	return !first && overrun ? -NLE_NOMEM : first;
+}
+
+static bool pub_drain(struct publisher *pb, int64_t now_ms)
+{
+	char why[128];
+	int errs[PUB_DRAIN_MAX], first;
+	unsigned int n = 0;
+
+	while (n < PUB_DRAIN_MAX) {
+		int err = nl_recvmsgs_default(pb->sk);
+
+		if (err == -NLE_AGAIN)
+			break;
+		errs[n++] = err;
+	}
+	first = publish_refusal_reason(errs, n);
 	if (pb->family < 0) /* refusals of what was sent before the family was dropped */
 		return true;
 	if (!first) {

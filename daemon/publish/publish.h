@@ -81,6 +81,15 @@ void publish_limits_default(struct publish_limits *lim);
 struct nlmsghdr;
 void publish_policy_parse(struct nlmsghdr *nlh, struct publish_limits *lim);
 
+/*
+ * What the kernel's replies @errs (@n of them, libnl's -NLE_* codes, 0 for a reply that
+ * was no error) say of why updates were refused, 0 for nothing: another publisher
+ * (-NLE_BUSY) or no permission (-NLE_PERM) wherever they come, else the first error;
+ * replies lost to an overrun of the socket (-NLE_NOMEM: ENOBUFS) only when nothing else
+ * says.  The publisher calls it on what it drained; exposed for tests.
+ */
+int publish_refusal_reason(const int *errs, unsigned int n);
+
 /* Close the socket: walship.ko then shows daemon "none", peers and standbys "unknown". */
 void publish_free(struct publisher *pb);
 

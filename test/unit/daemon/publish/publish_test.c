@@ -5,7 +5,9 @@
  * upstream, and only the first peer is the upstream, kept under the name of its last
  * handshake while disconnected; a name two peers have is published once; of standbys of
  * one name, the most advanced; what a module's policy dump says it takes (a module built
- * before a state was appended takes less).  The module itself is tested under QEMU
+ * before a state was appended takes less); why updates were refused, from the kernel's
+ * replies (an overrun of the socket only when no refusal says).  The module itself is
+ * tested under QEMU
  * (test/kernel/).
  */
 #include <setjmp.h>
@@ -242,6 +244,29 @@ static void test_policy_limits(void **state)
 	assert_int_equal(lim.standby_state, WALSHIP_STANDBY_MAX);
 }
 
+/* Why updates were refused, from the replies drained: an overrun (ENOBUFS, libnl's
+ * NLE_NOMEM, read first) is no reason when a refusal says one (the build before logged
+ * a burst refused for lack of CAP_NET_ADMIN as "Out of memory" and retried every 2 s);
+ * another publisher and no permission win wherever they come. */
+static void test_refusal_reason(void **state)
+{
+	const int denied[] = { -NLE_NOMEM, -NLE_PERM, -NLE_PERM };
+	const int busy_late[] = { -NLE_INVAL, -NLE_NOMEM, -NLE_BUSY };
+	const int both[] = { -NLE_PERM, -NLE_BUSY };
+	const int overrun[] = { -NLE_NOMEM, 0 };
+	const int other[] = { 0, -NLE_NOMEM, -NLE_INVAL, -NLE_RANGE };
+	const int fine[] = { 0, 0 };
+
+	(void)state;
+	assert_int_equal(publish_refusal_reason(denied, 3), -NLE_PERM);
+	assert_int_equal(publish_refusal_reason(busy_late, 3), -NLE_BUSY);
+	assert_int_equal(publish_refusal_reason(both, 2), -NLE_BUSY);
+	assert_int_equal(publish_refusal_reason(overrun, 2), -NLE_NOMEM);
+	assert_int_equal(publish_refusal_reason(other, 4), -NLE_INVAL);
+	assert_int_equal(publish_refusal_reason(fine, 2), 0);
+	assert_int_equal(publish_refusal_reason(NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_duplicates_dropped),
 		cmocka_unit_test(test_standby_most_advanced),
 		cmocka_unit_test(test_policy_limits),
+		cmocka_unit_test(test_refusal_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

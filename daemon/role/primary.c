@@ -224,6 +224,7 @@ static void drop_job_done(struct worker_job *job)
 	struct primary *pr = dj->pr;
 	char text[256];
 
+	primary_unclaimed_poll(pr); /* (copies its release could not remove: owed now) */
 	if (!dj->unregistered && dj->ret == 0) {
 		dj->unregistered = true;
 		primary_unregistered(pr, dj->name);

@@ -401,17 +401,24 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 
 		if (room == SPOOL_FITS)
 			return true;
-		/* A replica being dropped still has its files counted in the spool's use
-		 * until the drop has unlinked them: it frees the room, no other replica is
-		 * made to lose WAL for it (PostgreSQL keeps the segment and retries). */
-		if (room == SPOOL_RELEASE && pr->unclaimed_owed) {
+		/* Copies that no claim holds, or a replica being dropped, still count in the
+		 * spool's use until they are unlinked: their removal frees the room, and no
+		 * other replica is made to lose WAL for it (PostgreSQL keeps the segment and
+		 * retries).  A replica holding files whose folder is gone by hand (or no
+		 * folder any more: a link) is no registration: releasing it would free
+		 * nothing, and with spool_overflow = fail nothing else would find it while
+		 * every push fails here.  Every such one, not the slowest alone, is dropped
+		 * as such (its copies removed on the dropper thread), and this push waits
+		 * for that room too.  (Its own push found it gone only after this.) */
+		primary_unclaimed_poll(pr);
+		if (primary_unclaimed_guard(pr) || primary_drop_gone_holders(pr, p)) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full while the copies of a replica whose folder is "
 				  "gone are removed, which frees room: try again");
 			pr->st.spool_full++;
 			return false;
 		}
-		if (room == SPOOL_RELEASE && pr->dropping[0]) {
+		if (pr->dropping[0]) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full while replica \"%s\" is being dropped, which "
 				  "frees its room: try again",
@@ -425,19 +432,6 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 				  " MB of %d MB (spool_max_size) "
 				  "for replicas that are behind",
 				  used >> 20, pr->cfg.spool_max_size_mb);
-			pr->st.spool_full++;
-			return false;
-		}
-		/* A replica holding files whose folder is gone by hand (or no folder any
-		 * more: a link) is no registration: releasing it frees nothing, and the
-		 * room its copies take would be taken from another replica's WAL.  Every
-		 * such one, not the slowest alone, is dropped as such (its copies removed
-		 * on the dropper thread); this push waits for that room, as for a drop
-		 * (PostgreSQL retries).  (Its own push found it gone only after this.) */
-		if (primary_drop_gone_holders(pr, p)) {
-			push_fail(p, CTL_ERR_FAILED,
-				  "the spool is full while the copies of a replica whose folder is "
-				  "gone are removed, which frees room: try again");
 			pr->st.spool_full++;
 			return false;
 		}
@@ -498,7 +492,12 @@ void primary_unregistered(struct primary *pr, const char *name)
  * rather than make another replica lose WAL for it (primary_spool_room()).  One job,
  * run again when owed again while it ran (a removal that began before may have passed a
  * copy the folder's removal left unclaimed after), and tried again after a failure (a
- * copy it could not unlink, wal/ it could not list), as a drop's release is.
+ * copy it could not unlink, wal/ it could not list), as a drop's release is.  Owed too
+ * when the spool could not remove such a copy where no caller is told (unclaimed_left:
+ * a release, a store's end, a drop of a folder removed by hand).  A failure that lasts
+ * (an immutable file, a bad block) ends the guard after PRIMARY_UNCLAIMED_GUARD_RUNS
+ * runs: that room stays taken whatever waits, and spool_overflow = release_slowest was
+ * chosen to release replicas rather than stall the archiver; the retries go on.
  */
 static void unclaimed_job_run(struct worker_job *job)
 {
@@ -533,11 +532,15 @@ static void unclaimed_job_done(struct worker_job *job)
 		if (pr->unclaimed_wait_ms > PRIMARY_DROP_RETRY_MAX_MS)
 			pr->unclaimed_wait_ms = PRIMARY_DROP_RETRY_MAX_MS;
 		pr->unclaimed_retry_ms = clock_now_ms() + pr->unclaimed_wait_ms;
+		pr->unclaimed_failed++;
 		log_warning("could not remove every copy in \"%s/wal\" that no replica's claim "
-			    "holds: %s; tried again in %d s (a full spool does not release a "
-			    "replica for their room meanwhile)",
+			    "holds: %s; tried again in %d s%s",
 			    pr->spool.path, strerror(-pr->unclaimed_ret),
-			    pr->unclaimed_wait_ms / 1000);
+			    pr->unclaimed_wait_ms / 1000,
+			    pr->unclaimed_failed < PRIMARY_UNCLAIMED_GUARD_RUNS ?
+				    " (a full spool releases no replica for their room meanwhile)" :
+				    " (their room stays taken: a full spool releases replicas "
+				    "again, release_slowest)");
 		return;
 	}
 	if (pr->unclaimed_again) {
@@ -545,7 +548,13 @@ static void unclaimed_job_done(struct worker_job *job)
 		return;
 	}
 	pr->unclaimed_owed = false; /* (its room is free now: release_slowest may choose) */
+	pr->unclaimed_failed = 0;
 	pr->unclaimed_wait_ms = 0;
+}
+
+bool primary_unclaimed_guard(const struct primary *pr)
+{
+	return pr->unclaimed_owed && pr->unclaimed_failed < PRIMARY_UNCLAIMED_GUARD_RUNS;
 }
 
 /* A removal of unclaimed copies is owed (a replica found gone): on the dropper now, or
@@ -553,14 +562,22 @@ static void unclaimed_job_done(struct worker_job *job)
 static void unclaimed_owe(struct primary *pr)
 {
 	pr->unclaimed_owed = true;
+	pr->unclaimed_failed = 0; /* (other copies to remove: guarded anew) */
 	if (pr->unclaimed_queued)
 		pr->unclaimed_again = true;
 	else if (!pr->stopping)
 		unclaimed_submit(pr);
 }
 
+void primary_unclaimed_poll(struct primary *pr)
+{
+	if (!pr->relay && __atomic_exchange_n(&pr->spool.unclaimed_left, false, __ATOMIC_RELAXED))
+		unclaimed_owe(pr);
+}
+
 void primary_unclaimed_tick(struct primary *pr, int64_t now_ms)
 {
+	primary_unclaimed_poll(pr);
 	if (pr->unclaimed_retry_ms && now_ms >= pr->unclaimed_retry_ms && !pr->unclaimed_queued &&
 	    !pr->stopping)
 		unclaimed_submit(pr);

@@ -391,6 +391,7 @@ struct primary {
 	struct worker_job unclaimed_job;
 	int unclaimed_ret;
 	bool unclaimed_owed, unclaimed_queued, unclaimed_again;
+	unsigned int unclaimed_failed; /* runs failed in a row (primary_unclaimed_guard()) */
 	int64_t unclaimed_retry_ms;
 	int unclaimed_wait_ms;
 	struct primary_away away[PRIMARY_AWAY];
@@ -629,9 +630,16 @@ void primary_unregistered(struct primary *pr, const char *name);
  * into the spool for it again and again, holding nothing.
  */
 void primary_registration_gone(struct primary *pr, const char *name);
-/* The removal of unclaimed copies that failed, tried again once its wait is over (from
- * primary_tick()). */
+/* The removal of unclaimed copies that failed, tried again once its wait is over, and one
+ * the spool owes (unclaimed_left) begun (from primary_tick()). */
 void primary_unclaimed_tick(struct primary *pr, int64_t now_ms);
+/* A removal the spool owes (unclaimed_left) begun now. */
+void primary_unclaimed_poll(struct primary *pr);
+/* Whether a full spool waits for copies no claim holds to be removed rather than release a
+ * replica: while their removal is owed, until it failed PRIMARY_UNCLAIMED_GUARD_RUNS times
+ * in a row (10 s, then 20 s: a failure that lasts would stall the archiver for good). */
+#define PRIMARY_UNCLAIMED_GUARD_RUNS 2
+bool primary_unclaimed_guard(const struct primary *pr);
 /*
  * Pushes still waiting (fewer than sync_replicas acknowledged them) count replica @name
  * among those that hold them.  One that comes back without such a file (its disk lost,

@@ -451,6 +451,20 @@ static int spool_drop_unclaimed(struct spool *sp, const char *file)
 	return 1;
 }
 
+/* spool_drop_unclaimed() where no caller is told: a failure is logged, and the removal
+ * owed (unclaimed_left). */
+static void spool_drop_unclaimed_or_owe(struct spool *sp, const char *file)
+{
+	int ret = spool_drop_unclaimed(sp, file);
+
+	if (ret < 0) {
+		log_warning("could not remove \"%s/%s/%s\", which no replica's claim holds any "
+			    "more: %s; tried again later",
+			    sp->path, SPOOL_WAL, file, strerror(-ret));
+		__atomic_store_n(&sp->unclaimed_left, true, __ATOMIC_RELAXED);
+	}
+}
+
 static void spool_pin(struct spool *sp, struct spool_pin *pin, const char *file)
 {
 	pin->file = file;
@@ -470,7 +484,7 @@ static void spool_unpin(struct spool *sp, struct spool_pin *pin)
 	for (pp = &sp->pinned; *pp != pin; pp = &(*pp)->next)
 		;
 	*pp = pin->next;
-	spool_drop_unclaimed(sp, pin->file);
+	spool_drop_unclaimed_or_owe(sp, pin->file);
 	pthread_mutex_unlock(&sp->lock);
 }
 
@@ -574,7 +588,7 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 	/* The last claim gone, the copy goes; under the lock, so that a store does not pin
 	 * the name and link the copy between the check of its link count and its removal. */
 	pthread_mutex_lock(&sp->lock);
-	spool_drop_unclaimed(sp, file);
+	spool_drop_unclaimed_or_owe(sp, file);
 	pthread_mutex_unlock(&sp->lock);
 	return dropped;
 }
@@ -743,9 +757,13 @@ int spool_release_dropped(struct spool *sp, const char *name)
 	if (faccessat(sp->replicas_fd, gone, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
 		return spool_drop_dir(sp, gone);
 	/* Not there: its claims went by hand with its folder (spool_unregister()), or a
-	 * release before removed it and failed after; copies no claim holds are its. */
+	 * release before removed it and failed after; copies no claim holds are its.  One
+	 * that cannot be removed (it may be no copy of its: a folder removed by hand does
+	 * not say whose they were) fails no drop: its removal is owed (unclaimed_left). */
 	ret = spool_remove_unclaimed(sp);
-	return ret < 0 ? ret : 0;
+	if (ret < 0)
+		__atomic_store_n(&sp->unclaimed_left, true, __ATOMIC_RELAXED);
+	return 0;
 }
 
 int spool_drop(struct spool *sp, const char *name)

@@ -58,6 +58,11 @@ struct spool {
 	/* set (atomically) when the daemon stops: a drop's release ends where it is and is
 	 * finished at the next spool_open(), so that a stop is not held up by it */
 	bool stopping;
+	/* set (atomically) when a copy no claim holds could not be removed (an I/O error, an
+	 * immutable file; logged) where no caller is told (a release, a store's end, a drop
+	 * of a folder removed by hand): it still counts in used_bytes, and its removal is
+	 * owed (spool_remove_unclaimed(), the primary's dropper) */
+	bool unclaimed_left;
 	uint64_t files;
 	pthread_mutex_t lock; /* guards pinned, and a release's removal of a copy */
 	struct spool_pin *pinned; /* the names spool_store() works on */
@@ -119,7 +124,8 @@ int spool_drop(struct spool *sp, const char *name);
  * the rename is done, even if the fsync of replicas/ after it fails (logged as a
  * warning): @name is unregistered for every store from then on; and 0 when @name's
  * directory is not there (removed by hand), spool_release_dropped() then removing the
- * copies no claim holds (spool_remove_unclaimed()). */
+ * copies no claim holds (spool_remove_unclaimed(); returning 0 when one could not be,
+ * which may be no copy of @name's: unclaimed_left is set). */
 int spool_unregister(struct spool *sp, const char *name);
 int spool_release_dropped(struct spool *sp, const char *name);
 

@@ -5,7 +5,10 @@
 #   a file held already takes no room and is answered;
 # - spool_overflow = release_slowest (reloaded with SIGHUP): the replica furthest behind
 #   loses its held files, which status shows as a range, counts, and reports with exit
-#   status 3, also after a restart; the replica then catches up on what is still held.
+#   status 3, also after a restart; the replica then catches up on what is still held;
+# - a full spool (spool_overflow = fail) whose room a replica's folder removed by hand still
+#   takes: the push fails ("try again") until that replica is dropped and its copies
+#   removed, then succeeds.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -29,12 +32,16 @@ write_primary_conf "$PCONF" "$TEST_DIR/ws-primary" "$NS_P" push_timeout=5s \
 write_replica_conf "$R1CONF" "$TEST_DIR/ws-r1" "$NS_P"
 write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
 
-log "making 3 real WAL segments"
-pg_make_segments 3 "$SCRATCH"
+log "making 5 real WAL segments"
+pg_make_segments 5 "$SCRATCH"
 
 peer_field() {
 	walship_status "$PCONF" --json | jq -r --arg n "$1" --arg f "$2" \
 		'[.peers[] | select(.name == $n)][0][$f]'
+}
+# (a function: wait_for evaluates it at every poll)
+spool_empty() {
+	test "$(status_counter "$PCONF" spool_files)" = 0
 }
 push_ok() {
 	assert_exit 0 "push $1" walship_push_as_postgres "$PCONF" "$SCRATCH/$1"
@@ -87,7 +94,31 @@ walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
 wait_for 30 "ws-r2 to receive ${SEGS[2]}" test -f "$TEST_DIR/ws-r2/archive/${SEGS[2]}"
 assert_file_identical "$SCRATCH/${SEGS[2]}" "$TEST_DIR/ws-r2/archive/${SEGS[2]}"
 assert_file_absent "$TEST_DIR/ws-r2/archive/${SEGS[1]}"
-for seg in "${SEGS[@]}"; do
+for seg in "${SEGS[@]:0:3}"; do
 	assert_file_identical "$SCRATCH/$seg" "$TEST_DIR/ws-r1/archive/$seg"
 done
+
+log "spool_overflow = fail, the spool full of what ws-r2 holds, and its folder removed by hand"
+sed -i 's/^spool_overflow = .*/spool_overflow = fail/' "$PCONF"
+kill -HUP "${WS_DAEMON_PID[$PCONF]}"
+wait_for 10 "the reload" grep -q 'parameter "spool_overflow" changed to "fail"' \
+	"$TEST_DIR/ws-primary.log"
+walshipd_stop "$R2CONF"
+wait_for 10 "ws-r2 away" peers_streaming_are "$PCONF" 1
+push_ok "${SEGS[3]}"
+push_ok "${SEGS[4]}"
+assert_eq 2 "$(peer_field ws-r2 held)" "files held for ws-r2"
+rm -rf "$TEST_DIR/ws-primary/spool/replicas/ws-r2"
+# The push that needs room finds ws-r2's folder gone and fails until its copies are
+# removed (PostgreSQL retries); the build before refused it for a full spool, and every
+# push after it, until ws-r2 connected again or walshipd restarted.
+assert_fails "push while ws-r2's copies are removed" walship_push_as_postgres "$PCONF" \
+	"$SCRATCH/${SEGS[2]}"
+grep -q "whose folder is gone are removed, which frees room: try again" "$TEST_DIR/last.out" ||
+	fail "unclear reason: $(cat "$TEST_DIR/last.out")"
+grep -q 'replica "ws-r2" is no longer registered' "$TEST_DIR/ws-primary.log" ||
+	fail "the primary did not say ws-r2 is no longer registered"
+wait_for 10 "the spool to be empty" spool_empty
+push_ok "${SEGS[2]}"
+assert_eq 1 "$(status_counter "$PCONF" registered_replicas)" "registered replicas"
 log "PASS"

@@ -441,6 +441,10 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 				  "the spool is full and releasing a replica failed");
 			return false;
 		}
+		/* Copies of its that the spool could not remove free no room: releasing
+		 * another replica for it would not either (primary_unclaimed_guard()). */
+		if (primary_unclaimed_poll(pr))
+			pr->unclaimed_stuck = true;
 		log_warning("spool full: replica \"%s\" lost %" PRIu64
 			    " held file(s), now %s to %s "
 			    "(%" PRIu64 " in all)",
@@ -487,23 +491,29 @@ void primary_unregistered(struct primary *pr, const char *name)
 
 /*
  * Removing the copies no claim holds any more, on the dropper thread: owed from when a
- * replica is found gone (its claims went with its folder) until a removal that began
- * after that has ended without a failure.  Meanwhile release_slowest waits for that room
- * rather than make another replica lose WAL for it (primary_spool_room()).  One job,
- * run again when owed again while it ran (a removal that began before may have passed a
- * copy the folder's removal left unclaimed after), and tried again after a failure (a
- * copy it could not unlink, wal/ it could not list), as a drop's release is.  Owed too
- * when the spool could not remove such a copy where no caller is told (unclaimed_left:
- * a release, a store's end, a drop of a folder removed by hand).  A failure that lasts
- * (an immutable file, a bad block) ends the guard after PRIMARY_UNCLAIMED_GUARD_RUNS
- * runs: that room stays taken whatever waits, and spool_overflow = release_slowest was
- * chosen to release replicas rather than stall the archiver; the retries go on.
+ * replica is found gone (its claims went with its folder), or the spool could not remove
+ * such a copy where no caller is told (unclaimed_left: a release, a store's end, a drop
+ * of a folder removed by hand, a start), until a removal that began after that has ended
+ * without a failure.  One job, run again when owed again while it ran (a removal that
+ * began before may have passed a copy left unclaimed after), and tried again after a
+ * failure (a copy it could not unlink, wal/ it could not list) 10 s later, doubling up
+ * to 5 min, as a drop's release is; a failure the spool reports while a retry waits
+ * waits for it (or a failing disk would set off a full pass at every release).
+ *
+ * What a full spool does meanwhile (primary_spool_room()):
+ * - after a replica found gone, it waits for the room its copies free rather than make
+ *   another replica lose WAL for it (release_slowest): while that removal runs, and for
+ *   PRIMARY_UNCLAIMED_GUARD_MS after it was owed.  A failure that lasts (an immutable
+ *   file, a bad block) leaves that room taken whatever waits, and release_slowest was
+ *   chosen to release replicas rather than stall the archiver: it goes on then;
+ * - a release of a replica that leaves copies the spool could not remove frees none of
+ *   their room: no other replica is released for it (stuck) until a removal succeeds.
  */
 static void unclaimed_job_run(struct worker_job *job)
 {
 	struct primary *pr = container_of(job, struct primary, unclaimed_job);
 
-	pr->unclaimed_ret = spool_remove_unclaimed(&pr->spool); /* logs each one */
+	pr->unclaimed_ret = spool_remove_unclaimed(&pr->spool); /* logs what it could not */
 }
 
 static void unclaimed_job_done(struct worker_job *job);
@@ -526,53 +536,51 @@ static void unclaimed_job_done(struct worker_job *job)
 	if (pr->stopping)
 		return; /* (cut short, or not: spool_open() removes them at the next start) */
 	if (pr->unclaimed_ret < 0) {
-		/* 10 s, doubling up to 5 min, as a drop's release */
 		pr->unclaimed_wait_ms =
 			pr->unclaimed_wait_ms ? pr->unclaimed_wait_ms * 2 : PRIMARY_DROP_RETRY_MS;
 		if (pr->unclaimed_wait_ms > PRIMARY_DROP_RETRY_MAX_MS)
 			pr->unclaimed_wait_ms = PRIMARY_DROP_RETRY_MAX_MS;
 		pr->unclaimed_retry_ms = clock_now_ms() + pr->unclaimed_wait_ms;
-		pr->unclaimed_failed++;
 		log_warning("could not remove every copy in \"%s/wal\" that no replica's claim "
-			    "holds: %s; tried again in %d s%s",
+			    "holds: %s; tried again in %d s",
 			    pr->spool.path, strerror(-pr->unclaimed_ret),
-			    pr->unclaimed_wait_ms / 1000,
-			    pr->unclaimed_failed < PRIMARY_UNCLAIMED_GUARD_RUNS ?
-				    " (a full spool releases no replica for their room meanwhile)" :
-				    " (their room stays taken: a full spool releases replicas "
-				    "again, release_slowest)");
+			    pr->unclaimed_wait_ms / 1000);
 		return;
 	}
 	if (pr->unclaimed_again) {
 		unclaimed_submit(pr);
 		return;
 	}
-	pr->unclaimed_owed = false; /* (its room is free now: release_slowest may choose) */
-	pr->unclaimed_failed = 0;
+	pr->unclaimed_owed = false; /* (their room is free now: release_slowest may choose) */
+	pr->unclaimed_stuck = false;
 	pr->unclaimed_wait_ms = 0;
 }
 
 bool primary_unclaimed_guard(const struct primary *pr)
 {
-	return pr->unclaimed_owed && pr->unclaimed_failed < PRIMARY_UNCLAIMED_GUARD_RUNS;
+	return pr->unclaimed_owed && (pr->unclaimed_stuck || pr->unclaimed_queued ||
+				      clock_now_ms() < pr->unclaimed_guard_until_ms);
 }
 
-/* A removal of unclaimed copies is owed (a replica found gone): on the dropper now, or
- * once the one running ends. */
-static void unclaimed_owe(struct primary *pr)
+/* A removal of unclaimed copies is owed: on the dropper now, or once the one running
+ * ends; one the spool reports (not @gone) while a retry waits, with the retry. */
+static void unclaimed_owe(struct primary *pr, bool gone)
 {
 	pr->unclaimed_owed = true;
-	pr->unclaimed_failed = 0; /* (other copies to remove: guarded anew) */
+	if (gone)
+		pr->unclaimed_guard_until_ms = clock_now_ms() + PRIMARY_UNCLAIMED_GUARD_MS;
 	if (pr->unclaimed_queued)
 		pr->unclaimed_again = true;
-	else if (!pr->stopping)
+	else if (!pr->stopping && (gone || !pr->unclaimed_retry_ms))
 		unclaimed_submit(pr);
 }
 
-void primary_unclaimed_poll(struct primary *pr)
+bool primary_unclaimed_poll(struct primary *pr)
 {
-	if (!pr->relay && __atomic_exchange_n(&pr->spool.unclaimed_left, false, __ATOMIC_RELAXED))
-		unclaimed_owe(pr);
+	if (pr->relay || !__atomic_exchange_n(&pr->spool.unclaimed_left, false, __ATOMIC_RELAXED))
+		return false;
+	unclaimed_owe(pr, false);
+	return true;
 }
 
 void primary_unclaimed_tick(struct primary *pr, int64_t now_ms)
@@ -599,7 +607,7 @@ void primary_registration_gone(struct primary *pr, const char *name)
 		   "now on, and it registers anew when it connects again.");
 	/* Owed before what forgetting it sets off (pushes checked again), so that none of
 	 * those makes another replica lose WAL for the room its copies still take. */
-	unclaimed_owe(pr);
+	unclaimed_owe(pr, true);
 	primary_unregistered(pr, own);
 	/* Connected, it would go on streaming unregistered, nothing held for it once it
 	 * leaves: closed (at the next pump), it registers anew as it connects again. */

@@ -391,7 +391,9 @@ struct primary {
 	struct worker_job unclaimed_job;
 	int unclaimed_ret;
 	bool unclaimed_owed, unclaimed_queued, unclaimed_again;
-	unsigned int unclaimed_failed; /* runs failed in a row (primary_unclaimed_guard()) */
+	/* a release left copies the spool could not remove (primary_unclaimed_guard()) */
+	bool unclaimed_stuck;
+	int64_t unclaimed_guard_until_ms; /* a replica found gone: its room waited for */
 	int64_t unclaimed_retry_ms;
 	int unclaimed_wait_ms;
 	struct primary_away away[PRIMARY_AWAY];
@@ -633,12 +635,14 @@ void primary_registration_gone(struct primary *pr, const char *name);
 /* The removal of unclaimed copies that failed, tried again once its wait is over, and one
  * the spool owes (unclaimed_left) begun (from primary_tick()). */
 void primary_unclaimed_tick(struct primary *pr, int64_t now_ms);
-/* A removal the spool owes (unclaimed_left) begun now. */
-void primary_unclaimed_poll(struct primary *pr);
+/* A removal the spool owes (unclaimed_left) begun (or left to the retry that waits);
+ * returns whether one was owed. */
+bool primary_unclaimed_poll(struct primary *pr);
 /* Whether a full spool waits for copies no claim holds to be removed rather than release a
- * replica: while their removal is owed, until it failed PRIMARY_UNCLAIMED_GUARD_RUNS times
- * in a row (10 s, then 20 s: a failure that lasts would stall the archiver for good). */
-#define PRIMARY_UNCLAIMED_GUARD_RUNS 2
+ * replica: while their removal is owed, and runs, or for PRIMARY_UNCLAIMED_GUARD_MS after
+ * a replica was found gone (a failure that lasts would stall the archiver for good), or
+ * after a release left copies it could not remove, until a removal succeeds. */
+#define PRIMARY_UNCLAIMED_GUARD_MS 30000
 bool primary_unclaimed_guard(const struct primary *pr);
 /*
  * Pushes still waiting (fewer than sync_replicas acknowledged them) count replica @name

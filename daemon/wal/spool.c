@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/compiler.h"
 #include "common/crc32c.h"
 #include "common/durable.h"
@@ -192,11 +194,17 @@ int spool_open(struct spool *sp, const char *path)
 		 * not answered: PostgreSQL pushes it again): it would count against
 		 * spool_max_size for ever.  As spool_drop_unclaimed() does; history files
 		 * are kept (spool_keep_history()). */
-		if (sb.st_nlink <= 1 && !is_history_name(names[i]) &&
-		    unlinkat(sp->wal_fd, names[i], 0) == 0) {
-			log_log("removed \"%s/%s/%s\": no replica's claim holds it", path,
-				SPOOL_WAL, names[i]);
-			continue;
+		if (sb.st_nlink <= 1 && !is_history_name(names[i])) {
+			if (unlinkat(sp->wal_fd, names[i], 0) == 0) {
+				log_log("removed \"%s/%s/%s\": no replica's claim holds it", path,
+					SPOOL_WAL, names[i]);
+				continue;
+			}
+			/* counted, and its removal owed (tried again by the daemon) */
+			log_warning("could not remove \"%s/%s/%s\", which no replica's claim "
+				    "holds: %s; tried again later",
+				    path, SPOOL_WAL, names[i], strerror(errno));
+			sp->unclaimed_left = true;
 		}
 		sp->used_bytes += (uint64_t)sb.st_size;
 		if (is_history_name(names[i]))
@@ -451,18 +459,28 @@ static int spool_drop_unclaimed(struct spool *sp, const char *file)
 	return 1;
 }
 
-/* spool_drop_unclaimed() where no caller is told: a failure is logged, and the removal
- * owed (unclaimed_left). */
+/* spool_drop_unclaimed() where no caller is told (sp->lock held): a failure is logged,
+ * at most once a minute with the count since (a failing disk fails every release: one
+ * line per acknowledged segment, thousands for a drop, would bury the log), and the
+ * removal owed (unclaimed_left). */
+#define SPOOL_LEFT_LOG_MS 60000
 static void spool_drop_unclaimed_or_owe(struct spool *sp, const char *file)
 {
 	int ret = spool_drop_unclaimed(sp, file);
+	int64_t now;
 
-	if (ret < 0) {
-		log_warning("could not remove \"%s/%s/%s\", which no replica's claim holds any "
-			    "more: %s; tried again later",
-			    sp->path, SPOOL_WAL, file, strerror(-ret));
-		__atomic_store_n(&sp->unclaimed_left, true, __ATOMIC_RELAXED);
-	}
+	if (ret >= 0)
+		return;
+	__atomic_store_n(&sp->unclaimed_left, true, __ATOMIC_RELAXED);
+	sp->left_unlogged++;
+	now = clock_now_ms();
+	if (sp->left_logged_ms && now - sp->left_logged_ms < SPOOL_LEFT_LOG_MS)
+		return;
+	log_warning("could not remove \"%s/%s/%s\", which no replica's claim holds any more: "
+		    "%s (%" PRIu64 " such failure(s) since the last said); tried again later",
+		    sp->path, SPOOL_WAL, file, strerror(-ret), sp->left_unlogged);
+	sp->left_unlogged = 0;
+	sp->left_logged_ms = now;
 }
 
 static void spool_pin(struct spool *sp, struct spool_pin *pin, const char *file)
@@ -595,8 +613,8 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 
 int spool_remove_unclaimed(struct spool *sp)
 {
-	char **names;
-	int n = spool_list(sp->wal_fd, is_wal_name, &names), removed = 0, failed = 0;
+	char **names, first[64] = "";
+	int n = spool_list(sp->wal_fd, is_wal_name, &names), removed = 0, failed = 0, nfailed = 0;
 
 	if (n < 0)
 		return n;
@@ -612,13 +630,17 @@ int spool_remove_unclaimed(struct spool *sp)
 			removed++;
 		} else if (dropped < 0) {
 			/* the rest is removed all the same; the caller is told it is not done */
-			log_warning("could not remove \"%s/%s/%s\", which no replica's claim "
-				    "holds: %s",
-				    sp->path, SPOOL_WAL, names[i], strerror(-dropped));
-			failed = failed ? failed : dropped;
+			if (!nfailed++) {
+				failed = dropped;
+				snprintf(first, sizeof(first), "%s", names[i]);
+			}
 		}
 	}
 	spool_free_names(names, n);
+	if (nfailed)
+		log_warning("could not remove %d file(s) in \"%s/%s\" that no replica's claim "
+			    "holds, the first \"%s\": %s",
+			    nfailed, sp->path, SPOOL_WAL, first, strerror(-failed));
 	return failed ? failed : removed;
 }
 

@@ -63,6 +63,9 @@ struct spool {
 	 * of a folder removed by hand): it still counts in used_bytes, and its removal is
 	 * owed (spool_remove_unclaimed(), the primary's dropper) */
 	bool unclaimed_left;
+	/* such failures not logged yet, and when the last was (under @lock) */
+	uint64_t left_unlogged;
+	int64_t left_logged_ms;
 	uint64_t files;
 	pthread_mutex_t lock; /* guards pinned, and a release's removal of a copy */
 	struct spool_pin *pinned; /* the names spool_store() works on */

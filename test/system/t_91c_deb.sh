@@ -3,8 +3,10 @@
 # lintian reports no error (make deb fails on one); installed on this machine, walship
 # puts its programs, units and documents in place (walship linking libc alone, with
 # libssl3 in its Depends for walship password), makes the system user walship (in
-# group postgres), its access rules 0640 root:walship and walship.conf 0644 (walship push
-# runs as postgres and reads it); walshipd starts from
+# group postgres) and its state directory /var/lib/walship 0755 walship:walship (made by
+# root, systemd would chown all below it to walship: debian/walship.postinst), its access
+# rules 0640 root:walship and walship.conf 0644 (walship push runs as postgres and reads
+# it); walshipd starts from
 # walshipd.service's ExecStart= line with that configuration filled in, as the unit runs
 # it (user walship, its ambient capabilities, LimitMEMLOCK=, its directories), and its
 # registered buffers fit the unit's memlock limit; walship-dkms registers the module with
@@ -102,6 +104,9 @@ echo secret | walship password t91c | grep -q '^t91c SCRAM-SHA-256\$4096:' ||
 # run as postgres.
 assert_eq "640 root walship" "$(stat -c '%a %U %G' /etc/walship/hba.conf)" "hba.conf's mode"
 assert_eq "644 root root" "$(stat -c '%a %U %G' /etc/walship/walship.conf)" "walship.conf's mode"
+# The unit's StateDirectory=, walship's before walshipd first starts (README's install -d
+# of a replica's archive below it then leaves the archive's group alone).
+assert_eq "755 walship walship" "$(stat -c '%a %U %G' /var/lib/walship)" "/var/lib/walship's mode"
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd walship)
 ((uid < 1000)) || fail "walship is not a system user (uid $uid)"
 assert_eq /var/lib/walship "$home" "walship's home"
@@ -150,6 +155,7 @@ read -ra exec_start <<<"$(unit_value ExecStart)"
 caps=$(unit_value AmbientCapabilities | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
 memlock=$(unit_value LimitMEMLOCK)
 install -d -o walship -g walship -m "$(unit_value RuntimeDirectoryMode)" /run/walship
+# (/var/lib/walship is the package's already, checked above: as systemd, set its mode again)
 install -d -o walship -g walship -m "$(unit_value StateDirectoryMode)" /var/lib/walship
 # Raising RLIMIT_MEMLOCK needs CAP_SYS_RESOURCE, which a test machine in a container may
 # lack: then the daemon runs with the limit it has, and must go on with copying I/O.

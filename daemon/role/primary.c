@@ -109,6 +109,7 @@ static void primary_fill_status(void *state, struct status_node *n)
 	n->connections_refused = pr->st.connections_refused + pr->control.refused;
 	n->spool_files = pr->spool.files;
 	n->spool_bytes = pr->spool.used_bytes;
+	n->spool_unremovable = __atomic_load_n(&pr->spool.unremovable, __ATOMIC_RELAXED);
 	n->registered_replicas = (uint64_t)pr->nregistered;
 	n->lost_files = 0;
 	for (int k = 0; k < pr->nregistered; k++)

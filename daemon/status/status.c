@@ -443,6 +443,12 @@ static void render_text(struct sbuf *sb, const struct status_node *n)
 				  "spool overflow:      %" PRIu64 " push(es) refused, %" PRIu64
 				  " file(s) lost by replicas\n",
 				  n->spool_full, n->lost_files);
+		if (n->spool_unremovable)
+			sb_printf(sb,
+				  "spool removals:      %" PRIu64
+				  " failure(s) to remove a copy no claim holds (its room stays "
+				  "taken; tried again; see the log)\n",
+				  n->spool_unremovable);
 	} else {
 		sb_printf(sb, "files stored:        %" PRIu64 " (%" PRIu64 " bytes)\n",
 			  n->files_stored, n->bytes_stored);

@@ -50,6 +50,8 @@
 	X(registered_replicas, GAUGE,                                                                    \
 	  "Primary: replicas the spool holds WAL for; relay: downstream replicas registered.")           \
 	X(spool_full, COUNTER, "Primary: pushes refused because the spool was full.")                    \
+	X(spool_unremovable, COUNTER,                                                                    \
+	  "Primary: failures to remove a spool copy no claim holds (I/O errors; tried again).")          \
 	X(lost_files, GAUGE, "Primary: files released for replicas on spool overflow.")                  \
 	X(spool_copies, COUNTER, "Primary: pushed files copied into the spool.")                         \
 	X(spool_avoided, COUNTER,                                                                        \

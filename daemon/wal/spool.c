@@ -205,6 +205,7 @@ int spool_open(struct spool *sp, const char *path)
 				    "holds: %s; tried again later",
 				    path, SPOOL_WAL, names[i], strerror(errno));
 			sp->unclaimed_left = true;
+			sp->unremovable++;
 		}
 		sp->used_bytes += (uint64_t)sb.st_size;
 		if (is_history_name(names[i]))
@@ -438,6 +439,13 @@ static bool spool_pinned(const struct spool *sp, const char *file)
 	return false;
 }
 
+/* A copy no claim holds could not be removed (@err): counted (status), and returned. */
+static int spool_unremovable(struct spool *sp, int err)
+{
+	__atomic_add_fetch(&sp->unremovable, 1, __ATOMIC_RELAXED);
+	return err;
+}
+
 /* Remove wal/@file if no claim links it (link count 1: only wal/ holds it), unless
  * spool_store() works on it (sp->lock held) or it is a history file (kept for good:
  * spool_keep_history()).  Returns 1 removed, 0 kept (claimed, pinned, a history file,
@@ -449,11 +457,11 @@ static int spool_drop_unclaimed(struct spool *sp, const char *file)
 	if (spool_pinned(sp, file) || is_history_name(file))
 		return 0;
 	if (fstatat(sp->wal_fd, file, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT ? 0 : spool_unremovable(sp, -errno);
 	if (sb.st_nlink > 1)
 		return 0;
 	if (unlinkat(sp->wal_fd, file, 0) < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT ? 0 : spool_unremovable(sp, -errno);
 	__atomic_sub_fetch(&sp->used_bytes, (uint64_t)sb.st_size, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&sp->files, 1, __ATOMIC_RELAXED);
 	return 1;

@@ -63,6 +63,8 @@ struct spool {
 	 * of a folder removed by hand): it still counts in used_bytes, and its removal is
 	 * owed (spool_remove_unclaimed(), the primary's dropper) */
 	bool unclaimed_left;
+	/* failures to remove a copy no claim holds, ever (atomic: status) */
+	uint64_t unremovable;
 	/* such failures not logged yet, and when the last was (under @lock) */
 	uint64_t left_unlogged;
 	int64_t left_logged_ms;

@@ -189,6 +189,8 @@ if ((immutable)); then
 		"could not remove every copy in .* that no replica's claim holds: .*tried again in 10 s" \
 		"$TEST_DIR/ws-primary.log"
 	assert_eq 1 "$(status_counter "$PCONF" spool_files)" "files in the spool, one immutable"
+	(($(status_counter "$PCONF" spool_unremovable) >= 1)) ||
+		fail "walship status does not count the failed removal"
 	chattr -i "$SPOOLDIR/wal/${SEGS[0]}"
 	log "ok: the removal failed, and is tried again"
 else

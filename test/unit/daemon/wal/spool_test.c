@@ -455,6 +455,7 @@ static void test_unclaimed_removal_fails(void **state)
 	assert_int_equal(count_entries("wal"), 1); /* SEG2 removed all the same */
 	assert_int_equal(sp.files, 1);
 	assert_int_equal(sp.used_bytes, 4096); /* SEG1 still counted */
+	assert_int_equal(sp.unremovable, 1); /* (status) */
 
 	assert_int_equal(spool_remove_unclaimed(&sp), 1);
 	assert_int_equal(count_entries("wal"), 0);
@@ -484,6 +485,7 @@ static void test_unclaimed_left_owed(void **state)
 	assert_int_equal(spool_release(&sp, "r1", SEG1), 1);
 	assert_null(fail_unlink_name);
 	assert_true(sp.unclaimed_left);
+	assert_int_equal(sp.unremovable, 1);
 	assert_int_equal(count_entries("wal"), 1);
 	assert_int_equal(spool_remove_unclaimed(&sp), 1);
 	sp.unclaimed_left = false;
@@ -498,6 +500,7 @@ static void test_unclaimed_left_owed(void **state)
 	assert_int_equal(spool_release_dropped(&sp, "r1"), 0);
 	assert_null(fail_unlink_name);
 	assert_true(sp.unclaimed_left);
+	assert_int_equal(sp.unremovable, 2);
 	assert_int_equal(count_entries("wal"), 1);
 	spool_close(&sp);
 }

@@ -393,7 +393,7 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			reserved + __atomic_load_n(&pr->spool.kept_bytes, __ATOMIC_RELAXED);
 		int slowest = -1;
 		struct spool_lost lost;
-		uint64_t released;
+		uint64_t released, unremovable;
 		enum spool_room room =
 			spool_room_decide(used, fixed, p->size, max,
 					  pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
@@ -412,9 +412,13 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		 * for that room too.  (Its own push found it gone only after this.) */
 		primary_unclaimed_poll(pr);
 		if (primary_unclaimed_guard(pr) || primary_drop_gone_holders(pr, p)) {
-			push_fail(p, CTL_ERR_FAILED,
-				  "the spool is full while the copies of a replica whose folder is "
-				  "gone are removed, which frees room: try again");
+			push_fail(
+				p, CTL_ERR_FAILED, "%s",
+				clock_now_ms() < pr->unclaimed_guard_until_ms ?
+					"the spool is full while the copies of a replica whose "
+					"folder is gone are removed, which frees room: try again" :
+					"the spool is full while copies no replica's claim holds "
+					"are removed, which frees room: try again");
 			pr->st.spool_full++;
 			return false;
 		}
@@ -435,16 +439,13 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			pr->st.spool_full++;
 			return false;
 		}
+		unremovable = __atomic_load_n(&pr->spool.unremovable, __ATOMIC_RELAXED);
 		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released) <
 		    0) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full and releasing a replica failed");
 			return false;
 		}
-		/* Copies of its that the spool could not remove free no room: releasing
-		 * another replica for it would not either (primary_unclaimed_guard()). */
-		if (primary_unclaimed_poll(pr))
-			pr->unclaimed_stuck = true;
 		log_warning("spool full: replica \"%s\" lost %" PRIu64
 			    " held file(s), now %s to %s "
 			    "(%" PRIu64 " in all)",
@@ -456,6 +457,22 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		pr->lost[slowest] = lost;
 		pr->held[slowest] = 0;
 		pr->st.lost_files += released;
+		/* Its copies could not be removed (an I/O error, an immutable file: said and
+		 * owed by the spool): no room was freed, and this push releases no other
+		 * replica for it (on a failing directory every release would free as little);
+		 * it fails, and the next may release the next replica. */
+		if (__atomic_load_n(&pr->spool.unremovable, __ATOMIC_RELAXED) != unremovable &&
+		    __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +
+				    __atomic_load_n(&pr->spool_reserved, __ATOMIC_RELAXED) >=
+			    used) {
+			primary_unclaimed_poll(pr);
+			push_fail(p, CTL_ERR_FAILED,
+				  "the spool is full, and releasing replica \"%s\" freed no room: "
+				  "copies it held could not be removed (see the log); try again",
+				  pr->registered[slowest]);
+			pr->st.spool_full++;
+			return false;
+		}
 	}
 }
 
@@ -506,8 +523,9 @@ void primary_unregistered(struct primary *pr, const char *name)
  *   PRIMARY_UNCLAIMED_GUARD_MS after it was owed.  A failure that lasts (an immutable
  *   file, a bad block) leaves that room taken whatever waits, and release_slowest was
  *   chosen to release replicas rather than stall the archiver: it goes on then;
- * - a release of a replica that leaves copies the spool could not remove frees none of
- *   their room: no other replica is released for it (stuck) until a removal succeeds.
+ * - a release of a replica whose copies the spool could not remove, freeing no room,
+ *   ends the push (failed): it releases no other replica for that room (on a failing
+ *   directory each would free as little); the next push may.
  */
 static void unclaimed_job_run(struct worker_job *job)
 {
@@ -545,6 +563,10 @@ static void unclaimed_job_done(struct worker_job *job)
 			    "holds: %s; tried again in %d s",
 			    pr->spool.path, strerror(-pr->unclaimed_ret),
 			    pr->unclaimed_wait_ms / 1000);
+		/* A replica found gone while it ran, whose copies it may have passed: their
+		 * removal now, within the guard, not after the wait */
+		if (pr->unclaimed_again && clock_now_ms() < pr->unclaimed_guard_until_ms)
+			unclaimed_submit(pr);
 		return;
 	}
 	if (pr->unclaimed_again) {
@@ -552,14 +574,13 @@ static void unclaimed_job_done(struct worker_job *job)
 		return;
 	}
 	pr->unclaimed_owed = false; /* (their room is free now: release_slowest may choose) */
-	pr->unclaimed_stuck = false;
 	pr->unclaimed_wait_ms = 0;
 }
 
 bool primary_unclaimed_guard(const struct primary *pr)
 {
-	return pr->unclaimed_owed && (pr->unclaimed_stuck || pr->unclaimed_queued ||
-				      clock_now_ms() < pr->unclaimed_guard_until_ms);
+	return pr->unclaimed_owed &&
+	       (pr->unclaimed_queued || clock_now_ms() < pr->unclaimed_guard_until_ms);
 }
 
 /* A removal of unclaimed copies is owed: on the dropper now, or once the one running
@@ -567,8 +588,10 @@ bool primary_unclaimed_guard(const struct primary *pr)
 static void unclaimed_owe(struct primary *pr, bool gone)
 {
 	pr->unclaimed_owed = true;
-	if (gone)
+	if (gone) {
 		pr->unclaimed_guard_until_ms = clock_now_ms() + PRIMARY_UNCLAIMED_GUARD_MS;
+		pr->unclaimed_wait_ms = 0; /* (a failure of its pass retried 10 s later) */
+	}
 	if (pr->unclaimed_queued)
 		pr->unclaimed_again = true;
 	else if (!pr->stopping && (gone || !pr->unclaimed_retry_ms))

@@ -391,8 +391,6 @@ struct primary {
 	struct worker_job unclaimed_job;
 	int unclaimed_ret;
 	bool unclaimed_owed, unclaimed_queued, unclaimed_again;
-	/* a release left copies the spool could not remove (primary_unclaimed_guard()) */
-	bool unclaimed_stuck;
 	int64_t unclaimed_guard_until_ms; /* a replica found gone: its room waited for */
 	int64_t unclaimed_retry_ms;
 	int unclaimed_wait_ms;
@@ -640,8 +638,7 @@ void primary_unclaimed_tick(struct primary *pr, int64_t now_ms);
 bool primary_unclaimed_poll(struct primary *pr);
 /* Whether a full spool waits for copies no claim holds to be removed rather than release a
  * replica: while their removal is owed, and runs, or for PRIMARY_UNCLAIMED_GUARD_MS after
- * a replica was found gone (a failure that lasts would stall the archiver for good), or
- * after a release left copies it could not remove, until a removal succeeds. */
+ * a replica was found gone (a failure that lasts would stall the archiver for good). */
 #define PRIMARY_UNCLAIMED_GUARD_MS 30000
 bool primary_unclaimed_guard(const struct primary *pr);
 /*

@@ -539,7 +539,7 @@ static void unclaimed_job_done(struct worker_job *job);
 static void unclaimed_submit(struct primary *pr)
 {
 	pr->unclaimed_queued = true;
-	pr->unclaimed_again = false;
+	pr->unclaimed_again = pr->unclaimed_again_gone = false;
 	pr->unclaimed_retry_ms = 0;
 	pr->unclaimed_job.run = unclaimed_job_run;
 	pr->unclaimed_job.done = unclaimed_job_done;
@@ -554,6 +554,17 @@ static void unclaimed_job_done(struct worker_job *job)
 	if (pr->stopping)
 		return; /* (cut short, or not: spool_open() removes them at the next start) */
 	if (pr->unclaimed_ret < 0) {
+		/* A replica found gone while it ran, whose copies it may have passed: their
+		 * removal now (once), not after the wait, which the guard would not outlast;
+		 * other failures reported meanwhile wait for the retry */
+		if (pr->unclaimed_again_gone) {
+			log_warning("could not remove every copy in \"%s/wal\" that no replica's "
+				    "claim holds: %s; tried again now (a replica found gone "
+				    "meanwhile)",
+				    pr->spool.path, strerror(-pr->unclaimed_ret));
+			unclaimed_submit(pr);
+			return;
+		}
 		pr->unclaimed_wait_ms =
 			pr->unclaimed_wait_ms ? pr->unclaimed_wait_ms * 2 : PRIMARY_DROP_RETRY_MS;
 		if (pr->unclaimed_wait_ms > PRIMARY_DROP_RETRY_MAX_MS)
@@ -563,10 +574,6 @@ static void unclaimed_job_done(struct worker_job *job)
 			    "holds: %s; tried again in %d s",
 			    pr->spool.path, strerror(-pr->unclaimed_ret),
 			    pr->unclaimed_wait_ms / 1000);
-		/* A replica found gone while it ran, whose copies it may have passed: their
-		 * removal now, within the guard, not after the wait */
-		if (pr->unclaimed_again && clock_now_ms() < pr->unclaimed_guard_until_ms)
-			unclaimed_submit(pr);
 		return;
 	}
 	if (pr->unclaimed_again) {
@@ -592,9 +599,10 @@ static void unclaimed_owe(struct primary *pr, bool gone)
 		pr->unclaimed_guard_until_ms = clock_now_ms() + PRIMARY_UNCLAIMED_GUARD_MS;
 		pr->unclaimed_wait_ms = 0; /* (a failure of its pass retried 10 s later) */
 	}
-	if (pr->unclaimed_queued)
+	if (pr->unclaimed_queued) {
 		pr->unclaimed_again = true;
-	else if (!pr->stopping && (gone || !pr->unclaimed_retry_ms))
+		pr->unclaimed_again_gone = pr->unclaimed_again_gone || gone;
+	} else if (!pr->stopping && (gone || !pr->unclaimed_retry_ms))
 		unclaimed_submit(pr);
 }
 

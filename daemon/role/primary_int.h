@@ -391,6 +391,7 @@ struct primary {
 	struct worker_job unclaimed_job;
 	int unclaimed_ret;
 	bool unclaimed_owed, unclaimed_queued, unclaimed_again;
+	bool unclaimed_again_gone; /* of those owed anew, a replica found gone */
 	int64_t unclaimed_guard_until_ms; /* a replica found gone: its room waited for */
 	int64_t unclaimed_retry_ms;
 	int unclaimed_wait_ms;

@@ -2,6 +2,7 @@
 /*
  * `walship hold` and `walship release`: see standby.h.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -45,8 +46,9 @@ void release_usage(FILE *out)
 		"Release the standby NAME held with `walship hold`.  With --before, it is sent WAL\n"
 		"up to just before the first commit at or after TIME (as recovery_target_time with\n"
 		"recovery_target_inclusive = off): TIME as PostgreSQL prints a timestamptz or as ISO\n"
-		"8601 (2026-12-02 21:10:00.123456+00, 2026-12-02T21:10:00Z; no zone: UTC).  With\n"
-		"--upto, up to LSN (X/X).  Without either, the hold is removed.\n"
+		"8601 (2026-12-02 21:10:00.123456+00, 2026-12-02T21:10:00Z), or as pg_waldump prints\n"
+		"it with TZ=UTC (2026-12-02 21:10:00.123456 UTC); no zone: UTC, other zone names\n"
+		"refused.  With --upto, up to LSN (X/X).  Without either, the hold is removed.\n"
 		"\n"
 		"Options:\n"
 		"  -b, --before=TIME  up to just before the first commit at or after TIME\n"
@@ -105,6 +107,31 @@ int hold_main(int argc, char **argv)
 	return standby_call(CTL_STANDBY_HOLD, 0, config_option, argv[optind], argv[optind]);
 }
 
+/*
+ * TIME that timestamp_parse() refused, said in PostgreSQL's words.  When only a zone name
+ * after it is what was refused (pg_waldump prints local time with its abbreviation: CET),
+ * name the zone and say what to give instead, rather than call the whole time malformed.
+ */
+static void release_bad_time(const char *text)
+{
+	const char *zone = strrchr(text, ' ');
+	char head[64];
+	int64_t unix_us;
+
+	if (zone && isalpha((unsigned char)zone[1]) && (size_t)(zone - text) < sizeof(head)) {
+		memcpy(head, text, (size_t)(zone - text));
+		head[zone - text] = '\0';
+		if (timestamp_parse(head, &unix_us) == 0) {
+			log_error("time zone \"%s\" not recognized", zone + 1);
+			log_hint("Give the zone as UTC, GMT, Z or an offset (+01, -05:30); without "
+				 "one the time is UTC.  pg_waldump prints times in UTC when run "
+				 "with TZ=UTC.");
+			return;
+		}
+	}
+	log_error("invalid input syntax for type timestamp with time zone: \"%s\"", text);
+}
+
 int release_main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
@@ -149,8 +176,7 @@ int release_main(int argc, char **argv)
 		int64_t unix_us;
 
 		if (timestamp_parse(before, &unix_us) < 0) {
-			log_error("invalid input syntax for type timestamp with time zone: \"%s\"",
-				  before);
+			release_bad_time(before);
 			return 2;
 		}
 		snprintf(arg, sizeof(arg), "%s %" PRId64, app, pgrepl_time_from_unix_us(unix_us));

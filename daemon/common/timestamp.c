@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/timestamp.h"
@@ -81,6 +82,12 @@ int timestamp_parse(const char *text, int64_t *unix_us)
 			return -EINVAL;
 		}
 		offset_s = sign * (hh * 3600 + mm * 60);
+	} else if (*p == ' ' && (!strcasecmp(p + 1, "UTC") || !strcasecmp(p + 1, "GMT"))) {
+		/* What pg_waldump prints with TZ=UTC, and PostgreSQL's log with log_timezone =
+		 * UTC.  No other name: pg_waldump prints local time with its abbreviation, and
+		 * CST alone is three offsets (America, China, Cuba); a name read wrong would
+		 * release past the commit meant. */
+		p += 4;
 	}
 	if (*p)
 		return -EINVAL;

@@ -10,7 +10,8 @@
 
 /*
  * Parse "YYYY-MM-DD HH:MM:SS[.frac]" (' ' or 'T' between date and time) with an optional
- * zone: Z, +HH, +HH:MM or +HHMM (none: UTC).  Every field has its exact number of digits
+ * zone: Z, +HH, +HH:MM or +HHMM, or " UTC" or " GMT" after a space, in any case (none:
+ * UTC); any other zone name is refused.  Every field has its exact number of digits
  * and lies in its range (the day in its month, leap years included; a leap second 60;
  * zones up to 15:59, as PostgreSQL's), as PostgreSQL refuses a "date/time field value out
  * of range": timegm() would move 21:70 to 22:10 silently, and a release would pass the

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit tests for daemon/common/timestamp.c: the forms PostgreSQL prints and ISO 8601, and
- * every field out of its range refused (timegm() alone would move it on silently).
+ * Unit tests for daemon/common/timestamp.c: the forms PostgreSQL prints and ISO 8601, the
+ * zone names UTC and GMT and no other, and every field out of its range refused (timegm()
+ * alone would move it on silently).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,10 @@ static void test_accepted(void **state)
 		{ "2026-12-02 15:40:00-0530", T0 * 1000000 },
 		{ "2024-02-29 00:00:00", INT64_C(1709164800) * 1000000 },
 		{ "2026-12-02 21:09:60", T0 * 1000000 }, /* a leap second: the next minute */
+		/* pg_waldump with TZ=UTC, PostgreSQL's log with log_timezone = UTC */
+		{ "2026-12-02 21:10:00.123456 UTC", T0 * 1000000 + 123456 },
+		{ "2026-12-02 21:10:00 GMT", T0 * 1000000 },
+		{ "2026-12-02T21:10:00 utc", T0 * 1000000 },
 	};
 
 	(void)state;
@@ -67,7 +72,18 @@ static void test_refused(void **state)
 		"2026-12-02 21:10:00+05:60",
 		"2026-12-02 21:10:00+05:",
 		"2026-12-02 21:10:00+5",
-		"2026-12-02 21:10:00 UTC",
+		/* local time as pg_waldump prints it: no other name is known */
+		"2026-12-02 22:10:00.123456 CET",
+		"2026-12-02 16:10:00 EST",
+		"2026-12-02 21:10:00 Europe/Paris",
+		"2026-12-02 21:10:00 UTCX",
+		"2026-12-02 21:10:00 UT",
+		"2026-12-02 21:10:00UTC", /* the space is part of the form */
+		"2026-12-02 21:10:00  UTC",
+		"2026-12-02 21:10:00 UTC ",
+		"2026-12-02 21:10:00+00 UTC", /* one zone at most */
+		"2026-12-02 21:10:00Z GMT",
+		"2026-12-02 21:10:00 ",
 		"2026-12-02x21:10:00",
 		"2026-12-02 21:10:00Zx",
 	};

@@ -236,6 +236,7 @@ int main(int argc, char **argv)
 	struct daemon d = { .signal_fd = -1 };
 	bool check_only = false;
 	bool no_sysfs = false;
+	bool config_error = false;
 	sigset_t mask;
 	int opt, ret = 1, loop_err = 0;
 	int64_t stop_deadline = 0;
@@ -314,9 +315,14 @@ int main(int argc, char **argv)
 	log_log("walshipd %s starting as %s \"%s\" (io_uring, %d buffers of %d kB%s)",
 		WALSHIP_VERSION, d.role->name, d.cfg.node_name, d.cfg.io_buffers,
 		ROLE_SLOT_SIZE / 1024, d.ring.fixed_buffers ? ", registered" : "");
-	d.state = d.role->start(&d.cfg, &d.ring);
+	d.state = d.role->start(&d.cfg, &d.ring, &config_error);
 	if (!d.state) {
 		log_fatal("could not start %s", d.role->name);
+		/* A file the configuration names: exit 2 as for an error in the configuration
+		 * file itself, which the unit does not restart (RestartPreventExitStatus=2):
+		 * every start would fail the same, 2 s apart, for ever. */
+		if (config_error)
+			ret = 2;
 		goto out_ring;
 	}
 	if (d.cfg.sysfs != CONFIG_SWITCH_OFF && !no_sysfs) {

@@ -392,7 +392,7 @@ static void primary_say_unguarded(const struct primary *pr)
 			    "copy of the WAL anywhere until a replica connects once");
 }
 
-static void *primary_start(const struct config *cfg, struct ring *r)
+static void *primary_start(const struct config *cfg, struct ring *r, bool *config_error)
 {
 	struct primary *pr = calloc(1, sizeof(*pr));
 
@@ -406,14 +406,17 @@ static void *primary_start(const struct config *cfg, struct ring *r)
 	pr->st.started = time(NULL);
 	if (cfg->tls) {
 		if (tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
-				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
+				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0) {
+			*config_error = true;
 			goto out_free;
+		}
 	} else {
 		log_warning("tls = off: WAL travels between hosts in plaintext, and replicas are "
 			    "not authenticated");
 	}
 	if (cfg->hba_file[0] && hba_load(cfg->hba_file, &pr->hba) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
+		*config_error = true;
 		goto out_free;
 	}
 	if (mapguard_init() < 0) {

@@ -1024,7 +1024,8 @@ void relay_wal_dropped(struct primary *rl, const char *name, const char *tmp_nam
 
 /* ---- the role's steps ---- */
 
-struct primary *relay_start(const struct config *cfg, struct ring *r, const struct store *store)
+struct primary *relay_start(const struct config *cfg, struct ring *r, const struct store *store,
+			    bool *config_error)
 {
 	struct primary *pr = calloc(1, sizeof(*pr));
 	struct relay_state *rs = calloc(1, sizeof(*rs));
@@ -1048,10 +1049,13 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	pr->spool.dir_fd = pr->spool.incoming_fd = pr->spool.replicas_fd = pr->spool.wal_fd = -1;
 	relay_learn_identity(pr);
 	if (cfg->tls && tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
-				     cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
+				     cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0) {
+		*config_error = true;
 		goto out_free;
+	}
 	if (cfg->hba_file[0] && hba_load(cfg->hba_file, &pr->hba) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
+		*config_error = true;
 		goto out_tls;
 	}
 	if (relay_load(rs) < 0 || relay_load_registered(pr) < 0)

@@ -43,9 +43,11 @@ struct primary;
 /*
  * Listen on @cfg->listen for downstream replicas (TLS and access rules as a primary's:
  * tls, hba_file with role replica) and relay the WAL of @store (read only; it must
- * outlive the relay).  Returns the relay, or NULL on error (logged).
+ * outlive the relay).  Returns the relay, or NULL on error (logged), with *@config_error
+ * set when the TLS files or hba_file could not be loaded (role.h).
  */
-struct primary *relay_start(const struct config *cfg, struct ring *r, const struct store *store);
+struct primary *relay_start(const struct config *cfg, struct ring *r, const struct store *store,
+			    bool *config_error);
 
 /*
  * The first @durable bytes of segment @name (@size bytes), received as a stream into

@@ -672,7 +672,7 @@ static void replica_warn_unkept(const struct replica *rp)
 	}
 }
 
-static void *replica_start(const struct config *cfg, struct ring *r)
+static void *replica_start(const struct config *cfg, struct ring *r, bool *config_error)
 {
 	struct replica *rp = calloc(1, sizeof(*rp));
 
@@ -689,8 +689,10 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	srand((unsigned int)(time(NULL) ^ getpid()));
 	if (cfg->tls) {
 		if (tls_ctx_init(&rp->tls, false, cfg->tls_ca_file, cfg->tls_cert_file,
-				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
+				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0) {
+			*config_error = true;
 			goto out_free;
+		}
 	} else {
 		log_warning("tls = off: WAL travels between hosts in plaintext, and the primary is "
 			    "not authenticated");
@@ -707,13 +709,13 @@ static void *replica_start(const struct config *cfg, struct ring *r)
 	rp->store.partial_gone = replica_partial_gone;
 	rp->store.partial_gone_arg = rp;
 	if (cfg->pg_listen[0]) {
-		rp->serve = serve_start(cfg, r, &rp->store); /* logs */
+		rp->serve = serve_start(cfg, r, &rp->store, config_error); /* logs */
 		if (!rp->serve)
 			goto out_worker;
 		serve_on_applied(rp->serve, replica_applied, rp);
 	}
 	if (cfg->relay) {
-		rp->relay = relay_start(cfg, r, &rp->store); /* logs */
+		rp->relay = relay_start(cfg, r, &rp->store, config_error); /* logs */
 		if (!rp->relay)
 			goto out_serve;
 		relay_on_applied(rp->relay, replica_applied, rp);

@@ -668,7 +668,8 @@ static void serve_limits_start(struct serve *s)
 }
 /* ---- the API ---- */
 
-struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store)
+struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store,
+			  bool *config_error)
 {
 	struct serve *s = calloc(1, sizeof(*s));
 
@@ -685,15 +686,20 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
 	if (hba_load(cfg->hba_file, &s->hba) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
+		*config_error = true;
 		goto out_free;
 	}
 	if (cfg->pg_password_file[0] &&
-	    scram_passwords_load(cfg->pg_password_file, &s->passwords) < 0) /* logs */
+	    scram_passwords_load(cfg->pg_password_file, &s->passwords) < 0) { /* logs */
+		*config_error = true;
 		goto out_hba;
+	}
 	if (cfg->tls) {
 		if (tls_ctx_init_pg(&s->tls, cfg->tls_ca_file, cfg->tls_cert_file,
-				    cfg->tls_key_file) < 0) /* logs */
+				    cfg->tls_key_file) < 0) { /* logs */
+			*config_error = true;
 			goto out_passwords;
+		}
 		s->tls_on = true;
 	}
 	if (worker_start(&s->worker, ring) < 0) /* logs */

@@ -64,9 +64,11 @@ struct serve;
  * @cfg->pg_password_file, and the TLS context when @cfg->tls.  Timeouts:
  * a standby silent for keepalive_timeout is dropped, asked for a reply at half of it;
  * one that does not finish its startup within connect_timeout is dropped.  Returns NULL
- * on error (logged).
+ * on error (logged), with *@config_error set when one of those files could not be loaded
+ * (role.h).
  */
-struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store);
+struct serve *serve_start(const struct config *cfg, struct ring *ring, const struct store *store,
+			  bool *config_error);
 
 /*
  * The first @durable bytes of segment @name, being received into .incoming/@tmp_name,

@@ -407,7 +407,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct serve *s;
 	int fd, peer;
 
-	s = serve_start(&cfg, NULL, &store);
+	s = serve_start(&cfg, NULL, &store, &(bool){ false });
 	FUZZ_ASSERT(s && acceptor);
 	peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	{

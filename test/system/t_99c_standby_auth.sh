@@ -294,11 +294,12 @@ wait_for 10 "the reload to refuse the password file" \
 grep -q "could not load pg_password_file \"$PW\": keeping the verifiers in effect" "$RLOG" ||
 	fail "the reload did not say it keeps the verifiers"
 admitted "$base sslmode=disable user=plainsb password=pencil"
-# ... and at start: the daemon does not start.
+# ... and at start: the daemon does not start, and exits 2, a configuration error, which
+# systemd does not restart (every start would fail the same).
 walshipd_stop "$RCONF"
-if out=$(in_ns "$NS_R1" timeout 30 "$WALSHIPD" -c "$RCONF" 2>&1); then
-	fail "walshipd started with a password file of mode 0644"
-fi
+rc=0
+out=$(in_ns "$NS_R1" timeout 30 "$WALSHIPD" -c "$RCONF" 2>&1) || rc=$?
+assert_eq 2 "$rc" "walshipd exit code with a password file of mode 0644"
 [[ "$out" == *"password file \"$PW\" has group or world access"* ]] ||
 	fail "walshipd with a password file of mode 0644: '$out'"
 log "ok: a password file of mode 0644 is refused: $(grep -m 1 'group or world' <<<"$out")"

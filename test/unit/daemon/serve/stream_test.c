@@ -17,7 +17,9 @@
  *     switch (its next timeline's copy of the segment is only a .partial) is sent the
  *     switch point's segment from the first later timeline of the newest's history that
  *     has it (a sibling timeline's file is not read), or waits for the newest's when none
- *     is there yet, then gets the end of its timeline.
+ *     is there yet, then gets the end of its timeline;
+ *   - a start that fails on a file the configuration names says so (main.c exits 2), one
+ *     that fails on pg_listen's address in use does not.
  *
  * Segments are 1 MiB; each file's bytes are its timeline's number, so what a standby is
  * sent says which file it was read from.
@@ -305,7 +307,7 @@ static struct serve *serve_up(void)
 
 	for (int i = 0; i < 20 && !s; i++) {
 		pick_port();
-		s = serve_start(&cfg, &ring, &store);
+		s = serve_start(&cfg, &ring, &store, &(bool){ false });
 	}
 	assert_non_null(s);
 	return s;
@@ -928,6 +930,62 @@ static void test_next_history_never_comes(void **state)
 	serve_down(s);
 }
 
+/* ---- start ---- */
+
+/* serve_start() on the store, expected to fail: whether it said the configuration. */
+static bool start_fails(void)
+{
+	bool config_error = false;
+
+	assert_null(serve_start(&cfg, &ring, &store, &config_error));
+	return config_error;
+}
+
+/*
+ * serve_start() says when what failed is a file the configuration names, which main.c
+ * exits 2 for (systemd does not restart that: it would fail the same every 2 s): hba_file
+ * missing or without rules, a password file others may read, TLS files that are not
+ * there.  Not for pg_listen's address in use, which a later start may find free.
+ */
+static void test_start_config_error(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	int fd;
+
+	(void)state;
+	pick_port();
+	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s/no-such-hba.conf", dir);
+	assert_true(start_fails());
+	put_at(store.dir_fd, "no-rules.conf", "# nothing admitted\n", 0, 0);
+	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s/no-rules.conf", dir);
+	assert_true(start_fails());
+	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s/hba.conf", dir);
+
+	put_at(store.dir_fd, "standby.passwords", "", 0, 0);
+	assert_int_equal(fchmodat(store.dir_fd, "standby.passwords", 0644, 0), 0);
+	snprintf(cfg.pg_password_file, sizeof(cfg.pg_password_file), "%s/standby.passwords", dir);
+	assert_true(start_fails());
+	cfg.pg_password_file[0] = '\0';
+
+	cfg.tls = true;
+	snprintf(cfg.tls_ca_file, sizeof(cfg.tls_ca_file), "%s/ca.pem", dir);
+	snprintf(cfg.tls_cert_file, sizeof(cfg.tls_cert_file), "%s/node.pem", dir);
+	snprintf(cfg.tls_key_file, sizeof(cfg.tls_key_file), "%s/node.key", dir);
+	assert_true(start_fails());
+	cfg.tls = false;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	snprintf(cfg.pg_listen, sizeof(cfg.pg_listen), "127.0.0.1:%u", ntohs(sin.sin_port));
+	assert_false(start_fails());
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -958,6 +1016,7 @@ int main(void)
 						teardown_one),
 		cmocka_unit_test_setup_teardown(test_next_history_never_comes, setup_one,
 						teardown_one),
+		cmocka_unit_test_setup_teardown(test_start_config_error, setup_one, teardown_one),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -564,7 +564,7 @@ static const struct config_key
 			FIELD(pg_password_file),
 			.default_value = "",
 			.reloadable = true,
-			.help = "replica: SCRAM-SHA-256 verifiers of the standbys' users on pg_listen, one \"USER VERIFIER\" per line as walship password USER prints them (hba_file method scram-sha-256); owned by the daemon's user (mode 0600 or less) or root (0640 or less); empty: none",
+			.help = "replica: SCRAM-SHA-256 verifiers of the standbys' users on pg_listen, one \"USER VERIFIER\" per line as walship password USER prints them (hba_file method scram-sha-256); owned by the daemon's user (mode 0600 or less) or root (0640 or less, group walship under the package's unit, so that walshipd can read it); empty: none",
 		},
 		{
 			.name = "standby_delay",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -118,14 +119,18 @@ static void release_bad_time(const char *text)
 	char head[64];
 	int64_t unix_us;
 
-	if (zone && isalpha((unsigned char)zone[1]) && (size_t)(zone - text) < sizeof(head)) {
+	/* (a zone that is taken, UTC after an offset, is no unknown zone: two zones) */
+	if (zone && isalpha((unsigned char)zone[1]) && strcasecmp(zone + 1, "UTC") &&
+	    strcasecmp(zone + 1, "GMT") && (size_t)(zone - text) < sizeof(head)) {
 		memcpy(head, text, (size_t)(zone - text));
 		head[zone - text] = '\0';
 		if (timestamp_parse(head, &unix_us) == 0) {
 			log_error("time zone \"%s\" not recognized", zone + 1);
-			log_hint("Give the zone as UTC, GMT, Z or an offset (+01, -05:30); without "
-				 "one the time is UTC.  pg_waldump prints times in UTC when run "
-				 "with TZ=UTC.");
+			log_hint(
+				"Give the zone as \" UTC\" or \" GMT\" after the time, or as Z or "
+				"an offset right after it (...00Z, ...00+01, ...00-05:30); without "
+				"one the time is UTC.  pg_waldump prints times in UTC when run "
+				"with TZ=UTC.");
 			return;
 		}
 	}

@@ -95,6 +95,24 @@ out_close:
 	return ret;
 }
 
+bool textfile_error_lasts(int err)
+{
+	switch (-err) {
+	case ENOENT:
+	case ENOTDIR:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case EACCES:
+	case EPERM:
+	case EISDIR:
+	case EFBIG:
+	case EINVAL:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int textfile_read(const char *path, const char *what, size_t max, char **out, size_t *out_len)
 {
 	return textfile_read_mode(path, what, max, false, out, out_len);

@@ -5,6 +5,7 @@
 #ifndef WALSHIP_COMMON_TEXTFILE_H
 #define WALSHIP_COMMON_TEXTFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -21,5 +22,15 @@ int textfile_read(const char *path, const char *what, size_t max, char **text, s
  * when root owns it.  Else `%s "x" has group or world access` (with @what), -EACCES.
  */
 int textfile_read_private(const char *path, const char *what, size_t max, char **text, size_t *len);
+
+/*
+ * Whether @err (negative), from loading a file the configuration names (textfile_read*(),
+ * hba_load(), scram_passwords_load()), says the file itself is wrong: missing, not a
+ * regular file, refused for its permissions or its size, not valid; a later start meets
+ * it again.  Not what a later start may not meet: no descriptor (EMFILE, ENFILE), no
+ * memory, an I/O error (a network mount).  walshipd exits 2 for the first, 1 for the rest
+ * (role_ops.start's config_error).
+ */
+bool textfile_error_lasts(int err);
 
 #endif /* WALSHIP_COMMON_TEXTFILE_H */

@@ -34,6 +34,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mapguard.h"
+#include "common/textfile.h"
 #include "role/primary_int.h"
 #include "wal/page.h"
 
@@ -395,6 +396,7 @@ static void primary_say_unguarded(const struct primary *pr)
 static void *primary_start(const struct config *cfg, struct ring *r, bool *config_error)
 {
 	struct primary *pr = calloc(1, sizeof(*pr));
+	int ret;
 
 	if (!pr) {
 		log_error("out of memory");
@@ -414,9 +416,9 @@ static void *primary_start(const struct config *cfg, struct ring *r, bool *confi
 		log_warning("tls = off: WAL travels between hosts in plaintext, and replicas are "
 			    "not authenticated");
 	}
-	if (cfg->hba_file[0] && hba_load(cfg->hba_file, &pr->hba) < 0) {
+	if (cfg->hba_file[0] && (ret = hba_load(cfg->hba_file, &pr->hba)) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
-		*config_error = true;
+		*config_error = textfile_error_lasts(ret);
 		goto out_free;
 	}
 	if (mapguard_init() < 0) {

@@ -45,6 +45,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/node_name.h"
+#include "common/textfile.h"
 #include "role/primary_int.h"
 #include "role/relay.h"
 
@@ -1029,6 +1030,7 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 {
 	struct primary *pr = calloc(1, sizeof(*pr));
 	struct relay_state *rs = calloc(1, sizeof(*rs));
+	int ret;
 
 	if (!pr || !rs) {
 		log_error("out of memory");
@@ -1048,14 +1050,14 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	pr->control.closing = true;
 	pr->spool.dir_fd = pr->spool.incoming_fd = pr->spool.replicas_fd = pr->spool.wal_fd = -1;
 	relay_learn_identity(pr);
+	/* (the TLS files loaded a moment ago for the replica's own connection: a failure
+	 * now is none of theirs, and no configuration error) */
 	if (cfg->tls && tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
-				     cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0) {
-		*config_error = true;
+				     cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0)
 		goto out_free;
-	}
-	if (cfg->hba_file[0] && hba_load(cfg->hba_file, &pr->hba) < 0) {
+	if (cfg->hba_file[0] && (ret = hba_load(cfg->hba_file, &pr->hba)) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
-		*config_error = true;
+		*config_error = textfile_error_lasts(ret);
 		goto out_tls;
 	}
 	if (relay_load(rs) < 0 || relay_load_registered(pr) < 0)

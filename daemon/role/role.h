@@ -21,9 +21,11 @@ struct role_ops {
 	/* Set up listeners and connections; returns an opaque state or NULL (logged).  On
 	 * NULL, *@config_error is set when what failed is a file the configuration names
 	 * (tls_ca_file, tls_cert_file, tls_key_file, hba_file, pg_password_file: missing,
-	 * unreadable, refused for its permissions, or not valid), which fails again however
-	 * often the daemon starts; left alone for what a later start may not meet (a socket,
-	 * a directory, descriptors, memory). */
+	 * unreadable, refused for its permissions, or not valid: textfile_error_lasts()),
+	 * which fails again however often the daemon starts; left alone for what a later
+	 * start may not meet (a socket, a directory, descriptors, memory, an I/O error;
+	 * the TLS files loaded again for a replica's pg_listen or relay, which its own
+	 * connection loaded a moment before). */
 	void *(*start)(const struct config *cfg, struct ring *r, bool *config_error);
 	/* After every batch of completions: move work forward (fill send queues). */
 	void (*pump)(void *state);

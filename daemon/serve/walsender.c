@@ -23,6 +23,7 @@
 #include "common/hba.h"
 #include "common/log.h"
 #include "common/scram.h"
+#include "common/textfile.h"
 #include "net/acceptor.h"
 #include "net/conn.h"
 #include "net/listen.h"
@@ -672,6 +673,7 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 			  bool *config_error)
 {
 	struct serve *s = calloc(1, sizeof(*s));
+	int ret;
 
 	if (!s) {
 		log_error("out of memory");
@@ -684,22 +686,22 @@ struct serve *serve_start(const struct config *cfg, struct ring *ring, const str
 	snprintf(s->node_name, sizeof(s->node_name), "%s", cfg->node_name);
 	s->keepalive_timeout_ms = cfg->keepalive_timeout_ms;
 	s->connect_timeout_ms = cfg->connect_timeout_ms;
-	if (hba_load(cfg->hba_file, &s->hba) < 0) {
+	if ((ret = hba_load(cfg->hba_file, &s->hba)) < 0) {
 		log_error("could not load access rules from \"%s\"", cfg->hba_file);
-		*config_error = true;
+		*config_error = textfile_error_lasts(ret);
 		goto out_free;
 	}
 	if (cfg->pg_password_file[0] &&
-	    scram_passwords_load(cfg->pg_password_file, &s->passwords) < 0) { /* logs */
-		*config_error = true;
+	    (ret = scram_passwords_load(cfg->pg_password_file, &s->passwords)) < 0) { /* logs */
+		*config_error = textfile_error_lasts(ret);
 		goto out_hba;
 	}
+	/* (the TLS files loaded a moment ago for the replica's own connection: a failure
+	 * now is none of theirs, and no configuration error) */
 	if (cfg->tls) {
 		if (tls_ctx_init_pg(&s->tls, cfg->tls_ca_file, cfg->tls_cert_file,
-				    cfg->tls_key_file) < 0) { /* logs */
-			*config_error = true;
+				    cfg->tls_key_file) < 0) /* logs */
 			goto out_passwords;
-		}
 		s->tls_on = true;
 	}
 	if (worker_start(&s->worker, ring) < 0) /* logs */

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -944,8 +945,10 @@ static bool start_fails(void)
 /*
  * serve_start() says when what failed is a file the configuration names, which main.c
  * exits 2 for (systemd does not restart that: it would fail the same every 2 s): hba_file
- * missing or without rules, a password file others may read, TLS files that are not
- * there.  Not for pg_listen's address in use, which a later start may find free.
+ * missing or without rules, a password file others may read.  Not for what a later start
+ * may not meet: hba_file unopenable for want of a descriptor (EMFILE), pg_listen's
+ * address in use; nor for TLS files that are not there, which the replica's own start
+ * loaded a moment before (and says there).
  */
 static void test_start_config_error(void **state)
 {
@@ -972,8 +975,25 @@ static void test_start_config_error(void **state)
 	snprintf(cfg.tls_ca_file, sizeof(cfg.tls_ca_file), "%s/ca.pem", dir);
 	snprintf(cfg.tls_cert_file, sizeof(cfg.tls_cert_file), "%s/node.pem", dir);
 	snprintf(cfg.tls_key_file, sizeof(cfg.tls_key_file), "%s/node.key", dir);
-	assert_true(start_fails());
+	assert_false(start_fails());
 	cfg.tls = false;
+
+	{
+		struct rlimit old, low;
+		int fds[256], nfds = 0;
+
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+		low = old;
+		low.rlim_cur = 128;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+		while (nfds < 256 && (fds[nfds] = dup(0)) >= 0)
+			nfds++;
+		assert_int_equal(errno, EMFILE);
+		assert_false(start_fails());
+		while (nfds > 0)
+			close(fds[--nfds]);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	}
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);

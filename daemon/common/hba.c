@@ -31,6 +31,7 @@ struct hba_parser {
 	const char *source;
 	int line;
 	int errors;
+	bool oom; /* one of them was memory: -ENOMEM, no error of the file's */
 	struct hba_rule *rules;
 	size_t count;
 	size_t cap;
@@ -234,6 +235,7 @@ static bool hba_parse_names(struct hba_parser *parser, char *field, bool certs,
 
 out_of_memory:
 	hba_error(parser, "out of memory");
+	parser->oom = true;
 	return false;
 }
 
@@ -332,6 +334,7 @@ static bool hba_add_rule(struct hba_parser *parser, const struct hba_rule *rule)
 		grown = realloc(parser->rules, cap * sizeof(*grown));
 		if (!grown) {
 			hba_error(parser, "out of memory");
+			parser->oom = true;
 			return false;
 		}
 		parser->rules = grown;
@@ -436,8 +439,11 @@ int hba_parse_string(const char *text, const char *source, struct hba_table **ou
 	}
 	if (parser.errors >= HBA_MAX_ERRORS)
 		log_error("too many errors found, abandoning file \"%s\"", parser.source);
-	if (parser.errors)
+	if (parser.errors) {
+		if (parser.oom)
+			ret = -ENOMEM;
 		goto out_free;
+	}
 	if (parser.count == 0) {
 		log_error("configuration file \"%s\" contains no entries", parser.source);
 		log_hint("Without a rule every connection is refused; write at least one.");

@@ -239,6 +239,7 @@ int scram_passwords_parse(const char *text, const char *source, struct scram_pas
 	size_t len = strlen(text), cap = 0;
 	char *copy = malloc(len + 1), *at, *end;
 	int line = 0, errors = 0;
+	bool oom = false; /* -ENOMEM, no error of the file's */
 
 	if (!p || !copy || !(p->source = strdup(source))) {
 		log_error("out of memory");
@@ -277,6 +278,7 @@ int scram_passwords_parse(const char *text, const char *source, struct scram_pas
 			if (!grown) {
 				log_error("out of memory");
 				errors++;
+				oom = true;
 				break;
 			}
 			p->entries = grown;
@@ -288,7 +290,7 @@ int scram_passwords_parse(const char *text, const char *source, struct scram_pas
 	free(copy);
 	if (errors) {
 		scram_passwords_free(p);
-		return -EINVAL;
+		return oom ? -ENOMEM : -EINVAL;
 	}
 	*out = p;
 	return 0;

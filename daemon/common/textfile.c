@@ -56,7 +56,9 @@ static int textfile_read_mode(const char *path, const char *what, size_t max, bo
 	size_t len = 0;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* (O_NONBLOCK: a FIFO named here would block the open for ever; it is refused
+	 * below as no regular file, whose reads the flag does not change) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		log_error("could not open %s \"%s\": %s", what, path, strerror(-ret));

@@ -3,8 +3,11 @@
  * TLS context and per-connection state (see tls.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -66,10 +69,41 @@ static void tls_keylog(const SSL *ssl, const char *line)
 		tc->have_rx = true;
 }
 
-/* The certificate, key and CA of a context, checked against each other. */
+/* File @path (@what) can be read, and is a regular file: -errno said here, so that the
+ * caller tells what a later start may not meet (no descriptor, an I/O error) from what is
+ * wrong with the file (textfile_error_lasts()); OpenSSL's own errors say neither. */
+static int tls_file_check(const char *what, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret = 0;
+	struct stat st;
+
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not open %s \"%s\": %s", what, path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st.st_mode))
+		ret = -EINVAL;
+	close(fd);
+	if (ret < 0)
+		log_error("could not read %s \"%s\": %s", what, path,
+			  ret == -EINVAL ? "not a regular file" : strerror(-ret));
+	return ret;
+}
+
+/* The certificate, key and CA of a context, checked against each other.  Returns 0,
+ * -errno of a file that could not be opened, or -EINVAL (what OpenSSL refused). */
 static int tls_ctx_load(struct tls_ctx *t, const char *ca_file, const char *cert_file,
 			const char *key_file)
 {
+	int ret;
+
+	if ((ret = tls_file_check("certificate file", cert_file)) < 0 ||
+	    (ret = tls_file_check("private key file", key_file)) < 0 ||
+	    (ret = tls_file_check("CA file", ca_file)) < 0)
+		return ret;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
 		tls_log_openssl("could not load certificate file", cert_file);
 		return -EINVAL;
@@ -93,6 +127,7 @@ int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_fil
 		    const char *key_file)
 {
 	static const unsigned char sid_ctx[] = "walship-pg";
+	int ret;
 
 	memset(t, 0, sizeof(*t));
 	t->server = true;
@@ -101,14 +136,14 @@ int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_fil
 	t->ctx = SSL_CTX_new(TLS_server_method());
 	if (!t->ctx) {
 		tls_log_openssl("could not create TLS context", NULL);
-		return -EINVAL;
+		return -ENOMEM;
 	}
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
 	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-	if (tls_ctx_load(t, ca_file, cert_file, key_file) < 0)
+	if ((ret = tls_ctx_load(t, ca_file, cert_file, key_file)) < 0)
 		goto out_free;
 	/* As PostgreSQL with ssl_ca_file: ask for a certificate, verify one if given. */
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
@@ -118,12 +153,14 @@ int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_fil
 out_free:
 	SSL_CTX_free(t->ctx);
 	t->ctx = NULL;
-	return -EINVAL;
+	return ret;
 }
 
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
 		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy)
 {
+	int ret;
+
 	memset(t, 0, sizeof(*t));
 	t->server = server;
 	t->ktls = ktls;
@@ -139,12 +176,12 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!t->ctx) {
 		tls_log_openssl("could not create TLS context", NULL);
-		return -EINVAL;
+		return -ENOMEM;
 	}
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
-	if (tls_ctx_load(t, ca_file, cert_file, key_file) < 0)
+	if ((ret = tls_ctx_load(t, ca_file, cert_file, key_file)) < 0)
 		goto out_free;
 	/* Mutual authentication: both ends present a certificate of this CA. */
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
@@ -155,7 +192,7 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 out_free:
 	SSL_CTX_free(t->ctx);
 	t->ctx = NULL;
-	return -EINVAL;
+	return ret;
 }
 
 void tls_ctx_free(struct tls_ctx *t)

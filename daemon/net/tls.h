@@ -35,8 +35,11 @@ struct tls_ctx {
 /*
  * Load @cert_file (PEM chain), @key_file and the trust anchor @ca_file; require TLS 1.3
  * and a peer certificate signed by that CA.  @server: accept (primary) or connect
- * (replica).  @ktls and @zero_copy as in struct tls_ctx.  Returns 0 or -EINVAL with the
- * reason logged (file and OpenSSL's error).
+ * (replica).  @ktls and @zero_copy as in struct tls_ctx.  Returns 0, or with the reason
+ * logged: -errno when a file could not be opened (-ENOENT, -EACCES, -EMFILE, -EIO...),
+ * -ENOMEM, or -EINVAL for a file that is no regular file or that OpenSSL refused (not
+ * PEM, a key that does not match, a missing file name) (textfile_error_lasts() tells
+ * what a later start may not meet).
  */
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
 		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy);
@@ -44,7 +47,7 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
  * The same for PostgreSQL clients on pg_listen (standbys, pg_receivewal): a server
  * context whose clients may present a certificate of @ca_file (verified when they do; the
  * access rules decide whether one is needed) and need not; TLS 1.2 or later, as
- * PostgreSQL's ssl_min_protocol_version.  No kernel TLS.  Returns 0 or -EINVAL, logged.
+ * PostgreSQL's ssl_min_protocol_version.  No kernel TLS.  Returns as tls_ctx_init().
  */
 int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_file,
 		    const char *key_file);

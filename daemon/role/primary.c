@@ -407,9 +407,9 @@ static void *primary_start(const struct config *cfg, struct ring *r, bool *confi
 	pr->listen_fd = -1;
 	pr->st.started = time(NULL);
 	if (cfg->tls) {
-		if (tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
-				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0) {
-			*config_error = true;
+		if ((ret = tls_ctx_init(&pr->tls, true, cfg->tls_ca_file, cfg->tls_cert_file,
+					cfg->tls_key_file, cfg->ktls, cfg->zero_copy)) < 0) {
+			*config_error = textfile_error_lasts(ret);
 			goto out_free;
 		}
 	} else {

@@ -50,6 +50,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "common/node_name.h"
+#include "common/textfile.h"
 #include "control/control.h"
 #include "net/conn.h"
 #include "proto/codec.h"
@@ -688,9 +689,11 @@ static void *replica_start(const struct config *cfg, struct ring *r, bool *confi
 	rp->st.started = time(NULL);
 	srand((unsigned int)(time(NULL) ^ getpid()));
 	if (cfg->tls) {
-		if (tls_ctx_init(&rp->tls, false, cfg->tls_ca_file, cfg->tls_cert_file,
-				 cfg->tls_key_file, cfg->ktls, cfg->zero_copy) < 0) {
-			*config_error = true;
+		int ret = tls_ctx_init(&rp->tls, false, cfg->tls_ca_file, cfg->tls_cert_file,
+				       cfg->tls_key_file, cfg->ktls, cfg->zero_copy);
+
+		if (ret < 0) {
+			*config_error = textfile_error_lasts(ret);
 			goto out_free;
 		}
 	} else {

@@ -945,7 +945,8 @@ static bool start_fails(void)
 /*
  * serve_start() says when what failed is a file the configuration names, which main.c
  * exits 2 for (systemd does not restart that: it would fail the same every 2 s): hba_file
- * missing or without rules, a password file others may read.  Not for what a later start
+ * missing, without rules or a FIFO (which the build before waited on for ever), a password
+ * file others may read.  Not for what a later start
  * may not meet: hba_file unopenable for want of a descriptor (EMFILE), pg_listen's
  * address in use; nor for TLS files that are not there, which the replica's own start
  * loaded a moment before (and says there).
@@ -962,6 +963,10 @@ static void test_start_config_error(void **state)
 	assert_true(start_fails());
 	put_at(store.dir_fd, "no-rules.conf", "# nothing admitted\n", 0, 0);
 	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s/no-rules.conf", dir);
+	assert_true(start_fails());
+	/* a FIFO: refused as no regular file, not waited on for ever at its open */
+	assert_int_equal(mkfifoat(store.dir_fd, "fifo.conf", 0600), 0);
+	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s/fifo.conf", dir);
 	assert_true(start_fails());
 	snprintf(cfg.hba_file, sizeof(cfg.hba_file), "%s/hba.conf", dir);
 

@@ -135,8 +135,9 @@ int tls_ctx_init_pg(struct tls_ctx *t, const char *ca_file, const char *cert_fil
 	t->zero_copy = CONFIG_SWITCH_OFF;
 	t->ctx = SSL_CTX_new(TLS_server_method());
 	if (!t->ctx) {
+		/* (as lasting as a wrong file: OpenSSL's configuration, a provider missing) */
 		tls_log_openssl("could not create TLS context", NULL);
-		return -ENOMEM;
+		return -EINVAL;
 	}
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
@@ -175,8 +176,9 @@ int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char
 	}
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (!t->ctx) {
+		/* (as lasting as a wrong file: OpenSSL's configuration, a provider missing) */
 		tls_log_openssl("could not create TLS context", NULL);
-		return -ENOMEM;
+		return -EINVAL;
 	}
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION);
 	SSL_CTX_set_num_tickets(t->ctx, 0);

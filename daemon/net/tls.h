@@ -37,9 +37,10 @@ struct tls_ctx {
  * and a peer certificate signed by that CA.  @server: accept (primary) or connect
  * (replica).  @ktls and @zero_copy as in struct tls_ctx.  Returns 0, or with the reason
  * logged: -errno when a file could not be opened (-ENOENT, -EACCES, -EMFILE, -EIO...),
- * -ENOMEM, or -EINVAL for a file that is no regular file or that OpenSSL refused (not
- * PEM, a key that does not match, a missing file name) (textfile_error_lasts() tells
- * what a later start may not meet).
+ * or -EINVAL for a file that is no regular file or that OpenSSL refused (not PEM, a key
+ * that does not match, a missing file name, and any failure of its own reading: it says
+ * no errno), or no context (OpenSSL's configuration) (textfile_error_lasts() tells what
+ * a later start may not meet).
  */
 int tls_ctx_init(struct tls_ctx *t, bool server, const char *ca_file, const char *cert_file,
 		 const char *key_file, enum config_switch ktls, enum config_switch zero_copy);

@@ -40,9 +40,10 @@ int cli_load_config(struct config *cfg, const char *path)
 	/*
 	 * Open the file once ourselves so that a missing or unreadable file gets one clear
 	 * line naming it, whatever config_load() says about it; syntax errors are reported
-	 * by config_load() with file and line.
+	 * by config_load() with file and line.  (O_NONBLOCK: a FIFO would block the open
+	 * for ever; config_load() refuses it as no regular file.)
 	 */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		log_error("could not open configuration file \"%s\": %s", path, strerror(-ret));

@@ -122,6 +122,13 @@ int status_main(int argc, char **argv)
 		return STATUS_EXIT_USAGE;
 	}
 
+	if (sysfs && (config_option || flags)) {
+		/* (the kernel's view reads no configuration and has no JSON form: taking them
+		 * and printing something else would mislead) */
+		log_error("walship status --sysfs takes neither --config nor --json");
+		status_usage(stderr);
+		return STATUS_EXIT_USAGE;
+	}
 	if (sysfs)
 		return status_print_sysfs(STATUS_SYSFS_DIR, "") < 0 ? STATUS_EXIT_UNAVAILABLE :
 								      STATUS_EXIT_OK;

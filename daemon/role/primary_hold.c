@@ -385,6 +385,8 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 	    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == p->size)
 		return true;
 
+	char stuck[WIRE_MAX_NAME + 1] = ""; /* a replica released whose copies stayed */
+
 	for (;;) {
 		uint64_t reserved = __atomic_load_n(&pr->spool_reserved, __ATOMIC_RELAXED);
 		uint64_t used = __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) + reserved;
@@ -393,7 +395,7 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			reserved + __atomic_load_n(&pr->spool.kept_bytes, __ATOMIC_RELAXED);
 		int slowest = -1;
 		struct spool_lost lost;
-		uint64_t released, unremovable;
+		uint64_t released, unremoved;
 		enum spool_room room =
 			spool_room_decide(used, fixed, p->size, max,
 					  pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
@@ -439,9 +441,23 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			pr->st.spool_full++;
 			return false;
 		}
-		unremovable = __atomic_load_n(&pr->spool.unremovable, __ATOMIC_RELAXED);
-		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released) <
-		    0) {
+		/* The last release left copies it could not remove (an I/O error, an immutable
+		 * file: said, and owed by the spool): their room is not free, and this push
+		 * releases no other replica for it (on a failing directory each would free as
+		 * little); it fails, and the next may release the next replica. */
+		if (stuck[0]) {
+			primary_unclaimed_poll(pr);
+			push_fail(
+				p, CTL_ERR_FAILED,
+				"the spool is full, and releasing replica \"%s\" did not free "
+				"its room: copies it held could not be removed (see the log); try "
+				"again",
+				stuck);
+			pr->st.spool_full++;
+			return false;
+		}
+		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released,
+					   &unremoved) < 0) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full and releasing a replica failed");
 			return false;
@@ -457,22 +473,8 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		pr->lost[slowest] = lost;
 		pr->held[slowest] = 0;
 		pr->st.lost_files += released;
-		/* Its copies could not be removed (an I/O error, an immutable file: said and
-		 * owed by the spool): no room was freed, and this push releases no other
-		 * replica for it (on a failing directory every release would free as little);
-		 * it fails, and the next may release the next replica. */
-		if (__atomic_load_n(&pr->spool.unremovable, __ATOMIC_RELAXED) != unremovable &&
-		    __atomic_load_n(&pr->spool.used_bytes, __ATOMIC_RELAXED) +
-				    __atomic_load_n(&pr->spool_reserved, __ATOMIC_RELAXED) >=
-			    used) {
-			primary_unclaimed_poll(pr);
-			push_fail(p, CTL_ERR_FAILED,
-				  "the spool is full, and releasing replica \"%s\" freed no room: "
-				  "copies it held could not be removed (see the log); try again",
-				  pr->registered[slowest]);
-			pr->st.spool_full++;
-			return false;
-		}
+		if (unremoved)
+			snprintf(stuck, sizeof(stuck), "%s", pr->registered[slowest]);
 	}
 }
 

@@ -467,28 +467,29 @@ static int spool_drop_unclaimed(struct spool *sp, const char *file)
 	return 1;
 }
 
-/* spool_drop_unclaimed() where no caller is told (sp->lock held): a failure is logged,
- * at most once a minute with the count since (a failing disk fails every release: one
- * line per acknowledged segment, thousands for a drop, would bury the log), and the
- * removal owed (unclaimed_left). */
+/* spool_drop_unclaimed() where no caller is told of a failure (sp->lock held; returned
+ * as it): it is logged, at most once a minute with the count since (a failing disk fails
+ * every release: one line per acknowledged segment, thousands for a drop, would bury the
+ * log), and the removal owed (unclaimed_left). */
 #define SPOOL_LEFT_LOG_MS 60000
-static void spool_drop_unclaimed_or_owe(struct spool *sp, const char *file)
+static int spool_drop_unclaimed_or_owe(struct spool *sp, const char *file)
 {
 	int ret = spool_drop_unclaimed(sp, file);
 	int64_t now;
 
 	if (ret >= 0)
-		return;
+		return ret;
 	__atomic_store_n(&sp->unclaimed_left, true, __ATOMIC_RELAXED);
 	sp->left_unlogged++;
 	now = clock_now_ms();
 	if (sp->left_logged_ms && now - sp->left_logged_ms < SPOOL_LEFT_LOG_MS)
-		return;
+		return ret;
 	log_warning("could not remove \"%s/%s/%s\", which no replica's claim holds any more: "
 		    "%s (%" PRIu64 " such failure(s) since the last said); tried again later",
 		    sp->path, SPOOL_WAL, file, strerror(-ret), sp->left_unlogged);
 	sp->left_unlogged = 0;
 	sp->left_logged_ms = now;
+	return ret;
 }
 
 static void spool_pin(struct spool *sp, struct spool_pin *pin, const char *file)
@@ -595,7 +596,9 @@ out_unpin:
 	return ret;
 }
 
-int spool_release(struct spool *sp, const char *name, const char *file)
+/* spool_release(), counting in *@unremoved (not NULL) a copy it could not remove. */
+static int spool_release_counted(struct spool *sp, const char *name, const char *file,
+				 uint64_t *unremoved)
 {
 	int dropped = 0;
 
@@ -614,9 +617,15 @@ int spool_release(struct spool *sp, const char *name, const char *file)
 	/* The last claim gone, the copy goes; under the lock, so that a store does not pin
 	 * the name and link the copy between the check of its link count and its removal. */
 	pthread_mutex_lock(&sp->lock);
-	spool_drop_unclaimed_or_owe(sp, file);
+	if (spool_drop_unclaimed_or_owe(sp, file) < 0 && unremoved)
+		(*unremoved)++;
 	pthread_mutex_unlock(&sp->lock);
 	return dropped;
+}
+
+int spool_release(struct spool *sp, const char *name, const char *file)
+{
+	return spool_release_counted(sp, name, file, NULL);
 }
 
 int spool_remove_unclaimed(struct spool *sp)
@@ -884,12 +893,13 @@ static int spool_write_lost(struct spool *sp, const char *name, const struct spo
 }
 
 int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
-			   uint64_t *released)
+			   uint64_t *released, uint64_t *unremoved)
 {
 	char **files;
 	int n = spool_backlog(sp, name, &files), ret;
 
 	*released = 0;
+	*unremoved = 0;
 	if (n < 0)
 		return n;
 	ret = spool_read_lost(sp, name, out);
@@ -909,7 +919,7 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 		}
 	}
 	for (int i = 0; i < n; i++)
-		spool_release(sp, name, files[i]);
+		spool_release_counted(sp, name, files[i], unremoved);
 	spool_free_names(files, n);
 	*released = (uint64_t)n;
 	return 0;

@@ -155,11 +155,13 @@ struct spool_lost {
 
 /*
  * Release every claim of replica @name and record (durably, in replicas/NAME/LOST) that
- * it lost them, merged with what it lost before; @out receives the merged record and
- * @released the number of files released now.  Returns 0 or -errno (logged).
+ * it lost them, merged with what it lost before; @out receives the merged record,
+ * @released the number of files released now, @unremoved how many of their copies that
+ * no claim holds any more could not be removed (their room is not freed; owed:
+ * unclaimed_left).  Returns 0 or -errno (logged).
  */
 int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
-			   uint64_t *released);
+			   uint64_t *released, uint64_t *unremoved);
 
 /* What replica @name lost (zeroed when nothing).  Returns 0 or -errno. */
 int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out);

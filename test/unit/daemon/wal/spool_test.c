@@ -231,7 +231,7 @@ static void test_identity_and_lost(void **state)
 	struct wal_identity back;
 	struct spool_lost lost;
 	struct spool sp;
-	uint64_t released;
+	uint64_t released, unremoved;
 	char err[256];
 	int src;
 
@@ -256,8 +256,8 @@ static void test_identity_and_lost(void **state)
 	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
 	assert_int_equal(spool_store(&sp, src, SEG2, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
 	close(src);
-	assert_int_equal(spool_release_all_lost(&sp, "r1", &lost, &released), 0);
-	assert_true(released == 2 && lost.files == 2);
+	assert_int_equal(spool_release_all_lost(&sp, "r1", &lost, &released, &unremoved), 0);
+	assert_true(released == 2 && lost.files == 2 && unremoved == 0);
 	memset(&lost, 0, sizeof(lost));
 	assert_int_equal(spool_read_lost(&sp, "r1", &lost), 0);
 	assert_true(lost.files == 2);
@@ -502,6 +502,27 @@ static void test_unclaimed_left_owed(void **state)
 	assert_true(sp.unclaimed_left);
 	assert_int_equal(sp.unremovable, 2);
 	assert_int_equal(count_entries("wal"), 1);
+
+	/* release_slowest's release says how many of its copies stayed (their room is not
+	 * free: the primary releases no other replica for it in that push) */
+	{
+		char r2[] = "r2";
+		char *const two[] = { r2 };
+		struct spool_lost lost;
+		uint64_t released, unremoved;
+
+		assert_int_equal(spool_register(&sp, "r2"), 1);
+		src = source("walship!", 4096);
+		assert_int_equal(spool_store(&sp, src, SEG1, 4096, two, 1, NULL, err, sizeof(err)),
+				 0);
+		close(src);
+		fail_unlink_name = SEG1;
+		fail_unlink_dirfd = sp.wal_fd;
+		assert_int_equal(spool_release_all_lost(&sp, "r2", &lost, &released, &unremoved),
+				 0);
+		assert_true(released == 1 && unremoved == 1);
+		assert_int_equal(count_entries("wal"), 2);
+	}
 	spool_close(&sp);
 }
 

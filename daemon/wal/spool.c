@@ -602,16 +602,24 @@ static int spool_release_counted(struct spool *sp, const char *name, const char 
 {
 	int dropped = 0;
 
+	/* (a claim that could not be released keeps its copy as surely as a copy that
+	 * could not be removed: counted alike) */
 	if (name[0]) {
 		int rfd = spool_replica_open(sp, name);
 
-		if (rfd < 0)
+		if (rfd < 0) {
+			if (rfd != -ENOENT && unremoved)
+				(*unremoved)++;
 			return rfd == -ENOENT ? 0 : rfd;
-		if (unlinkat(rfd, file, 0) == 0)
+		}
+		if (unlinkat(rfd, file, 0) == 0) {
 			dropped = 1;
-		else if (errno != ENOENT)
+		} else if (errno != ENOENT) {
 			log_warning("could not release \"%s\" for replica \"%s\": %s", file, name,
 				    strerror(errno));
+			if (unremoved)
+				(*unremoved)++;
+		}
 		close(rfd);
 	}
 	/* The last claim gone, the copy goes; under the lock, so that a store does not pin

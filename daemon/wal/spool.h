@@ -156,9 +156,9 @@ struct spool_lost {
 /*
  * Release every claim of replica @name and record (durably, in replicas/NAME/LOST) that
  * it lost them, merged with what it lost before; @out receives the merged record,
- * @released the number of files released now, @unremoved how many of their copies that
- * no claim holds any more could not be removed (their room is not freed; owed:
- * unclaimed_left).  Returns 0 or -errno (logged).
+ * @released the number of files released now, @unremoved how many of them kept their
+ * room: a claim that could not be released, or a copy no claim holds any more that could
+ * not be removed (owed: unclaimed_left).  Returns 0 or -errno (logged).
  */
 int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
 			   uint64_t *released, uint64_t *unremoved);

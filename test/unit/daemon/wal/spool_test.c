@@ -34,6 +34,7 @@
 
 #define SEG1 "000000010000000000000001"
 #define SEG2 "000000010000000000000002"
+#define SEG3 "000000010000000000000003"
 
 static char dir[256];
 static char replica_name[] = "r1";
@@ -522,6 +523,19 @@ static void test_unclaimed_left_owed(void **state)
 				 0);
 		assert_true(released == 1 && unremoved == 1);
 		assert_int_equal(count_entries("wal"), 2);
+
+		/* a claim that cannot be released (an immutable file refuses the unlink of
+		 * every link to it) keeps the copy: counted alike */
+		src = source("walship!", 4096);
+		assert_int_equal(spool_store(&sp, src, SEG3, 4096, two, 1, NULL, err, sizeof(err)),
+				 0);
+		close(src);
+		fail_unlink_name = SEG3; /* the first unlink of it: the claim's */
+		assert_int_equal(spool_release_all_lost(&sp, "r2", &lost, &released, &unremoved),
+				 0);
+		assert_null(fail_unlink_name);
+		assert_true(released == 1 && unremoved == 1);
+		assert_true(spool_holds(&sp, "r2", SEG3));
 	}
 	spool_close(&sp);
 }

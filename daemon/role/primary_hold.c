@@ -473,8 +473,17 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 		pr->lost[slowest] = lost;
 		pr->held[slowest] = 0;
 		pr->st.lost_files += released;
-		if (unremoved)
+		if (unremoved) {
+			char **left;
+			int n = spool_backlog(&pr->spool, pr->registered[slowest], &left);
+
+			/* claims that stayed still count for it (it stays a choice) */
+			if (n > 0) {
+				pr->held[slowest] = (uint64_t)n;
+				spool_free_names(left, n);
+			}
 			snprintf(stuck, sizeof(stuck), "%s", pr->registered[slowest]);
+		}
 	}
 }
 

@@ -596,7 +596,9 @@ out_unpin:
 	return ret;
 }
 
-/* spool_release(), counting in *@unremoved (not NULL) a copy it could not remove. */
+/* spool_release(), counting in *@unremoved (not NULL) a file that kept its room: a claim
+ * it could not release (or the replica's folder it could not open), a copy it could not
+ * remove. */
 static int spool_release_counted(struct spool *sp, const char *name, const char *file,
 				 uint64_t *unremoved)
 {
@@ -608,15 +610,23 @@ static int spool_release_counted(struct spool *sp, const char *name, const char 
 		int rfd = spool_replica_open(sp, name);
 
 		if (rfd < 0) {
-			if (rfd != -ENOENT && unremoved)
-				(*unremoved)++;
+			if (rfd != -ENOENT) {
+				if (!unremoved ||
+				    !*unremoved) /* (a batch: its first, then a sum) */
+					log_warning(
+						"could not release \"%s\" for replica \"%s\": %s",
+						file, name, strerror(-rfd));
+				if (unremoved)
+					(*unremoved)++;
+			}
 			return rfd == -ENOENT ? 0 : rfd;
 		}
 		if (unlinkat(rfd, file, 0) == 0) {
 			dropped = 1;
 		} else if (errno != ENOENT) {
-			log_warning("could not release \"%s\" for replica \"%s\": %s", file, name,
-				    strerror(errno));
+			if (!unremoved || !*unremoved)
+				log_warning("could not release \"%s\" for replica \"%s\": %s", file,
+					    name, strerror(errno));
 			if (unremoved)
 				(*unremoved)++;
 		}
@@ -928,6 +938,10 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 	}
 	for (int i = 0; i < n; i++)
 		spool_release_counted(sp, name, files[i], unremoved);
+	if (*unremoved > 1)
+		log_warning("%" PRIu64 " of the %d file(s) released for replica \"%s\" kept their "
+			    "room (claims or copies that could not be removed)",
+			    *unremoved, n, name);
 	spool_free_names(files, n);
 	*released = (uint64_t)n;
 	return 0;

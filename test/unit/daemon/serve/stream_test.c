@@ -189,6 +189,20 @@ static void run_ticking_until_error(struct serve *s, struct client *c)
 	}
 }
 
+/* The standby is waited for at first (no error for a while; the retention floor held at
+ * @floor, unless 0), then, past gap_wait_ms, answered @sqlstate, once. */
+static void waited_then_answered(struct serve *s, struct client *c, uint64_t floor,
+				 const char *sqlstate)
+{
+	run_a_while(c);
+	assert_int_equal(c->errors, 0);
+	if (floor)
+		assert_int_equal(serve_retention_floor(s), floor);
+	run_ticking_until_error(s, c);
+	assert_int_equal(c->errors, 1);
+	assert_string_equal(c->sqlstate, sqlstate);
+}
+
 /* Connect to @s as a standby (trust) and wait for ReadyForQuery after the startup. */
 static void client_connect(struct client *c, struct serve *s)
 {
@@ -757,12 +771,7 @@ static void test_hole_at_start(void **state)
 	s->gap_wait_ms = 300;
 	client_connect(&c, s);
 	client_start(&c, "0/1100000", 1);
-	run_a_while(&c);
-	assert_int_equal(c.errors, 0); /* waited for, at first */
-	assert_int_equal(serve_retention_floor(s), 0x1100000);
-	run_ticking_until_error(s, &c);
-	assert_int_equal(c.errors, 1);
-	assert_string_equal(c.sqlstate, "58P01");
+	waited_then_answered(s, &c, 0x1100000, "58P01");
 	assert_int_equal(c.sent_to, 0);
 	assert_true(serve_retention_floor(s) > 0x1100000);
 	client_close(&c);
@@ -788,12 +797,7 @@ static void test_gap_wait_bounded(void **state)
 	RUN_UNTIL(&c, c.sent_to == 0x1100000);
 	put_segment("000000010000000000000012");
 	serve_wal_stored(s, "000000010000000000000012");
-	run_a_while(&c);
-	assert_int_equal(c.errors, 0); /* waited for, at first */
-	assert_int_equal(serve_retention_floor(s), 0x1100000);
-	run_ticking_until_error(s, &c);
-	assert_int_equal(c.errors, 1);
-	assert_string_equal(c.sqlstate, "58P01");
+	waited_then_answered(s, &c, 0x1100000, "58P01");
 	assert_int_equal(c.sent_to, 0x1100000);
 	assert_true(serve_retention_floor(s) > 0x1100000);
 	client_close(&c);
@@ -888,11 +892,7 @@ static void test_newest_history_never_comes(void **state)
 	put_at(store.incoming_fd, "000000030000000000000011.3", NULL, SEG_SIZE, 3);
 	serve_wal_durable(s, "000000030000000000000011", "000000030000000000000011.3", 0xC0000,
 			  NULL);
-	run_a_while(&c);
-	assert_int_equal(c.errors, 0); /* waited for, at first */
-	run_ticking_until_error(s, &c);
-	assert_int_equal(c.errors, 1);
-	assert_string_equal(c.sqlstate, "58P01");
+	waited_then_answered(s, &c, 0, "58P01");
 	assert_int_equal(c.sent_to, 0x1100000);
 	assert_true(serve_retention_floor(s) > 0x1100000);
 	client_close(&c);
@@ -920,11 +920,7 @@ static void test_next_history_never_comes(void **state)
 	RUN_UNTIL(&c, c.sent_to == 0x1100000);
 	put_segment("000000020000000000000011");
 	serve_wal_stored(s, "000000020000000000000011");
-	run_a_while(&c);
-	assert_int_equal(c.errors, 0); /* waited for, at first */
-	run_ticking_until_error(s, &c);
-	assert_int_equal(c.errors, 1);
-	assert_string_equal(c.sqlstate, "XX000");
+	waited_then_answered(s, &c, 0, "XX000");
 	assert_string_equal(c.message, "requested timeline 1 is not in this server's history");
 	assert_true(serve_retention_floor(s) > 0x1100000);
 	client_close(&c);

@@ -272,6 +272,16 @@ static void test_identity_and_lost(void **state)
 /* A copy in wal/ that no replica's claim links (a crash between the copy and its claims)
  * is held for nobody: removed at open, not counted against spool_max_size for ever. */
 /* A spool (closed again) where r1 is registered and holds SEG1, 4096 bytes. */
+/* Replica @name's folder removed by hand, the claims in it with it (as an operator's
+ * rm -rf). */
+static void remove_by_hand(const char *name)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/replicas/%s'", dir, name);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void spool_with_seg1_held(void)
 {
 	struct spool sp;
@@ -404,8 +414,7 @@ static void test_removed_by_hand(void **state)
 	assert_int_equal(spool_open(&sp, dir), 0);
 	assert_int_equal(spool_register(&sp, "r2"), 1);
 	assert_int_equal(spool_keep_history(&sp, "00000002.history", history, strlen(history)), 0);
-	snprintf(path, sizeof(path), "rm -rf '%s/replicas/r1'", dir);
-	assert_int_equal(system(path), 0);
+	remove_by_hand("r1");
 	assert_false(spool_registered(&sp, "r1"));
 	assert_true(spool_registered(&sp, "r2"));
 
@@ -435,7 +444,7 @@ static void test_removed_by_hand(void **state)
  */
 static void test_unclaimed_removal_fails(void **state)
 {
-	char r1[] = "r1", err[256], path[600];
+	char r1[] = "r1", err[256];
 	char *const one[] = { r1 };
 	struct spool sp;
 	int src;
@@ -447,8 +456,7 @@ static void test_unclaimed_removal_fails(void **state)
 	assert_int_equal(spool_store(&sp, src, SEG2, 4096, one, 1, NULL, err, sizeof(err)), 0);
 	close(src);
 	assert_int_equal(sp.files, 2);
-	snprintf(path, sizeof(path), "rm -rf '%s/replicas/r1'", dir);
-	assert_int_equal(system(path), 0);
+	remove_by_hand("r1");
 
 	fail_unlink_name = SEG1;
 	assert_int_equal(spool_remove_unclaimed(&sp), -EIO);
@@ -473,7 +481,7 @@ static void test_unclaimed_removal_fails(void **state)
  */
 static void test_unclaimed_left_owed(void **state)
 {
-	char r1[] = "r1", err[256], path[600];
+	char r1[] = "r1", err[256];
 	char *const one[] = { r1 };
 	struct spool sp;
 	int src;
@@ -494,8 +502,7 @@ static void test_unclaimed_left_owed(void **state)
 	src = source("walship!", 4096);
 	assert_int_equal(spool_store(&sp, src, SEG2, 4096, one, 1, NULL, err, sizeof(err)), 0);
 	close(src);
-	snprintf(path, sizeof(path), "rm -rf '%s/replicas/r1'", dir);
-	assert_int_equal(system(path), 0);
+	remove_by_hand("r1");
 	assert_int_equal(spool_unregister(&sp, "r1"), 0);
 	fail_unlink_name = SEG2;
 	assert_int_equal(spool_release_dropped(&sp, "r1"), 0);

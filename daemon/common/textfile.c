@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,11 @@ static int textfile_check(int fd, const char *path, const char *what, size_t max
 		return ret;
 	}
 	if (!S_ISREG(st->st_mode) || (size_t)st->st_size > max) {
-		log_error("%s \"%s\" is not a regular file of at most %zu bytes", what, path, max);
+		if (max == SIZE_MAX)
+			log_error("%s \"%s\" is not a regular file", what, path);
+		else
+			log_error("%s \"%s\" is not a regular file of at most %zu bytes", what,
+				  path, max);
 		return -EINVAL;
 	}
 	/* PostgreSQL's check of ssl_key_file (be-secure-common.c check_ssl_key_file()):
@@ -48,25 +53,48 @@ static int textfile_check(int fd, const char *path, const char *what, size_t max
 	return 0;
 }
 
+/* @path opened and checked (textfile_check()): its descriptor, or -errno, logged. */
+static int textfile_open(const char *path, const char *what, size_t max, bool private,
+			 struct stat *st)
+{
+	/* (O_NONBLOCK: a FIFO named here would block the open for ever; it is refused as
+	 * no regular file, whose reads the flag does not change) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		log_error("could not open %s \"%s\": %s", what, path, strerror(-ret));
+		return ret;
+	}
+	ret = textfile_check(fd, path, what, max, private, st);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int textfile_check_path(const char *path, const char *what)
+{
+	struct stat st;
+	int fd = textfile_open(path, what, SIZE_MAX, false, &st);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 static int textfile_read_mode(const char *path, const char *what, size_t max, bool private,
 			      char **out, size_t *out_len)
 {
 	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
-	int fd, ret;
+	int fd = textfile_open(path, what, max, private, &st), ret;
 
-	/* (O_NONBLOCK: a FIFO named here would block the open for ever; it is refused
-	 * below as no regular file, whose reads the flag does not change) */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		ret = -errno;
-		log_error("could not open %s \"%s\": %s", what, path, strerror(-ret));
-		return ret;
-	}
-	ret = textfile_check(fd, path, what, max, private, &st);
-	if (ret < 0)
-		goto out_close;
+	if (fd < 0)
+		return fd;
 	text = malloc((size_t)st.st_size + 1);
 	if (!text) {
 		log_error("out of memory");

@@ -24,6 +24,13 @@ int textfile_read(const char *path, const char *what, size_t max, char **text, s
 int textfile_read_private(const char *path, const char *what, size_t max, char **text, size_t *len);
 
 /*
+ * That @path (@what in messages) opens and is a regular file, for a reader of its own
+ * (OpenSSL, which says no errno): 0, or -errno logged as textfile_read() does
+ * (textfile_error_lasts() tells them apart).
+ */
+int textfile_check_path(const char *path, const char *what);
+
+/*
  * Whether @err (negative), from loading a file the configuration names (textfile_read*(),
  * hba_load(), scram_passwords_load()), says the file itself is wrong: missing, not a
  * regular file, refused for its permissions or its size, not valid; a later start meets

@@ -3,11 +3,8 @@
  * TLS context and per-connection state (see tls.h).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "common/log.h"
+#include "common/textfile.h"
 #include "net/tls.h"
 
 static void tls_log_openssl(const char *what, const char *file)
@@ -69,30 +67,6 @@ static void tls_keylog(const SSL *ssl, const char *line)
 		tc->have_rx = true;
 }
 
-/* File @path (@what) can be read, and is a regular file: -errno said here, so that the
- * caller tells what a later start may not meet (no descriptor, an I/O error) from what is
- * wrong with the file (textfile_error_lasts()); OpenSSL's own errors say neither. */
-static int tls_file_check(const char *what, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), ret = 0;
-	struct stat st;
-
-	if (fd < 0) {
-		ret = -errno;
-		log_error("could not open %s \"%s\": %s", what, path, strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0)
-		ret = -errno;
-	else if (!S_ISREG(st.st_mode))
-		ret = -EINVAL;
-	close(fd);
-	if (ret < 0)
-		log_error("could not read %s \"%s\": %s", what, path,
-			  ret == -EINVAL ? "not a regular file" : strerror(-ret));
-	return ret;
-}
-
 /* The certificate, key and CA of a context, checked against each other.  Returns 0,
  * -errno of a file that could not be opened, or -EINVAL (what OpenSSL refused). */
 static int tls_ctx_load(struct tls_ctx *t, const char *ca_file, const char *cert_file,
@@ -100,9 +74,11 @@ static int tls_ctx_load(struct tls_ctx *t, const char *ca_file, const char *cert
 {
 	int ret;
 
-	if ((ret = tls_file_check("certificate file", cert_file)) < 0 ||
-	    (ret = tls_file_check("private key file", key_file)) < 0 ||
-	    (ret = tls_file_check("CA file", ca_file)) < 0)
+	/* (opened first: OpenSSL's errors say no errno, and the caller tells what a later
+	 * start may not meet, no descriptor or an I/O error, from a wrong file) */
+	if ((ret = textfile_check_path(cert_file, "certificate file")) < 0 ||
+	    (ret = textfile_check_path(key_file, "private key file")) < 0 ||
+	    (ret = textfile_check_path(ca_file, "CA file")) < 0)
 		return ret;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert_file) != 1) {
 		tls_log_openssl("could not load certificate file", cert_file);

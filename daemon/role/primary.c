@@ -40,21 +40,120 @@
 
 /* Fill @n with the primary's state; the caller releases it with status_node_release(). */
 
+/* Wall-clock milliseconds (an away replica's note outlives a reboot; clock_now_ms()
+ * does not). */
+static int64_t primary_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct primary_away *primary_away_find(struct primary *pr, const char *name)
+{
+	for (unsigned int i = 0; i < PRIMARY_AWAY; i++)
+		if (!strcmp(pr->away[i].name, name))
+			return &pr->away[i];
+	return NULL;
+}
+
+/*
+ * Away replica @a's note in the spool, for its status after a restart: "LAST END GAP
+ * SINCE", LAST the last file it acknowledged ("-": none), END and GAP the positions in
+ * hex, SINCE its lag's start in wall-clock milliseconds.  A relay's downstream replicas
+ * have no folder in a spool: theirs stay in memory.
+ */
+static void primary_away_write(struct primary *pr, struct primary_away *a)
+{
+	char note[SPOOL_AWAY_MAX];
+	int ret;
+
+	if (pr->relay)
+		return;
+	snprintf(note, sizeof(note), "%s %" PRIx64 " %" PRIx64 " %" PRId64 "\n",
+		 a->last_acked[0] ? a->last_acked : "-", a->stream_end, a->gap_lsn,
+		 primary_wall_ms() - (clock_now_ms() - a->since_ms));
+	ret = spool_put_away(&pr->spool, a->name, note);
+	a->noted = ret == 0;
+	if (ret < 0)
+		log_warning("could not note where replica \"%s\" stood in \"%s/replicas/%s\": %s "
+			    "(its status forgets it if walshipd restarts before it comes back)",
+			    a->name, pr->spool.path, a->name, strerror(-ret));
+}
+
+void primary_away_back(struct primary *pr, const char *name)
+{
+	struct primary_away *a = primary_away_find(pr, name);
+
+	if (a)
+		a->noted = false;
+	/* (whether noted or not: a note whose entry the table has since given to another
+	 * replica is still in its folder) */
+	if (!pr->relay)
+		spool_clear_away(&pr->spool, name);
+}
+
+void primary_load_away(struct primary *pr)
+{
+	for (int k = 0; k < pr->nregistered && !pr->relay; k++) {
+		char note[SPOOL_AWAY_MAX], last[WIRE_MAX_FILE_NAME + 2], end; /* (%64s) */
+		unsigned long long stream_end, gap;
+		long long since;
+		struct primary_away *a;
+		int n = spool_get_away(&pr->spool, pr->registered[k], note, sizeof(note));
+
+		if (n <= 0)
+			continue; /* (none: it was connected when walshipd stopped, or never left) */
+		if (sscanf(note, "%64s %llx %llx %lld%c", last, &stream_end, &gap, &since, &end) !=
+			    5 ||
+		    end != '\n' || (strcmp(last, "-") && !wal_name_valid(last)) || since <= 0) {
+			log_warning("ignored the invalid note \"%s/replicas/%s/AWAY\"",
+				    pr->spool.path, pr->registered[k]);
+			continue;
+		}
+		a = &pr->away[pr->away_next++ % PRIMARY_AWAY];
+		*a = (struct primary_away){ .stream_end = stream_end,
+					    .gap_lsn = gap,
+					    .noted = true };
+		snprintf(a->name, sizeof(a->name), "%s", pr->registered[k]);
+		snprintf(a->last_acked, sizeof(a->last_acked), "%s", strcmp(last, "-") ? last : "");
+		/* its lag counts from then on the monotonic clock (from now at most, should
+		 * the wall clock have gone back) */
+		since = primary_wall_ms() - since;
+		a->since_ms = clock_now_ms() - (since > 0 ? since : 0);
+	}
+}
+
+void primary_away_cut(struct primary *pr, uint64_t fork)
+{
+	for (unsigned int i = 0; i < PRIMARY_AWAY; i++) {
+		struct primary_away *a = &pr->away[i];
+
+		if (a->name[0] && a->stream_end > fork) {
+			a->stream_end = fork;
+			if (a->noted)
+				primary_away_write(pr, a);
+		}
+	}
+}
+
 void primary_note_away(struct primary *pr, struct peer *peer)
 {
-	struct primary_away *a = NULL;
+	struct primary_away *a;
 	uint64_t gap;
 	int64_t since;
 
 	if (primary_registered_index(pr, peer->name) < 0)
 		return;
-	for (unsigned int i = 0; i < PRIMARY_AWAY && !a; i++)
-		if (!strcmp(pr->away[i].name, peer->name))
-			a = &pr->away[i];
+	a = primary_away_find(pr, peer->name);
 	/* a connection that learned nothing of it (it left before any acknowledgement):
-	 * where it stood before stays */
-	if (a && !peer->stream.end && !peer->last_acked[0])
+	 * where it stood before stays (noted again: its connection cleared the note) */
+	if (a && !peer->stream.end && !peer->last_acked[0]) {
+		if (!a->noted)
+			primary_away_write(pr, a);
 		return;
+	}
 	if (!a)
 		a = &pr->away[pr->away_next++ % PRIMARY_AWAY];
 	*a = (struct primary_away){ .stream_end = peer->stream.end, .since_ms = clock_now_ms() };
@@ -73,6 +172,7 @@ void primary_note_away(struct primary *pr, struct peer *peer)
 	for (const struct xfer *x = peer->xfers; x; x = x->next)
 		if ((pr->relay || !x->push->stream) && x->push->started_ms < a->since_ms)
 			a->since_ms = x->push->started_ms;
+	primary_away_write(pr, a);
 }
 
 /* Away replica @sp: where it stood when it left (primary_note_away()), if known; its lag
@@ -429,6 +529,7 @@ static void *primary_start(const struct config *cfg, struct ring *r, bool *confi
 		goto out_free;
 	if (primary_load_registered(pr) < 0)
 		goto out_spool;
+	primary_load_away(pr);
 	primary_load_identity(pr);
 	if (pr->spool.files)
 		log_log("spool \"%s\" holds %" PRIu64 " file(s), %" PRIu64

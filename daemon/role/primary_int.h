@@ -334,6 +334,7 @@ struct primary_away {
 	uint64_t stream_end; /* its run of durable streamed WAL */
 	uint64_t gap_lsn; /* the oldest WAL it lacked behind it (peer_lacks_from()), 0 */
 	int64_t since_ms; /* its oldest WAL not durable then, or when it left */
+	bool noted; /* its note is in the spool (spool_put_away()), for after a restart */
 };
 
 struct primary {
@@ -708,6 +709,12 @@ bool peer_lacks_from(struct peer *peer, uint64_t *lsn, int64_t *since_ms);
 int64_t primary_stream_lag_since(const struct primary *pr, uint64_t lsn);
 /* Streaming @peer leaves: where it stood is kept for its status while away (primary.c). */
 void primary_note_away(struct primary *pr, struct peer *peer);
+/* Registered replica @name connected: its note in the spool, if any, is out of date. */
+void primary_away_back(struct primary *pr, const char *name);
+/* At start: the notes of the registered replicas, where they stood when they left. */
+void primary_load_away(struct primary *pr);
+/* The timeline forked at @fork: what the away replicas held after it no longer counts. */
+void primary_away_cut(struct primary *pr, uint64_t fork);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL
  * when it was begun). */
 void peer_cancel_push(struct peer *peer, struct push *p);

@@ -367,6 +367,7 @@ static int peer_register(struct peer *peer)
 	peer->connected_since = time(NULL);
 	peer->streaming_since_ms = clock_now_ms();
 	log_log("replica \"%s\" connected from %s", peer->name, peer->conn.peer_addr);
+	primary_away_back(pr, peer->name); /* (where it stood when it left is out of date) */
 
 	/* From its first connection on, the spool holds WAL for it (durability rule 1); a
 	 * relay's store holds it, and the relay records what the replica still needs. */

@@ -920,9 +920,7 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 			peer->apply_lsn = fork; /* applied past the fork: diverged */
 	}
 	lag_ring_cut(&ss->lag, fork);
-	for (unsigned int i = 0; i < PRIMARY_AWAY; i++) /* (the away replicas' status) */
-		if (pr->away[i].stream_end > fork)
-			pr->away[i].stream_end = fork;
+	primary_away_cut(pr, fork); /* (the away replicas' status) */
 	if (!past)
 		return;
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "

@@ -32,6 +32,8 @@
 #define SPOOL_REPORTED "reported"
 #define SPOOL_INCOMING ".incoming"
 #define SPOOL_LOST "LOST" /* not a WAL name: never taken for a held file */
+#define SPOOL_AWAY "AWAY" /* (neither is this, nor its temporary file) */
+#define SPOOL_AWAY_TMP "AWAY.tmp"
 /* replicas/NAME renamed so by spool_drop() before its claims are released: no node name
  * (a node name never starts with '.'), so it is registered no more from that rename on */
 #define SPOOL_DROPPING ".dropping-"
@@ -857,27 +859,44 @@ int spool_open_file(struct spool *sp, const char *file)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Read replicas/@name/@file, a small record, into @buf (NUL-terminated): its length,
+ * -ENOENT when it or the folder is not there, -errno otherwise.  Through the folder
+ * itself and never a link (spool_replica_open()).
+ */
+static int spool_replica_read(struct spool *sp, const char *name, const char *file, char *buf,
+			      size_t size)
+{
+	ssize_t n;
+	int fd, rfd;
+
+	buf[0] = '\0';
+	rfd = spool_replica_open(sp, name);
+	if (rfd < 0)
+		return rfd;
+	fd = openat(rfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(rfd);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return (int)n;
+}
+
 int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out)
 {
 	char path[256], buf[256];
 	unsigned long long files;
-	int fd, rfd;
-	ssize_t n;
+	int n;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(path, sizeof(path), "%s/%s", name, SPOOL_LOST);
-	rfd = spool_replica_open(sp, name);
-	if (rfd < 0)
-		return rfd == -ENOENT ? 0 : rfd;
-	fd = openat(rfd, SPOOL_LOST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(rfd);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -EINVAL;
-	buf[n] = '\0';
+	n = spool_replica_read(sp, name, SPOOL_LOST, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? 0 : n;
 	if (sscanf(buf, "%llu %47s %47s", &files, out->first, out->last) != 3 ||
 	    !wal_name_valid(out->first) || !wal_name_valid(out->last)) {
 		log_error("invalid lost-WAL record \"%s/%s/%s\"", sp->path, SPOOL_REPLICAS, path);
@@ -886,6 +905,49 @@ int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out)
 	}
 	out->files = files;
 	return 0;
+}
+
+int spool_put_away(struct spool *sp, const char *name, const char *note)
+{
+	size_t len = strlen(note);
+	int rfd = spool_replica_open(sp, name), fd, ret = 0;
+
+	if (rfd < 0)
+		return rfd;
+	fd = openat(rfd, SPOOL_AWAY_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0640);
+	if (fd < 0) {
+		ret = -errno;
+	} else {
+		ssize_t n = write(fd, note, len); /* (a few dozen bytes: whole or failed) */
+
+		if (n < 0 || (size_t)n != len)
+			ret = n < 0 ? -errno : -ENOSPC;
+		close(fd);
+		if (!ret && renameat(rfd, SPOOL_AWAY_TMP, rfd, SPOOL_AWAY) < 0)
+			ret = -errno;
+		if (ret)
+			unlinkat(rfd, SPOOL_AWAY_TMP, 0);
+	}
+	close(rfd);
+	return ret;
+}
+
+int spool_get_away(struct spool *sp, const char *name, char *buf, size_t size)
+{
+	int n = spool_replica_read(sp, name, SPOOL_AWAY, buf, size);
+
+	return n == -ENOENT ? 0 : n;
+}
+
+void spool_clear_away(struct spool *sp, const char *name)
+{
+	int rfd = spool_replica_open(sp, name);
+
+	if (rfd < 0)
+		return;
+	unlinkat(rfd, SPOOL_AWAY, 0);
+	close(rfd);
 }
 
 /* Write @lost as replicas/NAME/LOST, durably (durable_put(), which logs a failure). */

@@ -6,6 +6,8 @@
  *   spool_dir/wal/NAME            one durable copy of each held file
  *   spool_dir/replicas/R/         exists: replica R is registered
  *   spool_dir/replicas/R/NAME     hard link to wal/NAME: R still needs NAME
+ *   spool_dir/replicas/R/LOST     what R lost (spool overflow), durable
+ *   spool_dir/replicas/R/AWAY     where R stood when it left (status only, no fsync)
  *   spool_dir/.incoming/          copies being made (removed at start)
  *   spool_dir/identity            the cluster shipped (spool_set_identity())
  *   spool_dir/reported            where the stream's reported flush position was
@@ -165,6 +167,19 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 
 /* What replica @name lost (zeroed when nothing).  Returns 0 or -errno. */
 int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out);
+
+/*
+ * Replica @name's status note (replicas/NAME/AWAY, one line the caller formats): where it
+ * stood when it left, so that `walship status` still says it after walshipd restarts.
+ * Status only, so not durable: written to a temporary file renamed over the last one,
+ * with no fsync (quick enough for the event loop); a crash may leave the one before, or
+ * none.  spool_put_away() returns 0 or -errno; spool_get_away() the note's length (0:
+ * none) or -errno; spool_clear_away() removes it (nothing when it is not there).
+ */
+#define SPOOL_AWAY_MAX 256
+int spool_put_away(struct spool *sp, const char *name, const char *note);
+int spool_get_away(struct spool *sp, const char *name, char *buf, size_t size);
+void spool_clear_away(struct spool *sp, const char *name);
 
 /* The cluster the primary ships, recorded durably at the first push (spool_dir/identity). */
 /* Read the recorded identity (zeroed if none).  Returns 0 or -errno. */

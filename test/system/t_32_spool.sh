@@ -88,11 +88,25 @@ assert_eq 3 "$(held ws-r2)" "files held for ws-r2"
 assert_eq 0 "$(held ws-r1)" "files held for ws-r1"
 assert_eq 3 "$(status_counter "$PCONF" spool_files)" "files in the spool"
 
-log "the primary's daemon restarts: what is held is still held"
+away_field() {
+	walship_status "$PCONF" --json | jq -r --arg n "$1" \
+		"[.peers[] | select(.name == \$n)][0].$2 // empty"
+}
+assert_eq "${SEGS[0]}" "$(away_field ws-r2 last_acked)" "ws-r2's last acknowledged file, away"
+r2_flush=$(away_field ws-r2 flush_lsn)
+[[ -f $SPOOLDIR/replicas/ws-r2/AWAY ]] || fail "no note of where ws-r2 stood in its spool folder"
+
+log "the primary's daemon restarts: what is held is still held, and where ws-r2 stood"
 walshipd_stop "$PCONF"
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 wait_for 20 "ws-r1 streaming again" streaming_is 1
 assert_eq 3 "$(held ws-r2)" "files held for ws-r2 after a restart"
+# Its note in the spool (replicas/ws-r2/AWAY): the build before forgot where it stood, and
+# showed no file acknowledged and position 0/0.
+assert_eq away "$(away_field ws-r2 state)" "ws-r2's state after a restart"
+assert_eq "${SEGS[0]}" "$(away_field ws-r2 last_acked)" \
+	"ws-r2's last acknowledged file after a restart"
+assert_eq "$r2_flush" "$(away_field ws-r2 flush_lsn)" "ws-r2's durable position after a restart"
 
 log "ws-r2 comes back and catches up from the spool, one held copy unopenable at first"
 # The copy of ${SEGS[2]} replaced by a link (the spool opens its copies O_NOFOLLOW:
@@ -103,6 +117,9 @@ aside=$TEST_DIR/aside-${SEGS[2]}
 mv "$SPOOLDIR/wal/${SEGS[2]}" "$aside"
 ln -s "$aside" "$SPOOLDIR/wal/${SEGS[2]}"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
+wait_for 20 "ws-r2 streaming" state_is ws-r2 streaming
+# back: its note is out of date, and gone (a crash now must not show it where it was)
+assert_file_absent "$SPOOLDIR/replicas/ws-r2/AWAY"
 wait_for 20 "the primary to fail to open ${SEGS[2]} for ws-r2" grep -q \
 	"could not open \"${SEGS[2]}\", held for replica \"ws-r2\", to send it: .*trying again" \
 	"$TEST_DIR/ws-primary.log"

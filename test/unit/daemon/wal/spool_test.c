@@ -269,6 +269,39 @@ static void test_identity_and_lost(void **state)
 	spool_close(&sp);
 }
 
+/* A replica's AWAY note: replaced whole, read back, never a held file, cleared; a drop
+ * removes it with the folder. */
+static void test_away_note(void **state)
+{
+	struct spool sp;
+	char buf[SPOOL_AWAY_MAX], **files, err[256];
+	int src;
+
+	(void)state;
+	assert_int_equal(spool_open(&sp, dir), 0);
+	assert_int_equal(spool_put_away(&sp, "r1", "x\n"), -ENOENT); /* not registered */
+	assert_int_equal(spool_register(&sp, "r1"), 1);
+	assert_int_equal(spool_get_away(&sp, "r1", buf, sizeof(buf)), 0);
+	assert_int_equal(spool_put_away(&sp, "r1", "- 0 0 1\n"), 0);
+	assert_int_equal(spool_put_away(&sp, "r1", "000000010000000000000001 1000000 0 2\n"), 0);
+	assert_int_equal(spool_get_away(&sp, "r1", buf, sizeof(buf)), 37);
+	assert_string_equal(buf, "000000010000000000000001 1000000 0 2\n");
+	src = source("walship!", 4096);
+	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
+	close(src);
+	assert_int_equal(spool_backlog(&sp, "r1", &files), 1); /* the note is no held file */
+	assert_string_equal(files[0], SEG1);
+	spool_free_names(files, 1);
+	assert_int_equal(count_entries("replicas/r1"), 2); /* SEG1 and AWAY, no temporary */
+	spool_clear_away(&sp, "r1");
+	assert_int_equal(spool_get_away(&sp, "r1", buf, sizeof(buf)), 0);
+	assert_int_equal(spool_put_away(&sp, "r1", "- 0 0 3\n"), 0);
+	assert_int_equal(spool_drop(&sp, "r1"), 0);
+	assert_int_equal(count_entries("replicas"), 0);
+	assert_int_equal(count_entries("wal"), 0);
+	spool_close(&sp);
+}
+
 /* A copy in wal/ that no replica's claim links (a crash between the copy and its claims)
  * is held for nobody: removed at open, not counted against spool_max_size for ever. */
 /* A spool (closed again) where r1 is registered and holds SEG1, 4096 bytes. */
@@ -947,6 +980,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store_retry_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_away_note, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclaimed_removed_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_finished_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_stopped, setup, teardown),

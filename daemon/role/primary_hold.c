@@ -395,7 +395,7 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			reserved + __atomic_load_n(&pr->spool.kept_bytes, __ATOMIC_RELAXED);
 		int slowest = -1;
 		struct spool_lost lost;
-		uint64_t released, unremoved;
+		uint64_t released, kept, unremoved;
 		enum spool_room room =
 			spool_room_decide(used, fixed, p->size, max,
 					  pr->cfg.spool_overflow == CONFIG_SPOOL_RELEASE_SLOWEST,
@@ -457,33 +457,29 @@ bool primary_spool_room(struct primary *pr, struct push *p)
 			return false;
 		}
 		if (spool_release_all_lost(&pr->spool, pr->registered[slowest], &lost, &released,
-					   &unremoved) < 0) {
+					   &kept, &unremoved) < 0) {
 			push_fail(p, CTL_ERR_FAILED,
 				  "the spool is full and releasing a replica failed");
 			return false;
 		}
-		log_warning("spool full: replica \"%s\" lost %" PRIu64
-			    " held file(s), now %s to %s "
-			    "(%" PRIu64 " in all)",
-			    pr->registered[slowest], released, lost.first, lost.last, lost.files);
-		log_detail("spool_overflow = release_slowest released the claims of the replica "
-			   "furthest behind to make room.");
-		log_hint("Its standby needs another archive or a new base backup; see walship "
-			 "status.");
-		pr->lost[slowest] = lost;
-		pr->held[slowest] = 0;
-		pr->st.lost_files += released;
-		if (unremoved) {
-			char **left;
-			int n = spool_backlog(&pr->spool, pr->registered[slowest], &left);
-
-			/* claims that stayed still count for it (it stays a choice) */
-			if (n > 0) {
-				pr->held[slowest] = (uint64_t)n;
-				spool_free_names(left, n);
-			}
-			snprintf(stuck, sizeof(stuck), "%s", pr->registered[slowest]);
+		if (released) {
+			log_warning("spool full: replica \"%s\" lost %" PRIu64
+				    " held file(s), now %s to %s "
+				    "(%" PRIu64 " in all)",
+				    pr->registered[slowest], released, lost.first, lost.last,
+				    lost.files);
+			log_detail("spool_overflow = release_slowest released the claims of the "
+				   "replica furthest behind to make room.");
+			log_hint("Its standby needs another archive or a new base backup; see "
+				 "walship status.");
 		}
+		pr->lost[slowest] = lost;
+		/* the claims that could not be released are still its own (it stays a choice,
+		 * and is counted lost only for what a release of them frees) */
+		pr->held[slowest] = kept;
+		pr->st.lost_files += released;
+		if (unremoved)
+			snprintf(stuck, sizeof(stuck), "%s", pr->registered[slowest]);
 	}
 }
 

@@ -626,6 +626,7 @@ static int spool_release_counted(struct spool *sp, const char *name, const char 
 		if (unlinkat(rfd, file, 0) == 0) {
 			dropped = 1;
 		} else if (errno != ENOENT) {
+			dropped = -errno;
 			if (!unremoved || !*unremoved)
 				log_warning("could not release \"%s\" for replica \"%s\": %s", file,
 					    name, strerror(errno));
@@ -726,6 +727,7 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 	do {
 		char **files;
 		int n = spool_backlog(sp, dir, &files), fd;
+		uint64_t unremoved = 0; /* (its first failure said, then their sum) */
 
 		if (n < 0)
 			return n;
@@ -734,8 +736,12 @@ static int spool_drop_dir(struct spool *sp, const char *dir)
 				spool_free_names(files, n);
 				return -EINTR; /* the folder stays: spool_open() finishes it */
 			}
-			spool_release(sp, dir, files[i]);
+			spool_release_counted(sp, dir, files[i], &unremoved);
 		}
+		if (unremoved > 1)
+			log_warning("%" PRIu64 " of the %d file(s) released for \"%s/%s/%s\" kept "
+				    "their room (claims or copies that could not be removed)",
+				    unremoved, n, sp->path, SPOOL_REPLICAS, dir);
 		spool_free_names(files, n);
 		/* Its LOST record, and anything else left in it (a LOST record's temporary
 		 * file, from a crash while it was written), which would keep the folder for
@@ -972,25 +978,51 @@ static int spool_write_lost(struct spool *sp, const char *name, const struct spo
 	return ret;
 }
 
-int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
-			   uint64_t *released, uint64_t *unremoved)
+/* Remove replicas/@name/LOST, durably (a record written before a release that then
+ * released nothing): a failure is logged, the record then saying more than was lost. */
+static void spool_remove_lost(struct spool *sp, const char *name)
 {
+	int rfd = spool_replica_open(sp, name);
+
+	if (rfd < 0)
+		return;
+	if ((unlinkat(rfd, SPOOL_LOST, 0) < 0 && errno != ENOENT) || fsync(rfd) < 0)
+		log_warning("could not remove \"%s/%s/%s/%s\", which counts claims kept as lost: "
+			    "%s",
+			    sp->path, SPOOL_REPLICAS, name, SPOOL_LOST, strerror(errno));
+	close(rfd);
+}
+
+/* Merge @files[0..@n) (in WAL order) into the record @lost. */
+static void spool_lost_add(struct spool_lost *lost, char *const *files, int n)
+{
+	if (n <= 0)
+		return;
+	if (!lost->files || strcmp(files[0], lost->first) < 0)
+		snprintf(lost->first, sizeof(lost->first), "%s", files[0]);
+	if (!lost->files || strcmp(files[n - 1], lost->last) > 0)
+		snprintf(lost->last, sizeof(lost->last), "%s", files[n - 1]);
+	lost->files += (uint64_t)n;
+}
+
+int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
+			   uint64_t *released, uint64_t *kept, uint64_t *unremoved)
+{
+	struct spool_lost before;
 	char **files;
-	int n = spool_backlog(sp, name, &files), ret;
+	int n = spool_backlog(sp, name, &files), ret, nlost = 0;
 
 	*released = 0;
+	*kept = 0;
 	*unremoved = 0;
 	if (n < 0)
 		return n;
 	ret = spool_read_lost(sp, name, out);
 	if (ret < 0)
 		memset(out, 0, sizeof(*out));
+	before = *out;
 	if (n > 0) {
-		if (!out->files || strcmp(files[0], out->first) < 0)
-			snprintf(out->first, sizeof(out->first), "%s", files[0]);
-		if (!out->files || strcmp(files[n - 1], out->last) > 0)
-			snprintf(out->last, sizeof(out->last), "%s", files[n - 1]);
-		out->files += (uint64_t)n;
+		spool_lost_add(out, files, n);
 		/* Record the loss before releasing: a crash in between loses nothing more. */
 		ret = spool_write_lost(sp, name, out);
 		if (ret < 0) {
@@ -998,14 +1030,32 @@ int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost
 			return ret;
 		}
 	}
-	for (int i = 0; i < n; i++)
-		spool_release_counted(sp, name, files[i], unremoved);
+	/* The claims released are moved to the front, in order, the ones kept dropped. */
+	for (int i = 0; i < n; i++) {
+		if (spool_release_counted(sp, name, files[i], unremoved) < 0) {
+			(*kept)++;
+			free(files[i]);
+			continue;
+		}
+		files[nlost++] = files[i];
+	}
 	if (*unremoved > 1)
 		log_warning("%" PRIu64 " of the %d file(s) released for replica \"%s\" kept their "
 			    "room (claims or copies that could not be removed)",
 			    *unremoved, n, name);
-	spool_free_names(files, n);
-	*released = (uint64_t)n;
+	/* Claims that stayed are still the replica's, and not lost: the record says only the
+	 * ones released (else each release of them again counted them again).  A rewrite
+	 * that fails (logged) leaves it saying more. */
+	if (*kept) {
+		*out = before;
+		spool_lost_add(out, files, nlost);
+		if (!out->files)
+			spool_remove_lost(sp, name);
+		else
+			spool_write_lost(sp, name, out);
+	}
+	spool_free_names(files, nlost);
+	*released = (uint64_t)nlost;
 	return 0;
 }
 

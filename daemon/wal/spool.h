@@ -158,12 +158,14 @@ struct spool_lost {
 /*
  * Release every claim of replica @name and record (durably, in replicas/NAME/LOST) that
  * it lost them, merged with what it lost before; @out receives the merged record,
- * @released the number of files released now, @unremoved how many of them kept their
- * room: a claim that could not be released, or a copy no claim holds any more that could
- * not be removed (owed: unclaimed_left).  Returns 0 or -errno (logged).
+ * @released the number of claims released now, @kept how many could not be (the replica
+ * still holds them: not in the record, so that a release of them again counts them
+ * once), @unremoved how many files kept their room: those claims, and the copies no
+ * claim holds any more that could not be removed (owed: unclaimed_left).  Returns 0 or
+ * -errno (logged).
  */
 int spool_release_all_lost(struct spool *sp, const char *name, struct spool_lost *out,
-			   uint64_t *released, uint64_t *unremoved);
+			   uint64_t *released, uint64_t *kept, uint64_t *unremoved);
 
 /* What replica @name lost (zeroed when nothing).  Returns 0 or -errno. */
 int spool_read_lost(struct spool *sp, const char *name, struct spool_lost *out);

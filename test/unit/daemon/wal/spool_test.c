@@ -232,7 +232,7 @@ static void test_identity_and_lost(void **state)
 	struct wal_identity back;
 	struct spool_lost lost;
 	struct spool sp;
-	uint64_t released, unremoved;
+	uint64_t released, kept, unremoved;
 	char err[256];
 	int src;
 
@@ -257,8 +257,8 @@ static void test_identity_and_lost(void **state)
 	assert_int_equal(spool_store(&sp, src, SEG1, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
 	assert_int_equal(spool_store(&sp, src, SEG2, 4096, replicas, 1, NULL, err, sizeof(err)), 0);
 	close(src);
-	assert_int_equal(spool_release_all_lost(&sp, "r1", &lost, &released, &unremoved), 0);
-	assert_true(released == 2 && lost.files == 2 && unremoved == 0);
+	assert_int_equal(spool_release_all_lost(&sp, "r1", &lost, &released, &kept, &unremoved), 0);
+	assert_true(released == 2 && lost.files == 2 && kept == 0 && unremoved == 0);
 	memset(&lost, 0, sizeof(lost));
 	assert_int_equal(spool_read_lost(&sp, "r1", &lost), 0);
 	assert_true(lost.files == 2);
@@ -550,7 +550,7 @@ static void test_unclaimed_left_owed(void **state)
 		char r2[] = "r2";
 		char *const two[] = { r2 };
 		struct spool_lost lost;
-		uint64_t released, unremoved;
+		uint64_t released, kept, unremoved;
 
 		assert_int_equal(spool_register(&sp, "r2"), 1);
 		src = source("walship!", 4096);
@@ -559,9 +559,9 @@ static void test_unclaimed_left_owed(void **state)
 		close(src);
 		fail_unlink_name = SEG1;
 		fail_unlink_dirfd = sp.wal_fd;
-		assert_int_equal(spool_release_all_lost(&sp, "r2", &lost, &released, &unremoved),
-				 0);
-		assert_true(released == 1 && unremoved == 1);
+		assert_int_equal(
+			spool_release_all_lost(&sp, "r2", &lost, &released, &kept, &unremoved), 0);
+		assert_true(released == 1 && kept == 0 && unremoved == 1 && lost.files == 1);
 		assert_int_equal(count_entries("wal"), 2);
 
 		/* a claim that cannot be released (an immutable file refuses the unlink of
@@ -571,11 +571,22 @@ static void test_unclaimed_left_owed(void **state)
 				 0);
 		close(src);
 		fail_unlink_name = SEG3; /* the first unlink of it: the claim's */
-		assert_int_equal(spool_release_all_lost(&sp, "r2", &lost, &released, &unremoved),
-				 0);
+		assert_int_equal(
+			spool_release_all_lost(&sp, "r2", &lost, &released, &kept, &unremoved), 0);
 		assert_null(fail_unlink_name);
-		assert_true(released == 1 && unremoved == 1);
+		assert_true(released == 0 && kept == 1 && unremoved == 1);
 		assert_true(spool_holds(&sp, "r2", SEG3));
+		/* the claim kept is not in the record (which says SEG1 alone), and released
+		 * again it counts once: the build before counted it at every release */
+		assert_true(lost.files == 1);
+		assert_string_equal(lost.last, SEG1);
+		assert_int_equal(
+			spool_release_all_lost(&sp, "r2", &lost, &released, &kept, &unremoved), 0);
+		assert_true(released == 1 && kept == 0 && unremoved == 0);
+		assert_true(lost.files == 2);
+		assert_string_equal(lost.first, SEG1);
+		assert_string_equal(lost.last, SEG3);
+		assert_false(spool_holds(&sp, "r2", SEG3));
 	}
 	spool_close(&sp);
 }

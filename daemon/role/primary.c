@@ -59,10 +59,12 @@ static struct primary_away *primary_away_find(struct primary *pr, const char *na
 }
 
 /*
- * Away replica @a's note in the spool, for its status after a restart: "LAST END GAP
- * SINCE", LAST the last file it acknowledged ("-": none), END and GAP the positions in
- * hex, SINCE its lag's start in wall-clock milliseconds.  A relay's downstream replicas
- * have no folder in a spool: theirs stay in memory.
+ * Away replica @a's note in the spool, for its status after a restart: "LAST TLI END GAP
+ * SINCE", LAST the last file it acknowledged ("-": none), TLI the timeline END was on,
+ * END and GAP the positions in hex, SINCE its lag's start in wall-clock milliseconds.  A
+ * note that could not be written is removed (one before it may say more than is true
+ * now, past a fork).  A relay's downstream replicas have no folder in a spool: theirs
+ * stay in memory.
  */
 static void primary_away_write(struct primary *pr, struct primary_away *a)
 {
@@ -71,15 +73,19 @@ static void primary_away_write(struct primary *pr, struct primary_away *a)
 
 	if (pr->relay)
 		return;
-	snprintf(note, sizeof(note), "%s %" PRIx64 " %" PRIx64 " %" PRId64 "\n",
-		 a->last_acked[0] ? a->last_acked : "-", a->stream_end, a->gap_lsn,
+	snprintf(note, sizeof(note), "%s %" PRIu32 " %" PRIx64 " %" PRIx64 " %" PRId64 "\n",
+		 a->last_acked[0] ? a->last_acked : "-", a->tli, a->stream_end, a->gap_lsn,
 		 primary_wall_ms() - (clock_now_ms() - a->since_ms));
 	ret = spool_put_away(&pr->spool, a->name, note);
 	a->noted = ret == 0;
-	if (ret < 0)
-		log_warning("could not note where replica \"%s\" stood in \"%s/replicas/%s\": %s "
-			    "(its status forgets it if walshipd restarts before it comes back)",
-			    a->name, pr->spool.path, a->name, strerror(-ret));
+	if (ret < 0) {
+		spool_clear_away(&pr->spool, a->name);
+		if (ret != -ENOENT) /* (its folder gone: being dropped, or by hand) */
+			log_warning("could not note where replica \"%s\" stood in "
+				    "\"%s/replicas/%s\": %s (its status forgets it if walshipd "
+				    "restarts before it comes back)",
+				    a->name, pr->spool.path, a->name, strerror(-ret));
+	}
 }
 
 void primary_away_back(struct primary *pr, const char *name)
@@ -99,23 +105,24 @@ void primary_load_away(struct primary *pr)
 	for (int k = 0; k < pr->nregistered && !pr->relay; k++) {
 		char note[SPOOL_AWAY_MAX], last[WIRE_MAX_FILE_NAME + 2], end; /* (%64s) */
 		unsigned long long stream_end, gap;
+		unsigned int tli;
 		long long since;
 		struct primary_away *a;
 		int n = spool_get_away(&pr->spool, pr->registered[k], note, sizeof(note));
 
 		if (n <= 0)
 			continue; /* (none: it was connected when walshipd stopped, or never left) */
-		if (sscanf(note, "%64s %llx %llx %lld%c", last, &stream_end, &gap, &since, &end) !=
-			    5 ||
+		if (sscanf(note, "%64s %u %llx %llx %lld%c", last, &tli, &stream_end, &gap, &since,
+			   &end) != 6 ||
 		    end != '\n' || (strcmp(last, "-") && !wal_name_valid(last)) || since <= 0) {
 			log_warning("ignored the invalid note \"%s/replicas/%s/AWAY\"",
 				    pr->spool.path, pr->registered[k]);
 			continue;
 		}
 		a = &pr->away[pr->away_next++ % PRIMARY_AWAY];
-		*a = (struct primary_away){ .stream_end = stream_end,
-					    .gap_lsn = gap,
-					    .noted = true };
+		*a = (struct primary_away){
+			.stream_end = stream_end, .tli = tli, .gap_lsn = gap, .noted = true
+		};
 		snprintf(a->name, sizeof(a->name), "%s", pr->registered[k]);
 		snprintf(a->last_acked, sizeof(a->last_acked), "%s", strcmp(last, "-") ? last : "");
 		/* its lag counts from then on the monotonic clock (from now at most, should
@@ -138,6 +145,20 @@ void primary_away_cut(struct primary *pr, uint64_t fork)
 	}
 }
 
+void primary_away_clamp(struct primary *pr, const struct stream_forks *forks)
+{
+	for (unsigned int i = 0; i < PRIMARY_AWAY; i++) {
+		struct primary_away *a = &pr->away[i];
+		uint64_t end = stream_forks_clamp(forks, a->tli, 0, a->stream_end);
+
+		if (a->name[0] && end < a->stream_end) {
+			a->stream_end = end;
+			if (a->noted)
+				primary_away_write(pr, a);
+		}
+	}
+}
+
 void primary_note_away(struct primary *pr, struct peer *peer)
 {
 	struct primary_away *a;
@@ -146,6 +167,12 @@ void primary_note_away(struct primary *pr, struct peer *peer)
 
 	if (primary_registered_index(pr, peer->name) < 0)
 		return;
+	/* An old connection closing after the replica connected again (its sends stuck):
+	 * the replica is not away, and where that one stood is older. */
+	for (const struct peer *other = pr->peers; other; other = other->next)
+		if (other != peer && other->state == PEER_STREAMING && !other->conn.closing &&
+		    !strcmp(other->name, peer->name))
+			return;
 	a = primary_away_find(pr, peer->name);
 	/* a connection that learned nothing of it (it left before any acknowledgement):
 	 * where it stood before stays (noted again: its connection cleared the note) */
@@ -156,7 +183,9 @@ void primary_note_away(struct primary *pr, struct peer *peer)
 	}
 	if (!a)
 		a = &pr->away[pr->away_next++ % PRIMARY_AWAY];
-	*a = (struct primary_away){ .stream_end = peer->stream.end, .since_ms = clock_now_ms() };
+	*a = (struct primary_away){ .stream_end = peer->stream.end,
+				    .tli = pr->stream_tli,
+				    .since_ms = clock_now_ms() };
 	snprintf(a->name, sizeof(a->name), "%s", peer->name);
 	snprintf(a->last_acked, sizeof(a->last_acked), "%s", peer->last_acked);
 	if (peer_lacks_from(peer, &gap, &since)) {

@@ -332,6 +332,7 @@ struct primary_away {
 	char name[WIRE_MAX_NAME + 1];
 	char last_acked[WIRE_MAX_FILE_NAME + 1];
 	uint64_t stream_end; /* its run of durable streamed WAL */
+	uint32_t tli; /* the timeline streamed then (0: none), whose WAL stream_end counts */
 	uint64_t gap_lsn; /* the oldest WAL it lacked behind it (peer_lacks_from()), 0 */
 	int64_t since_ms; /* its oldest WAL not durable then, or when it left */
 	bool noted; /* its note is in the spool (spool_put_away()), for after a restart */
@@ -715,6 +716,9 @@ void primary_away_back(struct primary *pr, const char *name);
 void primary_load_away(struct primary *pr);
 /* The timeline forked at @fork: what the away replicas held after it no longer counts. */
 void primary_away_cut(struct primary *pr, uint64_t fork);
+/* The timelines' forks first known (the history the stream starts with): each away
+ * replica's position counts up to where the timeline it was on ended. */
+void primary_away_clamp(struct primary *pr, const struct stream_forks *forks);
 /* Streamed segment @p will not be completed: cancel its transfer to @peer (FILE_CANCEL
  * when it was begun). */
 void peer_cancel_push(struct peer *peer, struct push *p);

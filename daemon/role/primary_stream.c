@@ -920,7 +920,6 @@ static void stream_cut(struct primary *pr, uint32_t timeline, uint32_t left, uin
 			peer->apply_lsn = fork; /* applied past the fork: diverged */
 	}
 	lag_ring_cut(&ss->lag, fork);
-	primary_away_cut(pr, fork); /* (the away replicas' status) */
 	if (!past)
 		return;
 	log_log("timeline %u forked at %X/%X: what the replicas hold of timeline %u after it "
@@ -953,6 +952,7 @@ static void stream_rewind(struct primary *pr, uint32_t timeline, const uint8_t *
 	if (pr->stream_origin > fork && pr->id.seg_size)
 		pr->stream_origin = fork - fork % pr->id.seg_size;
 	stream_cut(pr, timeline, pr->stream_tli, fork);
+	primary_away_cut(pr, fork); /* (the away replicas' status) */
 }
 
 /* A timeline's history file, before its first WAL: shipped (before the timeline's
@@ -980,6 +980,9 @@ static void stream_history(void *arg, uint32_t timeline, const char *name, const
 		stream_forks_note(&ss->forks, timeline, 0, (const char *)content, len, 0);
 		if (ss->forks.n && ss->forks.ended[0].end) /* (the oldest kept: any after) */
 			stream_cut(pr, timeline, ss->forks.ended[0].tli, ss->forks.ended[0].end);
+		/* the away replicas' status: each up to where its own timeline ended (their
+		 * notes, read at start, say it) */
+		primary_away_clamp(pr, &ss->forks);
 	}
 	for (unsigned int i = 0; i < STREAM_RECENT; i++)
 		if (!strcmp(pr->recent[i].name, name) && pr->recent[i].crc == crc)

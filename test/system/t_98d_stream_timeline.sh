@@ -108,6 +108,28 @@ grep -q "walship reported WAL flushed up to [0-9A-F/]* on timeline 2 before it r
 	"$TEST_DIR/ws-primary-2.log" || fail "the primary walshipd did not go on from its record on timeline 2"
 log "ok: started again on timeline 2, $seg3 stored as in the promoted server's pg_wal"
 
+# The replica away, the primary walshipd started again: where the replica stood on
+# timeline 2 is read back from its note in the spool, and the history the stream starts
+# with cuts only what was held of an ended timeline (the build before cut the note to
+# where timeline 1 ended, $switch).
+psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000)"
+ins=$(pg_inserted_lsn "$NS_P" "$S_PORT")
+wait_for 30 "the replica durable up to $ins" replica_holds "$(lsn_to_int "$ins")"
+r1_state() {
+	walship_status "$PCONF" --json |
+		jq -r '.peers[] | select(.name == "ws-r1") | .state + " " + .flush_lsn'
+}
+r1_flush=$(r1_state)
+r1_flush=${r1_flush#* }
+walshipd_stop "$RCONF"
+r1_away() { [[ $(r1_state) == "away $r1_flush" ]]; }
+wait_for 10 "ws-r1 away at $r1_flush" r1_away
+walshipd_stop "$PCONF"
+walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary-3.log"
+wait_for 30 "the primary walshipd streaming from the promoted server" source_streaming
+assert_eq "away $r1_flush" "$(r1_state)" "ws-r1 after a restart on timeline 2"
+log "ok: ws-r1, away, still shown at $r1_flush after a restart on timeline 2"
+
 # A replica that comes after the switch is sent timeline 2's history (shipped once, before
 # it came): else its walship fetch could not take a recovery onto timeline 2.
 R2CONF=$TEST_DIR/ws-r2/walship.conf

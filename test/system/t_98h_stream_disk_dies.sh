@@ -2,8 +2,9 @@
 # t_98h: the replica's disk dies in the middle of a streamed segment (issue 13).  walship,
 # the stream as its only source (archive_command = /bin/true), is PostgreSQL's synchronous
 # standby; a client inserts numbered rows, one commit each.  The replica's archive is an
-# ext4 image; once commits flow, its file system is shut down (test/helpers/fs_shutdown.c:
-# every operation fails with EIO from then on, what was synced stays on the device).
+# ext4 image whose journal commits only at an fsync; once commits flow, its file system is
+# shut down (power_cut, test/helpers/fs_shutdown.c: every operation fails with EIO from
+# then on, and only what was made durable is on the device, as after a power cut).
 # - The replica cannot store the segment beyond the bytes it acknowledged: it says so,
 #   counts an I/O error, shows it, and never removes those bytes; commits wait (SyncRep),
 #   and the flush position PostgreSQL is told stays where it was; it reconnects after a
@@ -35,8 +36,7 @@ reported_flush() {
 
 wait_for 60 "200 commits" committed_at_least 200
 log "$(committed) commits returned; the replica's file system dies"
-"$WS_ROOT/build/helpers/fs_shutdown" "$MNT" ||
-	skip "this kernel cannot shut down an ext4 file system (FS_IOC_SHUTDOWN)"
+power_cut "$MNT"
 wait_for 30 "a commit waiting for the synchronous standby" sync_waiters
 wait_for 30 "the replica to say it could not store the segment" grep -q \
 	'could not store ".*" beyond its [0-9]* bytes acknowledged durable' "$TEST_DIR/ws-r1.log"
@@ -55,14 +55,11 @@ wait_for 30 "the primary to send the segment again and the replica to refuse it"
 wait_for 30 "the replica to back off before it reconnects" grep -q 	'reconnecting in [0-9]\{4,\} ms: a file could not be stored here' "$TEST_DIR/ws-r1.log"
 log "ok: commits wait at row $stalled; flush position reported $flush"
 
-# The repair: the device's content (what was synced before the failure) mounted again, as
-# a new device (the dead file system lives on in the mount namespaces of processes started
-# before, and mounting its image again would find it, still dead).
+# The repair: the device's content (what was synced before the failure: the journal
+# commits only at an fsync, ext4_image_mount) mounted again, as after a power cut.
 log "repair: the replica walshipd stopped, the file system mounted again"
 walshipd_stop "$RCONF"
-umount "$MNT"
-cp --sparse=always "$TEST_DIR/archive.img" "$TEST_DIR/archive-repaired.img"
-mount -o loop "$TEST_DIR/archive-repaired.img" "$MNT"
+ext4_image_remount "$TEST_DIR/archive.img" "$MNT"
 seg=$(psql_at "$NS_P" "$PG_PORT" "select pg_walfile_name('$flush')")
 walshipd_start "$NS_R1" "$RCONF" "$TEST_DIR/ws-r1-again.log"
 kept=$(grep -o "kept partial file \"$seg\.[0-9]*\": [0-9]* of" "$TEST_DIR/ws-r1-again.log" |

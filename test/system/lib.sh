@@ -1354,20 +1354,24 @@ b_streaming_on_a() {
 }
 
 # ext4_image_mount IMG DIR: mount the ext4 image IMG at DIR (a loop device), its journal's
-# periodic commit set to 300 s: within a test a change reaches the image only through an
-# fsync (or a sync), so that shutting the file system down without flushing its log
-# (power_cut) leaves on the image what a power cut would, what was made durable and
-# nothing else.  (Checked on 6.18, 2026-12-07: a file written and renamed without fsync
-# came back empty, one fsynced and renamed without its directory's fsync came back under
-# its temporary name, one with both whole.)
+# periodic commit set to 300 s, so that within a test the journal commits only when
+# something on that file system is fsynced (or sync(2) runs): shutting it down without
+# flushing its log (power_cut) then loses, as a power cut would, every change to names,
+# sizes and allocations since the last such commit, and file data written buffered and
+# not yet written back.  It does not lose data that reached the loop device (written
+# back, or written with O_DIRECT: no volatile cache below it), and a commit for one
+# file's fsync carries every change before it, so what it can catch is the last fsync
+# missing before an answer.  (Checked on 6.18, 2026-12-07: a file written and renamed
+# without fsync came back empty, one fsynced and renamed without its directory's fsync
+# came back under its temporary name, one with both whole.)
 ext4_image_mount() {
 	mount -o loop,commit=300 "$1" "$2"
 }
 
 # power_cut DIR: shut the file system mounted at DIR down as a power cut would leave it
 # (FS_IOC_SHUTDOWN, without flushing its log: every operation fails with EIO from then
-# on, and only what was made durable is on the device).  Skips the test where the kernel
-# cannot.
+# on; with ext4_image_mount, what the journal did not commit is lost).  Skips the test
+# where the kernel cannot.
 power_cut() {
 	"$WS_ROOT/build/helpers/fs_shutdown" "$1" ||
 		skip "this kernel cannot shut down an ext4 file system (FS_IOC_SHUTDOWN)"

@@ -1,18 +1,20 @@
 #!/bin/bash
 # t_36c: a power cut on a replica and on the primary's spool (issue 3's durability rules:
 # acknowledged means durable).  ws-r1's archive and the primary's spool_dir are each an
-# ext4 image whose journal commits only at an fsync (ext4_image_mount); two replicas,
-# sync_replicas = 1, ws-r2 away.  Real segments are pushed by hand, each push answered 0;
-# then both file systems are shut down without flushing their journals (power_cut: what
-# is left is what was made durable) and both walshipd killed.  Mounted again, as at a
-# boot:
+# ext4 image whose journal commits only when something on it is fsynced
+# (ext4_image_mount); two replicas, sync_replicas = 1, ws-r2 away.  Real segments are
+# pushed by hand, each push answered 0; then both file systems are shut down without
+# flushing their journals (power_cut: what the journal did not commit is lost) and both
+# walshipd killed.  Mounted again, as at a boot:
 # - every segment whose push was answered is in ws-r1's archive under its name, byte for
 #   byte as pushed, and nothing else is under a WAL name there;
 # - the spool holds each for ws-r2 (its copy in wal/ and ws-r2's claim), and ws-r2 is
 #   registered: connecting, it is sent them all, byte for byte, and the spool empties;
 # - the daemons go on: a segment pushed after it reaches both replicas.
-# A missing fsync of the file or of its directory, anywhere on that path, loses a file
-# here (the journal never commits it by itself).
+# The last fsync before an answer missing loses the last push's file or claim here (a
+# build without the replica's directory fsync after its rename lost the segment, one
+# without the fsync of the claim's folder lost the claim); an earlier one missing is
+# covered by the commit the next fsync makes.
 set -euo pipefail
 # shellcheck source=test/system/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +119,8 @@ for seg in "${PUSHED[@]}"; do
 	assert_file_identical "$SCRATCH/$seg" "$TEST_DIR/ws-r2/archive/$seg"
 done
 push "${SEGS[4]}"
+# (answered once one of the two stored it: the other may store it a moment later)
+wait_for 10 "ws-r1 to store ${SEGS[4]}" test -f "$RARCHIVE/${SEGS[4]}"
 assert_file_identical "$SCRATCH/${SEGS[4]}" "$RARCHIVE/${SEGS[4]}"
 wait_for 10 "ws-r2 to store ${SEGS[4]}" test -f "$TEST_DIR/ws-r2/archive/${SEGS[4]}"
 assert_file_identical "$SCRATCH/${SEGS[4]}" "$TEST_DIR/ws-r2/archive/${SEGS[4]}"

@@ -2,9 +2,11 @@
 # t_98h: the replica's disk dies in the middle of a streamed segment (issue 13).  walship,
 # the stream as its only source (archive_command = /bin/true), is PostgreSQL's synchronous
 # standby; a client inserts numbered rows, one commit each.  The replica's archive is an
-# ext4 image whose journal commits only at an fsync; once commits flow, its file system is
-# shut down (power_cut, test/helpers/fs_shutdown.c: every operation fails with EIO from
-# then on, and only what was made durable is on the device, as after a power cut).
+# ext4 image whose journal commits only when something on it is fsynced; once commits
+# flow, its file system is shut down (power_cut, test/helpers/fs_shutdown.c: every
+# operation fails with EIO from then on, and what its journal did not commit is lost).
+# (Its direct writes reach the image whether synced or not: the loop device has no
+# volatile cache, so a missing RWF_DSYNC would not show here.)
 # - The replica cannot store the segment beyond the bytes it acknowledged: it says so,
 #   counts an I/O error, shows it, and never removes those bytes; commits wait (SyncRep),
 #   and the flush position PostgreSQL is told stays where it was; it reconnects after a
@@ -55,8 +57,8 @@ wait_for 30 "the primary to send the segment again and the replica to refuse it"
 wait_for 30 "the replica to back off before it reconnects" grep -q 	'reconnecting in [0-9]\{4,\} ms: a file could not be stored here' "$TEST_DIR/ws-r1.log"
 log "ok: commits wait at row $stalled; flush position reported $flush"
 
-# The repair: the device's content (what was synced before the failure: the journal
-# commits only at an fsync, ext4_image_mount) mounted again, as after a power cut.
+# The repair: the device's content (what the journal committed before the failure,
+# ext4_image_mount) mounted again, as after a power cut.
 log "repair: the replica walshipd stopped, the file system mounted again"
 walshipd_stop "$RCONF"
 ext4_image_remount "$TEST_DIR/archive.img" "$MNT"

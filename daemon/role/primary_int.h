@@ -234,6 +234,10 @@ struct peer {
 	 * (relay_peer_progress()); relist_from is the oldest of them (a relay lists again
 	 * from there: peer_relist_backlog()) */
 	char relist_from[WIRE_MAX_FILE_NAME + 1];
+	/* on a relay, the lowest WAL position among them (0: none): a new timeline's
+	 * segments sort after the old one's by name but may begin before them (its floor
+	 * counts them, relay_peer_floor()) */
+	uint64_t relist_lsn;
 	int64_t relist_retry_ms; /* a listing failed: not again before this */
 	int64_t backlog_retry_ms; /* the backlog's next file could not be opened: not before */
 	bool backlog_more;
@@ -750,6 +754,10 @@ int relay_backlog(struct peer *peer, const char *from, char ***names);
  * (the primary's rule, peer_holds_unsafe_before(), does not apply).
  */
 bool relay_peer_holds_before(const struct peer *peer, uint64_t seg_start);
+/* Relay mode: where the timelines before the newest this replica stored ended (from its
+ * newest history file): a downstream replica's acknowledgements of an ended timeline
+ * count up to there only (stream_forks_clamp()), as on the primary. */
+const struct stream_forks *relay_forks(const struct primary *rl);
 /* Relay mode: a slot for a send, or NULL (none free, or the relay's share is out). */
 struct ring_slot *relay_slot_get(struct primary *pr);
 /* Relay mode: open stored file @name for reading.  Returns the descriptor or -errno. */

@@ -318,7 +318,7 @@ static bool push_seg_start(const struct push *p, uint64_t *seg_start)
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
-	const struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
+	const struct stream_forks *forks = pr->relay ? relay_forks(pr) : &stream_of(pr)->forks;
 	uint64_t seg_start, end;
 	bool origin;
 
@@ -334,10 +334,13 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 	 * streamed before a reconnection to the promoted server) count up to where that
 	 * timeline ended in the newest history only (each its own end, after several forks
 	 * in a row), or what the replicas hold of an old timeline would be reported durable
-	 * for the new.
+	 * for the new.  On a relay, after it stored a new timeline's history file: a
+	 * downstream replica still being sent the old timeline's segments past the fork
+	 * would count them as the new timeline's, and its floor pass the new segments it
+	 * has not been sent.
 	 */
-	if (ss) {
-		uint64_t counts = stream_forks_clamp(&ss->forks, p->wn.timeline, seg_start, end);
+	if (forks) {
+		uint64_t counts = stream_forks_clamp(forks, p->wn.timeline, seg_start, end);
 
 		if (counts < end) {
 			if (counts <= seg_start)

@@ -328,6 +328,7 @@ static int backlog_list(struct peer *peer, const char *from)
 	}
 	peer->backlog_more = false; /* what is stored now is listed */
 	peer->relist_from[0] = '\0';
+	peer->relist_lsn = 0;
 	peer->nbacklog = ret;
 	return ret;
 }

@@ -95,6 +95,7 @@ struct relay_state {
 	uint64_t gen; /* texts taken (event loop) */
 	pthread_mutex_t write_lock; /* one write at a time; guards written_gen */
 	uint64_t written_gen; /* of the newest text written */
+	struct stream_forks forks; /* from the newest history file stored (relay_forks()) */
 };
 
 static struct relay_state *relay_of(const struct primary *pr)
@@ -543,6 +544,8 @@ static uint64_t relay_peer_floor(const struct peer *peer)
 		v = relay_file_start(pr, peer->backlog[i]);
 		floor = v < floor ? v : floor;
 	}
+	if (peer->backlog_more && peer->relist_lsn && peer->relist_lsn < floor)
+		floor = peer->relist_lsn; /* stored since, to be listed: a new timeline's too */
 	if (peer->stream.end && seg_size) {
 		v = peer->stream.end - peer->stream.end % seg_size;
 		floor = v < floor ? v : floor;
@@ -790,12 +793,65 @@ static bool relay_same_file(const struct relay_state *rs, const struct relay_gro
  * the floor that retention keeps for it, could not pass the gap until the backlog is done
  * (and no further at all once more files were out of order than a run keeps).
  */
+/* @name, stored, waits to be listed again for @peer: its position counts in the floor. */
+static void relay_relist_note(struct peer *peer, const char *name)
+{
+	uint64_t v = relay_file_start(peer->pr, name);
+
+	if (v != UINT64_MAX && (!peer->relist_lsn || v < peer->relist_lsn))
+		peer->relist_lsn = v;
+}
+
 static void relay_later_for_backlogs(struct primary *rl, const char *name)
 {
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)
 		if (peer->state == PEER_STREAMING && !peer->conn.closing &&
-		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name))
+		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name)) {
+			relay_relist_note(peer, name);
 			peer_relist_later(peer, name, 0);
+		}
+}
+
+const struct stream_forks *relay_forks(const struct primary *rl)
+{
+	return &relay_of(rl)->forks;
+}
+
+/* Timeline @tli's history file, @text (@n bytes), stored: where the timelines before it
+ * ended, if it is the newest. */
+static void relay_note_forks(struct relay_state *rs, uint32_t tli, const char *text, ssize_t n)
+{
+	if (n > 0 && tli > rs->forks.newest)
+		stream_forks_note(&rs->forks, tli, 0, text, (size_t)n, 0);
+}
+
+/* At start: the forks of the newest history file in the store (one directory read). */
+static void relay_learn_forks(struct relay_state *rs)
+{
+	int fd = openat(rs->store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	uint32_t newest = 0;
+	char *text;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return; /* (learned from the next history file stored) */
+	}
+	while ((de = readdir(dir))) {
+		struct wal_name wn;
+
+		if (wal_name_parse(de->d_name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY &&
+		    wn.timeline > newest)
+			newest = wn.timeline;
+	}
+	closedir(dir);
+	text = newest > 1 ? malloc(WAL_HISTORY_MAX) : NULL;
+	if (text)
+		relay_note_forks(rs, newest, text,
+				 wal_history_read(rs->store->dir_fd, newest, text));
+	free(text);
 }
 
 /* Whether the archive holds a segment of timeline @tli or later past segment @segno: one
@@ -867,6 +923,7 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 		if (wal_history_fork(text, (size_t)n, tli, t, &fork, &child) < 0)
 			child = 0;
 	}
+	relay_note_forks(rs, tli, text, n);
 	free(text);
 	if (child != tli || !seg_size)
 		return; /* unreadable, or no parent found: nothing known to cut */
@@ -943,6 +1000,7 @@ static void relay_send_stored(struct primary *rl, struct push *p)
 			if (strcmp(p->name, peer->relist_from) < 0)
 				snprintf(peer->relist_from, sizeof(peer->relist_from), "%s",
 					 p->name);
+			relay_relist_note(peer, p->name);
 			peer_relist_backlog(peer);
 		} else if (relay_peer_lacks(peer, p))
 			peer_add_xfer(peer, p);
@@ -1062,6 +1120,7 @@ struct primary *relay_start(const struct config *cfg, struct ring *r, const stru
 	}
 	if (relay_load(rs) < 0 || relay_load_registered(pr) < 0)
 		goto out_hba;
+	relay_learn_forks(rs);
 	/* the registry's periodic writes (relay_save_async()) */
 	if (worker_start(&pr->worker, r) < 0) /* logs */
 		goto out_hba;

@@ -1166,8 +1166,7 @@ void push_recent_distrust(struct primary *pr)
 		pr->recent[i].acks = 0;
 }
 
-/* Whether @peer's inventory lists @name whole. */
-static bool peer_lists_whole(const struct peer *peer, const char *name)
+bool peer_lists_whole(const struct peer *peer, const char *name)
 {
 	for (uint32_t i = 0; i < peer->have.count; i++)
 		if (!strcmp(peer->have.entries[i].name, name))

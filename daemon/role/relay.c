@@ -1002,8 +1002,14 @@ static void relay_send_stored(struct primary *rl, struct push *p)
 					 p->name);
 			relay_relist_note(peer, p->name);
 			peer_relist_backlog(peer);
-		} else if (relay_peer_lacks(peer, p))
+		} else if (relay_peer_lacks(peer, p)) {
 			peer_add_xfer(peer, p);
+			/* Stored out of order (this replica catching up, several files in
+			 * flight), before the floor recorded for it: lowered now and saved, not
+			 * at its next acknowledgement (a crash or a disconnect before it, and
+			 * its backlog began past the file, which retention could remove). */
+			relay_peer_progress(peer);
+		}
 	}
 }
 

@@ -786,13 +786,6 @@ static bool relay_same_file(const struct relay_state *rs, const struct relay_gro
 	       stored.st_ino == growing.st_ino;
 }
 
-/*
- * File @name is stored: a downstream replica still being sent its backlog (listed before)
- * is sent it after that backlog, in WAL order, not before the rest of it: a replica that
- * stored later files first would hold a gap meanwhile, and its run of durable WAL, and so
- * the floor that retention keeps for it, could not pass the gap until the backlog is done
- * (and no further at all once more files were out of order than a run keeps).
- */
 /* @name, stored, waits to be listed again for @peer: its position counts in the floor. */
 static void relay_relist_note(struct peer *peer, const char *name)
 {
@@ -802,6 +795,13 @@ static void relay_relist_note(struct peer *peer, const char *name)
 		peer->relist_lsn = v;
 }
 
+/*
+ * File @name is stored: a downstream replica still being sent its backlog (listed before)
+ * is sent it after that backlog, in WAL order, not before the rest of it: a replica that
+ * stored later files first would hold a gap meanwhile, and its run of durable WAL, and so
+ * the floor that retention keeps for it, could not pass the gap until the backlog is done
+ * (and no further at all once more files were out of order than a run keeps).
+ */
 static void relay_later_for_backlogs(struct primary *rl, const char *name)
 {
 	for (struct peer *peer = rl->peers; peer; peer = peer->next)

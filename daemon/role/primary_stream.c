@@ -342,7 +342,8 @@ static bool push_seg_start(const struct push *p, uint64_t *seg_start)
 void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durable)
 {
 	struct primary *pr = peer->pr;
-	const struct stream_forks *forks = pr->relay ? relay_forks(pr) : &stream_of(pr)->forks;
+	const struct stream_state *ss = pr->relay ? NULL : stream_of(pr);
+	const struct stream_forks *forks = pr->relay ? relay_forks(pr) : ss ? &ss->forks : NULL;
 	uint64_t seg_start, end;
 	bool origin;
 

@@ -38,7 +38,8 @@ wait_for 30 "$seg_n3 on ws-r1" test -f "$RARCHIVE/$seg_n3"
 log "S stopped inside $seg_n; ws-r1 holds timeline 1 to $seg_n3"
 
 # B back over a slow link (A and B share a namespace: their traffic crosses its lo).
-in_ns "$NS_R1" tc qdisc add dev lo root tbf rate 20mbit burst 64kb latency 400ms
+# (a bucket larger than lo's 64 KiB packets: tbf drops a packet larger than its burst)
+in_ns "$NS_R1" tc qdisc add dev lo root tbf rate 20mbit burst 256kb latency 400ms
 walshipd_start "$NS_R1" "$BCONF" "$TEST_DIR/ws-b.log"
 # The failover meanwhile: P gone, S promoted, the primary walshipd pointed at S.
 walshipd_stop "$PCONF"

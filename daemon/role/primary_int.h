@@ -572,11 +572,6 @@ void peer_stream_advance(struct peer *peer, const struct push *p, uint64_t durab
 /* Replica @name was dropped: it holds none of the failed streamed segments any more (a
  * replica registered again under its name would otherwise have its run pass them). */
 void primary_stream_forget_holder(struct primary *pr, const char *name);
-/* Replica @peer registers again (its HAVE read): it is a failed segment's holder only if
- * its inventory lists that segment whole (a disk replaced holds none of them). */
-void primary_stream_holder_returns(struct primary *pr, const struct peer *peer);
-/* Whether @peer's inventory (HAVE) lists @name whole. */
-bool peer_lists_whole(const struct peer *peer, const char *name);
 /* @peer refused @p for its content (CONFLICT, INVALID, SYSID): what it acknowledged of it
  * (PROGRESS, a resumed partial) is set aside there, in archive_dir/.refused, which walship
  * fetch does not serve, so its run no longer reaches into @p's segment (the flush reported

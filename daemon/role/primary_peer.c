@@ -397,7 +397,6 @@ static int peer_register(struct peer *peer)
 				   peer->name);
 	primary_take_back_acks(pr, peer->name, peer);
 	push_recent_returning(pr, peer);
-	primary_stream_holder_returns(pr, peer);
 	ret = peer_load_backlog(peer);
 	if (ret < 0)
 		return ret;

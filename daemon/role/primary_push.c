@@ -1166,7 +1166,8 @@ void push_recent_distrust(struct primary *pr)
 		pr->recent[i].acks = 0;
 }
 
-bool peer_lists_whole(const struct peer *peer, const char *name)
+/* Whether @peer's inventory lists @name whole. */
+static bool peer_lists_whole(const struct peer *peer, const char *name)
 {
 	for (uint32_t i = 0; i < peer->have.count; i++)
 		if (!strcmp(peer->have.entries[i].name, name))

@@ -205,41 +205,17 @@ static bool stream_delivered_before(const struct primary *pr, uint64_t seg_start
 	return !pr->source || (pr->stream_origin && seg_start <= pr->stream_end);
 }
 
-/* @name holds failed segment @fl no more. */
-static void stream_failed_drop_holder(struct stream_failed *fl, const char *name)
-{
-	unsigned int kept = 0;
-
-	for (unsigned int h = 0; h < fl->nholders; h++)
-		if (strcmp(fl->holders[h], name))
-			memmove(fl->holders[kept++], fl->holders[h], sizeof(fl->holders[0]));
-	fl->nholders = kept;
-}
-
 void primary_stream_forget_holder(struct primary *pr, const char *name)
 {
-	for (unsigned int i = 0; i < STREAM_FAILED; i++)
-		stream_failed_drop_holder(&pr->failed[i], name);
-}
-
-void primary_stream_holder_returns(struct primary *pr, const struct peer *peer)
-{
-	uint32_t seg_size = pr->id.seg_size;
-
 	for (unsigned int i = 0; i < STREAM_FAILED; i++) {
 		struct stream_failed *fl = &pr->failed[i];
-		char name[WIRE_MAX_FILE_NAME + 1];
+		unsigned int kept = 0;
 
-		if (!fl->lsn)
-			continue;
-		/* (one standing for several failed segments: not known to hold them all) */
-		if (!fl->merged && seg_size) {
-			wal_name_format_segment(name, sizeof(name), fl->tli, fl->lsn / seg_size,
-						seg_size);
-			if (peer_lists_whole(peer, name))
-				continue;
-		}
-		stream_failed_drop_holder(fl, peer->name);
+		for (unsigned int h = 0; h < fl->nholders; h++)
+			if (strcmp(fl->holders[h], name))
+				memmove(fl->holders[kept++], fl->holders[h],
+					sizeof(fl->holders[0]));
+		fl->nholders = kept;
 	}
 }
 

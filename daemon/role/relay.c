@@ -95,7 +95,11 @@ struct relay_state {
 	uint64_t gen; /* texts taken (event loop) */
 	pthread_mutex_t write_lock; /* one write at a time; guards written_gen */
 	uint64_t written_gen; /* of the newest text written */
-	struct stream_forks forks; /* from the newest history file stored (relay_forks()) */
+	/* From the history file of the newest timeline this replica holds a segment of
+	 * (relay_forks()): a history file alone, of a timeline no segment of which came
+	 * (one pushed by a server the cluster did not follow), does not end the others. */
+	struct stream_forks forks;
+	uint32_t seg_tli; /* the newest timeline of a segment stored */
 };
 
 static struct relay_state *relay_of(const struct primary *pr)
@@ -809,6 +813,7 @@ static void relay_later_for_backlogs(struct primary *rl, const char *name)
 		    peer->backlog_next < peer->nbacklog && !peer_has_file(peer, name)) {
 			relay_relist_note(peer, name);
 			peer_relist_later(peer, name, 0);
+			relay_peer_progress(peer); /* (its floor, if the file is before it) */
 		}
 }
 
@@ -817,40 +822,40 @@ const struct stream_forks *relay_forks(const struct primary *rl)
 	return &relay_of(rl)->forks;
 }
 
-/* Timeline @tli's history file, @text (@n bytes), stored: where the timelines before it
- * ended, if it is the newest. */
+/* Timeline @tli's history file, @text (@n bytes), is stored: where the timelines before
+ * it ended, once this replica holds a segment of @tli (and @tli is the newest). */
 static void relay_note_forks(struct relay_state *rs, uint32_t tli, const char *text, ssize_t n)
 {
-	if (n > 0 && tli > rs->forks.newest)
+	if (n > 0 && tli > rs->forks.newest && tli <= rs->seg_tli)
 		stream_forks_note(&rs->forks, tli, 0, text, (size_t)n, 0);
 }
 
-/* At start: the forks of the newest history file in the store (one directory read). */
+/* At start: the newest timeline of a segment stored, and the forks of its history file
+ * (one directory read). */
 static void relay_learn_forks(struct relay_state *rs)
 {
 	int fd = openat(rs->store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
-	uint32_t newest = 0;
 	char *text;
 
 	if (!dir) {
 		if (fd >= 0)
 			close(fd);
-		return; /* (learned from the next history file stored) */
+		return; /* (learned from the next segment of a new timeline stored) */
 	}
 	while ((de = readdir(dir))) {
 		struct wal_name wn;
 
-		if (wal_name_parse(de->d_name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY &&
-		    wn.timeline > newest)
-			newest = wn.timeline;
+		if (wal_name_parse(de->d_name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+		    wn.timeline > rs->seg_tli)
+			rs->seg_tli = wn.timeline;
 	}
 	closedir(dir);
-	text = newest > 1 ? malloc(WAL_HISTORY_MAX) : NULL;
+	text = rs->seg_tli > 1 ? malloc(WAL_HISTORY_MAX) : NULL;
 	if (text)
-		relay_note_forks(rs, newest, text,
-				 wal_history_read(rs->store->dir_fd, newest, text));
+		relay_note_forks(rs, rs->seg_tli, text,
+				 wal_history_read(rs->store->dir_fd, rs->seg_tli, text));
 	free(text);
 }
 
@@ -1038,6 +1043,16 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 	relay_learn_identity(rl);
 	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY)
 		relay_new_history(rl, wn.timeline);
+	/* The first segment of a newer timeline (its history file stored before it, as
+	 * they travel): the timelines before it end now (relay_note_forks()), and what the
+	 * downstream replicas' WAL counts goes back to the fork again, as at the history
+	 * file: acknowledgements of the old timeline past the fork may have counted since. */
+	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
+	    wn.timeline > rs->seg_tli) {
+		rs->seg_tli = wn.timeline;
+		if (wn.timeline > 1 && wn.timeline > rs->forks.newest)
+			relay_new_history(rl, wn.timeline);
+	}
 	g = relay_growing_find(rs, name);
 	if (g && !relay_same_file(rs, g, name))
 		relay_cancel(rl, g); /* stored from another copy: sent whole below */

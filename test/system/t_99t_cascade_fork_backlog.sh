@@ -48,9 +48,12 @@ cascade_promote
 tl2_n=00000002${seg_n:8}
 psql_at "$NS_P" "$S_PORT" "insert into t select generate_series(1, 1000); select pg_switch_wal()" \
 	>/dev/null
-wait_for 30 "00000002.history and $tl2_n on ws-r1" test -f "$RARCHIVE/$tl2_n"
-[[ ! -e "$BARCHIVE/$seg_n1" ]] ||
-	skip "ws-b stored $seg_n1 before ws-r1 stored $tl2_n: the link was not slow enough"
+wait_for 30 "$tl2_n on ws-r1" test -f "$RARCHIVE/$tl2_n"
+wait_for 10 "00000002.history on ws-r1" test -f "$RARCHIVE/00000002.history"
+# (ws-b must acknowledge timeline 1's N after that, for its run to reach past the fork
+# through it: else the history file's cut alone keeps its floor at N)
+[[ ! -e "$BARCHIVE/$seg_n" ]] ||
+	skip "ws-b stored $seg_n before ws-r1 stored $tl2_n: the link was not slow enough"
 log "timeline 2 forks at $SWITCH in $seg_n; ws-r1 holds $tl2_n; ws-b in its backlog"
 
 # B killed once it stored timeline 1's N+1, when the floor A records for it has moved

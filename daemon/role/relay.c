@@ -912,7 +912,11 @@ static bool relay_peer_follows(const struct peer *peer, uint32_t tli)
  * are sent to it (a replica away now gets them in its backlog) and kept for it; but not
  * those of one that stored the new timeline's WAL already (relay_peer_follows()).
  */
-static void relay_new_history(struct primary *rl, uint32_t tli)
+/* @from_tli: the newest timeline a segment was stored of before this one, when a first
+ * segment of @tli calls (0: a history file stored): a switch from the parent happening
+ * now, whatever of @tli is stored already (out of order: the first stored may be a later
+ * one than the fork's). */
+static void relay_new_history(struct primary *rl, uint32_t tli, uint32_t from_tli)
 {
 	struct relay_state *rs = relay_of(rl);
 	uint32_t seg_size = rl->id.seg_size, child = 0;
@@ -955,8 +959,10 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 	 * holds WAL of well past the fork already (one it lacked, sent late: an archive
 	 * seeded by hand, rebuilt) cuts nothing, or every replica would be sent, and kept,
 	 * everything since an old fork again.  The fork's segment of @tli and the next may
-	 * be stored before the history file (they travel beside it). */
-	if (relay_holds_timeline_past(rs, tli, from / seg_size + 1))
+	 * be stored before the history file (they travel beside it).  At the first segment
+	 * of @tli stored after its parent's (@from_tli), the switch is happening now
+	 * whichever of its segments that is. */
+	if (from_tli != parent && relay_holds_timeline_past(rs, tli, from / seg_size + 1))
 		return;
 	/* A downstream replica connected that has stored a file of @tli already follows it:
 	 * what its run counts from the fork on is @tli's WAL (the history file can be stored
@@ -983,6 +989,25 @@ static void relay_new_history(struct primary *rl, uint32_t tli)
 		rs->dirty = true;
 		relay_save(rs); /* logs; dirty stays for the tick on failure */
 	}
+}
+
+/*
+ * Stored file @wn, if the first segment of a newer timeline (its history file stored
+ * before it, as they travel): the timelines before it end now (relay_note_forks()), and
+ * what the downstream replicas' WAL counts goes back to the fork again, as at the history
+ * file: acknowledgements of the old timeline past the fork counted in full until now.
+ * Also while stopping: the registry saved then keeps the cut.
+ */
+static void relay_new_segment(struct primary *rl, const struct wal_name *wn)
+{
+	struct relay_state *rs = relay_of(rl);
+	uint32_t before = rs->seg_tli;
+
+	if (wn->kind != WAL_FILE_SEGMENT || wn->timeline <= rs->seg_tli)
+		return;
+	rs->seg_tli = wn->timeline;
+	if (wn->timeline > 1 && wn->timeline > rs->forks.newest)
+		relay_new_history(rl, wn->timeline, before);
 }
 
 void relay_wal_duplicate(struct primary *rl, const char *name, uint64_t size)
@@ -1035,24 +1060,18 @@ void relay_wal_stored(struct primary *rl, const char *name, uint64_t size)
 		 * the new timeline only from the old floors on. */
 		if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY) {
 			relay_learn_identity(rl);
-			relay_new_history(rl, wn.timeline);
+			relay_new_history(rl, wn.timeline, 0);
+		} else if (wal_name_parse(name, &wn) == 0) {
+			relay_new_segment(rl, &wn); /* (the same, for its first segment) */
 		}
 		return;
 	}
 	rs = relay_of(rl);
 	relay_learn_identity(rl);
 	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_HISTORY)
-		relay_new_history(rl, wn.timeline);
-	/* The first segment of a newer timeline (its history file stored before it, as
-	 * they travel): the timelines before it end now (relay_note_forks()), and what the
-	 * downstream replicas' WAL counts goes back to the fork again, as at the history
-	 * file: acknowledgements of the old timeline past the fork may have counted since. */
-	if (wal_name_parse(name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
-	    wn.timeline > rs->seg_tli) {
-		rs->seg_tli = wn.timeline;
-		if (wn.timeline > 1 && wn.timeline > rs->forks.newest)
-			relay_new_history(rl, wn.timeline);
-	}
+		relay_new_history(rl, wn.timeline, 0);
+	else if (wal_name_parse(name, &wn) == 0)
+		relay_new_segment(rl, &wn);
 	g = relay_growing_find(rs, name);
 	if (g && !relay_same_file(rs, g, name))
 		relay_cancel(rl, g); /* stored from another copy: sent whole below */

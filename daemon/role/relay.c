@@ -100,6 +100,10 @@ struct relay_state {
 	 * (one pushed by a server the cluster did not follow), does not end the others. */
 	struct stream_forks forks;
 	uint32_t seg_tli; /* the newest timeline of a segment stored */
+	/* A first segment of timeline switch_tli stored before its history file (a relay
+	 * catching up: the growing segment completes beside the backlog): the switch from
+	 * switch_from is happening now when that history file comes. */
+	uint32_t switch_tli, switch_from;
 };
 
 static struct relay_state *relay_of(const struct primary *pr)
@@ -925,6 +929,15 @@ static void relay_new_history(struct primary *rl, uint32_t tli, uint32_t from_tl
 	uint64_t fork = 0, from;
 	uint32_t parent = 0;
 	bool lowered = false;
+
+	if (!from_tli && tli == rs->switch_tli)
+		from_tli = rs->switch_from; /* (its first segment came before it) */
+	if (n <= 0 && from_tli) {
+		rs->switch_tli = tli; /* (not stored yet: this when it is) */
+		rs->switch_from = from_tli;
+	} else if (tli == rs->switch_tli) {
+		rs->switch_tli = 0;
+	}
 
 	/* The parent: the timeline whose child is @tli. */
 	for (uint32_t t = tli - 1; n > 0 && t >= 1 && child != tli; t--) {

@@ -841,6 +841,8 @@ static void relay_learn_forks(struct relay_state *rs)
 	int fd = openat(rs->store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
+	uint32_t older = 0; /* the newest timeline of a segment before seg_tli's */
+	ssize_t n = 0;
 	char *text;
 
 	if (!dir) {
@@ -851,16 +853,33 @@ static void relay_learn_forks(struct relay_state *rs)
 	while ((de = readdir(dir))) {
 		struct wal_name wn;
 
-		if (wal_name_parse(de->d_name, &wn) == 0 && wn.kind == WAL_FILE_SEGMENT &&
-		    wn.timeline > rs->seg_tli)
+		if (wal_name_parse(de->d_name, &wn) != 0 || wn.kind != WAL_FILE_SEGMENT ||
+		    wn.timeline == rs->seg_tli)
+			continue;
+		if (wn.timeline > rs->seg_tli) {
+			older = rs->seg_tli;
 			rs->seg_tli = wn.timeline;
+		} else if (wn.timeline > older) {
+			older = wn.timeline;
+		}
 	}
 	closedir(dir);
 	text = rs->seg_tli > 1 ? malloc(WAL_HISTORY_MAX) : NULL;
-	if (text)
-		relay_note_forks(rs, rs->seg_tli, text,
-				 wal_history_read(rs->store->dir_fd, rs->seg_tli, text));
+	if (text) {
+		n = wal_history_read(rs->store->dir_fd, rs->seg_tli, text);
+		relay_note_forks(rs, rs->seg_tli, text, n);
+	} else {
+		n = 1; /* (timeline 1, or no memory: nothing to cut) */
+	}
 	free(text);
+	/* Segments of the newest timeline without its history file (the process ended
+	 * between a first segment and its history, relay_new_history()): the switch from the
+	 * timeline before is still to cut, when that file comes.  (An archive seeded by
+	 * hand without it is cut then too: more sent again and kept, nothing lost.) */
+	if (n <= 0 && older) {
+		rs->switch_tli = rs->seg_tli;
+		rs->switch_from = older;
+	}
 }
 
 /* Whether the archive holds a segment of timeline @tli or later past segment @segno: one

@@ -42,6 +42,10 @@ if [[ -z "$other_last" ]] || ((other_last <= main_last + 1)); then
 fi
 other_seg=$(printf '00000001%08X%08X' $((other_last >> 8)) $((other_last & 255)))
 [[ -f "$other_arch/$other_seg" ]] || fail "test bug: $other_seg not in $other_arch"
+# (its archive_command, a plain cp, may still be writing it: a part of it would be refused
+# for its size, before its system identifier is looked at)
+other_seg_whole() { [[ $(stat -c %s "$other_arch/$other_seg") == $((16 * 1024 * 1024)) ]]; }
+wait_for 30 "$other_seg whole in the second cluster's archive" other_seg_whole
 assert_file_absent "$RARCHIVE/$other_seg"
 log "pushing $other_seg of system $sysid_other"
 

@@ -69,10 +69,6 @@ write_replica_conf "$R2CONF" "$TEST_DIR/ws-r2" "$NS_P"
 log "making 6 real WAL segments"
 pg_make_segments 6 "$SCRATCH"
 
-streaming_is() {
-	test "$(walship_status "$PCONF" --json |
-		jq '[.peers[] | select(.state == "streaming")] | length')" = "$1"
-}
 spool_files_is() {
 	test "$(status_counter "$PCONF" spool_files)" = "$1"
 }
@@ -83,9 +79,9 @@ push() {
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
-wait_for 20 "both replicas streaming" streaming_is 2
+wait_for 20 "both replicas streaming" peers_streaming_are "$PCONF" 2
 walshipd_stop "$R2CONF"
-wait_for 10 "ws-r2 away" streaming_is 1
+wait_for 10 "ws-r2 away" peers_streaming_are "$PCONF" 1
 
 PUSHED=("${SEGS[@]:0:4}")
 for seg in "${PUSHED[@]}"; do
@@ -113,7 +109,7 @@ log "ok: after the power cut, ws-r1 holds the ${#PUSHED[@]} segments answered, t
 walshipd_start "$NS_P" "$PCONF" "$TEST_DIR/ws-primary.log"
 walshipd_start "$NS_R1" "$R1CONF" "$TEST_DIR/ws-r1.log"
 walshipd_start "$NS_R2" "$R2CONF" "$TEST_DIR/ws-r2.log"
-wait_for 20 "both replicas streaming again" streaming_is 2
+wait_for 20 "both replicas streaming again" peers_streaming_are "$PCONF" 2
 wait_for 30 "ws-r2 to catch up from the spool" spool_files_is 0
 for seg in "${PUSHED[@]}"; do
 	assert_file_identical "$SCRATCH/$seg" "$TEST_DIR/ws-r2/archive/$seg"
